@@ -1,0 +1,71 @@
+"""The deployment spec: one validated model shared by the API, the CLI and YAML files.
+
+    >>> from symphony.spec import parse_spec
+    >>> spec = parse_spec({"node_group": "gpu-1", "capacity_requests": {"Analytic1": 1},
+    ...     "config": {"command": ["python3", "main.py"]}})
+    >>> spec.replicas, spec.placement.strategy, spec.restart_policy.type
+    (1, 'spread', 'on-failure')
+    >>> spec.patched({"replicas": 3}).replicas
+    3
+
+Errors (one tree)::
+
+    ValueError
+    └── SpecError      .errors = [{"path": "restart_policy.type", "message": "..."}, ...]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import SpecError
+
+if TYPE_CHECKING:
+    from ._model import (
+        DeploymentSpec,
+        ExecConfig,
+        HealthCheck,
+        PlacementPolicy,
+        Reschedule,
+        RestartPolicy,
+    )
+    from ._parse import apply_patch, merge_patch, parse_spec
+
+# pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
+# but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
+_LAZY = {
+    "DeploymentSpec": "_model",
+    "ExecConfig": "_model",
+    "HealthCheck": "_model",
+    "PlacementPolicy": "_model",
+    "Reschedule": "_model",
+    "RestartPolicy": "_model",
+    "apply_patch": "_parse",
+    "merge_patch": "_parse",
+    "parse_spec": "_parse",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symphony.spec' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "DeploymentSpec",
+    "ExecConfig",
+    "HealthCheck",
+    "PlacementPolicy",
+    "Reschedule",
+    "RestartPolicy",
+    "SpecError",
+    "apply_patch",
+    "merge_patch",
+    "parse_spec",
+]

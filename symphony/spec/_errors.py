@@ -1,0 +1,84 @@
+"""The one error a spec can raise, and the translation of pydantic's errors into it.
+
+Every problem is reported as ``{"path": "restart_policy.type", "message": "..."}`` so
+that the HTTP API (a 422 ``detail``), the CLI and YAML loaders can all show the same
+field path a person can find in their file. Paths use dots for fields and ``[i]`` for
+list items: ``config.command[0]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+# Fields that exist in the seed spec's vocabulary but are not built yet. They are refused
+# with this message instead of "unknown field", and never silently ignored.
+NOT_SUPPORTED: dict[tuple[str, ...], str] = {
+    ("config", "image"): "not supported yet: container images; run a command instead",
+    ("config", "env_name"): "not supported yet: named environments; set config.env instead",
+}
+
+
+class SpecError(ValueError):
+    """A deployment spec was refused.
+
+    ``errors`` lists every problem found, each a ``{"path", "message"}`` dict; ``str()``
+    joins them into one line for logs and the CLI.
+    """
+
+    def __init__(self, errors: Sequence[dict[str, str]]) -> None:
+        self.errors: list[dict[str, str]] = [dict(e) for e in errors]
+        super().__init__("; ".join(_one_line(e) for e in self.errors) or "invalid spec")
+
+
+def _one_line(error: dict[str, str]) -> str:
+    return f"{error['path']}: {error['message']}" if error["path"] else error["message"]
+
+
+def format_path(loc: Iterable[Any]) -> str:
+    """``("config", "command", 0)`` -> ``"config.command[0]"``."""
+    out = ""
+    for part in loc:
+        if part == "[key]":  # pydantic marks a bad dict key this way; the message names it
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def translate(pydantic_errors: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """Turn pydantic's error dicts into our ``{"path", "message"}`` dicts.
+
+    pydantic's messages are kept where they are already clear ("Input should be a valid
+    integer"); a few are rewritten to name the rule, and our own validators' messages
+    lose pydantic's "Value error, " prefix.
+    """
+    out: list[dict[str, str]] = []
+    for err in pydantic_errors:
+        loc = tuple(err.get("loc", ()))
+        kind = err.get("type", "")
+        message = str(err.get("msg", "invalid value"))
+        if kind == "extra_forbidden":
+            key = tuple(str(p) for p in loc)
+            message = NOT_SUPPORTED.get(key, f"unknown field {loc[-1]!r}")
+        elif kind == "value_error":
+            message = message.removeprefix("Value error, ")
+        elif kind == "missing":
+            message = "required field is missing"
+        elif kind in ("int_type", "float_type") and isinstance(err.get("input"), bool):
+            message = f"{message}; booleans are not numbers"
+        elif kind == "model_type" or kind == "dict_type":
+            message = f"expected an object (mapping), got {_type_name(err.get('input'))}"
+        out.append({"path": format_path(loc), "message": message})
+    return out
+
+
+def _type_name(value: object) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return names.get(type(value), type(value).__name__)

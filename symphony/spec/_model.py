@@ -1,0 +1,278 @@
+"""The deployment spec: pydantic models, strict where it matters.
+
+Strict mode means no silent coercion: ``"replicas": "2"`` and ``"replicas": false`` are
+refused instead of becoming ``2`` and ``0``. Unknown fields are refused (``extra="forbid"``)
+so a typo never quietly turns into a default. Models are frozen: a spec is a value; change
+one with :meth:`DeploymentSpec.patched`.
+
+The seed spec is valid verbatim::
+
+    {"node_group": "gpu-1", "capacity_requests": {"Analytic1": 1}, "kind": "exec",
+     "config": {"command": ["python3", "main.py"], "env": {"LOG_LEVEL": "info"}},
+     "restart_policy": {"type": "on-failure", "backoff_seconds": 10}}
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ._names import generate_name
+
+# DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Capacity classes and node groups appear in YAML keys, metrics labels and messages.
+_CLASS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+_GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_NOT_YET_KINDS = {"docker", "podman", "container", "conda", "venv"}
+MAX_REPLICAS = 10_000
+MAX_AMOUNT = 10**12
+
+
+def _check_class(value: str) -> str:
+    if not _CLASS_RE.match(value):
+        raise ValueError(
+            f"capacity class {value!r} must start with a letter and use only letters, "
+            "digits, '_', '.', '-' (at most 63 characters)"
+        )
+    return value
+
+
+def _check_group(value: str) -> str:
+    if not _GROUP_RE.match(value):
+        raise ValueError(
+            f"node group {value!r} must start with a letter or digit and use only letters, "
+            "digits, '_', '.', '-' (at most 63 characters)"
+        )
+    return value
+
+
+def _check_arg(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+ClassName = Annotated[str, AfterValidator(_check_class)]
+GroupName = Annotated[str, AfterValidator(_check_group)]
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
+Seconds = Annotated[float, Field(ge=0, le=86_400 * 7)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=86_400 * 7)]
+Arg = Annotated[str, AfterValidator(_check_arg)]
+
+
+class _Strict(BaseModel):
+    # defer_build: the validators are compiled on first use, not at import, so a CLI that
+    # only imports this module for `--help` does not pay for them.
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True
+    )
+
+
+def _command_list(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(
+            f'must be a list of strings, e.g. ["python3", "main.py"], not one string ({value!r})'
+        )
+    if isinstance(value, list) and not value:
+        raise ValueError("must name a program: the list is empty")
+    if isinstance(value, list) and value[0] == "":
+        raise ValueError("the program (first item) must not be empty")
+    return value
+
+
+class ExecConfig(_Strict):
+    """What to run: ``command`` (argv list, no shell), ``env`` added to the node's
+    environment, ``cwd`` (default: the instance's own work directory on the node)."""
+
+    command: list[Arg]
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+
+    _command = field_validator("command", mode="before")(staticmethod(_command_list))
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if not key or "=" in key or "\0" in key or "\0" in value:
+                raise ValueError(f"environment variable {key!r}: names need no '=' or NUL")
+        return env
+
+
+class RestartPolicy(_Strict):
+    """How the node restarts an instance's process when it exits.
+
+    ``always`` restarts after any exit, ``on-failure`` after a non-zero exit or a signal,
+    ``never`` not at all. Delays grow from ``backoff_seconds`` doubling up to
+    ``max_backoff_seconds``, and start over after ``reset_after_seconds`` of stable run.
+    With ``max_restarts`` set, more restarts than that within ``restart_window_seconds``
+    mark the instance ``failed`` (and the conductor may reschedule it elsewhere).
+    """
+
+    type: Literal["always", "on-failure", "never"] = "on-failure"
+    backoff_seconds: Seconds = 1.0
+    max_backoff_seconds: Seconds = 300.0
+    reset_after_seconds: Seconds = 600.0
+    max_restarts: Annotated[int, Field(ge=0)] | None = None
+    restart_window_seconds: PositiveSeconds = 600.0
+
+    @field_validator("max_backoff_seconds")
+    @classmethod
+    def _cap_above_initial(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("backoff_seconds")
+        if initial is not None and value < initial:
+            raise ValueError(f"must be >= backoff_seconds ({initial:g}), got {value:g}")
+        return value
+
+
+class HealthCheck(_Strict):
+    """A periodic probe: ``exec`` runs ``command`` (exit 0 = healthy), ``http`` GETs
+    ``url`` (2xx/3xx = healthy), ``tcp`` connects to ``port`` on ``host``.
+    ``failure_threshold`` failures in a row make the instance unhealthy."""
+
+    type: Literal["exec", "http", "tcp"]
+    # validate_default: the "required for this type" checks must also run when the
+    # field is absent.
+    command: list[Arg] | None = Field(default=None, validate_default=True)
+    url: str | None = Field(default=None, validate_default=True)
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None, validate_default=True)
+    host: str | None = Field(default=None, validate_default=True)
+    initial_delay_seconds: Seconds = 0.0
+    period_seconds: PositiveSeconds = 10.0
+    timeout_seconds: PositiveSeconds = 1.0
+    failure_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
+
+    _command_shape = field_validator("command", mode="before")(
+        staticmethod(lambda v: v if v is None else _command_list(v))
+    )
+
+    @field_validator("command", "url", "port", "host")
+    @classmethod
+    def _fits_type(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("type")
+        if kind is None:  # `type` itself was invalid; that error is reported already
+            return value
+        needed = {"exec": "command", "http": "url", "tcp": "port"}[kind]
+        field = info.field_name
+        if field == needed and value is None:
+            raise ValueError(f"required when type is {kind!r}")
+        if value is not None and field != needed and not (field == "host" and kind == "tcp"):
+            raise ValueError(f"not used when type is {kind!r}")
+        if field == "url" and value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        if field == "host" and value == "":
+            raise ValueError("must not be empty")
+        return value
+
+    @property
+    def tcp_host(self) -> str:
+        """The host a ``tcp`` check connects to (default 127.0.0.1)."""
+        return self.host or "127.0.0.1"
+
+
+class PlacementPolicy(_Strict):
+    """``spread``: the node left least utilized (the largest used/total fraction over its
+    classes, after placing); ``binpack``: the most utilized node that still fits."""
+
+    strategy: Literal["spread", "binpack"] = "spread"
+
+
+class Reschedule(_Strict):
+    """How the conductor moves an instance to another node when its node is lost or its
+    restart budget is spent: up to ``attempts`` times (0 = never), waiting ``delay_seconds``
+    doubling up to ``max_delay_seconds``."""
+
+    attempts: Annotated[int, Field(ge=0, le=1000)] = 5
+    delay_seconds: Seconds = 5.0
+    max_delay_seconds: Seconds = 300.0
+
+
+class DeploymentSpec(_Strict):
+    """One validated deployment spec, shared by the HTTP API, the CLI and YAML files.
+
+    Build one with :func:`symphony.spec.parse_spec` (which reports every problem with its
+    field path); turn it back into plain JSON with :meth:`to_dict`.
+    """
+
+    name: str
+    node_group: GroupName | None = None
+    capacity_requests: dict[ClassName, Amount] = Field(default_factory=dict)
+    kind: Literal["exec"] = "exec"
+    config: ExecConfig
+    replicas: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 1
+    desired_state: Literal["running", "stopped"] = "running"
+    placement: PlacementPolicy = Field(default_factory=PlacementPolicy)
+    restart_policy: RestartPolicy = Field(default_factory=RestartPolicy)
+    health_check: HealthCheck | None = None
+    stop_signal: str = "SIGTERM"
+    stop_timeout_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    reschedule: Reschedule = Field(default_factory=Reschedule)
+    log_max_bytes: Annotated[int, Field(ge=4096, le=2**40)] = 10 * 1024 * 1024
+    log_backups: Annotated[int, Field(ge=0, le=100)] = 5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") is None:
+            data = {**data, "name": generate_name(data)}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _supported_kind(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "exec":
+            if value in _NOT_YET_KINDS:
+                raise ValueError(f"not supported yet: kind {value!r}; the only kind is 'exec'")
+            raise ValueError(f"unknown kind {value!r}; the only kind is 'exec'")
+        return value
+
+    @field_validator("stop_signal")
+    @classmethod
+    def _signal_name(cls, value: str) -> str:
+        name = value.upper()
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        if name not in signal.Signals.__members__ or name.startswith("SIG_"):
+            raise ValueError(f"{value!r} is not a signal name (e.g. SIGTERM, SIGINT, SIGHUP)")
+        return name
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain JSON-able dict with every field (defaults included); feeding it back
+        to :func:`~symphony.spec.parse_spec` gives an equal spec."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON schema of a spec as a client sends it (for OpenAPI)."""
+        schema = cls.model_json_schema(mode="validation")
+        schema["required"] = [r for r in schema.get("required", []) if r != "name"]
+        return schema
+
+    def patched(self, patch: Any) -> DeploymentSpec:
+        """A new spec with ``patch`` applied as a JSON merge patch (RFC 7386): objects
+        merge, ``null`` resets a field to its default, anything else replaces.
+        Raises :class:`~symphony.spec.SpecError` naming the field paths of the result."""
+        from ._parse import apply_patch
+
+        return apply_patch(self, patch)

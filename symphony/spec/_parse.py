@@ -1,0 +1,59 @@
+"""Entry points: :func:`parse_spec` and :func:`apply_patch` (JSON merge patch)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from ._errors import SpecError, translate
+from ._model import DeploymentSpec
+
+
+def parse_spec(data: object) -> DeploymentSpec:
+    """Validate ``data`` (a dict from JSON or YAML) into a :class:`DeploymentSpec`.
+
+    Raises :class:`SpecError` listing every problem with its field path::
+
+        >>> parse_spec({"config": {"command": "python3 main.py"}})
+        Traceback (most recent call last):
+        SpecError: config.command: must be a list of strings, e.g. ["python3", "main.py"], ...
+
+    A missing ``name`` is generated from the command (``main-3f9a1c``).
+    """
+    if not isinstance(data, Mapping):
+        raise SpecError([{"path": "", "message": _not_an_object(data)}])
+    try:
+        return DeploymentSpec.model_validate(dict(data))
+    except ValidationError as exc:
+        raise SpecError(translate(exc.errors())) from None
+
+
+def apply_patch(spec: DeploymentSpec, patch: object) -> DeploymentSpec:
+    """``spec`` with ``patch`` applied as a JSON merge patch (RFC 7386).
+
+    Objects merge key by key, ``null`` removes a key (so the field returns to its
+    default; for ``config.env`` it removes that variable), other values replace. The
+    result is validated as a whole, so errors name the merged field paths.
+    """
+    if not isinstance(patch, Mapping):
+        raise SpecError([{"path": "", "message": _not_an_object(patch)}])
+    return parse_spec(merge_patch(spec.to_dict(), patch))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 merge of ``patch`` into ``target``; neither argument is modified."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _not_an_object(value: object) -> str:
+    return f"a deployment spec must be an object (mapping), got {type(value).__name__}"

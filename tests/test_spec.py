@@ -1,0 +1,212 @@
+"""The deployment spec model: the seed spec, defaults, refusals with field paths."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from symphony.spec import DeploymentSpec, SpecError, parse_spec
+
+SEED = {
+    "node_group": "gpu-1",
+    "capacity_requests": {"Analytic1": 1},
+    "kind": "exec",
+    "config": {"command": ["python3", "main.py"], "env": {"LOG_LEVEL": "info"}},
+    "restart_policy": {"type": "on-failure", "backoff_seconds": 10},
+}
+
+
+def minimal(**fields: object) -> dict[str, object]:
+    return {"config": {"command": ["sleep", "1"]}, **fields}
+
+
+def errors_of(data: object) -> dict[str, str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(data)
+    return {e["path"]: e["message"] for e in info.value.errors}
+
+
+def test_spec_seed_is_valid_verbatim() -> None:
+    spec = parse_spec(copy.deepcopy(SEED))
+    assert spec.node_group == "gpu-1"
+    assert spec.capacity_requests == {"Analytic1": 1}
+    assert spec.config.command == ["python3", "main.py"]
+    assert spec.config.env == {"LOG_LEVEL": "info"}
+    assert spec.restart_policy.type == "on-failure"
+    assert spec.restart_policy.backoff_seconds == 10
+
+
+def test_spec_defaults_are_documented_values() -> None:
+    spec = parse_spec(minimal())
+    assert spec.replicas == 1
+    assert spec.desired_state == "running"
+    assert spec.placement.strategy == "spread"
+    assert spec.restart_policy.type == "on-failure"
+    assert spec.restart_policy.max_backoff_seconds == 300
+    assert spec.restart_policy.reset_after_seconds == 600
+    assert spec.restart_policy.max_restarts is None
+    assert spec.stop_signal == "SIGTERM"
+    assert spec.stop_timeout_seconds == 10
+    assert spec.log_max_bytes == 10 * 1024 * 1024
+    assert spec.log_backups == 5
+    assert spec.health_check is None
+    assert spec.node_group is None
+    assert spec.capacity_requests == {}
+
+
+def test_spec_name_generated_from_script_when_absent() -> None:
+    first, second = parse_spec(SEED), parse_spec(SEED)
+    assert first.name.startswith("main-")
+    assert first.name != second.name  # random suffix: two unnamed specs do not collide
+    assert parse_spec(minimal()).name.startswith("sleep-")
+
+
+def test_spec_name_must_be_dns_label() -> None:
+    assert parse_spec(minimal(name="web-1")).name == "web-1"
+    for bad in ["Web", "-web", "web-", "a" * 64, "we_b", ""]:
+        assert "name" in errors_of(minimal(name=bad)), bad
+
+
+def test_spec_to_dict_round_trips_through_json() -> None:
+    spec = parse_spec(
+        {
+            **SEED,
+            "name": "trainer",
+            "replicas": 3,
+            "health_check": {"type": "tcp", "port": 8080},
+            "placement": {"strategy": "binpack"},
+            "restart_policy": {"type": "always", "max_restarts": 5},
+        }
+    )
+    again = parse_spec(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+    assert again.to_dict() == spec.to_dict()
+
+
+def test_spec_unknown_fields_refused_with_path() -> None:
+    errors = errors_of({**SEED, "replica": 2, "restart_policy": {"typ": "never"}})
+    assert errors["replica"] == "unknown field 'replica'"
+    assert errors["restart_policy.typ"] == "unknown field 'typ'"
+
+
+def test_spec_wrong_types_refused_with_path() -> None:
+    errors = errors_of({**SEED, "replicas": "2", "config": {"command": ["a", 3]}})
+    assert "valid integer" in errors["replicas"]
+    assert "valid string" in errors["config.command[1]"]
+
+
+def test_spec_booleans_are_not_numbers() -> None:
+    errors = errors_of(minimal(replicas=False, stop_timeout_seconds=True))
+    assert "booleans are not numbers" in errors["replicas"]
+    assert "booleans are not numbers" in errors["stop_timeout_seconds"]
+    assert "capacity_requests.A" in errors_of(minimal(capacity_requests={"A": True}))
+
+
+def test_spec_command_string_refused_with_list_hint() -> None:
+    message = errors_of(minimal(config={"command": "python3 main.py"}))["config.command"]
+    assert "list of strings" in message
+    assert "config.command" in errors_of(minimal(config={"command": []}))
+
+
+def test_spec_not_supported_fields_refused_clearly() -> None:
+    errors = errors_of({**SEED, "kind": "docker", "config": {**SEED["config"], "image": "x:1"}})
+    assert errors["kind"].startswith("not supported yet")
+    assert errors["config.image"].startswith("not supported yet")
+    env_name = {"command": ["x"], "env_name": "torch"}
+    assert errors_of(minimal(config=env_name))["config.env_name"].startswith("not supported yet")
+    assert "unknown kind" in errors_of(minimal(kind="lambda"))["kind"]
+
+
+def test_spec_capacity_requests_positive_ints_and_sane_names() -> None:
+    errors = errors_of(minimal(capacity_requests={"A": 0, "B": -1, "C": 1.5, "bad name": 1}))
+    assert "greater than 0" in errors["capacity_requests.A"]
+    assert "greater than 0" in errors["capacity_requests.B"]
+    assert "valid integer" in errors["capacity_requests.C"]
+    assert "capacity class 'bad name'" in errors["capacity_requests.bad name"]
+
+
+def test_spec_node_group_name_checked() -> None:
+    assert "node_group" in errors_of(minimal(node_group="gpu 1"))
+    assert "node_group" in errors_of(minimal(node_group=7))
+
+
+def test_spec_restart_policy_rules() -> None:
+    errors = errors_of(minimal(restart_policy={"type": "sometimes"}))
+    assert "'always', 'on-failure' or 'never'" in errors["restart_policy.type"]
+    errors = errors_of(minimal(restart_policy={"backoff_seconds": 10, "max_backoff_seconds": 5}))
+    assert "backoff_seconds" in errors["restart_policy.max_backoff_seconds"]
+    errors = errors_of(minimal(restart_policy={"backoff_seconds": float("nan")}))
+    assert "restart_policy.backoff_seconds" in errors
+    assert "restart_policy.max_restarts" in errors_of(minimal(restart_policy={"max_restarts": -1}))
+
+
+def test_spec_health_check_fields_follow_type() -> None:
+    http = parse_spec(minimal(health_check={"type": "http", "url": "http://127.0.0.1:8/h"}))
+    assert http.health_check is not None and http.health_check.period_seconds == 10
+    tcp = parse_spec(minimal(health_check={"type": "tcp", "port": 9000}))
+    assert tcp.health_check is not None and tcp.health_check.tcp_host == "127.0.0.1"
+    errors = errors_of(minimal(health_check={"type": "http", "port": 80}))
+    assert errors["health_check.url"] == "required when type is 'http'"
+    assert errors["health_check.port"] == "not used when type is 'http'"
+    assert "health_check.command" in errors_of(minimal(health_check={"type": "exec"}))
+    assert "health_check.url" in errors_of(minimal(health_check={"type": "http", "url": "x"}))
+    assert "health_check.port" in errors_of(minimal(health_check={"type": "tcp", "port": 0}))
+    assert "health_check.type" in errors_of(minimal(health_check={"type": "ftp"}))
+
+
+def test_spec_stop_signal_normalized_and_checked() -> None:
+    assert parse_spec(minimal(stop_signal="int")).stop_signal == "SIGINT"
+    assert parse_spec(minimal(stop_signal="SIGHUP")).stop_signal == "SIGHUP"
+    assert "stop_signal" in errors_of(minimal(stop_signal="SIGFOO"))
+    assert "stop_signal" in errors_of(minimal(stop_signal="SIG_DFL"))
+
+
+@pytest.mark.parametrize("data", [None, [], "spec", 3, b"{}"])
+def test_spec_non_object_refused(data: object) -> None:
+    assert "object" in errors_of(data)[""]
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({}, "config"),
+        (minimal(config=None), "config"),
+        (minimal(config="sleep"), "config"),
+        (minimal(config={"command": ["x"], "env": {"A=B": "c"}}), "config.env"),
+        (minimal(config={"command": ["x"], "env": {"A": 1}}), "config.env.A"),
+        (minimal(config={"command": ["x\0"]}), "config.command[0]"),
+        (minimal(desired_state="paused"), "desired_state"),
+        (minimal(placement={"strategy": "random"}), "placement.strategy"),
+        (minimal(replicas=10_001), "replicas"),
+        (minimal(reschedule={"attempts": -1}), "reschedule.attempts"),
+        (minimal(log_max_bytes=10), "log_max_bytes"),
+        (minimal(capacity_requests=["A"]), "capacity_requests"),
+    ],
+)
+def test_spec_malformed_input_names_the_path(data: dict[str, object], path: str) -> None:
+    assert path in errors_of(data)
+
+
+def test_spec_error_string_joins_paths() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(minimal(replicas=-1, kind="docker"))
+    assert "replicas:" in str(info.value) and "kind:" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_spec_json_schema_describes_fields() -> None:
+    schema = DeploymentSpec.json_schema()
+    assert {"config", "replicas", "restart_policy", "health_check"} <= set(schema["properties"])
+    assert schema["required"] == ["config"]  # name is generated when absent
+    json.dumps(schema)
+
+
+def test_spec_import_is_cheap() -> None:
+    # pydantic is loaded on first use of the models, not by `import symphony.spec`.
+    code = "import sys, symphony.spec; print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
