@@ -1,0 +1,221 @@
+"""The :class:`Actor` base class and :func:`spawn`.
+
+An actor is an object that owns its state and handles one message at a time from a
+bounded mailbox. Subclass it and override :meth:`Actor.receive`; its return value is the
+reply to an ``ask``. Example::
+
+    class Counter(Actor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+
+        async def receive(self, message):
+            if message == "incr":
+                self.count += 1
+            return self.count
+
+    async with trio.open_nursery() as nursery:
+        counter = await spawn(nursery, Counter(), name="counter")
+        await counter.tell("incr")
+        assert await counter.ask("get") == 1
+        await counter.stop()
+
+Lifecycle of one run: ``on_start`` (``self.nursery`` and ``self.ref`` are ready; spawn
+returns once it has finished), then messages one by one, then on a graceful stop
+``on_stop``. Background tasks started in ``self.nursery`` are cancelled when the run ends,
+whatever the reason. An exception escaping ``receive`` or a background task crashes the
+actor: an asker of the failing message gets :class:`ActorCrashed`, and the exception
+propagates to whoever runs the actor (a supervisor, or the nursery given to ``spawn``)
+with a note naming the actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any
+
+import trio
+
+from ._errors import ActorConfigError
+from ._mailbox import ActorRef, Mailbox, Reply, _Ask, crashed_error
+
+_NOTHING: Any = object()  # "no message": the idle wait was interrupted or the mailbox ended
+
+
+class Actor:
+    """Base class of actors. Override :meth:`receive`, and optionally the hooks."""
+
+    def __init__(self) -> None:
+        self._mailbox: Mailbox | None = None
+        self._nursery: trio.Nursery | None = None
+        self._idle_scope: trio.CancelScope | None = None
+        self._stop_requested = False
+        self._current_ask: _Ask | None = None
+
+    # ---- what subclasses override -------------------------------------------------
+    async def on_start(self) -> None:
+        """Called once per run before the first message; may start background tasks."""
+
+    async def receive(self, message: Any) -> Any:
+        """Handle one message. The return value is the reply when it was an ask."""
+        raise NotImplementedError(f"{type(self).__name__} must implement receive()")
+
+    async def on_stop(self) -> None:
+        """Called on a graceful stop, after the last message; not called on a crash."""
+
+    # ---- what subclasses use ------------------------------------------------------
+    @property
+    def ref(self) -> ActorRef:
+        """This actor's own address (to hand to others, or to message itself)."""
+        if self._mailbox is None:
+            raise RuntimeError(f"{type(self).__name__} is not running: it has no ref yet")
+        return ActorRef(self._mailbox)
+
+    @property
+    def name(self) -> str:
+        """The name the actor was started under."""
+        return self._mailbox.name if self._mailbox is not None else type(self).__name__
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """A nursery living as long as this run: for the actor's background tasks."""
+        if self._nursery is None:
+            raise RuntimeError(f"actor {self.name!r} is not running: no nursery yet")
+        return self._nursery
+
+    def defer_reply(self) -> Reply:
+        """Take over the reply to the ask being handled, to answer it later.
+
+        Call it inside :meth:`receive`; the return value of ``receive`` is then ignored
+        and the asker waits (within its timeout) until ``reply.send(value)``.
+        """
+        ask = self._current_ask
+        if ask is None:
+            raise RuntimeError("defer_reply() called outside of handling an ask")
+        self._current_ask = None
+        return Reply(ask)
+
+    def request_stop(self) -> None:
+        """Ask this run to end after the current message (used by ``ref.stop()``)."""
+        self._stop_requested = True
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
+
+    # ---- the run --------------------------------------------------------------------
+    async def run(
+        self, mailbox: Mailbox, *, task_status: trio.TaskStatus[ActorRef] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run this actor on ``mailbox`` until it stops or crashes.
+
+        Used by :func:`spawn` and by supervisors; reports the actor's ref once
+        ``on_start`` has finished. The mailbox is left open: its owner decides.
+        """
+        if self._mailbox is not None:
+            raise RuntimeError(f"actor {mailbox.name!r}: an Actor object runs only once")
+        self._mailbox = mailbox
+        mailbox.running = self
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self.on_start()
+                task_status.started(ActorRef(mailbox))
+                await self._handle_messages(mailbox)
+                await self.on_stop()
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The nursery is ours, not the user's: report a single failure as itself.
+            error = _single(group)
+            if error is None:
+                raise
+            error.add_note(f"in actor {mailbox.name!r}")
+            raise error from None
+        except Exception as error:
+            error.add_note(f"in actor {mailbox.name!r}")
+            raise
+        finally:
+            if mailbox.running is self:
+                mailbox.running = None
+
+    async def _handle_messages(self, mailbox: Mailbox) -> None:
+        receiver = mailbox.receiver
+        while not self._stop_requested:
+            # Fast path: take queued messages without a cancel scope. Fairness is
+            # bounded: once the mailbox is empty we block (and yield) below.
+            try:
+                item = receiver.receive_nowait()
+            except trio.WouldBlock:
+                item = await self._wait_for_message(receiver)
+                if item is _NOTHING:
+                    return
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            if type(item) is _Ask:
+                await self._answer(item)
+            else:
+                await self.receive(item)
+
+    async def _wait_for_message(self, receiver: trio.MemoryReceiveChannel[Any]) -> Any:
+        """Block for the next message; a stop request interrupts only this idle wait."""
+        item: Any = _NOTHING
+        with (
+            trio.CancelScope() as self._idle_scope,
+            contextlib.suppress(trio.EndOfChannel, trio.ClosedResourceError),
+        ):
+            item = await receiver.receive()
+        self._idle_scope = None
+        return item
+
+    async def _answer(self, ask: _Ask) -> None:
+        self._current_ask = ask
+        try:
+            value = await self.receive(ask.message)
+        except Exception as error:
+            ask.fail(crashed_error(self.name, ask.message, error))
+            raise
+        finally:
+            deferred = self._current_ask is None
+            self._current_ask = None
+        if not deferred:
+            ask.reply(value)
+
+
+def _single(group: BaseExceptionGroup) -> Exception | None:
+    """The one plain Exception inside nested single-member groups, else None."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return (
+        error
+        if isinstance(error, Exception) and not isinstance(error, BaseExceptionGroup)
+        else None
+    )
+
+
+def check_mailbox_size(mailbox_size: int) -> None:
+    """Validate a mailbox capacity: a positive int (bounded mailboxes only)."""
+    if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 1:
+        raise ActorConfigError(f"mailbox_size must be a positive int, got {mailbox_size!r}")
+
+
+async def spawn(
+    nursery: trio.Nursery, actor: Actor, *, name: str | None = None, mailbox_size: int = 64
+) -> ActorRef:
+    """Start ``actor`` in ``nursery`` and return its ref once ``on_start`` has run.
+
+    The actor is unsupervised: a crash propagates into ``nursery`` like any task
+    failure. When the run ends, for any reason, its mailbox closes and queued asks fail
+    with :class:`ActorStopped`.
+    """
+    check_mailbox_size(mailbox_size)
+    mailbox = Mailbox(name or type(actor).__name__, mailbox_size)
+    return await nursery.start(functools.partial(_run_once, actor, mailbox))
+
+
+async def _run_once(
+    actor: Actor, mailbox: Mailbox, *, task_status: trio.TaskStatus[ActorRef]
+) -> None:
+    try:
+        await actor.run(mailbox, task_status=task_status)
+    finally:
+        mailbox.close()

@@ -1,0 +1,52 @@
+"""The exceptions of the actor runtime, one tree::
+
+    ActorError                     base of everything the runtime raises
+    ├── ActorStopped               the actor is not running: a tell or ask cannot be delivered
+    ├── AskTimeout                 no reply within the ask's timeout (also a TimeoutError)
+    ├── MailboxFull                tell_nowait() found the bounded mailbox full
+    ├── ActorCrashed               the actor raised while handling your ask (cause attached)
+    ├── SupervisorFailed           a supervisor gave up: restart intensity exceeded
+    └── ActorConfigError           bad use: an invalid ChildSpec, Backoff or strategy
+        └── DuplicateChild         a child name already used in that supervisor (also ValueError)
+
+Exceptions raised *inside* an actor keep their own type and traceback; the runtime adds a
+note saying which actor failed rather than wrapping them.
+"""
+
+from __future__ import annotations
+
+
+class ActorError(Exception):
+    """Base class of every error raised by :mod:`symphony.actors`."""
+
+
+class ActorStopped(ActorError):
+    """The actor is not running, so a message cannot be delivered or answered.
+
+    Raised at once by ``tell``/``ask`` to an actor that has stopped, and to askers whose
+    request was still queued when the actor stopped: an ask never hangs on a dead actor.
+    """
+
+
+class AskTimeout(ActorError, TimeoutError):
+    """No reply arrived within the ``timeout`` given to :meth:`ActorRef.ask`."""
+
+
+class MailboxFull(ActorError):
+    """``tell_nowait`` found the actor's bounded mailbox full (use ``await tell`` to wait)."""
+
+
+class ActorCrashed(ActorError):
+    """The actor raised while handling this ask; ``__cause__`` is the original error."""
+
+
+class SupervisorFailed(ActorError):
+    """A supervisor exceeded its restart intensity and stopped; its parent decides next."""
+
+
+class ActorConfigError(ActorError, ValueError):
+    """An invalid argument to the runtime, for example a negative backoff delay."""
+
+
+class DuplicateChild(ActorConfigError):
+    """A supervisor already has a child with this name."""

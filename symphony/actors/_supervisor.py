@@ -1,0 +1,338 @@
+"""Supervisors: actors that start children, watch them and restart them by policy.
+
+A supervisor starts its children in order and stops them in reverse order. When a child
+ends, its restart type (``permanent``/``transient``/``temporary``) decides whether it
+comes back, the supervisor's strategy decides which siblings restart with it, and its
+:class:`Backoff` decides how long to wait first. More than ``max_restarts`` restarts
+within ``max_seconds`` means something is deeply wrong: the supervisor then stops every
+child and fails with :class:`SupervisorFailed`, and *its* parent decides what happens.
+
+Example::
+
+    supervisor = Supervisor(
+        [ChildSpec(name="store", factory=Store), ChildSpec(name="api", factory=Api)],
+        strategy="rest_for_one", max_restarts=3, max_seconds=5.0,
+    )
+    await spawn(nursery, supervisor, name="app")
+    store = supervisor.child("store")   # a ref that stays valid across restarts
+
+A child's mailbox lives as long as the child's *spec* stays in the supervisor, so refs
+survive restarts and messages sent during a restart are handled by the next run.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from ._actor import Actor
+from ._backoff import BackoffTracker
+from ._childspec import ChildSpec, Strategy, check_strategy
+from ._errors import ActorConfigError, DuplicateChild, SupervisorFailed
+from ._mailbox import ActorRef, Mailbox
+
+logger = logging.getLogger("symphony.actors")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildInfo:
+    """A snapshot of one child, as returned by :meth:`Supervisor.which_children`."""
+
+    name: str
+    running: bool
+    restarts: int
+
+
+class _Child:
+    """The supervisor's bookkeeping for one child spec (private to the supervisor)."""
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.mailbox = Mailbox(spec.name, spec.mailbox_size)
+        self.tracker: BackoffTracker = spec.backoff.tracker()
+        self.done = trio.Event()
+        self.done.set()  # not running until started
+        self.scope: trio.CancelScope | None = None
+        self.restart_scope: trio.CancelScope | None = None
+        self.started = False
+        self.terminating = False
+        self.started_at = 0.0
+        self.restarts = 0
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+
+@dataclass(frozen=True, slots=True)
+class _AddChild:
+    spec: ChildSpec
+
+
+@dataclass(frozen=True, slots=True)
+class _RemoveChild:
+    name: str
+
+
+class _WhichChildren:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """An error to re-raise in the caller rather than crash the supervisor."""
+
+    error: Exception
+
+
+class _StartedProbe:
+    """Forwards ``task_status.started`` and remembers that it happened."""
+
+    def __init__(self, child: _Child, task_status: trio.TaskStatus[ActorRef]) -> None:
+        self._child = child
+        self._task_status = task_status
+
+    def started(self, value: ActorRef) -> None:
+        self._child.started = True
+        self._task_status.started(value)
+
+
+class Supervisor(Actor):
+    """An actor that runs and restarts child actors (OTP-style).
+
+    Args:
+        children: specs started in this order when the supervisor starts.
+        strategy: ``one_for_one`` (default), ``one_for_all`` or ``rest_for_one``.
+        max_restarts: restarts allowed within ``max_seconds`` before giving up.
+        max_seconds: the sliding window of the restart intensity.
+    """
+
+    def __init__(
+        self,
+        children: tuple[ChildSpec, ...] | list[ChildSpec] = (),
+        *,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+    ) -> None:
+        super().__init__()
+        check_strategy(strategy, max_restarts, max_seconds)
+        self.strategy = strategy
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        self._children: dict[str, _Child] = {}  # insertion order is start order
+        for spec in children:
+            self._add(spec)
+        self._restart_times: deque[float] = deque()
+        # Serializes changes that touch several children (group restarts, add, remove,
+        # shutdown) so that one never sees another half done.
+        self._lock = trio.Lock()
+        self._stopping = False
+
+    # ---- public API (safe to call from any task) ------------------------------------
+    def child(self, name: str) -> ActorRef:
+        """The stable ref of child ``name`` (valid across its restarts)."""
+        try:
+            return ActorRef(self._children[name].mailbox)
+        except KeyError:
+            raise KeyError(f"supervisor {self.name!r} has no child named {name!r}") from None
+
+    async def add_child(self, spec: ChildSpec, *, timeout: float = 30.0) -> ActorRef:
+        """Start a new child at the end of the order and return its ref.
+
+        Raises:
+            DuplicateChild: a child with that name exists.
+        """
+        return self._unwrap(await self.ref.ask(_AddChild(spec), timeout=timeout))
+
+    async def remove_child(self, name: str, *, timeout: float = 30.0) -> None:
+        """Stop child ``name`` gracefully (its shutdown timeout applies) and forget it."""
+        self._unwrap(await self.ref.ask(_RemoveChild(name), timeout=timeout))
+
+    async def which_children(self, *, timeout: float = 5.0) -> list[ChildInfo]:
+        """A snapshot of the children in start order."""
+        return await self.ref.ask(_WhichChildren(), timeout=timeout)
+
+    @staticmethod
+    def _unwrap(result: Any) -> Any:
+        if isinstance(result, _Refused):
+            raise result.error
+        return result
+
+    # ---- actor hooks -------------------------------------------------------------------
+    async def on_start(self) -> None:
+        for child in list(self._children.values()):
+            await self._start(child)
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, _AddChild):
+            async with self._lock:
+                try:
+                    child = self._add(message.spec)
+                except ActorConfigError as error:
+                    return _Refused(error)
+                try:
+                    await self._start(child)
+                except Exception as error:
+                    self._forget(child)
+                    return _Refused(error)
+                return ActorRef(child.mailbox)
+        if isinstance(message, _RemoveChild):
+            async with self._lock:
+                child = self._children.get(message.name)
+                if child is None:
+                    return _Refused(KeyError(f"no child named {message.name!r}"))
+                await self._terminate(child)
+                self._forget(child)
+            return None
+        if isinstance(message, _WhichChildren):
+            return [ChildInfo(c.spec.name, c.running, c.restarts) for c in self._children.values()]
+        raise TypeError(f"supervisor {self.name!r} does not handle {type(message).__name__}")
+
+    async def on_stop(self) -> None:
+        self._stopping = True
+        for child in self._children.values():
+            if child.restart_scope is not None:
+                child.restart_scope.cancel()
+        async with self._lock:
+            for child in reversed(list(self._children.values())):
+                await self._terminate(child)
+                child.mailbox.close()
+
+    # ---- starting and stopping one child ------------------------------------------------
+    def _add(self, spec: ChildSpec) -> _Child:
+        if not isinstance(spec, ChildSpec):
+            raise ActorConfigError(f"expected a ChildSpec, got {type(spec).__name__}")
+        if spec.name in self._children:
+            raise DuplicateChild(f"supervisor already has a child named {spec.name!r}")
+        child = _Child(spec)
+        self._children[spec.name] = child
+        return child
+
+    def _forget(self, child: _Child) -> None:
+        if self._children.get(child.spec.name) is child:
+            del self._children[child.spec.name]
+        child.mailbox.close()
+
+    async def _start(self, child: _Child) -> None:
+        """Start one run of ``child``; raises what its factory or on_start raised."""
+        child.done = trio.Event()
+        child.started = False
+        child.terminating = False
+        await self.nursery.start(functools.partial(self._run_child, child))
+
+    async def _run_child(self, child: _Child, *, task_status: trio.TaskStatus[ActorRef]) -> None:
+        error: Exception | None = None
+        try:
+            actor = child.spec.factory()
+            if not isinstance(actor, Actor):
+                raise ActorConfigError(
+                    f"factory of child {child.spec.name!r} returned "
+                    f"{type(actor).__name__}, not an Actor"
+                )
+            with trio.CancelScope() as child.scope:
+                child.started_at = trio.current_time()
+                try:
+                    await actor.run(child.mailbox, task_status=_StartedProbe(child, task_status))
+                except Exception as exc:
+                    error = exc
+        finally:
+            child.done.set()
+        if error is not None and not child.started:
+            raise error  # reported to whoever called _start
+        await self._after_exit(child, error)
+
+    async def _terminate(self, child: _Child) -> None:
+        """Stop ``child`` gracefully within its shutdown timeout, else cancel it."""
+        child.terminating = True
+        if child.restart_scope is not None:
+            child.restart_scope.cancel()
+        if not child.running:
+            return
+        with trio.move_on_after(child.spec.shutdown_timeout):
+            if child.mailbox.running is not None:
+                child.mailbox.running.request_stop()
+            await child.done.wait()
+        if child.running:
+            logger.warning(
+                "child %r did not stop within %s s; cancelling it",
+                child.spec.name,
+                child.spec.shutdown_timeout,
+            )
+            assert child.scope is not None
+            child.scope.cancel()
+            await child.done.wait()
+
+    # ---- restarts ------------------------------------------------------------------------
+    async def _after_exit(self, child: _Child, error: Exception | None) -> None:
+        if child.terminating or self._stopping:
+            return
+        child.tracker.observe_run(trio.current_time() - child.started_at)
+        restart = child.spec.restart == "permanent" or (
+            child.spec.restart == "transient" and error is not None
+        )
+        if error is not None:
+            logger.warning("child %r crashed", child.spec.name, exc_info=error)
+        if not restart:
+            self._forget(child)  # ended for good: its ref now fails fast
+            return
+        with trio.CancelScope() as child.restart_scope:
+            if self.strategy == "one_for_one":
+                await self._restart_group(child, error)
+            else:
+                async with self._lock:
+                    await self._restart_group(child, error)
+        child.restart_scope = None
+
+    def _group(self, child: _Child) -> list[_Child]:
+        """The children that restart together with ``child``, in start order."""
+        children = list(self._children.values())
+        if self.strategy == "one_for_all":
+            return children
+        if self.strategy == "rest_for_one":
+            return children[children.index(child) :]
+        return [child]
+
+    async def _restart_group(self, failed: _Child, error: Exception | None) -> None:
+        while True:
+            await self._count_restart(failed, error)
+            group = self._group(failed)
+            for other in reversed(group):
+                if other is not failed:
+                    await self._terminate(other)
+            delay = failed.tracker.next_delay()
+            logger.info("restarting %r in %.3f s", failed.spec.name, delay)
+            await trio.sleep(delay)
+            failed.restarts += 1
+            try:
+                for member in group:
+                    failed = member
+                    await self._start(member)
+                return
+            except Exception as exc:  # a restart's on_start failed: that is a crash too
+                logger.warning("child %r failed to restart", failed.spec.name, exc_info=exc)
+                error = exc
+
+    async def _count_restart(self, child: _Child, error: Exception | None) -> None:
+        now = trio.current_time()
+        self._restart_times.append(now)
+        while self._restart_times and self._restart_times[0] < now - self.max_seconds:
+            self._restart_times.popleft()
+        if len(self._restart_times) <= self.max_restarts:
+            return
+        failure = SupervisorFailed(
+            f"supervisor {self.name!r} gave up: more than {self.max_restarts} restarts "
+            f"within {self.max_seconds} s (last: child {child.spec.name!r}"
+            + (f" raised {type(error).__name__}: {error})" if error else " returned)")
+        )
+        logger.error("%s", failure)
+        self._stopping = True
+        for other in reversed(list(self._children.values())):
+            if other is not child:
+                await self._terminate(other)
+        raise failure from error
