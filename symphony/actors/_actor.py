@@ -40,7 +40,7 @@ import trio
 from ._errors import ActorConfigError
 from ._mailbox import ActorRef, Mailbox, Reply, _Ask, crashed_error
 
-_NOTHING: Any = object()  # "no message": the idle wait was interrupted or the mailbox ended
+_WAKE_UP: Any = object()  # put into an idle actor's mailbox to make it notice a stop request
 
 
 class Actor:
@@ -49,7 +49,7 @@ class Actor:
     def __init__(self) -> None:
         self._mailbox: Mailbox | None = None
         self._nursery: trio.Nursery | None = None
-        self._idle_scope: trio.CancelScope | None = None
+        self._idle = False
         self._stop_requested = False
         self._current_ask: _Ask | None = None
 
@@ -99,8 +99,13 @@ class Actor:
     def request_stop(self) -> None:
         """Ask this run to end after the current message (used by ``ref.stop()``)."""
         self._stop_requested = True
-        if self._idle_scope is not None:
-            self._idle_scope.cancel()
+        if self._idle and self._mailbox is not None:
+            # An idle actor waits on an empty mailbox, so there is room to wake it. A
+            # busy one sees the flag after its current message.
+            with contextlib.suppress(
+                trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
+            ):
+                self._mailbox.sender.send_nowait(_WAKE_UP)
 
     # ---- the run --------------------------------------------------------------------
     async def run(
@@ -139,32 +144,20 @@ class Actor:
 
     async def _handle_messages(self, mailbox: Mailbox) -> None:
         receiver = mailbox.receiver
-        while not self._stop_requested:
-            # Fast path: take queued messages without a cancel scope. Fairness is
-            # bounded: once the mailbox is empty we block (and yield) below.
-            try:
-                item = receiver.receive_nowait()
-            except trio.WouldBlock:
-                item = await self._wait_for_message(receiver)
-                if item is _NOTHING:
-                    return
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            if type(item) is _Ask:
-                await self._answer(item)
-            else:
-                await self.receive(item)
-
-    async def _wait_for_message(self, receiver: trio.MemoryReceiveChannel[Any]) -> Any:
-        """Block for the next message; a stop request interrupts only this idle wait."""
-        item: Any = _NOTHING
-        with (
-            trio.CancelScope() as self._idle_scope,
-            contextlib.suppress(trio.EndOfChannel, trio.ClosedResourceError),
-        ):
-            item = await receiver.receive()
-        self._idle_scope = None
-        return item
+        handle = self.receive
+        try:
+            while not self._stop_requested:
+                self._idle = True
+                item = await receiver.receive()
+                self._idle = False
+                if item is _WAKE_UP:
+                    continue  # a stop request woke us (or a stale one from a past run)
+                if type(item) is _Ask:
+                    await self._answer(item)
+                else:
+                    await handle(item)
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return
 
     async def _answer(self, ask: _Ask) -> None:
         self._current_ask = ask
