@@ -1,0 +1,133 @@
+"""The one exception tree of the node <-> conductor link: its crypto and its protocol.
+
+Both :mod:`symphony.pki` and :mod:`symphony.wire` raise only these (plus the
+standard ``OSError`` family for plain file I/O), so a caller can catch as broadly
+or as narrowly as it needs::
+
+    LinkError                      anything wrong on the link or with its credentials
+    ├── PKIError                   certificate material or identity problems
+    │   ├── CertificateError       bad CSR / certificate / node id, missing CN, half a key pair
+    │   ├── CAFingerprintMismatch  a CA does not match the pinned sha256 fingerprint
+    │   └── JoinTokenError         a join token cannot be used
+    │       ├── JoinTokenInvalid   malformed, unknown id, or wrong secret
+    │       ├── JoinTokenExpired   past its expiry
+    │       └── JoinTokenUsed      single-use token already consumed
+    ├── ProtocolError              a frame that does not decode or validate
+    │   ├── FrameTooLarge          over the maximum frame size (checked before unpacking)
+    │   └── VersionMismatch        no protocol version both ends speak
+    └── TransportError             the connection itself
+        ├── ConnectFailed          TCP connect failed (refused, unreachable, DNS)
+        ├── ConnectTimeout         TCP + TLS + WebSocket upgrade took too long
+        ├── TLSRejected            the peer refused our certificate (or sent none we accept)
+        ├── ServerUntrusted        the server's certificate failed our verification
+        └── ConnectionClosed       the WebSocket is closed; ``code`` and ``reason`` say why
+
+Messages state the rule that was broken or the likely cause, e.g.
+``"Hello.groups[2]: expected str, got int"`` or
+``"conductor 10.0.0.5:7443 closed the connection right after the TLS handshake:
+it most likely rejected our client certificate"``. None of them ever contains a
+join token or a private key.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CAFingerprintMismatch",
+    "CertificateError",
+    "ConnectFailed",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "FrameTooLarge",
+    "JoinTokenError",
+    "JoinTokenExpired",
+    "JoinTokenInvalid",
+    "JoinTokenUsed",
+    "LinkError",
+    "PKIError",
+    "ProtocolError",
+    "ServerUntrusted",
+    "TLSRejected",
+    "TransportError",
+    "VersionMismatch",
+]
+
+
+class LinkError(Exception):
+    """Root of every error raised by :mod:`symphony.pki` and :mod:`symphony.wire`."""
+
+
+class PKIError(LinkError):
+    """Certificate material or identity is missing, malformed or not acceptable."""
+
+
+class CertificateError(PKIError):
+    """A certificate, CSR, key pair or node id is not acceptable."""
+
+
+class CAFingerprintMismatch(PKIError):
+    """A CA certificate does not match the fingerprint we were told to pin."""
+
+
+class JoinTokenError(PKIError):
+    """A join token cannot be used to join (see the subclasses for why)."""
+
+
+class JoinTokenInvalid(JoinTokenError):
+    """The token is malformed, names another token, or its secret is wrong."""
+
+
+class JoinTokenExpired(JoinTokenError):
+    """The token was valid but its expiry time has passed."""
+
+
+class JoinTokenUsed(JoinTokenError):
+    """The token was single-use and has already been consumed."""
+
+
+class ProtocolError(LinkError):
+    """A frame does not decode into valid messages; the connection should be closed."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame is larger than the configured maximum frame size."""
+
+
+class VersionMismatch(ProtocolError):
+    """The two ends share no protocol version."""
+
+
+class TransportError(LinkError):
+    """The connection could not be made or has ended."""
+
+
+class ConnectFailed(TransportError):
+    """The TCP connection could not be established (refused, unreachable, DNS)."""
+
+
+class ConnectTimeout(TransportError):
+    """TCP connect, TLS handshake and WebSocket upgrade did not finish in time."""
+
+
+class TLSRejected(TransportError):
+    """The peer refused our TLS credentials (unknown CA, no certificate, ...)."""
+
+
+class ServerUntrusted(TransportError):
+    """The server's certificate did not pass our verification (CA or hostname)."""
+
+
+class ConnectionClosed(TransportError):
+    """The WebSocket is closed.
+
+    ``code`` is the WebSocket close code (1000 normal, 1001 going away, 1002
+    protocol error, 1006 abnormal/no close frame, 1009 message too big, ...) and
+    ``reason`` the peer's close reason, if any.
+    """
+
+    def __init__(self, code: int, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason
+        text = f"connection closed (code {code})"
+        if reason:
+            text += f": {reason}"
+        super().__init__(text)

@@ -1,0 +1,57 @@
+"""Who is on the other end: the Common Name of the peer's verified TLS certificate.
+
+The conductor binds a node's identity to the CN of its client certificate, so a
+node cannot speak for another. This lives in the wire package (the transport
+needs it) and is re-exported as :func:`symphony.pki.peer_node_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from .errors import CertificateError
+
+__all__ = ["certificate_common_name", "peer_node_id"]
+
+
+class _HasPeerCert(Protocol):
+    def getpeercert(self, binary_form: bool = ...) -> object: ...
+
+
+def certificate_common_name(cert: x509.Certificate | x509.CertificateSigningRequest) -> str:
+    """The single CN of a certificate's (or CSR's) subject; :class:`CertificateError` if
+    there is none or several."""
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1:
+        raise CertificateError(
+            f"certificate subject must have exactly one common name, has {len(names)}"
+        )
+    value = names[0].value
+    if isinstance(value, bytes):  # only for exotic encodings; CN is a string type
+        value = value.decode("utf-8", "replace")
+    if not value:
+        raise CertificateError("certificate common name is empty")
+    return value
+
+
+def peer_node_id(ssl_object: _HasPeerCert) -> str:
+    """Read the CN of the peer certificate of a TLS connection.
+
+    ``ssl_object`` is anything with ``getpeercert(binary_form=True)``: an
+    ``ssl.SSLObject``, an ``ssl.SSLSocket`` or a handshaken ``trio.SSLStream``.
+    Call it only on a context that *requires and verifies* peer certificates
+    (our server context does); this function does not verify anything itself.
+    """
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        raise CertificateError("the peer presented no certificate")
+    if not isinstance(der, bytes):
+        raise CertificateError("the peer certificate is not available in DER form")
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CertificateError(f"cannot parse the peer certificate: {exc}") from None
+    return certificate_common_name(cert)

@@ -1,0 +1,235 @@
+"""The typed messages of the node <-> conductor protocol.
+
+Every message is a frozen, keyword-only dataclass registered under a short type
+tag ``t``; on the wire it is one msgpack map ``{"t": "<tag>", <field>: <value>, ...}``
+(see :mod:`symphony.wire.codec`). The field type hints *are* the schema: the
+codec validates every decoded field against them before anyone sees the message.
+
+Who sends what::
+
+    node -> conductor    Hello, Heartbeat, InstanceStatus, StatusBatch, LogChunk, Error
+    conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
+                         LogRequest, LogCancel, Error
+
+Adding a message type is three steps: write the dataclass, decorate it with
+``@message("tag")``, and (optionally) export it. Optional fields default to
+``None`` and are left out of the encoded map, which keeps heartbeats small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from .schema import MaxLen, Min, MinLen
+
+__all__ = [
+    "INSTANCE_STATES",
+    "MESSAGE_TYPES",
+    "Error",
+    "Heartbeat",
+    "Hello",
+    "HelloAccepted",
+    "HelloRejected",
+    "InstanceReport",
+    "InstanceState",
+    "InstanceStatus",
+    "LogCancel",
+    "LogChunk",
+    "LogRequest",
+    "Message",
+    "StartInstance",
+    "StatusBatch",
+    "StopInstance",
+    "message",
+]
+
+# Identifiers: non-empty, bounded (a DNS name fits), so a peer cannot make us keep
+# megabyte-long keys in maps and logs.
+Id = Annotated[str, MinLen(1), MaxLen(253)]
+NonNegInt = Annotated[int, Min(0)]
+Text = Annotated[str, MaxLen(4096)]
+
+InstanceState = Literal[
+    "pending",
+    "assigned",
+    "starting",
+    "running",
+    "exited",
+    "failed",
+    "stopping",
+    "stopped",
+    "lost",
+]
+#: Every instance state of the lifecycle in ARCHITECTURE order.
+INSTANCE_STATES: tuple[str, ...] = InstanceState.__args__  # type: ignore[attr-defined]
+
+
+class Message:
+    """Base class of every protocol message; ``t`` is the type tag on the wire."""
+
+    __slots__ = ()
+    t: ClassVar[str]
+
+
+#: Tag -> message class, filled by :func:`message`.
+MESSAGE_TYPES: dict[str, type[Message]] = {}
+
+M = TypeVar("M", bound=type[Message])
+
+
+def message(tag: str) -> Callable[[M], M]:
+    """Class decorator: make a frozen keyword-only dataclass and register it under ``tag``."""
+
+    def register(cls: M) -> M:
+        if tag in MESSAGE_TYPES:
+            raise ValueError(f"message tag {tag!r} is already used by {MESSAGE_TYPES[tag]}")
+        cls.t = tag
+        cls = dataclass(frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[assignment]
+        MESSAGE_TYPES[tag] = cls
+        return cls
+
+    return register
+
+
+# -- session ------------------------------------------------------------------------
+
+
+@message("instance_status")
+class InstanceStatus(Message):
+    """The observed state of one instance on a node (``at``: when it was observed).
+
+    Sent alone, in a :class:`StatusBatch`, and inside :class:`Hello` to report
+    what the node runs right now (there it is also called :data:`InstanceReport`).
+    """
+
+    instance_id: Id
+    deployment_id: Id
+    state: InstanceState
+    pid: NonNegInt | None = None
+    restarts: NonNegInt = 0
+    exit_code: int | None = None
+    signal: NonNegInt | None = None
+    reason: Text | None = None
+    health: Literal["healthy", "unhealthy", "unknown"] | None = None
+    cpu_percent: float | None = None
+    rss_bytes: NonNegInt | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    at: float | None = None
+
+
+#: What a node reports in its hello for each instance it runs: the same record.
+InstanceReport = InstanceStatus
+
+
+@message("hello")
+class Hello(Message):
+    """First message from a node: who it is, what it offers, what it already runs.
+
+    ``protocol_version`` is the newest version the node speaks and
+    ``min_protocol_version`` the oldest (``None``: only ``protocol_version``).
+    ``resources`` holds static facts (cpu_count, ram_total, disks, gpus).
+    """
+
+    protocol_version: Annotated[int, Min(1)]
+    node_id: Id
+    groups: tuple[Id, ...] = ()
+    capacities_total: dict[Id, NonNegInt] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    instances: tuple[InstanceStatus, ...] = ()
+    min_protocol_version: Annotated[int, Min(1)] | None = None
+    agent_version: Text | None = None
+
+
+@message("hello_accepted")
+class HelloAccepted(Message):
+    """The conductor's answer to a good hello: the version to speak and the timing."""
+
+    protocol_version: Annotated[int, Min(1)]
+    heartbeat_sec: float
+    node_timeout_sec: float
+
+
+@message("hello_rejected")
+class HelloRejected(Message):
+    """The conductor refuses this node (version, identity, ...); it closes right after."""
+
+    reason: Text
+
+
+@message("heartbeat")
+class Heartbeat(Message):
+    """Periodic liveness + usage (cpu_percent, per_core, ram_used, ram_total, disks, gpus)."""
+
+    seq: NonNegInt
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@message("error")
+class Error(Message):
+    """A peer reports a problem it could not attribute to a specific request."""
+
+    reason: Text
+
+
+# -- instances ----------------------------------------------------------------------
+
+
+@message("start_instance")
+class StartInstance(Message):
+    """Conductor -> node: run replica ``replica`` of a deployment from ``spec``."""
+
+    instance_id: Id
+    deployment_id: Id
+    deployment_name: Id
+    replica: NonNegInt
+    spec: dict[str, Any]
+
+
+@message("stop_instance")
+class StopInstance(Message):
+    """Conductor -> node: stop an instance (signal, grace period, then SIGKILL)."""
+
+    instance_id: Id
+    reason: Text = ""
+
+
+@message("status_batch")
+class StatusBatch(Message):
+    """Several :class:`InstanceStatus` updates in one frame (cheaper than one each)."""
+
+    updates: tuple[InstanceStatus, ...]
+
+
+# -- logs ---------------------------------------------------------------------------
+
+
+@message("log_request")
+class LogRequest(Message):
+    """Conductor -> node: send the last ``tail`` lines of a stream, then follow if asked."""
+
+    request_id: Id
+    instance_id: Id
+    stream: Literal["stdout", "stderr"] = "stdout"
+    tail: NonNegInt = 100
+    follow: bool = False
+
+
+@message("log_chunk")
+class LogChunk(Message):
+    """Node -> conductor: raw log bytes for a request; ``eof`` ends it (``reason`` says why
+    it ended early, e.g. an unknown instance)."""
+
+    request_id: Id
+    data: bytes = b""
+    eof: bool = False
+    reason: Text | None = None
+
+
+@message("log_cancel")
+class LogCancel(Message):
+    """Conductor -> node: stop following a log request."""
+
+    request_id: Id

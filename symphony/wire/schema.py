@@ -1,0 +1,202 @@
+"""Turning untrusted decoded msgpack values into typed message dataclasses.
+
+A message class is described only by its type hints; this module compiles each
+hint once into a small *converter* ``(value, path) -> value`` that checks the
+value and returns it in the dataclass's own representation (lists become
+tuples, ints become floats where a float is declared). Every failure is one
+:class:`~symphony.wire.errors.ProtocolError` whose message names the field path
+and the rule, e.g. ``"Hello.groups[2]: expected str, got int"``.
+
+Supported hints, which are all the protocol needs:
+
+- ``str``, ``bytes``, ``bool``, ``int`` (``bool`` is *not* an int here),
+  ``float`` (accepts an int; NaN and infinities are refused), ``Any``;
+- ``X | None`` for optional fields, ``Literal[...]`` for enumerations;
+- ``tuple[X, ...]`` and ``dict[str, X]``;
+- another message dataclass (encoded as a nested map without ``"t"``);
+- ``Annotated[X, Min(n)]``, ``MinLen(n)``, ``MaxLen(n)`` for simple constraints.
+
+Unknown keys in a map are ignored on purpose: a peer of the same protocol
+version may add an optional field without breaking older readers (the protobuf
+rule). Anything that changes the meaning of existing fields needs a new
+protocol version instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ProtocolError
+
+__all__ = ["Converter", "MaxLen", "Min", "MinLen", "build", "compile_hint"]
+
+Converter = Callable[[Any, str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Min:
+    """Constraint for ``Annotated[int, Min(0)]``: the number must be >= ``value``."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class MinLen:
+    """Constraint for ``Annotated[str, MinLen(1)]``: at least ``value`` items/characters."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaxLen:
+    """Constraint for ``Annotated[str, MaxLen(255)]``: at most ``value`` items/characters."""
+
+    value: int
+
+
+def _describe(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _fail(path: str, rule: str) -> typing.NoReturn:
+    raise ProtocolError(f"{path}: {rule}")
+
+
+def _exact(kind: type) -> Converter:
+    def convert(value: Any, path: str) -> Any:
+        # type() rather than isinstance(): True must not pass for an int field.
+        if type(value) is not kind:
+            _fail(path, f"expected {kind.__name__}, got {_describe(value)}")
+        return value
+
+    return convert
+
+
+def _float(value: Any, path: str) -> float:
+    if type(value) is int:
+        value = float(value)
+    elif type(value) is not float:
+        _fail(path, f"expected float, got {_describe(value)}")
+    if not math.isfinite(value):
+        _fail(path, "must be a finite number")
+    return value
+
+
+def _any(value: Any, path: str) -> Any:
+    return value
+
+
+def _optional(inner: Converter) -> Converter:
+    def convert(value: Any, path: str) -> Any:
+        return None if value is None else inner(value, path)
+
+    return convert
+
+
+def _literal(choices: tuple[Any, ...]) -> Converter:
+    def convert(value: Any, path: str) -> Any:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            _fail(path, f"must be one of {', '.join(map(repr, choices))}; got {value!r:.40}")
+        return value
+
+    return convert
+
+
+def _tuple(item: Converter) -> Converter:
+    def convert(value: Any, path: str) -> tuple[Any, ...]:
+        if type(value) not in (list, tuple):
+            _fail(path, f"expected a list, got {_describe(value)}")
+        return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+    return convert
+
+
+def _dict(key: Converter, val: Converter) -> Converter:
+    def convert(value: Any, path: str) -> dict[Any, Any]:
+        if type(value) is not dict:
+            _fail(path, f"expected a map, got {_describe(value)}")
+        out = {}
+        for k, v in value.items():
+            k = key(k, f"{path} key")
+            out[k] = val(v, f"{path}[{k!r}]")
+        return out
+
+    return convert
+
+
+def _constrained(inner: Converter, rules: list[object]) -> Converter:
+    def convert(value: Any, path: str) -> Any:
+        value = inner(value, path)
+        for rule in rules:
+            if isinstance(rule, Min) and value < rule.value:
+                _fail(path, f"must be >= {rule.value}, got {value}")
+            if isinstance(rule, MinLen) and len(value) < rule.value:
+                _fail(path, f"must have at least {rule.value} items/characters")
+            if isinstance(rule, MaxLen) and len(value) > rule.value:
+                _fail(path, f"must have at most {rule.value} items/characters, got {len(value)}")
+        return value
+
+    return convert
+
+
+def compile_hint(hint: Any) -> Converter:
+    """Return a converter that validates a decoded value against ``hint``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return _any
+    if hint is float:
+        return _float
+    if hint in (str, bytes, bool, int):
+        return _exact(hint)
+    if origin is typing.Annotated:
+        return _constrained(compile_hint(args[0]), list(args[1:]))
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) != 1 or len(args) != 2:
+            raise TypeError(f"only 'X | None' unions are supported, not {hint}")
+        return _optional(compile_hint(rest[0]))
+    if origin is typing.Literal:
+        return _literal(args)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _tuple(compile_hint(args[0]))
+    if origin is dict:
+        return _dict(compile_hint(args[0]), compile_hint(args[1]))
+    if dataclasses.is_dataclass(hint):
+        return lambda value, path: build(hint, value, path)
+    raise TypeError(f"unsupported type hint in a message: {hint!r}")
+
+
+# Per class: [(field name, converter, required)], compiled on first use.
+_PLANS: dict[type, list[tuple[str, Converter, bool]]] = {}
+
+
+def _plan(cls: type) -> list[tuple[str, Converter, bool]]:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        plan = []
+        for f in dataclasses.fields(cls):
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            plan.append((f.name, compile_hint(hints[f.name]), required))
+        _PLANS[cls] = plan
+    return plan
+
+
+def build(cls: type, data: Any, path: str) -> Any:
+    """Validate the map ``data`` and construct ``cls`` from it (``path`` prefixes errors)."""
+    if type(data) is not dict:
+        _fail(path, f"expected a map, got {_describe(data)}")
+    kwargs = {}
+    for name, convert, required in _plan(cls):
+        if name in data:
+            kwargs[name] = convert(data[name], f"{path}.{name}")
+        elif required:
+            _fail(path, f"missing required field {name!r}")
+    return cls(**kwargs)

@@ -1,0 +1,51 @@
+"""Protocol versions and their negotiation.
+
+Each end speaks a contiguous range of protocol versions. The node announces its
+range in :class:`~symphony.wire.messages.Hello`; the conductor picks the newest
+version both speak and answers it in
+:class:`~symphony.wire.messages.HelloAccepted` (or refuses with
+:class:`~symphony.wire.messages.HelloRejected` carrying the
+:class:`~symphony.wire.errors.VersionMismatch` text). Bump
+:data:`PROTOCOL_VERSION` when the meaning of an existing field or message
+changes; adding an optional field does not need a bump (old readers ignore
+unknown keys).
+"""
+
+from __future__ import annotations
+
+from .errors import VersionMismatch
+
+__all__ = ["MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION", "negotiate_version"]
+
+#: The newest protocol version this code speaks.
+PROTOCOL_VERSION = 1
+#: The oldest protocol version this code still speaks.
+MIN_PROTOCOL_VERSION = 1
+
+
+def negotiate_version(
+    peer_max: int,
+    peer_min: int | None = None,
+    *,
+    ours: tuple[int, int] = (MIN_PROTOCOL_VERSION, PROTOCOL_VERSION),
+) -> int:
+    """Return the newest version in both ranges, or raise :class:`VersionMismatch`.
+
+    ``peer_min`` defaults to ``peer_max`` (a peer that speaks one version).
+
+    >>> negotiate_version(3, 1, ours=(1, 2))
+    2
+    """
+    lo, hi = ours
+    if peer_min is None:
+        peer_min = peer_max
+    if peer_min > peer_max:
+        raise VersionMismatch(f"peer's version range {peer_min}..{peer_max} is empty")
+    chosen = min(hi, peer_max)
+    if chosen < max(lo, peer_min):
+        older = "the peer" if peer_max < lo else "this side"
+        raise VersionMismatch(
+            f"no common protocol version: peer speaks {peer_min}..{peer_max}, "
+            f"we speak {lo}..{hi}; upgrade {older}"
+        )
+    return chosen
