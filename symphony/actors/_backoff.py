@@ -69,6 +69,8 @@ class Backoff:
 
     def base_delay(self, attempt: int) -> float:
         """The delay before jitter for the ``attempt``-th consecutive retry (from 0)."""
+        if self.initial == 0:
+            return 0.0  # zero times anything, even past float range, is zero
         try:
             return min(self.max, self.initial * self.factor**attempt)
         except OverflowError:  # factor**attempt past float range: long since capped

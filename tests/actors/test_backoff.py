@@ -30,6 +30,8 @@ def test_backoff_resets_after_stable_run_only() -> None:
 
 def test_backoff_huge_attempt_stays_at_cap() -> None:
     assert Backoff(initial=1.0, factor=10.0, max=5.0, jitter=0.0).base_delay(10_000) == 5.0
+    # Zero initial delay stays zero however many retries (2.0**1024 overflows a float).
+    assert Backoff(initial=0.0, factor=2.0, max=5.0).delay(10_000) == 0.0
 
 
 @given(
