@@ -1,0 +1,75 @@
+"""The node's process layer: ``exec`` jobs as plain processes that outlive the agent.
+
+Vocabulary (see ``docs/jobs.md`` for the user's view):
+
+- **instance**: one replica of a deployment placed on this node; supervised by one
+  :class:`ProcessSupervisor` actor.
+- **run**: one execution of an instance's command (a restart is a new run).
+- **monitor**: one small process per node (``monitor_server``) that spawns, owns and
+  reaps every job, rotates their logs and records their exits durably; the agent talks
+  to it over a unix socket and can die and come back without disturbing a job.
+- **members** of a run: every live process of its tree, wherever it moved (other
+  process groups, sessions, orphans re-parented to the monitor).
+
+The node's link uses :class:`ProcessManager`. Public names are loaded lazily so that the
+monitor process, which imports a module of this package, does not pay for Trio.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import MonitorError, MonitorLost
+    from .jobspec import HealthCheck, JobSpec, RestartPolicy, SpecError, parse_job_spec
+    from .manager import InstanceExists, ProcessManager, UnknownInstance
+    from .records import InstanceReport, StartRequest, StatusUpdate
+    from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
+
+_EXPORTS = {
+    "MonitorError": "client",
+    "MonitorLost": "client",
+    "HealthCheck": "jobspec",
+    "JobSpec": "jobspec",
+    "RestartPolicy": "jobspec",
+    "SpecError": "jobspec",
+    "parse_job_spec": "jobspec",
+    "InstanceExists": "manager",
+    "ProcessManager": "manager",
+    "UnknownInstance": "manager",
+    "InstanceReport": "records",
+    "StartRequest": "records",
+    "StatusUpdate": "records",
+    "GetReport": "supervisor",
+    "NodeContext": "supervisor",
+    "ProcessSupervisor": "supervisor",
+    "StopInstance": "supervisor",
+}
+__all__ = [
+    "GetReport",
+    "HealthCheck",
+    "InstanceExists",
+    "InstanceReport",
+    "JobSpec",
+    "MonitorError",
+    "MonitorLost",
+    "NodeContext",
+    "ProcessManager",
+    "ProcessSupervisor",
+    "RestartPolicy",
+    "SpecError",
+    "StartRequest",
+    "StatusUpdate",
+    "StopInstance",
+    "UnknownInstance",
+    "parse_job_spec",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module_name}", __name__), name)

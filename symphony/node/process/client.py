@@ -1,0 +1,165 @@
+"""The agent's connection to the node monitor (Trio side of ``monitor_server``).
+
+:class:`MonitorClient` starts the monitor if none answers (detached, in its own session,
+so it outlives the agent), then keeps one unix-socket connection: requests are matched to
+replies by id, and ``ended`` events are kept per run until someone collects them with
+:meth:`MonitorClient.wait_ended`. If the monitor goes away the client's ``run`` raises
+:class:`MonitorLost`, which crashes whoever runs it (the node's supervisor restarts the
+process layer, which starts a new monitor and re-adopts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import trio
+
+from .monitor_server import SOCKET_NAME
+
+
+class MonitorError(Exception):
+    """The monitor refused a request; the message is its reason."""
+
+    def __init__(self, message: str, *, spawn_error: bool = False) -> None:
+        super().__init__(message)
+        self.spawn_error = spawn_error
+
+
+class MonitorLost(MonitorError):
+    """The connection to the node monitor broke: the monitor died or could not start."""
+
+
+async def _connect(state_dir: str) -> trio.SocketStream:
+    path = os.path.join(state_dir, SOCKET_NAME)
+    if len(path.encode()) < 100:
+        return await trio.open_unix_socket(path)
+    # Unix socket paths are limited to ~107 bytes: reach a deep state dir through a
+    # short magic link to an open directory descriptor.
+    directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return await trio.open_unix_socket(f"/proc/self/fd/{directory}/{SOCKET_NAME}")
+    finally:
+        os.close(directory)
+
+
+async def start_monitor(state_dir: str) -> None:
+    """Start a detached monitor for ``state_dir`` (a no-op if one is already running)."""
+    command = [sys.executable, "-m", "symphony.node.process.monitor_server"]
+    result = await trio.run_process(
+        [*command, "--state-dir", state_dir, "--daemon"],
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise MonitorLost(
+            f"the node monitor did not start (exit {result.returncode}); "
+            f"see {os.path.join(state_dir, 'monitor.log')}"
+        )
+
+
+class MonitorClient:
+    """One agent's connection to its node monitor."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        self._stream: trio.SocketStream | None = None
+        self._send_lock = trio.Lock()
+        self._next_id = 0
+        self._pending: dict[int, list[Any]] = {}  # id -> [Event, reply]
+        self._ended: dict[str, dict[str, Any]] = {}
+        self._ended_waiters: dict[str, trio.Event] = {}
+        self._closing = False
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[MonitorClient] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Connect (starting the monitor if needed) and serve replies and events."""
+        try:
+            stream = await _connect(self.state_dir)
+        except OSError:
+            await start_monitor(self.state_dir)
+            stream = await _connect(self.state_dir)
+        async with stream:
+            self._stream = stream
+            task_status.started(self)
+            buffer = b""
+            try:
+                while True:
+                    data = await stream.receive_some(1 << 16)
+                    if not data:
+                        break
+                    buffer += data
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        self._dispatch(json.loads(line))
+            except trio.BrokenResourceError:
+                pass
+            finally:
+                for slot in self._pending.values():
+                    slot[1] = {"ok": False, "error": "the node monitor went away", "lost": True}
+                    slot[0].set()
+            if not self._closing:
+                raise MonitorLost("the connection to the node monitor was lost")
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("event") == "ended":
+            run = message["run"]
+            self._ended[run["run_id"]] = run
+            waiter = self._ended_waiters.pop(run["run_id"], None)
+            if waiter is not None:
+                waiter.set()
+            return
+        slot = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if slot is not None:
+            slot[1] = message
+            slot[0].set()
+
+    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one request and return the reply; MonitorError if it was refused."""
+        if self._stream is None:
+            raise MonitorLost("not connected to the node monitor")
+        self._next_id += 1
+        slot: list[Any] = [trio.Event(), None]
+        self._pending[self._next_id] = slot
+        line = json.dumps({"id": self._next_id, "op": op, **fields}).encode() + b"\n"
+        try:
+            async with self._send_lock:
+                await self._stream.send_all(line)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            self._pending.pop(self._next_id, None)
+            raise MonitorLost("the connection to the node monitor was lost") from error
+        await slot[0].wait()
+        reply: dict[str, Any] = slot[1]
+        if not reply.get("ok"):
+            error_type = MonitorLost if reply.get("lost") else MonitorError
+            raise error_type(str(reply.get("error")), spawn_error=bool(reply.get("spawn_error")))
+        return reply
+
+    def ended(self, run_id: str) -> dict[str, Any] | None:
+        """The end record of ``run_id`` if it has ended (as announced), else None."""
+        return self._ended.get(run_id)
+
+    def remember_ended(self, run: dict[str, Any]) -> None:
+        """Record an end learned otherwise (from ``hello`` on adoption)."""
+        self._ended[run["run_id"]] = run
+
+    async def wait_ended(self, run_id: str) -> dict[str, Any]:
+        """Wait until ``run_id`` has ended (leader exited, no member left); its record."""
+        while run_id not in self._ended:
+            event = self._ended_waiters.setdefault(run_id, trio.Event())
+            await event.wait()
+        return self._ended[run_id]
+
+    async def ack(self, run_id: str) -> None:
+        """Tell the monitor this end has been reported, so it forgets the run."""
+        self._ended.pop(run_id, None)
+        await self.request("ack", run_id=run_id)
+
+    async def shutdown(self, *, kill_jobs: bool) -> None:
+        """Stop the monitor (and with ``kill_jobs`` every job first). For tests and teardown."""
+        self._closing = True
+        await self.request("shutdown", kill=kill_jobs)

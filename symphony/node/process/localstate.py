@@ -1,0 +1,79 @@
+"""The agent's own local state: which instances this node should be running.
+
+``<state_dir>/instances/<instance_id>.json`` holds the start request (ids and the spec
+dict) and, once the instance has settled, its final state. Written when an instance
+starts, updated when it settles, deleted when it is stopped. With the monitor's run
+records this is all a restarted agent needs to adopt its instances: the spec to keep
+supervising them, and which runs are live or ended meanwhile.
+
+Writes are atomic (temp file + rename) but not fsynced: after a machine crash there
+are no jobs to adopt anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .records import StartRequest
+
+
+@dataclass(frozen=True, slots=True)
+class SavedInstance:
+    """One instance file."""
+
+    request: StartRequest
+    final_state: str | None
+
+
+class InstanceStore:
+    """Reads and writes instance files in ``<state_dir>/instances``."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.directory = os.path.join(state_dir, "instances")
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+
+    def _path(self, instance_id: str) -> str:
+        return os.path.join(self.directory, f"{instance_id}.json")
+
+    def save(self, request: StartRequest, *, final_state: str | None = None) -> None:
+        """Record that ``request`` is this node's to run (and its final state, if settled)."""
+        data: dict[str, Any] = {
+            "instance_id": request.instance_id,
+            "deployment_id": request.deployment_id,
+            "replica": request.replica,
+            "spec": request.spec,
+            "final_state": final_state,
+        }
+        path = self._path(request.instance_id)
+        with open(path + ".tmp", "w") as f:
+            json.dump(data, f)
+        os.replace(path + ".tmp", path)
+
+    def delete(self, instance_id: str) -> None:
+        """The instance was stopped: it is no longer this node's."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(instance_id))
+
+    def load_all(self) -> list[SavedInstance]:
+        """Every readable instance file (a torn or foreign file is skipped)."""
+        saved = []
+        for name in sorted(os.listdir(self.directory)):
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(os.path.join(self.directory, name)) as f:
+                    data = json.load(f)
+                request = StartRequest(
+                    instance_id=data["instance_id"],
+                    deployment_id=data.get("deployment_id"),
+                    replica=data.get("replica"),
+                    spec=data["spec"],
+                )
+                saved.append(SavedInstance(request, data.get("final_state")))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return saved

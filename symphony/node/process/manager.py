@@ -1,0 +1,285 @@
+"""The node's process layer as one object: what the node's link calls.
+
+Example::
+
+    manager = ProcessManager(state_dir="/var/lib/symphony", node_id="gpu-1-a",
+                             on_status=print)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(manager.run)      # connects to (or starts) the node monitor
+        await manager.adopt()                 # take over jobs from an earlier agent
+        await manager.start_instance(StartRequest(instance_id="web-0", spec={
+            "kind": "exec", "config": {"command": ["python3", "-m", "http.server"]}}))
+        print(manager.tail("web-0", "stderr", 10))
+        await manager.stop_instance("web-0")
+
+Cancelling ``run`` (the agent shutting down or dying) leaves every job running under the
+monitor; the next agent's :meth:`ProcessManager.adopt` picks them up.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import trio
+
+from symphony.actors import ActorRef, ActorStopped, spawn
+
+from . import logfiles
+from .client import MonitorClient, MonitorLost
+from .jobspec import JobSpec, SpecError, parse_job_spec
+from .localstate import InstanceStore
+from .logstream import follow_file
+from .proctree import Snapshot
+from .records import FINAL_STATES, InstanceReport, StartRequest, StatusUpdate, signal_name
+from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
+
+logger = logging.getLogger(__name__)
+EVENTS_KEPT = 200  # status records kept per instance for ``events()``
+
+
+class InstanceExists(ValueError):
+    """An instance with this id is already on this node."""
+
+
+class UnknownInstance(LookupError):
+    """No instance with this id on this node."""
+
+
+class ProcessManager:
+    """Starts, stops, lists and adopts this node's instances (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: str,
+        node_id: str,
+        on_status: Callable[[StatusUpdate], None] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        self.node = NodeContext(
+            state_dir=self.state_dir,
+            node_id=node_id,
+            base_env=dict(os.environ if env is None else env),
+        )
+        self.client = MonitorClient(self.state_dir)
+        self.store = InstanceStore(self.state_dir)
+        self._on_status = on_status
+        self._subscribers: list[trio.MemorySendChannel[StatusUpdate]] = []
+        self._instances: dict[str, tuple[ActorRef | None, ProcessSupervisor]] = {}
+        self._events: dict[str, deque[StatusUpdate]] = {}
+        self._nursery: trio.Nursery | None = None
+        self.dropped_updates = 0
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[ProcessManager] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until cancelled; ``nursery.start(manager.run)`` returns when ready."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.client.run)
+            self._nursery = nursery
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    # ---- status -----------------------------------------------------------------------
+    def _emit(self, update: StatusUpdate) -> None:
+        self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
+        entry = self._instances.get(update.instance_id)
+        if update.state in ("exited", "failed") and entry is not None:
+            # Settled unless a restart follows; harmless if one does (it re-saves).
+            self.store.save(entry[1].request, final_state=update.state)
+        elif update.state == "starting" and entry is not None:
+            self.store.save(entry[1].request)
+        if self._on_status is not None:
+            self._on_status(update)
+        for channel in list(self._subscribers):
+            try:
+                channel.send_nowait(update)
+            except trio.WouldBlock:
+                self.dropped_updates += 1  # a slow subscriber loses updates, never blocks us
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._subscribers.remove(channel)
+
+    def subscribe(self, max_buffer: int = 4096) -> trio.MemoryReceiveChannel[StatusUpdate]:
+        """A channel receiving every status update from now on (dropped when full)."""
+        send, receive = trio.open_memory_channel[StatusUpdate](max_buffer)
+        self._subscribers.append(send)
+        return receive
+
+    def events(self, instance_id: str) -> list[StatusUpdate]:
+        """The last status updates of one instance, oldest first."""
+        return list(self._events.get(instance_id, ()))
+
+    # ---- instances --------------------------------------------------------------------
+    async def _host(
+        self, actor: ProcessSupervisor, *, task_status: trio.TaskStatus[ActorRef | None]
+    ) -> None:
+        instance_id = actor.request.instance_id
+        started = False
+        try:
+            async with trio.open_nursery() as nursery:
+                ref = await spawn(nursery, actor, name=f"process:{instance_id}")
+                task_status.started(ref)
+                started = True
+        except Exception as error:
+            if isinstance(error, MonitorLost) or (
+                isinstance(error, ExceptionGroup) and error.subgroup(MonitorLost)
+            ):
+                raise
+            # A bug in one instance's supervision must not take the node down with it.
+            logger.exception("supervisor of instance %s crashed", instance_id)
+            actor.state = "failed"
+            actor.reason = f"internal error: {error!r}"
+            self._emit(
+                StatusUpdate(
+                    instance_id=instance_id, state="failed", at=time.time(), reason=actor.reason
+                )
+            )
+            if not started:
+                task_status.started(None)
+
+    async def _launch(self, request: StartRequest, spec: JobSpec, **adoption: Any) -> None:
+        if self._nursery is None:
+            raise RuntimeError("start the manager first: await nursery.start(manager.run)")
+        actor = ProcessSupervisor(
+            request=request,
+            spec=spec,
+            client=self.client,
+            node=self.node,
+            emit=self._emit,
+            **adoption,
+        )
+        self._instances[request.instance_id] = (None, actor)
+        ref = await self._nursery.start(functools.partial(self._host, actor))
+        self._instances[request.instance_id] = (ref, actor)
+
+    async def start_instance(self, request: StartRequest) -> InstanceReport:
+        """Start one instance; raises SpecError (a ValueError) or InstanceExists."""
+        if not isinstance(request, StartRequest):
+            raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
+        instance_id = logfiles.check_instance_id(request.instance_id)
+        spec = parse_job_spec(request.spec)
+        if instance_id in self._instances:
+            raise InstanceExists(f"instance {instance_id!r} already exists on this node")
+        self.store.save(request)
+        await self._launch(request, spec)
+        return self._instances[instance_id][1].report()
+
+    async def stop_instance(self, instance_id: str) -> InstanceReport:
+        """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it."""
+        entry = self._instances.get(instance_id)
+        if entry is None:
+            raise UnknownInstance(f"no instance {instance_id!r} on this node")
+        ref, actor = entry
+        timeout = actor.spec.stop_timeout_seconds + 30.0
+        try:
+            report: InstanceReport = await _ask(ref, StopInstance(), timeout=timeout)
+            if ref is not None:
+                await ref.stop()
+        except ActorStopped:  # its supervision crashed earlier: nothing runs any more
+            report = actor.report()
+        del self._instances[instance_id]
+        self.store.delete(instance_id)
+        return report
+
+    async def list_instances(self) -> list[InstanceReport]:
+        """A report per instance, with CPU% and RSS of each running job's process tree."""
+        snapshot = Snapshot.take() if self._instances else None
+        reports = []
+        for ref, actor in list(self._instances.values()):
+            try:
+                reports.append(await _ask(ref, GetReport(snapshot), timeout=10.0))
+            except ActorStopped:
+                reports.append(actor.report())
+        return reports
+
+    async def adopt(self) -> list[InstanceReport]:
+        """Take over the instances of an earlier agent (call once, right after ``run``)."""
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for run in (await self.client.request("hello"))["runs"]:
+            runs.setdefault(run["instance_id"], []).append(run)
+        for saved in self.store.load_all():
+            request = saved.request
+            if request.instance_id in self._instances:
+                continue
+            try:
+                spec = parse_job_spec(request.spec)
+            except SpecError:
+                logger.warning("instance %s: unreadable saved spec", request.instance_id)
+                continue
+            mine = sorted(runs.pop(request.instance_id, []), key=lambda r: r["started_at"])
+            live = [r for r in mine if r["state"] != "ended"]
+            ended = [r for r in mine if r["state"] == "ended"]
+            history = ended if live else ended[:-1]
+            for run in history:  # ended before the latest run began: report, then forget
+                self.client.remember_ended(run)
+                self._report_history(request.instance_id, run)
+                await self.client.ack(run["run_id"])
+            if live:
+                await self._launch(request, spec, adopt_live=live[-1])
+            elif ended:
+                self.client.remember_ended(ended[-1])
+                await self._launch(request, spec, adopt_ended=ended[-1])
+            elif saved.final_state in FINAL_STATES:
+                await self._launch(request, spec, settled=saved.final_state)
+            else:  # it was waiting to restart when the agent died
+                await self._launch(request, spec)
+        for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
+            for run in orphaned:
+                if run["state"] == "ended":
+                    await self.client.ack(run["run_id"])
+                else:
+                    await self.client.request("signal", run_id=run["run_id"], signal=9)
+        return await self.list_instances()
+
+    def _report_history(self, instance_id: str, run: dict[str, Any]) -> None:
+        self._emit(
+            StatusUpdate(
+                instance_id=instance_id,
+                state="exited",
+                at=run.get("ended_at") or 0.0,
+                run_id=run["run_id"],
+                exit_code=run.get("exit_code"),
+                signal=signal_name(run.get("signal")),
+                runtime=(run.get("ended_at") or run["started_at"]) - run["started_at"],
+                reason=run.get("reason"),
+                adopted=True,
+            )
+        )
+
+    # ---- logs -------------------------------------------------------------------------
+    def tail(self, instance_id: str, stream: str = "stdout", n: int = 100) -> list[str]:
+        """The last ``n`` lines of an instance's stdout or stderr (running or not)."""
+        path = logfiles.log_path(self.state_dir, instance_id, stream)
+        entry = self._instances.get(instance_id)
+        backups = entry[1].spec.log_backups if entry else 5
+        return logfiles.tail_lines(path, n, backups=backups)
+
+    def follow(
+        self,
+        instance_id: str,
+        stream: str = "stdout",
+        *,
+        from_start: bool = False,
+        poll_interval: float = 0.2,
+    ) -> AsyncIterator[str]:
+        """New lines of an instance's stdout or stderr as they are written, until cancelled."""
+        path = logfiles.log_path(self.state_dir, instance_id, stream)
+        return follow_file(path, from_start=from_start, poll_interval=poll_interval)
+
+    async def shutdown_monitor(self, *, kill_jobs: bool = True) -> None:
+        """Stop the node monitor, by default killing every job first (tests, node removal)."""
+        await self.client.shutdown(kill_jobs=kill_jobs)
+
+
+async def _ask(ref: ActorRef | None, message: Any, *, timeout: float) -> Any:
+    if ref is None:
+        raise ActorStopped("the instance's supervisor never started")
+    return await ref.ask(message, timeout=timeout)

@@ -1,0 +1,306 @@
+"""The node monitor's core: it owns every job process, reaps them and records exits.
+
+One small, single-threaded, blocking Python process per node (see ``monitor_server`` for
+its socket and ``daemon`` for how the agent starts it). It outlives the agent, so a
+killed agent loses no job and no exit code. Why one per node and not one per job: a
+Python process costs ~10 MB, a run record here costs a few kilobytes (measured in
+``benchmarks/process.py``).
+
+The monitor is a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``): when a job's
+process dies, its orphaned children are re-parented to the monitor instead of init. So
+(1) no zombie is left behind, the monitor reaps everything, and (2) a job's leftovers can
+still be found after its leader is gone.
+
+A run's *members* are the live processes that belong to it: the leader, its descendants,
+every process seen in an earlier scan (pid + start time, so a reused pid is never
+mistaken), and orphans of the monitor whose environment carries the run's id
+(``SYMPHONY_RUN_ID``), including in other process groups or sessions.
+
+When a leader exits, its exit code (or signal) and time are recorded, and any members
+left get SIGTERM, then SIGKILL after the run's grace period; the run *ends* (and is
+announced) only when no member is left. Like a container whose PID 1 exits: nothing of a
+run survives it, so a restart can never make a job run twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from . import logfiles
+from .proctree import ProcInfo, Snapshot, is_same_process, read_proc, run_marker
+from .runstore import Run, RunStore
+from .spawn import spawn_job
+
+PR_SET_CHILD_SUBREAPER = 36
+ROTATE_INTERVAL = 0.25  # seconds between log size checks (bounds the overshoot of a log)
+SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
+ENDING_POLL = 0.05  # seconds between checks that a dead leader's leftovers are gone
+FOREIGN_POLL = 1.0  # seconds between liveness checks of runs we cannot waitpid()
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants; False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class Monitor:
+    """Every run of one node, and the operations the agent asks for."""
+
+    def __init__(self, state_dir: str, *, announce: Callable[[Run], None]) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        self.store = RunStore(os.path.join(self.state_dir, "runs"))
+        self.announce = announce  # called once per run when it has ended
+        self.pid = os.getpid()
+        self.runs: dict[str, Run] = {}
+        self.leaders: dict[int, Run] = {}  # our children we wait for
+        self.foreign: dict[str, Run] = {}  # live runs started by an earlier monitor
+        self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
+        self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
+        self._next_rotate = self._next_scan = self._next_foreign = 0.0
+        self.subreaper = become_subreaper()
+        self._load()
+
+    # ---- startup --------------------------------------------------------------------
+    def _load(self) -> None:
+        """Take over the records of a previous monitor, verifying every pid."""
+        for run in self.store.load_all():
+            self.runs[run.run_id] = run
+            if run.state == "ended":
+                continue
+            if is_same_process(run.pid, run.start_ticks):
+                self.foreign[run.run_id] = run  # alive, but not our child: poll it
+            else:
+                self._lost(run, "the job ended while no node monitor was running")
+
+    def _lost(self, run: Run, reason: str) -> None:
+        run.state = "ended"
+        run.ended_at = run.ended_at or time.time()
+        run.reason = f"exit status unknown: {reason}"
+        self.store.save(run, durable=True)
+
+    # ---- operations -----------------------------------------------------------------
+    def spawn(self, request: dict) -> Run:
+        """Start a run (raises SpawnError with the reason, or ValueError for bad input)."""
+        run_id = _text(request, "run_id")
+        instance_id = logfiles.check_instance_id(request.get("instance_id"))
+        if run_id in self.runs:
+            raise ValueError(f"run {run_id!r} already exists")
+        command = request.get("command")
+        if (
+            not isinstance(command, list)
+            or not command
+            or not all(isinstance(part, str) for part in command)
+        ):
+            raise ValueError("command must be a non-empty list of strings")
+        env = request.get("env")
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise ValueError("env must be a mapping of strings to strings")
+        stdout = logfiles.log_path(self.state_dir, instance_id, "stdout")
+        stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
+        os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
+        pid = spawn_job(
+            command=command,
+            env=env,
+            cwd=_text(request, "cwd"),
+            stdout_path=stdout,
+            stderr_path=stderr,
+        )
+        info = read_proc(pid)  # exists as soon as posix_spawn returns
+        run = Run(
+            run_id=run_id,
+            instance_id=instance_id,
+            pid=pid,
+            start_ticks=info.start_ticks if info else 0,
+            started_at=time.time(),
+            stdout=stdout,
+            stderr=stderr,
+            log_max_bytes=int(request.get("log_max_bytes", 10 * 1024 * 1024)),
+            log_backups=int(request.get("log_backups", 5)),
+            grace=float(request.get("grace", 10.0)),
+            meta=dict(request.get("meta") or {}),
+        )
+        self.runs[run_id] = run
+        self.leaders[pid] = run
+        self.store.save(run, durable=False)
+        return run
+
+    def signal(self, run_id: str, signum: int) -> int:
+        """Send ``signum`` to every member of a run; return how many members there were."""
+        run = self.runs.get(run_id)
+        if run is None:
+            raise KeyError(f"no run {run_id!r}")
+        if run.state == "ended":
+            return 0
+        members = self.members(run, Snapshot.take())
+        if signum:
+            self._kill(run, members, signum)
+        return len(members)
+
+    def ack(self, run_id: str) -> None:
+        """The agent has reported this run's end: forget it."""
+        run = self.runs.get(run_id)
+        if run is not None and run.state == "ended":
+            del self.runs[run_id]
+            self.store.delete(run_id)
+
+    def kill_all(self) -> None:
+        """SIGKILL every member of every run and wait until they are all reaped."""
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            snapshot = Snapshot.take()
+            alive = False
+            for run in list(self.runs.values()):
+                if run.state != "ended":
+                    members = self.members(run, snapshot)
+                    alive = alive or bool(members)
+                    self._kill(run, members, signal.SIGKILL)
+            self.reap()
+            self.tick(force=True)
+            if not alive:
+                return
+            time.sleep(0.01)
+
+    # ---- membership -----------------------------------------------------------------
+    def members(self, run: Run, snapshot: Snapshot) -> list[ProcInfo]:
+        """The live processes of ``run`` (see the module docstring), and track them."""
+        found: dict[int, ProcInfo] = {}
+
+        def add(info: ProcInfo) -> None:
+            found[info.pid] = info
+            for child in snapshot.descendants(info.pid):
+                found[child.pid] = child
+
+        if self.leaders.get(run.pid) is run or run.run_id in self.foreign:
+            leader = snapshot.by_pid.get(run.pid)
+            if leader is not None and snapshot.alive(run.pid, run.start_ticks):
+                add(leader)
+            elif leader is not None and leader.start_ticks == run.start_ticks:
+                found.update((c.pid, c) for c in snapshot.descendants(run.pid))
+        for pid, ticks in self.tracked.get(run.run_id, ()):
+            if pid not in found and snapshot.alive(pid, ticks):
+                add(snapshot.by_pid[pid])
+        for pid in snapshot.children.get(self.pid, ()):
+            if (
+                pid in found
+                or pid in self.leaders
+                or not snapshot.alive(pid, snapshot.by_pid[pid].start_ticks)
+            ):
+                continue
+            if run_marker(pid) == run.run_id:
+                add(snapshot.by_pid[pid])
+        self.tracked[run.run_id] = {(p.pid, p.start_ticks) for p in found.values()}
+        return list(found.values())
+
+    def _kill(self, run: Run, members: list[ProcInfo], signum: int) -> None:
+        # Groups first (catches processes forked after the scan), then each member
+        # (catches those in other groups or sessions). Never our own group.
+        groups = {m.pgid for m in members}
+        if self.leaders.get(run.pid) is run:
+            groups.add(run.pid)  # unreaped leader: its pid is still its group's id
+        groups.discard(os.getpgrp())
+        for pgid in groups:
+            if pgid > 1:
+                _quietly(os.killpg, pgid, signum)
+        for member in members:
+            _quietly(os.kill, member.pid, signum)
+
+    # ---- events ---------------------------------------------------------------------
+    def reap(self) -> None:
+        """Collect every exited child: job leaders get their exit recorded."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run = self.leaders.pop(pid, None)
+            if run is None:
+                continue  # an orphan re-parented to us: reaping it is all it needed
+            run.ended_at = time.time()
+            if os.WIFSIGNALED(status):
+                run.signal = os.WTERMSIG(status)
+            else:
+                run.exit_code = os.waitstatus_to_exitcode(status)
+            self._leader_gone(run)
+
+    def _leader_gone(self, run: Run) -> None:
+        leftovers = self.members(run, Snapshot.take())
+        if not leftovers:
+            self._end(run)
+            return
+        run.state = "ending"
+        self._kill(run, leftovers, signal.SIGTERM)
+        self.kill_at[run.run_id] = time.monotonic() + run.grace
+
+    def _end(self, run: Run) -> None:
+        run.state = "ended"
+        self.kill_at.pop(run.run_id, None)
+        self.tracked.pop(run.run_id, None)
+        self.store.save(run, durable=True)  # durable before anyone hears of it
+        self.announce(run)
+
+    def tick(self, *, force: bool = False) -> None:
+        """Periodic work: leftovers, log rotation, membership scans, foreign runs."""
+        now = time.monotonic()
+        if self.kill_at:
+            snapshot = Snapshot.take()
+            for run_id, deadline in list(self.kill_at.items()):
+                run = self.runs[run_id]
+                leftovers = self.members(run, snapshot)
+                if not leftovers:
+                    self._end(run)
+                elif now >= deadline:
+                    self._kill(run, leftovers, signal.SIGKILL)
+        if force or now >= self._next_rotate:
+            self._next_rotate = now + ROTATE_INTERVAL
+            for run in list(self.leaders.values()) + list(self.foreign.values()):
+                for path in (run.stdout, run.stderr):
+                    # A full disk must not stop the monitor: try again next time.
+                    with contextlib.suppress(OSError):
+                        logfiles.rotate_if_needed(
+                            path, max_bytes=run.log_max_bytes, backups=run.log_backups
+                        )
+        if now >= self._next_scan and self.leaders:
+            self._next_scan = now + SCAN_INTERVAL
+            snapshot = Snapshot.take()
+            for run in list(self.leaders.values()):
+                self.members(run, snapshot)
+        if self.foreign and (force or now >= self._next_foreign):
+            self._next_foreign = now + FOREIGN_POLL
+            for run_id, run in list(self.foreign.items()):
+                if not is_same_process(run.pid, run.start_ticks):
+                    del self.foreign[run_id]
+                    self._lost(run, "the job was started by an earlier node monitor")
+                    self.announce(run)
+
+    def next_timeout(self) -> float:
+        """How long the loop may sleep before :meth:`tick` has work."""
+        if self.kill_at:
+            return ENDING_POLL
+        if self.leaders or self.foreign:
+            return ROTATE_INTERVAL
+        return 5.0
+
+
+def _text(request: dict, key: str) -> str:
+    value = request.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string")
+    return value
+
+
+def _quietly(function: Callable[[int, int], None], target: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        function(target, signum)

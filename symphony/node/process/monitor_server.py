@@ -1,0 +1,263 @@
+"""The node monitor process: its unix socket, its protocol, and its ``main``.
+
+Run as ``python -m symphony.node.process.monitor_server --state-dir DIR [--daemon]``; the
+agent does this (with ``--daemon``) when no monitor answers. It imports only the
+standard library, so it stays small.
+
+Protocol: newline-delimited JSON over ``<state_dir>/monitor.sock`` (the directory is
+0700: only the node's user can connect). A request is ``{"id": n, "op": ..., ...}`` and
+gets exactly one reply ``{"id": n, "ok": true, ...}`` or ``{"id": n, "ok": false,
+"error": "..."}``. Unprompted, the monitor pushes ``{"event": "ended", "run": {...}}`` to
+every connected agent when a run ends. Operations:
+
+- ``hello`` -> ``runs``: every run it knows, live or ended-but-unacknowledged;
+- ``spawn`` (run_id, instance_id, command, env, cwd, log_max_bytes, log_backups, grace,
+  meta) -> ``run``, or ``ok: false`` with the spawn error as ``error``;
+- ``signal`` (run_id, signal) -> ``members``: signals the run's whole process tree;
+- ``ack`` (run_id): the agent has reported this run's end, forget it;
+- ``stats`` -> ``pid``, ``rss_bytes``, ``runs``;
+- ``shutdown`` (kill: bool): optionally SIGKILL every job, then exit.
+
+Only one monitor runs per state dir: it holds an exclusive ``flock`` on ``monitor.lock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+from typing import Any
+
+from .monitor import Monitor
+from .runstore import Run
+from .spawn import SpawnError
+
+SOCKET_NAME = "monitor.sock"
+LOCK_NAME = "monitor.lock"
+MAX_REQUEST = 1 << 20  # a request line longer than this closes the connection
+
+
+class _Client:
+    """One connected agent: buffered, non-blocking both ways (a slow reader never stalls us)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.inbox = bytearray()
+        self.outbox = bytearray()
+
+
+class MonitorServer:
+    """The select loop around a :class:`Monitor`."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.clients: dict[int, _Client] = {}
+        self.running = True
+        self.monitor = Monitor(state_dir, announce=self._announce)
+        # SIGCHLD wakes select() through this socket pair (the handler itself does nothing).
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wakeups)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Relative to our cwd (the state dir): unix socket paths are limited to ~107 bytes.
+        if os.path.exists(SOCKET_NAME):
+            os.unlink(SOCKET_NAME)
+        self.listener.bind(SOCKET_NAME)
+        self.listener.listen(16)
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
+
+    def serve_forever(self) -> None:
+        while self.running:
+            for key, mask in self.selector.select(self.monitor.next_timeout()):
+                key.data(key.fileobj, mask)
+            self.monitor.reap()
+            self.monitor.tick()
+        for client in list(self.clients.values()):
+            self._flush(client, final=True)
+            self._close(client)
+        self.listener.close()
+        os.unlink(SOCKET_NAME)
+
+    # ---- connections ----------------------------------------------------------------
+    def _drain_wakeups(self, sock: Any, mask: int) -> None:
+        try:
+            while sock.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _accept(self, sock: Any, mask: int) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        client = _Client(conn)
+        self.clients[conn.fileno()] = client
+        self.selector.register(conn, selectors.EVENT_READ, self._on_io)
+
+    def _on_io(self, sock: Any, mask: int) -> None:
+        client = self.clients.get(sock.fileno())
+        if client is None:
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush(client)
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = client.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(client)
+            return
+        client.inbox += data
+        while b"\n" in client.inbox:
+            line, _, rest = bytes(client.inbox).partition(b"\n")
+            client.inbox = bytearray(rest)
+            self._send(client, self._handle_line(line))
+        if len(client.inbox) > MAX_REQUEST:
+            self._close(client)
+
+    def _send(self, client: _Client, message: dict) -> None:
+        client.outbox += json.dumps(message).encode() + b"\n"
+        self._flush(client)
+
+    def _flush(self, client: _Client, *, final: bool = False) -> None:
+        if final:
+            client.sock.setblocking(True)
+            client.sock.settimeout(1.0)
+        try:
+            while client.outbox:
+                sent = client.sock.send(client.outbox)
+                del client.outbox[:sent]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            client.outbox.clear()  # the agent went away; hello will resync the next one
+        if client.sock.fileno() in self.clients:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.outbox else 0)
+            self.selector.modify(client.sock, events, self._on_io)
+
+    def _close(self, client: _Client) -> None:
+        self.clients.pop(client.sock.fileno(), None)
+        self.selector.unregister(client.sock)
+        client.sock.close()
+
+    def _announce(self, run: Run) -> None:
+        for client in list(self.clients.values()):
+            self._send(client, {"event": "ended", "run": run.public()})
+
+    # ---- requests -------------------------------------------------------------------
+    def _handle_line(self, line: bytes) -> dict:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return {"id": None, "ok": False, "error": "request is not valid JSON"}
+        if not isinstance(request, dict):
+            return {"id": None, "ok": False, "error": "request must be a JSON object"}
+        reply: dict[str, Any] = {"id": request.get("id")}
+        try:
+            reply.update(self._handle(request))
+            reply["ok"] = True
+        except SpawnError as error:
+            reply.update(ok=False, error=str(error), spawn_error=True)
+        except (ValueError, KeyError, TypeError) as error:
+            reply.update(ok=False, error=str(error.args[0] if error.args else error))
+        return reply
+
+    def _handle(self, request: dict) -> dict:
+        op = request.get("op")
+        monitor = self.monitor
+        if op == "hello":
+            return {"runs": [run.public() for run in monitor.runs.values()]}
+        if op == "spawn":
+            return {"run": monitor.spawn(request).public()}
+        if op == "signal":
+            signum = request.get("signal")
+            if not isinstance(signum, int) or isinstance(signum, bool) or signum < 0:
+                raise ValueError("signal must be a non-negative int")
+            return {"members": monitor.signal(str(request.get("run_id")), signum)}
+        if op == "ack":
+            monitor.ack(str(request.get("run_id")))
+            return {}
+        if op == "stats":
+            with open("/proc/self/statm") as f:
+                rss_pages = int(f.read().split()[1])
+            return {
+                "pid": os.getpid(),
+                "rss_bytes": rss_pages * os.sysconf("SC_PAGE_SIZE"),
+                "runs": len(monitor.runs),
+                "subreaper": monitor.subreaper,
+            }
+        if op == "shutdown":
+            if request.get("kill"):
+                monitor.kill_all()
+            self.running = False
+            return {}
+        raise ValueError(f"unknown op {op!r}")
+
+
+def _daemonize(state_dir: str) -> int:
+    """Fork into a new session; the parent exits once the child reports ready.
+
+    Returns (in the child) the pipe on which to report readiness: ``ok`` or ``busy``.
+    """
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        answer = os.read(read_end, 16)
+        os._exit(0 if answer in (b"ok", b"busy") else 1)
+    os.close(read_end)
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    log_path = os.path.join(state_dir, "monitor.log")
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    return write_end
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the monitor process."""
+    parser = argparse.ArgumentParser(description="Symphony node monitor (started by the agent)")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--daemon", action="store_true", help="detach into a new session")
+    args = parser.parse_args(argv)
+    state_dir = os.path.abspath(args.state_dir)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    ready = _daemonize(state_dir) if args.daemon else None
+    os.chdir(state_dir)
+    lock = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if ready is not None:
+            os.write(ready, b"busy")
+        return 0
+    server = MonitorServer(state_dir)
+    if ready is not None:
+        os.write(ready, b"ok")
+        os.close(ready)
+    else:
+        print("ready", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Reading the process table from ``/proc``: who is whose child, and since when.
+
+Without cgroups the only way to know which processes belong to a job is to look at the
+tree: a job's processes are its leader's descendants, plus the orphans that were
+re-parented to the node monitor (a child subreaper) after their parent died. A pid alone
+is not an identity: the kernel reuses pids, so every pid we keep is paired with its
+*start time* (``starttime`` of ``/proc/<pid>/stat``, in clock ticks since boot), and a
+pid is trusted only while that start time still matches.
+
+Everything here is plain, blocking and cheap: one scan of ``/proc`` reads one small file
+per process (~10 µs each) and is shared by every question asked about that snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: The environment variable every job (and, by inheritance, every descendant) carries.
+#: It lets the monitor claim orphans whose tracking was missed.
+RUN_ID_ENV = "SYMPHONY_RUN_ID"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcInfo:
+    """One line of the process table."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    start_ticks: int
+    zombie: bool
+
+
+def read_proc(pid: int) -> ProcInfo | None:
+    """The table entry of ``pid``, or None if it does not exist (or vanished meanwhile)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name is in parentheses and may itself contain spaces or ')': split
+    # at the last ')' (proc(5)).
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return ProcInfo(
+            pid=pid,
+            ppid=int(fields[1]),
+            pgid=int(fields[2]),
+            sid=int(fields[3]),
+            start_ticks=int(fields[19]),
+            zombie=fields[0] in (b"Z", b"X"),
+        )
+    except (IndexError, ValueError):
+        return None
+
+
+def start_ticks(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot, or None if it is gone."""
+    info = read_proc(pid)
+    return None if info is None else info.start_ticks
+
+
+def is_same_process(pid: int, ticks: int) -> bool:
+    """True if ``pid`` is alive (not a zombie) and is the process that started at ``ticks``."""
+    info = read_proc(pid)
+    return info is not None and not info.zombie and info.start_ticks == ticks
+
+
+def run_marker(pid: int) -> str | None:
+    """The job run id in the environment of ``pid`` (see :data:`RUN_ID_ENV`), if readable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read()
+    except OSError:
+        return None
+    prefix = RUN_ID_ENV.encode() + b"="
+    for entry in environ.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode(errors="replace")
+    return None
+
+
+class Snapshot:
+    """The whole process table at one moment, indexed by pid and by parent."""
+
+    def __init__(self, infos: Iterable[ProcInfo]) -> None:
+        self.by_pid: dict[int, ProcInfo] = {}
+        self.children: dict[int, list[int]] = {}
+        for info in infos:
+            self.by_pid[info.pid] = info
+            self.children.setdefault(info.ppid, []).append(info.pid)
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        """Scan ``/proc`` now."""
+        infos = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                info = read_proc(int(name))
+                if info is not None:
+                    infos.append(info)
+        return cls(infos)
+
+    def descendants(self, pid: int) -> list[ProcInfo]:
+        """Every live (non-zombie) descendant of ``pid``, not including ``pid`` itself."""
+        found: list[ProcInfo] = []
+        stack = list(self.children.get(pid, ()))
+        seen: set[int] = set()
+        while stack:
+            child = stack.pop()
+            if child in seen:  # a pid reused mid-scan could in theory form a cycle
+                continue
+            seen.add(child)
+            info = self.by_pid[child]
+            if not info.zombie:
+                found.append(info)
+            stack.extend(self.children.get(child, ()))
+        return found
+
+    def alive(self, pid: int, ticks: int) -> bool:
+        """True if ``pid`` is in this snapshot, alive, with this start time."""
+        info = self.by_pid.get(pid)
+        return info is not None and not info.zombie and info.start_ticks == ticks

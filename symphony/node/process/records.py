@@ -1,0 +1,94 @@
+"""The records the process layer emits: status changes and instance reports.
+
+Every state change of an instance is one :class:`StatusUpdate` (immutable, cheap to
+batch: the node's link sends them to the conductor in groups). The states:
+
+``starting`` -> ``running`` -> ``exited`` -> ``restarting`` (``delay``) -> ``starting`` ...
+and the ends: ``exited`` (the policy does not restart), ``failed`` (``reason``: restart
+budget spent, or a spawn error the policy does not retry), ``stopping`` -> ``stopped``.
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+from dataclasses import dataclass
+from typing import Any
+
+STATES = ("starting", "running", "exited", "restarting", "failed", "stopping", "stopped")
+FINAL_STATES = ("exited", "failed", "stopped")
+
+
+def signal_name(signum: int | None) -> str | None:
+    """``9`` -> ``"SIGKILL"`` (None stays None; unknown numbers become ``"SIG<n>"``)."""
+    if signum is None:
+        return None
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StatusUpdate:
+    """One state change of one instance.
+
+    ``exit_code``/``signal``/``runtime`` describe the run that just ended (on
+    ``exited``, and on ``stopped`` when a run was stopped); ``delay`` is the wait before
+    the next start (on ``restarting``); ``reason`` says why (spawn error, unhealthy,
+    restart budget, stop request). ``adopted`` marks a run found running by a restarted
+    agent; ``health`` is ``healthy``/``unhealthy``/None (no check, or not yet known).
+    """
+
+    instance_id: str
+    state: str
+    at: float
+    run_id: str | None = None
+    pid: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    runtime: float | None = None
+    delay: float | None = None
+    reason: str | None = None
+    restarts: int = 0
+    health: str | None = None
+    adopted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (msgpack/JSON ready)."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InstanceReport:
+    """What the node says about one instance right now (``list_instances``)."""
+
+    instance_id: str
+    deployment_id: str | None
+    replica: int | None
+    state: str
+    pid: int | None
+    run_id: str | None
+    restarts: int
+    exit_code: int | None
+    signal: str | None
+    reason: str | None
+    health: str | None
+    cpu_percent: float
+    rss_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (msgpack/JSON ready)."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StartRequest:
+    """Run one instance of a deployment on this node.
+
+    ``spec`` is the plain dict shape of ``docs/jobs.md`` (validated on start).
+    """
+
+    instance_id: str
+    spec: Any
+    deployment_id: str | None = None
+    replica: int | None = None

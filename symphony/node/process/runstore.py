@@ -1,0 +1,89 @@
+"""The monitor's durable record of every job run: ``<state_dir>/runs/<run_id>.json``.
+
+One small JSON file per run, replaced atomically (write a temporary file, rename it over
+the old one). The record of a *start* is written without fsync: if the machine crashes
+the job is gone anyway. The record of an *exit* is fsynced (file and directory) before
+the exit is announced: once any agent has heard of an exit, a crash cannot forget it.
+A record is deleted when the agent acknowledges the exit, so the directory holds only
+live runs and exits not yet reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Run:
+    """One execution of one instance's command (mutable: owned by the monitor loop)."""
+
+    run_id: str
+    instance_id: str
+    pid: int
+    start_ticks: int
+    started_at: float
+    stdout: str
+    stderr: str
+    log_max_bytes: int
+    log_backups: int
+    grace: float
+    meta: dict[str, Any] = field(default_factory=dict)
+    state: str = "running"  # running | ending (leader gone, leftovers dying) | ended
+    exit_code: int | None = None
+    signal: int | None = None
+    ended_at: float | None = None
+    reason: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The record as sent to the agent and written to disk."""
+        return asdict(self)
+
+
+class RunStore:
+    """Reads and writes run records in one directory."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+
+    def _path(self, run_id: str) -> str:
+        return os.path.join(self.directory, f"{run_id}.json")
+
+    def save(self, run: Run, *, durable: bool) -> None:
+        """Write ``run`` atomically; with ``durable`` it is on disk when this returns."""
+        path = self._path(run.run_id)
+        temporary = path + ".tmp"
+        with open(temporary, "w") as f:
+            json.dump(run.public(), f)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temporary, path)
+        if durable:
+            directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def delete(self, run_id: str) -> None:
+        """Forget a run (its exit has been reported)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(run_id))
+
+    def load_all(self) -> list[Run]:
+        """Every readable record; unreadable ones (a torn temp file) are skipped."""
+        runs = []
+        for name in sorted(os.listdir(self.directory)):
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(os.path.join(self.directory, name)) as f:
+                    runs.append(Run(**json.load(f)))
+            except (OSError, ValueError, TypeError):
+                continue
+        return runs

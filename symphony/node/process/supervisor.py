@@ -1,0 +1,307 @@
+"""The ProcessSupervisor actor: one instance's life, from start to stop.
+
+It owns one instance: starts a run through the node monitor, watches it (its end, its
+health checks, stop requests), reports every state change as a
+:class:`~symphony.node.process.records.StatusUpdate`, and restarts it by its policy.
+The job processes belong to the monitor, not to this actor: if the agent dies, the
+runs go on, and a new ProcessSupervisor adopts them (``adopt_live``/``adopt_ended``).
+
+Messages: :class:`StopInstance` (ask; the reply, an InstanceReport, comes once the
+instance is stopped: deferred while the stop signal, grace and SIGKILL play out) and
+:class:`GetReport` (ask; returns an InstanceReport).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import trio
+
+from symphony.actors import Actor, Reply
+
+from .client import MonitorClient, MonitorError, MonitorLost
+from .health import watch_health
+from .jobspec import JobSpec
+from .proctree import RUN_ID_ENV, Snapshot
+from .records import InstanceReport, StartRequest, StatusUpdate, signal_name
+from .restart import Decision, RestartTracker
+from .sampler import TreeSampler
+
+KILL_REPEAT = 1.0  # seconds between SIGKILL sweeps until a stopped run has ended
+
+
+@dataclass(frozen=True, slots=True)
+class StopInstance:
+    """Ask: stop the instance (stop signal to its tree, grace, SIGKILL); reply when done."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetReport:
+    """Ask: the instance's current :class:`InstanceReport` (CPU/RSS from ``snapshot``)."""
+
+    snapshot: Snapshot | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeContext:
+    """What every instance on a node shares."""
+
+    state_dir: str
+    node_id: str
+    base_env: Mapping[str, str]
+
+
+class ProcessSupervisor(Actor):
+    """Runs one instance by its spec (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        request: StartRequest,
+        spec: JobSpec,
+        client: MonitorClient,
+        node: NodeContext,
+        emit: Callable[[StatusUpdate], None],
+        adopt_live: dict[str, Any] | None = None,
+        adopt_ended: dict[str, Any] | None = None,
+        settled: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.spec = spec
+        self.client = client
+        self.node = node
+        self._emit = emit
+        self._adopt_live = adopt_live
+        self._adopt_ended = adopt_ended
+        self._settled = settled  # adopted in a final state: nothing to run
+        self.tracker = RestartTracker(spec.restart_policy)
+        self.state = "starting"
+        self.current: dict[str, Any] | None = None
+        self.exit_code: int | None = None
+        self.signal: str | None = None
+        self.reason: str | None = None
+        self.health: str | None = None
+        self._sampler: TreeSampler | None = None
+        self._stop = trio.Event()
+        self._done = trio.Event()
+        self._stop_replies: list[Reply] = []
+
+    # ---- messages -------------------------------------------------------------------
+    async def on_start(self) -> None:
+        self.nursery.start_soon(self._lifecycle)
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, GetReport):
+            return self.report(message.snapshot)
+        if isinstance(message, StopInstance):
+            if self._done.is_set():
+                if self.state != "stopped":
+                    self._set("stopped", reason="stop requested")
+                return self.report()
+            self._stop.set()
+            self._stop_replies.append(self.defer_reply())
+            return None
+        raise TypeError(f"ProcessSupervisor cannot handle {type(message).__name__}")
+
+    def report(self, snapshot: Snapshot | None = None) -> InstanceReport:
+        """The instance as it is now."""
+        cpu, rss = 0.0, 0
+        if snapshot is not None and self._sampler is not None and self.state == "running":
+            cpu, rss = self._sampler.sample(snapshot)
+        running = self.current is not None and self.state in ("running", "stopping")
+        return InstanceReport(
+            instance_id=self.request.instance_id,
+            deployment_id=self.request.deployment_id,
+            replica=self.request.replica,
+            state=self.state,
+            pid=self.current["pid"] if running and self.current else None,
+            run_id=self.current["run_id"] if self.current else None,
+            restarts=self.tracker.restarts,
+            exit_code=self.exit_code,
+            signal=self.signal,
+            reason=self.reason,
+            health=self.health,
+            cpu_percent=cpu,
+            rss_bytes=rss,
+        )
+
+    def _set(self, state: str, **fields: Any) -> None:
+        self.state = state
+        if "reason" in fields:
+            self.reason = fields["reason"]
+        run = self.current
+        self._emit(
+            StatusUpdate(
+                instance_id=self.request.instance_id,
+                state=state,
+                at=time.time(),
+                run_id=run["run_id"] if run else None,
+                pid=run["pid"] if run and state in ("running", "stopping") else None,
+                restarts=self.tracker.restarts,
+                health=self.health,
+                **fields,
+            )
+        )
+
+    # ---- the life of the instance ---------------------------------------------------
+    async def _lifecycle(self) -> None:
+        decision: Decision | None = None
+        if self._settled is not None:
+            self.state = self._settled
+            self._done.set()
+            return
+        if self._adopt_live is not None:
+            decision = await self._supervise(self._adopt_live, adopted=True)
+        elif self._adopt_ended is not None:
+            self.current = self._adopt_ended
+            decision = await self._after_end(self._adopt_ended, started=None, unhealthy=None)
+        while not self._stop.is_set():
+            if decision is not None:
+                if not decision.restart:
+                    self._set(decision.state, reason=decision.reason)
+                    break
+                self._set("restarting", delay=decision.delay, reason=decision.reason)
+                with trio.move_on_after(decision.delay):
+                    await self._stop.wait()
+                if self._stop.is_set():
+                    break
+            decision = await self._start_and_supervise()
+        if self._stop.is_set():
+            self._set("stopped", reason="stop requested")
+        self._done.set()
+        report = self.report()
+        for reply in self._stop_replies:
+            reply.send(report)
+        self._stop_replies.clear()
+
+    def _job_env(self, run_id: str) -> dict[str, str]:
+        request = self.request
+        env = dict(self.node.base_env)
+        env.update(self.spec.env)
+        env.update(
+            SYMPHONY_DEPLOYMENT=request.deployment_id or "",
+            SYMPHONY_INSTANCE=request.instance_id,
+            SYMPHONY_NODE_ID=self.node.node_id,
+            SYMPHONY_REPLICA="" if request.replica is None else str(request.replica),
+        )
+        env[RUN_ID_ENV] = run_id
+        return env
+
+    def work_dir(self) -> str:
+        """The job's working directory: ``config.cwd``, or its own dir in the state dir."""
+        if self.spec.cwd is not None:
+            return os.path.join(self.node.state_dir, self.spec.cwd)  # absolute stays absolute
+        return os.path.join(self.node.state_dir, "work", self.request.instance_id)
+
+    async def _start_and_supervise(self) -> Decision | None:
+        self.current = None
+        self.health = None
+        self._set("starting")
+        run_id = f"{self.request.instance_id}.{uuid4().hex[:12]}"
+        cwd = self.work_dir()
+        if self.spec.cwd is None:
+            os.makedirs(cwd, mode=0o700, exist_ok=True)
+        spec = self.spec
+        try:
+            reply = await self.client.request(
+                "spawn",
+                run_id=run_id,
+                instance_id=self.request.instance_id,
+                command=list(spec.command),
+                env=self._job_env(run_id),
+                cwd=cwd,
+                log_max_bytes=spec.log_max_bytes,
+                log_backups=spec.log_backups,
+                grace=spec.stop_timeout_seconds,
+                meta={"instance_id": self.request.instance_id},
+            )
+        except MonitorLost:
+            raise  # not this job's fault: let the process layer restart and re-adopt
+        except MonitorError as error:
+            reason = f"spawn error: {error}"
+            self.reason = reason
+            return self.tracker.decide(
+                failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
+            )
+        return await self._supervise(reply["run"], adopted=False)
+
+    async def _supervise(self, run: dict[str, Any], *, adopted: bool) -> Decision | None:
+        self.current = run
+        self._sampler = TreeSampler(run["pid"], run["start_ticks"])
+        started = trio.current_time()
+        self.reason = None
+        self._set("running", adopted=adopted)
+        terminate = trio.Event()
+        unhealthy: list[str] = []
+
+        async def stop_when_asked() -> None:
+            await self._stop.wait()
+            terminate.set()
+
+        async def check_health() -> None:
+            assert self.spec.health_check is not None
+            reason = await watch_health(
+                self.spec.health_check, on_change=self._health_changed, cwd=self.work_dir()
+            )
+            unhealthy.append(reason)
+            terminate.set()
+
+        async def escalate() -> None:
+            await terminate.wait()
+            if self._stop.is_set():
+                self._set("stopping", reason="stop requested")
+            await self.client.request(
+                "signal", run_id=run["run_id"], signal=int(self.spec.stop_signal)
+            )
+            await trio.sleep(self.spec.stop_timeout_seconds)
+            while True:  # past the grace: SIGKILL the tree until the monitor reports the end
+                await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
+                await trio.sleep(KILL_REPEAT)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop_when_asked)
+            nursery.start_soon(escalate)
+            if self.spec.health_check is not None:
+                nursery.start_soon(check_health)
+            ended = await self.client.wait_ended(run["run_id"])
+            nursery.cancel_scope.cancel()
+        return await self._after_end(
+            ended, started=started, unhealthy=unhealthy[0] if unhealthy else None
+        )
+
+    def _health_changed(self, health: str, reason: str | None) -> None:
+        self.health = health
+        self._set(self.state, reason=reason)
+
+    async def _after_end(
+        self, ended: dict[str, Any], *, started: float | None, unhealthy: str | None
+    ) -> Decision | None:
+        self.current = ended
+        self.exit_code = ended.get("exit_code")
+        self.signal = signal_name(ended.get("signal"))
+        wall = max(0.0, (ended.get("ended_at") or 0.0) - ended["started_at"])
+        runtime = wall if started is None else max(wall, trio.current_time() - started)
+        reason = unhealthy and f"unhealthy: {unhealthy}"
+        reason = reason or ended.get("reason")
+        if self._stop.is_set():
+            await self.client.ack(ended["run_id"])
+            return None  # the lifecycle reports "stopped" with this exit
+        self._set(
+            "exited",
+            exit_code=self.exit_code,
+            signal=self.signal,
+            runtime=round(wall, 6),
+            reason=reason,
+        )
+        await self.client.ack(ended["run_id"])
+        failed = unhealthy is not None or self.exit_code != 0
+        return self.tracker.decide(
+            failed=failed, runtime=runtime, now=trio.current_time(), reason=reason
+        )
