@@ -1,0 +1,113 @@
+"""The node <-> conductor protocol: typed messages, a validating codec, mTLS WebSockets.
+
+Layers, bottom up (each usable alone):
+
+- :mod:`~symphony.wire.errors`: the one exception tree (also used by :mod:`symphony.pki`);
+- :mod:`~symphony.wire.messages`: frozen dataclasses, one per message type;
+- :mod:`~symphony.wire.codec`: ``encode``/``decode`` of frames, sans-IO;
+- :mod:`~symphony.wire.connection`, :mod:`~symphony.wire.server`,
+  :mod:`~symphony.wire.client`, :mod:`~symphony.wire.hello`: the Trio transport.
+
+The protocol itself is described in ``docs/protocol.md``.
+"""
+
+from .client import connect_to_conductor
+from .codec import DEFAULT_MAX_FRAME_SIZE, decode, encode
+from .connection import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    ConductorConnection,
+    NodeConnection,
+    WireConnection,
+)
+from .errors import (
+    ConnectFailed,
+    ConnectionClosed,
+    ConnectTimeout,
+    FrameTooLarge,
+    HelloRefused,
+    LinkError,
+    ProtocolError,
+    ServerUntrusted,
+    TLSRejected,
+    TransportError,
+    VersionMismatch,
+)
+from .hello import answer_hello, client_hello, receive_hello
+from .identity import peer_node_id
+from .messages import (
+    INSTANCE_STATES,
+    MESSAGE_TYPES,
+    Error,
+    Heartbeat,
+    Hello,
+    HelloAccepted,
+    HelloRejected,
+    InstanceReport,
+    InstanceStatus,
+    LogCancel,
+    LogChunk,
+    LogRequest,
+    Message,
+    StartInstance,
+    StatusBatch,
+    StopInstance,
+    message,
+)
+from .server import NODE_WS_PATH, serve_nodes
+from .version import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, negotiate_version
+
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_INTERNAL_ERROR",
+    "CLOSE_NORMAL",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_PROTOCOL_ERROR",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "INSTANCE_STATES",
+    "MESSAGE_TYPES",
+    "MIN_PROTOCOL_VERSION",
+    "NODE_WS_PATH",
+    "PROTOCOL_VERSION",
+    "ConductorConnection",
+    "ConnectFailed",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "Error",
+    "FrameTooLarge",
+    "Heartbeat",
+    "Hello",
+    "HelloAccepted",
+    "HelloRefused",
+    "HelloRejected",
+    "InstanceReport",
+    "InstanceStatus",
+    "LinkError",
+    "LogCancel",
+    "LogChunk",
+    "LogRequest",
+    "Message",
+    "NodeConnection",
+    "ProtocolError",
+    "ServerUntrusted",
+    "StartInstance",
+    "StatusBatch",
+    "StopInstance",
+    "TLSRejected",
+    "TransportError",
+    "VersionMismatch",
+    "WireConnection",
+    "answer_hello",
+    "client_hello",
+    "connect_to_conductor",
+    "decode",
+    "encode",
+    "message",
+    "negotiate_version",
+    "peer_node_id",
+    "receive_hello",
+    "serve_nodes",
+]

@@ -20,6 +20,7 @@ or as narrowly as it needs::
         ├── ConnectTimeout         TCP + TLS + WebSocket upgrade took too long
         ├── TLSRejected            the peer refused our certificate (or sent none we accept)
         ├── ServerUntrusted        the server's certificate failed our verification
+        ├── HelloRefused           the conductor answered our hello with HelloRejected
         └── ConnectionClosed       the WebSocket is closed; ``code`` and ``reason`` say why
 
 Messages state the rule that was broken or the likely cause, e.g.
@@ -38,6 +39,7 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionClosed",
     "FrameTooLarge",
+    "HelloRefused",
     "JoinTokenError",
     "JoinTokenExpired",
     "JoinTokenInvalid",
@@ -114,6 +116,14 @@ class TLSRejected(TransportError):
 
 class ServerUntrusted(TransportError):
     """The server's certificate did not pass our verification (CA or hostname)."""
+
+
+class HelloRefused(TransportError):
+    """The conductor refused our hello (``reason`` is its HelloRejected reason)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the conductor refused this node: {reason}")
 
 
 class ConnectionClosed(TransportError):

@@ -1,0 +1,207 @@
+"""The conductor's node endpoint: mTLS WebSocket, one handler call per node connection.
+
+Built from public Trio pieces rather than trio-websocket's ``serve_websocket``,
+which cannot show the handler the peer certificate, keeps a rejected TLS client
+open for its 60 s connect timeout and logs nothing. Here each connection goes:
+
+1. explicit TLS handshake under ``handshake_timeout``; a refused client (no
+   certificate, another CA, not TLS at all) is logged as ``rejected TLS client``
+   and dropped at once, so it sees EOF within milliseconds;
+2. the node id is read from the certificate CN;
+3. WebSocket upgrade, also under ``handshake_timeout`` (it would otherwise wait
+   forever for a peer that leaves before upgrading);
+4. ``await handler(NodeConnection)``. When the handler returns the connection is
+   closed normally. If it raises :class:`ProtocolError` the connection is closed
+   with code 1002 and the error as reason; :class:`ConnectionClosed` is a normal
+   end; any other exception is logged with its traceback and closes with 1011.
+   Nothing a node does can stop the server.
+
+>>> async def handler(conn: NodeConnection) -> None:       # doctest: +SKIP
+...     hello = await receive_hello(conn, timeout=5)
+...     ...
+>>> port = await nursery.start(partial(serve_nodes, handler, host="0.0.0.0",
+...                                    port=7443, ssl_context=ctx))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+
+import trio
+import trio_websocket
+
+from .codec import DEFAULT_MAX_FRAME_SIZE
+from .connection import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL_ERROR,
+    NodeConnection,
+)
+from .errors import CertificateError, ConnectionClosed, ProtocolError
+from .identity import peer_node_id
+
+__all__ = ["NODE_WS_PATH", "serve_nodes"]
+
+log = logging.getLogger("symphony.wire")
+
+#: The WebSocket resource nodes connect to; other paths get HTTP 404.
+NODE_WS_PATH = "/v1/node"
+Handler = Callable[[NodeConnection], Awaitable[object]]
+
+
+def _remote(stream: trio.SSLStream[Any]) -> str:
+    try:
+        host, port, *_ = stream.transport_stream.socket.getpeername()
+    except (OSError, AttributeError, ValueError):
+        return "unknown peer"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def tls_failure_reason(exc: BaseException) -> str:
+    """Readable cause of a failed TLS handshake, e.g. ``"certificate verify failed
+    (unable to get local issuer certificate)"`` or ``"peer did not return a certificate"``."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"certificate verify failed ({cause.verify_message})"
+    if isinstance(cause, ssl.SSLError) and cause.reason:
+        return cause.reason.lower().replace("_", " ")
+    return str(cause) or type(cause).__name__
+
+
+async def _handshake(stream: trio.SSLStream[Any], remote: str, timeout: float) -> str | None:
+    """TLS handshake + CN; returns the node id, or None after logging why not."""
+    try:
+        with trio.fail_after(timeout):
+            await stream.do_handshake()
+    except trio.TooSlowError:
+        log.warning("rejected TLS client %s: handshake not done within %ss", remote, timeout)
+        return None
+    except trio.BrokenResourceError as exc:
+        log.warning("rejected TLS client %s: %s", remote, tls_failure_reason(exc))
+        return None
+    try:
+        return peer_node_id(stream)
+    except CertificateError as exc:
+        log.warning("rejected TLS client %s: %s", remote, exc)
+        return None
+
+
+async def _upgrade(
+    nursery: trio.Nursery, stream: trio.SSLStream[Any], *, timeout: float, max_frame_size: int
+) -> trio_websocket.WebSocketConnection | None:
+    with trio.move_on_after(timeout):
+        try:
+            request = await trio_websocket.wrap_server_stream(
+                nursery,
+                stream,
+                message_queue_size=4,
+                max_message_size=max_frame_size,
+                receive_buffer_size=65536,
+            )
+            if request.path != NODE_WS_PATH:
+                await request.reject(404, body=f"nodes connect to {NODE_WS_PATH}\n".encode())
+                return None
+            return await request.accept()
+        except trio_websocket.ConnectionClosed:
+            return None
+    return None
+
+
+async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
+    who = f"node {conn.cert_node_id!r} ({conn.remote})"
+    # Preset for the one way out that is not caught below: cancellation, which
+    # means the conductor is shutting down and the node should reconnect.
+    code, reason = CLOSE_GOING_AWAY, "conductor shutting down"
+    try:
+        await handler(conn)
+        code, reason = CLOSE_NORMAL, None
+    except ProtocolError as exc:
+        log.warning("%s: protocol error, closing: %s", who, exc)
+        code, reason = CLOSE_PROTOCOL_ERROR, str(exc)
+    except ConnectionClosed as exc:
+        log.info("%s: %s", who, exc)
+        code, reason = CLOSE_NORMAL, None
+    except Exception:
+        log.exception("%s: connection handler failed", who)
+        code, reason = CLOSE_INTERNAL_ERROR, "internal error"
+    finally:
+        await conn.close(code, reason)
+
+
+async def _serve_one(
+    stream: trio.SSLStream[Any],
+    handler: Handler,
+    *,
+    handshake_timeout: float,
+    max_frame_size: int,
+    close_timeout: float,
+) -> None:
+    remote = _remote(stream)
+    try:
+        node_id = await _handshake(stream, remote, handshake_timeout)
+        if node_id is None:
+            return
+        async with trio.open_nursery() as nursery:
+            ws = await _upgrade(
+                nursery, stream, timeout=handshake_timeout, max_frame_size=max_frame_size
+            )
+            if ws is None:
+                log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
+            else:
+                conn = NodeConnection(
+                    ws,
+                    remote=remote,
+                    peer_cn=node_id,
+                    max_frame_size=max_frame_size,
+                    close_timeout=close_timeout,
+                )
+                await _run_handler(handler, conn)
+            # The WebSocket's reader task lives in this nursery; once closed, stop it.
+            nursery.cancel_scope.cancel()
+    except Exception:
+        # Last line of defence: whatever one connection does must not take down
+        # serve_listeners (and with it the conductor). Cancelled is not an Exception.
+        log.exception("connection from %s failed", remote)
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def serve_nodes(
+    handler: Handler,
+    *,
+    host: str | None,
+    port: int,
+    ssl_context: ssl.SSLContext,
+    handshake_timeout: float = 5.0,
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    close_timeout: float = 2.0,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve node connections forever; ``task_status`` reports the bound TCP port.
+
+    ``host=None`` listens on every interface; ``port=0`` picks a free port (tests).
+    ``ssl_context`` should come from :func:`symphony.pki.server_ssl_context`
+    (TLS 1.3, client certificates required).
+    """
+    listeners = await trio.open_ssl_over_tcp_listeners(
+        port, ssl_context, host=host, https_compatible=False
+    )
+    bound = listeners[0].transport_listener.socket.getsockname()[1]
+    log.info("serving nodes on %s port %d", host or "all interfaces", bound)
+
+    async def serve_one(stream: trio.SSLStream[Any]) -> None:
+        await _serve_one(
+            stream,
+            handler,
+            handshake_timeout=handshake_timeout,
+            max_frame_size=max_frame_size,
+            close_timeout=close_timeout,
+        )
+
+    task_status.started(bound)
+    await trio.serve_listeners(serve_one, listeners)  # type: ignore[arg-type]
+    raise AssertionError("serve_listeners never returns")  # pragma: no cover
