@@ -1,0 +1,42 @@
+"""The pure placement core: which node takes which pending instance.
+
+    >>> from symphony.conductor.placement import NodeView, PendingInstance, plan_placements
+    >>> nodes = [NodeView("n1", frozenset({"gpu-1"}), True, {"Analytic1": 2}, {"Analytic1": 2})]
+    >>> plan = plan_placements(nodes, [PendingInstance("i1", "d1", "gpu-1", {"Analytic1": 1})])
+    >>> plan.unplaced[0].reason
+    'no ready node in group gpu-1 has Analytic1 >= 1 free; 1 node in group, best has 0'
+
+Two ways in, one planner: :func:`plan_placements` for a snapshot of views (pure), and
+:class:`ClusterState` for the Scheduler actor, which keeps the :class:`CapacityLedger`
+and a live index in step and plans each arriving instance without a rebuild.
+"""
+
+from ._cluster import ClusterState
+from ._ledger import (
+    AlreadyReserved,
+    CapacityLedger,
+    LedgerError,
+    OverCapacity,
+    Reservation,
+    UnknownNode,
+)
+from ._planner import plan_placements
+from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
+
+__all__ = [
+    "STRATEGIES",
+    "AlreadyReserved",
+    "CapacityLedger",
+    "ClusterState",
+    "LedgerError",
+    "NodeView",
+    "OverCapacity",
+    "PendingInstance",
+    "Placement",
+    "Plan",
+    "Reservation",
+    "Strategy",
+    "UnknownNode",
+    "Unplaced",
+    "plan_placements",
+]

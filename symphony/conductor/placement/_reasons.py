@@ -1,0 +1,56 @@
+"""Why an instance cannot be placed, in words that say what to change.
+
+Examples::
+
+    no node in group gpu-1
+    2 nodes in group gpu-1, none ready
+    no node in group gpu-1 has capacity class Analytic9
+    no ready node in group gpu-1 has Analytic1 >= 1 free; 2 nodes in group, best has 0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ._index import Bucket, NodeIndex
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def unplaceable_reason(
+    index: NodeIndex, group: str | None, requests: tuple[tuple[str, int], ...]
+) -> str:
+    """Explain why no ready node in ``group`` has ``requests`` free right now."""
+    total = index.node_count.get(group, 0)
+    ready = index.ready_count.get(group, 0)
+    where = f" in group {group}" if group is not None else ""
+    if total == 0:
+        return f"no node{where}" if group is not None else "no node has joined"
+    if ready == 0:
+        return f"{_plural(total, 'node')}{where}, none ready"
+    buckets = list(index.candidates(group))
+    missing = [c for c, _ in requests if not any(b.totals.get(c, 0) > 0 for b in buckets)]
+    if missing:
+        classes = ", ".join(missing)
+        return f"no ready node{where} has capacity class {classes}"
+    need = " and ".join(f"{c} >= {r}" for c, r in requests)
+    counted = _plural(total, "node") if ready == total else f"{ready} of {total} nodes ready"
+    where_short = " in group" if group is not None else ""
+    best = _closest(buckets, requests)
+    if len(requests) == 1:
+        has = str(best.free(requests[0][0]))
+    else:
+        has = ", ".join(f"{c} {best.free(c)}" for c, _ in requests)
+    return f"no ready node{where} has {need} free; {counted}{where_short}, best has {has}"
+
+
+def _closest(buckets: Iterable[Bucket], requests: tuple[tuple[str, int], ...]) -> Bucket:
+    """The bucket that could satisfy the largest share of its tightest request."""
+
+    def share(bucket: Bucket) -> tuple[float, float, str]:
+        shares = [bucket.free(c) / r for c, r in requests]
+        return (-min(shares), -sum(shares), bucket.ids[0])
+
+    return min(buckets, key=share)
