@@ -131,6 +131,8 @@ class Hello(Message):
     ``protocol_version`` is the newest version the node speaks and
     ``min_protocol_version`` the oldest (``None``: only ``protocol_version``).
     ``resources`` holds static facts (cpu_count, ram_total, disks, gpus).
+    ``heartbeat_sec`` is the node's configured heartbeat interval; the conductor
+    derives its liveness timeout from it (5 x) unless configured otherwise.
     """
 
     protocol_version: Annotated[int, Min(1)]
@@ -141,6 +143,7 @@ class Hello(Message):
     instances: tuple[InstanceStatus, ...] = ()
     min_protocol_version: Annotated[int, Min(1)] | None = None
     agent_version: Text | None = None
+    heartbeat_sec: Annotated[float, Min(0.05)] | None = None
 
 
 @message("hello_accepted")

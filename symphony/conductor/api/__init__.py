@@ -1,0 +1,12 @@
+"""The Conductor's HTTP API: a Quart-Trio app served by Hypercorn in the Conductor's tree.
+
+Route handlers never touch actor state: they ``ask`` actors through the refs in the
+:class:`ApiContext`. Every error is JSON ``{"error": ..., "detail": ...}``.
+"""
+
+from .app import create_app
+from .context import ApiContext
+from .errors import ApiError
+from .server import HttpServer, HttpSettings
+
+__all__ = ["ApiContext", "ApiError", "HttpServer", "HttpSettings", "create_app"]

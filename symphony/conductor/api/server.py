@@ -1,0 +1,73 @@
+"""HttpServer: an actor that serves the API with Hypercorn until it is stopped."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from symphony.actors import Actor
+
+log = logging.getLogger("symphony.conductor.api")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpSettings:
+    """Where the API listens; port 0 picks a free port (ask the server ``"url"``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    graceful_timeout: float = 1.0
+
+
+class HttpServer(Actor):
+    """Serves ``app``; stopping the actor shuts Hypercorn down gracefully."""
+
+    def __init__(self, app: Any, settings: HttpSettings) -> None:
+        super().__init__()
+        self.app = app
+        self.settings = settings
+        self.url: str | None = None
+        self._shutdown = trio.Event()
+        self._served = trio.Event()
+
+    async def on_start(self) -> None:
+        config = HypercornConfig()
+        host = self.settings.host
+        config.bind = [
+            f"[{host}]:{self.settings.port}" if ":" in host else f"{host}:{self.settings.port}"
+        ]
+        # Idle keep-alive connections would hold a graceful shutdown for the whole
+        # timeout; streams watch the shutdown flag themselves.
+        config.graceful_timeout = self.settings.graceful_timeout
+        config.accesslog = None
+        config.errorlog = logging.getLogger("symphony.conductor.http")
+        binds = await self.nursery.start(functools.partial(self._serve, config))
+        self.url = binds[0]
+        log.info("HTTP API on %s", self.url)
+
+    async def _serve(
+        self, config: HypercornConfig, *, task_status: trio.TaskStatus[list[str]]
+    ) -> None:
+        try:
+            await serve(
+                self.app, config, shutdown_trigger=self._shutdown.wait, task_status=task_status
+            )
+        finally:
+            self._served.set()
+
+    async def receive(self, message: Any) -> Any:
+        if message == "url":
+            return self.url
+        raise TypeError(f"HttpServer does not handle {message!r}")
+
+    async def on_stop(self) -> None:
+        # Let Hypercorn finish in-flight requests (bounded by graceful_timeout) before
+        # the actor's nursery is cancelled.
+        self._shutdown.set()
+        await self._served.wait()

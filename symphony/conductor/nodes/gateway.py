@@ -1,0 +1,72 @@
+"""The Gateway actor: serves the mTLS node endpoint and runs one session per link."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from symphony.actors import Actor, ActorRef
+from symphony.wire import NodeConnection, serve_nodes
+
+from .session import run_session
+
+log = logging.getLogger("symphony.conductor.nodes")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GatewaySettings:
+    """Where and how the node endpoint listens.
+
+    ``port=0`` picks a free port (tests); ask the gateway ``"port"`` for the bound one.
+    """
+
+    host: str | None
+    port: int
+    ssl_context: ssl.SSLContext
+    default_heartbeat_sec: float = 3.0
+    hello_timeout: float = 5.0
+    handshake_timeout: float = 5.0
+
+
+class Gateway(Actor):
+    """Accepts node connections; each becomes a :class:`NodeSession` until it closes.
+
+    Ask it ``"port"`` for the bound TCP port.
+    """
+
+    def __init__(self, settings: GatewaySettings, registry: ActorRef, timeout_for: Any) -> None:
+        super().__init__()
+        self.settings = settings
+        self.registry = registry
+        self.timeout_for = timeout_for
+        self.port: int | None = None
+
+    async def on_start(self) -> None:
+        s = self.settings
+        self.port = await self.nursery.start(
+            functools.partial(
+                serve_nodes,
+                self._handle,
+                host=s.host,
+                port=s.port,
+                ssl_context=s.ssl_context,
+                handshake_timeout=s.handshake_timeout,
+            )
+        )
+
+    async def _handle(self, conn: NodeConnection) -> None:
+        await run_session(
+            conn,
+            self.registry,
+            default_heartbeat_sec=self.settings.default_heartbeat_sec,
+            timeout_for=self.timeout_for,
+            hello_timeout=self.settings.hello_timeout,
+        )
+
+    async def receive(self, message: Any) -> Any:
+        if message == "port":
+            return self.port
+        raise TypeError(f"Gateway does not handle {message!r}")

@@ -1,0 +1,126 @@
+"""Records and messages about nodes, shared by the registry, sessions and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from symphony.actors import ActorRef
+from symphony.wire import Heartbeat, Hello, InstanceStatus
+
+NodeState = Literal["ready", "disconnected", "lost"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A read-only snapshot of one node, as the API and the scheduler see it."""
+
+    node_id: str
+    state: NodeState
+    groups: tuple[str, ...]
+    capacities_total: dict[str, int]
+    resources: dict[str, Any]
+    usage: dict[str, Any]
+    last_heartbeat: float | None  # wall-clock seconds since the epoch
+    connected_at: float | None
+    remote: str | None
+    shared_certificate: bool
+    heartbeat_sec: float
+    capacities_used: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape of ``GET /nodes``."""
+        return {
+            "node_id": self.node_id,
+            "state": self.state,
+            "groups": list(self.groups),
+            "capacities_total": self.capacities_total,
+            "capacities_used": self.capacities_used,
+            "resources": self.resources,
+            "usage": self.usage,
+            "last_heartbeat": self.last_heartbeat,
+            "connected_at": self.connected_at,
+            "remote": self.remote,
+            "shared_certificate": self.shared_certificate,
+            "heartbeat_sec": self.heartbeat_sec,
+        }
+
+
+# ---- messages to the registry ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterNode:
+    """A session asks to become the live link of ``hello.node_id`` (reply: None or reason)."""
+
+    session: ActorRef
+    hello: Hello
+    remote: str
+    shared_certificate: bool
+    heartbeat_sec: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHeartbeat:
+    """A session forwards a heartbeat of its node."""
+
+    node_id: str
+    session: ActorRef
+    heartbeat: Heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatuses:
+    """A session forwards instance status updates of its node."""
+
+    node_id: str
+    session: ActorRef
+    updates: tuple[InstanceStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """A session's link closed (``reason`` says why)."""
+
+    node_id: str
+    session: ActorRef
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListNodes:
+    """Ask the registry for every node (reply: list[NodeView], sorted by id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetSession:
+    """Ask the registry for the live session of a node (reply: ActorRef or None)."""
+
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChanged:
+    """Told to registry subscribers when a node's state, capacities or groups change."""
+
+    view: NodeView
+    previous_state: NodeState | None
+
+
+@dataclass(frozen=True, slots=True)
+class InstancesReported:
+    """Told to subscribers: what a node reports it runs (hello) or status updates."""
+
+    node_id: str
+    updates: tuple[InstanceStatus, ...]
+    full: bool  # True: a hello's complete list; instances absent from it are not running
+
+
+# ---- messages to a session ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSession:
+    """Tell a session to close its link (for example: the node was declared lost)."""
+
+    reason: str

@@ -1,0 +1,194 @@
+"""The NodeRegistry actor: the one owner of every node's state.
+
+States of a node, as the Conductor sees it::
+
+    (hello accepted) -> ready --link closed--> disconnected --timeout--> lost
+                          ^  \\--no heartbeat for node_timeout (a frozen node)--> lost
+                          \\------------------- hello again -------------------/
+
+``node_timeout`` is the Conductor's ``node_timeout_sec`` when set, else 5 x the node's
+own heartbeat interval. A sweep, every fraction of the shortest timeout, finds nodes
+that went quiet; nothing else in the registry polls.
+
+Subscribers (the Scheduler) are told :class:`NodeChanged` on every state change and
+:class:`InstancesReported` for what nodes run, so they react to events, never timers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import trio
+
+from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
+
+from .model import (
+    CloseSession,
+    GetSession,
+    InstancesReported,
+    ListNodes,
+    NodeChanged,
+    NodeHeartbeat,
+    NodeState,
+    NodeStatuses,
+    NodeView,
+    RegisterNode,
+    SessionEnded,
+)
+
+log = logging.getLogger("symphony.conductor.nodes")
+
+
+def liveness_timeout(node_timeout_sec: float | None, heartbeat_sec: float) -> float:
+    """How long a node may stay quiet (or disconnected) before it is declared lost."""
+    return node_timeout_sec or 5.0 * heartbeat_sec
+
+
+@dataclass
+class _Node:
+    view: NodeView
+    session: ActorRef | None
+    deadline: float  # trio time after which a quiet node is lost
+
+
+class NodeRegistry(Actor):
+    """Tracks nodes; see the module docstring for the state machine.
+
+    Args:
+        node_timeout_sec: fixed timeout for every node, or None for 5 x its heartbeat.
+        subscribers: refs told :class:`NodeChanged` and :class:`InstancesReported`.
+    """
+
+    def __init__(
+        self, *, node_timeout_sec: float | None = None, subscribers: tuple[ActorRef, ...] = ()
+    ) -> None:
+        super().__init__()
+        self.node_timeout_sec = node_timeout_sec
+        self.subscribers = list(subscribers)
+        self._nodes: dict[str, _Node] = {}
+        self._sweep_wakeup = trio.Event()
+
+    def timeout_for(self, heartbeat_sec: float) -> float:
+        """How long a node may stay quiet (or disconnected) before it is lost."""
+        return liveness_timeout(self.node_timeout_sec, heartbeat_sec)
+
+    async def on_start(self) -> None:
+        self.nursery.start_soon(self._sweep)
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, NodeHeartbeat):
+            return self._heartbeat(message)
+        if isinstance(message, NodeStatuses):
+            node = self._nodes.get(message.node_id)
+            if node is not None and node.session == message.session:
+                await self._publish(InstancesReported(message.node_id, message.updates, False))
+            return None
+        if isinstance(message, RegisterNode):
+            return await self._register(message)
+        if isinstance(message, SessionEnded):
+            return await self._session_ended(message)
+        if isinstance(message, ListNodes):
+            return [self._nodes[n].view for n in sorted(self._nodes)]
+        if isinstance(message, GetSession):
+            node = self._nodes.get(message.node_id)
+            return node.session if node is not None and node.view.state == "ready" else None
+        raise TypeError(f"NodeRegistry does not handle {type(message).__name__}")
+
+    async def _register(self, msg: RegisterNode) -> str | None:
+        hello = msg.hello
+        existing = self._nodes.get(hello.node_id)
+        if existing is not None and existing.view.state == "ready":
+            return (
+                f"node id {hello.node_id!r} is already connected from {existing.view.remote}; "
+                "a second connection with the same id is refused"
+            )
+        previous: NodeState | None = existing.view.state if existing else None
+        view = NodeView(
+            node_id=hello.node_id,
+            state="ready",
+            groups=tuple(hello.groups),
+            capacities_total=dict(hello.capacities_total),
+            resources=dict(hello.resources),
+            usage={},
+            last_heartbeat=time.time(),
+            connected_at=time.time(),
+            remote=msg.remote,
+            shared_certificate=msg.shared_certificate,
+            heartbeat_sec=msg.heartbeat_sec,
+            capacities_used=existing.view.capacities_used if existing else {},
+        )
+        self._nodes[hello.node_id] = _Node(
+            view, msg.session, trio.current_time() + self.timeout_for(msg.heartbeat_sec)
+        )
+        log.info(
+            "node %r ready (%s; groups %s; capacities %s)%s",
+            hello.node_id,
+            msg.remote,
+            list(view.groups),
+            view.capacities_total,
+            f", was {previous}" if previous else "",
+        )
+        self._sweep_wakeup.set()
+        await self._publish(NodeChanged(view, previous))
+        await self._publish(InstancesReported(hello.node_id, tuple(hello.instances), True))
+        return None
+
+    def _heartbeat(self, msg: NodeHeartbeat) -> None:
+        node = self._nodes.get(msg.node_id)
+        if node is None or node.session != msg.session or node.view.state != "ready":
+            return  # a stale session's last words
+        node.view = replace(node.view, usage=msg.heartbeat.usage, last_heartbeat=time.time())
+        node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
+
+    async def _session_ended(self, msg: SessionEnded) -> None:
+        node = self._nodes.get(msg.node_id)
+        if node is None or node.session != msg.session:
+            return
+        node.session = None
+        if node.view.state == "ready":
+            await self._set_state(node, "disconnected", msg.reason)
+            node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
+            self._sweep_wakeup.set()
+
+    async def _set_state(self, node: _Node, state: NodeState, reason: str) -> None:
+        previous = node.view.state
+        node.view = replace(node.view, state=state)
+        log.warning("node %r %s -> %s: %s", node.view.node_id, previous, state, reason)
+        await self._publish(NodeChanged(node.view, previous))
+
+    async def _publish(self, event: Any) -> None:
+        for subscriber in self.subscribers:
+            try:
+                await subscriber.tell(event)
+            except ActorStopped:
+                log.debug("subscriber %r is gone", subscriber)
+
+    async def _sweep(self) -> None:
+        """Declare lost the nodes whose deadline passed; sleep until the next deadline."""
+        while True:
+            now = trio.current_time()
+            for node in list(self._nodes.values()):
+                if node.view.state != "lost" and node.deadline <= now:
+                    await self._declare_lost(node)
+            deadlines = [n.deadline for n in self._nodes.values() if n.view.state != "lost"]
+            self._sweep_wakeup = trio.Event()
+            with trio.move_on_at(min(deadlines, default=now + 3600.0)):
+                await self._sweep_wakeup.wait()
+
+    async def _declare_lost(self, node: _Node) -> None:
+        timeout = self.timeout_for(node.view.heartbeat_sec)
+        if node.view.state == "ready":
+            reason = f"no heartbeat for {timeout:g} s"
+        else:
+            reason = f"not reconnected within {timeout:g} s"
+        session, node.session = node.session, None
+        await self._set_state(node, "lost", reason)
+        if session is not None:
+            try:
+                session.tell_nowait(CloseSession(f"node declared lost: {reason}"))
+            except (ActorStopped, MailboxFull):
+                # Gone already, or busy: a busy session notices its link is dead soon.
+                log.debug("could not tell session of %r to close", node.view.node_id)

@@ -1,0 +1,201 @@
+"""NodeSession: the actor behind one authenticated node link.
+
+The connection handler (run by the wire server, in the task that owns the WebSocket)
+does the opening exchange, registers the node with the registry and then runs the
+session until the link ends. The session's reader task validates nothing itself:
+:mod:`symphony.wire` already turned every frame into a typed message or refused it.
+The session routes them: heartbeats and statuses to the registry, log chunks to
+whoever asked for them. Other actors send commands to the node through the session's
+ref (``tell`` a wire message, or a list of them as one batch frame).
+
+Identity: the node id is the client certificate's CN. A node holding the shared seed
+certificate (CN ``node-client``) may claim any id, with a warning in the log; a
+per-node certificate may only speak for its own id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from symphony.actors import Actor, ActorRef, ActorStopped, spawn
+from symphony.pki import SHARED_CLIENT_CN
+from symphony.wire import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    ConnectionClosed,
+    Error,
+    Heartbeat,
+    Hello,
+    HelloRejected,
+    InstanceStatus,
+    LogChunk,
+    Message,
+    NodeConnection,
+    ProtocolError,
+    StatusBatch,
+    answer_hello,
+    receive_hello,
+)
+
+from .model import CloseSession, NodeHeartbeat, NodeStatuses, RegisterNode, SessionEnded
+
+log = logging.getLogger("symphony.conductor.nodes")
+
+LogSink = Callable[[LogChunk], None]
+
+
+class NodeSession(Actor):
+    """Owns one node link after its hello was accepted.
+
+    Messages it handles: a wire :class:`Message` or a list of them (sent to the node as
+    one frame), :class:`CloseSession`, and ``("logs", request_id, sink)`` /
+    ``("logs_done", request_id)`` to route log chunks of a request to ``sink``.
+    """
+
+    def __init__(self, conn: NodeConnection, node_id: str, registry: ActorRef) -> None:
+        super().__init__()
+        self.conn = conn
+        self.node_id = node_id
+        self.registry = registry
+        self.close_code = CLOSE_GOING_AWAY
+        self.close_reason = "session ended"
+        self.ended = trio.Event()
+        self._log_sinks: dict[str, LogSink] = {}
+
+    async def on_start(self) -> None:
+        self.nursery.start_soon(self._read)
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, CloseSession):
+            self._close(CLOSE_GOING_AWAY, message.reason)
+            return None
+        if isinstance(message, tuple) and message and message[0] == "logs":
+            _, request_id, sink = message
+            self._log_sinks[request_id] = sink
+            return None
+        if isinstance(message, tuple) and message and message[0] == "logs_done":
+            self._log_sinks.pop(message[1], None)
+            return None
+        if isinstance(message, Message | list):
+            try:
+                await self.conn.send(message)
+            except ConnectionClosed as closed:
+                self._close(closed.code, f"link closed while sending: {closed}")
+            return None
+        raise TypeError(f"NodeSession does not handle {type(message).__name__}")
+
+    def _close(self, code: int, reason: str) -> None:
+        self.close_code, self.close_reason = code, reason
+        self.request_stop()
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                received = await self.conn.receive()
+                for msg in received if isinstance(received, list) else (received,):
+                    await self._route(msg)
+        except ProtocolError as error:
+            log.warning("node %r: protocol error, closing its link: %s", self.node_id, error)
+            self._close(1002, str(error))
+        except ConnectionClosed as closed:
+            self._close(closed.code, f"link closed by node: {closed}")
+        # Wake the actor loop so the stop takes effect even while it is idle.
+        await self.ref.stop()
+
+    async def _route(self, msg: Message) -> None:
+        if isinstance(msg, Heartbeat):
+            await self.registry.tell(NodeHeartbeat(self.node_id, self.ref, msg))
+        elif isinstance(msg, StatusBatch):
+            await self.registry.tell(NodeStatuses(self.node_id, self.ref, msg.updates))
+        elif isinstance(msg, InstanceStatus):
+            await self.registry.tell(NodeStatuses(self.node_id, self.ref, (msg,)))
+        elif isinstance(msg, LogChunk):
+            sink = self._log_sinks.get(msg.request_id)
+            if sink is not None:
+                sink(msg)
+                if msg.eof:
+                    self._log_sinks.pop(msg.request_id, None)
+        elif isinstance(msg, Error):
+            log.warning("node %r reports an error: %s", self.node_id, msg.reason)
+        elif isinstance(msg, Hello):
+            raise ProtocolError("a second hello on an established link")
+        else:
+            raise ProtocolError(f"a node may not send {type(msg).__name__}")
+
+
+def check_identity(cert_cn: str, hello: Hello) -> tuple[str | None, bool]:
+    """Decide whether a certificate may speak for ``hello.node_id``.
+
+    Returns ``(refusal reason or None, uses the shared certificate)``.
+    """
+    if cert_cn == SHARED_CLIENT_CN:
+        return None, True
+    if cert_cn != hello.node_id:
+        return (
+            f"certificate is for node {cert_cn!r} but the hello claims {hello.node_id!r}; "
+            "a node certificate can only speak for its own node id",
+            False,
+        )
+    return None, False
+
+
+async def run_session(
+    conn: NodeConnection,
+    registry: ActorRef,
+    *,
+    default_heartbeat_sec: float,
+    timeout_for: Callable[[float], float],
+    hello_timeout: float = 5.0,
+) -> None:
+    """Handle one node connection from hello to close (the wire server's handler body)."""
+    hello = await receive_hello(conn, timeout=hello_timeout)
+    refusal, shared = check_identity(conn.cert_node_id, hello)
+    if refusal is not None:
+        log.warning("refused node link from %s: %s", conn.remote, refusal)
+        await conn.send(HelloRejected(reason=refusal))
+        await conn.close(CLOSE_POLICY_VIOLATION, refusal)
+        return
+    if shared:
+        log.warning(
+            "node %r uses the shared seed client certificate; per-node certificates "
+            "(join tokens) are safer: a shared certificate can claim any node id",
+            hello.node_id,
+        )
+    heartbeat_sec = hello.heartbeat_sec or default_heartbeat_sec
+    session = NodeSession(conn, hello.node_id, registry)
+    registered = False
+    try:
+        async with trio.open_nursery() as nursery:
+            ref = await spawn(nursery, session, name=f"session:{hello.node_id}")
+            refusal = await registry.ask(
+                RegisterNode(ref, hello, conn.remote, shared, heartbeat_sec), timeout=10
+            )
+            if refusal is not None:
+                log.warning("refused node link from %s: %s", conn.remote, refusal)
+                await ref.stop()
+                await conn.send(HelloRejected(reason=refusal))
+                session.close_code, session.close_reason = CLOSE_POLICY_VIOLATION, refusal
+                return
+            registered = True
+            await answer_hello(
+                conn,
+                hello,
+                heartbeat_sec=heartbeat_sec,
+                node_timeout_sec=timeout_for(heartbeat_sec),
+            )
+    finally:
+        # Whatever ended the session (the link, a lost verdict, a crash, shutdown), the
+        # registry must hear of it, and the link is closed from this task, which owns
+        # the WebSocket.
+        if registered:
+            with (
+                trio.CancelScope(shield=True, deadline=trio.current_time() + 2.0),
+                contextlib.suppress(ActorStopped),
+            ):
+                await registry.tell(SessionEnded(hello.node_id, ref, session.close_reason))
+        await conn.close(session.close_code, session.close_reason)

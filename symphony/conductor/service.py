@@ -1,0 +1,131 @@
+"""Assemble and run a Conductor: its PKI, its actor tree, its two listeners.
+
+::
+
+    Conductor (Supervisor, rest_for_one)
+    ├── registry   NodeRegistry: node states, resources, usage
+    ├── gateway    Gateway: the mTLS node endpoint, one NodeSession per link
+    └── http       HttpServer: the Quart-Trio API under Hypercorn
+
+``rest_for_one``: a restarted registry restarts the gateway and the API that depend on
+it (nodes then reconnect by themselves); a crashed API restarts alone.
+
+Embedding::
+
+    async with trio.open_nursery() as nursery:
+        info = await nursery.start(run_conductor, ConductorConfig(state_dir=path))
+        print(info.http_url, info.node_port)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from symphony import __version__
+from symphony.actors import ChildSpec, Supervisor, spawn
+from symphony.config import ConductorConfig
+from symphony.pki import ConductorPKI, ensure_conductor_pki, server_ssl_context
+
+from .api import ApiContext, HttpServer, HttpSettings, create_app
+from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
+
+log = logging.getLogger("symphony.conductor")
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+@dataclass(frozen=True, slots=True)
+class ConductorInfo:
+    """Where a running Conductor can be reached (what ``run_conductor`` reports)."""
+
+    node_port: int
+    http_url: str
+    ca_fingerprint: str
+    cert_dir: Path
+    state_dir: Path
+
+
+def cert_dir_of(config: ConductorConfig) -> Path:
+    """Where the Conductor keeps its certificates (``state_dir/certs`` unless set)."""
+    return config.cert_path or config.state_dir / "certs"
+
+
+def load_pki(config: ConductorConfig) -> ConductorPKI:
+    """Create (first start) or load the CA, server and shared node certificates."""
+    hosts = [*config.advertise]
+    if config.listen_host not in WILDCARD_HOSTS:
+        hosts.append(config.listen_host)
+    return ensure_conductor_pki(cert_dir_of(config), hosts=hosts)
+
+
+def build_tree(config: ConductorConfig, pki: ConductorPKI) -> Supervisor:
+    """The Conductor's supervision tree (not started yet)."""
+    timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
+    gateway_settings = GatewaySettings(
+        host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
+        port=config.listen_port,
+        ssl_context=server_ssl_context(pki),
+    )
+    http_settings = HttpSettings(host=config.http_host, port=config.http_port)
+    started_at = time.time()
+
+    # Factories run at (re)start time, after `tree` exists: they find their siblings
+    # through the tree's stable refs.
+    def registry() -> NodeRegistry:
+        return NodeRegistry(node_timeout_sec=config.node_timeout_sec)
+
+    def gateway() -> Gateway:
+        return Gateway(gateway_settings, tree.child("registry"), timeout_for)
+
+    def http() -> HttpServer:
+        context = ApiContext(
+            registry=tree.child("registry"), started_at=started_at, version=__version__
+        )
+        return HttpServer(create_app(context), http_settings)
+
+    tree = Supervisor(
+        [
+            ChildSpec(name="registry", factory=registry),
+            ChildSpec(name="gateway", factory=gateway),
+            ChildSpec(name="http", factory=http),
+        ],
+        strategy="rest_for_one",
+        max_restarts=5,
+        max_seconds=30,
+    )
+    return tree
+
+
+async def run_conductor(
+    config: ConductorConfig,
+    *,
+    task_status: trio.TaskStatus[ConductorInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    pki = load_pki(config)
+    tree = build_tree(config, pki)
+    async with trio.open_nursery() as nursery:
+        await spawn(nursery, tree, name="conductor")
+        node_port = await tree.child("gateway").ask("port")
+        http_url = await tree.child("http").ask("url")
+        info = ConductorInfo(
+            node_port=node_port,
+            http_url=http_url,
+            ca_fingerprint=pki.ca_fingerprint,
+            cert_dir=pki.cert_dir,
+            state_dir=config.state_dir,
+        )
+        log.info(
+            "conductor ready: nodes on port %d, API on %s, CA %s",
+            node_port,
+            http_url,
+            pki.ca_fingerprint,
+        )
+        task_status.started(info)

@@ -1,0 +1,283 @@
+"""ConductorLink: the node's one outbound connection to the Conductor.
+
+It connects (TCP + TLS with our client certificate + WebSocket), says hello with what
+the node offers and what it already runs, then keeps three things going until the link
+drops: heartbeats every ``heartbeat_sec`` carrying the node's usage, batched instance
+status updates, and the commands the Conductor sends (start, stop, logs). When the link
+drops, or cannot be made, it waits per its :class:`~symphony.actors.Backoff` (with
+jitter, so a thousand nodes do not reconnect in step) and tries again, forever.
+
+Jobs keep running while the link is down; statuses queue up (bounded) and go out after
+the next hello.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from symphony.actors import Actor, ActorRef, Backoff
+from symphony.wire import (
+    PROTOCOL_VERSION,
+    Heartbeat,
+    Hello,
+    HelloAccepted,
+    HelloRefused,
+    InstanceStatus,
+    LinkError,
+    LogCancel,
+    LogChunk,
+    LogRequest,
+    Message,
+    ProtocolError,
+    StartInstance,
+    StatusBatch,
+    StopInstance,
+    TLSRejected,
+    client_hello,
+    connect_to_conductor,
+)
+
+log = logging.getLogger("symphony.node.link")
+
+#: Status updates kept while disconnected; past this the oldest are dropped (the hello
+#: after reconnecting carries every instance's current state anyway).
+MAX_PENDING_STATUSES = 10_000
+#: Updates per frame: big enough to amortize TLS and framing, small enough to stay far
+#: below the frame size limit.
+STATUS_BATCH = 500
+
+
+class Jobs(Protocol):
+    """What the link needs from the node's process layer."""
+
+    async def reports(self) -> list[InstanceStatus]:
+        """The current state of every instance the node knows (for the hello)."""
+
+    async def start(self, command: StartInstance) -> None:
+        """Start an instance (idempotent for an instance already running)."""
+
+    async def stop(self, command: StopInstance) -> None:
+        """Stop an instance (idempotent)."""
+
+    async def serve_logs(
+        self, request: LogRequest, send: Callable[[LogChunk], Awaitable[None]]
+    ) -> None:
+        """Send the requested log lines as chunks, ending with an ``eof`` chunk."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LinkSettings:
+    """Where the Conductor is and who this node is."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext
+    node_id: str
+    groups: tuple[str, ...] = ()
+    capacities_total: dict[str, int] = field(default_factory=dict)
+    heartbeat_sec: float = 3.0
+    server_hostname: str | None = None
+    connect_timeout: float = 10.0
+    hello_timeout: float = 10.0
+    backoff: Backoff = field(
+        default_factory=lambda: Backoff(
+            initial=0.5, factor=2.0, max=30.0, jitter=0.2, reset_after=30.0
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """Answer to ``ask("status")``: how the link is doing."""
+
+    state: str  # "connecting" | "connected" | "waiting"
+    connected_since: float | None
+    connects: int
+    last_error: str | None
+
+
+class ConductorLink(Actor):
+    """Keeps the node connected; see the module docstring.
+
+    Tell it :class:`InstanceStatus` updates to forward; ask it ``"status"``.
+    """
+
+    def __init__(
+        self, settings: LinkSettings, resources: ActorRef, jobs: Jobs | None = None
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.resources = resources
+        self.jobs = jobs
+        self._pending: deque[InstanceStatus] = deque(maxlen=MAX_PENDING_STATUSES)
+        self._pending_changed = trio.Event()
+        self._state = "connecting"
+        self._connected_since: float | None = None
+        self._connects = 0
+        self._last_error: str | None = None
+
+    async def on_start(self) -> None:
+        self.nursery.start_soon(self._connect_forever)
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, InstanceStatus):
+            self._pending.append(message)
+            self._pending_changed.set()
+            return None
+        if message == "status":
+            return LinkStatus(self._state, self._connected_since, self._connects, self._last_error)
+        raise TypeError(f"ConductorLink does not handle {message!r}")
+
+    # ---- connecting -----------------------------------------------------------------------
+    async def _connect_forever(self) -> None:
+        s = self.settings
+        backoff = s.backoff.tracker()
+        while True:
+            self._state = "connecting"
+            began = trio.current_time()
+            try:
+                await self._connect_once()
+            except TLSRejected as error:
+                self._failed(f"TLS rejected: {error}", logging.ERROR)
+            except HelloRefused as error:
+                self._failed(f"the conductor refused this node: {error}", logging.ERROR)
+            except ProtocolError as error:
+                self._failed(f"protocol error: {error}", logging.ERROR)
+            except (LinkError, OSError) as error:
+                self._failed(str(error) or type(error).__name__, logging.WARNING)
+            self._state, self._connected_since = "waiting", None
+            backoff.observe_run(trio.current_time() - began)
+            delay = backoff.next_delay()
+            log.info("reconnecting to %s:%d in %.2f s", s.host, s.port, delay)
+            await trio.sleep(delay)
+
+    def _failed(self, error: str, level: int) -> None:
+        self._last_error = error
+        log.log(level, "link to conductor %s:%d: %s", self.settings.host, self.settings.port, error)
+
+    async def _connect_once(self) -> None:
+        s = self.settings
+        async with connect_to_conductor(
+            s.host,
+            s.port,
+            s.ssl_context,
+            timeout=s.connect_timeout,
+            server_hostname=s.server_hostname,
+        ) as conn:
+            hello = await self._hello()
+            accepted = await client_hello(conn, hello, timeout=s.hello_timeout)
+            self._state, self._connected_since = "connected", trio.current_time()
+            self._connects += 1
+            self._last_error = None
+            # The hello carried every instance's current state: older queued updates
+            # are superseded.
+            self._pending.clear()
+            log.info(
+                "connected to conductor %s:%d as %r (heartbeat every %g s)",
+                s.host,
+                s.port,
+                s.node_id,
+                accepted.heartbeat_sec,
+            )
+            await self._session(conn, accepted)
+
+    async def _hello(self) -> Hello:
+        s = self.settings
+        static = await self.resources.ask("static", timeout=10)
+        instances = await self.jobs.reports() if self.jobs is not None else []
+        return Hello(
+            protocol_version=PROTOCOL_VERSION,
+            node_id=s.node_id,
+            groups=s.groups,
+            capacities_total=dict(s.capacities_total),
+            resources=static,
+            instances=tuple(instances),
+            heartbeat_sec=s.heartbeat_sec,
+        )
+
+    # ---- one connected session ------------------------------------------------------------
+    async def _session(self, conn: Any, accepted: HelloAccepted) -> None:
+        log_requests: dict[str, trio.CancelScope] = {}
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
+            nursery.start_soon(self._send_statuses, conn)
+            try:
+                while True:
+                    received = await conn.receive()
+                    for msg in received if isinstance(received, list) else (received,):
+                        await self._command(conn, msg, nursery, log_requests)
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _command(
+        self,
+        conn: Any,
+        msg: Message,
+        nursery: trio.Nursery,
+        log_requests: dict[str, trio.CancelScope],
+    ) -> None:
+        if isinstance(msg, StartInstance | StopInstance) and self.jobs is None:
+            log.warning("no process layer: ignoring %s", type(msg).__name__)
+        elif isinstance(msg, StartInstance):
+            await self.jobs.start(msg)  # type: ignore[union-attr]
+        elif isinstance(msg, StopInstance):
+            await self.jobs.stop(msg)  # type: ignore[union-attr]
+        elif isinstance(msg, LogRequest):
+            nursery.start_soon(self._serve_logs, conn, msg, log_requests)
+        elif isinstance(msg, LogCancel):
+            scope = log_requests.pop(msg.request_id, None)
+            if scope is not None:
+                scope.cancel()
+        else:
+            raise ProtocolError(f"the conductor may not send {type(msg).__name__} here")
+
+    async def _serve_logs(
+        self, conn: Any, request: LogRequest, log_requests: dict[str, trio.CancelScope]
+    ) -> None:
+        with trio.CancelScope() as scope:
+            log_requests[request.request_id] = scope
+            try:
+                if self.jobs is None:
+                    await conn.send(
+                        LogChunk(
+                            request_id=request.request_id,
+                            eof=True,
+                            reason="no process layer on this node",
+                        )
+                    )
+                else:
+                    await self.jobs.serve_logs(request, conn.send)
+            finally:
+                log_requests.pop(request.request_id, None)
+
+    async def _heartbeats(self, conn: Any, interval: float) -> None:
+        seq = 0
+        next_at = trio.current_time()
+        while True:
+            usage = await self.resources.ask("usage", timeout=max(interval, 1.0))
+            await conn.send(Heartbeat(seq=seq, usage=usage))
+            seq += 1
+            # Anchor to the schedule, not to "now": no drift over hours.
+            next_at = max(next_at + interval, trio.current_time())
+            await trio.sleep_until(next_at)
+
+    async def _send_statuses(self, conn: Any) -> None:
+        while True:
+            await self._pending_changed.wait()
+            self._pending_changed = trio.Event()
+            while self._pending:
+                count = min(len(self._pending), STATUS_BATCH)
+                updates = tuple(self._pending[i] for i in range(count))
+                await conn.send(StatusBatch(updates=updates))
+                for _ in range(count):
+                    self._pending.popleft()  # only once sent: a drop keeps them queued
+
+
+__all__ = ["ConductorLink", "Jobs", "LinkSettings", "LinkStatus"]
