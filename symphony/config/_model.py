@@ -1,0 +1,195 @@
+"""The configuration as frozen dataclasses, usable without any file.
+
+Every class validates itself on construction with the same rules the file loader uses,
+so code and flags cannot build a configuration a file could not::
+
+    ConductorConfig(listen_port=0, state_dir="/tmp/sym", http_auth="none")
+    NodeConfig(node_id="gpu-box-1", groups=("gpu-1",), capacities_total={"A": 100})
+
+Paths are made absolute against the current directory at construction; collections
+become tuples and read-only mappings, so a config can be shared between tasks safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from . import _values as v
+from ._errors import ConfigError
+
+__all__ = ["ConductorConfig", "Config", "LoggingConfig", "NodeConfig"]
+
+
+def _set(obj: object, name: str, check: Callable[[Any], Any]) -> None:
+    """Validate and normalise one field of a frozen dataclass, naming it on failure."""
+    try:
+        object.__setattr__(obj, name, check(getattr(obj, name)))
+    except v.Invalid as exc:
+        raise ConfigError([(name, str(exc))]) from None
+
+
+def _tuple_of(check: Callable[[Any], str]) -> Callable[[Any], tuple[str, ...]]:
+    def convert(value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            raise v.Invalid(f"must be a list of strings, got {v.show(value)}")
+        return tuple(check(item) for item in value)
+
+    return convert
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def _capacities(value: Any) -> Mapping[str, int]:
+    if not isinstance(value, Mapping):
+        raise v.Invalid(f"must be a mapping of capacity class to amount, got {v.show(value)}")
+    return MappingProxyType({v.capacity_name(k): v.integer(n) for k, n in value.items()})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingConfig:
+    """How Symphony logs: a level name and human lines or one JSON object per line."""
+
+    level: str = "INFO"
+    json: bool = False
+
+    def __post_init__(self) -> None:
+        _set(self, "level", v.log_level)
+        _set(self, "json", v.boolean)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConductorConfig:
+    """A Conductor: the node endpoint (mTLS WebSocket), the HTTP API, its state directory.
+
+    ``cert_path`` defaults to ``<state_dir>/certs`` (decided at construction: pass it
+    again if you ``dataclasses.replace`` the ``state_dir``). ``node_timeout_sec`` of ``None``
+    means "5 heartbeats of that node" (see :meth:`node_timeout_for`). ``http_auth`` may
+    be ``"none"`` only when ``http_host`` is a loopback address.
+    """
+
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 50051
+    cert_path: Path | None = None
+    advertise: tuple[str, ...] = ()
+    state_dir: Path = Path("storage")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    http_auth: Literal["token", "none"] = "token"
+    node_timeout_sec: float | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "listen_host", v.host)
+        _set(self, "listen_port", v.port)
+        _set(self, "state_dir", v.path)
+        if self.cert_path is None:
+            object.__setattr__(self, "cert_path", self.state_dir / "certs")
+        _set(self, "cert_path", v.path)
+        _set(self, "advertise", _tuple_of(v.host))
+        _set(self, "http_host", v.host)
+        _set(self, "http_port", v.port)
+        _set(self, "http_auth", lambda a: v.choice(a, v.HTTP_AUTH_MODES))
+        _set(self, "node_timeout_sec", _optional(v.seconds))
+        try:
+            v.check_http_auth(self.http_host, self.http_auth)
+        except v.Invalid as exc:
+            raise ConfigError([("http_auth", str(exc))]) from None
+
+    @property
+    def listen(self) -> str:
+        """The node endpoint as ``host:port`` (IPv6 in brackets)."""
+        return v.format_host_port(self.listen_host, self.listen_port)
+
+    @property
+    def http_listen(self) -> str:
+        """The HTTP API address as ``host:port`` (IPv6 in brackets)."""
+        return v.format_host_port(self.http_host, self.http_port)
+
+    def node_timeout_for(self, heartbeat_sec: float) -> float:
+        """Seconds of silence after which a node with this heartbeat is declared lost."""
+        return self.node_timeout_sec if self.node_timeout_sec is not None else 5 * heartbeat_sec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeConfig:
+    """A Node: who it is, where its conductor is, what it offers, how it proves identity.
+
+    Identity is either certificate files (``ca_file``, ``cert_file``, ``key_file``, all
+    three) or a join token (``join_addr``, ``join_token``, ``join_ca_hash``, all three),
+    or neither when ``state_dir`` already holds a certificate from an earlier join.
+    ``join_token`` is a secret: it is left out of ``repr()``.
+    """
+
+    node_id: str
+    conductor_host: str = "127.0.0.1"
+    conductor_port: int = 50051
+    groups: tuple[str, ...] = ()
+    capacities_total: Mapping[str, int] = field(default_factory=dict)
+    heartbeat_sec: float = 3.0
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    join_addr: str | None = None
+    join_token: str | None = field(default=None, repr=False)
+    join_ca_hash: str | None = None
+    state_dir: Path = Path("storage/node")
+
+    def __post_init__(self) -> None:
+        _set(self, "node_id", v.node_id)
+        _set(self, "conductor_host", v.host)
+        _set(self, "conductor_port", v.port)
+        _set(self, "groups", _tuple_of(v.group))
+        _set(self, "capacities_total", _capacities)
+        _set(self, "heartbeat_sec", v.seconds)
+        for name in ("ca_file", "cert_file", "key_file"):
+            _set(self, name, _optional(v.path))
+        _set(self, "join_addr", _optional(lambda a: v.format_host_port(*v.host_port(a))))
+        _set(self, "join_token", _optional(v.join_token))
+        _set(self, "join_ca_hash", _optional(v.ca_hash))
+        _set(self, "state_dir", v.path)
+        problems = _all_or_none(self, ("ca_file", "cert_file", "key_file"))
+        problems += _all_or_none(self, ("join_addr", "join_token", "join_ca_hash"))
+        if self.ca_file is not None and self.join_addr is not None:
+            problems.append(("join_addr", "use certificate files or a join token, not both"))
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def conductor_addr(self) -> str:
+        """The conductor's node endpoint as ``host:port``."""
+        return v.format_host_port(self.conductor_host, self.conductor_port)
+
+    @property
+    def join_host_port(self) -> tuple[str, int] | None:
+        """``join_addr`` split into ``(host, port)``, or ``None`` without a join token."""
+        return None if self.join_addr is None else v.host_port(self.join_addr)
+
+
+def _all_or_none(obj: object, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    missing = [n for n in names if getattr(obj, n) is None]
+    if not missing or len(missing) == len(names):
+        return []
+    together = ", ".join(names)
+    return [(n, f"required together with the others ({together})") for n in missing]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """A whole configuration file: which role to run, logging, and that role's settings."""
+
+    mode: Literal["conductor", "node"]
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    conductor: ConductorConfig | None = None
+    node: NodeConfig | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "mode", lambda m: v.choice(m, v.MODES))
+        if self.mode == "conductor" and self.conductor is None:
+            object.__setattr__(self, "conductor", ConductorConfig())
+        if self.mode == "node" and self.node is None:
+            raise ConfigError([("node", "required for mode 'node' (at least node.node_id)")])
