@@ -1,0 +1,55 @@
+"""The Conductor's durable state: SQLite (WAL), versioned schema, typed records.
+
+    store = Store.open("storage/symphony.db")
+    record = store.create_deployment(spec)              # NameConflict if the name is taken
+    store.upsert_instances([InstanceRecord(new_id("i"), record.id, 0)])
+    store.append_event("created", "deployment created", deployment_id=record.id)
+
+Errors are drawn in :mod:`symphony.conductor.store._errors`.
+"""
+
+from ._errors import (
+    AlreadyExists,
+    CorruptRecord,
+    GenerationConflict,
+    NameConflict,
+    NotFound,
+    SchemaTooNew,
+    StoreError,
+)
+from ._records import (
+    FINISHED_STATES,
+    INSTANCE_STATES,
+    DeploymentRecord,
+    EventRecord,
+    InstanceRecord,
+    InstanceState,
+    JoinTokenRecord,
+    NewEvent,
+    new_id,
+)
+from ._schema import MIGRATIONS, migrate
+from ._store import DEFAULT_PATH, Store
+
+__all__ = [
+    "DEFAULT_PATH",
+    "FINISHED_STATES",
+    "INSTANCE_STATES",
+    "MIGRATIONS",
+    "AlreadyExists",
+    "CorruptRecord",
+    "DeploymentRecord",
+    "EventRecord",
+    "GenerationConflict",
+    "InstanceRecord",
+    "InstanceState",
+    "JoinTokenRecord",
+    "NameConflict",
+    "NewEvent",
+    "NotFound",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+    "migrate",
+    "new_id",
+]

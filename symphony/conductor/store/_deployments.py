@@ -1,0 +1,133 @@
+"""Deployments: create, get by id or name, list, update (generation + 1), delete."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from symphony.spec import DeploymentSpec, SpecError, parse_spec
+
+from ._base import StoreBase
+from ._errors import AlreadyExists, CorruptRecord, GenerationConflict, NameConflict, NotFound
+from ._records import DeploymentRecord, new_id
+
+_COLUMNS = "id, name, spec, generation, created_at, updated_at"
+
+
+def _record(row: sqlite3.Row) -> DeploymentRecord:
+    try:
+        spec = parse_spec(json.loads(row["spec"]))
+    except (SpecError, ValueError) as exc:
+        raise CorruptRecord(f"deployment {row['id']}: stored spec does not parse: {exc}") from exc
+    return DeploymentRecord(
+        id=row["id"],
+        name=row["name"],
+        spec=spec,
+        generation=row["generation"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _is_name_conflict(exc: sqlite3.IntegrityError) -> bool:
+    return "deployments.name" in str(exc)
+
+
+class DeploymentTable(StoreBase):
+    def create_deployment(
+        self, spec: DeploymentSpec, *, deployment_id: str | None = None
+    ) -> DeploymentRecord:
+        """Store a new deployment (generation 1). Raises :class:`NameConflict`."""
+        now = self._clock()
+        record = DeploymentRecord(deployment_id or new_id("d"), spec.name, spec, 1, now, now)
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    f"INSERT INTO deployments ({_COLUMNS}, desired_state) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.id,
+                        spec.name,
+                        json.dumps(spec.to_dict()),
+                        1,
+                        now,
+                        now,
+                        spec.desired_state,
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            if _is_name_conflict(exc):
+                raise NameConflict(spec.name) from None
+            raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
+        return record
+
+    def get_deployment(self, id_or_name: str) -> DeploymentRecord | None:
+        """By id, else by name (ids contain ``_``, names cannot, so they never clash)."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM deployments WHERE id = ? OR name = ? "
+            "ORDER BY id = ? DESC LIMIT 1",
+            (id_or_name, id_or_name, id_or_name),
+        )
+        return _record(rows[0]) if rows else None
+
+    def list_deployments(self, *, desired_state: str | None = None) -> list[DeploymentRecord]:
+        """All deployments, oldest first."""
+        if desired_state is None:
+            rows = self._read(f"SELECT {_COLUMNS} FROM deployments ORDER BY created_at, id")
+        else:
+            rows = self._read(
+                f"SELECT {_COLUMNS} FROM deployments WHERE desired_state = ? "
+                "ORDER BY created_at, id",
+                (desired_state,),
+            )
+        return [_record(r) for r in rows]
+
+    def update_deployment(
+        self,
+        deployment_id: str,
+        spec: DeploymentSpec,
+        *,
+        expected_generation: int | None = None,
+    ) -> DeploymentRecord:
+        """Replace the spec and bump the generation.
+
+        With ``expected_generation`` the update happens only if nobody changed the
+        deployment since the caller read it (else :class:`GenerationConflict`).
+        """
+        now = self._clock()
+        try:
+            with self._write() as conn:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"no deployment {deployment_id!r}")
+                if expected_generation is not None and row["generation"] != expected_generation:
+                    raise GenerationConflict(
+                        f"deployment {deployment_id!r} is at generation {row['generation']}, "
+                        f"not {expected_generation}: it changed meanwhile; read it again"
+                    )
+                generation = row["generation"] + 1
+                conn.execute(
+                    "UPDATE deployments SET name = ?, spec = ?, desired_state = ?, "
+                    "generation = ?, updated_at = ? WHERE id = ?",
+                    (
+                        spec.name,
+                        json.dumps(spec.to_dict()),
+                        spec.desired_state,
+                        generation,
+                        now,
+                        deployment_id,
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            if _is_name_conflict(exc):
+                raise NameConflict(spec.name) from None
+            raise
+        return DeploymentRecord(deployment_id, spec.name, spec, generation, row["created_at"], now)
+
+    def delete_deployment(self, deployment_id: str) -> bool:
+        """Delete it with its instances and events; False if it did not exist."""
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
+        return cursor.rowcount > 0

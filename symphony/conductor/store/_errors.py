@@ -1,0 +1,44 @@
+"""Errors raised by the store. One tree::
+
+StoreError
+├── SchemaTooNew        the database was written by a newer Symphony
+├── NotFound            no deployment / instance / token with that id
+├── AlreadyExists       an id is taken
+│   └── NameConflict    a deployment name is taken
+├── GenerationConflict  the deployment changed since the caller read it
+└── CorruptRecord       a stored row no longer parses (e.g. an old spec)
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every store error."""
+
+
+class SchemaTooNew(StoreError):
+    """The database schema is newer than this code knows."""
+
+
+class NotFound(StoreError):
+    """The record does not exist."""
+
+
+class AlreadyExists(StoreError):
+    """A record with that id exists already."""
+
+
+class NameConflict(AlreadyExists):
+    """Another deployment has that name; ``name`` says which."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a deployment named {name!r} exists already; choose another name")
+
+
+class GenerationConflict(StoreError):
+    """The deployment's generation is not the one the caller expected (lost update)."""
+
+
+class CorruptRecord(StoreError):
+    """A stored row cannot be turned back into a record."""

@@ -1,0 +1,119 @@
+"""Events: append (one or a batch), list with ``after_id`` cursor and limit, prune."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._base import StoreBase
+from ._errors import NotFound
+from ._records import EventRecord, NewEvent
+
+_COLUMNS = "id, deployment_id, instance_id, at, kind, message, data"
+
+
+def _record(row: sqlite3.Row) -> EventRecord:
+    return EventRecord(
+        id=row["id"],
+        at=row["at"],
+        kind=row["kind"],
+        message=row["message"],
+        deployment_id=row["deployment_id"],
+        instance_id=row["instance_id"],
+        data=json.loads(row["data"]),
+    )
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(data))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"event data must be JSON-able: {exc}") from None
+
+
+class EventTable(StoreBase):
+    def append_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        deployment_id: str | None = None,
+        instance_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> EventRecord:
+        """Append one event; returns it with its id."""
+        event = NewEvent(kind, message, deployment_id, instance_id, data or {})
+        return self.append_events([event])[0]
+
+    def append_events(self, events: Sequence[NewEvent]) -> list[EventRecord]:
+        """Append many events in one transaction; ids follow the given order."""
+        now = self._clock()
+        out = []
+        try:
+            with self._write() as conn:
+                for e in events:
+                    at = now if e.at is None else e.at
+                    cursor = conn.execute(
+                        "INSERT INTO events (deployment_id, instance_id, at, kind, message, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data)),
+                    )
+                    out.append(
+                        EventRecord(
+                            int(cursor.lastrowid or 0),
+                            at,
+                            e.kind,
+                            e.message,
+                            e.deployment_id,
+                            e.instance_id,
+                            dict(e.data),
+                        )
+                    )
+        except sqlite3.IntegrityError as exc:
+            if "FOREIGN KEY" in str(exc):
+                raise NotFound("an event names a deployment that does not exist") from None
+            raise
+        return out
+
+    def list_events(
+        self,
+        *,
+        deployment_id: str | None = None,
+        instance_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+        newest: bool = False,
+    ) -> list[EventRecord]:
+        """Events in id order. ``after_id`` pages forward (follow a stream);
+        ``newest=True`` gives the last ``limit`` events instead of the first."""
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        where, params = ["id > ?"], [after_id]
+        if deployment_id is not None:
+            where.append("deployment_id = ?")
+            params.append(deployment_id)
+        if instance_id is not None:
+            where.append("instance_id = ?")
+            params.append(instance_id)
+        order = "DESC" if newest else "ASC"
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+            f"ORDER BY id {order} LIMIT ?",
+            [*params, limit],
+        )
+        records = [_record(r) for r in rows]
+        return records[::-1] if newest else records
+
+    def prune_events(self, *, keep_per_deployment: int) -> int:
+        """Delete all but the newest ``keep_per_deployment`` events of each deployment
+        (and as many deployment-less ones); returns how many were deleted."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() "
+                "OVER (PARTITION BY deployment_id ORDER BY id DESC) AS n FROM events) "
+                "WHERE n > ?)",
+                (keep_per_deployment,),
+            )
+        return cursor.rowcount

@@ -1,0 +1,98 @@
+"""Instances: upsert one or many (one transaction), get, list by deployment or node."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._base import StoreBase
+from ._errors import NotFound
+from ._records import InstanceRecord
+
+_FIELDS = [f.name for f in dataclasses.fields(InstanceRecord)]
+_COLUMNS = ", ".join(_FIELDS)
+_UPSERT = (
+    f"INSERT INTO instances ({_COLUMNS}) VALUES ({', '.join('?' for _ in _FIELDS)}) "
+    "ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _FIELDS if name != "id")
+)
+
+
+def _params(record: InstanceRecord) -> list[Any]:
+    values = [getattr(record, name) for name in _FIELDS]
+    values[_FIELDS.index("reservation")] = json.dumps(dict(record.reservation))
+    return values
+
+
+def _record(row: sqlite3.Row) -> InstanceRecord:
+    values = {name: row[name] for name in _FIELDS}
+    values["reservation"] = json.loads(values["reservation"])
+    return InstanceRecord(**values)
+
+
+class InstanceTable(StoreBase):
+    def upsert_instance(self, record: InstanceRecord) -> InstanceRecord:
+        """Insert or replace one instance; returns it with ``updated_at`` set."""
+        return self.upsert_instances([record])[0]
+
+    def upsert_instances(self, records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
+        """Insert or replace many instances in one transaction (all or none)."""
+        now = self._clock()
+        stamped = [dataclasses.replace(r, updated_at=now) for r in records]
+        try:
+            with self._write() as conn:
+                conn.executemany(_UPSERT, [_params(r) for r in stamped])
+        except sqlite3.IntegrityError as exc:
+            if "FOREIGN KEY" in str(exc):
+                ids = sorted({r.deployment_id for r in stamped})
+                raise NotFound(
+                    f"an instance names a deployment that does not exist (one of {ids})"
+                ) from None
+            raise
+        return stamped
+
+    def update_instance(self, instance_id: str, **changes: Any) -> InstanceRecord:
+        """Change some fields of one instance: ``update_instance(i, state="running", pid=7)``."""
+        current = self.get_instance(instance_id)
+        if current is None:
+            raise NotFound(f"no instance {instance_id!r}")
+        return self.upsert_instance(dataclasses.replace(current, **changes))
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        rows = self._read(f"SELECT {_COLUMNS} FROM instances WHERE id = ?", (instance_id,))
+        return _record(rows[0]) if rows else None
+
+    def list_instances(
+        self,
+        *,
+        deployment_id: str | None = None,
+        node_id: str | None = None,
+        states: Sequence[str] | None = None,
+    ) -> list[InstanceRecord]:
+        """Instances matching every filter given, by deployment then replica."""
+        where, params = [], []
+        if deployment_id is not None:
+            where.append("deployment_id = ?")
+            params.append(deployment_id)
+        if node_id is not None:
+            where.append("node_id = ?")
+            params.append(node_id)
+        if states is not None:
+            where.append(f"state IN ({', '.join('?' for _ in states)})")
+            params.extend(states)
+        sql = f"SELECT {_COLUMNS} FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._read(sql + " ORDER BY deployment_id, replica, id", params)
+        return [_record(r) for r in rows]
+
+    def delete_instances(self, instance_ids: Iterable[str]) -> int:
+        """Delete instances by id; returns how many existed."""
+        ids = [(i,) for i in instance_ids]
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany("DELETE FROM instances WHERE id = ?", ids)
+            return conn.total_changes - before

@@ -1,0 +1,125 @@
+"""Typed records the store takes and returns (never bare dicts).
+
+Times are Unix seconds (float). Records are frozen: change one with
+``dataclasses.replace`` and write it back.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from symphony.spec import DeploymentSpec
+
+InstanceState = Literal[
+    "pending", "assigned", "starting", "running", "exited", "failed", "stopping", "stopped", "lost"
+]
+INSTANCE_STATES: tuple[str, ...] = (
+    "pending",
+    "assigned",
+    "starting",
+    "running",
+    "exited",
+    "failed",
+    "stopping",
+    "stopped",
+    "lost",
+)
+# States in which an instance holds no process and no capacity any more.
+FINISHED_STATES: frozenset[str] = frozenset({"exited", "failed", "stopped", "lost"})
+
+
+def new_id(prefix: str) -> str:
+    """A random id like ``d_5f0c2a9e1b7d4c38``.
+
+    The ``_`` cannot appear in a deployment name (a DNS label), so an id and a name can
+    never be confused when the API accepts either.
+    """
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRecord:
+    """A stored deployment; ``generation`` grows by one on every spec change."""
+
+    id: str
+    name: str
+    spec: DeploymentSpec
+    generation: int
+    created_at: float
+    updated_at: float
+
+    @property
+    def desired_state(self) -> str:
+        return self.spec.desired_state
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """One replica's current incarnation and what is known about its process."""
+
+    id: str
+    deployment_id: str
+    replica: int
+    state: InstanceState = "pending"
+    node_id: str | None = None
+    pid: int | None = None
+    restarts: int = 0
+    exit_code: int | None = None
+    signal: str | None = None
+    reason: str | None = None
+    health: str | None = None
+    reservation: Mapping[str, int] = field(default_factory=dict)
+    generation: int = 1  # of the deployment spec this instance runs
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0  # set by the store on every write
+
+    def __post_init__(self) -> None:
+        if self.state not in INSTANCE_STATES:
+            raise ValueError(f"instance state must be one of {INSTANCE_STATES}, got {self.state!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """Something that happened, for a person reading a deployment's history."""
+
+    id: int
+    at: float
+    kind: str
+    message: str
+    deployment_id: str | None = None
+    instance_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append (the store assigns ``id`` and, unless given, ``at``)."""
+
+    kind: str
+    message: str
+    deployment_id: str | None = None
+    instance_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JoinTokenRecord:
+    """A node join token. Only a hash of the secret is stored."""
+
+    id: str
+    secret_hash: str
+    created_at: float
+    expires_at: float | None = None
+    single_use: bool = True
+    used_at: float | None = None
+
+    def usable(self, now: float) -> bool:
+        """Not expired, and not spent if single-use."""
+        if self.expires_at is not None and now >= self.expires_at:
+            return False
+        return not (self.single_use and self.used_at is not None)

@@ -1,0 +1,110 @@
+"""Schema and migrations, versioned with ``PRAGMA user_version``.
+
+``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``. Append a step to
+change the schema; never edit a step that has shipped (databases in the field ran it).
+Each step runs in its own transaction together with the version bump, so a crash mid-way
+leaves the database at the previous version, not half-migrated.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from ._errors import SchemaTooNew
+
+V1 = """
+CREATE TABLE deployments (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    spec          TEXT NOT NULL,              -- JSON, DeploymentSpec.to_dict()
+    desired_state TEXT NOT NULL,              -- copy of spec.desired_state, for queries
+    generation    INTEGER NOT NULL,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+CREATE TABLE instances (
+    id            TEXT PRIMARY KEY,
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    replica       INTEGER NOT NULL,
+    node_id       TEXT,
+    state         TEXT NOT NULL,
+    pid           INTEGER,
+    restarts      INTEGER NOT NULL DEFAULT 0,
+    exit_code     INTEGER,
+    signal        TEXT,
+    reason        TEXT,
+    health        TEXT,
+    reservation   TEXT NOT NULL DEFAULT '{}', -- JSON {class: amount}
+    generation    INTEGER NOT NULL,
+    started_at    REAL,
+    finished_at   REAL,
+    updated_at    REAL NOT NULL
+);
+CREATE INDEX instances_by_deployment ON instances(deployment_id, replica);
+CREATE INDEX instances_by_node ON instances(node_id);
+CREATE TABLE events (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a safe "after" cursor
+    deployment_id TEXT REFERENCES deployments(id) ON DELETE CASCADE,
+    instance_id   TEXT,
+    at            REAL NOT NULL,
+    kind          TEXT NOT NULL,
+    message       TEXT NOT NULL,
+    data          TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_by_deployment ON events(deployment_id, id);
+CREATE TABLE join_tokens (
+    id            TEXT PRIMARY KEY,
+    secret_hash   TEXT NOT NULL,
+    created_at    REAL NOT NULL,
+    expires_at    REAL,
+    single_use    INTEGER NOT NULL,
+    used_at       REAL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring ``conn`` (in autocommit mode) up to ``len(migrations)``; returns that version.
+
+    Raises :class:`SchemaTooNew` for a database written by newer code: running old code
+    on it could silently drop what the new columns mean.
+    """
+    current = schema_version(conn)
+    target = len(migrations)
+    if current > target:
+        raise SchemaTooNew(
+            f"the database schema is version {current}, newer than this Symphony "
+            f"understands ({target}); upgrade Symphony or point it at another state directory"
+        )
+    for version in range(current, target):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migrations[version]):
+                conn.execute(statement)
+            # PRAGMA takes no parameters; the value is our own int.
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return target
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction first; split on complete statements.
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
