@@ -1,0 +1,100 @@
+"""The root parser, the dispatch to command handlers, and the exit-status rules.
+
+Exit status: 0 success (including a stop by SIGINT/SIGTERM), 1 a runtime error
+reported as one ``symphony: error: ...`` line, 2 a usage error (argparse's own),
+130 an interrupt before the service took over signal handling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from symphony import __version__
+
+from ._registry import register_all
+
+PROG = "symphony"
+DESCRIPTION = """\
+Symphony: a user-space job orchestrator. A Conductor keeps the desired state; Nodes
+connect out to it over mutual TLS and run jobs as plain processes.
+
+  symphony --config FILE          run what the file's 'mode' says (conductor or node)
+  symphony conductor [flags]      run a Conductor; flags override --config FILE
+  symphony node [flags]           run a Node; flags override --config FILE
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``symphony`` parser, every registered command included."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"symphony {__version__}")
+    # Distinct dests: argparse lets a sub-parser's defaults overwrite the root's values,
+    # so `symphony --config f node` would otherwise lose f.
+    parser.add_argument(
+        "--config",
+        dest="root_config",
+        metavar="FILE",
+        help="configuration file (YAML) to run when no command is given",
+    )
+    parser.add_argument(
+        "--mode", dest="root_mode", choices=("conductor", "node"), help="override the file's 'mode'"
+    )
+    parser.add_argument(
+        "--log-level",
+        dest="root_log_level",
+        metavar="LEVEL",
+        help="override logging.level (DEBUG, INFO, WARNING, ERROR)",
+    )
+    parser.set_defaults(handler=None)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    register_all(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``symphony``; returns the exit status (argparse exits 2 itself)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    if handler is None:
+        if args.root_config is None:
+            parser.print_usage(sys.stderr)
+            print(f"{PROG}: error: give a command, or --config FILE", file=sys.stderr)
+            return 2
+        from .service import run_root
+
+        handler = run_root
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        logging.getLogger("symphony.cli").debug("details", exc_info=True)
+        return 1
+
+
+def conductor_main() -> int:
+    """Entry point of ``symphony-conductor``: ``symphony conductor ARGS``."""
+    return main(["conductor", *sys.argv[1:]])
+
+
+def node_main() -> int:
+    """Entry point of ``symphony-node``: ``symphony node ARGS``."""
+    return main(["node", *sys.argv[1:]])
+
+
+def _one_line(exc: BaseException) -> str:
+    """A single line for the error: our own errors already read well; others get a type."""
+    from symphony.config import ConfigError
+
+    from ._errors import CLIError
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ConfigError | CLIError | OSError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,23 @@
+"""The command groups of ``symphony``: one module each, registered in this order.
+
+A command module defines ``register(subparsers)``, which adds its sub-parsers and sets
+``handler=<function(args) -> int>`` on each. Adding a command (``up``, ``deploy``,
+``ps``...) is a new module and one line here; no other command changes. Modules must be
+cheap to import: they build parsers only and import what they run inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "symphony.cli.service",  # conductor, node (and the root --config run)
+    "symphony.cli.version",  # version
+)
+
+
+def register_all(subparsers: argparse._SubParsersAction) -> None:
+    """Let every command module add its sub-commands to ``subparsers``."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)

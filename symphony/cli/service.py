@@ -1,0 +1,189 @@
+"""``symphony conductor``, ``symphony node`` and ``symphony --config FILE``: run a service.
+
+Configuration is layered: defaults, then the ``--config`` file, then flags. Flags are
+written into the file's raw mapping under the key they stand for (``--http`` is
+``conductor.http.listen``) before anything is validated, so a flag can supply a key the
+file lacks and every value meets the same checks. A flag replaces the file's value
+whole: ``--group`` and ``--capacity`` replace the lists, not extend them; certificate
+flags drop the file's ``node.join`` and join flags drop its ``node.tls``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from . import service_flags as flags
+from ._errors import CLIError
+
+log = logging.getLogger("symphony.cli")
+
+# (argparse dest, key path in the file)
+CONDUCTOR_KEYS = (
+    ("listen", "conductor.listen"),
+    ("http", "conductor.http.listen"),
+    ("state_dir", "conductor.state_dir"),
+    ("cert_path", "conductor.tls.cert_path"),
+    ("advertise", "conductor.tls.advertise"),
+    ("auth", "conductor.http.auth"),
+    ("node_timeout", "conductor.node_timeout_sec"),
+)
+NODE_KEYS = (
+    ("node_id", "node.node_id"),
+    ("conductor", "node.conductor_addr"),
+    ("group", "node.groups"),
+    ("capacity", "node.capacities_total"),
+    ("heartbeat", "node.heartbeat_sec"),
+    ("ca_file", "node.tls.ca_file"),
+    ("cert_file", "node.tls.cert_file"),
+    ("key_file", "node.tls.key_file"),
+    ("join", "node.join.addr"),
+    ("token", "node.join.token"),
+    ("ca_hash", "node.join.ca_hash"),
+    ("state_dir", "node.state_dir"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``conductor`` and ``node``."""
+    conductor = subparsers.add_parser(
+        "conductor",
+        help="run a Conductor",
+        description=flags.CONDUCTOR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    flags.add_conductor_flags(conductor)
+    flags.add_common_flags(conductor)
+    conductor.set_defaults(handler=run_conductor_command)
+    node = subparsers.add_parser(
+        "node",
+        help="run a Node",
+        description=flags.NODE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    flags.add_node_flags(node)
+    flags.add_common_flags(node)
+    node.set_defaults(handler=run_node_command)
+
+
+def conductor_config(args: argparse.Namespace) -> Any:
+    """The effective :class:`~symphony.config.Config` of ``symphony conductor ARGS``."""
+    return _layered(args, "conductor", CONDUCTOR_KEYS)
+
+
+def node_config(args: argparse.Namespace) -> Any:
+    """The effective :class:`~symphony.config.Config` of ``symphony node ARGS``."""
+    return _layered(args, "node", NODE_KEYS)
+
+
+def root_config(args: argparse.Namespace) -> Any:
+    """The effective :class:`~symphony.config.Config` of ``symphony --config FILE ...``."""
+    from symphony.config import parse_config, read_config_file
+
+    data = read_config_file(args.root_config)
+    if args.root_log_level is not None:
+        _set_in(data, "logging.level", args.root_log_level)
+    return parse_config(data, source=args.root_config, mode=args.root_mode)
+
+
+def run_conductor_command(args: argparse.Namespace) -> int:
+    return _check_or_start(conductor_config(args), args)
+
+
+def run_node_command(args: argparse.Namespace) -> int:
+    return _check_or_start(node_config(args), args)
+
+
+def run_root(args: argparse.Namespace) -> int:
+    return _start(root_config(args))
+
+
+def _layered(args: argparse.Namespace, mode: str, keys: tuple[tuple[str, str], ...]) -> Any:
+    from symphony.config import parse_config, read_config_file
+
+    path = args.config or args.root_config
+    data = read_config_file(path) if path else {}
+    section = data.get(mode) if isinstance(data.get(mode), dict) else None
+    if section is not None and mode == "node":
+        # Flags for one kind of identity replace the file's other kind.
+        if any(getattr(args, d) is not None for d in ("ca_file", "cert_file", "key_file")):
+            section.pop("join", None)
+        if any(getattr(args, d) is not None for d in ("join", "token", "ca_hash")):
+            section.pop("tls", None)
+    for dest, key in keys:
+        value = getattr(args, dest)
+        if value is not None:
+            _set_in(data, key, dict(value) if dest == "capacity" else value)
+    level = args.log_level or args.root_log_level
+    if level is not None:
+        _set_in(data, "logging.level", level)
+    if args.log_json:
+        _set_in(data, "logging.json", True)
+    return parse_config(data, source=path if path else None, mode=mode)
+
+
+def _set_in(data: dict[str, Any], key: str, value: Any) -> None:
+    """``data[a][b][c] = value`` for ``"a.b.c"``, creating missing sections.
+
+    A section the file holds as something else (``http: 5``) is left alone: validation
+    reports it, which is better than a flag silently erasing the mistake.
+    """
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        if node.get(part) is None:
+            node[part] = {}
+        if not isinstance(node[part], dict):
+            return
+        node = node[part]
+    node[leaf] = value
+
+
+def _check_or_start(config: Any, args: argparse.Namespace) -> int:
+    if args.check_config:
+        print(flags.describe(config))
+        return 0
+    return _start(config)
+
+
+def _start(config: Any) -> int:
+    """Set up logging and run the configured role until it ends or is signalled."""
+    from symphony.logs import setup_logging
+
+    from .runner import run_service
+
+    setup_logging(config.logging.level, json=config.logging.json)
+    if config.mode == "conductor":
+        service = _runtime("conductor", "run_conductor")
+        section = config.conductor
+        log.info(
+            "starting conductor: node endpoint %s, HTTP API %s, state in %s",
+            section.listen,
+            section.http_listen,
+            section.state_dir,
+        )
+    else:
+        service = _runtime("node", "run_node")
+        section = config.node
+        log.info(
+            "starting node %s: conductor %s, groups %s, capacities %s",
+            section.node_id,
+            section.conductor_addr,
+            list(section.groups),
+            dict(section.capacities_total),
+        )
+    stopped_by = run_service(service, section)
+    log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
+    return 0
+
+
+def _runtime(package: str, name: str) -> Callable[..., Any]:
+    """Import ``symphony.<package>.<name>`` now that it is needed (it pulls in trio & co)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"symphony.{package}"), name)
+    except (ImportError, AttributeError) as exc:
+        raise CLIError(f"cannot load the {package} runtime: {exc}") from exc
