@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 
@@ -14,9 +15,16 @@ from ._records import DeploymentRecord, new_id
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 
 
+@functools.lru_cache(maxsize=4096)
+def _spec(text: str) -> DeploymentSpec:
+    # Validating a stored spec costs ~100 µs; listing deployments for every API call
+    # would pay it per row. Specs are immutable values, so the JSON text is a safe key.
+    return parse_spec(json.loads(text))
+
+
 def _record(row: sqlite3.Row) -> DeploymentRecord:
     try:
-        spec = parse_spec(json.loads(row["spec"]))
+        spec = _spec(row["spec"])
     except (SpecError, ValueError) as exc:
         raise CorruptRecord(f"deployment {row['id']}: stored spec does not parse: {exc}") from exc
     return DeploymentRecord(
