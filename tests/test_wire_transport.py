@@ -33,7 +33,7 @@ from symphony.wire import (
     receive_hello,
     serve_nodes,
 )
-from tests.wire_helpers import LogWatch, foreign_node_files, make_pki, node_files
+from tests.test_wire_support import LogWatch, foreign_node_files, make_pki, node_files
 
 
 @pytest.fixture

@@ -141,7 +141,8 @@ def _unpack(data: bytes, max_frame_size: int) -> Any:
         # Hostile bytes reach a C parser here; whatever it raises (ValueError,
         # ExtraData, StackError, UnicodeDecodeError, TypeError, ...) means the same
         # thing to us: not a valid frame. Nothing else runs inside this try.
-        raise ProtocolError(f"frame is not valid msgpack: {type(exc).__name__}: {exc}") from None
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ProtocolError(f"frame is not valid msgpack: {detail}") from None
 
 
 def _message(obj: Any, where: str) -> Message:

@@ -137,7 +137,12 @@ def _constrained(inner: Converter, rules: list[object]) -> Converter:
             if isinstance(rule, Min) and value < rule.value:
                 _fail(path, f"must be >= {rule.value}, got {value}")
             if isinstance(rule, MinLen) and len(value) < rule.value:
-                _fail(path, f"must have at least {rule.value} items/characters")
+                _fail(
+                    path,
+                    "must not be empty"
+                    if rule.value == 1
+                    else f"must have at least {rule.value} items/characters",
+                )
             if isinstance(rule, MaxLen) and len(value) > rule.value:
                 _fail(path, f"must have at most {rule.value} items/characters, got {len(value)}")
         return value

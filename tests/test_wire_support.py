@@ -1,4 +1,4 @@
-"""Shared test material for the wire and pki tests: certificate files on disk."""
+"""Shared test material for the wire and pki tests (no tests here): certificate files, logs."""
 
 from __future__ import annotations
 

@@ -1,0 +1,303 @@
+"""The sans-IO codec: valid messages round-trip, anything else is one ProtocolError."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symphony.wire import (
+    MESSAGE_TYPES,
+    FrameTooLarge,
+    Heartbeat,
+    Hello,
+    InstanceStatus,
+    LogChunk,
+    Message,
+    ProtocolError,
+    VersionMismatch,
+    decode,
+    encode,
+    negotiate_version,
+)
+from symphony.wire.schema import MaxLen, Min, MinLen
+
+# -- strategies derived from the messages' own type hints -----------------------------
+
+json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=8)
+any_value = st.recursive(
+    json_scalars | st.floats(allow_nan=False),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any:
+        return any_value
+    if hint is str:
+        return st.text(max_size=12)
+    if hint is int:
+        return st.integers(-(2**63), 2**63 - 1)
+    if hint is float:
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if hint is bool:
+        return st.booleans()
+    if hint is bytes:
+        return st.binary(max_size=20)
+    if origin is typing.Annotated:
+        base, rules = args[0], args[1:]
+        if base is int:
+            low = max([r.value for r in rules if isinstance(r, Min)], default=-(2**63))
+            return st.integers(low, 2**63 - 1)
+        if base is float:
+            low = max([r.value for r in rules if isinstance(r, Min)], default=-1e300)
+            return st.floats(min_value=low, max_value=1e300)
+        assert base is str, f"no strategy for {hint}"
+        low = max([r.value for r in rules if isinstance(r, MinLen)], default=0)
+        high = min([r.value for r in rules if isinstance(r, MaxLen)], default=12)
+        return st.text(min_size=low, max_size=min(high, 12))
+    if origin in (typing.Union, types.UnionType):
+        return st.none() | strategy_for(next(a for a in args if a is not type(None)))
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if origin is tuple:
+        return st.lists(strategy_for(args[0]), max_size=3).map(tuple)
+    if origin is dict:
+        return st.dictionaries(strategy_for(args[0]), strategy_for(args[1]), max_size=3)
+    if dataclasses.is_dataclass(hint):
+        return message_strategy(hint)
+    raise AssertionError(f"no strategy for {hint}")
+
+
+def message_strategy(cls: type) -> st.SearchStrategy[Message]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name: strategy_for(hints[f.name]) for f in dataclasses.fields(cls)}
+    return st.builds(cls, **fields)
+
+
+any_message = st.sampled_from(sorted(MESSAGE_TYPES.values(), key=lambda c: c.t)).flatmap(
+    message_strategy
+)
+
+
+def assert_only_protocol_errors(data: bytes) -> None:
+    try:
+        result = decode(data)
+    except ProtocolError:
+        return
+    assert isinstance(result, (Message, list))
+
+
+# -- round trips ----------------------------------------------------------------------
+
+
+@given(any_message)
+def test_codec_valid_message_round_trips(msg: Message) -> None:
+    assert decode(encode(msg)) == msg
+
+
+@given(st.lists(any_message, min_size=1, max_size=4))
+def test_codec_batch_round_trips(batch: list[Message]) -> None:
+    assert decode(encode(batch)) == batch
+
+
+def test_codec_nested_instances_and_bytes_round_trip() -> None:
+    status = InstanceStatus(instance_id="i", deployment_id="d", state="running", pid=7)
+    hello = Hello(protocol_version=1, node_id="n", instances=(status,), capacities_total={"A": 1})
+    assert decode(encode(hello)) == hello
+    chunk = LogChunk(request_id="r", data=b"\xff\x00line\n", eof=True)
+    assert decode(encode(chunk)) == chunk
+
+
+def test_codec_leaves_out_none_fields() -> None:
+    raw = msgpack.unpackb(encode(InstanceStatus(instance_id="i", deployment_id="d", state="lost")))
+    assert raw == {
+        "t": "instance_status",
+        "instance_id": "i",
+        "deployment_id": "d",
+        "state": "lost",
+        "restarts": 0,
+    }
+
+
+def test_codec_ignores_unknown_fields() -> None:
+    frame = msgpack.packb({"t": "heartbeat", "seq": 1, "added_in_a_later_release": [1]})
+    assert decode(frame) == Heartbeat(seq=1)
+
+
+# -- hostile input --------------------------------------------------------------------
+
+
+@given(st.binary(max_size=200))
+def test_codec_random_bytes_raise_only_protocol_error(data: bytes) -> None:
+    assert_only_protocol_errors(data)
+
+
+@given(any_message, st.data())
+def test_codec_mutated_frames_raise_only_protocol_error(msg: Message, data: st.DataObject) -> None:
+    frame = bytearray(encode(msg))
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(frame) - 1))
+        frame[i] = data.draw(st.integers(0, 255))
+    assert_only_protocol_errors(bytes(frame))
+
+
+@given(any_message, st.data())
+def test_codec_truncated_frames_raise_protocol_error(msg: Message, data: st.DataObject) -> None:
+    frame = encode(msg)
+    cut = data.draw(st.integers(0, len(frame) - 1))
+    with pytest.raises(ProtocolError):
+        decode(frame[:cut])
+
+
+wrong_values = st.sampled_from([None, True, 1.5, -1, "x", b"x", [1], {"k": 1}, 2**64 - 1])
+
+
+@given(any_message, st.data())
+@settings(max_examples=300)
+def test_codec_wrong_field_type_raises_protocol_error(msg: Message, data: st.DataObject) -> None:
+    raw = msgpack.unpackb(encode(msg))
+    name = data.draw(st.sampled_from([f.name for f in dataclasses.fields(msg)]))
+    raw[name] = data.draw(wrong_values)
+    try:
+        decoded = decode(msgpack.packb(raw))
+    except ProtocolError as exc:
+        assert name in str(exc)  # the message names the field
+        return
+    # Only a value the schema allows may pass (an int where a float is declared,
+    # None where a field is optional), and then it is what we sent.
+    value = getattr(decoded, name)
+    assert value == raw[name] or raw[name] is None or isinstance(value, float)
+
+
+@given(any_message, st.data())
+def test_codec_missing_required_field_raises_protocol_error(
+    msg: Message, data: st.DataObject
+) -> None:
+    required = [
+        f.name
+        for f in dataclasses.fields(msg)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if not required:
+        return
+    raw = msgpack.unpackb(encode(msg))
+    name = data.draw(st.sampled_from(required))
+    del raw[name]
+    with pytest.raises(ProtocolError, match=f"missing required field '{name}'"):
+        decode(msgpack.packb(raw))
+
+
+@given(st.text(max_size=20).filter(lambda t: t not in MESSAGE_TYPES))
+def test_codec_unknown_type_raises_protocol_error(tag: str) -> None:
+    with pytest.raises(ProtocolError, match="unknown message type"):
+        decode(msgpack.packb({"t": tag}))
+
+
+@pytest.mark.parametrize(
+    ("obj", "text"),
+    [
+        ({"seq": 1}, "missing or non-string type tag"),
+        ({"t": 5}, "missing or non-string type tag"),
+        ([], "empty batch"),
+        ([{"t": "heartbeat", "seq": 1}, 3], "frame[1]: a message must be a map"),
+        ([[{"t": "heartbeat", "seq": 1}]], "frame[0]: a message must be a map"),
+        (7, "a message must be a map"),
+        ({"t": "heartbeat", "seq": True}, "Heartbeat.seq: expected int, got bool"),
+        ({"t": "heartbeat", "seq": -1}, "Heartbeat.seq: must be >= 0"),
+        ({"t": "heartbeat", "seq": 1, "usage": {1: 2}}, "map key"),
+        ({"t": "heartbeat", "seq": 1, "usage": {b"k": 2}}, "Heartbeat.usage key: expected str"),
+        ({"t": "hello", "protocol_version": 1, "node_id": ""}, "Hello.node_id: must not be empty"),
+        ({"t": "hello", "protocol_version": 1, "node_id": "x" * 300}, "at most 253"),
+        (
+            {"t": "hello", "protocol_version": 1, "node_id": "n", "instances": [{"state": "x"}]},
+            "Hello.instances[0]: missing required field",
+        ),
+        (
+            {
+                "t": "hello_accepted",
+                "protocol_version": 1,
+                "heartbeat_sec": float("nan"),
+                "node_timeout_sec": 1.0,
+            },
+            "HelloAccepted.heartbeat_sec: must be a finite number",
+        ),
+        (
+            {"t": "log_request", "request_id": "r", "instance_id": "i", "stream": "stdin"},
+            "LogRequest.stream: must be one of",
+        ),
+    ],
+)
+def test_codec_malformed_structure_is_explained(obj: object, text: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        decode(msgpack.packb(obj))
+    assert text in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"",
+        b"\xc1",  # never-used msgpack byte
+        msgpack.packb({"t": "heartbeat", "seq": 1}) + b"\x00",  # trailing data
+        b"\x81\xa1t\xa2\xff\xfe",  # invalid UTF-8 in a str
+        b"\xd4\x01\x00",  # an extension type
+        b"\x91" * 5000,  # nesting far deeper than any message
+        b"\x81\x91\x01\x02",  # a list as a map key
+        msgpack.packb([[0] * 70_000] * 5),  # more items than a frame may hold
+    ],
+)
+def test_codec_hostile_bytes_raise_protocol_error(frame: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        decode(frame)
+
+
+def test_codec_rejects_non_bytes_input() -> None:
+    with pytest.raises(ProtocolError, match="must be bytes"):
+        decode("text")  # type: ignore[arg-type]
+
+
+def test_codec_oversized_frame_refused_before_unpacking() -> None:
+    frame = encode(LogChunk(request_id="r", data=b"x" * 2000))
+    with pytest.raises(FrameTooLarge, match="exceeds the maximum of 1000"):
+        decode(frame, max_frame_size=1000)
+    with pytest.raises(FrameTooLarge):
+        encode(LogChunk(request_id="r", data=b"x" * 2000), max_frame_size=1000)
+    assert decode(frame, max_frame_size=len(frame)) == LogChunk(request_id="r", data=b"x" * 2000)
+
+
+def test_codec_encode_refuses_non_messages() -> None:
+    with pytest.raises(TypeError):
+        encode({"t": "heartbeat"})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty batch"):
+        encode([])
+    with pytest.raises(TypeError):
+        encode(Heartbeat(seq=1, usage={"x": object()}))
+
+
+# -- versions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("peer", "ours", "chosen"),
+    [((1, None), (1, 1), 1), ((3, 1), (1, 2), 2), ((2, 2), (1, 5), 2), ((9, 4), (2, 6), 6)],
+)
+def test_codec_version_negotiation_picks_newest_common(peer, ours, chosen) -> None:
+    assert negotiate_version(peer[0], peer[1], ours=ours) == chosen
+
+
+@pytest.mark.parametrize(
+    ("peer", "ours"), [((1, None), (2, 3)), ((5, 4), (1, 3)), ((1, 2), (1, 3))]
+)
+def test_codec_version_negotiation_without_overlap_fails(peer, ours) -> None:
+    with pytest.raises(VersionMismatch):
+        negotiate_version(peer[0], peer[1], ours=ours)
