@@ -1,0 +1,248 @@
+"""Configuration files that are valid: the seed's verbatim, defaults, additions, code use."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from symphony.config import (
+    ConductorConfig,
+    Config,
+    ConfigError,
+    LoggingConfig,
+    NodeConfig,
+    load_config,
+    parse_config,
+)
+
+SEED_CONDUCTOR = """\
+mode: conductor
+logging:
+  level: DEBUG
+  json: false
+conductor:
+  listen: "0.0.0.0:50051"          # the node endpoint (mTLS WebSocket)
+  tls:
+    cert_path: "storage/certs"
+"""
+
+SEED_NODE = """\
+mode: node
+logging:
+  level: DEBUG
+  json: false
+node:
+  node_id: "node-1"
+  conductor_addr: "localhost:50051"
+  groups: ["gpu-1"]
+  capacities_total:
+    Analytic1: 10
+  heartbeat_sec: 3.0
+  tls:
+    ca_file: "storage/certs/ca.pem"
+    cert_file: "storage/certs/node-client.pem"
+    key_file: "storage/certs/node-client.key"
+"""
+
+HASH = "sha256:" + "ab" * 32
+TOKEN = "symjt1.0123abcd.s3cr3t-value_XYZ"
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in tmp_path: relative paths in configs resolve against the current directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(directory: Path, text: str, name: str = "config.yaml") -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def test_config_seed_conductor_file_parses_verbatim(in_tmp: Path) -> None:
+    config = load_config(write(in_tmp, SEED_CONDUCTOR))
+    assert config == Config(
+        mode="conductor",
+        logging=LoggingConfig(level="DEBUG", json=False),
+        conductor=ConductorConfig(
+            listen_host="0.0.0.0",
+            listen_port=50051,
+            cert_path=in_tmp / "storage/certs",
+            advertise=(),
+            state_dir=in_tmp / "storage",
+            http_host="127.0.0.1",
+            http_port=8000,
+            http_auth="token",
+            node_timeout_sec=None,
+        ),
+        node=None,
+    )
+    assert config.conductor is not None
+    assert config.conductor.listen == "0.0.0.0:50051"
+    assert config.conductor.http_listen == "127.0.0.1:8000"
+
+
+def test_config_seed_node_file_parses_verbatim(in_tmp: Path) -> None:
+    config = load_config(write(in_tmp, SEED_NODE))
+    certs = in_tmp / "storage/certs"
+    assert config == Config(
+        mode="node",
+        logging=LoggingConfig(level="DEBUG", json=False),
+        conductor=None,
+        node=NodeConfig(
+            node_id="node-1",
+            conductor_host="localhost",
+            conductor_port=50051,
+            groups=("gpu-1",),
+            capacities_total={"Analytic1": 10},
+            heartbeat_sec=3.0,
+            ca_file=certs / "ca.pem",
+            cert_file=certs / "node-client.pem",
+            key_file=certs / "node-client.key",
+            state_dir=in_tmp / "storage/node",
+        ),
+    )
+    assert config.node is not None
+    assert config.node.conductor_addr == "localhost:50051"
+    assert isinstance(config.node.heartbeat_sec, float)
+
+
+def test_config_relative_paths_resolve_against_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, SEED_CONDUCTOR)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    conductor = load_config(path).conductor
+    assert conductor is not None
+    assert conductor.cert_path == elsewhere / "storage/certs"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = parse_config({"mode": "conductor", "conductor": {"state_dir": "~/state"}}).conductor
+    assert home is not None and home.state_dir == tmp_path / "state"
+
+
+def test_config_every_addition_is_honoured(in_tmp: Path) -> None:
+    text = """\
+mode: conductor
+conductor:
+  listen: "[::1]:0"
+  state_dir: /srv/symphony
+  tls:
+    advertise: [conductor.example.org, 10.0.0.5, "::1"]
+  http:
+    listen: "localhost:9000"
+    auth: NONE
+  node_timeout_sec: 12
+node:
+  node_id: gpu-box-2
+  join: {addr: "conductor.example.org:50051", token: "TOKEN", ca_hash: "HASH"}
+  state_dir: node-state
+""".replace("TOKEN", TOKEN).replace("HASH", "SHA256:" + "AB" * 32)
+    config = load_config(write(in_tmp, text))
+    conductor, node = config.conductor, config.node
+    assert conductor is not None and node is not None
+    assert (conductor.listen_host, conductor.listen_port, conductor.listen) == ("::1", 0, "[::1]:0")
+    assert conductor.state_dir == Path("/srv/symphony")
+    assert conductor.cert_path == Path("/srv/symphony/certs")  # follows state_dir
+    assert conductor.advertise == ("conductor.example.org", "10.0.0.5", "::1")
+    assert (conductor.http_host, conductor.http_port, conductor.http_auth) == (
+        "localhost",
+        9000,
+        "none",
+    )
+    assert conductor.node_timeout_sec == 12.0
+    assert conductor.node_timeout_for(3.0) == 12.0
+    # The other role's section is parsed too (and would be refused if wrong).
+    assert node.join_addr == "conductor.example.org:50051"
+    assert node.join_host_port == ("conductor.example.org", 50051)
+    assert node.join_token == TOKEN
+    assert node.join_ca_hash == HASH  # normalised to lower case
+    assert (node.conductor_host, node.conductor_port) == ("conductor.example.org", 50051)
+    assert node.state_dir == in_tmp / "node-state"
+    assert node.ca_file is None
+
+
+def test_config_node_timeout_defaults_to_five_heartbeats() -> None:
+    assert ConductorConfig().node_timeout_for(3.0) == 15.0
+    assert ConductorConfig(node_timeout_sec=None).node_timeout_for(0.5) == 2.5
+
+
+def test_config_mode_argument_overrides_file(in_tmp: Path) -> None:
+    both = SEED_NODE + 'conductor:\n  listen: "127.0.0.1:7000"\n'
+    config = load_config(write(in_tmp, both), mode="conductor")
+    assert config.mode == "conductor"
+    assert config.conductor is not None and config.conductor.listen_port == 7000
+
+
+def test_config_conductor_mode_without_section_uses_defaults(in_tmp: Path) -> None:
+    config = load_config(write(in_tmp, "mode: conductor\n"))
+    assert config.conductor == ConductorConfig()
+    assert config.logging == LoggingConfig(level="INFO", json=False)
+
+
+def test_config_empty_sections_mean_defaults(in_tmp: Path) -> None:
+    config = load_config(write(in_tmp, "mode: conductor\nlogging:\nconductor:\n  tls:\n"))
+    assert config.conductor == ConductorConfig()
+
+
+@pytest.mark.parametrize(
+    ("written", "level"),
+    [("debug", "DEBUG"), ("Info", "INFO"), ("warn", "WARNING"), ("ERROR", "ERROR")],
+)
+def test_config_log_level_names_are_case_insensitive(written: str, level: str) -> None:
+    config = parse_config({"mode": "conductor", "logging": {"level": written, "json": True}})
+    assert config.logging == LoggingConfig(level=level, json=True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.9.9.9", "localhost", "[::1]"])
+def test_config_auth_none_is_accepted_on_loopback(host: str) -> None:
+    data = {"mode": "conductor", "conductor": {"http": {"listen": f"{host}:8000", "auth": "none"}}}
+    conductor = parse_config(data).conductor
+    assert conductor is not None and conductor.http_auth == "none"
+
+
+def test_config_node_join_token_is_kept_out_of_repr() -> None:
+    node = NodeConfig(node_id="n1", join_addr="h:1", join_token=TOKEN, join_ca_hash=HASH)
+    assert "s3cr3t" not in repr(node)
+    assert "s3cr3t" not in repr(Config(mode="node", node=node))
+
+
+def test_config_dataclasses_work_without_a_file(in_tmp: Path) -> None:
+    conductor = ConductorConfig(listen_port=0, state_dir="data", http_auth="none")
+    assert conductor.state_dir == in_tmp / "data"
+    assert conductor.cert_path == in_tmp / "data/certs"
+    node = NodeConfig(node_id="local", groups=["g"], capacities_total={"A": 1})
+    assert node.conductor_addr == "127.0.0.1:50051"
+    assert node.groups == ("g",)
+    with pytest.raises(TypeError):
+        node.capacities_total["A"] = 2  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        node.node_id = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        NodeConfig("positional")  # type: ignore[misc]  # keyword-only
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: ConductorConfig(listen_port=70000), "listen_port"),
+        (lambda: ConductorConfig(http_host="0.0.0.0", http_auth="none"), "http_auth"),
+        (lambda: ConductorConfig(node_timeout_sec=-1), "node_timeout_sec"),
+        (lambda: NodeConfig(node_id=""), "node_id"),
+        (lambda: NodeConfig(node_id="n", capacities_total={"A": True}), "capacities_total"),
+        (lambda: NodeConfig(node_id="n", groups="gpu-1"), "groups"),
+        (lambda: NodeConfig(node_id="n", ca_file="ca.pem"), "cert_file"),
+        (lambda: LoggingConfig(level="LOUD"), "level"),
+        (lambda: Config(mode="node"), "node"),
+        (lambda: Config(mode="up"), "mode"),
+    ],
+)
+def test_config_dataclasses_refuse_bad_values_naming_the_field(build, field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build()
+    assert field in [path for path, _ in caught.value.problems]
