@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = args.handler
     if handler is None:
         if args.root_config is None:
-            parser.print_usage(sys.stderr)
-            print(f"{PROG}: error: give a command, or --config FILE", file=sys.stderr)
-            return 2
+            parser.error("give a command, or --config FILE")  # exits 2, like any usage error
         from .service import run_root
 
         handler = run_root

@@ -174,7 +174,11 @@ def _start(config: Any) -> int:
             list(section.groups),
             dict(section.capacities_total),
         )
-    stopped_by = run_service(service, section)
+    stopped_by = run_service(
+        service,
+        section,
+        on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
+    )
     log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
     return 0
 
