@@ -46,11 +46,32 @@ async def _connect(state_dir: str) -> trio.SocketStream:
         os.close(directory)
 
 
+# The monitor needs only this package and the standard library. ``python -m`` would
+# first import ``symphony`` and ``symphony.node`` (the whole node agent: TLS, wire, ...),
+# costing the long-lived monitor hundreds of milliseconds and megabytes for nothing; so
+# the bootstrap registers bare parent packages and imports the monitor module alone.
+_BOOTSTRAP = """
+import sys, types
+for name, path in zip(("symphony", "symphony.node"), sys.argv[1:3]):
+    package = types.ModuleType(name)
+    package.__path__ = [path]
+    sys.modules[name] = package
+from symphony.node.process.monitor_server import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def monitor_command(state_dir: str) -> list[str]:
+    """The command line that starts a detached monitor for ``state_dir``."""
+    node_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_dir = os.path.dirname(node_dir)
+    return [sys.executable, "-c", _BOOTSTRAP, package_dir, node_dir]
+
+
 async def start_monitor(state_dir: str) -> None:
     """Start a detached monitor for ``state_dir`` (a no-op if one is already running)."""
-    command = [sys.executable, "-m", "symphony.node.process.monitor_server"]
     result = await trio.run_process(
-        [*command, "--state-dir", state_dir, "--daemon"],
+        [*monitor_command(state_dir), "--state-dir", state_dir, "--daemon"],
         stdin=subprocess.DEVNULL,
         check=False,
     )

@@ -84,9 +84,12 @@ class ProcessManager:
         """Serve until cancelled; ``nursery.start(manager.run)`` returns when ready."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.client.run)
-            self._nursery = nursery
-            task_status.started(self)
-            await trio.sleep_forever()
+            # The supervisors live in their own nursery so that shutdown_monitor() can end
+            # them before the monitor goes (else they would see it vanish mid-request).
+            async with trio.open_nursery() as supervisors:
+                self._nursery = supervisors
+                task_status.started(self)
+                await trio.sleep_forever()
 
     # ---- status -----------------------------------------------------------------------
     def _emit(self, update: StatusUpdate) -> None:
@@ -275,7 +278,13 @@ class ProcessManager:
         return follow_file(path, from_start=from_start, poll_interval=poll_interval)
 
     async def shutdown_monitor(self, *, kill_jobs: bool = True) -> None:
-        """Stop the node monitor, by default killing every job first (tests, node removal)."""
+        """Stop the node monitor, by default killing every job first (tests, node removal).
+
+        The instances' supervisors end first; the manager accepts no new instance after.
+        """
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+            self._nursery = None
         await self.client.shutdown(kill_jobs=kill_jobs)
 
 

@@ -1,0 +1,134 @@
+"""Shared helpers of the process tests: a node harness, real-time polling, monitor teardown."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+
+from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
+
+JOBS = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass
+class Node:
+    """A ProcessManager plus every status update it emitted."""
+
+    manager: ProcessManager
+    state_dir: str
+    updates: list[StatusUpdate] = field(default_factory=list)
+    changed: trio.Event = field(default_factory=trio.Event)
+
+    def record(self, update: StatusUpdate) -> None:
+        self.updates.append(update)
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def of(self, instance_id: str) -> list[StatusUpdate]:
+        return [u for u in self.updates if u.instance_id == instance_id]
+
+    def states(self, instance_id: str) -> list[str]:
+        return [u.state for u in self.of(instance_id)]
+
+    async def wait_for(self, instance_id: str, state: str, count: int = 1) -> StatusUpdate:
+        """Wait until ``instance_id`` has reported ``state`` ``count`` times; the last one."""
+        while True:
+            matching = [u for u in self.of(instance_id) if u.state == state]
+            if len(matching) >= count:
+                return matching[count - 1]
+            await self.changed.wait()
+
+    async def start(self, instance_id: str, spec: dict, **kw: object) -> None:
+        await self.manager.start_instance(StartRequest(instance_id=instance_id, spec=spec, **kw))
+
+
+def spec(command: list[str], **fields: object) -> dict:
+    """An exec spec dict; ``env``/``cwd`` go into config, the rest at top level."""
+    config: dict[str, object] = {"command": command}
+    for key in ("env", "cwd"):
+        if key in fields:
+            config[key] = fields.pop(key)
+    return {"kind": "exec", "config": config, **fields}
+
+
+async def wait_real(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` in real time (immune to mock clocks); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in real time")
+        await trio.to_thread.run_sync(time.sleep, 0.005)
+
+
+def gone(pid: int) -> bool:
+    """True if ``pid`` neither runs nor lingers as a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "X"
+
+
+def ended(pid: int) -> bool:
+    """True if ``pid`` is not running (a zombie counts: its reaper may not be ours)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def monitor_request(state_dir: str, request: dict) -> dict:
+    """One blocking request to a node monitor (for teardown from outside any agent)."""
+    directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(10)
+            sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
+            sock.sendall(json.dumps({"id": 1, **request}).encode() + b"\n")
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise AssertionError("monitor closed the connection")
+                data += chunk
+                for line in data.split(b"\n")[:-1]:
+                    message = json.loads(line)
+                    if message.get("id") == 1:
+                        return message
+    finally:
+        os.close(directory)
+
+
+def monitor_pid(state_dir: str) -> int | None:
+    """The pid of the state dir's monitor, if one answers."""
+    try:
+        return monitor_request(state_dir, {"op": "stats"})["pid"]
+    except OSError:
+        return None
+
+
+@asynccontextmanager
+async def open_node(state_dir: str, *, node_id: str = "node-1") -> AsyncIterator[Node]:
+    """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit."""
+    node = Node(manager=None, state_dir=state_dir)  # type: ignore[arg-type]
+    node.manager = ProcessManager(state_dir=state_dir, node_id=node_id, on_status=node.record)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.manager.run)
+        pid = monitor_pid(state_dir)
+        try:
+            yield node
+        finally:
+            with trio.CancelScope(shield=True):
+                await node.manager.shutdown_monitor(kill_jobs=True)
+                if pid is not None:
+                    await wait_real(lambda: ended(pid))
+            nursery.cancel_scope.cancel()

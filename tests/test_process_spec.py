@@ -1,0 +1,205 @@
+"""Pure parts of the process layer: spec parsing, restart decisions, log files, /proc."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+
+import pytest
+
+from symphony.node.process import SpecError, parse_job_spec
+from symphony.node.process.jobspec import RestartPolicy
+from symphony.node.process.logfiles import (
+    check_instance_id,
+    log_path,
+    rotate,
+    rotate_if_needed,
+    tail_lines,
+)
+from symphony.node.process.proctree import Snapshot, is_same_process, read_proc
+from symphony.node.process.restart import RestartTracker
+
+SEED = {
+    "node_group": "gpu-1",
+    "capacity_requests": {"Analytic1": 1},
+    "kind": "exec",
+    "config": {"command": ["python3", "main.py"], "env": {"LOG_LEVEL": "info"}},
+    "restart_policy": {"type": "on-failure", "backoff_seconds": 10},
+}
+
+
+def test_spec_seed_parses_with_documented_defaults() -> None:
+    spec = parse_job_spec(SEED)
+    assert spec.command == ("python3", "main.py")
+    assert dict(spec.env) == {"LOG_LEVEL": "info"}
+    assert spec.cwd is None
+    policy = spec.restart_policy
+    assert (policy.type, policy.backoff_seconds, policy.max_backoff_seconds) == (
+        "on-failure",
+        10.0,
+        300.0,
+    )
+    assert policy.reset_after_seconds == 600.0 and policy.max_restarts is None
+    assert spec.stop_signal is signal.SIGTERM and spec.stop_timeout_seconds == 10.0
+    assert (spec.log_max_bytes, spec.log_backups) == (10 * 1024 * 1024, 5)
+    assert spec.health_check is None
+
+
+def test_spec_health_checks_and_signal_names_parse() -> None:
+    base = {"config": {"command": ["x"]}}
+    tcp = parse_job_spec({**base, "health_check": {"type": "tcp", "port": 80}})
+    assert tcp.health_check is not None and tcp.health_check.host == "127.0.0.1"
+    http = parse_job_spec({**base, "health_check": {"type": "http", "url": "http://h/x"}})
+    assert http.health_check is not None and http.health_check.failure_threshold == 3
+    probe = {"type": "exec", "command": ["true"], "period_seconds": 2}
+    assert parse_job_spec({**base, "health_check": probe}).health_check.period_seconds == 2.0
+    assert parse_job_spec({**base, "stop_signal": "INT"}).stop_signal is signal.SIGINT
+    assert parse_job_spec({**base, "stop_signal": 10}).stop_signal is signal.SIGUSR1
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("not a dict", "spec must be an object"),
+        ({"kind": "docker", "config": {"command": ["x"]}}, "kind must be 'exec'"),
+        ({}, "config must be an object"),
+        ({"config": {"command": []}}, "config.command"),
+        ({"config": {"command": "python3 main.py"}}, "config.command"),
+        ({"config": {"command": ["a", 3]}}, "config.command"),
+        ({"config": {"command": ["a\0b"]}}, "config.command"),
+        ({"config": {"command": ["x"], "env": {"A": None}}}, "config.env.A"),
+        ({"config": {"command": ["x"], "env": {"A=B": "c"}}}, "invalid variable name"),
+        ({"config": {"command": ["x"], "env": ["A"]}}, "config.env must be an object"),
+        ({"config": {"command": ["x"], "cwd": 5}}, "config.cwd"),
+        ({"config": {"command": ["x"]}, "restart_policy": {"type": "sometimes"}}, "type"),
+        ({"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": -1}}, ">= 0"),
+        ({"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": "1"}}, "number"),
+        ({"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": True}}, "number"),
+        ({"config": {"command": ["x"]}, "restart_policy": {"max_restarts": 1.5}}, "integer"),
+        ({"config": {"command": ["x"]}, "restart_policy": {"max_restart": 3}}, "unknown"),
+        (
+            {"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": float("nan")}},
+            "finite",
+        ),
+        (
+            {
+                "config": {"command": ["x"]},
+                "restart_policy": {"backoff_seconds": 10, "max_backoff_seconds": 1},
+            },
+            "max_backoff_seconds",
+        ),
+        ({"config": {"command": ["x"]}, "health_check": {"type": "udp"}}, "health_check.type"),
+        ({"config": {"command": ["x"]}, "health_check": {"type": "tcp"}}, "health_check.port"),
+        (
+            {"config": {"command": ["x"]}, "health_check": {"type": "tcp", "port": 70000}},
+            "65535",
+        ),
+        ({"config": {"command": ["x"]}, "health_check": {"type": "http", "url": "ftp://x"}}, "url"),
+        ({"config": {"command": ["x"]}, "health_check": {"type": "exec"}}, "command"),
+        (
+            {
+                "config": {"command": ["x"]},
+                "health_check": {"type": "exec", "command": ["t"], "period_seconds": 0},
+            },
+            "> 0",
+        ),
+        ({"config": {"command": ["x"]}, "stop_signal": "SIGNOPE"}, "stop_signal"),
+        ({"config": {"command": ["x"]}, "stop_signal": 999}, "stop_signal"),
+        ({"config": {"command": ["x"]}, "log_max_bytes": 10}, "log_max_bytes"),
+        ({"config": {"command": ["x"]}, "log_backups": -1}, "log_backups"),
+    ],
+)
+def test_spec_malformed_is_rejected_with_the_field(spec: object, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        parse_job_spec(spec)
+
+
+def _tracker(**policy: object) -> RestartTracker:
+    return RestartTracker(RestartPolicy(**{"jitter": 0.0, **policy}), rng=random.Random(1))
+
+
+def test_restart_types_decide_by_exit() -> None:
+    never, on_failure, always = _tracker(type="never"), _tracker(), _tracker(type="always")
+    assert not never.decide(failed=True, runtime=1, now=0).restart
+    assert never.decide(failed=True, runtime=1, now=0).state == "exited"
+    assert on_failure.decide(failed=True, runtime=1, now=0).restart
+    assert not on_failure.decide(failed=False, runtime=1, now=0).restart
+    assert always.decide(failed=False, runtime=1, now=0).restart
+    spawn = never.decide(failed=True, runtime=0, now=0, reason="spawn error: x", spawn_error=True)
+    assert (spawn.restart, spawn.state, spawn.reason) == (False, "failed", "spawn error: x")
+
+
+def test_restart_backoff_doubles_to_the_cap_and_resets_after_a_stable_run() -> None:
+    tracker = _tracker(backoff_seconds=10, max_backoff_seconds=60, reset_after_seconds=600)
+    delays = [tracker.decide(failed=True, runtime=1, now=i).delay for i in range(6)]
+    assert delays == [10, 20, 40, 60, 60, 60]
+    assert tracker.decide(failed=True, runtime=600, now=7).delay == 10  # ran stably: reset
+    assert tracker.restarts == 7
+
+
+def test_restart_backoff_jitter_stays_within_bounds() -> None:
+    tracker = RestartTracker(RestartPolicy(backoff_seconds=8, max_backoff_seconds=100))
+    delays = [tracker.decide(failed=True, runtime=0, now=0).delay for _ in range(3)]
+    for delay, base in zip(delays, [8, 16, 32], strict=True):
+        assert 0.9 * base <= delay <= 1.1 * base
+    assert len(set(delays)) == 3
+
+
+def test_restart_max_restarts_within_window_fails_and_the_window_slides() -> None:
+    tracker = _tracker(max_restarts=2, restart_window_seconds=100)
+    assert tracker.decide(failed=True, runtime=1, now=0).restart
+    assert tracker.decide(failed=True, runtime=1, now=10).restart
+    third = tracker.decide(failed=True, runtime=1, now=20, reason="exit 1")
+    assert (third.restart, third.state) == (False, "failed")
+    assert "2 restarts within 100s" in (third.reason or "") and "exit 1" in (third.reason or "")
+    assert tracker.decide(failed=True, runtime=1, now=105).restart  # t=0 left the window
+
+
+def test_logfiles_rotate_keeps_at_most_the_configured_backups(tmp_path) -> None:
+    path = str(tmp_path / "stdout.log")
+    for round_ in range(5):
+        with open(path, "a") as f:
+            f.write(f"round {round_}\n" * 200)
+        assert rotate_if_needed(path, max_bytes=1000, backups=2)
+    assert sorted(os.listdir(tmp_path)) == ["stdout.log", "stdout.log.1", "stdout.log.2"]
+    assert os.path.getsize(path) == 0
+    assert tail_lines(path + ".1", 1, backups=0) == ["round 4"]
+    assert tail_lines(path + ".2", 1, backups=0) == ["round 3"]
+    assert not rotate_if_needed(path, max_bytes=1000, backups=2)
+    rotate(path, 0)  # zero backups: just truncate
+    assert sorted(os.listdir(tmp_path)) == ["stdout.log", "stdout.log.1", "stdout.log.2"]
+
+
+def test_logfiles_tail_reaches_into_backups(tmp_path) -> None:
+    path = str(tmp_path / "out.log")
+    with open(path + ".1", "w") as f:
+        f.write("".join(f"old {i}\n" for i in range(100_000)))
+    with open(path, "w") as f:
+        f.write("new 0\nnew 1\npartial")
+    assert tail_lines(path, 2) == ["new 1", "partial"]
+    assert tail_lines(path, 5) == ["old 99998", "old 99999", "new 0", "new 1", "partial"]
+    assert tail_lines(path, 0) == []
+    assert tail_lines(str(tmp_path / "missing.log"), 3) == []
+    with pytest.raises(ValueError, match="non-negative"):
+        tail_lines(path, -1)
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", ".hidden", "x" * 129, None, 5, "a b"])
+def test_logfiles_instance_id_malformed_is_rejected(bad: object) -> None:
+    with pytest.raises(ValueError, match="instance id"):
+        check_instance_id(bad)
+    assert check_instance_id("web-0.a_1") == "web-0.a_1"
+    with pytest.raises(ValueError, match="stream"):
+        log_path("/s", "web-0", "stdin")
+
+
+def test_proctree_identifies_processes_by_pid_and_start_time() -> None:
+    me = read_proc(os.getpid())
+    assert me is not None and me.ppid == os.getppid() and not me.zombie
+    assert is_same_process(os.getpid(), me.start_ticks)
+    assert not is_same_process(os.getpid(), me.start_ticks + 1)  # a reused pid is not us
+    assert read_proc(2**22 + 7) is None
+    snapshot = Snapshot.take()
+    assert snapshot.alive(os.getpid(), me.start_ticks)
+    assert os.getpid() in [p.pid for p in snapshot.descendants(me.ppid)]
