@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,29 @@ def test_config_dataclasses_refuse_bad_values_naming_the_field(build, field: str
     with pytest.raises(ConfigError) as caught:
         build()
     assert field in [path for path, _ in caught.value.problems]
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+def _leaves(schema: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, sub in schema.items():
+        out += _leaves(sub, f"{prefix}{key}.") if isinstance(sub, dict) else [prefix + key]
+    return out
+
+
+def test_config_docs_document_every_key() -> None:
+    from symphony.config._load import SCHEMA
+
+    text = DOC.read_text()
+    missing = [key for key in _leaves(SCHEMA) if f"`{key}`" not in text]
+    assert missing == []
+
+
+def test_config_docs_example_files_load(in_tmp: Path) -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL)
+    assert len(blocks) == 3
+    assert SEED_CONDUCTOR in blocks and SEED_NODE in blocks
+    modes = [load_config(write(in_tmp, block)).mode for block in blocks]
+    assert modes == ["conductor", "node", "node"]
