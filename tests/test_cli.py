@@ -102,6 +102,7 @@ def test_cli_missing_config_file_exits_1(tmp_path: Path) -> None:
         ["node", "--ca-hash", "md5:00"],
         ["--mode", "up", "--config", "x.yaml"],
         ["--log-level", "LOUD"],
+        ["--log-level", "LOUD", "--config", "x.yaml"],
     ],
 )
 def test_cli_usage_errors_exit_2(argv: list[str]) -> None:

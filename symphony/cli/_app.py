@@ -14,6 +14,7 @@ import sys
 from symphony import __version__
 
 from ._registry import register_all
+from .service_flags import checked
 
 PROG = "symphony"
 DESCRIPTION = """\
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         dest="root_log_level",
         metavar="LEVEL",
+        type=checked("log_level"),
         help="override logging.level (DEBUG, INFO, WARNING, ERROR)",
     )
     parser.set_defaults(handler=None)
