@@ -160,15 +160,33 @@ def test_logfiles_rotate_keeps_at_most_the_configured_backups(tmp_path) -> None:
     path = str(tmp_path / "stdout.log")
     for round_ in range(5):
         with open(path, "a") as f:
-            f.write(f"round {round_}\n" * 200)
-        assert rotate_if_needed(path, max_bytes=1000, backups=2)
-    assert sorted(os.listdir(tmp_path)) == ["stdout.log", "stdout.log.1", "stdout.log.2"]
+            f.write(f"round {round_}\n" * 100)  # 800 bytes
+        assert rotate_if_needed(path, max_bytes=799, backups=3)
+    assert sorted(os.listdir(tmp_path)) == [
+        "stdout.log",
+        "stdout.log.1",
+        "stdout.log.2",
+        "stdout.log.3",
+    ]
     assert os.path.getsize(path) == 0
+    # Each 800-byte round was cut in two pieces (8 bytes, then 792): newest in .1.
     assert tail_lines(path + ".1", 1, backups=0) == ["round 4"]
-    assert tail_lines(path + ".2", 1, backups=0) == ["round 3"]
-    assert not rotate_if_needed(path, max_bytes=1000, backups=2)
+    assert os.path.getsize(path + ".1") == 799 and os.path.getsize(path + ".2") == 1
+    assert tail_lines(path + ".3", 1, backups=0) == ["round 3"]
+    assert not rotate_if_needed(path, max_bytes=799, backups=3)
     rotate(path, 0)  # zero backups: just truncate
-    assert sorted(os.listdir(tmp_path)) == ["stdout.log", "stdout.log.1", "stdout.log.2"]
+    assert len(os.listdir(tmp_path)) == 4
+
+
+def test_logfiles_rotate_bounds_a_file_far_past_the_limit(tmp_path) -> None:
+    path = str(tmp_path / "flood.log")
+    with open(path, "wb") as f:
+        f.write(b"".join(b"%09d\n" % i for i in range(100_000)))  # 1 MB
+    assert rotate_if_needed(path, max_bytes=10_000, backups=2)
+    assert sorted(os.listdir(tmp_path)) == ["flood.log", "flood.log.1", "flood.log.2"]
+    assert os.path.getsize(path + ".1") == os.path.getsize(path + ".2") == 10_000
+    assert tail_lines(path, 2) == ["000099998", "000099999"]  # the newest data is kept
+    assert tail_lines(path + ".2", 1, backups=0) == ["000098999"]
 
 
 def test_logfiles_tail_reaches_into_backups(tmp_path) -> None:

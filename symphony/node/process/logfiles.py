@@ -16,8 +16,12 @@ job, not us, holds the descriptor and would keep writing into the renamed file. 
 is a tiny window: bytes written between the end of the copy and the truncate are lost.
 The copy loops until it reaches the end of file, so the window is one syscall wide.
 
-The monitor checks sizes periodically, so a file can grow past the limit by what the
-job writes within one check interval; the backups then hold slightly more than the limit.
+The monitor checks sizes periodically (more often right after a rotation, and once more
+when the job ends). A file that grew far past the limit in between is cut into pieces of
+``log_max_bytes``; only the newest ``log_backups`` pieces are kept, so neither the copy
+work nor the disk use grows with the job's write rate: at most
+``(log_backups + 1) * log_max_bytes`` plus what the job writes within one check
+interval. Pieces are cut at byte offsets, so one line may straddle two files.
 """
 
 from __future__ import annotations
@@ -52,35 +56,61 @@ def log_path(state_dir: str, instance_id: str, stream: str) -> str:
     return os.path.join(state_dir, "logs", check_instance_id(instance_id), f"{stream}.log")
 
 
-def _copy(src: int, dst: int) -> None:
+def _copy(src: int, dst: int, offset: int, count: int | None) -> None:
+    """Copy ``count`` bytes (None: to end of file) of ``src`` from ``offset`` into ``dst``."""
+    remaining = (1 << 62) if count is None else count
     try:
-        while os.copy_file_range(src, dst, 1 << 24):
-            pass
-    except OSError:  # old kernel or exotic file system: fall back to user-space copy
-        while chunk := os.read(src, 1 << 20):
-            os.write(dst, chunk)
+        while remaining > 0:
+            copied = os.copy_file_range(src, dst, min(remaining, 1 << 24), offset)
+            if copied == 0:
+                return
+            offset += copied
+            remaining -= copied
+    except OSError:  # old kernel or exotic file system: fall back to a user-space copy
+        while remaining > 0 and (data := os.pread(src, min(remaining, 1 << 20), offset)):
+            os.write(dst, data)
+            offset += len(data)
+            remaining -= len(data)
 
 
-def rotate(path: str, backups: int) -> None:
-    """Rotate ``path`` now (copy-truncate), keeping at most ``backups`` old files."""
-    if backups > 0:
-        oldest = f"{path}.{backups}"
-        if os.path.exists(oldest):
-            os.unlink(oldest)
-        for index in range(backups - 1, 0, -1):
-            older = f"{path}.{index}"
-            if os.path.exists(older):
-                os.replace(older, f"{path}.{index + 1}")
-        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            dst = os.open(f"{path}.1", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                _copy(src, dst)
-            finally:
-                os.close(dst)
-        finally:
-            os.close(src)
-    os.truncate(path, 0)
+def _write_piece(src: int, target: str, offset: int, count: int | None) -> None:
+    dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        _copy(src, dst, offset, count)
+    finally:
+        os.close(dst)
+
+
+def rotate(path: str, backups: int, *, max_bytes: int | None = None) -> None:
+    """Rotate ``path`` now (copy-truncate), keeping at most ``backups`` old files.
+
+    A file that grew far past ``max_bytes`` between two checks is cut into pieces of
+    ``max_bytes`` (newest in ``.1``), and only the newest ``backups`` pieces are copied:
+    the work and the disk space stay bounded however fast the job writes.
+    """
+    src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if backups > 0:
+            size = os.fstat(src).st_size
+            piece = max_bytes or max(size, 1)
+            count = min(backups, max(1, -(-size // piece)))
+            for index in range(backups, 0, -1):  # make room: shift old backups up by count
+                older = f"{path}.{index}"
+                if not os.path.exists(older):
+                    continue
+                if index + count > backups:
+                    os.unlink(older)
+                else:
+                    os.replace(older, f"{path}.{index + count}")
+            for index in range(count, 1, -1):
+                start = max(0, size - index * piece)
+                _write_piece(src, f"{path}.{index}", start, size - (index - 1) * piece - start)
+            # The newest piece is copied up to the end of file as it is now, catching
+            # what the job wrote meanwhile, right before the truncate.
+            _write_piece(src, f"{path}.1", max(0, size - piece), None)
+        os.truncate(path, 0)
+    finally:
+        os.close(src)
 
 
 def rotate_if_needed(path: str, *, max_bytes: int, backups: int) -> bool:
@@ -91,7 +121,7 @@ def rotate_if_needed(path: str, *, max_bytes: int, backups: int) -> bool:
         return False
     if size <= max_bytes:
         return False
-    rotate(path, backups)
+    rotate(path, backups, max_bytes=max_bytes)
     return True
 
 

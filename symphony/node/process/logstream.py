@@ -33,7 +33,7 @@ def _read(path: str, offset: int, limit: int) -> bytes:
         return b""
 
 
-async def follow_file(
+def follow_file(
     path: str,
     *,
     from_start: bool = False,
@@ -42,10 +42,15 @@ async def follow_file(
 ) -> AsyncIterator[str]:
     """Yield each new line of ``path`` (without its newline) until cancelled.
 
-    Starts at the current end of the file unless ``from_start``. A final line without a
-    newline is held back until it is completed.
+    Starts at the end of the file as it is *when this is called* (not at the first
+    iteration), unless ``from_start``. A final line without a newline is held back
+    until it is completed, or until it reaches ``chunk`` bytes.
     """
     offset = 0 if from_start else _size(path)
+    return _follow(path, offset, poll_interval, chunk)
+
+
+async def _follow(path: str, offset: int, poll_interval: float, chunk: int) -> AsyncIterator[str]:
     partial = b""
     while True:
         size = _size(path)
@@ -70,6 +75,9 @@ async def follow_file(
         offset += len(data)
         partial += data
         *lines, partial = partial.split(b"\n")
+        if len(partial) >= chunk:  # a "line" this long is output without newlines
+            lines.append(partial)
+            partial = b""
         for line in lines:
             yield line.decode(errors="replace")
         await trio.lowlevel.checkpoint()

@@ -38,6 +38,7 @@ from .spawn import spawn_job
 
 PR_SET_CHILD_SUBREAPER = 36
 ROTATE_INTERVAL = 0.25  # seconds between log size checks (bounds the overshoot of a log)
+ROTATE_BUSY_INTERVAL = 0.02  # the next check after a rotation: the writer is fast
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
 ENDING_POLL = 0.05  # seconds between checks that a dead leader's leftovers are gone
 FOREIGN_POLL = 1.0  # seconds between liveness checks of runs we cannot waitpid()
@@ -244,7 +245,18 @@ class Monitor:
         self._kill(run, leftovers, signal.SIGTERM)
         self.kill_at[run.run_id] = time.monotonic() + run.grace
 
+    def _rotate(self, run: Run) -> bool:
+        rotated = False
+        for path in (run.stdout, run.stderr):
+            # A full disk must not stop the monitor: try again next time.
+            with contextlib.suppress(OSError):
+                rotated |= logfiles.rotate_if_needed(
+                    path, max_bytes=run.log_max_bytes, backups=run.log_backups
+                )
+        return rotated
+
     def _end(self, run: Run) -> None:
+        self._rotate(run)  # the last words of a fast writer are bounded too
         run.state = "ended"
         self.kill_at.pop(run.run_id, None)
         self.tracked.pop(run.run_id, None)
@@ -266,12 +278,8 @@ class Monitor:
         if force or now >= self._next_rotate:
             self._next_rotate = now + ROTATE_INTERVAL
             for run in list(self.leaders.values()) + list(self.foreign.values()):
-                for path in (run.stdout, run.stderr):
-                    # A full disk must not stop the monitor: try again next time.
-                    with contextlib.suppress(OSError):
-                        logfiles.rotate_if_needed(
-                            path, max_bytes=run.log_max_bytes, backups=run.log_backups
-                        )
+                if self._rotate(run):  # a fast writer: look again soon
+                    self._next_rotate = now + ROTATE_BUSY_INTERVAL
         if now >= self._next_scan and self.leaders:
             self._next_scan = now + SCAN_INTERVAL
             snapshot = Snapshot.take()
@@ -290,7 +298,7 @@ class Monitor:
         if self.kill_at:
             return ENDING_POLL
         if self.leaders or self.foreign:
-            return ROTATE_INTERVAL
+            return max(0.0, min(ROTATE_INTERVAL, self._next_rotate - time.monotonic()))
         return 5.0
 
 

@@ -1,0 +1,101 @@
+"""Job logs: files the job writes directly, rotation under a live writer, tail and follow."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import trio
+
+from symphony.node.process.logfiles import rotate
+from symphony.node.process.logstream import follow_file
+from tests.jobs.harness import open_node, spec, wait_real
+
+
+async def test_logs_rotate_while_the_job_holds_the_file(tmp_path) -> None:
+    go = tmp_path / "go"
+    script = (
+        "i=0; while [ $i -lt 100 ]; do echo line-$i-..............................; "
+        f"i=$((i+1)); done; while [ ! -f {go} ]; do sleep 0.01; done; echo after; sleep 1000"
+    )
+    async with open_node(str(tmp_path / "node")) as node:
+        await node.start("chatty", spec(["sh", "-c", script], log_max_bytes=1024, log_backups=2))
+        live = os.path.join(node.state_dir, "logs", "chatty", "stdout.log")
+        await wait_real(lambda: os.path.exists(live + ".1") and os.path.getsize(live) == 0)
+        go.touch()
+        await wait_real(lambda: os.path.getsize(live) > 0)
+        with open(live, "rb") as f:
+            assert f.read() == b"after\n"  # O_APPEND: written at the new start, no hole
+        assert node.manager.tail("chatty", "stdout", 2) == [
+            "line-99-..............................",
+            "after",
+        ]
+        assert node.manager.tail("chatty", "stderr", 5) == []
+
+
+async def test_logs_follow_yields_new_lines_of_a_running_then_exited_job(tmp_path) -> None:
+    go = tmp_path / "go"
+    script = f"echo one; while [ ! -f {go} ]; do sleep 0.01; done; echo two; echo oops >&2"
+    async with open_node(str(tmp_path / "node")) as node:
+        await node.start("f", spec(["sh", "-c", script], restart_policy={"type": "never"}))
+        lines = node.manager.follow("f", "stdout", from_start=True, poll_interval=0.01)
+        assert await lines.__anext__() == "one"
+        go.touch()
+        assert await lines.__anext__() == "two"
+        await lines.aclose()
+        await node.wait_for("f", "exited", count=2)
+        errors = node.manager.follow("f", "stderr", from_start=True, poll_interval=0.01)
+        assert await errors.__anext__() == "oops"  # an exited instance can be followed too
+        await errors.aclose()
+
+
+async def test_logs_follow_continues_across_a_rotation(tmp_path) -> None:
+    path = str(tmp_path / "out.log")
+    with open(path, "w") as f:
+        f.write("first\n")
+    lines = follow_file(path, poll_interval=0.01)  # from the current end
+    with open(path, "a") as f:
+        f.write("a\n")
+    assert await lines.__anext__() == "a"
+    with open(path, "a") as f:
+        f.write("b\nc\n")
+    rotate(path, 2)  # b and c were never read from the live file
+    with open(path, "a") as f:
+        f.write("d\n")
+    assert [await lines.__anext__() for _ in range(3)] == ["b", "c", "d"]
+    await lines.aclose()
+
+
+async def test_logs_a_job_writing_100_mb_leaves_the_node_responsive(tmp_path) -> None:
+    writer = (
+        "import sys\nline = b'x' * 1023 + b'\\n'\n"
+        "for _ in range(100 * 1024): sys.stdout.buffer.write(line)\n"
+    )
+    max_bytes, backups = 4 * 1024 * 1024, 3
+    async with open_node(str(tmp_path / "node")) as node:
+        job = spec(
+            [sys.executable, "-c", writer],
+            restart_policy={"type": "never"},
+            log_max_bytes=max_bytes,
+            log_backups=backups,
+        )
+        await node.start("flood", job)
+        worst = 0.0
+        while "exited" not in node.states("flood"):
+            start = time.perf_counter()
+            await node.manager.list_instances()
+            worst = max(worst, time.perf_counter() - start)
+            await trio.sleep(0.005)
+        await node.start("other", spec(["true"], restart_policy={"type": "never"}))
+        await node.wait_for("other", "exited")
+        exited = await node.wait_for("flood", "exited")
+        assert exited.exit_code == 0
+        assert worst < 0.25, f"list_instances took {worst * 1000:.0f} ms during the flood"
+        directory = os.path.join(node.state_dir, "logs", "flood")
+        names = sorted(os.listdir(directory))
+        assert len([n for n in names if n.startswith("stdout")]) <= backups + 1
+        assert "stdout.log.1" in names  # it did rotate
+        sizes = [os.path.getsize(os.path.join(directory, n)) for n in names]
+        assert max(sizes) <= max_bytes  # cut into pieces, however fast it was written
+        assert sum(sizes) <= (backups + 1) * max_bytes
