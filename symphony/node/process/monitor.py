@@ -67,8 +67,24 @@ class Monitor:
         self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
         self._next_rotate = self._next_scan = self._next_foreign = 0.0
+        self._snapshot: Snapshot | None = None
         self.subreaper = become_subreaper()
         self._load()
+
+    def snapshot(self) -> Snapshot:
+        """The process table, scanned at most once per loop iteration.
+
+        200 stop requests or exits arriving together share one ``/proc`` scan (a few ms
+        with hundreds of processes) instead of paying for one each. A spawn invalidates
+        it; a process forked since the scan is still caught by the group kill.
+        """
+        if self._snapshot is None:
+            self._snapshot = Snapshot.take()
+        return self._snapshot
+
+    def new_iteration(self) -> None:
+        """Called by the loop before handling a new batch of events."""
+        self._snapshot = None
 
     # ---- startup --------------------------------------------------------------------
     def _load(self) -> None:
@@ -110,6 +126,7 @@ class Monitor:
         stdout = logfiles.log_path(self.state_dir, instance_id, "stdout")
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
+        self._snapshot = None
         pid = spawn_job(
             command=command,
             env=env,
@@ -143,7 +160,7 @@ class Monitor:
             raise KeyError(f"no run {run_id!r}")
         if run.state == "ended":
             return 0
-        members = self.members(run, Snapshot.take())
+        members = self.members(run, self.snapshot())
         if signum:
             self._kill(run, members, signum)
         return len(members)
@@ -219,6 +236,7 @@ class Monitor:
     # ---- events ---------------------------------------------------------------------
     def reap(self) -> None:
         """Collect every exited child: job leaders get their exit recorded."""
+        fresh = False
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -229,6 +247,9 @@ class Monitor:
             run = self.leaders.pop(pid, None)
             if run is None:
                 continue  # an orphan re-parented to us: reaping it is all it needed
+            if not fresh:  # one scan after these deaths, shared by the whole batch
+                self._snapshot = None
+                fresh = True
             run.ended_at = time.time()
             if os.WIFSIGNALED(status):
                 run.signal = os.WTERMSIG(status)
@@ -237,7 +258,7 @@ class Monitor:
             self._leader_gone(run)
 
     def _leader_gone(self, run: Run) -> None:
-        leftovers = self.members(run, Snapshot.take())
+        leftovers = self.members(run, self.snapshot())
         if not leftovers:
             self._end(run)
             return
@@ -267,7 +288,8 @@ class Monitor:
         """Periodic work: leftovers, log rotation, membership scans, foreign runs."""
         now = time.monotonic()
         if self.kill_at:
-            snapshot = Snapshot.take()
+            self._snapshot = None  # leftovers are dying: look afresh
+            snapshot = self.snapshot()
             for run_id, deadline in list(self.kill_at.items()):
                 run = self.runs[run_id]
                 leftovers = self.members(run, snapshot)

@@ -77,7 +77,9 @@ class MonitorServer:
 
     def serve_forever(self) -> None:
         while self.running:
-            for key, mask in self.selector.select(self.monitor.next_timeout()):
+            events = self.selector.select(self.monitor.next_timeout())
+            self.monitor.new_iteration()
+            for key, mask in events:
                 key.data(key.fileobj, mask)
             self.monitor.reap()
             self.monitor.tick()
