@@ -171,28 +171,46 @@ class Supervisor(Actor):
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, _AddChild):
-            async with self._lock:
-                try:
-                    child = self._add(message.spec)
-                except ActorConfigError as error:
-                    return _Refused(error)
-                try:
-                    await self._start(child)
-                except Exception as error:
-                    self._forget(child)
-                    return _Refused(error)
-                return ActorRef(child.mailbox)
+            try:
+                return await self.start_child(message.spec)
+            except Exception as error:  # reported to the caller, not a crash of ours
+                return _Refused(error)
         if isinstance(message, _RemoveChild):
-            async with self._lock:
-                child = self._children.get(message.name)
-                if child is None:
-                    return _Refused(KeyError(f"no child named {message.name!r}"))
-                await self._terminate(child)
-                self._forget(child)
+            try:
+                await self.terminate_child(message.name)
+            except KeyError as error:
+                return _Refused(error)
             return None
         if isinstance(message, _WhichChildren):
             return [ChildInfo(c.spec.name, c.running, c.restarts) for c in self._children.values()]
         raise TypeError(f"supervisor {self.name!r} does not handle {type(message).__name__}")
+
+    # ---- for subclasses: the same operations from inside the supervisor's own task ----------
+    async def start_child(self, spec: ChildSpec) -> ActorRef:
+        """Add and start a child (what ``add_child`` asks for); raises what the start raised.
+
+        For subclasses handling their own messages; from outside use ``add_child``.
+        """
+        async with self._lock:
+            child = self._add(spec)
+            try:
+                await self._start(child)
+            except Exception:
+                self._forget(child)
+                raise
+            return ActorRef(child.mailbox)
+
+    async def terminate_child(self, name: str) -> None:
+        """Stop child ``name`` gracefully and forget it (``KeyError`` if unknown).
+
+        For subclasses handling their own messages; from outside use ``remove_child``.
+        """
+        async with self._lock:
+            child = self._children.get(name)
+            if child is None:
+                raise KeyError(f"no child named {name!r}")
+            await self._terminate(child)
+            self._forget(child)
 
     async def on_stop(self) -> None:
         self._stopping = True

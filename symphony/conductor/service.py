@@ -3,12 +3,16 @@
 ::
 
     Conductor (Supervisor, rest_for_one)
-    ├── registry   NodeRegistry: node states, resources, usage
-    ├── gateway    Gateway: the mTLS node endpoint, one NodeSession per link
-    └── http       HttpServer: the Quart-Trio API under Hypercorn
+    ├── registry      NodeRegistry: node states, resources, usage
+    ├── scheduler     Scheduler: placement and capacity reservations
+    ├── deployments   Deployments: one DeploymentSupervisor per deployment
+    ├── gateway       Gateway: the mTLS node endpoint, one NodeSession per link
+    └── http          HttpServer: the Quart-Trio API under Hypercorn
 
-``rest_for_one``: a restarted registry restarts the gateway and the API that depend on
-it (nodes then reconnect by themselves); a crashed API restarts alone.
+``rest_for_one``: a restarted registry or scheduler restarts everything after it (the
+deployments reload from the store, nodes reconnect and report what they run); a crashed
+API restarts alone. The SQLite store is shared by the actors: its calls never await, so
+the event loop serializes them, and every write is committed before it returns.
 
 Embedding::
 
@@ -33,7 +37,9 @@ from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_conductor_pki, server_ssl_context
 
 from .api import ApiContext, HttpServer, HttpSettings, create_app
+from .deployments import Deployments, EventLog, Scheduler
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
+from .store import Store
 
 log = logging.getLogger("symphony.conductor")
 
@@ -53,7 +59,7 @@ class ConductorInfo:
 
 def cert_dir_of(config: ConductorConfig) -> Path:
     """Where the Conductor keeps its certificates (``state_dir/certs`` unless set)."""
-    return config.cert_path or config.state_dir / "certs"
+    return config.cert_path
 
 
 def load_pki(config: ConductorConfig) -> ConductorPKI:
@@ -64,7 +70,7 @@ def load_pki(config: ConductorConfig) -> ConductorPKI:
     return ensure_conductor_pki(cert_dir_of(config), hosts=hosts)
 
 
-def build_tree(config: ConductorConfig, pki: ConductorPKI) -> Supervisor:
+def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supervisor:
     """The Conductor's supervision tree (not started yet)."""
     timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
     gateway_settings = GatewaySettings(
@@ -74,24 +80,42 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI) -> Supervisor:
     )
     http_settings = HttpSettings(host=config.http_host, port=config.http_port)
     started_at = time.time()
+    events = EventLog(store)
 
     # Factories run at (re)start time, after `tree` exists: they find their siblings
     # through the tree's stable refs.
     def registry() -> NodeRegistry:
-        return NodeRegistry(node_timeout_sec=config.node_timeout_sec)
+        subscribers = (tree.child("deployments"), tree.child("scheduler"))
+        return NodeRegistry(node_timeout_sec=config.node_timeout_sec, subscribers=subscribers)
+
+    def deployments() -> Deployments:
+        return Deployments(
+            store=store,
+            scheduler=tree.child("scheduler"),
+            registry=tree.child("registry"),
+            events=events,
+        )
 
     def gateway() -> Gateway:
         return Gateway(gateway_settings, tree.child("registry"), timeout_for)
 
     def http() -> HttpServer:
         context = ApiContext(
-            registry=tree.child("registry"), started_at=started_at, version=__version__
+            registry=tree.child("registry"),
+            scheduler=tree.child("scheduler"),
+            deployments=tree.child("deployments"),
+            store=store,
+            events=events,
+            started_at=started_at,
+            version=__version__,
         )
         return HttpServer(create_app(context), http_settings)
 
     tree = Supervisor(
         [
             ChildSpec(name="registry", factory=registry),
+            ChildSpec(name="scheduler", factory=Scheduler),
+            ChildSpec(name="deployments", factory=deployments, shutdown_timeout=10.0),
             ChildSpec(name="gateway", factory=gateway),
             ChildSpec(name="http", factory=http),
         ],
@@ -110,22 +134,26 @@ async def run_conductor(
     """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     pki = load_pki(config)
-    tree = build_tree(config, pki)
-    async with trio.open_nursery() as nursery:
-        await spawn(nursery, tree, name="conductor")
-        node_port = await tree.child("gateway").ask("port")
-        http_url = await tree.child("http").ask("url")
-        info = ConductorInfo(
-            node_port=node_port,
-            http_url=http_url,
-            ca_fingerprint=pki.ca_fingerprint,
-            cert_dir=pki.cert_dir,
-            state_dir=config.state_dir,
-        )
-        log.info(
-            "conductor ready: nodes on port %d, API on %s, CA %s",
-            node_port,
-            http_url,
-            pki.ca_fingerprint,
-        )
-        task_status.started(info)
+    store = Store.open(config.state_dir / "symphony.db")
+    tree = build_tree(config, pki, store)
+    try:
+        async with trio.open_nursery() as nursery:
+            await spawn(nursery, tree, name="conductor")
+            node_port = await tree.child("gateway").ask("port")
+            http_url = await tree.child("http").ask("url")
+            info = ConductorInfo(
+                node_port=node_port,
+                http_url=http_url,
+                ca_fingerprint=pki.ca_fingerprint,
+                cert_dir=pki.cert_dir,
+                state_dir=config.state_dir,
+            )
+            log.info(
+                "conductor ready: nodes on port %d, API on %s, CA %s",
+                node_port,
+                http_url,
+                pki.ca_fingerprint,
+            )
+            task_status.started(info)
+    finally:
+        store.close()

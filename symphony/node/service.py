@@ -6,6 +6,10 @@
     ├── resources   ResourceMonitor: CPU, RAM, disks, GPUs
     └── link        ConductorLink: connect with backoff, hello, heartbeats, commands
 
+beside the process layer (``symphony.node.process``): a ProcessManager whose jobs are
+owned by a per-node monitor process, so they outlive this agent; on start the agent
+re-adopts the jobs an earlier agent left running.
+
 Embedding::
 
     async with trio.open_nursery() as nursery:
@@ -25,7 +29,9 @@ from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import NodeConfig
 from symphony.pki import client_ssl_context
 
+from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
+from .process import ProcessManager
 from .resources import ResourceMonitor
 
 log = logging.getLogger("symphony.node")
@@ -41,6 +47,7 @@ class NodeHandle:
 
     tree: Supervisor
     link: ActorRef
+    processes: ProcessManager
 
 
 def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
@@ -90,8 +97,17 @@ async def run_node(
     config: NodeConfig, *, task_status: trio.TaskStatus[NodeHandle] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Run a Node until cancelled; reports a :class:`NodeHandle` once started."""
-    Path(config.state_dir).mkdir(parents=True, exist_ok=True)
-    tree = build_tree(config, node_ssl_context(config))
+    state_dir = Path(config.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ssl_context = node_ssl_context(config)
     async with trio.open_nursery() as nursery:
+        manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)
+        await nursery.start(manager.run)
+        adopted = await manager.adopt()
+        if adopted:
+            log.info("re-adopted %d instance(s) from an earlier agent", len(adopted))
+        jobs = ProcessJobs(manager)
+        tree = build_tree(config, ssl_context, jobs)
         await spawn(nursery, tree, name=f"node:{config.node_id}")
-        task_status.started(NodeHandle(tree, tree.child("link")))
+        await nursery.start(jobs.run, tree.child("link"))
+        task_status.started(NodeHandle(tree, tree.child("link"), manager))

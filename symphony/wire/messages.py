@@ -56,6 +56,7 @@ InstanceState = Literal[
     "assigned",
     "starting",
     "running",
+    "restarting",
     "exited",
     "failed",
     "stopping",
@@ -102,6 +103,9 @@ class InstanceStatus(Message):
 
     Sent alone, in a :class:`StatusBatch`, and inside :class:`Hello` to report
     what the node runs right now (there it is also called :data:`InstanceReport`).
+    ``final`` is True when the node will not run the instance again by itself (its
+    restart policy gave up, it exited for good, or it was stopped): only then does
+    the conductor release the instance's capacity.
     """
 
     instance_id: Id
@@ -118,6 +122,7 @@ class InstanceStatus(Message):
     started_at: float | None = None
     finished_at: float | None = None
     at: float | None = None
+    final: bool | None = None
 
 
 #: What a node reports in its hello for each instance it runs: the same record.

@@ -101,7 +101,12 @@ async def test_malformed_frames_close_only_that_link(
         st.binary(max_size=256),
         st.dictionaries(
             st.sampled_from(["t", "seq", "usage", "node_id", "updates"]),
-            st.one_of(st.integers(), st.text(max_size=8), st.none(), st.binary(max_size=8)),
+            st.one_of(
+                st.integers(-(2**63), 2**64 - 1),
+                st.text(max_size=8),
+                st.none(),
+                st.binary(max_size=8),
+            ),
             max_size=4,
         ).map(_frame),
     )

@@ -32,7 +32,9 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             "uptime_seconds": round(time.time() - ctx.started_at, 3),
         }
 
+    from .routes_deployments import deployments
     from .routes_nodes import nodes
 
     app.register_blueprint(nodes)
+    app.register_blueprint(deployments)
     return app

@@ -105,6 +105,7 @@ class NodeChanged:
 
     view: NodeView
     previous_state: NodeState | None
+    session: ActorRef | None = None  # the live session when the node is ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ class InstancesReported:
     node_id: str
     updates: tuple[InstanceStatus, ...]
     full: bool  # True: a hello's complete list; instances absent from it are not running
+    session: ActorRef | None = None  # where to send commands for this node
 
 
 # ---- messages to a session ------------------------------------------------------------------

@@ -84,7 +84,9 @@ class NodeRegistry(Actor):
         if isinstance(message, NodeStatuses):
             node = self._nodes.get(message.node_id)
             if node is not None and node.session == message.session:
-                await self._publish(InstancesReported(message.node_id, message.updates, False))
+                await self._publish(
+                    InstancesReported(message.node_id, message.updates, False, node.session)
+                )
             return None
         if isinstance(message, RegisterNode):
             return await self._register(message)
@@ -132,8 +134,12 @@ class NodeRegistry(Actor):
             f", was {previous}" if previous else "",
         )
         self._sweep_wakeup.set()
-        await self._publish(NodeChanged(view, previous))
-        await self._publish(InstancesReported(hello.node_id, tuple(hello.instances), True))
+        # What the node runs goes out before "ready": owners reconcile (and stop stale
+        # copies) before the scheduler considers the node for new work.
+        await self._publish(
+            InstancesReported(hello.node_id, tuple(hello.instances), True, msg.session)
+        )
+        await self._publish(NodeChanged(view, previous, msg.session))
         return None
 
     def _heartbeat(self, msg: NodeHeartbeat) -> None:

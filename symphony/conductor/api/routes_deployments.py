@@ -1,0 +1,116 @@
+"""Deployments: create, list, read, change, delete.
+
+Reads come from the store (every acknowledged change is committed there first); writes
+go through the Deployments actor, which owns the reconciliation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from quart import Blueprint, request
+
+from symphony.spec import SpecError, parse_spec
+
+from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
+from ..store import DeploymentRecord, NameConflict, NotFound
+from .app import context
+from .errors import ApiError
+from .views import deployment_json
+
+deployments = Blueprint("deployments", __name__)
+
+#: How long a DELETE may wait for every process group to stop.
+DELETE_TIMEOUT = 120.0
+
+
+async def json_body() -> Any:
+    """The request's JSON body, or a 400 that says what is wrong with it."""
+    raw = await request.get_data(as_text=False)
+    if not raw:
+        raise ApiError(400, "malformed request", "the body is empty; send a JSON document")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed request", "the body is not valid UTF-8") from None
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ApiError(400, "malformed request", f"the body is not valid JSON: {error}") from None
+
+
+def refused(result: Any) -> Any:
+    """Turn an actor's :class:`Failed` reply into the right HTTP error."""
+    if not isinstance(result, Failed):
+        return result
+    error = result.error
+    if isinstance(error, SpecError):
+        raise ApiError(422, "invalid spec", error.errors)
+    if isinstance(error, NameConflict):
+        raise ApiError(409, "name conflict", str(error))
+    if isinstance(error, NotFound):
+        raise ApiError(404, "not found", str(error))
+    raise ApiError(400, "refused", str(error))
+
+
+def find(id_or_name: str) -> DeploymentRecord:
+    record = context().store.get_deployment(id_or_name)
+    if record is None:
+        raise ApiError(404, "not found", f"no deployment with id or name {id_or_name!r}")
+    return record
+
+
+def one(record: DeploymentRecord) -> dict[str, Any]:
+    return deployment_json(record, context().store.list_instances(deployment_id=record.id))
+
+
+@deployments.post("/deployments")
+async def create() -> tuple[dict[str, Any], int]:
+    data = await json_body()
+    try:
+        spec = parse_spec(data)
+    except SpecError as error:
+        raise ApiError(422, "invalid spec", error.errors) from None
+    record = refused(await context().deployments.ask(CreateDeployment(spec), timeout=30))
+    return one(record), 201
+
+
+@deployments.get("/deployments")
+async def list_all() -> dict[str, Any]:
+    store = context().store
+    by_deployment: dict[str, list[Any]] = defaultdict(list)
+    for inst in store.list_instances():
+        by_deployment[inst.deployment_id].append(inst)
+    return {
+        "deployments": [
+            deployment_json(record, by_deployment.get(record.id, []))
+            for record in store.list_deployments()
+        ]
+    }
+
+
+@deployments.get("/deployments/<id_or_name>")
+async def get(id_or_name: str) -> dict[str, Any]:
+    return one(find(id_or_name))
+
+
+@deployments.patch("/deployments/<id_or_name>")
+async def patch(id_or_name: str) -> dict[str, Any]:
+    data = await json_body()
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
+    record = find(id_or_name)
+    updated = refused(
+        await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)
+    )
+    return one(updated)
+
+
+@deployments.delete("/deployments/<id_or_name>")
+async def delete(id_or_name: str) -> dict[str, Any]:
+    record = find(id_or_name)
+    refused(await context().deployments.ask(DeleteDeployment(record.id), timeout=DELETE_TIMEOUT))
+    return {"deleted": record.id, "name": record.name}

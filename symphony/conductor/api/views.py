@@ -1,0 +1,62 @@
+"""JSON shapes of deployments and instances (what the API returns)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store import DeploymentRecord, InstanceRecord
+
+LIVE = frozenset({"pending", "assigned", "starting", "running", "stopping"})
+
+
+def instance_json(inst: InstanceRecord) -> dict[str, Any]:
+    """One instance: where it runs, its state, and how its last run ended."""
+    return {
+        "id": inst.id,
+        "replica": inst.replica,
+        "node_id": inst.node_id,
+        "state": inst.state,
+        "pid": inst.pid,
+        "restarts": inst.restarts,
+        "exit_code": inst.exit_code,
+        "signal": inst.signal,
+        "health": inst.health,
+        "reason": inst.reason,
+        "generation": inst.generation,
+        "started_at": inst.started_at,
+        "finished_at": inst.finished_at,
+        "updated_at": inst.updated_at,
+    }
+
+
+def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict[str, Any]:
+    """A deployment with its instances (current ones first) and a status summary."""
+    spec = record.spec
+    current = sorted(instances, key=lambda i: (i.finished_at is not None, i.replica, -i.updated_at))
+    running = sum(1 for i in instances if i.state == "running")
+    live = [i for i in instances if i.finished_at is None]
+    pending = [i for i in live if i.state == "pending"]
+    if spec.desired_state == "stopped":
+        state = "stopping" if live else "stopped"
+    elif running >= spec.replicas:
+        state = "running"
+    elif pending:
+        state = "pending"
+    elif any(i.state == "failed" for i in instances) and not live:
+        state = "failed"
+    else:
+        state = "starting" if live else ("exited" if instances else "pending")
+    return {
+        "id": record.id,
+        "name": record.name,
+        "desired_state": spec.desired_state,
+        "state": state,
+        "replicas": {"desired": spec.replicas, "running": running},
+        "generation": record.generation,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "pending_reason": pending[0].reason if pending else None,
+        "restarts": sum(i.restarts for i in live),
+        "spec": spec.to_dict(),
+        "instances": [instance_json(i) for i in current],
+    }

@@ -1,0 +1,66 @@
+"""EventLog: a deployment's history, durable in the store and pushed to live listeners."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import trio
+
+from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store
+
+log = logging.getLogger("symphony.conductor.events")
+
+
+class EventLog:
+    """Appends events to the store and fans them out to subscribers (the UI's live feed).
+
+    A slow subscriber loses events rather than slowing the Conductor down: its buffer is
+    bounded and ``send_nowait`` drops what does not fit (the feed then re-reads).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._listeners: set[trio.MemorySendChannel[EventRecord]] = set()
+
+    def add(
+        self,
+        deployment: DeploymentRecord,
+        kind: str,
+        message: str,
+        instance: InstanceRecord | None = None,
+        **data: Any,
+    ) -> EventRecord:
+        """Record an event of ``deployment`` (optionally about one instance)."""
+        event = self.store.append_event(
+            kind,
+            message,
+            deployment_id=deployment.id,
+            instance_id=instance.id if instance is not None else None,
+            data={k: v for k, v in data.items() if v is not None},
+        )
+        self.publish(event)
+        return event
+
+    def publish(self, event: EventRecord) -> None:
+        """Push ``event`` to every listener without waiting."""
+        for listener in list(self._listeners):
+            try:
+                listener.send_nowait(event)
+            except trio.WouldBlock:
+                pass  # slow listener: it will notice the gap in ids and re-read
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._listeners.discard(listener)
+
+    @contextlib.contextmanager
+    def subscribe(self, max_buffer: int = 1000) -> Iterator[trio.MemoryReceiveChannel[EventRecord]]:
+        """Receive every event published while the block runs."""
+        send, receive = trio.open_memory_channel[EventRecord](max_buffer)
+        self._listeners.add(send)
+        try:
+            yield receive
+        finally:
+            self._listeners.discard(send)
+            send.close()

@@ -1,0 +1,99 @@
+"""Pure helpers about instance records: liveness, state mapping, templates, ids."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import replace
+from typing import Any
+
+from symphony.wire import InstanceStatus
+
+from ..store import InstanceRecord
+
+#: Node-reported states and what the Conductor records for them.
+NODE_TO_CONDUCTOR_STATE = {
+    "starting": "starting",
+    "running": "running",
+    "exited": "exited",
+    "restarting": "starting",
+    "failed": "failed",
+    "stopping": "stopping",
+    "stopped": "stopped",
+}
+#: Node states that always end an instance (no restart will follow on the node).
+ALWAYS_FINAL = frozenset({"failed", "stopped"})
+#: Spec fields that do not change the processes: changing them keeps the instances.
+NON_TEMPLATE_FIELDS = frozenset({"replicas", "desired_state", "reschedule", "placement", "name"})
+
+
+def is_live(instance: InstanceRecord) -> bool:
+    """True until the instance has ended for good (then ``finished_at`` is set)."""
+    return instance.finished_at is None
+
+
+def is_final(update: InstanceStatus) -> bool:
+    """Whether the node will not run this instance again by itself."""
+    return bool(update.final) or update.state in ALWAYS_FINAL
+
+
+def new_instance_id(deployment_name: str, replica: int) -> str:
+    """Readable and unique: ``web-0-3fa9c1`` (a new one for every incarnation)."""
+    return f"{deployment_name}-{replica}-{secrets.token_hex(3)}"
+
+
+def template(spec: Any) -> dict[str, Any]:
+    """The part of a spec that shapes the processes (a change means replacement)."""
+    return {k: v for k, v in spec.to_dict().items() if k not in NON_TEMPLATE_FIELDS}
+
+
+def job_spec(spec: Any) -> dict[str, Any]:
+    """The spec as the node's process layer takes it (only what a node needs)."""
+    data = spec.to_dict()
+    keep = (
+        "kind",
+        "config",
+        "restart_policy",
+        "health_check",
+        "stop_signal",
+        "stop_timeout_seconds",
+        "log_max_bytes",
+        "log_backups",
+    )
+    return {k: data[k] for k in keep if k in data}
+
+
+def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:
+    """The instance record after a node's status update (the caller saves it)."""
+    state = NODE_TO_CONDUCTOR_STATE.get(update.state, instance.state)
+    final = is_final(update)
+    changes: dict[str, Any] = {
+        "state": state,
+        "restarts": update.restarts,
+        "health": update.health,
+    }
+    if update.pid is not None or state in ("exited", "failed", "stopped"):
+        changes["pid"] = update.pid if state in ("starting", "running", "stopping") else None
+    if update.state in ("exited", "failed", "stopped") and (
+        update.exit_code is not None or update.signal is not None
+    ):
+        changes["exit_code"] = update.exit_code
+        changes["signal"] = _signal_name(update.signal)
+    if update.reason is not None or update.state == "running":
+        changes["reason"] = update.reason
+    if update.state == "running":
+        changes["started_at"] = update.started_at or update.at or time.time()
+    if final:
+        changes["finished_at"] = update.finished_at or update.at or time.time()
+    return replace(instance, **changes)
+
+
+def _signal_name(signal: int | None) -> str | None:
+    if signal is None:
+        return None
+    import signal as signals
+
+    try:
+        return signals.Signals(signal).name
+    except ValueError:
+        return f"SIG{signal}"

@@ -1,0 +1,179 @@
+"""The Deployments actor: creates, changes and deletes deployments; routes node reports.
+
+It is a :class:`~symphony.actors.Supervisor` with one :class:`DeploymentSupervisor`
+child per deployment (named by the deployment id), so a crashing deployment is
+restarted from the store without disturbing the others. Writes that the API
+acknowledges are committed to the store first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from symphony.actors import ActorRef, ActorStopped, AskTimeout, ChildSpec, Reply, Supervisor
+from symphony.wire import InstanceStatus, StopInstance
+
+from ..nodes.model import InstancesReported, NodeChanged
+from ..store import DeploymentRecord, NotFound, Store
+from .events import EventLog
+from .instances import is_final
+from .messages import (
+    CreateDeployment,
+    DeleteDeployment,
+    NodeReport,
+    SpecChanged,
+    Teardown,
+    UpdateDeployment,
+)
+from .supervisor import DeploymentSupervisor
+
+log = logging.getLogger("symphony.conductor.deployments")
+
+LIVE_STATES = ("pending", "assigned", "starting", "running", "exited", "stopping")
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A refused request: the API turns ``error`` into the right HTTP status."""
+
+    error: Exception
+
+
+class Deployments(Supervisor):
+    """Owns the set of deployments; see the module docstring."""
+
+    def __init__(
+        self, *, store: Store, scheduler: ActorRef, registry: ActorRef, events: EventLog
+    ) -> None:
+        super().__init__(strategy="one_for_one", max_restarts=50, max_seconds=60)
+        self.store = store
+        self.scheduler = scheduler
+        self.registry = registry
+        self.events = events
+
+    async def on_start(self) -> None:
+        for record in self.store.list_deployments():
+            await self.start_child(self._child_spec(record.id))
+
+    def _child_spec(self, deployment_id: str) -> ChildSpec:
+        return ChildSpec(
+            name=deployment_id,
+            factory=functools.partial(self._make_supervisor, deployment_id),
+            shutdown_timeout=5.0,
+        )
+
+    def _make_supervisor(self, deployment_id: str) -> DeploymentSupervisor:
+        record = self.store.get_deployment(deployment_id)
+        if record is None:
+            raise NotFound(f"deployment {deployment_id!r} is no longer in the store")
+        return DeploymentSupervisor(
+            record,
+            self.store.list_instances(deployment_id=deployment_id),
+            store=self.store,
+            scheduler=self.scheduler,
+            registry=self.registry,
+            events=self.events,
+        )
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, InstancesReported):
+            await self._route(message)
+            return None
+        if isinstance(message, NodeChanged):
+            return None  # the scheduler's business
+        if isinstance(message, CreateDeployment):
+            return await self._create(message)
+        if isinstance(message, UpdateDeployment):
+            return await self._update(message)
+        if isinstance(message, DeleteDeployment):
+            return await self._delete(message)
+        return await super().receive(message)
+
+    async def _create(self, message: CreateDeployment) -> DeploymentRecord | Failed:
+        try:
+            record = self.store.create_deployment(message.spec)
+        except Exception as error:  # NameConflict and friends, reported to the API
+            return Failed(error)
+        self.events.add(record, "created", f"deployment {record.name} created")
+        await self.start_child(self._child_spec(record.id))
+        return record
+
+    async def _update(self, message: UpdateDeployment) -> DeploymentRecord | Failed:
+        record = self.store.get_deployment(message.id_or_name)
+        if record is None:
+            return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        try:
+            spec = record.spec.patched(dict(message.patch))
+            updated = self.store.update_deployment(record.id, spec)
+        except Exception as error:  # SpecError, NameConflict: reported to the API
+            return Failed(error)
+        change = ", ".join(sorted(message.patch)) or "nothing"
+        self.events.add(updated, "updated", f"changed {change} (generation {updated.generation})")
+        await self.child(record.id).tell(SpecChanged(updated))
+        return updated
+
+    async def _delete(self, message: DeleteDeployment) -> Failed | None:
+        record = self.store.get_deployment(message.id_or_name)
+        if record is None:
+            return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        # The stops take a while and their confirmations arrive through this very
+        # mailbox (node reports are routed here): wait in the background, answer later.
+        self.nursery.start_soon(self._teardown, record, self.defer_reply())
+        return None
+
+    async def _teardown(self, record: DeploymentRecord, reply: Reply) -> None:
+        """Stop every process group first, then delete.
+
+        The wait is bounded: a node that cannot be reached now is told to stop its copies
+        (orphans by then) when it comes back.
+        """
+        limit = record.spec.stop_timeout_seconds + 15.0
+        try:
+            await self.child(record.id).ask(Teardown(), timeout=limit)
+        except (AskTimeout, ActorStopped, KeyError) as error:
+            log.warning("deleting %s without confirmed stops: %s", record.name, error)
+        with contextlib.suppress(KeyError):
+            await self.terminate_child(record.id)
+        self.store.delete_deployment(record.id)
+        log.info("deployment %s deleted", record.name)
+        reply.send(None)
+
+    async def _route(self, report: InstancesReported) -> None:
+        by_deployment: dict[str, list[InstanceStatus]] = defaultdict(list)
+        for update in report.updates:
+            by_deployment[update.deployment_id].append(update)
+        if report.full:
+            # Deployments that believe they run something there must hear the full list
+            # even when it holds nothing of theirs.
+            for inst in self.store.list_instances(node_id=report.node_id, states=LIVE_STATES):
+                by_deployment.setdefault(inst.deployment_id, [])
+        for deployment_id, updates in by_deployment.items():
+            try:
+                child = self.child(deployment_id)
+            except KeyError:
+                await self._stop_orphans(report, updates)
+                continue
+            message = NodeReport(report.node_id, tuple(updates), report.full, report.session)
+            try:
+                await child.tell(message)
+            except ActorStopped:
+                await self._stop_orphans(report, updates)
+
+    async def _stop_orphans(self, report: InstancesReported, updates: list[InstanceStatus]) -> None:
+        """A node runs instances of a deployment that no longer exists: stop them."""
+        if report.session is None:
+            return
+        stops = [
+            StopInstance(instance_id=u.instance_id, reason="its deployment was deleted")
+            for u in updates
+            if not is_final(u)
+        ]
+        if stops:
+            log.info("stopping %d orphan instance(s) on %s", len(stops), report.node_id)
+            with contextlib.suppress(ActorStopped):
+                await report.session.tell(stops if len(stops) > 1 else stops[0])

@@ -1,0 +1,150 @@
+"""Messages between the Scheduler, the Deployments manager and DeploymentSupervisors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from symphony.actors import ActorRef
+from symphony.wire import InstanceStatus, StartInstance
+
+from ..placement import PendingInstance
+
+# ---- to the Scheduler ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementRequest:
+    """One instance to place, and the command that starts it once placed."""
+
+    pending: PendingInstance
+    start: StartInstance
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceInstances:
+    """Queue instances for placement; ``owner`` is told :class:`Placed` / :class:`Unplaceable`."""
+
+    requests: tuple[PlacementRequest, ...]
+    owner: ActorRef
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptReservation:
+    """An instance already on ``node_id`` (restored from the store, or reported by a node)."""
+
+    instance_id: str
+    node_id: str
+    amounts: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptReservations:
+    """Reserve capacity for instances that already run somewhere."""
+
+    items: tuple[AdoptReservation, ...]
+    owner: ActorRef
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseInstances:
+    """These instances ended, were stopped or deleted: forget them and free their capacity."""
+
+    instance_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityUsage:
+    """Ask: reserved capacity per node (``{node_id: {class: amount}}``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    """Ask: counters for metrics (placements, pending, scheduling latency)."""
+
+
+# ---- from the Scheduler to an owner -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """``instance_id`` got capacity on ``node_id``; its start command was sent there."""
+
+    instance_id: str
+    node_id: str
+    reservation: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaceable:
+    """``instance_id`` fits on no node now; ``reason`` says why in actionable words."""
+
+    instance_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationsLost:
+    """``node_id`` was lost: these instances no longer hold capacity anywhere."""
+
+    node_id: str
+    instance_ids: tuple[str, ...]
+
+
+# ---- to a DeploymentSupervisor ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReport:
+    """What a node says about this deployment's instances (``full``: its hello's list)."""
+
+    node_id: str
+    updates: tuple[InstanceStatus, ...]
+    full: bool
+    session: ActorRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpecChanged:
+    """The deployment's record changed in the store (spec, desired state, replicas)."""
+
+    record: Any  # DeploymentRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Teardown:
+    """Stop every instance (reply once all are stopped or lost): the deployment is deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleDue:
+    """A failed replica's reschedule delay has passed."""
+
+    replica: int
+    avoid: frozenset[str]
+
+
+# ---- to the Deployments manager (from the API) --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDeployment:
+    """Create and start a deployment from a validated spec (reply: DeploymentRecord)."""
+
+    spec: Any  # DeploymentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateDeployment:
+    """Apply a merge patch to a deployment's spec (reply: DeploymentRecord)."""
+
+    id_or_name: str
+    patch: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteDeployment:
+    """Stop every instance, then delete (reply: None)."""
+
+    id_or_name: str

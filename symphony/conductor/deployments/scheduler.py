@@ -1,0 +1,185 @@
+"""The Scheduler actor: places instances on nodes, event by event, never overbooking.
+
+It keeps one :class:`~symphony.conductor.placement.ClusterState` (nodes, readiness,
+reservations) and a queue of instances waiting for capacity. Placement runs on events
+only, never on a timer:
+
+- new instances to place: plan just those (the queue already failed to fit and nothing
+  was freed since, so re-planning it would find nothing new);
+- capacity appeared (a node became ready, an instance was released): plan the queue.
+
+A plan reserves capacity before anything starts; the start commands for one node go out
+as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+from symphony.actors import Actor, ActorRef, ActorStopped
+from symphony.wire import StartInstance
+
+from ..nodes.model import InstancesReported, NodeChanged
+from ..placement import ClusterState, LedgerError
+from .messages import (
+    AdoptReservation,
+    AdoptReservations,
+    CapacityUsage,
+    Placed,
+    PlaceInstances,
+    PlacementRequest,
+    ReleaseInstances,
+    ReservationsLost,
+    SchedulerStats,
+    Unplaceable,
+)
+
+log = logging.getLogger("symphony.conductor.scheduler")
+
+#: Start commands per frame to one node (well under the frame size limit).
+START_BATCH = 200
+
+
+class Scheduler(Actor):
+    """Places instances; see the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster = ClusterState()
+        self._queue: dict[str, tuple[PlacementRequest, ActorRef, float]] = {}
+        self._owners: dict[str, ActorRef] = {}
+        self._sessions: dict[str, ActorRef] = {}
+        # Reservations restored from the store for nodes that have not said hello yet.
+        self._restored: dict[str, dict[str, tuple[AdoptReservation, ActorRef]]] = {}
+        self._reasons: dict[str, str] = {}
+        self.placements_total = 0
+        self.latencies: list[float] = []  # seconds from request to placement, recent
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, PlaceInstances):
+            now = time.monotonic()
+            for request in message.requests:
+                self._queue[request.pending.instance_id] = (request, message.owner, now)
+                self._owners[request.pending.instance_id] = message.owner
+            await self._schedule([r.pending.instance_id for r in message.requests])
+        elif isinstance(message, ReleaseInstances):
+            freed = False
+            for instance_id in message.instance_ids:
+                self._queue.pop(instance_id, None)
+                self._owners.pop(instance_id, None)
+                self._reasons.pop(instance_id, None)
+                for waiting in self._restored.values():
+                    waiting.pop(instance_id, None)
+                freed = self.cluster.release(instance_id) is not None or freed
+            if freed:
+                await self._schedule(None)
+        elif isinstance(message, AdoptReservations):
+            for item in message.items:
+                self._owners[item.instance_id] = message.owner
+                self._queue.pop(item.instance_id, None)
+                if self.cluster.ledger.has_node(item.node_id):
+                    self._adopt(item)
+                else:
+                    self._restored.setdefault(item.node_id, {})[item.instance_id] = (
+                        item,
+                        message.owner,
+                    )
+        elif isinstance(message, NodeChanged):
+            await self._node_changed(message)
+        elif isinstance(message, InstancesReported):
+            pass  # the deployments' business
+        elif isinstance(message, CapacityUsage):
+            return {n: dict(self.cluster.ledger.used(n)) for n in self.cluster.ledger.node_ids()}
+        elif isinstance(message, SchedulerStats):
+            return {
+                "placements_total": self.placements_total,
+                "pending": len(self._queue),
+                "latencies": list(self.latencies),
+            }
+        else:
+            raise TypeError(f"Scheduler does not handle {type(message).__name__}")
+        return None
+
+    def _adopt(self, item: AdoptReservation) -> None:
+        if self.cluster.ledger.reservation(item.instance_id) is not None:
+            return
+        try:
+            self.cluster.reserve(item.node_id, item.instance_id, item.amounts)
+        except LedgerError as error:
+            # The node now declares less than it runs: keep the job, say so loudly.
+            log.warning("cannot re-reserve %s on %s: %s", item.instance_id, item.node_id, error)
+
+    async def _node_changed(self, event: NodeChanged) -> None:
+        view = event.view
+        if view.state == "ready":
+            self.cluster.upsert_node(
+                view.node_id,
+                groups=view.groups,
+                ready=True,
+                capacities_total=view.capacities_total,
+            )
+            if event.session is not None:
+                self._sessions[view.node_id] = event.session
+            for item, _owner in self._restored.pop(view.node_id, {}).values():
+                self._adopt(item)
+            await self._schedule(None)
+        elif view.state == "disconnected":
+            self._sessions.pop(view.node_id, None)
+            if self.cluster.ledger.has_node(view.node_id):
+                self.cluster.set_ready(view.node_id, False)
+        elif view.state == "lost":
+            self._sessions.pop(view.node_id, None)
+            released = self.cluster.remove_node(view.node_id)
+            by_owner: dict[ActorRef, list[str]] = defaultdict(list)
+            for reservation in released:
+                owner = self._owners.get(reservation.instance_id)
+                if owner is not None:
+                    by_owner[owner].append(reservation.instance_id)
+            for owner, ids in by_owner.items():
+                await self._tell(owner, ReservationsLost(view.node_id, tuple(ids)))
+
+    async def _schedule(self, only: list[str] | None) -> None:
+        """Plan the given queued instances (None: the whole queue) and act on the plan."""
+        ids = list(self._queue) if only is None else [i for i in only if i in self._queue]
+        if not ids:
+            return
+        plan = self.cluster.schedule([self._queue[i][0].pending for i in ids])
+        starts: dict[str, list[StartInstance]] = defaultdict(list)
+        now = time.monotonic()
+        for placement in plan.placements:
+            request, owner, queued_at = self._queue.pop(placement.instance_id)
+            self._reasons.pop(placement.instance_id, None)
+            starts[placement.node_id].append(request.start)
+            self.placements_total += 1
+            self.latencies.append(now - queued_at)
+            await self._tell(
+                owner, Placed(placement.instance_id, placement.node_id, placement.reservation)
+            )
+        del self.latencies[:-1000]
+        for node_id, commands in starts.items():
+            await self._send_starts(node_id, commands)
+        for unplaced in plan.unplaced:
+            if self._reasons.get(unplaced.instance_id) != unplaced.reason:
+                self._reasons[unplaced.instance_id] = unplaced.reason
+                owner = self._queue[unplaced.instance_id][1]
+                await self._tell(owner, Unplaceable(unplaced.instance_id, unplaced.reason))
+
+    async def _send_starts(self, node_id: str, commands: list[StartInstance]) -> None:
+        session = self._sessions.get(node_id)
+        if session is None:
+            # The node went away between planning and sending; its owners resend the
+            # starts when it reconnects (an assigned instance missing from its hello).
+            log.warning("no session for %s: %d start(s) deferred", node_id, len(commands))
+            return
+        for i in range(0, len(commands), START_BATCH):
+            chunk = commands[i : i + START_BATCH]
+            await self._tell(session, chunk if len(chunk) > 1 else chunk[0])
+
+    async def _tell(self, ref: ActorRef, message: Any) -> None:
+        try:
+            await ref.tell(message)
+        except ActorStopped:
+            log.debug("%r is gone; dropped %s", ref, type(message).__name__)

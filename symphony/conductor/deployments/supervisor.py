@@ -1,0 +1,445 @@
+"""DeploymentSupervisor: one actor per deployment, making actual state follow desired state.
+
+It owns the deployment's record and its instance records, and persists every change
+before acting on it. What it does, per event:
+
+- desired state or spec changed -> :meth:`_reconcile`: stop instances that should not run
+  (replicas scaled down, deployment stopped, an old template), create the ones missing;
+- the Scheduler placed an instance -> ``assigned`` (the node was already told to start it);
+- a node reported on an instance -> record the new state, exit code, restarts, health;
+  a copy the Conductor does not count (rescheduled elsewhere, deleted) is told to stop;
+- a node was lost -> its instances are ``lost`` and replaced (on another node if any);
+- an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
+  exponential delay, preferring another node, up to ``reschedule.attempts`` times.
+
+Restarts themselves happen on the node; the Conductor only follows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+import trio
+
+from symphony.actors import Actor, ActorRef, ActorStopped, Reply
+from symphony.wire import InstanceStatus, StartInstance, StopInstance
+
+from ..nodes.model import GetSession
+from ..placement import PendingInstance
+from ..store import DeploymentRecord, InstanceRecord, Store
+from .events import EventLog
+from .instances import apply_update, is_final, is_live, job_spec, new_instance_id, template
+from .messages import (
+    AdoptReservation,
+    AdoptReservations,
+    NodeReport,
+    Placed,
+    PlaceInstances,
+    PlacementRequest,
+    ReleaseInstances,
+    RescheduleDue,
+    ReservationsLost,
+    SpecChanged,
+    Teardown,
+    Unplaceable,
+)
+
+log = logging.getLogger("symphony.conductor.deployments")
+
+#: Ended instances kept per replica for history (older ones are deleted).
+KEEP_ENDED_PER_REPLICA = 3
+
+
+class DeploymentSupervisor(Actor):
+    """Reconciles one deployment; see the module docstring."""
+
+    def __init__(
+        self,
+        record: DeploymentRecord,
+        instances: list[InstanceRecord],
+        *,
+        store: Store,
+        scheduler: ActorRef,
+        registry: ActorRef,
+        events: EventLog,
+    ) -> None:
+        super().__init__()
+        self.record = record
+        self.instances: dict[str, InstanceRecord] = {i.id: i for i in instances}
+        self.store = store
+        self.scheduler = scheduler
+        self.registry = registry
+        self.events = events
+        self._reschedule_attempts: dict[int, int] = {}
+        self._waiting: set[int] = set()  # replicas waiting for their reschedule delay
+        self._gave_up: set[int] = set()
+        self._avoid: dict[int, frozenset[str]] = {}
+        self._restart_completed = False
+        self._deleting = False
+        self._teardown: list[Reply] = []
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def on_start(self) -> None:
+        live = [i for i in self.instances.values() if is_live(i)]
+        adopt = tuple(
+            AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
+            for i in live
+            if i.node_id is not None
+        )
+        if adopt:
+            await self.scheduler.tell(AdoptReservations(adopt, self.ref))
+        waiting = [i for i in live if i.node_id is None]
+        if waiting:
+            await self._place(waiting)
+        await self._reconcile()
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, NodeReport):
+            await self._node_report(message)
+        elif isinstance(message, Placed):
+            await self._placed(message)
+        elif isinstance(message, Unplaceable):
+            await self._unplaceable(message)
+        elif isinstance(message, ReservationsLost):
+            await self._lost(message)
+        elif isinstance(message, SpecChanged):
+            await self._spec_changed(message.record)
+        elif isinstance(message, RescheduleDue):
+            self._waiting.discard(message.replica)
+            self._avoid[message.replica] = message.avoid
+            await self._reconcile()
+        elif isinstance(message, Teardown):
+            self._deleting = True
+            self._teardown.append(self.defer_reply())
+            await self._reconcile()
+        else:
+            raise TypeError(f"DeploymentSupervisor does not handle {type(message).__name__}")
+        self._answer_teardown()
+        return None
+
+    # ---- desired state -------------------------------------------------------------------
+    def _wanted(self) -> int:
+        spec = self.record.spec
+        return 0 if self._deleting or spec.desired_state == "stopped" else spec.replicas
+
+    async def _reconcile(self) -> None:
+        wanted = self._wanted()
+        generation = self.record.generation
+        for inst in [i for i in self.instances.values() if is_live(i)]:
+            if inst.replica >= wanted:
+                await self._stop(inst, "deployment stopped" if wanted == 0 else "scaled down")
+            elif inst.generation != generation:
+                await self._stop(inst, "replaced by a new version of the spec")
+        missing = [r for r in range(wanted) if self._needs_instance(r)]
+        self._restart_completed = False
+        if missing:
+            created = [self._new_instance(r) for r in missing]
+            self._save(created)
+            for inst in created:
+                self.events.add(
+                    self.record, "created", f"replica {inst.replica}: instance {inst.id}", inst
+                )
+            await self._place(created)
+
+    def _needs_instance(self, replica: int) -> bool:
+        if replica in self._waiting or replica in self._gave_up:
+            return False
+        current = [
+            i
+            for i in self.instances.values()
+            if i.replica == replica and i.generation == self.record.generation
+        ]
+        if any(is_live(i) for i in current):
+            return False
+        if not current or self._restart_completed:
+            return True
+        latest = current[-1].state
+        # A job that finished is done (unless the deployment is started again); a
+        # failed one is handled by the reschedule policy.
+        return latest not in ("exited", "failed")
+
+    def _new_instance(self, replica: int) -> InstanceRecord:
+        return InstanceRecord(
+            id=new_instance_id(self.record.name, replica),
+            deployment_id=self.record.id,
+            replica=replica,
+            state="pending",
+            reason="waiting for a node",
+            generation=self.record.generation,
+        )
+
+    def _requests(self) -> dict[str, int]:
+        return dict(self.record.spec.capacity_requests)
+
+    async def _place(self, instances: list[InstanceRecord]) -> None:
+        spec = self.record.spec
+        body = job_spec(spec)
+        requests = tuple(
+            PlacementRequest(
+                pending=PendingInstance(
+                    instance_id=inst.id,
+                    deployment_id=self.record.id,
+                    node_group=spec.node_group,
+                    capacity_requests=self._requests(),
+                    strategy=spec.placement.strategy,
+                    avoid_nodes=self._avoid.get(inst.replica, frozenset()),
+                ),
+                start=self._start_command(inst, body),
+            )
+            for inst in instances
+        )
+        await self.scheduler.tell(PlaceInstances(requests, self.ref))
+
+    def _start_command(self, inst: InstanceRecord, body: dict[str, Any]) -> StartInstance:
+        return StartInstance(
+            instance_id=inst.id,
+            deployment_id=self.record.id,
+            deployment_name=self.record.name,
+            replica=inst.replica,
+            spec=body,
+        )
+
+    async def _stop(self, inst: InstanceRecord, reason: str) -> None:
+        if inst.node_id is None:
+            # Never placed: nothing runs; just leave the queue.
+            await self._end(inst, "stopped", reason)
+            return
+        if inst.state == "stopping":
+            return
+        self._save([replace(inst, state="stopping", reason=reason)])
+        self.events.add(self.record, "stopping", f"stopping {inst.id}: {reason}", inst)
+        await self._send(inst.node_id, StopInstance(instance_id=inst.id, reason=reason))
+
+    async def _end(self, inst: InstanceRecord, state: str, reason: str | None) -> None:
+        ended = replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
+        self._save([ended])
+        await self._release([ended.id])
+
+    async def _release(self, ids: list[str]) -> None:
+        if ids:
+            await self.scheduler.tell(ReleaseInstances(tuple(ids)))
+
+    async def _spec_changed(self, record: DeploymentRecord) -> None:
+        old = self.record
+        self.record = record
+        if template(old.spec) == template(record.spec):
+            # The processes would be identical: carry the instances over.
+            carried = [
+                replace(i, generation=record.generation)
+                for i in self.instances.values()
+                if i.generation == old.generation
+            ]
+            self._save(carried)
+        else:
+            self.events.add(record, "updated", "spec changed: instances will be replaced")
+        if old.spec.desired_state == "stopped" and record.spec.desired_state == "running":
+            self._reschedule_attempts.clear()
+            self._gave_up.clear()
+            self._restart_completed = True
+        await self._reconcile()
+
+    # ---- what the scheduler says ---------------------------------------------------------------
+    async def _placed(self, msg: Placed) -> None:
+        inst = self.instances.get(msg.instance_id)
+        if inst is None or not is_live(inst):
+            await self._release([msg.instance_id])
+            return
+        self._save(
+            [
+                replace(
+                    inst,
+                    state="assigned",
+                    node_id=msg.node_id,
+                    reservation=dict(msg.reservation),
+                    reason=None,
+                )
+            ]
+        )
+        self.events.add(self.record, "placed", f"{inst.id} placed on {msg.node_id}", inst)
+        if inst.state == "stopping" or inst.replica >= self._wanted():
+            await self._reconcile()
+
+    async def _unplaceable(self, msg: Unplaceable) -> None:
+        inst = self.instances.get(msg.instance_id)
+        if inst is None or not is_live(inst) or inst.node_id is not None:
+            return
+        if inst.reason != msg.reason:
+            self._save([replace(inst, reason=msg.reason)])
+            self.events.add(self.record, "pending", f"{inst.id} pending: {msg.reason}", inst)
+
+    async def _lost(self, msg: ReservationsLost) -> None:
+        for instance_id in msg.instance_ids:
+            inst = self.instances.get(instance_id)
+            if inst is None or not is_live(inst):
+                continue
+            reason = f"node {msg.node_id} lost"
+            ended = replace(inst, state="lost", reason=reason, pid=None, finished_at=time.time())
+            self._save([ended])
+            self._avoid[inst.replica] = frozenset({msg.node_id})
+            self.events.add(self.record, "lost", f"{inst.id}: {reason}; rescheduling", inst)
+        await self._reconcile()
+
+    # ---- what nodes say ---------------------------------------------------------------------
+    async def _node_report(self, report: NodeReport) -> None:
+        seen: set[str] = set()
+        for update in report.updates:
+            seen.add(update.instance_id)
+            await self._apply(report, update)
+        if report.full:
+            await self._missing_from_hello(report, seen)
+        await self._reconcile()
+
+    async def _apply(self, report: NodeReport, update: InstanceStatus) -> None:
+        inst = self.instances.get(update.instance_id)
+        stale = (
+            inst is None
+            or (inst.node_id is not None and inst.node_id != report.node_id)
+            or (not is_live(inst) and inst.state in ("lost", "stopped"))
+        )
+        if stale:
+            if not is_final(update) and report.session is not None:
+                log.info("stopping stale copy %s on %s", update.instance_id, report.node_id)
+                await _tell(
+                    report.session,
+                    StopInstance(
+                        instance_id=update.instance_id,
+                        reason="stale copy: this instance was rescheduled or removed",
+                    ),
+                )
+            return
+        assert inst is not None
+        if not is_live(inst):
+            return  # already ended here; a repeated final report changes nothing
+        if inst.node_id is None:
+            # Placed and started, but the conductor went down before recording it.
+            inst = replace(inst, node_id=report.node_id, reservation=self._requests())
+            await self.scheduler.tell(
+                AdoptReservations(
+                    (AdoptReservation(inst.id, report.node_id, self._requests()),), self.ref
+                )
+            )
+        before = inst
+        after = apply_update(inst, update)
+        self._save([after])
+        self._event_for(before, after, update)
+        if not is_live(after):
+            await self._release([after.id])
+            if after.state == "failed":
+                self._reschedule(after)
+
+    async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
+        for inst in list(self.instances.values()):
+            if inst.node_id != report.node_id or not is_live(inst) or inst.id in seen:
+                continue
+            if inst.state == "assigned" and report.session is not None:
+                # The start never reached the node (it left meanwhile): send it again.
+                await _tell(report.session, self._start_command(inst, job_spec(self.record.spec)))
+            elif inst.state == "stopping":
+                await self._end(inst, "stopped", "stopped (node no longer runs it)")
+            else:
+                reason = f"node {report.node_id} no longer runs it"
+                await self._end(inst, "lost", reason)
+                self.events.add(self.record, "lost", f"{inst.id}: {reason}", inst)
+
+    def _event_for(self, before: InstanceRecord, after: InstanceRecord, u: InstanceStatus) -> None:
+        where = f"on {after.node_id}"
+        if u.state == "running" and before.state != "running":
+            self.events.add(
+                self.record, "started", f"{after.id} running {where} (pid {after.pid})", after
+            )
+        elif u.state == "exited":
+            how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
+            self.events.add(
+                self.record,
+                "exited",
+                f"{after.id} exited with {how}",
+                after,
+                exit_code=after.exit_code,
+                signal=after.signal,
+            )
+        elif u.state == "restarting":
+            self.events.add(
+                self.record,
+                "restarting",
+                f"{after.id}: {u.reason or 'restarting'}",
+                after,
+                restarts=after.restarts,
+            )
+        elif u.state == "failed":
+            self.events.add(self.record, "failed", f"{after.id} failed: {after.reason}", after)
+        elif u.state == "stopped":
+            self.events.add(self.record, "stopped", f"{after.id} stopped", after)
+
+    def _reschedule(self, inst: InstanceRecord) -> None:
+        policy = self.record.spec.reschedule
+        replica = inst.replica
+        attempt = self._reschedule_attempts.get(replica, 0)
+        if self._deleting or replica >= self._wanted():
+            return
+        if attempt >= policy.attempts:
+            self._gave_up.add(replica)
+            self.events.add(
+                self.record,
+                "failed",
+                (f"replica {replica} failed; no reschedule attempts left ({policy.attempts})"),
+                inst,
+            )
+            return
+        delay = min(policy.max_delay_seconds, policy.delay_seconds * 2**attempt)
+        self._reschedule_attempts[replica] = attempt + 1
+        self._waiting.add(replica)
+        avoid = frozenset({inst.node_id}) if inst.node_id else frozenset()
+        self.events.add(
+            self.record,
+            "rescheduled",
+            (
+                f"replica {replica} will be rescheduled in {delay:g} s "
+                f"(attempt {attempt + 1} of {policy.attempts}, preferring a node other than "
+                f"{inst.node_id})"
+            ),
+            inst,
+        )
+        self.nursery.start_soon(self._reschedule_later, replica, delay, avoid)
+
+    async def _reschedule_later(self, replica: int, delay: float, avoid: frozenset[str]) -> None:
+        await trio.sleep(delay)
+        await self.ref.tell(RescheduleDue(replica, avoid))
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    def _save(self, records: list[InstanceRecord]) -> None:
+        if not records:
+            return
+        for saved in self.store.upsert_instances(records):
+            self.instances[saved.id] = saved
+        self._prune()
+
+    def _prune(self) -> None:
+        ended: dict[int, list[InstanceRecord]] = {}
+        for inst in self.instances.values():
+            if not is_live(inst):
+                ended.setdefault(inst.replica, []).append(inst)
+        old = [i.id for group in ended.values() for i in group[:-KEEP_ENDED_PER_REPLICA]]
+        if old:
+            self.store.delete_instances(old)
+            for instance_id in old:
+                del self.instances[instance_id]
+
+    async def _send(self, node_id: str, message: Any) -> None:
+        session = await self.registry.ask(GetSession(node_id))
+        if session is not None:
+            await _tell(session, message)
+
+    def _answer_teardown(self) -> None:
+        if self._teardown and not any(is_live(i) for i in self.instances.values()):
+            for reply in self._teardown:
+                reply.send(None)
+            self._teardown.clear()
+
+
+async def _tell(ref: ActorRef, message: Any) -> None:
+    with contextlib.suppress(ActorStopped):
+        await ref.tell(message)
