@@ -36,7 +36,7 @@ from symphony.actors import ChildSpec, Supervisor, spawn
 from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_conductor_pki, server_ssl_context
 
-from .api import ApiContext, HttpServer, HttpSettings, create_app
+from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
 from .deployments import Deployments, EventLog, Scheduler
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .store import Store
@@ -55,6 +55,7 @@ class ConductorInfo:
     ca_fingerprint: str
     cert_dir: Path
     state_dir: Path
+    api_token: str | None = None  # None: the API takes no token (http.auth: none)
 
 
 def cert_dir_of(config: ConductorConfig) -> Path:
@@ -70,6 +71,12 @@ def load_pki(config: ConductorConfig) -> ConductorPKI:
     return ensure_conductor_pki(cert_dir_of(config), hosts=hosts)
 
 
+def api_token_of(config: ConductorConfig) -> str | None:
+    """The API token (made on the first start, in ``state_dir/api-token``), or None when
+    ``http.auth`` is ``none``."""
+    return None if config.http_auth == "none" else ensure_api_token(config.state_dir)
+
+
 def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supervisor:
     """The Conductor's supervision tree (not started yet)."""
     timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
@@ -78,7 +85,10 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         port=config.listen_port,
         ssl_context=server_ssl_context(pki),
     )
-    http_settings = HttpSettings(host=config.http_host, port=config.http_port)
+    http_settings = HttpSettings(
+        host=config.http_host, port=config.http_port, state_dir=config.state_dir
+    )
+    api_token = api_token_of(config)
     started_at = time.time()
     events = EventLog(store)
 
@@ -108,6 +118,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             events=events,
             started_at=started_at,
             version=__version__,
+            token=api_token,
         )
         return HttpServer(create_app(context), http_settings)
 
@@ -147,6 +158,7 @@ async def run_conductor(
                 ca_fingerprint=pki.ca_fingerprint,
                 cert_dir=pki.cert_dir,
                 state_dir=config.state_dir,
+                api_token=api_token_of(config),
             )
             log.info(
                 "conductor ready: nodes on port %d, API on %s, CA %s",

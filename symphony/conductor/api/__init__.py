@@ -5,8 +5,16 @@ Route handlers never touch actor state: they ``ask`` actors through the refs in 
 """
 
 from .app import create_app
+from .auth import ensure_api_token
 from .context import ApiContext
 from .errors import ApiError
 from .server import HttpServer, HttpSettings
 
-__all__ = ["ApiContext", "ApiError", "HttpServer", "HttpSettings", "create_app"]
+__all__ = [
+    "ApiContext",
+    "ApiError",
+    "HttpServer",
+    "HttpSettings",
+    "create_app",
+    "ensure_api_token",
+]

@@ -1,15 +1,22 @@
-"""Build the Quart-Trio application."""
+"""Build the Quart-Trio application: routes, JSON errors, the token check."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from quart import current_app
+import trio
+from quart import current_app, request
 from quart_trio import QuartTrio
 
+from .auth import is_public, token_matches
 from .context import ApiContext
-from .errors import install_error_handlers
+from .errors import ApiError, install_error_handlers
+
+#: Largest request body (a deployment spec is a few KiB); larger is a JSON 413.
+MAX_BODY = 1024 * 1024
+#: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
+RESPONSE_TIMEOUT = 150.0
 
 
 def context() -> ApiContext:
@@ -18,11 +25,29 @@ def context() -> ApiContext:
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:
-    """The HTTP API app for one Conductor."""
+    """The HTTP API app for one Conductor.
+
+    ``app.config["SYMPHONY_CLOSING"]`` is a :class:`trio.Event` the server sets when it
+    shuts down, so endless streams end instead of holding the graceful shutdown.
+    """
     app = QuartTrio("symphony")
     app.config["SYMPHONY"] = ctx
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["SYMPHONY_CLOSING"] = trio.Event()
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["RESPONSE_TIMEOUT"] = RESPONSE_TIMEOUT
     install_error_handlers(app)
+
+    @app.before_request
+    async def _authenticate() -> None:
+        if ctx.token is None or is_public(request.path):
+            return
+        if not token_matches(request.headers.get("Authorization"), ctx.token):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send the API token as 'Authorization: Bearer <token>'; the Conductor "
+                "wrote it to <state dir>/api-token",
+            )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -32,9 +57,13 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             "uptime_seconds": round(time.time() - ctx.started_at, 3),
         }
 
+    from .openapi import api_docs
     from .routes_deployments import deployments
+    from .routes_events import events
+    from .routes_logs import logs
+    from .routes_metrics import metrics
     from .routes_nodes import nodes
 
-    app.register_blueprint(nodes)
-    app.register_blueprint(deployments)
+    for blueprint in (nodes, deployments, logs, events, metrics, api_docs):
+        app.register_blueprint(blueprint)
     return app

@@ -10,7 +10,12 @@ from symphony.actors import ActorRef
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ApiContext:
-    """Handed to :func:`create_app`; routes read it from ``current_app.config``."""
+    """Handed to :func:`create_app`; routes read it from ``current_app.config``.
+
+    ``token`` is the bearer token every non-public route wants; ``None`` turns the check
+    off (``conductor.http.auth: none``, which the config allows only on loopback). It has
+    no default on purpose: an embedding program must choose.
+    """
 
     registry: ActorRef
     scheduler: ActorRef
@@ -19,3 +24,4 @@ class ApiContext:
     events: Any  # EventLog: live event feed
     started_at: float
     version: str
+    token: str | None

@@ -1,4 +1,10 @@
-"""JSON errors for every failure, never an HTML page and never a 500 for bad input."""
+"""JSON errors for every failure, never an HTML page and never a 500 for bad input.
+
+Every error body is ``{"error": <short words>, "detail": <explanation or field errors>}``:
+400 malformed request or parameter, 401 no or wrong token, 404 unknown deployment,
+instance or path, 409 name conflict (or no logs yet), 413 body too large, 422 invalid
+spec (``detail`` lists ``{"path", "message"}``), 503 a node or an actor cannot answer now.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from typing import Any
 
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+from symphony.actors import ActorStopped, AskTimeout
 
 log = logging.getLogger("symphony.conductor.api")
 
@@ -22,8 +30,11 @@ class ApiError(Exception):
 
 
 def error_response(status: int, error: str, detail: Any = None) -> Response:
+    """The JSON error response every failure becomes."""
     response = jsonify({"error": error, "detail": detail})
     response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="symphony"'
     return response
 
 
@@ -37,11 +48,25 @@ def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        return error_response(status, (error.name or "error").lower(), error.description)
+        response = error_response(status, (error.name or "error").lower(), error.description)
+        if status == 405 and error.get_headers():  # keep the Allow header
+            for name, value in error.get_headers():
+                if name.lower() == "allow":
+                    response.headers["Allow"] = value
+        return response
 
     @app.errorhandler(UnicodeDecodeError)
     async def _not_utf8(error: UnicodeDecodeError) -> Response:
-        return error_response(400, "malformed request", "the body is not valid UTF-8")
+        return error_response(400, "malformed request", "the request is not valid UTF-8")
+
+    @app.errorhandler(AskTimeout)
+    async def _busy(error: AskTimeout) -> Response:
+        log.warning("an API request timed out waiting for an actor: %s", error)
+        return error_response(503, "busy", f"the Conductor did not answer in time: {error}")
+
+    @app.errorhandler(ActorStopped)
+    async def _restarting(error: ActorStopped) -> Response:
+        return error_response(503, "unavailable", f"a Conductor component is restarting: {error}")
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -13,16 +14,23 @@ from hypercorn.trio import serve
 
 from symphony.actors import Actor
 
+from .auth import client_url, remove_address_file, write_address_file
+
 log = logging.getLogger("symphony.conductor.api")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HttpSettings:
-    """Where the API listens; port 0 picks a free port (ask the server ``"url"``)."""
+    """Where the API listens; port 0 picks a free port (ask the server ``"url"``).
+
+    With ``state_dir`` set, the bound URL is recorded in ``state_dir/conductor.json``
+    (and removed on a clean stop) so local clients find the Conductor.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8000
     graceful_timeout: float = 1.0
+    state_dir: Path | None = None
 
 
 class HttpServer(Actor):
@@ -48,7 +56,9 @@ class HttpServer(Actor):
         config.accesslog = None
         config.errorlog = logging.getLogger("symphony.conductor.http")
         binds = await self.nursery.start(functools.partial(self._serve, config))
-        self.url = binds[0]
+        self.url = client_url(binds[0])
+        if self.settings.state_dir is not None:
+            write_address_file(self.settings.state_dir, self.url)
         log.info("HTTP API on %s", self.url)
 
     async def _serve(
@@ -68,6 +78,11 @@ class HttpServer(Actor):
 
     async def on_stop(self) -> None:
         # Let Hypercorn finish in-flight requests (bounded by graceful_timeout) before
-        # the actor's nursery is cancelled.
+        # the actor's nursery is cancelled. Endless streams (log follow) end on the flag.
+        closing = getattr(self.app, "config", {}).get("SYMPHONY_CLOSING")
+        if closing is not None:
+            closing.set()
         self._shutdown.set()
         await self._served.wait()
+        if self.settings.state_dir is not None and self.url is not None:
+            remove_address_file(self.settings.state_dir, self.url)

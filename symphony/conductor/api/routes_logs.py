@@ -1,0 +1,109 @@
+"""``GET /deployments/{id}/logs``: an instance's stdout or stderr, read from its node.
+
+``tail`` lines (default 100), then, with ``follow``, new lines as the job writes them,
+streamed until the client disconnects (no response timeout on that stream). Works for
+running and exited instances alike: the node keeps the files.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, current_app
+
+from ..nodes.model import GetSession
+from ..store import InstanceRecord
+from .app import context
+from .errors import ApiError
+from .logfeed import LogFeed
+from .params import bool_param, choice_param, int_param, str_param
+from .routes_deployments import find
+
+logs = Blueprint("logs", __name__)
+
+MAX_TAIL = 100_000
+#: How long a node may take to send a whole tail.
+TAIL_TIMEOUT = 30.0
+#: How often a quiet follow stream checks for shutdown and for its node's link.
+FOLLOW_IDLE_CHECK = 0.5
+
+LIVE = ("running", "starting", "assigned", "stopping")
+TEXT = "text/plain; charset=utf-8"
+
+
+def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> InstanceRecord:
+    """The instance ``wanted`` (its id or replica number), else the first live one (lowest
+    replica), else the one that ran most recently."""
+    if wanted is not None:
+        for inst in instances:
+            if inst.id == wanted:
+                return inst
+        if wanted.isdigit():
+            replica = int(wanted)
+            same = [i for i in instances if i.replica == replica]
+            if same:
+                return max(same, key=lambda i: (i.finished_at is None, i.updated_at))
+        raise ApiError(
+            404, "not found", f"no instance {wanted!r} (an instance id or a replica number)"
+        )
+    live = sorted((i for i in instances if i.state in LIVE), key=lambda i: i.replica)
+    if live:
+        return live[0]
+    ran = [i for i in instances if i.node_id is not None]
+    if ran:
+        return max(ran, key=lambda i: (i.started_at or 0.0, i.updated_at))
+    if instances:
+        return instances[0]
+    raise ApiError(404, "not found", "this deployment has no instances yet")
+
+
+@logs.get("/deployments/<id_or_name>/logs")
+async def deployment_logs(id_or_name: str) -> Any:
+    ctx = context()
+    tail = int_param("tail", 100, low=0, high=MAX_TAIL)
+    follow = bool_param("follow")
+    stream = choice_param("stream", "stdout", ("stdout", "stderr"))
+    wanted = str_param("instance")
+    record = find(id_or_name)
+    inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
+    if inst.node_id is None:
+        raise ApiError(
+            409, "no logs", f"instance {inst.id} is {inst.state} and has not run on a node yet"
+        )
+    session = await ctx.registry.ask(GetSession(inst.node_id), timeout=5)
+    if session is None:
+        raise ApiError(
+            503,
+            "node not connected",
+            f"instance {inst.id} ran on node {inst.node_id!r}, which is not connected now; "
+            "its logs are on that node and can be read once it reconnects",
+        )
+    headers = {"X-Symphony-Instance": inst.id, "X-Symphony-Node": inst.node_id}
+    feed = LogFeed(session, inst.id, stream=stream, tail=tail or 0, follow=follow)
+    if follow:
+        return _follow(feed, headers)
+    parts: list[bytes] = []
+    async with feed:
+        with trio.move_on_after(TAIL_TIMEOUT):
+            async for data in feed.chunks(idle=TAIL_TIMEOUT, stop=trio.Event()):
+                parts.append(data)
+        if not feed.ended:
+            raise ApiError(504, "node timeout", f"node {inst.node_id!r} did not send the logs")
+    return Response(b"".join(parts), status=200, headers=headers, content_type=TEXT)
+
+
+def _follow(feed: LogFeed, headers: dict[str, str]) -> Response:
+    # The generator runs after this handler returned, outside the app context: take
+    # what it needs now.
+    closing: trio.Event = current_app.config["SYMPHONY_CLOSING"]
+
+    async def body() -> Any:
+        async with feed, aclosing(feed.chunks(idle=FOLLOW_IDLE_CHECK, stop=closing)) as chunks:
+            async for data in chunks:
+                yield data
+
+    response = Response(body(), status=200, headers=headers, content_type=TEXT)
+    response.timeout = None  # a follow lasts as long as the client wants it
+    return response

@@ -1,0 +1,121 @@
+"""JSON schemas of what the API returns (components of the OpenAPI document).
+
+They mirror :mod:`.views`, :func:`.routes_nodes.node_json` and
+:func:`.routes_events.event_json`; the schemathesis test fails if they drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _obj(props: dict[str, Any], *, extra: bool = True) -> dict[str, Any]:
+    """An object whose every listed property is required."""
+    schema: dict[str, Any] = {"type": "object", "required": list(props), "properties": props}
+    if not extra:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _maybe(kind: str) -> dict[str, Any]:
+    return {"type": [kind, "null"]}
+
+
+STR, INT, NUM, BOOL = ({"type": t} for t in ("string", "integer", "number", "boolean"))
+ANY_OBJECT = {"type": "object"}
+INSTANCE_STATE = {
+    "type": "string",
+    "enum": [
+        "pending", "assigned", "starting", "running", "exited",
+        "failed", "stopping", "stopped", "lost",
+    ],
+}  # fmt: skip
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj(
+        {
+            "error": {"type": "string", "description": "What went wrong, in a few words"},
+            "detail": {"description": "Why, or the list of {path, message} of an invalid spec"},
+        }
+    ),
+    "Health": _obj({"status": {"const": "ok"}, "version": STR, "uptime_seconds": NUM}),
+    "Instance": _obj(
+        {
+            "id": STR,
+            "replica": INT,
+            "node_id": _maybe("string"),
+            "state": INSTANCE_STATE,
+            "pid": _maybe("integer"),
+            "restarts": INT,
+            "exit_code": _maybe("integer"),
+            "signal": _maybe("string"),
+            "health": _maybe("string"),
+            "reason": _maybe("string"),
+            "generation": INT,
+            "started_at": _maybe("number"),
+            "finished_at": _maybe("number"),
+            "updated_at": NUM,
+        }
+    ),
+    "Deployment": _obj(
+        {
+            "id": STR,
+            "name": STR,
+            "desired_state": {"type": "string", "enum": ["running", "stopped"]},
+            "state": {
+                "type": "string",
+                "enum": [
+                    "pending",
+                    "starting",
+                    "running",
+                    "stopping",
+                    "stopped",
+                    "failed",
+                    "exited",
+                ],
+            },
+            "replicas": _obj({"desired": INT, "running": INT}),
+            "generation": INT,
+            "created_at": NUM,
+            "updated_at": NUM,
+            "pending_reason": _maybe("string"),
+            "restarts": INT,
+            "spec": ANY_OBJECT,
+            "instances": {"type": "array", "items": {"$ref": "#/components/schemas/Instance"}},
+        }
+    ),
+    "Deleted": _obj({"deleted": STR, "name": STR}),
+    "Node": _obj(
+        {
+            "node_id": STR,
+            "state": {"type": "string", "enum": ["ready", "disconnected", "lost"]},
+            "groups": {"type": "array", "items": STR},
+            "capacities_total": {"type": "object", "additionalProperties": INT},
+            "capacities_used": {"type": "object", "additionalProperties": INT},
+            "resources": ANY_OBJECT,
+            "usage": ANY_OBJECT,
+            "last_heartbeat": _maybe("number"),
+            "connected_at": _maybe("number"),
+            "remote": _maybe("string"),
+            "shared_certificate": BOOL,
+            "heartbeat_sec": NUM,
+        }
+    ),
+    "Event": _obj(
+        {
+            "id": INT,
+            "at": NUM,
+            "kind": STR,
+            "message": STR,
+            "deployment_id": _maybe("string"),
+            "instance_id": _maybe("string"),
+            "data": ANY_OBJECT,
+        }
+    ),
+    "EventPage": _obj(
+        {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "next_after": {"type": "integer", "description": "Pass as ?after= for the next page"},
+        }
+    ),
+}
