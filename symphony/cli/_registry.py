@@ -12,6 +12,11 @@ import argparse
 import importlib
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "symphony.cli.up",  # up
+    "symphony.cli.deploy",  # deploy
+    "symphony.cli.ps",  # ps, nodes
+    "symphony.cli.logs",  # logs, events
+    "symphony.cli.control",  # stop, start, scale, rm
     "symphony.cli.service",  # conductor, node (and the root --config run)
     "symphony.cli.version",  # version
 )

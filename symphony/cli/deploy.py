@@ -1,0 +1,122 @@
+"""``symphony deploy``: create a deployment from a spec file or an inline command.
+
+    symphony deploy -f job.yaml                  # YAML or JSON; '-' reads standard input
+    symphony deploy -f job.yaml --name web-2 --replicas 3
+    symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
+
+The spec is the one the HTTP API takes (``docs/cli.md`` shows one); the Conductor
+validates it and names every bad field. An inline command makes the smallest spec:
+``{"name": ..., "config": {"command": [...]}}``, which any node can run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._errors import CLIError
+from ._remote import add_conductor_flag, call, client
+
+HELP = """\
+Create a deployment from a spec file (YAML or JSON) or from a command given after '--'.
+
+  symphony deploy -f job.yaml
+  symphony deploy -f job.json --name web-2 --replicas 3
+  symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "deploy",
+        help="create a deployment from a spec file or a command",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-f", "--file", metavar="FILE", help="spec file, YAML or JSON ('-': stdin)")
+    parser.add_argument("--name", help="the deployment's name (overrides the file's)")
+    parser.add_argument(
+        "--replicas", type=non_negative, metavar="N", help="how many instances (overrides)"
+    )
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, help="after '--': the command to run (no -f then)"
+    )
+    add_conductor_flag(parser)
+    parser.set_defaults(handler=run, parser=parser)
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def load_spec_text(text: str, source: str) -> dict[str, Any]:
+    """Parse a spec document: JSON if it looks like JSON, else YAML (one mapping)."""
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("{"):
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except ValueError as exc:  # json.JSONDecodeError
+        raise CLIError(f"{source}: not valid JSON: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError: report where, in one line
+        if type(exc).__module__.startswith("yaml"):
+            raise CLIError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+        raise
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise CLIError(f"{source}: a spec is a mapping (name, config, ...), but this is {kind}")
+    return data
+
+
+def read_spec_file(path: str) -> dict[str, Any]:
+    """The spec in ``path`` (``-`` for standard input)."""
+    if path == "-":
+        return load_spec_text(sys.stdin.read(), "<stdin>")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise CLIError(f"{path}: not a text file (UTF-8 expected)") from None
+    except OSError as exc:
+        raise CLIError(f"{path}: {exc.strerror or exc}") from None
+    return load_spec_text(text, path)
+
+
+def build_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The spec to send: the file or the inline command, with the flags laid over it."""
+    command = list(args.command or [])
+    if command and command[0] == "--":
+        command = command[1:]
+    if args.file is not None and command:
+        args.parser.error("give either -f FILE or a command after '--', not both")
+    if args.file is None and not command:
+        args.parser.error("give -f FILE (a spec) or a command after '--'")
+    spec = read_spec_file(args.file) if args.file is not None else {"config": {"command": command}}
+    if args.name is not None:
+        spec["name"] = args.name
+    if args.replicas is not None:
+        spec["replicas"] = args.replicas
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = build_spec(args)
+    api = client(args)
+    created = call(api, api.create_deployment, spec)
+    replicas = created.get("replicas", {}).get("desired", "?")
+    print(f"deployment {created.get('name')} created ({created.get('id')}, replicas {replicas})")
+    return 0

@@ -1,0 +1,103 @@
+"""``symphony logs`` and ``symphony events``: a deployment's output and its history.
+
+    symphony logs ticker                  # the last 100 lines of stdout
+    symphony logs ticker -f --tail 10     # then follow new lines until Ctrl-C
+    symphony logs ticker --stderr --instance ticker-1-0a9e3c
+    symphony events ticker                # placed, started, exited (code 1), restarted...
+
+With several instances and no ``--instance``, the Conductor picks which output to show
+(see ``docs/cli.md``). Output is written as it arrives, so ``symphony logs -f x | grep``
+works, and a closed pipe (``| head``) ends the command quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from . import _table as t
+from ._remote import add_conductor_flag, call, client
+from .deploy import non_negative
+
+EVENT_HEADERS = ("TIME", "KIND", "INSTANCE", "MESSAGE")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    logs = subparsers.add_parser(
+        "logs",
+        help="print (or follow) a deployment's output",
+        description="Print a deployment's output: stdout unless --stderr; -f follows it.",
+    )
+    logs.add_argument("name", metavar="NAME", help="deployment name or id")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "--tail", type=non_negative, default=100, metavar="N", help="last N lines (default 100)"
+    )
+    logs.add_argument("--instance", metavar="ID", help="one instance's output (id or replica)")
+    logs.add_argument("--stderr", action="store_true", help="standard error instead of stdout")
+    add_conductor_flag(logs)
+    logs.set_defaults(handler=run_logs)
+
+    events = subparsers.add_parser(
+        "events",
+        help="a deployment's event history",
+        description="A deployment's event history, oldest first.",
+    )
+    events.add_argument("name", metavar="NAME", help="deployment name or id")
+    events.add_argument("--limit", type=non_negative, metavar="N", help="at most N events")
+    events.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    add_conductor_flag(events)
+    events.set_defaults(handler=run_events)
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    api = client(args)
+    options: dict[str, Any] = {
+        "tail": args.tail,
+        "instance": args.instance,
+        "stream": "stderr" if args.stderr else "stdout",
+    }
+    out = sys.stdout
+    try:
+        if not args.follow:
+            out.write(call(api, api.logs, args.name, **options))
+            out.flush()
+            return 0
+        chunks = call(api, api.follow_logs, args.name, **options)
+        while True:
+            chunk = call(api, next, chunks, None)
+            if chunk is None:
+                return 0
+            out.write(chunk if chunk.endswith("\n") else chunk + "\n")
+            out.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error. Point stdout at /dev/null so the
+        # interpreter's final flush does not complain.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def event_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
+    """The rows of ``symphony events`` (pure, for tests)."""
+    return [
+        [t.clock(e.get("at")), e.get("kind"), e.get("instance_id"), e.get("message")]
+        for e in events
+    ]
+
+
+def run_events(args: argparse.Namespace) -> int:
+    api = client(args)
+    events = call(api, api.events, args.name, limit=args.limit)
+    if args.json:
+        print(json.dumps(events, indent=2))
+        return 0
+    if not events:
+        print(f"no events yet for {args.name} (as of {t.clock(time.time())})")
+        return 0
+    print(t.table(EVENT_HEADERS, event_rows(events)))
+    return 0

@@ -1,0 +1,142 @@
+"""``symphony ps`` and ``symphony nodes``: what runs where, as tables.
+
+    $ symphony ps
+    NAME     INSTANCE           NODE     STATE     RESTARTS   EXIT      AGE
+    ticker   ticker-0-3f9a1c    laptop   running   2          SIGKILL   5m
+    web      -                  -        stopped   -          -         -
+
+One row per live instance (``-a`` adds the instances that have ended: exited, failed,
+stopped, replaced); a deployment with no live instance still gets a row, so a stopped
+or failed deployment does not vanish from the list. ``EXIT`` is how the instance's last
+run ended (a code, or a signal's name), ``AGE`` how long its current state has lasted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from . import _table as t
+from ._remote import add_conductor_flag, call, client
+
+PS_HEADERS = ("NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE")
+WIDE_HEADERS = ("PID", "REASON")
+NODE_HEADERS = ("NODE", "STATE", "GROUPS", "CAPACITY (USED/TOTAL)", "CPU", "MEMORY", "GPUS", "SEEN")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ps = subparsers.add_parser(
+        "ps",
+        help="list deployments and their instances",
+        description="List deployments and their instances (live ones; -a for all).",
+    )
+    ps.add_argument("-a", "--all", action="store_true", help="include instances that have ended")
+    ps.add_argument("-w", "--wide", action="store_true", help="add the PID and REASON columns")
+    ps.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    add_conductor_flag(ps)
+    ps.set_defaults(handler=run_ps)
+
+    nodes = subparsers.add_parser(
+        "nodes", help="list nodes", description="List nodes: state, groups, capacity, usage."
+    )
+    nodes.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    add_conductor_flag(nodes)
+    nodes.set_defaults(handler=run_nodes)
+
+
+def ps_rows(
+    deployments: list[dict[str, Any]], *, show_all: bool, wide: bool, now: float
+) -> list[list[Any]]:
+    """The rows of ``symphony ps`` (pure, for tests)."""
+    rows: list[list[Any]] = []
+    for dep in sorted(deployments, key=lambda d: d.get("name") or ""):
+        instances = dep.get("instances") or []
+        shown = [i for i in instances if show_all or i.get("finished_at") is None]
+        for inst in shown:
+            row = [
+                dep.get("name"),
+                inst.get("id"),
+                inst.get("node_id"),
+                _state(inst),
+                inst.get("restarts"),
+                t.exit_text(inst.get("exit_code"), inst.get("signal")),
+                t.age(inst.get("updated_at") if inst.get("finished_at") else _since(inst), now),
+            ]
+            if wide:
+                row += [inst.get("pid"), inst.get("reason")]
+            rows.append(row)
+        if not shown:
+            row = [dep.get("name"), None, None, dep.get("state"), None, None, None]
+            if wide:
+                row += [None, dep.get("pending_reason")]
+            rows.append(row)
+    return rows
+
+
+def _state(inst: dict[str, Any]) -> str:
+    state = inst.get("state") or "?"
+    health = inst.get("health")
+    # Health matters only while running; "running (unhealthy)" is what to look at first.
+    if state == "running" and health not in (None, "healthy", "unknown"):
+        return f"{state} ({health})"
+    return state
+
+
+def _since(inst: dict[str, Any]) -> float | None:
+    if inst.get("state") == "running" and inst.get("started_at") is not None:
+        return inst["started_at"]
+    return inst.get("updated_at")
+
+
+def run_ps(args: argparse.Namespace) -> int:
+    api = client(args)
+    deployments = call(api, api.list_deployments)
+    if args.json:
+        print(json.dumps(deployments, indent=2))
+        return 0
+    headers = PS_HEADERS + (WIDE_HEADERS if args.wide else ())
+    rows = ps_rows(deployments, show_all=args.all, wide=args.wide, now=time.time())
+    print(t.table(headers, rows))
+    return 0
+
+
+def node_rows(nodes: list[dict[str, Any]], *, now: float) -> list[list[Any]]:
+    """The rows of ``symphony nodes`` (pure, for tests)."""
+    rows = []
+    for node in sorted(nodes, key=lambda n: n.get("node_id") or ""):
+        usage = node.get("usage") or {}
+        resources = node.get("resources") or {}
+        cpu = usage.get("cpu_percent")
+        ram_total = usage.get("ram_total") or resources.get("ram_total")
+        memory = (
+            f"{t.size(usage.get('ram_used'))}/{t.size(ram_total)}"
+            if usage.get("ram_used") is not None
+            else t.size(ram_total)
+        )
+        rows.append(
+            [
+                node.get("node_id"),
+                node.get("state"),
+                ",".join(node.get("groups") or []),
+                t.capacities(node.get("capacities_total") or {}, node.get("capacities_used") or {}),
+                None if cpu is None else f"{cpu:.0f}%",
+                memory,
+                len(resources.get("gpus") or []),
+                t.age(node.get("last_heartbeat"), now) + " ago"
+                if node.get("last_heartbeat")
+                else None,
+            ]
+        )
+    return rows
+
+
+def run_nodes(args: argparse.Namespace) -> int:
+    api = client(args)
+    nodes = call(api, api.nodes)
+    if args.json:
+        print(json.dumps(nodes, indent=2))
+        return 0
+    print(t.table(NODE_HEADERS, node_rows(nodes, now=time.time())))
+    return 0

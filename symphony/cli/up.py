@@ -1,0 +1,113 @@
+"""``symphony up``: a Conductor and a local Node in the foreground; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from .service_flags import capacity, checked
+
+HELP = """\
+Run a Conductor and a local Node in one process, with no configuration: state in
+./.symphony, everything on loopback, the web UI on http://127.0.0.1:PORT/ui. The local
+node joins group 'local' and offers 'cpu' (100 per core) and 'gpu' (one per GPU that
+NVML reports). Ctrl-C stops the jobs, the node and the conductor.
+
+  symphony up
+  symphony up --port 8080 --capacity Analytic1=10
+"""
+
+EXAMPLE = """\
+  symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
+  symphony ps
+  symphony logs ticker -f
+  symphony deploy -f job.yaml       # a spec file, YAML or JSON (node_group: local)"""
+
+log = logging.getLogger("symphony.cli")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "up",
+        help="run a Conductor and a local Node (zero configuration)",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add(
+        "--port",
+        type=checked("port", int, what="a port number"),
+        default=8000,
+        help="HTTP API and web UI port on 127.0.0.1 (default 8000; 0 picks a free one)",
+    )
+    add(
+        "--node-port",
+        type=checked("port", int, what="a port number"),
+        default=0,
+        help="the node endpoint's port on 127.0.0.1 (default: a free one)",
+    )
+    add("--state-dir", metavar="DIR", default=".symphony", help="default ./.symphony")
+    add("--node-id", metavar="ID", type=checked("node_id"), help="default: from the host name")
+    add(
+        "--capacity",
+        metavar="NAME=N",
+        action="append",
+        type=capacity,
+        help="add or override a capacity class of the local node (repeatable)",
+    )
+    add(
+        "--log-level",
+        metavar="LEVEL",
+        type=checked("log_level"),
+        default="WARNING",
+        help="service log level (default WARNING: the banner is enough)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def up_config(args: argparse.Namespace) -> Any:
+    """The :class:`~symphony.up.UpConfig` of ``symphony up ARGS``."""
+    from symphony.up import UpConfig, local_capacities
+
+    capacities = None
+    if args.capacity:
+        capacities = {**local_capacities(), **dict(args.capacity)}
+    return UpConfig(
+        state_dir=Path(args.state_dir),
+        http_port=args.port,
+        node_port=args.node_port,
+        node_id=args.node_id,
+        capacities=capacities,
+    )
+
+
+def banner(info: Any) -> str:
+    """What ``symphony up`` prints once it serves: the UI link (with its token) and a start."""
+    capacities = ", ".join(f"{k}: {v}" for k, v in info.capacities.items())
+    return (
+        f"Symphony is up: conductor and node {info.node_id!r} "
+        f"(group local; {capacities}); state in {info.state_dir}\n"
+        f"  web UI:  {info.ui_url}\n"
+        f"  API:     {info.http_url}\n"
+        f"Try it (in this directory, no flags needed):\n{EXAMPLE}\n"
+        "Press Ctrl-C to stop the jobs, the node and the conductor."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from symphony.logs import setup_logging
+    from symphony.up import run_up
+
+    from .runner import run_service
+
+    config = up_config(args)
+    setup_logging(args.log_level)
+
+    def ready(info: Any) -> None:
+        print(banner(info), flush=True)
+
+    stopped_by = run_service(run_up, config, on_ready=ready)
+    print(f"symphony up: stopped{f' by {stopped_by.name}' if stopped_by else ''}", flush=True)
+    return 0

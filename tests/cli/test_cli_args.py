@@ -1,0 +1,207 @@
+"""Argument parsing of the client commands and ``symphony up``: values, overrides, usage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from symphony.cli import CLIError, build_parser, main
+from symphony.cli._remote import api_error_text
+from symphony.cli.control import matching
+from symphony.cli.deploy import build_spec, load_spec_text
+from symphony.cli.up import banner, up_config
+from symphony.up import UpInfo, local_capacities, local_node_id
+
+SPEC_YAML = """\
+name: hello
+node_group: local
+capacity_requests: {cpu: 10}
+config:
+  command: ["python3", "-c", "print('hi')"]
+"""
+
+
+def parse(*argv: str):
+    return build_parser().parse_args(list(argv))
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("scale", "web", "many"),
+        ("scale", "web", "-1"),
+        ("scale", "web"),
+        ("logs", "web", "--tail", "x"),
+        ("logs",),
+        ("stop",),
+        ("rm",),
+        ("events", "web", "--limit", "-3"),
+        ("ps", "--bogus"),
+        ("deploy", "--replicas", "two", "-f", "x.yaml"),
+        ("up", "--port", "70000"),
+        ("up", "--capacity", "cpu=lots"),
+        ("up", "--node-id", "bad id!"),
+        ("up", "--log-level", "LOUD"),
+    ],
+)
+def test_cli_malformed_arguments_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    err = usage_error(capsys, *argv)
+    assert err.startswith("usage: symphony")
+    assert "error:" in err
+
+
+def test_cli_deploy_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "give -f FILE" in usage_error(capsys, "deploy")
+    assert "not both" in usage_error(capsys, "deploy", "-f", "job.yaml", "--", "true")
+
+
+def test_cli_client_commands_parse_their_flags() -> None:
+    args = parse("logs", "web", "-f", "--tail", "5", "--instance", "web-1-abc", "--stderr")
+    assert (args.name, args.follow, args.tail, args.instance, args.stderr) == (
+        "web",
+        True,
+        5,
+        "web-1-abc",
+        True,
+    )
+    assert parse("logs", "web").tail == 100
+    assert parse("ps", "-a").all is True
+    assert parse("scale", "web", "0").replicas == 0
+    assert parse("rm", "a", "b", "--regex").names == ["a", "b"]
+    assert parse("stop", "web").desired_state == "stopped"
+    assert parse("start", "web").desired_state == "running"
+    assert parse("ps", "--conductor", "http://10.0.0.5:8000").conductor == "http://10.0.0.5:8000"
+    assert parse("nodes").conductor is None
+
+
+def test_cli_deploy_reads_yaml_and_json_and_applies_overrides(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "job.yaml"
+    yaml_file.write_text(SPEC_YAML)
+    spec = build_spec(parse("deploy", "-f", str(yaml_file), "--name", "other", "--replicas", "3"))
+    assert spec["name"] == "other" and spec["replicas"] == 3
+    assert spec["config"]["command"] == ["python3", "-c", "print('hi')"]
+    json_file = tmp_path / "job.json"
+    json_file.write_text(json.dumps({"config": {"command": ["true"]}}))
+    assert build_spec(parse("deploy", "-f", str(json_file))) == {"config": {"command": ["true"]}}
+
+
+def test_cli_deploy_inline_command_keeps_its_own_flags() -> None:
+    spec = build_spec(parse("deploy", "--name", "t", "--", "sh", "-c", "echo --name x"))
+    assert spec == {"name": "t", "config": {"command": ["sh", "-c", "echo --name x"]}}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "this is empty"),
+        ("- a\n- b\n", "this is a list"),
+        ("name: [unclosed\n", "not valid YAML"),
+        ('{"name": ', "not valid JSON"),
+        ("just a string", "this is a str"),
+    ],
+)
+def test_cli_deploy_malformed_spec_is_one_line_error(text: str, says: str) -> None:
+    with pytest.raises(CLIError) as exc:
+        load_spec_text(text, "job.yaml")
+    message = str(exc.value)
+    assert message.startswith("job.yaml: ") and says in message
+    assert "\n" not in message
+
+
+def test_cli_deploy_missing_file_exits_1_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["deploy", "-f", str(tmp_path / "nope.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"symphony: error: {tmp_path / 'nope.yaml'}: no such file\n"
+
+
+def test_cli_deploy_binary_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blob = tmp_path / "blob.yaml"
+    blob.write_bytes(b"\xff\xfe\x00garbage")
+    assert main(["deploy", "-f", str(blob)]) == 1
+    assert "not a text file" in capsys.readouterr().err
+
+
+def test_cli_rm_regex_matches_by_search_and_rejects_bad_patterns() -> None:
+    names = ["test-a", "web", "my-test-b"]
+    assert matching(["^test-"], names) == ["test-a"]
+    assert matching(["test", "^web$"], names) == ["test-a", "web", "my-test-b"]
+    with pytest.raises(CLIError, match="bad regular expression"):
+        matching(["("], names)
+
+
+class FakeApiError(Exception):
+    def __init__(self, error: str, detail: object) -> None:
+        super().__init__(f"{error}: {detail}")
+        self.error = error
+        self.detail = detail
+
+
+def test_cli_api_errors_become_one_line_naming_each_field() -> None:
+    detail = [
+        {"path": "config.command", "message": "Field required"},
+        {"path": "replicas", "message": "must be >= 0"},
+    ]
+    assert api_error_text(FakeApiError("invalid spec", detail)) == (
+        "invalid spec: config.command: Field required; replicas: must be >= 0"
+    )
+    assert api_error_text(FakeApiError("not found", "no deployment 'x'")) == (
+        "not found: no deployment 'x'"
+    )
+
+
+def test_up_defaults_and_capacity_overrides(tmp_path: Path) -> None:
+    config = up_config(parse("up"))
+    assert (config.http_port, config.node_port, config.capacities) == (8000, 0, None)
+    assert config.state_dir == Path(".symphony") and config.groups == ("local",)
+    custom = up_config(
+        parse("up", "--port", "0", "--capacity", "Analytic1=10", "--capacity", "cpu=50")
+    )
+    assert custom.http_port == 0
+    assert custom.capacities["Analytic1"] == 10 and custom.capacities["cpu"] == 50
+
+
+def test_up_local_node_id_is_a_valid_node_id_from_the_host_name() -> None:
+    assert local_node_id("GPU_box.example.org") == "GPU_box"
+    assert local_node_id("weird host!name") == "weird-host-name"
+    assert local_node_id("-.-") == "local"
+    assert local_node_id("node-client") == "local"  # reserved for the shared certificate
+    assert len(local_node_id("x" * 100)) == 63
+    from symphony.pki import validate_node_id
+
+    assert validate_node_id(local_node_id()) == local_node_id()
+
+
+def test_up_local_capacities_offer_cpu_hundredths() -> None:
+    import os
+
+    capacities = local_capacities()
+    assert capacities["cpu"] == len(os.sched_getaffinity(0)) * 100
+    assert set(capacities) <= {"cpu", "gpu"}
+
+
+def test_up_banner_prints_the_ui_url_with_token_and_an_example() -> None:
+    info = UpInfo(
+        http_url="http://127.0.0.1:8000",
+        ui_url="http://127.0.0.1:8000/ui#token=abc",
+        token="abc",
+        node_id="laptop",
+        node_port=40000,
+        capacities={"cpu": 400},
+        state_dir=Path("/x/.symphony"),
+    )
+    text = banner(info)
+    assert "http://127.0.0.1:8000/ui#token=abc" in text
+    assert "symphony deploy" in text and "Ctrl-C" in text

@@ -1,0 +1,153 @@
+"""Output formatting of the client commands: tables, ages, exits, rows of ps/nodes/events."""
+
+from __future__ import annotations
+
+from symphony.cli import _table as t
+from symphony.cli.logs import event_rows
+from symphony.cli.ps import PS_HEADERS, node_rows, ps_rows
+
+NOW = 1_800_000_000.0
+
+
+def instance(**fields):
+    base = {
+        "id": "web-0-abc123",
+        "replica": 0,
+        "node_id": "laptop",
+        "state": "running",
+        "pid": 4242,
+        "restarts": 0,
+        "exit_code": None,
+        "signal": None,
+        "health": None,
+        "reason": None,
+        "started_at": NOW - 90,
+        "finished_at": None,
+        "updated_at": NOW - 30,
+    }
+    return {**base, **fields}
+
+
+def deployment(name="web", instances=(), **fields):
+    base = {
+        "id": f"dep_{name}",
+        "name": name,
+        "desired_state": "running",
+        "state": "running",
+        "replicas": {"desired": 1, "running": 1},
+        "pending_reason": None,
+        "instances": list(instances),
+    }
+    return {**base, **fields}
+
+
+def test_table_aligns_columns_and_leaves_no_trailing_spaces() -> None:
+    text = t.table(["A", "LONGER", "C"], [["xxxx", None, ""], ["y", "z", "last"]])
+    assert text.splitlines() == ["A      LONGER   C", "xxxx   -        -", "y      z        last"]
+    assert all(line == line.rstrip() for line in text.splitlines())
+
+
+def test_table_cell_flattens_line_breaks() -> None:
+    assert t.table(["M"], [["two\nlines"]]).splitlines()[1] == "two lines"
+
+
+def test_age_uses_the_largest_unit_and_never_goes_negative() -> None:
+    assert [t.age(NOW - s, NOW) for s in (0, 59, 60, 3599, 3600, 86400 * 3)] == [
+        "0s",
+        "59s",
+        "1m",
+        "59m",
+        "1h",
+        "3d",
+    ]
+    assert t.age(NOW + 5, NOW) == "0s"  # clock skew between machines
+    assert t.age(None, NOW) == "-"
+
+
+def test_exit_text_names_signals_and_shows_codes() -> None:
+    assert t.exit_text(None, 9) == "SIGKILL"
+    assert t.exit_text(None, "SIGTERM") == "SIGTERM"
+    assert t.exit_text(None, 250) == "signal 250"
+    assert t.exit_text(3, None) == "3"
+    assert t.exit_text(0, None) == "0"
+    assert t.exit_text(None, None) == "-"
+
+
+def test_size_and_capacities_read_like_a_person_writes_them() -> None:
+    assert [t.size(n) for n in (512, 2048, 1536 * 1024**2, 16 * 1024**3)] == [
+        "512B",
+        "2.0K",
+        "1.5G",
+        "16.0G",
+    ]
+    assert t.capacities({"cpu": 400, "gpu": 1}, {"cpu": 150}) == "cpu 150/400, gpu 0/1"
+    assert t.capacities({}, {}) == "-"
+
+
+def test_ps_rows_show_live_instances_with_exit_and_restarts() -> None:
+    dep = deployment(
+        instances=[instance(restarts=2, signal=9, started_at=NOW - 300)],
+    )
+    rows = ps_rows([dep], show_all=False, wide=False, now=NOW)
+    assert rows == [["web", "web-0-abc123", "laptop", "running", 2, "SIGKILL", "5m"]]
+    assert len(rows[0]) == len(PS_HEADERS)
+
+
+def test_ps_rows_hide_ended_instances_unless_all() -> None:
+    ended = instance(
+        id="web-0-old", state="exited", exit_code=1, finished_at=NOW - 10, updated_at=NOW - 10
+    )
+    dep = deployment(instances=[instance(), ended])
+    assert [r[1] for r in ps_rows([dep], show_all=False, wide=False, now=NOW)] == ["web-0-abc123"]
+    everything = ps_rows([dep], show_all=True, wide=False, now=NOW)
+    assert [r[1] for r in everything] == ["web-0-abc123", "web-0-old"]
+    assert everything[1][3:] == ["exited", 0, "1", "10s"]
+
+
+def test_ps_rows_keep_a_deployment_without_live_instances_visible() -> None:
+    stopped = deployment(name="batch", state="stopped", desired_state="stopped")
+    pending = deployment(
+        name="big", state="pending", pending_reason="no node in group 'gpu' has gpu: 8"
+    )
+    rows = ps_rows([stopped, pending], show_all=False, wide=True, now=NOW)
+    assert rows[0][:4] == ["batch", None, None, "stopped"]
+    assert rows[1][3] == "pending" and rows[1][-1] == "no node in group 'gpu' has gpu: 8"
+
+
+def test_ps_rows_wide_adds_pid_and_reason_and_flags_unhealthy() -> None:
+    dep = deployment(instances=[instance(health="unhealthy", reason="health check failed")])
+    (row,) = ps_rows([dep], show_all=False, wide=True, now=NOW)
+    assert row[3] == "running (unhealthy)"
+    assert row[-2:] == [4242, "health check failed"]
+
+
+def test_ps_rows_sort_by_name_and_tolerate_missing_fields() -> None:
+    rows = ps_rows(
+        [{"name": "b"}, {"name": "a", "instances": [{}]}], show_all=False, wide=False, now=NOW
+    )
+    assert [r[0] for r in rows] == ["a", "b"]
+    assert rows[0][3] == "?"
+
+
+def test_node_rows_summarise_capacity_usage_and_heartbeat() -> None:
+    node = {
+        "node_id": "laptop",
+        "state": "ready",
+        "groups": ["local", "gpu-1"],
+        "capacities_total": {"cpu": 400},
+        "capacities_used": {"cpu": 10},
+        "resources": {"ram_total": 8 * 1024**3, "gpus": [{"index": 0}]},
+        "usage": {"cpu_percent": 12.4, "ram_used": 2 * 1024**3, "ram_total": 8 * 1024**3},
+        "last_heartbeat": NOW - 2,
+    }
+    assert node_rows([node], now=NOW) == [
+        ["laptop", "ready", "local,gpu-1", "cpu 10/400", "12%", "2.0G/8.0G", 1, "2s ago"]
+    ]
+    (bare,) = node_rows([{"node_id": "new"}], now=NOW)
+    assert bare[1:] == [None, "", "-", None, "-", 0, None]
+
+
+def test_event_rows_show_time_kind_instance_and_message() -> None:
+    rows = event_rows([{"at": NOW, "kind": "exited", "instance_id": "w-0", "message": "code 1"}])
+    assert rows[0][1:] == ["exited", "w-0", "code 1"]
+    assert rows[0][0] == t.clock(NOW)
