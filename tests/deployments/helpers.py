@@ -1,0 +1,92 @@
+"""HTTP helpers for deployment tests against a real Conductor."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import httpx
+import psutil
+import trio
+
+
+def job(name: str, *, seconds: int = 300, **extra: Any) -> dict[str, Any]:
+    """A long-running job spec; its processes carry ``name`` in their command line."""
+    spec: dict[str, Any] = {
+        "name": name,
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {
+            "command": [sys.executable, "-c", f"import time; time.sleep({seconds})", name],
+        },
+        "restart_policy": {"type": "on-failure", "backoff_seconds": 0.1},
+    }
+    spec.update(extra)
+    return spec
+
+
+class Api:
+    """A tiny async client bound to one Conductor (tests only; the real one is
+    ``symphony.client``)."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=url, headers=headers, timeout=30)
+
+    async def post(self, spec: dict[str, Any]) -> httpx.Response:
+        return await self.http.post("/deployments", json=spec)
+
+    async def get(self, name: str) -> dict[str, Any]:
+        response = await self.http.get(f"/deployments/{name}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def all(self) -> list[dict[str, Any]]:
+        return (await self.http.get("/deployments")).json()["deployments"]
+
+    async def patch(self, name: str, patch: dict[str, Any]) -> httpx.Response:
+        return await self.http.patch(f"/deployments/{name}", json=patch)
+
+    async def delete(self, name: str) -> httpx.Response:
+        return await self.http.delete(f"/deployments/{name}")
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        return (await self.http.get("/nodes")).json()["nodes"]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def live(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return [i for i in deployment["instances"] if i["finished_at"] is None]
+
+
+def running(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return [i for i in deployment["instances"] if i["state"] == "running"]
+
+
+async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Await ``check()`` until it returns something truthy (real time; the timers here
+    run in other processes or in the operating system)."""
+    last: Any = None
+    with trio.move_on_after(timeout):
+        while True:
+            last = await check()
+            if last:
+                return last
+            await trio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
+
+
+def pids_with(marker: str) -> list[int]:
+    """Pids of live processes whose command line contains ``marker``."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if any(marker in part for part in proc.info["cmdline"] or ()):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
