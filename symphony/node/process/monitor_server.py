@@ -83,6 +83,7 @@ class MonitorServer:
                 key.data(key.fileobj, mask)
             self.monitor.reap()
             self.monitor.tick()
+            self.monitor.sync()
         for client in list(self.clients.values()):
             self._flush(client, final=True)
             self._close(client)

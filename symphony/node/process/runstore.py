@@ -2,8 +2,11 @@
 
 One small JSON file per run, replaced atomically (write a temporary file, rename it over
 the old one). The record of a *start* is written without fsync: if the machine crashes
-the job is gone anyway. The record of an *exit* is fsynced (file and directory) before
-the exit is announced: once any agent has heard of an exit, a crash cannot forget it.
+the job is gone anyway. The record of an *exit* is fsynced (file and directory) within
+the same monitor loop iteration, batched with the other exits of that iteration
+(:meth:`RunStore.sync`), right after the exit is announced to a connected agent: a
+restart then does not wait for the disk, and an exit nobody has heard of yet is on disk
+before the monitor does anything else.
 A record is deleted when the agent acknowledges the exit, so the directory holds only
 live runs and exits not yet reported.
 """
@@ -69,6 +72,23 @@ class RunStore:
                 os.fsync(directory)
             finally:
                 os.close(directory)
+
+    def sync(self, run_ids: list[str]) -> None:
+        """fsync the records of ``run_ids`` (those still present) and the directory once."""
+        for run_id in run_ids:
+            try:
+                fd = os.open(self._path(run_id), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # already acknowledged and deleted
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def delete(self, run_id: str) -> None:
         """Forget a run (its exit has been reported)."""

@@ -291,7 +291,7 @@ class ProcessSupervisor(Actor):
         reason = unhealthy and f"unhealthy: {unhealthy}"
         reason = reason or ended.get("reason")
         if self._stop.is_set():
-            await self.client.ack(ended["run_id"])
+            await self.client.ack(ended["run_id"])  # stopped means nothing is left over
             return None  # the lifecycle reports "stopped" with this exit
         self._set(
             "exited",
@@ -300,7 +300,7 @@ class ProcessSupervisor(Actor):
             runtime=round(wall, 6),
             reason=reason,
         )
-        await self.client.ack(ended["run_id"])
+        self.client.ack_soon(ended["run_id"])
         failed = unhealthy is not None or self.exit_code != 0
         return self.tracker.decide(
             failed=failed, runtime=runtime, now=trio.current_time(), reason=reason
