@@ -37,7 +37,9 @@ from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_conductor_pki, server_ssl_context
 
 from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
+from .api.routes_tokens import JOIN_SERVICE_KEY
 from .deployments import Deployments, EventLog, Scheduler
+from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .store import Store
 
@@ -80,10 +82,19 @@ def api_token_of(config: ConductorConfig) -> str | None:
 def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supervisor:
     """The Conductor's supervision tree (not started yet)."""
     timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
+    # Nodes without a certificate may use the node port for one thing: joining.
+    specific = () if config.listen_host in WILDCARD_HOSTS else (config.listen_host,)
+    join = JoinService(
+        ca=pki.ca,
+        store=store,
+        advertise=next(iter((*config.advertise, *specific)), None),
+        node_port=lambda: tree.child("gateway").ask("port", timeout=5),
+    )
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
         port=config.listen_port,
-        ssl_context=server_ssl_context(pki),
+        ssl_context=server_ssl_context(pki, client_cert="optional"),
+        join_handler=join.serve,
     )
     http_settings = HttpSettings(
         host=config.http_host, port=config.http_port, state_dir=config.state_dir
@@ -120,7 +131,9 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             version=__version__,
             token=api_token,
         )
-        return HttpServer(create_app(context), http_settings)
+        app = create_app(context)
+        app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens
+        return HttpServer(app, http_settings)
 
     tree = Supervisor(
         [

@@ -29,6 +29,7 @@ from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import NodeConfig
 from symphony.pki import client_ssl_context
 
+from .enroll import IDENTITY_DIR, identity_for
 from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
 from .process import ProcessManager
@@ -48,6 +49,23 @@ class NodeHandle:
     tree: Supervisor
     link: ActorRef
     processes: ProcessManager
+
+
+async def node_credentials(config: NodeConfig) -> ssl.SSLContext:
+    """The link's client TLS context, first match wins: the ``node.tls`` files; else a
+    certificate an earlier join stored in ``state_dir`` (when it fits this node id and
+    the configured CA); else a new join with ``node.join``'s token
+    (:mod:`symphony.node.enroll`)."""
+    if config.ca_file is not None:
+        return node_ssl_context(config)
+    identity = await identity_for(config)
+    if identity is None:
+        raise NodeCredentialsError(
+            f"node {config.node_id!r} has no credentials: give node.tls files, or node.join "
+            f"(--join HOST:PORT --token T --ca-hash sha256:...) to enrol; nothing was "
+            f"stored by an earlier join in {Path(config.state_dir) / IDENTITY_DIR}"
+        )
+    return identity.ssl_context()
 
 
 def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
@@ -99,7 +117,7 @@ async def run_node(
     """Run a Node until cancelled; reports a :class:`NodeHandle` once started."""
     state_dir = Path(config.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    ssl_context = node_ssl_context(config)
+    ssl_context = await node_credentials(config)
     async with trio.open_nursery() as nursery:
         manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)
         await nursery.start(manager.run)

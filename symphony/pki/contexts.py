@@ -4,7 +4,12 @@ Both ends require TLS 1.3 and verify each other against the private CA:
 
 - :func:`server_ssl_context`: the conductor's node endpoint. Client certificates
   are *required* and must chain to our CA; the node id is then the CN
-  (:func:`symphony.wire.identity.peer_node_id`).
+  (:func:`symphony.wire.identity.peer_node_id`). With ``client_cert="optional"``
+  a client may also come without one (a certificate it does present must still
+  chain to our CA): the endpoint then lets such a client do nothing but join.
+- :func:`enrollment_ssl_context`: a node about to join, before it trusts anything.
+  It verifies nothing during the handshake; the join step checks the server's
+  certificate against the pinned CA itself before it sends its token.
 - :func:`client_ssl_context`: a node with its CA file and client cert/key.
 - :func:`pinned_ca_ssl_context`: a node that has no certificate yet and knows
   only the CA fingerprint (from the operator, next to the join token). It gets
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import ssl
 from os import PathLike
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from symphony.wire.errors import CertificateError
 
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "client_ssl_context",
+    "enrollment_ssl_context",
     "pinned_ca_ssl_context",
     "server_ssl_context",
     "server_ssl_context_from_files",
@@ -58,22 +64,40 @@ def _load_ca(ctx: ssl.SSLContext, ca_file: StrPath | None, ca_pem: bytes | None)
         raise CertificateError(f"cannot load the CA certificate: {exc.reason or exc}") from None
 
 
+ClientCertPolicy = Literal["required", "optional"]
+
+
 def server_ssl_context_from_files(
-    *, ca_file: StrPath, cert_file: StrPath, key_file: StrPath
+    *,
+    ca_file: StrPath,
+    cert_file: StrPath,
+    key_file: StrPath,
+    client_cert: ClientCertPolicy = "required",
 ) -> ssl.SSLContext:
-    """Server context: TLS 1.3+, our certificate, client certificates required from our CA."""
+    """Server context: TLS 1.3+, our certificate, client certificates from our CA.
+
+    ``client_cert="optional"`` also admits clients without a certificate (for the
+    join step); whoever serves with it must refuse such clients everything else.
+    """
+    if client_cert not in ("required", "optional"):
+        raise ValueError(f"client_cert must be 'required' or 'optional', not {client_cert!r}")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_mode = ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_OPTIONAL
     _load_chain(ctx, cert_file, key_file)
     _load_ca(ctx, ca_file, None)
     return ctx
 
 
-def server_ssl_context(pki: ConductorPKI) -> ssl.SSLContext:
+def server_ssl_context(
+    pki: ConductorPKI, *, client_cert: ClientCertPolicy = "required"
+) -> ssl.SSLContext:
     """:func:`server_ssl_context_from_files` for a directory made by ``ensure_conductor_pki``."""
     return server_ssl_context_from_files(
-        ca_file=pki.ca_file, cert_file=pki.server_cert_file, key_file=pki.server_key_file
+        ca_file=pki.ca_file,
+        cert_file=pki.server_cert_file,
+        key_file=pki.server_key_file,
+        client_cert=client_cert,
     )
 
 
@@ -110,4 +134,19 @@ def pinned_ca_ssl_context(
     check_ca_fingerprint(ca_pem, fingerprint)
     ctx = _client_context(check_hostname)
     _load_ca(ctx, None, ca_pem)
+    return ctx
+
+
+def enrollment_ssl_context() -> ssl.SSLContext:
+    """A TLS 1.3 client context that verifies nothing and presents no certificate.
+
+    Only for the join step, which cannot verify during the handshake (the node does
+    not have the CA yet). TLS still proves that the server holds the key of the
+    certificate it sent; the join step then checks that certificate against the
+    pinned CA before anything secret is sent.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     return ctx

@@ -16,6 +16,13 @@ open for its 60 s connect timeout and logs nothing. Here each connection goes:
    end; any other exception is logged with its traceback and closes with 1011.
    Nothing a node does can stop the server.
 
+Joining: when ``serve_nodes`` gets a ``join_handler`` (and an ``ssl_context`` with
+optional client certificates), a client *without* a certificate may open exactly one
+thing, the WebSocket at :data:`JOIN_WS_PATH`, where ``join_handler(ws, remote)`` runs
+the enrolment exchange; the connection is closed when it returns. A cert-less client
+asking for anything else is logged as ``rejected TLS client`` and dropped before any
+answer, so it sees the same fast EOF as with required certificates.
+
 >>> async def handler(conn: NodeConnection) -> None:       # doctest: +SKIP
 ...     hello = await receive_hello(conn, timeout=5)
 ...     ...
@@ -44,13 +51,22 @@ from .connection import (
 from .errors import CertificateError, ConnectionClosed, ProtocolError
 from .identity import peer_node_id
 
-__all__ = ["NODE_WS_PATH", "serve_nodes"]
+__all__ = ["JOIN_WS_PATH", "NODE_WS_PATH", "serve_nodes"]
 
 log = logging.getLogger("symphony.wire")
 
 #: The WebSocket resource nodes connect to; other paths get HTTP 404.
 NODE_WS_PATH = "/v1/node"
+#: The only resource open to a client without a certificate: the join exchange.
+JOIN_WS_PATH = "/v1/join"
+#: The join exchange carries a CSR and a certificate (under 2 KiB each): a small cap
+#: keeps unauthenticated peers from making us buffer much.
+JOIN_MAX_MESSAGE_SIZE = 64 * 1024
 Handler = Callable[[NodeConnection], Awaitable[object]]
+JoinHandler = Callable[[trio_websocket.WebSocketConnection, str], Awaitable[object]]
+# What _handshake returns for a client that presented no certificate while joining
+# is allowed (node ids are never empty, so it cannot be mistaken for one).
+_ANONYMOUS = ""
 
 
 def _remote(stream: trio.SSLStream[Any]) -> str:
@@ -72,8 +88,11 @@ def tls_failure_reason(exc: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-async def _handshake(stream: trio.SSLStream[Any], remote: str, timeout: float) -> str | None:
-    """TLS handshake + CN; returns the node id, or None after logging why not."""
+async def _handshake(
+    stream: trio.SSLStream[Any], remote: str, timeout: float, *, allow_anonymous: bool = False
+) -> str | None:
+    """TLS handshake + CN; returns the node id, ``_ANONYMOUS`` for a client without a
+    certificate when ``allow_anonymous``, or None after logging why not."""
     try:
         with trio.fail_after(timeout):
             await stream.do_handshake()
@@ -83,6 +102,8 @@ async def _handshake(stream: trio.SSLStream[Any], remote: str, timeout: float) -
     except trio.BrokenResourceError as exc:
         log.warning("rejected TLS client %s: %s", remote, tls_failure_reason(exc))
         return None
+    if allow_anonymous and not stream.getpeercert(binary_form=True):
+        return _ANONYMOUS
     try:
         return peer_node_id(stream)
     except CertificateError as exc:
@@ -109,6 +130,56 @@ async def _upgrade(
         except trio_websocket.ConnectionClosed:
             return None
     return None
+
+
+async def _serve_anonymous(
+    stream: trio.SSLStream[Any],
+    remote: str,
+    join_handler: JoinHandler,
+    *,
+    timeout: float,
+    close_timeout: float,
+) -> None:
+    """A client without a certificate: the join exchange, or nothing at all."""
+    async with trio.open_nursery() as nursery:
+        ws: trio_websocket.WebSocketConnection | None = None
+        path = None
+        with trio.move_on_after(timeout):
+            try:
+                request = await trio_websocket.wrap_server_stream(
+                    nursery,
+                    stream,
+                    message_queue_size=1,
+                    max_message_size=JOIN_MAX_MESSAGE_SIZE,
+                    receive_buffer_size=16384,
+                )
+                path = request.path
+                if path == JOIN_WS_PATH:
+                    ws = await request.accept()
+            except trio_websocket.ConnectionClosed:
+                pass
+        if ws is None:
+            # No HTTP answer on purpose: the client sees EOF right after the handshake,
+            # exactly as with a server that requires certificates.
+            asked = f"asked for {path}" if path is not None else "sent no WebSocket request"
+            log.warning(
+                "rejected TLS client %s: it presented no client certificate and %s "
+                "(without a certificate only the join endpoint %s is open)",
+                remote,
+                asked,
+                JOIN_WS_PATH,
+            )
+        else:
+            try:
+                await join_handler(ws, remote)
+            except trio_websocket.ConnectionClosed:
+                log.info("joining client %s left before the exchange ended", remote)
+            except Exception:
+                log.exception("join exchange with %s failed", remote)
+            finally:
+                with trio.CancelScope(deadline=trio.current_time() + close_timeout, shield=True):
+                    await ws.aclose()
+        nursery.cancel_scope.cancel()
 
 
 async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
@@ -139,11 +210,23 @@ async def _serve_one(
     handshake_timeout: float,
     max_frame_size: int,
     close_timeout: float,
+    join_handler: JoinHandler | None = None,
 ) -> None:
     remote = _remote(stream)
     try:
-        node_id = await _handshake(stream, remote, handshake_timeout)
+        node_id = await _handshake(
+            stream, remote, handshake_timeout, allow_anonymous=join_handler is not None
+        )
         if node_id is None:
+            return
+        if node_id == _ANONYMOUS and join_handler is not None:
+            await _serve_anonymous(
+                stream,
+                remote,
+                join_handler,
+                timeout=handshake_timeout,
+                close_timeout=close_timeout,
+            )
             return
         async with trio.open_nursery() as nursery:
             ws = await _upgrade(
@@ -179,13 +262,17 @@ async def serve_nodes(
     handshake_timeout: float = 5.0,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     close_timeout: float = 2.0,
+    join_handler: JoinHandler | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Serve node connections forever; ``task_status`` reports the bound TCP port.
 
     ``host=None`` listens on every interface; ``port=0`` picks a free port (tests).
     ``ssl_context`` should come from :func:`symphony.pki.server_ssl_context`
-    (TLS 1.3, client certificates required).
+    (TLS 1.3, client certificates required). To let new nodes join, pass
+    ``server_ssl_context(pki, client_cert="optional")`` and a ``join_handler``
+    (see the module docstring); without a ``join_handler`` a client with no
+    certificate is refused whatever the context allows.
     """
     listeners = await trio.open_ssl_over_tcp_listeners(
         port, ssl_context, host=host, https_compatible=False
@@ -200,6 +287,7 @@ async def serve_nodes(
             handshake_timeout=handshake_timeout,
             max_frame_size=max_frame_size,
             close_timeout=close_timeout,
+            join_handler=join_handler,
         )
 
     task_status.started(bound)

@@ -63,7 +63,8 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_logs import logs
     from .routes_metrics import metrics
     from .routes_nodes import nodes
+    from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
 
-    for blueprint in (nodes, deployments, logs, events, metrics, api_docs):
+    for blueprint in (nodes, deployments, logs, events, metrics, api_docs, tokens):
         app.register_blueprint(blueprint)
     return app

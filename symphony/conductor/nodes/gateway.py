@@ -10,6 +10,7 @@ from typing import Any
 
 from symphony.actors import Actor, ActorRef
 from symphony.wire import NodeConnection, serve_nodes
+from symphony.wire.server import JoinHandler
 
 from .session import run_session
 
@@ -21,6 +22,8 @@ class GatewaySettings:
     """Where and how the node endpoint listens.
 
     ``port=0`` picks a free port (tests); ask the gateway ``"port"`` for the bound one.
+    With a ``join_handler`` (and an ``ssl_context`` with optional client certificates)
+    nodes without a certificate may enrol: see :mod:`symphony.conductor.join`.
     """
 
     host: str | None
@@ -29,6 +32,7 @@ class GatewaySettings:
     default_heartbeat_sec: float = 3.0
     hello_timeout: float = 5.0
     handshake_timeout: float = 5.0
+    join_handler: JoinHandler | None = None
 
 
 class Gateway(Actor):
@@ -54,6 +58,7 @@ class Gateway(Actor):
                 port=s.port,
                 ssl_context=s.ssl_context,
                 handshake_timeout=s.handshake_timeout,
+                join_handler=s.join_handler,
             )
         )
 

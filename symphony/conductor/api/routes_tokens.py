@@ -1,0 +1,112 @@
+"""Join tokens over HTTP: ``POST /tokens``, ``GET /tokens``, ``DELETE /tokens/{id}``.
+
+``POST /tokens`` with ``{"ttl_seconds": 3600, "reusable": false}`` (both optional; an
+empty body takes the defaults) answers 201 with the token, shown this once and never
+stored, beside what a node needs to use it::
+
+    {"token": "symjt1.<id>.<secret>", "id": "<id>", "expires_at": 1767225600.0,
+     "single_use": true, "ca_hash": "sha256:...", "join_addr": "10.0.0.5:50051",
+     "join_command": "symphony node --join 10.0.0.5:50051 --token ... --ca-hash ..."}
+
+``GET /tokens`` lists tokens without secrets; ``DELETE /tokens/{id}`` revokes one.
+The routes sit behind the API token like every other non-public route.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+from quart import Blueprint, current_app, request
+
+from .errors import ApiError
+
+__all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
+
+#: Where the Conductor puts its :class:`~symphony.conductor.join.JoinService` in the app config.
+JOIN_SERVICE_KEY = "SYMPHONY_JOIN"
+#: A token's lifetime when the request does not say.
+DEFAULT_TTL = 3600.0
+
+tokens = Blueprint("tokens", __name__)
+
+
+def _join() -> Any:
+    join = current_app.config.get(JOIN_SERVICE_KEY)
+    if join is None:
+        raise ApiError(503, "joining disabled", "this Conductor does not enrol nodes")
+    return join
+
+
+async def _options() -> tuple[float, bool]:
+    raw = await request.get_data(as_text=False)
+    data: Any = {}
+    if raw.strip():
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError(400, "malformed request", "the body is not valid UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed request", "the body is a JSON object (or empty)")
+    unknown = sorted(set(data) - {"ttl_seconds", "reusable"})
+    if unknown:
+        raise ApiError(422, "invalid request", f"unknown field(s): {', '.join(unknown)}")
+    ttl = data.get("ttl_seconds", DEFAULT_TTL)
+    # bool is an int in Python: "ttl_seconds": true must not mean one second.
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
+        raise ApiError(422, "invalid request", "ttl_seconds must be a number of seconds")
+    reusable = data.get("reusable", False)
+    if not isinstance(reusable, bool):
+        raise ApiError(422, "invalid request", "reusable must be true or false")
+    return float(ttl), reusable
+
+
+@tokens.post("/tokens")
+async def create_token() -> tuple[dict[str, Any], int, dict[str, str]]:
+    join = _join()
+    ttl, reusable = await _options()
+    try:
+        created = join.create_token(ttl=ttl, single_use=not reusable)
+    except ValueError as error:
+        raise ApiError(422, "invalid request", str(error)) from None
+    join_addr = await join.join_addr(request.host.rsplit(":", 1)[0].strip("[]") or "127.0.0.1")
+    body = {
+        "token": created.token,
+        "id": created.id,
+        "expires_at": created.expires_at,
+        "single_use": created.single_use,
+        "ca_hash": created.ca_fingerprint,
+        "join_addr": join_addr,
+        "join_command": (
+            f"symphony node --node-id NODE_ID --join {join_addr or 'HOST:PORT'} "
+            f"--token {created.token} --ca-hash {created.ca_fingerprint}"
+        ),
+    }
+    return body, 201, {"Cache-Control": "no-store"}
+
+
+@tokens.get("/tokens")
+async def list_tokens() -> dict[str, Any]:
+    now = time.time()
+    return {
+        "tokens": [
+            {
+                "id": record.id,
+                "created_at": record.created_at,
+                "expires_at": record.expires_at,
+                "single_use": record.single_use,
+                "used_at": record.used_at,
+                "usable": record.usable(now),
+            }
+            for record in _join().store.list_join_tokens()
+        ]
+    }
+
+
+@tokens.delete("/tokens/<token_id>")
+async def delete_token(token_id: str) -> dict[str, Any]:
+    if not _join().store.delete_join_token(token_id):
+        raise ApiError(404, "not found", f"no join token {token_id!r:.40}")
+    return {"deleted": token_id}

@@ -1,0 +1,402 @@
+"""Join a Conductor with a token: get a certificate for this node id, keep it, reuse it.
+
+``symphony node --join HOST:PORT --token T --ca-hash sha256:...`` (or ``node.join`` in
+node.yaml) runs :func:`enroll` once; every later start finds the stored identity and
+needs no token (:func:`identity_for` decides). The exchange (its messages are
+described in :mod:`symphony.conductor.join`'s docstring):
+
+1. connect to the node endpoint's join resource over TLS 1.3 *without* verifying
+   (the node has no CA yet) and without a client certificate;
+2. receive the CA; refuse unless its SHA-256 is the pinned ``--ca-hash``, and unless
+   the certificate the server proved it holds in the TLS handshake was issued by that
+   CA for server use. Only then does anything secret leave the node;
+3. send the token, the node id and a CSR (the private key never leaves the node);
+4. store key (0600), certificate and CA under ``<state_dir>/identity/`` (0700).
+
+Each failure is one clear exception: :class:`CAFingerprintMismatch` (wrong hash or
+someone in between), :class:`ServerUntrusted`, :class:`JoinTokenExpired`,
+:class:`JoinTokenUsed`, :class:`JoinTokenInvalid` (unknown or wrong token),
+:class:`ConnectFailed` (conductor unreachable), :class:`ConnectTimeout`,
+:class:`TLSRejected` (the endpoint does not let nodes join).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import secrets
+import shutil
+import ssl
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+import trio_websocket
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from symphony.config import NodeConfig
+from symphony.pki import (
+    CAFingerprintMismatch,
+    CertificateError,
+    JoinTokenError,
+    JoinTokenExpired,
+    JoinTokenInvalid,
+    JoinTokenUsed,
+    ca_fingerprint,
+    check_ca_fingerprint,
+    client_ssl_context,
+    make_node_key_and_csr,
+    write_private_file,
+)
+from symphony.pki.contexts import enrollment_ssl_context
+from symphony.wire import (
+    ConnectFailed,
+    ConnectTimeout,
+    LinkError,
+    ServerUntrusted,
+    TLSRejected,
+)
+from symphony.wire.identity import certificate_common_name
+from symphony.wire.server import JOIN_MAX_MESSAGE_SIZE, JOIN_WS_PATH
+
+__all__ = ["IDENTITY_DIR", "NodeIdentity", "enroll", "identity_for", "load_identity"]
+
+log = logging.getLogger("symphony.node.enroll")
+
+#: Where, under the node's state dir, an enrolled identity lives.
+IDENTITY_DIR = "identity"
+_REFUSALS: dict[str, type[Exception]] = {
+    "expired": JoinTokenExpired,
+    "used": JoinTokenUsed,
+    "invalid": JoinTokenInvalid,
+    "bad_request": CertificateError,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    """A certificate obtained by joining, with its key and the CA, in ``directory``."""
+
+    directory: Path
+    node_id: str
+    ca_fingerprint: str
+    not_after: dt.datetime
+
+    @property
+    def ca_file(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def cert_file(self) -> Path:
+        return self.directory / "node.pem"
+
+    @property
+    def key_file(self) -> Path:
+        return self.directory / "node.key"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The link's client context. No hostname check: the pinned private CA signs
+        exactly one server-auth certificate, the conductor's, so the CA alone identifies
+        it whatever address the node dials (OpenSSL still requires server-auth use)."""
+        return client_ssl_context(self.ca_file, self.cert_file, self.key_file, check_hostname=False)
+
+
+def load_identity(state_dir: Path) -> NodeIdentity | None:
+    """The identity an earlier join stored in ``state_dir``, or None if there is none.
+
+    A partial or damaged identity is a :class:`CertificateError` naming the problem.
+    """
+    directory = Path(state_dir) / IDENTITY_DIR
+    if not directory.exists():
+        return None
+    names = ("ca.pem", "node.pem", "node.key")
+    missing = [n for n in names if not (directory / n).is_file()]
+    if missing:
+        raise CertificateError(
+            f"{directory} is incomplete ({', '.join(missing)} missing); remove it and "
+            "join again with a new token"
+        )
+    ca_pem, cert_pem, key_pem = ((directory / n).read_bytes() for n in names)
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CertificateError(f"cannot load the node identity in {directory}: {exc}") from None
+    if cert.public_key() != key.public_key():
+        raise CertificateError(f"{directory}: node.key does not belong to node.pem")
+    mode = stat.S_IMODE((directory / "node.key").stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s has mode %o; it should be 0600", directory / "node.key", mode)
+    return NodeIdentity(
+        directory, certificate_common_name(cert), ca_fingerprint(ca_pem), cert.not_valid_after_utc
+    )
+
+
+def _save_identity(state_dir: Path, key_pem: bytes, cert_pem: bytes, ca_pem: bytes) -> Path:
+    """Write the three files into a fresh 0700 directory, then swap it into place, so a
+    crash leaves either the old identity or the new one, never half of each."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    staging = state_dir / f".{IDENTITY_DIR}.{secrets.token_hex(4)}.new"
+    staging.mkdir(mode=0o700)
+    for name, data in (("node.key", key_pem), ("node.pem", cert_pem), ("ca.pem", ca_pem)):
+        write_private_file(staging / name, data)
+    final = state_dir / IDENTITY_DIR
+    old = state_dir / f".{IDENTITY_DIR}.{secrets.token_hex(4)}.old"
+    if final.exists():
+        final.rename(old)
+    os.rename(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def check_server_certificate(der: bytes | None, ca_pem: bytes) -> None:
+    """Raise :class:`ServerUntrusted` unless ``der`` is a valid server-auth certificate
+    issued by the CA ``ca_pem`` (the TLS handshake already proved the server holds its key).
+    """
+    if not der:
+        raise ServerUntrusted("the conductor presented no TLS certificate")
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        ca = x509.load_pem_x509_certificate(ca_pem)
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise ServerUntrusted(
+            "the conductor's TLS certificate was not issued by the CA it sent: someone in between?"
+        ) from None
+    now = dt.datetime.now(dt.UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise ServerUntrusted(
+            f"the conductor's TLS certificate is not valid now (valid "
+            f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d})"
+        )
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is None or ExtendedKeyUsageOID.SERVER_AUTH not in usage:
+        raise ServerUntrusted("the conductor's TLS certificate is not a server certificate")
+
+
+class _Watched(trio.abc.Stream):
+    """Remembers when the server hangs up, so the upgrade need not wait for a timeout
+    (trio-websocket's client handshake does not notice EOF by itself)."""
+
+    def __init__(self, inner: trio.SSLStream[Any]) -> None:
+        self.inner = inner
+        self.closed = trio.Event()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        try:
+            data = await self.inner.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.closed.set()
+            raise
+        if not data:
+            self.closed.set()
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _open_join_socket(
+    nursery: trio.Nursery, host: str, port: int
+) -> tuple[trio_websocket.WebSocketConnection, trio.SSLStream[Any]]:
+    where = f"{host}:{port}"
+    try:
+        tcp = await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        raise ConnectFailed(f"cannot reach the conductor at {where}: {exc}") from None
+    tls = trio.SSLStream(tcp, enrollment_ssl_context(), server_hostname=host)
+    watched = _Watched(tls)
+    ws: trio_websocket.WebSocketConnection | None = None
+    try:
+        await tls.do_handshake()
+    except trio.BrokenResourceError:
+        pass  # ws stays None: reported below
+    else:
+        async with trio.open_nursery() as race:
+
+            async def upgrade() -> None:
+                nonlocal ws
+                with contextlib.suppress(trio.BrokenResourceError, trio_websocket.HandshakeError):
+                    ws = await trio_websocket.wrap_client_stream(
+                        nursery,
+                        watched,  # type: ignore[arg-type]
+                        host,
+                        JOIN_WS_PATH,
+                        message_queue_size=1,
+                        max_message_size=JOIN_MAX_MESSAGE_SIZE,
+                    )
+                race.cancel_scope.cancel()
+
+            async def watch() -> None:
+                await watched.closed.wait()
+                race.cancel_scope.cancel()
+
+            race.start_soon(upgrade)
+            race.start_soon(watch)
+    if ws is None:
+        await trio.aclose_forcefully(tls)
+        raise TLSRejected(
+            f"the conductor at {where} closed the join connection: it does not let nodes "
+            "join on this endpoint (an older conductor, or not a Symphony node endpoint)"
+        )
+    return ws, tls
+
+
+async def _receive(ws: trio_websocket.WebSocketConnection, expected: tuple[str, ...]) -> dict:
+    try:
+        data = await ws.get_message()
+        msg = msgpack.unpackb(data, raw=False) if isinstance(data, bytes) else None
+    except trio_websocket.ConnectionClosed as exc:
+        raise TLSRejected(f"the conductor closed the join connection early: {exc}") from None
+    except Exception:  # msgpack's several error types: a bad frame, not our bug
+        msg = None
+    if not isinstance(msg, dict) or msg.get("t") not in expected:
+        raise CertificateError(f"unexpected answer from the conductor (wanted {expected[0]})")
+    return msg
+
+
+async def _exchange(
+    ws: trio_websocket.WebSocketConnection,
+    tls: trio.SSLStream[Any],
+    token: str,
+    ca_hash: str,
+    node_id: str,
+    csr_pem: bytes,
+) -> tuple[bytes, dict]:
+    offer = await _receive(ws, ("join_ca",))
+    ca_pem = offer.get("ca_pem")
+    if not isinstance(ca_pem, bytes):
+        raise CertificateError("the conductor's join_ca message carries no CA")
+    # Both checks come before the token is sent: a wrong hash gives nothing away.
+    check_ca_fingerprint(ca_pem, ca_hash)
+    check_server_certificate(tls.getpeercert(binary_form=True), ca_pem)
+    request = {"t": "join_request", "token": token, "node_id": node_id, "csr_pem": csr_pem}
+    await ws.send_message(msgpack.packb(request))
+    return ca_pem, await _receive(ws, ("join_ok", "join_refused"))
+
+
+async def request_certificate(
+    *, host: str, port: int, token: str, ca_hash: str, node_id: str, csr_pem: bytes
+) -> tuple[bytes, bytes]:
+    """Run the join exchange; returns ``(certificate PEM, CA PEM)`` (no timeout here)."""
+    failure: LinkError | None = None
+    # Errors are carried out of the nursery by hand: raised inside it, they would
+    # reach the caller wrapped in an exception group.
+    async with trio.open_nursery() as nursery:
+        try:
+            ws, tls = await _open_join_socket(nursery, host, port)
+        except LinkError as exc:
+            failure = exc
+        else:
+            try:
+                ca_pem, answer = await _exchange(ws, tls, token, ca_hash, node_id, csr_pem)
+            except LinkError as exc:
+                failure = exc
+            finally:
+                with trio.CancelScope(shield=True, deadline=trio.current_time() + 2):
+                    await ws.aclose()
+                await trio.aclose_forcefully(tls)
+        nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    if answer["t"] == "join_refused":
+        error = _REFUSALS.get(str(answer.get("code")), JoinTokenError)
+        raise error(f"the conductor refused to enrol this node: {answer.get('reason')}")
+    cert_pem = answer.get("cert_pem")
+    if not isinstance(cert_pem, bytes):
+        raise CertificateError("the conductor's join_ok message carries no certificate")
+    return cert_pem, ca_pem
+
+
+async def enroll(
+    *,
+    host: str,
+    port: int,
+    token: str,
+    ca_hash: str,
+    node_id: str,
+    state_dir: Path,
+    timeout: float = 10.0,
+) -> NodeIdentity:
+    """Join the conductor at ``host:port`` as ``node_id`` and store the identity."""
+    key_pem, csr_pem = make_node_key_and_csr(node_id)
+    try:
+        with trio.fail_after(timeout):
+            cert_pem, ca_pem = await request_certificate(
+                host=host, port=port, token=token, ca_hash=ca_hash, node_id=node_id, csr_pem=csr_pem
+            )
+    except trio.TooSlowError:
+        raise ConnectTimeout(
+            f"joining the conductor at {host}:{port} took more than {timeout}s"
+        ) from None
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if cert.public_key() != key.public_key() or certificate_common_name(cert) != node_id:
+        raise CertificateError("the conductor returned a certificate for another key or id")
+    directory = _save_identity(Path(state_dir), key_pem, cert_pem, ca_pem)
+    log.info(
+        "joined the conductor at %s:%d as node %r; identity in %s", host, port, node_id, directory
+    )
+    identity = load_identity(Path(state_dir))
+    assert identity is not None
+    return identity
+
+
+def _unusable(identity: NodeIdentity, config: NodeConfig) -> str | None:
+    """Why a stored identity cannot serve ``config``, or None if it can."""
+    if identity.node_id != config.node_id:
+        return (
+            f"the stored certificate in {identity.directory} is for node "
+            f"{identity.node_id!r}, not {config.node_id!r}"
+        )
+    if identity.not_after <= dt.datetime.now(dt.UTC):
+        return f"the stored certificate in {identity.directory} expired on {identity.not_after}"
+    if config.join_ca_hash is not None:
+        try:
+            check_ca_fingerprint((identity.ca_file).read_bytes(), config.join_ca_hash)
+        except CAFingerprintMismatch:
+            return f"the stored certificate in {identity.directory} is from another CA"
+    return None
+
+
+async def identity_for(config: NodeConfig) -> NodeIdentity | None:
+    """The node's enrolled identity: the stored one if it fits ``config``, else a new
+    one from ``node.join`` if configured; None when there is neither."""
+    stored = load_identity(config.state_dir)
+    join = config.join_host_port
+    if stored is not None:
+        problem = _unusable(stored, config)
+        if problem is None:
+            log.info("node %r: using the certificate from an earlier join", stored.node_id)
+            return stored
+        if join is None:
+            raise CertificateError(f"{problem}; join again with a new token (node.join)")
+        log.warning("%s; joining again with the configured token", problem)
+    if join is None:
+        return None
+    assert config.join_token is not None and config.join_ca_hash is not None
+    return await enroll(
+        host=join[0],
+        port=join[1],
+        token=config.join_token,
+        ca_hash=config.join_ca_hash,
+        node_id=config.node_id,
+        state_dir=config.state_dir,
+    )
