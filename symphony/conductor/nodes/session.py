@@ -65,6 +65,9 @@ class NodeSession(Actor):
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = "session ended"
         self.ended = trio.Event()
+        # Set once the node has been sent HelloAccepted: commands that owners send in
+        # reaction to the hello (e.g. "stop this stale copy") must follow it on the wire.
+        self.accepted = trio.Event()
         self._log_sinks: dict[str, LogSink] = {}
 
     async def on_start(self) -> None:
@@ -82,6 +85,7 @@ class NodeSession(Actor):
             self._log_sinks.pop(message[1], None)
             return None
         if isinstance(message, Message | list):
+            await self.accepted.wait()
             try:
                 await self.conn.send(message)
             except ConnectionClosed as closed:
@@ -188,6 +192,7 @@ async def run_session(
                 heartbeat_sec=heartbeat_sec,
                 node_timeout_sec=timeout_for(heartbeat_sec),
             )
+            session.accepted.set()
     finally:
         # Whatever ended the session (the link, a lost verdict, a crash, shutdown), the
         # registry must hear of it, and the link is closed from this task, which owns
