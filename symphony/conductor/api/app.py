@@ -60,11 +60,13 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .openapi import api_docs
     from .routes_deployments import deployments
     from .routes_events import events
+    from .routes_live import live  # GET /live: changes pushed to the web UI (SSE)
     from .routes_logs import logs
     from .routes_metrics import metrics
     from .routes_nodes import nodes
     from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
+    from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
 
-    for blueprint in (nodes, deployments, logs, events, metrics, api_docs, tokens):
+    for blueprint in (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui):
         app.register_blueprint(blueprint)
     return app
