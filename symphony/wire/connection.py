@@ -15,6 +15,7 @@ can stall for the whole close timeout.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import trio
@@ -34,6 +35,9 @@ __all__ = [
     "NodeConnection",
     "WireConnection",
 ]
+
+#: How long a close waits for the peer's reply while we are being cancelled.
+SHUTDOWN_CLOSE_TIMEOUT = 0.1
 
 # WebSocket close codes (RFC 6455 section 7.4.1) used by this protocol.
 CLOSE_NORMAL = 1000
@@ -121,9 +125,14 @@ class WireConnection:
         """Close with ``code``/``reason``, waiting at most ``close_timeout`` for the peer.
 
         Idempotent. Runs shielded, so it also completes (within the timeout) while
-        the calling task is being cancelled, telling the peer why we left.
+        the calling task is being cancelled, telling the peer why we left. When we are
+        being cancelled (shutting down) our own reader is gone too, so the peer's close
+        reply could never be read: send the close frame and wait only briefly.
         """
-        with trio.CancelScope(deadline=trio.current_time() + self.close_timeout, shield=True):
+        timeout = self.close_timeout
+        if trio.current_effective_deadline() == -math.inf:  # a cancellation is pending
+            timeout = min(timeout, SHUTDOWN_CLOSE_TIMEOUT)
+        with trio.CancelScope(deadline=trio.current_time() + timeout, shield=True):
             await self._ws.aclose(code, _truncate(reason))
 
 
