@@ -101,5 +101,7 @@ async def test_logs_a_job_writing_100_mb_leaves_the_node_responsive(tmp_path) ->
         assert len([n for n in names if n.startswith("stdout")]) <= backups + 1
         assert "stdout.log.1" in names  # it did rotate
         sizes = [os.path.getsize(os.path.join(directory, n)) for n in names]
-        assert max(sizes) <= max_bytes  # cut into pieces, however fast it was written
-        assert sum(sizes) <= (backups + 1) * max_bytes
+        # Cut into pieces however fast it was written (.1 may take a quarter more: what
+        # was written during the rotation itself).
+        assert max(sizes) <= max_bytes * 1.25
+        assert sum(sizes) <= (backups + 1.25) * max_bytes

@@ -21,7 +21,8 @@ when the job ends). A file that grew far past the limit in between is cut into p
 ``log_max_bytes``; only the newest ``log_backups`` pieces are kept, so neither the copy
 work nor the disk use grows with the job's write rate: at most
 ``(log_backups + 1) * log_max_bytes`` plus what the job writes within one check
-interval. Pieces are cut at byte offsets, so one line may straddle two files.
+interval. Pieces are cut at byte offsets, so one line may straddle two files, and ``.1``
+may hold up to a quarter of a piece more: what the job wrote during the rotation.
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ def rotate(path: str, backups: int, *, max_bytes: int | None = None) -> None:
             for index in range(count, 1, -1):
                 start = max(0, size - index * piece)
                 _write_piece(src, f"{path}.{index}", start, size - (index - 1) * piece - start)
-            # The newest piece is copied up to the end of file as it is now, catching
-            # what the job wrote meanwhile, right before the truncate.
-            _write_piece(src, f"{path}.1", max(0, size - piece), None)
+            # The newest piece also takes what the job wrote during the copies (up to a
+            # quarter of a piece more: a fast writer must not make .1 unbounded), right
+            # before the truncate, which keeps the window of lost bytes small.
+            _write_piece(src, f"{path}.1", max(0, size - piece), min(size, piece) + piece // 4)
         os.truncate(path, 0)
     finally:
         os.close(src)
