@@ -13,7 +13,8 @@ from .auth import is_public, token_matches
 from .context import ApiContext
 from .errors import ApiError, install_error_handlers
 
-#: Largest request body (a deployment spec is a few KiB); larger is a JSON 413.
+#: Largest request body (a spec is a few KiB); larger is a JSON 413 that also closes the
+#: connection (see :func:`.errors.error_response`).
 MAX_BODY = 1024 * 1024
 #: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
 RESPONSE_TIMEOUT = 150.0

@@ -35,6 +35,12 @@ def error_response(status: int, error: str, detail: Any = None) -> Response:
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="symphony"'
+    if status == 413:
+        # The rest of the body may still be on its way, and an HTTP/1.1 client such as
+        # httpx reads no answer before it has sent all of it: with the connection left
+        # open, the server stops reading and both sides wait forever. Closing it lets the
+        # client see this answer.
+        response.headers["Connection"] = "close"
     return response
 
 

@@ -69,7 +69,10 @@ class HttpServer(Actor):
                 self.app, config, shutdown_trigger=self._shutdown.wait, task_status=task_status
             )
         finally:
+            # Also on cancellation (a Conductor stopped by its embedder): no await here.
             self._served.set()
+            if self.settings.state_dir is not None and self.url is not None:
+                remove_address_file(self.settings.state_dir, self.url)
 
     async def receive(self, message: Any) -> Any:
         if message == "url":
@@ -84,5 +87,3 @@ class HttpServer(Actor):
             closing.set()
         self._shutdown.set()
         await self._served.wait()
-        if self.settings.state_dir is not None and self.url is not None:
-            remove_address_file(self.settings.state_dir, self.url)

@@ -1,0 +1,166 @@
+"""AsyncClient: the same API as :class:`Client`, as coroutines, on httpx.
+
+httpx runs under Trio (and asyncio) through anyio. It is imported when the first
+``AsyncClient`` is made, so importing :mod:`symphony.client` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from . import _common as c
+from ._discovery import find_conductor, find_token
+from ._errors import ConductorUnreachable
+
+
+class AsyncClient:
+    """Talks to a Conductor's HTTP API from async code (Trio or asyncio).
+
+    Finds the URL and token like :class:`Client`. Use it as ``async with``, or call
+    :meth:`aclose` when done::
+
+        async with AsyncClient() as client:
+            print(await client.list_deployments())
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        timeout: float = c.TIMEOUT,
+    ) -> None:
+        import httpx
+
+        self.url = find_conductor(url, state_dir=state_dir)
+        self.token = find_token(token, state_dir=state_dir)
+        self.timeout = timeout
+        self._httpx = httpx
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=c.headers(self.token), timeout=timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(url={self.url!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    # ---- the API -------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        """``GET /healthz``: status, version, uptime (needs no token)."""
+        return await self._json("GET", "/healthz")
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """Every node: state, groups, capacities total and used, resources, heartbeat."""
+        return (await self._json("GET", "/nodes"))["nodes"]
+
+    async def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Create a deployment from a spec; returns it."""
+        return await self._json("POST", "/deployments", spec)
+
+    async def list_deployments(self) -> list[dict[str, Any]]:
+        """Every deployment with its instances."""
+        return (await self._json("GET", "/deployments"))["deployments"]
+
+    async def get_deployment(self, id_or_name: str) -> dict[str, Any]:
+        """One deployment, by id or name."""
+        return await self._json("GET", c.deployment_path(id_or_name))
+
+    async def update_deployment(self, id_or_name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Apply a JSON merge patch to a deployment's spec."""
+        return await self._json("PATCH", c.deployment_path(id_or_name), patch)
+
+    async def delete_deployment(self, id_or_name: str) -> dict[str, Any]:
+        """Stop every instance's process group, then delete (waits for the stops)."""
+        return await self._json(
+            "DELETE", c.deployment_path(id_or_name), timeout=max(self.timeout, c.DELETE_TIMEOUT)
+        )
+
+    async def logs(
+        self,
+        id_or_name: str,
+        *,
+        tail: int = 100,
+        instance: str | int | None = None,
+        stream: str = "stdout",
+    ) -> str:
+        """The last ``tail`` lines of an instance's ``stream``."""
+        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=False)
+        return (await self._send("GET", path)).content.decode("utf-8", "replace")
+
+    async def follow_logs(
+        self,
+        id_or_name: str,
+        *,
+        tail: int = 100,
+        instance: str | int | None = None,
+        stream: str = "stdout",
+    ) -> AsyncIterator[str]:
+        """The last ``tail`` lines, then each new line as it is written (without its
+        newline): ``async for line in client.follow_logs("web"): ...``. Leaving the loop
+        closes the stream."""
+        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=True)
+        timeout = self._httpx.Timeout(self.timeout, read=None)
+        try:
+            async with self._http.stream("GET", path, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    raise c.error_of(response.status_code, response.reason_phrase, body)
+                async for line in response.aiter_lines():
+                    yield line
+        except self._httpx.TransportError as error:
+            raise ConductorUnreachable(self.url, _reason(error)) from None
+
+    async def events(
+        self, id_or_name: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A deployment's events, oldest first; ``after``: only those with a larger id."""
+        path = c.with_query(c.deployment_path(id_or_name, "events"), after=after, limit=limit)
+        return (await self._json("GET", path))["events"]
+
+    async def metrics(self) -> str:
+        """``GET /metrics`` in Prometheus text format."""
+        return (await self._send("GET", "/metrics")).text
+
+    # ---- plumbing ------------------------------------------------------------------------
+    async def _json(
+        self, method: str, path: str, body: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        response = await self._send(method, path, body, timeout=timeout)
+        return c.decode(response.status_code, response.reason_phrase, response.content)
+
+    async def _send(
+        self, method: str, path: str, body: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        payload = None if body is None else c.encode(body)
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                content=payload,
+                headers={"Content-Type": "application/json"} if payload is not None else None,
+                timeout=timeout or self.timeout,
+            )
+        except self._httpx.TransportError as error:
+            raise ConductorUnreachable(self.url, _reason(error)) from None
+        if response.status_code >= 400:
+            raise c.error_of(response.status_code, response.reason_phrase, response.content)
+        return response
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    if "refused" in text.lower() or isinstance(error.__cause__, ConnectionRefusedError):
+        return "connection refused"
+    return text or type(error).__name__

@@ -1,0 +1,83 @@
+"""What both clients share: paths, query strings, answers and errors (no I/O here)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ._errors import ApiError
+
+#: Seconds for ordinary requests; a delete waits for process groups to stop.
+TIMEOUT = 30.0
+DELETE_TIMEOUT = 150.0
+USER_AGENT = "symphony-client"
+
+
+def deployment_path(id_or_name: str, suffix: str = "") -> str:
+    """``/deployments/<id or name>[/suffix]``, the id or name quoted (never a path)."""
+    if not isinstance(id_or_name, str) or not id_or_name:
+        raise ValueError(f"a deployment id or name is a non-empty string, got {id_or_name!r}")
+    return f"/deployments/{quote(id_or_name, safe='')}" + (f"/{suffix}" if suffix else "")
+
+
+def with_query(path: str, **params: Any) -> str:
+    """``path?k=v`` for the params that are not None (booleans as true/false)."""
+    pairs = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        pairs.append((key, str(value)))
+    return f"{path}?{urlencode(pairs)}" if pairs else path
+
+
+def logs_query(
+    id_or_name: str, *, tail: int, instance: str | int | None, stream: str, follow: bool
+) -> str:
+    if stream not in ("stdout", "stderr"):
+        raise ValueError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
+    return with_query(
+        deployment_path(id_or_name, "logs"),
+        tail=tail,
+        instance=instance,
+        stream=stream,
+        follow=True if follow else None,
+    )
+
+
+def headers(token: str | None, *, body: bool = False) -> dict[str, str]:
+    out = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if token:
+        out["Authorization"] = f"Bearer {token}"
+    if body:
+        out["Content-Type"] = "application/json"
+    return out
+
+
+def encode(body: Any) -> bytes:
+    """A JSON request body."""
+    return json.dumps(body).encode("utf-8")
+
+
+def error_of(status: int, reason: str, body: bytes) -> ApiError:
+    """The :class:`ApiError` of an error answer (JSON ``{error, detail}`` or anything)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "error" in data:
+        return ApiError(status, str(data["error"]), data.get("detail"))
+    text = body.decode("utf-8", "replace").strip()[:500]
+    return ApiError(status, reason.lower() or "error", text or None)
+
+
+def decode(status: int, reason: str, body: bytes) -> Any:
+    """The JSON of a 2xx answer, or raise its :class:`ApiError`."""
+    if status >= 400:
+        raise error_of(status, reason, body)
+    try:
+        return json.loads(body.decode("utf-8"))
+    except ValueError:
+        raise ApiError(status, "not JSON", body[:200].decode("utf-8", "replace")) from None

@@ -1,0 +1,53 @@
+"""What the client raises: one tree.
+
+::
+
+    Exception
+    └── ClientError                anything symphony.client raises on purpose
+        ├── ApiError               the Conductor answered with an error status
+        └── ConductorUnreachable   no answer at all (also a ConnectionError)
+
+``str()`` of each is one line a person can act on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ClientError(Exception):
+    """Base class of the client's errors."""
+
+
+class ApiError(ClientError):
+    """The Conductor refused a request: ``status`` (HTTP), ``error`` (a few words) and
+    ``detail`` (why; for an invalid spec, a list of ``{"path", "message"}``)."""
+
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        self.status = status
+        self.error = error
+        self.detail = detail
+        super().__init__(self._line())
+
+    def _line(self) -> str:
+        detail = self.detail
+        if isinstance(detail, list) and all(isinstance(d, dict) for d in detail):
+            text = "; ".join(f"{d.get('path') or '(spec)'}: {d.get('message')}" for d in detail)
+        elif detail is None or detail == "":
+            text = ""
+        else:
+            text = str(detail)
+        line = f"{self.status} {self.error}" + (f": {text}" if text else "")
+        return " ".join(line.split())
+
+
+class ConductorUnreachable(ClientError, ConnectionError):
+    """Nothing answered at ``url`` (refused, timed out, reset, name not resolved)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            " ".join(f"cannot reach the Conductor at {url}: {reason}".split())
+            + " (is it running? set SYMPHONY_URL or pass url=...)"
+        )

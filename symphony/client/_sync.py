@@ -1,0 +1,191 @@
+"""Client: the blocking client, on the standard library's ``http.client``.
+
+No third-party import, so a command like ``symphony ps`` starts fast. One connection per
+call: calls are few and far apart, and nothing stale is ever reused.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import _common as c
+from ._discovery import find_conductor, find_token
+from ._errors import ConductorUnreachable
+
+
+class Client:
+    """Talks to a Conductor's HTTP API.
+
+    ``url``: argument > ``$SYMPHONY_URL`` > ``<state dir>/conductor.json`` >
+    ``http://127.0.0.1:8000``; ``token``: argument > ``$SYMPHONY_TOKEN`` >
+    ``<state dir>/api-token``; the state dir is ``./.symphony`` unless given (or
+    ``$SYMPHONY_STATE_DIR``). Errors: :class:`ApiError`, :class:`ConductorUnreachable`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        timeout: float = c.TIMEOUT,
+    ) -> None:
+        self.url = find_conductor(url, state_dir=state_dir)
+        self.token = find_token(token, state_dir=state_dir)
+        self.timeout = timeout
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"the Conductor URL must be http(s)://host[:port], got {self.url!r}")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r})"
+
+    # ---- the API -------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz``: status, version, uptime (needs no token)."""
+        return self._json("GET", "/healthz")
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Every node: state, groups, capacities total and used, resources, heartbeat."""
+        return self._json("GET", "/nodes")["nodes"]
+
+    def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Create a deployment from a spec (a dict as in the docs); returns it."""
+        return self._json("POST", "/deployments", spec)
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        """Every deployment with its instances."""
+        return self._json("GET", "/deployments")["deployments"]
+
+    def get_deployment(self, id_or_name: str) -> dict[str, Any]:
+        """One deployment, by id or name."""
+        return self._json("GET", c.deployment_path(id_or_name))
+
+    def update_deployment(self, id_or_name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Apply a JSON merge patch (``{"desired_state": "stopped"}``, ``{"replicas": 3}``)."""
+        return self._json("PATCH", c.deployment_path(id_or_name), patch)
+
+    def delete_deployment(self, id_or_name: str) -> dict[str, Any]:
+        """Stop every instance's process group, then delete (waits for the stops)."""
+        return self._json(
+            "DELETE", c.deployment_path(id_or_name), timeout=max(self.timeout, c.DELETE_TIMEOUT)
+        )
+
+    def logs(
+        self,
+        id_or_name: str,
+        *,
+        tail: int = 100,
+        instance: str | int | None = None,
+        stream: str = "stdout",
+    ) -> str:
+        """The last ``tail`` lines of an instance's ``stream`` (default instance: the
+        first live one, else the most recent)."""
+        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=False)
+        return self._text(path)
+
+    def follow_logs(
+        self,
+        id_or_name: str,
+        *,
+        tail: int = 100,
+        instance: str | int | None = None,
+        stream: str = "stdout",
+    ) -> Iterator[str]:
+        """The last ``tail`` lines, then each new line as the job writes it (without its
+        newline), until the caller stops iterating or the stream ends."""
+        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=True)
+        # Opened now, not at the first next(): a wrong name fails at the call.
+        conn, response = self._open("GET", path, None, self.timeout)
+        if response.status >= 400:
+            with conn:
+                raise c.error_of(response.status, response.reason, response.read())
+        return self._lines(conn, response)
+
+    def _lines(
+        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> Iterator[str]:
+        try:
+            if conn.sock is not None:
+                conn.sock.settimeout(None)  # a quiet job is not an error
+            while line := response.readline():
+                yield line.decode("utf-8", "replace").rstrip("\n")
+        except (OSError, http.client.HTTPException) as error:
+            raise ConductorUnreachable(self.url, _reason(error)) from None
+        finally:
+            conn.close()
+
+    def events(
+        self, id_or_name: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A deployment's events, oldest first; ``after``: only those with a larger id."""
+        path = c.with_query(c.deployment_path(id_or_name, "events"), after=after, limit=limit)
+        return self._json("GET", path)["events"]
+
+    def metrics(self) -> str:
+        """``GET /metrics`` in Prometheus text format."""
+        return self._text("/metrics")
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def _json(
+        self, method: str, path: str, body: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        return c.decode(*self._exchange(method, path, body, timeout or self.timeout))
+
+    def _text(self, path: str) -> str:
+        status, reason, data = self._exchange("GET", path, None, self.timeout)
+        if status >= 400:
+            raise c.error_of(status, reason, data)
+        return data.decode("utf-8", "replace")
+
+    def _exchange(
+        self, method: str, path: str, body: Any, timeout: float
+    ) -> tuple[int, str, bytes]:
+        conn, response = self._open(method, path, body, timeout)
+        with conn:
+            try:
+                return response.status, response.reason, response.read()
+            except (OSError, http.client.HTTPException) as error:
+                raise ConductorUnreachable(self.url, _reason(error)) from None
+
+    def _open(
+        self, method: str, path: str, body: Any, timeout: float
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        conn: http.client.HTTPConnection
+        if self._https:
+            context = ssl.create_default_context()
+            conn = http.client.HTTPSConnection(
+                self._host, self._port, timeout=timeout, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        payload = None if body is None else c.encode(body)
+        try:
+            conn.request(
+                method,
+                self._prefix + path,
+                body=payload,
+                headers=c.headers(self.token, body=payload is not None),
+            )
+            return conn, conn.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            conn.close()
+            raise ConductorUnreachable(self.url, _reason(error)) from None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    return str(error) or type(error).__name__

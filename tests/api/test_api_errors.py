@@ -1,0 +1,102 @@
+"""Malformed input on every entry point: a JSON error with the right status, never a 500."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .helpers import cluster, sh
+
+GOOD = {"name": "ok", "config": {"command": ["true"]}}
+
+
+async def test_api_errors_bodies_get_400_413_422_never_500(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        assert (await c.http.post("/deployments", json=GOOD)).status_code == 201
+
+        async def check(method: str, path: str, status: int, **kwargs: object) -> dict:
+            response = await c.http.request(method, path, **kwargs)  # type: ignore[arg-type]
+            assert response.status_code == status, (method, path, kwargs, response.text)
+            assert response.headers["content-type"].startswith("application/json")
+            body = response.json()
+            assert set(body) == {"error", "detail"}, body
+            return body
+
+        for method, path in (("POST", "/deployments"), ("PATCH", "/deployments/ok")):
+            assert "not valid JSON" in (await check(method, path, 400, content=b"{nope"))["detail"]
+            assert (
+                "UTF-8" in (await check(method, path, 400, content=b'{"a": "\xff\xfe"}'))["detail"]
+            )
+            assert "empty" in (await check(method, path, 400, content=b""))["detail"]
+            huge = b'{"x": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+            assert (await check(method, path, 413, content=huge))["error"]
+        assert (await check("PATCH", "/deployments/ok", 400, json=[1, 2]))["error"] == (
+            "malformed request"
+        )
+        # Wrong types and unknown fields: 422 naming the field path.
+        for body, where in (
+            ([1, 2], ""),
+            ("a string", ""),
+            ({"config": {"command": "not a list"}}, "config.command"),
+            ({"config": {"command": ["x"]}, "replicas": "2"}, "replicas"),
+            ({"config": {"command": ["x"]}, "replicas": False}, "replicas"),
+            ({"config": {"command": ["x"]}, "bogus": 1}, "bogus"),
+            ({"config": {"command": ["x"]}, "name": "Not A DNS Label"}, "name"),
+        ):
+            detail = (await check("POST", "/deployments", 422, json=body))["detail"]
+            assert isinstance(detail, list) and detail, detail
+            paths = [d["path"] for d in detail]
+            assert any(p == where or p.startswith(where) for p in paths), (body, detail)
+        patched = await check("PATCH", "/deployments/ok", 422, json={"replicas": -1})
+        assert patched["detail"][0]["path"] == "replicas"
+        # A name in use: 409.
+        assert (await check("POST", "/deployments", 409, json=GOOD))["error"] == "name conflict"
+        # Unknown deployment, unknown path, wrong method.
+        for method in ("GET", "PATCH", "DELETE"):
+            await check(method, "/deployments/nope", 404, json={"replicas": 2})
+        await check("GET", "/deployments/nope/logs", 404)
+        await check("GET", "/deployments/nope/events", 404)
+        await check("GET", "/no/such/path", 404)
+        await check("PUT", "/deployments", 405)
+        await check("POST", "/nodes", 405)
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("tail=abc", "tail"),
+        ("tail=-1", "tail"),
+        ("tail=100001", "tail"),
+        ("tail=1e3", "tail"),
+        ("follow=maybe", "follow"),
+        ("stream=stdin", "stream"),
+        ("instance=" + "x" * 300, "instance"),
+    ],
+)
+async def test_api_errors_bad_log_parameters_are_400(
+    tmp_path: Path, query: str, named: str
+) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        assert (await c.http.post("/deployments", json=sh("true", "p"))).status_code == 201
+        response = await c.http.get(f"/deployments/p/logs?{query}")
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "bad parameter"
+        assert named in response.json()["detail"]
+
+
+async def test_api_errors_bad_event_parameters_are_400(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        assert (await c.http.post("/deployments", json=sh("true", "p"))).status_code == 201
+        for query in (
+            "after=x",
+            "after=-1",
+            "limit=0",
+            "limit=1001",
+            "limit=",
+            "after=99999999999999999999",
+        ):
+            response = await c.http.get(f"/deployments/p/events?{query}")
+            assert response.status_code == 400, (query, response.text)
+            assert json.loads(response.text)["error"] == "bad parameter"
