@@ -1,0 +1,80 @@
+"""Burst: 100 ``POST /deployments`` at once -> every job's first line written.
+
+All creates are sent concurrently; the sample is the time from the first POST until the
+last of the 100 jobs wrote its start line. Repeated, deleting everything in between.
+The limit beside it is the same 100 jobs started directly with ``Popen``.
+
+Target (issue "Scheduling"): a burst of 100 all running within 0.5 s.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+import trio
+
+from ._context import Context, Harness
+from ._figures import Figure, stats
+from ._probe import Probe
+from ._symphony import symphony_harness
+
+NAME = "burst"
+TARGET_S = 0.5
+
+
+async def measure(h: Harness, params: dict[str, Any]) -> dict[str, Any]:
+    samples = []
+    for round_ in range(params["repeats"]):
+        names = [f"burst-{round_}-{i}" for i in range(params["n"])]
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(h.api.create, name, h.probe.command(name))
+        last = await h.probe.wait_all(names, timeout=params.get("timeout", 60))
+        samples.append(last - start)
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(_settle_and_delete, h, name)
+    return {"burst_s": samples}
+
+
+async def _settle_and_delete(h: Harness, name: str) -> None:
+    await h.api.settle(name)
+    await h.api.delete(name)
+
+
+async def raw_burst(probe: Probe, n: int) -> float:
+    """The limit: ``n`` jobs started back to back with ``Popen``, until all wrote."""
+    names = [f"rawburst-{i}-{time.monotonic_ns()}" for i in range(n)]
+    start = time.perf_counter()
+    procs = [subprocess.Popen(probe.command(name), start_new_session=True) for name in names]
+    last = await probe.wait_all(names)
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+    return last - start
+
+
+async def run(ctx: Context) -> list[Figure]:
+    params = {"n": ctx.size(20, 100), "repeats": ctx.size(1, 3)}
+    async with symphony_harness(ctx, NAME, nodes=1) as (h, _):
+        ours = await measure(h, params)
+        raw = [await raw_burst(h.probe, params["n"]) for _ in range(params["repeats"])]
+    theirs, note = await ctx.run_peer(NAME, params)
+    median = stats(ours["burst_s"])["median"]
+    return [
+        Figure(
+            NAME,
+            f"burst: {params['n']} POSTs -> all jobs' first lines",
+            "s",
+            stats(ours["burst_s"]),
+            peer=stats(theirs["burst_s"]) if theirs else None,
+            peer_note=note,
+            limit=stats(raw),
+            limit_label=f"{params['n']} jobs via Popen",
+            target=f"<= {TARGET_S:g} s for 100" if not ctx.quick else "",
+            met=(median <= TARGET_S) if not ctx.quick else None,
+        )
+    ]
