@@ -48,9 +48,12 @@ def call(api: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except Exception as exc:
         if not _is_transport_error(exc):
             raise
-        url = getattr(api, "url", None) or "the Conductor"
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise CLIError(f"cannot reach the Conductor at {url} ({reason}); {HINT}") from None
+        # ConductorUnreachable carries url and reason; its own hint speaks to Python code.
+        url = getattr(exc, "url", None) or getattr(api, "url", None) or "its address"
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
+        raise CLIError(
+            f"cannot reach the Conductor at {url} ({reason or type(exc).__name__}); {HINT}"
+        ) from None
 
 
 def api_error_text(exc: Exception) -> str:

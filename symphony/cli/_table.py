@@ -12,7 +12,6 @@ get`` users read and ``awk`` scripts parse.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -53,6 +52,8 @@ def clock(at: float | None) -> str:
     """A timestamp as local ``YYYY-MM-DD HH:MM:SS``."""
     if at is None:
         return NONE
+    import datetime as dt  # here, not at the top: `symphony --help` builds this module's parser
+
     return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
 
 

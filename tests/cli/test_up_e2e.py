@@ -1,0 +1,262 @@
+"""End to end: ``symphony up`` in a fresh directory, driven only by the ``symphony`` CLI.
+
+A real ``symphony up`` process (Conductor + local Node, real TLS, real SQLite, real jobs)
+runs in a temporary directory; every other command runs there too, with no flags and no
+environment, so it must find the Conductor and its token through ``./.symphony``. The
+test never sleeps for a fixed time: it polls each condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+import pytest
+
+BIN = Path(sys.executable).parent  # console scripts sit beside the interpreter
+T = TypeVar("T")
+
+JOB = """\
+name: e2e
+node_group: local
+capacity_requests: {{cpu: 10}}
+restart_policy: {{type: always, backoff_seconds: 0.1}}
+stop_timeout_seconds: 5
+config:
+  command: ["python3", "-u", "-c", "{script}"]
+  env: {{E2E_MARKER: "{marker}"}}
+"""
+SCRIPT = (
+    "import itertools, sys, time\\n"
+    "print('hello on stderr', file=sys.stderr, flush=True)\\n"
+    "for i in itertools.count():\\n"
+    "    print('tick', i, flush=True)\\n"
+    "    time.sleep(0.1)"
+)
+
+
+def clean_env() -> dict[str, str]:
+    """Our environment without a Conductor address or token: only ./.symphony may tell."""
+    return {k: v for k, v in os.environ.items() if k not in ("SYMPHONY_URL", "SYMPHONY_TOKEN")}
+
+
+def cli(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(BIN / "symphony"), *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if ok:
+        assert result.returncode == 0, f"symphony {' '.join(args)}: {result.stderr}"
+    return result
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 15.0) -> T:
+    """Poll ``probe`` until it returns something truthy, or fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class LineReader:
+    """Lines from a child's stdout with a deadline: ``select`` on the raw descriptor, and
+    our own buffer (a text wrapper's read-ahead would hide lines from ``select``)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        self.fd = proc.stdout.fileno()
+        self.buffer = b""
+
+    def until(self, done: Callable[[str], bool], timeout: float = 15.0) -> list[str]:
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.fd, selectors.EVENT_READ)
+            while True:
+                while b"\n" in self.buffer:
+                    raw, self.buffer = self.buffer.split(b"\n", 1)
+                    lines.append(raw.decode())
+                    if done(lines[-1]):
+                        return lines
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(timeout=left):
+                    break
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    break
+                self.buffer += chunk
+        raise AssertionError(f"no expected line in time; got {lines!r}")
+
+
+def instances(cwd: Path) -> list[dict[str, Any]]:
+    deployments = json.loads(cli(cwd, "ps", "--json").stdout)
+    return [i for d in deployments if d["name"] == "e2e" for i in d["instances"]]
+
+
+def live(cwd: Path) -> dict[str, Any] | None:
+    return next((i for i in instances(cwd) if i["finished_at"] is None), None)
+
+
+def ps_row(cwd: Path) -> dict[str, str] | None:
+    lines = cli(cwd, "ps").stdout.splitlines()
+    header = lines[0].split()
+    assert header == ["NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE"]
+    rows = [dict(zip(header, line.split(), strict=True)) for line in lines[1:]]
+    return next((r for r in rows if r["NAME"] == "e2e"), None)
+
+
+def marked(marker: str) -> list[psutil.Process]:
+    """Processes whose environment carries the job's marker."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("E2E_MARKER") == marker:
+                found.append(proc)
+    return found
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes], list[str]]]:
+    proc = subprocess.Popen(
+        [str(BIN / "symphony"), "up", "--port", "0"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        banner = LineReader(proc).until(lambda line: line.startswith("Press Ctrl-C"))
+        yield tmp_path, proc, banner
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def test_up_e2e_deploy_observe_restart_stop_start_remove(
+    up: tuple[Path, subprocess.Popen[bytes], list[str]],
+) -> None:
+    cwd, proc, banner = up
+    text = "\n".join(banner)
+    assert "/ui#token=" in text and "symphony deploy" in text
+    marker = uuid.uuid4().hex
+    (cwd / "job.yaml").write_text(JOB.format(script=SCRIPT, marker=marker))
+
+    out = cli(cwd, "deploy", "-f", "job.yaml").stdout
+    assert out.startswith("deployment e2e created")
+    row = wait_for(
+        "e2e running in ps", lambda: (r := ps_row(cwd)) and r["STATE"] == "running" and r
+    )
+    assert row["RESTARTS"] == "0" and row["EXIT"] == "-"
+    node = json.loads(cli(cwd, "nodes", "--json").stdout)[0]
+    assert row["NODE"] == node["node_id"] and "local" in node["groups"]
+
+    # logs: stdout by default, stderr on request.
+    wait_for("ticks in the log", lambda: "tick 2" in cli(cwd, "logs", "e2e").stdout)
+    tail = cli(cwd, "logs", "e2e", "--tail", "1").stdout.splitlines()
+    assert len(tail) == 1 and tail[0].startswith("tick ")
+    assert "hello on stderr" in cli(cwd, "logs", "e2e", "--stderr").stdout
+
+    # follow: lines written after the command started arrive.
+    seen = int(tail[0].split()[1])
+    follower = subprocess.Popen(
+        [str(BIN / "symphony"), "logs", "e2e", "-f", "--tail", "1"],
+        cwd=cwd,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+    )
+    try:
+        LineReader(follower).until(
+            lambda line: line.startswith("tick ") and int(line.split()[1]) > seen + 3
+        )
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(timeout=10)
+        follower.stdout.close()  # type: ignore[union-attr]
+
+    # Kill the job's process: the node restarts it and ps shows why it ended.
+    first = wait_for("a pid", lambda: (i := live(cwd)) and i["pid"] and i)
+    os.kill(first["pid"], signal.SIGKILL)
+    row = wait_for(
+        "a restart after SIGKILL",
+        lambda: (r := ps_row(cwd)) and r["RESTARTS"] == "1" and r["STATE"] == "running" and r,
+    )
+    assert row["EXIT"] == "SIGKILL"
+    second = wait_for("a new pid", lambda: (i := live(cwd)) and i["pid"] != first["pid"] and i)
+    assert second["restarts"] == 1 and second["signal"] in (9, "SIGKILL")
+    events = cli(cwd, "events", "e2e").stdout
+    assert events.startswith("TIME") and len(events.splitlines()) > 2
+
+    # stop: the process goes, the deployment stays.
+    assert "desired stopped" in cli(cwd, "stop", "e2e").stdout
+    wait_for("no live process after stop", lambda: not marked(marker))
+    wait_for("stopped in ps", lambda: (r := ps_row(cwd)) and r["STATE"] == "stopped")
+
+    # start: a new process.
+    assert "desired running" in cli(cwd, "start", "e2e").stdout
+    wait_for("running again", lambda: (i := live(cwd)) and i["state"] == "running" and i["pid"])
+    assert marked(marker)
+
+    # rm: gone from ps, and nothing of the job is left running.
+    assert cli(cwd, "rm", "e2e").stdout.strip() == "deployment e2e removed"
+    assert ps_row(cwd) is None
+    wait_for("no process with the job's marker", lambda: not marked(marker))
+    missing = cli(cwd, "logs", "e2e", ok=False)
+    assert missing.returncode == 1 and len(missing.stderr.splitlines()) == 1
+
+    # The Conductor's refusals are one line too: a bad spec names its field, a bad token
+    # is refused.
+    (cwd / "bad.yaml").write_text("name: bad\nconfig: {command: []}\n")
+    bad = cli(cwd, "deploy", "-f", "bad.yaml", ok=False)
+    assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1
+    assert "config.command" in bad.stderr
+    intruder = subprocess.run(
+        [str(BIN / "symphony"), "ps"],
+        cwd=cwd,
+        env={**clean_env(), "SYMPHONY_TOKEN": "not-the-token"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert intruder.returncode == 1 and len(intruder.stderr.splitlines()) == 1
+
+    # Ctrl-C stops both halves cleanly, and nothing of them stays behind.
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    wait_for("no process left under the state dir", lambda: not _under(cwd), timeout=10)
+
+
+def _under(root: Path) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if str(root) in " ".join(p.cmdline()) or p.cwd().startswith(str(root)):
+                found.append(p)
+    return found
