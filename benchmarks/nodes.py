@@ -1,0 +1,283 @@
+"""Node scale: how many node links one Conductor holds, and how fast they come back.
+
+The Conductor runs in its own process (``benchmarks._conductor_proc``); a simulated
+fleet (``benchmarks.simnode``: real mTLS WebSockets, real hellos and heartbeats) runs in
+this one. For each fleet size it measures:
+
+- **connect**: from starting the fleet until ``GET /nodes`` lists every node ``ready``;
+- **CPU / RSS**: the Conductor process's CPU (% of one core, psutil, averaged over a
+  steady-state window while every node heartbeats every 3 s) and its resident memory;
+- **reconnect**: SIGKILL the Conductor, start it again on the same ports and state
+  directory, and time from that start until ``GET /nodes`` lists every node ``ready``.
+
+Run: ``python -m benchmarks.nodes`` (100, 1,000 and 5,000 nodes, a few minutes) or
+``python -m benchmarks.nodes --quick`` (50 and 200 nodes, under a minute). Prints a table
+and writes ``benchmarks/results/nodes.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import trio
+
+from benchmarks._report import print_table, summary, write_json
+from benchmarks.simnode import FleetSettings, FleetStats, raise_nofile_limit, run_fleet
+
+#: (fleet size, figure) -> target, from the issue.
+CPU_TARGET = (5000, 50.0)  # % of one core at 5,000 nodes, 3 s heartbeats
+RECONNECT_TARGET = (1000, 10.0)  # seconds for 1,000 nodes after a Conductor restart
+
+
+@dataclass
+class Conductor:
+    """A Conductor subprocess and where it listens."""
+
+    proc: trio.Process
+    node_port: int
+    http_url: str
+    cert_dir: Path
+    psutil: psutil.Process
+
+
+async def start_conductor(
+    state: Path, log_file: Any, *, node_port: int = 0, http_port: int = 0
+) -> Conductor:
+    """Start ``benchmarks._conductor_proc`` and read its one JSON line."""
+    cmd = [sys.executable, "-m", "benchmarks._conductor_proc", "--state", str(state)]
+    cmd += ["--node-port", str(node_port), "--http-port", str(http_port)]
+    if os.environ.get("SYMPHONY_BENCH_PROFILE"):
+        cmd += ["--profile", os.environ["SYMPHONY_BENCH_PROFILE"]]
+    proc = await trio.lowlevel.open_process(
+        cmd, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    buffer = b""
+    with trio.fail_after(30):
+        while not buffer.endswith(b"\n"):
+            chunk = await proc.stdout.receive_some()
+            if not chunk:
+                raise RuntimeError(f"conductor exited before serving; see {log_file.name}")
+            buffer += chunk
+    info = json.loads(buffer)
+    return Conductor(
+        proc, info["node_port"], info["http_url"], Path(info["cert_dir"]), psutil.Process(proc.pid)
+    )
+
+
+async def stop_conductor(conductor: Conductor, sig: int = signal.SIGTERM) -> None:
+    """Signal the Conductor and wait for it to exit (SIGKILL after 10 s)."""
+    if conductor.proc.returncode is None:
+        conductor.proc.send_signal(sig)
+    with trio.move_on_after(10):
+        await conductor.proc.wait()
+    if conductor.proc.returncode is None:
+        conductor.proc.kill()
+        await conductor.proc.wait()
+
+
+async def ready_count(client: httpx.AsyncClient, conductor: Conductor) -> int:
+    """How many nodes ``GET /nodes`` lists as ready."""
+    response = await client.get(f"{conductor.http_url}/nodes", timeout=30)
+    response.raise_for_status()
+    return sum(node["state"] == "ready" for node in response.json()["nodes"])
+
+
+async def wait_all_ready(
+    client: httpx.AsyncClient, conductor: Conductor, stats: FleetStats, timeout: float
+) -> None:
+    """Wait for the fleet to count every link up, then for the API to agree.
+
+    Watching the fleet's own counter first keeps us from polling ``GET /nodes`` (a
+    big JSON document at 5,000 nodes) while the Conductor is busy accepting links.
+    """
+    with trio.fail_after(timeout):
+        await stats.wait_until(lambda s: s.connected >= s.target)
+        while await ready_count(client, conductor) < stats.target:
+            await trio.sleep(0.05)
+
+
+async def measure_cpu(conductor: Conductor, stats: FleetStats, window: float) -> dict[str, Any]:
+    """CPU of the Conductor (and of this simulator) over ``window`` seconds of heartbeats."""
+    me = psutil.Process()
+    conductor.psutil.cpu_percent()  # the first call only starts the measurement
+    cpu0, sim0, beats0 = conductor.psutil.cpu_times(), me.cpu_times(), stats.heartbeats
+    began = time.perf_counter()
+    samples = []
+    while time.perf_counter() - began < window:
+        await trio.sleep(1.0)
+        samples.append(conductor.psutil.cpu_percent())
+    elapsed = time.perf_counter() - began
+    cpu1, sim1 = conductor.psutil.cpu_times(), me.cpu_times()
+    busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    sim_busy = (sim1.user - sim0.user) + (sim1.system - sim0.system)
+    return {
+        "cpu_percent": 100.0 * busy / elapsed,
+        "cpu_percent_per_second": summary(samples),
+        "rss_mib": conductor.psutil.memory_info().rss / (1 << 20),
+        "heartbeats_per_second": (stats.heartbeats - beats0) / elapsed,
+        "simulator_cpu_percent": 100.0 * sim_busy / elapsed,
+        "window_seconds": elapsed,
+    }
+
+
+async def heartbeats_fresh(client: httpx.AsyncClient, conductor: Conductor, within: float) -> int:
+    """How many nodes had a heartbeat in the last ``within`` seconds (the Conductor kept up)."""
+    response = await client.get(f"{conductor.http_url}/nodes", timeout=30)
+    now = time.time()
+    return sum(
+        node["last_heartbeat"] is not None and now - node["last_heartbeat"] <= within
+        for node in response.json()["nodes"]
+    )
+
+
+async def run_scale(nodes: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Connect, hold and restart-reconnect one fleet size against a fresh Conductor."""
+    state = workdir / f"conductor-{nodes}"
+    log_path = workdir / f"conductor-{nodes}.log"
+    result: dict[str, Any] = {"nodes": nodes}
+    with open(log_path, "ab") as log_file:
+        conductor = await start_conductor(state, log_file)
+        settings = FleetSettings(
+            host="127.0.0.1",
+            port=conductor.node_port,
+            cert_dir=conductor.cert_dir,
+            nodes=nodes,
+            heartbeat_sec=args.heartbeat,
+        )
+        stats = FleetStats(target=nodes)
+        async with httpx.AsyncClient() as client, trio.open_nursery() as nursery:
+            began = trio.current_time()
+            nursery.start_soon(lambda: run_fleet(settings, stats=stats))
+            await wait_all_ready(client, conductor, stats, timeout=args.timeout)
+            result["connect_seconds"] = trio.current_time() - began
+            result["connect_errors"] = stats.errors
+            print(f"  {nodes} nodes: all ready in {result['connect_seconds']:.2f} s", flush=True)
+
+            await trio.sleep(args.settle)  # let the connect burst drain from both processes
+            result.update(await measure_cpu(conductor, stats, args.window))
+            result["heartbeats_fresh"] = await heartbeats_fresh(
+                client, conductor, 2 * args.heartbeat
+            )
+            print(f"  {nodes} nodes: conductor CPU {result['cpu_percent']:.1f}%", flush=True)
+
+            errors_before = stats.errors
+            await stop_conductor(conductor, signal.SIGKILL)
+            with trio.fail_after(30):
+                await stats.wait_until(lambda s: s.connected == 0)
+            restarted = trio.current_time()
+            conductor = await start_conductor(
+                state,
+                log_file,
+                node_port=conductor.node_port,
+                http_port=int(conductor.http_url.rsplit(":", 1)[1]),
+            )
+            result["restart_start_seconds"] = trio.current_time() - restarted
+            await wait_all_ready(client, conductor, stats, timeout=args.timeout)
+            result["reconnect_seconds"] = trio.current_time() - restarted
+            result["reconnect_failed_attempts"] = stats.errors - errors_before
+            print(
+                f"  {nodes} nodes: reconnected in {result['reconnect_seconds']:.2f} s", flush=True
+            )
+            nursery.cancel_scope.cancel()
+        await stop_conductor(conductor)
+    return result
+
+
+def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
+    """The printed table: figure, value, target, status."""
+
+    def target(nodes: int, which: tuple[int, float], value: float, unit: str) -> list[Any]:
+        if quick or nodes != which[0]:
+            return ["", ""]
+        return [f"<= {which[1]:g}{unit}", "met" if value <= which[1] else "NOT MET"]
+
+    out: list[list[Any]] = []
+    for r in results:
+        n = r["nodes"]
+        out += [
+            [f"{n:,} nodes: all ready after start (s)", r["connect_seconds"], "", ""],
+            [
+                f"{n:,} nodes: conductor CPU, % of one core",
+                r["cpu_percent"],
+                *target(n, CPU_TARGET, r["cpu_percent"], "%"),
+            ],
+            [f"{n:,} nodes: conductor RSS (MiB)", r["rss_mib"], "", ""],
+            [
+                f"{n:,} nodes: heartbeats/s sent (fresh at end)",
+                r["heartbeats_per_second"],
+                f"{n / 3:.0f} expected",
+                f"{r['heartbeats_fresh']:,}/{n:,} fresh",
+            ],
+            [f"{n:,} nodes: simulator CPU, % of one core", r["simulator_cpu_percent"], "", ""],
+            [
+                f"{n:,} nodes: all ready after conductor restart (s)",
+                r["reconnect_seconds"],
+                *target(n, RECONNECT_TARGET, r["reconnect_seconds"], " s"),
+            ],
+        ]
+    return out
+
+
+async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="symphony-nodes-") as tmp:
+        for nodes in args.nodes:
+            print(f"fleet of {nodes:,} nodes", flush=True)
+            workdir = Path(args.keep or tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            results.append(await run_scale(nodes, args, workdir))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.nodes", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="50 and 200 nodes, short windows")
+    parser.add_argument("--nodes", type=int, nargs="+", help="fleet sizes (default 100 1000 5000)")
+    parser.add_argument("--heartbeat", type=float, default=3.0)
+    parser.add_argument("--window", type=float, help="CPU window in seconds (default 15; quick 5)")
+    parser.add_argument(
+        "--settle", type=float, help="seconds before the window (default 5; quick 2)"
+    )
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up on a phase after")
+    parser.add_argument("--keep", type=Path, help="keep conductor state and logs in this dir")
+    args = parser.parse_args(argv)
+    args.nodes = args.nodes or ([50, 200] if args.quick else [100, 1000, 5000])
+    args.window = args.window or (5.0 if args.quick else 15.0)
+    args.settle = args.settle if args.settle is not None else (2.0 if args.quick else 5.0)
+    raise_nofile_limit()
+    results = trio.run(amain, args)
+    print_table(
+        "Node scale (conductor and simulator share the machine)",
+        ["figure", "value", "target", "status"],
+        rows(results, quick=args.quick),
+    )
+    path = write_json(
+        "nodes",
+        {
+            "mode": "quick" if args.quick else "full",
+            "heartbeat_sec": args.heartbeat,
+            "targets": {
+                "cpu_percent_at_5000_nodes": CPU_TARGET[1],
+                "reconnect_seconds_at_1000_nodes": RECONNECT_TARGET[1],
+            },
+            "scales": results,
+        },
+    )
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
