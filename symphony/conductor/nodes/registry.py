@@ -17,6 +17,7 @@ Subscribers (the Scheduler) are told :class:`NodeChanged` on every state change 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -70,6 +71,7 @@ class NodeRegistry(Actor):
         self.subscribers = list(subscribers)
         self._nodes: dict[str, _Node] = {}
         self._sweep_wakeup = trio.Event()
+        self._sweep_at = math.inf  # when the sweep wakes up by itself
 
     def timeout_for(self, heartbeat_sec: float) -> float:
         """How long a node may stay quiet (or disconnected) before it is lost."""
@@ -122,9 +124,8 @@ class NodeRegistry(Actor):
             heartbeat_sec=msg.heartbeat_sec,
             capacities_used=existing.view.capacities_used if existing else {},
         )
-        self._nodes[hello.node_id] = _Node(
-            view, msg.session, trio.current_time() + self.timeout_for(msg.heartbeat_sec)
-        )
+        deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
+        self._nodes[hello.node_id] = _Node(view, msg.session, deadline)
         log.info(
             "node %r ready (%s; groups %s; capacities %s)%s",
             hello.node_id,
@@ -133,7 +134,7 @@ class NodeRegistry(Actor):
             view.capacities_total,
             f", was {previous}" if previous else "",
         )
-        self._sweep_wakeup.set()
+        self._wake_sweep(deadline)
         # What the node runs goes out before "ready": owners reconcile (and stop stale
         # copies) before the scheduler considers the node for new work.
         await self._publish(
@@ -157,7 +158,7 @@ class NodeRegistry(Actor):
         if node.view.state == "ready":
             await self._set_state(node, "disconnected", msg.reason)
             node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
-            self._sweep_wakeup.set()
+            self._wake_sweep(node.deadline)
 
     async def _set_state(self, node: _Node, state: NodeState, reason: str) -> None:
         previous = node.view.state
@@ -172,6 +173,12 @@ class NodeRegistry(Actor):
             except ActorStopped:
                 log.debug("subscriber %r is gone", subscriber)
 
+    def _wake_sweep(self, deadline: float) -> None:
+        # Only a deadline earlier than the sweep's own alarm needs it now. Waking it for
+        # every hello made each connect O(nodes): a reconnect storm of N nodes, O(N^2).
+        if deadline < self._sweep_at:
+            self._sweep_wakeup.set()
+
     async def _sweep(self) -> None:
         """Declare lost the nodes whose deadline passed; sleep until the next deadline."""
         while True:
@@ -181,7 +188,8 @@ class NodeRegistry(Actor):
                     await self._declare_lost(node)
             deadlines = [n.deadline for n in self._nodes.values() if n.view.state != "lost"]
             self._sweep_wakeup = trio.Event()
-            with trio.move_on_at(min(deadlines, default=now + 3600.0)):
+            self._sweep_at = min(deadlines, default=now + 3600.0)
+            with trio.move_on_at(self._sweep_at):
                 await self._sweep_wakeup.wait()
 
     async def _declare_lost(self, node: _Node) -> None:
