@@ -59,6 +59,7 @@ class ProcessJobs:
         self._deployment_of: dict[str, str] = {}
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
+        self._stopping: set[str] = set()
 
     # ---- status pump ----------------------------------------------------------------------
     async def pump_statuses(self, link: ActorRef) -> None:
@@ -158,6 +159,11 @@ class ProcessJobs:
         self._nursery.start_soon(self._stop, command)
 
     async def _stop(self, command: StopInstance) -> None:
+        # The Conductor may repeat a stop (after a reconnect, or for a stale copy on
+        # every report); one stop per instance at a time is enough.
+        if command.instance_id in self._stopping:
+            return
+        self._stopping.add(command.instance_id)
         try:
             await self.manager.stop_instance(command.instance_id)
         except UnknownInstance:

@@ -78,7 +78,8 @@ async def start_node(nursery: trio.Nursery, config: NodeConfig) -> NodeHandle:
 
 
 async def get_nodes(info: ConductorInfo) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
+    headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
+    async with httpx.AsyncClient(headers=headers) as client:
         response = await client.get(f"{info.http_url}/nodes", timeout=5)
     assert response.status_code == 200, response.text
     return response.json()["nodes"]
