@@ -19,6 +19,7 @@ from ._figures import Figure, stats
 from ._symphony import symphony_harness
 
 NAME = "conductor_restart"
+PEER_NOTE = "peer: keeps what runs where in memory only; nothing to reconcile after a restart"
 
 
 async def run(ctx: Context) -> list[Figure]:
@@ -63,7 +64,7 @@ async def run(ctx: Context) -> list[Figure]:
             f"conductor restart -> {nodes} nodes reconnected, {jobs} jobs reconciled",
             "s",
             stats(samples),
-            peer_note="peer: keeps what runs where in memory only; after a restart there is nothing to reconcile",
+            peer_note=PEER_NOTE,
             target="nothing restarted",
             met=restarted == 0,
             extra={"jobs_restarted": restarted},

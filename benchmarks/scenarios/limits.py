@@ -83,13 +83,17 @@ async def run(ctx: Context) -> list[Figure]:
         "sqlite_full_ms": stats(commits["FULL"], 1000),
     }
     ctx.limits.update(found)
+    rows = [
+        ("raw spawn+reap /bin/true", "per s", "spawn_per_s", "higher"),
+        ("raw spawn+reap /bin/true", "ms", "spawn_ms", "lower"),
+        ("raw mTLS WebSocket, one-way", "msg/s", "ws_msgs_per_s", "higher"),
+        ("raw mTLS WebSocket round trip", "ms", "ws_rtt_ms", "lower"),
+        ("TLS connect (TCP+TLS+upgrade+hello)", "ms", "tls_connect_ms", "lower"),
+        ("SQLite commit, WAL synchronous=NORMAL", "ms", "sqlite_normal_ms", "lower"),
+        ("SQLite commit, WAL synchronous=FULL", "ms", "sqlite_full_ms", "lower"),
+    ]
     note = "a limit: nothing to compare"
     return [
-        Figure(NAME, "raw spawn+reap /bin/true", "per s", found["spawn_per_s"], "higher", None, note),
-        Figure(NAME, "raw spawn+reap /bin/true", "ms", found["spawn_ms"], peer_note=note),
-        Figure(NAME, "raw mTLS WebSocket, one-way", "msg/s", found["ws_msgs_per_s"], "higher", None, note),
-        Figure(NAME, "raw mTLS WebSocket round trip", "ms", found["ws_rtt_ms"], peer_note=note),
-        Figure(NAME, "TLS connect (TCP+TLS+upgrade+hello)", "ms", found["tls_connect_ms"], peer_note=note),
-        Figure(NAME, "SQLite commit, WAL synchronous=NORMAL", "ms", found["sqlite_normal_ms"], peer_note=note),
-        Figure(NAME, "SQLite commit, WAL synchronous=FULL", "ms", found["sqlite_full_ms"], peer_note=note),
-    ]  # fmt: skip
+        Figure(NAME, label, unit, found[key], better, peer_note=note)  # type: ignore[arg-type]
+        for label, unit, key, better in rows
+    ]
