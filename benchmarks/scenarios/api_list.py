@@ -1,0 +1,79 @@
+"""``GET /deployments`` latency with 10,000 deployments (quick: 200).
+
+The deployments are created through ``POST /deployments`` (8 at a time) on a Conductor
+with no node, so they all stay pending; then the whole list is fetched repeatedly. The
+peer caps a page at 500, so its client fetches 20 pages for the same list (its own way of
+listing everything). The limit is one ``GET /healthz``: the fixed cost of a request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import trio
+
+from ._context import Context, Harness
+from ._figures import Figure, stats
+from ._symphony import symphony_harness
+
+NAME = "api_list"
+
+
+async def measure(h: Harness, params: dict[str, Any]) -> dict[str, Any]:
+    n = params["n"]
+    names = iter(range(n))
+
+    async def worker() -> None:
+        for i in names:
+            await h.api.create(f"list-{i:05d}", ["/bin/true"])
+
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(8):
+            nursery.start_soon(worker)
+    created = time.perf_counter() - start
+    samples = []
+    for _ in range(params["repeats"]):
+        start = time.perf_counter()
+        count = await h.api.list_count()
+        samples.append(time.perf_counter() - start)
+        if count < n:
+            raise RuntimeError(f"listed {count} of {n} deployments")
+    return {"list_s": samples, "create_per_s": [n / created]}
+
+
+async def run(ctx: Context) -> list[Figure]:
+    params = {"n": ctx.size(200, 10_000), "repeats": ctx.size(3, 10), "nodes": 0}
+    async with symphony_harness(ctx, NAME, nodes=0) as (h, cluster):
+        ours = await measure(h, params)
+        async with httpx.AsyncClient(base_url=cluster.http_url) as http:
+            raw = []
+            for _ in range(params["repeats"]):
+                start = time.perf_counter()
+                await http.get("/healthz")
+                raw.append(time.perf_counter() - start)
+    theirs, note = await ctx.run_peer(NAME, params)
+    n = params["n"]
+    return [
+        Figure(
+            NAME,
+            f"GET /deployments with {n:,} deployments",
+            "ms",
+            stats(ours["list_s"], 1000),
+            peer=stats(theirs["list_s"], 1000) if theirs else None,
+            peer_note=note or "peer: 500 per page at most, so its figure is all pages",
+            limit=stats(raw, 1000),
+            limit_label="GET /healthz",
+        ),
+        Figure(
+            NAME,
+            f"POST /deployments rate while creating {n:,} (8 at a time, no node)",
+            "per s",
+            stats(ours["create_per_s"]),
+            "higher",
+            peer=stats(theirs["create_per_s"]) if theirs else None,
+            peer_note=note,
+        ),
+    ]

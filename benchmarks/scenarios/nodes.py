@@ -1,0 +1,79 @@
+"""Nodes held at 3 s heartbeats (100 / 1,000 / 5,000): Conductor CPU and RSS, and the
+time for the whole fleet to reconnect after a Conductor SIGKILL and restart.
+
+This wraps ``benchmarks/nodes.py`` (simulated nodes: real mTLS WebSockets, real hellos
+and heartbeats, from one process; the Conductor in another). Limits beside the figures,
+from the ``limits`` scenario of the same run: for CPU, the share of one core the raw
+mTLS WebSocket needs just to receive that many heartbeats per second; for reconnect,
+``nodes x TLS connect time / cores`` (every handshake, perfectly spread over the cores).
+
+Targets (issue "Node link"): 5,000 nodes at <= 50% of one core; 1,000 nodes reconnected
+within 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from benchmarks import nodes as scale
+from benchmarks.simnode import raise_nofile_limit
+
+from ._context import Context
+from ._figures import Figure, one
+
+NAME = "nodes"
+NOTE = "peer: no node simulator for its gRPC protocol; not measured"
+
+
+async def run(ctx: Context) -> list[Figure]:
+    raise_nofile_limit()
+    sizes = [50] if ctx.quick else [100, 1000, 5000]
+    args = argparse.Namespace(
+        heartbeat=3.0,
+        timeout=300.0,
+        window=ctx.size(2, 15),
+        settle=ctx.size(1, 5),
+    )
+    workdir = ctx.workdir / NAME
+    workdir.mkdir(parents=True, exist_ok=True)
+    figures = []
+    cores = os.cpu_count() or 1
+    for n in sizes:
+        r = await scale.run_scale(n, args, workdir)
+        ws = ctx.limits.get("ws_msgs_per_s", {}).get("median")
+        tls = ctx.limits.get("tls_connect_ms", {}).get("median")
+        cpu_limit = one(100.0 * (n / args.heartbeat) / ws) if ws else None
+        reconnect_limit = one(n * tls / 1000 / cores) if tls else None
+        cpu_target = n == scale.CPU_TARGET[0]
+        reconnect_target = n == scale.RECONNECT_TARGET[0]
+        figures += [
+            Figure(
+                NAME,
+                f"{n:,} nodes at 3 s heartbeats: conductor CPU",
+                "% core",
+                one(r["cpu_percent"]) | {"window_samples": r["cpu_percent_per_second"]["n"]},
+                peer_note=NOTE,
+                limit=cpu_limit,
+                limit_label="raw wss receive of the heartbeats",
+                target="<= 50%" if cpu_target else "",
+                met=(r["cpu_percent"] <= scale.CPU_TARGET[1]) if cpu_target else None,
+                extra={"per_second": r["cpu_percent_per_second"]},
+            ),
+            Figure(NAME, f"{n:,} nodes: conductor RSS", "MiB", one(r["rss_mib"]), peer_note=NOTE),
+            Figure(
+                NAME,
+                f"{n:,} nodes: all ready after conductor restart",
+                "s",
+                one(r["reconnect_seconds"]),
+                peer_note=NOTE,
+                limit=reconnect_limit,
+                limit_label="nodes x TLS connect / cores",
+                target="<= 10 s" if reconnect_target else "",
+                met=(r["reconnect_seconds"] <= scale.RECONNECT_TARGET[1])
+                if reconnect_target
+                else None,
+                extra={"connect_seconds": r["connect_seconds"]},
+            ),
+        ]
+    return figures
