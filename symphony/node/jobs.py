@@ -79,7 +79,7 @@ class ProcessJobs:
         if deployment_id is None:
             await self.reports()  # learns the deployment of adopted instances
             deployment_id = self._deployment_of.get(update.instance_id, "unknown")
-        final = getattr(update, "final", False) or update.state in ("failed", "stopped")
+        final = update.final or update.state in ("failed", "stopped")
         return InstanceStatus(
             instance_id=update.instance_id,
             deployment_id=deployment_id,

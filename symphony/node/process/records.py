@@ -37,6 +37,9 @@ class StatusUpdate:
     the next start (on ``restarting``); ``reason`` says why (spawn error, unhealthy,
     restart budget, stop request). ``adopted`` marks a run found running by a restarted
     agent; ``health`` is ``healthy``/``unhealthy``/None (no check, or not yet known).
+    ``final`` marks the last update of an instance's life on this node (the policy will
+    not restart it, or it was stopped): an ``exited`` without it may yet be followed by
+    ``restarting``.
     """
 
     instance_id: str
@@ -52,6 +55,7 @@ class StatusUpdate:
     restarts: int = 0
     health: str | None = None
     adopted: bool = False
+    final: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (msgpack/JSON ready)."""

@@ -103,7 +103,7 @@ class ProcessSupervisor(Actor):
         if isinstance(message, StopInstance):
             if self._done.is_set():
                 if self.state != "stopped":
-                    self._set("stopped", reason="stop requested")
+                    self._set("stopped", reason="stop requested", final=True)
                 return self.report()
             self._stop.set()
             self._stop_replies.append(self.defer_reply())
@@ -165,7 +165,7 @@ class ProcessSupervisor(Actor):
         while not self._stop.is_set():
             if decision is not None:
                 if not decision.restart:
-                    self._set(decision.state, reason=decision.reason)
+                    self._set(decision.state, reason=decision.reason, final=True)
                     break
                 self._set("restarting", delay=decision.delay, reason=decision.reason)
                 with trio.move_on_after(decision.delay):
@@ -174,7 +174,7 @@ class ProcessSupervisor(Actor):
                     break
             decision = await self._start_and_supervise()
         if self._stop.is_set():
-            self._set("stopped", reason="stop requested")
+            self._set("stopped", reason="stop requested", final=True)
         self._done.set()
         report = self.report()
         for reply in self._stop_replies:
