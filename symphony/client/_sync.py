@@ -108,8 +108,10 @@ class Client:
         # Opened now, not at the first next(): a wrong name fails at the call.
         conn, response = self._open("GET", path, None, self.timeout)
         if response.status >= 400:
-            with conn:
+            try:
                 raise c.error_of(response.status, response.reason, response.read())
+            finally:
+                conn.close()
         return self._lines(conn, response)
 
     def _lines(
@@ -152,11 +154,12 @@ class Client:
         self, method: str, path: str, body: Any, timeout: float
     ) -> tuple[int, str, bytes]:
         conn, response = self._open(method, path, body, timeout)
-        with conn:
-            try:
-                return response.status, response.reason, response.read()
-            except (OSError, http.client.HTTPException) as error:
-                raise ConductorUnreachable(self.url, _reason(error)) from None
+        try:
+            return response.status, response.reason, response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise ConductorUnreachable(self.url, _reason(error)) from None
+        finally:
+            conn.close()
 
     def _open(
         self, method: str, path: str, body: Any, timeout: float

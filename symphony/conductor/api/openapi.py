@@ -20,6 +20,7 @@ from .schemas import SCHEMAS
 api_docs = Blueprint("api_docs", __name__)
 
 JSON = "application/json"
+STR = {"type": "string"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -218,6 +219,118 @@ def _paths() -> dict[str, Any]:
                 "This document", {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_errors(401)}
             )
         },
+        "/tokens": {
+            "post": _op(
+                "Create a node join token (shown once)",
+                {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "required": ["token", "id"],
+                            "properties": {
+                                "token": STR,
+                                "id": STR,
+                                "expires_at": {"type": ["number", "null"]},
+                                "single_use": {"type": "boolean"},
+                                "ca_hash": STR,
+                                "join_addr": {"type": ["string", "null"]},
+                                "join_command": STR,
+                            },
+                        },
+                        "The token and how a node uses it",
+                    ),
+                    **_errors(400, 401, 413, 422, 503),
+                },
+                requestBody={
+                    "required": False,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "ttl_seconds": {"type": "number"},
+                                    "reusable": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+            "get": _op(
+                "Join tokens, without their secrets",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["tokens"],
+                            "properties": {
+                                "tokens": {"type": "array", "items": {"type": "object"}}
+                            },
+                        },
+                        "Tokens",
+                    ),
+                    **_errors(401, 503),
+                },
+            ),
+        },
+        "/tokens/{token_id}": {
+            "delete": _op(
+                "Revoke a join token",
+                {
+                    "200": _json(
+                        {"type": "object", "required": ["deleted"], "properties": {"deleted": STR}},
+                        "Revoked",
+                    ),
+                    **_errors(401, 404, 503),
+                },
+                parameters=[
+                    {
+                        "name": "token_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ],
+            )
+        },
+        "/live": {
+            "get": _op(
+                "Changes pushed as Server-Sent Events (the web UI's feed)",
+                {
+                    "200": {
+                        "description": "snapshot, then event/deployment/removed/node messages",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401),
+                },
+            )
+        },
+        "/ui": {
+            "get": _op(
+                "The web UI; needs no token",
+                {"200": {"description": "HTML", "content": {"text/html": {"schema": STR}}}},
+                security=[],
+            )
+        },
+        "/ui/{name}": {
+            "get": _op(
+                "The web UI's static files; need no token",
+                {
+                    "200": {"description": "A file", "content": {"*/*": {"schema": STR}}},
+                    **_errors(404),
+                },
+                security=[],
+                parameters=[
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ],
+            )
+        },
         "/docs": {
             "get": _op(
                 "An API explorer page; needs no token",
@@ -233,6 +346,23 @@ def _paths() -> dict[str, Any]:
     }
 
 
+#: Rules the spec model checks in validators, which its JSON schema cannot show; stated
+#: here so that generated clients (and fuzzers) know them too.
+NAME_PATTERN = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+CLASS_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
+GROUP_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+def _tighten(spec: dict[str, Any], defs: dict[str, Any]) -> None:
+    props = spec["properties"]
+    props["name"].update(pattern=NAME_PATTERN, description="A DNS label; generated if absent")
+    props["capacity_requests"]["propertyNames"] = {"pattern": CLASS_PATTERN}
+    props["node_group"]["anyOf"][0]["pattern"] = GROUP_PATTERN
+    command = defs.get("ExecConfig", {}).get("properties", {}).get("command")
+    if command is not None:
+        command["minItems"] = 1
+
+
 @functools.cache
 def openapi_document(version: str = "0") -> dict[str, Any]:
     """The whole OpenAPI document (built once per version string)."""
@@ -240,6 +370,7 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
 
     spec_schema = DeploymentSpec.json_schema()
     defs = spec_schema.pop("$defs", {})
+    _tighten(spec_schema, defs)
     # pydantic points at "#/$defs/X"; in OpenAPI the shared home is components/schemas.
     text = json.dumps(spec_schema).replace('"#/$defs/', '"#/components/schemas/')
     defs_text = json.dumps(defs).replace('"#/$defs/', '"#/components/schemas/')
