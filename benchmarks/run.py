@@ -17,6 +17,7 @@ root; see ``benchmarks/peer.py``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -54,7 +55,39 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", type=Path, help="keep logs and state in this directory")
     parser.add_argument("--out", default=None, help="JSON name under benchmarks/results/")
+    parser.add_argument("--json", type=Path, default=None, help="write the JSON to this file")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="print a saved run's JSON as a Markdown table"
+    )
     return parser.parse_args(argv)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """A saved run as the Markdown table of ``docs/benchmarks.md``."""
+    lines = [
+        "| figure | unit | Symphony p50 | p99 | peer p50 | vs peer | limit p50 (what) "
+        "| target | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in result["figures"]:
+        ratio = f.get("ratio_vs_peer")
+        limit = f"{_num(f['limit']['median'])} ({f['limit_label']})" if f["limit"] else ""
+        lines.append(
+            f"| {f['label']} | {f['unit']} | {_num(f['symphony']['median'])} "
+            f"| {_num(f['symphony']['p99'])} "
+            f"| {_num(f['peer']['median']) if f['peer'] else '-'} "
+            f"| {f'{ratio:.2f}x' if ratio is not None else '-'} | {limit} "
+            f"| {f['target']} | {status(f['met'])} |"
+        )
+    return "\n".join(lines)
 
 
 def rows(figures: list[Figure]) -> list[list[Any]]:
@@ -111,6 +144,9 @@ async def run_all(ctx: Context, names: list[str]) -> tuple[list[Figure], dict[st
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     names = [n for n in SCENARIOS if not args.scenario or n in args.scenario]
     logging.getLogger("symphony").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="symphony-bench-") as tmp:
@@ -133,18 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     notes = sorted({f"{f.scenario}: {f.peer_note}" for f in figures if f.peer_note})
     if notes:
         print("\npeer notes:\n  " + "\n  ".join(notes))
-    path = write_json(
-        args.out or ("suite-quick" if args.quick else "suite"),
-        {
-            "mode": "quick" if args.quick else "full",
-            "started_at": started,
-            "seconds": time.time() - started,
-            "scenarios": names,
-            "peer": peer_info,
-            "failures": failures,
-            "figures": [f.to_json() for f in figures],
-        },
-    )
+    result = {
+        "mode": "quick" if args.quick else "full",
+        "started_at": started,
+        "seconds": time.time() - started,
+        "scenarios": names,
+        "peer": peer_info,
+        "failures": failures,
+        "figures": [f.to_json() for f in figures],
+    }
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), **result}, indent=2) + "\n")
+        path = args.json
+    else:
+        path = write_json(args.out or ("suite-quick" if args.quick else "suite"), result)
     print(f"\nwritten: {path}")
     if failures:
         print(f"FAILED scenarios: {', '.join(failures)}", file=sys.stderr)

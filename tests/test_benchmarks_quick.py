@@ -1,0 +1,106 @@
+"""The benchmark suite runs end to end in its CI size and every scenario yields figures.
+
+No timing is asserted here (CI machines vary); what is checked is that each scenario ran
+against a real cluster and reported min / median / p99, and that bad input is refused.
+The peer is never installed here (``--no-peer``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.run import markdown
+from benchmarks.scenarios import SCENARIOS, load
+from benchmarks.scenarios._figures import Figure, stats
+from benchmarks.scenarios._probe import Probe
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.timeout(180)
+def test_benchmarks_quick_every_scenario_produces_figures(tmp_path: Path) -> None:
+    out = tmp_path / "suite.json"
+    done = bench("--quick", "--no-peer", "--json", str(out), "--keep", str(tmp_path / "w"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["failures"] == {}
+    assert {"cores", "cpu_model", "python"} <= set(result["machine"])
+    by_scenario: dict[str, list[dict]] = {}
+    for figure in result["figures"]:
+        by_scenario.setdefault(figure["scenario"], []).append(figure)
+        for key in ("min", "median", "p99"):
+            assert isinstance(figure["symphony"][key], int | float), figure
+        assert figure["peer"] is None  # --no-peer
+    assert set(by_scenario) == set(SCENARIOS)
+    assert "symphony p50" in done.stdout  # the printed table
+    assert markdown(result).count("\n") == len(result["figures"]) + 1  # header, rule, rows
+
+
+def test_benchmarks_unknown_scenario_is_a_usage_error() -> None:
+    done = bench("--scenario", "no-such-thing", timeout=30)
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
+
+
+def test_scenarios_load_names_the_known_ones_when_unknown() -> None:
+    with pytest.raises(ValueError, match="known: limits, actors"):
+        load("no-such-thing")
+
+
+def test_peer_driver_refuses_an_unknown_scenario(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peer", "measure", "--scenario", "nope",
+         "--python", sys.executable, "--workdir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "unknown scenario 'nope'" in done.stderr
+
+
+def test_figure_ratio_reads_as_times_better_either_way() -> None:
+    slower_peer = Figure("s", "latency", "ms", stats([2.0]), peer=stats([6.0]))
+    assert slower_peer.ratio() == pytest.approx(3.0)
+    faster_peer = Figure("s", "rate", "per s", stats([100.0]), "higher", peer=stats([400.0]))
+    assert faster_peer.ratio() == pytest.approx(0.25)
+    assert Figure("s", "alone", "ms", stats([1.0])).ratio() is None
+
+
+def test_stats_scale_values_but_not_the_count() -> None:
+    got = stats([0.001, 0.002, 0.003], 1000)
+    assert got["median"] == pytest.approx(2.0)
+    assert got["n"] == 3
+
+
+async def test_probe_times_a_real_job_by_its_first_line(tmp_path: Path) -> None:
+    async with Probe(tmp_path / "probe.fifo") as probe:
+        proc = subprocess.Popen(probe.command("job-a", seconds=30))
+        try:
+            line = await probe.wait_for("job-a", timeout=10)
+            assert line.pid == proc.pid  # exec keeps the pid that wrote the line
+        finally:
+            proc.kill()
+            proc.wait()
+        garbage = subprocess.run(["/bin/sh", "-c", f"echo 'no pid here' > {probe.path}"])
+        assert garbage.returncode == 0
+        proc = subprocess.Popen(probe.command("job-b", seconds=30))
+        try:
+            await probe.wait_for("job-b", timeout=10)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert set(probe.lines) == {"job-a", "job-b"}  # a malformed line is ignored
