@@ -78,14 +78,15 @@ async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.0
     raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
 
 
-def pids_with(marker: str) -> list[int]:
-    """Pids of live processes whose command line contains ``marker``."""
+def pids_with(marker: str, *, substring: bool = False) -> list[int]:
+    """Pids of live processes with ``marker`` as an argument (or inside one)."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
             if proc.info["status"] == psutil.STATUS_ZOMBIE:
                 continue
-            if any(marker in part for part in proc.info["cmdline"] or ()):
+            parts = proc.info["cmdline"] or ()
+            if any(marker in part if substring else marker == part for part in parts):
                 found.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue

@@ -107,12 +107,12 @@ async def test_delete_stops_the_whole_process_group(tmp_path: Path) -> None:
         assert (await api.post(spec)).status_code == 201
 
         async def started() -> list[int]:
-            return pids_with(marker) if running(await api.get("family")) else []
+            return pids_with(marker, substring=True) if running(await api.get("family")) else []
 
         await eventually(started)
         response = await api.delete("family")
         assert response.status_code == 200, response.text
-        assert pids_with(marker) == []
+        assert pids_with(marker, substring=True) == []
         assert (await api.http.get("/deployments/family")).status_code == 404
         assert (await api.nodes())[0]["capacities_used"] == {"Analytic1": 0}
         await api.aclose()
