@@ -1,0 +1,215 @@
+// One deployment: its summary, actions (stop, start, scale, edit, delete), instances,
+// events timeline and live logs.
+
+import { api, ApiError } from "./api.js";
+import { lastExit, nodesOf, updatedAt } from "./deployments.js";
+import { clock, confirmDialog, empty, fill, h, pill, toast } from "./dom.js";
+import { logViewer } from "./logs.js";
+import { store, subscribe } from "./store.js";
+
+const MAX_EVENTS = 300;
+
+export function mountDeployment(main, idOrName) {
+  let deployment = null;
+  let logs = null;
+  const seen = new Set();
+  let headKey = null;
+  const events = [];
+  const head = h("div.page-head");
+  const facts = h("section.card.facts");
+  const instances = h("section.card");
+  const timeline = h("ol.timeline#events");
+  const layout = h(
+    "div.detail",
+    h("div.detail-main", facts, instances, h("div#logs-slot")),
+    h("aside.detail-side", h("section.card", h("div.card-head", h("h2", "Events")), timeline)),
+  );
+  fill(main, h("p.crumbs", h("a", { href: "#/deployments" }, "Deployments"), " / ", idOrName), head, layout);
+
+  function render() {
+    deployment = store.find(idOrName) || deployment;
+    if (!deployment) {
+      fill(head, h("h1", idOrName));
+      fill(facts, empty(store.loaded ? `No deployment named ${idOrName}.` : "Loading…"));
+      return;
+    }
+    const d = deployment;
+    // Rebuild the header only when it would change: it holds the replicas input.
+    const key = JSON.stringify([d.id, d.name, d.state, d.desired_state, d.replicas.desired]);
+    if (key !== headKey) {
+      headKey = key;
+      fill(head, h("div", h("h1.title-row", d.name, pill(d.state)), h("p.subtitle", `id ${d.id}`)), actions(d));
+    }
+    fill(facts, summary(d));
+    fill(
+      instances,
+      h("div.card-head", h("h2", "Instances")),
+      d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", "no instances (scaled to 0)"),
+    );
+    if (!logs) {
+      logs = logViewer(d.id);
+      document.getElementById("logs-slot").replaceWith(logs.el);
+      loadEvents(d.id);
+    }
+    logs.setInstances(d.instances);
+  }
+
+  async function loadEvents(id) {
+    try {
+      let after = 0;
+      for (let page = 0; page < 20; page += 1) {
+        const reply = await api.events(id, after, 1000);
+        addEvents(reply.events);
+        if (reply.events.length < 1000) break;
+        after = reply.next_after;
+      }
+    } catch (error) {
+      fill(timeline, h("li.muted", `events unavailable: ${error.message}`));
+    }
+  }
+
+  // Live events may arrive before the history request answers: merge by id.
+  function addEvents(list) {
+    const fresh = list.filter((e) => !seen.has(e.id));
+    if (!fresh.length) return;
+    fresh.forEach((e) => seen.add(e.id));
+    events.push(...fresh);
+    events.sort((a, b) => a.id - b.id);
+    if (events.length > MAX_EVENTS) events.splice(0, events.length - MAX_EVENTS);
+    fill(timeline, [...events].reverse().map(eventItem));
+  }
+
+  render();
+  const off = subscribe((type, data) => {
+    if (type === "event") {
+      if (deployment && data.event.deployment_id === deployment.id) addEvents([data.event]);
+    } else if (type === "removed") {
+      if (deployment && data.id === deployment.id) {
+        toast(`${deployment.name} was deleted`);
+        location.hash = "#/deployments";
+      }
+    } else if (type === "snapshot" || type === "deployment") render();
+  });
+  return () => {
+    off();
+    if (logs) logs.close();
+  };
+}
+
+function actions(d) {
+  const busy = (button, work) => async () => {
+    button.disabled = true;
+    try {
+      await work();
+    } catch (error) {
+      toast(error instanceof ApiError ? `${error.error}: ${error.message}` : error.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  };
+  const running = d.desired_state === "running";
+  const stopStart = h(`button.btn#${running ? "stop" : "start"}`, running ? "Stop" : "Start");
+  stopStart.addEventListener(
+    "click",
+    busy(stopStart, async () => store.put(await api.patch(d.id, { desired_state: running ? "stopped" : "running" }))),
+  );
+  const replicas = h("input#scale-replicas", {
+    type: "number",
+    min: "0",
+    value: d.replicas.desired,
+    "aria-label": "replicas",
+  });
+  const scale = h("button.btn#scale", "Scale");
+  scale.addEventListener(
+    "click",
+    busy(scale, async () => {
+      const n = Number(replicas.value);
+      if (!Number.isInteger(n) || n < 0) throw new Error("replicas must be a whole number, 0 or more");
+      store.put(await api.patch(d.id, { replicas: n }));
+      toast(`${d.name} scaled to ${n}`);
+    }),
+  );
+  const remove = h("button.btn.danger#delete", "Delete");
+  remove.addEventListener(
+    "click",
+    busy(remove, async () => {
+      const sure = await confirmDialog({
+        title: `Delete ${d.name}?`,
+        body: "Every instance is stopped (its process group signalled) and the deployment and its history are removed. This cannot be undone.",
+        confirm: "Delete",
+        danger: true,
+      });
+      if (!sure) return;
+      remove.textContent = "Deleting…";
+      await api.remove(d.id);
+      store.forget(d.id);
+      toast(`${d.name} deleted`);
+      location.hash = "#/deployments";
+    }),
+  );
+  return h(
+    "div.actions",
+    stopStart,
+    h("span.scale-group", replicas, scale),
+    h("a.btn#edit", { href: `#/d/${encodeURIComponent(d.name)}/edit` }, "Edit spec"),
+    remove,
+  );
+}
+
+function summary(d) {
+  const spec = d.spec;
+  const caps = Object.entries(spec.capacity_requests || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  const policy = spec.restart_policy || {};
+  const item = (label, value) => h("div.fact", h("dt", label), h("dd", value === "" || value === null ? "–" : value));
+  return h(
+    "dl.fact-grid",
+    item("Desired", d.desired_state),
+    item("Replicas", `${d.replicas.running} running / ${d.replicas.desired} desired`),
+    item("Nodes", nodesOf(d)),
+    item("Node group", spec.node_group || "any"),
+    item("Capacity", caps),
+    item("Restarts", d.restarts),
+    item("Last exit", lastExit(d)),
+    item("Restart policy", `${policy.type}, backoff ${policy.backoff_seconds} s`),
+    h("div.fact.wide", h("dt", "Command"), h("dd", h("code", (spec.config.command || []).join(" ")))),
+    d.pending_reason ? h("div.fact.wide.warn", h("dt", "Pending"), h("dd", d.pending_reason)) : null,
+    item("Created", clock(d.created_at)),
+    item("Updated", clock(updatedAt(d))),
+  );
+}
+
+function instanceTable(list) {
+  const cols = ["Replica", "Instance", "Node", "State", "PID", "Restarts", "Exit", "Health", "Reason", "Started"];
+  return h(
+    "table.grid.instances",
+    h("thead", h("tr", cols.map((c) => h("th", c)))),
+    h(
+      "tbody",
+      list.map((i) =>
+        h(
+          `tr${i.finished_at ? ".old" : ""}`,
+          { dataset: { instance: i.id } },
+          h("td.num", { "data-label": "Replica" }, `#${i.replica}`),
+          h("td.mono", { "data-label": "Instance" }, i.id),
+          h("td", { "data-label": "Node" }, i.node_id || "–"),
+          h("td", { "data-label": "State" }, pill(i.state)),
+          h("td.num", { "data-label": "PID" }, i.pid ?? "–"),
+          h("td.num", { "data-label": "Restarts" }, i.restarts),
+          h("td.num", { "data-label": "Exit" }, i.signal || (i.exit_code ?? "–")),
+          h("td", { "data-label": "Health" }, i.health || "–"),
+          h("td.reason", { "data-label": "Reason" }, i.reason || ""),
+          h("td.when", { "data-label": "Started" }, clock(i.started_at)),
+        ),
+      ),
+    ),
+  );
+}
+
+function eventItem(e) {
+  return h(
+    `li.event.k-${e.kind}`,
+    { dataset: { kind: e.kind } },
+    h("span.dot"),
+    h("div.event-body", h("div.event-line", h("b", e.kind), h("time", clock(e.at))), h("div.event-msg", e.message)),
+  );
+}

@@ -1,0 +1,114 @@
+// The deployments page: a table of every deployment, filtered by name and state.
+
+import { clock, empty, fill, h, pill } from "./dom.js";
+import { freshness, store, subscribe } from "./store.js";
+
+const STATES = ["running", "starting", "pending", "stopping", "stopped", "exited", "failed"];
+
+/** Where a deployment's live instances run, as "n1, n2". */
+export function nodesOf(d) {
+  const names = new Set(d.instances.filter((i) => i.node_id && !i.finished_at).map((i) => i.node_id));
+  return [...names].sort().join(", ");
+}
+
+/** The exit code (or signal) of the most recent instance that ended, or null. */
+export function lastExit(d) {
+  let last = null;
+  for (const i of d.instances) {
+    if (i.exit_code === null && !i.signal) continue;
+    if (!last || i.updated_at > last.updated_at) last = i;
+  }
+  if (!last) return null;
+  return last.signal ? last.signal : String(last.exit_code);
+}
+
+/** When anything about the deployment last changed (its spec or an instance). */
+export const updatedAt = freshness;
+
+export function mountDeployments(main) {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const name = h("input.filter#filter-name", {
+    type: "search",
+    placeholder: "Filter by name",
+    value: params.get("name") || "",
+    "aria-label": "filter by name",
+  });
+  const state = h(
+    "select.filter#filter-state",
+    { "aria-label": "filter by state" },
+    h("option", { value: "" }, "All states"),
+    STATES.map((s) => h("option", { value: s }, s)),
+  );
+  const body = h("div.table-wrap");
+  const count = h("p.subtitle");
+  fill(
+    main,
+    h(
+      "div.page-head",
+      h("div", h("h1", "Deployments"), count),
+      h("a.btn.primary#new-deployment", { href: "#/new" }, "New deployment"),
+    ),
+    h("div.toolbar", name, state),
+    body,
+  );
+
+  function render() {
+    if (!store.loaded) return fill(body, empty("Loading…"));
+    const all = [...store.deployments.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const needle = name.value.trim().toLowerCase();
+    const shown = all.filter(
+      (d) => (!needle || d.name.toLowerCase().includes(needle)) && (!state.value || d.state === state.value),
+    );
+    count.textContent = `${shown.length} of ${all.length} shown`;
+    if (!all.length) {
+      return fill(body, empty("No deployments yet.", h("a.btn.primary", { href: "#/new" }, "Create one")));
+    }
+    if (!shown.length) return fill(body, empty("Nothing matches the filter."));
+    fill(body, table(shown));
+  }
+
+  name.addEventListener("input", render);
+  state.addEventListener("change", render);
+  render();
+  const off = subscribe((type) => {
+    if (type === "snapshot" || type === "deployment" || type === "removed") render();
+  });
+  return off;
+}
+
+function table(rows) {
+  return h(
+    "table.grid.deployments",
+    h(
+      "thead",
+      h(
+        "tr",
+        ["Name", "State", "Replicas", "Nodes", "Restarts", "Last exit", "Pending reason", "Updated"].map((c) =>
+          h("th", c),
+        ),
+      ),
+    ),
+    h(
+      "tbody",
+      rows.map((d) =>
+        h(
+          "tr",
+          { dataset: { deployment: d.name } },
+          h("td.name", { "data-label": "Name" }, h("a", { href: `#/d/${encodeURIComponent(d.name)}` }, d.name)),
+          h(
+            "td",
+            { "data-label": "State" },
+            pill(d.state),
+            d.desired_state !== "running" ? h("span.muted.small", ` wants ${d.desired_state}`) : null,
+          ),
+          h("td.num", { "data-label": "Replicas" }, `${d.replicas.running}/${d.replicas.desired}`),
+          h("td", { "data-label": "Nodes" }, nodesOf(d) || h("span.muted", "–")),
+          h("td.num", { "data-label": "Restarts" }, d.restarts),
+          h("td.num", { "data-label": "Last exit" }, lastExit(d) ?? h("span.muted", "–")),
+          h("td.reason", { "data-label": "Pending reason" }, d.pending_reason || ""),
+          h("td.when", { "data-label": "Updated" }, clock(updatedAt(d))),
+        ),
+      ),
+    ),
+  );
+}

@@ -1,0 +1,130 @@
+// A live log viewer: GET /deployments/{id}/logs?follow=1, streamed into a <pre>.
+//
+// Follow shows lines as they arrive and keeps the view at the bottom; Pause freezes
+// the view (new lines are kept aside and shown on Follow), so a reader can scroll back
+// without the text moving. The stream itself stays open either way. Changing the
+// instance or stdout/stderr starts a fresh stream with the last TAIL lines.
+
+import { ApiError, streamText } from "./api.js";
+import { h } from "./dom.js";
+
+const TAIL = 200;
+const MAX_LINES = 5000; // what the view keeps; older lines are dropped
+const RETRY_MS = 2000; // after a stream ended (instance not started yet, node away)
+
+export function logViewer(deploymentId) {
+  const instance = h("select#log-instance", { "aria-label": "instance" }, h("option", { value: "" }, "first live instance"));
+  const stream = h(
+    "select#log-stream",
+    { "aria-label": "stream" },
+    h("option", { value: "stdout" }, "stdout"),
+    h("option", { value: "stderr" }, "stderr"),
+  );
+  const toggle = h("button.btn.small#log-toggle", { type: "button" }, "Pause");
+  const clear = h("button.btn.small.ghost", { type: "button" }, "Clear");
+  const status = h("span.log-status.muted.small", "connecting…");
+  const pre = h("pre.logs#log-output", { tabindex: "0", "aria-live": "off" });
+  const el = h(
+    "section.card.logs-card",
+    h("div.card-head", h("h2", "Logs"), h("div.spacer"), status),
+    h("div.toolbar.log-tools", instance, stream, toggle, clear),
+    pre,
+  );
+
+  let following = true;
+  let held = []; // lines that arrived while paused
+  let partial = ""; // an unfinished last line
+  let controller = null;
+  let retry = null;
+  let closed = false;
+
+  function show(lines) {
+    if (!lines.length) return;
+    const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+    pre.append(lines.join("\n") + "\n");
+    // Text nodes pile up; merge them now and then and drop the oldest lines.
+    if (pre.childNodes.length > 200) {
+      const all = pre.textContent.split("\n");
+      pre.textContent = all.slice(Math.max(0, all.length - MAX_LINES - 1)).join("\n");
+    }
+    if (following && atBottom) pre.scrollTop = pre.scrollHeight;
+  }
+
+  function receive(text) {
+    const lines = (partial + text).split("\n");
+    partial = lines.pop();
+    if (following) show(lines);
+    else {
+      held.push(...lines);
+      held = held.slice(-MAX_LINES);
+      status.textContent = `paused, ${held.length} new line${held.length === 1 ? "" : "s"}`;
+    }
+  }
+
+  async function start() {
+    if (controller) controller.abort();
+    clearTimeout(retry);
+    if (closed) return;
+    const mine = new AbortController();
+    controller = mine;
+    pre.textContent = "";
+    held = [];
+    partial = "";
+    const query = new URLSearchParams({ tail: TAIL, follow: "1", stream: stream.value });
+    if (instance.value) query.set("instance", instance.value);
+    status.textContent = following ? "following" : "paused";
+    try {
+      await streamText(`/deployments/${encodeURIComponent(deploymentId)}/logs?${query}`, {
+        signal: mine.signal,
+        onText: receive,
+      });
+      if (partial) receive("\n");
+      if (controller === mine) status.textContent = "stream ended; reconnecting…";
+    } catch (error) {
+      if (mine.signal.aborted) return;
+      status.textContent =
+        error instanceof ApiError ? `no logs: ${error.message}` : `log stream broke: ${error.message}`;
+    }
+    if (controller === mine && !closed) retry = setTimeout(start, RETRY_MS);
+  }
+
+  toggle.addEventListener("click", () => {
+    following = !following;
+    toggle.textContent = following ? "Pause" : "Follow";
+    toggle.classList.toggle("primary", !following);
+    if (following) {
+      show(held);
+      held = [];
+      pre.scrollTop = pre.scrollHeight;
+      status.textContent = "following";
+    } else status.textContent = "paused";
+  });
+  clear.addEventListener("click", () => {
+    pre.textContent = "";
+    held = [];
+  });
+  instance.addEventListener("change", start);
+  stream.addEventListener("change", start);
+
+  /** Keep the instance list in step with the deployment (keeps the current choice). */
+  function setInstances(instances) {
+    const chosen = instance.value;
+    const options = [h("option", { value: "" }, "first live instance")];
+    for (const i of instances) {
+      options.push(h("option", { value: i.id }, `#${i.replica} ${i.id} (${i.state})`));
+    }
+    instance.replaceChildren(...options);
+    instance.value = instances.some((i) => i.id === chosen) ? chosen : "";
+  }
+
+  start();
+  return {
+    el,
+    setInstances,
+    close() {
+      closed = true;
+      clearTimeout(retry);
+      if (controller) controller.abort();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// The nodes page: one card per node with its state, capacity bars, load gauges
+// (CPU, RAM, disks, GPUs) and the instances it runs.
+
+import { bar, bytes, cores, duration, empty, fill, h, pill } from "./dom.js";
+import { store, subscribe } from "./store.js";
+
+export function mountNodes(main) {
+  const summary = h("p.subtitle");
+  const grid = h("div.node-grid");
+  fill(main, h("div.page-head", h("div", h("h1", "Nodes"), summary)), grid);
+
+  function render() {
+    if (!store.loaded) return fill(grid, empty("Loading…"));
+    const nodes = [...store.nodes.values()].sort((a, b) => a.node_id.localeCompare(b.node_id));
+    const ready = nodes.filter((n) => n.state === "ready").length;
+    summary.textContent = `${nodes.length} node${nodes.length === 1 ? "" : "s"}, ${ready} ready`;
+    if (!nodes.length) {
+      return fill(grid, empty("No node has connected yet. Start one with `symphony node` (or `symphony up`)."));
+    }
+    const placed = instancesByNode();
+    fill(grid, nodes.map((n) => nodeCard(n, placed.get(n.node_id) || [])));
+  }
+
+  render();
+  const off = subscribe((type) => {
+    if (type !== "event" && type !== "status") render();
+  });
+  const tick = setInterval(render, 1000); // heartbeat ages move on their own
+  return () => {
+    off();
+    clearInterval(tick);
+  };
+}
+
+const LIVE = new Set(["assigned", "starting", "running", "stopping"]);
+
+function instancesByNode() {
+  const byNode = new Map();
+  for (const d of store.deployments.values()) {
+    for (const inst of d.instances) {
+      if (!inst.node_id || !LIVE.has(inst.state)) continue;
+      if (!byNode.has(inst.node_id)) byNode.set(inst.node_id, []);
+      byNode.get(inst.node_id).push({ deployment: d, inst });
+    }
+  }
+  return byNode;
+}
+
+function nodeCard(node, placed) {
+  const usage = node.usage || {};
+  const resources = node.resources || {};
+  const age = node.last_heartbeat ? store.now() - node.last_heartbeat : null;
+  const stale = node.state === "ready" && age !== null && age > 3 * (node.heartbeat_sec || 1);
+  return h(
+    `section.card.node.state-${node.state}`,
+    { dataset: { node: node.node_id } },
+    h(
+      "div.card-head",
+      h("h2.node-name", node.node_id),
+      pill(node.state),
+      h(
+        `span.heartbeat${stale ? ".stale" : ""}`,
+        { title: "time since the last heartbeat" },
+        age === null ? "no heartbeat" : `heartbeat ${duration(age)} ago`,
+      ),
+    ),
+    h(
+      "div.meta",
+      (node.groups || []).map((g) => h("span.chip", g)),
+      resources.hostname ? h("span.muted", resources.hostname) : null,
+      node.remote ? h("span.muted", node.remote) : null,
+    ),
+    h("h3", "Capacity"),
+    h("div.bars.capacity", capacityBars(node)),
+    h("h3", "Load"),
+    h("div.bars", loadBars(usage, resources)),
+    (usage.gpus || []).length ? [h("h3", "GPUs"), h("div.gpus", usage.gpus.map(gpuBlock))] : null,
+    h("h3", `Instances (${placed.length})`),
+    placed.length
+      ? h(
+          "ul.instances",
+          placed.map(({ deployment, inst }) =>
+            h(
+              "li",
+              h("a", { href: `#/d/${encodeURIComponent(deployment.name)}` }, deployment.name),
+              h("span.muted", ` #${inst.replica}`),
+              pill(inst.state),
+            ),
+          ),
+        )
+      : h("p.muted.small", "nothing running here"),
+  );
+}
+
+function capacityBars(node) {
+  const total = node.capacities_total || {};
+  const used = node.capacities_used || {};
+  const names = Object.keys(total).sort();
+  if (!names.length) return h("p.muted.small", "no capacity classes");
+  return names.map((name) =>
+    bar(name, total[name] ? (used[name] || 0) / total[name] : 0, `${used[name] || 0} / ${total[name]}`, {
+      kind: "capacity",
+    }),
+  );
+}
+
+function loadBars(usage, resources) {
+  if (usage.cpu_percent === undefined) return h("p.muted.small", "waiting for the first heartbeat");
+  const out = [
+    h(
+      "div.cpu",
+      bar("CPU", usage.cpu_percent / 100, `${usage.cpu_percent.toFixed(0)} % of ${resources.cpu_count || (usage.per_core || []).length} cores`),
+      cores(usage.per_core),
+    ),
+    bar("RAM", usage.ram_total ? usage.ram_used / usage.ram_total : 0, `${bytes(usage.ram_used)} / ${bytes(usage.ram_total)}`),
+  ];
+  for (const disk of usage.disks || []) {
+    out.push(
+      bar(`Disk ${disk.path}`, disk.total ? disk.used / disk.total : 0, `${bytes(disk.used)} / ${bytes(disk.total)}`),
+    );
+  }
+  return out;
+}
+
+function gpuBlock(gpu) {
+  const num = (v, unit, digits = 0) => (v === null || v === undefined ? "–" : `${v.toFixed(digits)} ${unit}`);
+  const mem = gpu.memory_total ? gpu.memory_used / gpu.memory_total : null;
+  return h(
+    "div.gpu",
+    h("div.gpu-title", `GPU ${gpu.index}`),
+    bar("Utilization", (gpu.utilization_percent || 0) / 100, num(gpu.utilization_percent, "%")),
+    bar("Memory", mem, `${bytes(gpu.memory_used)} / ${bytes(gpu.memory_total)}`),
+    h(
+      "div.gpu-facts",
+      h("span", "Temperature ", h("b", num(gpu.temperature_c, "°C"))),
+      h("span", "Power ", h("b", num(gpu.power_watts, "W", 1))),
+    ),
+  );
+}

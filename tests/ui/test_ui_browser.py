@@ -1,0 +1,307 @@
+"""The web UI in a real Chromium against a real ``symphony up`` (Conductor + node).
+
+Each test is one thing a user does; together they walk every promise of the UI: log in
+(fragment or form), refuse a wrong token, see nodes with capacity bars and gauges, create
+through the form and watch it run, live logs, stop and start, scale, field errors from
+the API, updates pushed without a reload, delete with confirmation, a narrow window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import WAIT_MS, Server, needs_chromium, screenshot
+
+pytestmark = needs_chromium
+expect.set_options(timeout=WAIT_MS)
+
+TICKER = 'i=0; while :; do i=$((i+1)); echo "tick $i"; sleep 0.1; done'
+
+
+def login(page: Any, server: Server, where: str = "#/nodes") -> None:
+    page.goto(server.ui(f"#token={server.token}"))
+    expect(page.locator(".live-status")).to_have_text("live")
+    if where != "#/nodes":
+        page.goto(server.ui(where))
+
+
+def expect_state(page: Any, server: Server, name: str, state: str) -> None:
+    """The page's state pill reaches ``state`` (on failure, say what the API says)."""
+    try:
+        expect(page.locator("h1 .pill")).to_have_text(state)
+    except AssertionError as error:
+        said = server.api.get(f"/deployments/{name}").text
+        raise AssertionError(f"{error}\nthe API says: {said}") from None
+
+
+def deploy(server: Server, name: str, **spec: Any) -> dict[str, Any]:
+    body = {
+        "name": name,
+        "node_group": "local",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sh", "-c", TICKER]},
+        **spec,
+    }
+    response = server.api.post("/deployments", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def remove(server: Server, name: str) -> None:
+    server.api.delete(f"/deployments/{name}")
+
+
+def test_ui_fragment_token_logs_in_and_leaves_the_address_bar(page: Any, server: Server) -> None:
+    login(page, server)
+    expect(page.locator("h1")).to_have_text("Nodes")
+    assert "token" not in page.url
+    assert page.evaluate("sessionStorage.getItem('symphony.token')") == server.token
+
+
+def test_ui_wrong_token_shows_the_login_screen(page: Any, server: Server) -> None:
+    page.goto(server.ui("#token=not-the-token"))
+    expect(page.locator(".login-error")).to_contain_text("refused the token")
+    page.fill("#token", "still-wrong")
+    page.click("button[type=submit]")
+    expect(page.locator(".login-error")).to_have_text("The Conductor refused this token.")
+    page.fill("#token", server.token)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Nodes")
+    # Log out: back to the login screen, and the token is forgotten.
+    page.click("#logout")
+    expect(page.locator("#token")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('symphony.token')") is None
+
+
+def test_ui_token_refused_later_returns_to_login(page: Any, server: Server) -> None:
+    login(page, server, "#/deployments")
+    expect(page.locator("#new-deployment")).to_be_visible()
+    page.evaluate("sessionStorage.setItem('symphony.token', 'revoked')")
+    page.goto(server.ui("#/new"))
+    page.fill("#f-command", "true")
+    page.click("#submit")
+    expect(page.locator(".login-error")).to_contain_text("401")
+
+
+def test_ui_nodes_page_shows_capacity_and_load(page: Any, server: Server) -> None:
+    deploy(server, "node-page-job", capacity_requests={"Analytic1": 3})
+    try:
+        login(page, server)
+        card = page.locator("[data-node=ui-node]")
+        expect(card.locator(".card-head .pill")).to_have_text("ready")
+        expect(card.locator(".chip")).to_have_text("local")
+        expect(card.locator(".heartbeat")).to_contain_text("ago")
+        capacity = card.locator(".capacity [aria-label=Analytic1]")
+        expect(capacity.locator(".bar-caption")).to_have_text("3 / 10")
+        assert capacity.locator(".fill").evaluate("el => el.style.width") == "30%"
+        expect(card.locator("[aria-label=CPU] .bar-caption")).to_contain_text("cores")
+        expect(card.locator("[aria-label=RAM] .bar-caption")).to_contain_text("GiB")
+        assert card.locator(".core-slot").count() >= 1
+        expect(card.locator(".instances")).to_contain_text("node-page-job")
+        screenshot(page, "ui-nodes")
+    finally:
+        remove(server, "node-page-job")
+
+
+def test_ui_create_through_the_form_run_follow_logs_stop_start_delete(
+    page: Any, server: Server
+) -> None:
+    login(page, server, "#/deployments")
+    page.click("#new-deployment")
+    page.fill("#f-name", "from-the-form")
+    page.fill("#f-node_group", "local")
+    page.fill("#f-command", f"sh -c '{TICKER}'")
+    page.click("#f-capacity_requests .kv-add")
+    page.fill("#f-capacity_requests .kv-key", "Analytic1")
+    page.fill("#f-capacity_requests .kv-value", "2")
+    page.click("#f-env .kv-add")
+    page.fill("#f-env .kv-key", "GREETING")
+    page.fill("#f-env .kv-value", "hello")
+    page.select_option("#f-restart_type", "always")
+    page.click("#submit")
+
+    # The deployment's page: it reaches running, events and log lines arrive live.
+    expect(page.locator("h1")).to_contain_text("from-the-form")
+    expect_state(page, server, "from-the-form", "running")
+    expect(page.locator("#events")).to_contain_text("started")
+    expect(page.locator("#log-output")).to_contain_text("tick 5")
+    first = page.locator("#log-output").text_content()
+    expect(page.locator("#log-output")).not_to_have_text(first or "")  # still growing
+    spec = server.api.get("/deployments/from-the-form").json()["spec"]
+    assert spec["config"]["env"] == {"GREETING": "hello"}
+    assert spec["capacity_requests"] == {"Analytic1": 2}
+    assert spec["restart_policy"]["type"] == "always"
+    screenshot(page, "ui-deployment")
+
+    # Pause freezes the view; Follow shows what arrived meanwhile.
+    page.click("#log-toggle")
+    expect(page.locator(".log-status")).to_contain_text("new line")
+    frozen = page.locator("#log-output").text_content()
+    page.wait_for_timeout(300)
+    assert page.locator("#log-output").text_content() == frozen
+    page.click("#log-toggle")
+    expect(page.locator("#log-output")).not_to_have_text(frozen or "")
+
+    # Stop, then start again.
+    page.click("#stop")
+    expect_state(page, server, "from-the-form", "stopped")
+    expect(page.locator("#events")).to_contain_text("stopped")
+    page.click("#start")
+    expect_state(page, server, "from-the-form", "running")
+
+    # Scale to 2: a second instance row appears.
+    page.fill("#scale-replicas", "2")
+    page.click("#scale")
+    expect(page.locator("table.instances tbody tr:not(.old)")).to_have_count(2)
+    expect(page.locator(".fact-grid")).to_contain_text("2 running / 2 desired")
+
+    # Delete asks first; Cancel keeps it.
+    page.click("#delete")
+    page.click(".dialog >> text=Cancel")
+    expect(page.locator(".dialog")).to_have_count(0)
+    page.click("#delete")
+    page.click(".dialog .btn.danger")
+    expect(page.locator("h1")).to_have_text("Deployments")
+    expect(page.locator("[data-deployment=from-the-form]")).to_have_count(0)
+    assert server.api.get("/deployments/from-the-form").status_code == 404
+
+
+def test_ui_invalid_spec_errors_show_next_to_their_fields(page: Any, server: Server) -> None:
+    login(page, server, "#/new")
+    page.fill("#f-name", "Not A Valid Name")
+    page.fill("#f-command", "true")
+    page.click("#f-capacity_requests .kv-add")
+    page.fill("#f-capacity_requests .kv-key", "Analytic1")
+    page.fill("#f-capacity_requests .kv-value", "-1")
+    page.click("#submit")
+    name_error = page.locator("[data-error-for=name]")
+    expect(name_error).to_contain_text("is not a valid name")
+    expect(page.locator("[data-field=name]")).to_have_class("field invalid")
+    expect(page.locator("[data-error-for=capacity_requests]")).to_contain_text(
+        "capacity_requests.Analytic1: Input should be greater than 0"
+    )
+    expect(page.locator("[data-error-for=command]")).to_be_empty()
+
+    # An unclosed quote is caught before sending, on the command field.
+    page.fill("#f-command", "sh -c 'echo")
+    page.click("#submit")
+    expect(page.locator("[data-error-for=command]")).to_contain_text("unclosed ' quote")
+
+    # The JSON tab: bad JSON is refused in place; the API's errors are listed with paths.
+    page.fill("#f-command", "true")
+    page.click("#tab-json")
+    raw = page.locator("#f-raw")
+    assert '"Not A Valid Name"' in raw.input_value()
+    raw.fill('{"name": "ok-name", "replicas": -2, "config": {"command": ["true"]}}')
+    page.click("#submit")
+    expect(page.locator(".raw-errors")).to_contain_text("replicas")
+    expect(page.locator("[data-error-for=replicas]")).to_contain_text("greater than or equal to 0")
+    raw.fill("{not json")
+    page.click("#tab-form")
+    expect(page.locator(".form-error")).to_contain_text("The JSON is not valid")
+    assert server.api.get("/deployments/ok-name").status_code == 404
+
+
+def test_ui_edit_spec_sends_only_the_change(page: Any, server: Server) -> None:
+    deploy(server, "to-edit", config={"command": ["sleep", "600"], "env": {"A": "1", "B": "2"}})
+    try:
+        login(page, server, "#/d/to-edit")
+        page.click("#edit")
+        expect(page.locator("#f-command")).to_have_value("sleep 600")
+        page.locator("#f-env .kv-row").nth(1).locator(".kv-remove").click()
+        page.fill("#f-command", "sleep 700")
+        page.click("#submit")
+        expect(page.locator("h1")).to_contain_text("to-edit")
+        spec = server.api.get("/deployments/to-edit").json()["spec"]
+        assert spec["config"]["command"] == ["sleep", "700"]
+        assert spec["config"]["env"] == {"A": "1"}
+        expect(page.locator("#events")).to_contain_text("updated")
+    finally:
+        remove(server, "to-edit")
+
+
+def test_ui_deployments_page_filters_and_updates_live(page: Any, server: Server) -> None:
+    deploy(server, "web-frontend")
+    deploy(server, "too-big", capacity_requests={"Analytic1": 50})
+    deploy(server, "batch-report", desired_state="stopped")
+    try:
+        login(page, server, "#/deployments")
+        rows = page.locator("table.deployments tbody tr")
+        expect(rows).to_have_count(3)
+        big = page.locator("[data-deployment=too-big]")
+        expect(big.locator(".pill")).to_have_text("pending")
+        expect(big.locator(".reason")).to_contain_text("Analytic1 >= 50")
+        web = page.locator("[data-deployment=web-frontend]")
+        expect(web.locator(".pill")).to_have_text("running")
+        expect(web).to_contain_text("ui-node")
+        expect(web).to_contain_text("1/1")
+        screenshot(page, "ui-deployments")
+
+        page.fill("#filter-name", "web")
+        expect(rows).to_have_count(1)
+        page.fill("#filter-name", "")
+        page.select_option("#filter-state", "pending")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_attribute("data-deployment", "too-big")
+        page.select_option("#filter-state", "")
+
+        # Pushed by the Conductor, no reload: a new one appears, a deleted one goes.
+        deploy(server, "created-elsewhere")
+        expect(page.locator("[data-deployment=created-elsewhere]")).to_have_count(1)
+        remove(server, "created-elsewhere")
+        expect(page.locator("[data-deployment=created-elsewhere]")).to_have_count(0)
+        # An exit code shows once the job ends by itself.
+        server.api.patch(
+            "/deployments/web-frontend",
+            json={
+                "config": {"command": ["sh", "-c", "exit 3"]},
+                "restart_policy": {"type": "never"},
+            },
+        )
+        expect(web.locator("td[data-label='Last exit']")).to_have_text("3")
+    finally:
+        for name in ("web-frontend", "too-big", "batch-report", "created-elsewhere"):
+            remove(server, name)
+
+
+@pytest.mark.parametrize("where", ["#/nodes", "#/deployments", "#/new"])
+def test_ui_narrow_window_has_no_sideways_scroll(page: Any, server: Server, where: str) -> None:
+    deploy(server, f"narrow-{where.strip('#/')}")
+    try:
+        page.set_viewport_size({"width": 390, "height": 800})
+        login(page, server, where)
+        expect(page.locator("h1")).to_be_visible()
+        page.wait_for_timeout(200)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{where} is {width}px wide in a 390px window"
+    finally:
+        remove(server, f"narrow-{where.strip('#/')}")
+
+
+def test_ui_helpers_split_join_and_patch(page: Any, server: Server) -> None:
+    """The page's own helpers, run in the browser: shell words and merge patches."""
+    page.goto(server.ui())
+    result = page.evaluate(
+        """async () => {
+          const shell = await import('/ui/js/shell.js');
+          const form = await import('/ui/js/form.js');
+          return {
+            split: shell.splitCommand(`python3 -c 'print("a b")' "x\\\\"y" z\\\\ w`),
+            join: shell.joinCommand(["sh", "-c", "echo it's", ""]),
+            round: shell.splitCommand(shell.joinCommand(["a b", "it's", "$HOME"])),
+            patch: form.mergePatch(
+              {a: 1, env: {X: "1", Y: "2"}, list: [1]},
+              {a: 1, env: {X: "1"}, list: [1, 2], b: true}),
+            fields: ["config.env.FOO", "capacity_requests.A", "restart_policy.type", "kind"]
+              .map(form.fieldFor),
+          };
+        }"""
+    )
+    assert result["split"] == ["python3", "-c", 'print("a b")', 'x"y', "z w"]
+    assert result["join"] == "sh -c 'echo it'\\''s' ''"
+    assert result["round"] == ["a b", "it's", "$HOME"]
+    assert result["patch"] == {"env": {"Y": None}, "list": [1, 2], "b": True}
+    assert result["fields"] == ["env", "capacity_requests", "restart_type", None]
