@@ -171,57 +171,69 @@ async def heartbeats_fresh(client: httpx.AsyncClient, conductor: Conductor, with
 
 async def run_scale(nodes: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Connect, hold and restart-reconnect one fleet size against a fresh Conductor."""
-    state = workdir / f"conductor-{nodes}"
-    log_path = workdir / f"conductor-{nodes}.log"
     result: dict[str, Any] = {"nodes": nodes}
-    with open(log_path, "ab") as log_file:
-        conductor = await start_conductor(state, log_file)
-        settings = FleetSettings(
-            host="127.0.0.1",
-            port=conductor.node_port,
-            cert_dir=conductor.cert_dir,
-            nodes=nodes,
-            heartbeat_sec=args.heartbeat,
-        )
-        stats = FleetStats(target=nodes)
-        async with httpx.AsyncClient() as client, trio.open_nursery() as nursery:
-            began = trio.current_time()
-            nursery.start_soon(lambda: run_fleet(settings, stats=stats))
-            await wait_all_ready(client, conductor, stats, timeout=args.timeout)
-            result["connect_seconds"] = trio.current_time() - began
-            result["connect_errors"] = stats.errors
-            print(f"  {nodes} nodes: all ready in {result['connect_seconds']:.2f} s", flush=True)
-
-            await trio.sleep(args.settle)  # let the connect burst drain from both processes
-            result.update(await measure_cpu(conductor, stats, args.window))
-            result["heartbeats_fresh"] = await heartbeats_fresh(
-                client, conductor, 2 * args.heartbeat
-            )
-            print(f"  {nodes} nodes: conductor CPU {result['cpu_percent']:.1f}%", flush=True)
-
-            errors_before = stats.errors
-            await stop_conductor(conductor, signal.SIGKILL)
-            with trio.fail_after(30):
-                await stats.wait_until(lambda s: s.connected == 0)
-            restarted = trio.current_time()
-            conductor = await start_conductor(
-                state,
-                log_file,
-                node_port=conductor.node_port,
-                http_port=int(conductor.http_url.rsplit(":", 1)[1]),
-            )
-            result["restart_start_seconds"] = trio.current_time() - restarted
-            try:
-                await wait_all_ready(client, conductor, stats, timeout=args.timeout)
-                result["reconnect_seconds"] = trio.current_time() - restarted
-            except trio.TooSlowError:  # an overloaded conductor: record it, go on
-                result["reconnect_seconds"] = None
-                result["reconnect_connected_at_timeout"] = stats.connected
-            result["reconnect_failed_attempts"] = stats.errors - errors_before
-            print(f"  {nodes} nodes: reconnected after {result['reconnect_seconds']} s", flush=True)
-            nursery.cancel_scope.cancel()
-        await stop_conductor(conductor)
+    started: list[Conductor] = []  # every Conductor process of this run, to stop them all
+    with open(workdir / f"conductor-{nodes}.log", "ab") as log_file:
+        try:
+            await _phases(result, args, workdir / f"conductor-{nodes}", log_file, started)
+        finally:
+            with trio.CancelScope(shield=True):
+                for conductor in started:
+                    await stop_conductor(conductor)
     return result
+
+
+async def _phases(
+    result: dict[str, Any],
+    args: argparse.Namespace,
+    state: Path,
+    log_file: Any,
+    started: list[Conductor],
+) -> None:
+    nodes = result["nodes"]
+    conductor = await start_conductor(state, log_file)
+    started.append(conductor)
+    settings = FleetSettings(
+        host="127.0.0.1",
+        port=conductor.node_port,
+        cert_dir=conductor.cert_dir,
+        nodes=nodes,
+        heartbeat_sec=args.heartbeat,
+    )
+    stats = FleetStats(target=nodes)
+    async with httpx.AsyncClient() as client, trio.open_nursery() as nursery:
+        began = trio.current_time()
+        nursery.start_soon(lambda: run_fleet(settings, stats=stats))
+        await wait_all_ready(client, conductor, stats, timeout=args.timeout)
+        result["connect_seconds"] = trio.current_time() - began
+        result["connect_errors"] = stats.errors
+        print(f"  {nodes} nodes: all ready in {result['connect_seconds']:.2f} s", flush=True)
+
+        await trio.sleep(args.settle)  # let the connect burst drain from both processes
+        result.update(await measure_cpu(conductor, stats, args.window))
+        result["heartbeats_fresh"] = await heartbeats_fresh(client, conductor, 2 * args.heartbeat)
+        print(f"  {nodes} nodes: conductor CPU {result['cpu_percent']:.1f}%", flush=True)
+
+        errors_before = stats.errors
+        await stop_conductor(conductor, signal.SIGKILL)
+        with trio.fail_after(30):
+            await stats.wait_until(lambda s: s.connected == 0)
+        restarted = trio.current_time()
+        http_port = int(conductor.http_url.rsplit(":", 1)[1])
+        conductor = await start_conductor(
+            state, log_file, node_port=conductor.node_port, http_port=http_port
+        )
+        started.append(conductor)
+        result["restart_start_seconds"] = trio.current_time() - restarted
+        try:
+            await wait_all_ready(client, conductor, stats, timeout=args.timeout)
+            result["reconnect_seconds"] = trio.current_time() - restarted
+        except trio.TooSlowError:  # an overloaded conductor: record it, go on
+            result["reconnect_seconds"] = None
+            result["reconnect_connected_at_timeout"] = stats.connected
+        result["reconnect_failed_attempts"] = stats.errors - errors_before
+        print(f"  {nodes} nodes: reconnected after {result['reconnect_seconds']} s", flush=True)
+        nursery.cancel_scope.cancel()
 
 
 def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
