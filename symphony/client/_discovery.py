@@ -3,7 +3,9 @@
 URL: the argument > ``$SYMPHONY_URL`` > ``<state dir>/conductor.json`` (written by a
 running Conductor) > ``http://127.0.0.1:8000``. Token: the argument > ``$SYMPHONY_TOKEN``
 > ``<state dir>/api-token``. The state directory is the ``state_dir`` argument >
-``$SYMPHONY_STATE_DIR`` > ``./.symphony``.
+``$SYMPHONY_STATE_DIR`` > ``./.symphony`` (where ``symphony up`` keeps it) > ``./storage``
+(the seed's ``symphony conductor`` default), the first that holds a running Conductor's
+files.
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ from pathlib import Path
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_STATE_DIR = ".symphony"
+#: Looked at in this order when no state directory is named.
+STATE_DIR_CANDIDATES = (DEFAULT_STATE_DIR, "storage")
 
 
 def state_dir_of(state_dir: str | os.PathLike[str] | None = None) -> Path:
     """The state directory to look in (see the module docstring)."""
     if state_dir is not None:
         return Path(state_dir)
-    return Path(os.environ.get("SYMPHONY_STATE_DIR") or DEFAULT_STATE_DIR)
+    if env := os.environ.get("SYMPHONY_STATE_DIR"):
+        return Path(env)
+    for candidate in map(Path, STATE_DIR_CANDIDATES):
+        if (candidate / "conductor.json").exists() or (candidate / "api-token").exists():
+            return candidate
+    return Path(DEFAULT_STATE_DIR)
 
 
 def normalize_url(url: str) -> str:
