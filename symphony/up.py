@@ -229,6 +229,31 @@ async def _services(
             log.info("stopping the local jobs")
             with trio.move_on_after(JOB_STOP_TIMEOUT) as scope:
                 await node.processes.shutdown_monitor(kill_jobs=True)
+                # The monitor answers "shutdown" before it has exited. A `symphony up`
+                # started right after this one would find it still alive and hand it
+                # new jobs, which it would then take down with it.
+                await monitor_gone(Path(node.processes.state_dir))
             if scope.cancelled_caught:
                 log.warning("the local jobs did not stop within %gs", JOB_STOP_TIMEOUT)
             services.cancel_scope.cancel()
+
+
+async def monitor_gone(jobs_dir: Path, *, poll: float = 0.05) -> None:
+    """Return once no node monitor holds ``jobs_dir``'s lock (the monitor has exited)."""
+    import fcntl
+
+    from symphony.node.process.monitor_server import LOCK_NAME
+
+    while True:
+        try:
+            fd = os.open(jobs_dir / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return  # nobody holds it; closing the descriptor lets go of it again
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+        await trio.sleep(poll)

@@ -65,8 +65,14 @@ def cli(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[s
     return result
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 15.0) -> T:
-    """Poll ``probe`` until it returns something truthy, or fail saying ``what``."""
+def wait_for(
+    what: str,
+    probe: Callable[[], T | None],
+    timeout: float = 15.0,
+    describe: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``probe`` until it returns something truthy, or fail saying ``what`` (and
+    what ``describe`` shows of the situation)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -74,7 +80,8 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 15.0) ->
         if last:
             return last
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+    situation = f"\n{describe()}" if describe is not None else ""
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r}){situation}")
 
 
 class LineReader:
@@ -134,18 +141,21 @@ def marked(marker: str) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes], list[str]]]:
-    proc = subprocess.Popen(
-        [str(BIN / "symphony"), "up", "--port", "0"],
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+@contextlib.contextmanager
+def symphony_up(cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[str]]]:
+    """A running ``symphony up --port 0`` in ``cwd`` and its banner; stopped on exit."""
+    # Its logs go to a file: a pipe nobody reads while the test runs could fill up.
+    with (cwd / "up.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "symphony"), "up", "--port", "0"],
+            cwd=cwd,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
     try:
         banner = LineReader(proc).until(lambda line: line.startswith("Press Ctrl-C"))
-        yield tmp_path, proc, banner
+        yield proc, banner
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -154,9 +164,13 @@ def up(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes], list[str
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        proc.stdout.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes], list[str]]]:
+    with symphony_up(tmp_path) as (proc, banner):
+        yield tmp_path, proc, banner
 
 
 def test_up_e2e_deploy_observe_restart_stop_start_remove(
@@ -176,6 +190,8 @@ def test_up_e2e_deploy_observe_restart_stop_start_remove(
     assert row["RESTARTS"] == "0" and row["EXIT"] == "-"
     node = json.loads(cli(cwd, "nodes", "--json").stdout)[0]
     assert row["NODE"] == node["node_id"] and "local" in node["groups"]
+    assert node["shared_certificate"] is False  # its own certificate, from the CA
+    assert node["capacities_total"]["cpu"] == 100 * len(os.sched_getaffinity(0))
 
     # logs: stdout by default, stderr on request.
     wait_for("ticks in the log", lambda: "tick 2" in cli(cwd, "logs", "e2e").stdout)
@@ -249,8 +265,27 @@ def test_up_e2e_deploy_observe_restart_stop_start_remove(
     # Ctrl-C stops both halves cleanly, and nothing of them stays behind.
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
-    assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    assert "Traceback" not in (cwd / "up.log").read_text()
     wait_for("no process left under the state dir", lambda: not _under(cwd), timeout=10)
+
+
+def test_up_e2e_restart_in_the_same_directory_resumes_deployments(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    (tmp_path / "job.yaml").write_text(JOB.format(script=SCRIPT, marker=marker))
+    with symphony_up(tmp_path) as (proc, _):
+        cli(tmp_path, "deploy", "-f", "job.yaml")
+        first = wait_for("running", lambda: (i := live(tmp_path)) and i["pid"] and i)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    assert not marked(marker), "Ctrl-C left the job running"
+    with symphony_up(tmp_path):
+        # The deployment is back: one live instance, and its job runs again. (Only the
+        # process is checked, not ps's state and pid: a node that re-adopts and restarts
+        # an instance may report the restart before its status stream is subscribed,
+        # and then the Conductor shows "starting" with the previous attempt's pid.)
+        wait_for("the job's process again", lambda: len(marked(marker)) == 1)
+        assert live(tmp_path) is not None
+        assert first["pid"] not in [p.pid for p in marked(marker)]
 
 
 def _under(root: Path) -> list[psutil.Process]:
