@@ -154,6 +154,21 @@ async def measure_cpu(conductor: Conductor, stats: FleetStats, window: float) ->
     }
 
 
+def _cpu_ms_per_node(conductor: Conductor, sim_before: Any, nodes: int) -> dict[str, float]:
+    """CPU milliseconds per node of the Conductor (since it started) and of the fleet."""
+    assert conductor.psutil is not None
+    them = _busy(_ZERO_TIMES, conductor.psutil.cpu_times())
+    sim = _busy(sim_before, psutil.Process().cpu_times())
+    return {"conductor": 1000.0 * them / nodes, "simulator": 1000.0 * sim / nodes}
+
+
+class _ZeroTimes:
+    user = system = 0.0
+
+
+_ZERO_TIMES = _ZeroTimes()
+
+
 def _busy(before: Any, after: Any, fields: tuple[str, ...] = ("user", "system")) -> float:
     """CPU seconds between two psutil ``cpu_times`` readings."""
     return sum(getattr(after, f, 0.0) - getattr(before, f, 0.0) for f in fields)
@@ -202,7 +217,7 @@ async def _phases(
     )
     stats = FleetStats(target=nodes)
     async with httpx.AsyncClient() as client, trio.open_nursery() as nursery:
-        began = trio.current_time()
+        began, sim0 = trio.current_time(), psutil.Process().cpu_times()
         nursery.start_soon(lambda: run_fleet(settings, stats=stats))
         try:
             await wait_all_ready(client, conductor, stats, timeout=args.timeout)
@@ -214,6 +229,8 @@ async def _phases(
             return
         result["connect_seconds"] = trio.current_time() - began
         result["connect_errors"] = stats.errors
+        # CPU per connect does not depend on what else the machine runs; seconds do.
+        result["connect_cpu_ms_per_node"] = _cpu_ms_per_node(conductor, sim0, nodes)
         print(f"  {nodes} nodes: all ready in {result['connect_seconds']:.2f} s", flush=True)
 
         await trio.sleep(args.settle)  # let the connect burst drain from both processes
@@ -225,7 +242,7 @@ async def _phases(
         await stop_conductor(conductor, signal.SIGKILL)
         with trio.fail_after(30):
             await stats.wait_until(lambda s: s.connected == 0)
-        restarted = trio.current_time()
+        restarted, sim0 = trio.current_time(), psutil.Process().cpu_times()
         http_port = int(conductor.http_url.rsplit(":", 1)[1])
         conductor = await start_conductor(
             state, log_file, node_port=conductor.node_port, http_port=http_port
@@ -235,6 +252,7 @@ async def _phases(
         try:
             await wait_all_ready(client, conductor, stats, timeout=args.timeout)
             result["reconnect_seconds"] = trio.current_time() - restarted
+            result["reconnect_cpu_ms_per_node"] = _cpu_ms_per_node(conductor, sim0, nodes)
         except trio.TooSlowError:  # an overloaded conductor: record it, go on
             result["reconnect_seconds"] = None
             result["reconnect_connected_at_timeout"] = stats.connected
@@ -269,6 +287,12 @@ def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
         out += [
             [f"{n:,} nodes: all ready after start (s)", r["connect_seconds"], "", ""],
             [
+                f"{n:,} nodes: conductor CPU per connect (ms, start included)",
+                r["connect_cpu_ms_per_node"]["conductor"],
+                "",
+                "",
+            ],
+            [
                 f"{n:,} nodes: conductor CPU, % of one core",
                 r["cpu_percent"],
                 *target(n, CPU_TARGET, r["cpu_percent"], "%"),
@@ -292,6 +316,12 @@ def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
                 f"{n:,} nodes: all ready after conductor restart (s)",
                 "timed out" if reconnect is None else reconnect,
                 *target(n, RECONNECT_TARGET, reconnect, " s"),
+            ],
+            [
+                f"{n:,} nodes: conductor CPU per reconnect (ms, start included)",
+                r.get("reconnect_cpu_ms_per_node", {}).get("conductor", "n/a"),
+                "",
+                "",
             ],
         ]
     return out
