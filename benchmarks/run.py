@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx.peer, ctx.peer_skipped, peer_info = peer.prepare(args.peer_venv, workdir)
         started = time.time()
         figures, failures = trio.run(run_all, ctx, names)
+        failures |= ctx.partial_failures
     print_table(
         f"Symphony benchmarks ({'quick' if args.quick else 'full'}; "
         f"{machine()['cores']} cores, Python {machine()['python']})",

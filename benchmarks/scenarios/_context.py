@@ -25,6 +25,8 @@ class Context:
     peer: PeerRunner | None = None
     peer_skipped: str = "peer not requested (--no-peer)"
     limits: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Parts of a scenario that failed while the rest still produced figures.
+    partial_failures: dict[str, str] = field(default_factory=dict)
 
     def size(self, quick: int, full: int) -> int:
         return quick if self.quick else full

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import traceback
 
 from benchmarks import nodes as scale
 from benchmarks.simnode import raise_nofile_limit
@@ -40,7 +41,12 @@ async def run(ctx: Context) -> list[Figure]:
     figures = []
     cores = os.cpu_count() or 1
     for n in sizes:
-        r = await scale.run_scale(n, args, workdir)
+        try:
+            r = await scale.run_scale(n, args, workdir)
+        except Exception:  # one fleet size failing must not lose the others' figures
+            ctx.partial_failures[f"{NAME}[{n}]"] = traceback.format_exc()[-3000:]
+            print(f"  {n:,} nodes: FAILED (see the JSON's failures)", flush=True)
+            continue
         ws = ctx.limits.get("ws_msgs_per_s", {}).get("median")
         tls = ctx.limits.get("tls_connect_ms", {}).get("median")
         cpu_limit = one(100.0 * (n / args.heartbeat) / ws) if ws else None
