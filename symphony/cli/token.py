@@ -119,7 +119,9 @@ def request(args: argparse.Namespace, method: str, path: str, body: Any = None) 
         with urllib.request.urlopen(req, timeout=10) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        raise CLIError(_api_error(error)) from None
+        with error:  # it holds the response's socket
+            text = _api_error(error)
+        raise CLIError(text) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise CLIError(f"cannot reach the Conductor at {url} ({reason}); {HINT}") from None
