@@ -136,6 +136,9 @@ async def _apply(op, model, scheduler, owner, session, owner_actor) -> None:
     if kind == "join":
         n, group, totals = op[1]
         node_id = f"n{n}"
+        # A node that is already there says hello again with its own shape (a reconnect);
+        # a node that shrinks below what it runs is the operator's doing, not placement's.
+        group, totals = model.nodes.get(node_id, (group, totals))
         model.nodes[node_id] = (group, totals)
         await scheduler.tell(NodeChanged(view(node_id, group, totals, "ready"), None, session))
     elif kind == "lose":

@@ -186,12 +186,17 @@ async def run_session(
                 session.close_code, session.close_reason = CLOSE_POLICY_VIOLATION, refusal
                 return
             registered = True
-            await answer_hello(
-                conn,
-                hello,
-                heartbeat_sec=heartbeat_sec,
-                node_timeout_sec=timeout_for(heartbeat_sec),
-            )
+            try:
+                await answer_hello(
+                    conn,
+                    hello,
+                    heartbeat_sec=heartbeat_sec,
+                    node_timeout_sec=timeout_for(heartbeat_sec),
+                )
+            except ConnectionClosed as closed:  # the node left before our answer
+                session.close_code, session.close_reason = closed.code, str(closed)
+                await ref.stop()
+                return
             session.accepted.set()
     finally:
         # Whatever ended the session (the link, a lost verdict, a crash, shutdown), the
