@@ -9,21 +9,18 @@
       symphony node --node-id NODE_ID --join 10.0.0.5:50051 --token symjt1... --ca-hash sha256:...
 
 The token is printed once and never stored by the Conductor (only its hash is); it is
-a secret until it expires or is used. The Conductor is found like the other client
-commands do: ``--conductor URL`` > ``$SYMPHONY_URL`` > ``<state dir>/conductor.json``
-> ``http://127.0.0.1:8000``, with the API token from ``$SYMPHONY_TOKEN`` or
-``<state dir>/api-token`` (state dir: ``$SYMPHONY_STATE_DIR`` or ``./.symphony``).
-Plain ``urllib`` keeps this command light.
+a secret until it expires or is used. The Conductor and the API token are found as by
+every client command (:func:`symphony.client.find_conductor`, :func:`~symphony.client.find_token`:
+``--conductor URL`` > ``$SYMPHONY_URL`` > the local state dir's ``conductor.json``; the token
+from ``$SYMPHONY_TOKEN`` or the state dir's ``api-token``). Plain ``urllib`` does the calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from ._errors import CLIError
@@ -75,30 +72,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=handler)
 
 
-def _state_dir() -> Path:
-    return Path(os.environ.get("SYMPHONY_STATE_DIR") or ".symphony")
-
-
 def conductor_url(flag: str | None) -> str:
-    """Where the API is: the flag, ``$SYMPHONY_URL``, the state dir's record, the default."""
-    url = flag or os.environ.get("SYMPHONY_URL")
-    if not url:
-        try:
-            url = json.loads((_state_dir() / "conductor.json").read_text()).get("url")
-        except (OSError, ValueError, AttributeError):
-            url = None
-    url = (url if isinstance(url, str) and url else "http://127.0.0.1:8000").strip()
-    return (url if "://" in url else f"http://{url}").rstrip("/")
+    """Where the API is, by the rules every client command follows."""
+    from symphony.client import find_conductor
+
+    return find_conductor(flag)
 
 
 def api_token() -> str | None:
-    """The API token: ``$SYMPHONY_TOKEN``, else the state dir's ``api-token``, else None."""
-    if token := os.environ.get("SYMPHONY_TOKEN", "").strip():
-        return token
-    try:
-        return (_state_dir() / "api-token").read_text().strip() or None
-    except OSError:
-        return None
+    """The API token, by the same rules (None: a Conductor with auth off)."""
+    from symphony.client import find_token
+
+    return find_token()
 
 
 def request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
