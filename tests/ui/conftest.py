@@ -168,4 +168,5 @@ def screenshot(page: Any, name: str) -> None:
     target = os.environ.get("SYMPHONY_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(Path(target) / f"{name}.png"))

@@ -100,7 +100,7 @@ def test_ui_nodes_page_shows_capacity_and_load(page: Any, server: Server) -> Non
         expect(card.locator("[aria-label=CPU] .bar-caption")).to_contain_text("cores")
         expect(card.locator("[aria-label=RAM] .bar-caption")).to_contain_text("GiB")
         assert card.locator(".core-slot").count() >= 1
-        expect(card.locator(".instances")).to_contain_text("node-page-job")
+        expect(card.locator(".node-instances")).to_contain_text("node-page-job")
         screenshot(page, "ui-nodes")
     finally:
         remove(server, "node-page-job")
@@ -214,7 +214,7 @@ def test_ui_edit_spec_sends_only_the_change(page: Any, server: Server) -> None:
         page.locator("#f-env .kv-row").nth(1).locator(".kv-remove").click()
         page.fill("#f-command", "sleep 700")
         page.click("#submit")
-        expect(page.locator("h1")).to_contain_text("to-edit")
+        expect(page.locator("#edit")).to_be_visible()  # back on the deployment's page
         spec = server.api.get("/deployments/to-edit").json()["spec"]
         assert spec["config"]["command"] == ["sleep", "700"]
         assert spec["config"]["env"] == {"A": "1"}

@@ -83,7 +83,7 @@ function table(rows) {
       "thead",
       h(
         "tr",
-        ["Name", "State", "Replicas", "Nodes", "Restarts", "Last exit", "Pending reason", "Updated"].map((c) =>
+        ["Name", "Desired", "State", "Replicas", "Nodes", "Restarts", "Last exit", "Pending reason", "Updated"].map((c) =>
           h("th", c),
         ),
       ),
@@ -95,12 +95,8 @@ function table(rows) {
           "tr",
           { dataset: { deployment: d.name } },
           h("td.name", { "data-label": "Name" }, h("a", { href: `#/d/${encodeURIComponent(d.name)}` }, d.name)),
-          h(
-            "td",
-            { "data-label": "State" },
-            pill(d.state),
-            d.desired_state !== "running" ? h("span.muted.small", ` wants ${d.desired_state}`) : null,
-          ),
+          h("td", { "data-label": "Desired" }, d.desired_state),
+          h("td", { "data-label": "State" }, pill(d.state)),
           h("td.num", { "data-label": "Replicas" }, `${d.replicas.running}/${d.replicas.desired}`),
           h("td", { "data-label": "Nodes" }, nodesOf(d) || h("span.muted", "–")),
           h("td.num", { "data-label": "Restarts" }, d.restarts),

@@ -78,7 +78,7 @@ function nodeCard(node, placed) {
     h("h3", `Instances (${placed.length})`),
     placed.length
       ? h(
-          "ul.instances",
+          "ul.node-instances",
           placed.map(({ deployment, inst }) =>
             h(
               "li",
@@ -115,9 +115,9 @@ function loadBars(usage, resources) {
     bar("RAM", usage.ram_total ? usage.ram_used / usage.ram_total : 0, `${bytes(usage.ram_used)} / ${bytes(usage.ram_total)}`),
   ];
   for (const disk of usage.disks || []) {
-    out.push(
-      bar(`Disk ${disk.path}`, disk.total ? disk.used / disk.total : 0, `${bytes(disk.used)} / ${bytes(disk.total)}`),
-    );
+    const el = bar("Disk", disk.total ? disk.used / disk.total : 0, `${bytes(disk.used)} / ${bytes(disk.total)}`);
+    el.title = `the file system of ${disk.path}`;
+    out.push(el);
   }
   return out;
 }
