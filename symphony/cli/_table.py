@@ -12,6 +12,8 @@ get`` users read and ``awk`` scripts parse.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -88,3 +90,19 @@ def capacities(total: Mapping[str, int], used: Mapping[str, int]) -> str:
     if not total:
         return NONE
     return ", ".join(f"{name} {used.get(name, 0)}/{amount}" for name, amount in total.items())
+
+
+def emit(text: str) -> None:
+    """Print ``text`` (a line is added); a reader that went away (``| head``) is no error."""
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_stdout()
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

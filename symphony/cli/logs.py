@@ -73,12 +73,8 @@ def run_logs(args: argparse.Namespace) -> int:
                 return 0
             out.write(chunk if chunk.endswith("\n") else chunk + "\n")
             out.flush()
-    except BrokenPipeError:
-        # The reader went away (`| head`): not an error. Point stdout at /dev/null so the
-        # interpreter's final flush does not complain.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # the reader went away (`| head`): not an error
+        t.quiet_stdout()
         return 0
 
 
@@ -94,10 +90,10 @@ def run_events(args: argparse.Namespace) -> int:
     api = client(args)
     events = call(api, api.events, args.name, limit=args.limit)
     if args.json:
-        print(json.dumps(events, indent=2))
+        t.emit(json.dumps(events, indent=2))
         return 0
     if not events:
         print(f"no events yet for {args.name} (as of {t.clock(time.time())})")
         return 0
-    print(t.table(EVENT_HEADERS, event_rows(events)))
+    t.emit(t.table(EVENT_HEADERS, event_rows(events)))
     return 0

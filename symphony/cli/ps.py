@@ -94,11 +94,11 @@ def run_ps(args: argparse.Namespace) -> int:
     api = client(args)
     deployments = call(api, api.list_deployments)
     if args.json:
-        print(json.dumps(deployments, indent=2))
+        t.emit(json.dumps(deployments, indent=2))
         return 0
     headers = PS_HEADERS + (WIDE_HEADERS if args.wide else ())
     rows = ps_rows(deployments, show_all=args.all, wide=args.wide, now=time.time())
-    print(t.table(headers, rows))
+    t.emit(t.table(headers, rows))
     return 0
 
 
@@ -136,7 +136,7 @@ def run_nodes(args: argparse.Namespace) -> int:
     api = client(args)
     nodes = call(api, api.nodes)
     if args.json:
-        print(json.dumps(nodes, indent=2))
+        t.emit(json.dumps(nodes, indent=2))
         return 0
-    print(t.table(NODE_HEADERS, node_rows(nodes, now=time.time())))
+    t.emit(t.table(NODE_HEADERS, node_rows(nodes, now=time.time())))
     return 0

@@ -81,3 +81,24 @@ def test_cli_finds_the_conductor_through_the_state_dir(tmp_path: Path, dead_url:
 def test_cli_conductor_flag_wins_over_environment(tmp_path: Path, dead_url: str) -> None:
     result = run(tmp_path, "ps", "--conductor", dead_url, SYMPHONY_URL="http://127.0.0.1:1")
     assert_unreachable(result, dead_url)
+
+
+def test_cli_table_into_a_closed_pipe_is_no_error(tmp_path: Path) -> None:
+    """``symphony ps | head -1``: the reader leaves early; we exit quietly, status 0."""
+    code = (
+        "import sys; from symphony.cli._table import emit\n"
+        "for i in range(100000): emit(f'row {i}')\n"
+    )
+    reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    writer = subprocess.run(
+        [sys.executable, "-c", code],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=30,
+    )
+    reader.stdin.close()  # type: ignore[union-attr]
+    assert reader.stdout.read() == b"row 0\n"  # type: ignore[union-attr]
+    reader.wait(timeout=10)
+    reader.stdout.close()  # type: ignore[union-attr]
+    assert (writer.returncode, writer.stderr) == (0, "")
