@@ -60,12 +60,15 @@ class ProcessJobs:
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()
+        # Subscribe at once: updates emitted while the agent re-adopts (before the pump
+        # runs) wait in this buffer instead of being lost.
+        self._updates = manager.subscribe()
 
     # ---- status pump ----------------------------------------------------------------------
     async def pump_statuses(self, link: ActorRef) -> None:
         """Forward every status update to ``link`` until cancelled."""
         self._link = link
-        updates = self.manager.subscribe()
+        updates = self._updates
         async with updates:
             async for update in updates:
                 status = await self._to_wire(update)

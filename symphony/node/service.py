@@ -121,10 +121,10 @@ async def run_node(
     async with trio.open_nursery() as nursery:
         manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)
         await nursery.start(manager.run)
+        jobs = ProcessJobs(manager)  # subscribes before adoption emits anything
         adopted = await manager.adopt()
         if adopted:
             log.info("re-adopted %d instance(s) from an earlier agent", len(adopted))
-        jobs = ProcessJobs(manager)
         tree = build_tree(config, ssl_context, jobs)
         await spawn(nursery, tree, name=f"node:{config.node_id}")
         await nursery.start(jobs.run, tree.child("link"))

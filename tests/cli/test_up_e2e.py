@@ -279,13 +279,17 @@ def test_up_e2e_restart_in_the_same_directory_resumes_deployments(tmp_path: Path
         assert proc.wait(timeout=20) == 0
     assert not marked(marker), "Ctrl-C left the job running"
     with symphony_up(tmp_path):
-        # The deployment is back: one live instance, and its job runs again. (Only the
-        # process is checked, not ps's state and pid: a node that re-adopts and restarts
-        # an instance may report the restart before its status stream is subscribed,
-        # and then the Conductor shows "starting" with the previous attempt's pid.)
+        # The deployment is back: one live instance, its job runs again, and the
+        # Conductor shows it running with the new process's pid.
         wait_for("the job's process again", lambda: len(marked(marker)) == 1)
-        assert live(tmp_path) is not None
-        assert first["pid"] not in [p.pid for p in marked(marker)]
+        pid = marked(marker)[0].pid
+        assert first["pid"] != pid
+
+        def shown_running() -> bool:
+            instance = live(tmp_path)
+            return bool(instance) and instance["state"] == "running" and instance["pid"] == pid
+
+        wait_for("ps shows the new run", shown_running, timeout=15)
 
 
 def _under(root: Path) -> list[psutil.Process]:
