@@ -49,37 +49,54 @@ async def run(ctx: Context) -> list[Figure]:
             continue
         ws = ctx.limits.get("ws_msgs_per_s", {}).get("median")
         tls = ctx.limits.get("tls_connect_ms", {}).get("median")
-        cpu_limit = one(100.0 * (n / args.heartbeat) / ws) if ws else None
-        reconnect_limit = one(n * tls / 1000 / cores) if tls else None
         cpu_target = n == scale.CPU_TARGET[0]
         reconnect_target = n == scale.RECONNECT_TARGET[0]
+        if "cpu_percent" not in r:  # the fleet never was all up within the timeout
+            figures.append(
+                Figure(
+                    NAME,
+                    f"{n:,} nodes: links up when the {args.timeout:g} s timeout hit",
+                    "nodes",
+                    one(r.get("connected_at_timeout", 0)),
+                    "higher",
+                    peer_note=NOTE,
+                    target=f"all {n:,}",
+                    met=False,
+                    extra=r,
+                )
+            )
+            continue
         figures += [
             Figure(
                 NAME,
                 f"{n:,} nodes at 3 s heartbeats: conductor CPU",
                 "% core",
-                one(r["cpu_percent"]) | {"window_samples": r["cpu_percent_per_second"]["n"]},
+                one(r["cpu_percent"]),
                 peer_note=NOTE,
-                limit=cpu_limit,
+                limit=one(100.0 * (n / args.heartbeat) / ws) if ws else None,
                 limit_label="raw wss receive of the heartbeats",
                 target="<= 50%" if cpu_target else "",
                 met=(r["cpu_percent"] <= scale.CPU_TARGET[1]) if cpu_target else None,
                 extra={"per_second": r["cpu_percent_per_second"]},
             ),
             Figure(NAME, f"{n:,} nodes: conductor RSS", "MiB", one(r["rss_mib"]), peer_note=NOTE),
+        ]
+        reconnect = r.get("reconnect_seconds")
+        figures.append(
             Figure(
                 NAME,
-                f"{n:,} nodes: all ready after conductor restart",
+                f"{n:,} nodes: all ready after conductor restart"
+                + ("" if reconnect is not None else f" (NOT within {args.timeout:g} s)"),
                 "s",
-                one(r["reconnect_seconds"]),
+                one(reconnect if reconnect is not None else args.timeout),
                 peer_note=NOTE,
-                limit=reconnect_limit,
+                limit=one(n * tls / 1000 / cores) if tls else None,
                 limit_label="nodes x TLS connect / cores",
                 target="<= 10 s" if reconnect_target else "",
-                met=(r["reconnect_seconds"] <= scale.RECONNECT_TARGET[1])
+                met=(reconnect is not None and reconnect <= scale.RECONNECT_TARGET[1])
                 if reconnect_target
                 else None,
-                extra={"connect_seconds": r["connect_seconds"]},
-            ),
-        ]
+                extra={k: v for k, v in r.items() if k != "cpu_percent_per_second"},
+            )
+        )
     return figures
