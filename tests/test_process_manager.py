@@ -231,3 +231,31 @@ async def test_monitor_protocol_rejects_malformed_requests(
         assert not reply["ok"] and message in reply["error"], (request, reply)
     await node.start("still", spec(["true"], restart_policy={"type": "never"}))
     await node.wait_for("still", "exited")  # the monitor still works
+
+
+async def test_stop_arriving_while_the_start_is_under_way_stops_it(
+    clock: trio.testing.MockClock, node: Node
+) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(node.start, "hasty-0", spec(SLEEP))
+        # Catch the moment the instance is known but its supervisor is not up yet.
+        while node.manager._instances.get("hasty-0", (1, None))[0] is not None:
+            await trio.sleep(0)
+        await node.manager.stop_instance("hasty-0")
+    # The start finished without crashing the manager and ended the job it began.
+    assert "hasty-0" not in [r.instance_id for r in await node.manager.list_instances()]
+    with pytest.raises(UnknownInstance):
+        await node.manager.stop_instance("hasty-0")
+    await wait_real(lambda: not _jobs_under(node.state_dir))
+
+
+def _jobs_under(state_dir: str) -> list[int]:
+    import psutil
+
+    found = []
+    work = os.path.join(state_dir, "work")
+    for proc in psutil.process_iter(["pid", "cwd", "status"]):
+        cwd = proc.info["cwd"] or ""
+        if cwd.startswith(work) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc.pid)
+    return found

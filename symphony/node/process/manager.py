@@ -18,6 +18,7 @@ monitor; the next agent's :meth:`ProcessManager.adopt` picks them up.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -148,7 +149,9 @@ class ProcessManager:
             if not started:
                 task_status.started(None)
 
-    async def _launch(self, request: StartRequest, spec: JobSpec, **adoption: Any) -> None:
+    async def _launch(
+        self, request: StartRequest, spec: JobSpec, **adoption: Any
+    ) -> ProcessSupervisor:
         if self._nursery is None:
             raise RuntimeError("start the manager first: await nursery.start(manager.run)")
         actor = ProcessSupervisor(
@@ -161,7 +164,15 @@ class ProcessManager:
         )
         self._instances[request.instance_id] = (None, actor)
         ref = await self._nursery.start(functools.partial(self._host, actor))
+        if self._instances.get(request.instance_id, (None, None))[1] is not actor:
+            # A stop arrived while the supervisor was starting: it found no ref to ask
+            # and forgot the instance, so finish that stop here.
+            with contextlib.suppress(ActorStopped):
+                await _ask(ref, StopInstance(), timeout=spec.stop_timeout_seconds + 30.0)
+                await ref.stop()
+            return actor
         self._instances[request.instance_id] = (ref, actor)
+        return actor
 
     async def start_instance(self, request: StartRequest) -> InstanceReport:
         """Start one instance; raises SpecError (a ValueError) or InstanceExists."""
@@ -172,8 +183,8 @@ class ProcessManager:
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
         self.store.save(request)
-        await self._launch(request, spec)
-        return self._instances[instance_id][1].report()
+        actor = await self._launch(request, spec)
+        return actor.report()
 
     async def stop_instance(self, instance_id: str) -> InstanceReport:
         """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it."""
