@@ -44,6 +44,8 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         state = "pending"
     elif any(i.state == "failed" for i in instances) and not live:
         state = "failed"
+    elif live and all(i.state == "stopping" for i in live):
+        state = "stopping"  # e.g. being deleted, or replaced before the new ones exist
     else:
         state = "starting" if live else ("exited" if instances else "pending")
     return {
