@@ -15,26 +15,11 @@ from symphony.cli import build_parser, main
 from symphony.cli.service import conductor_config, node_config, root_config
 from symphony.config import ConfigError
 
+from .test_config import SEED_NODE
+
 BIN = Path(sys.executable).parent  # console scripts are installed beside the interpreter
 TOKEN = "symjt1.0123abcd.s3cr3t-value_XYZ"
 HASH = "sha256:" + "ab" * 32
-SEED_NODE = """\
-mode: node
-logging:
-  level: DEBUG
-  json: false
-node:
-  node_id: "node-1"
-  conductor_addr: "localhost:50051"
-  groups: ["gpu-1"]
-  capacities_total:
-    Analytic1: 10
-  heartbeat_sec: 3.0
-  tls:
-    ca_file: "storage/certs/ca.pem"
-    cert_file: "storage/certs/node-client.pem"
-    key_file: "storage/certs/node-client.key"
-"""
 
 
 def symphony(*args: str, cwd: Path | None = None, script: str = "symphony"):
