@@ -64,7 +64,6 @@ class NodeSession(Actor):
         self.registry = registry
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = "session ended"
-        self.ended = trio.Event()
         # Set once the node has been sent HelloAccepted: commands that owners send in
         # reaction to the hello (e.g. "stop this stale copy") must follow it on the wire.
         self.accepted = trio.Event()
@@ -108,8 +107,6 @@ class NodeSession(Actor):
             self._close(1002, str(error))
         except ConnectionClosed as closed:
             self._close(closed.code, f"link closed by node: {closed}")
-        # Wake the actor loop so the stop takes effect even while it is idle.
-        await self.ref.stop()
 
     async def _route(self, msg: Message) -> None:
         if isinstance(msg, Heartbeat):
