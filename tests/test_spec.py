@@ -176,7 +176,7 @@ def test_spec_non_object_refused(data: object) -> None:
         ({}, "config"),
         (minimal(config=None), "config"),
         (minimal(config="sleep"), "config"),
-        (minimal(config={"command": ["x"], "env": {"A=B": "c"}}), "config.env"),
+        (minimal(config={"command": ["x"], "env": {"A=B": "c"}}), "config.env.A=B"),
         (minimal(config={"command": ["x"], "env": {"A": 1}}), "config.env.A"),
         (minimal(config={"command": ["x\0"]}), "config.command[0]"),
         (minimal(desired_state="paused"), "desired_state"),
@@ -210,3 +210,53 @@ def test_spec_import_is_cheap() -> None:
     code = "import sys, symphony.spec; print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("config", "path"),
+    [
+        ({"command": ["x\ud800"]}, "config.command[0]"),
+        ({"command": ["x"], "env": {"A": "\udfff"}}, "config.env.A"),
+        ({"command": ["x"], "env": {"\ud800": "v"}}, "config.env."),
+        ({"command": ["x"], "cwd": "/tmp/\ud800"}, "config.cwd"),
+    ],
+)
+def test_spec_lone_surrogates_refused_with_path(config: dict[str, object], path: str) -> None:
+    errors = errors_of(minimal(config=config))
+    # (pydantic shows an undecodable key as replacement characters in the path)
+    assert [m for p, m in errors.items() if p.startswith(path) and "not valid Unicode" in m]
+    json.dumps(errors, ensure_ascii=False).encode("utf-8")  # the error itself is encodable
+
+
+@pytest.mark.parametrize(
+    ("config", "path"),
+    [
+        ({"command": ["x"], "env": {"A\x01": "v"}}, "config.env['A\\x01']"),
+        ({"command": ["x"], "env": {"A\n": "v"}}, "config.env['A\\n']"),
+        ({"command": ["x"], "env": {"A\x7f": "v"}}, "config.env['A\\x7f']"),
+        ({"command": ["x"], "cwd": "/tmp\n"}, "config.cwd"),
+        ({"command": ["x"], "cwd": "/tmp\t"}, "config.cwd"),
+    ],
+)
+def test_spec_control_characters_refused_in_names_and_cwd(
+    config: dict[str, object], path: str
+) -> None:
+    assert "control characters" in errors_of(minimal(config=config))[path]
+
+
+def test_spec_tabs_and_newlines_allowed_in_arguments_and_env_values() -> None:
+    spec = parse_spec(minimal(config={"command": ["sh", "-c", "a\tb\nc"], "env": {"V": "1\n2"}}))
+    assert spec.config.command[2] == "a\tb\nc" and spec.config.env["V"] == "1\n2"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "web\n"),
+        ("node_group", "gpu-1\n"),
+        ("capacity_requests", {"A\n": 1}),
+    ],
+)
+def test_spec_names_ending_in_newline_refused(field: str, value: object) -> None:
+    # ``$`` matches before a final newline: every pattern must match the whole value.
+    assert field in " ".join(errors_of(minimal(**{field: value})))

@@ -36,13 +36,20 @@ def _one_line(error: dict[str, str]) -> str:
 
 
 def format_path(loc: Iterable[Any]) -> str:
-    """``("config", "command", 0)`` -> ``"config.command[0]"``."""
+    """``("config", "command", 0)`` -> ``"config.command[0]"``.
+
+    A key that is not printable text (a control character, a lone surrogate) is shown
+    quoted and escaped, ``config.env['A\\x01']``, so the path itself is always safe to
+    print and to encode as JSON.
+    """
     out = ""
     for part in loc:
         if part == "[key]":  # pydantic marks a bad dict key this way; the message names it
             continue
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not str(part).isprintable():
+            out += f"[{str(part)!a}]"
         else:
             out += f".{part}" if out else str(part)
     return out

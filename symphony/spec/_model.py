@@ -31,17 +31,20 @@ from pydantic import (
 from ._names import generate_name
 
 # DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Every pattern is used with fullmatch: ``$`` would also match before a final newline.
+_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # Capacity classes and node groups appear in YAML keys, metrics labels and messages.
-_CLASS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
-_GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_CLASS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,62}")
+_GROUP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# C0 controls and DEL: never part of a name, a variable name or a path a person typed.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_YET_KINDS = {"docker", "podman", "container", "conda", "venv"}
 MAX_REPLICAS = 10_000
 MAX_AMOUNT = 10**12
 
 
 def _check_class(value: str) -> str:
-    if not _CLASS_RE.match(value):
+    if not _CLASS_RE.fullmatch(value):
         raise ValueError(
             f"capacity class {value!r} must start with a letter and use only letters, "
             "digits, '_', '.', '-' (at most 63 characters)"
@@ -50,7 +53,7 @@ def _check_class(value: str) -> str:
 
 
 def _check_group(value: str) -> str:
-    if not _GROUP_RE.match(value):
+    if not _GROUP_RE.fullmatch(value):
         raise ValueError(
             f"node group {value!r} must start with a letter or digit and use only letters, "
             "digits, '_', '.', '-' (at most 63 characters)"
@@ -58,9 +61,43 @@ def _check_group(value: str) -> str:
     return value
 
 
+def _check_unicode(value: str) -> str:
+    # JSON can carry a lone surrogate ("\\ud800") that Python keeps in a str but that no
+    # UTF-8 encoder (msgpack, SQLite, a process's argv) accepts: refuse it here, where
+    # the field path is known, instead of failing later far from the request.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"is not valid Unicode text: lone surrogate at position {exc.start}"
+        ) from None
+    return value
+
+
 def _check_arg(value: str) -> str:
+    """An argument or an environment value: any text but NUL (tabs, newlines are fine)."""
+    _check_unicode(value)
     if "\0" in value:
         raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _check_plain(value: str) -> str:
+    """A variable name, a directory, a host: valid Unicode without control characters."""
+    _check_unicode(value)
+    found = _CONTROL_RE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control characters (found {found.group()!r} at position "
+            f"{found.start()})"
+        )
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    _check_plain(value)
+    if not value or "=" in value:
+        raise ValueError(f"environment variable {value!r}: a name is not empty and has no '='")
     return value
 
 
@@ -70,6 +107,8 @@ Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
 Seconds = Annotated[float, Field(ge=0, le=86_400 * 7)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400 * 7)]
 Arg = Annotated[str, AfterValidator(_check_arg)]
+Plain = Annotated[str, AfterValidator(_check_plain)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
 
 
 class _Strict(BaseModel):
@@ -97,18 +136,10 @@ class ExecConfig(_Strict):
     environment, ``cwd`` (default: the instance's own work directory on the node)."""
 
     command: list[Arg]
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
+    env: dict[EnvName, Arg] = Field(default_factory=dict)
+    cwd: Plain | None = None
 
     _command = field_validator("command", mode="before")(staticmethod(_command_list))
-
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        for key, value in env.items():
-            if not key or "=" in key or "\0" in key or "\0" in value:
-                raise ValueError(f"environment variable {key!r}: names need no '=' or NUL")
-        return env
 
 
 class RestartPolicy(_Strict):
@@ -146,9 +177,9 @@ class HealthCheck(_Strict):
     # validate_default: the "required for this type" checks must also run when the
     # field is absent.
     command: list[Arg] | None = Field(default=None, validate_default=True)
-    url: str | None = Field(default=None, validate_default=True)
+    url: Plain | None = Field(default=None, validate_default=True)
     port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None, validate_default=True)
-    host: str | None = Field(default=None, validate_default=True)
+    host: Plain | None = Field(default=None, validate_default=True)
     initial_delay_seconds: Seconds = 0.0
     period_seconds: PositiveSeconds = 10.0
     timeout_seconds: PositiveSeconds = 1.0
@@ -232,7 +263,7 @@ class DeploymentSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
+        if not _NAME_RE.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit"
