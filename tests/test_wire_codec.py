@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from symphony.wire import (
     MESSAGE_TYPES,
+    EncodeError,
     FrameTooLarge,
     Heartbeat,
     Hello,
@@ -20,6 +21,7 @@ from symphony.wire import (
     LogChunk,
     Message,
     ProtocolError,
+    StartInstance,
     VersionMismatch,
     decode,
     encode,
@@ -280,8 +282,21 @@ def test_codec_encode_refuses_non_messages() -> None:
         encode({"t": "heartbeat"})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty batch"):
         encode([])
-    with pytest.raises(TypeError):
+    with pytest.raises(EncodeError, match="cannot encode a Heartbeat"):
         encode(Heartbeat(seq=1, usage={"x": object()}))
+
+
+@pytest.mark.parametrize("value", ["x\ud800", 2**70, {1, 2}])
+def test_codec_encode_failure_is_one_clear_error(value: object) -> None:
+    # A lone surrogate in a spec string made msgpack raise UnicodeEncodeError, which
+    # crashed the node's session on every reconnect.
+    start = StartInstance(
+        instance_id="i", deployment_id="d", deployment_name="n", replica=0, spec={"v": value}
+    )
+    with pytest.raises(EncodeError, match="cannot encode a StartInstance"):
+        encode(start)
+    with pytest.raises(EncodeError, match="batch of 2"):
+        encode([Heartbeat(seq=1), start])
 
 
 # -- versions -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgpack
 
-from .errors import FrameTooLarge, ProtocolError
+from .errors import EncodeError, FrameTooLarge, ProtocolError
 from .messages import MESSAGE_TYPES, Message
 from .schema import build
 from .version import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, negotiate_version
@@ -74,8 +74,10 @@ def encode(msg: Message | Sequence[Message], *, max_frame_size: int | None = Non
     """Encode one message, or a non-empty sequence of them as a batch, into a frame.
 
     Raises ``TypeError``/``ValueError`` for something that is not a message (a bug
-    on the sending side) and :class:`FrameTooLarge` if ``max_frame_size`` is given
-    and exceeded (the peer would refuse the frame anyway).
+    on the sending side), :class:`EncodeError` for a message whose values cannot be
+    encoded (a lone surrogate in a string, an int beyond 64 bits, a set, ...), and
+    :class:`FrameTooLarge` if ``max_frame_size`` is given and exceeded (the peer would
+    refuse the frame anyway). In every case nothing is sent.
     """
     if isinstance(msg, Message):
         obj: Any = _as_map(msg, tagged=True)
@@ -88,13 +90,25 @@ def encode(msg: Message | Sequence[Message], *, max_frame_size: int | None = Non
         obj = [_as_map(m, tagged=True) for m in msg]
     else:
         raise TypeError(f"expected a Message or a list of them, got {type(msg).__name__}")
-    data = msgpack.packb(obj, use_bin_type=True, default=_nested)
+    try:
+        data = msgpack.packb(obj, use_bin_type=True, default=_nested)
+    except (UnicodeEncodeError, TypeError, ValueError, OverflowError) as exc:
+        # Values come from outside (a spec, a node's report): a string Python holds but
+        # UTF-8 cannot (a lone surrogate), an int beyond 64 bits, a type msgpack lacks.
+        # The caller fails this one message, not the link.
+        raise EncodeError(f"cannot encode {_describe(msg)}: {exc}") from None
     if max_frame_size is not None and len(data) > max_frame_size:
         raise FrameTooLarge(
             f"encoded frame of {len(data)} bytes exceeds the maximum of {max_frame_size} "
             "bytes; send smaller batches"
         )
     return data
+
+
+def _describe(msg: Message | Sequence[Message]) -> str:
+    if isinstance(msg, Message):
+        return f"a {type(msg).__name__} message"
+    return f"a batch of {len(msg)} messages"
 
 
 class _Budget:

@@ -15,6 +15,7 @@ or as narrowly as it needs::
     ├── ProtocolError              a frame that does not decode or validate
     │   ├── FrameTooLarge          over the maximum frame size (checked before unpacking)
     │   └── VersionMismatch        no protocol version both ends speak
+    ├── EncodeError                a message we were about to send cannot be encoded
     └── TransportError             the connection itself
         ├── ConnectFailed          TCP connect failed (refused, unreachable, DNS)
         ├── ConnectTimeout         TCP + TLS + WebSocket upgrade took too long
@@ -38,6 +39,7 @@ __all__ = [
     "ConnectFailed",
     "ConnectTimeout",
     "ConnectionClosed",
+    "EncodeError",
     "FrameTooLarge",
     "HelloRefused",
     "JoinTokenError",
@@ -96,6 +98,11 @@ class FrameTooLarge(ProtocolError):
 
 class VersionMismatch(ProtocolError):
     """The two ends share no protocol version."""
+
+
+class EncodeError(LinkError, ValueError):
+    """A message cannot be encoded (a string that is not valid Unicode, a value msgpack
+    cannot carry); nothing was sent. It fails that one send, never the link."""
 
 
 class TransportError(LinkError):

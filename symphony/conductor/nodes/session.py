@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,9 @@ from symphony.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
     ConnectionClosed,
+    EncodeError,
     Error,
+    FrameTooLarge,
     Heartbeat,
     Hello,
     HelloRejected,
@@ -37,6 +40,7 @@ from symphony.wire import (
     Message,
     NodeConnection,
     ProtocolError,
+    StartInstance,
     StatusBatch,
     answer_hello,
     receive_hello,
@@ -47,6 +51,9 @@ from .model import CloseSession, NodeHeartbeat, NodeStatuses, RegisterNode, Sess
 log = logging.getLogger("symphony.conductor.nodes")
 
 LogSink = Callable[[LogChunk], None]
+
+#: Refused starts waiting to be reported as failed (see ``NodeSession._refuse``).
+_REFUSED_BUFFER = 256
 
 
 class NodeSession(Actor):
@@ -68,9 +75,11 @@ class NodeSession(Actor):
         # reaction to the hello (e.g. "stop this stale copy") must follow it on the wire.
         self.accepted = trio.Event()
         self._log_sinks: dict[str, LogSink] = {}
+        self._refused, self._refused_out = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
 
     async def on_start(self) -> None:
         self.nursery.start_soon(self._read)
+        self.nursery.start_soon(self._report_refused)
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, CloseSession):
@@ -85,12 +94,53 @@ class NodeSession(Actor):
             return None
         if isinstance(message, Message | list):
             await self.accepted.wait()
-            try:
-                await self.conn.send(message)
-            except ConnectionClosed as closed:
-                self._close(closed.code, f"link closed while sending: {closed}")
+            await self._send(message)
             return None
         raise TypeError(f"NodeSession does not handle {type(message).__name__}")
+
+    async def _send(self, message: Message | list[Message]) -> None:
+        try:
+            await self.conn.send(message)
+        except ConnectionClosed as closed:
+            self._close(closed.code, f"link closed while sending: {closed}")
+        except (EncodeError, FrameTooLarge) as error:
+            # Nothing was sent. One bad message (say, a spec string with a lone
+            # surrogate) fails only itself: a batch is retried one message at a time.
+            if isinstance(message, list) and len(message) > 1:
+                for one in message:
+                    await self._send(one)
+            else:
+                self._refuse(message[0] if isinstance(message, list) else message, error)
+
+    def _refuse(self, message: Message, error: Exception) -> None:
+        """Log a message that could not be sent; a refused start becomes a failed instance."""
+        log.error("node %r: not sending %s: %s", self.node_id, type(message).__name__, error)
+        if not isinstance(message, StartInstance):
+            return
+        failed = InstanceStatus(
+            instance_id=message.instance_id,
+            deployment_id=message.deployment_id,
+            state="failed",
+            reason=f"the conductor could not send this instance to its node: {error}"[:4096],
+            at=time.time(),
+            final=True,
+        )
+        try:
+            self._refused.send_nowait(failed)
+        except trio.WouldBlock:
+            # Overflow policy: drop (the log line above stays); the instance then waits
+            # in 'assigned' until the node's next hello sends it again.
+            log.warning(
+                "node %r: too many refused starts; not reporting %s",
+                self.node_id,
+                message.instance_id,
+            )
+
+    async def _report_refused(self) -> None:
+        # The handler must not block on the registry (the scheduler -> session -> registry
+        # -> scheduler sends would form a cycle): this task forwards, as the reader does.
+        async for failed in self._refused_out:
+            await self.registry.tell(NodeStatuses(self.node_id, self.ref, (failed,)))
 
     def _close(self, code: int, reason: str) -> None:
         self.close_code, self.close_reason = code, reason

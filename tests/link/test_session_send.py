@@ -1,0 +1,116 @@
+"""A message the Conductor cannot encode fails that one send, never the node's link.
+
+A spec string holding a lone surrogate once crashed the node's session on every
+reconnect (msgpack refuses to encode it), so the node went lost and its other jobs were
+replaced. The API now refuses such text, but whatever still reaches a session (an old
+store row, a bug) must fail only itself: a log line, and a refused start is reported as
+a failed instance.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from symphony.actors import Actor, spawn
+from symphony.conductor.nodes.model import GetSession, InstancesReported, ListNodes
+from symphony.conductor.nodes.registry import NodeRegistry
+from symphony.conductor.nodes.session import run_session
+from symphony.pki import server_ssl_context
+from symphony.wire import (
+    Hello,
+    StartInstance,
+    StopInstance,
+    client_hello,
+    connect_to_conductor,
+    serve_nodes,
+)
+from tests.test_wire_support import make_pki, node_files
+
+
+class Recorder(Actor):
+    """A registry subscriber that remembers what it was told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    async def receive(self, message: Any) -> Any:
+        self.seen.append(message)
+
+
+def start(instance_id: str, command: list[str]) -> StartInstance:
+    return StartInstance(
+        instance_id=instance_id,
+        deployment_id="d1",
+        deployment_name="web",
+        replica=0,
+        spec={"kind": "exec", "config": {"command": command}},
+    )
+
+
+async def test_session_unencodable_message_fails_only_itself(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pki = make_pki(tmp_path)
+    async with trio.open_nursery() as nursery:
+        subscriber = Recorder()
+        registry = await spawn(
+            nursery, NodeRegistry(subscribers=(await spawn(nursery, subscriber),))
+        )
+        handler = partial(
+            run_session, registry=registry, default_heartbeat_sec=5.0, timeout_for=lambda h: 60.0
+        )
+        port = await nursery.start(
+            partial(
+                serve_nodes,
+                handler,
+                host="127.0.0.1",
+                port=0,
+                ssl_context=server_ssl_context(pki),
+            )
+        )
+        ctx = node_files(pki, tmp_path / "node", "n1").context()
+        async with connect_to_conductor("127.0.0.1", port, ctx, timeout=5) as conn:
+            await client_hello(conn, Hello(protocol_version=1, node_id="n1"), timeout=5)
+            session = await registry.ask(GetSession("n1"))
+            bad = start("i-bad", ["echo", "\ud800"])
+            good = start("i-good", ["true"])
+            stop = StopInstance(instance_id="i-other", reason="r")
+
+            await session.tell(bad)  # alone: dropped
+            await session.tell([bad, good, stop])  # in a batch: the others still go
+            with trio.fail_after(10):
+                assert await conn.receive() == good
+                assert await conn.receive() == stop
+
+            # The link is untouched: the node is still ready on the same session.
+            views = await registry.ask(ListNodes())
+            assert [v.state for v in views] == ["ready"]
+            assert await registry.ask(GetSession("n1")) == session
+            # Each refused start is reported as a failed instance, once per send.
+            with trio.fail_after(10):
+                while len(failed := _failed(subscriber.seen)) < 2:
+                    await trio.sleep(0.01)
+            assert {u.instance_id for u in failed} == {"i-bad"}
+            assert all(u.final and "could not send" in (u.reason or "") for u in failed)
+            assert any(
+                r.levelno == logging.ERROR and "not sending StartInstance" in r.getMessage()
+                for r in caplog.records
+            )
+        nursery.cancel_scope.cancel()
+
+
+def _failed(seen: list[Any]) -> list[Any]:
+    return [
+        u
+        for m in seen
+        if isinstance(m, InstancesReported) and not m.full
+        for u in m.updates
+        if u.state == "failed"
+    ]
