@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 
@@ -27,7 +28,7 @@ from symphony.wire import (
     encode,
     negotiate_version,
 )
-from symphony.wire.schema import MaxLen, Min, MinLen
+from symphony.wire.schema import JsonData, Max, MaxLen, Min, MinLen, Pattern
 
 # -- strategies derived from the messages' own type hints -----------------------------
 
@@ -38,6 +39,15 @@ any_value = st.recursive(
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
     ),
     max_leaves=8,
+)
+json_data = st.dictionaries(
+    st.text(max_size=5),
+    st.recursive(
+        json_scalars | st.floats(allow_nan=False, allow_infinity=False),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+        max_leaves=8,
+    ),
+    max_size=3,
 )
 
 
@@ -57,13 +67,21 @@ def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
         return st.binary(max_size=20)
     if origin is typing.Annotated:
         base, rules = args[0], args[1:]
+        high_value = min([r.value for r in rules if isinstance(r, Max)], default=None)
         if base is int:
             low = max([r.value for r in rules if isinstance(r, Min)], default=-(2**63))
-            return st.integers(low, 2**63 - 1)
+            return st.integers(low, high_value or 2**63 - 1)
         if base is float:
             low = max([r.value for r in rules if isinstance(r, Min)], default=-1e300)
-            return st.floats(min_value=low, max_value=1e300)
+            return st.floats(min_value=low, max_value=high_value or 1e300)
+        if any(isinstance(r, JsonData) for r in rules):
+            return json_data
+        if typing.get_origin(base) in (tuple, dict):
+            return strategy_for(base)
         assert base is str, f"no strategy for {hint}"
+        patterns = [r for r in rules if isinstance(r, Pattern)]
+        if patterns:
+            return st.from_regex(patterns[0].regex, fullmatch=True).filter(patterns[0].matches)
         low = max([r.value for r in rules if isinstance(r, MinLen)], default=0)
         high = min([r.value for r in rules if isinstance(r, MaxLen)], default=12)
         return st.text(min_size=low, max_size=min(high, 12))
@@ -218,8 +236,8 @@ def test_codec_unknown_type_raises_protocol_error(tag: str) -> None:
         ({"t": "heartbeat", "seq": -1}, "Heartbeat.seq: must be >= 0"),
         ({"t": "heartbeat", "seq": 1, "usage": {1: 2}}, "map key"),
         ({"t": "heartbeat", "seq": 1, "usage": {b"k": 2}}, "Heartbeat.usage key: expected str"),
-        ({"t": "hello", "protocol_version": 1, "node_id": ""}, "Hello.node_id: must not be empty"),
-        ({"t": "hello", "protocol_version": 1, "node_id": "x" * 300}, "at most 253"),
+        ({"t": "hello", "protocol_version": 1, "node_id": ""}, "Hello.node_id: must be 1-63"),
+        ({"t": "hello", "protocol_version": 1, "node_id": "x" * 300}, "Hello.node_id: must be"),
         (
             {"t": "hello", "protocol_version": 1, "node_id": "n", "instances": [{"state": "x"}]},
             "Hello.instances[0]: missing required field",
@@ -316,3 +334,53 @@ def test_codec_version_negotiation_picks_newest_common(peer, ours, chosen) -> No
 def test_codec_version_negotiation_without_overlap_fails(peer, ours) -> None:
     with pytest.raises(VersionMismatch):
         negotiate_version(peer[0], peer[1], ours=ours)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"node_id": "n1\n"}, "Hello.node_id"),
+        ({"node_id": "a..b"}, "Hello.node_id"),
+        ({"node_id": "node-client"}, "Hello.node_id"),
+        ({"node_id": "../etc"}, "Hello.node_id"),
+        ({"groups": ["gpu-1\n"]}, "Hello.groups[0]"),
+        ({"capacities_total": {"A\n": 1}}, "Hello.capacities_total key"),
+        ({"capacities_total": {"A": 10**12 + 1}}, "Hello.capacities_total['A']"),
+        ({"capacities_total": {"A": -1}}, "Hello.capacities_total['A']"),
+        ({"resources": {"cpu": b"\x00"}}, "Hello.resources['cpu']"),
+        ({"resources": {"ram": float("nan")}}, "Hello.resources['ram']"),
+        ({"resources": {"deep": [[[[[[[[[[1]]]]]]]]]]}}, "nested deeper"),
+        ({"resources": {"name": "x" * 5000}}, "Hello.resources['name']"),
+        ({"heartbeat_sec": 1e300}, "Hello.heartbeat_sec"),
+    ],
+)
+def test_codec_hello_fields_follow_the_config_rules(fields: dict, error: str) -> None:
+    # Names ending in a newline passed (``$`` matches before a final "\n"), and bytes in
+    # resources made every GET /nodes fail until the Conductor restarted.
+    frame = msgpack.packb(
+        {"t": "hello", "protocol_version": 2, "node_id": "n1", **fields}, use_bin_type=True
+    )
+    with pytest.raises(ProtocolError, match=re.escape(error)):
+        decode(frame)
+
+
+@pytest.mark.parametrize(
+    "usage", [{"cpu_percent": float("inf")}, {"gpus": [{"name": b"x"}]}, {"x": [[b"k"]]}]
+)
+def test_codec_heartbeat_usage_is_plain_json(usage: dict) -> None:
+    frame = msgpack.packb({"t": "heartbeat", "seq": 1, "usage": usage}, use_bin_type=True)
+    with pytest.raises(ProtocolError, match=r"Heartbeat\.usage"):
+        decode(frame)
+
+
+def test_codec_real_usage_and_resources_pass() -> None:
+    usage = {"cpu_percent": 3.5, "per_core": [1.0, 2.0], "disks": [{"path": "/", "free": 1}]}
+    hello = Hello(
+        protocol_version=2,
+        node_id="gpu-box.1",
+        groups=("gpu-1",),
+        capacities_total={"A": 10**12},
+        resources={"gpus": [], "cpu_count": 2},
+    )
+    assert decode(encode(hello)) == hello
+    assert decode(encode(Heartbeat(seq=1, usage=usage))) == Heartbeat(seq=1, usage=usage)

@@ -22,8 +22,9 @@ _CLASS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,62}")
 _GROUP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NODE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _RESERVED_NODE_IDS = {"node-client"}  # CN of the seed's shared node certificate
+# Every pattern here is used with fullmatch (``$`` would also match before a final "\n").
 _HOSTNAME_RE = re.compile(
-    r"(?=.{1,253}$)[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(\.[A-Za-z0-9_-]{1,63})*\.?"
+    r"(?=.{1,253}\Z)[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(\.[A-Za-z0-9_-]{1,63})*\.?"
 )
 _TOKEN_RE = re.compile(r"symjt1\.[^.\s]+\.[^.\s]+")
 _HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -182,6 +183,9 @@ def node_id(value: object) -> str:
         )
     if value in _RESERVED_NODE_IDS:
         raise Invalid(f"{value!r} is reserved for the shared seed certificate; pick another id")
+    if ".." in value:
+        # Node ids name directories and files; the wire refuses them too.
+        raise Invalid(f"must not contain '..', got {show(value)}")
     return value
 
 

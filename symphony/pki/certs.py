@@ -67,6 +67,8 @@ def validate_node_id(node_id: str) -> str:
         )
     if node_id == SHARED_CLIENT_CN:
         raise CertificateError(f"node id {SHARED_CLIENT_CN!r} is reserved for the shared cert")
+    if ".." in node_id:  # as the config and the wire: ids name files and directories
+        raise CertificateError(f"invalid node id {node_id!r:.80}: must not contain '..'")
     return node_id
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from .schema import MaxLen, Min, MinLen
+from .schema import JsonData, Max, MaxLen, Min, MinLen, Pattern
 
 __all__ = [
     "INSTANCE_STATES",
@@ -50,6 +50,33 @@ __all__ = [
 Id = Annotated[str, MinLen(1), MaxLen(253)]
 NonNegInt = Annotated[int, Min(0)]
 Text = Annotated[str, MaxLen(4096)]
+# The same rules as node ids, groups and capacity classes in the config and the spec
+# (repeated: the wire imports neither). Full matches: no trailing newline slips through.
+NodeId = Annotated[
+    str,
+    Pattern(
+        r"(?!node-client\Z)(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,62}",
+        "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit, without "
+        "'..', and not the reserved 'node-client'",
+    ),
+]
+GroupName = Annotated[
+    str,
+    Pattern(
+        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+        "a node group: 1-63 letters, digits, '_', '.', '-', starting with a letter or digit",
+    ),
+]
+ClassName = Annotated[
+    str,
+    Pattern(
+        r"[A-Za-z][A-Za-z0-9_.-]{0,62}",
+        "a capacity class: 1-63 letters, digits, '_', '.', '-', starting with a letter",
+    ),
+]
+#: The largest capacity a node may declare (as in the config and the spec).
+MAX_CAPACITY = 10**12
+Capacity = Annotated[int, Min(0), Max(MAX_CAPACITY)]
 
 InstanceState = Literal[
     "pending",
@@ -141,14 +168,16 @@ class Hello(Message):
     """
 
     protocol_version: Annotated[int, Min(1)]
-    node_id: Id
-    groups: tuple[Id, ...] = ()
-    capacities_total: dict[Id, NonNegInt] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
+    node_id: NodeId
+    groups: Annotated[tuple[GroupName, ...], MaxLen(256)] = ()
+    capacities_total: Annotated[dict[ClassName, Capacity], MaxLen(256)] = field(
+        default_factory=dict
+    )
+    resources: Annotated[dict[str, Any], JsonData()] = field(default_factory=dict)
     instances: tuple[InstanceStatus, ...] = ()
     min_protocol_version: Annotated[int, Min(1)] | None = None
     agent_version: Text | None = None
-    heartbeat_sec: Annotated[float, Min(0.05)] | None = None
+    heartbeat_sec: Annotated[float, Min(0.05), Max(86_400)] | None = None
 
 
 @message("hello_accepted")
@@ -172,7 +201,7 @@ class Heartbeat(Message):
     """Periodic liveness + usage (cpu_percent, per_core, ram_used, ram_total, disks, gpus)."""
 
     seq: NonNegInt
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: Annotated[dict[str, Any], JsonData()] = field(default_factory=dict)
 
 
 @message("error")

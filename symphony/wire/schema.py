@@ -14,7 +14,10 @@ Supported hints, which are all the protocol needs:
 - ``X | None`` for optional fields, ``Literal[...]`` for enumerations;
 - ``tuple[X, ...]`` and ``dict[str, X]``;
 - another message dataclass (encoded as a nested map without ``"t"``);
-- ``Annotated[X, Min(n)]``, ``MinLen(n)``, ``MaxLen(n)`` for simple constraints.
+- ``Annotated[X, Min(n)]``, ``Max(n)``, ``MinLen(n)``, ``MaxLen(n)`` for simple
+  constraints, ``Pattern(regex, rule)`` for strings (a full match: ``$`` would also
+  accept a final newline) and ``JsonData()`` for free-form maps that end up in API
+  answers (JSON types only, finite numbers, bounded depth and string length).
 
 Unknown keys in a map are ignored on purpose: a peer of the same protocol
 version may add an optional field without breaking older readers (the protobuf
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -34,7 +38,17 @@ from typing import Any
 
 from .errors import ProtocolError
 
-__all__ = ["Converter", "MaxLen", "Min", "MinLen", "build", "compile_hint"]
+__all__ = [
+    "Converter",
+    "JsonData",
+    "Max",
+    "MaxLen",
+    "Min",
+    "MinLen",
+    "Pattern",
+    "build",
+    "compile_hint",
+]
 
 Converter = Callable[[Any, str], Any]
 
@@ -44,6 +58,45 @@ class Min:
     """Constraint for ``Annotated[int, Min(0)]``: the number must be >= ``value``."""
 
     value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Max:
+    """Constraint for ``Annotated[int, Max(10**12)]``: the number must be <= ``value``."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """Constraint for ``Annotated[str, Pattern(r"[a-z]+", "lowercase letters")]``: the
+    whole string must match ``regex``; ``rule`` says in words what is allowed."""
+
+    regex: str
+    rule: str
+
+    def matches(self, value: str) -> bool:
+        """Whether all of ``value`` matches (compiled once per pattern)."""
+        compiled = _COMPILED.get(self.regex)
+        if compiled is None:
+            compiled = _COMPILED[self.regex] = re.compile(self.regex)
+        return compiled.fullmatch(value) is not None
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class JsonData:
+    """Constraint for ``Annotated[dict[str, Any], JsonData()]``: a value that is plain
+    JSON (maps with string keys, lists, str, int, finite float, bool, None) at most
+    ``max_depth`` containers deep, with strings of at most ``max_str`` characters.
+
+    Such maps (a node's resources and usage) are shown as they are by the HTTP API;
+    bytes, NaN or a thousand nested lists there would break every listing."""
+
+    max_depth: int = 8
+    max_str: int = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +189,12 @@ def _constrained(inner: Converter, rules: list[object]) -> Converter:
         for rule in rules:
             if isinstance(rule, Min) and value < rule.value:
                 _fail(path, f"must be >= {rule.value}, got {value}")
+            if isinstance(rule, Max) and value > rule.value:
+                _fail(path, f"must be <= {rule.value}, got {value}")
+            if isinstance(rule, Pattern) and not rule.matches(value):
+                _fail(path, f"must be {rule.rule}, got {value!r:.80}")
+            if isinstance(rule, JsonData):
+                _check_json(value, path, rule, rule.max_depth)
             if isinstance(rule, MinLen) and len(value) < rule.value:
                 _fail(
                     path,
@@ -148,6 +207,30 @@ def _constrained(inner: Converter, rules: list[object]) -> Converter:
         return value
 
     return convert
+
+
+def _check_json(value: Any, path: str, rule: JsonData, depth: int) -> None:
+    kind = type(value)
+    if kind in (dict, list):
+        if depth <= 0:
+            _fail(path, f"nested deeper than {rule.max_depth} levels")
+        if kind is dict:
+            for key, item in value.items():
+                if type(key) is not str:
+                    _fail(path, f"keys must be strings, got {_describe(key)}")
+                _check_json(key, f"{path} key", rule, depth)
+                _check_json(item, f"{path}[{key!r:.40}]", rule, depth - 1)
+        else:
+            for i, item in enumerate(value):
+                _check_json(item, f"{path}[{i}]", rule, depth - 1)
+    elif kind is str:
+        if len(value) > rule.max_str:
+            _fail(path, f"a string of at most {rule.max_str} characters, got {len(value)}")
+    elif kind is float:
+        if not math.isfinite(value):
+            _fail(path, "must be a finite number")
+    elif kind not in (int, bool, type(None)):
+        _fail(path, f"expected JSON data (map, list, text, number, bool), got {kind.__name__}")
 
 
 def compile_hint(hint: Any) -> Converter:
