@@ -69,11 +69,14 @@ async def test_api_errors_bodies_get_400_413_422_never_500(tmp_path: Path) -> No
             return body
 
         for method, path in (("POST", "/deployments"), ("PATCH", "/deployments/ok")):
-            assert "not valid JSON" in (await check(method, path, 400, content=b"{nope"))["detail"]
+            raw = {"headers": {"Content-Type": "application/json"}}
             assert (
-                "UTF-8" in (await check(method, path, 400, content=b'{"a": "\xff\xfe"}'))["detail"]
+                "not valid JSON"
+                in (await check(method, path, 400, content=b"{nope", **raw))["detail"]
             )
-            assert "empty" in (await check(method, path, 400, content=b""))["detail"]
+            bad_utf8 = b'{"a": "\xff\xfe"}'
+            assert "UTF-8" in (await check(method, path, 400, content=bad_utf8, **raw))["detail"]
+            assert "empty" in (await check(method, path, 400, content=b"", **raw))["detail"]
             huge = b'{"x": "' + b"a" * (2 * 1024 * 1024) + b'"}'
             status, body = await raw_request(c.http, method, path, huge)
             assert status == 413 and set(body) == {"error", "detail"}, (status, body)

@@ -122,7 +122,9 @@ async def test_join_tokens_api_refuses_bad_input(tmp_path: Path) -> None:
             (b'{"ttl": 60}', 422),
         ]
         for body, status in bad:
-            response = await api(info, "POST", "/tokens", content=body)
+            response = await api(
+                info, "POST", "/tokens", content=body, headers={"Content-Type": "application/json"}
+            )
             assert response.status_code == status, (body, response.text)
             assert set(response.json()) == {"error", "detail"}
         response = await api(info, "POST", "/tokens", content=b"")  # defaults

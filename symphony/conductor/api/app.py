@@ -10,12 +10,10 @@ from quart import current_app, request
 from quart_trio import QuartTrio
 
 from .auth import is_public, token_matches
+from .body import MAX_BODY, check_content_type
 from .context import ApiContext
 from .errors import ApiError, install_error_handlers
 
-#: Largest request body (a spec is a few KiB); larger is a JSON 413 that also closes the
-#: connection (see :func:`.errors.error_response`).
-MAX_BODY = 1024 * 1024
 #: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
 RESPONSE_TIMEOUT = 150.0
 
@@ -40,6 +38,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
 
     @app.before_request
     async def _authenticate() -> None:
+        check_content_type()
         if ctx.token is None or is_public(request.path):
             return
         if not token_matches(request.headers.get("Authorization"), ctx.token):

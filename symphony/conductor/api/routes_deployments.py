@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint
 
 from symphony.spec import SpecError, parse_spec
 
 from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
 from ..store import DeploymentRecord, NameConflict, NotFound
 from .app import context
+from .body import json_body
 from .errors import ApiError
 from .views import deployment_json
 
@@ -23,23 +24,6 @@ deployments = Blueprint("deployments", __name__)
 
 #: How long a DELETE may wait for every process group to stop.
 DELETE_TIMEOUT = 120.0
-
-
-async def json_body() -> Any:
-    """The request's JSON body, or a 400 that says what is wrong with it."""
-    raw = await request.get_data(as_text=False)
-    if not raw:
-        raise ApiError(400, "malformed request", "the body is empty; send a JSON document")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed request", "the body is not valid UTF-8") from None
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise ApiError(400, "malformed request", f"the body is not valid JSON: {error}") from None
 
 
 def refused(result: Any) -> Any:

@@ -14,13 +14,13 @@ The routes sit behind the API token like every other non-public route.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from typing import Any
 
 from quart import Blueprint, current_app, request
 
+from .body import json_body
 from .errors import ApiError
 
 __all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
@@ -41,13 +41,7 @@ def _join() -> Any:
 
 
 async def _options() -> tuple[float, bool]:
-    raw = await request.get_data(as_text=False)
-    data: Any = {}
-    if raw.strip():
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ApiError(400, "malformed request", "the body is not valid UTF-8 JSON") from None
+    data = await json_body(empty={})
     if not isinstance(data, dict):
         raise ApiError(400, "malformed request", "the body is a JSON object (or empty)")
     unknown = sorted(set(data) - {"ttl_seconds", "reusable"})

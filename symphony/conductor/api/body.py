@@ -1,0 +1,113 @@
+"""Request bodies: the one place the API turns bytes into JSON, with every limit checked.
+
+Every body the API reads goes through :func:`json_body`, so the rules are the same for
+each route:
+
+- at most :data:`MAX_BODY` bytes (larger: 413, enforced by Quart before we read);
+- ``Content-Type: application/json`` (else 415; checked for every request that carries
+  a body in :func:`check_content_type`, before any route runs);
+- valid UTF-8 and valid JSON (else 400 saying which);
+- at most :data:`MAX_DEPTH` nested arrays/objects (else 400): a thousand nested lists
+  made Python's recursion limit fail somewhere later, as a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import request
+
+from .errors import ApiError
+
+#: Largest request body (a spec is a few KiB); larger is a JSON 413 that also closes the
+#: connection (see :func:`.errors.error_response`).
+MAX_BODY = 1024 * 1024
+#: Deepest nesting of arrays and objects a body may have. A spec needs 4.
+MAX_DEPTH = 32
+#: Methods whose body the API reads; their bodies must be JSON.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+_EMPTY = object()
+
+
+def check_content_type() -> None:
+    """Refuse (415) a body that is not declared as JSON.
+
+    A browser lets any web page send a cross-site ``text/plain`` or form POST without
+    asking the server first; only ``application/json`` makes it ask (a CORS preflight,
+    which this API never grants). An empty body needs no type (``POST /tokens``).
+    """
+    if request.routing_exception is not None:
+        return  # no such route or method: its 404/405 says more
+    if request.method in BODY_METHODS and _has_body():
+        _require_json_type()
+
+
+def _require_json_type() -> None:
+    mime = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if mime != "application/json":
+        raise ApiError(
+            415,
+            "unsupported media type",
+            "send the body as JSON with 'Content-Type: application/json'"
+            + (f", not {mime!r}" if mime else ""),
+        )
+
+
+def _has_body() -> bool:
+    length = request.headers.get("Content-Length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+async def json_body(*, empty: Any = _EMPTY) -> Any:
+    """The request's JSON body, or a 400 that says what is wrong with it.
+
+    ``empty`` is what an empty body means; without it an empty body is a 400.
+    """
+    raw = await request.get_data(as_text=False)
+    if not raw.strip():
+        if empty is _EMPTY:
+            raise ApiError(400, "malformed request", "the body is empty; send a JSON document")
+        return empty
+    _require_json_type()  # again: a body may come without a length (HTTP/2, no framing)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed request", "the body is not valid UTF-8") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as error:
+        raise ApiError(400, "malformed request", f"the body is not valid JSON: {error}") from None
+    if depth(data) > MAX_DEPTH:
+        raise _too_deep()
+    return data
+
+
+def depth(value: Any) -> int:
+    """How many arrays/objects deep ``value`` nests (0 for a scalar), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest  # enough to refuse; do not walk the rest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _too_deep() -> ApiError:
+    return ApiError(
+        400, "malformed request", f"the body nests arrays/objects more than {MAX_DEPTH} deep"
+    )
