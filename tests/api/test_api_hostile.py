@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
+import msgpack
+
+from symphony.conductor.api.routes_nodes import node_json
+from symphony.conductor.nodes.model import NodeView
+
+from ..link.test_malformed_frames import _send_raw_after_hello
+from ..ui.test_live import live
 from .helpers import cluster
 
 JSON = {"Content-Type": "application/json"}
@@ -55,3 +64,54 @@ async def test_api_deeply_nested_json_is_400_on_every_body(tmp_path: Path) -> No
         # Ordinary nesting is fine.
         nested = {"name": "nested", "config": {"command": ["true"], "env": {"A": "1"}}}
         assert (await c.http.post("/deployments", json=nested)).status_code == 201
+
+
+def _hello(**fields: object) -> bytes:
+    return msgpack.packb({"t": "hello", "protocol_version": 2, "node_id": "odd", **fields})
+
+
+async def test_api_odd_node_reports_never_break_node_listings(tmp_path: Path) -> None:
+    # A hello whose resources held bytes made GET /nodes and /live 500 until restart.
+    async with cluster(tmp_path) as c:
+        for frame in (
+            _hello(resources={"cpu": b"\x00\x01"}),
+            _hello(resources={"ram": float("nan")}),
+            _hello(resources={"deep": [[[[[[[[[[1]]]]]]]]]]}),
+            _hello(node_id="odd\n"),
+            _hello(groups=["g\n"]),
+            _hello(capacities_total={"A": 10**15}),
+        ):
+            assert await _send_raw_after_hello(c.info, frame, hello=False) == 1002
+        heartbeat = msgpack.packb({"t": "heartbeat", "seq": 1, "usage": {"x": b"1"}})
+        assert await _send_raw_after_hello(c.info, heartbeat) == 1002
+        response = await c.http.get("/nodes")
+        assert response.status_code == 200, response.text
+        states = {n["node_id"]: n["state"] for n in response.json()["nodes"]}
+        assert states["n1"] == "ready" and "odd" not in states
+        async with live(c.info.http_url, c.info.api_token) as (response, sse):
+            assert response.status_code == 200
+            snapshot = await sse.until("snapshot", lambda data: True)
+        assert "n1" in [n["node_id"] for n in snapshot["nodes"]]
+
+
+def test_api_node_json_leaves_out_what_json_cannot_show() -> None:
+    deep: list = []
+    for _ in range(20):
+        deep = [deep]
+    view = NodeView(
+        node_id="n1",
+        state="ready",
+        groups=("g",),
+        capacities_total={"A": 1},
+        resources={"name": b"gpu", "ram": math.nan, "deep": deep, "ok": [1, "x"]},
+        usage={"cpu": math.inf, 3: "int key", "fine": 1.5},
+        last_heartbeat=None,
+        connected_at=None,
+        remote=None,
+        shared_certificate=False,
+        heartbeat_sec=1.0,
+    )
+    data = node_json(view, {})
+    json.dumps(data, allow_nan=False)  # strict JSON: no bytes, no NaN, no RecursionError
+    assert data["resources"]["ok"] == [1, "x"] and data["resources"]["name"] is None
+    assert data["usage"] == {"cpu": None, "fine": 1.5}

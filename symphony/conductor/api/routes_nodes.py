@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 from quart import Blueprint
@@ -11,6 +13,10 @@ from ..nodes.model import ListNodes, NodeView
 from .app import context
 
 nodes = Blueprint("nodes", __name__)
+log = logging.getLogger("symphony.conductor.api")
+
+#: How deep a node's resources/usage may nest in an answer (the wire allows 8).
+_MAX_DEPTH = 8
 
 
 @nodes.get("/nodes")
@@ -22,7 +28,33 @@ async def list_nodes() -> dict[str, Any]:
 
 
 def node_json(view: NodeView, used: dict[str, int]) -> dict[str, Any]:
-    """A node with its reserved capacity (owned by the scheduler) filled in."""
+    """A node with its reserved capacity (owned by the scheduler) filled in.
+
+    What a node reported (``resources``, ``usage``) is validated on the wire already;
+    it is made plain JSON here once more, so that one node's odd data can never break
+    a listing of every node (bytes or NaN there once made ``GET /nodes`` a 500).
+    """
     data = view.to_json()
     data["capacities_used"] = {name: used.get(name, 0) for name in view.capacities_total}
+    for field in ("resources", "usage"):
+        clean = plain_json(data[field], _MAX_DEPTH)
+        if clean != data[field]:
+            log.warning("node %r: %s held values that are not JSON; left out", view.node_id, field)
+        data[field] = clean
     return data
+
+
+def plain_json(value: Any, depth: int) -> Any:
+    """``value`` with everything JSON cannot show replaced by ``None``: non-string keys,
+    bytes and other types, NaN and infinities, and containers nested below ``depth``."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth <= 0:
+        return None
+    if isinstance(value, dict):
+        return {k: plain_json(v, depth - 1) for k, v in value.items() if isinstance(k, str)}
+    if isinstance(value, list | tuple):
+        return [plain_json(v, depth - 1) for v in value]
+    return None
