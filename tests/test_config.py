@@ -280,3 +280,16 @@ def test_config_docs_example_files_load(in_tmp: Path) -> None:
     assert SEED_CONDUCTOR in blocks and SEED_NODE in blocks
     modes = [load_config(write(in_tmp, block)).mode for block in blocks]
     assert modes == ["conductor", "node", "node"]
+
+
+def test_config_http_allowed_hosts_are_host_names_or_star() -> None:
+    from symphony.config import parse_config
+
+    data = {
+        "mode": "conductor",
+        "conductor": {"http": {"allowed_hosts": ["Proxy.LAN.", "10.0.0.5", "[::1]", "*"]}},
+    }
+    conductor = parse_config(data).conductor
+    assert conductor is not None
+    assert conductor.http_allowed_hosts == ("proxy.lan", "10.0.0.5", "::1", "*")
+    assert ConductorConfig().http_allowed_hosts == ()

@@ -41,6 +41,16 @@ CASES = [
     ),
     ("mode: conductor\nconductor:\n  http: {auth: basic}\n", "conductor.http.auth", "'token'"),
     ("mode: conductor\nconductor:\n  http: 5\n", "conductor.http", "mapping"),
+    (
+        "mode: conductor\nconductor:\n  http: {allowed_hosts: proxy.lan}\n",
+        "conductor.http.allowed_hosts",
+        "list",
+    ),
+    (
+        "mode: conductor\nconductor:\n  http: {allowed_hosts: [ok.lan, 'a b']}\n",
+        "conductor.http.allowed_hosts[1]",
+        "host name",
+    ),
     ("mode: conductor\nconductor:\n  node_timeout_sec: 0\n", "conductor.node_timeout_sec", "pos"),
     ("mode: conductor\nconductor:\n  tls: {advertise: h}\n", "conductor.tls.advertise", "list"),
     (

@@ -37,6 +37,7 @@ from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_conductor_pki, server_ssl_context
 
 from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
+from .api.hosts import allowed_hosts
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .deployments import Deployments, EventLog, Scheduler
 from .join import JoinService
@@ -100,6 +101,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         host=config.http_host, port=config.http_port, state_dir=config.state_dir
     )
     api_token = api_token_of(config)
+    hosts = allowed_hosts(config.http_host, config.http_allowed_hosts)
     started_at = time.time()
     events = EventLog(store)
 
@@ -130,6 +132,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             started_at=started_at,
             version=__version__,
             token=api_token,
+            allowed_hosts=hosts,
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens

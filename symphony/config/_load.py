@@ -27,7 +27,7 @@ SCHEMA: dict[str, Any] = {
         "listen": None,
         "tls": {"cert_path": None, "advertise": None},
         "state_dir": None,
-        "http": {"listen": None, "auth": None},
+        "http": {"listen": None, "auth": None, "allowed_hosts": None},
         "node_timeout_sec": None,
     },
     "node": {
@@ -44,7 +44,10 @@ SCHEMA: dict[str, Any] = {
 
 # Dataclass field -> the key a person wrote, to name cross-field problems in file terms.
 _FIELD_PATHS = {
-    "conductor": {"http_auth": "conductor.http.auth"},
+    "conductor": {
+        "http_auth": "conductor.http.auth",
+        "http_allowed_hosts": "conductor.http.allowed_hosts",
+    },
     "node": {
         "ca_file": "node.tls.ca_file",
         "cert_file": "node.tls.cert_file",
@@ -158,6 +161,10 @@ def _conductor(get: _Getter) -> ConductorConfig | None:
         "advertise": ("conductor.tls.advertise", _list_of(get, "conductor.tls.advertise", v.host)),
         "state_dir": ("conductor.state_dir", v.path),
         "http_auth": ("conductor.http.auth", lambda a: v.choice(a, v.HTTP_AUTH_MODES)),
+        "http_allowed_hosts": (
+            "conductor.http.allowed_hosts",
+            _list_of(get, "conductor.http.allowed_hosts", v.allowed_host),
+        ),
         "node_timeout_sec": ("conductor.node_timeout_sec", _optional_seconds),
     }
     for name, (path, check) in table.items():

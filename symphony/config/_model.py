@@ -70,7 +70,9 @@ class ConductorConfig:
     ``cert_path`` defaults to ``<state_dir>/certs`` (decided at construction: pass it
     again if you ``dataclasses.replace`` the ``state_dir``). ``node_timeout_sec`` of ``None``
     means "5 heartbeats of that node" (see :meth:`node_timeout_for`). ``http_auth`` may
-    be ``"none"`` only when ``http_host`` is a loopback address.
+    be ``"none"`` only when ``http_host`` is a loopback address. ``http_allowed_hosts``
+    adds host names the HTTP API answers to (beside loopback, the listen address and,
+    with a wildcard listen, this machine's names and addresses); ``"*"`` allows any.
     """
 
     listen_host: str = "0.0.0.0"
@@ -81,6 +83,7 @@ class ConductorConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_auth: Literal["token", "none"] = "token"
+    http_allowed_hosts: tuple[str, ...] = ()
     node_timeout_sec: float | None = None
 
     def __post_init__(self) -> None:
@@ -94,6 +97,7 @@ class ConductorConfig:
         _set(self, "http_host", v.host)
         _set(self, "http_port", v.port)
         _set(self, "http_auth", lambda a: v.choice(a, v.HTTP_AUTH_MODES))
+        _set(self, "http_allowed_hosts", _tuple_of(v.allowed_host))
         _set(self, "node_timeout_sec", _optional(v.seconds))
         try:
             v.check_http_auth(self.http_host, self.http_auth)

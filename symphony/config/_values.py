@@ -121,6 +121,14 @@ def host(value: object) -> str:
     raise Invalid(f"must be a host name or IP address, got {show(raw)}")
 
 
+def allowed_host(value: object) -> str:
+    """An entry of ``conductor.http.allowed_hosts``: a host name or address, or ``"*"``
+    (any host), returned lower-case."""
+    if isinstance(value, str) and value.strip() == "*":
+        return "*"
+    return host(value).lower().rstrip(".")
+
+
 def host_port(value: object) -> tuple[str, int]:
     """``"host:port"`` -> ``(host, port)``; IPv6 needs brackets: ``"[::1]:8000"``."""
     if not isinstance(value, str):

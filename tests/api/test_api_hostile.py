@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgpack
 
+from symphony.conductor.api.hosts import allowed_hosts
 from symphony.conductor.api.routes_nodes import node_json
 from symphony.conductor.nodes.model import NodeView
 
@@ -115,3 +116,66 @@ def test_api_node_json_leaves_out_what_json_cannot_show() -> None:
     json.dumps(data, allow_nan=False)  # strict JSON: no bytes, no NaN, no RecursionError
     assert data["resources"]["ok"] == [1, "x"] and data["resources"]["name"] is None
     assert data["usage"] == {"cpu": None, "fine": 1.5}
+
+
+async def test_api_cross_site_requests_are_refused_without_auth(tmp_path: Path) -> None:
+    # With auth: none, a web page's text/plain POST (which browsers send cross-site
+    # without asking) created a deployment: a command on every node.
+    async with cluster(tmp_path, node=False, http_auth="none") as c:
+        spec = b'{"name": "evil", "config": {"command": ["touch", "/tmp/pwned"]}}'
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"Content-Type": content_type} if content_type else {}
+            response = await c.http.post("/deployments", content=spec, headers=headers)
+            assert response.status_code == 415, (content_type, response.text)
+            assert response.json()["error"] == "unsupported media type"
+        # A JSON POST from another site's page is refused by its Origin.
+        for origin in ("http://evil.example", "null", "http://127.0.0.1.evil.example:8000"):
+            headers = {**JSON, "Origin": origin}
+            response = await c.http.post("/deployments", content=spec, headers=headers)
+            assert response.status_code == 403, (origin, response.text)
+            response = await c.http.delete("/deployments/x", headers={"Origin": origin})
+            assert response.status_code == 403
+        assert (await c.http.get("/deployments")).json()["deployments"] == []
+        # The web UI's own requests carry its own origin: accepted.
+        own = {**JSON, "Origin": str(c.http.base_url).rstrip("/")}
+        assert (await c.http.post("/deployments", content=spec, headers=own)).status_code == 201
+        # Reading is not refused by Origin (a page cannot read the answer anyway).
+        assert (await c.http.get("/nodes", headers={"Origin": "http://evil.example"})).is_success
+
+
+async def test_api_unknown_host_header_is_refused(tmp_path: Path) -> None:
+    # DNS rebinding: a page on evil.example, resolved to 127.0.0.1, is "same-origin".
+    async with cluster(tmp_path, node=False, http_auth="none") as c:
+        port = c.http.base_url.port
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.nip.io", "", "a:b:c"):
+            response = await c.http.get("/nodes", headers={"Host": host})
+            assert response.status_code == 421, (host, response.text)
+            assert response.json()["error"] == "unknown host"
+        assert (await c.http.get("/ui", headers={"Host": "evil.example"})).status_code == 421
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"LOCALHOST.:{port}"):
+            assert (await c.http.get("/nodes", headers={"Host": host})).status_code == 200
+
+
+async def test_api_allowed_hosts_from_the_config(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False, http_allowed_hosts=("conductor.lan",)) as c:
+        assert (await c.http.get("/healthz", headers={"Host": "conductor.lan"})).status_code == 200
+        assert (await c.http.get("/healthz", headers={"Host": "other.lan"})).status_code == 421
+        good = {"name": "ok", "config": {"command": ["true"]}}
+        behind_proxy = {"Origin": "https://conductor.lan", "Host": "conductor.lan"}
+        response = await c.http.post("/deployments", json=good, headers=behind_proxy)
+        assert response.status_code == 201
+
+
+def test_api_allowed_hosts_defaults() -> None:
+    import socket
+
+    import psutil
+
+    assert allowed_hosts("127.0.0.1") == {"localhost", "127.0.0.1", "::1"}
+    assert allowed_hosts("10.1.2.3") == {"localhost", "127.0.0.1", "::1", "10.1.2.3"}
+    everything = allowed_hosts("0.0.0.0", ["Proxy.Example."])
+    assert socket.gethostname().lower() in everything and "proxy.example" in everything
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET:
+                assert address.address in everything

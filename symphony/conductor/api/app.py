@@ -13,6 +13,7 @@ from .auth import is_public, token_matches
 from .body import MAX_BODY, check_content_type
 from .context import ApiContext
 from .errors import ApiError, install_error_handlers
+from .hosts import check_host_and_origin
 
 #: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
 RESPONSE_TIMEOUT = 150.0
@@ -37,17 +38,19 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     install_error_handlers(app)
 
     @app.before_request
-    async def _authenticate() -> None:
-        check_content_type()
-        if ctx.token is None or is_public(request.path):
-            return
-        if not token_matches(request.headers.get("Authorization"), ctx.token):
+    async def _admit() -> None:
+        # In this order: a web page's request is refused before anything else is
+        # looked at; then the token; then the body's type.
+        check_host_and_origin(ctx.allowed_hosts)
+        needs_token = ctx.token is not None and not is_public(request.path)
+        if needs_token and not token_matches(request.headers.get("Authorization"), ctx.token):
             raise ApiError(
                 401,
                 "unauthorized",
                 "send the API token as 'Authorization: Bearer <token>'; the Conductor "
                 "wrote it to <state dir>/api-token",
             )
+        check_content_type()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

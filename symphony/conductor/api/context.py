@@ -7,6 +7,8 @@ from typing import Any
 
 from symphony.actors import ActorRef
 
+from .hosts import LOOPBACK_HOSTS
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ApiContext:
@@ -14,7 +16,9 @@ class ApiContext:
 
     ``token`` is the bearer token every non-public route wants; ``None`` turns the check
     off (``conductor.http.auth: none``, which the config allows only on loopback). It has
-    no default on purpose: an embedding program must choose.
+    no default on purpose: an embedding program must choose. ``allowed_hosts`` are the
+    names a request's Host (and a change's Origin) may carry (see :mod:`.hosts`);
+    the default suits a server on loopback.
     """
 
     registry: ActorRef
@@ -25,3 +29,4 @@ class ApiContext:
     started_at: float
     version: str
     token: str | None
+    allowed_hosts: frozenset[str] = LOOPBACK_HOSTS

@@ -35,9 +35,12 @@ def _errors(*codes: int) -> dict[str, Any]:
     words = {
         400: "Malformed request or parameter",
         401: "Missing or wrong API token",
+        403: "A change sent from a web page of another origin",
         404: "No such deployment, instance or path",
         409: "Conflict (a name in use; an instance with no logs yet)",
         413: "Body larger than 1 MiB",
+        415: "A body that is not declared as application/json",
+        421: "The Host header names a host this Conductor does not answer to",
         422: "Invalid spec; detail lists {path, message}",
         503: "A node or a Conductor component cannot answer now",
         504: "The node did not answer in time",
@@ -363,6 +366,23 @@ def _tighten(spec: dict[str, Any], defs: dict[str, Any]) -> None:
         command["minItems"] = 1
 
 
+def _with_admission_errors(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation may meet the checks made before any route (see api/hosts.py and
+    api/body.py): 421 for an unknown Host, 403 for a cross-site change, 415 for a body
+    that is not JSON."""
+    for item in paths.values():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            codes = [421]
+            if method not in ("get", "head"):
+                codes.append(403)
+            if method in ("post", "put", "patch"):
+                codes.append(415)
+            op["responses"] = {**op["responses"], **_errors(*codes)}
+    return paths
+
+
 @functools.cache
 def openapi_document(version: str = "0") -> dict[str, Any]:
     """The whole OpenAPI document (built once per version string)."""
@@ -384,7 +404,7 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
             "(the token is in the Conductor's state directory, file api-token).",
         },
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": _with_admission_errors(_paths()),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {
