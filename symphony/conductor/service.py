@@ -34,7 +34,12 @@ import trio
 from symphony import __version__
 from symphony.actors import ChildSpec, Supervisor, spawn
 from symphony.config import ConductorConfig
-from symphony.pki import ConductorPKI, ensure_conductor_pki, server_ssl_context
+from symphony.pki import (
+    ConductorPKI,
+    ensure_conductor_pki,
+    ensure_private_dir,
+    server_ssl_context,
+)
 
 from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
 from .api.hosts import allowed_hosts
@@ -159,7 +164,7 @@ async def run_conductor(
     task_status: trio.TaskStatus[ConductorInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(config.state_dir)  # the database, the API token, the certificates
     pki = load_pki(config)
     store = Store.open(config.state_dir / "symphony.db")
     tree = build_tree(config, pki, store)

@@ -27,7 +27,7 @@ import trio
 
 from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import NodeConfig
-from symphony.pki import client_ssl_context
+from symphony.pki import client_ssl_context, ensure_private_dir
 
 from .enroll import IDENTITY_DIR, identity_for
 from .jobs import ProcessJobs
@@ -116,7 +116,7 @@ async def run_node(
 ) -> None:
     """Run a Node until cancelled; reports a :class:`NodeHandle` once started."""
     state_dir = Path(config.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(state_dir)  # its key, job records and logs are nobody else's
     ssl_context = await node_credentials(config)
     async with trio.open_nursery() as nursery:
         manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)

@@ -43,7 +43,14 @@ from .contexts import (
     server_ssl_context,
     server_ssl_context_from_files,
 )
-from .files import DEFAULT_HOSTS, ConductorPKI, ensure_conductor_pki, write_private_file
+from .files import (
+    DEFAULT_HOSTS,
+    ConductorPKI,
+    ensure_conductor_pki,
+    ensure_private_dir,
+    restrict_file,
+    write_private_file,
+)
 from .tokens import (
     JoinToken,
     consume_join_token,
@@ -71,12 +78,14 @@ __all__ = [
     "consume_join_token",
     "create_ca",
     "ensure_conductor_pki",
+    "ensure_private_dir",
     "issue_node_certificate",
     "make_node_key_and_csr",
     "new_join_token",
     "parse_join_token",
     "peer_node_id",
     "pinned_ca_ssl_context",
+    "restrict_file",
     "server_ssl_context",
     "server_ssl_context_from_files",
     "validate_node_id",

@@ -41,7 +41,14 @@ from .certs import (
     key_to_pem,
 )
 
-__all__ = ["DEFAULT_HOSTS", "ConductorPKI", "ensure_conductor_pki", "write_private_file"]
+__all__ = [
+    "DEFAULT_HOSTS",
+    "ConductorPKI",
+    "ensure_conductor_pki",
+    "ensure_private_dir",
+    "restrict_file",
+    "write_private_file",
+]
 
 log = logging.getLogger("symphony.pki")
 
@@ -110,6 +117,35 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 def write_private_file(path: Path, data: bytes) -> None:
     """Create ``path`` with mode 0600 holding ``data``; never overwrites an existing file."""
     _write_new(path, data, 0o600)
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create directory ``path`` with mode 0700, or tighten an existing one to 0700.
+
+    State directories hold what nobody else should read: the database (specs with
+    their env values, join tokens' hashes), keys, the API token. A directory created
+    by an older version (or by hand) with 0755 is tightened here, at every start.
+    """
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    restrict(path, 0o700)
+    return path
+
+
+def restrict_file(path: Path) -> None:
+    """Tighten an existing file to 0600 (a missing file is fine: nothing to do)."""
+    restrict(path, 0o600)
+
+
+def restrict(path: Path, mode: int) -> None:
+    """``chmod`` ``path`` to ``mode`` if it grants more (a missing path is left alone)."""
+    try:
+        current = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if current & ~mode:
+        log.info("tightening %s from mode %o to %o", path, current, mode)
+        os.chmod(path, current & mode)
 
 
 def _check_private(path: Path) -> None:
@@ -189,8 +225,7 @@ def ensure_conductor_pki(cert_dir: Path, *, hosts: Sequence[str] = ()) -> Conduc
     >>> pki = ensure_conductor_pki(Path("storage/certs"), hosts=["conductor.example"])
     ... # doctest: +SKIP
     """
-    cert_dir = Path(cert_dir)
-    cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cert_dir = ensure_private_dir(Path(cert_dir))
     all_hosts = list(dict.fromkeys([*DEFAULT_HOSTS, *hosts]))
 
     def make_ca() -> tuple[bytes, bytes]:

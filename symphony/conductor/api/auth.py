@@ -22,6 +22,8 @@ import os
 import secrets
 from pathlib import Path
 
+from symphony.pki import restrict_file
+
 TOKEN_FILE = "api-token"
 ADDRESS_FILE = "conductor.json"
 
@@ -42,6 +44,7 @@ def ensure_api_token(state_dir: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        restrict_file(path)  # one written by hand (or by an older version) may be 0644
         existing = path.read_text(encoding="utf-8").strip()
         if not existing:
             raise ValueError(f"{path} is empty: delete it to have a new token made") from None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +19,29 @@ from ._schema import migrate, schema_version
 from ._tokens import TokenTable
 
 DEFAULT_PATH = Path("storage") / "symphony.db"
+#: The files of one SQLite database in WAL mode: each holds specs with their env values.
+_SUFFIXES = ("", "-wal", "-shm")
+
+log = logging.getLogger("symphony.conductor.store")
+
+
+def _private_files(path: Path) -> None:
+    """Create ``path`` 0600 if missing and tighten it, its WAL and shared memory to 0600.
+
+    SQLite creates ``-wal`` and ``-shm`` with the database file's mode, so a database
+    created 0600 keeps them private; files from before (0644) are tightened here.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in _SUFFIXES:
+        name = Path(f"{path}{suffix}")
+        try:
+            mode = stat.S_IMODE(name.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            log.info("tightening %s from mode %o to 600", name, mode)
+            os.chmod(name, mode & 0o600)
 
 
 class Store(DeploymentTable, InstanceTable, EventTable, TokenTable):
@@ -46,7 +73,11 @@ class Store(DeploymentTable, InstanceTable, EventTable, TokenTable):
     ) -> Store:
         """Open (creating and migrating as needed) the database at ``path``."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # A new directory is private; an existing one is the caller's (the Conductor
+        # tightens its own state directory).
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            _private_files(path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a "durable when it
         # returns" write is one explicit transaction, not the sqlite3 module's guess.
         conn = sqlite3.connect(path, isolation_level=None)
@@ -57,6 +88,8 @@ class Store(DeploymentTable, InstanceTable, EventTable, TokenTable):
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn)
+            if str(path) != ":memory:":
+                _private_files(path)  # -wal and -shm exist now
         except BaseException:
             conn.close()
             raise
