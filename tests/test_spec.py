@@ -260,3 +260,18 @@ def test_spec_tabs_and_newlines_allowed_in_arguments_and_env_values() -> None:
 def test_spec_names_ending_in_newline_refused(field: str, value: object) -> None:
     # ``$`` matches before a final newline: every pattern must match the whole value.
     assert field in " ".join(errors_of(minimal(**{field: value})))
+
+
+def test_spec_stored_specs_keep_the_rules_of_their_day() -> None:
+    # A spec an older version accepted must stay readable from the store (an upgrade
+    # must not make its deployment, or a listing, fail); a new request is held to all
+    # the rules, and every other rule still holds for stored specs.
+    from symphony.spec import parse_stored_spec
+
+    old = minimal(name="web\n", config={"command": ["x\ud800"], "env": {"A\x01": "v"}})
+    assert parse_stored_spec(old).config.env == {"A\x01": "v"}
+    assert {"name", "config.command[0]"} <= set(errors_of(old))
+    with pytest.raises(SpecError):
+        parse_stored_spec(minimal(replicas=-1))
+    with pytest.raises(SpecError):
+        parse_stored_spec(minimal(config={"command": ["x\0"]}))

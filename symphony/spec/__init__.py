@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         Reschedule,
         RestartPolicy,
     )
-    from ._parse import apply_patch, merge_patch, parse_spec
+    from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
@@ -43,6 +43,7 @@ _LAZY = {
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
+    "parse_stored_spec": "_parse",
 }
 
 
@@ -68,4 +69,5 @@ __all__ = [
     "apply_patch",
     "merge_patch",
     "parse_spec",
+    "parse_stored_spec",
 ]

@@ -43,8 +43,25 @@ MAX_REPLICAS = 10_000
 MAX_AMOUNT = 10**12
 
 
-def _check_class(value: str) -> str:
-    if not _CLASS_RE.fullmatch(value):
+def _stored(info: ValidationInfo) -> bool:
+    """Whether a spec read back from the store is being validated (see ``parse_stored_spec``).
+
+    Such a spec was accepted under the rules of its day; refusing it now would make the
+    whole deployment unreadable (and a listing fail). Rules added since are waived
+    there: the spec still fails where it matters, when its instance is sent to a node.
+    """
+    return bool(info.context and info.context.get("stored"))
+
+
+def _full(regex: re.Pattern[str], value: str, info: ValidationInfo) -> bool:
+    # Stored specs keep the old reading of ``^...$``, which accepted one final "\n".
+    return bool(
+        regex.fullmatch(value) or (_stored(info) and regex.fullmatch(value.removesuffix("\n")))
+    )
+
+
+def _check_class(value: str, info: ValidationInfo) -> str:
+    if not _full(_CLASS_RE, value, info):
         raise ValueError(
             f"capacity class {value!r} must start with a letter and use only letters, "
             "digits, '_', '.', '-' (at most 63 characters)"
@@ -52,8 +69,8 @@ def _check_class(value: str) -> str:
     return value
 
 
-def _check_group(value: str) -> str:
-    if not _GROUP_RE.fullmatch(value):
+def _check_group(value: str, info: ValidationInfo) -> str:
+    if not _full(_GROUP_RE, value, info):
         raise ValueError(
             f"node group {value!r} must start with a letter or digit and use only letters, "
             "digits, '_', '.', '-' (at most 63 characters)"
@@ -74,16 +91,19 @@ def _check_unicode(value: str) -> str:
     return value
 
 
-def _check_arg(value: str) -> str:
+def _check_arg(value: str, info: ValidationInfo) -> str:
     """An argument or an environment value: any text but NUL (tabs, newlines are fine)."""
-    _check_unicode(value)
+    if not _stored(info):
+        _check_unicode(value)
     if "\0" in value:
         raise ValueError("must not contain NUL characters")
     return value
 
 
-def _check_plain(value: str) -> str:
+def _check_plain(value: str, info: ValidationInfo) -> str:
     """A variable name, a directory, a host: valid Unicode without control characters."""
+    if _stored(info):
+        return value
     _check_unicode(value)
     found = _CONTROL_RE.search(value)
     if found is not None:
@@ -94,9 +114,9 @@ def _check_plain(value: str) -> str:
     return value
 
 
-def _check_env_name(value: str) -> str:
-    _check_plain(value)
-    if not value or "=" in value:
+def _check_env_name(value: str, info: ValidationInfo) -> str:
+    _check_plain(value, info)
+    if not value or "=" in value or "\0" in value:
         raise ValueError(f"environment variable {value!r}: a name is not empty and has no '='")
     return value
 
@@ -262,8 +282,8 @@ class DeploymentSpec(_Strict):
 
     @field_validator("name")
     @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not _NAME_RE.fullmatch(value):
+    def _dns_label(cls, value: str, info: ValidationInfo) -> str:
+        if not _full(_NAME_RE, value, info):
             raise ValueError(
                 f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit"

@@ -30,6 +30,19 @@ def parse_spec(data: object) -> DeploymentSpec:
         raise SpecError(translate(exc.errors())) from None
 
 
+def parse_stored_spec(data: object) -> DeploymentSpec:
+    """Validate a spec read back from storage: like :func:`parse_spec`, but rules added
+    after the spec was accepted (valid Unicode, no control characters in names, no final
+    newline in names) are waived, so an upgrade never makes a stored deployment
+    unreadable. Every other rule holds; a patch is validated in full again."""
+    if not isinstance(data, Mapping):
+        raise SpecError([{"path": "", "message": _not_an_object(data)}])
+    try:
+        return DeploymentSpec.model_validate(dict(data), context={"stored": True})
+    except ValidationError as exc:
+        raise SpecError(translate(exc.errors())) from None
+
+
 def apply_patch(spec: DeploymentSpec, patch: object) -> DeploymentSpec:
     """``spec`` with ``patch`` applied as a JSON merge patch (RFC 7386).
 

@@ -179,3 +179,40 @@ def test_api_allowed_hosts_defaults() -> None:
         for address in addresses:
             if address.family == socket.AF_INET:
                 assert address.address in everything
+
+
+async def test_api_stored_spec_that_cannot_be_sent_fails_only_its_instance(
+    tmp_path: Path,
+) -> None:
+    # A spec an older version accepted (a lone surrogate in its command) is still in the
+    # store: the node's link, its other jobs and every listing must be unaffected.
+    from symphony.conductor.store import Store
+    from symphony.spec import parse_stored_spec
+
+    bad = {
+        "name": "old-bad",
+        "config": {"command": ["echo", "\ud800"], "env": {"K\x01": "v"}},
+        "reschedule": {"attempts": 0},
+    }
+    with Store.open(tmp_path / "conductor" / "symphony.db") as store:
+        store.create_deployment(parse_stored_spec(bad))
+    async with cluster(tmp_path) as c:
+        good = {"name": "good", "config": {"command": ["sleep", "60"]}}
+        assert (await c.http.post("/deployments", json=good)).status_code == 201
+        running = await c.wait_running("good")
+        failed = await c.wait_for(
+            "old-bad", lambda d: any(i["state"] == "failed" for i in d["instances"])
+        )
+        assert "could not send" in failed["instances"][0]["reason"]
+        events = (await c.http.get("/deployments/old-bad/events")).json()["events"]
+        assert any("could not send" in e["message"] for e in events)
+        listed = (await c.http.get("/deployments")).json()["deployments"]
+        assert {d["name"] for d in listed} == {"old-bad", "good"}
+        nodes = (await c.http.get("/nodes")).json()["nodes"]
+        assert [(n["node_id"], n["state"]) for n in nodes] == [("n1", "ready")]
+        still = await c.wait_running("good")
+        assert still["instances"][0]["pid"] == running["instances"][0]["pid"]
+        # A PATCH validates the whole spec again and names what must change.
+        response = await c.http.patch("/deployments/old-bad", json={"replicas": 2})
+        assert response.status_code == 422
+        assert {e["path"] for e in response.json()["detail"]} >= {"config.command[1]"}

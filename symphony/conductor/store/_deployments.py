@@ -6,7 +6,7 @@ import functools
 import json
 import sqlite3
 
-from symphony.spec import DeploymentSpec, SpecError, parse_spec
+from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 
 from ._base import StoreBase
 from ._errors import AlreadyExists, CorruptRecord, GenerationConflict, NameConflict, NotFound
@@ -19,7 +19,8 @@ _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 def _spec(text: str) -> DeploymentSpec:
     # Validating a stored spec costs ~100 µs; listing deployments for every API call
     # would pay it per row. Specs are immutable values, so the JSON text is a safe key.
-    return parse_spec(json.loads(text))
+    # parse_stored_spec: a spec accepted by an older version stays readable.
+    return parse_stored_spec(json.loads(text))
 
 
 def _record(row: sqlite3.Row) -> DeploymentRecord:
