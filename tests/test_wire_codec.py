@@ -351,6 +351,7 @@ def test_codec_version_negotiation_without_overlap_fails(peer, ours) -> None:
         ({"resources": {"ram": float("nan")}}, "Hello.resources['ram']"),
         ({"resources": {"deep": [[[[[[[[[[1]]]]]]]]]]}}, "nested deeper"),
         ({"resources": {"name": "x" * 5000}}, "Hello.resources['name']"),
+        ({"resources": {"many": list(range(20_000))}}, "more than 16384 values"),
         ({"heartbeat_sec": 1e300}, "Hello.heartbeat_sec"),
     ],
 )

@@ -90,13 +90,15 @@ _COMPILED: dict[str, re.Pattern[str]] = {}
 class JsonData:
     """Constraint for ``Annotated[dict[str, Any], JsonData()]``: a value that is plain
     JSON (maps with string keys, lists, str, int, finite float, bool, None) at most
-    ``max_depth`` containers deep, with strings of at most ``max_str`` characters.
+    ``max_depth`` containers deep, with strings of at most ``max_str`` characters and
+    at most ``max_items`` values in all.
 
     Such maps (a node's resources and usage) are shown as they are by the HTTP API;
     bytes, NaN or a thousand nested lists there would break every listing."""
 
     max_depth: int = 8
     max_str: int = 4096
+    max_items: int = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +196,8 @@ def _constrained(inner: Converter, rules: list[object]) -> Converter:
             if isinstance(rule, Pattern) and not rule.matches(value):
                 _fail(path, f"must be {rule.rule}, got {value!r:.80}")
             if isinstance(rule, JsonData):
-                _check_json(value, path, rule, rule.max_depth)
+                budget = [rule.max_items]
+                _check_json(value, path, rule, rule.max_depth, budget)
             if isinstance(rule, MinLen) and len(value) < rule.value:
                 _fail(
                     path,
@@ -209,7 +212,10 @@ def _constrained(inner: Converter, rules: list[object]) -> Converter:
     return convert
 
 
-def _check_json(value: Any, path: str, rule: JsonData, depth: int) -> None:
+def _check_json(value: Any, path: str, rule: JsonData, depth: int, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        _fail(path, f"holds more than {rule.max_items} values")
     kind = type(value)
     if kind in (dict, list):
         if depth <= 0:
@@ -218,11 +224,12 @@ def _check_json(value: Any, path: str, rule: JsonData, depth: int) -> None:
             for key, item in value.items():
                 if type(key) is not str:
                     _fail(path, f"keys must be strings, got {_describe(key)}")
-                _check_json(key, f"{path} key", rule, depth)
-                _check_json(item, f"{path}[{key!r:.40}]", rule, depth - 1)
+                if len(key) > rule.max_str:
+                    _fail(f"{path} key", f"a string of at most {rule.max_str} characters")
+                _check_json(item, f"{path}[{key!r:.40}]", rule, depth - 1, budget)
         else:
             for i, item in enumerate(value):
-                _check_json(item, f"{path}[{i}]", rule, depth - 1)
+                _check_json(item, f"{path}[{i}]", rule, depth - 1, budget)
     elif kind is str:
         if len(value) > rule.max_str:
             _fail(path, f"a string of at most {rule.max_str} characters, got {len(value)}")
