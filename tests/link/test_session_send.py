@@ -24,6 +24,8 @@ from symphony.conductor.nodes.session import run_session
 from symphony.pki import server_ssl_context
 from symphony.wire import (
     Hello,
+    LogChunk,
+    LogRequest,
     StartInstance,
     StopInstance,
     client_hello,
@@ -103,6 +105,17 @@ async def test_session_unencodable_message_fails_only_itself(
                 r.levelno == logging.ERROR and "not sending StartInstance" in r.getMessage()
                 for r in caplog.records
             )
+            # A log request that cannot be sent ends its reader at once.
+            chunks: list[LogChunk] = []
+            await session.tell(("logs", "r1", chunks.append))
+            await session.tell(LogRequest(request_id="r1", instance_id="i\udc80"))
+            with trio.fail_after(10):
+                while not chunks:
+                    await trio.sleep(0.01)
+            assert chunks[0].eof and "could not send the log request" in (chunks[0].reason or "")
+            await session.tell(stop)  # and the link still works
+            with trio.fail_after(10):
+                assert await conn.receive() == stop
         nursery.cancel_scope.cancel()
 
 

@@ -37,6 +37,7 @@ from symphony.wire import (
     HelloRejected,
     InstanceStatus,
     LogChunk,
+    LogRequest,
     Message,
     NodeConnection,
     ProtocolError,
@@ -113,8 +114,14 @@ class NodeSession(Actor):
                 self._refuse(message[0] if isinstance(message, list) else message, error)
 
     def _refuse(self, message: Message, error: Exception) -> None:
-        """Log a message that could not be sent; a refused start becomes a failed instance."""
+        """Log a message that could not be sent; a refused start becomes a failed instance,
+        a refused log request ends at once (its reader is not left waiting)."""
         log.error("node %r: not sending %s: %s", self.node_id, type(message).__name__, error)
+        if isinstance(message, LogRequest):
+            sink = self._log_sinks.pop(message.request_id, None)
+            if sink is not None:
+                reason = f"the conductor could not send the log request: {error}"[:4096]
+                sink(LogChunk(request_id=message.request_id, eof=True, reason=reason))
         if not isinstance(message, StartInstance):
             return
         failed = InstanceStatus(
