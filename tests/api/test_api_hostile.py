@@ -136,6 +136,13 @@ async def test_api_cross_site_requests_are_refused_without_auth(tmp_path: Path) 
             response = await c.http.delete("/deployments/x", headers={"Origin": origin})
             assert response.status_code == 403
         assert (await c.http.get("/deployments")).json()["deployments"] == []
+        # JSON merge patch has its own JSON media type.
+        response = await c.http.patch(
+            "/deployments/x",
+            content=b'{"replicas": 2}',
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert response.status_code == 404  # read as JSON: only the name is unknown
         # The web UI's own requests carry its own origin: accepted.
         own = {**JSON, "Origin": str(c.http.base_url).rstrip("/")}
         assert (await c.http.post("/deployments", content=spec, headers=own)).status_code == 201

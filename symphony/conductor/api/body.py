@@ -46,7 +46,11 @@ def check_content_type() -> None:
 
 def _require_json_type() -> None:
     mime = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    if mime != "application/json":
+    # application/merge-patch+json (RFC 7386) and other +json types are JSON too, and
+    # like application/json a page cannot send them cross-site without asking first.
+    if mime != "application/json" and not (
+        mime.startswith("application/") and mime.endswith("+json")
+    ):
         raise ApiError(
             415,
             "unsupported media type",
