@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symphony.spec import DeploymentSpec, SpecError, parse_spec
 
@@ -275,3 +277,36 @@ def test_spec_stored_specs_keep_the_rules_of_their_day() -> None:
         parse_stored_spec(minimal(replicas=-1))
     with pytest.raises(SpecError):
         parse_stored_spec(minimal(config={"command": ["x\0"]}))
+
+
+# Text with what has gone wrong before: lone surrogates, control characters, '='.
+_any_text = st.text(
+    st.sampled_from(list("aZ09_-./= \t\n\x00\x01\x7f"))
+    | st.characters(categories=["Cs"])
+    | st.characters(),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    command=st.lists(_any_text, min_size=1, max_size=3),
+    env=st.dictionaries(_any_text, _any_text, max_size=3),
+    cwd=st.none() | _any_text,
+    name=st.none() | _any_text,
+)
+def test_spec_whatever_is_accepted_can_be_sent_to_a_node(
+    command: list[str], env: dict[str, str], cwd: str | None, name: str | None
+) -> None:
+    # Closing the class: a spec the API accepts must never fail to encode on the wire.
+    from symphony.wire import StartInstance, encode
+
+    data = {"name": name, "config": {"command": command, "env": env, "cwd": cwd}}
+    try:
+        spec = parse_spec(data)
+    except SpecError:
+        return
+    body = {"config": spec.to_dict()["config"]}
+    encode(StartInstance(instance_id="i", deployment_id="d", deployment_name=spec.name,
+                         replica=0, spec=body))  # fmt: skip
+    json.dumps(spec.to_dict(), ensure_ascii=False).encode("utf-8")
