@@ -288,7 +288,7 @@ _any_text = st.text(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     command=st.lists(_any_text, min_size=1, max_size=3),
     env=st.dictionaries(_any_text, _any_text, max_size=3),
