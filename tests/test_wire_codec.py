@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -385,3 +386,33 @@ def test_codec_real_usage_and_resources_pass() -> None:
     )
     assert decode(encode(hello)) == hello
     assert decode(encode(Heartbeat(seq=1, usage=usage))) == Heartbeat(seq=1, usage=usage)
+
+
+_msgpack_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=5)
+    | st.binary(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(resources=st.dictionaries(st.text(max_size=4), _msgpack_values, max_size=4))
+def test_codec_whatever_a_hello_carries_is_strict_json(resources: dict) -> None:
+    # Closing the class: what the codec accepts from a node is shown as it is by the
+    # API, so it must always be strict JSON (no bytes, no NaN, nothing too deep).
+    frame = msgpack.packb(
+        {"t": "hello", "protocol_version": 2, "node_id": "n1", "resources": resources},
+        use_bin_type=True,
+    )
+    try:
+        hello = decode(frame)
+    except ProtocolError:
+        return
+    json.dumps(hello.resources, allow_nan=False)
