@@ -195,9 +195,9 @@ def _constrained(inner: Converter, rules: list[object]) -> Converter:
                 _fail(path, f"must be <= {rule.value}, got {value}")
             if isinstance(rule, Pattern) and not rule.matches(value):
                 _fail(path, f"must be {rule.rule}, got {value!r:.80}")
-            if isinstance(rule, JsonData):
-                budget = [rule.max_items]
-                _check_json(value, path, rule, rule.max_depth, budget)
+            if isinstance(rule, JsonData) and not _json_ok(value, rule):
+                # The fast check only says no; this walk finds the path to report.
+                _check_json(value, path, rule, rule.max_depth, [rule.max_items])
             if isinstance(rule, MinLen) and len(value) < rule.value:
                 _fail(
                     path,
@@ -210,6 +210,52 @@ def _constrained(inner: Converter, rules: list[object]) -> Converter:
         return value
 
     return convert
+
+
+def _json_ok(value: Any, rule: JsonData) -> bool:
+    """Whether ``value`` is plain JSON within ``rule``'s bounds. It runs for every
+    heartbeat, so it builds no paths and checks scalars inline; :func:`_check_json`
+    explains a failure."""
+    return _walk(value, rule.max_depth, rule.max_str, rule.max_items) >= 0
+
+
+def _walk(item: Any, depth: int, max_str: int, left: int) -> int:
+    """The item budget left after ``item`` (negative: not plain JSON within bounds).
+    Recursion is bounded by ``depth``."""
+    kind = type(item)
+    if kind is dict:
+        if depth <= 0:
+            return -1
+        for key in item:
+            if type(key) is not str or len(key) > max_str:
+                return -1
+        children: Any = item.values()
+    elif kind is list:
+        if depth <= 0:
+            return -1
+        children = item
+    else:
+        return left - 1 if _scalar_ok(item, kind, max_str) else -1
+    left -= 1
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            left = _walk(child, depth - 1, max_str, left)
+        elif _scalar_ok(child, kind, max_str):
+            left -= 1
+        else:
+            return -1
+        if left < 0:
+            return -1
+    return left
+
+
+def _scalar_ok(item: Any, kind: type, max_str: int) -> bool:
+    if kind is float:
+        return math.isfinite(item)
+    if kind is str:
+        return len(item) <= max_str
+    return kind is int or kind is bool or item is None
 
 
 def _check_json(value: Any, path: str, rule: JsonData, depth: int, budget: list[int]) -> None:
