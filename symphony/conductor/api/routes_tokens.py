@@ -46,7 +46,9 @@ async def _options() -> tuple[float, bool]:
         raise ApiError(400, "malformed request", "the body is a JSON object (or empty)")
     unknown = sorted(set(data) - {"ttl_seconds", "reusable"})
     if unknown:
-        raise ApiError(422, "invalid request", f"unknown field(s): {', '.join(unknown)}")
+        # ascii(): a key may be anything JSON can spell, a lone surrogate included.
+        names = ", ".join(ascii(k)[:80] for k in unknown[:10])
+        raise ApiError(422, "invalid request", f"unknown field(s): {names}")
     ttl = data.get("ttl_seconds", DEFAULT_TTL)
     # bool is an int in Python: "ttl_seconds": true must not mean one second.
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
