@@ -35,6 +35,7 @@ from symphony import __version__
 from symphony.actors import ChildSpec, Supervisor, spawn
 from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_conductor_pki, server_ssl_context
+from symphony.statedir import hold_state_dir
 
 from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
 from .api.routes_tokens import JOIN_SERVICE_KEY
@@ -155,8 +156,18 @@ async def run_conductor(
     *,
     task_status: trio.TaskStatus[ConductorInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+    """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving.
+
+    Raises :class:`~symphony.statedir.StateDirInUse` at once when another Conductor
+    holds ``config.state_dir``.
+    """
+    with hold_state_dir(config.state_dir, "conductor"):
+        await _run_conductor(config, task_status)
+
+
+async def _run_conductor(
+    config: ConductorConfig, task_status: trio.TaskStatus[ConductorInfo]
+) -> None:
     pki = load_pki(config)
     store = Store.open(config.state_dir / "symphony.db")
     tree = build_tree(config, pki, store)

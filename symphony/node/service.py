@@ -28,6 +28,7 @@ import trio
 from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import NodeConfig
 from symphony.pki import client_ssl_context
+from symphony.statedir import hold_state_dir
 
 from .enroll import IDENTITY_DIR, identity_for
 from .jobs import ProcessJobs
@@ -114,9 +115,17 @@ def build_tree(
 async def run_node(
     config: NodeConfig, *, task_status: trio.TaskStatus[NodeHandle] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run a Node until cancelled; reports a :class:`NodeHandle` once started."""
+    """Run a Node until cancelled; reports a :class:`NodeHandle` once started.
+
+    Raises :class:`~symphony.statedir.StateDirInUse` at once when another Node holds
+    ``config.state_dir``.
+    """
+    with hold_state_dir(Path(config.state_dir), "node"):
+        await _run_node(config, task_status)
+
+
+async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]) -> None:
     state_dir = Path(config.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     ssl_context = await node_credentials(config)
     async with trio.open_nursery() as nursery:
         manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)
