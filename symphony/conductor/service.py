@@ -108,7 +108,9 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
     # through the tree's stable refs.
     def registry() -> NodeRegistry:
         subscribers = (tree.child("deployments"), tree.child("scheduler"))
-        return NodeRegistry(node_timeout_sec=config.node_timeout_sec, subscribers=subscribers)
+        return NodeRegistry(
+            node_timeout_sec=config.node_timeout_sec, subscribers=subscribers, incarnations=store
+        )
 
     def deployments() -> Deployments:
         return Deployments(

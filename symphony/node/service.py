@@ -31,6 +31,7 @@ from symphony.pki import client_ssl_context
 from symphony.statedir import hold_state_dir
 
 from .enroll import IDENTITY_DIR, identity_for
+from .incarnation import ensure_incarnation
 from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
 from .process import ProcessManager
@@ -94,6 +95,7 @@ def build_tree(
         groups=tuple(config.groups),
         capacities_total=dict(config.capacities_total),
         heartbeat_sec=config.heartbeat_sec,
+        incarnation=ensure_incarnation(Path(config.state_dir)),
     )
     disks = (Path(config.state_dir).resolve(),)
 
