@@ -223,11 +223,13 @@ class Supervisor(Actor):
         close now: asks queued in them fail with ``ActorStopped`` instead of waiting for
         a child that will never run again, and the old refs fail fast.
         """
+        ours = self._mailbox is None  # else super().run refuses: not our run to end
         try:
             await super().run(mailbox, task_status=task_status)
         finally:
-            for child in self._children.values():
-                child.mailbox.close()
+            if ours:
+                for child in self._children.values():
+                    child.mailbox.close()
 
     async def on_stop(self) -> None:
         self._stopping = True
