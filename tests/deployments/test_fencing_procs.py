@@ -17,6 +17,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 import trio
 
 from . import procs
@@ -47,8 +48,9 @@ def agent(root: Path, state: str, node_port: int) -> procs.Service:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("conductor_restarts", [False, True])
 async def test_fencing_second_agent_for_a_node_id_never_runs_a_replica_twice(
-    tmp_path: Path,
+    tmp_path: Path, conductor_restarts: bool
 ) -> None:
     node_port, http_port = procs.free_port(), procs.free_port()
     conductor = procs.conductor(
@@ -74,9 +76,17 @@ async def test_fencing_second_agent_for_a_node_id_never_runs_a_replica_twice(
 
         old_pids = await eventually(two_running, timeout=30)
         agents["a"].kill()  # SIGKILL the agent: its jobs run on, in its monitor
+        if conductor_restarts:
+            # The Conductor forgets every live link; the incarnation it accepted for
+            # "worker" is in its store.
+            conductor.kill()
+            conductor.start()
+            await eventually(healthy, timeout=20)
 
         async def disconnected() -> bool:
-            return (await api.nodes())[0]["state"] == "disconnected"
+            nodes = await api.nodes()
+            # After a restart the node id shows once the newcomer has tried.
+            return not nodes if conductor_restarts else nodes[0]["state"] == "disconnected"
 
         await eventually(disconnected, timeout=10)
         agents["b"] = agent(tmp_path, "b", node_port).start()
