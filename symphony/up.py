@@ -35,6 +35,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -164,15 +165,25 @@ async def run_up(
     *,
     task_status: trio.TaskStatus[UpInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a Conductor and a local Node until cancelled; reports :class:`UpInfo`."""
+    """Run a Conductor and a local Node until cancelled; reports :class:`UpInfo`.
+
+    Cancellation is honoured at any moment, start-up included: the jobs stop (within
+    :data:`JOB_STOP_TIMEOUT`), then the Node and the Conductor.
+    """
     stopping = trio.Event()
     async with trio.open_nursery() as nursery:
+        # _services runs shielded (it stops its parts in order itself); this sibling is
+        # not, so it is how _services hears of our cancellation, even during start-up.
+        nursery.start_soon(_set_when_cancelled, stopping)
         info = await nursery.start(_services, config, stopping)
-        try:
-            task_status.started(info)
-            await trio.sleep_forever()
-        finally:
-            stopping.set()
+        task_status.started(info)
+
+
+async def _set_when_cancelled(event: trio.Event) -> None:
+    try:
+        await trio.sleep_forever()
+    finally:
+        event.set()
 
 
 async def _services(
@@ -193,9 +204,13 @@ async def _services(
     node_id = config.node_id or local_node_id()
     capacities = dict(config.capacities if config.capacities is not None else local_capacities())
     # The shield lets this task stop its children in order (jobs, then node and
-    # conductor) when run_up is cancelled; `stopping` is how it hears of that.
+    # conductor) when run_up is cancelled; `stopping` is how it hears of that, and
+    # _stop_when_asked does the stopping, whether start-up has finished or not.
+    started: list[Any] = []  # the NodeHandle, once the node has started
+    jobs_dir = state_dir / "node" / "jobs"
     with trio.CancelScope(shield=True):
         async with trio.open_nursery() as services:
+            services.start_soon(_stop_when_asked, stopping, started, jobs_dir, services)
             conductor = await services.start(run_conductor, conductor_config)
             pki = load_pki(conductor_config)  # the files exist now: this only loads them
             cert_file, key_file = issue_local_node_certificate(
@@ -213,47 +228,93 @@ async def _services(
                 key_file=key_file,
                 state_dir=state_dir / "node",
             )
-            node = await services.start(run_node, node_config)
+            started.append(await services.start(run_node, node_config))
             token = read_token(state_dir)
-            info = UpInfo(
-                http_url=conductor.http_url,
-                ui_url=f"{conductor.http_url}/ui" + (f"#token={token}" if token else ""),
-                token=token,
-                node_id=node_id,
-                node_port=conductor.node_port,
-                capacities=capacities,
-                state_dir=state_dir,
+            task_status.started(
+                UpInfo(
+                    http_url=conductor.http_url,
+                    ui_url=f"{conductor.http_url}/ui" + (f"#token={token}" if token else ""),
+                    token=token,
+                    node_id=node_id,
+                    node_port=conductor.node_port,
+                    capacities=capacities,
+                    state_dir=state_dir,
+                )
             )
-            task_status.started(info)
-            await stopping.wait()
-            log.info("stopping the local jobs")
-            with trio.move_on_after(JOB_STOP_TIMEOUT) as scope:
-                await node.processes.shutdown_monitor(kill_jobs=True)
-                # The monitor answers "shutdown" before it has exited. A `symphony up`
-                # started right after this one would find it still alive and hand it
-                # new jobs, which it would then take down with it.
-                await monitor_gone(Path(node.processes.state_dir))
-            if scope.cancelled_caught:
-                log.warning("the local jobs did not stop within %gs", JOB_STOP_TIMEOUT)
-            services.cancel_scope.cancel()
+        if not started:
+            # Stopped during start-up, before the node could stop its jobs itself: a
+            # node monitor it may have launched already must not outlive us. (Every
+            # task of `services` has ended, so no launch is still in flight.)
+            with trio.move_on_after(JOB_STOP_TIMEOUT):
+                await stop_monitor(jobs_dir)
+                await monitor_gone(jobs_dir)
+    # Stopped during start-up: task_status was never reported, and our caller is being
+    # cancelled; this checkpoint (outside the shield) hands it that cancellation.
+    await trio.lowlevel.checkpoint()
 
 
-async def monitor_gone(jobs_dir: Path, *, poll: float = 0.05) -> None:
-    """Return once no node monitor holds ``jobs_dir``'s lock (the monitor has exited)."""
+async def _stop_when_asked(
+    stopping: trio.Event, started: list[Any], jobs_dir: Path, services: trio.Nursery
+) -> None:
+    """Once ``stopping`` is set: stop the jobs (if the node is up), then everything else."""
+    await stopping.wait()
+    if started:
+        log.info("stopping the local jobs")
+        with trio.move_on_after(JOB_STOP_TIMEOUT) as scope:
+            await started[0].processes.shutdown_monitor(kill_jobs=True)
+            # The monitor answers "shutdown" before it has exited. A `symphony up`
+            # started right after this one would find it still alive and hand it
+            # new jobs, which it would then take down with it.
+            await monitor_gone(jobs_dir)
+        if scope.cancelled_caught:
+            log.warning("the local jobs did not stop within %gs", JOB_STOP_TIMEOUT)
+    services.cancel_scope.cancel()
+
+
+async def stop_monitor(jobs_dir: Path) -> None:
+    """Shut down (killing its jobs) the node monitor serving ``jobs_dir``, if one runs.
+
+    Speaks the monitor's protocol directly: a ``MonitorClient`` would start a monitor
+    when none answers, the opposite of what is wanted here.
+    """
+    import json
+
+    from symphony.node.process.client import _connect
+
+    if not monitor_alive(jobs_dir):
+        return
+    try:
+        stream = await _connect(str(jobs_dir))
+    except OSError:
+        return  # exiting already (it holds the lock until it is gone)
+    async with stream:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(json.dumps({"id": 1, "op": "shutdown", "kill": True}).encode())
+            await stream.send_all(b"\n")
+            while await stream.receive_some(4096):
+                pass  # the reply, then EOF when it exits
+
+
+def monitor_alive(jobs_dir: Path) -> bool:
+    """True while a node monitor holds ``jobs_dir``'s lock."""
     import fcntl
 
     from symphony.node.process.monitor_server import LOCK_NAME
 
-    while True:
-        try:
-            fd = os.open(jobs_dir / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return  # nobody holds it; closing the descriptor lets go of it again
-        except BlockingIOError:
-            pass
-        finally:
-            os.close(fd)
+    try:
+        fd = os.open(jobs_dir / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False  # nobody holds it; closing the descriptor lets go of it again
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+async def monitor_gone(jobs_dir: Path, *, poll: float = 0.05) -> None:
+    """Return once no node monitor holds ``jobs_dir``'s lock (the monitor has exited)."""
+    while monitor_alive(jobs_dir):
         await trio.sleep(poll)

@@ -78,6 +78,9 @@ async def test_simnode_fleet_ready_heartbeating_and_back_after_restart(tmp_path:
         first_life.cancel()  # the Conductor goes away entirely
         with trio.fail_after(5):
             await stats.wait_until(lambda s: s.connected == 0)
+        with trio.fail_after(10):  # the first one holds the state directory until it is over
+            while not first_life.cancelled_caught:
+                await trio.sleep(0.01)
         again = await nursery.start(
             functools.partial(
                 conductor_life, trio.CancelScope(), tmp_path / "c", listen_port=info.node_port

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from symphony.conductor.store import (
+    MIGRATIONS,
     AlreadyExists,
     GenerationConflict,
     InstanceRecord,
@@ -60,7 +61,7 @@ def test_store_creates_database_in_wal_mode(tmp_path: Path) -> None:
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert store._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert store.schema_version == 1
+        assert store.schema_version == len(MIGRATIONS)
 
 
 def test_store_deployment_create_get_by_id_and_name(store: Store, clock: FakeClock) -> None:
@@ -263,3 +264,14 @@ def test_store_new_ids_are_distinct_and_never_valid_names() -> None:
     ids = {new_id("d") for _ in range(1000)}
     assert len(ids) == 1000
     assert all("_" in i for i in ids)
+
+
+def test_store_node_incarnation_is_durable(tmp_path: Path) -> None:
+    path = tmp_path / "symphony.db"
+    with Store.open(path) as store:
+        assert store.get_node_incarnation("n1") is None
+        store.set_node_incarnation("n1", "a" * 32)
+        store.set_node_incarnation("n1", "b" * 32)
+    with Store.open(path) as store:
+        assert store.get_node_incarnation("n1") == "b" * 32
+        assert store.get_node_incarnation("n2") is None

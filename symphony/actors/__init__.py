@@ -10,6 +10,8 @@ your own Trio program. See ``docs/actors.md`` for a guide with complete examples
 - :class:`Supervisor` and :class:`ChildSpec`: OTP restart types and strategies, restart
   intensity, children added and removed at run time.
 - :class:`Backoff`: exponential delays with jitter and a reset after a stable run.
+- :class:`Outbox`: sends up the actor graph that never wait, with coalescing and
+  drop-oldest (see "Who may await whom" in the guide).
 
 This package imports nothing else of Symphony.
 """
@@ -28,6 +30,7 @@ from ._errors import (
     SupervisorFailed,
 )
 from ._mailbox import ActorRef, Reply
+from ._outbox import Outbox
 from ._supervisor import ChildInfo, Supervisor
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "ChildSpec",
     "DuplicateChild",
     "MailboxFull",
+    "Outbox",
     "Reply",
     "RestartType",
     "Strategy",

@@ -26,7 +26,9 @@ returns once it has finished), then messages one by one, then on a graceful stop
 whatever the reason. An exception escaping ``receive`` or a background task crashes the
 actor: an asker of the failing message gets :class:`ActorCrashed`, and the exception
 propagates to whoever runs the actor (a supervisor, or the nursery given to ``spawn``)
-with a note naming the actor.
+with a note naming the actor. Every ask the run still owes when it ends, for whatever
+reason (the one being handled, replies deferred and not yet sent), fails with
+:class:`ActorStopped`: no asker waits on a run that is gone.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 
 import trio
 
-from ._errors import ActorConfigError
+from ._errors import ActorConfigError, ActorStopped
 from ._mailbox import ActorRef, Mailbox, Reply, _Ask, crashed_error
 
 _WAKE_UP: Any = object()  # put into an idle actor's mailbox to make it notice a stop request
@@ -52,6 +54,8 @@ class Actor:
         self._idle = False
         self._stop_requested = False
         self._current_ask: _Ask | None = None
+        # Asks taken over with defer_reply() and not answered yet: owed by this run.
+        self._deferred: set[_Ask] = set()
 
     # ---- what subclasses override -------------------------------------------------
     async def on_start(self) -> None:
@@ -88,12 +92,15 @@ class Actor:
         """Take over the reply to the ask being handled, to answer it later.
 
         Call it inside :meth:`receive`; the return value of ``receive`` is then ignored
-        and the asker waits (within its timeout) until ``reply.send(value)``.
+        and the asker waits (within its timeout) until ``reply.send(value)``. If this run
+        ends first (stop, crash, cancellation), the asker gets :class:`ActorStopped`.
         """
         ask = self._current_ask
         if ask is None:
             raise RuntimeError("defer_reply() called outside of handling an ask")
         self._current_ask = None
+        ask.owner = self._deferred
+        self._deferred.add(ask)
         return Reply(ask)
 
     def request_stop(self) -> None:
@@ -139,8 +146,28 @@ class Actor:
             error.add_note(f"in actor {mailbox.name!r}")
             raise
         finally:
+            self._fail_owed_asks(mailbox.name)
             if mailbox.running is self:
                 mailbox.running = None
+
+    def _fail_owed_asks(self, name: str) -> None:
+        """Answer every ask this run still owes: it will never answer them now.
+
+        That is the one being handled when the run was cancelled (a shutdown timeout, a
+        sibling's group restart, ``remove_child``, a crash of a background task) and every
+        deferred reply not yet sent. Asks still queued in the mailbox are not owed by this
+        run: a supervised child's mailbox outlives it and the next run answers them, and
+        a mailbox closed for good fails them itself.
+        """
+        owed = [self._current_ask] if self._current_ask is not None else []
+        owed += self._deferred
+        self._current_ask = None
+        for ask in owed:
+            ask.fail(
+                ActorStopped(
+                    f"actor {name!r} stopped before answering {type(ask.message).__name__}"
+                )
+            )
 
     async def _handle_messages(self, mailbox: Mailbox) -> None:
         receiver = mailbox.receiver
@@ -166,10 +193,9 @@ class Actor:
         except Exception as error:
             ask.fail(crashed_error(self.name, ask.message, error))
             raise
-        finally:
-            deferred = self._current_ask is None
+        # Cancelled inside receive: _current_ask stays set and the run's end fails it.
+        if self._current_ask is ask:  # not taken over by defer_reply()
             self._current_ask = None
-        if not deferred:
             ask.reply(value)
 
 

@@ -23,8 +23,10 @@ class ActorError(Exception):
 class ActorStopped(ActorError):
     """The actor is not running, so a message cannot be delivered or answered.
 
-    Raised at once by ``tell``/``ask`` to an actor that has stopped, and to askers whose
-    request was still queued when the actor stopped: an ask never hangs on a dead actor.
+    Raised at once by ``tell``/``ask`` to an actor that has stopped; to askers whose
+    request was still queued when its mailbox closed for good; and to askers whose
+    request was being handled, or whose reply was deferred, when the run that owed the
+    answer ended (stopped, crashed or cancelled): an ask never hangs on a dead actor.
     """
 
 

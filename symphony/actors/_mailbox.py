@@ -25,25 +25,37 @@ if TYPE_CHECKING:
 
 
 class _Ask:
-    """A request waiting for one reply: the message plus a one-shot reply slot."""
+    """A request waiting for one reply: the message plus a one-shot reply slot.
 
-    __slots__ = ("done", "error", "message", "value")
+    ``owner`` is the set of unanswered deferred asks of the actor run that took this
+    one over with ``defer_reply``; answering removes it from there, so the run can fail
+    exactly the ones still owed when it ends.
+    """
+
+    __slots__ = ("done", "error", "message", "owner", "value")
 
     def __init__(self, message: Any) -> None:
         self.message = message
         self.done = trio.Event()
         self.value: Any = None
         self.error: BaseException | None = None
+        self.owner: set[_Ask] | None = None
 
     def reply(self, value: Any) -> None:
         if not self.done.is_set():
             self.value = value
-            self.done.set()
+            self._finish()
 
     def fail(self, error: BaseException) -> None:
         if not self.done.is_set():
             self.error = error
-            self.done.set()
+            self._finish()
+
+    def _finish(self) -> None:
+        self.done.set()
+        if self.owner is not None:
+            self.owner.discard(self)
+            self.owner = None
 
 
 class Reply:
@@ -190,6 +202,10 @@ class ActorRef:
                 raise self._mailbox.stopped_error(message) from None
             await envelope.done.wait()
         if not envelope.done.is_set():
+            # Nobody waits any more: a late answer is dropped, and the actor no longer
+            # counts this ask as owed. (Cancellation of the asker never gets here; an
+            # envelope it leaves behind is answered, or failed when the run ends.)
+            envelope.fail(AskTimeout("the asker gave up"))
             raise AskTimeout(
                 f"no reply from actor {self.name!r} to {type(message).__name__} within {timeout} s"
             )

@@ -212,6 +212,25 @@ class Supervisor(Actor):
             await self._terminate(child)
             self._forget(child)
 
+    async def run(
+        self, mailbox: Mailbox, *, task_status: trio.TaskStatus[ActorRef] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the supervisor; when the run ends for any reason, its children end for good.
+
+        A graceful stop closes each child's mailbox in ``on_stop``; a crash
+        (``SupervisorFailed``) or a cancellation gets here without it. The children's
+        mailboxes belong to this run (a restarted supervisor builds new ones), so they
+        close now: asks queued in them fail with ``ActorStopped`` instead of waiting for
+        a child that will never run again, and the old refs fail fast.
+        """
+        ours = self._mailbox is None  # else super().run refuses: not our run to end
+        try:
+            await super().run(mailbox, task_status=task_status)
+        finally:
+            if ours:
+                for child in self._children.values():
+                    child.mailbox.close()
+
     async def on_stop(self) -> None:
         self._stopping = True
         for child in self._children.values():
@@ -323,6 +342,9 @@ class Supervisor(Actor):
             for other in reversed(group):
                 if other is not failed:
                     await self._terminate(other)
+                    if other.spec.restart == "temporary":
+                        self._forget(other)  # as in OTP: removed, never restarted
+            group = [m for m in group if self._children.get(m.spec.name) is m]
             delay = failed.tracker.next_delay()
             logger.info("restarting %r in %.3f s", failed.spec.name, delay)
             await trio.sleep(delay)

@@ -40,6 +40,7 @@ from symphony.pki import (
     ensure_private_dir,
     server_ssl_context,
 )
+from symphony.statedir import hold_state_dir
 
 from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
 from .api.hosts import allowed_hosts
@@ -114,7 +115,9 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
     # through the tree's stable refs.
     def registry() -> NodeRegistry:
         subscribers = (tree.child("deployments"), tree.child("scheduler"))
-        return NodeRegistry(node_timeout_sec=config.node_timeout_sec, subscribers=subscribers)
+        return NodeRegistry(
+            node_timeout_sec=config.node_timeout_sec, subscribers=subscribers, incarnations=store
+        )
 
     def deployments() -> Deployments:
         return Deployments(
@@ -163,8 +166,19 @@ async def run_conductor(
     *,
     task_status: trio.TaskStatus[ConductorInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving."""
+    """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving.
+
+    Raises :class:`~symphony.statedir.StateDirInUse` at once when another Conductor
+    holds ``config.state_dir``.
+    """
     ensure_private_dir(config.state_dir)  # the database, the API token, the certificates
+    with hold_state_dir(config.state_dir, "conductor"):
+        await _run_conductor(config, task_status)
+
+
+async def _run_conductor(
+    config: ConductorConfig, task_status: trio.TaskStatus[ConductorInfo]
+) -> None:
     pki = load_pki(config)
     store = Store.open(config.state_dir / "symphony.db")
     tree = build_tree(config, pki, store)

@@ -24,6 +24,7 @@ import trio
 
 from symphony.actors import Actor, ActorRef, Backoff
 from symphony.wire import (
+    MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     Heartbeat,
     Hello,
@@ -83,6 +84,7 @@ class LinkSettings:
     groups: tuple[str, ...] = ()
     capacities_total: dict[str, int] = field(default_factory=dict)
     heartbeat_sec: float = 3.0
+    incarnation: str | None = None  # see symphony.node.incarnation
     server_hostname: str | None = None
     connect_timeout: float = 10.0
     hello_timeout: float = 10.0
@@ -200,6 +202,9 @@ class ConductorLink(Actor):
             resources=static,
             instances=tuple(instances),
             heartbeat_sec=s.heartbeat_sec,
+            # Conductors that speak only version 1 still accept us (and ignore the token).
+            min_protocol_version=MIN_PROTOCOL_VERSION,
+            incarnation=s.incarnation,
         )
 
     # ---- one connected session ------------------------------------------------------------

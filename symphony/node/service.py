@@ -28,8 +28,10 @@ import trio
 from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import NodeConfig
 from symphony.pki import client_ssl_context, ensure_private_dir
+from symphony.statedir import hold_state_dir
 
 from .enroll import IDENTITY_DIR, identity_for
+from .incarnation import ensure_incarnation
 from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
 from .process import ProcessManager
@@ -93,6 +95,7 @@ def build_tree(
         groups=tuple(config.groups),
         capacities_total=dict(config.capacities_total),
         heartbeat_sec=config.heartbeat_sec,
+        incarnation=ensure_incarnation(Path(config.state_dir)),
     )
     disks = (Path(config.state_dir).resolve(),)
 
@@ -114,9 +117,18 @@ def build_tree(
 async def run_node(
     config: NodeConfig, *, task_status: trio.TaskStatus[NodeHandle] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run a Node until cancelled; reports a :class:`NodeHandle` once started."""
+    """Run a Node until cancelled; reports a :class:`NodeHandle` once started.
+
+    Raises :class:`~symphony.statedir.StateDirInUse` at once when another Node holds
+    ``config.state_dir``.
+    """
+    ensure_private_dir(Path(config.state_dir))  # its key, job records and logs are nobody else's
+    with hold_state_dir(Path(config.state_dir), "node"):
+        await _run_node(config, task_status)
+
+
+async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]) -> None:
     state_dir = Path(config.state_dir)
-    ensure_private_dir(state_dir)  # its key, job records and logs are nobody else's
     ssl_context = await node_credentials(config)
     async with trio.open_nursery() as nursery:
         manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)

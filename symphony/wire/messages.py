@@ -165,6 +165,10 @@ class Hello(Message):
     ``resources`` holds static facts (cpu_count, ram_total, disks, gpus).
     ``heartbeat_sec`` is the node's configured heartbeat interval; the conductor
     derives its liveness timeout from it (5 x) unless configured otherwise.
+    ``incarnation`` (protocol 2) is a random token the node keeps in its state
+    directory: the same agent keeps it across restarts, another agent claiming the
+    same node id (another state directory) has another one, and the conductor fences
+    it until the previous incarnation's work is accounted for. ``None``: a v1 node.
     """
 
     protocol_version: Annotated[int, Min(1)]
@@ -178,6 +182,7 @@ class Hello(Message):
     min_protocol_version: Annotated[int, Min(1)] | None = None
     agent_version: Text | None = None
     heartbeat_sec: Annotated[float, Min(0.05), Max(86_400)] | None = None
+    incarnation: Annotated[str, MinLen(1), MaxLen(128)] | None = None
 
 
 @message("hello_accepted")

@@ -5,7 +5,8 @@ import symphony.actors
 EXPORTED = {
     "Actor", "ActorConfigError", "ActorCrashed", "ActorError", "ActorRef", "ActorStopped",
     "AskTimeout", "Backoff", "BackoffTracker", "ChildInfo", "ChildSpec", "DuplicateChild",
-    "MailboxFull", "Reply", "RestartType", "Strategy", "Supervisor", "SupervisorFailed", "spawn",
+    "MailboxFull", "Outbox", "Reply", "RestartType", "Strategy", "Supervisor", "SupervisorFailed",
+    "spawn",
 }  # fmt: skip
 
 

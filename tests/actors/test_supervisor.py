@@ -317,3 +317,30 @@ def test_supervisor_rejects_duplicate_child_names() -> None:
     spec = ChildSpec(name="same", factory=Actor)
     with pytest.raises(DuplicateChild, match="'same'"):
         Supervisor([spec, spec])
+
+
+@pytest.mark.parametrize("strategy", ["one_for_all", "rest_for_one"])
+async def test_supervisor_group_restart_removes_temporary_siblings(strategy: str) -> None:
+    journal = Journal()
+    async with trio.open_nursery() as nursery:
+        sup = Supervisor(
+            [
+                worker_spec("a", journal),
+                worker_spec("temp", journal, restart="temporary"),
+                worker_spec("c", journal),
+            ],
+            strategy=strategy,
+            max_restarts=10,
+        )
+        await spawn(nursery, sup)
+        temp = sup.child("temp")
+        await crash(sup, "a")
+        # As in OTP: a temporary child is stopped with its group, then removed, never
+        # restarted; the others restart in order.
+        assert journal.of("start") == ["a", "temp", "c", "a", "c"]
+        assert "temp" in journal.of("stop")
+        assert [c.name for c in await sup.which_children()] == ["a", "c"]
+        assert not temp.alive
+        with pytest.raises(ActorStopped):
+            await temp.ask("incr")
+        await sup.ref.stop()

@@ -33,6 +33,11 @@ async def test_link_reconnects_after_conductor_restart(tmp_path: Path) -> None:
             return (await node.link.ask("status")).state != "connected"
 
         await wait_for(disconnected, timeout=5)
+
+        async def first_life_over() -> bool:  # it held the state directory until then
+            return first_life.cancelled_caught
+
+        await wait_for(first_life_over, timeout=10)
         # Start it again on the same port with the same state dir (so the same CA).
         again = await nursery.start(
             functools.partial(

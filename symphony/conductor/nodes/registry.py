@@ -26,6 +26,8 @@ import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 
+from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
+from .fencing import refusal as fencing_refusal
 from .model import (
     CloseSession,
     GetSession,
@@ -53,6 +55,7 @@ class _Node:
     view: NodeView
     session: ActorRef | None
     deadline: float  # trio time after which a quiet node is lost
+    incarnation: str | None = None  # the accepted agent's token (see fencing.py)
 
 
 class NodeRegistry(Actor):
@@ -61,14 +64,22 @@ class NodeRegistry(Actor):
     Args:
         node_timeout_sec: fixed timeout for every node, or None for 5 x its heartbeat.
         subscribers: refs told :class:`NodeChanged` and :class:`InstancesReported`.
+        incarnations: where accepted incarnation tokens are kept (the Store, so they
+            survive a restart); in memory when None.
     """
 
     def __init__(
-        self, *, node_timeout_sec: float | None = None, subscribers: tuple[ActorRef, ...] = ()
+        self,
+        *,
+        node_timeout_sec: float | None = None,
+        subscribers: tuple[ActorRef, ...] = (),
+        incarnations: IncarnationBook | None = None,
     ) -> None:
         super().__init__()
         self.node_timeout_sec = node_timeout_sec
         self.subscribers = list(subscribers)
+        self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
+        self._started_at = 0.0
         self._nodes: dict[str, _Node] = {}
         self._sweep_wakeup = trio.Event()
         self._sweep_at = math.inf  # when the sweep wakes up by itself
@@ -78,6 +89,7 @@ class NodeRegistry(Actor):
         return liveness_timeout(self.node_timeout_sec, heartbeat_sec)
 
     async def on_start(self) -> None:
+        self._started_at = trio.current_time()
         self.nursery.start_soon(self._sweep)
 
     async def receive(self, message: Any) -> Any:
@@ -109,6 +121,10 @@ class NodeRegistry(Actor):
                 f"node id {hello.node_id!r} is already connected from {existing.view.remote}; "
                 "a second connection with the same id is refused"
             )
+        fenced = await self._fence(msg, existing)
+        if fenced is not None:
+            return fenced
+        existing = self._nodes.get(hello.node_id)  # _fence may have declared it lost
         previous: NodeState | None = existing.view.state if existing else None
         view = NodeView(
             node_id=hello.node_id,
@@ -125,7 +141,10 @@ class NodeRegistry(Actor):
             capacities_used=existing.view.capacities_used if existing else {},
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
-        self._nodes[hello.node_id] = _Node(view, msg.session, deadline)
+        incarnation = hello.incarnation or (existing.incarnation if existing else None)
+        self._nodes[hello.node_id] = _Node(view, msg.session, deadline, incarnation)
+        if hello.incarnation is not None and hello.incarnation != self._known(hello.node_id):
+            self.incarnations.set_node_incarnation(hello.node_id, hello.incarnation)
         log.info(
             "node %r ready (%s; groups %s; capacities %s)%s",
             hello.node_id,
@@ -141,6 +160,49 @@ class NodeRegistry(Actor):
             InstancesReported(hello.node_id, tuple(hello.instances), True, msg.session)
         )
         await self._publish(NodeChanged(view, previous, msg.session))
+        return None
+
+    def _known(self, node_id: str) -> str | None:
+        return self.incarnations.get_node_incarnation(node_id)
+
+    async def _fence(self, msg: RegisterNode, existing: _Node | None) -> str | None:
+        """Refuse a new incarnation until the previous one's node timeout has passed.
+
+        Returns the refusal, or None to go on (after declaring the previous incarnation
+        lost, if its deadline has passed but the sweep has not got to it yet).
+        """
+        node_id = msg.hello.node_id
+        known = existing.incarnation if existing else self._known(node_id)
+        if not is_other_incarnation(msg.hello.incarnation, known):
+            return None
+        if existing is None:
+            # Not seen since this registry started: the previous incarnation may have
+            # been cut off by the restart and may still come back. Hold the id as if it
+            # had disconnected then.
+            view = NodeView(
+                node_id=node_id,
+                state="disconnected",
+                groups=tuple(msg.hello.groups),
+                capacities_total=dict(msg.hello.capacities_total),
+                resources={},
+                usage={},
+                last_heartbeat=None,
+                connected_at=None,
+                remote=None,
+                shared_certificate=msg.shared_certificate,
+                heartbeat_sec=msg.heartbeat_sec,
+            )
+            deadline = self._started_at + self.timeout_for(msg.heartbeat_sec)
+            existing = self._nodes[node_id] = _Node(view, None, deadline, known)
+            await self._publish(NodeChanged(view, None))
+        if existing.view.state == "lost":
+            return None
+        wait = existing.deadline - trio.current_time()
+        if wait > 0:
+            self._wake_sweep(existing.deadline)
+            log.warning("node %r: refused a new incarnation for %.1f s", node_id, wait)
+            return fencing_refusal(node_id, wait)
+        await self._declare_lost(existing)
         return None
 
     def _heartbeat(self, msg: NodeHeartbeat) -> None:

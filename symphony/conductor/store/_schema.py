@@ -63,7 +63,16 @@ CREATE TABLE join_tokens (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# The incarnation token of the agent last accepted for each node id (node fencing).
+V2 = """
+CREATE TABLE nodes (
+    node_id       TEXT PRIMARY KEY,
+    incarnation   TEXT NOT NULL,
+    updated_at    REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -15,6 +15,7 @@ from types import TracebackType
 from ._deployments import DeploymentTable
 from ._events import EventTable
 from ._instances import InstanceTable
+from ._nodes import NodeTable
 from ._schema import migrate, schema_version
 from ._tokens import TokenTable
 
@@ -44,8 +45,8 @@ def _private_files(path: Path) -> None:
             os.chmod(name, mode & 0o600)
 
 
-class Store(DeploymentTable, InstanceTable, EventTable, TokenTable):
-    """Deployments, instances, events and join tokens in one SQLite file.
+class Store(DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable):
+    """Deployments, instances, events, join tokens and node incarnations in one SQLite file.
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut

@@ -1,0 +1,75 @@
+"""One service per state directory: an exclusive lock held for the service's life.
+
+Two Conductors (or two Nodes) on one state directory would overwrite each other's
+files (``conductor.json``, the job records) and fight over the node monitor. So each
+service takes an exclusive ``flock`` on a lock file in its directory when it starts and
+keeps it until it ends; a second one is refused at once with one line that names the
+directory and the holder's pid::
+
+    with hold_state_dir(Path(".symphony"), "conductor"):
+        ...  # serve
+
+The Conductor locks ``conductor.lock`` and the Node ``node.lock``, so the two may share a
+directory (as an embedding program may configure them) but never two of a kind. The
+lock is the kernel's: it goes away with the process holding it, even on SIGKILL, so a
+crashed service never leaves a stale lock behind. The lock file is left in place (an
+``unlink`` would let a third process lock a new file while a second still holds the
+old one); it holds the holder's pid, for the refusal message only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class StateDirInUse(OSError):
+    """Another running service holds this state directory (its pid is in the message)."""
+
+
+def lock_path(directory: Path, role: str) -> Path:
+    """The lock file of ``role`` (``conductor`` or ``node``) in ``directory``."""
+    return Path(directory) / f"{role}.lock"
+
+
+@contextlib.contextmanager
+def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
+    """Hold ``directory`` for one ``role`` while the block runs (creating it if needed).
+
+    Raises:
+        StateDirInUse: another process (or another service in this one) holds it.
+    """
+    directory = Path(directory).absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = lock_path(directory, role)
+    # O_CLOEXEC: the processes we spawn (the node monitor, jobs) must not inherit the
+    # lock, or it would outlive us in them.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise StateDirInUse(
+                f"state directory {directory} is in use by another {role} ({holder}); "
+                f"stop that one first, or give this one another state directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # lets go of the lock
+
+
+def _read_holder(fd: int) -> str:
+    """``pid N`` from the lock file, or a hint when the holder has not written it yet."""
+    for _ in range(20):  # the holder writes its pid just after locking: give it 0.1 s
+        text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return f"pid {text}"
+        time.sleep(0.005)
+    return "pid unknown"
