@@ -143,7 +143,12 @@ class ProcessManager:
             actor.reason = f"internal error: {error!r}"
             self._emit(
                 StatusUpdate(
-                    instance_id=instance_id, state="failed", at=time.time(), reason=actor.reason
+                    instance_id=instance_id,
+                    deployment_id=actor.request.deployment_id,
+                    state="failed",
+                    at=time.time(),
+                    reason=actor.reason,
+                    final=True,
                 )
             )
             if not started:
@@ -199,8 +204,21 @@ class ProcessManager:
                 await ref.stop()
         except ActorStopped:  # its supervision crashed earlier: nothing runs any more
             report = actor.report()
+            if actor.state != "stopped":
+                actor.state = "stopped"
+                self._emit(
+                    StatusUpdate(
+                        instance_id=instance_id,
+                        deployment_id=actor.request.deployment_id,
+                        state="stopped",
+                        at=time.time(),
+                        reason="stop requested",
+                        final=True,
+                    )
+                )
         del self._instances[instance_id]
         self.store.delete(instance_id)
+        self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
         return report
 
     async def list_instances(self) -> list[InstanceReport]:
@@ -234,7 +252,7 @@ class ProcessManager:
             history = ended if live else ended[:-1]
             for run in history:  # ended before the latest run began: report, then forget
                 self.client.remember_ended(run)
-                self._report_history(request.instance_id, run)
+                self._report_history(request, run)
                 await self.client.ack(run["run_id"])
             if live:
                 await self._launch(request, spec, adopt_live=live[-1])
@@ -253,10 +271,11 @@ class ProcessManager:
                     await self.client.request("signal", run_id=run["run_id"], signal=9)
         return await self.list_instances()
 
-    def _report_history(self, instance_id: str, run: dict[str, Any]) -> None:
+    def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
         self._emit(
             StatusUpdate(
-                instance_id=instance_id,
+                instance_id=request.instance_id,
+                deployment_id=request.deployment_id,
                 state="exited",
                 at=run.get("ended_at") or 0.0,
                 run_id=run["run_id"],

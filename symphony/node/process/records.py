@@ -35,7 +35,8 @@ class StatusUpdate:
     ``exit_code``/``signal``/``runtime`` describe the run that just ended (on
     ``exited``, and on ``stopped`` when a run was stopped); ``delay`` is the wait before
     the next start (on ``restarting``); ``reason`` says why (spawn error, unhealthy,
-    restart budget, stop request). ``adopted`` marks a run found running by a restarted
+    restart budget, stop request). ``deployment_id`` is the instance's deployment (None
+    for an instance started without one). ``adopted`` marks a run found running by a restarted
     agent; ``health`` is ``healthy``/``unhealthy``/None (no check, or not yet known).
     ``final`` marks the last update of an instance's life on this node (the policy will
     not restart it, or it was stopped): an ``exited`` without it may yet be followed by
@@ -45,6 +46,7 @@ class StatusUpdate:
     instance_id: str
     state: str
     at: float
+    deployment_id: str | None = None
     run_id: str | None = None
     pid: int | None = None
     exit_code: int | None = None

@@ -140,6 +140,7 @@ class ProcessSupervisor(Actor):
         self._emit(
             StatusUpdate(
                 instance_id=self.request.instance_id,
+                deployment_id=self.request.deployment_id,
                 state=state,
                 at=time.time(),
                 run_id=run["run_id"] if run else None,

@@ -1,0 +1,68 @@
+"""The node's command layer (ProcessJobs) with real processes: stops that overtake
+starts, repeated stops, and nothing kept forever."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import trio
+
+from symphony.node.tombstones import Tombstones
+from symphony.wire import StopInstance
+from tests.jobs.harness import open_jobs, open_node, processes_under, spec, start_command, wait_real
+
+SLEEP = ["sleep", "1000"]
+
+
+async def test_jobs_stop_before_start_never_runs_the_start(tmp_path) -> None:
+    async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+        await jobs.stop(StopInstance(instance_id="early-0"))
+        await jobs.start(start_command("early-0", spec(SLEEP)))
+        await wait_real(lambda: len(link.of("early-0")) >= 2)
+        # Both the stop and the late start are answered "stopped"; the second one carries
+        # the deployment, so the Conductor can record it.
+        assert [s.state for s in link.of("early-0")] == ["stopped", "stopped"]
+        assert sorted(s.deployment_id for s in link.of("early-0")) == ["dep-1", "unknown"]
+        assert all(s.final for s in link.of("early-0"))
+        assert await node.manager.list_instances() == []
+        assert node.of("early-0") == []  # no starting, no running: nothing was spawned
+        assert not jobs._stopping
+
+
+async def test_jobs_100_starts_then_100_stops_leave_no_process_and_no_entry(tmp_path) -> None:
+    count = 100
+    async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+        for i in range(count):
+            await jobs.start(start_command(f"burst-{i}", spec(SLEEP, stop_timeout_seconds=2)))
+        for i in range(count):
+            await jobs.stop(StopInstance(instance_id=f"burst-{i}"))
+        for i in range(count):  # a repeated stop changes nothing
+            await jobs.stop(StopInstance(instance_id=f"burst-{i}"))
+
+        def all_stopped() -> bool:
+            return all(
+                any(s.state == "stopped" for s in link.of(f"burst-{i}")) for i in range(count)
+            )
+
+        await wait_real(all_stopped, timeout=60)
+        await wait_real(lambda: not jobs._stopping, timeout=30)
+        assert await node.manager.list_instances() == []
+        await wait_real(lambda: not processes_under(os.path.join(node.state_dir, "work")))
+        assert node.manager._events == {}
+        # The late starts of all of them are refused.
+        await jobs.start(start_command("burst-7", spec(SLEEP)))
+        assert await node.manager.list_instances() == []
+
+
+def test_tombstones_expire_and_stay_bounded() -> None:
+    stones = Tombstones(capacity=3, ttl=60.0)
+    for i in range(5):
+        stones.add(f"i-{i}", now=float(i))
+    assert len(stones) == 3
+    assert not stones.contains("i-0", now=5.0) and stones.contains("i-4", now=5.0)
+    assert not stones.contains("i-4", now=64.0)
+    assert len(stones) == 0
+    with pytest.raises(ValueError, match="capacity"):
+        Tombstones(capacity=0)
+    _ = trio  # the module runs under trio mode
