@@ -259,3 +259,21 @@ def _jobs_under(state_dir: str) -> list[int]:
         if cwd.startswith(work) and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc.pid)
     return found
+
+
+async def test_stop_sends_the_stop_signal_once_then_sigkill(
+    clock: trio.testing.MockClock, node: Node, tmp_path
+) -> None:
+    # The worker keeps running after SIGTERM; its leader does not. Once the leader is
+    # gone the worker is a leftover: it must not get a second SIGTERM, only SIGKILL.
+    out = str(tmp_path / "terms")
+    job = spec(["sh", os.path.join(JOBS, "trapper.sh"), out], stop_timeout_seconds=5)
+    await node.start("trap-0", job)
+    await node.wait_for("trap-0", "running")
+    await wait_real(lambda: os.path.exists(out + ".ready"))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(node.manager.stop_instance, "trap-0")
+        nursery.start_soon(node.manager.stop_instance, "trap-0")  # a repeated stop
+    assert node.states("trap-0")[-1] == "stopped"
+    with open(out) as f:
+        assert f.read().splitlines() == ["TERM"]

@@ -216,9 +216,10 @@ class ProcessManager:
                         final=True,
                     )
                 )
-        del self._instances[instance_id]
-        self.store.delete(instance_id)
-        self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
+        if self._instances.get(instance_id) is entry:  # a concurrent stop may have been first
+            del self._instances[instance_id]
+            self.store.delete(instance_id)
+            self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
         return report
 
     async def list_instances(self) -> list[InstanceReport]:
