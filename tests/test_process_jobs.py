@@ -66,3 +66,30 @@ def test_tombstones_expire_and_stay_bounded() -> None:
     with pytest.raises(ValueError, match="capacity"):
         Tombstones(capacity=0)
     _ = trio  # the module runs under trio mode
+
+
+async def test_jobs_stopped_reports_how_the_run_ended(tmp_path) -> None:
+    # SIGTERM within the stop timeout, SIGKILL after it, and a trap's own exit code.
+    stubborn = "trap '' TERM; while true; do sleep 0.05; done"
+    clean = "trap 'exit 3' TERM; while true; do sleep 0.05; done"
+    async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+        await jobs.start(start_command("term-0", spec(SLEEP)))
+        await jobs.start(
+            start_command("kill-0", spec(["sh", "-c", stubborn], stop_timeout_seconds=1))
+        )
+        await jobs.start(start_command("code-0", spec(["sh", "-c", clean])))
+        for name in ("term-0", "kill-0", "code-0"):
+            await wait_real(lambda n=name: any(s.state == "running" for s in link.of(n)))
+            await jobs.stop(StopInstance(instance_id=name))
+
+        def stopped(name: str):
+            return next((s for s in link.of(name) if s.state == "stopped"), None)
+
+        await wait_real(lambda: all(stopped(n) for n in ("term-0", "kill-0", "code-0")), 30)
+        term, kill, code = stopped("term-0"), stopped("kill-0"), stopped("code-0")
+        assert (term.signal, term.exit_code) == (15, None)
+        assert "SIGTERM within the stop timeout" in term.reason
+        assert (kill.signal, kill.exit_code) == (9, None)
+        assert "SIGKILL after the 1 s stop timeout" in kill.reason
+        assert (code.signal, code.exit_code) == (None, 3)
+        assert all(s.final and s.finished_at is not None for s in (term, kill, code))

@@ -92,6 +92,8 @@ class ProcessSupervisor(Actor):
         self._stop = trio.Event()
         self._done = trio.Event()
         self._stop_replies: list[Reply] = []
+        self._stopped_run: dict[str, Any] | None = None  # how the run a stop ended, ended
+        self._sigkill_sent = False  # the current run's stop needed SIGKILL
 
     # ---- messages -------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -175,7 +177,7 @@ class ProcessSupervisor(Actor):
                     break
             decision = await self._start_and_supervise()
         if self._stop.is_set():
-            self._set("stopped", reason="stop requested", final=True)
+            self._set("stopped", final=True, **self._stop_outcome())
         self._done.set()
         report = self.report()
         for reply in self._stop_replies:
@@ -235,6 +237,7 @@ class ProcessSupervisor(Actor):
 
     async def _supervise(self, run: dict[str, Any], *, adopted: bool) -> Decision | None:
         self.current = run
+        self._sigkill_sent = False
         self._sampler = TreeSampler(run["pid"], run["start_ticks"])
         started = trio.current_time()
         self.reason = None
@@ -263,6 +266,7 @@ class ProcessSupervisor(Actor):
             )
             await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
+                self._sigkill_sent = True
                 await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
                 await trio.sleep(KILL_REPEAT)
 
@@ -276,6 +280,31 @@ class ProcessSupervisor(Actor):
         return await self._after_end(
             ended, started=started, unhealthy=unhealthy[0] if unhealthy else None
         )
+
+    def _stop_outcome(self) -> dict[str, Any]:
+        """The fields of the ``stopped`` update: how the stopped run ended, if one was.
+
+        A stop during a restart's backoff ended no run: it has no exit to report.
+        """
+        ended = self._stopped_run
+        if ended is None:
+            return {"reason": "stop requested"}
+        code, signum = ended.get("exit_code"), ended.get("signal")
+        name = signal_name(signum)
+        if ended.get("reason"):  # the monitor could not know (see docs/jobs.md)
+            how = ended["reason"]
+        elif self._sigkill_sent:
+            how = f"SIGKILL after the {self.spec.stop_timeout_seconds:g} s stop timeout"
+        elif name is not None:
+            how = f"{name} within the stop timeout"
+        else:
+            how = f"exited with code {code} within the stop timeout"
+        return {
+            "reason": f"stopped: {how}",
+            "exit_code": code,
+            "signal": name,
+            "runtime": ended.get("runtime"),
+        }
 
     def _health_changed(self, health: str, reason: str | None) -> None:
         self.health = health
@@ -292,6 +321,7 @@ class ProcessSupervisor(Actor):
         reason = unhealthy and f"unhealthy: {unhealthy}"
         reason = reason or ended.get("reason")
         if self._stop.is_set():
+            self._stopped_run = {**ended, "runtime": round(wall, 6)}
             await self.client.ack(ended["run_id"])  # stopped means nothing is left over
             return None  # the lifecycle reports "stopped" with this exit
         self._set(
