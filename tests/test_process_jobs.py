@@ -4,6 +4,7 @@ starts, repeated stops, and nothing kept forever."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import trio
@@ -93,3 +94,21 @@ async def test_jobs_stopped_reports_how_the_run_ended(tmp_path) -> None:
         assert "SIGKILL after the 1 s stop timeout" in kill.reason
         assert (code.signal, code.exit_code) == (None, 3)
         assert all(s.final and s.finished_at is not None for s in (term, kill, code))
+
+
+async def test_jobs_report_the_process_start_time_across_an_agent_restart(tmp_path) -> None:
+    state_dir = str(tmp_path / "node")
+    async with open_node(state_dir, keep_monitor=True) as node, open_jobs(node) as (jobs, link):
+        before = time.time()
+        await jobs.start(start_command("age-0", spec(SLEEP)))
+        await wait_real(lambda: any(s.state == "running" for s in link.of("age-0")))
+        running = next(s for s in link.of("age-0") if s.state == "running")
+        assert running.started_at is not None and before <= running.started_at <= time.time()
+    await trio.to_thread.run_sync(time.sleep, 0.05)  # the report below is clearly later
+    async with open_node(state_dir) as node, open_jobs(node) as (jobs, link):
+        await node.manager.adopt()
+        (report,) = await jobs.reports()
+        assert (report.state, report.pid) == ("running", running.pid)
+        assert report.started_at == running.started_at  # not the time of the report
+        adopted = next(s for s in link.of("age-0") if s.state == "running")
+        assert adopted.started_at == running.started_at

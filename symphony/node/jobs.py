@@ -92,6 +92,7 @@ class ProcessJobs:
             deployment_id=deployment_id,
             state=update.state,  # type: ignore[arg-type]
             pid=update.pid,
+            started_at=update.started_at,
             restarts=update.restarts,
             exit_code=update.exit_code,
             signal=_signal_number(update.signal),
@@ -120,6 +121,7 @@ class ProcessJobs:
             deployment_id=report.deployment_id or "unknown",
             state=report.state,  # type: ignore[arg-type]
             pid=report.pid,
+            started_at=report.started_at,
             restarts=report.restarts,
             exit_code=report.exit_code,
             signal=_signal_number(report.signal),

@@ -120,13 +120,20 @@ def monitor_pid(state_dir: str) -> int | None:
 
 
 @asynccontextmanager
-async def open_node(state_dir: str, *, node_id: str = "node-1") -> AsyncIterator[Node]:
-    """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit."""
+async def open_node(
+    state_dir: str, *, node_id: str = "node-1", keep_monitor: bool = False
+) -> AsyncIterator[Node]:
+    """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit
+    (with ``keep_monitor``, the agent just goes, as if killed: jobs and monitor stay)."""
     node = Node(manager=None, state_dir=state_dir)  # type: ignore[arg-type]
     node.manager = ProcessManager(state_dir=state_dir, node_id=node_id, on_status=node.record)
     async with trio.open_nursery() as nursery:
         await nursery.start(node.manager.run)
         pid = monitor_pid(state_dir)
+        if keep_monitor:
+            yield node
+            nursery.cancel_scope.cancel()
+            return
         try:
             yield node
         finally:

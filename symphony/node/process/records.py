@@ -40,7 +40,8 @@ class StatusUpdate:
     agent; ``health`` is ``healthy``/``unhealthy``/None (no check, or not yet known).
     ``final`` marks the last update of an instance's life on this node (the policy will
     not restart it, or it was stopped): an ``exited`` without it may yet be followed by
-    ``restarting``.
+    ``restarting``. ``started_at`` is when the current run's process started (wall clock,
+    from the monitor's record: it survives agent restarts), while it runs.
     """
 
     instance_id: str
@@ -49,6 +50,7 @@ class StatusUpdate:
     deployment_id: str | None = None
     run_id: str | None = None
     pid: int | None = None
+    started_at: float | None = None
     exit_code: int | None = None
     signal: str | None = None
     runtime: float | None = None
@@ -81,6 +83,7 @@ class InstanceReport:
     health: str | None
     cpu_percent: float
     rss_bytes: int
+    started_at: float | None = None  # the running process's start (wall clock)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (msgpack/JSON ready)."""

@@ -124,6 +124,7 @@ class ProcessSupervisor(Actor):
             replica=self.request.replica,
             state=self.state,
             pid=self.current["pid"] if running and self.current else None,
+            started_at=self.current.get("started_at") if running and self.current else None,
             run_id=self.current["run_id"] if self.current else None,
             restarts=self.tracker.restarts,
             exit_code=self.exit_code,
@@ -147,6 +148,9 @@ class ProcessSupervisor(Actor):
                 at=time.time(),
                 run_id=run["run_id"] if run else None,
                 pid=run["pid"] if run and state in ("running", "stopping") else None,
+                started_at=run.get("started_at")
+                if run and state in ("running", "stopping")
+                else None,
                 restarts=self.tracker.restarts,
                 health=self.health,
                 **fields,
