@@ -11,7 +11,16 @@ import trio
 
 from symphony.node.tombstones import Tombstones
 from symphony.wire import StopInstance
-from tests.jobs.harness import open_jobs, open_node, processes_under, spec, start_command, wait_real
+from tests.jobs.harness import (
+    gone,
+    monitor_request,
+    open_jobs,
+    open_node,
+    processes_under,
+    spec,
+    start_command,
+    wait_real,
+)
 
 SLEEP = ["sleep", "1000"]
 
@@ -112,3 +121,37 @@ async def test_jobs_report_the_process_start_time_across_an_agent_restart(tmp_pa
         assert report.started_at == running.started_at  # not the time of the report
         adopted = next(s for s in link.of("age-0") if s.state == "running")
         assert adopted.started_at == running.started_at
+
+
+async def test_jobs_exit_during_an_agent_outage_reaches_the_hello_with_its_code(
+    tmp_path,
+) -> None:
+    # A `never` job exits while no agent runs. The next agent reports it exited, final,
+    # with its code and end time, and does not run it again; nor does an agent after
+    # that, even though the monitor's record of the exit was acknowledged meanwhile.
+    state_dir = str(tmp_path / "node")
+    go = tmp_path / "go"
+    waiter = f"while [ ! -f {go} ]; do sleep 0.01; done; exit 7"
+    job = spec(["sh", "-c", waiter], restart_policy={"type": "never"})
+    async with open_node(state_dir, keep_monitor=True) as node, open_jobs(node) as (jobs, link):
+        await jobs.start(start_command("once-0", job))
+        await wait_real(lambda: any(s.state == "running" for s in link.of("once-0")))
+        pid = next(s.pid for s in link.of("once-0") if s.state == "running")
+    go.touch()
+    await wait_real(lambda: gone(pid))
+    exited_by = time.time()
+    for agent in range(2):
+        keep = agent == 0
+        async with open_node(state_dir, keep_monitor=keep) as node, open_jobs(node) as (jobs, _):
+            await node.manager.adopt()
+            (hello,) = await jobs.reports()
+            assert (hello.state, hello.final, hello.exit_code) == ("exited", True, 7)
+            assert hello.signal is None and hello.pid is None
+            assert hello.finished_at is not None and hello.finished_at <= exited_by
+            assert "starting" not in node.states("once-0")  # never run twice
+            if keep:  # the agent goes once the monitor has forgotten the exit
+                await wait_real(lambda: not _monitor_runs(state_dir))
+
+
+def _monitor_runs(state_dir: str) -> list[dict]:
+    return monitor_request(state_dir, {"op": "hello"})["runs"]

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
 from symphony.conductor.deployments.instances import apply_update
 from symphony.conductor.store import InstanceRecord
 from symphony.wire import InstanceStatus
+from tests.link.cluster import shared_cert_node, start_node, wait_for
+from tests.link.test_reconnect import conductor_life
 
 
 def _running(**fields: object) -> InstanceRecord:
@@ -40,3 +49,73 @@ def test_report_stopped_records_its_exit() -> None:
     )
     assert (stopped.state, stopped.signal, stopped.exit_code) == ("stopped", "SIGKILL", None)
     assert stopped.finished_at == 120.0 and stopped.pid is None
+
+
+async def test_report_exit_during_a_conductor_outage_is_recorded_as_an_event(
+    tmp_path: Path,
+) -> None:
+    # An on-failure job exits with 3 while the Conductor is down; the node restarts it.
+    # The hello after the outage shows it running again: the exit itself must still
+    # reach the Conductor, as an `exited` event with its code.
+    go = tmp_path / "go"
+    script = "if [ -f once ]; then exec sleep 1000; fi; touch once; "
+    script += f"while [ ! -f {go} ]; do sleep 0.02; done; exit 3"
+    spec = {
+        "name": "flaky",
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sh", "-c", script]},
+        "restart_policy": {"type": "on-failure", "backoff_seconds": 0.1},
+    }
+    async with trio.open_nursery() as nursery:
+        first_life = trio.CancelScope()
+        info = await nursery.start(functools.partial(conductor_life, first_life, tmp_path / "c"))
+        node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+        async with _api(info) as http:
+            assert (await http.post("/deployments", json=spec)).status_code == 201
+
+            async def running() -> bool:
+                body = (await http.get("/deployments/flaky")).json()
+                return any(i["state"] == "running" for i in body["instances"])
+
+            await wait_for(running, timeout=30)
+        first_life.cancel()
+
+        async def disconnected() -> bool:
+            return (await node.link.ask("status")).state != "connected"
+
+        await wait_for(disconnected, timeout=10)
+        go.touch()
+
+        async def restarted() -> bool:
+            reports = await node.processes.list_instances()
+            return bool(reports) and reports[0].restarts == 1 and reports[0].state == "running"
+
+        await wait_for(restarted, timeout=30)
+        again = await nursery.start(
+            functools.partial(
+                conductor_life, trio.CancelScope(), tmp_path / "c", listen_port=info.node_port
+            )
+        )
+        async with _api(again) as http:
+
+            async def exited_event() -> list[dict]:
+                events = (await http.get("/deployments/flaky/events")).json()["events"]
+                return [e for e in events if e["kind"] == "exited"]
+
+            (event,) = await wait_for(exited_event, timeout=30)
+            assert event["data"]["exit_code"] == 3
+
+            async def running_again() -> list[dict]:
+                body = (await http.get("/deployments/flaky")).json()
+                return [i for i in body["instances"] if i["state"] == "running"]
+
+            (instance,) = await wait_for(running_again, timeout=30)
+            assert instance["restarts"] == 1
+        await node.processes.shutdown_monitor(kill_jobs=True)
+        nursery.cancel_scope.cancel()
+
+
+def _api(info: Any) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
+    return httpx.AsyncClient(base_url=info.http_url, headers=headers, timeout=10)

@@ -130,6 +130,8 @@ class ProcessJobs:
             cpu_percent=report.cpu_percent,
             rss_bytes=report.rss_bytes,
             at=time.time(),
+            # When it ended, not when we report it (a hello may come long after).
+            finished_at=(report.finished_at or time.time()) if final else None,
             final=final,
         )
 

@@ -98,7 +98,7 @@ class ProcessManager:
         entry = self._instances.get(update.instance_id)
         if update.state in ("exited", "failed") and entry is not None:
             # Settled unless a restart follows; harmless if one does (it re-saves).
-            self.store.save(entry[1].request, final_state=update.state)
+            self.store.save(entry[1].request, final_state=update.state, outcome=entry[1].outcome())
         elif update.state == "starting" and entry is not None:
             self.store.save(entry[1].request)
         if self._on_status is not None:
@@ -261,7 +261,7 @@ class ProcessManager:
                 self.client.remember_ended(ended[-1])
                 await self._launch(request, spec, adopt_ended=ended[-1])
             elif saved.final_state in FINAL_STATES:
-                await self._launch(request, spec, settled=saved.final_state)
+                await self._launch(request, spec, settled=saved.final_state, outcome=saved.outcome)
             else:  # it was waiting to restart when the agent died
                 await self._launch(request, spec)
         for orphaned in runs.values():  # runs of instances stopped meanwhile: end them

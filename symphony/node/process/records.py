@@ -84,6 +84,7 @@ class InstanceReport:
     cpu_percent: float
     rss_bytes: int
     started_at: float | None = None  # the running process's start (wall clock)
+    finished_at: float | None = None  # when the last run ended (wall clock), once settled
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (msgpack/JSON ready)."""

@@ -29,7 +29,7 @@ from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .jobspec import JobSpec
 from .proctree import RUN_ID_ENV, Snapshot
-from .records import InstanceReport, StartRequest, StatusUpdate, signal_name
+from .records import FINAL_STATES, InstanceReport, StartRequest, StatusUpdate, signal_name
 from .restart import Decision, RestartTracker
 from .sampler import TreeSampler
 
@@ -71,6 +71,7 @@ class ProcessSupervisor(Actor):
         adopt_live: dict[str, Any] | None = None,
         adopt_ended: dict[str, Any] | None = None,
         settled: str | None = None,
+        outcome: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.request = request
@@ -81,6 +82,7 @@ class ProcessSupervisor(Actor):
         self._adopt_live = adopt_live
         self._adopt_ended = adopt_ended
         self._settled = settled  # adopted in a final state: nothing to run
+        self._outcome = outcome  # ...and how its last run ended
         self.tracker = RestartTracker(spec.restart_policy)
         self.state = "starting"
         self.current: dict[str, Any] | None = None
@@ -88,6 +90,7 @@ class ProcessSupervisor(Actor):
         self.signal: str | None = None
         self.reason: str | None = None
         self.health: str | None = None
+        self.finished_at: float | None = None  # wall clock end of the last run
         self._sampler: TreeSampler | None = None
         self._stop = trio.Event()
         self._done = trio.Event()
@@ -133,7 +136,31 @@ class ProcessSupervisor(Actor):
             health=self.health,
             cpu_percent=cpu,
             rss_bytes=rss,
+            finished_at=self.finished_at if self.state in FINAL_STATES else None,
         )
+
+    def outcome(self) -> dict[str, Any]:
+        """How the last run ended, for the agent's own record (see ``localstate``)."""
+        return {
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "reason": self.reason,
+            "finished_at": self.finished_at,
+            "restarts": self.tracker.restarts,
+        }
+
+    def _restore(self, outcome: dict[str, Any] | None) -> None:
+        if not outcome:
+            return
+        code, name = outcome.get("exit_code"), outcome.get("signal")
+        self.exit_code = code if isinstance(code, int) else None
+        self.signal = name if isinstance(name, str) else None
+        reason, finished = outcome.get("reason"), outcome.get("finished_at")
+        self.reason = reason if isinstance(reason, str) else None
+        self.finished_at = float(finished) if isinstance(finished, int | float) else None
+        restarts = outcome.get("restarts")
+        if isinstance(restarts, int) and restarts >= 0:
+            self.tracker.restarts = restarts
 
     def _set(self, state: str, **fields: Any) -> None:
         self.state = state
@@ -162,6 +189,7 @@ class ProcessSupervisor(Actor):
         decision: Decision | None = None
         if self._settled is not None:
             self.state = self._settled
+            self._restore(self._outcome)
             self._done.set()
             return
         if self._adopt_live is not None:
@@ -318,6 +346,7 @@ class ProcessSupervisor(Actor):
         self, ended: dict[str, Any], *, started: float | None, unhealthy: str | None
     ) -> Decision | None:
         self.current = ended
+        self.finished_at = ended.get("ended_at")
         self.exit_code = ended.get("exit_code")
         self.signal = signal_name(ended.get("signal"))
         wall = max(0.0, (ended.get("ended_at") or 0.0) - ended["started_at"])
