@@ -14,6 +14,10 @@ Example::
 
 Cancelling ``run`` (the agent shutting down or dying) leaves every job running under the
 monitor; the next agent's :meth:`ProcessManager.adopt` picks them up.
+
+If the monitor itself dies, ``run`` does not fail: it starts a new monitor (which takes
+over the run records and verifies every pid with its start time) and re-adopts the
+instances, as a new agent would. Meanwhile the manager's operations wait for it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 logger = logging.getLogger(__name__)
 EVENTS_KEPT = 200  # status records kept per instance for ``events()``
+#: Delays between attempts to bring up a replacement monitor (the last one repeats).
+MONITOR_RETRY_DELAYS = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class InstanceExists(ValueError):
@@ -77,20 +83,74 @@ class ProcessManager:
         self._instances: dict[str, tuple[ActorRef | None, ProcessSupervisor]] = {}
         self._events: dict[str, deque[StatusUpdate]] = {}
         self._nursery: trio.Nursery | None = None
+        self._ready = trio.Event()  # set while a monitor serves us
+        self._generation = 0  # monitors lost so far
+        self._lost_client: MonitorClient | None = None
+        self._closing = False
+        self.monitors_replaced = 0
         self.dropped_updates = 0
 
     async def run(
         self, *, task_status: trio.TaskStatus[ProcessManager] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Serve until cancelled; ``nursery.start(manager.run)`` returns when ready."""
+        """Serve until cancelled; ``nursery.start(manager.run)`` returns when ready.
+
+        A monitor that cannot be reached at first fails ``run``; one lost later is
+        replaced (see the module docstring).
+        """
+        attempt = 0
+        while True:
+            lost = False
+            try:
+                await self._serve(task_status if self._generation == 0 else None)
+            except* MonitorLost as group:
+                if self._generation == 0 and not self._ready.is_set():
+                    raise  # never had a monitor: the node cannot run jobs, say so
+                lost = True
+                logger.warning(
+                    "the node monitor went away (%s): starting a new one and re-adopting the jobs",
+                    group.exceptions[0],
+                )
+            if not lost or self._closing:
+                return
+            self._lost_monitor(self.client)  # if nothing noticed before
+            await trio.sleep(MONITOR_RETRY_DELAYS[min(attempt, len(MONITOR_RETRY_DELAYS) - 1)])
+            attempt += 1
+
+    async def _serve(self, task_status: trio.TaskStatus[ProcessManager] | None) -> None:
+        replacing = task_status is None
+        client = self.client = MonitorClient(
+            self.state_dir, on_lost=lambda: self._lost_monitor(client)
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(self.client.run)
             # The supervisors live in their own nursery so that shutdown_monitor() can end
             # them before the monitor goes (else they would see it vanish mid-request).
             async with trio.open_nursery() as supervisors:
                 self._nursery = supervisors
-                task_status.started(self)
+                if replacing:
+                    reports = await self.adopt()
+                    self.monitors_replaced += 1
+                    logger.warning("new node monitor up; re-adopted %d instance(s)", len(reports))
+                self._ready.set()
+                if task_status is not None:
+                    task_status.started(self)
                 await trio.sleep_forever()
+
+    def _lost_monitor(self, client: MonitorClient) -> None:
+        """The supervisors go with the monitor: forget them until re-adopted (once per
+        monitor; called by the client the moment it notices)."""
+        if self._lost_client is client:
+            return
+        self._lost_client = client
+        self._ready = trio.Event()
+        self._generation += 1
+        self._nursery = None
+        self._instances.clear()
+
+    async def _wait_ready(self) -> None:
+        """Wait while a lost monitor is being replaced."""
+        await self._ready.wait()
 
     # ---- status -----------------------------------------------------------------------
     def _emit(self, update: StatusUpdate) -> None:
@@ -185,37 +245,57 @@ class ProcessManager:
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
         spec = parse_job_spec(request.spec)
+        await self._wait_ready()
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
         self.store.save(request)
-        actor = await self._launch(request, spec)
+        client = self.client
+        try:
+            actor = await self._launch(request, spec)
+        except (MonitorLost, RuntimeError):
+            if not client.lost:
+                raise
+            # The monitor went away mid-start: the saved request makes the re-adoption
+            # start it (once), so there is nothing left to do here.
+            await self._wait_ready()
+            entry = self._instances.get(instance_id)
+            if entry is None:
+                raise UnknownInstance(f"instance {instance_id!r} was stopped meanwhile") from None
+            return entry[1].report()
         return actor.report()
 
     async def stop_instance(self, instance_id: str) -> InstanceReport:
         """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it."""
-        entry = self._instances.get(instance_id)
-        if entry is None:
-            raise UnknownInstance(f"no instance {instance_id!r} on this node")
-        ref, actor = entry
-        timeout = actor.spec.stop_timeout_seconds + 30.0
-        try:
-            report: InstanceReport = await _ask(ref, StopInstance(), timeout=timeout)
-            if ref is not None:
-                await ref.stop()
-        except ActorStopped:  # its supervision crashed earlier: nothing runs any more
-            report = actor.report()
-            if actor.state != "stopped":
-                actor.state = "stopped"
-                self._emit(
-                    StatusUpdate(
-                        instance_id=instance_id,
-                        deployment_id=actor.request.deployment_id,
-                        state="stopped",
-                        at=time.time(),
-                        reason="stop requested",
-                        final=True,
+        while True:
+            await self._wait_ready()
+            entry = self._instances.get(instance_id)
+            if entry is None:
+                raise UnknownInstance(f"no instance {instance_id!r} on this node")
+            ref, actor = entry
+            timeout = actor.spec.stop_timeout_seconds + 30.0
+            try:
+                report: InstanceReport = await _ask(ref, StopInstance(), timeout=timeout)
+                if ref is not None:
+                    await ref.stop()
+                break
+            except ActorStopped:
+                if actor.client.lost:
+                    continue  # the monitor went away mid-stop: stop the re-adopted one
+                # Its supervision crashed earlier: nothing runs any more.
+                report = actor.report()
+                if actor.state != "stopped":
+                    actor.state = "stopped"
+                    self._emit(
+                        StatusUpdate(
+                            instance_id=instance_id,
+                            deployment_id=actor.request.deployment_id,
+                            state="stopped",
+                            at=time.time(),
+                            reason="stop requested",
+                            final=True,
+                        )
                     )
-                )
+                break
         if self._instances.get(instance_id) is entry:  # a concurrent stop may have been first
             del self._instances[instance_id]
             self.store.delete(instance_id)
@@ -224,6 +304,10 @@ class ProcessManager:
 
     async def list_instances(self) -> list[InstanceReport]:
         """A report per instance, with CPU% and RSS of each running job's process tree."""
+        await self._wait_ready()  # while a monitor is replaced, the list would be empty
+        return await self._reports()
+
+    async def _reports(self) -> list[InstanceReport]:
         snapshot = Snapshot.take() if self._instances else None
         reports = []
         for ref, actor in list(self._instances.values()):
@@ -270,7 +354,7 @@ class ProcessManager:
                     await self.client.ack(run["run_id"])
                 else:
                     await self.client.request("signal", run_id=run["run_id"], signal=9)
-        return await self.list_instances()
+        return await self._reports()
 
     def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
         self._emit(
@@ -313,6 +397,7 @@ class ProcessManager:
 
         The instances' supervisors end first; the manager accepts no new instance after.
         """
+        self._closing = True
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
             self._nursery = None

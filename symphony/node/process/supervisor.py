@@ -200,7 +200,14 @@ class ProcessSupervisor(Actor):
         while not self._stop.is_set():
             if decision is not None:
                 if not decision.restart:
-                    self._set(decision.state, reason=decision.reason, final=True)
+                    # The last word carries the exit too (it may be all that is heard).
+                    self._set(
+                        decision.state,
+                        reason=decision.reason,
+                        final=True,
+                        exit_code=self.exit_code,
+                        signal=self.signal,
+                    )
                     break
                 self._set("restarting", delay=decision.delay, reason=decision.reason)
                 with trio.move_on_after(decision.delay):
@@ -365,6 +372,15 @@ class ProcessSupervisor(Actor):
             reason=reason,
         )
         self.client.ack_soon(ended["run_id"])
+        if self.exit_code is None and self.signal is None and unhealthy is None:
+            # The exit status is unknown (its monitor was gone: nobody could wait for
+            # it). Whether it failed cannot be told, so only `always` runs it again: a
+            # finished job must not run twice behind anyone's back.
+            if self.spec.restart_policy.type != "always":
+                return Decision(restart=False, state="exited", reason=reason)
+            return self.tracker.decide(
+                failed=True, runtime=runtime, now=trio.current_time(), reason=reason
+            )
         failed = unhealthy is not None or self.exit_code != 0
         return self.tracker.decide(
             failed=failed, runtime=runtime, now=trio.current_time(), reason=reason
