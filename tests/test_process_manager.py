@@ -51,9 +51,9 @@ async def test_exec_env_cwd_and_own_session(clock: trio.testing.MockClock, node:
     assert lines[2] == os.path.join(node.state_dir, "work", "web-0")
     sid, pgid = map(int, lines[3].split())
     assert sid == pgid == running.pid  # its own session and process group
-    final = await node.wait_for("web-0", "exited", count=2)
-    assert node.states("web-0") == ["starting", "running", "exited", "exited"]
-    assert final.run_id == running.run_id and final.pid is None
+    assert exited.final  # one `exited` per exit: final when nothing follows
+    assert node.states("web-0") == ["starting", "running", "exited"]
+    assert exited.run_id == running.run_id and exited.pid is None
 
 
 async def test_restart_on_failure_follows_the_backoff_sequence_then_fails(
@@ -82,15 +82,17 @@ async def test_restart_on_failure_does_not_restart_a_clean_exit(
     clock: trio.testing.MockClock, node: Node
 ) -> None:
     await node.start("ok", spec(["true"]))
-    await node.wait_for("ok", "exited", count=2)  # the run's exit, then the final state
-    assert node.states("ok") == ["starting", "running", "exited", "exited"]
+    exited = await node.wait_for("ok", "exited")  # the run's exit is the final state
+    assert exited.final and exited.exit_code == 0
+    assert node.states("ok") == ["starting", "running", "exited"]
 
 
 async def test_restart_never_leaves_a_failed_run_exited(
     clock: trio.testing.MockClock, node: Node
 ) -> None:
     await node.start("once", spec(FAIL, restart_policy={"type": "never"}))
-    final = await node.wait_for("once", "exited", count=2)
+    final = await node.wait_for("once", "exited")
+    assert final.final and final.exit_code == 3
     assert "restarting" not in node.states("once")
     (report,) = await node.manager.list_instances()
     assert (report.state, report.exit_code, final.restarts) == ("exited", 3, 0)

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from symphony.conductor.deployments.instances import apply_update
 from symphony.conductor.store import InstanceRecord
 from symphony.wire import InstanceStatus
-from tests.link.cluster import shared_cert_node, start_node, wait_for
+from tests.deployments.helpers import pids_with
+from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
 from tests.link.test_reconnect import conductor_life
 
 
@@ -119,3 +121,101 @@ async def test_report_exit_during_a_conductor_outage_is_recorded_as_an_event(
 def _api(info: Any) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
     return httpx.AsyncClient(base_url=info.http_url, headers=headers, timeout=10)
+
+
+async def test_report_one_exit_is_one_exited_event_with_its_code(tmp_path: Path) -> None:
+    spec = {
+        "name": "one",
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sh", "-c", "exit 4"]},
+        "restart_policy": {"type": "never"},
+    }
+    async with trio.open_nursery() as nursery:
+        info = await start_conductor(nursery, tmp_path / "c")
+        node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+        async with _api(info) as http:
+            assert (await http.post("/deployments", json=spec)).status_code == 201
+
+            async def instances() -> list[dict]:
+                return (await http.get("/deployments/one")).json()["instances"]
+
+            await wait_for(lambda: _with_state(instances, "exited"), timeout=30)
+            await trio.sleep(0.5)  # a second report would have arrived by now
+            events = (await http.get("/deployments/one/events")).json()["events"]
+            exits = [e for e in events if e["kind"] == "exited"]
+            assert [e["data"].get("exit_code") for e in exits] == [4]
+            (instance,) = await instances()
+            assert (instance["exit_code"], instance["finished_at"] is not None) == (4, True)
+        await node.processes.shutdown_monitor(kill_jobs=True)
+        nursery.cancel_scope.cancel()
+
+
+async def node_life(
+    scope: trio.CancelScope, config: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a node agent until ``scope`` is cancelled (its jobs stay, with the monitor)."""
+    with scope:
+        async with trio.open_nursery() as nursery:
+            task_status.started(await start_node(nursery, config))
+            await trio.sleep_forever()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the Conductor ignores a node's final report about an instance it marked lost "
+    "(DeploymentSupervisor._apply treats it as a stale copy) and runs a replacement",
+)
+async def test_report_exit_during_an_agent_outage_past_the_node_timeout(tmp_path: Path) -> None:
+    # A `never` job exits while its agent is down for longer than the node timeout.
+    # When the agent returns, its hello says so: the instance shows `exited` with the
+    # code (not `lost`), an `exited` event is written, and the job is not run again.
+    go, runs = tmp_path / "go", tmp_path / "runs"
+    marker = f"once-{tmp_path.name}"
+    script = f"echo run >> {runs}; while [ ! -f {go} ]; do sleep 0.02; done; exit 7"
+    spec = {
+        "name": "once",
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sh", "-c", script, marker]},
+        "restart_policy": {"type": "never"},
+    }
+    async with trio.open_nursery() as nursery:
+        info = await start_conductor(nursery, tmp_path / "c", node_timeout_sec=1.0)
+        config = shared_cert_node(info, "n1", tmp_path / "n", heartbeat_sec=0.2)
+        first = trio.CancelScope()
+        node = await nursery.start(functools.partial(node_life, first, config))
+        async with _api(info) as http:
+
+            async def instances() -> list[dict]:
+                return (await http.get("/deployments/once")).json()["instances"]
+
+            assert (await http.post("/deployments", json=spec)).status_code == 201
+            await wait_for(lambda: _with_state(instances, "running"), timeout=30)
+            first.cancel()  # the agent goes; the job stays with the monitor
+            await wait_for(lambda: _with_state(instances, "lost"), timeout=30)
+            go.touch()
+            await wait_for(lambda: _no_job(node, marker), timeout=30)
+            second = trio.CancelScope()
+            node = await nursery.start(functools.partial(node_life, second, config))
+
+            async def exited() -> list[dict]:
+                return [i for i in await instances() if i["state"] == "exited"]
+
+            (instance,) = await wait_for(exited, timeout=30)
+            await trio.sleep(1.0)  # a replacement would be placed and started by now
+            assert runs.read_text().splitlines() == ["run"]  # it ran once
+            assert [i["state"] for i in await instances()] == ["exited"]
+            assert instance["exit_code"] == 7
+            events = (await http.get("/deployments/once/events")).json()["events"]
+            assert [e["data"].get("exit_code") for e in events if e["kind"] == "exited"] == [7]
+        await node.processes.shutdown_monitor(kill_jobs=True)
+        nursery.cancel_scope.cancel()
+
+
+async def _with_state(instances: Any, state: str) -> bool:
+    return any(i["state"] == state for i in await instances())
+
+
+async def _no_job(node: Any, marker: str) -> bool:
+    return not pids_with(marker)

@@ -97,6 +97,7 @@ class ProcessSupervisor(Actor):
         self._stop_replies: list[Reply] = []
         self._stopped_run: dict[str, Any] | None = None  # how the run a stop ended, ended
         self._sigkill_sent = False  # the current run's stop needed SIGKILL
+        self._final_sent = False  # the last exit was reported as the final word
 
     # ---- messages -------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -200,14 +201,14 @@ class ProcessSupervisor(Actor):
         while not self._stop.is_set():
             if decision is not None:
                 if not decision.restart:
-                    # The last word carries the exit too (it may be all that is heard).
-                    self._set(
-                        decision.state,
-                        reason=decision.reason,
-                        final=True,
-                        exit_code=self.exit_code,
-                        signal=self.signal,
-                    )
+                    if not self._final_sent:  # `failed`: the last word carries the exit
+                        self._set(
+                            decision.state,
+                            reason=decision.reason,
+                            final=True,
+                            exit_code=self.exit_code,
+                            signal=self.signal,
+                        )
                     break
                 self._set("restarting", delay=decision.delay, reason=decision.reason)
                 with trio.move_on_after(decision.delay):
@@ -364,14 +365,23 @@ class ProcessSupervisor(Actor):
             self._stopped_run = {**ended, "runtime": round(wall, 6)}
             await self.client.ack(ended["run_id"])  # stopped means nothing is left over
             return None  # the lifecycle reports "stopped" with this exit
+        decision = self._decide(runtime=runtime, unhealthy=unhealthy, reason=reason)
+        # One `exited` per exit: final when nothing follows (the policy gave up), so the
+        # Conductor hears of the exit, and records its event, once.
+        final = not decision.restart and decision.state == "exited"
         self._set(
             "exited",
             exit_code=self.exit_code,
             signal=self.signal,
             runtime=round(wall, 6),
             reason=reason,
+            final=final,
         )
+        self._final_sent = final
         self.client.ack_soon(ended["run_id"])
+        return decision
+
+    def _decide(self, *, runtime: float, unhealthy: str | None, reason: str | None) -> Decision:
         if self.exit_code is None and self.signal is None and unhealthy is None:
             # The exit status is unknown (its monitor was gone: nobody could wait for
             # it). Whether it failed cannot be told, so only `always` runs it again: a
