@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
+import httpx
 import trio
 
 from symphony.wire import StopInstance
@@ -22,6 +23,7 @@ from tests.jobs.harness import (
     start_command,
     wait_real,
 )
+from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
 
 
 async def test_monitor_sigkill_is_replaced_and_the_jobs_are_readopted(tmp_path) -> None:
@@ -78,3 +80,45 @@ async def test_monitor_sigkill_is_replaced_and_the_jobs_are_readopted(tmp_path) 
             await wait_real(lambda: "exited" in state_of("d-0"), timeout=30)
             assert [s for s in link.of("d-0") if s.state == "exited"][-1].exit_code == 5
             assert not ended(pids["b-0"])
+
+
+async def test_monitor_sigkill_under_a_connected_agent_keeps_the_instance_running(
+    tmp_path,
+) -> None:
+    spec_ = {
+        "name": "steady",
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sleep", "1000"]},
+    }
+    async with trio.open_nursery() as nursery:
+        info = await start_conductor(nursery, tmp_path / "c")
+        node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+        headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
+        async with httpx.AsyncClient(base_url=info.http_url, headers=headers, timeout=10) as http:
+            assert (await http.post("/deployments", json=spec_)).status_code == 201
+
+            async def running() -> list[dict]:
+                body = (await http.get("/deployments/steady")).json()
+                return [i for i in body["instances"] if i["state"] == "running"]
+
+            (before,) = await wait_for(running, timeout=30)
+            state_dir = str(tmp_path / "n" / "jobs")
+            old_monitor = monitor_pid(state_dir)
+            os.kill(old_monitor, signal.SIGKILL)
+            await wait_for(_replaced(node), timeout=30)
+            await trio.sleep(1.0)  # the node reports what changed, if anything did
+            (after,) = await running()
+            assert (after["id"], after["pid"]) == (before["id"], before["pid"])
+            assert after["started_at"] == before["started_at"]
+            assert (await node.link.ask("status")).connects == 1  # the agent never left
+            assert monitor_pid(state_dir) not in (None, old_monitor)
+        await node.processes.shutdown_monitor(kill_jobs=True)
+        nursery.cancel_scope.cancel()
+
+
+def _replaced(node):
+    async def check() -> bool:
+        return node.processes.monitors_replaced == 1
+
+    return check

@@ -102,6 +102,8 @@ class MonitorClient:
         #: True once the connection broke (not by :meth:`shutdown`): whatever this client
         #: was doing is over, and a new client must take over.
         self.lost = False
+        #: Set by the owner once the client served it (a replacement that came up).
+        self.ready = False
 
     async def run(
         self, *, task_status: trio.TaskStatus[MonitorClient] = trio.TASK_STATUS_IGNORED

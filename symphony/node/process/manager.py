@@ -114,8 +114,10 @@ class ProcessManager:
             if not lost or self._closing:
                 return
             self._lost_monitor(self.client)  # if nothing noticed before
+            # Back off only while replacements keep failing; a monitor that served us
+            # starts the sequence over.
+            attempt = 0 if self.client.ready else attempt + 1
             await trio.sleep(MONITOR_RETRY_DELAYS[min(attempt, len(MONITOR_RETRY_DELAYS) - 1)])
-            attempt += 1
 
     async def _serve(self, task_status: trio.TaskStatus[ProcessManager] | None) -> None:
         replacing = task_status is None
@@ -133,6 +135,7 @@ class ProcessManager:
                     self.monitors_replaced += 1
                     logger.warning("new node monitor up; re-adopted %d instance(s)", len(reports))
                 self._ready.set()
+                client.ready = True
                 if task_status is not None:
                     task_status.started(self)
                 await trio.sleep_forever()
