@@ -279,3 +279,22 @@ async def test_stop_sends_the_stop_signal_once_then_sigkill(
     assert node.states("trap-0")[-1] == "stopped"
     with open(out) as f:
         assert f.read().splitlines() == ["TERM"]
+
+
+async def test_stop_signal_reaches_each_process_once(
+    clock: trio.testing.MockClock, node: Node, tmp_path
+) -> None:
+    # A real-time stop signal is queued, not merged: a process signalled both through
+    # its group and on its own would count two deliveries.
+    out = str(tmp_path / "count")
+    job = spec(
+        [sys.executable, os.path.join(JOBS, "sigcount.py"), out],
+        stop_signal="SIGRTMIN",
+        stop_timeout_seconds=5,
+    )
+    await node.start("count-0", job)
+    await node.wait_for("count-0", "running")
+    await wait_real(lambda: os.path.exists(out + ".ready"))
+    await node.manager.stop_instance("count-0")  # the job ignores it: SIGKILL after 5 s
+    with open(out) as f:
+        assert f.read() == "1"
