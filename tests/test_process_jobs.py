@@ -155,3 +155,33 @@ async def test_jobs_exit_during_an_agent_outage_reaches_the_hello_with_its_code(
 
 def _monitor_runs(state_dir: str) -> list[dict]:
     return monitor_request(state_dir, {"op": "hello"})["runs"]
+
+
+async def test_jobs_agent_restart_keeps_restarts_and_a_pending_restart(tmp_path) -> None:
+    # "flaky" failed once and was restarted; "crashy" fails every time and was waiting
+    # out a long backoff when the agent went. The next agent keeps the restart count
+    # and the last exit of the one, and starts the other again instead of calling it
+    # finished.
+    state_dir = str(tmp_path / "node")
+    flaky = spec(
+        ["sh", "-c", "[ -f ran ] && exec sleep 1000; touch ran; exit 3"],
+        restart_policy={"type": "on-failure", "backoff_seconds": 0.01},
+    )
+    crashy = spec(
+        ["sh", "-c", "exit 4"],
+        restart_policy={"type": "on-failure", "backoff_seconds": 1000, "max_backoff_seconds": 1000},
+    )
+    async with open_node(state_dir, keep_monitor=True) as node, open_jobs(node) as (jobs, link):
+        await jobs.start(start_command("flaky-0", flaky))
+        await jobs.start(start_command("crashy-0", crashy))
+        await wait_real(lambda: [s.state for s in link.of("flaky-0")].count("running") == 2)
+        await wait_real(lambda: "restarting" in [s.state for s in link.of("crashy-0")])
+    async with open_node(state_dir) as node, open_jobs(node) as (jobs, link):
+        await node.manager.adopt()
+        await wait_real(lambda: "restarting" in node.states("crashy-0"), timeout=30)
+        reports = {r.instance_id: r for r in await jobs.reports()}
+        assert (reports["flaky-0"].state, reports["flaky-0"].restarts) == ("running", 1)
+        assert reports["flaky-0"].exit_code == 3  # the last exit is still known
+        crashed = reports["crashy-0"]
+        assert (crashed.state, crashed.final, crashed.exit_code) == ("restarting", False, 4)
+        assert crashed.restarts == 2  # one before the agent went, one after

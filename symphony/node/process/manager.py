@@ -159,11 +159,16 @@ class ProcessManager:
     def _emit(self, update: StatusUpdate) -> None:
         self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
         entry = self._instances.get(update.instance_id)
-        if update.state in ("exited", "failed") and entry is not None:
-            # Settled unless a restart follows; harmless if one does (it re-saves).
-            self.store.save(entry[1].request, final_state=update.state, outcome=entry[1].outcome())
-        elif update.state == "starting" and entry is not None:
-            self.store.save(entry[1].request)
+        if update.state in ("exited", "failed", "starting") and entry is not None:
+            # Settled only by a final update: an agent that dies while a restart waits
+            # for its backoff must leave the instance to be started again, not settled.
+            # The outcome (last exit, restarts) is kept either way.
+            settled = update.final and update.state != "starting"
+            self.store.save(
+                entry[1].request,
+                final_state=update.state if settled else None,
+                outcome=entry[1].outcome(),
+            )
         if self._on_status is not None:
             self._on_status(update)
         for channel in list(self._subscribers):
@@ -342,15 +347,16 @@ class ProcessManager:
                 self.client.remember_ended(run)
                 self._report_history(request, run)
                 await self.client.ack(run["run_id"])
+            outcome = saved.outcome  # the last exit and the restarts so far
             if live:
-                await self._launch(request, spec, adopt_live=live[-1])
+                await self._launch(request, spec, adopt_live=live[-1], outcome=outcome)
             elif ended:
                 self.client.remember_ended(ended[-1])
-                await self._launch(request, spec, adopt_ended=ended[-1])
+                await self._launch(request, spec, adopt_ended=ended[-1], outcome=outcome)
             elif saved.final_state in FINAL_STATES:
-                await self._launch(request, spec, settled=saved.final_state, outcome=saved.outcome)
+                await self._launch(request, spec, settled=saved.final_state, outcome=outcome)
             else:  # it was waiting to restart when the agent died
-                await self._launch(request, spec)
+                await self._launch(request, spec, outcome=outcome)
         for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
             for run in orphaned:
                 if run["state"] == "ended":

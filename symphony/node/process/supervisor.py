@@ -82,7 +82,7 @@ class ProcessSupervisor(Actor):
         self._adopt_live = adopt_live
         self._adopt_ended = adopt_ended
         self._settled = settled  # adopted in a final state: nothing to run
-        self._outcome = outcome  # ...and how its last run ended
+        self._outcome = outcome  # adopted: how its last run ended, restarts so far
         self.tracker = RestartTracker(spec.restart_policy)
         self.state = "starting"
         self.current: dict[str, Any] | None = None
@@ -188,9 +188,9 @@ class ProcessSupervisor(Actor):
     # ---- the life of the instance ---------------------------------------------------
     async def _lifecycle(self) -> None:
         decision: Decision | None = None
+        self._restore(self._outcome)  # adopted: what an earlier agent knew
         if self._settled is not None:
             self.state = self._settled
-            self._restore(self._outcome)
             self._done.set()
             return
         if self._adopt_live is not None:
