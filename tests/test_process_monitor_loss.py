@@ -122,3 +122,23 @@ def _replaced(node):
         return node.processes.monitors_replaced == 1
 
     return check
+
+
+async def test_monitor_sigkill_during_a_stop_the_stop_still_completes(tmp_path) -> None:
+    stubborn = "trap '' TERM; while true; do sleep 0.05; done"
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(
+                start_command("hard-0", spec(["sh", "-c", stubborn], stop_timeout_seconds=2))
+            )
+            await wait_real(lambda: any(s.state == "running" for s in link.of("hard-0")))
+            pid = next(s.pid for s in link.of("hard-0") if s.state == "running")
+            await jobs.stop(StopInstance(instance_id="hard-0"))
+            await wait_real(lambda: any(s.state == "stopping" for s in link.of("hard-0")))
+            os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+            await wait_real(lambda: any(s.state == "stopped" for s in link.of("hard-0")), 30)
+            assert ended(pid)
+            assert node.manager.monitors_replaced == 1
+            assert await node.manager.list_instances() == []
+            stopped = next(s for s in link.of("hard-0") if s.state == "stopped")
+            assert stopped.final and stopped.reason.startswith("stopped:")

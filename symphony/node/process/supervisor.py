@@ -23,7 +23,7 @@ from uuid import uuid4
 
 import trio
 
-from symphony.actors import Actor, Reply
+from symphony.actors import Actor, ActorStopped, Reply
 
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
@@ -187,6 +187,17 @@ class ProcessSupervisor(Actor):
 
     # ---- the life of the instance ---------------------------------------------------
     async def _lifecycle(self) -> None:
+        try:
+            await self._live()
+        finally:
+            # Cancelled (the monitor went away, the agent is shutting down): a deferred
+            # reply is not answered by the runtime, so answer the pending stops here;
+            # the manager then retries on the re-adopted instance.
+            for reply in self._stop_replies:
+                reply.fail(ActorStopped(f"the supervisor of {self.request.instance_id} ended"))
+            self._stop_replies.clear()
+
+    async def _live(self) -> None:
         decision: Decision | None = None
         self._restore(self._outcome)  # adopted: what an earlier agent knew
         if self._settled is not None:
