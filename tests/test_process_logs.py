@@ -44,7 +44,7 @@ async def test_logs_follow_yields_new_lines_of_a_running_then_exited_job(tmp_pat
         go.touch()
         assert await lines.__anext__() == "two"
         await lines.aclose()
-        await node.wait_for("f", "exited", count=2)
+        await node.wait_for("f", "exited")
         errors = node.manager.follow("f", "stderr", from_start=True, poll_interval=0.01)
         assert await errors.__anext__() == "oops"  # an exited instance can be followed too
         await errors.aclose()

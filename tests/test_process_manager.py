@@ -51,9 +51,9 @@ async def test_exec_env_cwd_and_own_session(clock: trio.testing.MockClock, node:
     assert lines[2] == os.path.join(node.state_dir, "work", "web-0")
     sid, pgid = map(int, lines[3].split())
     assert sid == pgid == running.pid  # its own session and process group
-    final = await node.wait_for("web-0", "exited", count=2)
-    assert node.states("web-0") == ["starting", "running", "exited", "exited"]
-    assert final.run_id == running.run_id and final.pid is None
+    assert exited.final  # one `exited` per exit: final when nothing follows
+    assert node.states("web-0") == ["starting", "running", "exited"]
+    assert exited.run_id == running.run_id and exited.pid is None
 
 
 async def test_restart_on_failure_follows_the_backoff_sequence_then_fails(
@@ -82,15 +82,17 @@ async def test_restart_on_failure_does_not_restart_a_clean_exit(
     clock: trio.testing.MockClock, node: Node
 ) -> None:
     await node.start("ok", spec(["true"]))
-    await node.wait_for("ok", "exited", count=2)  # the run's exit, then the final state
-    assert node.states("ok") == ["starting", "running", "exited", "exited"]
+    exited = await node.wait_for("ok", "exited")  # the run's exit is the final state
+    assert exited.final and exited.exit_code == 0
+    assert node.states("ok") == ["starting", "running", "exited"]
 
 
 async def test_restart_never_leaves_a_failed_run_exited(
     clock: trio.testing.MockClock, node: Node
 ) -> None:
     await node.start("once", spec(FAIL, restart_policy={"type": "never"}))
-    final = await node.wait_for("once", "exited", count=2)
+    final = await node.wait_for("once", "exited")
+    assert final.final and final.exit_code == 3
     assert "restarting" not in node.states("once")
     (report,) = await node.manager.list_instances()
     assert (report.state, report.exit_code, final.restarts) == ("exited", 3, 0)
@@ -259,3 +261,40 @@ def _jobs_under(state_dir: str) -> list[int]:
         if cwd.startswith(work) and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc.pid)
     return found
+
+
+async def test_stop_sends_the_stop_signal_once_then_sigkill(
+    clock: trio.testing.MockClock, node: Node, tmp_path
+) -> None:
+    # The worker keeps running after SIGTERM; its leader does not. Once the leader is
+    # gone the worker is a leftover: it must not get a second SIGTERM, only SIGKILL.
+    out = str(tmp_path / "terms")
+    job = spec(["sh", os.path.join(JOBS, "trapper.sh"), out], stop_timeout_seconds=5)
+    await node.start("trap-0", job)
+    await node.wait_for("trap-0", "running")
+    await wait_real(lambda: os.path.exists(out + ".ready"))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(node.manager.stop_instance, "trap-0")
+        nursery.start_soon(node.manager.stop_instance, "trap-0")  # a repeated stop
+    assert node.states("trap-0")[-1] == "stopped"
+    with open(out) as f:
+        assert f.read().splitlines() == ["TERM"]
+
+
+async def test_stop_signal_reaches_each_process_once(
+    clock: trio.testing.MockClock, node: Node, tmp_path
+) -> None:
+    # A real-time stop signal is queued, not merged: a process signalled both through
+    # its group and on its own would count two deliveries.
+    out = str(tmp_path / "count")
+    job = spec(
+        [sys.executable, os.path.join(JOBS, "sigcount.py"), out],
+        stop_signal="SIGRTMIN",
+        stop_timeout_seconds=5,
+    )
+    await node.start("count-0", job)
+    await node.wait_for("count-0", "running")
+    await wait_real(lambda: os.path.exists(out + ".ready"))
+    await node.manager.stop_instance("count-0")  # the job ignores it: SIGKILL after 5 s
+    with open(out) as f:
+        assert f.read() == "1"

@@ -6,8 +6,14 @@ every status change of every instance to the link, which batches them to the Con
 
 Commands are idempotent, because the Conductor may repeat them after a reconnect: a
 start of an instance that exists is a no-op, a stop of an unknown instance is reported
-as ``stopped``. Stops run in the background: a job's grace period must not hold up the
-commands behind it.
+as ``stopped``, and a repeated stop of an instance being stopped does nothing more.
+Stops run in the background: a job's grace period must not hold up the commands
+behind it.
+
+A stop leaves a tombstone (:mod:`symphony.node.tombstones`): a start of that instance
+id that arrives later (a stop that overtook its start, a start repeated after a
+reconnect) is not run but answered ``stopped``. Instance ids are never reused, so a
+late start is always stale.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from .process import (
     StatusUpdate,
     UnknownInstance,
 )
+from .tombstones import Tombstones
 
 log = logging.getLogger("symphony.node.jobs")
 
@@ -54,12 +61,12 @@ def _signal_number(name: str | None) -> int | None:
 class ProcessJobs:
     """Implements :class:`symphony.node.link.Jobs` on a running ProcessManager."""
 
-    def __init__(self, manager: ProcessManager) -> None:
+    def __init__(self, manager: ProcessManager, *, tombstones: Tombstones | None = None) -> None:
         self.manager = manager
-        self._deployment_of: dict[str, str] = {}
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
-        self._stopping: set[str] = set()
+        self._stopping: set[str] = set()  # instances with a stop under way
+        self.tombstones = Tombstones() if tombstones is None else tombstones
         # Subscribe at once: updates emitted while the agent re-adopts (before the pump
         # runs) wait in this buffer instead of being lost.
         self._updates = manager.subscribe()
@@ -78,16 +85,14 @@ class ProcessJobs:
                     return
 
     async def _to_wire(self, update: StatusUpdate) -> InstanceStatus:
-        deployment_id = self._deployment_of.get(update.instance_id)
-        if deployment_id is None:
-            await self.reports()  # learns the deployment of adopted instances
-            deployment_id = self._deployment_of.get(update.instance_id, "unknown")
+        deployment_id = update.deployment_id or "unknown"
         final = update.final or update.state in ("failed", "stopped")
         return InstanceStatus(
             instance_id=update.instance_id,
             deployment_id=deployment_id,
             state=update.state,  # type: ignore[arg-type]
             pid=update.pid,
+            started_at=update.started_at,
             restarts=update.restarts,
             exit_code=update.exit_code,
             signal=_signal_number(update.signal),
@@ -106,8 +111,6 @@ class ProcessJobs:
         """Every instance's current state, for the hello."""
         out = []
         for report in await self.manager.list_instances():
-            if report.deployment_id:
-                self._deployment_of[report.instance_id] = report.deployment_id
             out.append(self._report_to_wire(report))
         return out
 
@@ -118,6 +121,7 @@ class ProcessJobs:
             deployment_id=report.deployment_id or "unknown",
             state=report.state,  # type: ignore[arg-type]
             pid=report.pid,
+            started_at=report.started_at,
             restarts=report.restarts,
             exit_code=report.exit_code,
             signal=_signal_number(report.signal),
@@ -126,11 +130,26 @@ class ProcessJobs:
             cpu_percent=report.cpu_percent,
             rss_bytes=report.rss_bytes,
             at=time.time(),
+            # When it ended, not when we report it (a hello may come long after).
+            finished_at=(report.finished_at or time.time()) if final else None,
             final=final,
         )
 
     async def start(self, command: StartInstance) -> None:
-        self._deployment_of[command.instance_id] = command.deployment_id
+        if self.tombstones.contains(command.instance_id, now=trio.current_time()):
+            log.info("start of %s: it was stopped already, not running it", command.instance_id)
+            await self._report(
+                InstanceStatus(
+                    instance_id=command.instance_id,
+                    deployment_id=command.deployment_id,
+                    state="stopped",
+                    reason="stopped before it started",
+                    at=time.time(),
+                    finished_at=time.time(),
+                    final=True,
+                )
+            )
+            return
         request = StartRequest(
             instance_id=command.instance_id,
             spec=command.spec,
@@ -156,24 +175,30 @@ class ProcessJobs:
             )
 
     async def stop(self, command: StopInstance) -> None:
-        # Runs in the link's session; the stop itself may take the job's whole grace
-        # period, so it goes to the background.
+        # Runs in the link's session, in the order the commands came: the tombstone is
+        # in place before the next command is looked at. The stop itself may take the
+        # job's whole grace period, so it goes to the background.
         assert self._nursery is not None
-        self._nursery.start_soon(self._stop, command)
-
-    async def _stop(self, command: StopInstance) -> None:
+        instance_id = command.instance_id
+        self.tombstones.add(instance_id, now=trio.current_time())
         # The Conductor may repeat a stop (after a reconnect, or for a stale copy on
-        # every report); one stop per instance at a time is enough.
-        if command.instance_id in self._stopping:
+        # every report); one stop per instance at a time is enough, and one stop sends
+        # one stop signal.
+        if instance_id in self._stopping:
             return
-        self._stopping.add(command.instance_id)
+        self._stopping.add(instance_id)
+        self._nursery.start_soon(self._stop, instance_id)
+
+    async def _stop(self, instance_id: str) -> None:
         try:
-            await self.manager.stop_instance(command.instance_id)
+            await self.manager.stop_instance(instance_id)
         except UnknownInstance:
+            # The deployment is not known here; the stopped report that counts is the
+            # one answering a late start, which carries it.
             await self._report(
                 InstanceStatus(
-                    instance_id=command.instance_id,
-                    deployment_id=self._deployment_of.get(command.instance_id, "unknown"),
+                    instance_id=instance_id,
+                    deployment_id="unknown",
                     state="stopped",
                     reason="not running on this node",
                     at=time.time(),
@@ -181,6 +206,8 @@ class ProcessJobs:
                     final=True,
                 )
             )
+        finally:
+            self._stopping.discard(instance_id)
 
     async def _report(self, status: InstanceStatus) -> None:
         if self._link is not None:
@@ -219,6 +246,7 @@ class ProcessJobs:
         self, link: ActorRef, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Pump statuses to ``link`` and host background stops, until cancelled."""
+        self._link = link  # at once: a command may need to report before the pump runs
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self.pump_statuses, link)

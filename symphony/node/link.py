@@ -8,7 +8,8 @@ drops, or cannot be made, it waits per its :class:`~symphony.actors.Backoff` (wi
 jitter, so a thousand nodes do not reconnect in step) and tries again, forever.
 
 Jobs keep running while the link is down; statuses queue up (bounded) and go out after
-the next hello.
+the next hello, followed by the hello's own list again so that the current state has the
+last word (see :meth:`ConductorLink._replay_after_hello`).
 """
 
 from __future__ import annotations
@@ -174,13 +175,12 @@ class ConductorLink(Actor):
             server_hostname=s.server_hostname,
         ) as conn:
             hello = await self._hello()
+            queued = len(self._pending)  # updates no newer than the hello's list
             accepted = await client_hello(conn, hello, timeout=s.hello_timeout)
             self._state, self._connected_since = "connected", trio.current_time()
             self._connects += 1
             self._last_error = None
-            # The hello carried every instance's current state: older queued updates
-            # are superseded.
-            self._pending.clear()
+            self._replay_after_hello(queued, hello.instances)
             log.info(
                 "connected to conductor %s:%d as %r (heartbeat every %g s)",
                 s.host,
@@ -189,6 +189,25 @@ class ConductorLink(Actor):
                 accepted.heartbeat_sec,
             )
             await self._session(conn, accepted)
+
+    def _replay_after_hello(self, queued: int, current: tuple[InstanceStatus, ...]) -> None:
+        """Order what goes out after a hello: history, current state, newer updates.
+
+        The hello carries each instance's current state only. The updates queued while
+        disconnected are its history (a run that exited and was restarted meanwhile
+        shows only as ``running`` in the hello), and the Conductor records every exit
+        from them: they go first, then the hello's list once more, so that the current
+        state has the last word, then the updates that are newer than the hello.
+        """
+        history = [self._pending.popleft() for _ in range(min(queued, len(self._pending)))]
+        newer = list(self._pending)
+        self._pending.clear()
+        if history:
+            self._pending.extend(history)
+            self._pending.extend(current)
+        self._pending.extend(newer)
+        if self._pending:
+            self._pending_changed.set()
 
     async def _hello(self) -> Hello:
         s = self.settings

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 
 import trio
 
+from symphony.actors import Actor, spawn
+from symphony.node.jobs import ProcessJobs
 from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
+from symphony.wire import InstanceStatus, StartInstance
 
 JOBS = os.path.dirname(os.path.abspath(__file__))
 
@@ -117,13 +120,20 @@ def monitor_pid(state_dir: str) -> int | None:
 
 
 @asynccontextmanager
-async def open_node(state_dir: str, *, node_id: str = "node-1") -> AsyncIterator[Node]:
-    """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit."""
+async def open_node(
+    state_dir: str, *, node_id: str = "node-1", keep_monitor: bool = False
+) -> AsyncIterator[Node]:
+    """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit
+    (with ``keep_monitor``, the agent just goes, as if killed: jobs and monitor stay)."""
     node = Node(manager=None, state_dir=state_dir)  # type: ignore[arg-type]
     node.manager = ProcessManager(state_dir=state_dir, node_id=node_id, on_status=node.record)
     async with trio.open_nursery() as nursery:
         await nursery.start(node.manager.run)
         pid = monitor_pid(state_dir)
+        if keep_monitor:
+            yield node
+            nursery.cancel_scope.cancel()
+            return
         try:
             yield node
         finally:
@@ -132,3 +142,53 @@ async def open_node(state_dir: str, *, node_id: str = "node-1") -> AsyncIterator
                 if pid is not None:
                     await wait_real(lambda: ended(pid))
             nursery.cancel_scope.cancel()
+
+
+class LinkDouble(Actor):
+    """Stands in for the ConductorLink: keeps every InstanceStatus it is told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[InstanceStatus] = []
+
+    async def receive(self, message: object) -> None:
+        assert isinstance(message, InstanceStatus), message
+        self.statuses.append(message)
+
+    def of(self, instance_id: str) -> list[InstanceStatus]:
+        return [s for s in self.statuses if s.instance_id == instance_id]
+
+
+@asynccontextmanager
+async def open_jobs(node: Node) -> AsyncIterator[tuple[ProcessJobs, LinkDouble]]:
+    """The node's ProcessJobs, pumping its statuses into a LinkDouble."""
+    jobs = ProcessJobs(node.manager)
+    link = LinkDouble()
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, link, name="link-double")
+        await nursery.start(jobs.run, ref)
+        yield jobs, link
+        nursery.cancel_scope.cancel()
+
+
+def start_command(instance_id: str, job: dict, *, deployment_id: str = "dep-1") -> StartInstance:
+    """A StartInstance as the Conductor sends it."""
+    return StartInstance(
+        instance_id=instance_id,
+        deployment_id=deployment_id,
+        deployment_name="dep",
+        replica=0,
+        spec=job,
+    )
+
+
+def processes_under(directory: str) -> list[int]:
+    """Live (non-zombie) processes whose working directory is inside ``directory``."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cwd", "status"]):
+        cwd = proc.info["cwd"] or ""
+        if cwd.startswith(directory) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc.pid)
+    return found

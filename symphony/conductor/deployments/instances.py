@@ -82,10 +82,23 @@ def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRe
     if update.reason is not None or update.state == "running":
         changes["reason"] = update.reason
     if update.state == "running":
-        changes["started_at"] = update.started_at or update.at or time.time()
+        changes["started_at"] = _started_at(instance, update)
     if final:
         changes["finished_at"] = update.finished_at or update.at or time.time()
     return replace(instance, **changes)
+
+
+def _started_at(instance: InstanceRecord, update: InstanceStatus) -> float:
+    """When the running process started: the node says so (protocol 2). A version-1 node
+    does not, so a report about the same process keeps the time already recorded (an
+    agent restart must not reset the instance's age); only a new process takes the time
+    of its first report."""
+    if update.started_at is not None:
+        return update.started_at
+    same_process = instance.state == "running" and instance.pid == update.pid
+    if same_process and instance.started_at is not None:
+        return instance.started_at
+    return update.at or time.time()
 
 
 def _signal_name(signal: int | None) -> str | None:

@@ -3,9 +3,10 @@
 :class:`MonitorClient` starts the monitor if none answers (detached, in its own session,
 so it outlives the agent), then keeps one unix-socket connection: requests are matched to
 replies by id, and ``ended`` events are kept per run until someone collects them with
-:meth:`MonitorClient.wait_ended`. If the monitor goes away the client's ``run`` raises
-:class:`MonitorLost`, which crashes whoever runs it (the node's supervisor restarts the
-process layer, which starts a new monitor and re-adopts).
+:meth:`MonitorClient.wait_ended`. If the monitor goes away the client calls its
+``on_lost`` hook at once, then its ``run`` raises :class:`MonitorLost`; the
+:class:`~symphony.node.process.manager.ProcessManager` then starts a new monitor with a
+new client and re-adopts the jobs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -86,8 +88,9 @@ async def start_monitor(state_dir: str) -> None:
 class MonitorClient:
     """One agent's connection to its node monitor."""
 
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, state_dir: str, *, on_lost: Callable[[], None] | None = None) -> None:
         self.state_dir = os.path.abspath(state_dir)
+        self._on_lost = on_lost
         self._stream: trio.SocketStream | None = None
         self._send_lock = trio.Lock()
         self._next_id = 0
@@ -96,6 +99,11 @@ class MonitorClient:
         self._ended_waiters: dict[str, trio.Event] = {}
         self._closing = False
         self._tasks: trio.Nursery | None = None
+        #: True once the connection broke (not by :meth:`shutdown`): whatever this client
+        #: was doing is over, and a new client must take over.
+        self.lost = False
+        #: Set by the owner once the client served it (a replacement that came up).
+        self.ready = False
 
     async def run(
         self, *, task_status: trio.TaskStatus[MonitorClient] = trio.TASK_STATUS_IGNORED
@@ -122,12 +130,22 @@ class MonitorClient:
             except trio.BrokenResourceError:
                 pass
             finally:
+                self._mark_lost()
                 for slot in self._pending.values():
                     slot[1] = {"ok": False, "error": "the node monitor went away", "lost": True}
                     slot[0].set()
             self._tasks.cancel_scope.cancel()
             if not self._closing:
                 raise MonitorLost("the connection to the node monitor was lost")
+
+    def _mark_lost(self) -> None:
+        # Synchronously, before any waiter learns of it: whoever sees a request or an
+        # actor fail because of the loss finds the manager already waiting for a new one.
+        if self._closing or self.lost:
+            return
+        self.lost = True
+        if self._on_lost is not None:
+            self._on_lost()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("event") == "ended":
@@ -155,6 +173,7 @@ class MonitorClient:
                 await self._stream.send_all(line)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             self._pending.pop(self._next_id, None)
+            self._mark_lost()
             raise MonitorLost("the connection to the node monitor was lost") from error
         await slot[0].wait()
         reply: dict[str, Any] = slot[1]

@@ -1,10 +1,14 @@
 """The agent's own local state: which instances this node should be running.
 
 ``<state_dir>/instances/<instance_id>.json`` holds the start request (ids and the spec
-dict) and, once the instance has settled, its final state. Written when an instance
-starts, updated when it settles, deleted when it is stopped. With the monitor's run
-records this is all a restarted agent needs to adopt its instances: the spec to keep
-supervising them, and which runs are live or ended meanwhile.
+dict) and, once the instance has settled, its final state and how its last run ended
+(the *outcome*: exit code or signal, reason, end time, restarts). The outcome outlives
+the monitor's run record, which is deleted once the agent has seen the exit: an agent
+that dies again before the Conductor heard of the exit still reports its code.
+Written when an instance starts, updated when it settles, deleted when it is stopped.
+With the monitor's run records this is all a restarted agent needs to adopt its
+instances: the spec to keep supervising them, and which runs are live or ended
+meanwhile.
 
 Writes are atomic (temp file + rename) but not fsynced: after a machine crash there
 are no jobs to adopt anyway.
@@ -27,6 +31,7 @@ class SavedInstance:
 
     request: StartRequest
     final_state: str | None
+    outcome: dict[str, Any] | None = None
 
 
 class InstanceStore:
@@ -39,14 +44,22 @@ class InstanceStore:
     def _path(self, instance_id: str) -> str:
         return os.path.join(self.directory, f"{instance_id}.json")
 
-    def save(self, request: StartRequest, *, final_state: str | None = None) -> None:
-        """Record that ``request`` is this node's to run (and its final state, if settled)."""
+    def save(
+        self,
+        request: StartRequest,
+        *,
+        final_state: str | None = None,
+        outcome: dict[str, Any] | None = None,
+    ) -> None:
+        """Record that ``request`` is this node's to run (and its final state and outcome,
+        if settled)."""
         data: dict[str, Any] = {
             "instance_id": request.instance_id,
             "deployment_id": request.deployment_id,
             "replica": request.replica,
             "spec": request.spec,
             "final_state": final_state,
+            "outcome": outcome,
         }
         path = self._path(request.instance_id)
         with open(path + ".tmp", "w") as f:
@@ -73,7 +86,9 @@ class InstanceStore:
                     replica=data.get("replica"),
                     spec=data["spec"],
                 )
-                saved.append(SavedInstance(request, data.get("final_state")))
+                outcome = data.get("outcome")
+                outcome = outcome if isinstance(outcome, dict) else None
+                saved.append(SavedInstance(request, data.get("final_state"), outcome))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return saved

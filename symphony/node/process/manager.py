@@ -14,6 +14,10 @@ Example::
 
 Cancelling ``run`` (the agent shutting down or dying) leaves every job running under the
 monitor; the next agent's :meth:`ProcessManager.adopt` picks them up.
+
+If the monitor itself dies, ``run`` does not fail: it starts a new monitor (which takes
+over the run records and verifies every pid with its start time) and re-adopts the
+instances, as a new agent would. Meanwhile the manager's operations wait for it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 logger = logging.getLogger(__name__)
 EVENTS_KEPT = 200  # status records kept per instance for ``events()``
+#: Delays between attempts to bring up a replacement monitor (the last one repeats).
+MONITOR_RETRY_DELAYS = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class InstanceExists(ValueError):
@@ -77,30 +83,92 @@ class ProcessManager:
         self._instances: dict[str, tuple[ActorRef | None, ProcessSupervisor]] = {}
         self._events: dict[str, deque[StatusUpdate]] = {}
         self._nursery: trio.Nursery | None = None
+        self._ready = trio.Event()  # set while a monitor serves us
+        self._generation = 0  # monitors lost so far
+        self._lost_client: MonitorClient | None = None
+        self._closing = False
+        self.monitors_replaced = 0
         self.dropped_updates = 0
 
     async def run(
         self, *, task_status: trio.TaskStatus[ProcessManager] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Serve until cancelled; ``nursery.start(manager.run)`` returns when ready."""
+        """Serve until cancelled; ``nursery.start(manager.run)`` returns when ready.
+
+        A monitor that cannot be reached at first fails ``run``; one lost later is
+        replaced (see the module docstring).
+        """
+        attempt = 0
+        while True:
+            lost = False
+            try:
+                await self._serve(task_status if self._generation == 0 else None)
+            except* MonitorLost as group:
+                if self._generation == 0 and not self._ready.is_set():
+                    raise  # never had a monitor: the node cannot run jobs, say so
+                lost = True
+                logger.warning(
+                    "the node monitor went away (%s): starting a new one and re-adopting the jobs",
+                    group.exceptions[0],
+                )
+            if not lost or self._closing:
+                return
+            self._lost_monitor(self.client)  # if nothing noticed before
+            # Back off only while replacements keep failing; a monitor that served us
+            # starts the sequence over.
+            attempt = 0 if self.client.ready else attempt + 1
+            await trio.sleep(MONITOR_RETRY_DELAYS[min(attempt, len(MONITOR_RETRY_DELAYS) - 1)])
+
+    async def _serve(self, task_status: trio.TaskStatus[ProcessManager] | None) -> None:
+        replacing = task_status is None
+        client = self.client = MonitorClient(
+            self.state_dir, on_lost=lambda: self._lost_monitor(client)
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(self.client.run)
             # The supervisors live in their own nursery so that shutdown_monitor() can end
             # them before the monitor goes (else they would see it vanish mid-request).
             async with trio.open_nursery() as supervisors:
                 self._nursery = supervisors
-                task_status.started(self)
+                if replacing:
+                    reports = await self.adopt()
+                    self.monitors_replaced += 1
+                    logger.warning("new node monitor up; re-adopted %d instance(s)", len(reports))
+                self._ready.set()
+                client.ready = True
+                if task_status is not None:
+                    task_status.started(self)
                 await trio.sleep_forever()
+
+    def _lost_monitor(self, client: MonitorClient) -> None:
+        """The supervisors go with the monitor: forget them until re-adopted (once per
+        monitor; called by the client the moment it notices)."""
+        if self._lost_client is client:
+            return
+        self._lost_client = client
+        self._ready = trio.Event()
+        self._generation += 1
+        self._nursery = None
+        self._instances.clear()
+
+    async def _wait_ready(self) -> None:
+        """Wait while a lost monitor is being replaced."""
+        await self._ready.wait()
 
     # ---- status -----------------------------------------------------------------------
     def _emit(self, update: StatusUpdate) -> None:
         self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
         entry = self._instances.get(update.instance_id)
-        if update.state in ("exited", "failed") and entry is not None:
-            # Settled unless a restart follows; harmless if one does (it re-saves).
-            self.store.save(entry[1].request, final_state=update.state)
-        elif update.state == "starting" and entry is not None:
-            self.store.save(entry[1].request)
+        if update.state in ("exited", "failed", "starting") and entry is not None:
+            # Settled only by a final update: an agent that dies while a restart waits
+            # for its backoff must leave the instance to be started again, not settled.
+            # The outcome (last exit, restarts) is kept either way.
+            settled = update.final and update.state != "starting"
+            self.store.save(
+                entry[1].request,
+                final_state=update.state if settled else None,
+                outcome=entry[1].outcome(),
+            )
         if self._on_status is not None:
             self._on_status(update)
         for channel in list(self._subscribers):
@@ -143,7 +211,12 @@ class ProcessManager:
             actor.reason = f"internal error: {error!r}"
             self._emit(
                 StatusUpdate(
-                    instance_id=instance_id, state="failed", at=time.time(), reason=actor.reason
+                    instance_id=instance_id,
+                    deployment_id=actor.request.deployment_id,
+                    state="failed",
+                    at=time.time(),
+                    reason=actor.reason,
+                    final=True,
                 )
             )
             if not started:
@@ -180,31 +253,69 @@ class ProcessManager:
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
         spec = parse_job_spec(request.spec)
+        await self._wait_ready()
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
         self.store.save(request)
-        actor = await self._launch(request, spec)
+        client = self.client
+        try:
+            actor = await self._launch(request, spec)
+        except (MonitorLost, RuntimeError):
+            if not client.lost:
+                raise
+            # The monitor went away mid-start: the saved request makes the re-adoption
+            # start it (once), so there is nothing left to do here.
+            await self._wait_ready()
+            entry = self._instances.get(instance_id)
+            if entry is None:
+                raise UnknownInstance(f"instance {instance_id!r} was stopped meanwhile") from None
+            return entry[1].report()
         return actor.report()
 
     async def stop_instance(self, instance_id: str) -> InstanceReport:
         """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it."""
-        entry = self._instances.get(instance_id)
-        if entry is None:
-            raise UnknownInstance(f"no instance {instance_id!r} on this node")
-        ref, actor = entry
-        timeout = actor.spec.stop_timeout_seconds + 30.0
-        try:
-            report: InstanceReport = await _ask(ref, StopInstance(), timeout=timeout)
-            if ref is not None:
-                await ref.stop()
-        except ActorStopped:  # its supervision crashed earlier: nothing runs any more
-            report = actor.report()
-        del self._instances[instance_id]
-        self.store.delete(instance_id)
+        while True:
+            await self._wait_ready()
+            entry = self._instances.get(instance_id)
+            if entry is None:
+                raise UnknownInstance(f"no instance {instance_id!r} on this node")
+            ref, actor = entry
+            timeout = actor.spec.stop_timeout_seconds + 30.0
+            try:
+                report: InstanceReport = await _ask(ref, StopInstance(), timeout=timeout)
+                if ref is not None:
+                    await ref.stop()
+                break
+            except ActorStopped:
+                if actor.client.lost:
+                    continue  # the monitor went away mid-stop: stop the re-adopted one
+                # Its supervision crashed earlier: nothing runs any more.
+                report = actor.report()
+                if actor.state != "stopped":
+                    actor.state = "stopped"
+                    self._emit(
+                        StatusUpdate(
+                            instance_id=instance_id,
+                            deployment_id=actor.request.deployment_id,
+                            state="stopped",
+                            at=time.time(),
+                            reason="stop requested",
+                            final=True,
+                        )
+                    )
+                break
+        if self._instances.get(instance_id) is entry:  # a concurrent stop may have been first
+            del self._instances[instance_id]
+            self.store.delete(instance_id)
+            self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
         return report
 
     async def list_instances(self) -> list[InstanceReport]:
         """A report per instance, with CPU% and RSS of each running job's process tree."""
+        await self._wait_ready()  # while a monitor is replaced, the list would be empty
+        return await self._reports()
+
+    async def _reports(self) -> list[InstanceReport]:
         snapshot = Snapshot.take() if self._instances else None
         reports = []
         for ref, actor in list(self._instances.values()):
@@ -234,29 +345,31 @@ class ProcessManager:
             history = ended if live else ended[:-1]
             for run in history:  # ended before the latest run began: report, then forget
                 self.client.remember_ended(run)
-                self._report_history(request.instance_id, run)
+                self._report_history(request, run)
                 await self.client.ack(run["run_id"])
+            outcome = saved.outcome  # the last exit and the restarts so far
             if live:
-                await self._launch(request, spec, adopt_live=live[-1])
+                await self._launch(request, spec, adopt_live=live[-1], outcome=outcome)
             elif ended:
                 self.client.remember_ended(ended[-1])
-                await self._launch(request, spec, adopt_ended=ended[-1])
+                await self._launch(request, spec, adopt_ended=ended[-1], outcome=outcome)
             elif saved.final_state in FINAL_STATES:
-                await self._launch(request, spec, settled=saved.final_state)
+                await self._launch(request, spec, settled=saved.final_state, outcome=outcome)
             else:  # it was waiting to restart when the agent died
-                await self._launch(request, spec)
+                await self._launch(request, spec, outcome=outcome)
         for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
             for run in orphaned:
                 if run["state"] == "ended":
                     await self.client.ack(run["run_id"])
                 else:
                     await self.client.request("signal", run_id=run["run_id"], signal=9)
-        return await self.list_instances()
+        return await self._reports()
 
-    def _report_history(self, instance_id: str, run: dict[str, Any]) -> None:
+    def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
         self._emit(
             StatusUpdate(
-                instance_id=instance_id,
+                instance_id=request.instance_id,
+                deployment_id=request.deployment_id,
                 state="exited",
                 at=run.get("ended_at") or 0.0,
                 run_id=run["run_id"],
@@ -293,6 +406,7 @@ class ProcessManager:
 
         The instances' supervisors end first; the manager accepts no new instance after.
         """
+        self._closing = True
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
             self._nursery = None

@@ -66,6 +66,7 @@ class Monitor:
         self.foreign: dict[str, Run] = {}  # live runs started by an earlier monitor
         self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
+        self.stopping: dict[str, float] = {}  # signalled run id -> end of its grace
         self._next_rotate = self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
@@ -106,6 +107,7 @@ class Monitor:
                 self._lost(run, "the job ended while no node monitor was running")
 
     def _lost(self, run: Run, reason: str) -> None:
+        self.stopping.pop(run.run_id, None)
         run.state = "ended"
         run.ended_at = run.ended_at or time.time()
         run.reason = f"exit status unknown: {reason}"
@@ -170,6 +172,11 @@ class Monitor:
         members = self.members(run, self.snapshot())
         if signum:
             self._kill(run, members, signum)
+            if signum != signal.SIGKILL:
+                # A stop is under way: its signal reached every member. If the leader
+                # goes first, its leftovers get SIGKILL when the grace is over, not a
+                # second stop signal.
+                self.stopping.setdefault(run_id, time.monotonic() + run.grace)
         return len(members)
 
     def ack(self, run_id: str) -> None:
@@ -228,17 +235,17 @@ class Monitor:
         return list(found.values())
 
     def _kill(self, run: Run, members: list[ProcInfo], signum: int) -> None:
-        # Groups first (catches processes forked after the scan), then each member
-        # (catches those in other groups or sessions). Never our own group.
+        # Groups first (catches processes forked after the scan), then each member the
+        # group signal did not reach (those in other groups or sessions). Never our own
+        # group. Each process gets the signal once: a shell's TERM trap must run once.
         groups = {m.pgid for m in members}
         if self.leaders.get(run.pid) is run:
             groups.add(run.pid)  # unreaped leader: its pid is still its group's id
         groups.discard(os.getpgrp())
-        for pgid in groups:
-            if pgid > 1:
-                _quietly(os.killpg, pgid, signum)
+        reached = {pgid for pgid in groups if pgid > 1 and _quietly(os.killpg, pgid, signum)}
         for member in members:
-            _quietly(os.kill, member.pid, signum)
+            if member.pgid not in reached:
+                _quietly(os.kill, member.pid, signum)
 
     # ---- events ---------------------------------------------------------------------
     def reap(self) -> None:
@@ -288,8 +295,12 @@ class Monitor:
             self._end(run)
             return
         run.state = "ending"
-        self._kill(run, leftovers, signal.SIGTERM)
-        self.kill_at[run.run_id] = time.monotonic() + run.grace
+        stop_deadline = self.stopping.get(run.run_id)
+        if stop_deadline is None:
+            self._kill(run, leftovers, signal.SIGTERM)
+            self.kill_at[run.run_id] = time.monotonic() + run.grace
+        else:  # they had the stop signal already: one stop, one signal
+            self.kill_at[run.run_id] = stop_deadline
 
     def _rotate(self, run: Run) -> bool:
         rotated = False
@@ -305,6 +316,7 @@ class Monitor:
         self._rotate(run)  # the last words of a fast writer are bounded too
         run.state = "ended"
         self.kill_at.pop(run.run_id, None)
+        self.stopping.pop(run.run_id, None)
         self.tracked.pop(run.run_id, None)
         self.store.save(run, durable=False)
         self.announce(run)  # first, so that a restart does not wait for the disk...
@@ -357,6 +369,10 @@ def _text(request: dict, key: str) -> str:
     return value
 
 
-def _quietly(function: Callable[[int, int], None], target: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+def _quietly(function: Callable[[int, int], None], target: int, signum: int) -> bool:
+    """Send a signal; False if there was no such process (group) or no permission."""
+    try:
         function(target, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

@@ -35,18 +35,22 @@ class StatusUpdate:
     ``exit_code``/``signal``/``runtime`` describe the run that just ended (on
     ``exited``, and on ``stopped`` when a run was stopped); ``delay`` is the wait before
     the next start (on ``restarting``); ``reason`` says why (spawn error, unhealthy,
-    restart budget, stop request). ``adopted`` marks a run found running by a restarted
+    restart budget, stop request). ``deployment_id`` is the instance's deployment (None
+    for an instance started without one). ``adopted`` marks a run found running by a restarted
     agent; ``health`` is ``healthy``/``unhealthy``/None (no check, or not yet known).
     ``final`` marks the last update of an instance's life on this node (the policy will
     not restart it, or it was stopped): an ``exited`` without it may yet be followed by
-    ``restarting``.
+    ``restarting``. ``started_at`` is when the current run's process started (wall clock,
+    from the monitor's record: it survives agent restarts), while it runs.
     """
 
     instance_id: str
     state: str
     at: float
+    deployment_id: str | None = None
     run_id: str | None = None
     pid: int | None = None
+    started_at: float | None = None
     exit_code: int | None = None
     signal: str | None = None
     runtime: float | None = None
@@ -79,6 +83,8 @@ class InstanceReport:
     health: str | None
     cpu_percent: float
     rss_bytes: int
+    started_at: float | None = None  # the running process's start (wall clock)
+    finished_at: float | None = None  # when the last run ended (wall clock), once settled
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (msgpack/JSON ready)."""

@@ -23,13 +23,13 @@ from uuid import uuid4
 
 import trio
 
-from symphony.actors import Actor, Reply
+from symphony.actors import Actor, ActorStopped, Reply
 
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .jobspec import JobSpec
 from .proctree import RUN_ID_ENV, Snapshot
-from .records import InstanceReport, StartRequest, StatusUpdate, signal_name
+from .records import FINAL_STATES, InstanceReport, StartRequest, StatusUpdate, signal_name
 from .restart import Decision, RestartTracker
 from .sampler import TreeSampler
 
@@ -71,6 +71,7 @@ class ProcessSupervisor(Actor):
         adopt_live: dict[str, Any] | None = None,
         adopt_ended: dict[str, Any] | None = None,
         settled: str | None = None,
+        outcome: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.request = request
@@ -81,6 +82,7 @@ class ProcessSupervisor(Actor):
         self._adopt_live = adopt_live
         self._adopt_ended = adopt_ended
         self._settled = settled  # adopted in a final state: nothing to run
+        self._outcome = outcome  # adopted: how its last run ended, restarts so far
         self.tracker = RestartTracker(spec.restart_policy)
         self.state = "starting"
         self.current: dict[str, Any] | None = None
@@ -88,10 +90,14 @@ class ProcessSupervisor(Actor):
         self.signal: str | None = None
         self.reason: str | None = None
         self.health: str | None = None
+        self.finished_at: float | None = None  # wall clock end of the last run
         self._sampler: TreeSampler | None = None
         self._stop = trio.Event()
         self._done = trio.Event()
         self._stop_replies: list[Reply] = []
+        self._stopped_run: dict[str, Any] | None = None  # how the run a stop ended, ended
+        self._sigkill_sent = False  # the current run's stop needed SIGKILL
+        self._final_sent = False  # the last exit was reported as the final word
 
     # ---- messages -------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -122,6 +128,7 @@ class ProcessSupervisor(Actor):
             replica=self.request.replica,
             state=self.state,
             pid=self.current["pid"] if running and self.current else None,
+            started_at=self.current.get("started_at") if running and self.current else None,
             run_id=self.current["run_id"] if self.current else None,
             restarts=self.tracker.restarts,
             exit_code=self.exit_code,
@@ -130,7 +137,31 @@ class ProcessSupervisor(Actor):
             health=self.health,
             cpu_percent=cpu,
             rss_bytes=rss,
+            finished_at=self.finished_at if self.state in FINAL_STATES else None,
         )
+
+    def outcome(self) -> dict[str, Any]:
+        """How the last run ended, for the agent's own record (see ``localstate``)."""
+        return {
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "reason": self.reason,
+            "finished_at": self.finished_at,
+            "restarts": self.tracker.restarts,
+        }
+
+    def _restore(self, outcome: dict[str, Any] | None) -> None:
+        if not outcome:
+            return
+        code, name = outcome.get("exit_code"), outcome.get("signal")
+        self.exit_code = code if isinstance(code, int) else None
+        self.signal = name if isinstance(name, str) else None
+        reason, finished = outcome.get("reason"), outcome.get("finished_at")
+        self.reason = reason if isinstance(reason, str) else None
+        self.finished_at = float(finished) if isinstance(finished, int | float) else None
+        restarts = outcome.get("restarts")
+        if isinstance(restarts, int) and restarts >= 0:
+            self.tracker.restarts = restarts
 
     def _set(self, state: str, **fields: Any) -> None:
         self.state = state
@@ -140,10 +171,14 @@ class ProcessSupervisor(Actor):
         self._emit(
             StatusUpdate(
                 instance_id=self.request.instance_id,
+                deployment_id=self.request.deployment_id,
                 state=state,
                 at=time.time(),
                 run_id=run["run_id"] if run else None,
                 pid=run["pid"] if run and state in ("running", "stopping") else None,
+                started_at=run.get("started_at")
+                if run and state in ("running", "stopping")
+                else None,
                 restarts=self.tracker.restarts,
                 health=self.health,
                 **fields,
@@ -152,7 +187,19 @@ class ProcessSupervisor(Actor):
 
     # ---- the life of the instance ---------------------------------------------------
     async def _lifecycle(self) -> None:
+        try:
+            await self._live()
+        finally:
+            # Cancelled (the monitor went away, the agent is shutting down): a deferred
+            # reply is not answered by the runtime, so answer the pending stops here;
+            # the manager then retries on the re-adopted instance.
+            for reply in self._stop_replies:
+                reply.fail(ActorStopped(f"the supervisor of {self.request.instance_id} ended"))
+            self._stop_replies.clear()
+
+    async def _live(self) -> None:
         decision: Decision | None = None
+        self._restore(self._outcome)  # adopted: what an earlier agent knew
         if self._settled is not None:
             self.state = self._settled
             self._done.set()
@@ -165,7 +212,14 @@ class ProcessSupervisor(Actor):
         while not self._stop.is_set():
             if decision is not None:
                 if not decision.restart:
-                    self._set(decision.state, reason=decision.reason, final=True)
+                    if not self._final_sent:  # `failed`: the last word carries the exit
+                        self._set(
+                            decision.state,
+                            reason=decision.reason,
+                            final=True,
+                            exit_code=self.exit_code,
+                            signal=self.signal,
+                        )
                     break
                 self._set("restarting", delay=decision.delay, reason=decision.reason)
                 with trio.move_on_after(decision.delay):
@@ -174,7 +228,7 @@ class ProcessSupervisor(Actor):
                     break
             decision = await self._start_and_supervise()
         if self._stop.is_set():
-            self._set("stopped", reason="stop requested", final=True)
+            self._set("stopped", final=True, **self._stop_outcome())
         self._done.set()
         report = self.report()
         for reply in self._stop_replies:
@@ -234,6 +288,7 @@ class ProcessSupervisor(Actor):
 
     async def _supervise(self, run: dict[str, Any], *, adopted: bool) -> Decision | None:
         self.current = run
+        self._sigkill_sent = False
         self._sampler = TreeSampler(run["pid"], run["start_ticks"])
         started = trio.current_time()
         self.reason = None
@@ -262,6 +317,7 @@ class ProcessSupervisor(Actor):
             )
             await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
+                self._sigkill_sent = True
                 await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
                 await trio.sleep(KILL_REPEAT)
 
@@ -276,6 +332,31 @@ class ProcessSupervisor(Actor):
             ended, started=started, unhealthy=unhealthy[0] if unhealthy else None
         )
 
+    def _stop_outcome(self) -> dict[str, Any]:
+        """The fields of the ``stopped`` update: how the stopped run ended, if one was.
+
+        A stop during a restart's backoff ended no run: it has no exit to report.
+        """
+        ended = self._stopped_run
+        if ended is None:
+            return {"reason": "stop requested"}
+        code, signum = ended.get("exit_code"), ended.get("signal")
+        name = signal_name(signum)
+        if ended.get("reason"):  # the monitor could not know (see docs/jobs.md)
+            how = ended["reason"]
+        elif self._sigkill_sent:
+            how = f"SIGKILL after the {self.spec.stop_timeout_seconds:g} s stop timeout"
+        elif name is not None:
+            how = f"{name} within the stop timeout"
+        else:
+            how = f"exited with code {code} within the stop timeout"
+        return {
+            "reason": f"stopped: {how}",
+            "exit_code": code,
+            "signal": name,
+            "runtime": ended.get("runtime"),
+        }
+
     def _health_changed(self, health: str, reason: str | None) -> None:
         self.health = health
         self._set(self.state, reason=reason)
@@ -284,6 +365,7 @@ class ProcessSupervisor(Actor):
         self, ended: dict[str, Any], *, started: float | None, unhealthy: str | None
     ) -> Decision | None:
         self.current = ended
+        self.finished_at = ended.get("ended_at")
         self.exit_code = ended.get("exit_code")
         self.signal = signal_name(ended.get("signal"))
         wall = max(0.0, (ended.get("ended_at") or 0.0) - ended["started_at"])
@@ -291,16 +373,35 @@ class ProcessSupervisor(Actor):
         reason = unhealthy and f"unhealthy: {unhealthy}"
         reason = reason or ended.get("reason")
         if self._stop.is_set():
+            self._stopped_run = {**ended, "runtime": round(wall, 6)}
             await self.client.ack(ended["run_id"])  # stopped means nothing is left over
             return None  # the lifecycle reports "stopped" with this exit
+        decision = self._decide(runtime=runtime, unhealthy=unhealthy, reason=reason)
+        # One `exited` per exit: final when nothing follows (the policy gave up), so the
+        # Conductor hears of the exit, and records its event, once.
+        final = not decision.restart and decision.state == "exited"
         self._set(
             "exited",
             exit_code=self.exit_code,
             signal=self.signal,
             runtime=round(wall, 6),
             reason=reason,
+            final=final,
         )
+        self._final_sent = final
         self.client.ack_soon(ended["run_id"])
+        return decision
+
+    def _decide(self, *, runtime: float, unhealthy: str | None, reason: str | None) -> Decision:
+        if self.exit_code is None and self.signal is None and unhealthy is None:
+            # The exit status is unknown (its monitor was gone: nobody could wait for
+            # it). Whether it failed cannot be told, so only `always` runs it again: a
+            # finished job must not run twice behind anyone's back.
+            if self.spec.restart_policy.type != "always":
+                return Decision(restart=False, state="exited", reason=reason)
+            return self.tracker.decide(
+                failed=True, runtime=runtime, now=trio.current_time(), reason=reason
+            )
         failed = unhealthy is not None or self.exit_code != 0
         return self.tracker.decide(
             failed=failed, runtime=runtime, now=trio.current_time(), reason=reason

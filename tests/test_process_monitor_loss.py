@@ -1,0 +1,144 @@
+"""The node monitor killed with SIGKILL: the agent starts a new one and re-adopts.
+
+Real processes throughout: the jobs keep their pids (they are not restarted), a job
+that ends after its monitor died is reported with an unknown exit status (never run
+again behind anyone's back), and stops, exits and new starts work with the new monitor.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import httpx
+import trio
+
+from symphony.wire import StopInstance
+from tests.jobs.harness import (
+    ended,
+    monitor_pid,
+    open_jobs,
+    open_node,
+    spec,
+    start_command,
+    wait_real,
+)
+from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
+
+
+async def test_monitor_sigkill_is_replaced_and_the_jobs_are_readopted(tmp_path) -> None:
+    state_dir = str(tmp_path / "node")
+    go = tmp_path / "go"
+    waiter = f"while [ ! -f {go} ]; do sleep 0.01; done; exit 7"
+    jobs_specs = {
+        "a-0": spec(["sleep", "1000"]),
+        "b-0": spec(["sleep", "1000"], restart_policy={"type": "always"}),
+        "c-0": spec(["sh", "-c", waiter], restart_policy={"type": "never"}),
+    }
+    with trio.fail_after(60):
+        async with open_node(state_dir) as node, open_jobs(node) as (jobs, link):
+
+            def state_of(name: str) -> list[str]:
+                return [s.state for s in link.of(name)]
+
+            for name, job in jobs_specs.items():
+                await jobs.start(start_command(name, job))
+            await wait_real(lambda: all("running" in state_of(n) for n in jobs_specs))
+            pids = {n: next(s.pid for s in link.of(n) if s.state == "running") for n in jobs_specs}
+            old_monitor = monitor_pid(state_dir)
+            assert old_monitor is not None
+
+            os.kill(old_monitor, signal.SIGKILL)
+            await wait_real(lambda: ended(old_monitor))
+            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
+            new_monitor = monitor_pid(state_dir)
+            assert new_monitor not in (None, old_monitor)
+
+            # The same processes, adopted, not restarted.
+            reports = {r.instance_id: r for r in await jobs.reports()}
+            for name in jobs_specs:
+                assert (reports[name].state, reports[name].pid) == ("running", pids[name])
+                assert state_of(name).count("starting") == 1
+                assert not ended(pids[name])
+
+            # c ends while its parent monitor is gone: its status cannot be known.
+            go.touch()
+            await wait_real(lambda: any(s.final for s in link.of("c-0")), timeout=30)
+            exited = link.of("c-0")[-1]
+            assert (exited.state, exited.exit_code, exited.signal) == ("exited", None, None)
+            assert exited.reason.startswith("exit status unknown")
+            assert state_of("c-0").count("starting") == 1  # never run twice
+
+            # A stop works on an adopted run of the old monitor.
+            await jobs.stop(StopInstance(instance_id="a-0"))
+            await wait_real(lambda: "stopped" in state_of("a-0"), timeout=30)
+            assert ended(pids["a-0"])
+
+            # A new start runs under the new monitor, with its real exit code.
+            once = spec(["sh", "-c", "exit 5"], restart_policy={"type": "never"})
+            await jobs.start(start_command("d-0", once))
+            await wait_real(lambda: "exited" in state_of("d-0"), timeout=30)
+            assert [s for s in link.of("d-0") if s.state == "exited"][-1].exit_code == 5
+            assert not ended(pids["b-0"])
+
+
+async def test_monitor_sigkill_under_a_connected_agent_keeps_the_instance_running(
+    tmp_path,
+) -> None:
+    spec_ = {
+        "name": "steady",
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sleep", "1000"]},
+    }
+    async with trio.open_nursery() as nursery:
+        info = await start_conductor(nursery, tmp_path / "c")
+        node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+        headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
+        async with httpx.AsyncClient(base_url=info.http_url, headers=headers, timeout=10) as http:
+            assert (await http.post("/deployments", json=spec_)).status_code == 201
+
+            async def running() -> list[dict]:
+                body = (await http.get("/deployments/steady")).json()
+                return [i for i in body["instances"] if i["state"] == "running"]
+
+            (before,) = await wait_for(running, timeout=30)
+            state_dir = str(tmp_path / "n" / "jobs")
+            old_monitor = monitor_pid(state_dir)
+            os.kill(old_monitor, signal.SIGKILL)
+            await wait_for(_replaced(node), timeout=30)
+            await trio.sleep(1.0)  # the node reports what changed, if anything did
+            (after,) = await running()
+            assert (after["id"], after["pid"]) == (before["id"], before["pid"])
+            assert after["started_at"] == before["started_at"]
+            assert (await node.link.ask("status")).connects == 1  # the agent never left
+            assert monitor_pid(state_dir) not in (None, old_monitor)
+        await node.processes.shutdown_monitor(kill_jobs=True)
+        nursery.cancel_scope.cancel()
+
+
+def _replaced(node):
+    async def check() -> bool:
+        return node.processes.monitors_replaced == 1
+
+    return check
+
+
+async def test_monitor_sigkill_during_a_stop_the_stop_still_completes(tmp_path) -> None:
+    stubborn = "trap '' TERM; while true; do sleep 0.05; done"
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(
+                start_command("hard-0", spec(["sh", "-c", stubborn], stop_timeout_seconds=2))
+            )
+            await wait_real(lambda: any(s.state == "running" for s in link.of("hard-0")))
+            pid = next(s.pid for s in link.of("hard-0") if s.state == "running")
+            await jobs.stop(StopInstance(instance_id="hard-0"))
+            await wait_real(lambda: any(s.state == "stopping" for s in link.of("hard-0")))
+            os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+            await wait_real(lambda: any(s.state == "stopped" for s in link.of("hard-0")), 30)
+            assert ended(pid)
+            assert node.manager.monitors_replaced == 1
+            assert await node.manager.list_instances() == []
+            stopped = next(s for s in link.of("hard-0") if s.state == "stopped")
+            assert stopped.final and stopped.reason.startswith("stopped:")
