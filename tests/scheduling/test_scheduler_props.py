@@ -26,6 +26,7 @@ from symphony.conductor.deployments import CapacityUsage, Scheduler
 from symphony.conductor.deployments.messages import (
     Placed,
     PlaceInstances,
+    PlacementNews,
     PlacementRequest,
     ReleaseInstances,
     ReservationsLost,
@@ -49,6 +50,11 @@ class Owner(Actor):
         self.lost: set[str] = set()
 
     async def receive(self, message: Any) -> Any:
+        assert isinstance(message, PlacementNews)
+        for item in (*message.placed, *message.lost, *message.unplaceable):
+            self._note(item)
+
+    def _note(self, message: Any) -> None:
         if isinstance(message, Placed):
             self.placed[message.instance_id] = message.node_id
             self.placed_count[message.instance_id] = (

@@ -146,7 +146,7 @@ class Deployments(Supervisor):
     async def _route(self, report: InstancesReported) -> None:
         by_deployment: dict[str, list[InstanceStatus]] = defaultdict(list)
         for update in report.updates:
-            by_deployment[update.deployment_id].append(update)
+            by_deployment[self._owner_of(update)].append(update)
         if report.full:
             # Deployments that believe they run something there must hear the full list
             # even when it holds nothing of theirs.
@@ -163,6 +163,15 @@ class Deployments(Supervisor):
                 await child.tell(message)
             except ActorStopped:
                 await self._stop_orphans(report, updates)
+
+    def _owner_of(self, update: InstanceStatus) -> str:
+        """The deployment an update is about. A node that was told to stop an instance it
+        never heard of (the stop overtook the start) cannot know its deployment."""
+        with contextlib.suppress(KeyError):
+            self.child(update.deployment_id)
+            return update.deployment_id
+        inst = self.store.get_instance(update.instance_id)
+        return inst.deployment_id if inst is not None else update.deployment_id
 
     async def _stop_orphans(self, report: InstancesReported, updates: list[InstanceStatus]) -> None:
         """A node runs instances of a deployment that no longer exists: stop them."""

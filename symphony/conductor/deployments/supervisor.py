@@ -13,6 +13,17 @@ before acting on it. What it does, per event:
   exponential delay, preferring another node, up to ``reschedule.attempts`` times.
 
 Restarts themselves happen on the node; the Conductor only follows them.
+
+Stopping is confirmed, never assumed: an instance told to stop stays ``stopping`` (and
+keeps its capacity) until its node reports it stopped, its node is lost, or, if it was
+never placed, the Scheduler confirms it withdrew it. A stop that cannot reach its node
+now is sent again when the node says hello with the instance still in its list.
+
+Who waits on whom: this actor sends down with blocking sends (``tell`` to the Scheduler
+and to NodeSessions, ``ask`` GetSession of the NodeRegistry, which never blocks on
+anyone) and is told by the Deployments manager above it. What comes back up reaches it
+as a reply or through an outbox of the sender (the Scheduler's :class:`PlacementNews`),
+so no send of this actor ever waits on something that waits on it.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +51,7 @@ from .messages import (
     NodeReport,
     Placed,
     PlaceInstances,
+    PlacementNews,
     PlacementRequest,
     ReleaseInstances,
     RescheduleDue,
@@ -46,12 +59,15 @@ from .messages import (
     SpecChanged,
     Teardown,
     Unplaceable,
+    WithdrawInstances,
 )
 
 log = logging.getLogger("symphony.conductor.deployments")
 
 #: Ended instances kept per replica for history (older ones are deleted).
 KEEP_ENDED_PER_REPLICA = 3
+#: Commands per frame to one node (well under the frame size limit).
+COMMAND_BATCH = 200
 
 
 class DeploymentSupervisor(Actor):
@@ -85,6 +101,10 @@ class DeploymentSupervisor(Actor):
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
         live = [i for i in self.instances.values() if is_live(i)]
+        # Being stopped before it was placed: this Scheduler never heard of it.
+        unplaced = [i for i in live if i.node_id is None and i.state == "stopping"]
+        self._save([_ended(i, "stopped", i.reason) for i in unplaced])
+        live = [i for i in live if i not in unplaced]
         adopt = tuple(
             AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
             for i in live
@@ -100,12 +120,8 @@ class DeploymentSupervisor(Actor):
     async def receive(self, message: Any) -> Any:
         if isinstance(message, NodeReport):
             await self._node_report(message)
-        elif isinstance(message, Placed):
-            await self._placed(message)
-        elif isinstance(message, Unplaceable):
-            await self._unplaceable(message)
-        elif isinstance(message, ReservationsLost):
-            await self._lost(message)
+        elif isinstance(message, PlacementNews):
+            await self._news(message)
         elif isinstance(message, SpecChanged):
             await self._spec_changed(message.record)
         elif isinstance(message, RescheduleDue):
@@ -129,11 +145,13 @@ class DeploymentSupervisor(Actor):
     async def _reconcile(self) -> None:
         wanted = self._wanted()
         generation = self.record.generation
+        stops: list[tuple[InstanceRecord, str]] = []
         for inst in [i for i in self.instances.values() if is_live(i)]:
             if inst.replica >= wanted:
-                await self._stop(inst, "deployment stopped" if wanted == 0 else "scaled down")
+                stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation:
-                await self._stop(inst, "replaced by a new version of the spec")
+                stops.append((inst, "replaced by a new version of the spec"))
+        await self._stop(stops)
         missing = [r for r in range(wanted) if self._needs_instance(r)]
         self._restart_completed = False
         if missing:
@@ -203,19 +221,32 @@ class DeploymentSupervisor(Actor):
             spec=body,
         )
 
-    async def _stop(self, inst: InstanceRecord, reason: str) -> None:
-        if inst.node_id is None:
-            # Never placed: nothing runs; just leave the queue.
-            await self._end(inst, "stopped", reason)
+    async def _stop(self, stops: list[tuple[InstanceRecord, str]]) -> None:
+        """Mark instances ``stopping`` and tell their nodes (or the Scheduler) so.
+
+        An instance not placed yet may be placed at this very moment: the Scheduler
+        answers a withdrawal with ``withdrawn`` or with the ``Placed`` already on its
+        way, and only then does the instance end (see :meth:`_news`).
+        """
+        stops = [(i, r) for i, r in stops if i.state != "stopping"]
+        if not stops:
             return
-        if inst.state == "stopping":
-            return
-        self._save([replace(inst, state="stopping", reason=reason)])
-        self.events.add(self.record, "stopping", f"stopping {inst.id}: {reason}", inst)
-        await self._send(inst.node_id, StopInstance(instance_id=inst.id, reason=reason))
+        self._save([replace(inst, state="stopping", reason=reason) for inst, reason in stops])
+        withdraw: list[str] = []
+        commands: dict[str, list[StopInstance]] = defaultdict(list)
+        for inst, reason in stops:
+            if inst.node_id is None:
+                withdraw.append(inst.id)
+                continue
+            self.events.add(self.record, "stopping", f"stopping {inst.id}: {reason}", inst)
+            commands[inst.node_id].append(StopInstance(instance_id=inst.id, reason=reason))
+        if withdraw:
+            await self.scheduler.tell(WithdrawInstances(tuple(withdraw)))
+        for node_id, batch in commands.items():
+            await self._send(node_id, batch)
 
     async def _end(self, inst: InstanceRecord, state: str, reason: str | None) -> None:
-        ended = replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
+        ended = _ended(inst, state, reason)
         self._save([ended])
         await self._release([ended.id])
 
@@ -243,45 +274,69 @@ class DeploymentSupervisor(Actor):
         await self._reconcile()
 
     # ---- what the scheduler says ---------------------------------------------------------------
-    async def _placed(self, msg: Placed) -> None:
-        inst = self.instances.get(msg.instance_id)
-        if inst is None or not is_live(inst):
-            await self._release([msg.instance_id])
-            return
+    async def _news(self, news: PlacementNews) -> None:
+        stops: dict[str, list[StopInstance]] = defaultdict(list)
+        unknown: list[str] = []
+        for placed in news.placed:
+            stop = self._placed(placed)
+            if stop is not None:
+                stops[placed.node_id].append(stop)
+            if placed.instance_id not in self.instances:
+                unknown.append(placed.instance_id)
+        await self._release(unknown)  # nothing here would ever release it
+        for lost in news.lost:
+            self._lost(lost)
+        withdrawn = [self.instances.get(i) for i in news.withdrawn]
         self._save(
             [
-                replace(
-                    inst,
-                    state="assigned",
-                    node_id=msg.node_id,
-                    reservation=dict(msg.reservation),
-                    reason=None,
-                )
+                _ended(i, "stopped", i.reason)
+                for i in withdrawn
+                if i is not None and is_live(i) and i.node_id is None
             ]
         )
-        self.events.add(self.record, "placed", f"{inst.id} placed on {msg.node_id}", inst)
-        if inst.state == "stopping" or inst.replica >= self._wanted():
-            await self._reconcile()
+        for unplaceable in news.unplaceable:
+            self._unplaceable(unplaceable)
+        for node_id, batch in stops.items():
+            await self._send(node_id, batch)
+        await self._reconcile()
 
-    async def _unplaceable(self, msg: Unplaceable) -> None:
+    def _placed(self, msg: Placed) -> StopInstance | None:
+        """Record a placement; returns the stop to send if the instance is unwanted now."""
+        inst = self.instances.get(msg.instance_id)
+        if inst is None or not is_live(inst):
+            # Unknown here (forgotten across a restart): its start is on its way to the
+            # node, so stop it there; the node's "stopped" releases the capacity.
+            return StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
+        placed = replace(
+            inst, node_id=msg.node_id, reservation=dict(msg.reservation), state="assigned"
+        )
+        if inst.state == "stopping":
+            self._save([replace(placed, state="stopping", reason=inst.reason)])
+            self.events.add(self.record, "stopping", f"stopping {inst.id}: {inst.reason}", inst)
+            return StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
+        self._save([replace(placed, reason=None)])
+        self.events.add(self.record, "placed", f"{inst.id} placed on {msg.node_id}", inst)
+        return None
+
+    def _unplaceable(self, msg: Unplaceable) -> None:
         inst = self.instances.get(msg.instance_id)
         if inst is None or not is_live(inst) or inst.node_id is not None:
+            return
+        if inst.state == "stopping":
             return
         if inst.reason != msg.reason:
             self._save([replace(inst, reason=msg.reason)])
             self.events.add(self.record, "pending", f"{inst.id} pending: {msg.reason}", inst)
 
-    async def _lost(self, msg: ReservationsLost) -> None:
+    def _lost(self, msg: ReservationsLost) -> None:
         for instance_id in msg.instance_ids:
             inst = self.instances.get(instance_id)
             if inst is None or not is_live(inst):
                 continue
             reason = f"node {msg.node_id} lost"
-            ended = replace(inst, state="lost", reason=reason, pid=None, finished_at=time.time())
-            self._save([ended])
+            self._save([_ended(inst, "lost", reason)])
             self._avoid[inst.replica] = frozenset({msg.node_id})
             self.events.add(self.record, "lost", f"{inst.id}: {reason}; rescheduling", inst)
-        await self._reconcile()
 
     # ---- what nodes say ---------------------------------------------------------------------
     async def _node_report(self, report: NodeReport) -> None:
@@ -324,6 +379,13 @@ class DeploymentSupervisor(Actor):
             )
         before = inst
         after = apply_update(inst, update)
+        if inst.state == "stopping" and is_live(after):
+            # Told to stop: it stays stopping until the node confirms. If the node says
+            # hello with it still running, our stop never reached it: say it again.
+            after = replace(after, state="stopping", reason=inst.reason)
+            if report.full and report.session is not None:
+                stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
+                await _tell(report.session, stop)
         self._save([after])
         self._event_for(before, after, update)
         if not is_live(after):
@@ -428,16 +490,25 @@ class DeploymentSupervisor(Actor):
             for instance_id in old:
                 del self.instances[instance_id]
 
-    async def _send(self, node_id: str, message: Any) -> None:
+    async def _send(self, node_id: str, commands: list[Any]) -> None:
+        """Send commands to a node, batched; a node not connected now is skipped (what
+        it still runs is reconciled from its next hello)."""
         session = await self.registry.ask(GetSession(node_id))
-        if session is not None:
-            await _tell(session, message)
+        if session is None:
+            return
+        for i in range(0, len(commands), COMMAND_BATCH):
+            chunk = commands[i : i + COMMAND_BATCH]
+            await _tell(session, chunk if len(chunk) > 1 else chunk[0])
 
     def _answer_teardown(self) -> None:
         if self._teardown and not any(is_live(i) for i in self.instances.values()):
             for reply in self._teardown:
                 reply.send(None)
             self._teardown.clear()
+
+
+def _ended(inst: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
+    return replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
 
 
 async def _tell(ref: ActorRef, message: Any) -> None:
