@@ -17,6 +17,7 @@ from symphony.conductor.store import (
     Store,
     new_id,
 )
+from symphony.conductor.store._schema import MIGRATIONS
 from symphony.spec import DeploymentSpec, parse_spec
 
 SEED = {
@@ -60,7 +61,7 @@ def test_store_creates_database_in_wal_mode(tmp_path: Path) -> None:
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert store._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert store.schema_version == 1
+        assert store.schema_version == len(MIGRATIONS)
 
 
 def test_store_deployment_create_get_by_id_and_name(store: Store, clock: FakeClock) -> None:

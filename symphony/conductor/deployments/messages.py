@@ -149,6 +149,9 @@ class SpecChanged:
     """The deployment's record changed in the store (spec, desired state, replicas)."""
 
     record: Any  # DeploymentRecord
+    #: The deployment was started (``desired_state: running`` in the patch): replicas
+    #: that finished or gave up start afresh, with their reschedule attempts reset.
+    fresh_start: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,7 @@ class RescheduleDue:
 
     replica: int
     avoid: frozenset[str]
+    attempt: int = 0
 
 
 # ---- to the Deployments manager (from the API) --------------------------------------------

@@ -61,6 +61,7 @@ from .messages import (
     Unplaceable,
     WithdrawInstances,
 )
+from .retries import Decision, Retries
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -90,10 +91,8 @@ class DeploymentSupervisor(Actor):
         self.scheduler = scheduler
         self.registry = registry
         self.events = events
-        self._reschedule_attempts: dict[int, int] = {}
-        self._waiting: set[int] = set()  # replicas waiting for their reschedule delay
-        self._gave_up: set[int] = set()
-        self._avoid: dict[int, frozenset[str]] = {}
+        self._retries = Retries()
+        self._avoid = self._retries.avoid  # nodes a replica's next instance avoids
         self._restart_completed = False
         self._deleting = False
         self._teardown: list[Reply] = []
@@ -115,7 +114,20 @@ class DeploymentSupervisor(Actor):
         waiting = [i for i in live if i.node_id is None]
         if waiting:
             await self._place(waiting)
+        self._resume_retries()
         await self._reconcile()
+
+    def _resume_retries(self) -> None:
+        """After a restart: replicas whose latest run failed are given up (the deployment
+        failed) or rescheduled again (their delay timers did not survive)."""
+        for replica in range(self._wanted()):
+            latest = self._latest(replica)
+            if latest is None or is_live(latest) or latest.state != "failed":
+                continue
+            if self.record.failure is not None:
+                self._retries.gave_up.add(replica)
+            else:
+                self._reschedule(latest)
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, NodeReport):
@@ -123,10 +135,9 @@ class DeploymentSupervisor(Actor):
         elif isinstance(message, PlacementNews):
             await self._news(message)
         elif isinstance(message, SpecChanged):
-            await self._spec_changed(message.record)
+            await self._spec_changed(message.record, message.fresh_start)
         elif isinstance(message, RescheduleDue):
-            self._waiting.discard(message.replica)
-            self._avoid[message.replica] = message.avoid
+            self._retries.elapsed(message.replica, message.attempt, message.avoid)
             await self._reconcile()
         elif isinstance(message, Teardown):
             self._deleting = True
@@ -156,6 +167,8 @@ class DeploymentSupervisor(Actor):
         self._restart_completed = False
         if missing:
             created = [self._new_instance(r) for r in missing]
+            for replica in missing:
+                self._retries.created(replica)
             self._save(created)
             for inst in created:
                 self.events.add(
@@ -164,21 +177,27 @@ class DeploymentSupervisor(Actor):
             await self._place(created)
 
     def _needs_instance(self, replica: int) -> bool:
-        if replica in self._waiting or replica in self._gave_up:
+        if self._retries.blocks(replica):
             return False
+        latest = self._latest(replica)
+        if latest is None or self._restart_completed or replica in self._retries.due:
+            return latest is None or not is_live(latest)
+        # A job that finished is done (unless the deployment is started again); a
+        # failed one is handled by the reschedule policy (``due`` above).
+        return not is_live(latest) and latest.state not in ("exited", "failed")
+
+    def _latest(self, replica: int) -> InstanceRecord | None:
+        """The replica's most recent instance of the current generation (a live one if any)."""
         current = [
             i
             for i in self.instances.values()
             if i.replica == replica and i.generation == self.record.generation
         ]
-        if any(is_live(i) for i in current):
-            return False
-        if not current or self._restart_completed:
-            return True
-        latest = current[-1].state
-        # A job that finished is done (unless the deployment is started again); a
-        # failed one is handled by the reschedule policy.
-        return latest not in ("exited", "failed")
+        return max(
+            current,
+            key=lambda i: (i.finished_at is None, i.finished_at or 0.0, i.updated_at),
+            default=None,
+        )
 
     def _new_instance(self, replica: int) -> InstanceRecord:
         return InstanceRecord(
@@ -254,7 +273,7 @@ class DeploymentSupervisor(Actor):
         if ids:
             await self.scheduler.tell(ReleaseInstances(tuple(ids)))
 
-    async def _spec_changed(self, record: DeploymentRecord) -> None:
+    async def _spec_changed(self, record: DeploymentRecord, fresh_start: bool) -> None:
         old = self.record
         self.record = record
         if template(old.spec) == template(record.spec):
@@ -267,9 +286,9 @@ class DeploymentSupervisor(Actor):
             self._save(carried)
         else:
             self.events.add(record, "updated", "spec changed: instances will be replaced")
-        if old.spec.desired_state == "stopped" and record.spec.desired_state == "running":
-            self._reschedule_attempts.clear()
-            self._gave_up.clear()
+        started = old.spec.desired_state == "stopped" and record.spec.desired_state == "running"
+        if started or fresh_start:
+            self._retries.reset()
             self._restart_completed = True
         await self._reconcile()
 
@@ -437,39 +456,39 @@ class DeploymentSupervisor(Actor):
             self.events.add(self.record, "stopped", f"{after.id} stopped", after)
 
     def _reschedule(self, inst: InstanceRecord) -> None:
+        if self._deleting or inst.replica >= self._wanted():
+            return
         policy = self.record.spec.reschedule
-        replica = inst.replica
-        attempt = self._reschedule_attempts.get(replica, 0)
-        if self._deleting or replica >= self._wanted():
-            return
-        if attempt >= policy.attempts:
-            self._gave_up.add(replica)
-            self.events.add(
-                self.record,
-                "failed",
-                (f"replica {replica} failed; no reschedule attempts left ({policy.attempts})"),
-                inst,
+        decision = self._retries.failed(inst.replica, inst.node_id, policy)
+        if decision.gives_up:
+            reason = (
+                f"replica {inst.replica} failed after {decision.attempts} reschedule "
+                f"attempt(s): {inst.reason or 'its restart budget was spent'}"
             )
+            self._fail_deployment(reason, inst)
             return
-        delay = min(policy.max_delay_seconds, policy.delay_seconds * 2**attempt)
-        self._reschedule_attempts[replica] = attempt + 1
-        self._waiting.add(replica)
-        avoid = frozenset({inst.node_id}) if inst.node_id else frozenset()
+        assert decision.delay is not None
+        elsewhere = f", preferring a node other than {inst.node_id}" if inst.node_id else ""
         self.events.add(
             self.record,
             "rescheduled",
-            (
-                f"replica {replica} will be rescheduled in {delay:g} s "
-                f"(attempt {attempt + 1} of {policy.attempts}, preferring a node other than "
-                f"{inst.node_id})"
-            ),
+            f"replica {inst.replica} will be rescheduled in {decision.delay:g} s "
+            f"(attempt {decision.attempt} of {decision.attempts}{elsewhere})",
             inst,
         )
-        self.nursery.start_soon(self._reschedule_later, replica, delay, avoid)
+        self.nursery.start_soon(self._reschedule_later, decision)
 
-    async def _reschedule_later(self, replica: int, delay: float, avoid: frozenset[str]) -> None:
-        await trio.sleep(delay)
-        await self.ref.tell(RescheduleDue(replica, avoid))
+    async def _reschedule_later(self, decision: Decision) -> None:
+        assert decision.delay is not None
+        await trio.sleep(decision.delay)
+        await self.ref.tell(RescheduleDue(decision.replica, decision.avoid, decision.attempt))
+
+    def _fail_deployment(self, reason: str, inst: InstanceRecord | None) -> None:
+        """Stop trying: the deployment is ``failed`` until it is started again."""
+        if self.record.failure is None:
+            record = self.store.set_deployment_failure(self.record.id, reason)
+            self.record = record if record is not None else self.record
+            self.events.add(self.record, "failed", f"deployment failed: {reason}", inst)
 
     # ---- plumbing ------------------------------------------------------------------------------
     def _save(self, records: list[InstanceRecord]) -> None:

@@ -63,7 +63,13 @@ CREATE TABLE join_tokens (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# Why a deployment stopped trying (its replicas spent their reschedule attempts); NULL
+# while it is not failed. Starting the deployment again clears it.
+V2 = """
+ALTER TABLE deployments ADD COLUMN failure TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
