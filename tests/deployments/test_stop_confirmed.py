@@ -15,34 +15,8 @@ from typing import Any
 import trio
 
 from . import procs
-from .helpers import Api, eventually, live, pids_with, running
-
-
-async def _cluster(tmp_path: Path, *, capacity: int) -> tuple[procs.Service, procs.Service, Api]:
-    node_port, http_port = procs.free_port(), procs.free_port()
-    conductor = procs.conductor(
-        tmp_path, node_port=node_port, http_port=http_port, node_timeout=30
-    ).start()
-    api = Api(f"http://127.0.0.1:{http_port}")
-
-    async def healthy() -> bool:
-        try:
-            return (await api.http.get("/healthz")).status_code == 200
-        except Exception:
-            return False
-
-    await eventually(healthy, timeout=20)
-    node = procs.node(tmp_path, "worker", node_port=node_port, capacity=capacity).start()
-    await eventually(lambda: _node_state(api, "ready"), timeout=20)
-    return conductor, node, api
-
-
-async def _node_state(api: Api, state: str) -> bool:
-    return [n["state"] for n in await api.nodes()] == [state]
-
-
-async def _used(api: Api) -> int:
-    return sum(sum(n["capacities_used"].values()) for n in await api.nodes())
+from .helpers import eventually, live, pids_with, running
+from .onenode import node_state, one_node_cluster, used
 
 
 def _sleeper(name: str, seconds: str, replicas: int) -> dict[str, Any]:
@@ -65,26 +39,26 @@ def _stop(*services: procs.Service) -> None:
 async def test_delete_right_after_create_stops_every_process_and_frees_capacity(
     tmp_path: Path,
 ) -> None:
-    conductor, node, api = await _cluster(tmp_path, capacity=100)
+    conductor, node, api = await one_node_cluster(tmp_path, capacity=100)
     mark = "3017.25"
     try:
         assert (await api.post(_sleeper("burst", mark, 100))).status_code == 201
         response = await api.delete("burst")
         assert response.status_code == 200, response.text
         # DELETE answered only once the node confirmed the stops: nothing is reserved...
-        assert await _used(api) == 0
+        assert await used(api) == 0
         # ...and nothing runs (a moment for the last reaped process groups to vanish).
         await eventually(lambda: _none_left(mark), timeout=5)
         await trio.sleep(1.0)  # a late start would show itself now
         assert pids_with(mark) == []
-        assert await _used(api) == 0
+        assert await used(api) == 0
     finally:
         _stop(node, conductor)
         await api.aclose()
 
 
 async def test_scale_down_while_node_away_stops_them_when_it_returns(tmp_path: Path) -> None:
-    conductor, node, api = await _cluster(tmp_path, capacity=10)
+    conductor, node, api = await one_node_cluster(tmp_path, capacity=10)
     mark = "3021.75"
     try:
         assert (await api.post(_sleeper("away", mark, 5))).status_code == 201
@@ -94,19 +68,19 @@ async def test_scale_down_while_node_away_stops_them_when_it_returns(tmp_path: P
 
         await eventually(all_running, timeout=30)
         node.kill()  # the agent dies; its jobs keep running
-        await eventually(lambda: _node_state(api, "disconnected"))
+        await eventually(lambda: node_state(api, "disconnected"))
         assert (await api.patch("away", {"replicas": 0})).status_code == 200
         await trio.sleep(1.0)
         # The stop cannot reach the node: the instances wait, holding their capacity.
         deployment = await api.get("away")
         assert {i["state"] for i in live(deployment)} == {"stopping"}
-        assert await _used(api) == 5
+        assert await used(api) == 5
         assert len(pids_with(mark)) == 5
 
         node.start()  # its hello lists the five; the Conductor says stop again
 
         async def all_stopped() -> bool:
-            return not live(await api.get("away")) and await _used(api) == 0
+            return not live(await api.get("away")) and await used(api) == 0
 
         await eventually(all_stopped, timeout=30)
         await eventually(lambda: _none_left(mark), timeout=10)

@@ -432,7 +432,9 @@ class DeploymentSupervisor(Actor):
             self.events.add(
                 self.record, "started", f"{after.id} running {where} (pid {after.pid})", after
             )
-        elif u.state == "exited":
+        elif u.state == "exited" and before.state != "exited":
+            # A node reports a run's end ("exited") and, when no restart follows, that the
+            # instance settled ("exited" again, final): one exit, one event.
             how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
             self.events.add(
                 self.record,
