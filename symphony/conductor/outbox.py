@@ -29,7 +29,7 @@ from typing import Any
 
 import trio
 
-from symphony.actors import ActorRef, ActorStopped
+from symphony.actors import ActorRef, ActorStopped, MailboxFull
 
 log = logging.getLogger("symphony.conductor.outbox")
 
@@ -53,7 +53,19 @@ class Outbox:
         self.dropped = 0  #: messages for receivers that had stopped for good
 
     def send(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
-        """Queue ``message`` for ``ref`` and make sure a task is delivering; never waits."""
+        """Deliver ``message`` to ``ref`` now if its mailbox has room and nothing for it is
+        queued; else queue it and make sure a task is delivering. Never waits."""
+        if ref not in self._flushing:
+            try:
+                ref.tell_nowait(message)
+            except MailboxFull:
+                pass  # queue it below
+            except ActorStopped:
+                self.dropped += 1
+                return
+            else:
+                self.delivered += 1
+                return
         queue = self._queues.setdefault(ref, deque())
         if queue and self._merge is not None:
             merged = self._merge(queue[-1], message)

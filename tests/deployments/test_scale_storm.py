@@ -75,13 +75,13 @@ async def test_scale_storm_scheduler_keeps_answering(tmp_path: Path) -> None:
         async def all_running() -> bool:
             return len(running(await api.get("storm"))) == REPLICAS
 
-        await eventually(all_running, timeout=60)
+        await eventually(all_running, timeout=60, interval=0.5)
         assert (await api.patch("storm", {"replicas": 0})).status_code == 200
 
         async def all_stopped() -> bool:
             return not live(await api.get("storm"))
 
-        await eventually(all_stopped, timeout=60)
+        await eventually(all_stopped, timeout=60, interval=0.5)
 
         async def nothing_reserved() -> bool:
             return all(not any(n["capacities_used"].values()) for n in await api.nodes())

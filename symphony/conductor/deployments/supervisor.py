@@ -42,8 +42,8 @@ from symphony.wire import InstanceStatus, StartInstance, StopInstance
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
-from ..store import DeploymentRecord, InstanceRecord, Store
-from .events import EventLog
+from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from .events import EventLog, new_event
 from .instances import apply_update, is_final, is_live, job_spec, new_instance_id, template
 from .messages import (
     AdoptReservation,
@@ -96,6 +96,7 @@ class DeploymentSupervisor(Actor):
         self._restart_completed = False
         self._deleting = False
         self._teardown: list[Reply] = []
+        self._unrecorded: list[NewEvent] = []
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -116,12 +117,15 @@ class DeploymentSupervisor(Actor):
             await self._place(waiting)
         self._resume_retries()
         await self._reconcile()
+        self._record_events()
+        self._prune()
 
     def _resume_retries(self) -> None:
         """After a restart: replicas whose latest run failed are given up (the deployment
         failed) or rescheduled again (their delay timers did not survive)."""
+        latest_of = self._latest()
         for replica in range(self._wanted()):
-            latest = self._latest(replica)
+            latest = latest_of.get(replica)
             if latest is None or is_live(latest) or latest.state != "failed":
                 continue
             if self.record.failure is not None:
@@ -130,6 +134,15 @@ class DeploymentSupervisor(Actor):
                 self._reschedule(latest)
 
     async def receive(self, message: Any) -> Any:
+        try:
+            await self._handle(message)
+        finally:
+            self._record_events()
+        self._prune()
+        self._answer_teardown()
+        return None
+
+    async def _handle(self, message: Any) -> None:
         if isinstance(message, NodeReport):
             await self._node_report(message)
         elif isinstance(message, PlacementNews):
@@ -145,8 +158,6 @@ class DeploymentSupervisor(Actor):
             await self._reconcile()
         else:
             raise TypeError(f"DeploymentSupervisor does not handle {type(message).__name__}")
-        self._answer_teardown()
-        return None
 
     # ---- desired state -------------------------------------------------------------------
     def _wanted(self) -> int:
@@ -163,7 +174,8 @@ class DeploymentSupervisor(Actor):
             elif inst.generation != generation:
                 stops.append((inst, "replaced by a new version of the spec"))
         await self._stop(stops)
-        missing = [r for r in range(wanted) if self._needs_instance(r)]
+        latest = self._latest()
+        missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
         self._restart_completed = False
         if missing:
             created = [self._new_instance(r) for r in missing]
@@ -171,33 +183,29 @@ class DeploymentSupervisor(Actor):
                 self._retries.created(replica)
             self._save(created)
             for inst in created:
-                self.events.add(
-                    self.record, "created", f"replica {inst.replica}: instance {inst.id}", inst
-                )
+                self._event("created", f"replica {inst.replica}: instance {inst.id}", inst)
             await self._place(created)
 
-    def _needs_instance(self, replica: int) -> bool:
+    def _needs_instance(self, replica: int, latest: InstanceRecord | None) -> bool:
         if self._retries.blocks(replica):
             return False
-        latest = self._latest(replica)
         if latest is None or self._restart_completed or replica in self._retries.due:
             return latest is None or not is_live(latest)
         # A job that finished is done (unless the deployment is started again); a
         # failed one is handled by the reschedule policy (``due`` above).
         return not is_live(latest) and latest.state not in ("exited", "failed")
 
-    def _latest(self, replica: int) -> InstanceRecord | None:
-        """The replica's most recent instance of the current generation (a live one if any)."""
-        current = [
-            i
-            for i in self.instances.values()
-            if i.replica == replica and i.generation == self.record.generation
-        ]
-        return max(
-            current,
-            key=lambda i: (i.finished_at is None, i.finished_at or 0.0, i.updated_at),
-            default=None,
-        )
+    def _latest(self) -> dict[int, InstanceRecord]:
+        """Each replica's most recent instance of the current generation (a live one if
+        any), in one pass: reconciling must stay linear in the number of instances."""
+        latest: dict[int, InstanceRecord] = {}
+        for inst in self.instances.values():
+            if inst.generation != self.record.generation:
+                continue
+            best = latest.get(inst.replica)
+            if best is None or _recency(inst) > _recency(best):
+                latest[inst.replica] = inst
+        return latest
 
     def _new_instance(self, replica: int) -> InstanceRecord:
         return InstanceRecord(
@@ -257,7 +265,7 @@ class DeploymentSupervisor(Actor):
             if inst.node_id is None:
                 withdraw.append(inst.id)
                 continue
-            self.events.add(self.record, "stopping", f"stopping {inst.id}: {reason}", inst)
+            self._event("stopping", f"stopping {inst.id}: {reason}", inst)
             commands[inst.node_id].append(StopInstance(instance_id=inst.id, reason=reason))
         if withdraw:
             await self.scheduler.tell(WithdrawInstances(tuple(withdraw)))
@@ -285,7 +293,7 @@ class DeploymentSupervisor(Actor):
             ]
             self._save(carried)
         else:
-            self.events.add(record, "updated", "spec changed: instances will be replaced")
+            self._event("updated", "spec changed: instances will be replaced")
         started = old.spec.desired_state == "stopped" and record.spec.desired_state == "running"
         if started or fresh_start:
             self._retries.reset()
@@ -331,10 +339,10 @@ class DeploymentSupervisor(Actor):
         )
         if inst.state == "stopping":
             self._save([replace(placed, state="stopping", reason=inst.reason)])
-            self.events.add(self.record, "stopping", f"stopping {inst.id}: {inst.reason}", inst)
+            self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)
             return StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
         self._save([replace(placed, reason=None)])
-        self.events.add(self.record, "placed", f"{inst.id} placed on {msg.node_id}", inst)
+        self._event("placed", f"{inst.id} placed on {msg.node_id}", inst)
         return None
 
     def _unplaceable(self, msg: Unplaceable) -> None:
@@ -345,7 +353,7 @@ class DeploymentSupervisor(Actor):
             return
         if inst.reason != msg.reason:
             self._save([replace(inst, reason=msg.reason)])
-            self.events.add(self.record, "pending", f"{inst.id} pending: {msg.reason}", inst)
+            self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
 
     def _lost(self, msg: ReservationsLost) -> None:
         for instance_id in msg.instance_ids:
@@ -355,19 +363,28 @@ class DeploymentSupervisor(Actor):
             reason = f"node {msg.node_id} lost"
             self._save([_ended(inst, "lost", reason)])
             self._avoid[inst.replica] = frozenset({msg.node_id})
-            self.events.add(self.record, "lost", f"{inst.id}: {reason}; rescheduling", inst)
+            self._event("lost", f"{inst.id}: {reason}; rescheduling", inst)
 
     # ---- what nodes say ---------------------------------------------------------------------
     async def _node_report(self, report: NodeReport) -> None:
         seen: set[str] = set()
+        changed: dict[str, InstanceRecord] = {}
         for update in report.updates:
             seen.add(update.instance_id)
-            await self._apply(report, update)
+            after = await self._apply(report, update)
+            if after is not None:
+                # Kept in memory now (a later update in this report builds on it) and
+                # written with the others in one transaction below.
+                self.instances[after.id] = changed[after.id] = after
+        self._save(list(changed.values()))
+        # Capacity is released once the end is on disk.
+        await self._release([i for i in changed if not is_live(self.instances[i])])
         if report.full:
             await self._missing_from_hello(report, seen)
         await self._reconcile()
 
-    async def _apply(self, report: NodeReport, update: InstanceStatus) -> None:
+    async def _apply(self, report: NodeReport, update: InstanceStatus) -> InstanceRecord | None:
+        """The instance after ``update`` (to be saved), or None if nothing changes."""
         inst = self.instances.get(update.instance_id)
         stale = (
             inst is None
@@ -384,10 +401,10 @@ class DeploymentSupervisor(Actor):
                         reason="stale copy: this instance was rescheduled or removed",
                     ),
                 )
-            return
+            return None
         assert inst is not None
         if not is_live(inst):
-            return  # already ended here; a repeated final report changes nothing
+            return None  # already ended here; a repeated final report changes nothing
         if inst.node_id is None:
             # Placed and started, but the conductor went down before recording it.
             inst = replace(inst, node_id=report.node_id, reservation=self._requests())
@@ -405,12 +422,10 @@ class DeploymentSupervisor(Actor):
             if report.full and report.session is not None:
                 stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
                 await _tell(report.session, stop)
-        self._save([after])
         self._event_for(before, after, update)
-        if not is_live(after):
-            await self._release([after.id])
-            if after.state == "failed":
-                self._reschedule(after)
+        if after.state == "failed" and not is_live(after):
+            self._reschedule(after)
+        return after
 
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
         for inst in list(self.instances.values()):
@@ -424,20 +439,17 @@ class DeploymentSupervisor(Actor):
             else:
                 reason = f"node {report.node_id} no longer runs it"
                 await self._end(inst, "lost", reason)
-                self.events.add(self.record, "lost", f"{inst.id}: {reason}", inst)
+                self._event("lost", f"{inst.id}: {reason}", inst)
 
     def _event_for(self, before: InstanceRecord, after: InstanceRecord, u: InstanceStatus) -> None:
         where = f"on {after.node_id}"
         if u.state == "running" and before.state != "running":
-            self.events.add(
-                self.record, "started", f"{after.id} running {where} (pid {after.pid})", after
-            )
+            self._event("started", f"{after.id} running {where} (pid {after.pid})", after)
         elif u.state == "exited" and before.state != "exited":
             # A node reports a run's end ("exited") and, when no restart follows, that the
             # instance settled ("exited" again, final): one exit, one event.
             how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
-            self.events.add(
-                self.record,
+            self._event(
                 "exited",
                 f"{after.id} exited with {how}",
                 after,
@@ -445,17 +457,16 @@ class DeploymentSupervisor(Actor):
                 signal=after.signal,
             )
         elif u.state == "restarting":
-            self.events.add(
-                self.record,
+            self._event(
                 "restarting",
                 f"{after.id}: {u.reason or 'restarting'}",
                 after,
                 restarts=after.restarts,
             )
         elif u.state == "failed":
-            self.events.add(self.record, "failed", f"{after.id} failed: {after.reason}", after)
+            self._event("failed", f"{after.id} failed: {after.reason}", after)
         elif u.state == "stopped":
-            self.events.add(self.record, "stopped", f"{after.id} stopped", after)
+            self._event("stopped", f"{after.id} stopped", after)
 
     def _reschedule(self, inst: InstanceRecord) -> None:
         if self._deleting or inst.replica >= self._wanted():
@@ -471,8 +482,7 @@ class DeploymentSupervisor(Actor):
             return
         assert decision.delay is not None
         elsewhere = f", preferring a node other than {inst.node_id}" if inst.node_id else ""
-        self.events.add(
-            self.record,
+        self._event(
             "rescheduled",
             f"replica {inst.replica} will be rescheduled in {decision.delay:g} s "
             f"(attempt {decision.attempt} of {decision.attempts}{elsewhere})",
@@ -490,17 +500,27 @@ class DeploymentSupervisor(Actor):
         if self.record.failure is None:
             record = self.store.set_deployment_failure(self.record.id, reason)
             self.record = record if record is not None else self.record
-            self.events.add(self.record, "failed", f"deployment failed: {reason}", inst)
+            self._event("failed", f"deployment failed: {reason}", inst)
 
     # ---- plumbing ------------------------------------------------------------------------------
+    def _event(
+        self, kind: str, message: str, inst: InstanceRecord | None = None, **data: Any
+    ) -> None:
+        """Note an event; they are recorded together when the message is handled."""
+        self._unrecorded.append(new_event(self.record, kind, message, inst, **data))
+
+    def _record_events(self) -> None:
+        events, self._unrecorded = self._unrecorded, []
+        self.events.add_many(events)
+
     def _save(self, records: list[InstanceRecord]) -> None:
         if not records:
             return
         for saved in self.store.upsert_instances(records):
             self.instances[saved.id] = saved
-        self._prune()
 
     def _prune(self) -> None:
+        """Forget old ended instances (once per message: it walks every instance)."""
         ended: dict[int, list[InstanceRecord]] = {}
         for inst in self.instances.values():
             if not is_live(inst):
@@ -526,6 +546,10 @@ class DeploymentSupervisor(Actor):
             for reply in self._teardown:
                 reply.send(None)
             self._teardown.clear()
+
+
+def _recency(inst: InstanceRecord) -> tuple[bool, float, float]:
+    return (inst.finished_at is None, inst.finished_at or 0.0, inst.updated_at)
 
 
 def _ended(inst: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
