@@ -176,7 +176,9 @@ async def _apply(op, model, scheduler, owner, session, owner_actor) -> None:
             model.deployments[name] = (group, requests, kept + new)
             if new:
                 await _place(scheduler, owner, name, group, requests, new)
-    # Instances whose node was lost wait again, like DeploymentSupervisors replace them.
+    # Instances whose node was lost wait again, like DeploymentSupervisors replace them
+    # (once the Scheduler has said which: a tell only queues the message).
+    await trio.testing.wait_all_tasks_blocked()
     for name, (group, requests, ids) in list(model.deployments.items()):
         lost = [i for i in ids if i in owner_actor.lost]
         if lost:

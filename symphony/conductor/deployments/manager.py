@@ -4,6 +4,12 @@ It is a :class:`~symphony.actors.Supervisor` with one :class:`DeploymentSupervis
 child per deployment (named by the deployment id), so a crashing deployment is
 restarted from the store without disturbing the others. Writes that the API
 acknowledges are committed to the store first.
+
+Who waits on whom: the API asks it (create, update, delete); it tells its supervisors
+(down) and, for instances of deleted deployments, node sessions. Node news reaches it
+from the NodeRegistry's outbox, so routing a report to a busy supervisor delays only
+this actor, never the registry. A delete waits for its supervisor's Teardown in a
+background task, since the stops' confirmations arrive through this very mailbox.
 """
 
 from __future__ import annotations
