@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from dataclasses import replace
 from typing import Any
@@ -44,7 +43,17 @@ from ..nodes.model import GetSession
 from ..placement import PendingInstance
 from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
 from .events import EventLog, new_event
-from .instances import apply_update, is_final, is_live, job_spec, new_instance_id, template
+from .instances import (
+    apply_update,
+    ended,
+    is_final,
+    is_live,
+    job_spec,
+    new_instance_id,
+    recency,
+    status_event,
+    template,
+)
 from .messages import (
     AdoptReservation,
     AdoptReservations,
@@ -103,7 +112,7 @@ class DeploymentSupervisor(Actor):
         live = [i for i in self.instances.values() if is_live(i)]
         # Being stopped before it was placed: this Scheduler never heard of it.
         unplaced = [i for i in live if i.node_id is None and i.state == "stopping"]
-        self._save([_ended(i, "stopped", i.reason) for i in unplaced])
+        self._save([ended(i, "stopped", i.reason) for i in unplaced])
         live = [i for i in live if i not in unplaced]
         adopt = tuple(
             AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
@@ -203,7 +212,7 @@ class DeploymentSupervisor(Actor):
             if inst.generation != self.record.generation:
                 continue
             best = latest.get(inst.replica)
-            if best is None or _recency(inst) > _recency(best):
+            if best is None or recency(inst) > recency(best):
                 latest[inst.replica] = inst
         return latest
 
@@ -273,9 +282,9 @@ class DeploymentSupervisor(Actor):
             await self._send(node_id, batch)
 
     async def _end(self, inst: InstanceRecord, state: str, reason: str | None) -> None:
-        ended = _ended(inst, state, reason)
-        self._save([ended])
-        await self._release([ended.id])
+        record = ended(inst, state, reason)
+        self._save([record])
+        await self._release([record.id])
 
     async def _release(self, ids: list[str]) -> None:
         if ids:
@@ -316,7 +325,7 @@ class DeploymentSupervisor(Actor):
         withdrawn = [self.instances.get(i) for i in news.withdrawn]
         self._save(
             [
-                _ended(i, "stopped", i.reason)
+                ended(i, "stopped", i.reason)
                 for i in withdrawn
                 if i is not None and is_live(i) and i.node_id is None
             ]
@@ -361,7 +370,7 @@ class DeploymentSupervisor(Actor):
             if inst is None or not is_live(inst):
                 continue
             reason = f"node {msg.node_id} lost"
-            self._save([_ended(inst, "lost", reason)])
+            self._save([ended(inst, "lost", reason)])
             self._avoid[inst.replica] = frozenset({msg.node_id})
             self._event("lost", f"{inst.id}: {reason}; rescheduling", inst)
 
@@ -422,7 +431,10 @@ class DeploymentSupervisor(Actor):
             if report.full and report.session is not None:
                 stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
                 await _tell(report.session, stop)
-        self._event_for(before, after, update)
+        event = status_event(before, after, update)
+        if event is not None:
+            kind, text, data = event
+            self._event(kind, text, after, **data)
         if after.state == "failed" and not is_live(after):
             self._reschedule(after)
         return after
@@ -440,33 +452,6 @@ class DeploymentSupervisor(Actor):
                 reason = f"node {report.node_id} no longer runs it"
                 await self._end(inst, "lost", reason)
                 self._event("lost", f"{inst.id}: {reason}", inst)
-
-    def _event_for(self, before: InstanceRecord, after: InstanceRecord, u: InstanceStatus) -> None:
-        where = f"on {after.node_id}"
-        if u.state == "running" and before.state != "running":
-            self._event("started", f"{after.id} running {where} (pid {after.pid})", after)
-        elif u.state == "exited" and before.state != "exited":
-            # A node reports a run's end ("exited") and, when no restart follows, that the
-            # instance settled ("exited" again, final): one exit, one event.
-            how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
-            self._event(
-                "exited",
-                f"{after.id} exited with {how}",
-                after,
-                exit_code=after.exit_code,
-                signal=after.signal,
-            )
-        elif u.state == "restarting":
-            self._event(
-                "restarting",
-                f"{after.id}: {u.reason or 'restarting'}",
-                after,
-                restarts=after.restarts,
-            )
-        elif u.state == "failed":
-            self._event("failed", f"{after.id} failed: {after.reason}", after)
-        elif u.state == "stopped":
-            self._event("stopped", f"{after.id} stopped", after)
 
     def _reschedule(self, inst: InstanceRecord) -> None:
         if self._deleting or inst.replica >= self._wanted():
@@ -546,14 +531,6 @@ class DeploymentSupervisor(Actor):
             for reply in self._teardown:
                 reply.send(None)
             self._teardown.clear()
-
-
-def _recency(inst: InstanceRecord) -> tuple[bool, float, float]:
-    return (inst.finished_at is None, inst.finished_at or 0.0, inst.updated_at)
-
-
-def _ended(inst: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
-    return replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
 
 
 async def _tell(ref: ActorRef, message: Any) -> None:
