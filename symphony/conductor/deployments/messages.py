@@ -63,6 +63,7 @@ class WithdrawInstances:
     """
 
     instance_ids: tuple[str, ...]
+    owner: ActorRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,19 +120,16 @@ class Scheduler(Actor):
         return None
 
     def _withdraw(self, message: WithdrawInstances) -> None:
-        by_owner: dict[ActorRef, list[str]] = defaultdict(list)
+        withdrawn = []
         for instance_id in message.instance_ids:
             if self.cluster.ledger.reservation(instance_id) is not None:
                 continue  # placed already: its Placed is on the way, the owner stops it
-            queued = self._queue.pop(instance_id, None)
-            owner = self._owners.pop(instance_id, None)
+            self._queue.pop(instance_id, None)
+            self._owners.pop(instance_id, None)
             self._reasons.pop(instance_id, None)
-            if owner is None and queued is not None:
-                owner = queued[1]
-            if owner is not None:
-                by_owner[owner].append(instance_id)
-        for owner, ids in by_owner.items():
-            self._tell(owner, PlacementNews(withdrawn=tuple(ids)))
+            withdrawn.append(instance_id)  # also when never heard of: nothing to undo
+        if withdrawn:
+            self._tell(message.owner, PlacementNews(withdrawn=tuple(withdrawn)))
 
     def _adopt(self, item: AdoptReservation) -> None:
         if self.cluster.ledger.reservation(item.instance_id) is not None:

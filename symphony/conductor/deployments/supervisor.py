@@ -110,9 +110,11 @@ class DeploymentSupervisor(Actor):
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
         live = [i for i in self.instances.values() if is_live(i)]
-        # Being stopped before it was placed: this Scheduler never heard of it.
+        # Being stopped before it was placed: the Scheduler may still hold it (only this
+        # actor restarted) or not (the Conductor did); either way it answers.
         unplaced = [i for i in live if i.node_id is None and i.state == "stopping"]
-        self._save([ended(i, "stopped", i.reason) for i in unplaced])
+        if unplaced:
+            await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
         adopt = tuple(
             AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
@@ -277,7 +279,7 @@ class DeploymentSupervisor(Actor):
             self._event("stopping", f"stopping {inst.id}: {reason}", inst)
             commands[inst.node_id].append(StopInstance(instance_id=inst.id, reason=reason))
         if withdraw:
-            await self.scheduler.tell(WithdrawInstances(tuple(withdraw)))
+            await self.scheduler.tell(WithdrawInstances(tuple(withdraw), self.ref))
         for node_id, batch in commands.items():
             await self._send(node_id, batch)
 
@@ -312,14 +314,15 @@ class DeploymentSupervisor(Actor):
     # ---- what the scheduler says ---------------------------------------------------------------
     async def _news(self, news: PlacementNews) -> None:
         stops: dict[str, list[StopInstance]] = defaultdict(list)
-        unknown: list[str] = []
+        forgotten: list[str] = []
         for placed in news.placed:
+            inst = self.instances.get(placed.instance_id)
+            if inst is None or not is_live(inst):
+                forgotten.append(placed.instance_id)
             stop = self._placed(placed)
             if stop is not None:
                 stops[placed.node_id].append(stop)
-            if placed.instance_id not in self.instances:
-                unknown.append(placed.instance_id)
-        await self._release(unknown)  # nothing here would ever release it
+        await self._release(forgotten)  # nothing here would ever release them
         for lost in news.lost:
             self._lost(lost)
         withdrawn = [self.instances.get(i) for i in news.withdrawn]
@@ -340,8 +343,8 @@ class DeploymentSupervisor(Actor):
         """Record a placement; returns the stop to send if the instance is unwanted now."""
         inst = self.instances.get(msg.instance_id)
         if inst is None or not is_live(inst):
-            # Unknown here (forgotten across a restart): its start is on its way to the
-            # node, so stop it there; the node's "stopped" releases the capacity.
+            # Forgotten (or ended) while the placement was under way, across a restart of
+            # this actor: its start is on its way to the node, so stop it there.
             return StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
         placed = replace(
             inst, node_id=msg.node_id, reservation=dict(msg.reservation), state="assigned"
