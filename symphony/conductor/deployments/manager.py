@@ -120,9 +120,11 @@ class Deployments(Supervisor):
             return Failed(error)
         change = ", ".join(sorted(message.patch)) or "nothing"
         self.events.add(updated, "updated", f"changed {change} (generation {updated.generation})")
-        # "symphony start": a failed (or finished) deployment starts afresh.
-        fresh_start = message.patch.get("desired_state") == "running"
-        if fresh_start and updated.failure is not None:
+        # "symphony start" of a failed deployment: it starts afresh.
+        fresh_start = (
+            message.patch.get("desired_state") == "running" and updated.failure is not None
+        )
+        if fresh_start:
             updated = self.store.set_deployment_failure(record.id, None) or updated
         await self.child(record.id).tell(SpecChanged(updated, fresh_start))
         return updated

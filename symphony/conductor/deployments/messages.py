@@ -150,8 +150,8 @@ class SpecChanged:
     """The deployment's record changed in the store (spec, desired state, replicas)."""
 
     record: Any  # DeploymentRecord
-    #: The deployment was started (``desired_state: running`` in the patch): replicas
-    #: that finished or gave up start afresh, with their reschedule attempts reset.
+    #: A failed deployment was started (``desired_state: running`` in the patch): its
+    #: replicas start afresh, with their reschedule attempts reset.
     fresh_start: bool = False
 
 
