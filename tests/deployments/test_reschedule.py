@@ -8,6 +8,7 @@ sessions: the test sees every command sent to them and reports back what a node 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,14 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    store = Store.open(tmp_path / "symphony.db")
+    async with running_cluster(tmp_path / "symphony.db") as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
+    """The Conductor's actors on the store at ``db``, with both nodes connected."""
+    store = Store.open(db)
     events = EventLog(store)
 
     def registry() -> NodeRegistry:
@@ -182,3 +190,34 @@ async def test_reschedule_failed_replica_then_fail_deployment_then_start_afresh(
     fourth_node, fourth = cluster.starts()[-1]
     await cluster.report(fourth_node, fourth, "failed", reason="again", final=True)
     assert "(attempt 1 of 2" in cluster.events("flaky")[-1]
+
+
+async def test_reschedule_survives_a_restart_and_a_failed_deployment_stays_failed(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    db = tmp_path / "symphony.db"
+    one_attempt = {"attempts": 1, "delay_seconds": 5, "max_delay_seconds": 60}
+    async with running_cluster(db) as cluster:
+        await cluster.deployments.ask(CreateDeployment(spec("flaky", reschedule=one_attempt)))
+        await trio.testing.wait_all_tasks_blocked()
+        [(node, first)] = cluster.starts()
+        await cluster.report(node, first, "failed", reason="crashed", final=True)
+        assert "(attempt 1 of 1" in cluster.events("flaky")[-1]
+    # The Conductor restarts before the delay is over: the reschedule is not forgotten.
+    async with running_cluster(db) as cluster:
+        await trio.testing.wait_all_tasks_blocked()
+        assert cluster.starts() == []
+        await trio.sleep(5.1)
+        [(node, second)] = cluster.starts()
+        assert second.replica == 0 and second.instance_id != first.instance_id
+        await cluster.report(node, second, "failed", reason="crashed again", final=True)
+        assert cluster.view("flaky")["state"] == "failed"
+    # ...and a failed deployment stays failed across a restart.
+    async with running_cluster(db) as cluster:
+        await trio.sleep(3600)
+        assert cluster.starts() == []
+        view = cluster.view("flaky")
+        assert (view["state"], view["failure"]) == (
+            "failed",
+            "replica 0 failed after 1 reschedule attempt(s): crashed again",
+        )
