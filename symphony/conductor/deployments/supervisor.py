@@ -315,13 +315,17 @@ class DeploymentSupervisor(Actor):
     async def _news(self, news: PlacementNews) -> None:
         stops: dict[str, list[StopInstance]] = defaultdict(list)
         forgotten: list[str] = []
+        assigned: list[InstanceRecord] = []
         for placed in news.placed:
             inst = self.instances.get(placed.instance_id)
             if inst is None or not is_live(inst):
                 forgotten.append(placed.instance_id)
-            stop = self._placed(placed)
+            record, stop = self._placed(placed)
+            if record is not None:
+                assigned.append(record)
             if stop is not None:
                 stops[placed.node_id].append(stop)
+        self._save(assigned)  # one transaction for a whole burst of placements
         await self._release(forgotten)  # nothing here would ever release them
         for lost in news.lost:
             self._lost(lost)
@@ -339,23 +343,23 @@ class DeploymentSupervisor(Actor):
             await self._send(node_id, batch)
         await self._reconcile()
 
-    def _placed(self, msg: Placed) -> StopInstance | None:
-        """Record a placement; returns the stop to send if the instance is unwanted now."""
+    def _placed(self, msg: Placed) -> tuple[InstanceRecord | None, StopInstance | None]:
+        """The instance's record once placed (to save), and the stop to send if it is no
+        longer wanted."""
         inst = self.instances.get(msg.instance_id)
         if inst is None or not is_live(inst):
             # Forgotten (or ended) while the placement was under way, across a restart of
             # this actor: its start is on its way to the node, so stop it there.
-            return StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
+            return None, StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
         placed = replace(
             inst, node_id=msg.node_id, reservation=dict(msg.reservation), state="assigned"
         )
         if inst.state == "stopping":
-            self._save([replace(placed, state="stopping", reason=inst.reason)])
             self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)
-            return StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
-        self._save([replace(placed, reason=None)])
+            stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
+            return replace(placed, state="stopping", reason=inst.reason), stop
         self._event("placed", f"{inst.id} placed on {msg.node_id}", inst)
-        return None
+        return replace(placed, reason=None), None
 
     def _unplaceable(self, msg: Unplaceable) -> None:
         inst = self.instances.get(msg.instance_id)
