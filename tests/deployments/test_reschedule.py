@@ -56,6 +56,7 @@ class Cluster:
     registry: ActorRef
     sessions: dict[str, ActorRef]
     commands: list[tuple[str, Any]]
+    scheduler: ActorRef
 
     def starts(self) -> list[tuple[str, StartInstance]]:
         return [(n, c) for n, c in self.commands if isinstance(c, StartInstance)]
@@ -126,7 +127,14 @@ async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
                 RegisterNode(sessions[node_id], hello, "test", False, 1.0)
             )
             assert refusal is None
-        yield Cluster(store, tree.child("deployments"), tree.child("registry"), sessions, commands)
+        yield Cluster(
+            store,
+            tree.child("deployments"),
+            tree.child("registry"),
+            sessions,
+            commands,
+            tree.child("scheduler"),
+        )
         nursery.cancel_scope.cancel()
     store.close()
 
