@@ -70,7 +70,7 @@ def ps_rows(
         if not shown:
             row = [dep.get("name"), None, None, dep.get("state"), None, None, None]
             if wide:
-                row += [None, dep.get("pending_reason")]
+                row += [None, dep.get("pending_reason") or dep.get("failure")]
             rows.append(row)
     return rows
 

@@ -32,7 +32,9 @@ def incarnation(token: str | None, node_id: str = "n1") -> Any:
     return dataclasses.replace(hello(node_id), protocol_version=2, incarnation=token)
 
 
-def changes(subscriber: Recorder) -> list[tuple[Any, str]]:
+async def changes(subscriber: Recorder) -> list[tuple[Any, str]]:
+    """The state changes the subscriber has seen, once the registry's outbox has drained."""
+    await trio.testing.wait_all_tasks_blocked()
     return [(m.previous_state, m.view.state) for m in subscriber.seen if isinstance(m, NodeChanged)]
 
 
@@ -66,6 +68,7 @@ async def test_fencing_new_incarnation_waits_until_the_previous_one_is_lost(
         refusal, _ = await register(registry, nursery, NEW)
         assert "another incarnation" in refusal and "in 20.0 s" in refusal
         assert await states(registry) == {"n1": "disconnected"}
+        await trio.testing.wait_all_tasks_blocked()
         reports = [m for m in subscriber.seen if isinstance(m, InstancesReported)]
         assert len(reports) == 1  # only the first agent's hello: the newcomer said nothing
         # At the deadline the previous incarnation is lost (its instances get rescheduled),
@@ -75,7 +78,7 @@ async def test_fencing_new_incarnation_waits_until_the_previous_one_is_lost(
         assert trio.current_time() - gone_at == pytest.approx(30.0, abs=0.2)
         refusal, _ = await register(registry, nursery, NEW)
         assert refusal is None and book.get_node_incarnation("n1") == NEW
-        assert changes(subscriber) == [
+        assert await changes(subscriber) == [
             (None, "ready"),
             ("ready", "disconnected"),
             ("disconnected", "lost"),
@@ -121,7 +124,7 @@ async def test_fencing_survives_a_registry_restart(autojump_clock: trio.abc.Cloc
         assert await states(registry) == {"n1": "lost"}
         refusal, _ = await register(registry, nursery, NEW)
         assert refusal is None and book.get_node_incarnation("n1") == NEW
-        assert changes(subscriber) == [
+        assert await changes(subscriber) == [
             (None, "disconnected"),
             ("disconnected", "ready"),
             ("ready", "disconnected"),
@@ -147,7 +150,7 @@ async def test_fencing_after_a_restart_past_the_timeout_declares_lost_at_once(
         refusal, _ = await register(registry, nursery, NEW)
         assert refusal is None
         # "lost" for the previous incarnation goes out before "ready" for the new one.
-        assert changes(subscriber) == [
+        assert await changes(subscriber) == [
             (None, "disconnected"),
             ("disconnected", "lost"),
             ("lost", "ready"),

@@ -26,6 +26,7 @@ from symphony.conductor.deployments import CapacityUsage, Scheduler
 from symphony.conductor.deployments.messages import (
     Placed,
     PlaceInstances,
+    PlacementNews,
     PlacementRequest,
     ReleaseInstances,
     ReservationsLost,
@@ -49,6 +50,11 @@ class Owner(Actor):
         self.lost: set[str] = set()
 
     async def receive(self, message: Any) -> Any:
+        assert isinstance(message, PlacementNews)
+        for item in (*message.placed, *message.lost, *message.unplaceable):
+            self._note(item)
+
+    def _note(self, message: Any) -> None:
         if isinstance(message, Placed):
             self.placed[message.instance_id] = message.node_id
             self.placed_count[message.instance_id] = (
@@ -170,7 +176,9 @@ async def _apply(op, model, scheduler, owner, session, owner_actor) -> None:
             model.deployments[name] = (group, requests, kept + new)
             if new:
                 await _place(scheduler, owner, name, group, requests, new)
-    # Instances whose node was lost wait again, like DeploymentSupervisors replace them.
+    # Instances whose node was lost wait again, like DeploymentSupervisors replace them
+    # (once the Scheduler has said which: a tell only queues the message).
+    await trio.testing.wait_all_tasks_blocked()
     for name, (group, requests, ids) in list(model.deployments.items()):
         lost = [i for i in ids if i in owner_actor.lost]
         if lost:

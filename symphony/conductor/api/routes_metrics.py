@@ -119,4 +119,10 @@ async def prometheus() -> Response:
         "symphony_scheduling_latency_samples", "gauge", "Placements the quantiles are taken over."
     )
     out.sample("symphony_scheduling_latency_samples", len(latencies))
+    out.family(
+        "symphony_scheduler_news_queued",
+        "gauge",
+        "Placement news waiting for busy deployment supervisors (coalesced, never dropped).",
+    )
+    out.sample("symphony_scheduler_news_queued", stats.get("news_queued", 0))
     return Response(out.text(), status=200, content_type=CONTENT_TYPE)

@@ -79,6 +79,7 @@ SCHEMAS: dict[str, Any] = {
             "created_at": NUM,
             "updated_at": NUM,
             "pending_reason": _maybe("string"),
+            "failure": _maybe("string"),
             "restarts": INT,
             "spec": ANY_OBJECT,
             "instances": {"type": "array", "items": {"$ref": "#/components/schemas/Instance"}},

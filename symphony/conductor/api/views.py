@@ -38,12 +38,14 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
     pending = [i for i in live if i.state == "pending"]
     if spec.desired_state == "stopped":
         state = "stopping" if live else "stopped"
+    elif record.failure is not None:
+        state = "failed"  # it gave up: see "failure"; starting it again clears it
     elif running >= spec.replicas:
         state = "running"
     elif pending:
         state = "pending"
     elif any(i.state == "failed" for i in instances) and not live:
-        state = "failed"
+        state = "pending"  # a failed replica waits for its reschedule delay
     elif live and all(i.state == "stopping" for i in live):
         state = "stopping"  # e.g. being deleted, or replaced before the new ones exist
     else:
@@ -58,6 +60,7 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "pending_reason": pending[0].reason if pending else None,
+        "failure": record.failure,
         "restarts": sum(i.restarts for i in live),
         "spec": spec.to_dict(),
         "instances": [instance_json(i) for i in current],

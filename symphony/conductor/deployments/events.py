@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import trio
 
-from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store
+from ..store import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, Store
 
 log = logging.getLogger("symphony.conductor.events")
+
+
+def new_event(
+    deployment: DeploymentRecord,
+    kind: str,
+    message: str,
+    instance: InstanceRecord | None = None,
+    **data: Any,
+) -> NewEvent:
+    """An event of ``deployment`` (optionally about one instance), not recorded yet."""
+    return NewEvent(
+        kind,
+        message,
+        deployment_id=deployment.id,
+        instance_id=instance.id if instance is not None else None,
+        data={k: v for k, v in data.items() if v is not None},
+    )
 
 
 class EventLog:
@@ -34,15 +51,17 @@ class EventLog:
         **data: Any,
     ) -> EventRecord:
         """Record an event of ``deployment`` (optionally about one instance)."""
-        event = self.store.append_event(
-            kind,
-            message,
-            deployment_id=deployment.id,
-            instance_id=instance.id if instance is not None else None,
-            data={k: v for k, v in data.items() if v is not None},
-        )
-        self.publish(event)
-        return event
+        return self.add_many([new_event(deployment, kind, message, instance, **data)])[0]
+
+    def add_many(self, events: Sequence[NewEvent]) -> list[EventRecord]:
+        """Record several events in one transaction (a burst of 300 placements is one
+        commit, not 300), then publish them in order."""
+        if not events:
+            return []
+        recorded = self.store.append_events(events)
+        for event in recorded:
+            self.publish(event)
+        return recorded
 
     def publish(self, event: EventRecord) -> None:
         """Push ``event`` to every listener without waiting."""

@@ -101,6 +101,37 @@ def _started_at(instance: InstanceRecord, update: InstanceStatus) -> float:
     return update.at or time.time()
 
 
+def recency(inst: InstanceRecord) -> tuple[bool, float, float]:
+    """Sort key: live instances last, then by when they ended (the largest is the latest)."""
+    return (inst.finished_at is None, inst.finished_at or 0.0, inst.updated_at)
+
+
+def ended(inst: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
+    """``inst`` ended for good now, in ``state`` (the caller saves it)."""
+    return replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
+
+
+def status_event(
+    before: InstanceRecord, after: InstanceRecord, u: InstanceStatus
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The event (kind, message, data) a node's update is worth, if any."""
+    if u.state == "running" and before.state != "running":
+        return "started", f"{after.id} running on {after.node_id} (pid {after.pid})", {}
+    if u.state == "exited" and before.state != "exited":
+        # A node reports a run's end ("exited") and, when no restart follows, that the
+        # instance settled ("exited" again, final): one exit, one event.
+        how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
+        data = {"exit_code": after.exit_code, "signal": after.signal}
+        return "exited", f"{after.id} exited with {how}", data
+    if u.state == "restarting":
+        return "restarting", f"{after.id}: {u.reason or 'restarting'}", {"restarts": after.restarts}
+    if u.state == "failed":
+        return "failed", f"{after.id} failed: {after.reason}", {}
+    if u.state == "stopped":
+        return "stopped", f"{after.id} stopped", {}
+    return None
+
+
 def _signal_name(signal: int | None) -> str | None:
     if signal is None:
         return None

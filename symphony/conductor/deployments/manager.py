@@ -4,6 +4,12 @@ It is a :class:`~symphony.actors.Supervisor` with one :class:`DeploymentSupervis
 child per deployment (named by the deployment id), so a crashing deployment is
 restarted from the store without disturbing the others. Writes that the API
 acknowledges are committed to the store first.
+
+Who waits on whom: the API asks it (create, update, delete); it tells its supervisors
+(down) and, for instances of deleted deployments, node sessions. Node news reaches it
+from the NodeRegistry's outbox, so routing a report to a busy supervisor delays only
+this actor, never the registry. A delete waits for its supervisor's Teardown in a
+background task, since the stops' confirmations arrive through this very mailbox.
 """
 
 from __future__ import annotations
@@ -114,7 +120,13 @@ class Deployments(Supervisor):
             return Failed(error)
         change = ", ".join(sorted(message.patch)) or "nothing"
         self.events.add(updated, "updated", f"changed {change} (generation {updated.generation})")
-        await self.child(record.id).tell(SpecChanged(updated))
+        # "symphony start" of a failed deployment: it starts afresh.
+        fresh_start = (
+            message.patch.get("desired_state") == "running" and updated.failure is not None
+        )
+        if fresh_start:
+            updated = self.store.set_deployment_failure(record.id, None) or updated
+        await self.child(record.id).tell(SpecChanged(updated, fresh_start))
         return updated
 
     async def _delete(self, message: DeleteDeployment) -> Failed | None:
@@ -146,7 +158,7 @@ class Deployments(Supervisor):
     async def _route(self, report: InstancesReported) -> None:
         by_deployment: dict[str, list[InstanceStatus]] = defaultdict(list)
         for update in report.updates:
-            by_deployment[update.deployment_id].append(update)
+            by_deployment[self._owner_of(update)].append(update)
         if report.full:
             # Deployments that believe they run something there must hear the full list
             # even when it holds nothing of theirs.
@@ -163,6 +175,15 @@ class Deployments(Supervisor):
                 await child.tell(message)
             except ActorStopped:
                 await self._stop_orphans(report, updates)
+
+    def _owner_of(self, update: InstanceStatus) -> str:
+        """The deployment an update is about. A node that was told to stop an instance it
+        never heard of (the stop overtook the start) cannot know its deployment."""
+        with contextlib.suppress(KeyError):
+            self.child(update.deployment_id)
+            return update.deployment_id
+        inst = self.store.get_instance(update.instance_id)
+        return inst.deployment_id if inst is not None else update.deployment_id
 
     async def _stop_orphans(self, report: InstancesReported, updates: list[InstanceStatus]) -> None:
         """A node runs instances of a deployment that no longer exists: stop them."""

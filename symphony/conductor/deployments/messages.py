@@ -55,6 +55,18 @@ class ReleaseInstances:
 
 
 @dataclass(frozen=True, slots=True)
+class WithdrawInstances:
+    """Stop trying to place these instances (their replicas are no longer wanted).
+
+    The owner hears back for each id: ``withdrawn`` if it was still queued, else the
+    ``Placed`` that was already on its way (then the owner stops it on its node).
+    """
+
+    instance_ids: tuple[str, ...]
+    owner: ActorRef
+
+
+@dataclass(frozen=True, slots=True)
 class CapacityUsage:
     """Ask: reserved capacity per node (``{node_id: {class: amount}}``)."""
 
@@ -92,6 +104,34 @@ class ReservationsLost:
     instance_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PlacementNews:
+    """Everything the Scheduler has to tell one owner since its last delivery.
+
+    The Scheduler sends it through an :class:`~symphony.conductor.outbox.Outbox`, merging
+    a new batch into the one still queued (:meth:`merged`); the owner applies the parts
+    in this order: placed, lost, withdrawn, unplaceable.
+    """
+
+    placed: tuple[Placed, ...] = ()
+    lost: tuple[ReservationsLost, ...] = ()
+    withdrawn: tuple[str, ...] = ()
+    unplaceable: tuple[Unplaceable, ...] = ()
+
+    def merged(self, later: PlacementNews) -> PlacementNews:
+        """One batch saying both; of several reasons for one instance the latest wins,
+        and none is kept for an instance placed or withdrawn meanwhile."""
+        settled = {p.instance_id for p in (*self.placed, *later.placed)}
+        settled.update(self.withdrawn, later.withdrawn)
+        reasons = {u.instance_id: u for u in (*self.unplaceable, *later.unplaceable)}
+        return PlacementNews(
+            placed=self.placed + later.placed,
+            lost=self.lost + later.lost,
+            withdrawn=self.withdrawn + later.withdrawn,
+            unplaceable=tuple(u for i, u in reasons.items() if i not in settled),
+        )
+
+
 # ---- to a DeploymentSupervisor ------------------------------------------------------------
 
 
@@ -110,6 +150,9 @@ class SpecChanged:
     """The deployment's record changed in the store (spec, desired state, replicas)."""
 
     record: Any  # DeploymentRecord
+    #: A failed deployment was started (``desired_state: running`` in the patch): its
+    #: replicas start afresh, with their reschedule attempts reset.
+    fresh_start: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +166,7 @@ class RescheduleDue:
 
     replica: int
     avoid: frozenset[str]
+    attempt: int = 0
 
 
 # ---- to the Deployments manager (from the API) --------------------------------------------

@@ -10,6 +10,15 @@ only, never on a timer:
 
 A plan reserves capacity before anything starts; the start commands for one node go out
 as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
+
+Who waits on whom: the Scheduler is asked and told by the layers above it (the API, the
+DeploymentSupervisors, the NodeRegistry's news) and sends *down* to NodeSessions with
+blocking tells (a start command must not be dropped; a session only writes to its
+socket, so it never waits on the Scheduler). What it tells owners flows *up*, so it
+never waits on them: :class:`PlacementNews` goes through an
+:class:`~symphony.conductor.outbox.Outbox` that coalesces everything pending for an
+owner into one message. Bound: per owner, one entry per instance of that owner the
+Scheduler knows (placed, withdrawn or latest reason) plus one per lost reservation.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from symphony.actors import Actor, ActorRef, ActorStopped
 from symphony.wire import StartInstance
 
 from ..nodes.model import InstancesReported, NodeChanged
+from ..outbox import Outbox
 from ..placement import ClusterState, LedgerError
 from .messages import (
     AdoptReservation,
@@ -30,11 +40,13 @@ from .messages import (
     CapacityUsage,
     Placed,
     PlaceInstances,
+    PlacementNews,
     PlacementRequest,
     ReleaseInstances,
     ReservationsLost,
     SchedulerStats,
     Unplaceable,
+    WithdrawInstances,
 )
 
 log = logging.getLogger("symphony.conductor.scheduler")
@@ -56,6 +68,7 @@ class Scheduler(Actor):
         self._restored: dict[str, dict[str, tuple[AdoptReservation, ActorRef]]] = {}
         self._reasons: dict[str, str] = {}
         self.placements_total = 0
+        self._news = Outbox(merge=PlacementNews.merged)
         self.latencies: list[float] = []  # seconds from request to placement, recent
 
     async def receive(self, message: Any) -> Any:
@@ -76,6 +89,8 @@ class Scheduler(Actor):
                 freed = self.cluster.release(instance_id) is not None or freed
             if freed:
                 await self._schedule(None)
+        elif isinstance(message, WithdrawInstances):
+            self._withdraw(message)
         elif isinstance(message, AdoptReservations):
             for item in message.items:
                 self._owners[item.instance_id] = message.owner
@@ -98,10 +113,23 @@ class Scheduler(Actor):
                 "placements_total": self.placements_total,
                 "pending": len(self._queue),
                 "latencies": list(self.latencies),
+                "news_queued": self._news.queued,
             }
         else:
             raise TypeError(f"Scheduler does not handle {type(message).__name__}")
         return None
+
+    def _withdraw(self, message: WithdrawInstances) -> None:
+        withdrawn = []
+        for instance_id in message.instance_ids:
+            if self.cluster.ledger.reservation(instance_id) is not None:
+                continue  # placed already: its Placed is on the way, the owner stops it
+            self._queue.pop(instance_id, None)
+            self._owners.pop(instance_id, None)
+            self._reasons.pop(instance_id, None)
+            withdrawn.append(instance_id)  # also when never heard of: nothing to undo
+        if withdrawn:
+            self._tell(message.owner, PlacementNews(withdrawn=tuple(withdrawn)))
 
     def _adopt(self, item: AdoptReservation) -> None:
         if self.cluster.ledger.reservation(item.instance_id) is not None:
@@ -139,7 +167,7 @@ class Scheduler(Actor):
                 if owner is not None:
                     by_owner[owner].append(reservation.instance_id)
             for owner, ids in by_owner.items():
-                await self._tell(owner, ReservationsLost(view.node_id, tuple(ids)))
+                self._tell(owner, PlacementNews(lost=(ReservationsLost(view.node_id, tuple(ids)),)))
 
     async def _schedule(self, only: list[str] | None) -> None:
         """Plan the given queued instances (None: the whole queue) and act on the plan."""
@@ -148,6 +176,8 @@ class Scheduler(Actor):
             return
         plan = self.cluster.schedule([self._queue[i][0].pending for i in ids])
         starts: dict[str, list[StartInstance]] = defaultdict(list)
+        placed: dict[ActorRef, list[Placed]] = defaultdict(list)
+        unplaceable: dict[ActorRef, list[Unplaceable]] = defaultdict(list)
         now = time.monotonic()
         for placement in plan.placements:
             request, owner, queued_at = self._queue.pop(placement.instance_id)
@@ -155,17 +185,24 @@ class Scheduler(Actor):
             starts[placement.node_id].append(request.start)
             self.placements_total += 1
             self.latencies.append(now - queued_at)
-            await self._tell(
-                owner, Placed(placement.instance_id, placement.node_id, placement.reservation)
+            placed[owner].append(
+                Placed(placement.instance_id, placement.node_id, placement.reservation)
             )
         del self.latencies[:-1000]
-        for node_id, commands in starts.items():
-            await self._send_starts(node_id, commands)
         for unplaced in plan.unplaced:
             if self._reasons.get(unplaced.instance_id) != unplaced.reason:
                 self._reasons[unplaced.instance_id] = unplaced.reason
                 owner = self._queue[unplaced.instance_id][1]
-                await self._tell(owner, Unplaceable(unplaced.instance_id, unplaced.reason))
+                unplaceable[owner].append(Unplaceable(unplaced.instance_id, unplaced.reason))
+        # Starts go out before the owners hear Placed: a stop an owner sends after
+        # Placed then reaches the node after the start it cancels.
+        for node_id, commands in starts.items():
+            await self._send_starts(node_id, commands)
+        for owner in placed.keys() | unplaceable.keys():
+            news = PlacementNews(
+                placed=tuple(placed.get(owner, ())), unplaceable=tuple(unplaceable.get(owner, ()))
+            )
+            self._tell(owner, news)
 
     async def _send_starts(self, node_id: str, commands: list[StartInstance]) -> None:
         session = self._sessions.get(node_id)
@@ -176,10 +213,12 @@ class Scheduler(Actor):
             return
         for i in range(0, len(commands), START_BATCH):
             chunk = commands[i : i + START_BATCH]
-            await self._tell(session, chunk if len(chunk) > 1 else chunk[0])
+            try:
+                await session.tell(chunk if len(chunk) > 1 else chunk[0])
+            except ActorStopped:
+                # The link ended meanwhile: as above, the owners resend on reconnect.
+                log.debug("%r is gone; dropped %d start(s)", session, len(chunk))
 
-    async def _tell(self, ref: ActorRef, message: Any) -> None:
-        try:
-            await ref.tell(message)
-        except ActorStopped:
-            log.debug("%r is gone; dropped %s", ref, type(message).__name__)
+    def _tell(self, owner: ActorRef, news: PlacementNews) -> None:
+        """Tell an owner without waiting (an owner also sends to us: never block on it)."""
+        self._news.send(self.nursery, owner, news)

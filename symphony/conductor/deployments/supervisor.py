@@ -13,13 +13,24 @@ before acting on it. What it does, per event:
   exponential delay, preferring another node, up to ``reschedule.attempts`` times.
 
 Restarts themselves happen on the node; the Conductor only follows them.
+
+Stopping is confirmed, never assumed: an instance told to stop stays ``stopping`` (and
+keeps its capacity) until its node reports it stopped, its node is lost, or, if it was
+never placed, the Scheduler confirms it withdrew it. A stop that cannot reach its node
+now is sent again when the node says hello with the instance still in its list.
+
+Who waits on whom: this actor sends down with blocking sends (``tell`` to the Scheduler
+and to NodeSessions, ``ask`` GetSession of the NodeRegistry, which never blocks on
+anyone) and is told by the Deployments manager above it. What comes back up reaches it
+as a reply or through an outbox of the sender (the Scheduler's :class:`PlacementNews`),
+so no send of this actor ever waits on something that waits on it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
+from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
@@ -30,15 +41,26 @@ from symphony.wire import InstanceStatus, StartInstance, StopInstance
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
-from ..store import DeploymentRecord, InstanceRecord, Store
-from .events import EventLog
-from .instances import apply_update, is_final, is_live, job_spec, new_instance_id, template
+from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from .events import EventLog, new_event
+from .instances import (
+    apply_update,
+    ended,
+    is_final,
+    is_live,
+    job_spec,
+    new_instance_id,
+    recency,
+    status_event,
+    template,
+)
 from .messages import (
     AdoptReservation,
     AdoptReservations,
     NodeReport,
     Placed,
     PlaceInstances,
+    PlacementNews,
     PlacementRequest,
     ReleaseInstances,
     RescheduleDue,
@@ -46,12 +68,16 @@ from .messages import (
     SpecChanged,
     Teardown,
     Unplaceable,
+    WithdrawInstances,
 )
+from .retries import Decision, Retries
 
 log = logging.getLogger("symphony.conductor.deployments")
 
 #: Ended instances kept per replica for history (older ones are deleted).
 KEEP_ENDED_PER_REPLICA = 3
+#: Commands per frame to one node (well under the frame size limit).
+COMMAND_BATCH = 200
 
 
 class DeploymentSupervisor(Actor):
@@ -74,17 +100,22 @@ class DeploymentSupervisor(Actor):
         self.scheduler = scheduler
         self.registry = registry
         self.events = events
-        self._reschedule_attempts: dict[int, int] = {}
-        self._waiting: set[int] = set()  # replicas waiting for their reschedule delay
-        self._gave_up: set[int] = set()
-        self._avoid: dict[int, frozenset[str]] = {}
+        self._retries = Retries()
+        self._avoid = self._retries.avoid  # nodes a replica's next instance avoids
         self._restart_completed = False
         self._deleting = False
         self._teardown: list[Reply] = []
+        self._unrecorded: list[NewEvent] = []
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
         live = [i for i in self.instances.values() if is_live(i)]
+        # Being stopped before it was placed: the Scheduler may still hold it (only this
+        # actor restarted) or not (the Conductor did); either way it answers.
+        unplaced = [i for i in live if i.node_id is None and i.state == "stopping"]
+        if unplaced:
+            await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
+        live = [i for i in live if i not in unplaced]
         adopt = tuple(
             AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
             for i in live
@@ -95,22 +126,42 @@ class DeploymentSupervisor(Actor):
         waiting = [i for i in live if i.node_id is None]
         if waiting:
             await self._place(waiting)
+        self._resume_retries()
         await self._reconcile()
+        self._record_events()
+        self._prune()
+
+    def _resume_retries(self) -> None:
+        """After a restart: replicas whose latest run failed are given up (the deployment
+        failed) or rescheduled again (their delay timers did not survive)."""
+        latest_of = self._latest()
+        for replica in range(self._wanted()):
+            latest = latest_of.get(replica)
+            if latest is None or is_live(latest) or latest.state != "failed":
+                continue
+            if self.record.failure is not None:
+                self._retries.gave_up.add(replica)
+            else:
+                self._reschedule(latest)
 
     async def receive(self, message: Any) -> Any:
+        try:
+            await self._handle(message)
+        finally:
+            self._record_events()
+        self._prune()
+        self._answer_teardown()
+        return None
+
+    async def _handle(self, message: Any) -> None:
         if isinstance(message, NodeReport):
             await self._node_report(message)
-        elif isinstance(message, Placed):
-            await self._placed(message)
-        elif isinstance(message, Unplaceable):
-            await self._unplaceable(message)
-        elif isinstance(message, ReservationsLost):
-            await self._lost(message)
+        elif isinstance(message, PlacementNews):
+            await self._news(message)
         elif isinstance(message, SpecChanged):
-            await self._spec_changed(message.record)
+            await self._spec_changed(message.record, message.fresh_start)
         elif isinstance(message, RescheduleDue):
-            self._waiting.discard(message.replica)
-            self._avoid[message.replica] = message.avoid
+            self._retries.elapsed(message.replica, message.attempt, message.avoid)
             await self._reconcile()
         elif isinstance(message, Teardown):
             self._deleting = True
@@ -118,8 +169,6 @@ class DeploymentSupervisor(Actor):
             await self._reconcile()
         else:
             raise TypeError(f"DeploymentSupervisor does not handle {type(message).__name__}")
-        self._answer_teardown()
-        return None
 
     # ---- desired state -------------------------------------------------------------------
     def _wanted(self) -> int:
@@ -129,38 +178,45 @@ class DeploymentSupervisor(Actor):
     async def _reconcile(self) -> None:
         wanted = self._wanted()
         generation = self.record.generation
+        stops: list[tuple[InstanceRecord, str]] = []
         for inst in [i for i in self.instances.values() if is_live(i)]:
             if inst.replica >= wanted:
-                await self._stop(inst, "deployment stopped" if wanted == 0 else "scaled down")
+                stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation:
-                await self._stop(inst, "replaced by a new version of the spec")
-        missing = [r for r in range(wanted) if self._needs_instance(r)]
+                stops.append((inst, "replaced by a new version of the spec"))
+        await self._stop(stops)
+        latest = self._latest()
+        missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
         self._restart_completed = False
         if missing:
             created = [self._new_instance(r) for r in missing]
+            for replica in missing:
+                self._retries.created(replica)
             self._save(created)
             for inst in created:
-                self.events.add(
-                    self.record, "created", f"replica {inst.replica}: instance {inst.id}", inst
-                )
+                self._event("created", f"replica {inst.replica}: instance {inst.id}", inst)
             await self._place(created)
 
-    def _needs_instance(self, replica: int) -> bool:
-        if replica in self._waiting or replica in self._gave_up:
+    def _needs_instance(self, replica: int, latest: InstanceRecord | None) -> bool:
+        if self._retries.blocks(replica):
             return False
-        current = [
-            i
-            for i in self.instances.values()
-            if i.replica == replica and i.generation == self.record.generation
-        ]
-        if any(is_live(i) for i in current):
-            return False
-        if not current or self._restart_completed:
-            return True
-        latest = current[-1].state
+        if latest is None or self._restart_completed or replica in self._retries.due:
+            return latest is None or not is_live(latest)
         # A job that finished is done (unless the deployment is started again); a
-        # failed one is handled by the reschedule policy.
-        return latest not in ("exited", "failed")
+        # failed one is handled by the reschedule policy (``due`` above).
+        return not is_live(latest) and latest.state not in ("exited", "failed")
+
+    def _latest(self) -> dict[int, InstanceRecord]:
+        """Each replica's most recent instance of the current generation (a live one if
+        any), in one pass: reconciling must stay linear in the number of instances."""
+        latest: dict[int, InstanceRecord] = {}
+        for inst in self.instances.values():
+            if inst.generation != self.record.generation:
+                continue
+            best = latest.get(inst.replica)
+            if best is None or recency(inst) > recency(best):
+                latest[inst.replica] = inst
+        return latest
 
     def _new_instance(self, replica: int) -> InstanceRecord:
         return InstanceRecord(
@@ -203,27 +259,40 @@ class DeploymentSupervisor(Actor):
             spec=body,
         )
 
-    async def _stop(self, inst: InstanceRecord, reason: str) -> None:
-        if inst.node_id is None:
-            # Never placed: nothing runs; just leave the queue.
-            await self._end(inst, "stopped", reason)
+    async def _stop(self, stops: list[tuple[InstanceRecord, str]]) -> None:
+        """Mark instances ``stopping`` and tell their nodes (or the Scheduler) so.
+
+        An instance not placed yet may be placed at this very moment: the Scheduler
+        answers a withdrawal with ``withdrawn`` or with the ``Placed`` already on its
+        way, and only then does the instance end (see :meth:`_news`).
+        """
+        stops = [(i, r) for i, r in stops if i.state != "stopping"]
+        if not stops:
             return
-        if inst.state == "stopping":
-            return
-        self._save([replace(inst, state="stopping", reason=reason)])
-        self.events.add(self.record, "stopping", f"stopping {inst.id}: {reason}", inst)
-        await self._send(inst.node_id, StopInstance(instance_id=inst.id, reason=reason))
+        self._save([replace(inst, state="stopping", reason=reason) for inst, reason in stops])
+        withdraw: list[str] = []
+        commands: dict[str, list[StopInstance]] = defaultdict(list)
+        for inst, reason in stops:
+            if inst.node_id is None:
+                withdraw.append(inst.id)
+                continue
+            self._event("stopping", f"stopping {inst.id}: {reason}", inst)
+            commands[inst.node_id].append(StopInstance(instance_id=inst.id, reason=reason))
+        if withdraw:
+            await self.scheduler.tell(WithdrawInstances(tuple(withdraw), self.ref))
+        for node_id, batch in commands.items():
+            await self._send(node_id, batch)
 
     async def _end(self, inst: InstanceRecord, state: str, reason: str | None) -> None:
-        ended = replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
-        self._save([ended])
-        await self._release([ended.id])
+        record = ended(inst, state, reason)
+        self._save([record])
+        await self._release([record.id])
 
     async def _release(self, ids: list[str]) -> None:
         if ids:
             await self.scheduler.tell(ReleaseInstances(tuple(ids)))
 
-    async def _spec_changed(self, record: DeploymentRecord) -> None:
+    async def _spec_changed(self, record: DeploymentRecord, fresh_start: bool) -> None:
         old = self.record
         self.record = record
         if template(old.spec) == template(record.spec):
@@ -235,65 +304,103 @@ class DeploymentSupervisor(Actor):
             ]
             self._save(carried)
         else:
-            self.events.add(record, "updated", "spec changed: instances will be replaced")
-        if old.spec.desired_state == "stopped" and record.spec.desired_state == "running":
-            self._reschedule_attempts.clear()
-            self._gave_up.clear()
+            self._event("updated", "spec changed: instances will be replaced")
+        started = old.spec.desired_state == "stopped" and record.spec.desired_state == "running"
+        if started or fresh_start:
+            self._retries.reset()
             self._restart_completed = True
         await self._reconcile()
 
     # ---- what the scheduler says ---------------------------------------------------------------
-    async def _placed(self, msg: Placed) -> None:
-        inst = self.instances.get(msg.instance_id)
-        if inst is None or not is_live(inst):
-            await self._release([msg.instance_id])
-            return
+    async def _news(self, news: PlacementNews) -> None:
+        stops: dict[str, list[StopInstance]] = defaultdict(list)
+        forgotten: list[str] = []
+        assigned: list[InstanceRecord] = []
+        for placed in news.placed:
+            inst = self.instances.get(placed.instance_id)
+            if inst is None or not is_live(inst):
+                forgotten.append(placed.instance_id)
+            record, stop = self._placed(placed)
+            if record is not None:
+                assigned.append(record)
+            if stop is not None:
+                stops[placed.node_id].append(stop)
+        self._save(assigned)  # one transaction for a whole burst of placements
+        await self._release(forgotten)  # nothing here would ever release them
+        for lost in news.lost:
+            self._lost(lost)
+        withdrawn = [self.instances.get(i) for i in news.withdrawn]
         self._save(
             [
-                replace(
-                    inst,
-                    state="assigned",
-                    node_id=msg.node_id,
-                    reservation=dict(msg.reservation),
-                    reason=None,
-                )
+                ended(i, "stopped", i.reason)
+                for i in withdrawn
+                if i is not None and is_live(i) and i.node_id is None
             ]
         )
-        self.events.add(self.record, "placed", f"{inst.id} placed on {msg.node_id}", inst)
-        if inst.state == "stopping" or inst.replica >= self._wanted():
-            await self._reconcile()
+        for unplaceable in news.unplaceable:
+            self._unplaceable(unplaceable)
+        for node_id, batch in stops.items():
+            await self._send(node_id, batch)
+        await self._reconcile()
 
-    async def _unplaceable(self, msg: Unplaceable) -> None:
+    def _placed(self, msg: Placed) -> tuple[InstanceRecord | None, StopInstance | None]:
+        """The instance's record once placed (to save), and the stop to send if it is no
+        longer wanted."""
+        inst = self.instances.get(msg.instance_id)
+        if inst is None or not is_live(inst):
+            # Forgotten (or ended) while the placement was under way, across a restart of
+            # this actor: its start is on its way to the node, so stop it there.
+            return None, StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
+        placed = replace(
+            inst, node_id=msg.node_id, reservation=dict(msg.reservation), state="assigned"
+        )
+        if inst.state == "stopping":
+            self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)
+            stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
+            return replace(placed, state="stopping", reason=inst.reason), stop
+        self._event("placed", f"{inst.id} placed on {msg.node_id}", inst)
+        return replace(placed, reason=None), None
+
+    def _unplaceable(self, msg: Unplaceable) -> None:
         inst = self.instances.get(msg.instance_id)
         if inst is None or not is_live(inst) or inst.node_id is not None:
             return
+        if inst.state == "stopping":
+            return
         if inst.reason != msg.reason:
             self._save([replace(inst, reason=msg.reason)])
-            self.events.add(self.record, "pending", f"{inst.id} pending: {msg.reason}", inst)
+            self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
 
-    async def _lost(self, msg: ReservationsLost) -> None:
+    def _lost(self, msg: ReservationsLost) -> None:
         for instance_id in msg.instance_ids:
             inst = self.instances.get(instance_id)
             if inst is None or not is_live(inst):
                 continue
             reason = f"node {msg.node_id} lost"
-            ended = replace(inst, state="lost", reason=reason, pid=None, finished_at=time.time())
-            self._save([ended])
+            self._save([ended(inst, "lost", reason)])
             self._avoid[inst.replica] = frozenset({msg.node_id})
-            self.events.add(self.record, "lost", f"{inst.id}: {reason}; rescheduling", inst)
-        await self._reconcile()
+            self._event("lost", f"{inst.id}: {reason}; rescheduling", inst)
 
     # ---- what nodes say ---------------------------------------------------------------------
     async def _node_report(self, report: NodeReport) -> None:
         seen: set[str] = set()
+        changed: dict[str, InstanceRecord] = {}
         for update in report.updates:
             seen.add(update.instance_id)
-            await self._apply(report, update)
+            after = await self._apply(report, update)
+            if after is not None:
+                # Kept in memory now (a later update in this report builds on it) and
+                # written with the others in one transaction below.
+                self.instances[after.id] = changed[after.id] = after
+        self._save(list(changed.values()))
+        # Capacity is released once the end is on disk.
+        await self._release([i for i in changed if not is_live(self.instances[i])])
         if report.full:
             await self._missing_from_hello(report, seen)
         await self._reconcile()
 
-    async def _apply(self, report: NodeReport, update: InstanceStatus) -> None:
+    async def _apply(self, report: NodeReport, update: InstanceStatus) -> InstanceRecord | None:
+        """The instance after ``update`` (to be saved), or None if nothing changes."""
         inst = self.instances.get(update.instance_id)
         stale = (
             inst is None
@@ -310,10 +417,10 @@ class DeploymentSupervisor(Actor):
                         reason="stale copy: this instance was rescheduled or removed",
                     ),
                 )
-            return
+            return None
         assert inst is not None
         if not is_live(inst):
-            return  # already ended here; a repeated final report changes nothing
+            return None  # already ended here; a repeated final report changes nothing
         if inst.node_id is None:
             # Placed and started, but the conductor went down before recording it.
             inst = replace(inst, node_id=report.node_id, reservation=self._requests())
@@ -324,12 +431,20 @@ class DeploymentSupervisor(Actor):
             )
         before = inst
         after = apply_update(inst, update)
-        self._save([after])
-        self._event_for(before, after, update)
-        if not is_live(after):
-            await self._release([after.id])
-            if after.state == "failed":
-                self._reschedule(after)
+        if inst.state == "stopping" and is_live(after):
+            # Told to stop: it stays stopping until the node confirms. If the node says
+            # hello with it still running, our stop never reached it: say it again.
+            after = replace(after, state="stopping", reason=inst.reason)
+            if report.full and report.session is not None:
+                stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
+                await _tell(report.session, stop)
+        event = status_event(before, after, update)
+        if event is not None:
+            kind, text, data = event
+            self._event(kind, text, after, **data)
+        if after.state == "failed" and not is_live(after):
+            self._reschedule(after)
+        return after
 
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
         for inst in list(self.instances.values()):
@@ -343,81 +458,61 @@ class DeploymentSupervisor(Actor):
             else:
                 reason = f"node {report.node_id} no longer runs it"
                 await self._end(inst, "lost", reason)
-                self.events.add(self.record, "lost", f"{inst.id}: {reason}", inst)
-
-    def _event_for(self, before: InstanceRecord, after: InstanceRecord, u: InstanceStatus) -> None:
-        where = f"on {after.node_id}"
-        if u.state == "running" and before.state != "running":
-            self.events.add(
-                self.record, "started", f"{after.id} running {where} (pid {after.pid})", after
-            )
-        elif u.state == "exited":
-            how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
-            self.events.add(
-                self.record,
-                "exited",
-                f"{after.id} exited with {how}",
-                after,
-                exit_code=after.exit_code,
-                signal=after.signal,
-            )
-        elif u.state == "restarting":
-            self.events.add(
-                self.record,
-                "restarting",
-                f"{after.id}: {u.reason or 'restarting'}",
-                after,
-                restarts=after.restarts,
-            )
-        elif u.state == "failed":
-            self.events.add(self.record, "failed", f"{after.id} failed: {after.reason}", after)
-        elif u.state == "stopped":
-            self.events.add(self.record, "stopped", f"{after.id} stopped", after)
+                self._event("lost", f"{inst.id}: {reason}", inst)
 
     def _reschedule(self, inst: InstanceRecord) -> None:
+        if self._deleting or inst.replica >= self._wanted():
+            return
         policy = self.record.spec.reschedule
-        replica = inst.replica
-        attempt = self._reschedule_attempts.get(replica, 0)
-        if self._deleting or replica >= self._wanted():
-            return
-        if attempt >= policy.attempts:
-            self._gave_up.add(replica)
-            self.events.add(
-                self.record,
-                "failed",
-                (f"replica {replica} failed; no reschedule attempts left ({policy.attempts})"),
-                inst,
+        decision = self._retries.failed(inst.replica, inst.node_id, policy)
+        if decision.gives_up:
+            reason = (
+                f"replica {inst.replica} failed after {decision.attempts} reschedule "
+                f"attempt(s): {inst.reason or 'its restart budget was spent'}"
             )
+            self._fail_deployment(reason, inst)
             return
-        delay = min(policy.max_delay_seconds, policy.delay_seconds * 2**attempt)
-        self._reschedule_attempts[replica] = attempt + 1
-        self._waiting.add(replica)
-        avoid = frozenset({inst.node_id}) if inst.node_id else frozenset()
-        self.events.add(
-            self.record,
+        assert decision.delay is not None
+        elsewhere = f", preferring a node other than {inst.node_id}" if inst.node_id else ""
+        self._event(
             "rescheduled",
-            (
-                f"replica {replica} will be rescheduled in {delay:g} s "
-                f"(attempt {attempt + 1} of {policy.attempts}, preferring a node other than "
-                f"{inst.node_id})"
-            ),
+            f"replica {inst.replica} will be rescheduled in {decision.delay:g} s "
+            f"(attempt {decision.attempt} of {decision.attempts}{elsewhere})",
             inst,
         )
-        self.nursery.start_soon(self._reschedule_later, replica, delay, avoid)
+        self.nursery.start_soon(self._reschedule_later, decision)
 
-    async def _reschedule_later(self, replica: int, delay: float, avoid: frozenset[str]) -> None:
-        await trio.sleep(delay)
-        await self.ref.tell(RescheduleDue(replica, avoid))
+    async def _reschedule_later(self, decision: Decision) -> None:
+        assert decision.delay is not None
+        await trio.sleep(decision.delay)
+        await self.ref.tell(RescheduleDue(decision.replica, decision.avoid, decision.attempt))
+
+    def _fail_deployment(self, reason: str, inst: InstanceRecord | None) -> None:
+        """Stop trying: the deployment is ``failed`` until it is started again."""
+        if self.record.failure is None:
+            record = self.store.set_deployment_failure(self.record.id, reason)
+            self.record = record if record is not None else self.record
+            self._event("failed", f"deployment failed: {reason}", inst)
 
     # ---- plumbing ------------------------------------------------------------------------------
+    def _event(
+        self, kind: str, message: str, inst: InstanceRecord | None = None, **data: Any
+    ) -> None:
+        """Note an event; they are recorded together when the message is handled."""
+        self._unrecorded.append(new_event(self.record, kind, message, inst, **data))
+
+    def _record_events(self) -> None:
+        events, self._unrecorded = self._unrecorded, []
+        self.events.add_many(events)
+
     def _save(self, records: list[InstanceRecord]) -> None:
         if not records:
             return
         for saved in self.store.upsert_instances(records):
             self.instances[saved.id] = saved
-        self._prune()
 
     def _prune(self) -> None:
+        """Forget old ended instances (once per message: it walks every instance)."""
         ended: dict[int, list[InstanceRecord]] = {}
         for inst in self.instances.values():
             if not is_live(inst):
@@ -428,10 +523,15 @@ class DeploymentSupervisor(Actor):
             for instance_id in old:
                 del self.instances[instance_id]
 
-    async def _send(self, node_id: str, message: Any) -> None:
+    async def _send(self, node_id: str, commands: list[Any]) -> None:
+        """Send commands to a node, batched; a node not connected now is skipped (what
+        it still runs is reconciled from its next hello)."""
         session = await self.registry.ask(GetSession(node_id))
-        if session is not None:
-            await _tell(session, message)
+        if session is None:
+            return
+        for i in range(0, len(commands), COMMAND_BATCH):
+            chunk = commands[i : i + COMMAND_BATCH]
+            await _tell(session, chunk if len(chunk) > 1 else chunk[0])
 
     def _answer_teardown(self) -> None:
         if self._teardown and not any(is_live(i) for i in self.instances.values()):

@@ -7,11 +7,19 @@ States of a node, as the Conductor sees it::
                           \\------------------- hello again -------------------/
 
 ``node_timeout`` is the Conductor's ``node_timeout_sec`` when set, else 5 x the node's
-own heartbeat interval. A sweep, every fraction of the shortest timeout, finds nodes
-that went quiet; nothing else in the registry polls.
+own heartbeat interval. A sweep finds nodes that went quiet: a background timer sleeps
+until the earliest deadline and then tells the registry :class:`_SweepDue`; the registry
+decides from its state *at that moment* (a node that said hello again meanwhile has a
+new deadline and is left alone). Nothing else in the registry polls.
 
-Subscribers (the Scheduler) are told :class:`NodeChanged` on every state change and
-:class:`InstancesReported` for what nodes run, so they react to events, never timers.
+Subscribers (the Scheduler, the Deployments manager) are told :class:`NodeChanged` on
+every state change and :class:`InstancesReported` for what nodes run, so they react to
+events, never timers. They also send *down* to the registry (a DeploymentSupervisor asks
+it for sessions), so the registry never waits on them: it sends through an
+:class:`~symphony.conductor.outbox.Outbox`, in order per subscriber, merging consecutive
+status reports of one session into one message. Overflow: nothing is dropped; what
+waits is counted (``outbox.queued``) and bounded by what nodes sent while a subscriber
+lagged (node links are read at the pace of the registry's mailbox, not faster).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 
+from ..outbox import Outbox
 from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
 from .fencing import refusal as fencing_refusal
 from .model import (
@@ -43,6 +52,25 @@ from .model import (
 )
 
 log = logging.getLogger("symphony.conductor.nodes")
+
+
+@dataclass(frozen=True, slots=True)
+class _SweepDue:
+    """From the registry's own timer: the earliest node deadline has passed."""
+
+
+def _merge_reports(queued: Any, new: Any) -> Any | None:
+    """One status report for two consecutive ones of the same session, else None."""
+    if (
+        isinstance(queued, InstancesReported)
+        and isinstance(new, InstancesReported)
+        and not queued.full
+        and not new.full
+        and queued.node_id == new.node_id
+        and queued.session == new.session
+    ):
+        return replace(queued, updates=queued.updates + new.updates)
+    return None
 
 
 def liveness_timeout(node_timeout_sec: float | None, heartbeat_sec: float) -> float:
@@ -81,8 +109,9 @@ class NodeRegistry(Actor):
         self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
         self._started_at = 0.0
         self._nodes: dict[str, _Node] = {}
-        self._sweep_wakeup = trio.Event()
-        self._sweep_at = math.inf  # when the sweep wakes up by itself
+        self.outbox = Outbox(merge=_merge_reports)
+        self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
+        self._sweep_at = math.inf  # when the timer tells us to sweep
 
     def timeout_for(self, heartbeat_sec: float) -> float:
         """How long a node may stay quiet (or disconnected) before it is lost."""
@@ -90,22 +119,24 @@ class NodeRegistry(Actor):
 
     async def on_start(self) -> None:
         self._started_at = trio.current_time()
-        self.nursery.start_soon(self._sweep)
+        self.nursery.start_soon(self._timer)
 
     async def receive(self, message: Any) -> Any:
+        if isinstance(message, _SweepDue):
+            return self._sweep()
         if isinstance(message, NodeHeartbeat):
             return self._heartbeat(message)
         if isinstance(message, NodeStatuses):
             node = self._nodes.get(message.node_id)
             if node is not None and node.session == message.session:
-                await self._publish(
+                self._publish(
                     InstancesReported(message.node_id, message.updates, False, node.session)
                 )
             return None
         if isinstance(message, RegisterNode):
             return await self._register(message)
         if isinstance(message, SessionEnded):
-            return await self._session_ended(message)
+            return self._session_ended(message)
         if isinstance(message, ListNodes):
             return [self._nodes[n].view for n in sorted(self._nodes)]
         if isinstance(message, GetSession):
@@ -121,7 +152,7 @@ class NodeRegistry(Actor):
                 f"node id {hello.node_id!r} is already connected from {existing.view.remote}; "
                 "a second connection with the same id is refused"
             )
-        fenced = await self._fence(msg, existing)
+        fenced = self._fence(msg, existing)
         if fenced is not None:
             return fenced
         existing = self._nodes.get(hello.node_id)  # _fence may have declared it lost
@@ -156,16 +187,14 @@ class NodeRegistry(Actor):
         self._wake_sweep(deadline)
         # What the node runs goes out before "ready": owners reconcile (and stop stale
         # copies) before the scheduler considers the node for new work.
-        await self._publish(
-            InstancesReported(hello.node_id, tuple(hello.instances), True, msg.session)
-        )
-        await self._publish(NodeChanged(view, previous, msg.session))
+        self._publish(InstancesReported(hello.node_id, tuple(hello.instances), True, msg.session))
+        self._publish(NodeChanged(view, previous, msg.session))
         return None
 
     def _known(self, node_id: str) -> str | None:
         return self.incarnations.get_node_incarnation(node_id)
 
-    async def _fence(self, msg: RegisterNode, existing: _Node | None) -> str | None:
+    def _fence(self, msg: RegisterNode, existing: _Node | None) -> str | None:
         """Refuse a new incarnation until the previous one's node timeout has passed.
 
         Returns the refusal, or None to go on (after declaring the previous incarnation
@@ -194,7 +223,7 @@ class NodeRegistry(Actor):
             )
             deadline = self._started_at + self.timeout_for(msg.heartbeat_sec)
             existing = self._nodes[node_id] = _Node(view, None, deadline, known)
-            await self._publish(NodeChanged(view, None))
+            self._publish(NodeChanged(view, None))
         if existing.view.state == "lost":
             return None
         wait = existing.deadline - trio.current_time()
@@ -202,7 +231,7 @@ class NodeRegistry(Actor):
             self._wake_sweep(existing.deadline)
             log.warning("node %r: refused a new incarnation for %.1f s", node_id, wait)
             return fencing_refusal(node_id, wait)
-        await self._declare_lost(existing)
+        self._declare_lost(existing)
         return None
 
     def _heartbeat(self, msg: NodeHeartbeat) -> None:
@@ -212,56 +241,69 @@ class NodeRegistry(Actor):
         node.view = replace(node.view, usage=msg.heartbeat.usage, last_heartbeat=time.time())
         node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
 
-    async def _session_ended(self, msg: SessionEnded) -> None:
+    def _session_ended(self, msg: SessionEnded) -> None:
         node = self._nodes.get(msg.node_id)
         if node is None or node.session != msg.session:
             return
         node.session = None
         if node.view.state == "ready":
-            await self._set_state(node, "disconnected", msg.reason)
+            self._set_state(node, "disconnected", msg.reason)
             node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
             self._wake_sweep(node.deadline)
 
-    async def _set_state(self, node: _Node, state: NodeState, reason: str) -> None:
+    def _set_state(self, node: _Node, state: NodeState, reason: str) -> None:
         previous = node.view.state
         node.view = replace(node.view, state=state)
         log.warning("node %r %s -> %s: %s", node.view.node_id, previous, state, reason)
-        await self._publish(NodeChanged(node.view, previous))
+        self._publish(NodeChanged(node.view, previous))
 
-    async def _publish(self, event: Any) -> None:
+    def _publish(self, event: Any) -> None:
+        """Tell every subscriber, never waiting (see the module docstring)."""
         for subscriber in self.subscribers:
-            try:
-                await subscriber.tell(event)
-            except ActorStopped:
-                log.debug("subscriber %r is gone", subscriber)
+            self.outbox.send(self.nursery, subscriber, event)
+
+    def _set_alarm(self, at: float) -> None:
+        self._sweep_at = at
+        moved, self._alarm_moved = self._alarm_moved, trio.Event()
+        moved.set()
 
     def _wake_sweep(self, deadline: float) -> None:
-        # Only a deadline earlier than the sweep's own alarm needs it now. Waking it for
-        # every hello made each connect O(nodes): a reconnect storm of N nodes, O(N^2).
+        # Only a deadline earlier than the timer's alarm moves it. Moving it for every
+        # hello made each connect O(nodes): a reconnect storm of N nodes, O(N^2).
         if deadline < self._sweep_at:
-            self._sweep_wakeup.set()
+            self._set_alarm(deadline)
 
-    async def _sweep(self) -> None:
-        """Declare lost the nodes whose deadline passed; sleep until the next deadline."""
+    async def _timer(self) -> None:
+        """Background: sleep until the alarm, then tell the registry to sweep.
+
+        It only reads the alarm; the registry moves it (and wakes this task) while
+        handling messages, so the decision is always taken on the current state.
+        """
         while True:
-            now = trio.current_time()
-            for node in list(self._nodes.values()):
-                if node.view.state != "lost" and node.deadline <= now:
-                    await self._declare_lost(node)
-            deadlines = [n.deadline for n in self._nodes.values() if n.view.state != "lost"]
-            self._sweep_wakeup = trio.Event()
-            self._sweep_at = min(deadlines, default=now + 3600.0)
-            with trio.move_on_at(self._sweep_at):
-                await self._sweep_wakeup.wait()
+            at, moved = self._sweep_at, self._alarm_moved
+            with trio.move_on_at(at):
+                await moved.wait()
+                continue  # the alarm moved: sleep until the new one
+            await self.ref.tell(_SweepDue())
+            await moved.wait()  # the sweep sets the next alarm
 
-    async def _declare_lost(self, node: _Node) -> None:
+    def _sweep(self) -> None:
+        """Declare lost the nodes whose deadline passed; set the alarm to the next one."""
+        now = trio.current_time()
+        for node in self._nodes.values():
+            if node.view.state != "lost" and node.deadline <= now:
+                self._declare_lost(node)
+        deadlines = [n.deadline for n in self._nodes.values() if n.view.state != "lost"]
+        self._set_alarm(min(deadlines, default=now + 3600.0))
+
+    def _declare_lost(self, node: _Node) -> None:
         timeout = self.timeout_for(node.view.heartbeat_sec)
         if node.view.state == "ready":
             reason = f"no heartbeat for {timeout:g} s"
         else:
             reason = f"not reconnected within {timeout:g} s"
         session, node.session = node.session, None
-        await self._set_state(node, "lost", reason)
+        self._set_state(node, "lost", reason)
         if session is not None:
             try:
                 session.tell_nowait(CloseSession(f"node declared lost: {reason}"))

@@ -13,6 +13,7 @@ from ._errors import AlreadyExists, CorruptRecord, GenerationConflict, NameConfl
 from ._records import DeploymentRecord, new_id
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
+_READ_COLUMNS = f"{_COLUMNS}, failure"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -35,6 +36,7 @@ def _record(row: sqlite3.Row) -> DeploymentRecord:
         generation=row["generation"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        failure=row["failure"],
     )
 
 
@@ -73,7 +75,7 @@ class DeploymentTable(StoreBase):
     def get_deployment(self, id_or_name: str) -> DeploymentRecord | None:
         """By id, else by name (ids contain ``_``, names cannot, so they never clash)."""
         rows = self._read(
-            f"SELECT {_COLUMNS} FROM deployments WHERE id = ? OR name = ? "
+            f"SELECT {_READ_COLUMNS} FROM deployments WHERE id = ? OR name = ? "
             "ORDER BY id = ? DESC LIMIT 1",
             (id_or_name, id_or_name, id_or_name),
         )
@@ -82,10 +84,10 @@ class DeploymentTable(StoreBase):
     def list_deployments(self, *, desired_state: str | None = None) -> list[DeploymentRecord]:
         """All deployments, oldest first."""
         if desired_state is None:
-            rows = self._read(f"SELECT {_COLUMNS} FROM deployments ORDER BY created_at, id")
+            rows = self._read(f"SELECT {_READ_COLUMNS} FROM deployments ORDER BY created_at, id")
         else:
             rows = self._read(
-                f"SELECT {_COLUMNS} FROM deployments WHERE desired_state = ? "
+                f"SELECT {_READ_COLUMNS} FROM deployments WHERE desired_state = ? "
                 "ORDER BY created_at, id",
                 (desired_state,),
             )
@@ -107,7 +109,7 @@ class DeploymentTable(StoreBase):
         try:
             with self._write() as conn:
                 row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
+                    f"SELECT {_READ_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
                 ).fetchone()
                 if row is None:
                     raise NotFound(f"no deployment {deployment_id!r}")
@@ -133,7 +135,21 @@ class DeploymentTable(StoreBase):
             if _is_name_conflict(exc):
                 raise NameConflict(spec.name) from None
             raise
-        return DeploymentRecord(deployment_id, spec.name, spec, generation, row["created_at"], now)
+        return DeploymentRecord(
+            deployment_id, spec.name, spec, generation, row["created_at"], now, row["failure"]
+        )
+
+    def set_deployment_failure(
+        self, deployment_id: str, failure: str | None
+    ) -> DeploymentRecord | None:
+        """Mark a deployment failed (``failure`` says why) or not (None); the spec and its
+        generation stay as they are. Returns the record, or None if it does not exist."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE deployments SET failure = ?, updated_at = ? WHERE id = ?",
+                (failure, self._clock(), deployment_id),
+            )
+        return self.get_deployment(deployment_id)
 
     def delete_deployment(self, deployment_id: str) -> bool:
         """Delete it with its instances and events; False if it did not exist."""

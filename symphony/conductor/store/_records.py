@@ -50,6 +50,7 @@ class DeploymentRecord:
     generation: int
     created_at: float
     updated_at: float
+    failure: str | None = None  # why it gave up (see DeploymentSupervisor); None: it did not
 
     @property
     def desired_state(self) -> str:

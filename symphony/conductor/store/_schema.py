@@ -72,7 +72,13 @@ CREATE TABLE nodes (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# Why a deployment stopped trying (its replicas spent their reschedule attempts); NULL
+# while it is not failed. Starting the deployment again clears it.
+V3 = """
+ALTER TABLE deployments ADD COLUMN failure TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -173,6 +173,7 @@ function summary(d) {
     item("Restart policy", `${policy.type}, backoff ${policy.backoff_seconds} s`),
     h("div.fact.wide", h("dt", "Command"), h("dd", h("code", (spec.config.command || []).join(" ")))),
     d.pending_reason ? h("div.fact.wide.warn", h("dt", "Pending"), h("dd", d.pending_reason)) : null,
+    d.failure ? h("div.fact.wide.warn", h("dt", "Failed"), h("dd", d.failure)) : null,
     item("Created", clock(d.created_at)),
     item("Updated", clock(updatedAt(d))),
   );

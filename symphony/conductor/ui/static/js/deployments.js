@@ -101,7 +101,7 @@ function table(rows) {
           h("td", { "data-label": "Nodes" }, nodesOf(d) || h("span.muted", "–")),
           h("td.num", { "data-label": "Restarts" }, d.restarts),
           h("td.num", { "data-label": "Last exit" }, lastExit(d) ?? h("span.muted", "–")),
-          h("td.reason", { "data-label": "Pending reason" }, d.pending_reason || ""),
+          h("td.reason", { "data-label": "Pending reason" }, d.pending_reason || d.failure || ""),
           h("td.when", { "data-label": "Updated" }, clock(updatedAt(d))),
         ),
       ),
