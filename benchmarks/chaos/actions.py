@@ -80,10 +80,13 @@ def random_action(rng: random.Random, kinds: list[str]) -> Action:
     return (kind, *(values[arg]() for arg in SHAPES[kind]))
 
 
-def action_kinds(faults: frozenset[str], *, fault_weight: int = 3) -> list[str]:
-    """The kinds a run draws from: every operation once, each enabled fault
-    ``fault_weight`` times (a fault is what the run is about), ``settle`` twice."""
-    kinds = [*OPERATIONS, "settle", "settle"]
-    for fault in sorted(faults):
-        kinds += [fault] * fault_weight
+def action_kinds(faults: frozenset[str], *, fault_share: float = 0.4) -> list[str]:
+    """The kinds a run draws from, repeated to weigh them: ``create`` twice, every other
+    operation and ``settle`` once, and the enabled faults together about ``fault_share``
+    of all draws (at least once each)."""
+    kinds = ["create", *OPERATIONS, "settle"]
+    if faults:
+        weight = max(1, round(len(kinds) * fault_share / (1 - fault_share) / len(faults)))
+        for fault in sorted(faults):
+            kinds += [fault] * weight
     return kinds

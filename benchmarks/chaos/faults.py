@@ -23,10 +23,10 @@ COME_BACK_TIMEOUT = 60.0
 class FaultsMixin:
     """Fault injection for :class:`Chaos`; every fault is a no-op when switched off."""
 
-    def _fault(self: Chaos, kind: str) -> bool:
+    def _fault(self: Chaos, kind: str, *, count: bool = True) -> bool:
         if kind not in self.config.faults:
             return False
-        self._begin(kind)
+        self._begin(kind, count=count)
         return True
 
     def kill_job(self: Chaos, index: int) -> bool:
@@ -34,7 +34,7 @@ class FaultsMixin:
 
         The pid is checked against the process's own environment first (deployment and
         replica), so a reused pid is never killed."""
-        if not self._fault("kill_job"):
+        if not self._fault("kill_job", count=False):
             return False
         try:
             listed = self.api.deployments()
@@ -48,8 +48,9 @@ class FaultsMixin:
             if i["state"] == "running" and i["pid"] is not None
         )
         targets = [t for t in targets if mine.get((t[0], t[1])) == t[2]]
-        if targets:
+        if targets:  # counted only when there was a job to kill
             signal_pid(targets[index % len(targets)][2], signal.SIGKILL)
+            self.counts["kill_job"] += 1
         self._end()
         return bool(targets)
 

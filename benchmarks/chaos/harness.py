@@ -193,11 +193,12 @@ class Chaos(FaultsMixin):
 
     # -- operations (the API, as a user would use it) -------------------------------------
 
-    def _begin(self, kind: str) -> None:
+    def _begin(self, kind: str, *, count: bool = True) -> None:
         with self.lock:
             self.step += 1
             self.settled = False
-        self.counts[kind] += 1
+        if count:
+            self.counts[kind] += 1
 
     def _end(self) -> None:
         self.last_action = time.monotonic()
