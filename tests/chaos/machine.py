@@ -20,7 +20,7 @@ import time
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from benchmarks.chaos import Chaos
 from benchmarks.chaos.actions import DOWNTIMES, HOLDS, SHAPES, Action, action_kinds, perform
@@ -72,6 +72,12 @@ def machine_for(chaos: Chaos, *, shrink_budget: float) -> type[RuleBasedStateMac
             if cls.failed_at is None or final_replay():
                 return False
             return time.monotonic() > cls.failed_at + shrink_budget
+
+        @initialize(sizes=st.lists(st.integers(1, 2), min_size=1, max_size=3))
+        def deployments(self, sizes: list[int]) -> None:
+            """Start every example with a few deployments, so faults have targets."""
+            for replicas in sizes:
+                chaos.create(replicas)
 
         @rule(action=actions(chaos.config.faults))
         def act(self, action: Action) -> None:

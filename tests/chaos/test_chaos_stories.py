@@ -14,9 +14,8 @@ import pytest
 from benchmarks.chaos import Chaos, ChaosConfig
 from benchmarks.chaos.actions import Action, perform
 
-from .test_chaos_ci import MONITOR_BUG
+from .test_chaos_ci import MONITOR_BUG, RESCHEDULE_BUG
 
-RESCHEDULE_BUG = "a replica whose restart budget is spent (failed) is never rescheduled"
 SCALE_BUG = (
     "scaling to 300 replicas and back stalls the Conductor: GET /nodes times out (503 from "
     "the registry), DELETE gets no answer and the processes are not stopped"
