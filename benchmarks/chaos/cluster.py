@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 
 import psutil
 
@@ -25,6 +26,12 @@ class ChaosCluster(Cluster):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.tag = tag
         self.frozen: dict[str, list[int]] = {}  # node id -> pids we SIGSTOPped
+        self.sessions: list[int] = []  # every process we started leads its own session
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        proc = super()._spawn(args, log_name)
+        self.sessions.append(proc.pid)
+        return proc
 
     def agent_pid(self, node_id: str) -> int | None:
         proc = self.nodes.get(node_id)
@@ -77,6 +84,11 @@ class ChaosCluster(Cluster):
         try:
             super().stop()
         finally:
+            # Whatever is left of every process group we started (restarted agents'
+            # earlier groups included), then jobs orphaned out of their groups.
+            for pgid in self.sessions:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
             for job in job_processes(self.tag):
                 signal_pid(job.pid, signal.SIGKILL)
 
