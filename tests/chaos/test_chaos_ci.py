@@ -44,7 +44,7 @@ CASES = [
     case({"kill_job"}, (3, 12), known_bug=RESCHEDULE_BUG),
     case({"kill_agent", "freeze_node"}, (3, 8)),
     case({"kill_monitor"}, (2, 8), known_bug=MONITOR_BUG),
-    case({"restart_conductor"}, (2, 6)),
+    case({"restart_conductor"}, (3, 8)),
 ]
 
 
