@@ -23,27 +23,17 @@ from .machine import machine_for
 
 SHRINK_BUDGET = 20.0  # seconds of shrinking after the first failure
 
-MONITOR_BUG = (
-    "killing a node's monitor makes its agent exit (status 1) instead of starting a new "
-    "monitor and adopting the jobs"
-)
-RESCHEDULE_BUG = "a replica whose restart budget is spent (failed) is never rescheduled"
 
-
-def case(faults: set[str], size: tuple[int, int], *, known_bug: str | None = None) -> Any:
-    """One test case: the faults it injects, (examples, actions per example), and the bug
-    that makes it fail on today's code, if any (xfail; no time spent shrinking a failure
-    already understood: its story in test_chaos_stories is the minimal reproduction)."""
-    marks = [pytest.mark.xfail(strict=False, reason=known_bug)] if known_bug else []
-    ident = "_".join(sorted(faults)) or "api_only"
-    return pytest.param(frozenset(faults), size, known_bug is None, id=ident, marks=marks)
+def case(faults: set[str], size: tuple[int, int]) -> Any:
+    """One test case: the faults it injects and (examples, actions per example)."""
+    return pytest.param(frozenset(faults), size, id="_".join(sorted(faults)) or "api_only")
 
 
 CASES = [
     case(set(), (3, 12)),
-    case({"kill_job"}, (3, 12), known_bug=RESCHEDULE_BUG),
+    case({"kill_job"}, (3, 12)),
     case({"kill_agent", "freeze_node"}, (3, 8)),
-    case({"kill_monitor"}, (2, 8), known_bug=MONITOR_BUG),
+    case({"kill_monitor"}, (2, 8)),
     case({"restart_conductor"}, (3, 8)),
 ]
 
@@ -76,9 +66,9 @@ def run_case(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(("faults", "size", "shrink"), CASES)
+@pytest.mark.parametrize(("faults", "size"), CASES)
 def test_chaos_invariants_hold_under_faults(
-    tmp_path: Path, faults: frozenset[str], size: tuple[int, int], shrink: bool
+    tmp_path: Path, faults: frozenset[str], size: tuple[int, int]
 ) -> None:
     examples, steps = size
-    run_case(tmp_path, faults, examples=examples, steps=steps, shrink=shrink)
+    run_case(tmp_path, faults, examples=examples, steps=steps)

@@ -14,13 +14,6 @@ import pytest
 from benchmarks.chaos import Chaos, ChaosConfig
 from benchmarks.chaos.actions import Action, perform
 
-from .test_chaos_ci import MONITOR_BUG, RESCHEDULE_BUG
-
-SCALE_BUG = (
-    "scaling to 300 replicas and back stalls the Conductor: GET /nodes times out (503 from "
-    "the registry), DELETE gets no answer and the processes are not stopped"
-)
-
 STORIES: dict[str, tuple[dict[str, object], list[Action]]] = {
     # DELETE while the instances are still being placed and started.
     "delete_right_after_create": (
@@ -64,23 +57,8 @@ def run_story(root: Path, overrides: dict[str, object], story: list[Action]) -> 
     return chaos
 
 
-KNOWN_BUGS = {
-    "failed_replica_rescheduled": RESCHEDULE_BUG,
-    "monitor_killed": MONITOR_BUG,
-    "scale_to_300_and_back": SCALE_BUG,
-}
-
-
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=KNOWN_BUGS[name]))
-        if name in KNOWN_BUGS
-        else name
-        for name in STORIES
-    ],
-)
+@pytest.mark.parametrize("name", list(STORIES))
 def test_chaos_story_keeps_invariants(tmp_path: Path, name: str) -> None:
     overrides, story = STORIES[name]
     chaos = run_story(tmp_path, overrides, story)
