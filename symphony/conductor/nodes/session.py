@@ -34,6 +34,7 @@ from symphony.wire import (
     HelloRejected,
     InstanceStatus,
     LogChunk,
+    LogCredit,
     Message,
     NodeConnection,
     ProtocolError,
@@ -67,6 +68,8 @@ class NodeSession(Actor):
         # Set once the node has been sent HelloAccepted: commands that owners send in
         # reaction to the hello (e.g. "stop this stale copy") must follow it on the wire.
         self.accepted = trio.Event()
+        #: The version negotiated in the hello (set before ``accepted``).
+        self.protocol_version = 1
         self._log_sinks: dict[str, LogSink] = {}
 
     async def on_start(self) -> None:
@@ -83,6 +86,8 @@ class NodeSession(Actor):
         if isinstance(message, tuple) and message and message[0] == "logs_done":
             self._log_sinks.pop(message[1], None)
             return None
+        if isinstance(message, LogCredit) and self.protocol_version < 2:
+            return None  # a version-1 node has no log windows (and would refuse this)
         if isinstance(message, Message | list):
             await self.accepted.wait()
             try:
@@ -184,7 +189,7 @@ async def run_session(
                 return
             registered = True
             try:
-                await answer_hello(
+                session.protocol_version = await answer_hello(
                     conn,
                     hello,
                     heartbeat_sec=heartbeat_sec,

@@ -53,6 +53,8 @@ class LogCursor:
         self.fd = fd
         self.offset = offset
         self.skipped_files = 0
+        #: (inode, offset) where reading ends, or None to follow the log forever.
+        self.stop: tuple[int, int] | None = None
 
     @classmethod
     def at_end(cls, path: str) -> LogCursor:
@@ -67,18 +69,33 @@ class LogCursor:
 
     @classmethod
     def tail(cls, path: str, lines: int) -> LogCursor:
-        """A cursor from which the next reads yield the last ``lines`` lines, then new ones.
+        """A cursor over the last ``lines`` lines of the log as it is now, ending there."""
+        anchor = cls.at_end(path)
+        try:
+            return cls.before(anchor, anchor.offset, lines)
+        finally:
+            anchor.close()
 
-        Counts newlines backwards (in blocks, never holding more than one) through the
-        live file and then the backups, so even a tail of 100,000 lines costs no memory.
-        A final line without its newline counts as a line.
+    @classmethod
+    def before(cls, anchor: LogCursor, position: int, lines: int) -> LogCursor:
+        """A cursor over the last ``lines`` lines before ``position`` in the file that
+        ``anchor`` holds (reaching into older files of the chain), ending at ``position``.
+
+        Counts newlines backwards (in blocks, never holding more than one), so even a
+        tail of 100,000 lines costs no memory. A final line without its newline counts.
         """
-        cursor = cls.at_end(path)
-        if lines <= 0 or cursor.fd is None:
+        if anchor.fd is None:
+            cursor = cls(anchor.path, None, 0)
+            cursor.stop = (-1, 0)  # no file yet: nothing to read
             return cursor
-        fd, end, needed = cursor.fd, cursor.offset, lines
-        older = chain(path)[1:]
-        while True:
+        fd = os.dup(anchor.fd)
+        mine = os.fstat(fd).st_ino
+        names = chain(anchor.path)
+        found = next((i for i, name in enumerate(names) if _ino(name) == mine), None)
+        older = names[found + 1 :] if found is not None else []
+        first, end, needed = fd, position, lines
+        start: int | None = position
+        while lines > 0:
             start, count = _start_of_last_lines(fd, end, needed)
             if start is not None:
                 break
@@ -87,27 +104,34 @@ class LogCursor:
             if older_fd is None:
                 start = 0  # the whole log is shorter than asked: all of it
                 break
-            if fd != cursor.fd:
+            if fd != first:
                 os.close(fd)
             fd, end = older_fd, os.fstat(older_fd).st_size
-        if fd != cursor.fd:
-            os.close(cursor.fd)
-        cursor.fd, cursor.offset = fd, start
+        if fd != first:
+            os.close(first)
+        cursor = cls(anchor.path, fd, start or 0)
+        cursor.stop = (mine, position)
         return cursor
 
     def read(self, limit: int) -> bytes:
-        """Up to ``limit`` next bytes (``b""`` if there are none yet)."""
+        """Up to ``limit`` next bytes (``b""`` if there are none yet, or past the stop)."""
         for _ in range(64):  # each pass moves one file newer; the chain is short
             if self.fd is None:
+                if self.stop is not None:
+                    return b""
                 self.fd = _open(self.path)
                 self.offset = 0
                 if self.fd is None:
+                    return b""
+            mine = os.fstat(self.fd).st_ino
+            if self.stop is not None and self.stop[0] == mine:
+                limit = min(limit, self.stop[1] - self.offset)
+                if limit <= 0:
                     return b""
             data = os.pread(self.fd, limit, self.offset)
             if data:
                 self.offset += len(data)
                 return data
-            mine = os.fstat(self.fd).st_ino
             if _ino(self.path) == mine:
                 return b""  # at the end of the live file: nothing new
             # Renamed: the logger writes no more into it. What it wrote before the rename
