@@ -29,7 +29,7 @@ from .process import logfiles
 from .process.logcursor import LogCursor
 
 #: Bytes of new lines held per follower whose reader is behind (shared between followers).
-FOLLOWER_BUFFER = 256 * 1024
+FOLLOWER_BUFFER = 1024 * 1024
 #: Bytes per log frame: small, so a control frame never waits behind a long one.
 CHUNK_BYTES = 64 * 1024
 #: How often a hub looks for new bytes when the file is quiet.

@@ -32,10 +32,10 @@ from symphony.wire import LogCancel, LogChunk, LogCredit, LogRequest
 from ..store import new_id
 
 #: Bytes a node may send ahead of the reader (per request).
-WINDOW = 256 * 1024
+WINDOW = 512 * 1024
 #: Bytes buffered per feed at most: a window, plus room for a node's last frame beyond
 #: it (a frame is never split to fit) and for version-1 nodes that know no window.
-BUFFER_BYTES = 4 * WINDOW
+BUFFER_BYTES = 2 * WINDOW
 #: Credit is granted back in steps of this many bytes (fewer, larger LogCredit frames).
 CREDIT_STEP = WINDOW // 4
 
