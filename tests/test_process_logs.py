@@ -103,6 +103,7 @@ async def test_logs_a_job_writing_100_mb_leaves_the_node_responsive(tmp_path) ->
         assert len([n for n in names if n.startswith("stdout")]) <= backups + 1
         assert "stdout.log.1" in names  # it did rotate
         sizes = [os.path.getsize(os.path.join(directory, n)) for n in names]
-        # Whole lines, rotated however fast they were written.
-        assert max(sizes) <= max_bytes
-        assert sum(sizes) <= (backups + 1) * max_bytes
+        # Rotated however fast they were written; a file passes the limit by at most the
+        # rest of the line (1 KiB here) that was open when it filled.
+        assert max(sizes) <= max_bytes + 1024
+        assert sum(sizes) <= (backups + 1) * (max_bytes + 1024)

@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable
 
 from . import logfiles
+from .joblogger import wait_logger
 from .proctree import ProcInfo, Snapshot, is_same_process, read_proc, run_marker
 from .runstore import Run, RunStore
-from .spawn import start_run, wait_logger
+from .spawn import start_run
 
 PR_SET_CHILD_SUBREAPER = 36
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
@@ -64,7 +65,8 @@ class Monitor:
         self.foreign: dict[str, Run] = {}  # live runs started by an earlier monitor
         self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
-        self.loggers: dict[str, int] = {}  # run id -> fd at EOF once its logger has exited
+        # run id -> its logger: (pid, a descriptor at EOF once the logger has exited)
+        self.loggers: dict[str, tuple[int, int]] = {}
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
@@ -133,7 +135,7 @@ class Monitor:
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
         self._snapshot = None
-        pid, self.loggers[run_id] = start_run(
+        pid, logger_pid, done = start_run(
             command=command,
             env=env,
             cwd=_text(request, "cwd"),
@@ -141,6 +143,7 @@ class Monitor:
             max_bytes=int(request.get("log_max_bytes", 10 * 1024 * 1024)),
             backups=int(request.get("log_backups", 5)),
         )
+        self.loggers[run_id] = (logger_pid, done)
         info = read_proc(pid)  # exists as soon as posix_spawn returns
         run = Run(
             run_id=run_id,
@@ -276,7 +279,8 @@ class Monitor:
                 children = f.read().split()
         except OSError:
             return None
-        return any(int(child) not in self.leaders for child in children)
+        loggers = {pid for pid, _ in self.loggers.values()}  # our children, never leftovers
+        return any(int(c) not in self.leaders and int(c) not in loggers for c in children)
 
     def _leader_gone(self, run: Run) -> None:
         tracked_elsewhere = any(pid != run.pid for pid, _ in self.tracked.get(run.run_id, ()))
@@ -294,7 +298,8 @@ class Monitor:
     def _end(self, run: Run) -> None:
         # The logger drains the last bytes of the job's pipes: once it is gone, the files
         # hold everything, so whoever reads them after the exit is announced sees it all.
-        wait_logger(self.loggers.pop(run.run_id, None), timeout=2.0)
+        logger = self.loggers.pop(run.run_id, None)
+        wait_logger(logger[1] if logger else None, timeout=2.0)
         run.state = "ended"
         self.kill_at.pop(run.run_id, None)
         self.tracked.pop(run.run_id, None)

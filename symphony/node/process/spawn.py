@@ -12,19 +12,18 @@ fork-then-report-through-a-pipe dance. What it cannot do we do around it:
 
 File descriptors: the job gets ``/dev/null`` as stdin and the write ends of two pipes as
 stdout and stderr; their read ends belong to the job's logger (``joblogger``), started
-first by :func:`spawn_logger` in a session of its own. Every other descriptor of the
+first by :func:`~.joblogger.fork_logger` in a session of its own. Every other descriptor of the
 monitor is close-on-exec (Python's default), so the job inherits nothing else. Signals that Python
 ignores (SIGPIPE, SIGXFSZ) are reset to their defaults, as the job would expect.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import shutil
 import signal
-import sys
+
+from .joblogger import fork_logger
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
@@ -51,80 +50,6 @@ def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
     return full
 
 
-_LOGGER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "joblogger.py")
-#: ``-I -S``: the logger needs only the standard library, and starts faster without site.
-_LOGGER_ARGV = (sys.executable, "-I", "-S", _LOGGER)
-
-
-def spawn_logger(log_dir: str, *, max_bytes: int, backups: int) -> tuple[int, int, int, int]:
-    """Start the logger of one run; return ``(pid, stdout_w, stderr_w, done_r)``.
-
-    The write ends are close-on-exec: pass them to :func:`spawn_job`, then close them
-    (the logger sees EOF only once every copy is closed). ``done_r`` reaches EOF when the
-    logger has exited, that is when everything the job wrote is in the files (see
-    :func:`wait_logger`). The logger runs as the leader of its own session, so signals
-    for the job's process group never reach it.
-    """
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    done_r, done_w = os.pipe2(os.O_CLOEXEC)
-    # Lift the read ends above the target numbers 3 and 4, so that neither dup2 of the
-    # spawn can overwrite the other's source.
-    out_r, err_r, done_w = (_above_targets(fd) for fd in (out_r, err_r, done_w))
-    try:
-        limits = ["--max-bytes", str(max_bytes), "--backups", str(backups)]
-        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            pid = os.posix_spawn(
-                sys.executable,
-                [*_LOGGER_ARGV, "--dir", log_dir, *limits],
-                # Not the job's environment: the logger must not carry its run marker.
-                {"PATH": os.defpath},
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, devnull, 0),
-                    (os.POSIX_SPAWN_DUP2, devnull, 1),
-                    (os.POSIX_SPAWN_DUP2, out_r, 3),
-                    (os.POSIX_SPAWN_DUP2, err_r, 4),
-                    (os.POSIX_SPAWN_DUP2, done_w, 5),
-                ],
-                setsid=True,
-                setsigdef=_DEFAULT_SIGNALS,
-                setsigmask=(),
-            )
-        finally:
-            os.close(devnull)
-    except OSError as error:
-        for fd in (out_w, err_w, done_r):
-            os.close(fd)
-        raise SpawnError(f"cannot start the job's logger: {error.strerror or error}") from error
-    finally:
-        for fd in (out_r, err_r, done_w):
-            os.close(fd)
-    return pid, out_w, err_w, done_r
-
-
-def _above_targets(fd: int) -> int:
-    """``fd`` moved to 10 or above, so that no dup2 onto 3, 4 or 5 overwrites a source."""
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(fd)
-    return high
-
-
-def wait_logger(done: int | None, timeout: float) -> None:
-    """Wait (at most ``timeout`` s) until the logger behind ``done`` exits; close ``done``.
-
-    Called when a run ends: its members are gone, so the logger is only draining the
-    last bytes of its pipe (at most its 1 MiB buffer): normally a millisecond. The bound
-    covers a writer that escaped the run and still holds the pipe.
-    """
-    if done is None:
-        return
-    try:
-        select.select([done], [], [], timeout)
-    finally:
-        os.close(done)
-
-
 def start_run(
     *,
     command: list[str],
@@ -133,9 +58,9 @@ def start_run(
     log_dir: str,
     max_bytes: int,
     backups: int,
-) -> tuple[int, int]:
-    """Start a job and its logger; return ``(job pid, done fd of the logger)``."""
-    _, out, err, done = spawn_logger(log_dir, max_bytes=max_bytes, backups=backups)
+) -> tuple[int, int, int]:
+    """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``."""
+    logger, out, err, done = fork_logger(log_dir, max_bytes=max_bytes, backups=backups)
     try:
         pid = spawn_job(command=command, env=env, cwd=cwd, stdout=out, stderr=err)
     except SpawnError:
@@ -144,7 +69,7 @@ def start_run(
     finally:
         os.close(out)
         os.close(err)
-    return pid, done
+    return pid, logger, done
 
 
 def spawn_job(
@@ -152,7 +77,7 @@ def spawn_job(
 ) -> int:
     """Start ``command`` as the leader of a new session; return its pid or raise SpawnError.
 
-    ``stdout`` and ``stderr`` are descriptors (the write ends from :func:`spawn_logger`);
+    ``stdout`` and ``stderr`` are descriptors (the write ends from ``fork_logger``);
     the caller keeps and closes them.
     """
     if not os.path.isdir(cwd):
