@@ -107,3 +107,18 @@ async def test_logs_a_job_writing_100_mb_leaves_the_node_responsive(tmp_path) ->
         # rest of the line (1 KiB here) that was open when it filled.
         assert max(sizes) <= max_bytes + 1024
         assert sum(sizes) <= (backups + 1) * (max_bytes + 1024)
+
+
+async def test_logs_every_run_of_a_restarted_job_appends_to_the_same_files(tmp_path) -> None:
+    # Each run starts a new logger on the files of the previous one, which end inside a
+    # line here (printf without a newline): the next run's first line starts a new one.
+    policy = {"type": "on-failure", "backoff_seconds": 0, "jitter": 0, "max_restarts": 2}
+    script = 'echo "run $SYMPHONY_RUN_ID"; printf partial; exit 1'
+    async with open_node(str(tmp_path / "node")) as node:
+        await node.start("again", spec(["sh", "-c", script], restart_policy=policy))
+        await node.wait_for("again", "failed")
+        lines = node.manager.tail("again", "stdout", 10)
+    assert len(lines) == 6, lines
+    assert [line.startswith("run ") for line in lines] == [True, False] * 3
+    assert lines[1::2] == ["partial"] * 3
+    assert len({line for line in lines[0::2]}) == 3  # three runs, each logged

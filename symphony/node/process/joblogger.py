@@ -55,13 +55,30 @@ class LogFile:
         self.max_bytes = max(1, max_bytes)
         self.backups = max(0, backups)
         self.lost = 0  # bytes dropped by write errors, reported once writing works again
-        self._open()
+        self.fd: int | None = None  # None: the file could not be opened (yet)
+        self.size = 0
+        self.line_start = True
+        self._retry_at = 0.0
+        if self._open() and not self.line_start:
+            # The previous run's output ended inside a line: this run starts a new one.
+            self._out(b"\n")
 
-    def _open(self) -> None:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        self.fd = os.open(self.path, flags, 0o644)
-        self.size = os.fstat(self.fd).st_size
-        self.line_start = self.size == 0 or _last_byte(self.fd, self.size) == b"\n"
+    def _open(self) -> bool:
+        """Open (or create) the live file; on failure keep the old state, retry later.
+
+        Read-write, because a file left by an earlier run may end inside a line, and
+        the next write must know it. Never raises: a logger that died would take the
+        job with it (its next write would fail with SIGPIPE).
+        """
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            size = os.fstat(fd).st_size
+            line_start = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+        except OSError:
+            self._retry_at = time.monotonic() + 1.0
+            return False
+        self.fd, self.size, self.line_start = fd, size, line_start
+        return True
 
     def write(self, data: bytes) -> None:
         """Append ``data``, rotating at line boundaries so no file grows past its limit."""
@@ -85,6 +102,9 @@ class LogFile:
                 self.rotate()
 
     def _out(self, data: bytes) -> None:
+        if self.fd is None and (time.monotonic() < self._retry_at or not self._open()):
+            self.lost += len(data)
+            return
         if self.lost:
             note = f"[symphony] {self.lost} bytes lost: the log could not be written\n"
             if not self.line_start:
@@ -101,6 +121,7 @@ class LogFile:
 
     def _write_all(self, data: bytes) -> bool:
         view = memoryview(data)
+        assert self.fd is not None
         try:
             while view:
                 written = os.write(self.fd, view)
@@ -128,23 +149,22 @@ class LogFile:
         except OSError:
             return  # keep appending to the current file; the next write tries again
         old = self.fd
-        try:
-            self._open()
-        except OSError:
-            return
-        os.close(old)
+        if self._open() and old is not None:
+            os.close(old)
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
-def _last_byte(fd: int, size: int) -> bytes:
-    return os.pread(fd, 1, size - 1)
-
-
-def _lock(directory: str) -> int:
+def _lock(directory: str) -> int | None:
     """Take the instance's logger lock, waiting up to LOCK_WAIT for a previous logger."""
-    fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        path = os.path.join(directory, LOCK_NAME)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None  # no lock: still log
     deadline = time.monotonic() + LOCK_WAIT
     while True:
         try:
@@ -185,7 +205,8 @@ def run(directory: str, pipes: dict[int, str], *, max_bytes: int, backups: int) 
             selector.unregister(fd)  # EOF: every writer of this pipe is gone
             os.close(fd)
             files.pop(fd).close()
-    os.close(lock)
+    if lock is not None:
+        os.close(lock)
 
 
 def fork_logger(log_dir: str, *, max_bytes: int, backups: int) -> tuple[int, int, int, int]:
@@ -210,11 +231,21 @@ def fork_logger(log_dir: str, *, max_bytes: int, backups: int) -> tuple[int, int
             code = 0
         except BaseException:
             traceback.print_exc()
+            _discard([3, 4])  # a bug here must not kill the job: its writes would fail
         finally:
             os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
     for fd in (out_r, err_r, done_w):
         os.close(fd)
     return pid, out_w, err_w, done_r
+
+
+def _discard(fds: list[int]) -> None:
+    """Read the pipes to EOF and drop what comes: the last resort of a failed logger."""
+    with contextlib.suppress(BaseException):
+        while fds:
+            for fd in select.select(fds, [], [])[0]:
+                if not os.read(fd, READ_SIZE):
+                    fds.remove(fd)
 
 
 def _become_logger(out_r: int, err_r: int, done_w: int) -> None:
