@@ -263,3 +263,15 @@ def test_proctree_identifies_processes_by_pid_and_start_time() -> None:
     snapshot = Snapshot.take()
     assert snapshot.alive(os.getpid(), me.start_ticks)
     assert os.getpid() in [p.pid for p in snapshot.descendants(me.ppid)]
+
+
+def test_logfiles_a_log_that_cannot_be_written_counts_its_losses_and_says_so(tmp_path) -> None:
+    path = str(tmp_path / "gone" / "stdout.log")
+    log = LogFile(path, max_bytes=1000, backups=1)  # its directory does not exist (yet)
+    log.write(b"lost 1\nlost 2\n")  # never raises: the job's pipe must keep draining
+    assert log.lost == 14
+    os.mkdir(tmp_path / "gone")
+    log._retry_at = 0.0  # the next retry is due (normally a second later)
+    log.write(b"kept\n")
+    log.close()
+    assert _read(path) == b"[symphony] 14 bytes lost: the log could not be written\nkept\n"
