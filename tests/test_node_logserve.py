@@ -65,6 +65,25 @@ async def test_logserve_tail_then_follow_across_rotations_without_gap_or_repeat(
     assert (tail.data, tail.eof) == (_lines(4998, 5000), True)
 
 
+async def test_logserve_follow_shows_a_line_still_being_written_once(tmp_path) -> None:
+    server, log = _setup(tmp_path)
+    log.write(b"first\n")
+    early, late = Reader(), Reader()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve, _request("a", tail=0, follow=True), early.send)
+        await trio.sleep(0.05)
+        log.write(b"ready> ")  # a prompt, or the last words of a job that died mid-line
+        await trio.sleep(0.3)  # the shared reader has it, waiting for the line's end
+        nursery.start_soon(server.serve, _request("b", tail=5, follow=True), late.send)
+        await _until(lambda: late.data == b"first\nready> ")  # not silent about it
+        log.write(b"yes\nnext\n")
+        await _until(lambda: len(late.data) >= len(b"first\nready> yes\nnext\n"))
+        await _until(lambda: len(early.data) >= len(b"ready> yes\nnext\n"))
+        nursery.cancel_scope.cancel()
+    assert late.data == b"first\nready> yes\nnext\n"  # each stream is the file, exactly
+    assert early.data == b"ready> yes\nnext\n"
+
+
 async def test_logserve_a_stalled_follower_drops_its_oldest_lines_and_says_so(tmp_path) -> None:
     server, log = _setup(tmp_path)
     gate = trio.Event()

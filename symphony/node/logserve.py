@@ -46,10 +46,15 @@ class Follower:
         self._chunks: deque[tuple[bytes, int]] = deque()
         self._size = 0
         self.dropped = 0  # lines dropped since the last take()
+        self.skip = 0  # bytes of the next chunk this follower already has (from its tail)
         self._ready = trio.Event()
 
     def push(self, data: bytes, lines: int) -> None:
         """Add a chunk; drop the oldest while over the limit (never blocks)."""
+        if self.skip:
+            data, self.skip = data[self.skip :], max(0, self.skip - len(data))
+            if not data:
+                return
         self._chunks.append((data, lines))
         self._size += len(data)
         while self._size > self.limit and len(self._chunks) > 1:
@@ -91,10 +96,15 @@ class LogHub:
         self.lock = trio.Lock()
 
     def join(self, follower: Follower, tail: int) -> LogCursor:
-        """Add ``follower``; return a cursor for its tail, ending where live lines begin."""
+        """Add ``follower``; return a cursor for its tail, ending where live lines begin.
+
+        The tail includes a last line still being written (a job that printed a prompt,
+        or died mid-line, must not look silent); the follower then skips those bytes at
+        the start of the hub's next chunk, which completes that line.
+        """
         self.followers.add(follower)
-        position = self.cursor.offset - len(self.partial)
-        return LogCursor.before(self.cursor, position, tail)
+        follower.skip = len(self.partial)
+        return LogCursor.before(self.cursor, self.cursor.offset, tail)
 
     async def drive(self) -> None:
         """Read and fan out while this task holds the lock (see the module docstring)."""
