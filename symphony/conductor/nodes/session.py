@@ -55,7 +55,8 @@ class NodeSession(Actor):
 
     Messages it handles: a wire :class:`Message` or a list of them (sent to the node as
     one frame), :class:`CloseSession`, and ``("logs", request_id, sink)`` /
-    ``("logs_done", request_id)`` to route log chunks of a request to ``sink``.
+    ``("logs_done", request_id)`` to route log chunks of a request to ``sink``. A
+    :class:`LogCredit` is dropped for a node that negotiated protocol version 1.
     """
 
     def __init__(self, conn: NodeConnection, node_id: str, registry: ActorRef) -> None:
