@@ -9,14 +9,10 @@ import signal
 import pytest
 
 from symphony.node.process import SpecError, parse_job_spec
+from symphony.node.process.joblogger import LogFile
 from symphony.node.process.jobspec import RestartPolicy
-from symphony.node.process.logfiles import (
-    check_instance_id,
-    log_path,
-    rotate,
-    rotate_if_needed,
-    tail_lines,
-)
+from symphony.node.process.logcursor import LogCursor
+from symphony.node.process.logfiles import check_instance_id, log_path, tail_lines
 from symphony.node.process.proctree import Snapshot, is_same_process, read_proc
 from symphony.node.process.restart import RestartTracker
 
@@ -156,37 +152,83 @@ def test_restart_max_restarts_within_window_fails_and_the_window_slides() -> Non
     assert tracker.decide(failed=True, runtime=1, now=105).restart  # t=0 left the window
 
 
-def test_logfiles_rotate_keeps_at_most_the_configured_backups(tmp_path) -> None:
+def test_logfiles_rotate_by_rename_at_line_ends_keeping_the_configured_backups(tmp_path) -> None:
     path = str(tmp_path / "stdout.log")
+    log = LogFile(path, max_bytes=800, backups=3)
     for round_ in range(5):
-        with open(path, "a") as f:
-            f.write(f"round {round_}\n" * 100)  # 800 bytes
-        assert rotate_if_needed(path, max_bytes=799, backups=3)
+        log.write(f"round {round_}\n".encode() * 100)  # 800 bytes: fills one file exactly
+    log.write(b"tail\n")
+    log.close()
     assert sorted(os.listdir(tmp_path)) == [
         "stdout.log",
         "stdout.log.1",
         "stdout.log.2",
         "stdout.log.3",
     ]
-    assert os.path.getsize(path) == 0
-    # Each 800-byte round was cut in two pieces (8 bytes, then 792): newest in .1.
-    assert tail_lines(path + ".1", 1, backups=0) == ["round 4"]
-    assert os.path.getsize(path + ".1") == 799 and os.path.getsize(path + ".2") == 1
-    assert tail_lines(path + ".3", 1, backups=0) == ["round 3"]
-    assert not rotate_if_needed(path, max_bytes=799, backups=3)
-    rotate(path, 0)  # zero backups: just truncate
-    assert len(os.listdir(tmp_path)) == 4
+    assert tail_lines(path, 1) == ["tail"]
+    for index, round_ in ((1, 4), (2, 3), (3, 2)):  # rounds 0 and 1 fell off the end
+        with open(f"{path}.{index}", "rb") as f:
+            assert f.read() == f"round {round_}\n".encode() * 100
 
 
-def test_logfiles_rotate_bounds_a_file_far_past_the_limit(tmp_path) -> None:
-    path = str(tmp_path / "flood.log")
-    with open(path, "wb") as f:
-        f.write(b"".join(b"%09d\n" % i for i in range(100_000)))  # 1 MB
-    assert rotate_if_needed(path, max_bytes=10_000, backups=2)
-    assert sorted(os.listdir(tmp_path)) == ["flood.log", "flood.log.1", "flood.log.2"]
-    assert os.path.getsize(path + ".1") == os.path.getsize(path + ".2") == 10_000
-    assert tail_lines(path, 2) == ["000099998", "000099999"]  # the newest data is kept
-    assert tail_lines(path + ".2", 1, backups=0) == ["000098999"]
+def test_logfiles_rotation_never_splits_a_line_written_in_pieces(tmp_path) -> None:
+    path = str(tmp_path / "out.log")
+    log = LogFile(path, max_bytes=1000, backups=50)
+    data = b"".join(b"%05d %s\n" % (i, b"y" * (i % 37)) for i in range(1000))  # 24 KB
+    for start in range(0, len(data), 333):  # reads end anywhere, mid-line included
+        log.write(data[start : start + 333])
+    log.write(b"x" * 2500)  # one line longer than a file: the only one that is cut
+    log.close()
+    files = [f"{path}.{i}" for i in range(50, 0, -1) if os.path.exists(f"{path}.{i}")]
+    contents = [_read(name) for name in [*files, path]]
+    assert b"".join(contents) == data + b"x" * 2500
+    whole = [c for c in contents if b"x" not in c]
+    # A file passes the limit by at most the rest of the line open when it filled.
+    assert all(c.endswith(b"\n") and len(c) <= 1000 + 43 for c in whole)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_logfiles_cursor_reads_every_byte_across_renames(tmp_path) -> None:
+    path = str(tmp_path / "out.log")
+    log = LogFile(path, max_bytes=100, backups=3)
+    log.write(b"before\n")
+    cursor = LogCursor.at_end(path)
+    written = b"".join(b"line %03d\n" % i for i in range(30))  # 300 bytes: 3 rotations
+    log.write(written)
+    first = cursor.read(1 << 20)  # the rest of the file it held, renamed since
+    assert first == written[: len(first)] and 0 < len(first) < 100
+    read = b"".join(iter(lambda: cursor.read(7), b""))
+    assert first + read == written
+    log.write(b"after\n")
+    assert cursor.read(100) == b"after\n" and cursor.skipped_files == 0
+    cursor.close()
+    log.close()
+
+
+def test_logfiles_cursor_tail_spans_backups_and_counts_a_partial_line(tmp_path) -> None:
+    path = str(tmp_path / "out.log")
+    with open(path + ".2", "w") as f:
+        f.write("".join(f"old {i}\n" for i in range(100_000)))
+    with open(path + ".1", "w") as f:
+        f.write("mid\n")
+    with open(path, "w") as f:
+        f.write("new 0\nnew 1\npartial")
+    for lines, expected in (
+        (0, b""),
+        (1, b"partial"),
+        (3, b"new 0\nnew 1\npartial"),
+        (5, b"old 99999\nmid\nnew 0\nnew 1\npartial"),
+    ):
+        cursor = LogCursor.tail(path, lines)
+        assert b"".join(iter(lambda c=cursor: c.read(1000), b"")) == expected
+        cursor.close()
+    cursor = LogCursor.tail(path, 10**6)  # more than there is: everything
+    assert b"".join(iter(lambda: cursor.read(1 << 20), b"")).count(b"\n") == 100_003
+    cursor.close()
 
 
 def test_logfiles_tail_reaches_into_backups(tmp_path) -> None:
@@ -221,3 +263,15 @@ def test_proctree_identifies_processes_by_pid_and_start_time() -> None:
     snapshot = Snapshot.take()
     assert snapshot.alive(os.getpid(), me.start_ticks)
     assert os.getpid() in [p.pid for p in snapshot.descendants(me.ppid)]
+
+
+def test_logfiles_a_log_that_cannot_be_written_counts_its_losses_and_says_so(tmp_path) -> None:
+    path = str(tmp_path / "gone" / "stdout.log")
+    log = LogFile(path, max_bytes=1000, backups=1)  # its directory does not exist (yet)
+    log.write(b"lost 1\nlost 2\n")  # never raises: the job's pipe must keep draining
+    assert log.lost == 14
+    os.mkdir(tmp_path / "gone")
+    log._retry_at = 0.0  # the next retry is due (normally a second later)
+    log.write(b"kept\n")
+    log.close()
+    assert _read(path) == b"[symphony] 14 bytes lost: the log could not be written\nkept\n"

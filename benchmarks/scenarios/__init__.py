@@ -25,6 +25,7 @@ SCENARIOS: tuple[str, ...] = (
     "api_list",
     "idle_rss",
     "ps",
+    "log_followers",
 )
 
 

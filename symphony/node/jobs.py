@@ -29,6 +29,7 @@ import trio
 from symphony.actors import ActorRef, ActorStopped
 from symphony.wire import InstanceStatus, LogChunk, LogRequest, StartInstance, StopInstance
 
+from .logserve import LogServer
 from .process import (
     InstanceExists,
     InstanceReport,
@@ -41,11 +42,6 @@ from .process import (
 from .tombstones import Tombstones
 
 log = logging.getLogger("symphony.node.jobs")
-
-#: How long log lines are gathered into one chunk while following.
-FOLLOW_BATCH_SECONDS = 0.05
-#: Bytes per log chunk (a frame stays far below the size limit).
-CHUNK_BYTES = 256 * 1024
 
 
 def _signal_number(name: str | None) -> int | None:
@@ -63,6 +59,7 @@ class ProcessJobs:
 
     def __init__(self, manager: ProcessManager, *, tombstones: Tombstones | None = None) -> None:
         self.manager = manager
+        self._logs = LogServer(manager.state_dir)
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
@@ -217,29 +214,7 @@ class ProcessJobs:
     async def serve_logs(
         self, request: LogRequest, send: Callable[[LogChunk], Awaitable[None]]
     ) -> None:
-        lines = self.manager.tail(request.instance_id, request.stream, request.tail)
-        if lines:
-            await _send_lines(request.request_id, lines, send)
-        if request.follow:
-            follower = self.manager.follow(request.instance_id, request.stream)
-            batch: list[str] = []
-            async with trio.open_nursery() as nursery:
-                flush_due = trio.Event()
-
-                async def flusher() -> None:
-                    nonlocal batch, flush_due
-                    while True:
-                        await flush_due.wait()
-                        await trio.sleep(FOLLOW_BATCH_SECONDS)
-                        pending, batch = batch, []
-                        flush_due = trio.Event()
-                        await _send_lines(request.request_id, pending, send)
-
-                nursery.start_soon(flusher)
-                async for line in follower:
-                    batch.append(line)
-                    flush_due.set()
-        await send(LogChunk(request_id=request.request_id, eof=True))
+        await self._logs.serve(request, send)
 
     # ---- running ------------------------------------------------------------------------------
     async def run(
@@ -252,14 +227,6 @@ class ProcessJobs:
             nursery.start_soon(self.pump_statuses, link)
             task_status.started()
             await trio.sleep_forever()
-
-
-async def _send_lines(
-    request_id: str, lines: list[str], send: Callable[[LogChunk], Awaitable[None]]
-) -> None:
-    data = "".join(line if line.endswith("\n") else line + "\n" for line in lines).encode()
-    for i in range(0, len(data), CHUNK_BYTES):
-        await send(LogChunk(request_id=request_id, data=data[i : i + CHUNK_BYTES]))
 
 
 def _short(text: str | None) -> str | None:

@@ -35,6 +35,7 @@ from symphony.wire import (
     LinkError,
     LogCancel,
     LogChunk,
+    LogCredit,
     LogRequest,
     Message,
     ProtocolError,
@@ -45,6 +46,8 @@ from symphony.wire import (
     client_hello,
     connect_to_conductor,
 )
+
+from .logwindow import LogRequests
 
 log = logging.getLogger("symphony.node.link")
 
@@ -228,7 +231,7 @@ class ConductorLink(Actor):
 
     # ---- one connected session ------------------------------------------------------------
     async def _session(self, conn: Any, accepted: HelloAccepted) -> None:
-        log_requests: dict[str, trio.CancelScope] = {}
+        log_requests = LogRequests(conn)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
             nursery.start_soon(self._send_statuses, conn)
@@ -245,7 +248,7 @@ class ConductorLink(Actor):
         conn: Any,
         msg: Message,
         nursery: trio.Nursery,
-        log_requests: dict[str, trio.CancelScope],
+        log_requests: LogRequests,
     ) -> None:
         if isinstance(msg, StartInstance | StopInstance) and self.jobs is None:
             log.warning("no process layer: ignoring %s", type(msg).__name__)
@@ -254,32 +257,21 @@ class ConductorLink(Actor):
         elif isinstance(msg, StopInstance):
             await self.jobs.stop(msg)  # type: ignore[union-attr]
         elif isinstance(msg, LogRequest):
-            nursery.start_soon(self._serve_logs, conn, msg, log_requests)
+            nursery.start_soon(self._serve_logs, msg, log_requests)
         elif isinstance(msg, LogCancel):
-            scope = log_requests.pop(msg.request_id, None)
-            if scope is not None:
-                scope.cancel()
+            log_requests.cancel(msg.request_id)
+        elif isinstance(msg, LogCredit):
+            log_requests.credit(msg.request_id, msg.bytes)
         else:
             raise ProtocolError(f"the conductor may not send {type(msg).__name__} here")
 
-    async def _serve_logs(
-        self, conn: Any, request: LogRequest, log_requests: dict[str, trio.CancelScope]
-    ) -> None:
-        with trio.CancelScope() as scope:
-            log_requests[request.request_id] = scope
-            try:
-                if self.jobs is None:
-                    await conn.send(
-                        LogChunk(
-                            request_id=request.request_id,
-                            eof=True,
-                            reason="no process layer on this node",
-                        )
-                    )
-                else:
-                    await self.jobs.serve_logs(request, conn.send)
-            finally:
-                log_requests.pop(request.request_id, None)
+    async def _serve_logs(self, request: LogRequest, log_requests: LogRequests) -> None:
+        async with log_requests.serving(request) as send:
+            if self.jobs is None:
+                reason = "no process layer on this node"
+                await send(LogChunk(request_id=request.request_id, eof=True, reason=reason))
+            else:
+                await self.jobs.serve_logs(request, send)
 
     async def _heartbeats(self, conn: Any, interval: float) -> None:
         seq = 0

@@ -9,7 +9,7 @@ Who sends what::
 
     node -> conductor    Hello, Heartbeat, InstanceStatus, StatusBatch, LogChunk, Error
     conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
-                         LogRequest, LogCancel, Error
+                         LogRequest, LogCancel, LogCredit, Error
 
 Adding a message type is three steps: write the dataclass, decorate it with
 ``@message("tag")``, and (optionally) export it. Optional fields default to
@@ -37,6 +37,7 @@ __all__ = [
     "InstanceStatus",
     "LogCancel",
     "LogChunk",
+    "LogCredit",
     "LogRequest",
     "Message",
     "StartInstance",
@@ -257,6 +258,10 @@ class LogRequest(Message):
     stream: Literal["stdout", "stderr"] = "stdout"
     tail: NonNegInt = 100
     follow: bool = False
+    #: Flow control (protocol 2): the node may send at most this many bytes of data
+    #: beyond what :class:`LogCredit` messages have granted back. ``None``: no window
+    #: (a version-1 conductor); the node still bounds what it buffers.
+    window: NonNegInt | None = None
 
 
 @message("log_chunk")
@@ -275,3 +280,12 @@ class LogCancel(Message):
     """Conductor -> node: stop following a log request."""
 
     request_id: Id
+
+
+@message("log_credit")
+class LogCredit(Message):
+    """Conductor -> node (protocol 2): the reader of a windowed log request consumed
+    ``bytes`` more; the node may send that much more data for it."""
+
+    request_id: Id
+    bytes: NonNegInt

@@ -17,7 +17,9 @@ from .errors import VersionMismatch
 
 __all__ = ["MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION", "negotiate_version"]
 
-#: The newest protocol version this code speaks. 2 added ``Hello.incarnation``.
+#: The newest protocol version this code speaks. 2 added ``Hello.incarnation`` and
+#: windowed log streams (``LogRequest.window`` and ``LogCredit``); a conductor sends
+#: ``LogCredit`` only to nodes that negotiated 2.
 PROTOCOL_VERSION = 2
 #: The oldest protocol version this code still speaks.
 MIN_PROTOCOL_VERSION = 1

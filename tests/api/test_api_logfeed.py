@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 
 import trio
 
 from symphony.actors import Actor, spawn
-from symphony.conductor.api.logfeed import BUFFER_CHUNKS, LogFeed
-from symphony.wire import LogCancel, LogChunk, LogRequest
+from symphony.conductor.api.logfeed import BUFFER_BYTES, WINDOW, LogFeed
+from symphony.wire import LogCancel, LogChunk, LogCredit, LogRequest
 
 
 class RecordingSession(Actor):
@@ -55,7 +56,31 @@ async def test_logfeed_follow_sends_cancel_when_the_reader_leaves() -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_logfeed_counts_what_a_slow_reader_loses() -> None:
+async def test_logfeed_grants_credit_as_its_reader_consumes() -> None:
+    session = RecordingSession()
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, session, name="session")
+        async with LogFeed(ref, "i-1", stream="stdout", tail=0, follow=True) as feed:
+            assert feed.request.window == WINDOW
+            await ref.ask("sync")
+            rid = feed.request.request_id
+            sink = session.sinks[rid]
+            for _ in range(WINDOW // len(CHUNK)):  # the node sends one window
+                sink(LogChunk(request_id=rid, data=CHUNK))
+            await ref.ask("sync")
+            assert not _credits(session)  # nothing read yet: nothing granted
+            taken = 0
+            async with aclosing(feed.chunks(idle=0.01, stop=trio.Event())) as chunks:
+                async for data in chunks:
+                    taken += len(data)
+                    if taken == WINDOW // 2:
+                        break
+            await ref.ask("sync")
+            assert sum(c.bytes for c in _credits(session)) == WINDOW // 2  # what was read
+        nursery.cancel_scope.cancel()
+
+
+async def test_logfeed_bounds_a_node_that_ignores_the_window_and_counts_lines() -> None:
     session = RecordingSession()
     async with trio.open_nursery() as nursery:
         ref = await spawn(nursery, session, name="session")
@@ -63,17 +88,25 @@ async def test_logfeed_counts_what_a_slow_reader_loses() -> None:
             await ref.ask("sync")
             sink = session.sinks[feed.request.request_id]
             rid = feed.request.request_id
-            for _ in range(BUFFER_CHUNKS + 3):
-                sink(LogChunk(request_id=rid, data=b"x\n"))
-            assert feed.dropped == 3
+            fits = BUFFER_BYTES // len(CHUNK)
+            for _ in range(fits + 3):  # a version-1 node sends what it likes
+                sink(LogChunk(request_id=rid, data=CHUNK))
+            assert feed.dropped == 3 * CHUNK.count(b"\n")
             out: list[bytes] = []
             stop = trio.Event()
             async for data in feed.chunks(idle=0.01, stop=stop):
                 out.append(data)
-                if len(out) == BUFFER_CHUNKS + 1:
+                if len(out) == fits + 1:
                     stop.set()  # everything buffered, and the note, were read
-            assert b"3 log chunk(s) dropped" in out[0]  # said at once, not at the end
-            assert out.count(b"x\n") == BUFFER_CHUNKS
+            assert out[0] == b"[symphony] 192 lines dropped: reading too slowly\n"  # at once
+            assert out[1:] == [CHUNK] * fits
         await ref.ask("sync")
         assert not any(isinstance(m, LogCancel) for m in session.told)  # not following
         nursery.cancel_scope.cancel()
+
+
+CHUNK = (b"x" * 1023 + b"\n") * 64  # 64 KiB, 64 lines
+
+
+def _credits(session: RecordingSession) -> list[LogCredit]:
+    return [m for m in session.told if isinstance(m, LogCredit)]

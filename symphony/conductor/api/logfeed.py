@@ -6,26 +6,38 @@ receives the :class:`LogChunk` s the session routes to that sink, until one says
 ``eof``. Closing the feed sends :class:`LogCancel` (the node stops following) and
 unregisters the sink.
 
+Flow control: the request carries a ``window`` of :data:`WINDOW` bytes, and the feed
+grants it back (:class:`LogCredit`) as its reader takes data. So the node never sends
+more than the reader consumed plus one window: an HTTP client that stops reading stops
+its own stream at the node (where the follower drops its oldest lines and says so), and
+the Conductor holds at most one window for it.
+
 The sink runs in the session's reader task, which must never block (heartbeats and
-statuses share it), so it only ``send_nowait`` s into a bounded buffer. A reader slower
-than the job's output loses chunks rather than stalling the node link; the loss is
-counted and reported in the stream, never silent.
+statuses share it), so it only appends to a buffer bounded in bytes. Only a node that
+ignores the window (protocol version 1) can overflow it: the overflow is dropped,
+counted in lines, and reported in the stream as ``[symphony] N lines dropped``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncIterator
 
 import trio
 
 from symphony.actors import ActorRef, ActorStopped, MailboxFull
-from symphony.wire import LogCancel, LogChunk, LogRequest
+from symphony.wire import LogCancel, LogChunk, LogCredit, LogRequest
 
 from ..store import new_id
 
-#: Chunks held for a slow reader (the node sends at most 256 KiB per chunk).
-BUFFER_CHUNKS = 256
+#: Bytes a node may send ahead of the reader (per request).
+WINDOW = 512 * 1024
+#: Bytes buffered per feed at most: a window, plus room for a node's last frame beyond
+#: it (a frame is never split to fit) and for version-1 nodes that know no window.
+BUFFER_BYTES = 2 * WINDOW
+#: Credit is granted back in steps of this many bytes (fewer, larger LogCredit frames).
+CREDIT_STEP = WINDOW // 4
 
 
 class LogFeed:
@@ -41,18 +53,23 @@ class LogFeed:
             stream=stream,  # type: ignore[arg-type]  # checked by the route
             tail=tail,
             follow=follow,
+            window=WINDOW,
         )
-        self.dropped = 0
+        self.dropped = 0  # lines dropped because the buffer was full
         self.ended = False
-        self._send, self._receive = trio.open_memory_channel[LogChunk](BUFFER_CHUNKS)
+        self._buffered = 0  # bytes in the channel
+        self._consumed = 0  # bytes taken by the reader and not yet granted back
+        self._send, self._receive = trio.open_memory_channel[LogChunk](math.inf)
 
     def _sink(self, chunk: LogChunk) -> None:
+        if self._buffered + len(chunk.data) > BUFFER_BYTES and not chunk.eof:
+            self.dropped += chunk.data.count(b"\n")
+            return
         try:
             self._send.send_nowait(chunk)
-        except trio.WouldBlock:
-            self.dropped += 1
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass  # the feed is closed: a late chunk
+            return  # the feed is closed: a late chunk
+        self._buffered += len(chunk.data)
 
     async def __aenter__(self) -> LogFeed:
         rid = self.request.request_id
@@ -82,16 +99,28 @@ class LogFeed:
 
     async def next_chunk(self, timeout: float) -> LogChunk | None:
         """The next chunk, or ``None`` if none came within ``timeout`` seconds."""
+        chunk = None
         with trio.move_on_after(timeout):
             try:
                 chunk = await self._receive.receive()
             except trio.EndOfChannel:
                 self.ended = True
                 return LogChunk(request_id=self.request.request_id, eof=True)
-            if chunk.eof:
-                self.ended = True
-            return chunk
-        return None
+        if chunk is None:
+            return None
+        self._buffered -= len(chunk.data)
+        self._consumed += len(chunk.data)
+        if chunk.eof:
+            self.ended = True
+        elif self._consumed >= CREDIT_STEP:
+            await self._grant()  # outside the timeout: a taken chunk is never lost
+        return chunk
+
+    async def _grant(self) -> None:
+        count, self._consumed = self._consumed, 0
+        credit = LogCredit(request_id=self.request.request_id, bytes=count)
+        with contextlib.suppress(ActorStopped):
+            await self.session.tell(credit)
 
     async def chunks(self, *, idle: float, stop: trio.Event) -> AsyncIterator[bytes]:
         """Bytes as they come, until ``eof``, ``stop`` is set, or the node's link ends.
@@ -102,7 +131,7 @@ class LogFeed:
         while not self.ended:
             chunk = await self.next_chunk(idle)
             if self.dropped > reported:
-                yield _note(f"{self.dropped - reported} log chunk(s) dropped: reading too slowly")
+                yield _note(f"{self.dropped - reported} lines dropped: reading too slowly")
                 reported = self.dropped
             if chunk is None:
                 if stop.is_set():

@@ -37,6 +37,7 @@ from symphony.wire import (
     HelloRejected,
     InstanceStatus,
     LogChunk,
+    LogCredit,
     LogRequest,
     Message,
     NodeConnection,
@@ -62,7 +63,8 @@ class NodeSession(Actor):
 
     Messages it handles: a wire :class:`Message` or a list of them (sent to the node as
     one frame), :class:`CloseSession`, and ``("logs", request_id, sink)`` /
-    ``("logs_done", request_id)`` to route log chunks of a request to ``sink``.
+    ``("logs_done", request_id)`` to route log chunks of a request to ``sink``. A
+    :class:`LogCredit` is dropped for a node that negotiated protocol version 1.
     """
 
     def __init__(self, conn: NodeConnection, node_id: str, registry: ActorRef) -> None:
@@ -75,6 +77,8 @@ class NodeSession(Actor):
         # Set once the node has been sent HelloAccepted: commands that owners send in
         # reaction to the hello (e.g. "stop this stale copy") must follow it on the wire.
         self.accepted = trio.Event()
+        #: The version negotiated in the hello (set before ``accepted``).
+        self.protocol_version = 1
         self._log_sinks: dict[str, LogSink] = {}
         self._refused, self._refused_out = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
 
@@ -93,6 +97,8 @@ class NodeSession(Actor):
         if isinstance(message, tuple) and message and message[0] == "logs_done":
             self._log_sinks.pop(message[1], None)
             return None
+        if isinstance(message, LogCredit) and self.protocol_version < 2:
+            return None  # a version-1 node has no log windows (and would refuse this)
         if isinstance(message, Message | list):
             await self.accepted.wait()
             await self._send(message)
@@ -241,7 +247,7 @@ async def run_session(
                 return
             registered = True
             try:
-                await answer_hello(
+                session.protocol_version = await answer_hello(
                     conn,
                     hello,
                     heartbeat_sec=heartbeat_sec,

@@ -24,7 +24,6 @@ run survives it, so a restart can never make a job run twice.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
@@ -32,13 +31,12 @@ import time
 from collections.abc import Callable
 
 from . import logfiles
+from .joblogger import wait_logger
 from .proctree import ProcInfo, Snapshot, is_same_process, read_proc, run_marker
 from .runstore import Run, RunStore
-from .spawn import spawn_job
+from .spawn import start_run
 
 PR_SET_CHILD_SUBREAPER = 36
-ROTATE_INTERVAL = 0.25  # seconds between log size checks (bounds the overshoot of a log)
-ROTATE_BUSY_INTERVAL = 0.02  # the next check after a rotation: the writer is fast
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
 ENDING_POLL = 0.05  # seconds between checks that a dead leader's leftovers are gone
 FOREIGN_POLL = 1.0  # seconds between liveness checks of runs we cannot waitpid()
@@ -67,7 +65,9 @@ class Monitor:
         self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
         self.stopping: dict[str, float] = {}  # signalled run id -> end of its grace
-        self._next_rotate = self._next_scan = self._next_foreign = 0.0
+        # run id -> its logger: (pid, a descriptor at EOF once the logger has exited)
+        self.loggers: dict[str, tuple[int, int]] = {}
+        self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
         self.subreaper = become_subreaper()
@@ -136,13 +136,15 @@ class Monitor:
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
         self._snapshot = None
-        pid = spawn_job(
+        pid, logger_pid, done = start_run(
             command=command,
             env=env,
             cwd=_text(request, "cwd"),
-            stdout_path=stdout,
-            stderr_path=stderr,
+            log_dir=os.path.dirname(stdout),
+            max_bytes=int(request.get("log_max_bytes", 10 * 1024 * 1024)),
+            backups=int(request.get("log_backups", 5)),
         )
+        self.loggers[run_id] = (logger_pid, done)
         info = read_proc(pid)  # exists as soon as posix_spawn returns
         run = Run(
             run_id=run_id,
@@ -283,7 +285,8 @@ class Monitor:
                 children = f.read().split()
         except OSError:
             return None
-        return any(int(child) not in self.leaders for child in children)
+        loggers = {pid for pid, _ in self.loggers.values()}  # our children, never leftovers
+        return any(int(c) not in self.leaders and int(c) not in loggers for c in children)
 
     def _leader_gone(self, run: Run) -> None:
         tracked_elsewhere = any(pid != run.pid for pid, _ in self.tracked.get(run.run_id, ()))
@@ -302,18 +305,11 @@ class Monitor:
         else:  # they had the stop signal already: one stop, one signal
             self.kill_at[run.run_id] = stop_deadline
 
-    def _rotate(self, run: Run) -> bool:
-        rotated = False
-        for path in (run.stdout, run.stderr):
-            # A full disk must not stop the monitor: try again next time.
-            with contextlib.suppress(OSError):
-                rotated |= logfiles.rotate_if_needed(
-                    path, max_bytes=run.log_max_bytes, backups=run.log_backups
-                )
-        return rotated
-
     def _end(self, run: Run) -> None:
-        self._rotate(run)  # the last words of a fast writer are bounded too
+        # The logger drains the last bytes of the job's pipes: once it is gone, the files
+        # hold everything, so whoever reads them after the exit is announced sees it all.
+        logger = self.loggers.pop(run.run_id, None)
+        wait_logger(logger[1] if logger else None, timeout=2.0)
         run.state = "ended"
         self.kill_at.pop(run.run_id, None)
         self.stopping.pop(run.run_id, None)
@@ -323,7 +319,7 @@ class Monitor:
         self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration
 
     def tick(self, *, force: bool = False) -> None:
-        """Periodic work: leftovers, log rotation, membership scans, foreign runs."""
+        """Periodic work: leftovers, membership scans, foreign runs."""
         now = time.monotonic()
         if self.kill_at:
             self._snapshot = None  # leftovers are dying: look afresh
@@ -335,11 +331,6 @@ class Monitor:
                     self._end(run)
                 elif now >= deadline:
                     self._kill(run, leftovers, signal.SIGKILL)
-        if force or now >= self._next_rotate:
-            self._next_rotate = now + ROTATE_INTERVAL
-            for run in list(self.leaders.values()) + list(self.foreign.values()):
-                if self._rotate(run):  # a fast writer: look again soon
-                    self._next_rotate = now + ROTATE_BUSY_INTERVAL
         if now >= self._next_scan and self.leaders:
             self._next_scan = now + SCAN_INTERVAL
             snapshot = Snapshot.take()
@@ -357,8 +348,10 @@ class Monitor:
         """How long the loop may sleep before :meth:`tick` has work."""
         if self.kill_at:
             return ENDING_POLL
-        if self.leaders or self.foreign:
-            return max(0.0, min(ROTATE_INTERVAL, self._next_rotate - time.monotonic()))
+        if self.leaders:
+            return max(0.0, min(SCAN_INTERVAL, self._next_scan - time.monotonic()))
+        if self.foreign:
+            return max(0.0, min(FOREIGN_POLL, self._next_foreign - time.monotonic()))
         return 5.0
 
 

@@ -1,4 +1,4 @@
-"""Starting one job process: its own session, its output straight into log files.
+"""Starting one job process in its own session, and the logger that writes its output.
 
 Used by the node monitor. ``os.posix_spawn`` (a vfork+exec in glibc) is the cheapest way
 for a Python process to start another, and it reports exec failures (missing
@@ -10,9 +10,10 @@ fork-then-report-through-a-pipe dance. What it cannot do we do around it:
 - the executable lookup: done here against the *job's* ``PATH``, not the monitor's, so
   the error names the real cause ("not found in PATH") instead of a bare ENOENT.
 
-File descriptors: the job gets ``/dev/null`` as stdin and the two log files (opened in
-``O_APPEND``) as stdout and stderr. Every other descriptor of the monitor is
-close-on-exec (Python's default), so the job inherits nothing else. Signals that Python
+File descriptors: the job gets ``/dev/null`` as stdin and the write ends of two pipes as
+stdout and stderr; their read ends belong to the job's logger (``joblogger``), started
+first by :func:`~.joblogger.fork_logger` in a session of its own. Every other descriptor of the
+monitor is close-on-exec (Python's default), so the job inherits nothing else. Signals that Python
 ignores (SIGPIPE, SIGXFSZ) are reset to their defaults, as the job would expect.
 """
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+
+from .joblogger import fork_logger
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
@@ -47,15 +50,36 @@ def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
     return full
 
 
-def open_log(path: str) -> int:
-    """Open (creating) a log file for appending; O_APPEND makes copy-truncate rotation safe."""
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def start_run(
+    *,
+    command: list[str],
+    env: dict[str, str],
+    cwd: str,
+    log_dir: str,
+    max_bytes: int,
+    backups: int,
+) -> tuple[int, int, int]:
+    """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``."""
+    logger, out, err, done = fork_logger(log_dir, max_bytes=max_bytes, backups=backups)
+    try:
+        pid = spawn_job(command=command, env=env, cwd=cwd, stdout=out, stderr=err)
+    except SpawnError:
+        os.close(done)  # the logger sees EOF at once and exits
+        raise
+    finally:
+        os.close(out)
+        os.close(err)
+    return pid, logger, done
 
 
 def spawn_job(
-    *, command: list[str], env: dict[str, str], cwd: str, stdout_path: str, stderr_path: str
+    *, command: list[str], env: dict[str, str], cwd: str, stdout: int, stderr: int
 ) -> int:
-    """Start ``command`` as the leader of a new session; return its pid or raise SpawnError."""
+    """Start ``command`` as the leader of a new session; return its pid or raise SpawnError.
+
+    ``stdout`` and ``stderr`` are descriptors (the write ends from ``fork_logger``);
+    the caller keeps and closes them.
+    """
     if not os.path.isdir(cwd):
         raise SpawnError(f"working directory {cwd!r} does not exist")
     executable = resolve_executable(command[0], cwd=cwd, path_env=env.get("PATH"))
@@ -63,10 +87,7 @@ def spawn_job(
     try:
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         fds.append(devnull)
-        out = open_log(stdout_path)
-        fds.append(out)
-        err = open_log(stderr_path)
-        fds.append(err)
+        out, err = stdout, stderr
         actions = [
             (os.POSIX_SPAWN_DUP2, devnull, 0),
             (os.POSIX_SPAWN_DUP2, out, 1),

@@ -1,0 +1,291 @@
+"""The per-job logger: owns the read ends of a job's stdout/stderr pipes and writes the files.
+
+Forked by the node monitor beside every job (:func:`fork_logger`), just before the job
+is spawned: a fork of the small, single-threaded monitor costs well under a millisecond
+and no interpreter start (an exec'd Python would cost ~15 ms of CPU per job), and it
+shares the monitor's memory pages (the garbage collector is off in the logger, so it
+does not touch, and copy, them all). Its name in ``ps`` is ``symphony-log``. Like
+Nomad's ``logmon``:
+
+- **Rotation by rename, no line lost.** The logger, not the job, holds the file's
+  descriptor, so it rotates by renaming (``stdout.log`` -> ``.1`` -> ... -> ``.K``, the
+  oldest falls off) and reopening: no copy, no truncate, no window in which a write is
+  lost. It rotates at a line boundary, so a line is never split between two files
+  (unless one line alone is longer than ``max_bytes``); a file may pass ``max_bytes`` by
+  the rest of the line that was open when it filled.
+- **Independent of the monitor.** It runs in its own session (a stop of the job's
+  process group, or of anything the monitor signals, never reaches it) and does not
+  carry the job's run marker, so it is never counted as a member of the run. If the
+  monitor dies, the logger keeps writing and rotating.
+- **Exits at end of file.** When the job and every process that inherited its output
+  are gone, the pipes reach EOF: the logger has written everything and exits.
+- **Never blocks the job for long.** It only reads and appends. A write error (a full
+  disk) drops that data, and a ``[symphony] N bytes lost`` line says so once writing
+  works again.
+
+One logger per instance writes at a time: a logger takes ``.logger.lock`` in the log
+directory, so the logger of a restarted run waits (a few seconds at most) until the
+previous run's logger has drained its pipe, and the two never rotate the same files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import gc
+import os
+import select
+import selectors
+import signal
+import time
+import traceback
+
+READ_SIZE = 1 << 20  # bytes per read: large reads keep up with a 100 MB/s writer
+PIPE_SIZE = 1 << 20  # ask the kernel for a 1 MiB pipe: the job rarely waits for us
+LOCK_NAME = ".logger.lock"
+LOCK_WAIT = 5.0  # seconds to wait for a previous logger of the same instance
+
+
+class LogFile:
+    """One stream's live file and its rotation (see the module docstring)."""
+
+    def __init__(self, path: str, *, max_bytes: int, backups: int) -> None:
+        self.path = path
+        self.max_bytes = max(1, max_bytes)
+        self.backups = max(0, backups)
+        self.lost = 0  # bytes dropped by write errors, reported once writing works again
+        self.fd: int | None = None  # None: the file could not be opened (yet)
+        self.size = 0
+        self.line_start = True
+        self._retry_at = 0.0
+        if self._open() and not self.line_start:
+            # The previous run's output ended inside a line: this run starts a new one.
+            self._out(b"\n")
+
+    def _open(self) -> bool:
+        """Open (or create) the live file; on failure keep the old state, retry later.
+
+        Read-write, because a file left by an earlier run may end inside a line, and
+        the next write must know it. Never raises: a logger that died would take the
+        job with it (its next write would fail with SIGPIPE).
+        """
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            size = os.fstat(fd).st_size
+            line_start = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+        except OSError:
+            self._retry_at = time.monotonic() + 1.0
+            return False
+        self.fd, self.size, self.line_start = fd, size, line_start
+        return True
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``, rotating at line boundaries so no file grows past its limit."""
+        while data:
+            room = self.max_bytes - self.size
+            if len(data) <= room:
+                self._out(data)
+                return
+            cut = data.rfind(b"\n", 0, room) + 1 if room > 0 else 0
+            if cut == 0 and not self.line_start:
+                # Finish the open line here, so that it stays whole in one file.
+                end = data.find(b"\n") + 1
+                if 0 < end <= self.max_bytes:
+                    cut = end
+            if cut == 0 and self.size == 0:
+                cut = room  # one line longer than a whole file: it has to be split
+            if cut:
+                self._out(data[:cut])
+                data = data[cut:]
+            if data:
+                self.rotate()
+
+    def _out(self, data: bytes) -> None:
+        if self.fd is None and (time.monotonic() < self._retry_at or not self._open()):
+            self.lost += len(data)
+            return
+        if self.lost:
+            note = f"[symphony] {self.lost} bytes lost: the log could not be written\n"
+            if not self.line_start:
+                note = "\n" + note
+            if not self._write_all(note.encode()):
+                self.lost += len(data)
+                return
+            self.lost = 0
+            self.line_start = True
+        if self._write_all(data):
+            self.line_start = data.endswith(b"\n")
+        else:
+            self.lost += len(data)
+
+    def _write_all(self, data: bytes) -> bool:
+        view = memoryview(data)
+        assert self.fd is not None
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                self.size += written
+                view = view[written:]
+        except OSError:  # a full disk must not stop the logger: count what was lost
+            return False
+        return True
+
+    def rotate(self) -> None:
+        """Rename the live file to ``.1`` (shifting older ones) and start a new one.
+
+        Renames first, then opens the new file: a reader holding the old file sees the
+        path change only once nothing more will be written to what it holds.
+        """
+        try:
+            if self.backups == 0:
+                os.unlink(self.path)
+            else:
+                for index in range(self.backups - 1, 0, -1):
+                    older = f"{self.path}.{index}"
+                    if os.path.exists(older):
+                        os.replace(older, f"{self.path}.{index + 1}")
+                os.replace(self.path, f"{self.path}.1")
+        except OSError:
+            return  # keep appending to the current file; the next write tries again
+        old = self.fd
+        if self._open() and old is not None:
+            os.close(old)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _lock(directory: str) -> int | None:
+    """Take the instance's logger lock, waiting up to LOCK_WAIT for a previous logger."""
+    try:
+        path = os.path.join(directory, LOCK_NAME)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None  # no lock: still log
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            # An escaped process of the previous run may hold its pipe forever: after
+            # the wait, log anyway rather than block this job's output for good.
+            if time.monotonic() > deadline:
+                return fd
+            time.sleep(0.01)
+
+
+def run(directory: str, pipes: dict[int, str], *, max_bytes: int, backups: int) -> None:
+    """Copy each pipe (fd -> stream name) into ``<directory>/<stream>.log`` until EOF."""
+    lock = _lock(directory)
+    files = {
+        fd: LogFile(os.path.join(directory, f"{name}.log"), max_bytes=max_bytes, backups=backups)
+        for fd, name in pipes.items()
+    }
+    selector = selectors.DefaultSelector()
+    for fd in files:
+        with contextlib.suppress(OSError):  # not a pipe, or the limit is lower
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        selector.register(fd, selectors.EVENT_READ)
+    while files:
+        for key, _ in selector.select():
+            fd = key.fd
+            try:
+                data = os.read(fd, READ_SIZE)
+            except InterruptedError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                files[fd].write(data)
+                continue
+            selector.unregister(fd)  # EOF: every writer of this pipe is gone
+            os.close(fd)
+            files.pop(fd).close()
+    if lock is not None:
+        os.close(lock)
+
+
+def fork_logger(log_dir: str, *, max_bytes: int, backups: int) -> tuple[int, int, int, int]:
+    """Fork the logger of one run; return ``(pid, stdout_w, stderr_w, done_r)``.
+
+    The write ends are close-on-exec: pass them to the job, then close them (the logger
+    sees EOF only once every copy is closed). ``done_r`` reaches EOF when the logger is
+    gone, that is when everything the job wrote is in the files (:func:`wait_logger`).
+    Only for a single-threaded caller (the monitor): the child runs Python code.
+    """
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
+    # Lift what the child keeps above 3, 4 and 5, where it moves them.
+    out_r, err_r, done_w = (_above(fd, 10) for fd in (out_r, err_r, done_w))
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _become_logger(out_r, err_r, done_w)
+            run(log_dir, {3: "stdout", 4: "stderr"}, max_bytes=max_bytes, backups=backups)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+            _discard([3, 4])  # a bug here must not kill the job: its writes would fail
+        finally:
+            os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
+    for fd in (out_r, err_r, done_w):
+        os.close(fd)
+    return pid, out_w, err_w, done_r
+
+
+def _discard(fds: list[int]) -> None:
+    """Read the pipes to EOF and drop what comes: the last resort of a failed logger."""
+    with contextlib.suppress(BaseException):
+        while fds:
+            for fd in select.select(fds, [], [])[0]:
+                if not os.read(fd, READ_SIZE):
+                    fds.remove(fd)
+
+
+def _become_logger(out_r: int, err_r: int, done_w: int) -> None:
+    """In the forked child: own session, default signals, only our descriptors."""
+    gc.disable()  # the monitor's objects are shared copy-on-write: leave them untouched
+    os.setsid()  # a stop of the job's process group (or the monitor's) never reaches us
+    signal.set_wakeup_fd(-1)  # the monitor's wakeup socket is about to be closed
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    for target, fd in ((3, out_r), (4, err_r), (5, done_w)):
+        os.dup2(fd, target)
+    os.closerange(6, os.sysconf("SC_OPEN_MAX"))  # the monitor's socket, lock, clients...
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)  # stderr stays: the monitor's log, for a traceback
+    os.close(devnull)
+    _set_name(b"symphony-log")
+
+
+def _set_name(name: bytes) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME: the name in ps and top
+
+
+def _above(fd: int, minimum: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, minimum)
+    os.close(fd)
+    return high
+
+
+def wait_logger(done: int | None, timeout: float) -> None:
+    """Wait (at most ``timeout`` s) until the logger behind ``done`` is gone; close ``done``.
+
+    Called when a run ends: its members are gone, so the logger only drains the last
+    bytes of its pipe (at most its 1 MiB buffer): normally well under a millisecond.
+    The bound covers a writer that escaped the run and still holds the pipe.
+    """
+    if done is None:
+        return
+    try:
+        select.select([done], [], [], timeout)
+    finally:
+        os.close(done)
