@@ -10,6 +10,15 @@ Who waits on whom: the API asks it (create, update, delete); it tells its superv
 from the NodeRegistry's outbox, so routing a report to a busy supervisor delays only
 this actor, never the registry. A delete waits for its supervisor's Teardown in a
 background task, since the stops' confirmations arrive through this very mailbox.
+
+Node news reaches the Scheduler through this actor too (it is the registry's one
+subscriber in the Conductor), because of an ordering the two would otherwise race on:
+a node's hello (its full list, :class:`InstancesReported`) is *applied* by every
+supervisor concerned - asked, not just told - before the Scheduler hears the node is
+ready (:class:`NodeChanged`). So the Scheduler never places new work on a returning
+node before its owners have seen what it ran meanwhile: an instance that finished
+during an outage is recorded, and its replacement withdrawn, before the replacement
+could be placed on that very node.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from symphony.actors import ActorRef, ActorStopped, AskTimeout, ChildSpec, Reply, Supervisor
 from symphony.wire import InstanceStatus, StopInstance
@@ -39,6 +50,9 @@ from .messages import (
 from .supervisor import DeploymentSupervisor
 
 log = logging.getLogger("symphony.conductor.deployments")
+
+#: How long the Scheduler's news of a node may wait for one supervisor to apply its hello.
+HELLO_APPLY_TIMEOUT = 10.0
 
 LIVE_STATES = ("pending", "assigned", "starting", "running", "exited", "stopping")
 
@@ -91,7 +105,9 @@ class Deployments(Supervisor):
             await self._route(message)
             return None
         if isinstance(message, NodeChanged):
-            return None  # the scheduler's business
+            # After the hello that preceded it was applied (see the module docstring).
+            await self.scheduler.tell(message)
+            return None
         if isinstance(message, CreateDeployment):
             return await self._create(message)
         if isinstance(message, UpdateDeployment):
@@ -164,6 +180,7 @@ class Deployments(Supervisor):
             # even when it holds nothing of theirs.
             for inst in self.store.list_instances(node_id=report.node_id, states=LIVE_STATES):
                 by_deployment.setdefault(inst.deployment_id, [])
+        applying: list[tuple[ActorRef, NodeReport, list[InstanceStatus]]] = []
         for deployment_id, updates in by_deployment.items():
             try:
                 child = self.child(deployment_id)
@@ -171,10 +188,32 @@ class Deployments(Supervisor):
                 await self._stop_orphans(report, updates)
                 continue
             message = NodeReport(report.node_id, tuple(updates), report.full, report.session)
+            if report.full:
+                applying.append((child, message, updates))
+                continue
             try:
                 await child.tell(message)
             except ActorStopped:
                 await self._stop_orphans(report, updates)
+        if applying:
+            async with trio.open_nursery() as nursery:
+                for child, message, updates in applying:
+                    nursery.start_soon(self._apply_hello, report, child, message, updates)
+
+    async def _apply_hello(
+        self,
+        report: InstancesReported,
+        child: ActorRef,
+        message: NodeReport,
+        updates: list[InstanceStatus],
+    ) -> None:
+        """Hand a supervisor its part of a hello and wait until it has applied it."""
+        try:
+            await child.ask(message, timeout=HELLO_APPLY_TIMEOUT)
+        except AskTimeout:
+            log.warning("%r did not apply %s's hello in time", child, report.node_id)
+        except ActorStopped:
+            await self._stop_orphans(report, updates)
 
     def _owner_of(self, update: InstanceStatus) -> str:
         """The deployment an update is about. A node that was told to stop an instance it

@@ -9,6 +9,10 @@ before acting on it. What it does, per event:
 - a node reported on an instance -> record the new state, exit code, restarts, health;
   a copy the Conductor does not count (rescheduled elsewhere, deleted) is told to stop;
 - a node was lost -> its instances are ``lost`` and replaced (on another node if any);
+- a lost instance's own node comes back and says it *exited* meanwhile -> the instance
+  shows ``exited`` with its code after all, and its replacement is cancelled if it has
+  not run yet (if it has, the job ran twice because of the outage: the replacement is
+  kept and a warning logged);
 - an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
   exponential delay, preferring another node, up to ``reschedule.attempts`` times.
 
@@ -51,6 +55,7 @@ from .instances import (
     job_spec,
     new_instance_id,
     recency,
+    replacements,
     status_event,
     template,
 )
@@ -76,6 +81,8 @@ log = logging.getLogger("symphony.conductor.deployments")
 
 #: Ended instances kept per replica for history (older ones are deleted).
 KEEP_ENDED_PER_REPLICA = 3
+#: Why a replacement is withdrawn when the instance it replaced turns out to have exited.
+CANCELLED = "cancelled: the instance it replaced exited while its node was unreachable"
 #: Commands per frame to one node (well under the frame size limit).
 COMMAND_BATCH = 200
 
@@ -106,6 +113,9 @@ class DeploymentSupervisor(Actor):
         self._deleting = False
         self._teardown: list[Reply] = []
         self._unrecorded: list[NewEvent] = []
+        # Replacements being cancelled: deleted once ended (they never ran), so the
+        # replica's latest instance stays the one that exited.
+        self._cancelled = {i.id for i in instances if is_live(i) and i.reason == CANCELLED}
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -402,6 +412,14 @@ class DeploymentSupervisor(Actor):
     async def _apply(self, report: NodeReport, update: InstanceStatus) -> InstanceRecord | None:
         """The instance after ``update`` (to be saved), or None if nothing changes."""
         inst = self.instances.get(update.instance_id)
+        if (
+            inst is not None
+            and inst.state == "lost"
+            and inst.node_id == report.node_id
+            and update.state == "exited"
+            and is_final(update)
+        ):
+            return await self._exited_while_lost(inst, update)
         stale = (
             inst is None
             or (inst.node_id is not None and inst.node_id != report.node_id)
@@ -444,6 +462,28 @@ class DeploymentSupervisor(Actor):
             self._event(kind, text, after, **data)
         if after.state == "failed" and not is_live(after):
             self._reschedule(after)
+        return after
+
+    async def _exited_while_lost(
+        self, inst: InstanceRecord, update: InstanceStatus
+    ) -> InstanceRecord:
+        """``inst`` was declared lost with its node, but its node now says it exited
+        meanwhile (with the real code and time): record that, and cancel the replacement
+        unless it has already run (then the outage made the job run twice)."""
+        after = apply_update(inst, update)
+        event = status_event(inst, after, update)
+        if event is not None:
+            kind, text, data = event
+            self._event(kind, text, after, **data)
+        unstarted, running = replacements(self.instances.values(), inst)
+        for other in running:
+            log.warning(
+                "%s exited on %s while its node was unreachable, but its replacement %s "
+                "already ran: the job ran twice; keeping the replacement",
+                *(inst.id, inst.node_id, other.id),
+            )
+        self._cancelled.update(i.id for i in unstarted)
+        await self._stop([(i, CANCELLED) for i in unstarted])
         return after
 
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
@@ -506,6 +546,15 @@ class DeploymentSupervisor(Actor):
         self.events.add_many(events)
 
     def _save(self, records: list[InstanceRecord]) -> None:
+        gone = [r.id for r in records if r.id in self._cancelled and not is_live(r)]
+        if gone:
+            # A cancelled replacement that ended never ran: forget it rather than keep
+            # it as the replica's latest instance (which would ask for another one).
+            self._cancelled.difference_update(gone)
+            records = [r for r in records if r.id not in gone]
+            self.store.delete_instances(gone)
+            for instance_id in gone:
+                self.instances.pop(instance_id, None)
         if not records:
             return
         for saved in self.store.upsert_instances(records):
