@@ -35,7 +35,7 @@ import trio
 from symphony.actors import ActorRef, ActorStopped, AskTimeout, ChildSpec, Reply, Supervisor
 from symphony.wire import InstanceStatus, StopInstance
 
-from ..nodes.model import InstancesReported, NodeChanged
+from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
 from ..store import DeploymentRecord, NotFound, Store
 from .events import EventLog
 from .instances import is_final
@@ -79,6 +79,11 @@ class Deployments(Supervisor):
     async def on_start(self) -> None:
         for record in self.store.list_deployments():
             await self.start_child(self._child_spec(record.id))
+        # Nodes that ran instances before a restart: lost, unless they come back in time.
+        live = self.store.list_instances(states=LIVE_STATES)
+        expected = sorted({i.node_id for i in live if i.node_id is not None})
+        if expected:
+            await self.registry.tell(ExpectNodes(tuple(expected)))
 
     def _child_spec(self, deployment_id: str) -> ChildSpec:
         return ChildSpec(
