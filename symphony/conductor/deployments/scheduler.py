@@ -12,9 +12,11 @@ A plan reserves capacity before anything starts; the start commands for one node
 as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
 
 Who waits on whom: the Scheduler is asked and told by the layers above it (the API, the
-DeploymentSupervisors, the NodeRegistry's news) and sends *down* to NodeSessions with
-blocking tells (a start command must not be dropped; a session only writes to its
-socket, so it never waits on the Scheduler). What it tells owners flows *up*, so it
+DeploymentSupervisors, node news forwarded by the Deployments manager) and sends *down*
+to NodeSessions with blocking tells (a start command must not be dropped). A session's
+handler only queues commands for its writer, so such a tell never waits on the node: a
+node that stops reading fails its own link (see :mod:`..nodes.session`), never this
+actor. What it tells owners flows *up*, so it
 never waits on them: :class:`PlacementNews` goes through an
 :class:`~symphony.conductor.outbox.Outbox` that coalesces everything pending for an
 owner into one message. Bound: per owner, one entry per instance of that owner the

@@ -32,7 +32,6 @@ so no send of this actor ever waits on something that waits on it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import replace
@@ -40,12 +39,13 @@ from typing import Any
 
 import trio
 
-from symphony.actors import Actor, ActorRef, ActorStopped, Reply
+from symphony.actors import Actor, ActorRef, Reply
 from symphony.wire import InstanceStatus, StartInstance, StopInstance
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
 from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from .commands import send_batched, tell_session
 from .events import EventLog, new_event
 from .instances import (
     apply_update,
@@ -83,8 +83,6 @@ log = logging.getLogger("symphony.conductor.deployments")
 KEEP_ENDED_PER_REPLICA = 3
 #: Why a replacement is withdrawn when the instance it replaced turns out to have exited.
 CANCELLED = "cancelled: the instance it replaced exited while its node was unreachable"
-#: Commands per frame to one node (well under the frame size limit).
-COMMAND_BATCH = 200
 
 
 class DeploymentSupervisor(Actor):
@@ -428,7 +426,7 @@ class DeploymentSupervisor(Actor):
         if stale:
             if not is_final(update) and report.session is not None:
                 log.info("stopping stale copy %s on %s", update.instance_id, report.node_id)
-                await _tell(
+                await tell_session(
                     report.session,
                     StopInstance(
                         instance_id=update.instance_id,
@@ -455,7 +453,7 @@ class DeploymentSupervisor(Actor):
             after = replace(after, state="stopping", reason=inst.reason)
             if report.full and report.session is not None:
                 stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
-                await _tell(report.session, stop)
+                await tell_session(report.session, stop)
         event = status_event(before, after, update)
         if event is not None:
             kind, text, data = event
@@ -487,18 +485,21 @@ class DeploymentSupervisor(Actor):
         return after
 
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
+        starts: list[StartInstance] = []
         for inst in list(self.instances.values()):
             if inst.node_id != report.node_id or not is_live(inst) or inst.id in seen:
                 continue
             if inst.state == "assigned" and report.session is not None:
                 # The start never reached the node (it left meanwhile): send it again.
-                await _tell(report.session, self._start_command(inst, job_spec(self.record.spec)))
+                starts.append(self._start_command(inst, job_spec(self.record.spec)))
             elif inst.state == "stopping":
                 await self._end(inst, "stopped", "stopped (node no longer runs it)")
             else:
                 reason = f"node {report.node_id} no longer runs it"
                 await self._end(inst, "lost", reason)
                 self._event("lost", f"{inst.id}: {reason}", inst)
+        if starts and report.session is not None:
+            await send_batched(report.session, starts)
 
     def _reschedule(self, inst: InstanceRecord) -> None:
         if self._deleting or inst.replica >= self._wanted():
@@ -576,19 +577,11 @@ class DeploymentSupervisor(Actor):
         """Send commands to a node, batched; a node not connected now is skipped (what
         it still runs is reconciled from its next hello)."""
         session = await self.registry.ask(GetSession(node_id))
-        if session is None:
-            return
-        for i in range(0, len(commands), COMMAND_BATCH):
-            chunk = commands[i : i + COMMAND_BATCH]
-            await _tell(session, chunk if len(chunk) > 1 else chunk[0])
+        if session is not None:
+            await send_batched(session, commands)
 
     def _answer_teardown(self) -> None:
         if self._teardown and not any(is_live(i) for i in self.instances.values()):
             for reply in self._teardown:
                 reply.send(None)
             self._teardown.clear()
-
-
-async def _tell(ref: ActorRef, message: Any) -> None:
-    with contextlib.suppress(ActorStopped):
-        await ref.tell(message)

@@ -22,7 +22,8 @@ until the earliest deadline and then tells the registry :class:`_SweepDue`; the 
 decides from its state *at that moment* (a node that said hello again meanwhile has a
 new deadline and is left alone). Nothing else in the registry polls.
 
-Subscribers (the Scheduler, the Deployments manager) are told :class:`NodeChanged` on
+Subscribers (in the Conductor, the Deployments manager, which forwards node changes to
+the Scheduler once a hello was applied) are told :class:`NodeChanged` on
 every state change and :class:`InstancesReported` for what nodes run, so they react to
 events, never timers. They also send *down* to the registry (a DeploymentSupervisor asks
 it for sessions), so the registry never waits on them: it sends through an
