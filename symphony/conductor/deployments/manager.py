@@ -7,7 +7,7 @@ acknowledges are committed to the store first.
 
 Who waits on whom: the API asks it (create, update, delete); it tells its supervisors
 (down) and, for instances of deleted deployments, node sessions. Node news reaches it
-from the NodeRegistry's outbox, so routing a report to a busy supervisor delays only
+from the NodeRegistry's fan-out, so routing a report to a busy supervisor delays only
 this actor, never the registry. A delete waits for its supervisor's Teardown in a
 background task, since the stops' confirmations arrive through this very mailbox.
 

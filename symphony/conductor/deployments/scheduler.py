@@ -18,7 +18,7 @@ handler only queues commands for its writer, so such a tell never waits on the n
 node that stops reading fails its own link (see :mod:`..nodes.session`), never this
 actor. What it tells owners flows *up*, so it
 never waits on them: :class:`PlacementNews` goes through an
-:class:`~symphony.conductor.outbox.Outbox` that coalesces everything pending for an
+:class:`~symphony.conductor.fanout.LosslessFanout` that coalesces everything pending for an
 owner into one message. Bound: per owner, one entry per instance of that owner the
 Scheduler knows (placed, withdrawn or latest reason) plus one per lost reservation.
 """
@@ -33,8 +33,8 @@ from typing import Any
 from symphony.actors import Actor, ActorRef, ActorStopped
 from symphony.wire import StartInstance
 
+from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..outbox import Outbox
 from ..placement import ClusterState, LedgerError
 from .messages import (
     AdoptReservation,
@@ -72,7 +72,7 @@ class Scheduler(Actor):
         self._lost_nodes: set[str] = set()  # lost and not back: an adoption there is lost
         self._reasons: dict[str, str] = {}
         self.placements_total = 0
-        self._news = Outbox(merge=PlacementNews.merged)
+        self._news = LosslessFanout(merge=PlacementNews.merged)
         self.latencies: list[float] = []  # seconds from request to placement, recent
 
     async def receive(self, message: Any) -> Any:

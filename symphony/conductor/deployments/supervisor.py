@@ -26,7 +26,7 @@ now is sent again when the node says hello with the instance still in its list.
 Who waits on whom: this actor sends down with blocking sends (``tell`` to the Scheduler
 and to NodeSessions, ``ask`` GetSession of the NodeRegistry, which never blocks on
 anyone) and is told by the Deployments manager above it. What comes back up reaches it
-as a reply or through an outbox of the sender (the Scheduler's :class:`PlacementNews`),
+as a reply or through the sender's fan-out (the Scheduler's :class:`PlacementNews`),
 so no send of this actor ever waits on something that waits on it.
 """
 

@@ -27,9 +27,9 @@ the Scheduler once a hello was applied) are told :class:`NodeChanged` on
 every state change and :class:`InstancesReported` for what nodes run, so they react to
 events, never timers. They also send *down* to the registry (a DeploymentSupervisor asks
 it for sessions), so the registry never waits on them: it sends through an
-:class:`~symphony.conductor.outbox.Outbox`, in order per subscriber, merging consecutive
+:class:`~symphony.conductor.fanout.LosslessFanout`, in order per subscriber, merging consecutive
 status reports of one session into one message. Overflow: nothing is dropped; what
-waits is counted (``outbox.queued``) and bounded by what nodes sent while a subscriber
+waits is counted (``fanout.queued``) and bounded by what nodes sent while a subscriber
 lagged (node links are read at the pace of the registry's mailbox, not faster).
 """
 
@@ -45,7 +45,7 @@ import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 
-from ..outbox import Outbox
+from ..fanout import LosslessFanout
 from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
 from .fencing import refusal as fencing_refusal
 from .model import (
@@ -133,7 +133,7 @@ class NodeRegistry(Actor):
         self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
         self._started_at = 0.0
         self._nodes: dict[str, _Node] = {}
-        self.outbox = Outbox(merge=_merge_reports)
+        self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
         self._sweep_at = math.inf  # when the timer tells us to sweep
 
@@ -310,7 +310,7 @@ class NodeRegistry(Actor):
     def _publish(self, event: Any) -> None:
         """Tell every subscriber, never waiting (see the module docstring)."""
         for subscriber in self.subscribers:
-            self.outbox.send(self.nursery, subscriber, event)
+            self.fanout.send(self.nursery, subscriber, event)
 
     def _set_alarm(self, at: float) -> None:
         self._sweep_at = at
