@@ -32,7 +32,15 @@ from typing import Any
 
 import trio
 
-from symphony.actors import ActorRef, ActorStopped, AskTimeout, ChildSpec, Reply, Supervisor
+from symphony.actors import (
+    ActorCrashed,
+    ActorRef,
+    ActorStopped,
+    AskTimeout,
+    ChildSpec,
+    Reply,
+    Supervisor,
+)
 from symphony.wire import InstanceStatus, StopInstance
 
 from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
@@ -217,6 +225,9 @@ class Deployments(Supervisor):
             await child.ask(message, timeout=HELLO_APPLY_TIMEOUT)
         except AskTimeout:
             log.warning("%r did not apply %s's hello in time", child, report.node_id)
+        except ActorCrashed as error:
+            # Its supervisor (this actor) restarts it from the store; not our crash.
+            log.warning("%r crashed applying %s's hello: %s", child, report.node_id, error)
         except ActorStopped:
             await self._stop_orphans(report, updates)
 
