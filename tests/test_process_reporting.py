@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import trio
 
 from symphony.conductor.deployments.instances import apply_update
@@ -161,11 +160,6 @@ async def node_life(
             await trio.sleep_forever()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Conductor ignores a node's final report about an instance it marked lost "
-    "(DeploymentSupervisor._apply treats it as a stale copy) and runs a replacement",
-)
 async def test_report_exit_during_an_agent_outage_past_the_node_timeout(tmp_path: Path) -> None:
     # A `never` job exits while its agent is down for longer than the node timeout.
     # When the agent returns, its hello says so: the instance shows `exited` with the

@@ -25,6 +25,10 @@ Example, inside an actor::
 
 For the third policy, *fail*, no outbox is needed: ``ref.tell_nowait`` raises
 :class:`MailboxFull`.
+
+An Outbox may drop: use it for reports the receiver can recover from (a later full
+report, a resync). News that must never be lost needs a queue bounded by merging what
+waits instead (the Conductor's ``LosslessFanout`` is one).
 """
 
 from __future__ import annotations

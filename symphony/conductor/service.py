@@ -114,7 +114,9 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
     # Factories run at (re)start time, after `tree` exists: they find their siblings
     # through the tree's stable refs.
     def registry() -> NodeRegistry:
-        subscribers = (tree.child("deployments"), tree.child("scheduler"))
+        # The Scheduler hears of nodes through the Deployments manager, after the
+        # hello's report was applied (see deployments/manager.py).
+        subscribers = (tree.child("deployments"),)
         return NodeRegistry(
             node_timeout_sec=config.node_timeout_sec, subscribers=subscribers, incarnations=store
         )

@@ -92,7 +92,9 @@ async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
     events = EventLog(store)
 
     def registry() -> NodeRegistry:
-        subscribers = (tree.child("deployments"), tree.child("scheduler"))
+        # The Scheduler hears of nodes through the Deployments manager, after the
+        # hello's report was applied (see deployments/manager.py).
+        subscribers = (tree.child("deployments"),)
         return NodeRegistry(node_timeout_sec=1e9, subscribers=subscribers)
 
     def deployments() -> Deployments:

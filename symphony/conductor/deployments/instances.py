@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,8 @@ NODE_TO_CONDUCTOR_STATE = {
 }
 #: Node states that always end an instance (no restart will follow on the node).
 ALWAYS_FINAL = frozenset({"failed", "stopped"})
+#: States of an instance that has not run yet (when it has never been ``running``).
+NOT_RUN_STATES = frozenset({"pending", "assigned", "starting"})
 #: Spec fields that do not change the processes: changing them keeps the instances.
 NON_TEMPLATE_FIELDS = frozenset({"replicas", "desired_state", "reschedule", "placement", "name"})
 
@@ -104,6 +107,15 @@ def _started_at(instance: InstanceRecord, update: InstanceStatus) -> float:
 def recency(inst: InstanceRecord) -> tuple[bool, float, float]:
     """Sort key: live instances last, then by when they ended (the largest is the latest)."""
     return (inst.finished_at is None, inst.finished_at or 0.0, inst.updated_at)
+
+
+def replacements(
+    instances: Iterable[InstanceRecord], inst: InstanceRecord
+) -> tuple[list[InstanceRecord], list[InstanceRecord]]:
+    """The live instances that replace ``inst``: (not run yet, run already)."""
+    others = [i for i in instances if i.replica == inst.replica and i.id != inst.id and is_live(i)]
+    unstarted = [i for i in others if i.started_at is None and i.state in NOT_RUN_STATES]
+    return unstarted, [i for i in others if i not in unstarted]
 
 
 def ended(inst: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:

@@ -7,9 +7,18 @@ acknowledges are committed to the store first.
 
 Who waits on whom: the API asks it (create, update, delete); it tells its supervisors
 (down) and, for instances of deleted deployments, node sessions. Node news reaches it
-from the NodeRegistry's outbox, so routing a report to a busy supervisor delays only
+from the NodeRegistry's fan-out, so routing a report to a busy supervisor delays only
 this actor, never the registry. A delete waits for its supervisor's Teardown in a
 background task, since the stops' confirmations arrive through this very mailbox.
+
+Node news reaches the Scheduler through this actor too (it is the registry's one
+subscriber in the Conductor), because of an ordering the two would otherwise race on:
+a node's hello (its full list, :class:`InstancesReported`) is *applied* by every
+supervisor concerned - asked, not just told - before the Scheduler hears the node is
+ready (:class:`NodeChanged`). So the Scheduler never places new work on a returning
+node before its owners have seen what it ran meanwhile: an instance that finished
+during an outage is recorded, and its replacement withdrawn, before the replacement
+could be placed on that very node.
 """
 
 from __future__ import annotations
@@ -21,10 +30,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from symphony.actors import ActorRef, ActorStopped, AskTimeout, ChildSpec, Reply, Supervisor
+import trio
+
+from symphony.actors import (
+    ActorCrashed,
+    ActorRef,
+    ActorStopped,
+    AskTimeout,
+    ChildSpec,
+    Reply,
+    Supervisor,
+)
 from symphony.wire import InstanceStatus, StopInstance
 
-from ..nodes.model import InstancesReported, NodeChanged
+from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
 from ..store import DeploymentRecord, NotFound, Store
 from .events import EventLog
 from .instances import is_final
@@ -39,6 +58,9 @@ from .messages import (
 from .supervisor import DeploymentSupervisor
 
 log = logging.getLogger("symphony.conductor.deployments")
+
+#: How long the Scheduler's news of a node may wait for one supervisor to apply its hello.
+HELLO_APPLY_TIMEOUT = 10.0
 
 LIVE_STATES = ("pending", "assigned", "starting", "running", "exited", "stopping")
 
@@ -65,6 +87,11 @@ class Deployments(Supervisor):
     async def on_start(self) -> None:
         for record in self.store.list_deployments():
             await self.start_child(self._child_spec(record.id))
+        # Nodes that ran instances before a restart: lost, unless they come back in time.
+        live = self.store.list_instances(states=LIVE_STATES)
+        expected = sorted({i.node_id for i in live if i.node_id is not None})
+        if expected:
+            await self.registry.tell(ExpectNodes(tuple(expected)))
 
     def _child_spec(self, deployment_id: str) -> ChildSpec:
         return ChildSpec(
@@ -91,7 +118,9 @@ class Deployments(Supervisor):
             await self._route(message)
             return None
         if isinstance(message, NodeChanged):
-            return None  # the scheduler's business
+            # After the hello that preceded it was applied (see the module docstring).
+            await self.scheduler.tell(message)
+            return None
         if isinstance(message, CreateDeployment):
             return await self._create(message)
         if isinstance(message, UpdateDeployment):
@@ -164,6 +193,7 @@ class Deployments(Supervisor):
             # even when it holds nothing of theirs.
             for inst in self.store.list_instances(node_id=report.node_id, states=LIVE_STATES):
                 by_deployment.setdefault(inst.deployment_id, [])
+        applying: list[tuple[ActorRef, NodeReport, list[InstanceStatus]]] = []
         for deployment_id, updates in by_deployment.items():
             try:
                 child = self.child(deployment_id)
@@ -171,10 +201,35 @@ class Deployments(Supervisor):
                 await self._stop_orphans(report, updates)
                 continue
             message = NodeReport(report.node_id, tuple(updates), report.full, report.session)
+            if report.full:
+                applying.append((child, message, updates))
+                continue
             try:
                 await child.tell(message)
             except ActorStopped:
                 await self._stop_orphans(report, updates)
+        if applying:
+            async with trio.open_nursery() as nursery:
+                for child, message, updates in applying:
+                    nursery.start_soon(self._apply_hello, report, child, message, updates)
+
+    async def _apply_hello(
+        self,
+        report: InstancesReported,
+        child: ActorRef,
+        message: NodeReport,
+        updates: list[InstanceStatus],
+    ) -> None:
+        """Hand a supervisor its part of a hello and wait until it has applied it."""
+        try:
+            await child.ask(message, timeout=HELLO_APPLY_TIMEOUT)
+        except AskTimeout:
+            log.warning("%r did not apply %s's hello in time", child, report.node_id)
+        except ActorCrashed as error:
+            # Its supervisor (this actor) restarts it from the store; not our crash.
+            log.warning("%r crashed applying %s's hello: %s", child, report.node_id, error)
+        except ActorStopped:
+            await self._stop_orphans(report, updates)
 
     def _owner_of(self, update: InstanceStatus) -> str:
         """The deployment an update is about. A node that was told to stop an instance it

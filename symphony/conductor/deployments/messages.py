@@ -108,7 +108,7 @@ class ReservationsLost:
 class PlacementNews:
     """Everything the Scheduler has to tell one owner since its last delivery.
 
-    The Scheduler sends it through an :class:`~symphony.conductor.outbox.Outbox`, merging
+    The Scheduler sends it through an :class:`~symphony.conductor.fanout.LosslessFanout`, merging
     a new batch into the one still queued (:meth:`merged`); the owner applies the parts
     in this order: placed, lost, withdrawn, unplaceable.
     """

@@ -12,11 +12,13 @@ A plan reserves capacity before anything starts; the start commands for one node
 as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
 
 Who waits on whom: the Scheduler is asked and told by the layers above it (the API, the
-DeploymentSupervisors, the NodeRegistry's news) and sends *down* to NodeSessions with
-blocking tells (a start command must not be dropped; a session only writes to its
-socket, so it never waits on the Scheduler). What it tells owners flows *up*, so it
+DeploymentSupervisors, node news forwarded by the Deployments manager) and sends *down*
+to NodeSessions with blocking tells (a start command must not be dropped). A session's
+handler only queues commands for its writer, so such a tell never waits on the node: a
+node that stops reading fails its own link (see :mod:`..nodes.session`), never this
+actor. What it tells owners flows *up*, so it
 never waits on them: :class:`PlacementNews` goes through an
-:class:`~symphony.conductor.outbox.Outbox` that coalesces everything pending for an
+:class:`~symphony.conductor.fanout.LosslessFanout` that coalesces everything pending for an
 owner into one message. Bound: per owner, one entry per instance of that owner the
 Scheduler knows (placed, withdrawn or latest reason) plus one per lost reservation.
 """
@@ -31,8 +33,8 @@ from typing import Any
 from symphony.actors import Actor, ActorRef, ActorStopped
 from symphony.wire import StartInstance
 
+from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..outbox import Outbox
 from ..placement import ClusterState, LedgerError
 from .messages import (
     AdoptReservation,
@@ -64,11 +66,13 @@ class Scheduler(Actor):
         self._queue: dict[str, tuple[PlacementRequest, ActorRef, float]] = {}
         self._owners: dict[str, ActorRef] = {}
         self._sessions: dict[str, ActorRef] = {}
-        # Reservations restored from the store for nodes that have not said hello yet.
+        # Reservations restored from the store for nodes that have not said hello yet;
+        # they are lost with their node like any other.
         self._restored: dict[str, dict[str, tuple[AdoptReservation, ActorRef]]] = {}
+        self._lost_nodes: set[str] = set()  # lost and not back: an adoption there is lost
         self._reasons: dict[str, str] = {}
         self.placements_total = 0
-        self._news = Outbox(merge=PlacementNews.merged)
+        self._news = LosslessFanout(merge=PlacementNews.merged)
         self.latencies: list[float] = []  # seconds from request to placement, recent
 
     async def receive(self, message: Any) -> Any:
@@ -97,6 +101,9 @@ class Scheduler(Actor):
                 self._queue.pop(item.instance_id, None)
                 if self.cluster.ledger.has_node(item.node_id):
                     self._adopt(item)
+                elif item.node_id in self._lost_nodes:
+                    lost = ReservationsLost(item.node_id, (item.instance_id,))
+                    self._tell(message.owner, PlacementNews(lost=(lost,)))
                 else:
                     self._restored.setdefault(item.node_id, {})[item.instance_id] = (
                         item,
@@ -143,6 +150,7 @@ class Scheduler(Actor):
     async def _node_changed(self, event: NodeChanged) -> None:
         view = event.view
         if view.state == "ready":
+            self._lost_nodes.discard(view.node_id)
             self.cluster.upsert_node(
                 view.node_id,
                 groups=view.groups,
@@ -160,12 +168,15 @@ class Scheduler(Actor):
                 self.cluster.set_ready(view.node_id, False)
         elif view.state == "lost":
             self._sessions.pop(view.node_id, None)
-            released = self.cluster.remove_node(view.node_id)
+            self._lost_nodes.add(view.node_id)
+            released = [r.instance_id for r in self.cluster.remove_node(view.node_id)]
             by_owner: dict[ActorRef, list[str]] = defaultdict(list)
-            for reservation in released:
-                owner = self._owners.get(reservation.instance_id)
+            for instance_id in released:
+                owner = self._owners.get(instance_id)
                 if owner is not None:
-                    by_owner[owner].append(reservation.instance_id)
+                    by_owner[owner].append(instance_id)
+            for instance_id, (_item, owner) in self._restored.pop(view.node_id, {}).items():
+                by_owner[owner].append(instance_id)
             for owner, ids in by_owner.items():
                 self._tell(owner, PlacementNews(lost=(ReservationsLost(view.node_id, tuple(ids)),)))
 

@@ -9,6 +9,10 @@ before acting on it. What it does, per event:
 - a node reported on an instance -> record the new state, exit code, restarts, health;
   a copy the Conductor does not count (rescheduled elsewhere, deleted) is told to stop;
 - a node was lost -> its instances are ``lost`` and replaced (on another node if any);
+- a lost instance's own node comes back and says it *exited* meanwhile -> the instance
+  shows ``exited`` with its code after all, and its replacement is cancelled if it has
+  not run yet (if it has, the job ran twice because of the outage: the replacement is
+  kept and a warning logged);
 - an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
   exponential delay, preferring another node, up to ``reschedule.attempts`` times.
 
@@ -22,13 +26,12 @@ now is sent again when the node says hello with the instance still in its list.
 Who waits on whom: this actor sends down with blocking sends (``tell`` to the Scheduler
 and to NodeSessions, ``ask`` GetSession of the NodeRegistry, which never blocks on
 anyone) and is told by the Deployments manager above it. What comes back up reaches it
-as a reply or through an outbox of the sender (the Scheduler's :class:`PlacementNews`),
+as a reply or through the sender's fan-out (the Scheduler's :class:`PlacementNews`),
 so no send of this actor ever waits on something that waits on it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import replace
@@ -36,12 +39,13 @@ from typing import Any
 
 import trio
 
-from symphony.actors import Actor, ActorRef, ActorStopped, Reply
+from symphony.actors import Actor, ActorRef, Reply
 from symphony.wire import InstanceStatus, StartInstance, StopInstance
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
 from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from .commands import send_batched, tell_session
 from .events import EventLog, new_event
 from .instances import (
     apply_update,
@@ -51,6 +55,7 @@ from .instances import (
     job_spec,
     new_instance_id,
     recency,
+    replacements,
     status_event,
     template,
 )
@@ -76,8 +81,8 @@ log = logging.getLogger("symphony.conductor.deployments")
 
 #: Ended instances kept per replica for history (older ones are deleted).
 KEEP_ENDED_PER_REPLICA = 3
-#: Commands per frame to one node (well under the frame size limit).
-COMMAND_BATCH = 200
+#: Why a replacement is withdrawn when the instance it replaced turns out to have exited.
+CANCELLED = "cancelled: the instance it replaced exited while its node was unreachable"
 
 
 class DeploymentSupervisor(Actor):
@@ -106,6 +111,9 @@ class DeploymentSupervisor(Actor):
         self._deleting = False
         self._teardown: list[Reply] = []
         self._unrecorded: list[NewEvent] = []
+        # Replacements being cancelled: deleted once ended (they never ran), so the
+        # replica's latest instance stays the one that exited.
+        self._cancelled = {i.id for i in instances if is_live(i) and i.reason == CANCELLED}
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -402,6 +410,14 @@ class DeploymentSupervisor(Actor):
     async def _apply(self, report: NodeReport, update: InstanceStatus) -> InstanceRecord | None:
         """The instance after ``update`` (to be saved), or None if nothing changes."""
         inst = self.instances.get(update.instance_id)
+        if (
+            inst is not None
+            and inst.state == "lost"
+            and inst.node_id == report.node_id
+            and update.state == "exited"
+            and is_final(update)
+        ):
+            return await self._exited_while_lost(inst, update)
         stale = (
             inst is None
             or (inst.node_id is not None and inst.node_id != report.node_id)
@@ -410,7 +426,7 @@ class DeploymentSupervisor(Actor):
         if stale:
             if not is_final(update) and report.session is not None:
                 log.info("stopping stale copy %s on %s", update.instance_id, report.node_id)
-                await _tell(
+                await tell_session(
                     report.session,
                     StopInstance(
                         instance_id=update.instance_id,
@@ -437,7 +453,7 @@ class DeploymentSupervisor(Actor):
             after = replace(after, state="stopping", reason=inst.reason)
             if report.full and report.session is not None:
                 stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
-                await _tell(report.session, stop)
+                await tell_session(report.session, stop)
         event = status_event(before, after, update)
         if event is not None:
             kind, text, data = event
@@ -446,19 +462,44 @@ class DeploymentSupervisor(Actor):
             self._reschedule(after)
         return after
 
+    async def _exited_while_lost(
+        self, inst: InstanceRecord, update: InstanceStatus
+    ) -> InstanceRecord:
+        """``inst`` was declared lost with its node, but its node now says it exited
+        meanwhile (with the real code and time): record that, and cancel the replacement
+        unless it has already run (then the outage made the job run twice)."""
+        after = apply_update(inst, update)
+        event = status_event(inst, after, update)
+        if event is not None:
+            kind, text, data = event
+            self._event(kind, text, after, **data)
+        unstarted, running = replacements(self.instances.values(), inst)
+        for other in running:
+            log.warning(
+                "%s exited on %s while its node was unreachable, but its replacement %s "
+                "already ran: the job ran twice; keeping the replacement",
+                *(inst.id, inst.node_id, other.id),
+            )
+        self._cancelled.update(i.id for i in unstarted)
+        await self._stop([(i, CANCELLED) for i in unstarted])
+        return after
+
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
+        starts: list[StartInstance] = []
         for inst in list(self.instances.values()):
             if inst.node_id != report.node_id or not is_live(inst) or inst.id in seen:
                 continue
             if inst.state == "assigned" and report.session is not None:
                 # The start never reached the node (it left meanwhile): send it again.
-                await _tell(report.session, self._start_command(inst, job_spec(self.record.spec)))
+                starts.append(self._start_command(inst, job_spec(self.record.spec)))
             elif inst.state == "stopping":
                 await self._end(inst, "stopped", "stopped (node no longer runs it)")
             else:
                 reason = f"node {report.node_id} no longer runs it"
                 await self._end(inst, "lost", reason)
                 self._event("lost", f"{inst.id}: {reason}", inst)
+        if starts and report.session is not None:
+            await send_batched(report.session, starts)
 
     def _reschedule(self, inst: InstanceRecord) -> None:
         if self._deleting or inst.replica >= self._wanted():
@@ -506,6 +547,15 @@ class DeploymentSupervisor(Actor):
         self.events.add_many(events)
 
     def _save(self, records: list[InstanceRecord]) -> None:
+        gone = [r.id for r in records if r.id in self._cancelled and not is_live(r)]
+        if gone:
+            # A cancelled replacement that ended never ran: forget it rather than keep
+            # it as the replica's latest instance (which would ask for another one).
+            self._cancelled.difference_update(gone)
+            records = [r for r in records if r.id not in gone]
+            self.store.delete_instances(gone)
+            for instance_id in gone:
+                self.instances.pop(instance_id, None)
         if not records:
             return
         for saved in self.store.upsert_instances(records):
@@ -527,19 +577,11 @@ class DeploymentSupervisor(Actor):
         """Send commands to a node, batched; a node not connected now is skipped (what
         it still runs is reconciled from its next hello)."""
         session = await self.registry.ask(GetSession(node_id))
-        if session is None:
-            return
-        for i in range(0, len(commands), COMMAND_BATCH):
-            chunk = commands[i : i + COMMAND_BATCH]
-            await _tell(session, chunk if len(chunk) > 1 else chunk[0])
+        if session is not None:
+            await send_batched(session, commands)
 
     def _answer_teardown(self) -> None:
         if self._teardown and not any(is_live(i) for i in self.instances.values()):
             for reply in self._teardown:
                 reply.send(None)
             self._teardown.clear()
-
-
-async def _tell(ref: ActorRef, message: Any) -> None:
-    with contextlib.suppress(ActorStopped):
-        await ref.tell(message)

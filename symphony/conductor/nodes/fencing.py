@@ -16,7 +16,8 @@ accepted for each node id, durably (:class:`IncarnationBook`), and applies this 
   the newcomer's next hello is accepted;
 - another token after a Conductor restart, before the previous incarnation came back:
   the same, with the timeout counted from the registry's start (when the previous
-  incarnation may have been cut off at the latest).
+  incarnation may have been cut off at the latest), and at least the registry's restart
+  grace (the previous agent may be waiting out its reconnect backoff).
 
 The previous incarnation may come back meanwhile (same token): it is accepted and keeps
 its jobs. One that comes back after it was declared lost finds its instances

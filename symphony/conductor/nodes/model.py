@@ -100,6 +100,15 @@ class GetSession:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectNodes:
+    """Nodes the store says run instances (told once the Conductor has started): each one
+    not heard of yet is held as ``disconnected`` from the registry's start, so that, if
+    it never says hello, it is declared lost after its node timeout like any other."""
+
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeChanged:
     """Told to registry subscribers when a node's state, capacities or groups change."""
 

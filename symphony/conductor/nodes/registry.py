@@ -6,19 +6,30 @@ States of a node, as the Conductor sees it::
                           ^  \\--no heartbeat for node_timeout (a frozen node)--> lost
                           \\------------------- hello again -------------------/
 
+After a Conductor restart, the nodes the store says run instances are told by the
+Deployments manager (:class:`ExpectNodes`) and held as ``disconnected`` from the
+registry's start: one that never says hello again is declared lost at its timeout, and
+its instances are replaced, as if the Conductor had seen it leave. Such a node (and a
+node id first claimed by another incarnation after the restart, see ``fencing.py``) has
+at least :data:`RESTART_GRACE_SEC` from the registry's start: its agent was failing to
+connect while the Conductor was down, and its reconnect backoff (capped at 30 s, plus
+jitter) must not make it lost with a short node timeout - a Conductor restart restarts
+no job.
+
 ``node_timeout`` is the Conductor's ``node_timeout_sec`` when set, else 5 x the node's
 own heartbeat interval. A sweep finds nodes that went quiet: a background timer sleeps
 until the earliest deadline and then tells the registry :class:`_SweepDue`; the registry
 decides from its state *at that moment* (a node that said hello again meanwhile has a
 new deadline and is left alone). Nothing else in the registry polls.
 
-Subscribers (the Scheduler, the Deployments manager) are told :class:`NodeChanged` on
+Subscribers (in the Conductor, the Deployments manager, which forwards node changes to
+the Scheduler once a hello was applied) are told :class:`NodeChanged` on
 every state change and :class:`InstancesReported` for what nodes run, so they react to
 events, never timers. They also send *down* to the registry (a DeploymentSupervisor asks
 it for sessions), so the registry never waits on them: it sends through an
-:class:`~symphony.conductor.outbox.Outbox`, in order per subscriber, merging consecutive
+:class:`~symphony.conductor.fanout.LosslessFanout`, in order per subscriber, merging consecutive
 status reports of one session into one message. Overflow: nothing is dropped; what
-waits is counted (``outbox.queued``) and bounded by what nodes sent while a subscriber
+waits is counted (``fanout.queued``) and bounded by what nodes sent while a subscriber
 lagged (node links are read at the pace of the registry's mailbox, not faster).
 """
 
@@ -34,11 +45,12 @@ import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 
-from ..outbox import Outbox
+from ..fanout import LosslessFanout
 from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
 from .fencing import refusal as fencing_refusal
 from .model import (
     CloseSession,
+    ExpectNodes,
     GetSession,
     InstancesReported,
     ListNodes,
@@ -52,6 +64,10 @@ from .model import (
 )
 
 log = logging.getLogger("symphony.conductor.nodes")
+
+
+#: The least time a node not seen since the registry started has to say hello.
+RESTART_GRACE_SEC = 40.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +110,10 @@ class NodeRegistry(Actor):
         subscribers: refs told :class:`NodeChanged` and :class:`InstancesReported`.
         incarnations: where accepted incarnation tokens are kept (the Store, so they
             survive a restart); in memory when None.
+        default_heartbeat_sec: the heartbeat assumed for a node expected from the store
+            (:class:`ExpectNodes`) until its hello says otherwise.
+        restart_grace_sec: the least time a node not seen since this registry started
+            has to say hello before it is lost (see the module docstring).
     """
 
     def __init__(
@@ -102,14 +122,18 @@ class NodeRegistry(Actor):
         node_timeout_sec: float | None = None,
         subscribers: tuple[ActorRef, ...] = (),
         incarnations: IncarnationBook | None = None,
+        default_heartbeat_sec: float = 3.0,
+        restart_grace_sec: float = RESTART_GRACE_SEC,
     ) -> None:
         super().__init__()
+        self.restart_grace_sec = restart_grace_sec
+        self.default_heartbeat_sec = default_heartbeat_sec
         self.node_timeout_sec = node_timeout_sec
         self.subscribers = list(subscribers)
         self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
         self._started_at = 0.0
         self._nodes: dict[str, _Node] = {}
-        self.outbox = Outbox(merge=_merge_reports)
+        self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
         self._sweep_at = math.inf  # when the timer tells us to sweep
 
@@ -137,6 +161,11 @@ class NodeRegistry(Actor):
             return await self._register(message)
         if isinstance(message, SessionEnded):
             return self._session_ended(message)
+        if isinstance(message, ExpectNodes):
+            for node_id in message.node_ids:
+                if node_id not in self._nodes:
+                    self._hold(node_id, (), {}, False, self.default_heartbeat_sec)
+            return None
         if isinstance(message, ListNodes):
             return [self._nodes[n].view for n in sorted(self._nodes)]
         if isinstance(message, GetSession):
@@ -206,24 +235,15 @@ class NodeRegistry(Actor):
             return None
         if existing is None:
             # Not seen since this registry started: the previous incarnation may have
-            # been cut off by the restart and may still come back. Hold the id as if it
-            # had disconnected then.
-            view = NodeView(
-                node_id=node_id,
-                state="disconnected",
-                groups=tuple(msg.hello.groups),
-                capacities_total=dict(msg.hello.capacities_total),
-                resources={},
-                usage={},
-                last_heartbeat=None,
-                connected_at=None,
-                remote=None,
-                shared_certificate=msg.shared_certificate,
-                heartbeat_sec=msg.heartbeat_sec,
+            # been cut off by the restart and may still come back.
+            hello = msg.hello
+            existing = self._hold(
+                node_id,
+                tuple(hello.groups),
+                dict(hello.capacities_total),
+                msg.shared_certificate,
+                msg.heartbeat_sec,
             )
-            deadline = self._started_at + self.timeout_for(msg.heartbeat_sec)
-            existing = self._nodes[node_id] = _Node(view, None, deadline, known)
-            self._publish(NodeChanged(view, None))
         if existing.view.state == "lost":
             return None
         wait = existing.deadline - trio.current_time()
@@ -233,6 +253,36 @@ class NodeRegistry(Actor):
             return fencing_refusal(node_id, wait)
         self._declare_lost(existing)
         return None
+
+    def _hold(
+        self,
+        node_id: str,
+        groups: tuple[str, ...],
+        capacities: dict[str, int],
+        shared: bool,
+        heartbeat_sec: float,
+    ) -> _Node:
+        """Hold a node not seen since this registry started as if it had disconnected
+        then: it is lost unless it says hello within its timeout from our start."""
+        view = NodeView(
+            node_id=node_id,
+            state="disconnected",
+            groups=groups,
+            capacities_total=capacities,
+            resources={},
+            usage={},
+            last_heartbeat=None,
+            connected_at=None,
+            remote=None,
+            shared_certificate=shared,
+            heartbeat_sec=heartbeat_sec,
+        )
+        grace = max(self.timeout_for(heartbeat_sec), self.restart_grace_sec)
+        deadline = self._started_at + grace
+        node = self._nodes[node_id] = _Node(view, None, deadline, self._known(node_id))
+        self._publish(NodeChanged(view, None))
+        self._wake_sweep(deadline)
+        return node
 
     def _heartbeat(self, msg: NodeHeartbeat) -> None:
         node = self._nodes.get(msg.node_id)
@@ -260,7 +310,7 @@ class NodeRegistry(Actor):
     def _publish(self, event: Any) -> None:
         """Tell every subscriber, never waiting (see the module docstring)."""
         for subscriber in self.subscribers:
-            self.outbox.send(self.nursery, subscriber, event)
+            self.fanout.send(self.nursery, subscriber, event)
 
     def _set_alarm(self, at: float) -> None:
         self._sweep_at = at

@@ -8,6 +8,15 @@ The session routes them: heartbeats and statuses to the registry, log chunks to
 whoever asked for them. Other actors send commands to the node through the session's
 ref (``tell`` a wire message, or a list of them as one batch frame).
 
+Writing never blocks the session's handler: commands go into a bounded queue that a
+writer task sends, so a ``tell`` to a session (the Scheduler's starts, a supervisor's
+stops) waits at most for the handler to queue them, whatever the node does. A node that
+stops reading fails its link instead of stalling its senders (overflow policy *fail*):
+when a frame is not taken within :data:`WRITE_TIMEOUT`, or :data:`SEND_QUEUE` frames
+wait, the link is closed; the node reconnects, and its hello is reconciled as after any
+disconnection (an assigned instance missing from it is started again, a stop not yet
+confirmed is sent again), so no command is lost for good.
+
 Identity: the node id is the client certificate's CN. A node holding the shared seed
 certificate (CN ``node-client``) may claim any id, with a warning in the log; a
 per-node certificate may only speak for its own id.
@@ -56,6 +65,12 @@ LogSink = Callable[[LogChunk], None]
 
 #: Refused starts waiting to be reported as failed (see ``NodeSession._refuse``).
 _REFUSED_BUFFER = 256
+#: Frames (a command or a batch) waiting to be written; past it the link has failed.
+#: Generous: senders batch their commands, and a legitimate burst (every deployment
+#: answering one hello) must never fail a link, or the node would reconnect forever.
+SEND_QUEUE = 4096
+#: Seconds a node may take to accept one frame before its link is considered failed.
+WRITE_TIMEOUT = 10.0
 
 
 class NodeSession(Actor):
@@ -81,10 +96,12 @@ class NodeSession(Actor):
         self.protocol_version = 1
         self._log_sinks: dict[str, LogSink] = {}
         self._refused, self._refused_out = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
+        self._outgoing, self._outgoing_out = trio.open_memory_channel[Any](SEND_QUEUE)
 
     async def on_start(self) -> None:
         self.nursery.start_soon(self._read)
         self.nursery.start_soon(self._report_refused)
+        self.nursery.start_soon(self._write)
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, CloseSession):
@@ -100,10 +117,26 @@ class NodeSession(Actor):
         if isinstance(message, LogCredit) and self.protocol_version < 2:
             return None  # a version-1 node has no log windows (and would refuse this)
         if isinstance(message, Message | list):
-            await self.accepted.wait()
-            await self._send(message)
+            try:
+                self._outgoing.send_nowait(message)
+            except trio.WouldBlock:
+                self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
             return None
         raise TypeError(f"NodeSession does not handle {type(message).__name__}")
+
+    async def _write(self) -> None:
+        """Background: write queued commands in order, once the node was accepted."""
+        await self.accepted.wait()
+        async for message in self._outgoing_out:
+            with trio.move_on_after(WRITE_TIMEOUT) as writing:
+                await self._send(message)
+            if writing.cancelled_caught:
+                self._fail_link(f"the node took no data for {WRITE_TIMEOUT:g} s")
+                return
+
+    def _fail_link(self, reason: str) -> None:
+        log.warning("node %r: closing its link: %s; it will reconnect", self.node_id, reason)
+        self._close(CLOSE_GOING_AWAY, reason)
 
     async def _send(self, message: Message | list[Message]) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Outbox: how an actor sends *up* the tree without ever blocking its own mailbox.
+"""LosslessFanout: news sent *up* the tree to many receivers, never blocking, never lost.
 
 Mailboxes are bounded, so ``await ref.tell(msg)`` waits while the receiver is full. Two
 actors that wait on each other that way deadlock: the Scheduler telling a
@@ -7,9 +7,9 @@ DeploymentSupervisor ``Placed`` while that supervisor tells the Scheduler
 
 - requests flow *down* with blocking sends (API -> Deployments -> DeploymentSupervisor ->
   Scheduler -> NodeSession; a DeploymentSupervisor also asks the NodeRegistry);
-- news flows *up* (Scheduler -> owners, NodeRegistry -> subscribers) through an
-  :class:`Outbox`: the handler only appends to a per-receiver queue and returns; one
-  background task per receiver with something queued delivers it in order with a
+- news flows *up* (Scheduler -> owners, NodeRegistry -> subscribers) through a
+  :class:`LosslessFanout`: the handler only appends to a per-receiver queue and returns;
+  one background task per receiver with something queued delivers it in order with a
   blocking ``tell``. A full receiver delays that task, never the sender's mailbox.
 
 Overflow policy: nothing is dropped while the receiver lives (a ``Placed`` lost would
@@ -17,7 +17,16 @@ leak capacity). Instead the sender *coalesces*: ``merge`` folds a new message in
 last one still queued (not the one being delivered), so each receiver sees at most one
 queued message plus one in flight, and the size of that message is bounded by what the
 sender knows (see each sender's docstring). A receiver that stopped for good gets
-nothing more: its queue is dropped and counted in :attr:`Outbox.dropped`.
+nothing more: its queue is dropped and counted in :attr:`LosslessFanout.dropped`.
+
+When to use which: the runtime's public :class:`symphony.actors.Outbox` serves *one*
+target whose reports may be lost (a bounded queue that drops the oldest and counts it,
+or keeps only the latest per key) because the receiver can resync from a later full
+report; its delivery task runs for the sender's whole life. This class serves a
+*changing set* of receivers (every deployment's supervisor) with news that must not be
+lost (a placement, a lost reservation), so it never drops while a receiver lives and
+bounds its queues by merging instead; it starts a delivery task only while a receiver
+has something queued, and delivers at once (``tell_nowait``) when nothing waits.
 """
 
 from __future__ import annotations
@@ -31,13 +40,13 @@ import trio
 
 from symphony.actors import ActorRef, ActorStopped, MailboxFull
 
-log = logging.getLogger("symphony.conductor.outbox")
+log = logging.getLogger("symphony.conductor.fanout")
 
 #: ``merge(queued, new)``: one message saying both, or None to queue ``new`` after it.
 Merge = Callable[[Any, Any], Any | None]
 
 
-class Outbox:
+class LosslessFanout:
     """Per-receiver FIFO queues flushed by background tasks of the owning actor.
 
     Call :meth:`send` only from the owning actor's handler (it is not thread-safe, and

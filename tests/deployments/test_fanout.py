@@ -1,4 +1,4 @@
-"""The Outbox: sends up the tree that never wait, never reorder, never lose."""
+"""LosslessFanout: sends up the tree that never wait, never reorder, never lose."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from symphony.actors import Actor, spawn
-from symphony.conductor.outbox import Outbox
+from symphony.conductor.fanout import LosslessFanout
 
 
 class Gated(Actor):
@@ -28,11 +28,11 @@ def merge(queued: Any, new: Any) -> Any | None:
     return queued + new if isinstance(queued, list) and isinstance(new, list) else None
 
 
-async def test_outbox_never_blocks_keeps_order_and_merges_what_waits() -> None:
+async def test_fanout_never_blocks_keeps_order_and_merges_what_waits() -> None:
     async with trio.open_nursery() as nursery:
         gated = Gated()
         ref = await spawn(nursery, gated, mailbox_size=1)
-        outbox = Outbox(merge=merge)
+        outbox = LosslessFanout(merge=merge)
         with trio.fail_after(1):  # a full receiver never makes send() wait
             for item in ([1], [2], "x", [3], [4], [5]):
                 outbox.send(nursery, ref, item)
@@ -47,11 +47,11 @@ async def test_outbox_never_blocks_keeps_order_and_merges_what_waits() -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_outbox_drops_what_a_stopped_receiver_can_never_read() -> None:
+async def test_fanout_drops_what_a_stopped_receiver_can_never_read() -> None:
     async with trio.open_nursery() as nursery:
         gated = Gated()
         ref = await spawn(nursery, gated, mailbox_size=1)
-        outbox = Outbox()
+        outbox = LosslessFanout()
         for item in range(4):
             outbox.send(nursery, ref, item)
         await trio.testing.wait_all_tasks_blocked()
