@@ -11,12 +11,20 @@ export function nodesOf(d) {
   return [...names].sort().join(", ");
 }
 
-/** The exit code (or signal) of the most recent instance that ended, or null. */
+/** The exit code (or signal) of the deployment's latest run that ended, or null.
+ *
+ * "Latest" is the newest spec version, then the run that started last: when a spec change
+ * replaces an instance, the old run's stop (SIGTERM) is often recorded after the new
+ * run has already exited, and it is the new run's exit that the user is waiting for. */
 export function lastExit(d) {
+  const newer = (a, b) =>
+    a.generation !== b.generation ? a.generation > b.generation
+    : (a.started_at ?? 0) !== (b.started_at ?? 0) ? (a.started_at ?? 0) > (b.started_at ?? 0)
+    : a.updated_at > b.updated_at;
   let last = null;
   for (const i of d.instances) {
     if (i.exit_code === null && !i.signal) continue;
-    if (!last || i.updated_at > last.updated_at) last = i;
+    if (!last || newer(i, last)) last = i;
   }
   if (!last) return null;
   return last.signal ? last.signal : String(last.exit_code);
