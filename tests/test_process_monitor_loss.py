@@ -1,8 +1,9 @@
 """The node monitor killed with SIGKILL: the agent starts a new one and re-adopts.
 
 Real processes throughout: the jobs keep their pids (they are not restarted), a job
-that ends after its monitor died is reported with an unknown exit status (never run
-again behind anyone's back), and stops, exits and new starts work with the new monitor.
+that ends after its monitor died is reported with an unknown exit status (run again
+only by a policy that restarts failures, saying why), and stops, exits and new starts
+work with the new monitor.
 """
 
 from __future__ import annotations
@@ -142,3 +143,40 @@ async def test_monitor_sigkill_during_a_stop_the_stop_still_completes(tmp_path) 
             assert await node.manager.list_instances() == []
             stopped = next(s for s in link.of("hard-0") if s.state == "stopped")
             assert stopped.final and stopped.reason.startswith("stopped:")
+
+
+async def test_unknown_exit_is_a_failure_that_on_failure_restarts(tmp_path) -> None:
+    """A job that outlived its monitor and is then SIGKILLed: restarted, and said why."""
+    policies = {"f-0": "on-failure", "n-0": "never"}
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            for name, policy in policies.items():
+                job = spec(
+                    ["sleep", "1000"], restart_policy={"type": policy, "backoff_seconds": 0.1}
+                )
+                await jobs.start(start_command(name, job))
+            running = [lambda n=n: any(s.state == "running" for s in link.of(n)) for n in policies]
+            await wait_real(lambda: all(check() for check in running))
+            pids = {n: next(s.pid for s in link.of(n) if s.state == "running") for n in policies}
+            os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
+            for pid in pids.values():
+                os.kill(pid, signal.SIGKILL)
+
+            def runs(name: str) -> list[int]:
+                return [s.pid for s in link.of(name) if s.state == "running"]
+
+            await wait_real(lambda: len(set(runs("f-0"))) == 2, timeout=30)
+            exited = next(s for s in link.of("f-0") if s.state == "exited")
+            assert (exited.exit_code, exited.signal) == (None, None)
+            assert exited.reason.startswith("exit status unknown") and not exited.final
+            restarting = next(s for s in link.of("f-0") if s.state == "restarting")
+            assert restarting.reason.startswith("exit status unknown")
+            assert not ended(runs("f-0")[-1])
+            report = {r.instance_id: r for r in await jobs.reports()}["f-0"]
+            assert (report.state, report.restarts) == ("running", 1)
+
+            await wait_real(lambda: any(s.final for s in link.of("n-0")), timeout=30)
+            last = link.of("n-0")[-1]
+            assert (last.state, last.reason[:20]) == ("exited", "exit status unknown:")
+            assert "restarting" not in [s.state for s in link.of("n-0")]
