@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 
 import httpx
 import trio
 
+from symphony.node.process.client import monitor_command
+from symphony.node.process.proctree import RUN_ID_ENV, STATE_DIR_ENV
 from symphony.wire import StopInstance
 from tests.jobs.harness import (
     ended,
     monitor_pid,
+    monitor_request,
     open_jobs,
     open_node,
     spec,
@@ -180,3 +184,51 @@ async def test_unknown_exit_is_a_failure_that_on_failure_restarts(tmp_path) -> N
             last = link.of("n-0")[-1]
             assert (last.state, last.reason[:20]) == ("exited", "exit status unknown:")
             assert "restarting" not in [s.state for s in link.of("n-0")]
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+async def test_leftovers_of_an_adopted_run_are_stopped_when_its_leader_dies(tmp_path) -> None:
+    """The leader of a run of the old monitor dies, its child lives on (re-parented to
+    init, no child of the new monitor): the run ends only once that child is gone."""
+    job = spec(["sh", "-c", "sleep 1000 & wait"], restart_policy={"type": "never"})
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(start_command("p-0", job))
+            await wait_real(lambda: any(s.state == "running" for s in link.of("p-0")))
+            leader = next(s.pid for s in link.of("p-0") if s.state == "running")
+            await wait_real(lambda: len(_children(leader)) == 1)
+            child = _children(leader)[0]
+            os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
+            os.kill(leader, signal.SIGKILL)
+            await wait_real(lambda: any(s.final for s in link.of("p-0")), timeout=30)
+            assert ended(child)  # before: it ran on, owned by nobody
+            assert link.of("p-0")[-1].reason.startswith("exit status unknown")
+
+
+async def test_a_new_monitor_kills_the_processes_no_record_owns(tmp_path) -> None:
+    """A process the old monitor spawned but never recorded (killed between the two):
+    the new monitor finds it by its markers and kills it; another node's is left alone."""
+    state_dir = str(tmp_path / "node")
+    os.makedirs(state_dir, mode=0o700)
+    marked = {**os.environ, RUN_ID_ENV: "lost-0.0123456789ab"}
+    mine = subprocess.Popen(["sleep", "1000"], env={**marked, STATE_DIR_ENV: state_dir})
+    other = subprocess.Popen(["sleep", "1000"], env={**marked, STATE_DIR_ENV: state_dir + "x"})
+    command = [*monitor_command(state_dir), "--state-dir", state_dir]
+    monitor = subprocess.Popen(command, stdout=subprocess.PIPE)
+    try:
+        assert monitor.stdout is not None and monitor.stdout.readline() == b"ready\n"
+        assert mine.wait(timeout=30) == -signal.SIGKILL
+        assert other.poll() is None
+    finally:
+        other.kill()
+        mine.kill()
+        monitor_request(state_dir, {"op": "shutdown", "kill": True})
+        monitor.wait(timeout=30)
+        other.wait()
+        assert monitor.stdout is not None
+        monitor.stdout.close()

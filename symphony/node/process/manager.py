@@ -348,6 +348,8 @@ class ProcessManager:
                 self._report_history(request, run)
                 await self.client.ack(run["run_id"])
             outcome = saved.outcome  # the last exit and the restarts so far
+            for run in live[:-1]:  # one run per instance: an older one must not run on
+                await self.client.request("signal", run_id=run["run_id"], signal=9)
             if live:
                 await self._launch(request, spec, adopt_live=live[-1], outcome=outcome)
             elif ended:
