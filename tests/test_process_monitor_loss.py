@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 
 import httpx
 import trio
@@ -232,3 +233,34 @@ async def test_a_new_monitor_kills_the_processes_no_record_owns(tmp_path) -> Non
         other.wait()
         assert monitor.stdout is not None
         monitor.stdout.close()
+
+
+async def test_monitor_lost_right_after_a_stop_never_restarts_the_instance(tmp_path) -> None:
+    """The monitor dies after a stop is done but before the agent forgot the instance:
+    the re-adoption must not start it again (a job running that nobody stops)."""
+    job = spec(["sleep", "1000"])  # on-failure: a re-adoption would have restarted it
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(start_command("s-0", job))
+            await wait_real(lambda: any(s.state == "running" for s in link.of("s-0")))
+            manager = node.manager
+            report = manager._on_status
+
+            killed: list[int] = []
+
+            def kill_monitor_when_stopped(update) -> None:
+                if update.state == "stopped" and not killed:
+                    monitor = monitor_pid(node.state_dir)
+                    os.kill(monitor, signal.SIGKILL)
+                    killed.append(monitor)
+                    while not ended(monitor):  # dead before the agent goes on
+                        time.sleep(0.001)
+                report(update)
+
+            manager._on_status = kill_monitor_when_stopped
+            await manager.stop_instance("s-0")
+            await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
+            await trio.sleep(1.0)  # time for a wrongful restart to show
+            assert await manager.list_instances() == []
+            assert [s.state for s in link.of("s-0")].count("running") == 1
+            assert not os.listdir(os.path.join(node.state_dir, "instances"))

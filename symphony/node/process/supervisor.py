@@ -72,6 +72,7 @@ class ProcessSupervisor(Actor):
         adopt_ended: dict[str, Any] | None = None,
         settled: str | None = None,
         outcome: dict[str, Any] | None = None,
+        stop_requested: bool = False,
     ) -> None:
         super().__init__()
         self.request = request
@@ -93,6 +94,8 @@ class ProcessSupervisor(Actor):
         self.finished_at: float | None = None  # wall clock end of the last run
         self._sampler: TreeSampler | None = None
         self._stop = trio.Event()
+        if stop_requested:  # re-adopted mid-stop: stop what runs, never (re)start it
+            self._stop.set()
         self._done = trio.Event()
         self._stop_replies: list[Reply] = []
         self._stopped_run: dict[str, Any] | None = None  # how the run a stop ended, ended
