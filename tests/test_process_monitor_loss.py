@@ -1,22 +1,28 @@
 """The node monitor killed with SIGKILL: the agent starts a new one and re-adopts.
 
 Real processes throughout: the jobs keep their pids (they are not restarted), a job
-that ends after its monitor died is reported with an unknown exit status (never run
-again behind anyone's back), and stops, exits and new starts work with the new monitor.
+that ends after its monitor died is reported with an unknown exit status (run again
+only by a policy that restarts failures, saying why), and stops, exits and new starts
+work with the new monitor.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 
 import httpx
 import trio
 
+from symphony.node.process.client import monitor_command
+from symphony.node.process.proctree import RUN_ID_ENV, STATE_DIR_ENV
 from symphony.wire import StopInstance
 from tests.jobs.harness import (
     ended,
     monitor_pid,
+    monitor_request,
     open_jobs,
     open_node,
     spec,
@@ -142,3 +148,119 @@ async def test_monitor_sigkill_during_a_stop_the_stop_still_completes(tmp_path) 
             assert await node.manager.list_instances() == []
             stopped = next(s for s in link.of("hard-0") if s.state == "stopped")
             assert stopped.final and stopped.reason.startswith("stopped:")
+
+
+async def test_unknown_exit_is_a_failure_that_on_failure_restarts(tmp_path) -> None:
+    """A job that outlived its monitor and is then SIGKILLed: restarted, and said why."""
+    policies = {"f-0": "on-failure", "n-0": "never"}
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            for name, policy in policies.items():
+                job = spec(
+                    ["sleep", "1000"], restart_policy={"type": policy, "backoff_seconds": 0.1}
+                )
+                await jobs.start(start_command(name, job))
+            running = [lambda n=n: any(s.state == "running" for s in link.of(n)) for n in policies]
+            await wait_real(lambda: all(check() for check in running))
+            pids = {n: next(s.pid for s in link.of(n) if s.state == "running") for n in policies}
+            os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
+            for pid in pids.values():
+                os.kill(pid, signal.SIGKILL)
+
+            def runs(name: str) -> list[int]:
+                return [s.pid for s in link.of(name) if s.state == "running"]
+
+            await wait_real(lambda: len(set(runs("f-0"))) == 2, timeout=30)
+            exited = next(s for s in link.of("f-0") if s.state == "exited")
+            assert (exited.exit_code, exited.signal) == (None, None)
+            assert exited.reason.startswith("exit status unknown") and not exited.final
+            restarting = next(s for s in link.of("f-0") if s.state == "restarting")
+            assert restarting.reason.startswith("exit status unknown")
+            assert not ended(runs("f-0")[-1])
+            report = {r.instance_id: r for r in await jobs.reports()}["f-0"]
+            assert (report.state, report.restarts) == ("running", 1)
+
+            await wait_real(lambda: any(s.final for s in link.of("n-0")), timeout=30)
+            last = link.of("n-0")[-1]
+            assert (last.state, last.reason[:20]) == ("exited", "exit status unknown:")
+            assert "restarting" not in [s.state for s in link.of("n-0")]
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+async def test_leftovers_of_an_adopted_run_are_stopped_when_its_leader_dies(tmp_path) -> None:
+    """The leader of a run of the old monitor dies, its child lives on (re-parented to
+    init, no child of the new monitor): the run ends only once that child is gone."""
+    job = spec(["sh", "-c", "sleep 1000 & wait"], restart_policy={"type": "never"})
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(start_command("p-0", job))
+            await wait_real(lambda: any(s.state == "running" for s in link.of("p-0")))
+            leader = next(s.pid for s in link.of("p-0") if s.state == "running")
+            await wait_real(lambda: len(_children(leader)) == 1)
+            child = _children(leader)[0]
+            os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
+            os.kill(leader, signal.SIGKILL)
+            await wait_real(lambda: any(s.final for s in link.of("p-0")), timeout=30)
+            assert ended(child)  # before: it ran on, owned by nobody
+            assert link.of("p-0")[-1].reason.startswith("exit status unknown")
+
+
+async def test_a_new_monitor_kills_the_processes_no_record_owns(tmp_path) -> None:
+    """A process the old monitor spawned but never recorded (killed between the two):
+    the new monitor finds it by its markers and kills it; another node's is left alone."""
+    state_dir = str(tmp_path / "node")
+    os.makedirs(state_dir, mode=0o700)
+    marked = {**os.environ, RUN_ID_ENV: "lost-0.0123456789ab"}
+    mine = subprocess.Popen(["sleep", "1000"], env={**marked, STATE_DIR_ENV: state_dir})
+    other = subprocess.Popen(["sleep", "1000"], env={**marked, STATE_DIR_ENV: state_dir + "x"})
+    command = [*monitor_command(state_dir), "--state-dir", state_dir]
+    monitor = subprocess.Popen(command, stdout=subprocess.PIPE)
+    try:
+        assert monitor.stdout is not None and monitor.stdout.readline() == b"ready\n"
+        assert mine.wait(timeout=30) == -signal.SIGKILL
+        assert other.poll() is None
+    finally:
+        other.kill()
+        mine.kill()
+        monitor_request(state_dir, {"op": "shutdown", "kill": True})
+        monitor.wait(timeout=30)
+        other.wait()
+        assert monitor.stdout is not None
+        monitor.stdout.close()
+
+
+async def test_monitor_lost_right_after_a_stop_never_restarts_the_instance(tmp_path) -> None:
+    """The monitor dies after a stop is done but before the agent forgot the instance:
+    the re-adoption must not start it again (a job running that nobody stops)."""
+    job = spec(["sleep", "1000"])  # on-failure: a re-adoption would have restarted it
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(start_command("s-0", job))
+            await wait_real(lambda: any(s.state == "running" for s in link.of("s-0")))
+            manager = node.manager
+            report = manager._on_status
+
+            killed: list[int] = []
+
+            def kill_monitor_when_stopped(update) -> None:
+                if update.state == "stopped" and not killed:
+                    monitor = monitor_pid(node.state_dir)
+                    os.kill(monitor, signal.SIGKILL)
+                    killed.append(monitor)
+                    while not ended(monitor):  # dead before the agent goes on
+                        time.sleep(0.001)
+                report(update)
+
+            manager._on_status = kill_monitor_when_stopped
+            await manager.stop_instance("s-0")
+            await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
+            await trio.sleep(1.0)  # time for a wrongful restart to show
+            assert await manager.list_instances() == []
+            assert [s.state for s in link.of("s-0")].count("running") == 1
+            assert not os.listdir(os.path.join(node.state_dir, "instances"))

@@ -36,6 +36,20 @@ STORIES: dict[str, tuple[dict[str, object], list[Action]]] = {
         {"faults": frozenset({"kill_monitor"})},
         [("create", 3), ("settle",), ("kill_monitor", 0), ("settle",)],
     ),
+    # The monitor dies while a replacement (stop old + start new) and a stop are in
+    # flight: the new monitor must own or kill every process the old one started.
+    "stop_while_monitor_replaced": (
+        {"faults": frozenset({"kill_monitor"})},
+        [
+            ("create", 2),
+            ("settle",),
+            ("create", 2),
+            ("patch_spec", 514),
+            ("kill_monitor", 205),
+            ("set_state", 516, False),
+            ("settle",),
+        ],
+    ),
     # A large scale change and back, on two big nodes.
     "scale_to_300_and_back": (
         {"nodes": 2, "capacity": 300, "faults": frozenset()},

@@ -87,6 +87,9 @@ class ProcessManager:
         self._generation = 0  # monitors lost so far
         self._lost_client: MonitorClient | None = None
         self._closing = False
+        #: Instances a stop is under way for: re-adopted with their stop requested, so a
+        #: monitor replacement mid-stop never starts or restarts them.
+        self._stopping: set[str] = set()
         self.monitors_replaced = 0
         self.dropped_updates = 0
 
@@ -274,17 +277,32 @@ class ProcessManager:
 
     async def stop_instance(self, instance_id: str) -> InstanceReport:
         """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it."""
+        self._stopping.add(instance_id)
+        try:
+            return await self._stop(instance_id)
+        finally:
+            self._stopping.discard(instance_id)
+
+    async def _stop(self, instance_id: str) -> InstanceReport:
         while True:
             await self._wait_ready()
             entry = self._instances.get(instance_id)
             if entry is None:
                 raise UnknownInstance(f"no instance {instance_id!r} on this node")
             ref, actor = entry
+            generation = self._generation
             timeout = actor.spec.stop_timeout_seconds + 30.0
             try:
                 report: InstanceReport = await _ask(ref, StopInstance(), timeout=timeout)
                 if ref is not None:
                     await ref.stop()
+                if self._generation != generation:
+                    # The monitor was replaced after this stop was done, before the
+                    # instance was forgotten: the re-adoption (this stop being under way)
+                    # stops it rather than starting it again; finish with that copy.
+                    await self._wait_ready()
+                    if instance_id in self._instances:
+                        continue
                 break
             except ActorStopped:
                 if actor.client.lost:
@@ -348,15 +366,23 @@ class ProcessManager:
                 self._report_history(request, run)
                 await self.client.ack(run["run_id"])
             outcome = saved.outcome  # the last exit and the restarts so far
+            # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
+            stopping = {"stop_requested": True} if request.instance_id in self._stopping else {}
+            for run in live[:-1]:  # one run per instance: an older one must not run on
+                await self.client.request("signal", run_id=run["run_id"], signal=9)
             if live:
-                await self._launch(request, spec, adopt_live=live[-1], outcome=outcome)
+                await self._launch(request, spec, adopt_live=live[-1], outcome=outcome, **stopping)
             elif ended:
                 self.client.remember_ended(ended[-1])
-                await self._launch(request, spec, adopt_ended=ended[-1], outcome=outcome)
+                await self._launch(
+                    request, spec, adopt_ended=ended[-1], outcome=outcome, **stopping
+                )
             elif saved.final_state in FINAL_STATES:
-                await self._launch(request, spec, settled=saved.final_state, outcome=outcome)
+                await self._launch(
+                    request, spec, settled=saved.final_state, outcome=outcome, **stopping
+                )
             else:  # it was waiting to restart when the agent died
-                await self._launch(request, spec, outcome=outcome)
+                await self._launch(request, spec, outcome=outcome, **stopping)
         for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
             for run in orphaned:
                 if run["state"] == "ended":

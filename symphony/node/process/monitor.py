@@ -32,7 +32,15 @@ from collections.abc import Callable
 
 from . import logfiles
 from .joblogger import wait_logger
-from .proctree import ProcInfo, Snapshot, is_same_process, read_proc, run_marker
+from .proctree import (
+    STATE_DIR_ENV,
+    ProcInfo,
+    Snapshot,
+    is_same_process,
+    marked_processes,
+    read_proc,
+    run_marker,
+)
 from .runstore import Run, RunStore
 from .spawn import start_run
 
@@ -96,22 +104,60 @@ class Monitor:
 
     # ---- startup --------------------------------------------------------------------
     def _load(self) -> None:
-        """Take over the records of a previous monitor, verifying every pid."""
+        """Take over the records of a previous monitor, verifying every pid.
+
+        Then claim every process an earlier monitor started for this node (found by the
+        markers in its environment, wherever it was re-parented): a member of a live run
+        is tracked as one; any other (its record never written, or its run already
+        ended) has no owner and gets SIGKILL. So after a takeover nothing of this node
+        runs that no record owns.
+        """
         for run in self.store.load_all():
             self.runs[run.run_id] = run
+        snapshot = Snapshot.take()
+        for run_id, processes in marked_processes(snapshot, self.state_dir).items():
+            run = self.runs.get(run_id)
+            if run is None or run.state == "ended":
+                for info in processes:
+                    _quietly(os.kill, info.pid, signal.SIGKILL)
+            else:
+                self.tracked[run_id] = {(p.pid, p.start_ticks) for p in processes}
+        for run in self.runs.values():
             if run.state == "ended":
                 continue
             if is_same_process(run.pid, run.start_ticks):
                 self.foreign[run.run_id] = run  # alive, but not our child: poll it
             else:
-                self._lost(run, "the job ended while no node monitor was running")
+                self._foreign_gone(run, "the job ended while no node monitor was running")
 
-    def _lost(self, run: Run, reason: str) -> None:
-        self.stopping.pop(run.run_id, None)
-        run.state = "ended"
+    def _foreign_gone(self, run: Run, reason: str) -> None:
+        """The leader of a run we cannot wait for is gone: end it, leftovers first.
+
+        Its leftovers are no children of ours (they went to init with the old monitor),
+        so only tracking and the environment markers find them; they get the run's
+        stop signal treatment (SIGTERM, SIGKILL after the grace) like any run's.
+        """
+        self.foreign.pop(run.run_id, None)
+        if run.exit_code is None and run.signal is None:  # an "ending" run's is known
+            run.reason = f"exit status unknown: {reason}"
         run.ended_at = run.ended_at or time.time()
-        run.reason = f"exit status unknown: {reason}"
-        self.store.save(run, durable=True)
+        snapshot = Snapshot.take()
+        for info in marked_processes(snapshot, self.state_dir).get(run.run_id, ()):
+            self.tracked.setdefault(run.run_id, set()).add((info.pid, info.start_ticks))
+        leftovers = self.members(run, snapshot)
+        if not leftovers:
+            self.stopping.pop(run.run_id, None)
+            run.state = "ended"
+            self.store.save(run, durable=True)
+            return
+        run.state = "ending"
+        self.store.save(run, durable=False)
+        stop_deadline = self.stopping.get(run.run_id)
+        if stop_deadline is None:
+            self._kill(run, leftovers, signal.SIGTERM)
+            self.kill_at[run.run_id] = time.monotonic() + run.grace
+        else:
+            self.kill_at[run.run_id] = stop_deadline
 
     # ---- operations -----------------------------------------------------------------
     def spawn(self, request: dict) -> Run:
@@ -138,7 +184,7 @@ class Monitor:
         self._snapshot = None
         pid, logger_pid, done = start_run(
             command=command,
-            env=env,
+            env={**env, STATE_DIR_ENV: self.state_dir},  # see _load
             cwd=_text(request, "cwd"),
             log_dir=os.path.dirname(stdout),
             max_bytes=int(request.get("log_max_bytes", 10 * 1024 * 1024)),
@@ -331,27 +377,27 @@ class Monitor:
                     self._end(run)
                 elif now >= deadline:
                     self._kill(run, leftovers, signal.SIGKILL)
-        if now >= self._next_scan and self.leaders:
+        if now >= self._next_scan and (self.leaders or self.foreign):
             self._next_scan = now + SCAN_INTERVAL
             snapshot = Snapshot.take()
-            for run in list(self.leaders.values()):
+            for run in [*self.leaders.values(), *self.foreign.values()]:
                 self.members(run, snapshot)
         if self.foreign and (force or now >= self._next_foreign):
             self._next_foreign = now + FOREIGN_POLL
-            for run_id, run in list(self.foreign.items()):
+            for run in list(self.foreign.values()):
                 if not is_same_process(run.pid, run.start_ticks):
-                    del self.foreign[run_id]
-                    self._lost(run, "the job was started by an earlier node monitor")
-                    self.announce(run)
+                    self._foreign_gone(run, "the job was started by an earlier node monitor")
+                    if run.state == "ended":
+                        self.announce(run)
 
     def next_timeout(self) -> float:
         """How long the loop may sleep before :meth:`tick` has work."""
         if self.kill_at:
             return ENDING_POLL
-        if self.leaders:
-            return max(0.0, min(SCAN_INTERVAL, self._next_scan - time.monotonic()))
         if self.foreign:
             return max(0.0, min(FOREIGN_POLL, self._next_foreign - time.monotonic()))
+        if self.leaders:
+            return max(0.0, min(SCAN_INTERVAL, self._next_scan - time.monotonic()))
         return 5.0
 
 

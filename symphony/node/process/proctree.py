@@ -20,6 +20,10 @@ from dataclasses import dataclass
 #: The environment variable every job (and, by inheritance, every descendant) carries.
 #: It lets the monitor claim orphans whose tracking was missed.
 RUN_ID_ENV = "SYMPHONY_RUN_ID"
+#: Set by the node monitor on every job it starts: the node's state directory. With the
+#: run id it lets a *new* monitor find every process an earlier one started for this
+#: node (and only for this node: several nodes may share a machine), wherever it went.
+STATE_DIR_ENV = "SYMPHONY_NODE_STATE_DIR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +75,41 @@ def is_same_process(pid: int, ticks: int) -> bool:
 
 def run_marker(pid: int) -> str | None:
     """The job run id in the environment of ``pid`` (see :data:`RUN_ID_ENV`), if readable."""
+    return _markers(pid).get(RUN_ID_ENV)
+
+
+def _markers(pid: int) -> dict[str, str]:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
             environ = f.read()
     except OSError:
-        return None
-    prefix = RUN_ID_ENV.encode() + b"="
-    for entry in environ.split(b"\0"):
-        if entry.startswith(prefix):
-            return entry[len(prefix) :].decode(errors="replace")
-    return None
+        return {}
+    found = {}
+    for name in (RUN_ID_ENV, STATE_DIR_ENV):
+        prefix = name.encode() + b"="
+        for entry in environ.split(b"\0"):
+            if entry.startswith(prefix):
+                found[name] = entry[len(prefix) :].decode(errors="replace")
+                break
+    return found
+
+
+def marked_processes(snapshot: Snapshot, state_dir: str) -> dict[str, list[ProcInfo]]:
+    """Every live process started for the node of ``state_dir``, by run id.
+
+    That is every process whose environment carries this state dir and a run id (see
+    :data:`STATE_DIR_ENV`), whoever its parent now is. Reads one small file per process:
+    for rare events (a monitor taking over, a run of an earlier monitor ending).
+    """
+    found: dict[str, list[ProcInfo]] = {}
+    for info in snapshot.by_pid.values():
+        if info.zombie or info.pid == os.getpid():
+            continue
+        markers = _markers(info.pid)
+        run_id = markers.get(RUN_ID_ENV)
+        if run_id and markers.get(STATE_DIR_ENV) == state_dir:
+            found.setdefault(run_id, []).append(info)
+    return found
 
 
 class Snapshot:

@@ -72,6 +72,7 @@ class ProcessSupervisor(Actor):
         adopt_ended: dict[str, Any] | None = None,
         settled: str | None = None,
         outcome: dict[str, Any] | None = None,
+        stop_requested: bool = False,
     ) -> None:
         super().__init__()
         self.request = request
@@ -93,6 +94,8 @@ class ProcessSupervisor(Actor):
         self.finished_at: float | None = None  # wall clock end of the last run
         self._sampler: TreeSampler | None = None
         self._stop = trio.Event()
+        if stop_requested:  # re-adopted mid-stop: stop what runs, never (re)start it
+            self._stop.set()
         self._done = trio.Event()
         self._stop_replies: list[Reply] = []
         self._stopped_run: dict[str, Any] | None = None  # how the run a stop ended, ended
@@ -395,10 +398,11 @@ class ProcessSupervisor(Actor):
     def _decide(self, *, runtime: float, unhealthy: str | None, reason: str | None) -> Decision:
         if self.exit_code is None and self.signal is None and unhealthy is None:
             # The exit status is unknown (its monitor was gone: nobody could wait for
-            # it). Whether it failed cannot be told, so only `always` runs it again: a
-            # finished job must not run twice behind anyone's back.
-            if self.spec.restart_policy.type != "always":
-                return Decision(restart=False, state="exited", reason=reason)
+            # it). A job that must not stop running outlived a monitor replacement more
+            # likely than it finished its work, so it counts as a failure: `on-failure`
+            # and `always` restart it (with backoff and budget), `never` does not. The
+            # reason ("exit status unknown: ...") goes with the restart, so it is never
+            # a silent re-run.
             return self.tracker.decide(
                 failed=True, runtime=runtime, now=trio.current_time(), reason=reason
             )
