@@ -36,6 +36,24 @@ STORIES: dict[str, tuple[dict[str, object], list[Action]]] = {
         {"faults": frozenset({"kill_monitor"})},
         [("create", 3), ("settle",), ("kill_monitor", 0), ("settle",)],
     ),
+    # Monitors killed back to back, the second while its replacement starts: a start and
+    # a stop waiting for "a monitor serves us" must be woken by whichever replacement
+    # finally serves (they waited on a discarded Event, and the DELETE never answered).
+    "monitor_killed_while_replaced": (
+        {"faults": frozenset({"kill_monitor"})},
+        [
+            ("kill_monitor", 210),
+            ("kill_monitor", 696),
+            ("kill_monitor", 437),
+            ("kill_monitor", 945),
+            ("kill_monitor", 370),
+            ("create", 3),
+            ("patch_spec", 537),
+            ("kill_monitor", 896),
+            ("delete", 746),
+            ("settle",),
+        ],
+    ),
     # The monitor dies while a replacement (stop old + start new) and a stop are in
     # flight: the new monitor must own or kill every process the old one started.
     "stop_while_monitor_replaced": (

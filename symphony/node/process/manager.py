@@ -149,7 +149,11 @@ class ProcessManager:
         if self._lost_client is client:
             return
         self._lost_client = client
-        self._ready = trio.Event()
+        # A new Event only if the old one was set: callers already waiting on an unset
+        # one (a replacement that itself was lost before serving) must be woken by
+        # whichever replacement finally serves, not stranded on a discarded Event.
+        if self._ready.is_set():
+            self._ready = trio.Event()
         self._generation += 1
         self._nursery = None
         self._instances.clear()
