@@ -85,17 +85,15 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         yield running
 
 
-@contextlib.asynccontextmanager
-async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
-    """The Conductor's actors on the store at ``db``, with both nodes connected."""
-    store = Store.open(db)
+def conductor_tree(store: Store, *, node_timeout_sec: float) -> Supervisor:
+    """The Conductor's registry, Scheduler and Deployments manager, wired as in service.py."""
     events = EventLog(store)
 
     def registry() -> NodeRegistry:
         # The Scheduler hears of nodes through the Deployments manager, after the
         # hello's report was applied (see deployments/manager.py).
         subscribers = (tree.child("deployments"),)
-        return NodeRegistry(node_timeout_sec=1e9, subscribers=subscribers)
+        return NodeRegistry(node_timeout_sec=node_timeout_sec, subscribers=subscribers)
 
     def deployments() -> Deployments:
         return Deployments(
@@ -113,6 +111,14 @@ async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
         ],
         strategy="rest_for_one",
     )
+    return tree
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
+    """The Conductor's actors on the store at ``db``, with both nodes connected."""
+    store = Store.open(db)
+    tree = conductor_tree(store, node_timeout_sec=1e9)
     commands: list[tuple[str, Any]] = []
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")

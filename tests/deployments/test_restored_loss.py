@@ -19,14 +19,14 @@ from typing import Any
 import trio
 import trio.testing
 
-from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
-from symphony.conductor.deployments import CreateDeployment, Deployments, EventLog, Scheduler
+from symphony.actors import ActorRef, spawn
+from symphony.conductor.deployments import CreateDeployment
 from symphony.conductor.nodes.model import ListNodes, NodeHeartbeat, NodeStatuses, RegisterNode
-from symphony.conductor.nodes.registry import RESTART_GRACE_SEC, NodeRegistry
+from symphony.conductor.nodes.registry import RESTART_GRACE_SEC
 from symphony.conductor.store import Store
 from symphony.wire import PROTOCOL_VERSION, Heartbeat, Hello, InstanceStatus, StartInstance
 
-from .test_reschedule import NodeLink, spec
+from .test_reschedule import NodeLink, conductor_tree, spec
 
 TIMEOUT = 30.0
 #: node-1 is lost this long after the restart (it may be backing off meanwhile).
@@ -39,27 +39,7 @@ async def conductor(
 ) -> AsyncIterator[tuple[Store, ActorRef, ActorRef, dict[str, ActorRef]]]:
     """The Conductor's actors on ``db``, with ``nodes`` connected (say hello)."""
     store = Store.open(db)
-    events = EventLog(store)
-
-    def registry() -> NodeRegistry:
-        return NodeRegistry(node_timeout_sec=TIMEOUT, subscribers=(tree.child("deployments"),))
-
-    def deployments() -> Deployments:
-        return Deployments(
-            store=store,
-            scheduler=tree.child("scheduler"),
-            registry=tree.child("registry"),
-            events=events,
-        )
-
-    tree = Supervisor(
-        [
-            ChildSpec(name="registry", factory=registry),
-            ChildSpec(name="scheduler", factory=Scheduler),
-            ChildSpec(name="deployments", factory=deployments),
-        ],
-        strategy="rest_for_one",
-    )
+    tree = conductor_tree(store, node_timeout_sec=TIMEOUT)
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")
         sessions = {}
