@@ -114,6 +114,29 @@ def conductor_tree(store: Store, *, node_timeout_sec: float) -> Supervisor:
     return tree
 
 
+async def connect_nodes(
+    nursery: trio.Nursery,
+    tree: Supervisor,
+    nodes: tuple[str, ...],
+    commands: list[tuple[str, Any]],
+) -> dict[str, ActorRef]:
+    """Register a recording link for each of ``nodes`` (each says hello); their sessions."""
+    sessions = {}
+    for node_id in nodes:
+        sessions[node_id] = await spawn(nursery, NodeLink(node_id, commands))
+        hello = Hello(
+            protocol_version=PROTOCOL_VERSION,
+            node_id=node_id,
+            groups=("gpu-1",),
+            capacities_total={"Analytic1": 4},
+        )
+        refusal = await tree.child("registry").ask(
+            RegisterNode(sessions[node_id], hello, "test", False, 1.0)
+        )
+        assert refusal is None
+    return sessions
+
+
 @contextlib.asynccontextmanager
 async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
     """The Conductor's actors on the store at ``db``, with both nodes connected."""
@@ -122,19 +145,7 @@ async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
     commands: list[tuple[str, Any]] = []
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")
-        sessions = {}
-        for node_id in NODES:
-            sessions[node_id] = await spawn(nursery, NodeLink(node_id, commands))
-            hello = Hello(
-                protocol_version=PROTOCOL_VERSION,
-                node_id=node_id,
-                groups=("gpu-1",),
-                capacities_total={"Analytic1": 4},
-            )
-            refusal = await tree.child("registry").ask(
-                RegisterNode(sessions[node_id], hello, "test", False, 1.0)
-            )
-            assert refusal is None
+        sessions = await connect_nodes(nursery, tree, NODES, commands)
         yield Cluster(
             store,
             tree.child("deployments"),

@@ -21,12 +21,12 @@ import trio.testing
 
 from symphony.actors import ActorRef, spawn
 from symphony.conductor.deployments import CreateDeployment
-from symphony.conductor.nodes.model import ListNodes, NodeHeartbeat, NodeStatuses, RegisterNode
+from symphony.conductor.nodes.model import ListNodes, NodeHeartbeat, NodeStatuses
 from symphony.conductor.nodes.registry import RESTART_GRACE_SEC
 from symphony.conductor.store import Store
-from symphony.wire import PROTOCOL_VERSION, Heartbeat, Hello, InstanceStatus, StartInstance
+from symphony.wire import Heartbeat, InstanceStatus, StartInstance
 
-from .test_reschedule import NodeLink, conductor_tree, spec
+from .test_reschedule import conductor_tree, connect_nodes, spec
 
 TIMEOUT = 30.0
 #: node-1 is lost this long after the restart (it may be backing off meanwhile).
@@ -42,19 +42,7 @@ async def conductor(
     tree = conductor_tree(store, node_timeout_sec=TIMEOUT)
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")
-        sessions = {}
-        for node_id in nodes:
-            sessions[node_id] = await spawn(nursery, NodeLink(node_id, commands))
-            hello = Hello(
-                protocol_version=PROTOCOL_VERSION,
-                node_id=node_id,
-                groups=("gpu-1",),
-                capacities_total={"Analytic1": 4},
-            )
-            refusal = await tree.child("registry").ask(
-                RegisterNode(sessions[node_id], hello, "test", False, 1.0)
-            )
-            assert refusal is None
+        sessions = await connect_nodes(nursery, tree, nodes, commands)
         yield store, tree.child("deployments"), tree.child("registry"), sessions
         nursery.cancel_scope.cancel()
     store.close()
