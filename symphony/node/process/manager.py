@@ -163,6 +163,20 @@ class ProcessManager:
         await self._ready.wait()
 
     # ---- status -----------------------------------------------------------------------
+    def _settle(self, actor: ProcessSupervisor, state: str, reason: str) -> None:
+        """Settle an instance whose supervision is over in ``state``, and say so (final)."""
+        actor.state = state
+        self._emit(
+            StatusUpdate(
+                instance_id=actor.request.instance_id,
+                deployment_id=actor.request.deployment_id,
+                state=state,
+                at=time.time(),
+                reason=reason,
+                final=True,
+            )
+        )
+
     def _emit(self, update: StatusUpdate) -> None:
         self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
         entry = self._instances.get(update.instance_id)
@@ -214,18 +228,8 @@ class ProcessManager:
                 raise
             # A bug in one instance's supervision must not take the node down with it.
             logger.exception("supervisor of instance %s crashed", instance_id)
-            actor.state = "failed"
             actor.reason = f"internal error: {error!r}"
-            self._emit(
-                StatusUpdate(
-                    instance_id=instance_id,
-                    deployment_id=actor.request.deployment_id,
-                    state="failed",
-                    at=time.time(),
-                    reason=actor.reason,
-                    final=True,
-                )
-            )
+            self._settle(actor, "failed", actor.reason)
             if not started:
                 task_status.started(None)
 
@@ -314,17 +318,7 @@ class ProcessManager:
                 # Its supervision crashed earlier: nothing runs any more.
                 report = actor.report()
                 if actor.state != "stopped":
-                    actor.state = "stopped"
-                    self._emit(
-                        StatusUpdate(
-                            instance_id=instance_id,
-                            deployment_id=actor.request.deployment_id,
-                            state="stopped",
-                            at=time.time(),
-                            reason="stop requested",
-                            final=True,
-                        )
-                    )
+                    self._settle(actor, "stopped", "stop requested")
                 break
         if self._instances.get(instance_id) is entry:  # a concurrent stop may have been first
             del self._instances[instance_id]
