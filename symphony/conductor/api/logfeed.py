@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import trio
 
@@ -122,7 +122,7 @@ class LogFeed:
         with contextlib.suppress(ActorStopped):
             await self.session.tell(credit)
 
-    async def chunks(self, *, idle: float, stop: trio.Event) -> AsyncIterator[bytes]:
+    async def chunks(self, *, idle: float, stop: trio.Event) -> AsyncGenerator[bytes, None]:
         """Bytes as they come, until ``eof``, ``stop`` is set, or the node's link ends.
 
         ``idle`` is how often a quiet stream checks the other two.
