@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncGenerator
+from typing import Literal
 
 import trio
 
@@ -44,13 +45,19 @@ class LogFeed:
     """Chunks of one instance's stdout or stderr; use as ``async with``."""
 
     def __init__(
-        self, session: ActorRef, instance_id: str, *, stream: str, tail: int, follow: bool
+        self,
+        session: ActorRef,
+        instance_id: str,
+        *,
+        stream: Literal["stdout", "stderr"],
+        tail: int,
+        follow: bool,
     ) -> None:
         self.session = session
         self.request = LogRequest(
             request_id=new_id("log"),
             instance_id=instance_id,
-            stream=stream,  # type: ignore[arg-type]  # checked by the route
+            stream=stream,
             tail=tail,
             follow=follow,
             window=WINDOW,

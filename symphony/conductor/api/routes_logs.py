@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from typing import Literal
 
 import trio
 from quart import Blueprint, Response, current_app
@@ -64,7 +65,7 @@ async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
     tail = int_param("tail", 100, low=0, high=MAX_TAIL)
     follow = bool_param("follow")
-    stream = choice_param("stream", "stdout", ("stdout", "stderr"))
+    stream: Literal["stdout", "stderr"] = choice_param("stream", "stdout", ("stdout", "stderr"))
     wanted = str_param("instance")
     record = find(id_or_name)
     inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
