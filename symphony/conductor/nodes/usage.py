@@ -118,8 +118,9 @@ def _numbers(usage: Mapping[str, Any], names: Iterable[str]) -> dict[str, float]
     out = {}
     for name in names:
         value = usage.get(name)
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if number and math.isfinite(value) and value >= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value) and value >= 0:
             out[name] = float(value)
     return out
 
