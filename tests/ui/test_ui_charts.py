@@ -46,11 +46,14 @@ def expect_points(chart: Any, at_least: int = 1) -> None:
     assert points(chart) >= at_least
 
 
-def save(element: Any, name: str) -> None:
+def save(page: Any, element: Any, name: str) -> None:
+    """Save the part of the page ``element`` covers (clipped from the page: the Nodes
+    page redraws its cards every second, which would detach an element screenshot)."""
     target = os.environ.get("SYMPHONY_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
-        element.screenshot(path=str(Path(target) / f"{name}.png"))
+        box = element.bounding_box()
+        page.screenshot(path=str(Path(target) / f"{name}.png"), clip=box, full_page=True)
 
 
 def test_ui_node_card_charts_cpu_and_ram(page: Any, server: Server) -> None:
@@ -68,7 +71,7 @@ def test_ui_node_card_charts_cpu_and_ram(page: Any, server: Server) -> None:
     expect(cpu.locator(".chart-value")).to_contain_text("%")
     expect(ram.locator(".chart-value")).to_contain_text("GiB")
     assert cpu.locator("text.chart-axis").first.text_content() == "0 %"
-    save(card, "ui-node-charts")
+    save(page, card, "ui-node-charts")
 
 
 def test_ui_deployment_page_charts_restarts_and_instance_usage(page: Any, server: Server) -> None:
@@ -96,6 +99,6 @@ def test_ui_deployment_page_charts_restarts_and_instance_usage(page: Any, server
         expect_points(cpu)
         expect_points(rss)
         expect(rss.locator(".chart-value")).to_contain_text("MiB")
-        save(usage, "ui-deployment-charts")
+        save(page, usage, "ui-deployment-charts")
     finally:
         remove(server, "chart-job")
