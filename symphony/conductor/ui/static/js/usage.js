@@ -16,7 +16,7 @@ const GIB = 1024 * MIB;
 const percent = (v) => `${v < 10 && v % 1 ? v.toFixed(1) : v.toFixed(0)} %`;
 const mib = (v) => (v >= 1024 ? `${(v / 1024).toFixed(1)} GiB` : `${v < 10 && v % 1 ? v.toFixed(1) : v.toFixed(0)} MiB`);
 const count = (v) => (Number.isInteger(v) ? `${v}` : v.toFixed(1));
-const gib = (v) => `${v < 10 && v % 1 ? v.toFixed(1) : v.toFixed(0)} GiB`;
+const gib = (v) => `${v % 1 && v < 100 ? v.toFixed(1) : v.toFixed(0)} GiB`;
 
 /** The time axis of a reply: the last hour, up to the end of the current minute. */
 function axis(reply) {
