@@ -23,7 +23,7 @@ export function mountDeployment(main, idOrName) {
   const timeline = h("ol.timeline#events");
   const layout = h(
     "div.detail",
-    h("div.detail-main", facts, instances, h("div#usage-slot"), h("div#logs-slot")),
+    h("div.detail-main", facts, instances, h("div#logs-slot"), h("div#usage-slot")),
     h("aside.detail-side", h("section.card", h("div.card-head", h("h2", "Events")), timeline)),
   );
   fill(main, h("p.crumbs", h("a", { href: "#/deployments" }, "Deployments"), " / ", idOrName), head, layout);
