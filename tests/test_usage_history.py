@@ -145,3 +145,14 @@ def test_usage_history_a_clock_step_back_does_not_reorder_buckets() -> None:
     history.record_node("n1", node_usage(3.0), now=T0 + 125)
     (bucket,) = history.node_buckets("n1", now=T0 + 130)
     assert bucket["start"] == T0 + 120 and bucket["cpu_percent"] == 2.0
+
+
+def test_usage_history_a_metric_missing_from_some_samples_averages_its_own() -> None:
+    history = UsageHistory()
+    history.record_node("n1", {"cpu_percent": 10.0, "ram_used": 100}, now=T0)
+    history.record_node("n1", {"cpu_percent": 30.0}, now=T0 + 5)  # no RAM figure this time
+    (bucket,) = history.node_buckets("n1", now=T0 + 6)
+    assert bucket["samples"] == 2
+    assert bucket["cpu_percent"] == 20.0
+    assert bucket["ram_used"] == 100.0  # the mean of the one RAM sample, not 50
+    assert "ram_total" not in bucket

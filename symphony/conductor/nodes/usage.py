@@ -26,8 +26,9 @@ made-up times and the registry passes ``time.time()``.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,35 +53,48 @@ def window_start(now: float) -> float:
     return bucket_start(now) - (BUCKETS - 1) * BUCKET_SECONDS
 
 
-@dataclass(slots=True)
 class _Bucket:
-    start: float
-    samples: int = 0
-    sums: dict[str, float] = field(default_factory=dict)
-    maxima: dict[str, float] = field(default_factory=dict)
+    """One minute of one series: per metric the sum, the maximum and how many samples
+    had it (a node may leave a figure out of one heartbeat), in one compact array."""
 
-    def add(self, values: Mapping[str, float]) -> None:
+    __slots__ = ("samples", "start", "stats")
+
+    def __init__(self, start: float, metrics: int) -> None:
+        self.start = start
+        self.samples = 0
+        self.stats = array("d", bytes(8 * 3 * metrics))  # sums, maxima, counts
+
+    def add(self, values: Sequence[float | None]) -> None:
         self.samples += 1
-        for name, value in values.items():
-            self.sums[name] = self.sums.get(name, 0.0) + value
-            self.maxima[name] = max(self.maxima.get(name, value), value)
+        n, stats = len(values), self.stats
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            stats[i] += value
+            if value > stats[n + i] or not stats[2 * n + i]:
+                stats[n + i] = value
+            stats[2 * n + i] += 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, names: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {"start": self.start, "samples": self.samples}
-        for name, total in self.sums.items():
-            out[name] = total / self.samples
-            out[f"{name}_max"] = self.maxima[name]
+        n, stats = len(names), self.stats
+        for i, name in enumerate(names):
+            if stats[2 * n + i]:
+                out[name] = stats[i] / stats[2 * n + i]
+                out[f"{name}_max"] = stats[n + i]
         return out
 
 
 class Series:
-    """One metric set's buckets, oldest first, never more than :data:`BUCKETS`."""
+    """The buckets of one node's or instance's ``metrics``, oldest first, at most
+    :data:`BUCKETS`; and the latest sample as it came."""
 
-    __slots__ = ("_buckets", "latest", "latest_at")
+    __slots__ = ("_buckets", "latest", "latest_at", "metrics")
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: tuple[str, ...]) -> None:
+        self.metrics = metrics
         self._buckets: deque[_Bucket] = deque(maxlen=BUCKETS)
-        self.latest: dict[str, float] = {}  # the last sample as it came
+        self.latest: dict[str, float] = {}
         self.latest_at: float | None = None
 
     def add(self, values: Mapping[str, float], *, now: float) -> None:
@@ -91,16 +105,16 @@ class Series:
         if newest is not None and start < newest.start:
             return
         if newest is None or start > newest.start:
-            newest = _Bucket(start)
+            newest = _Bucket(start, len(self.metrics))
             self._buckets.append(newest)  # maxlen: the oldest falls off
-        newest.add(values)
+        newest.add([values.get(name) for name in self.metrics])
         self.latest, self.latest_at = dict(values), now
 
     def buckets(self, *, now: float) -> list[dict[str, Any]]:
         """The buckets of the last hour before ``now``, oldest first (minutes without a
         sample are absent: a chart shows a gap, not a zero)."""
         oldest = window_start(now)
-        return [b.to_json() for b in self._buckets if b.start >= oldest]
+        return [b.to_json(self.metrics) for b in self._buckets if b.start >= oldest]
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -109,7 +123,7 @@ class Series:
 @dataclass(slots=True)
 class _InstanceSeries:
     node_id: str
-    series: Series = field(default_factory=Series)
+    series: Series = field(default_factory=lambda: Series(INSTANCE_METRICS))
 
 
 def _numbers(usage: Mapping[str, Any], names: Iterable[str]) -> dict[str, float]:
@@ -131,13 +145,16 @@ class UsageHistory:
     def __init__(self) -> None:
         self._nodes: dict[str, Series] = {}
         self._instances: dict[str, _InstanceSeries] = {}
+        # Which instances each node holds: a heartbeat's bookkeeping costs what that
+        # node runs, not what the whole cluster runs.
+        self._by_node: dict[str, set[str]] = {}
 
     # ---- recording ----------------------------------------------------------------------
     def record_node(self, node_id: str, usage: Mapping[str, Any], *, now: float) -> None:
         """One heartbeat's node usage (``cpu_percent``, ``ram_used``, ``ram_total``)."""
         values = _numbers(usage, NODE_METRICS)
         if values:
-            self._nodes.setdefault(node_id, Series()).add(values, now=now)
+            self._nodes.setdefault(node_id, Series(NODE_METRICS)).add(values, now=now)
 
     def record_instances(
         self, node_id: str, instances: Iterable[InstanceUsage], *, now: float
@@ -148,26 +165,27 @@ class UsageHistory:
         An instance id another node holds is left alone: a node speaks for its own
         instances only (the first to report one keeps it until it stops listing it).
         """
+        held_here = self._by_node.setdefault(node_id, set())
         listed = set()
         for usage in instances:
             held = self._instances.get(usage.instance_id)
             if held is None:
                 held = self._instances[usage.instance_id] = _InstanceSeries(node_id)
+                held_here.add(usage.instance_id)
             elif held.node_id != node_id:
                 continue
             listed.add(usage.instance_id)
             sample = {"cpu_percent": usage.cpu_percent, "rss_bytes": float(usage.rss_bytes)}
             held.series.add(sample, now=now)
-        for instance_id, held in list(self._instances.items()):
-            if held.node_id == node_id and instance_id not in listed:
-                del self._instances[instance_id]
+        for gone in held_here - listed:
+            del self._instances[gone]
+        held_here &= listed
 
     def drop_node(self, node_id: str) -> None:
         """Forget a node and its instances (it is gone)."""
         self._nodes.pop(node_id, None)
-        for instance_id, held in list(self._instances.items()):
-            if held.node_id == node_id:
-                del self._instances[instance_id]
+        for instance_id in self._by_node.pop(node_id, ()):
+            del self._instances[instance_id]
 
     # ---- reading ---------------------------------------------------------------------------
     def node_buckets(self, node_id: str, *, now: float) -> list[dict[str, Any]]:
