@@ -27,7 +27,14 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from symphony.actors import ActorRef, ActorStopped
-from symphony.wire import InstanceStatus, LogChunk, LogRequest, StartInstance, StopInstance
+from symphony.wire import (
+    InstanceStatus,
+    InstanceUsage,
+    LogChunk,
+    LogRequest,
+    StartInstance,
+    StopInstance,
+)
 
 from .logserve import LogServer
 from .process import (
@@ -42,6 +49,9 @@ from .process import (
 from .tombstones import Tombstones
 
 log = logging.getLogger("symphony.node.jobs")
+
+#: States in which the node will not run an instance again by itself.
+_ENDED = ("exited", "failed", "stopped")
 
 
 def _signal_number(name: str | None) -> int | None:
@@ -111,8 +121,24 @@ class ProcessJobs:
             out.append(self._report_to_wire(report))
         return out
 
+    async def usage(self) -> list[InstanceUsage]:
+        """CPU% and RSS of every live instance (zeros between runs), for a heartbeat.
+
+        CPU% is measured since the previous sample of the same process, so with one
+        sample per heartbeat it is the average over the heartbeat interval.
+        """
+        return [
+            InstanceUsage(
+                instance_id=report.instance_id,
+                cpu_percent=max(0.0, report.cpu_percent),
+                rss_bytes=max(0, report.rss_bytes),
+            )
+            for report in await self.manager.list_instances()
+            if report.state not in _ENDED
+        ]
+
     def _report_to_wire(self, report: InstanceReport) -> InstanceStatus:
-        final = report.state in ("exited", "failed", "stopped")
+        final = report.state in _ENDED
         return InstanceStatus(
             instance_id=report.instance_id,
             deployment_id=report.deployment_id or "unknown",

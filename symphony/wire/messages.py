@@ -7,7 +7,8 @@ codec validates every decoded field against them before anyone sees the message.
 
 Who sends what::
 
-    node -> conductor    Hello, Heartbeat, InstanceStatus, StatusBatch, LogChunk, Error
+    node -> conductor    Hello, Heartbeat (with InstanceUsage), InstanceStatus, StatusBatch,
+                         LogChunk, Error
     conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
                          LogRequest, LogCancel, LogCredit, Error
 
@@ -27,6 +28,7 @@ from .schema import JsonData, Max, MaxLen, Min, MinLen, Pattern
 
 __all__ = [
     "INSTANCE_STATES",
+    "MAX_USAGE_INSTANCES",
     "MESSAGE_TYPES",
     "Error",
     "Heartbeat",
@@ -36,6 +38,7 @@ __all__ = [
     "InstanceReport",
     "InstanceState",
     "InstanceStatus",
+    "InstanceUsage",
     "LogCancel",
     "LogChunk",
     "LogCredit",
@@ -206,12 +209,32 @@ class HelloRejected(Message):
     reason: Text
 
 
+@message("instance_usage")
+class InstanceUsage(Message):
+    """CPU% and RSS of one live instance's process tree, inside a :class:`Heartbeat`
+    (protocol 3). An instance between runs (waiting out its backoff) reports zeros."""
+
+    instance_id: Id
+    cpu_percent: Annotated[float, Min(0)]
+    rss_bytes: NonNegInt
+
+
+#: The most instances one heartbeat may report usage for (a node runs far fewer).
+MAX_USAGE_INSTANCES = 4096
+
+
 @message("heartbeat")
 class Heartbeat(Message):
-    """Periodic liveness + usage (cpu_percent, per_core, ram_used, ram_total, disks, gpus)."""
+    """Periodic liveness + usage (cpu_percent, per_core, ram_used, ram_total, disks, gpus).
+
+    ``instances`` (protocol 3) holds every live instance of the node with its CPU% and
+    RSS; an instance left out has ended. ``None``: not reported (a version-2 node, or a
+    process layer that did not answer in time), which says nothing about any instance.
+    """
 
     seq: NonNegInt
     usage: Annotated[dict[str, Any], JsonData()] = field(default_factory=dict)
+    instances: Annotated[tuple[InstanceUsage, ...], MaxLen(MAX_USAGE_INSTANCES)] | None = None
 
 
 @message("error")

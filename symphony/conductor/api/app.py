@@ -74,7 +74,8 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_nodes import nodes
     from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
     from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
+    from .routes_usage import usage  # GET /nodes|deployments/{id}/usage-history: charts
 
-    for blueprint in (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui):
+    for blueprint in (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage):
         app.register_blueprint(blueprint)
     return app
