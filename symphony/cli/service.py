@@ -154,6 +154,8 @@ def _start(config: Any) -> int:
 
     from .runner import run_service
 
+    if config.mode == "conductor":
+        _check_ports(config.conductor)
     setup_logging(config.logging.level, json=config.logging.json)
     if config.mode == "conductor":
         service = _runtime("conductor", "run_conductor")
@@ -181,6 +183,26 @@ def _start(config: Any) -> int:
     )
     log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
     return 0
+
+
+def _check_ports(section: Any) -> None:
+    """Both listen addresses must be free before the Conductor creates its state."""
+    from ._ports import Listen, check_free
+
+    check_free(
+        Listen(
+            section.http_host,
+            section.http_port,
+            "the HTTP API and web UI",
+            "--http HOST:PORT (conductor.http.listen in a config file)",
+        ),
+        Listen(
+            section.listen_host,
+            section.listen_port,
+            "the node endpoint",
+            "--listen HOST:PORT (conductor.listen in a config file)",
+        ),
+    )
 
 
 def _runtime(package: str, name: str) -> Callable[..., Any]:

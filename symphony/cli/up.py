@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ._ports import Listen, check_free
 from .service_flags import capacity, checked
 
 HELP = """\
@@ -103,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
     from .runner import run_service
 
     config = up_config(args)
+    # Before anything is created: a taken port must not leave a fresh state dir behind.
+    check_free(
+        Listen("127.0.0.1", config.http_port, "the HTTP API and web UI", "--port N"),
+        Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
+    )
     setup_logging(args.log_level)
 
     def ready(info: Any) -> None:
