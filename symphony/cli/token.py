@@ -123,10 +123,9 @@ def _api_error(error: Any) -> str:
 
 
 def _duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    from ._table import duration  # the one duration format of every command
+
+    return duration(seconds)
 
 
 def run_create(args: argparse.Namespace) -> int:
