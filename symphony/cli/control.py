@@ -53,11 +53,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rm.set_defaults(handler=remove)
 
 
+#: The order states are listed in a summary (``1 running, 2 starting``).
+STATE_ORDER = ("running", "starting", "restarting", "assigned", "pending", "stopping")
+
+
+def after_change(deployment: dict[str, Any]) -> str:
+    """What the instances are doing once the Conductor acts on the change just recorded.
+
+    The API answers as soon as the change is recorded, before the instances have moved,
+    so its counts describe the moment before (``replicas 3 (2 running)`` for a stop).
+    This says where they are headed instead, from the new spec and the live instances:
+    the replicas past the wanted count (or all, when stopped) are stopping, the missing
+    ones starting, the others as they are (pure, for tests)::
+
+        3 stopping            symphony stop, with 3 live
+        2 running, 3 starting symphony scale 5, with 2 running
+    """
+    replicas = deployment.get("replicas") or {}
+    wanted = replicas.get("desired") or 0
+    if deployment.get("desired_state") == "stopped":
+        wanted = 0
+    live = [i for i in deployment.get("instances") or [] if i.get("finished_at") is None]
+    counts: dict[str, int] = {}
+    kept = set()
+    for inst in live:
+        state = inst.get("state") or "starting"
+        replica = inst.get("replica")
+        if state != "stopping" and isinstance(replica, int) and replica < wanted:
+            kept.add(replica)
+        else:
+            state = "stopping"
+        counts[state] = counts.get(state, 0) + 1
+    if wanted > len(kept):
+        counts["starting"] = counts.get("starting", 0) + wanted - len(kept)
+    order = [s for s in STATE_ORDER if s in counts] + sorted(set(counts) - set(STATE_ORDER))
+    return ", ".join(f"{counts[s]} {s}" for s in order) or "none running"
+
+
 def _summary(deployment: dict[str, Any]) -> str:
     replicas = deployment.get("replicas") or {}
     return (
         f"deployment {deployment.get('name')}: desired {deployment.get('desired_state')}, "
-        f"replicas {replicas.get('desired', '?')} ({replicas.get('running', 0)} running)"
+        f"replicas {replicas.get('desired', '?')}: {after_change(deployment)}"
     )
 
 
