@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -100,3 +101,24 @@ def test_ps_cuts_lines_to_the_terminal_width(project: Path) -> None:
     assert all(len(line) <= 100 for line in lines), lines
     big = next(line for line in lines if line.startswith("big "))
     assert big.endswith("...")
+
+
+def test_ps_json_prints_the_deployments_of_the_api_unchanged(project: Path) -> None:
+    """What docs/cli.md promises: the ``deployments`` list of ``GET /deployments``."""
+    from symphony.client import Client
+
+    api = Client(state_dir=project / ".symphony")
+    printed = json.loads(cli(project, "ps", "--json").stdout)
+    assert isinstance(printed, list) and {d["name"] for d in printed} == {"big", "crash"}
+    # Fields that change by themselves between two reads (a restart) are left out.
+    moving = ("updated_at", "restarts", "state", "pending_reason", "instances")
+    fetched = api.list_deployments()
+
+    def steady(deployments: list[dict]) -> list[dict]:
+        return [{k: v for k, v in d.items() if k not in moving} for d in deployments]
+
+    assert steady(printed) == steady(fetched)
+    assert [sorted(i) for d in printed for i in d["instances"]] == [
+        sorted(i) for d in fetched for i in d["instances"]
+    ]
+    assert json.loads(cli(project, "ps", "--json", "-a").stdout)[0].keys() == printed[0].keys()
