@@ -13,7 +13,8 @@ configuration key that changes it::
 
 The check binds the way the servers do (``SO_REUSEADDR``, so a port in ``TIME_WAIT`` is
 free, a listening one is not) and lets go at once; port 0 (any free port) is not checked.
-What binds in between is still refused by the server itself, with the plain error.
+What binds in between is refused by the server itself; :func:`in_use_error` words that
+refusal the same way, without the address (the operating system does not name it).
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def check_free(*addresses: Listen) -> None:
                 f"cannot listen on {where} ({address.purpose}): {problem}; "
                 f"choose another with {address.change}"
             )
+
+
+def in_use_error(exc: BaseException, change: str) -> CLIError | None:
+    """The line for an ``Address already in use`` raised by the server itself (something
+    bound the port between the check and the server's bind), or ``None`` for any other
+    error."""
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return CLIError(
+            f"cannot listen: an address is already in use ({exc.strerror}); "
+            f"choose another with {change}"
+        )
+    return None
 
 
 def _bind_problem(host: str, port: int) -> str | None:

@@ -176,11 +176,20 @@ def _start(config: Any) -> int:
             list(section.groups),
             dict(section.capacities_total),
         )
-    stopped_by = run_service(
-        service,
-        section,
-        on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
-    )
+    try:
+        stopped_by = run_service(
+            service,
+            section,
+            on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
+        )
+    except OSError as exc:
+        from ._ports import in_use_error
+
+        change = "--http / --listen (conductor.http.listen / conductor.listen in a config file)"
+        error = in_use_error(exc, change)
+        if error is None:
+            raise
+        raise error from None
     log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
     return 0
 

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ._ports import Listen, check_free
+from ._ports import Listen, check_free, in_use_error
 from .service_flags import capacity, checked
 
 HELP = """\
@@ -114,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
     def ready(info: Any) -> None:
         print(banner(info), flush=True)
 
-    stopped_by = run_service(run_up, config, on_ready=ready)
+    try:
+        stopped_by = run_service(run_up, config, on_ready=ready)
+    except OSError as exc:
+        error = in_use_error(exc, "--port N or --node-port N")
+        if error is None:
+            raise
+        raise error from None
     print(f"symphony up: stopped{f' by {stopped_by.name}' if stopped_by else ''}", flush=True)
     return 0

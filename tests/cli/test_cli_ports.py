@@ -74,3 +74,19 @@ def test_config_file_node_endpoint_in_use_names_key(tmp_path: Path, taken_port: 
     result = run(tmp_path, "--config", "c.yaml")
     assert_refused(result, f"127.0.0.1:{taken_port}", "node endpoint", "conductor.listen")
     assert not (tmp_path / "st").exists()
+
+
+def test_in_use_error_words_the_servers_own_refusal() -> None:
+    import errno
+
+    from symphony.cli._ports import in_use_error
+
+    refused = OSError(errno.EADDRINUSE, "Address already in use")
+    error = in_use_error(refused, "--port N")
+    assert error is not None
+    assert str(error) == (
+        "cannot listen: an address is already in use (Address already in use); "
+        "choose another with --port N"
+    )
+    assert in_use_error(OSError(errno.EACCES, "Permission denied"), "--port N") is None
+    assert in_use_error(ValueError("x"), "--port N") is None

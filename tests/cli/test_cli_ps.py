@@ -37,7 +37,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         for name, spec in (("big", BIG), ("crash", CRASH)):
             (cwd / f"{name}.yaml").write_text(spec)
             cli(cwd, "deploy", "-f", f"{name}.yaml")
-        wait_for("crash to wait for its restart", lambda: "restarting" in reason_of(cwd, "crash"))
+        wait_for(
+            "crash to wait for its restart", lambda: "restarting" in " ".join(row(cwd, "crash"))
+        )
         yield cwd
         cli(cwd, "rm", "big", "crash")
 
@@ -48,8 +50,8 @@ def rows(text: str) -> dict[str, list[str]]:
     return {line.split()[0]: line.split(None, len(header) - 1) for line in lines[1:]}
 
 
-def reason_of(cwd: Path, name: str) -> str:
-    return rows(cli(cwd, "ps").stdout).get(name, [""])[-1]
+def row(cwd: Path, name: str) -> list[str]:
+    return rows(cli(cwd, "ps").stdout).get(name, [])
 
 
 def ps_on_terminal(cwd: Path, columns: int) -> list[str]:
