@@ -158,7 +158,8 @@ def wait(
     if look is None:
 
         def look() -> dict[str, Any] | None:
-            return call(api, api.get_deployment, id_or_name)
+            found: dict[str, Any] = call(api, api.get_deployment, id_or_name)
+            return found
 
     name = name or id_or_name
     shown = Progress(name, live=live)

@@ -62,12 +62,23 @@ def _has_state(directory: Path) -> bool:
 def search_state_dir(start: Path | None = None) -> Path | None:
     """The nearest ``.symphony`` or ``storage`` with a Conductor's files, from ``start``
     (default: the current directory) up to the root; ``None`` when there is none."""
-    here = (start or Path.cwd()).absolute()
+    here = start or _cwd()
+    if here is None:
+        return None
+    here = here.absolute()
     for directory in (here, *here.parents):
         for name in STATE_DIR_CANDIDATES:
             if _has_state(directory / name):
                 return directory / name
     return None
+
+
+def _cwd() -> Path | None:
+    """The current directory, or ``None`` when it has been deleted under us."""
+    try:
+        return Path.cwd()
+    except OSError:
+        return None
 
 
 def state_dir_of(state_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -106,7 +117,9 @@ def locate(
     else:
         found_dir = search_state_dir()
         names = " and ".join(f"./{name}" for name in STATE_DIR_CANDIDATES)
-        searched.append(f"{names} in {Path.cwd()} and its parent directories")
+        searched.append(
+            f"{names} in {_cwd() or '(a deleted directory)'} and its parent directories"
+        )
         searched.append("$SYMPHONY_STATE_DIR (not set)")
 
     url_file = found_dir / "conductor.json" if found_dir is not None else None
