@@ -17,23 +17,26 @@ reads the same in both shells); fish gets its own ``complete`` lines.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 
 SHELLS = ("bash", "zsh", "fish")
 #: In the value tables: complete file names / complete nothing (a number, a name...).
 FILES, ANY = "__files__", "__any__"
 
 
-@dataclass
 class Command:
-    """One command of the tree: its sub-commands, flags and flags' choices."""
+    """One command of the tree: its sub-commands, flags and flags' choices.
 
-    help: str = ""
-    subcommands: dict[str, Command] = field(default_factory=dict)
-    flags: list[str] = field(default_factory=list)
-    #: Flags that take a value: their choices, or ``[FILES]`` / ``[ANY]``.
-    values: dict[str, list[str]] = field(default_factory=dict)
-    helps: dict[str, str] = field(default_factory=dict)
+    A plain class, not a dataclass: this module is imported by every ``symphony``
+    command (for its parser), and ``dataclasses`` pulls in ``inspect``.
+    """
+
+    def __init__(self, help: str = "") -> None:
+        self.help = help
+        self.subcommands: dict[str, Command] = {}
+        self.flags: list[str] = []
+        #: Flags that take a value: their choices, or ``[FILES]`` / ``[ANY]``.
+        self.values: dict[str, list[str]] = {}
+        self.helps: dict[str, str] = {}
 
 
 def command_tree(parser: argparse.ArgumentParser, help: str = "") -> Command:

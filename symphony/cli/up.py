@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ._ports import Listen, check_free, in_use_error
 from .service_flags import capacity, checked
 
 HELP = """\
@@ -101,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from symphony.logs import setup_logging
     from symphony.up import run_up
 
+    from ._ports import Listen, check_free, in_use_error
     from .runner import run_service
 
     config = up_config(args)
