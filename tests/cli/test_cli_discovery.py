@@ -43,13 +43,14 @@ def test_cli_finds_state_from_a_subdirectory_and_names_the_search_otherwise(
         assert json.loads(result.stdout) == []
 
         # The right Conductor, but no token anywhere: say what was searched.
-        result = run(elsewhere, "ps", SYMPHONY_URL=url)
-        assert result.returncode == 1
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1, result.stderr
-        assert f"the Conductor at {url} wants an API token and none was found" in lines[0]
-        for place in (*SEARCHED[:3], "SYMPHONY_TOKEN", str(elsewhere)):
-            assert place in lines[0], place
+        for command in (("ps",), ("token", "list")):
+            result = run(elsewhere, *command, SYMPHONY_URL=url)
+            assert result.returncode == 1
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1, result.stderr
+            assert f"the Conductor at {url} wants an API token and none was found" in lines[0]
+            for place in (*SEARCHED[:3], "SYMPHONY_TOKEN", str(elsewhere)):
+                assert place in lines[0], place
 
         # Nothing at all: whatever answers (or not) at the default address, the line
         # names every place and variable that was searched.
