@@ -73,12 +73,12 @@ def unauthorized_text(located: Any) -> str:
     """Why the Conductor refused us (401), with where the token came from or was sought."""
     if located.token_from is None:
         return (
-            f"the Conductor at {located.url} wants an API token and none was found "
-            f"({located.search_text()}); {LOOK_HINT}"
+            f"unauthorized: the Conductor at {located.url} wants an API token and none "
+            f"was found ({located.search_text()}); {LOOK_HINT}"
         )
     return (
-        f"the Conductor at {located.url} refused the API token from {located.token_from} "
-        f"(is it that Conductor's token?); {LOOK_HINT}"
+        f"unauthorized: the Conductor at {located.url} refused the API token from "
+        f"{located.token_from} (is it that Conductor's token?); {LOOK_HINT}"
     )
 
 
