@@ -243,7 +243,7 @@ def script(shell: str, parser: argparse.ArgumentParser) -> str:
     return {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}[shell](tree)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "completion",
         help="print a shell completion script (bash, zsh, fish)",

@@ -10,9 +10,9 @@ exited instances alike: the node keeps the files.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Literal
 
 import trio
 from quart import Blueprint, Response, current_app
@@ -64,11 +64,11 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
 
 
 @logs.get("/deployments/<id_or_name>/logs")
-async def deployment_logs(id_or_name: str) -> Any:
+async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
     tail = int_param("tail", 100, low=0, high=MAX_TAIL)
     follow = bool_param("follow")
-    stream = choice_param("stream", "stdout", ("stdout", "stderr"))
+    stream: Literal["stdout", "stderr"] = choice_param("stream", "stdout", ("stdout", "stderr"))
     wanted = str_param("instance")
     record = find(id_or_name)
     inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
@@ -134,7 +134,7 @@ def _follow(
         inst = current()
         return inst is None or inst.finished_at is not None
 
-    async def body() -> Any:
+    async def body() -> AsyncIterator[bytes]:
         feed_chunks = feed.chunks(idle=FOLLOW_IDLE_CHECK, stop=closing, until=ended)
         async with feed, aclosing(feed_chunks) as chunks:
             async for data in chunks:
