@@ -29,9 +29,6 @@ from ._remote import add_conductor_flag, call, client
 PS_HEADERS = ("NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE", "REASON")
 #: ``-w`` adds these before ``REASON`` (which stays last: it is the column a cut shortens).
 WIDE_HEADERS = ("PID",)
-#: Names the Conductor may give an instance's next start time while it waits out its
-#: restart backoff (seconds since the epoch).
-RESTART_AT_FIELDS = ("restart_at", "next_start_at", "restarts_at")
 NODE_HEADERS = ("NODE", "STATE", "GROUPS", "CAPACITY (USED/TOTAL)", "CPU", "MEMORY", "GPUS", "SEEN")
 
 
@@ -87,13 +84,12 @@ def ps_rows(
 def reason(inst: dict[str, Any], now: float) -> str | None:
     """Why an instance is in its state; ``restarting in 3.8s`` counts down from the
     restart time the Conductor reports, when it reports one."""
-    if inst.get("state") == "restarting":
-        at = next(
-            (inst[f] for f in RESTART_AT_FIELDS if isinstance(inst.get(f), int | float)), None
-        )
-        if at is not None:
-            return f"restarting in {t.duration(at - now)}"
-    return inst.get("reason")
+    # restart_at: when the node starts the next run (Unix seconds), while restarting.
+    at = inst.get("restart_at")
+    if inst.get("state") == "restarting" and isinstance(at, int | float):
+        return f"restarting in {t.duration(at - now)}"
+    reason = inst.get("reason")
+    return reason if isinstance(reason, str) else None
 
 
 def _state(inst: dict[str, Any]) -> str:
