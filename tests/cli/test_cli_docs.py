@@ -18,16 +18,16 @@ UNLISTED_ROUTES = {"/ui/", "/ui/{}"}
 
 
 def parser_commands() -> set[str]:
-    """``deploy``, ``ps``..., and ``token create`` for a command with sub-commands."""
+    """``deploy``, ``ps``..., and ``token create`` for a command with sub-commands (and
+    the command itself too when it also runs without one)."""
     found = set()
     for action in build_parser()._actions:
         if not isinstance(action, argparse._SubParsersAction):
             continue
         for name, sub in action.choices.items():
             nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
-            if nested:
-                found |= {f"{name} {child}" for a in nested for child in a.choices}
-            else:
+            found |= {f"{name} {child}" for a in nested for child in a.choices}
+            if not any(a.required for a in nested):  # runs by itself too (`node`)
                 found.add(name)
     return found
 
