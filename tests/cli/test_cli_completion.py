@@ -51,7 +51,7 @@ def test_completion_bash_completes_commands_flags_and_choices(tmp_path: Path) ->
     assert complete(tmp_path, "token", "create", "--t") == ["--ttl"]
     assert "--wide" in complete(tmp_path, "ps", "--")
     assert complete(tmp_path, "--mode", "") == ["conductor", "node"]
-    assert complete(tmp_path, "--config", "c.yaml", "d") == ["deploy"]  # a flag's value skipped
+    assert complete(tmp_path, "--config", "c.yaml", "dep") == ["deploy"]  # its value skipped
     assert complete(tmp_path, "deploy", "-f", "jo") == ["job.yaml"]  # a file flag: file names
     assert complete(tmp_path, "up", "--port", "") == []  # a number: nothing to offer
     assert complete(tmp_path, "completion", "") == ["bash", "zsh", "fish"]
