@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.service",  # conductor, node (and the root --config run)
     "symphony.cli.token",  # token create, list, revoke
     "symphony.cli.version",  # version
+    "symphony.cli.completion",  # completion bash|zsh|fish
 )
 
 

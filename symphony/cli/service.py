@@ -161,6 +161,8 @@ def _start(config: Config) -> int:
 
     from .runner import run_service
 
+    if config.mode == "conductor":
+        _check_ports(config.conductor)
     setup_logging(config.logging.level, json=config.logging.json)
     section: ConductorConfig | NodeConfig
     if config.mode == "conductor":
@@ -184,13 +186,42 @@ def _start(config: Config) -> int:
             list(node.groups),
             dict(node.capacities_total),
         )
-    stopped_by = run_service(
-        service,
-        section,
-        on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
-    )
+    try:
+        stopped_by = run_service(
+            service,
+            section,
+            on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
+        )
+    except OSError as exc:
+        from ._ports import in_use_error
+
+        change = "--http / --listen (conductor.http.listen / conductor.listen in a config file)"
+        error = in_use_error(exc, change)
+        if error is None:
+            raise
+        raise error from None
     log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
     return 0
+
+
+def _check_ports(section: Any) -> None:
+    """Both listen addresses must be free before the Conductor creates its state."""
+    from ._ports import Listen, check_free
+
+    check_free(
+        Listen(
+            section.http_host,
+            section.http_port,
+            "the HTTP API and web UI",
+            "--http HOST:PORT (conductor.http.listen in a config file)",
+        ),
+        Listen(
+            section.listen_host,
+            section.listen_port,
+            "the node endpoint",
+            "--listen HOST:PORT (conductor.listen in a config file)",
+        ),
+    )
 
 
 def _runtime(package: str, name: str) -> Callable[..., Any]:

@@ -103,14 +103,26 @@ def run(args: argparse.Namespace) -> int:
     from symphony.logs import setup_logging
     from symphony.up import run_up
 
+    from ._ports import Listen, check_free, in_use_error
     from .runner import run_service
 
     config = up_config(args)
+    # Before anything is created: a taken port must not leave a fresh state dir behind.
+    check_free(
+        Listen("127.0.0.1", config.http_port, "the HTTP API and web UI", "--port N"),
+        Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
+    )
     setup_logging(args.log_level)
 
     def ready(info: UpInfo) -> None:
         print(banner(info), flush=True)
 
-    stopped_by = run_service(run_up, config, on_ready=ready)
+    try:
+        stopped_by = run_service(run_up, config, on_ready=ready)
+    except OSError as exc:
+        error = in_use_error(exc, "--port N or --node-port N")
+        if error is None:
+            raise
+        raise error from None
     print(f"symphony up: stopped{f' by {stopped_by.name}' if stopped_by else ''}", flush=True)
     return 0

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from . import _common as c
-from ._discovery import find_conductor, find_token
+from ._discovery import locate
 from ._errors import ConductorUnreachable
 
 if TYPE_CHECKING:
@@ -38,8 +38,10 @@ class AsyncClient:
     ) -> None:
         import httpx
 
-        self.url = find_conductor(url, state_dir=state_dir)
-        self.token = find_token(token, state_dir=state_dir)
+        #: Where the URL and token came from (and what was searched): see :func:`locate`.
+        self.located = locate(url, token, state_dir=state_dir)
+        self.url = self.located.url
+        self.token = self.located.token
         self.timeout = timeout
         self._httpx = httpx
         self._http = httpx.AsyncClient(

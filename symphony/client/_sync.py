@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import _common as c
-from ._discovery import find_conductor, find_token
+from ._discovery import locate
 from ._errors import ConductorUnreachable
 
 
@@ -24,8 +24,10 @@ class Client:
 
     ``url``: argument > ``$SYMPHONY_URL`` > ``<state dir>/conductor.json`` >
     ``http://127.0.0.1:8000``; ``token``: argument > ``$SYMPHONY_TOKEN`` >
-    ``<state dir>/api-token``; the state dir is ``./.symphony`` unless given (or
-    ``$SYMPHONY_STATE_DIR``). Errors: :class:`ApiError`, :class:`ConductorUnreachable`.
+    ``<state dir>/api-token``; the state dir is the argument, else ``$SYMPHONY_STATE_DIR``,
+    else the nearest ``.symphony`` or ``storage`` here or in a parent directory
+    (:func:`locate`, whose answer is kept in ``located``). Errors: :class:`ApiError`,
+    :class:`ConductorUnreachable`.
     """
 
     def __init__(
@@ -36,8 +38,10 @@ class Client:
         state_dir: str | os.PathLike[str] | None = None,
         timeout: float = c.TIMEOUT,
     ) -> None:
-        self.url = find_conductor(url, state_dir=state_dir)
-        self.token = find_token(token, state_dir=state_dir)
+        #: Where the URL and token came from (and what was searched): see :func:`locate`.
+        self.located = locate(url, token, state_dir=state_dir)
+        self.url = self.located.url
+        self.token = self.located.token
         self.timeout = timeout
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Literal
 
 import trio
@@ -129,12 +129,18 @@ class LogFeed:
         with contextlib.suppress(ActorStopped):
             await self.session.tell(credit)
 
-    async def chunks(self, *, idle: float, stop: trio.Event) -> AsyncGenerator[bytes, None]:
-        """Bytes as they come, until ``eof``, ``stop`` is set, or the node's link ends.
+    async def chunks(
+        self, *, idle: float, stop: trio.Event, until: Callable[[], bool] | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Bytes as they come, until ``eof``, ``stop`` is set, the node's link ends, or
+        ``until()`` is true.
 
-        ``idle`` is how often a quiet stream checks the other two.
+        ``idle`` is how often a quiet stream checks the others. ``until`` (the instance
+        has ended) ends the stream only after two quiet checks in a row, so output the
+        job wrote just before it ended, still on its way from the node, is not cut off.
         """
         reported = 0
+        quiet_since_done = 0
         while not self.ended:
             chunk = await self.next_chunk(idle)
             if self.dropped > reported:
@@ -146,7 +152,12 @@ class LogFeed:
                 if not self.session.alive:
                     yield _note("the node's link closed; follow again once it reconnects")
                     return
+                if until is not None and until():
+                    quiet_since_done += 1
+                    if quiet_since_done >= 2:
+                        return
                 continue
+            quiet_since_done = 0
             if chunk.data:
                 yield chunk.data
             if chunk.reason:
