@@ -43,7 +43,8 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.conductor": {"ConductorInfo", "build_tree", "run_conductor"},
     "symphony.conductor.api": {
-        "ApiContext", "ApiError", "HttpServer", "HttpSettings", "create_app", "ensure_api_token",
+        "ApiContext", "ApiError", "HttpServer", "HttpSettings", "SnapshotCache", "create_app",
+        "ensure_api_token",
     },
     "symphony.conductor.deployments": {
         "CapacityUsage", "CreateDeployment", "DeleteDeployment", "DeploymentSupervisor",
@@ -62,7 +63,8 @@ PUBLIC: dict[str, set[str]] = {
         "DEFAULT_PATH", "FINISHED_STATES", "INSTANCE_STATES", "MIGRATIONS", "AlreadyExists",
         "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
-        "NotFound", "SchemaTooNew", "Store", "StoreError", "migrate", "new_id",
+        "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
+        "new_id",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
