@@ -41,9 +41,8 @@ from ..nodes.model import ListNodes
 from ..store import DeploymentRecord, EventRecord, InstanceRecord
 from .app import context
 from .context import ApiContext
-from .routes_events import event_json
 from .routes_nodes import node_json
-from .snapshots import Fingerprint, Snapshot, fingerprint
+from .snapshots import Fingerprint, Snapshot, SnapshotCache, fingerprint
 from .sse import sse, sse_raw
 from .views import deployment_json
 
@@ -86,12 +85,18 @@ class LiveState:
         self, record: DeploymentRecord, instances: list[InstanceRecord], *, version: int = 0
     ) -> dict[str, Any] | None:
         """The deployment's JSON if it differs from what was sent, else None."""
-        mark = fingerprint(record, instances)
-        self._versions[record.id] = max(version, self._versions.get(record.id, version))
-        if self._deployments.get(record.id) == mark:
+        if not self.mark_changed(record.id, fingerprint(record, instances), version=version):
             return None
-        self._deployments[record.id] = mark
         return deployment_json(record, instances)
+
+    def mark_changed(self, deployment_id: str, mark: Fingerprint, *, version: int) -> bool:
+        """Whether a deployment read at ``version`` differs from what was sent (if so,
+        it is remembered as sent)."""
+        self._versions[deployment_id] = max(version, self._versions.get(deployment_id, version))
+        if self._deployments.get(deployment_id) == mark:
+            return False
+        self._deployments[deployment_id] = mark
+        return True
 
     def sweep(self, snapshot: Snapshot) -> tuple[list[DeploymentRecord], list[str]]:
         """``(deployments changed, ids gone)`` by ``snapshot``, which is shared.
@@ -184,12 +189,12 @@ async def changes(
     wait is bounded and closed before the next message goes out.
     """
     state = LiveState()
+    cache = ctx.shared_reads()
     nodes = await current_nodes(ctx)
     now = time.time()
     for node in nodes:
         state.node_changed(node, now)
     # Shared with every other stream: a page-reload storm costs one read.
-    cache = ctx.shared_reads()
     snapshot = await cache.recent(max_age=poll_period)
     state.sweep(snapshot)  # a new client: every deployment, as the shared array has them
     head = json.dumps({"now": now, "nodes": nodes}, separators=(",", ":")).encode()
@@ -209,11 +214,11 @@ async def changes(
                 break
         dirty: dict[str, None] = {}
         for event in received:
-            yield sse("event", {"event": event_json(event)})
+            yield cache.event_sse(event)
             if event.deployment_id is not None:
                 dirty[event.deployment_id] = None
         for deployment_id in dirty:
-            for message in _reread(ctx, state, deployment_id):
+            for message in _reread(cache, state, deployment_id):
                 yield message
         if trio.current_time() >= next_poll:
             next_poll = trio.current_time() + poll_period
@@ -225,15 +230,15 @@ async def changes(
             next_keepalive = trio.current_time() + KEEPALIVE_PERIOD
 
 
-def _reread(ctx: ApiContext, state: LiveState, deployment_id: str) -> list[bytes]:
+def _reread(cache: SnapshotCache, state: LiveState, deployment_id: str) -> list[bytes]:
     # One deployment, right when its event comes; streams share the read until a write.
-    version = ctx.store.commits
-    record, instances = ctx.shared_reads().deployment(deployment_id)
-    if record is None:
-        gone = state.forget_deployment(deployment_id, version=version)
+    found = cache.deployment(deployment_id)
+    if found.record is None:
+        gone = state.forget_deployment(deployment_id, version=found.version)
         return [sse("removed", {"id": deployment_id})] if gone else []
-    found = state.deployment_changed(record, instances, version=version)
-    return [sse("deployment", {"deployment": found})] if found is not None else []
+    assert found.mark is not None
+    changed = state.mark_changed(deployment_id, found.mark, version=found.version)
+    return [found.message()] if changed else []
 
 
 async def _sweep(ctx: ApiContext, state: LiveState, poll_period: float) -> list[bytes]:

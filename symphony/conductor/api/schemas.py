@@ -1,7 +1,7 @@
 """JSON schemas of what the API returns (components of the OpenAPI document).
 
 They mirror :mod:`.views`, :func:`.routes_nodes.node_json` and
-:func:`.routes_events.event_json`; the schemathesis test fails if they drift apart.
+:func:`.views.event_json`; the schemathesis test fails if they drift apart.
 """
 
 from __future__ import annotations

@@ -32,14 +32,16 @@ from typing import Any
 
 import trio
 
-from ..store import DeploymentRecord, InstanceRecord, StoreReader
+from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store, StoreReader
 from .sse import sse
-from .views import deployment_json
+from .views import deployment_json, event_json
 
 Fingerprint = tuple[Any, ...]
 #: How many snapshots back a snapshot remembers what changed (a stream that skipped
 #: more compares everything once).
 HISTORY = 8
+#: Encoded event messages kept for the streams (each takes them once, right away).
+EVENT_MESSAGES = 1024
 
 
 def fingerprint(record: DeploymentRecord, instances: Iterable[InstanceRecord]) -> Fingerprint:
@@ -86,7 +88,7 @@ class Snapshot:
         self._sse: dict[str, bytes] = {}
         self._by_id = {r.id: r for r in records}
         self._order = {r.id: n for n, r in enumerate(records)}
-        self.seq = 0 if previous is None else previous.seq + 1
+        self.seq: int = 0 if previous is None else previous.seq + 1
         self._diffs: tuple[frozenset[str], ...] = ()  # newest first
         if previous is not None:
             before = previous.fingerprints
@@ -136,6 +138,27 @@ class Snapshot:
         return self._listing
 
 
+class Deployment:
+    """One deployment as re-read after an event: shared by the streams until a write."""
+
+    def __init__(
+        self, record: DeploymentRecord | None, instances: list[InstanceRecord], *, version: int
+    ) -> None:
+        self.record = record
+        self.instances = instances
+        self.version = version
+        self.mark = None if record is None else fingerprint(record, instances)
+        self._message: bytes | None = None
+
+    def message(self) -> bytes:
+        """Its ``deployment`` message (only for one that exists)."""
+        if self._message is None:
+            assert self.record is not None
+            view = {"deployment": deployment_json(self.record, self.instances)}
+            self._message = sse("deployment", view)
+        return self._message
+
+
 class SnapshotCache:
     """Hands out shared :class:`Snapshot` s of ``store`` (see the module's docstring).
 
@@ -144,22 +167,21 @@ class SnapshotCache:
     loop (an in-memory store, or a test on Trio's virtual clock).
     """
 
-    def __init__(self, store: Any, *, off_thread: bool = False) -> None:
+    def __init__(self, store: Store, *, off_thread: bool = False) -> None:
         self._store = store
         self._off_thread = off_thread
         self._latest: Snapshot | None = None
         self._reading: trio.Event | None = None
         #: How many full reads were made (tests and benchmarks count them).
         self.reads = 0
-        self._one: dict[str, tuple[DeploymentRecord | None, list[InstanceRecord]]] = {}
+        self._one: dict[str, Deployment] = {}
         self._one_version = -1
+        self._events: dict[int, bytes] = {}
 
-    def deployment(
-        self, deployment_id: str
-    ) -> tuple[DeploymentRecord | None, list[InstanceRecord]]:
+    def deployment(self, deployment_id: str) -> Deployment:
         """One deployment and its instances as of now: a small read on the event loop,
-        shared by every caller until the next write (all streams re-read a deployment
-        on the same event)."""
+        shared (with its encoded message) by every caller until the next write: every
+        stream re-reads a deployment on the same event."""
         commits = self._store.commits
         if commits != self._one_version:
             self._one, self._one_version = {}, commits
@@ -169,8 +191,17 @@ class SnapshotCache:
             instances = (
                 [] if record is None else self._store.list_instances(deployment_id=record.id)
             )
-            found = self._one[deployment_id] = (record, instances)
+            found = self._one[deployment_id] = Deployment(record, instances, version=commits)
         return found
+
+    def event_sse(self, event: EventRecord) -> bytes:
+        """The ``/live`` message of one event, encoded once for every stream."""
+        message = self._events.get(event.id)
+        if message is None:
+            if len(self._events) >= EVENT_MESSAGES:
+                self._events.clear()  # the streams are all at the newest events
+            message = self._events[event.id] = sse("event", {"event": event_json(event)})
+        return message
 
     async def recent(self, *, max_age: float) -> Snapshot:
         """A snapshot begun less than ``max_age`` seconds ago, or one nothing was written since."""

@@ -1,10 +1,10 @@
-"""JSON shapes of deployments and instances (what the API returns)."""
+"""JSON shapes of deployments, instances and events (what the API returns)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..store import DeploymentRecord, InstanceRecord
+from ..store import DeploymentRecord, EventRecord, InstanceRecord
 
 LIVE = frozenset({"pending", "assigned", "starting", "running", "stopping"})
 
@@ -64,4 +64,17 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         "restarts": sum(i.restarts for i in live),
         "spec": spec.to_dict(),
         "instances": [instance_json(i) for i in current],
+    }
+
+
+def event_json(event: EventRecord) -> dict[str, Any]:
+    """One event as the API returns it."""
+    return {
+        "id": event.id,
+        "at": event.at,
+        "kind": event.kind,
+        "message": event.message,
+        "deployment_id": event.deployment_id,
+        "instance_id": event.instance_id,
+        "data": dict(event.data),
     }
