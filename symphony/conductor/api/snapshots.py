@@ -138,7 +138,7 @@ class Snapshot:
         return self._listing
 
 
-class Deployment:
+class DeploymentRead:
     """One deployment as re-read after an event: shared by the streams until a write."""
 
     def __init__(
@@ -174,11 +174,11 @@ class SnapshotCache:
         self._reading: trio.Event | None = None
         #: How many full reads were made (tests and benchmarks count them).
         self.reads = 0
-        self._one: dict[str, Deployment] = {}
+        self._one: dict[str, DeploymentRead] = {}
         self._one_version = -1
         self._events: dict[int, bytes] = {}
 
-    def deployment(self, deployment_id: str) -> Deployment:
+    def deployment(self, deployment_id: str) -> DeploymentRead:
         """One deployment and its instances as of now: a small read on the event loop,
         shared (with its encoded message) by every caller until the next write: every
         stream re-reads a deployment on the same event."""
@@ -191,7 +191,7 @@ class SnapshotCache:
             instances = (
                 [] if record is None else self._store.list_instances(deployment_id=record.id)
             )
-            found = self._one[deployment_id] = Deployment(record, instances, version=commits)
+            found = self._one[deployment_id] = DeploymentRead(record, instances, version=commits)
         return found
 
     def event_sse(self, event: EventRecord) -> bytes:
