@@ -42,7 +42,14 @@ from symphony.pki import (
 )
 from symphony.statedir import hold_state_dir
 
-from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
+from .api import (
+    ApiContext,
+    HttpServer,
+    HttpSettings,
+    SnapshotCache,
+    create_app,
+    ensure_api_token,
+)
 from .api.hosts import allowed_hosts
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .deployments import Deployments, EventLog, Scheduler
@@ -145,6 +152,9 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             version=__version__,
             token=api_token,
             allowed_hosts=hosts,
+            # Reads of the whole store (/live sweeps, GET /deployments) run in a worker
+            # thread, off the loop that handles the nodes' heartbeats.
+            snapshots=SnapshotCache(store, off_thread=True),
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens

@@ -11,29 +11,16 @@ from typing import Any
 
 from quart import Blueprint
 
-from ..store import EventRecord
 from .app import context
 from .params import int_param
 from .routes_deployments import find
+from .views import event_json
 
 events = Blueprint("events", __name__)
 
 MAX_LIMIT = 1000
 #: Ids are SQLite rowids (signed 64-bit).
 MAX_ID = 2**63 - 1
-
-
-def event_json(event: EventRecord) -> dict[str, Any]:
-    """One event as the API returns it."""
-    return {
-        "id": event.id,
-        "at": event.at,
-        "kind": event.kind,
-        "message": event.message,
-        "deployment_id": event.deployment_id,
-        "instance_id": event.instance_id,
-        "data": dict(event.data),
-    }
 
 
 @events.get("/deployments/<id_or_name>/events")

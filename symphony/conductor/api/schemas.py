@@ -1,8 +1,7 @@
 """JSON schemas of what the API returns (components of the OpenAPI document).
 
-They mirror :mod:`.views`, :func:`.routes_nodes.node_json`,
-:func:`.routes_events.event_json` and :mod:`.routes_usage`; the schemathesis test
-fails if they drift apart.
+They mirror :mod:`.views`, :func:`.routes_nodes.node_json`, :func:`.views.event_json`
+and :mod:`.routes_usage`; the schemathesis test fails if they drift apart.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .client import MonitorError, MonitorLost
+    from .client import MonitorError, MonitorLost, monitor_alive, monitor_gone, stop_monitor
     from .jobspec import HealthCheck, JobSpec, RestartPolicy, SpecError, parse_job_spec
     from .manager import InstanceExists, ProcessManager, UnknownInstance
     from .records import InstanceReport, StartRequest, StatusUpdate
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "MonitorError": "client",
     "MonitorLost": "client",
+    "monitor_alive": "client",
+    "monitor_gone": "client",
+    "stop_monitor": "client",
     "HealthCheck": "jobspec",
     "JobSpec": "jobspec",
     "RestartPolicy": "jobspec",
@@ -63,7 +66,10 @@ __all__ = [
     "StatusUpdate",
     "StopInstance",
     "UnknownInstance",
+    "monitor_alive",
+    "monitor_gone",
     "parse_job_spec",
+    "stop_monitor",
 ]
 
 
