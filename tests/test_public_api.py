@@ -39,7 +39,7 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.client": {
         "ApiError", "AsyncClient", "Client", "ClientError", "ConductorUnreachable",
-        "find_conductor", "find_token",
+        "Located", "find_conductor", "find_token", "locate",
     },
     "symphony.conductor": {"ConductorInfo", "build_tree", "run_conductor"},
     "symphony.conductor.api": {
@@ -98,7 +98,7 @@ PUBLIC: dict[str, set[str]] = {
         "CLOSE_PROTOCOL_ERROR", "DEFAULT_MAX_FRAME_SIZE", "INSTANCE_STATES", "MESSAGE_TYPES",
         "MIN_PROTOCOL_VERSION", "NODE_WS_PATH", "PROTOCOL_VERSION", "ConductorConnection",
         "ConnectFailed", "ConnectTimeout", "ConnectionClosed", "EncodeError", "Error",
-        "FrameTooLarge", "Heartbeat", "Hello", "HelloAccepted", "HelloRefused", "HelloRejected",
+        "FrameTooLarge", "Heartbeat", "InstanceUsage", "MAX_USAGE_INSTANCES", "Hello", "HelloAccepted", "HelloRefused", "HelloRejected",
         "InstanceReport", "InstanceStatus", "LinkError", "LogCancel", "LogChunk", "LogCredit",
         "LogRequest", "Message", "NodeConnection", "ProtocolError", "ServerUntrusted",
         "StartInstance", "StatusBatch", "StopInstance", "TLSRejected", "TransportError",
