@@ -4,6 +4,7 @@ A node agent stopped by Ctrl-C or SIGTERM leaves its jobs running under the node
 monitor, so that the next agent re-adopts them: restarting or upgrading the agent costs
 the jobs nothing. :func:`stop_node` is the way to stop all of it, in this order:
 
+0. only one stop at a time: a second one is refused (``node-stop.lock``);
 1. **the agent**, if one still runs in the state directory: it gets SIGTERM (like
    Ctrl-C: its jobs stay), and we wait until it has let go of the directory's lock,
    then hold that lock ourselves, so that no agent starts (and re-adopts the jobs)
@@ -94,6 +95,13 @@ async def stop_node(
     if not state_dir.is_dir():
         raise NothingToStop(f"nothing to stop: {state_dir} does not exist")
     with contextlib.ExitStack() as held:
+        try:  # first, so that a second stop never takes the first for an agent
+            held.enter_context(hold_state_dir(state_dir, "node-stop"))
+        except StateDirInUse as busy:
+            raise NodeStopError(
+                f"another `symphony node stop` (pid {busy.holder or 'unknown'}) is stopping "
+                f"the node in {state_dir}"
+            ) from None
         agent_pid = await _stop_agent(state_dir, held, say=say, timeout=agent_timeout)
         jobs = jobs_dir(state_dir)
         if not _anything_runs(jobs):

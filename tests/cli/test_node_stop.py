@@ -219,3 +219,35 @@ def test_node_stop_refuses_to_signal_an_agent_that_shares_a_conductors_process(
         holder.wait()
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+def test_node_stop_refuses_while_another_stop_runs(tmp_path: Path) -> None:
+    """A second stop must not take the first (which holds the node's lock) for an agent."""
+    (tmp_path / "node").mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from symphony.statedir import hold_state_dir as hold\n"
+            "with hold(Path(sys.argv[1]), 'node-stop'), hold(Path(sys.argv[1]), 'node'):\n"
+            "    print('held', flush=True); time.sleep(120)",
+            str(tmp_path / "node"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = node_stop("--state-dir", str(tmp_path / "node"))
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"symphony: error: another `symphony node stop` (pid {holder.pid}) is stopping "
+            f"the node in {tmp_path / 'node'}\n"
+        )
+        assert holder.poll() is None  # not signalled
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
