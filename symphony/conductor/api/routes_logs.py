@@ -7,8 +7,9 @@ running and exited instances alike: the node keeps the files.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import Literal
 
 import trio
 from quart import Blueprint, Response, current_app
@@ -60,11 +61,11 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
 
 
 @logs.get("/deployments/<id_or_name>/logs")
-async def deployment_logs(id_or_name: str) -> Any:
+async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
     tail = int_param("tail", 100, low=0, high=MAX_TAIL)
     follow = bool_param("follow")
-    stream = choice_param("stream", "stdout", ("stdout", "stderr"))
+    stream: Literal["stdout", "stderr"] = choice_param("stream", "stdout", ("stdout", "stderr"))
     wanted = str_param("instance")
     record = find(id_or_name)
     inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
@@ -99,7 +100,7 @@ def _follow(feed: LogFeed, headers: dict[str, str]) -> Response:
     # what it needs now.
     closing: trio.Event = current_app.config["SYMPHONY_CLOSING"]
 
-    async def body() -> Any:
+    async def body() -> AsyncIterator[bytes]:
         async with feed, aclosing(feed.chunks(idle=FOLLOW_IDLE_CHECK, stop=closing)) as chunks:
             async for data in chunks:
                 yield data
