@@ -22,7 +22,7 @@ from ._remote import add_conductor_flag, call, client
 LIVE = frozenset({"pending", "assigned", "starting", "running", "stopping"})
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``drain`` and ``undrain``."""
     for name, handler, text in (
         ("drain", drain, "stop placing work on a node and move its replicas elsewhere"),
