@@ -36,7 +36,7 @@ from pathlib import Path
 
 import trio
 
-from symphony.statedir import StateDirInUse, hold_state_dir, recorded_holder
+from symphony.statedir import StateDirInUse, hold_state_dir, lock_path, recorded_holder
 
 from .process.localstate import InstanceStore
 from .process.manager import ProcessManager, StoppedInstance
@@ -94,6 +94,9 @@ async def stop_node(
     state_dir = Path(os.path.abspath(state_dir))
     if not state_dir.is_dir():
         raise NothingToStop(f"nothing to stop: {state_dir} does not exist")
+    if not (lock_path(state_dir, "node").exists() or jobs_dir(state_dir).is_dir()):
+        # Not a node's directory (a wrong path): leave no lock files behind in it.
+        raise NothingToStop(f"nothing to stop: {state_dir} holds no node state")
     with contextlib.ExitStack() as held:
         try:  # first, so that a second stop never takes the first for an agent
             held.enter_context(hold_state_dir(state_dir, "node-stop"))

@@ -182,8 +182,11 @@ def test_node_stop_with_nothing_there_says_so(tmp_path: Path) -> None:
     )
     (tmp_path / "empty").mkdir()
     empty = node_stop("--state-dir", str(tmp_path / "empty"))
-    assert empty.returncode == 1
-    assert "no node agent, node monitor or job runs in" in empty.stderr
+    assert (empty.returncode, empty.stdout) == (1, "")
+    assert empty.stderr == (
+        f"symphony: error: nothing to stop: {tmp_path / 'empty'} holds no node state\n"
+    )
+    assert list((tmp_path / "empty").iterdir()) == []  # and left nothing behind
 
 
 def test_node_stop_refuses_to_signal_an_agent_that_shares_a_conductors_process(
