@@ -127,7 +127,10 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         # hello's report was applied (see deployments/manager.py).
         subscribers = (tree.child("deployments"),)
         return NodeRegistry(
-            node_timeout_sec=config.node_timeout_sec, subscribers=subscribers, incarnations=store
+            node_timeout_sec=config.node_timeout_sec,
+            subscribers=subscribers,
+            incarnations=store,
+            drains=store,
         )
 
     def deployments() -> Deployments:

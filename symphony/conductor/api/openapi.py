@@ -67,6 +67,25 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
+NODE_ID = {
+    "name": "node_id",
+    "in": "path",
+    "required": True,
+    "description": "A node id, as GET /nodes lists it",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
+def _drain_op(summary: str) -> dict[str, Any]:
+    return {
+        "post": _op(
+            summary,
+            {"200": _json(_ref("Node"), "The node, as GET /nodes shows it"), **_errors(401, 404)},
+            parameters=[NODE_ID],
+        )
+    }
+
+
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"summary": summary, "responses": responses, **extra}
 
@@ -234,6 +253,10 @@ def _paths() -> dict[str, Any]:
                 },
             )
         },
+        "/nodes/{node_id}/drain": _drain_op(
+            "Drain a node: it takes no new work and its replicas move elsewhere"
+        ),
+        "/nodes/{node_id}/undrain": _drain_op("Undrain a node: it takes new work again"),
         "/metrics": {
             "get": _op(
                 "Prometheus metrics",

@@ -132,6 +132,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "node_id": STR,
             "state": {"type": "string", "enum": ["ready", "disconnected", "lost"]},
+            "draining": BOOL,
             "groups": {"type": "array", "items": STR},
             "capacities_total": {"type": "object", "additionalProperties": INT},
             "capacities_used": {"type": "object", "additionalProperties": INT},

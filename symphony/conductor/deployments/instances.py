@@ -121,6 +121,16 @@ def replacements(
     return unstarted, [i for i in others if i not in unstarted]
 
 
+def prunable(instances: Iterable[InstanceRecord], keep: int) -> list[str]:
+    """Ids of ended instances beyond the ``keep`` most recent per replica (oldest first
+    in the order given, which is the order they were recorded)."""
+    ended_by_replica: dict[int, list[InstanceRecord]] = {}
+    for inst in instances:
+        if not is_live(inst):
+            ended_by_replica.setdefault(inst.replica, []).append(inst)
+    return [i.id for group in ended_by_replica.values() for i in group[:-keep]]
+
+
 def ended(inst: InstanceRecord, state: InstanceState, reason: str | None) -> InstanceRecord:
     """``inst`` ended for good now, in ``state`` (the caller saves it)."""
     return replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())

@@ -14,7 +14,8 @@ before acting on it. What it does, per event:
   not run yet (if it has, the job ran twice because of the outage: the replacement is
   kept and a warning logged);
 - an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
-  exponential delay, preferring another node, up to ``reschedule.attempts`` times.
+  exponential delay, preferring another node, up to ``reschedule.attempts`` times;
+- a node is being drained -> its replicas are moved elsewhere (``draining.py``).
 
 Restarts themselves happen on the node; the Conductor only follows them.
 
@@ -47,6 +48,7 @@ from ..nodes.model import GetSession
 from ..placement import PendingInstance
 from ..store import DeploymentRecord, InstanceRecord, InstanceState, NewEvent, Store
 from .commands import send_batched, tell_session
+from .draining import drain_moves
 from .events import EventLog, new_event
 from .instances import (
     apply_update,
@@ -55,6 +57,7 @@ from .instances import (
     is_live,
     job_spec,
     new_instance_id,
+    prunable,
     recency,
     replacements,
     status_event,
@@ -63,6 +66,7 @@ from .instances import (
 from .messages import (
     AdoptReservation,
     AdoptReservations,
+    DrainingChanged,
     NodeReport,
     Placed,
     PlaceInstances,
@@ -98,9 +102,11 @@ class DeploymentSupervisor(Actor):
         scheduler: ActorRef,
         registry: ActorRef,
         events: EventLog,
+        draining: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
         self.record = record
+        self._draining = draining  # nodes being drained: replicas move off them
         self.instances: dict[str, InstanceRecord] = {i.id: i for i in instances}
         self.store = store
         self.scheduler = scheduler
@@ -169,6 +175,9 @@ class DeploymentSupervisor(Actor):
             await self._news(message)
         elif isinstance(message, SpecChanged):
             await self._spec_changed(message.record, message.fresh_start)
+        elif isinstance(message, DrainingChanged):
+            self._draining = message.nodes
+            await self._reconcile()
         elif isinstance(message, RescheduleDue):
             self._retries.elapsed(message.replica, message.attempt, message.avoid)
             await self._reconcile()
@@ -193,9 +202,13 @@ class DeploymentSupervisor(Actor):
                 stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation:
                 stops.append((inst, "replaced by a new version of the spec"))
-        await self._stop(stops)
+        moves = drain_moves(self.instances, self._draining, wanted, generation, self._retries)
+        await self._stop([*stops, *moves.stops])
+        for inst, text in moves.notes:
+            self._event("draining", text, inst)
         latest = self._latest()
         missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
+        missing += moves.replace
         self._restart_completed = False
         if missing:
             created = [self._new_instance(r) for r in missing]
@@ -564,11 +577,7 @@ class DeploymentSupervisor(Actor):
 
     def _prune(self) -> None:
         """Forget old ended instances (once per message: it walks every instance)."""
-        ended: dict[int, list[InstanceRecord]] = {}
-        for inst in self.instances.values():
-            if not is_live(inst):
-                ended.setdefault(inst.replica, []).append(inst)
-        old = [i.id for group in ended.values() for i in group[:-KEEP_ENDED_PER_REPLICA]]
+        old = prunable(self.instances.values(), KEEP_ENDED_PER_REPLICA)
         if old:
             self.store.delete_instances(old)
             for instance_id in old:

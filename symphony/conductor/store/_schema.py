@@ -78,7 +78,17 @@ V3 = """
 ALTER TABLE deployments ADD COLUMN failure TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# Nodes an operator is draining (``POST /nodes/{id}/drain``): they keep what they run
+# but take no new work, across Conductor restarts, until undrained. A table of its own:
+# a node may be drained before its first hello, when it has no incarnation yet.
+V4 = """
+CREATE TABLE node_drains (
+    node_id       TEXT PRIMARY KEY,
+    since         REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

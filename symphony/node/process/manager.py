@@ -29,6 +29,7 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -63,6 +64,20 @@ class InstanceExists(ValueError):
 
 class UnknownInstance(LookupError):
     """No instance with this id on this node."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoppedInstance:
+    """One instance stopped by :meth:`ProcessManager.stop_all`.
+
+    ``report`` is its final report; ``pid`` the process it was running when found
+    (None: none ran); ``ended_before`` its final state when it had ended before the
+    stop (``exited``, ``failed``), else None.
+    """
+
+    report: InstanceReport
+    pid: int | None = None
+    ended_before: str | None = None
 
 
 class ProcessManager:
@@ -395,6 +410,36 @@ class ProcessManager:
                 else:
                     await self.client.request("signal", run_id=run["run_id"], signal=9)
         return await self._reports()
+
+    async def stop_all(self) -> list[StoppedInstance]:
+        """Take over what an earlier agent left and stop all of it (``symphony node stop``).
+
+        Call it instead of :meth:`adopt`. Every saved instance is re-adopted with its stop
+        already requested, so none is started or restarted (not even one waiting out a
+        restart's backoff); then all are stopped at once, each the way a stop from the
+        Conductor does it: its stop signal to the whole tree, its stop timeout, SIGKILL.
+        Runs no instance owns get SIGKILL (as in :meth:`adopt`). Returns what became of
+        each, by instance id; their records are gone afterwards.
+        """
+        saved = {s.request.instance_id: s.final_state for s in self.store.load_all()}
+        self._stopping.update(saved)
+        pids = {report.instance_id: report.pid for report in await self.adopt()}
+        stopped: list[StoppedInstance] = []
+
+        async def stop(instance_id: str) -> None:
+            with contextlib.suppress(UnknownInstance):  # gone meanwhile: nothing to stop
+                report = await self.stop_instance(instance_id)
+                ended = saved.get(instance_id)
+                stopped.append(
+                    StoppedInstance(
+                        report, pids[instance_id], ended if ended != "stopped" else None
+                    )
+                )
+
+        async with trio.open_nursery() as nursery:
+            for instance_id in sorted(pids):
+                nursery.start_soon(stop, instance_id)
+        return sorted(stopped, key=lambda s: s.report.instance_id)
 
     def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
         self._emit(
