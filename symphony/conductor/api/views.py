@@ -26,6 +26,9 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
         "started_at": inst.started_at,
         "finished_at": inst.finished_at,
         "updated_at": inst.updated_at,
+        # Current figures, not stored: filled in per answer by ``with_usage``.
+        "cpu_percent": None,
+        "rss_bytes": None,
     }
 
 
