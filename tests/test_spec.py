@@ -150,7 +150,7 @@ def test_spec_health_check_fields_follow_type() -> None:
     http = parse_spec(minimal(health_check={"type": "http", "url": "http://127.0.0.1:8/h"}))
     assert http.health_check is not None and http.health_check.period_seconds == 10
     tcp = parse_spec(minimal(health_check={"type": "tcp", "port": 9000}))
-    assert tcp.health_check is not None and tcp.health_check.tcp_host == "127.0.0.1"
+    assert tcp.health_check is not None and tcp.health_check.host == "127.0.0.1"
     errors = errors_of(minimal(health_check={"type": "http", "port": 80}))
     assert errors["health_check.url"] == "required when type is 'http'"
     assert errors["health_check.port"] == "not used when type is 'http'"
@@ -298,15 +298,17 @@ _any_text = st.text(
 def test_spec_whatever_is_accepted_can_be_sent_to_a_node(
     command: list[str], env: dict[str, str], cwd: str | None, name: str | None
 ) -> None:
-    # Closing the class: a spec the API accepts must never fail to encode on the wire.
-    from symphony.wire import StartInstance, encode
+    # Closing the class: a spec the API accepts must never fail to encode on the wire,
+    # and the node's decoder takes the job spec built from it as it is.
+    from symphony.conductor.deployments.instances import job_spec
+    from symphony.wire import StartInstance, decode, encode
 
     data = {"name": name, "config": {"command": command, "env": env, "cwd": cwd}}
     try:
         spec = parse_spec(data)
     except SpecError:
         return
-    body = {"config": spec.to_dict()["config"]}
-    encode(StartInstance(instance_id="i", deployment_id="d", deployment_name=spec.name,
-                         replica=0, spec=body))  # fmt: skip
+    start = StartInstance(instance_id="i", deployment_id="d", deployment_name=spec.name,
+                          replica=0, spec=job_spec(spec))  # fmt: skip
+    assert decode(encode(start)) == start
     json.dumps(spec.to_dict(), ensure_ascii=False).encode("utf-8")

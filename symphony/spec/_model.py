@@ -41,6 +41,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_YET_KINDS = {"docker", "podman", "container", "conda", "venv"}
 MAX_REPLICAS = 10_000
 MAX_AMOUNT = 10**12
+#: Where a ``tcp`` health check connects when its spec names no ``host``.
+DEFAULT_TCP_HOST = "127.0.0.1"
 
 
 def _stored(info: ValidationInfo) -> bool:
@@ -159,6 +161,13 @@ class ExecConfig(_Strict):
     env: dict[EnvName, Arg] = Field(default_factory=dict)
     cwd: Plain | None = None
 
+    @field_validator("cwd")
+    @classmethod
+    def _cwd_not_empty(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "" and not _stored(info):
+            raise ValueError("must not be empty (leave it out for the instance's own directory)")
+        return value
+
     _command = field_validator("command", mode="before")(staticmethod(_command_list))
 
 
@@ -190,7 +199,8 @@ class RestartPolicy(_Strict):
 
 class HealthCheck(_Strict):
     """A periodic probe: ``exec`` runs ``command`` (exit 0 = healthy), ``http`` GETs
-    ``url`` (2xx/3xx = healthy), ``tcp`` connects to ``port`` on ``host``.
+    ``url`` (2xx/3xx = healthy), ``tcp`` connects to ``port`` on ``host`` (default
+    127.0.0.1).
     ``failure_threshold`` failures in a row make the instance unhealthy."""
 
     type: Literal["exec", "http", "tcp"]
@@ -204,6 +214,15 @@ class HealthCheck(_Strict):
     period_seconds: PositiveSeconds = 10.0
     timeout_seconds: PositiveSeconds = 1.0
     failure_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_host(cls, data: Any) -> Any:
+        # The one place the tcp host's default is filled in: the stored spec, the API's
+        # answers and the job spec sent to the node all carry it.
+        if isinstance(data, dict) and data.get("type") == "tcp" and data.get("host") is None:
+            data = {**data, "host": DEFAULT_TCP_HOST}
+        return data
 
     _command_shape = field_validator("command", mode="before")(
         staticmethod(lambda v: v if v is None else _command_list(v))
@@ -226,11 +245,6 @@ class HealthCheck(_Strict):
         if field == "host" and value == "":
             raise ValueError("must not be empty")
         return value
-
-    @property
-    def tcp_host(self) -> str:
-        """The host a ``tcp`` check connects to (default 127.0.0.1)."""
-        return self.host or "127.0.0.1"
 
 
 class PlacementPolicy(_Strict):

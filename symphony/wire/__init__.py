@@ -39,6 +39,7 @@ from .errors import (
 )
 from .hello import answer_hello, client_hello, receive_hello
 from .identity import peer_node_id
+from .jobspec import JobConfig, JobHealthCheck, JobRestartPolicy, JobSpec, job_spec_from_dict
 from .messages import (
     INSTANCE_STATES,
     MESSAGE_TYPES,
@@ -60,7 +61,12 @@ from .messages import (
     message,
 )
 from .server import NODE_WS_PATH, serve_nodes
-from .version import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, negotiate_version
+from .version import (
+    MIN_PROTOCOL_VERSION,
+    NODE_MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+    negotiate_version,
+)
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -72,6 +78,7 @@ __all__ = [
     "INSTANCE_STATES",
     "MESSAGE_TYPES",
     "MIN_PROTOCOL_VERSION",
+    "NODE_MIN_PROTOCOL_VERSION",
     "NODE_WS_PATH",
     "PROTOCOL_VERSION",
     "ConductorConnection",
@@ -88,6 +95,10 @@ __all__ = [
     "HelloRejected",
     "InstanceReport",
     "InstanceStatus",
+    "JobConfig",
+    "JobHealthCheck",
+    "JobRestartPolicy",
+    "JobSpec",
     "LinkError",
     "LogCancel",
     "LogChunk",
@@ -109,6 +120,7 @@ __all__ = [
     "connect_to_conductor",
     "decode",
     "encode",
+    "job_spec_from_dict",
     "message",
     "negotiate_version",
     "peer_node_id",

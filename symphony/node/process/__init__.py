@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import MonitorError, MonitorLost
-    from .jobspec import HealthCheck, JobSpec, RestartPolicy, SpecError, parse_job_spec
     from .manager import InstanceExists, ProcessManager, UnknownInstance
     from .records import InstanceReport, StartRequest, StatusUpdate
     from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
@@ -30,11 +29,6 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "MonitorError": "client",
     "MonitorLost": "client",
-    "HealthCheck": "jobspec",
-    "JobSpec": "jobspec",
-    "RestartPolicy": "jobspec",
-    "SpecError": "jobspec",
-    "parse_job_spec": "jobspec",
     "InstanceExists": "manager",
     "ProcessManager": "manager",
     "UnknownInstance": "manager",
@@ -48,22 +42,17 @@ _EXPORTS = {
 }
 __all__ = [
     "GetReport",
-    "HealthCheck",
     "InstanceExists",
     "InstanceReport",
-    "JobSpec",
     "MonitorError",
     "MonitorLost",
     "NodeContext",
     "ProcessManager",
     "ProcessSupervisor",
-    "RestartPolicy",
-    "SpecError",
     "StartRequest",
     "StatusUpdate",
     "StopInstance",
     "UnknownInstance",
-    "parse_job_spec",
 ]
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import signal as _signal
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from symphony.wire import JobSpec
 
 STATES = ("starting", "running", "exited", "restarting", "failed", "stopping", "stopped")
 FINAL_STATES = ("exited", "failed", "stopped")
@@ -95,10 +98,10 @@ class InstanceReport:
 class StartRequest:
     """Run one instance of a deployment on this node.
 
-    ``spec`` is the plain dict shape of ``docs/jobs.md`` (validated on start).
+    ``spec`` is the typed job spec as the Conductor sent it (the wire decoder checked it).
     """
 
     instance_id: str
-    spec: Any
+    spec: JobSpec
     deployment_id: str | None = None
     replica: int | None = None
