@@ -57,7 +57,7 @@ def call(api: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def api_error_text(exc: Exception) -> str:
-    """An API error as one line: ``invalid spec: config.command: Field required``.
+    """An API error as one line: ``invalid spec: config.command: is required``.
 
     A 422's detail is a list of ``{"path", "message"}``: each is named, so a spec file
     can be fixed without guessing.
