@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -123,8 +124,15 @@ def _check_env_name(value: str, info: ValidationInfo) -> str:
     return value
 
 
+# The JSON schema (OpenAPI) states the rules the validators check, so a client that
+# follows the schema is never refused: the patterns, and a program name not empty.
+NAME_PATTERN = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+CLASS_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
+GROUP_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 ClassName = Annotated[str, AfterValidator(_check_class)]
-GroupName = Annotated[str, AfterValidator(_check_group)]
+GroupName = Annotated[
+    str, AfterValidator(_check_group), WithJsonSchema({"type": "string", "pattern": GROUP_PATTERN})
+]
 Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
 Seconds = Annotated[float, Field(ge=0, le=86_400 * 7)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400 * 7)]
@@ -157,7 +165,15 @@ class ExecConfig(_Strict):
     """What to run: ``command`` (argv list, no shell), ``env`` added to the node's
     environment, ``cwd`` (default: the instance's own work directory on the node)."""
 
-    command: list[Arg]
+    command: Annotated[
+        list[Arg],
+        Field(
+            json_schema_extra={
+                "minItems": 1,
+                "prefixItems": [{"type": "string", "minLength": 1}],
+            }
+        ),
+    ]
     env: dict[EnvName, Arg] = Field(default_factory=dict)
     cwd: Plain | None = None
 
@@ -264,6 +280,12 @@ class Reschedule(_Strict):
     max_delay_seconds: Seconds = 300.0
 
 
+def _name_is_generated(schema: dict[str, Any]) -> None:
+    # A client may leave the name out (it is generated from the command), so the JSON
+    # schema of what a client sends does not require it.
+    schema["required"] = [r for r in schema.get("required", []) if r != "name"]
+
+
 class DeploymentSpec(_Strict):
     """One validated deployment spec, shared by the HTTP API, the CLI and YAML files.
 
@@ -271,9 +293,21 @@ class DeploymentSpec(_Strict):
     field path); turn it back into plain JSON with :meth:`to_dict`.
     """
 
-    name: str
+    model_config = ConfigDict(json_schema_extra=_name_is_generated)
+
+    name: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "pattern": NAME_PATTERN,
+                "description": "A DNS label; generated if absent",
+            }
+        ),
+    ]
     node_group: GroupName | None = None
-    capacity_requests: dict[ClassName, Amount] = Field(default_factory=dict)
+    capacity_requests: dict[ClassName, Amount] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": CLASS_PATTERN}}
+    )
     kind: Literal["exec"] = "exec"
     config: ExecConfig
     replicas: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 1
@@ -330,9 +364,7 @@ class DeploymentSpec(_Strict):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """The JSON schema of a spec as a client sends it (for OpenAPI)."""
-        schema = cls.model_json_schema(mode="validation")
-        schema["required"] = [r for r in schema.get("required", []) if r != "name"]
-        return schema
+        return cls.model_json_schema(mode="validation")
 
     def patched(self, patch: Any) -> DeploymentSpec:
         """A new spec with ``patch`` applied as a JSON merge patch (RFC 7386): objects

@@ -28,8 +28,14 @@ __all__ = ["did_you_mean", "show", "translate_errors"]
 
 
 def did_you_mean(word: object, known: Iterable[str]) -> str:
-    """``"; did you mean 'replicas'?"`` for the closest of ``known``, else ``""``."""
-    close = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.6)
+    """``"; did you mean 'replicas'?"`` for the closest of ``known``, else ``""``.
+
+    A close spelling wins; else a name the word begins (``ttl`` -> ``ttl_seconds``).
+    """
+    text, names = str(word), list(known)
+    close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
+    if not close and len(text) >= 3:
+        close = [n for n in names if n.startswith(text)][:1]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -69,7 +75,12 @@ def _typed(what: str) -> Callable[[dict[str, Any]], str]:
 
 
 def _ctx(name: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda err: err.get("ctx", {}).get(name)
+    def value(err: dict[str, Any]) -> Any:
+        found = err.get("ctx", {}).get(name)
+        # A bound of a float field reads 0.0; people write 0.
+        return int(found) if isinstance(found, float) and found.is_integer() else found
+
+    return value
 
 
 _SIMPLE: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -85,6 +96,8 @@ _SIMPLE: dict[str, Callable[[dict[str, Any]], str]] = {
     "float_type": _typed("a number"),
     "float_parsing": _typed("a number"),
     "string_type": _typed("a string"),
+    # A key or value that is not valid Unicode (a lone surrogate): never echoed.
+    "string_unicode": lambda err: "is not valid Unicode text",
     "bool_type": _typed("true or false"),
     "bool_parsing": _typed("true or false"),
     "list_type": _typed("a list"),
