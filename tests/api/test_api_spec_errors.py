@@ -56,3 +56,21 @@ async def test_cli_deploy_prints_the_spec_errors_in_our_words(tmp_path: Path) ->
     for word in WORDS:
         assert f"{word['path']}: {word['message']}" in line
     assert "Input should" not in line
+
+
+async def test_api_bad_query_parameter_and_body_use_the_same_words(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        spec = {"name": "web", "config": {"command": ["true"]}}
+        assert (await c.http.post("/deployments", json=spec)).status_code == 201
+        answer = await c.http.get("/deployments/web/events", params={"limit": "0"})
+        assert answer.status_code == 400
+        assert answer.json()["detail"] == 'limit: must be at least 1 (got "0")'
+        answer = await c.http.get("/deployments/web/logs", params={"stream": "stdrr"})
+        assert answer.json()["detail"] == (
+            "stream: must be one of 'stdout', 'stderr' (got \"stdrr\"); did you mean 'stderr'?"
+        )
+        answer = await c.http.post("/tokens", json={"ttl": 60})
+        assert answer.status_code == 422
+        assert answer.json()["detail"] == [
+            {"path": "ttl", "message": "unknown field 'ttl'; did you mean 'ttl_seconds'?"}
+        ]

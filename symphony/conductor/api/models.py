@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..join import MAX_TOKEN_TTL
 
@@ -24,8 +24,10 @@ __all__ = [
     "Error",
     "Event",
     "EventPage",
+    "EventsQuery",
     "Health",
     "Instance",
+    "LogsQuery",
     "Node",
     "NodeList",
     "TokenCreated",
@@ -36,6 +38,12 @@ __all__ = [
 
 #: A join token's lifetime when the request does not say.
 DEFAULT_TTL = 3600.0
+#: The most log lines one request may ask for.
+MAX_TAIL = 100_000
+#: The largest page of events.
+MAX_LIMIT = 1000
+#: Event ids are SQLite rowids (signed 64-bit).
+MAX_ID = 2**63 - 1
 
 InstanceStateName = Literal[
     "pending", "assigned", "starting", "running", "exited", "failed", "stopping", "stopped",
@@ -70,6 +78,48 @@ class TokenRequest(_Request):
 
     ttl_seconds: Annotated[float, Field(gt=0, le=MAX_TOKEN_TTL)] = DEFAULT_TTL
     reusable: bool = False
+
+
+class _Query(BaseModel):
+    """Query parameters: text read leniently (``tail=5``, ``follow=yes``), unknown ones
+    ignored (a cache-busting ``?_=123`` is harmless)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, defer_build=True)
+
+
+class LogsQuery(_Query):
+    """``GET /deployments/{id_or_name}/logs``."""
+
+    tail: Annotated[int, Field(ge=0, le=MAX_TAIL, description="Lines from the end")] = 100
+    follow: Annotated[bool, Field(description="Keep streaming new lines")] = False
+    instance: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="Instance id or replica number (default: first live, else latest)",
+        ),
+    ] = None
+    stream: Annotated[Literal["stdout", "stderr"], Field(description="Which stream")] = "stdout"
+
+    @field_validator("follow", mode="before")
+    @classmethod
+    def _bare_flag(cls, value: Any) -> Any:
+        return True if value == "" else value  # a bare ``?follow`` asks for it
+
+
+class EventsQuery(_Query):
+    """``GET /deployments/{id_or_name}/events``."""
+
+    after: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=MAX_ID,
+            description="Only events with a larger id (the previous page's next_after)",
+        ),
+    ] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size")] = 100
 
 
 # -- answers ------------------------------------------------------------------------

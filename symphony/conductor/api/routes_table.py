@@ -8,45 +8,14 @@ A route whose answer is not JSON names its media type instead of a model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from symphony.spec import DeploymentSpec
 
 from . import models as m
 
-__all__ = ["PATH_PARAMS", "ROUTES", "EventsQuery", "LogsQuery", "Route"]
-
-
-class _Query(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-
-
-class LogsQuery(_Query):
-    tail: Annotated[int, Field(ge=0, le=100_000, description="Lines from the end")] = 100
-    follow: Annotated[bool, Field(description="Keep streaming new lines")] = False
-    instance: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=253,
-            description="Instance id or replica number (default: first live, else latest)",
-        ),
-    ] = None
-    stream: Annotated[Literal["stdout", "stderr"], Field(description="Which stream")] = "stdout"
-
-
-class EventsQuery(_Query):
-    after: Annotated[
-        int | None,
-        Field(
-            ge=0,
-            le=2**63 - 1,
-            description="Only events with a larger id (the previous page's next_after)",
-        ),
-    ] = None
-    limit: Annotated[int, Field(ge=1, le=1000, description="Page size")] = 100
+__all__ = ["PATH_PARAMS", "ROUTES", "MergePatch", "Route"]
 
 
 class MergePatch(BaseModel):
@@ -117,7 +86,7 @@ ROUTES: tuple[Route, ...] = (
         "/deployments/{id_or_name}/logs",
         "An instance's stdout or stderr (tail, then follow)",
         "text/plain",
-        query=LogsQuery,
+        query=m.LogsQuery,
         errors=(400, 401, 404, 409, 503, 504),
     ),
     Route(
@@ -125,7 +94,7 @@ ROUTES: tuple[Route, ...] = (
         "/deployments/{id_or_name}/events",
         "A deployment's event history, oldest first",
         m.EventPage,
-        query=EventsQuery,
+        query=m.EventsQuery,
         errors=(400, 401, 404),
     ),
     Route(
