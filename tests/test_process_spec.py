@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -275,3 +276,14 @@ def test_logfiles_a_log_that_cannot_be_written_counts_its_losses_and_says_so(tmp
     log.write(b"kept\n")
     log.close()
     assert _read(path) == b"[symphony] 14 bytes lost: the log could not be written\nkept\n"
+
+
+def test_job_spec_kept_on_disk_reads_back_equal() -> None:
+    # The node keeps each instance's job spec in its state directory (JSON) to adopt it
+    # after an agent restart.
+    job = _job(
+        config={"command": ["x", "y"], "env": {"A": "1"}, "cwd": "/tmp"},
+        health_check={"type": "exec", "command": ["true"]},
+        restart_policy={"max_restarts": 2},
+    )
+    assert job_spec_from_dict(json.loads(json.dumps(job.to_dict()))) == job

@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._errors import NOT_SUPPORTED, format_path
@@ -60,12 +60,12 @@ def _kind(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _got(err: dict[str, Any]) -> str:
+def _got(err: Mapping[str, Any]) -> str:
     return f" (got {show(err.get('input'))})" if "input" in err else ""
 
 
-def _typed(what: str) -> Callable[[dict[str, Any]], str]:
-    def message(err: dict[str, Any]) -> str:
+def _typed(what: str) -> Callable[[Mapping[str, Any]], str]:
+    def message(err: Mapping[str, Any]) -> str:
         value = err.get("input")
         if isinstance(value, bool) and what != "true or false":
             return f"must be {what}, not a boolean (got {show(value)})"
@@ -74,8 +74,8 @@ def _typed(what: str) -> Callable[[dict[str, Any]], str]:
     return message
 
 
-def _ctx(name: str) -> Callable[[dict[str, Any]], Any]:
-    def value(err: dict[str, Any]) -> Any:
+def _ctx(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    def value(err: Mapping[str, Any]) -> Any:
         found = err.get("ctx", {}).get(name)
         # A bound of a float field reads 0.0; people write 0.
         return int(found) if isinstance(found, float) and found.is_integer() else found
@@ -83,7 +83,7 @@ def _ctx(name: str) -> Callable[[dict[str, Any]], Any]:
     return value
 
 
-_SIMPLE: dict[str, Callable[[dict[str, Any]], str]] = {
+_SIMPLE: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "missing": lambda err: "is required",
     "greater_than_equal": lambda err: f"must be at least {_ctx('ge')(err)}{_got(err)}",
     "greater_than": lambda err: f"must be more than {_ctx('gt')(err)}{_got(err)}",
@@ -126,7 +126,7 @@ _SIMPLE: dict[str, Callable[[dict[str, Any]], str]] = {
 
 
 def translate_errors(
-    pydantic_errors: Iterable[dict[str, Any]], *, model: type | None = None
+    pydantic_errors: Iterable[Mapping[str, Any]], *, model: type | None = None
 ) -> list[dict[str, str]]:
     """pydantic's error dicts as our ``{"path", "message"}`` dicts.
 
@@ -158,7 +158,7 @@ def _unknown(loc: Sequence[Any], model: type | None) -> str:
     return f"unknown field {show(name)[1:-1]!r}{did_you_mean(name, known)}"
 
 
-def _choice(err: dict[str, Any]) -> str:
+def _choice(err: Mapping[str, Any]) -> str:
     expected = str(_ctx("expected")(err) or "")
     options = [o.strip().strip("'\"") for o in expected.replace(" or ", ",").split(",")]
     options = [o for o in options if o]

@@ -26,7 +26,6 @@ one as a :class:`~symphony.wire.errors.ProtocolError` like any other bad field.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 from dataclasses import field
 from typing import Annotated, Any, Literal
@@ -129,7 +128,18 @@ class JobSpec(Message):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready): what :func:`job_spec_from_dict` reads back."""
-        return dataclasses.asdict(self)
+        plain: dict[str, Any] = _plain(self)
+        return plain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {name: _plain(getattr(value, name)) for name in type(value).__slots__}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def job_spec_from_dict(data: Any) -> JobSpec:
