@@ -18,6 +18,7 @@ from symphony.conductor.deployments.instances import job_spec
 from symphony.spec import parse_spec
 from symphony.wire import (
     MESSAGE_TYPES,
+    PROTOCOL_VERSION,
     EncodeError,
     FrameTooLarge,
     Heartbeat,
@@ -440,3 +441,13 @@ def test_codec_whatever_a_hello_carries_is_strict_json(resources: dict) -> None:
     except ProtocolError:
         return
     json.dumps(hello.resources, allow_nan=False)
+
+
+def test_codec_versions_conductor_accepts_v2_nodes_and_v3_nodes_need_a_v3_conductor() -> None:
+    from symphony.wire import NODE_MIN_PROTOCOL_VERSION
+
+    assert PROTOCOL_VERSION == 3 and NODE_MIN_PROTOCOL_VERSION == 3
+    assert negotiate_version(2, 1) == 2  # a version-2 node keeps working
+    assert negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION) == 3
+    with pytest.raises(VersionMismatch, match="upgrade this side"):  # said by a v2 conductor
+        negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION, ours=(1, 2))
