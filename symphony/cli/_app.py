@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
         handler = run_root
     try:
-        return handler(args)
+        status: int = handler(args)
+        return status
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

@@ -23,7 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def register_all(subparsers: argparse._SubParsersAction) -> None:
+def register_all(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Let every command module add its sub-commands to ``subparsers``."""
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import CLIError
+
+if TYPE_CHECKING:
+    from symphony.client import Client
 
 T = TypeVar("T")
 
@@ -30,14 +33,14 @@ def add_conductor_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def client(args: argparse.Namespace) -> Any:
+def client(args: argparse.Namespace) -> Client:
     """A :class:`symphony.client.Client` for ``args.conductor`` (or the defaults)."""
     from symphony.client import Client  # imported here: `--help` does not pay for it
 
     return Client(url=getattr(args, "conductor", None))
 
 
-def call(api: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def call(api: Client, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, with its failures turned into one-line :class:`CLIError`."""
     from symphony.client import ApiError
 

@@ -22,7 +22,7 @@ from ._remote import add_conductor_flag, call, client
 from .deploy import non_negative
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, state, text in (
         ("stop", "stopped", "stop a deployment's instances (it stays, to start again)"),
         ("start", "running", "start a stopped deployment again"),

@@ -29,7 +29,7 @@ Create a deployment from a spec file (YAML or JSON) or from a command given afte
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "deploy",
         help="create a deployment from a spec file or a command",

@@ -26,7 +26,7 @@ WIDE_HEADERS = ("PID", "REASON")
 NODE_HEADERS = ("NODE", "STATE", "GROUPS", "CAPACITY (USED/TOTAL)", "CPU", "MEMORY", "GPUS", "SEEN")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ps = subparsers.add_parser(
         "ps",
         help="list deployments and their instances",
@@ -85,9 +85,10 @@ def _state(inst: dict[str, Any]) -> str:
 
 
 def _since(inst: dict[str, Any]) -> float | None:
-    if inst.get("state") == "running" and inst.get("started_at") is not None:
-        return inst["started_at"]
-    return inst.get("updated_at")
+    started, updated = inst.get("started_at"), inst.get("updated_at")
+    if inst.get("state") == "running" and isinstance(started, int | float):
+        return started
+    return updated if isinstance(updated, int | float) else None
 
 
 def run_ps(args: argparse.Namespace) -> int:

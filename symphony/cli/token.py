@@ -41,7 +41,7 @@ def parse_ttl(text: str) -> float:
     return seconds
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``token`` with ``create``, ``list`` and ``revoke``."""
     token = subparsers.add_parser(
         "token", help="create and manage join tokens", description=__doc__.split("\n\n")[0]

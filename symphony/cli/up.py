@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .service_flags import capacity, checked
+
+if TYPE_CHECKING:
+    from symphony.up import UpConfig, UpInfo
 
 HELP = """\
 Run a Conductor and a local Node in one process, with no configuration: state in
@@ -28,7 +31,7 @@ EXAMPLE = """\
 log = logging.getLogger("symphony.cli")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "up",
         help="run a Conductor and a local Node (zero configuration)",
@@ -67,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def up_config(args: argparse.Namespace) -> Any:
+def up_config(args: argparse.Namespace) -> UpConfig:
     """The :class:`~symphony.up.UpConfig` of ``symphony up ARGS``."""
     from symphony.up import UpConfig, local_capacities
 
@@ -83,7 +86,7 @@ def up_config(args: argparse.Namespace) -> Any:
     )
 
 
-def banner(info: Any) -> str:
+def banner(info: UpInfo) -> str:
     """What ``symphony up`` prints once it serves: the UI link (with its token) and a start."""
     capacities = ", ".join(f"{k}: {v}" for k, v in info.capacities.items())
     return (
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     config = up_config(args)
     setup_logging(args.log_level)
 
-    def ready(info: Any) -> None:
+    def ready(info: UpInfo) -> None:
         print(banner(info), flush=True)
 
     stopped_by = run_service(run_up, config, on_ready=ready)

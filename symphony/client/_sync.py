@@ -57,7 +57,7 @@ class Client:
 
     def nodes(self) -> list[dict[str, Any]]:
         """Every node: state, groups, capacities total and used, resources, heartbeat."""
-        return self._json("GET", "/nodes")["nodes"]
+        return self._items("/nodes", "nodes")
 
     def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec (a dict as in the docs); returns it."""
@@ -65,7 +65,7 @@ class Client:
 
     def list_deployments(self) -> list[dict[str, Any]]:
         """Every deployment with its instances."""
-        return self._json("GET", "/deployments")["deployments"]
+        return self._items("/deployments", "deployments")
 
     def get_deployment(self, id_or_name: str) -> dict[str, Any]:
         """One deployment, by id or name."""
@@ -132,7 +132,7 @@ class Client:
     ) -> list[dict[str, Any]]:
         """A deployment's events, oldest first; ``after``: only those with a larger id."""
         path = c.with_query(c.deployment_path(id_or_name, "events"), after=after, limit=limit)
-        return self._json("GET", path)["events"]
+        return self._items(path, "events")
 
     def metrics(self) -> str:
         """``GET /metrics`` in Prometheus text format."""
@@ -141,8 +141,11 @@ class Client:
     # ---- plumbing ------------------------------------------------------------------------
     def _json(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         return c.decode(*self._exchange(method, path, body, timeout or self.timeout))
+
+    def _items(self, path: str, key: str) -> list[dict[str, Any]]:
+        return c.decode_items(*self._exchange("GET", path, None, self.timeout), key)
 
     def _text(self, path: str) -> str:
         status, reason, data = self._exchange("GET", path, None, self.timeout)

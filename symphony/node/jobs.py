@@ -86,7 +86,7 @@ class ProcessJobs:
         return InstanceStatus(
             instance_id=update.instance_id,
             deployment_id=deployment_id,
-            state=update.state,  # type: ignore[arg-type]
+            state=update.state,
             pid=update.pid,
             started_at=update.started_at,
             restarts=update.restarts,
@@ -115,7 +115,7 @@ class ProcessJobs:
         return InstanceStatus(
             instance_id=report.instance_id,
             deployment_id=report.deployment_id or "unknown",
-            state=report.state,  # type: ignore[arg-type]
+            state=report.state,
             pid=report.pid,
             started_at=report.started_at,
             restarts=report.restarts,

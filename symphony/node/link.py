@@ -27,6 +27,7 @@ from symphony.actors import Actor, ActorRef, Backoff
 from symphony.wire import (
     NODE_MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
+    ConductorConnection,
     Heartbeat,
     Hello,
     HelloAccepted,
@@ -231,7 +232,7 @@ class ConductorLink(Actor):
         )
 
     # ---- one connected session ------------------------------------------------------------
-    async def _session(self, conn: Any, accepted: HelloAccepted) -> None:
+    async def _session(self, conn: ConductorConnection, accepted: HelloAccepted) -> None:
         log_requests = LogRequests(conn)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
@@ -246,17 +247,18 @@ class ConductorLink(Actor):
 
     async def _command(
         self,
-        conn: Any,
+        conn: ConductorConnection,
         msg: Message,
         nursery: trio.Nursery,
         log_requests: LogRequests,
     ) -> None:
-        if isinstance(msg, StartInstance | StopInstance) and self.jobs is None:
-            log.warning("no process layer: ignoring %s", type(msg).__name__)
-        elif isinstance(msg, StartInstance):
-            await self.jobs.start(msg)  # type: ignore[union-attr]
-        elif isinstance(msg, StopInstance):
-            await self.jobs.stop(msg)  # type: ignore[union-attr]
+        if isinstance(msg, StartInstance | StopInstance):
+            if self.jobs is None:
+                log.warning("no process layer: ignoring %s", type(msg).__name__)
+            elif isinstance(msg, StartInstance):
+                await self.jobs.start(msg)
+            else:
+                await self.jobs.stop(msg)
         elif isinstance(msg, LogRequest):
             nursery.start_soon(self._serve_logs, msg, log_requests)
         elif isinstance(msg, LogCancel):
@@ -274,7 +276,7 @@ class ConductorLink(Actor):
             else:
                 await self.jobs.serve_logs(request, send)
 
-    async def _heartbeats(self, conn: Any, interval: float) -> None:
+    async def _heartbeats(self, conn: ConductorConnection, interval: float) -> None:
         seq = 0
         next_at = trio.current_time()
         while True:
@@ -285,7 +287,7 @@ class ConductorLink(Actor):
             next_at = max(next_at + interval, trio.current_time())
             await trio.sleep_until(next_at)
 
-    async def _send_statuses(self, conn: Any) -> None:
+    async def _send_statuses(self, conn: ConductorConnection) -> None:
         while True:
             await self._pending_changed.wait()
             self._pending_changed = trio.Event()

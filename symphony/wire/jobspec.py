@@ -134,7 +134,8 @@ class JobSpec(Message):
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Message):
-        return {name: _plain(getattr(value, name)) for name in type(value).__slots__}
+        names: tuple[str, ...] = type(value).__slots__
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
         return [_plain(item) for item in value]
     if isinstance(value, dict):

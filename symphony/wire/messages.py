@@ -18,9 +18,10 @@ Adding a message type is three steps: write the dataclass, decorate it with
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, dataclass_transform
 
 from .schema import JsonData, Max, MaxLen, Min, MinLen, Pattern
 
@@ -92,7 +93,7 @@ InstanceState = Literal[
     "lost",
 ]
 #: Every instance state of the lifecycle in ARCHITECTURE order.
-INSTANCE_STATES: tuple[str, ...] = InstanceState.__args__  # type: ignore[attr-defined]
+INSTANCE_STATES: tuple[str, ...] = typing.get_args(InstanceState)
 
 
 class Message:
@@ -105,17 +106,20 @@ class Message:
 #: Tag -> message class, filled by :func:`message`.
 MESSAGE_TYPES: dict[str, type[Message]] = {}
 
-M = TypeVar("M", bound=type[Message])
+M = TypeVar("M", bound=Message)
 
 
-def message(tag: str) -> Callable[[M], M]:
+# dataclass_transform tells type checkers that ``@message(...)`` builds a frozen,
+# keyword-only dataclass, so every message constructor call is checked.
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+def message(tag: str) -> Callable[[type[M]], type[M]]:
     """Class decorator: make a frozen keyword-only dataclass and register it under ``tag``."""
 
-    def register(cls: M) -> M:
+    def register(cls: type[M]) -> type[M]:
         if tag in MESSAGE_TYPES:
             raise ValueError(f"message tag {tag!r} is already used by {MESSAGE_TYPES[tag]}")
         cls.t = tag
-        cls = dataclass(frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[assignment]
+        cls = dataclass(frozen=True, slots=True, kw_only=True)(cls)
         MESSAGE_TYPES[tag] = cls
         return cls
 

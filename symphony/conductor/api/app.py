@@ -21,7 +21,8 @@ RESPONSE_TIMEOUT = 150.0
 
 def context() -> ApiContext:
     """The :class:`ApiContext` of the running app (inside a request)."""
-    return current_app.config["SYMPHONY"]
+    ctx: ApiContext = current_app.config["SYMPHONY"]
+    return ctx
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:
@@ -42,8 +43,12 @@ def create_app(ctx: ApiContext) -> QuartTrio:
         # In this order: a web page's request is refused before anything else is
         # looked at; then the token; then the body's type.
         check_host_and_origin(ctx.allowed_hosts)
-        needs_token = ctx.token is not None and not is_public(request.path)
-        if needs_token and not token_matches(request.headers.get("Authorization"), ctx.token):
+        token = ctx.token
+        if (
+            token is not None
+            and not is_public(request.path)
+            and not token_matches(request.headers.get("Authorization"), token)
+        ):
             raise ApiError(
                 401,
                 "unauthorized",

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Literal
 
 import trio
 
@@ -44,13 +45,19 @@ class LogFeed:
     """Chunks of one instance's stdout or stderr; use as ``async with``."""
 
     def __init__(
-        self, session: ActorRef, instance_id: str, *, stream: str, tail: int, follow: bool
+        self,
+        session: ActorRef,
+        instance_id: str,
+        *,
+        stream: Literal["stdout", "stderr"],
+        tail: int,
+        follow: bool,
     ) -> None:
         self.session = session
         self.request = LogRequest(
             request_id=new_id("log"),
             instance_id=instance_id,
-            stream=stream,  # type: ignore[arg-type]  # checked by the route
+            stream=stream,
             tail=tail,
             follow=follow,
             window=WINDOW,
@@ -122,7 +129,7 @@ class LogFeed:
         with contextlib.suppress(ActorStopped):
             await self.session.tell(credit)
 
-    async def chunks(self, *, idle: float, stop: trio.Event) -> AsyncIterator[bytes]:
+    async def chunks(self, *, idle: float, stop: trio.Event) -> AsyncGenerator[bytes, None]:
         """Bytes as they come, until ``eof``, ``stop`` is set, or the node's link ends.
 
         ``idle`` is how often a quiet stream checks the other two.

@@ -14,7 +14,7 @@ from quart import Blueprint
 from symphony.spec import SpecError, parse_spec
 
 from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
-from ..store import DeploymentRecord, NameConflict, NotFound
+from ..store import DeploymentRecord, InstanceRecord, NameConflict, NotFound
 from .app import context
 from .body import json_body
 from .errors import ApiError
@@ -58,14 +58,16 @@ async def create() -> tuple[dict[str, Any], int]:
         spec = parse_spec(data)
     except SpecError as error:
         raise ApiError(422, "invalid spec", error.errors) from None
-    record = refused(await context().deployments.ask(CreateDeployment(spec), timeout=30))
+    record: DeploymentRecord = refused(
+        await context().deployments.ask(CreateDeployment(spec), timeout=30)
+    )
     return one(record), 201
 
 
 @deployments.get("/deployments")
 async def list_all() -> dict[str, Any]:
     store = context().store
-    by_deployment: dict[str, list[Any]] = defaultdict(list)
+    by_deployment: dict[str, list[InstanceRecord]] = defaultdict(list)
     for inst in store.list_instances():
         by_deployment[inst.deployment_id].append(inst)
     return {
@@ -87,7 +89,7 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
     record = find(id_or_name)
-    updated = refused(
+    updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)
     )
     return one(updated)

@@ -7,8 +7,8 @@ running and exited instances alike: the node keeps the files.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any
 
 import trio
 from quart import Blueprint, Response, current_app
@@ -60,7 +60,7 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
 
 
 @logs.get("/deployments/<id_or_name>/logs")
-async def deployment_logs(id_or_name: str) -> Any:
+async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
     params = query_params(LogsQuery)
     tail, follow, stream, wanted = params.tail, params.follow, params.stream, params.instance
@@ -97,7 +97,7 @@ def _follow(feed: LogFeed, headers: dict[str, str]) -> Response:
     # what it needs now.
     closing: trio.Event = current_app.config["SYMPHONY_CLOSING"]
 
-    async def body() -> Any:
+    async def body() -> AsyncIterator[bytes]:
         async with feed, aclosing(feed.chunks(idle=FOLLOW_IDLE_CHECK, stop=closing)) as chunks:
             async for data in chunks:
                 yield data

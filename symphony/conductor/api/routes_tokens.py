@@ -15,13 +15,16 @@ The routes sit behind the API token like every other non-public route.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, current_app, request
 
 from .body import json_body, parse_body
 from .errors import ApiError
 from .models import DEFAULT_TTL, TokenRequest
+
+if TYPE_CHECKING:
+    from ..join import JoinService
 
 __all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
 
@@ -31,8 +34,8 @@ JOIN_SERVICE_KEY = "SYMPHONY_JOIN"
 tokens = Blueprint("tokens", __name__)
 
 
-def _join() -> Any:
-    join = current_app.config.get(JOIN_SERVICE_KEY)
+def _join() -> JoinService:
+    join: JoinService | None = current_app.config.get(JOIN_SERVICE_KEY)
     if join is None:
         raise ApiError(503, "joining disabled", "this Conductor does not enrol nodes")
     return join

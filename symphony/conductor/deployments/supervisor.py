@@ -34,17 +34,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import trio
 
 from symphony.actors import Actor, ActorRef, Reply
-from symphony.wire import InstanceStatus, JobSpec, StartInstance, StopInstance
+from symphony.wire import InstanceStatus, JobSpec, Message, StartInstance, StopInstance
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
-from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from ..store import DeploymentRecord, InstanceRecord, InstanceState, NewEvent, Store
 from .commands import send_batched, tell_session
 from .events import EventLog, new_event
 from .instances import (
@@ -291,7 +292,7 @@ class DeploymentSupervisor(Actor):
         for node_id, batch in commands.items():
             await self._send(node_id, batch)
 
-    async def _end(self, inst: InstanceRecord, state: str, reason: str | None) -> None:
+    async def _end(self, inst: InstanceRecord, state: InstanceState, reason: str | None) -> None:
         record = ended(inst, state, reason)
         self._save([record])
         await self._release([record.id])
@@ -573,7 +574,7 @@ class DeploymentSupervisor(Actor):
             for instance_id in old:
                 del self.instances[instance_id]
 
-    async def _send(self, node_id: str, commands: list[Any]) -> None:
+    async def _send(self, node_id: str, commands: Sequence[Message]) -> None:
         """Send commands to a node, batched; a node not connected now is skipped (what
         it still runs is reconciled from its next hello)."""
         session = await self.registry.ask(GetSession(node_id))

@@ -307,7 +307,7 @@ class NodeRegistry(Actor):
         log.warning("node %r %s -> %s: %s", node.view.node_id, previous, state, reason)
         self._publish(NodeChanged(node.view, previous))
 
-    def _publish(self, event: Any) -> None:
+    def _publish(self, event: InstancesReported | NodeChanged) -> None:
         """Tell every subscriber, never waiting (see the module docstring)."""
         for subscriber in self.subscribers:
             self.fanout.send(self.nursery, subscriber, event)

@@ -90,7 +90,8 @@ class EventTable(StoreBase):
         ``newest=True`` gives the last ``limit`` events instead of the first."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
-        where, params = ["id > ?"], [after_id]
+        where: list[str] = ["id > ?"]
+        params: list[object] = [after_id]
         if deployment_id is not None:
             where.append("deployment_id = ?")
             params.append(deployment_id)

@@ -23,6 +23,8 @@ import trio
 
 from symphony.wire import JobHealthCheck
 
+from .records import Health
+
 
 async def _kill_group(process: trio.Process) -> None:
     # The probe runs in its own session: kill all of it, not only the direct child.
@@ -108,7 +110,10 @@ async def probe(check: JobHealthCheck, *, cwd: str | None = None) -> str | None:
 
 
 async def watch_health(
-    check: JobHealthCheck, *, on_change: Callable[[str, str | None], None], cwd: str | None = None
+    check: JobHealthCheck,
+    *,
+    on_change: Callable[[Health, str | None], None],
+    cwd: str | None = None,
 ) -> str:
     """Probe until the run is unhealthy; return the reason of the last failure.
 

@@ -29,7 +29,15 @@ from symphony.wire import JobSpec
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
-from .records import FINAL_STATES, InstanceReport, StartRequest, StatusUpdate, signal_name
+from .records import (
+    FINAL_STATES,
+    Health,
+    InstanceReport,
+    ProcessState,
+    StartRequest,
+    StatusUpdate,
+    signal_name,
+)
 from .restart import RESTART_JITTER, Decision, RestartTracker
 from .sampler import TreeSampler
 
@@ -72,7 +80,7 @@ class ProcessSupervisor(Actor):
         emit: Callable[[StatusUpdate], None],
         adopt_live: dict[str, Any] | None = None,
         adopt_ended: dict[str, Any] | None = None,
-        settled: str | None = None,
+        settled: ProcessState | None = None,
         outcome: dict[str, Any] | None = None,
         stop_requested: bool = False,
     ) -> None:
@@ -87,12 +95,12 @@ class ProcessSupervisor(Actor):
         self._settled = settled  # adopted in a final state: nothing to run
         self._outcome = outcome  # adopted: how its last run ended, restarts so far
         self.tracker = RestartTracker(spec.restart_policy, jitter=node.restart_jitter)
-        self.state = "starting"
+        self.state: ProcessState = "starting"
         self.current: dict[str, Any] | None = None
         self.exit_code: int | None = None
         self.signal: str | None = None
         self.reason: str | None = None
-        self.health: str | None = None
+        self.health: Health | None = None
         self.finished_at: float | None = None  # wall clock end of the last run
         self._sampler: TreeSampler | None = None
         self._stop = trio.Event()
@@ -168,7 +176,7 @@ class ProcessSupervisor(Actor):
         if isinstance(restarts, int) and restarts >= 0:
             self.tracker.restarts = restarts
 
-    def _set(self, state: str, **fields: Any) -> None:
+    def _set(self, state: ProcessState, **fields: Any) -> None:
         self.state = state
         if "reason" in fields:
             self.reason = fields["reason"]
@@ -361,7 +369,7 @@ class ProcessSupervisor(Actor):
             "runtime": ended.get("runtime"),
         }
 
-    def _health_changed(self, health: str, reason: str | None) -> None:
+    def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health
         self._set(self.state, reason=reason)
 
