@@ -27,7 +27,7 @@ import trio
 from symphony.actors import Actor, ActorRef, Backoff
 from symphony.wire import (
     MAX_USAGE_INSTANCES,
-    MIN_PROTOCOL_VERSION,
+    NODE_MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     ConductorConnection,
     Heartbeat,
@@ -231,8 +231,9 @@ class ConductorLink(Actor):
             resources=static,
             instances=tuple(instances),
             heartbeat_sec=s.heartbeat_sec,
-            # Conductors that speak only version 1 still accept us (and ignore the token).
-            min_protocol_version=MIN_PROTOCOL_VERSION,
+            # A Conductor older than us refuses this range with "upgrade this side":
+            # the Conductor is upgraded first (it still accepts older nodes).
+            min_protocol_version=NODE_MIN_PROTOCOL_VERSION,
             incarnation=s.incarnation,
         )
 

@@ -182,7 +182,7 @@ def test_ui_invalid_spec_errors_show_next_to_their_fields(page: Any, server: Ser
     expect(name_error).to_contain_text("is not a valid name")
     expect(page.locator("[data-field=name]")).to_have_class("field invalid")
     expect(page.locator("[data-error-for=capacity_requests]")).to_contain_text(
-        "capacity_requests.Analytic1: Input should be greater than 0"
+        "capacity_requests.Analytic1: must be more than 0 (got -1)"
     )
     expect(page.locator("[data-error-for=command]")).to_be_empty()
 
@@ -199,7 +199,7 @@ def test_ui_invalid_spec_errors_show_next_to_their_fields(page: Any, server: Ser
     raw.fill('{"name": "ok-name", "replicas": -2, "config": {"command": ["true"]}}')
     page.click("#submit")
     expect(page.locator(".raw-errors")).to_contain_text("replicas")
-    expect(page.locator("[data-error-for=replicas]")).to_contain_text("greater than or equal to 0")
+    expect(page.locator("[data-error-for=replicas]")).to_contain_text("must be at least 0 (got -2)")
     raw.fill("{not json")
     page.click("#tab-form")
     expect(page.locator(".form-error")).to_contain_text("The JSON is not valid")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from symphony.wire import InstanceStatus
+from symphony.wire import InstanceStatus, JobSpec, job_spec_from_dict
 
 from ..store import InstanceRecord, InstanceState
 
@@ -53,20 +53,10 @@ def template(spec: DeploymentSpec) -> dict[str, Any]:
     return {k: v for k, v in spec.to_dict().items() if k not in NON_TEMPLATE_FIELDS}
 
 
-def job_spec(spec: DeploymentSpec) -> dict[str, Any]:
-    """The spec as the node's process layer takes it (only what a node needs)."""
-    data = spec.to_dict()
-    keep = (
-        "kind",
-        "config",
-        "restart_policy",
-        "health_check",
-        "stop_signal",
-        "stop_timeout_seconds",
-        "log_max_bytes",
-        "log_backups",
-    )
-    return {k: data[k] for k in keep if k in data}
+def job_spec(spec: DeploymentSpec) -> JobSpec:
+    """The typed job spec a node runs, from a validated deployment spec (which filled in
+    every default). The frame compiler checks it here by the node's own rules."""
+    return job_spec_from_dict(spec.to_dict())
 
 
 def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:

@@ -42,7 +42,7 @@ from typing import Any
 import trio
 
 from symphony.actors import Actor, ActorRef, Reply
-from symphony.wire import InstanceStatus, Message, StartInstance, StopInstance
+from symphony.wire import InstanceStatus, JobSpec, Message, StartInstance, StopInstance
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
@@ -272,7 +272,7 @@ class DeploymentSupervisor(Actor):
         )
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
 
-    def _start_command(self, inst: InstanceRecord, body: dict[str, Any]) -> StartInstance:
+    def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
         return StartInstance(
             instance_id=inst.id,
             deployment_id=self.record.id,

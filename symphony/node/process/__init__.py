@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import MonitorError, MonitorLost, monitor_alive, monitor_gone, stop_monitor
-    from .jobspec import HealthCheck, JobSpec, RestartPolicy, SpecError, parse_job_spec
     from .manager import InstanceExists, ProcessManager, UnknownInstance
     from .records import InstanceReport, StartRequest, StatusUpdate
     from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
@@ -33,11 +32,6 @@ _EXPORTS = {
     "monitor_alive": "client",
     "monitor_gone": "client",
     "stop_monitor": "client",
-    "HealthCheck": "jobspec",
-    "JobSpec": "jobspec",
-    "RestartPolicy": "jobspec",
-    "SpecError": "jobspec",
-    "parse_job_spec": "jobspec",
     "InstanceExists": "manager",
     "ProcessManager": "manager",
     "UnknownInstance": "manager",
@@ -51,24 +45,19 @@ _EXPORTS = {
 }
 __all__ = [
     "GetReport",
-    "HealthCheck",
     "InstanceExists",
     "InstanceReport",
-    "JobSpec",
     "MonitorError",
     "MonitorLost",
     "NodeContext",
     "ProcessManager",
     "ProcessSupervisor",
-    "RestartPolicy",
-    "SpecError",
     "StartRequest",
     "StatusUpdate",
     "StopInstance",
     "UnknownInstance",
     "monitor_alive",
     "monitor_gone",
-    "parse_job_spec",
     "stop_monitor",
 ]
 

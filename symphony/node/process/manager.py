@@ -7,8 +7,8 @@ Example::
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)      # connects to (or starts) the node monitor
         await manager.adopt()                 # take over jobs from an earlier agent
-        await manager.start_instance(StartRequest(instance_id="web-0", spec={
-            "kind": "exec", "config": {"command": ["python3", "-m", "http.server"]}}))
+        # ``job``: a symphony.wire.JobSpec, as the Conductor sends it in StartInstance
+        await manager.start_instance(StartRequest(instance_id="web-0", spec=job))
         print(manager.tail("web-0", "stderr", 10))
         await manager.stop_instance("web-0")
 
@@ -35,10 +35,10 @@ from typing import Any
 import trio
 
 from symphony.actors import ActorRef, ActorStopped, spawn
+from symphony.wire import JobSpec
 
 from . import logfiles
 from .client import MonitorClient, MonitorLost
-from .jobspec import JobSpec, SpecError, parse_job_spec
 from .localstate import InstanceStore
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -50,6 +50,7 @@ from .records import (
     StatusUpdate,
     signal_name,
 )
+from .restart import RESTART_JITTER
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class ProcessManager:
         node_id: str,
         on_status: Callable[[StatusUpdate], None] | None = None,
         env: Mapping[str, str] | None = None,
+        restart_jitter: float = RESTART_JITTER,
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -97,6 +99,7 @@ class ProcessManager:
             state_dir=self.state_dir,
             node_id=node_id,
             base_env=dict(os.environ if env is None else env),
+            restart_jitter=restart_jitter,
         )
         self.client = MonitorClient(self.state_dir)
         self.store = InstanceStore(self.state_dir)
@@ -281,11 +284,12 @@ class ProcessManager:
         return actor
 
     async def start_instance(self, request: StartRequest) -> InstanceReport:
-        """Start one instance; raises SpecError (a ValueError) or InstanceExists."""
+        """Start one instance; raises InstanceExists, or ValueError for an unusable
+        instance id. The spec is run as it is: the wire decoder checked it."""
         if not isinstance(request, StartRequest):
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
-        spec = parse_job_spec(request.spec)
+        spec = request.spec
         await self._wait_ready()
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
@@ -372,11 +376,7 @@ class ProcessManager:
             request = saved.request
             if request.instance_id in self._instances:
                 continue
-            try:
-                spec = parse_job_spec(request.spec)
-            except SpecError:
-                logger.warning("instance %s: unreadable saved spec", request.instance_id)
-                continue
+            spec = request.spec
             mine = sorted(runs.pop(request.instance_id, []), key=lambda r: r["started_at"])
             live = [r for r in mine if r["state"] != "ended"]
             ended = [r for r in mine if r["state"] == "ended"]
