@@ -241,8 +241,7 @@ class ConductorLink(Actor):
     async def _session(self, conn: ConductorConnection, accepted: HelloAccepted) -> None:
         log_requests = LogRequests(conn)
         async with trio.open_nursery() as nursery:
-            with_usage = accepted.protocol_version >= 3  # older conductors ignore it
-            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec, with_usage)
+            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
             nursery.start_soon(self._send_statuses, conn)
             try:
                 while True:
@@ -283,14 +282,14 @@ class ConductorLink(Actor):
             else:
                 await self.jobs.serve_logs(request, send)
 
-    async def _heartbeats(
-        self, conn: ConductorConnection, interval: float, with_usage: bool = False
-    ) -> None:
+    async def _heartbeats(self, conn: ConductorConnection, interval: float) -> None:
         seq = 0
         next_at = trio.current_time()
         while True:
             usage = await self.resources.ask("usage", timeout=max(interval, 1.0))
-            instances = await self._instance_usage(interval) if with_usage else None
+            # Every Conductor this node speaks to is version 3 or newer (see
+            # NODE_MIN_PROTOCOL_VERSION), so the instances' usage always goes along.
+            instances = await self._instance_usage(interval)
             await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances))
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.
