@@ -15,10 +15,14 @@ HASH = "sha256:" + "ab" * 32
 
 # (file text, key path that must be named, words the message must contain)
 CASES = [
-    ("mode: conductor\nlisten: x\n", "listen", "unknown key 'listen'"),
+    ("mode: conductor\nlisten: x\n", "listen", "unknown field 'listen'"),
     ("mode: conductor\nconductor:\n  listn: 'h:1'\n", "conductor.listn", "did you mean 'listen'"),
-    ("mode: conductor\nconductor:\n  tls:\n    cert: x\n", "conductor.tls.cert", "unknown key"),
-    (NODE + "  labels: {a: b}\n", "node.labels", "unknown key"),
+    (
+        "mode: conductor\nconductor:\n  tls:\n    cert: x\n",
+        "conductor.tls.cert",
+        "unknown field 'cert'",
+    ),
+    (NODE + "  labels: {a: b}\n", "node.labels", "unknown field 'labels'"),
     ("mode: up\n", "mode", "'conductor', 'node'"),
     ("logging: {level: INFO}\n", "mode", "required"),
     ("mode: conductor\nlogging: {level: LOUD}\n", "logging.level", "'DEBUG'"),
@@ -60,6 +64,7 @@ CASES = [
     ),
     ("mode: conductor\nconductor:\n  state_dir: ''\n", "conductor.state_dir", "path"),
     ("mode: node\n", "node.node_id", "required"),
+    ("mode: Node\n", "node.node_id", "required"),  # the role as validated, any case
     ("mode: node\nnode:\n  conductor_addr: 'h:1'\n", "node.node_id", "required"),
     ("mode: node\nnode:\n  node_id: n1\n", "node.conductor_addr", "required"),
     ("mode: node\nnode:\n  node_id: ''\n  conductor_addr: 'h:1'\n", "node.node_id", "letters"),
@@ -177,3 +182,70 @@ def test_config_host_port_accepts(text: str, expected: tuple[str, int]) -> None:
 def test_config_host_port_refuses(text: object) -> None:
     with pytest.raises(values.Invalid):
         values.host_port(text)
+
+
+# Whole messages through the real loader: the wording is the spec translator's
+# (symphony.spec.translate_errors), with the file and the key path in front.
+WORDED = [
+    (
+        "mode: conductor\nlogging: {jsn: true}\n",
+        "logging.jsn: unknown field 'jsn'; did you mean 'json'?",
+    ),
+    (
+        "mode: conductor\nconductor:\n  http: {alowed_hosts: []}\n",
+        "conductor.http.alowed_hosts: unknown field 'alowed_hosts'; did you mean 'allowed_hosts'?",
+    ),
+    (
+        NODE + "heartbeat_sec: 3\n",
+        "heartbeat_sec: unknown field 'heartbeat_sec'; it belongs in 'node.heartbeat_sec'",
+    ),
+    (
+        "mode: conductor\nconductor: {node_id: n1}\n",
+        "conductor.node_id: unknown field 'node_id'; it belongs in 'node.node_id'",
+    ),
+    (
+        "mode: conductor\nconductor:\n  http: {zzz: 1}\n",
+        "conductor.http.zzz: unknown field 'zzz'; expected one of listen, auth, allowed_hosts",
+    ),
+    (
+        "mode: conductor\nconductor:\n  tls: {advertise: h}\n",
+        'conductor.tls.advertise: must be a list (got a string "h")',
+    ),
+    (
+        "mode: conductor\nconductor:\n  tls: 5\n",
+        "conductor.tls: must be an object (mapping), got an integer",
+    ),
+    (
+        NODE + "  heartbeat_sec: '3'\n",
+        "node.heartbeat_sec: must be a positive number of seconds, got '3'",
+    ),
+    (
+        NODE + "  capacities_total: {A: 1000000000001}\n",
+        "node.capacities_total.A: must be a non-negative integer, got 1000000000001",
+    ),
+    (
+        "mode: conductor\nconductor: {listen: 'h:65536'}\n",
+        "conductor.listen: port must be a number 0..65535, got 'h:65536'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), WORDED, ids=[m.split(":")[0] for _, m in WORDED])
+def test_config_file_errors_are_worded_like_spec_errors(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    file = tmp_path / "bad.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    assert str(caught.value) == f"{file}: {message}"
+
+
+def test_config_light_checks_and_file_model_share_one_rule() -> None:
+    """The file model calls the CLI's light checks: a rule changed there changes both."""
+    from symphony.config._file import NodeSection
+
+    with pytest.raises(ValueError, match="reserved for the shared seed certificate"):
+        values.node_id("node-client")
+    with pytest.raises(ValueError, match="reserved for the shared seed certificate"):
+        NodeSection.model_validate({"node_id": "node-client"})

@@ -1,46 +1,27 @@
 """Reading a YAML configuration file into :class:`~symphony.config.Config`.
 
 Two steps, so the CLI can lay its flags over a file before anything is validated:
-:func:`read_config_file` gives the raw mapping, :func:`parse_config` checks every key
-and builds the dataclasses. Every problem is collected (not only the first) and named
-by its key path; an unknown key is refused, never ignored, because a misspelt
-``heartbeat_secs`` silently falling back to a default is worse than an error.
+:func:`read_config_file` gives the raw mapping, :func:`parse_config` checks it against
+the file's pydantic model (:mod:`._file`) and builds the dataclasses. Every problem is
+collected (not only the first), named by its key path and worded by the same translator
+as a spec's or a request body's (``symphony.spec.translate_errors``): an unknown key is
+refused with the key meant (``unknown field 'listn'; did you mean 'listen'?``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _values as v
 from ._errors import ConfigError
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
 
-__all__ = ["load_config", "parse_config", "read_config_file"]
+if TYPE_CHECKING:
+    from ._file import ConductorSection, ConfigFile, LoggingSection, NodeSection
 
-# The shape of a file: a nested dict is a section, None a leaf.
-SCHEMA: dict[str, Any] = {
-    "mode": None,
-    "logging": {"level": None, "json": None},
-    "conductor": {
-        "listen": None,
-        "tls": {"cert_path": None, "advertise": None},
-        "state_dir": None,
-        "http": {"listen": None, "auth": None, "allowed_hosts": None},
-        "node_timeout_sec": None,
-    },
-    "node": {
-        "node_id": None,
-        "conductor_addr": None,
-        "groups": None,
-        "capacities_total": None,
-        "heartbeat_sec": None,
-        "tls": {"ca_file": None, "cert_file": None, "key_file": None},
-        "join": {"addr": None, "token": None, "ca_hash": None},
-        "state_dir": None,
-    },
-}
+__all__ = ["load_config", "parse_config", "read_config_file"]
 
 # Dataclass field -> the key a person wrote, to name cross-field problems in file terms.
 _FIELD_PATHS = {
@@ -57,7 +38,6 @@ _FIELD_PATHS = {
         "join_ca_hash": "node.join.ca_hash",
     },
 }
-_ABSENT = object()
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -103,190 +83,174 @@ def parse_config(
     ``mode`` overrides ``data["mode"]``. Sections for the other role are validated too
     when present, so a mistake in them does not wait for the day the role is switched.
     """
+    # pydantic costs ~100 ms to import: only commands that read a configuration pay it.
+    from pydantic import ValidationError
+
+    from symphony.spec import translate_errors
+
+    from ._file import ConfigFile
+
     problems: list[tuple[str, str]] = []
-    _check_keys(data, SCHEMA, "", problems)
-    get = _Getter(data, problems)
-    chosen = get("mode", lambda m: v.choice(m, v.MODES)) if mode is None else mode
-    if chosen is _ABSENT:
-        problems.append(("mode", "required: 'conductor' or 'node'"))
-    logging = _build(
-        get,
-        LoggingConfig,
-        {"level": ("logging.level", v.log_level), "json": ("logging.json", v.boolean)},
-    )
-    conductor = _conductor(get) if _mode_needs(data, "conductor", chosen) else None
-    node = _node(get, problems) if _mode_needs(data, "node", chosen) else None
+    file: ConfigFile | None = None
+    try:
+        file = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        found = translate_errors(errors, model=ConfigFile)
+        for error, raw in zip(found, errors, strict=True):
+            if raw["type"] == "extra_forbidden" and "did you mean" not in error["message"]:
+                error["message"] += _where_instead(raw["loc"])
+        # Unknown keys first: a misspelt key often explains the problems after it.
+        unknown = [e["type"] == "extra_forbidden" for e in errors]
+        ordered = sorted(zip(unknown, found, strict=True), key=lambda pair: not pair[0])
+        problems += [(e["path"], e["message"]) for _, e in ordered]
+    chosen = mode if mode is not None else _mode_of(data)
+    problems += _missing(data, mode, chosen)
+    if problems or file is None:
+        raise ConfigError(problems, source=source)
+    logging = _logging(file.logging)
+    conductor = _conductor(file.conductor, problems) if _needs(data, "conductor", chosen) else None
+    node = _node(file.node, problems) if _needs(data, "node", chosen) else None
     if problems:
         raise ConfigError(problems, source=source)
     try:
-        return Config(mode=chosen, logging=logging, conductor=conductor, node=node)
+        return Config(
+            mode=chosen,  # type: ignore[arg-type]  # checked by Config itself
+            logging=logging,
+            conductor=conductor,
+            node=node,
+        )
     except ConfigError as exc:
         raise exc.with_source(source) if source else exc from None
 
 
-def _mode_needs(data: Mapping[str, Any], section: str, mode: object) -> bool:
+def _where_instead(loc: tuple[Any, ...]) -> str:
+    """For an unknown key with no close spelling: the section it belongs to, if it is a
+    key of another section (``heartbeat_sec`` at the top: ``node.heartbeat_sec``), else
+    the keys this place accepts."""
+    from ._file import key_paths
+
+    paths = key_paths()
+    elsewhere = [p for p in paths if p.rsplit(".", 1)[-1] == str(loc[-1])]
+    if elsewhere:
+        return "; it belongs in " + " or ".join(repr(p) for p in elsewhere)
+    prefix = "".join(f"{part}." for part in loc[:-1])
+    here = {p[len(prefix) :].split(".")[0] for p in paths if p.startswith(prefix)}
+    listed = [p[len(prefix) :].split(".")[0] for p in paths if p.startswith(prefix)]
+    known = sorted(here, key=listed.index)
+    return "; expected one of " + ", ".join(known) if known else ""
+
+
+def _needs(data: Mapping[str, Any], section: str, mode: object) -> bool:
     return mode == section or data.get(section) is not None
 
 
-class _Getter:
-    """Fetch ``a.b.c`` from the raw data through a check, recording problems by path."""
-
-    def __init__(self, data: Mapping[str, Any], problems: list[tuple[str, str]]) -> None:
-        self.data = data
-        self.problems = problems
-
-    def __call__(self, path: str, check: Callable[[Any], Any]) -> Any:
-        node: Any = self.data
-        for key in path.split("."):
-            if not isinstance(node, Mapping) or key not in node:
-                return _ABSENT
-            node = node[key]
-        try:
-            return check(node)
-        except v.Invalid as exc:
-            self.problems.append((path, str(exc)))
-            return _ABSENT
+def _has(data: Any, path: str) -> bool:
+    for key in path.split("."):
+        if not isinstance(data, Mapping) or key not in data:
+            return False
+        data = data[key]
+    return True
 
 
-def _build(get: _Getter, cls: Callable[..., Any], table: dict[str, tuple[str, Any]]) -> Any:
-    kwargs = {name: get(path, check) for name, (path, check) in table.items()}
-    return cls(**{k: val for k, val in kwargs.items() if val is not _ABSENT})
+def _mode_of(data: Mapping[str, Any]) -> str | None:
+    """The file's role as validated (``Node`` is ``node``), or ``None`` if it is bad."""
+    try:
+        return v.choice(data.get("mode"), v.MODES)
+    except v.Invalid:
+        return None
 
 
-def _conductor(get: _Getter) -> ConductorConfig | None:
-    kwargs: dict[str, Any] = {}
-    for key, prefix in (("conductor.listen", "listen"), ("conductor.http.listen", "http")):
-        pair = get(key, v.host_port)
-        if pair is not _ABSENT:
-            kwargs[f"{prefix}_host"], kwargs[f"{prefix}_port"] = pair
-    table = {
-        "cert_path": ("conductor.tls.cert_path", v.path),
-        "advertise": ("conductor.tls.advertise", _list_of(get, "conductor.tls.advertise", v.host)),
-        "state_dir": ("conductor.state_dir", v.path),
-        "http_auth": ("conductor.http.auth", lambda a: v.choice(a, v.HTTP_AUTH_MODES)),
-        "http_allowed_hosts": (
-            "conductor.http.allowed_hosts",
-            _list_of(get, "conductor.http.allowed_hosts", v.allowed_host),
-        ),
-        "node_timeout_sec": ("conductor.node_timeout_sec", _optional_seconds),
-    }
-    for name, (path, check) in table.items():
-        value = get(path, check)
-        if value is not _ABSENT:
-            kwargs[name] = value
-    return _construct(get, ConductorConfig, kwargs, "conductor")
-
-
-def _node(get: _Getter, problems: list[tuple[str, str]]) -> NodeConfig | None:
-    kwargs: dict[str, Any] = {}
-    table = {
-        "node_id": ("node.node_id", v.node_id),
-        "groups": ("node.groups", _list_of(get, "node.groups", v.group)),
-        "capacities_total": ("node.capacities_total", _capacities(get)),
-        "heartbeat_sec": ("node.heartbeat_sec", v.seconds),
-        "ca_file": ("node.tls.ca_file", v.path),
-        "cert_file": ("node.tls.cert_file", v.path),
-        "key_file": ("node.tls.key_file", v.path),
-        "join_addr": ("node.join.addr", lambda a: v.format_host_port(*v.host_port(a))),
-        "join_token": ("node.join.token", v.join_token),
-        "join_ca_hash": ("node.join.ca_hash", v.ca_hash),
-        "state_dir": ("node.state_dir", v.path),
-    }
-    for name, (path, check) in table.items():
-        value = get(path, check)
-        if value is not _ABSENT:
-            kwargs[name] = value
-    # The conductor address defaults to the join address: one endpoint to remember.
-    addr = get("node.conductor_addr", v.host_port)
-    if addr is _ABSENT and "join_addr" in kwargs:
-        addr = v.host_port(kwargs["join_addr"])
-    if addr is not _ABSENT:
-        kwargs["conductor_host"], kwargs["conductor_port"] = addr
-    elif get("node.conductor_addr", lambda a: a) is _ABSENT:
-        problems.append(
+def _missing(
+    data: Mapping[str, Any], mode: str | None, chosen: str | None
+) -> list[tuple[str, str]]:
+    """What the role requires and the file leaves out (the model cannot know the role)."""
+    if mode is None and "mode" not in data:
+        return [("mode", "required: 'conductor' or 'node'")]
+    if not _needs(data, "node", chosen):
+        return []
+    out = []
+    if not _has(data, "node.conductor_addr") and not _has(data, "node.join.addr"):
+        out.append(
             (
                 "node.conductor_addr",
                 "required: the conductor's node endpoint, host:port (or set node.join.addr)",
             )
         )
-    if get("node.node_id", lambda a: a) is _ABSENT:
-        problems.append(("node.node_id", "required: a name for this node, e.g. 'gpu-box-1'"))
-    return _construct(get, NodeConfig, kwargs, "node")
+    if not _has(data, "node.node_id"):
+        out.append(("node.node_id", "required: a name for this node, e.g. 'gpu-box-1'"))
+    return out
 
 
-_Section = TypeVar("_Section", ConductorConfig, NodeConfig)
+def _present(**values: Any) -> dict[str, Any]:
+    """The keys a file set (the model leaves an absent key ``None``)."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _logging(section: LoggingSection | None) -> LoggingConfig:
+    if section is None:
+        return LoggingConfig()
+    return LoggingConfig(**_present(level=section.level, json=section.json_))
+
+
+def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]) -> Any:
+    from ._file import ConductorHttp, ConductorSection, ConductorTls
+
+    s = section or ConductorSection()
+    tls, http = s.tls or ConductorTls(), s.http or ConductorHttp()
+    kwargs = _present(
+        cert_path=tls.cert_path,
+        advertise=tls.advertise,
+        state_dir=s.state_dir,
+        http_auth=http.auth,
+        http_allowed_hosts=http.allowed_hosts,
+        node_timeout_sec=s.node_timeout_sec,
+    )
+    if s.listen is not None:
+        kwargs["listen_host"], kwargs["listen_port"] = s.listen
+    if http.listen is not None:
+        kwargs["http_host"], kwargs["http_port"] = http.listen
+    return _construct(ConductorConfig, kwargs, "conductor", problems)
+
+
+def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
+    from ._file import NodeJoin, NodeSection, NodeTls
+
+    s = section or NodeSection()
+    tls, join = s.tls or NodeTls(), s.join or NodeJoin()
+    kwargs = _present(
+        node_id=s.node_id,
+        groups=s.groups,
+        capacities_total=s.capacities_total,
+        heartbeat_sec=s.heartbeat_sec,
+        ca_file=tls.ca_file,
+        cert_file=tls.cert_file,
+        key_file=tls.key_file,
+        join_addr=join.addr,
+        join_token=join.token,
+        join_ca_hash=join.ca_hash,
+        state_dir=s.state_dir,
+    )
+    # The conductor address defaults to the join address: one endpoint to remember.
+    addr = s.conductor_addr or (v.host_port(join.addr) if join.addr is not None else None)
+    if addr is not None:
+        kwargs["conductor_host"], kwargs["conductor_port"] = addr
+    return _construct(NodeConfig, kwargs, "node", problems)
+
+
+_Built = TypeVar("_Built", ConductorConfig, NodeConfig)
 
 
 def _construct(
-    get: _Getter, cls: type[_Section], kwargs: dict[str, Any], section: str
-) -> _Section | None:
-    """Build the dataclass once every key is clean; its cross-field checks name file keys."""
-    if get.problems:
-        return None
+    cls: type[_Built], kwargs: dict[str, Any], section: str, problems: list[tuple[str, str]]
+) -> _Built | None:
+    """Build the dataclass; its cross-field checks are named by the keys in the file."""
     try:
         return cls(**kwargs)
     except ConfigError as exc:
         paths = _FIELD_PATHS[section]
-        get.problems.extend((paths.get(p, f"{section}.{p}"), msg) for p, msg in exc.problems)
+        problems.extend((paths.get(p, f"{section}.{p}"), msg) for p, msg in exc.problems)
         return None
-
-
-def _optional_seconds(value: Any) -> float | None:
-    return None if value is None else v.seconds(value)
-
-
-def _list_of(get: _Getter, path: str, check: Callable[[Any], str]) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        if not isinstance(value, list):
-            raise v.Invalid(f"must be a list, got {v.show(value)}")
-        out = []
-        for i, item in enumerate(value):
-            try:
-                out.append(check(item))
-            except v.Invalid as exc:
-                get.problems.append((f"{path}[{i}]", str(exc)))
-        return tuple(out)
-
-    return convert
-
-
-def _capacities(get: _Getter) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise v.Invalid(f"must be a mapping of capacity class to amount, got {v.show(value)}")
-        out = {}
-        for name, amount in value.items():
-            where = f"node.capacities_total.{name}"
-            try:
-                out[v.capacity_name(name)] = v.integer(amount)
-            except v.Invalid as exc:
-                get.problems.append((where, str(exc)))
-        return out
-
-    return convert
-
-
-def _check_keys(
-    data: Any, schema: dict[str, Any], prefix: str, problems: list[tuple[str, str]]
-) -> None:
-    """Refuse unknown keys and sections that are not mappings, naming each by path."""
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if key not in schema:
-            problems.append((path, _unknown(key, schema)))
-        elif isinstance(schema[key], dict) and value is not None:
-            if isinstance(value, Mapping):
-                _check_keys(value, schema[key], f"{path}.", problems)
-            else:
-                problems.append((path, f"must be a mapping of keys, got {v.show(value)}"))
-
-
-def _unknown(key: object, schema: dict[str, Any]) -> str:
-    # The same suggestion as for a spec or a request body (symphony.spec's translator).
-    from symphony.spec import did_you_mean
-
-    hint = did_you_mean(key, schema) or "; expected one of " + ", ".join(schema)
-    return f"unknown key {key!r}{hint}"
 
 
 def _loader_class(yaml: Any) -> type:

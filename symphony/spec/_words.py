@@ -179,8 +179,9 @@ def _fields_at(model: Any, loc: Sequence[Any]) -> list[str]:
                 continue
             return []
         current = fields[part].annotation
-    current = _model_of(current)
-    return list(getattr(current, "model_fields", {}) or [])
+    fields = getattr(_model_of(current), "model_fields", None) or {}
+    # A field with an alias is written under the alias (a config file's ``json``).
+    return [getattr(info, "alias", None) or name for name, info in fields.items()]
 
 
 def _model_of(hint: Any) -> Any:
