@@ -208,6 +208,15 @@ WORDED = [
         "conductor.http.zzz: unknown field 'zzz'; expected one of listen, auth, allowed_hosts",
     ),
     (
+        "mode: conductor\n5: x\n",
+        "unknown key 5 (keys are names); expected one of mode, logging, conductor, node",
+    ),
+    (
+        NODE + "  yes: 1\n",
+        "node: unknown key true (keys are names); expected one of node_id, conductor_addr, "
+        "groups, capacities_total, heartbeat_sec, tls, join, state_dir",
+    ),
+    (
         "mode: conductor\nconductor:\n  tls: {advertise: h}\n",
         'conductor.tls.advertise: must be a list (got a string "h")',
     ),

@@ -100,8 +100,14 @@ def parse_config(
         for error, raw in zip(found, errors, strict=True):
             if raw["type"] == "extra_forbidden" and "did you mean" not in error["message"]:
                 error["message"] += _where_instead(raw["loc"])
+            elif raw["type"] == "invalid_key":  # YAML's `5:` or `yes:` where a key belongs
+                error["path"] = ".".join(str(part) for part in raw["loc"][:-1])
+                key = v.show(raw["input"])
+                error["message"] = f"unknown key {key} (keys are names)" + _where_instead(
+                    raw["loc"]
+                )
         # Unknown keys first: a misspelt key often explains the problems after it.
-        unknown = [e["type"] == "extra_forbidden" for e in errors]
+        unknown = [e["type"] in ("extra_forbidden", "invalid_key") for e in errors]
         ordered = sorted(zip(unknown, found, strict=True), key=lambda pair: not pair[0])
         problems += [(e["path"], e["message"]) for _, e in ordered]
     chosen = mode if mode is not None else _mode_of(data)
