@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from symphony.node.process import SpecError
+from symphony.node.process import JobSpecError
 from tests.jobs.harness import JOBS, Node, open_node, spec
 
 
@@ -95,6 +95,6 @@ async def test_health_check_timeout_counts_as_failure(
 async def test_health_check_malformed_is_rejected(
     clock: trio.testing.MockClock, node: Node
 ) -> None:
-    with pytest.raises(SpecError, match="health_check"):
+    with pytest.raises(JobSpecError, match="health_check"):
         await node.start("x", spec(["true"], health_check={"type": "http", "url": 5}))
     assert await node.manager.list_instances() == []

@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from symphony.node.process import InstanceExists, SpecError, StartRequest, UnknownInstance
+from symphony.node.process import InstanceExists, JobSpecError, StartRequest, UnknownInstance
 from tests.jobs.harness import JOBS, Node, gone, monitor_request, open_node, spec, wait_real
 
 
@@ -203,7 +203,7 @@ async def test_manager_rejects_malformed_requests(
 ) -> None:
     with pytest.raises(ValueError, match="instance id"):
         await node.start("../escape", spec(SLEEP))
-    with pytest.raises(SpecError, match=r"config\.command"):
+    with pytest.raises(JobSpecError, match=r"config\.command"):
         await node.start("x", {"config": {"command": "sleep 1"}})
     with pytest.raises(TypeError, match="StartRequest"):
         await node.manager.start_instance({"instance_id": "x"})  # type: ignore[arg-type]

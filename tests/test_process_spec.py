@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from symphony.node.process import SpecError, parse_job_spec
+from symphony.node.process import JobSpecError, parse_job_spec
 from symphony.node.process.joblogger import LogFile
 from symphony.node.process.jobspec import RestartPolicy
 from symphony.node.process.logcursor import LogCursor
@@ -107,7 +107,7 @@ def test_spec_health_checks_and_signal_names_parse() -> None:
     ],
 )
 def test_spec_malformed_is_rejected_with_the_field(spec: object, message: str) -> None:
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(JobSpecError, match=message):
         parse_job_spec(spec)
 
 

@@ -33,8 +33,8 @@ from .logserve import LogServer
 from .process import (
     InstanceExists,
     InstanceReport,
+    JobSpecError,
     ProcessManager,
-    SpecError,
     StartRequest,
     StatusUpdate,
     UnknownInstance,
@@ -157,7 +157,7 @@ class ProcessJobs:
             await self.manager.start_instance(request)
         except InstanceExists:
             log.debug("start of %s: already here", command.instance_id)
-        except (SpecError, ValueError) as error:
+        except (JobSpecError, ValueError) as error:
             log.warning("cannot start %s: %s", command.instance_id, error)
             await self._report(
                 InstanceStatus(

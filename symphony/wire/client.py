@@ -28,6 +28,8 @@ from typing import Any
 import trio
 import trio_websocket
 
+from symphony.actors import sole_exception
+
 from .codec import DEFAULT_MAX_FRAME_SIZE
 from .connection import ConductorConnection
 from .errors import (
@@ -158,18 +160,6 @@ async def _upgrade(
     return ws
 
 
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else None
-
-
 def _server_cn(stream: trio.SSLStream[Any]) -> str:
     try:
         return peer_node_id(stream)
@@ -230,7 +220,7 @@ async def connect_to_conductor(
     except BaseExceptionGroup as group:
         # The nursery wraps whatever escapes it (the body's exception, or the
         # WebSocket reader's) in a group; hand callers the plain exception.
-        single = _single(group)
+        single = sole_exception(group)
         if single is None:
             raise
         if isinstance(single, trio_websocket.HandshakeError):

@@ -33,6 +33,8 @@ join token or a private key.
 
 from __future__ import annotations
 
+from symphony.errors import SymphonyError
+
 __all__ = [
     "CAFingerprintMismatch",
     "CertificateError",
@@ -56,7 +58,7 @@ __all__ = [
 ]
 
 
-class LinkError(Exception):
+class LinkError(SymphonyError):
     """Root of every error raised by :mod:`symphony.pki` and :mod:`symphony.wire`."""
 
 

@@ -6,7 +6,7 @@ EXPORTED = {
     "Actor", "ActorConfigError", "ActorCrashed", "ActorError", "ActorRef", "ActorStopped",
     "AskTimeout", "Backoff", "BackoffTracker", "ChildInfo", "ChildSpec", "DuplicateChild",
     "MailboxFull", "Outbox", "Reply", "RestartType", "Strategy", "Supervisor", "SupervisorFailed",
-    "spawn",
+    "sole_exception", "spawn",
 }  # fmt: skip
 
 

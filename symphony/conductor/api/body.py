@@ -18,7 +18,7 @@ from typing import Any
 
 from quart import request
 
-from .errors import ApiError
+from .errors import HttpError
 
 #: Largest request body (a spec is a few KiB); larger is a JSON 413 that also closes the
 #: connection (see :func:`.errors.error_response`).
@@ -51,7 +51,7 @@ def _require_json_type() -> None:
     if mime != "application/json" and not (
         mime.startswith("application/") and mime.endswith("+json")
     ):
-        raise ApiError(
+        raise HttpError(
             415,
             "unsupported media type",
             "send the body as JSON with 'Content-Type: application/json'"
@@ -74,19 +74,19 @@ async def json_body(*, empty: Any = _EMPTY) -> Any:
     raw = await request.get_data(as_text=False)
     if not raw.strip():
         if empty is _EMPTY:
-            raise ApiError(400, "malformed request", "the body is empty; send a JSON document")
+            raise HttpError(400, "malformed request", "the body is empty; send a JSON document")
         return empty
     _require_json_type()  # again: a body may come without a length (HTTP/2, no framing)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "malformed request", "the body is not valid UTF-8") from None
+        raise HttpError(400, "malformed request", "the body is not valid UTF-8") from None
     try:
         data = json.loads(text)
     except RecursionError:
         raise _too_deep() from None
     except ValueError as error:
-        raise ApiError(400, "malformed request", f"the body is not valid JSON: {error}") from None
+        raise HttpError(400, "malformed request", f"the body is not valid JSON: {error}") from None
     if depth(data) > MAX_DEPTH:
         raise _too_deep()
     return data
@@ -111,7 +111,7 @@ def depth(value: Any) -> int:
     return deepest
 
 
-def _too_deep() -> ApiError:
-    return ApiError(
+def _too_deep() -> HttpError:
+    return HttpError(
         400, "malformed request", f"the body nests arrays/objects more than {MAX_DEPTH} deep"
     )

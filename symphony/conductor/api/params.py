@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from quart import request
 
-from .errors import ApiError
+from .errors import HttpError
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -20,9 +20,9 @@ def int_param(name: str, default: int | None, *, low: int, high: int) -> int | N
     try:
         value = int(raw.strip(), 10)
     except ValueError:
-        raise ApiError(400, "bad parameter", f"{name} must be an integer, got {raw!r}") from None
+        raise HttpError(400, "bad parameter", f"{name} must be an integer, got {raw!r}") from None
     if not low <= value <= high:
-        raise ApiError(
+        raise HttpError(
             400, "bad parameter", f"{name} must be between {low} and {high}, got {value}"
         )
     return value
@@ -38,7 +38,7 @@ def bool_param(name: str, default: bool = False) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ApiError(400, "bad parameter", f"{name} must be true or false, got {raw!r}")
+    raise HttpError(400, "bad parameter", f"{name} must be true or false, got {raw!r}")
 
 
 def choice_param(name: str, default: str, choices: Iterable[str]) -> str:
@@ -48,7 +48,7 @@ def choice_param(name: str, default: str, choices: Iterable[str]) -> str:
     if raw is None:
         return default
     if raw not in allowed:
-        raise ApiError(400, "bad parameter", f"{name} must be one of {list(allowed)}, got {raw!r}")
+        raise HttpError(400, "bad parameter", f"{name} must be one of {list(allowed)}, got {raw!r}")
     return raw
 
 
@@ -58,5 +58,5 @@ def str_param(name: str, *, max_length: int = 253) -> str | None:
     if raw is None:
         return None
     if not raw or len(raw) > max_length:
-        raise ApiError(400, "bad parameter", f"{name} must be 1 to {max_length} characters")
+        raise HttpError(400, "bad parameter", f"{name} must be 1 to {max_length} characters")
     return raw

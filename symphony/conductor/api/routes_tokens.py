@@ -21,7 +21,7 @@ from typing import Any
 from quart import Blueprint, current_app, request
 
 from .body import json_body
-from .errors import ApiError
+from .errors import HttpError
 
 __all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
 
@@ -36,26 +36,26 @@ tokens = Blueprint("tokens", __name__)
 def _join() -> Any:
     join = current_app.config.get(JOIN_SERVICE_KEY)
     if join is None:
-        raise ApiError(503, "joining disabled", "this Conductor does not enrol nodes")
+        raise HttpError(503, "joining disabled", "this Conductor does not enrol nodes")
     return join
 
 
 async def _options() -> tuple[float, bool]:
     data = await json_body(empty={})
     if not isinstance(data, dict):
-        raise ApiError(400, "malformed request", "the body is a JSON object (or empty)")
+        raise HttpError(400, "malformed request", "the body is a JSON object (or empty)")
     unknown = sorted(set(data) - {"ttl_seconds", "reusable"})
     if unknown:
         # ascii(): a key may be anything JSON can spell, a lone surrogate included.
         names = ", ".join(ascii(k)[:80] for k in unknown[:10])
-        raise ApiError(422, "invalid request", f"unknown field(s): {names}")
+        raise HttpError(422, "invalid request", f"unknown field(s): {names}")
     ttl = data.get("ttl_seconds", DEFAULT_TTL)
     # bool is an int in Python: "ttl_seconds": true must not mean one second.
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
-        raise ApiError(422, "invalid request", "ttl_seconds must be a number of seconds")
+        raise HttpError(422, "invalid request", "ttl_seconds must be a number of seconds")
     reusable = data.get("reusable", False)
     if not isinstance(reusable, bool):
-        raise ApiError(422, "invalid request", "reusable must be true or false")
+        raise HttpError(422, "invalid request", "reusable must be true or false")
     return float(ttl), reusable
 
 
@@ -66,7 +66,7 @@ async def create_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     try:
         created = join.create_token(ttl=ttl, single_use=not reusable)
     except ValueError as error:
-        raise ApiError(422, "invalid request", str(error)) from None
+        raise HttpError(422, "invalid request", str(error)) from None
     join_addr = await join.join_addr(request.host.rsplit(":", 1)[0].strip("[]") or "127.0.0.1")
     body = {
         "token": created.token,
@@ -104,5 +104,5 @@ async def list_tokens() -> dict[str, Any]:
 @tokens.delete("/tokens/<token_id>")
 async def delete_token(token_id: str) -> dict[str, Any]:
     if not _join().store.delete_join_token(token_id):
-        raise ApiError(404, "not found", f"no join token {token_id!r:.40}")
+        raise HttpError(404, "not found", f"no join token {token_id!r:.40}")
     return {"deleted": token_id}

@@ -16,7 +16,7 @@ from pathlib import Path
 from quart import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from .errors import ApiError
+from .errors import HttpError
 
 ui = Blueprint("ui", __name__)
 
@@ -53,5 +53,5 @@ async def static_file(name: str) -> Response:
     try:
         response = await send_from_directory(STATIC, name)
     except NotFound:
-        raise ApiError(404, "not found", f"the web UI has no file {name!r}") from None
+        raise HttpError(404, "not found", f"the web UI has no file {name!r}") from None
     return _headers(response)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import MonitorError, MonitorLost
-    from .jobspec import HealthCheck, JobSpec, RestartPolicy, SpecError, parse_job_spec
+    from .jobspec import HealthCheck, JobSpec, JobSpecError, RestartPolicy, parse_job_spec
     from .manager import InstanceExists, ProcessManager, UnknownInstance
     from .records import InstanceReport, StartRequest, StatusUpdate
     from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
@@ -33,7 +33,7 @@ _EXPORTS = {
     "HealthCheck": "jobspec",
     "JobSpec": "jobspec",
     "RestartPolicy": "jobspec",
-    "SpecError": "jobspec",
+    "JobSpecError": "jobspec",
     "parse_job_spec": "jobspec",
     "InstanceExists": "manager",
     "ProcessManager": "manager",
@@ -52,13 +52,13 @@ __all__ = [
     "InstanceExists",
     "InstanceReport",
     "JobSpec",
+    "JobSpecError",
     "MonitorError",
     "MonitorLost",
     "NodeContext",
     "ProcessManager",
     "ProcessSupervisor",
     "RestartPolicy",
-    "SpecError",
     "StartRequest",
     "StatusUpdate",
     "StopInstance",

@@ -34,10 +34,11 @@ from typing import Any
 import trio
 
 from symphony.actors import ActorRef, ActorStopped, spawn
+from symphony.errors import SymphonyError
 
 from . import logfiles
 from .client import MonitorClient, MonitorLost
-from .jobspec import JobSpec, SpecError, parse_job_spec
+from .jobspec import JobSpec, JobSpecError, parse_job_spec
 from .localstate import InstanceStore
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -50,11 +51,11 @@ EVENTS_KEPT = 200  # status records kept per instance for ``events()``
 MONITOR_RETRY_DELAYS = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-class InstanceExists(ValueError):
+class InstanceExists(SymphonyError, ValueError):
     """An instance with this id is already on this node."""
 
 
-class UnknownInstance(LookupError):
+class UnknownInstance(SymphonyError, LookupError):
     """No instance with this id on this node."""
 
 
@@ -259,7 +260,7 @@ class ProcessManager:
         return actor
 
     async def start_instance(self, request: StartRequest) -> InstanceReport:
-        """Start one instance; raises SpecError (a ValueError) or InstanceExists."""
+        """Start one instance; raises JobSpecError (a ValueError) or InstanceExists."""
         if not isinstance(request, StartRequest):
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
@@ -352,7 +353,7 @@ class ProcessManager:
                 continue
             try:
                 spec = parse_job_spec(request.spec)
-            except SpecError:
+            except JobSpecError:
                 logger.warning("instance %s: unreadable saved spec", request.instance_id)
                 continue
             mine = sorted(runs.pop(request.instance_id, []), key=lambda r: r["started_at"])

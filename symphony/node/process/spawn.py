@@ -23,12 +23,14 @@ import os
 import shutil
 import signal
 
+from symphony.errors import SymphonyError
+
 from .joblogger import fork_logger
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
-class SpawnError(Exception):
+class SpawnError(SymphonyError):
     """The job could not be started; the message is the reason shown to the user."""
 
 
