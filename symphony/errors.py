@@ -56,6 +56,8 @@ appended to the message when the error is raised without a hint of its own.
 
 from __future__ import annotations
 
+from typing import Self
+
 __all__ = ["SymphonyError"]
 
 
@@ -77,6 +79,6 @@ class SymphonyError(Exception):
         return doc[:1].lower() + doc[1:].rstrip(".")
 
     @classmethod
-    def with_hint(cls, message: str) -> SymphonyError:
+    def with_hint(cls, message: str) -> Self:
         """``cls(message)`` with the class's :attr:`hint` appended: ``"...; do this"``."""
         return cls(f"{message}; {cls.hint}" if cls.hint else message)

@@ -189,7 +189,7 @@ class JoinService:
         if self.store.use_join_token(token_id) is None:
             # Lost a race (or expired in between): say precisely why.
             verify_join_token(request.token, _pki_record(self.store, token_id), now=self.clock())
-            raise JoinTokenUsed(f"join token {token_id} was single-use and is already used")
+            raise JoinTokenUsed(f"join token {token_id} was already used (it was single-use)")
         return cert_pem
 
     async def serve(self, ws: trio_websocket.WebSocketConnection, remote: str) -> None:

@@ -220,7 +220,7 @@ async def _open_join_socket(
     try:
         tcp = await trio.open_tcp_stream(host, port)
     except OSError as exc:
-        raise ConnectFailed(f"cannot reach the conductor at {where}: {exc}") from None
+        raise ConnectFailed.with_hint(f"cannot reach the conductor at {where}: {exc}") from None
     tls = trio.SSLStream(tcp, enrollment_ssl_context(), server_hostname=host)
     watched = _Watched(tls)
     ws: trio_websocket.WebSocketConnection | None = None
@@ -318,7 +318,9 @@ async def request_certificate(
         raise failure
     if answer["t"] == "join_refused":
         error = _REFUSALS.get(str(answer.get("code")), JoinTokenError)
-        raise error(f"the conductor refused to enrol this node: {answer.get('reason')}")
+        # The reason is the peer's text: bound it and keep it printable.
+        reason = "".join(c if c.isprintable() else "?" for c in str(answer.get("reason"))[:300])
+        raise error.with_hint(f"the conductor refused this join: {reason}")
     cert_pem = answer.get("cert_pem")
     if not isinstance(cert_pem, bytes):
         raise CertificateError("the conductor's join_ok message carries no certificate")

@@ -91,7 +91,7 @@ async def _tls(
     try:
         tcp = await trio.open_tcp_stream(host, port)
     except OSError as exc:
-        raise ConnectFailed(f"cannot reach the conductor at {where}: {exc}") from None
+        raise ConnectFailed.with_hint(f"cannot reach the conductor at {where}: {exc}") from None
     stream = trio.SSLStream(tcp, ctx, server_hostname=server_hostname)
     try:
         await stream.do_handshake()

@@ -81,13 +81,19 @@ class JoinTokenError(PKIError):
 class JoinTokenInvalid(JoinTokenError):
     """The token is malformed, names another token, or its secret is wrong."""
 
+    hint = "check that the whole token was copied, or create a new one with 'symphony token create'"
+
 
 class JoinTokenExpired(JoinTokenError):
     """The token was valid but its expiry time has passed."""
 
+    hint = "create a new one with 'symphony token create'"
+
 
 class JoinTokenUsed(JoinTokenError):
     """The token was single-use and has already been consumed."""
+
+    hint = "create a new one with 'symphony token create'"
 
 
 class ProtocolError(LinkError):
@@ -113,6 +119,8 @@ class TransportError(LinkError):
 
 class ConnectFailed(TransportError):
     """The TCP connection could not be established (refused, unreachable, DNS)."""
+
+    hint = "is the Conductor running, and is that its node port (conductor.listen)?"
 
 
 class ConnectTimeout(TransportError):
