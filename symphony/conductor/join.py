@@ -2,19 +2,12 @@
 
 A new node has no certificate, so it cannot use the mTLS link yet. It opens the one
 resource the node endpoint offers a client without a certificate
-(:data:`~symphony.wire.server.JOIN_WS_PATH`) and the exchange goes, one msgpack map
-per binary WebSocket message::
-
-    conductor -> node   {"t": "join_ca", "ca_pem": <bytes>}
-    node -> conductor   {"t": "join_request", "token": str, "node_id": str, "csr_pem": <bytes>}
-    conductor -> node   {"t": "join_ok", "cert_pem": <bytes>}
-                     or {"t": "join_refused", "code": str, "reason": str}
-
-The node checks the CA against the hash it was given, and the server's TLS certificate
-against that CA, *before* it sends its token. ``code`` is ``invalid`` (malformed,
-unknown or wrong token), ``expired``, ``used`` (a single-use token already spent) or
-``bad_request`` (a malformed message, CSR or node id). The connection is closed after
-the answer; the node then connects to the normal endpoint with its new certificate.
+(:data:`~symphony.wire.server.JOIN_WS_PATH`) and runs the exchange whose typed
+messages are in :mod:`symphony.wire.join`: the Conductor sends ``JoinCA``, the node
+answers ``JoinRequest``, the Conductor ``JoinOk`` or ``JoinRefused``. The node checks
+the CA against the hash it was given, and the server's TLS certificate against that
+CA, *before* it sends its token. The connection is closed after the answer; the node
+then connects to the normal endpoint with its new certificate.
 
 Order of the checks, so that a refused join changes nothing: the token is verified
 against its stored hash, the CSR is signed into a certificate (in memory), and only
@@ -30,16 +23,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import msgpack
 import trio
-import trio_websocket
 
 from symphony.pki import (
     CertificateAuthority,
     CertificateError,
     JoinToken,
     JoinTokenError,
-    JoinTokenExpired,
     JoinTokenInvalid,
     JoinTokenUsed,
     issue_node_certificate,
@@ -47,28 +37,17 @@ from symphony.pki import (
     parse_join_token,
     verify_join_token,
 )
-from symphony.wire import ProtocolError
+from symphony.wire import Message, ProtocolError, WireConnection
+from symphony.wire.join import JoinCA, JoinOk, JoinRefused, JoinRequest, refusal_code
 
 from .store import Store
 
-__all__ = ["CreatedToken", "JoinRequest", "JoinService", "parse_join_request", "refusal_code"]
+__all__ = ["CreatedToken", "JoinService", "parse_join_request"]
 
 log = logging.getLogger("symphony.conductor.join")
 
 #: Longest a token may live: a join token is a short-lived secret, not a credential.
 MAX_TOKEN_TTL = 30 * 24 * 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class JoinRequest:
-    """What a joining node sends: its token, the id it wants, and a CSR for that id."""
-
-    token: str = ""
-    node_id: str = ""
-    csr_pem: bytes = b""
-
-    def __repr__(self) -> str:  # the token is a secret: keep it out of every repr
-        return f"JoinRequest(node_id={self.node_id!r}, csr_pem=<{len(self.csr_pem)} bytes>)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,31 +64,12 @@ class CreatedToken:
         return f"CreatedToken(id={self.id!r}, expires_at={self.expires_at}, ...)"
 
 
-def parse_join_request(data: bytes | str) -> JoinRequest:
-    """Decode and validate a ``join_request`` message; :class:`ProtocolError` if malformed."""
-    if isinstance(data, str):
-        raise ProtocolError("the join exchange uses binary frames only")
-    try:
-        msg = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise ProtocolError(f"join request is not valid msgpack: {type(exc).__name__}") from None
-    if not isinstance(msg, dict) or msg.get("t") != "join_request":
-        raise ProtocolError("expected a join_request map")
-    for key, kind in (("token", str), ("node_id", str), ("csr_pem", bytes)):
-        if not isinstance(msg.get(key), kind):
-            raise ProtocolError(f"join_request.{key}: expected {kind.__name__}")
-    return JoinRequest(msg["token"], msg["node_id"], msg["csr_pem"])
-
-
-def refusal_code(error: Exception) -> str:
-    """The wire ``code`` of a refusal (the node turns it back into the same exception)."""
-    if isinstance(error, JoinTokenExpired):
-        return "expired"
-    if isinstance(error, JoinTokenUsed):
-        return "used"
-    if isinstance(error, JoinTokenError):
-        return "invalid"
-    return "bad_request"
+def parse_join_request(received: Message | list[Message]) -> JoinRequest:
+    """The one message a joining node may send; :class:`ProtocolError` for anything else."""
+    if not isinstance(received, JoinRequest):
+        got = "a batch" if isinstance(received, list) else type(received).__name__
+        raise ProtocolError(f"expected a join_request, got {got}")
+    return received
 
 
 def _pki_record(store: Store, token_id: str) -> JoinToken:
@@ -192,20 +152,19 @@ class JoinService:
             raise JoinTokenUsed(f"join token {token_id} was already used (it was single-use)")
         return cert_pem
 
-    async def serve(self, ws: trio_websocket.WebSocketConnection, remote: str) -> None:
-        """Run the join exchange on ``ws`` (the wire server's ``join_handler``)."""
+    async def serve(self, conn: WireConnection, remote: str) -> None:
+        """Run the join exchange on ``conn`` (the wire server's ``join_handler``)."""
         with trio.move_on_after(self.exchange_timeout) as scope:
-            await ws.send_message(msgpack.packb({"t": "join_ca", "ca_pem": self._ca_pem}))
-            data = await ws.get_message()
+            await conn.send(JoinCA(ca_pem=self._ca_pem))
             try:
-                request = parse_join_request(data)
+                request = parse_join_request(await conn.receive())
             except ProtocolError as error:
-                await self._refuse(ws, remote, None, error)
+                await self._refuse(conn, remote, None, error)
                 return
             try:
                 cert_pem = self.enroll(request)
             except (JoinTokenError, CertificateError) as error:
-                await self._refuse(ws, remote, request.node_id, error)
+                await self._refuse(conn, remote, request.node_id, error)
                 return
             token_id = parse_join_token(request.token)[0]
             log.info(
@@ -214,7 +173,7 @@ class JoinService:
                 remote,
                 token_id,
             )
-            await ws.send_message(msgpack.packb({"t": "join_ok", "cert_pem": cert_pem}))
+            await conn.send(JoinOk(cert_pem=cert_pem))
         if scope.cancelled_caught:
             log.warning(
                 "join from %s: exchange not done within %ss, closing",
@@ -224,13 +183,12 @@ class JoinService:
 
     @staticmethod
     async def _refuse(
-        ws: trio_websocket.WebSocketConnection, remote: str, node: str | None, error: Exception
+        conn: WireConnection, remote: str, node: str | None, error: Exception
     ) -> None:
         # The node id is the peer's unchecked input: bound what goes into the log.
         shown = "?" if node is None else repr(node[:80])
         log.warning("refused join from %s (node %s): %s", remote, shown, error)
-        answer = {"t": "join_refused", "code": refusal_code(error), "reason": str(error)}
-        await ws.send_message(msgpack.packb(answer))
+        await conn.send(JoinRefused(code=refusal_code(error), reason=str(error)[:4096]))
 
     async def join_addr(self, request_host: str) -> str | None:
         """``HOST:PORT`` nodes should pass to ``--join``, or None if the port is unknown."""

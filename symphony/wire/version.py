@@ -19,8 +19,10 @@ __all__ = ["MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION", "negotiate_version"]
 
 #: The newest protocol version this code speaks. 2 added ``Hello.incarnation`` and
 #: windowed log streams (``LogRequest.window`` and ``LogCredit``); a conductor sends
-#: ``LogCredit`` only to nodes that negotiated 2.
-PROTOCOL_VERSION = 2
+#: ``LogCredit`` only to nodes that negotiated 2. 3 added the optional ``groups`` and
+#: ``capacities`` of the join exchange's ``JoinRequest`` (a version-2 node sends
+#: neither and is checked at its hello); the session's messages are those of 2.
+PROTOCOL_VERSION = 3
 #: The oldest protocol version this code still speaks.
 MIN_PROTOCOL_VERSION = 1
 
