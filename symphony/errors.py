@@ -18,9 +18,10 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   │   ├── CertificateError       bad CSR / certificate / node id, half a key pair
     │   │   ├── CAFingerprintMismatch  a CA does not match the pinned sha256 fingerprint
     │   │   └── JoinTokenError         a join token cannot be used
-    │   │       ├── JoinTokenInvalid   malformed, unknown, wrong secret, or bound elsewhere
+    │   │       ├── JoinTokenInvalid   malformed, unknown or wrong secret
     │   │       ├── JoinTokenExpired   past its expiry
-    │   │       └── JoinTokenUsed      single-use token already consumed
+    │   │       ├── JoinTokenUsed      single-use token already consumed
+    │   │       └── JoinNotAllowed     a claim the token does not allow (id, group, capacity)
     │   ├── ProtocolError              a frame that does not decode or validate
     │   │   ├── FrameTooLarge
     │   │   └── VersionMismatch

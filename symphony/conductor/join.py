@@ -10,9 +10,11 @@ CA, *before* it sends its token. The connection is closed after the answer; the 
 then connects to the normal endpoint with its new certificate.
 
 Order of the checks, so that a refused join changes nothing: the token is verified
-against its stored hash, the CSR is signed into a certificate (in memory), and only
-then is the token spent, atomically in the store (two nodes racing with one
-single-use token cannot both win). Tokens never appear in a log line: only their id.
+against its stored hash, the request against what the token binds
+(:mod:`symphony.conductor.binding`), the CSR is signed into a certificate (in memory),
+and only then is the token spent and its binding given to the node id, atomically in
+the store (two nodes racing with one single-use token cannot both win). Tokens never
+appear in a log line: only their id.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from symphony.pki import (
     parse_join_token,
     verify_join_token,
 )
-from symphony.wire import Message, ProtocolError, WireConnection
+from symphony.wire import Hello, Message, ProtocolError, WireConnection
+from symphony.wire.errors import JoinNotAllowed
 from symphony.wire.join import JoinCA, JoinOk, JoinRefused, JoinRequest, refusal_code
 
+from .binding import JoinBinding
 from .store import Store
 
 __all__ = ["CreatedToken", "JoinService", "parse_join_request"]
@@ -59,6 +63,7 @@ class CreatedToken:
     expires_at: float
     single_use: bool
     ca_fingerprint: str
+    binding: JoinBinding | None = None
 
     def __repr__(self) -> str:
         return f"CreatedToken(id={self.id!r}, expires_at={self.expires_at}, ...)"
@@ -117,15 +122,22 @@ class JoinService:
         self.ca_fingerprint = ca.fingerprint
         self._ca_pem = ca.cert_pem
 
-    def create_token(self, *, ttl: float, single_use: bool = True) -> CreatedToken:
-        """Create and store a token valid ``ttl`` seconds (at most :data:`MAX_TOKEN_TTL`)."""
+    def create_token(
+        self, *, ttl: float, single_use: bool = True, binding: JoinBinding | None = None
+    ) -> CreatedToken:
+        """Create and store a token valid ``ttl`` seconds (at most :data:`MAX_TOKEN_TTL`)
+        that lets a node claim only what ``binding`` allows (None: anything)."""
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         if ttl > MAX_TOKEN_TTL:
             raise ValueError(f"ttl must be at most {MAX_TOKEN_TTL:.0f} seconds (30 days)")
         token, record = new_join_token(ttl, single_use=single_use, now=self.clock())
         self.store.add_join_token(
-            record.id, record.secret_hash, expires_at=record.expires_at, single_use=single_use
+            record.id,
+            record.secret_hash,
+            expires_at=record.expires_at,
+            single_use=single_use,
+            binding=binding,
         )
         log.info(
             "created %s join token %s, valid until %s",
@@ -133,7 +145,9 @@ class JoinService:
             record.id,
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.expires_at)),
         )
-        return CreatedToken(token, record.id, record.expires_at, single_use, self.ca_fingerprint)
+        return CreatedToken(
+            token, record.id, record.expires_at, single_use, self.ca_fingerprint, binding
+        )
 
     def enroll(self, request: JoinRequest) -> bytes:
         """Check the token, sign the CSR, spend the token; returns the certificate PEM.
@@ -143,10 +157,16 @@ class JoinService:
         """
         token_id, _ = parse_join_token(request.token)
         verify_join_token(request.token, _pki_record(self.store, token_id), now=self.clock())
+        stored = self.store.get_join_token(token_id)
+        binding = stored.binding if stored is not None else None
+        if binding is not None:
+            refusal = binding.refusal(request.node_id, request.groups, request.capacities)
+            if refusal is not None:
+                raise JoinNotAllowed(f"join token {token_id} does not allow this node: {refusal}")
         cert_pem = issue_node_certificate(
             self.ca, request.csr_pem, request.node_id, valid_days=self.cert_valid_days
         )
-        if self.store.use_join_token(token_id) is None:
+        if self.store.use_join_token(token_id, request.node_id) is None:
             # Lost a race (or expired in between): say precisely why.
             verify_join_token(request.token, _pki_record(self.store, token_id), now=self.clock())
             raise JoinTokenUsed(f"join token {token_id} was already used (it was single-use)")
@@ -189,6 +209,17 @@ class JoinService:
         shown = "?" if node is None else repr(node[:80])
         log.warning("refused join from %s (node %s): %s", remote, shown, error)
         await conn.send(JoinRefused(code=refusal_code(error), reason=str(error)[:4096]))
+
+    def hello_refusal(self, node_id: str, hello: Hello) -> str | None:
+        """Why the certificate of ``node_id`` may not send ``hello``, or None: the binding
+        of the token it joined with holds at every hello, not only at the join."""
+        binding = self.store.get_node_binding(node_id)
+        if binding is None:
+            return None
+        refusal = binding.refusal(hello.node_id, hello.groups, hello.capacities_total)
+        if refusal is None:
+            return None
+        return f"the join token this node joined with does not allow it: {refusal}"
 
     async def join_addr(self, request_host: str) -> str | None:
         """``HOST:PORT`` nodes should pass to ``--join``, or None if the port is unknown."""

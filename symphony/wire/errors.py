@@ -11,7 +11,8 @@ or as narrowly as it needs::
     │   └── JoinTokenError         a join token cannot be used
     │       ├── JoinTokenInvalid   malformed, unknown id, or wrong secret
     │       ├── JoinTokenExpired   past its expiry
-    │       └── JoinTokenUsed      single-use token already consumed
+    │       ├── JoinTokenUsed      single-use token already consumed
+    │       └── JoinNotAllowed     the node claims an id, group or capacity the token does not allow
     ├── ProtocolError              a frame that does not decode or validate
     │   ├── FrameTooLarge          over the maximum frame size (checked before unpacking)
     │   └── VersionMismatch        no protocol version both ends speak
@@ -44,6 +45,7 @@ __all__ = [
     "EncodeError",
     "FrameTooLarge",
     "HelloRefused",
+    "JoinNotAllowed",
     "JoinTokenError",
     "JoinTokenExpired",
     "JoinTokenInvalid",
@@ -94,6 +96,12 @@ class JoinTokenUsed(JoinTokenError):
     """The token was single-use and has already been consumed."""
 
     hint = "create a new one with 'symphony token create'"
+
+
+class JoinNotAllowed(JoinTokenError):
+    """The token binds a node id, groups or capacities, and the node claims others."""
+
+    hint = "join with what the token names, or create another token with 'symphony token create'"
 
 
 class ProtocolError(LinkError):

@@ -10,9 +10,10 @@ message of the protocol::
     conductor -> node   JoinOk        the node's certificate
                      or JoinRefused  code and reason
 
-``JoinRefused.code`` is ``invalid`` (malformed, unknown or wrong token, or a request
-outside what the token allows), ``expired``, ``used`` (a single-use token already
-spent) or ``bad_request`` (a malformed message, CSR or node id). Both ends map codes
+``JoinRefused.code`` is ``invalid`` (malformed, unknown or wrong token), ``expired``,
+``used`` (a single-use token already spent), ``not_allowed`` (a node id, group or
+capacity the token does not allow; version 3, which an older node reads as a token
+problem) or ``bad_request`` (a malformed message, CSR or node id). Both ends map codes
 to exceptions with :func:`refusal_code` and :func:`refusal_error`, so a refusal is
 raised on the node as the very class the Conductor refused with.
 
@@ -28,6 +29,7 @@ from typing import Annotated, Literal
 
 from .errors import (
     CertificateError,
+    JoinNotAllowed,
     JoinTokenError,
     JoinTokenExpired,
     JoinTokenInvalid,
@@ -50,11 +52,12 @@ __all__ = [
 # PEM certificates and CSRs are under 2 KiB; a token is ~60 characters.
 Pem = Annotated[bytes, MinLen(1), MaxLen(16 * 1024)]
 Token = Annotated[str, MaxLen(512)]
-RefusalCode = Literal["invalid", "expired", "used", "bad_request"]
+RefusalCode = Literal["invalid", "expired", "used", "not_allowed", "bad_request"]
 
 _ERRORS: dict[str, type[LinkError]] = {
     "expired": JoinTokenExpired,
     "used": JoinTokenUsed,
+    "not_allowed": JoinNotAllowed,
     "invalid": JoinTokenInvalid,
     "bad_request": CertificateError,
 }
@@ -109,6 +112,8 @@ def refusal_code(error: Exception) -> RefusalCode:
         return "expired"
     if isinstance(error, JoinTokenUsed):
         return "used"
+    if isinstance(error, JoinNotAllowed):
+        return "not_allowed"
     if isinstance(error, JoinTokenError):
         return "invalid"
     return "bad_request"

@@ -23,6 +23,17 @@ JSON = "application/json"
 STR = {"type": "string"}
 
 
+#: What a join token binds (null or absent: not bound); see symphony.conductor.binding.
+TOKEN_BINDING: dict[str, Any] = {
+    "node_id": {"type": ["string", "null"]},
+    "groups": {"type": ["array", "null"], "items": {"type": "string"}},
+    "capacities": {
+        "type": ["object", "null"],
+        "additionalProperties": {"type": "integer", "minimum": 0},
+    },
+}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -235,6 +246,7 @@ def _paths() -> dict[str, Any]:
                                 "id": STR,
                                 "expires_at": {"type": ["number", "null"]},
                                 "single_use": {"type": "boolean"},
+                                **TOKEN_BINDING,
                                 "ca_hash": STR,
                                 "join_addr": {"type": ["string", "null"]},
                                 "join_command": STR,
@@ -254,6 +266,7 @@ def _paths() -> dict[str, Any]:
                                 "properties": {
                                     "ttl_seconds": {"type": "number"},
                                     "reusable": {"type": "boolean"},
+                                    **TOKEN_BINDING,
                                 },
                             }
                         }

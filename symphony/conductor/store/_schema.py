@@ -78,7 +78,19 @@ V3 = """
 ALTER TABLE deployments ADD COLUMN failure TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# What a join token binds (JSON, symphony.conductor.binding), and the binding each node
+# id got from the token it last joined with, checked at every hello of that node.
+V4 = """
+ALTER TABLE join_tokens ADD COLUMN binding TEXT;
+CREATE TABLE node_bindings (
+    node_id       TEXT PRIMARY KEY,
+    binding       TEXT NOT NULL,
+    token_id      TEXT NOT NULL,
+    bound_at      REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
