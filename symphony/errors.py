@@ -39,9 +39,10 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone
     ├── SpawnError                     a job could not be started
-    ├── JobSpecError                   the node refused a job spec (ValueError)
     ├── InstanceExists                 that instance id runs on this node already (ValueError)
     ├── UnknownInstance                no such instance on this node (LookupError)
+    ├── NodeStopError                  `symphony node stop` could not stop the node
+    │   └── NothingToStop              no agent, monitor or job runs in the state directory
     ├── ClientError                    what symphony.client raises
     │   ├── ApiError                   the Conductor answered with an error status
     │   └── ConductorUnreachable       no answer at all (ConnectionError)

@@ -35,11 +35,15 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from symphony.config import ConductorConfig, NodeConfig
+
+if TYPE_CHECKING:
+    from symphony.node import NodeHandle
+    from symphony.pki import ConductorPKI
 
 log = logging.getLogger("symphony.up")
 
@@ -132,7 +136,9 @@ def local_capacities() -> dict[str, int]:
     return capacities
 
 
-def issue_local_node_certificate(pki: object, node_id: str, directory: Path) -> tuple[Path, Path]:
+def issue_local_node_certificate(
+    pki: ConductorPKI, node_id: str, directory: Path
+) -> tuple[Path, Path]:
     """Issue ``node_id`` a fresh client certificate from the Conductor's CA, in-process.
 
     Re-issued on every start (a few milliseconds with EC keys), so a regenerated CA or a
@@ -142,7 +148,7 @@ def issue_local_node_certificate(pki: object, node_id: str, directory: Path) -> 
 
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key_pem, csr_pem = make_node_key_and_csr(node_id)
-    cert_pem = issue_node_certificate(pki.ca, csr_pem, node_id)  # type: ignore[attr-defined]
+    cert_pem = issue_node_certificate(pki.ca, csr_pem, node_id)
     cert_file, key_file = directory / "node.pem", directory / "node.key"
     for path in (cert_file, key_file):
         path.unlink(missing_ok=True)
@@ -206,7 +212,7 @@ async def _services(
     # The shield lets this task stop its children in order (jobs, then node and
     # conductor) when run_up is cancelled; `stopping` is how it hears of that, and
     # _stop_when_asked does the stopping, whether start-up has finished or not.
-    started: list[Any] = []  # the NodeHandle, once the node has started
+    started: list[NodeHandle] = []  # the node, once it has started
     jobs_dir = state_dir / "node" / "jobs"
     with trio.CancelScope(shield=True):
         async with trio.open_nursery() as services:
@@ -245,6 +251,8 @@ async def _services(
             # Stopped during start-up, before the node could stop its jobs itself: a
             # node monitor it may have launched already must not outlive us. (Every
             # task of `services` has ended, so no launch is still in flight.)
+            from symphony.node.process import monitor_gone, stop_monitor
+
             with trio.move_on_after(JOB_STOP_TIMEOUT):
                 await stop_monitor(jobs_dir)
                 await monitor_gone(jobs_dir)
@@ -254,11 +262,13 @@ async def _services(
 
 
 async def _stop_when_asked(
-    stopping: trio.Event, started: list[Any], jobs_dir: Path, services: trio.Nursery
+    stopping: trio.Event, started: list[NodeHandle], jobs_dir: Path, services: trio.Nursery
 ) -> None:
     """Once ``stopping`` is set: stop the jobs (if the node is up), then everything else."""
     await stopping.wait()
     if started:
+        from symphony.node.process import monitor_gone
+
         log.info("stopping the local jobs")
         with trio.move_on_after(JOB_STOP_TIMEOUT) as scope:
             await started[0].processes.shutdown_monitor(kill_jobs=True)
@@ -269,52 +279,3 @@ async def _stop_when_asked(
         if scope.cancelled_caught:
             log.warning("the local jobs did not stop within %gs", JOB_STOP_TIMEOUT)
     services.cancel_scope.cancel()
-
-
-async def stop_monitor(jobs_dir: Path) -> None:
-    """Shut down (killing its jobs) the node monitor serving ``jobs_dir``, if one runs.
-
-    Speaks the monitor's protocol directly: a ``MonitorClient`` would start a monitor
-    when none answers, the opposite of what is wanted here.
-    """
-    import json
-
-    from symphony.node.process.client import _connect
-
-    if not monitor_alive(jobs_dir):
-        return
-    try:
-        stream = await _connect(str(jobs_dir))
-    except OSError:
-        return  # exiting already (it holds the lock until it is gone)
-    async with stream:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.send_all(json.dumps({"id": 1, "op": "shutdown", "kill": True}).encode())
-            await stream.send_all(b"\n")
-            while await stream.receive_some(4096):
-                pass  # the reply, then EOF when it exits
-
-
-def monitor_alive(jobs_dir: Path) -> bool:
-    """True while a node monitor holds ``jobs_dir``'s lock."""
-    import fcntl
-
-    from symphony.node.process.monitor_server import LOCK_NAME
-
-    try:
-        fd = os.open(jobs_dir / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False  # nobody holds it; closing the descriptor lets go of it again
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
-async def monitor_gone(jobs_dir: Path, *, poll: float = 0.05) -> None:
-    """Return once no node monitor holds ``jobs_dir``'s lock (the monitor has exited)."""
-    while monitor_alive(jobs_dir):
-        await trio.sleep(poll)

@@ -42,7 +42,14 @@ from symphony.pki import (
 )
 from symphony.statedir import hold_state_dir
 
-from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
+from .api import (
+    ApiContext,
+    HttpServer,
+    HttpSettings,
+    SnapshotCache,
+    create_app,
+    ensure_api_token,
+)
 from .api.hosts import allowed_hosts
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .deployments import Deployments, EventLog, Scheduler
@@ -69,6 +76,8 @@ class ConductorInfo:
 
 def cert_dir_of(config: ConductorConfig) -> Path:
     """Where the Conductor keeps its certificates (``state_dir/certs`` unless set)."""
+    # Only None before ConductorConfig.__post_init__ has filled in the default.
+    assert config.cert_path is not None
     return config.cert_path
 
 
@@ -119,7 +128,10 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         # hello's report was applied (see deployments/manager.py).
         subscribers = (tree.child("deployments"),)
         return NodeRegistry(
-            node_timeout_sec=config.node_timeout_sec, subscribers=subscribers, incarnations=store
+            node_timeout_sec=config.node_timeout_sec,
+            subscribers=subscribers,
+            incarnations=store,
+            drains=store,
         )
 
     def deployments() -> Deployments:
@@ -144,6 +156,9 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             version=__version__,
             token=api_token,
             allowed_hosts=hosts,
+            # Reads of the whole store (/live sweeps, GET /deployments) run in a worker
+            # thread, off the loop that handles the nodes' heartbeats.
+            snapshots=SnapshotCache(store, off_thread=True),
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens

@@ -27,13 +27,19 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from symphony.actors import ActorRef, ActorStopped
-from symphony.wire import InstanceStatus, LogChunk, LogRequest, StartInstance, StopInstance
+from symphony.wire import (
+    InstanceStatus,
+    InstanceUsage,
+    LogChunk,
+    LogRequest,
+    StartInstance,
+    StopInstance,
+)
 
 from .logserve import LogServer
 from .process import (
     InstanceExists,
     InstanceReport,
-    JobSpecError,
     ProcessManager,
     StartRequest,
     StatusUpdate,
@@ -42,6 +48,9 @@ from .process import (
 from .tombstones import Tombstones
 
 log = logging.getLogger("symphony.node.jobs")
+
+#: States in which the node will not run an instance again by itself.
+_ENDED = ("exited", "failed", "stopped")
 
 
 def _signal_number(name: str | None) -> int | None:
@@ -87,7 +96,7 @@ class ProcessJobs:
         return InstanceStatus(
             instance_id=update.instance_id,
             deployment_id=deployment_id,
-            state=update.state,  # type: ignore[arg-type]
+            state=update.state,
             pid=update.pid,
             started_at=update.started_at,
             restarts=update.restarts,
@@ -111,12 +120,28 @@ class ProcessJobs:
             out.append(self._report_to_wire(report))
         return out
 
+    async def usage(self) -> list[InstanceUsage]:
+        """CPU% and RSS of every live instance (zeros between runs), for a heartbeat.
+
+        CPU% is measured since the previous sample of the same process, so with one
+        sample per heartbeat it is the average over the heartbeat interval.
+        """
+        return [
+            InstanceUsage(
+                instance_id=report.instance_id,
+                cpu_percent=max(0.0, report.cpu_percent),
+                rss_bytes=max(0, report.rss_bytes),
+            )
+            for report in await self.manager.list_instances()
+            if report.state not in _ENDED
+        ]
+
     def _report_to_wire(self, report: InstanceReport) -> InstanceStatus:
-        final = report.state in ("exited", "failed", "stopped")
+        final = report.state in _ENDED
         return InstanceStatus(
             instance_id=report.instance_id,
             deployment_id=report.deployment_id or "unknown",
-            state=report.state,  # type: ignore[arg-type]
+            state=report.state,
             pid=report.pid,
             started_at=report.started_at,
             restarts=report.restarts,
@@ -157,14 +182,14 @@ class ProcessJobs:
             await self.manager.start_instance(request)
         except InstanceExists:
             log.debug("start of %s: already here", command.instance_id)
-        except (JobSpecError, ValueError) as error:
+        except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
             await self._report(
                 InstanceStatus(
                     instance_id=command.instance_id,
                     deployment_id=command.deployment_id,
                     state="failed",
-                    reason=_short(f"invalid job spec: {error}"),
+                    reason=_short(f"cannot start: {error}"),
                     at=time.time(),
                     finished_at=time.time(),
                     final=True,

@@ -41,9 +41,11 @@ from .errors import (
 )
 from .hello import answer_hello, client_hello, receive_hello
 from .identity import peer_node_id
+from .jobspec import JobConfig, JobHealthCheck, JobRestartPolicy, JobSpec, job_spec_from_dict
 from .join import JoinCA, JoinOk, JoinRefused, JoinRequest
 from .messages import (
     INSTANCE_STATES,
+    MAX_USAGE_INSTANCES,
     MESSAGE_TYPES,
     Error,
     Heartbeat,
@@ -52,6 +54,7 @@ from .messages import (
     HelloRejected,
     InstanceReport,
     InstanceStatus,
+    InstanceUsage,
     LogCancel,
     LogChunk,
     LogCredit,
@@ -63,7 +66,12 @@ from .messages import (
     message,
 )
 from .server import NODE_WS_PATH, serve_nodes
-from .version import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, negotiate_version
+from .version import (
+    MIN_PROTOCOL_VERSION,
+    NODE_MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+    negotiate_version,
+)
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -73,8 +81,10 @@ __all__ = [
     "CLOSE_PROTOCOL_ERROR",
     "DEFAULT_MAX_FRAME_SIZE",
     "INSTANCE_STATES",
+    "MAX_USAGE_INSTANCES",
     "MESSAGE_TYPES",
     "MIN_PROTOCOL_VERSION",
+    "NODE_MIN_PROTOCOL_VERSION",
     "NODE_WS_PATH",
     "PROTOCOL_VERSION",
     "ConductorConnection",
@@ -91,6 +101,11 @@ __all__ = [
     "HelloRejected",
     "InstanceReport",
     "InstanceStatus",
+    "InstanceUsage",
+    "JobConfig",
+    "JobHealthCheck",
+    "JobRestartPolicy",
+    "JobSpec",
     "JoinCA",
     "JoinOk",
     "JoinRefused",
@@ -116,6 +131,7 @@ __all__ = [
     "connect_to_conductor",
     "decode",
     "encode",
+    "job_spec_from_dict",
     "message",
     "negotiate_version",
     "peer_node_id",

@@ -64,7 +64,7 @@ class _WatchedStream(trio.abc.Stream):
             self.error = exc
             self.failed.set()
 
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         try:
             data = await self.inner.receive_some(max_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -148,6 +148,8 @@ async def _upgrade(
             with contextlib.suppress(trio.BrokenResourceError):
                 ws = await trio_websocket.wrap_client_stream(
                     nursery,
+                    # trio-websocket annotates this as SocketStream | SSLStream but uses
+                    # only the trio.abc.Stream interface, which _WatchedStream provides.
                     stream,  # type: ignore[arg-type]
                     host,
                     path,

@@ -19,6 +19,10 @@ Supported hints, which are all the protocol needs:
   accept a final newline) and ``JsonData()`` for free-form maps that end up in API
   answers (JSON types only, finite numbers, bounded depth and string length).
 
+A rule between fields of one message (a ``tcp`` health check needs a ``port``) is the
+class's ``__post_init__`` raising ``ValueError``; :func:`build` reports it as a
+:class:`~symphony.wire.errors.ProtocolError` at the message's path.
+
 Unknown keys in a map are ignored on purpose: a peer of the same protocol
 version may add an optional field without breaking older readers (the protobuf
 rule). Anything that changes the meaning of existing fields needs a new
@@ -51,6 +55,7 @@ __all__ = [
 ]
 
 Converter = Callable[[Any, str], Any]
+_T = typing.TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +143,10 @@ def _float(value: Any, path: str) -> float:
         value = float(value)
     elif type(value) is not float:
         _fail(path, f"expected float, got {_describe(value)}")
-    if not math.isfinite(value):
+    number: float = value
+    if not math.isfinite(number):
         _fail(path, "must be a finite number")
-    return value
+    return number
 
 
 def _any(value: Any, path: str) -> Any:
@@ -309,8 +315,9 @@ def compile_hint(hint: Any) -> Converter:
         return _tuple(compile_hint(args[0]))
     if origin is dict:
         return _dict(compile_hint(args[0]), compile_hint(args[1]))
-    if dataclasses.is_dataclass(hint):
-        return lambda value, path: build(hint, value, path)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        cls: type = hint
+        return lambda value, path: build(cls, value, path)
     raise TypeError(f"unsupported type hint in a message: {hint!r}")
 
 
@@ -330,7 +337,7 @@ def _plan(cls: type) -> list[tuple[str, Converter, bool]]:
     return plan
 
 
-def build(cls: type, data: Any, path: str) -> Any:
+def build(cls: type[_T], data: Any, path: str) -> _T:
     """Validate the map ``data`` and construct ``cls`` from it (``path`` prefixes errors)."""
     if type(data) is not dict:
         _fail(path, f"expected a map, got {_describe(data)}")
@@ -340,4 +347,7 @@ def build(cls: type, data: Any, path: str) -> Any:
             kwargs[name] = convert(data[name], f"{path}.{name}")
         elif required:
             _fail(path, f"missing required field {name!r}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a rule between fields, checked in __post_init__
+        _fail(path, str(exc))

@@ -1,15 +1,15 @@
 """Deployments: create, list, read, change, delete.
 
-Reads come from the store (every acknowledged change is committed there first); writes
-go through the Deployments actor, which owns the reconciliation.
+Reads come from the store (every acknowledged change is committed there first); the
+whole list comes from a snapshot shared by concurrent requests (:mod:`.snapshots`).
+Writes go through the Deployments actor, which owns the reconciliation.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
-from quart import Blueprint
+from quart import Blueprint, Response
 
 from symphony.spec import SpecError, parse_spec
 
@@ -18,6 +18,7 @@ from ..store import DeploymentRecord, NameConflict, NotFound
 from .app import context
 from .body import json_body
 from .errors import HttpError
+from .instance_usage import current_usage, with_current_usage
 from .views import deployment_json
 
 deployments = Blueprint("deployments", __name__)
@@ -47,8 +48,9 @@ def find(id_or_name: str) -> DeploymentRecord:
     return record
 
 
-def one(record: DeploymentRecord) -> dict[str, Any]:
-    return deployment_json(record, context().store.list_instances(deployment_id=record.id))
+async def one(record: DeploymentRecord) -> dict[str, Any]:
+    data = deployment_json(record, context().store.list_instances(deployment_id=record.id))
+    return (await with_current_usage([data]))[0]
 
 
 @deployments.post("/deployments")
@@ -58,27 +60,25 @@ async def create() -> tuple[dict[str, Any], int]:
         spec = parse_spec(data)
     except SpecError as error:
         raise HttpError(422, "invalid spec", error.errors) from None
-    record = refused(await context().deployments.ask(CreateDeployment(spec), timeout=30))
-    return one(record), 201
+    record: DeploymentRecord = refused(
+        await context().deployments.ask(CreateDeployment(spec), timeout=30)
+    )
+    return await one(record), 201
 
 
 @deployments.get("/deployments")
-async def list_all() -> dict[str, Any]:
-    store = context().store
-    by_deployment: dict[str, list[Any]] = defaultdict(list)
-    for inst in store.list_instances():
-        by_deployment[inst.deployment_id].append(inst)
-    return {
-        "deployments": [
-            deployment_json(record, by_deployment.get(record.id, []))
-            for record in store.list_deployments()
-        ]
-    }
+async def list_all() -> Response:
+    # Every deployment and instance: one shared read (and JSON body) for all concurrent
+    # listings, made off the event loop; it shows every write acknowledged before.
+    # The instances' CPU and RSS are current figures, not stored: added per listing,
+    # to copies of the snapshot's shared views.
+    body = await context().shared_reads().listing(await current_usage())
+    return Response(body, content_type="application/json")
 
 
 @deployments.get("/deployments/<id_or_name>")
 async def get(id_or_name: str) -> dict[str, Any]:
-    return one(find(id_or_name))
+    return await one(find(id_or_name))
 
 
 @deployments.patch("/deployments/<id_or_name>")
@@ -87,10 +87,10 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HttpError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
     record = find(id_or_name)
-    updated = refused(
+    updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)
     )
-    return one(updated)
+    return await one(updated)
 
 
 @deployments.delete("/deployments/<id_or_name>")

@@ -20,28 +20,29 @@ The routes sit behind the API token like every other non-public route.
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, current_app, request
 
 from ..binding import JoinBinding
-from .body import json_body
+from .body import json_body, parse_body
 from .errors import HttpError
+from .models import DEFAULT_TTL, TokenRequest
+
+if TYPE_CHECKING:
+    from ..join import JoinService
 
 __all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
 
 #: Where the Conductor puts its :class:`~symphony.conductor.join.JoinService` in the app config.
 JOIN_SERVICE_KEY = "SYMPHONY_JOIN"
-#: A token's lifetime when the request does not say.
-DEFAULT_TTL = 3600.0
 
 tokens = Blueprint("tokens", __name__)
 
 
-def _join() -> Any:
-    join = current_app.config.get(JOIN_SERVICE_KEY)
+def _join() -> JoinService:
+    join: JoinService | None = current_app.config.get(JOIN_SERVICE_KEY)
     if join is None:
         raise HttpError(503, "joining disabled", "this Conductor does not enrol nodes")
     return join
@@ -51,26 +52,16 @@ _BINDING_FIELDS = ("node_id", "groups", "capacities")
 
 
 async def _options() -> tuple[float, bool, JoinBinding | None]:
-    data = await json_body(empty={})
-    if not isinstance(data, dict):
-        raise HttpError(400, "malformed request", "the body is a JSON object (or empty)")
-    unknown = sorted(set(data) - {"ttl_seconds", "reusable", *_BINDING_FIELDS})
-    if unknown:
-        # ascii(): a key may be anything JSON can spell, a lone surrogate included.
-        names = ", ".join(ascii(k)[:80] for k in unknown[:10])
-        raise HttpError(422, "invalid request", f"unknown field(s): {names}")
-    ttl = data.get("ttl_seconds", DEFAULT_TTL)
-    # bool is an int in Python: "ttl_seconds": true must not mean one second.
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
-        raise HttpError(422, "invalid request", "ttl_seconds must be a number of seconds")
-    reusable = data.get("reusable", False)
-    if not isinstance(reusable, bool):
-        raise HttpError(422, "invalid request", "reusable must be true or false")
+    body = parse_body(TokenRequest, await json_body(empty={}))
     try:
-        binding = JoinBinding.parse({k: data[k] for k in _BINDING_FIELDS if k in data})
+        # The model checked each field by the wire's rules already; this builds the
+        # binding the store keeps (and refuses anything the two might ever disagree on).
+        binding = JoinBinding.parse(
+            body.model_dump(include=set(_BINDING_FIELDS), exclude_none=True)
+        )
     except ValueError as error:
         raise HttpError(422, "invalid request", str(error)) from None
-    return float(ttl), reusable, binding
+    return body.ttl_seconds, body.reusable, binding
 
 
 def join_command(

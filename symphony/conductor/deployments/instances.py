@@ -6,14 +6,17 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symphony.wire import InstanceStatus
+from symphony.wire import InstanceStatus, JobSpec, job_spec_from_dict
 
-from ..store import InstanceRecord
+from ..store import InstanceRecord, InstanceState
+
+if TYPE_CHECKING:
+    from symphony.spec import DeploymentSpec
 
 #: Node-reported states and what the Conductor records for them.
-NODE_TO_CONDUCTOR_STATE = {
+NODE_TO_CONDUCTOR_STATE: dict[str, InstanceState] = {
     "starting": "starting",
     "running": "running",
     "exited": "exited",
@@ -45,25 +48,15 @@ def new_instance_id(deployment_name: str, replica: int) -> str:
     return f"{deployment_name}-{replica}-{secrets.token_hex(3)}"
 
 
-def template(spec: Any) -> dict[str, Any]:
+def template(spec: DeploymentSpec) -> dict[str, Any]:
     """The part of a spec that shapes the processes (a change means replacement)."""
     return {k: v for k, v in spec.to_dict().items() if k not in NON_TEMPLATE_FIELDS}
 
 
-def job_spec(spec: Any) -> dict[str, Any]:
-    """The spec as the node's process layer takes it (only what a node needs)."""
-    data = spec.to_dict()
-    keep = (
-        "kind",
-        "config",
-        "restart_policy",
-        "health_check",
-        "stop_signal",
-        "stop_timeout_seconds",
-        "log_max_bytes",
-        "log_backups",
-    )
-    return {k: data[k] for k in keep if k in data}
+def job_spec(spec: DeploymentSpec) -> JobSpec:
+    """The typed job spec a node runs, from a validated deployment spec (which filled in
+    every default). The frame compiler checks it here by the node's own rules."""
+    return job_spec_from_dict(spec.to_dict())
 
 
 def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:
@@ -118,7 +111,17 @@ def replacements(
     return unstarted, [i for i in others if i not in unstarted]
 
 
-def ended(inst: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
+def prunable(instances: Iterable[InstanceRecord], keep: int) -> list[str]:
+    """Ids of ended instances beyond the ``keep`` most recent per replica (oldest first
+    in the order given, which is the order they were recorded)."""
+    ended_by_replica: dict[int, list[InstanceRecord]] = {}
+    for inst in instances:
+        if not is_live(inst):
+            ended_by_replica.setdefault(inst.replica, []).append(inst)
+    return [i.id for group in ended_by_replica.values() for i in group[:-keep]]
+
+
+def ended(inst: InstanceRecord, state: InstanceState, reason: str | None) -> InstanceRecord:
     """``inst`` ended for good now, in ``state`` (the caller saves it)."""
     return replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
 

@@ -15,7 +15,10 @@ failure of the job: its instances are replaced at once and count no attempt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from symphony.spec import Reschedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,7 @@ class Retries:
     avoid: dict[int, frozenset[str]] = field(default_factory=dict)
     gave_up: set[int] = field(default_factory=set)
 
-    def failed(self, replica: int, node_id: str | None, policy: Any) -> Decision:
+    def failed(self, replica: int, node_id: str | None, policy: Reschedule) -> Decision:
         """A replica's instance failed: decide (and remember) what happens next."""
         attempt = self.spent.get(replica, 0)
         avoid = frozenset({node_id}) if node_id else frozenset()

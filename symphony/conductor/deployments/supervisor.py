@@ -14,7 +14,8 @@ before acting on it. What it does, per event:
   not run yet (if it has, the job ran twice because of the outage: the replacement is
   kept and a warning logged);
 - an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
-  exponential delay, preferring another node, up to ``reschedule.attempts`` times.
+  exponential delay, preferring another node, up to ``reschedule.attempts`` times;
+- a node is being drained -> its replicas are moved elsewhere (``draining.py``).
 
 Restarts themselves happen on the node; the Conductor only follows them.
 
@@ -34,18 +35,20 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import trio
 
 from symphony.actors import Actor, ActorRef, Reply
-from symphony.wire import InstanceStatus, StartInstance, StopInstance
+from symphony.wire import InstanceStatus, JobSpec, Message, StartInstance, StopInstance
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
-from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from ..store import DeploymentRecord, InstanceRecord, InstanceState, NewEvent, Store
 from .commands import send_batched, tell_session
+from .draining import drain_moves
 from .events import EventLog, new_event
 from .instances import (
     apply_update,
@@ -54,6 +57,7 @@ from .instances import (
     is_live,
     job_spec,
     new_instance_id,
+    prunable,
     recency,
     replacements,
     status_event,
@@ -62,6 +66,7 @@ from .instances import (
 from .messages import (
     AdoptReservation,
     AdoptReservations,
+    DrainingChanged,
     NodeReport,
     Placed,
     PlaceInstances,
@@ -97,9 +102,11 @@ class DeploymentSupervisor(Actor):
         scheduler: ActorRef,
         registry: ActorRef,
         events: EventLog,
+        draining: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
         self.record = record
+        self._draining = draining  # nodes being drained: replicas move off them
         self.instances: dict[str, InstanceRecord] = {i.id: i for i in instances}
         self.store = store
         self.scheduler = scheduler
@@ -168,6 +175,9 @@ class DeploymentSupervisor(Actor):
             await self._news(message)
         elif isinstance(message, SpecChanged):
             await self._spec_changed(message.record, message.fresh_start)
+        elif isinstance(message, DrainingChanged):
+            self._draining = message.nodes
+            await self._reconcile()
         elif isinstance(message, RescheduleDue):
             self._retries.elapsed(message.replica, message.attempt, message.avoid)
             await self._reconcile()
@@ -192,9 +202,13 @@ class DeploymentSupervisor(Actor):
                 stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation:
                 stops.append((inst, "replaced by a new version of the spec"))
-        await self._stop(stops)
+        moves = drain_moves(self.instances, self._draining, wanted, generation, self._retries)
+        await self._stop([*stops, *moves.stops])
+        for inst, text in moves.notes:
+            self._event("draining", text, inst)
         latest = self._latest()
         missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
+        missing += moves.replace
         self._restart_completed = False
         if missing:
             created = [self._new_instance(r) for r in missing]
@@ -258,7 +272,7 @@ class DeploymentSupervisor(Actor):
         )
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
 
-    def _start_command(self, inst: InstanceRecord, body: dict[str, Any]) -> StartInstance:
+    def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
         return StartInstance(
             instance_id=inst.id,
             deployment_id=self.record.id,
@@ -291,7 +305,7 @@ class DeploymentSupervisor(Actor):
         for node_id, batch in commands.items():
             await self._send(node_id, batch)
 
-    async def _end(self, inst: InstanceRecord, state: str, reason: str | None) -> None:
+    async def _end(self, inst: InstanceRecord, state: InstanceState, reason: str | None) -> None:
         record = ended(inst, state, reason)
         self._save([record])
         await self._release([record.id])
@@ -563,17 +577,13 @@ class DeploymentSupervisor(Actor):
 
     def _prune(self) -> None:
         """Forget old ended instances (once per message: it walks every instance)."""
-        ended: dict[int, list[InstanceRecord]] = {}
-        for inst in self.instances.values():
-            if not is_live(inst):
-                ended.setdefault(inst.replica, []).append(inst)
-        old = [i.id for group in ended.values() for i in group[:-KEEP_ENDED_PER_REPLICA]]
+        old = prunable(self.instances.values(), KEEP_ENDED_PER_REPLICA)
         if old:
             self.store.delete_instances(old)
             for instance_id in old:
                 del self.instances[instance_id]
 
-    async def _send(self, node_id: str, commands: list[Any]) -> None:
+    async def _send(self, node_id: str, commands: Sequence[Message]) -> None:
         """Send commands to a node, batched; a node not connected now is skipped (what
         it still runs is reconciled from its next hello)."""
         session = await self.registry.ask(GetSession(node_id))

@@ -22,6 +22,12 @@ until the earliest deadline and then tells the registry :class:`_SweepDue`; the 
 decides from its state *at that moment* (a node that said hello again meanwhile has a
 new deadline and is left alone). Nothing else in the registry polls.
 
+Draining (``drains.py``) is apart from these states: :class:`SetDraining` marks a node,
+durably, and its views say ``draining`` whatever its state; subscribers hear of a change
+as a :class:`NodeChanged` whose state did not change. A node drained before a restart
+that has not said hello again is held as ``disconnected``, like an expected one, so it
+can be seen and undrained.
+
 Subscribers (in the Conductor, the Deployments manager, which forwards node changes to
 the Scheduler once a hello was applied) are told :class:`NodeChanged` on
 every state change and :class:`InstancesReported` for what nodes run, so they react to
@@ -46,6 +52,7 @@ import trio
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 
 from ..fanout import LosslessFanout
+from .drains import DrainBook, MemoryDrains
 from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
 from .fencing import refusal as fencing_refusal
 from .model import (
@@ -61,7 +68,9 @@ from .model import (
     NodeView,
     RegisterNode,
     SessionEnded,
+    SetDraining,
 )
+from .usage import GetCurrentUsage, GetInstanceUsage, GetNodeUsage, UsageHistory
 
 log = logging.getLogger("symphony.conductor.nodes")
 
@@ -114,6 +123,8 @@ class NodeRegistry(Actor):
             (:class:`ExpectNodes`) until its hello says otherwise.
         restart_grace_sec: the least time a node not seen since this registry started
             has to say hello before it is lost (see the module docstring).
+        drains: where the nodes being drained are kept (the Store, so a restart keeps
+            them); in memory when None.
     """
 
     def __init__(
@@ -124,8 +135,11 @@ class NodeRegistry(Actor):
         incarnations: IncarnationBook | None = None,
         default_heartbeat_sec: float = 3.0,
         restart_grace_sec: float = RESTART_GRACE_SEC,
+        drains: DrainBook | None = None,
     ) -> None:
         super().__init__()
+        self.drains = drains if drains is not None else MemoryDrains()
+        self._draining = set(self.drains.draining_nodes())
         self.restart_grace_sec = restart_grace_sec
         self.default_heartbeat_sec = default_heartbeat_sec
         self.node_timeout_sec = node_timeout_sec
@@ -136,6 +150,7 @@ class NodeRegistry(Actor):
         self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
         self._sweep_at = math.inf  # when the timer tells us to sweep
+        self.usage = UsageHistory()  # the last hour, for charts (see usage.py)
 
     def timeout_for(self, heartbeat_sec: float) -> float:
         """How long a node may stay quiet (or disconnected) before it is lost."""
@@ -144,6 +159,8 @@ class NodeRegistry(Actor):
     async def on_start(self) -> None:
         self._started_at = trio.current_time()
         self.nursery.start_soon(self._timer)
+        for node_id in sorted(self._draining):  # drained before a restart: keep showing it
+            self._hold(node_id, (), {}, False, self.default_heartbeat_sec)
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, _SweepDue):
@@ -168,6 +185,10 @@ class NodeRegistry(Actor):
             return None
         if isinstance(message, ListNodes):
             return [self._nodes[n].view for n in sorted(self._nodes)]
+        if isinstance(message, GetNodeUsage | GetInstanceUsage | GetCurrentUsage):
+            return self._usage_query(message)
+        if isinstance(message, SetDraining):
+            return self._set_draining(message)
         if isinstance(message, GetSession):
             node = self._nodes.get(message.node_id)
             return node.session if node is not None and node.view.state == "ready" else None
@@ -199,6 +220,7 @@ class NodeRegistry(Actor):
             shared_certificate=msg.shared_certificate,
             heartbeat_sec=msg.heartbeat_sec,
             capacities_used=existing.view.capacities_used if existing else {},
+            draining=hello.node_id in self._draining,
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
         incarnation = hello.incarnation or (existing.incarnation if existing else None)
@@ -276,6 +298,7 @@ class NodeRegistry(Actor):
             remote=None,
             shared_certificate=shared,
             heartbeat_sec=heartbeat_sec,
+            draining=node_id in self._draining,
         )
         grace = max(self.timeout_for(heartbeat_sec), self.restart_grace_sec)
         deadline = self._started_at + grace
@@ -284,12 +307,44 @@ class NodeRegistry(Actor):
         self._wake_sweep(deadline)
         return node
 
+    def _set_draining(self, msg: SetDraining) -> NodeView | None:
+        """Mark or unmark a known node (persisted first); tell subscribers of a change."""
+        node = self._nodes.get(msg.node_id)
+        if node is None:
+            return None
+        self.drains.set_node_draining(msg.node_id, msg.draining)
+        if msg.draining == node.view.draining:
+            return node.view  # nothing changes: asking twice is fine
+        if msg.draining:
+            self._draining.add(msg.node_id)
+        else:
+            self._draining.discard(msg.node_id)
+        node.view = replace(node.view, draining=msg.draining)
+        log.warning("node %r %s", msg.node_id, "draining" if msg.draining else "undrained")
+        session = node.session if node.view.state == "ready" else None
+        self._publish(NodeChanged(node.view, node.view.state, session))
+        return node.view
+
     def _heartbeat(self, msg: NodeHeartbeat) -> None:
         node = self._nodes.get(msg.node_id)
         if node is None or node.session != msg.session or node.view.state != "ready":
             return  # a stale session's last words
-        node.view = replace(node.view, usage=msg.heartbeat.usage, last_heartbeat=time.time())
+        now = time.time()
+        node.view = replace(node.view, usage=msg.heartbeat.usage, last_heartbeat=now)
         node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
+        self.usage.record_node(msg.node_id, msg.heartbeat.usage, now=now)
+        if msg.heartbeat.instances is not None:
+            self.usage.record_instances(msg.node_id, msg.heartbeat.instances, now=now)
+
+    def _usage_query(self, msg: GetNodeUsage | GetInstanceUsage | GetCurrentUsage) -> Any:
+        now = time.time()
+        if isinstance(msg, GetNodeUsage):
+            known = msg.node_id in self._nodes
+            return self.usage.node_buckets(msg.node_id, now=now) if known else None
+        if isinstance(msg, GetInstanceUsage):
+            found = {i: self.usage.instance(i, now=now) for i in msg.instance_ids}
+            return {i: history for i, history in found.items() if history is not None}
+        return self.usage.current()
 
     def _session_ended(self, msg: SessionEnded) -> None:
         node = self._nodes.get(msg.node_id)
@@ -307,7 +362,7 @@ class NodeRegistry(Actor):
         log.warning("node %r %s -> %s: %s", node.view.node_id, previous, state, reason)
         self._publish(NodeChanged(node.view, previous))
 
-    def _publish(self, event: Any) -> None:
+    def _publish(self, event: InstancesReported | NodeChanged) -> None:
         """Tell every subscriber, never waiting (see the module docstring)."""
         for subscriber in self.subscribers:
             self.fanout.send(self.nursery, subscriber, event)
@@ -353,6 +408,7 @@ class NodeRegistry(Actor):
         else:
             reason = f"not reconnected within {timeout:g} s"
         session, node.session = node.session, None
+        self.usage.drop_node(node.view.node_id)
         self._set_state(node, "lost", reason)
         if session is not None:
             try:

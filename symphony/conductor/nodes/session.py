@@ -96,7 +96,9 @@ class NodeSession(Actor):
         self.protocol_version = 1
         self._log_sinks: dict[str, LogSink] = {}
         self._refused, self._refused_out = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
-        self._outgoing, self._outgoing_out = trio.open_memory_channel[Any](SEND_QUEUE)
+        self._outgoing, self._outgoing_out = trio.open_memory_channel[Message | list[Message]](
+            SEND_QUEUE
+        )
 
     async def on_start(self) -> None:
         self.nursery.start_soon(self._read)

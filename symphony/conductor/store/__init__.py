@@ -17,6 +17,7 @@ from ._errors import (
     SchemaTooNew,
     StoreError,
 )
+from ._reader import StoreReader
 from ._records import (
     FINISHED_STATES,
     INSTANCE_STATES,
@@ -50,6 +51,7 @@ __all__ = [
     "SchemaTooNew",
     "Store",
     "StoreError",
+    "StoreReader",
     "migrate",
     "new_id",
 ]

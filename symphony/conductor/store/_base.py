@@ -8,7 +8,7 @@ statements small and indexed; batch many rows into one transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 
@@ -18,6 +18,9 @@ class StoreBase:
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float]) -> None:
         self._conn = conn
         self._clock = clock
+        #: Write transactions committed through this object so far. A reader that
+        #: noted it before reading knows whether what it read is still current.
+        self.commits = 0
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -32,12 +35,13 @@ class StoreBase:
         try:
             yield conn
             conn.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    def _read(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:

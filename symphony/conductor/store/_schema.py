@@ -78,9 +78,19 @@ V3 = """
 ALTER TABLE deployments ADD COLUMN failure TEXT;
 """
 
+# Nodes an operator is draining (``POST /nodes/{id}/drain``): they keep what they run
+# but take no new work, across Conductor restarts, until undrained. A table of its own:
+# a node may be drained before its first hello, when it has no incarnation yet.
+V4 = """
+CREATE TABLE node_drains (
+    node_id       TEXT PRIMARY KEY,
+    since         REAL NOT NULL
+);
+"""
+
 # What a join token binds (JSON, symphony.conductor.binding), and the binding each node
 # id got from the token it last joined with, checked at every hello of that node.
-V4 = """
+V5 = """
 ALTER TABLE join_tokens ADD COLUMN binding TEXT;
 CREATE TABLE node_bindings (
     node_id       TEXT PRIMARY KEY,
@@ -90,7 +100,7 @@ CREATE TABLE node_bindings (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

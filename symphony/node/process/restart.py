@@ -18,10 +18,14 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 from symphony.actors import Backoff
+from symphony.wire import JobRestartPolicy
 
-from .jobspec import RestartPolicy
+#: How much restart delays vary at random (±10%), so jobs that crash together do not
+#: restart in step. A node setting: job specs do not carry it.
+RESTART_JITTER = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,20 +34,26 @@ class Decision:
 
     restart: bool
     delay: float = 0.0
-    state: str = "exited"  # when not restarting: exited | failed
+    state: Literal["exited", "failed"] = "exited"  # when not restarting
     reason: str | None = None
 
 
 class RestartTracker:
     """The restart history of one instance (owned by its ProcessSupervisor)."""
 
-    def __init__(self, policy: RestartPolicy, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        policy: JobRestartPolicy,
+        *,
+        jitter: float = RESTART_JITTER,
+        rng: random.Random | None = None,
+    ) -> None:
         self.policy = policy
         self.backoff = Backoff(
             initial=policy.backoff_seconds,
             factor=2.0,
             max=policy.max_backoff_seconds,
-            jitter=policy.jitter,
+            jitter=jitter,
             reset_after=policy.reset_after_seconds,
         )
         self._delays = self.backoff.tracker(rng=rng)
@@ -68,8 +78,9 @@ class RestartTracker:
         self._delays.observe_run(runtime)
         wanted = policy.type == "always" or (policy.type == "on-failure" and failed)
         if not wanted:
-            state = "failed" if spawn_error else "exited"
-            return Decision(restart=False, state=state, reason=reason)
+            return Decision(
+                restart=False, state="failed" if spawn_error else "exited", reason=reason
+            )
         window_start = now - policy.restart_window_seconds
         while self._recent and self._recent[0] <= window_start:
             self._recent.popleft()

@@ -24,13 +24,21 @@ from uuid import uuid4
 import trio
 
 from symphony.actors import Actor, ActorStopped, Reply
+from symphony.wire import JobSpec
 
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
-from .jobspec import JobSpec
 from .proctree import RUN_ID_ENV, Snapshot
-from .records import FINAL_STATES, InstanceReport, StartRequest, StatusUpdate, signal_name
-from .restart import Decision, RestartTracker
+from .records import (
+    FINAL_STATES,
+    Health,
+    InstanceReport,
+    ProcessState,
+    StartRequest,
+    StatusUpdate,
+    signal_name,
+)
+from .restart import RESTART_JITTER, Decision, RestartTracker
 from .sampler import TreeSampler
 
 KILL_REPEAT = 1.0  # seconds between SIGKILL sweeps until a stopped run has ended
@@ -55,6 +63,8 @@ class NodeContext:
     state_dir: str
     node_id: str
     base_env: Mapping[str, str]
+    #: The random spread of restart delays (a node setting, not part of a job's spec).
+    restart_jitter: float = RESTART_JITTER
 
 
 class ProcessSupervisor(Actor):
@@ -70,7 +80,7 @@ class ProcessSupervisor(Actor):
         emit: Callable[[StatusUpdate], None],
         adopt_live: dict[str, Any] | None = None,
         adopt_ended: dict[str, Any] | None = None,
-        settled: str | None = None,
+        settled: ProcessState | None = None,
         outcome: dict[str, Any] | None = None,
         stop_requested: bool = False,
     ) -> None:
@@ -84,13 +94,13 @@ class ProcessSupervisor(Actor):
         self._adopt_ended = adopt_ended
         self._settled = settled  # adopted in a final state: nothing to run
         self._outcome = outcome  # adopted: how its last run ended, restarts so far
-        self.tracker = RestartTracker(spec.restart_policy)
-        self.state = "starting"
+        self.tracker = RestartTracker(spec.restart_policy, jitter=node.restart_jitter)
+        self.state: ProcessState = "starting"
         self.current: dict[str, Any] | None = None
         self.exit_code: int | None = None
         self.signal: str | None = None
         self.reason: str | None = None
-        self.health: str | None = None
+        self.health: Health | None = None
         self.finished_at: float | None = None  # wall clock end of the last run
         self._sampler: TreeSampler | None = None
         self._stop = trio.Event()
@@ -166,7 +176,7 @@ class ProcessSupervisor(Actor):
         if isinstance(restarts, int) and restarts >= 0:
             self.tracker.restarts = restarts
 
-    def _set(self, state: str, **fields: Any) -> None:
+    def _set(self, state: ProcessState, **fields: Any) -> None:
         self.state = state
         if "reason" in fields:
             self.reason = fields["reason"]
@@ -241,7 +251,7 @@ class ProcessSupervisor(Actor):
     def _job_env(self, run_id: str) -> dict[str, str]:
         request = self.request
         env = dict(self.node.base_env)
-        env.update(self.spec.env)
+        env.update(self.spec.config.env)
         env.update(
             SYMPHONY_DEPLOYMENT=request.deployment_id or "",
             SYMPHONY_INSTANCE=request.instance_id,
@@ -253,8 +263,9 @@ class ProcessSupervisor(Actor):
 
     def work_dir(self) -> str:
         """The job's working directory: ``config.cwd``, or its own dir in the state dir."""
-        if self.spec.cwd is not None:
-            return os.path.join(self.node.state_dir, self.spec.cwd)  # absolute stays absolute
+        if self.spec.config.cwd:  # "" only in a spec stored before it was refused
+            # An absolute cwd stays absolute.
+            return os.path.join(self.node.state_dir, self.spec.config.cwd)
         return os.path.join(self.node.state_dir, "work", self.request.instance_id)
 
     async def _start_and_supervise(self) -> Decision | None:
@@ -263,7 +274,7 @@ class ProcessSupervisor(Actor):
         self._set("starting")
         run_id = f"{self.request.instance_id}.{uuid4().hex[:12]}"
         cwd = self.work_dir()
-        if self.spec.cwd is None:
+        if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)
         spec = self.spec
         try:
@@ -271,7 +282,7 @@ class ProcessSupervisor(Actor):
                 "spawn",
                 run_id=run_id,
                 instance_id=self.request.instance_id,
-                command=list(spec.command),
+                command=list(spec.config.command),
                 env=self._job_env(run_id),
                 cwd=cwd,
                 log_max_bytes=spec.log_max_bytes,
@@ -315,9 +326,7 @@ class ProcessSupervisor(Actor):
             await terminate.wait()
             if self._stop.is_set():
                 self._set("stopping", reason="stop requested")
-            await self.client.request(
-                "signal", run_id=run["run_id"], signal=int(self.spec.stop_signal)
-            )
+            await self.client.request("signal", run_id=run["run_id"], signal=int(self.spec.signum))
             await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
                 self._sigkill_sent = True
@@ -360,7 +369,7 @@ class ProcessSupervisor(Actor):
             "runtime": ended.get("runtime"),
         }
 
-    def _health_changed(self, health: str, reason: str | None) -> None:
+    def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health
         self._set(self.state, reason=reason)
 

@@ -1,0 +1,342 @@
+"""What the API takes and returns, as pydantic models: the source of ``/openapi.json``.
+
+Request bodies are validated with these models (through
+:func:`symphony.spec.translate_errors`, so a refusal reads like a refused spec); the
+response models describe what :mod:`.views`, :func:`.routes_nodes.node_json` and
+:func:`.routes_events.event_json` return, and the schemathesis test checks every answer
+against them. A field typed with an enum (or a ``Literal``) shows its values in the
+document: type a state field with the state enum and ``/openapi.json`` lists the states.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from symphony.wire.messages import MAX_CAPACITY
+
+from ..join import MAX_TOKEN_TTL
+
+__all__ = [
+    "DEFAULT_TTL",
+    "Deleted",
+    "Deployment",
+    "DeploymentList",
+    "DeploymentUsageHistory",
+    "Error",
+    "Event",
+    "EventPage",
+    "EventsQuery",
+    "Health",
+    "Instance",
+    "LogsQuery",
+    "Node",
+    "NodeList",
+    "NodeUsageHistory",
+    "TokenCreated",
+    "TokenDeleted",
+    "TokenList",
+    "TokenRequest",
+]
+
+#: A join token's lifetime when the request does not say.
+DEFAULT_TTL = 3600.0
+#: The most log lines one request may ask for.
+MAX_TAIL = 100_000
+#: The largest page of events.
+MAX_LIMIT = 1000
+#: Event ids are SQLite rowids (signed 64-bit).
+MAX_ID = 2**63 - 1
+
+InstanceStateName = Literal[
+    "pending", "assigned", "starting", "running", "exited", "failed", "stopping", "stopped",
+    "lost",
+]  # fmt: skip
+DeploymentStateName = Literal[
+    "pending", "starting", "running", "stopping", "stopped", "failed", "exited"
+]
+
+
+class _Answer(BaseModel):
+    """A response: every field listed is present (``X | None`` may be null); more may
+    be added later without breaking a client."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+
+class _Request(BaseModel):
+    """A request body: strict (no coercion), unknown fields refused."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True
+    )
+
+
+# -- requests -----------------------------------------------------------------------
+
+
+# What a join token may bind, by the wire's rules for node ids, groups and capacity
+# classes (symphony.wire.messages), so that a token never binds what a node cannot send.
+NODE_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+GROUP_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+CLASS_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
+#: The most groups or capacity classes one token binds.
+MAX_BOUND = 256
+
+
+def _check_node_id(value: str) -> str:
+    # The parts of the wire's rule a JSON-schema pattern cannot say portably (pydantic's
+    # regex engine has no lookahead).
+    if ".." in value:
+        raise ValueError("a node id has no '..'")
+    if value == "node-client":
+        raise ValueError("'node-client' is reserved (the shared node certificate's name)")
+    return value
+
+
+BoundNodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN), AfterValidator(_check_node_id)]
+BoundGroup = Annotated[str, Field(pattern=GROUP_PATTERN)]
+BoundClass = Annotated[str, Field(pattern=CLASS_PATTERN)]
+BoundAmount = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
+
+
+class TokenRequest(_Request):
+    """``POST /tokens``: how long the token is valid, whether several nodes may use it,
+    and what a node joining with it may claim (an empty body takes the defaults and
+    binds nothing; see :mod:`symphony.conductor.binding`)."""
+
+    ttl_seconds: Annotated[float, Field(gt=0, le=MAX_TOKEN_TTL)] = DEFAULT_TTL
+    reusable: bool = False
+    node_id: Annotated[
+        BoundNodeId | None, Field(description="The only node id a node may join as")
+    ] = None
+    groups: Annotated[
+        list[BoundGroup] | None,
+        Field(max_length=MAX_BOUND, description="The groups a node may offer (a subset)"),
+    ] = None
+    capacities: Annotated[
+        dict[BoundClass, BoundAmount] | None,
+        Field(max_length=MAX_BOUND, description="The most of each class a node may offer"),
+    ] = None
+
+
+class _Query(BaseModel):
+    """Query parameters: text read leniently (``tail=5``, ``follow=yes``), unknown ones
+    ignored (a cache-busting ``?_=123`` is harmless)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, defer_build=True)
+
+
+class LogsQuery(_Query):
+    """``GET /deployments/{id_or_name}/logs``."""
+
+    tail: Annotated[int, Field(ge=0, le=MAX_TAIL, description="Lines from the end")] = 100
+    follow: Annotated[bool, Field(description="Keep streaming new lines")] = False
+    instance: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="Instance id or replica number (default: first live, else latest)",
+        ),
+    ] = None
+    stream: Annotated[Literal["stdout", "stderr"], Field(description="Which stream")] = "stdout"
+
+    @field_validator("follow", mode="before")
+    @classmethod
+    def _bare_flag(cls, value: Any) -> Any:
+        return True if value == "" else value  # a bare ``?follow`` asks for it
+
+
+class EventsQuery(_Query):
+    """``GET /deployments/{id_or_name}/events``."""
+
+    after: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=MAX_ID,
+            description="Only events with a larger id (the previous page's next_after)",
+        ),
+    ] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size")] = 100
+
+
+# -- answers ------------------------------------------------------------------------
+
+
+class Error(_Answer):
+    """Every error: ``{"error": <a few words>, "detail": <why>}``."""
+
+    error: str = Field(description="What went wrong, in a few words")
+    detail: Any = Field(description="Why, or the list of {path, message} of an invalid spec")
+
+
+class Health(_Answer):
+    status: Literal["ok"]
+    version: str
+    uptime_seconds: float
+
+
+class Instance(_Answer):
+    id: str
+    replica: int
+    node_id: str | None
+    state: InstanceStateName
+    pid: int | None
+    restarts: int
+    exit_code: int | None
+    signal: str | None
+    health: str | None
+    reason: str | None
+    generation: int
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    cpu_percent: float | None  # current figures (see .instance_usage); null until measured
+    rss_bytes: int | None
+
+
+class Replicas(_Answer):
+    desired: int
+    running: int
+
+
+class Deployment(_Answer):
+    id: str
+    name: str
+    desired_state: Literal["running", "stopped"]
+    state: DeploymentStateName
+    replicas: Replicas
+    generation: int
+    created_at: float
+    updated_at: float
+    pending_reason: str | None
+    failure: str | None
+    restarts: int
+    spec: dict[str, Any]
+    instances: list[Instance]
+
+
+class DeploymentList(_Answer):
+    deployments: list[Deployment]
+
+
+class Deleted(_Answer):
+    deleted: str
+    name: str
+
+
+class Node(_Answer):
+    node_id: str
+    state: Literal["ready", "disconnected", "lost"]
+    groups: list[str]
+    capacities_total: dict[str, int]
+    capacities_used: dict[str, int]
+    resources: dict[str, Any]
+    usage: dict[str, Any]
+    last_heartbeat: float | None
+    connected_at: float | None
+    remote: str | None
+    shared_certificate: bool
+    heartbeat_sec: float
+    draining: bool
+
+
+class NodeList(_Answer):
+    nodes: list[Node]
+
+
+class UsageBucket(_Answer):
+    """One minute: the mean of each metric's samples, and as ``<name>_max`` the largest
+    (more metrics may appear: every other field is a number)."""
+
+    start: float
+    samples: int
+
+
+class NodeUsageHistory(_Answer):
+    node_id: str
+    now: float
+    bucket_seconds: int
+    current_bucket: float
+    buckets: list[UsageBucket]
+
+
+class InstanceUsageHistory(_Answer):
+    instance_id: str
+    replica: int
+    node_id: str | None
+    state: str
+    cpu_percent: float | None
+    rss_bytes: int | None
+    sampled_at: float | None
+    buckets: list[UsageBucket]
+
+
+class RestartCount(_Answer):
+    start: float
+    count: int
+
+
+class DeploymentUsageHistory(_Answer):
+    deployment_id: str
+    name: str
+    now: float
+    bucket_seconds: int
+    current_bucket: float
+    instances: list[InstanceUsageHistory]
+    restarts: list[RestartCount]
+
+
+class Event(_Answer):
+    id: int
+    at: float
+    kind: str
+    message: str
+    deployment_id: str | None
+    instance_id: str | None
+    data: dict[str, Any]
+
+
+class EventPage(_Answer):
+    events: list[Event]
+    next_after: int = Field(description="Pass as ?after= for the next page")
+
+
+class TokenCreated(_Answer):
+    """The token (shown this once) and how a node uses it."""
+
+    token: str
+    id: str
+    expires_at: float | None = None
+    single_use: bool = True
+    node_id: str | None = Field(default=None, description="Bound node id (null: unbound)")
+    groups: list[str] | None = Field(default=None, description="Bound groups (null: unbound)")
+    capacities: dict[str, int] | None = Field(
+        default=None, description="Bound capacities (null: unbound)"
+    )
+    ca_hash: str = ""
+    join_addr: str | None = None
+    join_command: str = ""
+
+
+class TokenInfo(_Answer):
+    id: str
+    created_at: float
+    expires_at: float | None
+    single_use: bool
+    used_at: float | None
+    usable: bool
+    node_id: str | None = None
+    groups: list[str] | None = None
+    capacities: dict[str, int] | None = None
+
+
+class TokenList(_Answer):
+    tokens: list[TokenInfo]
+
+
+class TokenDeleted(_Answer):
+    deleted: str
