@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 import trio
+from pydantic import ValidationError
 
 from symphony.cli import main
 from symphony.cli._app import build_parser
 from symphony.cli.service import node_config
+from symphony.conductor.api.models import TokenRequest
+from symphony.conductor.binding import JoinBinding
 from symphony.node.enroll import enroll
 from symphony.wire import Hello, HelloRefused, client_hello, connect_to_conductor
 from symphony.wire.errors import JoinNotAllowed, JoinTokenUsed
@@ -113,20 +116,27 @@ async def test_join_tokens_api_binding_fields(tmp_path: Path) -> None:
         assert "--capacity" in words and "Analytic1=10" in words
         listed = (await api(info, "GET", "/tokens")).json()["tokens"]
         assert {k: listed[0][k] for k in BOUND} == BOUND
-        for body, says in [
-            ({"node_id": "bad id!"}, "token.node_id"),
-            ({"node_id": "node-client"}, "token.node_id"),
-            ({"node_id": 7}, "token.node_id: expected str"),
-            ({"groups": "gpu"}, "token.groups"),
-            ({"groups": ["ok", ""]}, "token.groups[1]"),
-            ({"capacities": {"A": -1}}, "token.capacities['A']"),
-            ({"capacities": {"A": True}}, "token.capacities['A']"),
-            ({"capacities": {"1bad": 1}}, "capacity class"),
-            ({"capacities": [1]}, "token.capacities"),
+        # Refused by the request model, each naming the field in the API's usual detail.
+        for body, path, says in [
+            ({"node_id": "bad id!"}, "node_id", "must match"),
+            ({"node_id": "node-client"}, "node_id", "reserved"),
+            ({"node_id": "a..b"}, "node_id", "'..'"),
+            ({"node_id": "x\n"}, "node_id", "must match"),
+            ({"node_id": 7}, "node_id", "must be a string"),
+            ({"groups": "gpu"}, "groups", "must be a list"),
+            ({"groups": ["ok", ""]}, "groups[1]", "must match"),
+            ({"groups": ["g"] * 257}, "groups", "at most 256"),
+            ({"capacities": {"A": -1}}, "capacities.A", "at least 0"),
+            ({"capacities": {"A": True}}, "capacities.A", "not a boolean"),
+            ({"capacities": {"A": 10**12 + 1}}, "capacities.A", "at most"),
+            ({"capacities": {"1bad": 1}}, "capacities.1bad", "must match"),
+            ({"capacities": [1]}, "capacities", "must be an object"),
         ]:
             response = await api(info, "POST", "/tokens", json=body)
             assert response.status_code == 422, (body, response.text)
-            assert says in response.json()["detail"], (body, response.json())
+            detail = response.json()["detail"]
+            assert [d["path"] for d in detail] == [path], (body, detail)
+            assert says in detail[0]["message"], (body, detail)
         nursery.cancel_scope.cancel()
 
 
@@ -153,3 +163,44 @@ async def test_join_cli_token_create_with_binding_prints_a_complete_command(
         assert node["groups"] == ["gpu", "big"]
         assert node["capacities_total"] == {"Analytic1": 10}
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"node_id": "gpu-7"},
+        {"node_id": "a.b_c-9"},
+        {"node_id": "x" * 63},
+        {"node_id": "x" * 64},
+        {"node_id": "-x"},
+        {"node_id": "a..b"},
+        {"node_id": "node-client"},
+        {"node_id": "x\n"},
+        {"node_id": ""},
+        {"groups": []},
+        {"groups": ["gpu", "9.a_b-c"]},
+        {"groups": ["_x"]},
+        {"groups": ["g"] * 256},
+        {"groups": ["g"] * 257},
+        {"capacities": {"Analytic1": 0, "b.c_d-e": 10**12}},
+        {"capacities": {"A": 10**12 + 1}},
+        {"capacities": {"9a": 1}},
+        {"capacities": {"A": -1}},
+        {"capacities": {"A": 1.0}},
+        {"capacities": {f"c{i}": 1 for i in range(257)}},
+    ],
+)
+def test_join_token_request_model_keeps_the_wire_rules(body: dict[str, Any]) -> None:
+    """The API's request model states the binding rules as pydantic constraints (so the
+    OpenAPI document shows them); they must accept exactly what the wire's rules do."""
+    try:
+        TokenRequest.model_validate(body)
+        model_ok = True
+    except ValidationError:
+        model_ok = False
+    try:
+        JoinBinding.parse(body)
+        wire_ok = True
+    except ValueError:
+        wire_ok = False
+    assert model_ok == wire_ok, body
