@@ -26,8 +26,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from symphony.errors import SymphonyError
 
-class StateDirInUse(OSError):
+
+class StateDirInUse(SymphonyError, OSError):
     """Another running service holds this state directory (its pid is in the message,
     and in ``holder`` when it could be read)."""
 

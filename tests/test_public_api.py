@@ -32,7 +32,7 @@ PUBLIC: dict[str, set[str]] = {
         "Actor", "ActorConfigError", "ActorCrashed", "ActorError", "ActorRef", "ActorStopped",
         "AskTimeout", "Backoff", "BackoffTracker", "ChildInfo", "ChildSpec", "DuplicateChild",
         "MailboxFull", "Outbox", "Reply", "RestartType", "Strategy", "Supervisor",
-        "SupervisorFailed", "spawn",
+        "SupervisorFailed", "sole_exception", "spawn",
     },
     "symphony.cli": {
         "CLIError", "build_parser", "conductor_main", "main", "node_main", "run_service",
@@ -43,7 +43,7 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.conductor": {"ConductorInfo", "build_tree", "run_conductor"},
     "symphony.conductor.api": {
-        "ApiContext", "ApiError", "HttpServer", "HttpSettings", "SnapshotCache", "create_app",
+        "ApiContext", "HttpError", "HttpServer", "HttpSettings", "SnapshotCache", "create_app",
         "ensure_api_token",
     },
     "symphony.conductor.deployments": {
@@ -99,8 +99,9 @@ PUBLIC: dict[str, set[str]] = {
         "PROTOCOL_VERSION", "ConductorConnection", "ConnectFailed", "ConnectTimeout",
         "ConnectionClosed", "EncodeError", "Error", "FrameTooLarge", "Heartbeat", "Hello",
         "HelloAccepted", "HelloRefused", "HelloRejected", "InstanceReport", "InstanceStatus",
-        "InstanceUsage", "JobConfig", "JobHealthCheck", "JobRestartPolicy", "JobSpec", "LinkError",
-        "LogCancel", "LogChunk", "LogCredit", "LogRequest", "Message", "NodeConnection",
+        "InstanceUsage", "JobConfig", "JobHealthCheck", "JobRestartPolicy", "JobSpec", "JoinCA",
+        "JoinOk", "JoinRefused", "JoinRequest", "LinkError", "LogCancel", "LogChunk", "LogCredit",
+        "LogRequest", "Message", "NodeConnection",
         "ProtocolError", "ServerUntrusted", "StartInstance", "StatusBatch", "StopInstance",
         "TLSRejected", "TransportError", "VersionMismatch", "WireConnection", "answer_hello",
         "client_hello", "connect_to_conductor", "decode", "encode", "job_spec_from_dict",

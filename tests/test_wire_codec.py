@@ -86,6 +86,9 @@ def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
         if typing.get_origin(base) in (tuple, dict):
             low = max([r.value for r in rules if isinstance(r, MinLen)], default=0)
             return strategy_for(base).filter(lambda v: len(v) >= low)
+        if base is bytes:
+            low = max([r.value for r in rules if isinstance(r, MinLen)], default=0)
+            return st.binary(min_size=low, max_size=max(low, 20))
         assert base is str, f"no strategy for {hint}"
         patterns = [r for r in rules if isinstance(r, Pattern)]
         if patterns:

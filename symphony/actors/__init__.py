@@ -28,6 +28,7 @@ from ._errors import (
     DuplicateChild,
     MailboxFull,
     SupervisorFailed,
+    sole_exception,
 )
 from ._mailbox import ActorRef, Reply
 from ._outbox import Outbox
@@ -53,5 +54,6 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "SupervisorFailed",
+    "sole_exception",
     "spawn",
 ]

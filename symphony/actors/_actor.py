@@ -39,7 +39,7 @@ from typing import Any
 
 import trio
 
-from ._errors import ActorConfigError, ActorStopped
+from ._errors import ActorConfigError, ActorStopped, sole_exception
 from ._mailbox import ActorRef, Mailbox, Reply, _Ask, crashed_error
 
 _WAKE_UP: Any = object()  # put into an idle actor's mailbox to make it notice a stop request
@@ -137,8 +137,8 @@ class Actor:
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             # The nursery is ours, not the user's: report a single failure as itself.
-            error = _single(group)
-            if error is None:
+            error = sole_exception(group)
+            if not isinstance(error, Exception):
                 raise
             error.add_note(f"in actor {mailbox.name!r}")
             raise error from None
@@ -197,18 +197,6 @@ class Actor:
         if self._current_ask is ask:  # not taken over by defer_reply()
             self._current_ask = None
             ask.reply(value)
-
-
-def _single(group: BaseExceptionGroup) -> Exception | None:
-    """The one plain Exception inside nested single-member groups, else None."""
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return (
-        error
-        if isinstance(error, Exception) and not isinstance(error, BaseExceptionGroup)
-        else None
-    )
 
 
 def check_mailbox_size(mailbox_size: int) -> None:

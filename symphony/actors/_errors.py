@@ -52,3 +52,27 @@ class ActorConfigError(ActorError, ValueError):
 
 class DuplicateChild(ActorConfigError):
     """A supervisor already has a child with this name."""
+
+
+def sole_exception(error: BaseException) -> BaseException | None:
+    """The one exception that ``error`` stands for, or None if it stands for several.
+
+    A nursery wraps what escapes it in an exception group, often nested groups around a
+    single failure. Code that owns the nursery (an actor's run, a connect helper, a
+    command's ``trio.run``) re-raises that one failure as itself, so its callers can
+    ``except OSError`` as usual::
+
+        except BaseExceptionGroup as group:
+            single = sole_exception(group)
+            if single is None:
+                raise
+            raise single from None
+
+    ``error`` that is not a group is returned as is; a group holding two or more
+    exceptions (at any depth) gives None.
+    """
+    while isinstance(error, BaseExceptionGroup):
+        if len(error.exceptions) != 1:
+            return None
+        error = error.exceptions[0]
+    return error

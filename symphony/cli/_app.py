@@ -91,12 +91,12 @@ def node_main() -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    """A single line for the error: our own errors already read well; others get a type."""
-    from symphony.config import ConfigError
-
-    from ._errors import CLIError
+    """A single line for the error. Ours (and the OS's) are sentences written for the
+    reader, printed as they are; anything else is a bug, so its type is kept."""
+    from symphony.actors import ActorError
+    from symphony.errors import SymphonyError
 
     text = " ".join(str(exc).split())
-    if isinstance(exc, ConfigError | CLIError | OSError) and text:
+    if isinstance(exc, SymphonyError | ActorError | OSError) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

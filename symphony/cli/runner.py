@@ -47,7 +47,9 @@ def run_service(
     try:
         return trio.run(_serve, functools.partial(async_fn, *args), on_ready, tuple(signals))
     except BaseExceptionGroup as group:
-        leaf = _sole_leaf(group)
+        from symphony.actors import sole_exception
+
+        leaf = sole_exception(group)
         if leaf is None:
             raise
         raise leaf from None
@@ -90,13 +92,3 @@ async def _serve(
                         on_ready(ready)
             nursery.cancel_scope.cancel()
     return stopped_by
-
-
-def _sole_leaf(group: BaseExceptionGroup) -> BaseException | None:
-    """The one exception inside nested single-member groups, else ``None``."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        if len(exc.exceptions) != 1:
-            return None
-        exc = exc.exceptions[0]
-    return exc

@@ -1,12 +1,14 @@
 """``symphony token create|list|revoke``: join tokens that let new nodes enrol.
 
-    $ symphony token create --ttl 1h
+    $ symphony token create --ttl 1h --node-id gpu-7 --group gpu --capacity Analytic1=10
     join token (single-use, valid for 1h, until 2026-05-04 13:00:00):
       symjt1.4f1c2a9e8b7d6c5a.Qm9v...
     CA hash (what the node pins):
       sha256:6b1f...
+    binds: node gpu-7, groups gpu, capacities Analytic1=10
     on the new node:
-      symphony node --node-id NODE_ID --join 10.0.0.5:50051 --token symjt1... --ca-hash sha256:...
+      symphony node --node-id gpu-7 --conductor 10.0.0.5:50051 --join 10.0.0.5:50051 \
+        --token symjt1... --ca-hash sha256:... --group gpu --capacity Analytic1=10
 
 The token is printed once and never stored by the Conductor (only its hash is); it is
 a secret until it expires or is used. The Conductor and the API token are found as by
@@ -25,6 +27,7 @@ from typing import Any
 
 from ._errors import CLIError
 from ._remote import HINT, add_conductor_flag
+from .service_flags import capacity, checked
 
 _TTL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -61,6 +64,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     create.add_argument(
         "--reusable", action="store_true", help="may enrol several nodes until it expires"
+    )
+    bind = create.add_argument_group(
+        "what a node joining with it may claim (at the join and at every later connection)"
+    )
+    bind.add_argument(
+        "--node-id", metavar="ID", type=checked("node_id"), help="the only node id it may take"
+    )
+    bind.add_argument(
+        "--group",
+        metavar="G",
+        action="append",
+        type=checked("group"),
+        help="a group it may offer (repeatable)",
+    )
+    bind.add_argument(
+        "--capacity",
+        metavar="NAME=N",
+        action="append",
+        type=capacity,
+        help="a capacity it may offer, at most N (repeatable)",
     )
     create.add_argument("--json", action="store_true", help="print the API's JSON instead")
     listing = commands.add_parser("list", help="list join tokens (never their secrets)")
@@ -135,7 +158,14 @@ def _duration(seconds: float) -> str:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    created = request(args, "POST", "/tokens", {"ttl_seconds": args.ttl, "reusable": args.reusable})
+    body: dict[str, Any] = {"ttl_seconds": args.ttl, "reusable": args.reusable}
+    if args.node_id is not None:
+        body["node_id"] = args.node_id
+    if args.group:
+        body["groups"] = list(dict.fromkeys(args.group))
+    if args.capacity:
+        body["capacities"] = dict(args.capacity)
+    created = request(args, "POST", "/tokens", body)
     if args.json:
         print(json.dumps(created, indent=2))
         return 0
@@ -145,10 +175,25 @@ def run_create(args: argparse.Namespace) -> int:
     print(f"  {created['token']}")
     print("CA hash (what the node pins):")
     print(f"  {created['ca_hash']}")
+    if bound := _binding(created):
+        print(f"binds: {bound}")
     print("on the new node:")
     print(f"  {created['join_command']}")
     print("The token is shown only this once; keep it secret until it is used or expires.")
     return 0
+
+
+def _binding(token: dict[str, Any]) -> str:
+    """``node gpu-7, groups gpu, capacities Analytic1=10`` (empty: binds nothing)."""
+    parts = []
+    if token.get("node_id"):
+        parts.append(f"node {token['node_id']}")
+    if token.get("groups") is not None:
+        parts.append(f"groups {','.join(token['groups']) or '(none)'}")
+    if token.get("capacities") is not None:
+        caps = ",".join(f"{k}={v}" for k, v in sorted(token["capacities"].items()))
+        parts.append(f"capacities {caps or '(none)'}")
+    return ", ".join(parts)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -156,13 +201,14 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(listed, indent=2))
         return 0
-    print(f"{'ID':<18} {'KIND':<10} {'STATE':<8} EXPIRES")
+    print(f"{'ID':<18} {'KIND':<10} {'STATE':<8} {'EXPIRES':<16} BINDS")
     for token in listed["tokens"]:
         kind = "single" if token["single_use"] else "reusable"
         state = "usable" if token["usable"] else ("used" if token["used_at"] else "expired")
         expires = token["expires_at"]
         when = "-" if expires is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
-        print(f"{token['id']:<18} {kind:<10} {state:<8} {when}")
+        binds = _binding(token) or "-"
+        print(f"{token['id']:<18} {kind:<10} {state:<8} {when:<16} {binds}")
     return 0
 
 

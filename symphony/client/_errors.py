@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from symphony.errors import SymphonyError
 
-class ClientError(Exception):
+
+class ClientError(SymphonyError):
     """Base class of the client's errors."""
 
 

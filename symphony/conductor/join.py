@@ -2,24 +2,19 @@
 
 A new node has no certificate, so it cannot use the mTLS link yet. It opens the one
 resource the node endpoint offers a client without a certificate
-(:data:`~symphony.wire.server.JOIN_WS_PATH`) and the exchange goes, one msgpack map
-per binary WebSocket message::
-
-    conductor -> node   {"t": "join_ca", "ca_pem": <bytes>}
-    node -> conductor   {"t": "join_request", "token": str, "node_id": str, "csr_pem": <bytes>}
-    conductor -> node   {"t": "join_ok", "cert_pem": <bytes>}
-                     or {"t": "join_refused", "code": str, "reason": str}
-
-The node checks the CA against the hash it was given, and the server's TLS certificate
-against that CA, *before* it sends its token. ``code`` is ``invalid`` (malformed,
-unknown or wrong token), ``expired``, ``used`` (a single-use token already spent) or
-``bad_request`` (a malformed message, CSR or node id). The connection is closed after
-the answer; the node then connects to the normal endpoint with its new certificate.
+(:data:`~symphony.wire.server.JOIN_WS_PATH`) and runs the exchange whose typed
+messages are in :mod:`symphony.wire.join`: the Conductor sends ``JoinCA``, the node
+answers ``JoinRequest``, the Conductor ``JoinOk`` or ``JoinRefused``. The node checks
+the CA against the hash it was given, and the server's TLS certificate against that
+CA, *before* it sends its token. The connection is closed after the answer; the node
+then connects to the normal endpoint with its new certificate.
 
 Order of the checks, so that a refused join changes nothing: the token is verified
-against its stored hash, the CSR is signed into a certificate (in memory), and only
-then is the token spent, atomically in the store (two nodes racing with one
-single-use token cannot both win). Tokens never appear in a log line: only their id.
+against its stored hash, the request against what the token binds
+(:mod:`symphony.conductor.binding`), the CSR is signed into a certificate (in memory),
+and only then is the token spent and its binding given to the node id, atomically in
+the store (two nodes racing with one single-use token cannot both win). Tokens never
+appear in a log line: only their id.
 """
 
 from __future__ import annotations
@@ -30,16 +25,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import msgpack
 import trio
-import trio_websocket
 
 from symphony.pki import (
     CertificateAuthority,
     CertificateError,
     JoinToken,
     JoinTokenError,
-    JoinTokenExpired,
     JoinTokenInvalid,
     JoinTokenUsed,
     issue_node_certificate,
@@ -47,28 +39,19 @@ from symphony.pki import (
     parse_join_token,
     verify_join_token,
 )
-from symphony.wire import ProtocolError
+from symphony.wire import Hello, Message, ProtocolError, WireConnection
+from symphony.wire.errors import JoinNotAllowed
+from symphony.wire.join import JoinCA, JoinOk, JoinRefused, JoinRequest, refusal_code
 
+from .binding import JoinBinding
 from .store import Store
 
-__all__ = ["CreatedToken", "JoinRequest", "JoinService", "parse_join_request", "refusal_code"]
+__all__ = ["CreatedToken", "JoinService", "parse_join_request"]
 
 log = logging.getLogger("symphony.conductor.join")
 
 #: Longest a token may live: a join token is a short-lived secret, not a credential.
 MAX_TOKEN_TTL = 30 * 24 * 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class JoinRequest:
-    """What a joining node sends: its token, the id it wants, and a CSR for that id."""
-
-    token: str = ""
-    node_id: str = ""
-    csr_pem: bytes = b""
-
-    def __repr__(self) -> str:  # the token is a secret: keep it out of every repr
-        return f"JoinRequest(node_id={self.node_id!r}, csr_pem=<{len(self.csr_pem)} bytes>)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,36 +63,18 @@ class CreatedToken:
     expires_at: float
     single_use: bool
     ca_fingerprint: str
+    binding: JoinBinding | None = None
 
     def __repr__(self) -> str:
         return f"CreatedToken(id={self.id!r}, expires_at={self.expires_at}, ...)"
 
 
-def parse_join_request(data: bytes | str) -> JoinRequest:
-    """Decode and validate a ``join_request`` message; :class:`ProtocolError` if malformed."""
-    if isinstance(data, str):
-        raise ProtocolError("the join exchange uses binary frames only")
-    try:
-        msg = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise ProtocolError(f"join request is not valid msgpack: {type(exc).__name__}") from None
-    if not isinstance(msg, dict) or msg.get("t") != "join_request":
-        raise ProtocolError("expected a join_request map")
-    for key, kind in (("token", str), ("node_id", str), ("csr_pem", bytes)):
-        if not isinstance(msg.get(key), kind):
-            raise ProtocolError(f"join_request.{key}: expected {kind.__name__}")
-    return JoinRequest(msg["token"], msg["node_id"], msg["csr_pem"])
-
-
-def refusal_code(error: Exception) -> str:
-    """The wire ``code`` of a refusal (the node turns it back into the same exception)."""
-    if isinstance(error, JoinTokenExpired):
-        return "expired"
-    if isinstance(error, JoinTokenUsed):
-        return "used"
-    if isinstance(error, JoinTokenError):
-        return "invalid"
-    return "bad_request"
+def parse_join_request(received: Message | list[Message]) -> JoinRequest:
+    """The one message a joining node may send; :class:`ProtocolError` for anything else."""
+    if not isinstance(received, JoinRequest):
+        got = "a batch" if isinstance(received, list) else type(received).__name__
+        raise ProtocolError(f"expected a join_request, got {got}")
+    return received
 
 
 def _pki_record(store: Store, token_id: str) -> JoinToken:
@@ -157,15 +122,22 @@ class JoinService:
         self.ca_fingerprint = ca.fingerprint
         self._ca_pem = ca.cert_pem
 
-    def create_token(self, *, ttl: float, single_use: bool = True) -> CreatedToken:
-        """Create and store a token valid ``ttl`` seconds (at most :data:`MAX_TOKEN_TTL`)."""
+    def create_token(
+        self, *, ttl: float, single_use: bool = True, binding: JoinBinding | None = None
+    ) -> CreatedToken:
+        """Create and store a token valid ``ttl`` seconds (at most :data:`MAX_TOKEN_TTL`)
+        that lets a node claim only what ``binding`` allows (None: anything)."""
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         if ttl > MAX_TOKEN_TTL:
             raise ValueError(f"ttl must be at most {MAX_TOKEN_TTL:.0f} seconds (30 days)")
         token, record = new_join_token(ttl, single_use=single_use, now=self.clock())
         self.store.add_join_token(
-            record.id, record.secret_hash, expires_at=record.expires_at, single_use=single_use
+            record.id,
+            record.secret_hash,
+            expires_at=record.expires_at,
+            single_use=single_use,
+            binding=binding,
         )
         log.info(
             "created %s join token %s, valid until %s",
@@ -173,7 +145,9 @@ class JoinService:
             record.id,
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.expires_at)),
         )
-        return CreatedToken(token, record.id, record.expires_at, single_use, self.ca_fingerprint)
+        return CreatedToken(
+            token, record.id, record.expires_at, single_use, self.ca_fingerprint, binding
+        )
 
     def enroll(self, request: JoinRequest) -> bytes:
         """Check the token, sign the CSR, spend the token; returns the certificate PEM.
@@ -183,29 +157,34 @@ class JoinService:
         """
         token_id, _ = parse_join_token(request.token)
         verify_join_token(request.token, _pki_record(self.store, token_id), now=self.clock())
+        stored = self.store.get_join_token(token_id)
+        binding = stored.binding if stored is not None else None
+        if binding is not None:
+            refusal = binding.refusal(request.node_id, request.groups, request.capacities)
+            if refusal is not None:
+                raise JoinNotAllowed(f"join token {token_id} does not allow this node: {refusal}")
         cert_pem = issue_node_certificate(
             self.ca, request.csr_pem, request.node_id, valid_days=self.cert_valid_days
         )
-        if self.store.use_join_token(token_id) is None:
+        if self.store.use_join_token(token_id, request.node_id) is None:
             # Lost a race (or expired in between): say precisely why.
             verify_join_token(request.token, _pki_record(self.store, token_id), now=self.clock())
-            raise JoinTokenUsed(f"join token {token_id} was single-use and is already used")
+            raise JoinTokenUsed(f"join token {token_id} was already used (it was single-use)")
         return cert_pem
 
-    async def serve(self, ws: trio_websocket.WebSocketConnection, remote: str) -> None:
-        """Run the join exchange on ``ws`` (the wire server's ``join_handler``)."""
+    async def serve(self, conn: WireConnection, remote: str) -> None:
+        """Run the join exchange on ``conn`` (the wire server's ``join_handler``)."""
         with trio.move_on_after(self.exchange_timeout) as scope:
-            await ws.send_message(msgpack.packb({"t": "join_ca", "ca_pem": self._ca_pem}))
-            data = await ws.get_message()
+            await conn.send(JoinCA(ca_pem=self._ca_pem))
             try:
-                request = parse_join_request(data)
+                request = parse_join_request(await conn.receive())
             except ProtocolError as error:
-                await self._refuse(ws, remote, None, error)
+                await self._refuse(conn, remote, None, error)
                 return
             try:
                 cert_pem = self.enroll(request)
             except (JoinTokenError, CertificateError) as error:
-                await self._refuse(ws, remote, request.node_id, error)
+                await self._refuse(conn, remote, request.node_id, error)
                 return
             token_id = parse_join_token(request.token)[0]
             log.info(
@@ -214,7 +193,7 @@ class JoinService:
                 remote,
                 token_id,
             )
-            await ws.send_message(msgpack.packb({"t": "join_ok", "cert_pem": cert_pem}))
+            await conn.send(JoinOk(cert_pem=cert_pem))
         if scope.cancelled_caught:
             log.warning(
                 "join from %s: exchange not done within %ss, closing",
@@ -224,13 +203,23 @@ class JoinService:
 
     @staticmethod
     async def _refuse(
-        ws: trio_websocket.WebSocketConnection, remote: str, node: str | None, error: Exception
+        conn: WireConnection, remote: str, node: str | None, error: Exception
     ) -> None:
         # The node id is the peer's unchecked input: bound what goes into the log.
         shown = "?" if node is None else repr(node[:80])
         log.warning("refused join from %s (node %s): %s", remote, shown, error)
-        answer = {"t": "join_refused", "code": refusal_code(error), "reason": str(error)}
-        await ws.send_message(msgpack.packb(answer))
+        await conn.send(JoinRefused(code=refusal_code(error), reason=str(error)[:4096]))
+
+    def hello_refusal(self, node_id: str, hello: Hello) -> str | None:
+        """Why the certificate of ``node_id`` may not send ``hello``, or None: the binding
+        of the token it joined with holds at every hello, not only at the join."""
+        binding = self.store.get_node_binding(node_id)
+        if binding is None:
+            return None
+        refusal = binding.refusal(hello.node_id, hello.groups, hello.capacities_total)
+        if refusal is None:
+            return None
+        return f"the join token this node joined with does not allow it: {refusal}"
 
     async def join_addr(self, request_host: str) -> str | None:
         """``HOST:PORT`` nodes should pass to ``--join``, or None if the port is unknown."""

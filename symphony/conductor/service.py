@@ -111,6 +111,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         port=config.listen_port,
         ssl_context=server_ssl_context(pki, client_cert="optional"),
         join_handler=join.serve,
+        hello_check=join.hello_refusal,
     )
     http_settings = HttpSettings(
         host=config.http_host, port=config.http_port, state_dir=config.state_dir

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from symphony.errors import SymphonyError
 
-class ConfigError(ValueError):
+
+class ConfigError(SymphonyError, ValueError):
     """A configuration was refused.
 
     ``problems`` lists every ``(key_path, message)`` found, in file order; ``source``

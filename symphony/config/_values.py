@@ -16,6 +16,8 @@ import os
 import re
 from pathlib import Path
 
+from symphony.errors import SymphonyError
+
 # The same rules as symphony.spec (capacity classes, node groups) and symphony.pki (node
 # ids), repeated here because importing those modules costs ~100 ms of pydantic/crypto.
 _CLASS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,62}")
@@ -34,7 +36,7 @@ HTTP_AUTH_MODES = ("token", "none")
 MODES = ("conductor", "node")
 
 
-class Invalid(ValueError):
+class Invalid(SymphonyError, ValueError):
     """A value broke a rule; the message says which (without a key path)."""
 
 

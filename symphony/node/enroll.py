@@ -2,15 +2,16 @@
 
 ``symphony node --join HOST:PORT --token T --ca-hash sha256:...`` (or ``node.join`` in
 node.yaml) runs :func:`enroll` once; every later start finds the stored identity and
-needs no token (:func:`identity_for` decides). The exchange (its messages are
-described in :mod:`symphony.conductor.join`'s docstring):
+needs no token (:func:`identity_for` decides). The exchange (its messages are in
+:mod:`symphony.wire.join`, its client in :mod:`symphony.wire.join_client`):
 
 1. connect to the node endpoint's join resource over TLS 1.3 *without* verifying
    (the node has no CA yet) and without a client certificate;
 2. receive the CA; refuse unless its SHA-256 is the pinned ``--ca-hash``, and unless
    the certificate the server proved it holds in the TLS handshake was issued by that
    CA for server use. Only then does anything secret leave the node;
-3. send the token, the node id and a CSR (the private key never leaves the node);
+3. send the token, the node id, a CSR (the private key never leaves the node) and
+   the groups and capacities the node will offer;
 4. store key (0600), certificate and CA under ``<state_dir>/identity/`` (0700).
 
 Each failure is one clear exception: :class:`CAFingerprintMismatch` (wrong hash or
@@ -22,7 +23,6 @@ someone in between), :class:`ServerUntrusted`, :class:`JoinTokenExpired`,
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -30,13 +30,11 @@ import secrets
 import shutil
 import ssl
 import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import msgpack
 import trio
-import trio_websocket
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -46,10 +44,6 @@ from symphony.config import NodeConfig
 from symphony.pki import (
     CAFingerprintMismatch,
     CertificateError,
-    JoinTokenError,
-    JoinTokenExpired,
-    JoinTokenInvalid,
-    JoinTokenUsed,
     ca_fingerprint,
     check_ca_fingerprint,
     client_ssl_context,
@@ -58,14 +52,12 @@ from symphony.pki import (
 )
 from symphony.pki.contexts import enrollment_ssl_context
 from symphony.wire import (
-    ConnectFailed,
     ConnectTimeout,
-    LinkError,
     ServerUntrusted,
-    TLSRejected,
 )
 from symphony.wire.identity import certificate_common_name
-from symphony.wire.server import JOIN_MAX_MESSAGE_SIZE, JOIN_WS_PATH
+from symphony.wire.join import JoinRequest
+from symphony.wire.join_client import request_certificate
 
 __all__ = ["IDENTITY_DIR", "NodeIdentity", "enroll", "identity_for", "load_identity"]
 
@@ -73,12 +65,6 @@ log = logging.getLogger("symphony.node.enroll")
 
 #: Where, under the node's state dir, an enrolled identity lives.
 IDENTITY_DIR = "identity"
-_REFUSALS: dict[str, type[Exception]] = {
-    "expired": JoinTokenExpired,
-    "used": JoinTokenUsed,
-    "invalid": JoinTokenInvalid,
-    "bad_request": CertificateError,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,148 +171,14 @@ def check_server_certificate(der: bytes | None, ca_pem: bytes) -> None:
         raise ServerUntrusted("the conductor's TLS certificate is not a server certificate")
 
 
-class _Watched(trio.abc.Stream):
-    """Remembers when the server hangs up, so the upgrade need not wait for a timeout
-    (trio-websocket's client handshake does not notice EOF by itself)."""
+def _verifier(ca_hash: str) -> Callable[[bytes, bytes | None], None]:
+    """What the join client runs on the CA it was sent, before the token leaves."""
 
-    def __init__(self, inner: trio.SSLStream[Any]) -> None:
-        self.inner = inner
-        self.closed = trio.Event()
+    def verify(ca_pem: bytes, server_cert_der: bytes | None) -> None:
+        check_ca_fingerprint(ca_pem, ca_hash)
+        check_server_certificate(server_cert_der, ca_pem)
 
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        try:
-            data = await self.inner.receive_some(max_bytes)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.closed.set()
-            raise
-        if not data:
-            self.closed.set()
-        return data
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-async def _open_join_socket(
-    nursery: trio.Nursery, host: str, port: int
-) -> tuple[trio_websocket.WebSocketConnection, trio.SSLStream[Any]]:
-    where = f"{host}:{port}"
-    try:
-        tcp = await trio.open_tcp_stream(host, port)
-    except OSError as exc:
-        raise ConnectFailed(f"cannot reach the conductor at {where}: {exc}") from None
-    tls = trio.SSLStream(tcp, enrollment_ssl_context(), server_hostname=host)
-    watched = _Watched(tls)
-    ws: trio_websocket.WebSocketConnection | None = None
-    try:
-        await tls.do_handshake()
-    except trio.BrokenResourceError:
-        pass  # ws stays None: reported below
-    else:
-        async with trio.open_nursery() as race:
-
-            async def upgrade() -> None:
-                nonlocal ws
-                with contextlib.suppress(trio.BrokenResourceError, trio_websocket.HandshakeError):
-                    ws = await trio_websocket.wrap_client_stream(
-                        nursery,
-                        # trio-websocket annotates SocketStream | SSLStream but uses only
-                        # the trio.abc.Stream interface, which _Watched provides.
-                        watched,  # type: ignore[arg-type]
-                        host,
-                        JOIN_WS_PATH,
-                        message_queue_size=1,
-                        max_message_size=JOIN_MAX_MESSAGE_SIZE,
-                    )
-                race.cancel_scope.cancel()
-
-            async def watch() -> None:
-                await watched.closed.wait()
-                race.cancel_scope.cancel()
-
-            race.start_soon(upgrade)
-            race.start_soon(watch)
-    if ws is None:
-        await trio.aclose_forcefully(tls)
-        raise TLSRejected(
-            f"the conductor at {where} closed the join connection: it does not let nodes "
-            "join on this endpoint (an older conductor, or not a Symphony node endpoint)"
-        )
-    return ws, tls
-
-
-async def _receive(
-    ws: trio_websocket.WebSocketConnection, expected: tuple[str, ...]
-) -> dict[str, Any]:
-    try:
-        data = await ws.get_message()
-        msg = msgpack.unpackb(data, raw=False) if isinstance(data, bytes) else None
-    except trio_websocket.ConnectionClosed as exc:
-        raise TLSRejected(f"the conductor closed the join connection early: {exc}") from None
-    except Exception:  # msgpack's several error types: a bad frame, not our bug
-        msg = None
-    if not isinstance(msg, dict) or msg.get("t") not in expected:
-        raise CertificateError(f"unexpected answer from the conductor (wanted {expected[0]})")
-    return msg
-
-
-async def _exchange(
-    ws: trio_websocket.WebSocketConnection,
-    tls: trio.SSLStream[Any],
-    token: str,
-    ca_hash: str,
-    node_id: str,
-    csr_pem: bytes,
-) -> tuple[bytes, dict[str, Any]]:
-    offer = await _receive(ws, ("join_ca",))
-    ca_pem = offer.get("ca_pem")
-    if not isinstance(ca_pem, bytes):
-        raise CertificateError("the conductor's join_ca message carries no CA")
-    # Both checks come before the token is sent: a wrong hash gives nothing away.
-    check_ca_fingerprint(ca_pem, ca_hash)
-    check_server_certificate(tls.getpeercert(binary_form=True), ca_pem)
-    request = {"t": "join_request", "token": token, "node_id": node_id, "csr_pem": csr_pem}
-    await ws.send_message(msgpack.packb(request))
-    return ca_pem, await _receive(ws, ("join_ok", "join_refused"))
-
-
-async def request_certificate(
-    *, host: str, port: int, token: str, ca_hash: str, node_id: str, csr_pem: bytes
-) -> tuple[bytes, bytes]:
-    """Run the join exchange; returns ``(certificate PEM, CA PEM)`` (no timeout here)."""
-    failure: LinkError | None = None
-    # Errors are carried out of the nursery by hand: raised inside it, they would
-    # reach the caller wrapped in an exception group.
-    async with trio.open_nursery() as nursery:
-        try:
-            ws, tls = await _open_join_socket(nursery, host, port)
-        except LinkError as exc:
-            failure = exc
-        else:
-            try:
-                ca_pem, answer = await _exchange(ws, tls, token, ca_hash, node_id, csr_pem)
-            except LinkError as exc:
-                failure = exc
-            finally:
-                with trio.CancelScope(shield=True, deadline=trio.current_time() + 2):
-                    await ws.aclose()
-                await trio.aclose_forcefully(tls)
-        nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-    if answer["t"] == "join_refused":
-        error = _REFUSALS.get(str(answer.get("code")), JoinTokenError)
-        raise error(f"the conductor refused to enrol this node: {answer.get('reason')}")
-    cert_pem = answer.get("cert_pem")
-    if not isinstance(cert_pem, bytes):
-        raise CertificateError("the conductor's join_ok message carries no certificate")
-    return cert_pem, ca_pem
+    return verify
 
 
 async def enroll(
@@ -337,14 +189,27 @@ async def enroll(
     ca_hash: str,
     node_id: str,
     state_dir: Path,
+    groups: Sequence[str] | None = None,
+    capacities: Mapping[str, int] | None = None,
     timeout: float = 10.0,
 ) -> NodeIdentity:
-    """Join the conductor at ``host:port`` as ``node_id`` and store the identity."""
+    """Join the conductor at ``host:port`` as ``node_id`` and store the identity.
+
+    ``groups`` and ``capacities`` are what the node will offer: a Conductor whose token
+    binds them refuses at once if they ask for more (None: not told, checked at hello).
+    """
     key_pem, csr_pem = make_node_key_and_csr(node_id)
+    request = JoinRequest(
+        token=token,
+        node_id=node_id,
+        csr_pem=csr_pem,
+        groups=None if groups is None else tuple(groups),
+        capacities=None if capacities is None else dict(capacities),
+    )
     try:
         with trio.fail_after(timeout):
             cert_pem, ca_pem = await request_certificate(
-                host=host, port=port, token=token, ca_hash=ca_hash, node_id=node_id, csr_pem=csr_pem
+                host, port, enrollment_ssl_context(), request, verify=_verifier(ca_hash)
             )
     except trio.TooSlowError:
         raise ConnectTimeout(
@@ -403,4 +268,6 @@ async def identity_for(config: NodeConfig) -> NodeIdentity | None:
         ca_hash=config.join_ca_hash,
         node_id=config.node_id,
         state_dir=config.state_dir,
+        groups=config.groups,
+        capacities=config.capacities_total,
     )

@@ -27,6 +27,7 @@ import trio
 
 from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import NodeConfig
+from symphony.errors import SymphonyError
 from symphony.pki import client_ssl_context, ensure_private_dir
 from symphony.statedir import hold_state_dir
 
@@ -40,7 +41,7 @@ from .resources import ResourceMonitor
 log = logging.getLogger("symphony.node")
 
 
-class NodeCredentialsError(Exception):
+class NodeCredentialsError(SymphonyError):
     """The node has no usable TLS credentials (files missing, or no join configured)."""
 
 

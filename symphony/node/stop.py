@@ -35,6 +35,7 @@ from pathlib import Path
 
 import trio
 
+from symphony.errors import SymphonyError
 from symphony.statedir import StateDirInUse, hold_state_dir, lock_path, recorded_holder
 
 from .process.client import monitor_alive, monitor_gone
@@ -51,7 +52,7 @@ MONITOR_EXIT_TIMEOUT = 15.0
 POLL = 0.05
 
 
-class NodeStopError(Exception):
+class NodeStopError(SymphonyError):
     """The node could not be stopped; the message says why and what to do."""
 
 

@@ -97,9 +97,9 @@ def verify_join_token(token: str, record: JoinToken, now: float) -> None:
         raise JoinTokenInvalid("join token is wrong (unknown id or wrong secret)")
     if now >= record.expires_at:
         when = dt.datetime.fromtimestamp(record.expires_at, dt.UTC).isoformat(timespec="seconds")
-        raise JoinTokenExpired(f"join token {record.id} expired at {when}; create a new one")
+        raise JoinTokenExpired(f"join token {record.id} expired at {when}")
     if record.single_use and record.used_at is not None:
-        raise JoinTokenUsed(f"join token {record.id} was single-use and is already used")
+        raise JoinTokenUsed(f"join token {record.id} was already used (it was single-use)")
 
 
 def consume_join_token(record: JoinToken, now: float) -> JoinToken:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from symphony.errors import SymphonyError
+
 # Fields that exist in the seed spec's vocabulary but are not built yet. They are refused
 # with this message instead of "unknown field", and never silently ignored.
 NOT_SUPPORTED: dict[tuple[str, ...], str] = {
@@ -19,7 +21,7 @@ NOT_SUPPORTED: dict[tuple[str, ...], str] = {
 }
 
 
-class SpecError(ValueError):
+class SpecError(SymphonyError, ValueError):
     """A deployment spec was refused.
 
     ``errors`` lists every problem found, each a ``{"path", "message"}`` dict; ``str()``

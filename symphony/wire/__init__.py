@@ -3,10 +3,12 @@
 Layers, bottom up (each usable alone):
 
 - :mod:`~symphony.wire.errors`: the one exception tree (also used by :mod:`symphony.pki`);
-- :mod:`~symphony.wire.messages`: frozen dataclasses, one per message type;
+- :mod:`~symphony.wire.messages`: frozen dataclasses, one per message type
+  (:mod:`~symphony.wire.join`: those of the join exchange);
 - :mod:`~symphony.wire.codec`: ``encode``/``decode`` of frames, sans-IO;
 - :mod:`~symphony.wire.connection`, :mod:`~symphony.wire.server`,
-  :mod:`~symphony.wire.client`, :mod:`~symphony.wire.hello`: the Trio transport.
+  :mod:`~symphony.wire.client`, :mod:`~symphony.wire.hello`: the Trio transport
+  (:mod:`~symphony.wire.join_client`: the node's side of the join exchange).
 
 The protocol itself is described in ``docs/protocol.md``.
 """
@@ -40,6 +42,7 @@ from .errors import (
 from .hello import answer_hello, client_hello, receive_hello
 from .identity import peer_node_id
 from .jobspec import JobConfig, JobHealthCheck, JobRestartPolicy, JobSpec, job_spec_from_dict
+from .join import JoinCA, JoinOk, JoinRefused, JoinRequest
 from .messages import (
     INSTANCE_STATES,
     MAX_USAGE_INSTANCES,
@@ -103,6 +106,10 @@ __all__ = [
     "JobHealthCheck",
     "JobRestartPolicy",
     "JobSpec",
+    "JoinCA",
+    "JoinOk",
+    "JoinRefused",
+    "JoinRequest",
     "LinkError",
     "LogCancel",
     "LogChunk",

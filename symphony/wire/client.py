@@ -20,13 +20,16 @@ in an exception group.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 import trio_websocket
+
+from symphony.actors import sole_exception
 
 from .codec import DEFAULT_MAX_FRAME_SIZE
 from .connection import ConductorConnection
@@ -41,7 +44,10 @@ from .errors import (
 from .identity import peer_node_id
 from .server import NODE_WS_PATH, tls_failure_reason
 
-__all__ = ["connect_to_conductor"]
+__all__ = ["connect_to_conductor", "open_link"]
+
+#: Words the error for a server that hangs up right after the TLS handshake.
+Rejected = Callable[[str, BaseException | None], TLSRejected]
 
 
 class _WatchedStream(trio.abc.Stream):
@@ -89,7 +95,7 @@ async def _tls(
     try:
         tcp = await trio.open_tcp_stream(host, port)
     except OSError as exc:
-        raise ConnectFailed(f"cannot reach the conductor at {where}: {exc}") from None
+        raise ConnectFailed.with_hint(f"cannot reach the conductor at {where}: {exc}") from None
     stream = trio.SSLStream(tcp, ctx, server_hostname=server_hostname)
     try:
         await stream.do_handshake()
@@ -129,24 +135,28 @@ async def _upgrade(
     stream: _WatchedStream,
     host: str,
     where: str,
+    path: str,
     max_frame_size: int,
+    rejected: Rejected,
 ) -> trio_websocket.WebSocketConnection:
     ws: trio_websocket.WebSocketConnection | None = None
     async with trio.open_nursery() as race:
 
         async def upgrade() -> None:
             nonlocal ws
-            ws = await trio_websocket.wrap_client_stream(
-                nursery,
-                # trio-websocket annotates this as SocketStream | SSLStream but uses
-                # only the trio.abc.Stream interface, which _WatchedStream provides.
-                stream,  # type: ignore[arg-type]
-                host,
-                NODE_WS_PATH,
-                message_queue_size=4,
-                max_message_size=max_frame_size,
-                receive_buffer_size=65536,
-            )
+            # A broken stream is the server hanging up on us: reported below.
+            with contextlib.suppress(trio.BrokenResourceError):
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    # trio-websocket annotates this as SocketStream | SSLStream but uses
+                    # only the trio.abc.Stream interface, which _WatchedStream provides.
+                    stream,  # type: ignore[arg-type]
+                    host,
+                    path,
+                    message_queue_size=4,
+                    max_message_size=max_frame_size,
+                    receive_buffer_size=65536,
+                )
             race.cancel_scope.cancel()
 
         async def watch() -> None:
@@ -156,20 +166,8 @@ async def _upgrade(
         race.start_soon(upgrade)
         race.start_soon(watch)
     if ws is None:
-        raise _rejected(where, stream.error)
+        raise rejected(where, stream.error)
     return ws
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else None
 
 
 def _server_cn(stream: trio.SSLStream[Any]) -> str:
@@ -197,6 +195,35 @@ async def connect_to_conductor(
     ``server_hostname`` (default ``host``) is the name checked against the
     server certificate.
     """
+    async with open_link(
+        host,
+        port,
+        ssl_context,
+        timeout=timeout,
+        server_hostname=server_hostname,
+        max_frame_size=max_frame_size,
+        close_timeout=close_timeout,
+    ) as (conn, _):
+        yield conn
+
+
+@asynccontextmanager
+async def open_link(
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext,
+    *,
+    timeout: float = 10.0,
+    server_hostname: str | None = None,
+    path: str = NODE_WS_PATH,
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    close_timeout: float = 2.0,
+    rejected: Rejected = _rejected,
+) -> AsyncIterator[tuple[ConductorConnection, trio.SSLStream[Any]]]:
+    """What :func:`connect_to_conductor` and the join client share: connect to ``path``
+    and yield the connection with its TLS stream (whose peer certificate the join
+    client checks). ``rejected(where, error)`` words the error for a server that hangs
+    up right after the TLS handshake."""
     where = f"{host}:{port}"
     try:
         async with trio.open_nursery() as nursery:
@@ -205,7 +232,9 @@ async def connect_to_conductor(
                     tls = await _tls(host, port, ssl_context, server_hostname or host)
                     watched = _WatchedStream(tls)
                     try:
-                        ws = await _upgrade(nursery, watched, host, where, max_frame_size)
+                        ws = await _upgrade(
+                            nursery, watched, host, where, path, max_frame_size, rejected
+                        )
                     except BaseException:
                         await trio.aclose_forcefully(tls)
                         raise
@@ -222,7 +251,7 @@ async def connect_to_conductor(
                 close_timeout=close_timeout,
             )
             try:
-                yield conn
+                yield conn, tls
             finally:
                 await conn.close()
                 # After a close the peer started, trio-websocket leaves the TLS
@@ -232,7 +261,7 @@ async def connect_to_conductor(
     except BaseExceptionGroup as group:
         # The nursery wraps whatever escapes it (the body's exception, or the
         # WebSocket reader's) in a group; hand callers the plain exception.
-        single = _single(group)
+        single = sole_exception(group)
         if single is None:
             raise
         if isinstance(single, trio_websocket.HandshakeError):

@@ -11,7 +11,8 @@ or as narrowly as it needs::
     │   └── JoinTokenError         a join token cannot be used
     │       ├── JoinTokenInvalid   malformed, unknown id, or wrong secret
     │       ├── JoinTokenExpired   past its expiry
-    │       └── JoinTokenUsed      single-use token already consumed
+    │       ├── JoinTokenUsed      single-use token already consumed
+    │       └── JoinNotAllowed     the node claims an id, group or capacity the token does not allow
     ├── ProtocolError              a frame that does not decode or validate
     │   ├── FrameTooLarge          over the maximum frame size (checked before unpacking)
     │   └── VersionMismatch        no protocol version both ends speak
@@ -33,6 +34,8 @@ join token or a private key.
 
 from __future__ import annotations
 
+from symphony.errors import SymphonyError
+
 __all__ = [
     "CAFingerprintMismatch",
     "CertificateError",
@@ -42,6 +45,7 @@ __all__ = [
     "EncodeError",
     "FrameTooLarge",
     "HelloRefused",
+    "JoinNotAllowed",
     "JoinTokenError",
     "JoinTokenExpired",
     "JoinTokenInvalid",
@@ -56,7 +60,7 @@ __all__ = [
 ]
 
 
-class LinkError(Exception):
+class LinkError(SymphonyError):
     """Root of every error raised by :mod:`symphony.pki` and :mod:`symphony.wire`."""
 
 
@@ -79,13 +83,25 @@ class JoinTokenError(PKIError):
 class JoinTokenInvalid(JoinTokenError):
     """The token is malformed, names another token, or its secret is wrong."""
 
+    hint = "check that the whole token was copied, or create a new one with 'symphony token create'"
+
 
 class JoinTokenExpired(JoinTokenError):
     """The token was valid but its expiry time has passed."""
 
+    hint = "create a new one with 'symphony token create'"
+
 
 class JoinTokenUsed(JoinTokenError):
     """The token was single-use and has already been consumed."""
+
+    hint = "create a new one with 'symphony token create'"
+
+
+class JoinNotAllowed(JoinTokenError):
+    """The token binds a node id, groups or capacities, and the node claims others."""
+
+    hint = "join with what the token names, or create another token with 'symphony token create'"
 
 
 class ProtocolError(LinkError):
@@ -111,6 +127,8 @@ class TransportError(LinkError):
 
 class ConnectFailed(TransportError):
     """The TCP connection could not be established (refused, unreachable, DNS)."""
+
+    hint = "is the Conductor running, and is that its node port (conductor.listen)?"
 
 
 class ConnectTimeout(TransportError):

@@ -18,8 +18,9 @@ open for its 60 s connect timeout and logs nothing. Here each connection goes:
 
 Joining: when ``serve_nodes`` gets a ``join_handler`` (and an ``ssl_context`` with
 optional client certificates), a client *without* a certificate may open exactly one
-thing, the WebSocket at :data:`JOIN_WS_PATH`, where ``join_handler(ws, remote)`` runs
-the enrolment exchange; the connection is closed when it returns. A cert-less client
+thing, the WebSocket at :data:`JOIN_WS_PATH`, where ``join_handler(conn, remote)`` runs
+the enrolment exchange (messages in :mod:`symphony.wire.join`, frames of at most
+:data:`JOIN_MAX_MESSAGE_SIZE`); the connection is closed when it returns. A cert-less client
 asking for anything else is logged as ``rejected TLS client`` and dropped before any
 answer, so it sees the same fast EOF as with required certificates.
 
@@ -63,7 +64,7 @@ JOIN_WS_PATH = "/v1/join"
 #: keeps unauthenticated peers from making us buffer much.
 JOIN_MAX_MESSAGE_SIZE = 64 * 1024
 Handler = Callable[[NodeConnection], Awaitable[object]]
-JoinHandler = Callable[[trio_websocket.WebSocketConnection, str], Awaitable[object]]
+JoinHandler = Callable[[NodeConnection, str], Awaitable[object]]
 # What _handshake returns for a client that presented no certificate while joining
 # is allowed (node ids are never empty, so it cannot be mistaken for one).
 _ANONYMOUS = ""
@@ -170,9 +171,12 @@ async def _serve_anonymous(
                 JOIN_WS_PATH,
             )
         else:
+            conn = NodeConnection(
+                ws, remote=remote, peer_cn="(joining)", max_frame_size=JOIN_MAX_MESSAGE_SIZE
+            )
             try:
-                await join_handler(ws, remote)
-            except trio_websocket.ConnectionClosed:
+                await join_handler(conn, remote)
+            except (trio_websocket.ConnectionClosed, ConnectionClosed):
                 log.info("joining client %s left before the exchange ended", remote)
             except Exception:
                 log.exception("join exchange with %s failed", remote)

@@ -28,7 +28,8 @@ __all__ = [
 #: :class:`~symphony.wire.jobspec.JobSpec` with every default filled in by the Conductor
 #: (its map is a subset of what older nodes read, so they get the same), and added
 #: ``Heartbeat.instances`` (each live instance's CPU% and RSS; sent only when 3 was
-#: negotiated).
+#: negotiated). 3 also added the optional ``JoinRequest.groups`` and ``capacities`` of the
+#: join exchange and its refusal code ``not_allowed``.
 PROTOCOL_VERSION = 3
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1

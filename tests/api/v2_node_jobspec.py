@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
+from symphony.errors import SymphonyError
 
-class SpecError(ValueError):
+
+class JobSpecError(SymphonyError, ValueError):
     """The spec is malformed; the message names the offending field."""
 
 
@@ -64,25 +66,25 @@ class JobSpec:
 
 def _number(where: str, value: Any, *, minimum: float = 0.0, integer: bool = False) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{where} must be a number, got {value!r}")
+        raise JobSpecError(f"{where} must be a number, got {value!r}")
     if integer and not isinstance(value, int):
-        raise SpecError(f"{where} must be an integer, got {value!r}")
+        raise JobSpecError(f"{where} must be an integer, got {value!r}")
     if math.isnan(value) or math.isinf(value) or value < minimum:
-        raise SpecError(f"{where} must be a finite number >= {minimum}, got {value!r}")
+        raise JobSpecError(f"{where} must be a finite number >= {minimum}, got {value!r}")
     return value
 
 
 def _strings(where: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not value:
-        raise SpecError(f"{where} must be a non-empty list of strings, got {value!r}")
+        raise JobSpecError(f"{where} must be a non-empty list of strings, got {value!r}")
     if not all(isinstance(part, str) and "\0" not in part for part in value):
-        raise SpecError(f"{where} must contain only strings (without NUL), got {value!r}")
+        raise JobSpecError(f"{where} must contain only strings (without NUL), got {value!r}")
     return tuple(value)
 
 
 def _mapping(where: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise SpecError(f"{where} must be an object, got {value!r}")
+        raise JobSpecError(f"{where} must be an object, got {value!r}")
     return value
 
 
@@ -90,7 +92,7 @@ def _check_keys(where: str, data: Mapping[str, Any], cls: type) -> None:
     known = {f.name for f in fields(cls)}
     unknown = sorted(str(key) for key in data if key not in known)
     if unknown:
-        raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        raise JobSpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
 
 
 def parse_restart_policy(data: Any) -> RestartPolicy:
@@ -102,7 +104,7 @@ def parse_restart_policy(data: Any) -> RestartPolicy:
     values: dict[str, Any] = {}
     kind = data.get("type", "on-failure")
     if kind not in ("always", "on-failure", "never"):
-        raise SpecError(f"restart_policy.type must be always, on-failure or never, got {kind!r}")
+        raise JobSpecError(f"restart_policy.type must be always, on-failure or never, got {kind!r}")
     values["type"] = kind
     for name in ("backoff_seconds", "max_backoff_seconds", "reset_after_seconds"):
         if name in data:
@@ -117,10 +119,10 @@ def parse_restart_policy(data: Any) -> RestartPolicy:
     if "jitter" in data:
         values["jitter"] = float(_number("restart_policy.jitter", data["jitter"]))
         if values["jitter"] > 1:
-            raise SpecError("restart_policy.jitter must be between 0 and 1")
+            raise JobSpecError("restart_policy.jitter must be between 0 and 1")
     policy = RestartPolicy(**values)
     if policy.max_backoff_seconds < policy.backoff_seconds:
-        raise SpecError("restart_policy.max_backoff_seconds must be >= backoff_seconds")
+        raise JobSpecError("restart_policy.max_backoff_seconds must be >= backoff_seconds")
     return policy
 
 
@@ -137,19 +139,19 @@ def parse_health_check(data: Any) -> HealthCheck | None:
     elif kind == "http":
         url = data.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise SpecError(f"health_check.url must be an http:// or https:// URL, got {url!r}")
+            raise JobSpecError(f"health_check.url must be an http:// or https:// URL, got {url!r}")
         values["url"] = url
     elif kind == "tcp":
         port = _number("health_check.port", data.get("port"), minimum=1, integer=True)
         if port > 65535:
-            raise SpecError(f"health_check.port must be at most 65535, got {port}")
+            raise JobSpecError(f"health_check.port must be at most 65535, got {port}")
         values["port"] = port
         host = data.get("host", "127.0.0.1")
         if not isinstance(host, str) or not host:
-            raise SpecError(f"health_check.host must be a host name, got {host!r}")
+            raise JobSpecError(f"health_check.host must be a host name, got {host!r}")
         values["host"] = host
     else:
-        raise SpecError(f"health_check.type must be exec, http or tcp, got {kind!r}")
+        raise JobSpecError(f"health_check.type must be exec, http or tcp, got {kind!r}")
     for name in ("initial_delay_seconds", "period_seconds", "timeout_seconds"):
         if name in data:
             values[name] = float(_number(f"health_check.{name}", data[name]))
@@ -158,7 +160,7 @@ def parse_health_check(data: Any) -> HealthCheck | None:
             "health_check.failure_threshold", data["failure_threshold"], minimum=1, integer=True
         )
     if values.get("period_seconds", 10.0) <= 0 or values.get("timeout_seconds", 1.0) <= 0:
-        raise SpecError("health_check.period_seconds and timeout_seconds must be > 0")
+        raise JobSpecError("health_check.period_seconds and timeout_seconds must be > 0")
     return HealthCheck(**values)
 
 
@@ -172,25 +174,25 @@ def parse_signal(value: Any) -> signal.Signals:
             return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
     except (KeyError, ValueError):
         pass
-    raise SpecError(f"stop_signal must be a signal name like 'SIGTERM', got {value!r}")
+    raise JobSpecError(f"stop_signal must be a signal name like 'SIGTERM', got {value!r}")
 
 
 def parse_job_spec(data: Any) -> JobSpec:
     """Validate an instance spec dict (shape in ``docs/jobs.md``) into a :class:`JobSpec`."""
     data = _mapping("spec", data)
     if data.get("kind", "exec") != "exec":
-        raise SpecError(f"kind must be 'exec' on this node, got {data.get('kind')!r}")
+        raise JobSpecError(f"kind must be 'exec' on this node, got {data.get('kind')!r}")
     config = _mapping("config", data.get("config"))
     env: dict[str, str] = {}
     for key, value in _mapping("config.env", config.get("env") or {}).items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise SpecError(f"config.env: invalid variable name {key!r}")
+            raise JobSpecError(f"config.env: invalid variable name {key!r}")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise SpecError(f"config.env.{key} must be a string, got {value!r}")
+            raise JobSpecError(f"config.env.{key} must be a string, got {value!r}")
         env[key] = str(value)
     cwd = config.get("cwd")
     if cwd is not None and (not isinstance(cwd, str) or not cwd or "\0" in cwd):
-        raise SpecError(f"config.cwd must be a path or null, got {cwd!r}")
+        raise JobSpecError(f"config.cwd must be a path or null, got {cwd!r}")
     log_max_bytes = data.get("log_max_bytes", 10 * 1024 * 1024)
     return JobSpec(
         command=_strings("config.command", config.get("command")),

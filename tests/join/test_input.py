@@ -71,15 +71,32 @@ async def test_join_malformed_requests_are_refused_and_spend_nothing(tmp_path: P
         token = created["token"]
         any_csr = make_node_key_and_csr("x")[1]
         cases: list[tuple[bytes | str, str, str]] = [
+            # garbage
             (b"\xc1not msgpack", "bad_request", "not valid msgpack"),
+            (b"", "bad_request", "not valid msgpack"),
             ("a text frame", "bad_request", "binary frames only"),
-            (msgpack.packb([1, 2]), "bad_request", "expected a join_request map"),
-            (msgpack.packb({"t": "hello"}), "bad_request", "expected a join_request map"),
+            (msgpack.packb([1, 2]), "bad_request", "a message must be a map, got int"),
+            (msgpack.packb({"t": "nonsense"}), "bad_request", "unknown message type"),
+            (msgpack.packb({"token": token}), "bad_request", "type tag 't'"),
+            # another message of the protocol, alone or in a batch
+            (msgpack.packb({"t": "heartbeat", "seq": 1}), "bad_request", "got Heartbeat"),
+            (msgpack.packb([{"t": "heartbeat", "seq": 1}]), "bad_request", "got a batch"),
+            # wrong types and missing fields
             (msgpack.packb({"t": "join_request", "token": token}), "bad_request", "node_id"),
             (request(token, csr="text"), "bad_request", "csr_pem: expected bytes"),  # type: ignore[arg-type]
+            (request(token, groups="gpu-1"), "bad_request", "JoinRequest.groups"),
+            (request(token, groups=[1]), "bad_request", "groups[0]: expected str"),
+            (request(token, capacities={"A": -1}), "bad_request", "capacities['A']"),
+            (request(token, capacities={"A": 10**13}), "bad_request", "capacities['A']"),
+            (request(token, capacities={"A": True}), "bad_request", "capacities['A']"),
+            # oversize fields (the frame itself fits)
+            (request("x" * 600), "bad_request", "JoinRequest.token"),
+            (request(token, csr=b"x" * 20_000), "bad_request", "JoinRequest.csr_pem"),
+            (request(token, groups=["g"] * 300), "bad_request", "JoinRequest.groups"),
+            # well-formed, but not acceptable
             (request(token, csr=b"not a csr"), "bad_request", "malformed certificate signing"),
             (request(token, csr=make_node_key_and_csr("other")[1]), "bad_request", "'other'"),
-            (request(token, node_id="bad id!", csr=any_csr), "bad_request", "invalid node id"),
+            (request(token, node_id="bad id!", csr=any_csr), "bad_request", "node_id"),
             (request(token, node_id="node-client", csr=any_csr), "bad_request", "reserved"),
             (request("symjt1.only-two"), "invalid", "malformed join token"),
             (request(""), "invalid", "malformed join token"),

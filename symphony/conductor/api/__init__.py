@@ -7,13 +7,13 @@ Route handlers never touch actor state: they ``ask`` actors through the refs in 
 from .app import create_app
 from .auth import ensure_api_token
 from .context import ApiContext
-from .errors import ApiError
+from .errors import HttpError
 from .server import HttpServer, HttpSettings
 from .snapshots import SnapshotCache
 
 __all__ = [
     "ApiContext",
-    "ApiError",
+    "HttpError",
     "HttpServer",
     "HttpSettings",
     "SnapshotCache",

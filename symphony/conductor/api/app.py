@@ -12,7 +12,7 @@ from quart_trio import QuartTrio
 from .auth import is_public, token_matches
 from .body import MAX_BODY, check_content_type
 from .context import ApiContext
-from .errors import ApiError, install_error_handlers
+from .errors import HttpError, install_error_handlers
 from .hosts import check_host_and_origin
 
 #: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
@@ -49,7 +49,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             and not is_public(request.path)
             and not token_matches(request.headers.get("Authorization"), token)
         ):
-            raise ApiError(
+            raise HttpError(
                 401,
                 "unauthorized",
                 "send the API token as 'Authorization: Bearer <token>'; the Conductor "

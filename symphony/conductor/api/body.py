@@ -21,7 +21,7 @@ from quart import request
 
 from symphony.spec import translate_errors
 
-from .errors import ApiError
+from .errors import HttpError
 
 #: Largest request body (a spec is a few KiB); larger is a JSON 413 that also closes the
 #: connection (see :func:`.errors.error_response`).
@@ -54,7 +54,7 @@ def _require_json_type() -> None:
     if mime != "application/json" and not (
         mime.startswith("application/") and mime.endswith("+json")
     ):
-        raise ApiError(
+        raise HttpError(
             415,
             "unsupported media type",
             "send the body as JSON with 'Content-Type: application/json'"
@@ -78,19 +78,19 @@ async def json_body(*, empty: Any = _EMPTY) -> Any:
     raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     if not raw.strip():
         if empty is _EMPTY:
-            raise ApiError(400, "malformed request", "the body is empty; send a JSON document")
+            raise HttpError(400, "malformed request", "the body is empty; send a JSON document")
         return empty
     _require_json_type()  # again: a body may come without a length (HTTP/2, no framing)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "malformed request", "the body is not valid UTF-8") from None
+        raise HttpError(400, "malformed request", "the body is not valid UTF-8") from None
     try:
         data = json.loads(text)
     except RecursionError:
         raise _too_deep() from None
     except ValueError as error:
-        raise ApiError(400, "malformed request", f"the body is not valid JSON: {error}") from None
+        raise HttpError(400, "malformed request", f"the body is not valid JSON: {error}") from None
     if depth(data) > MAX_DEPTH:
         raise _too_deep()
     return data
@@ -103,12 +103,12 @@ def parse_body(model: type[M], data: Any) -> M:
     """``data`` (a decoded JSON body) validated into ``model``, or a 422 whose detail
     lists ``{"path", "message"}`` in the same words as a refused spec."""
     if not isinstance(data, dict):
-        raise ApiError(400, "malformed request", "the body is a JSON object (or empty)")
+        raise HttpError(400, "malformed request", "the body is a JSON object (or empty)")
     try:
         return model.model_validate(data)
     except ValidationError as error:
         detail = translate_errors(error.errors(), model=model)
-        raise ApiError(422, "invalid request", detail) from None
+        raise HttpError(422, "invalid request", detail) from None
 
 
 def depth(value: Any) -> int:
@@ -130,7 +130,7 @@ def depth(value: Any) -> int:
     return deepest
 
 
-def _too_deep() -> ApiError:
-    return ApiError(
+def _too_deep() -> HttpError:
+    return HttpError(
         400, "malformed request", f"the body nests arrays/objects more than {MAX_DEPTH} deep"
     )

@@ -15,11 +15,12 @@ from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from symphony.actors import ActorStopped, AskTimeout
+from symphony.errors import SymphonyError
 
 log = logging.getLogger("symphony.conductor.api")
 
 
-class ApiError(Exception):
+class HttpError(SymphonyError):
     """Raise from a route to answer ``status`` with ``{"error": error, "detail": detail}``."""
 
     def __init__(self, status: int, error: str, detail: Any = None) -> None:
@@ -47,8 +48,8 @@ def error_response(status: int, error: str, detail: Any = None) -> Response:
 def install_error_handlers(app: Quart) -> None:
     """Turn every error into JSON with the right status."""
 
-    @app.errorhandler(ApiError)
-    async def _api_error(error: ApiError) -> Response:
+    @app.errorhandler(HttpError)
+    async def _api_error(error: HttpError) -> Response:
         return error_response(error.status, error.error, error.detail)
 
     @app.errorhandler(HTTPException)

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from quart import request
 
-from .errors import ApiError
+from .errors import HttpError
 
 #: Always allowed: they can only be reached from this machine.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -88,7 +88,7 @@ def check_host_and_origin(allowed: frozenset[str]) -> None:
     if "*" not in allowed:
         host = host_part(request.headers.get("Host", ""))
         if host not in allowed:
-            raise ApiError(
+            raise HttpError(
                 421,
                 "unknown host",
                 f"this Conductor does not answer to the host {host or '(none)'!r:.80}; add it "
@@ -108,7 +108,7 @@ def check_host_and_origin(allowed: frozenset[str]) -> None:
         and parts.netloc.lower() == request.headers.get("Host", "").strip().lower()
     )
     if not same and (origin_host is None or _normal(origin_host) not in (allowed - {"*"})):
-        raise ApiError(
+        raise HttpError(
             403,
             "cross-site request refused",
             f"requests that change something are refused from the web origin {origin!r:.80}; "

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from symphony.wire.messages import MAX_CAPACITY
 
 from ..join import MAX_TOKEN_TTL
 
@@ -74,12 +76,49 @@ class _Request(BaseModel):
 # -- requests -----------------------------------------------------------------------
 
 
+# What a join token may bind, by the wire's rules for node ids, groups and capacity
+# classes (symphony.wire.messages), so that a token never binds what a node cannot send.
+NODE_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+GROUP_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+CLASS_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
+#: The most groups or capacity classes one token binds.
+MAX_BOUND = 256
+
+
+def _check_node_id(value: str) -> str:
+    # The parts of the wire's rule a JSON-schema pattern cannot say portably (pydantic's
+    # regex engine has no lookahead).
+    if ".." in value:
+        raise ValueError("a node id has no '..'")
+    if value == "node-client":
+        raise ValueError("'node-client' is reserved (the shared node certificate's name)")
+    return value
+
+
+BoundNodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN), AfterValidator(_check_node_id)]
+BoundGroup = Annotated[str, Field(pattern=GROUP_PATTERN)]
+BoundClass = Annotated[str, Field(pattern=CLASS_PATTERN)]
+BoundAmount = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
+
+
 class TokenRequest(_Request):
-    """``POST /tokens``: how long the token is valid and whether several nodes may use it
-    (an empty body takes the defaults)."""
+    """``POST /tokens``: how long the token is valid, whether several nodes may use it,
+    and what a node joining with it may claim (an empty body takes the defaults and
+    binds nothing; see :mod:`symphony.conductor.binding`)."""
 
     ttl_seconds: Annotated[float, Field(gt=0, le=MAX_TOKEN_TTL)] = DEFAULT_TTL
     reusable: bool = False
+    node_id: Annotated[
+        BoundNodeId | None, Field(description="The only node id a node may join as")
+    ] = None
+    groups: Annotated[
+        list[BoundGroup] | None,
+        Field(max_length=MAX_BOUND, description="The groups a node may offer (a subset)"),
+    ] = None
+    capacities: Annotated[
+        dict[BoundClass, BoundAmount] | None,
+        Field(max_length=MAX_BOUND, description="The most of each class a node may offer"),
+    ] = None
 
 
 class _Query(BaseModel):
@@ -273,6 +312,11 @@ class TokenCreated(_Answer):
     id: str
     expires_at: float | None = None
     single_use: bool = True
+    node_id: str | None = Field(default=None, description="Bound node id (null: unbound)")
+    groups: list[str] | None = Field(default=None, description="Bound groups (null: unbound)")
+    capacities: dict[str, int] | None = Field(
+        default=None, description="Bound capacities (null: unbound)"
+    )
     ca_hash: str = ""
     join_addr: str | None = None
     join_command: str = ""
@@ -285,6 +329,9 @@ class TokenInfo(_Answer):
     single_use: bool
     used_at: float | None
     usable: bool
+    node_id: str | None = None
+    groups: list[str] | None = None
+    capacities: dict[str, int] | None = None
 
 
 class TokenList(_Answer):

@@ -13,7 +13,7 @@ from quart import request
 
 from symphony.spec import translate_errors
 
-from .errors import ApiError
+from .errors import HttpError
 
 Q = TypeVar("Q", bound=BaseModel)
 
@@ -26,4 +26,4 @@ def query_params(model: type[Q]) -> Q:
     except ValidationError as error:
         problems = translate_errors(error.errors(), model=model)
         text = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
-        raise ApiError(400, "bad parameter", text) from None
+        raise HttpError(400, "bad parameter", text) from None

@@ -17,7 +17,7 @@ from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDepl
 from ..store import DeploymentRecord, NameConflict, NotFound
 from .app import context
 from .body import json_body
-from .errors import ApiError
+from .errors import HttpError
 from .instance_usage import current_usage, with_current_usage
 from .views import deployment_json
 
@@ -33,18 +33,18 @@ def refused(result: Any) -> Any:
         return result
     error = result.error
     if isinstance(error, SpecError):
-        raise ApiError(422, "invalid spec", error.errors)
+        raise HttpError(422, "invalid spec", error.errors)
     if isinstance(error, NameConflict):
-        raise ApiError(409, "name conflict", str(error))
+        raise HttpError(409, "name conflict", str(error))
     if isinstance(error, NotFound):
-        raise ApiError(404, "not found", str(error))
-    raise ApiError(400, "refused", str(error))
+        raise HttpError(404, "not found", str(error))
+    raise HttpError(409, "conflict", str(error))  # GenerationConflict: changed meanwhile
 
 
 def find(id_or_name: str) -> DeploymentRecord:
     record = context().store.get_deployment(id_or_name)
     if record is None:
-        raise ApiError(404, "not found", f"no deployment with id or name {id_or_name!r}")
+        raise HttpError(404, "not found", f"no deployment with id or name {id_or_name!r}")
     return record
 
 
@@ -59,7 +59,7 @@ async def create() -> tuple[dict[str, Any], int]:
     try:
         spec = parse_spec(data)
     except SpecError as error:
-        raise ApiError(422, "invalid spec", error.errors) from None
+        raise HttpError(422, "invalid spec", error.errors) from None
     record: DeploymentRecord = refused(
         await context().deployments.ask(CreateDeployment(spec), timeout=30)
     )
@@ -85,7 +85,7 @@ async def get(id_or_name: str) -> dict[str, Any]:
 async def patch(id_or_name: str) -> dict[str, Any]:
     data = await json_body()
     if not isinstance(data, dict):
-        raise ApiError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
+        raise HttpError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
     record = find(id_or_name)
     updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)

@@ -19,7 +19,7 @@ from quart import Blueprint, Response, current_app
 from ..nodes.model import GetSession
 from ..store import InstanceRecord
 from .app import context
-from .errors import ApiError
+from .errors import HttpError
 from .logfeed import LogFeed
 from .models import LogsQuery
 from .params import query_params
@@ -48,7 +48,7 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
             same = [i for i in instances if i.replica == replica]
             if same:
                 return max(same, key=lambda i: (i.finished_at is None, i.updated_at))
-        raise ApiError(
+        raise HttpError(
             404, "not found", f"no instance {wanted!r} (an instance id or a replica number)"
         )
     live = sorted((i for i in instances if i.state in LIVE), key=lambda i: i.replica)
@@ -59,7 +59,7 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
         return max(ran, key=lambda i: (i.started_at or 0.0, i.updated_at))
     if instances:
         return instances[0]
-    raise ApiError(404, "not found", "this deployment has no instances yet")
+    raise HttpError(404, "not found", "this deployment has no instances yet")
 
 
 @logs.get("/deployments/<id_or_name>/logs")
@@ -70,12 +70,12 @@ async def deployment_logs(id_or_name: str) -> Response:
     record = find(id_or_name)
     inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
     if inst.node_id is None:
-        raise ApiError(
+        raise HttpError(
             409, "no logs", f"instance {inst.id} is {inst.state} and has not run on a node yet"
         )
     session = await ctx.registry.ask(GetSession(inst.node_id), timeout=5)
     if session is None:
-        raise ApiError(
+        raise HttpError(
             503,
             "node not connected",
             f"instance {inst.id} ran on node {inst.node_id!r}, which is not connected now; "
@@ -92,7 +92,7 @@ async def deployment_logs(id_or_name: str) -> Response:
             async for data in feed.chunks(idle=TAIL_TIMEOUT, stop=trio.Event()):
                 parts.append(data)
         if not feed.ended:
-            raise ApiError(504, "node timeout", f"node {inst.node_id!r} did not send the logs")
+            raise HttpError(504, "node timeout", f"node {inst.node_id!r} did not send the logs")
     return Response(b"".join(parts), status=200, headers=headers, content_type=TEXT)
 
 

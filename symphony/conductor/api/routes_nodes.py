@@ -12,7 +12,7 @@ from quart import Blueprint
 from ..deployments import CapacityUsage
 from ..nodes.model import ListNodes, NodeView, SetDraining
 from .app import context
-from .errors import ApiError
+from .errors import HttpError
 
 nodes = Blueprint("nodes", __name__)
 log = logging.getLogger("symphony.conductor.api")
@@ -46,7 +46,7 @@ async def _set_draining(node_id: str, draining: bool) -> dict[str, Any]:
     ctx = context()
     view = await ctx.registry.ask(SetDraining(node_id, draining), timeout=5)
     if view is None:
-        raise ApiError(404, "not found", f"no node {node_id!r}")
+        raise HttpError(404, "not found", f"no node {node_id!r}")
     used = await ctx.scheduler.ask(CapacityUsage(), timeout=5)
     return node_json(view, used.get(node_id, {}))
 

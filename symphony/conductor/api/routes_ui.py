@@ -17,7 +17,7 @@ from quart import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .errors import ApiError
+from .errors import HttpError
 
 ui = Blueprint("ui", __name__)
 
@@ -54,5 +54,5 @@ async def static_file(name: str) -> Response:
     try:
         response = await send_from_directory(STATIC, name)
     except NotFound:
-        raise ApiError(404, "not found", f"the web UI has no file {name!r}") from None
+        raise HttpError(404, "not found", f"the web UI has no file {name!r}") from None
     return _headers(response)

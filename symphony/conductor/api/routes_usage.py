@@ -26,7 +26,7 @@ from ..nodes.usage import (
 )
 from ..store import InstanceRecord
 from .app import context
-from .errors import ApiError
+from .errors import HttpError
 from .routes_deployments import find
 
 usage = Blueprint("usage", __name__)
@@ -36,7 +36,7 @@ usage = Blueprint("usage", __name__)
 async def node_usage(node_id: str) -> dict[str, Any]:
     buckets = await context().registry.ask(GetNodeUsage(node_id), timeout=5)
     if buckets is None:
-        raise ApiError(404, "not found", f"no node with id {node_id!r}")
+        raise HttpError(404, "not found", f"no node with id {node_id!r}")
     return {"node_id": node_id, **_frame(), "buckets": buckets}
 
 

@@ -46,10 +46,11 @@ from symphony.actors import (
     Reply,
     Supervisor,
 )
+from symphony.spec import SpecError
 from symphony.wire import InstanceStatus, StopInstance
 
 from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
-from ..store import DeploymentRecord, NotFound, Store
+from ..store import DeploymentRecord, GenerationConflict, NameConflict, NotFound, Store
 from .events import EventLog
 from .instances import is_final
 from .messages import (
@@ -71,11 +72,17 @@ HELLO_APPLY_TIMEOUT = 10.0
 LIVE_STATES = ("pending", "assigned", "starting", "running", "exited", "stopping")
 
 
+#: The errors a create or update may meet that are the caller's to fix. Anything else
+#: is a bug or a broken store: it crashes this actor (its supervisor restarts it from the
+#: store), and the asker gets ActorCrashed, which the API answers with a logged 500.
+REFUSALS = (SpecError, NameConflict, NotFound, GenerationConflict)
+
+
 @dataclass(frozen=True, slots=True)
 class Failed:
     """A refused request: the API turns ``error`` into the right HTTP status."""
 
-    error: Exception
+    error: SpecError | NameConflict | NotFound | GenerationConflict
 
 
 class Deployments(Supervisor):
@@ -151,7 +158,7 @@ class Deployments(Supervisor):
     async def _create(self, message: CreateDeployment) -> DeploymentRecord | Failed:
         try:
             record = self.store.create_deployment(message.spec)
-        except Exception as error:  # NameConflict and friends, reported to the API
+        except NameConflict as error:
             return Failed(error)
         self.events.add(record, "created", f"deployment {record.name} created")
         await self.start_child(self._child_spec(record.id))
@@ -164,7 +171,7 @@ class Deployments(Supervisor):
         try:
             spec = record.spec.patched(dict(message.patch))
             updated = self.store.update_deployment(record.id, spec)
-        except Exception as error:  # SpecError, NameConflict: reported to the API
+        except REFUSALS as error:
             return Failed(error)
         change = ", ".join(sorted(message.patch)) or "nothing"
         self.events.add(updated, "updated", f"changed {change} (generation {updated.generation})")

@@ -13,7 +13,7 @@ from symphony.actors import Actor, ActorRef
 from symphony.wire import NodeConnection, serve_nodes
 from symphony.wire.server import JoinHandler
 
-from .session import run_session
+from .session import HelloCheck, run_session
 
 log = logging.getLogger("symphony.conductor.nodes")
 
@@ -34,6 +34,8 @@ class GatewaySettings:
     hello_timeout: float = 5.0
     handshake_timeout: float = 5.0
     join_handler: JoinHandler | None = None
+    #: ``(cert node id, hello) -> refusal or None``: what a joined node's token binds.
+    hello_check: HelloCheck | None = None
 
 
 class Gateway(Actor):
@@ -75,6 +77,7 @@ class Gateway(Actor):
             default_heartbeat_sec=self.settings.default_heartbeat_sec,
             timeout_for=self.timeout_for,
             hello_timeout=self.settings.hello_timeout,
+            hello_check=self.settings.hello_check,
         )
 
     async def receive(self, message: Any) -> Any:

@@ -227,6 +227,10 @@ class NodeSession(Actor):
             raise ProtocolError(f"a node may not send {type(msg).__name__}")
 
 
+#: ``(certificate node id, hello) -> refusal reason or None``.
+HelloCheck = Callable[[str, Hello], str | None]
+
+
 def check_identity(cert_cn: str, hello: Hello) -> tuple[str | None, bool]:
     """Decide whether a certificate may speak for ``hello.node_id``.
 
@@ -250,10 +254,16 @@ async def run_session(
     default_heartbeat_sec: float,
     timeout_for: Callable[[float], float],
     hello_timeout: float = 5.0,
+    hello_check: HelloCheck | None = None,
 ) -> None:
-    """Handle one node connection from hello to close (the wire server's handler body)."""
+    """Handle one node connection from hello to close (the wire server's handler body).
+
+    ``hello_check(cert node id, hello)`` may refuse a node's own certificate what it
+    claims (the binding of the join token it joined with)."""
     hello = await receive_hello(conn, timeout=hello_timeout)
     refusal, shared = check_identity(conn.cert_node_id, hello)
+    if refusal is None and not shared and hello_check is not None:
+        refusal = hello_check(conn.cert_node_id, hello)
     if refusal is not None:
         log.warning("refused node link from %s: %s", conn.remote, refusal)
         await conn.send(HelloRejected(reason=refusal))

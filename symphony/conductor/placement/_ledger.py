@@ -16,10 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from symphony.errors import SymphonyError
+
 from ._types import NodeView, Plan
 
 
-class LedgerError(Exception):
+class LedgerError(SymphonyError):
     """A reservation broke a ledger rule."""
 
 

@@ -11,8 +11,10 @@ StoreError
 
 from __future__ import annotations
 
+from symphony.errors import SymphonyError
 
-class StoreError(Exception):
+
+class StoreError(SymphonyError):
     """Base class of every store error."""
 
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from symphony.spec import DeploymentSpec
 
+from ..binding import JoinBinding
+
 InstanceState = Literal[
     "pending", "assigned", "starting", "running", "exited", "failed", "stopping", "stopped", "lost"
 ]
@@ -118,6 +120,8 @@ class JoinTokenRecord:
     expires_at: float | None = None
     single_use: bool = True
     used_at: float | None = None
+    #: What a node joining with it may claim (see :mod:`symphony.conductor.binding`).
+    binding: JoinBinding | None = None
 
     def usable(self, now: float) -> bool:
         """Not expired, and not spent if single-use."""

@@ -88,7 +88,19 @@ CREATE TABLE node_drains (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# What a join token binds (JSON, symphony.conductor.binding), and the binding each node
+# id got from the token it last joined with, checked at every hello of that node.
+V5 = """
+ALTER TABLE join_tokens ADD COLUMN binding TEXT;
+CREATE TABLE node_bindings (
+    node_id       TEXT PRIMARY KEY,
+    binding       TEXT NOT NULL,
+    token_id      TEXT NOT NULL,
+    bound_at      REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

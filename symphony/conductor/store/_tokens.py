@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..binding import JoinBinding
 from ._base import StoreBase
 from ._errors import AlreadyExists
 from ._records import JoinTokenRecord
 
-_COLUMNS = "id, secret_hash, created_at, expires_at, single_use, used_at"
+_COLUMNS = "id, secret_hash, created_at, expires_at, single_use, used_at, binding"
 
 
 def _record(row: sqlite3.Row) -> JoinTokenRecord:
@@ -19,6 +20,7 @@ def _record(row: sqlite3.Row) -> JoinTokenRecord:
         expires_at=row["expires_at"],
         single_use=bool(row["single_use"]),
         used_at=row["used_at"],
+        binding=JoinBinding.loads(row["binding"]),
     )
 
 
@@ -30,14 +32,18 @@ class TokenTable(StoreBase):
         *,
         expires_at: float | None,
         single_use: bool = True,
+        binding: JoinBinding | None = None,
     ) -> JoinTokenRecord:
-        """Store a new token (only the hash of its secret)."""
-        record = JoinTokenRecord(token_id, secret_hash, self._clock(), expires_at, single_use)
+        """Store a new token (only the hash of its secret) and what it binds."""
+        record = JoinTokenRecord(
+            token_id, secret_hash, self._clock(), expires_at, single_use, binding=binding
+        )
+        stored = None if binding is None else binding.dumps()
         try:
             with self._write() as conn:
                 conn.execute(
-                    f"INSERT INTO join_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL)",
-                    (token_id, secret_hash, record.created_at, expires_at, int(single_use)),
+                    f"INSERT INTO join_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                    (token_id, secret_hash, record.created_at, expires_at, int(single_use), stored),
                 )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"join token {token_id!r} exists already") from None
@@ -50,12 +56,13 @@ class TokenTable(StoreBase):
     def list_join_tokens(self) -> list[JoinTokenRecord]:
         return [_record(r) for r in self._read(f"SELECT {_COLUMNS} FROM join_tokens ORDER BY id")]
 
-    def use_join_token(self, token_id: str) -> JoinTokenRecord | None:
+    def use_join_token(self, token_id: str, node_id: str | None = None) -> JoinTokenRecord | None:
         """Spend the token now if it is usable; None if unknown, expired or spent.
 
         Check the secret's hash first (the caller's job): this only records the use,
         in one conditional UPDATE, so two nodes racing with one single-use token
-        cannot both get it.
+        cannot both get it. With ``node_id``, the same transaction gives that node the
+        token's binding (or removes the one it had, for a token that binds nothing).
         """
         now = self._clock()
         with self._write() as conn:
@@ -65,7 +72,20 @@ class TokenTable(StoreBase):
                 "AND (expires_at IS NULL OR expires_at > ?)",
                 (now, token_id, now),
             )
+            if cursor.rowcount and node_id is not None:
+                conn.execute("DELETE FROM node_bindings WHERE node_id = ?", (node_id,))
+                conn.execute(
+                    "INSERT INTO node_bindings (node_id, binding, token_id, bound_at) "
+                    "SELECT ?, binding, id, ? FROM join_tokens "
+                    "WHERE id = ? AND binding IS NOT NULL",
+                    (node_id, now, token_id),
+                )
         return self.get_join_token(token_id) if cursor.rowcount else None
+
+    def get_node_binding(self, node_id: str) -> JoinBinding | None:
+        """What ``node_id`` may claim, from the token it last joined with (None: free)."""
+        rows = self._read("SELECT binding FROM node_bindings WHERE node_id = ?", (node_id,))
+        return JoinBinding.loads(rows[0]["binding"]) if rows else None
 
     def delete_join_token(self, token_id: str) -> bool:
         with self._write() as conn:

@@ -22,10 +22,12 @@ from typing import Any
 
 import trio
 
+from symphony.errors import SymphonyError
+
 from .monitor_server import LOCK_NAME, SOCKET_NAME
 
 
-class MonitorError(Exception):
+class MonitorError(SymphonyError):
     """The monitor refused a request; the message is its reason."""
 
     def __init__(self, message: str, *, spawn_error: bool = False) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 import trio
 
 from symphony.actors import ActorRef, ActorStopped, spawn
+from symphony.errors import SymphonyError
 from symphony.wire import JobSpec
 
 from . import logfiles
@@ -59,11 +60,11 @@ EVENTS_KEPT = 200  # status records kept per instance for ``events()``
 MONITOR_RETRY_DELAYS = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-class InstanceExists(ValueError):
+class InstanceExists(SymphonyError, ValueError):
     """An instance with this id is already on this node."""
 
 
-class UnknownInstance(LookupError):
+class UnknownInstance(SymphonyError, LookupError):
     """No instance with this id on this node."""
 
 

@@ -24,6 +24,8 @@ import os
 import shutil
 import signal
 
+from symphony.errors import SymphonyError
+
 from .joblogger import fork_logger, wait_logger
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
@@ -31,7 +33,7 @@ _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 SPAWN_ERROR_LOG_TIMEOUT = 2.0
 
 
-class SpawnError(Exception):
+class SpawnError(SymphonyError):
     """The job could not be started; the message is the reason shown to the user."""
 
 

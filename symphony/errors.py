@@ -1,0 +1,86 @@
+"""The root of every exception Symphony raises on purpose, and the whole tree.
+
+Two roots exist, no more: :class:`symphony.actors.ActorError` for the embeddable actor
+runtime (which imports nothing else of Symphony, so it cannot derive from this one),
+and :class:`SymphonyError` for everything else. A program that embeds a Conductor, a
+Node or the client can catch ``SymphonyError`` for "Symphony refused" and let every
+other exception mean "a bug". Where a standard exception also fits, the class derives
+from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
+``ConnectionError``), so older ``except ValueError`` code keeps working::
+
+    SymphonyError                      (symphony.errors)
+    ├── ConfigError                    a configuration file or object was refused (ValueError)
+    ├── Invalid                        one config value broke a rule; becomes a ConfigError
+    ├── SpecError                      a deployment spec was refused; .errors (ValueError)
+    ├── StateDirInUse                  another service holds the state directory (OSError)
+    ├── LinkError                      the node <-> conductor link and its credentials
+    │   ├── PKIError
+    │   │   ├── CertificateError       bad CSR / certificate / node id, half a key pair
+    │   │   ├── CAFingerprintMismatch  a CA does not match the pinned sha256 fingerprint
+    │   │   └── JoinTokenError         a join token cannot be used
+    │   │       ├── JoinTokenInvalid   malformed, unknown or wrong secret
+    │   │       ├── JoinTokenExpired   past its expiry
+    │   │       ├── JoinTokenUsed      single-use token already consumed
+    │   │       └── JoinNotAllowed     a claim the token does not allow (id, group, capacity)
+    │   ├── ProtocolError              a frame that does not decode or validate
+    │   │   ├── FrameTooLarge
+    │   │   └── VersionMismatch
+    │   ├── EncodeError                a message cannot be encoded (ValueError)
+    │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,
+    │                                  ServerUntrusted, HelloRefused, ConnectionClosed
+    ├── StoreError                     the Conductor's store
+    │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord
+    │   └── AlreadyExists
+    │       └── NameConflict
+    ├── LedgerError                    a capacity reservation broke a rule
+    │   └── UnknownNode, AlreadyReserved, OverCapacity
+    ├── HttpError                      a route's refusal: the HTTP API answers .status
+    ├── NodeCredentialsError           the node has no usable TLS credentials
+    ├── MonitorError                   the node's process monitor refused a request
+    │   └── MonitorLost                ... or is gone
+    ├── SpawnError                     a job could not be started
+    ├── InstanceExists                 that instance id runs on this node already (ValueError)
+    ├── UnknownInstance                no such instance on this node (LookupError)
+    ├── NodeStopError                  `symphony node stop` could not stop the node
+    │   └── NothingToStop              no agent, monitor or job runs in the state directory
+    ├── ClientError                    what symphony.client raises
+    │   ├── ApiError                   the Conductor answered with an error status
+    │   └── ConductorUnreachable       no answer at all (ConnectionError)
+    └── CLIError                       a command failed in a way the user can fix
+
+The actor runtime's own tree is drawn in :mod:`symphony.actors`' errors module.
+
+Every message is written for the person who will read it, as a sentence without the
+class name: ``str(error)`` is what ``symphony`` prints after ``symphony: error:``. A
+class may set :attr:`SymphonyError.hint`, one clause that says what to do next; it is
+appended to the message when the error is raised without a hint of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+__all__ = ["SymphonyError"]
+
+
+class SymphonyError(Exception):
+    """Base class of every error Symphony raises on purpose (outside the actor runtime).
+
+    ``str()`` is a plain sentence for a person: the message given when raised or, when
+    raised without one, the first line of the class docstring.
+    """
+
+    #: What the reader can do about it, appended to the message by :meth:`with_hint`.
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if text:
+            return text
+        doc = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
+        return doc[:1].lower() + doc[1:].rstrip(".")
+
+    @classmethod
+    def with_hint(cls, message: str) -> Self:
+        """``cls(message)`` with the class's :attr:`hint` appended: ``"...; do this"``."""
+        return cls(f"{message}; {cls.hint}" if cls.hint else message)
