@@ -59,7 +59,7 @@ def ps_rows(
                 dep.get("name"),
                 inst.get("id"),
                 inst.get("node_id"),
-                _state(inst),
+                _state(inst, now),
                 inst.get("restarts"),
                 t.exit_text(inst.get("exit_code"), inst.get("signal")),
                 t.age(inst.get("updated_at") if inst.get("finished_at") else _since(inst), now),
@@ -75,8 +75,11 @@ def ps_rows(
     return rows
 
 
-def _state(inst: dict[str, Any]) -> str:
+def _state(inst: dict[str, Any], now: float) -> str:
     state = inst.get("state") or "?"
+    restart_at = inst.get("restart_at")
+    if state == "restarting" and isinstance(restart_at, int | float):
+        return f"restarting in {max(0.0, restart_at - now):.1f}s"
     health = inst.get("health")
     # Health matters only while running; "running (unhealthy)" is what to look at first.
     if state == "running" and health not in (None, "healthy", "unknown"):

@@ -93,12 +93,10 @@ class ProcessJobs:
             restarts=update.restarts,
             exit_code=update.exit_code,
             signal=_signal_number(update.signal),
-            reason=_short(
-                update.reason
-                or (f"restarting in {update.delay:g} s" if update.state == "restarting" else None)
-            ),
+            reason=_short(update.reason),
             health=update.health,
             at=update.at,
+            restart_at=update.restart_at,
             finished_at=update.at if final else None,
             final=final,
         )
@@ -130,6 +128,7 @@ class ProcessJobs:
             # When it ended, not when we report it (a hello may come long after).
             finished_at=(report.finished_at or time.time()) if final else None,
             final=final,
+            restart_at=report.restart_at,
         )
 
     async def start(self, command: StartInstance) -> None:

@@ -19,8 +19,9 @@ __all__ = ["MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION", "negotiate_version"]
 
 #: The newest protocol version this code speaks. 2 added ``Hello.incarnation`` and
 #: windowed log streams (``LogRequest.window`` and ``LogCredit``); a conductor sends
-#: ``LogCredit`` only to nodes that negotiated 2.
-PROTOCOL_VERSION = 2
+#: ``LogCredit`` only to nodes that negotiated 2. 3 added ``InstanceStatus.restart_at``
+#: (optional: a version-2 node leaves it out, and the conductor sends nothing new).
+PROTOCOL_VERSION = 3
 #: The oldest protocol version this code still speaks.
 MIN_PROTOCOL_VERSION = 1
 

@@ -217,6 +217,13 @@ def _paths() -> dict[str, Any]:
                 },
             )
         },
+        "/states": {
+            "get": _op(
+                "Every instance and deployment state, and which instance states are live "
+                "(not ended), placed (holding capacity on a node) and final",
+                {"200": _json(_ref("States"), "The state lists"), **_errors(401)},
+            )
+        },
         "/openapi.json": {
             "get": _op(
                 "This document", {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_errors(401)}

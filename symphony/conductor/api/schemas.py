@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from symphony.wire.states import DeploymentState, InstanceState
+
 
 def _obj(props: dict[str, Any], *, extra: bool = True) -> dict[str, Any]:
     """An object whose every listed property is required."""
@@ -23,15 +25,34 @@ def _maybe(kind: str) -> dict[str, Any]:
 
 STR, INT, NUM, BOOL = ({"type": t} for t in ("string", "integer", "number", "boolean"))
 ANY_OBJECT = {"type": "object"}
-INSTANCE_STATE = {
-    "type": "string",
-    "enum": [
-        "pending", "assigned", "starting", "running", "exited",
-        "failed", "stopping", "stopped", "lost",
-    ],
-}  # fmt: skip
+INSTANCE_STATE = {"$ref": "#/components/schemas/InstanceState"}
+DEPLOYMENT_STATE = {"$ref": "#/components/schemas/DeploymentState"}
+
+
+def _states(of: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": of}
+
 
 SCHEMAS: dict[str, Any] = {
+    "InstanceState": {
+        "type": "string",
+        "enum": [s.value for s in InstanceState],
+        "description": "An instance's state; GET /states says which are live, placed, final",
+    },
+    "DeploymentState": {"type": "string", "enum": [s.value for s in DeploymentState]},
+    "States": _obj(
+        {
+            "instance": _obj(
+                {
+                    "states": _states(INSTANCE_STATE),
+                    "live": _states(INSTANCE_STATE),
+                    "placed": _states(INSTANCE_STATE),
+                    "final": _states(INSTANCE_STATE),
+                }
+            ),
+            "deployment": _obj({"states": _states(DEPLOYMENT_STATE)}),
+        }
+    ),
     "Error": _obj(
         {
             "error": {"type": "string", "description": "What went wrong, in a few words"},
@@ -55,6 +76,10 @@ SCHEMAS: dict[str, Any] = {
             "started_at": _maybe("number"),
             "finished_at": _maybe("number"),
             "updated_at": NUM,
+            "restart_at": {
+                "type": ["number", "null"],
+                "description": "While restarting: when the next run starts (Unix seconds)",
+            },
         }
     ),
     "Deployment": _obj(
@@ -62,18 +87,7 @@ SCHEMAS: dict[str, Any] = {
             "id": STR,
             "name": STR,
             "desired_state": {"type": "string", "enum": ["running", "stopped"]},
-            "state": {
-                "type": "string",
-                "enum": [
-                    "pending",
-                    "starting",
-                    "running",
-                    "stopping",
-                    "stopped",
-                    "failed",
-                    "exited",
-                ],
-            },
+            "state": DEPLOYMENT_STATE,
             "replicas": _obj({"desired": INT, "running": INT}),
             "generation": INT,
             "created_at": NUM,

@@ -18,7 +18,6 @@ from ._errors import (
     StoreError,
 )
 from ._records import (
-    FINISHED_STATES,
     INSTANCE_STATES,
     DeploymentRecord,
     EventRecord,
@@ -33,7 +32,6 @@ from ._store import DEFAULT_PATH, Store
 
 __all__ = [
     "DEFAULT_PATH",
-    "FINISHED_STATES",
     "INSTANCE_STATES",
     "MIGRATIONS",
     "AlreadyExists",

@@ -78,7 +78,15 @@ V3 = """
 ALTER TABLE deployments ADD COLUMN failure TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# When an instance waiting out its restart backoff starts again; and that wait now has
+# its own state: a run that ended with a restart to follow was stored as a live
+# "exited" (no finished_at), which is "restarting" now ("exited" is always final).
+V4 = """
+ALTER TABLE instances ADD COLUMN restart_at REAL;
+UPDATE instances SET state = 'restarting' WHERE state = 'exited' AND finished_at IS NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
