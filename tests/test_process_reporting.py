@@ -12,6 +12,7 @@ import trio
 
 from symphony.conductor.deployments.instances import apply_update
 from symphony.conductor.store import InstanceRecord
+from symphony.node.link import GetLinkStatus
 from symphony.wire import InstanceStatus
 from tests.deployments.helpers import pids_with
 from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
@@ -84,7 +85,7 @@ async def test_report_exit_during_a_conductor_outage_is_recorded_as_an_event(
         first_life.cancel()
 
         async def disconnected() -> bool:
-            return (await node.link.ask("status")).state != "connected"
+            return (await node.link.ask(GetLinkStatus())).state != "connected"
 
         await wait_for(disconnected, timeout=10)
         go.touch()

@@ -45,9 +45,11 @@ from symphony.statedir import hold_state_dir
 from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
 from .api.hosts import allowed_hosts
 from .api.routes_tokens import JOIN_SERVICE_KEY
+from .api.server import GetUrl
 from .deployments import Deployments, EventLog, Scheduler
 from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
+from .nodes.gateway import GetPort
 from .store import Store
 
 log = logging.getLogger("symphony.conductor")
@@ -95,7 +97,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         ca=pki.ca,
         store=store,
         advertise=next(iter((*config.advertise, *specific)), None),
-        node_port=lambda: tree.child("gateway").ask("port", timeout=5),
+        node_port=lambda: tree.child("gateway").ask(GetPort(), timeout=5),
     )
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
@@ -187,8 +189,8 @@ async def _run_conductor(
     try:
         async with trio.open_nursery() as nursery:
             await spawn(nursery, tree, name="conductor")
-            node_port = await tree.child("gateway").ask("port")
-            http_url = await tree.child("http").ask("url")
+            node_port = await tree.child("gateway").ask(GetPort())
+            http_url = await tree.child("http").ask(GetUrl())
             info = ConductorInfo(
                 node_port=node_port,
                 http_url=http_url,

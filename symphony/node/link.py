@@ -48,6 +48,7 @@ from symphony.wire import (
 )
 
 from .logwindow import LogRequests
+from .resources import GetStatic, GetUsage
 
 log = logging.getLogger("symphony.node.link")
 
@@ -109,6 +110,11 @@ class LinkStatus:
     last_error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class GetLinkStatus:
+    """Ask: the link's :class:`LinkStatus` now."""
+
+
 class ConductorLink(Actor):
     """Keeps the node connected; see the module docstring.
 
@@ -137,7 +143,7 @@ class ConductorLink(Actor):
             self._pending.append(message)
             self._pending_changed.set()
             return None
-        if message == "status":
+        if isinstance(message, GetLinkStatus):
             return LinkStatus(self._state, self._connected_since, self._connects, self._last_error)
         raise TypeError(f"ConductorLink does not handle {message!r}")
 
@@ -214,7 +220,7 @@ class ConductorLink(Actor):
 
     async def _hello(self) -> Hello:
         s = self.settings
-        static = await self.resources.ask("static", timeout=10)
+        static = await self.resources.ask(GetStatic(), timeout=10)
         instances = await self.jobs.reports() if self.jobs is not None else []
         return Hello(
             protocol_version=PROTOCOL_VERSION,
@@ -277,7 +283,7 @@ class ConductorLink(Actor):
         seq = 0
         next_at = trio.current_time()
         while True:
-            usage = await self.resources.ask("usage", timeout=max(interval, 1.0))
+            usage = await self.resources.ask(GetUsage(), timeout=max(interval, 1.0))
             await conn.send(Heartbeat(seq=seq, usage=usage))
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.

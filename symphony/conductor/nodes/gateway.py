@@ -35,6 +35,11 @@ class GatewaySettings:
     join_handler: JoinHandler | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GetPort:
+    """Ask: the port the Gateway listens on (once bound; useful with port 0)."""
+
+
 class Gateway(Actor):
     """Accepts node connections; each becomes a :class:`NodeSession` until it closes.
 
@@ -72,6 +77,6 @@ class Gateway(Actor):
         )
 
     async def receive(self, message: Any) -> Any:
-        if message == "port":
+        if isinstance(message, GetPort):
             return self.port
         raise TypeError(f"Gateway does not handle {message!r}")
