@@ -46,7 +46,7 @@ from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
-from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .events import EventLog, new_event
 from .instances import (
@@ -394,14 +394,19 @@ class DeploymentSupervisor(Actor):
     async def _node_report(self, report: NodeReport) -> None:
         seen: set[str] = set()
         changed: dict[str, InstanceRecord] = {}
+        restarted = 0
         for update in report.updates:
             seen.add(update.instance_id)
+            before = self.instances.get(update.instance_id)
             after = await self._apply(report, update)
+            if after is not None and before is not None:
+                restarted += max(0, after.restarts - before.restarts)
             if after is not None:
                 # Kept in memory now (a later update in this report builds on it) and
                 # written with the others in one transaction below.
                 self.instances[after.id] = changed[after.id] = after
         self._save(list(changed.values()))
+        self.store.add_to_counter(RESTARTS, restarted)
         # Capacity is released once the end is on disk.
         await self._release([i for i in changed if not is_live(self.instances[i].state)])
         if report.full:

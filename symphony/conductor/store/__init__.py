@@ -8,6 +8,7 @@
 Errors are drawn in :mod:`symphony.conductor.store._errors`.
 """
 
+from ._counters import RESTARTS
 from ._errors import (
     AlreadyExists,
     CorruptRecord,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_PATH",
     "INSTANCE_STATES",
     "MIGRATIONS",
+    "RESTARTS",
     "AlreadyExists",
     "CorruptRecord",
     "DeploymentRecord",
