@@ -276,10 +276,10 @@ def test_config_docs_document_every_key() -> None:
 
 def test_config_docs_example_files_load(in_tmp: Path) -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     assert SEED_CONDUCTOR in blocks and SEED_NODE in blocks
     modes = [load_config(write(in_tmp, block)).mode for block in blocks]
-    assert modes == ["conductor", "node", "node"]
+    assert modes == ["conductor", "node", "node", "conductor"]
 
 
 def test_config_http_allowed_hosts_are_host_names_or_star() -> None:

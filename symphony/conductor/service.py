@@ -47,6 +47,7 @@ from .api.hosts import allowed_hosts
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .api.server import GetUrl
 from .deployments import Deployments, EventLog, Scheduler
+from .housekeeping import Housekeeper, Retention
 from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .nodes.gateway import GetPort
@@ -86,6 +87,14 @@ def api_token_of(config: ConductorConfig) -> str | None:
     """The API token (made on the first start, in ``state_dir/api-token``), or None when
     ``http.auth`` is ``none``."""
     return None if config.http_auth == "none" else ensure_api_token(config.state_dir)
+
+
+def retention_of(config: ConductorConfig) -> Retention:
+    """How much event history the Conductor keeps (``conductor.events.*``)."""
+    return Retention(
+        keep_per_deployment=config.events_keep_per_deployment,
+        max_age_sec=config.events_max_age_sec,
+    )
 
 
 def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supervisor:
@@ -131,6 +140,8 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             events=events,
         )
 
+    retention = retention_of(config)
+
     def gateway() -> Gateway:
         return Gateway(gateway_settings, tree.child("registry"), timeout_for)
 
@@ -157,6 +168,8 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             ChildSpec(name="deployments", factory=deployments, shutdown_timeout=10.0),
             ChildSpec(name="gateway", factory=gateway),
             ChildSpec(name="http", factory=http),
+            # Last: under rest_for_one its restart restarts nothing else.
+            ChildSpec(name="housekeeper", factory=lambda: Housekeeper(store, retention)),
         ],
         strategy="rest_for_one",
         max_restarts=5,

@@ -29,6 +29,7 @@ SCHEMA: dict[str, Any] = {
         "state_dir": None,
         "http": {"listen": None, "auth": None, "allowed_hosts": None},
         "node_timeout_sec": None,
+        "events": {"keep_per_deployment": None, "max_age_sec": None},
     },
     "node": {
         "node_id": None,
@@ -47,6 +48,8 @@ _FIELD_PATHS = {
     "conductor": {
         "http_auth": "conductor.http.auth",
         "http_allowed_hosts": "conductor.http.allowed_hosts",
+        "events_keep_per_deployment": "conductor.events.keep_per_deployment",
+        "events_max_age_sec": "conductor.events.max_age_sec",
     },
     "node": {
         "ca_file": "node.tls.ca_file",
@@ -166,6 +169,11 @@ def _conductor(get: _Getter) -> ConductorConfig | None:
             _list_of(get, "conductor.http.allowed_hosts", v.allowed_host),
         ),
         "node_timeout_sec": ("conductor.node_timeout_sec", _optional_seconds),
+        "events_keep_per_deployment": (
+            "conductor.events.keep_per_deployment",
+            v.at_least_one,
+        ),
+        "events_max_age_sec": ("conductor.events.max_age_sec", _optional_seconds),
     }
     for name, (path, check) in table.items():
         value = get(path, check)

@@ -73,6 +73,8 @@ class ConductorConfig:
     be ``"none"`` only when ``http_host`` is a loopback address. ``http_allowed_hosts``
     adds host names the HTTP API answers to (beside loopback, the listen address and,
     with a wildcard listen, this machine's names and addresses); ``"*"`` allows any.
+    ``events_keep_per_deployment`` and ``events_max_age_sec`` (``None``: no age limit)
+    bound the event history the Conductor keeps (older events are deleted periodically).
     """
 
     listen_host: str = "0.0.0.0"
@@ -85,6 +87,8 @@ class ConductorConfig:
     http_auth: Literal["token", "none"] = "token"
     http_allowed_hosts: tuple[str, ...] = ()
     node_timeout_sec: float | None = None
+    events_keep_per_deployment: int = 1000
+    events_max_age_sec: float | None = 30 * 86_400.0
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -99,6 +103,8 @@ class ConductorConfig:
         _set(self, "http_auth", lambda a: v.choice(a, v.HTTP_AUTH_MODES))
         _set(self, "http_allowed_hosts", _tuple_of(v.allowed_host))
         _set(self, "node_timeout_sec", _optional(v.seconds))
+        _set(self, "events_keep_per_deployment", v.at_least_one)
+        _set(self, "events_max_age_sec", _optional(v.seconds))
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:
