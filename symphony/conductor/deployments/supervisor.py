@@ -523,9 +523,10 @@ class DeploymentSupervisor(Actor):
         elsewhere = f", preferring a node other than {inst.node_id}" if inst.node_id else ""
         self._event(
             "rescheduled",
-            f"replica {inst.replica} will be rescheduled in {decision.delay:g} s "
+            f"replica {inst.replica} will be rescheduled in {decision.delay:.1f} s "
             f"(attempt {decision.attempt} of {decision.attempts}{elsewhere})",
             inst,
+            delay_seconds=round(decision.delay, 3),
         )
         self.nursery.start_soon(self._reschedule_later, decision)
 
