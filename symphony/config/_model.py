@@ -69,7 +69,7 @@ class ConductorConfig:
 
     ``cert_path`` defaults to ``<state_dir>/certs`` (decided at construction: pass it
     again if you ``dataclasses.replace`` the ``state_dir``). ``node_timeout_sec`` of ``None``
-    means "5 heartbeats of that node" (see :meth:`node_timeout_for`). ``http_auth`` may
+    means "5 heartbeats of that node" (the NodeRegistry's ``liveness_timeout``). ``http_auth`` may
     be ``"none"`` only when ``http_host`` is a loopback address. ``http_allowed_hosts``
     adds host names the HTTP API answers to (beside loopback, the listen address and,
     with a wildcard listen, this machine's names and addresses); ``"*"`` allows any.
@@ -119,10 +119,6 @@ class ConductorConfig:
     def http_listen(self) -> str:
         """The HTTP API address as ``host:port`` (IPv6 in brackets)."""
         return v.format_host_port(self.http_host, self.http_port)
-
-    def node_timeout_for(self, heartbeat_sec: float) -> float:
-        """Seconds of silence after which a node with this heartbeat is declared lost."""
-        return self.node_timeout_sec if self.node_timeout_sec is not None else 5 * heartbeat_sec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
