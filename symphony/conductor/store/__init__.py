@@ -8,6 +8,8 @@
 Errors are drawn in :mod:`symphony.conductor.store._errors`.
 """
 
+from symphony.wire.states import InstanceState
+
 from ._counters import RESTARTS
 from ._errors import (
     AlreadyExists,
@@ -23,7 +25,6 @@ from ._records import (
     DeploymentRecord,
     EventRecord,
     InstanceRecord,
-    InstanceState,
     JoinTokenRecord,
     NewEvent,
     new_id,
