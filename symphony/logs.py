@@ -87,6 +87,10 @@ class JsonFormatter(logging.Formatter):
         return _json.dumps(out, default=str, ensure_ascii=False)
 
 
+class _Handler(logging.StreamHandler[TextIO]):
+    """The handler :func:`setup_logging` installs: the next call replaces it."""
+
+
 def setup_logging(level: str = "INFO", *, json: bool = False, stream: TextIO | None = None) -> None:
     """Send log records at ``level`` and above to ``stream`` (stderr) in the chosen format.
 
@@ -97,12 +101,11 @@ def setup_logging(level: str = "INFO", *, json: bool = False, stream: TextIO | N
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_symphony", False):
-            root.removeHandler(handler)
-            handler.close()
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler._symphony = True  # type: ignore[attr-defined]  # marks ours for the next call
+    for old in list(root.handlers):
+        if isinstance(old, _Handler):
+            root.removeHandler(old)
+            old.close()
+    handler = _Handler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if json else TextFormatter())
     root.addHandler(handler)
     root.setLevel(numeric)

@@ -35,11 +35,15 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from symphony.config import ConductorConfig, NodeConfig
+
+if TYPE_CHECKING:
+    from symphony.node import NodeHandle
+    from symphony.pki import ConductorPKI
 
 log = logging.getLogger("symphony.up")
 
@@ -132,7 +136,9 @@ def local_capacities() -> dict[str, int]:
     return capacities
 
 
-def issue_local_node_certificate(pki: object, node_id: str, directory: Path) -> tuple[Path, Path]:
+def issue_local_node_certificate(
+    pki: ConductorPKI, node_id: str, directory: Path
+) -> tuple[Path, Path]:
     """Issue ``node_id`` a fresh client certificate from the Conductor's CA, in-process.
 
     Re-issued on every start (a few milliseconds with EC keys), so a regenerated CA or a
@@ -142,7 +148,7 @@ def issue_local_node_certificate(pki: object, node_id: str, directory: Path) -> 
 
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key_pem, csr_pem = make_node_key_and_csr(node_id)
-    cert_pem = issue_node_certificate(pki.ca, csr_pem, node_id)  # type: ignore[attr-defined]
+    cert_pem = issue_node_certificate(pki.ca, csr_pem, node_id)
     cert_file, key_file = directory / "node.pem", directory / "node.key"
     for path in (cert_file, key_file):
         path.unlink(missing_ok=True)
@@ -206,7 +212,7 @@ async def _services(
     # The shield lets this task stop its children in order (jobs, then node and
     # conductor) when run_up is cancelled; `stopping` is how it hears of that, and
     # _stop_when_asked does the stopping, whether start-up has finished or not.
-    started: list[Any] = []  # the NodeHandle, once the node has started
+    started: list[NodeHandle] = []  # the node, once it has started
     jobs_dir = state_dir / "node" / "jobs"
     with trio.CancelScope(shield=True):
         async with trio.open_nursery() as services:
@@ -254,7 +260,7 @@ async def _services(
 
 
 async def _stop_when_asked(
-    stopping: trio.Event, started: list[Any], jobs_dir: Path, services: trio.Nursery
+    stopping: trio.Event, started: list[NodeHandle], jobs_dir: Path, services: trio.Nursery
 ) -> None:
     """Once ``stopping`` is set: stop the jobs (if the node is up), then everything else."""
     await stopping.wait()

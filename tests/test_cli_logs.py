@@ -75,7 +75,9 @@ def test_logs_setup_is_idempotent() -> None:
     logging.getLogger("x").warning("once")
     assert first.getvalue() == ""
     assert len(second.getvalue().splitlines()) == 1
-    ours = [h for h in logging.getLogger().handlers if getattr(h, "_symphony", False)]
+    ours = [
+        h for h in logging.getLogger().handlers if getattr(h, "stream", None) in (first, second)
+    ]
     assert len(ours) == 1
     assert logging.getLogger().level == logging.WARNING
 

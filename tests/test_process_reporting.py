@@ -247,7 +247,7 @@ async def test_report_backoff_wait_is_restarting_with_its_restart_time(tmp_path:
             assert now < inst["restart_at"] <= now + 60 * 1.1 + 1  # 10 % jitter
             assert inst["finished_at"] is None and inst["node_id"] == "n1"
             (row,) = ps_rows([body], show_all=False, wide=False, now=inst["restart_at"] - 3.8)
-            assert row[3] == "restarting in 3.8s"
+            assert (row[3], row[-1]) == ("restarting", "restarting in 3.8s")
             events = (await http.get("/deployments/crashy/events")).json()["events"]
             (event,) = [e for e in events if e["kind"] == "restarting"]
             assert event["data"]["restart_at"] == inst["restart_at"]

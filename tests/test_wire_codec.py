@@ -419,3 +419,32 @@ def test_codec_whatever_a_hello_carries_is_strict_json(resources: dict) -> None:
     except ProtocolError:
         return
     json.dumps(hello.resources, allow_nan=False)
+
+
+def test_codec_heartbeat_instance_usage_round_trips_and_is_optional() -> None:
+    from symphony.wire import Heartbeat, InstanceUsage, decode, encode
+
+    sample = InstanceUsage(instance_id="i-1", cpu_percent=12.5, rss_bytes=4096)
+    beat = Heartbeat(seq=3, usage={"cpu_percent": 1.0}, instances=(sample,))
+    assert decode(encode(beat)) == beat
+    # A version-2 node sends no instances: that is "not reported", not "none live".
+    assert decode(msgpack.packb({"t": "heartbeat", "seq": 1})).instances is None  # type: ignore[union-attr]
+    assert decode(encode(Heartbeat(seq=1, instances=()))).instances == ()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("instances", "text"),
+    [
+        ([{"instance_id": "i", "cpu_percent": -1.0, "rss_bytes": 1}], "cpu_percent: must be >= 0"),
+        ([{"instance_id": "i", "cpu_percent": 1.0, "rss_bytes": -1}], "rss_bytes: must be >= 0"),
+        ([{"instance_id": "", "cpu_percent": 1.0, "rss_bytes": 1}], "instance_id"),
+        ([{"instance_id": "i", "cpu_percent": float("nan"), "rss_bytes": 1}], "finite"),
+        ([{"instance_id": "i", "cpu_percent": 1, "rss_bytes": 1}] * 4097, "Heartbeat.instances"),
+    ],
+)
+def test_codec_heartbeat_instance_usage_is_checked(instances: list[object], text: str) -> None:
+    from symphony.wire import decode
+
+    frame = msgpack.packb({"t": "heartbeat", "seq": 1, "instances": instances})
+    with pytest.raises(ProtocolError, match=re.escape(text)):
+        decode(frame)

@@ -228,7 +228,8 @@ async def spawn(
     """
     check_mailbox_size(mailbox_size)
     mailbox = Mailbox(name or type(actor).__name__, mailbox_size)
-    return await nursery.start(functools.partial(_run_once, actor, mailbox))
+    ref: ActorRef = await nursery.start(functools.partial(_run_once, actor, mailbox))
+    return ref
 
 
 async def _run_once(

@@ -97,7 +97,11 @@ class _StartedProbe:
         self._child = child
         self._task_status = task_status
 
-    def started(self, value: ActorRef) -> None:
+    def started(self, value: ActorRef | None = None) -> None:
+        # The optional value only matches trio's TaskStatus protocol: an actor always
+        # reports its ref, and a child started without one would be a bug.
+        if value is None:
+            raise TypeError("an actor must report its ActorRef when it has started")
         self._child.started = True
         self._task_status.started(value)
 
@@ -148,7 +152,8 @@ class Supervisor(Actor):
         Raises:
             DuplicateChild: a child with that name exists.
         """
-        return self._unwrap(await self.ref.ask(_AddChild(spec), timeout=timeout))
+        ref: ActorRef = self._unwrap(await self.ref.ask(_AddChild(spec), timeout=timeout))
+        return ref
 
     async def remove_child(self, name: str, *, timeout: float = 30.0) -> None:
         """Stop child ``name`` gracefully (its shutdown timeout applies) and forget it."""
@@ -156,7 +161,8 @@ class Supervisor(Actor):
 
     async def which_children(self, *, timeout: float = 5.0) -> list[ChildInfo]:
         """A snapshot of the children in start order."""
-        return await self.ref.ask(_WhichChildren(), timeout=timeout)
+        children: list[ChildInfo] = await self.ref.ask(_WhichChildren(), timeout=timeout)
+        return children
 
     @staticmethod
     def _unwrap(result: Any) -> Any:

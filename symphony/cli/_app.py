@@ -2,7 +2,8 @@
 
 Exit status: 0 success (including a stop by SIGINT/SIGTERM), 1 a runtime error
 reported as one ``symphony: error: ...`` line, 2 a usage error (argparse's own),
-130 an interrupt before the service took over signal handling.
+3 a ``--wait`` whose ``--timeout`` passed, 130 an interrupt before the service took
+over signal handling.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
         handler = run_root
     try:
-        return handler(args)
+        status: int = handler(args)
+        return status
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

@@ -20,10 +20,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.service",  # conductor, node (and the root --config run)
     "symphony.cli.token",  # token create, list, revoke
     "symphony.cli.version",  # version
+    "symphony.cli.completion",  # completion bash|zsh|fish
 )
 
 
-def register_all(subparsers: argparse._SubParsersAction) -> None:
+def register_all(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Let every command module add its sub-commands to ``subparsers``."""
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

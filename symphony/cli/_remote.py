@@ -1,23 +1,32 @@
 """What the client commands share: the ``--conductor`` flag, the client, error lines.
 
-Finding the Conductor is :class:`symphony.client.Client`'s job (``--conductor`` >
-``SYMPHONY_URL`` > ``./.symphony/conductor.json``, written by ``symphony up`` >
-``http://127.0.0.1:8000``; the token from ``SYMPHONY_TOKEN`` or ``./.symphony/api-token``).
-This module only turns what can go wrong into one line a person can act on, raised as
-:class:`~._errors.CLIError` (exit 1).
+Finding the Conductor is :func:`symphony.client.locate`'s job (``--conductor`` >
+``SYMPHONY_URL`` > ``conductor.json`` in the state directory, written by a running
+Conductor > ``http://127.0.0.1:8000``; the token from ``SYMPHONY_TOKEN`` or ``api-token``
+there; the state directory is ``SYMPHONY_STATE_DIR`` or the nearest ``.symphony`` or
+``storage`` here or in a parent directory). This module only turns what can go wrong
+into one line a person can act on (naming what was searched when nothing was found),
+raised as :class:`~._errors.CLIError` (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import CLIError
+
+if TYPE_CHECKING:
+    from symphony.client import Client
 
 T = TypeVar("T")
 
 HINT = "is it running? start one with `symphony up`, or pass --conductor URL"
+LOOK_HINT = (
+    "run this where `symphony up` runs (or in a directory below it), or set "
+    "SYMPHONY_STATE_DIR, or SYMPHONY_URL and SYMPHONY_TOKEN"
+)
 
 
 def add_conductor_flag(parser: argparse.ArgumentParser) -> None:
@@ -26,24 +35,27 @@ def add_conductor_flag(parser: argparse.ArgumentParser) -> None:
         "--conductor",
         metavar="URL",
         help="the Conductor's HTTP API (default: $SYMPHONY_URL, else the one `symphony up` "
-        "runs in this directory, else http://127.0.0.1:8000)",
+        "runs in this directory or a parent, else http://127.0.0.1:8000)",
     )
 
 
-def client(args: argparse.Namespace) -> Any:
+def client(args: argparse.Namespace) -> Client:
     """A :class:`symphony.client.Client` for ``args.conductor`` (or the defaults)."""
     from symphony.client import Client  # imported here: `--help` does not pay for it
 
     return Client(url=getattr(args, "conductor", None))
 
 
-def call(api: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def call(api: Client, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, with its failures turned into one-line :class:`CLIError`."""
     from symphony.client import ApiError
 
+    located = getattr(api, "located", None)
     try:
         return fn(*args, **kwargs)
     except ApiError as exc:
+        if exc.status == 401 and located is not None:
+            raise CLIError(unauthorized_text(located)) from None
         raise CLIError(api_error_text(exc)) from None
     except Exception as exc:
         if not _is_transport_error(exc):
@@ -51,9 +63,26 @@ def call(api: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # ConductorUnreachable carries url and reason; its own hint speaks to Python code.
         url = getattr(exc, "url", None) or getattr(api, "url", None) or "its address"
         reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
+        searched = ""
+        if located is not None and located.nothing_found():
+            searched = f"; no Conductor state found ({located.search_text()})"
         raise CLIError(
-            f"cannot reach the Conductor at {url} ({reason or type(exc).__name__}); {HINT}"
+            f"cannot reach the Conductor at {url} ({reason or type(exc).__name__}){searched}; "
+            f"{HINT}"
         ) from None
+
+
+def unauthorized_text(located: Any) -> str:
+    """Why the Conductor refused us (401), with where the token came from or was sought."""
+    if located.token_from is None:
+        return (
+            f"unauthorized: the Conductor at {located.url} wants an API token and none "
+            f"was found ({located.search_text()}); {LOOK_HINT}"
+        )
+    return (
+        f"unauthorized: the Conductor at {located.url} refused the API token from "
+        f"{located.token_from} (is it that Conductor's token?); {LOOK_HINT}"
+    )
 
 
 def api_error_text(exc: Exception) -> str:

@@ -39,15 +39,67 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
-def age(since: float | None, now: float) -> str:
-    """How long ago, the way ``docker ps`` says it: ``42s``, ``5m``, ``3h``, ``2d``."""
-    if since is None:
+def duration(seconds: float | None) -> str:
+    """A span of time, in the one format every command uses::
+
+        3.8s   42s   5m3s   12m   5h3m   2d4h   12d
+
+    Below 10 s with a tenth (whole seconds drop it: ``3s``); below a minute whole
+    seconds; above, the largest unit, followed by the next smaller one while the first
+    is a single digit (``5h3m``, but ``12h``), as ``kubectl`` shortens ages. Negative
+    spans (clock skew, a restart already due) read ``0s``.
+
+    >>> [duration(s) for s in (3.84, 42, 303, 720, 18180, 187200, None)]
+    ['3.8s', '42s', '5m3s', '12m', '5h3m', '2d4h', '-']
+    """
+    if seconds is None:
         return NONE
-    seconds = max(0, int(now - since))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        tenths = round(seconds, 1)
+        return f"{tenths:g}s" if tenths < 10 else "10s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for index, (unit, size) in enumerate(units):
+        if whole >= size:
+            count, rest = divmod(whole, size)
+            text = f"{count}{unit}"
+            next_unit, next_size = units[index + 1]
+            if count < 10 and rest // next_size:
+                text += f"{rest // next_size}{next_unit}"
+            return text
+    raise AssertionError("unreachable")
+
+
+def age(since: float | None, now: float) -> str:
+    """How long ago ``since`` was, as a :func:`duration`; ``-`` when unknown."""
+    return NONE if since is None else duration(now - since)
+
+
+def fit(text: str, width: int | None) -> str:
+    """Cut each line of ``text`` to ``width`` characters (``...`` marks a cut); ``None``
+    leaves it whole. The widest column is last in our tables, so that is what is cut."""
+    if width is None:
+        return text
+    width = max(width, 10)
+    return "\n".join(
+        line if len(line) <= width else line[: width - 3] + "..." for line in text.splitlines()
+    )
+
+
+def terminal_width() -> int | None:
+    """The terminal's width when standard output is one (``$COLUMNS`` wins), else
+    ``None``: output for a pipe or a file is never cut, so scripts see whole lines."""
+    import shutil
+
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def clock(at: float | None) -> str:

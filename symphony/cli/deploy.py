@@ -19,6 +19,7 @@ from typing import Any
 
 from ._errors import CLIError
 from ._remote import add_conductor_flag, call, client
+from ._wait import add_wait_flags, wait
 
 HELP = """\
 Create a deployment from a spec file (YAML or JSON) or from a command given after '--'.
@@ -26,10 +27,11 @@ Create a deployment from a spec file (YAML or JSON) or from a command given afte
   symphony deploy -f job.yaml
   symphony deploy -f job.json --name web-2 --replicas 3
   symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
+  symphony deploy -f job.yaml --wait --timeout 60   # until every replica runs
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "deploy",
         help="create a deployment from a spec file or a command",
@@ -44,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, help="after '--': the command to run (no -f then)"
     )
+    add_wait_flags(parser, "every replica runs")
     add_conductor_flag(parser)
     parser.set_defaults(handler=run, parser=parser)
 
@@ -118,5 +121,16 @@ def run(args: argparse.Namespace) -> int:
     api = client(args)
     created = call(api, api.create_deployment, spec)
     replicas = created.get("replicas", {}).get("desired", "?")
-    print(f"deployment {created.get('name')} created ({created.get('id')}, replicas {replicas})")
+    print(
+        f"deployment {created.get('name')} created ({created.get('id')}, replicas {replicas})",
+        flush=True,
+    )
+    if args.wait:
+        return wait(
+            api,
+            str(created.get("id")),
+            name=created.get("name"),
+            since=created.get("updated_at") or 0.0,
+            timeout=args.timeout,
+        )
     return 0

@@ -25,7 +25,7 @@ from .deploy import non_negative
 EVENT_HEADERS = ("TIME", "KIND", "INSTANCE", "MESSAGE")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs = subparsers.add_parser(
         "logs",
         help="print (or follow) a deployment's output",

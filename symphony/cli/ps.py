@@ -1,14 +1,19 @@
 """``symphony ps`` and ``symphony nodes``: what runs where, as tables.
 
     $ symphony ps
-    NAME     INSTANCE           NODE     STATE     RESTARTS   EXIT      AGE
-    ticker   ticker-0-3f9a1c    laptop   running   2          SIGKILL   5m
-    web      -                  -        stopped   -          -         -
+    NAME     INSTANCE          NODE     STATE        RESTARTS   EXIT      AGE   REASON
+    ticker   ticker-0-3f9a1c   laptop   running      2          SIGKILL   5m    -
+    flaky    flaky-0-77d0e2    laptop   restarting   4          1         2s    restarting in 3.8s
+    big      big-0-0a9e3c      -        pending      0          -         12m   no node has gpu: 8
+    web      -                 -        stopped      -          -         -     -
 
 One row per live instance (``-a`` adds the instances that have ended: exited, failed,
 stopped, replaced); a deployment with no live instance still gets a row, so a stopped
 or failed deployment does not vanish from the list. ``EXIT`` is how the instance's last
-run ended (a code, or a signal's name), ``AGE`` how long its current state has lasted.
+run ended (a code, or a signal's name), ``AGE`` how long its current state has lasted,
+``REASON`` why it is in that state (pending, waiting to restart, failed). On a terminal
+the lines are cut to its width (``-w`` prints them whole and adds ``PID``); into a pipe
+or a file they are never cut.
 """
 
 from __future__ import annotations
@@ -21,19 +26,20 @@ from typing import Any
 from . import _table as t
 from ._remote import add_conductor_flag, call, client
 
-PS_HEADERS = ("NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE")
-WIDE_HEADERS = ("PID", "REASON")
+PS_HEADERS = ("NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE", "REASON")
+#: ``-w`` adds these before ``REASON`` (which stays last: it is the column a cut shortens).
+WIDE_HEADERS = ("PID",)
 NODE_HEADERS = ("NODE", "STATE", "GROUPS", "CAPACITY (USED/TOTAL)", "CPU", "MEMORY", "GPUS", "SEEN")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ps = subparsers.add_parser(
         "ps",
         help="list deployments and their instances",
         description="List deployments and their instances (live ones; -a for all).",
     )
     ps.add_argument("-a", "--all", action="store_true", help="include instances that have ended")
-    ps.add_argument("-w", "--wide", action="store_true", help="add the PID and REASON columns")
+    ps.add_argument("-w", "--wide", action="store_true", help="add the PID column; never cut lines")
     ps.add_argument("--json", action="store_true", help="print the API's JSON instead")
     add_conductor_flag(ps)
     ps.set_defaults(handler=run_ps)
@@ -59,27 +65,35 @@ def ps_rows(
                 dep.get("name"),
                 inst.get("id"),
                 inst.get("node_id"),
-                _state(inst, now),
+                _state(inst),
                 inst.get("restarts"),
                 t.exit_text(inst.get("exit_code"), inst.get("signal")),
                 t.age(inst.get("updated_at") if inst.get("finished_at") else _since(inst), now),
             ]
             if wide:
-                row += [inst.get("pid"), inst.get("reason")]
-            rows.append(row)
+                row.append(inst.get("pid"))
+            rows.append([*row, reason(inst, now)])
         if not shown:
             row = [dep.get("name"), None, None, dep.get("state"), None, None, None]
             if wide:
-                row += [None, dep.get("pending_reason") or dep.get("failure")]
-            rows.append(row)
+                row.append(None)
+            rows.append([*row, dep.get("pending_reason") or dep.get("failure")])
     return rows
 
 
-def _state(inst: dict[str, Any], now: float) -> str:
+def reason(inst: dict[str, Any], now: float) -> str | None:
+    """Why an instance is in its state; ``restarting in 3.8s`` counts down from the
+    restart time the Conductor reports, when it reports one."""
+    # restart_at: when the node starts the next run (Unix seconds), while restarting.
+    at = inst.get("restart_at")
+    if inst.get("state") == "restarting" and isinstance(at, int | float):
+        return f"restarting in {t.duration(at - now)}"
+    reason = inst.get("reason")
+    return reason if isinstance(reason, str) else None
+
+
+def _state(inst: dict[str, Any]) -> str:
     state = inst.get("state") or "?"
-    restart_at = inst.get("restart_at")
-    if state == "restarting" and isinstance(restart_at, int | float):
-        return f"restarting in {max(0.0, restart_at - now):.1f}s"
     health = inst.get("health")
     # Health matters only while running; "running (unhealthy)" is what to look at first.
     if state == "running" and health not in (None, "healthy", "unknown"):
@@ -88,9 +102,10 @@ def _state(inst: dict[str, Any], now: float) -> str:
 
 
 def _since(inst: dict[str, Any]) -> float | None:
-    if inst.get("state") == "running" and inst.get("started_at") is not None:
-        return inst["started_at"]
-    return inst.get("updated_at")
+    started, updated = inst.get("started_at"), inst.get("updated_at")
+    if inst.get("state") == "running" and isinstance(started, int | float):
+        return started
+    return updated if isinstance(updated, int | float) else None
 
 
 def run_ps(args: argparse.Namespace) -> int:
@@ -99,9 +114,10 @@ def run_ps(args: argparse.Namespace) -> int:
     if args.json:
         t.emit(json.dumps(deployments, indent=2))
         return 0
-    headers = PS_HEADERS + (WIDE_HEADERS if args.wide else ())
+    headers = PS_HEADERS[:-1] + (WIDE_HEADERS if args.wide else ()) + PS_HEADERS[-1:]
     rows = ps_rows(deployments, show_all=args.all, wide=args.wide, now=time.time())
-    t.emit(t.table(headers, rows))
+    text = t.table(headers, rows)
+    t.emit(text if args.wide else t.fit(text, t.terminal_width()))
     return 0
 
 

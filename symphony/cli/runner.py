@@ -21,7 +21,7 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 log = logging.getLogger("symphony.cli")
@@ -63,7 +63,7 @@ async def _serve(
     stopped_by: signal.Signals | None = None
     service_scope = trio.CancelScope()
 
-    async def watch(receiver: Any) -> None:
+    async def watch(receiver: AsyncIterator[int]) -> None:
         nonlocal stopped_by
         async for signum in receiver:
             name = signal.Signals(signum).name

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import service_flags as flags
 from ._errors import CLIError
+
+if TYPE_CHECKING:
+    from symphony.config import ConductorConfig, Config, NodeConfig
 
 log = logging.getLogger("symphony.cli")
 
@@ -46,7 +49,7 @@ NODE_KEYS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``conductor`` and ``node``."""
     conductor = subparsers.add_parser(
         "conductor",
@@ -68,17 +71,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     node.set_defaults(handler=run_node_command)
 
 
-def conductor_config(args: argparse.Namespace) -> Any:
+def conductor_config(args: argparse.Namespace) -> Config:
     """The effective :class:`~symphony.config.Config` of ``symphony conductor ARGS``."""
     return _layered(args, "conductor", CONDUCTOR_KEYS)
 
 
-def node_config(args: argparse.Namespace) -> Any:
+def node_config(args: argparse.Namespace) -> Config:
     """The effective :class:`~symphony.config.Config` of ``symphony node ARGS``."""
     return _layered(args, "node", NODE_KEYS)
 
 
-def root_config(args: argparse.Namespace) -> Any:
+def root_config(args: argparse.Namespace) -> Config:
     """The effective :class:`~symphony.config.Config` of ``symphony --config FILE ...``."""
     from symphony.config import parse_config, read_config_file
 
@@ -100,7 +103,11 @@ def run_root(args: argparse.Namespace) -> int:
     return _start(root_config(args))
 
 
-def _layered(args: argparse.Namespace, mode: str, keys: tuple[tuple[str, str], ...]) -> Any:
+def _layered(
+    args: argparse.Namespace,
+    mode: Literal["conductor", "node"],
+    keys: tuple[tuple[str, str], ...],
+) -> Config:
     from symphony.config import parse_config, read_config_file
 
     path = args.config or args.root_config
@@ -141,46 +148,80 @@ def _set_in(data: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _check_or_start(config: Any, args: argparse.Namespace) -> int:
+def _check_or_start(config: Config, args: argparse.Namespace) -> int:
     if args.check_config:
         print(flags.describe(config))
         return 0
     return _start(config)
 
 
-def _start(config: Any) -> int:
+def _start(config: Config) -> int:
     """Set up logging and run the configured role until it ends or is signalled."""
     from symphony.logs import setup_logging
 
     from .runner import run_service
 
+    if config.mode == "conductor":
+        _check_ports(config.conductor)
     setup_logging(config.logging.level, json=config.logging.json)
+    section: ConductorConfig | NodeConfig
     if config.mode == "conductor":
         service = _runtime("conductor", "run_conductor")
-        section = config.conductor
+        assert config.conductor is not None  # Config fills it in for mode 'conductor'
+        section = conductor = config.conductor
         log.info(
             "starting conductor: node endpoint %s, HTTP API %s, state in %s",
-            section.listen,
-            section.http_listen,
-            section.state_dir,
+            conductor.listen,
+            conductor.http_listen,
+            conductor.state_dir,
         )
     else:
         service = _runtime("node", "run_node")
-        section = config.node
+        assert config.node is not None  # Config refuses mode 'node' without it
+        section = node = config.node
         log.info(
             "starting node %s: conductor %s, groups %s, capacities %s",
-            section.node_id,
-            section.conductor_addr,
-            list(section.groups),
-            dict(section.capacities_total),
+            node.node_id,
+            node.conductor_addr,
+            list(node.groups),
+            dict(node.capacities_total),
         )
-    stopped_by = run_service(
-        service,
-        section,
-        on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
-    )
+    try:
+        stopped_by = run_service(
+            service,
+            section,
+            on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
+        )
+    except OSError as exc:
+        from ._ports import in_use_error
+
+        change = "--http / --listen (conductor.http.listen / conductor.listen in a config file)"
+        error = in_use_error(exc, change)
+        if error is None:
+            raise
+        raise error from None
     log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
     return 0
+
+
+def _check_ports(section: Any) -> None:
+    """Both listen addresses must be free before the Conductor creates its state."""
+    from ._ports import Listen, check_free
+
+    check_free(
+        Listen(
+            section.http_host,
+            section.http_port,
+            "the HTTP API and web UI",
+            "--http HOST:PORT (conductor.http.listen in a config file)",
+        ),
+        Listen(
+            section.listen_host,
+            section.listen_port,
+            "the node endpoint",
+            "--listen HOST:PORT (conductor.listen in a config file)",
+        ),
+    )
 
 
 def _runtime(package: str, name: str) -> Callable[..., Any]:
@@ -188,6 +229,7 @@ def _runtime(package: str, name: str) -> Callable[..., Any]:
     import importlib
 
     try:
-        return getattr(importlib.import_module(f"symphony.{package}"), name)
+        service: Callable[..., Any] = getattr(importlib.import_module(f"symphony.{package}"), name)
+        return service
     except (ImportError, AttributeError) as exc:
         raise CLIError(f"cannot load the {package} runtime: {exc}") from exc

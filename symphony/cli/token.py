@@ -41,7 +41,7 @@ def parse_ttl(text: str) -> float:
     return seconds
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``token`` with ``create``, ``list`` and ``revoke``."""
     token = subparsers.add_parser(
         "token", help="create and manage join tokens", description=__doc__.split("\n\n")[0]
@@ -106,6 +106,12 @@ def request(args: argparse.Namespace, method: str, path: str, body: Any = None) 
     except urllib.error.HTTPError as error:
         with error:  # it holds the response's socket
             text = _api_error(error)
+        if error.code == 401:  # say where the token came from, or where it was sought
+            from symphony.client import locate
+
+            from ._remote import unauthorized_text
+
+            text = unauthorized_text(locate(getattr(args, "conductor", None)))
         raise CLIError(text) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
@@ -123,10 +129,9 @@ def _api_error(error: Any) -> str:
 
 
 def _duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    from ._table import duration  # the one duration format of every command
+
+    return duration(seconds)
 
 
 def run_create(args: argparse.Namespace) -> int:

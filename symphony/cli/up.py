@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .service_flags import capacity, checked
+
+if TYPE_CHECKING:
+    from symphony.up import UpConfig, UpInfo
 
 HELP = """\
 Run a Conductor and a local Node in one process, with no configuration: state in
@@ -28,7 +31,7 @@ EXAMPLE = """\
 log = logging.getLogger("symphony.cli")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "up",
         help="run a Conductor and a local Node (zero configuration)",
@@ -67,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def up_config(args: argparse.Namespace) -> Any:
+def up_config(args: argparse.Namespace) -> UpConfig:
     """The :class:`~symphony.up.UpConfig` of ``symphony up ARGS``."""
     from symphony.up import UpConfig, local_capacities
 
@@ -83,7 +86,7 @@ def up_config(args: argparse.Namespace) -> Any:
     )
 
 
-def banner(info: Any) -> str:
+def banner(info: UpInfo) -> str:
     """What ``symphony up`` prints once it serves: the UI link (with its token) and a start."""
     capacities = ", ".join(f"{k}: {v}" for k, v in info.capacities.items())
     return (
@@ -100,14 +103,26 @@ def run(args: argparse.Namespace) -> int:
     from symphony.logs import setup_logging
     from symphony.up import run_up
 
+    from ._ports import Listen, check_free, in_use_error
     from .runner import run_service
 
     config = up_config(args)
+    # Before anything is created: a taken port must not leave a fresh state dir behind.
+    check_free(
+        Listen("127.0.0.1", config.http_port, "the HTTP API and web UI", "--port N"),
+        Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
+    )
     setup_logging(args.log_level)
 
-    def ready(info: Any) -> None:
+    def ready(info: UpInfo) -> None:
         print(banner(info), flush=True)
 
-    stopped_by = run_service(run_up, config, on_ready=ready)
+    try:
+        stopped_by = run_service(run_up, config, on_ready=ready)
+    except OSError as exc:
+        error = in_use_error(exc, "--port N or --node-port N")
+        if error is None:
+            raise
+        raise error from None
     print(f"symphony up: stopped{f' by {stopped_by.name}' if stopped_by else ''}", flush=True)
     return 0

@@ -7,7 +7,7 @@ import argparse
 from symphony import __version__
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("version", help="print the version and exit")
     parser.set_defaults(handler=run)
 

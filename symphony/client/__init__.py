@@ -15,7 +15,7 @@ has the same methods as coroutines (Trio or asyncio, on httpx). Errors::
 """
 
 from ._async import AsyncClient
-from ._discovery import find_conductor, find_token
+from ._discovery import Located, find_conductor, find_token, locate
 from ._errors import ApiError, ClientError, ConductorUnreachable
 from ._sync import Client
 
@@ -25,6 +25,8 @@ __all__ = [
     "Client",
     "ClientError",
     "ConductorUnreachable",
+    "Located",
     "find_conductor",
     "find_token",
+    "locate",
 ]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _common as c
-from ._discovery import find_conductor, find_token
+from ._discovery import locate
 from ._errors import ConductorUnreachable
+
+if TYPE_CHECKING:
+    import httpx  # imported when the first AsyncClient is made
 
 
 class AsyncClient:
@@ -35,8 +38,10 @@ class AsyncClient:
     ) -> None:
         import httpx
 
-        self.url = find_conductor(url, state_dir=state_dir)
-        self.token = find_token(token, state_dir=state_dir)
+        #: Where the URL and token came from (and what was searched): see :func:`locate`.
+        self.located = locate(url, token, state_dir=state_dir)
+        self.url = self.located.url
+        self.token = self.located.token
         self.timeout = timeout
         self._httpx = httpx
         self._http = httpx.AsyncClient(
@@ -63,7 +68,7 @@ class AsyncClient:
 
     async def nodes(self) -> list[dict[str, Any]]:
         """Every node: state, groups, capacities total and used, resources, heartbeat."""
-        return (await self._json("GET", "/nodes"))["nodes"]
+        return await self._items("/nodes", "nodes")
 
     async def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec; returns it."""
@@ -71,7 +76,7 @@ class AsyncClient:
 
     async def list_deployments(self) -> list[dict[str, Any]]:
         """Every deployment with its instances."""
-        return (await self._json("GET", "/deployments"))["deployments"]
+        return await self._items("/deployments", "deployments")
 
     async def get_deployment(self, id_or_name: str) -> dict[str, Any]:
         """One deployment, by id or name."""
@@ -127,7 +132,7 @@ class AsyncClient:
     ) -> list[dict[str, Any]]:
         """A deployment's events, oldest first; ``after``: only those with a larger id."""
         path = c.with_query(c.deployment_path(id_or_name, "events"), after=after, limit=limit)
-        return (await self._json("GET", path))["events"]
+        return await self._items(path, "events")
 
     async def metrics(self) -> str:
         """``GET /metrics`` in Prometheus text format."""
@@ -136,13 +141,17 @@ class AsyncClient:
     # ---- plumbing ------------------------------------------------------------------------
     async def _json(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         response = await self._send(method, path, body, timeout=timeout)
         return c.decode(response.status_code, response.reason_phrase, response.content)
 
+    async def _items(self, path: str, key: str) -> list[dict[str, Any]]:
+        response = await self._send("GET", path)
+        return c.decode_items(response.status_code, response.reason_phrase, response.content, key)
+
     async def _send(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
-    ) -> Any:
+    ) -> httpx.Response:
         payload = None if body is None else c.encode(body)
         try:
             response = await self._http.request(

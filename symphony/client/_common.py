@@ -73,11 +73,26 @@ def error_of(status: int, reason: str, body: bytes) -> ApiError:
     return ApiError(status, reason.lower() or "error", text or None)
 
 
-def decode(status: int, reason: str, body: bytes) -> Any:
-    """The JSON of a 2xx answer, or raise its :class:`ApiError`."""
+def decode(status: int, reason: str, body: bytes) -> dict[str, Any]:
+    """The JSON object of a 2xx answer, or raise its :class:`ApiError`.
+
+    Every route answers an object; anything else (a proxy's page, another server)
+    is an :class:`ApiError` too, never a ``TypeError`` further on.
+    """
     if status >= 400:
         raise error_of(status, reason, body)
     try:
-        return json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"))
     except ValueError:
         raise ApiError(status, "not JSON", body[:200].decode("utf-8", "replace")) from None
+    if not isinstance(data, dict):
+        raise ApiError(status, "unexpected answer", f"a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def decode_items(status: int, reason: str, body: bytes, key: str) -> list[dict[str, Any]]:
+    """The list of objects under ``key`` of a 2xx answer (``{"nodes": [...]}``)."""
+    items = decode(status, reason, body).get(key)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ApiError(status, "unexpected answer", f"no list of objects under {key!r}")
+    return items

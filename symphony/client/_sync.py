@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import _common as c
-from ._discovery import find_conductor, find_token
+from ._discovery import locate
 from ._errors import ConductorUnreachable
 
 
@@ -24,8 +24,10 @@ class Client:
 
     ``url``: argument > ``$SYMPHONY_URL`` > ``<state dir>/conductor.json`` >
     ``http://127.0.0.1:8000``; ``token``: argument > ``$SYMPHONY_TOKEN`` >
-    ``<state dir>/api-token``; the state dir is ``./.symphony`` unless given (or
-    ``$SYMPHONY_STATE_DIR``). Errors: :class:`ApiError`, :class:`ConductorUnreachable`.
+    ``<state dir>/api-token``; the state dir is the argument, else ``$SYMPHONY_STATE_DIR``,
+    else the nearest ``.symphony`` or ``storage`` here or in a parent directory
+    (:func:`locate`, whose answer is kept in ``located``). Errors: :class:`ApiError`,
+    :class:`ConductorUnreachable`.
     """
 
     def __init__(
@@ -36,8 +38,10 @@ class Client:
         state_dir: str | os.PathLike[str] | None = None,
         timeout: float = c.TIMEOUT,
     ) -> None:
-        self.url = find_conductor(url, state_dir=state_dir)
-        self.token = find_token(token, state_dir=state_dir)
+        #: Where the URL and token came from (and what was searched): see :func:`locate`.
+        self.located = locate(url, token, state_dir=state_dir)
+        self.url = self.located.url
+        self.token = self.located.token
         self.timeout = timeout
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -57,7 +61,7 @@ class Client:
 
     def nodes(self) -> list[dict[str, Any]]:
         """Every node: state, groups, capacities total and used, resources, heartbeat."""
-        return self._json("GET", "/nodes")["nodes"]
+        return self._items("/nodes", "nodes")
 
     def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec (a dict as in the docs); returns it."""
@@ -65,7 +69,7 @@ class Client:
 
     def list_deployments(self) -> list[dict[str, Any]]:
         """Every deployment with its instances."""
-        return self._json("GET", "/deployments")["deployments"]
+        return self._items("/deployments", "deployments")
 
     def get_deployment(self, id_or_name: str) -> dict[str, Any]:
         """One deployment, by id or name."""
@@ -132,7 +136,7 @@ class Client:
     ) -> list[dict[str, Any]]:
         """A deployment's events, oldest first; ``after``: only those with a larger id."""
         path = c.with_query(c.deployment_path(id_or_name, "events"), after=after, limit=limit)
-        return self._json("GET", path)["events"]
+        return self._items(path, "events")
 
     def metrics(self) -> str:
         """``GET /metrics`` in Prometheus text format."""
@@ -141,8 +145,11 @@ class Client:
     # ---- plumbing ------------------------------------------------------------------------
     def _json(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         return c.decode(*self._exchange(method, path, body, timeout or self.timeout))
+
+    def _items(self, path: str, key: str) -> list[dict[str, Any]]:
+        return c.decode_items(*self._exchange("GET", path, None, self.timeout), key)
 
     def _text(self, path: str) -> str:
         status, reason, data = self._exchange("GET", path, None, self.timeout)

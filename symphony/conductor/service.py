@@ -72,6 +72,8 @@ class ConductorInfo:
 
 def cert_dir_of(config: ConductorConfig) -> Path:
     """Where the Conductor keeps its certificates (``state_dir/certs`` unless set)."""
+    # Only None before ConductorConfig.__post_init__ has filled in the default.
+    assert config.cert_path is not None
     return config.cert_path
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from . import _values as v
 from ._errors import ConfigError
@@ -90,13 +90,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path, *, mode: str | None = None) -> Config:
+def load_config(path: str | Path, *, mode: Literal["conductor", "node"] | None = None) -> Config:
     """Read and validate a configuration file; ``mode`` overrides the file's ``mode``."""
     return parse_config(read_config_file(path), source=str(path), mode=mode)
 
 
 def parse_config(
-    data: Mapping[str, Any], *, source: str | None = None, mode: str | None = None
+    data: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    mode: Literal["conductor", "node"] | None = None,
 ) -> Config:
     """Validate a raw mapping (as read from YAML) into a :class:`Config`.
 
@@ -219,7 +222,12 @@ def _node(get: _Getter, problems: list[tuple[str, str]]) -> NodeConfig | None:
     return _construct(get, NodeConfig, kwargs, "node")
 
 
-def _construct(get: _Getter, cls: Any, kwargs: dict[str, Any], section: str) -> Any:
+_Section = TypeVar("_Section", ConductorConfig, NodeConfig)
+
+
+def _construct(
+    get: _Getter, cls: type[_Section], kwargs: dict[str, Any], section: str
+) -> _Section | None:
     """Build the dataclass once every key is clean; its cross-field checks name file keys."""
     if get.problems:
         return None
@@ -266,7 +274,9 @@ def _capacities(get: _Getter) -> Callable[[Any], Any]:
     return convert
 
 
-def _check_keys(data: Any, schema: dict[str, Any], prefix: str, problems: list) -> None:
+def _check_keys(
+    data: Any, schema: dict[str, Any], prefix: str, problems: list[tuple[str, str]]
+) -> None:
     """Refuse unknown keys and sections that are not mappings, naming each by path."""
     for key, value in data.items():
         path = f"{prefix}{key}"
@@ -295,6 +305,8 @@ def _loader_class(yaml: Any) -> type:
     """
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+    # The base class is chosen at run time (PyYAML may lack libyaml): mypy cannot
+    # check a class built on a variable, so it is told to take it as it is.
     class _StrictLoader(base):  # type: ignore[misc, valid-type]
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: set[Any] = set()

@@ -193,7 +193,7 @@ class _Watched(trio.abc.Stream):
         self.inner = inner
         self.closed = trio.Event()
 
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         try:
             data = await self.inner.receive_some(max_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -236,6 +236,8 @@ async def _open_join_socket(
                 with contextlib.suppress(trio.BrokenResourceError, trio_websocket.HandshakeError):
                     ws = await trio_websocket.wrap_client_stream(
                         nursery,
+                        # trio-websocket annotates SocketStream | SSLStream but uses only
+                        # the trio.abc.Stream interface, which _Watched provides.
                         watched,  # type: ignore[arg-type]
                         host,
                         JOIN_WS_PATH,
@@ -259,7 +261,9 @@ async def _open_join_socket(
     return ws, tls
 
 
-async def _receive(ws: trio_websocket.WebSocketConnection, expected: tuple[str, ...]) -> dict:
+async def _receive(
+    ws: trio_websocket.WebSocketConnection, expected: tuple[str, ...]
+) -> dict[str, Any]:
     try:
         data = await ws.get_message()
         msg = msgpack.unpackb(data, raw=False) if isinstance(data, bytes) else None
@@ -279,7 +283,7 @@ async def _exchange(
     ca_hash: str,
     node_id: str,
     csr_pem: bytes,
-) -> tuple[bytes, dict]:
+) -> tuple[bytes, dict[str, Any]]:
     offer = await _receive(ws, ("join_ca",))
     ca_pem = offer.get("ca_pem")
     if not isinstance(ca_pem, bytes):

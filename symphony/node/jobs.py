@@ -27,7 +27,15 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from symphony.actors import ActorRef, ActorStopped
-from symphony.wire import InstanceStatus, LogChunk, LogRequest, StartInstance, StopInstance
+from symphony.wire import (
+    InstanceStatus,
+    InstanceUsage,
+    LogChunk,
+    LogRequest,
+    StartInstance,
+    StopInstance,
+)
+from symphony.wire.states import InstanceState
 
 from .logserve import LogServer
 from .process import (
@@ -42,6 +50,9 @@ from .process import (
 from .tombstones import Tombstones
 
 log = logging.getLogger("symphony.node.jobs")
+
+#: States in which the node will not run an instance again by itself.
+_ENDED = ("exited", "failed", "stopped")
 
 
 def _signal_number(name: str | None) -> int | None:
@@ -87,7 +98,7 @@ class ProcessJobs:
         return InstanceStatus(
             instance_id=update.instance_id,
             deployment_id=deployment_id,
-            state=update.state,  # type: ignore[arg-type]
+            state=InstanceState(update.state),
             pid=update.pid,
             started_at=update.started_at,
             restarts=update.restarts,
@@ -109,12 +120,28 @@ class ProcessJobs:
             out.append(self._report_to_wire(report))
         return out
 
+    async def usage(self) -> list[InstanceUsage]:
+        """CPU% and RSS of every live instance (zeros between runs), for a heartbeat.
+
+        CPU% is measured since the previous sample of the same process, so with one
+        sample per heartbeat it is the average over the heartbeat interval.
+        """
+        return [
+            InstanceUsage(
+                instance_id=report.instance_id,
+                cpu_percent=max(0.0, report.cpu_percent),
+                rss_bytes=max(0, report.rss_bytes),
+            )
+            for report in await self.manager.list_instances()
+            if report.state not in _ENDED
+        ]
+
     def _report_to_wire(self, report: InstanceReport) -> InstanceStatus:
-        final = report.state in ("exited", "failed", "stopped")
+        final = report.state in _ENDED
         return InstanceStatus(
             instance_id=report.instance_id,
             deployment_id=report.deployment_id or "unknown",
-            state=report.state,  # type: ignore[arg-type]
+            state=InstanceState(report.state),
             pid=report.pid,
             started_at=report.started_at,
             restarts=report.restarts,
@@ -138,7 +165,7 @@ class ProcessJobs:
                 InstanceStatus(
                     instance_id=command.instance_id,
                     deployment_id=command.deployment_id,
-                    state="stopped",
+                    state=InstanceState.STOPPED,
                     reason="stopped before it started",
                     at=time.time(),
                     finished_at=time.time(),
@@ -162,7 +189,7 @@ class ProcessJobs:
                 InstanceStatus(
                     instance_id=command.instance_id,
                     deployment_id=command.deployment_id,
-                    state="failed",
+                    state=InstanceState.FAILED,
                     reason=_short(f"invalid job spec: {error}"),
                     at=time.time(),
                     finished_at=time.time(),
@@ -195,7 +222,7 @@ class ProcessJobs:
                 InstanceStatus(
                     instance_id=instance_id,
                     deployment_id="unknown",
-                    state="stopped",
+                    state=InstanceState.STOPPED,
                     reason="not running on this node",
                     at=time.time(),
                     finished_at=time.time(),

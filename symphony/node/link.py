@@ -2,8 +2,9 @@
 
 It connects (TCP + TLS with our client certificate + WebSocket), says hello with what
 the node offers and what it already runs, then keeps three things going until the link
-drops: heartbeats every ``heartbeat_sec`` carrying the node's usage, batched instance
-status updates, and the commands the Conductor sends (start, stop, logs). When the link
+drops: heartbeats every ``heartbeat_sec`` carrying the node's usage (from protocol 3
+also each live instance's CPU% and RSS), batched instance status updates, and the
+commands the Conductor sends (start, stop, logs). When the link
 drops, or cannot be made, it waits per its :class:`~symphony.actors.Backoff` (with
 jitter, so a thousand nodes do not reconnect in step) and tries again, forever.
 
@@ -25,13 +26,16 @@ import trio
 
 from symphony.actors import Actor, ActorRef, Backoff
 from symphony.wire import (
+    MAX_USAGE_INSTANCES,
     MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
+    ConductorConnection,
     Heartbeat,
     Hello,
     HelloAccepted,
     HelloRefused,
     InstanceStatus,
+    InstanceUsage,
     LinkError,
     LogCancel,
     LogChunk,
@@ -76,6 +80,9 @@ class Jobs(Protocol):
         self, request: LogRequest, send: Callable[[LogChunk], Awaitable[None]]
     ) -> None:
         """Send the requested log lines as chunks, ending with an ``eof`` chunk."""
+
+    async def usage(self) -> list[InstanceUsage]:
+        """CPU% and RSS of every live instance, for the next heartbeat."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -236,10 +243,11 @@ class ConductorLink(Actor):
         )
 
     # ---- one connected session ------------------------------------------------------------
-    async def _session(self, conn: Any, accepted: HelloAccepted) -> None:
+    async def _session(self, conn: ConductorConnection, accepted: HelloAccepted) -> None:
         log_requests = LogRequests(conn)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
+            with_usage = accepted.protocol_version >= 3  # older conductors ignore it
+            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec, with_usage)
             nursery.start_soon(self._send_statuses, conn)
             try:
                 while True:
@@ -251,17 +259,18 @@ class ConductorLink(Actor):
 
     async def _command(
         self,
-        conn: Any,
+        conn: ConductorConnection,
         msg: Message,
         nursery: trio.Nursery,
         log_requests: LogRequests,
     ) -> None:
-        if isinstance(msg, StartInstance | StopInstance) and self.jobs is None:
-            log.warning("no process layer: ignoring %s", type(msg).__name__)
-        elif isinstance(msg, StartInstance):
-            await self.jobs.start(msg)  # type: ignore[union-attr]
-        elif isinstance(msg, StopInstance):
-            await self.jobs.stop(msg)  # type: ignore[union-attr]
+        if isinstance(msg, StartInstance | StopInstance):
+            if self.jobs is None:
+                log.warning("no process layer: ignoring %s", type(msg).__name__)
+            elif isinstance(msg, StartInstance):
+                await self.jobs.start(msg)
+            else:
+                await self.jobs.stop(msg)
         elif isinstance(msg, LogRequest):
             nursery.start_soon(self._serve_logs, msg, log_requests)
         elif isinstance(msg, LogCancel):
@@ -279,18 +288,33 @@ class ConductorLink(Actor):
             else:
                 await self.jobs.serve_logs(request, send)
 
-    async def _heartbeats(self, conn: Any, interval: float) -> None:
+    async def _heartbeats(
+        self, conn: ConductorConnection, interval: float, with_usage: bool = False
+    ) -> None:
         seq = 0
         next_at = trio.current_time()
         while True:
             usage = await self.resources.ask(GetUsage(), timeout=max(interval, 1.0))
-            await conn.send(Heartbeat(seq=seq, usage=usage))
+            instances = await self._instance_usage(interval) if with_usage else None
+            await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances))
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.
             next_at = max(next_at + interval, trio.current_time())
             await trio.sleep_until(next_at)
 
-    async def _send_statuses(self, conn: Any) -> None:
+    async def _instance_usage(self, interval: float) -> tuple[InstanceUsage, ...] | None:
+        """Each live instance's usage, or None when the process layer cannot say soon:
+        liveness must not wait for it (a monitor being replaced holds the list back)."""
+        if self.jobs is None:
+            return ()
+        with trio.move_on_after(max(interval / 2, 0.5)):
+            found = tuple(await self.jobs.usage())
+            # Past the wire's bound the list would fail the whole frame: say nothing.
+            return found if len(found) <= MAX_USAGE_INSTANCES else None
+        log.debug("no instance usage in this heartbeat: the process layer is busy")
+        return None
+
+    async def _send_statuses(self, conn: ConductorConnection) -> None:
         while True:
             await self._pending_changed.wait()
             self._pending_changed = trio.Event()

@@ -21,11 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import trio
 
-from symphony.wire import LogChunk, LogRequest
+from symphony.wire import LogChunk, LogRequest, WireConnection
 
 
 class Window:
@@ -51,7 +50,7 @@ class Window:
 class LogRequests:
     """The log requests of one link session: cancel scopes, windows and the bulk lane."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: WireConnection) -> None:
         self.conn = conn
         self._scopes: dict[str, trio.CancelScope] = {}
         self._windows: dict[str, Window] = {}

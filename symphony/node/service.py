@@ -72,15 +72,15 @@ async def node_credentials(config: NodeConfig) -> ssl.SSLContext:
 
 def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
     """The client TLS context from ``node.tls`` files (join enrolment comes separately)."""
-    files = (config.ca_file, config.cert_file, config.key_file)
-    if any(f is None for f in files):
+    ca_file, cert_file, key_file = config.ca_file, config.cert_file, config.key_file
+    if ca_file is None or cert_file is None or key_file is None:
         raise NodeCredentialsError(
             "node.tls needs ca_file, cert_file and key_file (or use node.join with a token)"
         )
-    missing = [str(f) for f in files if f is not None and not Path(f).exists()]
+    missing = [str(f) for f in (ca_file, cert_file, key_file) if not Path(f).exists()]
     if missing:
         raise NodeCredentialsError(f"node TLS files not found: {', '.join(missing)}")
-    return client_ssl_context(*files)  # type: ignore[arg-type]
+    return client_ssl_context(ca_file, cert_file, key_file)
 
 
 def build_tree(

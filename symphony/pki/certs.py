@@ -24,10 +24,12 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from symphony.wire.errors import CAFingerprintMismatch, CertificateError
@@ -124,18 +126,18 @@ class CertificateAuthority:
 
 
 def _builder(
-    subject_cn: str, public_key: object, issuer: x509.Name, days: int
+    subject_cn: str, public_key: CertificatePublicKeyTypes, issuer: x509.Name, days: int
 ) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
         .issuer_name(issuer)
-        .public_key(public_key)  # type: ignore[arg-type]
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _CLOCK_SKEW)
         .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
 
 
@@ -168,7 +170,7 @@ def create_ca(common_name: str = "Symphony CA", *, valid_days: int = 3650) -> Ce
 
 def _leaf(
     ca: CertificateAuthority,
-    public_key: object,
+    public_key: CertificatePublicKeyTypes,
     cn: str,
     eku: x509.ObjectIdentifier,
     days: int,
@@ -218,7 +220,7 @@ def issue_server_certificate(
 
 def issue_client_certificate(
     ca: CertificateAuthority,
-    public_key: ec.EllipticCurvePublicKey,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
     common_name: str,
     *,
     valid_days: int = 365,
@@ -239,7 +241,7 @@ def make_node_key_and_csr(node_id: str) -> tuple[bytes, bytes]:
     return key_to_pem(key), csr.public_bytes(serialization.Encoding.PEM)
 
 
-def _acceptable_key(key: object) -> bool:
+def _acceptable_key(key: object) -> TypeGuard[ec.EllipticCurvePublicKey | rsa.RSAPublicKey]:
     if isinstance(key, ec.EllipticCurvePublicKey):
         return isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1))
     return isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048
@@ -269,7 +271,7 @@ def issue_node_certificate(
         requested = certificate_common_name(csr)
         if requested != node_id:
             raise CertificateError(f"the CSR asks for CN {requested!r:.80}, not {node_id!r}")
-    cert = issue_client_certificate(ca, public_key, node_id, valid_days=valid_days)  # type: ignore[arg-type]
+    cert = issue_client_certificate(ca, public_key, node_id, valid_days=valid_days)
     return cert_to_pem(cert)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from symphony.wire.errors import CertificateError
 
@@ -188,7 +189,9 @@ def _load_leaf(cert_pem: bytes, key_pem: bytes, where: Path) -> x509.Certificate
     return cert
 
 
-def _new_leaf(issue: Callable[[object], x509.Certificate]) -> tuple[bytes, bytes]:
+def _new_leaf(
+    issue: Callable[[ec.EllipticCurvePublicKey], x509.Certificate],
+) -> tuple[bytes, bytes]:
     key = generate_key()
     return cert_to_pem(issue(key.public_key())), key_to_pem(key)
 
@@ -239,7 +242,7 @@ def ensure_conductor_pki(cert_dir: Path, *, hosts: Sequence[str] = ()) -> Conduc
     pem, key = _ensure_pair(
         server,
         cert_dir / "server.key",
-        lambda: _new_leaf(lambda pub: issue_server_certificate(ca, pub, all_hosts)),  # type: ignore[arg-type]
+        lambda: _new_leaf(lambda pub: issue_server_certificate(ca, pub, all_hosts)),
     )
     _warn_missing_hosts(_load_leaf(pem, key, server), all_hosts, server)
 
@@ -248,7 +251,7 @@ def ensure_conductor_pki(cert_dir: Path, *, hosts: Sequence[str] = ()) -> Conduc
         shared,
         cert_dir / "node-client.key",
         lambda: _new_leaf(
-            lambda pub: issue_client_certificate(ca, pub, SHARED_CLIENT_CN, valid_days=825)  # type: ignore[arg-type]
+            lambda pub: issue_client_certificate(ca, pub, SHARED_CLIENT_CN, valid_days=825)
         ),
     )
     _load_leaf(pem, key, shared)

@@ -9,7 +9,10 @@ list items: ``config.command[0]``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 # Fields that exist in the seed spec's vocabulary but are not built yet. They are refused
 # with this message instead of "unknown field", and never silently ignored.
@@ -55,7 +58,7 @@ def format_path(loc: Iterable[Any]) -> str:
     return out
 
 
-def translate(pydantic_errors: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+def translate(pydantic_errors: Iterable[ErrorDetails]) -> list[dict[str, str]]:
     """Turn pydantic's error dicts into our ``{"path", "message"}`` dicts.
 
     pydantic's messages are kept where they are already clear ("Input should be a valid

@@ -41,6 +41,7 @@ from .hello import answer_hello, client_hello, receive_hello
 from .identity import peer_node_id
 from .messages import (
     INSTANCE_STATES,
+    MAX_USAGE_INSTANCES,
     MESSAGE_TYPES,
     Error,
     Heartbeat,
@@ -49,6 +50,7 @@ from .messages import (
     HelloRejected,
     InstanceReport,
     InstanceStatus,
+    InstanceUsage,
     LogCancel,
     LogChunk,
     LogCredit,
@@ -70,6 +72,7 @@ __all__ = [
     "CLOSE_PROTOCOL_ERROR",
     "DEFAULT_MAX_FRAME_SIZE",
     "INSTANCE_STATES",
+    "MAX_USAGE_INSTANCES",
     "MESSAGE_TYPES",
     "MIN_PROTOCOL_VERSION",
     "NODE_WS_PATH",
@@ -88,6 +91,7 @@ __all__ = [
     "HelloRejected",
     "InstanceReport",
     "InstanceStatus",
+    "InstanceUsage",
     "LinkError",
     "LogCancel",
     "LogChunk",

@@ -58,7 +58,7 @@ class _WatchedStream(trio.abc.Stream):
             self.error = exc
             self.failed.set()
 
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         try:
             data = await self.inner.receive_some(max_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -138,6 +138,8 @@ async def _upgrade(
             nonlocal ws
             ws = await trio_websocket.wrap_client_stream(
                 nursery,
+                # trio-websocket annotates this as SocketStream | SSLStream but uses
+                # only the trio.abc.Stream interface, which _WatchedStream provides.
                 stream,  # type: ignore[arg-type]
                 host,
                 NODE_WS_PATH,

@@ -55,7 +55,10 @@ def _as_map(msg: Message, tagged: bool) -> dict[str, Any]:
     # Optional fields whose value is None are left out: the reader fills in the
     # default, and periodic messages stay small.
     out: dict[str, Any] = {"t": msg.t} if tagged else {}
-    for name in msg.__slots__:  # type: ignore[attr-defined]
+    # Every message is a dataclass(slots=True): its __slots__ are its fields, and
+    # the quickest way to walk them (the base class declares none).
+    names: tuple[str, ...] = msg.__slots__
+    for name in names:
         value = getattr(msg, name)
         if value is not None:
             out[name] = value
@@ -91,7 +94,7 @@ def encode(msg: Message | Sequence[Message], *, max_frame_size: int | None = Non
     else:
         raise TypeError(f"expected a Message or a list of them, got {type(msg).__name__}")
     try:
-        data = msgpack.packb(obj, use_bin_type=True, default=_nested)
+        data: bytes = msgpack.packb(obj, use_bin_type=True, default=_nested)
     except (UnicodeEncodeError, TypeError, ValueError, OverflowError) as exc:
         # Values come from outside (a spec, a node's report): a string Python holds but
         # UTF-8 cannot (a lone surrogate), an int beyond 64 bits, a type msgpack lacks.
@@ -133,7 +136,7 @@ class _Budget:
         return obj
 
 
-def _unpack(data: bytes, max_frame_size: int) -> Any:
+def _unpack(data: bytes | bytearray | memoryview, max_frame_size: int) -> Any:
     budget = _Budget()
     try:
         return msgpack.unpackb(

@@ -7,7 +7,8 @@ codec validates every decoded field against them before anyone sees the message.
 
 Who sends what::
 
-    node -> conductor    Hello, Heartbeat, InstanceStatus, StatusBatch, LogChunk, Error
+    node -> conductor    Hello, Heartbeat (with InstanceUsage), InstanceStatus, StatusBatch,
+                         LogChunk, Error
     conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
                          LogRequest, LogCancel, LogCredit, Error
 
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, dataclass_transform
 
 from .schema import JsonData, Max, MaxLen, Min, MinLen, Pattern
 from .states import InstanceState
 
 __all__ = [
     "INSTANCE_STATES",
+    "MAX_USAGE_INSTANCES",
     "MESSAGE_TYPES",
     "Error",
     "Heartbeat",
@@ -36,6 +38,7 @@ __all__ = [
     "InstanceReport",
     "InstanceState",
     "InstanceStatus",
+    "InstanceUsage",
     "LogCancel",
     "LogChunk",
     "LogCredit",
@@ -94,17 +97,20 @@ class Message:
 #: Tag -> message class, filled by :func:`message`.
 MESSAGE_TYPES: dict[str, type[Message]] = {}
 
-M = TypeVar("M", bound=type[Message])
+M = TypeVar("M", bound=Message)
 
 
-def message(tag: str) -> Callable[[M], M]:
+# dataclass_transform tells type checkers that ``@message(...)`` builds a frozen,
+# keyword-only dataclass, so every message constructor call is checked.
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+def message(tag: str) -> Callable[[type[M]], type[M]]:
     """Class decorator: make a frozen keyword-only dataclass and register it under ``tag``."""
 
-    def register(cls: M) -> M:
+    def register(cls: type[M]) -> type[M]:
         if tag in MESSAGE_TYPES:
             raise ValueError(f"message tag {tag!r} is already used by {MESSAGE_TYPES[tag]}")
         cls.t = tag
-        cls = dataclass(frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[assignment]
+        cls = dataclass(frozen=True, slots=True, kw_only=True)(cls)
         MESSAGE_TYPES[tag] = cls
         return cls
 
@@ -194,12 +200,32 @@ class HelloRejected(Message):
     reason: Text
 
 
+@message("instance_usage")
+class InstanceUsage(Message):
+    """CPU% and RSS of one live instance's process tree, inside a :class:`Heartbeat`
+    (protocol 3). An instance between runs (waiting out its backoff) reports zeros."""
+
+    instance_id: Id
+    cpu_percent: Annotated[float, Min(0)]
+    rss_bytes: NonNegInt
+
+
+#: The most instances one heartbeat may report usage for (a node runs far fewer).
+MAX_USAGE_INSTANCES = 4096
+
+
 @message("heartbeat")
 class Heartbeat(Message):
-    """Periodic liveness + usage (cpu_percent, per_core, ram_used, ram_total, disks, gpus)."""
+    """Periodic liveness + usage (cpu_percent, per_core, ram_used, ram_total, disks, gpus).
+
+    ``instances`` (protocol 3) holds every live instance of the node with its CPU% and
+    RSS; an instance left out has ended. ``None``: not reported (a version-2 node, or a
+    process layer that did not answer in time), which says nothing about any instance.
+    """
 
     seq: NonNegInt
     usage: Annotated[dict[str, Any], JsonData()] = field(default_factory=dict)
+    instances: Annotated[tuple[InstanceUsage, ...], MaxLen(MAX_USAGE_INSTANCES)] | None = None
 
 
 @message("error")

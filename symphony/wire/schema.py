@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 Converter = Callable[[Any, str], Any]
+_T = typing.TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +141,10 @@ def _float(value: Any, path: str) -> float:
         value = float(value)
     elif type(value) is not float:
         _fail(path, f"expected float, got {_describe(value)}")
-    if not math.isfinite(value):
+    number: float = value
+    if not math.isfinite(number):
         _fail(path, "must be a finite number")
-    return value
+    return number
 
 
 def _any(value: Any, path: str) -> Any:
@@ -325,8 +327,9 @@ def compile_hint(hint: Any) -> Converter:
         return _tuple(compile_hint(args[0]))
     if origin is dict:
         return _dict(compile_hint(args[0]), compile_hint(args[1]))
-    if dataclasses.is_dataclass(hint):
-        return lambda value, path: build(hint, value, path)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        cls: type = hint
+        return lambda value, path: build(cls, value, path)
     raise TypeError(f"unsupported type hint in a message: {hint!r}")
 
 
@@ -346,7 +349,7 @@ def _plan(cls: type) -> list[tuple[str, Converter, bool]]:
     return plan
 
 
-def build(cls: type, data: Any, path: str) -> Any:
+def build(cls: type[_T], data: Any, path: str) -> _T:
     """Validate the map ``data`` and construct ``cls`` from it (``path`` prefixes errors)."""
     if type(data) is not dict:
         _fail(path, f"expected a map, got {_describe(data)}")

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import trio
 import trio_websocket
@@ -186,7 +186,8 @@ async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
     who = f"node {conn.cert_node_id!r} ({conn.remote})"
     # Preset for the one way out that is not caught below: cancellation, which
     # means the conductor is shutting down and the node should reconnect.
-    code, reason = CLOSE_GOING_AWAY, "conductor shutting down"
+    code: int = CLOSE_GOING_AWAY
+    reason: str | None = "conductor shutting down"
     try:
         await handler(conn)
         code, reason = CLOSE_NORMAL, None
@@ -277,7 +278,10 @@ async def serve_nodes(
     listeners = await trio.open_ssl_over_tcp_listeners(
         port, ssl_context, host=host, https_compatible=False
     )
-    bound = listeners[0].transport_listener.socket.getsockname()[1]
+    # trio types transport_listener as any Listener, but open_ssl_over_tcp_listeners
+    # always wraps the SocketListeners it opened.
+    tcp = cast(trio.SocketListener, listeners[0].transport_listener)
+    bound: int = tcp.socket.getsockname()[1]
     log.info("serving nodes on %s port %d", host or "all interfaces", bound)
 
     async def serve_one(stream: trio.SSLStream[Any]) -> None:
@@ -291,5 +295,5 @@ async def serve_nodes(
         )
 
     task_status.started(bound)
-    await trio.serve_listeners(serve_one, listeners)  # type: ignore[arg-type]
+    await trio.serve_listeners(serve_one, listeners)
     raise AssertionError("serve_listeners never returns")  # pragma: no cover

@@ -19,8 +19,10 @@ __all__ = ["MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION", "negotiate_version"]
 
 #: The newest protocol version this code speaks. 2 added ``Hello.incarnation`` and
 #: windowed log streams (``LogRequest.window`` and ``LogCredit``); a conductor sends
-#: ``LogCredit`` only to nodes that negotiated 2. 3 added ``InstanceStatus.restart_at``
-#: (optional: a version-2 node leaves it out, and the conductor sends nothing new).
+#: ``LogCredit`` only to nodes that negotiated 2. 3 added ``Heartbeat.instances``
+#: (each live instance's CPU% and RSS; a node sends it only when 3 was negotiated) and
+#: ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out, and the
+#: conductor sends nothing new).
 PROTOCOL_VERSION = 3
 #: The oldest protocol version this code still speaks.
 MIN_PROTOCOL_VERSION = 1

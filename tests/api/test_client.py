@@ -25,7 +25,7 @@ from symphony.client import (
 from .helpers import cluster, sh
 
 EXPORTED = {"ApiError", "AsyncClient", "Client", "ClientError", "ConductorUnreachable",
-            "find_conductor", "find_token"}  # fmt: skip
+            "Located", "find_conductor", "find_token", "locate"}  # fmt: skip
 
 
 def test_client_public_names_are_pinned() -> None:

@@ -51,7 +51,18 @@ def test_table_cell_flattens_line_breaks() -> None:
     assert t.table(["M"], [["two\nlines"]]).splitlines()[1] == "two lines"
 
 
-def test_age_uses_the_largest_unit_and_never_goes_negative() -> None:
+def test_duration_is_one_format_for_every_span() -> None:
+    spans = (0, 0.04, 3.84, 9.99, 10, 42, 59.9, 60, 90, 303, 720, 3599, 3600, 18180, 36000)
+    assert [t.duration(s) for s in spans] == [
+        "0s", "0s", "3.8s", "10s", "10s", "42s", "59s", "1m", "1m30s", "5m3s", "12m", "59m",
+        "1h", "5h3m", "10h",
+    ]  # fmt: skip
+    assert [t.duration(s) for s in (86400, 187200, 86400 * 12 + 7200)] == ["1d", "2d4h", "12d"]
+    assert t.duration(-5) == "0s"  # a restart already due, or clock skew
+    assert t.duration(None) == "-"
+
+
+def test_age_is_a_duration_and_never_goes_negative() -> None:
     assert [t.age(NOW - s, NOW) for s in (0, 59, 60, 3599, 3600, 86400 * 3)] == [
         "0s",
         "59s",
@@ -62,6 +73,12 @@ def test_age_uses_the_largest_unit_and_never_goes_negative() -> None:
     ]
     assert t.age(NOW + 5, NOW) == "0s"  # clock skew between machines
     assert t.age(None, NOW) == "-"
+
+
+def test_fit_cuts_lines_only_when_given_a_width() -> None:
+    text = "short\n" + "x" * 50
+    assert t.fit(text, None) == text
+    assert t.fit(text, 20).splitlines() == ["short", "x" * 17 + "..."]
 
 
 def test_exit_text_names_signals_and_shows_codes() -> None:
@@ -89,7 +106,7 @@ def test_ps_rows_show_live_instances_with_exit_and_restarts() -> None:
         instances=[instance(restarts=2, signal=9, started_at=NOW - 300)],
     )
     rows = ps_rows([dep], show_all=False, wide=False, now=NOW)
-    assert rows == [["web", "web-0-abc123", "laptop", "running", 2, "SIGKILL", "5m"]]
+    assert rows == [["web", "web-0-abc123", "laptop", "running", 2, "SIGKILL", "5m", None]]
     assert len(rows[0]) == len(PS_HEADERS)
 
 
@@ -101,7 +118,7 @@ def test_ps_rows_hide_ended_instances_unless_all() -> None:
     assert [r[1] for r in ps_rows([dep], show_all=False, wide=False, now=NOW)] == ["web-0-abc123"]
     everything = ps_rows([dep], show_all=True, wide=False, now=NOW)
     assert [r[1] for r in everything] == ["web-0-abc123", "web-0-old"]
-    assert everything[1][3:] == ["exited", 0, "1", "10s"]
+    assert everything[1][3:] == ["exited", 0, "1", "10s", None]
 
 
 def test_ps_rows_keep_a_deployment_without_live_instances_visible() -> None:
@@ -109,16 +126,24 @@ def test_ps_rows_keep_a_deployment_without_live_instances_visible() -> None:
     pending = deployment(
         name="big", state="pending", pending_reason="no node in group 'gpu' has gpu: 8"
     )
-    rows = ps_rows([stopped, pending], show_all=False, wide=True, now=NOW)
+    rows = ps_rows([stopped, pending], show_all=False, wide=False, now=NOW)
     assert rows[0][:4] == ["batch", None, None, "stopped"]
     assert rows[1][3] == "pending" and rows[1][-1] == "no node in group 'gpu' has gpu: 8"
 
 
-def test_ps_rows_wide_adds_pid_and_reason_and_flags_unhealthy() -> None:
+def test_ps_rows_wide_adds_pid_before_reason_and_flags_unhealthy() -> None:
     dep = deployment(instances=[instance(health="unhealthy", reason="health check failed")])
     (row,) = ps_rows([dep], show_all=False, wide=True, now=NOW)
     assert row[3] == "running (unhealthy)"
     assert row[-2:] == [4242, "health check failed"]
+    (row,) = ps_rows([dep], show_all=False, wide=False, now=NOW)
+    assert row[-1] == "health check failed" and 4242 not in row
+
+
+def test_ps_rows_restarting_counts_down_from_the_restart_time() -> None:
+    waiting = instance(state="restarting", restart_at=NOW + 3.84, reason="exited with code 1")
+    (row,) = ps_rows([deployment(instances=[waiting])], show_all=False, wide=False, now=NOW)
+    assert (row[3], row[-1]) == ("restarting", "restarting in 3.8s")
 
 
 def test_ps_rows_sort_by_name_and_tolerate_missing_fields() -> None:

@@ -126,8 +126,9 @@ def live(cwd: Path) -> dict[str, Any] | None:
 def ps_row(cwd: Path) -> dict[str, str] | None:
     lines = cli(cwd, "ps").stdout.splitlines()
     header = lines[0].split()
-    assert header == ["NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE"]
-    rows = [dict(zip(header, line.split(), strict=True)) for line in lines[1:]]
+    assert header == ["NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE", "REASON"]
+    # REASON is last and may hold spaces: split the rest off the front.
+    rows = [dict(zip(header, line.split(None, 7), strict=True)) for line in lines[1:]]
     return next((r for r in rows if r["NAME"] == "e2e"), None)
 
 

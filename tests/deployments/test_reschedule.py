@@ -248,7 +248,7 @@ async def test_reschedule_survives_a_restart_and_a_failed_deployment_stays_faile
     async with running_cluster(db) as cluster:
         await trio.testing.wait_all_tasks_blocked()
         assert cluster.starts() == []
-        await trio.sleep(5.1)
+        await trio.sleep(5 * 1.1 + 0.1)  # the delay, its jitter at most
         [(node, second)] = cluster.starts()
         assert second.replica == 0 and second.instance_id != first.instance_id
         await cluster.report(node, second, "failed", reason="crashed again", final=True)

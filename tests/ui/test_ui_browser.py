@@ -101,6 +101,7 @@ def test_ui_nodes_page_shows_capacity_and_load(page: Any, server: Server) -> Non
         expect(card.locator("[aria-label=RAM] .bar-caption")).to_contain_text("GiB")
         assert card.locator(".core-slot").count() >= 1
         expect(card.locator(".node-instances")).to_contain_text("node-page-job")
+        expect(card.locator("[data-charts=node] figure")).to_have_count(2)  # see test_ui_charts
         screenshot(page, "ui-nodes")
     finally:
         remove(server, "node-page-job")

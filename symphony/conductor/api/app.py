@@ -21,7 +21,8 @@ RESPONSE_TIMEOUT = 150.0
 
 def context() -> ApiContext:
     """The :class:`ApiContext` of the running app (inside a request)."""
-    return current_app.config["SYMPHONY"]
+    ctx: ApiContext = current_app.config["SYMPHONY"]
+    return ctx
 
 
 def create_app(ctx: ApiContext) -> QuartTrio:
@@ -42,8 +43,12 @@ def create_app(ctx: ApiContext) -> QuartTrio:
         # In this order: a web page's request is refused before anything else is
         # looked at; then the token; then the body's type.
         check_host_and_origin(ctx.allowed_hosts)
-        needs_token = ctx.token is not None and not is_public(request.path)
-        if needs_token and not token_matches(request.headers.get("Authorization"), ctx.token):
+        token = ctx.token
+        if (
+            token is not None
+            and not is_public(request.path)
+            and not token_matches(request.headers.get("Authorization"), token)
+        ):
             raise ApiError(
                 401,
                 "unauthorized",
@@ -70,8 +75,9 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_states import states  # GET /states: the state enums and what they mean
     from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
     from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
+    from .routes_usage import usage  # GET /nodes|deployments/{id}/usage-history: charts
 
-    blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, states)
-    for blueprint in blueprints:
+    blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
+    for blueprint in (*blueprints, states):
         app.register_blueprint(blueprint)
     return app

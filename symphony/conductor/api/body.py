@@ -71,7 +71,8 @@ async def json_body(*, empty: Any = _EMPTY) -> Any:
 
     ``empty`` is what an empty body means; without it an empty body is a 400.
     """
-    raw = await request.get_data(as_text=False)
+    # Every argument spelled out: Quart's overload that returns bytes has no defaults.
+    raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     if not raw.strip():
         if empty is _EMPTY:
             raise ApiError(400, "malformed request", "the body is empty; send a JSON document")

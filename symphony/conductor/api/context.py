@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from symphony.actors import ActorRef
 
 from .hosts import LOOPBACK_HOSTS
+
+if TYPE_CHECKING:
+    from ..deployments import EventLog
+    from ..store import Store
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -24,8 +28,8 @@ class ApiContext:
     registry: ActorRef
     scheduler: ActorRef
     deployments: ActorRef
-    store: Any  # Store: read-only queries from routes; writes go through actors
-    events: Any  # EventLog: live event feed
+    store: Store  # read-only queries from routes; writes go through actors
+    events: EventLog  # the live event feed
     started_at: float
     version: str
     token: str | None

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
+from typing import Literal
 
 import trio
 
@@ -45,13 +46,19 @@ class LogFeed:
     """Chunks of one instance's stdout or stderr; use as ``async with``."""
 
     def __init__(
-        self, session: ActorRef, instance_id: str, *, stream: str, tail: int, follow: bool
+        self,
+        session: ActorRef,
+        instance_id: str,
+        *,
+        stream: Literal["stdout", "stderr"],
+        tail: int,
+        follow: bool,
     ) -> None:
         self.session = session
         self.request = LogRequest(
             request_id=new_id("log"),
             instance_id=instance_id,
-            stream=stream,  # type: ignore[arg-type]  # checked by the route
+            stream=stream,
             tail=tail,
             follow=follow,
             window=WINDOW,
@@ -123,12 +130,18 @@ class LogFeed:
         with contextlib.suppress(ActorStopped):
             await self.session.tell(credit)
 
-    async def chunks(self, *, idle: float, stop: trio.Event) -> AsyncIterator[bytes]:
-        """Bytes as they come, until ``eof``, ``stop`` is set, or the node's link ends.
+    async def chunks(
+        self, *, idle: float, stop: trio.Event, until: Callable[[], bool] | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Bytes as they come, until ``eof``, ``stop`` is set, the node's link ends, or
+        ``until()`` is true.
 
-        ``idle`` is how often a quiet stream checks the other two.
+        ``idle`` is how often a quiet stream checks the others. ``until`` (the instance
+        has ended) ends the stream only after two quiet checks in a row, so output the
+        job wrote just before it ended, still on its way from the node, is not cut off.
         """
         reported = 0
+        quiet_since_done = 0
         while not self.ended:
             chunk = await self.next_chunk(idle)
             if self.dropped > reported:
@@ -140,7 +153,12 @@ class LogFeed:
                 if not self.session.alive:
                     yield _note("the node's link closed; follow again once it reconnects")
                     return
+                if until is not None and until():
+                    quiet_since_done += 1
+                    if quiet_since_done >= 2:
+                        return
                 continue
+            quiet_since_done = 0
             if chunk.data:
                 yield chunk.data
             if chunk.reason:

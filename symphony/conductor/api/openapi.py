@@ -189,6 +189,35 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/nodes/{node_id}/usage-history": {
+            "get": _op(
+                "A node's CPU and RAM over the last hour, in one-minute buckets",
+                {
+                    "200": _json(_ref("NodeUsageHistory"), "Buckets, oldest first"),
+                    **_errors(401, 404, 503),
+                },
+                parameters=[
+                    {
+                        "name": "node_id",
+                        "in": "path",
+                        "required": True,
+                        "description": "A node id",
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ],
+            )
+        },
+        "/deployments/{id_or_name}/usage-history": {
+            "get": _op(
+                "A deployment's live instances' CPU and RSS and its restarts over the last "
+                "hour, in one-minute buckets",
+                {
+                    "200": _json(_ref("DeploymentUsageHistory"), "Buckets, oldest first"),
+                    **_errors(401, 404, 503),
+                },
+                parameters=[ID_OR_NAME],
+            )
+        },
         "/nodes": {
             "get": _op(
                 "Every node: state, groups, capacities, usage",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from quart import request
 
 from .errors import ApiError
+
+_Choice = TypeVar("_Choice", bound=str)
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -41,15 +44,16 @@ def bool_param(name: str, default: bool = False) -> bool:
     raise ApiError(400, "bad parameter", f"{name} must be true or false, got {raw!r}")
 
 
-def choice_param(name: str, default: str, choices: Iterable[str]) -> str:
-    """``?name=`` one of ``choices``."""
+def choice_param(name: str, default: _Choice, choices: Iterable[_Choice]) -> _Choice:
+    """``?name=`` one of ``choices`` (typed as they are: literals stay literals)."""
     allowed = tuple(choices)
     raw = request.args.get(name)
     if raw is None:
         return default
-    if raw not in allowed:
-        raise ApiError(400, "bad parameter", f"{name} must be one of {list(allowed)}, got {raw!r}")
-    return raw
+    for choice in allowed:
+        if raw == choice:
+            return choice
+    raise ApiError(400, "bad parameter", f"{name} must be one of {list(allowed)}, got {raw!r}")
 
 
 def str_param(name: str, *, max_length: int = 253) -> str | None:

@@ -14,10 +14,11 @@ from quart import Blueprint
 from symphony.spec import SpecError, parse_spec
 
 from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
-from ..store import DeploymentRecord, NameConflict, NotFound
+from ..store import DeploymentRecord, InstanceRecord, NameConflict, NotFound
 from .app import context
 from .body import json_body
 from .errors import ApiError
+from .instance_usage import with_current_usage
 from .views import deployment_json
 
 deployments = Blueprint("deployments", __name__)
@@ -47,8 +48,9 @@ def find(id_or_name: str) -> DeploymentRecord:
     return record
 
 
-def one(record: DeploymentRecord) -> dict[str, Any]:
-    return deployment_json(record, context().store.list_instances(deployment_id=record.id))
+async def one(record: DeploymentRecord) -> dict[str, Any]:
+    data = deployment_json(record, context().store.list_instances(deployment_id=record.id))
+    return (await with_current_usage([data]))[0]
 
 
 @deployments.post("/deployments")
@@ -58,27 +60,28 @@ async def create() -> tuple[dict[str, Any], int]:
         spec = parse_spec(data)
     except SpecError as error:
         raise ApiError(422, "invalid spec", error.errors) from None
-    record = refused(await context().deployments.ask(CreateDeployment(spec), timeout=30))
-    return one(record), 201
+    record: DeploymentRecord = refused(
+        await context().deployments.ask(CreateDeployment(spec), timeout=30)
+    )
+    return await one(record), 201
 
 
 @deployments.get("/deployments")
 async def list_all() -> dict[str, Any]:
     store = context().store
-    by_deployment: dict[str, list[Any]] = defaultdict(list)
+    by_deployment: dict[str, list[InstanceRecord]] = defaultdict(list)
     for inst in store.list_instances():
         by_deployment[inst.deployment_id].append(inst)
-    return {
-        "deployments": [
-            deployment_json(record, by_deployment.get(record.id, []))
-            for record in store.list_deployments()
-        ]
-    }
+    views = [
+        deployment_json(record, by_deployment.get(record.id, []))
+        for record in store.list_deployments()
+    ]
+    return {"deployments": await with_current_usage(views)}
 
 
 @deployments.get("/deployments/<id_or_name>")
 async def get(id_or_name: str) -> dict[str, Any]:
-    return one(find(id_or_name))
+    return await one(find(id_or_name))
 
 
 @deployments.patch("/deployments/<id_or_name>")
@@ -87,10 +90,10 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
     record = find(id_or_name)
-    updated = refused(
+    updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)
     )
-    return one(updated)
+    return await one(updated)
 
 
 @deployments.delete("/deployments/<id_or_name>")

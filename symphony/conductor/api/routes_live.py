@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Any
 
@@ -147,7 +147,7 @@ async def changes(
     closing: trio.Event,
     *,
     poll_period: float = POLL_PERIOD,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The SSE stream of one client: a snapshot, then changes until ``closing`` is set.
 
     No cancel scope stays open across a ``yield`` (Trio forbids it in generators): each

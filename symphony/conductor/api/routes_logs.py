@@ -1,14 +1,18 @@
 """``GET /deployments/{id}/logs``: an instance's stdout or stderr, read from its node.
 
 ``tail`` lines (default 100), then, with ``follow``, new lines as the job writes them,
-streamed until the client disconnects (no response timeout on that stream). Works for
-running and exited instances alike: the node keeps the files.
+streamed until the client disconnects or the instance has ended (no response timeout on
+that stream); a followed stream's last line then says how and when it ended
+(``[symphony] exited with code 0 at 2026-11-26 15:19:28 UTC``). Works for running and
+exited instances alike: the node keeps the files.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Literal
 
 import trio
 from quart import Blueprint, Response, current_app
@@ -61,11 +65,11 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
 
 
 @logs.get("/deployments/<id_or_name>/logs")
-async def deployment_logs(id_or_name: str) -> Any:
+async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
     tail = int_param("tail", 100, low=0, high=MAX_TAIL)
     follow = bool_param("follow")
-    stream = choice_param("stream", "stdout", ("stdout", "stderr"))
+    stream: Literal["stdout", "stderr"] = choice_param("stream", "stdout", ("stdout", "stderr"))
     wanted = str_param("instance")
     record = find(id_or_name)
     inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
@@ -84,7 +88,8 @@ async def deployment_logs(id_or_name: str) -> Any:
     headers = {"X-Symphony-Instance": inst.id, "X-Symphony-Node": inst.node_id}
     feed = LogFeed(session, inst.id, stream=stream, tail=tail or 0, follow=follow)
     if follow:
-        return _follow(feed, headers)
+        store, instance_id = ctx.store, inst.id
+        return _follow(feed, headers, lambda: store.get_instance(instance_id))
     parts: list[bytes] = []
     async with feed:
         with trio.move_on_after(TAIL_TIMEOUT):
@@ -95,15 +100,48 @@ async def deployment_logs(id_or_name: str) -> Any:
     return Response(b"".join(parts), status=200, headers=headers, content_type=TEXT)
 
 
-def _follow(feed: LogFeed, headers: dict[str, str]) -> Response:
+def end_note(inst: InstanceRecord | None) -> bytes:
+    """The last line of a followed stream: how and when the instance ended.
+
+    >>> end_note(None)
+    b'[symphony] the instance was removed\\n'
+    """
+    if inst is None:
+        return b"[symphony] the instance was removed\n"
+    how = f"killed by {inst.signal}" if inst.signal else None
+    if how is None and inst.exit_code is not None:
+        how = f"exited with code {inst.exit_code}"
+    if inst.state == "failed":
+        what = f"failed: {inst.reason}" if inst.reason else "failed"
+    elif inst.state in ("stopped", "lost"):
+        what = inst.state + (f" ({how})" if how else "")
+    else:
+        what = how or inst.state
+    at = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(inst.finished_at or time.time()))
+    return f"[symphony] {what} at {at}\n".encode()
+
+
+def _follow(
+    feed: LogFeed, headers: dict[str, str], current: Callable[[], InstanceRecord | None]
+) -> Response:
+    """Stream the feed until the client leaves, the Conductor closes, or the instance
+    has ended (then a last line says how, and the stream ends: ``logs -f`` of a
+    finished instance prints what there is and returns)."""
     # The generator runs after this handler returned, outside the app context: take
     # what it needs now.
     closing: trio.Event = current_app.config["SYMPHONY_CLOSING"]
 
-    async def body() -> Any:
-        async with feed, aclosing(feed.chunks(idle=FOLLOW_IDLE_CHECK, stop=closing)) as chunks:
+    def ended() -> bool:
+        inst = current()
+        return inst is None or inst.finished_at is not None
+
+    async def body() -> AsyncIterator[bytes]:
+        feed_chunks = feed.chunks(idle=FOLLOW_IDLE_CHECK, stop=closing, until=ended)
+        async with feed, aclosing(feed_chunks) as chunks:
             async for data in chunks:
                 yield data
+        if ended():
+            yield end_note(current())
 
     response = Response(body(), status=200, headers=headers, content_type=TEXT)
     response.timeout = None  # a follow lasts as long as the client wants it

@@ -89,7 +89,7 @@ async def prometheus() -> Response:
     out.sample("symphony_deployments", len(deployments))
 
     out.family("symphony_instances", "gauge", "Instances by state.")
-    inst_states = Counter(i.state for i in instances)
+    inst_states: Counter[str] = Counter(i.state for i in instances)
     for state in INSTANCE_STATES:
         out.sample("symphony_instances", inst_states.get(state, 0), state=state)
 

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, current_app, request
 
 from .body import json_body
 from .errors import ApiError
+
+if TYPE_CHECKING:
+    from ..join import JoinService
 
 __all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
 
@@ -33,8 +36,8 @@ DEFAULT_TTL = 3600.0
 tokens = Blueprint("tokens", __name__)
 
 
-def _join() -> Any:
-    join = current_app.config.get(JOIN_SERVICE_KEY)
+def _join() -> JoinService:
+    join: JoinService | None = current_app.config.get(JOIN_SERVICE_KEY)
     if join is None:
         raise ApiError(503, "joining disabled", "this Conductor does not enrol nodes")
     return join

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from quart import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .errors import ApiError
 
@@ -43,7 +44,7 @@ async def index() -> Response:
 
 
 @ui.get("/ui/")
-async def index_slash() -> Response:
+async def index_slash() -> WerkzeugResponse:
     return redirect("/ui")  # one address for the page, so relative links resolve alike
 
 

@@ -1,7 +1,8 @@
 """JSON schemas of what the API returns (components of the OpenAPI document).
 
-They mirror :mod:`.views`, :func:`.routes_nodes.node_json` and
-:func:`.routes_events.event_json`; the schemathesis test fails if they drift apart.
+They mirror :mod:`.views`, :func:`.routes_nodes.node_json`,
+:func:`.routes_events.event_json` and :mod:`.routes_usage`; the schemathesis test
+fails if they drift apart.
 """
 
 from __future__ import annotations
@@ -32,6 +33,46 @@ DEPLOYMENT_STATE = {"$ref": "#/components/schemas/DeploymentState"}
 def _states(of: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": of}
 
+
+_BUCKET = {
+    "type": "object",
+    "required": ["start", "samples"],
+    "description": "One minute: the mean of each metric's samples and, as <name>_max, the largest",
+    "properties": {"start": NUM, "samples": INT},
+    "additionalProperties": NUM,
+}
+_FRAME = {"now": NUM, "bucket_seconds": INT, "current_bucket": NUM}
+USAGE_SCHEMAS: dict[str, Any] = {
+    "NodeUsageHistory": _obj(
+        {"node_id": STR, **_FRAME, "buckets": {"type": "array", "items": _BUCKET}}
+    ),
+    "DeploymentUsageHistory": _obj(
+        {
+            "deployment_id": STR,
+            "name": STR,
+            **_FRAME,
+            "instances": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "instance_id": STR,
+                        "replica": INT,
+                        "node_id": _maybe("string"),
+                        "state": STR,
+                        "cpu_percent": _maybe("number"),
+                        "rss_bytes": _maybe("integer"),
+                        "sampled_at": _maybe("number"),
+                        "buckets": {"type": "array", "items": _BUCKET},
+                    }
+                ),
+            },
+            "restarts": {
+                "type": "array",
+                "items": _obj({"start": NUM, "count": INT}),
+            },
+        }
+    ),
+}
 
 SCHEMAS: dict[str, Any] = {
     "InstanceState": {
@@ -80,6 +121,8 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["number", "null"],
                 "description": "While restarting: when the next run starts (Unix seconds)",
             },
+            "cpu_percent": _maybe("number"),
+            "rss_bytes": _maybe("integer"),
         }
     ),
     "Deployment": _obj(
@@ -133,4 +176,5 @@ SCHEMAS: dict[str, Any] = {
             "next_after": {"type": "integer", "description": "Pass as ?after= for the next page"},
         }
     ),
+    **USAGE_SCHEMAS,
 }

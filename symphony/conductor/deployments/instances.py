@@ -7,12 +7,15 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symphony.wire import InstanceStatus
 from symphony.wire.states import InstanceState, is_final, is_live
 
 from ..store import InstanceRecord
+
+if TYPE_CHECKING:
+    from symphony.spec import DeploymentSpec
 
 S = InstanceState
 #: The states a node reports (the others are the Conductor's own). A node's ``exited``
@@ -54,12 +57,12 @@ def new_instance_id(deployment_name: str, replica: int) -> str:
     return f"{deployment_name}-{replica}-{secrets.token_hex(3)}"
 
 
-def template(spec: Any) -> dict[str, Any]:
+def template(spec: DeploymentSpec) -> dict[str, Any]:
     """The part of a spec that shapes the processes (a change means replacement)."""
     return {k: v for k, v in spec.to_dict().items() if k not in NON_TEMPLATE_FIELDS}
 
 
-def job_spec(spec: Any) -> dict[str, Any]:
+def job_spec(spec: DeploymentSpec) -> dict[str, Any]:
     """The spec as the node's process layer takes it (only what a node needs)."""
     data = spec.to_dict()
     keep = (

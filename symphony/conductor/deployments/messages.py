@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symphony.actors import ActorRef
 from symphony.wire import InstanceStatus, StartInstance
 
 from ..placement import PendingInstance
+
+if TYPE_CHECKING:
+    from symphony.spec import DeploymentSpec
+
+    from ..store import DeploymentRecord
 
 # ---- to the Scheduler ---------------------------------------------------------------------
 
@@ -149,7 +154,7 @@ class NodeReport:
 class SpecChanged:
     """The deployment's record changed in the store (spec, desired state, replicas)."""
 
-    record: Any  # DeploymentRecord
+    record: DeploymentRecord
     #: A failed deployment was started (``desired_state: running`` in the patch): its
     #: replicas start afresh, with their reschedule attempts reset.
     fresh_start: bool = False
@@ -176,7 +181,7 @@ class RescheduleDue:
 class CreateDeployment:
     """Create and start a deployment from a validated spec (reply: DeploymentRecord)."""
 
-    spec: Any  # DeploymentSpec
+    spec: DeploymentSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from symphony.actors import Backoff
+
+if TYPE_CHECKING:
+    from symphony.spec import Reschedule
 
 #: The relative spread of each reschedule delay (see :class:`~symphony.actors.Backoff`).
 JITTER = 0.1
@@ -52,7 +55,7 @@ class Retries:
     gave_up: set[int] = field(default_factory=set)
     rng: random.Random | None = None  # the jitter's source (tests pass a seeded one)
 
-    def failed(self, replica: int, node_id: str | None, policy: Any) -> Decision:
+    def failed(self, replica: int, node_id: str | None, policy: Reschedule) -> Decision:
         """A replica's instance failed: decide (and remember) what happens next."""
         attempt = self.spent.get(replica, 0)
         avoid = frozenset({node_id}) if node_id else frozenset()
@@ -88,7 +91,7 @@ class Retries:
         self.gave_up.clear()
 
 
-def backoff_of(policy: Any) -> Backoff:
+def backoff_of(policy: Reschedule) -> Backoff:
     """The delays of a spec's ``reschedule`` policy (a ``max_delay_seconds`` below
     ``delay_seconds`` caps every delay at it, as it always did)."""
     ceiling = policy.max_delay_seconds

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import trio
 
 from symphony.actors import Actor, ActorRef, Reply
-from symphony.wire import InstanceStatus, StartInstance, StopInstance
+from symphony.wire import InstanceStatus, Message, StartInstance, StopInstance
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
@@ -580,7 +581,7 @@ class DeploymentSupervisor(Actor):
             for instance_id in old:
                 del self.instances[instance_id]
 
-    async def _send(self, node_id: str, commands: list[Any]) -> None:
+    async def _send(self, node_id: str, commands: Sequence[Message]) -> None:
         """Send commands to a node, batched; a node not connected now is skipped (what
         it still runs is reconciled from its next hello)."""
         session = await self.registry.ask(GetSession(node_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,12 @@ class Gateway(Actor):
     Ask it ``"port"`` for the bound TCP port.
     """
 
-    def __init__(self, settings: GatewaySettings, registry: ActorRef, timeout_for: Any) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        registry: ActorRef,
+        timeout_for: Callable[[float], float],
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.registry = registry

@@ -62,6 +62,7 @@ from .model import (
     RegisterNode,
     SessionEnded,
 )
+from .usage import GetCurrentUsage, GetInstanceUsage, GetNodeUsage, UsageHistory
 
 log = logging.getLogger("symphony.conductor.nodes")
 
@@ -136,6 +137,7 @@ class NodeRegistry(Actor):
         self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
         self._sweep_at = math.inf  # when the timer tells us to sweep
+        self.usage = UsageHistory()  # the last hour, for charts (see usage.py)
 
     def timeout_for(self, heartbeat_sec: float) -> float:
         """How long a node may stay quiet (or disconnected) before it is lost."""
@@ -168,6 +170,8 @@ class NodeRegistry(Actor):
             return None
         if isinstance(message, ListNodes):
             return [self._nodes[n].view for n in sorted(self._nodes)]
+        if isinstance(message, GetNodeUsage | GetInstanceUsage | GetCurrentUsage):
+            return self._usage_query(message)
         if isinstance(message, GetSession):
             node = self._nodes.get(message.node_id)
             return node.session if node is not None and node.view.state == "ready" else None
@@ -288,8 +292,22 @@ class NodeRegistry(Actor):
         node = self._nodes.get(msg.node_id)
         if node is None or node.session != msg.session or node.view.state != "ready":
             return  # a stale session's last words
-        node.view = replace(node.view, usage=msg.heartbeat.usage, last_heartbeat=time.time())
+        now = time.time()
+        node.view = replace(node.view, usage=msg.heartbeat.usage, last_heartbeat=now)
         node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
+        self.usage.record_node(msg.node_id, msg.heartbeat.usage, now=now)
+        if msg.heartbeat.instances is not None:
+            self.usage.record_instances(msg.node_id, msg.heartbeat.instances, now=now)
+
+    def _usage_query(self, msg: GetNodeUsage | GetInstanceUsage | GetCurrentUsage) -> Any:
+        now = time.time()
+        if isinstance(msg, GetNodeUsage):
+            known = msg.node_id in self._nodes
+            return self.usage.node_buckets(msg.node_id, now=now) if known else None
+        if isinstance(msg, GetInstanceUsage):
+            found = {i: self.usage.instance(i, now=now) for i in msg.instance_ids}
+            return {i: history for i, history in found.items() if history is not None}
+        return self.usage.current()
 
     def _session_ended(self, msg: SessionEnded) -> None:
         node = self._nodes.get(msg.node_id)
@@ -307,7 +325,7 @@ class NodeRegistry(Actor):
         log.warning("node %r %s -> %s: %s", node.view.node_id, previous, state, reason)
         self._publish(NodeChanged(node.view, previous))
 
-    def _publish(self, event: Any) -> None:
+    def _publish(self, event: InstancesReported | NodeChanged) -> None:
         """Tell every subscriber, never waiting (see the module docstring)."""
         for subscriber in self.subscribers:
             self.fanout.send(self.nursery, subscriber, event)
@@ -353,6 +371,7 @@ class NodeRegistry(Actor):
         else:
             reason = f"not reconnected within {timeout:g} s"
         session, node.session = node.session, None
+        self.usage.drop_node(node.view.node_id)
         self._set_state(node, "lost", reason)
         if session is not None:
             try:

@@ -56,6 +56,7 @@ from symphony.wire import (
     answer_hello,
     receive_hello,
 )
+from symphony.wire.states import InstanceState
 
 from .model import (
     CloseLogStream,
@@ -103,7 +104,9 @@ class NodeSession(Actor):
         self.protocol_version = 1
         self._log_sinks: dict[str, LogSink] = {}
         self._refused, self._refused_out = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
-        self._outgoing, self._outgoing_out = trio.open_memory_channel[Any](SEND_QUEUE)
+        self._outgoing, self._outgoing_out = trio.open_memory_channel[Message | list[Message]](
+            SEND_QUEUE
+        )
 
     async def on_start(self) -> None:
         self.nursery.start_soon(self._read)
@@ -172,7 +175,7 @@ class NodeSession(Actor):
         failed = InstanceStatus(
             instance_id=message.instance_id,
             deployment_id=message.deployment_id,
-            state="failed",
+            state=InstanceState.FAILED,
             reason=f"the conductor could not send this instance to its node: {error}"[:4096],
             at=time.time(),
             final=True,

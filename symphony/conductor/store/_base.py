@@ -8,7 +8,7 @@ statements small and indexed; batch many rows into one transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 
@@ -37,7 +37,7 @@ class StoreBase:
                 conn.execute("ROLLBACK")
             raise
 
-    def _read(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:

@@ -90,7 +90,8 @@ class EventTable(StoreBase):
         ``newest=True`` gives the last ``limit`` events instead of the first."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
-        where, params = ["id > ?"], [after_id]
+        where: list[str] = ["id > ?"]
+        params: list[object] = [after_id]
         if deployment_id is not None:
             where.append("deployment_id = ?")
             params.append(deployment_id)
@@ -121,3 +122,21 @@ class EventTable(StoreBase):
             if before is not None:
                 deleted += conn.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
         return deleted
+
+    def restarts_by_minute(self, deployment_id: str, *, since: float) -> dict[float, int]:
+        """How many restarts of ``deployment_id``'s instances began in each minute since
+        ``since`` (keys: the minute's start, Unix time; minutes without any are absent).
+
+        A restart is a ``restarting`` event; the same one reported twice (a node repeats
+        an instance's state after reconnecting) carries the same ``restarts`` count for
+        its instance and is counted once.
+        """
+        rows = self._read(
+            "SELECT CAST(first_at / 60 AS INTEGER) * 60 AS minute, COUNT(*) AS n FROM "
+            "(SELECT MIN(at) AS first_at FROM events "
+            "WHERE deployment_id = ? AND kind = 'restarting' AND at >= ? "
+            "GROUP BY IFNULL(instance_id, '') || ':' || "
+            "IFNULL(json_extract(data, '$.restarts'), id)) GROUP BY minute",
+            (deployment_id, since),
+        )
+        return {float(row["minute"]): int(row["n"]) for row in rows}

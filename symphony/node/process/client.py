@@ -155,7 +155,8 @@ class MonitorClient:
             if waiter is not None:
                 waiter.set()
             return
-        slot = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        request_id = message.get("id")  # None: the monitor could not read a request
+        slot = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if slot is not None:
             slot[1] = message
             slot[0].set()

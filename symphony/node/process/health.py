@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import trio
 
 from .jobspec import HealthCheck
+from .records import Health
 
 
 async def _kill_group(process: trio.Process) -> None:
@@ -106,7 +107,10 @@ async def probe(check: HealthCheck, *, cwd: str | None = None) -> str | None:
 
 
 async def watch_health(
-    check: HealthCheck, *, on_change: Callable[[str, str | None], None], cwd: str | None = None
+    check: HealthCheck,
+    *,
+    on_change: Callable[[Health, str | None], None],
+    cwd: str | None = None,
 ) -> str:
     """Probe until the run is unhealthy; return the reason of the last failure.
 

@@ -150,7 +150,8 @@ class LogCursor:
         if position is None:  # rotated off the end: start with the oldest file left
             self.skipped_files += 1
             position = len(names)
-        os.close(self.fd)  # type: ignore[arg-type]
+        if self.fd is not None:
+            os.close(self.fd)
         self.fd, self.offset = _open(names[position - 1]), 0
 
     def close(self) -> None:

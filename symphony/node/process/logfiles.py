@@ -38,7 +38,7 @@ def check_stream(stream: object) -> str:
     """Return ``stream`` if it is 'stdout' or 'stderr', else raise ValueError."""
     if stream not in STREAMS:
         raise ValueError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
-    return stream  # type: ignore[return-value]
+    return stream
 
 
 def log_path(state_dir: str, instance_id: str, stream: str) -> str:

@@ -41,7 +41,14 @@ from .jobspec import JobSpec, SpecError, parse_job_spec
 from .localstate import InstanceStore
 from .logstream import follow_file
 from .proctree import Snapshot
-from .records import FINAL_STATES, InstanceReport, StartRequest, StatusUpdate, signal_name
+from .records import (
+    FINAL_STATES,
+    InstanceReport,
+    ProcessState,
+    StartRequest,
+    StatusUpdate,
+    signal_name,
+)
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 logger = logging.getLogger(__name__)
@@ -163,7 +170,7 @@ class ProcessManager:
         await self._ready.wait()
 
     # ---- status -----------------------------------------------------------------------
-    def _settle(self, actor: ProcessSupervisor, state: str, reason: str) -> None:
+    def _settle(self, actor: ProcessSupervisor, state: ProcessState, reason: str) -> None:
         """Settle an instance whose supervision is over in ``state``, and say so (final)."""
         actor.state = state
         self._emit(

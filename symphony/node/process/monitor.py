@@ -29,6 +29,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 from . import logfiles
 from .joblogger import wait_logger
@@ -54,7 +55,8 @@ def become_subreaper() -> bool:
     """Make this process the reaper of its orphaned descendants; False if unsupported."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        result: int = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        return result == 0
     except (OSError, AttributeError):
         return False
 
@@ -116,8 +118,8 @@ class Monitor:
             self.runs[run.run_id] = run
         snapshot = Snapshot.take()
         for run_id, processes in marked_processes(snapshot, self.state_dir).items():
-            run = self.runs.get(run_id)
-            if run is None or run.state == "ended":
+            owner = self.runs.get(run_id)
+            if owner is None or owner.state == "ended":
                 for info in processes:
                     _quietly(os.kill, info.pid, signal.SIGKILL)
             else:
@@ -160,7 +162,7 @@ class Monitor:
             self.kill_at[run.run_id] = stop_deadline
 
     # ---- operations -----------------------------------------------------------------
-    def spawn(self, request: dict) -> Run:
+    def spawn(self, request: dict[str, Any]) -> Run:
         """Start a run (raises SpawnError with the reason, or ValueError for bad input)."""
         run_id = _text(request, "run_id")
         instance_id = logfiles.check_instance_id(request.get("instance_id"))
@@ -401,7 +403,7 @@ class Monitor:
         return 5.0
 
 
-def _text(request: dict, key: str) -> str:
+def _text(request: dict[str, Any], key: str) -> str:
     value = request.get(key)
     if not isinstance(value, str) or not value:
         raise ValueError(f"{key} must be a non-empty string")

@@ -133,7 +133,7 @@ class MonitorServer:
         if len(client.inbox) > MAX_REQUEST:
             self._close(client)
 
-    def _send(self, client: _Client, message: dict) -> None:
+    def _send(self, client: _Client, message: dict[str, Any]) -> None:
         client.outbox += json.dumps(message).encode() + b"\n"
         self._flush(client)
 
@@ -163,7 +163,7 @@ class MonitorServer:
             self._send(client, {"event": "ended", "run": run.public()})
 
     # ---- requests -------------------------------------------------------------------
-    def _handle_line(self, line: bytes) -> dict:
+    def _handle_line(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
         except ValueError:
@@ -180,7 +180,7 @@ class MonitorServer:
             reply.update(ok=False, error=str(error.args[0] if error.args else error))
         return reply
 
-    def _handle(self, request: dict) -> dict:
+    def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         monitor = self.monitor
         if op == "hello":

@@ -11,11 +11,18 @@ budget spent, or a spawn error the policy does not retry), ``stopping`` -> ``sto
 from __future__ import annotations
 
 import signal as _signal
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-STATES = ("starting", "running", "exited", "restarting", "failed", "stopping", "stopped")
-FINAL_STATES = ("exited", "failed", "stopped")
+#: An instance's state on the node (the wire's InstanceState holds all of these).
+ProcessState = Literal[
+    "starting", "running", "exited", "restarting", "failed", "stopping", "stopped"
+]
+#: The result of an instance's health check (None: no check, or not known yet).
+Health = Literal["healthy", "unhealthy"]
+STATES: tuple[ProcessState, ...] = typing.get_args(ProcessState)
+FINAL_STATES: tuple[ProcessState, ...] = ("exited", "failed", "stopped")
 
 
 def signal_name(signum: int | None) -> str | None:
@@ -46,7 +53,7 @@ class StatusUpdate:
     """
 
     instance_id: str
-    state: str
+    state: ProcessState
     at: float
     deployment_id: str | None = None
     run_id: str | None = None
@@ -59,7 +66,7 @@ class StatusUpdate:
     restart_at: float | None = None
     reason: str | None = None
     restarts: int = 0
-    health: str | None = None
+    health: Health | None = None
     adopted: bool = False
     final: bool = False
 
@@ -75,14 +82,14 @@ class InstanceReport:
     instance_id: str
     deployment_id: str | None
     replica: int | None
-    state: str
+    state: ProcessState
     pid: int | None
     run_id: str | None
     restarts: int
     exit_code: int | None
     signal: str | None
     reason: str | None
-    health: str | None
+    health: Health | None
     cpu_percent: float
     rss_bytes: int
     started_at: float | None = None  # the running process's start (wall clock)

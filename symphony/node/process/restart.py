@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 from symphony.actors import Backoff
 
@@ -30,7 +31,7 @@ class Decision:
 
     restart: bool
     delay: float = 0.0
-    state: str = "exited"  # when not restarting: exited | failed
+    state: Literal["exited", "failed"] = "exited"  # when not restarting
     reason: str | None = None
 
 
@@ -68,8 +69,9 @@ class RestartTracker:
         self._delays.observe_run(runtime)
         wanted = policy.type == "always" or (policy.type == "on-failure" and failed)
         if not wanted:
-            state = "failed" if spawn_error else "exited"
-            return Decision(restart=False, state=state, reason=reason)
+            return Decision(
+                restart=False, state="failed" if spawn_error else "exited", reason=reason
+            )
         window_start = now - policy.restart_window_seconds
         while self._recent and self._recent[0] <= window_start:
             self._recent.popleft()

@@ -19,13 +19,16 @@ ignores (SIGPIPE, SIGXFSZ) are reset to their defaults, as the job would expect.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 
-from .joblogger import fork_logger
+from .joblogger import fork_logger, wait_logger
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+#: How long a failed spawn waits for its logger to write the error into the stderr log.
+SPAWN_ERROR_LOG_TIMEOUT = 2.0
 
 
 class SpawnError(Exception):
@@ -61,15 +64,31 @@ def start_run(
 ) -> tuple[int, int, int]:
     """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``."""
     logger, out, err, done = fork_logger(log_dir, max_bytes=max_bytes, backups=backups)
+    failed: SpawnError | None = None
     try:
         pid = spawn_job(command=command, env=env, cwd=cwd, stdout=out, stderr=err)
-    except SpawnError:
-        os.close(done)  # the logger sees EOF at once and exits
+    except SpawnError as error:
+        # A job that never started has no output of its own: its stderr log says why,
+        # so `symphony logs --stderr` shows the cause as well as `symphony ps`.
+        _note(err, f"spawn error: {error}")
+        failed = error
+    except BaseException:
+        os.close(done)
         raise
     finally:
         os.close(out)
-        os.close(err)
+        os.close(err)  # the logger sees EOF once the job's copies are gone too
+    if failed is not None:
+        wait_logger(done, SPAWN_ERROR_LOG_TIMEOUT)  # the line is in the file before we answer
+        raise failed
     return pid, logger, done
+
+
+def _note(fd: int, text: str) -> None:
+    """Write a ``[symphony]`` line into a job's output pipe (a short write never blocks:
+    the pipe is new and empty)."""
+    with contextlib.suppress(OSError):
+        os.write(fd, f"[symphony] {text}\n".encode(errors="replace"))
 
 
 def spawn_job(

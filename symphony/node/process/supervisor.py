@@ -29,7 +29,15 @@ from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .jobspec import JobSpec
 from .proctree import RUN_ID_ENV, Snapshot
-from .records import FINAL_STATES, InstanceReport, StartRequest, StatusUpdate, signal_name
+from .records import (
+    FINAL_STATES,
+    Health,
+    InstanceReport,
+    ProcessState,
+    StartRequest,
+    StatusUpdate,
+    signal_name,
+)
 from .restart import Decision, RestartTracker
 from .sampler import TreeSampler
 
@@ -70,7 +78,7 @@ class ProcessSupervisor(Actor):
         emit: Callable[[StatusUpdate], None],
         adopt_live: dict[str, Any] | None = None,
         adopt_ended: dict[str, Any] | None = None,
-        settled: str | None = None,
+        settled: ProcessState | None = None,
         outcome: dict[str, Any] | None = None,
         stop_requested: bool = False,
     ) -> None:
@@ -85,12 +93,12 @@ class ProcessSupervisor(Actor):
         self._settled = settled  # adopted in a final state: nothing to run
         self._outcome = outcome  # adopted: how its last run ended, restarts so far
         self.tracker = RestartTracker(spec.restart_policy)
-        self.state = "starting"
+        self.state: ProcessState = "starting"
         self.current: dict[str, Any] | None = None
         self.exit_code: int | None = None
         self.signal: str | None = None
         self.reason: str | None = None
-        self.health: str | None = None
+        self.health: Health | None = None
         self.finished_at: float | None = None  # wall clock end of the last run
         self.restart_at: float | None = None  # wall clock start of the next run (restarting)
         self._sampler: TreeSampler | None = None
@@ -168,7 +176,7 @@ class ProcessSupervisor(Actor):
         if isinstance(restarts, int) and restarts >= 0:
             self.tracker.restarts = restarts
 
-    def _set(self, state: str, **fields: Any) -> None:
+    def _set(self, state: ProcessState, **fields: Any) -> None:
         self.state = state
         self.restart_at = fields.get("restart_at") if state == "restarting" else None
         if "reason" in fields:
@@ -368,7 +376,7 @@ class ProcessSupervisor(Actor):
             "runtime": ended.get("runtime"),
         }
 
-    def _health_changed(self, health: str, reason: str | None) -> None:
+    def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health
         self._set(self.state, reason=reason)
 

@@ -1,17 +1,19 @@
 // One deployment: its summary, actions (stop, start, scale, edit, delete), instances,
-// events timeline and live logs.
+// charts of the last hour (usage.js), events timeline and live logs.
 
 import { api, ApiError } from "./api.js";
 import { lastExit, nodesOf, updatedAt } from "./deployments.js";
 import { clock, confirmDialog, empty, fill, h, pill, toast } from "./dom.js";
 import { logViewer } from "./logs.js";
 import { store, subscribe } from "./store.js";
+import { usagePanel } from "./usage.js";
 
 const MAX_EVENTS = 300;
 
 export function mountDeployment(main, idOrName) {
   let deployment = null;
   let logs = null;
+  let usage = null; // the charts of the last hour (usage.js)
   const seen = new Set();
   let headKey = null;
   const events = [];
@@ -21,7 +23,7 @@ export function mountDeployment(main, idOrName) {
   const timeline = h("ol.timeline#events");
   const layout = h(
     "div.detail",
-    h("div.detail-main", facts, instances, h("div#logs-slot")),
+    h("div.detail-main", facts, instances, h("div#logs-slot"), h("div#usage-slot")),
     h("aside.detail-side", h("section.card", h("div.card-head", h("h2", "Events")), timeline)),
   );
   fill(main, h("p.crumbs", h("a", { href: "#/deployments" }, "Deployments"), " / ", idOrName), head, layout);
@@ -46,6 +48,10 @@ export function mountDeployment(main, idOrName) {
       h("div.card-head", h("h2", "Instances")),
       d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", "no instances (scaled to 0)"),
     );
+    if (!usage) {
+      usage = usagePanel(d.id);
+      document.getElementById("usage-slot").replaceWith(usage.el);
+    }
     if (!logs) {
       logs = logViewer(d.id);
       document.getElementById("logs-slot").replaceWith(logs.el);
@@ -93,6 +99,7 @@ export function mountDeployment(main, idOrName) {
   return () => {
     off();
     if (logs) logs.close();
+    if (usage) usage.close();
   };
 }
 

@@ -1,8 +1,9 @@
 // The nodes page: one card per node with its state, capacity bars, load gauges
-// (CPU, RAM, disks, GPUs) and the instances it runs.
+// (CPU, RAM, disks, GPUs), charts of the last hour (usage.js) and the instances it runs.
 
 import { bar, bytes, cores, duration, empty, fill, h, pill } from "./dom.js";
 import { isPlaced, store, subscribe } from "./store.js";
+import { nodeCharts } from "./usage.js";
 
 export function mountNodes(main) {
   const summary = h("p.subtitle");
@@ -73,6 +74,8 @@ function nodeCard(node, placed) {
     h("h3", "Load"),
     h("div.bars", loadBars(usage, resources)),
     (usage.gpus || []).length ? [h("h3", "GPUs"), h("div.gpus", usage.gpus.map(gpuBlock))] : null,
+    h("h3", "Last hour"),
+    nodeCharts(node),
     h("h3", `Instances (${placed.length})`),
     placed.length
       ? h(
