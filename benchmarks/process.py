@@ -32,6 +32,8 @@ import trio
 
 from benchmarks._report import print_table, summary, write_json
 from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
+from symphony.spec import parse_spec
+from symphony.wire import JobSpec, job_spec_from_dict
 
 
 def raw_spawn(seconds: float = 1.0) -> dict[str, float]:
@@ -71,8 +73,9 @@ class Bench:
         return await self.manager.client.request("stats")
 
 
-def _job(command: list[str], **fields: Any) -> dict[str, Any]:
-    return {"kind": "exec", "config": {"command": command}, **fields}
+def _job(command: list[str], **fields: Any) -> JobSpec:
+    # What the Conductor sends: the validated spec's typed job spec.
+    return job_spec_from_dict(parse_spec({"config": {"command": command}, **fields}).to_dict())
 
 
 async def spawn_to_running(bench: Bench, n: int) -> list[float]:
@@ -90,7 +93,7 @@ async def spawn_to_running(bench: Bench, n: int) -> list[float]:
 
 
 async def restart_after_kill(bench: Bench, n: int) -> list[float]:
-    policy = {"type": "always", "backoff_seconds": 0, "jitter": 0}
+    policy = {"type": "always", "backoff_seconds": 0}
     await bench.manager.start_instance(
         StartRequest(instance_id="re", spec=_job(["sleep", "1000"], restart_policy=policy))
     )

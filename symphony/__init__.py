@@ -5,3 +5,5 @@ are built from it. See ``docs/`` for guides.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -28,7 +28,10 @@ from pathlib import Path
 
 
 class StateDirInUse(OSError):
-    """Another running service holds this state directory (its pid is in the message)."""
+    """Another running service holds this state directory (its pid is in the message,
+    and in ``holder`` when it could be read)."""
+
+    holder: int | None = None
 
 
 def lock_path(directory: Path, role: str) -> Path:
@@ -54,10 +57,13 @@ def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(fd)
-            raise StateDirInUse(
-                f"state directory {directory} is in use by another {role} ({holder}); "
+            error = StateDirInUse(
+                f"state directory {directory} is in use by another {role} "
+                f"(pid {'unknown' if holder is None else holder}); "
                 f"stop that one first, or give this one another state directory"
-            ) from None
+            )
+            error.holder = holder
+            raise error from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
@@ -65,11 +71,24 @@ def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
         os.close(fd)  # lets go of the lock
 
 
-def _read_holder(fd: int) -> str:
-    """``pid N`` from the lock file, or a hint when the holder has not written it yet."""
+def _read_holder(fd: int) -> int | None:
+    """The holder's pid from the lock file, or None when it has not written it yet."""
     for _ in range(20):  # the holder writes its pid just after locking: give it 0.1 s
         text = os.pread(fd, 64, 0).decode(errors="replace").strip()
         if text.isdigit():
-            return f"pid {text}"
+            return int(text)
         time.sleep(0.005)
-    return "pid unknown"
+    return None
+
+
+def recorded_holder(directory: Path, role: str) -> int | None:
+    """The pid last written to ``role``'s lock file in ``directory`` (None: none yet).
+
+    Only a hint: the process may have ended since. Whether the lock is held now is
+    what :func:`hold_state_dir` finds out.
+    """
+    try:
+        text = lock_path(directory, role).read_text(errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None

@@ -251,6 +251,8 @@ async def _services(
             # Stopped during start-up, before the node could stop its jobs itself: a
             # node monitor it may have launched already must not outlive us. (Every
             # task of `services` has ended, so no launch is still in flight.)
+            from symphony.node.process import monitor_gone, stop_monitor
+
             with trio.move_on_after(JOB_STOP_TIMEOUT):
                 await stop_monitor(jobs_dir)
                 await monitor_gone(jobs_dir)
@@ -265,6 +267,8 @@ async def _stop_when_asked(
     """Once ``stopping`` is set: stop the jobs (if the node is up), then everything else."""
     await stopping.wait()
     if started:
+        from symphony.node.process import monitor_gone
+
         log.info("stopping the local jobs")
         with trio.move_on_after(JOB_STOP_TIMEOUT) as scope:
             await started[0].processes.shutdown_monitor(kill_jobs=True)
@@ -275,52 +279,3 @@ async def _stop_when_asked(
         if scope.cancelled_caught:
             log.warning("the local jobs did not stop within %gs", JOB_STOP_TIMEOUT)
     services.cancel_scope.cancel()
-
-
-async def stop_monitor(jobs_dir: Path) -> None:
-    """Shut down (killing its jobs) the node monitor serving ``jobs_dir``, if one runs.
-
-    Speaks the monitor's protocol directly: a ``MonitorClient`` would start a monitor
-    when none answers, the opposite of what is wanted here.
-    """
-    import json
-
-    from symphony.node.process.client import _connect
-
-    if not monitor_alive(jobs_dir):
-        return
-    try:
-        stream = await _connect(str(jobs_dir))
-    except OSError:
-        return  # exiting already (it holds the lock until it is gone)
-    async with stream:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.send_all(json.dumps({"id": 1, "op": "shutdown", "kill": True}).encode())
-            await stream.send_all(b"\n")
-            while await stream.receive_some(4096):
-                pass  # the reply, then EOF when it exits
-
-
-def monitor_alive(jobs_dir: Path) -> bool:
-    """True while a node monitor holds ``jobs_dir``'s lock."""
-    import fcntl
-
-    from symphony.node.process.monitor_server import LOCK_NAME
-
-    try:
-        fd = os.open(jobs_dir / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False  # nobody holds it; closing the descriptor lets go of it again
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
-async def monitor_gone(jobs_dir: Path, *, poll: float = 0.05) -> None:
-    """Return once no node monitor holds ``jobs_dir``'s lock (the monitor has exited)."""
-    while monitor_alive(jobs_dir):
-        await trio.sleep(poll)

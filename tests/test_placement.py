@@ -198,3 +198,64 @@ def test_placement_views_are_read_only() -> None:
     assert view.capacities_total["A"] == 1
     with pytest.raises(TypeError):
         view.capacities_total["A"] = 5  # type: ignore[index]
+
+
+def test_placement_draining_node_takes_nothing_new() -> None:
+    # The draining node is the emptiest and the lowest id: it would win any tie.
+    nodes = [
+        NodeView("a", frozenset({"gpu-1"}), True, {"A": 100}, draining=True),
+        node("b", {"A": 10}, {"A": 5}),
+    ]
+    plan = plan_placements(nodes, [job("i1", {"A": 1}), job("i2", {"A": 1}, strategy="binpack")])
+    assert where(plan) == {"i1": "b", "i2": "b"}
+    assert not nodes[0].eligible and nodes[1].eligible
+
+
+def test_placement_draining_not_even_as_a_last_resort() -> None:
+    # Unlike an avoided node, a draining one is never used, even when nothing else fits.
+    nodes = [NodeView("a", frozenset({"gpu-1"}), True, {"A": 4}, draining=True)]
+    plan = plan_placements(nodes, [job("i1", {"A": 1}, avoid=frozenset({"b"}))])
+    assert where(plan) == {}
+    assert reasons(plan) == {"i1": "1 node in group gpu-1, none taking new work: 1 draining"}
+
+
+def test_placement_reason_counts_draining_and_unready_nodes_apart() -> None:
+    nodes = [
+        NodeView("a", frozenset({"gpu-1"}), True, {"A": 4}, draining=True),
+        NodeView("b", frozenset({"gpu-1"}), False, {"A": 4}, draining=True),
+        node("c", {"A": 4}, ready=False),
+    ]
+    assert reasons(plan_placements(nodes, [job("i1", {"A": 1})])) == {
+        "i1": "3 nodes in group gpu-1, none taking new work: 1 draining, 2 not ready"
+    }
+    nodes.append(node("d", {"A": 4}, {"A": 4}))
+    assert reasons(plan_placements(nodes, [job("i1", {"A": 1})])) == {
+        "i1": "no ready node in group gpu-1 has A >= 1 free; 1 of 4 nodes ready in group, "
+        "1 draining, best has 0"
+    }
+
+
+def test_placement_cluster_state_drain_and_undrain_keep_reservations() -> None:
+    from symphony.conductor.placement import ClusterState
+
+    state = ClusterState()
+    state.upsert_node("a", groups=["gpu-1"], ready=True, capacities_total={"A": 4})
+    state.upsert_node("b", groups=["gpu-1"], ready=True, capacities_total={"A": 4})
+    first = state.schedule([job("i1", {"A": 2})])
+    assert where(first) == {"i1": "a"}
+    state.set_draining("a", True)
+    assert state.view("a").draining and state.ledger.used("a") == {"A": 2}
+    assert where(state.schedule([job("i2", {"A": 1}), job("i3", {"A": 1})])) == {
+        "i2": "b",
+        "i3": "b",
+    }
+    state.set_ready("a", False)  # a draining node that disconnects stays draining
+    state.set_ready("a", True)
+    assert state.view("a").draining
+    assert reasons(state.plan([job("i4", {"A": 3})])) == {
+        "i4": "no ready node in group gpu-1 has A >= 3 free; 1 of 2 nodes ready in group, "
+        "1 draining, best has 2"
+    }
+    state.set_draining("a", False)
+    assert where(state.schedule([job("i4", {"A": 2})])) == {"i4": "a"}
+    assert state.ledger.used("a") == {"A": 4}

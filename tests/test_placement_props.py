@@ -1,6 +1,6 @@
 """Property test of the placement core against a simple model of a cluster.
 
-Random sequences of node joins, losses and readiness changes, deployments created,
+Random sequences of node joins, losses, readiness and draining changes, deployments created,
 scaled, stopped, started and deleted, and instances failing. After every step the model
 re-plans every pending instance (as the Scheduler does) and checks:
 
@@ -30,6 +30,7 @@ class Cluster(RuleBasedStateMachine):
         super().__init__()
         self.state = ClusterState()
         self.nodes: dict[str, tuple[frozenset[str], dict[str, int], bool]] = {}
+        self.draining: set[str] = set()  # nodes being drained: they take nothing new
         # deployment -> (group, requests, replicas, strategy, running)
         self.deployments: dict[str, tuple[str | None, dict[str, int], int, str, bool]] = {}
         self.held: dict[str, tuple[str, dict[str, int]]] = {}  # instance -> node, amounts
@@ -63,6 +64,7 @@ class Cluster(RuleBasedStateMachine):
         assert plan == dry
         for p in plan.placements:
             assert p.instance_id not in self.held, "placed twice"
+            assert p.node_id not in self.draining, f"{p.instance_id} placed on a draining node"
             self.held[p.instance_id] = (p.node_id, dict(p.reservation))
         placed = {p.instance_id for p in plan.placements}
         self.unplaced = [inst for inst in pending if inst.instance_id not in placed]
@@ -88,6 +90,7 @@ class Cluster(RuleBasedStateMachine):
         for iid in released:
             del self.held[iid]
         del self.nodes[node_id]
+        self.draining.discard(node_id)
         self.replan()
 
     @precondition(lambda self: self.nodes)
@@ -97,6 +100,14 @@ class Cluster(RuleBasedStateMachine):
         groups, totals, ready = self.nodes[node_id]
         self.nodes[node_id] = (groups, totals, not ready)
         self.state.set_ready(node_id, not ready)
+        self.replan()
+
+    @precondition(lambda self: self.nodes)
+    @rule(data=st.data())
+    def node_draining_flips(self, data: st.DataObject) -> None:
+        node_id = data.draw(st.sampled_from(sorted(self.nodes)))
+        self.draining ^= {node_id}
+        self.state.set_draining(node_id, node_id in self.draining)
         self.replan()
 
     @rule(
@@ -170,6 +181,8 @@ class Cluster(RuleBasedStateMachine):
         for inst in self.unplaced:
             for node_id, (groups, totals, ready) in self.nodes.items():
                 if not ready or (inst.node_group is not None and inst.node_group not in groups):
+                    continue
+                if node_id in self.draining:
                     continue
                 used: dict[str, int] = {}
                 for n, held in self.held.values():

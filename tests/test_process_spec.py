@@ -1,20 +1,22 @@
-"""Pure parts of the process layer: spec parsing, restart decisions, log files, /proc."""
+"""Pure parts of the process layer: the job spec it runs, restart decisions, log files, /proc."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 
 import pytest
 
-from symphony.node.process import SpecError, parse_job_spec
+from symphony.conductor.deployments.instances import job_spec
 from symphony.node.process.joblogger import LogFile
-from symphony.node.process.jobspec import RestartPolicy
 from symphony.node.process.logcursor import LogCursor
 from symphony.node.process.logfiles import check_instance_id, log_path, tail_lines
 from symphony.node.process.proctree import Snapshot, is_same_process, read_proc
 from symphony.node.process.restart import RestartTracker
+from symphony.spec import parse_spec
+from symphony.wire import JobSpec, ProtocolError, job_spec_from_dict
 
 SEED = {
     "node_group": "gpu-1",
@@ -25,11 +27,16 @@ SEED = {
 }
 
 
-def test_spec_seed_parses_with_documented_defaults() -> None:
-    spec = parse_job_spec(SEED)
-    assert spec.command == ("python3", "main.py")
-    assert dict(spec.env) == {"LOG_LEVEL": "info"}
-    assert spec.cwd is None
+def _job(**fields: object) -> JobSpec:
+    """The job spec the Conductor sends for a deployment spec."""
+    return job_spec(parse_spec({"config": {"command": ["x"]}, **fields}))
+
+
+def test_spec_seed_becomes_a_job_spec_with_documented_defaults() -> None:
+    spec = job_spec(parse_spec(SEED))
+    assert spec.config.command == ("python3", "main.py")
+    assert dict(spec.config.env) == {"LOG_LEVEL": "info"}
+    assert spec.config.cwd is None
     policy = spec.restart_policy
     assert (policy.type, policy.backoff_seconds, policy.max_backoff_seconds) == (
         "on-failure",
@@ -37,82 +44,75 @@ def test_spec_seed_parses_with_documented_defaults() -> None:
         300.0,
     )
     assert policy.reset_after_seconds == 600.0 and policy.max_restarts is None
-    assert spec.stop_signal is signal.SIGTERM and spec.stop_timeout_seconds == 10.0
+    assert spec.signum is signal.SIGTERM and spec.stop_timeout_seconds == 10.0
     assert (spec.log_max_bytes, spec.log_backups) == (10 * 1024 * 1024, 5)
     assert spec.health_check is None
 
 
-def test_spec_health_checks_and_signal_names_parse() -> None:
-    base = {"config": {"command": ["x"]}}
-    tcp = parse_job_spec({**base, "health_check": {"type": "tcp", "port": 80}})
-    assert tcp.health_check is not None and tcp.health_check.host == "127.0.0.1"
-    http = parse_job_spec({**base, "health_check": {"type": "http", "url": "http://h/x"}})
-    assert http.health_check is not None and http.health_check.failure_threshold == 3
+def test_spec_health_checks_and_signal_names_reach_the_job_spec() -> None:
+    tcp = _job(health_check={"type": "tcp", "port": 80}).health_check
+    assert tcp is not None and (tcp.host, tcp.port) == ("127.0.0.1", 80)
+    http = _job(health_check={"type": "http", "url": "http://h/x"}).health_check
+    assert http is not None and http.failure_threshold == 3
     probe = {"type": "exec", "command": ["true"], "period_seconds": 2}
-    assert parse_job_spec({**base, "health_check": probe}).health_check.period_seconds == 2.0
-    assert parse_job_spec({**base, "stop_signal": "INT"}).stop_signal is signal.SIGINT
-    assert parse_job_spec({**base, "stop_signal": 10}).stop_signal is signal.SIGUSR1
+    assert _job(health_check=probe).health_check.period_seconds == 2.0  # type: ignore[union-attr]
+    assert _job(stop_signal="INT").signum is signal.SIGINT
+
+
+def _frame_spec(**changes: object) -> dict[str, object]:
+    data = _job().to_dict()
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        target = data
+        for key in parents:
+            target = target[key]  # type: ignore[assignment]
+        target[last] = value  # type: ignore[index]
+    return data
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"),
+    ("changes", "message"),
     [
-        ("not a dict", "spec must be an object"),
-        ({"kind": "docker", "config": {"command": ["x"]}}, "kind must be 'exec'"),
-        ({}, "config must be an object"),
-        ({"config": {"command": []}}, "config.command"),
-        ({"config": {"command": "python3 main.py"}}, "config.command"),
-        ({"config": {"command": ["a", 3]}}, "config.command"),
-        ({"config": {"command": ["a\0b"]}}, "config.command"),
-        ({"config": {"command": ["x"], "env": {"A": None}}}, "config.env.A"),
-        ({"config": {"command": ["x"], "env": {"A=B": "c"}}}, "invalid variable name"),
-        ({"config": {"command": ["x"], "env": ["A"]}}, "config.env must be an object"),
-        ({"config": {"command": ["x"], "cwd": 5}}, "config.cwd"),
-        ({"config": {"command": ["x"]}, "restart_policy": {"type": "sometimes"}}, "type"),
-        ({"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": -1}}, ">= 0"),
-        ({"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": "1"}}, "number"),
-        ({"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": True}}, "number"),
-        ({"config": {"command": ["x"]}, "restart_policy": {"max_restarts": 1.5}}, "integer"),
-        ({"config": {"command": ["x"]}, "restart_policy": {"max_restart": 3}}, "unknown"),
-        (
-            {"config": {"command": ["x"]}, "restart_policy": {"backoff_seconds": float("nan")}},
-            "finite",
-        ),
-        (
-            {
-                "config": {"command": ["x"]},
-                "restart_policy": {"backoff_seconds": 10, "max_backoff_seconds": 1},
-            },
-            "max_backoff_seconds",
-        ),
-        ({"config": {"command": ["x"]}, "health_check": {"type": "udp"}}, "health_check.type"),
-        ({"config": {"command": ["x"]}, "health_check": {"type": "tcp"}}, "health_check.port"),
-        (
-            {"config": {"command": ["x"]}, "health_check": {"type": "tcp", "port": 70000}},
-            "65535",
-        ),
-        ({"config": {"command": ["x"]}, "health_check": {"type": "http", "url": "ftp://x"}}, "url"),
-        ({"config": {"command": ["x"]}, "health_check": {"type": "exec"}}, "command"),
-        (
-            {
-                "config": {"command": ["x"]},
-                "health_check": {"type": "exec", "command": ["t"], "period_seconds": 0},
-            },
-            "> 0",
-        ),
-        ({"config": {"command": ["x"]}, "stop_signal": "SIGNOPE"}, "stop_signal"),
-        ({"config": {"command": ["x"]}, "stop_signal": 999}, "stop_signal"),
-        ({"config": {"command": ["x"]}, "log_max_bytes": 10}, "log_max_bytes"),
-        ({"config": {"command": ["x"]}, "log_backups": -1}, "log_backups"),
+        ({"kind": "docker"}, "spec.kind: must be one of 'exec'"),
+        ({"config__command": []}, "spec.config.command: must not be empty"),
+        ({"config__command": "python3 main.py"}, "spec.config.command: expected a list"),
+        ({"config__command": ["a", 3]}, r"spec.config.command\[1\]: expected str"),
+        ({"config__command": ["a\0b"]}, "without NUL"),
+        ({"config__env": {"A=B": "c"}}, "spec.config.env key"),
+        ({"restart_policy__type": "sometimes"}, "spec.restart_policy.type"),
+        ({"restart_policy__backoff_seconds": -1}, "must be >= 0"),
+        ({"restart_policy__backoff_seconds": True}, "expected float"),
+        ({"restart_policy__max_backoff_seconds": 0.5}, "max_backoff_seconds must be >="),
+        ({"restart_policy__backoff_seconds": float("nan")}, "finite"),
+        ({"health_check": {"type": "tcp", "port": 1}}, "spec.health_check: missing required"),
+        ({"stop_signal": "SIGNOPE"}, "is not a signal name"),
+        ({"log_max_bytes": 10}, "spec.log_max_bytes: must be >= 4096"),
     ],
 )
-def test_spec_malformed_is_rejected_with_the_field(spec: object, message: str) -> None:
-    with pytest.raises(SpecError, match=message):
-        parse_job_spec(spec)
+def test_job_spec_frames_that_break_a_rule_are_refused_by_the_decoder(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        job_spec_from_dict(_frame_spec(**changes))
+
+
+def test_job_spec_tcp_check_without_host_is_refused_by_the_decoder() -> None:
+    check = {
+        "type": "tcp",
+        "port": 80,
+        "initial_delay_seconds": 0,
+        "period_seconds": 1,
+        "timeout_seconds": 1,
+        "failure_threshold": 3,
+    }
+    with pytest.raises(ProtocolError, match="a tcp check needs 'host'"):
+        job_spec_from_dict(_frame_spec(health_check=check))
 
 
 def _tracker(**policy: object) -> RestartTracker:
-    return RestartTracker(RestartPolicy(**{"jitter": 0.0, **policy}), rng=random.Random(1))
+    return RestartTracker(
+        _job(restart_policy=policy).restart_policy, jitter=0.0, rng=random.Random(1)
+    )
 
 
 def test_restart_types_decide_by_exit() -> None:
@@ -135,7 +135,8 @@ def test_restart_backoff_doubles_to_the_cap_and_resets_after_a_stable_run() -> N
 
 
 def test_restart_backoff_jitter_stays_within_bounds() -> None:
-    tracker = RestartTracker(RestartPolicy(backoff_seconds=8, max_backoff_seconds=100))
+    policy = _job(restart_policy={"backoff_seconds": 8, "max_backoff_seconds": 100})
+    tracker = RestartTracker(policy.restart_policy)
     delays = [tracker.decide(failed=True, runtime=0, now=0).delay for _ in range(3)]
     for delay, base in zip(delays, [8, 16, 32], strict=True):
         assert 0.9 * base <= delay <= 1.1 * base
@@ -275,3 +276,14 @@ def test_logfiles_a_log_that_cannot_be_written_counts_its_losses_and_says_so(tmp
     log.write(b"kept\n")
     log.close()
     assert _read(path) == b"[symphony] 14 bytes lost: the log could not be written\nkept\n"
+
+
+def test_job_spec_kept_on_disk_reads_back_equal() -> None:
+    # The node keeps each instance's job spec in its state directory (JSON) to adopt it
+    # after an agent restart.
+    job = _job(
+        config={"command": ["x", "y"], "env": {"A": "1"}, "cwd": "/tmp"},
+        health_check={"type": "exec", "command": ["true"]},
+        restart_policy={"max_restarts": 2},
+    )
+    assert job_spec_from_dict(json.loads(json.dumps(job.to_dict()))) == job

@@ -114,7 +114,7 @@ def test_states_a_record_is_live_exactly_while_it_has_no_end(
 def test_states_migration_turns_a_live_exited_into_restarting(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn, MIGRATIONS[:3])  # a database written before "restarting" was stored
+    migrate(conn, MIGRATIONS[:4])  # a database written before "restarting" was stored
     with Store.open(tmp_path / "fresh.db") as fresh:  # only to get a valid spec row
         record = fresh.create_deployment(parse_spec({"name": "a", "config": {"command": ["x"]}}))
     conn.execute(

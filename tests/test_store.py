@@ -272,3 +272,18 @@ def test_store_node_incarnation_is_durable(tmp_path: Path) -> None:
     with Store.open(path) as store:
         assert store.get_node_incarnation("n1") == "b" * 32
         assert store.get_node_incarnation("n2") is None
+
+
+def test_store_node_drains_are_durable_and_keep_their_start(tmp_path: Path) -> None:
+    path = tmp_path / "symphony.db"
+    times = iter([100.0, 200.0, 300.0])
+    with Store.open(path, clock=lambda: next(times)) as store:
+        assert store.draining_nodes() == {}
+        store.set_node_draining("n1", True)
+        store.set_node_draining("n1", True)  # again: still draining since the first time
+        store.set_node_draining("n2", True)
+        store.set_node_draining("n3", False)  # never drained: nothing to undo
+    with Store.open(path) as store:
+        assert store.draining_nodes() == {"n1": 100.0, "n2": 300.0}
+        store.set_node_draining("n1", False)
+        assert store.draining_nodes() == {"n2": 300.0}

@@ -92,3 +92,17 @@ def test_store_unparseable_stored_spec_is_reported(tmp_path: Path) -> None:
         )
         with pytest.raises(CorruptRecord, match=record.id):
             store.get_deployment("a")
+
+
+def test_store_migration_v4_adds_node_drains_to_a_v3_database(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    conn = connect(path)
+    migrate(conn, MIGRATIONS[:3])  # a database as the previous release left it
+    conn.execute("INSERT INTO nodes VALUES ('n1', 'inc', 1.0)")
+    conn.close()
+    with Store.open(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.get_node_incarnation("n1") == "inc"
+        assert store.draining_nodes() == {}
+        store.set_node_draining("n1", True)
+        assert list(store.draining_nodes()) == ["n1"]

@@ -8,19 +8,25 @@ import json
 import re
 import types
 import typing
+from functools import partial
 
 import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from symphony.conductor.deployments.instances import job_spec
+from symphony.spec import parse_spec
 from symphony.wire import (
     MESSAGE_TYPES,
+    PROTOCOL_VERSION,
     EncodeError,
     FrameTooLarge,
     Heartbeat,
     Hello,
     InstanceStatus,
+    JobConfig,
+    JobSpec,
     LogChunk,
     Message,
     ProtocolError,
@@ -79,7 +85,8 @@ def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
         if any(isinstance(r, JsonData) for r in rules):
             return json_data
         if typing.get_origin(base) in (tuple, dict):
-            return strategy_for(base)
+            low = max([r.value for r in rules if isinstance(r, MinLen)], default=0)
+            return strategy_for(base).filter(lambda v: len(v) >= low)
         assert base is str, f"no strategy for {hint}"
         patterns = [r for r in rules if isinstance(r, Pattern)]
         if patterns:
@@ -102,10 +109,26 @@ def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
     raise AssertionError(f"no strategy for {hint}")
 
 
+# Fields whose rule lives in the class's __post_init__, not in the hint.
+FIELD_STRATEGIES = {(JobSpec, "stop_signal"): st.sampled_from(["SIGTERM", "SIGINT", "SIGKILL"])}
+
+
+def _built(cls: type, **fields: object) -> object:
+    try:
+        return cls(**fields)
+    except ValueError:  # a rule between fields (__post_init__): not a valid message
+        return None
+
+
 def message_strategy(cls: type) -> st.SearchStrategy[Message]:
     hints = typing.get_type_hints(cls, include_extras=True)
-    fields = {f.name: strategy_for(hints[f.name]) for f in dataclasses.fields(cls)}
-    return st.builds(cls, **fields)
+    fields = {
+        f.name: FIELD_STRATEGIES[(cls, f.name)]
+        if (cls, f.name) in FIELD_STRATEGIES
+        else strategy_for(hints[f.name])
+        for f in dataclasses.fields(cls)
+    }
+    return st.builds(partial(_built, cls), **fields).filter(lambda m: m is not None)
 
 
 any_message = st.sampled_from(sorted(MESSAGE_TYPES.values(), key=lambda c: c.t)).flatmap(
@@ -312,8 +335,10 @@ def test_codec_encode_refuses_non_messages() -> None:
 def test_codec_encode_failure_is_one_clear_error(value: object) -> None:
     # A lone surrogate in a spec string made msgpack raise UnicodeEncodeError, which
     # crashed the node's session on every reconnect.
+    job = job_spec(parse_spec({"config": {"command": ["x"]}}))
+    spec = dataclasses.replace(job, config=JobConfig(command=("x",), env={"V": value}))  # type: ignore[dict-item]
     start = StartInstance(
-        instance_id="i", deployment_id="d", deployment_name="n", replica=0, spec={"v": value}
+        instance_id="i", deployment_id="d", deployment_name="n", replica=0, spec=spec
     )
     with pytest.raises(EncodeError, match="cannot encode a StartInstance"):
         encode(start)
@@ -448,3 +473,13 @@ def test_codec_heartbeat_instance_usage_is_checked(instances: list[object], text
     frame = msgpack.packb({"t": "heartbeat", "seq": 1, "instances": instances})
     with pytest.raises(ProtocolError, match=re.escape(text)):
         decode(frame)
+
+
+def test_codec_versions_conductor_accepts_v2_nodes_and_v3_nodes_need_a_v3_conductor() -> None:
+    from symphony.wire import NODE_MIN_PROTOCOL_VERSION
+
+    assert PROTOCOL_VERSION == 3 and NODE_MIN_PROTOCOL_VERSION == 3
+    assert negotiate_version(2, 1) == 2  # a version-2 node keeps working
+    assert negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION) == 3
+    with pytest.raises(VersionMismatch, match="upgrade this side"):  # said by a v2 conductor
+        negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION, ours=(1, 2))

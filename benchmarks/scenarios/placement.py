@@ -26,11 +26,13 @@ from symphony.actors import Actor, spawn
 from symphony.conductor.deployments import Scheduler
 from symphony.conductor.deployments.messages import PlaceInstances, PlacementRequest
 from symphony.conductor.nodes.model import NodeChanged, NodeView
-from symphony.wire import StartInstance
+from symphony.spec import parse_spec
+from symphony.wire import StartInstance, job_spec_from_dict
 
 from ._context import Context
 from ._figures import Figure, stats
 
+JOB = job_spec_from_dict(parse_spec({"config": {"command": ["true"]}}).to_dict())
 NAME = "placement"
 TARGET = 2000.0
 GROUPS = 10
@@ -65,7 +67,7 @@ async def through_scheduler(nodes: int, deployments: int, seed: int) -> float:
                 deployment_id=p.deployment_id,
                 deployment_name=p.deployment_id,
                 replica=0,
-                spec={"config": {"command": ["true"]}},
+                spec=JOB,
             ),
         )
         for p in pending

@@ -86,7 +86,7 @@ def unauthorized_text(located: Any) -> str:
 
 
 def api_error_text(exc: Exception) -> str:
-    """An API error as one line: ``invalid spec: config.command: Field required``.
+    """An API error as one line: ``invalid spec: config.command: is required``.
 
     A 422's detail is a list of ``{"path", "message"}``: each is named, so a spec file
     can be fixed without guessing.

@@ -137,7 +137,7 @@ def node_rows(nodes: list[dict[str, Any]], *, now: float) -> list[list[Any]]:
         rows.append(
             [
                 node.get("node_id"),
-                node.get("state"),
+                node_state(node),
                 ",".join(node.get("groups") or []),
                 t.capacities(node.get("capacities_total") or {}, node.get("capacities_used") or {}),
                 None if cpu is None else f"{cpu:.0f}%",
@@ -149,6 +149,15 @@ def node_rows(nodes: list[dict[str, Any]], *, now: float) -> list[list[Any]]:
             ]
         )
     return rows
+
+
+def node_state(node: dict[str, Any]) -> str | None:
+    """The STATE cell: ``draining`` for a ready node being drained (``lost,draining`` and
+    so on otherwise: the mark holds whatever the link does), else the link's state."""
+    state = node.get("state")
+    if not node.get("draining"):
+        return state
+    return "draining" if state == "ready" else f"{state},draining"
 
 
 def run_nodes(args: argparse.Namespace) -> int:

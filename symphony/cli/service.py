@@ -69,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     flags.add_node_flags(node)
     flags.add_common_flags(node)
     node.set_defaults(handler=run_node_command)
+    from . import nodestop  # `symphony node stop`
+
+    nodestop.add_to(node)
 
 
 def conductor_config(args: argparse.Namespace) -> Config:

@@ -1,7 +1,7 @@
 """Flags of ``symphony conductor`` and ``symphony node``, and their value checks.
 
 A malformed flag value is a usage error (exit 2) found before anything starts. The
-checks are the configuration's own (:mod:`symphony.config._values`), imported only when
+checks are the configuration's own (``symphony.config.values``), imported only when
 a flag is actually parsed, so building the parser for ``--help`` costs nothing extra.
 """
 
@@ -32,17 +32,17 @@ Identity: certificate files (--ca-file --cert-file --key-file) or a join token
 
 
 def checked(check: str, convert: Callable[[str], Any] = str, *, what: str = "") -> Any:
-    """An argparse ``type=`` that runs ``symphony.config._values.<check>`` on the value."""
+    """An argparse ``type=`` that runs ``symphony.config.values.<check>`` on the value."""
 
     def parse(text: str) -> Any:
-        from symphony.config import _values
+        from symphony.config import values
 
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
         try:
-            getattr(_values, check)(value)
+            getattr(values, check)(value)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return value
@@ -53,13 +53,13 @@ def checked(check: str, convert: Callable[[str], Any] = str, *, what: str = "") 
 
 def capacity(text: str) -> tuple[str, int]:
     """``NAME=N`` -> ``(NAME, N)``."""
-    from symphony.config import _values
+    from symphony.config import values
 
     name, sep, amount = text.partition("=")
     try:
         if not sep or not amount.strip().isdigit():
-            raise _values.Invalid(f"must be NAME=N with N a non-negative integer, got {text!r}")
-        return _values.capacity_name(name.strip()), _values.integer(int(amount))
+            raise values.Invalid(f"must be NAME=N with N a non-negative integer, got {text!r}")
+        return values.capacity_name(name.strip()), values.integer(int(amount))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

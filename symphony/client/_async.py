@@ -70,6 +70,14 @@ class AsyncClient:
         """Every node: state, groups, capacities total and used, resources, heartbeat."""
         return await self._items("/nodes", "nodes")
 
+    async def drain_node(self, node_id: str) -> dict[str, Any]:
+        """Drain a node: no new work; its replicas move elsewhere. Returns the node."""
+        return await self._json("POST", c.node_path(node_id, "drain"))
+
+    async def undrain_node(self, node_id: str) -> dict[str, Any]:
+        """Undrain a node: it takes new work again. Returns the node."""
+        return await self._json("POST", c.node_path(node_id, "undrain"))
+
     async def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec; returns it."""
         return await self._json("POST", "/deployments", spec)

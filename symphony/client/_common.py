@@ -21,6 +21,13 @@ def deployment_path(id_or_name: str, suffix: str = "") -> str:
     return f"/deployments/{quote(id_or_name, safe='')}" + (f"/{suffix}" if suffix else "")
 
 
+def node_path(node_id: str, suffix: str) -> str:
+    """``/nodes/<node id>/suffix``, the id quoted (never a path)."""
+    if not isinstance(node_id, str) or not node_id:
+        raise ValueError(f"a node id is a non-empty string, got {node_id!r}")
+    return f"/nodes/{quote(node_id, safe='')}/{suffix}"
+
+
 def with_query(path: str, **params: Any) -> str:
     """``path?k=v`` for the params that are not None (booleans as true/false)."""
     pairs = []

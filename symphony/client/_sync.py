@@ -63,6 +63,14 @@ class Client:
         """Every node: state, groups, capacities total and used, resources, heartbeat."""
         return self._items("/nodes", "nodes")
 
+    def drain_node(self, node_id: str) -> dict[str, Any]:
+        """Drain a node: no new work; its replicas move elsewhere. Returns the node."""
+        return self._json("POST", c.node_path(node_id, "drain"))
+
+    def undrain_node(self, node_id: str) -> dict[str, Any]:
+        """Undrain a node: it takes new work again. Returns the node."""
+        return self._json("POST", c.node_path(node_id, "undrain"))
+
     def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec (a dict as in the docs); returns it."""
         return self._json("POST", "/deployments", spec)

@@ -42,7 +42,14 @@ from symphony.pki import (
 )
 from symphony.statedir import hold_state_dir
 
-from .api import ApiContext, HttpServer, HttpSettings, create_app, ensure_api_token
+from .api import (
+    ApiContext,
+    HttpServer,
+    HttpSettings,
+    SnapshotCache,
+    create_app,
+    ensure_api_token,
+)
 from .api.hosts import allowed_hosts
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .api.server import GetUrl
@@ -131,7 +138,10 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         # hello's report was applied (see deployments/manager.py).
         subscribers = (tree.child("deployments"),)
         return NodeRegistry(
-            node_timeout_sec=config.node_timeout_sec, subscribers=subscribers, incarnations=store
+            node_timeout_sec=config.node_timeout_sec,
+            subscribers=subscribers,
+            incarnations=store,
+            drains=store,
         )
 
     def deployments() -> Deployments:
@@ -158,6 +168,9 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             version=__version__,
             token=api_token,
             allowed_hosts=hosts,
+            # Reads of the whole store (/live sweeps, GET /deployments) run in a worker
+            # thread, off the loop that handles the nodes' heartbeats.
+            snapshots=SnapshotCache(store, off_thread=True),
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens

@@ -17,12 +17,16 @@ and :func:`load_config` turns it into frozen dataclasses, or raises one
 Code can skip the file: ``ConductorConfig(listen_port=0, state_dir=tmp)`` validates
 with the same rules. Every key is documented in ``docs/configuration.md``.
 
+:mod:`values <symphony.config._values>` holds the checks of single values (``values.host_port``,
+``values.node_id``, ...); the command line runs the same checks on its flags.
+
 Errors (one tree)::
 
     ValueError
     └── ConfigError   .problems = [(key_path, message), ...], .source = file or None
 """
 
+from . import _values as values
 from ._errors import ConfigError
 from ._load import load_config, parse_config, read_config_file
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
@@ -36,4 +40,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_config_file",
+    "values",
 ]

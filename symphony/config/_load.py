@@ -290,11 +290,11 @@ def _check_keys(
 
 
 def _unknown(key: object, schema: dict[str, Any]) -> str:
-    import difflib
+    # The same suggestion as for a spec or a request body (symphony.spec's translator).
+    from symphony.spec import did_you_mean
 
-    close = difflib.get_close_matches(str(key), list(schema), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(schema)
-    return f"unknown key {key!r}: {hint}"
+    hint = did_you_mean(key, schema) or "; expected one of " + ", ".join(schema)
+    return f"unknown key {key!r}{hint}"
 
 
 def _loader_class(yaml: Any) -> type:

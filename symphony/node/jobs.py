@@ -42,7 +42,6 @@ from .process import (
     InstanceExists,
     InstanceReport,
     ProcessManager,
-    SpecError,
     StartRequest,
     StatusUpdate,
     UnknownInstance,
@@ -183,14 +182,14 @@ class ProcessJobs:
             await self.manager.start_instance(request)
         except InstanceExists:
             log.debug("start of %s: already here", command.instance_id)
-        except (SpecError, ValueError) as error:
+        except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
             await self._report(
                 InstanceStatus(
                     instance_id=command.instance_id,
                     deployment_id=command.deployment_id,
                     state=InstanceState.FAILED,
-                    reason=_short(f"invalid job spec: {error}"),
+                    reason=_short(f"cannot start: {error}"),
                     at=time.time(),
                     finished_at=time.time(),
                     final=True,

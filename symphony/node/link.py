@@ -27,7 +27,7 @@ import trio
 from symphony.actors import Actor, ActorRef, Backoff
 from symphony.wire import (
     MAX_USAGE_INSTANCES,
-    MIN_PROTOCOL_VERSION,
+    NODE_MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     ConductorConnection,
     Heartbeat,
@@ -109,7 +109,7 @@ class LinkSettings:
 
 @dataclass(frozen=True, slots=True)
 class LinkStatus:
-    """Answer to ``ask("status")``: how the link is doing."""
+    """Answer to :class:`GetLinkStatus`: how the link is doing."""
 
     state: str  # "connecting" | "connected" | "waiting"
     connected_since: float | None
@@ -237,8 +237,9 @@ class ConductorLink(Actor):
             resources=static,
             instances=tuple(instances),
             heartbeat_sec=s.heartbeat_sec,
-            # Conductors that speak only version 1 still accept us (and ignore the token).
-            min_protocol_version=MIN_PROTOCOL_VERSION,
+            # A Conductor older than us refuses this range with "upgrade this side":
+            # the Conductor is upgraded first (it still accepts older nodes).
+            min_protocol_version=NODE_MIN_PROTOCOL_VERSION,
             incarnation=s.incarnation,
         )
 
@@ -246,8 +247,7 @@ class ConductorLink(Actor):
     async def _session(self, conn: ConductorConnection, accepted: HelloAccepted) -> None:
         log_requests = LogRequests(conn)
         async with trio.open_nursery() as nursery:
-            with_usage = accepted.protocol_version >= 3  # older conductors ignore it
-            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec, with_usage)
+            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
             nursery.start_soon(self._send_statuses, conn)
             try:
                 while True:
@@ -288,14 +288,14 @@ class ConductorLink(Actor):
             else:
                 await self.jobs.serve_logs(request, send)
 
-    async def _heartbeats(
-        self, conn: ConductorConnection, interval: float, with_usage: bool = False
-    ) -> None:
+    async def _heartbeats(self, conn: ConductorConnection, interval: float) -> None:
         seq = 0
         next_at = trio.current_time()
         while True:
             usage = await self.resources.ask(GetUsage(), timeout=max(interval, 1.0))
-            instances = await self._instance_usage(interval) if with_usage else None
+            # Every Conductor this node speaks to is version 3 or newer (see
+            # NODE_MIN_PROTOCOL_VERSION), so the instances' usage always goes along.
+            instances = await self._instance_usage(interval)
             await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances))
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.

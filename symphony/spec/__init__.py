@@ -8,6 +8,12 @@
     >>> spec.patched({"replicas": 3}).replicas
     3
 
+Errors are in our own words, with a suggestion for a typo (``translate_errors`` does
+this for every pydantic model: specs, request bodies)::
+
+    replicas: must be at least 0 (got -1); replica: unknown field 'replica'; did you
+    mean 'replicas'?
+
 Errors (one tree)::
 
     ValueError
@@ -19,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SpecError
+from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
     from ._model import (
@@ -67,7 +74,9 @@ __all__ = [
     "RestartPolicy",
     "SpecError",
     "apply_patch",
+    "did_you_mean",
     "merge_patch",
     "parse_spec",
     "parse_stored_spec",
+    "translate_errors",
 ]

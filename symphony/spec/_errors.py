@@ -9,10 +9,7 @@ list items: ``config.command[0]``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pydantic_core import ErrorDetails
+from typing import Any
 
 # Fields that exist in the seed spec's vocabulary but are not built yet. They are refused
 # with this message instead of "unknown field", and never silently ignored.
@@ -56,39 +53,3 @@ def format_path(loc: Iterable[Any]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-def translate(pydantic_errors: Iterable[ErrorDetails]) -> list[dict[str, str]]:
-    """Turn pydantic's error dicts into our ``{"path", "message"}`` dicts.
-
-    pydantic's messages are kept where they are already clear ("Input should be a valid
-    integer"); a few are rewritten to name the rule, and our own validators' messages
-    lose pydantic's "Value error, " prefix.
-    """
-    out: list[dict[str, str]] = []
-    for err in pydantic_errors:
-        loc = tuple(err.get("loc", ()))
-        kind = err.get("type", "")
-        message = str(err.get("msg", "invalid value"))
-        if kind == "extra_forbidden":
-            key = tuple(str(p) for p in loc)
-            message = NOT_SUPPORTED.get(key, f"unknown field {loc[-1]!r}")
-        elif kind == "value_error":
-            message = message.removeprefix("Value error, ")
-        elif kind == "missing":
-            message = "required field is missing"
-        elif kind in ("int_type", "float_type") and isinstance(err.get("input"), bool):
-            message = f"{message}; booleans are not numbers"
-        elif kind == "model_type" or kind == "dict_type":
-            message = f"expected an object (mapping), got {_type_name(err.get('input'))}"
-        out.append({"path": format_path(loc), "message": message})
-    return out
-
-
-def _type_name(value: object) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return names.get(type(value), type(value).__name__)

@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -41,6 +42,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_YET_KINDS = {"docker", "podman", "container", "conda", "venv"}
 MAX_REPLICAS = 10_000
 MAX_AMOUNT = 10**12
+#: Where a ``tcp`` health check connects when its spec names no ``host``.
+DEFAULT_TCP_HOST = "127.0.0.1"
 
 
 def _stored(info: ValidationInfo) -> bool:
@@ -121,8 +124,15 @@ def _check_env_name(value: str, info: ValidationInfo) -> str:
     return value
 
 
+# The JSON schema (OpenAPI) states the rules the validators check, so a client that
+# follows the schema is never refused: the patterns, and a program name not empty.
+NAME_PATTERN = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+CLASS_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
+GROUP_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 ClassName = Annotated[str, AfterValidator(_check_class)]
-GroupName = Annotated[str, AfterValidator(_check_group)]
+GroupName = Annotated[
+    str, AfterValidator(_check_group), WithJsonSchema({"type": "string", "pattern": GROUP_PATTERN})
+]
 Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
 Seconds = Annotated[float, Field(ge=0, le=86_400 * 7)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400 * 7)]
@@ -155,9 +165,24 @@ class ExecConfig(_Strict):
     """What to run: ``command`` (argv list, no shell), ``env`` added to the node's
     environment, ``cwd`` (default: the instance's own work directory on the node)."""
 
-    command: list[Arg]
+    command: Annotated[
+        list[Arg],
+        Field(
+            json_schema_extra={
+                "minItems": 1,
+                "prefixItems": [{"type": "string", "minLength": 1}],
+            }
+        ),
+    ]
     env: dict[EnvName, Arg] = Field(default_factory=dict)
     cwd: Plain | None = None
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd_not_empty(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "" and not _stored(info):
+            raise ValueError("must not be empty (leave it out for the instance's own directory)")
+        return value
 
     _command = field_validator("command", mode="before")(staticmethod(_command_list))
 
@@ -190,7 +215,8 @@ class RestartPolicy(_Strict):
 
 class HealthCheck(_Strict):
     """A periodic probe: ``exec`` runs ``command`` (exit 0 = healthy), ``http`` GETs
-    ``url`` (2xx/3xx = healthy), ``tcp`` connects to ``port`` on ``host``.
+    ``url`` (2xx/3xx = healthy), ``tcp`` connects to ``port`` on ``host`` (default
+    127.0.0.1).
     ``failure_threshold`` failures in a row make the instance unhealthy."""
 
     type: Literal["exec", "http", "tcp"]
@@ -204,6 +230,15 @@ class HealthCheck(_Strict):
     period_seconds: PositiveSeconds = 10.0
     timeout_seconds: PositiveSeconds = 1.0
     failure_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_host(cls, data: Any) -> Any:
+        # The one place the tcp host's default is filled in: the stored spec, the API's
+        # answers and the job spec sent to the node all carry it.
+        if isinstance(data, dict) and data.get("type") == "tcp" and data.get("host") is None:
+            data = {**data, "host": DEFAULT_TCP_HOST}
+        return data
 
     _command_shape = field_validator("command", mode="before")(
         staticmethod(lambda v: v if v is None else _command_list(v))
@@ -227,11 +262,6 @@ class HealthCheck(_Strict):
             raise ValueError("must not be empty")
         return value
 
-    @property
-    def tcp_host(self) -> str:
-        """The host a ``tcp`` check connects to (default 127.0.0.1)."""
-        return self.host or "127.0.0.1"
-
 
 class PlacementPolicy(_Strict):
     """``spread``: the node left least utilized (the largest used/total fraction over its
@@ -250,6 +280,12 @@ class Reschedule(_Strict):
     max_delay_seconds: Seconds = 300.0
 
 
+def _name_is_generated(schema: dict[str, Any]) -> None:
+    # A client may leave the name out (it is generated from the command), so the JSON
+    # schema of what a client sends does not require it.
+    schema["required"] = [r for r in schema.get("required", []) if r != "name"]
+
+
 class DeploymentSpec(_Strict):
     """One validated deployment spec, shared by the HTTP API, the CLI and YAML files.
 
@@ -257,9 +293,21 @@ class DeploymentSpec(_Strict):
     field path); turn it back into plain JSON with :meth:`to_dict`.
     """
 
-    name: str
+    model_config = ConfigDict(json_schema_extra=_name_is_generated)
+
+    name: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "pattern": NAME_PATTERN,
+                "description": "A DNS label; generated if absent",
+            }
+        ),
+    ]
     node_group: GroupName | None = None
-    capacity_requests: dict[ClassName, Amount] = Field(default_factory=dict)
+    capacity_requests: dict[ClassName, Amount] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": CLASS_PATTERN}}
+    )
     kind: Literal["exec"] = "exec"
     config: ExecConfig
     replicas: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 1
@@ -316,9 +364,7 @@ class DeploymentSpec(_Strict):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """The JSON schema of a spec as a client sends it (for OpenAPI)."""
-        schema = cls.model_json_schema(mode="validation")
-        schema["required"] = [r for r in schema.get("required", []) if r != "name"]
-        return schema
+        return cls.model_json_schema(mode="validation")
 
     def patched(self, patch: Any) -> DeploymentSpec:
         """A new spec with ``patch`` applied as a JSON merge patch (RFC 7386): objects

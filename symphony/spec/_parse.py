@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._errors import SpecError, translate
+from ._errors import SpecError
 from ._model import DeploymentSpec
+from ._words import translate_errors
 
 
 def parse_spec(data: object) -> DeploymentSpec:
@@ -27,7 +28,7 @@ def parse_spec(data: object) -> DeploymentSpec:
     try:
         return DeploymentSpec.model_validate(dict(data))
     except ValidationError as exc:
-        raise SpecError(translate(exc.errors())) from None
+        raise SpecError(translate_errors(exc.errors(), model=DeploymentSpec)) from None
 
 
 def parse_stored_spec(data: object) -> DeploymentSpec:
@@ -40,7 +41,7 @@ def parse_stored_spec(data: object) -> DeploymentSpec:
     try:
         return DeploymentSpec.model_validate(dict(data), context={"stored": True})
     except ValidationError as exc:
-        raise SpecError(translate(exc.errors())) from None
+        raise SpecError(translate_errors(exc.errors(), model=DeploymentSpec)) from None
 
 
 def apply_patch(spec: DeploymentSpec, patch: object) -> DeploymentSpec:

@@ -39,6 +39,7 @@ from .errors import (
 )
 from .hello import answer_hello, client_hello, receive_hello
 from .identity import peer_node_id
+from .jobspec import JobConfig, JobHealthCheck, JobRestartPolicy, JobSpec, job_spec_from_dict
 from .messages import (
     INSTANCE_STATES,
     MAX_USAGE_INSTANCES,
@@ -62,7 +63,12 @@ from .messages import (
     message,
 )
 from .server import NODE_WS_PATH, serve_nodes
-from .version import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, negotiate_version
+from .version import (
+    MIN_PROTOCOL_VERSION,
+    NODE_MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+    negotiate_version,
+)
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -75,6 +81,7 @@ __all__ = [
     "MAX_USAGE_INSTANCES",
     "MESSAGE_TYPES",
     "MIN_PROTOCOL_VERSION",
+    "NODE_MIN_PROTOCOL_VERSION",
     "NODE_WS_PATH",
     "PROTOCOL_VERSION",
     "ConductorConnection",
@@ -92,6 +99,10 @@ __all__ = [
     "InstanceReport",
     "InstanceStatus",
     "InstanceUsage",
+    "JobConfig",
+    "JobHealthCheck",
+    "JobRestartPolicy",
+    "JobSpec",
     "LinkError",
     "LogCancel",
     "LogChunk",
@@ -113,6 +124,7 @@ __all__ = [
     "connect_to_conductor",
     "decode",
     "encode",
+    "job_spec_from_dict",
     "message",
     "negotiate_version",
     "peer_node_id",

@@ -240,13 +240,17 @@ class Error(Message):
 
 @message("start_instance")
 class StartInstance(Message):
-    """Conductor -> node: run replica ``replica`` of a deployment from ``spec``."""
+    """Conductor -> node: run replica ``replica`` of a deployment from ``spec``.
+
+    Since protocol 3 ``spec`` is a typed :class:`~symphony.wire.jobspec.JobSpec`; its
+    map is the subset of the old untyped spec map that nodes of versions 1 and 2 read.
+    """
 
     instance_id: Id
     deployment_id: Id
     deployment_name: Id
     replica: NonNegInt
-    spec: dict[str, Any]
+    spec: JobSpec
 
 
 @message("stop_instance")
@@ -307,3 +311,8 @@ class LogCredit(Message):
 
     request_id: Id
     bytes: NonNegInt
+
+
+# At the end: the job spec's messages are built on the base class above, and
+# StartInstance's hint names JobSpec (resolved when the codec first compiles it).
+from .jobspec import JobSpec  # noqa: E402

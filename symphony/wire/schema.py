@@ -20,6 +20,10 @@ Supported hints, which are all the protocol needs:
   accept a final newline) and ``JsonData()`` for free-form maps that end up in API
   answers (JSON types only, finite numbers, bounded depth and string length).
 
+A rule between fields of one message (a ``tcp`` health check needs a ``port``) is the
+class's ``__post_init__`` raising ``ValueError``; :func:`build` reports it as a
+:class:`~symphony.wire.errors.ProtocolError` at the message's path.
+
 Unknown keys in a map are ignored on purpose: a peer of the same protocol
 version may add an optional field without breaking older readers (the protobuf
 rule). Anything that changes the meaning of existing fields needs a new
@@ -359,4 +363,7 @@ def build(cls: type[_T], data: Any, path: str) -> _T:
             kwargs[name] = convert(data[name], f"{path}.{name}")
         elif required:
             _fail(path, f"missing required field {name!r}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a rule between fields, checked in __post_init__
+        _fail(path, str(exc))

@@ -15,17 +15,28 @@ from __future__ import annotations
 
 from .errors import VersionMismatch
 
-__all__ = ["MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION", "negotiate_version"]
+__all__ = [
+    "MIN_PROTOCOL_VERSION",
+    "NODE_MIN_PROTOCOL_VERSION",
+    "PROTOCOL_VERSION",
+    "negotiate_version",
+]
 
 #: The newest protocol version this code speaks. 2 added ``Hello.incarnation`` and
 #: windowed log streams (``LogRequest.window`` and ``LogCredit``); a conductor sends
-#: ``LogCredit`` only to nodes that negotiated 2. 3 added ``Heartbeat.instances``
-#: (each live instance's CPU% and RSS; a node sends it only when 3 was negotiated) and
-#: ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out, and the
-#: conductor sends nothing new).
+#: ``LogCredit`` only to nodes that negotiated 2. 3 made ``StartInstance.spec`` a typed
+#: :class:`~symphony.wire.jobspec.JobSpec` with every default filled in by the Conductor
+#: (its map is a subset of what older nodes read, so they get the same), added
+#: ``Heartbeat.instances`` (each live instance's CPU% and RSS; sent only when 3 was
+#: negotiated) and ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it
+#: out, and the conductor sends nothing new).
 PROTOCOL_VERSION = 3
-#: The oldest protocol version this code still speaks.
+#: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1
+#: The oldest protocol version a node speaks: a node runs the typed job spec as sent and
+#: no longer fills in defaults itself, which a Conductor older than 3 relies on. Upgrade
+#: the Conductor first, then the nodes.
+NODE_MIN_PROTOCOL_VERSION = 3
 
 
 def negotiate_version(

@@ -176,3 +176,16 @@ def test_event_rows_show_time_kind_instance_and_message() -> None:
     rows = event_rows([{"at": NOW, "kind": "exited", "instance_id": "w-0", "message": "code 1"}])
     assert rows[0][1:] == ["exited", "w-0", "code 1"]
     assert rows[0][0] == t.clock(NOW)
+
+
+def test_node_rows_state_says_draining_whatever_the_link_does() -> None:
+    rows = node_rows(
+        [
+            {"node_id": "a", "state": "ready", "draining": True},
+            {"node_id": "b", "state": "disconnected", "draining": True},
+            {"node_id": "c", "state": "lost", "draining": False},
+            {"node_id": "d", "state": "ready"},  # a Conductor that predates draining
+        ],
+        now=NOW,
+    )
+    assert [r[1] for r in rows] == ["draining", "disconnected,draining", "lost", "ready"]

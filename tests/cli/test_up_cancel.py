@@ -22,7 +22,8 @@ SCRIPT = """
 import json, sys, trio
 from pathlib import Path
 import symphony.conductor, symphony.node, symphony.conductor.service  # imports up front
-from symphony.up import UpConfig, monitor_alive, run_up
+from symphony.node.process import monitor_alive
+from symphony.up import UpConfig, run_up
 
 async def once(state: Path, delay: float) -> dict:
     config = UpConfig(state_dir=state, http_port=0, node_id="n1", capacities={"cpu": 100})

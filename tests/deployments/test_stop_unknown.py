@@ -40,7 +40,7 @@ async def test_stop_confirmed_with_unknown_deployment_ends_the_instance(
                 deployment_id="unknown",
                 deployment_name="unknown",
                 replica=0,
-                spec={},
+                spec=starts[0][1].spec,
             )
             await cluster.report(node_id, unknown, "stopped", final=True)
         instances = cluster.view("web")["instances"]

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import trio
 
 from symphony.actors import Actor, spawn
+from symphony.conductor.deployments.instances import job_spec
 from symphony.node.jobs import ProcessJobs
 from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
-from symphony.wire import InstanceStatus, StartInstance
+from symphony.spec import parse_spec
+from symphony.wire import InstanceStatus, JobSpec, StartInstance
 
 JOBS = os.path.dirname(os.path.abspath(__file__))
 
@@ -48,17 +50,18 @@ class Node:
                 return matching[count - 1]
             await self.changed.wait()
 
-    async def start(self, instance_id: str, spec: dict, **kw: object) -> None:
+    async def start(self, instance_id: str, spec: JobSpec, **kw: object) -> None:
         await self.manager.start_instance(StartRequest(instance_id=instance_id, spec=spec, **kw))
 
 
-def spec(command: list[str], **fields: object) -> dict:
-    """An exec spec dict; ``env``/``cwd`` go into config, the rest at top level."""
+def spec(command: list[str], **fields: object) -> JobSpec:
+    """The job spec the Conductor sends for a deployment spec with these fields;
+    ``env``/``cwd`` go into config, the rest at top level."""
     config: dict[str, object] = {"command": command}
     for key in ("env", "cwd"):
         if key in fields:
             config[key] = fields.pop(key)
-    return {"kind": "exec", "config": config, **fields}
+    return job_spec(parse_spec({"kind": "exec", "config": config, **fields}))
 
 
 async def wait_real(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -126,7 +129,10 @@ async def open_node(
     """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit
     (with ``keep_monitor``, the agent just goes, as if killed: jobs and monitor stay)."""
     node = Node(manager=None, state_dir=state_dir)  # type: ignore[arg-type]
-    node.manager = ProcessManager(state_dir=state_dir, node_id=node_id, on_status=node.record)
+    # No jitter: the tests check restart delays exactly.
+    node.manager = ProcessManager(
+        state_dir=state_dir, node_id=node_id, on_status=node.record, restart_jitter=0.0
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(node.manager.run)
         pid = monitor_pid(state_dir)
@@ -171,7 +177,7 @@ async def open_jobs(node: Node) -> AsyncIterator[tuple[ProcessJobs, LinkDouble]]
         nursery.cancel_scope.cancel()
 
 
-def start_command(instance_id: str, job: dict, *, deployment_id: str = "dep-1") -> StartInstance:
+def start_command(instance_id: str, job: JobSpec, *, deployment_id: str = "dep-1") -> StartInstance:
     """A StartInstance as the Conductor sends it."""
     return StartInstance(
         instance_id=instance_id,

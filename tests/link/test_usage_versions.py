@@ -3,9 +3,8 @@
 - A version-2 node (a hand-written peer: hello with version 2, heartbeats without
   ``instances``) is accepted by this Conductor at version 2, and its node usage is
   charted as before.
-- This node, against a Conductor that speaks only up to version 2 (a hand-written peer
-  on the real transport), sends heartbeats without ``instances``; against version 3 it
-  sends them.
+- This node sends them to a version-3 Conductor (a hand-written peer on the real
+  transport); it speaks to no older Conductor (``NODE_MIN_PROTOCOL_VERSION``).
 """
 
 from __future__ import annotations
@@ -113,12 +112,6 @@ async def _heartbeats_from_a_node(tmp_path: Path, speaks: int) -> list[Heartbeat
         nursery.cancel_scope.cancel()
     assert len(beats) >= 3, "the node sent no heartbeats"
     return beats
-
-
-async def test_link_node_sends_no_instance_usage_to_a_v2_conductor(tmp_path: Path) -> None:
-    beats = await _heartbeats_from_a_node(tmp_path, speaks=2)
-    assert all(beat.instances is None for beat in beats)
-    assert all("cpu_percent" in beat.usage for beat in beats)
 
 
 async def test_link_node_sends_instance_usage_to_a_v3_conductor(tmp_path: Path) -> None:

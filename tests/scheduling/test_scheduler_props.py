@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from symphony.actors import Actor, spawn
 from symphony.conductor.deployments import CapacityUsage, Scheduler
+from symphony.conductor.deployments.instances import job_spec
 from symphony.conductor.deployments.messages import (
     Placed,
     PlaceInstances,
@@ -34,7 +35,10 @@ from symphony.conductor.deployments.messages import (
 )
 from symphony.conductor.nodes.model import NodeChanged, NodeView
 from symphony.conductor.placement import PendingInstance
+from symphony.spec import parse_spec
 from symphony.wire import StartInstance
+
+JOB = job_spec(parse_spec({"config": {"command": ["true"]}}))
 
 CLASSES = ("A", "B")
 GROUPS = ("g1", "g2")
@@ -194,7 +198,7 @@ async def _place(scheduler, owner, name, group, requests, ids) -> None:
         PlacementRequest(
             pending=PendingInstance(i, name, group, requests),
             start=StartInstance(
-                instance_id=i, deployment_id=name, deployment_name=name, replica=0, spec={}
+                instance_id=i, deployment_id=name, deployment_name=name, replica=0, spec=JOB
             ),
         )
         for i in ids

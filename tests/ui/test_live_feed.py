@@ -149,3 +149,95 @@ async def test_changes_pushes_events_at_once_and_the_sweep_catches_the_rest(
         with pytest.raises(StopAsyncIteration):
             await stream.__anext__()
         await stream.aclose()
+
+
+class CountingStore:
+    """The real store, counting the reads of everything (an unfiltered instance list)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.full_reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def list_instances(self, **filters: Any) -> list[InstanceRecord]:
+        self.full_reads += not filters
+        return self._store.list_instances(**filters)
+
+
+async def test_changes_of_many_clients_share_one_read_per_period(
+    ctx: ApiContext, autojump_clock: trio.testing.MockClock
+) -> None:
+    for n in range(20):
+        spec = parse_spec({"name": f"web-{n}", "config": {"command": ["x"]}})
+        record = ctx.store.create_deployment(spec)
+        ctx.store.upsert_instance(InstanceRecord(f"i{n}", record.id, 0))
+    counting = CountingStore(ctx.store)
+    shared = ApiContext(
+        registry=ctx.registry,
+        scheduler=ctx.scheduler,
+        deployments=ctx.deployments,
+        store=counting,
+        events=ctx.events,
+        started_at=ctx.started_at,
+        version="test",
+        token=None,
+    )
+    closing = trio.Event()
+    snapshots: list[Any] = []
+
+    async def client() -> None:
+        with shared.events.subscribe() as feed:
+            stream = changes(shared, feed, closing)
+            snapshots.append(parse(await stream.__anext__()))
+            async for _ in stream:
+                pass
+
+    periods, clients = 5, 30
+    async with trio.open_nursery() as nursery:
+        for _ in range(clients):
+            nursery.start_soon(client)
+        await trio.sleep(periods * POLL_PERIOD + POLL_PERIOD / 2)
+        closing.set()
+    assert all(kind == "snapshot" and len(data["deployments"]) == 20 for kind, data in snapshots)
+    assert len(snapshots) == clients
+    # One read for the first snapshots and one per period, however many clients.
+    assert counting.full_reads <= periods + 1
+
+
+def test_live_state_never_sends_a_sweep_older_than_its_own_reread(tmp_path: Path) -> None:
+    from symphony.conductor.api.snapshots import Snapshot
+
+    with Store.open(tmp_path / "db") as store:
+        old = store.create_deployment(parse_spec({"name": "web", "config": {"command": ["x"]}}))
+        stale = Snapshot([old], [], version=store.commits, taken_at=0.0)
+        state = LiveState()
+        assert state.sweep(stale) == ([old], [])
+        # An event: the client re-reads the deployment after a change and a new one.
+        new = store.update_deployment(old.id, old.spec.patched({"replicas": 2}))
+        other = store.create_deployment(parse_spec({"name": "db", "config": {"command": ["x"]}}))
+        assert state.deployment_changed(new, [], version=store.commits) is not None
+        assert state.deployment_changed(other, [], version=store.commits) is not None
+        # A shared snapshot read before those writes: neither older state nor "removed".
+        assert state.sweep(stale) == ([], [])
+        fresh = Snapshot([new, other], [], version=store.commits, taken_at=1.0, previous=stale)
+        assert state.sweep(fresh) == ([], [])
+        store.delete_deployment(other.id)
+        gone = Snapshot([new], [], version=store.commits, taken_at=2.0, previous=fresh)
+        assert state.sweep(gone) == ([], [other.id])
+
+
+def test_live_state_removes_what_it_knew_only_from_rereads(tmp_path: Path) -> None:
+    """Created and deleted between two shared snapshots: neither of them ever had it."""
+    from symphony.conductor.api.snapshots import Snapshot
+
+    with Store.open(tmp_path / "db") as store:
+        before = Snapshot([], [], version=store.commits, taken_at=0.0)
+        state = LiveState()
+        assert state.sweep(before) == ([], [])
+        record = store.create_deployment(parse_spec({"name": "web", "config": {"command": ["x"]}}))
+        assert state.deployment_changed(record, [], version=store.commits) is not None
+        store.delete_deployment(record.id)
+        after = Snapshot([], [], version=store.commits, taken_at=1.0, previous=before)
+        assert state.sweep(after) == ([], [record.id])

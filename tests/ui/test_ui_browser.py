@@ -213,7 +213,7 @@ def test_ui_invalid_spec_errors_show_next_to_their_fields(page: Any, server: Ser
     expect(name_error).to_contain_text("is not a valid name")
     expect(page.locator("[data-field=name]")).to_have_class("field invalid")
     expect(page.locator("[data-error-for=capacity_requests]")).to_contain_text(
-        "capacity_requests.Analytic1: Input should be greater than 0"
+        "capacity_requests.Analytic1: must be more than 0 (got -1)"
     )
     expect(page.locator("[data-error-for=command]")).to_be_empty()
 
@@ -230,7 +230,7 @@ def test_ui_invalid_spec_errors_show_next_to_their_fields(page: Any, server: Ser
     raw.fill('{"name": "ok-name", "replicas": -2, "config": {"command": ["true"]}}')
     page.click("#submit")
     expect(page.locator(".raw-errors")).to_contain_text("replicas")
-    expect(page.locator("[data-error-for=replicas]")).to_contain_text("greater than or equal to 0")
+    expect(page.locator("[data-error-for=replicas]")).to_contain_text("must be at least 0 (got -2)")
     raw.fill("{not json")
     page.click("#tab-form")
     expect(page.locator(".form-error")).to_contain_text("The JSON is not valid")
@@ -337,3 +337,42 @@ def test_ui_helpers_split_join_and_patch(page: Any, server: Server) -> None:
     assert result["round"] == ["a b", "it's", "$HOME"]
     assert result["patch"] == {"env": {"Y": None}, "list": [1, 2], "b": True}
     assert result["fields"] == ["env", "capacity_requests", "restart_type", None]
+
+
+def test_ui_drain_and_undrain_a_node(page: Any, server: Server) -> None:
+    """Drain from the node's card (after a confirmation), see it marked, see why the
+    replica could not move (the only node), undrain."""
+    deploy(server, "drain-me")
+    try:
+        login(page, server)
+        card = page.locator("[data-node=ui-node]")
+        expect(card.locator(".node-instances")).to_contain_text("drain-me")
+        card.locator("button.drain").click()
+        expect(page.locator(".dialog")).to_contain_text("Drain ui-node?")
+        expect(page.locator(".dialog")).to_contain_text("move to other nodes")
+        page.locator(".dialog button", has_text="Drain").click()
+        expect(card.locator(".card-head .pill.s-draining")).to_have_text("draining")
+        expect(card.locator(".card-head .pill.s-ready")).to_have_text("ready")
+        expect(card.locator("button.drain")).to_have_text("Undrain")
+        expect(page.locator(".subtitle")).to_contain_text("1 draining")
+        assert server.api.get("/nodes").json()["nodes"][0]["draining"] is True
+        screenshot(page, "ui-node-draining")
+
+        # Nowhere else to go: the replica keeps running, and its replacement says why.
+        page.goto(server.ui("#/d/drain-me"))
+        expect(page.locator("td.reason", has_text="none taking new work")).to_have_text(
+            "1 node in group local, none taking new work: 1 draining"
+        )
+
+        page.goto(server.ui("#/nodes"))
+        expect(card.locator("button.drain")).to_have_text("Undrain")
+        card.locator("button.drain").click()  # undrain asks nothing
+        expect(page.locator(".toast", has_text="undrained")).to_be_visible()
+        expect(card.locator(".card-head .pill.s-draining")).to_have_count(0)
+        expect(card.locator(".card-head .pill")).to_have_text("ready")
+        expect(card.locator("button.drain")).to_have_text("Drain")
+        expect(card).not_to_have_class("draining")
+        assert server.api.get("/nodes").json()["nodes"][0]["draining"] is False
+    finally:
+        server.api.post("/nodes/ui-node/undrain")  # never leave the shared node drained
+        remove(server, "drain-me")

@@ -9,12 +9,14 @@ from .auth import ensure_api_token
 from .context import ApiContext
 from .errors import ApiError
 from .server import HttpServer, HttpSettings
+from .snapshots import SnapshotCache
 
 __all__ = [
     "ApiContext",
     "ApiError",
     "HttpServer",
     "HttpSettings",
+    "SnapshotCache",
     "create_app",
     "ensure_api_token",
 ]

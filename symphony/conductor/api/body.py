@@ -14,9 +14,12 @@ each route:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from quart import request
+
+from symphony.spec import translate_errors
 
 from .errors import ApiError
 
@@ -91,6 +94,21 @@ async def json_body(*, empty: Any = _EMPTY) -> Any:
     if depth(data) > MAX_DEPTH:
         raise _too_deep()
     return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M], data: Any) -> M:
+    """``data`` (a decoded JSON body) validated into ``model``, or a 422 whose detail
+    lists ``{"path", "message"}`` in the same words as a refused spec."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed request", "the body is a JSON object (or empty)")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        detail = translate_errors(error.errors(), model=model)
+        raise ApiError(422, "invalid request", detail) from None
 
 
 def depth(value: Any) -> int:

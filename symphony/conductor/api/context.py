@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from symphony.actors import ActorRef
 
 from .hosts import LOOPBACK_HOSTS
+from .snapshots import SnapshotCache
 
 if TYPE_CHECKING:
     from ..deployments import EventLog
@@ -22,7 +23,9 @@ class ApiContext:
     off (``conductor.http.auth: none``, which the config allows only on loopback). It has
     no default on purpose: an embedding program must choose. ``allowed_hosts`` are the
     names a request's Host (and a change's Origin) may carry (see :mod:`.hosts`);
-    the default suits a server on loopback.
+    the default suits a server on loopback. ``snapshots`` shares reads of the whole
+    store between clients (see :mod:`.snapshots`); by default it reads on the event loop
+    with the store's own connection; the Conductor passes one that reads in a thread.
     """
 
     registry: ActorRef
@@ -34,3 +37,13 @@ class ApiContext:
     version: str
     token: str | None
     allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
+    snapshots: SnapshotCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.snapshots is None:
+            object.__setattr__(self, "snapshots", SnapshotCache(self.store))
+
+    def shared_reads(self) -> SnapshotCache:
+        """The :class:`SnapshotCache` of this API (``snapshots``, or the default one)."""
+        assert self.snapshots is not None  # set in __post_init__
+        return self.snapshots

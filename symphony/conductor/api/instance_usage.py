@@ -9,6 +9,7 @@ from symphony.actors import ActorStopped, AskTimeout
 
 from ..nodes.usage import GetCurrentUsage
 from .app import context
+from .views import with_usage
 
 log = logging.getLogger("symphony.conductor.api")
 
@@ -16,22 +17,23 @@ log = logging.getLogger("symphony.conductor.api")
 USAGE_TIMEOUT = 2.0
 
 
-async def with_current_usage(deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fill in each instance's latest ``cpu_percent`` and ``rss_bytes`` (``None`` for an
-    instance no heartbeat has measured: not live, or its node speaks protocol 2).
+async def current_usage() -> dict[str, dict[str, float]]:
+    """Each measured instance's latest figures, by instance id, from the node registry.
 
-    The figures come from the node registry; when it cannot answer in time they are
-    ``None`` for this one answer, rather than failing a listing for a chart's sake.
+    When the registry cannot answer in time the answer is empty (every figure ``None``)
+    for this one request, rather than failing a listing for a chart's sake.
     """
     try:
-        current = await context().registry.ask(GetCurrentUsage(), timeout=USAGE_TIMEOUT)
+        current: dict[str, dict[str, float]] = await context().registry.ask(
+            GetCurrentUsage(), timeout=USAGE_TIMEOUT
+        )
     except (AskTimeout, ActorStopped) as error:
         log.warning("instance usage left out of a listing: %s", error or type(error).__name__)
-        current = {}
-    for deployment in deployments:
-        for inst in deployment["instances"]:
-            sample = current.get(inst["id"], {})
-            rss = sample.get("rss_bytes")
-            inst["cpu_percent"] = sample.get("cpu_percent")
-            inst["rss_bytes"] = int(rss) if rss is not None else None
-    return deployments
+        return {}
+    return current
+
+
+async def with_current_usage(deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``deployments`` with each instance's latest figures filled in."""
+    current = await current_usage()
+    return [with_usage(view, current) for view in deployments]

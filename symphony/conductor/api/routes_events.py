@@ -11,35 +11,19 @@ from typing import Any
 
 from quart import Blueprint
 
-from ..store import EventRecord
 from .app import context
-from .params import int_param
+from .models import EventsQuery
+from .params import query_params
 from .routes_deployments import find
+from .views import event_json
 
 events = Blueprint("events", __name__)
-
-MAX_LIMIT = 1000
-#: Ids are SQLite rowids (signed 64-bit).
-MAX_ID = 2**63 - 1
-
-
-def event_json(event: EventRecord) -> dict[str, Any]:
-    """One event as the API returns it."""
-    return {
-        "id": event.id,
-        "at": event.at,
-        "kind": event.kind,
-        "message": event.message,
-        "deployment_id": event.deployment_id,
-        "instance_id": event.instance_id,
-        "data": dict(event.data),
-    }
 
 
 @events.get("/deployments/<id_or_name>/events")
 async def deployment_events(id_or_name: str) -> dict[str, Any]:
-    after = int_param("after", 0, low=0, high=MAX_ID) or 0
-    limit = int_param("limit", 100, low=1, high=MAX_LIMIT) or 100
+    params = query_params(EventsQuery)
+    after, limit = params.after, params.limit
     record = find(id_or_name)
     found = context().store.list_events(deployment_id=record.id, after_id=after, limit=limit)
     return {

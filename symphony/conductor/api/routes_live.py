@@ -13,9 +13,11 @@ only changes, each an SSE message ``event: <type>`` / ``data: <one JSON line>``:
 ==============  ===============================================================
 
 Deployment events come from the :class:`EventLog` feed and trigger an immediate re-read
-of that one deployment. A cheap server-side sweep every :data:`POLL_PERIOD` catches
-what has no event (a pid, a heartbeat, a deleted deployment); it compares fingerprints
-and sends only what differs, never a full snapshot again. ``now`` is the Conductor's
+of that one deployment. A server-side sweep every :data:`POLL_PERIOD` catches what has
+no event (a pid, a heartbeat, a deleted deployment); it compares fingerprints and sends
+only what differs, never a full snapshot again. Every stream sweeps the same shared
+:class:`~.snapshots.Snapshot` (at most one read of the store per period, in a worker
+thread), however many clients there are. ``now`` is the Conductor's
 clock, so a browser can show heartbeat ages without trusting its own clock.
 
 The token is the usual ``Authorization: Bearer`` header: the UI reads this stream with
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -39,8 +41,9 @@ from ..nodes.model import ListNodes
 from ..store import DeploymentRecord, EventRecord, InstanceRecord
 from .app import context
 from .context import ApiContext
-from .routes_events import event_json
 from .routes_nodes import node_json
+from .snapshots import Fingerprint, Snapshot, SnapshotCache, fingerprint
+from .sse import sse, sse_raw
 from .views import deployment_json
 
 live = Blueprint("live", __name__)
@@ -61,48 +64,87 @@ EVENT_BUFFER = 1000
 _LOAD_FIELDS = ("usage", "last_heartbeat")
 
 
-def sse(kind: str, data: Any) -> bytes:
-    """One Server-Sent Events message (the JSON has no newlines, so one ``data`` line)."""
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
 class LiveState:
     """What one client was sent last, and the difference to what is true now.
 
-    Pure bookkeeping (no I/O), so the rules are testable without a Conductor.
+    Pure bookkeeping (no I/O), so the rules are testable without a Conductor. Each
+    deployment sent is noted with the store version it was read at: a shared sweep
+    snapshot older than a deployment's own re-read (after an event) must not send the
+    older state again, nor report the deployment removed.
     """
 
     def __init__(self) -> None:
-        self._deployments: dict[str, tuple[Any, ...]] = {}
+        self._deployments: dict[str, Fingerprint] = {}
+        self._versions: dict[str, int] = {}  # also of forgotten ones, until a sweep agrees
+        self._seq: int | None = None  # of the last snapshot swept
+        self._recheck: set[str] = set()  # skipped by the last sweep: look again
         self._nodes: dict[str, dict[str, Any]] = {}
         self._node_sent_at: dict[str, float] = {}
 
-    def deployment_fingerprint(
-        self, record: DeploymentRecord, instances: Iterable[InstanceRecord]
-    ) -> tuple[Any, ...]:
-        """Changes whenever the deployment or one of its instances is written."""
-        marks = sorted((i.id, i.updated_at, i.state) for i in instances)
-        return (record.updated_at, record.generation, tuple(marks))
-
     def deployment_changed(
-        self, record: DeploymentRecord, instances: list[InstanceRecord]
+        self, record: DeploymentRecord, instances: list[InstanceRecord], *, version: int = 0
     ) -> dict[str, Any] | None:
         """The deployment's JSON if it differs from what was sent, else None."""
-        mark = self.deployment_fingerprint(record, instances)
-        if self._deployments.get(record.id) == mark:
+        if not self.mark_changed(record.id, fingerprint(record, instances), version=version):
             return None
-        self._deployments[record.id] = mark
         return deployment_json(record, instances)
 
-    def removed(self, existing: Iterable[str]) -> list[str]:
-        """Ids sent before that are gone now (they are forgotten)."""
-        gone = set(self._deployments) - set(existing)
-        for deployment_id in gone:
-            del self._deployments[deployment_id]
+    def mark_changed(self, deployment_id: str, mark: Fingerprint, *, version: int) -> bool:
+        """Whether a deployment read at ``version`` differs from what was sent (if so,
+        it is remembered as sent)."""
+        self._versions[deployment_id] = max(version, self._versions.get(deployment_id, version))
+        if self._deployments.get(deployment_id) == mark:
+            return False
+        self._deployments[deployment_id] = mark
+        return True
+
+    def sweep(self, snapshot: Snapshot) -> tuple[list[DeploymentRecord], list[str]]:
+        """``(deployments changed, ids gone)`` by ``snapshot``, which is shared.
+
+        Only deployments that changed since the snapshot this client swept last are
+        compared (the snapshot knows which), so a sweep costs the changes, not the
+        deployments. What is skipped for being older than this client's own re-read
+        is looked at again in the next sweep.
+        """
+        since = snapshot.changed_since(self._seq)
+        self._seq = snapshot.seq
+        if since is None:
+            candidates = snapshot.records
+        else:
+            candidates = snapshot.records_of(since | self._recheck)
+        self._recheck = set()
+        changed = []
+        for record in candidates:
+            if self._versions.get(record.id, -1) > snapshot.version:
+                self._recheck.add(record.id)  # this client has seen it fresher
+                continue
+            self._versions[record.id] = snapshot.version
+            mark = snapshot.fingerprints[record.id]
+            if self._deployments.get(record.id) != mark:
+                self._deployments[record.id] = mark
+                changed.append(record)
+        return changed, self.removed(snapshot.fingerprints, version=snapshot.version)
+
+    def removed(self, existing: Iterable[str], *, version: int | None = None) -> list[str]:
+        """Ids sent before that are gone now (they are forgotten).
+
+        With ``version`` (that of the read that found ``existing``), a deployment this
+        client read at a later version is left alone until the next sweep.
+        """
+        present = existing if isinstance(existing, Mapping) else set(existing)
+        gone = []
+        for deployment_id in self._versions.keys() - present:  # a set operation, in C
+            if version is not None and self._versions[deployment_id] > version:
+                self._recheck.add(deployment_id)
+                continue
+            del self._versions[deployment_id]
+            if self._deployments.pop(deployment_id, None) is not None:
+                gone.append(deployment_id)
         return sorted(gone)
 
-    def forget_deployment(self, deployment_id: str) -> bool:
-        """Forget one deployment; True if it had been sent."""
+    def forget_deployment(self, deployment_id: str, *, version: int = 0) -> bool:
+        """Forget one deployment (found gone at ``version``); True if it had been sent."""
+        self._versions[deployment_id] = max(version, self._versions.get(deployment_id, version))
         return self._deployments.pop(deployment_id, None) is not None
 
     def node_changed(self, node: dict[str, Any], now: float) -> bool:
@@ -134,13 +176,6 @@ async def current_nodes(ctx: ApiContext) -> list[dict[str, Any]]:
     return [node_json(view, used.get(view.node_id, {})) for view in views]
 
 
-def _instances_by_deployment(ctx: ApiContext) -> dict[str, list[InstanceRecord]]:
-    grouped: dict[str, list[InstanceRecord]] = {}
-    for inst in ctx.store.list_instances():
-        grouped.setdefault(inst.deployment_id, []).append(inst)
-    return grouped
-
-
 async def changes(
     ctx: ApiContext,
     events: trio.MemoryReceiveChannel[EventRecord],
@@ -154,16 +189,17 @@ async def changes(
     wait is bounded and closed before the next message goes out.
     """
     state = LiveState()
+    cache = ctx.shared_reads()
     nodes = await current_nodes(ctx)
     now = time.time()
     for node in nodes:
         state.node_changed(node, now)
-    grouped = _instances_by_deployment(ctx)
-    deployments = [
-        state.deployment_changed(record, grouped.get(record.id, []))
-        for record in ctx.store.list_deployments()
-    ]
-    yield sse("snapshot", {"now": now, "nodes": nodes, "deployments": deployments})
+    # Shared with every other stream: a page-reload storm costs one read.
+    snapshot = await cache.recent(max_age=poll_period)
+    state.sweep(snapshot)  # a new client: every deployment, as the shared array has them
+    head = json.dumps({"now": now, "nodes": nodes}, separators=(",", ":")).encode()
+    array = await cache.deployments_array(snapshot)
+    yield sse_raw("snapshot", head[:-1] + b',"deployments":' + array + b"}")
     next_poll = trio.current_time() + poll_period
     next_keepalive = trio.current_time() + KEEPALIVE_PERIOD
     while not closing.is_set():
@@ -178,15 +214,15 @@ async def changes(
                 break
         dirty: dict[str, None] = {}
         for event in received:
-            yield sse("event", {"event": event_json(event)})
+            yield cache.event_sse(event)
             if event.deployment_id is not None:
                 dirty[event.deployment_id] = None
         for deployment_id in dirty:
-            for message in _reread(ctx, state, deployment_id):
+            for message in _reread(cache, state, deployment_id):
                 yield message
         if trio.current_time() >= next_poll:
             next_poll = trio.current_time() + poll_period
-            for message in await _sweep(ctx, state):
+            for message in await _sweep(ctx, state, poll_period):
                 yield message
         if received or trio.current_time() >= next_keepalive:
             if not received:
@@ -194,28 +230,28 @@ async def changes(
             next_keepalive = trio.current_time() + KEEPALIVE_PERIOD
 
 
-def _reread(ctx: ApiContext, state: LiveState, deployment_id: str) -> list[bytes]:
-    record = ctx.store.get_deployment(deployment_id)
-    if record is None:
-        gone = state.forget_deployment(deployment_id)
+def _reread(cache: SnapshotCache, state: LiveState, deployment_id: str) -> list[bytes]:
+    # One deployment, right when its event comes; streams share the read until a write.
+    found = cache.deployment(deployment_id)
+    if found.record is None:
+        gone = state.forget_deployment(deployment_id, version=found.version)
         return [sse("removed", {"id": deployment_id})] if gone else []
-    found = state.deployment_changed(record, ctx.store.list_instances(deployment_id=record.id))
-    return [sse("deployment", {"deployment": found})] if found is not None else []
+    assert found.mark is not None
+    changed = state.mark_changed(deployment_id, found.mark, version=found.version)
+    return [found.message()] if changed else []
 
 
-async def _sweep(ctx: ApiContext, state: LiveState) -> list[bytes]:
+async def _sweep(ctx: ApiContext, state: LiveState, poll_period: float) -> list[bytes]:
     out: list[bytes] = []
     now = time.time()
     for node in await current_nodes(ctx):
         if state.node_changed(node, now):
             out.append(sse("node", {"now": now, "node": node}))
-    grouped = _instances_by_deployment(ctx)
-    records = ctx.store.list_deployments()
-    for record in records:
-        found = state.deployment_changed(record, grouped.get(record.id, []))
-        if found is not None:
-            out.append(sse("deployment", {"deployment": found}))
-    out.extend(sse("removed", {"id": gone}) for gone in state.removed(r.id for r in records))
+    # Every stream sweeps each period; all of them share one read of the whole store.
+    snapshot = await ctx.shared_reads().recent(max_age=poll_period)
+    changed, gone = state.sweep(snapshot)
+    out.extend(snapshot.deployment_sse(record) for record in changed)
+    out.extend(sse("removed", {"id": deployment_id}) for deployment_id in gone)
     return out
 
 

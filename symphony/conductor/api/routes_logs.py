@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Literal
 
 import trio
 from quart import Blueprint, Response, current_app
@@ -24,12 +23,12 @@ from ..store import InstanceRecord
 from .app import context
 from .errors import ApiError
 from .logfeed import LogFeed
-from .params import bool_param, choice_param, int_param, str_param
+from .models import LogsQuery
+from .params import query_params
 from .routes_deployments import find
 
 logs = Blueprint("logs", __name__)
 
-MAX_TAIL = 100_000
 #: How long a node may take to send a whole tail.
 TAIL_TIMEOUT = 30.0
 #: How often a quiet follow stream checks for shutdown and for its node's link.
@@ -67,10 +66,8 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
 @logs.get("/deployments/<id_or_name>/logs")
 async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
-    tail = int_param("tail", 100, low=0, high=MAX_TAIL)
-    follow = bool_param("follow")
-    stream: Literal["stdout", "stderr"] = choice_param("stream", "stdout", ("stdout", "stderr"))
-    wanted = str_param("instance")
+    params = query_params(LogsQuery)
+    tail, follow, stream, wanted = params.tail, params.follow, params.stream, params.instance
     record = find(id_or_name)
     inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
     if inst.node_id is None:

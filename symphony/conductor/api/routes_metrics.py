@@ -78,6 +78,14 @@ async def prometheus() -> Response:
         out.sample("symphony_nodes", by_state.get(state, 0), state=state)
 
     out.family(
+        "symphony_node_draining",
+        "gauge",
+        "1 for each node being drained (no new work; its replicas move elsewhere), else 0.",
+    )
+    for view in views:
+        out.sample("symphony_node_draining", int(view.draining), node=view.node_id)
+
+    out.family(
         "symphony_node_heartbeat_age_seconds", "gauge", "Seconds since each node's last heartbeat."
     )
     for view in views:

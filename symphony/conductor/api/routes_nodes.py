@@ -1,4 +1,5 @@
-"""``GET /nodes``: every node with its state, groups, capacities and usage."""
+"""``GET /nodes``: every node with its state, groups, capacities and usage; ``POST
+/nodes/{id}/drain`` and ``/undrain``: take a node out of placement and back in."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 from quart import Blueprint
 
 from ..deployments import CapacityUsage
-from ..nodes.model import ListNodes, NodeView
+from ..nodes.model import ListNodes, NodeView, SetDraining
 from .app import context
+from .errors import ApiError
 
 nodes = Blueprint("nodes", __name__)
 log = logging.getLogger("symphony.conductor.api")
@@ -25,6 +27,28 @@ async def list_nodes() -> dict[str, Any]:
     views = await ctx.registry.ask(ListNodes(), timeout=5)
     used = await ctx.scheduler.ask(CapacityUsage(), timeout=5)
     return {"nodes": [node_json(view, used.get(view.node_id, {})) for view in views]}
+
+
+@nodes.post("/nodes/<node_id>/drain")
+async def drain_node(node_id: str) -> dict[str, Any]:
+    """Drain: the node keeps running what it runs, gets nothing new, and each of its
+    replicas is moved elsewhere (replacement first). Idempotent."""
+    return await _set_draining(node_id, True)
+
+
+@nodes.post("/nodes/<node_id>/undrain")
+async def undrain_node(node_id: str) -> dict[str, Any]:
+    """Undrain: the node takes new work again; moves not yet done are called off."""
+    return await _set_draining(node_id, False)
+
+
+async def _set_draining(node_id: str, draining: bool) -> dict[str, Any]:
+    ctx = context()
+    view = await ctx.registry.ask(SetDraining(node_id, draining), timeout=5)
+    if view is None:
+        raise ApiError(404, "not found", f"no node {node_id!r}")
+    used = await ctx.scheduler.ask(CapacityUsage(), timeout=5)
+    return node_json(view, used.get(node_id, {}))
 
 
 def node_json(view: NodeView, used: dict[str, int]) -> dict[str, Any]:

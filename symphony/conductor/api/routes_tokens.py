@@ -14,14 +14,14 @@ The routes sit behind the API token like every other non-public route.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, current_app, request
 
-from .body import json_body
+from .body import json_body, parse_body
 from .errors import ApiError
+from .models import DEFAULT_TTL, TokenRequest
 
 if TYPE_CHECKING:
     from ..join import JoinService
@@ -30,8 +30,6 @@ __all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
 
 #: Where the Conductor puts its :class:`~symphony.conductor.join.JoinService` in the app config.
 JOIN_SERVICE_KEY = "SYMPHONY_JOIN"
-#: A token's lifetime when the request does not say.
-DEFAULT_TTL = 3600.0
 
 tokens = Blueprint("tokens", __name__)
 
@@ -44,22 +42,8 @@ def _join() -> JoinService:
 
 
 async def _options() -> tuple[float, bool]:
-    data = await json_body(empty={})
-    if not isinstance(data, dict):
-        raise ApiError(400, "malformed request", "the body is a JSON object (or empty)")
-    unknown = sorted(set(data) - {"ttl_seconds", "reusable"})
-    if unknown:
-        # ascii(): a key may be anything JSON can spell, a lone surrogate included.
-        names = ", ".join(ascii(k)[:80] for k in unknown[:10])
-        raise ApiError(422, "invalid request", f"unknown field(s): {names}")
-    ttl = data.get("ttl_seconds", DEFAULT_TTL)
-    # bool is an int in Python: "ttl_seconds": true must not mean one second.
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
-        raise ApiError(422, "invalid request", "ttl_seconds must be a number of seconds")
-    reusable = data.get("reusable", False)
-    if not isinstance(reusable, bool):
-        raise ApiError(422, "invalid request", "reusable must be true or false")
-    return float(ttl), reusable
+    body = parse_body(TokenRequest, await json_body(empty={}))
+    return body.ttl_seconds, body.reusable
 
 
 @tokens.post("/tokens")

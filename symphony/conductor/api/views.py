@@ -1,4 +1,4 @@
-"""JSON shapes of deployments and instances (what the API returns)."""
+"""JSON shapes of deployments, instances and events (what the API returns)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from symphony.wire.states import DeploymentState as D
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
-from ..store import DeploymentRecord, InstanceRecord
+from ..store import DeploymentRecord, EventRecord, InstanceRecord
 
 
 def instance_json(inst: InstanceRecord) -> dict[str, Any]:
@@ -29,6 +29,9 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
         "finished_at": inst.finished_at,
         "updated_at": inst.updated_at,
         "restart_at": inst.restart_at,
+        # Current figures, not stored: filled in per answer by ``with_usage``.
+        "cpu_percent": None,
+        "rss_bytes": None,
     }
 
 
@@ -68,3 +71,33 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         "spec": spec.to_dict(),
         "instances": [instance_json(i) for i in current],
     }
+
+
+def event_json(event: EventRecord) -> dict[str, Any]:
+    """One event as the API returns it."""
+    return {
+        "id": event.id,
+        "at": event.at,
+        "kind": event.kind,
+        "message": event.message,
+        "deployment_id": event.deployment_id,
+        "instance_id": event.instance_id,
+        "data": dict(event.data),
+    }
+
+
+def usage_fields(current: dict[str, dict[str, float]], instance_id: str) -> dict[str, Any]:
+    """``cpu_percent`` and ``rss_bytes`` of one instance (``None`` for an instance no
+    heartbeat has measured: not live, or its node speaks protocol 2)."""
+    sample = current.get(instance_id, {})
+    rss = sample.get("rss_bytes")
+    return {
+        "cpu_percent": sample.get("cpu_percent"),
+        "rss_bytes": None if rss is None else int(rss),
+    }
+
+
+def with_usage(view: dict[str, Any], current: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """A copy of one deployment view with its instances' figures (views may be shared)."""
+    instances = [{**inst, **usage_fields(current, inst["id"])} for inst in view["instances"]]
+    return {**view, "instances": instances}

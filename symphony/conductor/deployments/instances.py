@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from symphony.wire import InstanceStatus
+from symphony.wire import InstanceStatus, JobSpec, job_spec_from_dict
 from symphony.wire.states import InstanceState, is_final, is_live
 
 from ..store import InstanceRecord
@@ -62,20 +62,10 @@ def template(spec: DeploymentSpec) -> dict[str, Any]:
     return {k: v for k, v in spec.to_dict().items() if k not in NON_TEMPLATE_FIELDS}
 
 
-def job_spec(spec: DeploymentSpec) -> dict[str, Any]:
-    """The spec as the node's process layer takes it (only what a node needs)."""
-    data = spec.to_dict()
-    keep = (
-        "kind",
-        "config",
-        "restart_policy",
-        "health_check",
-        "stop_signal",
-        "stop_timeout_seconds",
-        "log_max_bytes",
-        "log_backups",
-    )
-    return {k: data[k] for k in keep if k in data}
+def job_spec(spec: DeploymentSpec) -> JobSpec:
+    """The typed job spec a node runs, from a validated deployment spec (which filled in
+    every default). The frame compiler checks it here by the node's own rules."""
+    return job_spec_from_dict(spec.to_dict())
 
 
 def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:
@@ -130,6 +120,22 @@ def replacements(
     ]
     unstarted = [i for i in others if i.started_at is None and i.state in NOT_RUN_STATES]
     return unstarted, [i for i in others if i not in unstarted]
+
+
+def restarts_added(before: InstanceRecord | None, after: InstanceRecord) -> int:
+    """How many restarts an update reports beyond what was known (never negative: a
+    node that lost count does not take restarts back from the metrics' total)."""
+    return 0 if before is None else max(0, after.restarts - before.restarts)
+
+
+def prunable(instances: Iterable[InstanceRecord], keep: int) -> list[str]:
+    """Ids of ended instances beyond the ``keep`` most recent per replica (oldest first
+    in the order given, which is the order they were recorded)."""
+    ended_by_replica: dict[int, list[InstanceRecord]] = {}
+    for inst in instances:
+        if not is_live(inst.state):
+            ended_by_replica.setdefault(inst.replica, []).append(inst)
+    return [i.id for group in ended_by_replica.values() for i in group[:-keep]]
 
 
 def ended(inst: InstanceRecord, state: InstanceState, reason: str | None) -> InstanceRecord:

@@ -11,6 +11,11 @@ from the NodeRegistry's fan-out, so routing a report to a busy supervisor delays
 this actor, never the registry. A delete waits for its supervisor's Teardown in a
 background task, since the stops' confirmations arrive through this very mailbox.
 
+Draining: when a node starts or stops being drained (a :class:`NodeChanged` saying so),
+every supervisor is told the nodes being drained now (:class:`DrainingChanged`), after
+the Scheduler heard the same news, so a replacement is never placed on a draining node.
+Known from the store at start, the set survives a restart.
+
 Node news reaches the Scheduler through this actor too (it is the registry's one
 subscriber in the Conductor), because of an ordering the two would otherwise race on:
 a node's hello (its full list, :class:`InstancesReported`) is *applied* by every
@@ -51,6 +56,7 @@ from .instances import is_final_update
 from .messages import (
     CreateDeployment,
     DeleteDeployment,
+    DrainingChanged,
     NodeReport,
     SpecChanged,
     Teardown,
@@ -82,6 +88,7 @@ class Deployments(Supervisor):
         self.scheduler = scheduler
         self.registry = registry
         self.events = events
+        self._draining = frozenset(store.draining_nodes())  # told to every supervisor
 
     async def on_start(self) -> None:
         for record in self.store.list_deployments():
@@ -110,6 +117,7 @@ class Deployments(Supervisor):
             scheduler=self.scheduler,
             registry=self.registry,
             events=self.events,
+            draining=self._draining,
         )
 
     async def receive(self, message: Any) -> Any:
@@ -119,6 +127,7 @@ class Deployments(Supervisor):
         if isinstance(message, NodeChanged):
             # After the hello that preceded it was applied (see the module docstring).
             await self.scheduler.tell(message)
+            await self._drain_news(message)
             return None
         if isinstance(message, CreateDeployment):
             return await self._create(message)
@@ -127,6 +136,16 @@ class Deployments(Supervisor):
         if isinstance(message, DeleteDeployment):
             return await self._delete(message)
         return await super().receive(message)
+
+    async def _drain_news(self, message: NodeChanged) -> None:
+        """Tell every supervisor the nodes being drained, when that set changed."""
+        node_id = message.view.node_id
+        if message.view.draining == (node_id in self._draining):
+            return
+        self._draining = self._draining ^ {node_id}
+        for record in self.store.list_deployments():  # each child is named by its id
+            with contextlib.suppress(KeyError, ActorStopped):
+                await self.child(record.id).tell(DrainingChanged(self._draining))
 
     async def _create(self, message: CreateDeployment) -> DeploymentRecord | Failed:
         try:

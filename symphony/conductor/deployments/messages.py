@@ -197,3 +197,11 @@ class DeleteDeployment:
     """Stop every instance, then delete (reply: None)."""
 
     id_or_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DrainingChanged:
+    """Told to each DeploymentSupervisor by the Deployments manager: the nodes being
+    drained now (all of them); their replicas move elsewhere (see ``draining.py``)."""
+
+    nodes: frozenset[str]

@@ -6,7 +6,9 @@ only, never on a timer:
 
 - new instances to place: plan just those (the queue already failed to fit and nothing
   was freed since, so re-planning it would find nothing new);
-- capacity appeared (a node became ready, an instance was released): plan the queue.
+- capacity appeared (a node became ready or was undrained, an instance was released):
+  plan the queue. A draining node is kept in the cluster state (its reservations stay)
+  but marked so: the placement core gives it nothing new.
 
 A plan reserves capacity before anything starts; the start commands for one node go out
 as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
@@ -156,6 +158,7 @@ class Scheduler(Actor):
                 groups=view.groups,
                 ready=True,
                 capacities_total=view.capacities_total,
+                draining=view.draining,
             )
             if event.session is not None:
                 self._sessions[view.node_id] = event.session
@@ -166,6 +169,7 @@ class Scheduler(Actor):
             self._sessions.pop(view.node_id, None)
             if self.cluster.ledger.has_node(view.node_id):
                 self.cluster.set_ready(view.node_id, False)
+                self.cluster.set_draining(view.node_id, view.draining)
         elif view.state == "lost":
             self._sessions.pop(view.node_id, None)
             self._lost_nodes.add(view.node_id)

@@ -14,7 +14,8 @@ before acting on it. What it does, per event:
   not run yet (if it has, the job ran twice because of the outage: the replacement is
   kept and a warning logged);
 - an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
-  exponential delay, preferring another node, up to ``reschedule.attempts`` times.
+  exponential delay, preferring another node, up to ``reschedule.attempts`` times;
+- a node is being drained -> its replicas are moved elsewhere (``draining.py``).
 
 Restarts themselves happen on the node; the Conductor only follows them.
 
@@ -41,7 +42,7 @@ from typing import Any
 import trio
 
 from symphony.actors import Actor, ActorRef, Reply
-from symphony.wire import InstanceStatus, Message, StartInstance, StopInstance
+from symphony.wire import InstanceStatus, JobSpec, Message, StartInstance, StopInstance
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
@@ -49,6 +50,7 @@ from ..nodes.model import GetSession
 from ..placement import PendingInstance
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
+from .draining import drain_moves
 from .events import EventLog, new_event
 from .instances import (
     apply_update,
@@ -56,14 +58,17 @@ from .instances import (
     is_final_update,
     job_spec,
     new_instance_id,
+    prunable,
     recency,
     replacements,
+    restarts_added,
     status_event,
     template,
 )
 from .messages import (
     AdoptReservation,
     AdoptReservations,
+    DrainingChanged,
     NodeReport,
     Placed,
     PlaceInstances,
@@ -99,9 +104,11 @@ class DeploymentSupervisor(Actor):
         scheduler: ActorRef,
         registry: ActorRef,
         events: EventLog,
+        draining: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
         self.record = record
+        self._draining = draining  # nodes being drained: replicas move off them
         self.instances: dict[str, InstanceRecord] = {i.id: i for i in instances}
         self.store = store
         self.scheduler = scheduler
@@ -170,6 +177,9 @@ class DeploymentSupervisor(Actor):
             await self._news(message)
         elif isinstance(message, SpecChanged):
             await self._spec_changed(message.record, message.fresh_start)
+        elif isinstance(message, DrainingChanged):
+            self._draining = message.nodes
+            await self._reconcile()
         elif isinstance(message, RescheduleDue):
             self._retries.elapsed(message.replica, message.attempt, message.avoid)
             await self._reconcile()
@@ -194,9 +204,13 @@ class DeploymentSupervisor(Actor):
                 stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation:
                 stops.append((inst, "replaced by a new version of the spec"))
-        await self._stop(stops)
+        moves = drain_moves(self.instances, self._draining, wanted, generation, self._retries)
+        await self._stop([*stops, *moves.stops])
+        for inst, text in moves.notes:
+            self._event("draining", text, inst)
         latest = self._latest()
         missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
+        missing += moves.replace
         self._restart_completed = False
         if missing:
             created = [self._new_instance(r) for r in missing]
@@ -260,7 +274,7 @@ class DeploymentSupervisor(Actor):
         )
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
 
-    def _start_command(self, inst: InstanceRecord, body: dict[str, Any]) -> StartInstance:
+    def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
         return StartInstance(
             instance_id=inst.id,
             deployment_id=self.record.id,
@@ -373,10 +387,8 @@ class DeploymentSupervisor(Actor):
 
     def _unplaceable(self, msg: Unplaceable) -> None:
         inst = self.instances.get(msg.instance_id)
-        if inst is None or not is_live(inst.state) or inst.node_id is not None:
-            return
-        if inst.state == S.STOPPING:
-            return
+        if inst is None or inst.node_id is not None or inst.state != S.PENDING:
+            return  # placed meanwhile, ended, or being stopped before it was placed
         if inst.reason != msg.reason:
             self._save([replace(inst, reason=msg.reason)])
             self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
@@ -395,19 +407,16 @@ class DeploymentSupervisor(Actor):
     async def _node_report(self, report: NodeReport) -> None:
         seen: set[str] = set()
         changed: dict[str, InstanceRecord] = {}
-        restarted = 0
         for update in report.updates:
             seen.add(update.instance_id)
             before = self.instances.get(update.instance_id)
             after = await self._apply(report, update)
-            if after is not None and before is not None:
-                restarted += max(0, after.restarts - before.restarts)
             if after is not None:
+                self.store.add_to_counter(RESTARTS, restarts_added(before, after))
                 # Kept in memory now (a later update in this report builds on it) and
                 # written with the others in one transaction below.
                 self.instances[after.id] = changed[after.id] = after
         self._save(list(changed.values()))
-        self.store.add_to_counter(RESTARTS, restarted)
         # Capacity is released once the end is on disk.
         await self._release([i for i in changed if not is_live(self.instances[i].state)])
         if report.full:
@@ -571,11 +580,7 @@ class DeploymentSupervisor(Actor):
 
     def _prune(self) -> None:
         """Forget old ended instances (once per message: it walks every instance)."""
-        ended: dict[int, list[InstanceRecord]] = {}
-        for inst in self.instances.values():
-            if not is_live(inst.state):
-                ended.setdefault(inst.replica, []).append(inst)
-        old = [i.id for group in ended.values() for i in group[:-KEEP_ENDED_PER_REPLICA]]
+        old = prunable(self.instances.values(), KEEP_ENDED_PER_REPLICA)
         if old:
             self.store.delete_instances(old)
             for instance_id in old:

@@ -14,7 +14,12 @@ NodeState = Literal["ready", "disconnected", "lost"]
 
 @dataclass(frozen=True, slots=True)
 class NodeView:
-    """A read-only snapshot of one node, as the API and the scheduler see it."""
+    """A read-only snapshot of one node, as the API and the scheduler see it.
+
+    ``draining`` is an operator's word, apart from ``state`` (the link's): a draining
+    node may be ready, disconnected or lost; while it is, it takes no new work and its
+    replicas are moved elsewhere.
+    """
 
     node_id: str
     state: NodeState
@@ -28,12 +33,14 @@ class NodeView:
     shared_certificate: bool
     heartbeat_sec: float
     capacities_used: dict[str, int] = field(default_factory=dict)
+    draining: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``GET /nodes``."""
         return {
             "node_id": self.node_id,
             "state": self.state,
+            "draining": self.draining,
             "groups": list(self.groups),
             "capacities_total": self.capacities_total,
             "capacities_used": self.capacities_used,
@@ -126,6 +133,17 @@ class InstancesReported:
     updates: tuple[InstanceStatus, ...]
     full: bool  # True: a hello's complete list; instances absent from it are not running
     session: ActorRef | None = None  # where to send commands for this node
+
+
+@dataclass(frozen=True, slots=True)
+class SetDraining:
+    """Start or end draining a node (reply: its NodeView, or None for an unknown node).
+
+    Durable before the reply: a Conductor restart keeps the node draining.
+    """
+
+    node_id: str
+    draining: bool
 
 
 # ---- messages to a session ------------------------------------------------------------------

@@ -22,6 +22,12 @@ until the earliest deadline and then tells the registry :class:`_SweepDue`; the 
 decides from its state *at that moment* (a node that said hello again meanwhile has a
 new deadline and is left alone). Nothing else in the registry polls.
 
+Draining (``drains.py``) is apart from these states: :class:`SetDraining` marks a node,
+durably, and its views say ``draining`` whatever its state; subscribers hear of a change
+as a :class:`NodeChanged` whose state did not change. A node drained before a restart
+that has not said hello again is held as ``disconnected``, like an expected one, so it
+can be seen and undrained.
+
 Subscribers (in the Conductor, the Deployments manager, which forwards node changes to
 the Scheduler once a hello was applied) are told :class:`NodeChanged` on
 every state change and :class:`InstancesReported` for what nodes run, so they react to
@@ -46,6 +52,7 @@ import trio
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 
 from ..fanout import LosslessFanout
+from .drains import DrainBook, MemoryDrains
 from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
 from .fencing import refusal as fencing_refusal
 from .model import (
@@ -61,6 +68,7 @@ from .model import (
     NodeView,
     RegisterNode,
     SessionEnded,
+    SetDraining,
 )
 from .usage import GetCurrentUsage, GetInstanceUsage, GetNodeUsage, UsageHistory
 
@@ -115,6 +123,8 @@ class NodeRegistry(Actor):
             (:class:`ExpectNodes`) until its hello says otherwise.
         restart_grace_sec: the least time a node not seen since this registry started
             has to say hello before it is lost (see the module docstring).
+        drains: where the nodes being drained are kept (the Store, so a restart keeps
+            them); in memory when None.
     """
 
     def __init__(
@@ -125,8 +135,11 @@ class NodeRegistry(Actor):
         incarnations: IncarnationBook | None = None,
         default_heartbeat_sec: float = 3.0,
         restart_grace_sec: float = RESTART_GRACE_SEC,
+        drains: DrainBook | None = None,
     ) -> None:
         super().__init__()
+        self.drains = drains if drains is not None else MemoryDrains()
+        self._draining = set(self.drains.draining_nodes())
         self.restart_grace_sec = restart_grace_sec
         self.default_heartbeat_sec = default_heartbeat_sec
         self.node_timeout_sec = node_timeout_sec
@@ -146,6 +159,8 @@ class NodeRegistry(Actor):
     async def on_start(self) -> None:
         self._started_at = trio.current_time()
         self.nursery.start_soon(self._timer)
+        for node_id in sorted(self._draining):  # drained before a restart: keep showing it
+            self._hold(node_id, (), {}, False, self.default_heartbeat_sec)
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, _SweepDue):
@@ -172,6 +187,8 @@ class NodeRegistry(Actor):
             return [self._nodes[n].view for n in sorted(self._nodes)]
         if isinstance(message, GetNodeUsage | GetInstanceUsage | GetCurrentUsage):
             return self._usage_query(message)
+        if isinstance(message, SetDraining):
+            return self._set_draining(message)
         if isinstance(message, GetSession):
             node = self._nodes.get(message.node_id)
             return node.session if node is not None and node.view.state == "ready" else None
@@ -203,6 +220,7 @@ class NodeRegistry(Actor):
             shared_certificate=msg.shared_certificate,
             heartbeat_sec=msg.heartbeat_sec,
             capacities_used=existing.view.capacities_used if existing else {},
+            draining=hello.node_id in self._draining,
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
         incarnation = hello.incarnation or (existing.incarnation if existing else None)
@@ -280,6 +298,7 @@ class NodeRegistry(Actor):
             remote=None,
             shared_certificate=shared,
             heartbeat_sec=heartbeat_sec,
+            draining=node_id in self._draining,
         )
         grace = max(self.timeout_for(heartbeat_sec), self.restart_grace_sec)
         deadline = self._started_at + grace
@@ -287,6 +306,24 @@ class NodeRegistry(Actor):
         self._publish(NodeChanged(view, None))
         self._wake_sweep(deadline)
         return node
+
+    def _set_draining(self, msg: SetDraining) -> NodeView | None:
+        """Mark or unmark a known node (persisted first); tell subscribers of a change."""
+        node = self._nodes.get(msg.node_id)
+        if node is None:
+            return None
+        self.drains.set_node_draining(msg.node_id, msg.draining)
+        if msg.draining == node.view.draining:
+            return node.view  # nothing changes: asking twice is fine
+        if msg.draining:
+            self._draining.add(msg.node_id)
+        else:
+            self._draining.discard(msg.node_id)
+        node.view = replace(node.view, draining=msg.draining)
+        log.warning("node %r %s", msg.node_id, "draining" if msg.draining else "undrained")
+        session = node.session if node.view.state == "ready" else None
+        self._publish(NodeChanged(node.view, node.view.state, session))
+        return node.view
 
     def _heartbeat(self, msg: NodeHeartbeat) -> None:
         node = self._nodes.get(msg.node_id)

@@ -18,7 +18,7 @@ from ._types import NodeView, PendingInstance, Plan
 
 
 class ClusterState:
-    """Nodes (groups, readiness, totals), reservations, and the index over them.
+    """Nodes (groups, readiness, draining, totals), reservations, and the index over them.
 
     >>> state = ClusterState()
     >>> state.upsert_node("n1", groups=["gpu-1"], ready=True, capacities_total={"A": 2})
@@ -30,7 +30,7 @@ class ClusterState:
     def __init__(self) -> None:
         self.ledger = CapacityLedger()
         self._index = NodeIndex()
-        self._meta: dict[str, tuple[frozenset[str], bool]] = {}
+        self._meta: dict[str, tuple[frozenset[str], bool, bool]] = {}  # groups, ready, draining
 
     def upsert_node(
         self,
@@ -39,17 +39,28 @@ class ClusterState:
         groups: Iterable[str],
         ready: bool,
         capacities_total: Mapping[str, int],
+        draining: bool = False,
     ) -> None:
-        """A node joined or changed its groups, readiness or totals (reservations stay)."""
+        """A node joined or changed its groups, readiness, draining or totals
+        (reservations stay)."""
         self.ledger.set_node(node_id, capacities_total)
-        self._meta[node_id] = (frozenset(groups), ready)
+        self._meta[node_id] = (frozenset(groups), ready, draining)
         self._index.upsert(self.view(node_id))
 
     def set_ready(self, node_id: str, ready: bool) -> None:
-        """Mark a node ready (takes new work) or not (draining, disconnected)."""
+        """Mark a node ready (connected) or not (disconnected)."""
         if node_id not in self._meta:
             raise UnknownNode(f"node {node_id!r} is not known")
-        self._meta[node_id] = (self._meta[node_id][0], ready)
+        groups, _, draining = self._meta[node_id]
+        self._meta[node_id] = (groups, ready, draining)
+        self._index.upsert(self.view(node_id))
+
+    def set_draining(self, node_id: str, draining: bool) -> None:
+        """Mark a node draining (it keeps what it runs, takes nothing new) or not."""
+        if node_id not in self._meta:
+            raise UnknownNode(f"node {node_id!r} is not known")
+        groups, ready, _ = self._meta[node_id]
+        self._meta[node_id] = (groups, ready, draining)
         self._index.upsert(self.view(node_id))
 
     def remove_node(self, node_id: str) -> list[Reservation]:
@@ -90,8 +101,8 @@ class ClusterState:
         return plan
 
     def view(self, node_id: str) -> NodeView:
-        groups, ready = self._meta[node_id]
-        return self.ledger.view(node_id, groups=groups, ready=ready)
+        groups, ready, draining = self._meta[node_id]
+        return self.ledger.view(node_id, groups=groups, ready=ready, draining=draining)
 
     def views(self) -> list[NodeView]:
         """Every node as the planner sees it, by node id."""

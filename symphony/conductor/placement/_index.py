@@ -1,4 +1,6 @@
-"""Ready nodes bucketed by identical state, so one instance costs O(buckets), not O(nodes).
+"""Eligible nodes bucketed by identical state, so one instance costs O(buckets), not O(nodes).
+
+Eligible: ready and not draining (a draining node keeps its work but takes none).
 
 Nodes with the same groups, totals and reservations are interchangeable to the planner:
 they fit the same requests and score the same, and the tie-break picks the lowest node
@@ -20,7 +22,7 @@ BucketKey = tuple[frozenset[str], tuple[tuple[str, int], ...], tuple[tuple[str, 
 
 
 class Bucket:
-    """Ready nodes that share groups, totals and used amounts."""
+    """Eligible nodes that share groups, totals and used amounts."""
 
     __slots__ = ("groups", "ids", "key", "peak", "totals", "used")
 
@@ -48,7 +50,8 @@ def _key(groups: frozenset[str], totals: Mapping[str, int], used: Mapping[str, i
 
 
 class NodeIndex:
-    """Ready nodes by bucket, plus node counts per group (for the reasons).
+    """Eligible nodes by bucket, plus node counts per group (for the reasons): every
+    node, the ready ones, and the ready ones being drained (ready but not eligible).
 
     Built once from views for a one-off plan, or kept up to date node by node
     (:class:`~symphony.conductor.placement.ClusterState`) so that a plan for one new
@@ -59,20 +62,23 @@ class NodeIndex:
         self._buckets: dict[BucketKey, Bucket] = {}
         self._by_group: dict[str | None, dict[BucketKey, Bucket]] = {None: {}}
         self._where: dict[str, BucketKey] = {}  # ready node -> its bucket
-        self._meta: dict[str, tuple[frozenset[str], bool]] = {}  # every node: groups, ready
+        # every node: groups, ready, draining
+        self._meta: dict[str, tuple[frozenset[str], bool, bool]] = {}
         self.node_count: dict[str | None, int] = {None: 0}
-        self.ready_count: dict[str | None, int] = {None: 0}
+        self.ready_count: dict[str | None, int] = {None: 0}  # eligible: ready, not draining
+        self.draining_count: dict[str | None, int] = {None: 0}  # ready, but draining
         for node in nodes:
             if node.node_id in self._meta:
                 raise ValueError(f"node {node.node_id!r} appears twice in the view")
             self.upsert(node)
 
     def upsert(self, node: NodeView) -> None:
-        """Add a node, or replace what is known about it (groups, ready, amounts)."""
+        """Add a node, or replace what is known about it (groups, ready, draining,
+        amounts)."""
         self.remove(node.node_id)
-        self._meta[node.node_id] = (node.groups, node.ready)
-        self._count(node.groups, node.ready, +1)
-        if node.ready:
+        self._meta[node.node_id] = (node.groups, node.ready, node.draining)
+        self._count(node.groups, node.ready, node.draining, +1)
+        if node.eligible:
             key = _key(node.groups, node.capacities_total, node.capacities_used)
             self._add(key, node.node_id)
 
@@ -87,17 +93,17 @@ class NodeIndex:
             self._take(self._buckets[key], node_id)
 
     def candidates(self, group: str | None) -> Iterable[Bucket]:
-        """Buckets of ready nodes in ``group`` (any group for None)."""
+        """Buckets of eligible nodes in ``group`` (any group for None)."""
         return self._by_group.get(group, {}).values()
 
     def shift(
         self, node_id: str, amounts: Mapping[str, int], sign: int = 1, bucket: Bucket | None = None
     ) -> None:
-        """Add (``sign`` 1) or remove (-1) ``amounts`` to a ready node's used amounts."""
+        """Add (``sign`` 1) or remove (-1) ``amounts`` to an eligible node's used amounts."""
         if bucket is None:
             key = self._where.get(node_id)
             if key is None:
-                return  # not ready: not indexed; its amounts come with its next upsert
+                return  # not eligible: not indexed; its amounts come with its next upsert
             bucket = self._buckets[key]
         self._take(bucket, node_id)
         used = dict(bucket.used)
@@ -105,11 +111,13 @@ class NodeIndex:
             used[c] = used.get(c, 0) + sign * r
         self._add(_key(bucket.groups, bucket.totals, used), node_id)
 
-    def _count(self, groups: frozenset[str], ready: bool, delta: int) -> None:
+    def _count(self, groups: frozenset[str], ready: bool, draining: bool, delta: int) -> None:
+        counts = [self.node_count]
+        if ready:
+            counts.append(self.draining_count if draining else self.ready_count)
         for group in (None, *groups):
-            self.node_count[group] = self.node_count.get(group, 0) + delta
-            if ready:
-                self.ready_count[group] = self.ready_count.get(group, 0) + delta
+            for count in counts:
+                count[group] = count.get(group, 0) + delta
 
     def _take(self, bucket: Bucket, node_id: str) -> None:
         if bucket.ids[0] == node_id:

@@ -152,10 +152,17 @@ class CapacityLedger:
             raise
         return done
 
-    def view(self, node_id: str, *, groups: Iterable[str], ready: bool) -> NodeView:
+    def view(
+        self, node_id: str, *, groups: Iterable[str], ready: bool, draining: bool = False
+    ) -> NodeView:
         """A :class:`NodeView` of ``node_id`` for the planner."""
         if node_id not in self._totals:
             raise UnknownNode(f"node {node_id!r} is not in the ledger")
         return NodeView(
-            node_id, frozenset(groups), ready, self._totals[node_id], self.used(node_id)
+            node_id,
+            frozenset(groups),
+            ready,
+            self._totals[node_id],
+            self.used(node_id),
+            draining=draining,
         )

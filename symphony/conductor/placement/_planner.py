@@ -5,8 +5,9 @@ It reads a snapshot of nodes and the instances waiting for one, and returns a
 after every event and a property test can check it exactly.
 
 Rules:
-- an instance is eligible for a node that is ready, in its ``node_group`` (any group when
-  None), and has free capacity for *every* requested class (a class the node lacks = 0);
+- an instance is eligible for a node that is ready, not draining, in its ``node_group``
+  (any group when None), and has free capacity for *every* requested class (a class the
+  node lacks = 0);
 - ``spread`` picks the node left least utilized, ``binpack`` the most utilized, where
   utilization is the largest used/total fraction over the node's classes *after* placing;
 - ties go to the lowest node id; nodes in ``avoid_nodes`` are used only if nothing else fits;

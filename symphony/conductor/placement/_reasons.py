@@ -4,8 +4,13 @@ Examples::
 
     no node in group gpu-1
     2 nodes in group gpu-1, none ready
+    2 nodes in group gpu-1, none taking new work: 1 draining, 1 not ready
     no node in group gpu-1 has capacity class Analytic9
     no ready node in group gpu-1 has Analytic1 >= 1 free; 2 nodes in group, best has 0
+    no ready node in group gpu-1 has A >= 1 free; 1 of 2 nodes ready in group, 1 draining,
+    best has 0
+
+A draining node is connected but takes no new work, so it is never counted as ready.
 """
 
 from __future__ import annotations
@@ -25,9 +30,15 @@ def unplaceable_reason(
     """Explain why no ready node in ``group`` has ``requests`` free right now."""
     total = index.node_count.get(group, 0)
     ready = index.ready_count.get(group, 0)
+    draining = index.draining_count.get(group, 0)
     where = f" in group {group}" if group is not None else ""
     if total == 0:
         return f"no node{where}" if group is not None else "no node has joined"
+    if ready == 0 and draining:
+        others = total - draining
+        unready = f", {others} not ready" if others else ""
+        busy = f"{draining} draining{unready}"
+        return f"{_plural(total, 'node')}{where}, none taking new work: {busy}"
     if ready == 0:
         return f"{_plural(total, 'node')}{where}, none ready"
     buckets = list(index.candidates(group))
@@ -38,6 +49,8 @@ def unplaceable_reason(
     need = " and ".join(f"{c} >= {r}" for c, r in requests)
     counted = _plural(total, "node") if ready == total else f"{ready} of {total} nodes ready"
     where_short = " in group" if group is not None else ""
+    if draining:
+        where_short += f", {draining} draining"
     best = _closest(buckets, requests)
     if len(requests) == 1:
         has = str(best.free(requests[0][0]))

@@ -21,14 +21,22 @@ def _frozen_amounts(amounts: Mapping[str, int], what: str) -> Mapping[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class NodeView:
-    """What the planner knows about one node: its groups, whether it takes new work
-    (``ready``), and per capacity class its declared total and what is reserved now."""
+    """What the planner knows about one node: its groups, whether it is connected
+    (``ready``), whether an operator is ``draining`` it, and per capacity class its
+    declared total and what is reserved now. Only a node that is ready and not draining
+    takes new work; a draining one keeps what it runs."""
 
     node_id: str
     groups: frozenset[str]
     ready: bool
     capacities_total: Mapping[str, int]
     capacities_used: Mapping[str, int] = field(default_factory=dict)
+    draining: bool = False
+
+    @property
+    def eligible(self) -> bool:
+        """Whether new work may be placed here (ready and not draining)."""
+        return self.ready and not self.draining
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", frozenset(self.groups))

@@ -20,6 +20,7 @@ from ._errors import (
     SchemaTooNew,
     StoreError,
 )
+from ._reader import StoreReader
 from ._records import (
     INSTANCE_STATES,
     DeploymentRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "SchemaTooNew",
     "Store",
     "StoreError",
+    "StoreReader",
     "migrate",
     "new_id",
 ]

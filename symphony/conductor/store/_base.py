@@ -18,6 +18,9 @@ class StoreBase:
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float]) -> None:
         self._conn = conn
         self._clock = clock
+        #: Write transactions committed through this object so far. A reader that
+        #: noted it before reading knows whether what it read is still current.
+        self.commits = 0
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -32,6 +35,7 @@ class StoreBase:
         try:
             yield conn
             conn.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

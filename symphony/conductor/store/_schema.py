@@ -78,11 +78,21 @@ V3 = """
 ALTER TABLE deployments ADD COLUMN failure TEXT;
 """
 
+# Nodes an operator is draining (``POST /nodes/{id}/drain``): they keep what they run
+# but take no new work, across Conductor restarts, until undrained. A table of its own:
+# a node may be drained before its first hello, when it has no incarnation yet.
+V4 = """
+CREATE TABLE node_drains (
+    node_id       TEXT PRIMARY KEY,
+    since         REAL NOT NULL
+);
+"""
+
 # When an instance waiting out its restart backoff starts again; and that wait now has
 # its own state: a run that ended with a restart to follow was stored as a live
 # "exited" (no finished_at), which is "restarting" now ("exited" is always final).
 # Counters that only grow (metrics), kept across restarts.
-V4 = """
+V5 = """
 ALTER TABLE instances ADD COLUMN restart_at REAL;
 UPDATE instances SET state = 'restarting' WHERE state = 'exited' AND finished_at IS NULL;
 CREATE TABLE counters (
@@ -91,7 +101,7 @@ CREATE TABLE counters (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

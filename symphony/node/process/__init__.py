@@ -21,8 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .client import MonitorError, MonitorLost
-    from .jobspec import HealthCheck, JobSpec, RestartPolicy, SpecError, parse_job_spec
+    from .client import MonitorError, MonitorLost, monitor_alive, monitor_gone, stop_monitor
     from .manager import InstanceExists, ProcessManager, UnknownInstance
     from .records import InstanceReport, StartRequest, StatusUpdate
     from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
@@ -30,11 +29,9 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "MonitorError": "client",
     "MonitorLost": "client",
-    "HealthCheck": "jobspec",
-    "JobSpec": "jobspec",
-    "RestartPolicy": "jobspec",
-    "SpecError": "jobspec",
-    "parse_job_spec": "jobspec",
+    "monitor_alive": "client",
+    "monitor_gone": "client",
+    "stop_monitor": "client",
     "InstanceExists": "manager",
     "ProcessManager": "manager",
     "UnknownInstance": "manager",
@@ -48,22 +45,20 @@ _EXPORTS = {
 }
 __all__ = [
     "GetReport",
-    "HealthCheck",
     "InstanceExists",
     "InstanceReport",
-    "JobSpec",
     "MonitorError",
     "MonitorLost",
     "NodeContext",
     "ProcessManager",
     "ProcessSupervisor",
-    "RestartPolicy",
-    "SpecError",
     "StartRequest",
     "StatusUpdate",
     "StopInstance",
     "UnknownInstance",
-    "parse_job_spec",
+    "monitor_alive",
+    "monitor_gone",
+    "stop_monitor",
 ]
 
 

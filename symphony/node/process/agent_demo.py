@@ -17,6 +17,9 @@ import sys
 
 import trio
 
+from symphony.spec import parse_spec
+from symphony.wire import JobSpec, job_spec_from_dict
+
 from .manager import ProcessManager
 from .records import StartRequest, StatusUpdate
 
@@ -37,10 +40,14 @@ async def _main(args: argparse.Namespace) -> None:
         known = {report.instance_id for report in adopted}
         for instance_id, spec in args.start:
             if instance_id not in known:
-                await manager.start_instance(
-                    StartRequest(instance_id=instance_id, spec=json.loads(spec))
-                )
+                await manager.start_instance(StartRequest(instance_id=instance_id, spec=_job(spec)))
         _print("ready")
+
+
+def _job(text: str) -> JobSpec:
+    # What the Conductor does: validate the deployment spec (defaults filled), then
+    # take the node's part of it.
+    return job_spec_from_dict(parse_spec(json.loads(text)).to_dict())
 
 
 def main(argv: list[str] | None = None) -> int:

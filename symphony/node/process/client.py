@@ -12,6 +12,7 @@ new client and re-adopts the jobs.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 
 import trio
 
-from .monitor_server import SOCKET_NAME
+from .monitor_server import LOCK_NAME, SOCKET_NAME
 
 
 class MonitorError(Exception):
@@ -47,6 +48,47 @@ async def _connect(state_dir: str) -> trio.SocketStream:
         return await trio.open_unix_socket(f"/proc/self/fd/{directory}/{SOCKET_NAME}")
     finally:
         os.close(directory)
+
+
+async def stop_monitor(jobs_dir: str | os.PathLike[str]) -> None:
+    """Shut down (killing its jobs) the node monitor serving ``jobs_dir``, if one runs.
+
+    Speaks the monitor's protocol directly: a ``MonitorClient`` would start a monitor
+    when none answers, the opposite of what is wanted here.
+    """
+    if not monitor_alive(jobs_dir):
+        return
+    try:
+        stream = await _connect(os.fspath(jobs_dir))
+    except OSError:
+        return  # exiting already (it holds the lock until it is gone)
+    async with stream:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(json.dumps({"id": 1, "op": "shutdown", "kill": True}).encode())
+            await stream.send_all(b"\n")
+            while await stream.receive_some(4096):
+                pass  # the reply, then EOF when it exits
+
+
+def monitor_alive(jobs_dir: str | os.PathLike[str]) -> bool:
+    """True while a node monitor holds ``jobs_dir``'s lock."""
+    try:
+        fd = os.open(os.path.join(jobs_dir, LOCK_NAME), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False  # nobody holds it; closing the descriptor lets go of it again
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+async def monitor_gone(jobs_dir: str | os.PathLike[str], *, poll: float = 0.05) -> None:
+    """Return once no node monitor holds ``jobs_dir``'s lock (the monitor has exited)."""
+    while monitor_alive(jobs_dir):
+        await trio.sleep(poll)
 
 
 # The monitor needs only this package and the standard library. ``python -m`` would

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import trio
 
-from .jobspec import HealthCheck
+from symphony.wire import JobHealthCheck
+
 from .records import Health
 
 
@@ -93,21 +94,23 @@ async def probe_tcp(host: str, port: int) -> str | None:
     return None
 
 
-async def probe(check: HealthCheck, *, cwd: str | None = None) -> str | None:
+async def probe(check: JobHealthCheck, *, cwd: str | None = None) -> str | None:
     """Run one probe of ``check`` within its timeout; None means healthy."""
     with trio.move_on_after(check.timeout_seconds):
+        # The wire decoder made sure the fields of the check's type are set.
         if check.type == "exec":
+            assert check.command is not None
             return await probe_exec(check.command, cwd=cwd)
         if check.type == "http":
             assert check.url is not None
             return await probe_http(check.url)
-        assert check.port is not None
+        assert check.host is not None and check.port is not None
         return await probe_tcp(check.host, check.port)
     return f"{check.type} health check timed out after {check.timeout_seconds:g}s"
 
 
 async def watch_health(
-    check: HealthCheck,
+    check: JobHealthCheck,
     *,
     on_change: Callable[[Health, str | None], None],
     cwd: str | None = None,

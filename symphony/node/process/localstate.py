@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
+from symphony.wire import ProtocolError, job_spec_from_dict
+
 from .records import StartRequest
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,7 @@ class InstanceStore:
             "instance_id": request.instance_id,
             "deployment_id": request.deployment_id,
             "replica": request.replica,
-            "spec": request.spec,
+            "spec": request.spec.to_dict(),
             "final_state": final_state,
             "outcome": outcome,
         }
@@ -84,11 +89,13 @@ class InstanceStore:
                     instance_id=data["instance_id"],
                     deployment_id=data.get("deployment_id"),
                     replica=data.get("replica"),
-                    spec=data["spec"],
+                    spec=job_spec_from_dict(data["spec"]),
                 )
                 outcome = data.get("outcome")
                 outcome = outcome if isinstance(outcome, dict) else None
                 saved.append(SavedInstance(request, data.get("final_state"), outcome))
+            except ProtocolError as error:  # not a job spec this version can run
+                logger.warning("instance file %s: unreadable spec: %s", name, error)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return saved

@@ -7,8 +7,8 @@ Example::
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)      # connects to (or starts) the node monitor
         await manager.adopt()                 # take over jobs from an earlier agent
-        await manager.start_instance(StartRequest(instance_id="web-0", spec={
-            "kind": "exec", "config": {"command": ["python3", "-m", "http.server"]}}))
+        # ``job``: a symphony.wire.JobSpec, as the Conductor sends it in StartInstance
+        await manager.start_instance(StartRequest(instance_id="web-0", spec=job))
         print(manager.tail("web-0", "stderr", 10))
         await manager.stop_instance("web-0")
 
@@ -29,15 +29,16 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from symphony.actors import ActorRef, ActorStopped, spawn
+from symphony.wire import JobSpec
 
 from . import logfiles
 from .client import MonitorClient, MonitorLost
-from .jobspec import JobSpec, SpecError, parse_job_spec
 from .localstate import InstanceStore
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -49,6 +50,7 @@ from .records import (
     StatusUpdate,
     signal_name,
 )
+from .restart import RESTART_JITTER
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,20 @@ class UnknownInstance(LookupError):
     """No instance with this id on this node."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoppedInstance:
+    """One instance stopped by :meth:`ProcessManager.stop_all`.
+
+    ``report`` is its final report; ``pid`` the process it was running when found
+    (None: none ran); ``ended_before`` its final state when it had ended before the
+    stop (``exited``, ``failed``), else None.
+    """
+
+    report: InstanceReport
+    pid: int | None = None
+    ended_before: str | None = None
+
+
 class ProcessManager:
     """Starts, stops, lists and adopts this node's instances (see the module docstring)."""
 
@@ -75,6 +91,7 @@ class ProcessManager:
         node_id: str,
         on_status: Callable[[StatusUpdate], None] | None = None,
         env: Mapping[str, str] | None = None,
+        restart_jitter: float = RESTART_JITTER,
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -82,6 +99,7 @@ class ProcessManager:
             state_dir=self.state_dir,
             node_id=node_id,
             base_env=dict(os.environ if env is None else env),
+            restart_jitter=restart_jitter,
         )
         self.client = MonitorClient(self.state_dir)
         self.store = InstanceStore(self.state_dir)
@@ -266,11 +284,12 @@ class ProcessManager:
         return actor
 
     async def start_instance(self, request: StartRequest) -> InstanceReport:
-        """Start one instance; raises SpecError (a ValueError) or InstanceExists."""
+        """Start one instance; raises InstanceExists, or ValueError for an unusable
+        instance id. The spec is run as it is: the wire decoder checked it."""
         if not isinstance(request, StartRequest):
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
-        spec = parse_job_spec(request.spec)
+        spec = request.spec
         await self._wait_ready()
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
@@ -357,11 +376,7 @@ class ProcessManager:
             request = saved.request
             if request.instance_id in self._instances:
                 continue
-            try:
-                spec = parse_job_spec(request.spec)
-            except SpecError:
-                logger.warning("instance %s: unreadable saved spec", request.instance_id)
-                continue
+            spec = request.spec
             mine = sorted(runs.pop(request.instance_id, []), key=lambda r: r["started_at"])
             live = [r for r in mine if r["state"] != "ended"]
             ended = [r for r in mine if r["state"] == "ended"]
@@ -395,6 +410,36 @@ class ProcessManager:
                 else:
                     await self.client.request("signal", run_id=run["run_id"], signal=9)
         return await self._reports()
+
+    async def stop_all(self) -> list[StoppedInstance]:
+        """Take over what an earlier agent left and stop all of it (``symphony node stop``).
+
+        Call it instead of :meth:`adopt`. Every saved instance is re-adopted with its stop
+        already requested, so none is started or restarted (not even one waiting out a
+        restart's backoff); then all are stopped at once, each the way a stop from the
+        Conductor does it: its stop signal to the whole tree, its stop timeout, SIGKILL.
+        Runs no instance owns get SIGKILL (as in :meth:`adopt`). Returns what became of
+        each, by instance id; their records are gone afterwards.
+        """
+        saved = {s.request.instance_id: s.final_state for s in self.store.load_all()}
+        self._stopping.update(saved)
+        pids = {report.instance_id: report.pid for report in await self.adopt()}
+        stopped: list[StoppedInstance] = []
+
+        async def stop(instance_id: str) -> None:
+            with contextlib.suppress(UnknownInstance):  # gone meanwhile: nothing to stop
+                report = await self.stop_instance(instance_id)
+                ended = saved.get(instance_id)
+                stopped.append(
+                    StoppedInstance(
+                        report, pids[instance_id], ended if ended != "stopped" else None
+                    )
+                )
+
+        async with trio.open_nursery() as nursery:
+            for instance_id in sorted(pids):
+                nursery.start_soon(stop, instance_id)
+        return sorted(stopped, key=lambda s: s.report.instance_id)
 
     def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
         self._emit(

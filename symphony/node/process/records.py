@@ -13,7 +13,10 @@ from __future__ import annotations
 import signal as _signal
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from symphony.wire import JobSpec
 
 #: An instance's state on the node (the wire's InstanceState holds all of these).
 ProcessState = Literal[
@@ -105,10 +108,10 @@ class InstanceReport:
 class StartRequest:
     """Run one instance of a deployment on this node.
 
-    ``spec`` is the plain dict shape of ``docs/jobs.md`` (validated on start).
+    ``spec`` is the typed job spec as the Conductor sent it (the wire decoder checked it).
     """
 
     instance_id: str
-    spec: Any
+    spec: JobSpec
     deployment_id: str | None = None
     replica: int | None = None

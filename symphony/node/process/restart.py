@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from symphony.actors import Backoff
+from symphony.wire import JobRestartPolicy
 
-from .jobspec import RestartPolicy
+#: How much restart delays vary at random (±10%), so jobs that crash together do not
+#: restart in step. A node setting: job specs do not carry it.
+RESTART_JITTER = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +41,19 @@ class Decision:
 class RestartTracker:
     """The restart history of one instance (owned by its ProcessSupervisor)."""
 
-    def __init__(self, policy: RestartPolicy, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        policy: JobRestartPolicy,
+        *,
+        jitter: float = RESTART_JITTER,
+        rng: random.Random | None = None,
+    ) -> None:
         self.policy = policy
         self.backoff = Backoff(
             initial=policy.backoff_seconds,
             factor=2.0,
             max=policy.max_backoff_seconds,
-            jitter=policy.jitter,
+            jitter=jitter,
             reset_after=policy.reset_after_seconds,
         )
         self._delays = self.backoff.tracker(rng=rng)

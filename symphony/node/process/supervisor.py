@@ -24,10 +24,10 @@ from uuid import uuid4
 import trio
 
 from symphony.actors import Actor, ActorStopped, Reply
+from symphony.wire import JobSpec
 
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
-from .jobspec import JobSpec
 from .proctree import RUN_ID_ENV, Snapshot
 from .records import (
     FINAL_STATES,
@@ -38,7 +38,7 @@ from .records import (
     StatusUpdate,
     signal_name,
 )
-from .restart import Decision, RestartTracker
+from .restart import RESTART_JITTER, Decision, RestartTracker
 from .sampler import TreeSampler
 
 KILL_REPEAT = 1.0  # seconds between SIGKILL sweeps until a stopped run has ended
@@ -63,6 +63,8 @@ class NodeContext:
     state_dir: str
     node_id: str
     base_env: Mapping[str, str]
+    #: The random spread of restart delays (a node setting, not part of a job's spec).
+    restart_jitter: float = RESTART_JITTER
 
 
 class ProcessSupervisor(Actor):
@@ -92,7 +94,7 @@ class ProcessSupervisor(Actor):
         self._adopt_ended = adopt_ended
         self._settled = settled  # adopted in a final state: nothing to run
         self._outcome = outcome  # adopted: how its last run ended, restarts so far
-        self.tracker = RestartTracker(spec.restart_policy)
+        self.tracker = RestartTracker(spec.restart_policy, jitter=node.restart_jitter)
         self.state: ProcessState = "starting"
         self.current: dict[str, Any] | None = None
         self.exit_code: int | None = None
@@ -257,7 +259,7 @@ class ProcessSupervisor(Actor):
     def _job_env(self, run_id: str) -> dict[str, str]:
         request = self.request
         env = dict(self.node.base_env)
-        env.update(self.spec.env)
+        env.update(self.spec.config.env)
         env.update(
             SYMPHONY_DEPLOYMENT=request.deployment_id or "",
             SYMPHONY_INSTANCE=request.instance_id,
@@ -269,8 +271,9 @@ class ProcessSupervisor(Actor):
 
     def work_dir(self) -> str:
         """The job's working directory: ``config.cwd``, or its own dir in the state dir."""
-        if self.spec.cwd is not None:
-            return os.path.join(self.node.state_dir, self.spec.cwd)  # absolute stays absolute
+        if self.spec.config.cwd:  # "" only in a spec stored before it was refused
+            # An absolute cwd stays absolute.
+            return os.path.join(self.node.state_dir, self.spec.config.cwd)
         return os.path.join(self.node.state_dir, "work", self.request.instance_id)
 
     async def _start_and_supervise(self) -> Decision | None:
@@ -279,7 +282,7 @@ class ProcessSupervisor(Actor):
         self._set("starting")
         run_id = f"{self.request.instance_id}.{uuid4().hex[:12]}"
         cwd = self.work_dir()
-        if self.spec.cwd is None:
+        if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)
         spec = self.spec
         try:
@@ -287,7 +290,7 @@ class ProcessSupervisor(Actor):
                 "spawn",
                 run_id=run_id,
                 instance_id=self.request.instance_id,
-                command=list(spec.command),
+                command=list(spec.config.command),
                 env=self._job_env(run_id),
                 cwd=cwd,
                 log_max_bytes=spec.log_max_bytes,
@@ -331,9 +334,7 @@ class ProcessSupervisor(Actor):
             await terminate.wait()
             if self._stop.is_set():
                 self._set("stopping", reason="stop requested")
-            await self.client.request(
-                "signal", run_id=run["run_id"], signal=int(self.spec.stop_signal)
-            )
+            await self.client.request("signal", run_id=run["run_id"], signal=int(self.spec.signum))
             await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
                 self._sigkill_sent = True

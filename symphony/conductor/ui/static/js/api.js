@@ -85,6 +85,8 @@ export const api = {
   create: (spec) => request("POST", "/deployments", spec),
   patch: (id, patch) => request("PATCH", `/deployments/${encodeURIComponent(id)}`, patch),
   remove: (id) => request("DELETE", `/deployments/${encodeURIComponent(id)}`),
+  drain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/drain`),
+  undrain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/undrain`),
   events: (id, after = 0, limit = 1000) =>
     request("GET", `/deployments/${encodeURIComponent(id)}/events?after=${after}&limit=${limit}`),
 };

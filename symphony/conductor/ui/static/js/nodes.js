@@ -1,7 +1,9 @@
 // The nodes page: one card per node with its state, capacity bars, load gauges
 // (CPU, RAM, disks, GPUs), charts of the last hour (usage.js) and the instances it runs.
+// A node being drained shows a `draining` pill; each card has a Drain / Undrain button.
 
-import { bar, bytes, cores, duration, empty, fill, h, pill } from "./dom.js";
+import { api, ApiError } from "./api.js";
+import { bar, bytes, confirmDialog, cores, duration, empty, fill, h, pill, toast } from "./dom.js";
 import { isPlaced, store, subscribe } from "./store.js";
 import { nodeCharts } from "./usage.js";
 
@@ -14,7 +16,10 @@ export function mountNodes(main) {
     if (!store.loaded || !store.states) return fill(grid, empty("Loading…"));
     const nodes = [...store.nodes.values()].sort((a, b) => a.node_id.localeCompare(b.node_id));
     const ready = nodes.filter((n) => n.state === "ready").length;
-    summary.textContent = `${nodes.length} node${nodes.length === 1 ? "" : "s"}, ${ready} ready`;
+    const draining = nodes.filter((n) => n.draining).length;
+    summary.textContent =
+      `${nodes.length} node${nodes.length === 1 ? "" : "s"}, ${ready} ready` +
+      (draining ? `, ${draining} draining` : "");
     if (!nodes.length) {
       return fill(grid, empty("No node has connected yet. Start one with `symphony node` (or `symphony up`)."));
     }
@@ -51,17 +56,19 @@ function nodeCard(node, placed) {
   const age = node.last_heartbeat ? store.now() - node.last_heartbeat : null;
   const stale = node.state === "ready" && age !== null && age > 3 * (node.heartbeat_sec || 1);
   return h(
-    `section.card.node.state-${node.state}`,
+    `section.card.node.state-${node.state}${node.draining ? ".draining" : ""}`,
     { dataset: { node: node.node_id } },
     h(
       "div.card-head",
       h("h2.node-name", node.node_id),
       pill(node.state),
+      node.draining ? pill("draining") : null,
       h(
         `span.heartbeat${stale ? ".stale" : ""}`,
         { title: "time since the last heartbeat" },
         age === null ? "no heartbeat" : `heartbeat ${duration(age)} ago`,
       ),
+      drainButton(node, placed.length),
     ),
     h(
       "div.meta",
@@ -137,4 +144,32 @@ function gpuBlock(gpu) {
       h("span", "Power ", h("b", num(gpu.power_watts, "W", 1))),
     ),
   );
+}
+
+// Drain asks first (its replicas will move); undrain does not (it only lets work in).
+function drainButton(node, running) {
+  const draining = Boolean(node.draining);
+  const button = h("button.btn.small.drain", draining ? "Undrain" : "Drain");
+  button.addEventListener("click", async () => {
+    if (!draining) {
+      const moves = running
+        ? `Its ${running} instance${running === 1 ? "" : "s"} move to other nodes: each replacement starts before the old copy stops, and one with nowhere to go stays, saying why.`
+        : "Nothing runs there now.";
+      const sure = await confirmDialog({
+        title: `Drain ${node.node_id}?`,
+        body: `It takes no new work until undrained. ${moves}`,
+        confirm: "Drain",
+      });
+      if (!sure) return;
+    }
+    button.disabled = true;
+    try {
+      const updated = await (draining ? api.undrain(node.node_id) : api.drain(node.node_id));
+      toast(`${node.node_id} ${updated.draining ? "draining" : "undrained: it takes new work again"}`);
+    } catch (error) {
+      toast(error instanceof ApiError ? `${error.error}: ${error.message}` : error.message, "error");
+      button.disabled = false;
+    }
+  });
+  return button;
 }

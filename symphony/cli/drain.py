@@ -1,0 +1,68 @@
+"""``symphony drain NODE`` and ``symphony undrain NODE``: take a node out of placement.
+
+    $ symphony drain gpu-box-1
+    node gpu-box-1 draining: it takes no new work, and its 3 instances move elsewhere
+    (each replacement starts before the old copy stops; `symphony ps` shows the moves)
+    $ symphony undrain gpu-box-1
+    node gpu-box-1 undrained: it takes new work again
+
+Draining keeps the node connected and its jobs running until their replacements run;
+a replica with nowhere to go stays, and its pending replacement says why. The mark
+survives a Conductor restart. To stop the node itself afterwards: ``symphony node stop``
+on its machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._remote import add_conductor_flag, call, client
+
+LIVE = frozenset({"pending", "assigned", "starting", "running", "stopping"})
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``drain`` and ``undrain``."""
+    for name, handler, text in (
+        ("drain", drain, "stop placing work on a node and move its replicas elsewhere"),
+        ("undrain", undrain, "let a drained node take new work again"),
+    ):
+        parser = subparsers.add_parser(name, help=text, description=text)
+        parser.add_argument("node", metavar="NODE", help="node id (as `symphony nodes` lists)")
+        add_conductor_flag(parser)
+        parser.set_defaults(handler=handler)
+
+
+def drain(args: argparse.Namespace) -> int:
+    api = client(args)
+    node = call(api, api.drain_node, args.node)
+    moving = on_node(call(api, api.list_deployments), args.node)
+    name = node.get("node_id", args.node)
+    if not moving:
+        print(f"node {name} draining: it takes no new work (nothing of it runs there now)")
+        return 0
+    print(f"node {name} draining: it takes no new work, and its {_plural(moving)} move elsewhere")
+    print("(each replacement starts before the old copy stops; `symphony ps` shows the moves)")
+    return 0
+
+
+def undrain(args: argparse.Namespace) -> int:
+    api = client(args)
+    node = call(api, api.undrain_node, args.node)
+    print(f"node {node.get('node_id', args.node)} undrained: it takes new work again")
+    return 0
+
+
+def on_node(deployments: list[dict[str, Any]], node_id: str) -> int:
+    """How many live instances run on ``node_id`` (pure, for tests)."""
+    return sum(
+        1
+        for d in deployments
+        for i in d.get("instances") or []
+        if i.get("node_id") == node_id and i.get("state") in LIVE and i.get("state") != "stopping"
+    )
+
+
+def _plural(n: int) -> str:
+    return "1 instance" if n == 1 else f"{n} instances"

@@ -1,0 +1,314 @@
+"""What the API takes and returns, as pydantic models: the source of ``/openapi.json``.
+
+Request bodies are validated with these models (through
+:func:`symphony.spec.translate_errors`, so a refusal reads like a refused spec); the
+response models describe what :mod:`.views`, :func:`.routes_nodes.node_json` and
+:func:`.routes_events.event_json` return, and the schemathesis test checks every answer
+against them. A field typed with an enum (or a ``Literal``) shows its values in the
+document: type a state field with the state enum and ``/openapi.json`` lists the states.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from symphony.wire.states import DeploymentState, InstanceState
+
+from ..join import MAX_TOKEN_TTL
+
+__all__ = [
+    "DEFAULT_TTL",
+    "Deleted",
+    "Deployment",
+    "DeploymentList",
+    "DeploymentUsageHistory",
+    "Error",
+    "Event",
+    "EventPage",
+    "EventsQuery",
+    "Health",
+    "Instance",
+    "LogsQuery",
+    "Node",
+    "NodeList",
+    "NodeUsageHistory",
+    "States",
+    "TokenCreated",
+    "TokenDeleted",
+    "TokenList",
+    "TokenRequest",
+]
+
+#: A join token's lifetime when the request does not say.
+DEFAULT_TTL = 3600.0
+#: The most log lines one request may ask for.
+MAX_TAIL = 100_000
+#: The largest page of events.
+MAX_LIMIT = 1000
+#: Event ids are SQLite rowids (signed 64-bit).
+MAX_ID = 2**63 - 1
+
+
+class _Answer(BaseModel):
+    """A response: every field listed is present (``X | None`` may be null); more may
+    be added later without breaking a client."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+
+class _Request(BaseModel):
+    """A request body: strict (no coercion), unknown fields refused."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True
+    )
+
+
+# -- requests -----------------------------------------------------------------------
+
+
+class TokenRequest(_Request):
+    """``POST /tokens``: how long the token is valid and whether several nodes may use it
+    (an empty body takes the defaults)."""
+
+    ttl_seconds: Annotated[float, Field(gt=0, le=MAX_TOKEN_TTL)] = DEFAULT_TTL
+    reusable: bool = False
+
+
+class _Query(BaseModel):
+    """Query parameters: text read leniently (``tail=5``, ``follow=yes``), unknown ones
+    ignored (a cache-busting ``?_=123`` is harmless)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, defer_build=True)
+
+
+class LogsQuery(_Query):
+    """``GET /deployments/{id_or_name}/logs``."""
+
+    tail: Annotated[int, Field(ge=0, le=MAX_TAIL, description="Lines from the end")] = 100
+    follow: Annotated[bool, Field(description="Keep streaming new lines")] = False
+    instance: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="Instance id or replica number (default: first live, else latest)",
+        ),
+    ] = None
+    stream: Annotated[Literal["stdout", "stderr"], Field(description="Which stream")] = "stdout"
+
+    @field_validator("follow", mode="before")
+    @classmethod
+    def _bare_flag(cls, value: Any) -> Any:
+        return True if value == "" else value  # a bare ``?follow`` asks for it
+
+
+class EventsQuery(_Query):
+    """``GET /deployments/{id_or_name}/events``."""
+
+    after: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=MAX_ID,
+            description="Only events with a larger id (the previous page's next_after)",
+        ),
+    ] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size")] = 100
+
+
+# -- answers ------------------------------------------------------------------------
+
+
+class Error(_Answer):
+    """Every error: ``{"error": <a few words>, "detail": <why>}``."""
+
+    error: str = Field(description="What went wrong, in a few words")
+    detail: Any = Field(description="Why, or the list of {path, message} of an invalid spec")
+
+
+class Health(_Answer):
+    status: Literal["ok"]
+    version: str
+    uptime_seconds: float
+
+
+class Instance(_Answer):
+    id: str
+    replica: int
+    node_id: str | None
+    state: InstanceState
+    pid: int | None
+    restarts: int
+    exit_code: int | None
+    signal: str | None
+    health: str | None
+    reason: str | None
+    generation: int
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    restart_at: float | None = Field(
+        description="While restarting: when the next run starts (Unix seconds)"
+    )
+    cpu_percent: float | None  # current figures (see .instance_usage); null until measured
+    rss_bytes: int | None
+
+
+class InstanceStateLists(_Answer):
+    """Every instance state, and which are live (not ended), placed (hold capacity on a
+    node) and final; :mod:`symphony.wire.states` decides."""
+
+    states: list[InstanceState]
+    live: list[InstanceState]
+    placed: list[InstanceState]
+    final: list[InstanceState]
+
+
+class DeploymentStateLists(_Answer):
+    states: list[DeploymentState]
+
+
+class States(_Answer):
+    """``GET /states``: what the web UI reads instead of keeping copies."""
+
+    instance: InstanceStateLists
+    deployment: DeploymentStateLists
+
+
+class Replicas(_Answer):
+    desired: int
+    running: int
+
+
+class Deployment(_Answer):
+    id: str
+    name: str
+    desired_state: Literal["running", "stopped"]
+    state: DeploymentState
+    replicas: Replicas
+    generation: int
+    created_at: float
+    updated_at: float
+    pending_reason: str | None
+    failure: str | None
+    restarts: int
+    spec: dict[str, Any]
+    instances: list[Instance]
+
+
+class DeploymentList(_Answer):
+    deployments: list[Deployment]
+
+
+class Deleted(_Answer):
+    deleted: str
+    name: str
+
+
+class Node(_Answer):
+    node_id: str
+    state: Literal["ready", "disconnected", "lost"]
+    groups: list[str]
+    capacities_total: dict[str, int]
+    capacities_used: dict[str, int]
+    resources: dict[str, Any]
+    usage: dict[str, Any]
+    last_heartbeat: float | None
+    connected_at: float | None
+    remote: str | None
+    shared_certificate: bool
+    heartbeat_sec: float
+    draining: bool
+
+
+class NodeList(_Answer):
+    nodes: list[Node]
+
+
+class UsageBucket(_Answer):
+    """One minute: the mean of each metric's samples, and as ``<name>_max`` the largest
+    (more metrics may appear: every other field is a number)."""
+
+    start: float
+    samples: int
+
+
+class NodeUsageHistory(_Answer):
+    node_id: str
+    now: float
+    bucket_seconds: int
+    current_bucket: float
+    buckets: list[UsageBucket]
+
+
+class InstanceUsageHistory(_Answer):
+    instance_id: str
+    replica: int
+    node_id: str | None
+    state: str
+    cpu_percent: float | None
+    rss_bytes: int | None
+    sampled_at: float | None
+    buckets: list[UsageBucket]
+
+
+class RestartCount(_Answer):
+    start: float
+    count: int
+
+
+class DeploymentUsageHistory(_Answer):
+    deployment_id: str
+    name: str
+    now: float
+    bucket_seconds: int
+    current_bucket: float
+    instances: list[InstanceUsageHistory]
+    restarts: list[RestartCount]
+
+
+class Event(_Answer):
+    id: int
+    at: float
+    kind: str
+    message: str
+    deployment_id: str | None
+    instance_id: str | None
+    data: dict[str, Any]
+
+
+class EventPage(_Answer):
+    events: list[Event]
+    next_after: int = Field(description="Pass as ?after= for the next page")
+
+
+class TokenCreated(_Answer):
+    """The token (shown this once) and how a node uses it."""
+
+    token: str
+    id: str
+    expires_at: float | None = None
+    single_use: bool = True
+    ca_hash: str = ""
+    join_addr: str | None = None
+    join_command: str = ""
+
+
+class TokenInfo(_Answer):
+    id: str
+    created_at: float
+    expires_at: float | None
+    single_use: bool
+    used_at: float | None
+    usable: bool
+
+
+class TokenList(_Answer):
+    tokens: list[TokenInfo]
+
+
+class TokenDeleted(_Answer):
+    deleted: str

@@ -1,0 +1,277 @@
+"""Shared reads of every deployment and instance: one read serves every client.
+
+Each ``/live`` stream sweeps the whole store once per second, and ``GET /deployments``
+lists it all. Read once per client, 50 browser tabs on 2,000 deployments meant 50 full
+reads a second, each tens of milliseconds of the event loop that also carries the nodes'
+heartbeats. A :class:`SnapshotCache` instead hands every caller the same
+:class:`Snapshot`, read at most once per period for the streams, and reads it in a worker
+thread on a connection of its own (:class:`~symphony.conductor.store.StoreReader`)::
+
+    snapshot = await cache.recent(max_age=1.0)   # /live: at most one period old
+    snapshot = await cache.current()             # GET /deployments: every write so far
+
+Two freshness rules, because the callers differ:
+
+- :meth:`SnapshotCache.recent` (the streams' sweep): any snapshot begun less than
+  ``max_age`` ago will do, or an older one if nothing was written since. A stream
+  sweeping once a period thus sees a change at most two periods after it was written.
+- :meth:`SnapshotCache.current` (a listing): it must show every write acknowledged
+  before the request (a client that created a deployment sees it in the next list), so
+  a snapshot begun before the latest commit is not reused. Concurrent listings still
+  share one read.
+
+One read runs at a time; everyone else waits for it and then takes it if it fits. A
+snapshot's JSON views are made once and shared, so they must never be mutated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+import trio
+
+from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store, StoreReader
+from .sse import sse
+from .views import deployment_json, event_json, with_usage
+
+Fingerprint = tuple[Any, ...]
+#: How many snapshots back a snapshot remembers what changed (a stream that skipped
+#: more compares everything once).
+HISTORY = 8
+#: Encoded event messages kept for the streams (each takes them once, right away).
+EVENT_MESSAGES = 1024
+
+
+def fingerprint(record: DeploymentRecord, instances: Iterable[InstanceRecord]) -> Fingerprint:
+    """Changes whenever the deployment or one of its instances is written."""
+    marks = sorted((i.id, i.updated_at, i.state) for i in instances)
+    return (record.updated_at, record.generation, tuple(marks))
+
+
+class Snapshot:
+    """Every deployment with its instances as read at one moment; shared, never changed.
+
+    ``version`` is the store's commit count noted before the read began: the snapshot
+    shows at least every write up to it. ``taken_at`` is ``trio.current_time()`` then.
+    ``seq`` numbers the snapshots of one cache; each knows which deployments are new or
+    changed since each of its last :data:`HISTORY` predecessors (:meth:`changed_since`).
+    """
+
+    def __init__(
+        self,
+        records: list[DeploymentRecord],
+        instances: list[InstanceRecord],
+        *,
+        version: int,
+        taken_at: float,
+        previous: Snapshot | None = None,
+    ) -> None:
+        self.version = version
+        self.taken_at = taken_at
+        self.records = records
+        grouped: dict[str, list[InstanceRecord]] = {}
+        for inst in instances:
+            grouped.setdefault(inst.deployment_id, []).append(inst)
+        self._instances = grouped
+        self.fingerprints = {r.id: fingerprint(r, grouped.get(r.id, ())) for r in records}
+        # A deployment unchanged since the previous snapshot keeps its JSON view.
+        self._json: dict[str, dict[str, Any]] = {}
+        if previous is not None:
+            for deployment_id, mark in self.fingerprints.items():
+                view = previous._json.get(deployment_id)
+                if view is not None and previous.fingerprints.get(deployment_id) == mark:
+                    self._json[deployment_id] = view
+        self._listing: bytes | None = None
+        self._array: bytes | None = None
+        self._sse: dict[str, bytes] = {}
+        self._by_id = {r.id: r for r in records}
+        self._order = {r.id: n for n, r in enumerate(records)}
+        self.seq: int = 0 if previous is None else previous.seq + 1
+        self._diffs: tuple[frozenset[str], ...] = ()  # newest first
+        if previous is not None:
+            before = previous.fingerprints
+            changed = frozenset(i for i, mark in self.fingerprints.items() if before.get(i) != mark)
+            self._diffs = (changed, *previous._diffs[: HISTORY - 1])
+
+    def changed_since(self, seq: int | None) -> frozenset[str] | None:
+        """Ids of the deployments new or changed since snapshot ``seq``; None if unknown."""
+        if seq is None or not 0 <= self.seq - seq <= len(self._diffs):
+            return None
+        return frozenset().union(*self._diffs[: self.seq - seq])
+
+    def records_of(self, ids: Iterable[str]) -> list[DeploymentRecord]:
+        """The records of those of ``ids`` this snapshot has, in list order."""
+        found = (self._by_id[i] for i in ids if i in self._by_id)
+        return sorted(found, key=lambda record: self._order[record.id])
+
+    def instances(self, deployment_id: str) -> list[InstanceRecord]:
+        return self._instances.get(deployment_id, [])
+
+    def deployment_json(self, record: DeploymentRecord) -> dict[str, Any]:
+        """The API's JSON of one deployment of this snapshot (made once, then shared)."""
+        view = self._json.get(record.id)
+        if view is None:
+            view = self._json[record.id] = deployment_json(record, self.instances(record.id))
+        return view
+
+    def deployment_sse(self, record: DeploymentRecord) -> bytes:
+        """The ``/live`` message of one deployment, encoded once for every stream."""
+        message = self._sse.get(record.id)
+        if message is None:
+            view = {"deployment": self.deployment_json(record)}
+            message = self._sse[record.id] = sse("deployment", view)
+        return message
+
+    def deployments_array(self) -> bytes:
+        """Every deployment's JSON as one JSON array: costly, so call it in a worker thread."""
+        if self._array is None:
+            views = [self.deployment_json(r) for r in self.records]
+            self._array = json.dumps(views, separators=(",", ":")).encode()
+        return self._array
+
+    def listing(self) -> bytes:
+        """The body of ``GET /deployments``: costly, so call it in a worker thread."""
+        if self._listing is None:
+            self._listing = b'{"deployments":' + self.deployments_array() + b"}"
+        return self._listing
+
+    def listing_with_usage(self, usage: dict[str, dict[str, float]]) -> bytes:
+        """The listing with each instance's current figures: made per request, since the
+        figures are not part of the snapshot (call it in a worker thread too)."""
+        views = [with_usage(self.deployment_json(r), usage) for r in self.records]
+        return json.dumps({"deployments": views}, separators=(",", ":")).encode()
+
+
+class DeploymentRead:
+    """One deployment as re-read after an event: shared by the streams until a write."""
+
+    def __init__(
+        self, record: DeploymentRecord | None, instances: list[InstanceRecord], *, version: int
+    ) -> None:
+        self.record = record
+        self.instances = instances
+        self.version = version
+        self.mark = None if record is None else fingerprint(record, instances)
+        self._message: bytes | None = None
+
+    def message(self) -> bytes:
+        """Its ``deployment`` message (only for one that exists)."""
+        if self._message is None:
+            assert self.record is not None
+            view = {"deployment": deployment_json(self.record, self.instances)}
+            self._message = sse("deployment", view)
+        return self._message
+
+
+class SnapshotCache:
+    """Hands out shared :class:`Snapshot` s of ``store`` (see the module's docstring).
+
+    With ``off_thread`` (the Conductor's setting) each read opens a read-only connection
+    in a worker thread; without it, reads use the store's own connection on the event
+    loop (an in-memory store, or a test on Trio's virtual clock).
+    """
+
+    def __init__(self, store: Store, *, off_thread: bool = False) -> None:
+        self._store = store
+        self._off_thread = off_thread
+        self._latest: Snapshot | None = None
+        self._reading: trio.Event | None = None
+        #: How many full reads were made (tests and benchmarks count them).
+        self.reads = 0
+        self._one: dict[str, DeploymentRead] = {}
+        self._one_version = -1
+        self._events: dict[int, bytes] = {}
+
+    def deployment(self, deployment_id: str) -> DeploymentRead:
+        """One deployment and its instances as of now: a small read on the event loop,
+        shared (with its encoded message) by every caller until the next write: every
+        stream re-reads a deployment on the same event."""
+        commits = self._store.commits
+        if commits != self._one_version:
+            self._one, self._one_version = {}, commits
+        found = self._one.get(deployment_id)
+        if found is None:
+            record = self._store.get_deployment(deployment_id)
+            instances = (
+                [] if record is None else self._store.list_instances(deployment_id=record.id)
+            )
+            found = self._one[deployment_id] = DeploymentRead(record, instances, version=commits)
+        return found
+
+    def event_sse(self, event: EventRecord) -> bytes:
+        """The ``/live`` message of one event, encoded once for every stream."""
+        message = self._events.get(event.id)
+        if message is None:
+            if len(self._events) >= EVENT_MESSAGES:
+                self._events.clear()  # the streams are all at the newest events
+            message = self._events[event.id] = sse("event", {"event": event_json(event)})
+        return message
+
+    async def recent(self, *, max_age: float) -> Snapshot:
+        """A snapshot begun less than ``max_age`` seconds ago, or one nothing was written since."""
+        oldest = trio.current_time() - max_age
+        commits = self._store.commits
+        return await self._get(lambda s: s.taken_at > oldest or s.version >= commits)
+
+    async def current(self) -> Snapshot:
+        """A snapshot that shows every write committed before this call."""
+        commits = self._store.commits
+        return await self._get(lambda s: s.version >= commits)
+
+    async def listing(self, usage: dict[str, dict[str, float]] | None = None) -> bytes:
+        """The body of ``GET /deployments`` as of now (built in a worker thread if costly).
+
+        ``usage`` (instance id -> current figures, see :mod:`.instance_usage`) is added
+        to copies of the shared views; without it the shared body is the answer.
+        """
+        snapshot = await self.current()
+        if usage:
+            build = partial(snapshot.listing_with_usage, usage)
+            return await trio.to_thread.run_sync(build) if self._off_thread else build()
+        if self._off_thread and snapshot._listing is None:
+            return await trio.to_thread.run_sync(snapshot.listing)
+        return snapshot.listing()
+
+    async def deployments_array(self, snapshot: Snapshot) -> bytes:
+        """:meth:`Snapshot.deployments_array`, built in a worker thread if costly."""
+        if self._off_thread and snapshot._array is None:
+            return await trio.to_thread.run_sync(snapshot.deployments_array)
+        return snapshot.deployments_array()
+
+    async def _get(self, fits: Callable[[Snapshot], bool]) -> Snapshot:
+        while True:
+            latest = self._latest
+            if latest is not None and fits(latest):
+                return latest
+            if self._reading is None:
+                return await self._read()
+            await self._reading.wait()  # one read at a time: take it if it fits
+
+    async def _read(self) -> Snapshot:
+        self._reading = done = trio.Event()
+        try:
+            version, taken_at, previous = self._store.commits, trio.current_time(), self._latest
+            self.reads += 1
+            if self._off_thread:
+                path = self._store.path
+
+                def read() -> Snapshot:
+                    records, instances = StoreReader.read_all_at(path)
+                    return Snapshot(
+                        records, instances, version=version, taken_at=taken_at, previous=previous
+                    )
+
+                snapshot = await trio.to_thread.run_sync(read)
+            else:
+                records, instances = self._store.list_deployments(), self._store.list_instances()
+                snapshot = Snapshot(
+                    records, instances, version=version, taken_at=taken_at, previous=previous
+                )
+            self._latest = snapshot
+            return snapshot
+        finally:
+            self._reading = None
+            done.set()

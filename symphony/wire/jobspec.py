@@ -1,0 +1,154 @@
+"""The job spec as it crosses the wire: what a node needs to run one instance.
+
+The Conductor builds a :class:`JobSpec` from a deployment spec it has validated (with
+every default filled in there, once), and sends it inside
+:class:`~symphony.wire.messages.StartInstance`. The node runs what the frame says:
+the wire's compiler has checked the types and bounds when it decoded the frame, and
+nothing else on the node re-validates or re-defaults a job spec.
+
+On the wire it is a nested map with the same keys as the deployment spec's fields of
+the same names (``kind``, ``config.command``, ``restart_policy.backoff_seconds``, ...),
+so it reads like the spec a person wrote::
+
+    {"kind": "exec",
+     "config": {"command": ["python3", "main.py"], "env": {"LOG_LEVEL": "info"}},
+     "restart_policy": {"type": "on-failure", "backoff_seconds": 10.0, ...},
+     "stop_signal": "SIGTERM", "stop_timeout_seconds": 10.0,
+     "log_max_bytes": 10485760, "log_backups": 5}
+
+That shape is also what nodes of protocol versions 1 and 2 read from their untyped
+``spec`` map (a subset of what they accepted), so the Conductor sends them the same.
+
+Rules between fields (a ``tcp`` check has a ``port`` and a ``host``; the backoff cap is
+not below its start) are checked in ``__post_init__``; the compiler reports a broken
+one as a :class:`~symphony.wire.errors.ProtocolError` like any other bad field.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import field
+from typing import Annotated, Any, Literal
+
+from .messages import Message, message
+from .schema import Max, Min, MinLen, Pattern, build
+
+__all__ = [
+    "JobConfig",
+    "JobHealthCheck",
+    "JobRestartPolicy",
+    "JobSpec",
+    "job_spec_from_dict",
+]
+
+# Every rule here is one the validated deployment spec already holds (also for a spec
+# stored under older rules), so a spec the Conductor accepted always fits. Sizes are
+# bounded by the frame (DEFAULT_MAX_FRAME_SIZE, MAX_ITEMS_PER_FRAME).
+Arg = Annotated[str, Pattern(r"[^\x00]*", "text without NUL characters")]
+EnvName = Annotated[str, Pattern(r"[^=\x00]+", "a variable name: not empty, no '=' or NUL")]
+Url = Annotated[str, Pattern(r"https?://[\s\S]*", "an http:// or https:// URL")]
+WEEK = 7 * 86_400
+Seconds = Annotated[float, Min(0), Max(WEEK)]
+
+
+@message("job_config")
+class JobConfig(Message):
+    """What to run: ``command`` (argv, no shell), ``env`` added to the node's
+    environment, ``cwd`` (``None``: the instance's own work directory on the node)."""
+
+    command: Annotated[tuple[Arg, ...], MinLen(1)]
+    env: dict[EnvName, Arg] = field(default_factory=dict)
+    cwd: str | None = None
+
+
+@message("job_restart_policy")
+class JobRestartPolicy(Message):
+    """When and how fast the node restarts a run that ended (see docs/jobs.md)."""
+
+    type: Literal["always", "on-failure", "never"]
+    backoff_seconds: Seconds
+    max_backoff_seconds: Seconds
+    reset_after_seconds: Seconds
+    restart_window_seconds: Seconds
+    max_restarts: Annotated[int, Min(0)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_backoff_seconds < self.backoff_seconds:
+            raise ValueError("max_backoff_seconds must be >= backoff_seconds")
+
+
+@message("job_health_check")
+class JobHealthCheck(Message):
+    """A periodic probe: ``exec`` runs ``command``, ``http`` GETs ``url``, ``tcp``
+    connects to ``host``:``port``. The fields of other types are absent."""
+
+    type: Literal["exec", "http", "tcp"]
+    initial_delay_seconds: Seconds
+    period_seconds: Annotated[float, Min(0), Max(WEEK)]
+    timeout_seconds: Annotated[float, Min(0), Max(WEEK)]
+    failure_threshold: Annotated[int, Min(1), Max(1000)]
+    command: Annotated[tuple[Arg, ...], MinLen(1)] | None = None
+    url: Url | None = None
+    port: Annotated[int, Min(1), Max(65_535)] | None = None
+    host: Annotated[str, MinLen(1)] | None = None
+
+    def __post_init__(self) -> None:
+        needed = {"exec": ("command",), "http": ("url",), "tcp": ("port", "host")}[self.type]
+        for name in needed:
+            if getattr(self, name) is None:
+                raise ValueError(f"a {self.type} check needs {name!r}")
+        if self.period_seconds <= 0 or self.timeout_seconds <= 0:
+            raise ValueError("period_seconds and timeout_seconds must be > 0")
+
+
+@message("job_spec")
+class JobSpec(Message):
+    """Everything a node needs to run one instance of an ``exec`` deployment.
+
+    Built by the Conductor from a validated deployment spec; every field is filled.
+    """
+
+    kind: Literal["exec"]
+    config: JobConfig
+    restart_policy: JobRestartPolicy
+    stop_signal: str
+    stop_timeout_seconds: Annotated[float, Min(0), Max(3600)]
+    log_max_bytes: Annotated[int, Min(4096), Max(2**40)]
+    log_backups: Annotated[int, Min(0), Max(100)]
+    health_check: JobHealthCheck | None = None
+
+    def __post_init__(self) -> None:
+        if self.stop_signal not in signal.Signals.__members__:
+            raise ValueError(f"stop_signal {self.stop_signal[:40]!r} is not a signal name")
+
+    @property
+    def signum(self) -> signal.Signals:
+        """``stop_signal`` as a :class:`signal.Signals`."""
+        return signal.Signals[self.stop_signal]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready): what :func:`job_spec_from_dict` reads back."""
+        plain: dict[str, Any] = _plain(self)
+        return plain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Message):
+        names: tuple[str, ...] = type(value).__slots__
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def job_spec_from_dict(data: Any) -> JobSpec:
+    """Check ``data`` with the frame compiler and build a :class:`JobSpec` from it.
+
+    ``data`` is a deployment spec's plain dict (``DeploymentSpec.to_dict()``: its other
+    keys are ignored) or a ``JobSpec.to_dict()`` kept on disk. Raises
+    :class:`~symphony.wire.errors.ProtocolError` naming the field that does not fit.
+    """
+    spec: JobSpec = build(JobSpec, data, "spec")
+    return spec

@@ -1,0 +1,64 @@
+"""``symphony drain`` / ``undrain`` against a real Conductor, and how ``nodes`` shows it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..api.helpers import Cluster, cluster
+
+
+async def symphony(c: Cluster, *args: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "SYMPHONY_URL": c.info.http_url, "SYMPHONY_TOKEN": c.info.api_token or ""}
+    return await trio.run_process(
+        [sys.executable, "-m", "symphony.cli", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+
+
+def lines(result: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return result.stdout.decode().splitlines()
+
+
+async def test_cli_drain_and_undrain_say_what_happens(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as c:
+        spec: dict[str, Any] = {
+            "name": "web",
+            "node_group": "gpu-1",
+            "replicas": 2,
+            "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
+        }
+        assert (await c.http.post("/deployments", json=spec)).status_code == 201
+        await c.wait_for("web", lambda d: d["replicas"]["running"] == 2)
+
+        drained = await symphony(c, "drain", "n1")
+        assert drained.returncode == 0, drained.stderr
+        assert lines(drained) == [
+            "node n1 draining: it takes no new work, and its 2 instances move elsewhere",
+            "(each replacement starts before the old copy stops; `symphony ps` shows the moves)",
+        ]
+        table = lines(await symphony(c, "nodes"))
+        assert table[0].split()[:2] == ["NODE", "STATE"]
+        assert table[1].split()[:2] == ["n1", "draining"]
+
+        undrained = await symphony(c, "undrain", "n1")
+        assert (undrained.returncode, lines(undrained)) == (
+            0,
+            ["node n1 undrained: it takes new work again"],
+        )
+        assert lines(await symphony(c, "nodes"))[1].split()[:2] == ["n1", "ready"]
+
+        unknown = await symphony(c, "drain", "nope")
+        assert (unknown.returncode, unknown.stdout) == (1, b"")
+        assert unknown.stderr.decode() == "symphony: error: not found: no node 'nope'\n"
+        usage = await symphony(c, "drain")
+        assert usage.returncode == 2
