@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from symphony.conductor.nodes import liveness_timeout
 from symphony.config import (
     ConductorConfig,
     Config,
@@ -157,7 +158,7 @@ node:
         "none",
     )
     assert conductor.node_timeout_sec == 12.0
-    assert conductor.node_timeout_for(3.0) == 12.0
+    assert liveness_timeout(conductor.node_timeout_sec, 3.0) == 12.0
     # The other role's section is parsed too (and would be refused if wrong).
     assert node.join_addr == "conductor.example.org:50051"
     assert node.join_host_port == ("conductor.example.org", 50051)
@@ -169,8 +170,8 @@ node:
 
 
 def test_config_node_timeout_defaults_to_five_heartbeats() -> None:
-    assert ConductorConfig().node_timeout_for(3.0) == 15.0
-    assert ConductorConfig(node_timeout_sec=None).node_timeout_for(0.5) == 2.5
+    assert liveness_timeout(ConductorConfig().node_timeout_sec, 3.0) == 15.0
+    assert liveness_timeout(ConductorConfig(node_timeout_sec=None).node_timeout_sec, 0.5) == 2.5
 
 
 def test_config_mode_argument_overrides_file(in_tmp: Path) -> None:
@@ -271,10 +272,10 @@ def test_config_docs_document_every_key() -> None:
 
 def test_config_docs_example_files_load(in_tmp: Path) -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     assert SEED_CONDUCTOR in blocks and SEED_NODE in blocks
     modes = [load_config(write(in_tmp, block)).mode for block in blocks]
-    assert modes == ["conductor", "node", "node"]
+    assert modes == ["conductor", "node", "node", "conductor"]
 
 
 def test_config_http_allowed_hosts_are_host_names_or_star() -> None:

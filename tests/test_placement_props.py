@@ -172,8 +172,9 @@ class Cluster(RuleBasedStateMachine):
     def reservations_match_live_instances(self) -> None:
         live = self.instances()
         assert set(self.held) <= set(live)
-        on_nodes = [i for n in self.nodes for i in self.state.ledger.instances_on(n)]
-        assert sorted(on_nodes) == sorted(self.held)  # each held once, on one node
+        for instance_id, (node_id, _) in self.held.items():
+            held = self.state.ledger.reservation(instance_id)
+            assert held is not None and held.node_id == node_id
 
     @invariant()
     def pending_instances_fit_nowhere(self) -> None:

@@ -16,6 +16,7 @@ import time
 import httpx
 import trio
 
+from symphony.node.link import GetLinkStatus
 from symphony.node.process.client import monitor_command
 from symphony.node.process.proctree import RUN_ID_ENV, STATE_DIR_ENV
 from symphony.wire import StopInstance
@@ -117,7 +118,7 @@ async def test_monitor_sigkill_under_a_connected_agent_keeps_the_instance_runnin
             (after,) = await running()
             assert (after["id"], after["pid"]) == (before["id"], before["pid"])
             assert after["started_at"] == before["started_at"]
-            assert (await node.link.ask("status")).connects == 1  # the agent never left
+            assert (await node.link.ask(GetLinkStatus())).connects == 1  # the agent never left
             assert monitor_pid(state_dir) not in (None, old_monitor)
         await node.processes.shutdown_monitor(kill_jobs=True)
         nursery.cancel_scope.cancel()

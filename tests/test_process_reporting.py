@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import trio
 
 from symphony.conductor.deployments.instances import apply_update
 from symphony.conductor.store import InstanceRecord
+from symphony.node.link import GetLinkStatus
 from symphony.wire import InstanceStatus
 from tests.deployments.helpers import pids_with
 from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
@@ -83,7 +85,7 @@ async def test_report_exit_during_a_conductor_outage_is_recorded_as_an_event(
         first_life.cancel()
 
         async def disconnected() -> bool:
-            return (await node.link.ask("status")).state != "connected"
+            return (await node.link.ask(GetLinkStatus())).state != "connected"
 
         await wait_for(disconnected, timeout=10)
         go.touch()
@@ -213,3 +215,45 @@ async def _with_state(instances: Any, state: str) -> bool:
 
 async def _no_job(node: Any, marker: str) -> bool:
     return not pids_with(marker)
+
+
+async def test_report_backoff_wait_is_restarting_with_its_restart_time(tmp_path: Path) -> None:
+    # A job that fails waits out its backoff: the API, `symphony ps` and the events all
+    # call that `restarting` (not `starting`) and say when the next run starts.
+    from symphony.cli.ps import ps_rows
+
+    spec = {
+        "name": "crashy",
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sh", "-c", "exit 1"]},
+        "restart_policy": {"type": "on-failure", "backoff_seconds": 60},
+    }
+    async with trio.open_nursery() as nursery:
+        info = await start_conductor(nursery, tmp_path / "c")
+        node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+        async with _api(info) as http:
+            assert (await http.post("/deployments", json=spec)).status_code == 201
+
+            async def waiting() -> dict | None:
+                body = (await http.get("/deployments/crashy")).json()
+                inst = body["instances"][0]
+                return body if inst["restart_at"] is not None else None
+
+            body = await wait_for(waiting, timeout=30)
+            (inst,) = body["instances"]
+            now = time.time()
+            assert inst["state"] == "restarting" and inst["exit_code"] == 1
+            assert now < inst["restart_at"] <= now + 60 * 1.1 + 1  # 10 % jitter
+            assert inst["finished_at"] is None and inst["node_id"] == "n1"
+            (row,) = ps_rows([body], show_all=False, wide=False, now=inst["restart_at"] - 3.8)
+            assert (row[3], row[-1]) == ("restarting", "restarting in 3.8s")
+            events = (await http.get("/deployments/crashy/events")).json()["events"]
+            (event,) = [e for e in events if e["kind"] == "restarting"]
+            assert event["data"]["restart_at"] == inst["restart_at"]
+            assert "restarting in" in event["message"]
+            (n1,) = (await http.get("/nodes")).json()["nodes"]
+            # Waiting to restart still holds its capacity on the node.
+            assert n1["capacities_used"] == {"Analytic1": 1}
+        await node.processes.shutdown_monitor(kill_jobs=True)
+        nursery.cancel_scope.cancel()

@@ -60,7 +60,7 @@ PUBLIC: dict[str, set[str]] = {
         "Strategy", "UnknownNode", "Unplaced", "plan_placements",
     },
     "symphony.conductor.store": {
-        "DEFAULT_PATH", "FINISHED_STATES", "INSTANCE_STATES", "MIGRATIONS", "AlreadyExists",
+        "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
         "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
         "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",

@@ -142,19 +142,16 @@ def test_store_instances_upsert_get_list(store: Store, clock: FakeClock) -> None
     assert store.list_instances(states=[]) == []
 
 
-def test_store_instance_update_changes_fields(store: Store, clock: FakeClock) -> None:
+def test_store_instance_upsert_changes_fields(store: Store, clock: FakeClock) -> None:
     d = store.create_deployment(spec("a"))
-    store.upsert_instance(InstanceRecord("i_1", d.id, 0))
+    first = store.upsert_instance(InstanceRecord("i_1", d.id, 0))
     clock.now += 3
-    updated = store.update_instance("i_1", state="running", pid=42, started_at=clock.now)
+    changed = dataclasses.replace(first, state="running", pid=42, started_at=clock.now)
+    updated = store.upsert_instance(changed)
     assert (updated.state, updated.pid, updated.updated_at) == ("running", 42, clock.now)
     assert store.get_instance("i_1") == updated
-    with pytest.raises(NotFound):
-        store.update_instance("i_missing", state="running")
     with pytest.raises(ValueError, match="state"):
-        store.update_instance("i_1", state="dancing")
-    with pytest.raises(TypeError):
-        store.update_instance("i_1", colour="red")
+        dataclasses.replace(first, state="dancing")
 
 
 def test_store_instance_batch_is_all_or_nothing(store: Store) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import re
 import types
@@ -100,6 +101,8 @@ def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
         return st.none() | strategy_for(next(a for a in args if a is not type(None)))
     if origin is typing.Literal:
         return st.sampled_from(args)
+    if isinstance(hint, type) and issubclass(hint, enum.StrEnum):
+        return st.sampled_from(list(hint))
     if origin is tuple:
         return st.lists(strategy_for(args[0]), max_size=3).map(tuple)
     if origin is dict:

@@ -52,9 +52,12 @@ from .api import (
 )
 from .api.hosts import allowed_hosts
 from .api.routes_tokens import JOIN_SERVICE_KEY
+from .api.server import GetUrl
 from .deployments import Deployments, EventLog, Scheduler
+from .housekeeping import Housekeeper, Retention
 from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
+from .nodes.gateway import GetPort
 from .store import Store
 
 log = logging.getLogger("symphony.conductor")
@@ -95,6 +98,14 @@ def api_token_of(config: ConductorConfig) -> str | None:
     return None if config.http_auth == "none" else ensure_api_token(config.state_dir)
 
 
+def retention_of(config: ConductorConfig) -> Retention:
+    """How much event history the Conductor keeps (``conductor.events.*``)."""
+    return Retention(
+        keep_per_deployment=config.events_keep_per_deployment,
+        max_age_sec=config.events_max_age_sec,
+    )
+
+
 def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supervisor:
     """The Conductor's supervision tree (not started yet)."""
     timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
@@ -104,7 +115,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         ca=pki.ca,
         store=store,
         advertise=next(iter((*config.advertise, *specific)), None),
-        node_port=lambda: tree.child("gateway").ask("port", timeout=5),
+        node_port=lambda: tree.child("gateway").ask(GetPort(), timeout=5),
     )
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
@@ -142,6 +153,8 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             events=events,
         )
 
+    retention = retention_of(config)
+
     def gateway() -> Gateway:
         return Gateway(gateway_settings, tree.child("registry"), timeout_for)
 
@@ -171,6 +184,8 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             ChildSpec(name="deployments", factory=deployments, shutdown_timeout=10.0),
             ChildSpec(name="gateway", factory=gateway),
             ChildSpec(name="http", factory=http),
+            # Last: under rest_for_one its restart restarts nothing else.
+            ChildSpec(name="housekeeper", factory=lambda: Housekeeper(store, retention)),
         ],
         strategy="rest_for_one",
         max_restarts=5,
@@ -203,8 +218,8 @@ async def _run_conductor(
     try:
         async with trio.open_nursery() as nursery:
             await spawn(nursery, tree, name="conductor")
-            node_port = await tree.child("gateway").ask("port")
-            http_url = await tree.child("http").ask("url")
+            node_port = await tree.child("gateway").ask(GetPort())
+            http_url = await tree.child("http").ask(GetUrl())
             info = ConductorInfo(
                 node_port=node_port,
                 http_url=http_url,

@@ -45,6 +45,7 @@ NodeId = Annotated[Any, AfterValidator(v.node_id)]
 Group = Annotated[Any, AfterValidator(v.group)]
 CapacityName = Annotated[Any, AfterValidator(v.capacity_name)]
 Amount = Annotated[Any, AfterValidator(v.integer)]
+AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
 
@@ -74,12 +75,18 @@ class ConductorHttp(_Section):
     allowed_hosts: list[AllowedHost] | None = None
 
 
+class ConductorEvents(_Section):
+    keep_per_deployment: AtLeastOne = None
+    max_age_sec: OptionalSeconds = None
+
+
 class ConductorSection(_Section):
     listen: HostPort = None
     tls: ConductorTls | None = None
     state_dir: Path = None
     http: ConductorHttp | None = None
     node_timeout_sec: OptionalSeconds = None
+    events: ConductorEvents | None = None
 
 
 class NodeTls(_Section):

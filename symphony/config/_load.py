@@ -28,6 +28,8 @@ _FIELD_PATHS = {
     "conductor": {
         "http_auth": "conductor.http.auth",
         "http_allowed_hosts": "conductor.http.allowed_hosts",
+        "events_keep_per_deployment": "conductor.events.keep_per_deployment",
+        "events_max_age_sec": "conductor.events.max_age_sec",
     },
     "node": {
         "ca_file": "node.tls.ca_file",
@@ -200,10 +202,11 @@ def _logging(section: LoggingSection | None) -> LoggingConfig:
 
 
 def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]) -> Any:
-    from ._file import ConductorHttp, ConductorSection, ConductorTls
+    from ._file import ConductorEvents, ConductorHttp, ConductorSection, ConductorTls
 
     s = section or ConductorSection()
     tls, http = s.tls or ConductorTls(), s.http or ConductorHttp()
+    events = s.events or ConductorEvents()
     kwargs = _present(
         cert_path=tls.cert_path,
         advertise=tls.advertise,
@@ -211,6 +214,8 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         http_auth=http.auth,
         http_allowed_hosts=http.allowed_hosts,
         node_timeout_sec=s.node_timeout_sec,
+        events_keep_per_deployment=events.keep_per_deployment,
+        events_max_age_sec=events.max_age_sec,
     )
     if s.listen is not None:
         kwargs["listen_host"], kwargs["listen_port"] = s.listen

@@ -69,10 +69,12 @@ class ConductorConfig:
 
     ``cert_path`` defaults to ``<state_dir>/certs`` (decided at construction: pass it
     again if you ``dataclasses.replace`` the ``state_dir``). ``node_timeout_sec`` of ``None``
-    means "5 heartbeats of that node" (see :meth:`node_timeout_for`). ``http_auth`` may
+    means "5 heartbeats of that node" (the NodeRegistry's ``liveness_timeout``). ``http_auth`` may
     be ``"none"`` only when ``http_host`` is a loopback address. ``http_allowed_hosts``
     adds host names the HTTP API answers to (beside loopback, the listen address and,
     with a wildcard listen, this machine's names and addresses); ``"*"`` allows any.
+    ``events_keep_per_deployment`` and ``events_max_age_sec`` (``None``: no age limit)
+    bound the event history the Conductor keeps (older events are deleted periodically).
     """
 
     listen_host: str = "0.0.0.0"
@@ -85,6 +87,8 @@ class ConductorConfig:
     http_auth: Literal["token", "none"] = "token"
     http_allowed_hosts: tuple[str, ...] = ()
     node_timeout_sec: float | None = None
+    events_keep_per_deployment: int = 1000
+    events_max_age_sec: float | None = 30 * 86_400.0
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -99,6 +103,8 @@ class ConductorConfig:
         _set(self, "http_auth", lambda a: v.choice(a, v.HTTP_AUTH_MODES))
         _set(self, "http_allowed_hosts", _tuple_of(v.allowed_host))
         _set(self, "node_timeout_sec", _optional(v.seconds))
+        _set(self, "events_keep_per_deployment", v.at_least_one)
+        _set(self, "events_max_age_sec", _optional(v.seconds))
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:
@@ -113,10 +119,6 @@ class ConductorConfig:
     def http_listen(self) -> str:
         """The HTTP API address as ``host:port`` (IPv6 in brackets)."""
         return v.format_host_port(self.http_host, self.http_port)
-
-    def node_timeout_for(self, heartbeat_sec: float) -> float:
-        """Seconds of silence after which a node with this heartbeat is declared lost."""
-        return self.node_timeout_sec if self.node_timeout_sec is not None else 5 * heartbeat_sec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -68,6 +68,11 @@ def port(value: object) -> int:
     return integer(value, what="a port number 0..65535", hi=65535)
 
 
+def at_least_one(value: object) -> int:
+    """An int of at least 1 (a count that must keep something)."""
+    return integer(value, what="an integer >= 1", lo=1)
+
+
 def seconds(value: object) -> float:
     """A positive, finite number of seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -35,6 +35,7 @@ from symphony.wire import (
     StartInstance,
     StopInstance,
 )
+from symphony.wire.states import InstanceState
 
 from .logserve import LogServer
 from .process import (
@@ -96,18 +97,16 @@ class ProcessJobs:
         return InstanceStatus(
             instance_id=update.instance_id,
             deployment_id=deployment_id,
-            state=update.state,
+            state=InstanceState(update.state),
             pid=update.pid,
             started_at=update.started_at,
             restarts=update.restarts,
             exit_code=update.exit_code,
             signal=_signal_number(update.signal),
-            reason=_short(
-                update.reason
-                or (f"restarting in {update.delay:g} s" if update.state == "restarting" else None)
-            ),
+            reason=_short(update.reason),
             health=update.health,
             at=update.at,
+            restart_at=update.restart_at,
             finished_at=update.at if final else None,
             final=final,
         )
@@ -141,7 +140,7 @@ class ProcessJobs:
         return InstanceStatus(
             instance_id=report.instance_id,
             deployment_id=report.deployment_id or "unknown",
-            state=report.state,
+            state=InstanceState(report.state),
             pid=report.pid,
             started_at=report.started_at,
             restarts=report.restarts,
@@ -155,6 +154,7 @@ class ProcessJobs:
             # When it ended, not when we report it (a hello may come long after).
             finished_at=(report.finished_at or time.time()) if final else None,
             final=final,
+            restart_at=report.restart_at,
         )
 
     async def start(self, command: StartInstance) -> None:
@@ -164,7 +164,7 @@ class ProcessJobs:
                 InstanceStatus(
                     instance_id=command.instance_id,
                     deployment_id=command.deployment_id,
-                    state="stopped",
+                    state=InstanceState.STOPPED,
                     reason="stopped before it started",
                     at=time.time(),
                     finished_at=time.time(),
@@ -188,7 +188,7 @@ class ProcessJobs:
                 InstanceStatus(
                     instance_id=command.instance_id,
                     deployment_id=command.deployment_id,
-                    state="failed",
+                    state=InstanceState.FAILED,
                     reason=_short(f"cannot start: {error}"),
                     at=time.time(),
                     finished_at=time.time(),
@@ -221,7 +221,7 @@ class ProcessJobs:
                 InstanceStatus(
                     instance_id=instance_id,
                     deployment_id="unknown",
-                    state="stopped",
+                    state=InstanceState.STOPPED,
                     reason="not running on this node",
                     at=time.time(),
                     finished_at=time.time(),

@@ -52,6 +52,7 @@ from symphony.wire import (
 )
 
 from .logwindow import LogRequests
+from .resources import GetStatic, GetUsage
 
 log = logging.getLogger("symphony.node.link")
 
@@ -108,12 +109,17 @@ class LinkSettings:
 
 @dataclass(frozen=True, slots=True)
 class LinkStatus:
-    """Answer to ``ask("status")``: how the link is doing."""
+    """Answer to :class:`GetLinkStatus`: how the link is doing."""
 
     state: str  # "connecting" | "connected" | "waiting"
     connected_since: float | None
     connects: int
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetLinkStatus:
+    """Ask: the link's :class:`LinkStatus` now."""
 
 
 class ConductorLink(Actor):
@@ -144,7 +150,7 @@ class ConductorLink(Actor):
             self._pending.append(message)
             self._pending_changed.set()
             return None
-        if message == "status":
+        if isinstance(message, GetLinkStatus):
             return LinkStatus(self._state, self._connected_since, self._connects, self._last_error)
         raise TypeError(f"ConductorLink does not handle {message!r}")
 
@@ -221,7 +227,7 @@ class ConductorLink(Actor):
 
     async def _hello(self) -> Hello:
         s = self.settings
-        static = await self.resources.ask("static", timeout=10)
+        static = await self.resources.ask(GetStatic(), timeout=10)
         instances = await self.jobs.reports() if self.jobs is not None else []
         return Hello(
             protocol_version=PROTOCOL_VERSION,
@@ -286,7 +292,7 @@ class ConductorLink(Actor):
         seq = 0
         next_at = trio.current_time()
         while True:
-            usage = await self.resources.ask("usage", timeout=max(interval, 1.0))
+            usage = await self.resources.ask(GetUsage(), timeout=max(interval, 1.0))
             # Every Conductor this node speaks to is version 3 or newer (see
             # NODE_MIN_PROTOCOL_VERSION), so the instances' usage always goes along.
             instances = await self._instance_usage(interval)

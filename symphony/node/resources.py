@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,16 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+@dataclass(frozen=True, slots=True)
+class GetStatic:
+    """Ask: the node's static facts (:meth:`ResourceMonitor.static`), for the hello."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetUsage:
+    """Ask: the node's current load (:meth:`ResourceMonitor.usage`), for a heartbeat."""
+
+
 class ResourceMonitor(Actor):
     """Answers ``"static"`` and ``"usage"`` asks with plain dicts (wire-ready).
 
@@ -99,9 +110,9 @@ class ResourceMonitor(Actor):
         psutil.cpu_percent(interval=None, percpu=True)
 
     async def receive(self, message: Any) -> Any:
-        if message == "static":
+        if isinstance(message, GetStatic):
             return self.static()
-        if message == "usage":
+        if isinstance(message, GetUsage):
             return self.usage()
         raise TypeError(f"ResourceMonitor does not handle {message!r}")
 

@@ -19,12 +19,12 @@ Adding a message type is three steps: write the dataclass, decorate it with
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, dataclass_transform
 
 from .schema import JsonData, Max, MaxLen, Min, MinLen, Pattern
+from .states import InstanceState
 
 __all__ = [
     "INSTANCE_STATES",
@@ -83,20 +83,8 @@ ClassName = Annotated[
 MAX_CAPACITY = 10**12
 Capacity = Annotated[int, Min(0), Max(MAX_CAPACITY)]
 
-InstanceState = Literal[
-    "pending",
-    "assigned",
-    "starting",
-    "running",
-    "restarting",
-    "exited",
-    "failed",
-    "stopping",
-    "stopped",
-    "lost",
-]
-#: Every instance state of the lifecycle in ARCHITECTURE order.
-INSTANCE_STATES: tuple[str, ...] = typing.get_args(InstanceState)
+#: Every instance state of the lifecycle in ARCHITECTURE order (see :mod:`.states`).
+INSTANCE_STATES: tuple[str, ...] = tuple(state.value for state in InstanceState)
 
 
 class Message:
@@ -140,7 +128,9 @@ class InstanceStatus(Message):
     what the node runs right now (there it is also called :data:`InstanceReport`).
     ``final`` is True when the node will not run the instance again by itself (its
     restart policy gave up, it exited for good, or it was stopped): only then does
-    the conductor release the instance's capacity.
+    the conductor release the instance's capacity. ``restart_at`` (protocol 3) is when
+    an instance ``restarting`` starts its next run (wall clock); a version-2 node leaves
+    it out.
     """
 
     instance_id: Id
@@ -158,6 +148,7 @@ class InstanceStatus(Message):
     finished_at: float | None = None
     at: float | None = None
     final: bool | None = None
+    restart_at: float | None = None
 
 
 #: What a node reports in its hello for each instance it runs: the same record.

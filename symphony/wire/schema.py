@@ -11,7 +11,8 @@ Supported hints, which are all the protocol needs:
 
 - ``str``, ``bytes``, ``bool``, ``int`` (``bool`` is *not* an int here),
   ``float`` (accepts an int; NaN and infinities are refused), ``Any``;
-- ``X | None`` for optional fields, ``Literal[...]`` for enumerations;
+- ``X | None`` for optional fields, ``Literal[...]`` and ``str`` enums (the value
+  becomes the enum member) for enumerations;
 - ``tuple[X, ...]`` and ``dict[str, X]``;
 - another message dataclass (encoded as a nested map without ``"t"``);
 - ``Annotated[X, Min(n)]``, ``Max(n)``, ``MinLen(n)``, ``MaxLen(n)`` for simple
@@ -32,6 +33,7 @@ protocol version instead.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import re
 import types
@@ -165,6 +167,18 @@ def _literal(choices: tuple[Any, ...]) -> Converter:
         if not any(type(value) is type(c) and value == c for c in choices):
             _fail(path, f"must be one of {', '.join(map(repr, choices))}; got {value!r:.40}")
         return value
+
+    return convert
+
+
+def _str_enum(cls: type[enum.StrEnum]) -> Converter:
+    values = {member.value: member for member in cls}
+
+    def convert(value: Any, path: str) -> Any:
+        member = values.get(value) if type(value) is str else None
+        if member is None:
+            _fail(path, f"must be one of {', '.join(map(repr, values))}; got {value!r:.40}")
+        return member
 
     return convert
 
@@ -311,6 +325,8 @@ def compile_hint(hint: Any) -> Converter:
         return _optional(compile_hint(rest[0]))
     if origin is typing.Literal:
         return _literal(args)
+    if isinstance(hint, type) and issubclass(hint, enum.StrEnum):
+        return _str_enum(hint)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return _tuple(compile_hint(args[0]))
     if origin is dict:

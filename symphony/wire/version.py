@@ -26,10 +26,11 @@ __all__ = [
 #: windowed log streams (``LogRequest.window`` and ``LogCredit``); a conductor sends
 #: ``LogCredit`` only to nodes that negotiated 2. 3 made ``StartInstance.spec`` a typed
 #: :class:`~symphony.wire.jobspec.JobSpec` with every default filled in by the Conductor
-#: (its map is a subset of what older nodes read, so they get the same), and added
+#: (its map is a subset of what older nodes read, so they get the same), added
 #: ``Heartbeat.instances`` (each live instance's CPU% and RSS; sent only when 3 was
-#: negotiated). 3 also added the optional ``JoinRequest.groups`` and ``capacities`` of the
-#: join exchange and its refusal code ``not_allowed``.
+#: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
+#: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
+#: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
 PROTOCOL_VERSION = 3
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1

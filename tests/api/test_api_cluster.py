@@ -91,3 +91,26 @@ async def test_api_seed_spec_runs_and_is_reported_everywhere(tmp_path: Path) -> 
         assert values['symphony_scheduling_latency_seconds{quantile="0.99"}'] >= 0
         assert "symphony_restarts_total" in values
         assert (await c.http.delete("/deployments/seeded")).json()["name"] == "seeded"
+
+
+async def test_api_restarts_total_only_grows(tmp_path: Path) -> None:
+    # A counter that falls reads as a reset to Prometheus: deleting the deployment whose
+    # instance restarted must not take its restarts out of symphony_restarts_total.
+    crashy = {
+        "name": "crashy",
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sh", "-c", "exit 1"]},
+        "restart_policy": {"type": "on-failure", "backoff_seconds": 0.05},
+    }
+    async with cluster(tmp_path) as c:
+        assert (await c.http.post("/deployments", json=crashy)).status_code == 201
+        await c.wait_for("crashy", lambda d: d["instances"][0]["restarts"] >= 2)
+
+        async def total() -> float:
+            return parse_metrics((await c.http.get("/metrics")).text)["symphony_restarts_total"]
+
+        before = await total()
+        assert before >= 2
+        assert (await c.http.delete("/deployments/crashy")).status_code == 200
+        assert await total() >= before

@@ -9,6 +9,7 @@ import trio
 
 from symphony.actors import Actor, spawn
 from symphony.conductor.api.logfeed import BUFFER_BYTES, WINDOW, LogFeed
+from symphony.conductor.nodes.model import CloseLogStream, OpenLogStream
 from symphony.wire import LogCancel, LogChunk, LogCredit, LogRequest
 
 
@@ -22,10 +23,10 @@ class RecordingSession(Actor):
 
     async def receive(self, message: Any) -> Any:
         self.told.append(message)
-        if isinstance(message, tuple) and message[0] == "logs":
-            self.sinks[message[1]] = message[2]
-        elif isinstance(message, tuple) and message[0] == "logs_done":
-            self.sinks.pop(message[1], None)
+        if isinstance(message, OpenLogStream):
+            self.sinks[message.request_id] = message.sink
+        elif isinstance(message, CloseLogStream):
+            self.sinks.pop(message.request_id, None)
         return None
 
 
@@ -51,7 +52,7 @@ async def test_logfeed_follow_sends_cancel_when_the_reader_leaves() -> None:
             assert got == [b"a\n"]
         await ref.ask("sync")
         told = [m for m in session.told if m != "sync"]
-        assert told[-2:] == [LogCancel(request_id=rid), ("logs_done", rid)]
+        assert told[-2:] == [LogCancel(request_id=rid), CloseLogStream(rid)]
         assert session.sinks == {}
         nursery.cancel_scope.cancel()
 

@@ -9,6 +9,7 @@ sessions: the test sees every command sent to them and reports back what a node 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,13 @@ async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
     store.close()
 
 
+def announced_delay(event: str) -> float:
+    """The delay a "rescheduled" event announces, in seconds."""
+    match = re.search(r"rescheduled in ([0-9.]+) s", event)
+    assert match, event
+    return float(match.group(1))
+
+
 def spec(name: str, **extra: Any) -> Any:
     data = {
         "name": name,
@@ -179,12 +187,14 @@ async def test_reschedule_failed_replica_then_fail_deployment_then_start_afresh(
     other = next(n for n in NODES if n != first_node)
 
     await cluster.report(first_node, first, "failed", reason="restart budget spent", final=True)
+    delay = announced_delay(cluster.events("flaky")[-1])
+    assert 4.5 <= delay <= 5.5  # 5 s, with 10 % jitter
     assert cluster.events("flaky")[-1] == (
-        "replica 0 will be rescheduled in 5 s "
+        f"replica 0 will be rescheduled in {delay:.1f} s "
         f"(attempt 1 of 2, preferring a node other than {first_node})"
     )
     assert cluster.view("flaky")["state"] == "pending"
-    await trio.sleep(4.9)
+    await trio.sleep(delay - 0.1)
     assert len(cluster.starts()) == 1  # not before the announced delay
     await trio.sleep(0.2)
     assert len(cluster.starts()) == 2
@@ -194,8 +204,12 @@ async def test_reschedule_failed_replica_then_fail_deployment_then_start_afresh(
 
     await cluster.report(second_node, second, "running", pid=42)
     await cluster.report(second_node, second, "failed", reason="restart budget spent", final=True)
-    assert "rescheduled in 10 s (attempt 2 of 2" in cluster.events("flaky")[-1]
-    await trio.sleep(10.1)
+    assert "(attempt 2 of 2" in cluster.events("flaky")[-1]
+    delay = announced_delay(cluster.events("flaky")[-1])
+    assert 9.0 <= delay <= 11.0  # doubled
+    await trio.sleep(delay - 0.1)
+    assert len(cluster.starts()) == 2
+    await trio.sleep(0.2)
     third_node, third = cluster.starts()[-1]
     assert len(cluster.starts()) == 3
 
@@ -234,7 +248,7 @@ async def test_reschedule_survives_a_restart_and_a_failed_deployment_stays_faile
     async with running_cluster(db) as cluster:
         await trio.testing.wait_all_tasks_blocked()
         assert cluster.starts() == []
-        await trio.sleep(5.1)
+        await trio.sleep(5 * 1.1 + 0.1)  # the delay, its jitter at most
         [(node, second)] = cluster.starts()
         assert second.replica == 0 and second.instance_id != first.instance_id
         await cluster.report(node, second, "failed", reason="crashed again", final=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from symphony.node.link import GetLinkStatus
 from symphony.pki import create_ca, issue_node_certificate, make_node_key_and_csr
 
 from .cluster import (
@@ -52,7 +53,7 @@ async def test_link_per_node_certificate_speaks_for_its_own_id(tmp_path: Path) -
         info = await start_conductor(nursery, tmp_path / "c")
         handle = await start_node(nursery, own_cert_node(info, "alpha", tmp_path / "a"))
         assert await wait_for(lambda: node_state(info, "alpha")) == "ready"
-        status = await handle.link.ask("status")
+        status = await handle.link.ask(GetLinkStatus())
         assert status.state == "connected"
         assert (await get_nodes(info))[0]["shared_certificate"] is False
         nursery.cancel_scope.cancel()
@@ -68,7 +69,7 @@ async def test_link_certificate_for_a_claiming_b_is_refused(
         handle = await start_node(nursery, config)
 
         async def refused() -> str | None:
-            error = (await handle.link.ask("status")).last_error
+            error = (await handle.link.ask(GetLinkStatus())).last_error
             return error if error and "refused" in error else None
 
         error = await wait_for(refused, timeout=5)
@@ -87,7 +88,7 @@ async def test_link_duplicate_node_id_refused_first_stays_ready(tmp_path: Path) 
         second = await start_node(nursery, shared_cert_node(info, "twin", tmp_path / "n2"))
 
         async def refusal() -> str | None:
-            return (await second.link.ask("status")).last_error
+            return (await second.link.ask(GetLinkStatus())).last_error
 
         error = await wait_for(refusal, timeout=5)
         assert "node id 'twin' is already connected" in error

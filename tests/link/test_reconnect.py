@@ -8,6 +8,8 @@ from typing import Any
 
 import trio
 
+from symphony.node.link import GetLinkStatus
+
 from .cluster import get_nodes, node_state, shared_cert_node, start_conductor, start_node, wait_for
 
 
@@ -30,7 +32,7 @@ async def test_link_reconnects_after_conductor_restart(tmp_path: Path) -> None:
         first_life.cancel()  # the Conductor goes away entirely
 
         async def disconnected() -> bool:
-            return (await node.link.ask("status")).state != "connected"
+            return (await node.link.ask(GetLinkStatus())).state != "connected"
 
         await wait_for(disconnected, timeout=5)
 
@@ -53,5 +55,5 @@ async def test_link_reconnects_after_conductor_restart(tmp_path: Path) -> None:
         assert view["node_id"] == "phoenix" and view["state"] == "ready"
         assert view["groups"] == ["gpu-1"]
         assert view["capacities_total"] == {"Analytic1": 10}
-        assert (await node.link.ask("status")).connects == 2
+        assert (await node.link.ask(GetLinkStatus())).connects == 2
         nursery.cancel_scope.cancel()

@@ -20,7 +20,12 @@ import trio
 
 from symphony.actors import Actor, spawn
 from symphony.conductor.deployments.instances import job_spec
-from symphony.conductor.nodes.model import GetSession, InstancesReported, ListNodes
+from symphony.conductor.nodes.model import (
+    GetSession,
+    InstancesReported,
+    ListNodes,
+    OpenLogStream,
+)
 from symphony.conductor.nodes.registry import NodeRegistry
 from symphony.conductor.nodes.session import run_session
 from symphony.pki import server_ssl_context
@@ -116,7 +121,7 @@ async def test_session_unencodable_message_fails_only_itself(
             )
             # A log request that cannot be sent ends its reader at once.
             chunks: list[LogChunk] = []
-            await session.tell(("logs", "r1", chunks.append))
+            await session.tell(OpenLogStream("r1", chunks.append))
             await session.tell(LogRequest(request_id="r1", instance_id="i\udc80"))
             with trio.fail_after(10):
                 while not chunks:

@@ -107,6 +107,37 @@ def test_ui_nodes_page_shows_capacity_and_load(page: Any, server: Server) -> Non
         remove(server, "node-page-job")
 
 
+def test_ui_reads_the_state_lists_from_the_api(page: Any, server: Server) -> None:
+    # A job waiting out its restart backoff is `restarting` and still placed on its node:
+    # the nodes page lists it there because GET /states says so (the UI keeps no copy).
+    deploy(
+        server,
+        "crash-loop",
+        config={"command": ["sh", "-c", "exit 1"]},
+        restart_policy={"type": "on-failure", "backoff_seconds": 120},
+    )
+    try:
+        login(page, server)
+        card = page.locator("[data-node=ui-node]")
+        expect(card.locator(".node-instances")).to_contain_text("crash-loop")
+        expect(card.locator(".node-instances .pill")).to_have_text("restarting")
+        states = server.api.get("/states").json()
+        assert "restarting" in states["instance"]["placed"]
+        page.goto(server.ui("#/deployments"))
+        options = page.locator("#filter-state option")
+        expect(options).to_have_count(1 + len(states["deployment"]["states"]))
+    finally:
+        remove(server, "crash-loop")
+    # Whatever the Conductor answers is what the filter offers.
+    served = {**states, "deployment": {"states": ["running", "some-new-state"]}}
+    page.route("**/states", lambda route: route.fulfill(json=served))
+    page.reload()
+    login(page, server, "#/deployments")
+    expect(page.locator("#filter-state option")).to_have_text(
+        ["All states", "running", "some-new-state"]
+    )
+
+
 def test_ui_create_through_the_form_run_follow_logs_stop_start_delete(
     page: Any, server: Server
 ) -> None:

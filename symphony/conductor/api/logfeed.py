@@ -1,7 +1,7 @@
 """LogFeed: one log request to a node, from the API's side of its NodeSession.
 
 The node holds the log files; the Conductor only relays. A feed registers a sink on the
-node's session (``("logs", request_id, sink)``), sends a :class:`LogRequest`, and
+node's session (:class:`OpenLogStream`), sends a :class:`LogRequest`, and
 receives the :class:`LogChunk` s the session routes to that sink, until one says
 ``eof``. Closing the feed sends :class:`LogCancel` (the node stops following) and
 unregisters the sink.
@@ -30,6 +30,7 @@ import trio
 from symphony.actors import ActorRef, ActorStopped, MailboxFull
 from symphony.wire import LogCancel, LogChunk, LogCredit, LogRequest
 
+from ..nodes.model import CloseLogStream, OpenLogStream
 from ..store import new_id
 
 #: Bytes a node may send ahead of the reader (per request).
@@ -81,7 +82,7 @@ class LogFeed:
     async def __aenter__(self) -> LogFeed:
         rid = self.request.request_id
         # The sink first: the node may answer before a second tell would be processed.
-        await self.session.tell(("logs", rid, self._sink))
+        await self.session.tell(OpenLogStream(rid, self._sink))
         await self.session.tell(self.request)
         return self
 
@@ -102,7 +103,7 @@ class LogFeed:
         ):
             if not self.ended and self.request.follow:
                 await self.session.tell(LogCancel(request_id=rid))
-            await self.session.tell(("logs_done", rid))
+            await self.session.tell(CloseLogStream(rid))
 
     async def next_chunk(self, timeout: float) -> LogChunk | None:
         """The next chunk, or ``None`` if none came within ``timeout`` seconds."""

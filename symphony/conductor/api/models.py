@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from symphony.wire.messages import MAX_CAPACITY
+from symphony.wire.states import DeploymentState, InstanceState
 
 from ..join import MAX_TOKEN_TTL
 
@@ -34,6 +35,7 @@ __all__ = [
     "Node",
     "NodeList",
     "NodeUsageHistory",
+    "States",
     "TokenCreated",
     "TokenDeleted",
     "TokenList",
@@ -48,14 +50,6 @@ MAX_TAIL = 100_000
 MAX_LIMIT = 1000
 #: Event ids are SQLite rowids (signed 64-bit).
 MAX_ID = 2**63 - 1
-
-InstanceStateName = Literal[
-    "pending", "assigned", "starting", "running", "exited", "failed", "stopping", "stopped",
-    "lost",
-]  # fmt: skip
-DeploymentStateName = Literal[
-    "pending", "starting", "running", "stopping", "stopped", "failed", "exited"
-]
 
 
 class _Answer(BaseModel):
@@ -183,7 +177,7 @@ class Instance(_Answer):
     id: str
     replica: int
     node_id: str | None
-    state: InstanceStateName
+    state: InstanceState
     pid: int | None
     restarts: int
     exit_code: int | None
@@ -194,8 +188,32 @@ class Instance(_Answer):
     started_at: float | None
     finished_at: float | None
     updated_at: float
+    restart_at: float | None = Field(
+        description="While restarting: when the next run starts (Unix seconds)"
+    )
     cpu_percent: float | None  # current figures (see .instance_usage); null until measured
     rss_bytes: int | None
+
+
+class InstanceStateLists(_Answer):
+    """Every instance state, and which are live (not ended), placed (hold capacity on a
+    node) and final; :mod:`symphony.wire.states` decides."""
+
+    states: list[InstanceState]
+    live: list[InstanceState]
+    placed: list[InstanceState]
+    final: list[InstanceState]
+
+
+class DeploymentStateLists(_Answer):
+    states: list[DeploymentState]
+
+
+class States(_Answer):
+    """``GET /states``: what the web UI reads instead of keeping copies."""
+
+    instance: InstanceStateLists
+    deployment: DeploymentStateLists
 
 
 class Replicas(_Answer):
@@ -207,7 +225,7 @@ class Deployment(_Answer):
     id: str
     name: str
     desired_state: Literal["running", "stopped"]
-    state: DeploymentStateName
+    state: DeploymentState
     replicas: Replicas
     generation: int
     created_at: float

@@ -16,6 +16,8 @@ from contextlib import aclosing
 import trio
 from quart import Blueprint, Response, current_app
 
+from symphony.wire.states import holds_capacity, is_live
+
 from ..nodes.model import GetSession
 from ..store import InstanceRecord
 from .app import context
@@ -32,13 +34,12 @@ TAIL_TIMEOUT = 30.0
 #: How often a quiet follow stream checks for shutdown and for its node's link.
 FOLLOW_IDLE_CHECK = 0.5
 
-LIVE = ("running", "starting", "assigned", "stopping")
 TEXT = "text/plain; charset=utf-8"
 
 
 def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> InstanceRecord:
-    """The instance ``wanted`` (its id or replica number), else the first live one (lowest
-    replica), else the one that ran most recently."""
+    """The instance ``wanted`` (its id or replica number), else the first live one on a
+    node (lowest replica), else the one that ran most recently."""
     if wanted is not None:
         for inst in instances:
             if inst.id == wanted:
@@ -47,11 +48,11 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
             replica = int(wanted)
             same = [i for i in instances if i.replica == replica]
             if same:
-                return max(same, key=lambda i: (i.finished_at is None, i.updated_at))
+                return max(same, key=lambda i: (is_live(i.state), i.updated_at))
         raise HttpError(
             404, "not found", f"no instance {wanted!r} (an instance id or a replica number)"
         )
-    live = sorted((i for i in instances if i.state in LIVE), key=lambda i: i.replica)
+    live = sorted((i for i in instances if holds_capacity(i.state)), key=lambda i: i.replica)
     if live:
         return live[0]
     ran = [i for i in instances if i.node_id is not None]

@@ -14,7 +14,7 @@ from quart import Blueprint, Response
 
 from ..deployments import SchedulerStats
 from ..nodes.model import ListNodes
-from ..store import INSTANCE_STATES
+from ..store import INSTANCE_STATES, RESTARTS
 from .app import context
 
 metrics = Blueprint("metrics", __name__)
@@ -104,9 +104,9 @@ async def prometheus() -> Response:
     out.family(
         "symphony_restarts_total",
         "counter",
-        "Restarts of the current instances' processes on their nodes.",
+        "Restarts of instances' processes on their nodes (all instances ever, deleted too).",
     )
-    out.sample("symphony_restarts_total", sum(i.restarts for i in instances))
+    out.sample("symphony_restarts_total", ctx.store.counter(RESTARTS))
 
     out.family("symphony_placements_total", "counter", "Instances placed on a node.")
     out.sample("symphony_placements_total", stats["placements_total"])

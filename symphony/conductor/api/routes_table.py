@@ -141,6 +141,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("get", "/openapi.json", "This document (OpenAPI 3.1)", "application/json"),
     Route(
+        "get",
+        "/states",
+        "Every instance and deployment state, and which instance states are live, placed "
+        "(holding capacity on a node) and final",
+        m.States,
+    ),
+    Route(
         "post",
         "/tokens",
         "Create a node join token (shown once)",

@@ -34,6 +34,11 @@ class HttpSettings:
     state_dir: Path | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GetUrl:
+    """Ask: the URL clients reach the API at (once bound)."""
+
+
 class HttpServer(Actor):
     """Serves ``app``; stopping the actor shuts Hypercorn down gracefully."""
 
@@ -76,7 +81,7 @@ class HttpServer(Actor):
                 remove_address_file(self.settings.state_dir, self.url)
 
     async def receive(self, message: Any) -> Any:
-        if message == "url":
+        if isinstance(message, GetUrl):
             return self.url
         raise TypeError(f"HttpServer does not handle {message!r}")
 

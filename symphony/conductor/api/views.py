@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store import DeploymentRecord, EventRecord, InstanceRecord
+from symphony.wire.states import DeploymentState as D
+from symphony.wire.states import InstanceState as S
+from symphony.wire.states import is_live
 
-LIVE = frozenset({"pending", "assigned", "starting", "running", "stopping"})
+from ..store import DeploymentRecord, EventRecord, InstanceRecord
 
 
 def instance_json(inst: InstanceRecord) -> dict[str, Any]:
@@ -26,6 +28,7 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
         "started_at": inst.started_at,
         "finished_at": inst.finished_at,
         "updated_at": inst.updated_at,
+        "restart_at": inst.restart_at,
         # Current figures, not stored: filled in per answer by ``with_usage``.
         "cpu_percent": None,
         "rss_bytes": None,
@@ -35,24 +38,24 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
 def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict[str, Any]:
     """A deployment with its instances (current ones first) and a status summary."""
     spec = record.spec
-    current = sorted(instances, key=lambda i: (i.finished_at is not None, i.replica, -i.updated_at))
-    running = sum(1 for i in instances if i.state == "running")
-    live = [i for i in instances if i.finished_at is None]
-    pending = [i for i in live if i.state == "pending"]
+    current = sorted(instances, key=lambda i: (not is_live(i.state), i.replica, -i.updated_at))
+    running = sum(1 for i in instances if i.state == S.RUNNING)
+    live = [i for i in instances if is_live(i.state)]
+    pending = [i for i in live if i.state == S.PENDING]
     if spec.desired_state == "stopped":
-        state = "stopping" if live else "stopped"
+        state = D.STOPPING if live else D.STOPPED
     elif record.failure is not None:
-        state = "failed"  # it gave up: see "failure"; starting it again clears it
+        state = D.FAILED  # it gave up: see "failure"; starting it again clears it
     elif running >= spec.replicas:
-        state = "running"
+        state = D.RUNNING
     elif pending:
-        state = "pending"
-    elif any(i.state == "failed" for i in instances) and not live:
-        state = "pending"  # a failed replica waits for its reschedule delay
-    elif live and all(i.state == "stopping" for i in live):
-        state = "stopping"  # e.g. being deleted, or replaced before the new ones exist
+        state = D.PENDING
+    elif any(i.state == S.FAILED for i in instances) and not live:
+        state = D.PENDING  # a failed replica waits for its reschedule delay
+    elif live and all(i.state == S.STOPPING for i in live):
+        state = D.STOPPING  # e.g. being deleted, or replaced before the new ones exist
     else:
-        state = "starting" if live else ("exited" if instances else "pending")
+        state = D.STARTING if live else (D.EXITED if instances else D.PENDING)
     return {
         "id": record.id,
         "name": record.name,

@@ -26,8 +26,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from symphony.wire.states import InstanceState, is_live
+
 from ..store import InstanceRecord
-from .instances import is_live
 from .retries import Retries
 
 
@@ -58,8 +59,8 @@ def drain_moves(
     by_replica: dict[int, list[InstanceRecord]] = defaultdict(list)
     for inst in instances.values():
         if (
-            is_live(inst)
-            and inst.state != "stopping"
+            is_live(inst.state)
+            and inst.state != InstanceState.STOPPING
             and inst.generation == generation
             and inst.replica < wanted
         ):

@@ -1,4 +1,5 @@
-"""Pure helpers about instance records: liveness, state mapping, templates, ids."""
+"""Pure helpers about instance records: state mapping, templates, ids (what states
+mean is :mod:`symphony.wire.states`)."""
 
 from __future__ import annotations
 
@@ -9,38 +10,46 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from symphony.wire import InstanceStatus, JobSpec, job_spec_from_dict
+from symphony.wire.states import InstanceState, is_final, is_live
 
-from ..store import InstanceRecord, InstanceState
+from ..store import InstanceRecord
 
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec
 
-#: Node-reported states and what the Conductor records for them.
-NODE_TO_CONDUCTOR_STATE: dict[str, InstanceState] = {
-    "starting": "starting",
-    "running": "running",
-    "exited": "exited",
-    "restarting": "starting",
-    "failed": "failed",
-    "stopping": "stopping",
-    "stopped": "stopped",
-}
+S = InstanceState
+#: The states a node reports (the others are the Conductor's own). A node's ``exited``
+#: that is not final (a restart may follow) is recorded as ``restarting`` (see
+#: :func:`conductor_state`): the Conductor's ``exited`` always means "ended for good".
+NODE_STATES = frozenset(
+    {S.STARTING, S.RUNNING, S.EXITED, S.RESTARTING, S.FAILED, S.STOPPING, S.STOPPED}
+)
 #: Node states that always end an instance (no restart will follow on the node).
-ALWAYS_FINAL = frozenset({"failed", "stopped"})
+ALWAYS_FINAL = frozenset({S.FAILED, S.STOPPED})
 #: States of an instance that has not run yet (when it has never been ``running``).
-NOT_RUN_STATES = frozenset({"pending", "assigned", "starting"})
+NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: Spec fields that do not change the processes: changing them keeps the instances.
 NON_TEMPLATE_FIELDS = frozenset({"replicas", "desired_state", "reschedule", "placement", "name"})
 
 
-def is_live(instance: InstanceRecord) -> bool:
-    """True until the instance has ended for good (then ``finished_at`` is set)."""
-    return instance.finished_at is None
-
-
-def is_final(update: InstanceStatus) -> bool:
+def is_final_update(update: InstanceStatus) -> bool:
     """Whether the node will not run this instance again by itself."""
     return bool(update.final) or update.state in ALWAYS_FINAL
+
+
+def conductor_state(update: InstanceStatus, current: InstanceState) -> InstanceState:
+    """The state the Conductor records for a node's update (``current`` if the update
+    names no state a node reports). A final update always lands in a final state and
+    a non-final one in a live state, so that the state alone says whether the instance
+    has ended (a confused node cannot make a "running" instance that holds nothing)."""
+    state = InstanceState(update.state) if update.state in NODE_STATES else current
+    if is_final_update(update):
+        if is_live(state):
+            return S.STOPPED if state == S.STOPPING else S.EXITED
+        return state
+    if state == S.EXITED:
+        return S.RESTARTING  # the run ended; the node restarts it or says it failed
+    return state
 
 
 def new_instance_id(deployment_name: str, replica: int) -> str:
@@ -61,25 +70,25 @@ def job_spec(spec: DeploymentSpec) -> JobSpec:
 
 def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:
     """The instance record after a node's status update (the caller saves it)."""
-    state = NODE_TO_CONDUCTOR_STATE.get(update.state, instance.state)
-    final = is_final(update)
+    state = conductor_state(update, instance.state)
     changes: dict[str, Any] = {
         "state": state,
         "restarts": update.restarts,
         "health": update.health,
+        "restart_at": update.restart_at if state == S.RESTARTING else None,
     }
-    if update.pid is not None or state in ("exited", "failed", "stopped"):
-        changes["pid"] = update.pid if state in ("starting", "running", "stopping") else None
-    if update.state in ("exited", "failed", "stopped") and (
+    if update.pid is not None or not is_live(state) or state == S.RESTARTING:
+        changes["pid"] = update.pid if state in (S.STARTING, S.RUNNING, S.STOPPING) else None
+    if update.state in (S.EXITED, S.FAILED, S.STOPPED) and (
         update.exit_code is not None or update.signal is not None
     ):
         changes["exit_code"] = update.exit_code
         changes["signal"] = _signal_name(update.signal)
-    if update.reason is not None or update.state == "running":
+    if update.reason is not None or update.state == S.RUNNING:
         changes["reason"] = update.reason
-    if update.state == "running":
+    if update.state == S.RUNNING:
         changes["started_at"] = _started_at(instance, update)
-    if final:
+    if is_final(state):
         changes["finished_at"] = update.finished_at or update.at or time.time()
     return replace(instance, **changes)
 
@@ -91,7 +100,7 @@ def _started_at(instance: InstanceRecord, update: InstanceStatus) -> float:
     of its first report."""
     if update.started_at is not None:
         return update.started_at
-    same_process = instance.state == "running" and instance.pid == update.pid
+    same_process = instance.state == S.RUNNING and instance.pid == update.pid
     if same_process and instance.started_at is not None:
         return instance.started_at
     return update.at or time.time()
@@ -99,16 +108,24 @@ def _started_at(instance: InstanceRecord, update: InstanceStatus) -> float:
 
 def recency(inst: InstanceRecord) -> tuple[bool, float, float]:
     """Sort key: live instances last, then by when they ended (the largest is the latest)."""
-    return (inst.finished_at is None, inst.finished_at or 0.0, inst.updated_at)
+    return (is_live(inst.state), inst.finished_at or 0.0, inst.updated_at)
 
 
 def replacements(
     instances: Iterable[InstanceRecord], inst: InstanceRecord
 ) -> tuple[list[InstanceRecord], list[InstanceRecord]]:
     """The live instances that replace ``inst``: (not run yet, run already)."""
-    others = [i for i in instances if i.replica == inst.replica and i.id != inst.id and is_live(i)]
+    others = [
+        i for i in instances if i.replica == inst.replica and i.id != inst.id and is_live(i.state)
+    ]
     unstarted = [i for i in others if i.started_at is None and i.state in NOT_RUN_STATES]
     return unstarted, [i for i in others if i not in unstarted]
+
+
+def restarts_added(before: InstanceRecord | None, after: InstanceRecord) -> int:
+    """How many restarts an update reports beyond what was known (never negative: a
+    node that lost count does not take restarts back from the metrics' total)."""
+    return 0 if before is None else max(0, after.restarts - before.restarts)
 
 
 def prunable(instances: Iterable[InstanceRecord], keep: int) -> list[str]:
@@ -116,33 +133,39 @@ def prunable(instances: Iterable[InstanceRecord], keep: int) -> list[str]:
     in the order given, which is the order they were recorded)."""
     ended_by_replica: dict[int, list[InstanceRecord]] = {}
     for inst in instances:
-        if not is_live(inst):
+        if not is_live(inst.state):
             ended_by_replica.setdefault(inst.replica, []).append(inst)
     return [i.id for group in ended_by_replica.values() for i in group[:-keep]]
 
 
 def ended(inst: InstanceRecord, state: InstanceState, reason: str | None) -> InstanceRecord:
-    """``inst`` ended for good now, in ``state`` (the caller saves it)."""
-    return replace(inst, state=state, reason=reason, pid=None, finished_at=time.time())
+    """``inst`` ended for good now, in ``state`` (a final one; the caller saves it)."""
+    assert is_final(state), state
+    return replace(
+        inst, state=state, reason=reason, pid=None, restart_at=None, finished_at=time.time()
+    )
 
 
 def status_event(
     before: InstanceRecord, after: InstanceRecord, u: InstanceStatus
 ) -> tuple[str, str, dict[str, Any]] | None:
     """The event (kind, message, data) a node's update is worth, if any."""
-    if u.state == "running" and before.state != "running":
+    if u.state == S.RUNNING and before.state != S.RUNNING:
         return "started", f"{after.id} running on {after.node_id} (pid {after.pid})", {}
-    if u.state == "exited" and before.state != "exited":
+    if u.state == S.EXITED and before.state != S.EXITED:
         # A node reports a run's end ("exited") and, when no restart follows, that the
         # instance settled ("exited" again, final): one exit, one event.
         how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
         data = {"exit_code": after.exit_code, "signal": after.signal}
         return "exited", f"{after.id} exited with {how}", data
-    if u.state == "restarting":
-        return "restarting", f"{after.id}: {u.reason or 'restarting'}", {"restarts": after.restarts}
-    if u.state == "failed":
+    if u.state == S.RESTARTING:
+        when = u.restart_at - (u.at or time.time()) if u.restart_at is not None else None
+        text = f"{after.id} restarting" + (f" in {max(when, 0.0):.3g} s" if when else "")
+        text += f": {u.reason}" if u.reason else ""
+        return "restarting", text, {"restarts": after.restarts, "restart_at": u.restart_at}
+    if u.state == S.FAILED:
         return "failed", f"{after.id} failed: {after.reason}", {}
-    if u.state == "stopped":
+    if u.state == S.STOPPED:
         return "stopped", f"{after.id} stopped", {}
     return None
 

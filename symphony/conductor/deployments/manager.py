@@ -48,11 +48,12 @@ from symphony.actors import (
 )
 from symphony.spec import SpecError
 from symphony.wire import InstanceStatus, StopInstance
+from symphony.wire.states import LIVE_STATES
 
 from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
 from ..store import DeploymentRecord, GenerationConflict, NameConflict, NotFound, Store
 from .events import EventLog
-from .instances import is_final
+from .instances import is_final_update
 from .messages import (
     CreateDeployment,
     DeleteDeployment,
@@ -68,8 +69,6 @@ log = logging.getLogger("symphony.conductor.deployments")
 
 #: How long the Scheduler's news of a node may wait for one supervisor to apply its hello.
 HELLO_APPLY_TIMEOUT = 10.0
-
-LIVE_STATES = ("pending", "assigned", "starting", "running", "exited", "stopping")
 
 
 #: The errors a create or update may meet that are the caller's to fix. Anything else
@@ -102,7 +101,7 @@ class Deployments(Supervisor):
         for record in self.store.list_deployments():
             await self.start_child(self._child_spec(record.id))
         # Nodes that ran instances before a restart: lost, unless they come back in time.
-        live = self.store.list_instances(states=LIVE_STATES)
+        live = self.store.list_instances(states=sorted(LIVE_STATES))
         expected = sorted({i.node_id for i in live if i.node_id is not None})
         if expected:
             await self.registry.tell(ExpectNodes(tuple(expected)))
@@ -217,7 +216,8 @@ class Deployments(Supervisor):
         if report.full:
             # Deployments that believe they run something there must hear the full list
             # even when it holds nothing of theirs.
-            for inst in self.store.list_instances(node_id=report.node_id, states=LIVE_STATES):
+            there = self.store.list_instances(node_id=report.node_id, states=sorted(LIVE_STATES))
+            for inst in there:
                 by_deployment.setdefault(inst.deployment_id, [])
         applying: list[tuple[ActorRef, NodeReport, list[InstanceStatus]]] = []
         for deployment_id, updates in by_deployment.items():
@@ -273,7 +273,7 @@ class Deployments(Supervisor):
         stops = [
             StopInstance(instance_id=u.instance_id, reason="its deployment was deleted")
             for u in updates
-            if not is_final(u)
+            if not is_final_update(u)
         ]
         if stops:
             log.info("stopping %d orphan instance(s) on %s", len(stops), report.node_id)

@@ -4,7 +4,9 @@ A replica whose instance ``failed`` (its node spent the restart budget, or the p
 could not be spawned) gets a new instance after a delay, preferring another node:
 
     attempt 1 after ``delay_seconds``, attempt 2 after twice that, ... capped at
-    ``max_delay_seconds``, up to ``attempts`` times (``reschedule`` in the spec).
+    ``max_delay_seconds``, up to ``attempts`` times (``reschedule`` in the spec), each
+    delay spread by +-10 % (:data:`JITTER`) so that replicas that failed together do not
+    come back in step. The delays are those of :class:`symphony.actors.Backoff`.
 
 When a replica fails once more after its last attempt, the deployment is ``failed``
 (with the reason) and stops trying; starting it again (``desired_state: running``)
@@ -14,11 +16,17 @@ failure of the job: its instances are replaced at once and count no attempt.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from symphony.actors import Backoff
+
 if TYPE_CHECKING:
     from symphony.spec import Reschedule
+
+#: The relative spread of each reschedule delay (see :class:`~symphony.actors.Backoff`).
+JITTER = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class Retries:
     due: set[int] = field(default_factory=set)  # delay over: make a new instance
     avoid: dict[int, frozenset[str]] = field(default_factory=dict)
     gave_up: set[int] = field(default_factory=set)
+    rng: random.Random | None = None  # the jitter's source (tests pass a seeded one)
 
     def failed(self, replica: int, node_id: str | None, policy: Reschedule) -> Decision:
         """A replica's instance failed: decide (and remember) what happens next."""
@@ -53,7 +62,7 @@ class Retries:
         if attempt >= policy.attempts:
             self.gave_up.add(replica)
             return Decision(replica, attempt, policy.attempts, None, avoid)
-        delay = min(policy.max_delay_seconds, policy.delay_seconds * 2**attempt)
+        delay = backoff_of(policy).delay(attempt, rng=self.rng)
         self.spent[replica] = attempt + 1
         self.waiting.add(replica)
         return Decision(replica, attempt + 1, policy.attempts, delay, avoid)
@@ -80,3 +89,16 @@ class Retries:
         self.waiting.clear()
         self.due.clear()
         self.gave_up.clear()
+
+
+def backoff_of(policy: Reschedule) -> Backoff:
+    """The delays of a spec's ``reschedule`` policy (a ``max_delay_seconds`` below
+    ``delay_seconds`` caps every delay at it, as it always did)."""
+    ceiling = policy.max_delay_seconds
+    return Backoff(
+        initial=min(policy.delay_seconds, ceiling),
+        factor=2.0,
+        max=ceiling,
+        jitter=JITTER,
+        reset_after=0.0,  # unused: a reschedule's count is reset by a fresh start only
+    )

@@ -43,23 +43,25 @@ import trio
 
 from symphony.actors import Actor, ActorRef, Reply
 from symphony.wire import InstanceStatus, JobSpec, Message, StartInstance, StopInstance
+from symphony.wire.states import InstanceState as S
+from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
-from ..store import DeploymentRecord, InstanceRecord, InstanceState, NewEvent, Store
+from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import EventLog, new_event
 from .instances import (
     apply_update,
     ended,
-    is_final,
-    is_live,
+    is_final_update,
     job_spec,
     new_instance_id,
     prunable,
     recency,
     replacements,
+    restarts_added,
     status_event,
     template,
 )
@@ -120,14 +122,14 @@ class DeploymentSupervisor(Actor):
         self._unrecorded: list[NewEvent] = []
         # Replacements being cancelled: deleted once ended (they never ran), so the
         # replica's latest instance stays the one that exited.
-        self._cancelled = {i.id for i in instances if is_live(i) and i.reason == CANCELLED}
+        self._cancelled = {i.id for i in instances if is_live(i.state) and i.reason == CANCELLED}
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
-        live = [i for i in self.instances.values() if is_live(i)]
+        live = [i for i in self.instances.values() if is_live(i.state)]
         # Being stopped before it was placed: the Scheduler may still hold it (only this
         # actor restarted) or not (the Conductor did); either way it answers.
-        unplaced = [i for i in live if i.node_id is None and i.state == "stopping"]
+        unplaced = [i for i in live if i.node_id is None and i.state == S.STOPPING]
         if unplaced:
             await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
@@ -152,7 +154,7 @@ class DeploymentSupervisor(Actor):
         latest_of = self._latest()
         for replica in range(self._wanted()):
             latest = latest_of.get(replica)
-            if latest is None or is_live(latest) or latest.state != "failed":
+            if latest is None or is_live(latest.state) or latest.state != S.FAILED:
                 continue
             if self.record.failure is not None:
                 self._retries.gave_up.add(replica)
@@ -197,7 +199,7 @@ class DeploymentSupervisor(Actor):
         wanted = self._wanted()
         generation = self.record.generation
         stops: list[tuple[InstanceRecord, str]] = []
-        for inst in [i for i in self.instances.values() if is_live(i)]:
+        for inst in [i for i in self.instances.values() if is_live(i.state)]:
             if inst.replica >= wanted:
                 stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation:
@@ -223,10 +225,10 @@ class DeploymentSupervisor(Actor):
         if self._retries.blocks(replica):
             return False
         if latest is None or self._restart_completed or replica in self._retries.due:
-            return latest is None or not is_live(latest)
+            return latest is None or not is_live(latest.state)
         # A job that finished is done (unless the deployment is started again); a
         # failed one is handled by the reschedule policy (``due`` above).
-        return not is_live(latest) and latest.state not in ("exited", "failed")
+        return not is_live(latest.state) and latest.state not in (S.EXITED, S.FAILED)
 
     def _latest(self) -> dict[int, InstanceRecord]:
         """Each replica's most recent instance of the current generation (a live one if
@@ -245,7 +247,7 @@ class DeploymentSupervisor(Actor):
             id=new_instance_id(self.record.name, replica),
             deployment_id=self.record.id,
             replica=replica,
-            state="pending",
+            state=S.PENDING,
             reason="waiting for a node",
             generation=self.record.generation,
         )
@@ -288,10 +290,10 @@ class DeploymentSupervisor(Actor):
         answers a withdrawal with ``withdrawn`` or with the ``Placed`` already on its
         way, and only then does the instance end (see :meth:`_news`).
         """
-        stops = [(i, r) for i, r in stops if i.state != "stopping"]
+        stops = [(i, r) for i, r in stops if i.state != S.STOPPING]
         if not stops:
             return
-        self._save([replace(inst, state="stopping", reason=reason) for inst, reason in stops])
+        self._save([replace(inst, state=S.STOPPING, reason=reason) for inst, reason in stops])
         withdraw: list[str] = []
         commands: dict[str, list[StopInstance]] = defaultdict(list)
         for inst, reason in stops:
@@ -305,7 +307,7 @@ class DeploymentSupervisor(Actor):
         for node_id, batch in commands.items():
             await self._send(node_id, batch)
 
-    async def _end(self, inst: InstanceRecord, state: InstanceState, reason: str | None) -> None:
+    async def _end(self, inst: InstanceRecord, state: S, reason: str | None) -> None:
         record = ended(inst, state, reason)
         self._save([record])
         await self._release([record.id])
@@ -340,7 +342,7 @@ class DeploymentSupervisor(Actor):
         assigned: list[InstanceRecord] = []
         for placed in news.placed:
             inst = self.instances.get(placed.instance_id)
-            if inst is None or not is_live(inst):
+            if inst is None or not is_live(inst.state):
                 forgotten.append(placed.instance_id)
             record, stop = self._placed(placed)
             if record is not None:
@@ -354,9 +356,9 @@ class DeploymentSupervisor(Actor):
         withdrawn = [self.instances.get(i) for i in news.withdrawn]
         self._save(
             [
-                ended(i, "stopped", i.reason)
+                ended(i, S.STOPPED, i.reason)
                 for i in withdrawn
-                if i is not None and is_live(i) and i.node_id is None
+                if i is not None and is_live(i.state) and i.node_id is None
             ]
         )
         for unplaceable in news.unplaceable:
@@ -369,26 +371,24 @@ class DeploymentSupervisor(Actor):
         """The instance's record once placed (to save), and the stop to send if it is no
         longer wanted."""
         inst = self.instances.get(msg.instance_id)
-        if inst is None or not is_live(inst):
+        if inst is None or not is_live(inst.state):
             # Forgotten (or ended) while the placement was under way, across a restart of
             # this actor: its start is on its way to the node, so stop it there.
             return None, StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
         placed = replace(
-            inst, node_id=msg.node_id, reservation=dict(msg.reservation), state="assigned"
+            inst, node_id=msg.node_id, reservation=dict(msg.reservation), state=S.ASSIGNED
         )
-        if inst.state == "stopping":
+        if inst.state == S.STOPPING:
             self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)
             stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
-            return replace(placed, state="stopping", reason=inst.reason), stop
+            return replace(placed, state=S.STOPPING, reason=inst.reason), stop
         self._event("placed", f"{inst.id} placed on {msg.node_id}", inst)
         return replace(placed, reason=None), None
 
     def _unplaceable(self, msg: Unplaceable) -> None:
         inst = self.instances.get(msg.instance_id)
-        if inst is None or not is_live(inst) or inst.node_id is not None:
-            return
-        if inst.state == "stopping":
-            return
+        if inst is None or inst.node_id is not None or inst.state != S.PENDING:
+            return  # placed meanwhile, ended, or being stopped before it was placed
         if inst.reason != msg.reason:
             self._save([replace(inst, reason=msg.reason)])
             self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
@@ -396,10 +396,10 @@ class DeploymentSupervisor(Actor):
     def _lost(self, msg: ReservationsLost) -> None:
         for instance_id in msg.instance_ids:
             inst = self.instances.get(instance_id)
-            if inst is None or not is_live(inst):
+            if inst is None or not is_live(inst.state):
                 continue
             reason = f"node {msg.node_id} lost"
-            self._save([ended(inst, "lost", reason)])
+            self._save([ended(inst, S.LOST, reason)])
             self._avoid[inst.replica] = frozenset({msg.node_id})
             self._event("lost", f"{inst.id}: {reason}; rescheduling", inst)
 
@@ -409,14 +409,16 @@ class DeploymentSupervisor(Actor):
         changed: dict[str, InstanceRecord] = {}
         for update in report.updates:
             seen.add(update.instance_id)
+            before = self.instances.get(update.instance_id)
             after = await self._apply(report, update)
             if after is not None:
+                self.store.add_to_counter(RESTARTS, restarts_added(before, after))
                 # Kept in memory now (a later update in this report builds on it) and
                 # written with the others in one transaction below.
                 self.instances[after.id] = changed[after.id] = after
         self._save(list(changed.values()))
         # Capacity is released once the end is on disk.
-        await self._release([i for i in changed if not is_live(self.instances[i])])
+        await self._release([i for i in changed if not is_live(self.instances[i].state)])
         if report.full:
             await self._missing_from_hello(report, seen)
         await self._reconcile()
@@ -426,19 +428,19 @@ class DeploymentSupervisor(Actor):
         inst = self.instances.get(update.instance_id)
         if (
             inst is not None
-            and inst.state == "lost"
+            and inst.state == S.LOST
             and inst.node_id == report.node_id
-            and update.state == "exited"
-            and is_final(update)
+            and update.state == S.EXITED
+            and is_final_update(update)
         ):
             return await self._exited_while_lost(inst, update)
         stale = (
             inst is None
             or (inst.node_id is not None and inst.node_id != report.node_id)
-            or (not is_live(inst) and inst.state in ("lost", "stopped"))
+            or (not is_live(inst.state) and inst.state in (S.LOST, S.STOPPED))
         )
         if stale:
-            if not is_final(update) and report.session is not None:
+            if not is_final_update(update) and report.session is not None:
                 log.info("stopping stale copy %s on %s", update.instance_id, report.node_id)
                 await tell_session(
                     report.session,
@@ -449,7 +451,7 @@ class DeploymentSupervisor(Actor):
                 )
             return None
         assert inst is not None
-        if not is_live(inst):
+        if not is_live(inst.state):
             return None  # already ended here; a repeated final report changes nothing
         if inst.node_id is None:
             # Placed and started, but the conductor went down before recording it.
@@ -461,10 +463,10 @@ class DeploymentSupervisor(Actor):
             )
         before = inst
         after = apply_update(inst, update)
-        if inst.state == "stopping" and is_live(after):
+        if inst.state == S.STOPPING and is_live(after.state):
             # Told to stop: it stays stopping until the node confirms. If the node says
             # hello with it still running, our stop never reached it: say it again.
-            after = replace(after, state="stopping", reason=inst.reason)
+            after = replace(after, state=S.STOPPING, reason=inst.reason)
             if report.full and report.session is not None:
                 stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
                 await tell_session(report.session, stop)
@@ -472,7 +474,7 @@ class DeploymentSupervisor(Actor):
         if event is not None:
             kind, text, data = event
             self._event(kind, text, after, **data)
-        if after.state == "failed" and not is_live(after):
+        if after.state == S.FAILED and not is_live(after.state):
             self._reschedule(after)
         return after
 
@@ -501,16 +503,16 @@ class DeploymentSupervisor(Actor):
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
         starts: list[StartInstance] = []
         for inst in list(self.instances.values()):
-            if inst.node_id != report.node_id or not is_live(inst) or inst.id in seen:
+            if inst.node_id != report.node_id or not is_live(inst.state) or inst.id in seen:
                 continue
-            if inst.state == "assigned" and report.session is not None:
+            if inst.state == S.ASSIGNED and report.session is not None:
                 # The start never reached the node (it left meanwhile): send it again.
                 starts.append(self._start_command(inst, job_spec(self.record.spec)))
-            elif inst.state == "stopping":
-                await self._end(inst, "stopped", "stopped (node no longer runs it)")
+            elif inst.state == S.STOPPING:
+                await self._end(inst, S.STOPPED, "stopped (node no longer runs it)")
             else:
                 reason = f"node {report.node_id} no longer runs it"
-                await self._end(inst, "lost", reason)
+                await self._end(inst, S.LOST, reason)
                 self._event("lost", f"{inst.id}: {reason}", inst)
         if starts and report.session is not None:
             await send_batched(report.session, starts)
@@ -531,9 +533,10 @@ class DeploymentSupervisor(Actor):
         elsewhere = f", preferring a node other than {inst.node_id}" if inst.node_id else ""
         self._event(
             "rescheduled",
-            f"replica {inst.replica} will be rescheduled in {decision.delay:g} s "
+            f"replica {inst.replica} will be rescheduled in {decision.delay:.1f} s "
             f"(attempt {decision.attempt} of {decision.attempts}{elsewhere})",
             inst,
+            delay_seconds=round(decision.delay, 3),
         )
         self.nursery.start_soon(self._reschedule_later, decision)
 
@@ -561,7 +564,7 @@ class DeploymentSupervisor(Actor):
         self.events.add_many(events)
 
     def _save(self, records: list[InstanceRecord]) -> None:
-        gone = [r.id for r in records if r.id in self._cancelled and not is_live(r)]
+        gone = [r.id for r in records if r.id in self._cancelled and not is_live(r.state)]
         if gone:
             # A cancelled replacement that ended never ran: forget it rather than keep
             # it as the replica's latest instance (which would ask for another one).
@@ -591,7 +594,7 @@ class DeploymentSupervisor(Actor):
             await send_batched(session, commands)
 
     def _answer_teardown(self) -> None:
-        if self._teardown and not any(is_live(i) for i in self.instances.values()):
+        if self._teardown and not any(is_live(i.state) for i in self.instances.values()):
             for reply in self._teardown:
                 reply.send(None)
             self._teardown.clear()

@@ -38,6 +38,11 @@ class GatewaySettings:
     hello_check: HelloCheck | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GetPort:
+    """Ask: the port the Gateway listens on (once bound; useful with port 0)."""
+
+
 class Gateway(Actor):
     """Accepts node connections; each becomes a :class:`NodeSession` until it closes.
 
@@ -81,6 +86,6 @@ class Gateway(Actor):
         )
 
     async def receive(self, message: Any) -> Any:
-        if message == "port":
+        if isinstance(message, GetPort):
             return self.port
         raise TypeError(f"Gateway does not handle {message!r}")

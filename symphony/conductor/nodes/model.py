@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from symphony.actors import ActorRef
-from symphony.wire import Heartbeat, Hello, InstanceStatus
+from symphony.wire import Heartbeat, Hello, InstanceStatus, LogChunk
 
 NodeState = Literal["ready", "disconnected", "lost"]
 
@@ -153,3 +154,24 @@ class CloseSession:
     """Tell a session to close its link (for example: the node was declared lost)."""
 
     reason: str
+
+
+#: Where a session hands the log chunks of one request (called on the session's task:
+#: it must not block).
+LogSink = Callable[[LogChunk], None]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLogStream:
+    """Tell a session: hand the chunks of log request ``request_id`` to ``sink`` (sent
+    before the request itself, since the node may answer at once)."""
+
+    request_id: str
+    sink: LogSink
+
+
+@dataclass(frozen=True, slots=True)
+class CloseLogStream:
+    """Tell a session: forget the sink of ``request_id`` (late chunks are dropped)."""
+
+    request_id: str

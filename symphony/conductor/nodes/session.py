@@ -56,12 +56,20 @@ from symphony.wire import (
     answer_hello,
     receive_hello,
 )
+from symphony.wire.states import InstanceState
 
-from .model import CloseSession, NodeHeartbeat, NodeStatuses, RegisterNode, SessionEnded
+from .model import (
+    CloseLogStream,
+    CloseSession,
+    LogSink,
+    NodeHeartbeat,
+    NodeStatuses,
+    OpenLogStream,
+    RegisterNode,
+    SessionEnded,
+)
 
 log = logging.getLogger("symphony.conductor.nodes")
-
-LogSink = Callable[[LogChunk], None]
 
 #: Refused starts waiting to be reported as failed (see ``NodeSession._refuse``).
 _REFUSED_BUFFER = 256
@@ -77,8 +85,8 @@ class NodeSession(Actor):
     """Owns one node link after its hello was accepted.
 
     Messages it handles: a wire :class:`Message` or a list of them (sent to the node as
-    one frame), :class:`CloseSession`, and ``("logs", request_id, sink)`` /
-    ``("logs_done", request_id)`` to route log chunks of a request to ``sink``. A
+    one frame), :class:`CloseSession`, and :class:`OpenLogStream` /
+    :class:`CloseLogStream` to route the log chunks of a request to a sink. A
     :class:`LogCredit` is dropped for a node that negotiated protocol version 1.
     """
 
@@ -109,12 +117,11 @@ class NodeSession(Actor):
         if isinstance(message, CloseSession):
             self._close(CLOSE_GOING_AWAY, message.reason)
             return None
-        if isinstance(message, tuple) and message and message[0] == "logs":
-            _, request_id, sink = message
-            self._log_sinks[request_id] = sink
+        if isinstance(message, OpenLogStream):
+            self._log_sinks[message.request_id] = message.sink
             return None
-        if isinstance(message, tuple) and message and message[0] == "logs_done":
-            self._log_sinks.pop(message[1], None)
+        if isinstance(message, CloseLogStream):
+            self._log_sinks.pop(message.request_id, None)
             return None
         if isinstance(message, LogCredit) and self.protocol_version < 2:
             return None  # a version-1 node has no log windows (and would refuse this)
@@ -168,7 +175,7 @@ class NodeSession(Actor):
         failed = InstanceStatus(
             instance_id=message.instance_id,
             deployment_id=message.deployment_id,
-            state="failed",
+            state=InstanceState.FAILED,
             reason=f"the conductor could not send this instance to its node: {error}"[:4096],
             at=time.time(),
             final=True,

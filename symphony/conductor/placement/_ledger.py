@@ -142,9 +142,6 @@ class CapacityLedger:
     def reservation(self, instance_id: str) -> Reservation | None:
         return self._held.get(instance_id)
 
-    def instances_on(self, node_id: str) -> frozenset[str]:
-        return frozenset(self._on_node.get(node_id, ()))
-
     def apply(self, plan: Plan) -> list[Reservation]:
         """Reserve every placement of ``plan``, all or nothing."""
         done: list[Reservation] = []

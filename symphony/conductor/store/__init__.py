@@ -8,6 +8,9 @@
 Errors are drawn in :mod:`symphony.conductor.store._errors`.
 """
 
+from symphony.wire.states import InstanceState
+
+from ._counters import RESTARTS
 from ._errors import (
     AlreadyExists,
     CorruptRecord,
@@ -19,12 +22,10 @@ from ._errors import (
 )
 from ._reader import StoreReader
 from ._records import (
-    FINISHED_STATES,
     INSTANCE_STATES,
     DeploymentRecord,
     EventRecord,
     InstanceRecord,
-    InstanceState,
     JoinTokenRecord,
     NewEvent,
     new_id,
@@ -34,9 +35,9 @@ from ._store import DEFAULT_PATH, Store
 
 __all__ = [
     "DEFAULT_PATH",
-    "FINISHED_STATES",
     "INSTANCE_STATES",
     "MIGRATIONS",
+    "RESTARTS",
     "AlreadyExists",
     "CorruptRecord",
     "DeploymentRecord",

@@ -107,9 +107,10 @@ class EventTable(StoreBase):
         records = [_record(r) for r in rows]
         return records[::-1] if newest else records
 
-    def prune_events(self, *, keep_per_deployment: int) -> int:
+    def prune_events(self, *, keep_per_deployment: int, before: float | None = None) -> int:
         """Delete all but the newest ``keep_per_deployment`` events of each deployment
-        (and as many deployment-less ones); returns how many were deleted."""
+        (and as many deployment-less ones), and with ``before`` every event older than
+        that time; returns how many were deleted."""
         with self._write() as conn:
             cursor = conn.execute(
                 "DELETE FROM events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() "
@@ -117,7 +118,10 @@ class EventTable(StoreBase):
                 "WHERE n > ?)",
                 (keep_per_deployment,),
             )
-        return cursor.rowcount
+            deleted = cursor.rowcount
+            if before is not None:
+                deleted += conn.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
+        return deleted
 
     def restarts_by_minute(self, deployment_id: str, *, since: float) -> dict[float, int]:
         """How many restarts of ``deployment_id``'s instances began in each minute since

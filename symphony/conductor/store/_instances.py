@@ -54,13 +54,6 @@ class InstanceTable(StoreBase):
             raise
         return stamped
 
-    def update_instance(self, instance_id: str, **changes: Any) -> InstanceRecord:
-        """Change some fields of one instance: ``update_instance(i, state="running", pid=7)``."""
-        current = self.get_instance(instance_id)
-        if current is None:
-            raise NotFound(f"no instance {instance_id!r}")
-        return self.upsert_instance(dataclasses.replace(current, **changes))
-
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         rows = self._read(f"SELECT {_COLUMNS} FROM instances WHERE id = ?", (instance_id,))
         return _record(rows[0]) if rows else None

@@ -9,28 +9,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from symphony.spec import DeploymentSpec
+from symphony.wire.states import InstanceState
 
 from ..binding import JoinBinding
 
-InstanceState = Literal[
-    "pending", "assigned", "starting", "running", "exited", "failed", "stopping", "stopped", "lost"
-]
-INSTANCE_STATES: tuple[str, ...] = (
-    "pending",
-    "assigned",
-    "starting",
-    "running",
-    "exited",
-    "failed",
-    "stopping",
-    "stopped",
-    "lost",
-)
-# States in which an instance holds no process and no capacity any more.
-FINISHED_STATES: frozenset[str] = frozenset({"exited", "failed", "stopped", "lost"})
+#: Every instance state, in lifecycle order (their meanings: :mod:`symphony.wire.states`).
+INSTANCE_STATES: tuple[str, ...] = tuple(state.value for state in InstanceState)
 
 
 def new_id(prefix: str) -> str:
@@ -66,7 +53,7 @@ class InstanceRecord:
     id: str
     deployment_id: str
     replica: int
-    state: InstanceState = "pending"
+    state: InstanceState = InstanceState.PENDING
     node_id: str | None = None
     pid: int | None = None
     restarts: int = 0
@@ -79,10 +66,17 @@ class InstanceRecord:
     started_at: float | None = None
     finished_at: float | None = None
     updated_at: float = 0.0  # set by the store on every write
+    restart_at: float | None = None  # while restarting: when the node starts it again
 
     def __post_init__(self) -> None:
-        if self.state not in INSTANCE_STATES:
-            raise ValueError(f"instance state must be one of {INSTANCE_STATES}, got {self.state!r}")
+        # Plain strings (a row, a literal) become the enum; an unknown state is refused.
+        try:
+            state = InstanceState(self.state)
+        except ValueError:
+            raise ValueError(
+                f"instance state must be one of {INSTANCE_STATES}, got {self.state!r}"
+            ) from None
+        object.__setattr__(self, "state", state)
 
 
 @dataclass(frozen=True, slots=True)

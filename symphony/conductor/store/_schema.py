@@ -100,7 +100,20 @@ CREATE TABLE node_bindings (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# When an instance waiting out its restart backoff starts again; and that wait now has
+# its own state: a run that ended with a restart to follow was stored as a live
+# "exited" (no finished_at), which is "restarting" now ("exited" is always final).
+# Counters that only grow (metrics), kept across restarts.
+V6 = """
+ALTER TABLE instances ADD COLUMN restart_at REAL;
+UPDATE instances SET state = 'restarting' WHERE state = 'exited' AND finished_at IS NULL;
+CREATE TABLE counters (
+    name          TEXT PRIMARY KEY,
+    value         INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

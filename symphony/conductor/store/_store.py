@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from ._counters import CounterTable
 from ._deployments import DeploymentTable
 from ._events import EventTable
 from ._instances import InstanceTable
@@ -45,8 +46,9 @@ def _private_files(path: Path) -> None:
             os.chmod(name, mode & 0o600)
 
 
-class Store(DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable):
-    """Deployments, instances, events, join tokens and node incarnations in one SQLite file.
+class Store(DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable, CounterTable):
+    """Deployments, instances, events, join tokens, node incarnations and counters in one
+    SQLite file.
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut

@@ -44,10 +44,11 @@ class StatusUpdate:
 
     ``exit_code``/``signal``/``runtime`` describe the run that just ended (on
     ``exited``, and on ``stopped`` when a run was stopped); ``delay`` is the wait before
-    the next start (on ``restarting``); ``reason`` says why (spawn error, unhealthy,
-    restart budget, stop request). ``deployment_id`` is the instance's deployment (None
-    for an instance started without one). ``adopted`` marks a run found running by a restarted
-    agent; ``health`` is ``healthy``/``unhealthy``/None (no check, or not yet known).
+    the next start and ``restart_at`` its end (wall clock), on ``restarting``;
+    ``reason`` says why (spawn error, unhealthy, restart budget, stop request).
+    ``deployment_id`` is the instance's deployment (None for an instance started without
+    one). ``adopted`` marks a run found running by a restarted agent; ``health`` is
+    ``healthy``/``unhealthy``/None (no check, or not yet known).
     ``final`` marks the last update of an instance's life on this node (the policy will
     not restart it, or it was stopped): an ``exited`` without it may yet be followed by
     ``restarting``. ``started_at`` is when the current run's process started (wall clock,
@@ -65,6 +66,7 @@ class StatusUpdate:
     signal: str | None = None
     runtime: float | None = None
     delay: float | None = None
+    restart_at: float | None = None
     reason: str | None = None
     restarts: int = 0
     health: Health | None = None
@@ -95,6 +97,7 @@ class InstanceReport:
     rss_bytes: int
     started_at: float | None = None  # the running process's start (wall clock)
     finished_at: float | None = None  # when the last run ended (wall clock), once settled
+    restart_at: float | None = None  # while restarting: when the next run starts (wall clock)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (msgpack/JSON ready)."""

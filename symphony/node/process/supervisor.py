@@ -102,6 +102,7 @@ class ProcessSupervisor(Actor):
         self.reason: str | None = None
         self.health: Health | None = None
         self.finished_at: float | None = None  # wall clock end of the last run
+        self.restart_at: float | None = None  # wall clock start of the next run (restarting)
         self._sampler: TreeSampler | None = None
         self._stop = trio.Event()
         if stop_requested:  # re-adopted mid-stop: stop what runs, never (re)start it
@@ -151,6 +152,7 @@ class ProcessSupervisor(Actor):
             cpu_percent=cpu,
             rss_bytes=rss,
             finished_at=self.finished_at if self.state in FINAL_STATES else None,
+            restart_at=self.restart_at,
         )
 
     def outcome(self) -> dict[str, Any]:
@@ -178,6 +180,7 @@ class ProcessSupervisor(Actor):
 
     def _set(self, state: ProcessState, **fields: Any) -> None:
         self.state = state
+        self.restart_at = fields.get("restart_at") if state == "restarting" else None
         if "reason" in fields:
             self.reason = fields["reason"]
         run = self.current
@@ -234,7 +237,12 @@ class ProcessSupervisor(Actor):
                             signal=self.signal,
                         )
                     break
-                self._set("restarting", delay=decision.delay, reason=decision.reason)
+                self._set(
+                    "restarting",
+                    delay=decision.delay,
+                    restart_at=time.time() + decision.delay,
+                    reason=decision.reason,
+                )
                 with trio.move_on_after(decision.delay):
                     await self._stop.wait()
                 if self._stop.is_set():

@@ -79,6 +79,7 @@ export async function request(method, path, body) {
 
 export const api = {
   nodes: () => request("GET", "/nodes"),
+  states: () => request("GET", "/states"),
   deployments: () => request("GET", "/deployments"),
   deployment: (id) => request("GET", `/deployments/${encodeURIComponent(id)}`),
   create: (spec) => request("POST", "/deployments", spec),

@@ -1,13 +1,11 @@
 // The deployments page: a table of every deployment, filtered by name and state.
 
 import { clock, empty, fill, h, pill } from "./dom.js";
-import { freshness, store, subscribe } from "./store.js";
-
-const STATES = ["running", "starting", "pending", "stopping", "stopped", "exited", "failed"];
+import { freshness, isPlaced, store, subscribe } from "./store.js";
 
 /** Where a deployment's live instances run, as "n1, n2". */
 export function nodesOf(d) {
-  const names = new Set(d.instances.filter((i) => i.node_id && !i.finished_at).map((i) => i.node_id));
+  const names = new Set(d.instances.filter(isPlaced).map((i) => i.node_id));
   return [...names].sort().join(", ");
 }
 
@@ -45,8 +43,15 @@ export function mountDeployments(main) {
     "select.filter#filter-state",
     { "aria-label": "filter by state" },
     h("option", { value: "" }, "All states"),
-    STATES.map((s) => h("option", { value: s }, s)),
   );
+  // The deployment states come from GET /states (the Conductor's list, not a copy).
+  function stateOptions() {
+    const known = store.states ? store.states.deployment.states : [];
+    const chosen = state.value;
+    fill(state, h("option", { value: "" }, "All states"), known.map((s) => h("option", { value: s }, s)));
+    state.value = chosen;
+  }
+  stateOptions();
   const body = h("div.table-wrap");
   const count = h("p.subtitle");
   fill(
@@ -79,7 +84,8 @@ export function mountDeployments(main) {
   state.addEventListener("change", render);
   render();
   const off = subscribe((type) => {
-    if (type === "snapshot" || type === "deployment" || type === "removed") render();
+    if (type === "states") stateOptions();
+    if (type === "snapshot" || type === "deployment" || type === "removed" || type === "states") render();
   });
   return off;
 }

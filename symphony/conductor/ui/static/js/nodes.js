@@ -4,7 +4,7 @@
 
 import { api, ApiError } from "./api.js";
 import { bar, bytes, confirmDialog, cores, duration, empty, fill, h, pill, toast } from "./dom.js";
-import { store, subscribe } from "./store.js";
+import { isPlaced, store, subscribe } from "./store.js";
 import { nodeCharts } from "./usage.js";
 
 export function mountNodes(main) {
@@ -13,7 +13,7 @@ export function mountNodes(main) {
   fill(main, h("div.page-head", h("div", h("h1", "Nodes"), summary)), grid);
 
   function render() {
-    if (!store.loaded) return fill(grid, empty("Loading…"));
+    if (!store.loaded || !store.states) return fill(grid, empty("Loading…"));
     const nodes = [...store.nodes.values()].sort((a, b) => a.node_id.localeCompare(b.node_id));
     const ready = nodes.filter((n) => n.state === "ready").length;
     const draining = nodes.filter((n) => n.draining).length;
@@ -38,13 +38,11 @@ export function mountNodes(main) {
   };
 }
 
-const LIVE = new Set(["assigned", "starting", "running", "stopping"]);
-
 function instancesByNode() {
   const byNode = new Map();
   for (const d of store.deployments.values()) {
     for (const inst of d.instances) {
-      if (!inst.node_id || !LIVE.has(inst.state)) continue;
+      if (!isPlaced(inst)) continue;
       if (!byNode.has(inst.node_id)) byNode.set(inst.node_id, []);
       byNode.get(inst.node_id).push({ deployment: d, inst });
     }

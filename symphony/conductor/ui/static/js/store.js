@@ -4,7 +4,7 @@
 // a removal, an event). Pages subscribe while they are shown and re-render the part
 // that changed; nothing here polls.
 
-import { followLive } from "./api.js";
+import { api, followLive } from "./api.js";
 
 const listeners = new Set();
 
@@ -14,6 +14,9 @@ export const store = {
   loaded: false, // the first snapshot arrived
   status: "connecting", // "live" | "offline" | "connecting"
   clockOffset: 0, // Conductor clock minus ours, in seconds
+  // The state lists of GET /states: {instance: {states, live, placed, final},
+  // deployment: {states}}. The Conductor says what each state means; no copies here.
+  states: null,
 
   /** The Conductor's current time (epoch seconds), for ages like "heartbeat 2 s ago". */
   now() {
@@ -42,6 +45,16 @@ export const store = {
     if (this.deployments.delete(id)) emit("removed", { id });
   },
 };
+
+/** Whether an instance is placed on a node and has not ended (it holds capacity there). */
+export function isPlaced(inst) {
+  return Boolean(inst.node_id && store.states && store.states.instance.placed.includes(inst.state));
+}
+
+/** Whether an instance has not ended for good. */
+export function isLive(inst) {
+  return Boolean(store.states && store.states.instance.live.includes(inst.state));
+}
 
 /** When anything about a deployment last changed (its record or an instance). */
 export function freshness(d) {
@@ -84,6 +97,7 @@ let live = null;
 /** Start following the Conductor (after login). */
 export function startLive() {
   stopLive();
+  if (!store.states) loadStates();
   live = followLive({
     onMessage: apply,
     onStatus: (status) => {
@@ -93,6 +107,16 @@ export function startLive() {
       }
     },
   });
+}
+
+/** Read the state lists once (retried with the live stream's reconnects if it fails). */
+async function loadStates(delay = 1000) {
+  try {
+    store.states = await api.states();
+    emit("states", { states: store.states });
+  } catch {
+    setTimeout(() => live && loadStates(Math.min(delay * 2, 10000)), delay);
+  }
 }
 
 export function stopLive() {
