@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symphony.spec import DeploymentSpec, SpecError, parse_spec
+from symphony.spec import DeploymentSpec, SpecError, parse_spec, parse_stored_spec
+from symphony.wire import job_spec_from_dict
 
 SEED = {
     "node_group": "gpu-1",
@@ -194,6 +195,19 @@ def test_spec_restart_policy_rules() -> None:
     errors = errors_of(minimal(restart_policy={"backoff_seconds": float("nan")}))
     assert "restart_policy.backoff_seconds" in errors
     assert "restart_policy.max_restarts" in errors_of(minimal(restart_policy={"max_restarts": -1}))
+
+
+def test_spec_long_first_delay_without_a_cap_is_a_spec_the_node_runs() -> None:
+    """A first delay above the default cap (300 s), with no cap given, was accepted and
+    stored with the default cap, then refused as a job spec at every start."""
+    spec = parse_spec(minimal(restart_policy={"backoff_seconds": 600}))
+    assert spec.restart_policy.max_backoff_seconds == 600
+    job = job_spec_from_dict(spec.model_dump(mode="json"))
+    assert job.restart_policy.max_backoff_seconds == 600
+    # One stored before the rule held reads back as meant, not as an unreadable row.
+    stored = spec.model_dump(mode="json")
+    stored["restart_policy"]["max_backoff_seconds"] = 300
+    assert parse_stored_spec(stored).restart_policy.max_backoff_seconds == 600
 
 
 def test_spec_health_check_fields_follow_type() -> None:

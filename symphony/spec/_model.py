@@ -187,6 +187,10 @@ class ExecConfig(_Strict):
     _command = field_validator("command", mode="before")(staticmethod(_command_list))
 
 
+#: The restart delay's cap when a spec names none (and its first delay is shorter).
+DEFAULT_MAX_BACKOFF = 300.0
+
+
 class RestartPolicy(_Strict):
     """How the node restarts an instance's process when it exits.
 
@@ -199,16 +203,35 @@ class RestartPolicy(_Strict):
 
     type: Literal["always", "on-failure", "never"] = "on-failure"
     backoff_seconds: Seconds = 1.0
-    max_backoff_seconds: Seconds = 300.0
+    max_backoff_seconds: Seconds = DEFAULT_MAX_BACKOFF
     reset_after_seconds: Seconds = 600.0
     max_restarts: Annotated[int, Field(ge=0)] | None = None
     restart_window_seconds: PositiveSeconds = 600.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_cap_follows_initial(cls, data: Any) -> Any:
+        # The cap's default (300 s) must not undercut a longer first delay the user
+        # chose: without a cap of their own, the cap is that delay. (A default is not
+        # validated, so the check below would never see it, and the node would refuse
+        # the spec at start.)
+        if isinstance(data, dict) and "max_backoff_seconds" not in data:
+            initial = data.get("backoff_seconds")
+            if (
+                isinstance(initial, int | float)
+                and not isinstance(initial, bool)
+                and initial > DEFAULT_MAX_BACKOFF
+            ):
+                return {**data, "max_backoff_seconds": initial}
+        return data
 
     @field_validator("max_backoff_seconds")
     @classmethod
     def _cap_above_initial(cls, value: float, info: ValidationInfo) -> float:
         initial = info.data.get("backoff_seconds")
         if initial is not None and value < initial:
+            if _stored(info):
+                return float(initial)  # stored before this rule held: read it as meant
             raise ValueError(f"must be >= backoff_seconds ({initial:g}), got {value:g}")
         return value
 
