@@ -182,3 +182,15 @@ def wait(
             return TIMED_OUT
         shown.show(text, done, total)
         time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+
+
+def wait_after(api: Any, answer: dict[str, Any], *, timeout: float) -> int:
+    """:func:`wait` for a deployment as a create or a change just answered it: progress
+    counts from that answer's ``updated_at`` on."""
+    return wait(
+        api,
+        str(answer.get("id")),
+        name=answer.get("name"),
+        since=answer.get("updated_at") or 0.0,
+        timeout=timeout,
+    )

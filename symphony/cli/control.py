@@ -19,7 +19,7 @@ from typing import Any
 
 from ._errors import CLIError
 from ._remote import add_conductor_flag, call, client
-from ._wait import add_wait_flags, wait
+from ._wait import add_wait_flags, wait, wait_after
 from .deploy import non_negative
 
 
@@ -115,13 +115,7 @@ def _change(args: argparse.Namespace, patch: dict[str, Any]) -> int:
     updated = call(api, api.update_deployment, args.name, patch)
     print(_summary(updated), flush=True)
     if args.wait:
-        return wait(
-            api,
-            str(updated.get("id")),
-            name=updated.get("name"),
-            since=updated.get("updated_at") or 0.0,
-            timeout=args.timeout,
-        )
+        return wait_after(api, updated, timeout=args.timeout)
     return 0
 
 

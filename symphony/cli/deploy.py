@@ -19,7 +19,7 @@ from typing import Any
 
 from ._errors import CLIError
 from ._remote import add_conductor_flag, call, client
-from ._wait import add_wait_flags, wait
+from ._wait import add_wait_flags, wait_after
 
 HELP = """\
 Create a deployment from a spec file (YAML or JSON) or from a command given after '--'.
@@ -126,11 +126,5 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.wait:
-        return wait(
-            api,
-            str(created.get("id")),
-            name=created.get("name"),
-            since=created.get("updated_at") or 0.0,
-            timeout=args.timeout,
-        )
+        return wait_after(api, created, timeout=args.timeout)
     return 0
