@@ -48,9 +48,13 @@ def find(id_or_name: str) -> DeploymentRecord:
     return record
 
 
+def view(record: DeploymentRecord) -> dict[str, Any]:
+    return deployment_json(record, context().store.list_instances(deployment_id=record.id))
+
+
 async def one(record: DeploymentRecord) -> dict[str, Any]:
-    data = deployment_json(record, context().store.list_instances(deployment_id=record.id))
-    return (await with_current_usage([data]))[0]
+    """The deployment with its instances' current CPU and RSS (asked of the registry)."""
+    return (await with_current_usage([view(record)]))[0]
 
 
 @deployments.post("/deployments")
@@ -63,7 +67,9 @@ async def create() -> tuple[dict[str, Any], int]:
     record: DeploymentRecord = refused(
         await context().deployments.ask(CreateDeployment(spec), timeout=30)
     )
-    return await one(record), 201
+    # Instances created a moment ago have not been measured: no registry ask on the
+    # create path, their figures are null.
+    return view(record), 201
 
 
 @deployments.get("/deployments")
