@@ -35,6 +35,10 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── LedgerError                    a capacity reservation broke a rule
     │   └── UnknownNode, AlreadyReserved, OverCapacity
     ├── HttpError                      a route's refusal: the HTTP API answers .status
+    ├── SecretKeyError                 the secrets key file is unreadable, or not the key
+    │                                  a secret was sealed with (ValueError)
+    ├── UnknownSecret                  a spec references a secret that does not exist
+    │                                  (LookupError)
     ├── NodeCredentialsError           the node has no usable TLS credentials
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone

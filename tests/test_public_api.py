@@ -63,7 +63,7 @@ PUBLIC: dict[str, set[str]] = {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
         "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
-        "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
+        "NotFound", "SchemaTooNew", "SecretRecord", "Store", "StoreError", "StoreReader", "migrate",
         "new_id",
     },
     "symphony.config": {
@@ -91,11 +91,13 @@ PUBLIC: dict[str, set[str]] = {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
         "RestartPolicy", "SpecError", "apply_patch", "did_you_mean", "merge_patch", "parse_spec",
         "parse_stored_spec", "translate_errors",
+        "SecretRef", "secret_refs", "SecretName", "MAX_SECRET_BYTES",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",
         "CLOSE_PROTOCOL_ERROR", "DEFAULT_MAX_FRAME_SIZE", "INSTANCE_STATES", "MAX_USAGE_INSTANCES",
         "MESSAGE_TYPES", "MIN_PROTOCOL_VERSION", "NODE_MIN_PROTOCOL_VERSION", "NODE_WS_PATH",
+        "InstanceSecrets",
         "PROTOCOL_VERSION", "ConductorConnection", "ConnectFailed", "ConnectTimeout",
         "ConnectionClosed", "EncodeError", "Error", "FrameTooLarge", "Heartbeat", "Hello",
         "HelloAccepted", "HelloRefused", "HelloRejected", "InstanceReport", "InstanceStatus",

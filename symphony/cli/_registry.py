@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.drain",  # drain, undrain
     "symphony.cli.service",  # conductor, node (and the root --config run)
     "symphony.cli.token",  # token create, list, revoke
+    "symphony.cli.secret",  # secret set, ls, rm
+    "symphony.cli.restart",  # restart
     "symphony.cli.version",  # version
     "symphony.cli.completion",  # completion bash|zsh|fish
 )

@@ -51,6 +51,7 @@ from .api import (
     ensure_api_token,
 )
 from .api.hosts import allowed_hosts
+from .api.routes_secrets import SECRETS_KEY
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .api.server import GetUrl
 from .deployments import Deployments, EventLog, Scheduler
@@ -58,6 +59,7 @@ from .housekeeping import Housekeeper, Retention
 from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .nodes.gateway import GetPort
+from .secrets import SecretVault
 from .store import Store
 
 log = logging.getLogger("symphony.conductor")
@@ -131,6 +133,8 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
     hosts = allowed_hosts(config.http_host, config.http_allowed_hosts)
     started_at = time.time()
     events = EventLog(store)
+    assert config.secrets_key_file is not None  # filled in by ConductorConfig
+    vault = SecretVault.open(store, config.secrets_key_file)
 
     # Factories run at (re)start time, after `tree` exists: they find their siblings
     # through the tree's stable refs.
@@ -151,6 +155,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             scheduler=tree.child("scheduler"),
             registry=tree.child("registry"),
             events=events,
+            secrets=vault,
         )
 
     retention = retention_of(config)
@@ -175,6 +180,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens
+        app.config[SECRETS_KEY] = vault  # for /secrets
         return HttpServer(app, http_settings)
 
     tree = Supervisor(

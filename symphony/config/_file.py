@@ -87,6 +87,7 @@ class ConductorSection(_Section):
     http: ConductorHttp | None = None
     node_timeout_sec: OptionalSeconds = None
     events: ConductorEvents | None = None
+    secrets_key_file: Path = None
 
 
 class NodeTls(_Section):

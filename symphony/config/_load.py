@@ -216,6 +216,7 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         node_timeout_sec=s.node_timeout_sec,
         events_keep_per_deployment=events.keep_per_deployment,
         events_max_age_sec=events.max_age_sec,
+        secrets_key_file=s.secrets_key_file,
     )
     if s.listen is not None:
         kwargs["listen_host"], kwargs["listen_port"] = s.listen

@@ -75,6 +75,9 @@ class ConductorConfig:
     with a wildcard listen, this machine's names and addresses); ``"*"`` allows any.
     ``events_keep_per_deployment`` and ``events_max_age_sec`` (``None``: no age limit)
     bound the event history the Conductor keeps (older events are deleted periodically).
+    ``secrets_key_file`` holds the key that seals secrets at rest (default
+    ``<state_dir>/secrets.key``, created 0600 on the first start; Conductors sharing a
+    database share this file).
     """
 
     listen_host: str = "0.0.0.0"
@@ -89,6 +92,7 @@ class ConductorConfig:
     node_timeout_sec: float | None = None
     events_keep_per_deployment: int = 1000
     events_max_age_sec: float | None = 30 * 86_400.0
+    secrets_key_file: Path | None = None
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -105,6 +109,9 @@ class ConductorConfig:
         _set(self, "node_timeout_sec", _optional(v.seconds))
         _set(self, "events_keep_per_deployment", v.at_least_one)
         _set(self, "events_max_age_sec", _optional(v.seconds))
+        if self.secrets_key_file is None:
+            object.__setattr__(self, "secrets_key_file", self.state_dir / "secrets.key")
+        _set(self, "secrets_key_file", v.path)
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:

@@ -28,6 +28,7 @@ import trio
 
 from symphony.actors import ActorRef, ActorStopped
 from symphony.wire import (
+    InstanceSecrets,
     InstanceStatus,
     InstanceUsage,
     LogChunk,
@@ -46,6 +47,7 @@ from .process import (
     StatusUpdate,
     UnknownInstance,
 )
+from .process.redact import MASK, MIN_MASKED
 from .tombstones import Tombstones
 
 log = logging.getLogger("symphony.node.jobs")
@@ -103,7 +105,7 @@ class ProcessJobs:
             restarts=update.restarts,
             exit_code=update.exit_code,
             signal=_signal_number(update.signal),
-            reason=_short(update.reason),
+            reason=self._masked(update.instance_id, update.reason),
             health=update.health,
             at=update.at,
             restart_at=update.restart_at,
@@ -146,7 +148,7 @@ class ProcessJobs:
             restarts=report.restarts,
             exit_code=report.exit_code,
             signal=_signal_number(report.signal),
-            reason=_short(report.reason),
+            reason=self._masked(report.instance_id, report.reason),
             health=report.health,
             cpu_percent=report.cpu_percent,
             rss_bytes=report.rss_bytes,
@@ -172,6 +174,9 @@ class ProcessJobs:
                 )
             )
             return
+        if command.secrets:
+            # Kept in memory only (the request saved on disk names the variables).
+            self.manager.node.secrets.setdefault(command.instance_id, dict(command.secrets))
         request = StartRequest(
             instance_id=command.instance_id,
             spec=command.spec,
@@ -195,6 +200,18 @@ class ProcessJobs:
                     final=True,
                 )
             )
+
+    def keep_secrets(self, command: InstanceSecrets) -> None:
+        """The values again, after this agent restarted; a copy held already is kept
+        (a secret set again reaches only instances started after it)."""
+        self.manager.node.secrets.setdefault(command.instance_id, dict(command.secrets))
+
+    def _masked(self, instance_id: str, text: str | None) -> str | None:
+        """``text`` (a reason) shortened, with the instance's secret values masked."""
+        for value in self.manager.node.secrets.get(instance_id, {}).values():
+            if text and len(value) >= MIN_MASKED:
+                text = text.replace(value, MASK.decode())
+        return _short(text)
 
     async def stop(self, command: StopInstance) -> None:
         # Runs in the link's session, in the order the commands came: the tombstone is

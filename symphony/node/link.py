@@ -34,6 +34,7 @@ from symphony.wire import (
     Hello,
     HelloAccepted,
     HelloRefused,
+    InstanceSecrets,
     InstanceStatus,
     InstanceUsage,
     LinkError,
@@ -75,6 +76,9 @@ class Jobs(Protocol):
 
     async def stop(self, command: StopInstance) -> None:
         """Stop an instance (idempotent)."""
+
+    def keep_secrets(self, command: InstanceSecrets) -> None:
+        """Hold an instance's secret values (in memory), unless it holds them already."""
 
     async def serve_logs(
         self, request: LogRequest, send: Callable[[LogChunk], Awaitable[None]]
@@ -271,6 +275,9 @@ class ConductorLink(Actor):
                 await self.jobs.start(msg)
             else:
                 await self.jobs.stop(msg)
+        elif isinstance(msg, InstanceSecrets):
+            if self.jobs is not None:
+                self.jobs.keep_secrets(msg)
         elif isinstance(msg, LogRequest):
             nursery.start_soon(self._serve_logs, msg, log_requests)
         elif isinstance(msg, LogCancel):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         RestartPolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._secrets import MAX_SECRET_BYTES, SecretName, SecretRef, secret_refs
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
@@ -47,6 +48,10 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "MAX_SECRET_BYTES": "_secrets",
+    "SecretName": "_secrets",
+    "SecretRef": "_secrets",
+    "secret_refs": "_secrets",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -66,17 +71,21 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "MAX_SECRET_BYTES",
     "DeploymentSpec",
     "ExecConfig",
     "HealthCheck",
     "PlacementPolicy",
     "Reschedule",
     "RestartPolicy",
+    "SecretName",
+    "SecretRef",
     "SpecError",
     "apply_patch",
     "did_you_mean",
     "merge_patch",
     "parse_spec",
     "parse_stored_spec",
+    "secret_refs",
     "translate_errors",
 ]

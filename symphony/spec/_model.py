@@ -24,12 +24,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
     field_validator,
     model_validator,
 )
 
 from ._names import generate_name
+from ._secrets import SecretRef
 
 # DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
 # Every pattern is used with fullmatch: ``$`` would also match before a final newline.
@@ -141,6 +144,26 @@ Plain = Annotated[str, AfterValidator(_check_plain)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 
 
+def _env_value(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    # A text value or a secret reference, chosen by the value's shape, so that an error
+    # names what was meant instead of listing both alternatives.
+    if isinstance(value, dict | SecretRef):
+        return SecretRef.model_validate(value)
+    if not isinstance(value, str):
+        raise ValueError(
+            f'must be a string or a secret reference {{"secret": "name"}}, got {_kind(value)}'
+        )
+    return _check_arg(value, info)
+
+
+def _kind(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", list: "a list"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+EnvValue = Annotated[SecretRef | Arg, WrapValidator(_env_value)]
+
+
 class _Strict(BaseModel):
     # defer_build: the validators are compiled on first use, not at import, so a CLI that
     # only imports this module for `--help` does not pay for them.
@@ -174,7 +197,9 @@ class ExecConfig(_Strict):
             }
         ),
     ]
-    env: dict[EnvName, Arg] = Field(default_factory=dict)
+    # A value is text, or a reference to a stored secret ({"secret": "name"}: the value
+    # reaches only the node that runs the instance, see docs/secrets.md).
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     cwd: Plain | None = None
 
     @field_validator("cwd")

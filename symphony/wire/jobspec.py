@@ -31,13 +31,14 @@ from dataclasses import field
 from typing import Annotated, Any, Literal
 
 from .messages import Message, message
-from .schema import Max, Min, MinLen, Pattern, build
+from .schema import Max, MaxLen, Min, MinLen, Pattern, build
 
 __all__ = [
     "JobConfig",
     "JobHealthCheck",
     "JobRestartPolicy",
     "JobSpec",
+    "SecretValues",
     "job_spec_from_dict",
 ]
 
@@ -47,6 +48,11 @@ __all__ = [
 Arg = Annotated[str, Pattern(r"[^\x00]*", "text without NUL characters")]
 EnvName = Annotated[str, Pattern(r"[^=\x00]+", "a variable name: not empty, no '=' or NUL")]
 Url = Annotated[str, Pattern(r"https?://[\s\S]*", "an http:// or https:// URL")]
+SecretName = Annotated[
+    str, Pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", "a secret name: letters, digits, _ . -")
+]
+#: Secret values by environment variable name (protocol 4; see ``JobConfig.secret_env``).
+SecretValues = Annotated[dict[EnvName, Arg], MaxLen(256)]
 WEEK = 7 * 86_400
 Seconds = Annotated[float, Min(0), Max(WEEK)]
 
@@ -54,11 +60,17 @@ Seconds = Annotated[float, Min(0), Max(WEEK)]
 @message("job_config")
 class JobConfig(Message):
     """What to run: ``command`` (argv, no shell), ``env`` added to the node's
-    environment, ``cwd`` (``None``: the instance's own work directory on the node)."""
+    environment, ``cwd`` (``None``: the instance's own work directory on the node).
+
+    ``secret_env`` (protocol 4) names the variables whose values are secrets:
+    ``{variable: secret name}``. Their values are not here (a node keeps this spec on
+    disk) but in :attr:`~symphony.wire.messages.StartInstance.secrets`, held in memory.
+    """
 
     command: Annotated[tuple[Arg, ...], MinLen(1)]
     env: dict[EnvName, Arg] = field(default_factory=dict)
     cwd: str | None = None
+    secret_env: Annotated[dict[EnvName, SecretName], MaxLen(256)] | None = None
 
 
 @message("job_restart_policy")

@@ -10,7 +10,7 @@ Who sends what::
     node -> conductor    Hello, Heartbeat (with InstanceUsage), InstanceStatus, StatusBatch,
                          LogChunk, Error
     conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
-                         LogRequest, LogCancel, LogCredit, Error
+                         LogRequest, LogCancel, LogCredit, InstanceSecrets, Error
 
 Adding a message type is three steps: write the dataclass, decorate it with
 ``@message("tag")``, and (optionally) export it. Optional fields default to
@@ -36,6 +36,7 @@ __all__ = [
     "HelloAccepted",
     "HelloRejected",
     "InstanceReport",
+    "InstanceSecrets",
     "InstanceState",
     "InstanceStatus",
     "InstanceUsage",
@@ -251,6 +252,19 @@ class StartInstance(Message):
     deployment_name: Id
     replica: NonNegInt
     spec: JobSpec
+    #: Protocol 4: the values of ``spec.config.secret_env``, by variable name. The node
+    #: keeps them in memory only; never in a repr (a log line).
+    secrets: SecretValues | None = field(default=None, repr=False)
+
+
+@message("instance_secrets")
+class InstanceSecrets(Message):
+    """Conductor -> node (protocol 4): the secret values of an instance the node runs
+    but holds no values for (its agent restarted): by variable name, as in
+    :attr:`StartInstance.secrets`. A node that holds them already keeps its own."""
+
+    instance_id: Id
+    secrets: SecretValues = field(repr=False)
 
 
 @message("stop_instance")
@@ -315,4 +329,4 @@ class LogCredit(Message):
 
 # At the end: the job spec's messages are built on the base class above, and
 # StartInstance's hint names JobSpec (resolved when the codec first compiles it).
-from .jobspec import JobSpec  # noqa: E402
+from .jobspec import JobSpec, SecretValues  # noqa: E402

@@ -19,6 +19,7 @@ __all__ = [
     "MIN_PROTOCOL_VERSION",
     "NODE_MIN_PROTOCOL_VERSION",
     "PROTOCOL_VERSION",
+    "SECRETS_PROTOCOL_VERSION",
     "negotiate_version",
 ]
 
@@ -31,7 +32,14 @@ __all__ = [
 #: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
 #: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
 #: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
-PROTOCOL_VERSION = 3
+#: 4 added secrets: ``JobConfig.secret_env`` (the variables that hold secrets, by name),
+#: ``StartInstance.secrets`` (their values, kept in the node's memory only) and the
+#: message ``InstanceSecrets`` (the values again, after the node's agent restarted). A
+#: Conductor places a job that uses secrets only on nodes of version 4 or newer, and
+#: sends none of this to older nodes.
+PROTOCOL_VERSION = 4
+#: The oldest protocol version of a node that may receive secret values.
+SECRETS_PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1
 #: The oldest protocol version a node speaks: a node runs the typed job spec as sent and

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from symphony.spec import MAX_SECRET_BYTES, SecretName
 from symphony.wire.messages import MAX_CAPACITY
 from symphony.wire.states import DeploymentState, InstanceState
 
@@ -35,6 +36,11 @@ __all__ = [
     "Node",
     "NodeList",
     "NodeUsageHistory",
+    "SecretDeleted",
+    "SecretInfo",
+    "SecretList",
+    "SecretRequest",
+    "SecretSaved",
     "States",
     "TokenCreated",
     "TokenDeleted",
@@ -357,4 +363,53 @@ class TokenList(_Answer):
 
 
 class TokenDeleted(_Answer):
+    deleted: str
+
+
+# -- secrets (never a value in an answer) ---------------------------------------------
+
+
+def _secret_value(value: str) -> str:
+    # An environment value: UTF-8 text without NUL, not empty, bounded.
+    if not value:
+        raise ValueError("must not be empty")
+    if "\0" in value:
+        raise ValueError("must not contain NUL characters (it becomes an environment value)")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode text (a lone surrogate)") from None
+    if size > MAX_SECRET_BYTES:
+        raise ValueError(f"must be at most {MAX_SECRET_BYTES} bytes of UTF-8, got {size}")
+    return value
+
+
+class SecretRequest(_Request):
+    """``POST /secrets``: set ``name`` to ``value`` (replacing a value set before)."""
+
+    name: SecretName
+    value: Annotated[
+        str,
+        AfterValidator(_secret_value),
+        Field(description="The value; never shown again by any route", min_length=1),
+    ]
+
+
+class SecretInfo(_Answer):
+    """A secret as every answer shows it: name and dates, never the value."""
+
+    name: str
+    created_at: float
+    updated_at: float
+
+
+class SecretSaved(SecretInfo):
+    created: bool = Field(description="True: a new secret; false: a new value for one")
+
+
+class SecretList(_Answer):
+    secrets: list[SecretInfo]
+
+
+class SecretDeleted(_Answer):
     deleted: str

@@ -99,6 +99,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     else:
         ok = _json(_ref(route.answer), (route.answer.__doc__ or "OK").split("\n")[0])
     op: dict[str, Any] = {"summary": route.summary, "responses": {str(route.status): ok}}
+    op["responses"].update({str(status): ok for status in route.also})
     op["responses"].update(_errors(route))
     if route.body is not None:
         op["requestBody"] = {

@@ -41,6 +41,8 @@ class Route:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = (401,)
     public: bool = False
+    #: Other success statuses answered with the same model (a set that replaces: 200).
+    also: tuple[int, ...] = ()
 
 
 #: Path parameters by name: their description and schema.
@@ -49,6 +51,7 @@ PATH_PARAMS = {
     "token_id": ("A join token's id", {"minLength": 1}),
     "name": ("A file of the web UI", {"minLength": 1}),
     "node_id": ("A node id, as GET /nodes lists it", {"minLength": 1}),
+    "secret_name": ("A secret's name", {"minLength": 1}),
 }
 
 _WRITE = (400, 401, 404, 409, 413, 422, 503)
@@ -183,5 +186,25 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "get", "/docs", "An API explorer page; needs no token", "text/html", errors=(), public=True
+    ),
+    Route(
+        "post",
+        "/secrets",
+        "Set a secret (201: created, 200: replaced); the value is never shown again",
+        m.SecretSaved,
+        status=201,
+        body=m.SecretRequest,
+        errors=(400, 401, 413, 422, 503),
+        also=(200,),
+    ),
+    Route(
+        "get", "/secrets", "Secrets: names and dates, never values", m.SecretList, errors=(401, 503)
+    ),
+    Route(
+        "delete",
+        "/secrets/{secret_name}",
+        "Delete a secret (409 while a deployment references it)",
+        m.SecretDeleted,
+        errors=(401, 404, 409, 503),
     ),
 )

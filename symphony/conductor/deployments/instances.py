@@ -64,8 +64,17 @@ def template(spec: DeploymentSpec) -> dict[str, Any]:
 
 def job_spec(spec: DeploymentSpec) -> JobSpec:
     """The typed job spec a node runs, from a validated deployment spec (which filled in
-    every default). The frame compiler checks it here by the node's own rules."""
-    return job_spec_from_dict(spec.to_dict())
+    every default). The frame compiler checks it here by the node's own rules.
+
+    Variables that reference secrets leave ``config.env`` for ``config.secret_env``
+    (names only: their values travel beside the spec, in the start message)."""
+    data = spec.to_dict()
+    env = data["config"]["env"]
+    refs = {name: value["secret"] for name, value in env.items() if isinstance(value, dict)}
+    if refs:
+        data["config"]["env"] = {k: v for k, v in env.items() if k not in refs}
+        data["config"]["secret_env"] = refs
+    return job_spec_from_dict(data)
 
 
 def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:

@@ -46,11 +46,12 @@ from symphony.actors import (
     Reply,
     Supervisor,
 )
-from symphony.spec import SpecError
+from symphony.spec import DeploymentSpec, SpecError, secret_refs
 from symphony.wire import InstanceStatus, StopInstance
 from symphony.wire.states import LIVE_STATES
 
 from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
+from ..secrets import SecretVault
 from ..store import DeploymentRecord, GenerationConflict, NameConflict, NotFound, Store
 from .events import EventLog
 from .instances import is_final_update
@@ -88,10 +89,17 @@ class Deployments(Supervisor):
     """Owns the set of deployments; see the module docstring."""
 
     def __init__(
-        self, *, store: Store, scheduler: ActorRef, registry: ActorRef, events: EventLog
+        self,
+        *,
+        store: Store,
+        scheduler: ActorRef,
+        registry: ActorRef,
+        events: EventLog,
+        secrets: SecretVault | None = None,
     ) -> None:
         super().__init__(strategy="one_for_one", max_restarts=50, max_seconds=60)
         self.store = store
+        self.secrets = secrets  # None: specs may not reference secrets
         self.scheduler = scheduler
         self.registry = registry
         self.events = events
@@ -125,6 +133,7 @@ class Deployments(Supervisor):
             registry=self.registry,
             events=self.events,
             draining=self._draining,
+            secrets=self.secrets,
         )
 
     async def receive(self, message: Any) -> Any:
@@ -156,8 +165,9 @@ class Deployments(Supervisor):
 
     async def _create(self, message: CreateDeployment) -> DeploymentRecord | Failed:
         try:
+            self._check_secrets(message.spec)
             record = self.store.create_deployment(message.spec)
-        except NameConflict as error:
+        except (NameConflict, SpecError) as error:
             return Failed(error)
         self.events.add(record, "created", f"deployment {record.name} created")
         await self.start_child(self._child_spec(record.id))
@@ -169,6 +179,7 @@ class Deployments(Supervisor):
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
         try:
             spec = record.spec.patched(dict(message.patch))
+            self._check_secrets(spec)
             updated = self.store.update_deployment(record.id, spec)
         except REFUSALS as error:
             return Failed(error)
@@ -182,6 +193,13 @@ class Deployments(Supervisor):
             updated = self.store.set_deployment_failure(record.id, None) or updated
         await self.child(record.id).tell(SpecChanged(updated, fresh_start))
         return updated
+
+    def _check_secrets(self, spec: DeploymentSpec) -> None:
+        """Refuse a spec that references a secret that does not exist (a 422)."""
+        if self.secrets is not None:
+            self.secrets.check_spec(spec)
+        elif secret_refs(spec):
+            raise SpecError([{"path": "config.env", "message": "this Conductor keeps no secrets"}])
 
     async def _delete(self, message: DeleteDeployment) -> Failed | None:
         record = self.store.get_deployment(message.id_or_name)

@@ -153,6 +153,7 @@ class Scheduler(Actor):
         view = event.view
         if view.state == "ready":
             self._lost_nodes.discard(view.node_id)
+            self.cluster.protocols[view.node_id] = view.protocol_version
             self.cluster.upsert_node(
                 view.node_id,
                 groups=view.groups,

@@ -48,10 +48,12 @@ from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
 from ..placement import PendingInstance
+from ..secrets import SecretVault
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import EventLog, new_event
+from .hello import CANCELLED, HelloHandling
 from .instances import (
     apply_update,
     ended,
@@ -60,7 +62,6 @@ from .instances import (
     new_instance_id,
     prunable,
     recency,
-    replacements,
     restarts_added,
     status_event,
     template,
@@ -83,16 +84,15 @@ from .messages import (
     WithdrawInstances,
 )
 from .retries import Decision, Retries
+from .secret_delivery import SECRET_ERRORS, SECRETS_PROTOCOL, secret_values
 
 log = logging.getLogger("symphony.conductor.deployments")
 
 #: Ended instances kept per replica for history (older ones are deleted).
 KEEP_ENDED_PER_REPLICA = 3
-#: Why a replacement is withdrawn when the instance it replaced turns out to have exited.
-CANCELLED = "cancelled: the instance it replaced exited while its node was unreachable"
 
 
-class DeploymentSupervisor(Actor):
+class DeploymentSupervisor(HelloHandling, Actor):
     """Reconciles one deployment; see the module docstring."""
 
     def __init__(
@@ -105,9 +105,11 @@ class DeploymentSupervisor(Actor):
         registry: ActorRef,
         events: EventLog,
         draining: frozenset[str] = frozenset(),
+        secrets: SecretVault | None = None,
     ) -> None:
         super().__init__()
         self.record = record
+        self.secrets = secrets  # opened only to build a start (see secret_delivery.py)
         self._draining = draining  # nodes being drained: replicas move off them
         self.instances: dict[str, InstanceRecord] = {i.id: i for i in instances}
         self.store = store
@@ -258,6 +260,13 @@ class DeploymentSupervisor(Actor):
     async def _place(self, instances: list[InstanceRecord]) -> None:
         spec = self.record.spec
         body = job_spec(spec)
+        try:
+            values = secret_values(self.secrets, spec)
+        except SECRET_ERRORS as error:
+            for inst in instances:
+                self._event("failed", f"{inst.id} failed: {error}", inst)
+                await self._end(inst, S.FAILED, f"cannot start: {error}")
+            return
         requests = tuple(
             PlacementRequest(
                 pending=PendingInstance(
@@ -267,20 +276,24 @@ class DeploymentSupervisor(Actor):
                     capacity_requests=self._requests(),
                     strategy=spec.placement.strategy,
                     avoid_nodes=self._avoid.get(inst.replica, frozenset()),
+                    min_protocol=SECRETS_PROTOCOL if values else 1,
                 ),
-                start=self._start_command(inst, body),
+                start=self._start_command(inst, body, values),
             )
             for inst in instances
         )
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
 
-    def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
+    def _start_command(
+        self, inst: InstanceRecord, body: JobSpec, values: dict[str, str] | None
+    ) -> StartInstance:
         return StartInstance(
             instance_id=inst.id,
             deployment_id=self.record.id,
             deployment_name=self.record.name,
             replica=inst.replica,
             spec=body,
+            secrets=values,
         )
 
     async def _stop(self, stops: list[tuple[InstanceRecord, str]]) -> None:
@@ -420,7 +433,7 @@ class DeploymentSupervisor(Actor):
         # Capacity is released once the end is on disk.
         await self._release([i for i in changed if not is_live(self.instances[i].state)])
         if report.full:
-            await self._missing_from_hello(report, seen)
+            await self._after_hello(report, seen)
         await self._reconcile()
 
     async def _apply(self, report: NodeReport, update: InstanceStatus) -> InstanceRecord | None:
@@ -477,45 +490,6 @@ class DeploymentSupervisor(Actor):
         if after.state == S.FAILED and not is_live(after.state):
             self._reschedule(after)
         return after
-
-    async def _exited_while_lost(
-        self, inst: InstanceRecord, update: InstanceStatus
-    ) -> InstanceRecord:
-        """``inst`` was declared lost with its node, but its node now says it exited
-        meanwhile (with the real code and time): record that, and cancel the replacement
-        unless it has already run (then the outage made the job run twice)."""
-        after = apply_update(inst, update)
-        event = status_event(inst, after, update)
-        if event is not None:
-            kind, text, data = event
-            self._event(kind, text, after, **data)
-        unstarted, running = replacements(self.instances.values(), inst)
-        for other in running:
-            log.warning(
-                "%s exited on %s while its node was unreachable, but its replacement %s "
-                "already ran: the job ran twice; keeping the replacement",
-                *(inst.id, inst.node_id, other.id),
-            )
-        self._cancelled.update(i.id for i in unstarted)
-        await self._stop([(i, CANCELLED) for i in unstarted])
-        return after
-
-    async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
-        starts: list[StartInstance] = []
-        for inst in list(self.instances.values()):
-            if inst.node_id != report.node_id or not is_live(inst.state) or inst.id in seen:
-                continue
-            if inst.state == S.ASSIGNED and report.session is not None:
-                # The start never reached the node (it left meanwhile): send it again.
-                starts.append(self._start_command(inst, job_spec(self.record.spec)))
-            elif inst.state == S.STOPPING:
-                await self._end(inst, S.STOPPED, "stopped (node no longer runs it)")
-            else:
-                reason = f"node {report.node_id} no longer runs it"
-                await self._end(inst, S.LOST, reason)
-                self._event("lost", f"{inst.id}: {reason}", inst)
-        if starts and report.session is not None:
-            await send_batched(report.session, starts)
 
     def _reschedule(self, inst: InstanceRecord) -> None:
         if self._deleting or inst.replica >= self._wanted():

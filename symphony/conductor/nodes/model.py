@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from symphony.actors import ActorRef
-from symphony.wire import Heartbeat, Hello, InstanceStatus, LogChunk
+from symphony.wire import PROTOCOL_VERSION, Heartbeat, Hello, InstanceStatus, LogChunk
 
 NodeState = Literal["ready", "disconnected", "lost"]
 
@@ -34,6 +34,8 @@ class NodeView:
     heartbeat_sec: float
     capacities_used: dict[str, int] = field(default_factory=dict)
     draining: bool = False
+    #: The protocol version spoken with the node (a job with secrets needs 4).
+    protocol_version: int = PROTOCOL_VERSION
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``GET /nodes``."""
@@ -51,6 +53,7 @@ class NodeView:
             "remote": self.remote,
             "shared_certificate": self.shared_certificate,
             "heartbeat_sec": self.heartbeat_sec,
+            "protocol_version": self.protocol_version,
         }
 
 

@@ -50,6 +50,7 @@ from typing import Any
 import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
+from symphony.wire import PROTOCOL_VERSION
 
 from ..fanout import LosslessFanout
 from .drains import DrainBook, MemoryDrains
@@ -221,6 +222,7 @@ class NodeRegistry(Actor):
             heartbeat_sec=msg.heartbeat_sec,
             capacities_used=existing.view.capacities_used if existing else {},
             draining=hello.node_id in self._draining,
+            protocol_version=min(PROTOCOL_VERSION, hello.protocol_version),
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
         incarnation = hello.incarnation or (existing.incarnation if existing else None)

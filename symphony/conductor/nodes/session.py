@@ -44,6 +44,7 @@ from symphony.wire import (
     Heartbeat,
     Hello,
     HelloRejected,
+    InstanceSecrets,
     InstanceStatus,
     LogChunk,
     LogCredit,
@@ -57,6 +58,7 @@ from symphony.wire import (
     receive_hello,
 )
 from symphony.wire.states import InstanceState
+from symphony.wire.version import SECRETS_PROTOCOL_VERSION
 
 from .model import (
     CloseLogStream,
@@ -148,6 +150,16 @@ class NodeSession(Actor):
         self._close(CLOSE_GOING_AWAY, reason)
 
     async def _send(self, message: Message | list[Message]) -> None:
+        if self.protocol_version < SECRETS_PROTOCOL_VERSION:
+            # Placement keeps jobs with secrets off older nodes; should one slip
+            # through, it fails here rather than reach a node that would drop or log it.
+            batch = message if isinstance(message, list) else [message]
+            kept = [m for m in batch if not _carries_secrets(m)]
+            for refused in (m for m in batch if _carries_secrets(m)):
+                self._refuse(refused, ValueError("the node is too old to receive secrets"))
+            if not kept:
+                return
+            message = kept if isinstance(message, list) else kept[0]
         try:
             await self.conn.send(message)
         except ConnectionClosed as closed:
@@ -321,3 +333,9 @@ async def run_session(
             ):
                 await registry.tell(SessionEnded(hello.node_id, ref, session.close_reason))
         await conn.close(session.close_code, session.close_reason)
+
+
+def _carries_secrets(message: Message) -> bool:
+    return isinstance(message, InstanceSecrets) or (
+        isinstance(message, StartInstance) and message.secrets is not None
+    )

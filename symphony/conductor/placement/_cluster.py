@@ -31,6 +31,8 @@ class ClusterState:
         self.ledger = CapacityLedger()
         self._index = NodeIndex()
         self._meta: dict[str, tuple[frozenset[str], bool, bool]] = {}  # groups, ready, draining
+        #: Each node's protocol version (a node not listed speaks the newest).
+        self.protocols: dict[str, int] = {}
 
     def upsert_node(
         self,
@@ -66,6 +68,7 @@ class ClusterState:
     def remove_node(self, node_id: str) -> list[Reservation]:
         """Forget a node; returns the reservations that were on it (now released)."""
         self._meta.pop(node_id, None)
+        self.protocols.pop(node_id, None)
         self._index.remove(node_id)
         return self.ledger.remove_node(node_id)
 
@@ -84,14 +87,14 @@ class ClusterState:
 
     def plan(self, pending: Sequence[PendingInstance]) -> Plan:
         """What :meth:`schedule` would do, without reserving anything."""
-        plan = plan_on(self._index, pending)
+        plan = plan_on(self._index, pending, self.protocols)
         for placement in reversed(plan.placements):  # undo the planner's charges
             self._index.shift(placement.node_id, placement.reservation, -1)
         return plan
 
     def schedule(self, pending: Sequence[PendingInstance]) -> Plan:
         """Plan ``pending`` and reserve every placement in the ledger."""
-        plan = plan_on(self._index, pending)
+        plan = plan_on(self._index, pending, self.protocols)
         try:
             self.ledger.apply(plan)
         except LedgerError:

@@ -11,13 +11,17 @@ Rules:
 - ``spread`` picks the node left least utilized, ``binpack`` the most utilized, where
   utilization is the largest used/total fraction over the node's classes *after* placing;
 - ties go to the lowest node id; nodes in ``avoid_nodes`` are used only if nothing else fits;
+- a node that speaks an older protocol than ``min_protocol`` is never chosen (its
+  version comes from ``protocols``; a node not listed there speaks the newest);
 - instances are taken in the order given (callers put older ones first), and each
   placement is charged before the next is chosen, so a plan never overbooks a node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 
 from ._index import Bucket, NodeIndex
@@ -25,7 +29,11 @@ from ._reasons import unplaceable_reason
 from ._types import NodeView, PendingInstance, Placement, Plan, Unplaced
 
 
-def plan_placements(nodes: Sequence[NodeView], pending: Sequence[PendingInstance]) -> Plan:
+def plan_placements(
+    nodes: Sequence[NodeView],
+    pending: Sequence[PendingInstance],
+    protocols: Mapping[str, int] | None = None,
+) -> Plan:
     """Choose a node for each pending instance, or say why there is none.
 
     >>> node = NodeView("n1", frozenset({"gpu-1"}), True, {"Analytic1": 2})
@@ -33,10 +41,14 @@ def plan_placements(nodes: Sequence[NodeView], pending: Sequence[PendingInstance
     >>> plan_placements([node], [job]).placements[0].node_id
     'n1'
     """
-    return plan_on(NodeIndex(nodes), pending)
+    return plan_on(NodeIndex(nodes), pending, protocols)
 
 
-def plan_on(index: NodeIndex, pending: Sequence[PendingInstance]) -> Plan:
+def plan_on(
+    index: NodeIndex,
+    pending: Sequence[PendingInstance],
+    protocols: Mapping[str, int] | None = None,
+) -> Plan:
     """Plan against ``index``, charging each placement to it as it goes.
 
     The caller owns ``index`` afterwards: it now includes the plan's reservations.
@@ -45,17 +57,18 @@ def plan_on(index: NodeIndex, pending: Sequence[PendingInstance]) -> Plan:
     unplaced: list[Unplaced] = []
     # Capacity only shrinks during a pass, so a shape that failed once fails again:
     # remembering it keeps a full cluster with a long queue cheap.
-    failed: dict[tuple[str | None, tuple[tuple[str, int], ...]], str] = {}
+    failed: dict[tuple[str | None, tuple[tuple[str, int], ...], int], str] = {}
+    protocols = protocols or {}
     seen: set[str] = set()
     for inst in pending:
         if inst.instance_id in seen:
             continue  # listed twice: place it once
         seen.add(inst.instance_id)
         requests = tuple(sorted((c, r) for c, r in inst.capacity_requests.items() if r > 0))
-        shape = (inst.node_group, requests)
+        shape = (inst.node_group, requests, inst.min_protocol)
         reason = failed.get(shape)
         if reason is None:
-            choice = _choose(index, inst, requests)
+            choice = _choose(index, inst, requests, protocols)
             if choice is not None:
                 bucket, node_id = choice
                 amounts = dict(requests)
@@ -65,17 +78,35 @@ def plan_on(index: NodeIndex, pending: Sequence[PendingInstance]) -> Plan:
                     Placement(inst.instance_id, inst.deployment_id, node_id, reservation)
                 )
                 continue
-            reason = failed[shape] = unplaceable_reason(index, inst.node_group, requests)
+            reason = failed[shape] = _reason(index, inst, requests, protocols)
         unplaced.append(Unplaced(inst.instance_id, inst.deployment_id, reason))
     return Plan(tuple(placements), tuple(unplaced))
 
 
+def _reason(
+    index: NodeIndex,
+    inst: PendingInstance,
+    requests: tuple[tuple[str, int], ...],
+    protocols: Mapping[str, int],
+) -> str:
+    if inst.min_protocol > 1 and _choose(index, replace(inst, min_protocol=1), requests, {}):
+        return (
+            f"needs a node of protocol version {inst.min_protocol} or newer (it uses "
+            "secrets); the nodes that fit are older: upgrade them"
+        )
+    return unplaceable_reason(index, inst.node_group, requests)
+
+
 def _choose(
-    index: NodeIndex, inst: PendingInstance, requests: tuple[tuple[str, int], ...]
+    index: NodeIndex,
+    inst: PendingInstance,
+    requests: tuple[tuple[str, int], ...],
+    protocols: Mapping[str, int],
 ) -> tuple[Bucket, str] | None:
     """The best (bucket, node id) for one instance, or None when nothing fits."""
     binpack = inst.strategy == "binpack"
     avoid = inst.avoid_nodes
+    oldest = inst.min_protocol
     best: tuple[bool, float, str] | None = None
     best_bucket: Bucket | None = None
     # The hot loop of the scheduler: plain locals, no helper calls per bucket.
@@ -91,10 +122,16 @@ def _choose(
             if fraction > after:
                 after = fraction
         else:
-            node_id = bucket.ids[0]
+            ids = bucket.ids
+            if oldest > 1:
+                ids = [i for i in ids if protocols.get(i, oldest) >= oldest]
+                if not ids:
+                    continue
+                heapq.heapify(ids)
+            node_id = ids[0]
             avoided = False
             if avoid and node_id in avoid:
-                node_id = _first_not_avoided(bucket.ids, avoid) or node_id
+                node_id = _first_not_avoided(ids, avoid) or node_id
                 avoided = node_id in avoid
             rank = (avoided, -after if binpack else after, node_id)
             if best is None or rank < best:

@@ -57,7 +57,8 @@ class PendingInstance:
     """An instance waiting for a node.
 
     ``node_group`` None means any group. ``avoid_nodes`` are nodes to prefer against
-    (say, where it just failed): used only when no other node fits.
+    (say, where it just failed): used only when no other node fits. ``min_protocol``:
+    only nodes speaking at least this protocol version qualify (a job with secrets).
     """
 
     instance_id: str
@@ -66,6 +67,7 @@ class PendingInstance:
     capacity_requests: Mapping[str, int]
     strategy: Strategy = "spread"
     avoid_nodes: frozenset[str] = frozenset()
+    min_protocol: int = 1
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

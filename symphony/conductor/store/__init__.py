@@ -31,6 +31,7 @@ from ._records import (
     new_id,
 )
 from ._schema import MIGRATIONS, migrate
+from ._secrets import SecretRecord
 from ._store import DEFAULT_PATH, Store
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "NewEvent",
     "NotFound",
     "SchemaTooNew",
+    "SecretRecord",
     "Store",
     "StoreError",
     "StoreReader",

@@ -113,7 +113,18 @@ CREATE TABLE counters (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# Secrets, sealed with AES-GCM by the Conductor (symphony.conductor.secrets): the
+# database alone never reveals a value.
+V7 = """
+CREATE TABLE secrets (
+    name          TEXT PRIMARY KEY,
+    sealed        BLOB NOT NULL,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

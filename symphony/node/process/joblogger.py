@@ -19,6 +19,9 @@ Nomad's ``logmon``:
   monitor dies, the logger keeps writing and rotating.
 - **Exits at end of file.** When the job and every process that inherited its output
   are gone, the pipes reach EOF: the logger has written everything and exits.
+- **Secrets masked before they are written.** The exact values of the instance's
+  secrets (6 bytes or more) are replaced by ``***`` (:mod:`.redact`), also when a value
+  is split between two reads; nothing unmasked ever reaches the file.
 - **Never blocks the job for long.** It only reads and appends. A write error (a full
   disk) drops that data, and a ``[symphony] N bytes lost`` line says so once writing
   works again.
@@ -41,10 +44,13 @@ import signal
 import time
 import traceback
 
+from .redact import Redactor
+
 READ_SIZE = 1 << 20  # bytes per read: large reads keep up with a 100 MB/s writer
 PIPE_SIZE = 1 << 20  # ask the kernel for a 1 MiB pipe: the job rarely waits for us
 LOCK_NAME = ".logger.lock"
 LOCK_WAIT = 5.0  # seconds to wait for a previous logger of the same instance
+HOLD_SECONDS = 1.0  # the longest a possible start of a secret waits for the next read
 
 
 class LogFile:
@@ -178,20 +184,37 @@ def _lock(directory: str) -> int | None:
             time.sleep(0.01)
 
 
-def run(directory: str, pipes: dict[int, str], *, max_bytes: int, backups: int) -> None:
-    """Copy each pipe (fd -> stream name) into ``<directory>/<stream>.log`` until EOF."""
+def run(
+    directory: str,
+    pipes: dict[int, str],
+    *,
+    max_bytes: int,
+    backups: int,
+    mask: tuple[bytes, ...] = (),
+) -> None:
+    """Copy each pipe (fd -> stream name) into ``<directory>/<stream>.log`` until EOF,
+    with the secret values in ``mask`` replaced by ``***`` (:mod:`.redact`)."""
     lock = _lock(directory)
     files = {
         fd: LogFile(os.path.join(directory, f"{name}.log"), max_bytes=max_bytes, backups=backups)
         for fd, name in pipes.items()
     }
+    redactors = {fd: Redactor(mask) for fd in files}
     selector = selectors.DefaultSelector()
     for fd in files:
         with contextlib.suppress(OSError):  # not a pipe, or the limit is lower
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         selector.register(fd, selectors.EVENT_READ)
     while files:
-        for key, _ in selector.select():
+        # What a redactor holds back (a possible start of a secret) is written after a
+        # quiet moment, so that a prompt without a newline still shows.
+        held = any(r.holding for r in redactors.values())
+        ready = selector.select(HOLD_SECONDS if held else None)
+        if not ready:
+            for fd, redactor in redactors.items():
+                if fd in files:
+                    files[fd].write(redactor.flush())
+        for key, _ in ready:
             fd = key.fd
             try:
                 data = os.read(fd, READ_SIZE)
@@ -200,16 +223,19 @@ def run(directory: str, pipes: dict[int, str], *, max_bytes: int, backups: int) 
             except OSError:
                 data = b""
             if data:
-                files[fd].write(data)
+                files[fd].write(redactors[fd].feed(data))
                 continue
             selector.unregister(fd)  # EOF: every writer of this pipe is gone
             os.close(fd)
+            files[fd].write(redactors[fd].flush())
             files.pop(fd).close()
     if lock is not None:
         os.close(lock)
 
 
-def fork_logger(log_dir: str, *, max_bytes: int, backups: int) -> tuple[int, int, int, int]:
+def fork_logger(
+    log_dir: str, *, max_bytes: int, backups: int, mask: tuple[bytes, ...] = ()
+) -> tuple[int, int, int, int]:
     """Fork the logger of one run; return ``(pid, stdout_w, stderr_w, done_r)``.
 
     The write ends are close-on-exec: pass them to the job, then close them (the logger
@@ -227,7 +253,8 @@ def fork_logger(log_dir: str, *, max_bytes: int, backups: int) -> tuple[int, int
         code = 1
         try:
             _become_logger(out_r, err_r, done_w)
-            run(log_dir, {3: "stdout", 4: "stderr"}, max_bytes=max_bytes, backups=backups)
+            pipes = {3: "stdout", 4: "stderr"}
+            run(log_dir, pipes, max_bytes=max_bytes, backups=backups, mask=mask)
             code = 0
         except BaseException:
             traceback.print_exc()

@@ -349,6 +349,7 @@ class ProcessManager:
                 break
         if self._instances.get(instance_id) is entry:  # a concurrent stop may have been first
             del self._instances[instance_id]
+            self.node.secrets.pop(instance_id, None)
             self.store.delete(instance_id)
             self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
         return report

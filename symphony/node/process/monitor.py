@@ -180,6 +180,9 @@ class Monitor:
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()
         ):
             raise ValueError("env must be a mapping of strings to strings")
+        mask = request.get("mask") or []
+        if not isinstance(mask, list) or not all(isinstance(m, str) for m in mask):
+            raise ValueError("mask must be a list of strings")
         stdout = logfiles.log_path(self.state_dir, instance_id, "stdout")
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
@@ -191,6 +194,7 @@ class Monitor:
             log_dir=os.path.dirname(stdout),
             max_bytes=int(request.get("log_max_bytes", 10 * 1024 * 1024)),
             backups=int(request.get("log_backups", 5)),
+            mask=tuple(m.encode() for m in mask),
         )
         self.loggers[run_id] = (logger_pid, done)
         info = read_proc(pid)  # exists as soon as posix_spawn returns

@@ -63,9 +63,11 @@ def start_run(
     log_dir: str,
     max_bytes: int,
     backups: int,
+    mask: tuple[bytes, ...] = (),
 ) -> tuple[int, int, int]:
-    """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``."""
-    logger, out, err, done = fork_logger(log_dir, max_bytes=max_bytes, backups=backups)
+    """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``.
+    The logger masks the values in ``mask`` (the job's secrets)."""
+    logger, out, err, done = fork_logger(log_dir, max_bytes=max_bytes, backups=backups, mask=mask)
     failed: SpawnError | None = None
     try:
         pid = spawn_job(command=command, env=env, cwd=cwd, stdout=out, stderr=err)

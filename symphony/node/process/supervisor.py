@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
@@ -65,6 +65,9 @@ class NodeContext:
     base_env: Mapping[str, str]
     #: The random spread of restart delays (a node setting, not part of a job's spec).
     restart_jitter: float = RESTART_JITTER
+    #: Secret values by instance id, then variable: in memory only (never on disk), as
+    #: the Conductor sent them; a restart of the run reuses them.
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class ProcessSupervisor(Actor):
@@ -260,6 +263,7 @@ class ProcessSupervisor(Actor):
         request = self.request
         env = dict(self.node.base_env)
         env.update(self.spec.config.env)
+        env.update(self._secret_values())
         env.update(
             SYMPHONY_DEPLOYMENT=request.deployment_id or "",
             SYMPHONY_INSTANCE=request.instance_id,
@@ -268,6 +272,15 @@ class ProcessSupervisor(Actor):
         )
         env[RUN_ID_ENV] = run_id
         return env
+
+    def _secret_values(self) -> dict[str, str]:
+        """The values of the spec's secret variables that this node holds."""
+        held = self.node.secrets.get(self.request.instance_id, {})
+        return {name: held[name] for name in self.spec.config.secret_env or {} if name in held}
+
+    def _missing_secrets(self) -> list[str]:
+        held = self._secret_values()
+        return sorted(name for name in self.spec.config.secret_env or {} if name not in held)
 
     def work_dir(self) -> str:
         """The job's working directory: ``config.cwd``, or its own dir in the state dir."""
@@ -285,6 +298,15 @@ class ProcessSupervisor(Actor):
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)
         spec = self.spec
+        missing = self._missing_secrets()
+        if missing:
+            # After an agent restart the values come again from the Conductor: until
+            # then a run cannot start (the restart policy's backoff retries it).
+            reason = f"spawn error: waiting for the secret value of {', '.join(missing)}"
+            self.reason = reason
+            return self.tracker.decide(
+                failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
+            )
         try:
             reply = await self.client.request(
                 "spawn",
@@ -297,6 +319,7 @@ class ProcessSupervisor(Actor):
                 log_backups=spec.log_backups,
                 grace=spec.stop_timeout_seconds,
                 meta={"instance_id": self.request.instance_id},
+                mask=list(self._secret_values().values()),
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt
