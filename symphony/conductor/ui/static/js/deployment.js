@@ -179,11 +179,21 @@ function summary(d) {
     item("Last exit", lastExit(d)),
     item("Restart policy", `${policy.type}, backoff ${policy.backoff_seconds} s`),
     h("div.fact.wide", h("dt", "Command"), h("dd", h("code", (spec.config.command || []).join(" ")))),
+    secretsFact(spec.config.env || {}),
     d.pending_reason ? h("div.fact.wide.warn", h("dt", "Pending"), h("dd", d.pending_reason)) : null,
     d.failure ? h("div.fact.wide.warn", h("dt", "Failed"), h("dd", d.failure)) : null,
     item("Created", clock(d.created_at)),
     item("Updated", clock(updatedAt(d))),
   );
+}
+
+/** The variables taken from secrets: the value is never sent to the browser, only
+ *  the secret's name, and it shows as "***". */
+function secretsFact(env) {
+  const refs = Object.entries(env).filter(([, v]) => v && typeof v === "object" && "secret" in v);
+  if (!refs.length) return null;
+  const text = refs.map(([k, v]) => `${k}=*** (secret ${v.secret})`).join(", ");
+  return h("div.fact.wide#secrets", h("dt", "Secrets"), h("dd", h("code", text)));
 }
 
 function instanceTable(list) {

@@ -280,12 +280,19 @@ function kvEditor(name, keyHint, valueHint, keyList = null) {
   const rows = h("div.kv-rows");
   const el = h("div.kv#f-" + name, rows, h("button.btn.small.ghost.kv-add", { type: "button", onclick: () => addRow("", "") }, "+ Add"));
   function addRow(key, value) {
+    // A secret reference ({secret: NAME}) is kept as it is and shown masked: its value
+    // never reaches the browser; remove the row, or edit the JSON, to change it.
+    const secret = value && typeof value === "object" && "secret" in value ? String(value.secret) : null;
+    const shown = secret === null ? String(value) : `*** (secret ${secret})`;
+    const valueAttrs = { placeholder: valueHint, value: shown, "aria-label": `${name} ${valueHint}`, autocomplete: "off" };
+    if (secret !== null) Object.assign(valueAttrs, { readonly: true, title: `from secret ${secret}` });
     const row = h(
       "div.kv-row",
       h("input.kv-key", { placeholder: keyHint, value: key, list: keyList, "aria-label": `${name} ${keyHint}`, autocomplete: "off" }),
-      h("input.kv-value", { placeholder: valueHint, value: String(value), "aria-label": `${name} ${valueHint}`, autocomplete: "off" }),
+      h("input.kv-value", valueAttrs),
       h("button.btn.small.ghost.kv-remove", { type: "button", title: "remove", onclick: () => row.remove() }, "×"),
     );
+    if (secret !== null) row.dataset.secret = secret;
     rows.append(row);
   }
   return {
@@ -298,7 +305,7 @@ function kvEditor(name, keyHint, valueHint, keyList = null) {
       const out = {};
       for (const row of rows.children) {
         const key = row.querySelector(".kv-key").value.trim();
-        if (key) out[key] = row.querySelector(".kv-value").value;
+        if (key) out[key] = row.dataset.secret !== undefined ? { secret: row.dataset.secret } : row.querySelector(".kv-value").value;
       }
       return out;
     },
