@@ -4,25 +4,17 @@ old node keeps running jobs without secrets. The pure placement rule is checked 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import trio
-
 from symphony.conductor.placement import NodeView, PendingInstance, plan_placements
 from symphony.wire import (
-    Heartbeat,
-    Hello,
-    HelloAccepted,
     InstanceSecrets,
-    InstanceStatus,
     StartInstance,
-    connect_to_conductor,
 )
 
 from ..api.helpers import cluster
-from ..api.test_api_logs_v1_node import _context
+from ..api.old_node import old_node
 from ..link.cluster import shared_cert_node, start_node
 
 
@@ -43,53 +35,12 @@ def test_placement_min_protocol_skips_older_nodes_and_says_why() -> None:
     assert "free" in plan_placements(nodes, [full], {"a-old": 3}).unplaced[0].reason
 
 
-async def _old_node(
-    info: Any, seen: list[Any], task_status: Any = trio.TASK_STATUS_IGNORED
-) -> None:
-    """A version-3 node: it records every message it is sent and runs every start."""
-    async with connect_to_conductor("localhost", info.node_port, _context(info)) as conn:
-        hello = Hello(
-            protocol_version=3,
-            min_protocol_version=3,
-            node_id="old",
-            groups=("gpu-1",),
-            capacities_total={"Analytic1": 10},
-            heartbeat_sec=0.5,
-            incarnation="v3-node",
-        )
-        await conn.send(hello)
-        accepted = await conn.receive()
-        assert isinstance(accepted, HelloAccepted) and accepted.protocol_version == 3
-        task_status.started()
-        async with trio.open_nursery() as nursery:
-
-            async def beat() -> None:
-                for seq in range(10**6):
-                    await conn.send(Heartbeat(seq=seq))
-                    await trio.sleep(0.3)
-
-            nursery.start_soon(beat)
-            while True:
-                received = await conn.receive()
-                for msg in received if isinstance(received, list) else [received]:
-                    seen.append(msg)
-                    if isinstance(msg, StartInstance):
-                        running = InstanceStatus(
-                            instance_id=msg.instance_id,
-                            deployment_id=msg.deployment_id,
-                            state="running",
-                            pid=4242,
-                            at=time.time(),
-                        )
-                        await conn.send(running)
-
-
 async def test_secrets_job_waits_for_a_new_node_and_never_reaches_an_old_one(
     tmp_path: Path,
 ) -> None:
     async with cluster(tmp_path, node=False) as c:
         seen: list[Any] = []
-        await c.nursery.start(_old_node, c.info, seen)
+        await c.nursery.start(old_node, c.info, seen, 3)
         await c.http.post("/secrets", json={"name": "tok", "value": "abcdefgh-1234"})
         env = {"T": {"secret": "tok"}}
         command = ["sleep", "600"]

@@ -117,3 +117,16 @@ def test_secrets_messages_carry_values_but_never_show_them() -> None:
     assert decode(encode(start)).secrets == {"A": "abcdefgh"}  # type: ignore[union-attr]
     assert decode(encode(again)) == again
     assert "abcdefgh" not in repr(start) + repr(again)  # a log line of a message shows none
+
+
+def test_secrets_reasons_a_node_reports_are_masked() -> None:
+    from types import SimpleNamespace
+
+    from symphony.node.jobs import ProcessJobs
+
+    held = {"i": {"T": "long-secret-value", "S": "short"}}
+    jobs = SimpleNamespace(manager=SimpleNamespace(node=SimpleNamespace(secrets=held)))
+    text = "check failed: long-secret-value (short)"
+    assert ProcessJobs._masked(jobs, "i", text) == "check failed: *** (short)"  # type: ignore[arg-type]
+    assert ProcessJobs._masked(jobs, "other", text) == text  # type: ignore[arg-type]
+    assert ProcessJobs._masked(jobs, "i", None) is None  # type: ignore[arg-type]
