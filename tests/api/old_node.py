@@ -4,35 +4,53 @@ as running (pid 4242). What an old node is sent is what these tests check."""
 
 from __future__ import annotations
 
+import ssl
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
+from symphony.pki import client_ssl_context
 from symphony.wire import (
+    ConductorConnection,
     Heartbeat,
     Hello,
     HelloAccepted,
     InstanceStatus,
+    Message,
     StartInstance,
     connect_to_conductor,
 )
 
-from .test_api_logs_v1_node import _context
+#: What the fake node also does with a message it was sent (it has recorded it).
+Answer = Callable[[ConductorConnection, Message], Awaitable[None]]
+
+
+def node_context(info: Any) -> ssl.SSLContext:
+    """The TLS context of a node with the shared seed certificate of ``info``'s Conductor."""
+    certs = info.cert_dir
+    return client_ssl_context(
+        certs / "ca.pem", certs / "node-client.pem", certs / "node-client.key"
+    )
 
 
 async def old_node(
-    info: Any, seen: list[Any], protocol: int, task_status: Any = trio.TASK_STATUS_IGNORED
+    info: Any,
+    seen: list[Any],
+    protocol: int,
+    answer: Answer | None = None,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run node ``old`` (group gpu-1, Analytic1: 10) speaking only ``protocol``."""
-    async with connect_to_conductor("localhost", info.node_port, _context(info)) as conn:
+    async with connect_to_conductor("localhost", info.node_port, node_context(info)) as conn:
         hello = Hello(
             protocol_version=protocol,
             node_id="old",
             groups=("gpu-1",),
             capacities_total={"Analytic1": 10},
             heartbeat_sec=0.5,
-            incarnation=f"v{protocol}-node",
+            incarnation=f"v{protocol}-node" if protocol >= 2 else None,  # 2 added it
         )
         await conn.send(hello)
         accepted = await conn.receive()
@@ -59,3 +77,5 @@ async def old_node(
                             at=time.time(),
                         )
                         await conn.send(running)
+                    elif answer is not None:
+                        await answer(conn, msg)
