@@ -28,6 +28,7 @@ from ._errors import SpecError
 from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
+    from ._labels import check_label_key, check_label_value
     from ._model import (
         DeploymentSpec,
         ExecConfig,
@@ -52,6 +53,8 @@ _LAZY = {
     "SecretName": "_secrets",
     "SecretRef": "_secrets",
     "secret_refs": "_secrets",
+    "check_label_key": "_labels",
+    "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -82,6 +85,8 @@ __all__ = [
     "SecretRef",
     "SpecError",
     "apply_patch",
+    "check_label_key",
+    "check_label_value",
     "did_you_mean",
     "merge_patch",
     "parse_spec",
