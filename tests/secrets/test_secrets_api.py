@@ -129,3 +129,22 @@ async def test_secrets_set_again_keeps_running_instances_and_restart_takes_it(
         await c.wait_for("reader", lambda d: all(i["finished_at"] for i in d["instances"]))
         await c.http.patch("/deployments/reader", json={"desired_state": "running"})
         await _value_seen(c, out, "second-value")
+
+
+async def test_secrets_a_restart_on_the_node_reuses_the_value(tmp_path: Path) -> None:
+    out = tmp_path / "runs.txt"
+    spec = {
+        "name": "crasher",
+        "config": {
+            "command": ["sh", "-c", 'printf "%s\\n" "$KEY" >> "$OUT"; sleep 0.2; exit 3'],
+            "env": {"KEY": {"secret": NAME}, "OUT": str(out)},
+        },
+        "restart_policy": {"type": "on-failure", "backoff_seconds": 0.1, "max_restarts": 2},
+    }
+    async with cluster(tmp_path) as c:
+        await c.http.post("/secrets", json={"name": NAME, "value": "kept-in-memory"})
+        assert (await c.http.post("/deployments", json=spec)).status_code == 201
+        with trio.fail_after(20):
+            while not out.exists() or out.read_text().count("\n") < 3:
+                await trio.sleep(0.05)
+        assert out.read_text().splitlines()[:3] == ["kept-in-memory"] * 3
