@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from symphony.errors import SymphonyError
-from symphony.pki import CertificateError, write_private_file
+from symphony.pki import CertificateError, restrict_file, write_private_file
 
 from .store import SecretRecord, Store
 
@@ -68,7 +68,8 @@ class UnknownSecret(SymphonyError, LookupError):
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The 32-byte key in ``path`` (base64 text), created 0600 if the file is missing."""
+    """The 32-byte key in ``path`` (base64 text), created 0600 if the file is missing
+    (an existing file is tightened to 0600)."""
     if not path.exists():
         key = AESGCM.generate_key(bit_length=256)
         try:
@@ -76,6 +77,7 @@ def load_or_create_key(path: Path) -> bytes:
             return key
         except CertificateError:
             pass  # another Conductor sharing the directory wrote it meanwhile: read it
+    restrict_file(path)  # a key copied in by hand with 0644 is tightened, as certificates are
     try:
         text = path.read_bytes().strip()
     except OSError as error:

@@ -37,6 +37,10 @@ def test_secrets_vault_seals_at_rest_with_a_private_key_file(tmp_path: Path) -> 
         other.resolve({"T": "tok"})
     with pytest.raises(UnknownSecret, match="'nope'"):
         again.resolve({"T": "tok", "U": "nope"})
+    (tmp_path / "copied.key").write_bytes((tmp_path / "secrets.key").read_bytes())
+    os.chmod(tmp_path / "copied.key", 0o644)
+    SecretVault.open(Store.open(tmp_path / "db"), tmp_path / "copied.key")
+    assert stat.S_IMODE(os.stat(tmp_path / "copied.key").st_mode) == 0o600
     (tmp_path / "bad.key").write_text("not a key\n")
     with pytest.raises(SecretKeyError, match="does not hold a secrets key"):
         SecretVault.open(Store.open(tmp_path / "db"), tmp_path / "bad.key")
