@@ -28,8 +28,6 @@ SECRET_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _SECRET_NAME_RE = re.compile(SECRET_NAME_PATTERN[1:-1])
 #: The largest secret value, in UTF-8 bytes (an environment variable, not a file store).
 MAX_SECRET_BYTES = 64 * 1024
-#: What the API, the UI, events and log files show in place of a secret's value.
-MASK = "***"
 
 
 def check_secret_name(value: str) -> str:
