@@ -65,6 +65,7 @@ PUBLIC: dict[str, set[str]] = {
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
         "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
         "new_id",
+        "ExperimentNameConflict", "ExperimentRecord",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
@@ -91,6 +92,9 @@ PUBLIC: dict[str, set[str]] = {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
         "RestartPolicy", "SpecError", "apply_patch", "did_you_mean", "merge_patch", "parse_spec",
         "parse_stored_spec", "translate_errors",
+        # experiments
+        "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
+        "parse_experiment", "process_deployments", "variable_stem",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

@@ -28,9 +28,18 @@ from ._errors import SpecError
 from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
+    from ._experiment import (
+        ExperimentSpec,
+        ProcessGroupSpec,
+        ProcessSpec,
+        parse_experiment,
+        process_deployments,
+        variable_stem,
+    )
     from ._model import (
         DeploymentSpec,
         ExecConfig,
+        ExperimentRole,
         HealthCheck,
         PlacementPolicy,
         Reschedule,
@@ -43,6 +52,13 @@ if TYPE_CHECKING:
 _LAZY = {
     "DeploymentSpec": "_model",
     "ExecConfig": "_model",
+    "ExperimentRole": "_model",
+    "ExperimentSpec": "_experiment",
+    "ProcessGroupSpec": "_experiment",
+    "ProcessSpec": "_experiment",
+    "parse_experiment": "_experiment",
+    "process_deployments": "_experiment",
+    "variable_stem": "_experiment",
     "HealthCheck": "_model",
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
@@ -68,15 +84,22 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DeploymentSpec",
     "ExecConfig",
+    "ExperimentRole",
+    "ExperimentSpec",
     "HealthCheck",
     "PlacementPolicy",
+    "ProcessGroupSpec",
+    "ProcessSpec",
     "Reschedule",
     "RestartPolicy",
     "SpecError",
     "apply_patch",
     "did_you_mean",
     "merge_patch",
+    "parse_experiment",
     "parse_spec",
     "parse_stored_spec",
+    "process_deployments",
     "translate_errors",
+    "variable_stem",
 ]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from symphony.spec import DeploymentSpec
+from symphony.spec import DeploymentSpec, ExperimentSpec
 from symphony.wire.states import InstanceState
 
 from ..binding import JoinBinding
@@ -44,6 +44,16 @@ class DeploymentRecord:
     @property
     def desired_state(self) -> str:
         return self.spec.desired_state
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRecord:
+    """A stored experiment: its own spec; its processes are deployments of their own."""
+
+    name: str
+    spec: ExperimentSpec
+    created_at: float
+    updated_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,19 @@ CREATE TABLE counters (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# Experiments: processes that find each other by name. Each process is a deployment
+# named ``<experiment>.<process>`` (its spec says which experiment owns it); this table
+# keeps the experiment's own spec, the one the API shows and changes.
+V7 = """
+CREATE TABLE experiments (
+    name          TEXT PRIMARY KEY,
+    spec          TEXT NOT NULL,              -- JSON, ExperimentSpec.to_dict()
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
