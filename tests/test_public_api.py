@@ -57,7 +57,7 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.conductor.placement": {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
-        "Strategy", "UnknownNode", "Unplaced", "plan_placements",
+        "Strategy", "UnknownNode", "Unplaced", "plan_placements", "plan_gang",
     },
     "symphony.conductor.store": {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",

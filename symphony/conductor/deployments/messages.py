@@ -25,6 +25,7 @@ class PlacementRequest:
 
     pending: PendingInstance
     start: StartInstance
+    gang_size: int = 1  # with ``pending.gang``: how many processes the experiment has
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,8 @@ class AdoptReservation:
     instance_id: str
     node_id: str
     amounts: Mapping[str, int]
+    gang: str | None = None  # the experiment of a process's instance
+    deployment_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

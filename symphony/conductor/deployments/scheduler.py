@@ -10,6 +10,9 @@ only, never on a timer:
   plan the queue. A draining node is kept in the cluster state (its reservations stay)
   but marked so: the placement core gives it nothing new.
 
+The processes of an experiment are placed as a gang, whole or not at all, once every
+process has asked (see :mod:`.gangs`); the queue holds them meanwhile.
+
 A plan reserves capacity before anything starts; the start commands for one node go out
 as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
 
@@ -37,7 +40,8 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError
+from ..placement import ClusterState, LedgerError, PendingInstance, Plan, Unplaced
+from .gangs import Gangs
 from .messages import (
     AdoptReservation,
     AdoptReservations,
@@ -75,12 +79,15 @@ class Scheduler(Actor):
         self._reasons: dict[str, str] = {}
         self.placements_total = 0
         self._news = LosslessFanout(merge=PlacementNews.merged)
+        self._gangs = Gangs()
         self.latencies: list[float] = []  # seconds from request to placement, recent
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, PlaceInstances):
             now = time.monotonic()
             for request in message.requests:
+                if request.pending.gang is not None:
+                    self._gangs.arrived(request.pending, self._gang_queue(request.pending.gang))
                 self._queue[request.pending.instance_id] = (request, message.owner, now)
                 self._owners[request.pending.instance_id] = message.owner
             await self._schedule([r.pending.instance_id for r in message.requests])
@@ -92,6 +99,7 @@ class Scheduler(Actor):
                 self._reasons.pop(instance_id, None)
                 for waiting in self._restored.values():
                     waiting.pop(instance_id, None)
+                self._gangs.released(instance_id)
                 freed = self.cluster.release(instance_id) is not None or freed
             if freed:
                 await self._schedule(None)
@@ -145,6 +153,8 @@ class Scheduler(Actor):
             return
         try:
             self.cluster.reserve(item.node_id, item.instance_id, item.amounts)
+            if item.gang is not None and item.deployment_id is not None:
+                self._gangs.placed(item.gang, item.instance_id, item.deployment_id)
         except LedgerError as error:
             # The node now declares less than it runs: keep the job, say so loudly.
             log.warning("cannot re-reserve %s on %s: %s", item.instance_id, item.node_id, error)
@@ -174,6 +184,8 @@ class Scheduler(Actor):
             self._sessions.pop(view.node_id, None)
             self._lost_nodes.add(view.node_id)
             released = [r.instance_id for r in self.cluster.remove_node(view.node_id)]
+            for instance_id in released:
+                self._gangs.released(instance_id)
             by_owner: dict[ActorRef, list[str]] = defaultdict(list)
             for instance_id in released:
                 owner = self._owners.get(instance_id)
@@ -189,7 +201,7 @@ class Scheduler(Actor):
         ids = list(self._queue) if only is None else [i for i in only if i in self._queue]
         if not ids:
             return
-        plan = self.cluster.schedule([self._queue[i][0].pending for i in ids])
+        plan = self._plan(ids)
         starts: dict[str, list[StartInstance]] = defaultdict(list)
         placed: dict[ActorRef, list[Placed]] = defaultdict(list)
         unplaceable: dict[ActorRef, list[Unplaceable]] = defaultdict(list)
@@ -218,6 +230,33 @@ class Scheduler(Actor):
                 placed=tuple(placed.get(owner, ())), unplaceable=tuple(unplaceable.get(owner, ()))
             )
             self._tell(owner, news)
+
+    def _gang_queue(self, gang: str) -> list[PendingInstance]:
+        return [r.pending for r, _, _ in self._queue.values() if r.pending.gang == gang]
+
+    def _plan(self, ids: list[str]) -> Plan:
+        """Plan lone instances one by one, and each gang touched by ``ids`` as a whole."""
+        solo = [self._queue[i][0].pending for i in ids if self._queue[i][0].pending.gang is None]
+        plan = self.cluster.schedule(solo) if solo else Plan()
+        placements, unplaced = list(plan.placements), list(plan.unplaced)
+        gangs = {self._queue[i][0].pending.gang for i in ids} - {None}
+        for gang in sorted(g for g in gangs if g is not None):
+            members = self._gang_queue(gang)
+            size = max(self._queue[m.instance_id][0].gang_size for m in members)
+            missing = self._gangs.waiting_for(gang, size, members)
+            if missing:
+                reason = (
+                    f"experiment {gang}: waiting for {missing} more of its {size} processes "
+                    "to be submitted"
+                )
+                unplaced += [Unplaced(m.instance_id, m.deployment_id, reason) for m in members]
+                continue
+            gang_plan = self.cluster.schedule_gang(members)
+            for placement in gang_plan.placements:
+                self._gangs.placed(gang, placement.instance_id, placement.deployment_id)
+            placements += gang_plan.placements
+            unplaced += gang_plan.unplaced
+        return Plan(tuple(placements), tuple(unplaced))
 
     async def _send_starts(self, node_id: str, commands: list[StartInstance]) -> None:
         session = self._sessions.get(node_id)

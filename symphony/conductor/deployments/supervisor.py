@@ -47,7 +47,6 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
-from ..placement import PendingInstance
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
@@ -66,14 +65,12 @@ from .instances import (
     template,
 )
 from .messages import (
-    AdoptReservation,
     AdoptReservations,
     DrainingChanged,
     NodeReport,
     Placed,
     PlaceInstances,
     PlacementNews,
-    PlacementRequest,
     ReleaseInstances,
     RescheduleDue,
     ReservationsLost,
@@ -83,6 +80,7 @@ from .messages import (
     WithdrawInstances,
 )
 from .retries import Decision, Retries
+from .roles import adoption, placement_request
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -134,7 +132,7 @@ class DeploymentSupervisor(Actor):
             await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
         adopt = tuple(
-            AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
+            adoption(self.record, i.id, i.node_id, i.reservation or self._requests())
             for i in live
             if i.node_id is not None
         )
@@ -256,19 +254,13 @@ class DeploymentSupervisor(Actor):
         return dict(self.record.spec.capacity_requests)
 
     async def _place(self, instances: list[InstanceRecord]) -> None:
-        spec = self.record.spec
-        body = job_spec(spec)
+        body = job_spec(self.record.spec)
         requests = tuple(
-            PlacementRequest(
-                pending=PendingInstance(
-                    instance_id=inst.id,
-                    deployment_id=self.record.id,
-                    node_group=spec.node_group,
-                    capacity_requests=self._requests(),
-                    strategy=spec.placement.strategy,
-                    avoid_nodes=self._avoid.get(inst.replica, frozenset()),
-                ),
-                start=self._start_command(inst, body),
+            placement_request(
+                self.record,
+                inst.id,
+                self._avoid.get(inst.replica, frozenset()),
+                self._start_command(inst, body),
             )
             for inst in instances
         )
@@ -456,11 +448,8 @@ class DeploymentSupervisor(Actor):
         if inst.node_id is None:
             # Placed and started, but the conductor went down before recording it.
             inst = replace(inst, node_id=report.node_id, reservation=self._requests())
-            await self.scheduler.tell(
-                AdoptReservations(
-                    (AdoptReservation(inst.id, report.node_id, self._requests()),), self.ref
-                )
-            )
+            item = adoption(self.record, inst.id, report.node_id, self._requests())
+            await self.scheduler.tell(AdoptReservations((item,), self.ref))
         before = inst
         after = apply_update(inst, update)
         if inst.state == S.STOPPING and is_live(after.state):

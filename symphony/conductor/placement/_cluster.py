@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from ._gang import plan_gang
 from ._index import NodeIndex
 from ._ledger import CapacityLedger, LedgerError, Reservation, UnknownNode
 from ._planner import plan_on
@@ -96,6 +97,16 @@ class ClusterState:
             self.ledger.apply(plan)
         except LedgerError:
             # Cannot happen while index and ledger agree; if it does, trust the ledger.
+            self._index = NodeIndex(self.views())
+            raise
+        return plan
+
+    def schedule_gang(self, members: Sequence[PendingInstance]) -> Plan:
+        """Plan a gang whole or not at all (:func:`plan_gang`) and reserve its placements."""
+        plan = plan_gang(self._index, members)
+        try:
+            self.ledger.apply(plan)
+        except LedgerError:
             self._index = NodeIndex(self.views())
             raise
         return plan
