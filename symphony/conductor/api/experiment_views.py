@@ -27,6 +27,8 @@ def process_json(record: DeploymentRecord, instances: list[InstanceRecord]) -> d
     role = record.spec.experiment
     assert role is not None
     current = view["instances"][0] if view["instances"] else None
+    record_of = {i.id: i for i in instances}
+    network = record_of[current["id"]].network if current else {}
     return {
         "name": role.process,
         "group": role.group,
@@ -41,7 +43,7 @@ def process_json(record: DeploymentRecord, instances: list[InstanceRecord]) -> d
         "binds": dict(role.binds),
         "exposes": dict(role.exposes),
         "connects": list(role.connects),
-        "ports": dict((current or {}).get("ports") or {}),
+        "ports": dict(network.get("ports") or {}),
     }
 
 

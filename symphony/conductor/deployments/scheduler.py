@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from symphony.actors import Actor, ActorRef, ActorStopped
@@ -40,8 +41,8 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError, PendingInstance, Plan, Unplaced
-from .gangs import Gangs
+from ..placement import ClusterState, LedgerError, PendingInstance, Plan
+from .experiment_placement import ExperimentPlacer
 from .messages import (
     AdoptReservation,
     AdoptReservations,
@@ -79,7 +80,9 @@ class Scheduler(Actor):
         self._reasons: dict[str, str] = {}
         self.placements_total = 0
         self._news = LosslessFanout(merge=PlacementNews.merged)
-        self._gangs = Gangs()
+        self._experiments = ExperimentPlacer()
+        self._network: dict[str, dict[str, Any]] = {}  # planned now: an experiment process's
+        self._reconnect: list[str] = []  # planned now: running processes to restart
         self.latencies: list[float] = []  # seconds from request to placement, recent
 
     async def receive(self, message: Any) -> Any:
@@ -87,7 +90,8 @@ class Scheduler(Actor):
             now = time.monotonic()
             for request in message.requests:
                 if request.pending.gang is not None:
-                    self._gangs.arrived(request.pending, self._gang_queue(request.pending.gang))
+                    queued = self._gang_queue(request.pending.gang)
+                    self._experiments.gangs.arrived(request.pending, queued)
                 self._queue[request.pending.instance_id] = (request, message.owner, now)
                 self._owners[request.pending.instance_id] = message.owner
             await self._schedule([r.pending.instance_id for r in message.requests])
@@ -99,7 +103,7 @@ class Scheduler(Actor):
                 self._reasons.pop(instance_id, None)
                 for waiting in self._restored.values():
                     waiting.pop(instance_id, None)
-                self._gangs.released(instance_id)
+                self._experiments.released(instance_id)
                 freed = self.cluster.release(instance_id) is not None or freed
             if freed:
                 await self._schedule(None)
@@ -153,8 +157,7 @@ class Scheduler(Actor):
             return
         try:
             self.cluster.reserve(item.node_id, item.instance_id, item.amounts)
-            if item.gang is not None and item.deployment_id is not None:
-                self._gangs.placed(item.gang, item.instance_id, item.deployment_id)
+            self._experiments.adopted(item)
         except LedgerError as error:
             # The node now declares less than it runs: keep the job, say so loudly.
             log.warning("cannot re-reserve %s on %s: %s", item.instance_id, item.node_id, error)
@@ -163,6 +166,7 @@ class Scheduler(Actor):
         view = event.view
         if view.state == "ready":
             self._lost_nodes.discard(view.node_id)
+            self._experiments.node_seen(view)
             self.cluster.upsert_node(
                 view.node_id,
                 groups=view.groups,
@@ -185,7 +189,7 @@ class Scheduler(Actor):
             self._lost_nodes.add(view.node_id)
             released = [r.instance_id for r in self.cluster.remove_node(view.node_id)]
             for instance_id in released:
-                self._gangs.released(instance_id)
+                self._experiments.released(instance_id)
             by_owner: dict[ActorRef, list[str]] = defaultdict(list)
             for instance_id in released:
                 owner = self._owners.get(instance_id)
@@ -212,8 +216,9 @@ class Scheduler(Actor):
             starts[placement.node_id].append(request.start)
             self.placements_total += 1
             self.latencies.append(now - queued_at)
+            network = self._network.pop(placement.instance_id, {})
             placed[owner].append(
-                Placed(placement.instance_id, placement.node_id, placement.reservation)
+                Placed(placement.instance_id, placement.node_id, placement.reservation, network)
             )
         del self.latencies[:-1000]
         for unplaced in plan.unplaced:
@@ -225,9 +230,16 @@ class Scheduler(Actor):
         # Placed then reaches the node after the start it cancels.
         for node_id, commands in starts.items():
             await self._send_starts(node_id, commands)
-        for owner in placed.keys() | unplaceable.keys():
+        reconnect: dict[ActorRef, list[str]] = defaultdict(list)
+        for instance_id in self._reconnect:
+            if (owner_of := self._owners.get(instance_id)) is not None:
+                reconnect[owner_of].append(instance_id)
+        self._reconnect.clear()
+        for owner in placed.keys() | unplaceable.keys() | reconnect.keys():
             news = PlacementNews(
-                placed=tuple(placed.get(owner, ())), unplaceable=tuple(unplaceable.get(owner, ()))
+                placed=tuple(placed.get(owner, ())),
+                unplaceable=tuple(unplaceable.get(owner, ())),
+                reconnect=tuple(reconnect.get(owner, ())),
             )
             self._tell(owner, news)
 
@@ -241,21 +253,15 @@ class Scheduler(Actor):
         placements, unplaced = list(plan.placements), list(plan.unplaced)
         gangs = {self._queue[i][0].pending.gang for i in ids} - {None}
         for gang in sorted(g for g in gangs if g is not None):
-            members = self._gang_queue(gang)
-            size = max(self._queue[m.instance_id][0].gang_size for m in members)
-            missing = self._gangs.waiting_for(gang, size, members)
-            if missing:
-                reason = (
-                    f"experiment {gang}: waiting for {missing} more of its {size} processes "
-                    "to be submitted"
-                )
-                unplaced += [Unplaced(m.instance_id, m.deployment_id, reason) for m in members]
-                continue
-            gang_plan = self.cluster.schedule_gang(members)
-            for placement in gang_plan.placements:
-                self._gangs.placed(gang, placement.instance_id, placement.deployment_id)
-            placements += gang_plan.placements
-            unplaced += gang_plan.unplaced
+            requests = [r for r, _, _ in self._queue.values() if r.pending.gang == gang]
+            outcome = self._experiments.plan(self.cluster, gang, requests)
+            for instance_id, start in outcome.starts.items():
+                request, owner, queued_at = self._queue[instance_id]
+                self._queue[instance_id] = (replace(request, start=start), owner, queued_at)
+            self._network.update(outcome.network)
+            self._reconnect += outcome.reconnect
+            placements += outcome.plan.placements
+            unplaced += outcome.plan.unplaced
         return Plan(tuple(placements), tuple(unplaced))
 
     async def _send_starts(self, node_id: str, commands: list[StartInstance]) -> None:

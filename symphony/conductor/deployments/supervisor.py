@@ -51,6 +51,7 @@ from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import EventLog, new_event
+from .experiment_placement import with_env
 from .instances import (
     apply_update,
     ended,
@@ -80,7 +81,7 @@ from .messages import (
     WithdrawInstances,
 )
 from .retries import Decision, Retries
-from .roles import adoption, placement_request
+from .roles import adoption, placement_request, reconnects
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -132,7 +133,7 @@ class DeploymentSupervisor(Actor):
             await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
         adopt = tuple(
-            adoption(self.record, i.id, i.node_id, i.reservation or self._requests())
+            adoption(self.record, i.id, i.node_id, i.reservation or self._requests(), i.network)
             for i in live
             if i.node_id is not None
         )
@@ -267,13 +268,15 @@ class DeploymentSupervisor(Actor):
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
 
     def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
-        return StartInstance(
+        start = StartInstance(
             instance_id=inst.id,
             deployment_id=self.record.id,
             deployment_name=self.record.name,
             replica=inst.replica,
             spec=body,
         )
+        env = inst.network.get("env")  # an experiment's process, placed: its SYMPH_* values
+        return with_env(start, env) if env else start
 
     async def _stop(self, stops: list[tuple[InstanceRecord, str]]) -> None:
         """Mark instances ``stopping`` and tell their nodes (or the Scheduler) so.
@@ -355,6 +358,7 @@ class DeploymentSupervisor(Actor):
         )
         for unplaceable in news.unplaceable:
             self._unplaceable(unplaceable)
+        await self._stop(reconnects(self.instances, news.reconnect))
         for node_id, batch in stops.items():
             await self._send(node_id, batch)
         await self._reconcile()
@@ -368,7 +372,11 @@ class DeploymentSupervisor(Actor):
             # this actor: its start is on its way to the node, so stop it there.
             return None, StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
         placed = replace(
-            inst, node_id=msg.node_id, reservation=dict(msg.reservation), state=S.ASSIGNED
+            inst,
+            node_id=msg.node_id,
+            reservation=dict(msg.reservation),
+            state=S.ASSIGNED,
+            network=dict(msg.network),
         )
         if inst.state == S.STOPPING:
             self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)

@@ -77,6 +77,8 @@ class InstanceRecord:
     finished_at: float | None = None
     updated_at: float = 0.0  # set by the store on every write
     restart_at: float | None = None  # while restarting: when the node starts it again
+    # An experiment's process: {"ports": {name: port}, "env": {SYMPH_...: value}}.
+    network: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Plain strings (a row, a literal) become the enum; an unknown state is refused.
