@@ -78,10 +78,9 @@ class ExperimentPlacer:
         size = max(r.gang_size for r in requests)
         missing = self.gangs.waiting_for(gang, size, members)
         if missing:
-            reason = (
-                f"experiment {gang}: waiting for {missing} more of its {size} processes "
-                "to be submitted"
-            )
+            # One wording while waiting (no count): each arrival would otherwise change
+            # every queued member's reason, a store write per member per arrival.
+            reason = f"experiment {gang}: waiting for all its {size} processes to be submitted"
             return GangOutcome(Plan((), tuple(_unplaced(members, reason))))
         before = self.addresses.last_places(gang)
         plan = cluster.schedule_gang(members)
