@@ -100,3 +100,42 @@ async def test_experiment_bad_input_is_refused_whole(tmp_path: Path) -> None:
         # A dotted name is an experiment's; a plain deployment cannot take one.
         plain = {"name": "x.b", "config": {"command": ["true"]}}
         assert (await c.http.post("/deployments", json=plain)).status_code == 422
+
+
+async def test_experiment_field_of_a_deployment_is_the_conductors(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        fake = {
+            "name": "x.a",
+            "config": {"command": ["true"]},
+            "experiment": {"name": "x", "process": "a", "size": 1},
+        }
+        response = await c.http.post("/deployments", json=fake)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["path"] == "experiment"
+        ok = {"name": "x", "processes": [sleeper("a", binds="svc")]}
+        assert (await c.http.post("/experiments", json=ok)).status_code == 201
+        patch = {"experiment": {"binds": {"svc": 80}}}
+        response = await c.http.patch("/deployments/x.a", json=patch)
+        assert response.status_code == 422
+        # Other fields of a process's deployment change as for any deployment.
+        response = await c.http.patch("/deployments/x.a", json={"stop_timeout_seconds": 3})
+        assert response.status_code == 200, response.text
+
+
+def test_experiment_state_names_what_does_not_run() -> None:
+    from symphony.conductor.api.experiment_views import experiment_state
+
+    def proc(name: str, state: str, node: str | None = "n1", reason: str | None = None) -> Any:
+        return {"name": name, "state": state, "node_id": node, "reason": reason}
+
+    assert experiment_state("running", [proc("a", "running")]) == ("running", None)
+    state, reason = experiment_state("running", [proc("a", "running"), proc("b", "pending", None)])
+    assert (state, reason) == ("degraded", "not running: b")
+    state, reason = experiment_state(
+        "running", [proc("a", "pending", None, "no room"), proc("b", "pending", None)]
+    )
+    assert (state, reason) == ("pending", "no room")
+    state, reason = experiment_state("running", [proc("a", "failed", reason="gave up")])
+    assert (state, reason) == ("failed", "process a failed: gave up")
+    assert experiment_state("stopped", [proc("a", "running")]) == ("stopped", "stopping a")
+    assert experiment_state("stopped", [proc("a", "stopped")]) == ("stopped", None)
