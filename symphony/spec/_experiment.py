@@ -49,6 +49,7 @@ from ._model import (
     ServiceName,
     _command_list,
     _Strict,
+    not_a_label,
 )
 from ._words import translate_errors
 
@@ -84,10 +85,7 @@ def _name_list(value: Any) -> Any:
 
 def _dns(value: str) -> str:
     if not _NAME_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
+        raise ValueError(not_a_label(value))
     return value
 
 

@@ -303,6 +303,14 @@ class Reschedule(_Strict):
     max_delay_seconds: Seconds = 300.0
 
 
+def not_a_label(value: str) -> str:
+    """Why ``value`` is refused as a name (a DNS label)."""
+    return (
+        f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit"
+    )
+
+
 #: A name an experiment binds, connects to or exposes (``replay-server``, ``tensorboard``).
 SERVICE_PATTERN = "^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 _SERVICE_RE = re.compile(SERVICE_PATTERN[1:-1])
@@ -405,10 +413,7 @@ class DeploymentSpec(_Strict):
         if len(labels) == 2 and all(_full(_NAME_RE, label, info) for label in labels):
             return value
         if not _full(_NAME_RE, value, info):
-            raise ValueError(
-                f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
-                "starting and ending with a letter or digit"
-            )
+            raise ValueError(not_a_label(value))
         return value
 
     @model_validator(mode="after")

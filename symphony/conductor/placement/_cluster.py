@@ -92,21 +92,18 @@ class ClusterState:
 
     def schedule(self, pending: Sequence[PendingInstance]) -> Plan:
         """Plan ``pending`` and reserve every placement in the ledger."""
-        plan = plan_on(self._index, pending)
+        return self._reserve(plan_on(self._index, pending))
+
+    def schedule_gang(self, members: Sequence[PendingInstance]) -> Plan:
+        """Plan a gang whole or not at all (:func:`plan_gang`) and reserve its placements."""
+        return self._reserve(plan_gang(self._index, members))
+
+    def _reserve(self, plan: Plan) -> Plan:
+        """Apply a plan the index was already charged with to the ledger."""
         try:
             self.ledger.apply(plan)
         except LedgerError:
             # Cannot happen while index and ledger agree; if it does, trust the ledger.
-            self._index = NodeIndex(self.views())
-            raise
-        return plan
-
-    def schedule_gang(self, members: Sequence[PendingInstance]) -> Plan:
-        """Plan a gang whole or not at all (:func:`plan_gang`) and reserve its placements."""
-        plan = plan_gang(self._index, members)
-        try:
-            self.ledger.apply(plan)
-        except LedgerError:
             self._index = NodeIndex(self.views())
             raise
         return plan
