@@ -9,6 +9,7 @@ running instances keep what they were started with.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from symphony.spec import secret_refs
@@ -18,6 +19,7 @@ from symphony.wire.version import SECRETS_PROTOCOL_VERSION
 
 from ..secrets import SecretKeyError, UnknownSecret
 from ..store import InstanceRecord
+from .messages import PlacementRequest
 
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec
@@ -29,6 +31,13 @@ if TYPE_CHECKING:
 SECRETS_PROTOCOL = SECRETS_PROTOCOL_VERSION
 #: What stops a start for lack of its secrets (the instance fails with the reason).
 SECRET_ERRORS = (UnknownSecret, SecretKeyError)
+
+
+def needs_protocol(request: PlacementRequest, version: int) -> PlacementRequest:
+    """``request`` placed only on nodes of protocol ``version`` or newer (1: any)."""
+    if version <= 1:
+        return request
+    return replace(request, pending=replace(request.pending, min_protocol=version))
 
 
 def secret_values(vault: SecretVault | None, spec: DeploymentSpec) -> dict[str, str] | None:

@@ -47,12 +47,12 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
-from ..placement import PendingInstance
 from ..secrets import SecretVault
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import EventLog, new_event
+from .experiment_placement import with_env
 from .hello import CANCELLED, HelloHandling
 from .instances import (
     apply_update,
@@ -67,14 +67,12 @@ from .instances import (
     template,
 )
 from .messages import (
-    AdoptReservation,
     AdoptReservations,
     DrainingChanged,
     NodeReport,
     Placed,
     PlaceInstances,
     PlacementNews,
-    PlacementRequest,
     ReleaseInstances,
     RescheduleDue,
     ReservationsLost,
@@ -84,7 +82,8 @@ from .messages import (
     WithdrawInstances,
 )
 from .retries import Decision, Retries
-from .secret_delivery import SECRET_ERRORS, SECRETS_PROTOCOL, secret_values
+from .roles import adoption, placement_request, reconnects
+from .secret_delivery import SECRET_ERRORS, SECRETS_PROTOCOL, needs_protocol, secret_values
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -136,7 +135,7 @@ class DeploymentSupervisor(HelloHandling, Actor):
             await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
         adopt = tuple(
-            AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
+            adoption(self.record, i.id, i.node_id, i.reservation or self._requests(), i.network)
             for i in live
             if i.node_id is not None
         )
@@ -268,17 +267,14 @@ class DeploymentSupervisor(HelloHandling, Actor):
                 await self._end(inst, S.FAILED, f"cannot start: {error}")
             return
         requests = tuple(
-            PlacementRequest(
-                pending=PendingInstance(
-                    instance_id=inst.id,
-                    deployment_id=self.record.id,
-                    node_group=spec.node_group,
-                    capacity_requests=self._requests(),
-                    strategy=spec.placement.strategy,
-                    avoid_nodes=self._avoid.get(inst.replica, frozenset()),
-                    min_protocol=SECRETS_PROTOCOL if values else 1,
+            needs_protocol(
+                placement_request(
+                    self.record,
+                    inst.id,
+                    self._avoid.get(inst.replica, frozenset()),
+                    self._start_command(inst, body, values),
                 ),
-                start=self._start_command(inst, body, values),
+                SECRETS_PROTOCOL if values else 1,
             )
             for inst in instances
         )
@@ -287,7 +283,7 @@ class DeploymentSupervisor(HelloHandling, Actor):
     def _start_command(
         self, inst: InstanceRecord, body: JobSpec, values: dict[str, str] | None
     ) -> StartInstance:
-        return StartInstance(
+        start = StartInstance(
             instance_id=inst.id,
             deployment_id=self.record.id,
             deployment_name=self.record.name,
@@ -295,6 +291,8 @@ class DeploymentSupervisor(HelloHandling, Actor):
             spec=body,
             secrets=values,
         )
+        env = inst.network.get("env")  # an experiment's process, placed: its SYMPH_* values
+        return with_env(start, env) if env else start
 
     async def _stop(self, stops: list[tuple[InstanceRecord, str]]) -> None:
         """Mark instances ``stopping`` and tell their nodes (or the Scheduler) so.
@@ -376,6 +374,7 @@ class DeploymentSupervisor(HelloHandling, Actor):
         )
         for unplaceable in news.unplaceable:
             self._unplaceable(unplaceable)
+        await self._stop(reconnects(self.instances, news.reconnect))
         for node_id, batch in stops.items():
             await self._send(node_id, batch)
         await self._reconcile()
@@ -389,7 +388,11 @@ class DeploymentSupervisor(HelloHandling, Actor):
             # this actor: its start is on its way to the node, so stop it there.
             return None, StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
         placed = replace(
-            inst, node_id=msg.node_id, reservation=dict(msg.reservation), state=S.ASSIGNED
+            inst,
+            node_id=msg.node_id,
+            reservation=dict(msg.reservation),
+            state=S.ASSIGNED,
+            network=dict(msg.network),
         )
         if inst.state == S.STOPPING:
             self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)
@@ -469,11 +472,8 @@ class DeploymentSupervisor(HelloHandling, Actor):
         if inst.node_id is None:
             # Placed and started, but the conductor went down before recording it.
             inst = replace(inst, node_id=report.node_id, reservation=self._requests())
-            await self.scheduler.tell(
-                AdoptReservations(
-                    (AdoptReservation(inst.id, report.node_id, self._requests()),), self.ref
-                )
-            )
+            item = adoption(self.record, inst.id, report.node_id, self._requests())
+            await self.scheduler.tell(AdoptReservations((item,), self.ref))
         before = inst
         after = apply_update(inst, update)
         if inst.state == S.STOPPING and is_live(after.state):

@@ -68,7 +68,7 @@ def plan_on(
         shape = (inst.node_group, requests, inst.min_protocol)
         reason = failed.get(shape)
         if reason is None:
-            choice = _choose(index, inst, requests, protocols)
+            choice = choose(index, inst, requests, protocols)
             if choice is not None:
                 bucket, node_id = choice
                 amounts = dict(requests)
@@ -89,7 +89,7 @@ def _reason(
     requests: tuple[tuple[str, int], ...],
     protocols: Mapping[str, int],
 ) -> str:
-    if inst.min_protocol > 1 and _choose(index, replace(inst, min_protocol=1), requests, {}):
+    if inst.min_protocol > 1 and choose(index, replace(inst, min_protocol=1), requests):
         return (
             f"needs a node of protocol version {inst.min_protocol} or newer (it uses "
             "secrets); the nodes that fit are older: upgrade them"
@@ -97,11 +97,11 @@ def _reason(
     return unplaceable_reason(index, inst.node_group, requests)
 
 
-def _choose(
+def choose(
     index: NodeIndex,
     inst: PendingInstance,
     requests: tuple[tuple[str, int], ...],
-    protocols: Mapping[str, int],
+    protocols: Mapping[str, int] | None = None,
 ) -> tuple[Bucket, str] | None:
     """The best (bucket, node id) for one instance, or None when nothing fits."""
     binpack = inst.strategy == "binpack"
@@ -124,7 +124,7 @@ def _choose(
         else:
             ids = bucket.ids
             if oldest > 1:
-                ids = [i for i in ids if protocols.get(i, oldest) >= oldest]
+                ids = [i for i in ids if (protocols or {}).get(i, oldest) >= oldest]
                 if not ids:
                     continue
                 heapq.heapify(ids)
