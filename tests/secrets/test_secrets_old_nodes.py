@@ -63,3 +63,20 @@ async def test_secrets_job_waits_for_a_new_node_and_never_reaches_an_old_one(
     starts = [m for m in seen if isinstance(m, StartInstance)]
     assert [s.deployment_name for s in starts] == ["plain"]
     assert all(s.secrets is None and s.spec.config.secret_env is None for s in starts)
+
+
+def test_placement_a_gang_member_with_secrets_goes_only_to_new_nodes() -> None:
+    from symphony.conductor.placement import ClusterState
+
+    state = ClusterState()
+    state.upsert_node("a-old", groups=["g"], ready=True, capacities_total={"A": 4})
+    state.protocols["a-old"] = 3
+    members = [
+        PendingInstance("i1", "d1", "g", {"A": 1}, gang="exp", min_protocol=4),
+        PendingInstance("i2", "d2", "g", {"A": 1}, gang="exp"),
+    ]
+    assert state.schedule_gang(members).placements == ()  # whole or not at all
+    state.upsert_node("b-new", groups=["g"], ready=True, capacities_total={"A": 4})
+    state.protocols["b-new"] = 4
+    placed = {p.instance_id: p.node_id for p in state.schedule_gang(members).placements}
+    assert placed["i1"] == "b-new" and set(placed) == {"i1", "i2"}

@@ -99,7 +99,7 @@ class ClusterState:
 
     def schedule_gang(self, members: Sequence[PendingInstance]) -> Plan:
         """Plan a gang whole or not at all (:func:`plan_gang`) and reserve its placements."""
-        return self._reserve(plan_gang(self._index, members))
+        return self._reserve(plan_gang(self._index, members, self.protocols))
 
     def _reserve(self, plan: Plan) -> Plan:
         """Apply a plan the index was already charged with to the ledger."""

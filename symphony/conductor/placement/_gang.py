@@ -21,7 +21,7 @@ reserved for part of a gang.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -67,8 +67,15 @@ def _units(members: Sequence[PendingInstance]) -> list[_Unit]:
     return units
 
 
-def plan_gang(index: NodeIndex, members: Sequence[PendingInstance]) -> Plan:
+def plan_gang(
+    index: NodeIndex,
+    members: Sequence[PendingInstance],
+    protocols: Mapping[str, int] | None = None,
+) -> Plan:
     """Place every member (each unit on one node), or none of them, saying why.
+
+    A unit goes only to a node whose protocol version (``protocols``) is at least the
+    highest ``min_protocol`` of its members (a member with secrets needs 4).
 
     On success the placements are charged to ``index`` (as :func:`plan_on` does); on
     failure ``index`` is left as it was.
@@ -86,8 +93,9 @@ def plan_gang(index: NodeIndex, members: Sequence[PendingInstance]) -> Plan:
             dict(unit.requests),
             strategy=first.strategy,
             avoid_nodes=frozenset().union(*(m.avoid_nodes for m in unit.members)),
+            min_protocol=max(m.min_protocol for m in unit.members),
         )
-        choice = choose(index, probe, unit.requests)
+        choice = choose(index, probe, unit.requests, protocols)
         if choice is None:
             reason = unplaceable_reason(index, unit.node_group, unit.requests)
             for node_id, amounts in reversed(charged):
