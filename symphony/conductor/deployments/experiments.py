@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import trio
 
 from symphony.actors import ActorStopped, AskTimeout, Reply
-from symphony.spec import DeploymentSpec, ExperimentSpec
+from symphony.spec import DeploymentSpec, ExperimentSpec, SpecError
 
 from ..store import DeploymentRecord, ExperimentRecord, NameConflict, NotFound
 from .messages import Teardown, UpdateDeployment
@@ -63,8 +63,10 @@ async def handle(manager: Deployments, message: Any) -> Any:
 
     if isinstance(message, CreateExperiment):
         try:
+            for process in message.processes:  # a referenced secret must exist (a 422)
+                _check_secrets(manager, process)
             record, deployments = manager.store.create_experiment(message.spec, message.processes)
-        except NameConflict as error:
+        except (NameConflict, SpecError) as error:
             return Failed(error)
         for deployment in deployments:
             manager.events.add(
@@ -90,6 +92,16 @@ async def handle(manager: Deployments, message: Any) -> Any:
         functools.partial(teardown_experiment, manager), found, manager.defer_reply()
     )
     return None
+
+
+def _check_secrets(manager: Deployments, process: DeploymentSpec) -> None:
+    """The manager's check, with each path naming the process (``rl.learner: config...``)."""
+    try:
+        manager._check_secrets(process)
+    except SpecError as error:
+        raise SpecError(
+            [{**e, "path": f"{process.name}: {e['path']}"} for e in error.errors]
+        ) from None
 
 
 async def teardown_experiment(manager: Deployments, record: ExperimentRecord, reply: Reply) -> None:
