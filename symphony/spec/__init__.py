@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         RestartPolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._schedule import RestartSchedule, Schedule
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
@@ -47,6 +48,8 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "RestartSchedule": "_schedule",
+    "Schedule": "_schedule",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -72,6 +75,8 @@ __all__ = [
     "PlacementPolicy",
     "Reschedule",
     "RestartPolicy",
+    "RestartSchedule",
+    "Schedule",
     "SpecError",
     "apply_patch",
     "did_you_mean",

@@ -29,7 +29,11 @@ ALWAYS_FINAL = frozenset({S.FAILED, S.STOPPED})
 #: States of an instance that has not run yet (when it has never been ``running``).
 NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: Spec fields that do not change the processes: changing them keeps the instances.
-NON_TEMPLATE_FIELDS = frozenset({"replicas", "desired_state", "reschedule", "placement", "name"})
+NON_TEMPLATE_FIELDS = frozenset(
+    {"replicas", "desired_state", "reschedule", "placement", "name"}
+    # When a deployment runs, not what runs: a new timetable keeps its processes.
+    | {"schedule", "restart_schedule"}
+)
 
 
 def is_final_update(update: InstanceStatus) -> bool:
