@@ -63,8 +63,8 @@ PUBLIC: dict[str, set[str]] = {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
         "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
-        "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
-        "new_id",
+        "NotFound", "RunMember", "RunRecord", "RunState", "SchemaTooNew", "Store",
+        "StoreError", "StoreReader", "migrate", "new_id",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",

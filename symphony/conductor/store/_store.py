@@ -17,6 +17,7 @@ from ._deployments import DeploymentTable
 from ._events import EventTable
 from ._instances import InstanceTable
 from ._nodes import NodeTable
+from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._tokens import TokenTable
 
@@ -46,9 +47,11 @@ def _private_files(path: Path) -> None:
             os.chmod(name, mode & 0o600)
 
 
-class Store(DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable, CounterTable):
-    """Deployments, instances, events, join tokens, node incarnations and counters in one
-    SQLite file.
+class Store(
+    DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable, CounterTable, RunTable
+):
+    """Deployments, instances, events, join tokens, node incarnations, counters and the
+    runs of scheduled deployments in one SQLite file.
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut
