@@ -59,6 +59,9 @@ PUBLIC: dict[str, set[str]] = {
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
         "Strategy", "UnknownNode", "Unplaced", "plan_placements",
     },
+    "symphony.conductor.timetable": {
+        "MAX_NAP", "Due", "Tick", "Timetable", "due", "is_catch_up", "next_time",
+    },
     "symphony.conductor.store": {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
         "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
@@ -90,7 +93,8 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.spec": {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
         "RestartPolicy", "RestartSchedule", "Schedule", "SpecError", "apply_patch",
-        "did_you_mean", "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
+        "did_you_mean", "merge_patch", "parse_spec", "parse_stored_spec", "time_zone",
+        "translate_errors",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

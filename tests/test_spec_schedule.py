@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from symphony.spec import SpecError, parse_spec
-from symphony.spec._schedule import zone
+from symphony.spec import SpecError, parse_spec, time_zone
 
 
 def minimal(**fields: object) -> dict[str, object]:
@@ -101,6 +100,6 @@ def test_schedule_and_restart_schedule_exclude_each_other() -> None:
 
 
 def test_schedule_zone_helper_names_the_rule() -> None:
-    assert str(zone("Europe/Berlin")) == "Europe/Berlin"
+    assert str(time_zone("Europe/Berlin")) == "Europe/Berlin"
     with pytest.raises(ValueError, match="IANA"):
-        zone("Nowhere/Land")
+        time_zone("Nowhere/Land")

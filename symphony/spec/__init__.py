@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         RestartPolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
-    from ._schedule import RestartSchedule, Schedule
+    from ._schedule import RestartSchedule, Schedule, time_zone
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
@@ -54,6 +54,7 @@ _LAZY = {
     "merge_patch": "_parse",
     "parse_spec": "_parse",
     "parse_stored_spec": "_parse",
+    "time_zone": "_schedule",
 }
 
 
@@ -83,5 +84,6 @@ __all__ = [
     "merge_patch",
     "parse_spec",
     "parse_stored_spec",
+    "time_zone",
     "translate_errors",
 ]

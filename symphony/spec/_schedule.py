@@ -28,7 +28,7 @@ _ZONE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
 _CRON_RE = re.compile(r"[\x21-\x7e]+( +[\x21-\x7e]+){4}")
 
 
-def zone(name: str) -> zoneinfo.ZoneInfo:
+def time_zone(name: str) -> zoneinfo.ZoneInfo:
     """The time zone called ``name``; raises ValueError in words a user can act on."""
     if len(name) > 64 or not _ZONE_RE.fullmatch(name):
         raise ValueError(f"{name[:70]!r} is not a time zone name (e.g. 'UTC', 'Europe/Berlin')")
@@ -59,7 +59,7 @@ def check_cron(expr: str) -> str:
 
 
 def _check_zone(name: str) -> str:
-    zone(name)
+    time_zone(name)
     return name
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from cronsim import CronSim
 
-from symphony.spec._schedule import zone
+from symphony.spec import time_zone
 
 if TYPE_CHECKING:
     from symphony.spec import RestartSchedule, Schedule
@@ -46,7 +46,7 @@ class Due:
 
 
 def _times(schedule: Schedule | RestartSchedule, after: float) -> Iterator[float]:
-    tz = zone(schedule.timezone)
+    tz = time_zone(schedule.timezone)
     start = datetime.fromtimestamp(after, tz)
     for when in CronSim(schedule.cron, start):
         at = when.timestamp()
