@@ -3,6 +3,10 @@ exit codes kept in the history, Kubernetes CronJob concurrency, scheduled restar
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -156,3 +160,53 @@ async def test_restart_schedule_restarts_every_instance(tmp_path: Path) -> None:
         runs = await c.get("/deployments/service/runs")
         assert runs["runs"] == [] and runs["next_restart_at"] is not None
         await trio.sleep(0)
+
+
+async def test_scheduled_runs_in_cli_and_api_errors(tmp_path: Path) -> None:
+    async with sched_cluster(tmp_path, WallClock(datetime(2026, 6, 1, 11, 0, tzinfo=UTC))) as c:
+        await create(c, {**scheduled("cli", "exit 4", timezone="Europe/Berlin"), "replicas": 2})
+        await c.fire("cli", NOON)
+        await c.until("/deployments/cli/runs", finished)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SYMPHONY_")},
+            "SYMPHONY_URL": str(c.http.base_url).rstrip("/"),
+            "SYMPHONY_TOKEN": c.http.headers["Authorization"].removeprefix("Bearer "),
+        }
+        symphony = str(Path(sys.executable).parent / "symphony")
+        result = await trio.to_thread.run_sync(
+            functools.partial(
+                subprocess.run,
+                [symphony, "runs", "cli"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "schedule: * * * * * (Europe/Berlin), concurrency forbid, keeps 10 runs"
+        assert lines[2].split()[:2] == ["RUN", "STATE"]
+        assert lines[3].split()[:2] == ["1", "failed"] and lines[3].endswith("4 4")
+
+        # Malformed input: refused with the field's path, never a 500.
+        bad_zone = await c.http.post(
+            "/deployments", json=scheduled("x", "true", timezone="Mars/Olympus")
+        )
+        assert bad_zone.status_code == 422
+        assert "unknown time zone 'Mars/Olympus'" in bad_zone.text
+        assert "schedule.timezone" in bad_zone.text
+        bad_cron = await c.http.post(
+            "/deployments", json={**scheduled("x", "true"), "schedule": {"cron": "61 * * * *"}}
+        )
+        assert bad_cron.status_code == 422 and "schedule.cron" in bad_cron.text
+        patch = await c.http.patch("/deployments/cli", json={"schedule": {"history": "ten"}})
+        assert patch.status_code == 422 and "schedule.history" in patch.text
+        missing = await c.http.get("/deployments/nothing-here/runs")
+        assert missing.status_code == 404
+        hostile = await c.http.get("/deployments/%00%ff../runs")
+        assert hostile.status_code in (400, 404)
+        plain = await create(c, {"name": "plain", "config": {"command": ["sleep", "30"]}})
+        answer = await c.get(f"/deployments/{plain['id']}/runs")
+        assert answer["schedule"] is None and answer["runs"] == []
