@@ -87,6 +87,7 @@ export const api = {
   remove: (id) => request("DELETE", `/deployments/${encodeURIComponent(id)}`),
   drain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/drain`),
   undrain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/undrain`),
+  runs: (id) => request("GET", `/deployments/${encodeURIComponent(id)}/runs`),
   events: (id, after = 0, limit = 1000) =>
     request("GET", `/deployments/${encodeURIComponent(id)}/events?after=${after}&limit=${limit}`),
 };
