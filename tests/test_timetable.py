@@ -3,10 +3,13 @@ autojump clock), across daylight-saving changes, once after an outage, as leader
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import trio
 
 from symphony.actors import spawn
@@ -192,3 +195,26 @@ async def test_timetable_restart_schedule_and_stopped_deployments(
     assert local(fired[0].scheduled_at) == "2026-06-01 04:00+0000"
     # The stopped deployment let its time pass: starting it later runs nothing old.
     assert store.last_fire(stopped, "run") == datetime(2026, 6, 1, 4, tzinfo=UTC).timestamp()
+
+
+async def test_timetable_skips_a_stored_schedule_it_cannot_read(
+    tmp_path: Path, autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A schedule accepted under an older zone database: the deployment stays readable,
+    the Timetable logs it once and goes on firing the others."""
+    store = Store.open(tmp_path / "s.db")
+    broken = add(store, "broken", schedule={"cron": "*/5 * * * *", "timezone": "Europe/Berlin"})
+    fine = add(store, "fine", schedule={"cron": "*/5 * * * *"})
+    row = store._conn.execute("SELECT spec FROM deployments WHERE id = ?", (broken,)).fetchone()
+    spec = json.loads(row[0])
+    spec["schedule"]["timezone"] = "Atlantis/Capital"
+    store._conn.execute("UPDATE deployments SET spec = ? WHERE id = ?", (json.dumps(spec), broken))
+    record = store.get_deployment(broken)
+    assert record is not None and record.spec.schedule is not None
+    assert record.spec.schedule.timezone == "Atlantis/Capital"
+    clock = WallClock(datetime(2026, 6, 1, 12, 2, 30, tzinfo=UTC))
+    with caplog.at_level(logging.WARNING, logger="symphony.conductor.timetable"):
+        fired = await run_timetable(store, clock, 6 * 60)
+    assert [f.deployment_id for f in fired] == [fine]
+    complaints = [r for r in caplog.records if "Atlantis/Capital" in r.getMessage()]
+    assert len(complaints) == 1

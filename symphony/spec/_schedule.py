@@ -17,7 +17,7 @@ import zoneinfo
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 #: How many runs a deployment may keep in its history.
 MAX_HISTORY = 100
@@ -58,13 +58,25 @@ def check_cron(expr: str) -> str:
     return expr
 
 
-def _check_zone(name: str) -> str:
-    time_zone(name)
+def _stored(info: ValidationInfo) -> bool:
+    # A spec read back from the store was accepted when submitted: a zone database or a
+    # cron parser that changed since must not make the whole deployment unreadable (the
+    # Timetable skips a schedule it cannot read, and says so).
+    return bool(info.context and info.context.get("stored"))
+
+
+def _check_zone(name: str, info: ValidationInfo) -> str:
+    if not _stored(info):
+        time_zone(name)
     return name
 
 
+def _check_cron(expr: str, info: ValidationInfo) -> str:
+    return expr if _stored(info) else check_cron(expr)
+
+
 Cron = Annotated[
-    str, AfterValidator(check_cron), Field(description="minute hour day month weekday")
+    str, AfterValidator(_check_cron), Field(description="minute hour day month weekday")
 ]
 ZoneName = Annotated[str, AfterValidator(_check_zone), Field(description="an IANA time zone")]
 

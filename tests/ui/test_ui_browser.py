@@ -406,7 +406,7 @@ def test_ui_scheduled_deployment_shows_its_schedule_and_runs(page: Any, server: 
               };
             }"""
         )
-        assert "#2" in result["rows"][0] and "– 0" in result["rows"][0]
+        assert "#2" in result["rows"][0] and "\u2013 0" in result["rows"][0]
         assert "catch-up" in result["rows"][1] and "3 0" in result["rows"][1]
         assert result["scheduled"] and not result["plain"]
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from cronsim import CronSimError
 from quart import Blueprint
 
 from ..store import RunMember, RunRecord, RunState, Store
@@ -39,9 +40,18 @@ async def deployment_runs(id_or_name: str) -> dict[str, Any]:
         last = store.last_fire(record.id, kind)
         answer[last_key] = last
         after = last if last is not None else time.time()
-        answer[next_key] = None if schedule is None else next_time(schedule, after)
+        answer[next_key] = None if schedule is None else _next(schedule, after)
     answer["runs"] = [run_json(store, run) for run in store.list_runs(record.id)]
     return answer
+
+
+def _next(schedule: Any, after: float) -> float | None:
+    """The next time, or None for a schedule that can no longer be read (accepted under
+    an older zone database or parser; the Timetable skips it and logs why)."""
+    try:
+        return next_time(schedule, after)
+    except (ValueError, CronSimError):
+        return None
 
 
 def run_json(store: Store, run: RunRecord) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
+from cronsim import CronSimError
 
 from symphony.actors import Actor, ActorRef, ActorStopped
 
@@ -75,6 +76,7 @@ class Timetable(Actor):
         # The schedule each (deployment, kind) had when last looked at: a changed one
         # starts counting from now, not from a fire under the old expression.
         self._seen: dict[tuple[str, str], Any] = {}
+        self._complained: dict[tuple[str, str, str], str] = {}
 
     async def on_start(self) -> None:
         self.nursery.start_soon(self._ticker)
@@ -106,17 +108,36 @@ class Timetable(Actor):
             for kind, schedule in (("run", spec.schedule), ("restart", spec.restart_schedule)):
                 if schedule is None:
                     continue
-                key = (record.id, kind)
-                seen[key] = schedule
-                last = self._last_fire(record, kind, schedule, now)
-                found = due(schedule, last, now)
-                if found.at is not None:
-                    last = found.at
-                    self.store.set_last_fire(record.id, kind, last)
-                    await self._fire(record, kind, found, now)
-                wake = min(wake, next_time(schedule, max(last, now)))
+                seen[(record.id, kind)] = schedule
+                try:
+                    wake = min(wake, await self._consider(record, kind, schedule, now))
+                except (ValueError, CronSimError) as error:
+                    # Accepted once, unreadable now (a zone removed from the database, a
+                    # stricter parser): skip it, never stop firing the others.
+                    self._complain(record, kind, error)
         self._seen = seen
         return max(0.0, wake - now)
+
+    async def _consider(
+        self, record: DeploymentRecord, kind: str, schedule: Any, now: float
+    ) -> float:
+        """Fire ``record``'s ``kind`` schedule if it is due; returns its next time."""
+        last = self._last_fire(record, kind, schedule, now)
+        found = due(schedule, last, now)
+        if found.at is not None:
+            last = found.at
+            self.store.set_last_fire(record.id, kind, last)
+            await self._fire(record, kind, found, now)
+        return next_time(schedule, max(last, now))
+
+    def _complain(self, record: DeploymentRecord, kind: str, error: Exception) -> None:
+        """Log an unreadable schedule once per schedule value (not at every tick)."""
+        key = (record.id, kind, "unreadable")
+        if self._complained.get(key) != str(error):
+            self._complained[key] = str(error)
+            log.warning(
+                "%s: cannot read its %s schedule, skipping it: %s", record.name, kind, error
+            )
 
     def _last_fire(self, record: DeploymentRecord, kind: str, schedule: Any, now: float) -> float:
         """The time to count from: the stored last fire, or now for a schedule that is
