@@ -19,12 +19,12 @@ from .schedcluster import SchedCluster, sched_cluster
 NOON = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
 
 
-def scheduled(name: str, script: str, **schedule: Any) -> dict[str, Any]:
+def scheduled(name: str, script: str, cron: str = "* * * * *", **schedule: Any) -> dict[str, Any]:
     return {
         "name": name,
         "config": {"command": ["sh", "-c", script]},
         "restart_policy": {"type": "never"},
-        "schedule": {"cron": "* * * * *", **schedule},
+        "schedule": {"cron": cron, **schedule},
     }
 
 
@@ -210,3 +210,25 @@ async def test_scheduled_runs_in_cli_and_api_errors(tmp_path: Path) -> None:
         plain = await create(c, {"name": "plain", "config": {"command": ["sleep", "30"]}})
         answer = await c.get(f"/deployments/{plain['id']}/runs")
         assert answer["schedule"] is None and answer["runs"] == []
+
+
+async def test_scheduled_missed_runs_make_one_catch_up_after_a_restart(tmp_path: Path) -> None:
+    clock = WallClock(datetime(2026, 6, 1, 11, 59, tzinfo=UTC))
+    async with sched_cluster(tmp_path, clock) as c:
+        await create(c, scheduled("catchup", "exit 0", cron="*/5 * * * *"))
+        clock.jump(NOON - 2 - clock())
+        c.poke()
+        first = await c.until("/deployments/catchup/runs", finished)
+        assert [(r["number"], r["catch_up"]) for r in first["runs"]] == [(1, False)]
+    # The Conductor is down for an hour: twelve times of */5 pass unseen.
+    clock.jump(3600)
+    async with sched_cluster(tmp_path, clock) as c:
+        runs = await c.until("/deployments/catchup/runs", lambda a: finished(a, 2))
+        assert [(r["number"], r["state"], r["catch_up"]) for r in runs["runs"]] == [
+            (2, "succeeded", True),
+            (1, "succeeded", False),
+        ]
+        assert runs["runs"][0]["scheduled_at"] == NOON + 3600
+        events = await c.get("/deployments/catchup/events")
+        started = [e["message"] for e in events["events"] if e["kind"] == "run-started"]
+        assert "catching up (11 earlier time(s) skipped)" in started[-1]
