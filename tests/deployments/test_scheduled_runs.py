@@ -45,6 +45,8 @@ async def test_scheduled_runs_fire_from_cron_and_keep_exit_codes(tmp_path: Path)
         bad = await create(c, {**scheduled("bad", "exit 3"), "replicas": 2})
         good = await create(c, scheduled("good", "exit 0"))
         assert bad["instances"] == [] and good["instances"] == []  # nothing before a run
+        assert bad["state"] == "pending"
+        assert bad["pending_reason"] == "waiting for its first scheduled run (* * * * *, UTC)"
         # The wall clock jumps to 11:59:58: noon's cron time comes in two real seconds.
         clock.jump(NOON - 2 - clock())
         c.poke()
