@@ -64,20 +64,25 @@ async def test_timetable_fires_at_each_cron_time(tmp_path: Path, autojump_clock:
     assert all(abs(f.fired_at - f.scheduled_at) < 0.01 for f in fired)
 
 
+async def berlin_nights(tmp_path: Path, start: datetime, hours: int) -> tuple[list[str], list[str]]:
+    """Run a daily 02:30 and a half-hourly schedule in Berlin from ``start`` (Berlin
+    wall time) for ``hours``; the local times each fired for."""
+    store = Store.open(tmp_path / "s.db")
+    zone = {"timezone": "Europe/Berlin"}
+    daily = add(store, "daily", schedule={"cron": "30 2 * * *", **zone})
+    half = add(store, "half", schedule={"cron": "*/30 * * * *", **zone})
+    clock = WallClock(start.replace(tzinfo=BERLIN))
+    fired = await run_timetable(store, clock, hours * 3600)
+    return times_of(fired, daily), times_of(fired, half)
+
+
 async def test_timetable_daylight_saving_skipped_hour(
     tmp_path: Path, autojump_clock: object
 ) -> None:
     """Berlin, 29 March 2026: 02:00 CET becomes 03:00 CEST. A daily 02:30 fires once,
     right after the change; a half-hourly schedule has no 02:xx times that night."""
-    store = Store.open(tmp_path / "s.db")
-    zone = {"timezone": "Europe/Berlin"}
-    daily = add(store, "daily", schedule={"cron": "30 2 * * *", **zone})
-    half = add(store, "half", schedule={"cron": "*/30 * * * *", **zone})
-    clock = WallClock(datetime(2026, 3, 29, 0, 50, tzinfo=BERLIN))
-    fired = await run_timetable(store, clock, 27 * 3600)
-    daily_times = times_of(fired, daily)
+    daily_times, half_times = await berlin_nights(tmp_path, datetime(2026, 3, 29, 0, 50), 27)
     assert daily_times == ["2026-03-29 03:00+0200", "2026-03-30 02:30+0200"]
-    half_times = times_of(fired, half)
     assert half_times[:4] == [
         "2026-03-29 01:00+0100",
         "2026-03-29 01:30+0100",
@@ -93,15 +98,8 @@ async def test_timetable_daylight_saving_repeated_hour(
 ) -> None:
     """Berlin, 25 October 2026: 03:00 CEST becomes 02:00 CET. A daily 02:30 fires once
     (the first pass); a half-hourly schedule fires in both passes of the hour."""
-    store = Store.open(tmp_path / "s.db")
-    zone = {"timezone": "Europe/Berlin"}
-    daily = add(store, "daily", schedule={"cron": "30 2 * * *", **zone})
-    half = add(store, "half", schedule={"cron": "*/30 * * * *", **zone})
-    clock = WallClock(datetime(2026, 10, 25, 1, 40, tzinfo=BERLIN))
-    fired = await run_timetable(store, clock, 26 * 3600)
-    daily_times = times_of(fired, daily)
+    daily_times, half_times = await berlin_nights(tmp_path, datetime(2026, 10, 25, 1, 40), 26)
     assert daily_times == ["2026-10-25 02:30+0200", "2026-10-26 02:30+0100"]
-    half_times = times_of(fired, half)
     assert half_times[:5] == [
         "2026-10-25 02:00+0200",
         "2026-10-25 02:30+0200",
@@ -109,8 +107,7 @@ async def test_timetable_daylight_saving_repeated_hour(
         "2026-10-25 02:30+0100",
         "2026-10-25 03:00+0100",
     ]
-    stamps = [f.scheduled_at for f in fired if f.deployment_id == half]
-    assert stamps == sorted(set(stamps))  # never the same instant twice
+    assert len(half_times) == len(set(half_times))  # never the same instant twice
 
 
 async def test_timetable_catches_up_once_after_an_outage(
