@@ -57,7 +57,7 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.conductor.placement": {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
-        "Strategy", "UnknownNode", "Unplaced", "plan_placements",
+        "Strategy", "UnknownNode", "Unplaced", "plan_placements", "plan_gang",
     },
     "symphony.conductor.timetable": {
         "MAX_NAP", "Due", "Tick", "Timetable", "due", "is_catch_up", "next_time",
@@ -68,6 +68,7 @@ PUBLIC: dict[str, set[str]] = {
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
         "NotFound", "RunMember", "RunRecord", "RunState", "SchemaTooNew", "Store",
         "StoreError", "StoreReader", "migrate", "new_id",
+        "ExperimentNameConflict", "ExperimentRecord",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
@@ -95,6 +96,9 @@ PUBLIC: dict[str, set[str]] = {
         "RestartPolicy", "RestartSchedule", "Schedule", "SpecError", "apply_patch",
         "check_label_key", "check_label_value", "did_you_mean", "merge_patch", "parse_spec",
         "parse_stored_spec", "time_zone", "translate_errors",
+        # experiments
+        "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
+        "parse_experiment", "process_deployments", "variable_stem",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

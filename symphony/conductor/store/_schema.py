@@ -113,10 +113,24 @@ CREATE TABLE counters (
 );
 """
 
+# Experiments: processes that find each other by name. Each process is a deployment
+# named ``<experiment>.<process>`` (its spec says which experiment owns it); this table
+# keeps the experiment's own spec, the one the API shows and changes. An instance of a
+# process keeps its network (JSON: the ports its names got, the SYMPH_* environment).
+V7 = """
+CREATE TABLE experiments (
+    name          TEXT PRIMARY KEY,
+    spec          TEXT NOT NULL,              -- JSON, ExperimentSpec.to_dict()
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+ALTER TABLE instances ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+"""
+
 # Scheduled deployments: their runs (one per firing of ``schedule``, with each replica's
 # last instance and exit code as JSON, so the history outlives pruned instances), and the
 # cron time each schedule last fired, so a restarted Conductor knows what it missed.
-V7 = """
+V8 = """
 CREATE TABLE runs (
     deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
     number        INTEGER NOT NULL,
@@ -136,7 +150,7 @@ CREATE TABLE schedule_fires (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
