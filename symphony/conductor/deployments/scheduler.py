@@ -37,7 +37,7 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError
+from ..placement import ClusterState, LedgerError, runtime_totals
 from .messages import (
     AdoptReservation,
     AdoptReservations,
@@ -157,7 +157,7 @@ class Scheduler(Actor):
                 view.node_id,
                 groups=view.groups,
                 ready=True,
-                capacities_total=view.capacities_total,
+                capacities_total=runtime_totals(view.capacities_total, view.container_runtimes),
                 draining=view.draining,
             )
             if event.session is not None:

@@ -21,6 +21,7 @@ from ._ledger import (
     UnknownNode,
 )
 from ._planner import plan_placements
+from ._runtimes import runtime_requests, runtime_totals
 from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
 
 __all__ = [
@@ -39,4 +40,6 @@ __all__ = [
     "UnknownNode",
     "Unplaced",
     "plan_placements",
+    "runtime_requests",
+    "runtime_totals",
 ]
