@@ -164,6 +164,14 @@ def _command_list(value: Any) -> Any:
     return value
 
 
+#: A program and its arguments: not empty, the program not empty (stated in the schema
+#: too, so a client following it is never refused).
+Argv = Annotated[
+    list[Arg],
+    Field(json_schema_extra={"minItems": 1, "prefixItems": [{"type": "string", "minLength": 1}]}),
+]
+
+
 class ExecConfig(_Strict):
     """What to run: ``command`` (argv list, no shell), ``env`` added to the node's
     environment, ``cwd`` (default: the instance's own work directory on the node).
@@ -173,33 +181,11 @@ class ExecConfig(_Strict):
     a kind needs is checked by :class:`DeploymentSpec`, which knows the kind.
     """
 
-    command: (
-        Annotated[
-            list[Arg],
-            Field(
-                json_schema_extra={
-                    "minItems": 1,
-                    "prefixItems": [{"type": "string", "minLength": 1}],
-                }
-            ),
-        ]
-        | None
-    ) = None
+    command: Argv | None = None
     env: dict[EnvName, Arg] = Field(default_factory=dict)
     cwd: Plain | None = None
     image: Plain | None = None
-    entrypoint: (
-        Annotated[
-            list[Arg],
-            Field(
-                json_schema_extra={
-                    "minItems": 1,
-                    "prefixItems": [{"type": "string", "minLength": 1}],
-                }
-            ),
-        ]
-        | None
-    ) = None
+    entrypoint: Argv | None = None
 
     @field_validator("cwd")
     @classmethod

@@ -8,15 +8,16 @@ first on the node's PATH.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import trio
 
 from symphony.conductor.deployments.instances import job_spec
-from symphony.node.process import ProcessManager
 from symphony.spec import parse_spec
 from symphony.wire import JobSpec
-from tests.jobs.harness import Node, ended, monitor_pid, wait_real
+from tests.jobs import harness
+from tests.jobs.harness import Node, ended, wait_real
 
 from .fake import IMAGE, FakeRuntime
 
@@ -30,36 +31,10 @@ def container(image: str = IMAGE, **fields: object) -> JobSpec:
     return job_spec(parse_spec({"kind": kind, "config": config, **fields}))
 
 
-class open_node:
-    """A ProcessManager whose environment finds the fake runtime first on PATH."""
-
-    def __init__(self, tmp: Path, fake: FakeRuntime | None, **kw: object) -> None:
-        self.state_dir = str(tmp / "node")
-        env = fake.env if fake is not None else {**os.environ, "PATH": "/nonexistent"}
-        self.node = Node(manager=None, state_dir=self.state_dir)  # type: ignore[arg-type]
-        self.node.manager = ProcessManager(
-            state_dir=self.state_dir,
-            node_id="n1",
-            on_status=self.node.record,
-            restart_jitter=0.0,
-            env=env,
-            **kw,  # type: ignore[arg-type]
-        )
-
-    async def __aenter__(self) -> Node:
-        self._nursery_cm = trio.open_nursery()
-        self._nursery = await self._nursery_cm.__aenter__()
-        await self._nursery.start(self.node.manager.run)
-        return self.node
-
-    async def __aexit__(self, *exc: object) -> None:
-        pid = monitor_pid(self.state_dir)
-        with trio.CancelScope(shield=True):
-            await self.node.manager.shutdown_monitor(kill_jobs=True)
-            if pid is not None:
-                await wait_real(lambda: ended(pid))
-        self._nursery.cancel_scope.cancel()
-        await self._nursery_cm.__aexit__(*exc)
+def open_node(tmp: Path, fake: FakeRuntime | None) -> AbstractAsyncContextManager[Node]:
+    """A node whose environment finds the fake runtime first on PATH (None: no runtime)."""
+    env = fake.env if fake is not None else {**os.environ, "PATH": "/nonexistent"}
+    return harness.open_node(str(tmp / "node"), node_id="n1", env=env)
 
 
 def log_text(node: Node, instance_id: str, stream: str = "stdout") -> str:

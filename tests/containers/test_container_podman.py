@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from symphony.node.process import ProcessManager
-from tests.jobs.harness import Node, ended, monitor_pid, wait_real
+from tests.jobs.harness import open_node
 
 from .probe import LOCAL_IMAGE, podman_cannot_run
 from .test_container_jobs import container, log_text
@@ -21,33 +20,19 @@ pytestmark = pytest.mark.skipif(podman_cannot_run() is not None, reason=str(podm
 
 
 async def test_container_real_podman_runs_stops_and_reports_exit_codes(tmp_path: Path) -> None:
-    state_dir = str(tmp_path / "node")
-    node = Node(manager=None, state_dir=state_dir)  # type: ignore[arg-type]
-    node.manager = ProcessManager(
-        state_dir=state_dir, node_id="n1", on_status=node.record, restart_jitter=0.0
-    )
     script = "echo in-container; pwd; echo kept > /workspace/file; exit 4"
     once = container(LOCAL_IMAGE, command=["sh", "-c", script], restart_policy={"type": "never"})
     sleeper = container(LOCAL_IMAGE, command=["sleep", "600"], stop_timeout_seconds=5)
     with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(node.manager.run)
-            monitor = monitor_pid(state_dir)
-            try:
-                assert "podman" in node.manager.container_runtimes
-                await node.start("once-0-aa", once)
-                exited = await node.wait_for("once-0-aa", "exited")
-                assert exited.exit_code == 4
-                assert log_text(node, "once-0-aa").splitlines() == ["in-container", "/workspace"]
-                work = Path(state_dir, "work", "once-0-aa", "file")
-                assert work.read_text() == "kept\n"
-                await node.start("sleep-0-bb", sleeper)
-                await node.wait_for("sleep-0-bb", "running")
-                report = await node.manager.stop_instance("sleep-0-bb")
-                assert report.state == "stopped"
-            finally:
-                with trio.CancelScope(shield=True):
-                    await node.manager.shutdown_monitor(kill_jobs=True)
-                    if monitor is not None:
-                        await wait_real(lambda: ended(monitor))
-                nursery.cancel_scope.cancel()
+        async with open_node(str(tmp_path / "node"), node_id="n1") as node:
+            assert "podman" in node.manager.container_runtimes
+            await node.start("once-0-aa", once)
+            exited = await node.wait_for("once-0-aa", "exited")
+            assert exited.exit_code == 4
+            assert log_text(node, "once-0-aa").splitlines() == ["in-container", "/workspace"]
+            work = Path(node.state_dir, "work", "once-0-aa", "file")
+            assert work.read_text() == "kept\n"
+            await node.start("sleep-0-bb", sleeper)
+            await node.wait_for("sleep-0-bb", "running")
+            report = await node.manager.stop_instance("sleep-0-bb")
+            assert report.state == "stopped"
