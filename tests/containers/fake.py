@@ -22,6 +22,7 @@ class FakeRuntime:
             **os.environ,
             "PATH": f"{FAKEBIN}:{os.environ.get('PATH', os.defpath)}",
             "FAKE_RUNTIME_STATE": str(self.state),
+            "SHARED_VALUE": "same",  # a variable of the agent's own, also set by a spec
         }
 
     def add_image(self, image: str = IMAGE, *, cmd: list[str] | None = None) -> None:

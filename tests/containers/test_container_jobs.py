@@ -44,9 +44,12 @@ def log_text(node: Node, instance_id: str, stream: str = "stdout") -> str:
 async def test_container_runs_attached_with_env_workspace_output_and_exit_code(tmp_path) -> None:
     fake = FakeRuntime(tmp_path)
     fake.add_image()
-    script = 'echo "hello $GREETING"; pwd; echo data > out.txt; echo "[$HOME_SECRET]"; exit 3'
+    script = 'echo "hello $GREETING"; pwd; echo data > out.txt; echo "[$FAKE_RUNTIME_STATE]"'
+    script += '; echo "$SHARED_VALUE"; exit 3'
     job = container(
-        command=["sh", "-c", script], env={"GREETING": "world"}, restart_policy={"type": "never"}
+        command=["sh", "-c", script],
+        env={"GREETING": "world", "SHARED_VALUE": "same"},
+        restart_policy={"type": "never"},
     )
     with trio.fail_after(30):
         async with open_node(tmp_path, fake) as node:
@@ -55,10 +58,11 @@ async def test_container_runs_attached_with_env_workspace_output_and_exit_code(t
             last = await node.wait_for("web-0-aa", "exited")
             assert last.exit_code == 3 and last.final
             workdir = os.path.join(node.state_dir, "work", "web-0-aa")
-            assert log_text(node, "web-0-aa").splitlines()[:3] == [
+            assert log_text(node, "web-0-aa").splitlines() == [
                 "hello world",
                 workdir,  # the fake maps /workspace to the host dir it mounts
                 "[]",  # the agent's own environment stays outside
+                "same",  # what the spec sets goes in, even if the agent has it too
             ]
             assert Path(workdir, "out.txt").read_text() == "data\n"
     (run,) = fake.calls("run")

@@ -35,12 +35,18 @@ def runtime_path(runtimes: Mapping[str, str], kind: str) -> str:
 
 
 def container_env_names(
-    env: Mapping[str, str], base_env: Mapping[str, str], private: Collection[str] = ()
+    env: Mapping[str, str],
+    base_env: Mapping[str, str],
+    spec_env: Collection[str],
+    private: Collection[str] = (),
 ) -> list[str]:
-    """The variables the container gets: every one the node set or changed for the job
-    (the spec's ``env``, ``SYMPHONY_*``, ...), never the agent's own environment nor
-    the node's ``private`` bookkeeping (the run id that finds a run's processes)."""
-    return [k for k, v in env.items() if base_env.get(k) != v and k not in private]
+    """The variables the container gets: the spec's ``env`` (also one whose value the
+    agent happens to share) and every other one the node set or changed for the job
+    (``SYMPHONY_*``, ...); never the agent's own environment nor the node's ``private``
+    bookkeeping (the run id that finds a run's processes)."""
+    return [
+        k for k, v in env.items() if (k in spec_env or base_env.get(k) != v) and k not in private
+    ]
 
 
 async def container_command(
@@ -72,7 +78,7 @@ async def container_command(
         image=image,
         command=spec.config.command,
         entrypoint=spec.config.entrypoint,
-        env_names=container_env_names(env, base_env, private),
+        env_names=container_env_names(env, base_env, spec.config.env, private),
         workdir=workdir,
         stop_signal=spec.stop_signal,
     )
