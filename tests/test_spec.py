@@ -410,3 +410,8 @@ def test_spec_container_fields_checked_by_kind() -> None:
     assert exec_errors["config.entrypoint"] == "only for kinds 'docker' and 'podman'"
     spec = parse_spec({"kind": "podman", "config": {"image": "a", "entrypoint": ["sh", "-c"]}})
     assert spec.config.entrypoint == ["sh", "-c"]
+
+
+def test_spec_container_without_command_is_named_after_its_image() -> None:
+    spec = parse_spec({"kind": "podman", "config": {"image": "docker.io/library/python:3.12"}})
+    assert spec.name.startswith("python-")
