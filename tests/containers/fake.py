@@ -29,9 +29,10 @@ class FakeRuntime:
         """An image present in the node's store (``cmd``: its default command)."""
         (self.state / "images" / quote(image, safe="")).write_text(json.dumps({"cmd": cmd}))
 
-    def publish(self, image: str, *, cmd: list[str] | None = None) -> None:
-        """An image a pull finds."""
-        (self.state / "registry" / quote(image, safe="")).write_text(json.dumps({"cmd": cmd}))
+    def publish(self, image: str, *, cmd: list[str] | None = None, pull_seconds: float = 0) -> None:
+        """An image a pull finds (after ``pull_seconds``)."""
+        data = {"cmd": cmd, "pull_seconds": pull_seconds}
+        (self.state / "registry" / quote(image, safe="")).write_text(json.dumps(data))
 
     def calls(self, verb: str | None = None) -> list[list[str]]:
         """Every command line the runtime was called with (of one verb)."""

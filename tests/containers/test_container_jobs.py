@@ -171,3 +171,15 @@ async def test_container_job_on_a_node_without_the_runtime_fails_saying_so(tmp_p
             failed = await node.wait_for("n-0-aa", "failed")
     assert failed.reason is not None
     assert "no podman container runtime on this node (found: none)" in failed.reason
+
+
+async def test_container_stop_during_a_pull_ends_it_at_once(tmp_path) -> None:
+    fake = FakeRuntime(tmp_path)
+    fake.publish("registry.example/huge:1", pull_seconds=600)
+    with trio.fail_after(30):
+        async with open_node(tmp_path, fake) as node:
+            await node.start("h-0-aa", container("registry.example/huge:1"))
+            await wait_real(lambda: fake.calls("pull") != [])
+            report = await node.manager.stop_instance("h-0-aa")
+            assert report.state == "stopped" and report.reason == "stop requested"
+    assert fake.calls("run") == []

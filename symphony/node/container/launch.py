@@ -13,13 +13,17 @@ restart is a new ``run``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, TypeVar
+
+import trio
 
 from symphony.wire import JobSpec
 
 from .argv import attach_argv, run_argv
 from .control import ContainerError, find_container, prepare_image, remove_container, stop_container
 
+T = TypeVar("T")
 #: After ``stop -t`` returns, how long the client may take to exit before SIGKILL sweeps.
 CONTAINER_STOP_MARGIN = 5.0
 _ALIVE = ("running", "paused", "created", "configured", "initialized", "stopping")
@@ -82,6 +86,24 @@ async def container_command(
         workdir=workdir,
         stop_signal=spec.stop_signal,
     )
+
+
+async def unless_stopped(
+    stop: trio.Event, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+) -> T | None:
+    """``await fn(...)``, cancelled (None) as soon as ``stop`` is set: a stop must not
+    wait for a pull that may take minutes. Whatever ``fn`` ran is killed by Trio."""
+    result: list[T] = []
+    async with trio.open_nursery() as nursery:
+
+        async def cancel_on_stop() -> None:
+            await stop.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(cancel_on_stop)
+        result.append(await fn(*args, **kwargs))
+        nursery.cancel_scope.cancel()
+    return result[0] if result else None
 
 
 async def stop_instance_container(

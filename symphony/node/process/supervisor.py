@@ -27,7 +27,12 @@ from symphony.actors import Actor, ActorStopped, Reply
 from symphony.wire import JobSpec
 
 from ..container import CONTAINER_KINDS, ContainerError
-from ..container.launch import CONTAINER_STOP_MARGIN, container_command, stop_instance_container
+from ..container.launch import (
+    CONTAINER_STOP_MARGIN,
+    container_command,
+    stop_instance_container,
+    unless_stopped,
+)
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
@@ -292,7 +297,9 @@ class ProcessSupervisor(Actor):
         command, env = list(spec.config.command), self._job_env(run_id)
         try:
             if spec.kind in CONTAINER_KINDS:  # the runtime's client is the job's process
-                command = await container_command(
+                prepared = await unless_stopped(
+                    self._stop,
+                    container_command,
                     spec,
                     runtimes=self.node.container_runtimes,
                     instance_id=self.request.instance_id,
@@ -302,6 +309,9 @@ class ProcessSupervisor(Actor):
                     private=(RUN_ID_ENV,),
                     progress=self._progress,
                 )
+                if prepared is None:  # a stop came during the pull: nothing was started
+                    return None
+                command = prepared
             reply = await self.client.request(
                 "spawn",
                 run_id=run_id,
