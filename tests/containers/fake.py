@@ -8,19 +8,22 @@ from pathlib import Path
 from urllib.parse import quote
 
 FAKEBIN = Path(__file__).parent / "fakebin"
+#: The same script as ``docker`` (docker's CLI has the same verbs for what the node calls).
+FAKEDOCKER = Path(__file__).parent / "fakedocker"
 IMAGE = "localhost/bb:1"
 
 
 class FakeRuntime:
     """The state directory of the fake runtime and the environment that finds it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, runtime: str = "podman") -> None:
+        where = FAKEBIN if runtime == "podman" else FAKEDOCKER
         self.state = root / "fake-runtime"
         for sub in ("images", "registry", "containers", "exits"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
-            "PATH": f"{FAKEBIN}:{os.environ.get('PATH', os.defpath)}",
+            "PATH": f"{where}:{os.environ.get('PATH', os.defpath)}",
             "FAKE_RUNTIME_STATE": str(self.state),
             "SHARED_VALUE": "same",  # a variable of the agent's own, also set by a spec
         }

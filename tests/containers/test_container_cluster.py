@@ -23,7 +23,7 @@ async def test_container_deployment_placed_where_the_runtime_is_and_runs(
         monkeypatch.setenv(name, fake.env[name])
     async with cluster(tmp_path) as c:
         (node,) = (await c.http.get("/nodes")).json()["nodes"]
-        assert node["container_runtimes"] == ["podman"]
+        assert "podman" in node["container_runtimes"]  # (a docker with a daemon may be too)
         spec = {"name": "boxed", "kind": "podman", "config": {"image": IMAGE}}
         created = await c.http.post("/deployments", json=spec)
         assert created.status_code == 201, created.text
