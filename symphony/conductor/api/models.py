@@ -331,6 +331,7 @@ class Node(_Answer):
     shared_certificate: bool
     heartbeat_sec: float
     draining: bool
+    container_runtimes: list[str] = Field(default_factory=list)
 
 
 class NodeList(_Answer):

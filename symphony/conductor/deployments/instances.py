@@ -171,6 +171,9 @@ def status_event(
         return "failed", f"{after.id} failed: {after.reason}", {}
     if u.state == S.STOPPED:
         return "stopped", f"{after.id} stopped", {}
+    if u.state == S.STARTING and u.reason:
+        # News while a run is prepared, such as a container image's pull.
+        return "starting", f"{after.id}: {u.reason}", {}
     return None
 
 
