@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         RestartPolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._schedule import RestartSchedule, Schedule, time_zone
     from ._secrets import MAX_SECRET_BYTES, SecretName, SecretRef, secret_refs
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
@@ -69,12 +70,15 @@ _LAZY = {
     "SecretName": "_secrets",
     "SecretRef": "_secrets",
     "secret_refs": "_secrets",
+    "RestartSchedule": "_schedule",
+    "Schedule": "_schedule",
     "check_label_key": "_labels",
     "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
     "parse_stored_spec": "_parse",
+    "time_zone": "_schedule",
 }
 
 
@@ -101,6 +105,8 @@ __all__ = [
     "ProcessSpec",
     "Reschedule",
     "RestartPolicy",
+    "RestartSchedule",
+    "Schedule",
     "SecretName",
     "SecretRef",
     "SpecError",
@@ -114,6 +120,7 @@ __all__ = [
     "parse_stored_spec",
     "process_deployments",
     "secret_refs",
+    "time_zone",
     "translate_errors",
     "variable_stem",
 ]

@@ -36,7 +36,10 @@ __all__ = [
 #: ``StartInstance.secrets`` (their values, kept in the node's memory only) and the
 #: message ``InstanceSecrets`` (the values again, after the node's agent restarted). A
 #: Conductor places a job that uses secrets only on nodes of version 4 or newer, and
-#: sends none of this to older nodes.
+#: sends none of this to older nodes. 4 also added ``Hello.container_runtimes`` and the
+#: job kinds ``docker``/``podman`` (with ``JobConfig.image`` and ``entrypoint``, and an
+#: empty ``command`` for the image's own); a container job goes only to a node that
+#: reported its runtime, so older nodes (which report none) never receive one.
 PROTOCOL_VERSION = 4
 #: The oldest protocol version of a node that may receive secret values.
 SECRETS_PROTOCOL_VERSION = 4

@@ -5,8 +5,6 @@ apart so that each module stays one size a reader can hold:
 
 - an instance the node no longer runs: a start that never reached it is sent again,
   a stop is confirmed, anything else is ``lost``;
-- a lost instance the node says *exited* meanwhile gets its real end, and its
-  replacement is cancelled unless it has run already;
 - live instances that use secrets get their values again (:class:`InstanceSecrets`):
   a node whose agent restarted holds none.
 """
@@ -14,26 +12,20 @@ apart so that each module stays one size a reader can hold:
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import TYPE_CHECKING, Any
 
-from symphony.wire import InstanceStatus, JobSpec, StartInstance
+from symphony.wire import JobSpec, StartInstance
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from .commands import send_batched
-from .instances import apply_update, job_spec, replacements, status_event
+from .instances import job_spec
 from .secret_delivery import SECRET_ERRORS, redeliveries, secret_values
 
 if TYPE_CHECKING:
     from ..secrets import SecretVault
     from ..store import DeploymentRecord, InstanceRecord
     from .messages import NodeReport
-
-log = logging.getLogger("symphony.conductor.deployments")
-
-#: Why a replacement is withdrawn when the instance it replaced turns out to have exited.
-CANCELLED = "cancelled: the instance it replaced exited while its node was unreachable"
 
 
 class HelloHandling:
@@ -43,7 +35,6 @@ class HelloHandling:
         record: DeploymentRecord
         instances: dict[str, InstanceRecord]
         secrets: SecretVault | None
-        _cancelled: set[str]
 
         def _event(
             self, kind: str, message: str, inst: InstanceRecord | None = None, **data: Any
@@ -59,28 +50,6 @@ class HelloHandling:
         again = redeliveries(self.secrets, self.record.spec, report.updates, self.instances)
         if again and report.session is not None:
             await send_batched(report.session, again)
-
-    async def _exited_while_lost(
-        self, inst: InstanceRecord, update: InstanceStatus
-    ) -> InstanceRecord:
-        """``inst`` was declared lost with its node, but its node now says it exited
-        meanwhile (with the real code and time): record that, and cancel the replacement
-        unless it has already run (then the outage made the job run twice)."""
-        after = apply_update(inst, update)
-        event = status_event(inst, after, update)
-        if event is not None:
-            kind, text, data = event
-            self._event(kind, text, after, **data)
-        unstarted, running = replacements(self.instances.values(), inst)
-        for other in running:
-            log.warning(
-                "%s exited on %s while its node was unreachable, but its replacement %s "
-                "already ran: the job ran twice; keeping the replacement",
-                *(inst.id, inst.node_id, other.id),
-            )
-        self._cancelled.update(i.id for i in unstarted)
-        await self._stop([(i, CANCELLED) for i in unstarted])
-        return after
 
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:
         starts: list[StartInstance] = []

@@ -15,7 +15,8 @@ before acting on it. What it does, per event:
   kept and a warning logged);
 - an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
   exponential delay, preferring another node, up to ``reschedule.attempts`` times;
-- a node is being drained -> its replicas are moved elsewhere (``draining.py``).
+- a node is being drained -> its replicas are moved elsewhere (``draining.py``);
+- a schedule fired -> a run starts, or every instance restarts (``scheduled.py``).
 
 Restarts themselves happen on the node; the Conductor only follows them.
 
@@ -47,13 +48,14 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
+from ..placement import runtime_requests
 from ..secrets import SecretVault
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import EventLog, new_event
 from .experiment_placement import with_env
-from .hello import CANCELLED, HelloHandling
+from .hello import HelloHandling
 from .instances import (
     apply_update,
     ended,
@@ -81,8 +83,11 @@ from .messages import (
     Unplaceable,
     WithdrawInstances,
 )
+from .outage import CANCELLED, OutageWork
 from .retries import Decision, Retries
 from .roles import adoption, placement_request, reconnects
+from .runs import RunBook
+from .scheduled import SCHEDULED, ScheduledWork
 from .secret_delivery import SECRET_ERRORS, SECRETS_PROTOCOL, needs_protocol, secret_values
 
 log = logging.getLogger("symphony.conductor.deployments")
@@ -91,7 +96,7 @@ log = logging.getLogger("symphony.conductor.deployments")
 KEEP_ENDED_PER_REPLICA = 3
 
 
-class DeploymentSupervisor(HelloHandling, Actor):
+class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, Actor):
     """Reconciles one deployment; see the module docstring."""
 
     def __init__(
@@ -124,6 +129,7 @@ class DeploymentSupervisor(HelloHandling, Actor):
         # Replacements being cancelled: deleted once ended (they never ran), so the
         # replica's latest instance stays the one that exited.
         self._cancelled = {i.id for i in instances if is_live(i.state) and i.reason == CANCELLED}
+        self._runs = RunBook(store, record.id)  # a scheduled deployment's runs
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -165,6 +171,7 @@ class DeploymentSupervisor(HelloHandling, Actor):
     async def receive(self, message: Any) -> Any:
         try:
             await self._handle(message)
+            self._settle_runs()
         finally:
             self._record_events()
         self._prune()
@@ -188,13 +195,15 @@ class DeploymentSupervisor(HelloHandling, Actor):
             self._deleting = True
             self._teardown.append(self.defer_reply())
             await self._reconcile()
+        elif isinstance(message, SCHEDULED):
+            await self._on_schedule(message)
         else:
             raise TypeError(f"DeploymentSupervisor does not handle {type(message).__name__}")
 
     # ---- desired state -------------------------------------------------------------------
     def _wanted(self) -> int:
         spec = self.record.spec
-        return 0 if self._deleting or spec.desired_state == "stopped" else spec.replicas
+        return 0 if self._deleting or spec.desired_state == "stopped" else self._wanted_replicas()
 
     async def _reconcile(self) -> None:
         wanted = self._wanted()
@@ -217,12 +226,15 @@ class DeploymentSupervisor(HelloHandling, Actor):
             created = [self._new_instance(r) for r in missing]
             for replica in missing:
                 self._retries.created(replica)
+            self._runs.created(created)
             self._save(created)
             for inst in created:
                 self._event("created", f"replica {inst.replica}: instance {inst.id}", inst)
             await self._place(created)
 
     def _needs_instance(self, replica: int, latest: InstanceRecord | None) -> bool:
+        if (run := self._run_needs(replica, latest)) is not None:
+            return run  # a scheduled deployment: its runs decide
         if self._retries.blocks(replica):
             return False
         if latest is None or self._restart_completed or replica in self._retries.due:
@@ -254,7 +266,7 @@ class DeploymentSupervisor(HelloHandling, Actor):
         )
 
     def _requests(self) -> dict[str, int]:
-        return dict(self.record.spec.capacity_requests)
+        return runtime_requests(self.record.spec.kind, self.record.spec.capacity_requests)
 
     async def _place(self, instances: list[InstanceRecord]) -> None:
         spec = self.record.spec

@@ -36,6 +36,8 @@ class NodeView:
     draining: bool = False
     #: The protocol version spoken with the node (a job with secrets needs 4).
     protocol_version: int = PROTOCOL_VERSION
+    #: The container commands the node reported (protocol 4; empty for older nodes).
+    container_runtimes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``GET /nodes``."""
@@ -54,6 +56,7 @@ class NodeView:
             "shared_certificate": self.shared_certificate,
             "heartbeat_sec": self.heartbeat_sec,
             "protocol_version": self.protocol_version,
+            "container_runtimes": list(self.container_runtimes),
         }
 
 

@@ -223,6 +223,7 @@ class NodeRegistry(Actor):
             capacities_used=existing.view.capacities_used if existing else {},
             draining=hello.node_id in self._draining,
             protocol_version=min(PROTOCOL_VERSION, hello.protocol_version),
+            container_runtimes=tuple(hello.container_runtimes),
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
         incarnation = hello.incarnation or (existing.incarnation if existing else None)

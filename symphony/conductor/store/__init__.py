@@ -32,6 +32,7 @@ from ._records import (
     NewEvent,
     new_id,
 )
+from ._runs import RunMember, RunRecord, RunState
 from ._schema import MIGRATIONS, migrate
 from ._secrets import SecretRecord
 from ._store import DEFAULT_PATH, Store
@@ -54,6 +55,9 @@ __all__ = [
     "NameConflict",
     "NewEvent",
     "NotFound",
+    "RunMember",
+    "RunRecord",
+    "RunState",
     "SchemaTooNew",
     "SecretRecord",
     "Store",

@@ -18,6 +18,7 @@ from ._events import EventTable
 from ._experiments import ExperimentTable
 from ._instances import InstanceTable
 from ._nodes import NodeTable
+from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._secrets import SecretTable
 from ._tokens import TokenTable
@@ -56,10 +57,11 @@ class Store(
     NodeTable,
     CounterTable,
     ExperimentTable,
+    RunTable,
     SecretTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
-    experiments and sealed secrets in one SQLite file.
+    experiments, the runs of scheduled deployments and sealed secrets in one SQLite file.
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut

@@ -26,6 +26,13 @@ import trio
 from symphony.actors import Actor, ActorStopped, Reply
 from symphony.wire import JobSpec
 
+from ..container import CONTAINER_KINDS, ContainerError
+from ..container.launch import (
+    CONTAINER_STOP_MARGIN,
+    container_command,
+    stop_instance_container,
+    unless_stopped,
+)
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
@@ -68,6 +75,8 @@ class NodeContext:
     #: Secret values by instance id, then variable: in memory only (never on disk), as
     #: the Conductor sent them; a restart of the run reuses them.
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The container runtimes found on the node: ``{"podman": "/usr/bin/podman"}``.
+    container_runtimes: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProcessSupervisor(Actor):
@@ -307,13 +316,30 @@ class ProcessSupervisor(Actor):
             return self.tracker.decide(
                 failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
             )
+        command, env = list(spec.config.command), self._job_env(run_id)
         try:
+            if spec.kind in CONTAINER_KINDS:  # the runtime's client is the job's process
+                prepared = await unless_stopped(
+                    self._stop,
+                    container_command,
+                    spec,
+                    runtimes=self.node.container_runtimes,
+                    instance_id=self.request.instance_id,
+                    workdir=cwd,
+                    env=env,
+                    base_env=self.node.base_env,
+                    private=(RUN_ID_ENV,),
+                    progress=self._progress,
+                )
+                if prepared is None:  # a stop came during the pull: nothing was started
+                    return None
+                command = prepared
             reply = await self.client.request(
                 "spawn",
                 run_id=run_id,
                 instance_id=self.request.instance_id,
-                command=list(spec.config.command),
-                env=self._job_env(run_id),
+                command=command,
+                env=env,
                 cwd=cwd,
                 log_max_bytes=spec.log_max_bytes,
                 log_backups=spec.log_backups,
@@ -323,7 +349,7 @@ class ProcessSupervisor(Actor):
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt
-        except MonitorError as error:
+        except (MonitorError, ContainerError) as error:
             reason = f"spawn error: {error}"
             self.reason = reason
             return self.tracker.decide(
@@ -357,8 +383,18 @@ class ProcessSupervisor(Actor):
             await terminate.wait()
             if self._stop.is_set():
                 self._set("stopping", reason="stop requested")
-            await self.client.request("signal", run_id=run["run_id"], signal=int(self.spec.signum))
-            await trio.sleep(self.spec.stop_timeout_seconds)
+            if self.spec.kind in CONTAINER_KINDS:  # the runtime stops it, then we sweep
+                await stop_instance_container(
+                    self.spec,
+                    runtimes=self.node.container_runtimes,
+                    instance_id=self.request.instance_id,
+                    env=self.node.base_env,
+                )
+                await trio.sleep(CONTAINER_STOP_MARGIN)
+            else:
+                signum = int(self.spec.signum)
+                await self.client.request("signal", run_id=run["run_id"], signal=signum)
+                await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
                 self._sigkill_sent = True
                 await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
@@ -399,6 +435,10 @@ class ProcessSupervisor(Actor):
             "signal": name,
             "runtime": ended.get("runtime"),
         }
+
+    def _progress(self, text: str) -> None:
+        """News while a run is prepared (an image pull): a ``starting`` update."""
+        self._set("starting", reason=text)
 
     def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health
