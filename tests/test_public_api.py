@@ -60,11 +60,11 @@ PUBLIC: dict[str, set[str]] = {
         "Strategy", "UnknownNode", "Unplaced", "plan_placements",
     },
     "symphony.conductor.store": {
-        "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
-        "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
-        "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
-        "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
-        "new_id",
+        "DEFAULT_PATH", "INSTANCE_STATES", "KEEP_VERSIONS", "MIGRATIONS", "RESTARTS",
+        "RollConflict", "AlreadyExists", "CorruptRecord", "DeploymentRecord", "EventRecord",
+        "GenerationConflict", "InstanceRecord", "InstanceState", "JoinTokenRecord",
+        "NameConflict", "NewEvent", "NotFound", "SchemaTooNew", "Store", "StoreError",
+        "StoreReader", "VersionRecord", "migrate", "new_id",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
@@ -89,8 +89,8 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.spec": {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
-        "RestartPolicy", "SpecError", "apply_patch", "did_you_mean", "merge_patch", "parse_spec",
-        "parse_stored_spec", "translate_errors",
+        "RestartPolicy", "SpecError", "UpdatePolicy", "apply_patch", "did_you_mean",
+        "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         PlacementPolicy,
         Reschedule,
         RestartPolicy,
+        UpdatePolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
 
@@ -47,6 +48,7 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "UpdatePolicy": "_model",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -73,6 +75,7 @@ __all__ = [
     "Reschedule",
     "RestartPolicy",
     "SpecError",
+    "UpdatePolicy",
     "apply_patch",
     "did_you_mean",
     "merge_patch",

@@ -303,6 +303,25 @@ class Reschedule(_Strict):
     max_delay_seconds: Seconds = 300.0
 
 
+class UpdatePolicy(_Strict):
+    """How a change of the template rolls out (Nomad's ``update`` stanza).
+
+    At most ``replicas + max_surge`` instances exist at once, and at most
+    ``max_parallel`` new ones are not yet healthy. A new instance is healthy once it has
+    been running (and passing its health check, if any) for ``min_healthy_seconds``; one
+    not healthy within ``healthy_deadline_seconds`` of its creation stops the roll, which
+    goes back to the last good version with ``auto_revert`` and is paused otherwise.
+    ``canary: N`` starts N new instances beside the old ones and waits for a promote.
+    """
+
+    max_parallel: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
+    max_surge: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 1
+    min_healthy_seconds: Seconds = 10.0
+    healthy_deadline_seconds: PositiveSeconds = 120.0
+    auto_revert: bool = True
+    canary: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 0
+
+
 def _name_is_generated(schema: dict[str, Any]) -> None:
     # A client may leave the name out (it is generated from the command), so the JSON
     # schema of what a client sends does not require it.
@@ -343,6 +362,7 @@ class DeploymentSpec(_Strict):
     reschedule: Reschedule = Field(default_factory=Reschedule)
     log_max_bytes: Annotated[int, Field(ge=4096, le=2**40)] = 10 * 1024 * 1024
     log_backups: Annotated[int, Field(ge=0, le=100)] = 5
+    update: UpdatePolicy = Field(default_factory=UpdatePolicy)
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from ._errors import (
     GenerationConflict,
     NameConflict,
     NotFound,
+    RollConflict,
     SchemaTooNew,
     StoreError,
 )
@@ -28,14 +29,17 @@ from ._records import (
     InstanceRecord,
     JoinTokenRecord,
     NewEvent,
+    VersionRecord,
     new_id,
 )
 from ._schema import MIGRATIONS, migrate
 from ._store import DEFAULT_PATH, Store
+from ._versions import KEEP_VERSIONS
 
 __all__ = [
     "DEFAULT_PATH",
     "INSTANCE_STATES",
+    "KEEP_VERSIONS",
     "MIGRATIONS",
     "RESTARTS",
     "AlreadyExists",
@@ -49,10 +53,12 @@ __all__ = [
     "NameConflict",
     "NewEvent",
     "NotFound",
+    "RollConflict",
     "SchemaTooNew",
     "Store",
     "StoreError",
     "StoreReader",
+    "VersionRecord",
     "migrate",
     "new_id",
 ]

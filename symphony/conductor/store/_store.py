@@ -19,6 +19,7 @@ from ._instances import InstanceTable
 from ._nodes import NodeTable
 from ._schema import migrate, schema_version
 from ._tokens import TokenTable
+from ._versions import VersionTable
 
 DEFAULT_PATH = Path("storage") / "symphony.db"
 #: The files of one SQLite database in WAL mode: each holds specs with their env values.
@@ -46,7 +47,9 @@ def _private_files(path: Path) -> None:
             os.chmod(name, mode & 0o600)
 
 
-class Store(DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable, CounterTable):
+class Store(
+    DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable, CounterTable, VersionTable
+):
     """Deployments, instances, events, join tokens, node incarnations and counters in one
     SQLite file.
 
