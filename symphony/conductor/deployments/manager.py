@@ -32,6 +32,7 @@ import contextlib
 import functools
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +47,19 @@ from symphony.actors import (
     Reply,
     Supervisor,
 )
-from symphony.spec import SpecError
+from symphony.spec import DeploymentSpec, SpecError
 from symphony.wire import InstanceStatus, StopInstance
 from symphony.wire.states import LIVE_STATES
 
 from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
-from ..store import DeploymentRecord, GenerationConflict, NameConflict, NotFound, Store
+from ..store import (
+    DeploymentRecord,
+    GenerationConflict,
+    NameConflict,
+    NotFound,
+    RollConflict,
+    Store,
+)
 from .events import EventLog
 from .instances import is_final_update
 from .messages import (
@@ -59,11 +67,16 @@ from .messages import (
     DeleteDeployment,
     DrainingChanged,
     NodeReport,
+    Promote,
+    PromoteDeployment,
+    RollbackDeployment,
     SpecChanged,
     Teardown,
     UpdateDeployment,
 )
+from .roll import PROMOTED, ROLLING
 from .supervisor import DeploymentSupervisor
+from .versions import rollback_target, rolled_back, version_of
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -74,14 +87,14 @@ HELLO_APPLY_TIMEOUT = 10.0
 #: The errors a create or update may meet that are the caller's to fix. Anything else
 #: is a bug or a broken store: it crashes this actor (its supervisor restarts it from the
 #: store), and the asker gets ActorCrashed, which the API answers with a logged 500.
-REFUSALS = (SpecError, NameConflict, NotFound, GenerationConflict)
+REFUSALS = (SpecError, NameConflict, NotFound, GenerationConflict, RollConflict)
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
     """A refused request: the API turns ``error`` into the right HTTP status."""
 
-    error: SpecError | NameConflict | NotFound | GenerationConflict
+    error: SpecError | NameConflict | NotFound | GenerationConflict | RollConflict
 
 
 class Deployments(Supervisor):
@@ -142,6 +155,10 @@ class Deployments(Supervisor):
             return await self._update(message)
         if isinstance(message, DeleteDeployment):
             return await self._delete(message)
+        if isinstance(message, PromoteDeployment):
+            return await self._promote(message)
+        if isinstance(message, RollbackDeployment):
+            return await self._rollback(message)
         return await super().receive(message)
 
     async def _drain_news(self, message: NodeChanged) -> None:
@@ -169,19 +186,66 @@ class Deployments(Supervisor):
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
         try:
             spec = record.spec.patched(dict(message.patch))
-            updated = self.store.update_deployment(record.id, spec)
         except REFUSALS as error:
             return Failed(error)
         change = ", ".join(sorted(message.patch)) or "nothing"
-        self.events.add(updated, "updated", f"changed {change} (generation {updated.generation})")
+        return await self._change(record, spec, f"changed {change}", message.patch)
+
+    async def _change(
+        self,
+        record: DeploymentRecord,
+        spec: DeploymentSpec,
+        what: str,
+        patch: Mapping[str, Any],
+        *,
+        roll_state: str = ROLLING,
+        reason: str | None = None,
+    ) -> DeploymentRecord | Failed:
+        """Store a changed spec (a new version if its template is new: it rolls out, a
+        rollback without canaries) and tell the deployment's supervisor."""
+        version = version_of(self.store, record, spec)
+        try:
+            updated = self.store.update_deployment(
+                record.id,
+                spec,
+                version=version,
+                roll_state=roll_state if version else None,
+                roll_reason=reason,
+            )
+        except REFUSALS as error:
+            return Failed(error)
+        if version is not None:
+            what += f", version {version}"
+        self.events.add(updated, "updated", f"{what} (generation {updated.generation})")
         # "symphony start" of a failed deployment: it starts afresh.
-        fresh_start = (
-            message.patch.get("desired_state") == "running" and updated.failure is not None
-        )
+        fresh_start = patch.get("desired_state") == "running" and updated.failure is not None
         if fresh_start:
             updated = self.store.set_deployment_failure(record.id, None) or updated
         await self.child(record.id).tell(SpecChanged(updated, fresh_start))
         return updated
+
+    async def _promote(self, message: PromoteDeployment) -> DeploymentRecord | Failed:
+        record = self.store.get_deployment(message.id_or_name)
+        if record is None:
+            return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        try:
+            answer = await self.child(record.id).ask(Promote(), timeout=10)
+        except (AskTimeout, ActorStopped, KeyError) as error:
+            return Failed(RollConflict(f"deployment {record.name} cannot be promoted now: {error}"))
+        return Failed(RollConflict(answer)) if isinstance(answer, str) else answer
+
+    async def _rollback(self, message: RollbackDeployment) -> DeploymentRecord | Failed:
+        record = self.store.get_deployment(message.id_or_name)
+        if record is None:
+            return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        versions = self.store.list_versions(record.id)
+        target = rollback_target(versions, record.version, message.version)
+        if isinstance(target, str):
+            return Failed(RollConflict(target))
+        spec = rolled_back(record, target)
+        what = f"rollback to version {target.version}"
+        # Without canaries: the version ran before.
+        return await self._change(record, spec, what, {}, roll_state=PROMOTED, reason=what)
 
     async def _delete(self, message: DeleteDeployment) -> Failed | None:
         record = self.store.get_deployment(message.id_or_name)
