@@ -85,6 +85,9 @@ export const api = {
   create: (spec) => request("POST", "/deployments", spec),
   patch: (id, patch) => request("PATCH", `/deployments/${encodeURIComponent(id)}`, patch),
   remove: (id) => request("DELETE", `/deployments/${encodeURIComponent(id)}`),
+  versions: (id) => request("GET", `/deployments/${encodeURIComponent(id)}/versions`),
+  promote: (id) => request("POST", `/deployments/${encodeURIComponent(id)}/promote`),
+  rollback: (id, version) => request("POST", `/deployments/${encodeURIComponent(id)}/rollback`, { version }),
   drain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/drain`),
   undrain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/undrain`),
   events: (id, after = 0, limit = 1000) =>
