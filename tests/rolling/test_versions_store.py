@@ -45,6 +45,9 @@ def test_versions_the_last_ten_are_kept(tmp_path: Path) -> None:
         kept = [v.version for v in store.list_versions(record.id)]
         assert len(kept) == KEEP_VERSIONS and kept == list(range(14, 4, -1))
         assert isinstance(rollback_target(store.list_versions(record.id), 14, 2), str)
+        assert rollback_target(store.list_versions(record.id), 14, 14) == (
+            "version 14 is the current one"
+        )
         target = rollback_target(store.list_versions(record.id), 14, None)
         assert not isinstance(target, str) and target.version == 13
 

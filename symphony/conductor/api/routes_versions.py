@@ -39,8 +39,10 @@ async def promote(id_or_name: str) -> dict[str, Any]:
 
 @versions.post("/deployments/<id_or_name>/rollback")
 async def rollback(id_or_name: str) -> dict[str, Any]:
-    record = find(id_or_name)
+    # The body first, as for every write: an answer sent before the request's body was
+    # read would leave the client waiting to finish sending it.
     body = parse_body(RollbackRequest, await json_body(empty={}))
+    record = find(id_or_name)
     message = RollbackDeployment(record.id, body.version)
     updated: DeploymentRecord = refused(await context().deployments.ask(message, timeout=30))
     return await one(updated)

@@ -195,9 +195,10 @@ class RollDriver:
     def start_timer(self, nursery: trio.Nursery, ref: ActorRef) -> None:
         """Wake the actor when the last step said it must look again (one tick on its
         way at a time: an earlier one replans and arms the next)."""
-        if self._tick_at < self._armed:
-            self._armed = self._tick_at
-            nursery.start_soon(_tick, ref, self._tick_at)
+        at, self._tick_at = self._tick_at, math.inf  # each step's wish is used once
+        if at < self._armed:
+            self._armed = at
+            nursery.start_soon(_tick, ref, at)
 
     def ticked(self) -> None:
         """A tick arrived: the next step may arm another."""

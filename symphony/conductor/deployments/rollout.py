@@ -68,9 +68,11 @@ class RollStep:
     wake_at: float | None = None
 
 
-def _stop_order(member: Member) -> tuple[bool, int]:
-    # Instances that serve nothing (not healthy) go first, then the highest replicas.
-    return (member.healthy_since is not None, -member.replica)
+def _stop_order(member: Member) -> tuple[bool, float, int]:
+    # Instances that serve nothing (not healthy) go first, then the ones healthy for the
+    # shortest time (a superseded roll's), then the highest replicas.
+    since = member.healthy_since
+    return (since is not None, -(since or 0.0), -member.replica)
 
 
 def plan_roll(
@@ -90,7 +92,9 @@ def plan_roll(
         if member.stopping:
             continue
         since = member.healthy_since
-        if since is not None and now - since >= policy.min_healthy_seconds:
+        # Compared as the wake-up time is computed (``since + min``), so that waking
+        # at that time always finds it healthy (``now - since`` may round below).
+        if since is not None and now >= since + policy.min_healthy_seconds:
             healthy.append(member)
             continue
         deadline = member.created + policy.healthy_deadline_seconds

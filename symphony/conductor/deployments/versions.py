@@ -34,6 +34,8 @@ def rollback_target(
     if version is None:
         before = [v for v in versions if v.version != current]
         return before[0] if before else "there is no earlier version to go back to"
+    if version == current:
+        return f"version {version} is the current one"
     found = next((v for v in versions if v.version == version), None)
     if found is None:
         kept = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version))
