@@ -95,3 +95,30 @@ async def test_roll_without_auto_revert_pauses_with_the_reason(
     await change(cluster, "web", {"config": {"command": ["sleep", "6"]}})
     assert cluster.view("web")["rollout"]["state"] == "rolling"
     assert stops(cluster) == [v2.instance_id]  # the one healthy for the shortest time
+
+
+async def test_roll_without_room_goes_one_down_one_up(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # Both nodes full (2 x 4 of Analytic1): the surge instance finds no room.
+    update = {"min_healthy_seconds": 1}
+    await cluster.deployments.ask(CreateDeployment(spec("full", replicas=8, update=update)))
+    await trio.testing.wait_all_tasks_blocked()
+    first = cluster.starts()
+    assert len(first) == 8
+    for node, start in first:
+        await cluster.report(node, start, "running", pid=1)
+    await change(cluster, "full", {"config": {"command": ["sleep", "9"]}})
+    assert len(cluster.starts()) == 8  # nothing placed beyond the capacity
+    view = cluster.view("full")
+    pending = [i for i in view["instances"] if i["state"] == "pending"]
+    assert len(pending) == 1 and view["rollout"]["state"] == "rolling"
+    [down] = stops(cluster)  # one old instance makes room ...
+    node, start = next((n, s) for n, s in first if s.instance_id == down)
+    await cluster.report(node, start, "stopped", final=True)
+    assert len(cluster.starts()) == 9  # ... and the new one takes it
+    new_node, new = cluster.starts()[-1]
+    assert new_node == node and new.spec.config.command == ("sleep", "9")
+    await cluster.report(new_node, new, "running", pid=2)
+    await trio.sleep(1.1)
+    assert len(stops(cluster)) == 2  # healthy: the next old one goes
