@@ -87,9 +87,15 @@ class RollDriver:
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
 
-    def observe(self, instances: Mapping[str, InstanceRecord], spec: DeploymentSpec) -> None:
-        """Note first sightings and health changes (every reconcile calls this)."""
-        now = trio.current_time()
+    def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
+        """Note first sightings and health changes while a roll is under way (every
+        reconcile calls this: without a roll it costs nothing, which matters to a
+        deployment of thousands of replicas being scaled)."""
+        if record.roll_state is None:
+            self._created.clear()
+            self._healthy_since.clear()
+            return
+        now, spec = trio.current_time(), record.spec
         live = {i.id: i for i in instances.values() if is_live(i.state)}
         for gone in [i for i in self._created if i not in live]:
             del self._created[gone]

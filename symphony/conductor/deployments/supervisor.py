@@ -166,7 +166,7 @@ class DeploymentSupervisor(SupervisorBase):
 
     async def _reconcile(self) -> None:
         wanted = self._wanted()
-        self._roll.observe(self.instances, self.record.spec)
+        self._roll.observe(self.record, self.instances)
         roll = self._roll.plan(self.record, self.instances, wanted)  # None: no roll
         if roll is not None:
             for kind, text in roll.events:
