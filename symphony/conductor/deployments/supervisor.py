@@ -5,6 +5,7 @@ before acting on it. What it does, per event:
 
 - desired state or spec changed -> :meth:`_reconcile`: stop instances that should not run
   (replicas scaled down, deployment stopped, an old template), create the ones missing;
+  a new version of the template rolls as ``roll.py`` plans it, step by step;
 - the Scheduler placed an instance -> ``assigned`` (the node was already told to start it);
 - a node reported on an instance -> record the new state, exit code, restarts, health;
   a copy the Conductor does not count (rescheduled elsewhere, deleted) is told to stop;
