@@ -122,3 +122,20 @@ async def test_roll_without_room_goes_one_down_one_up(
     await cluster.report(new_node, new, "running", pid=2)
     await trio.sleep(1.1)
     assert len(stops(cluster)) == 2  # healthy: the next old one goes
+
+
+async def test_roll_reverts_at_once_when_a_new_instance_ends_for_good(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    policy = {"type": "never"}
+    await cluster.deployments.ask(CreateDeployment(spec("once", restart_policy=policy)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await change(cluster, "once", {"config": {"command": ["sleep", "7"]}})
+    node2, v2 = latest_start(cluster)
+    await cluster.report(node2, v2, "exited", exit_code=2, final=True)
+    view = cluster.view("once")  # long before the 120 s deadline
+    assert view["version"] == 1 and stops(cluster) == []
+    [reverted] = [e for e in cluster.events("once") if "reverting" in e]
+    assert f"instance {v2.instance_id} exited (exit code 2)" in reverted

@@ -86,6 +86,7 @@ class RollDriver:
         self._healthy_since: dict[str, float] = {}
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
+        self._ended: str | None = None  # why a new instance ended for good, if one did
 
     def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
         """Note first sightings and health changes while a roll is under way (every
@@ -94,12 +95,23 @@ class RollDriver:
         if record.roll_state is None:
             self._created.clear()
             self._healthy_since.clear()
+            self._ended = None
             return
         now, spec = trio.current_time(), record.spec
         live = {i.id: i for i in instances.values() if is_live(i.state)}
         for gone in [i for i in self._created if i not in live]:
             del self._created[gone]
             self._healthy_since.pop(gone, None)
+            ended = instances.get(gone)
+            if (
+                ended is not None
+                and ended.generation == record.generation
+                and ended.state in (S.EXITED, S.FAILED)
+                and record.roll_state != PAUSED
+            ):
+                # A new instance that ended for good will never be healthy.
+                how = ended.reason or f"exit code {ended.exit_code}"
+                self._ended = self._ended or f"instance {gone} {ended.state} ({how})"
         for inst in live.values():
             self._created.setdefault(inst.id, now)
             if _healthy(inst, spec):
@@ -147,8 +159,9 @@ class RollDriver:
             now=now,
             promoted=record.roll_state in _PAST_CANARIES,
         )
-        if step.failure is not None:
-            return self._failed(record, step.failure)
+        failure, self._ended = step.failure or self._ended, None
+        if failure is not None:
+            return self._failed(record, failure)
         outcome = RollOutcome(record, start=step.start)
         reason = f"replaced by version {record.version}"
         outcome.stops = [(by_id[i], reason) for i in step.stop]
