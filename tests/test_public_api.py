@@ -57,14 +57,17 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.conductor.placement": {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
-        "Strategy", "UnknownNode", "Unplaced", "plan_placements",
+        "Strategy", "UnknownNode", "Unplaced", "plan_placements", "plan_gang",
     },
     "symphony.conductor.store": {
-        "DEFAULT_PATH", "INSTANCE_STATES", "KEEP_VERSIONS", "MIGRATIONS", "RESTARTS",
-        "RollConflict", "AlreadyExists", "CorruptRecord", "DeploymentRecord", "EventRecord",
-        "GenerationConflict", "InstanceRecord", "InstanceState", "JoinTokenRecord",
-        "NameConflict", "NewEvent", "NotFound", "SchemaTooNew", "Store", "StoreError",
-        "StoreReader", "VersionRecord", "migrate", "new_id",
+        "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
+        "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
+        "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
+        "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
+        "new_id",
+        "ExperimentNameConflict", "ExperimentRecord",
+        # rolling updates
+        "KEEP_VERSIONS", "RollConflict", "VersionRecord",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
@@ -89,8 +92,13 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.spec": {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
-        "RestartPolicy", "SpecError", "UpdatePolicy", "apply_patch", "did_you_mean",
-        "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
+        "RestartPolicy", "SpecError", "apply_patch", "check_label_key", "check_label_value",
+        "did_you_mean", "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
+        # experiments
+        "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
+        "parse_experiment", "process_deployments", "variable_stem",
+        # rolling updates
+        "UpdatePolicy",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

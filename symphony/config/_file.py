@@ -48,6 +48,7 @@ Amount = Annotated[Any, AfterValidator(v.integer)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
+PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
 
 
 class _Section(BaseModel):
@@ -110,6 +111,8 @@ class NodeSection(_Section):
     tls: NodeTls | None = None
     join: NodeJoin | None = None
     state_dir: Path = None
+    ports: PortRange = None
+    advertise_addr: Host = None
 
 
 class ConfigFile(_Section):

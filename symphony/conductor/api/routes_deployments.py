@@ -19,9 +19,19 @@ from .app import context
 from .body import json_body
 from .errors import HttpError
 from .instance_usage import current_usage, with_current_usage
+from .models import DeploymentsQuery
+from .paging import BadCursor, key_of_cursor
+from .params import query_params
 from .views import deployment_json
 
 deployments = Blueprint("deployments", __name__)
+
+#: Why a deployment's ``experiment`` field is refused here: the Conductor sets it.
+OWNED_BY_EXPERIMENT = {
+    "path": "experiment",
+    "message": "set by the Conductor for the processes of an experiment; create and "
+    "change experiments with /experiments",
+}
 
 #: How long a DELETE may wait for every process group to stop.
 DELETE_TIMEOUT = 120.0
@@ -64,6 +74,8 @@ async def create() -> tuple[dict[str, Any], int]:
         spec = parse_spec(data)
     except SpecError as error:
         raise HttpError(422, "invalid spec", error.errors) from None
+    if spec.experiment is not None:
+        raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
     record: DeploymentRecord = refused(
         await context().deployments.ask(CreateDeployment(spec), timeout=30)
     )
@@ -77,8 +89,18 @@ async def list_all() -> Response:
     # Every deployment and instance: one shared read (and JSON body) for all concurrent
     # listings, made off the event loop; it shows every write acknowledged before.
     # The instances' CPU and RSS are current figures, not stored: added per listing,
-    # to copies of the snapshot's shared views.
-    body = await context().shared_reads().listing(await current_usage())
+    # to copies of the snapshot's shared views. A page or a filter cuts the same read.
+    query = query_params(DeploymentsQuery)
+    reads = context().shared_reads()
+    if not query.pages():
+        body = await reads.listing(await current_usage())
+        return Response(body, content_type="application/json")
+    try:
+        after = None if query.cursor is None else key_of_cursor(query.cursor)
+    except BadCursor as error:
+        raise HttpError(400, "bad parameter", f"cursor: {error}") from None
+    usage = await current_usage()
+    body = await reads.page(query.chosen(), after=after, limit=query.limit, usage=usage)
     return Response(body, content_type="application/json")
 
 
@@ -92,6 +114,8 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     data = await json_body()
     if not isinstance(data, dict):
         raise HttpError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
+    if "experiment" in data:
+        raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
     record = find(id_or_name)
     updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)

@@ -31,7 +31,7 @@ NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: Spec fields that do not change the processes: changing them keeps the instances.
 #: (``update`` says how a new template rolls out: changing it rolls nothing.)
 NON_TEMPLATE_FIELDS = frozenset(
-    {"replicas", "desired_state", "reschedule", "placement", "name", "update"}
+    {"replicas", "desired_state", "reschedule", "placement", "name", "labels", "update"}
 )
 
 

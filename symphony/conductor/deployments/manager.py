@@ -60,7 +60,9 @@ from ..store import (
     RollConflict,
     Store,
 )
+from . import experiments
 from .events import EventLog
+from .experiments import EXPERIMENT_MESSAGES
 from .instances import is_final_update
 from .messages import (
     CreateDeployment,
@@ -71,7 +73,6 @@ from .messages import (
     PromoteDeployment,
     RollbackDeployment,
     SpecChanged,
-    Teardown,
     UpdateDeployment,
 )
 from .roll import PROMOTED, ROLLING
@@ -159,6 +160,8 @@ class Deployments(Supervisor):
             return await self._promote(message)
         if isinstance(message, RollbackDeployment):
             return await self._rollback(message)
+        if isinstance(message, EXPERIMENT_MESSAGES):
+            return await experiments.handle(self, message)
         return await super().receive(message)
 
     async def _drain_news(self, message: NodeChanged) -> None:
@@ -262,14 +265,7 @@ class Deployments(Supervisor):
         The wait is bounded: a node that cannot be reached now is told to stop its copies
         (orphans by then) when it comes back.
         """
-        limit = record.spec.stop_timeout_seconds + 15.0
-        try:
-            await self.child(record.id).ask(Teardown(), timeout=limit)
-        except (AskTimeout, ActorStopped, KeyError) as error:
-            log.warning("deleting %s without confirmed stops: %s", record.name, error)
-        with contextlib.suppress(KeyError):
-            await self.terminate_child(record.id)
-        self.store.delete_deployment(record.id)
+        await experiments.teardown_one(self, record)
         log.info("deployment %s deleted", record.name)
         reply.send(None)
 

@@ -113,12 +113,26 @@ CREATE TABLE counters (
 );
 """
 
+# Experiments: processes that find each other by name. Each process is a deployment
+# named ``<experiment>.<process>`` (its spec says which experiment owns it); this table
+# keeps the experiment's own spec, the one the API shows and changes. An instance of a
+# process keeps its network (JSON: the ports its names got, the SYMPH_* environment).
+V7 = """
+CREATE TABLE experiments (
+    name          TEXT PRIMARY KEY,
+    spec          TEXT NOT NULL,              -- JSON, ExperimentSpec.to_dict()
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+ALTER TABLE instances ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+"""
+
 # Versions (rolling updates): a version is one template of a deployment's spec (what
 # shapes its processes). The deployment runs ``version`` and may be rolling to it
 # (``roll_state``: rolling, canary, promoted, paused; NULL when no roll is under way);
 # each instance runs one version; the last versions are kept with how their roll went.
 # Every deployment that exists now starts at version 1, counted as good.
-V7 = """
+V8 = """
 ALTER TABLE deployments ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE deployments ADD COLUMN roll_state TEXT;
 ALTER TABLE deployments ADD COLUMN roll_reason TEXT;
@@ -137,7 +151,7 @@ INSERT INTO deployment_versions (deployment_id, version, spec, status, created_a
     SELECT id, 1, spec, 'good', created_at, updated_at FROM deployments;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

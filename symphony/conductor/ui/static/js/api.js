@@ -90,6 +90,10 @@ export const api = {
   rollback: (id, version) => request("POST", `/deployments/${encodeURIComponent(id)}/rollback`, { version }),
   drain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/drain`),
   undrain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/undrain`),
+  experiments: () => request("GET", "/experiments"),
+  experiment: (name) => request("GET", `/experiments/${encodeURIComponent(name)}`),
+  patchExperiment: (name, patch) => request("PATCH", `/experiments/${encodeURIComponent(name)}`, patch),
+  removeExperiment: (name) => request("DELETE", `/experiments/${encodeURIComponent(name)}`),
   events: (id, after = 0, limit = 1000) =>
     request("GET", `/deployments/${encodeURIComponent(id)}/events?after=${after}&limit=${limit}`),
 };
