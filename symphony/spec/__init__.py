@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         UpdatePolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._schedule import RestartSchedule, Schedule, time_zone
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
@@ -66,12 +67,15 @@ _LAZY = {
     "Reschedule": "_model",
     "RestartPolicy": "_model",
     "UpdatePolicy": "_model",
+    "RestartSchedule": "_schedule",
+    "Schedule": "_schedule",
     "check_label_key": "_labels",
     "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
     "parse_stored_spec": "_parse",
+    "time_zone": "_schedule",
 }
 
 
@@ -97,6 +101,8 @@ __all__ = [
     "ProcessSpec",
     "Reschedule",
     "RestartPolicy",
+    "RestartSchedule",
+    "Schedule",
     "SpecError",
     "UpdatePolicy",
     "apply_patch",
@@ -108,6 +114,7 @@ __all__ = [
     "parse_spec",
     "parse_stored_spec",
     "process_deployments",
+    "time_zone",
     "translate_errors",
     "variable_stem",
 ]

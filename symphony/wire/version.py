@@ -31,7 +31,11 @@ __all__ = [
 #: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
 #: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
 #: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
-PROTOCOL_VERSION = 3
+#: 4 added ``Hello.container_runtimes`` and the job kinds ``docker``/``podman`` (with
+#: ``JobConfig.image`` and ``entrypoint``, and an empty ``command`` for the image's
+#: own); a container job goes only to a node that reported its runtime, so older nodes
+#: (which report none) never receive one.
+PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1
 #: The oldest protocol version a node speaks: a node runs the typed job spec as sent and

@@ -73,6 +73,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_logs import logs
     from .routes_metrics import metrics
     from .routes_nodes import nodes
+    from .routes_runs import runs  # GET /deployments/{id}/runs: a schedule's history
     from .routes_states import states  # GET /states: the state enums and what they mean
     from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
     from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
@@ -80,6 +81,6 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_versions import versions  # versions, promote, rollback (rolling updates)
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, experiments, versions):
+    for blueprint in (*blueprints, states, experiments, runs, versions):
         app.register_blueprint(blueprint)
     return app

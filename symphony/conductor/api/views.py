@@ -67,7 +67,7 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         "generation": record.generation,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
-        "pending_reason": pending[0].reason if pending else None,
+        "pending_reason": pending[0].reason if pending else _waiting_for_run(record, instances),
         "failure": record.failure,
         "restarts": sum(i.restarts for i in live),
         "spec": spec.to_dict(),
@@ -88,6 +88,14 @@ def version_json(version: VersionRecord, current: int) -> dict[str, Any]:
         "used_at": version.used_at,
         "spec": version.spec.to_dict(),
     }
+
+
+def _waiting_for_run(record: DeploymentRecord, instances: list[InstanceRecord]) -> str | None:
+    """Why a scheduled deployment that never ran has no instances."""
+    spec = record.spec
+    if spec.schedule is None or instances or spec.desired_state != "running":
+        return None
+    return f"waiting for its first scheduled run ({spec.schedule.cron}, {spec.schedule.timezone})"
 
 
 def event_json(event: EventRecord) -> dict[str, Any]:

@@ -32,6 +32,8 @@ NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: (``update`` says how a new template rolls out: changing it rolls nothing.)
 NON_TEMPLATE_FIELDS = frozenset(
     {"replicas", "desired_state", "reschedule", "placement", "name", "labels", "update"}
+    # When a deployment runs, not what runs: a new timetable keeps its processes.
+    | {"schedule", "restart_schedule"}
 )
 
 
@@ -170,6 +172,9 @@ def status_event(
         return "failed", f"{after.id} failed: {after.reason}", {}
     if u.state == S.STOPPED:
         return "stopped", f"{after.id} stopped", {}
+    if u.state == S.STARTING and u.reason:
+        # News while a run is prepared, such as a container image's pull.
+        return "starting", f"{after.id}: {u.reason}", {}
     return None
 
 

@@ -18,13 +18,13 @@ from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched
 from .events import EventLog, new_event
 from .instances import prunable
+from .outage import CANCELLED
 from .retries import Retries
 from .roll import RollDriver
+from .runs import RunBook
 
 #: Ended instances kept per replica for history (older ones are deleted).
 KEEP_ENDED_PER_REPLICA = 3
-#: Why a replacement is withdrawn when the instance it replaced turns out to have exited.
-CANCELLED = "cancelled: the instance it replaced exited while its node was unreachable"
 
 
 class SupervisorBase(Actor):
@@ -59,6 +59,7 @@ class SupervisorBase(Actor):
         # Replacements being cancelled: deleted once ended (they never ran), so the
         # replica's latest instance stays the one that exited.
         self._cancelled = {i.id for i in instances if is_live(i.state) and i.reason == CANCELLED}
+        self._runs = RunBook(store, record.id)  # a scheduled deployment's runs
 
     # ---- plumbing ------------------------------------------------------------------------------
     def _event(

@@ -34,6 +34,7 @@ from ._records import (
     VersionRecord,
     new_id,
 )
+from ._runs import RunMember, RunRecord, RunState
 from ._schema import MIGRATIONS, migrate
 from ._store import DEFAULT_PATH, Store
 from ._versions import KEEP_VERSIONS
@@ -58,6 +59,9 @@ __all__ = [
     "NewEvent",
     "NotFound",
     "RollConflict",
+    "RunMember",
+    "RunRecord",
+    "RunState",
     "SchemaTooNew",
     "Store",
     "StoreError",

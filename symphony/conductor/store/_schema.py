@@ -127,12 +127,35 @@ CREATE TABLE experiments (
 ALTER TABLE instances ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
 """
 
+# Scheduled deployments: their runs (one per firing of ``schedule``, with each replica's
+# last instance and exit code as JSON, so the history outlives pruned instances), and the
+# cron time each schedule last fired, so a restarted Conductor knows what it missed.
+V8 = """
+CREATE TABLE runs (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    number        INTEGER NOT NULL,
+    scheduled_at  REAL NOT NULL,
+    started_at    REAL NOT NULL,
+    finished_at   REAL,
+    state         TEXT NOT NULL,
+    catch_up      INTEGER NOT NULL DEFAULT 0,
+    members       TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (deployment_id, number)
+);
+CREATE TABLE schedule_fires (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL,
+    fired_at      REAL NOT NULL,
+    PRIMARY KEY (deployment_id, kind)
+);
+"""
+
 # Versions (rolling updates): a version is one template of a deployment's spec (what
 # shapes its processes). The deployment runs ``version`` and may be rolling to it
 # (``roll_state``: rolling, canary, promoted, paused; NULL when no roll is under way);
 # each instance runs one version; the last versions are kept with how their roll went.
 # Every deployment that exists now starts at version 1, counted as good.
-V8 = """
+V9 = """
 ALTER TABLE deployments ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE deployments ADD COLUMN roll_state TEXT;
 ALTER TABLE deployments ADD COLUMN roll_reason TEXT;
@@ -151,7 +174,7 @@ INSERT INTO deployment_versions (deployment_id, version, spec, status, created_a
     SELECT id, 1, spec, 'good', created_at, updated_at FROM deployments;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
