@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         PlacementPolicy,
         Reschedule,
         RestartPolicy,
+        UpdatePolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
     from ._schedule import RestartSchedule, Schedule, time_zone
@@ -70,6 +71,7 @@ _LAZY = {
     "SecretName": "_secrets",
     "SecretRef": "_secrets",
     "secret_refs": "_secrets",
+    "UpdatePolicy": "_model",
     "RestartSchedule": "_schedule",
     "Schedule": "_schedule",
     "check_label_key": "_labels",
@@ -110,6 +112,7 @@ __all__ = [
     "SecretName",
     "SecretRef",
     "SpecError",
+    "UpdatePolicy",
     "apply_patch",
     "check_label_key",
     "check_label_value",

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from symphony.spec import MAX_SECRET_BYTES, SecretName, check_label_key, check_label_value
+from symphony.spec import check_label_key, check_label_value
 from symphony.wire.messages import MAX_CAPACITY
 from symphony.wire.states import DeploymentState, ExperimentState, InstanceState
 
@@ -41,19 +41,18 @@ __all__ = [
     "Node",
     "NodeList",
     "NodeUsageHistory",
+    "RollbackRequest",
+    "Rollout",
     "Run",
     "RunInstance",
     "Runs",
-    "SecretDeleted",
-    "SecretInfo",
-    "SecretList",
-    "SecretRequest",
-    "SecretSaved",
     "States",
     "TokenCreated",
     "TokenDeleted",
     "TokenList",
     "TokenRequest",
+    "Version",
+    "VersionList",
 ]
 
 #: A join token's lifetime when the request does not say.
@@ -264,6 +263,7 @@ class Instance(_Answer):
     )
     cpu_percent: float | None  # current figures (see .instance_usage); null until measured
     rss_bytes: int | None
+    version: int = Field(description="The version of the deployment's template it runs")
 
 
 class InstanceStateLists(_Answer):
@@ -306,6 +306,42 @@ class Deployment(_Answer):
     restarts: int
     spec: dict[str, Any]
     instances: list[Instance]
+    version: int = Field(description="The version of the template it runs or rolls to")
+    rollout: Rollout | None = Field(description="The rolling update under way (null: none)")
+
+
+class Rollout(_Answer):
+    """A rolling update under way: to ``version``, with ``old`` instances of other
+    versions and ``new`` ones (``new_healthy`` of them running and passing their check)."""
+
+    state: Literal["rolling", "canary", "promoted", "reverting", "paused"]
+    reason: str | None
+    version: int
+    old: int
+    new: int
+    new_healthy: int
+
+
+class Version(_Answer):
+    """One kept version: its template (in ``spec``) and how its roll went."""
+
+    version: int
+    current: bool
+    status: Literal["rolling", "canary", "good", "failed"]
+    reason: str | None
+    created_at: float
+    used_at: float = Field(description="When it last became the current version")
+    spec: dict[str, Any]
+
+
+class VersionList(_Answer):
+    versions: list[Version] = Field(description="The most recently current first")
+
+
+class RollbackRequest(_Request):
+    version: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The version to go back to; default: the one current before"
+    )
 
 
 class DeploymentList(_Answer):
@@ -515,52 +551,3 @@ class Experiment(_Answer):
 
 class ExperimentList(_Answer):
     experiments: list[Experiment]
-
-
-# -- secrets (never a value in an answer) ---------------------------------------------
-
-
-def _secret_value(value: str) -> str:
-    # An environment value: UTF-8 text without NUL, not empty, bounded.
-    if not value:
-        raise ValueError("must not be empty")
-    if "\0" in value:
-        raise ValueError("must not contain NUL characters (it becomes an environment value)")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ValueError("is not valid Unicode text (a lone surrogate)") from None
-    if size > MAX_SECRET_BYTES:
-        raise ValueError(f"must be at most {MAX_SECRET_BYTES} bytes of UTF-8, got {size}")
-    return value
-
-
-class SecretRequest(_Request):
-    """``POST /secrets``: set ``name`` to ``value`` (replacing a value set before)."""
-
-    name: SecretName
-    value: Annotated[
-        str,
-        AfterValidator(_secret_value),
-        Field(description="The value; never shown again by any route", min_length=1),
-    ]
-
-
-class SecretInfo(_Answer):
-    """A secret as every answer shows it: name and dates, never the value."""
-
-    name: str
-    created_at: float
-    updated_at: float
-
-
-class SecretSaved(SecretInfo):
-    created: bool = Field(description="True: a new secret; false: a new value for one")
-
-
-class SecretList(_Answer):
-    secrets: list[SecretInfo]
-
-
-class SecretDeleted(_Answer):
-    deleted: str

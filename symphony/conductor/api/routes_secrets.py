@@ -21,7 +21,7 @@ from ..store import SecretRecord
 from .app import context
 from .body import json_body, parse_body
 from .errors import HttpError
-from .models import SecretRequest
+from .models_secrets import SecretRequest
 
 __all__ = ["SECRETS_KEY", "secrets"]
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from symphony.spec import DeploymentSpec, ExperimentSpec
 
 from . import models as m
+from . import models_secrets as ms
 
 __all__ = ["PATH_PARAMS", "ROUTES", "MergePatch", "Route"]
 
@@ -244,23 +245,51 @@ ROUTES: tuple[Route, ...] = (
         errors=(400, 401, 404),
     ),
     Route(
+        "get",
+        "/deployments/{id_or_name}/versions",
+        "A deployment's kept versions (templates), the most recently current first",
+        m.VersionList,
+        errors=(400, 401, 404),
+    ),
+    Route(
+        "post",
+        "/deployments/{id_or_name}/promote",
+        "Promote a rolling update's canaries: the roll goes on",
+        m.Deployment,
+        body_required=False,
+        errors=(401, 404, 409, 503),
+    ),
+    Route(
+        "post",
+        "/deployments/{id_or_name}/rollback",
+        "Go back to a kept version (default: the one current before); it rolls out",
+        m.Deployment,
+        body=m.RollbackRequest,
+        body_required=False,
+        errors=(400, 401, 404, 409, 413, 422, 503),
+    ),
+    Route(
         "post",
         "/secrets",
         "Set a secret (201: created, 200: replaced); the value is never shown again",
-        m.SecretSaved,
+        ms.SecretSaved,
         status=201,
-        body=m.SecretRequest,
+        body=ms.SecretRequest,
         errors=(400, 401, 413, 422, 503),
         also=(200,),
     ),
     Route(
-        "get", "/secrets", "Secrets: names and dates, never values", m.SecretList, errors=(401, 503)
+        "get",
+        "/secrets",
+        "Secrets: names and dates, never values",
+        ms.SecretList,
+        errors=(401, 503),
     ),
     Route(
         "delete",
         "/secrets/{secret_name}",
         "Delete a secret (409 while a deployment references it)",
-        m.SecretDeleted,
+        ms.SecretDeleted,
         errors=(401, 404, 409, 503),
     ),
 )

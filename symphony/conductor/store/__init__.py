@@ -17,6 +17,7 @@ from ._errors import (
     GenerationConflict,
     NameConflict,
     NotFound,
+    RollConflict,
     SchemaTooNew,
     StoreError,
 )
@@ -30,16 +31,19 @@ from ._records import (
     InstanceRecord,
     JoinTokenRecord,
     NewEvent,
+    VersionRecord,
     new_id,
 )
 from ._runs import RunMember, RunRecord, RunState
 from ._schema import MIGRATIONS, migrate
 from ._secrets import SecretRecord
 from ._store import DEFAULT_PATH, Store
+from ._versions import KEEP_VERSIONS
 
 __all__ = [
     "DEFAULT_PATH",
     "INSTANCE_STATES",
+    "KEEP_VERSIONS",
     "MIGRATIONS",
     "RESTARTS",
     "AlreadyExists",
@@ -55,6 +59,7 @@ __all__ = [
     "NameConflict",
     "NewEvent",
     "NotFound",
+    "RollConflict",
     "RunMember",
     "RunRecord",
     "RunState",
@@ -63,6 +68,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreReader",
+    "VersionRecord",
     "migrate",
     "new_id",
 ]

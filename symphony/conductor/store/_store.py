@@ -22,6 +22,7 @@ from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._secrets import SecretTable
 from ._tokens import TokenTable
+from ._versions import VersionTable
 
 DEFAULT_PATH = Path("storage") / "symphony.db"
 #: The files of one SQLite database in WAL mode: each holds specs with their env values.
@@ -59,6 +60,7 @@ class Store(
     ExperimentTable,
     RunTable,
     SecretTable,
+    VersionTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
     experiments, the runs of scheduled deployments and sealed secrets in one SQLite file.
