@@ -48,6 +48,7 @@ Amount = Annotated[Any, AfterValidator(v.integer)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
+GpuId = Annotated[Any, AfterValidator(v.gpu_id)]
 
 
 class _Section(BaseModel):
@@ -110,6 +111,7 @@ class NodeSection(_Section):
     tls: NodeTls | None = None
     join: NodeJoin | None = None
     state_dir: Path = None
+    gpus: list[GpuId] | None = None
 
 
 class ConfigFile(_Section):
