@@ -67,3 +67,41 @@ def test_config_gpus_dataclass_refuses_what_the_file_refuses() -> None:
     assert caught.value.problems[0][0] == "capacities_total.gpu"
     assert NodeConfig(node_id="n", gpus=(0, 1)).gpus == ("0", "1")
     assert NodeConfig(node_id="n", capacities_total={"GPU": 1}).capacities_total == {"GPU": 1}
+
+
+def test_config_gpus_docs_examples_load(tmp_path: Path) -> None:
+    """The node file and the spec of the GPU section of docs/jobs.md are valid as written."""
+    import json
+    import re
+
+    from symphony.spec import parse_spec
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "jobs.md").read_text()
+    section = page.split("## GPU devices", 1)[1].split("\n## ", 1)[0]
+    (yaml_block,) = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    (json_block,) = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
+    file = tmp_path / "node.yaml"
+    file.write_text(yaml_block)
+    node = load_config(file).node
+    assert node is not None and node.gpus == ("0", "1", "2", "3")
+    spec = parse_spec(json.loads(json_block))
+    assert spec.capacity_requests == {"gpu": 2}
+
+
+def test_config_gpus_flags_replace_the_file_list(tmp_path: Path) -> None:
+    from symphony.cli import build_parser
+    from symphony.cli.service import node_config
+    from symphony.cli.up import up_config
+
+    file = tmp_path / "node.yaml"
+    file.write_text(NODE + "  gpus: [0, 1, 2]\n")
+    flags = ["node", "--config", str(file), "--gpu", "3", "--gpu", "GPU-x"]
+    node = node_config(build_parser().parse_args(flags)).node
+    assert node is not None and node.gpus == ("3", "GPU-x")
+    assert node_config(build_parser().parse_args(["node", "--config", str(file)])).node.gpus == (
+        "0",
+        "1",
+        "2",
+    )
+    assert up_config(build_parser().parse_args(["up", "--gpu", "0"])).gpus == ("0",)
+    assert up_config(build_parser().parse_args(["up"])).gpus is None

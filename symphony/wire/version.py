@@ -31,13 +31,17 @@ __all__ = [
 #: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
 #: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
 #: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
-PROTOCOL_VERSION = 3
+#: 4 added GPU devices: ``StartInstance.gpus`` (how many devices the instance gets; a
+#: conductor leaves it out for an older node, which runs the job as before, ``gpu``
+#: being a plain count there) and ``InstanceStatus.devices`` (the ones the node gave it).
+PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1
 #: The oldest protocol version a node speaks: a node runs the typed job spec as sent and
-#: no longer fills in defaults itself, which a Conductor older than 3 relies on. Upgrade
-#: the Conductor first, then the nodes.
-NODE_MIN_PROTOCOL_VERSION = 3
+#: no longer fills in defaults itself, which a Conductor older than 3 relies on; and a
+#: Conductor older than 4 would not say how many GPU devices a job gets, so a job on a
+#: node with GPUs would see none. Upgrade the Conductor first, then the nodes.
+NODE_MIN_PROTOCOL_VERSION = 4
 
 
 def negotiate_version(

@@ -124,14 +124,23 @@ def monitor_pid(state_dir: str) -> int | None:
 
 @asynccontextmanager
 async def open_node(
-    state_dir: str, *, node_id: str = "node-1", keep_monitor: bool = False
+    state_dir: str,
+    *,
+    node_id: str = "node-1",
+    keep_monitor: bool = False,
+    gpus: tuple[str, ...] = (),
 ) -> AsyncIterator[Node]:
-    """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit
-    (with ``keep_monitor``, the agent just goes, as if killed: jobs and monitor stay)."""
+    """A running ProcessManager on ``state_dir`` (with GPU devices ``gpus``); its monitor
+    and jobs are killed on exit (with ``keep_monitor``, the agent just goes, as if
+    killed: jobs and monitor stay)."""
     node = Node(manager=None, state_dir=state_dir)  # type: ignore[arg-type]
     # No jitter: the tests check restart delays exactly.
     node.manager = ProcessManager(
-        state_dir=state_dir, node_id=node_id, on_status=node.record, restart_jitter=0.0
+        state_dir=state_dir,
+        node_id=node_id,
+        on_status=node.record,
+        restart_jitter=0.0,
+        gpus=gpus,
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(node.manager.run)
@@ -177,7 +186,9 @@ async def open_jobs(node: Node) -> AsyncIterator[tuple[ProcessJobs, LinkDouble]]
         nursery.cancel_scope.cancel()
 
 
-def start_command(instance_id: str, job: JobSpec, *, deployment_id: str = "dep-1") -> StartInstance:
+def start_command(
+    instance_id: str, job: JobSpec, *, deployment_id: str = "dep-1", gpus: int | None = None
+) -> StartInstance:
     """A StartInstance as the Conductor sends it."""
     return StartInstance(
         instance_id=instance_id,
@@ -185,6 +196,7 @@ def start_command(instance_id: str, job: JobSpec, *, deployment_id: str = "dep-1
         deployment_name="dep",
         replica=0,
         spec=job,
+        gpus=gpus,
     )
 
 

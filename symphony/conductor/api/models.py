@@ -193,6 +193,9 @@ class Instance(_Answer):
     )
     cpu_percent: float | None  # current figures (see .instance_usage); null until measured
     rss_bytes: int | None
+    devices: list[str] = Field(
+        description="The GPU devices its node gave it (CUDA_VISIBLE_DEVICES); kept once it ended"
+    )
 
 
 class InstanceStateLists(_Answer):
@@ -246,6 +249,17 @@ class Deleted(_Answer):
     name: str
 
 
+class GpuDevice(_Answer):
+    """One GPU device of a node; ``instance_id`` holds it (``null``: free)."""
+
+    id: str = Field(description="What a job's CUDA_VISIBLE_DEVICES names it by")
+    index: int | None
+    uuid: str | None
+    name: str | None
+    instance_id: str | None
+    deployment_id: str | None
+
+
 class Node(_Answer):
     node_id: str
     state: Literal["ready", "disconnected", "lost"]
@@ -260,6 +274,9 @@ class Node(_Answer):
     shared_certificate: bool
     heartbeat_sec: float
     draining: bool
+    gpu_devices: list[GpuDevice] = Field(
+        description="Each GPU device the node hands out, with the instance holding it"
+    )
 
 
 class NodeList(_Answer):

@@ -42,7 +42,7 @@ from typing import Any
 import trio
 
 from symphony.actors import Actor, ActorRef, Reply
-from symphony.wire import InstanceStatus, JobSpec, Message, StartInstance, StopInstance
+from symphony.wire import InstanceStatus, Message, StartInstance, StopInstance
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
@@ -62,6 +62,7 @@ from .instances import (
     recency,
     replacements,
     restarts_added,
+    start_command,
     status_event,
     template,
 )
@@ -268,20 +269,11 @@ class DeploymentSupervisor(Actor):
                     strategy=spec.placement.strategy,
                     avoid_nodes=self._avoid.get(inst.replica, frozenset()),
                 ),
-                start=self._start_command(inst, body),
+                start=start_command(self.record, inst, body),
             )
             for inst in instances
         )
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
-
-    def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
-        return StartInstance(
-            instance_id=inst.id,
-            deployment_id=self.record.id,
-            deployment_name=self.record.name,
-            replica=inst.replica,
-            spec=body,
-        )
 
     async def _stop(self, stops: list[tuple[InstanceRecord, str]]) -> None:
         """Mark instances ``stopping`` and tell their nodes (or the Scheduler) so.
@@ -507,7 +499,7 @@ class DeploymentSupervisor(Actor):
                 continue
             if inst.state == S.ASSIGNED and report.session is not None:
                 # The start never reached the node (it left meanwhile): send it again.
-                starts.append(self._start_command(inst, job_spec(self.record.spec)))
+                starts.append(start_command(self.record, inst, job_spec(self.record.spec)))
             elif inst.state == S.STOPPING:
                 await self._end(inst, S.STOPPED, "stopped (node no longer runs it)")
             else:

@@ -67,6 +67,7 @@ class InstanceRecord:
     finished_at: float | None = None
     updated_at: float = 0.0  # set by the store on every write
     restart_at: float | None = None  # while restarting: when the node starts it again
+    devices: tuple[str, ...] = ()  # the GPU devices its node gave it (kept once it ended)
 
     def __post_init__(self) -> None:
         # Plain strings (a row, a literal) become the enum; an unknown state is refused.

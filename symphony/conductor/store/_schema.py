@@ -113,7 +113,12 @@ CREATE TABLE counters (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# The GPU devices a node gave each instance (JSON list of device ids).
+V7 = """
+ALTER TABLE instances ADD COLUMN devices TEXT NOT NULL DEFAULT '[]';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -27,6 +27,7 @@ from symphony.actors import Actor, ActorStopped, Reply
 from symphony.wire import JobSpec
 
 from .client import MonitorClient, MonitorError, MonitorLost
+from .devices import device_env
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
 from .records import (
@@ -65,6 +66,8 @@ class NodeContext:
     base_env: Mapping[str, str]
     #: The random spread of restart delays (a node setting, not part of a job's spec).
     restart_jitter: float = RESTART_JITTER
+    #: The node's GPU devices (ids); a job that holds none of them must see none.
+    gpus: tuple[str, ...] = ()
 
 
 class ProcessSupervisor(Actor):
@@ -153,6 +156,7 @@ class ProcessSupervisor(Actor):
             rss_bytes=rss,
             finished_at=self.finished_at if self.state in FINAL_STATES else None,
             restart_at=self.restart_at,
+            devices=self.request.devices,
         )
 
     def outcome(self) -> dict[str, Any]:
@@ -197,6 +201,7 @@ class ProcessSupervisor(Actor):
                 else None,
                 restarts=self.tracker.restarts,
                 health=self.health,
+                devices=self.request.devices,
                 **fields,
             )
         )
@@ -266,6 +271,8 @@ class ProcessSupervisor(Actor):
             SYMPHONY_NODE_ID=self.node.node_id,
             SYMPHONY_REPLICA="" if request.replica is None else str(request.replica),
         )
+        # After the spec's env: a job cannot name devices it does not hold.
+        env.update(device_env(request.devices, node_has_devices=bool(self.node.gpus)))
         env[RUN_ID_ENV] = run_id
         return env
 
@@ -296,7 +303,12 @@ class ProcessSupervisor(Actor):
                 log_max_bytes=spec.log_max_bytes,
                 log_backups=spec.log_backups,
                 grace=spec.stop_timeout_seconds,
-                meta={"instance_id": self.request.instance_id},
+                # The devices go in the run record too: the monitor keeps it while the
+                # run lives, whatever becomes of the agent.
+                meta={
+                    "instance_id": self.request.instance_id,
+                    "devices": list(self.request.devices),
+                },
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt
