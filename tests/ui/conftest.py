@@ -87,6 +87,11 @@ def _start_up(root: Path) -> subprocess.Popen[bytes]:
                 "ui-node",
                 "--capacity",
                 "Analytic1=10",
+                # Two declared GPU devices: the UI shows who holds each.
+                "--gpu",
+                "0",
+                "--gpu",
+                "1",
             ],
             cwd=root,
             stdout=log,
