@@ -181,6 +181,11 @@ class ProcessJobs:
             replica=command.replica,
             gpus=command.gpus or 0,
         )
+        if self.manager.stopping_all:
+            # The node is ending with its jobs: the Conductor learns of it when the
+            # link ends, and places the replica again then.
+            log.info("start of %s: not started, this node is stopping", command.instance_id)
+            return
         try:
             await self.manager.start_instance(request)
         except InstanceExists:

@@ -28,6 +28,7 @@ from ._errors import SpecError
 from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
+    from ._labels import check_label_key, check_label_value
     from ._model import (
         DeploymentSpec,
         ExecConfig,
@@ -47,6 +48,8 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "check_label_key": "_labels",
+    "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -74,6 +77,8 @@ __all__ = [
     "RestartPolicy",
     "SpecError",
     "apply_patch",
+    "check_label_key",
+    "check_label_value",
     "did_you_mean",
     "merge_patch",
     "parse_spec",
