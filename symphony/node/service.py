@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +58,24 @@ class NodeHandle:
     gpus: tuple[GpuDevice, ...] = ()
 
 
-async def node_credentials(config: NodeConfig) -> ssl.SSLContext:
+def offered_capacities(config: NodeConfig, gpus: tuple[GpuDevice, ...]) -> dict[str, int]:
+    """What the node offers: its configured capacities and ``gpu``, one per device."""
+    capacities = dict(config.capacities_total)
+    if gpus:
+        capacities["gpu"] = len(gpus)
+    return capacities
+
+
+async def node_credentials(
+    config: NodeConfig, *, capacities: Mapping[str, int] | None = None
+) -> ssl.SSLContext:
     """The link's client TLS context, first match wins: the ``node.tls`` files; else a
     certificate an earlier join stored in ``state_dir`` (when it fits this node id and
     the configured CA); else a new join with ``node.join``'s token
     (:mod:`symphony.node.enroll`)."""
     if config.ca_file is not None:
         return node_ssl_context(config)
-    identity = await identity_for(config)
+    identity = await identity_for(config, capacities=capacities)
     if identity is None:
         raise NodeCredentialsError(
             f"node {config.node_id!r} has no credentials: give node.tls files, or node.join "
@@ -95,9 +106,7 @@ def build_tree(
 ) -> Supervisor:
     """The Node's supervision tree (not started yet); ``gpus`` are its devices, offered
     as the ``gpu`` capacity (one per device)."""
-    capacities = dict(config.capacities_total)
-    if gpus:
-        capacities["gpu"] = len(gpus)
+    capacities = offered_capacities(config, gpus)
     settings = LinkSettings(
         host=config.conductor_host,
         port=config.conductor_port,
@@ -140,9 +149,10 @@ async def run_node(
 
 async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]) -> None:
     state_dir = Path(config.state_dir)
-    ssl_context = await node_credentials(config)
     # Once per start: NVML is asked (and its absence logged) here, not per job.
     gpus = node_devices(config.gpus)
+    # A join says what the node will offer, devices included (a token may bind it).
+    ssl_context = await node_credentials(config, capacities=offered_capacities(config, gpus))
     async with trio.open_nursery() as nursery:
         manager = ProcessManager(
             state_dir=str(state_dir / "jobs"),
