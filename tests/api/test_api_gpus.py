@@ -62,11 +62,15 @@ async def test_api_gpus_instances_get_distinct_devices_shown_per_instance_and_de
         (pending,) = [i for i in deployment["instances"] if i["state"] == "pending"]
         assert "gpu" in pending["reason"]
 
-        holders = {d["id"]: d["instance_id"] for d in (await _node(c, "g1"))["gpu_devices"]}
-        assert holders == {i["devices"][0]: i["id"] for i in running}
-        assert {d["deployment_id"] for d in (await _node(c, "g1"))["gpu_devices"]} == {
-            deployment["id"]
-        }
+        # The node view reads the store at most a second late: wait for it.
+        expected = {i["devices"][0]: (i["id"], deployment["id"]) for i in running}
+        with trio.fail_after(10):
+            while True:
+                listed = (await _node(c, "g1"))["gpu_devices"]
+                holders = {d["id"]: (d["instance_id"], d["deployment_id"]) for d in listed}
+                if holders == expected:
+                    break
+                await trio.sleep(0.05)
 
         # Deleted: the devices are free again (the ended instances keep their record).
         assert (await c.http.delete("/deployments/train")).status_code in (200, 202, 204)

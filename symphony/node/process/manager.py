@@ -405,7 +405,7 @@ class ProcessManager:
             outcome = saved.outcome  # the last exit and the restarts so far
             # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
             stopping = {"stop_requested": True} if request.instance_id in self._stopping else {}
-            if saved.final_state not in FINAL_STATES or live:
+            if live or ended or saved.final_state not in FINAL_STATES:
                 # Its devices before anything new can take them: those of its live run's
                 # record if it has one (what the job was started with), else its own.
                 recorded = _run_devices(live[-1]) if live else None
