@@ -57,7 +57,7 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.conductor.placement": {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
-        "Strategy", "UnknownNode", "Unplaced", "plan_placements",
+        "Strategy", "UnknownNode", "Unplaced", "plan_placements", "plan_gang",
     },
     "symphony.conductor.store": {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
@@ -65,6 +65,7 @@ PUBLIC: dict[str, set[str]] = {
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
         "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
         "new_id",
+        "ExperimentNameConflict", "ExperimentRecord",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
@@ -91,6 +92,9 @@ PUBLIC: dict[str, set[str]] = {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
         "RestartPolicy", "SpecError", "apply_patch", "check_label_key", "check_label_value",
         "did_you_mean", "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
+        # experiments
+        "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
+        "parse_experiment", "process_deployments", "variable_stem",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

@@ -48,6 +48,7 @@ Amount = Annotated[Any, AfterValidator(v.integer)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
+PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
 GpuId = Annotated[Any, AfterValidator(v.gpu_id)]
 
 
@@ -111,6 +112,8 @@ class NodeSection(_Section):
     tls: NodeTls | None = None
     join: NodeJoin | None = None
     state_dir: Path = None
+    ports: PortRange = None
+    advertise_addr: Host = None
     gpus: list[GpuId] | None = None
 
 

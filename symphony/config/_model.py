@@ -148,10 +148,16 @@ class NodeConfig:
     join_token: str | None = field(default=None, repr=False)
     join_ca_hash: str | None = None
     state_dir: Path = Path("storage/node")
+    # Experiments: the ports this node allocates for bound names, and the address its
+    # processes are reached at (None: the address the Conductor sees its link come from).
+    ports: str = v.DEFAULT_PORTS
+    advertise_addr: str | None = None
     gpus: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _set(self, "node_id", v.node_id)
+        _set(self, "ports", v.port_range)
+        _set(self, "advertise_addr", _optional(v.host))
         _set(self, "conductor_host", v.host)
         _set(self, "conductor_port", v.port)
         _set(self, "groups", _tuple_of(v.group))

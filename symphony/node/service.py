@@ -37,6 +37,7 @@ from .gpus import GpuDevice, node_devices
 from .incarnation import ensure_incarnation
 from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
+from .network import network_facts
 from .process import ProcessManager
 from .resources import ResourceMonitor
 
@@ -116,6 +117,7 @@ def build_tree(
         capacities_total=capacities,
         heartbeat_sec=config.heartbeat_sec,
         incarnation=ensure_incarnation(Path(config.state_dir)),
+        network=network_facts(config.ports, config.advertise_addr),
     )
     disks = (Path(config.state_dir).resolve(),)
 

@@ -28,10 +28,19 @@ from ._errors import SpecError
 from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
+    from ._experiment import (
+        ExperimentSpec,
+        ProcessGroupSpec,
+        ProcessSpec,
+        parse_experiment,
+        process_deployments,
+        variable_stem,
+    )
     from ._labels import check_label_key, check_label_value
     from ._model import (
         DeploymentSpec,
         ExecConfig,
+        ExperimentRole,
         HealthCheck,
         PlacementPolicy,
         Reschedule,
@@ -44,6 +53,13 @@ if TYPE_CHECKING:
 _LAZY = {
     "DeploymentSpec": "_model",
     "ExecConfig": "_model",
+    "ExperimentRole": "_model",
+    "ExperimentSpec": "_experiment",
+    "ProcessGroupSpec": "_experiment",
+    "ProcessSpec": "_experiment",
+    "parse_experiment": "_experiment",
+    "process_deployments": "_experiment",
+    "variable_stem": "_experiment",
     "HealthCheck": "_model",
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
@@ -71,8 +87,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DeploymentSpec",
     "ExecConfig",
+    "ExperimentRole",
+    "ExperimentSpec",
     "HealthCheck",
     "PlacementPolicy",
+    "ProcessGroupSpec",
+    "ProcessSpec",
     "Reschedule",
     "RestartPolicy",
     "SpecError",
@@ -81,7 +101,10 @@ __all__ = [
     "check_label_value",
     "did_you_mean",
     "merge_patch",
+    "parse_experiment",
     "parse_spec",
     "parse_stored_spec",
+    "process_deployments",
     "translate_errors",
+    "variable_stem",
 ]

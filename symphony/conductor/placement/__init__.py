@@ -12,6 +12,7 @@ and a live index in step and plans each arriving instance without a rebuild.
 """
 
 from ._cluster import ClusterState
+from ._gang import plan_gang
 from ._ledger import (
     AlreadyReserved,
     CapacityLedger,
@@ -38,5 +39,6 @@ __all__ = [
     "Strategy",
     "UnknownNode",
     "Unplaced",
+    "plan_gang",
     "plan_placements",
 ]

@@ -58,6 +58,10 @@ class PendingInstance:
 
     ``node_group`` None means any group. ``avoid_nodes`` are nodes to prefer against
     (say, where it just failed): used only when no other node fits.
+
+    ``gang`` (an experiment's name) makes it a member of a gang: the gang's members are
+    placed together or not at all (:func:`plan_gang`), and members sharing a
+    ``gang_group`` land on one node.
     """
 
     instance_id: str
@@ -66,6 +70,8 @@ class PendingInstance:
     capacity_requests: Mapping[str, int]
     strategy: Strategy = "spread"
     avoid_nodes: frozenset[str] = frozenset()
+    gang: str | None = None
+    gang_group: str | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
