@@ -3,15 +3,23 @@ node's card (the local node of ``symphony up`` declares devices 0 and 1)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
-from .conftest import WAIT_MS, Server, needs_chromium
+from .conftest import WAIT_MS, Server, needs_chromium, serve_up
 from .test_ui_browser import deploy, login, remove
 
 pytestmark = needs_chromium
 expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The local node declares two GPU devices (the other UI tests' node has none)."""
+    yield from serve_up(tmp_path_factory, "--gpu", "0", "--gpu", "1")
 
 
 def test_ui_gpus_shown_per_instance_and_per_device(page: Any, server: Server) -> None:
