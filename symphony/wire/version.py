@@ -31,7 +31,11 @@ __all__ = [
 #: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
 #: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
 #: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
-#: 4 added GPU devices: ``StartInstance.gpus`` (how many devices the instance gets; a
+#: 4 added ``Hello.container_runtimes`` and the job kinds ``docker``/``podman`` (with
+#: ``JobConfig.image`` and ``entrypoint``, and an empty ``command`` for the image's
+#: own); a container job goes only to a node that reported its runtime, so older nodes
+#: (which report none) never receive one.
+#: 4 also added GPU devices: ``StartInstance.gpus`` (how many devices the instance gets; a
 #: conductor leaves it out for an older node, which runs the job as before, ``gpu``
 #: being a plain count there) and ``InstanceStatus.devices`` (the ones the node gave it).
 PROTOCOL_VERSION = 4
