@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from symphony.errors import SymphonyError
 from symphony.spec import ExperimentRole, variable_stem
 
 from ..nodes.model import NodeView
@@ -29,7 +30,7 @@ from ..nodes.model import NodeView
 DEFAULT_RANGE = (20000, 29999)
 
 
-class PortTaken(Exception):
+class PortTaken(SymphonyError):
     """A fixed port asked for is allocated already on that node."""
 
 
