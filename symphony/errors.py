@@ -29,7 +29,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,
     │                                  ServerUntrusted, HelloRefused, ConnectionClosed
     ├── StoreError                     the Conductor's store
-    │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord
+    │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
     │   └── AlreadyExists
     │       └── NameConflict
     │           └── ExperimentNameConflict
