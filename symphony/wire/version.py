@@ -37,7 +37,10 @@ __all__ = [
 #: (which report none) never receive one.
 #: 4 also added GPU devices: ``StartInstance.gpus`` (how many devices the instance gets; a
 #: conductor leaves it out for an older node, which runs the job as before, ``gpu``
-#: being a plain count there) and ``InstanceStatus.devices`` (the ones the node gave it).
+#: being a plain count there) and ``InstanceStatus.devices`` (the ones the node gave it),
+#: and the optional ``JobSpec.experiment`` (the names an experiment's process binds and
+#: exposes, with their fixed ports, which the node checks are free before it starts the
+#: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
 PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1

@@ -33,6 +33,7 @@ from ..container.launch import (
     stop_instance_container,
     unless_stopped,
 )
+from ..ports import taken_ports
 from .client import MonitorClient, MonitorError, MonitorLost
 from .devices import device_env
 from .health import watch_health
@@ -301,6 +302,14 @@ class ProcessSupervisor(Actor):
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)
         spec = self.spec
+        taken = taken_ports(spec.experiment.fixed_ports() if spec.experiment else ())
+        if taken:
+            listed = ", ".join(map(str, taken))
+            reason = f"spawn error: fixed port {listed} taken on this node by another program"
+            self.reason = reason
+            return self.tracker.decide(
+                failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
+            )
         command, env = list(spec.config.command), self._job_env(run_id)
         try:
             if spec.kind in CONTAINER_KINDS:  # the runtime's client is the job's process
