@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import typing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from symphony.wire import (
 
 from . import v2_node_jobspec
 from .helpers import PYTHON, cluster
-from .old_node import old_node
+from .old_node import run_old_node
 
 LISTEN = "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); " \
     "s.listen(); time.sleep(600)"  # fmt: skip
@@ -110,14 +111,14 @@ SPECS: list[dict[str, Any]] = [
 
 async def test_api_version_2_node_gets_a_spec_its_own_parser_accepts(tmp_path: Path) -> None:
     async with cluster(tmp_path, node=False) as c:
-        received: list[Any] = []
-        await c.nursery.start(old_node, c.info, received, 2)
+        seen: list[StartInstance] = []
+        node = partial(run_old_node, version=2, capacities={"Analytic1": 10})
+        await c.nursery.start(node, c.info, seen)
         for i, spec in enumerate(SPECS):
             body = {"name": f"old-{i}", "node_group": "gpu-1", **spec}
             created = await c.http.post("/deployments", json=body)
             assert created.status_code == 201, created.text
             await c.wait_running(f"old-{i}")
-    seen = [m for m in received if isinstance(m, StartInstance)]
     assert len(seen) == len(SPECS)
     for start in sorted(seen, key=lambda s: s.deployment_name):
         # What went over the wire, as the v2 node's msgpack reader saw it.

@@ -8,6 +8,7 @@ drop the link), and must bound what it buffers for the reader, saying what it dr
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from symphony.wire import (
 )
 
 from .helpers import cluster
-from .old_node import old_node
+from .old_node import run_old_node
 
 CHUNK = (b"y" * 1023 + b"\n") * 64  # 64 KiB, 64 lines
 FLOOD = 48  # chunks: 3 MiB, far past what the Conductor buffers for one reader
@@ -35,7 +36,10 @@ async def _flood(conn: Any, msg: Any) -> None:
 async def test_logs_from_a_version_1_node_get_no_credit_and_stay_bounded(tmp_path: Path) -> None:
     async with cluster(tmp_path, node=False) as c:
         seen: list[Any] = []
-        await c.nursery.start(old_node, c.info, seen, 1, _flood)
+        node = partial(
+            run_old_node, version=1, capacities={"Analytic1": 10}, keep_all=True, answer=_flood
+        )
+        await c.nursery.start(node, c.info, seen)
         spec = {
             "name": "legacy",
             "node_group": "gpu-1",

@@ -7,6 +7,7 @@ test reads their logs to see that every message arrived.
 from __future__ import annotations
 
 import importlib.util
+import random
 from pathlib import Path
 from types import ModuleType
 
@@ -27,9 +28,18 @@ def launcher() -> ModuleType:
     return module
 
 
+def port_block() -> str:
+    """A range of ports for both nodes, away from the default one and from the ports the
+    kernel hands out for port 0: another test run on this machine at the same moment
+    (its nodes allocate from 20000 up) must not hold the ports the learner binds."""
+    base = random.randrange(21000, 32000, 100)
+    return f"{base}-{base + 99}"
+
+
 async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Path) -> None:
-    async with cluster(tmp_path) as c:
-        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2"))
+    ports = port_block()
+    async with cluster(tmp_path, node_overrides={"ports": ports}) as c:
+        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2", ports=ports))
         with trio.fail_after(15):
             while (
                 sum(n["state"] == "ready" for n in (await c.http.get("/nodes")).json()["nodes"]) < 2
@@ -44,7 +54,8 @@ async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Pat
 
         async def log(name: str) -> str:
             response = await c.http.get(f"/deployments/rl.{name}/logs", params={"tail": 100})
-            return response.text if response.status_code == 200 else ""
+            ok = response.status_code == 200
+            return response.text if ok else f"{response.status_code} {response.text}"
 
         expected = {
             "learner": [f"hello from agent-{k} of agents-{k // 2}" for k in range(4)]
@@ -60,5 +71,10 @@ async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Pat
                 await trio.sleep(0.2)
         for name, want in expected.items():
             for line in want:
-                assert line in logs[name], (name, line, logs[name])
+                if line not in logs[name]:
+                    err = await c.http.get(
+                        f"/deployments/rl.{name}/logs", params={"tail": 20, "stream": "stderr"}
+                    )
+                    state = (await c.http.get("/experiments/rl")).json()
+                    raise AssertionError((name, line, logs[name], err.text, state["processes"]))
         assert (await c.http.delete("/experiments/rl")).status_code == 200

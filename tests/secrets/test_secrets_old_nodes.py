@@ -4,6 +4,7 @@ old node keeps running jobs without secrets. The pure placement rule is checked 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from symphony.wire import (
 )
 
 from ..api.helpers import cluster
-from ..api.old_node import old_node
+from ..api.old_node import run_old_node
 from ..link.cluster import shared_cert_node, start_node
 
 
@@ -40,7 +41,8 @@ async def test_secrets_job_waits_for_a_new_node_and_never_reaches_an_old_one(
 ) -> None:
     async with cluster(tmp_path, node=False) as c:
         seen: list[Any] = []
-        await c.nursery.start(old_node, c.info, seen, 3)
+        node = partial(run_old_node, version=3, capacities={"Analytic1": 10}, keep_all=True)
+        await c.nursery.start(node, c.info, seen)
         await c.http.post("/secrets", json={"name": "tok", "value": "abcdefgh-1234"})
         env = {"T": {"secret": "tok"}}
         command = ["sleep", "600"]

@@ -60,6 +60,7 @@ from .instances import (
     new_instance_id,
     recency,
     restarts_added,
+    start_command,
     status_event,
 )
 from .messages import (
@@ -276,14 +277,7 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
     def _start_command(
         self, inst: InstanceRecord, body: JobSpec, values: dict[str, str] | None
     ) -> StartInstance:
-        start = StartInstance(
-            instance_id=inst.id,
-            deployment_id=self.record.id,
-            deployment_name=self.record.name,
-            replica=inst.replica,
-            spec=body,
-            secrets=values,
-        )
+        start = start_command(self.record, inst, body, values)
         env = inst.network.get("env")  # an experiment's process, placed: its SYMPH_* values
         return with_env(start, env) if env else start
 

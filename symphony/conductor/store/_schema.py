@@ -174,9 +174,14 @@ INSERT INTO deployment_versions (deployment_id, version, spec, status, created_a
     SELECT id, 1, spec, 'good', created_at, updated_at FROM deployments;
 """
 
+# The GPU devices a node gave each instance (JSON list of device ids).
+V10 = """
+ALTER TABLE instances ADD COLUMN devices TEXT NOT NULL DEFAULT '[]';
+"""
+
 # Secrets, sealed with AES-GCM by the Conductor (symphony.conductor.secrets): the
 # database alone never reveals a value.
-V10 = """
+V11 = """
 CREATE TABLE secrets (
     name          TEXT PRIMARY KEY,
     sealed        BLOB NOT NULL,
@@ -185,7 +190,7 @@ CREATE TABLE secrets (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

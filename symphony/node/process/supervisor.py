@@ -33,7 +33,9 @@ from ..container.launch import (
     stop_instance_container,
     unless_stopped,
 )
+from ..ports import taken_ports
 from .client import MonitorClient, MonitorError, MonitorLost
+from .devices import device_env
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
 from .records import (
@@ -77,6 +79,8 @@ class NodeContext:
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     #: The container runtimes found on the node: ``{"podman": "/usr/bin/podman"}``.
     container_runtimes: Mapping[str, str] = field(default_factory=dict)
+    #: The node's GPU devices (ids); a job that holds none of them must see none.
+    gpus: tuple[str, ...] = ()
 
 
 class ProcessSupervisor(Actor):
@@ -165,6 +169,7 @@ class ProcessSupervisor(Actor):
             rss_bytes=rss,
             finished_at=self.finished_at if self.state in FINAL_STATES else None,
             restart_at=self.restart_at,
+            devices=self.request.devices,
         )
 
     def outcome(self) -> dict[str, Any]:
@@ -209,6 +214,7 @@ class ProcessSupervisor(Actor):
                 else None,
                 restarts=self.tracker.restarts,
                 health=self.health,
+                devices=self.request.devices,
                 **fields,
             )
         )
@@ -279,6 +285,8 @@ class ProcessSupervisor(Actor):
             SYMPHONY_NODE_ID=self.node.node_id,
             SYMPHONY_REPLICA="" if request.replica is None else str(request.replica),
         )
+        # After the spec's env: a job cannot name devices it does not hold.
+        env.update(device_env(request.devices, node_has_devices=bool(self.node.gpus)))
         env[RUN_ID_ENV] = run_id
         return env
 
@@ -316,6 +324,14 @@ class ProcessSupervisor(Actor):
             return self.tracker.decide(
                 failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
             )
+        taken = taken_ports(spec.experiment.fixed_ports() if spec.experiment else ())
+        if taken:
+            listed = ", ".join(map(str, taken))
+            reason = f"spawn error: fixed port {listed} taken on this node by another program"
+            self.reason = reason
+            return self.tracker.decide(
+                failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
+            )
         command, env = list(spec.config.command), self._job_env(run_id)
         try:
             if spec.kind in CONTAINER_KINDS:  # the runtime's client is the job's process
@@ -344,7 +360,12 @@ class ProcessSupervisor(Actor):
                 log_max_bytes=spec.log_max_bytes,
                 log_backups=spec.log_backups,
                 grace=spec.stop_timeout_seconds,
-                meta={"instance_id": self.request.instance_id},
+                # The devices go in the run record too: the monitor keeps it while the
+                # run lives, whatever becomes of the agent.
+                meta={
+                    "instance_id": self.request.instance_id,
+                    "devices": list(self.request.devices),
+                },
                 mask=list(self._secret_values().values()),
             )
         except MonitorLost:
