@@ -57,7 +57,7 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.conductor.placement": {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
-        "Strategy", "UnknownNode", "Unplaced", "plan_placements",
+        "Strategy", "UnknownNode", "Unplaced", "job_needs", "node_tags", "plan_placements",
     },
     "symphony.conductor.store": {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
@@ -71,6 +71,7 @@ PUBLIC: dict[str, set[str]] = {
         "load_config", "parse_config", "read_config_file", "values",
     },
     "symphony.node": {"NodeCredentialsError", "NodeHandle", "build_tree", "run_node"},
+    "symphony.node.sources": {"SourceError", "SourcePreparer"},
     "symphony.node.process": {
         "GetReport", "InstanceExists", "InstanceReport", "MonitorError", "MonitorLost",
         "NodeContext", "ProcessManager", "ProcessSupervisor", "StartRequest", "StatusUpdate",
@@ -88,9 +89,9 @@ PUBLIC: dict[str, set[str]] = {
         "write_private_file",
     },
     "symphony.spec": {
-        "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
-        "RestartPolicy", "SpecError", "apply_patch", "did_you_mean", "merge_patch", "parse_spec",
-        "parse_stored_spec", "translate_errors",
+        "DeploymentSpec", "ExecConfig", "GitSource", "HealthCheck", "PlacementPolicy",
+        "Reschedule", "RestartPolicy", "SpecError", "apply_patch", "did_you_mean", "is_commit",
+        "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",
@@ -99,9 +100,9 @@ PUBLIC: dict[str, set[str]] = {
         "PROTOCOL_VERSION", "ConductorConnection", "ConnectFailed", "ConnectTimeout",
         "ConnectionClosed", "EncodeError", "Error", "FrameTooLarge", "Heartbeat", "Hello",
         "HelloAccepted", "HelloRefused", "HelloRejected", "InstanceReport", "InstanceStatus",
-        "InstanceUsage", "JobConfig", "JobHealthCheck", "JobRestartPolicy", "JobSpec", "JoinCA",
-        "JoinOk", "JoinRefused", "JoinRequest", "LinkError", "LogCancel", "LogChunk", "LogCredit",
-        "LogRequest", "Message", "NodeConnection",
+        "InstanceUsage", "JobConfig", "JobGit", "JobHealthCheck", "JobRestartPolicy", "JobSpec",
+        "JoinCA", "JoinOk", "JoinRefused", "JoinRequest", "LinkError", "LogCancel", "LogChunk",
+        "LogCredit", "LogRequest", "Message", "NodeConnection",
         "ProtocolError", "ServerUntrusted", "StartInstance", "StatusBatch", "StopInstance",
         "TLSRejected", "TransportError", "VersionMismatch", "WireConnection", "answer_hello",
         "client_hello", "connect_to_conductor", "decode", "encode", "job_spec_from_dict",

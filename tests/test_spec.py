@@ -168,9 +168,9 @@ def test_spec_command_string_refused_with_list_hint() -> None:
 def test_spec_not_supported_fields_refused_clearly() -> None:
     errors = errors_of({**SEED, "kind": "docker", "config": {**SEED["config"], "image": "x:1"}})
     assert errors["kind"].startswith("not supported yet")
-    assert errors["config.image"].startswith("not supported yet")
-    env_name = {"command": ["x"], "env_name": "torch"}
-    assert errors_of(minimal(config=env_name))["config.env_name"].startswith("not supported yet")
+    assert "must start with http://" in errors["config.image"]  # an archive URL for exec
+    for kind in ("conda", "venv"):
+        assert "config.env_name" in errors_of(minimal(kind=kind))["kind"]
     assert "unknown kind" in errors_of(minimal(kind="lambda"))["kind"]
 
 

@@ -45,6 +45,7 @@ NodeId = Annotated[Any, AfterValidator(v.node_id)]
 Group = Annotated[Any, AfterValidator(v.group)]
 CapacityName = Annotated[Any, AfterValidator(v.capacity_name)]
 Amount = Annotated[Any, AfterValidator(v.integer)]
+CacheBytes = Annotated[Any, AfterValidator(v.at_least_one)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
@@ -110,6 +111,8 @@ class NodeSection(_Section):
     tls: NodeTls | None = None
     join: NodeJoin | None = None
     state_dir: Path = None
+    cache_max_bytes: CacheBytes = None
+    envs_dir: Path = None
 
 
 class ConfigFile(_Section):

@@ -241,6 +241,8 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         join_token=join.token,
         join_ca_hash=join.ca_hash,
         state_dir=s.state_dir,
+        cache_max_bytes=s.cache_max_bytes,
+        envs_dir=s.envs_dir,
     )
     # The conductor address defaults to the join address: one endpoint to remember.
     addr = s.conductor_addr or (v.host_port(join.addr) if join.addr is not None else None)

@@ -84,6 +84,9 @@ class Jobs(Protocol):
     async def usage(self) -> list[InstanceUsage]:
         """CPU% and RSS of every live instance, for the next heartbeat."""
 
+    async def envs(self) -> tuple[str, ...]:
+        """The names of the node's environments (for ``config.env_name``), sorted."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LinkSettings:
@@ -137,6 +140,7 @@ class ConductorLink(Actor):
         self.jobs = jobs
         self._pending: deque[InstanceStatus] = deque(maxlen=MAX_PENDING_STATUSES)
         self._pending_changed = trio.Event()
+        self._envs: tuple[str, ...] = ()  # as last reported to the Conductor
         self._state = "connecting"
         self._connected_since: float | None = None
         self._connects = 0
@@ -229,6 +233,7 @@ class ConductorLink(Actor):
         s = self.settings
         static = await self.resources.ask(GetStatic(), timeout=10)
         instances = await self.jobs.reports() if self.jobs is not None else []
+        self._envs = await self.jobs.envs() if self.jobs is not None else ()
         return Hello(
             protocol_version=PROTOCOL_VERSION,
             node_id=s.node_id,
@@ -241,6 +246,7 @@ class ConductorLink(Actor):
             # the Conductor is upgraded first (it still accepts older nodes).
             min_protocol_version=NODE_MIN_PROTOCOL_VERSION,
             incarnation=s.incarnation,
+            envs=self._envs,
         )
 
     # ---- one connected session ------------------------------------------------------------
@@ -296,7 +302,12 @@ class ConductorLink(Actor):
             # Every Conductor this node speaks to is version 3 or newer (see
             # NODE_MIN_PROTOCOL_VERSION), so the instances' usage always goes along.
             instances = await self._instance_usage(interval)
-            await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances))
+            envs = self._envs
+            with trio.move_on_after(max(interval, 1.0)):  # liveness never waits for conda
+                envs = await self.jobs.envs() if self.jobs is not None else ()
+            changed = envs if envs != self._envs else None  # sent only when they change
+            self._envs = envs
+            await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances, envs=changed))
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.
             next_at = max(next_at + interval, trio.current_time())

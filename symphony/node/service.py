@@ -37,6 +37,7 @@ from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
 from .process import ProcessManager
 from .resources import ResourceMonitor
+from .sources.prepare import SourcePreparer
 
 log = logging.getLogger("symphony.node")
 
@@ -132,7 +133,14 @@ async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]
     state_dir = Path(config.state_dir)
     ssl_context = await node_credentials(config)
     async with trio.open_nursery() as nursery:
-        manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)
+        sources = SourcePreparer(
+            cache_dir=str(state_dir / "cache"),
+            cache_max_bytes=config.cache_max_bytes,
+            envs_dir=None if config.envs_dir is None else str(config.envs_dir),
+        )
+        manager = ProcessManager(
+            state_dir=str(state_dir / "jobs"), node_id=config.node_id, sources=sources
+        )
         await nursery.start(manager.run)
         jobs = ProcessJobs(manager)  # subscribes before adoption emits anything
         adopted = await manager.adopt()

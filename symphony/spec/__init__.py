@@ -37,12 +37,15 @@ if TYPE_CHECKING:
         RestartPolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._sources import GitSource, is_commit
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
 _LAZY = {
     "DeploymentSpec": "_model",
     "ExecConfig": "_model",
+    "GitSource": "_sources",
+    "is_commit": "_sources",
     "HealthCheck": "_model",
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
@@ -68,6 +71,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DeploymentSpec",
     "ExecConfig",
+    "GitSource",
     "HealthCheck",
     "PlacementPolicy",
     "Reschedule",
@@ -75,6 +79,7 @@ __all__ = [
     "SpecError",
     "apply_patch",
     "did_you_mean",
+    "is_commit",
     "merge_patch",
     "parse_spec",
     "parse_stored_spec",

@@ -41,7 +41,14 @@ from .errors import (
 )
 from .hello import answer_hello, client_hello, receive_hello
 from .identity import peer_node_id
-from .jobspec import JobConfig, JobHealthCheck, JobRestartPolicy, JobSpec, job_spec_from_dict
+from .jobspec import (
+    JobConfig,
+    JobGit,
+    JobHealthCheck,
+    JobRestartPolicy,
+    JobSpec,
+    job_spec_from_dict,
+)
 from .join import JoinCA, JoinOk, JoinRefused, JoinRequest
 from .messages import (
     INSTANCE_STATES,
@@ -103,6 +110,7 @@ __all__ = [
     "InstanceStatus",
     "InstanceUsage",
     "JobConfig",
+    "JobGit",
     "JobHealthCheck",
     "JobRestartPolicy",
     "JobSpec",

@@ -31,10 +31,11 @@ from dataclasses import field
 from typing import Annotated, Any, Literal
 
 from .messages import Message, message
-from .schema import Max, Min, MinLen, Pattern, build
+from .schema import Max, MaxLen, Min, MinLen, Pattern, build
 
 __all__ = [
     "JobConfig",
+    "JobGit",
     "JobHealthCheck",
     "JobRestartPolicy",
     "JobSpec",
@@ -48,17 +49,63 @@ Arg = Annotated[str, Pattern(r"[^\x00]*", "text without NUL characters")]
 EnvName = Annotated[str, Pattern(r"[^=\x00]+", "a variable name: not empty, no '=' or NUL")]
 Url = Annotated[str, Pattern(r"https?://[\s\S]*", "an http:// or https:// URL")]
 WEEK = 7 * 86_400
+# Sources (protocol 4): the spec's own rules (symphony.spec._sources), repeated here
+# because the wire imports no spec code; a node fetches only what fits them.
+SourceUrl = Annotated[
+    str,
+    Pattern(
+        r"(https?://[^\x00-\x20\x7f/]+|file://(localhost)?/|upload:[0-9a-f]{64}\Z)[^\x00-\x20\x7f]*",
+        "an http://, https://, file:/// or upload: URL without spaces or control characters",
+    ),
+    MaxLen(4096),
+]
+Sha256 = Annotated[str, Pattern(r"[0-9a-f]{64}", "a sha256 digest: 64 lowercase hex digits")]
+Commit = Annotated[str, Pattern(r"[0-9a-f]{40}", "a commit id: 40 lowercase hex digits")]
+EnvRef = Annotated[
+    str, Pattern(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", "an environment name (1-128 characters)")
+]
+
+
+@message("job_git")
+class JobGit(Message):
+    """A git source: ``repo`` at ``commit`` (``ref`` is what the commit was resolved from,
+    kept for messages and the instance's record)."""
+
+    repo: SourceUrl
+    ref: Annotated[str, Pattern(r"(?!-)[A-Za-z0-9._/+-]{1,255}", "a git ref")]
+    commit: Commit
+
+
 Seconds = Annotated[float, Min(0), Max(WEEK)]
 
 
 @message("job_config")
 class JobConfig(Message):
     """What to run: ``command`` (argv, no shell), ``env`` added to the node's
-    environment, ``cwd`` (``None``: the instance's own work directory on the node)."""
+    environment, ``cwd`` (``None``: the instance's own work directory on the node).
+
+    Protocol 4 added the sources: ``image`` (an archive, checked against ``sha256``),
+    ``git``, and ``env_name``. The Conductor places a job with any of them only on
+    nodes of version 4 or newer (an older node would ignore them and run the wrong
+    thing), and one with ``env_name`` only on a node that reported that environment.
+    """
 
     command: Annotated[tuple[Arg, ...], MinLen(1)]
     env: dict[EnvName, Arg] = field(default_factory=dict)
     cwd: str | None = None
+    image: SourceUrl | None = None
+    sha256: Sha256 | None = None
+    git: JobGit | None = None
+    env_name: EnvRef | None = None
+
+    def __post_init__(self) -> None:
+        if self.image is not None and self.git is not None:
+            raise ValueError("image and git are two sources of code: give one")
+
+    @property
+    def needs_sources(self) -> bool:
+        """Whether this job needs a node of protocol 4 or newer."""
+        return any(v is not None for v in (self.image, self.git, self.env_name))
 
 
 @message("job_restart_policy")

@@ -83,6 +83,9 @@ ClassName = Annotated[
 MAX_CAPACITY = 10**12
 Capacity = Annotated[int, Min(0), Max(MAX_CAPACITY)]
 
+#: The most named environments a node reports.
+MAX_ENVS = 1024
+
 #: Every instance state of the lifecycle in ARCHITECTURE order (see :mod:`.states`).
 INSTANCE_STATES: tuple[str, ...] = tuple(state.value for state in InstanceState)
 
@@ -182,6 +185,8 @@ class Hello(Message):
     agent_version: Text | None = None
     heartbeat_sec: Annotated[float, Min(0.05), Max(86_400)] | None = None
     incarnation: Annotated[str, MinLen(1), MaxLen(128)] | None = None
+    #: (protocol 4) The named environments this node can run a job in (``env_name``).
+    envs: Annotated[tuple[EnvRef, ...], MaxLen(MAX_ENVS)] | None = None
 
 
 @message("hello_accepted")
@@ -226,6 +231,9 @@ class Heartbeat(Message):
     seq: NonNegInt
     usage: Annotated[dict[str, Any], JsonData()] = field(default_factory=dict)
     instances: Annotated[tuple[InstanceUsage, ...], MaxLen(MAX_USAGE_INSTANCES)] | None = None
+    #: (protocol 4) The node's environments, sent only when they changed since the last
+    #: report (``None``: unchanged).
+    envs: Annotated[tuple[EnvRef, ...], MaxLen(MAX_ENVS)] | None = None
 
 
 @message("error")
@@ -315,4 +323,4 @@ class LogCredit(Message):
 
 # At the end: the job spec's messages are built on the base class above, and
 # StartInstance's hint names JobSpec (resolved when the codec first compiles it).
-from .jobspec import JobSpec  # noqa: E402
+from .jobspec import EnvRef, JobSpec  # noqa: E402

@@ -31,7 +31,10 @@ __all__ = [
 #: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
 #: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
 #: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
-PROTOCOL_VERSION = 3
+#: 4 added the job's sources (``JobConfig.image``, ``sha256``, ``git``, ``env_name``) and
+#: the node's environments (``Hello.envs``, ``Heartbeat.envs``); the Conductor places a
+#: job with a source only on a node of version 4 or newer, and says so while it waits.
+PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1
 #: The oldest protocol version a node speaks: a node runs the typed job spec as sent and

@@ -11,9 +11,10 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from symphony.spec import SpecError, parse_spec
+from symphony.spec import DeploymentSpec, SpecError, merge_patch, parse_spec
 
 from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
+from ..gitrefs import GitRefError, commit_patch
 from ..store import DeploymentRecord, NameConflict, NotFound
 from .app import context
 from .body import json_body
@@ -64,6 +65,7 @@ async def create() -> tuple[dict[str, Any], int]:
         spec = parse_spec(data)
     except SpecError as error:
         raise HttpError(422, "invalid spec", error.errors) from None
+    spec = spec.patched(await _git_commit(spec) or {})
     record: DeploymentRecord = refused(
         await context().deployments.ask(CreateDeployment(spec), timeout=30)
     )
@@ -93,10 +95,34 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HttpError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
     record = find(id_or_name)
+    data = await _with_git_commit(record.spec, data)
     updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)
     )
     return await one(updated)
+
+
+async def _git_commit(
+    spec: DeploymentSpec, previous: DeploymentSpec | None = None
+) -> dict[str, Any] | None:
+    """Record ``config.git``'s commit once per version of the spec (see ``gitrefs``)."""
+    try:
+        return await commit_patch(spec, previous)
+    except GitRefError as error:
+        detail = [{"path": "config.git.ref", "message": str(error)}]
+        raise HttpError(422, "invalid spec", detail) from None
+
+
+async def _with_git_commit(current: DeploymentSpec, patch: dict[str, Any]) -> dict[str, Any]:
+    """``patch`` plus the commit its git source resolves to, when it moves the source."""
+    if "config" not in patch:
+        return patch
+    try:
+        preview = current.patched(patch)
+    except SpecError:
+        return patch  # the Deployments actor refuses it with the same errors
+    found = await _git_commit(preview, current)
+    return patch if found is None else merge_patch(patch, found)
 
 
 @deployments.delete("/deployments/<id_or_name>")

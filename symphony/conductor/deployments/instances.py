@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from symphony.wire import InstanceStatus, JobSpec, job_spec_from_dict
 from symphony.wire.states import InstanceState, is_final, is_live
 
+from ..placement import job_needs
 from ..store import InstanceRecord
 
 if TYPE_CHECKING:
@@ -66,6 +67,13 @@ def job_spec(spec: DeploymentSpec) -> JobSpec:
     """The typed job spec a node runs, from a validated deployment spec (which filled in
     every default). The frame compiler checks it here by the node's own rules."""
     return job_spec_from_dict(spec.to_dict())
+
+
+def placement_needs(spec: DeploymentSpec) -> frozenset[str]:
+    """What a node must offer besides capacity to run ``spec`` (see ``placement``)."""
+    config = spec.config
+    has_code = config.image is not None or config.git is not None
+    return job_needs(image=has_code, env_name=config.env_name)
 
 
 def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:
@@ -150,6 +158,9 @@ def status_event(
     before: InstanceRecord, after: InstanceRecord, u: InstanceStatus
 ) -> tuple[str, str, dict[str, Any]] | None:
     """The event (kind, message, data) a node's update is worth, if any."""
+    if u.state == S.STARTING and u.reason:
+        # The node is putting the job's code in place (downloading, unpacking, cloning).
+        return "preparing", f"{after.id}: {u.reason}", {}
     if u.state == S.RUNNING and before.state != S.RUNNING:
         return "started", f"{after.id} running on {after.node_id} (pid {after.pid})", {}
     if u.state == S.EXITED and before.state != S.EXITED:

@@ -37,7 +37,7 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError
+from ..placement import ClusterState, LedgerError, node_tags
 from .messages import (
     AdoptReservation,
     AdoptReservations,
@@ -155,7 +155,7 @@ class Scheduler(Actor):
             self._lost_nodes.discard(view.node_id)
             self.cluster.upsert_node(
                 view.node_id,
-                groups=view.groups,
+                groups=(*view.groups, *node_tags(view.protocol_version, view.envs)),
                 ready=True,
                 capacities_total=view.capacities_total,
                 draining=view.draining,

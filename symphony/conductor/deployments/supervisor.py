@@ -58,6 +58,7 @@ from .instances import (
     is_final_update,
     job_spec,
     new_instance_id,
+    placement_needs,
     prunable,
     recency,
     replacements,
@@ -267,6 +268,7 @@ class DeploymentSupervisor(Actor):
                     capacity_requests=self._requests(),
                     strategy=spec.placement.strategy,
                     avoid_nodes=self._avoid.get(inst.replica, frozenset()),
+                    needs=placement_needs(spec),
                 ),
                 start=self._start_command(inst, body),
             )
@@ -308,8 +310,7 @@ class DeploymentSupervisor(Actor):
             await self._send(node_id, batch)
 
     async def _end(self, inst: InstanceRecord, state: S, reason: str | None) -> None:
-        record = ended(inst, state, reason)
-        self._save([record])
+        self._save([record := ended(inst, state, reason)])
         await self._release([record.id])
 
     async def _release(self, ids: list[str]) -> None:
@@ -580,8 +581,7 @@ class DeploymentSupervisor(Actor):
 
     def _prune(self) -> None:
         """Forget old ended instances (once per message: it walks every instance)."""
-        old = prunable(self.instances.values(), KEEP_ENDED_PER_REPLICA)
-        if old:
+        if old := prunable(self.instances.values(), KEEP_ENDED_PER_REPLICA):
             self.store.delete_instances(old)
             for instance_id in old:
                 del self.instances[instance_id]

@@ -34,6 +34,10 @@ class NodeView:
     heartbeat_sec: float
     capacities_used: dict[str, int] = field(default_factory=dict)
     draining: bool = False
+    #: The protocol version the node speaks at most (its hello's), and the named
+    #: environments it reported (protocol 4): what jobs with sources it can run.
+    protocol_version: int = 1
+    envs: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``GET /nodes``."""
@@ -51,6 +55,7 @@ class NodeView:
             "remote": self.remote,
             "shared_certificate": self.shared_certificate,
             "heartbeat_sec": self.heartbeat_sec,
+            "envs": list(self.envs),
         }
 
 

@@ -20,6 +20,7 @@ from ._ledger import (
     Reservation,
     UnknownNode,
 )
+from ._needs import job_needs, node_tags
 from ._planner import plan_placements
 from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
 
@@ -38,5 +39,7 @@ __all__ = [
     "Strategy",
     "UnknownNode",
     "Unplaced",
+    "job_needs",
+    "node_tags",
     "plan_placements",
 ]

@@ -10,6 +10,7 @@ Rules:
   node lacks = 0);
 - ``spread`` picks the node left least utilized, ``binpack`` the most utilized, where
   utilization is the largest used/total fraction over the node's classes *after* placing;
+- a node must have every tag the instance ``needs`` among its groups (``_needs.py``);
 - ties go to the lowest node id; nodes in ``avoid_nodes`` are used only if nothing else fits;
 - instances are taken in the order given (callers put older ones first), and each
   placement is charged before the next is chosen, so a plan never overbooks a node.
@@ -45,14 +46,14 @@ def plan_on(index: NodeIndex, pending: Sequence[PendingInstance]) -> Plan:
     unplaced: list[Unplaced] = []
     # Capacity only shrinks during a pass, so a shape that failed once fails again:
     # remembering it keeps a full cluster with a long queue cheap.
-    failed: dict[tuple[str | None, tuple[tuple[str, int], ...]], str] = {}
+    failed: dict[tuple[str | None, tuple[tuple[str, int], ...], frozenset[str]], str] = {}
     seen: set[str] = set()
     for inst in pending:
         if inst.instance_id in seen:
             continue  # listed twice: place it once
         seen.add(inst.instance_id)
         requests = tuple(sorted((c, r) for c, r in inst.capacity_requests.items() if r > 0))
-        shape = (inst.node_group, requests)
+        shape = (inst.node_group, requests, inst.needs)
         reason = failed.get(shape)
         if reason is None:
             choice = _choose(index, inst, requests)
@@ -65,7 +66,9 @@ def plan_on(index: NodeIndex, pending: Sequence[PendingInstance]) -> Plan:
                     Placement(inst.instance_id, inst.deployment_id, node_id, reservation)
                 )
                 continue
-            reason = failed[shape] = unplaceable_reason(index, inst.node_group, requests)
+            reason = failed[shape] = unplaceable_reason(
+                index, inst.node_group, requests, inst.needs
+            )
         unplaced.append(Unplaced(inst.instance_id, inst.deployment_id, reason))
     return Plan(tuple(placements), tuple(unplaced))
 
@@ -76,10 +79,13 @@ def _choose(
     """The best (bucket, node id) for one instance, or None when nothing fits."""
     binpack = inst.strategy == "binpack"
     avoid = inst.avoid_nodes
+    needs = inst.needs
     best: tuple[bool, float, str] | None = None
     best_bucket: Bucket | None = None
     # The hot loop of the scheduler: plain locals, no helper calls per bucket.
     for bucket in index.candidates(inst.node_group):
+        if needs and not needs <= bucket.groups:
+            continue
         totals, used = bucket.totals, bucket.used
         after = bucket.peak
         for c, r in requests:

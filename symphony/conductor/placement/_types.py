@@ -57,7 +57,8 @@ class PendingInstance:
     """An instance waiting for a node.
 
     ``node_group`` None means any group. ``avoid_nodes`` are nodes to prefer against
-    (say, where it just failed): used only when no other node fits.
+    (say, where it just failed): used only when no other node fits. ``needs`` are tags
+    every chosen node must have among its groups (see :mod:`._needs`).
     """
 
     instance_id: str
@@ -66,8 +67,10 @@ class PendingInstance:
     capacity_requests: Mapping[str, int]
     strategy: Strategy = "spread"
     avoid_nodes: frozenset[str] = frozenset()
+    needs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "needs", frozenset(self.needs))
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be 'spread' or 'binpack', got {self.strategy!r}")
         requests = _frozen_amounts(self.capacity_requests, "capacity_requests")

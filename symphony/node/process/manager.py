@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -53,6 +53,9 @@ from .records import (
 )
 from .restart import RESTART_JITTER
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
+
+if TYPE_CHECKING:
+    from ..sources.prepare import SourcePreparer
 
 logger = logging.getLogger(__name__)
 EVENTS_KEPT = 200  # status records kept per instance for ``events()``
@@ -93,6 +96,7 @@ class ProcessManager:
         on_status: Callable[[StatusUpdate], None] | None = None,
         env: Mapping[str, str] | None = None,
         restart_jitter: float = RESTART_JITTER,
+        sources: SourcePreparer | None = None,
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -101,6 +105,7 @@ class ProcessManager:
             node_id=node_id,
             base_env=dict(os.environ if env is None else env),
             restart_jitter=restart_jitter,
+            sources=sources,
         )
         self.client = MonitorClient(self.state_dir)
         self.store = InstanceStore(self.state_dir)

@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import trio
@@ -40,6 +40,9 @@ from .records import (
 )
 from .restart import RESTART_JITTER, Decision, RestartTracker
 from .sampler import TreeSampler
+
+if TYPE_CHECKING:
+    from ..sources.prepare import SourcePreparer
 
 KILL_REPEAT = 1.0  # seconds between SIGKILL sweeps until a stopped run has ended
 
@@ -65,6 +68,9 @@ class NodeContext:
     base_env: Mapping[str, str]
     #: The random spread of restart delays (a node setting, not part of a job's spec).
     restart_jitter: float = RESTART_JITTER
+    #: Where jobs' code and environments come from (``config.image``, ``git``,
+    #: ``env_name``); None: a node that runs only jobs without them.
+    sources: SourcePreparer | None = None
 
 
 class ProcessSupervisor(Actor):
@@ -269,12 +275,40 @@ class ProcessSupervisor(Actor):
         env[RUN_ID_ENV] = run_id
         return env
 
-    def work_dir(self) -> str:
-        """The job's working directory: ``config.cwd``, or its own dir in the state dir."""
-        if self.spec.config.cwd:  # "" only in a spec stored before it was refused
-            # An absolute cwd stays absolute.
-            return os.path.join(self.node.state_dir, self.spec.config.cwd)
+    def own_dir(self) -> str:
+        """The instance's own directory in the state dir (its code goes there)."""
         return os.path.join(self.node.state_dir, "work", self.request.instance_id)
+
+    def work_dir(self) -> str:
+        """The job's working directory: ``config.cwd``, or its own dir in the state dir.
+        With code (``image``, ``git``), a relative ``cwd`` is inside its own dir."""
+        config = self.spec.config
+        if config.cwd:  # "" only in a spec stored before it was refused
+            has_code = config.image is not None or config.git is not None
+            # An absolute cwd stays absolute.
+            base = self.own_dir() if has_code else self.node.state_dir
+            return os.path.join(base, config.cwd)
+        return self.own_dir()
+
+    async def _with_sources(
+        self, command: list[str], env: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
+        """Put the job's code in place (once per instance) and enter its environment;
+        raises SourceError with the reason."""
+        from ..sources.envs import in_env
+        from ..sources.prepare import SourceError
+
+        config, sources = self.spec.config, self.node.sources
+        if sources is None:
+            raise SourceError("this node was started without a source cache")
+
+        def say(text: str) -> None:
+            self._set("starting", reason=text)
+
+        await sources.prepare(config, self.own_dir(), say)
+        if config.env_name is not None:
+            return in_env(await sources.env(config.env_name), command, env)
+        return command, env
 
     async def _start_and_supervise(self) -> Decision | None:
         self.current = None
@@ -282,16 +316,25 @@ class ProcessSupervisor(Actor):
         self._set("starting")
         run_id = f"{self.request.instance_id}.{uuid4().hex[:12]}"
         cwd = self.work_dir()
+        spec = self.spec
+        command, env = list(spec.config.command), self._job_env(run_id)
+        if spec.config.needs_sources:
+            from ..sources.prepare import SourceError
+
+            try:
+                command, env = await self._with_sources(command, env)
+            except SourceError as error:
+                self.reason = f"source: {error}"
+                return Decision(restart=False, state="failed", reason=self.reason)
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)
-        spec = self.spec
         try:
             reply = await self.client.request(
                 "spawn",
                 run_id=run_id,
                 instance_id=self.request.instance_id,
-                command=list(spec.config.command),
-                env=self._job_env(run_id),
+                command=command,
+                env=env,
                 cwd=cwd,
                 log_max_bytes=spec.log_max_bytes,
                 log_backups=spec.log_backups,

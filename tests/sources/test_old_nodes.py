@@ -1,0 +1,103 @@
+"""A job with sources never goes to a node older than protocol 4 (it would ignore the
+fields and run the wrong thing); jobs without them still do; and the reason says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from symphony.conductor.placement import (
+    NodeView,
+    PendingInstance,
+    job_needs,
+    node_tags,
+    plan_placements,
+)
+from symphony.wire import (
+    Heartbeat,
+    Hello,
+    HelloAccepted,
+    InstanceStatus,
+    StartInstance,
+    connect_to_conductor,
+)
+
+from ..api.helpers import cluster
+from ..api.test_api_logs_v1_node import _context
+
+
+def test_placement_needs_name_what_is_missing() -> None:
+    old = NodeView("old", frozenset({"g", *node_tags(3, ["e1"])}), True, {"A": 4})
+    new = NodeView("new", frozenset({"g", *node_tags(4, ["e2"])}), True, {"A": 4})
+    image = PendingInstance("i1", "d", "g", {"A": 1}, needs=job_needs(image=True, env_name=None))
+    plan = plan_placements([old], [image])
+    assert "protocol version 4" in plan.unplaced[0].reason
+    assert plan_placements([old, new], [image]).placements[0].node_id == "new"
+    env1 = PendingInstance("i2", "d", "g", {"A": 1}, needs=job_needs(image=False, env_name="e1"))
+    reason = plan_placements([old, new], [env1]).unplaced[0].reason
+    assert reason.startswith("no ready node in group g has environment e1"), reason
+    plain = PendingInstance("i3", "d", "g", {"A": 1})
+    assert plan_placements([old], [plain]).placements  # nothing needed: any node
+
+
+async def _v3_node(info: Any, seen: list[StartInstance], task_status: Any) -> None:
+    async with connect_to_conductor("localhost", info.node_port, _context(info)) as conn:
+        await conn.send(
+            Hello(
+                protocol_version=3,
+                min_protocol_version=3,
+                node_id="old",
+                groups=("gpu-1",),
+                capacities_total={"Analytic1": 10},
+                heartbeat_sec=0.5,
+                incarnation="v3-node",
+            )
+        )
+        accepted = await conn.receive()
+        assert isinstance(accepted, HelloAccepted) and accepted.protocol_version == 3
+        task_status.started()
+        async with trio.open_nursery() as nursery:
+
+            async def beat() -> None:
+                for seq in range(10**6):
+                    await conn.send(Heartbeat(seq=seq, instances=()))
+                    await trio.sleep(0.3)
+
+            nursery.start_soon(beat)
+            while True:
+                received = await conn.receive()
+                for msg in received if isinstance(received, list) else [received]:
+                    if isinstance(msg, StartInstance):
+                        seen.append(msg)
+                        await conn.send(
+                            InstanceStatus(
+                                instance_id=msg.instance_id,
+                                deployment_id=msg.deployment_id,
+                                state="running",
+                                pid=4242,
+                            )
+                        )
+
+
+async def test_old_node_gets_no_job_with_sources_but_still_plain_ones(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        seen: list[StartInstance] = []
+        await c.nursery.start(_v3_node, c.info, seen)
+        with_image = {
+            "name": "with-image",
+            "node_group": "gpu-1",
+            "config": {"image": "https://example.org/app.zip", "command": ["python3", "m.py"]},
+        }
+        assert (await c.http.post("/deployments", json=with_image)).status_code == 201
+        pending = await c.wait_for(
+            "with-image",
+            lambda d: "protocol version 4" in (d["instances"][0]["reason"] or ""),
+            timeout=20,
+        )
+        assert pending["instances"][0]["state"] == "pending"
+        plain = {"name": "plain", "node_group": "gpu-1", "config": {"command": ["true"]}}
+        assert (await c.http.post("/deployments", json=plain)).status_code == 201
+        await c.wait_running("plain", timeout=20)
+        assert [s.deployment_name for s in seen] == ["plain"]
