@@ -260,6 +260,7 @@ class Node(_Answer):
     shared_certificate: bool
     heartbeat_sec: float
     draining: bool
+    envs: list[str]  # its named environments (config.env_name), as it last reported
 
 
 class NodeList(_Answer):
@@ -358,3 +359,11 @@ class TokenList(_Answer):
 
 class TokenDeleted(_Answer):
     deleted: str
+
+
+class Upload(_Answer):
+    """An uploaded archive: name it in a spec as ``"image": image, "sha256": sha256``."""
+
+    sha256: str
+    size: int
+    image: str
