@@ -26,11 +26,13 @@ from symphony.wire import (
     Hello,
     InstanceStatus,
     JobConfig,
+    JobGit,
     JobSpec,
     LogChunk,
     Message,
     ProtocolError,
     StartInstance,
+    UploadRead,
     VersionMismatch,
     decode,
     encode,
@@ -113,7 +115,23 @@ def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
 
 
 # Fields whose rule lives in the class's __post_init__, not in the hint.
-FIELD_STRATEGIES = {(JobSpec, "stop_signal"): st.sampled_from(["SIGTERM", "SIGINT", "SIGKILL"])}
+# The sources' fields (protocol 4) have long patterns that Hypothesis is slow to draw
+# from on a busy machine: sample values that fit them (their rules are tested with the
+# spec, tests/sources).
+_ENVS = st.lists(st.sampled_from(["conda-env1", "torch_2.1", "base"]), max_size=3).map(tuple)
+FIELD_STRATEGIES = {
+    (JobSpec, "stop_signal"): st.sampled_from(["SIGTERM", "SIGINT", "SIGKILL"]),
+    (JobConfig, "image"): st.none()
+    | st.sampled_from(["https://example.org/a.zip", "file:///srv/a.tar.gz", "upload:" + "a" * 64]),
+    (JobConfig, "sha256"): st.none() | st.just("ab" * 32),
+    (JobConfig, "env_name"): st.none() | st.sampled_from(["conda-env1", "torch_2.1"]),
+    (JobGit, "repo"): st.sampled_from(["https://example.org/r.git", "file:///srv/r.git"]),
+    (JobGit, "ref"): st.sampled_from(["main", "v1.0", "HEAD"]),
+    (JobGit, "commit"): st.just("c" * 40),
+    (Hello, "envs"): st.none() | _ENVS,
+    (Heartbeat, "envs"): st.none() | _ENVS,
+    (UploadRead, "sha256"): st.just("d" * 64),
+}
 
 
 def _built(cls: type, **fields: object) -> object:

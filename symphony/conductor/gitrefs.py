@@ -14,36 +14,18 @@ A ref the repository does not have, or a repository the Conductor cannot reach, 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import trio
-
 from symphony.errors import SymphonyError
+from symphony.gitcmd import GitError, run_git
 from symphony.spec import DeploymentSpec, is_commit
 
 #: How long one ``git ls-remote`` may take.
 LS_REMOTE_TIMEOUT = 30.0
-#: Protocols git may use for a spec's repository (the spec allows only these schemes;
-#: this also stops git from following a redirect to another protocol).
-GIT_PROTOCOLS = "http:https:file"
 
 
 class GitRefError(SymphonyError, ValueError):
     """``config.git.ref`` could not be resolved to a commit; the message says why."""
-
-
-def git_env() -> dict[str, str]:
-    """The environment of every git command run for a spec: no prompts, no config of
-    the user running the service, only the allowed protocols."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_ALLOW_PROTOCOL=GIT_PROTOCOLS,
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_ASKPASS="/bin/false",
-    )
-    return env
 
 
 async def resolve_ref(repo: str, ref: str, *, timeout: float = LS_REMOTE_TIMEOUT) -> str:
@@ -51,24 +33,11 @@ async def resolve_ref(repo: str, ref: str, *, timeout: float = LS_REMOTE_TIMEOUT
     if is_commit(ref):
         return ref.lower()
     try:
-        with trio.fail_after(timeout):
-            done = await trio.run_process(
-                ["git", "ls-remote", "--", repo, ref],
-                capture_stdout=True,
-                capture_stderr=True,
-                check=False,
-                stdin=b"",
-                env=git_env(),
-            )
-    except trio.TooSlowError:
-        raise GitRefError(f"git ls-remote {repo} took longer than {timeout:g} s") from None
-    except OSError as error:
-        raise GitRefError(f"cannot run git: {error}") from None
-    if done.returncode != 0:
-        last = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
-        raise GitRefError(f"cannot read {repo}: {last[0][:300]}")
+        listed = await run_git("ls-remote", "--", repo, ref, timeout=timeout)
+    except GitError as error:
+        raise GitRefError(f"cannot read {repo}: {error}") from None
     refs: dict[str, str] = {}
-    for line in done.stdout.decode(errors="replace").splitlines():
+    for line in listed.decode(errors="replace").splitlines():
         sha, _, name = line.partition("\t")
         refs[name] = sha
     # A tag's peeled commit (^{}) wins over the tag object itself.

@@ -47,12 +47,14 @@ from symphony.wire import (
     StatusBatch,
     StopInstance,
     TLSRejected,
+    UploadData,
     client_hello,
     connect_to_conductor,
 )
 
 from .logwindow import LogRequests
 from .resources import GetStatic, GetUsage
+from .uploadlink import UploadReads
 
 log = logging.getLogger("symphony.node.link")
 
@@ -132,9 +134,15 @@ class ConductorLink(Actor):
     """
 
     def __init__(
-        self, settings: LinkSettings, resources: ActorRef, jobs: Jobs | None = None
+        self,
+        settings: LinkSettings,
+        resources: ActorRef,
+        jobs: Jobs | None = None,
+        uploads: UploadReads | None = None,
     ) -> None:
         super().__init__()
+        #: Reads of uploaded archives ride on this link (see ``uploadlink.py``).
+        self.uploads = uploads if uploads is not None else UploadReads()
         self.settings = settings
         self.resources = resources
         self.jobs = jobs
@@ -252,6 +260,16 @@ class ConductorLink(Actor):
     # ---- one connected session ------------------------------------------------------------
     async def _session(self, conn: ConductorConnection, accepted: HelloAccepted) -> None:
         log_requests = LogRequests(conn)
+        if accepted.protocol_version >= 4:  # older conductors keep no uploads
+            self.uploads.attach(conn)
+        try:
+            await self._run_session(conn, accepted, log_requests)
+        finally:
+            self.uploads.attach(None)
+
+    async def _run_session(
+        self, conn: ConductorConnection, accepted: HelloAccepted, log_requests: LogRequests
+    ) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
             nursery.start_soon(self._send_statuses, conn)
@@ -283,6 +301,8 @@ class ConductorLink(Actor):
             log_requests.cancel(msg.request_id)
         elif isinstance(msg, LogCredit):
             log_requests.credit(msg.request_id, msg.bytes)
+        elif isinstance(msg, UploadData):
+            self.uploads.deliver(msg)
         else:
             raise ProtocolError(f"the conductor may not send {type(msg).__name__} here")
 

@@ -38,6 +38,7 @@ from .link import ConductorLink, Jobs, LinkSettings
 from .process import ProcessManager
 from .resources import ResourceMonitor
 from .sources.prepare import SourcePreparer
+from .uploadlink import UploadReads
 
 log = logging.getLogger("symphony.node")
 
@@ -86,9 +87,13 @@ def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
 
 
 def build_tree(
-    config: NodeConfig, ssl_context: ssl.SSLContext, jobs: Jobs | None = None
+    config: NodeConfig,
+    ssl_context: ssl.SSLContext,
+    jobs: Jobs | None = None,
+    uploads: UploadReads | None = None,
 ) -> Supervisor:
-    """The Node's supervision tree (not started yet)."""
+    """The Node's supervision tree (not started yet). ``uploads``: where reads of
+    archives uploaded to the Conductor go (the link serves them)."""
     settings = LinkSettings(
         host=config.conductor_host,
         port=config.conductor_port,
@@ -105,7 +110,7 @@ def build_tree(
         return ResourceMonitor(disk_paths=disks)
 
     def link() -> ConductorLink:
-        return ConductorLink(settings, tree.child("resources"), jobs)
+        return ConductorLink(settings, tree.child("resources"), jobs, uploads)
 
     tree = Supervisor(
         [ChildSpec(name="resources", factory=resources), ChildSpec(name="link", factory=link)],
@@ -133,10 +138,12 @@ async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]
     state_dir = Path(config.state_dir)
     ssl_context = await node_credentials(config)
     async with trio.open_nursery() as nursery:
+        uploads = UploadReads()
         sources = SourcePreparer(
             cache_dir=str(state_dir / "cache"),
             cache_max_bytes=config.cache_max_bytes,
             envs_dir=None if config.envs_dir is None else str(config.envs_dir),
+            uploads=uploads,
         )
         manager = ProcessManager(
             state_dir=str(state_dir / "jobs"), node_id=config.node_id, sources=sources
@@ -146,7 +153,7 @@ async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]
         adopted = await manager.adopt()
         if adopted:
             log.info("re-adopted %d instance(s) from an earlier agent", len(adopted))
-        tree = build_tree(config, ssl_context, jobs)
+        tree = build_tree(config, ssl_context, jobs, uploads)
         await spawn(nursery, tree, name=f"node:{config.node_id}")
         await nursery.start(jobs.run, tree.child("link"))
         task_status.started(NodeHandle(tree, tree.child("link"), manager))

@@ -54,6 +54,7 @@ from .messages import (
     INSTANCE_STATES,
     MAX_USAGE_INSTANCES,
     MESSAGE_TYPES,
+    UPLOAD_CHUNK,
     Error,
     Heartbeat,
     Hello,
@@ -70,6 +71,8 @@ from .messages import (
     StartInstance,
     StatusBatch,
     StopInstance,
+    UploadData,
+    UploadRead,
     message,
 )
 from .server import NODE_WS_PATH, serve_nodes
@@ -94,6 +97,7 @@ __all__ = [
     "NODE_MIN_PROTOCOL_VERSION",
     "NODE_WS_PATH",
     "PROTOCOL_VERSION",
+    "UPLOAD_CHUNK",
     "ConductorConnection",
     "ConnectFailed",
     "ConnectTimeout",
@@ -132,6 +136,8 @@ __all__ = [
     "StopInstance",
     "TLSRejected",
     "TransportError",
+    "UploadData",
+    "UploadRead",
     "VersionMismatch",
     "WireConnection",
     "answer_hello",

@@ -8,9 +8,9 @@ codec validates every decoded field against them before anyone sees the message.
 Who sends what::
 
     node -> conductor    Hello, Heartbeat (with InstanceUsage), InstanceStatus, StatusBatch,
-                         LogChunk, Error
+                         LogChunk, UploadRead, Error
     conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
-                         LogRequest, LogCancel, LogCredit, Error
+                         LogRequest, LogCancel, LogCredit, UploadData, Error
 
 Adding a message type is three steps: write the dataclass, decorate it with
 ``@message("tag")``, and (optionally) export it. Optional fields default to
@@ -30,6 +30,7 @@ __all__ = [
     "INSTANCE_STATES",
     "MAX_USAGE_INSTANCES",
     "MESSAGE_TYPES",
+    "UPLOAD_CHUNK",
     "Error",
     "Heartbeat",
     "Hello",
@@ -47,6 +48,8 @@ __all__ = [
     "StartInstance",
     "StatusBatch",
     "StopInstance",
+    "UploadData",
+    "UploadRead",
     "message",
 ]
 
@@ -319,6 +322,37 @@ class LogCredit(Message):
 
     request_id: Id
     bytes: NonNegInt
+
+
+# -- uploads (protocol 4) -----------------------------------------------------------
+
+#: The most bytes of an uploaded archive in one :class:`UploadData` frame.
+UPLOAD_CHUNK = 512 * 1024
+
+
+@message("upload_read")
+class UploadRead(Message):
+    """Node -> conductor (protocol 4): the next piece of an archive uploaded to the
+    Conductor (``config.image: "upload:<sha256>"``), from ``offset``. One read is in
+    flight per download: the answer comes before the next read, so an archive never
+    holds more than one frame of the link at a time."""
+
+    request_id: Id
+    sha256: Annotated[str, Pattern(r"[0-9a-f]{64}", "a sha256 digest: 64 lowercase hex digits")]
+    offset: NonNegInt
+
+
+@message("upload_data")
+class UploadData(Message):
+    """Conductor -> node (protocol 4): up to :data:`UPLOAD_CHUNK` bytes of an upload at
+    the read's offset; ``eof`` when nothing follows; ``reason`` when it failed (no such
+    upload)."""
+
+    request_id: Id
+    data: Annotated[bytes, MaxLen(UPLOAD_CHUNK)] = b""
+    eof: bool = False
+    size: NonNegInt | None = None
+    reason: Text | None = None
 
 
 # At the end: the job spec's messages are built on the base class above, and

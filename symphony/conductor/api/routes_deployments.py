@@ -16,6 +16,7 @@ from symphony.spec import DeploymentSpec, SpecError, merge_patch, parse_spec
 from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
 from ..gitrefs import GitRefError, commit_patch
 from ..store import DeploymentRecord, NameConflict, NotFound
+from ..uploads import referenced_upload
 from .app import context
 from .body import json_body
 from .errors import HttpError
@@ -66,6 +67,7 @@ async def create() -> tuple[dict[str, Any], int]:
     except SpecError as error:
         raise HttpError(422, "invalid spec", error.errors) from None
     spec = spec.patched(await _git_commit(spec) or {})
+    _check_upload(spec)
     record: DeploymentRecord = refused(
         await context().deployments.ask(CreateDeployment(spec), timeout=30)
     )
@@ -113,6 +115,15 @@ async def _git_commit(
         raise HttpError(422, "invalid spec", detail) from None
 
 
+def _check_upload(spec: DeploymentSpec) -> None:
+    """An ``upload:`` image must name an upload this Conductor has (known at submit)."""
+    sha = referenced_upload(spec.config.image)
+    uploads = context().uploads
+    if sha is not None and (uploads is None or uploads.path(sha) is None):
+        detail = [{"path": "config.image", "message": f"no upload {sha} on this Conductor"}]
+        raise HttpError(422, "invalid spec", detail)
+
+
 async def _with_git_commit(current: DeploymentSpec, patch: dict[str, Any]) -> dict[str, Any]:
     """``patch`` plus the commit its git source resolves to, when it moves the source."""
     if "config" not in patch:
@@ -121,6 +132,7 @@ async def _with_git_commit(current: DeploymentSpec, patch: dict[str, Any]) -> di
         preview = current.patched(patch)
     except SpecError:
         return patch  # the Deployments actor refuses it with the same errors
+    _check_upload(preview)
     found = await _git_commit(preview, current)
     return patch if found is None else merge_patch(patch, found)
 

@@ -21,6 +21,7 @@ import trio
 from symphony.errors import SymphonyError
 from symphony.wire import JobConfig
 
+from ..uploadlink import UploadReadError, UploadReads
 from .archives import ArchiveError, unpack
 from .cache import SourceCache, remove
 from .envs import NamedEnv, find_envs
@@ -50,7 +51,9 @@ class SourcePreparer:
         cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES,
         envs_dir: str | None = None,
         unpack_max_bytes: int | None = None,
+        uploads: UploadReads | None = None,
     ) -> None:
+        self.uploads = uploads  # reads ``upload:`` archives from the Conductor
         self.cache = SourceCache(cache_dir, cache_max_bytes)
         self.envs_dir = envs_dir
         self.unpack_max_bytes = unpack_max_bytes or cache_max_bytes * UNPACK_FACTOR
@@ -102,6 +105,8 @@ class SourcePreparer:
     async def _from_archive(
         self, url: str, sha256: str | None, work_dir: str, say: Callable[[str], None]
     ) -> None:
+        if url.startswith("upload:"):  # an upload is named by its digest
+            sha256 = sha256 or url.removeprefix("upload:")
         digest = sha256 or await self._fetch_unverified(url, say)
         async with self.cache.entry(f"sha256-{digest}") as entry:
             if not entry.exists():
@@ -151,7 +156,16 @@ class SourcePreparer:
                 say(f"downloading the image: {done / 1e6:.1f}{of} MB")
 
         say("downloading the image")
-        return await fetch(url, path, max_bytes=self.cache.max_bytes, on_progress=progress)
+        max_bytes = self.cache.max_bytes
+        if not url.startswith("upload:"):
+            return await fetch(url, path, max_bytes=max_bytes, on_progress=progress)
+        if self.uploads is None:
+            raise FetchError("this node cannot read uploads (no link to the conductor)")
+        try:
+            sha = url.removeprefix("upload:")
+            return await self.uploads.fetch(sha, path, max_bytes=max_bytes, on_progress=progress)
+        except UploadReadError as error:
+            raise FetchError(f"reading the upload from the conductor: {error}") from None
 
     async def _from_git(
         self, repo: str, commit: str, work_dir: str, say: Callable[[str], None]
