@@ -90,8 +90,9 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.spec": {
         "DeploymentSpec", "ExecConfig", "GitSource", "HealthCheck", "PlacementPolicy",
-        "Reschedule", "RestartPolicy", "SpecError", "apply_patch", "did_you_mean", "is_commit",
-        "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
+        "Reschedule", "RestartPolicy", "SpecError", "apply_patch", "check_label_key",
+        "check_label_value", "did_you_mean", "is_commit", "merge_patch", "parse_spec",
+        "parse_stored_spec", "translate_errors",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

@@ -28,6 +28,7 @@ from ._errors import SpecError
 from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
+    from ._labels import check_label_key, check_label_value
     from ._model import (
         DeploymentSpec,
         ExecConfig,
@@ -50,6 +51,8 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "check_label_key": "_labels",
+    "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -78,6 +81,8 @@ __all__ = [
     "RestartPolicy",
     "SpecError",
     "apply_patch",
+    "check_label_key",
+    "check_label_value",
     "did_you_mean",
     "is_commit",
     "merge_patch",
