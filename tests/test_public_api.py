@@ -58,6 +58,7 @@ PUBLIC: dict[str, set[str]] = {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
         "Strategy", "UnknownNode", "Unplaced", "job_needs", "node_tags", "plan_placements",
+        "plan_gang",
     },
     "symphony.conductor.store": {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
@@ -65,6 +66,7 @@ PUBLIC: dict[str, set[str]] = {
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
         "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
         "new_id",
+        "ExperimentNameConflict", "ExperimentRecord",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
@@ -93,6 +95,9 @@ PUBLIC: dict[str, set[str]] = {
         "Reschedule", "RestartPolicy", "SpecError", "apply_patch", "check_label_key",
         "check_label_value", "did_you_mean", "is_commit", "merge_patch", "parse_spec",
         "parse_stored_spec", "translate_errors",
+        # experiments
+        "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
+        "parse_experiment", "process_deployments", "variable_stem",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

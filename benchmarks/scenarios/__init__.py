@@ -17,6 +17,7 @@ SCENARIOS: tuple[str, ...] = (
     "actors",
     "launch",
     "burst",
+    "experiment",
     "restart",
     "node_loss",
     "conductor_restart",

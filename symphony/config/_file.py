@@ -49,6 +49,7 @@ CacheBytes = Annotated[Any, AfterValidator(v.at_least_one)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
+PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
 
 
 class _Section(BaseModel):
@@ -111,6 +112,8 @@ class NodeSection(_Section):
     tls: NodeTls | None = None
     join: NodeJoin | None = None
     state_dir: Path = None
+    ports: PortRange = None
+    advertise_addr: Host = None
     cache_max_bytes: CacheBytes = None
     envs_dir: Path = None
 

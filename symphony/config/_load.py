@@ -241,6 +241,8 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         join_token=join.token,
         join_ca_hash=join.ca_hash,
         state_dir=s.state_dir,
+        ports=s.ports,
+        advertise_addr=s.advertise_addr,
         cache_max_bytes=s.cache_max_bytes,
         envs_dir=s.envs_dir,
     )

@@ -144,6 +144,11 @@ class NodeConfig:
     join_token: str | None = field(default=None, repr=False)
     join_ca_hash: str | None = None
     state_dir: Path = Path("storage/node")
+    # Experiments: the ports this node allocates for bound names, and the address its
+    # processes are reached at (None: the address the Conductor sees its link come from).
+    ports: str = v.DEFAULT_PORTS
+    advertise_addr: str | None = None
+
     #: The cap of the cache of fetched code (archives, git checkouts), least recently
     #: used first out; default 10 GiB.
     cache_max_bytes: int = 10 * 2**30
@@ -153,6 +158,8 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         _set(self, "node_id", v.node_id)
+        _set(self, "ports", v.port_range)
+        _set(self, "advertise_addr", _optional(v.host))
         _set(self, "cache_max_bytes", v.at_least_one)
         _set(self, "envs_dir", _optional(v.path))
         _set(self, "conductor_host", v.host)

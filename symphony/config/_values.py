@@ -68,6 +68,22 @@ def port(value: object) -> int:
     return integer(value, what="a port number 0..65535", hi=65535)
 
 
+#: Where a node allocates the ports an experiment's processes bind (``node.ports``).
+DEFAULT_PORTS = "20000-29999"
+
+
+def port_range(value: object) -> str:
+    """``"LOW-HIGH"``, two ports 1..65535 with LOW <= HIGH, as ``"20000-29999"``."""
+    low, sep, high = str(value).partition("-") if isinstance(value, str) else ("", "", "")
+    if sep and low.strip().isdigit() and high.strip().isdigit():
+        lo, hi = int(low), int(high)
+        if 1 <= lo <= hi <= 65535:
+            return f"{lo}-{hi}"
+    raise Invalid(
+        f"must be a port range LOW-HIGH within 1-65535, as {DEFAULT_PORTS!r}, got {show(value)}"
+    )
+
+
 def at_least_one(value: object) -> int:
     """An int of at least 1 (a count that must keep something)."""
     return integer(value, what="an integer >= 1", lo=1)

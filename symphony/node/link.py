@@ -102,6 +102,8 @@ class LinkSettings:
     capacities_total: dict[str, int] = field(default_factory=dict)
     heartbeat_sec: float = 3.0
     incarnation: str | None = None  # see symphony.node.incarnation
+    # Told in the hello's resources (``network``): where experiments' processes bind.
+    network: dict[str, Any] = field(default_factory=dict)
     server_hostname: str | None = None
     connect_timeout: float = 10.0
     hello_timeout: float = 10.0
@@ -247,7 +249,7 @@ class ConductorLink(Actor):
             node_id=s.node_id,
             groups=s.groups,
             capacities_total=dict(s.capacities_total),
-            resources=static,
+            resources={**static, "network": s.network} if s.network else static,
             instances=tuple(instances),
             heartbeat_sec=s.heartbeat_sec,
             # A Conductor older than us refuses this range with "upgrade this side":

@@ -35,6 +35,7 @@ from .enroll import IDENTITY_DIR, identity_for
 from .incarnation import ensure_incarnation
 from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
+from .network import network_facts
 from .process import ProcessManager
 from .resources import ResourceMonitor
 from .sources.prepare import SourcePreparer
@@ -103,6 +104,7 @@ def build_tree(
         capacities_total=dict(config.capacities_total),
         heartbeat_sec=config.heartbeat_sec,
         incarnation=ensure_incarnation(Path(config.state_dir)),
+        network=network_facts(config.ports, config.advertise_addr),
     )
     disks = (Path(config.state_dir).resolve(),)
 

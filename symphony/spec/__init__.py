@@ -28,10 +28,19 @@ from ._errors import SpecError
 from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
+    from ._experiment import (
+        ExperimentSpec,
+        ProcessGroupSpec,
+        ProcessSpec,
+        parse_experiment,
+        process_deployments,
+        variable_stem,
+    )
     from ._labels import check_label_key, check_label_value
     from ._model import (
         DeploymentSpec,
         ExecConfig,
+        ExperimentRole,
         HealthCheck,
         PlacementPolicy,
         Reschedule,
@@ -47,6 +56,13 @@ _LAZY = {
     "ExecConfig": "_model",
     "GitSource": "_sources",
     "is_commit": "_sources",
+    "ExperimentRole": "_model",
+    "ExperimentSpec": "_experiment",
+    "ProcessGroupSpec": "_experiment",
+    "ProcessSpec": "_experiment",
+    "parse_experiment": "_experiment",
+    "process_deployments": "_experiment",
+    "variable_stem": "_experiment",
     "HealthCheck": "_model",
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
@@ -74,9 +90,13 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DeploymentSpec",
     "ExecConfig",
+    "ExperimentRole",
+    "ExperimentSpec",
     "GitSource",
     "HealthCheck",
     "PlacementPolicy",
+    "ProcessGroupSpec",
+    "ProcessSpec",
     "Reschedule",
     "RestartPolicy",
     "SpecError",
@@ -86,7 +106,10 @@ __all__ = [
     "did_you_mean",
     "is_commit",
     "merge_patch",
+    "parse_experiment",
     "parse_spec",
     "parse_stored_spec",
+    "process_deployments",
     "translate_errors",
+    "variable_stem",
 ]

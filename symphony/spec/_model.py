@@ -327,6 +327,58 @@ class Reschedule(_Strict):
     max_delay_seconds: Seconds = 300.0
 
 
+def not_a_label(value: str) -> str:
+    """Why ``value`` is refused as a name (a DNS label)."""
+    return (
+        f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit"
+    )
+
+
+#: A name an experiment binds, connects to or exposes (``replay-server``, ``tensorboard``).
+SERVICE_PATTERN = "^[A-Za-z][A-Za-z0-9_-]{0,62}$"
+_SERVICE_RE = re.compile(SERVICE_PATTERN[1:-1])
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _check_service(value: str) -> str:
+    if not _SERVICE_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid service name: start with a letter, then letters, "
+            "digits, '-' or '_' (at most 63 characters)"
+        )
+    return value
+
+
+ServiceName = Annotated[
+    str,
+    AfterValidator(_check_service),
+    WithJsonSchema({"type": "string", "pattern": SERVICE_PATTERN}),
+]
+
+
+class ExperimentRole(_Strict):
+    """What a deployment is within an experiment (set by the Conductor, never by hand):
+    the experiment's and the process's names, its process group (processes of one group
+    run on one node), the names it binds or exposes (``None``: a port allocated on its
+    node) and connects to, whether it restarts when a name it connects to moves, and how
+    many processes the experiment has (the Scheduler places them as one gang)."""
+
+    name: str
+    process: str
+    group: str | None = None
+    binds: dict[ServiceName, Port | None] = Field(default_factory=dict)
+    exposes: dict[ServiceName, Port | None] = Field(default_factory=dict)
+    connects: list[ServiceName] = Field(default_factory=list)
+    reconnect: Literal["restart", "none"] = "restart"
+    size: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
+
+    @property
+    def gang_group(self) -> str:
+        """The unit placed on one node: its process group, else the process alone."""
+        return f"group:{self.group}" if self.group is not None else f"process:{self.process}"
+
+
 def _name_is_generated(schema: dict[str, Any]) -> None:
     # A client may leave the name out (it is generated from the command), so the JSON
     # schema of what a client sends does not require it.
@@ -368,6 +420,7 @@ class DeploymentSpec(_Strict):
     log_max_bytes: Annotated[int, Field(ge=4096, le=2**40)] = 10 * 1024 * 1024
     log_backups: Annotated[int, Field(ge=0, le=100)] = 5
     labels: Labels = Field(default_factory=dict)
+    experiment: ExperimentRole | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -379,12 +432,28 @@ class DeploymentSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _dns_label(cls, value: str, info: ValidationInfo) -> str:
+        # A process of an experiment is named ``<experiment>.<process>``, two labels;
+        # ``_owned_name`` below checks that only such a deployment has a dot.
+        labels = value.split(".")
+        if len(labels) == 2 and all(_full(_NAME_RE, label, info) for label in labels):
+            return value
         if not _full(_NAME_RE, value, info):
-            raise ValueError(
-                f"{value!r} is not a valid name: use 1-63 lowercase letters, digits and '-', "
-                "starting and ending with a letter or digit"
-            )
+            raise ValueError(not_a_label(value))
         return value
+
+    @model_validator(mode="after")
+    def _owned_name(self) -> DeploymentSpec:
+        role = self.experiment
+        owned = None if role is None else f"{role.name}.{role.process}"
+        if "." in self.name and self.name != owned:
+            raise ValueError(
+                f"name {self.name!r}: a name with a '.' belongs to a process of an "
+                "experiment (<experiment>.<process>); use 1-63 lowercase letters, digits "
+                "and '-'"
+            )
+        if owned is not None and self.name != owned:
+            raise ValueError(f"the deployment of experiment process {owned!r} is named so")
+        return self
 
     @field_validator("kind", mode="before")
     @classmethod

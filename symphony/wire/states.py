@@ -116,3 +116,16 @@ def state_lists() -> dict[str, dict[str, list[str]]]:
         },
         "deployment": {"states": [s.value for s in DeploymentState]},
     }
+
+
+class ExperimentState(enum.StrEnum):
+    """An experiment's summary state (derived from its processes by the API)."""
+
+    PENDING = "pending"  # no process placed yet: the whole experiment waits (``reason``)
+    RUNNING = "running"  # every process runs
+    DEGRADED = "degraded"  # some processes do not run (``reason`` names them)
+    STOPPED = "stopped"  # desired state stopped (``reason`` while processes still stop)
+    FAILED = "failed"  # a process gave up (its reschedule attempts are spent)
+
+
+__all__ += ["ExperimentState"]

@@ -101,3 +101,20 @@ async def test_old_node_gets_no_job_with_sources_but_still_plain_ones(tmp_path: 
         assert (await c.http.post("/deployments", json=plain)).status_code == 201
         await c.wait_running("plain", timeout=20)
         assert [s.deployment_name for s in seen] == ["plain"]
+
+
+def test_gang_members_need_their_environment_too() -> None:
+    from symphony.conductor.placement import plan_gang
+    from symphony.conductor.placement._index import NodeIndex
+
+    plain = NodeView("plain", frozenset({"g", *node_tags(4, [])}), True, {"A": 4})
+    needs = job_needs(image=False, env_name="e1")
+    members = [
+        PendingInstance(f"p{i}", f"d{i}", "g", {"A": 1}, needs=needs, gang="exp", gang_group="x")
+        for i in range(2)
+    ]
+    refused = plan_gang(NodeIndex([plain]), members)
+    assert not refused.placements and "environment e1" in refused.unplaced[0].reason
+    with_env = NodeView("env", frozenset({"g", *node_tags(4, ["e1"])}), True, {"A": 4})
+    placed = plan_gang(NodeIndex([plain, with_env]), members)
+    assert {p.node_id for p in placed.placements} == {"env"}

@@ -71,6 +71,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .openapi import api_docs
     from .routes_deployments import deployments
     from .routes_events import events
+    from .routes_experiments import experiments  # /experiments: processes found by name
     from .routes_live import live  # GET /live: changes pushed to the web UI (SSE)
     from .routes_logs import logs
     from .routes_metrics import metrics
@@ -82,6 +83,6 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_usage import usage  # GET /nodes|deployments/{id}/usage-history: charts
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, uploads):
+    for blueprint in (*blueprints, states, experiments, uploads):
         app.register_blueprint(blueprint)
     return app

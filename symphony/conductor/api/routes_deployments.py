@@ -28,6 +28,13 @@ from .views import deployment_json
 
 deployments = Blueprint("deployments", __name__)
 
+#: Why a deployment's ``experiment`` field is refused here: the Conductor sets it.
+OWNED_BY_EXPERIMENT = {
+    "path": "experiment",
+    "message": "set by the Conductor for the processes of an experiment; create and "
+    "change experiments with /experiments",
+}
+
 #: How long a DELETE may wait for every process group to stop.
 DELETE_TIMEOUT = 120.0
 
@@ -69,6 +76,8 @@ async def create() -> tuple[dict[str, Any], int]:
         spec = parse_spec(data)
     except SpecError as error:
         raise HttpError(422, "invalid spec", error.errors) from None
+    if spec.experiment is not None:
+        raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
     spec = spec.patched(await _git_commit(spec) or {})
     _check_upload(spec)
     record: DeploymentRecord = refused(
@@ -109,6 +118,8 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     data = await json_body()
     if not isinstance(data, dict):
         raise HttpError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
+    if "experiment" in data:
+        raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
     record = find(id_or_name)
     data = await _with_git_commit(record.spec, data)
     updated: DeploymentRecord = refused(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from symphony.spec import DeploymentSpec
+from symphony.spec import DeploymentSpec, ExperimentSpec
 
 from . import models as m
 
@@ -49,6 +49,7 @@ PATH_PARAMS = {
     "token_id": ("A join token's id", {"minLength": 1}),
     "name": ("A file of the web UI", {"minLength": 1}),
     "node_id": ("A node id, as GET /nodes lists it", {"minLength": 1}),
+    "experiment": ("An experiment's name", {"minLength": 1}),
 }
 
 _WRITE = (400, 401, 404, 409, 413, 422, 503)
@@ -199,5 +200,46 @@ ROUTES: tuple[Route, ...] = (
         m.Upload,
         status=201,
         errors=(400, 401, 413, 415, 503),
+    ),
+    # -- experiments: processes that find each other by name, launched as one gang --
+    Route(
+        "post",
+        "/experiments",
+        "Create an experiment: its processes are deployments named <experiment>.<process>",
+        m.Experiment,
+        status=201,
+        body=ExperimentSpec,
+        errors=(400, 401, 409, 413, 422, 503),
+    ),
+    Route("get", "/experiments", "Every experiment with its processes", m.ExperimentList),
+    Route(
+        "get",
+        "/experiments/{experiment}",
+        "One experiment: processes with group, node, ports, state, restarts",
+        m.Experiment,
+        errors=(400, 401, 404),
+    ),
+    Route(
+        "patch",
+        "/experiments/{experiment}",
+        "Start or stop every process (desired_state)",
+        m.Experiment,
+        body=m.ExperimentChange,
+        errors=_WRITE,
+    ),
+    Route(
+        "delete",
+        "/experiments/{experiment}",
+        "Stop every process, then delete the experiment and its processes",
+        m.Deleted,
+        errors=(400, 401, 404, 503),
+    ),
+    Route(
+        "get",
+        "/experiments/{experiment}/events",
+        "The events of an experiment's processes, oldest first",
+        m.EventPage,
+        query=m.EventsQuery,
+        errors=(400, 401, 404),
     ),
 )

@@ -52,7 +52,9 @@ from symphony.wire.states import LIVE_STATES
 
 from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
 from ..store import DeploymentRecord, GenerationConflict, NameConflict, NotFound, Store
+from . import experiments
 from .events import EventLog
+from .experiments import EXPERIMENT_MESSAGES
 from .instances import is_final_update
 from .messages import (
     CreateDeployment,
@@ -60,7 +62,6 @@ from .messages import (
     DrainingChanged,
     NodeReport,
     SpecChanged,
-    Teardown,
     UpdateDeployment,
 )
 from .supervisor import DeploymentSupervisor
@@ -142,6 +143,8 @@ class Deployments(Supervisor):
             return await self._update(message)
         if isinstance(message, DeleteDeployment):
             return await self._delete(message)
+        if isinstance(message, EXPERIMENT_MESSAGES):
+            return await experiments.handle(self, message)
         return await super().receive(message)
 
     async def _drain_news(self, message: NodeChanged) -> None:
@@ -198,14 +201,7 @@ class Deployments(Supervisor):
         The wait is bounded: a node that cannot be reached now is told to stop its copies
         (orphans by then) when it comes back.
         """
-        limit = record.spec.stop_timeout_seconds + 15.0
-        try:
-            await self.child(record.id).ask(Teardown(), timeout=limit)
-        except (AskTimeout, ActorStopped, KeyError) as error:
-            log.warning("deleting %s without confirmed stops: %s", record.name, error)
-        with contextlib.suppress(KeyError):
-            await self.terminate_child(record.id)
-        self.store.delete_deployment(record.id)
+        await experiments.teardown_one(self, record)
         log.info("deployment %s deleted", record.name)
         reply.send(None)
 

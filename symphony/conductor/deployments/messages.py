@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from symphony.actors import ActorRef
@@ -12,7 +12,7 @@ from symphony.wire import InstanceStatus, StartInstance
 from ..placement import PendingInstance
 
 if TYPE_CHECKING:
-    from symphony.spec import DeploymentSpec
+    from symphony.spec import DeploymentSpec, ExperimentRole
 
     from ..store import DeploymentRecord
 
@@ -25,6 +25,8 @@ class PlacementRequest:
 
     pending: PendingInstance
     start: StartInstance
+    gang_size: int = 1  # with ``pending.gang``: how many processes the experiment has
+    role: ExperimentRole | None = None  # an experiment's process: its names and group
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,10 @@ class AdoptReservation:
     instance_id: str
     node_id: str
     amounts: Mapping[str, int]
+    gang: str | None = None  # the experiment of a process's instance
+    deployment_id: str | None = None
+    ports: Mapping[str, int] = field(default_factory=dict)  # its names' ports there
+    role: ExperimentRole | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,7 @@ class Placed:
     instance_id: str
     node_id: str
     reservation: Mapping[str, int]
+    network: Mapping[str, Any] = field(default_factory=dict)  # an experiment process's
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +129,8 @@ class PlacementNews:
     lost: tuple[ReservationsLost, ...] = ()
     withdrawn: tuple[str, ...] = ()
     unplaceable: tuple[Unplaceable, ...] = ()
+    # Experiment processes to restart: a name they connect to moved (``reconnect``).
+    reconnect: tuple[str, ...] = ()
 
     def merged(self, later: PlacementNews) -> PlacementNews:
         """One batch saying both; of several reasons for one instance the latest wins,
@@ -134,6 +143,7 @@ class PlacementNews:
             lost=self.lost + later.lost,
             withdrawn=self.withdrawn + later.withdrawn,
             unplaceable=tuple(u for i, u in reasons.items() if i not in settled),
+            reconnect=self.reconnect + later.reconnect,
         )
 
 

@@ -10,6 +10,9 @@ only, never on a timer:
   plan the queue. A draining node is kept in the cluster state (its reservations stay)
   but marked so: the placement core gives it nothing new.
 
+The processes of an experiment are placed as a gang, whole or not at all, once every
+process has asked (see :mod:`.gangs`); the queue holds them meanwhile.
+
 A plan reserves capacity before anything starts; the start commands for one node go out
 as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from symphony.actors import Actor, ActorRef, ActorStopped
@@ -37,7 +41,8 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError, node_tags
+from ..placement import ClusterState, LedgerError, PendingInstance, Plan, node_tags
+from .experiment_placement import ExperimentPlacer
 from .messages import (
     AdoptReservation,
     AdoptReservations,
@@ -75,12 +80,18 @@ class Scheduler(Actor):
         self._reasons: dict[str, str] = {}
         self.placements_total = 0
         self._news = LosslessFanout(merge=PlacementNews.merged)
+        self._experiments = ExperimentPlacer()
+        self._network: dict[str, dict[str, Any]] = {}  # planned now: an experiment process's
+        self._reconnect: list[str] = []  # planned now: running processes to restart
         self.latencies: list[float] = []  # seconds from request to placement, recent
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, PlaceInstances):
             now = time.monotonic()
             for request in message.requests:
+                if request.pending.gang is not None:
+                    queued = self._gang_queue(request.pending.gang)
+                    self._experiments.gangs.arrived(request.pending, queued)
                 self._queue[request.pending.instance_id] = (request, message.owner, now)
                 self._owners[request.pending.instance_id] = message.owner
             await self._schedule([r.pending.instance_id for r in message.requests])
@@ -92,6 +103,7 @@ class Scheduler(Actor):
                 self._reasons.pop(instance_id, None)
                 for waiting in self._restored.values():
                     waiting.pop(instance_id, None)
+                self._experiments.released(instance_id)
                 freed = self.cluster.release(instance_id) is not None or freed
             if freed:
                 await self._schedule(None)
@@ -145,6 +157,7 @@ class Scheduler(Actor):
             return
         try:
             self.cluster.reserve(item.node_id, item.instance_id, item.amounts)
+            self._experiments.adopted(item)
         except LedgerError as error:
             # The node now declares less than it runs: keep the job, say so loudly.
             log.warning("cannot re-reserve %s on %s: %s", item.instance_id, item.node_id, error)
@@ -153,6 +166,7 @@ class Scheduler(Actor):
         view = event.view
         if view.state == "ready":
             self._lost_nodes.discard(view.node_id)
+            self._experiments.node_seen(view)
             self.cluster.upsert_node(
                 view.node_id,
                 groups=(*view.groups, *node_tags(view.protocol_version, view.envs)),
@@ -174,6 +188,8 @@ class Scheduler(Actor):
             self._sessions.pop(view.node_id, None)
             self._lost_nodes.add(view.node_id)
             released = [r.instance_id for r in self.cluster.remove_node(view.node_id)]
+            for instance_id in released:
+                self._experiments.released(instance_id)
             by_owner: dict[ActorRef, list[str]] = defaultdict(list)
             for instance_id in released:
                 owner = self._owners.get(instance_id)
@@ -189,7 +205,7 @@ class Scheduler(Actor):
         ids = list(self._queue) if only is None else [i for i in only if i in self._queue]
         if not ids:
             return
-        plan = self.cluster.schedule([self._queue[i][0].pending for i in ids])
+        plan = self._plan(ids)
         starts: dict[str, list[StartInstance]] = defaultdict(list)
         placed: dict[ActorRef, list[Placed]] = defaultdict(list)
         unplaceable: dict[ActorRef, list[Unplaceable]] = defaultdict(list)
@@ -200,8 +216,9 @@ class Scheduler(Actor):
             starts[placement.node_id].append(request.start)
             self.placements_total += 1
             self.latencies.append(now - queued_at)
+            network = self._network.pop(placement.instance_id, {})
             placed[owner].append(
-                Placed(placement.instance_id, placement.node_id, placement.reservation)
+                Placed(placement.instance_id, placement.node_id, placement.reservation, network)
             )
         del self.latencies[:-1000]
         for unplaced in plan.unplaced:
@@ -213,11 +230,39 @@ class Scheduler(Actor):
         # Placed then reaches the node after the start it cancels.
         for node_id, commands in starts.items():
             await self._send_starts(node_id, commands)
-        for owner in placed.keys() | unplaceable.keys():
+        reconnect: dict[ActorRef, list[str]] = defaultdict(list)
+        for instance_id in self._reconnect:
+            if (owner_of := self._owners.get(instance_id)) is not None:
+                reconnect[owner_of].append(instance_id)
+        self._reconnect.clear()
+        for owner in placed.keys() | unplaceable.keys() | reconnect.keys():
             news = PlacementNews(
-                placed=tuple(placed.get(owner, ())), unplaceable=tuple(unplaceable.get(owner, ()))
+                placed=tuple(placed.get(owner, ())),
+                unplaceable=tuple(unplaceable.get(owner, ())),
+                reconnect=tuple(reconnect.get(owner, ())),
             )
             self._tell(owner, news)
+
+    def _gang_queue(self, gang: str) -> list[PendingInstance]:
+        return [r.pending for r, _, _ in self._queue.values() if r.pending.gang == gang]
+
+    def _plan(self, ids: list[str]) -> Plan:
+        """Plan lone instances one by one, and each gang touched by ``ids`` as a whole."""
+        solo = [self._queue[i][0].pending for i in ids if self._queue[i][0].pending.gang is None]
+        plan = self.cluster.schedule(solo) if solo else Plan()
+        placements, unplaced = list(plan.placements), list(plan.unplaced)
+        gangs = {self._queue[i][0].pending.gang for i in ids} - {None}
+        for gang in sorted(g for g in gangs if g is not None):
+            requests = [r for r, _, _ in self._queue.values() if r.pending.gang == gang]
+            outcome = self._experiments.plan(self.cluster, gang, requests)
+            for instance_id, start in outcome.starts.items():
+                request, owner, queued_at = self._queue[instance_id]
+                self._queue[instance_id] = (replace(request, start=start), owner, queued_at)
+            self._network.update(outcome.network)
+            self._reconnect += outcome.reconnect
+            placements += outcome.plan.placements
+            unplaced += outcome.plan.unplaced
+        return Plan(tuple(placements), tuple(unplaced))
 
     async def _send_starts(self, node_id: str, commands: list[StartInstance]) -> None:
         session = self._sessions.get(node_id)

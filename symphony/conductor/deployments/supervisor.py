@@ -47,18 +47,17 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
-from ..placement import PendingInstance
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import EventLog, new_event
+from .experiment_placement import with_env
 from .instances import (
     apply_update,
     ended,
     is_final_update,
     job_spec,
     new_instance_id,
-    placement_needs,
     prunable,
     recency,
     replacements,
@@ -67,14 +66,12 @@ from .instances import (
     template,
 )
 from .messages import (
-    AdoptReservation,
     AdoptReservations,
     DrainingChanged,
     NodeReport,
     Placed,
     PlaceInstances,
     PlacementNews,
-    PlacementRequest,
     ReleaseInstances,
     RescheduleDue,
     ReservationsLost,
@@ -84,6 +81,7 @@ from .messages import (
     WithdrawInstances,
 )
 from .retries import Decision, Retries
+from .roles import adoption, placement_request, reconnects
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -135,7 +133,7 @@ class DeploymentSupervisor(Actor):
             await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
         adopt = tuple(
-            AdoptReservation(i.id, i.node_id, i.reservation or self._requests())
+            adoption(self.record, i.id, i.node_id, i.reservation or self._requests(), i.network)
             for i in live
             if i.node_id is not None
         )
@@ -257,33 +255,28 @@ class DeploymentSupervisor(Actor):
         return dict(self.record.spec.capacity_requests)
 
     async def _place(self, instances: list[InstanceRecord]) -> None:
-        spec = self.record.spec
-        body = job_spec(spec)
+        body = job_spec(self.record.spec)
         requests = tuple(
-            PlacementRequest(
-                pending=PendingInstance(
-                    instance_id=inst.id,
-                    deployment_id=self.record.id,
-                    node_group=spec.node_group,
-                    capacity_requests=self._requests(),
-                    strategy=spec.placement.strategy,
-                    avoid_nodes=self._avoid.get(inst.replica, frozenset()),
-                    needs=placement_needs(spec),
-                ),
-                start=self._start_command(inst, body),
+            placement_request(
+                self.record,
+                inst.id,
+                self._avoid.get(inst.replica, frozenset()),
+                self._start_command(inst, body),
             )
             for inst in instances
         )
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
 
     def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
-        return StartInstance(
+        start = StartInstance(
             instance_id=inst.id,
             deployment_id=self.record.id,
             deployment_name=self.record.name,
             replica=inst.replica,
             spec=body,
         )
+        env = inst.network.get("env")  # an experiment's process, placed: its SYMPH_* values
+        return with_env(start, env) if env else start
 
     async def _stop(self, stops: list[tuple[InstanceRecord, str]]) -> None:
         """Mark instances ``stopping`` and tell their nodes (or the Scheduler) so.
@@ -364,6 +357,7 @@ class DeploymentSupervisor(Actor):
         )
         for unplaceable in news.unplaceable:
             self._unplaceable(unplaceable)
+        await self._stop(reconnects(self.instances, news.reconnect))
         for node_id, batch in stops.items():
             await self._send(node_id, batch)
         await self._reconcile()
@@ -377,7 +371,11 @@ class DeploymentSupervisor(Actor):
             # this actor: its start is on its way to the node, so stop it there.
             return None, StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
         placed = replace(
-            inst, node_id=msg.node_id, reservation=dict(msg.reservation), state=S.ASSIGNED
+            inst,
+            node_id=msg.node_id,
+            reservation=dict(msg.reservation),
+            state=S.ASSIGNED,
+            network=dict(msg.network),
         )
         if inst.state == S.STOPPING:
             self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)
@@ -457,11 +455,8 @@ class DeploymentSupervisor(Actor):
         if inst.node_id is None:
             # Placed and started, but the conductor went down before recording it.
             inst = replace(inst, node_id=report.node_id, reservation=self._requests())
-            await self.scheduler.tell(
-                AdoptReservations(
-                    (AdoptReservation(inst.id, report.node_id, self._requests()),), self.ref
-                )
-            )
+            item = adoption(self.record, inst.id, report.node_id, self._requests())
+            await self.scheduler.tell(AdoptReservations((item,), self.ref))
         before = inst
         after = apply_update(inst, update)
         if inst.state == S.STOPPING and is_live(after.state):

@@ -12,6 +12,7 @@ and a live index in step and plans each arriving instance without a rebuild.
 """
 
 from ._cluster import ClusterState
+from ._gang import plan_gang
 from ._ledger import (
     AlreadyReserved,
     CapacityLedger,
@@ -41,5 +42,6 @@ __all__ = [
     "Unplaced",
     "job_needs",
     "node_tags",
+    "plan_gang",
     "plan_placements",
 ]

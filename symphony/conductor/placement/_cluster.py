@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from ._gang import plan_gang
 from ._index import NodeIndex
 from ._ledger import CapacityLedger, LedgerError, Reservation, UnknownNode
 from ._planner import plan_on
@@ -91,7 +92,14 @@ class ClusterState:
 
     def schedule(self, pending: Sequence[PendingInstance]) -> Plan:
         """Plan ``pending`` and reserve every placement in the ledger."""
-        plan = plan_on(self._index, pending)
+        return self._reserve(plan_on(self._index, pending))
+
+    def schedule_gang(self, members: Sequence[PendingInstance]) -> Plan:
+        """Plan a gang whole or not at all (:func:`plan_gang`) and reserve its placements."""
+        return self._reserve(plan_gang(self._index, members))
+
+    def _reserve(self, plan: Plan) -> Plan:
+        """Apply a plan the index was already charged with to the ledger."""
         try:
             self.ledger.apply(plan)
         except LedgerError:

@@ -56,7 +56,7 @@ def plan_on(index: NodeIndex, pending: Sequence[PendingInstance]) -> Plan:
         shape = (inst.node_group, requests, inst.needs)
         reason = failed.get(shape)
         if reason is None:
-            choice = _choose(index, inst, requests)
+            choice = choose(index, inst, requests)
             if choice is not None:
                 bucket, node_id = choice
                 amounts = dict(requests)
@@ -73,7 +73,7 @@ def plan_on(index: NodeIndex, pending: Sequence[PendingInstance]) -> Plan:
     return Plan(tuple(placements), tuple(unplaced))
 
 
-def _choose(
+def choose(
     index: NodeIndex, inst: PendingInstance, requests: tuple[tuple[str, int], ...]
 ) -> tuple[Bucket, str] | None:
     """The best (bucket, node id) for one instance, or None when nothing fits."""

@@ -59,6 +59,10 @@ class PendingInstance:
     ``node_group`` None means any group. ``avoid_nodes`` are nodes to prefer against
     (say, where it just failed): used only when no other node fits. ``needs`` are tags
     every chosen node must have among its groups (see :mod:`._needs`).
+
+    ``gang`` (an experiment's name) makes it a member of a gang: the gang's members are
+    placed together or not at all (:func:`plan_gang`), and members sharing a
+    ``gang_group`` land on one node.
     """
 
     instance_id: str
@@ -68,6 +72,8 @@ class PendingInstance:
     strategy: Strategy = "spread"
     avoid_nodes: frozenset[str] = frozenset()
     needs: frozenset[str] = frozenset()
+    gang: str | None = None
+    gang_group: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "needs", frozenset(self.needs))

@@ -20,11 +20,13 @@ from ._errors import (
     SchemaTooNew,
     StoreError,
 )
+from ._experiments import ExperimentNameConflict
 from ._reader import StoreReader
 from ._records import (
     INSTANCE_STATES,
     DeploymentRecord,
     EventRecord,
+    ExperimentRecord,
     InstanceRecord,
     JoinTokenRecord,
     NewEvent,
@@ -42,6 +44,8 @@ __all__ = [
     "CorruptRecord",
     "DeploymentRecord",
     "EventRecord",
+    "ExperimentNameConflict",
+    "ExperimentRecord",
     "GenerationConflict",
     "InstanceRecord",
     "InstanceState",

@@ -13,7 +13,7 @@ from ._errors import AlreadyExists, CorruptRecord, GenerationConflict, NameConfl
 from ._records import DeploymentRecord, new_id
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
-_READ_COLUMNS = f"{_COLUMNS}, failure"
+READ_COLUMNS = f"{_COLUMNS}, failure"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -24,7 +24,7 @@ def _spec(text: str) -> DeploymentSpec:
     return parse_stored_spec(json.loads(text))
 
 
-def _record(row: sqlite3.Row) -> DeploymentRecord:
+def deployment_record(row: sqlite3.Row) -> DeploymentRecord:
     try:
         spec = _spec(row["spec"])
     except (SpecError, ValueError) as exc:
@@ -44,54 +44,62 @@ def _is_name_conflict(exc: sqlite3.IntegrityError) -> bool:
     return "deployments.name" in str(exc)
 
 
+def insert_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> None:
+    """Insert one new deployment inside the caller's write transaction."""
+    spec = record.spec
+    try:
+        conn.execute(
+            f"INSERT INTO deployments ({_COLUMNS}, desired_state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                spec.name,
+                json.dumps(spec.to_dict()),
+                record.generation,
+                record.created_at,
+                record.updated_at,
+                spec.desired_state,
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        if _is_name_conflict(exc):
+            raise NameConflict(spec.name) from None
+        raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
+
+
 class DeploymentTable(StoreBase):
     def create_deployment(
         self, spec: DeploymentSpec, *, deployment_id: str | None = None
     ) -> DeploymentRecord:
         """Store a new deployment (generation 1). Raises :class:`NameConflict`."""
-        now = self._clock()
-        record = DeploymentRecord(deployment_id or new_id("d"), spec.name, spec, 1, now, now)
-        try:
-            with self._write() as conn:
-                conn.execute(
-                    f"INSERT INTO deployments ({_COLUMNS}, desired_state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.id,
-                        spec.name,
-                        json.dumps(spec.to_dict()),
-                        1,
-                        now,
-                        now,
-                        spec.desired_state,
-                    ),
-                )
-        except sqlite3.IntegrityError as exc:
-            if _is_name_conflict(exc):
-                raise NameConflict(spec.name) from None
-            raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
+        record = self._new_deployment(spec, deployment_id)
+        with self._write() as conn:
+            insert_deployment(conn, record)
         return record
+
+    def _new_deployment(self, spec: DeploymentSpec, deployment_id: str | None) -> DeploymentRecord:
+        now = self._clock()
+        return DeploymentRecord(deployment_id or new_id("d"), spec.name, spec, 1, now, now)
 
     def get_deployment(self, id_or_name: str) -> DeploymentRecord | None:
         """By id, else by name (ids contain ``_``, names cannot, so they never clash)."""
         rows = self._read(
-            f"SELECT {_READ_COLUMNS} FROM deployments WHERE id = ? OR name = ? "
+            f"SELECT {READ_COLUMNS} FROM deployments WHERE id = ? OR name = ? "
             "ORDER BY id = ? DESC LIMIT 1",
             (id_or_name, id_or_name, id_or_name),
         )
-        return _record(rows[0]) if rows else None
+        return deployment_record(rows[0]) if rows else None
 
     def list_deployments(self, *, desired_state: str | None = None) -> list[DeploymentRecord]:
         """All deployments, oldest first."""
         if desired_state is None:
-            rows = self._read(f"SELECT {_READ_COLUMNS} FROM deployments ORDER BY created_at, id")
+            rows = self._read(f"SELECT {READ_COLUMNS} FROM deployments ORDER BY created_at, id")
         else:
             rows = self._read(
-                f"SELECT {_READ_COLUMNS} FROM deployments WHERE desired_state = ? "
+                f"SELECT {READ_COLUMNS} FROM deployments WHERE desired_state = ? "
                 "ORDER BY created_at, id",
                 (desired_state,),
             )
-        return [_record(r) for r in rows]
+        return [deployment_record(r) for r in rows]
 
     def update_deployment(
         self,
@@ -109,7 +117,7 @@ class DeploymentTable(StoreBase):
         try:
             with self._write() as conn:
                 row = conn.execute(
-                    f"SELECT {_READ_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
+                    f"SELECT {READ_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
                 ).fetchone()
                 if row is None:
                     raise NotFound(f"no deployment {deployment_id!r}")

@@ -85,6 +85,7 @@ class EventTable(StoreBase):
         after_id: int = 0,
         limit: int = 100,
         newest: bool = False,
+        deployment_ids: Sequence[str] | None = None,
     ) -> list[EventRecord]:
         """Events in id order. ``after_id`` pages forward (follow a stream);
         ``newest=True`` gives the last ``limit`` events instead of the first."""
@@ -95,6 +96,9 @@ class EventTable(StoreBase):
         if deployment_id is not None:
             where.append("deployment_id = ?")
             params.append(deployment_id)
+        if deployment_ids is not None:  # an experiment's processes
+            where.append(f"deployment_id IN ({', '.join('?' * len(deployment_ids))})")
+            params.extend(deployment_ids)
         if instance_id is not None:
             where.append("instance_id = ?")
             params.append(instance_id)

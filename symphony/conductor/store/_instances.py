@@ -24,12 +24,14 @@ _UPSERT = (
 def _params(record: InstanceRecord) -> list[Any]:
     values = [getattr(record, name) for name in _FIELDS]
     values[_FIELDS.index("reservation")] = json.dumps(dict(record.reservation))
+    values[_FIELDS.index("network")] = json.dumps(dict(record.network))
     return values
 
 
 def _record(row: sqlite3.Row) -> InstanceRecord:
     values = {name: row[name] for name in _FIELDS}
     values["reservation"] = json.loads(values["reservation"])
+    values["network"] = json.loads(values["network"])
     return InstanceRecord(**values)
 
 

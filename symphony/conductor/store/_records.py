@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from symphony.spec import DeploymentSpec
+from symphony.spec import DeploymentSpec, ExperimentSpec
 from symphony.wire.states import InstanceState
 
 from ..binding import JoinBinding
@@ -47,6 +47,16 @@ class DeploymentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ExperimentRecord:
+    """A stored experiment: its own spec; its processes are deployments of their own."""
+
+    name: str
+    spec: ExperimentSpec
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceRecord:
     """One replica's current incarnation and what is known about its process."""
 
@@ -67,6 +77,8 @@ class InstanceRecord:
     finished_at: float | None = None
     updated_at: float = 0.0  # set by the store on every write
     restart_at: float | None = None  # while restarting: when the node starts it again
+    # An experiment's process: {"ports": {name: port}, "env": {SYMPH_...: value}}.
+    network: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Plain strings (a row, a literal) become the enum; an unknown state is refused.

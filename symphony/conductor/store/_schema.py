@@ -113,7 +113,21 @@ CREATE TABLE counters (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# Experiments: processes that find each other by name. Each process is a deployment
+# named ``<experiment>.<process>`` (its spec says which experiment owns it); this table
+# keeps the experiment's own spec, the one the API shows and changes. An instance of a
+# process keeps its network (JSON: the ports its names got, the SYMPH_* environment).
+V7 = """
+CREATE TABLE experiments (
+    name          TEXT PRIMARY KEY,
+    spec          TEXT NOT NULL,              -- JSON, ExperimentSpec.to_dict()
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+ALTER TABLE instances ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -15,6 +15,7 @@ from types import TracebackType
 from ._counters import CounterTable
 from ._deployments import DeploymentTable
 from ._events import EventTable
+from ._experiments import ExperimentTable
 from ._instances import InstanceTable
 from ._nodes import NodeTable
 from ._schema import migrate, schema_version
@@ -46,9 +47,17 @@ def _private_files(path: Path) -> None:
             os.chmod(name, mode & 0o600)
 
 
-class Store(DeploymentTable, InstanceTable, EventTable, TokenTable, NodeTable, CounterTable):
-    """Deployments, instances, events, join tokens, node incarnations and counters in one
-    SQLite file.
+class Store(
+    DeploymentTable,
+    InstanceTable,
+    EventTable,
+    TokenTable,
+    NodeTable,
+    CounterTable,
+    ExperimentTable,
+):
+    """Deployments, instances, events, join tokens, node incarnations, counters and
+    experiments in one SQLite file.
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut

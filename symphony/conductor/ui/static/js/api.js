@@ -87,6 +87,10 @@ export const api = {
   remove: (id) => request("DELETE", `/deployments/${encodeURIComponent(id)}`),
   drain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/drain`),
   undrain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/undrain`),
+  experiments: () => request("GET", "/experiments"),
+  experiment: (name) => request("GET", `/experiments/${encodeURIComponent(name)}`),
+  patchExperiment: (name, patch) => request("PATCH", `/experiments/${encodeURIComponent(name)}`, patch),
+  removeExperiment: (name) => request("DELETE", `/experiments/${encodeURIComponent(name)}`),
   events: (id, after = 0, limit = 1000) =>
     request("GET", `/deployments/${encodeURIComponent(id)}/events?after=${after}&limit=${limit}`),
 };

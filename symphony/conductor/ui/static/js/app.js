@@ -6,11 +6,14 @@
 //   /new                    create a deployment
 //   /d/<name>               one deployment: instances, events, logs, actions
 //   /d/<name>/edit          change its spec
+//   /experiments            every experiment
+//   /x/<name>               one experiment: its processes by group, nodes, ports, states
 //   token=<token>           log in with this token (what `symphony up` prints), then /nodes
 
 import { clearToken, getToken, onUnauthorized, setToken, tokenWorks } from "./api.js";
 import { mountDeployment } from "./deployment.js";
 import { mountDeployments } from "./deployments.js";
+import { mountExperiment, mountExperiments } from "./experiments.js";
 import { fill, h } from "./dom.js";
 import { mountForm } from "./form.js";
 import { mountNodes } from "./nodes.js";
@@ -26,6 +29,8 @@ const routes = [
   [/^\/new$/, (main) => mountForm(main, null)],
   [/^\/d\/([^/]+)\/edit$/, (main, id) => mountForm(main, decodeURIComponent(id))],
   [/^\/d\/([^/]+)$/, (main, id) => mountDeployment(main, decodeURIComponent(id))],
+  [/^\/experiments$/, (main) => mountExperiments(main)],
+  [/^\/x\/([^/]+)$/, (main, name) => mountExperiment(main, decodeURIComponent(name))],
 ];
 
 function route() {
@@ -38,7 +43,8 @@ function route() {
     const match = path.match(pattern);
     if (match) {
       for (const [name, link] of Object.entries(shell.links)) {
-        link.classList.toggle("active", path.startsWith(`/${name}`) || (name === "deployments" && /^\/(d|new)/.test(path)));
+        const owned = (name === "deployments" && /^\/(d|new)/.test(path)) || (name === "experiments" && /^\/x\//.test(path));
+        link.classList.toggle("active", path.startsWith(`/${name}`) || owned);
       }
       fill(shell.main);
       unmount = mount(shell.main, ...match.slice(1)) || null;
@@ -53,6 +59,7 @@ function buildShell() {
   const links = {
     nodes: h("a", { href: "#/nodes" }, "Nodes"),
     deployments: h("a", { href: "#/deployments" }, "Deployments"),
+    experiments: h("a", { href: "#/experiments" }, "Experiments"),
   };
   const main = h("main#main");
   fill(
@@ -60,7 +67,7 @@ function buildShell() {
     h(
       "header.topbar",
       h("a.brand", { href: "#/nodes" }, h("span.logo", { "aria-hidden": "true" }), h("span.brand-name", "Symphony")),
-      h("nav", links.nodes, links.deployments),
+      h("nav", links.nodes, links.deployments, links.experiments),
       h("div.spacer"),
       status,
       h("button.btn.ghost#logout", { onclick: () => logout(null) }, "Log out"),

@@ -1,0 +1,72 @@
+"""What a deployment's requests to the Scheduler say, including its part in an experiment.
+
+A process of an experiment is a deployment whose spec has an ``experiment`` role; its
+instances are gang members (:mod:`.gangs`): the Scheduler places them with the rest of
+the experiment, and its process group on one node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from symphony.wire import StartInstance
+from symphony.wire.states import InstanceState as S
+from symphony.wire.states import is_live
+
+from ..placement import PendingInstance
+from ..store import DeploymentRecord, InstanceRecord
+from .instances import placement_needs
+from .messages import AdoptReservation, PlacementRequest
+
+
+def placement_request(
+    record: DeploymentRecord, instance_id: str, avoid: frozenset[str], start: StartInstance
+) -> PlacementRequest:
+    """The request to place one instance of ``record`` (a gang member if it has a role)."""
+    spec = record.spec
+    role = spec.experiment
+    pending = PendingInstance(
+        instance_id=instance_id,
+        deployment_id=record.id,
+        node_group=spec.node_group,
+        capacity_requests=dict(spec.capacity_requests),
+        strategy=spec.placement.strategy,
+        avoid_nodes=avoid,
+        gang=role.name if role is not None else None,
+        gang_group=role.gang_group if role is not None else None,
+        needs=placement_needs(spec),
+    )
+    size = role.size if role is not None else 1
+    return PlacementRequest(pending, start, gang_size=size, role=role)
+
+
+def adoption(
+    record: DeploymentRecord,
+    instance_id: str,
+    node_id: str,
+    amounts: Mapping[str, int],
+    network: Mapping[str, Any] | None = None,
+) -> AdoptReservation:
+    """Re-reserve an instance that already runs on ``node_id`` (with its gang, its
+    ports and its role, if it is an experiment's process)."""
+    role = record.spec.experiment
+    if role is None:
+        return AdoptReservation(instance_id, node_id, amounts)
+    ports = dict((network or {}).get("ports") or {})
+    return AdoptReservation(
+        instance_id, node_id, amounts, role.name, record.id, ports=ports, role=role
+    )
+
+
+def reconnects(
+    instances: Mapping[str, InstanceRecord], ids: Sequence[str]
+) -> list[tuple[InstanceRecord, str]]:
+    """The stops that restart processes whose peers moved (``reconnect: restart``): each
+    stopped instance is replaced, and the replacement starts with the new addresses."""
+    out = []
+    for instance_id in ids:
+        inst = instances.get(instance_id)
+        if inst is not None and is_live(inst.state) and inst.state != S.STOPPING:
+            out.append((inst, "reconnect: a name it connects to moved to another node"))
+    return out

@@ -1,0 +1,141 @@
+"""The experiments API over a real Conductor and node: stored whole or refused whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..api.helpers import Cluster, cluster
+
+
+def sleeper(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "cmds": ["sleep 60"], **extra}
+
+
+RL: dict[str, Any] = {
+    "name": "rl",
+    "processes": [
+        sleeper("learner", binds=["replay-server", "parameter-server"]),
+        sleeper("replay", connects="replay-server"),
+    ],
+    "process_groups": [
+        {"name": "agents-0", "processes": [sleeper("agent-0", connects=["parameter-server"])]}
+    ],
+}
+
+
+async def wait_experiment(c: Cluster, name: str, state: str, timeout: float = 15) -> Any:
+    last = None
+    with trio.move_on_after(timeout):
+        while True:
+            last = (await c.http.get(f"/experiments/{name}")).json()
+            if last.get("state") == state:
+                return last
+            await trio.sleep(0.05)
+    raise AssertionError(f"experiment {name} not {state}: {last}")
+
+
+async def test_experiment_create_runs_every_process_as_a_deployment(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as c:
+        response = await c.http.post("/experiments", json=RL)
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert [p["name"] for p in body["processes"]] == ["learner", "replay", "agent-0"]
+        assert body["processes"][2]["group"] == "agents-0"
+        running = await wait_experiment(c, "rl", "running")
+        assert all(p["node_id"] == "n1" for p in running["processes"])
+        one = (await c.http.get("/deployments/rl.learner")).json()
+        assert one["spec"]["experiment"]["name"] == "rl"
+        binds = one["spec"]["experiment"]["binds"]
+        assert binds == {"replay-server": None, "parameter-server": None}
+        listing = (await c.http.get("/experiments")).json()["experiments"]
+        assert [e["name"] for e in listing] == ["rl"]
+        events = (await c.http.get("/experiments/rl/events")).json()["events"]
+        ids = {p["deployment_id"] for p in body["processes"]}
+        assert {e["deployment_id"] for e in events} == ids
+
+        stopped = (await c.http.patch("/experiments/rl", json={"desired_state": "stopped"})).json()
+        assert stopped["desired_state"] == "stopped"
+        await wait_experiment(c, "rl", "stopped")
+        again = await c.http.patch("/experiments/rl", json={"desired_state": "running"})
+        assert again.status_code == 200
+        await wait_experiment(c, "rl", "running")
+
+        deleted = await c.http.delete("/experiments/rl")
+        assert deleted.status_code == 200, deleted.text
+        assert (await c.http.get("/experiments/rl")).status_code == 404
+        assert (await c.http.get("/deployments")).json()["deployments"] == []
+
+
+async def test_experiment_bad_input_is_refused_whole(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        unknown = {"name": "x", "processes": [sleeper("a", connects=["nowhere"])]}
+        response = await c.http.post("/experiments", json=unknown)
+        assert response.status_code == 422
+        assert "'nowhere'" in str(response.json()["detail"])
+
+        clash = {"name": "x", "processes": [sleeper("a", binds="a-b"), sleeper("b", binds="a_b")]}
+        response = await c.http.post("/experiments", json=clash)
+        assert response.status_code == 422
+        assert "SYMPH_A_B_" in str(response.json()["detail"])
+
+        twice = {"name": "x", "processes": [sleeper("a"), sleeper("a")]}
+        response = await c.http.post("/experiments", json=twice)
+        assert response.status_code == 422
+        assert "'a'" in str(response.json()["detail"])
+
+        both = {"name": "x", "processes": [{"name": "a", "cmds": ["x"], "command": ["x"]}]}
+        assert (await c.http.post("/experiments", json=both)).status_code == 422
+
+        ok = {"name": "x", "processes": [sleeper("a")]}
+        assert (await c.http.post("/experiments", json=ok)).status_code == 201
+        taken = {"name": "x", "processes": [sleeper("b"), sleeper("c")]}
+        response = await c.http.post("/experiments", json=taken)
+        assert response.status_code == 409
+        names = [d["name"] for d in (await c.http.get("/deployments")).json()["deployments"]]
+        assert names == ["x.a"]  # nothing of the refused one was launched
+
+        # A dotted name is an experiment's; a plain deployment cannot take one.
+        plain = {"name": "x.b", "config": {"command": ["true"]}}
+        assert (await c.http.post("/deployments", json=plain)).status_code == 422
+
+
+async def test_experiment_field_of_a_deployment_is_the_conductors(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        fake = {
+            "name": "x.a",
+            "config": {"command": ["true"]},
+            "experiment": {"name": "x", "process": "a", "size": 1},
+        }
+        response = await c.http.post("/deployments", json=fake)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["path"] == "experiment"
+        ok = {"name": "x", "processes": [sleeper("a", binds="svc")]}
+        assert (await c.http.post("/experiments", json=ok)).status_code == 201
+        patch = {"experiment": {"binds": {"svc": 80}}}
+        response = await c.http.patch("/deployments/x.a", json=patch)
+        assert response.status_code == 422
+        # Other fields of a process's deployment change as for any deployment.
+        response = await c.http.patch("/deployments/x.a", json={"stop_timeout_seconds": 3})
+        assert response.status_code == 200, response.text
+
+
+def test_experiment_state_names_what_does_not_run() -> None:
+    from symphony.conductor.api.experiment_views import experiment_state
+
+    def proc(name: str, state: str, node: str | None = "n1", reason: str | None = None) -> Any:
+        return {"name": name, "state": state, "node_id": node, "reason": reason}
+
+    assert experiment_state("running", [proc("a", "running")]) == ("running", None)
+    state, reason = experiment_state("running", [proc("a", "running"), proc("b", "pending", None)])
+    assert (state, reason) == ("degraded", "not running: b")
+    state, reason = experiment_state(
+        "running", [proc("a", "pending", None, "no room"), proc("b", "pending", None)]
+    )
+    assert (state, reason) == ("pending", "no room")
+    state, reason = experiment_state("running", [proc("a", "failed", reason="gave up")])
+    assert (state, reason) == ("failed", "process a failed: gave up")
+    assert experiment_state("stopped", [proc("a", "running")]) == ("stopped", "stopping a")
+    assert experiment_state("stopped", [proc("a", "stopped")]) == ("stopped", None)

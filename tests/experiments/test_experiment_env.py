@@ -1,0 +1,74 @@
+"""Every process of an experiment starts with the SYMPH_* values of every bound name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from ..api.helpers import cluster
+from .test_experiment_api import wait_experiment
+
+
+def env_dump(name: str, out: Path, **extra: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "cmds": [
+            f"env | grep ^SYMPH_ | sort > {out / name}.tmp",
+            f"mv {out / name}.tmp {out / name}",
+            "sleep 60",
+        ],
+        **extra,
+    }
+
+
+def read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+async def test_experiment_processes_get_symph_values_and_ports(tmp_path: Path) -> None:
+    out = tmp_path / "env"
+    out.mkdir()
+    spec = {
+        "name": "rl",
+        "processes": [
+            env_dump("learner", out, binds=["replay-server", "parameter-server"]),
+            env_dump("board", out, exposes={"tensorboard": 26006}),
+        ],
+        "process_groups": [
+            {"name": "agents-0", "processes": [env_dump("agent-0", out, connects="replay-server")]}
+        ],
+    }
+    async with cluster(tmp_path) as c:
+        assert (await c.http.post("/experiments", json=spec)).status_code == 201
+        running = await wait_experiment(c, "rl", "running")
+        with trio.fail_after(15):
+            while not all((out / n).exists() for n in ("learner", "board", "agent-0")):
+                await trio.sleep(0.05)
+        agent = read_env(out / "agent-0")
+        learner = read_env(out / "learner")
+        assert agent["SYMPH_EXPERIMENT"] == "rl"
+        assert agent["SYMPH_PROCESS"] == "agent-0"
+        assert agent["SYMPH_PROCESS_GROUP"] == "agents-0"
+        assert learner["SYMPH_PROCESS_GROUP"] == ""
+        for env in (agent, learner):
+            assert env["SYMPH_TENSORBOARD_PORT"] == "26006"
+            assert env["SYMPH_REPLAY_SERVER_HOST"] == "127.0.0.1"
+            port = int(env["SYMPH_REPLAY_SERVER_PORT"])
+            assert 20000 <= port <= 29999
+            assert env["SYMPH_REPLAY_SERVER_ADDR"] == f"127.0.0.1:{port}"
+        ports = {p["name"]: p["ports"] for p in running["processes"]}
+        assert ports["board"] == {"tensorboard": 26006}
+        learner_ports = ports["learner"]
+        assert learner_ports["replay-server"] != learner_ports["parameter-server"]
+        assert str(learner_ports["replay-server"]) == agent["SYMPH_REPLAY_SERVER_PORT"]
+
+        # A second experiment asking for the same fixed port on the same (only) node
+        # is refused with a reason naming the port, and holds nothing.
+        clash = {"name": "two", "processes": [env_dump("tb", out, exposes={"tensorboard": 26006})]}
+        assert (await c.http.post("/experiments", json=clash)).status_code == 201
+        with trio.fail_after(15):
+            while "26006" not in str((await c.http.get("/experiments/two")).json()["reason"]):
+                await trio.sleep(0.05)
+        two = (await c.http.get("/experiments/two")).json()
+        assert two["state"] == "pending" and "taken" in two["reason"]
