@@ -60,12 +60,15 @@ PUBLIC: dict[str, set[str]] = {
         "Strategy", "UnknownNode", "Unplaced", "job_needs", "node_tags", "plan_placements",
         "plan_gang",
     },
+    "symphony.conductor.timetable": {
+        "MAX_NAP", "Due", "Tick", "Timetable", "due", "is_catch_up", "next_time",
+    },
     "symphony.conductor.store": {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
         "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
-        "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
-        "new_id",
+        "NotFound", "RunMember", "RunRecord", "RunState", "SchemaTooNew", "Store",
+        "StoreError", "StoreReader", "migrate", "new_id",
         "ExperimentNameConflict", "ExperimentRecord",
     },
     "symphony.config": {
@@ -92,9 +95,9 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.spec": {
         "DeploymentSpec", "ExecConfig", "GitSource", "HealthCheck", "PlacementPolicy",
-        "Reschedule", "RestartPolicy", "SpecError", "apply_patch", "check_label_key",
-        "check_label_value", "did_you_mean", "is_commit", "merge_patch", "parse_spec",
-        "parse_stored_spec", "translate_errors",
+        "Reschedule", "RestartPolicy", "RestartSchedule", "Schedule", "SpecError", "apply_patch",
+        "check_label_key", "check_label_value", "did_you_mean", "is_commit", "merge_patch",
+        "parse_spec", "parse_stored_spec", "time_zone", "translate_errors",
         # experiments
         "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
         "parse_experiment", "process_deployments", "variable_stem",

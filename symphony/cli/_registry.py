@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.deploy",  # deploy
     "symphony.cli.ps",  # ps, nodes
     "symphony.cli.logs",  # logs, events
+    "symphony.cli.runs",  # runs (of scheduled deployments)
     "symphony.cli.control",  # stop, start, scale, rm
     "symphony.cli.drain",  # drain, undrain
     "symphony.cli.service",  # conductor, node (and the root --config run)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         RestartPolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._schedule import RestartSchedule, Schedule, time_zone
     from ._sources import GitSource, is_commit
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
@@ -67,12 +68,15 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "RestartSchedule": "_schedule",
+    "Schedule": "_schedule",
     "check_label_key": "_labels",
     "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
     "parse_stored_spec": "_parse",
+    "time_zone": "_schedule",
 }
 
 
@@ -99,6 +103,8 @@ __all__ = [
     "ProcessSpec",
     "Reschedule",
     "RestartPolicy",
+    "RestartSchedule",
+    "Schedule",
     "SpecError",
     "apply_patch",
     "check_label_key",
@@ -110,6 +116,7 @@ __all__ = [
     "parse_spec",
     "parse_stored_spec",
     "process_deployments",
+    "time_zone",
     "translate_errors",
     "variable_stem",
 ]

@@ -31,6 +31,7 @@ from pydantic import (
 
 from ._labels import Labels
 from ._names import generate_name
+from ._schedule import RestartSchedule, Schedule
 from ._sources import EnvRef, GitSource, Sha256, Url
 
 # DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
@@ -421,6 +422,22 @@ class DeploymentSpec(_Strict):
     log_backups: Annotated[int, Field(ge=0, le=100)] = 5
     labels: Labels = Field(default_factory=dict)
     experiment: ExperimentRole | None = None
+    schedule: Schedule | None = None
+    restart_schedule: RestartSchedule | None = None
+
+    @model_validator(mode="after")
+    def _schedules_fit(self) -> DeploymentSpec:
+        if self.schedule is not None and self.restart_schedule is not None:
+            raise ValueError(
+                "schedule and restart_schedule exclude each other: a scheduled deployment "
+                "starts afresh at each run already"
+            )
+        if self.schedule is not None and self.restart_policy.type == "always":
+            raise ValueError(
+                "a scheduled deployment's runs must end: use restart_policy 'on-failure' "
+                "or 'never' with a schedule, not 'always'"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,8 @@ NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: Spec fields that do not change the processes: changing them keeps the instances.
 NON_TEMPLATE_FIELDS = frozenset(
     {"replicas", "desired_state", "reschedule", "placement", "name", "labels"}
+    # When a deployment runs, not what runs: a new timetable keeps its processes.
+    | {"schedule", "restart_schedule"}
 )
 
 
