@@ -113,19 +113,24 @@ SPECS: list[dict[str, Any]] = [
 ]
 
 
-async def _v2_node(info: Any, seen: list[Any], task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def _v2_node(
+    info: Any, seen: list[Any], task_status=trio.TASK_STATUS_IGNORED, *, version: int = 2
+) -> None:
+    """A node of protocol ``version`` that records the starts it is sent and reports each
+    instance running at once."""
     async with connect_to_conductor("localhost", info.node_port, _context(info)) as conn:
         hello = Hello(
-            protocol_version=2,
+            protocol_version=version,
+            min_protocol_version=version,
             node_id="old",
             groups=("gpu-1",),
             capacities_total={"Analytic1": 10},
             heartbeat_sec=0.5,
-            incarnation="v2-node",
+            incarnation=f"v{version}-node",
         )
         await conn.send(hello)
         accepted = await conn.receive()
-        assert isinstance(accepted, HelloAccepted) and accepted.protocol_version == 2
+        assert isinstance(accepted, HelloAccepted) and accepted.protocol_version == version
         task_status.started()
         async with trio.open_nursery() as nursery:
 

@@ -3,10 +3,8 @@ fields and run the wrong thing); jobs without them still do; and the reason says
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
-
-import trio
 
 from symphony.conductor.placement import (
     NodeView,
@@ -15,17 +13,10 @@ from symphony.conductor.placement import (
     node_tags,
     plan_placements,
 )
-from symphony.wire import (
-    Heartbeat,
-    Hello,
-    HelloAccepted,
-    InstanceStatus,
-    StartInstance,
-    connect_to_conductor,
-)
+from symphony.wire import StartInstance
 
 from ..api.helpers import cluster
-from ..api.test_api_logs_v1_node import _context
+from ..api.test_api_jobspec import _v2_node
 
 
 def test_placement_needs_name_what_is_missing() -> None:
@@ -42,49 +33,10 @@ def test_placement_needs_name_what_is_missing() -> None:
     assert plan_placements([old], [plain]).placements  # nothing needed: any node
 
 
-async def _v3_node(info: Any, seen: list[StartInstance], task_status: Any) -> None:
-    async with connect_to_conductor("localhost", info.node_port, _context(info)) as conn:
-        await conn.send(
-            Hello(
-                protocol_version=3,
-                min_protocol_version=3,
-                node_id="old",
-                groups=("gpu-1",),
-                capacities_total={"Analytic1": 10},
-                heartbeat_sec=0.5,
-                incarnation="v3-node",
-            )
-        )
-        accepted = await conn.receive()
-        assert isinstance(accepted, HelloAccepted) and accepted.protocol_version == 3
-        task_status.started()
-        async with trio.open_nursery() as nursery:
-
-            async def beat() -> None:
-                for seq in range(10**6):
-                    await conn.send(Heartbeat(seq=seq, instances=()))
-                    await trio.sleep(0.3)
-
-            nursery.start_soon(beat)
-            while True:
-                received = await conn.receive()
-                for msg in received if isinstance(received, list) else [received]:
-                    if isinstance(msg, StartInstance):
-                        seen.append(msg)
-                        await conn.send(
-                            InstanceStatus(
-                                instance_id=msg.instance_id,
-                                deployment_id=msg.deployment_id,
-                                state="running",
-                                pid=4242,
-                            )
-                        )
-
-
 async def test_old_node_gets_no_job_with_sources_but_still_plain_ones(tmp_path: Path) -> None:
     async with cluster(tmp_path, node=False) as c:
         seen: list[StartInstance] = []
-        await c.nursery.start(_v3_node, c.info, seen)
+        await c.nursery.start(functools.partial(_v2_node, version=3), c.info, seen)
         with_image = {
             "name": "with-image",
             "node_group": "gpu-1",
