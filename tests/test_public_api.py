@@ -58,7 +58,7 @@ PUBLIC: dict[str, set[str]] = {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
         "Strategy", "UnknownNode", "Unplaced", "job_needs", "node_tags", "plan_placements",
-        "plan_gang",
+        "plan_gang", "runtime_requests", "runtime_totals",
     },
     "symphony.conductor.timetable": {
         "MAX_NAP", "Due", "Tick", "Timetable", "due", "is_catch_up", "next_time",
@@ -77,6 +77,10 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.node": {"NodeCredentialsError", "NodeHandle", "build_tree", "run_node"},
     "symphony.node.sources": {"SourceError", "SourcePreparer"},
+    "symphony.node.container": {
+        "CONTAINER_KINDS", "ContainerError", "attach_argv", "container_name", "detect_runtimes",
+        "find_container", "prepare_image", "remove_container", "run_argv", "stop_container",
+    },
     "symphony.node.process": {
         "GetReport", "InstanceExists", "InstanceReport", "MonitorError", "MonitorLost",
         "NodeContext", "ProcessManager", "ProcessSupervisor", "StartRequest", "StatusUpdate",

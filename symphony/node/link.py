@@ -257,6 +257,8 @@ class ConductorLink(Actor):
             min_protocol_version=NODE_MIN_PROTOCOL_VERSION,
             incarnation=s.incarnation,
             envs=self._envs,
+            # A Jobs without containers (an embedding's own) reports none.
+            container_runtimes=getattr(self.jobs, "container_runtimes", ()),
         )
 
     # ---- one connected session ------------------------------------------------------------

@@ -30,6 +30,8 @@ import signal
 from dataclasses import field
 from typing import Annotated, Any, Literal
 
+from symphony.images import IMAGE_RE, MAX_IMAGE_LENGTH
+
 from .messages import Message, message
 from .schema import Max, MaxLen, Min, MinLen, Pattern, build
 
@@ -51,14 +53,19 @@ Url = Annotated[str, Pattern(r"https?://[\s\S]*", "an http:// or https:// URL")]
 WEEK = 7 * 86_400
 # Sources (protocol 4): the spec's own rules (symphony.spec._sources), repeated here
 # because the wire imports no spec code; a node fetches only what fits them.
-SourceUrl = Annotated[
-    str,
-    Pattern(
-        r"(https?://[^\x00-\x20\x7f/]+|file://(localhost)?/|upload:[0-9a-f]{64}\Z)[^\x00-\x20\x7f]*",
-        "an http://, https://, file:/// or upload: URL without spaces or control characters",
-    ),
-    MaxLen(4096),
-]
+_SOURCE_URL = (
+    r"(https?://[^\x00-\x20\x7f/]+|file://(localhost)?/|upload:[0-9a-f]{64}\Z)[^\x00-\x20\x7f]*"
+)
+_ARCHIVE = Pattern(
+    _SOURCE_URL,
+    "an http://, https://, file:/// or upload: URL without spaces or control characters",
+)
+SourceUrl = Annotated[str, _ARCHIVE, MaxLen(4096)]
+# ``config.image`` by kind (checked in JobSpec): an image reference for a container, an
+# archive URL for exec. The field's own pattern admits either.
+_IMAGE = Pattern(IMAGE_RE.pattern, "an image reference")
+_IMAGE_OR_ARCHIVE = f"(?:{IMAGE_RE.pattern})|(?:{_SOURCE_URL})"
+_IMAGE_RULE = "an image reference (docker, podman) or an archive URL (exec)"
 Sha256 = Annotated[str, Pattern(r"[0-9a-f]{64}", "a sha256 digest: 64 lowercase hex digits")]
 Commit = Annotated[str, Pattern(r"[0-9a-f]{40}", "a commit id: 40 lowercase hex digits")]
 EnvRef = Annotated[
@@ -88,15 +95,20 @@ class JobConfig(Message):
     ``git``, and ``env_name``. The Conductor places a job with any of them only on
     nodes of version 4 or newer (an older node would ignore them and run the wrong
     thing), and one with ``env_name`` only on a node that reported that environment.
+
+    Containers (protocol 4): ``image`` (a reference the Conductor checked), ``command``
+    empty for the image's own command, ``entrypoint`` to replace the image's. The same
+    ``image`` of an ``exec`` job is an archive URL: :class:`JobSpec` checks it by kind.
     """
 
-    command: Annotated[tuple[Arg, ...], MinLen(1)]
+    command: tuple[Arg, ...]
     env: dict[EnvName, Arg] = field(default_factory=dict)
     cwd: str | None = None
-    image: SourceUrl | None = None
+    image: Annotated[str, Pattern(_IMAGE_OR_ARCHIVE, _IMAGE_RULE), MaxLen(4096)] | None = None
     sha256: Sha256 | None = None
     git: JobGit | None = None
     env_name: EnvRef | None = None
+    entrypoint: Annotated[tuple[Arg, ...], MinLen(1)] | None = None
 
     def __post_init__(self) -> None:
         if self.image is not None and self.git is not None:
@@ -104,7 +116,8 @@ class JobConfig(Message):
 
     @property
     def needs_sources(self) -> bool:
-        """Whether this job needs a node of protocol 4 or newer."""
+        """Whether an ``exec`` job has sources to prepare (and so needs a node of
+        protocol 4 or newer). A container's ``image`` is not one: check the kind too."""
         return any(v is not None for v in (self.image, self.git, self.env_name))
 
 
@@ -150,12 +163,14 @@ class JobHealthCheck(Message):
 
 @message("job_spec")
 class JobSpec(Message):
-    """Everything a node needs to run one instance of an ``exec`` deployment.
+    """Everything a node needs to run one instance of a deployment.
 
     Built by the Conductor from a validated deployment spec; every field is filled.
+    Kinds ``docker`` and ``podman`` (protocol 4) go only to nodes that reported that
+    runtime, so an older node never sees one.
     """
 
-    kind: Literal["exec"]
+    kind: Literal["exec", "docker", "podman"]
     config: JobConfig
     restart_policy: JobRestartPolicy
     stop_signal: str
@@ -165,6 +180,18 @@ class JobSpec(Message):
     health_check: JobHealthCheck | None = None
 
     def __post_init__(self) -> None:
+        if self.kind == "exec" and not self.config.command:
+            raise ValueError("an exec job needs a command")
+        image = self.config.image
+        if self.kind == "exec":
+            if image is not None and not _ARCHIVE.matches(image):
+                raise ValueError(f"an exec job's image is {_ARCHIVE.rule}")
+        elif image is None:
+            raise ValueError(f"a {self.kind} job needs an image")
+        elif len(image) > MAX_IMAGE_LENGTH or not _IMAGE.matches(image):
+            raise ValueError(f"a {self.kind} job's image is an image reference")
+        elif self.config.sha256 or self.config.git or self.config.env_name:
+            raise ValueError(f"sha256, git and env_name are only for exec jobs, not {self.kind}")
         if self.stop_signal not in signal.Signals.__members__:
             raise ValueError(f"stop_signal {self.stop_signal[:40]!r} is not a signal name")
 
@@ -197,5 +224,11 @@ def job_spec_from_dict(data: Any) -> JobSpec:
     keys are ignored) or a ``JobSpec.to_dict()`` kept on disk. Raises
     :class:`~symphony.wire.errors.ProtocolError` naming the field that does not fit.
     """
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        config = data["config"]
+        # A deployment spec leaves out what a kind does not use (None); the wire has
+        # an empty command for "the image's own" and no other keys.
+        config = {k: v for k, v in config.items() if v is not None}
+        data = {**data, "config": {"command": [], **config}}
     spec: JobSpec = build(JobSpec, data, "spec")
     return spec

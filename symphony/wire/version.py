@@ -31,9 +31,13 @@ __all__ = [
 #: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
 #: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
 #: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
-#: 4 added the job's sources (``JobConfig.image``, ``sha256``, ``git``, ``env_name``) and
-#: the node's environments (``Hello.envs``, ``Heartbeat.envs``); the Conductor places a
-#: job with a source only on a node of version 4 or newer, and says so while it waits.
+#: 4 added the job's sources (``JobConfig.image`` as an archive for ``exec``, ``sha256``,
+#: ``git``, ``env_name``) and the node's environments (``Hello.envs``, ``Heartbeat.envs``);
+#: the Conductor places a job with a source only on a node of version 4 or newer, and
+#: says so while it waits. 4 also added ``Hello.container_runtimes`` and the job kinds
+#: ``docker``/``podman`` (with ``JobConfig.image`` as an image reference, ``entrypoint``,
+#: and an empty ``command`` for the image's own); a container job goes only to a node
+#: that reported its runtime, so older nodes (which report none) never receive one.
 PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1

@@ -332,6 +332,7 @@ class Node(_Answer):
     heartbeat_sec: float
     draining: bool
     envs: list[str]  # its named environments (config.env_name), as it last reported
+    container_runtimes: list[str] = Field(default_factory=list)
 
 
 class NodeList(_Answer):

@@ -76,7 +76,9 @@ def job_spec(spec: DeploymentSpec) -> JobSpec:
 def placement_needs(spec: DeploymentSpec) -> frozenset[str]:
     """What a node must offer besides capacity to run ``spec`` (see ``placement``)."""
     config = spec.config
-    has_code = config.image is not None or config.git is not None
+    # A container's image is pulled by its runtime (the node's runtimes decide), not a source.
+    archive = config.image is not None and spec.kind == "exec"
+    has_code = archive or config.git is not None
     return job_needs(image=has_code, env_name=config.env_name)
 
 
@@ -182,6 +184,9 @@ def status_event(
         return "failed", f"{after.id} failed: {after.reason}", {}
     if u.state == S.STOPPED:
         return "stopped", f"{after.id} stopped", {}
+    if u.state == S.STARTING and u.reason:
+        # News while a run is prepared, such as a container image's pull.
+        return "starting", f"{after.id}: {u.reason}", {}
     return None
 
 

@@ -41,7 +41,14 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError, PendingInstance, Plan, node_tags
+from ..placement import (
+    ClusterState,
+    LedgerError,
+    PendingInstance,
+    Plan,
+    node_tags,
+    runtime_totals,
+)
 from .experiment_placement import ExperimentPlacer
 from .messages import (
     AdoptReservation,
@@ -171,7 +178,7 @@ class Scheduler(Actor):
                 view.node_id,
                 groups=(*view.groups, *node_tags(view.protocol_version, view.envs)),
                 ready=True,
-                capacities_total=view.capacities_total,
+                capacities_total=runtime_totals(view.capacities_total, view.container_runtimes),
                 draining=view.draining,
             )
             if event.session is not None:

@@ -48,6 +48,7 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
+from ..placement import runtime_requests
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
@@ -260,7 +261,7 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
         )
 
     def _requests(self) -> dict[str, int]:
-        return dict(self.record.spec.capacity_requests)
+        return runtime_requests(self.record.spec.kind, self.record.spec.capacity_requests)
 
     async def _place(self, instances: list[InstanceRecord]) -> None:
         body = job_spec(self.record.spec)

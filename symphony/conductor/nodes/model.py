@@ -38,6 +38,8 @@ class NodeView:
     #: environments it reported (protocol 4): what jobs with sources it can run.
     protocol_version: int = 1
     envs: tuple[str, ...] = ()
+    #: The container commands the node reported (protocol 4; empty for older nodes).
+    container_runtimes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``GET /nodes``."""
@@ -56,6 +58,7 @@ class NodeView:
             "shared_certificate": self.shared_certificate,
             "heartbeat_sec": self.heartbeat_sec,
             "envs": list(self.envs),
+            "container_runtimes": list(self.container_runtimes),
         }
 
 

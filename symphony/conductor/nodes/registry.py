@@ -223,6 +223,7 @@ class NodeRegistry(Actor):
             draining=hello.node_id in self._draining,
             protocol_version=hello.protocol_version,
             envs=tuple(hello.envs or ()),
+            container_runtimes=tuple(hello.container_runtimes),
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
         incarnation = hello.incarnation or (existing.incarnation if existing else None)

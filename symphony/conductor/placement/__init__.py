@@ -23,6 +23,7 @@ from ._ledger import (
 )
 from ._needs import job_needs, node_tags
 from ._planner import plan_placements
+from ._runtimes import runtime_requests, runtime_totals
 from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
 
 __all__ = [
@@ -44,4 +45,6 @@ __all__ = [
     "node_tags",
     "plan_gang",
     "plan_placements",
+    "runtime_requests",
+    "runtime_totals",
 ]

@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
@@ -26,6 +26,13 @@ import trio
 from symphony.actors import Actor, ActorStopped, Reply
 from symphony.wire import JobSpec
 
+from ..container import CONTAINER_KINDS, ContainerError
+from ..container.launch import (
+    CONTAINER_STOP_MARGIN,
+    container_command,
+    stop_instance_container,
+    unless_stopped,
+)
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
@@ -72,6 +79,8 @@ class NodeContext:
     #: Where jobs' code and environments come from (``config.image``, ``git``,
     #: ``env_name``); None: a node that runs only jobs without them.
     sources: SourcePreparer | None = None
+    #: The container runtimes found on the node: ``{"podman": "/usr/bin/podman"}``.
+    container_runtimes: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProcessSupervisor(Actor):
@@ -337,7 +346,7 @@ class ProcessSupervisor(Actor):
         cwd = self.work_dir()
         spec = self.spec
         command, env = list(spec.config.command), self._job_env(run_id)
-        if spec.config.needs_sources:
+        if spec.kind == "exec" and spec.config.needs_sources:  # a container's image is no source
             from ..sources.prepare import SourceError
 
             try:
@@ -351,6 +360,22 @@ class ProcessSupervisor(Actor):
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)
         try:
+            if spec.kind in CONTAINER_KINDS:  # the runtime's client is the job's process
+                argv = await unless_stopped(
+                    self._stop,
+                    container_command,
+                    spec,
+                    runtimes=self.node.container_runtimes,
+                    instance_id=self.request.instance_id,
+                    workdir=cwd,
+                    env=env,
+                    base_env=self.node.base_env,
+                    private=(RUN_ID_ENV,),
+                    progress=self._progress,
+                )
+                if argv is None:  # a stop came during the pull: nothing was started
+                    return None
+                command = argv
             reply = await self.client.request(
                 "spawn",
                 run_id=run_id,
@@ -365,7 +390,7 @@ class ProcessSupervisor(Actor):
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt
-        except MonitorError as error:
+        except (MonitorError, ContainerError) as error:
             reason = f"spawn error: {error}"
             self.reason = reason
             return self.tracker.decide(
@@ -399,8 +424,18 @@ class ProcessSupervisor(Actor):
             await terminate.wait()
             if self._stop.is_set():
                 self._set("stopping", reason="stop requested")
-            await self.client.request("signal", run_id=run["run_id"], signal=int(self.spec.signum))
-            await trio.sleep(self.spec.stop_timeout_seconds)
+            if self.spec.kind in CONTAINER_KINDS:  # the runtime stops it, then we sweep
+                await stop_instance_container(
+                    self.spec,
+                    runtimes=self.node.container_runtimes,
+                    instance_id=self.request.instance_id,
+                    env=self.node.base_env,
+                )
+                await trio.sleep(CONTAINER_STOP_MARGIN)
+            else:
+                signum = int(self.spec.signum)
+                await self.client.request("signal", run_id=run["run_id"], signal=signum)
+                await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
                 self._sigkill_sent = True
                 await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
@@ -441,6 +476,10 @@ class ProcessSupervisor(Actor):
             "signal": name,
             "runtime": ended.get("runtime"),
         }
+
+    def _progress(self, text: str) -> None:
+        """News while a run is prepared (an image pull): a ``starting`` update."""
+        self._set("starting", reason=text)
 
     def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health
