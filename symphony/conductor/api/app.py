@@ -82,8 +82,9 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
     from .routes_uploads import uploads  # POST /uploads: archives for config.image
     from .routes_usage import usage  # GET /nodes|deployments/{id}/usage-history: charts
+    from .routes_versions import versions  # versions, promote, rollback (rolling updates)
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, experiments, runs, uploads):
+    for blueprint in (*blueprints, states, experiments, runs, versions, uploads):
         app.register_blueprint(blueprint)
     return app
