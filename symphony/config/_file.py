@@ -50,6 +50,7 @@ AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
 PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
+GpuId = Annotated[Any, AfterValidator(v.gpu_id)]
 
 
 class _Section(BaseModel):
@@ -116,6 +117,7 @@ class NodeSection(_Section):
     advertise_addr: Host = None
     cache_max_bytes: CacheBytes = None
     envs_dir: Path = None
+    gpus: list[GpuId] | None = None
 
 
 class ConfigFile(_Section):

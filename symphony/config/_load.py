@@ -245,6 +245,7 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         advertise_addr=s.advertise_addr,
         cache_max_bytes=s.cache_max_bytes,
         envs_dir=s.envs_dir,
+        gpus=s.gpus,
     )
     # The conductor address defaults to the join address: one endpoint to remember.
     addr = s.conductor_addr or (v.host_port(join.addr) if join.addr is not None else None)

@@ -114,6 +114,7 @@ class ProcessJobs:
             restart_at=update.restart_at,
             finished_at=update.at if final else None,
             final=final,
+            devices=update.devices,
         )
 
     # ---- the Jobs protocol --------------------------------------------------------------------
@@ -165,6 +166,7 @@ class ProcessJobs:
             finished_at=(report.finished_at or time.time()) if final else None,
             final=final,
             restart_at=report.restart_at,
+            devices=report.devices,
         )
 
     async def start(self, command: StartInstance) -> None:
@@ -187,6 +189,7 @@ class ProcessJobs:
             spec=command.spec,
             deployment_id=command.deployment_id,
             replica=command.replica,
+            gpus=command.gpus or 0,
         )
         if self.manager.stopping_all:
             # The node is ending with its jobs: the Conductor learns of it when the

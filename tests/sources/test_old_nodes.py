@@ -16,7 +16,7 @@ from symphony.conductor.placement import (
 from symphony.wire import StartInstance
 
 from ..api.helpers import cluster
-from ..api.test_api_jobspec import _v2_node
+from ..api.old_node import run_old_node
 
 
 def test_placement_needs_name_what_is_missing() -> None:
@@ -36,7 +36,9 @@ def test_placement_needs_name_what_is_missing() -> None:
 async def test_old_node_gets_no_job_with_sources_but_still_plain_ones(tmp_path: Path) -> None:
     async with cluster(tmp_path, node=False) as c:
         seen: list[StartInstance] = []
-        await c.nursery.start(functools.partial(_v2_node, version=3), c.info, seen)
+        await c.nursery.start(
+            functools.partial(run_old_node, version=3, capacities={"Analytic1": 10}), c.info, seen
+        )
         with_image = {
             "name": "with-image",
             "node_group": "gpu-1",

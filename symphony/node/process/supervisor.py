@@ -33,7 +33,9 @@ from ..container.launch import (
     stop_instance_container,
     unless_stopped,
 )
+from ..ports import taken_ports
 from .client import MonitorClient, MonitorError, MonitorLost
+from .devices import device_env
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
 from .records import (
@@ -81,6 +83,8 @@ class NodeContext:
     sources: SourcePreparer | None = None
     #: The container runtimes found on the node: ``{"podman": "/usr/bin/podman"}``.
     container_runtimes: Mapping[str, str] = field(default_factory=dict)
+    #: The node's GPU devices (ids); a job that holds none of them must see none.
+    gpus: tuple[str, ...] = ()
 
 
 class ProcessSupervisor(Actor):
@@ -169,6 +173,7 @@ class ProcessSupervisor(Actor):
             rss_bytes=rss,
             finished_at=self.finished_at if self.state in FINAL_STATES else None,
             restart_at=self.restart_at,
+            devices=self.request.devices,
         )
 
     def outcome(self) -> dict[str, Any]:
@@ -213,6 +218,7 @@ class ProcessSupervisor(Actor):
                 else None,
                 restarts=self.tracker.restarts,
                 health=self.health,
+                devices=self.request.devices,
                 **fields,
             )
         )
@@ -282,6 +288,8 @@ class ProcessSupervisor(Actor):
             SYMPHONY_NODE_ID=self.node.node_id,
             SYMPHONY_REPLICA="" if request.replica is None else str(request.replica),
         )
+        # After the spec's env: a job cannot name devices it does not hold.
+        env.update(device_env(request.devices, node_has_devices=bool(self.node.gpus)))
         env[RUN_ID_ENV] = run_id
         return env
 
@@ -345,6 +353,14 @@ class ProcessSupervisor(Actor):
         run_id = f"{self.request.instance_id}.{uuid4().hex[:12]}"
         cwd = self.work_dir()
         spec = self.spec
+        taken = taken_ports(spec.experiment.fixed_ports() if spec.experiment else ())
+        if taken:
+            listed = ", ".join(map(str, taken))
+            reason = f"spawn error: fixed port {listed} taken on this node by another program"
+            self.reason = reason
+            return self.tracker.decide(
+                failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
+            )
         command, env = list(spec.config.command), self._job_env(run_id)
         if spec.kind == "exec" and spec.config.needs_sources:  # a container's image is no source
             from ..sources.prepare import SourceError
@@ -386,7 +402,12 @@ class ProcessSupervisor(Actor):
                 log_max_bytes=spec.log_max_bytes,
                 log_backups=spec.log_backups,
                 grace=spec.stop_timeout_seconds,
-                meta={"instance_id": self.request.instance_id},
+                # The devices go in the run record too: the monitor keeps it while the
+                # run lives, whatever becomes of the agent.
+                meta={
+                    "instance_id": self.request.instance_id,
+                    "devices": list(self.request.devices),
+                },
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt
