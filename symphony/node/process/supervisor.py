@@ -388,6 +388,7 @@ class ProcessSupervisor(Actor):
                     base_env=self.node.base_env,
                     private=(RUN_ID_ENV,),
                     progress=self._progress,
+                    devices=self.request.devices,
                 )
                 if argv is None:  # a stop came during the pull: nothing was started
                     return None
