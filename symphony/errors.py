@@ -46,6 +46,12 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone
     ├── SpawnError                     a job could not be started
+    ├── SourceError                    a job's code could not be put in place on the node
+    ├── ArchiveError, FetchError       ... because its archive is unsafe or corrupt, or
+    │   UploadReadError                could not be fetched or read from the Conductor
+    ├── GitError                       a git command for a spec's config.git failed
+    ├── GitRefError                    config.git.ref does not resolve (ValueError)
+    ├── UploadTooLarge                 an upload over the Conductor's cap (ValueError)
     ├── ContainerError                 the container runtime's command failed
     ├── InstanceExists                 that instance id runs on this node already (ValueError)
     ├── UnknownInstance                no such instance on this node (LookupError)

@@ -26,11 +26,13 @@ from symphony.wire import (
     Hello,
     InstanceStatus,
     JobConfig,
+    JobGit,
     JobSpec,
     LogChunk,
     Message,
     ProtocolError,
     StartInstance,
+    UploadRead,
     VersionMismatch,
     decode,
     encode,
@@ -113,14 +115,40 @@ def strategy_for(hint: typing.Any) -> st.SearchStrategy[typing.Any]:
 
 
 # Fields whose rule lives in the class's __post_init__, not in the hint.
+# The sources' fields (protocol 4) have long patterns that Hypothesis is slow to draw
+# from on a busy machine: sample values that fit them (their rules are tested with the
+# spec, tests/sources). So is the image grammar (tests/test_spec.py covers it).
+_ENVS = st.lists(st.sampled_from(["conda-env1", "torch_2.1", "base"]), max_size=3).map(tuple)
+_ARCHIVES = st.sampled_from(
+    ["https://example.org/a.zip", "file:///srv/a.tar.gz", "upload:" + "a" * 64]
+)
+_IMAGES = st.sampled_from(["busybox", "localhost:5000/a/b:1"])
 FIELD_STRATEGIES = {
     (JobSpec, "stop_signal"): st.sampled_from(["SIGTERM", "SIGINT", "SIGKILL"]),
-    # The image grammar is too slow for from_regex (tests/test_spec.py covers it); a
-    # command and an image always, so that no kind's rule rejects the draw.
-    (JobConfig, "image"): st.sampled_from(["busybox", "localhost:5000/a/b:1"]),
+    (JobConfig, "image"): st.none() | _ARCHIVES | _IMAGES,
+    # A command always, so that no kind's rule rejects the draw.
     (JobConfig, "command"): st.lists(
         st.text(max_size=8).filter(lambda t: "\0" not in t), min_size=1, max_size=3
     ).map(tuple),
+    (JobConfig, "sha256"): st.none() | st.just("ab" * 32),
+    (JobConfig, "env_name"): st.none() | st.sampled_from(["conda-env1", "torch_2.1"]),
+    (JobGit, "repo"): st.sampled_from(["https://example.org/r.git", "file:///srv/r.git"]),
+    (JobGit, "ref"): st.sampled_from(["main", "v1.0", "HEAD"]),
+    (JobGit, "commit"): st.just("c" * 40),
+    (Hello, "envs"): st.none() | _ENVS,
+    (Heartbeat, "envs"): st.none() | _ENVS,
+    (UploadRead, "sha256"): st.just("d" * 64),
+}
+# A job spec's config.image is read by its kind: an archive for exec, an image (and no
+# other source) for a container. The kind is drawn first, then a config that fits it.
+_CONFIG_BY_KIND = {
+    "exec": {(JobConfig, "image"): st.none() | _ARCHIVES},
+    "container": {
+        (JobConfig, "image"): _IMAGES,
+        (JobConfig, "sha256"): st.none(),
+        (JobConfig, "git"): st.none(),
+        (JobConfig, "env_name"): st.none(),
+    },
 }
 
 
@@ -131,15 +159,25 @@ def _built(cls: type, **fields: object) -> object:
         return None
 
 
-def message_strategy(cls: type) -> st.SearchStrategy[Message]:
+def message_strategy(
+    cls: type, overrides: dict[tuple[type, str], st.SearchStrategy[typing.Any]] | None = None
+) -> st.SearchStrategy[Message]:
+    if cls is JobSpec and overrides is None:
+        return st.sampled_from(["exec", "docker", "podman"]).flatmap(_job_spec_of_kind)
+    chosen = {**FIELD_STRATEGIES, **(overrides or {})}
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {
-        f.name: FIELD_STRATEGIES[(cls, f.name)]
-        if (cls, f.name) in FIELD_STRATEGIES
-        else strategy_for(hints[f.name])
+        f.name: chosen[(cls, f.name)] if (cls, f.name) in chosen else strategy_for(hints[f.name])
         for f in dataclasses.fields(cls)
     }
     return st.builds(partial(_built, cls), **fields).filter(lambda m: m is not None)
+
+
+def _job_spec_of_kind(kind: str) -> st.SearchStrategy[Message]:
+    config = message_strategy(JobConfig, _CONFIG_BY_KIND["exec" if kind == "exec" else "container"])
+    return message_strategy(
+        JobSpec, {(JobSpec, "kind"): st.just(kind), (JobSpec, "config"): config}
+    )
 
 
 any_message = st.sampled_from(sorted(MESSAGE_TYPES.values(), key=lambda c: c.t)).flatmap(

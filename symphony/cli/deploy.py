@@ -3,6 +3,7 @@
     symphony deploy -f job.yaml                  # YAML or JSON; '-' reads standard input
     symphony deploy -f job.yaml --name web-2 --replicas 3
     symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
+    symphony deploy --upload ./app -- python3 main.py   # ./app goes to the Conductor
 
 The spec is the one the HTTP API takes (``docs/cli.md`` shows one); the Conductor
 validates it and names every bad field. An inline command makes the smallest spec:
@@ -28,6 +29,7 @@ Create a deployment from a spec file (YAML or JSON) or from a command given afte
   symphony deploy -f job.json --name web-2 --replicas 3
   symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
   symphony deploy -f job.yaml --wait --timeout 60   # until every replica runs
+  symphony deploy --upload ./app -- python3 main.py  # pack ./app, upload it, run it
 """
 
 
@@ -42,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--name", help="the deployment's name (overrides the file's)")
     parser.add_argument(
         "--replicas", type=non_negative, metavar="N", help="how many instances (overrides)"
+    )
+    parser.add_argument(
+        "--upload",
+        metavar="DIR",
+        help="pack DIR, upload it to the Conductor and run the job in it (config.image)",
     )
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, help="after '--': the command to run (no -f then)"
@@ -119,6 +126,15 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     api = client(args)
+    if args.upload is not None:
+        from ._pack import pack_directory
+
+        archive = pack_directory(args.upload)
+        uploaded = call(api, api.upload, archive)
+        print(f"uploaded {args.upload} ({uploaded.get('size')} bytes)", flush=True)
+        config = spec.setdefault("config", {})
+        if isinstance(config, dict):
+            config["image"], config["sha256"] = uploaded.get("image"), uploaded.get("sha256")
     created = call(api, api.create_deployment, spec)
     replicas = created.get("replicas", {}).get("desired", "?")
     print(

@@ -75,6 +75,11 @@ class Client:
         """Create a deployment from a spec (a dict as in the docs); returns it."""
         return self._json("POST", "/deployments", spec)
 
+    def upload(self, archive: bytes, *, timeout: float = 600.0) -> dict[str, Any]:
+        """``POST /uploads``: keep an archive on the Conductor for ``config.image``;
+        returns ``{"sha256", "size", "image"}`` (``image`` is ``upload:<sha256>``)."""
+        return c.decode(*self._exchange("POST", "/uploads", archive, timeout))
+
     def list_deployments(
         self,
         *,
@@ -223,14 +228,12 @@ class Client:
             )
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-        payload = None if body is None else c.encode(body)
+        payload = None if body is None else body if isinstance(body, bytes) else c.encode(body)
+        headers = c.headers(self.token, body=payload is not None)
+        if isinstance(body, bytes):  # an archive (POST /uploads), not JSON
+            headers["Content-Type"] = "application/octet-stream"
         try:
-            conn.request(
-                method,
-                self._prefix + path,
-                body=payload,
-                headers=c.headers(self.token, body=payload is not None),
-            )
+            conn.request(method, self._prefix + path, body=payload, headers=headers)
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as error:
             conn.close()

@@ -4,7 +4,8 @@ Every :data:`SWEEP_PERIOD` seconds the :class:`Housekeeper` deletes
 
 - events beyond the newest ``conductor.events.keep_per_deployment`` of each deployment,
   and events older than ``conductor.events.max_age_sec`` (see docs/configuration.md);
-- join tokens that can no longer be used: expired, or single-use and spent.
+- join tokens that can no longer be used: expired, or single-use and spent;
+- uploaded archives no deployment's spec names, once a day old (see ``uploads.py``).
 
 It is an actor of the Conductor's tree like the others: a timer task tells it
 :class:`Sweep`, and it sweeps while handling that message. The store is the Conductor's
@@ -25,6 +26,7 @@ import trio
 from symphony.actors import Actor
 
 from .store import Store
+from .uploads import UploadStore, referenced_upload
 
 log = logging.getLogger("symphony.conductor.housekeeping")
 
@@ -49,9 +51,17 @@ class Retention:
 class Housekeeper(Actor):
     """Sweeps the store every ``period`` seconds (see the module docstring)."""
 
-    def __init__(self, store: Store, retention: Retention, *, period: float = SWEEP_PERIOD):
+    def __init__(
+        self,
+        store: Store,
+        retention: Retention,
+        *,
+        period: float = SWEEP_PERIOD,
+        uploads: UploadStore | None = None,
+    ):
         super().__init__()
         self.store = store
+        self.uploads = uploads
         self.retention = retention
         self.period = period
 
@@ -77,6 +87,11 @@ class Housekeeper(Actor):
             keep_per_deployment=keep.keep_per_deployment, before=before
         )
         tokens = self.store.delete_expired_join_tokens()
+        if self.uploads is not None:
+            named = (referenced_upload(d.spec.config.image) for d in self.store.list_deployments())
+            gone = self.uploads.prune({sha for sha in named if sha is not None})
+            if gone:
+                log.info("housekeeping: removed %d unreferenced upload(s)", len(gone))
         if events or tokens:
             log.info(
                 "housekeeping: deleted %d old event(s), %d unusable join token(s)", events, tokens

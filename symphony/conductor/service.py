@@ -64,6 +64,7 @@ from .nodes.gateway import GetPort
 from .secrets import SecretVault
 from .store import Store
 from .timetable import Timetable
+from .uploads import UploadStore
 
 log = logging.getLogger("symphony.conductor")
 
@@ -133,12 +134,14 @@ def build_tree(
         advertise=next(iter((*config.advertise, *specific)), None),
         node_port=lambda: tree.child("gateway").ask(GetPort(), timeout=5),
     )
+    uploads = UploadStore(config.state_dir / "uploads")
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
         port=config.listen_port,
         ssl_context=server_ssl_context(pki, client_cert="optional"),
         join_handler=join.serve,
         hello_check=join.hello_refusal,
+        uploads=uploads,
     )
     http_settings = HttpSettings(
         host=config.http_host, port=config.http_port, state_dir=config.state_dir
@@ -197,6 +200,7 @@ def build_tree(
             # Reads of the whole store (/live sweeps, GET /deployments) run in a worker
             # thread, off the loop that handles the nodes' heartbeats.
             snapshots=SnapshotCache(store, off_thread=True),
+            uploads=uploads,
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens
@@ -212,7 +216,9 @@ def build_tree(
             ChildSpec(name="gateway", factory=gateway),
             ChildSpec(name="http", factory=http),
             # Last: under rest_for_one its restart restarts nothing else.
-            ChildSpec(name="housekeeper", factory=lambda: Housekeeper(store, retention)),
+            ChildSpec(
+                name="housekeeper", factory=lambda: Housekeeper(store, retention, uploads=uploads)
+            ),
         ],
         strategy="rest_for_one",
         max_restarts=5,

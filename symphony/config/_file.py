@@ -45,6 +45,7 @@ NodeId = Annotated[Any, AfterValidator(v.node_id)]
 Group = Annotated[Any, AfterValidator(v.group)]
 CapacityName = Annotated[Any, AfterValidator(v.capacity_name)]
 Amount = Annotated[Any, AfterValidator(v.integer)]
+CacheBytes = Annotated[Any, AfterValidator(v.at_least_one)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
@@ -115,6 +116,8 @@ class NodeSection(_Section):
     state_dir: Path = None
     ports: PortRange = None
     advertise_addr: Host = None
+    cache_max_bytes: CacheBytes = None
+    envs_dir: Path = None
     gpus: list[GpuId] | None = None
 
 

@@ -244,6 +244,8 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         state_dir=s.state_dir,
         ports=s.ports,
         advertise_addr=s.advertise_addr,
+        cache_max_bytes=s.cache_max_bytes,
+        envs_dir=s.envs_dir,
         gpus=s.gpus,
     )
     # The conductor address defaults to the join address: one endpoint to remember.

@@ -161,10 +161,19 @@ class NodeConfig:
     advertise_addr: str | None = None
     gpus: tuple[str, ...] | None = None
 
+    #: The cap of the cache of fetched code (archives, git checkouts), least recently
+    #: used first out; default 10 GiB.
+    cache_max_bytes: int = 10 * 2**30
+    #: Where the node's virtual environments are (each a ``python3 -m venv`` directory);
+    #: None: none.
+    envs_dir: Path | None = None
+
     def __post_init__(self) -> None:
         _set(self, "node_id", v.node_id)
         _set(self, "ports", v.port_range)
         _set(self, "advertise_addr", _optional(v.host))
+        _set(self, "cache_max_bytes", v.at_least_one)
+        _set(self, "envs_dir", _optional(v.path))
         _set(self, "conductor_host", v.host)
         _set(self, "conductor_port", v.port)
         _set(self, "groups", _tuple_of(v.group))

@@ -80,6 +80,11 @@ class ProcessJobs:
         # runs) wait in this buffer instead of being lost.
         self._updates = manager.subscribe()
 
+    async def envs(self) -> tuple[str, ...]:
+        """The node's named environments (rescanned now and then, see ``sources``)."""
+        sources = self.manager.node.sources
+        return () if sources is None else tuple(sorted(await sources.envs()))
+
     # ---- status pump ----------------------------------------------------------------------
     async def pump_statuses(self, link: ActorRef) -> None:
         """Forward every status update to ``link`` until cancelled."""

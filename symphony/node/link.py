@@ -48,12 +48,14 @@ from symphony.wire import (
     StatusBatch,
     StopInstance,
     TLSRejected,
+    UploadData,
     client_hello,
     connect_to_conductor,
 )
 
 from .logwindow import LogRequests
 from .resources import GetStatic, GetUsage
+from .uploadlink import UploadReads
 
 log = logging.getLogger("symphony.node.link")
 
@@ -87,6 +89,9 @@ class Jobs(Protocol):
 
     async def usage(self) -> list[InstanceUsage]:
         """CPU% and RSS of every live instance, for the next heartbeat."""
+
+    async def envs(self) -> tuple[str, ...]:
+        """The names of the node's environments (for ``config.env_name``), sorted."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,14 +140,21 @@ class ConductorLink(Actor):
     """
 
     def __init__(
-        self, settings: LinkSettings, resources: ActorRef, jobs: Jobs | None = None
+        self,
+        settings: LinkSettings,
+        resources: ActorRef,
+        jobs: Jobs | None = None,
+        uploads: UploadReads | None = None,
     ) -> None:
         super().__init__()
+        #: Reads of uploaded archives ride on this link (see ``uploadlink.py``).
+        self.uploads = uploads if uploads is not None else UploadReads()
         self.settings = settings
         self.resources = resources
         self.jobs = jobs
         self._pending: deque[InstanceStatus] = deque(maxlen=MAX_PENDING_STATUSES)
         self._pending_changed = trio.Event()
+        self._envs: tuple[str, ...] = ()  # as last reported to the Conductor
         self._state = "connecting"
         self._connected_since: float | None = None
         self._connects = 0
@@ -235,6 +247,7 @@ class ConductorLink(Actor):
         s = self.settings
         static = await self.resources.ask(GetStatic(), timeout=10)
         instances = await self.jobs.reports() if self.jobs is not None else []
+        self._envs = await self.jobs.envs() if self.jobs is not None else ()
         return Hello(
             protocol_version=PROTOCOL_VERSION,
             node_id=s.node_id,
@@ -247,6 +260,7 @@ class ConductorLink(Actor):
             # the Conductor is upgraded first (it still accepts older nodes).
             min_protocol_version=NODE_MIN_PROTOCOL_VERSION,
             incarnation=s.incarnation,
+            envs=self._envs,
             # A Jobs without containers (an embedding's own) reports none.
             container_runtimes=getattr(self.jobs, "container_runtimes", ()),
         )
@@ -254,6 +268,16 @@ class ConductorLink(Actor):
     # ---- one connected session ------------------------------------------------------------
     async def _session(self, conn: ConductorConnection, accepted: HelloAccepted) -> None:
         log_requests = LogRequests(conn)
+        if accepted.protocol_version >= 4:  # older conductors keep no uploads
+            self.uploads.attach(conn)
+        try:
+            await self._run_session(conn, accepted, log_requests)
+        finally:
+            self.uploads.attach(None)
+
+    async def _run_session(
+        self, conn: ConductorConnection, accepted: HelloAccepted, log_requests: LogRequests
+    ) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
             nursery.start_soon(self._send_statuses, conn)
@@ -288,6 +312,8 @@ class ConductorLink(Actor):
             log_requests.cancel(msg.request_id)
         elif isinstance(msg, LogCredit):
             log_requests.credit(msg.request_id, msg.bytes)
+        elif isinstance(msg, UploadData):
+            self.uploads.deliver(msg)
         else:
             raise ProtocolError(f"the conductor may not send {type(msg).__name__} here")
 
@@ -307,7 +333,12 @@ class ConductorLink(Actor):
             # Every Conductor this node speaks to is version 3 or newer (see
             # NODE_MIN_PROTOCOL_VERSION), so the instances' usage always goes along.
             instances = await self._instance_usage(interval)
-            await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances))
+            envs = self._envs
+            with trio.move_on_after(max(interval, 1.0)):  # liveness never waits for conda
+                envs = await self.jobs.envs() if self.jobs is not None else ()
+            changed = envs if envs != self._envs else None  # sent only when they change
+            self._envs = envs
+            await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances, envs=changed))
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.
             next_at = max(next_at + interval, trio.current_time())

@@ -40,6 +40,8 @@ from .link import ConductorLink, Jobs, LinkSettings
 from .network import network_facts
 from .process import ProcessManager
 from .resources import ResourceMonitor
+from .sources.prepare import SourcePreparer
+from .uploadlink import UploadReads
 
 log = logging.getLogger("symphony.node")
 
@@ -103,10 +105,12 @@ def build_tree(
     config: NodeConfig,
     ssl_context: ssl.SSLContext,
     jobs: Jobs | None = None,
+    uploads: UploadReads | None = None,
     gpus: tuple[GpuDevice, ...] = (),
 ) -> Supervisor:
-    """The Node's supervision tree (not started yet); ``gpus`` are its devices, offered
-    as the ``gpu`` capacity (one per device)."""
+    """The Node's supervision tree (not started yet). ``uploads``: where reads of
+    archives uploaded to the Conductor go (the link serves them); ``gpus`` are its
+    devices, offered as the ``gpu`` capacity (one per device)."""
     capacities = offered_capacities(config, gpus)
     settings = LinkSettings(
         host=config.conductor_host,
@@ -125,7 +129,7 @@ def build_tree(
         return ResourceMonitor(disk_paths=disks, devices=gpus)
 
     def link() -> ConductorLink:
-        return ConductorLink(settings, tree.child("resources"), jobs)
+        return ConductorLink(settings, tree.child("resources"), jobs, uploads)
 
     tree = Supervisor(
         [ChildSpec(name="resources", factory=resources), ChildSpec(name="link", factory=link)],
@@ -156,9 +160,17 @@ async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]
     # A join says what the node will offer, devices included (a token may bind it).
     ssl_context = await node_credentials(config, capacities=offered_capacities(config, gpus))
     async with trio.open_nursery() as nursery:
+        uploads = UploadReads()
+        sources = SourcePreparer(
+            cache_dir=str(state_dir / "cache"),
+            cache_max_bytes=config.cache_max_bytes,
+            envs_dir=None if config.envs_dir is None else str(config.envs_dir),
+            uploads=uploads,
+        )
         manager = ProcessManager(
             state_dir=str(state_dir / "jobs"),
             node_id=config.node_id,
+            sources=sources,
             gpus=[device.id for device in gpus],
         )
         await nursery.start(manager.run)
@@ -166,7 +178,7 @@ async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]
         adopted = await manager.adopt()
         if adopted:
             log.info("re-adopted %d instance(s) from an earlier agent", len(adopted))
-        tree = build_tree(config, ssl_context, jobs, gpus)
+        tree = build_tree(config, ssl_context, jobs, uploads, gpus)
         await spawn(nursery, tree, name=f"node:{config.node_id}")
         await nursery.start(jobs.run, tree.child("link"))
         task_status.started(NodeHandle(tree, tree.child("link"), manager, gpus))

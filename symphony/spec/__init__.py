@@ -50,12 +50,15 @@ if TYPE_CHECKING:
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
     from ._schedule import RestartSchedule, Schedule, time_zone
     from ._secrets import MAX_SECRET_BYTES, SecretName, SecretRef, secret_refs
+    from ._sources import GitSource, is_commit
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
 _LAZY = {
     "DeploymentSpec": "_model",
     "ExecConfig": "_model",
+    "GitSource": "_sources",
+    "is_commit": "_sources",
     "ExperimentRole": "_model",
     "ExperimentSpec": "_experiment",
     "ProcessGroupSpec": "_experiment",
@@ -101,6 +104,7 @@ __all__ = [
     "ExecConfig",
     "ExperimentRole",
     "ExperimentSpec",
+    "GitSource",
     "HealthCheck",
     "PlacementPolicy",
     "ProcessGroupSpec",
@@ -117,6 +121,7 @@ __all__ = [
     "check_label_key",
     "check_label_value",
     "did_you_mean",
+    "is_commit",
     "merge_patch",
     "parse_experiment",
     "parse_spec",

@@ -13,13 +13,20 @@ reference that does not match is refused here, never handed to the runtime's com
 line where a leading ``-`` would read as an option. ``config.command`` replaces the
 image's command, ``config.entrypoint`` its entrypoint; ``config.cwd`` does not apply
 (the instance's own directory is the container's ``/workspace``).
+
+For kind ``exec``, ``config.image`` is instead an archive URL (see ``_sources``): the
+kind decides which of the two the same field holds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationInfo
+
 from symphony.images import IMAGE_RE, MAX_IMAGE_LENGTH
+
+from ._sources import check_url
 
 #: The kinds that run an image through the container runtime of the same name.
 CONTAINER_KINDS = frozenset({"docker", "podman"})
@@ -36,9 +43,10 @@ def image_problem(value: str) -> str | None:
     return None
 
 
-def config_problems(kind: str, config: Any) -> list[tuple[str, str | None]]:
+def config_problems(kind: str, config: Any, info: ValidationInfo) -> list[tuple[str, str | None]]:
     """What in ``config`` does not fit ``kind``: ``(field, message)`` pairs, a message of
-    None meaning the field is missing."""
+    None meaning the field is missing. ``info`` is the validation's (a stored spec's
+    archive URL is not checked again, see ``_sources``)."""
     if kind in CONTAINER_KINDS:
         if config.image is None:
             return [("image", f"is required for kind {kind!r}: an image reference, e.g. 'busybox'")]
@@ -54,15 +62,16 @@ def config_problems(kind: str, config: Any) -> list[tuple[str, str | None]]:
                     "container's working directory, /workspace",
                 )
             )
+        for name in ("sha256", "git", "env_name"):  # an exec job's sources
+            if getattr(config, name) is not None:
+                problems.append((name, "only for kind 'exec' (a container's code is its image)"))
         return problems
     problems = [] if config.command is not None else [("command", None)]
-    if config.image is not None:
-        problems.append(
-            (
-                "image",
-                "not supported for kind 'exec' yet; an image runs with kind 'docker' or 'podman'",
-            )
-        )
+    if config.image is not None:  # for exec, an archive to unpack into the work directory
+        try:
+            check_url(config.image, info)
+        except ValueError as error:
+            problems.append(("image", str(error)))
     if config.entrypoint is not None:
         problems.append(("entrypoint", "only for kinds 'docker' and 'podman'"))
     return problems

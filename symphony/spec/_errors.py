@@ -15,10 +15,9 @@ from symphony.errors import SymphonyError
 
 # Fields that exist in the seed spec's vocabulary but are not built yet. They are refused
 # with this message instead of "unknown field", and never silently ignored.
-NOT_SUPPORTED: dict[tuple[str, ...], str] = {
-    ("config", "image"): "not supported yet: container images; run a command instead",
-    ("config", "env_name"): "not supported yet: named environments; set config.env instead",
-}
+# (``config.image`` and ``config.env_name`` were here until the node learnt to fetch code
+# and enter environments.)
+NOT_SUPPORTED: dict[tuple[str, ...], str] = {}
 
 
 class SpecError(SymphonyError, ValueError):

@@ -37,6 +37,7 @@ from ._labels import Labels
 from ._names import generate_name
 from ._schedule import RestartSchedule, Schedule
 from ._secrets import SecretRef
+from ._sources import EnvRef, GitSource, Sha256
 
 # DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
 # Every pattern is used with fullmatch: ``$`` would also match before a final newline.
@@ -199,7 +200,10 @@ Argv = Annotated[
 
 class ExecConfig(_Strict):
     """What to run: ``command`` (argv list, no shell), ``env`` added to the node's
-    environment, ``cwd`` (default: the instance's own work directory on the node).
+    environment, ``cwd`` (default: the instance's own work directory on the node; a
+    relative one is inside it). The code comes from ``image`` (an archive, checked
+    against ``sha256`` when given) or ``git``, unpacked into the work directory; the
+    command runs inside the environment ``env_name`` (see :mod:`._sources`).
 
     For kinds ``docker``/``podman``: ``image`` (required), ``command`` (optional: the
     image's own command otherwise) and ``entrypoint``; see ``_container``. Which fields
@@ -211,7 +215,10 @@ class ExecConfig(_Strict):
     # reaches only the node that runs the instance, see docs/secrets.md).
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     cwd: Plain | None = None
-    image: Plain | None = None
+    image: Plain | None = None  # kind exec: an archive URL; docker/podman: an image
+    sha256: Sha256 | None = None
+    git: GitSource | None = None
+    env_name: EnvRef | None = None
     entrypoint: Argv | None = None
 
     @field_validator("cwd")
@@ -220,6 +227,21 @@ class ExecConfig(_Strict):
         if value == "" and not _stored(info):
             raise ValueError("must not be empty (leave it out for the instance's own directory)")
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> ExecConfig:
+        if _stored(info):
+            return self
+        if self.image is not None and self.git is not None:
+            raise ValueError("config.image and config.git: give one source of code, not both")
+        if self.sha256 is not None and self.image is None:
+            raise ValueError("config.sha256 is the digest of config.image: give the image too")
+        if self.git is not None and self.git.repo.startswith("upload:"):
+            raise ValueError("config.git.repo: a repository URL, not an upload")
+        has_source = self.image is not None or self.git is not None
+        if has_source and self.cwd and ".." in self.cwd.split("/") and self.cwd[0] != "/":
+            raise ValueError("config.cwd: a relative cwd stays inside the unpacked code (no '..')")
+        return self
 
     _command = field_validator("command", "entrypoint", mode="before")(
         staticmethod(lambda v: v if v is None else _command_list(v))
@@ -511,6 +533,11 @@ class DeploymentSpec(_Strict):
     @classmethod
     def _supported_kind(cls, value: Any) -> Any:
         if isinstance(value, str) and value != "exec" and value not in CONTAINER_KINDS:
+            if value in ("conda", "venv"):
+                raise ValueError(
+                    f"not supported yet: kind {value!r}; use kind 'exec' with "
+                    f"config.env_name to run the command inside a {value} environment"
+                )
             if value in _NOT_YET_KINDS:
                 raise ValueError(f"not supported yet: kind {value!r}; the kinds are {_KINDS}")
             raise ValueError(f"unknown kind {value!r}; the kinds are {_KINDS}")
@@ -522,7 +549,7 @@ class DeploymentSpec(_Strict):
         # `kind` is declared before `config`, so it is validated already (absent from
         # info.data when it was invalid: that error is reported on its own).
         kind = info.data.get("kind")
-        problems = config_problems(kind, value) if kind is not None else []
+        problems = config_problems(kind, value, info) if kind is not None else []
         if problems:
             # Raised as a ValidationError, pydantic reports each under config.<field>.
             raise ValidationError.from_exception_data(

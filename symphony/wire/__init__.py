@@ -41,12 +41,20 @@ from .errors import (
 )
 from .hello import answer_hello, client_hello, receive_hello
 from .identity import peer_node_id
-from .jobspec import JobConfig, JobHealthCheck, JobRestartPolicy, JobSpec, job_spec_from_dict
+from .jobspec import (
+    JobConfig,
+    JobGit,
+    JobHealthCheck,
+    JobRestartPolicy,
+    JobSpec,
+    job_spec_from_dict,
+)
 from .join import JoinCA, JoinOk, JoinRefused, JoinRequest
 from .messages import (
     INSTANCE_STATES,
     MAX_USAGE_INSTANCES,
     MESSAGE_TYPES,
+    UPLOAD_CHUNK,
     Error,
     Heartbeat,
     Hello,
@@ -64,6 +72,8 @@ from .messages import (
     StartInstance,
     StatusBatch,
     StopInstance,
+    UploadData,
+    UploadRead,
     message,
 )
 from .server import NODE_WS_PATH, serve_nodes
@@ -88,6 +98,7 @@ __all__ = [
     "NODE_MIN_PROTOCOL_VERSION",
     "NODE_WS_PATH",
     "PROTOCOL_VERSION",
+    "UPLOAD_CHUNK",
     "ConductorConnection",
     "ConnectFailed",
     "ConnectTimeout",
@@ -105,6 +116,7 @@ __all__ = [
     "InstanceStatus",
     "InstanceUsage",
     "JobConfig",
+    "JobGit",
     "JobHealthCheck",
     "JobRestartPolicy",
     "JobSpec",
@@ -126,6 +138,8 @@ __all__ = [
     "StopInstance",
     "TLSRejected",
     "TransportError",
+    "UploadData",
+    "UploadRead",
     "VersionMismatch",
     "WireConnection",
     "answer_hello",

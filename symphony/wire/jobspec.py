@@ -37,6 +37,7 @@ from .schema import Max, MaxLen, Min, MinLen, Pattern, build
 
 __all__ = [
     "JobConfig",
+    "JobGit",
     "JobHealthCheck",
     "JobRestartPolicy",
     "JobSpec",
@@ -56,6 +57,38 @@ SecretName = Annotated[
 #: Secret values by environment variable name (protocol 4; see ``JobConfig.secret_env``).
 SecretValues = Annotated[dict[EnvName, Arg], MaxLen(256)]
 WEEK = 7 * 86_400
+# Sources (protocol 4): the spec's own rules (symphony.spec._sources), repeated here
+# because the wire imports no spec code; a node fetches only what fits them.
+_SOURCE_URL = (
+    r"(https?://[^\x00-\x20\x7f/]+|file://(localhost)?/|upload:[0-9a-f]{64}\Z)[^\x00-\x20\x7f]*"
+)
+_ARCHIVE = Pattern(
+    _SOURCE_URL,
+    "an http://, https://, file:/// or upload: URL without spaces or control characters",
+)
+SourceUrl = Annotated[str, _ARCHIVE, MaxLen(4096)]
+# ``config.image`` by kind (checked in JobSpec): an image reference for a container, an
+# archive URL for exec. The field's own pattern admits either.
+_IMAGE = Pattern(IMAGE_RE.pattern, "an image reference")
+_IMAGE_OR_ARCHIVE = f"(?:{IMAGE_RE.pattern})|(?:{_SOURCE_URL})"
+_IMAGE_RULE = "an image reference (docker, podman) or an archive URL (exec)"
+Sha256 = Annotated[str, Pattern(r"[0-9a-f]{64}", "a sha256 digest: 64 lowercase hex digits")]
+Commit = Annotated[str, Pattern(r"[0-9a-f]{40}", "a commit id: 40 lowercase hex digits")]
+EnvRef = Annotated[
+    str, Pattern(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", "an environment name (1-128 characters)")
+]
+
+
+@message("job_git")
+class JobGit(Message):
+    """A git source: ``repo`` at ``commit`` (``ref`` is what the commit was resolved from,
+    kept for messages and the instance's record)."""
+
+    repo: SourceUrl
+    ref: Annotated[str, Pattern(r"(?!-)[A-Za-z0-9._/+-]{1,255}", "a git ref")]
+    commit: Commit
+
+
 Seconds = Annotated[float, Min(0), Max(WEEK)]
 
 
@@ -64,8 +97,14 @@ class JobConfig(Message):
     """What to run: ``command`` (argv, no shell), ``env`` added to the node's
     environment, ``cwd`` (``None``: the instance's own work directory on the node).
 
+    Protocol 4 added the sources: ``image`` (an archive, checked against ``sha256``),
+    ``git``, and ``env_name``. The Conductor places a job with any of them only on
+    nodes of version 4 or newer (an older node would ignore them and run the wrong
+    thing), and one with ``env_name`` only on a node that reported that environment.
+
     Containers (protocol 4): ``image`` (a reference the Conductor checked), ``command``
-    empty for the image's own command, ``entrypoint`` to replace the image's.
+    empty for the image's own command, ``entrypoint`` to replace the image's. The same
+    ``image`` of an ``exec`` job is an archive URL: :class:`JobSpec` checks it by kind.
 
     ``secret_env`` (protocol 4) names the variables whose values are secrets:
     ``{variable: secret name}``. Their values are not here (a node keeps this spec on
@@ -75,12 +114,22 @@ class JobConfig(Message):
     command: tuple[Arg, ...]
     env: dict[EnvName, Arg] = field(default_factory=dict)
     cwd: str | None = None
-    image: (
-        Annotated[str, Pattern(IMAGE_RE.pattern, "an image reference"), MaxLen(MAX_IMAGE_LENGTH)]
-        | None
-    ) = None
+    image: Annotated[str, Pattern(_IMAGE_OR_ARCHIVE, _IMAGE_RULE), MaxLen(4096)] | None = None
+    sha256: Sha256 | None = None
+    git: JobGit | None = None
+    env_name: EnvRef | None = None
     entrypoint: Annotated[tuple[Arg, ...], MinLen(1)] | None = None
     secret_env: Annotated[dict[EnvName, SecretName], MaxLen(256)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.image is not None and self.git is not None:
+            raise ValueError("image and git are two sources of code: give one")
+
+    @property
+    def needs_sources(self) -> bool:
+        """Whether an ``exec`` job has sources to prepare (and so needs a node of
+        protocol 4 or newer). A container's ``image`` is not one: check the kind too."""
+        return any(v is not None for v in (self.image, self.git, self.env_name))
 
 
 @message("job_restart_policy")
@@ -165,8 +214,16 @@ class JobSpec(Message):
     def __post_init__(self) -> None:
         if self.kind == "exec" and not self.config.command:
             raise ValueError("an exec job needs a command")
-        if self.kind != "exec" and self.config.image is None:
+        image = self.config.image
+        if self.kind == "exec":
+            if image is not None and not _ARCHIVE.matches(image):
+                raise ValueError(f"an exec job's image is {_ARCHIVE.rule}")
+        elif image is None:
             raise ValueError(f"a {self.kind} job needs an image")
+        elif len(image) > MAX_IMAGE_LENGTH or not _IMAGE.matches(image):
+            raise ValueError(f"a {self.kind} job's image is an image reference")
+        elif self.config.sha256 or self.config.git or self.config.env_name:
+            raise ValueError(f"sha256, git and env_name are only for exec jobs, not {self.kind}")
         if self.stop_signal not in signal.Signals.__members__:
             raise ValueError(f"stop_signal {self.stop_signal[:40]!r} is not a signal name")
 

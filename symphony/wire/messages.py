@@ -8,9 +8,9 @@ codec validates every decoded field against them before anyone sees the message.
 Who sends what::
 
     node -> conductor    Hello, Heartbeat (with InstanceUsage), InstanceStatus, StatusBatch,
-                         LogChunk, Error
+                         LogChunk, UploadRead, Error
     conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
-                         LogRequest, LogCancel, LogCredit, InstanceSecrets, Error
+                         LogRequest, LogCancel, LogCredit, UploadData, InstanceSecrets, Error
 
 Adding a message type is three steps: write the dataclass, decorate it with
 ``@message("tag")``, and (optionally) export it. Optional fields default to
@@ -30,6 +30,7 @@ __all__ = [
     "INSTANCE_STATES",
     "MAX_USAGE_INSTANCES",
     "MESSAGE_TYPES",
+    "UPLOAD_CHUNK",
     "Error",
     "Heartbeat",
     "Hello",
@@ -48,6 +49,8 @@ __all__ = [
     "StartInstance",
     "StatusBatch",
     "StopInstance",
+    "UploadData",
+    "UploadRead",
     "message",
 ]
 
@@ -94,6 +97,9 @@ MAX_DEVICES = 4096
 #: The largest capacity a node may declare (as in the config and the spec).
 MAX_CAPACITY = 10**12
 Capacity = Annotated[int, Min(0), Max(MAX_CAPACITY)]
+
+#: The most named environments a node reports.
+MAX_ENVS = 1024
 
 #: Every instance state of the lifecycle in ARCHITECTURE order (see :mod:`.states`).
 INSTANCE_STATES: tuple[str, ...] = tuple(state.value for state in InstanceState)
@@ -199,6 +205,8 @@ class Hello(Message):
     agent_version: Text | None = None
     heartbeat_sec: Annotated[float, Min(0.05), Max(86_400)] | None = None
     incarnation: Annotated[str, MinLen(1), MaxLen(128)] | None = None
+    #: (protocol 4) The named environments this node can run a job in (``env_name``).
+    envs: Annotated[tuple[EnvRef, ...], MaxLen(MAX_ENVS)] | None = None
     container_runtimes: Annotated[tuple[Literal["docker", "podman"], ...], MaxLen(8)] = ()
 
 
@@ -244,6 +252,9 @@ class Heartbeat(Message):
     seq: NonNegInt
     usage: Annotated[dict[str, Any], JsonData()] = field(default_factory=dict)
     instances: Annotated[tuple[InstanceUsage, ...], MaxLen(MAX_USAGE_INSTANCES)] | None = None
+    #: (protocol 4) The node's environments, sent only when they changed since the last
+    #: report (``None``: unchanged).
+    envs: Annotated[tuple[EnvRef, ...], MaxLen(MAX_ENVS)] | None = None
 
 
 @message("error")
@@ -347,6 +358,37 @@ class LogCredit(Message):
     bytes: NonNegInt
 
 
+# -- uploads (protocol 4) -----------------------------------------------------------
+
+#: The most bytes of an uploaded archive in one :class:`UploadData` frame.
+UPLOAD_CHUNK = 512 * 1024
+
+
+@message("upload_read")
+class UploadRead(Message):
+    """Node -> conductor (protocol 4): the next piece of an archive uploaded to the
+    Conductor (``config.image: "upload:<sha256>"``), from ``offset``. One read is in
+    flight per download: the answer comes before the next read, so an archive never
+    holds more than one frame of the link at a time."""
+
+    request_id: Id
+    sha256: Annotated[str, Pattern(r"[0-9a-f]{64}", "a sha256 digest: 64 lowercase hex digits")]
+    offset: NonNegInt
+
+
+@message("upload_data")
+class UploadData(Message):
+    """Conductor -> node (protocol 4): up to :data:`UPLOAD_CHUNK` bytes of an upload at
+    the read's offset; ``eof`` when nothing follows; ``reason`` when it failed (no such
+    upload)."""
+
+    request_id: Id
+    data: Annotated[bytes, MaxLen(UPLOAD_CHUNK)] = b""
+    eof: bool = False
+    size: NonNegInt | None = None
+    reason: Text | None = None
+
+
 # At the end: the job spec's messages are built on the base class above, and
 # StartInstance's hint names JobSpec (resolved when the codec first compiles it).
-from .jobspec import JobSpec, SecretValues  # noqa: E402
+from .jobspec import EnvRef, JobSpec, SecretValues  # noqa: E402

@@ -36,10 +36,14 @@ __all__ = [
 #: ``StartInstance.secrets`` (their values, kept in the node's memory only) and the
 #: message ``InstanceSecrets`` (the values again, after the node's agent restarted). A
 #: Conductor places a job that uses secrets only on nodes of version 4 or newer, and
-#: sends none of this to older nodes. 4 also added ``Hello.container_runtimes`` and the
-#: job kinds ``docker``/``podman`` (with ``JobConfig.image`` and ``entrypoint``, and an
-#: empty ``command`` for the image's own); a container job goes only to a node that
-#: reported its runtime, so older nodes (which report none) never receive one.
+#: sends none of this to older nodes.
+#: 4 also added the job's sources (``JobConfig.image`` as an archive for ``exec``, ``sha256``,
+#: ``git``, ``env_name``) and the node's environments (``Hello.envs``, ``Heartbeat.envs``);
+#: the Conductor places a job with a source only on a node of version 4 or newer, and
+#: says so while it waits. 4 also added ``Hello.container_runtimes`` and the job kinds
+#: ``docker``/``podman`` (with ``JobConfig.image`` as an image reference, ``entrypoint``,
+#: and an empty ``command`` for the image's own); a container job goes only to a node
+#: that reported its runtime, so older nodes (which report none) never receive one.
 #: 4 also added GPU devices: ``StartInstance.gpus`` (how many devices the instance gets; a
 #: conductor leaves it out for an older node, which runs the job as before, ``gpu``
 #: being a plain count there) and ``InstanceStatus.devices`` (the ones the node gave it),

@@ -31,7 +31,10 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     ``app.config["SYMPHONY_CLOSING"]`` is a :class:`trio.Event` the server sets when it
     shuts down, so endless streams end instead of holding the graceful shutdown.
     """
+    from .routes_uploads import UploadingRequest
+
     app = QuartTrio("symphony")
+    app.request_class = UploadingRequest  # POST /uploads may be larger than MAX_BODY
     app.config["SYMPHONY"] = ctx
     app.config["SYMPHONY_CLOSING"] = trio.Event()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
@@ -78,10 +81,11 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_states import states  # GET /states: the state enums and what they mean
     from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
     from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
+    from .routes_uploads import uploads  # POST /uploads: archives for config.image
     from .routes_usage import usage  # GET /nodes|deployments/{id}/usage-history: charts
     from .routes_versions import versions  # versions, promote, rollback (rolling updates)
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, experiments, runs, versions, secrets):
+    for blueprint in (*blueprints, states, experiments, runs, versions, uploads, secrets):
         app.register_blueprint(blueprint)
     return app

@@ -44,7 +44,22 @@ def check_content_type() -> None:
     if request.routing_exception is not None:
         return  # no such route or method: its 404/405 says more
     if request.method in BODY_METHODS and _has_body():
-        _require_json_type()
+        if request.path == "/uploads":  # an archive (see routes_uploads.py), not JSON
+            _require_upload_type()
+        else:
+            _require_json_type()
+
+
+def _require_upload_type() -> None:
+    from .routes_uploads import UPLOAD_TYPES
+
+    mime = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if mime not in UPLOAD_TYPES:
+        raise HttpError(
+            415,
+            "unsupported media type",
+            "send the archive with 'Content-Type: application/octet-stream'",
+        )
 
 
 def _require_json_type() -> None:

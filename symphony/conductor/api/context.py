@@ -13,6 +13,7 @@ from .snapshots import SnapshotCache
 if TYPE_CHECKING:
     from ..deployments import EventLog
     from ..store import Store
+    from ..uploads import UploadStore
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,6 +39,8 @@ class ApiContext:
     token: str | None
     allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
     snapshots: SnapshotCache | None = None
+    #: Archives uploaded for ``config.image: "upload:..."``; None: uploads are refused.
+    uploads: UploadStore | None = None
 
     def __post_init__(self) -> None:
         if self.snapshots is None:

@@ -386,6 +386,7 @@ class Node(_Answer):
     shared_certificate: bool
     heartbeat_sec: float
     draining: bool
+    envs: list[str]  # its named environments (config.env_name), as it last reported
     container_runtimes: list[str] = Field(default_factory=list)
     gpu_devices: list[GpuDevice] = Field(
         description="Each GPU device the node hands out, with the instance holding it"
@@ -568,3 +569,11 @@ class Experiment(_Answer):
 
 class ExperimentList(_Answer):
     experiments: list[Experiment]
+
+
+class Upload(_Answer):
+    """An uploaded archive: name it in a spec as ``"image": image, "sha256": sha256``."""
+
+    sha256: str
+    size: int
+    image: str

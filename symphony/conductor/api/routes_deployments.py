@@ -11,10 +11,12 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from symphony.spec import SpecError, parse_spec
+from symphony.spec import DeploymentSpec, SpecError, merge_patch, parse_spec
 
 from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
+from ..gitrefs import GitRefError, commit_patch
 from ..store import DeploymentRecord, NameConflict, NotFound
+from ..uploads import referenced_upload
 from .app import context
 from .body import json_body
 from .errors import HttpError
@@ -76,6 +78,8 @@ async def create() -> tuple[dict[str, Any], int]:
         raise HttpError(422, "invalid spec", error.errors) from None
     if spec.experiment is not None:
         raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
+    spec = spec.patched(await _git_commit(spec) or {})
+    _check_upload(spec)
     record: DeploymentRecord = refused(
         await context().deployments.ask(CreateDeployment(spec), timeout=30)
     )
@@ -117,10 +121,44 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     if "experiment" in data:
         raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
     record = find(id_or_name)
+    data = await _with_git_commit(record.spec, data)
     updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)
     )
     return await one(updated)
+
+
+async def _git_commit(
+    spec: DeploymentSpec, previous: DeploymentSpec | None = None
+) -> dict[str, Any] | None:
+    """Record ``config.git``'s commit once per version of the spec (see ``gitrefs``)."""
+    try:
+        return await commit_patch(spec, previous)
+    except GitRefError as error:
+        detail = [{"path": "config.git.ref", "message": str(error)}]
+        raise HttpError(422, "invalid spec", detail) from None
+
+
+def _check_upload(spec: DeploymentSpec) -> None:
+    """An ``upload:`` image must name an upload this Conductor has (known at submit)."""
+    sha = referenced_upload(spec.config.image)
+    uploads = context().uploads
+    if sha is not None and (uploads is None or uploads.path(sha) is None):
+        detail = [{"path": "config.image", "message": f"no upload {sha} on this Conductor"}]
+        raise HttpError(422, "invalid spec", detail)
+
+
+async def _with_git_commit(current: DeploymentSpec, patch: dict[str, Any]) -> dict[str, Any]:
+    """``patch`` plus the commit its git source resolves to, when it moves the source."""
+    if "config" not in patch:
+        return patch
+    try:
+        preview = current.patched(patch)
+    except SpecError:
+        return patch  # the Deployments actor refuses it with the same errors
+    _check_upload(preview)
+    found = await _git_commit(preview, current)
+    return patch if found is None else merge_patch(patch, found)
 
 
 @deployments.delete("/deployments/<id_or_name>")

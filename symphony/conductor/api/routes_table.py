@@ -203,6 +203,15 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "get", "/docs", "An API explorer page; needs no token", "text/html", errors=(), public=True
     ),
+    Route(
+        "post",
+        "/uploads",
+        "Upload an archive (the body, as application/octet-stream, at most 2 GiB) for "
+        "config.image: 'upload:<sha256>'",
+        m.Upload,
+        status=201,
+        errors=(400, 401, 413, 415, 503),
+    ),
     # -- experiments: processes that find each other by name, launched as one gang --
     Route(
         "post",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from symphony.wire import InstanceStatus, JobSpec, StartInstance, job_spec_from_dict
 from symphony.wire.states import InstanceState, is_final, is_live
 
+from ..placement import job_needs
 from ..store import DeploymentRecord, InstanceRecord
 
 if TYPE_CHECKING:
@@ -82,6 +83,15 @@ def job_spec(spec: DeploymentSpec) -> JobSpec:
         data["config"]["env"] = {k: v for k, v in env.items() if k not in refs}
         data["config"]["secret_env"] = refs
     return job_spec_from_dict(data)
+
+
+def placement_needs(spec: DeploymentSpec) -> frozenset[str]:
+    """What a node must offer besides capacity to run ``spec`` (see ``placement``)."""
+    config = spec.config
+    # A container's image is pulled by its runtime (the node's runtimes decide), not a source.
+    archive = config.image is not None and spec.kind == "exec"
+    has_code = archive or config.git is not None
+    return job_needs(image=has_code, env_name=config.env_name)
 
 
 def start_command(
@@ -188,6 +198,9 @@ def status_event(
     before: InstanceRecord, after: InstanceRecord, u: InstanceStatus
 ) -> tuple[str, str, dict[str, Any]] | None:
     """The event (kind, message, data) a node's update is worth, if any."""
+    if u.state == S.STARTING and u.reason:
+        # The node is putting the job's code in place (downloading, unpacking, cloning).
+        return "preparing", f"{after.id}: {u.reason}", {}
     if u.state == S.RUNNING and before.state != S.RUNNING:
         return "started", f"{after.id} running on {after.node_id} (pid {after.pid})", {}
     if u.state == S.EXITED and before.state != S.EXITED:

@@ -16,6 +16,7 @@ from symphony.wire.states import is_live
 
 from ..placement import PendingInstance, runtime_requests
 from ..store import DeploymentRecord, InstanceRecord
+from .instances import placement_needs
 from .messages import AdoptReservation, PlacementRequest
 
 
@@ -34,6 +35,7 @@ def placement_request(
         avoid_nodes=avoid,
         gang=role.name if role is not None else None,
         gang_group=role.gang_group if role is not None else None,
+        needs=placement_needs(spec),
     )
     size = role.size if role is not None else 1
     return PlacementRequest(pending, start, gang_size=size, role=role)

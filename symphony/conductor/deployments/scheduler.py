@@ -41,7 +41,14 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError, PendingInstance, Plan, runtime_totals
+from ..placement import (
+    ClusterState,
+    LedgerError,
+    PendingInstance,
+    Plan,
+    node_tags,
+    runtime_totals,
+)
 from .experiment_placement import ExperimentPlacer
 from .messages import (
     AdoptReservation,
@@ -170,7 +177,7 @@ class Scheduler(Actor):
             self._experiments.node_seen(view)
             self.cluster.upsert_node(
                 view.node_id,
-                groups=view.groups,
+                groups=(*view.groups, *node_tags(view.protocol_version, view.envs)),
                 ready=True,
                 capacities_total=runtime_totals(view.capacities_total, view.container_runtimes),
                 draining=view.draining,

@@ -306,8 +306,7 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             await self._send(node_id, batch)
 
     async def _end(self, inst: InstanceRecord, state: S, reason: str | None) -> None:
-        record = ended(inst, state, reason)
-        self._save([record])
+        self._save([record := ended(inst, state, reason)])
         await self._release([record.id])
 
     async def _release(self, ids: list[str]) -> None:

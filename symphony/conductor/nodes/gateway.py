@@ -13,6 +13,7 @@ from symphony.actors import Actor, ActorRef
 from symphony.wire import NodeConnection, serve_nodes
 from symphony.wire.server import JoinHandler
 
+from ..uploads import UploadStore
 from .session import HelloCheck, run_session
 
 log = logging.getLogger("symphony.conductor.nodes")
@@ -36,6 +37,8 @@ class GatewaySettings:
     join_handler: JoinHandler | None = None
     #: ``(cert node id, hello) -> refusal or None``: what a joined node's token binds.
     hello_check: HelloCheck | None = None
+    #: Archives uploaded to the Conductor, which nodes read over their link.
+    uploads: UploadStore | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class Gateway(Actor):
             timeout_for=self.timeout_for,
             hello_timeout=self.settings.hello_timeout,
             hello_check=self.settings.hello_check,
+            uploads=self.settings.uploads,
         )
 
     async def receive(self, message: Any) -> Any:

@@ -36,6 +36,9 @@ class NodeView:
     draining: bool = False
     #: The protocol version spoken with the node (a job with secrets needs 4).
     protocol_version: int = PROTOCOL_VERSION
+    #: The named environments the node reported (protocol 4): what jobs with sources
+    #: it can run.
+    envs: tuple[str, ...] = ()
     #: The container commands the node reported (protocol 4; empty for older nodes).
     container_runtimes: tuple[str, ...] = ()
 
@@ -56,6 +59,7 @@ class NodeView:
             "shared_certificate": self.shared_certificate,
             "heartbeat_sec": self.heartbeat_sec,
             "protocol_version": self.protocol_version,
+            "envs": list(self.envs),
             "container_runtimes": list(self.container_runtimes),
         }
 

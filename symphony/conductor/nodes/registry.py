@@ -223,6 +223,7 @@ class NodeRegistry(Actor):
             capacities_used=existing.view.capacities_used if existing else {},
             draining=hello.node_id in self._draining,
             protocol_version=min(PROTOCOL_VERSION, hello.protocol_version),
+            envs=tuple(hello.envs or ()),
             container_runtimes=tuple(hello.container_runtimes),
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
@@ -338,6 +339,12 @@ class NodeRegistry(Actor):
         self.usage.record_node(msg.node_id, msg.heartbeat.usage, now=now)
         if msg.heartbeat.instances is not None:
             self.usage.record_instances(msg.node_id, msg.heartbeat.instances, now=now)
+        envs = msg.heartbeat.envs
+        if envs is not None and tuple(envs) != node.view.envs:
+            # An environment appeared or went away: placement must know (a job waiting
+            # for it may fit now).
+            node.view = replace(node.view, envs=tuple(envs))
+            self._publish(NodeChanged(node.view, "ready", node.session))
 
     def _usage_query(self, msg: GetNodeUsage | GetInstanceUsage | GetCurrentUsage) -> Any:
         now = time.time()

@@ -38,6 +38,7 @@ from symphony.pki import SHARED_CLIENT_CN
 from symphony.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
+    UPLOAD_CHUNK,
     ConnectionClosed,
     EncodeError,
     Error,
@@ -55,12 +56,15 @@ from symphony.wire import (
     ProtocolError,
     StartInstance,
     StatusBatch,
+    UploadData,
+    UploadRead,
     answer_hello,
     receive_hello,
 )
 from symphony.wire.states import InstanceState
 from symphony.wire.version import SECRETS_PROTOCOL_VERSION
 
+from ..uploads import UploadStore
 from .model import (
     CloseLogStream,
     CloseSession,
@@ -106,6 +110,7 @@ class NodeSession(Actor):
 
     def __init__(self, conn: NodeConnection, node_id: str, registry: ActorRef) -> None:
         super().__init__()
+        self.uploads: UploadStore | None = None  # what UploadRead reads from
         self.conn = conn
         self.node_id = node_id
         self.registry = registry
@@ -252,12 +257,30 @@ class NodeSession(Actor):
                 sink(msg)
                 if msg.eof:
                     self._log_sinks.pop(msg.request_id, None)
+        elif isinstance(msg, UploadRead):
+            self._answer_upload_read(msg)
         elif isinstance(msg, Error):
             log.warning("node %r reports an error: %s", self.node_id, msg.reason)
         elif isinstance(msg, Hello):
             raise ProtocolError("a second hello on an established link")
         else:
             raise ProtocolError(f"a node may not send {type(msg).__name__}")
+
+    def _answer_upload_read(self, msg: UploadRead) -> None:
+        """One piece of an uploaded archive, queued like any command: a node has one read
+        in flight per download, so control messages never wait behind more than one."""
+        found = self.uploads.read(msg.sha256, msg.offset, UPLOAD_CHUNK) if self.uploads else None
+        if found is None:
+            reason = f"no upload {msg.sha256} on the conductor"
+            answer = UploadData(request_id=msg.request_id, eof=True, reason=reason)
+        else:
+            data, size = found
+            eof = msg.offset + len(data) >= size
+            answer = UploadData(request_id=msg.request_id, data=data, eof=eof, size=size)
+        try:
+            self._outgoing.send_nowait(answer)
+        except trio.WouldBlock:
+            self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
 
 
 #: ``(certificate node id, hello) -> refusal reason or None``.
@@ -288,6 +311,7 @@ async def run_session(
     timeout_for: Callable[[float], float],
     hello_timeout: float = 5.0,
     hello_check: HelloCheck | None = None,
+    uploads: UploadStore | None = None,
 ) -> None:
     """Handle one node connection from hello to close (the wire server's handler body).
 
@@ -310,6 +334,7 @@ async def run_session(
         )
     heartbeat_sec = hello.heartbeat_sec or default_heartbeat_sec
     session = NodeSession(conn, hello.node_id, registry)
+    session.uploads = uploads
     registered = False
     try:
         async with trio.open_nursery() as nursery:

@@ -21,6 +21,7 @@ from ._ledger import (
     Reservation,
     UnknownNode,
 )
+from ._needs import job_needs, node_tags
 from ._planner import plan_placements
 from ._runtimes import runtime_requests, runtime_totals
 from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
@@ -40,6 +41,8 @@ __all__ = [
     "Strategy",
     "UnknownNode",
     "Unplaced",
+    "job_needs",
+    "node_tags",
     "plan_gang",
     "plan_placements",
     "runtime_requests",

@@ -94,10 +94,11 @@ def plan_gang(
             strategy=first.strategy,
             avoid_nodes=frozenset().union(*(m.avoid_nodes for m in unit.members)),
             min_protocol=max(m.min_protocol for m in unit.members),
+            needs=frozenset().union(*(m.needs for m in unit.members)),
         )
         choice = choose(index, probe, unit.requests, protocols)
         if choice is None:
-            reason = unplaceable_reason(index, unit.node_group, unit.requests)
+            reason = unplaceable_reason(index, unit.node_group, unit.requests, probe.needs)
             for node_id, amounts in reversed(charged):
                 index.shift(node_id, amounts, -1)
             gang = first.gang or "?"

@@ -10,6 +10,7 @@ Rules:
   node lacks = 0);
 - ``spread`` picks the node left least utilized, ``binpack`` the most utilized, where
   utilization is the largest used/total fraction over the node's classes *after* placing;
+- a node must have every tag the instance ``needs`` among its groups (``_needs.py``);
 - ties go to the lowest node id; nodes in ``avoid_nodes`` are used only if nothing else fits;
 - a node that speaks an older protocol than ``min_protocol`` is never chosen (its
   version comes from ``protocols``; a node not listed there speaks the newest);
@@ -57,7 +58,7 @@ def plan_on(
     unplaced: list[Unplaced] = []
     # Capacity only shrinks during a pass, so a shape that failed once fails again:
     # remembering it keeps a full cluster with a long queue cheap.
-    failed: dict[tuple[str | None, tuple[tuple[str, int], ...], int], str] = {}
+    failed: dict[tuple[str | None, tuple[tuple[str, int], ...], int, frozenset[str]], str] = {}
     protocols = protocols or {}
     seen: set[str] = set()
     for inst in pending:
@@ -65,7 +66,7 @@ def plan_on(
             continue  # listed twice: place it once
         seen.add(inst.instance_id)
         requests = tuple(sorted((c, r) for c, r in inst.capacity_requests.items() if r > 0))
-        shape = (inst.node_group, requests, inst.min_protocol)
+        shape = (inst.node_group, requests, inst.min_protocol, inst.needs)
         reason = failed.get(shape)
         if reason is None:
             choice = choose(index, inst, requests, protocols)
@@ -94,7 +95,7 @@ def _reason(
             f"needs a node of protocol version {inst.min_protocol} or newer (it uses "
             "secrets); the nodes that fit are older: upgrade them"
         )
-    return unplaceable_reason(index, inst.node_group, requests)
+    return unplaceable_reason(index, inst.node_group, requests, inst.needs)
 
 
 def choose(
@@ -107,10 +108,13 @@ def choose(
     binpack = inst.strategy == "binpack"
     avoid = inst.avoid_nodes
     oldest = inst.min_protocol
+    needs = inst.needs
     best: tuple[bool, float, str] | None = None
     best_bucket: Bucket | None = None
     # The hot loop of the scheduler: plain locals, no helper calls per bucket.
     for bucket in index.candidates(inst.node_group):
+        if needs and not needs <= bucket.groups:
+            continue
         totals, used = bucket.totals, bucket.used
         after = bucket.peak
         for c, r in requests:

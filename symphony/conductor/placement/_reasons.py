@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._index import Bucket, NodeIndex
+from ._needs import describe_need
 from ._runtimes import runtime_of
 
 
@@ -27,9 +28,13 @@ def _plural(n: int, word: str) -> str:
 
 
 def unplaceable_reason(
-    index: NodeIndex, group: str | None, requests: tuple[tuple[str, int], ...]
+    index: NodeIndex,
+    group: str | None,
+    requests: tuple[tuple[str, int], ...],
+    needs: frozenset[str] = frozenset(),
 ) -> str:
-    """Explain why no ready node in ``group`` has ``requests`` free right now."""
+    """Explain why no ready node in ``group`` has ``requests`` free right now (and the
+    tags it ``needs``)."""
     total = index.node_count.get(group, 0)
     ready = index.ready_count.get(group, 0)
     draining = index.draining_count.get(group, 0)
@@ -44,6 +49,12 @@ def unplaceable_reason(
     if ready == 0:
         return f"{_plural(total, 'node')}{where}, none ready"
     buckets = list(index.candidates(group))
+    lacking = sorted(t for t in needs if not any(t in b.groups for b in buckets))
+    if lacking:
+        return f"no ready node{where} has " + " and ".join(describe_need(t) for t in lacking)
+    buckets = [b for b in buckets if needs <= b.groups]
+    if not buckets:
+        return f"no ready node{where} has all of " + ", ".join(map(describe_need, sorted(needs)))
     missing = [c for c, _ in requests if not any(b.totals.get(c, 0) > 0 for b in buckets)]
     runtimes = [r for r in map(runtime_of, missing) if r is not None]
     if runtimes:  # a container kind: say which runtime, not which (internal) class

@@ -57,7 +57,8 @@ class PendingInstance:
     """An instance waiting for a node.
 
     ``node_group`` None means any group. ``avoid_nodes`` are nodes to prefer against
-    (say, where it just failed): used only when no other node fits. ``min_protocol``:
+    (say, where it just failed): used only when no other node fits. ``needs`` are tags
+    every chosen node must have among its groups (see :mod:`._needs`). ``min_protocol``:
     only nodes speaking at least this protocol version qualify (a job with secrets).
 
     ``gang`` (an experiment's name) makes it a member of a gang: the gang's members are
@@ -71,11 +72,13 @@ class PendingInstance:
     capacity_requests: Mapping[str, int]
     strategy: Strategy = "spread"
     avoid_nodes: frozenset[str] = frozenset()
+    needs: frozenset[str] = frozenset()
     gang: str | None = None
     gang_group: str | None = None
     min_protocol: int = 1
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "needs", frozenset(self.needs))
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be 'spread' or 'binpack', got {self.strategy!r}")
         requests = _frozen_amounts(self.capacity_requests, "capacity_requests")

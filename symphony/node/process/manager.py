@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -56,6 +56,9 @@ from .records import (
 )
 from .restart import RESTART_JITTER
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
+
+if TYPE_CHECKING:
+    from ..sources.prepare import SourcePreparer
 
 logger = logging.getLogger(__name__)
 EVENTS_KEPT = 200  # status records kept per instance for ``events()``
@@ -96,6 +99,7 @@ class ProcessManager:
         on_status: Callable[[StatusUpdate], None] | None = None,
         env: Mapping[str, str] | None = None,
         restart_jitter: float = RESTART_JITTER,
+        sources: SourcePreparer | None = None,
         container_runtimes: Mapping[str, str] | None = None,
         gpus: Iterable[str] = (),
     ) -> None:
@@ -108,6 +112,7 @@ class ProcessManager:
             node_id=node_id,
             base_env=dict(os.environ if env is None else env),
             restart_jitter=restart_jitter,
+            sources=sources,
             container_runtimes=dict(container_runtimes or {}),
             gpus=self.devices.devices,
         )

@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
 import trio
@@ -50,6 +50,10 @@ from .records import (
 from .restart import RESTART_JITTER, Decision, RestartTracker
 from .sampler import TreeSampler
 
+if TYPE_CHECKING:
+    from ..sources.prepare import SourcePreparer
+
+T = TypeVar("T")
 KILL_REPEAT = 1.0  # seconds between SIGKILL sweeps until a stopped run has ended
 
 
@@ -77,6 +81,9 @@ class NodeContext:
     #: Secret values by instance id, then variable: in memory only (never on disk), as
     #: the Conductor sent them; a restart of the run reuses them.
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Where jobs' code and environments come from (``config.image``, ``git``,
+    #: ``env_name``); None: a node that runs only jobs without them.
+    sources: SourcePreparer | None = None
     #: The container runtimes found on the node: ``{"podman": "/usr/bin/podman"}``.
     container_runtimes: Mapping[str, str] = field(default_factory=dict)
     #: The node's GPU devices (ids); a job that holds none of them must see none.
@@ -299,12 +306,58 @@ class ProcessSupervisor(Actor):
         held = self._secret_values()
         return sorted(name for name in self.spec.config.secret_env or {} if name not in held)
 
-    def work_dir(self) -> str:
-        """The job's working directory: ``config.cwd``, or its own dir in the state dir."""
-        if self.spec.config.cwd:  # "" only in a spec stored before it was refused
-            # An absolute cwd stays absolute.
-            return os.path.join(self.node.state_dir, self.spec.config.cwd)
+    def own_dir(self) -> str:
+        """The instance's own directory in the state dir (its code goes there)."""
         return os.path.join(self.node.state_dir, "work", self.request.instance_id)
+
+    def work_dir(self) -> str:
+        """The job's working directory: ``config.cwd``, or its own dir in the state dir.
+        With code (``image``, ``git``), a relative ``cwd`` is inside its own dir."""
+        config = self.spec.config
+        if config.cwd:  # "" only in a spec stored before it was refused
+            has_code = config.image is not None or config.git is not None
+            # An absolute cwd stays absolute.
+            base = self.own_dir() if has_code else self.node.state_dir
+            return os.path.join(base, config.cwd)
+        return self.own_dir()
+
+    async def _until_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None when a stop request comes first (a download of a
+        large archive must not hold a stop, or a deletion, until it ends)."""
+        result: list[T] = []
+        async with trio.open_nursery() as nursery:
+
+            async def run() -> None:
+                result.append(await work)
+                nursery.cancel_scope.cancel()
+
+            async def stop() -> None:
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run)
+            nursery.start_soon(stop)
+        return result[0] if result else None
+
+    async def _with_sources(
+        self, command: list[str], env: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
+        """Put the job's code in place (once per instance) and enter its environment;
+        raises SourceError with the reason."""
+        from ..sources.envs import in_env
+        from ..sources.prepare import SourceError
+
+        config, sources = self.spec.config, self.node.sources
+        if sources is None:
+            raise SourceError("this node was started without a source cache")
+
+        def say(text: str) -> None:
+            self._set("starting", reason=text)
+
+        await sources.prepare(config, self.own_dir(), say)
+        if config.env_name is not None:
+            return in_env(await sources.env(config.env_name), command, env)
+        return command, env
 
     async def _start_and_supervise(self) -> Decision | None:
         self.current = None
@@ -312,8 +365,6 @@ class ProcessSupervisor(Actor):
         self._set("starting")
         run_id = f"{self.request.instance_id}.{uuid4().hex[:12]}"
         cwd = self.work_dir()
-        if not self.spec.config.cwd:
-            os.makedirs(cwd, mode=0o700, exist_ok=True)
         spec = self.spec
         missing = self._missing_secrets()
         if missing:
@@ -333,9 +384,22 @@ class ProcessSupervisor(Actor):
                 failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
             )
         command, env = list(spec.config.command), self._job_env(run_id)
+        if spec.kind == "exec" and spec.config.needs_sources:  # a container's image is no source
+            from ..sources.prepare import SourceError
+
+            try:
+                prepared = await self._until_stopped(self._with_sources(command, env))
+            except SourceError as error:
+                self.reason = f"source: {error}"
+                return Decision(restart=False, state="failed", reason=self.reason)
+            if prepared is None or self._stop.is_set():
+                return None  # stopped while its code was being fetched: nothing ran
+            command, env = prepared
+        if not self.spec.config.cwd:
+            os.makedirs(cwd, mode=0o700, exist_ok=True)
         try:
             if spec.kind in CONTAINER_KINDS:  # the runtime's client is the job's process
-                prepared = await unless_stopped(
+                argv = await unless_stopped(
                     self._stop,
                     container_command,
                     spec,
@@ -348,9 +412,9 @@ class ProcessSupervisor(Actor):
                     progress=self._progress,
                     devices=self.request.devices,
                 )
-                if prepared is None:  # a stop came during the pull: nothing was started
+                if argv is None:  # a stop came during the pull: nothing was started
                     return None
-                command = prepared
+                command = argv
             reply = await self.client.request(
                 "spawn",
                 run_id=run_id,
