@@ -41,6 +41,10 @@ PUBLIC: dict[str, set[str]] = {
         "ApiError", "AsyncClient", "Client", "ClientError", "ConductorUnreachable",
         "Located", "find_conductor", "find_token", "locate",
     },
+    "symphony.engine": {
+        "Cluster", "EngineError", "ExperimentExists", "ExperimentSpec", "LocalCluster",
+        "ProcessGroupSpec", "ProcessSpec", "SymphonyCluster", "SymphonyConfig",
+    },
     "symphony.conductor": {"ConductorInfo", "build_tree", "run_conductor"},
     "symphony.conductor.api": {
         "ApiContext", "HttpError", "HttpServer", "HttpSettings", "SnapshotCache", "create_app",
