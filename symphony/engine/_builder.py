@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 
@@ -208,6 +209,19 @@ class ExperimentSpec:
             for process in group_data.get("processes") or []:
                 group.processes.append(ProcessSpec.from_dict(process))
         return exp
+
+    def dump_yaml(self) -> str:
+        """:meth:`dump_dict` as YAML, the form ``symphony launch FILE.yaml`` reads."""
+        from ._yaml import dump_yaml
+
+        return dump_yaml(self.dump_dict())
+
+    @classmethod
+    def load_yaml(cls, path: str | Path) -> ExperimentSpec:
+        """The experiment a YAML (or JSON) file holds; ``ValueError`` saying why not."""
+        from ._yaml import load_yaml
+
+        return cls.load_dict(load_yaml(path))
 
     def validate(self) -> None:
         """Check the spec with the Conductor's rules; raises

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._builder import ExperimentSpec
 from ._config import SymphonyConfig
-from ._current import set_current
+from ._current import get_current, set_current
 from ._errors import EngineError, ExperimentExists
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class Cluster:
             self.delete(experiment.name)
         created = self.client.create_experiment(spec)
         config.save(experiment.name, spec, force=True)
-        set_current(self.client.url, experiment.name)
+        self.switch_experiment(experiment.name)
         return created
 
     def exists(self, name: str) -> bool:
@@ -122,6 +122,15 @@ class Cluster:
     def delete(self, name: str) -> dict[str, Any]:
         """Stop every process of experiment ``name``, then delete them and it."""
         return self.client.delete_experiment(name)
+
+    def current_experiment(self) -> str | None:
+        """The experiment ``symphony p`` and ``symphony logs`` show when none is named:
+        the last one launched or switched to (``symphony se``) on this Conductor."""
+        return get_current(self.client.url)
+
+    def switch_experiment(self, name: str | None) -> None:
+        """Make ``name`` the current experiment (``None``: none is)."""
+        set_current(self.client.url, name)
 
     def wait_running(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
         """Block until experiment ``name`` runs whole; raises ``TimeoutError`` with its
