@@ -35,7 +35,8 @@ PUBLIC: dict[str, set[str]] = {
         "SupervisorFailed", "sole_exception", "spawn",
     },
     "symphony.cli": {
-        "CLIError", "build_parser", "conductor_main", "main", "node_main", "run_service",
+        "CLIError", "SymphonyParser", "build_parser", "conductor_main", "main", "node_main",
+        "run_service",
     },
     "symphony.client": {
         "ApiError", "AsyncClient", "Client", "ClientError", "ConductorUnreachable",

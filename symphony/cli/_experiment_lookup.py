@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 
 def cluster_of(args: argparse.Namespace) -> Cluster:
-    """The cluster a command talks to: the one a :class:`SymphonyParser` made (its
-    ``create_cluster``), else the Conductor ``--conductor`` or the defaults name."""
+    """The cluster a command talks to: the Conductor ``--conductor`` names, else the
+    one a :class:`SymphonyParser` made (its ``create_cluster``), else the default one."""
     factory = getattr(args, "cluster_factory", None)
-    if factory is not None:
+    if factory is not None and not getattr(args, "conductor", None):
         cluster: Cluster = factory()
         return cluster
     from symphony.engine import Cluster

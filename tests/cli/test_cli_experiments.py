@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,3 +172,69 @@ def test_process_rows_show_the_seeds_state_column() -> None:
         ["g", "eval-0", 0, 2, "pending: no ready node"],
     ]
     assert uptime(42) == "42s"
+
+
+MYPROJECT = """\
+import sys
+
+from symphony.commandline import SymphonyParser
+from symphony.engine import Cluster, SymphonyConfig
+
+
+class MyProjectParser(SymphonyParser):
+    def create_cluster(self):
+        return Cluster.new("symphony")
+
+    def setup(self):
+        super().setup()
+        SymphonyConfig().set_username("sarah")
+        parser = self.add_subparser("create", help="launch our experiment")
+        parser.add_argument("--agents", type=int, default=2)
+
+    def action_create(self, args):
+        exp = self.cluster.new_experiment("foo")
+        exp.new_process("learner", cmds=["echo learning", "sleep 600"]).binds("ps")
+        group = exp.new_process_group("agents")
+        for i in range(args.agents):
+            group.new_process(f"agent-{i}", cmds=["sleep 600"]).connects("ps")
+        self.cluster.launch(exp)
+        print("created", exp.name)
+
+
+if __name__ == "__main__":
+    MyProjectParser().main()
+"""
+
+
+def project_cli(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**clean_env(), "XDG_CONFIG_HOME": str(cwd / "config")}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    result = subprocess.run(
+        [sys.executable, "myproject.py", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if ok:
+        assert result.returncode == 0, f"myproject.py {' '.join(args)}: {result.stderr}"
+    return result
+
+
+def test_a_project_parser_launches_and_has_every_monitoring_command(project: Path) -> None:
+    (project / "myproject.py").write_text(MYPROJECT)
+    assert project_cli(project, "create", "--agents", "3").stdout == "created sarah-foo\n"
+    assert project_cli(project, "ls").stdout == "sarah-foo\n"
+
+    def running() -> str | None:
+        out = project_cli(project, "p").stdout
+        rows = out.splitlines()[1:]
+        return out if len(rows) == 4 and all("running: " in r for r in rows) else None
+
+    wait_for("sarah-foo running", running, timeout=30)
+    wait_for("learner's line", lambda: "learning" in project_cli(project, "logs", "learner").stdout)
+    unknown = project_cli(project, "logs", "nobody", ok=False)
+    assert unknown.returncode == 1 and unknown.stderr.startswith("myproject.py: error:")
+    assert "deleted" in project_cli(project, "d", "sarah", "-f").stdout
+    assert project_cli(project, "ls").stdout == ""
