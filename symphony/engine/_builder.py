@@ -194,14 +194,23 @@ class ExperimentSpec:
 
     @classmethod
     def load_dict(cls, data: Mapping[str, Any]) -> ExperimentSpec:
-        """The experiment a :meth:`dump_dict` (or a YAML file) describes."""
+        """The experiment a :meth:`dump_dict` (or a YAML file) describes. Data of the
+        wrong shape raises :class:`~symphony.spec.SpecError` naming where."""
+        try:
+            return cls._from_data(data)
+        except (TypeError, ValueError, AttributeError):
+            from symphony.spec import parse_experiment
+
+            parse_experiment(data)  # says what is wrong, and where
+            raise
+
+    @classmethod
+    def _from_data(cls, data: Mapping[str, Any]) -> ExperimentSpec:
         if not isinstance(data, Mapping):
             raise TypeError(f"an experiment is a mapping, got {type(data).__name__}")
         fields = dict(data)
-        exp = cls(
-            str(fields.pop("name", "")),
-            **{k: v for k, v in fields.items() if k not in ("processes", "process_groups")},
-        )
+        own = {k: v for k, v in fields.items() if k not in ("name", "processes", "process_groups")}
+        exp = cls(str(fields.get("name", "")), **own)
         for process in fields.get("processes") or []:
             exp.processes.append(ProcessSpec.from_dict(process))
         for group_data in fields.get("process_groups") or []:
