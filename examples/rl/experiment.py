@@ -18,22 +18,23 @@ from symphony.engine import Cluster, ExperimentSpec
 HERE = Path(__file__).resolve().parent
 
 
-def declare(cluster: Cluster, name: str = "rl") -> ExperimentSpec:
-    """The experiment, ready for ``cluster.launch``."""
+def declare(cluster: Cluster, name: str = "rl", capacity: str = "cpu") -> ExperimentSpec:
+    """The experiment, ready for ``cluster.launch``. Each process asks for a little of
+    ``capacity`` (``cpu``, which ``symphony up``'s node offers, by default)."""
     exp = cluster.new_experiment(name)
 
     def run(script: str) -> dict[str, object]:
         return {"command": [sys.executable, str(HERE / script)], "cwd": str(HERE)}
 
-    learner = exp.new_process("learner", **run("learner.py"), capacity_requests={"Analytic1": 4})
+    learner = exp.new_process("learner", **run("learner.py"), capacity_requests={capacity: 4})
     learner.binds(["replay-server", "parameter-server"])
-    replay = exp.new_process("replay", **run("replay.py"), capacity_requests={"Analytic1": 2})
+    replay = exp.new_process("replay", **run("replay.py"), capacity_requests={capacity: 2})
     replay.connects("replay-server")
     for g in range(2):
         group = exp.new_process_group(f"agents-{g}")
         for k in range(2):
             agent = group.new_process(
-                f"agent-{2 * g + k}", **run("agent.py"), capacity_requests={"Analytic1": 2}
+                f"agent-{2 * g + k}", **run("agent.py"), capacity_requests={capacity: 2}
             )
             agent.connects("parameter-server")
     return exp

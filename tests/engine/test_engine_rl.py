@@ -27,7 +27,7 @@ def load(script: str) -> ModuleType:
 
 def test_the_engine_declares_the_same_experiment_as_the_http_example() -> None:
     engine = Cluster.new("symphony", url="http://127.0.0.1:9")
-    declared = load("experiment").declare(engine).dump_dict()
+    declared = load("experiment").declare(engine, capacity="Analytic1").dump_dict()
     by_hand = load("launch").experiment()
     for data in (declared, by_hand):  # one name or a list of one: the same spec
         for proc in data["processes"]:
@@ -49,7 +49,7 @@ async def test_examples_rl_through_the_engine_on_two_nodes(tmp_path: Path) -> No
                 < 2
             ):
                 await trio.sleep(0.05)
-        exp = load("experiment").declare(engine)
+        exp = load("experiment").declare(engine, capacity="Analytic1")
         await trio.to_thread.run_sync(engine.launch, exp)
         running = await trio.to_thread.run_sync(engine.wait_running, "rl", 30)
         assert {p["node_id"] for p in running["processes"]} == {"n1", "n2"}
