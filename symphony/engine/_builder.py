@@ -119,21 +119,28 @@ class ProcessSpec:
         return cls(str(fields.pop("name", "")), **fields)
 
 
-class ProcessGroupSpec:
+class _HasProcesses:
+    """What an experiment and a process group share: their own list of processes."""
+
+    processes: list[ProcessSpec]
+
+    def new_process(self, name: str, *args: Any, **kwargs: Any) -> ProcessSpec:
+        """Add a process (takes what :class:`ProcessSpec` takes): in a group, on the
+        group's node; in the experiment, wherever it fits."""
+        process = ProcessSpec(name, *args, **kwargs)
+        self.processes.append(process)
+        return process
+
+
+class ProcessGroupSpec(_HasProcesses):
     """Processes that run on one node together (like a pod)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.processes: list[ProcessSpec] = []
+        self.processes = []
 
     def __repr__(self) -> str:
         return f"ProcessGroupSpec({self.name!r}, {len(self.processes)} processes)"
-
-    def new_process(self, name: str, *args: Any, **kwargs: Any) -> ProcessSpec:
-        """Add a process to this group; takes what :class:`ProcessSpec` takes."""
-        process = ProcessSpec(name, *args, **kwargs)
-        self.processes.append(process)
-        return process
 
     def get_process(self, name: str) -> ProcessSpec:
         return _named(self.processes, name, f"process group {self.name!r}")
@@ -142,7 +149,7 @@ class ProcessGroupSpec:
         return {"name": self.name, "processes": [p.to_dict() for p in self.processes]}
 
 
-class ExperimentSpec:
+class ExperimentSpec(_HasProcesses):
     """An experiment being declared: processes and process groups, launched together.
 
     ``fields``: the experiment's own spec fields (``network``, ``placement``...).
@@ -153,17 +160,11 @@ class ExperimentSpec:
     def __init__(self, name: str, **fields: Any) -> None:
         self.name = name
         self.fields: dict[str, Any] = dict(fields)
-        self.processes: list[ProcessSpec] = []
+        self.processes = []
         self.process_groups: list[ProcessGroupSpec] = []
 
     def __repr__(self) -> str:
         return f"ExperimentSpec({self.name!r}, {sum(1 for _ in self.all_processes())} processes)"
-
-    def new_process(self, name: str, *args: Any, **kwargs: Any) -> ProcessSpec:
-        """Add a process of its own (placed wherever it fits)."""
-        process = ProcessSpec(name, *args, **kwargs)
-        self.processes.append(process)
-        return process
 
     def new_process_group(self, name: str) -> ProcessGroupSpec:
         """Add a process group: its processes share one node."""

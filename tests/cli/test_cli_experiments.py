@@ -3,17 +3,16 @@ Python), ls, p, logs with its lookup rule, se, vi, d and db."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
 from symphony.cli.process import process_rows, uptime
 
-from .test_up_e2e import BIN, clean_env, symphony_up, wait_for
+from .test_up_e2e import cli, symphony_up, wait_for
 
 RL_YAML = """\
 name: rl
@@ -55,23 +54,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cwd
 
 
-def sym(
-    cwd: Path, *args: str, ok: bool = True, answer: str = ""
-) -> subprocess.CompletedProcess[str]:
-    env = {**clean_env(), "XDG_CONFIG_HOME": str(cwd / "config")}
-    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
-    result = subprocess.run(
-        [str(BIN / "symphony"), *args],
-        cwd=cwd,
-        env=env,
-        input=answer,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if ok:
-        assert result.returncode == 0, f"symphony {' '.join(args)}: {result.stderr}"
-    return result
+def sym(cwd: Path, *args: str, ok: bool = True, answer: str = "") -> CompletedProcess[str]:
+    """``symphony ARGS`` in ``cwd``, with its own current-experiment file."""
+    return cli(cwd, *args, ok=ok, answer=answer, XDG_CONFIG_HOME=str(cwd / "config"))
 
 
 def all_running(cwd: Path) -> str | None:
@@ -206,20 +191,10 @@ if __name__ == "__main__":
 """
 
 
-def project_cli(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**clean_env(), "XDG_CONFIG_HOME": str(cwd / "config")}
-    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
-    result = subprocess.run(
-        [sys.executable, "myproject.py", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if ok:
-        assert result.returncode == 0, f"myproject.py {' '.join(args)}: {result.stderr}"
-    return result
+def project_cli(cwd: Path, *args: str, ok: bool = True) -> CompletedProcess[str]:
+    """``python myproject.py ARGS`` in ``cwd``."""
+    program = (sys.executable, "myproject.py")
+    return cli(cwd, *args, ok=ok, program=program, XDG_CONFIG_HOME=str(cwd / "config"))
 
 
 def test_a_project_parser_launches_and_has_every_monitoring_command(project: Path) -> None:
