@@ -21,8 +21,9 @@ Embedding::
         info = await nursery.start(run_up, UpConfig(state_dir=Path(".symphony")))
         print(info.ui_url)
 
-Cancelling ``run_up`` stops the jobs first (while the Node can still reach its process
-monitor), then the Node and the Conductor together.
+Cancelling ``run_up`` stops the jobs first, each with its stop signal and stop timeout
+(while the Node can still reach its process monitor), then the Node and the Conductor
+together.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ log = logging.getLogger("symphony.up")
 
 #: The node group of the local node: deployments with ``node_group: local`` land here.
 LOCAL_GROUP = "local"
-#: How long stopping the local jobs may take before the rest shuts down anyway.
+#: How long stopping the local jobs (each its stop signal and stop timeout) may take
+#: before what is left is killed.
 JOB_STOP_TIMEOUT = 20.0
+#: How long killing what is left and ending the node monitor may take after that.
+MONITOR_STOP_TIMEOUT = 10.0
 
 _NODE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -269,13 +273,20 @@ async def _stop_when_asked(
     if started:
         from symphony.node.process import monitor_gone
 
+        processes = started[0].processes
         log.info("stopping the local jobs")
         with trio.move_on_after(JOB_STOP_TIMEOUT) as scope:
-            await started[0].processes.shutdown_monitor(kill_jobs=True)
+            # Each job as a stop from the Conductor does it: its stop signal, its stop
+            # timeout, then SIGKILL, so that jobs can save their work and exit.
+            await processes.stop_instances()
+        if scope.cancelled_caught:
+            log.warning("the local jobs did not stop within %gs: killing them", JOB_STOP_TIMEOUT)
+        with trio.move_on_after(MONITOR_STOP_TIMEOUT) as scope:
+            await processes.shutdown_monitor(kill_jobs=True)  # whatever is left
             # The monitor answers "shutdown" before it has exited. A `symphony up`
             # started right after this one would find it still alive and hand it
             # new jobs, which it would then take down with it.
             await monitor_gone(jobs_dir)
         if scope.cancelled_caught:
-            log.warning("the local jobs did not stop within %gs", JOB_STOP_TIMEOUT)
+            log.warning("the node monitor did not stop within %gs", MONITOR_STOP_TIMEOUT)
     services.cancel_scope.cancel()

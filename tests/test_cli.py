@@ -203,6 +203,17 @@ def test_cli_conductor_script_is_symphony_conductor(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["conductor"]["http_port"] == 0
 
 
+def test_cli_conductor_allow_host_flag_adds_names_and_refuses_bad_ones(tmp_path: Path) -> None:
+    args = ["--http", "127.0.0.1:0", "--allow-host", "Conductor.LAN", "--allow-host",
+            "10.0.0.5", "--check-config"]  # fmt: skip
+    result = symphony(*args, script="symphony-conductor")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)["conductor"]["http_allowed_hosts"]
+    assert shown == ["conductor.lan", "10.0.0.5"]
+    bad = symphony("--allow-host", "not a host", "--check-config", script="symphony-conductor")
+    assert bad.returncode == 2 and "--allow-host" in bad.stderr
+
+
 def test_cli_conductor_runs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     argv = [str(BIN / "symphony"), "conductor", "--listen", "127.0.0.1:0", "--http",
             "127.0.0.1:0", "--state-dir", str(tmp_path / "state"), "--log-json"]  # fmt: skip

@@ -6,6 +6,8 @@ import json
 import os
 import random
 import signal
+import subprocess
+import time
 
 import pytest
 
@@ -13,7 +15,7 @@ from symphony.conductor.deployments.instances import job_spec
 from symphony.node.process.joblogger import LogFile
 from symphony.node.process.logcursor import LogCursor
 from symphony.node.process.logfiles import check_instance_id, log_path, tail_lines
-from symphony.node.process.proctree import Snapshot, is_same_process, read_proc
+from symphony.node.process.proctree import RUN_ID_ENV, Snapshot, is_same_process, read_proc
 from symphony.node.process.restart import RestartTracker
 from symphony.spec import parse_spec
 from symphony.wire import JobSpec, ProtocolError, job_spec_from_dict
@@ -264,6 +266,32 @@ def test_proctree_identifies_processes_by_pid_and_start_time() -> None:
     snapshot = Snapshot.take()
     assert snapshot.alive(os.getpid(), me.start_ticks)
     assert os.getpid() in [p.pid for p in snapshot.descendants(me.ppid)]
+
+
+def test_proctree_groups_children_by_the_run_id_in_their_environment() -> None:
+    # Real children of this process: two of run "a", one of run "b", one unmarked, and a
+    # zombie of run "a" (exited, not reaped), which is no member of anything.
+    def child(run_id: str | None, seconds: str = "30") -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if k != RUN_ID_ENV}
+        if run_id is not None:
+            env[RUN_ID_ENV] = run_id
+        return subprocess.Popen(["sleep", seconds], env=env)
+
+    zombie = child("a", "0")
+    while (info := read_proc(zombie.pid)) is not None and not info.zombie:
+        time.sleep(0.01)
+    children = [child("a"), child("a"), child("b"), child(None)]
+    try:
+        snapshot = Snapshot.take()
+        marked = snapshot.marked_children(os.getpid())
+        assert sorted(marked["a"]) == sorted(p.pid for p in children[:2])
+        assert marked["b"] == [children[2].pid]
+        assert set(marked) == {"a", "b"}
+        assert snapshot.marked_children(os.getpid()) is marked  # read once per snapshot
+    finally:
+        for proc in [*children, zombie]:
+            proc.kill()
+            proc.wait()
 
 
 def test_logfiles_a_log_that_cannot_be_written_counts_its_losses_and_says_so(tmp_path) -> None:

@@ -95,8 +95,8 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.spec": {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
-        "RestartPolicy", "SpecError", "apply_patch", "did_you_mean", "merge_patch", "parse_spec",
-        "parse_stored_spec", "translate_errors",
+        "RestartPolicy", "SpecError", "apply_patch", "check_label_key", "check_label_value",
+        "did_you_mean", "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
         # experiments
         "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
         "parse_experiment", "process_deployments", "variable_stem",

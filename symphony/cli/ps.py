@@ -13,7 +13,8 @@ or failed deployment does not vanish from the list. ``EXIT`` is how the instance
 run ended (a code, or a signal's name), ``AGE`` how long its current state has lasted,
 ``REASON`` why it is in that state (pending, waiting to restart, failed). On a terminal
 the lines are cut to its width (``-w`` prints them whole and adds ``PID``); into a pipe
-or a file they are never cut.
+or a file they are never cut. ``-l team=ml``, ``--state`` and ``--group`` list only the
+deployments they select (the Conductor filters; the list comes a page at a time).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ps.add_argument("-a", "--all", action="store_true", help="include instances that have ended")
     ps.add_argument("-w", "--wide", action="store_true", help="add the PID column; never cut lines")
     ps.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    ps.add_argument(
+        "-l",
+        "--label",
+        metavar="KEY[=VALUE]",
+        action="append",
+        type=_label_selector,
+        help="only deployments with this label (any value without =VALUE; repeatable)",
+    )
+    ps.add_argument("--state", metavar="STATE", help="only deployments in this state")
+    ps.add_argument("--group", metavar="G", help="only deployments of this node group")
     add_conductor_flag(ps)
     ps.set_defaults(handler=run_ps)
 
@@ -108,9 +119,25 @@ def _since(inst: dict[str, Any]) -> float | None:
     return updated if isinstance(updated, int | float) else None
 
 
+def _label_selector(text: str) -> tuple[str, str | None]:
+    from symphony.spec import check_label_key, check_label_value
+
+    key, sep, value = text.partition("=")
+    try:
+        check_label_key(key)
+        if sep:
+            check_label_value(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return key, value if sep else None
+
+
 def run_ps(args: argparse.Namespace) -> int:
     api = client(args)
-    deployments = call(api, api.list_deployments)
+    labels = dict(args.label) if args.label else None
+    deployments = call(
+        api, api.list_deployments, state=args.state, node_group=args.group, labels=labels
+    )
     if args.json:
         t.emit(json.dumps(deployments, indent=2))
         return 0

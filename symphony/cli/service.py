@@ -30,6 +30,7 @@ CONDUCTOR_KEYS = (
     ("state_dir", "conductor.state_dir"),
     ("cert_path", "conductor.tls.cert_path"),
     ("advertise", "conductor.tls.advertise"),
+    ("allow_host", "conductor.http.allowed_hosts"),
     ("auth", "conductor.http.auth"),
     ("node_timeout", "conductor.node_timeout_sec"),
 )

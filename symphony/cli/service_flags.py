@@ -102,6 +102,14 @@ def add_conductor_flags(parser: argparse.ArgumentParser) -> None:
         help="extra host name or IP for the server certificate (repeatable)",
     )
     add(
+        "--allow-host",
+        metavar="NAME",
+        action="append",
+        type=checked("allowed_host"),
+        help="another host name the HTTP API answers to, e.g. a reverse proxy's; '*' for "
+        "any (repeatable; replaces the file's list)",
+    )
+    add(
         "--auth",
         choices=("token", "none"),
         help="HTTP API auth (default token; none only on a loopback --http)",

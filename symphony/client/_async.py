@@ -7,7 +7,7 @@ httpx runs under Trio (and asyncio) through anyio. It is imported when the first
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _common as c
@@ -82,9 +82,30 @@ class AsyncClient:
         """Create a deployment from a spec; returns it."""
         return await self._json("POST", "/deployments", spec)
 
-    async def list_deployments(self) -> list[dict[str, Any]]:
-        """Every deployment with its instances."""
-        return await self._items("/deployments", "deployments")
+    async def list_deployments(
+        self,
+        *,
+        state: str | None = None,
+        node_group: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every deployment with its instances, or those the filters select (``name`` is a
+        prefix; ``labels`` maps a key to its value, or to None for any value). Fetched a
+        page at a time, in creation order."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            path = c.deployments_query(
+                cursor, state=state, node_group=node_group, name=name, labels=labels
+            )
+            response = await self._send("GET", path)
+            page, cursor = c.decode_page(
+                response.status_code, response.reason_phrase, response.content
+            )
+            found += page
+            if cursor is None:
+                return found
 
     async def get_deployment(self, id_or_name: str) -> dict[str, Any]:
         """One deployment, by id or name."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -45,6 +46,41 @@ def with_query(path: str, **params: Any) -> str:
             value = "true" if value else "false"
         pairs.append((key, str(value)))
     return f"{path}?{urlencode(pairs)}" if pairs else path
+
+
+#: Deployments per page when a client lists them (the Conductor's largest page is 1000).
+PAGE_SIZE = 500
+
+
+def deployments_query(
+    cursor: str | None,
+    *,
+    state: str | None = None,
+    node_group: str | None = None,
+    name: str | None = None,
+    labels: Mapping[str, str | None] | None = None,
+) -> str:
+    """``/deployments`` for one page of a listing; ``labels`` maps a key to the value it
+    must have, or to None where any value will do."""
+    pairs: list[tuple[str, str]] = [("limit", str(PAGE_SIZE))]
+    pairs += [(k, v) for k, v in (("cursor", cursor), ("state", state)) if v is not None]
+    pairs += [(k, v) for k, v in (("node_group", node_group), ("name", name)) if v is not None]
+    for key, value in (labels or {}).items():
+        pairs.append(("label", key if value is None else f"{key}={value}"))
+    return f"/deployments?{urlencode(pairs)}"
+
+
+def decode_page(status: int, reason: str, body: bytes) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of deployments and the cursor of the next (None: it was the last; also
+    what a Conductor older than paging answers, with everything on one page)."""
+    answer = decode(status, reason, body)
+    items = answer.get("deployments")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ApiError(status, "unexpected answer", "no list of objects under 'deployments'")
+    cursor = answer.get("next_cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise ApiError(status, "unexpected answer", "next_cursor is not a string")
+    return items, cursor
 
 
 def logs_query(

@@ -10,7 +10,7 @@ import http.client
 import os
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,9 +75,27 @@ class Client:
         """Create a deployment from a spec (a dict as in the docs); returns it."""
         return self._json("POST", "/deployments", spec)
 
-    def list_deployments(self) -> list[dict[str, Any]]:
-        """Every deployment with its instances."""
-        return self._items("/deployments", "deployments")
+    def list_deployments(
+        self,
+        *,
+        state: str | None = None,
+        node_group: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every deployment with its instances, or those the filters select (``name`` is a
+        prefix; ``labels`` maps a key to its value, or to None for any value). Fetched a
+        page at a time, in creation order."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            path = c.deployments_query(
+                cursor, state=state, node_group=node_group, name=name, labels=labels
+            )
+            page, cursor = c.decode_page(*self._exchange("GET", path, None, self.timeout))
+            found += page
+            if cursor is None:
+                return found
 
     def get_deployment(self, id_or_name: str) -> dict[str, Any]:
         """One deployment, by id or name."""

@@ -178,6 +178,11 @@ class ProcessJobs:
             deployment_id=command.deployment_id,
             replica=command.replica,
         )
+        if self.manager.stopping_all:
+            # The node is ending with its jobs: the Conductor learns of it when the
+            # link ends, and places the replica again then.
+            log.info("start of %s: not started, this node is stopping", command.instance_id)
+            return
         try:
             await self.manager.start_instance(request)
         except InstanceExists:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         process_deployments,
         variable_stem,
     )
+    from ._labels import check_label_key, check_label_value
     from ._model import (
         DeploymentSpec,
         ExecConfig,
@@ -63,6 +64,8 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "check_label_key": "_labels",
+    "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -94,6 +97,8 @@ __all__ = [
     "RestartPolicy",
     "SpecError",
     "apply_patch",
+    "check_label_key",
+    "check_label_value",
     "did_you_mean",
     "merge_patch",
     "parse_experiment",

@@ -26,12 +26,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from ._errors import SpecError
 from ._model import (
     _NAME_RE,
     MAX_REPLICAS,
+    NAME_PATTERN,
     Amount,
     Arg,
     ClassName,
@@ -89,6 +97,12 @@ def _dns(value: str) -> str:
     return value
 
 
+#: A process's, group's or experiment's name: a DNS label (the schema says so too).
+Label = Annotated[
+    str, AfterValidator(_dns), WithJsonSchema({"type": "string", "pattern": NAME_PATTERN})
+]
+
+
 class ProcessSpec(_Strict):
     """One process: a deployment's fields (with one replica) plus its network names.
 
@@ -97,7 +111,7 @@ class ProcessSpec(_Strict):
     new values when a name it connects to moves to another node; ``none`` leaves it be.
     """
 
-    name: str
+    name: Label
     cmds: list[Arg] | None = None
     command: list[Arg] | None = None
     env: dict[EnvName, Arg] = Field(default_factory=dict)
@@ -114,7 +128,6 @@ class ProcessSpec(_Strict):
     exposes: dict[ServiceName, Port | None] = Field(default_factory=dict)
     reconnect: Literal["restart", "none"] = "restart"
 
-    _name = field_validator("name")(staticmethod(_dns))
     _binds = field_validator("binds", "exposes", mode="before")(staticmethod(_names))
     _connects = field_validator("connects", mode="before")(staticmethod(_name_list))
     _command = field_validator("command", mode="before")(
@@ -139,23 +152,19 @@ class ProcessSpec(_Strict):
 class ProcessGroupSpec(_Strict):
     """Processes that run on one node together (like a pod)."""
 
-    name: str
+    name: Label
     processes: Annotated[list[ProcessSpec], Field(min_length=1)]
-
-    _name = field_validator("name")(staticmethod(_dns))
 
 
 class ExperimentSpec(_Strict):
     """A validated experiment; build one with :func:`symphony.spec.parse_experiment`."""
 
-    name: str
+    name: Label
     processes: list[ProcessSpec] = Field(default_factory=list)
     process_groups: list[ProcessGroupSpec] = Field(default_factory=list)
     network: Literal["auto", "direct", "relay"] = "auto"
     desired_state: Literal["running", "stopped"] = "running"
     placement: PlacementPolicy = Field(default_factory=PlacementPolicy)
-
-    _name = field_validator("name")(staticmethod(_dns))
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:

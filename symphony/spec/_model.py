@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._labels import Labels
 from ._names import generate_name
 
 # DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
@@ -395,6 +396,7 @@ class DeploymentSpec(_Strict):
     reschedule: Reschedule = Field(default_factory=Reschedule)
     log_max_bytes: Annotated[int, Field(ge=4096, le=2**40)] = 10 * 1024 * 1024
     log_backups: Annotated[int, Field(ge=0, le=100)] = 5
+    labels: Labels = Field(default_factory=dict)
     experiment: ExperimentRole | None = None
 
     @model_validator(mode="before")

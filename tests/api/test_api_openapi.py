@@ -70,6 +70,11 @@ async def test_api_openapi_schemathesis_finds_nothing(tmp_path: Path) -> None:
         # Thousands of replicas are valid, but creating them takes seconds each: that is
         # a scale test, not this one, which is about answers to odd requests.
         doc["components"]["schemas"]["DeploymentSpec"]["properties"]["replicas"]["maximum"] = 3
+        # Likewise an experiment of many processes (each a deployment); and nested lists of
+        # processes make data generation slow enough to fail its health check.
+        experiment = doc["components"]["schemas"]["ExperimentSpec"]["properties"]
+        experiment["processes"]["maxItems"] = 2
+        experiment["process_groups"]["maxItems"] = 1
         schema = tmp_path / "openapi.json"
         schema.write_text(json.dumps(doc))
         command = [

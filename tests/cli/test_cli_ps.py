@@ -18,6 +18,7 @@ BIN = Path(sys.executable).parent
 BIG = """\
 name: big
 node_group: local
+labels: {size: big}
 capacity_requests: {gpu: 64}
 config: {command: ["sleep", "60"]}
 """
@@ -124,3 +125,14 @@ def test_ps_json_prints_the_deployments_of_the_api_unchanged(project: Path) -> N
         sorted(i) for d in fetched for i in d["instances"]
     ]
     assert json.loads(cli(project, "ps", "--json", "-a").stdout)[0].keys() == printed[0].keys()
+
+
+def test_ps_lists_only_what_its_filters_select(project: Path) -> None:
+    assert set(rows(cli(project, "ps", "-l", "size=big").stdout)) == {"big"}
+    assert set(rows(cli(project, "ps", "--label", "size").stdout)) == {"big"}
+    assert set(rows(cli(project, "ps", "--state", "pending", "--group", "local").stdout)) == {"big"}
+    assert rows(cli(project, "ps", "-l", "size=small").stdout) == {}
+    bad = cli(project, "ps", "-l", "bad key", ok=False)
+    assert bad.returncode == 2 and "label key 'bad key'" in bad.stderr
+    unknown = cli(project, "ps", "--state", "asleep", ok=False)
+    assert unknown.returncode != 0 and "state" in unknown.stderr

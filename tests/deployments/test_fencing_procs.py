@@ -24,7 +24,9 @@ from . import procs
 from .helpers import Api, eventually, job, live, pids_with, running
 from .test_failures import _stop_all
 
-NODE_TIMEOUT = 6.0
+# Long enough that agent B starts, is refused and is checked before A's incarnation times
+# out, even on a busy machine (6 s was not, under load: the replicas moved first).
+NODE_TIMEOUT = 15.0
 
 
 def agent(root: Path, state: str, node_port: int) -> procs.Service:

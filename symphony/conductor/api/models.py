@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from symphony.spec import check_label_key, check_label_value
 from symphony.wire.messages import MAX_CAPACITY
 from symphony.wire.states import DeploymentState, ExperimentState, InstanceState
 
 from ..join import MAX_TOKEN_TTL
+from .paging import MAX_PAGE, MAX_SELECTORS, ListFilter
 
 __all__ = [
     "DEFAULT_TTL",
@@ -161,6 +163,63 @@ class EventsQuery(_Query):
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size")] = 100
 
 
+def _label_selector(text: str) -> str:
+    key, sep, value = text.partition("=")
+    check_label_key(key)
+    if sep:
+        check_label_value(value)
+    return text
+
+
+class DeploymentsQuery(_Query):
+    """``GET /deployments``: without any of these, every deployment (as before paging)."""
+
+    limit: Annotated[
+        int | None, Field(ge=1, le=MAX_PAGE, description="Page size (default: no paging)")
+    ] = None
+    cursor: Annotated[
+        str | None,
+        Field(max_length=512, description="Where to continue: the previous page's next_cursor"),
+    ] = None
+    state: Annotated[DeploymentState | None, Field(description="Only in this state")] = None
+    node_group: Annotated[
+        str | None, Field(min_length=1, max_length=63, description="Only in this node group")
+    ] = None
+    name: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=63,
+            pattern=r"^[a-z0-9-]+$",
+            description="Only those whose name begins with this",
+        ),
+    ] = None
+    label: Annotated[
+        list[Annotated[str, AfterValidator(_label_selector)]],
+        Field(
+            max_length=MAX_SELECTORS,
+            description="KEY=VALUE, or KEY for any value (repeatable; all must match)",
+        ),
+    ] = []
+
+    def chosen(self) -> ListFilter:
+        """The filter these parameters describe."""
+        labels = []
+        for text in self.label:
+            key, sep, value = text.partition("=")
+            labels.append((key, value if sep else None))
+        return ListFilter(
+            state=self.state,
+            node_group=self.node_group,
+            name_prefix=self.name,
+            labels=tuple(labels),
+        )
+
+    def pages(self) -> bool:
+        """Whether this asks for more than the plain list of everything."""
+        return self.limit is not None or self.cursor is not None or self.chosen() != ListFilter()
+
+
 # -- answers ------------------------------------------------------------------------
 
 
@@ -243,6 +302,11 @@ class Deployment(_Answer):
 
 class DeploymentList(_Answer):
     deployments: list[Deployment]
+    next_cursor: str | None = Field(
+        default=None,
+        description="Present when paging or filtering: where the next page starts (null: "
+        "this was the last)",
+    )
 
 
 class Deleted(_Answer):

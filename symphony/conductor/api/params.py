@@ -6,7 +6,8 @@ A bad value is a 400 that names it in the same words as a refused spec
 
 from __future__ import annotations
 
-from typing import TypeVar
+import typing
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from quart import request
@@ -19,8 +20,13 @@ Q = TypeVar("Q", bound=BaseModel)
 
 
 def query_params(model: type[Q]) -> Q:
-    """The request's query string validated into ``model`` (the first value of each)."""
-    data = {name: request.args[name] for name in model.model_fields if name in request.args}
+    """The request's query string validated into ``model``: the first value of each
+    parameter, or every value of one whose field is a list (``?label=a&label=b``)."""
+    data: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name in request.args:
+            repeated = typing.get_origin(field.annotation) is list
+            data[name] = request.args.getlist(name) if repeated else request.args[name]
     try:
         return model.model_validate(data)
     except ValidationError as error:

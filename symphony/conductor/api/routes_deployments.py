@@ -19,6 +19,9 @@ from .app import context
 from .body import json_body
 from .errors import HttpError
 from .instance_usage import current_usage, with_current_usage
+from .models import DeploymentsQuery
+from .paging import BadCursor, key_of_cursor
+from .params import query_params
 from .views import deployment_json
 
 deployments = Blueprint("deployments", __name__)
@@ -86,8 +89,18 @@ async def list_all() -> Response:
     # Every deployment and instance: one shared read (and JSON body) for all concurrent
     # listings, made off the event loop; it shows every write acknowledged before.
     # The instances' CPU and RSS are current figures, not stored: added per listing,
-    # to copies of the snapshot's shared views.
-    body = await context().shared_reads().listing(await current_usage())
+    # to copies of the snapshot's shared views. A page or a filter cuts the same read.
+    query = query_params(DeploymentsQuery)
+    reads = context().shared_reads()
+    if not query.pages():
+        body = await reads.listing(await current_usage())
+        return Response(body, content_type="application/json")
+    try:
+        after = None if query.cursor is None else key_of_cursor(query.cursor)
+    except BadCursor as error:
+        raise HttpError(400, "bad parameter", f"cursor: {error}") from None
+    usage = await current_usage()
+    body = await reads.page(query.chosen(), after=after, limit=query.limit, usage=usage)
     return Response(body, content_type="application/json")
 
 

@@ -64,7 +64,14 @@ ROUTES: tuple[Route, ...] = (
         body=DeploymentSpec,
         errors=(400, 401, 409, 413, 422, 503),
     ),
-    Route("get", "/deployments", "Every deployment with its instances", m.DeploymentList),
+    Route(
+        "get",
+        "/deployments",
+        "Every deployment with its instances; a page of them with limit/cursor; filtered",
+        m.DeploymentList,
+        query=m.DeploymentsQuery,
+        errors=(400, 401),
+    ),
     Route(
         "get", "/deployments/{id_or_name}", "One deployment", m.Deployment, errors=(400, 401, 404)
     ),

@@ -34,6 +34,7 @@ from typing import Any
 import trio
 
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store, StoreReader
+from .paging import ListFilter, select
 from .sse import sse
 from .views import deployment_json, event_json, with_usage
 
@@ -87,6 +88,7 @@ class Snapshot:
         self._listing: bytes | None = None
         self._array: bytes | None = None
         self._sse: dict[str, bytes] = {}
+        self._keys: list[tuple[float, str]] | None = None
         self._by_id = {r.id: r for r in records}
         self._order = {r.id: n for n, r in enumerate(records)}
         self.seq: int = 0 if previous is None else previous.seq + 1
@@ -106,6 +108,37 @@ class Snapshot:
         """The records of those of ``ids`` this snapshot has, in list order."""
         found = (self._by_id[i] for i in ids if i in self._by_id)
         return sorted(found, key=lambda record: self._order[record.id])
+
+    @property
+    def keys(self) -> list[tuple[float, str]]:
+        """Each record's ``(created_at, id)``, in list order: what pages are cut by."""
+        if self._keys is None:
+            self._keys = [(r.created_at, r.id) for r in self.records]
+        return self._keys
+
+    def page(
+        self,
+        chosen: ListFilter,
+        *,
+        after: tuple[float, str] | None = None,
+        limit: int | None = None,
+        usage: dict[str, dict[str, float]] | None = None,
+    ) -> bytes:
+        """The body of a filtered or paged ``GET /deployments`` (see :mod:`.paging`)."""
+        records, cursor = select(
+            self.records,
+            self.keys,
+            chosen,
+            lambda record: str(self.deployment_json(record)["state"]),
+            after=after,
+            limit=limit,
+        )
+        views = [self.deployment_json(r) for r in records]
+        if usage:
+            views = [with_usage(view, usage) for view in views]
+        return json.dumps(
+            {"deployments": views, "next_cursor": cursor}, separators=(",", ":")
+        ).encode()
 
     def instances(self, deployment_id: str) -> list[InstanceRecord]:
         return self._instances.get(deployment_id, [])
@@ -220,6 +253,20 @@ class SnapshotCache:
         """A snapshot that shows every write committed before this call."""
         commits = self._store.commits
         return await self._get(lambda s: s.version >= commits)
+
+    async def page(
+        self,
+        chosen: ListFilter,
+        *,
+        after: tuple[float, str] | None = None,
+        limit: int | None = None,
+        usage: dict[str, dict[str, float]] | None = None,
+    ) -> bytes:
+        """A filtered or paged ``GET /deployments`` as of now (see :meth:`Snapshot.page`);
+        built in a worker thread when the cache reads off the event loop."""
+        snapshot = await self.current()
+        build = partial(snapshot.page, chosen, after=after, limit=limit, usage=usage)
+        return await trio.to_thread.run_sync(build) if self._off_thread else build()
 
     async def listing(self, usage: dict[str, dict[str, float]] | None = None) -> bytes:
         """The body of ``GET /deployments`` as of now (built in a worker thread if costly).

@@ -29,7 +29,9 @@ ALWAYS_FINAL = frozenset({S.FAILED, S.STOPPED})
 #: States of an instance that has not run yet (when it has never been ``running``).
 NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: Spec fields that do not change the processes: changing them keeps the instances.
-NON_TEMPLATE_FIELDS = frozenset({"replicas", "desired_state", "reschedule", "placement", "name"})
+NON_TEMPLATE_FIELDS = frozenset(
+    {"replicas", "desired_state", "reschedule", "placement", "name", "labels"}
+)
 
 
 def is_final_update(update: InstanceStatus) -> bool:

@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -206,26 +207,58 @@ class MonitorClient:
             slot[0].set()
 
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Send one request and return the reply; MonitorError if it was refused."""
-        if self._stream is None:
+        """Send one request and return the reply; MonitorError if it was refused.
+
+        Cancellation is safe at every await: the request's slot is always removed, and a
+        line cancelled half-sent breaks the connection (see :meth:`_send_line`).
+        """
+        if self._stream is None or self.lost:
             raise MonitorLost("not connected to the node monitor")
         self._next_id += 1
+        request_id = self._next_id  # our own: other requests move _next_id meanwhile
         slot: list[Any] = [trio.Event(), None]
-        self._pending[self._next_id] = slot
-        line = json.dumps({"id": self._next_id, "op": op, **fields}).encode() + b"\n"
+        self._pending[request_id] = slot
+        line = json.dumps({"id": request_id, "op": op, **fields}).encode() + b"\n"
         try:
-            async with self._send_lock:
-                await self._stream.send_all(line)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-            self._pending.pop(self._next_id, None)
-            self._mark_lost()
-            raise MonitorLost("the connection to the node monitor was lost") from error
-        await slot[0].wait()
+            try:
+                async with self._send_lock:
+                    await self._send_line(line)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                self._mark_lost()
+                raise MonitorLost("the connection to the node monitor was lost") from error
+            await slot[0].wait()
+        finally:
+            self._pending.pop(request_id, None)
         reply: dict[str, Any] = slot[1]
         if not reply.get("ok"):
             error_type = MonitorLost if reply.get("lost") else MonitorError
             raise error_type(str(reply.get("error")), spawn_error=bool(reply.get("spawn_error")))
         return reply
+
+    async def _send_line(self, line: bytes) -> None:
+        """Write ``line`` whole, or break the connection.
+
+        A cancellation after part of the line went out (the monitor stopped reading and
+        the socket buffer is full) would leave that part on the stream, and the next
+        request's line would be read glued to it and never answered. So the connection
+        is shut down instead: the reader sees its end, fails every pending request as
+        lost, and the agent starts a new client, as for any other loss.
+        """
+        assert self._stream is not None
+        sock = self._stream.socket
+        view = memoryview(line)
+        sent = 0
+        try:
+            while sent < len(view):
+                sent += await sock.send(view[sent:])
+        except OSError as error:
+            raise trio.BrokenResourceError(str(error)) from error
+        except BaseException:
+            if sent:
+                self._mark_lost()
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise
 
     def ended(self, run_id: str) -> dict[str, Any] | None:
         """The end record of ``run_id`` if it has ended (as announced), else None."""

@@ -45,6 +45,10 @@ class InstanceStore:
     def __init__(self, state_dir: str) -> None:
         self.directory = os.path.join(state_dir, "instances")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        # What each file holds now. A first start saves the same record twice (accepted,
+        # then starting); each write is a file creation on the agent's event loop, so an
+        # unchanged record is not written again.
+        self._written: dict[str, str] = {}
 
     def _path(self, instance_id: str) -> str:
         return os.path.join(self.directory, f"{instance_id}.json")
@@ -66,13 +70,18 @@ class InstanceStore:
             "final_state": final_state,
             "outcome": outcome,
         }
+        text = json.dumps(data)
+        if self._written.get(request.instance_id) == text:
+            return
         path = self._path(request.instance_id)
         with open(path + ".tmp", "w") as f:
-            json.dump(data, f)
+            f.write(text)
         os.replace(path + ".tmp", path)
+        self._written[request.instance_id] = text
 
     def delete(self, instance_id: str) -> None:
         """The instance was stopped: it is no longer this node's."""
+        self._written.pop(instance_id, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(instance_id))
 

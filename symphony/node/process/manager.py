@@ -39,7 +39,7 @@ from symphony.errors import SymphonyError
 from symphony.wire import JobSpec
 
 from . import logfiles
-from .client import MonitorClient, MonitorLost
+from .client import MonitorClient, MonitorError, MonitorLost
 from .localstate import InstanceStore
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -118,6 +118,8 @@ class ProcessManager:
         self._stopping: set[str] = set()
         self.monitors_replaced = 0
         self.dropped_updates = 0
+        #: Set by :meth:`stop_instances`: the node is ending, and starts nothing new.
+        self.stopping_all = False
 
     async def run(
         self, *, task_status: trio.TaskStatus[ProcessManager] = trio.TASK_STATUS_IGNORED
@@ -441,6 +443,27 @@ class ProcessManager:
             for instance_id in sorted(pids):
                 nursery.start_soon(stop, instance_id)
         return sorted(stopped, key=lambda s: s.report.instance_id)
+
+    async def stop_instances(self) -> None:
+        """Stop every instance at once, each as a stop from the Conductor does it (its stop
+        signal to the whole tree, its stop timeout, then SIGKILL): the orderly end of a
+        node that is going away with its jobs (``symphony up`` stopping).
+
+        Sets :attr:`stopping_all` first, so the caller starts nothing new meanwhile. An
+        instance that cannot be stopped this way (its supervision is gone) is left to
+        :meth:`shutdown_monitor`, which kills whatever is left.
+        """
+        self.stopping_all = True
+
+        async def stop(instance_id: str) -> None:
+            try:
+                await self.stop_instance(instance_id)
+            except (UnknownInstance, ActorStopped, MonitorError) as error:
+                logger.debug("orderly stop of %s: %s", instance_id, error)
+
+        async with trio.open_nursery() as nursery:
+            for instance_id in sorted(self._instances):
+                nursery.start_soon(stop, instance_id)
 
     def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
         self._emit(

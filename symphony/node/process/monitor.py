@@ -40,7 +40,6 @@ from .proctree import (
     is_same_process,
     marked_processes,
     read_proc,
-    run_marker,
 )
 from .runstore import Run, RunStore
 from .spawn import start_run
@@ -272,14 +271,8 @@ class Monitor:
         for pid, ticks in self.tracked.get(run.run_id, ()):
             if pid not in found and snapshot.alive(pid, ticks):
                 add(snapshot.by_pid[pid])
-        for pid in snapshot.children.get(self.pid, ()):
-            if (
-                pid in found
-                or pid in self.leaders
-                or not snapshot.alive(pid, snapshot.by_pid[pid].start_ticks)
-            ):
-                continue
-            if run_marker(pid) == run.run_id:
+        for pid in snapshot.marked_children(self.pid).get(run.run_id, ()):
+            if pid not in found and pid not in self.leaders:
                 add(snapshot.by_pid[pid])
         self.tracked[run.run_id] = {(p.pid, p.start_ticks) for p in found.values()}
         return list(found.values())

@@ -118,6 +118,7 @@ class Snapshot:
     def __init__(self, infos: Iterable[ProcInfo]) -> None:
         self.by_pid: dict[int, ProcInfo] = {}
         self.children: dict[int, list[int]] = {}
+        self._marked: dict[int, dict[str, list[int]]] = {}
         for info in infos:
             self.by_pid[info.pid] = info
             self.children.setdefault(info.ppid, []).append(info.pid)
@@ -148,6 +149,24 @@ class Snapshot:
                 found.append(info)
             stack.extend(self.children.get(child, ()))
         return found
+
+    def marked_children(self, parent: int) -> dict[str, list[int]]:
+        """The live children of ``parent`` by the run id in their environment.
+
+        Computed once per snapshot and parent: the node monitor asks it for every run at
+        every scan, and reading each child's environment once per run made a scan
+        quadratic (150 runs: 45,000 reads, most of the monitor's time during a burst).
+        """
+        cached = self._marked.get(parent)
+        if cached is None:
+            cached = {}
+            for pid in self.children.get(parent, ()):
+                info = self.by_pid[pid]
+                marker = None if info.zombie else run_marker(pid)
+                if marker is not None:
+                    cached.setdefault(marker, []).append(pid)
+            self._marked[parent] = cached
+        return cached
 
     def alive(self, pid: int, ticks: int) -> bool:
         """True if ``pid`` is in this snapshot, alive, with this start time."""
