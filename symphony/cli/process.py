@@ -92,7 +92,7 @@ def run_process(args: argparse.Namespace) -> int:
     if args.json:
         t.emit(json.dumps(found, indent=2))
         return 0
-    deployments = call(cluster.client, cluster.client.list_deployments)
+    deployments = call(cluster.client, cluster.client.list_deployments, name=name)
     started = {}
     for dep in deployments:
         live = [i for i in dep.get("instances") or [] if i.get("state") == "running"]
