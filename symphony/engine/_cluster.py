@@ -126,11 +126,11 @@ class Cluster:
     def current_experiment(self) -> str | None:
         """The experiment ``symphony p`` and ``symphony logs`` show when none is named:
         the last one launched or switched to (``symphony se``) on this Conductor."""
-        return get_current(self.client.url)
+        return get_current(self.client.url, self.client.located.state_dir)
 
     def switch_experiment(self, name: str | None) -> None:
         """Make ``name`` the current experiment (``None``: none is)."""
-        set_current(self.client.url, name)
+        set_current(self.client.url, name, self.client.located.state_dir)
 
     def wait_running(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
         """Block until experiment ``name`` runs whole; raises ``TimeoutError`` with its

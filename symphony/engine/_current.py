@@ -1,8 +1,9 @@
 """The current experiment of each Conductor: the default of ``symphony p`` and ``logs``.
 
 Set by ``symphony switch-experiment EXP`` and by every launch; kept per Conductor URL in
-``$XDG_CONFIG_HOME/symphony/current-experiment.json`` (``~/.config/...`` by default), so
-two projects with their own Conductors each keep their own.
+``current-experiment.json`` of the state directory the client found (``.symphony`` of
+this directory or a parent, as for the Conductor's address), else of
+``$XDG_CONFIG_HOME/symphony`` (``~/.config/symphony``). So each project keeps its own.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ import json
 import os
 from pathlib import Path
 
+FILE = "current-experiment.json"
 
-def current_file() -> Path:
+
+def current_file(state_dir: Path | None) -> Path:
+    """Where the current experiments are kept (see the module docstring)."""
+    if state_dir is not None:
+        return state_dir / FILE
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "symphony" / "current-experiment.json"
+    return Path(base) / "symphony" / FILE
 
 
-def _read() -> dict[str, str]:
+def _read(path: Path) -> dict[str, str]:
     try:
-        data = json.loads(current_file().read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
@@ -27,19 +33,19 @@ def _read() -> dict[str, str]:
     return {str(k): v for k, v in data.items() if isinstance(v, str)}
 
 
-def get_current(url: str) -> str | None:
+def get_current(url: str, state_dir: Path | None) -> str | None:
     """The current experiment of the Conductor at ``url``, if one was set."""
-    return _read().get(url)
+    return _read(current_file(state_dir)).get(url)
 
 
-def set_current(url: str, name: str | None) -> None:
+def set_current(url: str, name: str | None, state_dir: Path | None) -> None:
     """Make ``name`` the current experiment of ``url`` (``None`` forgets it)."""
-    data = _read()
+    path = current_file(state_dir)
+    data = _read(path)
     if name is None:
         data.pop(url, None)
     else:
         data[url] = name
-    path = current_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")

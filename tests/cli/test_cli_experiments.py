@@ -77,6 +77,7 @@ def test_launch_watch_and_delete_an_experiment(project: Path) -> None:
     out = sym(project, "launch", "rl.yaml").stdout
     assert out.startswith("experiment rl launched: 2 processes (learner, agent-0)")
     assert sym(project, "list-experiments").stdout == "rl\n"
+    assert "rl" in (project / ".symphony" / "current-experiment.json").read_text()
     again = sym(project, "launch", "rl.yaml", ok=False)
     assert again.returncode == 1 and "force" in again.stderr
     sym(project, "launch", "rl.yaml", "--force")

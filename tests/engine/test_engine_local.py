@@ -30,6 +30,8 @@ def test_local_embeds_a_conductor_then_attaches_to_it(
         exp.new_process("client", command=["sleep", "60"]).connects("web")
         first.launch(exp)
         running = first.wait_running("hello", timeout=30)
+        assert first.current_experiment() == "hello"  # kept in this project's .symphony
+        assert "hello" in (tmp_path / ".symphony" / "current-experiment.json").read_text()
         pids = [p["pid"] for p in running["processes"]]
         wait_for("the server's line", lambda: "serving on 2" in first.client.logs("hello.server"))
 

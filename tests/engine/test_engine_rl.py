@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 import trio
 
 from symphony.engine import Cluster
@@ -36,7 +37,10 @@ def test_the_engine_declares_the_same_experiment_as_the_http_example() -> None:
     assert declared == by_hand
 
 
-async def test_examples_rl_through_the_engine_on_two_nodes(tmp_path: Path) -> None:
+async def test_examples_rl_through_the_engine_on_two_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the current experiment
     async with cluster(tmp_path) as c:
         await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2"))
         engine = Cluster.new("symphony", url=c.info.http_url, token=c.info.api_token)
