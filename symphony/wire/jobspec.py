@@ -31,7 +31,7 @@ from dataclasses import field
 from typing import Annotated, Any, Literal
 
 from .messages import Message, message
-from .schema import Max, Min, MinLen, Pattern, build
+from .schema import Max, MaxLen, Min, MinLen, Pattern, build
 
 __all__ = [
     "JobConfig",
@@ -101,6 +101,24 @@ class JobHealthCheck(Message):
             raise ValueError("period_seconds and timeout_seconds must be > 0")
 
 
+Port = Annotated[int, Min(1), Max(65_535)]
+
+
+@message("job_experiment")
+class JobExperiment(Message):
+    """What a node needs of a process's part in an experiment: the names it binds and
+    exposes, each with its fixed port or ``None`` (a port from the node's range)."""
+
+    # Both required: a map that is not this (a wrong type on the wire) is refused.
+    binds: Annotated[dict[str, Port | None], MaxLen(256)]
+    exposes: Annotated[dict[str, Port | None], MaxLen(256)]
+
+    def fixed_ports(self) -> tuple[int, ...]:
+        """The fixed ports asked for, sorted."""
+        wanted = [*self.binds.values(), *self.exposes.values()]
+        return tuple(sorted({port for port in wanted if port is not None}))
+
+
 @message("job_spec")
 class JobSpec(Message):
     """Everything a node needs to run one instance of an ``exec`` deployment.
@@ -116,6 +134,9 @@ class JobSpec(Message):
     log_max_bytes: Annotated[int, Min(4096), Max(2**40)]
     log_backups: Annotated[int, Min(0), Max(100)]
     health_check: JobHealthCheck | None = None
+    # Protocol 4: an experiment's process; the node refuses to start it while another
+    # program holds one of its fixed ports.
+    experiment: JobExperiment | None = None
 
     def __post_init__(self) -> None:
         if self.stop_signal not in signal.Signals.__members__:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import trio
@@ -72,3 +73,41 @@ async def test_experiment_processes_get_symph_values_and_ports(tmp_path: Path) -
                 await trio.sleep(0.05)
         two = (await c.http.get("/experiments/two")).json()
         assert two["state"] == "pending" and "taken" in two["reason"]
+
+
+async def test_fixed_port_held_by_another_program_is_a_clear_error(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    spec = {
+        "name": "tb",
+        "processes": [
+            {
+                "name": "board",
+                "cmds": ["sleep 60"],
+                "exposes": {"tensorboard": port},
+                "reschedule": {"attempts": 0},
+            }
+        ],
+    }
+    try:
+        async with cluster(tmp_path) as c:
+            assert (await c.http.post("/experiments", json=spec)).status_code == 201
+            with trio.fail_after(20):
+                while True:
+                    events = (await c.http.get("/experiments/tb/events")).json()["events"]
+                    said = [e["message"] for e in events if f"port {port} taken" in e["message"]]
+                    if said:
+                        break
+                    await trio.sleep(0.05)
+            # The node keeps trying (its restart policy), saying why each time.
+            with trio.fail_after(20):
+                while True:
+                    board = (await c.http.get("/experiments/tb")).json()["processes"][0]
+                    if f"fixed port {port} taken on this node" in (board["reason"] or ""):
+                        break
+                    await trio.sleep(0.05)
+            assert board["state"] != "running"
+    finally:
+        holder.close()

@@ -26,6 +26,7 @@ import trio
 from symphony.actors import Actor, ActorStopped, Reply
 from symphony.wire import JobSpec
 
+from ..ports import taken_ports
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
@@ -285,6 +286,14 @@ class ProcessSupervisor(Actor):
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)
         spec = self.spec
+        taken = taken_ports(spec.experiment.fixed_ports() if spec.experiment else ())
+        if taken:
+            listed = ", ".join(map(str, taken))
+            reason = f"spawn error: fixed port {listed} taken on this node by another program"
+            self.reason = reason
+            return self.tracker.decide(
+                failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
+            )
         try:
             reply = await self.client.request(
                 "spawn",
