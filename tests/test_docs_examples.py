@@ -12,6 +12,8 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 # "print(x)   # 120" promises that line of output; "# about ..." is only a hint.
+# An example that runs a container says so; it is skipped where podman cannot run one.
+NEEDS_PODMAN = "# needs: podman"
 EXPECTED = re.compile(r"^\s*print\(.*\)\s*#\s*(?!about\b)(\S.*)$")
 
 
@@ -25,6 +27,11 @@ def examples() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("where", "code"), examples(), ids=[w for w, _ in examples()])
 def test_docs_example_runs(where: str, code: str, tmp_path: Path) -> None:
+    if NEEDS_PODMAN in code:
+        from tests.containers.probe import podman_cannot_run
+
+        if (reason := podman_cannot_run()) is not None:
+            pytest.skip(reason)
     script = tmp_path / "example.py"
     script.write_text(code)
     result = subprocess.run(

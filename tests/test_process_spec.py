@@ -75,8 +75,13 @@ def _frame_spec(**changes: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"kind": "docker"}, "spec.kind: must be one of 'exec'"),
-        ({"config__command": []}, "spec.config.command: must not be empty"),
+        ({"kind": "lambda"}, "spec.kind: must be one of 'exec', 'docker', 'podman'"),
+        ({"kind": "docker"}, "spec: a docker job needs an image"),
+        (
+            {"kind": "podman", "config__image": "--privileged"},
+            "spec.config.image: must be an image reference",
+        ),
+        ({"config__command": []}, "spec: an exec job needs a command"),
         ({"config__command": "python3 main.py"}, "spec.config.command: expected a list"),
         ({"config__command": ["a", 3]}, r"spec.config.command\[1\]: expected str"),
         ({"config__command": ["a\0b"]}, "without NUL"),

@@ -63,13 +63,17 @@ PUBLIC: dict[str, set[str]] = {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
         "Strategy", "UnknownNode", "Unplaced", "plan_placements", "plan_gang",
+        "runtime_requests", "runtime_totals",
+    },
+    "symphony.conductor.timetable": {
+        "MAX_NAP", "Due", "Tick", "Timetable", "due", "is_catch_up", "next_time",
     },
     "symphony.conductor.store": {
         "DEFAULT_PATH", "INSTANCE_STATES", "MIGRATIONS", "RESTARTS", "AlreadyExists",
         "CorruptRecord", "DeploymentRecord", "EventRecord", "GenerationConflict",
         "InstanceRecord", "InstanceState", "JoinTokenRecord", "NameConflict", "NewEvent",
-        "NotFound", "SchemaTooNew", "Store", "StoreError", "StoreReader", "migrate",
-        "new_id",
+        "NotFound", "RunMember", "RunRecord", "RunState", "SchemaTooNew", "Store",
+        "StoreError", "StoreReader", "migrate", "new_id",
         "ExperimentNameConflict", "ExperimentRecord",
     },
     "symphony.config": {
@@ -77,6 +81,10 @@ PUBLIC: dict[str, set[str]] = {
         "load_config", "parse_config", "read_config_file", "values",
     },
     "symphony.node": {"NodeCredentialsError", "NodeHandle", "build_tree", "run_node"},
+    "symphony.node.container": {
+        "CONTAINER_KINDS", "ContainerError", "attach_argv", "container_name", "detect_runtimes",
+        "find_container", "prepare_image", "remove_container", "run_argv", "stop_container",
+    },
     "symphony.node.process": {
         "GetReport", "InstanceExists", "InstanceReport", "MonitorError", "MonitorLost",
         "NodeContext", "ProcessManager", "ProcessSupervisor", "StartRequest", "StatusUpdate",
@@ -95,8 +103,9 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.spec": {
         "DeploymentSpec", "ExecConfig", "HealthCheck", "PlacementPolicy", "Reschedule",
-        "RestartPolicy", "SpecError", "apply_patch", "check_label_key", "check_label_value",
-        "did_you_mean", "merge_patch", "parse_spec", "parse_stored_spec", "translate_errors",
+        "RestartPolicy", "RestartSchedule", "Schedule", "SpecError", "apply_patch",
+        "check_label_key", "check_label_value", "did_you_mean", "merge_patch", "parse_spec",
+        "parse_stored_spec", "time_zone", "translate_errors",
         # experiments
         "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
         "parse_experiment", "process_deployments", "variable_stem",

@@ -166,9 +166,10 @@ def test_spec_command_string_refused_with_list_hint() -> None:
 
 
 def test_spec_not_supported_fields_refused_clearly() -> None:
-    errors = errors_of({**SEED, "kind": "docker", "config": {**SEED["config"], "image": "x:1"}})
+    errors = errors_of({**SEED, "kind": "conda", "config": {**SEED["config"]}})
     assert errors["kind"].startswith("not supported yet")
-    assert errors["config.image"].startswith("not supported yet")
+    image = errors_of({**SEED, "config": {**SEED["config"], "image": "x:1"}})["config.image"]
+    assert image.startswith("not supported for kind 'exec' yet")
     env_name = {"command": ["x"], "env_name": "torch"}
     assert errors_of(minimal(config=env_name))["config.env_name"].startswith("not supported yet")
     assert "unknown kind" in errors_of(minimal(kind="lambda"))["kind"]
@@ -259,7 +260,7 @@ def test_spec_malformed_input_names_the_path(data: dict[str, object], path: str)
 
 def test_spec_error_string_joins_paths() -> None:
     with pytest.raises(SpecError) as info:
-        parse_spec(minimal(replicas=-1, kind="docker"))
+        parse_spec(minimal(replicas=-1, kind="lambda"))
     assert "replicas:" in str(info.value) and "kind:" in str(info.value)
     assert isinstance(info.value, ValueError)
 
@@ -376,3 +377,41 @@ def test_spec_whatever_is_accepted_can_be_sent_to_a_node(
                           replica=0, spec=job_spec(spec))  # fmt: skip
     assert decode(encode(start)) == start
     json.dumps(spec.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["busybox", "localhost/bb:1", "docker.io/library/python:3.12-slim",
+     "localhost:5000/team/app:v1.2", "ghcr.io/o/r@sha256:" + "a" * 64],
+)  # fmt: skip
+def test_spec_container_kinds_take_an_image_reference(image: str) -> None:
+    for kind in ("docker", "podman"):
+        spec = parse_spec({"kind": kind, "config": {"image": image}})
+        assert spec.config.image == image and spec.config.command is None
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["", "-it", "--privileged", "Busybox", "busybox:", "a b", "busybox\n", "x@sha256:12",
+     "busybox:1\nrm", "a" * 600],
+)  # fmt: skip
+def test_spec_container_image_must_match_the_reference_grammar_in_full(image: str) -> None:
+    message = errors_of({"kind": "podman", "config": {"image": image}})["config.image"]
+    assert "is not an image reference" in message or "control characters" in message
+
+
+def test_spec_container_fields_checked_by_kind() -> None:
+    assert errors_of({"kind": "podman", "config": {}})["config.image"].startswith("is required")
+    errors = errors_of({"kind": "docker", "config": {"image": "a", "cwd": "w"}})
+    assert "/workspace" in errors["config.cwd"]
+    empty = errors_of({"kind": "docker", "config": {"image": "a", "entrypoint": []}})
+    assert empty["config.entrypoint"] == "must name a program: the list is empty"
+    exec_errors = errors_of(minimal(config={"command": ["x"], "entrypoint": ["sh"]}))
+    assert exec_errors["config.entrypoint"] == "only for kinds 'docker' and 'podman'"
+    spec = parse_spec({"kind": "podman", "config": {"image": "a", "entrypoint": ["sh", "-c"]}})
+    assert spec.config.entrypoint == ["sh", "-c"]
+
+
+def test_spec_container_without_command_is_named_after_its_image() -> None:
+    spec = parse_spec({"kind": "podman", "config": {"image": "docker.io/library/python:3.12"}})
+    assert spec.name.startswith("python-")

@@ -186,6 +186,11 @@ class AsyncClient:
         path = c.with_query(c.deployment_path(id_or_name, "events"), after=after, limit=limit)
         return await self._items(path, "events")
 
+    async def runs(self, id_or_name: str) -> dict[str, Any]:
+        """A scheduled deployment's runs (newest first, with exit codes) and its next
+        cron times: ``GET /deployments/{id}/runs``."""
+        return await self._json("GET", c.deployment_path(id_or_name, "runs"))
+
     async def metrics(self) -> str:
         """``GET /metrics`` in Prometheus text format."""
         return (await self._send("GET", "/metrics")).text

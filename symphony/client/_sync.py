@@ -186,6 +186,11 @@ class Client:
             "DELETE", c.experiment_path(name), timeout=max(self.timeout, c.DELETE_TIMEOUT)
         )
 
+    def runs(self, id_or_name: str) -> dict[str, Any]:
+        """A scheduled deployment's runs (newest first, with exit codes) and its next
+        cron times: ``GET /deployments/{id}/runs``."""
+        return self._json("GET", c.deployment_path(id_or_name, "runs"))
+
     def metrics(self) -> str:
         """``GET /metrics`` in Prometheus text format."""
         return self._text("/metrics")

@@ -6,6 +6,7 @@
     ├── registry      NodeRegistry: node states, resources, usage
     ├── scheduler     Scheduler: placement and capacity reservations
     ├── deployments   Deployments: one DeploymentSupervisor per deployment
+    ├── timetable     Timetable: fires cron schedules (runs, scheduled restarts)
     ├── gateway       Gateway: the mTLS node endpoint, one NodeSession per link
     └── http          HttpServer: the Quart-Trio API under Hypercorn
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,7 @@ from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .nodes.gateway import GetPort
 from .store import Store
+from .timetable import Timetable
 
 log = logging.getLogger("symphony.conductor")
 
@@ -106,8 +109,19 @@ def retention_of(config: ConductorConfig) -> Retention:
     )
 
 
-def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supervisor:
-    """The Conductor's supervision tree (not started yet)."""
+def build_tree(
+    config: ConductorConfig,
+    pki: ConductorPKI,
+    store: Store,
+    *,
+    now: Callable[[], float] = time.time,
+    is_leader: Callable[[], bool] = lambda: True,
+) -> Supervisor:
+    """The Conductor's supervision tree (not started yet).
+
+    ``now`` is the wall clock schedules are read by (Unix seconds); ``is_leader`` says
+    whether this Conductor fires them (see :mod:`symphony.conductor.timetable`).
+    """
     timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
     # Nodes without a certificate may use the node port for one thing: joining.
     specific = () if config.listen_host in WILDCARD_HOSTS else (config.listen_host,)
@@ -151,6 +165,12 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             scheduler=tree.child("scheduler"),
             registry=tree.child("registry"),
             events=events,
+            timetable=tree.child("timetable"),
+        )
+
+    def timetable() -> Timetable:
+        return Timetable(
+            store=store, deployments=tree.child("deployments"), now=now, is_leader=is_leader
         )
 
     retention = retention_of(config)
@@ -182,6 +202,7 @@ def build_tree(config: ConductorConfig, pki: ConductorPKI, store: Store) -> Supe
             ChildSpec(name="registry", factory=registry),
             ChildSpec(name="scheduler", factory=Scheduler),
             ChildSpec(name="deployments", factory=deployments, shutdown_timeout=10.0),
+            ChildSpec(name="timetable", factory=timetable),
             ChildSpec(name="gateway", factory=gateway),
             ChildSpec(name="http", factory=http),
             # Last: under rest_for_one its restart restarts nothing else.

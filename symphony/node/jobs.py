@@ -112,6 +112,11 @@ class ProcessJobs:
         )
 
     # ---- the Jobs protocol --------------------------------------------------------------------
+    @property
+    def container_runtimes(self) -> tuple[str, ...]:
+        """The container runtimes of this node, for the hello."""
+        return self.manager.container_runtimes
+
     async def reports(self) -> list[InstanceStatus]:
         """Every instance's current state, for the hello."""
         out = []

@@ -243,6 +243,8 @@ class ConductorLink(Actor):
             # the Conductor is upgraded first (it still accepts older nodes).
             min_protocol_version=NODE_MIN_PROTOCOL_VERSION,
             incarnation=s.incarnation,
+            # A Jobs without containers (an embedding's own) reports none.
+            container_runtimes=getattr(self.jobs, "container_runtimes", ()),
         )
 
     # ---- one connected session ------------------------------------------------------------

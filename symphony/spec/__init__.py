@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         RestartPolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._schedule import RestartSchedule, Schedule, time_zone
 
 # pydantic and the model classes cost ~80 ms to import; a CLI that imports this package
 # but never validates a spec (``symphony --help``) should not pay it. PEP 562 lazy names.
@@ -64,12 +65,15 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "RestartSchedule": "_schedule",
+    "Schedule": "_schedule",
     "check_label_key": "_labels",
     "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
     "parse_stored_spec": "_parse",
+    "time_zone": "_schedule",
 }
 
 
@@ -95,6 +99,8 @@ __all__ = [
     "ProcessSpec",
     "Reschedule",
     "RestartPolicy",
+    "RestartSchedule",
+    "Schedule",
     "SpecError",
     "apply_patch",
     "check_label_key",
@@ -105,6 +111,7 @@ __all__ = [
     "parse_spec",
     "parse_stored_spec",
     "process_deployments",
+    "time_zone",
     "translate_errors",
     "variable_stem",
 ]

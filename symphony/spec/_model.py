@@ -23,14 +23,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from ._container import CONTAINER_KINDS, config_problems
 from ._labels import Labels
 from ._names import generate_name
+from ._schedule import RestartSchedule, Schedule
 
 # DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
 # Every pattern is used with fullmatch: ``$`` would also match before a final newline.
@@ -40,7 +43,8 @@ _CLASS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,62}")
 _GROUP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # C0 controls and DEL: never part of a name, a variable name or a path a person typed.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_NOT_YET_KINDS = {"docker", "podman", "container", "conda", "venv"}
+_NOT_YET_KINDS = {"container", "conda", "venv"}
+_KINDS = "'exec', 'docker' or 'podman'"
 MAX_REPLICAS = 10_000
 MAX_AMOUNT = 10**12
 #: Where a ``tcp`` health check connects when its spec names no ``host``.
@@ -162,21 +166,28 @@ def _command_list(value: Any) -> Any:
     return value
 
 
+#: A program and its arguments: not empty, the program not empty (stated in the schema
+#: too, so a client following it is never refused).
+Argv = Annotated[
+    list[Arg],
+    Field(json_schema_extra={"minItems": 1, "prefixItems": [{"type": "string", "minLength": 1}]}),
+]
+
+
 class ExecConfig(_Strict):
     """What to run: ``command`` (argv list, no shell), ``env`` added to the node's
-    environment, ``cwd`` (default: the instance's own work directory on the node)."""
+    environment, ``cwd`` (default: the instance's own work directory on the node).
 
-    command: Annotated[
-        list[Arg],
-        Field(
-            json_schema_extra={
-                "minItems": 1,
-                "prefixItems": [{"type": "string", "minLength": 1}],
-            }
-        ),
-    ]
+    For kinds ``docker``/``podman``: ``image`` (required), ``command`` (optional: the
+    image's own command otherwise) and ``entrypoint``; see ``_container``. Which fields
+    a kind needs is checked by :class:`DeploymentSpec`, which knows the kind.
+    """
+
+    command: Argv | None = None
     env: dict[EnvName, Arg] = Field(default_factory=dict)
     cwd: Plain | None = None
+    image: Plain | None = None
+    entrypoint: Argv | None = None
 
     @field_validator("cwd")
     @classmethod
@@ -185,7 +196,9 @@ class ExecConfig(_Strict):
             raise ValueError("must not be empty (leave it out for the instance's own directory)")
         return value
 
-    _command = field_validator("command", mode="before")(staticmethod(_command_list))
+    _command = field_validator("command", "entrypoint", mode="before")(
+        staticmethod(lambda v: v if v is None else _command_list(v))
+    )
 
 
 #: The restart delay's cap when a spec names none (and its first delay is shorter).
@@ -384,7 +397,7 @@ class DeploymentSpec(_Strict):
     capacity_requests: dict[ClassName, Amount] = Field(
         default_factory=dict, json_schema_extra={"propertyNames": {"pattern": CLASS_PATTERN}}
     )
-    kind: Literal["exec"] = "exec"
+    kind: Literal["exec", "docker", "podman"] = "exec"
     config: ExecConfig
     replicas: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 1
     desired_state: Literal["running", "stopped"] = "running"
@@ -398,6 +411,22 @@ class DeploymentSpec(_Strict):
     log_backups: Annotated[int, Field(ge=0, le=100)] = 5
     labels: Labels = Field(default_factory=dict)
     experiment: ExperimentRole | None = None
+    schedule: Schedule | None = None
+    restart_schedule: RestartSchedule | None = None
+
+    @model_validator(mode="after")
+    def _schedules_fit(self) -> DeploymentSpec:
+        if self.schedule is not None and self.restart_schedule is not None:
+            raise ValueError(
+                "schedule and restart_schedule exclude each other: a scheduled deployment "
+                "starts afresh at each run already"
+            )
+        if self.schedule is not None and self.restart_policy.type == "always":
+            raise ValueError(
+                "a scheduled deployment's runs must end: use restart_policy 'on-failure' "
+                "or 'never' with a schedule, not 'always'"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -435,10 +464,35 @@ class DeploymentSpec(_Strict):
     @field_validator("kind", mode="before")
     @classmethod
     def _supported_kind(cls, value: Any) -> Any:
-        if isinstance(value, str) and value != "exec":
+        if isinstance(value, str) and value != "exec" and value not in CONTAINER_KINDS:
             if value in _NOT_YET_KINDS:
-                raise ValueError(f"not supported yet: kind {value!r}; the only kind is 'exec'")
-            raise ValueError(f"unknown kind {value!r}; the only kind is 'exec'")
+                raise ValueError(f"not supported yet: kind {value!r}; the kinds are {_KINDS}")
+            raise ValueError(f"unknown kind {value!r}; the kinds are {_KINDS}")
+        return value
+
+    @field_validator("config")
+    @classmethod
+    def _config_fits_kind(cls, value: ExecConfig, info: ValidationInfo) -> ExecConfig:
+        # `kind` is declared before `config`, so it is validated already (absent from
+        # info.data when it was invalid: that error is reported on its own).
+        kind = info.data.get("kind")
+        problems = config_problems(kind, value) if kind is not None else []
+        if problems:
+            # Raised as a ValidationError, pydantic reports each under config.<field>.
+            raise ValidationError.from_exception_data(
+                "ExecConfig",
+                [
+                    {"type": "missing", "loc": (name,), "input": value}
+                    if message is None
+                    else {
+                        "type": "value_error",
+                        "loc": (name,),
+                        "input": getattr(value, name),
+                        "ctx": {"error": ValueError(message)},
+                    }
+                    for name, message in problems
+                ],
+            )
         return value
 
     @field_validator("stop_signal")

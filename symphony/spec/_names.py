@@ -26,6 +26,10 @@ def _stem(data: Any) -> str:
     config = data.get("config") if isinstance(data, dict) else None
     command = config.get("command") if isinstance(config, dict) else None
     words = [w for w in command if isinstance(w, str)] if isinstance(command, list) else []
+    image = config.get("image") if isinstance(config, dict) else None
+    if not words and isinstance(image, str):  # a container running its image's command:
+        # "docker.io/library/python:3.12" -> "python"
+        words = [image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]]
     if not words:
         return "deployment"
     chosen = words[0]

@@ -30,6 +30,8 @@ import signal
 from dataclasses import field
 from typing import Annotated, Any, Literal
 
+from symphony.images import IMAGE_RE, MAX_IMAGE_LENGTH
+
 from .messages import Message, message
 from .schema import Max, MaxLen, Min, MinLen, Pattern, build
 
@@ -54,11 +56,20 @@ Seconds = Annotated[float, Min(0), Max(WEEK)]
 @message("job_config")
 class JobConfig(Message):
     """What to run: ``command`` (argv, no shell), ``env`` added to the node's
-    environment, ``cwd`` (``None``: the instance's own work directory on the node)."""
+    environment, ``cwd`` (``None``: the instance's own work directory on the node).
 
-    command: Annotated[tuple[Arg, ...], MinLen(1)]
+    Containers (protocol 4): ``image`` (a reference the Conductor checked), ``command``
+    empty for the image's own command, ``entrypoint`` to replace the image's.
+    """
+
+    command: tuple[Arg, ...]
     env: dict[EnvName, Arg] = field(default_factory=dict)
     cwd: str | None = None
+    image: (
+        Annotated[str, Pattern(IMAGE_RE.pattern, "an image reference"), MaxLen(MAX_IMAGE_LENGTH)]
+        | None
+    ) = None
+    entrypoint: Annotated[tuple[Arg, ...], MinLen(1)] | None = None
 
 
 @message("job_restart_policy")
@@ -121,12 +132,14 @@ class JobExperiment(Message):
 
 @message("job_spec")
 class JobSpec(Message):
-    """Everything a node needs to run one instance of an ``exec`` deployment.
+    """Everything a node needs to run one instance of a deployment.
 
     Built by the Conductor from a validated deployment spec; every field is filled.
+    Kinds ``docker`` and ``podman`` (protocol 4) go only to nodes that reported that
+    runtime, so an older node never sees one.
     """
 
-    kind: Literal["exec"]
+    kind: Literal["exec", "docker", "podman"]
     config: JobConfig
     restart_policy: JobRestartPolicy
     stop_signal: str
@@ -139,6 +152,10 @@ class JobSpec(Message):
     experiment: JobExperiment | None = None
 
     def __post_init__(self) -> None:
+        if self.kind == "exec" and not self.config.command:
+            raise ValueError("an exec job needs a command")
+        if self.kind != "exec" and self.config.image is None:
+            raise ValueError(f"a {self.kind} job needs an image")
         if self.stop_signal not in signal.Signals.__members__:
             raise ValueError(f"stop_signal {self.stop_signal[:40]!r} is not a signal name")
 
@@ -171,5 +188,11 @@ def job_spec_from_dict(data: Any) -> JobSpec:
     keys are ignored) or a ``JobSpec.to_dict()`` kept on disk. Raises
     :class:`~symphony.wire.errors.ProtocolError` naming the field that does not fit.
     """
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        config = data["config"]
+        # A deployment spec leaves out what a kind does not use (None); the wire has
+        # an empty command for "the image's own" and no other keys.
+        config = {k: v for k, v in config.items() if v is not None}
+        data = {**data, "config": {"command": [], **config}}
     spec: JobSpec = build(JobSpec, data, "spec")
     return spec

@@ -168,6 +168,8 @@ class Hello(Message):
     directory: the same agent keeps it across restarts, another agent claiming the
     same node id (another state directory) has another one, and the conductor fences
     it until the previous incarnation's work is accounted for. ``None``: a v1 node.
+    ``container_runtimes`` (protocol 4) names the container commands that answered on
+    the node (``docker``, ``podman``); jobs of those kinds are placed only there.
     """
 
     protocol_version: Annotated[int, Min(1)]
@@ -182,6 +184,7 @@ class Hello(Message):
     agent_version: Text | None = None
     heartbeat_sec: Annotated[float, Min(0.05), Max(86_400)] | None = None
     incarnation: Annotated[str, MinLen(1), MaxLen(128)] | None = None
+    container_runtimes: Annotated[tuple[Literal["docker", "podman"], ...], MaxLen(8)] = ()
 
 
 @message("hello_accepted")

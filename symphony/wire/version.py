@@ -34,6 +34,10 @@ __all__ = [
 #: 4 added the optional ``JobSpec.experiment`` (the names an experiment's process binds and
 #: exposes, with their fixed ports, which the node checks are free before it starts the
 #: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
+#: 4 added ``Hello.container_runtimes`` and the job kinds ``docker``/``podman`` (with
+#: ``JobConfig.image`` and ``entrypoint``, and an empty ``command`` for the image's
+#: own); a container job goes only to a node that reported its runtime, so older nodes
+#: (which report none) never receive one.
 PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1

@@ -62,7 +62,7 @@ async def test_examples_rl_through_the_engine_on_two_nodes(
         def arrived() -> bool:
             return all(line in engine.client.logs(f"rl.{name}") for name, line in want.items())
 
-        with trio.fail_after(30):
+        with trio.fail_after(90):  # generous: the agents retry until the learner listens
             while not await trio.to_thread.run_sync(arrived):
                 await trio.sleep(0.2)
         await trio.to_thread.run_sync(engine.delete, "rl")

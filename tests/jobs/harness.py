@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 
@@ -124,14 +125,15 @@ def monitor_pid(state_dir: str) -> int | None:
 
 @asynccontextmanager
 async def open_node(
-    state_dir: str, *, node_id: str = "node-1", keep_monitor: bool = False
+    state_dir: str, *, node_id: str = "node-1", keep_monitor: bool = False, **manager: Any
 ) -> AsyncIterator[Node]:
     """A running ProcessManager on ``state_dir``; its monitor and jobs are killed on exit
-    (with ``keep_monitor``, the agent just goes, as if killed: jobs and monitor stay)."""
+    (with ``keep_monitor``, the agent just goes, as if killed: jobs and monitor stay).
+    ``manager``: more arguments of the ProcessManager (``env``, say)."""
     node = Node(manager=None, state_dir=state_dir)  # type: ignore[arg-type]
     # No jitter: the tests check restart delays exactly.
     node.manager = ProcessManager(
-        state_dir=state_dir, node_id=node_id, on_status=node.record, restart_jitter=0.0
+        state_dir=state_dir, node_id=node_id, on_status=node.record, restart_jitter=0.0, **manager
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(node.manager.run)

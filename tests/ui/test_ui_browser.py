@@ -376,3 +376,38 @@ def test_ui_drain_and_undrain_a_node(page: Any, server: Server) -> None:
     finally:
         server.api.post("/nodes/ui-node/undrain")  # never leave the shared node drained
         remove(server, "drain-me")
+
+
+def test_ui_scheduled_deployment_shows_its_schedule_and_runs(page: Any, server: Server) -> None:
+    """A scheduled deployment's page has a runs panel (schedule, next time); the run
+    table's helpers render runs with one exit code per replica."""
+    schedule = {"cron": "0 3 * * *", "timezone": "Europe/Berlin", "concurrency": "allow"}
+    deploy(server, "nightly", schedule=schedule, restart_policy={"type": "never"})
+    try:
+        login(page, server, "#/d/nightly")
+        panel = page.locator("#runs")
+        expect(panel).to_contain_text("0 3 * * * (Europe/Berlin), concurrency allow")
+        expect(panel).to_contain_text("next run")
+        expect(panel).to_contain_text("no runs yet")
+        expect(page.locator("main")).to_contain_text("no instances between runs")
+        result = page.evaluate(
+            """async () => {
+              const runs = await import('/ui/js/runs.js');
+              const table = runs.runTable([
+                {number: 2, state: "running", catch_up: false, scheduled_at: 1, started_at: 1,
+                 finished_at: null, instances: [{exit_code: null}, {exit_code: 0}]},
+                {number: 1, state: "failed", catch_up: true, scheduled_at: 0, started_at: 0,
+                 finished_at: 5, instances: [{exit_code: 3}, {exit_code: 0}]},
+              ]);
+              return {
+                rows: [...table.querySelectorAll("tbody tr")].map((tr) => tr.innerText),
+                scheduled: runs.isScheduled({schedule: null, restart_schedule: {cron: "x"}}),
+                plain: runs.isScheduled({schedule: null, restart_schedule: null}),
+              };
+            }"""
+        )
+        assert "#2" in result["rows"][0] and "\u2013 0" in result["rows"][0]
+        assert "catch-up" in result["rows"][1] and "3 0" in result["rows"][1]
+        assert result["scheduled"] and not result["plain"]
+    finally:
+        remove(server, "nightly")

@@ -73,12 +73,13 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_logs import logs
     from .routes_metrics import metrics
     from .routes_nodes import nodes
+    from .routes_runs import runs  # GET /deployments/{id}/runs: a schedule's history
     from .routes_states import states  # GET /states: the state enums and what they mean
     from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
     from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
     from .routes_usage import usage  # GET /nodes|deployments/{id}/usage-history: charts
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, experiments):
+    for blueprint in (*blueprints, states, experiments, runs):
         app.register_blueprint(blueprint)
     return app

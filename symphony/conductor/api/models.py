@@ -41,6 +41,9 @@ __all__ = [
     "Node",
     "NodeList",
     "NodeUsageHistory",
+    "Run",
+    "RunInstance",
+    "Runs",
     "States",
     "TokenCreated",
     "TokenDeleted",
@@ -328,6 +331,7 @@ class Node(_Answer):
     shared_certificate: bool
     heartbeat_sec: float
     draining: bool
+    container_runtimes: list[str] = Field(default_factory=list)
 
 
 class NodeList(_Answer):
@@ -389,6 +393,39 @@ class Event(_Answer):
 class EventPage(_Answer):
     events: list[Event]
     next_after: int = Field(description="Pass as ?after= for the next page")
+
+
+class RunInstance(_Answer):
+    """One replica of a run: the instance that ran last for it, and how it ended."""
+
+    replica: int
+    instance_id: str | None
+    state: str | None
+    exit_code: int | None
+
+
+class Run(_Answer):
+    """One run of a scheduled deployment (times are Unix seconds)."""
+
+    number: int
+    state: Literal["running", "succeeded", "failed", "stopped", "replaced"]
+    scheduled_at: float = Field(description="The cron time the run is for")
+    started_at: float
+    finished_at: float | None
+    catch_up: bool = Field(description="It made up for times missed (the Conductor was down)")
+    instances: list[RunInstance]
+
+
+class Runs(_Answer):
+    """A deployment's schedules and its runs, newest first."""
+
+    schedule: dict[str, Any] | None
+    restart_schedule: dict[str, Any] | None
+    last_fire_at: float | None = Field(description="The cron time the schedule last fired")
+    next_run_at: float | None
+    last_restart_at: float | None
+    next_restart_at: float | None
+    runs: list[Run]
 
 
 class TokenCreated(_Answer):

@@ -108,6 +108,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "get",
+        "/deployments/{id_or_name}/runs",
+        "A scheduled deployment's runs (newest first, with exit codes) and next times",
+        m.Runs,
+        errors=(400, 401, 404),
+    ),
+    Route(
+        "get",
         "/nodes",
         "Every node: state, groups, capacities, usage",
         m.NodeList,

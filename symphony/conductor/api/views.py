@@ -65,12 +65,20 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         "generation": record.generation,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
-        "pending_reason": pending[0].reason if pending else None,
+        "pending_reason": pending[0].reason if pending else _waiting_for_run(record, instances),
         "failure": record.failure,
         "restarts": sum(i.restarts for i in live),
         "spec": spec.to_dict(),
         "instances": [instance_json(i) for i in current],
     }
+
+
+def _waiting_for_run(record: DeploymentRecord, instances: list[InstanceRecord]) -> str | None:
+    """Why a scheduled deployment that never ran has no instances."""
+    spec = record.spec
+    if spec.schedule is None or instances or spec.desired_state != "running":
+        return None
+    return f"waiting for its first scheduled run ({spec.schedule.cron}, {spec.schedule.timezone})"
 
 
 def event_json(event: EventRecord) -> dict[str, Any]:

@@ -31,6 +31,8 @@ NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: Spec fields that do not change the processes: changing them keeps the instances.
 NON_TEMPLATE_FIELDS = frozenset(
     {"replicas", "desired_state", "reschedule", "placement", "name", "labels"}
+    # When a deployment runs, not what runs: a new timetable keeps its processes.
+    | {"schedule", "restart_schedule"}
 )
 
 
@@ -169,6 +171,9 @@ def status_event(
         return "failed", f"{after.id} failed: {after.reason}", {}
     if u.state == S.STOPPED:
         return "stopped", f"{after.id} stopped", {}
+    if u.state == S.STARTING and u.reason:
+        # News while a run is prepared, such as a container image's pull.
+        return "starting", f"{after.id}: {u.reason}", {}
     return None
 
 

@@ -16,6 +16,12 @@ every supervisor is told the nodes being drained now (:class:`DrainingChanged`),
 the Scheduler heard the same news, so a replacement is never placed on a draining node.
 Known from the store at start, the set survives a restart.
 
+Schedules: the Timetable tells this actor :class:`FireRun` / :class:`RestartDue`
+(down, like the API's requests), routed to the deployment's supervisor. After a create,
+change or delete it pokes the Timetable with :class:`SchedulesChanged` through
+``tell_nowait``, never waiting on it (a full mailbox drops the poke: the Timetable
+re-reads every schedule whenever it handles anything, so pokes coalesce).
+
 Node news reaches the Scheduler through this actor too (it is the registry's one
 subscriber in the Conductor), because of an ordering the two would otherwise race on:
 a node's hello (its full list, :class:`InstancesReported`) is *applied* by every
@@ -43,6 +49,7 @@ from symphony.actors import (
     ActorStopped,
     AskTimeout,
     ChildSpec,
+    MailboxFull,
     Reply,
     Supervisor,
 )
@@ -60,7 +67,10 @@ from .messages import (
     CreateDeployment,
     DeleteDeployment,
     DrainingChanged,
+    FireRun,
     NodeReport,
+    RestartDue,
+    SchedulesChanged,
     SpecChanged,
     UpdateDeployment,
 )
@@ -89,13 +99,20 @@ class Deployments(Supervisor):
     """Owns the set of deployments; see the module docstring."""
 
     def __init__(
-        self, *, store: Store, scheduler: ActorRef, registry: ActorRef, events: EventLog
+        self,
+        *,
+        store: Store,
+        scheduler: ActorRef,
+        registry: ActorRef,
+        events: EventLog,
+        timetable: ActorRef | None = None,
     ) -> None:
         super().__init__(strategy="one_for_one", max_restarts=50, max_seconds=60)
         self.store = store
         self.scheduler = scheduler
         self.registry = registry
         self.events = events
+        self.timetable = timetable  # poked when schedules may have changed
         self._draining = frozenset(store.draining_nodes())  # told to every supervisor
 
     async def on_start(self) -> None:
@@ -137,15 +154,37 @@ class Deployments(Supervisor):
             await self.scheduler.tell(message)
             await self._drain_news(message)
             return None
+        if isinstance(message, FireRun | RestartDue):
+            with contextlib.suppress(KeyError, ActorStopped):  # deleted meanwhile
+                await self.child(message.deployment_id).tell(message)
+            return None
+        if isinstance(message, CreateDeployment | UpdateDeployment | DeleteDeployment):
+            try:
+                return await self._change(message)
+            finally:
+                self._poke_timetable()
+        if isinstance(message, EXPERIMENT_MESSAGES):
+            try:
+                return await experiments.handle(self, message)
+            finally:
+                self._poke_timetable()  # its processes are deployments
+        return await super().receive(message)
+
+    async def _change(
+        self, message: CreateDeployment | UpdateDeployment | DeleteDeployment
+    ) -> DeploymentRecord | Failed | None:
         if isinstance(message, CreateDeployment):
             return await self._create(message)
         if isinstance(message, UpdateDeployment):
             return await self._update(message)
-        if isinstance(message, DeleteDeployment):
-            return await self._delete(message)
-        if isinstance(message, EXPERIMENT_MESSAGES):
-            return await experiments.handle(self, message)
-        return await super().receive(message)
+        return await self._delete(message)
+
+    def _poke_timetable(self) -> None:
+        """Tell the Timetable schedules may have changed; never waits (see the module
+        docstring)."""
+        if self.timetable is not None:
+            with contextlib.suppress(MailboxFull, ActorStopped):
+                self.timetable.tell_nowait(SchedulesChanged())
 
     async def _drain_news(self, message: NodeChanged) -> None:
         """Tell every supervisor the nodes being drained, when that set changed."""

@@ -215,3 +215,36 @@ class DrainingChanged:
     drained now (all of them); their replicas move elsewhere (see ``draining.py``)."""
 
     nodes: frozenset[str]
+
+
+# ---- from the Timetable, through the Deployments manager ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FireRun:
+    """Start a run of a scheduled deployment for cron time ``scheduled_at`` (fired at
+    ``fired_at``; ``catch_up``: it makes up for a time missed, ``skipped`` others were
+    passed over for it). Times are Unix seconds."""
+
+    deployment_id: str
+    scheduled_at: float
+    fired_at: float
+    catch_up: bool = False
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RestartDue:
+    """Restart every instance of a deployment: its ``restart_schedule`` fired."""
+
+    deployment_id: str
+    scheduled_at: float
+    fired_at: float
+    catch_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulesChanged:
+    """Told (never waited for) to the Timetable: a deployment was created, changed or
+    deleted, so the next due time may differ. Dropped when the mailbox is full: any
+    message the Timetable handles re-reads every schedule (coalescing)."""

@@ -14,7 +14,7 @@ from symphony.wire import StartInstance
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
-from ..placement import PendingInstance
+from ..placement import PendingInstance, runtime_requests
 from ..store import DeploymentRecord, InstanceRecord
 from .messages import AdoptReservation, PlacementRequest
 
@@ -29,7 +29,7 @@ def placement_request(
         instance_id=instance_id,
         deployment_id=record.id,
         node_group=spec.node_group,
-        capacity_requests=dict(spec.capacity_requests),
+        capacity_requests=runtime_requests(spec.kind, spec.capacity_requests),
         strategy=spec.placement.strategy,
         avoid_nodes=avoid,
         gang=role.name if role is not None else None,

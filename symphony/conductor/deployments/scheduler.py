@@ -41,7 +41,7 @@ from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
 from ..nodes.model import InstancesReported, NodeChanged
-from ..placement import ClusterState, LedgerError, PendingInstance, Plan
+from ..placement import ClusterState, LedgerError, PendingInstance, Plan, runtime_totals
 from .experiment_placement import ExperimentPlacer
 from .messages import (
     AdoptReservation,
@@ -171,7 +171,7 @@ class Scheduler(Actor):
                 view.node_id,
                 groups=view.groups,
                 ready=True,
-                capacities_total=view.capacities_total,
+                capacities_total=runtime_totals(view.capacities_total, view.container_runtimes),
                 draining=view.draining,
             )
             if event.session is not None:

@@ -15,7 +15,8 @@ before acting on it. What it does, per event:
   kept and a warning logged);
 - an instance ``failed`` (the node's restart budget is spent) -> rescheduled after an
   exponential delay, preferring another node, up to ``reschedule.attempts`` times;
-- a node is being drained -> its replicas are moved elsewhere (``draining.py``).
+- a node is being drained -> its replicas are moved elsewhere (``draining.py``);
+- a schedule fired -> a run starts, or every instance restarts (``scheduled.py``).
 
 Restarts themselves happen on the node; the Conductor only follows them.
 
@@ -47,6 +48,7 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
+from ..placement import runtime_requests
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched, tell_session
 from .draining import drain_moves
@@ -60,7 +62,6 @@ from .instances import (
     new_instance_id,
     prunable,
     recency,
-    replacements,
     restarts_added,
     status_event,
     template,
@@ -80,18 +81,19 @@ from .messages import (
     Unplaceable,
     WithdrawInstances,
 )
+from .outage import CANCELLED, OutageWork
 from .retries import Decision, Retries
 from .roles import adoption, placement_request, reconnects
+from .runs import RunBook
+from .scheduled import SCHEDULED, ScheduledWork
 
 log = logging.getLogger("symphony.conductor.deployments")
 
 #: Ended instances kept per replica for history (older ones are deleted).
 KEEP_ENDED_PER_REPLICA = 3
-#: Why a replacement is withdrawn when the instance it replaced turns out to have exited.
-CANCELLED = "cancelled: the instance it replaced exited while its node was unreachable"
 
 
-class DeploymentSupervisor(Actor):
+class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
     """Reconciles one deployment; see the module docstring."""
 
     def __init__(
@@ -122,6 +124,7 @@ class DeploymentSupervisor(Actor):
         # Replacements being cancelled: deleted once ended (they never ran), so the
         # replica's latest instance stays the one that exited.
         self._cancelled = {i.id for i in instances if is_live(i.state) and i.reason == CANCELLED}
+        self._runs = RunBook(store, record.id)  # a scheduled deployment's runs
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -163,6 +166,7 @@ class DeploymentSupervisor(Actor):
     async def receive(self, message: Any) -> Any:
         try:
             await self._handle(message)
+            self._settle_runs()
         finally:
             self._record_events()
         self._prune()
@@ -186,13 +190,15 @@ class DeploymentSupervisor(Actor):
             self._deleting = True
             self._teardown.append(self.defer_reply())
             await self._reconcile()
+        elif isinstance(message, SCHEDULED):
+            await self._on_schedule(message)
         else:
             raise TypeError(f"DeploymentSupervisor does not handle {type(message).__name__}")
 
     # ---- desired state -------------------------------------------------------------------
     def _wanted(self) -> int:
         spec = self.record.spec
-        return 0 if self._deleting or spec.desired_state == "stopped" else spec.replicas
+        return 0 if self._deleting or spec.desired_state == "stopped" else self._wanted_replicas()
 
     async def _reconcile(self) -> None:
         wanted = self._wanted()
@@ -215,12 +221,15 @@ class DeploymentSupervisor(Actor):
             created = [self._new_instance(r) for r in missing]
             for replica in missing:
                 self._retries.created(replica)
+            self._runs.created(created)
             self._save(created)
             for inst in created:
                 self._event("created", f"replica {inst.replica}: instance {inst.id}", inst)
             await self._place(created)
 
     def _needs_instance(self, replica: int, latest: InstanceRecord | None) -> bool:
+        if (run := self._run_needs(replica, latest)) is not None:
+            return run  # a scheduled deployment: its runs decide
         if self._retries.blocks(replica):
             return False
         if latest is None or self._restart_completed or replica in self._retries.due:
@@ -252,7 +261,7 @@ class DeploymentSupervisor(Actor):
         )
 
     def _requests(self) -> dict[str, int]:
-        return dict(self.record.spec.capacity_requests)
+        return runtime_requests(self.record.spec.kind, self.record.spec.capacity_requests)
 
     async def _place(self, instances: list[InstanceRecord]) -> None:
         body = job_spec(self.record.spec)
@@ -473,28 +482,6 @@ class DeploymentSupervisor(Actor):
             self._event(kind, text, after, **data)
         if after.state == S.FAILED and not is_live(after.state):
             self._reschedule(after)
-        return after
-
-    async def _exited_while_lost(
-        self, inst: InstanceRecord, update: InstanceStatus
-    ) -> InstanceRecord:
-        """``inst`` was declared lost with its node, but its node now says it exited
-        meanwhile (with the real code and time): record that, and cancel the replacement
-        unless it has already run (then the outage made the job run twice)."""
-        after = apply_update(inst, update)
-        event = status_event(inst, after, update)
-        if event is not None:
-            kind, text, data = event
-            self._event(kind, text, after, **data)
-        unstarted, running = replacements(self.instances.values(), inst)
-        for other in running:
-            log.warning(
-                "%s exited on %s while its node was unreachable, but its replacement %s "
-                "already ran: the job ran twice; keeping the replacement",
-                *(inst.id, inst.node_id, other.id),
-            )
-        self._cancelled.update(i.id for i in unstarted)
-        await self._stop([(i, CANCELLED) for i in unstarted])
         return after
 
     async def _missing_from_hello(self, report: NodeReport, seen: set[str]) -> None:

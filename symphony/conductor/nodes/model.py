@@ -34,6 +34,8 @@ class NodeView:
     heartbeat_sec: float
     capacities_used: dict[str, int] = field(default_factory=dict)
     draining: bool = False
+    #: The container commands the node reported (protocol 4; empty for older nodes).
+    container_runtimes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``GET /nodes``."""
@@ -51,6 +53,7 @@ class NodeView:
             "remote": self.remote,
             "shared_certificate": self.shared_certificate,
             "heartbeat_sec": self.heartbeat_sec,
+            "container_runtimes": list(self.container_runtimes),
         }
 
 

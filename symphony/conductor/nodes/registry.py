@@ -221,6 +221,7 @@ class NodeRegistry(Actor):
             heartbeat_sec=msg.heartbeat_sec,
             capacities_used=existing.view.capacities_used if existing else {},
             draining=hello.node_id in self._draining,
+            container_runtimes=tuple(hello.container_runtimes),
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
         incarnation = hello.incarnation or (existing.incarnation if existing else None)

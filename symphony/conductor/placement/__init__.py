@@ -22,6 +22,7 @@ from ._ledger import (
     UnknownNode,
 )
 from ._planner import plan_placements
+from ._runtimes import runtime_requests, runtime_totals
 from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
 
 __all__ = [
@@ -41,4 +42,6 @@ __all__ = [
     "Unplaced",
     "plan_gang",
     "plan_placements",
+    "runtime_requests",
+    "runtime_totals",
 ]

@@ -6,6 +6,7 @@ Examples::
     2 nodes in group gpu-1, none ready
     2 nodes in group gpu-1, none taking new work: 1 draining, 1 not ready
     no node in group gpu-1 has capacity class Analytic9
+    no ready node in group gpu-1 has the podman container runtime
     no ready node in group gpu-1 has Analytic1 >= 1 free; 2 nodes in group, best has 0
     no ready node in group gpu-1 has A >= 1 free; 1 of 2 nodes ready in group, 1 draining,
     best has 0
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._index import Bucket, NodeIndex
+from ._runtimes import runtime_of
 
 
 def _plural(n: int, word: str) -> str:
@@ -43,6 +45,9 @@ def unplaceable_reason(
         return f"{_plural(total, 'node')}{where}, none ready"
     buckets = list(index.candidates(group))
     missing = [c for c, _ in requests if not any(b.totals.get(c, 0) > 0 for b in buckets)]
+    runtimes = [r for r in map(runtime_of, missing) if r is not None]
+    if runtimes:  # a container kind: say which runtime, not which (internal) class
+        return f"no ready node{where} has the {runtimes[0]} container runtime"
     if missing:
         classes = ", ".join(missing)
         return f"no ready node{where} has capacity class {classes}"

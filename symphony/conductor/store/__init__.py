@@ -32,6 +32,7 @@ from ._records import (
     NewEvent,
     new_id,
 )
+from ._runs import RunMember, RunRecord, RunState
 from ._schema import MIGRATIONS, migrate
 from ._store import DEFAULT_PATH, Store
 
@@ -53,6 +54,9 @@ __all__ = [
     "NameConflict",
     "NewEvent",
     "NotFound",
+    "RunMember",
+    "RunRecord",
+    "RunState",
     "SchemaTooNew",
     "Store",
     "StoreError",

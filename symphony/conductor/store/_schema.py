@@ -127,7 +127,30 @@ CREATE TABLE experiments (
 ALTER TABLE instances ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+# Scheduled deployments: their runs (one per firing of ``schedule``, with each replica's
+# last instance and exit code as JSON, so the history outlives pruned instances), and the
+# cron time each schedule last fired, so a restarted Conductor knows what it missed.
+V8 = """
+CREATE TABLE runs (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    number        INTEGER NOT NULL,
+    scheduled_at  REAL NOT NULL,
+    started_at    REAL NOT NULL,
+    finished_at   REAL,
+    state         TEXT NOT NULL,
+    catch_up      INTEGER NOT NULL DEFAULT 0,
+    members       TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (deployment_id, number)
+);
+CREATE TABLE schedule_fires (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL,
+    fired_at      REAL NOT NULL,
+    PRIMARY KEY (deployment_id, kind)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -18,6 +18,7 @@ from ._events import EventTable
 from ._experiments import ExperimentTable
 from ._instances import InstanceTable
 from ._nodes import NodeTable
+from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._tokens import TokenTable
 
@@ -55,9 +56,10 @@ class Store(
     NodeTable,
     CounterTable,
     ExperimentTable,
+    RunTable,
 ):
-    """Deployments, instances, events, join tokens, node incarnations, counters and
-    experiments in one SQLite file.
+    """Deployments, instances, events, join tokens, node incarnations, counters,
+    experiments and the runs of scheduled deployments in one SQLite file.
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut

@@ -23,6 +23,7 @@ instances, as a new agent would. Meanwhile the manager's operations wait for it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -38,6 +39,7 @@ from symphony.actors import ActorRef, ActorStopped, spawn
 from symphony.errors import SymphonyError
 from symphony.wire import JobSpec
 
+from ..container import detect_runtimes
 from . import logfiles
 from .client import MonitorClient, MonitorError, MonitorLost
 from .localstate import InstanceStore
@@ -93,6 +95,7 @@ class ProcessManager:
         on_status: Callable[[StatusUpdate], None] | None = None,
         env: Mapping[str, str] | None = None,
         restart_jitter: float = RESTART_JITTER,
+        container_runtimes: Mapping[str, str] | None = None,
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -101,7 +104,10 @@ class ProcessManager:
             node_id=node_id,
             base_env=dict(os.environ if env is None else env),
             restart_jitter=restart_jitter,
+            container_runtimes=dict(container_runtimes or {}),
         )
+        #: None: look for container runtimes when ``run`` starts (it takes a moment).
+        self._detect_runtimes = container_runtimes is None
         self.client = MonitorClient(self.state_dir)
         self.store = InstanceStore(self.state_dir)
         self._on_status = on_status
@@ -129,6 +135,11 @@ class ProcessManager:
         A monitor that cannot be reached at first fails ``run``; one lost later is
         replaced (see the module docstring).
         """
+        if self._detect_runtimes:
+            base_env = self.node.base_env
+            found = await trio.to_thread.run_sync(detect_runtimes, base_env)
+            self.node = dataclasses.replace(self.node, container_runtimes=found)
+            self._detect_runtimes = False
         attempt = 0
         while True:
             lost = False
@@ -170,6 +181,11 @@ class ProcessManager:
                 if task_status is not None:
                     task_status.started(self)
                 await trio.sleep_forever()
+
+    @property
+    def container_runtimes(self) -> tuple[str, ...]:
+        """The container runtimes this node has (``("podman",)``), for the hello."""
+        return tuple(sorted(self.node.container_runtimes))
 
     def _lost_monitor(self, client: MonitorClient) -> None:
         """The supervisors go with the monitor: forget them until re-adopted (once per

@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
@@ -26,6 +26,13 @@ import trio
 from symphony.actors import Actor, ActorStopped, Reply
 from symphony.wire import JobSpec
 
+from ..container import CONTAINER_KINDS, ContainerError
+from ..container.launch import (
+    CONTAINER_STOP_MARGIN,
+    container_command,
+    stop_instance_container,
+    unless_stopped,
+)
 from ..ports import taken_ports
 from .client import MonitorClient, MonitorError, MonitorLost
 from .health import watch_health
@@ -66,6 +73,8 @@ class NodeContext:
     base_env: Mapping[str, str]
     #: The random spread of restart delays (a node setting, not part of a job's spec).
     restart_jitter: float = RESTART_JITTER
+    #: The container runtimes found on the node: ``{"podman": "/usr/bin/podman"}``.
+    container_runtimes: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProcessSupervisor(Actor):
@@ -294,13 +303,30 @@ class ProcessSupervisor(Actor):
             return self.tracker.decide(
                 failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
             )
+        command, env = list(spec.config.command), self._job_env(run_id)
         try:
+            if spec.kind in CONTAINER_KINDS:  # the runtime's client is the job's process
+                prepared = await unless_stopped(
+                    self._stop,
+                    container_command,
+                    spec,
+                    runtimes=self.node.container_runtimes,
+                    instance_id=self.request.instance_id,
+                    workdir=cwd,
+                    env=env,
+                    base_env=self.node.base_env,
+                    private=(RUN_ID_ENV,),
+                    progress=self._progress,
+                )
+                if prepared is None:  # a stop came during the pull: nothing was started
+                    return None
+                command = prepared
             reply = await self.client.request(
                 "spawn",
                 run_id=run_id,
                 instance_id=self.request.instance_id,
-                command=list(spec.config.command),
-                env=self._job_env(run_id),
+                command=command,
+                env=env,
                 cwd=cwd,
                 log_max_bytes=spec.log_max_bytes,
                 log_backups=spec.log_backups,
@@ -309,7 +335,7 @@ class ProcessSupervisor(Actor):
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt
-        except MonitorError as error:
+        except (MonitorError, ContainerError) as error:
             reason = f"spawn error: {error}"
             self.reason = reason
             return self.tracker.decide(
@@ -343,8 +369,18 @@ class ProcessSupervisor(Actor):
             await terminate.wait()
             if self._stop.is_set():
                 self._set("stopping", reason="stop requested")
-            await self.client.request("signal", run_id=run["run_id"], signal=int(self.spec.signum))
-            await trio.sleep(self.spec.stop_timeout_seconds)
+            if self.spec.kind in CONTAINER_KINDS:  # the runtime stops it, then we sweep
+                await stop_instance_container(
+                    self.spec,
+                    runtimes=self.node.container_runtimes,
+                    instance_id=self.request.instance_id,
+                    env=self.node.base_env,
+                )
+                await trio.sleep(CONTAINER_STOP_MARGIN)
+            else:
+                signum = int(self.spec.signum)
+                await self.client.request("signal", run_id=run["run_id"], signal=signum)
+                await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
                 self._sigkill_sent = True
                 await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
@@ -385,6 +421,10 @@ class ProcessSupervisor(Actor):
             "signal": name,
             "runtime": ended.get("runtime"),
         }
+
+    def _progress(self, text: str) -> None:
+        """News while a run is prepared (an image pull): a ``starting`` update."""
+        self._set("starting", reason=text)
 
     def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health

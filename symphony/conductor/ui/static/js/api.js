@@ -91,6 +91,7 @@ export const api = {
   experiment: (name) => request("GET", `/experiments/${encodeURIComponent(name)}`),
   patchExperiment: (name, patch) => request("PATCH", `/experiments/${encodeURIComponent(name)}`, patch),
   removeExperiment: (name) => request("DELETE", `/experiments/${encodeURIComponent(name)}`),
+  runs: (id) => request("GET", `/deployments/${encodeURIComponent(id)}/runs`),
   events: (id, after = 0, limit = 1000) =>
     request("GET", `/deployments/${encodeURIComponent(id)}/events?after=${after}&limit=${limit}`),
 };

@@ -5,6 +5,7 @@ import { api, ApiError } from "./api.js";
 import { lastExit, nodesOf, updatedAt } from "./deployments.js";
 import { clock, confirmDialog, empty, fill, h, pill, toast } from "./dom.js";
 import { logViewer } from "./logs.js";
+import { isScheduled, runsPanel } from "./runs.js";
 import { store, subscribe } from "./store.js";
 import { usagePanel } from "./usage.js";
 
@@ -14,6 +15,7 @@ export function mountDeployment(main, idOrName) {
   let deployment = null;
   let logs = null;
   let usage = null; // the charts of the last hour (usage.js)
+  let runs = null; // a scheduled deployment's runs (runs.js)
   const seen = new Set();
   let headKey = null;
   const events = [];
@@ -23,7 +25,7 @@ export function mountDeployment(main, idOrName) {
   const timeline = h("ol.timeline#events");
   const layout = h(
     "div.detail",
-    h("div.detail-main", facts, instances, h("div#logs-slot"), h("div#usage-slot")),
+    h("div.detail-main", facts, h("div#runs-slot"), instances, h("div#logs-slot"), h("div#usage-slot")),
     h("aside.detail-side", h("section.card", h("div.card-head", h("h2", "Events")), timeline)),
   );
   fill(main, h("p.crumbs", h("a", { href: "#/deployments" }, "Deployments"), " / ", idOrName), head, layout);
@@ -46,8 +48,12 @@ export function mountDeployment(main, idOrName) {
     fill(
       instances,
       h("div.card-head", h("h2", "Instances")),
-      d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", "no instances (scaled to 0)"),
+      d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", isScheduled(d.spec) ? "no instances between runs" : "no instances (scaled to 0)"),
     );
+    if (!runs && isScheduled(d.spec)) {
+      runs = runsPanel(d.id);
+      document.getElementById("runs-slot").replaceWith(runs.el);
+    }
     if (!usage) {
       usage = usagePanel(d.id);
       document.getElementById("usage-slot").replaceWith(usage.el);
@@ -88,7 +94,10 @@ export function mountDeployment(main, idOrName) {
   render();
   const off = subscribe((type, data) => {
     if (type === "event") {
-      if (deployment && data.event.deployment_id === deployment.id) addEvents([data.event]);
+      if (deployment && data.event.deployment_id === deployment.id) {
+        addEvents([data.event]);
+        if (runs && /^(run-|restart-scheduled)/.test(data.event.kind)) runs.refresh();
+      }
     } else if (type === "removed") {
       if (deployment && data.id === deployment.id) {
         toast(`${deployment.name} was deleted`);
@@ -100,6 +109,7 @@ export function mountDeployment(main, idOrName) {
     off();
     if (logs) logs.close();
     if (usage) usage.close();
+    if (runs) runs.close();
   };
 }
 
