@@ -29,16 +29,20 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,
     │                                  ServerUntrusted, HelloRefused, ConnectionClosed
     ├── StoreError                     the Conductor's store
-    │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord
+    │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
     │   └── AlreadyExists
     │       └── NameConflict
+    │           └── ExperimentNameConflict
     ├── LedgerError                    a capacity reservation broke a rule
     │   └── UnknownNode, AlreadyReserved, OverCapacity
     ├── HttpError                      a route's refusal: the HTTP API answers .status
+    ├── BadCursor                      a list cursor this Conductor did not give (ValueError)
+    ├── PortTaken                      a fixed port of an experiment is taken on that node
     ├── NodeCredentialsError           the node has no usable TLS credentials
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone
     ├── SpawnError                     a job could not be started
+    ├── ContainerError                 the container runtime's command failed
     ├── InstanceExists                 that instance id runs on this node already (ValueError)
     ├── UnknownInstance                no such instance on this node (LookupError)
     ├── NodeStopError                  `symphony node stop` could not stop the node

@@ -75,6 +75,8 @@ PUBLIC: dict[str, set[str]] = {
         "NotFound", "RunMember", "RunRecord", "RunState", "SchemaTooNew", "Store",
         "StoreError", "StoreReader", "migrate", "new_id",
         "ExperimentNameConflict", "ExperimentRecord",
+        # rolling updates
+        "KEEP_VERSIONS", "RollConflict", "VersionRecord",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
@@ -109,6 +111,8 @@ PUBLIC: dict[str, set[str]] = {
         # experiments
         "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
         "parse_experiment", "process_deployments", "variable_stem",
+        # rolling updates
+        "UpdatePolicy",
     },
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",

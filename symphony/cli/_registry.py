@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.runs",  # runs (of scheduled deployments)
     "symphony.cli.control",  # stop, start, scale, rm
     "symphony.cli.drain",  # drain, undrain
+    "symphony.cli.rollout",  # history, rollback, promote
     "symphony.cli.service",  # conductor, node (and the root --config run)
     "symphony.cli.token",  # token create, list, revoke
     "symphony.cli.version",  # version

@@ -115,6 +115,19 @@ class AsyncClient:
         """Apply a JSON merge patch to a deployment's spec."""
         return await self._json("PATCH", c.deployment_path(id_or_name), patch)
 
+    async def versions(self, id_or_name: str) -> list[dict[str, Any]]:
+        """A deployment's kept versions (templates), the most recently current first."""
+        return await self._items(c.deployment_path(id_or_name, "versions"), "versions")
+
+    async def promote(self, id_or_name: str) -> dict[str, Any]:
+        """Let a rolling update waiting on its canaries go on; returns the deployment."""
+        return await self._json("POST", c.deployment_path(id_or_name, "promote"))
+
+    async def rollback(self, id_or_name: str, version: int | None = None) -> dict[str, Any]:
+        """Go back to a kept version (None: the one current before); it rolls out."""
+        body = {} if version is None else {"version": version}
+        return await self._json("POST", c.deployment_path(id_or_name, "rollback"), body)
+
     async def delete_deployment(self, id_or_name: str) -> dict[str, Any]:
         """Stop every instance's process group, then delete (waits for the stops)."""
         return await self._json(

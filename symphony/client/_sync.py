@@ -105,6 +105,19 @@ class Client:
         """Apply a JSON merge patch (``{"desired_state": "stopped"}``, ``{"replicas": 3}``)."""
         return self._json("PATCH", c.deployment_path(id_or_name), patch)
 
+    def versions(self, id_or_name: str) -> list[dict[str, Any]]:
+        """A deployment's kept versions (templates), the most recently current first."""
+        return self._items(c.deployment_path(id_or_name, "versions"), "versions")
+
+    def promote(self, id_or_name: str) -> dict[str, Any]:
+        """Let a rolling update waiting on its canaries go on; returns the deployment."""
+        return self._json("POST", c.deployment_path(id_or_name, "promote"))
+
+    def rollback(self, id_or_name: str, version: int | None = None) -> dict[str, Any]:
+        """Go back to a kept version (None: the one current before); it rolls out."""
+        body = {} if version is None else {"version": version}
+        return self._json("POST", c.deployment_path(id_or_name, "rollback"), body)
+
     def delete_deployment(self, id_or_name: str) -> dict[str, Any]:
         """Stop every instance's process group, then delete (waits for the stops)."""
         return self._json(

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         PlacementPolicy,
         Reschedule,
         RestartPolicy,
+        UpdatePolicy,
     )
     from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
     from ._schedule import RestartSchedule, Schedule, time_zone
@@ -65,6 +66,7 @@ _LAZY = {
     "PlacementPolicy": "_model",
     "Reschedule": "_model",
     "RestartPolicy": "_model",
+    "UpdatePolicy": "_model",
     "RestartSchedule": "_schedule",
     "Schedule": "_schedule",
     "check_label_key": "_labels",
@@ -102,6 +104,7 @@ __all__ = [
     "RestartSchedule",
     "Schedule",
     "SpecError",
+    "UpdatePolicy",
     "apply_patch",
     "check_label_key",
     "check_label_value",

@@ -369,6 +369,25 @@ class ExperimentRole(_Strict):
         return f"group:{self.group}" if self.group is not None else f"process:{self.process}"
 
 
+class UpdatePolicy(_Strict):
+    """How a change of the template rolls out (Nomad's ``update`` stanza).
+
+    At most ``replicas + max_surge`` instances exist at once, and at most
+    ``max_parallel`` new ones are not yet healthy. A new instance is healthy once it has
+    been running (and passing its health check, if any) for ``min_healthy_seconds``; one
+    not healthy within ``healthy_deadline_seconds`` of its creation stops the roll, which
+    goes back to the last good version with ``auto_revert`` and is paused otherwise.
+    ``canary: N`` starts N new instances beside the old ones and waits for a promote.
+    """
+
+    max_parallel: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
+    max_surge: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 1
+    min_healthy_seconds: Seconds = 10.0
+    healthy_deadline_seconds: PositiveSeconds = 120.0
+    auto_revert: bool = True
+    canary: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 0
+
+
 def _name_is_generated(schema: dict[str, Any]) -> None:
     # A client may leave the name out (it is generated from the command), so the JSON
     # schema of what a client sends does not require it.
@@ -427,6 +446,8 @@ class DeploymentSpec(_Strict):
                 "or 'never' with a schedule, not 'always'"
             )
         return self
+
+    update: UpdatePolicy = Field(default_factory=UpdatePolicy)
 
     @model_validator(mode="before")
     @classmethod

@@ -31,13 +31,13 @@ __all__ = [
 #: negotiated), ``InstanceStatus.restart_at`` (optional: a version-2 node leaves it out,
 #: and the conductor sends nothing new), and the optional ``JoinRequest.groups`` and
 #: ``capacities`` of the join exchange with its refusal code ``not_allowed``.
-#: 4 added the optional ``JobSpec.experiment`` (the names an experiment's process binds and
-#: exposes, with their fixed ports, which the node checks are free before it starts the
-#: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
 #: 4 added ``Hello.container_runtimes`` and the job kinds ``docker``/``podman`` (with
 #: ``JobConfig.image`` and ``entrypoint``, and an empty ``command`` for the image's
 #: own); a container job goes only to a node that reported its runtime, so older nodes
 #: (which report none) never receive one.
+#: It also added the optional ``JobSpec.experiment`` (the names an experiment's process binds and
+#: exposes, with their fixed ports, which the node checks are free before it starts the
+#: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
 PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1

@@ -44,7 +44,8 @@ async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Pat
 
         async def log(name: str) -> str:
             response = await c.http.get(f"/deployments/rl.{name}/logs", params={"tail": 100})
-            return response.text if response.status_code == 200 else ""
+            ok = response.status_code == 200
+            return response.text if ok else f"{response.status_code} {response.text}"
 
         expected = {
             "learner": [f"hello from agent-{k} of agents-{k // 2}" for k in range(4)]
@@ -60,5 +61,10 @@ async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Pat
                 await trio.sleep(0.2)
         for name, want in expected.items():
             for line in want:
-                assert line in logs[name], (name, line, logs[name])
+                if line not in logs[name]:
+                    err = await c.http.get(
+                        f"/deployments/rl.{name}/logs", params={"tail": 20, "stream": "stderr"}
+                    )
+                    state = (await c.http.get("/experiments/rl")).json()
+                    raise AssertionError((name, line, logs[name], err.text, state["processes"]))
         assert (await c.http.delete("/experiments/rl")).status_code == 200

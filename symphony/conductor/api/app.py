@@ -78,8 +78,9 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_tokens import tokens  # join tokens: POST/GET /tokens, DELETE /tokens/{id}
     from .routes_ui import ui  # GET /ui: the web UI's static files (no token)
     from .routes_usage import usage  # GET /nodes|deployments/{id}/usage-history: charts
+    from .routes_versions import versions  # versions, promote, rollback (rolling updates)
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, experiments, runs):
+    for blueprint in (*blueprints, states, experiments, runs, versions):
         app.register_blueprint(blueprint)
     return app

@@ -41,6 +41,8 @@ __all__ = [
     "Node",
     "NodeList",
     "NodeUsageHistory",
+    "RollbackRequest",
+    "Rollout",
     "Run",
     "RunInstance",
     "Runs",
@@ -49,6 +51,8 @@ __all__ = [
     "TokenDeleted",
     "TokenList",
     "TokenRequest",
+    "Version",
+    "VersionList",
 ]
 
 #: A join token's lifetime when the request does not say.
@@ -259,6 +263,7 @@ class Instance(_Answer):
     )
     cpu_percent: float | None  # current figures (see .instance_usage); null until measured
     rss_bytes: int | None
+    version: int = Field(description="The version of the deployment's template it runs")
 
 
 class InstanceStateLists(_Answer):
@@ -301,6 +306,42 @@ class Deployment(_Answer):
     restarts: int
     spec: dict[str, Any]
     instances: list[Instance]
+    version: int = Field(description="The version of the template it runs or rolls to")
+    rollout: Rollout | None = Field(description="The rolling update under way (null: none)")
+
+
+class Rollout(_Answer):
+    """A rolling update under way: to ``version``, with ``old`` instances of other
+    versions and ``new`` ones (``new_healthy`` of them running and passing their check)."""
+
+    state: Literal["rolling", "canary", "promoted", "reverting", "paused"]
+    reason: str | None
+    version: int
+    old: int
+    new: int
+    new_healthy: int
+
+
+class Version(_Answer):
+    """One kept version: its template (in ``spec``) and how its roll went."""
+
+    version: int
+    current: bool
+    status: Literal["rolling", "canary", "good", "failed"]
+    reason: str | None
+    created_at: float
+    used_at: float = Field(description="When it last became the current version")
+    spec: dict[str, Any]
+
+
+class VersionList(_Answer):
+    versions: list[Version] = Field(description="The most recently current first")
+
+
+class RollbackRequest(_Request):
+    version: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The version to go back to; default: the one current before"
+    )
 
 
 class DeploymentList(_Answer):

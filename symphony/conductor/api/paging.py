@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from symphony.errors import SymphonyError
 from symphony.spec import DeploymentSpec
 
 from ..store import DeploymentRecord
@@ -39,7 +40,7 @@ Key = tuple[float, str]
 LabelSelector = tuple[str, str | None]  # (key, value); None: the key is present
 
 
-class BadCursor(ValueError):
+class BadCursor(SymphonyError, ValueError):
     """A cursor this server did not give out (or one damaged on the way)."""
 
 

@@ -240,4 +240,28 @@ ROUTES: tuple[Route, ...] = (
         query=m.EventsQuery,
         errors=(400, 401, 404),
     ),
+    Route(
+        "get",
+        "/deployments/{id_or_name}/versions",
+        "A deployment's kept versions (templates), the most recently current first",
+        m.VersionList,
+        errors=(400, 401, 404),
+    ),
+    Route(
+        "post",
+        "/deployments/{id_or_name}/promote",
+        "Promote a rolling update's canaries: the roll goes on",
+        m.Deployment,
+        body_required=False,
+        errors=(401, 404, 409, 503),
+    ),
+    Route(
+        "post",
+        "/deployments/{id_or_name}/rollback",
+        "Go back to a kept version (default: the one current before); it rolls out",
+        m.Deployment,
+        body=m.RollbackRequest,
+        body_required=False,
+        errors=(400, 401, 404, 409, 413, 422, 503),
+    ),
 )

@@ -8,7 +8,8 @@ from symphony.wire.states import DeploymentState as D
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
-from ..store import DeploymentRecord, EventRecord, InstanceRecord
+from ..deployments.roll import roll_view
+from ..store import DeploymentRecord, EventRecord, InstanceRecord, VersionRecord
 
 
 def instance_json(inst: InstanceRecord) -> dict[str, Any]:
@@ -32,6 +33,7 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
         # Current figures, not stored: filled in per answer by ``with_usage``.
         "cpu_percent": None,
         "rss_bytes": None,
+        "version": inst.version,
     }
 
 
@@ -70,6 +72,21 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         "restarts": sum(i.restarts for i in live),
         "spec": spec.to_dict(),
         "instances": [instance_json(i) for i in current],
+        "version": record.version,
+        "rollout": roll_view(record, instances),
+    }
+
+
+def version_json(version: VersionRecord, current: int) -> dict[str, Any]:
+    """One kept version of a deployment's template."""
+    return {
+        "version": version.version,
+        "current": version.version == current,
+        "status": version.status,
+        "reason": version.reason,
+        "created_at": version.created_at,
+        "used_at": version.used_at,
+        "spec": version.spec.to_dict(),
     }
 
 

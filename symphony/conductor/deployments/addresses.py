@@ -4,7 +4,8 @@ The Scheduler owns one :class:`Addresses`. When it places members of an experime
 allocates, on each member's node, a port for every name the member binds or exposes:
 the fixed one it asked for, else the next free one of the node's range (``node.ports``,
 told in the node's hello as ``resources["network"]``). A port is never given twice on
-one node; a fixed port that is taken refuses the placement with a reason naming it.
+one host (nodes that share a host share its ports); a fixed port that is taken refuses
+the placement with a reason naming it.
 Every member then starts with the experiment's whole map as environment variables::
 
     SYMPH_REPLAY_SERVER_HOST=10.0.0.7  SYMPH_REPLAY_SERVER_PORT=20000
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from symphony.errors import SymphonyError
 from symphony.spec import ExperimentRole, variable_stem
 
 from ..nodes.model import NodeView
@@ -29,7 +31,7 @@ from ..nodes.model import NodeView
 DEFAULT_RANGE = (20000, 29999)
 
 
-class PortTaken(Exception):
+class PortTaken(SymphonyError):
     """A fixed port asked for is allocated already on that node."""
 
 
@@ -70,6 +72,9 @@ class Addresses:
 
     def __init__(self) -> None:
         self._nodes: dict[str, _Node] = {}
+        # host -> port -> instance id: nodes on one machine (several agents, a laptop
+        # running two) bind in one port space, so they share one map of ports in use.
+        self._by_host: dict[str, dict[int, str]] = {}
         # experiment -> name -> (node id, port, instance id)
         self._names: dict[str, dict[str, tuple[str, int, str]]] = {}
         self._held: dict[str, tuple[str, str, list[str]]] = {}  # instance -> node, gang, names
@@ -79,6 +84,10 @@ class Addresses:
         """A node said hello (its host and range may have changed; its ports stay)."""
         node = self._nodes.setdefault(view.node_id, _Node())
         node.host = _host_of(view)
+        shared = self._by_host.setdefault(node.host, {})
+        if node.used is not shared:
+            shared.update(node.used)  # ports restored before the node's hello
+            node.used = shared
         node.low, node.high = _range_of(view)
         node.cursor = min(max(node.cursor, node.low), node.high)
 

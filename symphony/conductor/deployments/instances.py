@@ -29,8 +29,9 @@ ALWAYS_FINAL = frozenset({S.FAILED, S.STOPPED})
 #: States of an instance that has not run yet (when it has never been ``running``).
 NOT_RUN_STATES = frozenset({S.PENDING, S.ASSIGNED, S.STARTING})
 #: Spec fields that do not change the processes: changing them keeps the instances.
+#: (``update`` says how a new template rolls out: changing it rolls nothing.)
 NON_TEMPLATE_FIELDS = frozenset(
-    {"replicas", "desired_state", "reschedule", "placement", "name", "labels"}
+    {"replicas", "desired_state", "reschedule", "placement", "name", "labels", "update"}
     # When a deployment runs, not what runs: a new timetable keeps its processes.
     | {"schedule", "restart_schedule"}
 )

@@ -38,6 +38,7 @@ import contextlib
 import functools
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +54,19 @@ from symphony.actors import (
     Reply,
     Supervisor,
 )
-from symphony.spec import SpecError
+from symphony.spec import DeploymentSpec, SpecError
 from symphony.wire import InstanceStatus, StopInstance
 from symphony.wire.states import LIVE_STATES
 
 from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
-from ..store import DeploymentRecord, GenerationConflict, NameConflict, NotFound, Store
+from ..store import (
+    DeploymentRecord,
+    GenerationConflict,
+    NameConflict,
+    NotFound,
+    RollConflict,
+    Store,
+)
 from . import experiments
 from .events import EventLog
 from .experiments import EXPERIMENT_MESSAGES
@@ -69,12 +77,17 @@ from .messages import (
     DrainingChanged,
     FireRun,
     NodeReport,
+    Promote,
+    PromoteDeployment,
     RestartDue,
+    RollbackDeployment,
     SchedulesChanged,
     SpecChanged,
     UpdateDeployment,
 )
+from .roll import PROMOTED, ROLLING
 from .supervisor import DeploymentSupervisor
+from .versions import rollback_target, rolled_back, version_of
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -85,14 +98,14 @@ HELLO_APPLY_TIMEOUT = 10.0
 #: The errors a create or update may meet that are the caller's to fix. Anything else
 #: is a bug or a broken store: it crashes this actor (its supervisor restarts it from the
 #: store), and the asker gets ActorCrashed, which the API answers with a logged 500.
-REFUSALS = (SpecError, NameConflict, NotFound, GenerationConflict)
+REFUSALS = (SpecError, NameConflict, NotFound, GenerationConflict, RollConflict)
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
     """A refused request: the API turns ``error`` into the right HTTP status."""
 
-    error: SpecError | NameConflict | NotFound | GenerationConflict
+    error: SpecError | NameConflict | NotFound | GenerationConflict | RollConflict
 
 
 class Deployments(Supervisor):
@@ -163,6 +176,13 @@ class Deployments(Supervisor):
                 return await self._change(message)
             finally:
                 self._poke_timetable()
+        if isinstance(message, PromoteDeployment):
+            return await self._promote(message)
+        if isinstance(message, RollbackDeployment):
+            try:
+                return await self._rollback(message)
+            finally:
+                self._poke_timetable()
         if isinstance(message, EXPERIMENT_MESSAGES):
             try:
                 return await experiments.handle(self, message)
@@ -211,19 +231,66 @@ class Deployments(Supervisor):
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
         try:
             spec = record.spec.patched(dict(message.patch))
-            updated = self.store.update_deployment(record.id, spec)
         except REFUSALS as error:
             return Failed(error)
         change = ", ".join(sorted(message.patch)) or "nothing"
-        self.events.add(updated, "updated", f"changed {change} (generation {updated.generation})")
+        return await self._store_change(record, spec, f"changed {change}", message.patch)
+
+    async def _store_change(
+        self,
+        record: DeploymentRecord,
+        spec: DeploymentSpec,
+        what: str,
+        patch: Mapping[str, Any],
+        *,
+        roll_state: str = ROLLING,
+        reason: str | None = None,
+    ) -> DeploymentRecord | Failed:
+        """Store a changed spec (a new version if its template is new: it rolls out, a
+        rollback without canaries) and tell the deployment's supervisor."""
+        version = version_of(self.store, record, spec)
+        try:
+            updated = self.store.update_deployment(
+                record.id,
+                spec,
+                version=version,
+                roll_state=roll_state if version else None,
+                roll_reason=reason,
+            )
+        except REFUSALS as error:
+            return Failed(error)
+        if version is not None:
+            what += f", version {version}"
+        self.events.add(updated, "updated", f"{what} (generation {updated.generation})")
         # "symphony start" of a failed deployment: it starts afresh.
-        fresh_start = (
-            message.patch.get("desired_state") == "running" and updated.failure is not None
-        )
+        fresh_start = patch.get("desired_state") == "running" and updated.failure is not None
         if fresh_start:
             updated = self.store.set_deployment_failure(record.id, None) or updated
         await self.child(record.id).tell(SpecChanged(updated, fresh_start))
         return updated
+
+    async def _promote(self, message: PromoteDeployment) -> DeploymentRecord | Failed:
+        record = self.store.get_deployment(message.id_or_name)
+        if record is None:
+            return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        try:
+            answer = await self.child(record.id).ask(Promote(), timeout=10)
+        except (AskTimeout, ActorStopped, KeyError) as error:
+            return Failed(RollConflict(f"deployment {record.name} cannot be promoted now: {error}"))
+        return Failed(RollConflict(answer)) if isinstance(answer, str) else answer
+
+    async def _rollback(self, message: RollbackDeployment) -> DeploymentRecord | Failed:
+        record = self.store.get_deployment(message.id_or_name)
+        if record is None:
+            return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        versions = self.store.list_versions(record.id)
+        target = rollback_target(versions, record.version, message.version)
+        if isinstance(target, str):
+            return Failed(RollConflict(target))
+        spec = rolled_back(record, target)
+        what = f"rollback to version {target.version}"
+        # Without canaries: the version ran before.
+        return await self._store_change(record, spec, what, {}, roll_state=PROMOTED, reason=what)
 
     async def _delete(self, message: DeleteDeployment) -> Failed | None:
         record = self.store.get_deployment(message.id_or_name)

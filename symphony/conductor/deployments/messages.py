@@ -184,6 +184,18 @@ class RescheduleDue:
     attempt: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class RollTick:
+    """A rolling update's timer: an instance may be healthy long enough by now, or
+    late (see ``roll.py``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Promote:
+    """Ask: let the roll waiting on its canaries go on (reply: the record, or a string
+    saying why not)."""
+
+
 # ---- to the Deployments manager (from the API) --------------------------------------------
 
 
@@ -207,6 +219,21 @@ class DeleteDeployment:
     """Stop every instance, then delete (reply: None)."""
 
     id_or_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteDeployment:
+    """Promote a deployment's canaries (reply: DeploymentRecord, or Failed)."""
+
+    id_or_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackDeployment:
+    """Go back to a kept version (None: the one current before this one)."""
+
+    id_or_name: str
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ before acting on it. What it does, per event:
 
 - desired state or spec changed -> :meth:`_reconcile`: stop instances that should not run
   (replicas scaled down, deployment stopped, an old template), create the ones missing;
+  a new version of the template rolls as ``roll.py`` plans it, step by step;
 - the Scheduler placed an instance -> ``assigned`` (the node was already told to start it);
 - a node reported on an instance -> record the new state, exit code, restarts, health;
   a copy the Conductor does not count (rescheduled elsewhere, deleted) is told to stop;
@@ -36,23 +37,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import trio
 
-from symphony.actors import Actor, ActorRef, Reply
-from symphony.wire import InstanceStatus, JobSpec, Message, StartInstance, StopInstance
+from symphony.wire import InstanceStatus, JobSpec, StartInstance, StopInstance
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
-from ..nodes.model import GetSession
 from ..placement import runtime_requests
-from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
+from ..store import RESTARTS, DeploymentRecord, InstanceRecord
 from .commands import send_batched, tell_session
 from .draining import drain_moves
-from .events import EventLog, new_event
 from .experiment_placement import with_env
 from .instances import (
     apply_update,
@@ -60,11 +57,9 @@ from .instances import (
     is_final_update,
     job_spec,
     new_instance_id,
-    prunable,
     recency,
     restarts_added,
     status_event,
-    template,
 )
 from .messages import (
     AdoptReservations,
@@ -73,19 +68,21 @@ from .messages import (
     Placed,
     PlaceInstances,
     PlacementNews,
+    Promote,
     ReleaseInstances,
     RescheduleDue,
     ReservationsLost,
+    RollTick,
     SpecChanged,
     Teardown,
     Unplaceable,
     WithdrawInstances,
 )
-from .outage import CANCELLED, OutageWork
-from .retries import Decision, Retries
+from .outage import OutageWork
+from .retries import Decision
 from .roles import adoption, placement_request, reconnects
-from .runs import RunBook
 from .scheduled import SCHEDULED, ScheduledWork
+from .supervisor_base import SupervisorBase
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -93,38 +90,8 @@ log = logging.getLogger("symphony.conductor.deployments")
 KEEP_ENDED_PER_REPLICA = 3
 
 
-class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
+class DeploymentSupervisor(ScheduledWork, OutageWork, SupervisorBase):
     """Reconciles one deployment; see the module docstring."""
-
-    def __init__(
-        self,
-        record: DeploymentRecord,
-        instances: list[InstanceRecord],
-        *,
-        store: Store,
-        scheduler: ActorRef,
-        registry: ActorRef,
-        events: EventLog,
-        draining: frozenset[str] = frozenset(),
-    ) -> None:
-        super().__init__()
-        self.record = record
-        self._draining = draining  # nodes being drained: replicas move off them
-        self.instances: dict[str, InstanceRecord] = {i.id: i for i in instances}
-        self.store = store
-        self.scheduler = scheduler
-        self.registry = registry
-        self.events = events
-        self._retries = Retries()
-        self._avoid = self._retries.avoid  # nodes a replica's next instance avoids
-        self._restart_completed = False
-        self._deleting = False
-        self._teardown: list[Reply] = []
-        self._unrecorded: list[NewEvent] = []
-        # Replacements being cancelled: deleted once ended (they never ran), so the
-        # replica's latest instance stays the one that exited.
-        self._cancelled = {i.id for i in instances if is_live(i.state) and i.reason == CANCELLED}
-        self._runs = RunBook(store, record.id)  # a scheduled deployment's runs
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -165,15 +132,15 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
 
     async def receive(self, message: Any) -> Any:
         try:
-            await self._handle(message)
+            answer = await self._handle(message)
             self._settle_runs()
         finally:
             self._record_events()
         self._prune()
         self._answer_teardown()
-        return None
+        return answer
 
-    async def _handle(self, message: Any) -> None:
+    async def _handle(self, message: Any) -> Any:
         if isinstance(message, NodeReport):
             await self._node_report(message)
         elif isinstance(message, PlacementNews):
@@ -192,8 +159,14 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
             await self._reconcile()
         elif isinstance(message, SCHEDULED):
             await self._on_schedule(message)
+        elif isinstance(message, RollTick):
+            self._roll.ticked()
+            await self._reconcile()
+        elif isinstance(message, Promote):
+            return await self._promote()
         else:
             raise TypeError(f"DeploymentSupervisor does not handle {type(message).__name__}")
+        return None
 
     # ---- desired state -------------------------------------------------------------------
     def _wanted(self) -> int:
@@ -202,12 +175,21 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
 
     async def _reconcile(self) -> None:
         wanted = self._wanted()
+        self._roll.observe(self.record, self.instances)
+        roll = self._roll.plan(self.record, self.instances, wanted)  # None: no roll
+        if roll is not None:
+            for kind, text in roll.events:
+                self._event(kind, text)
+            if roll.reverted:  # to the last good version: a change of the spec
+                return await self._spec_changed(roll.record, False)
+            self.record = roll.record
+            self._roll.start_timer(self.nursery, self.ref)
         generation = self.record.generation
-        stops: list[tuple[InstanceRecord, str]] = []
+        stops = list(roll.stops) if roll is not None else []
         for inst in [i for i in self.instances.values() if is_live(i.state)]:
             if inst.replica >= wanted:
                 stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
-            elif inst.generation != generation:
+            elif inst.generation != generation and roll is None:
                 stops.append((inst, "replaced by a new version of the spec"))
         moves = drain_moves(self.instances, self._draining, wanted, generation, self._retries)
         await self._stop([*stops, *moves.stops])
@@ -215,6 +197,7 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
             self._event("draining", text, inst)
         latest = self._latest()
         missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
+        missing = missing[: roll.start] if roll is not None else missing
         missing += moves.replace
         self._restart_completed = False
         if missing:
@@ -258,6 +241,7 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
             state=S.PENDING,
             reason="waiting for a node",
             generation=self.record.generation,
+            version=self.record.version,
         )
 
     def _requests(self) -> dict[str, int]:
@@ -323,21 +307,33 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
     async def _spec_changed(self, record: DeploymentRecord, fresh_start: bool) -> None:
         old = self.record
         self.record = record
-        if template(old.spec) == template(record.spec):
-            # The processes would be identical: carry the instances over.
-            carried = [
-                replace(i, generation=record.generation)
-                for i in self.instances.values()
-                if i.generation == old.generation
-            ]
-            self._save(carried)
-        else:
-            self._event("updated", "spec changed: instances will be replaced")
+        # Instances running the version now current are carried over (its processes
+        # would be identical), also those of an older generation still running: going
+        # back to a version keeps the instances that never stopped running it.
+        carried = [
+            replace(i, generation=record.generation)
+            for i in self.instances.values()
+            if i.version == record.version
+            and i.generation != record.generation
+            and (i.generation == old.generation or is_live(i.state))
+        ]
+        self._save(carried)
+        if record.version != old.version:
+            self._event("updated", f"version {record.version}: instances will be replaced")
         started = old.spec.desired_state == "stopped" and record.spec.desired_state == "running"
         if started or fresh_start:
             self._retries.reset()
             self._restart_completed = True
         await self._reconcile()
+
+    async def _promote(self) -> Any:
+        promoted = self._roll.promote(self.record)
+        if isinstance(promoted, str):
+            return promoted
+        self.record = promoted
+        self._event("promoted", f"version {promoted.version} promoted: the roll goes on")
+        await self._reconcile()
+        return self.record
 
     # ---- what the scheduler says ---------------------------------------------------------------
     async def _news(self, news: PlacementNews) -> None:
@@ -535,50 +531,3 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, Actor):
             record = self.store.set_deployment_failure(self.record.id, reason)
             self.record = record if record is not None else self.record
             self._event("failed", f"deployment failed: {reason}", inst)
-
-    # ---- plumbing ------------------------------------------------------------------------------
-    def _event(
-        self, kind: str, message: str, inst: InstanceRecord | None = None, **data: Any
-    ) -> None:
-        """Note an event; they are recorded together when the message is handled."""
-        self._unrecorded.append(new_event(self.record, kind, message, inst, **data))
-
-    def _record_events(self) -> None:
-        events, self._unrecorded = self._unrecorded, []
-        self.events.add_many(events)
-
-    def _save(self, records: list[InstanceRecord]) -> None:
-        gone = [r.id for r in records if r.id in self._cancelled and not is_live(r.state)]
-        if gone:
-            # A cancelled replacement that ended never ran: forget it rather than keep
-            # it as the replica's latest instance (which would ask for another one).
-            self._cancelled.difference_update(gone)
-            records = [r for r in records if r.id not in gone]
-            self.store.delete_instances(gone)
-            for instance_id in gone:
-                self.instances.pop(instance_id, None)
-        if not records:
-            return
-        for saved in self.store.upsert_instances(records):
-            self.instances[saved.id] = saved
-
-    def _prune(self) -> None:
-        """Forget old ended instances (once per message: it walks every instance)."""
-        old = prunable(self.instances.values(), KEEP_ENDED_PER_REPLICA)
-        if old:
-            self.store.delete_instances(old)
-            for instance_id in old:
-                del self.instances[instance_id]
-
-    async def _send(self, node_id: str, commands: Sequence[Message]) -> None:
-        """Send commands to a node, batched; a node not connected now is skipped (what
-        it still runs is reconciled from its next hello)."""
-        session = await self.registry.ask(GetSession(node_id))
-        if session is not None:
-            await send_batched(session, commands)
-
-    def _answer_teardown(self) -> None:
-        if self._teardown and not any(is_live(i.state) for i in self.instances.values()):
-            for reply in self._teardown:
-                reply.send(None)
-            self._teardown.clear()

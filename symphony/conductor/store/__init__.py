@@ -17,6 +17,7 @@ from ._errors import (
     GenerationConflict,
     NameConflict,
     NotFound,
+    RollConflict,
     SchemaTooNew,
     StoreError,
 )
@@ -30,15 +31,18 @@ from ._records import (
     InstanceRecord,
     JoinTokenRecord,
     NewEvent,
+    VersionRecord,
     new_id,
 )
 from ._runs import RunMember, RunRecord, RunState
 from ._schema import MIGRATIONS, migrate
 from ._store import DEFAULT_PATH, Store
+from ._versions import KEEP_VERSIONS
 
 __all__ = [
     "DEFAULT_PATH",
     "INSTANCE_STATES",
+    "KEEP_VERSIONS",
     "MIGRATIONS",
     "RESTARTS",
     "AlreadyExists",
@@ -54,6 +58,7 @@ __all__ = [
     "NameConflict",
     "NewEvent",
     "NotFound",
+    "RollConflict",
     "RunMember",
     "RunRecord",
     "RunState",
@@ -61,6 +66,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreReader",
+    "VersionRecord",
     "migrate",
     "new_id",
 ]

@@ -11,9 +11,10 @@ from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 from ._base import StoreBase
 from ._errors import AlreadyExists, CorruptRecord, GenerationConflict, NameConflict, NotFound
 from ._records import DeploymentRecord, new_id
+from ._versions import use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
-READ_COLUMNS = f"{_COLUMNS}, failure"
+READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -37,6 +38,9 @@ def deployment_record(row: sqlite3.Row) -> DeploymentRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         failure=row["failure"],
+        version=row["version"],
+        roll_state=row["roll_state"],
+        roll_reason=row["roll_reason"],
     )
 
 
@@ -64,6 +68,8 @@ def insert_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> Non
         if _is_name_conflict(exc):
             raise NameConflict(spec.name) from None
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
+    # Its template is version 1 (rolling updates), counted as good.
+    use_version(conn, record.id, 1, spec, "good", record.created_at)
 
 
 class DeploymentTable(StoreBase):
@@ -107,11 +113,17 @@ class DeploymentTable(StoreBase):
         spec: DeploymentSpec,
         *,
         expected_generation: int | None = None,
+        version: int | None = None,
+        roll_state: str | None = None,
+        roll_reason: str | None = None,
     ) -> DeploymentRecord:
         """Replace the spec and bump the generation.
 
         With ``expected_generation`` the update happens only if nobody changed the
         deployment since the caller read it (else :class:`GenerationConflict`).
+        With ``version`` (a new template, or a kept one made current again) the
+        deployment runs that version from now on, with ``roll_state`` and its reason,
+        and the version is kept (marked ``good`` when no roll is under way).
         """
         now = self._clock()
         try:
@@ -127,15 +139,25 @@ class DeploymentTable(StoreBase):
                         f"not {expected_generation}: it changed meanwhile; read it again"
                     )
                 generation = row["generation"] + 1
+                if version is None:
+                    version = row["version"]
+                    roll_state, roll_reason = row["roll_state"], row["roll_reason"]
+                else:
+                    status = "good" if roll_state is None else roll_state
+                    use_version(conn, deployment_id, version, spec, status, now)
                 conn.execute(
                     "UPDATE deployments SET name = ?, spec = ?, desired_state = ?, "
-                    "generation = ?, updated_at = ? WHERE id = ?",
+                    "generation = ?, updated_at = ?, version = ?, roll_state = ?, "
+                    "roll_reason = ? WHERE id = ?",
                     (
                         spec.name,
                         json.dumps(spec.to_dict()),
                         spec.desired_state,
                         generation,
                         now,
+                        version,
+                        roll_state,
+                        roll_reason,
                         deployment_id,
                     ),
                 )
@@ -144,7 +166,16 @@ class DeploymentTable(StoreBase):
                 raise NameConflict(spec.name) from None
             raise
         return DeploymentRecord(
-            deployment_id, spec.name, spec, generation, row["created_at"], now, row["failure"]
+            deployment_id,
+            spec.name,
+            spec,
+            generation,
+            row["created_at"],
+            now,
+            row["failure"],
+            version,
+            roll_state,
+            roll_reason,
         )
 
     def set_deployment_failure(

@@ -6,7 +6,8 @@ StoreError
 ├── AlreadyExists       an id is taken
 │   └── NameConflict    a deployment name is taken
 ├── GenerationConflict  the deployment changed since the caller read it
-└── CorruptRecord       a stored row no longer parses (e.g. an old spec)
+├── CorruptRecord       a stored row no longer parses (e.g. an old spec)
+└── RollConflict        a promote or rollback the deployment's versions do not allow
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ class GenerationConflict(StoreError):
 
 class CorruptRecord(StoreError):
     """A stored row cannot be turned back into a record."""
+
+
+class RollConflict(StoreError):
+    """A promote with no canaries waiting, or a rollback to a version not kept."""

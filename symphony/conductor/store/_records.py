@@ -40,6 +40,9 @@ class DeploymentRecord:
     created_at: float
     updated_at: float
     failure: str | None = None  # why it gave up (see DeploymentSupervisor); None: it did not
+    version: int = 1  # the template it runs, or rolls to (see VersionRecord)
+    roll_state: str | None = None  # rolling, canary, promoted, paused; None: no roll
+    roll_reason: str | None = None  # why it is paused (or reverting)
 
     @property
     def desired_state(self) -> str:
@@ -79,6 +82,7 @@ class InstanceRecord:
     restart_at: float | None = None  # while restarting: when the node starts it again
     # An experiment's process: {"ports": {name: port}, "env": {SYMPH_...: value}}.
     network: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 1  # of the deployment's template this instance runs
 
     def __post_init__(self) -> None:
         # Plain strings (a row, a literal) become the enum; an unknown state is refused.
@@ -89,6 +93,21 @@ class InstanceRecord:
                 f"instance state must be one of {INSTANCE_STATES}, got {self.state!r}"
             ) from None
         object.__setattr__(self, "state", state)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """One version of a deployment: a template (what shapes its processes) and how its
+    roll went: ``rolling``, ``canary`` (waiting for a promote), ``good`` (rolled out),
+    ``failed`` (``reason`` says why)."""
+
+    deployment_id: str
+    version: int
+    spec: DeploymentSpec
+    status: str
+    reason: str | None
+    created_at: float
+    used_at: float  # when it last became the deployment's current version
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,7 +150,31 @@ CREATE TABLE schedule_fires (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
+# Versions (rolling updates): a version is one template of a deployment's spec (what
+# shapes its processes). The deployment runs ``version`` and may be rolling to it
+# (``roll_state``: rolling, canary, promoted, paused; NULL when no roll is under way);
+# each instance runs one version; the last versions are kept with how their roll went.
+# Every deployment that exists now starts at version 1, counted as good.
+V9 = """
+ALTER TABLE deployments ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE deployments ADD COLUMN roll_state TEXT;
+ALTER TABLE deployments ADD COLUMN roll_reason TEXT;
+ALTER TABLE instances ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE deployment_versions (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    version       INTEGER NOT NULL,
+    spec          TEXT NOT NULL,              -- JSON, the whole spec when it was made
+    status        TEXT NOT NULL,              -- rolling, canary, good, failed
+    reason        TEXT,                       -- why it failed
+    created_at    REAL NOT NULL,
+    used_at       REAL NOT NULL,              -- when it last became the current version
+    PRIMARY KEY (deployment_id, version)
+);
+INSERT INTO deployment_versions (deployment_id, version, spec, status, created_at, used_at)
+    SELECT id, 1, spec, 'good', created_at, updated_at FROM deployments;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

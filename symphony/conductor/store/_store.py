@@ -21,6 +21,7 @@ from ._nodes import NodeTable
 from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._tokens import TokenTable
+from ._versions import VersionTable
 
 DEFAULT_PATH = Path("storage") / "symphony.db"
 #: The files of one SQLite database in WAL mode: each holds specs with their env values.
@@ -57,6 +58,7 @@ class Store(
     CounterTable,
     ExperimentTable,
     RunTable,
+    VersionTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
     experiments and the runs of scheduled deployments in one SQLite file.

@@ -8,6 +8,7 @@ import { logViewer } from "./logs.js";
 import { isScheduled, runsPanel } from "./runs.js";
 import { store, subscribe } from "./store.js";
 import { usagePanel } from "./usage.js";
+import { versionsPanel } from "./versions.js";
 
 const MAX_EVENTS = 300;
 
@@ -16,6 +17,7 @@ export function mountDeployment(main, idOrName) {
   let logs = null;
   let usage = null; // the charts of the last hour (usage.js)
   let runs = null; // a scheduled deployment's runs (runs.js)
+  let versions = null; // the roll under way and the version history (versions.js)
   const seen = new Set();
   let headKey = null;
   const events = [];
@@ -25,7 +27,7 @@ export function mountDeployment(main, idOrName) {
   const timeline = h("ol.timeline#events");
   const layout = h(
     "div.detail",
-    h("div.detail-main", facts, h("div#runs-slot"), instances, h("div#logs-slot"), h("div#usage-slot")),
+    h("div.detail-main", facts, h("div#runs-slot"), h("div#versions-slot"), instances, h("div#logs-slot"), h("div#usage-slot")),
     h("aside.detail-side", h("section.card", h("div.card-head", h("h2", "Events")), timeline)),
   );
   fill(main, h("p.crumbs", h("a", { href: "#/deployments" }, "Deployments"), " / ", idOrName), head, layout);
@@ -50,10 +52,11 @@ export function mountDeployment(main, idOrName) {
       h("div.card-head", h("h2", "Instances")),
       d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", isScheduled(d.spec) ? "no instances between runs" : "no instances (scaled to 0)"),
     );
-    if (!runs && isScheduled(d.spec)) {
-      runs = runsPanel(d.id);
-      document.getElementById("runs-slot").replaceWith(runs.el);
+    if (!versions) {
+      versions = versionsPanel(d.id);
+      document.getElementById("versions-slot").replaceWith(versions.el);
     }
+    versions.update(d);
     if (!usage) {
       usage = usagePanel(d.id);
       document.getElementById("usage-slot").replaceWith(usage.el);

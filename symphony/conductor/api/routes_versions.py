@@ -1,0 +1,48 @@
+"""Rolling updates: a deployment's versions, promoting its canaries, rolling back.
+
+A version is one template of the spec (see ``deployments/versions.py``); the store
+keeps the last ten. Promote and rollback go through the Deployments actor, like every
+other change of a deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+
+from ..deployments.messages import PromoteDeployment, RollbackDeployment
+from ..store import DeploymentRecord
+from .app import context
+from .body import json_body, parse_body
+from .models import RollbackRequest
+from .routes_deployments import find, one, refused
+from .views import version_json
+
+versions = Blueprint("versions", __name__)
+
+
+@versions.get("/deployments/<id_or_name>/versions")
+async def list_versions(id_or_name: str) -> dict[str, Any]:
+    record = find(id_or_name)
+    kept = context().store.list_versions(record.id)
+    return {"versions": [version_json(v, record.version) for v in kept]}
+
+
+@versions.post("/deployments/<id_or_name>/promote")
+async def promote(id_or_name: str) -> dict[str, Any]:
+    record = find(id_or_name)
+    message = PromoteDeployment(record.id)
+    updated: DeploymentRecord = refused(await context().deployments.ask(message, timeout=30))
+    return await one(updated)
+
+
+@versions.post("/deployments/<id_or_name>/rollback")
+async def rollback(id_or_name: str) -> dict[str, Any]:
+    # The body first, as for every write: an answer sent before the request's body was
+    # read would leave the client waiting to finish sending it.
+    body = parse_body(RollbackRequest, await json_body(empty={}))
+    record = find(id_or_name)
+    message = RollbackDeployment(record.id, body.version)
+    updated: DeploymentRecord = refused(await context().deployments.ask(message, timeout=30))
+    return await one(updated)

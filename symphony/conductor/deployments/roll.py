@@ -1,0 +1,246 @@
+"""The actor side of a rolling update: feeds :func:`.rollout.plan_roll` and records
+what the roll did (see :mod:`.rollout` for the rules).
+
+A :class:`RollDriver` belongs to one DeploymentSupervisor and is used only while that
+actor handles a message. It remembers, in the actor's Trio clock, when each live
+instance was first seen and since when it has been running healthy (these times do
+not survive a restart of the actor: the instances then prove their health again, which
+only makes a roll more careful). It writes the roll's progress to the store: the
+deployment's ``roll_state`` (rolling, canary, promoted, reverting, paused) and each
+version's status (good, failed and why), and goes back to the last good version when
+a roll fails with ``auto_revert``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import trio
+
+from symphony.actors import ActorRef, ActorStopped
+from symphony.spec import DeploymentSpec, parse_spec
+from symphony.wire.states import InstanceState as S
+from symphony.wire.states import is_live
+
+from ..store import DeploymentRecord, InstanceRecord, Store, VersionRecord
+from .instances import NON_TEMPLATE_FIELDS
+from .messages import RollTick
+from .rollout import Member, RollStep, plan_roll
+
+ROLLING, CANARY, PROMOTED, REVERTING, PAUSED = (
+    "rolling",
+    "canary",
+    "promoted",
+    "reverting",
+    "paused",
+)
+#: Roll states in which canaries no longer wait (promoted, or going back).
+_PAST_CANARIES = frozenset({PROMOTED, REVERTING})
+#: What the Scheduler says of an instance merely queued (not a lack of room).
+_QUEUED = "waiting for a node"
+
+
+@dataclass
+class RollOutcome:
+    """What the supervisor does with one step: stop ``stops``, start at most ``start``
+    new instances, note ``events``; with ``reverted`` the deployment record changed to
+    the last good version (the supervisor carries its instances over and reconciles)."""
+
+    record: DeploymentRecord
+    stops: list[tuple[InstanceRecord, str]] = field(default_factory=list)
+    start: int = 0
+    events: list[tuple[str, str]] = field(default_factory=list)
+    reverted: bool = False
+
+
+def with_template(current: DeploymentSpec, source: DeploymentSpec) -> DeploymentSpec:
+    """``current`` with the template (what shapes the processes) of ``source``: how many
+    replicas, whether running, the update policy and the name stay as they are."""
+    data = {**source.to_dict()}
+    kept = current.to_dict()
+    data.update({k: kept[k] for k in NON_TEMPLATE_FIELDS if k in kept})
+    return parse_spec(data)
+
+
+def last_good(versions: list[VersionRecord], current: int) -> VersionRecord | None:
+    """The most recently used good version other than ``current``."""
+    return next((v for v in versions if v.version != current and v.status == "good"), None)
+
+
+def _healthy(inst: InstanceRecord, spec: DeploymentSpec) -> bool:
+    if inst.state != S.RUNNING:
+        return False
+    return spec.health_check is None or inst.health == "healthy"
+
+
+class RollDriver:
+    """See the module docstring."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._created: dict[str, float] = {}
+        self._healthy_since: dict[str, float] = {}
+        self._tick_at = math.inf  # when the last step said to look again
+        self._armed = math.inf  # the earliest tick on its way
+        self._ended: str | None = None  # why a new instance ended for good, if one did
+
+    def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
+        """Note first sightings and health changes while a roll is under way (every
+        reconcile calls this: without a roll it costs nothing, which matters to a
+        deployment of thousands of replicas being scaled)."""
+        if record.roll_state is None:
+            self._created.clear()
+            self._healthy_since.clear()
+            self._ended = None
+            return
+        now, spec = trio.current_time(), record.spec
+        live = {i.id: i for i in instances.values() if is_live(i.state)}
+        for gone in [i for i in self._created if i not in live]:
+            del self._created[gone]
+            self._healthy_since.pop(gone, None)
+            ended = instances.get(gone)
+            if (
+                ended is not None
+                and ended.generation == record.generation
+                and ended.state in (S.EXITED, S.FAILED)
+                and record.roll_state != PAUSED
+            ):
+                # A new instance that ended for good will never be healthy.
+                how = ended.reason or f"exit code {ended.exit_code}"
+                self._ended = self._ended or f"instance {gone} {ended.state} ({how})"
+        for inst in live.values():
+            self._created.setdefault(inst.id, now)
+            if _healthy(inst, spec):
+                self._healthy_since.setdefault(inst.id, now)
+            else:
+                self._healthy_since.pop(inst.id, None)
+
+    def plan(
+        self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord], wanted: int
+    ) -> RollOutcome | None:
+        """The roll's next step, or None when no roll is under way (then every instance
+        of an older generation is simply replaced)."""
+        if record.roll_state is None or wanted == 0:
+            return None
+        if record.roll_state == PAUSED:
+            return RollOutcome(record)  # nothing moves until the next change
+        now = trio.current_time()
+        new: list[Member] = []
+        old: list[Member] = []
+        by_id: dict[str, InstanceRecord] = {}
+        for inst in instances.values():
+            if not is_live(inst.state):
+                continue
+            by_id[inst.id] = inst
+            current = inst.generation == record.generation
+            member = Member(
+                id=inst.id,
+                replica=inst.replica,
+                created=self._created.get(inst.id, now),
+                healthy_since=self._healthy_since.get(inst.id),
+                stopping=inst.state == S.STOPPING or (not current and inst.replica >= wanted),
+                waiting_for_room=inst.state == S.PENDING and inst.reason not in (None, _QUEUED),
+                state=f"{inst.state}" + (f": {inst.reason}" if inst.reason else ""),
+            )
+            (new if current else old).append(member)
+        if not old:
+            # Nothing of another version runs (the deployment was stopped, or the old
+            # instances ended): nothing to roll, the new ones start together.
+            return RollOutcome(self._finish(record), start=wanted)
+        step = plan_roll(
+            replicas=wanted,
+            policy=record.spec.update,
+            new=new,
+            old=old,
+            now=now,
+            promoted=record.roll_state in _PAST_CANARIES,
+        )
+        failure, self._ended = step.failure or self._ended, None
+        if failure is not None:
+            return self._failed(record, failure)
+        outcome = RollOutcome(record, start=step.start)
+        reason = f"replaced by version {record.version}"
+        outcome.stops = [(by_id[i], reason) for i in step.stop]
+        self._progress(outcome, step, wanted)
+        return outcome
+
+    def _progress(self, outcome: RollOutcome, step: RollStep, wanted: int) -> None:
+        record = outcome.record
+        if step.done:
+            outcome.record = self._finish(record)
+            text = f"version {record.version} rolled out: {wanted} healthy instance(s)"
+            outcome.events.append(("rolled-out", text))
+        elif step.waiting is not None and record.roll_state != CANARY:
+            self.store.set_roll(record.id, CANARY, step.waiting)
+            self.store.set_version_status(record.id, record.version, CANARY)
+            outcome.record = replace(record, roll_state=CANARY, roll_reason=step.waiting)
+            outcome.events.append(("canary", f"version {record.version}: {step.waiting}"))
+        self._tick_at = step.wake_at if step.wake_at is not None else math.inf
+
+    def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
+        self.store.set_roll(record.id, None)
+        self.store.set_version_status(record.id, record.version, "good")
+        return replace(record, roll_state=None, roll_reason=None)
+
+    def _failed(self, record: DeploymentRecord, why: str) -> RollOutcome:
+        """Go back to the last good version (``auto_revert``), else pause."""
+        self.store.set_version_status(record.id, record.version, "failed", why)
+        good = last_good(self.store.list_versions(record.id), record.version)
+        if record.spec.update.auto_revert and good is not None:
+            reason = f"version {record.version} failed: {why}; reverting to version {good.version}"
+            spec = with_template(record.spec, good.spec)
+            updated = self.store.update_deployment(
+                record.id, spec, version=good.version, roll_state=REVERTING, roll_reason=reason
+            )
+            return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
+        without = "" if good is not None else " (no good version to go back to)"
+        reason = f"version {record.version} failed: {why}{without}"
+        self.store.set_roll(record.id, PAUSED, reason)
+        paused = replace(record, roll_state=PAUSED, roll_reason=reason)
+        return RollOutcome(paused, events=[("paused", f"roll paused: {reason}")])
+
+    def promote(self, record: DeploymentRecord) -> DeploymentRecord | str:
+        """Let a roll waiting on its canaries go on; a string says why it cannot."""
+        if record.roll_state not in (ROLLING, CANARY) or record.spec.update.canary == 0:
+            return f"deployment {record.name} has no canaries waiting for a promote"
+        self.store.set_roll(record.id, PROMOTED)
+        self.store.set_version_status(record.id, record.version, ROLLING)
+        return replace(record, roll_state=PROMOTED, roll_reason=None)
+
+    def start_timer(self, nursery: trio.Nursery, ref: ActorRef) -> None:
+        """Wake the actor when the last step said it must look again (one tick on its
+        way at a time: an earlier one replans and arms the next)."""
+        at, self._tick_at = self._tick_at, math.inf  # each step's wish is used once
+        if at < self._armed:
+            self._armed = at
+            nursery.start_soon(_tick, ref, at)
+
+    def ticked(self) -> None:
+        """A tick arrived: the next step may arm another."""
+        self._armed = math.inf
+
+
+async def _tick(ref: ActorRef, at: float) -> None:
+    await trio.sleep_until(at)
+    with contextlib.suppress(ActorStopped):  # stopped meanwhile: nothing to wake
+        await ref.tell(RollTick())
+
+
+def roll_view(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict[str, Any] | None:
+    """The roll under way as the API shows it (None when there is none)."""
+    if record.roll_state is None:
+        return None
+    live = [i for i in instances if is_live(i.state) and i.state != S.STOPPING]
+    new = [i for i in live if i.version == record.version]
+    return {
+        "state": record.roll_state,
+        "reason": record.roll_reason,
+        "version": record.version,
+        "old": len(live) - len(new),
+        "new": len(new),
+        "new_healthy": sum(1 for i in new if _healthy(i, record.spec)),
+    }

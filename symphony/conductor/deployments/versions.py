@@ -1,0 +1,48 @@
+"""Which version a changed spec is: the same (only non-template fields changed), a kept
+one (its template is back: a rollback), or a new one (the highest number + 1).
+
+A version is a template, what shapes the processes (see ``instances.template``):
+scaling, stopping and starting, and changes of ``update`` itself make none.
+"""
+
+from __future__ import annotations
+
+from symphony.spec import DeploymentSpec
+
+from ..store import DeploymentRecord, Store, VersionRecord
+from .instances import template
+from .roll import with_template
+
+
+def version_of(store: Store, record: DeploymentRecord, spec: DeploymentSpec) -> int | None:
+    """The version ``spec`` is, or None if it is the deployment's current one."""
+    wanted = template(spec)
+    if wanted == template(record.spec):
+        return None
+    kept = store.list_versions(record.id)
+    same = next((v.version for v in kept if template(v.spec) == wanted), None)
+    if same is not None:
+        return same
+    return max([record.version, *(v.version for v in kept)]) + 1
+
+
+def rollback_target(
+    versions: list[VersionRecord], current: int, version: int | None
+) -> VersionRecord | str:
+    """The version to go back to (``None``: the one current before this one), or why
+    there is none."""
+    if version is None:
+        before = [v for v in versions if v.version != current]
+        return before[0] if before else "there is no earlier version to go back to"
+    if version == current:
+        return f"version {version} is the current one"
+    found = next((v for v in versions if v.version == version), None)
+    if found is None:
+        kept = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version))
+        return f"version {version} is not kept (kept: {kept})"
+    return found
+
+
+def rolled_back(record: DeploymentRecord, target: VersionRecord) -> DeploymentSpec:
+    """The deployment's spec with the template of ``target``."""
+    return with_template(record.spec, target.spec)

@@ -1,0 +1,99 @@
+"""Versions of a deployment's template (rolling updates): keep the last few, mark how
+their rolls went, and the deployment's roll state (rolling, canary, promoted, paused).
+
+A version is one template of the spec: a change of the template that no kept version
+has makes a new version (the highest number + 1); going back to a kept template (a
+rollback, an automatic revert) makes that version current again. Only the last
+:data:`KEEP_VERSIONS` (by when they were last current) are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
+
+from ._base import StoreBase
+from ._errors import CorruptRecord
+from ._records import VersionRecord
+
+#: How many versions of each deployment are kept (the current one always is).
+KEEP_VERSIONS = 10
+
+_COLUMNS = "deployment_id, version, spec, status, reason, created_at, used_at"
+
+
+def _record(row: sqlite3.Row) -> VersionRecord:
+    try:
+        spec = parse_stored_spec(json.loads(row["spec"]))
+    except (SpecError, ValueError) as exc:
+        raise CorruptRecord(
+            f"deployment {row['deployment_id']} version {row['version']}: stored spec does "
+            f"not parse: {exc}"
+        ) from exc
+    return VersionRecord(
+        deployment_id=row["deployment_id"],
+        version=row["version"],
+        spec=spec,
+        status=row["status"],
+        reason=row["reason"],
+        created_at=row["created_at"],
+        used_at=row["used_at"],
+    )
+
+
+def use_version(
+    conn: sqlite3.Connection,
+    deployment_id: str,
+    version: int,
+    spec: DeploymentSpec,
+    status: str,
+    now: float,
+) -> None:
+    """Within a write transaction: make ``version`` (with ``spec``) the one last used,
+    then forget the oldest beyond :data:`KEEP_VERSIONS`."""
+    conn.execute(
+        f"INSERT INTO deployment_versions ({_COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?, ?) "
+        "ON CONFLICT(deployment_id, version) DO UPDATE SET spec = excluded.spec, "
+        "status = excluded.status, reason = NULL, used_at = excluded.used_at",
+        (deployment_id, version, json.dumps(spec.to_dict()), status, now, now),
+    )
+    conn.execute(
+        "DELETE FROM deployment_versions WHERE deployment_id = ? AND version NOT IN "
+        "(SELECT version FROM deployment_versions WHERE deployment_id = ? "
+        "ORDER BY used_at DESC, version DESC LIMIT ?)",
+        (deployment_id, deployment_id, KEEP_VERSIONS),
+    )
+
+
+class VersionTable(StoreBase):
+    def list_versions(self, deployment_id: str) -> list[VersionRecord]:
+        """The kept versions of a deployment, the most recently current first."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM deployment_versions WHERE deployment_id = ? "
+            "ORDER BY used_at DESC, version DESC",
+            (deployment_id,),
+        )
+        return [_record(r) for r in rows]
+
+    def set_version_status(
+        self, deployment_id: str, version: int, status: str, reason: str | None = None
+    ) -> None:
+        """Record how a version's roll went (``good``, ``failed`` with the reason, ...)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE deployment_versions SET status = ?, reason = ? "
+                "WHERE deployment_id = ? AND version = ?",
+                (status, reason, deployment_id, version),
+            )
+
+    def set_roll(self, deployment_id: str, state: str | None, reason: str | None = None) -> None:
+        """The deployment's roll state (None: no roll under way) and why (a change of the
+        deployment: ``updated_at`` moves, so the UI's live feed sends it)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE deployments SET roll_state = ?, roll_reason = ?, updated_at = ? "
+                "WHERE id = ?",
+                (state, reason, self._clock(), deployment_id),
+            )

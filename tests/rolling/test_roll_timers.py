@@ -1,0 +1,141 @@
+"""The roll's timers under a virtual clock: the Conductor's actors run in the test's
+loop (store, Scheduler, Deployments) and nodes are recording sessions, so
+``min_healthy_seconds`` and ``healthy_deadline_seconds`` pass instantly and exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+import trio.testing
+
+from symphony.conductor.deployments import CreateDeployment, UpdateDeployment
+from symphony.wire import StartInstance, StopInstance
+
+from ..deployments.test_reschedule import Cluster, cluster, spec
+
+__all__ = ["cluster"]  # the fixture, used by name
+
+
+def stops(c: Cluster) -> list[str]:
+    return [cmd.instance_id for _, cmd in c.commands if isinstance(cmd, StopInstance)]
+
+
+async def change(c: Cluster, name: str, patch: dict[str, Any]) -> None:
+    await c.deployments.ask(UpdateDeployment(name, patch))
+    await trio.testing.wait_all_tasks_blocked()
+
+
+def latest_start(c: Cluster) -> tuple[str, StartInstance]:
+    return c.starts()[-1]
+
+
+async def test_roll_waits_min_healthy_then_reverts_a_late_version(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    update = {"min_healthy_seconds": 10, "healthy_deadline_seconds": 30}
+    await cluster.deployments.ask(
+        CreateDeployment(spec("web", config={"command": ["sleep", "1"]}, update=update))
+    )
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+
+    await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
+    node2, v2 = latest_start(cluster)
+    assert v2.instance_id != v1.instance_id and v2.spec.config.command == ("sleep", "2")
+    await cluster.report(node2, v2, "running", pid=11)
+    await trio.sleep(9.9)
+    assert stops(cluster) == []  # not healthy long enough yet: the old one runs on
+    await trio.sleep(0.2)
+    assert stops(cluster) == [v1.instance_id]  # the timer fired: no report needed
+    await cluster.report(node1, v1, "stopped", final=True)
+    view = cluster.view("web")
+    assert (view["version"], view["rollout"]) == (2, None)
+    assert "version 2 rolled out: 1 healthy instance(s)" in cluster.events("web")
+
+    # Version 3 never runs: 30 s after its instance was created, back to version 2.
+    await change(cluster, "web", {"config": {"command": ["sleep", "3"]}})
+    node3, v3 = latest_start(cluster)
+    await cluster.report(node3, v3, "restarting", reason="exited with code 1")
+    await trio.sleep(29.9)
+    assert cluster.view("web")["version"] == 3 and stops(cluster) == [v1.instance_id]
+    await trio.sleep(0.2)
+    assert stops(cluster) == [v1.instance_id, v3.instance_id]  # v2's instance kept
+    view = cluster.view("web")
+    assert view["version"] == 2 and view["spec"]["config"]["command"] == ["sleep", "2"]
+    reverted = [e for e in cluster.events("web") if "reverting to version 2" in e]
+    assert reverted == [
+        f"version 3 failed: instance {v3.instance_id} was not healthy within 30 s (it is "
+        "restarting: exited with code 1); reverting to version 2"
+    ]
+    await cluster.report(node3, v3, "stopped", final=True)
+    assert cluster.view("web")["rollout"] is None
+    assert len(cluster.starts()) == 3  # going back started nothing
+
+
+async def test_roll_without_auto_revert_pauses_with_the_reason(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    update = {"min_healthy_seconds": 1, "healthy_deadline_seconds": 20, "auto_revert": False}
+    await cluster.deployments.ask(CreateDeployment(spec("web", update=update)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await change(cluster, "web", {"config": {"command": ["sleep", "5"]}})
+    node2, v2 = latest_start(cluster)
+    await trio.sleep(20.1)
+    rollout = cluster.view("web")["rollout"]
+    assert rollout["state"] == "paused" and "not healthy within 20 s" in rollout["reason"]
+    assert stops(cluster) == []  # nothing moves while paused: both keep running
+    await cluster.report(node2, v2, "running", pid=11)
+    await trio.sleep(5)
+    assert stops(cluster) == [] and cluster.view("web")["rollout"]["state"] == "paused"
+    # A new change supersedes the paused roll.
+    await change(cluster, "web", {"config": {"command": ["sleep", "6"]}})
+    assert cluster.view("web")["rollout"]["state"] == "rolling"
+    assert stops(cluster) == [v2.instance_id]  # the one healthy for the shortest time
+
+
+async def test_roll_without_room_goes_one_down_one_up(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # Both nodes full (2 x 4 of Analytic1): the surge instance finds no room.
+    update = {"min_healthy_seconds": 1}
+    await cluster.deployments.ask(CreateDeployment(spec("full", replicas=8, update=update)))
+    await trio.testing.wait_all_tasks_blocked()
+    first = cluster.starts()
+    assert len(first) == 8
+    for node, start in first:
+        await cluster.report(node, start, "running", pid=1)
+    await change(cluster, "full", {"config": {"command": ["sleep", "9"]}})
+    assert len(cluster.starts()) == 8  # nothing placed beyond the capacity
+    view = cluster.view("full")
+    pending = [i for i in view["instances"] if i["state"] == "pending"]
+    assert len(pending) == 1 and view["rollout"]["state"] == "rolling"
+    [down] = stops(cluster)  # one old instance makes room ...
+    node, start = next((n, s) for n, s in first if s.instance_id == down)
+    await cluster.report(node, start, "stopped", final=True)
+    assert len(cluster.starts()) == 9  # ... and the new one takes it
+    new_node, new = cluster.starts()[-1]
+    assert new_node == node and new.spec.config.command == ("sleep", "9")
+    await cluster.report(new_node, new, "running", pid=2)
+    await trio.sleep(1.1)
+    assert len(stops(cluster)) == 2  # healthy: the next old one goes
+
+
+async def test_roll_reverts_at_once_when_a_new_instance_ends_for_good(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    policy = {"type": "never"}
+    await cluster.deployments.ask(CreateDeployment(spec("once", restart_policy=policy)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await change(cluster, "once", {"config": {"command": ["sleep", "7"]}})
+    node2, v2 = latest_start(cluster)
+    await cluster.report(node2, v2, "exited", exit_code=2, final=True)
+    view = cluster.view("once")  # long before the 120 s deadline
+    assert view["version"] == 1 and stops(cluster) == []
+    [reverted] = [e for e in cluster.events("once") if "reverting" in e]
+    assert f"instance {v2.instance_id} exited (exit code 2)" in reverted

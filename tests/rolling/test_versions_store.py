@@ -1,0 +1,71 @@
+"""Versions in the store: which change makes one, the last ten kept, the migration."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from symphony.conductor.deployments.versions import rollback_target, version_of
+from symphony.conductor.store import KEEP_VERSIONS, MIGRATIONS, Store, migrate
+from symphony.spec import parse_spec
+
+SEED = {"name": "web", "config": {"command": ["sleep", "1"]}}
+
+
+def change(store: Store, name: str, patch: dict[str, object]) -> int:
+    """Apply ``patch`` as the Deployments actor does; the version it runs after."""
+    record = store.get_deployment(name)
+    assert record is not None
+    spec = record.spec.patched(patch)
+    version = version_of(store, record, spec)
+    return store.update_deployment(record.id, spec, version=version).version
+
+
+def test_versions_only_a_template_change_makes_one(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        record = store.create_deployment(parse_spec(SEED))
+        assert record.version == 1
+        assert change(store, "web", {"replicas": 3}) == 1
+        assert change(store, "web", {"desired_state": "stopped"}) == 1
+        assert change(store, "web", {"update": {"max_surge": 0, "canary": 1}}) == 1
+        assert change(store, "web", {"config": {"env": {"A": "1"}}}) == 2
+        assert change(store, "web", {"health_check": {"type": "tcp", "port": 80}}) == 3
+        # The template of a kept version is that version again, not a new one.
+        assert change(store, "web", {"config": {"env": None}, "health_check": None}) == 1
+        kept = store.list_versions(record.id)
+        assert [v.version for v in kept] == [1, 3, 2]  # the most recently current first
+
+
+def test_versions_the_last_ten_are_kept(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        record = store.create_deployment(parse_spec(SEED))
+        for n in range(2, 15):
+            assert change(store, "web", {"config": {"command": ["sleep", str(n)]}}) == n
+        kept = [v.version for v in store.list_versions(record.id)]
+        assert len(kept) == KEEP_VERSIONS and kept == list(range(14, 4, -1))
+        assert isinstance(rollback_target(store.list_versions(record.id), 14, 2), str)
+        assert rollback_target(store.list_versions(record.id), 14, 14) == (
+            "version 14 is the current one"
+        )
+        target = rollback_target(store.list_versions(record.id), 14, None)
+        assert not isinstance(target, str) and target.version == 13
+
+
+def test_versions_migration_gives_existing_deployments_a_good_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:6])  # a database from before versions
+    spec = json.dumps(parse_spec(SEED).to_dict())
+    conn.execute(
+        "INSERT INTO deployments (id, name, spec, desired_state, generation, created_at, "
+        "updated_at) VALUES ('d_1', 'web', ?, 'running', 4, 1.0, 2.0)",
+        (spec,),
+    )
+    conn.close()
+    with Store.open(path) as store:
+        record = store.get_deployment("web")
+        assert record is not None and (record.version, record.roll_state) == (1, None)
+        (version,) = store.list_versions("d_1")
+        assert (version.version, version.status, version.spec) == (1, "good", record.spec)
+        assert change(store, "web", {"config": {"command": ["sleep", "2"]}}) == 2
