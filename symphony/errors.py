@@ -45,6 +45,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── ContainerError                 the container runtime's command failed
     ├── InstanceExists                 that instance id runs on this node already (ValueError)
     ├── UnknownInstance                no such instance on this node (LookupError)
+    ├── NotEnoughDevices               fewer free GPU devices than a start asks (ValueError)
     ├── NodeStopError                  `symphony node stop` could not stop the node
     │   └── NothingToStop              no agent, monitor or job runs in the state directory
     ├── ClientError                    what symphony.client raises

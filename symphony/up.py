@@ -28,7 +28,6 @@ together.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -65,6 +64,8 @@ class UpConfig:
 
     ``http_port`` and ``node_port`` may be 0 (a free port). ``capacities`` of ``None``
     means :func:`local_capacities`; ``node_id`` of ``None`` means :func:`local_node_id`.
+    ``gpus`` lists the local node's GPU devices (``None``: NVML finds them; see
+    ``NodeConfig.gpus``).
     """
 
     state_dir: Path = Path(".symphony")
@@ -74,6 +75,7 @@ class UpConfig:
     capacities: Mapping[str, int] | None = None
     groups: tuple[str, ...] = (LOCAL_GROUP,)
     heartbeat_sec: float = 1.0
+    gpus: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,34 +112,14 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def gpu_count() -> int:
-    """How many GPUs NVML reports; 0 without an NVIDIA driver or library (not an error)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # ImportError, NVMLError_LibraryNotFound, NVMLError_DriverNotLoaded...
-        return 0
-    try:
-        return int(pynvml.nvmlDeviceGetCount())
-    except Exception:
-        return 0
-    finally:
-        with contextlib.suppress(Exception):
-            pynvml.nvmlShutdown()
-
-
 def local_capacities() -> dict[str, int]:
     """The local node's capacity classes: ``cpu`` in hundredths of a core (4 cores ->
-    ``cpu: 400``, so a job asks ``cpu: 50`` for half a core), and ``gpu: N`` (whole
-    GPUs) when NVML reports any. Capacities are virtual: nothing enforces them at run
-    time; they keep the scheduler from placing more than the machine should carry.
+    ``cpu: 400``, so a job asks ``cpu: 50`` for half a core). Capacities are virtual:
+    nothing enforces them at run time; they keep the scheduler from placing more than
+    the machine should carry. The GPUs NVML finds are added by the node itself as
+    ``gpu`` (one per device, each given to one job at a time).
     """
-    capacities = {"cpu": cpu_count() * 100}
-    gpus = gpu_count()
-    if gpus:
-        capacities["gpu"] = gpus
-    return capacities
+    return {"cpu": cpu_count() * 100}
 
 
 def issue_local_node_certificate(
@@ -237,8 +219,12 @@ async def _services(
                 cert_file=cert_file,
                 key_file=key_file,
                 state_dir=state_dir / "node",
+                gpus=config.gpus,
             )
-            started.append(await services.start(run_node, node_config))
+            node = await services.start(run_node, node_config)
+            started.append(node)
+            if node.gpus:
+                capacities["gpu"] = len(node.gpus)
             token = read_token(state_dir)
             task_status.started(
                 UpInfo(

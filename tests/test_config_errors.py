@@ -214,7 +214,8 @@ WORDED = [
     (
         NODE + "  yes: 1\n",
         "node: unknown key true (keys are names); expected one of node_id, conductor_addr, "
-        "groups, capacities_total, heartbeat_sec, tls, join, state_dir, ports, advertise_addr",
+        "groups, capacities_total, heartbeat_sec, tls, join, state_dir, ports, advertise_addr, "
+        "gpus",
     ),
     (
         "mode: conductor\nconductor:\n  tls: {advertise: h}\n",

@@ -11,10 +11,19 @@ One row per live instance (``-a`` adds the instances that have ended: exited, fa
 stopped, replaced); a deployment with no live instance still gets a row, so a stopped
 or failed deployment does not vanish from the list. ``EXIT`` is how the instance's last
 run ended (a code, or a signal's name), ``AGE`` how long its current state has lasted,
-``REASON`` why it is in that state (pending, waiting to restart, failed). On a terminal
-the lines are cut to its width (``-w`` prints them whole and adds ``PID``); into a pipe
-or a file they are never cut. ``-l team=ml``, ``--state`` and ``--group`` list only the
-deployments they select (the Conductor filters; the list comes a page at a time).
+``REASON`` why it is in that state (pending, waiting to restart, failed). ``GPUS`` lists
+the GPU devices each instance holds (as its ``CUDA_VISIBLE_DEVICES``); it is shown when
+an instance holds any, and with ``-w``. On a terminal the lines are cut to its width
+(``-w`` prints them whole and adds ``PID``); into a pipe or a file they are never cut.
+``-l team=ml``, ``--state`` and ``--group`` list only the deployments they select (the
+Conductor filters; the list comes a page at a time).
+
+``symphony nodes`` shows ``GPUS`` as devices held/devices, and below the nodes one row
+per GPU device with the instance holding it::
+
+    NODE     DEVICE         NAME          INSTANCE
+    gpu-7    GPU-8f1c2a9e   NVIDIA A100   train-0-3fa9c1
+    gpu-7    GPU-2b7e90d1   NVIDIA A100   -
 """
 
 from __future__ import annotations
@@ -30,7 +39,10 @@ from ._remote import add_conductor_flag, call, client
 PS_HEADERS = ("NAME", "INSTANCE", "NODE", "STATE", "RESTARTS", "EXIT", "AGE", "REASON")
 #: ``-w`` adds these before ``REASON`` (which stays last: it is the column a cut shortens).
 WIDE_HEADERS = ("PID",)
+#: Before ``REASON`` too, when an instance holds GPU devices (or with ``-w``).
+GPU_HEADERS = ("GPUS",)
 NODE_HEADERS = ("NODE", "STATE", "GROUPS", "CAPACITY (USED/TOTAL)", "CPU", "MEMORY", "GPUS", "SEEN")
+DEVICE_HEADERS = ("NODE", "DEVICE", "NAME", "INSTANCE")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,9 +76,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def ps_rows(
-    deployments: list[dict[str, Any]], *, show_all: bool, wide: bool, now: float
+    deployments: list[dict[str, Any]],
+    *,
+    show_all: bool,
+    wide: bool,
+    now: float,
+    gpus: bool = False,
 ) -> list[list[Any]]:
-    """The rows of ``symphony ps`` (pure, for tests)."""
+    """The rows of ``symphony ps`` (pure, for tests); ``gpus`` adds the devices column."""
     rows: list[list[Any]] = []
     for dep in sorted(deployments, key=lambda d: d.get("name") or ""):
         instances = dep.get("instances") or []
@@ -83,13 +100,29 @@ def ps_rows(
             ]
             if wide:
                 row.append(inst.get("pid"))
+            if gpus:
+                row.append(",".join(devices_of(inst)) or None)
             rows.append([*row, reason(inst, now)])
         if not shown:
             row = [dep.get("name"), None, None, dep.get("state"), None, None, None]
-            if wide:
-                row.append(None)
+            row += [None] * (wide + gpus)
             rows.append([*row, dep.get("pending_reason") or dep.get("failure")])
     return rows
+
+
+def devices_of(inst: dict[str, Any]) -> list[str]:
+    """The GPU devices an instance holds, as the API lists them (``[]``: none)."""
+    devices = inst.get("devices")
+    return [d for d in devices if isinstance(d, str)] if isinstance(devices, list) else []
+
+
+def holds_devices(deployments: list[dict[str, Any]]) -> bool:
+    """Whether any live instance holds a GPU device (then ``ps`` shows ``GPUS``)."""
+    return any(
+        devices_of(inst) and inst.get("finished_at") is None
+        for dep in deployments
+        for inst in dep.get("instances") or []
+    )
 
 
 def reason(inst: dict[str, Any], now: float) -> str | None:
@@ -141,8 +174,10 @@ def run_ps(args: argparse.Namespace) -> int:
     if args.json:
         t.emit(json.dumps(deployments, indent=2))
         return 0
-    headers = PS_HEADERS[:-1] + (WIDE_HEADERS if args.wide else ()) + PS_HEADERS[-1:]
-    rows = ps_rows(deployments, show_all=args.all, wide=args.wide, now=time.time())
+    gpus = args.wide or holds_devices(deployments)
+    extra = (WIDE_HEADERS if args.wide else ()) + (GPU_HEADERS if gpus else ())
+    headers = PS_HEADERS[:-1] + extra + PS_HEADERS[-1:]
+    rows = ps_rows(deployments, show_all=args.all, wide=args.wide, now=time.time(), gpus=gpus)
     text = t.table(headers, rows)
     t.emit(text if args.wide else t.fit(text, t.terminal_width()))
     return 0
@@ -169,12 +204,38 @@ def node_rows(nodes: list[dict[str, Any]], *, now: float) -> list[list[Any]]:
                 t.capacities(node.get("capacities_total") or {}, node.get("capacities_used") or {}),
                 None if cpu is None else f"{cpu:.0f}%",
                 memory,
-                len(resources.get("gpus") or []),
+                _gpus_cell(node, resources),
                 t.age(node.get("last_heartbeat"), now) + " ago"
                 if node.get("last_heartbeat")
                 else None,
             ]
         )
+    return rows
+
+
+def _gpus_cell(node: dict[str, Any], resources: dict[str, Any]) -> int | str:
+    """``1/2`` (devices held / devices) for a node that hands out devices, else how
+    many GPUs it reports."""
+    devices = node.get("gpu_devices") or []
+    if devices:
+        held = sum(1 for d in devices if d.get("instance_id"))
+        return f"{held}/{len(devices)}"
+    return len(resources.get("gpus") or [])
+
+
+def device_rows(nodes: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per GPU device of every node, with the instance holding it (pure)."""
+    rows = []
+    for node in sorted(nodes, key=lambda n: n.get("node_id") or ""):
+        for device in node.get("gpu_devices") or []:
+            rows.append(
+                [
+                    node.get("node_id"),
+                    device.get("id"),
+                    device.get("name"),
+                    device.get("instance_id"),
+                ]
+            )
     return rows
 
 
@@ -194,4 +255,8 @@ def run_nodes(args: argparse.Namespace) -> int:
         t.emit(json.dumps(nodes, indent=2))
         return 0
     t.emit(t.table(NODE_HEADERS, node_rows(nodes, now=time.time())))
+    devices = device_rows(nodes)
+    if devices:
+        t.emit("")
+        t.emit(t.table(DEVICE_HEADERS, devices))
     return 0

@@ -39,6 +39,7 @@ NODE_KEYS = (
     ("conductor", "node.conductor_addr"),
     ("group", "node.groups"),
     ("capacity", "node.capacities_total"),
+    ("gpu", "node.gpus"),
     ("heartbeat", "node.heartbeat_sec"),
     ("ca_file", "node.tls.ca_file"),
     ("cert_file", "node.tls.cert_file"),

@@ -146,6 +146,14 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
         help="capacity offered, e.g. Analytic1=10 (repeatable; replaces the file's)",
     )
     add(
+        "--gpu",
+        metavar="ID",
+        action="append",
+        type=checked("gpu_id"),
+        help="a GPU device of this node, e.g. 0 or GPU-8f1c... (repeatable; replaces the "
+        "file's node.gpus; without it NVML finds them)",
+    )
+    add(
         "--heartbeat",
         metavar="SECONDS",
         type=checked("seconds", float, what="seconds"),

@@ -61,6 +61,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="add or override a capacity class of the local node (repeatable)",
     )
     add(
+        "--gpu",
+        metavar="ID",
+        action="append",
+        type=checked("gpu_id"),
+        help="a GPU device of the local node, e.g. 0 (repeatable; default: what NVML finds)",
+    )
+    add(
         "--log-level",
         metavar="LEVEL",
         type=checked("log_level"),
@@ -83,6 +90,7 @@ def up_config(args: argparse.Namespace) -> UpConfig:
         node_port=args.node_port,
         node_id=args.node_id,
         capacities=capacities,
+        gpus=tuple(args.gpu) if args.gpu else None,
     )
 
 

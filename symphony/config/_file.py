@@ -49,6 +49,7 @@ AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
 PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
+GpuId = Annotated[Any, AfterValidator(v.gpu_id)]
 
 
 class _Section(BaseModel):
@@ -113,6 +114,7 @@ class NodeSection(_Section):
     state_dir: Path = None
     ports: PortRange = None
     advertise_addr: Host = None
+    gpus: list[GpuId] | None = None
 
 
 class ConfigFile(_Section):

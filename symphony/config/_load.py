@@ -243,6 +243,7 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         state_dir=s.state_dir,
         ports=s.ports,
         advertise_addr=s.advertise_addr,
+        gpus=s.gpus,
     )
     # The conductor address defaults to the join address: one endpoint to remember.
     addr = s.conductor_addr or (v.host_port(join.addr) if join.addr is not None else None)

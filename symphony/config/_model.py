@@ -129,6 +129,10 @@ class NodeConfig:
     three) or a join token (``join_addr``, ``join_token``, ``join_ca_hash``, all three),
     or neither when ``state_dir`` already holds a certificate from an earlier join.
     ``join_token`` is a secret: it is left out of ``repr()``.
+
+    ``gpus`` lists this node's GPU devices (indexes or ids, as ``CUDA_VISIBLE_DEVICES``
+    takes them); ``None`` finds them with NVML (none without it). They are the node's
+    ``gpu`` capacity, so ``capacities_total`` must not name ``gpu`` itself.
     """
 
     node_id: str
@@ -148,6 +152,7 @@ class NodeConfig:
     # processes are reached at (None: the address the Conductor sees its link come from).
     ports: str = v.DEFAULT_PORTS
     advertise_addr: str | None = None
+    gpus: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _set(self, "node_id", v.node_id)
@@ -164,10 +169,13 @@ class NodeConfig:
         _set(self, "join_token", _optional(v.join_token))
         _set(self, "join_ca_hash", _optional(v.ca_hash))
         _set(self, "state_dir", v.path)
+        _set(self, "gpus", _optional(v.gpu_ids))
         problems = _all_or_none(self, ("ca_file", "cert_file", "key_file"))
         problems += _all_or_none(self, ("join_addr", "join_token", "join_ca_hash"))
         if self.ca_file is not None and self.join_addr is not None:
             problems.append(("join_addr", "use certificate files or a join token, not both"))
+        if v.GPU_CLASS in self.capacities_total:
+            problems.append((f"capacities_total.{v.GPU_CLASS}", _GPU_DECLARED))
         if problems:
             raise ConfigError(problems)
 
@@ -180,6 +188,13 @@ class NodeConfig:
     def join_host_port(self) -> tuple[str, int] | None:
         """``join_addr`` split into ``(host, port)``, or ``None`` without a join token."""
         return None if self.join_addr is None else v.host_port(self.join_addr)
+
+
+_GPU_DECLARED = (
+    "the gpu capacity comes from the node's devices, not from a number: remove it, and "
+    "list the devices in node.gpus (e.g. gpus: [0, 1]) or leave node.gpus out to find "
+    "them with NVML"
+)
 
 
 def _all_or_none(obj: object, names: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -240,6 +240,38 @@ def capacity_name(value: object) -> str:
     return value
 
 
+#: A declared GPU id: what ``CUDA_VISIBLE_DEVICES`` takes (an index, ``GPU-<uuid>``,
+#: ``MIG-<uuid>``): no commas (they separate ids there), no spaces.
+_GPU_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
+#: The name of the capacity class that a node's GPU devices provide (``node.gpus``).
+GPU_CLASS = "gpu"
+
+
+def gpu_id(value: object) -> str:
+    """One entry of ``node.gpus``: a device index (``0``) or id (``GPU-8f1c...``), as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(integer(value, what="a device index >= 0 or a device id", hi=1_000_000))
+    if not isinstance(value, str) or not _GPU_ID_RE.fullmatch(value):
+        raise Invalid(
+            "must be a device index (0, 1, ...) or a device id such as 'GPU-8f1c...' "
+            f"(letters, digits, '_.:/-', no commas or spaces), got {show(value)}"
+        )
+    return value
+
+
+def gpu_ids(value: object) -> tuple[str, ...]:
+    """``node.gpus``: a list of distinct device ids (``[0, 1]`` or ``["GPU-..", ..]``)."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise Invalid(f"must be a list of device indexes or ids, e.g. [0, 1], got {show(value)}")
+    ids = tuple(gpu_id(item) for item in value)
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise Invalid(f"lists device {item!r} twice: each device may be listed once")
+        seen.add(item)
+    return ids
+
+
 def ca_hash(value: object) -> str:
     """``sha256:<64 hex>`` (colons between bytes allowed), returned lower-case, no colons."""
     if isinstance(value, str):

@@ -245,9 +245,13 @@ def _unusable(identity: NodeIdentity, config: NodeConfig) -> str | None:
     return None
 
 
-async def identity_for(config: NodeConfig) -> NodeIdentity | None:
+async def identity_for(
+    config: NodeConfig, *, capacities: Mapping[str, int] | None = None
+) -> NodeIdentity | None:
     """The node's enrolled identity: the stored one if it fits ``config``, else a new
-    one from ``node.join`` if configured; None when there is neither."""
+    one from ``node.join`` if configured; None when there is neither. ``capacities`` is
+    what the node will offer (default ``config.capacities_total``; its GPU devices add
+    ``gpu``), told to the Conductor in the join."""
     stored = load_identity(config.state_dir)
     join = config.join_host_port
     if stored is not None:
@@ -269,5 +273,5 @@ async def identity_for(config: NodeConfig) -> NodeIdentity | None:
         node_id=config.node_id,
         state_dir=config.state_dir,
         groups=config.groups,
-        capacities=config.capacities_total,
+        capacities=config.capacities_total if capacities is None else capacities,
     )

@@ -109,6 +109,7 @@ class ProcessJobs:
             restart_at=update.restart_at,
             finished_at=update.at if final else None,
             final=final,
+            devices=update.devices,
         )
 
     # ---- the Jobs protocol --------------------------------------------------------------------
@@ -160,6 +161,7 @@ class ProcessJobs:
             finished_at=(report.finished_at or time.time()) if final else None,
             final=final,
             restart_at=report.restart_at,
+            devices=report.devices,
         )
 
     async def start(self, command: StartInstance) -> None:
@@ -182,6 +184,7 @@ class ProcessJobs:
             spec=command.spec,
             deployment_id=command.deployment_id,
             replica=command.replica,
+            gpus=command.gpus or 0,
         )
         if self.manager.stopping_all:
             # The node is ending with its jobs: the Conductor learns of it when the

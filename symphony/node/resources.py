@@ -34,9 +34,10 @@ class Gpus:
             self._nvml = pynvml
             log.info("NVML found %d GPU(s)", count)
         except ImportError:
-            log.info("nvidia-ml-py not installed: reporting no GPUs")
+            # Said once, at info, by the node's device discovery (symphony.node.gpus).
+            log.debug("nvidia-ml-py not installed: reporting no GPUs")
         except Exception as error:  # pynvml.NVMLError and friends: no driver, no GPU
-            log.info("no GPUs: NVML unavailable (%s)", type(error).__name__)
+            log.debug("no GPUs: NVML unavailable (%s)", type(error).__name__)
 
     def static(self) -> list[dict[str, Any]]:
         """Name, UUID and memory of each GPU."""
@@ -95,11 +96,16 @@ class ResourceMonitor(Actor):
 
     Args:
         disk_paths: the paths whose file systems are reported (the state dir, ``/``).
+        devices: the GPU devices the node hands out (``symphony.node.gpus``), listed in
+            the static facts as ``gpu_devices``.
     """
 
-    def __init__(self, *, disk_paths: tuple[Path, ...] = (Path("/"),)) -> None:
+    def __init__(
+        self, *, disk_paths: tuple[Path, ...] = (Path("/"),), devices: tuple[Any, ...] = ()
+    ) -> None:
         super().__init__()
         self.disk_paths = disk_paths
+        self.devices = devices
         self.gpus: Gpus | None = None
 
     async def on_start(self) -> None:
@@ -124,6 +130,7 @@ class ResourceMonitor(Actor):
             "ram_total": psutil.virtual_memory().total,
             "disks": [{"path": str(p), "total": _disk(p)["total"]} for p in self.disk_paths],
             "gpus": self.gpus.static(),
+            "gpu_devices": [device.to_json() for device in self.devices],
             "hostname": os.uname().nodename,
         }
 

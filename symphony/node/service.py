@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from symphony.pki import client_ssl_context, ensure_private_dir
 from symphony.statedir import hold_state_dir
 
 from .enroll import IDENTITY_DIR, identity_for
+from .gpus import GpuDevice, node_devices
 from .incarnation import ensure_incarnation
 from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
@@ -48,21 +50,33 @@ class NodeCredentialsError(SymphonyError):
 
 @dataclass(frozen=True, slots=True)
 class NodeHandle:
-    """What ``run_node`` reports: the tree and its link (ask it ``"status"``)."""
+    """What ``run_node`` reports: the tree and its link (ask it ``"status"``), and the
+    GPU devices it hands out."""
 
     tree: Supervisor
     link: ActorRef
     processes: ProcessManager
+    gpus: tuple[GpuDevice, ...] = ()
 
 
-async def node_credentials(config: NodeConfig) -> ssl.SSLContext:
+def offered_capacities(config: NodeConfig, gpus: tuple[GpuDevice, ...]) -> dict[str, int]:
+    """What the node offers: its configured capacities and ``gpu``, one per device."""
+    capacities = dict(config.capacities_total)
+    if gpus:
+        capacities["gpu"] = len(gpus)
+    return capacities
+
+
+async def node_credentials(
+    config: NodeConfig, *, capacities: Mapping[str, int] | None = None
+) -> ssl.SSLContext:
     """The link's client TLS context, first match wins: the ``node.tls`` files; else a
     certificate an earlier join stored in ``state_dir`` (when it fits this node id and
     the configured CA); else a new join with ``node.join``'s token
     (:mod:`symphony.node.enroll`)."""
     if config.ca_file is not None:
         return node_ssl_context(config)
-    identity = await identity_for(config)
+    identity = await identity_for(config, capacities=capacities)
     if identity is None:
         raise NodeCredentialsError(
             f"node {config.node_id!r} has no credentials: give node.tls files, or node.join "
@@ -86,16 +100,21 @@ def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
 
 
 def build_tree(
-    config: NodeConfig, ssl_context: ssl.SSLContext, jobs: Jobs | None = None
+    config: NodeConfig,
+    ssl_context: ssl.SSLContext,
+    jobs: Jobs | None = None,
+    gpus: tuple[GpuDevice, ...] = (),
 ) -> Supervisor:
-    """The Node's supervision tree (not started yet)."""
+    """The Node's supervision tree (not started yet); ``gpus`` are its devices, offered
+    as the ``gpu`` capacity (one per device)."""
+    capacities = offered_capacities(config, gpus)
     settings = LinkSettings(
         host=config.conductor_host,
         port=config.conductor_port,
         ssl_context=ssl_context,
         node_id=config.node_id,
         groups=tuple(config.groups),
-        capacities_total=dict(config.capacities_total),
+        capacities_total=capacities,
         heartbeat_sec=config.heartbeat_sec,
         incarnation=ensure_incarnation(Path(config.state_dir)),
         network=network_facts(config.ports, config.advertise_addr),
@@ -103,7 +122,7 @@ def build_tree(
     disks = (Path(config.state_dir).resolve(),)
 
     def resources() -> ResourceMonitor:
-        return ResourceMonitor(disk_paths=disks)
+        return ResourceMonitor(disk_paths=disks, devices=gpus)
 
     def link() -> ConductorLink:
         return ConductorLink(settings, tree.child("resources"), jobs)
@@ -132,15 +151,22 @@ async def run_node(
 
 async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]) -> None:
     state_dir = Path(config.state_dir)
-    ssl_context = await node_credentials(config)
+    # Once per start: NVML is asked (and its absence logged) here, not per job.
+    gpus = node_devices(config.gpus)
+    # A join says what the node will offer, devices included (a token may bind it).
+    ssl_context = await node_credentials(config, capacities=offered_capacities(config, gpus))
     async with trio.open_nursery() as nursery:
-        manager = ProcessManager(state_dir=str(state_dir / "jobs"), node_id=config.node_id)
+        manager = ProcessManager(
+            state_dir=str(state_dir / "jobs"),
+            node_id=config.node_id,
+            gpus=[device.id for device in gpus],
+        )
         await nursery.start(manager.run)
         jobs = ProcessJobs(manager)  # subscribes before adoption emits anything
         adopted = await manager.adopt()
         if adopted:
             log.info("re-adopted %d instance(s) from an earlier agent", len(adopted))
-        tree = build_tree(config, ssl_context, jobs)
+        tree = build_tree(config, ssl_context, jobs, gpus)
         await spawn(nursery, tree, name=f"node:{config.node_id}")
         await nursery.start(jobs.run, tree.child("link"))
-        task_status.started(NodeHandle(tree, tree.child("link"), manager))
+        task_status.started(NodeHandle(tree, tree.child("link"), manager, gpus))

@@ -79,6 +79,17 @@ ClassName = Annotated[
         "a capacity class: 1-63 letters, digits, '_', '.', '-', starting with a letter",
     ),
 ]
+#: A GPU device id as a node reports it (``node.gpus``' rule, or an NVML UUID).
+DeviceId = Annotated[
+    str,
+    Pattern(
+        r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}",
+        "a device id: 1-128 letters, digits, '_', '.', ':', '/', '-'",
+    ),
+]
+#: The most GPU devices one instance may hold (far more than a machine has).
+MAX_DEVICES = 4096
+
 #: The largest capacity a node may declare (as in the config and the spec).
 MAX_CAPACITY = 10**12
 Capacity = Annotated[int, Min(0), Max(MAX_CAPACITY)]
@@ -130,7 +141,9 @@ class InstanceStatus(Message):
     restart policy gave up, it exited for good, or it was stopped): only then does
     the conductor release the instance's capacity. ``restart_at`` (protocol 3) is when
     an instance ``restarting`` starts its next run (wall clock); a version-2 node leaves
-    it out.
+    it out. ``devices`` (protocol 4) are the GPU devices the instance holds on the node
+    (``()``: none); ``None``: not said (an older node, or an update that does not
+    concern them).
     """
 
     instance_id: Id
@@ -149,6 +162,7 @@ class InstanceStatus(Message):
     at: float | None = None
     final: bool | None = None
     restart_at: float | None = None
+    devices: Annotated[tuple[DeviceId, ...], MaxLen(MAX_DEVICES)] | None = None
 
 
 #: What a node reports in its hello for each instance it runs: the same record.
@@ -247,6 +261,8 @@ class StartInstance(Message):
 
     Since protocol 3 ``spec`` is a typed :class:`~symphony.wire.jobspec.JobSpec`; its
     map is the subset of the old untyped spec map that nodes of versions 1 and 2 read.
+    ``gpus`` (protocol 4) is how many of the node's GPU devices the instance gets to
+    itself (its ``capacity_requests.gpu``; ``None``: none); the node picks them.
     """
 
     instance_id: Id
@@ -254,6 +270,7 @@ class StartInstance(Message):
     deployment_name: Id
     replica: NonNegInt
     spec: JobSpec
+    gpus: Annotated[int, Min(1)] | None = None
 
 
 @message("stop_instance")

@@ -35,16 +35,20 @@ __all__ = [
 #: ``JobConfig.image`` and ``entrypoint``, and an empty ``command`` for the image's
 #: own); a container job goes only to a node that reported its runtime, so older nodes
 #: (which report none) never receive one.
-#: It also added the optional ``JobSpec.experiment`` (the names an experiment's process binds and
+#: 4 also added GPU devices: ``StartInstance.gpus`` (how many devices the instance gets; a
+#: conductor leaves it out for an older node, which runs the job as before, ``gpu``
+#: being a plain count there) and ``InstanceStatus.devices`` (the ones the node gave it),
+#: and the optional ``JobSpec.experiment`` (the names an experiment's process binds and
 #: exposes, with their fixed ports, which the node checks are free before it starts the
 #: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
 PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
 MIN_PROTOCOL_VERSION = 1
 #: The oldest protocol version a node speaks: a node runs the typed job spec as sent and
-#: no longer fills in defaults itself, which a Conductor older than 3 relies on. Upgrade
-#: the Conductor first, then the nodes.
-NODE_MIN_PROTOCOL_VERSION = 3
+#: no longer fills in defaults itself, which a Conductor older than 3 relies on; and a
+#: Conductor older than 4 would not say how many GPU devices a job gets, so a job on a
+#: node with GPUs would see none. Upgrade the Conductor first, then the nodes.
+NODE_MIN_PROTOCOL_VERSION = 4
 
 
 def negotiate_version(

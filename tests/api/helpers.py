@@ -43,15 +43,22 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def cluster(tmp_path: Path, *, node: bool = True, **overrides: Any) -> AsyncIterator[Cluster]:
+async def cluster(
+    tmp_path: Path,
+    *,
+    node: bool = True,
+    node_overrides: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Cluster]:
     """A Conductor on 127.0.0.1 (ports 0) and, with ``node``, node ``n1`` in group gpu-1
-    with ``Analytic1: 10``, ready before this yields."""
+    with ``Analytic1: 10`` (and ``node_overrides``), ready before this yields."""
     async with trio.open_nursery() as nursery:
         info = await start_conductor(nursery, tmp_path / "conductor", **overrides)
         headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
         async with httpx.AsyncClient(base_url=info.http_url, headers=headers, timeout=10) as http:
             if node:
-                await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n1"))
+                config = shared_cert_node(info, "n1", tmp_path / "n1", **(node_overrides or {}))
+                await start_node(nursery, config)
                 with trio.fail_after(10):
                     while not await _ready(http):
                         await trio.sleep(0.02)

@@ -11,29 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import time
 import typing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgpack
-import trio
 
 from symphony.spec import DeploymentSpec
 from symphony.wire import (
-    Heartbeat,
-    Hello,
-    HelloAccepted,
-    InstanceStatus,
     JobSpec,
     StartInstance,
-    connect_to_conductor,
     encode,
 )
 
 from . import v2_node_jobspec
 from .helpers import PYTHON, cluster
-from .test_api_logs_v1_node import _context
+from .old_node import run_old_node
 
 LISTEN = "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); " \
     "s.listen(); time.sleep(600)"  # fmt: skip
@@ -113,47 +107,11 @@ SPECS: list[dict[str, Any]] = [
 ]
 
 
-async def _v2_node(info: Any, seen: list[Any], task_status=trio.TASK_STATUS_IGNORED) -> None:
-    async with connect_to_conductor("localhost", info.node_port, _context(info)) as conn:
-        hello = Hello(
-            protocol_version=2,
-            node_id="old",
-            groups=("gpu-1",),
-            capacities_total={"Analytic1": 10},
-            heartbeat_sec=0.5,
-            incarnation="v2-node",
-        )
-        await conn.send(hello)
-        accepted = await conn.receive()
-        assert isinstance(accepted, HelloAccepted) and accepted.protocol_version == 2
-        task_status.started()
-        async with trio.open_nursery() as nursery:
-
-            async def beat() -> None:
-                for seq in range(10**6):
-                    await conn.send(Heartbeat(seq=seq))
-                    await trio.sleep(0.3)
-
-            nursery.start_soon(beat)
-            while True:
-                received = await conn.receive()
-                for msg in received if isinstance(received, list) else [received]:
-                    if isinstance(msg, StartInstance):
-                        seen.append(msg)
-                        running = InstanceStatus(
-                            instance_id=msg.instance_id,
-                            deployment_id=msg.deployment_id,
-                            state="running",
-                            pid=4242,
-                            at=time.time(),
-                        )
-                        await conn.send(running)
-
-
 async def test_api_version_2_node_gets_a_spec_its_own_parser_accepts(tmp_path: Path) -> None:
     async with cluster(tmp_path, node=False) as c:
         seen: list[StartInstance] = []
-        await c.nursery.start(_v2_node, c.info, seen)
+        node = partial(run_old_node, version=2, capacities={"Analytic1": 10})
+        await c.nursery.start(node, c.info, seen)
         for i, spec in enumerate(SPECS):
             body = {"name": f"old-{i}", "node_group": "gpu-1", **spec}
             created = await c.http.post("/deployments", json=body)

@@ -8,82 +8,38 @@ drop the link), and must bound what it buffers for the reader, saying what it dr
 
 from __future__ import annotations
 
-import ssl
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from symphony.pki import client_ssl_context
 from symphony.wire import (
-    Heartbeat,
-    Hello,
-    HelloAccepted,
-    InstanceStatus,
     LogChunk,
     LogCredit,
     LogRequest,
-    StartInstance,
-    connect_to_conductor,
 )
 
 from .helpers import cluster
+from .old_node import run_old_node
 
 CHUNK = (b"y" * 1023 + b"\n") * 64  # 64 KiB, 64 lines
 FLOOD = 48  # chunks: 3 MiB, far past what the Conductor buffers for one reader
 
 
-def _context(info: Any) -> ssl.SSLContext:
-    certs = info.cert_dir
-    return client_ssl_context(
-        certs / "ca.pem", certs / "node-client.pem", certs / "node-client.key"
-    )
-
-
-async def _v1_node(info: Any, seen: list[Any], task_status=trio.TASK_STATUS_IGNORED) -> None:
-    async with connect_to_conductor("localhost", info.node_port, _context(info)) as conn:
-        hello = Hello(
-            protocol_version=1,
-            node_id="old",
-            groups=("gpu-1",),
-            capacities_total={"Analytic1": 10},
-            heartbeat_sec=0.5,
-        )
-        await conn.send(hello)
-        accepted = await conn.receive()
-        assert isinstance(accepted, HelloAccepted) and accepted.protocol_version == 1
-        task_status.started()
-        async with trio.open_nursery() as nursery:
-
-            async def beat() -> None:
-                for seq in range(10**6):
-                    await conn.send(Heartbeat(seq=seq))
-                    await trio.sleep(0.3)
-
-            nursery.start_soon(beat)
-            while True:
-                received = await conn.receive()
-                for msg in received if isinstance(received, list) else [received]:
-                    seen.append(msg)
-                    if isinstance(msg, StartInstance):
-                        status = InstanceStatus(
-                            instance_id=msg.instance_id,
-                            deployment_id=msg.deployment_id,
-                            state="running",
-                            pid=4242,
-                            at=time.time(),
-                        )
-                        await conn.send(status)
-                    elif isinstance(msg, LogRequest):
-                        for _ in range(FLOOD):  # all at once: a v1 node knows no window
-                            await conn.send(LogChunk(request_id=msg.request_id, data=CHUNK))
+async def _flood(conn: Any, msg: Any) -> None:
+    if isinstance(msg, LogRequest):
+        for _ in range(FLOOD):  # all at once: a v1 node knows no window
+            await conn.send(LogChunk(request_id=msg.request_id, data=CHUNK))
 
 
 async def test_logs_from_a_version_1_node_get_no_credit_and_stay_bounded(tmp_path: Path) -> None:
     async with cluster(tmp_path, node=False) as c:
         seen: list[Any] = []
-        await c.nursery.start(_v1_node, c.info, seen)
+        node = partial(
+            run_old_node, version=1, capacities={"Analytic1": 10}, keep_all=True, answer=_flood
+        )
+        await c.nursery.start(node, c.info, seen)
         spec = {
             "name": "legacy",
             "node_group": "gpu-1",

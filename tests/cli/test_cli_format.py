@@ -189,3 +189,34 @@ def test_node_rows_state_says_draining_whatever_the_link_does() -> None:
         now=NOW,
     )
     assert [r[1] for r in rows] == ["draining", "disconnected,draining", "lost", "ready"]
+
+
+def test_ps_rows_gpus_column_lists_each_instance_devices() -> None:
+    from symphony.cli.ps import holds_devices
+
+    held = instance(devices=["GPU-a", "GPU-b"])
+    dep = deployment(instances=[held, instance(id="web-1-x", replica=1)])
+    assert holds_devices([dep])
+    rows = ps_rows([dep], show_all=False, wide=False, now=NOW, gpus=True)
+    assert [row[-2] for row in rows] == ["GPU-a,GPU-b", None]
+    assert not holds_devices([deployment(instances=[instance()])])
+    ended = instance(devices=["0"], finished_at=NOW, state="exited")
+    assert not holds_devices([deployment(instances=[ended])])  # only live ones count
+    (empty,) = ps_rows([{"name": "x"}], show_all=False, wide=True, now=NOW, gpus=True)
+    assert len(empty) == len(PS_HEADERS) + 2
+
+
+def test_node_rows_and_device_rows_show_who_holds_each_gpu() -> None:
+    from symphony.cli.ps import device_rows
+
+    devices = [
+        {"id": "GPU-a", "name": "A100", "instance_id": "train-0-x"},
+        {"id": "GPU-b", "name": "A100", "instance_id": None},
+    ]
+    node = {"node_id": "g7", "gpu_devices": devices, "resources": {"gpus": [{}, {}]}}
+    (row,) = node_rows([node], now=NOW)
+    assert row[6] == "1/2"
+    assert device_rows([node, {"node_id": "cpu-only"}]) == [
+        ["g7", "GPU-a", "A100", "train-0-x"],
+        ["g7", "GPU-b", "A100", None],
+    ]

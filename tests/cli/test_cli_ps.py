@@ -95,7 +95,7 @@ def test_ps_shows_why_by_default_and_whole_lines_into_a_pipe(project: Path) -> N
     assert table["big"][-1].startswith("no ready node in group local")  # not cut: a pipe
     assert "restarting" in table["crash"][-1] or table["crash"][3] == "restarting"
     wide = cli(project, "ps", "-w").stdout.splitlines()[0].split()
-    assert wide[-2:] == ["PID", "REASON"]
+    assert wide[-3:] == ["PID", "GPUS", "REASON"]  # GPUS: whether or not one holds a GPU
 
 
 def test_ps_cuts_lines_to_the_terminal_width(project: Path) -> None:

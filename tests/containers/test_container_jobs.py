@@ -197,3 +197,28 @@ async def test_container_kind_docker_runs_through_the_docker_command(tmp_path) -
     # docker has no `image exists`: the node asks with `image inspect`
     assert fake.calls("image") == [["image", "inspect", IMAGE]]
     assert len(fake.calls("run")) == 1
+
+
+async def test_container_gets_exactly_its_gpus_as_device_flags_and_env(tmp_path) -> None:
+    fake = FakeRuntime(tmp_path)
+    fake.add_image()
+    job = container(command=["sh", "-c", 'echo "[$NVIDIA_VISIBLE_DEVICES]"'])
+    with trio.fail_after(30):
+        async with harness.open_node(
+            str(tmp_path / "node"), node_id="n1", env=fake.env, gpus=("0", "1", "2")
+        ) as node:
+            await node.start("gpu-0-aa", job, deployment_id="d1", gpus=2)
+            await node.wait_for("gpu-0-aa", "exited")
+            assert log_text(node, "gpu-0-aa") == "[0,1]", log_text(node, "gpu-0-aa", "stderr")
+    (run,) = fake.calls("run")
+    flags = [run[i + 1] for i, word in enumerate(run) if word == "--device"]
+    assert flags == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]
+    assert "NVIDIA_VISIBLE_DEVICES" in run and "CUDA_VISIBLE_DEVICES" in run
+
+
+def test_container_device_flags_by_runtime() -> None:
+    from symphony.node.container.argv import device_flags
+
+    assert device_flags("/usr/bin/docker", ["GPU-a", "GPU-b"]) == ["--gpus", '"device=GPU-a,GPU-b"']
+    assert device_flags("/usr/bin/podman", ["3"]) == ["--device", "nvidia.com/gpu=3"]
+    assert device_flags("/usr/bin/podman", []) == []

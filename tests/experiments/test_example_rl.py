@@ -7,6 +7,7 @@ test reads their logs to see that every message arrived.
 from __future__ import annotations
 
 import importlib.util
+import random
 from pathlib import Path
 from types import ModuleType
 
@@ -27,9 +28,18 @@ def launcher() -> ModuleType:
     return module
 
 
+def port_block() -> str:
+    """A range of ports for both nodes, away from the default one and from the ports the
+    kernel hands out for port 0: another test run on this machine at the same moment
+    (its nodes allocate from 20000 up) must not hold the ports the learner binds."""
+    base = random.randrange(21000, 32000, 100)
+    return f"{base}-{base + 99}"
+
+
 async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Path) -> None:
-    async with cluster(tmp_path) as c:
-        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2"))
+    ports = port_block()
+    async with cluster(tmp_path, node_overrides={"ports": ports}) as c:
+        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2", ports=ports))
         with trio.fail_after(15):
             while (
                 sum(n["state"] == "ready" for n in (await c.http.get("/nodes")).json()["nodes"]) < 2

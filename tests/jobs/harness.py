@@ -179,7 +179,9 @@ async def open_jobs(node: Node) -> AsyncIterator[tuple[ProcessJobs, LinkDouble]]
         nursery.cancel_scope.cancel()
 
 
-def start_command(instance_id: str, job: JobSpec, *, deployment_id: str = "dep-1") -> StartInstance:
+def start_command(
+    instance_id: str, job: JobSpec, *, deployment_id: str = "dep-1", gpus: int | None = None
+) -> StartInstance:
     """A StartInstance as the Conductor sends it."""
     return StartInstance(
         instance_id=instance_id,
@@ -187,6 +189,7 @@ def start_command(instance_id: str, job: JobSpec, *, deployment_id: str = "dep-1
         deployment_name="dep",
         replica=0,
         spec=job,
+        gpus=gpus,
     )
 
 

@@ -70,7 +70,7 @@ class Server:
             time.sleep(0.05)
 
 
-def _start_up(root: Path) -> subprocess.Popen[bytes]:
+def _start_up(root: Path, *extra: str) -> subprocess.Popen[bytes]:
     state = root / "state"
     with (root / "up.log").open("ab") as log:
         return subprocess.Popen(
@@ -87,6 +87,7 @@ def _start_up(root: Path) -> subprocess.Popen[bytes]:
                 "ui-node",
                 "--capacity",
                 "Analytic1=10",
+                *extra,
             ],
             cwd=root,
             stdout=log,
@@ -117,10 +118,15 @@ def _wait_ready(root: Path, proc: subprocess.Popen[bytes]) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from serve_up(tmp_path_factory)
+
+
+def serve_up(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[Server]:
+    """A running ``symphony up`` (``extra``: more of its flags), stopped afterwards."""
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM}")
     root = tmp_path_factory.mktemp("ui")
-    proc = _start_up(root)
+    proc = _start_up(root, *extra)
     try:
         url, token = _wait_ready(root, proc)
         with httpx.Client(

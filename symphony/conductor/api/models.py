@@ -264,6 +264,9 @@ class Instance(_Answer):
     cpu_percent: float | None  # current figures (see .instance_usage); null until measured
     rss_bytes: int | None
     version: int = Field(description="The version of the deployment's template it runs")
+    devices: list[str] = Field(
+        description="The GPU devices its node gave it (CUDA_VISIBLE_DEVICES); kept once it ended"
+    )
 
 
 class InstanceStateLists(_Answer):
@@ -358,6 +361,17 @@ class Deleted(_Answer):
     name: str
 
 
+class GpuDevice(_Answer):
+    """One GPU device of a node; ``instance_id`` holds it (``null``: free)."""
+
+    id: str = Field(description="What a job's CUDA_VISIBLE_DEVICES names it by")
+    index: int | None
+    uuid: str | None
+    name: str | None
+    instance_id: str | None
+    deployment_id: str | None
+
+
 class Node(_Answer):
     node_id: str
     state: Literal["ready", "disconnected", "lost"]
@@ -373,6 +387,9 @@ class Node(_Answer):
     heartbeat_sec: float
     draining: bool
     container_runtimes: list[str] = Field(default_factory=list)
+    gpu_devices: list[GpuDevice] = Field(
+        description="Each GPU device the node hands out, with the instance holding it"
+    )
 
 
 class NodeList(_Answer):

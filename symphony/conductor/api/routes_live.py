@@ -41,6 +41,7 @@ from ..nodes.model import ListNodes
 from ..store import DeploymentRecord, EventRecord, InstanceRecord
 from .app import context
 from .context import ApiContext
+from .gpu_view import holders_of
 from .routes_nodes import node_json
 from .snapshots import Fingerprint, Snapshot, SnapshotCache, fingerprint
 from .sse import sse, sse_raw
@@ -173,7 +174,8 @@ async def current_nodes(ctx: ApiContext) -> list[dict[str, Any]]:
     """Every node as ``GET /nodes`` shows it."""
     views = await ctx.registry.ask(ListNodes(), timeout=5)
     used = await ctx.scheduler.ask(CapacityUsage(), timeout=5)
-    return [node_json(view, used.get(view.node_id, {})) for view in views]
+    holders = await holders_of(ctx, views)
+    return [node_json(view, used.get(view.node_id, {}), holders) for view in views]
 
 
 async def changes(

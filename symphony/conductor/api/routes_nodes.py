@@ -13,6 +13,7 @@ from ..deployments import CapacityUsage
 from ..nodes.model import ListNodes, NodeView, SetDraining
 from .app import context
 from .errors import HttpError
+from .gpu_view import Holders, gpu_devices, holders_of
 
 nodes = Blueprint("nodes", __name__)
 log = logging.getLogger("symphony.conductor.api")
@@ -26,7 +27,8 @@ async def list_nodes() -> dict[str, Any]:
     ctx = context()
     views = await ctx.registry.ask(ListNodes(), timeout=5)
     used = await ctx.scheduler.ask(CapacityUsage(), timeout=5)
-    return {"nodes": [node_json(view, used.get(view.node_id, {})) for view in views]}
+    holders = await holders_of(ctx, views)
+    return {"nodes": [node_json(view, used.get(view.node_id, {}), holders) for view in views]}
 
 
 @nodes.post("/nodes/<node_id>/drain")
@@ -48,11 +50,15 @@ async def _set_draining(node_id: str, draining: bool) -> dict[str, Any]:
     if view is None:
         raise HttpError(404, "not found", f"no node {node_id!r}")
     used = await ctx.scheduler.ask(CapacityUsage(), timeout=5)
-    return node_json(view, used.get(node_id, {}))
+    holders = await holders_of(ctx, [view])
+    return node_json(view, used.get(node_id, {}), holders)
 
 
-def node_json(view: NodeView, used: dict[str, int]) -> dict[str, Any]:
-    """A node with its reserved capacity (owned by the scheduler) filled in.
+def node_json(
+    view: NodeView, used: dict[str, int], holders: Holders | None = None
+) -> dict[str, Any]:
+    """A node with its reserved capacity (owned by the scheduler) and each GPU device
+    with the instance holding it (``holders``, from the store) filled in.
 
     What a node reported (``resources``, ``usage``) is validated on the wire already;
     it is made plain JSON here once more, so that one node's odd data can never break
@@ -60,6 +66,7 @@ def node_json(view: NodeView, used: dict[str, int]) -> dict[str, Any]:
     """
     data = view.to_json()
     data["capacities_used"] = {name: used.get(name, 0) for name in view.capacities_total}
+    data["gpu_devices"] = gpu_devices(view, holders or {})
     for field in ("resources", "usage"):
         clean = plain_json(data[field], _MAX_DEPTH)
         if clean != data[field]:

@@ -30,6 +30,7 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
         "finished_at": inst.finished_at,
         "updated_at": inst.updated_at,
         "restart_at": inst.restart_at,
+        "devices": list(inst.devices),
         # Current figures, not stored: filled in per answer by ``with_usage``.
         "cpu_percent": None,
         "rss_bytes": None,

@@ -9,15 +9,17 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from symphony.wire import InstanceStatus, JobSpec, job_spec_from_dict
+from symphony.wire import InstanceStatus, JobSpec, StartInstance, job_spec_from_dict
 from symphony.wire.states import InstanceState, is_final, is_live
 
-from ..store import InstanceRecord
+from ..store import DeploymentRecord, InstanceRecord
 
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec
 
 S = InstanceState
+#: The capacity class a node's GPU devices provide (``node.gpus``).
+GPU_CLASS = "gpu"
 #: The states a node reports (the others are the Conductor's own). A node's ``exited``
 #: that is not final (a restart may follow) is recorded as ``restarting`` (see
 #: :func:`conductor_state`): the Conductor's ``exited`` always means "ended for good".
@@ -73,6 +75,19 @@ def job_spec(spec: DeploymentSpec) -> JobSpec:
     return job_spec_from_dict(spec.to_dict())
 
 
+def start_command(record: DeploymentRecord, inst: InstanceRecord, body: JobSpec) -> StartInstance:
+    """The command that starts ``inst`` on its node. ``gpus`` is the instance's ``gpu``
+    request: placement reserved that many, and the node picks which devices."""
+    return StartInstance(
+        instance_id=inst.id,
+        deployment_id=record.id,
+        deployment_name=record.name,
+        replica=inst.replica,
+        spec=body,
+        gpus=record.spec.capacity_requests.get(GPU_CLASS) or None,
+    )
+
+
 def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRecord:
     """The instance record after a node's status update (the caller saves it)."""
     state = conductor_state(update, instance.state)
@@ -82,6 +97,8 @@ def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRe
         "health": update.health,
         "restart_at": update.restart_at if state == S.RESTARTING else None,
     }
+    if update.devices is not None:  # a node of protocol 4 says which GPUs it holds
+        changes["devices"] = tuple(update.devices)
     if update.pid is not None or not is_live(state) or state == S.RESTARTING:
         changes["pid"] = update.pid if state in (S.STARTING, S.RUNNING, S.STOPPING) else None
     if update.state in (S.EXITED, S.FAILED, S.STOPPED) and (

@@ -59,6 +59,7 @@ from .instances import (
     new_instance_id,
     recency,
     restarts_added,
+    start_command,
     status_event,
 )
 from .messages import (
@@ -261,13 +262,7 @@ class DeploymentSupervisor(ScheduledWork, OutageWork, SupervisorBase):
         await self.scheduler.tell(PlaceInstances(requests, self.ref))
 
     def _start_command(self, inst: InstanceRecord, body: JobSpec) -> StartInstance:
-        start = StartInstance(
-            instance_id=inst.id,
-            deployment_id=self.record.id,
-            deployment_name=self.record.name,
-            replica=inst.replica,
-            spec=body,
-        )
+        start = start_command(self.record, inst, body)
         env = inst.network.get("env")  # an experiment's process, placed: its SYMPH_* values
         return with_env(start, env) if env else start
 

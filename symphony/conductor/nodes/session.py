@@ -25,6 +25,7 @@ per-node certificate may only speak for its own id.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -81,6 +82,17 @@ SEND_QUEUE = 4096
 WRITE_TIMEOUT = 10.0
 
 
+def for_old_node(message: Any) -> Any:
+    """``message`` as a node older than protocol 4 may read it: without
+    ``StartInstance.gpus`` (such a node has no devices to give; ``gpu`` is a plain count
+    there and the job runs as it always did)."""
+    if isinstance(message, StartInstance) and message.gpus is not None:
+        return dataclasses.replace(message, gpus=None)
+    if isinstance(message, list):
+        return [for_old_node(item) for item in message]
+    return message
+
+
 class NodeSession(Actor):
     """Owns one node link after its hello was accepted.
 
@@ -125,6 +137,8 @@ class NodeSession(Actor):
             return None
         if isinstance(message, LogCredit) and self.protocol_version < 2:
             return None  # a version-1 node has no log windows (and would refuse this)
+        if self.protocol_version < 4:
+            message = for_old_node(message)
         if isinstance(message, Message | list):
             try:
                 self._outgoing.send_nowait(message)

@@ -25,6 +25,7 @@ def _params(record: InstanceRecord) -> list[Any]:
     values = [getattr(record, name) for name in _FIELDS]
     values[_FIELDS.index("reservation")] = json.dumps(dict(record.reservation))
     values[_FIELDS.index("network")] = json.dumps(dict(record.network))
+    values[_FIELDS.index("devices")] = json.dumps(list(record.devices))
     return values
 
 
@@ -32,6 +33,7 @@ def _record(row: sqlite3.Row) -> InstanceRecord:
     values = {name: row[name] for name in _FIELDS}
     values["reservation"] = json.loads(values["reservation"])
     values["network"] = json.loads(values["network"])
+    values["devices"] = tuple(json.loads(values["devices"]))
     return InstanceRecord(**values)
 
 

@@ -83,6 +83,7 @@ class InstanceRecord:
     # An experiment's process: {"ports": {name: port}, "env": {SYMPH_...: value}}.
     network: Mapping[str, Any] = field(default_factory=dict)
     version: int = 1  # of the deployment's template this instance runs
+    devices: tuple[str, ...] = ()  # the GPU devices its node gave it (kept once it ended)
 
     def __post_init__(self) -> None:
         # Plain strings (a row, a literal) become the enum; an unknown state is refused.

@@ -174,7 +174,12 @@ INSERT INTO deployment_versions (deployment_id, version, spec, status, created_a
     SELECT id, 1, spec, 'good', created_at, updated_at FROM deployments;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
+# The GPU devices a node gave each instance (JSON list of device ids).
+V10 = """
+ALTER TABLE instances ADD COLUMN devices TEXT NOT NULL DEFAULT '[]';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

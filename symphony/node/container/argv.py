@@ -35,13 +35,15 @@ def run_argv(
     env_names: Iterable[str],
     workdir: str,
     stop_signal: str,
+    devices: Sequence[str] = (),
 ) -> list[str]:
     """``<runtime> run --rm --name symph-<id> --label symphony.instance=<id> ...``.
 
     Attached (no ``-d``): the runtime's client is the job's process, its output the
     container's, its exit code the container's. ``--entrypoint`` takes one program in
     docker's CLI, so its other items go before the command (an entrypoint given also
-    clears the image's command, as in both runtimes).
+    clears the image's command, as in both runtimes). ``devices`` are the GPUs the node
+    gave the instance (see :func:`device_flags`).
     """
     argv = [
         runtime,
@@ -60,6 +62,7 @@ def run_argv(
     ]
     for name in sorted(env_names):
         argv += ["--env", name]
+    argv += device_flags(runtime, devices)
     args = list(command)
     if entrypoint:
         argv += ["--entrypoint", entrypoint[0]]
@@ -67,6 +70,29 @@ def run_argv(
     # "--" nowhere: the image reference is checked (it never starts with "-"), and
     # what follows it is the container's own argv.
     return [*argv, image, *args]
+
+
+def device_flags(runtime: str, devices: Sequence[str]) -> list[str]:
+    """The flags that give a container exactly the instance's GPUs (and no others).
+
+    podman names each device through CDI (``--device nvidia.com/gpu=<id>``, the NVIDIA
+    container toolkit's names: an index or a UUID); docker takes one ``--gpus`` list
+    (quoted, since docker reads it as CSV). The container also gets
+    ``NVIDIA_VISIBLE_DEVICES`` and ``CUDA_VISIBLE_DEVICES``, set by the node as for any
+    job.
+
+    >>> device_flags("/usr/bin/podman", ["GPU-1a", "GPU-2b"])
+    ['--device', 'nvidia.com/gpu=GPU-1a', '--device', 'nvidia.com/gpu=GPU-2b']
+    >>> device_flags("/usr/bin/docker", ["0", "1"])
+    ['--gpus', '"device=0,1"']
+    >>> device_flags("/usr/bin/docker", [])
+    []
+    """
+    if not devices:
+        return []
+    if runtime.rsplit("/", 1)[-1].startswith("docker"):
+        return ["--gpus", '"device=' + ",".join(devices) + '"']
+    return [flag for device in devices for flag in ("--device", f"nvidia.com/gpu={device}")]
 
 
 def attach_argv(runtime: str, instance_id: str) -> list[str]:

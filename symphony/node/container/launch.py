@@ -13,7 +13,7 @@ restart is a new ``run``):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import trio
@@ -63,8 +63,10 @@ async def container_command(
     base_env: Mapping[str, str],
     private: Collection[str] = (),
     progress: Callable[[str], None],
+    devices: Sequence[str] = (),
 ) -> list[str]:
-    """The argv of the next run of a container job (see the module docstring)."""
+    """The argv of the next run of a container job (see the module docstring);
+    ``devices`` are the GPUs the instance holds."""
     runtime = runtime_path(runtimes, spec.kind)
     found = await find_container(runtime, instance_id, env)
     if found in _ALIVE:
@@ -85,6 +87,7 @@ async def container_command(
         env_names=container_env_names(env, base_env, spec.config.env, private),
         workdir=workdir,
         stop_signal=spec.stop_signal,
+        devices=devices,
     )
 
 

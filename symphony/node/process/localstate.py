@@ -67,6 +67,8 @@ class InstanceStore:
             "deployment_id": request.deployment_id,
             "replica": request.replica,
             "spec": request.spec.to_dict(),
+            "gpus": request.gpus,
+            "devices": list(request.devices),
             "final_state": final_state,
             "outcome": outcome,
         }
@@ -99,6 +101,8 @@ class InstanceStore:
                     deployment_id=data.get("deployment_id"),
                     replica=data.get("replica"),
                     spec=job_spec_from_dict(data["spec"]),
+                    gpus=_count(data.get("gpus")),
+                    devices=_ids(data.get("devices")),
                 )
                 outcome = data.get("outcome")
                 outcome = outcome if isinstance(outcome, dict) else None
@@ -108,3 +112,14 @@ class InstanceStore:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return saved
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    """Device ids from a record (a file of an older agent has none)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str) and item)

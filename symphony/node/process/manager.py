@@ -29,7 +29,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from symphony.wire import JobSpec
 from ..container import detect_runtimes
 from . import logfiles
 from .client import MonitorClient, MonitorError, MonitorLost
+from .devices import DeviceLedger
 from .localstate import InstanceStore
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -96,15 +97,19 @@ class ProcessManager:
         env: Mapping[str, str] | None = None,
         restart_jitter: float = RESTART_JITTER,
         container_runtimes: Mapping[str, str] | None = None,
+        gpus: Iterable[str] = (),
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        #: Who holds which GPU device (``gpus``: the node's device ids).
+        self.devices = DeviceLedger(gpus)
         self.node = NodeContext(
             state_dir=self.state_dir,
             node_id=node_id,
             base_env=dict(os.environ if env is None else env),
             restart_jitter=restart_jitter,
             container_runtimes=dict(container_runtimes or {}),
+            gpus=self.devices.devices,
         )
         #: None: look for container runtimes when ``run`` starts (it takes a moment).
         self._detect_runtimes = container_runtimes is None
@@ -222,6 +227,10 @@ class ProcessManager:
         )
 
     def _emit(self, update: StatusUpdate) -> None:
+        if update.final and update.state in FINAL_STATES:
+            # Ended for good: the Conductor releases its gpu capacity on this very
+            # update and may place another instance here at once.
+            self.devices.release(update.instance_id)
         self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
         entry = self._instances.get(update.instance_id)
         if update.state in ("exited", "failed", "starting") and entry is not None:
@@ -312,12 +321,15 @@ class ProcessManager:
         await self._wait_ready()
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
+        # Raises NotEnoughDevices (a ValueError) rather than share a device.
+        request = dataclasses.replace(request, devices=self.devices.take(instance_id, request.gpus))
         self.store.save(request)
         client = self.client
         try:
             actor = await self._launch(request, spec)
         except (MonitorLost, RuntimeError):
             if not client.lost:
+                self.devices.release(instance_id)
                 raise
             # The monitor went away mid-start: the saved request makes the re-adoption
             # start it (once), so there is nothing left to do here.
@@ -367,6 +379,7 @@ class ProcessManager:
                 break
         if self._instances.get(instance_id) is entry:  # a concurrent stop may have been first
             del self._instances[instance_id]
+            self.devices.release(instance_id)
             self.store.delete(instance_id)
             self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
         return report
@@ -407,6 +420,12 @@ class ProcessManager:
             outcome = saved.outcome  # the last exit and the restarts so far
             # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
             stopping = {"stop_requested": True} if request.instance_id in self._stopping else {}
+            if live or ended or saved.final_state not in FINAL_STATES:
+                # Its devices before anything new can take them: those of its live run's
+                # record if it has one (what the job was started with), else its own.
+                recorded = _run_devices(live[-1]) if live else None
+                held = self.devices.hold(request.instance_id, recorded or request.devices)
+                request = dataclasses.replace(request, devices=held)
             for run in live[:-1]:  # one run per instance: an older one must not run on
                 await self.client.request("signal", run_id=run["run_id"], signal=9)
             if live:
@@ -527,6 +546,15 @@ class ProcessManager:
             self._nursery.cancel_scope.cancel()
             self._nursery = None
         await self.client.shutdown(kill_jobs=kill_jobs)
+
+
+def _run_devices(run: dict[str, Any]) -> tuple[str, ...] | None:
+    """The devices a run record says its job was started with (``None``: it does not say)."""
+    meta = run.get("meta")
+    devices = meta.get("devices") if isinstance(meta, dict) else None
+    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
+        return None
+    return tuple(devices)
 
 
 async def _ask(ref: ActorRef | None, message: Any, *, timeout: float) -> Any:

@@ -72,6 +72,8 @@ class StatusUpdate:
     health: Health | None = None
     adopted: bool = False
     final: bool = False
+    #: The GPU devices the instance holds (None: not said in this update).
+    devices: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (msgpack/JSON ready)."""
@@ -98,6 +100,7 @@ class InstanceReport:
     started_at: float | None = None  # the running process's start (wall clock)
     finished_at: float | None = None  # when the last run ended (wall clock), once settled
     restart_at: float | None = None  # while restarting: when the next run starts (wall clock)
+    devices: tuple[str, ...] = ()  # the GPU devices it holds (or held, once it has ended)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (msgpack/JSON ready)."""
@@ -109,9 +112,13 @@ class StartRequest:
     """Run one instance of a deployment on this node.
 
     ``spec`` is the typed job spec as the Conductor sent it (the wire decoder checked it).
+    ``gpus`` is how many GPU devices it asks for; ``devices`` the ones the node gave it
+    (filled in by the node when it starts the instance, and kept in its records).
     """
 
     instance_id: str
     spec: JobSpec
     deployment_id: str | None = None
     replica: int | None = None
+    gpus: int = 0
+    devices: tuple[str, ...] = ()

@@ -35,6 +35,7 @@ from ..container.launch import (
 )
 from ..ports import taken_ports
 from .client import MonitorClient, MonitorError, MonitorLost
+from .devices import device_env
 from .health import watch_health
 from .proctree import RUN_ID_ENV, Snapshot
 from .records import (
@@ -75,6 +76,8 @@ class NodeContext:
     restart_jitter: float = RESTART_JITTER
     #: The container runtimes found on the node: ``{"podman": "/usr/bin/podman"}``.
     container_runtimes: Mapping[str, str] = field(default_factory=dict)
+    #: The node's GPU devices (ids); a job that holds none of them must see none.
+    gpus: tuple[str, ...] = ()
 
 
 class ProcessSupervisor(Actor):
@@ -163,6 +166,7 @@ class ProcessSupervisor(Actor):
             rss_bytes=rss,
             finished_at=self.finished_at if self.state in FINAL_STATES else None,
             restart_at=self.restart_at,
+            devices=self.request.devices,
         )
 
     def outcome(self) -> dict[str, Any]:
@@ -207,6 +211,7 @@ class ProcessSupervisor(Actor):
                 else None,
                 restarts=self.tracker.restarts,
                 health=self.health,
+                devices=self.request.devices,
                 **fields,
             )
         )
@@ -276,6 +281,8 @@ class ProcessSupervisor(Actor):
             SYMPHONY_NODE_ID=self.node.node_id,
             SYMPHONY_REPLICA="" if request.replica is None else str(request.replica),
         )
+        # After the spec's env: a job cannot name devices it does not hold.
+        env.update(device_env(request.devices, node_has_devices=bool(self.node.gpus)))
         env[RUN_ID_ENV] = run_id
         return env
 
@@ -317,6 +324,7 @@ class ProcessSupervisor(Actor):
                     base_env=self.node.base_env,
                     private=(RUN_ID_ENV,),
                     progress=self._progress,
+                    devices=self.request.devices,
                 )
                 if prepared is None:  # a stop came during the pull: nothing was started
                     return None
@@ -331,7 +339,12 @@ class ProcessSupervisor(Actor):
                 log_max_bytes=spec.log_max_bytes,
                 log_backups=spec.log_backups,
                 grace=spec.stop_timeout_seconds,
-                meta={"instance_id": self.request.instance_id},
+                # The devices go in the run record too: the monitor keeps it while the
+                # run lives, whatever becomes of the agent.
+                meta={
+                    "instance_id": self.request.instance_id,
+                    "devices": list(self.request.devices),
+                },
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt

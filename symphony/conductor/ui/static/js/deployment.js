@@ -200,7 +200,7 @@ function summary(d) {
 }
 
 function instanceTable(list) {
-  const cols = ["Replica", "Instance", "Node", "State", "PID", "Restarts", "Exit", "Health", "Reason", "Started"];
+  const cols = ["Replica", "Instance", "Node", "GPUs", "State", "PID", "Restarts", "Exit", "Health", "Reason", "Started"];
   return h(
     "table.grid.instances",
     h("thead", h("tr", cols.map((c) => h("th", c)))),
@@ -213,6 +213,8 @@ function instanceTable(list) {
           h("td.num", { "data-label": "Replica" }, `#${i.replica}`),
           h("td.mono", { "data-label": "Instance" }, i.id),
           h("td", { "data-label": "Node" }, i.node_id || "–"),
+          // The GPU devices the node gave it: what its CUDA_VISIBLE_DEVICES names.
+          h("td.mono.devices", { "data-label": "GPUs" }, (i.devices || []).join(", ") || "–"),
           h("td", { "data-label": "State" }, pill(i.state)),
           h("td.num", { "data-label": "PID" }, i.pid ?? "–"),
           h("td.num", { "data-label": "Restarts" }, i.restarts),

@@ -81,6 +81,7 @@ function nodeCard(node, placed) {
     h("h3", "Load"),
     h("div.bars", loadBars(usage, resources)),
     (usage.gpus || []).length ? [h("h3", "GPUs"), h("div.gpus", usage.gpus.map(gpuBlock))] : null,
+    (node.gpu_devices || []).length ? [h("h3", "GPU devices"), deviceList(node, placed)] : null,
     h("h3", "Last hour"),
     nodeCharts(node),
     h("h3", `Instances (${placed.length})`),
@@ -128,6 +129,25 @@ function loadBars(usage, resources) {
     out.push(el);
   }
   return out;
+}
+
+// Each device the node hands out, and the instance holding it (one at most, ever).
+function deviceList(node, placed) {
+  const names = new Map(placed.map(({ deployment, inst }) => [inst.id, deployment.name]));
+  return h(
+    "ul.gpu-devices",
+    node.gpu_devices.map((d) =>
+      h(
+        `li${d.instance_id ? ".held" : ".free"}`,
+        { dataset: { device: d.id } },
+        h("code", d.id),
+        d.name ? h("span.muted", d.name) : null,
+        d.instance_id
+          ? h("a", { href: `#/d/${encodeURIComponent(names.get(d.instance_id) || d.deployment_id || "")}` }, d.instance_id)
+          : h("span.muted", "free"),
+      ),
+    ),
+  );
 }
 
 function gpuBlock(gpu) {
