@@ -61,6 +61,8 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── ClientError                    what symphony.client raises
     │   ├── ApiError                   the Conductor answered with an error status
     │   └── ConductorUnreachable       no answer at all (ConnectionError)
+    ├── EngineError                    symphony.engine: no such cluster kind, no start
+    │   └── ExperimentExists           a launch would overwrite an experiment (FileExistsError)
     └── CLIError                       a command failed in a way the user can fix
 
 The actor runtime's own tree is drawn in :mod:`symphony.actors`' errors module.

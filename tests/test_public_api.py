@@ -35,11 +35,16 @@ PUBLIC: dict[str, set[str]] = {
         "SupervisorFailed", "sole_exception", "spawn",
     },
     "symphony.cli": {
-        "CLIError", "build_parser", "conductor_main", "main", "node_main", "run_service",
+        "CLIError", "SymphonyParser", "build_parser", "conductor_main", "main", "node_main",
+        "run_service",
     },
     "symphony.client": {
         "ApiError", "AsyncClient", "Client", "ClientError", "ConductorUnreachable",
         "Located", "find_conductor", "find_token", "locate",
+    },
+    "symphony.engine": {
+        "Cluster", "EngineError", "ExperimentExists", "ExperimentSpec", "LocalCluster",
+        "ProcessGroupSpec", "ProcessSpec", "SymphonyCluster", "SymphonyConfig",
     },
     "symphony.conductor": {"ConductorInfo", "build_tree", "run_conductor"},
     "symphony.conductor.api": {

@@ -14,6 +14,15 @@ the long-running commands share.
 
 from ._app import build_parser, conductor_main, main, node_main
 from ._errors import CLIError
+from .project import SymphonyParser
 from .runner import run_service
 
-__all__ = ["CLIError", "build_parser", "conductor_main", "main", "node_main", "run_service"]
+__all__ = [
+    "CLIError",
+    "SymphonyParser",
+    "build_parser",
+    "conductor_main",
+    "main",
+    "node_main",
+    "run_service",
+]

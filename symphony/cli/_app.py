@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from symphony import __version__
 
@@ -69,13 +70,19 @@ def main(argv: list[str] | None = None) -> int:
         from .service import run_root
 
         handler = run_root
+    return run_handler(handler, args)
+
+
+def run_handler(handler: Any, args: argparse.Namespace, prog: str = PROG) -> int:
+    """``handler(args)`` with the exit-status rules: an error is one ``PROG: error:``
+    line and status 1, an interrupt 130."""
     try:
         status: int = handler(args)
         return status
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         logging.getLogger("symphony.cli").debug("details", exc_info=True)
         return 1
 

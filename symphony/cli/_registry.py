@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.deploy",  # deploy
     "symphony.cli.ps",  # ps, nodes
     "symphony.cli.logs",  # logs, events
+    "symphony.cli.experiments",  # launch, list-experiments/ls, delete/d, delete-batch/db, se
+    "symphony.cli.process",  # process/p, visit/vi
     "symphony.cli.runs",  # runs (of scheduled deployments)
     "symphony.cli.control",  # stop, start, scale, rm
     "symphony.cli.drain",  # drain, undrain

@@ -3,6 +3,8 @@
     symphony logs ticker                  # the last 100 lines of stdout
     symphony logs ticker -f --tail 10     # then follow new lines until Ctrl-C
     symphony logs ticker --stderr --instance ticker-1-0a9e3c
+    symphony logs agent-0                 # a process of the current experiment
+    symphony logs agents-0/agent-0 rl     # ... of experiment rl, by group and name
     symphony events ticker                # placed, started, exited (code 1), restarted...
 
 With several instances and no ``--instance``, the Conductor picks which output to show
@@ -31,7 +33,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print (or follow) a deployment's output",
         description="Print a deployment's output: stdout unless --stderr; -f follows it.",
     )
-    logs.add_argument("name", metavar="NAME", help="deployment name or id")
+    logs.add_argument(
+        "name",
+        metavar="NAME",
+        help="a process of the current experiment (group/process where names repeat), "
+        "else a deployment name or id",
+    )
+    logs.add_argument(
+        "experiment", metavar="EXP", nargs="?", help="NAME is a process of this experiment"
+    )
+    logs.add_argument(
+        "--deployment", action="store_true", help="NAME is a deployment, not a process"
+    )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument(
         "--tail", type=non_negative, default=100, metavar="N", help="last N lines (default 100)"
@@ -54,7 +67,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    api = client(args)
+    from ._experiment_lookup import cluster_of, log_target
+
+    cluster = cluster_of(args)
+    api = cluster.client
+    name = args.name if args.deployment else log_target(cluster, args.name, args.experiment)
     options: dict[str, Any] = {
         "tail": args.tail,
         "instance": args.instance,
@@ -63,10 +80,10 @@ def run_logs(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         if not args.follow:
-            out.write(call(api, api.logs, args.name, **options))
+            out.write(call(api, api.logs, name, **options))
             out.flush()
             return 0
-        chunks = call(api, api.follow_logs, args.name, **options)
+        chunks = call(api, api.follow_logs, name, **options)
         while True:
             chunk = call(api, next, chunks, None)
             if chunk is None:

@@ -134,6 +134,29 @@ class AsyncClient:
             "DELETE", c.deployment_path(id_or_name), timeout=max(self.timeout, c.DELETE_TIMEOUT)
         )
 
+    async def create_experiment(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Create an experiment (processes, groups, binds/connects); returns it."""
+        return await self._json("POST", "/experiments", spec)
+
+    async def list_experiments(self) -> list[dict[str, Any]]:
+        """Every experiment with its processes."""
+        return await self._items("/experiments", "experiments")
+
+    async def get_experiment(self, name: str) -> dict[str, Any]:
+        """One experiment: its processes with group, node, ports, state, restarts."""
+        return await self._json("GET", c.experiment_path(name))
+
+    async def update_experiment(self, name: str, desired_state: str) -> dict[str, Any]:
+        """Stop (``"stopped"``) or start (``"running"``) every process of an experiment."""
+        patch = {"desired_state": desired_state}
+        return await self._json("PATCH", c.experiment_path(name), patch)
+
+    async def delete_experiment(self, name: str) -> dict[str, Any]:
+        """Stop every process of an experiment, then delete them and it."""
+        return await self._json(
+            "DELETE", c.experiment_path(name), timeout=max(self.timeout, c.DELETE_TIMEOUT)
+        )
+
     async def logs(
         self,
         id_or_name: str,

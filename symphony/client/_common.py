@@ -22,6 +22,13 @@ def deployment_path(id_or_name: str, suffix: str = "") -> str:
     return f"/deployments/{quote(id_or_name, safe='')}" + (f"/{suffix}" if suffix else "")
 
 
+def experiment_path(name: str, suffix: str = "") -> str:
+    """``/experiments/<name>[/suffix]``, the name quoted (never a path)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"an experiment name is a non-empty string, got {name!r}")
+    return f"/experiments/{quote(name, safe='')}" + (f"/{suffix}" if suffix else "")
+
+
 def node_path(node_id: str, suffix: str) -> str:
     """``/nodes/<node id>/suffix``, the id quoted (never a path)."""
     if not isinstance(node_id, str) or not node_id:

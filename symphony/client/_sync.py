@@ -182,6 +182,28 @@ class Client:
         path = c.with_query(c.deployment_path(id_or_name, "events"), after=after, limit=limit)
         return self._items(path, "events")
 
+    def create_experiment(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Create an experiment (processes, groups, binds/connects); returns it."""
+        return self._json("POST", "/experiments", spec)
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        """Every experiment with its processes."""
+        return self._items("/experiments", "experiments")
+
+    def get_experiment(self, name: str) -> dict[str, Any]:
+        """One experiment: its processes with group, node, ports, state, restarts."""
+        return self._json("GET", c.experiment_path(name))
+
+    def update_experiment(self, name: str, desired_state: str) -> dict[str, Any]:
+        """Stop (``"stopped"``) or start (``"running"``) every process of an experiment."""
+        return self._json("PATCH", c.experiment_path(name), {"desired_state": desired_state})
+
+    def delete_experiment(self, name: str) -> dict[str, Any]:
+        """Stop every process of an experiment, then delete them and it."""
+        return self._json(
+            "DELETE", c.experiment_path(name), timeout=max(self.timeout, c.DELETE_TIMEOUT)
+        )
+
     def runs(self, id_or_name: str) -> dict[str, Any]:
         """A scheduled deployment's runs (newest first, with exit codes) and its next
         cron times: ``GET /deployments/{id}/runs``."""

@@ -46,7 +46,7 @@ def test_completion_bash_script_is_valid_bash(tmp_path: Path) -> None:
 
 def test_completion_bash_completes_commands_flags_and_choices(tmp_path: Path) -> None:
     (tmp_path / "job.yaml").write_text("{}")
-    assert complete(tmp_path, "de") == ["deploy"]
+    assert complete(tmp_path, "de") == ["deploy", "delete", "delete-batch"]
     assert complete(tmp_path, "token", "c") == ["create"]
     assert complete(tmp_path, "token", "create", "--t") == ["--ttl"]
     assert "--wide" in complete(tmp_path, "ps", "--")

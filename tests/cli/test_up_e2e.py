@@ -51,17 +51,27 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("SYMPHONY_URL", "SYMPHONY_TOKEN")}
 
 
-def cli(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def cli(
+    cwd: Path,
+    *args: str,
+    ok: bool = True,
+    answer: str = "",
+    program: tuple[str, ...] = (str(BIN / "symphony"),),
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """``symphony ARGS`` (or ``program ARGS``) in ``cwd``, ``answer`` on its stdin and
+    ``env`` added to ours."""
     result = subprocess.run(
-        [str(BIN / "symphony"), *args],
+        [*program, *args],
         cwd=cwd,
-        env=clean_env(),
+        env={**clean_env(), **env},
+        input=answer,
         capture_output=True,
         text=True,
         timeout=30,
     )
     if ok:
-        assert result.returncode == 0, f"symphony {' '.join(args)}: {result.stderr}"
+        assert result.returncode == 0, f"{' '.join([*program, *args])}: {result.stderr}"
     return result
 
 

@@ -1,0 +1,152 @@
+"""``symphony process``/``p [EXP]`` and ``symphony visit``/``vi SERVICE``.
+
+    $ symphony p
+    Group      Name      Ready   Restarts   State
+    -          learner   1       0          running: 23.2h
+    agents-0   agent-0   1       2          running: 5.1m
+    agents-0   agent-1   0       0          pending: no ready node has Analytic1 >= 6 free
+
+``Ready`` is 1 while the process runs; ``State`` is its state with how long it has run,
+or why it does not. ``symphony vi tensorboard`` opens the address of the process that
+exposes (or binds) that name, ``--url-only`` prints it: here the node's own address, as
+the process's ``SYMPH_TENSORBOARD_HOST``/``_PORT`` give it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from ._errors import CLIError
+from ._experiment_lookup import cluster_of, current_or_only, experiment
+from ._remote import add_conductor_flag, call
+
+HEADERS = ("Group", "Name", "Ready", "Restarts", "State")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    process = subparsers.add_parser(
+        "process",
+        aliases=["p"],
+        help="the processes of an experiment",
+        description="The processes of EXP (default: the current experiment).",
+    )
+    process.add_argument("experiment", metavar="EXP", nargs="?", help="name or unique prefix")
+    process.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    add_conductor_flag(process)
+    process.set_defaults(handler=run_process)
+
+    visit = subparsers.add_parser(
+        "visit",
+        aliases=["vi"],
+        help="open an exposed service in a browser",
+        description="Open the address of SERVICE (a name a process exposes or binds).",
+    )
+    visit.add_argument("service", metavar="SERVICE", help="the exposed (or bound) name")
+    visit.add_argument("experiment", metavar="EXP", nargs="?", help="default: the current one")
+    visit.add_argument("--url-only", action="store_true", help="print the URL, open nothing")
+    add_conductor_flag(visit)
+    visit.set_defaults(handler=run_visit)
+
+
+def uptime(seconds: float) -> str:
+    """The seed's running time: ``42s``, ``5.1m``, ``23.2h``, ``3.5d``.
+
+    >>> [uptime(s) for s in (42, 306, 83520, 302400)]
+    ['42s', '5.1m', '23.2h', '3.5d']
+    """
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def process_rows(
+    processes: list[dict[str, Any]], started: dict[str, float], *, now: float
+) -> list[list[Any]]:
+    """The rows of ``symphony p`` (pure, for tests); ``started`` maps a process's
+    deployment name to when its current run started."""
+    rows = []
+    for proc in processes:
+        state = str(proc.get("state") or "?")
+        since = started.get(str(proc.get("deployment")))
+        if state == "running" and since is not None:
+            state = f"running: {uptime(now - since)}"
+        elif proc.get("reason"):
+            state = f"{state}: {proc['reason']}"
+        ready = 1 if proc.get("state") == "running" else 0
+        rows.append([proc.get("group"), proc.get("name"), ready, proc.get("restarts"), state])
+    return rows
+
+
+def run_process(args: argparse.Namespace) -> int:
+    import json
+
+    from . import _table as t
+
+    cluster = cluster_of(args)
+    name = current_or_only(cluster, args.experiment)
+    found = experiment(cluster, name)
+    if args.json:
+        t.emit(json.dumps(found, indent=2))
+        return 0
+    deployments = call(cluster.client, cluster.client.list_deployments, name=name)
+    started = {}
+    for dep in deployments:
+        live = [i for i in dep.get("instances") or [] if i.get("state") == "running"]
+        if live and isinstance(live[0].get("started_at"), int | float):
+            started[str(dep.get("name"))] = float(live[0]["started_at"])
+    rows = process_rows(found.get("processes") or [], started, now=time.time())
+    text = t.table(HEADERS, rows)
+    t.emit(t.fit(text, t.terminal_width()))
+    return 0
+
+
+def node_host(node: dict[str, Any]) -> str:
+    """Where a node's processes are reached: its ``advertise_addr``, else the address
+    its link comes from (as the ``SYMPH_*_HOST`` values say)."""
+    network = (node.get("resources") or {}).get("network")
+    advertised = network.get("advertise_addr") if isinstance(network, dict) else None
+    if isinstance(advertised, str) and advertised:
+        return advertised
+    remote = str(node.get("remote") or "127.0.0.1")
+    host = remote.rsplit(":", 1)[0] if remote.count(":") == 1 or "]" in remote else remote
+    return host.strip("[]")
+
+
+def service_url(found: dict[str, Any], nodes: list[dict[str, Any]], service: str) -> str:
+    """``http://host:port`` of ``service`` in experiment ``found`` (pure, for tests)."""
+    for proc in found.get("processes") or []:
+        if service not in (proc.get("exposes") or {}) and service not in (proc.get("binds") or {}):
+            continue
+        port = (proc.get("ports") or {}).get(service)
+        node = next((n for n in nodes if n.get("node_id") == proc.get("node_id")), None)
+        if port is None or node is None:
+            raise CLIError(
+                f"{service!r} of process {proc.get('name')} has no address yet "
+                f"(the process is {proc.get('state')})"
+            )
+        host = node_host(node)
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    names = sorted(
+        {n for p in found.get("processes") or [] for n in (p.get("exposes") or {})}
+        | {n for p in found.get("processes") or [] for n in (p.get("binds") or {})}
+    )
+    raise CLIError(
+        f"no process of experiment {found.get('name')} exposes or binds {service!r}"
+        + (f" (it has {', '.join(names)})" if names else "")
+    )
+
+
+def run_visit(args: argparse.Namespace) -> int:
+    cluster = cluster_of(args)
+    found = experiment(cluster, current_or_only(cluster, args.experiment))
+    url = service_url(found, call(cluster.client, cluster.client.nodes), args.service)
+    print(url)
+    if not args.url_only:
+        import webbrowser
+
+        webbrowser.open(url)
+    return 0

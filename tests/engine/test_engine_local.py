@@ -1,0 +1,48 @@
+"""Cluster.new('local'): an embedded Conductor and node when nothing runs here, and the
+running one when something does; closing it stops the jobs with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+
+from symphony.engine import Cluster, LocalCluster, SymphonyConfig
+
+from ..cli.test_up_e2e import wait_for
+
+
+def test_local_embeds_a_conductor_then_attaches_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in ("SYMPHONY_URL", "SYMPHONY_TOKEN", "SYMPHONY_STATE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    SymphonyConfig().reset()
+    first = Cluster.new("local", capacities={"cpu": 400})
+    assert isinstance(first, LocalCluster) and first.embedded is not None
+    try:
+        assert (tmp_path / ".symphony" / "conductor.json").exists()
+        exp = first.new_experiment("hello")
+        exp.new_process("server", cmds=["echo serving on $SYMPH_WEB_PORT", "sleep 60"]).binds("web")
+        exp.new_process("client", command=["sleep", "60"]).connects("web")
+        first.launch(exp)
+        running = first.wait_running("hello", timeout=30)
+        assert first.current_experiment() == "hello"  # kept in this project's .symphony
+        assert "hello" in (tmp_path / ".symphony" / "current-experiment.json").read_text()
+        pids = [p["pid"] for p in running["processes"]]
+        wait_for("the server's line", lambda: "serving on 2" in first.client.logs("hello.server"))
+
+        # A second cluster in this directory finds the first one running: no new Conductor.
+        second = Cluster.new("local")
+        assert isinstance(second, LocalCluster) and second.embedded is None
+        assert second.list_experiments() == ["hello"]
+        second.close()  # attached: closing it stops nothing
+        assert first.list_experiments() == ["hello"]
+    finally:
+        first.close()
+    assert not first.embedded.running
+    gone = [pid for pid in pids if not psutil.pid_exists(pid)]
+    assert gone == pids, "the embedded Conductor's jobs stop with it"
