@@ -89,6 +89,17 @@ class Model:
                 "restart_window_seconds": 60,
             },
             "stop_timeout_seconds": stop_timeout,
+            # A spec change replaces every replica at once, one down one up, and a new
+            # instance counts as healthy once it runs: the chaos run checks the core's
+            # invariants (one process per replica once settled, capacity, convergence
+            # within the deadline), not the pace of a rolling update. No automatic
+            # revert: the spec the harness wrote is the one that must run.
+            "update": {
+                "max_parallel": 10_000,
+                "max_surge": 0,
+                "min_healthy_seconds": 0,
+                "auto_revert": False,
+            },
             "reschedule": {
                 "attempts": 1000,
                 "delay_seconds": reschedule_delay,
