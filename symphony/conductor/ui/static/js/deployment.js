@@ -52,6 +52,10 @@ export function mountDeployment(main, idOrName) {
       h("div.card-head", h("h2", "Instances")),
       d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", isScheduled(d.spec) ? "no instances between runs" : "no instances (scaled to 0)"),
     );
+    if (!runs && isScheduled(d.spec)) {
+      runs = runsPanel(d.id);
+      document.getElementById("runs-slot").replaceWith(runs.el);
+    }
     if (!versions) {
       versions = versionsPanel(d.id);
       document.getElementById("versions-slot").replaceWith(versions.el);
