@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import trio
@@ -53,7 +53,6 @@ from .sampler import TreeSampler
 if TYPE_CHECKING:
     from ..sources.prepare import SourcePreparer
 
-T = TypeVar("T")
 KILL_REPEAT = 1.0  # seconds between SIGKILL sweeps until a stopped run has ended
 
 
@@ -321,24 +320,6 @@ class ProcessSupervisor(Actor):
             return os.path.join(base, config.cwd)
         return self.own_dir()
 
-    async def _until_stopped(self, work: Awaitable[T]) -> T | None:
-        """``work``'s result, or None when a stop request comes first (a download of a
-        large archive must not hold a stop, or a deletion, until it ends)."""
-        result: list[T] = []
-        async with trio.open_nursery() as nursery:
-
-            async def run() -> None:
-                result.append(await work)
-                nursery.cancel_scope.cancel()
-
-            async def stop() -> None:
-                await self._stop.wait()
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(run)
-            nursery.start_soon(stop)
-        return result[0] if result else None
-
     async def _with_sources(
         self, command: list[str], env: dict[str, str]
     ) -> tuple[list[str], dict[str, str]]:
@@ -388,7 +369,7 @@ class ProcessSupervisor(Actor):
             from ..sources.prepare import SourceError
 
             try:
-                prepared = await self._until_stopped(self._with_sources(command, env))
+                prepared = await unless_stopped(self._stop, self._with_sources, command, env)
             except SourceError as error:
                 self.reason = f"source: {error}"
                 return Decision(restart=False, state="failed", reason=self.reason)
