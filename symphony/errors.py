@@ -27,7 +27,8 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   │   └── VersionMismatch
     │   ├── EncodeError                a message cannot be encoded (ValueError)
     │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,
-    │                                  ServerUntrusted, HelloRefused, ConnectionClosed
+    │                                  ServerUntrusted, HelloRefused, ConnectionClosed,
+    │                                  RelayRefused (a relayed stream was refused)
     ├── StoreError                     the Conductor's store
     │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
     │   └── AlreadyExists
@@ -38,6 +39,8 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── HttpError                      a route's refusal: the HTTP API answers .status
     ├── BadCursor                      a list cursor this Conductor did not give (ValueError)
     ├── PortTaken                      a fixed port of an experiment is taken on that node
+    ├── RelayError                     a visit, forward or tunnel cannot reach its service;
+    │                                  .status says how the API answers
     ├── SecretKeyError                 the secrets key file is unreadable, or not the key
     │                                  a secret was sealed with (ValueError)
     ├── UnknownSecret                  a spec references a secret that does not exist

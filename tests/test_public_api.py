@@ -116,6 +116,7 @@ PUBLIC: dict[str, set[str]] = {
         # rolling updates
         "UpdatePolicy",
     },
+    "symphony.conductor.relay": {"RelayError", "RelayHub", "RelayTable", "Target", "find_service"},
     "symphony.wire": {
         "CLOSE_GOING_AWAY", "CLOSE_INTERNAL_ERROR", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION",
         "CLOSE_PROTOCOL_ERROR", "DEFAULT_MAX_FRAME_SIZE", "INSTANCE_STATES", "MAX_USAGE_INSTANCES",
@@ -132,6 +133,8 @@ PUBLIC: dict[str, set[str]] = {
         "VersionMismatch", "WireConnection", "answer_hello",
         "client_hello", "connect_to_conductor", "decode", "encode", "job_spec_from_dict",
         "message", "negotiate_version", "peer_node_id", "receive_hello", "serve_nodes",
+        # relayed streams (protocol 5)
+        "OpenStream",
     },
 }  # fmt: skip
 

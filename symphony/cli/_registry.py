@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.logs",  # logs, events
     "symphony.cli.experiments",  # launch, list-experiments/ls, delete/d, delete-batch/db, se
     "symphony.cli.process",  # process/p, visit/vi
+    "symphony.cli.portforward",  # port-forward/pf
     "symphony.cli.runs",  # runs (of scheduled deployments)
     "symphony.cli.control",  # stop, start, scale, rm
     "symphony.cli.drain",  # drain, undrain

@@ -7,9 +7,10 @@
     agents-0   agent-1   0       0          pending: no ready node has Analytic1 >= 6 free
 
 ``Ready`` is 1 while the process runs; ``State`` is its state with how long it has run,
-or why it does not. ``symphony vi tensorboard`` opens the address of the process that
-exposes (or binds) that name, ``--url-only`` prints it: here the node's own address, as
-the process's ``SYMPH_TENSORBOARD_HOST``/``_PORT`` give it.
+or why it does not. ``symphony vi tensorboard`` opens the service that name is exposed
+(or bound) as, through the Conductor (``/x/{experiment}/tensorboard/``): the link it
+prints works once, in one browser, and leaves a cookie for that path only, so no token
+shows in the address bar; ``--url-only`` prints it without opening a browser.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import time
 from typing import Any
 
-from ._errors import CLIError
 from ._experiment_lookup import cluster_of, current_or_only, experiment
 from ._remote import add_conductor_flag, call
 
@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "visit",
         aliases=["vi"],
         help="open an exposed service in a browser",
-        description="Open the address of SERVICE (a name a process exposes or binds).",
+        description="Open SERVICE (a name a process exposes or binds) in a browser, through "
+        "the Conductor: prints a link that works once and leaves a cookie for the service.",
     )
     visit.add_argument("service", metavar="SERVICE", help="the exposed (or bound) name")
     visit.add_argument("experiment", metavar="EXP", nargs="?", help="default: the current one")
@@ -104,46 +105,11 @@ def run_process(args: argparse.Namespace) -> int:
     return 0
 
 
-def node_host(node: dict[str, Any]) -> str:
-    """Where a node's processes are reached: its ``advertise_addr``, else the address
-    its link comes from (as the ``SYMPH_*_HOST`` values say)."""
-    network = (node.get("resources") or {}).get("network")
-    advertised = network.get("advertise_addr") if isinstance(network, dict) else None
-    if isinstance(advertised, str) and advertised:
-        return advertised
-    remote = str(node.get("remote") or "127.0.0.1")
-    host = remote.rsplit(":", 1)[0] if remote.count(":") == 1 or "]" in remote else remote
-    return host.strip("[]")
-
-
-def service_url(found: dict[str, Any], nodes: list[dict[str, Any]], service: str) -> str:
-    """``http://host:port`` of ``service`` in experiment ``found`` (pure, for tests)."""
-    for proc in found.get("processes") or []:
-        if service not in (proc.get("exposes") or {}) and service not in (proc.get("binds") or {}):
-            continue
-        port = (proc.get("ports") or {}).get(service)
-        node = next((n for n in nodes if n.get("node_id") == proc.get("node_id")), None)
-        if port is None or node is None:
-            raise CLIError(
-                f"{service!r} of process {proc.get('name')} has no address yet "
-                f"(the process is {proc.get('state')})"
-            )
-        host = node_host(node)
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    names = sorted(
-        {n for p in found.get("processes") or [] for n in (p.get("exposes") or {})}
-        | {n for p in found.get("processes") or [] for n in (p.get("binds") or {})}
-    )
-    raise CLIError(
-        f"no process of experiment {found.get('name')} exposes or binds {service!r}"
-        + (f" (it has {', '.join(names)})" if names else "")
-    )
-
-
 def run_visit(args: argparse.Namespace) -> int:
     cluster = cluster_of(args)
-    found = experiment(cluster, current_or_only(cluster, args.experiment))
-    url = service_url(found, call(cluster.client, cluster.client.nodes), args.service)
+    name = current_or_only(cluster, args.experiment)
+    link = call(cluster.client, cluster.client.visit_link, name, args.service)
+    url = str(link["url"])
     print(url)
     if not args.url_only:
         import webbrowser

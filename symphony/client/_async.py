@@ -146,6 +146,14 @@ class AsyncClient:
         """One experiment: its processes with group, node, ports, state, restarts."""
         return await self._json("GET", c.experiment_path(name))
 
+    async def visit_link(self, experiment: str, service: str) -> dict[str, Any]:
+        """A one-time browser link to a service (see :meth:`Client.visit_link`)."""
+        return await self._json("POST", c.service_path(experiment, service, "visit"))
+
+    async def tunnels(self) -> list[dict[str, Any]]:
+        """Every tunnel, forward and visit the Conductor relays (see :meth:`Client.tunnels`)."""
+        return await self._items("/tunnels", "tunnels")
+
     async def update_experiment(self, name: str, desired_state: str) -> dict[str, Any]:
         """Stop (``"stopped"``) or start (``"running"``) every process of an experiment."""
         patch = {"desired_state": desired_state}

@@ -29,6 +29,11 @@ def experiment_path(name: str, suffix: str = "") -> str:
     return f"/experiments/{quote(name, safe='')}" + (f"/{suffix}" if suffix else "")
 
 
+def service_path(experiment: str, service: str, suffix: str) -> str:
+    """``/experiments/{experiment}/services/{service}/{suffix}``, each name quoted."""
+    return f"{experiment_path(experiment)}/services/{quote(service, safe='')}/{suffix}"
+
+
 def node_path(node_id: str, suffix: str) -> str:
     """``/nodes/<node id>/suffix``, the id quoted (never a path)."""
     if not isinstance(node_id, str) or not node_id:

@@ -194,6 +194,15 @@ class Client:
         """One experiment: its processes with group, node, ports, state, restarts."""
         return self._json("GET", c.experiment_path(name))
 
+    def visit_link(self, experiment: str, service: str) -> dict[str, Any]:
+        """A one-time browser link to a service an experiment's process exposes or binds
+        (``url``, served by the Conductor under ``path``); see ``symphony visit``."""
+        return self._json("POST", c.service_path(experiment, service, "visit"))
+
+    def tunnels(self) -> list[dict[str, Any]]:
+        """Every tunnel, forward and visit the Conductor relays, with connections and bytes."""
+        return self._items("/tunnels", "tunnels")
+
     def update_experiment(self, name: str, desired_state: str) -> dict[str, Any]:
         """Stop (``"stopped"``) or start (``"running"``) every process of an experiment."""
         return self._json("PATCH", c.experiment_path(name), {"desired_state": desired_state})

@@ -61,6 +61,7 @@ from .housekeeping import Housekeeper, Retention
 from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .nodes.gateway import GetPort
+from .relay import RelayHub
 from .secrets import SecretVault
 from .store import Store
 from .timetable import Timetable
@@ -135,6 +136,7 @@ def build_tree(
         node_port=lambda: tree.child("gateway").ask(GetPort(), timeout=5),
     )
     uploads = UploadStore(config.state_dir / "uploads")
+    relay = RelayHub(store)  # visits, forwards, tunnels: its registry is set below
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
         port=config.listen_port,
@@ -142,6 +144,7 @@ def build_tree(
         join_handler=join.serve,
         hello_check=join.hello_refusal,
         uploads=uploads,
+        relay=relay,
     )
     http_settings = HttpSettings(
         host=config.http_host, port=config.http_port, state_dir=config.state_dir
@@ -201,6 +204,7 @@ def build_tree(
             # thread, off the loop that handles the nodes' heartbeats.
             snapshots=SnapshotCache(store, off_thread=True),
             uploads=uploads,
+            relay=relay,
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens
@@ -224,6 +228,7 @@ def build_tree(
         max_restarts=5,
         max_seconds=30,
     )
+    relay.registry = tree.child("registry")  # a stable ref, whatever restarts behind it
     return tree
 
 

@@ -49,6 +49,7 @@ from .process import (
 )
 from .process.redact import MASK, MIN_MASKED
 from .tombstones import Tombstones
+from .tunnels import Tunnels
 
 log = logging.getLogger("symphony.node.jobs")
 
@@ -76,6 +77,8 @@ class ProcessJobs:
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
         self.tombstones = Tombstones() if tombstones is None else tombstones
+        #: Tunnels for experiments' processes (set by the node when it relays).
+        self.tunnels: Tunnels | None = None
         # Subscribe at once: updates emitted while the agent re-adopts (before the pump
         # runs) wait in this buffer instead of being lost.
         self._updates = manager.subscribe()
@@ -172,6 +175,26 @@ class ProcessJobs:
         )
 
     async def start(self, command: StartInstance) -> None:
+        if self.tunnels is not None and self.tunnels.needs_work(command.spec):
+            # Probing the addresses takes up to a second: not in the link's command loop.
+            # A stop that comes meanwhile leaves its tombstone, which _start honours.
+            assert self._nursery is not None
+            self._nursery.start_soon(self._start_tunnelled, command, self.tunnels)
+            return
+        await self._start(command)
+
+    async def _start_tunnelled(self, command: StartInstance, tunnels: Tunnels) -> None:
+        if self.tombstones.contains(command.instance_id, now=trio.current_time()):
+            await self._start(command)  # reported as stopped there, no tunnel opened
+            return
+        if command.instance_id in {r.instance_id for r in self.manager.live_requests()}:
+            return  # a start repeated after a reconnect: it runs (with its tunnels)
+        prepared = await tunnels.prepare(command)
+        await self._start(prepared)
+        if self.tombstones.contains(command.instance_id, now=trio.current_time()):
+            tunnels.close(command.instance_id)
+
+    async def _start(self, command: StartInstance) -> None:
         if self.tombstones.contains(command.instance_id, now=trio.current_time()):
             log.info("start of %s: it was stopped already, not running it", command.instance_id)
             await self._report(
@@ -265,6 +288,8 @@ class ProcessJobs:
             )
         finally:
             self._stopping.discard(instance_id)
+            if self.tunnels is not None:
+                self.tunnels.close(instance_id)
 
     async def _report(self, status: InstanceStatus) -> None:
         if self._link is not None:

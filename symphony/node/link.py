@@ -43,6 +43,7 @@ from symphony.wire import (
     LogCredit,
     LogRequest,
     Message,
+    OpenStream,
     ProtocolError,
     StartInstance,
     StatusBatch,
@@ -54,6 +55,7 @@ from symphony.wire import (
 )
 
 from .logwindow import LogRequests
+from .relay import NodeRelay
 from .resources import GetStatic, GetUsage
 from .uploadlink import UploadReads
 
@@ -145,8 +147,11 @@ class ConductorLink(Actor):
         resources: ActorRef,
         jobs: Jobs | None = None,
         uploads: UploadReads | None = None,
+        relay: NodeRelay | None = None,
     ) -> None:
         super().__init__()
+        #: Relayed streams (protocol 5): answered on connections of their own.
+        self.relay = relay
         #: Reads of uploaded archives ride on this link (see ``uploadlink.py``).
         self.uploads = uploads if uploads is not None else UploadReads()
         self.settings = settings
@@ -215,6 +220,8 @@ class ConductorLink(Actor):
             self._connects += 1
             self._last_error = None
             self._replay_after_hello(queued, hello.instances)
+            if self.relay is not None:
+                self.relay.conductor_version = accepted.protocol_version
             log.info(
                 "connected to conductor %s:%d as %r (heartbeat every %g s)",
                 s.host,
@@ -314,6 +321,11 @@ class ConductorLink(Actor):
             log_requests.credit(msg.request_id, msg.bytes)
         elif isinstance(msg, UploadData):
             self.uploads.deliver(msg)
+        elif isinstance(msg, OpenStream):
+            if self.relay is None:
+                log.warning("no relay on this node: ignoring stream %s", msg.stream_id)
+            else:
+                self.relay.open(msg)  # in the relay's own tasks: never holds this loop
         else:
             raise ProtocolError(f"the conductor may not send {type(msg).__name__} here")
 

@@ -39,8 +39,10 @@ from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
 from .network import network_facts
 from .process import ProcessManager
+from .relay import NodeRelay, RelayDial
 from .resources import ResourceMonitor
 from .sources.prepare import SourcePreparer
+from .tunnels import Tunnels
 from .uploadlink import UploadReads
 
 log = logging.getLogger("symphony.node")
@@ -101,12 +103,19 @@ def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
     return client_ssl_context(ca_file, cert_file, key_file)
 
 
+def relay_dial(config: NodeConfig, ssl_context: ssl.SSLContext) -> RelayDial:
+    """Where the node's relay connections go: where its link goes."""
+    host, port = config.conductor_host, config.conductor_port
+    return RelayDial(host=host, port=port, ssl_context=ssl_context)
+
+
 def build_tree(
     config: NodeConfig,
     ssl_context: ssl.SSLContext,
     jobs: Jobs | None = None,
     uploads: UploadReads | None = None,
     gpus: tuple[GpuDevice, ...] = (),
+    relay: NodeRelay | None = None,
 ) -> Supervisor:
     """The Node's supervision tree (not started yet). ``uploads``: where reads of
     archives uploaded to the Conductor go (the link serves them); ``gpus`` are its
@@ -129,7 +138,7 @@ def build_tree(
         return ResourceMonitor(disk_paths=disks, devices=gpus)
 
     def link() -> ConductorLink:
-        return ConductorLink(settings, tree.child("resources"), jobs, uploads)
+        return ConductorLink(settings, tree.child("resources"), jobs, uploads, relay)
 
     tree = Supervisor(
         [ChildSpec(name="resources", factory=resources), ChildSpec(name="link", factory=link)],
@@ -175,10 +184,15 @@ async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]
         )
         await nursery.start(manager.run)
         jobs = ProcessJobs(manager)  # subscribes before adoption emits anything
+        relay = NodeRelay(relay_dial(config, ssl_context), manager.live_requests)
+        await nursery.start(relay.run)
+        jobs.tunnels = Tunnels(relay)
         adopted = await manager.adopt()
         if adopted:
             log.info("re-adopted %d instance(s) from an earlier agent", len(adopted))
-        tree = build_tree(config, ssl_context, jobs, uploads, gpus)
+        for request in manager.live_requests():  # their tunnels, on the same ports
+            await jobs.tunnels.restore(request.spec, request.instance_id)
+        tree = build_tree(config, ssl_context, jobs, uploads, gpus, relay)
         await spawn(nursery, tree, name=f"node:{config.node_id}")
         await nursery.start(jobs.run, tree.child("link"))
         task_status.started(NodeHandle(tree, tree.child("link"), manager, gpus))

@@ -177,8 +177,6 @@ class ExperimentSpec(_Strict):
             raise ValueError(f"at most {MAX_PROCESSES} processes, got {len(members)}")
         _unique("processes", [p.name for _, p in members])
         _unique("process groups", [g.name for g in self.process_groups])
-        if self.network == "relay":
-            raise ValueError("not supported yet: network 'relay'; use 'auto' or 'direct'")
         offered: dict[str, str] = {}  # variable stem -> the name that claims it
         for _, proc in members:
             for name in [*proc.binds, *proc.exposes]:
@@ -240,6 +238,7 @@ def process_deployments(spec: ExperimentSpec) -> list[DeploymentSpec]:
             connects=proc.connects,
             reconnect=proc.reconnect,
             size=size,
+            network=spec.network,
         )
         out.append(
             DeploymentSpec(

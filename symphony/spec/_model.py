@@ -409,6 +409,8 @@ class ExperimentRole(_Strict):
     connects: list[ServiceName] = Field(default_factory=list)
     reconnect: Literal["restart", "none"] = "restart"
     size: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
+    #: The experiment's ``network``: ``relay`` tunnels every connect through the Conductor.
+    network: Literal["auto", "direct", "relay"] = "auto"
 
     @property
     def gang_group(self) -> str:

@@ -178,11 +178,18 @@ Port = Annotated[int, Min(1), Max(65_535)]
 @message("job_experiment")
 class JobExperiment(Message):
     """What a node needs of a process's part in an experiment: the names it binds and
-    exposes, each with its fixed port or ``None`` (a port from the node's range)."""
+    exposes, each with its fixed port or ``None`` (a port from the node's range).
+
+    Protocol 5 added ``connects`` (the names it reaches, whose ``SYMPH_*`` values a node
+    may point at a tunnel) and ``network`` (the experiment's: ``relay`` tunnels every
+    name bound on another node, ``direct`` none, ``auto`` those not reachable directly).
+    """
 
     # Both required: a map that is not this (a wrong type on the wire) is refused.
     binds: Annotated[dict[str, Port | None], MaxLen(256)]
     exposes: Annotated[dict[str, Port | None], MaxLen(256)]
+    connects: Annotated[tuple[Annotated[str, MaxLen(63)], ...], MaxLen(256)] = ()
+    network: Literal["auto", "direct", "relay"] = "auto"
 
     def fixed_ports(self) -> tuple[int, ...]:
         """The fixed ports asked for, sorted."""

@@ -10,7 +10,8 @@ Who sends what::
     node -> conductor    Hello, Heartbeat (with InstanceUsage), InstanceStatus, StatusBatch,
                          LogChunk, UploadRead, Error
     conductor -> node    HelloAccepted, HelloRejected, StartInstance, StopInstance,
-                         LogRequest, LogCancel, LogCredit, UploadData, InstanceSecrets, Error
+                         LogRequest, LogCancel, LogCredit, UploadData, InstanceSecrets,
+                         OpenStream, Error
 
 Adding a message type is three steps: write the dataclass, decorate it with
 ``@message("tag")``, and (optionally) export it. Optional fields default to
@@ -46,6 +47,7 @@ __all__ = [
     "LogCredit",
     "LogRequest",
     "Message",
+    "OpenStream",
     "StartInstance",
     "StatusBatch",
     "StopInstance",
@@ -387,6 +389,22 @@ class UploadData(Message):
     eof: bool = False
     size: NonNegInt | None = None
     reason: Text | None = None
+
+
+# -- relayed streams (protocol 5) -------------------------------------------------------
+
+
+@message("open_stream")
+class OpenStream(Message):
+    """Conductor -> node (protocol 5): connect to ``port`` on this node, which instance
+    ``instance_id`` (an experiment's process) binds or exposes, and hand the connection
+    to the Conductor as stream ``stream_id`` over a relay connection of its own (see
+    :mod:`symphony.wire.relay`). A node refuses a port that none of its experiments'
+    processes binds or exposes: it is never an open proxy into its network."""
+
+    stream_id: Id
+    instance_id: Id
+    port: Annotated[int, Min(1), Max(65_535)]
 
 
 # At the end: the job spec's messages are built on the base class above, and

@@ -16,6 +16,11 @@ open for its 60 s connect timeout and logs nothing. Here each connection goes:
    end; any other exception is logged with its traceback and closes with 1011.
    Nothing a node does can stop the server.
 
+Relay connections (protocol 5): when ``serve_nodes`` gets a ``data_handler``, a node's
+connection that starts with :data:`~symphony.wire.relay.MAGIC` instead of a WebSocket
+upgrade is a relayed stream: ``data_handler(stream, node id, remote)`` owns it, and it
+is closed when that returns (see :mod:`symphony.wire.relay`).
+
 Joining: when ``serve_nodes`` gets a ``join_handler`` (and an ``ssl_context`` with
 optional client certificates), a client *without* a certificate may open exactly one
 thing, the WebSocket at :data:`JOIN_WS_PATH`, where ``join_handler(conn, remote)`` runs
@@ -51,6 +56,7 @@ from .connection import (
 )
 from .errors import CertificateError, ConnectionClosed, ProtocolError
 from .identity import peer_node_id
+from .relay import MAGIC, PrefixedStream
 
 __all__ = ["JOIN_WS_PATH", "NODE_WS_PATH", "serve_nodes"]
 
@@ -65,6 +71,8 @@ JOIN_WS_PATH = "/v1/join"
 JOIN_MAX_MESSAGE_SIZE = 64 * 1024
 Handler = Callable[[NodeConnection], Awaitable[object]]
 JoinHandler = Callable[[NodeConnection, str], Awaitable[object]]
+#: ``(TLS stream after the magic, node id from the certificate, remote address)``.
+DataHandler = Callable[[trio.abc.Stream, str, str], Awaitable[object]]
 # What _handshake returns for a client that presented no certificate while joining
 # is allowed (node ids are never empty, so it cannot be mistaken for one).
 _ANONYMOUS = ""
@@ -112,14 +120,31 @@ async def _handshake(
         return None
 
 
+async def _peek_magic(stream: trio.abc.Stream, timeout: float) -> bytes | None:
+    """The first bytes of a connection, up to where they can be told from
+    :data:`MAGIC`; None when the peer sent nothing in time or left."""
+    data = b""
+    with trio.move_on_after(timeout):
+        try:
+            while len(data) < len(MAGIC) and MAGIC.startswith(data):
+                got = await stream.receive_some(len(MAGIC) - len(data))
+                if not got:
+                    return None
+                data += got
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return None
+        return data
+    return None
+
+
 async def _upgrade(
-    nursery: trio.Nursery, stream: trio.SSLStream[Any], *, timeout: float, max_frame_size: int
+    nursery: trio.Nursery, stream: trio.abc.Stream, *, timeout: float, max_frame_size: int
 ) -> trio_websocket.WebSocketConnection | None:
     with trio.move_on_after(timeout):
         try:
             request = await trio_websocket.wrap_server_stream(
                 nursery,
-                stream,
+                stream,  # a PrefixedStream gives back the peeked bytes first
                 message_queue_size=4,
                 max_message_size=max_frame_size,
                 receive_buffer_size=65536,
@@ -216,6 +241,7 @@ async def _serve_one(
     max_frame_size: int,
     close_timeout: float,
     join_handler: JoinHandler | None = None,
+    data_handler: DataHandler | None = None,
 ) -> None:
     remote = _remote(stream)
     try:
@@ -233,9 +259,19 @@ async def _serve_one(
                 close_timeout=close_timeout,
             )
             return
+        upgrading: trio.abc.Stream = stream
+        if data_handler is not None:
+            first = await _peek_magic(stream, handshake_timeout)
+            if first is None:
+                log.warning("node %r (%s): sent nothing after TLS, dropping", node_id, remote)
+                return
+            if first == MAGIC:
+                await data_handler(stream, node_id, remote)
+                return
+            upgrading = PrefixedStream(stream, first)
         async with trio.open_nursery() as nursery:
             ws = await _upgrade(
-                nursery, stream, timeout=handshake_timeout, max_frame_size=max_frame_size
+                nursery, upgrading, timeout=handshake_timeout, max_frame_size=max_frame_size
             )
             if ws is None:
                 log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
@@ -268,6 +304,7 @@ async def serve_nodes(
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     close_timeout: float = 2.0,
     join_handler: JoinHandler | None = None,
+    data_handler: DataHandler | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Serve node connections forever; ``task_status`` reports the bound TCP port.
@@ -296,6 +333,7 @@ async def serve_nodes(
             max_frame_size=max_frame_size,
             close_timeout=close_timeout,
             join_handler=join_handler,
+            data_handler=data_handler,
         )
 
     task_status.started(bound)

@@ -19,6 +19,7 @@ __all__ = [
     "MIN_PROTOCOL_VERSION",
     "NODE_MIN_PROTOCOL_VERSION",
     "PROTOCOL_VERSION",
+    "RELAY_PROTOCOL_VERSION",
     "SECRETS_PROTOCOL_VERSION",
     "negotiate_version",
 ]
@@ -50,7 +51,20 @@ __all__ = [
 #: and the optional ``JobSpec.experiment`` (the names an experiment's process binds and
 #: exposes, with their fixed ports, which the node checks are free before it starts the
 #: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
-PROTOCOL_VERSION = 4
+#: 5 added relayed streams: the message ``OpenStream`` (the Conductor asks a node to
+#: connect to one of its experiments' ports and hand the connection over on a relay
+#: connection of its own, :mod:`symphony.wire.relay`), the relay connections themselves
+#: (same node port, same client certificate, :data:`~symphony.wire.relay.MAGIC` instead
+#: of a WebSocket upgrade), and ``JobExperiment.connects``/``network`` (which names a
+#: process connects to, and whether to tunnel them). A Conductor sends ``OpenStream``
+#: only to nodes of version 5 and says, where a visit or forward would need one, that
+#: an older node cannot relay; it places ``network: relay`` experiments only on nodes of
+#: version 5. A version-4 node ignores the new ``JobExperiment`` fields and connects
+#: directly, as before.
+PROTOCOL_VERSION = 5
+#: The oldest protocol version of a node that relays streams (visit, port-forward,
+#: tunnels between nodes).
+RELAY_PROTOCOL_VERSION = 5
 #: The oldest protocol version of a node that may receive secret values.
 SECRETS_PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.

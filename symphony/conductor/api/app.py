@@ -6,14 +6,15 @@ import time
 from typing import Any
 
 import trio
-from quart import current_app, request
+from quart import current_app, request, websocket
 from quart_trio import QuartTrio
 
 from .auth import is_public, token_matches
 from .body import MAX_BODY, check_content_type
 from .context import ApiContext
 from .errors import HttpError, install_error_handlers
-from .hosts import check_host_and_origin
+from .hosts import check_host_and_origin, check_websocket_host_and_origin
+from .relay_access import PREFIX, admit_service
 
 #: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
 RESPONSE_TIMEOUT = 150.0
@@ -46,6 +47,16 @@ def create_app(ctx: ApiContext) -> QuartTrio:
         # In this order: a web page's request is refused before anything else is
         # looked at; then the token; then the body's type.
         check_host_and_origin(ctx.allowed_hosts)
+        if request.path.startswith(PREFIX):  # a service: its own bodies, token or cookie
+            admit_service(
+                request.path,
+                request.headers,
+                request.cookies,
+                request.args,
+                token=ctx.token,
+                visits=ctx.relay.visits if ctx.relay is not None else None,
+            )
+            return
         token = ctx.token
         if (
             token is not None
@@ -59,6 +70,19 @@ def create_app(ctx: ApiContext) -> QuartTrio:
                 "wrote it to <state dir>/api-token",
             )
         check_content_type()
+
+    @app.before_websocket
+    async def _admit_websocket() -> None:
+        # A page may open a WebSocket to any address: its Origin is always checked.
+        check_websocket_host_and_origin(ctx.allowed_hosts)
+        admit_service(
+            websocket.path if websocket.path.startswith(PREFIX) else "",
+            websocket.headers,
+            websocket.cookies,
+            websocket.args,
+            token=ctx.token,
+            visits=ctx.relay.visits if ctx.relay is not None else None,
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -76,6 +100,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_logs import logs
     from .routes_metrics import metrics
     from .routes_nodes import nodes
+    from .routes_relay import relay  # /x/ (visit), GET /tunnels, port-forward
     from .routes_runs import runs  # GET /deployments/{id}/runs: a schedule's history
     from .routes_secrets import secrets  # POST/GET /secrets, DELETE /secrets/{name}
     from .routes_states import states  # GET /states: the state enums and what they mean
@@ -86,6 +111,6 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_versions import versions  # versions, promote, rollback (rolling updates)
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, experiments, runs, versions, uploads, secrets):
+    for blueprint in (*blueprints, states, experiments, runs, versions, uploads, secrets, relay):
         app.register_blueprint(blueprint)
     return app

@@ -12,6 +12,7 @@ from .snapshots import SnapshotCache
 
 if TYPE_CHECKING:
     from ..deployments import EventLog
+    from ..relay import RelayHub
     from ..store import Store
     from ..uploads import UploadStore
 
@@ -41,6 +42,8 @@ class ApiContext:
     snapshots: SnapshotCache | None = None
     #: Archives uploaded for ``config.image: "upload:..."``; None: uploads are refused.
     uploads: UploadStore | None = None
+    #: Visits, forwards and tunnels (``/x/``, ``GET /tunnels``); None: refused (503).
+    relay: RelayHub | None = None
 
     def __post_init__(self) -> None:
         if self.snapshots is None:

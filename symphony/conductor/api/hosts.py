@@ -23,7 +23,8 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from quart import request
+from quart import request, websocket
+from werkzeug.datastructures import Headers
 
 from .errors import HttpError
 
@@ -85,8 +86,18 @@ def host_part(authority: str) -> str | None:
 
 def check_host_and_origin(allowed: frozenset[str]) -> None:
     """Refuse a request whose Host (421) or, for a change, Origin (403) is not allowed."""
+    _check(allowed, request.headers, origin_matters=request.method not in _SAFE_METHODS)
+
+
+def check_websocket_host_and_origin(allowed: frozenset[str]) -> None:
+    """The same checks for a WebSocket: its Origin always counts (a page may open a
+    WebSocket to any address, and the browser sends the cookies of that address)."""
+    _check(allowed, websocket.headers, origin_matters=True)
+
+
+def _check(allowed: frozenset[str], headers: Headers, *, origin_matters: bool) -> None:
     if "*" not in allowed:
-        host = host_part(request.headers.get("Host", ""))
+        host = host_part(headers.get("Host", ""))
         if host not in allowed:
             raise HttpError(
                 421,
@@ -94,8 +105,8 @@ def check_host_and_origin(allowed: frozenset[str]) -> None:
                 f"this Conductor does not answer to the host {host or '(none)'!r:.80}; add it "
                 "to conductor.http.allowed_hosts if it is yours",
             )
-    origin = request.headers.get("Origin")
-    if origin is None or request.method in _SAFE_METHODS:
+    origin = headers.get("Origin")
+    if origin is None or not origin_matters:
         return
     try:
         parts = urlsplit(origin.strip())
@@ -104,8 +115,7 @@ def check_host_and_origin(allowed: frozenset[str]) -> None:
         origin_host = None
     # Same origin (the page was served by this very host and port) or an allowed host.
     same = (
-        origin_host is not None
-        and parts.netloc.lower() == request.headers.get("Host", "").strip().lower()
+        origin_host is not None and parts.netloc.lower() == headers.get("Host", "").strip().lower()
     )
     if not same and (origin_host is None or _normal(origin_host) not in (allowed - {"*"})):
         raise HttpError(

@@ -35,6 +35,7 @@ ERROR_WORDS = {
     415: "A body that is not declared as application/json",
     421: "The Host header names a host this Conductor does not answer to",
     422: "Invalid spec or body; detail lists {path, message}",
+    502: "The node refused a relayed stream, or the service did not answer HTTP",
     503: "A node or a Conductor component cannot answer now",
     504: "The node did not answer in time",
 }

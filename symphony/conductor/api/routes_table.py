@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from symphony.spec import DeploymentSpec, ExperimentSpec
 
 from . import models as m
+from . import models_relay as mr
 from . import models_secrets as ms
 
 __all__ = ["PATH_PARAMS", "ROUTES", "MergePatch", "Route"]
@@ -54,6 +55,8 @@ PATH_PARAMS = {
     "node_id": ("A node id, as GET /nodes lists it", {"minLength": 1}),
     "experiment": ("An experiment's name", {"minLength": 1}),
     "secret_name": ("A secret's name", {"minLength": 1}),
+    "service": ("A name an experiment's process exposes or binds", {"minLength": 1}),
+    "rest": ("The path below the service's prefix, as the service sees it", {}),
 }
 
 _WRITE = (400, 401, 404, 409, 413, 422, 503)
@@ -300,5 +303,47 @@ ROUTES: tuple[Route, ...] = (
         "Delete a secret (409 while a deployment references it)",
         ms.SecretDeleted,
         errors=(401, 404, 409, 503),
+    ),
+    # -- services of experiments through the Conductor: visit, port-forward, tunnels --
+    Route(
+        "post",
+        "/experiments/{experiment}/services/{service}/visit",
+        "A one-time browser link to a service (it sets a cookie for /x/{experiment}/{service}/)",
+        mr.VisitLink,
+        body_required=False,
+        errors=(401, 404, 503),
+    ),
+    Route(
+        "get",
+        "/experiments/{experiment}/services/{service}/forward",
+        "A WebSocket carrying one TCP connection to the service (symphony port-forward)",
+        "application/octet-stream",
+        errors=(401, 404, 409, 502, 503, 504),
+    ),
+    Route(
+        "get",
+        "/tunnels",
+        "Every tunnel, forward and visit with its connections and bytes",
+        mr.TunnelList,
+        errors=(401, 503),
+    ),
+    Route(
+        "get",
+        "/x/{experiment}/{service}",
+        "Redirects to /x/{experiment}/{service}/",
+        "text/plain",
+        status=308,
+        errors=(401,),
+    ),
+    *(
+        Route(
+            method,
+            path,
+            "The service itself, relayed from its node (HTTP and WebSocket; token or visit cookie)",
+            "*/*",
+            errors=(401, 404, 409, 502, 503, 504),
+        )
+        for path in ("/x/{experiment}/{service}/", "/x/{experiment}/{service}/{rest}")
+        for method in ("get", "post", "put", "patch", "delete")
     ),
 )

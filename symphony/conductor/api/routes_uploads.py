@@ -30,11 +30,12 @@ UPLOAD_TYPES = frozenset({"application/octet-stream", "application/gzip", "appli
 
 
 class UploadingRequest(TrioRequest):
-    """The app's request class: ``POST /uploads`` may carry up to ``MAX_UPLOAD`` bytes,
-    every other request at most the API's own limit (decided before a byte is read)."""
+    """The app's request class: ``POST /uploads`` and requests to a service under ``/x/``
+    may carry up to ``MAX_UPLOAD`` bytes, every other request at most the API's own
+    limit (decided before a byte is read)."""
 
     def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
-        if method == "POST" and path == UPLOAD_PATH:
+        if (method == "POST" and path == UPLOAD_PATH) or path.startswith("/x/"):
             kwargs["max_content_length"] = MAX_UPLOAD
         super().__init__(method, scheme, path, *args, **kwargs)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from symphony.spec import secret_refs
 from symphony.wire import InstanceSecrets, InstanceStatus
 from symphony.wire.states import is_live
-from symphony.wire.version import SECRETS_PROTOCOL_VERSION
+from symphony.wire.version import RELAY_PROTOCOL_VERSION, SECRETS_PROTOCOL_VERSION
 
 from ..secrets import SecretKeyError, UnknownSecret
 from ..store import InstanceRecord
@@ -38,6 +38,13 @@ def needs_protocol(request: PlacementRequest, version: int) -> PlacementRequest:
     if version <= 1:
         return request
     return replace(request, pending=replace(request.pending, min_protocol=version))
+
+
+def relay_protocol(spec: DeploymentSpec) -> int:
+    """The protocol a process of a ``network: relay`` experiment needs of its node (an
+    older node cannot tunnel, and would connect directly where that cannot work)."""
+    role = spec.experiment
+    return RELAY_PROTOCOL_VERSION if role is not None and role.network == "relay" else 1
 
 
 def secret_values(vault: SecretVault | None, spec: DeploymentSpec) -> dict[str, str] | None:

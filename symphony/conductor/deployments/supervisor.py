@@ -84,7 +84,13 @@ from .outage import OutageWork
 from .retries import Decision
 from .roles import adoption, placement_request, reconnects
 from .scheduled import SCHEDULED, ScheduledWork
-from .secret_delivery import SECRET_ERRORS, SECRETS_PROTOCOL, needs_protocol, secret_values
+from .secret_delivery import (
+    SECRET_ERRORS,
+    SECRETS_PROTOCOL,
+    needs_protocol,
+    relay_protocol,
+    secret_values,
+)
 from .supervisor_base import SupervisorBase
 
 log = logging.getLogger("symphony.conductor.deployments")
@@ -268,7 +274,7 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
                     self._avoid.get(inst.replica, frozenset()),
                     self._start_command(inst, body, values),
                 ),
-                SECRETS_PROTOCOL if values else 1,
+                max(SECRETS_PROTOCOL if values else 1, relay_protocol(self.record.spec)),
             )
             for inst in instances
         )

@@ -13,6 +13,7 @@ from symphony.actors import Actor, ActorRef
 from symphony.wire import NodeConnection, serve_nodes
 from symphony.wire.server import JoinHandler
 
+from ..relay import RelayHub
 from ..uploads import UploadStore
 from .session import HelloCheck, run_session
 
@@ -39,6 +40,9 @@ class GatewaySettings:
     hello_check: HelloCheck | None = None
     #: Archives uploaded to the Conductor, which nodes read over their link.
     uploads: UploadStore | None = None
+    #: Relayed streams (visits, forwards, tunnels); None: nodes' relay connections are
+    #: refused like any connection that does not upgrade.
+    relay: RelayHub | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class Gateway(Actor):
                 ssl_context=s.ssl_context,
                 handshake_timeout=s.handshake_timeout,
                 join_handler=s.join_handler,
+                data_handler=s.relay.serve if s.relay is not None else None,
             )
         )
 
@@ -87,6 +92,7 @@ class Gateway(Actor):
             hello_timeout=self.settings.hello_timeout,
             hello_check=self.settings.hello_check,
             uploads=self.settings.uploads,
+            relay=self.settings.relay,
         )
 
     async def receive(self, message: Any) -> Any:

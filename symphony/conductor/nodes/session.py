@@ -29,7 +29,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -53,6 +53,7 @@ from symphony.wire import (
     LogRequest,
     Message,
     NodeConnection,
+    OpenStream,
     ProtocolError,
     StartInstance,
     StatusBatch,
@@ -62,9 +63,12 @@ from symphony.wire import (
     receive_hello,
 )
 from symphony.wire.states import InstanceState
-from symphony.wire.version import SECRETS_PROTOCOL_VERSION
+from symphony.wire.version import RELAY_PROTOCOL_VERSION, SECRETS_PROTOCOL_VERSION
 
 from ..uploads import UploadStore
+
+if TYPE_CHECKING:
+    from ..relay import RelayHub
 from .model import (
     CloseLogStream,
     CloseSession,
@@ -111,6 +115,7 @@ class NodeSession(Actor):
     def __init__(self, conn: NodeConnection, node_id: str, registry: ActorRef) -> None:
         super().__init__()
         self.uploads: UploadStore | None = None  # what UploadRead reads from
+        self.relay: RelayHub | None = None  # who waits for the streams OpenStream asks for
         self.conn = conn
         self.node_id = node_id
         self.registry = registry
@@ -144,6 +149,15 @@ class NodeSession(Actor):
             return None
         if isinstance(message, LogCredit) and self.protocol_version < 2:
             return None  # a version-1 node has no log windows (and would refuse this)
+        if isinstance(message, OpenStream) and self.protocol_version < RELAY_PROTOCOL_VERSION:
+            # Never sent: an older node does not know the message (it would end the link).
+            if self.relay is not None:
+                self.relay.refuse(
+                    message.stream_id,
+                    f"node {self.node_id} speaks protocol {self.protocol_version} and cannot "
+                    f"relay (that needs {RELAY_PROTOCOL_VERSION}): upgrade its agent",
+                )
+            return None
         if self.protocol_version < 4:
             message = for_old_node(message)
         if isinstance(message, Message | list):
@@ -312,6 +326,7 @@ async def run_session(
     hello_timeout: float = 5.0,
     hello_check: HelloCheck | None = None,
     uploads: UploadStore | None = None,
+    relay: RelayHub | None = None,
 ) -> None:
     """Handle one node connection from hello to close (the wire server's handler body).
 
@@ -335,6 +350,7 @@ async def run_session(
     heartbeat_sec = hello.heartbeat_sec or default_heartbeat_sec
     session = NodeSession(conn, hello.node_id, registry)
     session.uploads = uploads
+    session.relay = relay
     registered = False
     try:
         async with trio.open_nursery() as nursery:

@@ -91,9 +91,10 @@ def _reason(
     protocols: Mapping[str, int],
 ) -> str:
     if inst.min_protocol > 1 and choose(index, replace(inst, min_protocol=1), requests):
+        uses = "network: relay" if inst.min_protocol >= 5 else "secrets"
         return (
             f"needs a node of protocol version {inst.min_protocol} or newer (it uses "
-            "secrets); the nodes that fit are older: upgrade them"
+            f"{uses}); the nodes that fit are older: upgrade them"
         )
     return unplaceable_reason(index, inst.node_group, requests, inst.needs)
 

@@ -390,6 +390,12 @@ class ProcessManager:
             self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
         return report
 
+    def live_requests(self) -> list[StartRequest]:
+        """The start requests of the instances that have not ended (what the relay checks
+        a port against: only ports of this node's own experiments are ever relayed)."""
+        ended = ("exited", "failed", "stopped")
+        return [sup.request for _, sup in self._instances.values() if sup.state not in ended]
+
     async def list_instances(self) -> list[InstanceReport]:
         """A report per instance, with CPU% and RSS of each running job's process tree."""
         await self._wait_ready()  # while a monitor is replaced, the list would be empty

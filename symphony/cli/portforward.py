@@ -1,0 +1,131 @@
+"""``symphony port-forward SERVICE [LOCAL_PORT]``: a local port that reaches a service.
+
+::
+
+    $ symphony port-forward replay-server 9000
+    Forwarding from 127.0.0.1:9000 -> replay-server of rl (node n2, port 20001)
+
+Every connection to the local port becomes one WebSocket to the Conductor
+(``GET /experiments/{experiment}/services/{service}/forward``), which relays it to the
+node whose process exposes or binds the name, as ``kubectl port-forward`` does over its
+own streams. Nothing on the node listens to the outside: the node opens the stream to
+the Conductor. Runs until interrupted; ``LOCAL_PORT`` 0 (the default) picks a free one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import sys
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ._experiment_lookup import cluster_of, current_or_only
+from ._remote import add_conductor_flag
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    forward = subparsers.add_parser(
+        "port-forward",
+        aliases=["pf"],
+        help="reach a service of an experiment on a local port",
+        description="Open LOCAL_PORT on this machine; each connection to it reaches SERVICE "
+        "(a name a process exposes or binds) through the Conductor.",
+    )
+    forward.add_argument("service", metavar="SERVICE", help="the exposed (or bound) name")
+    forward.add_argument(
+        "local_port", metavar="LOCAL_PORT", nargs="?", type=int, default=0,
+        help="the local port (default: a free one, printed)",
+    )  # fmt: skip
+    forward.add_argument(
+        "-e", "--experiment", metavar="EXP", help="the experiment (default: the current one)"
+    )
+    forward.add_argument(
+        "--address", default="127.0.0.1", help="the local address to listen on (127.0.0.1)"
+    )
+    add_conductor_flag(forward)
+    forward.set_defaults(handler=run_port_forward)
+
+
+def forward_url(api_url: str, experiment: str, service: str, session: str) -> str:
+    """The WebSocket URL of one forwarded connection.
+
+    >>> forward_url("https://c.example:8443", "rl", "tb", "s1")
+    'wss://c.example:8443/experiments/rl/services/tb/forward?session=s1'
+    """
+    parts = urlsplit(api_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    path = f"{parts.path.rstrip('/')}/experiments/{quote(experiment, safe='')}/services/"
+    return f"{scheme}://{parts.netloc}{path}{quote(service, safe='')}/forward?session={session}"
+
+
+def run_port_forward(args: argparse.Namespace) -> int:
+    import trio
+
+    cluster = cluster_of(args)
+    name = current_or_only(cluster, args.experiment)
+    client = cluster.client
+    url = forward_url(client.url, name, args.service, secrets.token_hex(6))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
+        trio.run(_serve, url, client.token, args.address, args.local_port, name, args.service)
+    return 0
+
+
+async def _serve(
+    url: str, token: str | None, address: str, port: int, experiment: str, service: str
+) -> None:
+    import trio
+
+    listeners = await trio.open_tcp_listeners(port, host=address)
+    bound = listeners[0].socket.getsockname()[1]
+    print(f"Forwarding from {address}:{bound} -> {service} of {experiment}", flush=True)
+    headers = [(b"Authorization", f"Bearer {token}".encode())] if token else []
+
+    async def handle(stream: Any) -> None:
+        await _one(stream, url, headers)
+
+    await trio.serve_listeners(handle, listeners)
+
+
+async def _one(stream: Any, url: str, headers: list[tuple[bytes, bytes]]) -> None:
+    import ssl
+
+    import trio
+    import trio_websocket
+
+    context = ssl.create_default_context() if url.startswith("wss:") else None
+    try:
+        async with (
+            trio_websocket.open_websocket_url(
+                url, extra_headers=headers, ssl_context=context, message_queue_size=4
+            ) as ws,
+            trio.open_nursery() as nursery,
+        ):
+
+            async def up() -> None:
+                try:
+                    while data := await stream.receive_some(256 * 1024):
+                        await ws.send_message(bytes(data))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+                nursery.cancel_scope.cancel()
+
+            async def down() -> None:
+                try:
+                    while True:
+                        message = await ws.get_message()
+                        await stream.send_all(message if isinstance(message, bytes) else b"")
+                except (trio_websocket.ConnectionClosed, trio.BrokenResourceError):
+                    pass
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(up)
+            nursery.start_soon(down)
+    except trio_websocket.ConnectionRejected as rejected:
+        body = (rejected.body or b"").decode("utf-8", "replace")
+        print(f"symphony: connection refused ({rejected.status_code}): {body}", file=sys.stderr)
+    except (trio_websocket.HandshakeError, OSError) as error:
+        print(f"symphony: cannot reach the Conductor: {error}", file=sys.stderr)
+    finally:
+        await trio.aclose_forcefully(stream)

@@ -1,0 +1,130 @@
+"""WebSockets through a relayed stream: a service's own (``/x/``), and port-forward's.
+
+A service's WebSocket (Jupyter's kernels, a TensorBoard plugin) is opened to the service
+over a relayed stream with the browser's path, subprotocols, Origin and cookies (but
+not the visit cookie), plus ``X-Forwarded-Prefix``; only then is the browser's accepted,
+with the subprotocol the service chose. Messages are copied one at a time each way:
+each side holds at most a few (the queues are small), so a slow reader slows only its
+own WebSocket.
+
+Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
+``kubectl port-forward`` does over its own streams.
+"""
+
+from __future__ import annotations
+
+import trio
+import trio_websocket
+from quart import websocket
+
+from symphony.wire.relay import CHUNK
+
+from ..relay import RelayHub, Target
+from ..relay.table import RelayRow
+from .errors import HttpError
+from .proxy_http import _cookie_without_ours
+
+#: The largest message a service's WebSocket may send through the Conductor.
+MAX_MESSAGE = 16 * 1024 * 1024
+
+
+def _upstream_headers(prefix: str) -> list[tuple[bytes, bytes]]:
+    out = [(b"X-Forwarded-Prefix", prefix.encode())]
+    origin = websocket.headers.get("Origin")
+    if origin:
+        out.append((b"Origin", origin.encode("latin-1", "replace")))
+    cookie = websocket.headers.get("Cookie")
+    kept = _cookie_without_ours(cookie) if cookie else None
+    if kept:
+        out.append((b"Cookie", kept.encode("latin-1", "replace")))
+    return out
+
+
+async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRow) -> None:
+    """Serve the browser's WebSocket from the service's (see the module docstring)."""
+    prefix = f"/x/{target.experiment}/{target.service}"
+    query = websocket.query_string.decode("latin-1")
+    resource = "/" + rest + (f"?{query}" if query else "")
+    async with hub.connect(target) as stream, trio.open_nursery() as nursery:
+        try:
+            upstream = await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,  # type: ignore[arg-type]  # a TLS stream (typed as SSLStream[Any])
+                websocket.headers.get("Host", "localhost"),
+                resource,
+                subprotocols=list(websocket.requested_subprotocols) or None,
+                extra_headers=_upstream_headers(prefix),
+                message_queue_size=4,
+                max_message_size=MAX_MESSAGE,
+            )
+        except (trio_websocket.HandshakeError, trio.BrokenResourceError) as error:
+            detail = f"the service refused the WebSocket: {error}"
+            raise HttpError(502, "bad gateway", detail) from None
+        await websocket.accept(subprotocol=upstream.subprotocol)
+        row.opened()
+        try:
+            await _copy_messages(upstream, row)
+        finally:
+            row.closed()
+            nursery.cancel_scope.cancel()
+
+
+async def _copy_messages(upstream: trio_websocket.WebSocketConnection, row: RelayRow) -> None:
+    async with trio.open_nursery() as nursery:
+
+        async def down() -> None:
+            try:
+                while True:
+                    message = await upstream.get_message()
+                    row.from_service(len(message))
+                    await websocket.send(message)
+            except trio_websocket.ConnectionClosed:
+                pass
+            nursery.cancel_scope.cancel()
+
+        async def up() -> None:
+            while True:
+                message = await websocket.receive()
+                row.to_service(len(message))
+                try:
+                    await upstream.send_message(message)
+                except trio_websocket.ConnectionClosed:
+                    break
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(down)
+        nursery.start_soon(up)
+
+
+async def forward_bytes(hub: RelayHub, target: Target, row: RelayRow) -> None:
+    """Port-forward: the WebSocket's binary messages are the TCP connection's bytes."""
+    async with hub.connect(target) as stream:
+        await websocket.accept()
+        row.opened()
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def down() -> None:
+                    try:
+                        while data := await stream.receive_some(CHUNK):
+                            row.from_service(len(data))
+                            await websocket.send(bytes(data))
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        pass
+                    nursery.cancel_scope.cancel()
+
+                async def up() -> None:
+                    try:
+                        while True:
+                            message = await websocket.receive()
+                            data = message.encode() if isinstance(message, str) else message
+                            row.to_service(len(data))
+                            await stream.send_all(data)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        pass
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(down)
+                nursery.start_soon(up)
+        finally:
+            row.closed()

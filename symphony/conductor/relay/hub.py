@@ -1,0 +1,190 @@
+"""RelayHub: opens relayed streams to nodes and serves the nodes' relay connections.
+
+Opening a stream to a service (a visit's request, a forward's connection, one end of a
+tunnel) goes::
+
+    caller          RelayHub                     NodeSession          node
+    connect(t) ──>  pending[s] = waiting
+                    tell OpenStream(s, port) ──> (control link) ──>   checks the port,
+                                                                      dials TCP to it,
+    <── stream ──   serve(): RelayAccept(s) <────── relay connection ─ opens one
+                                                    (own TLS, same certificate)
+
+The node's relay connection is handed to the caller, who uses it until its ``async
+with`` ends; the task that accepted the connection waits that long, then closes it.
+A node of protocol 4 or older cannot relay: its session refuses the OpenStream at once
+(:meth:`RelayHub.refuse`), and the caller gets a 503 saying so.
+
+A tunnel's first end comes the other way: a node opens a relay connection with
+:class:`~symphony.wire.relay.RelayTunnel` for one of its processes, the hub finds where
+the name is served (:mod:`.services`), opens a stream there and splices the two.
+
+Plain state shared by the tasks of one Trio loop (``_pending``): it changes only in
+synchronous code, never across an ``await``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+
+from symphony.actors import ActorRef, ActorStopped, MailboxFull
+from symphony.pki import SHARED_CLIENT_CN
+from symphony.wire import OpenStream, ProtocolError
+from symphony.wire.relay import (
+    RelayAccept,
+    RelayReply,
+    RelayTunnel,
+    read_frame,
+    splice,
+    write_frame,
+)
+
+from ..nodes.model import GetSession
+from ..store import Store, new_id
+from .services import RelayError, Target, tunnel_target
+from .table import RelayTable
+from .visits import Visits
+
+log = logging.getLogger("symphony.conductor.relay")
+
+#: Seconds a node has to answer an OpenStream with its relay connection.
+OPEN_TIMEOUT = 10.0
+#: Seconds a relay connection has to send its header.
+HEADER_TIMEOUT = 5.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    node_id: str
+    ready: trio.Event = field(default_factory=trio.Event)
+    done: trio.Event = field(default_factory=trio.Event)
+    stream: trio.abc.Stream | None = None
+    reason: str | None = None
+
+
+class RelayHub:
+    """See the module docstring. ``registry`` is set once the actor tree exists."""
+
+    def __init__(self, store: Store, *, open_timeout: float = OPEN_TIMEOUT) -> None:
+        self.store = store
+        self.registry: ActorRef | None = None
+        self.table = RelayTable()
+        self.visits = Visits()
+        self.open_timeout = open_timeout
+        self._pending: dict[str, _Pending] = {}
+
+    # ---- opening a stream to a service ---------------------------------------------------
+    @asynccontextmanager
+    async def connect(self, target: Target) -> AsyncIterator[trio.abc.Stream]:
+        """A stream to ``target``'s port, open for the ``async with`` block.
+
+        Raises :class:`RelayError`: 503 the node is not connected or cannot relay, 502 it
+        refused (the reason is the node's), 504 no answer in time."""
+        session = None
+        if self.registry is not None:
+            session = await self.registry.ask(GetSession(target.node_id), timeout=5)
+        if session is None:
+            raise RelayError(503, f"node {target.node_id} is not connected")
+        stream_id = new_id("s")
+        pending = _Pending(target.node_id)
+        self._pending[stream_id] = pending
+        try:
+            ask = OpenStream(stream_id=stream_id, instance_id=target.instance_id, port=target.port)
+            try:
+                await session.tell(ask)
+            except (ActorStopped, MailboxFull):
+                raise RelayError(503, f"node {target.node_id} is not connected") from None
+            with trio.move_on_after(self.open_timeout):
+                await pending.ready.wait()
+            if pending.reason is not None:
+                raise RelayError(502, pending.reason)
+            if pending.stream is None:
+                raise RelayError(
+                    504, f"node {target.node_id} did not open the stream in {self.open_timeout:g} s"
+                )
+            yield pending.stream
+        finally:
+            self._pending.pop(stream_id, None)
+            pending.done.set()
+
+    def refuse(self, stream_id: str, reason: str) -> None:
+        """Fail a pending stream at once (its node cannot relay)."""
+        pending = self._pending.pop(stream_id, None)
+        if pending is not None and not pending.ready.is_set():
+            pending.reason = reason
+            pending.ready.set()
+
+    # ---- relay connections from nodes ----------------------------------------------------
+    async def serve(self, stream: trio.abc.Stream, node_id: str, remote: str) -> None:
+        """Handle one relay connection (the node endpoint's ``data_handler``)."""
+        header = None
+        with trio.move_on_after(HEADER_TIMEOUT):
+            try:
+                header = await read_frame(stream)
+            except (ProtocolError, trio.BrokenResourceError) as error:
+                log.warning("relay connection from node %r (%s): %s", node_id, remote, error)
+                return
+        if isinstance(header, RelayAccept):
+            await self._accepted(stream, node_id, header)
+        elif isinstance(header, RelayTunnel):
+            await self._tunnel(stream, node_id, header)
+        else:
+            what = "no header in time" if header is None else type(header).__name__
+            log.warning("relay connection from node %r (%s): %s", node_id, remote, what)
+
+    async def _accepted(self, stream: trio.abc.Stream, node_id: str, header: RelayAccept) -> None:
+        pending = self._pending.get(header.stream_id)
+        if pending is None or pending.ready.is_set():
+            await _reply(stream, f"no stream {header.stream_id} is waiting (too late?)")
+            return
+        if pending.node_id != node_id and node_id != SHARED_CLIENT_CN:
+            await _reply(stream, f"stream {header.stream_id} is not for node {node_id}")
+            return
+        if header.reason is not None:
+            pending.reason = f"node {pending.node_id}: {header.reason}"
+            pending.ready.set()
+            await _reply(stream, None)
+            return
+        await _reply(stream, None)
+        pending.stream = stream
+        pending.ready.set()
+        await pending.done.wait()  # the caller uses the stream until then
+
+    async def _tunnel(self, stream: trio.abc.Stream, node_id: str, header: RelayTunnel) -> None:
+        try:
+            target = tunnel_target(self.store, node_id, header.instance_id, header.name)
+        except RelayError as error:
+            log.warning("node %r: tunnel refused: %s", node_id, error)
+            await _reply(stream, str(error))
+            return
+        row = self.table.row(
+            "tunnel",
+            target.experiment,
+            target.service,
+            source=node_id,
+            node_id=target.node_id,
+            port=target.port,
+        )
+        try:
+            async with self.connect(target) as far:
+                await _reply(stream, None)
+                row.opened()
+                try:
+                    await splice(stream, far, a_to_b=row.to_service, b_to_a=row.from_service)
+                finally:
+                    row.closed()
+        except RelayError as error:
+            row.failed(str(error))
+            await _reply(stream, str(error))
+
+
+async def _reply(stream: trio.abc.Stream, reason: str | None) -> None:
+    # A node that left needs no answer.
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await write_frame(stream, RelayReply(reason=reason[:4096] if reason else None))

@@ -1,0 +1,73 @@
+"""What the relay tests share: the test web app as an experiment, and waiting for it."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+WSAPP = Path(__file__).with_name("wsapp.py")
+ECHO = Path(__file__).with_name("echo_server.py")
+
+
+def web_experiment(name: str = "web", **extra: Any) -> dict[str, Any]:
+    """An experiment whose process ``app`` exposes ``ui``: the test web app."""
+    return {
+        "name": name,
+        "processes": [
+            {
+                "name": "app",
+                "cmds": [f"exec {sys.executable} {WSAPP} $SYMPH_UI_PORT"],
+                "exposes": ["ui"],
+                **extra,
+            }
+        ],
+    }
+
+
+async def wait_served(
+    http: httpx.AsyncClient, path: str, timeout: float = 60.0, deployment: str = "web.app"
+) -> httpx.Response:
+    """GET ``path`` until it answers 200 (the process starts, then its server); on
+    failure the message shows the process's last lines."""
+    last: Any = None
+    with trio.move_on_after(timeout):
+        while True:
+            last = await http.get(path)
+            if last.status_code == 200:
+                return last
+            await trio.sleep(0.1)
+    logs = await http.get(
+        f"/deployments/{deployment}/logs", params={"tail": 30, "stream": "stderr"}
+    )
+    raise AssertionError(f"{path} not served in {timeout} s: {last and last.text}\n{logs.text}")
+
+
+async def wait_tunnels(
+    http: httpx.AsyncClient, check: Any, timeout: float = 15.0
+) -> list[dict[str, Any]]:
+    """``GET /tunnels`` until some row passes ``check``; returns every row."""
+    rows: list[dict[str, Any]] = []
+    with trio.move_on_after(timeout):
+        while True:
+            rows = (await http.get("/tunnels")).json()["tunnels"]
+            if any(check(r) for r in rows):
+                return rows
+            await trio.sleep(0.05)
+    raise AssertionError(f"no such row in GET /tunnels: {rows}")
+
+
+def port_range() -> str:
+    """A random range of 200 ports for a test node's experiments: tests that run at the
+    same time (and their leftovers) then do not fight over the default 20000-29999."""
+    base = random.randrange(30000, 59000, 200)
+    return f"{base}-{base + 199}"
+
+
+def ports(**extra: Any) -> dict[str, Any]:
+    """``node_overrides`` for :func:`tests.api.helpers.cluster` with a random port range."""
+    return {"ports": port_range(), **extra}

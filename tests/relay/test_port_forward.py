@@ -1,0 +1,91 @@
+"""symphony port-forward: a local port that reaches an experiment's service."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+
+from ..api.helpers import cluster
+from .helpers import ECHO, ports, wait_tunnels
+
+
+def echo_experiment(name: str = "fw") -> dict[str, object]:
+    return {
+        "name": name,
+        "processes": [
+            {
+                "name": "echo",
+                "cmds": [f"exec {sys.executable} {ECHO} $SYMPH_ECHO_PORT"],
+                "binds": ["echo"],
+            }
+        ],
+    }
+
+
+async def roundtrip(port: int, payload: bytes) -> bytes:
+    """``payload`` sent and read back; b"" when the connection was refused or cut."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    got = b""
+    async with stream, trio.open_nursery() as nursery:
+
+        async def send() -> None:
+            with contextlib.suppress(trio.BrokenResourceError):
+                await stream.send_all(payload)
+
+        nursery.start_soon(send)
+        try:
+            while len(got) < len(payload):
+                data = await stream.receive_some(65536)
+                if not data:
+                    break
+                got += data
+        except trio.BrokenResourceError:
+            got = b""
+        nursery.cancel_scope.cancel()
+    return got
+
+
+async def test_port_forward_reaches_a_bound_service_and_is_listed(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        assert (await c.http.post("/experiments", json=echo_experiment())).status_code == 201
+        env = {
+            **os.environ,
+            "SYMPHONY_URL": c.info.http_url,
+            "SYMPHONY_TOKEN": c.info.api_token or "",
+        }
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "symphony.cli", "port-forward", "echo", "0", "-e", "fw"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stdout is not None
+            line = b""
+            with trio.fail_after(30):
+                while not line.endswith(b"\n"):
+                    line += await process.stdout.receive_some(1)
+            assert line.startswith(b"Forwarding from 127.0.0.1:"), line
+            port = int(line.split(b" ")[2].rsplit(b":", 1)[1])
+            payload = os.urandom(2_000_000)
+            with trio.fail_after(30):
+                while True:  # the echo process may not listen yet
+                    got = await roundtrip(port, payload)
+                    if got:
+                        break
+                    await trio.sleep(0.2)
+            assert got == payload
+            rows = await wait_tunnels(
+                c.http, lambda r: r["bytes_from_service"] >= 2_000_000 and r["active"] == 0
+            )
+            (row,) = [r for r in rows if r["kind"] == "forward"]  # one row per CLI run
+            assert row["service"] == "echo" and row["experiment"] == "fw"
+            assert row["connections"] >= 1 and row["bytes_to_service"] >= 2_000_000
+        finally:
+            process.terminate()
+            await process.wait()

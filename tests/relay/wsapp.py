@@ -1,0 +1,73 @@
+"""A small web app for relay tests: a page that talks to a WebSocket, run on a port.
+
+``python3 wsapp.py PORT``: ``/`` is a page whose script opens ``echo`` (a WebSocket,
+relative to the page) and shows what comes back; ``/prefix`` answers the request's
+``X-Forwarded-Prefix``; ``/upload`` the size and type of the body; ``/headers`` what
+the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from quart import redirect, request, websocket
+from quart_trio import QuartTrio
+
+app = QuartTrio("wsapp")
+
+PAGE = """<!doctype html><html><body><p id="out">waiting</p><script>
+const url = new URL("echo", location.href);
+url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+const ws = new WebSocket(url);
+ws.onopen = () => ws.send("hello");
+ws.onmessage = (e) => { document.getElementById("out").textContent = e.data; };
+ws.onerror = () => { document.getElementById("out").textContent = "error"; };
+</script></body></html>"""
+
+
+@app.get("/")
+async def page() -> str:
+    return PAGE
+
+
+@app.get("/prefix")
+async def prefix() -> str:
+    return request.headers.get("X-Forwarded-Prefix", "(none)")
+
+
+@app.get("/headers")
+async def headers() -> str:
+    return json.dumps({k.lower(): v for k, v in request.headers.items()})
+
+
+@app.get("/go")
+async def go() -> object:
+    return redirect("/prefix")
+
+
+@app.post("/upload")
+async def upload() -> str:
+    body = await request.get_data()
+    return f"{len(body)} {request.headers.get('Content-Type')}"
+
+
+@app.websocket("/echo")
+async def echo() -> None:
+    while True:
+        message = await websocket.receive()
+        await websocket.send(f"echo:{message}")
+
+
+def main() -> None:
+    config = Config()
+    config.bind = [f"127.0.0.1:{int(sys.argv[1])}"]
+    config.accesslog = None
+    trio.run(serve, app, config)
+
+
+if __name__ == "__main__":
+    main()
