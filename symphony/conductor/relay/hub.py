@@ -158,7 +158,7 @@ class RelayHub:
 
     async def _tunnel(self, stream: trio.abc.Stream, node_id: str, header: RelayTunnel) -> None:
         try:
-            target = tunnel_target(self.store, node_id, header.instance_id, header.name)
+            target, source = tunnel_target(self.store, node_id, header.instance_id, header.name)
         except RelayError as error:
             log.warning("node %r: tunnel refused: %s", node_id, error)
             await _reply(stream, str(error))
@@ -167,7 +167,7 @@ class RelayHub:
             "tunnel",
             target.experiment,
             target.service,
-            source=node_id,
+            source=source,
             node_id=target.node_id,
             port=target.port,
         )

@@ -64,11 +64,11 @@ def find_service(store: Store, experiment: str, service: str) -> Target:
     raise RelayError(404, what + has)
 
 
-def tunnel_target(store: Store, node_id: str, instance_id: str, name: str) -> Target:
-    """Where a tunnel from ``instance_id`` on ``node_id`` to ``name`` goes.
+def tunnel_target(store: Store, node_id: str, instance_id: str, name: str) -> tuple[Target, str]:
+    """Where a tunnel from ``instance_id`` on ``node_id`` to ``name`` goes, and the node
+    it comes from (the instance's: a node with the shared certificate names none).
 
-    Only a process that connects to ``name`` (or binds or exposes it, for its own
-    experiment) may open one, and only from its own node."""
+    Only a process that connects to ``name`` may open one, and only from its own node."""
     inst = store.get_instance(instance_id)
     if inst is None or (inst.node_id != node_id and node_id != SHARED_CLIENT_CN):
         raise RelayError(404, f"no instance {instance_id} of this node ({node_id})")
@@ -78,4 +78,4 @@ def tunnel_target(store: Store, node_id: str, instance_id: str, name: str) -> Ta
         raise RelayError(404, f"instance {instance_id} is no experiment's process")
     if name not in role.connects:
         raise RelayError(403, f"process {role.process} of {role.name} does not connect to {name!r}")
-    return find_service(store, role.name, name)
+    return find_service(store, role.name, name), inst.node_id or node_id

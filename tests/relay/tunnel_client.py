@@ -1,0 +1,45 @@
+"""A process that connects to ``echo`` by its SYMPH_* values, for tunnel tests:
+``python3 tunnel_client.py OUT SIZE``. Sends SIZE random bytes, checks they come back,
+then writes ``ok <host> <via>`` to OUT (retrying while the server is not up yet)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+
+
+def roundtrip(host: str, port: int, payload: bytes) -> bool:
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            data = sock.recv(1 << 16)
+            if not data:
+                return False
+            got += data
+        return got == payload
+
+
+def main() -> None:
+    out, size = sys.argv[1], int(sys.argv[2])
+    host, port = os.environ["SYMPH_ECHO_HOST"], int(os.environ["SYMPH_ECHO_PORT"])
+    via = os.environ.get("SYMPH_ECHO_VIA", "direct")
+    payload = os.urandom(size)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if roundtrip(host, port, payload):
+                with open(out + ".tmp", "w") as f:
+                    f.write(f"ok {host} {via}\n")
+                os.rename(out + ".tmp", out)
+                break
+        except OSError as error:
+            print(f"not yet: {error}", flush=True)
+        time.sleep(0.3)
+    time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
