@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -350,6 +351,9 @@ class ConductorLink(Actor):
                 envs = await self.jobs.envs() if self.jobs is not None else ()
             changed = envs if envs != self._envs else None  # sent only when they change
             self._envs = envs
+            # sent_at (wall clock): GET /nodes shows it beside last_heartbeat (when the
+            # Conductor took it), so a heartbeat's delay on its way can be seen.
+            usage = {**usage, "sent_at": time.time()}
             await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances, envs=changed))
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.
