@@ -22,6 +22,9 @@ Nomad's ``logmon``:
 - **Secrets masked before they are written.** The exact values of the instance's
   secrets (6 bytes or more) are replaced by ``***`` (:mod:`.redact`), also when a value
   is split between two reads; nothing unmasked ever reaches the file.
+- **Each line's arrival time noted beside it.** A small index per log file
+  (:mod:`.logtimes`) records when the lines arrived, for ``logs --since`` and
+  ``--timestamps``; it rotates with its log, and a full index rotates the log early.
 - **Never blocks the job for long.** It only reads and appends. A write error (a full
   disk) drops that data, and a ``[symphony] N bytes lost`` line says so once writing
   works again.
@@ -44,6 +47,7 @@ import signal
 import time
 import traceback
 
+from . import logtimes
 from .redact import Redactor
 
 READ_SIZE = 1 << 20  # bytes per read: large reads keep up with a 100 MB/s writer
@@ -58,8 +62,10 @@ class LogFile:
 
     def __init__(self, path: str, *, max_bytes: int, backups: int) -> None:
         self.path = path
+        self.times_path = logtimes.times_path(path)
         self.max_bytes = max(1, max_bytes)
         self.backups = max(0, backups)
+        self.times: logtimes.TimesWriter | None = None
         self.lost = 0  # bytes dropped by write errors, reported once writing works again
         self.fd: int | None = None  # None: the file could not be opened (yet)
         self.size = 0
@@ -84,10 +90,17 @@ class LogFile:
             self._retry_at = time.monotonic() + 1.0
             return False
         self.fd, self.size, self.line_start = fd, size, line_start
+        if self.times is not None:
+            self.times.close()
+        cap = logtimes.index_cap(self.max_bytes)
+        self.times = logtimes.TimesWriter(self.times_path, os.fstat(fd).st_ino, cap=cap)
         return True
 
     def write(self, data: bytes) -> None:
-        """Append ``data``, rotating at line boundaries so no file grows past its limit."""
+        """Append ``data``, rotating at line boundaries so no file grows past its limit
+        (nor its index past its own)."""
+        if self.times is not None and self.times.full and self.line_start and self.size:
+            self.rotate()
         while data:
             room = self.max_bytes - self.size
             if len(data) <= room:
@@ -115,15 +128,31 @@ class LogFile:
             note = f"[symphony] {self.lost} bytes lost: the log could not be written\n"
             if not self.line_start:
                 note = "\n" + note
-            if not self._write_all(note.encode()):
+            if not self._write_all(self._stamp(note.encode())):
                 self.lost += len(data)
                 return
             self.lost = 0
             self.line_start = True
-        if self._write_all(data):
+        if self._write_all(self._stamp(data)):
             self.line_start = data.endswith(b"\n")
         else:
             self.lost += len(data)
+
+    def _stamp(self, data: bytes) -> bytes:
+        """Note the arrival time of the first line that starts in ``data`` (before the
+        data is written, so that a reader who sees a line finds its time)."""
+        if self.times is None:
+            return data
+        if self.line_start:
+            start = self.size
+        else:
+            newline = data.find(b"\n", 0, len(data) - 1)
+            if newline < 0:
+                return data  # only the rest of a line already noted
+            start = self.size + newline + 1
+        first = self.times.size == logtimes.HEADER.size
+        self.times.note(start, time.time_ns(), time.monotonic_ns(), force=first)
+        return data
 
     def _write_all(self, data: bytes) -> bool:
         view = memoryview(data)
@@ -144,16 +173,11 @@ class LogFile:
         path change only once nothing more will be written to what it holds.
         """
         try:
-            if self.backups == 0:
-                os.unlink(self.path)
-            else:
-                for index in range(self.backups - 1, 0, -1):
-                    older = f"{self.path}.{index}"
-                    if os.path.exists(older):
-                        os.replace(older, f"{self.path}.{index + 1}")
-                os.replace(self.path, f"{self.path}.1")
+            _shift(self.path, self.backups)
         except OSError:
             return  # keep appending to the current file; the next write tries again
+        with contextlib.suppress(OSError):  # a log without its index only lacks times
+            _shift(self.times_path, self.backups)
         old = self.fd
         if self._open() and old is not None:
             os.close(old)
@@ -162,6 +186,20 @@ class LogFile:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self.times is not None:
+            self.times.close()
+
+
+def _shift(path: str, backups: int) -> None:
+    """Rename ``path`` to ``path.1`` (and ``.1`` to ``.2``, ...); remove it if no backups."""
+    if backups == 0:
+        os.unlink(path)
+        return
+    for index in range(backups - 1, 0, -1):
+        older = f"{path}.{index}"
+        if os.path.exists(older):
+            os.replace(older, f"{path}.{index + 1}")
+    os.replace(path, f"{path}.1")
 
 
 def _lock(directory: str) -> int | None:
