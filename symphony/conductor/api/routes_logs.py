@@ -3,9 +3,9 @@
 ``tail`` lines (default 100), or with ``since`` those that arrived since then
 (``timestamps`` puts each line's arrival time in front), then, with ``follow``, new
 lines as the job writes them, streamed until the client disconnects or the instance has
-ended (no response timeout on that stream); a followed stream's last line then says how and when it ended
-(``[symphony] exited with code 0 at 2026-11-26 15:19:28 UTC``). Works for running and
-exited instances alike: the node keeps the files.
+ended (no response timeout on that stream); a followed stream's last line then says how
+and when it ended (``[symphony] exited with code 0 at 2026-11-26 15:19:28 UTC``). Works
+for running and exited instances alike: the node keeps the files.
 """
 
 from __future__ import annotations
