@@ -1,6 +1,6 @@
 """The per-job logger: owns the read ends of a job's stdout/stderr pipes and writes the files.
 
-Forked by the node monitor beside every job (:func:`fork_logger`), just before the job
+Forked by the node monitor beside every job (:func:`fork_logger`), just after the job
 is spawned: a fork of the small, single-threaded monitor costs well under a millisecond
 and no interpreter start (an exec'd Python would cost ~15 ms of CPU per job), and it
 shares the monitor's memory pages (the garbage collector is off in the logger, so it
@@ -271,37 +271,59 @@ def run(
         os.close(lock)
 
 
-def fork_logger(
-    log_dir: str, *, max_bytes: int, backups: int, mask: tuple[bytes, ...] = ()
-) -> tuple[int, int, int, int]:
-    """Fork the logger of one run; return ``(pid, stdout_w, stderr_w, done_r)``.
+class LoggerPipes:
+    """The pipes between a job and its logger: the job's stdout and stderr, and one that
+    reaches EOF when the logger has exited. Every end is close-on-exec; the read ends
+    and ``done_w`` sit above 10, out of the way of where the logger moves them."""
 
-    The write ends are close-on-exec: pass them to the job, then close them (the logger
-    sees EOF only once every copy is closed). ``done_r`` reaches EOF when the logger is
-    gone, that is when everything the job wrote is in the files (:func:`wait_logger`).
-    Only for a single-threaded caller (the monitor): the child runs Python code.
+    def __init__(self) -> None:
+        out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+        self.done_r, done_w = os.pipe2(os.O_CLOEXEC)
+        self.out_r, self.err_r, self.done_w = (_above(fd, 10) for fd in (out_r, err_r, done_w))
+
+    def close_writers(self) -> None:
+        """Close our copies of the job's write ends (the logger sees EOF once the job's
+        copies are gone too)."""
+        for fd in (self.out_w, self.err_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def fork_logger(
+    log_dir: str,
+    pipes: LoggerPipes,
+    *,
+    max_bytes: int,
+    backups: int,
+    mask: tuple[bytes, ...] = (),
+) -> int:
+    """Fork the logger of one run, reading ``pipes``; return its pid.
+
+    Called once the job has been spawned with the write ends and they are closed here
+    (:meth:`LoggerPipes.close_writers`): spawning first lets the job start without
+    waiting for the fork (a vfork of the monitor right after a fork costs it several
+    milliseconds), and what the job writes meanwhile waits in the pipe. ``pipes.done_r``
+    reaches EOF when the logger is gone, that is when everything the job wrote is in
+    the files (:func:`wait_logger`). Only for a single-threaded caller (the monitor):
+    the child runs Python code.
     """
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    done_r, done_w = os.pipe2(os.O_CLOEXEC)
-    # Lift what the child keeps above 3, 4 and 5, where it moves them.
-    out_r, err_r, done_w = (_above(fd, 10) for fd in (out_r, err_r, done_w))
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            _become_logger(out_r, err_r, done_w)
-            pipes = {3: "stdout", 4: "stderr"}
-            run(log_dir, pipes, max_bytes=max_bytes, backups=backups, mask=mask)
+            _become_logger(pipes.out_r, pipes.err_r, pipes.done_w)
+            streams = {3: "stdout", 4: "stderr"}
+            run(log_dir, streams, max_bytes=max_bytes, backups=backups, mask=mask)
             code = 0
         except BaseException:
             traceback.print_exc()
             _discard([3, 4])  # a bug here must not kill the job: its writes would fail
         finally:
             os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
-    for fd in (out_r, err_r, done_w):
+    for fd in (pipes.out_r, pipes.err_r, pipes.done_w):
         os.close(fd)
-    return pid, out_w, err_w, done_r
+    return pid
 
 
 def _discard(fds: list[int]) -> None:
