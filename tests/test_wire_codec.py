@@ -530,7 +530,7 @@ def test_codec_versions_conductor_accepts_older_nodes_and_v4_nodes_need_a_v4_con
     assert PROTOCOL_VERSION == 5 and NODE_MIN_PROTOCOL_VERSION == 4
     assert negotiate_version(2, 1) == 2  # a version-2 node keeps working
     assert negotiate_version(3, 3) == 3  # and a version-3 node (it gets no secrets)
-    assert negotiate_version(4, 4) == 4  # and a version-4 node (it cannot relay)
+    assert negotiate_version(4, 4) == 4  # and a version-4 node (no log times, no relay)
     assert negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION) == 5
     # A version-5 node still works with a version-4 Conductor (it is not asked to relay).
     assert negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION, ours=(1, 4)) == 4
