@@ -53,3 +53,15 @@ def test_gang_that_does_not_fit_reserves_nothing_in_the_ledger() -> None:
     assert plan.placements == ()
     assert "group g (2 processes, A 12)" in plan.unplaced[0].reason
     assert dict(state.ledger.used("n1")).get("A", 0) == 0
+
+
+def test_gang_that_needs_a_newer_protocol_says_so_even_without_capacity_requests() -> None:
+    # A process of a network: relay experiment asks for no capacity but needs protocol 5;
+    # the only node speaks 4. The reason names the protocol (it used to crash the
+    # Scheduler: the closest node was looked for among no requests).
+    index = NodeIndex(nodes(4))
+    needy = PendingInstance("i1", "d1", None, {}, gang="rl", min_protocol=5)
+    plan = plan_gang(index, [needy], {"n1": 4})
+    assert plan.placements == ()
+    assert "needs a node of protocol version 5" in plan.unplaced[0].reason
+    assert "network: relay" in plan.unplaced[0].reason

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ._index import NodeIndex
-from ._planner import choose
-from ._reasons import unplaceable_reason
+from ._planner import choose, unplaced_reason
 from ._types import PendingInstance, Placement, Plan, Unplaced
 
 
@@ -98,7 +97,8 @@ def plan_gang(
         )
         choice = choose(index, probe, unit.requests, protocols)
         if choice is None:
-            reason = unplaceable_reason(index, unit.node_group, unit.requests, probe.needs)
+            # The protocol a member needs (secrets, network: relay) is said first.
+            reason = unplaced_reason(index, probe, unit.requests, protocols)
             for node_id, amounts in reversed(charged):
                 index.shift(node_id, amounts, -1)
             gang = first.gang or "?"

@@ -79,17 +79,18 @@ def plan_on(
                     Placement(inst.instance_id, inst.deployment_id, node_id, reservation)
                 )
                 continue
-            reason = failed[shape] = _reason(index, inst, requests, protocols)
+            reason = failed[shape] = unplaced_reason(index, inst, requests, protocols)
         unplaced.append(Unplaced(inst.instance_id, inst.deployment_id, reason))
     return Plan(tuple(placements), tuple(unplaced))
 
 
-def _reason(
+def unplaced_reason(
     index: NodeIndex,
     inst: PendingInstance,
     requests: tuple[tuple[str, int], ...],
-    protocols: Mapping[str, int],
+    protocols: Mapping[str, int] | None,
 ) -> str:
+    """Why ``inst`` fits no node: the protocol it needs first, else capacity."""
     if inst.min_protocol > 1 and choose(index, replace(inst, min_protocol=1), requests):
         uses = "network: relay" if inst.min_protocol >= 5 else "secrets"
         return (

@@ -79,7 +79,8 @@ def _closest(buckets: Iterable[Bucket], requests: tuple[tuple[str, int], ...]) -
     """The bucket that could satisfy the largest share of its tightest request."""
 
     def share(bucket: Bucket) -> tuple[float, float, str]:
-        shares = [bucket.free(c) / r for c, r in requests]
+        # No requests (a unit refused for its protocol or groups): every bucket ties.
+        shares = [bucket.free(c) / r for c, r in requests] or [0.0]
         return (-min(shares), -sum(shares), bucket.ids[0])
 
     return min(buckets, key=share)

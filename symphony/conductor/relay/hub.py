@@ -66,6 +66,7 @@ class _Pending:
     done: trio.Event = field(default_factory=trio.Event)
     stream: trio.abc.Stream | None = None
     reason: str | None = None
+    status: int = 502  # of a refusal: the node's own (502), or it cannot relay (503)
 
 
 class RelayHub:
@@ -103,7 +104,7 @@ class RelayHub:
             with trio.move_on_after(self.open_timeout):
                 await pending.ready.wait()
             if pending.reason is not None:
-                raise RelayError(502, pending.reason)
+                raise RelayError(pending.status, pending.reason)
             if pending.stream is None:
                 raise RelayError(
                     504, f"node {target.node_id} did not open the stream in {self.open_timeout:g} s"
@@ -117,7 +118,7 @@ class RelayHub:
         """Fail a pending stream at once (its node cannot relay)."""
         pending = self._pending.pop(stream_id, None)
         if pending is not None and not pending.ready.is_set():
-            pending.reason = reason
+            pending.reason, pending.status = reason, 503
             pending.ready.set()
 
     # ---- relay connections from nodes ----------------------------------------------------
