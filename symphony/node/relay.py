@@ -115,11 +115,13 @@ class NodeRelay:
         header = RelayAccept(stream_id=command.stream_id, reason=reason)
         try:
             remote = await self._dial(header)
-        except TransportError as error:
-            log.warning("stream %s: cannot reach the conductor: %s", command.stream_id, error)
+        except BaseException as error:  # cancelled too: the local connection is ours
             if local is not None:
-                await local.aclose()
-            return
+                await trio.aclose_forcefully(local)
+            if isinstance(error, TransportError):
+                log.warning("stream %s: cannot reach the conductor: %s", command.stream_id, error)
+                return
+            raise
         if local is None:
             log.warning("refused stream %s: %s", command.stream_id, reason)
             await remote.aclose()
@@ -158,8 +160,10 @@ class NodeRelay:
         to the node that serves ``name``."""
         try:
             remote = await self._dial(RelayTunnel(instance_id=instance_id, name=name))
-        except TransportError as error:
-            log.warning("tunnel of %s to %r: %s", instance_id, name, error)
-            await local.aclose()
-            return
+        except BaseException as error:  # cancelled too: the process's connection is ours
+            await trio.aclose_forcefully(local)
+            if isinstance(error, TransportError):
+                log.warning("tunnel of %s to %r: %s", instance_id, name, error)
+                return
+            raise
         await splice(local, remote)

@@ -136,11 +136,13 @@ class Tunnels:
         self._scopes.setdefault(instance_id, []).append(scope)
 
         async def serve() -> None:
-            with scope:
-                async with listener:
+            try:
+                with scope:
                     while True:
                         stream = await listener.accept()
                         self.relay.start_soon(self.relay.tunnel, stream, instance_id, name)
+            finally:  # also when closed (or cancelled) before it ever ran
+                await trio.aclose_forcefully(listener)
 
         self.relay.start_soon(serve)
         return bound

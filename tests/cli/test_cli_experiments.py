@@ -94,9 +94,10 @@ def test_launch_watch_and_delete_an_experiment(project: Path) -> None:
         lambda: "agent-0 finds 127.0.0.1:" in sym(project, "logs", "agent-0").stdout,
     )
     assert "agent-0 finds" in sym(project, "logs", "agents/agent-0", "rl").stdout
+    # visit: a one-time link to the service through the Conductor (not the node's address).
     url = sym(project, "vi", "board", "--url-only").stdout.strip()
-    learner = sym(project, "logs", "learner").stdout
-    assert url.startswith("http://127.0.0.1:") and f"serves on {url.rsplit(':', 1)[1]}" in learner
+    assert url.startswith("http://127.0.0.1:") and "/x/rl/board/?symphony-visit=" in url
+    assert "serves on" in sym(project, "logs", "learner").stdout
 
     # A deployment of the same name: the command says so instead of guessing.
     sym(project, "deploy", "--name", "agent-0", "--", "sh", "-c", "echo the deployment; sleep 600")

@@ -317,9 +317,10 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "get",
         "/experiments/{experiment}/services/{service}/forward",
-        "A WebSocket carrying one TCP connection to the service (symphony port-forward)",
+        "A WebSocket carrying one TCP connection to the service (symphony port-forward); "
+        "a plain GET is 400",
         "application/octet-stream",
-        errors=(401, 404, 409, 502, 503, 504),
+        errors=(400, 401, 404, 409, 502, 503, 504),
     ),
     Route(
         "get",
@@ -332,7 +333,7 @@ ROUTES: tuple[Route, ...] = (
         "get",
         "/x/{experiment}/{service}",
         "Redirects to /x/{experiment}/{service}/",
-        "text/plain",
+        "text/html",
         status=308,
         errors=(401,),
     ),
