@@ -6,7 +6,9 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -50,28 +52,33 @@ async def roundtrip(port: int, payload: bytes) -> bytes:
     return got
 
 
+@contextlib.asynccontextmanager
+async def port_forward(c: Any, service: str, experiment: str) -> AsyncIterator[int]:
+    """``symphony port-forward`` running as a process; yields its local port."""
+    env = {**os.environ, "SYMPHONY_URL": c.info.http_url, "SYMPHONY_TOKEN": c.info.api_token or ""}
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "symphony.cli", "port-forward", service, "0", "-e", experiment],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        line = b""
+        with trio.fail_after(30):
+            while not line.endswith(b"\n"):
+                line += await process.stdout.receive_some(1)
+        assert line.startswith(b"Forwarding from 127.0.0.1:"), line
+        yield int(line.split(b" ")[2].rsplit(b":", 1)[1])
+    finally:
+        process.terminate()
+        await process.wait()
+
+
 async def test_port_forward_reaches_a_bound_service_and_is_listed(tmp_path: Path) -> None:
     async with cluster(tmp_path, node_overrides=ports()) as c:
         assert (await c.http.post("/experiments", json=echo_experiment())).status_code == 201
-        env = {
-            **os.environ,
-            "SYMPHONY_URL": c.info.http_url,
-            "SYMPHONY_TOKEN": c.info.api_token or "",
-        }
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "symphony.cli", "port-forward", "echo", "0", "-e", "fw"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            assert process.stdout is not None
-            line = b""
-            with trio.fail_after(30):
-                while not line.endswith(b"\n"):
-                    line += await process.stdout.receive_some(1)
-            assert line.startswith(b"Forwarding from 127.0.0.1:"), line
-            port = int(line.split(b" ")[2].rsplit(b":", 1)[1])
+        async with port_forward(c, "echo", "fw") as port:
             payload = os.urandom(2_000_000)
             with trio.fail_after(30):
                 while True:  # the echo process may not listen yet
@@ -86,6 +93,3 @@ async def test_port_forward_reaches_a_bound_service_and_is_listed(tmp_path: Path
             (row,) = [r for r in rows if r["kind"] == "forward"]  # one row per CLI run
             assert row["service"] == "echo" and row["experiment"] == "fw"
             assert row["connections"] >= 1 and row["bytes_to_service"] >= 2_000_000
-        finally:
-            process.terminate()
-            await process.wait()
