@@ -140,13 +140,15 @@ class PeerApi:
     """The peer's HTTP API behind the scenarios' ``Orchestrator`` interface."""
 
     label = "peer"
+    url = HTTP
+    created_status = 201
 
     def __init__(self) -> None:
         self.http = httpx.AsyncClient(base_url=HTTP, timeout=120)
         self.ids: dict[str, str] = {}
 
-    async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
-        body = {
+    def create_body(self, name: str, command: list[str], *, backoff: float = 0.0) -> dict:
+        return {
             "name": name,
             "desired_state": "RUNNING",
             "kind": "EXEC",
@@ -160,6 +162,9 @@ class PeerApi:
                 }
             },
         }
+
+    async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
+        body = self.create_body(name, command, backoff=backoff)
         response = await self.http.post("/deployments", json=body)
         expect(response, 201)
         self.ids[name] = response.json()["id"]
@@ -204,10 +209,14 @@ class PeerCluster:
     def _spawn(self, name: str, config: Path) -> None:
         cwd = self.root / name
         (cwd / "storage").mkdir(parents=True, exist_ok=True)  # its SQLite path is relative
+        # Without PYTHONPATH: when it points at our checkout, the peer's ``-m symphony``
+        # would import our package (same name) instead of its own.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         with (self.root / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
                 [str(self.python), "-m", "symphony", "--config", str(config)],
                 cwd=cwd,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -52,8 +52,9 @@ PUBLIC: dict[str, set[str]] = {
         "ensure_api_token",
     },
     "symphony.conductor.deployments": {
-        "CapacityUsage", "CreateDeployment", "DeleteDeployment", "DeploymentSupervisor",
-        "Deployments", "EventLog", "Failed", "Scheduler", "SchedulerStats", "UpdateDeployment",
+        "CapacityUsage", "CreateDeployment", "CreateDeployments", "DeleteDeployment",
+        "DeploymentSupervisor", "Deployments", "EventLog", "Failed", "Scheduler",
+        "SchedulerStats", "UpdateDeployment",
     },
     "symphony.conductor.nodes": {
         "Gateway", "GatewaySettings", "NodeRegistry", "NodeSession", "NodeState", "NodeView",

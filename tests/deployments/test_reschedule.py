@@ -86,8 +86,11 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         yield running
 
 
-def conductor_tree(store: Store, *, node_timeout_sec: float) -> Supervisor:
-    """The Conductor's registry, Scheduler and Deployments manager, wired as in service.py."""
+def conductor_tree(
+    store: Store, *, node_timeout_sec: float, timetable: ActorRef | None = None
+) -> Supervisor:
+    """The Conductor's registry, Scheduler and Deployments manager, wired as in service.py
+    (``timetable``: what the manager pokes when schedules may have changed)."""
     events = EventLog(store)
 
     def registry() -> NodeRegistry:
@@ -102,6 +105,7 @@ def conductor_tree(store: Store, *, node_timeout_sec: float) -> Supervisor:
             scheduler=tree.child("scheduler"),
             registry=tree.child("registry"),
             events=events,
+            timetable=timetable,
         )
 
     tree = Supervisor(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+from collections.abc import Iterable, Sequence
 
 from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 
@@ -81,6 +82,31 @@ class DeploymentTable(StoreBase):
         with self._write() as conn:
             insert_deployment(conn, record)
         return record
+
+    def create_deployments(self, specs: Sequence[DeploymentSpec]) -> list[DeploymentRecord]:
+        """Store several new deployments in one transaction: all of them or none.
+
+        One commit for the lot is what lets a burst of creates share the cost of a
+        durable write. Raises :class:`NameConflict` (nothing stored) if any name is
+        taken, by a stored deployment or by an earlier one of ``specs``.
+        """
+        records = [self._new_deployment(spec, None) for spec in specs]
+        if records:
+            with self._write() as conn:
+                for record in records:
+                    insert_deployment(conn, record)
+        return records
+
+    def taken_names(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` stored deployments already carry."""
+        wanted = list(dict.fromkeys(names))
+        taken: set[str] = set()
+        for start in range(0, len(wanted), 500):  # well under SQLite's bound-variable cap
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._read(f"SELECT name FROM deployments WHERE name IN ({marks})", chunk)
+            taken.update(row["name"] for row in rows)
+        return taken
 
     def _new_deployment(self, spec: DeploymentSpec, deployment_id: str | None) -> DeploymentRecord:
         now = self._clock()
