@@ -7,7 +7,7 @@ httpx runs under Trio (and asyncio) through anyio. It is imported when the first
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _common as c
@@ -81,6 +81,12 @@ class AsyncClient:
     async def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec; returns it."""
         return await self._json("POST", "/deployments", spec)
+
+    async def create_deployments(self, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create several deployments in one transaction, all of them or none
+        (``POST /deployments:batch``); returns them in order."""
+        answer = await self._json("POST", "/deployments:batch", c.batch_body(specs))
+        return list(answer["deployments"])
 
     async def list_deployments(
         self,

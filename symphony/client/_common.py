@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -13,6 +13,14 @@ from ._errors import ApiError
 TIMEOUT = 30.0
 DELETE_TIMEOUT = 150.0
 USER_AGENT = "symphony-client"
+
+
+def batch_body(specs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The body of ``POST /deployments:batch``; a lone dict is refused here (it would be
+    sent as a batch of its keys otherwise)."""
+    if isinstance(specs, dict | str | bytes):
+        raise TypeError("create_deployments takes a list of specs; one spec: create_deployment")
+    return {"deployments": list(specs)}
 
 
 def deployment_path(id_or_name: str, suffix: str = "") -> str:

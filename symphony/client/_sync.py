@@ -10,7 +10,7 @@ import http.client
 import os
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,6 +74,13 @@ class Client:
     def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec (a dict as in the docs); returns it."""
         return self._json("POST", "/deployments", spec)
+
+    def create_deployments(self, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create several deployments in one transaction, all of them or none
+        (``POST /deployments:batch``); returns them in order. A refusal is an
+        :class:`ApiError` whose ``detail`` names each bad item's ``index``."""
+        answer = self._json("POST", "/deployments:batch", c.batch_body(specs))
+        return list(answer["deployments"])
 
     def upload(self, archive: bytes, *, timeout: float = 600.0) -> dict[str, Any]:
         """``POST /uploads``: keep an archive on the Conductor for ``config.image``;

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+import trio
+
+from symphony.client import ApiError, AsyncClient, Client
 from symphony.conductor.api.models_batch import MAX_BATCH
 
 from .helpers import cluster
@@ -112,3 +116,25 @@ async def test_api_batch_is_in_the_openapi_document(tmp_path: Path) -> None:
         batch = doc["components"]["schemas"]["DeploymentBatch"]["properties"]["deployments"]
         assert batch["maxItems"] == MAX_BATCH
         assert "201" in op["responses"] and "400" in op["responses"]
+
+
+async def test_api_batch_from_both_clients(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        url, token = c.info.http_url, c.info.api_token
+
+        def sync_part() -> None:
+            client = Client(url, token)
+            created = client.create_deployments([item("s-1"), item("s-2")])
+            assert [d["name"] for d in created] == ["s-1", "s-2"]
+            with pytest.raises(ApiError) as refused:
+                client.create_deployments([item("s-3"), item("s-1")])
+            assert refused.value.status == 409
+            assert refused.value.detail[0]["index"] == 1
+            with pytest.raises(TypeError, match="a list of specs"):
+                client.create_deployments(item("s-4"))  # type: ignore[arg-type]
+
+        await trio.to_thread.run_sync(sync_part)
+        async with AsyncClient(url, token) as client:
+            created = await client.create_deployments([item("a-1")])
+            assert [d["name"] for d in created] == ["a-1"]
+        assert await names(c) == {"s-1", "s-2", "a-1"}
