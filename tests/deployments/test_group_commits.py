@@ -186,17 +186,23 @@ async def test_group_commits_only_a_scheduled_create_pokes_the_timetable(
     tmp_path: Path,
 ) -> None:
     # A poke makes the Timetable read every deployment: one per create made creating
-    # 10,000 deployments quadratic.
+    # 10,000 deployments quadratic (and deleting them too).
     pokes = Pokes()
     async with trio.open_nursery() as nursery:
         ref = await spawn(nursery, pokes, name="timetable")
         async with recording_cluster(tmp_path / "s.db", ref) as (cluster, _):
             await ask_all(cluster, [CreateDeployment(spec(f"plain-{i}")) for i in range(5)])
             await cluster.deployments.ask(CreateDeployments((spec("p1"), spec("p2"))))
+            await cluster.deployments.ask(UpdateDeployment("plain-0", {"replicas": 2}))
             await trio.testing.wait_all_tasks_blocked()
-            assert pokes.count == 0  # failed before: one per create
+            assert pokes.count == 0  # failed before: one per create or change
             cron = spec("nightly", schedule={"cron": "0 3 * * *"}, restart_policy={"type": "never"})
             await cluster.deployments.ask(CreateDeployment(cron))
             await trio.testing.wait_all_tasks_blocked()
             assert pokes.count == 1
+            scheduled = {"schedule": {"cron": "0 4 * * *"}, "restart_policy": {"type": "never"}}
+            await cluster.deployments.ask(UpdateDeployment("plain-1", scheduled))
+            await cluster.deployments.ask(UpdateDeployment("plain-1", {"schedule": None}))
+            await trio.testing.wait_all_tasks_blocked()
+            assert pokes.count == 3  # a schedule added, then removed
         nursery.cancel_scope.cancel()

@@ -18,7 +18,8 @@ Known from the store at start, the set survives a restart.
 
 Schedules: the Timetable tells this actor :class:`FireRun` / :class:`RestartDue`
 (down, like the API's requests), routed to the deployment's supervisor. After a create,
-change or delete it pokes the Timetable with :class:`SchedulesChanged` through
+change or delete of a deployment with a schedule (before or after) it pokes the
+Timetable with :class:`SchedulesChanged` through
 ``tell_nowait``, never waiting on it (a full mailbox drops the poke: the Timetable
 re-reads every schedule whenever it handles anything, so pokes coalesce).
 
@@ -201,17 +202,11 @@ class Deployments(Supervisor):
             batch = await creating.create_batch(self, message)
             return Failed(batch) if isinstance(batch, BatchRefused) else batch
         if isinstance(message, UpdateDeployment | DeleteDeployment):
-            try:
-                return await self._change(message)
-            finally:
-                self._poke_timetable()
+            return await self._change(message)
         if isinstance(message, PromoteDeployment):
             return await self._promote(message)
         if isinstance(message, RollbackDeployment):
-            try:
-                return await self._rollback(message)
-            finally:
-                self._poke_timetable()
+            return await self._rollback(message)
         if isinstance(message, EXPERIMENT_MESSAGES):
             try:
                 return await experiments.handle(self, message)
@@ -227,9 +222,9 @@ class Deployments(Supervisor):
         return await self._delete(message)
 
     def poke_timetable_for(self, specs: Iterable[DeploymentSpec]) -> None:
-        """Poke the Timetable after creates only if one of them has a schedule: a poke
-        makes it read every deployment, so one per create made each create cost
-        O(deployments)."""
+        """Poke the Timetable after a create, change or delete only if a spec involved
+        (before or after) has a schedule: a poke makes it read every deployment, so one
+        per create or delete made each cost O(deployments)."""
         if any(s.schedule is not None or s.restart_schedule is not None for s in specs):
             self._poke_timetable()
 
@@ -285,6 +280,7 @@ class Deployments(Supervisor):
             )
         except REFUSALS as error:
             return Failed(error)
+        self.poke_timetable_for((record.spec, spec))
         if version is not None:
             what += f", version {version}"
         self.events.add(updated, "updated", f"{what} (generation {updated.generation})")
@@ -329,6 +325,7 @@ class Deployments(Supervisor):
         record = self.store.get_deployment(message.id_or_name)
         if record is None:
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        self.poke_timetable_for((record.spec,))
         # The stops take a while and their confirmations arrive through this very
         # mailbox (node reports are routed here): wait in the background, answer later.
         self.nursery.start_soon(self._teardown, record, self.defer_reply())
