@@ -206,3 +206,23 @@ async def test_group_commits_only_a_scheduled_create_pokes_the_timetable(
             await trio.testing.wait_all_tasks_blocked()
             assert pokes.count == 3  # a schedule added, then removed
         nursery.cancel_scope.cancel()
+
+
+async def test_group_commits_instances_and_their_events_share_a_transaction(
+    tmp_path: Path,
+) -> None:
+    async with recording_cluster(tmp_path / "s.db") as (cluster, store):
+        await cluster.deployments.ask(CreateDeployment(spec("warm-up")))
+        await trio.testing.wait_all_tasks_blocked()
+        before = store.commits
+        await cluster.deployments.ask(CreateDeployment(spec("web")))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(cluster.starts()) == 2  # placed and sent to its node
+        # The deployment and its "created" event; its instance with "replica 0: instance
+        # ..."; placed on a node with "... placed on ...". Failed before: 6 (each
+        # instance save and its events in two transactions).
+        assert store.commits - before == 4
+        web = store.get_deployment("web")
+        assert web is not None
+        kinds = [e.kind for e in store.list_events(deployment_id=web.id)]
+        assert kinds == ["created", "created", "placed"]

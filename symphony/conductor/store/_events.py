@@ -33,6 +33,32 @@ def _dump(data: Mapping[str, Any]) -> str:
         raise ValueError(f"event data must be JSON-able: {exc}") from None
 
 
+def insert_events(
+    conn: sqlite3.Connection, events: Sequence[NewEvent], now: float
+) -> list[EventRecord]:
+    """Insert events inside the caller's write transaction; ids follow the given order."""
+    out = []
+    for e in events:
+        at = now if e.at is None else e.at
+        cursor = conn.execute(
+            "INSERT INTO events (deployment_id, instance_id, at, kind, message, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data)),
+        )
+        out.append(
+            EventRecord(
+                int(cursor.lastrowid or 0),
+                at,
+                e.kind,
+                e.message,
+                e.deployment_id,
+                e.instance_id,
+                dict(e.data),
+            )
+        )
+    return out
+
+
 class EventTable(StoreBase):
     def append_event(
         self,
@@ -50,32 +76,13 @@ class EventTable(StoreBase):
     def append_events(self, events: Sequence[NewEvent]) -> list[EventRecord]:
         """Append many events in one transaction; ids follow the given order."""
         now = self._clock()
-        out = []
         try:
             with self._write() as conn:
-                for e in events:
-                    at = now if e.at is None else e.at
-                    cursor = conn.execute(
-                        "INSERT INTO events (deployment_id, instance_id, at, kind, message, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data)),
-                    )
-                    out.append(
-                        EventRecord(
-                            int(cursor.lastrowid or 0),
-                            at,
-                            e.kind,
-                            e.message,
-                            e.deployment_id,
-                            e.instance_id,
-                            dict(e.data),
-                        )
-                    )
+                return insert_events(conn, events, now)
         except sqlite3.IntegrityError as exc:
             if "FOREIGN KEY" in str(exc):
                 raise NotFound("an event names a deployment that does not exist") from None
             raise
-        return out
 
     def list_events(
         self,

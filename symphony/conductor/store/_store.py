@@ -21,6 +21,7 @@ from ._nodes import NodeTable
 from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._secrets import SecretTable
+from ._together import InstanceEventTable
 from ._tokens import TokenTable
 from ._versions import VersionTable
 
@@ -61,6 +62,7 @@ class Store(
     RunTable,
     SecretTable,
     VersionTable,
+    InstanceEventTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
     experiments, the runs of scheduled deployments and sealed secrets in one SQLite file.
