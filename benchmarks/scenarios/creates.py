@@ -100,7 +100,12 @@ async def _batches(h: Harness, http: RawHttp, chunks: Iterator[list[str]]) -> No
 
 
 async def run(ctx: Context) -> list[Figure]:
-    params = {"n": ctx.size(100, 1000), "single": ctx.size(20, 200), "repeats": 3, "nodes": 0}
+    params = {
+        "n": ctx.size(50, 1000),
+        "single": ctx.size(10, 200),
+        "repeats": ctx.size(1, 3),
+        "nodes": 0,
+    }
     async with symphony_harness(ctx, NAME, nodes=0) as (h, _):
         ours = await measure(h, params)
         batched = await batch_rate(h, params)

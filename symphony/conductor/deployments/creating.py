@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from symphony.actors import ActorStopped, MailboxFull, Reply
+from symphony.actors import ActorCrashed, ActorStopped, MailboxFull, Reply
 from symphony.spec import DeploymentSpec, SpecError
 
 from ..store import DeploymentRecord, NameConflict
@@ -95,6 +95,23 @@ async def flush(manager: Deployments) -> None:
     waiting, manager.creates.waiting = manager.creates.waiting, []
     if not waiting:
         return
+    try:
+        await _flush(manager, waiting)
+    except Exception as error:
+        # A broken store (say, locked past its busy timeout) crashes the manager, as it
+        # did for one create: every asker not answered yet hears it as that crash (a
+        # logged 500), not as an actor that merely stopped. Later calls are ignored.
+        crash = ActorCrashed(
+            f"actor {manager.name!r} crashed while storing creates: {type(error).__name__}: {error}"
+        )
+        crash.__cause__ = error
+        for _, reply in waiting:
+            if reply is not None:
+                reply.fail(crash)
+        raise
+
+
+async def _flush(manager: Deployments, waiting: list[tuple[DeploymentSpec, Reply | None]]) -> None:
     specs = [spec for spec, _ in waiting]
     problems = check(manager, specs)
     good = [i for i in range(len(specs)) if i not in problems]
@@ -103,12 +120,14 @@ async def flush(manager: Deployments) -> None:
         records = dict(zip(good, stored, strict=True))
     except NameConflict:
         records = _one_by_one(manager, specs, good, problems)
-    await _start(manager, list(records.values()))
     from .manager import Failed  # it imports this module
 
     for i, (_, reply) in enumerate(waiting):
-        if reply is not None:
-            reply.send(records[i] if i in records else Failed(problems[i]))
+        if reply is not None and i not in records:
+            reply.send(Failed(problems[i]))
+    # Each asker is answered once its own supervisor has started, not after the
+    # whole group's: in a burst the first answers go out sooner.
+    await _start(manager, list(records.values()), [waiting[i][1] for i in records])
 
 
 def _one_by_one(
@@ -165,11 +184,19 @@ def check(manager: Deployments, specs: Sequence[DeploymentSpec]) -> dict[int, It
     return problems
 
 
-async def _start(manager: Deployments, records: list[DeploymentRecord]) -> None:
-    """Note the creations (one transaction), start a supervisor for each, and poke the
-    Timetable if one of them has a schedule."""
+async def _start(
+    manager: Deployments,
+    records: list[DeploymentRecord],
+    replies: Sequence[Reply | None] = (),
+) -> None:
+    """Note the creations (one transaction), start a supervisor for each (then answer
+    its asker, if ``replies`` has one for it), and poke the Timetable if one of them
+    has a schedule."""
     events = [new_event(r, "created", f"deployment {r.name} created") for r in records]
     manager.events.add_many(events)
-    for record in records:
-        await manager.start_child(manager._child_spec(record.id, record))
     manager.poke_timetable_for(r.spec for r in records)
+    for i, record in enumerate(records):
+        await manager.start_child(manager._child_spec(record.id, record))
+        reply = replies[i] if i < len(replies) else None
+        if reply is not None:
+            reply.send(record)
