@@ -28,7 +28,7 @@ from symphony.conductor.deployments.messages import SchedulesChanged
 from symphony.conductor.store import DeploymentRecord, NameConflict, Store
 from symphony.spec import DeploymentSpec, SpecError
 
-from .test_reschedule import NODES, Cluster, conductor_tree, connect_nodes, spawn, spec
+from .test_reschedule import Cluster, running_cluster, spawn, spec
 
 
 class RecordingStore(Store):
@@ -71,23 +71,9 @@ class Pokes(Actor):
 async def recording_cluster(
     db: Path, timetable: ActorRef | None = None
 ) -> AsyncIterator[tuple[Cluster, RecordingStore]]:
-    store = RecordingStore.open(db)
-    tree = conductor_tree(store, node_timeout_sec=1e9, timetable=timetable)
-    commands: list[tuple[str, Any]] = []
-    async with trio.open_nursery() as nursery:
-        await spawn(nursery, tree, name="conductor")
-        sessions = await connect_nodes(nursery, tree, NODES, commands)
-        cluster = Cluster(
-            store,
-            tree.child("deployments"),
-            tree.child("registry"),
-            sessions,
-            commands,
-            tree.child("scheduler"),
-        )
-        yield cluster, store
-        nursery.cancel_scope.cancel()
-    store.close()
+    async with running_cluster(db, store_class=RecordingStore, timetable=timetable) as cluster:
+        assert isinstance(cluster.store, RecordingStore)
+        yield cluster, cluster.store
 
 
 async def ask_all(cluster: Cluster, messages: list[Any]) -> list[Any]:

@@ -143,10 +143,13 @@ async def connect_nodes(
 
 
 @contextlib.asynccontextmanager
-async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
-    """The Conductor's actors on the store at ``db``, with both nodes connected."""
-    store = Store.open(db)
-    tree = conductor_tree(store, node_timeout_sec=1e9)
+async def running_cluster(
+    db: Path, *, store_class: type[Store] = Store, timetable: ActorRef | None = None
+) -> AsyncIterator[Cluster]:
+    """The Conductor's actors on the store at ``db`` (opened as ``store_class``), with
+    both nodes connected."""
+    store = store_class.open(db)
+    tree = conductor_tree(store, node_timeout_sec=1e9, timetable=timetable)
     commands: list[tuple[str, Any]] = []
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")
