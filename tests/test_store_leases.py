@@ -96,3 +96,13 @@ def test_standby_store_fenced_before_it_holds_the_lease(pair: tuple[Store, Store
         b.create_deployment(parse_spec({**SPEC, "name": "x"}))
     b.stop_fencing()
     b.create_deployment(parse_spec({**SPEC, "name": "x"}))
+
+
+def test_lease_same_holder_takes_its_old_term_over_at_once(
+    pair: tuple[Store, Store, Clock],
+) -> None:
+    a, b, _ = pair
+    old = a.acquire_lease("conductor", "a", seconds=10)
+    a.close()  # "a" restarts (its state directory's lock proves the old run is gone)
+    again = b.acquire_lease("conductor", "a", seconds=10)
+    assert (again.holder, again.token) == ("a", old.token + 1)  # no wait for the expiry

@@ -1,8 +1,8 @@
 """Named leases with fencing tokens: which Conductor leads, and until when.
 
 Several Conductors share one database; one of them holds the ``conductor`` lease and is
-the leader. A lease is a row: its ``holder`` (a name unique to one run of one
-Conductor), a fencing ``token``, an expiry time and the holder's advertised API URL::
+the leader. A lease is a row: its ``holder`` (a name unique to one Conductor, i.e.
+to its state directory), a fencing ``token``, an expiry time and the holder's advertised API URL::
 
     lease = store.acquire_lease("conductor", me, seconds=10, url="https://a:8000")
     if lease.holder == me:
@@ -72,7 +72,8 @@ class LeaseTable(StoreBase):
         ``renew`` (the token of the caller's current term) a lease still carrying that
         token is extended under the same token, even if its time ran out meanwhile
         (nobody else held it in between, so nothing was written by anyone else).
-        Otherwise a free or expired lease is taken with the next token.
+        Otherwise a free or expired lease is taken with the next token, and so is a
+        lease ``holder`` holds from an earlier term (a restart: no need to wait for it).
         """
         now = self._clock()
         expires = now + seconds
@@ -96,7 +97,10 @@ class LeaseTable(StoreBase):
                     (expires, url, name),
                 )
                 return Lease(name, holder, renew, expires, url, current.acquired_at)
-            if current.expires_at > now:
+            # Our own holder name without our term's token: an earlier run of this same
+            # Conductor (a holder name is one state directory, which one process holds at
+            # a time), or this run after it stepped down. Either way that term is over.
+            if current.expires_at > now and current.holder != holder:
                 return current  # someone else's, still running
             token = current.token + 1
             conn.execute(
