@@ -7,7 +7,9 @@ to whichever answers). Streamed answers (``logs?follow``, ``/live``) stream thro
 
 The leader's URL is the one published with its lease. With no leader (the lease ran
 out and nobody took it yet) or a leader that does not answer, the standby says so
-with a 503 and ``X-Symphony-Role: standby``: a client with several URLs tries the next.
+with a 503 and ``X-Symphony-Role: standby``: nothing was applied, and a client with
+several URLs tries the next. A leader that took the request but gave no answer is a
+502: it may have been applied, so clients do not repeat it on their own.
 A request that was forwarded once is never forwarded again (two standbys that both
 believe the other leads must not bounce it between them).
 """
@@ -90,9 +92,19 @@ class Forwarder:
         )
         try:
             response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as error:
+        except httpx.ConnectError as error:  # nothing was sent: safe to try elsewhere
             log.warning("the leader at %s does not answer: %s", leader, error)
             await _unavailable(send, f"the leader at {leader} does not answer: {error}")
+            return
+        except httpx.HTTPError as error:  # sent, maybe applied: the client must not retry
+            log.warning("the leader at %s did not answer: %s", leader, error)
+            await _answer(
+                send,
+                502,
+                "the leader did not answer",
+                f"the request went to the leader at {leader}, which did not answer "
+                f"({error}); it may have been applied: check before repeating it",
+            )
             return
         try:
             await send(
@@ -117,11 +129,16 @@ class Forwarder:
 
 
 async def _unavailable(send: ASGISendCallable, detail: str) -> None:
-    body = json.dumps({"error": "this Conductor is a standby", "detail": detail}).encode()
+    """503: the request reached no leader (nothing was applied); try another Conductor."""
+    await _answer(send, 503, "this Conductor is a standby", detail)
+
+
+async def _answer(send: ASGISendCallable, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 503,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
