@@ -37,6 +37,8 @@ log = logging.getLogger("symphony.conductor.leadership")
 
 #: The lease the Conductors compete for.
 LEASE = "conductor"
+#: After a fenced write, how long the deposed leader's API still answers (refusals).
+FENCED_GRACE = 0.5
 #: The file in a Conductor's state directory that names it (a holder of the lease).
 ID_FILE = "conductor-id"
 
@@ -72,6 +74,8 @@ class Leadership:
         self._lease: Lease | None = None  # ours, while leading
         self._seen: Lease | None = None  # the lease as last read
         self._deadline = -math.inf  # trio time until which we may lead
+        self._fenced = trio.Event()  # a write found the lease gone: stop leading now
+        store.on_fenced = self._fenced.set
 
     @property
     def margin(self) -> float:
@@ -152,9 +156,18 @@ class Leadership:
 
     async def _keep(self) -> None:
         interval = self.seconds / 3
+        self._fenced = trio.Event()
+        self.store.on_fenced = self._fenced.set
         while True:
             with trio.move_on_at(self._deadline):
-                await trio.sleep(interval)
+                with trio.move_on_after(interval):
+                    await self._fenced.wait()
+                    log.warning("a write was refused: the lease changed hands; stepping down")
+                    self.step_down()
+                    # Writes are refused from now on; let the refusals in flight reach
+                    # their clients (a 503 they can act on) before the API stops.
+                    await trio.sleep(FENCED_GRACE)
+                    return
                 if self._attempt() is False:
                     return  # another holder (step_down done)
             if not self.is_leader():

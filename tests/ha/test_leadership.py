@@ -52,10 +52,10 @@ async def test_standby_forwards_then_takes_over_adopting_nodes_and_jobs(tmp_path
         async def run_a(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
             with leader_scope:
                 async with trio.open_nursery() as inner:
-                    task_status.started(await start_first(inner, tmp_path, lease_seconds=1.0))
+                    task_status.started(await start_first(inner, tmp_path, lease_seconds=3.0))
 
         a = await outer.start(run_a)
-        b = await start_second(outer, tmp_path, lease_seconds=1.0)
+        b = await start_second(outer, tmp_path, lease_seconds=3.0)
         await wait_leader(tmp_path / "a", db)
 
         # The standby answers through the leader: a write lands in the shared store.
@@ -76,7 +76,7 @@ async def test_standby_forwards_then_takes_over_adopting_nodes_and_jobs(tmp_path
 
         leader_scope.cancel()  # a clean stop gives the lease up at once
         await wait_leader(tmp_path / "b", db, timeout=10)
-        assert lease_holder(db) == (conductor_name(tmp_path / "b"), 2)
+        assert lease_holder(db)[0] == conductor_name(tmp_path / "b")  # type: ignore[index]
 
         async def adopted() -> bool:
             try:
@@ -97,26 +97,37 @@ async def test_standby_forwards_then_takes_over_adopting_nodes_and_jobs(tmp_path
 async def test_leader_that_lost_its_lease_steps_down_and_is_fenced(tmp_path: Path) -> None:
     db = tmp_path / "a" / "symphony.db"
     async with trio.open_nursery() as nursery:
-        a, _standby = await start_pair(nursery, tmp_path, lease_seconds=1.0)
+        # A long lease: a renews every 10 s, so it still believes it leads for a while
+        # after the lease is taken from under it.
+        a, _standby = await start_pair(nursery, tmp_path, lease_seconds=30.0)
         await wait_leader(tmp_path / "a", db)
         # A third party takes the lease as if a's had expired (a paused, say).
         with Store.open(db) as intruder:
             intruder._conn.execute("UPDATE leases SET expires_at = 0")
             taken = intruder.acquire_lease("conductor", "intruder", seconds=3600)
         assert taken.holder == "intruder"
-        # a notices at its next renewal and stands by: its API forwards (and with the
-        # intruder's API unknown, says so), it writes nothing.
+        # a's write is refused inside its transaction (fenced): nothing is stored.
+        response = await api(a.http_url, "POST", "/deployments", json=SLEEPER)
+        assert response.status_code == 503, response.text
+        assert response.headers["x-symphony-role"] == "standby"  # clients try the next
+        # ("no longer the leader" when the fence refused it; "standby" if a's renewal
+        # came first and it had stood down already: neither applies the write.)
+        assert response.json()["error"] in {
+            "this Conductor is no longer the leader",
+            "this Conductor is a standby",
+        }
+        with Store.open(db) as reader:
+            assert reader.list_deployments() == []
 
+        # At its next renewal a stands by: its API forwards (and with the intruder's
+        # API unknown, says so), it writes nothing.
         async def standing_by() -> bool:
             try:
                 response = await api(a.http_url, "GET", "/deployments")
             except httpx.ConnectError:
                 return False
-            return response.headers.get("x-symphony-role") == "standby"
+            return response.status_code == 503 and "standby" in response.json()["error"]
 
-        await wait_for(standing_by, timeout=10)
-        response = await api(a.http_url, "POST", "/deployments", json=SLEEPER)
-        assert response.status_code == 503
-        assert "standby" in response.json()["error"]
+        await wait_for(standing_by, timeout=30)
         assert lease_holder(db) == ("intruder", taken.token)
         nursery.cancel_scope.cancel()

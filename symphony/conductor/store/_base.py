@@ -27,6 +27,8 @@ class StoreBase:
         #: every write transaction then checks, inside itself, that the lease is still
         #: held with that token (see :mod:`._leases`).
         self._fence: tuple[str, str, int] | None = None
+        #: Called when a write was refused for the fence (the holder steps down at once).
+        self.on_fenced: Callable[[], None] | None = None
 
     @contextmanager
     def _write(self, *, fenced: bool = True) -> Iterator[sqlite3.Connection]:
@@ -44,7 +46,12 @@ class StoreBase:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if fenced and self._fence is not None:
-                self._check_fence(conn, *self._fence)
+                try:
+                    self._check_fence(conn, *self._fence)
+                except Fenced:
+                    if self.on_fenced is not None:
+                        self.on_fenced()
+                    raise
             yield conn
             conn.execute("COMMIT")
             self.commits += 1
