@@ -38,7 +38,7 @@ log = logging.getLogger("symphony.conductor.leadership")
 #: The lease the Conductors compete for.
 LEASE = "conductor"
 #: After a fenced write, how long the deposed leader's API still answers (refusals).
-FENCED_GRACE = 0.5
+FENCED_GRACE = 2.0
 #: The file in a Conductor's state directory that names it (a holder of the lease).
 ID_FILE = "conductor-id"
 
