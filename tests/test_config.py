@@ -307,7 +307,7 @@ def test_config_node_conductor_addr_may_list_several_conductors(tmp_path: Path) 
 
 def test_config_conductor_store_lease_seconds(tmp_path: Path) -> None:
     conductor = load_config(write(tmp_path, SEED_CONDUCTOR)).conductor
-    assert conductor is not None and conductor.lease_seconds == 10.0
+    assert conductor is not None and conductor.lease_seconds is None  # alone: no lease
     text = SEED_CONDUCTOR + "  store:\n    lease_seconds: 3\n"
     conductor = load_config(write(tmp_path, text)).conductor
     assert conductor is not None and conductor.lease_seconds == 3.0

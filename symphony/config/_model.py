@@ -78,7 +78,8 @@ class ConductorConfig:
     ``secrets_key_file`` holds the key that seals secrets at rest (default
     ``<state_dir>/secrets.key``, created 0600 on the first start; Conductors sharing a
     database share this file). ``lease_seconds``: the leadership lease of Conductors
-    sharing one store (a standby takes over within about that long of a leader's end).
+    sharing one store (10 is a good value; a standby takes over within about that long
+    of a leader's end); ``None`` (the default) runs one Conductor alone, with no lease.
     """
 
     listen_host: str = "0.0.0.0"
@@ -94,8 +95,9 @@ class ConductorConfig:
     events_keep_per_deployment: int = 1000
     events_max_age_sec: float | None = 30 * 86_400.0
     secrets_key_file: Path | None = None
-    #: How long the leadership lease lasts (several Conductors on one store: see ha.md).
-    lease_seconds: float = 10.0
+    #: The leadership lease of Conductors sharing one store (see ha.md); None: this
+    #: Conductor is alone on its store and takes no lease.
+    lease_seconds: float | None = None
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -115,7 +117,7 @@ class ConductorConfig:
         if self.secrets_key_file is None:
             object.__setattr__(self, "secrets_key_file", self.state_dir / "secrets.key")
         _set(self, "secrets_key_file", v.path)
-        _set(self, "lease_seconds", v.seconds)
+        _set(self, "lease_seconds", _optional(v.seconds))
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:
