@@ -264,7 +264,7 @@ def test_config_docs_document_every_key() -> None:
     from symphony.config._file import key_paths
 
     keys = key_paths()
-    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 31
+    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 32
     text = DOC.read_text()
     missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []
@@ -289,3 +289,27 @@ def test_config_http_allowed_hosts_are_host_names_or_star() -> None:
     assert conductor is not None
     assert conductor.http_allowed_hosts == ("proxy.lan", "10.0.0.5", "::1", "*")
     assert ConductorConfig().http_allowed_hosts == ()
+
+
+def test_config_node_conductor_addr_may_list_several_conductors(tmp_path: Path) -> None:
+    text = SEED_NODE.replace(
+        'conductor_addr: "localhost:50051"',
+        'conductor_addr: ["a.example:50051", "[::1]:50052", "c:7"]',
+    )
+    node = load_config(write(tmp_path, text)).node
+    assert node is not None
+    assert node.conductor_addr == "a.example:50051"
+    assert node.conductor_addrs == (("a.example", 50051), ("::1", 50052), ("c", 7))
+    bad = SEED_NODE.replace('conductor_addr: "localhost:50051"', "conductor_addr: []")
+    with pytest.raises(ConfigError, match=r"node\.conductor_addr"):
+        load_config(write(tmp_path, bad))
+
+
+def test_config_conductor_store_lease_seconds(tmp_path: Path) -> None:
+    conductor = load_config(write(tmp_path, SEED_CONDUCTOR)).conductor
+    assert conductor is not None and conductor.lease_seconds is None  # alone: no lease
+    text = SEED_CONDUCTOR + "  store:\n    lease_seconds: 3\n"
+    conductor = load_config(write(tmp_path, text)).conductor
+    assert conductor is not None and conductor.lease_seconds == 3.0
+    with pytest.raises(ConfigError, match=r"conductor\.store\.lease_seconds"):
+        load_config(write(tmp_path, SEED_CONDUCTOR + "  store:\n    lease_seconds: 0\n"))

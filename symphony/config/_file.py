@@ -34,6 +34,7 @@ Mode = Annotated[Any, AfterValidator(lambda m: v.choice(m, v.MODES))]
 LogLevel = Annotated[Any, AfterValidator(v.log_level)]
 Boolean = Annotated[Any, AfterValidator(v.boolean)]
 HostPort = Annotated[Any, AfterValidator(v.host_port)]
+HostPorts = Annotated[Any, AfterValidator(v.host_ports)]
 JoinAddr = Annotated[Any, AfterValidator(lambda a: v.format_host_port(*v.host_port(a)))]
 Host = Annotated[Any, AfterValidator(v.host)]
 AllowedHost = Annotated[Any, AfterValidator(v.allowed_host)]
@@ -83,6 +84,10 @@ class ConductorEvents(_Section):
     max_age_sec: OptionalSeconds = None
 
 
+class ConductorStore(_Section):
+    lease_seconds: Seconds = None
+
+
 class ConductorSection(_Section):
     listen: HostPort = None
     tls: ConductorTls | None = None
@@ -91,6 +96,7 @@ class ConductorSection(_Section):
     node_timeout_sec: OptionalSeconds = None
     events: ConductorEvents | None = None
     secrets_key_file: Path = None
+    store: ConductorStore | None = None
 
 
 class NodeTls(_Section):
@@ -107,7 +113,7 @@ class NodeJoin(_Section):
 
 class NodeSection(_Section):
     node_id: NodeId = None
-    conductor_addr: HostPort = None
+    conductor_addr: HostPorts = None
     groups: list[Group] | None = None
     capacities_total: dict[CapacityName, Amount] | None = None
     heartbeat_sec: Seconds = None

@@ -14,6 +14,7 @@ from ._counters import RESTARTS
 from ._errors import (
     AlreadyExists,
     CorruptRecord,
+    Fenced,
     GenerationConflict,
     NameConflict,
     NotFound,
@@ -22,6 +23,7 @@ from ._errors import (
     StoreError,
 )
 from ._experiments import ExperimentNameConflict
+from ._leases import Lease
 from ._reader import StoreReader
 from ._records import (
     INSTANCE_STATES,
@@ -52,10 +54,12 @@ __all__ = [
     "EventRecord",
     "ExperimentNameConflict",
     "ExperimentRecord",
+    "Fenced",
     "GenerationConflict",
     "InstanceRecord",
     "InstanceState",
     "JoinTokenRecord",
+    "Lease",
     "NameConflict",
     "NewEvent",
     "NotFound",

@@ -7,7 +7,8 @@ StoreError
 │   └── NameConflict    a deployment name is taken
 ├── GenerationConflict  the deployment changed since the caller read it
 ├── CorruptRecord       a stored row no longer parses (e.g. an old spec)
-└── RollConflict        a promote or rollback the deployment's versions do not allow
+├── RollConflict        a promote or rollback the deployment's versions do not allow
+└── Fenced              this Conductor's lease was taken over: its writes are refused
 """
 
 from __future__ import annotations
@@ -49,3 +50,8 @@ class CorruptRecord(StoreError):
 
 class RollConflict(StoreError):
     """A promote with no canaries waiting, or a rollback to a version not kept."""
+
+
+class Fenced(StoreError):
+    """A write by a Conductor whose lease another Conductor holds now (it is no longer
+    the leader); nothing of the write was kept."""

@@ -190,7 +190,20 @@ CREATE TABLE secrets (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
+# Named leases (the Conductors' leadership): who holds it, its fencing token (raised on
+# every change of holder, never lowered), until when, and where the holder's API is.
+V12 = """
+CREATE TABLE leases (
+    name          TEXT PRIMARY KEY,
+    holder        TEXT NOT NULL,
+    token         INTEGER NOT NULL,
+    expires_at    REAL NOT NULL,
+    url           TEXT,
+    acquired_at   REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

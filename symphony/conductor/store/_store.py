@@ -17,6 +17,7 @@ from ._deployments import DeploymentTable
 from ._events import EventTable
 from ._experiments import ExperimentTable
 from ._instances import InstanceTable
+from ._leases import LeaseTable
 from ._nodes import NodeTable
 from ._runs import RunTable
 from ._schema import migrate, schema_version
@@ -63,9 +64,11 @@ class Store(
     SecretTable,
     VersionTable,
     InstanceEventTable,
+    LeaseTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
-    experiments, the runs of scheduled deployments and sealed secrets in one SQLite file.
+    experiments, the runs of scheduled deployments, sealed secrets and the Conductors'
+    leadership lease in one SQLite file.
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut
