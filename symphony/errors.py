@@ -30,6 +30,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │                                  ServerUntrusted, HelloRefused, ConnectionClosed
     ├── StoreError                     the Conductor's store
     │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
+    │   ├── ConstraintViolation, StoreUnavailable   (a database's refusal; no server)
     │   └── AlreadyExists
     │       └── NameConflict
     │           └── ExperimentNameConflict

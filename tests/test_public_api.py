@@ -77,6 +77,8 @@ PUBLIC: dict[str, set[str]] = {
         "ExperimentNameConflict", "ExperimentRecord",
         # rolling updates
         "KEEP_VERSIONS", "RollConflict", "VersionRecord",
+        # PostgreSQL
+        "ConstraintViolation", "StoreUnavailable",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",

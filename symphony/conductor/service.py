@@ -246,7 +246,7 @@ async def _run_conductor(
     config: ConductorConfig, task_status: trio.TaskStatus[ConductorInfo]
 ) -> None:
     pki = load_pki(config)
-    store = Store.open(config.state_dir / "symphony.db")
+    store = Store.open_url(config.store_url, state_dir=config.state_dir)
     tree = build_tree(config, pki, store)
     try:
         async with trio.open_nursery() as nursery:

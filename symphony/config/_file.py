@@ -48,6 +48,7 @@ Amount = Annotated[Any, AfterValidator(v.integer)]
 CacheBytes = Annotated[Any, AfterValidator(v.at_least_one)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
+StoreUrl = Annotated[Any, AfterValidator(v.store_url)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
 PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
 GpuId = Annotated[Any, AfterValidator(v.gpu_id)]
@@ -83,6 +84,11 @@ class ConductorEvents(_Section):
     max_age_sec: OptionalSeconds = None
 
 
+class ConductorStore(_Section):
+    url: StoreUrl = None
+    lease_seconds: Seconds = None
+
+
 class ConductorSection(_Section):
     listen: HostPort = None
     tls: ConductorTls | None = None
@@ -91,6 +97,7 @@ class ConductorSection(_Section):
     node_timeout_sec: OptionalSeconds = None
     events: ConductorEvents | None = None
     secrets_key_file: Path = None
+    store: ConductorStore | None = None
 
 
 class NodeTls(_Section):

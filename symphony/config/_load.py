@@ -30,6 +30,8 @@ _FIELD_PATHS = {
         "http_allowed_hosts": "conductor.http.allowed_hosts",
         "events_keep_per_deployment": "conductor.events.keep_per_deployment",
         "events_max_age_sec": "conductor.events.max_age_sec",
+        "store_url": "conductor.store.url",
+        "lease_seconds": "conductor.store.lease_seconds",
     },
     "node": {
         "ca_file": "node.tls.ca_file",
@@ -202,11 +204,17 @@ def _logging(section: LoggingSection | None) -> LoggingConfig:
 
 
 def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]) -> Any:
-    from ._file import ConductorEvents, ConductorHttp, ConductorSection, ConductorTls
+    from ._file import (
+        ConductorEvents,
+        ConductorHttp,
+        ConductorSection,
+        ConductorStore,
+        ConductorTls,
+    )
 
     s = section or ConductorSection()
     tls, http = s.tls or ConductorTls(), s.http or ConductorHttp()
-    events = s.events or ConductorEvents()
+    events, store = s.events or ConductorEvents(), s.store or ConductorStore()
     kwargs = _present(
         cert_path=tls.cert_path,
         advertise=tls.advertise,
@@ -217,6 +225,8 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         events_keep_per_deployment=events.keep_per_deployment,
         events_max_age_sec=events.max_age_sec,
         secrets_key_file=s.secrets_key_file,
+        store_url=store.url,
+        lease_seconds=store.lease_seconds,
     )
     if s.listen is not None:
         kwargs["listen_host"], kwargs["listen_port"] = s.listen

@@ -78,6 +78,10 @@ class ConductorConfig:
     ``secrets_key_file`` holds the key that seals secrets at rest (default
     ``<state_dir>/secrets.key``, created 0600 on the first start; Conductors sharing a
     database share this file).
+    ``store_url`` says where the state is (``conductor.store.url``): ``None`` is SQLite in
+    ``<state_dir>/symphony.db``, ``sqlite:///PATH`` another SQLite file,
+    ``postgresql://...`` a PostgreSQL database several Conductors may share;
+    ``lease_seconds`` is how long such a Conductor's leadership lasts unrenewed.
     """
 
     listen_host: str = "0.0.0.0"
@@ -93,6 +97,8 @@ class ConductorConfig:
     events_keep_per_deployment: int = 1000
     events_max_age_sec: float | None = 30 * 86_400.0
     secrets_key_file: Path | None = None
+    store_url: str | None = None
+    lease_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -112,6 +118,8 @@ class ConductorConfig:
         if self.secrets_key_file is None:
             object.__setattr__(self, "secrets_key_file", self.state_dir / "secrets.key")
         _set(self, "secrets_key_file", v.path)
+        _set(self, "store_url", _optional(v.store_url))
+        _set(self, "lease_seconds", v.seconds)
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:

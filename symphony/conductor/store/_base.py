@@ -1,21 +1,24 @@
 """The connection and the one transaction helper every table module uses.
 
-SQLite runs on the event-loop thread on purpose: with WAL and ``synchronous=NORMAL`` a
-commit costs ~20 µs, while handing each write to a worker thread costs ~250 µs. Keep
-statements small and indexed; batch many rows into one transaction.
+The store runs on the event-loop thread on purpose: SQLite with WAL and
+``synchronous=NORMAL`` commits in ~20 µs, while handing each write to a worker thread
+costs ~250 µs (PostgreSQL's numbers: :mod:`._postgres`). Keep statements small and
+indexed; batch many rows into one transaction. The connection is a :class:`~._db.Db`
+(SQLite or PostgreSQL): write SQL in the subset both speak (:mod:`._dialect`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+
+from ._db import Db, Row
 
 
 class StoreBase:
     """Holds the connection; table mixins add the typed methods."""
 
-    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float]) -> None:
+    def __init__(self, conn: Db, *, clock: Callable[[], float]) -> None:
         self._conn = conn
         self._clock = clock
         #: Write transactions committed through this object so far. A reader that
@@ -23,25 +26,24 @@ class StoreBase:
         self.commits = 0
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Db]:
         """One write transaction, committed before the caller's method returns.
 
-        ``BEGIN IMMEDIATE`` takes the write lock up front, so a second process (say an
-        operator's sqlite3 shell) makes us wait for ``busy_timeout`` instead of failing
-        half-way through.
+        The write lock is taken up front (SQLite's ``BEGIN IMMEDIATE``, an advisory lock
+        on PostgreSQL), so a second process (say an operator's sqlite3 shell, or another
+        Conductor) makes us wait instead of failing half-way through.
         """
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        conn.begin_write()
         try:
             yield conn
-            conn.execute("COMMIT")
+            conn.commit()
             self.commits += 1
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            conn.rollback()
             raise
 
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
