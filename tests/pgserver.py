@@ -20,9 +20,12 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 from pathlib import Path
+
+from symphony.conductor.store._db import Db, SqliteDb
 
 
 class PgUnavailable(Exception):
@@ -155,3 +158,17 @@ class PgServer:
                     str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"
                 )
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def raw_db(url: str) -> Db:
+    """A bare connection to the database ``url`` names (no migration), for tests that
+    build a database as an older version left it."""
+    from symphony.conductor.store._url import dialect_of, sqlite_path
+
+    if dialect_of(url) == "sqlite":
+        path = sqlite_path(url, Path("."))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDb(sqlite3.connect(path, isolation_level=None))
+    from symphony.conductor.store._postgres import PostgresDb
+
+    return PostgresDb(url)

@@ -289,3 +289,29 @@ def test_store_node_drains_are_durable_and_keep_their_start(store_url: str) -> N
         assert store.draining_nodes() == {"n1": 100.0, "n2": 300.0}
         store.set_node_draining("n1", False)
         assert store.draining_nodes() == {"n2": 300.0}
+
+
+def test_store_experiment_name_conflicts_leave_nothing_behind(store: Store) -> None:
+    from symphony.conductor.store import ExperimentNameConflict
+    from symphony.spec import parse_experiment
+
+    experiment, processes = parse_experiment(
+        {"name": "rl", "processes": [{"name": "a", "command": ["true"]}]}
+    )
+    store.create_experiment(experiment, processes)
+    with pytest.raises(ExperimentNameConflict, match="'rl'"):
+        store.create_experiment(experiment, processes)
+    assert [e.name for e in store.list_experiments()] == ["rl"]
+    assert [d.name for d in store.list_deployments()] == ["rl.a"]
+
+
+def test_store_refuses_a_broken_row_the_same_way_on_both_engines(store: Store) -> None:
+    # A constraint no finer error names comes out as one ConstraintViolation, whichever
+    # engine's words it was reported in, and the store stays usable.
+    from symphony.conductor.store import ConstraintViolation
+
+    with pytest.raises(ConstraintViolation) as info, store._write() as conn:
+        conn.execute("INSERT INTO counters (name, value) VALUES (?, NULL)", ("x",))
+    assert info.value.kind == "other"
+    store.add_to_counter("x", 2)
+    assert store.counter("x") == 2

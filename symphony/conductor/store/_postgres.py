@@ -136,14 +136,25 @@ class PostgresDb(Db):
 
     def schema_version(self) -> int:
         conn = self._conn()
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {PG_VERSION_TABLE} (version BIGINT NOT NULL)".encode()
-        )
+        # A query of the catalog, not to_regclass(): that one may answer from a cache
+        # older than the commit of a Conductor we waited for under the write lock.
+        exists = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename = %s)",
+            (PG_VERSION_TABLE,),
+        ).fetchone()
+        if exists is None or not exists[0]:
+            return 0  # a new database: its first migration creates the table
         row = conn.execute(f"SELECT version FROM {PG_VERSION_TABLE}".encode()).fetchone()
         return 0 if row is None else int(row[0])
 
     def set_schema_version(self, version: int) -> None:
+        # Inside the migration's transaction, under the write lock: two Conductors never
+        # race to create the table.
         conn = self._conn()
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {PG_VERSION_TABLE} (version BIGINT NOT NULL)".encode()
+        )
         conn.execute(f"DELETE FROM {PG_VERSION_TABLE}".encode())
         conn.execute(f"INSERT INTO {PG_VERSION_TABLE} (version) VALUES (%s)", (version,))
 
