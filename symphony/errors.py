@@ -43,6 +43,8 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │                                  a secret was sealed with (ValueError)
     ├── UnknownSecret                  a spec references a secret that does not exist
     │                                  (LookupError)
+    ├── SharedMaterialMismatch         a Conductor was given another CA, API token or secrets
+    │                                  key than the others on its database
     ├── NodeCredentialsError           the node has no usable TLS credentials
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone

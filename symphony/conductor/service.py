@@ -62,6 +62,7 @@ from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .nodes.gateway import GetPort
 from .secrets import SecretVault
+from .shared import check_shared_material
 from .store import Store
 from .timetable import Timetable
 from .uploads import UploadStore
@@ -247,6 +248,12 @@ async def _run_conductor(
 ) -> None:
     pki = load_pki(config)
     store = Store.open_url(config.store_url, state_dir=config.state_dir)
+    if config.store_url is not None:  # a database meant to be shared by Conductors
+        try:
+            check_shared_material(store, config, pki)
+        except BaseException:
+            store.close()
+            raise
     tree = build_tree(config, pki, store)
     try:
         async with trio.open_nursery() as nursery:

@@ -198,7 +198,17 @@ CREATE TABLE secrets (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
+# Fingerprints of the CA, API token and secrets key each Conductor sharing the database
+# was given (symphony.conductor.shared): the first to start records them.
+V12 = """
+CREATE TABLE shared_material (
+    name          TEXT PRIMARY KEY,
+    fingerprint   TEXT NOT NULL,
+    recorded_at   REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
 
 
 def schema_version(conn: Db | sqlite3.Connection) -> int:

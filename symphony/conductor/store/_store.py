@@ -27,6 +27,7 @@ from ._records import DeploymentRecord, InstanceRecord
 from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._secrets import SecretTable
+from ._shared import SharedMaterialTable
 from ._tokens import TokenTable
 from ._url import dialect_of, redacted, sqlite_path
 from ._versions import VersionTable
@@ -71,6 +72,7 @@ class Store(
     RunTable,
     SecretTable,
     VersionTable,
+    SharedMaterialTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
     experiments, the runs of scheduled deployments and sealed secrets in one SQLite file
