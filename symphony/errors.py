@@ -31,6 +31,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── StoreError                     the Conductor's store
     │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
     │   ├── ConstraintViolation, StoreUnavailable   (a database's refusal; no server)
+    │   ├── Fenced                     a deposed leader's write, refused
     │   └── AlreadyExists
     │       └── NameConflict
     │           └── ExperimentNameConflict

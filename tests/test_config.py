@@ -316,3 +316,27 @@ def test_config_store_refuses_bad_values(store: dict[str, object], message: str)
         parse_config({"mode": "conductor", "conductor": {"store": store}})
     assert message in str(info.value)
     assert "hunter2" not in str(info.value)  # a password in a URL is never echoed
+
+
+def test_config_node_conductor_addr_may_list_several_conductors(tmp_path: Path) -> None:
+    text = SEED_NODE.replace(
+        'conductor_addr: "localhost:50051"',
+        'conductor_addr: ["a.example:50051", "[::1]:50052", "c:7"]',
+    )
+    node = load_config(write(tmp_path, text)).node
+    assert node is not None
+    assert node.conductor_addr == "a.example:50051"
+    assert node.conductor_addrs == (("a.example", 50051), ("::1", 50052), ("c", 7))
+    bad = SEED_NODE.replace('conductor_addr: "localhost:50051"', "conductor_addr: []")
+    with pytest.raises(ConfigError, match=r"node\.conductor_addr"):
+        load_config(write(tmp_path, bad))
+
+
+def test_config_conductor_store_lease_seconds(tmp_path: Path) -> None:
+    conductor = load_config(write(tmp_path, SEED_CONDUCTOR)).conductor
+    assert conductor is not None and conductor.lease_seconds == 10.0
+    text = SEED_CONDUCTOR + "  store:\n    lease_seconds: 3\n"
+    conductor = load_config(write(tmp_path, text)).conductor
+    assert conductor is not None and conductor.lease_seconds == 3.0
+    with pytest.raises(ConfigError, match=r"conductor\.store\.lease_seconds"):
+        load_config(write(tmp_path, SEED_CONDUCTOR + "  store:\n    lease_seconds: 0\n"))

@@ -79,6 +79,8 @@ PUBLIC: dict[str, set[str]] = {
         "KEEP_VERSIONS", "RollConflict", "VersionRecord",
         # PostgreSQL
         "ConstraintViolation", "StoreUnavailable",
+        # leadership
+        "Fenced", "Lease",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",

@@ -13,6 +13,23 @@ from ._errors import ApiError
 TIMEOUT = 30.0
 DELETE_TIMEOUT = 150.0
 USER_AGENT = "symphony-client"
+#: A standby Conductor marks its answers with this header (see ha.md).
+ROLE_HEADER = "x-symphony-role"
+
+
+def split_urls(url: str) -> tuple[str, ...]:
+    """The Conductors a client may talk to: ``SYMPHONY_URL`` (or the ``url`` argument)
+    may list several, comma-separated (a leader and its standbys); tried in turn."""
+    urls = tuple(part.strip().rstrip("/") for part in url.split(",") if part.strip())
+    if not urls:
+        raise ValueError(f"no Conductor URL in {url!r}")
+    return urls
+
+
+def try_next(status: int, role: str | None) -> bool:
+    """Whether an answer says "not here, nothing applied: try another Conductor" (a
+    standby that reaches no leader answers 503)."""
+    return status == 503 and role == "standby"
 
 
 def deployment_path(id_or_name: str, suffix: str = "") -> str:

@@ -34,6 +34,7 @@ Mode = Annotated[Any, AfterValidator(lambda m: v.choice(m, v.MODES))]
 LogLevel = Annotated[Any, AfterValidator(v.log_level)]
 Boolean = Annotated[Any, AfterValidator(v.boolean)]
 HostPort = Annotated[Any, AfterValidator(v.host_port)]
+HostPorts = Annotated[Any, AfterValidator(v.host_ports)]
 JoinAddr = Annotated[Any, AfterValidator(lambda a: v.format_host_port(*v.host_port(a)))]
 Host = Annotated[Any, AfterValidator(v.host)]
 AllowedHost = Annotated[Any, AfterValidator(v.allowed_host)]
@@ -114,7 +115,7 @@ class NodeJoin(_Section):
 
 class NodeSection(_Section):
     node_id: NodeId = None
-    conductor_addr: HostPort = None
+    conductor_addr: HostPorts = None
     groups: list[Group] | None = None
     capacities_total: dict[CapacityName, Amount] | None = None
     heartbeat_sec: Seconds = None

@@ -259,9 +259,11 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         gpus=s.gpus,
     )
     # The conductor address defaults to the join address: one endpoint to remember.
-    addr = s.conductor_addr or (v.host_port(join.addr) if join.addr is not None else None)
-    if addr is not None:
-        kwargs["conductor_host"], kwargs["conductor_port"] = addr
+    addrs = s.conductor_addr or ((v.host_port(join.addr),) if join.addr is not None else ())
+    if addrs:
+        kwargs["conductor_host"], kwargs["conductor_port"] = addrs[0]
+        # Several Conductors (a leader and standbys): the node fails over along the list.
+        kwargs["conductor_alternates"] = tuple(v.format_host_port(*a) for a in addrs[1:])
     return _construct(NodeConfig, kwargs, "node", problems)
 
 

@@ -98,6 +98,7 @@ class ConductorConfig:
     events_max_age_sec: float | None = 30 * 86_400.0
     secrets_key_file: Path | None = None
     store_url: str | None = None
+    #: How long the leadership lease lasts (several Conductors on one store: see ha.md).
     lease_seconds: float = 10.0
 
     def __post_init__(self) -> None:
@@ -168,6 +169,9 @@ class NodeConfig:
     ports: str = v.DEFAULT_PORTS
     advertise_addr: str | None = None
     gpus: tuple[str, ...] | None = None
+    #: More Conductors' node endpoints (``host:port``), tried in turn after
+    #: ``conductor_host:conductor_port`` (a leader and its standbys: see ha.md).
+    conductor_alternates: tuple[str, ...] = ()
 
     #: The cap of the cache of fetched code (archives, git checkouts), least recently
     #: used first out; default 10 GiB.
@@ -184,6 +188,7 @@ class NodeConfig:
         _set(self, "envs_dir", _optional(v.path))
         _set(self, "conductor_host", v.host)
         _set(self, "conductor_port", v.port)
+        _set(self, "conductor_alternates", _tuple_of(lambda a: v.format_host_port(*v.host_port(a))))
         _set(self, "groups", _tuple_of(v.group))
         _set(self, "capacities_total", _capacities)
         _set(self, "heartbeat_sec", v.seconds)
@@ -207,6 +212,12 @@ class NodeConfig:
     def conductor_addr(self) -> str:
         """The conductor's node endpoint as ``host:port``."""
         return v.format_host_port(self.conductor_host, self.conductor_port)
+
+    @property
+    def conductor_addrs(self) -> tuple[tuple[str, int], ...]:
+        """Every Conductor endpoint to try, in order, as ``(host, port)``."""
+        first = (self.conductor_host, self.conductor_port)
+        return (first, *(v.host_port(a) for a in self.conductor_alternates))
 
     @property
     def join_host_port(self) -> tuple[str, int] | None:

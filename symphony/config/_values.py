@@ -152,6 +152,15 @@ def allowed_host(value: object) -> str:
     return host(value).lower().rstrip(".")
 
 
+def host_ports(value: object) -> tuple[tuple[str, int], ...]:
+    """One ``"host:port"`` or a non-empty list of them -> ``((host, port), ...)``."""
+    if isinstance(value, str):
+        return (host_port(value),)
+    if not isinstance(value, list | tuple) or not value:
+        raise Invalid(f"must be 'host:port' or a list of them, got {show(value)}")
+    return tuple(host_port(item) for item in value)
+
+
 def host_port(value: object) -> tuple[str, int]:
     """``"host:port"`` -> ``(host, port)``; IPv6 needs brackets: ``"[::1]:8000"``."""
     if not isinstance(value, str):

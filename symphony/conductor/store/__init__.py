@@ -15,6 +15,7 @@ from ._errors import (
     AlreadyExists,
     ConstraintViolation,
     CorruptRecord,
+    Fenced,
     GenerationConflict,
     NameConflict,
     NotFound,
@@ -24,6 +25,7 @@ from ._errors import (
     StoreUnavailable,
 )
 from ._experiments import ExperimentNameConflict
+from ._leases import Lease
 from ._reader import StoreReader
 from ._records import (
     INSTANCE_STATES,
@@ -55,10 +57,12 @@ __all__ = [
     "EventRecord",
     "ExperimentNameConflict",
     "ExperimentRecord",
+    "Fenced",
     "GenerationConflict",
     "InstanceRecord",
     "InstanceState",
     "JoinTokenRecord",
+    "Lease",
     "NameConflict",
     "NewEvent",
     "NotFound",

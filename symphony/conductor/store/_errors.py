@@ -9,7 +9,8 @@ StoreError
 ├── CorruptRecord       a stored row no longer parses (e.g. an old spec)
 ├── RollConflict        a promote or rollback the deployment's versions do not allow
 ├── ConstraintViolation a write broke a constraint no finer error names
-└── StoreUnavailable    the database server cannot be reached (or went away)
+├── StoreUnavailable    the database server cannot be reached (or went away)
+└── Fenced              this Conductor's lease was taken over: its writes are refused
 """
 
 from __future__ import annotations
@@ -69,3 +70,8 @@ class ConstraintViolation(StoreError):
 class StoreUnavailable(StoreError):
     """The database server refused the connection or went away; the write (if any) was
     not acknowledged. The next call connects again."""
+
+
+class Fenced(StoreError):
+    """A write by a Conductor whose lease another Conductor holds now (it is no longer
+    the leader); nothing of the write was kept."""

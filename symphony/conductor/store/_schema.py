@@ -198,9 +198,22 @@ CREATE TABLE secrets (
 );
 """
 
+# Named leases (the Conductors' leadership): who holds it, its fencing token (raised on
+# every change of holder, never lowered), until when, and where the holder's API is.
+V12 = """
+CREATE TABLE leases (
+    name          TEXT PRIMARY KEY,
+    holder        TEXT NOT NULL,
+    token         INTEGER NOT NULL,
+    expires_at    REAL NOT NULL,
+    url           TEXT,
+    acquired_at   REAL NOT NULL
+);
+"""
+
 # Fingerprints of the CA, API token and secrets key each Conductor sharing the database
 # was given (symphony.conductor.shared): the first to start records them.
-V12 = """
+V13 = """
 CREATE TABLE shared_material (
     name          TEXT PRIMARY KEY,
     fingerprint   TEXT NOT NULL,
@@ -208,7 +221,7 @@ CREATE TABLE shared_material (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13)
 
 
 def schema_version(conn: Db | sqlite3.Connection) -> int:

@@ -21,6 +21,7 @@ from ._errors import StoreUnavailable
 from ._events import EventTable
 from ._experiments import ExperimentTable
 from ._instances import InstanceTable
+from ._leases import LeaseTable
 from ._nodes import NodeTable
 from ._reader import StoreReader
 from ._records import DeploymentRecord, InstanceRecord
@@ -73,10 +74,12 @@ class Store(
     SecretTable,
     VersionTable,
     SharedMaterialTable,
+    LeaseTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
-    experiments, the runs of scheduled deployments and sealed secrets in one SQLite file
-    (:meth:`open`) or one PostgreSQL database (:meth:`open_url`).
+    experiments, the runs of scheduled deployments, sealed secrets and the Conductors'
+    leadership lease in one SQLite file (:meth:`open`) or one PostgreSQL database
+    (:meth:`open_url`).
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut
