@@ -315,3 +315,14 @@ def test_store_refuses_a_broken_row_the_same_way_on_both_engines(store: Store) -
     assert info.value.kind == "other"
     store.add_to_counter("x", 2)
     assert store.counter("x") == 2
+
+
+def test_store_keeps_a_peers_text_with_nul_characters(store: Store) -> None:
+    # A node's reason is its own text: a NUL in it (PostgreSQL's text cannot hold one)
+    # must not fail the write that records the instance's state.
+    d = store.create_deployment(spec("a"))
+    stored = store.upsert_instance(InstanceRecord("i_1", d.id, 0, "failed", reason="bad\x00byte"))
+    reason = store.get_instance("i_1").reason  # type: ignore[union-attr]
+    assert reason in ("bad\x00byte", "bad\ufffdbyte") and stored.reason == "bad\x00byte"
+    event = store.append_event("failed", "exit\x00", deployment_id=d.id, data={"r": "\x00"})
+    assert store.list_events()[-1].id == event.id

@@ -108,7 +108,7 @@ class PostgresDb(Db):
         try:
             if not params:  # as it is: no placeholders, and may hold several statements
                 return conn.execute(sql.encode())
-            return conn.execute(pg_placeholders(sql), params)
+            return conn.execute(pg_placeholders(sql), _text_safe(params))
         except psycopg.IntegrityError as exc:
             raise _violation(exc) from exc
         except psycopg.OperationalError as exc:
@@ -118,7 +118,7 @@ class PostgresDb(Db):
         conn = self._conn()
         try:
             with conn.cursor() as cursor:
-                cursor.executemany(pg_placeholders(sql), list(rows))
+                cursor.executemany(pg_placeholders(sql), [_text_safe(row) for row in rows])
                 return max(cursor.rowcount, 0)
         except psycopg.IntegrityError as exc:
             raise _violation(exc) from exc
@@ -160,6 +160,15 @@ class PostgresDb(Db):
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _text_safe(params: Sequence[object]) -> Sequence[object]:
+    """``params`` with each NUL character of a string replaced by U+FFFD: PostgreSQL's
+    text cannot hold NUL (SQLite's can), and a peer's text (a node's reason for an
+    instance's state) must not fail the write that records it."""
+    if not any(isinstance(p, str) and "\0" in p for p in params):
+        return params
+    return [p.replace("\0", "\ufffd") if isinstance(p, str) else p for p in params]
 
 
 def _violation(exc: psycopg.IntegrityError) -> ConstraintViolation:
