@@ -5,19 +5,21 @@ synchronous (actors everywhere call them between two awaits, and "durable when t
 method returns" is their contract), so every write waits for its commit whichever
 thread runs it: a worker thread adds its hop and frees the loop only for a caller that
 awaits it, which a synchronous method cannot. Measured with ``python -m
-benchmarks.store_commit`` (PostgreSQL 15 on loopback, 2 busy cores, a virtual disk),
-one ``create_deployment`` (one transaction of four statements), median:
+benchmarks.store_commit`` (PostgreSQL 15 on loopback, 2 cores loaded by other work, a
+virtual disk; two runs), one ``create_deployment`` (one transaction of four
+statements), median; SQLite's worker figure is two hops (its connection serves only
+the thread that opened it):
 
 =====================================  ==============  ================  ==============
                                        on the loop     in a worker       loop lag while
                                        thread          thread            on the loop
 =====================================  ==============  ================  ==============
-PostgreSQL, ``synchronous_commit=on``  12.3 ms         10.7 ms           19 ms
-PostgreSQL, ``synchronous_commit=off`` 1.6 ms          2.3 ms            3.3 ms
-SQLite (WAL, ``synchronous=NORMAL``)   0.19 ms         0.42 ms           0.3 ms
+PostgreSQL, ``synchronous_commit=on``  12 - 18 ms      11 - 16 ms        19 - 25 ms
+PostgreSQL, ``synchronous_commit=off`` 1.6 - 5.2 ms    2.3 - 3.3 ms      3 - 10 ms
+SQLite (WAL, ``synchronous=NORMAL``)   0.2 ms          1.4 - 2.0 ms      0.3 - 0.8 ms
 =====================================  ==============  ================  ==============
 
-(In a worker thread the loop lag stays under 1 ms, but the caller waits as long.) The
+(In a worker thread the loop lag stays near 1 ms, but the caller waits as long.) The
 commit's flush to disk is most of PostgreSQL's cost: on a server whose disk flushes
 fast it is a few round trips (~0.3 ms each here). ``synchronous_commit=off`` (in the URL:
 ``?options=-csynchronous_commit%3Doff``) is close to SQLite's ``NORMAL``: a
