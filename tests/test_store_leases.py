@@ -106,3 +106,15 @@ def test_lease_same_holder_takes_its_old_term_over_at_once(
     a.close()  # "a" restarts (its state directory's lock proves the old run is gone)
     again = b.acquire_lease("conductor", "a", seconds=10)
     assert (again.holder, again.token) == ("a", old.token + 1)  # no wait for the expiry
+
+
+def test_lease_renewals_leave_the_commit_count_alone(pair: tuple[Store, Store, Clock]) -> None:
+    a, _, _ = pair
+    lease = a.acquire_lease("conductor", "a", seconds=10)
+    a.fence_writes("conductor", "a", lease.token)
+    before = a.commits
+    for _ in range(3):  # readers' caches keyed on commits stay valid
+        a.acquire_lease("conductor", "a", seconds=10, renew=lease.token)
+    assert a.commits == before
+    a.create_deployment(parse_spec({**SPEC, "name": "x"}))
+    assert a.commits == before + 1

@@ -27,6 +27,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -38,7 +39,7 @@ log = logging.getLogger("symphony.conductor.leadership")
 #: The lease the Conductors compete for.
 LEASE = "conductor"
 #: After a fenced write, how long the deposed leader's API still answers (refusals).
-FENCED_GRACE = 0.5
+FENCED_GRACE = 2.0
 #: The file in a Conductor's state directory that names it (a holder of the lease).
 ID_FILE = "conductor-id"
 
@@ -63,12 +64,20 @@ class Leadership:
     while the lease is ours and our deadline has not passed: actors may ask it any time.
     """
 
-    def __init__(self, store: Store, *, holder: str, seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        holder: str,
+        seconds: float,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         if not seconds > 0:
             raise ValueError(f"lease_seconds must be above 0, got {seconds!r}")
         self.store = store
         self.holder = holder
         self.seconds = seconds
+        self.wall = wall  # the clock lease expiry is written in (the store's)
         #: The API URL published with the lease (standbys forward to it).
         self.url: str | None = None
         self._lease: Lease | None = None  # ours, while leading
@@ -93,7 +102,7 @@ class Leadership:
     def leader_url(self) -> str | None:
         """Where the leader's API is, as last seen in the store (None: not known)."""
         seen = self._seen
-        if seen is None or seen.holder == self.holder or seen.expires_at <= time.time():
+        if seen is None or seen.holder == self.holder or seen.expires_at <= self.wall():
             return None
         return seen.url
 
@@ -182,7 +191,7 @@ class Leadership:
             delay = poll
             if seen is not None:
                 # Try right when the current lease runs out.
-                delay = min(poll, max(0.01, seen.expires_at - time.time() + 0.01))
+                delay = min(poll, max(0.01, seen.expires_at - self.wall() + 0.01))
             await trio.sleep(delay)
             if self._attempt():
                 return

@@ -10,6 +10,12 @@
     ├── gateway       Gateway: the mTLS node endpoint, one NodeSession per link
     └── http          HttpServer: the Quart-Trio API under Hypercorn
 
+That tree runs only while this Conductor leads: Conductors sharing one store compete for
+its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead listens on
+the same ports, refusing nodes and forwarding the API to the leader
+(:mod:`symphony.conductor.standby`), and loads the state from the store when it takes
+over. One Conductor alone simply leads.
+
 ``rest_for_one``: a restarted registry or scheduler restarts everything after it (the
 deployments reload from the store, nodes reconnect and report what they run); a crashed
 API restarts alone. The SQLite store is shared by the actors: its calls never await, so

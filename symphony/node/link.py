@@ -16,6 +16,7 @@ last word (see :meth:`ConductorLink._replay_after_hello`).
 from __future__ import annotations
 
 import logging
+import random
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,9 @@ MAX_PENDING_STATUSES = 10_000
 #: Updates per frame: big enough to amortize TLS and framing, small enough to stay far
 #: below the frame size limit.
 STATUS_BATCH = 500
+#: Seconds between rounds of the Conductor list while a standby refuses the link (with
+#: 20 % jitter): a leader is expected within its lease.
+STANDBY_RETRY = 1.0
 
 
 class Jobs(Protocol):
@@ -185,7 +189,7 @@ class ConductorLink(Actor):
         s = self.settings
         addresses = ((s.host, s.port), *s.alternates)
         backoff = s.backoff.tracker()
-        index, tried = 0, 0
+        index, tried, standby = 0, 0, False
         while True:
             self._state = "connecting"
             host, port = addresses[index]
@@ -196,8 +200,9 @@ class ConductorLink(Actor):
                 self._failed(host, port, f"TLS rejected: {error}", logging.ERROR)
             except HelloRefused as error:
                 # A standby's refusal is expected while another Conductor leads.
-                standby = len(addresses) > 1 and "standby" in str(error)
-                level = logging.INFO if standby else logging.ERROR
+                is_standby = len(addresses) > 1 and "standby" in str(error)
+                standby = standby or is_standby
+                level = logging.INFO if is_standby else logging.ERROR
                 self._failed(host, port, f"the conductor refused this node: {error}", level)
             except ProtocolError as error:
                 self._failed(host, port, f"protocol error: {error}", logging.ERROR)
@@ -210,7 +215,10 @@ class ConductorLink(Actor):
             if tried < len(addresses):
                 continue  # the rest of the list first
             tried = 0
-            delay = backoff.next_delay()
+            # A standby answered: a failover is under way, and the new leader is up
+            # within the lease. Come back soon, without growing the backoff.
+            delay = STANDBY_RETRY * random.uniform(0.8, 1.2) if standby else backoff.next_delay()
+            standby = False
             log.info("reconnecting to %s:%d in %.2f s", *addresses[index], delay)
             await trio.sleep(delay)
 

@@ -19,6 +19,7 @@ def test_failover_sigkill_of_the_leader_loses_nothing_and_restarts_nothing(
 ) -> None:
     result = kill_scenario(tmp_path, lease=LEASE, nodes=2, jobs=4)
     assert result["takeover_s"] <= LEASE + 2, result
+    assert result["nodes_back_s"] <= LEASE + 5, result  # both nodes relinked to b
     assert result["acked"] >= 20, result
     assert result["lost"] == [], result  # every acknowledged create is in the store
     assert result["duplicates"] == [], result

@@ -13,6 +13,7 @@ import trio
 from symphony.conductor.store import Store
 
 from ..link.cluster import shared_cert_node, start_node, wait_for
+from ..ui.test_live import live
 from .cluster import (
     api,
     conductor_name,
@@ -73,6 +74,13 @@ async def test_standby_forwards_then_takes_over_adopting_nodes_and_jobs(tmp_path
         await start_node(outer, node)
         pid = await wait_for(lambda: running_pid(a.http_url), timeout=20)
         assert await running_pid(b.http_url) == pid  # a read that the standby forwards
+        # Reads that need the node links, through the standby: logs, and a live stream.
+        logs = await api(b.http_url, "GET", "/deployments/sleeper/logs")
+        assert (logs.status_code, logs.headers["x-symphony-role"]) == (200, "standby")
+        async with live(b.http_url, None) as (response, sse):
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-symphony-role"] == "standby"
+            assert (await sse.next())[0] == "snapshot"
 
         leader_scope.cancel()  # a clean stop gives the lease up at once
         await wait_leader(tmp_path / "b", db, timeout=10)

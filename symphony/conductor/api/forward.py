@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 
 import httpx
+import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 log = logging.getLogger("symphony.conductor.api")
@@ -119,13 +120,38 @@ class Forwarder:
                     + [(ROLE_HEADER.encode(), b"standby")],
                 }
             )
+            await _pass_body(response, send)
+        except* httpx.HTTPError as group:  # the leader went away mid-answer: cut it short
+            log.warning("the leader at %s stopped answering: %s", leader, group.exceptions[0])
+        finally:
+            # Also when the client left and we are cancelled: release the leader's
+            # connection now (an orderly teardown of a few lines, bounded).
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + 2.0):
+                await response.aclose()
+
+
+async def _pass_body(response: httpx.Response, send: ASGISendCallable) -> None:
+    """Send the leader's body on as it comes (a followed log, a live stream never ends).
+
+    The leader's body is read by a task of its own that is cancelled when we stop (the
+    client left, or the standby stops): cancelling runs through httpx's nested
+    generators and closes them, where leaving the loop by an exception would not.
+    """
+    chunks_in, chunks_out = trio.open_memory_channel[bytes](16)
+
+    async def read() -> None:
+        async with chunks_in:
             async for chunk in response.aiter_raw():
+                await chunks_in.send(chunk)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        try:
+            async for chunk in chunks_out:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.HTTPError as error:  # the leader went away mid-answer: cut it short
-            log.warning("the leader at %s stopped answering: %s", leader, error)
         finally:
-            await response.aclose()
+            nursery.cancel_scope.cancel()
 
 
 async def _unavailable(send: ASGISendCallable, detail: str) -> None:

@@ -22,8 +22,9 @@ class StoreBase:
     def __init__(self, conn: Db, *, clock: Callable[[], float]) -> None:
         self._conn = conn
         self._clock = clock
-        #: Write transactions committed through this object so far. A reader that
-        #: noted it before reading knows whether what it read is still current.
+        #: Write transactions committed through this object so far (lease renewals
+        #: aside). A reader that noted it before reading knows whether what it read is
+        #: still current.
         self.commits = 0
         #: ``(lease name, holder, token)`` while this store writes as a lease holder:
         #: every write transaction then checks, inside itself, that the lease is still
@@ -56,7 +57,8 @@ class StoreBase:
                     raise
             yield conn
             conn.commit()
-            self.commits += 1
+            if fenced:  # the lease's own bookkeeping changes no data a reader holds
+                self.commits += 1
         except BaseException:
             conn.rollback()
             raise
