@@ -8,20 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import trio
 
 from tests.ha.cluster import api, conductor_name
+from tests.ha.test_leadership import SLEEPER, running_pid
 from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
-
-SLEEPER = {
-    "name": "sleeper",
-    "node_group": "gpu-1",
-    "capacity_requests": {"Analytic1": 1},
-    "kind": "exec",
-    "config": {"command": ["sleep", "600"]},
-}
 
 
 @pytest.fixture
@@ -35,16 +27,6 @@ def lease_holder(url: str) -> str | None:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT holder FROM leases WHERE name = 'conductor'").fetchone()
     return None if row is None else str(row[0])
-
-
-async def running_pid(url: str) -> int | None:
-    try:
-        response = await api(url, "GET", "/deployments/sleeper")
-    except httpx.ConnectError:  # between roles: one listener closed, the next not open
-        return None
-    instances = response.json().get("instances") if response.status_code == 200 else None
-    ok = instances and instances[0]["state"] == "running"
-    return instances[0]["pid"] if ok else None
 
 
 async def test_store_conductors_on_postgresql_fail_over_adopting_the_job(
