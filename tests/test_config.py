@@ -294,11 +294,14 @@ def test_config_http_allowed_hosts_are_host_names_or_star() -> None:
 def test_config_store_url_and_lease() -> None:
     conductor = parse_config({"mode": "conductor"}).conductor
     assert conductor is not None and conductor.store_url is None
-    assert conductor.lease_seconds == 10.0
+    assert conductor.lease_seconds is None  # SQLite, alone: no lease
     data = {"url": "postgresql://sym@db.lan/symphony", "lease_seconds": 4}
     conductor = parse_config({"mode": "conductor", "conductor": {"store": data}}).conductor
     assert conductor is not None
     assert (conductor.store_url, conductor.lease_seconds) == (data["url"], 4.0)
+    # A database made to be shared: a lease unless told otherwise, never two leaders.
+    assert ConductorConfig(store_url="postgres://h/db").lease_seconds == 10.0
+    assert ConductorConfig(store_url="sqlite:///x.db").lease_seconds is None
 
 
 @pytest.mark.parametrize(
@@ -334,7 +337,7 @@ def test_config_node_conductor_addr_may_list_several_conductors(tmp_path: Path) 
 
 def test_config_conductor_store_lease_seconds(tmp_path: Path) -> None:
     conductor = load_config(write(tmp_path, SEED_CONDUCTOR)).conductor
-    assert conductor is not None and conductor.lease_seconds == 10.0
+    assert conductor is not None and conductor.lease_seconds is None  # alone: no lease
     text = SEED_CONDUCTOR + "  store:\n    lease_seconds: 3\n"
     conductor = load_config(write(tmp_path, text)).conductor
     assert conductor is not None and conductor.lease_seconds == 3.0

@@ -14,7 +14,8 @@ That tree runs only while this Conductor leads: Conductors sharing one store com
 its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead listens on
 the same ports, refusing nodes and forwarding the API to the leader
 (:mod:`symphony.conductor.standby`), and loads the state from the store when it takes
-over. One Conductor alone simply leads.
+over. A Conductor alone on its store (no ``conductor.store.lease_seconds``) takes no
+lease and simply leads.
 
 ``rest_for_one``: a restarted registry or scheduler restarts everything after it (the
 deployments reload from the store, nodes reconnect and report what they run); a crashed
@@ -264,6 +265,14 @@ async def _run_conductor(
         except BaseException:
             store.close()
             raise
+    if config.lease_seconds is None:  # alone on its store: it simply leads
+        try:
+            async with trio.open_nursery() as nursery:
+                ports = await nursery.start(_lead, config, pki, store, None)
+                task_status.started(_info(config, pki, ports))
+        finally:
+            store.close()
+        return
     leadership = Leadership(
         store, holder=conductor_id(config.state_dir), seconds=config.lease_seconds
     )
@@ -332,12 +341,13 @@ async def _lead(
     config: ConductorConfig,
     pki: ConductorPKI,
     store: Store,
-    leadership: Leadership,
+    leadership: Leadership | None,
     *,
     task_status: trio.TaskStatus[tuple[int, int]],
 ) -> None:
     """Run the actor tree (loading the state from the store) until cancelled."""
-    tree = build_tree(config, pki, store, is_leader=leadership.is_leader)
+    is_leader = leadership.is_leader if leadership is not None else lambda: True
+    tree = build_tree(config, pki, store, is_leader=is_leader)
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")
         node_port = await tree.child("gateway").ask(GetPort())

@@ -328,3 +328,9 @@ def store_url(value: object) -> str:
     if scheme.lower() == "sqlite" and not rest.startswith("/"):
         raise Invalid(f"a SQLite URL is sqlite:///PATH (relative to state_dir), got {url!r}")
     return url
+
+
+def is_server_store(url: str | None) -> bool:
+    """Whether ``url`` (a checked ``conductor.store.url``) names a database server,
+    which several Conductors may share (PostgreSQL), rather than a SQLite file."""
+    return url is not None and url.partition("://")[0].lower() in ("postgresql", "postgres")

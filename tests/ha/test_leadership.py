@@ -63,6 +63,15 @@ async def test_standby_forwards_then_takes_over_adopting_nodes_and_jobs(tmp_path
         created = await api(b.http_url, "POST", "/deployments", json=SLEEPER)
         assert created.status_code == 201, created.text
         assert created.headers["x-symphony-role"] == "standby"
+        # A body past the leader's limit is streamed on, not held: the leader's 413.
+        huge = await api(
+            b.http_url,
+            "POST",
+            "/deployments",
+            content=b"x" * (3 << 20),
+            headers={"Content-Type": "application/json"},
+        )
+        assert huge.status_code == 413, huge.text
         # A node listing the standby first is refused there and links to the leader.
         node = shared_cert_node(
             a,

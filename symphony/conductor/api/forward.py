@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import trio
@@ -44,6 +44,8 @@ _HOP = frozenset(
         "host",
     }
 )
+
+_BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
 class Forwarder:
@@ -74,22 +76,27 @@ class Forwarder:
         if leader is None:
             await _unavailable(send, "no leader holds the lease right now; try again shortly")
             return
-        body = b""
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            body += chunk if isinstance(chunk, bytes) else b""
-            if not message.get("more_body", False):
-                break
+
+        async def body() -> AsyncIterator[bytes]:
+            # Streamed on as it comes, never held whole: the leader enforces its own
+            # limits (413) on what a hostile client sends through a standby.
+            while True:
+                message = await receive()
+                chunk = message.get("body", b"")
+                if isinstance(chunk, bytes) and chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+
         target = leader.rstrip("/") + scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         request = self.client.build_request(
             scope["method"],
             target,
-            headers=[(k, v) for k, v in headers if k not in _HOP and k != "content-length"]
-            + [(FORWARDED_HEADER, "1")],
-            content=body,
+            headers=[(k, v) for k, v in headers if k not in _HOP] + [(FORWARDED_HEADER, "1")],
+            # Without Content-Length or Transfer-Encoding a request has no body.
+            content=body() if any(k in _BODY_HEADERS for k, _ in headers) else b"",
         )
         try:
             response = await self.client.send(request, stream=True)
