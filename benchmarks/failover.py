@@ -2,6 +2,10 @@
 
     python -m benchmarks.failover                 # lease 10 s, as deployed by default
     python -m benchmarks.failover --lease 2       # what the test suite runs
+    python -m benchmarks.failover --postgres postgresql://me@127.0.0.1/postgres
+
+With ``--postgres`` the Conductors share a PostgreSQL database instead of a SQLite
+file: a new one per scenario, made through the URL given (a maintenance database).
 
 Two Conductors share one store (a SQLite file here: the second one's state directory
 links to the first one's database; certificates, API token and secrets key are shared
@@ -69,8 +73,8 @@ def wait(what: str, check: Callable[[], Any], timeout: float = 30.0, every: floa
 class Pair:
     """Two Conductor processes on one store, and nodes listing both."""
 
-    def __init__(self, root: Path, lease: float) -> None:
-        self.root, self.lease = root, lease
+    def __init__(self, root: Path, lease: float, store_url: str | None = None) -> None:
+        self.root, self.lease, self.store_url = root, lease, store_url
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.node_ports = {"a": free_port(), "b": free_port()}
         self.http = {name: f"http://127.0.0.1:{free_port()}" for name in ("a", "b")}
@@ -99,7 +103,8 @@ class Pair:
         state = self.root / name
         if name != "a":  # shares a's store, certificates, token and secrets key
             state.mkdir(mode=0o700)
-            (state / "symphony.db").symlink_to(self.db)
+            if self.store_url is None:
+                (state / "symphony.db").symlink_to(self.db)
             shutil.copy(self.root / "a" / "api-token", state / "api-token")
         self._spawn(
             name,
@@ -111,7 +116,8 @@ class Pair:
                     "tls": {"cert_path": str(self.root / "a" / "certs")},
                     "secrets_key_file": str(self.root / "a" / "secrets.key"),
                     "http": {"listen": self.http[name].removeprefix("http://")},
-                    "store": {"lease_seconds": self.lease},
+                    "store": {"lease_seconds": self.lease}
+                    | ({"url": self.store_url} if self.store_url else {}),
                 },
             },
         )
@@ -140,11 +146,21 @@ class Pair:
         )
 
     def holder(self) -> tuple[str, int] | None:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute("SELECT holder, token, expires_at FROM leases").fetchone()
-        finally:
-            conn.close()
+        query = "SELECT holder, token, expires_at FROM leases"
+        if self.store_url is not None:
+            import psycopg
+
+            try:
+                with psycopg.connect(self.store_url, connect_timeout=5) as pg:
+                    row = pg.execute(query).fetchone()
+            except psycopg.errors.UndefinedTable:
+                return None  # not migrated yet
+        else:
+            conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+            try:
+                row = conn.execute(query).fetchone()
+            finally:
+                conn.close()
         return None if row is None or row[2] <= time.time() else (str(row[0]), int(row[1]))
 
     def name_of(self, conductor: str) -> str:
@@ -173,8 +189,21 @@ class Pair:
                 proc.wait()
 
 
-def start(root: Path, lease: float, nodes: int) -> Pair:
-    pair = Pair(root, lease)
+def fresh_database(server_url: str | None) -> str | None:
+    """A new, empty PostgreSQL database on the server of ``server_url`` (None: SQLite)."""
+    if server_url is None:
+        return None
+    import psycopg
+
+    name = f"failover_{time.time_ns()}"
+    with psycopg.connect(server_url, autocommit=True) as pg:
+        pg.execute(f"CREATE DATABASE {name}".encode())
+    base, _, query = server_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def start(root: Path, lease: float, nodes: int, postgres: str | None = None) -> Pair:
+    pair = Pair(root, lease, fresh_database(postgres))
     pair.start_conductor("a")
     wait("a to lead", lambda: pair.leads("a"))
     wait("a's API", lambda: pair.client(pair.http["a"]).health())
@@ -238,9 +267,11 @@ class Writer(threading.Thread):
                     time.sleep(0.05)
 
 
-def kill_scenario(root: Path, *, lease: float, nodes: int = 2, jobs: int = 4) -> dict[str, Any]:
+def kill_scenario(
+    root: Path, *, lease: float, nodes: int = 2, jobs: int = 4, postgres: str | None = None
+) -> dict[str, Any]:
     """SIGKILL of the leader under load; returns the figures and the checks."""
-    pair = start(root, lease, nodes)
+    pair = start(root, lease, nodes, postgres)
     try:
         client = pair.client(timeout=10)
         names = [f"job-{i}" for i in range(jobs)]
@@ -288,9 +319,9 @@ def kill_scenario(root: Path, *, lease: float, nodes: int = 2, jobs: int = 4) ->
         pair.stop()
 
 
-def pause_scenario(root: Path, *, lease: float) -> dict[str, Any]:
+def pause_scenario(root: Path, *, lease: float, postgres: str | None = None) -> dict[str, Any]:
     """SIGSTOP of the leader past its lease, creates sent to it, SIGCONT."""
-    pair = start(root, lease, nodes=1)
+    pair = start(root, lease, nodes=1, postgres=postgres)
     try:
         a = pair.procs["a"]
         os.killpg(a.pid, signal.SIGSTOP)
@@ -356,12 +387,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.failover")
     parser.add_argument("--lease", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--postgres", help="share a PostgreSQL database (a server's URL)")
     args = parser.parse_args(argv)
+    pg = args.postgres
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps({"run": run, **kill_scenario(Path(tmp), lease=args.lease)}))
+            figures = kill_scenario(Path(tmp), lease=args.lease, postgres=pg)
+            print(json.dumps({"run": run, **figures}))
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(pause_scenario(Path(tmp), lease=args.lease)))
+        print(json.dumps(pause_scenario(Path(tmp), lease=args.lease, postgres=pg)))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,8 @@ PUBLIC: dict[str, set[str]] = {
         "ExperimentNameConflict", "ExperimentRecord",
         # rolling updates
         "KEEP_VERSIONS", "RollConflict", "VersionRecord",
+        # PostgreSQL
+        "ConstraintViolation", "StoreUnavailable",
         # leadership
         "Fenced", "Lease",
     },

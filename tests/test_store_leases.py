@@ -1,9 +1,10 @@
-"""The leadership lease: two Conductors' stores on one database file, one holder at a
-time, tokens that only rise, and fencing of a deposed holder's writes."""
+"""The leadership lease: two Conductors' stores on one database (a SQLite file, or
+PostgreSQL), one holder at a time, tokens that only rise, and fencing of a deposed
+holder's writes."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,11 +23,10 @@ class Clock:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> tuple[Store, Store, Clock]:
+def pair(store_url: str) -> Iterator[tuple[Store, Store, Clock]]:
     clock = Clock()
-    path = tmp_path / "shared.db"
-    a = Store.open(path, clock=clock)
-    b = Store.open(path, clock=clock)
+    a = Store.open_url(store_url, clock=clock)
+    b = Store.open_url(store_url, clock=clock)
     yield a, b, clock
     a.close()
     b.close()

@@ -172,10 +172,7 @@ def _run_many(args: argparse.Namespace) -> int:
         args.parser.error("standard input ('-') can be read once")
     specs = [_overridden(read_spec_file(path), args) for path in args.file]
     api = client(args)
-    try:
-        created = call(api, _batch, api, specs)
-    except _Refused as refused:  # a refusal that names items: say which files
-        raise CLIError(_refusal_text(refused.error, args.file)) from None
+    created = call(api, _batch, api, specs, args.file)
     for one in created:
         print(f"deployment {one.get('name')} created ({one.get('id')})", flush=True)
     if args.wait:
@@ -183,7 +180,8 @@ def _run_many(args: argparse.Namespace) -> int:
     return 0
 
 
-def _batch(api: Any, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _batch(api: Any, specs: list[dict[str, Any]], paths: list[str]) -> list[dict[str, Any]]:
+    """Create ``specs`` as one batch; a refusal that names items says which files."""
     from symphony.client import ApiError
 
     try:
@@ -192,17 +190,9 @@ def _batch(api: Any, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if isinstance(exc.detail, list) and all(
             isinstance(d, dict) and "index" in d for d in exc.detail
         ):
-            raise _Refused(exc) from None
+            raise CLIError(_refusal_text(exc, paths)) from None
         raise
     return created
-
-
-class _Refused(Exception):
-    """A batch refused item by item (kept apart from ``call``'s own error text)."""
-
-    def __init__(self, error: Any) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def _refusal_text(exc: Any, paths: list[str]) -> str:

@@ -72,6 +72,7 @@ from .leadership import Leadership, conductor_id
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
 from .nodes.gateway import GetPort
 from .secrets import SecretVault
+from .shared import check_shared_material
 from .standby import serve_standby, server_port
 from .store import Store
 from .timetable import Timetable
@@ -257,7 +258,13 @@ async def _run_conductor(
     config: ConductorConfig, task_status: trio.TaskStatus[ConductorInfo]
 ) -> None:
     pki = load_pki(config)
-    store = Store.open(config.state_dir / "symphony.db")
+    store = Store.open_url(config.store_url, state_dir=config.state_dir)
+    if config.store_url is not None:  # a database meant to be shared by Conductors
+        try:
+            check_shared_material(store, config, pki)
+        except BaseException:
+            store.close()
+            raise
     if config.lease_seconds is None:  # alone on its store: it simply leads
         try:
             async with trio.open_nursery() as nursery:

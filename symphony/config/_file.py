@@ -49,6 +49,7 @@ Amount = Annotated[Any, AfterValidator(v.integer)]
 CacheBytes = Annotated[Any, AfterValidator(v.at_least_one)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
+StoreUrl = Annotated[Any, AfterValidator(v.store_url)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
 PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
 GpuId = Annotated[Any, AfterValidator(v.gpu_id)]
@@ -85,6 +86,7 @@ class ConductorEvents(_Section):
 
 
 class ConductorStore(_Section):
+    url: StoreUrl = None
     lease_seconds: Seconds = None
 
 

@@ -30,6 +30,7 @@ _FIELD_PATHS = {
         "http_allowed_hosts": "conductor.http.allowed_hosts",
         "events_keep_per_deployment": "conductor.events.keep_per_deployment",
         "events_max_age_sec": "conductor.events.max_age_sec",
+        "store_url": "conductor.store.url",
         "lease_seconds": "conductor.store.lease_seconds",
     },
     "node": {
@@ -213,8 +214,7 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
 
     s = section or ConductorSection()
     tls, http = s.tls or ConductorTls(), s.http or ConductorHttp()
-    events = s.events or ConductorEvents()
-    store = s.store or ConductorStore()
+    events, store = s.events or ConductorEvents(), s.store or ConductorStore()
     kwargs = _present(
         cert_path=tls.cert_path,
         advertise=tls.advertise,
@@ -225,6 +225,7 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         events_keep_per_deployment=events.keep_per_deployment,
         events_max_age_sec=events.max_age_sec,
         secrets_key_file=s.secrets_key_file,
+        store_url=store.url,
         lease_seconds=store.lease_seconds,
     )
     if s.listen is not None:

@@ -63,6 +63,10 @@ class LoggingConfig:
         _set(self, "json", v.boolean)
 
 
+#: ``lease_seconds`` of a Conductor whose store is a database server (PostgreSQL).
+DEFAULT_SERVER_LEASE = 10.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConductorConfig:
     """A Conductor: the node endpoint (mTLS WebSocket), the HTTP API, its state directory.
@@ -77,9 +81,14 @@ class ConductorConfig:
     bound the event history the Conductor keeps (older events are deleted periodically).
     ``secrets_key_file`` holds the key that seals secrets at rest (default
     ``<state_dir>/secrets.key``, created 0600 on the first start; Conductors sharing a
-    database share this file). ``lease_seconds``: the leadership lease of Conductors
-    sharing one store (10 is a good value; a standby takes over within about that long
-    of a leader's end); ``None`` (the default) runs one Conductor alone, with no lease.
+    database share this file).
+    ``store_url`` says where the state is (``conductor.store.url``): ``None`` is SQLite in
+    ``<state_dir>/symphony.db``, ``sqlite:///PATH`` another SQLite file,
+    ``postgresql://...`` a PostgreSQL database several Conductors may share.
+    ``lease_seconds``: the leadership lease of Conductors sharing one store (10 is a good
+    value; a standby takes over within about that long of a leader's end); ``None`` runs
+    one Conductor alone, with no lease. It is ``None`` by default, and 10 by default on
+    PostgreSQL: a database made to be shared never has two leaders by omission.
     """
 
     listen_host: str = "0.0.0.0"
@@ -95,6 +104,7 @@ class ConductorConfig:
     events_keep_per_deployment: int = 1000
     events_max_age_sec: float | None = 30 * 86_400.0
     secrets_key_file: Path | None = None
+    store_url: str | None = None
     #: The leadership lease of Conductors sharing one store (see ha.md); None: this
     #: Conductor is alone on its store and takes no lease.
     lease_seconds: float | None = None
@@ -117,6 +127,9 @@ class ConductorConfig:
         if self.secrets_key_file is None:
             object.__setattr__(self, "secrets_key_file", self.state_dir / "secrets.key")
         _set(self, "secrets_key_file", v.path)
+        _set(self, "store_url", _optional(v.store_url))
+        if self.lease_seconds is None and v.is_server_store(self.store_url):
+            object.__setattr__(self, "lease_seconds", DEFAULT_SERVER_LEASE)
         _set(self, "lease_seconds", _optional(v.seconds))
         try:
             v.check_http_auth(self.http_host, self.http_auth)

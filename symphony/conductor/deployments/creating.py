@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from symphony.actors import ActorCrashed, ActorStopped, MailboxFull, Reply
+from symphony.errors import SymphonyError
 from symphony.spec import DeploymentSpec, SpecError
 
 from ..store import DeploymentRecord, NameConflict
@@ -46,7 +47,7 @@ class FlushCreates:
     """Told by the Deployments manager to itself: store the creates queued before this."""
 
 
-class BatchRefused(Exception):
+class BatchRefused(SymphonyError):
     """Items of a batch that cannot be created, by index; none of the batch was created."""
 
     def __init__(self, problems: dict[int, ItemError]) -> None:

@@ -1,6 +1,6 @@
-"""The Conductor's durable state: SQLite (WAL), versioned schema, typed records.
+"""The Conductor's durable state: SQLite (WAL) or PostgreSQL, versioned schema, typed records.
 
-    store = Store.open("storage/symphony.db")
+    store = Store.open("storage/symphony.db")     # or Store.open_url("postgresql://...")
     record = store.create_deployment(spec)              # NameConflict if the name is taken
     store.upsert_instances([InstanceRecord(new_id("i"), record.id, 0)])
     store.append_event("created", "deployment created", deployment_id=record.id)
@@ -13,6 +13,7 @@ from symphony.wire.states import InstanceState
 from ._counters import RESTARTS
 from ._errors import (
     AlreadyExists,
+    ConstraintViolation,
     CorruptRecord,
     Fenced,
     GenerationConflict,
@@ -21,6 +22,7 @@ from ._errors import (
     RollConflict,
     SchemaTooNew,
     StoreError,
+    StoreUnavailable,
 )
 from ._experiments import ExperimentNameConflict
 from ._leases import Lease
@@ -49,6 +51,7 @@ __all__ = [
     "MIGRATIONS",
     "RESTARTS",
     "AlreadyExists",
+    "ConstraintViolation",
     "CorruptRecord",
     "DeploymentRecord",
     "EventRecord",
@@ -72,6 +75,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreReader",
+    "StoreUnavailable",
     "VersionRecord",
     "migrate",
     "new_id",

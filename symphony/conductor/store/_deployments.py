@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 
 from ._base import StoreBase
-from ._errors import AlreadyExists, CorruptRecord, GenerationConflict, NameConflict, NotFound
+from ._db import Db, Row
+from ._errors import (
+    AlreadyExists,
+    ConstraintViolation,
+    CorruptRecord,
+    GenerationConflict,
+    NameConflict,
+    NotFound,
+)
 from ._records import DeploymentRecord, new_id
 from ._versions import use_version
 
@@ -26,7 +33,7 @@ def _spec(text: str) -> DeploymentSpec:
     return parse_stored_spec(json.loads(text))
 
 
-def deployment_record(row: sqlite3.Row) -> DeploymentRecord:
+def deployment_record(row: Row) -> DeploymentRecord:
     try:
         spec = _spec(row["spec"])
     except (SpecError, ValueError) as exc:
@@ -45,11 +52,11 @@ def deployment_record(row: sqlite3.Row) -> DeploymentRecord:
     )
 
 
-def _is_name_conflict(exc: sqlite3.IntegrityError) -> bool:
-    return "deployments.name" in str(exc)
+def _is_name_conflict(exc: ConstraintViolation) -> bool:
+    return exc.kind == "unique" and exc.columns == "deployments.name"
 
 
-def insert_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> None:
+def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
     """Insert one new deployment inside the caller's write transaction."""
     spec = record.spec
     try:
@@ -65,9 +72,11 @@ def insert_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> Non
                 spec.desired_state,
             ),
         )
-    except sqlite3.IntegrityError as exc:
+    except ConstraintViolation as exc:
         if _is_name_conflict(exc):
             raise NameConflict(spec.name) from None
+        if exc.kind != "unique":
+            raise
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
     # Its template is version 1 (rolling updates), counted as good.
     use_version(conn, record.id, 1, spec, "good", record.created_at)
@@ -187,7 +196,7 @@ class DeploymentTable(StoreBase):
                         deployment_id,
                     ),
                 )
-        except sqlite3.IntegrityError as exc:
+        except ConstraintViolation as exc:
             if _is_name_conflict(exc):
                 raise NameConflict(spec.name) from None
             raise

@@ -25,11 +25,10 @@ The holder itself steps down by its own monotonic clock, before the lease can ex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ._base import StoreBase
+from ._db import Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,7 @@ class LeaseTable(StoreBase):
         self._fence = None
 
 
-def _lease(row: Sequence[Any]) -> Lease:
+def _lease(row: Row) -> Lease:
     name, holder, token, expires_at, url, acquired_at = row
     return Lease(
         name=str(name),

@@ -9,11 +9,10 @@ busiest paths (a new deployment's instances, a burst of placements); see
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 from ._base import StoreBase
-from ._errors import NotFound
+from ._errors import ConstraintViolation, NotFound
 from ._events import insert_events
 from ._instances import _UPSERT, _params
 from ._records import EventRecord, InstanceRecord, NewEvent
@@ -32,8 +31,8 @@ class InstanceEventTable(StoreBase):
             with self._write() as conn:
                 conn.executemany(_UPSERT, [_params(r) for r in stamped])
                 recorded = insert_events(conn, events, now)
-        except sqlite3.IntegrityError as exc:
-            if "FOREIGN KEY" in str(exc):
+        except ConstraintViolation as exc:
+            if exc.kind == "foreign_key":
                 ids = sorted({r.deployment_id for r in stamped})
                 raise NotFound(
                     f"an instance or event names a deployment that does not exist (of {ids})"
