@@ -60,6 +60,7 @@ from .deployments import Deployments, EventLog, Scheduler
 from .housekeeping import Housekeeper, Retention
 from .join import JoinService
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
+from .nodes.beats import HeartbeatInbox
 from .nodes.gateway import GetPort
 from .secrets import SecretVault
 from .store import Store
@@ -135,6 +136,7 @@ def build_tree(
         node_port=lambda: tree.child("gateway").ask(GetPort(), timeout=5),
     )
     uploads = UploadStore(config.state_dir / "uploads")
+    beats = HeartbeatInbox()  # outlives a registry restart: sessions keep putting there
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
         port=config.listen_port,
@@ -142,6 +144,7 @@ def build_tree(
         join_handler=join.serve,
         hello_check=join.hello_refusal,
         uploads=uploads,
+        beats=beats,
     )
     http_settings = HttpSettings(
         host=config.http_host, port=config.http_port, state_dir=config.state_dir
@@ -164,6 +167,7 @@ def build_tree(
             subscribers=subscribers,
             incarnations=store,
             drains=store,
+            beats=beats,
         )
 
     def deployments() -> Deployments:

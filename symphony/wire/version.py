@@ -50,7 +50,10 @@ __all__ = [
 #: and the optional ``JobSpec.experiment`` (the names an experiment's process binds and
 #: exposes, with their fixed ports, which the node checks are free before it starts the
 #: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
-PROTOCOL_VERSION = 4
+#: 5 added heartbeat deltas: ``Heartbeat.delta`` (``usage`` then holds only what changed
+#: since the link's previous heartbeat; a node sends them only after negotiating 5, and
+#: the Conductor still takes full heartbeats from every node, old or new).
+PROTOCOL_VERSION = 5
 #: The oldest protocol version of a node that may receive secret values.
 SECRETS_PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.
