@@ -26,7 +26,11 @@ Silence the Conductor caused is not the node's: when the sweep runs more than
 :data:`STALL_SEC` after its alarm (the Conductor was too busy to run it, so it was also
 too busy to read heartbeats: a reconnect storm, a starved machine), a node whose deadline
 passed meanwhile is not declared lost; its silence counts again from that moment (a new
-deadline one node timeout away). Likewise the nodes the store expects after a restart
+deadline one node timeout away). A node whose link dropped while the Conductor was
+strained (a late sweep within the last :data:`RESTART_GRACE_SEC`) has until that much
+after the strain to come back: its retries were turned away or timed out
+meanwhile, so its reconnect backoff grew past its node timeout. Likewise the nodes the
+store expects after a restart
 (:class:`ExpectNodes`, told once the Conductor has started) have their grace counted
 from when the Conductor is ready, not from when the registry was created.
 
@@ -177,6 +181,7 @@ class NodeRegistry(Actor):
         self.subscribers = list(subscribers)
         self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
         self._started_at = 0.0
+        self._strained_at = -math.inf  # the last late sweep
         self._nodes: dict[str, _Node] = {}
         self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
@@ -472,14 +477,20 @@ class NodeRegistry(Actor):
         self._apply_beats()  # heartbeats that arrived in time count
         now = trio.current_time()
         stalled = now - due_at > STALL_SEC
+        if stalled:
+            self._strained_at = now
+            log.warning("the Conductor was %.1f s late checking node liveness", now - due_at)
+        # A link that dropped during a strain: its node's backoff may have grown past
+        # its timeout while it was turned away (see the module docstring).
+        strain_grace = self._strained_at + self.restart_grace_sec
         for node in self._nodes.values():
             if node.view.state != "lost" and node.deadline <= now:
                 if stalled:
                     node.deadline = now + self.timeout_for(node.view.heartbeat_sec)
+                elif node.view.state == "disconnected" and strain_grace > now:
+                    node.deadline = strain_grace
                 else:
                     self._declare_lost(node)
-        if stalled:
-            log.warning("the Conductor was %.1f s late checking node liveness", now - due_at)
         deadlines = [n.deadline for n in self._nodes.values() if n.view.state != "lost"]
         self._set_alarm(min(deadlines, default=now + 3600.0))
 
