@@ -55,7 +55,10 @@ def _panel(figure: dict[str, Any], top: float) -> list[str]:
     better = "lower is better" if figure.get("better", "lower") == "lower" else "higher is better"
     ratio = figure.get("ratio_vs_peer")
     head = f"{figure['label']} ({better}"
-    head += f"; {ratio:.2f}x the peer)" if ratio else ")"
+    if ratio:
+        ahead = f"Symphony {ratio:.3g}x ahead" if ratio >= 1 else f"the peer {1 / ratio:.3g}x ahead"
+        head += f"; {ahead}"
+    head += ")"
     parts = [f'<text x="8" y="{top + 14}" class="head">{escape(head)}</text>']
     for row, (who, value) in enumerate((("Symphony", ours), ("peer", theirs))):
         y = top + 20 + row * ROW_H

@@ -42,7 +42,8 @@ def test_chart_has_one_panel_per_charted_figure_with_a_peer(tmp_path: Path) -> N
     texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
     heads = [t for t in texts if "is better" in t]
     assert [h.split(" (")[0] for h in heads] == ["launch of 5 jobs", "restart after SIGKILL"]
-    assert "30 ms" in texts and "900 ms" in texts and "30.00x the peer" in heads[0]
+    assert "30 ms" in texts and "900 ms" in texts and "Symphony 30x ahead" in heads[0]
+    assert "Symphony 1.75x ahead" in heads[1]
     bars = [float(r.get("width", 0)) for r in root.iter("{http://www.w3.org/2000/svg}rect")]
     # Each panel on its own scale: the longer bar is full length.
     expected = [BAR_W / 30, BAR_W, BAR_W * 4 / 7, BAR_W]
