@@ -60,7 +60,7 @@ async def test_stall_no_node_is_lost_for_the_conductors_own_silence(
         nursery.cancel_scope.cancel()
 
 
-async def test_stall_a_link_dropped_during_a_strain_has_the_restart_grace_to_return(
+async def test_stall_a_link_dropped_during_a_strain_has_a_grace_to_return(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with endpoint(tmp_path, restart_grace_sec=40.0) as ep:
@@ -72,6 +72,7 @@ async def test_stall_a_link_dropped_during_a_strain_has_the_restart_grace_to_ret
             await trio.sleep(1.0)  # the late sweep notices
         # The link drops (its hello timed out on a starved Conductor, say): its retries
         # were being turned away, so its backoff may be far past its 5 s node timeout.
+        # It has twice the sweep's lateness (about 2 x 17 s here), at most 40 s.
         with trio.fail_after(5):
             while await _state(ep, "n1") != "disconnected":
                 await trio.sleep(0.1)
@@ -80,7 +81,7 @@ async def test_stall_a_link_dropped_during_a_strain_has_the_restart_grace_to_ret
         with trio.fail_after(60):
             while await _state(ep, "n1") != "lost":
                 await trio.sleep(0.5)
-        assert trio.current_time() - strained_at >= 40.0
+        assert 30.0 <= trio.current_time() - strained_at <= 41.0
 
 
 async def test_stall_expected_nodes_get_their_grace_from_when_the_conductor_is_ready(

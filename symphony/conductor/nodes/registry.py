@@ -27,11 +27,11 @@ Silence the Conductor caused is not the node's: when the sweep runs more than
 too busy to read heartbeats: a reconnect storm, a starved machine), a node whose deadline
 passed meanwhile is not declared lost; its silence counts again from that moment (a new
 deadline one node timeout away). A node whose link dropped while the Conductor was
-strained (a late sweep within the last :data:`RESTART_GRACE_SEC`) has until that much
-after the strain to come back: its retries were turned away or timed out
-meanwhile, so its reconnect backoff grew past its node timeout. Likewise the nodes the
-store expects after a restart
-(:class:`ExpectNodes`, told once the Conductor has started) have their grace counted
+strained has until twice the sweep's lateness after the late sweep (at most
+:data:`RESTART_GRACE_SEC`) to come back: its retries were turned away or timed out
+meanwhile, so its reconnect backoff (which doubles) grew past its node timeout.
+Likewise the nodes the store expects after a restart (:class:`ExpectNodes`, told once
+the Conductor has started) have their grace counted
 from when the Conductor is ready, not from when the registry was created.
 
 Heartbeats arrive in batches through a :class:`~.beats.HeartbeatInbox` (one wake-up of
@@ -181,7 +181,7 @@ class NodeRegistry(Actor):
         self.subscribers = list(subscribers)
         self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
         self._started_at = 0.0
-        self._strained_at = -math.inf  # the last late sweep
+        self._strain_grace = -math.inf  # until when a dropped link may take to return
         self._nodes: dict[str, _Node] = {}
         self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
@@ -478,11 +478,13 @@ class NodeRegistry(Actor):
         now = trio.current_time()
         stalled = now - due_at > STALL_SEC
         if stalled:
-            self._strained_at = now
-            log.warning("the Conductor was %.1f s late checking node liveness", now - due_at)
+            late = now - due_at
+            grace = now + min(self.restart_grace_sec, 2 * late)
+            self._strain_grace = max(self._strain_grace, grace)
+            log.warning("the Conductor was %.1f s late checking node liveness", late)
         # A link that dropped during a strain: its node's backoff may have grown past
         # its timeout while it was turned away (see the module docstring).
-        strain_grace = self._strained_at + self.restart_grace_sec
+        strain_grace = self._strain_grace
         for node in self._nodes.values():
             if node.view.state != "lost" and node.deadline <= now:
                 if stalled:
