@@ -7,6 +7,8 @@ never starts TLS) holds a turn for the whole handshake timeout (3 s here).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -15,22 +17,28 @@ import trio
 from symphony.wire import LinkError
 from symphony.wire.admission import HandshakeGate
 
-from .fleet import endpoint
+from .fleet import Endpoint, endpoint
 
 
-async def _silent_client(port: int) -> trio.SocketStream:
-    return await trio.open_tcp_stream("127.0.0.1", port)
+@asynccontextmanager
+async def _gate_held(
+    tmp_path: Path, max_wait: float
+) -> AsyncIterator[tuple[HandshakeGate, Endpoint, trio.SocketStream]]:
+    """An endpoint whose gate has one turn, held by a TCP client that never starts TLS
+    (it keeps the turn for the 3 s handshake timeout, or until it leaves)."""
+    gate = HandshakeGate(concurrency=1, max_wait=max_wait)
+    async with endpoint(tmp_path, gate=gate) as ep:
+        silent = await trio.open_tcp_stream("127.0.0.1", ep.port)
+        with trio.fail_after(1):
+            while gate.opening < 1:
+                await trio.sleep(0.01)
+        yield gate, ep, silent
 
 
 async def test_admission_a_link_waits_for_its_turn_and_opens_after_it(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
-    gate = HandshakeGate(concurrency=1, max_wait=10.0)
-    async with endpoint(tmp_path, gate=gate) as ep:
-        silent = await _silent_client(ep.port)
-        with trio.fail_after(1):
-            while gate.opening < 1:
-                await trio.sleep(0.01)
+    async with _gate_held(tmp_path, max_wait=10.0) as (gate, ep, silent):
         began = trio.current_time()
         async with ep.node("n1") as (_, accepted):
             # It waited for the silent client's turn to end (its handshake timed out).
@@ -50,12 +58,7 @@ async def test_admission_a_link_waits_for_its_turn_and_opens_after_it(
 async def test_admission_a_link_that_waited_too_long_is_told_to_retry(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
-    gate = HandshakeGate(concurrency=1, max_wait=1.0)
-    async with endpoint(tmp_path, gate=gate) as ep:
-        silent = await _silent_client(ep.port)
-        with trio.fail_after(1):
-            while gate.opening < 1:
-                await trio.sleep(0.01)
+    async with _gate_held(tmp_path, max_wait=1.0) as (gate, ep, silent):
         began = trio.current_time()
         with pytest.raises(LinkError):  # closed before any TLS: it retries after backoff
             async with ep.node("n1"):
