@@ -204,10 +204,14 @@ class PeerCluster:
     def _spawn(self, name: str, config: Path) -> None:
         cwd = self.root / name
         (cwd / "storage").mkdir(parents=True, exist_ok=True)  # its SQLite path is relative
+        # The peer's package is also named ``symphony``: a PYTHONPATH that points at ours
+        # (a checkout run without installing) would make the peer run our code instead.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         with (self.root / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
                 [str(self.python), "-m", "symphony", "--config", str(config)],
                 cwd=cwd,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

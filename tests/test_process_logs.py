@@ -10,6 +10,7 @@ import trio
 
 from symphony.node.process.joblogger import LogFile
 from symphony.node.process.logstream import follow_file
+from symphony.node.process.logtimes import index_cap
 from tests.jobs.harness import open_node, spec, wait_real
 
 
@@ -100,13 +101,18 @@ async def test_logs_a_job_writing_100_mb_leaves_the_node_responsive(tmp_path) ->
         assert latencies[-1] < 1.0, f"list_instances took {latencies[-1] * 1000:.0f} ms"
         directory = os.path.join(node.state_dir, "logs", "flood")
         names = sorted(os.listdir(directory))
-        assert len([n for n in names if n.startswith("stdout")]) <= backups + 1
+        assert len([n for n in names if n.startswith("stdout.log")]) <= backups + 1
         assert "stdout.log.1" in names  # it did rotate
-        sizes = [os.path.getsize(os.path.join(directory, n)) for n in names]
+        # Each log file's index of line times rotates with it (at most one per file).
+        assert len([n for n in names if n.startswith("stdout.times")]) <= backups + 1
+        logs = [n for n in names if ".log" in n]
+        sizes = [os.path.getsize(os.path.join(directory, n)) for n in logs]
         # Rotated however fast they were written; a file passes the limit by at most the
         # rest of the line (1 KiB here) that was open when it filled.
         assert max(sizes) <= max_bytes + 1024
         assert sum(sizes) <= (backups + 1) * (max_bytes + 1024)
+        times = [os.path.getsize(os.path.join(directory, n)) for n in names if ".times" in n]
+        assert sum(times) <= (backups + 1) * index_cap(max_bytes)
 
 
 async def test_logs_every_run_of_a_restarted_job_appends_to_the_same_files(tmp_path) -> None:

@@ -172,6 +172,11 @@ def test_logfiles_rotate_by_rename_at_line_ends_keeping_the_configured_backups(t
         "stdout.log.1",
         "stdout.log.2",
         "stdout.log.3",
+        # The index of each file's line times, rotated with it (see logtimes).
+        "stdout.times",
+        "stdout.times.1",
+        "stdout.times.2",
+        "stdout.times.3",
     ]
     assert tail_lines(path, 1) == ["tail"]
     for index, round_ in ((1, 4), (2, 3), (3, 2)):  # rounds 0 and 1 fell off the end

@@ -3,6 +3,7 @@
     symphony logs ticker                  # the last 100 lines of stdout
     symphony logs ticker -f --tail 10     # then follow new lines until Ctrl-C
     symphony logs ticker --stderr --instance ticker-1-0a9e3c
+    symphony logs ticker --since 10m -t   # what arrived in the last 10 minutes, with times
     symphony logs agent-0                 # a process of the current experiment
     symphony logs agents-0/agent-0 rl     # ... of experiment rl, by group and name
     symphony events ticker                # placed, started, exited (code 1), restarted...
@@ -47,7 +48,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument(
-        "--tail", type=non_negative, default=100, metavar="N", help="last N lines (default 100)"
+        "--tail",
+        type=non_negative,
+        metavar="N",
+        help="last N lines (default 100; with --since, every line since)",
+    )
+    logs.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only lines that arrived since: a duration (10m, 1h30m, 2d) or an RFC 3339 time",
+    )
+    logs.add_argument(
+        "-t", "--timestamps", action="store_true", help="start each line with its arrival time"
     )
     logs.add_argument("--instance", metavar="ID", help="one instance's output (id or replica)")
     logs.add_argument("--stderr", action="store_true", help="standard error instead of stdout")
@@ -76,6 +88,8 @@ def run_logs(args: argparse.Namespace) -> int:
         "tail": args.tail,
         "instance": args.instance,
         "stream": "stderr" if args.stderr else "stdout",
+        "since": args.since,
+        "timestamps": args.timestamps,
     }
     out = sys.stdout
     try:

@@ -6,6 +6,7 @@ httpx runs under Trio (and asyncio) through anyio. It is imported when the first
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -161,26 +162,47 @@ class AsyncClient:
         self,
         id_or_name: str,
         *,
-        tail: int = 100,
+        tail: int | None = None,
         instance: str | int | None = None,
         stream: str = "stdout",
+        since: str | datetime.datetime | datetime.timedelta | None = None,
+        timestamps: bool = False,
     ) -> str:
-        """The last ``tail`` lines of an instance's ``stream``."""
-        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=False)
+        """The last ``tail`` lines of an instance's ``stream``; ``since`` and
+        ``timestamps`` as for :meth:`Client.logs`."""
+        path = c.logs_query(
+            id_or_name,
+            tail=tail,
+            instance=instance,
+            stream=stream,
+            follow=False,
+            since=since,
+            timestamps=timestamps,
+        )
         return (await self._send("GET", path)).content.decode("utf-8", "replace")
 
     async def follow_logs(
         self,
         id_or_name: str,
         *,
-        tail: int = 100,
+        tail: int | None = None,
         instance: str | int | None = None,
         stream: str = "stdout",
+        since: str | datetime.datetime | datetime.timedelta | None = None,
+        timestamps: bool = False,
     ) -> AsyncIterator[str]:
         """The last ``tail`` lines, then each new line as it is written (without its
         newline): ``async for line in client.follow_logs("web"): ...``. Leaving the loop
         closes the stream."""
-        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=True)
+        path = c.logs_query(
+            id_or_name,
+            tail=tail,
+            instance=instance,
+            stream=stream,
+            follow=True,
+            since=since,
+            timestamps=timestamps,
+        )
         timeout = self._httpx.Timeout(self.timeout, read=None)
         try:
             async with self._http.stream("GET", path, timeout=timeout) as response:

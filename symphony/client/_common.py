@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -84,7 +85,14 @@ def decode_page(status: int, reason: str, body: bytes) -> tuple[list[dict[str, A
 
 
 def logs_query(
-    id_or_name: str, *, tail: int, instance: str | int | None, stream: str, follow: bool
+    id_or_name: str,
+    *,
+    tail: int | None,
+    instance: str | int | None,
+    stream: str,
+    follow: bool,
+    since: str | datetime.datetime | datetime.timedelta | None = None,
+    timestamps: bool = False,
 ) -> str:
     if stream not in ("stdout", "stderr"):
         raise ValueError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
@@ -94,7 +102,25 @@ def logs_query(
         instance=instance,
         stream=stream,
         follow=True if follow else None,
+        since=since_text(since),
+        timestamps=True if timestamps else None,
     )
+
+
+def since_text(since: str | datetime.datetime | datetime.timedelta | None) -> str | None:
+    """The ``since`` of a logs query: a duration (``"10m"``, a ``timedelta``) or a time
+    (RFC 3339 text, an aware ``datetime``; a naive one is local time).
+
+    >>> since_text(datetime.timedelta(minutes=10))
+    '600000ms'
+    """
+    if since is None or isinstance(since, str):
+        return since
+    if isinstance(since, datetime.timedelta):
+        return f"{max(0, round(since.total_seconds() * 1000))}ms"
+    if isinstance(since, datetime.datetime):
+        return since.astimezone().isoformat()
+    raise TypeError(f"since is a str, datetime or timedelta, got {type(since).__name__}")
 
 
 def headers(token: str | None, *, body: bool = False) -> dict[str, str]:

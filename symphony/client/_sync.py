@@ -6,6 +6,7 @@ call: calls are few and far apart, and nothing stale is ever reused.
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import os
 import socket
@@ -133,26 +134,49 @@ class Client:
         self,
         id_or_name: str,
         *,
-        tail: int = 100,
+        tail: int | None = None,
         instance: str | int | None = None,
         stream: str = "stdout",
+        since: str | datetime.datetime | datetime.timedelta | None = None,
+        timestamps: bool = False,
     ) -> str:
         """The last ``tail`` lines of an instance's ``stream`` (default instance: the
-        first live one, else the most recent)."""
-        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=False)
+        first live one, else the most recent). ``tail`` defaults to 100, or with
+        ``since`` (``"10m"``, ``"2026-11-26T21:04:36Z"``, a ``timedelta`` or a
+        ``datetime``) to every line that arrived since then (up to 100,000);
+        ``timestamps`` starts each line with its arrival time."""
+        path = c.logs_query(
+            id_or_name,
+            tail=tail,
+            instance=instance,
+            stream=stream,
+            follow=False,
+            since=since,
+            timestamps=timestamps,
+        )
         return self._text(path)
 
     def follow_logs(
         self,
         id_or_name: str,
         *,
-        tail: int = 100,
+        tail: int | None = None,
         instance: str | int | None = None,
         stream: str = "stdout",
+        since: str | datetime.datetime | datetime.timedelta | None = None,
+        timestamps: bool = False,
     ) -> Iterator[str]:
         """The last ``tail`` lines, then each new line as the job writes it (without its
         newline), until the caller stops iterating or the stream ends."""
-        path = c.logs_query(id_or_name, tail=tail, instance=instance, stream=stream, follow=True)
+        path = c.logs_query(
+            id_or_name,
+            tail=tail,
+            instance=instance,
+            stream=stream,
+            follow=True,
+            since=since,
+            timestamps=timestamps,
+        )
         # Opened now, not at the first next(): a wrong name fails at the call.
         conn, response = self._open("GET", path, None, self.timeout)
         if response.status >= 400:

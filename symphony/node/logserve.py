@@ -14,6 +14,12 @@ lock and reads; when it leaves, the next one takes over, and the hub goes away w
 last follower. A tail is read with its own cursor that stops exactly where the hub's
 position was when the follower joined, so tail and live lines meet without a gap or a
 repeat.
+
+A request by time (``since_ns``, ``timestamps``: protocol 5) reads with a cursor of its
+own instead (:mod:`.process.logtimed`): each line is looked up in the file's index of
+arrival times, filtered and stamped for that reader alone. Its reading is paced by its
+window: a reader that stops reading leaves the cursor where it is (holding no data),
+and if the log rotates past it, it goes on with the oldest file left and says so.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import trio
 
 from symphony.wire import LogChunk, LogRequest
 
-from .process import logfiles
+from .process import logfiles, logtimed
 from .process.logcursor import LogCursor
 
 #: Bytes of new lines held per follower whose reader is behind (shared between followers).
@@ -145,6 +151,9 @@ class LogServer:
         except ValueError as error:  # a hostile id fails this request only
             await send(LogChunk(request_id=rid, eof=True, reason=str(error)))
             return
+        if request.since_ns is not None or request.timestamps:
+            await _serve_timed(request, path, send)
+            return
         if not request.follow:
             cursor = LogCursor.tail(path, request.tail)
             try:
@@ -181,3 +190,39 @@ async def _send_cursor(rid: str, cursor: LogCursor, send: Send) -> None:
     """Send what ``cursor`` reads until it has nothing more, in frames of CHUNK_BYTES."""
     while data := cursor.read(CHUNK_BYTES):
         await send(LogChunk(request_id=rid, data=data))
+
+
+async def _serve_timed(request: LogRequest, path: str, send: Send) -> None:
+    """The tail (and with ``follow``, new lines), by time: see the module docstring."""
+    rid = request.request_id
+    anchor = LogCursor.at_end(path)
+    try:
+        cursor = logtimed.start(anchor, request.tail, request.since_ns)
+    finally:
+        anchor.close()
+    lines = logtimed.TimedLines(cursor, since_ns=request.since_ns, timestamps=request.timestamps)
+    try:
+        if request.follow:
+            cursor.stop = None  # past the tail, on into what the job writes next
+        while True:
+            data = lines.read(CHUNK_BYTES)
+            if cursor.skipped_files:
+                cursor.skipped_files = 0
+                await send(LogChunk(request_id=rid, data=_NOTE_ROTATED))
+            if data is None:
+                if not request.follow:
+                    break
+                await trio.sleep(POLL_INTERVAL)
+                continue
+            if data:
+                await send(LogChunk(request_id=rid, data=data))
+            await trio.lowlevel.checkpoint()
+        rest = lines.flush()
+        if rest:
+            await send(LogChunk(request_id=rid, data=rest))
+    finally:
+        lines.close()
+    await send(LogChunk(request_id=rid, eof=True))
+
+
+_NOTE_ROTATED = b"[symphony] the log rotated faster than it was read: lines lost\n"

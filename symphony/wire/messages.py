@@ -334,6 +334,11 @@ class LogRequest(Message):
     #: beyond what :class:`LogCredit` messages have granted back. ``None``: no window
     #: (a version-1 conductor); the node still bounds what it buffers.
     window: NonNegInt | None = None
+    #: Protocol 5: only lines that arrived at or after this time (ns since the epoch, by
+    #: the node's clock); lines of unknown time (logs from before 5) are left out.
+    since_ns: NonNegInt | None = None
+    #: Protocol 5: each line starts with its arrival time (RFC 3339, UTC) and a space.
+    timestamps: bool = False
 
 
 @message("log_chunk")

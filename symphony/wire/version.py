@@ -16,6 +16,7 @@ from __future__ import annotations
 from .errors import VersionMismatch
 
 __all__ = [
+    "LOG_TIMES_PROTOCOL_VERSION",
     "MIN_PROTOCOL_VERSION",
     "NODE_MIN_PROTOCOL_VERSION",
     "PROTOCOL_VERSION",
@@ -50,10 +51,15 @@ __all__ = [
 #: and the optional ``JobSpec.experiment`` (the names an experiment's process binds and
 #: exposes, with their fixed ports, which the node checks are free before it starts the
 #: process); a version-3 node ignores it (unknown keys are ignored) and starts unchecked.
-#: 5 added heartbeat deltas: ``Heartbeat.delta`` (``usage`` then holds only what changed
-#: since the link's previous heartbeat; a node sends them only after negotiating 5, and
-#: the Conductor still takes full heartbeats from every node, old or new).
+#: 5 added log times: ``LogRequest.since_ns`` and ``LogRequest.timestamps`` (a node of 5
+#: records when each line arrived); a Conductor refuses such a request for an older node
+#: (the request ends at once, saying why) and sends it nothing new.
+#: 5 also added heartbeat deltas: ``Heartbeat.delta`` (``usage`` then holds only what
+#: changed since the link's previous heartbeat; a node sends them only after negotiating
+#: 5, and the Conductor still takes full heartbeats from every node, old or new).
 PROTOCOL_VERSION = 5
+#: The oldest protocol version of a node that can read its logs by time.
+LOG_TIMES_PROTOCOL_VERSION = 5
 #: The oldest protocol version of a node that may receive secret values.
 SECRETS_PROTOCOL_VERSION = 4
 #: The oldest protocol version the Conductor still accepts from a node.

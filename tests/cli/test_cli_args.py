@@ -75,7 +75,9 @@ def test_cli_client_commands_parse_their_flags() -> None:
         "web-1-abc",
         True,
     )
-    assert parse("logs", "web").tail == 100
+    assert parse("logs", "web").tail is None  # the Conductor's default: 100, or all since
+    since = parse("logs", "web", "--since", "1h30m", "-t")
+    assert (since.since, since.timestamps) == ("1h30m", True)
     assert parse("ps", "-a").all is True
     assert parse("scale", "web", "0").replicas == 0
     assert parse("rm", "a", "b", "--regex").names == ["a", "b"]

@@ -131,6 +131,14 @@ def test_launch_watch_and_delete_an_experiment(project: Path) -> None:
 def test_logs_of_a_plain_deployment_still_work_without_experiments(project: Path) -> None:
     sym(project, "deploy", "--name", "plain", "--", "sh", "-c", "echo plain output; sleep 600")
     wait_for("its line", lambda: "plain output" in sym(project, "logs", "plain").stdout)
+    # By time: --since takes a duration or an RFC 3339 time, -t prints each line's.
+    stamped = sym(project, "logs", "plain", "--since", "1h30m", "-t").stdout
+    at, line = stamped.rstrip("\n").split(" ", 1)
+    assert line == "plain output" and at.endswith("Z") and "T" in at
+    assert sym(project, "logs", "plain", "--since", at).stdout == "plain output\n"
+    assert sym(project, "logs", "plain", "--since", "2099-01-01T00:00:00Z").stdout == ""
+    bad = sym(project, "logs", "plain", "--since", "soon", ok=False)
+    assert bad.returncode == 1 and "since must be a duration" in bad.stderr
     sym(project, "rm", "plain")
 
 

@@ -139,3 +139,29 @@ async def test_roll_reverts_at_once_when_a_new_instance_ends_for_good(
     assert view["version"] == 1 and stops(cluster) == []
     [reverted] = [e for e in cluster.events("once") if "reverting" in e]
     assert f"instance {v2.instance_id} exited (exit code 2)" in reverted
+
+
+async def test_roll_one_down_one_up_replaces_the_replica_it_stopped(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # No surge: each step stops one old instance, and the new one must take that
+    # replica's place, not start a second copy of a replica whose old one still runs.
+    update = {"max_surge": 0, "max_parallel": 100, "min_healthy_seconds": 0}
+    await cluster.deployments.ask(CreateDeployment(spec("swap", replicas=3, update=update)))
+    await trio.testing.wait_all_tasks_blocked()
+    running = {s.instance_id: (n, s) for n, s in cluster.starts()}
+    for node, start in running.values():
+        await cluster.report(node, start, "running", pid=1)
+    await change(cluster, "swap", {"config": {"command": ["sleep", "9"]}})
+    for step in range(3):
+        down = stops(cluster)[step]
+        node, old = running.pop(down)
+        await cluster.report(node, old, "stopped", final=True)
+        new_node, new = latest_start(cluster)
+        assert new.replica == old.replica, f"step {step}: stopped {old.replica}"
+        assert new.spec.config.command == ("sleep", "9")
+        await cluster.report(new_node, new, "running", pid=2)
+    view = cluster.view("swap")
+    assert view["rollout"] is None and view["version"] == 2
+    live = sorted(i["replica"] for i in view["instances"] if i["state"] == "running")
+    assert live == [0, 1, 2]

@@ -53,6 +53,8 @@ class LogFeed:
         stream: Literal["stdout", "stderr"],
         tail: int,
         follow: bool,
+        since_ns: int | None = None,
+        timestamps: bool = False,
     ) -> None:
         self.session = session
         self.request = LogRequest(
@@ -62,14 +64,22 @@ class LogFeed:
             tail=tail,
             follow=follow,
             window=WINDOW,
+            since_ns=since_ns,
+            timestamps=timestamps,
         )
         self.dropped = 0  # lines dropped because the buffer was full
         self.ended = False
+        #: Why the request ended before any data (a node too old for it), if it did.
+        self.refused: str | None = None
+        self._received = False
         self._buffered = 0  # bytes in the channel
         self._consumed = 0  # bytes taken by the reader and not yet granted back
         self._send, self._receive = trio.open_memory_channel[LogChunk](math.inf)
 
     def _sink(self, chunk: LogChunk) -> None:
+        if chunk.eof and chunk.reason and not self._received:
+            self.refused = chunk.reason
+        self._received = True
         if self._buffered + len(chunk.data) > BUFFER_BYTES and not chunk.eof:
             self.dropped += chunk.data.count(b"\n")
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from symphony.spec import check_label_key, check_label_value
 from symphony.wire.messages import MAX_CAPACITY
@@ -37,7 +37,6 @@ __all__ = [
     "ExperimentProcess",
     "Health",
     "Instance",
-    "LogsQuery",
     "Node",
     "NodeList",
     "NodeUsageHistory",
@@ -133,27 +132,6 @@ class _Query(BaseModel):
     ignored (a cache-busting ``?_=123`` is harmless)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, defer_build=True)
-
-
-class LogsQuery(_Query):
-    """``GET /deployments/{id_or_name}/logs``."""
-
-    tail: Annotated[int, Field(ge=0, le=MAX_TAIL, description="Lines from the end")] = 100
-    follow: Annotated[bool, Field(description="Keep streaming new lines")] = False
-    instance: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=253,
-            description="Instance id or replica number (default: first live, else latest)",
-        ),
-    ] = None
-    stream: Annotated[Literal["stdout", "stderr"], Field(description="Which stream")] = "stdout"
-
-    @field_validator("follow", mode="before")
-    @classmethod
-    def _bare_flag(cls, value: Any) -> Any:
-        return True if value == "" else value  # a bare ``?follow`` asks for it
 
 
 class EventsQuery(_Query):

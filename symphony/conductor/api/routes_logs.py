@@ -1,10 +1,11 @@
 """``GET /deployments/{id}/logs``: an instance's stdout or stderr, read from its node.
 
-``tail`` lines (default 100), then, with ``follow``, new lines as the job writes them,
-streamed until the client disconnects or the instance has ended (no response timeout on
-that stream); a followed stream's last line then says how and when it ended
-(``[symphony] exited with code 0 at 2026-11-26 15:19:28 UTC``). Works for running and
-exited instances alike: the node keeps the files.
+``tail`` lines (default 100), or with ``since`` those that arrived since then
+(``timestamps`` puts each line's arrival time in front), then, with ``follow``, new
+lines as the job writes them, streamed until the client disconnects or the instance has
+ended (no response timeout on that stream); a followed stream's last line then says how
+and when it ended (``[symphony] exited with code 0 at 2026-11-26 15:19:28 UTC``). Works
+for running and exited instances alike: the node keeps the files.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..store import InstanceRecord
 from .app import context
 from .errors import HttpError
 from .logfeed import LogFeed
-from .models import LogsQuery
+from .models_logs import LogsQuery
 from .params import query_params
 from .routes_deployments import find
 
@@ -67,7 +68,7 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
 async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
     params = query_params(LogsQuery)
-    tail, follow, stream, wanted = params.tail, params.follow, params.stream, params.instance
+    tail, follow, stream, wanted = params.lines(), params.follow, params.stream, params.instance
     record = find(id_or_name)
     inst = pick_instance(ctx.store.list_instances(deployment_id=record.id), wanted)
     if inst.node_id is None:
@@ -83,7 +84,15 @@ async def deployment_logs(id_or_name: str) -> Response:
             "its logs are on that node and can be read once it reconnects",
         )
     headers = {"X-Symphony-Instance": inst.id, "X-Symphony-Node": inst.node_id}
-    feed = LogFeed(session, inst.id, stream=stream, tail=tail or 0, follow=follow)
+    feed = LogFeed(
+        session,
+        inst.id,
+        stream=stream,
+        tail=tail,
+        follow=follow,
+        since_ns=params.since_ns(),
+        timestamps=params.timestamps,
+    )
     if follow:
         store, instance_id = ctx.store, inst.id
         return _follow(feed, headers, lambda: store.get_instance(instance_id))
@@ -94,6 +103,8 @@ async def deployment_logs(id_or_name: str) -> Response:
                 parts.append(data)
         if not feed.ended:
             raise HttpError(504, "node timeout", f"node {inst.node_id!r} did not send the logs")
+        if feed.refused is not None and (params.since is not None or params.timestamps):
+            raise HttpError(409, "no log times", feed.refused)
     return Response(b"".join(parts), status=200, headers=headers, content_type=TEXT)
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from symphony.spec import DeploymentSpec, ExperimentSpec
 
 from . import models as m
+from . import models_logs
 from . import models_secrets as ms
 
 __all__ = ["PATH_PARAMS", "ROUTES", "MergePatch", "Route"]
@@ -99,7 +100,7 @@ ROUTES: tuple[Route, ...] = (
         "/deployments/{id_or_name}/logs",
         "An instance's stdout or stderr (tail, then follow)",
         "text/plain",
-        query=m.LogsQuery,
+        query=models_logs.LogsQuery,
         errors=(400, 401, 404, 409, 503, 504),
     ),
     Route(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -228,6 +228,14 @@ async def _tick(ref: ActorRef, at: float) -> None:
     await trio.sleep_until(at)
     with contextlib.suppress(ActorStopped):  # stopped meanwhile: nothing to wake
         await ref.tell(RollTick())
+
+
+def vacant_first(replicas: list[int], instances: Iterable[InstanceRecord]) -> list[int]:
+    """``replicas`` with those that nothing serves first (their old instance stopped, or
+    is stopping), so that "one down, one up" starts the replica it took down rather than
+    a second copy of one whose old instance still serves."""
+    serving = {i.replica for i in instances if is_live(i.state) and i.state != S.STOPPING}
+    return sorted(replicas, key=lambda r: (r in serving, r))
 
 
 def roll_view(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict[str, Any] | None:

@@ -83,6 +83,7 @@ from .messages import (
 from .outage import OutageWork
 from .retries import Decision
 from .roles import adoption, placement_request, reconnects
+from .roll import vacant_first
 from .scheduled import SCHEDULED, ScheduledWork
 from .secret_delivery import SECRET_ERRORS, SECRETS_PROTOCOL, needs_protocol, secret_values
 from .supervisor_base import SupervisorBase
@@ -200,7 +201,8 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             self._event("draining", text, inst)
         latest = self._latest()
         missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
-        missing = missing[: roll.start] if roll is not None else missing
+        if roll is not None:
+            missing = vacant_first(missing, self.instances.values())[: roll.start]
         missing += moves.replace
         self._restart_completed = False
         if missing:

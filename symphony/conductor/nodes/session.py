@@ -63,7 +63,7 @@ from symphony.wire import (
     receive_hello,
 )
 from symphony.wire.states import InstanceState
-from symphony.wire.version import SECRETS_PROTOCOL_VERSION
+from symphony.wire.version import LOG_TIMES_PROTOCOL_VERSION, SECRETS_PROTOCOL_VERSION
 
 from ..uploads import UploadStore
 from .beats import HeartbeatInbox
@@ -147,6 +147,8 @@ class NodeSession(Actor):
             return None
         if isinstance(message, LogCredit) and self.protocol_version < 2:
             return None  # a version-1 node has no log windows (and would refuse this)
+        if isinstance(message, LogRequest) and self._old_for_log_times(message):
+            return None
         if self.protocol_version < 4:
             message = for_old_node(message)
         if isinstance(message, Message | list):
@@ -156,6 +158,23 @@ class NodeSession(Actor):
                 self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
             return None
         raise TypeError(f"NodeSession does not handle {type(message).__name__}")
+
+    def _old_for_log_times(self, request: LogRequest) -> bool:
+        """End a request by time (``since``, ``timestamps``) at once if the node is older
+        than the log times: it would ignore them and send every line, unstamped."""
+        if self.protocol_version >= LOG_TIMES_PROTOCOL_VERSION:
+            return False
+        if request.since_ns is None and not request.timestamps:
+            return False
+        sink = self._log_sinks.pop(request.request_id, None)
+        if sink is not None:
+            reason = (
+                f"node {self.node_id!r} speaks protocol {self.protocol_version}, which records"
+                f" no log times: upgrade it (protocol {LOG_TIMES_PROTOCOL_VERSION}) for"
+                " --since and --timestamps"
+            )
+            sink(LogChunk(request_id=request.request_id, eof=True, reason=reason))
+        return True
 
     async def _write(self) -> None:
         """Background: write queued commands in order, once the node was accepted."""

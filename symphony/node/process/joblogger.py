@@ -1,6 +1,6 @@
 """The per-job logger: owns the read ends of a job's stdout/stderr pipes and writes the files.
 
-Forked by the node monitor beside every job (:func:`fork_logger`), just before the job
+Forked by the node monitor beside every job (:func:`fork_logger`), just after the job
 is spawned: a fork of the small, single-threaded monitor costs well under a millisecond
 and no interpreter start (an exec'd Python would cost ~15 ms of CPU per job), and it
 shares the monitor's memory pages (the garbage collector is off in the logger, so it
@@ -22,6 +22,9 @@ Nomad's ``logmon``:
 - **Secrets masked before they are written.** The exact values of the instance's
   secrets (6 bytes or more) are replaced by ``***`` (:mod:`.redact`), also when a value
   is split between two reads; nothing unmasked ever reaches the file.
+- **Each line's arrival time noted beside it.** A small index per log file
+  (:mod:`.logtimes`) records when the lines arrived, for ``logs --since`` and
+  ``--timestamps``; it rotates with its log, and a full index rotates the log early.
 - **Never blocks the job for long.** It only reads and appends. A write error (a full
   disk) drops that data, and a ``[symphony] N bytes lost`` line says so once writing
   works again.
@@ -44,6 +47,7 @@ import signal
 import time
 import traceback
 
+from . import logtimes
 from .redact import Redactor
 
 READ_SIZE = 1 << 20  # bytes per read: large reads keep up with a 100 MB/s writer
@@ -58,8 +62,10 @@ class LogFile:
 
     def __init__(self, path: str, *, max_bytes: int, backups: int) -> None:
         self.path = path
+        self.times_path = logtimes.times_path(path)
         self.max_bytes = max(1, max_bytes)
         self.backups = max(0, backups)
+        self.times: logtimes.TimesWriter | None = None
         self.lost = 0  # bytes dropped by write errors, reported once writing works again
         self.fd: int | None = None  # None: the file could not be opened (yet)
         self.size = 0
@@ -84,10 +90,17 @@ class LogFile:
             self._retry_at = time.monotonic() + 1.0
             return False
         self.fd, self.size, self.line_start = fd, size, line_start
+        if self.times is not None:
+            self.times.close()
+        cap = logtimes.index_cap(self.max_bytes)
+        self.times = logtimes.TimesWriter(self.times_path, os.fstat(fd).st_ino, cap=cap)
         return True
 
     def write(self, data: bytes) -> None:
-        """Append ``data``, rotating at line boundaries so no file grows past its limit."""
+        """Append ``data``, rotating at line boundaries so no file grows past its limit
+        (nor its index past its own)."""
+        if self.times is not None and self.times.full and self.line_start and self.size:
+            self.rotate()
         while data:
             room = self.max_bytes - self.size
             if len(data) <= room:
@@ -115,15 +128,31 @@ class LogFile:
             note = f"[symphony] {self.lost} bytes lost: the log could not be written\n"
             if not self.line_start:
                 note = "\n" + note
-            if not self._write_all(note.encode()):
+            if not self._write_all(self._stamp(note.encode())):
                 self.lost += len(data)
                 return
             self.lost = 0
             self.line_start = True
-        if self._write_all(data):
+        if self._write_all(self._stamp(data)):
             self.line_start = data.endswith(b"\n")
         else:
             self.lost += len(data)
+
+    def _stamp(self, data: bytes) -> bytes:
+        """Note the arrival time of the first line that starts in ``data`` (before the
+        data is written, so that a reader who sees a line finds its time)."""
+        if self.times is None:
+            return data
+        if self.line_start:
+            start = self.size
+        else:
+            newline = data.find(b"\n", 0, len(data) - 1)
+            if newline < 0:
+                return data  # only the rest of a line already noted
+            start = self.size + newline + 1
+        first = self.times.size == logtimes.HEADER.size
+        self.times.note(start, time.time_ns(), time.monotonic_ns(), force=first)
+        return data
 
     def _write_all(self, data: bytes) -> bool:
         view = memoryview(data)
@@ -144,16 +173,11 @@ class LogFile:
         path change only once nothing more will be written to what it holds.
         """
         try:
-            if self.backups == 0:
-                os.unlink(self.path)
-            else:
-                for index in range(self.backups - 1, 0, -1):
-                    older = f"{self.path}.{index}"
-                    if os.path.exists(older):
-                        os.replace(older, f"{self.path}.{index + 1}")
-                os.replace(self.path, f"{self.path}.1")
+            _shift(self.path, self.backups)
         except OSError:
             return  # keep appending to the current file; the next write tries again
+        with contextlib.suppress(OSError):  # a log without its index only lacks times
+            _shift(self.times_path, self.backups)
         old = self.fd
         if self._open() and old is not None:
             os.close(old)
@@ -162,6 +186,20 @@ class LogFile:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self.times is not None:
+            self.times.close()
+
+
+def _shift(path: str, backups: int) -> None:
+    """Rename ``path`` to ``path.1`` (and ``.1`` to ``.2``, ...); remove it if no backups."""
+    if backups == 0:
+        os.unlink(path)
+        return
+    for index in range(backups - 1, 0, -1):
+        older = f"{path}.{index}"
+        if os.path.exists(older):
+            os.replace(older, f"{path}.{index + 1}")
+    os.replace(path, f"{path}.1")
 
 
 def _lock(directory: str) -> int | None:
@@ -233,37 +271,59 @@ def run(
         os.close(lock)
 
 
-def fork_logger(
-    log_dir: str, *, max_bytes: int, backups: int, mask: tuple[bytes, ...] = ()
-) -> tuple[int, int, int, int]:
-    """Fork the logger of one run; return ``(pid, stdout_w, stderr_w, done_r)``.
+class LoggerPipes:
+    """The pipes between a job and its logger: the job's stdout and stderr, and one that
+    reaches EOF when the logger has exited. Every end is close-on-exec; the read ends
+    and ``done_w`` sit above 10, out of the way of where the logger moves them."""
 
-    The write ends are close-on-exec: pass them to the job, then close them (the logger
-    sees EOF only once every copy is closed). ``done_r`` reaches EOF when the logger is
-    gone, that is when everything the job wrote is in the files (:func:`wait_logger`).
-    Only for a single-threaded caller (the monitor): the child runs Python code.
+    def __init__(self) -> None:
+        out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+        self.done_r, done_w = os.pipe2(os.O_CLOEXEC)
+        self.out_r, self.err_r, self.done_w = (_above(fd, 10) for fd in (out_r, err_r, done_w))
+
+    def close_writers(self) -> None:
+        """Close our copies of the job's write ends (the logger sees EOF once the job's
+        copies are gone too)."""
+        for fd in (self.out_w, self.err_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def fork_logger(
+    log_dir: str,
+    pipes: LoggerPipes,
+    *,
+    max_bytes: int,
+    backups: int,
+    mask: tuple[bytes, ...] = (),
+) -> int:
+    """Fork the logger of one run, reading ``pipes``; return its pid.
+
+    Called once the job has been spawned with the write ends and they are closed here
+    (:meth:`LoggerPipes.close_writers`): spawning first lets the job start without
+    waiting for the fork (a vfork of the monitor right after a fork costs it several
+    milliseconds), and what the job writes meanwhile waits in the pipe. ``pipes.done_r``
+    reaches EOF when the logger is gone, that is when everything the job wrote is in
+    the files (:func:`wait_logger`). Only for a single-threaded caller (the monitor):
+    the child runs Python code.
     """
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    done_r, done_w = os.pipe2(os.O_CLOEXEC)
-    # Lift what the child keeps above 3, 4 and 5, where it moves them.
-    out_r, err_r, done_w = (_above(fd, 10) for fd in (out_r, err_r, done_w))
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            _become_logger(out_r, err_r, done_w)
-            pipes = {3: "stdout", 4: "stderr"}
-            run(log_dir, pipes, max_bytes=max_bytes, backups=backups, mask=mask)
+            _become_logger(pipes.out_r, pipes.err_r, pipes.done_w)
+            streams = {3: "stdout", 4: "stderr"}
+            run(log_dir, streams, max_bytes=max_bytes, backups=backups, mask=mask)
             code = 0
         except BaseException:
             traceback.print_exc()
             _discard([3, 4])  # a bug here must not kill the job: its writes would fail
         finally:
             os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
-    for fd in (out_r, err_r, done_w):
+    for fd in (pipes.out_r, pipes.err_r, pipes.done_w):
         os.close(fd)
-    return pid, out_w, err_w, done_r
+    return pid
 
 
 def _discard(fds: list[int]) -> None:

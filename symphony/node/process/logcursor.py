@@ -53,6 +53,8 @@ class LogCursor:
         self.fd = fd
         self.offset = offset
         self.skipped_files = 0
+        #: (inode, offset) of the file and position the last bytes read came from.
+        self.read_from: tuple[int, int] = (-1, 0)
         #: (inode, offset) where reading ends, or None to follow the log forever.
         self.stop: tuple[int, int] | None = None
 
@@ -130,6 +132,7 @@ class LogCursor:
                     return b""
             data = os.pread(self.fd, limit, self.offset)
             if data:
+                self.read_from = (mine, self.offset)
                 self.offset += len(data)
                 return data
             if _ino(self.path) == mine:
@@ -138,6 +141,7 @@ class LogCursor:
             # is there now, so read to its very end before moving on.
             data = os.pread(self.fd, limit, self.offset)
             if data:
+                self.read_from = (mine, self.offset)
                 self.offset += len(data)
                 return data
             self._advance(mine)

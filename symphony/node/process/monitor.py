@@ -20,6 +20,17 @@ When a leader exits, its exit code (or signal) and time are recorded, and any me
 left get SIGTERM, then SIGKILL after the run's grace period; the run *ends* (and is
 announced) only when no member is left. Like a container whose PID 1 exits: nothing of a
 run survives it, so a restart can never make a job run twice.
+
+**Restarts.** A spawn may carry the instance's restart rule (``restart``: its policy,
+the jitter and the rule's state so far, :mod:`.restartrule`). When such a run ends on
+its own (the agent sent it no signal: no stop, no health check's kill), the monitor
+applies the rule itself, in the same loop iteration as the reaping: policy, backoff and
+budget. With no delay, it spawns the next run at once from the same request (kept in
+memory only: it holds the job's secrets), so a restart costs no round trip to the
+agent; then it announces the end with its decision (``Run.decision``) and the new run.
+The agent mirrors that. A restart with a delay is waited out by the agent (which can
+cancel it with a stop); runs adopted from an earlier monitor have no request kept and
+are decided by the agent, as before.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from typing import Any
 from . import logfiles
 from .joblogger import wait_logger
 from .proctree import (
+    RUN_ID_ENV,
     STATE_DIR_ENV,
     ProcInfo,
     Snapshot,
@@ -41,8 +53,9 @@ from .proctree import (
     marked_processes,
     read_proc,
 )
+from .restartrule import Restarts, check_policy
 from .runstore import Run, RunStore
-from .spawn import start_run
+from .spawn import SpawnError, start_run
 
 PR_SET_CHILD_SUBREAPER = 36
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
@@ -79,6 +92,10 @@ class Monitor:
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
+        # run id -> (its spawn request, its restart rule): in memory only (secrets)
+        self.plans: dict[str, tuple[dict[str, Any], Restarts]] = {}
+        self.signalled: set[str] = set()  # runs the agent signalled: it decides for them
+        self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
         self._load()
 
@@ -161,8 +178,12 @@ class Monitor:
             self.kill_at[run.run_id] = stop_deadline
 
     # ---- operations -----------------------------------------------------------------
-    def spawn(self, request: dict[str, Any]) -> Run:
-        """Start a run (raises SpawnError with the reason, or ValueError for bad input)."""
+    def spawn(self, request: dict[str, Any], *, rule: Restarts | None = None) -> Run:
+        """Start a run (raises SpawnError with the reason, or ValueError for bad input).
+
+        With a restart rule (``request["restart"]``, or ``rule`` for a restart of ours),
+        the monitor restarts the run when it ends on its own (see the module docstring).
+        """
         run_id = _text(request, "run_id")
         instance_id = logfiles.check_instance_id(request.get("instance_id"))
         if run_id in self.runs:
@@ -182,6 +203,8 @@ class Monitor:
         mask = request.get("mask") or []
         if not isinstance(mask, list) or not all(isinstance(m, str) for m in mask):
             raise ValueError("mask must be a list of strings")
+        if rule is None and request.get("restart") is not None:
+            rule = _rule(request["restart"])
         stdout = logfiles.log_path(self.state_dir, instance_id, "stdout")
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
@@ -213,7 +236,37 @@ class Monitor:
         self.runs[run_id] = run
         self.leaders[pid] = run
         self.store.save(run, durable=False)
+        if rule is not None:
+            self.plans[run_id] = ({k: v for k, v in request.items() if k != "restart"}, rule)
         return run
+
+    def _restart(self, run: Run) -> None:
+        """Apply the restart rule to a run that ended on its own; restart it if the rule
+        says so at once. Sets ``run.decision`` (None: the agent decides)."""
+        plan = self.plans.pop(run.run_id, None)
+        signalled = run.run_id in self.signalled
+        self.signalled.discard(run.run_id)
+        if plan is None or signalled or run.reason or self.closing:
+            return
+        request, rule = plan
+        now = time.monotonic()
+        runtime = max(0.0, (run.ended_at or time.time()) - run.started_at)
+        failed = run.exit_code != 0 or run.signal is not None
+        decision = rule.decide(failed=failed, runtime=runtime, now=now)
+        out: dict[str, Any] = {**decision.public(), "restarts": rule.export(now)}
+        if decision.restart and decision.delay == 0:
+            run_id = f"{run.instance_id}.{os.urandom(6).hex()}"
+            fresh = {
+                **request,
+                "run_id": run_id,
+                "env": {**request["env"], RUN_ID_ENV: run_id},
+                "meta": {**(request.get("meta") or {}), "restarts": out["restarts"]},
+            }
+            try:
+                out["next"] = self.spawn(fresh, rule=rule).public()
+            except (SpawnError, ValueError, OSError) as error:
+                out["spawn_error"] = str(error)
+        run.decision = out
 
     def signal(self, run_id: str, signum: int) -> int:
         """Send ``signum`` to every member of a run; return how many members there were."""
@@ -224,6 +277,7 @@ class Monitor:
             return 0
         members = self.members(run, self.snapshot())
         if signum:
+            self.signalled.add(run_id)  # a stop or a health check's kill: the agent decides
             self._kill(run, members, signum)
             if signum != signal.SIGKILL:
                 # A stop is under way: its signal reached every member. If the leader
@@ -235,12 +289,14 @@ class Monitor:
     def ack(self, run_id: str) -> None:
         """The agent has reported this run's end: forget it."""
         run = self.runs.get(run_id)
+        self.signalled.discard(run_id)
         if run is not None and run.state == "ended":
             del self.runs[run_id]
             self.store.delete(run_id)
 
     def kill_all(self) -> None:
         """SIGKILL every member of every run and wait until they are all reaped."""
+        self.closing = True  # nothing killed here is restarted
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             snapshot = Snapshot.take()
@@ -351,14 +407,17 @@ class Monitor:
             self.kill_at[run.run_id] = stop_deadline
 
     def _end(self, run: Run) -> None:
-        # The logger drains the last bytes of the job's pipes: once it is gone, the files
-        # hold everything, so whoever reads them after the exit is announced sees it all.
-        logger = self.loggers.pop(run.run_id, None)
-        wait_logger(logger[1] if logger else None, timeout=2.0)
         run.state = "ended"
         self.kill_at.pop(run.run_id, None)
         self.stopping.pop(run.run_id, None)
         self.tracked.pop(run.run_id, None)
+        # The restart first: it waits for nothing. Its logger waits for this run's (the
+        # instance's log lock), so the files keep the runs' lines in order.
+        self._restart(run)
+        # The logger drains the last bytes of the job's pipes: once it is gone, the files
+        # hold everything, so whoever reads them after the exit is announced sees it all.
+        logger = self.loggers.pop(run.run_id, None)
+        wait_logger(logger[1] if logger else None, timeout=2.0)
         self.store.save(run, durable=False)
         self.announce(run)  # first, so that a restart does not wait for the disk...
         self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration
@@ -398,6 +457,18 @@ class Monitor:
         if self.leaders:
             return max(0.0, min(SCAN_INTERVAL, self._next_scan - time.monotonic()))
         return 5.0
+
+
+def _rule(plan: Any) -> Restarts:
+    """The restart rule of a spawn request (ValueError if it is not one)."""
+    if not isinstance(plan, dict):
+        raise ValueError("restart must be an object: policy, jitter, state")
+    jitter = plan.get("jitter", 0.0)
+    if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+        raise ValueError("restart jitter must be a number from 0 to 1")
+    rule = Restarts(check_policy(plan.get("policy")), jitter=jitter)
+    rule.load(plan.get("state"), time.monotonic())
+    return rule
 
 
 def _text(request: dict[str, Any], key: str) -> str:

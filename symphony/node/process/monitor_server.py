@@ -13,7 +13,10 @@ every connected agent when a run ends. Operations:
 - ``hello`` -> ``runs``: every run it knows, live or ended-but-unacknowledged;
 - ``spawn`` (run_id, instance_id, command, env, cwd, log_max_bytes, log_backups, grace,
   mask (secret values the logger masks; held in memory only),
-  meta) -> ``run``, or ``ok: false`` with the spawn error as ``error``;
+  meta, restart (optional: ``policy``, ``jitter``, ``state``: the monitor then restarts
+  the run itself when it ends on its own, and the ``ended`` event's run carries its
+  ``decision``, see ``monitor``)) -> ``run``, or ``ok: false`` with the spawn error as
+  ``error``;
 - ``signal`` (run_id, signal) -> ``members``: signals the run's whole process tree;
 - ``ack`` (run_id): the agent has reported this run's end, forget it;
 - ``stats`` -> ``pid``, ``rss_bytes``, ``runs``;

@@ -40,6 +40,9 @@ class Run:
     signal: int | None = None
     ended_at: float | None = None
     reason: str | None = None
+    #: What the monitor decided when the run ended on its own (see ``monitor``): the
+    #: restart rule's decision, its state after it, and the run that restarted it.
+    decision: dict[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
         """The record as sent to the agent and written to disk."""

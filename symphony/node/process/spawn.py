@@ -11,10 +11,11 @@ fork-then-report-through-a-pipe dance. What it cannot do we do around it:
   the error names the real cause ("not found in PATH") instead of a bare ENOENT.
 
 File descriptors: the job gets ``/dev/null`` as stdin and the write ends of two pipes as
-stdout and stderr; their read ends belong to the job's logger (``joblogger``), started
-first by :func:`~.joblogger.fork_logger` in a session of its own. Every other descriptor of the
-monitor is close-on-exec (Python's default), so the job inherits nothing else. Signals that Python
-ignores (SIGPIPE, SIGXFSZ) are reset to their defaults, as the job would expect.
+stdout and stderr; their read ends belong to the job's logger (``joblogger``), forked
+right after the job by :func:`~.joblogger.fork_logger` in a session of its own. Every
+other descriptor of the monitor is close-on-exec (Python's default), so the job inherits
+nothing else. Signals that Python ignores (SIGPIPE, SIGXFSZ) are reset to their
+defaults, as the job would expect.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import signal
 
 from symphony.errors import SymphonyError
 
-from .joblogger import fork_logger, wait_logger
+from .joblogger import LoggerPipes, fork_logger, wait_logger
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
@@ -67,21 +68,31 @@ def start_run(
 ) -> tuple[int, int, int]:
     """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``.
     The logger masks the values in ``mask`` (the job's secrets)."""
-    logger, out, err, done = fork_logger(log_dir, max_bytes=max_bytes, backups=backups, mask=mask)
+    pipes = LoggerPipes()
     failed: SpawnError | None = None
+    pid = 0
     try:
-        pid = spawn_job(command=command, env=env, cwd=cwd, stdout=out, stderr=err)
-    except SpawnError as error:
-        # A job that never started has no output of its own: its stderr log says why,
-        # so `symphony logs --stderr` shows the cause as well as `symphony ps`.
-        _note(err, f"spawn error: {error}")
-        failed = error
+        try:
+            pid = spawn_job(
+                command=command, env=env, cwd=cwd, stdout=pipes.out_w, stderr=pipes.err_w
+            )
+        except SpawnError as error:
+            # A job that never started has no output of its own: its stderr log says
+            # why, so `symphony logs --stderr` shows the cause as well as `symphony ps`.
+            _note(pipes.err_w, f"spawn error: {error}")
+            failed = error
+        finally:
+            pipes.close_writers()  # before the fork: the logger must hold no write end
+        logger = fork_logger(log_dir, pipes, max_bytes=max_bytes, backups=backups, mask=mask)
     except BaseException:
-        os.close(done)
+        if pid:  # no logger for it (the fork failed): the job must not run unlogged
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+        for fd in (pipes.out_r, pipes.err_r, pipes.done_w, pipes.done_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
         raise
-    finally:
-        os.close(out)
-        os.close(err)  # the logger sees EOF once the job's copies are gone too
+    done = pipes.done_r
     if failed is not None:
         wait_logger(done, SPAWN_ERROR_LOG_TIMEOUT)  # the line is in the file before we answer
         raise failed

@@ -37,6 +37,7 @@ from ..ports import taken_ports
 from .client import MonitorClient, MonitorError, MonitorLost
 from .devices import device_env
 from .health import watch_health
+from .mirror import adopt_state, mirrored, restart_plan
 from .proctree import RUN_ID_ENV, Snapshot
 from .records import (
     FINAL_STATES,
@@ -134,6 +135,9 @@ class ProcessSupervisor(Actor):
         self._stopped_run: dict[str, Any] | None = None  # how the run a stop ended, ended
         self._sigkill_sent = False  # the current run's stop needed SIGKILL
         self._final_sent = False  # the last exit was reported as the final word
+        # What the monitor started itself after the last run (see ``mirror``): the new
+        # run's record, or why it could not be spawned.
+        self._successor: dict[str, Any] | str | None = None
 
     # ---- messages -------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -245,11 +249,18 @@ class ProcessSupervisor(Actor):
             self._done.set()
             return
         if self._adopt_live is not None:
+            adopt_state(self._adopt_live, self.tracker, now=trio.current_time())
             decision = await self._supervise(self._adopt_live, adopted=True)
         elif self._adopt_ended is not None:
             self.current = self._adopt_ended
             decision = await self._after_end(self._adopt_ended, started=None, unhealthy=None)
-        while not self._stop.is_set():
+        while True:
+            successor, self._successor = self._successor, None
+            if successor is not None:  # restarted by the monitor: mirror, then watch it
+                decision = await self._follow_restart(successor, decision)
+                continue
+            if self._stop.is_set():
+                break
             if decision is not None:
                 if not decision.restart:
                     if not self._final_sent:  # `failed`: the last word carries the exit
@@ -279,6 +290,30 @@ class ProcessSupervisor(Actor):
         for reply in self._stop_replies:
             reply.send(report)
         self._stop_replies.clear()
+
+    async def _follow_restart(
+        self, successor: dict[str, Any] | str, decision: Decision | None
+    ) -> Decision | None:
+        """The monitor restarted the run at once: say so as a restart by the agent would
+        (``restarting``, ``starting``), then supervise the new run, or decide on its
+        spawn error. A stop that came meanwhile stops the new run."""
+        if not self._stop.is_set() and decision is not None and decision.restart:
+            self._set(
+                "restarting", delay=decision.delay, restart_at=time.time(), reason=decision.reason
+            )
+            self.current = None
+            self.health = None
+            self._set("starting")
+        if isinstance(successor, str):
+            self.reason = successor
+            return self.tracker.decide(
+                failed=True,
+                runtime=0.0,
+                now=trio.current_time(),
+                reason=successor,
+                spawn_error=True,
+            )
+        return await self._supervise(successor, adopted=False)
 
     def _job_env(self, run_id: str) -> dict[str, str]:
         request = self.request
@@ -413,6 +448,9 @@ class ProcessSupervisor(Actor):
                     "devices": list(self.request.devices),
                 },
                 mask=list(self._secret_values().values()),
+                restart=restart_plan(
+                    spec, self.tracker, jitter=self.node.restart_jitter, now=trio.current_time()
+                ),
             )
         except MonitorLost:
             raise  # not this job's fault: let the process layer restart and re-adopt
@@ -522,11 +560,24 @@ class ProcessSupervisor(Actor):
         runtime = wall if started is None else max(wall, trio.current_time() - started)
         reason = unhealthy and f"unhealthy: {unhealthy}"
         reason = reason or ended.get("reason")
-        if self._stop.is_set():
+        by_monitor = mirrored(ended, self.tracker, now=trio.current_time())
+        if by_monitor is not None:  # it ended on its own: the monitor applied the rule
+            self._successor = by_monitor.successor or by_monitor.spawn_error
+        if self._stop.is_set() and self._successor is None:
             self._stopped_run = {**ended, "runtime": round(wall, 6)}
             await self.client.ack(ended["run_id"])  # stopped means nothing is left over
             return None  # the lifecycle reports "stopped" with this exit
-        decision = self._decide(runtime=runtime, unhealthy=unhealthy, reason=reason)
+        if by_monitor is not None:
+            decision = by_monitor.decision
+            reason = decision.reason or reason
+        else:
+            # An unknown exit status (its monitor was gone) counts as a failure: the job
+            # more likely outlived a monitor replacement than finished; the reason
+            # ("exit status unknown: ...") goes with the restart.
+            failed = unhealthy is not None or self.exit_code != 0
+            decision = self.tracker.decide(
+                failed=failed, runtime=runtime, now=trio.current_time(), reason=reason
+            )
         # One `exited` per exit: final when nothing follows (the policy gave up), so the
         # Conductor hears of the exit, and records its event, once.
         final = not decision.restart and decision.state == "exited"
@@ -541,19 +592,3 @@ class ProcessSupervisor(Actor):
         self._final_sent = final
         self.client.ack_soon(ended["run_id"])
         return decision
-
-    def _decide(self, *, runtime: float, unhealthy: str | None, reason: str | None) -> Decision:
-        if self.exit_code is None and self.signal is None and unhealthy is None:
-            # The exit status is unknown (its monitor was gone: nobody could wait for
-            # it). A job that must not stop running outlived a monitor replacement more
-            # likely than it finished its work, so it counts as a failure: `on-failure`
-            # and `always` restart it (with backoff and budget), `never` does not. The
-            # reason ("exit status unknown: ...") goes with the restart, so it is never
-            # a silent re-run.
-            return self.tracker.decide(
-                failed=True, runtime=runtime, now=trio.current_time(), reason=reason
-            )
-        failed = unhealthy is not None or self.exit_code != 0
-        return self.tracker.decide(
-            failed=failed, runtime=runtime, now=trio.current_time(), reason=reason
-        )
