@@ -30,18 +30,23 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │                                  ServerUntrusted, HelloRefused, ConnectionClosed
     ├── StoreError                     the Conductor's store
     │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
+    │   ├── ConstraintViolation, StoreUnavailable   (a database's refusal; no server)
+    │   ├── Fenced                     a deposed leader's write, refused
     │   └── AlreadyExists
     │       └── NameConflict
     │           └── ExperimentNameConflict
     ├── LedgerError                    a capacity reservation broke a rule
     │   └── UnknownNode, AlreadyReserved, OverCapacity
     ├── HttpError                      a route's refusal: the HTTP API answers .status
+    ├── BatchRefused                   items of a batch create refused, by index; none created
     ├── BadCursor                      a list cursor this Conductor did not give (ValueError)
     ├── PortTaken                      a fixed port of an experiment is taken on that node
     ├── SecretKeyError                 the secrets key file is unreadable, or not the key
     │                                  a secret was sealed with (ValueError)
     ├── UnknownSecret                  a spec references a secret that does not exist
     │                                  (LookupError)
+    ├── SharedMaterialMismatch         a Conductor was given another CA, API token or secrets
+    │                                  key than the others on its database
     ├── NodeCredentialsError           the node has no usable TLS credentials
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone

@@ -67,6 +67,9 @@ MAX_PENDING_STATUSES = 10_000
 #: Updates per frame: big enough to amortize TLS and framing, small enough to stay far
 #: below the frame size limit.
 STATUS_BATCH = 500
+#: Seconds between rounds of the Conductor list while a standby refuses the link (with
+#: 20 % jitter): a leader is expected within its lease.
+STANDBY_RETRY = 1.0
 
 
 class Jobs(Protocol):
@@ -108,6 +111,8 @@ class LinkSettings:
     capacities_total: dict[str, int] = field(default_factory=dict)
     heartbeat_sec: float = 3.0
     incarnation: str | None = None  # see symphony.node.incarnation
+    #: More Conductors to try, in order, after ``host:port`` (a leader and standbys).
+    alternates: tuple[tuple[str, int], ...] = ()
     # Told in the hello's resources (``network``): where experiments' processes bind.
     network: dict[str, Any] = field(default_factory=dict)
     server_hostname: str | None = None
@@ -180,38 +185,60 @@ class ConductorLink(Actor):
 
     # ---- connecting -----------------------------------------------------------------------
     async def _connect_forever(self) -> None:
+        """Connect, and after each end of a link try the next address of the list.
+
+        With several Conductors (one leader, standbys refusing nodes) a refusal or a
+        failure moves on to the next address at once; the backoff delay comes only after
+        a whole round of the list failed, so a failover costs one round, not a backoff.
+        """
         s = self.settings
+        addresses = ((s.host, s.port), *s.alternates)
         backoff = s.backoff.tracker()
+        index, tried, standby = 0, 0, False
         while True:
             self._state = "connecting"
+            host, port = addresses[index]
             began, connects = trio.current_time(), self._connects
             try:
-                await self._connect_once()
+                await self._connect_once(host, port)
             except TLSRejected as error:
-                self._failed(f"TLS rejected: {error}", logging.ERROR)
+                self._failed(host, port, f"TLS rejected: {error}", logging.ERROR)
             except HelloRefused as error:
-                self._failed(f"the conductor refused this node: {error}", logging.ERROR)
+                # A standby's refusal is expected while another Conductor leads.
+                is_standby = len(addresses) > 1 and "standby" in str(error)
+                standby = standby or is_standby
+                level = logging.INFO if is_standby else logging.ERROR
+                self._failed(host, port, f"the conductor refused this node: {error}", level)
             except ProtocolError as error:
-                self._failed(f"protocol error: {error}", logging.ERROR)
+                self._failed(host, port, f"protocol error: {error}", logging.ERROR)
             except (LinkError, OSError) as error:
-                self._failed(str(error) or type(error).__name__, logging.WARNING)
+                self._failed(host, port, str(error) or type(error).__name__, logging.WARNING)
             self._state, self._connected_since = "waiting", None
             backoff.observe_run(trio.current_time() - began)
-            delay = backoff.next_delay()
-            if self._connects > connects:  # the link was up: spread the fleet's retries
+            was_up = self._connects != connects
+            tried = 1 if was_up else tried + 1
+            index = (index + 1) % len(addresses)
+            if tried < len(addresses):
+                continue  # the rest of the list first
+            tried = 0
+            # A standby answered: a failover is under way, and the new leader is up
+            # within the lease. Come back soon, without growing the backoff.
+            delay = STANDBY_RETRY * random.uniform(0.8, 1.2) if standby else backoff.next_delay()
+            standby = False
+            if was_up:  # the link was up: spread the fleet's retries (a restart)
                 delay = max(delay, random.uniform(0.0, s.reconnect_spread))
-            log.info("reconnecting to %s:%d in %.2f s", s.host, s.port, delay)
+            log.info("reconnecting to %s:%d in %.2f s", *addresses[index], delay)
             await trio.sleep(delay)
 
-    def _failed(self, error: str, level: int) -> None:
+    def _failed(self, host: str, port: int, error: str, level: int) -> None:
         self._last_error = error
-        log.log(level, "link to conductor %s:%d: %s", self.settings.host, self.settings.port, error)
+        log.log(level, "link to conductor %s:%d: %s", host, port, error)
 
-    async def _connect_once(self) -> None:
+    async def _connect_once(self, host: str, port: int) -> None:
         s = self.settings
         async with connect_to_conductor(
-            s.host,
-            s.port,
+            host,
+            port,
             s.ssl_context,
             timeout=s.connect_timeout,
             server_hostname=s.server_hostname,
@@ -225,8 +252,8 @@ class ConductorLink(Actor):
             self._replay_after_hello(queued, hello.instances)
             log.info(
                 "connected to conductor %s:%d as %r (heartbeat every %g s)",
-                s.host,
-                s.port,
+                host,
+                port,
                 s.node_id,
                 accepted.heartbeat_sec,
             )
