@@ -535,6 +535,7 @@ def test_codec_versions_conductor_accepts_older_nodes_and_v4_nodes_need_a_v4_con
     assert negotiate_version(2, 1) == 2  # a version-2 node keeps working
     assert negotiate_version(3, 3) == 3  # and a version-3 node (it gets no secrets)
     assert negotiate_version(4, 4) == 4  # and a version-4 node (it reads no log times)
+    assert negotiate_version(4, 1) == 4  # (nor sends heartbeat deltas)
     assert negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION) == 5
     with pytest.raises(VersionMismatch, match="upgrade this side"):  # said by a v3 conductor
         negotiate_version(PROTOCOL_VERSION, NODE_MIN_PROTOCOL_VERSION, ours=(1, 3))

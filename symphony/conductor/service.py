@@ -70,6 +70,7 @@ from .housekeeping import Housekeeper, Retention
 from .join import JoinService
 from .leadership import Leadership, conductor_id
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
+from .nodes.beats import HeartbeatInbox
 from .nodes.gateway import GetPort
 from .secrets import SecretVault
 from .shared import check_shared_material
@@ -147,6 +148,7 @@ def build_tree(
         node_port=lambda: tree.child("gateway").ask(GetPort(), timeout=5),
     )
     uploads = UploadStore(config.state_dir / "uploads")
+    beats = HeartbeatInbox()  # outlives a registry restart: sessions keep putting there
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
         port=config.listen_port,
@@ -154,6 +156,7 @@ def build_tree(
         join_handler=join.serve,
         hello_check=join.hello_refusal,
         uploads=uploads,
+        beats=beats,
     )
     http_settings = HttpSettings(
         host=config.http_host, port=config.http_port, state_dir=config.state_dir
@@ -176,6 +179,7 @@ def build_tree(
             subscribers=subscribers,
             incarnations=store,
             drains=store,
+            beats=beats,
         )
 
     def deployments() -> Deployments:

@@ -53,6 +53,7 @@ from symphony.wire import (
     client_hello,
     connect_to_conductor,
 )
+from symphony.wire.usagedelta import UsageSender
 
 from .logwindow import LogRequests
 from .resources import GetStatic, GetUsage
@@ -122,6 +123,10 @@ class LinkSettings:
             initial=0.5, factor=2.0, max=30.0, jitter=0.2, reset_after=30.0
         )
     )
+    #: After a link that was up drops, the first retry waits a random 0..this many
+    #: seconds (at least the backoff's delay): a fleet that lost its Conductor at the
+    #: same instant (a restart) comes back spread out, not in one storm.
+    reconnect_spread: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +215,8 @@ class ConductorLink(Actor):
                 self._failed(host, port, str(error) or type(error).__name__, logging.WARNING)
             self._state, self._connected_since = "waiting", None
             backoff.observe_run(trio.current_time() - began)
-            tried = 1 if self._connects != connects else tried + 1
+            was_up = self._connects != connects
+            tried = 1 if was_up else tried + 1
             index = (index + 1) % len(addresses)
             if tried < len(addresses):
                 continue  # the rest of the list first
@@ -219,6 +225,8 @@ class ConductorLink(Actor):
             # within the lease. Come back soon, without growing the backoff.
             delay = STANDBY_RETRY * random.uniform(0.8, 1.2) if standby else backoff.next_delay()
             standby = False
+            if was_up:  # the link was up: spread the fleet's retries (a restart)
+                delay = max(delay, random.uniform(0.0, s.reconnect_spread))
             log.info("reconnecting to %s:%d in %.2f s", *addresses[index], delay)
             await trio.sleep(delay)
 
@@ -306,7 +314,8 @@ class ConductorLink(Actor):
         self, conn: ConductorConnection, accepted: HelloAccepted, log_requests: LogRequests
     ) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
+            deltas = UsageSender(deltas=accepted.protocol_version >= 5)
+            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec, deltas)
             nursery.start_soon(self._send_statuses, conn)
             try:
                 while True:
@@ -352,7 +361,9 @@ class ConductorLink(Actor):
             else:
                 await self.jobs.serve_logs(request, send)
 
-    async def _heartbeats(self, conn: ConductorConnection, interval: float) -> None:
+    async def _heartbeats(
+        self, conn: ConductorConnection, interval: float, deltas: UsageSender
+    ) -> None:
         seq = 0
         next_at = trio.current_time()
         while True:
@@ -365,7 +376,9 @@ class ConductorLink(Actor):
                 envs = await self.jobs.envs() if self.jobs is not None else ()
             changed = envs if envs != self._envs else None  # sent only when they change
             self._envs = envs
-            await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances, envs=changed))
+            usage, delta = deltas.next(usage)  # from protocol 5: only what changed
+            beat = Heartbeat(seq=seq, usage=usage, instances=instances, envs=changed, delta=delta)
+            await conn.send(beat)
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.
             next_at = max(next_at + interval, trio.current_time())

@@ -54,6 +54,9 @@ __all__ = [
 #: 5 added log times: ``LogRequest.since_ns`` and ``LogRequest.timestamps`` (a node of 5
 #: records when each line arrived); a Conductor refuses such a request for an older node
 #: (the request ends at once, saying why) and sends it nothing new.
+#: 5 also added heartbeat deltas: ``Heartbeat.delta`` (``usage`` then holds only what
+#: changed since the link's previous heartbeat; a node sends them only after negotiating
+#: 5, and the Conductor still takes full heartbeats from every node, old or new).
 PROTOCOL_VERSION = 5
 #: The oldest protocol version of a node that can read its logs by time.
 LOG_TIMES_PROTOCOL_VERSION = 5

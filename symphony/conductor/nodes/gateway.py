@@ -11,9 +11,11 @@ from typing import Any
 
 from symphony.actors import Actor, ActorRef
 from symphony.wire import NodeConnection, serve_nodes
+from symphony.wire.admission import HandshakeGate
 from symphony.wire.server import JoinHandler
 
 from ..uploads import UploadStore
+from .beats import HeartbeatInbox
 from .session import HelloCheck, run_session
 
 log = logging.getLogger("symphony.conductor.nodes")
@@ -39,6 +41,12 @@ class GatewaySettings:
     hello_check: HelloCheck | None = None
     #: Archives uploaded to the Conductor, which nodes read over their link.
     uploads: UploadStore | None = None
+    #: The registry's heartbeat inbox (sessions put heartbeats there, see ``beats.py``).
+    beats: HeartbeatInbox | None = None
+    #: Admission control (see :mod:`symphony.wire.admission`): links opening at once,
+    #: and how long one may wait for its turn before it is told to retry later.
+    handshake_concurrency: int = 32
+    handshake_max_wait: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,9 @@ class Gateway(Actor):
         self.registry = registry
         self.timeout_for = timeout_for
         self.port: int | None = None
+        self.gate = HandshakeGate(
+            concurrency=settings.handshake_concurrency, max_wait=settings.handshake_max_wait
+        )
 
     async def on_start(self) -> None:
         s = self.settings
@@ -75,6 +86,7 @@ class Gateway(Actor):
                 ssl_context=s.ssl_context,
                 handshake_timeout=s.handshake_timeout,
                 join_handler=s.join_handler,
+                gate=self.gate,
             )
         )
 
@@ -87,6 +99,7 @@ class Gateway(Actor):
             hello_timeout=self.settings.hello_timeout,
             hello_check=self.settings.hello_check,
             uploads=self.settings.uploads,
+            beats=self.settings.beats,
         )
 
     async def receive(self, message: Any) -> Any:
