@@ -24,6 +24,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   │       └── JoinNotAllowed     a claim the token does not allow (id, group, capacity)
     │   ├── ProtocolError              a frame that does not decode or validate
     │   │   ├── FrameTooLarge
+    │   │   ├── DeltaRefused           a heartbeat delta with nothing to apply it to
     │   │   └── VersionMismatch
     │   ├── EncodeError                a message cannot be encoded (ValueError)
     │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,

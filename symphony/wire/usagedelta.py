@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import ProtocolError
+
 __all__ = [
     "FULL_EVERY",
     "MAX_USAGE_KEYS",
@@ -38,7 +40,7 @@ FULL_EVERY = 20
 MAX_USAGE_KEYS = 256
 
 
-class DeltaRefused(ValueError):
+class DeltaRefused(ProtocolError, ValueError):
     """A heartbeat delta that cannot be applied (no full usage to apply it to, or a
     merged map past :data:`MAX_USAGE_KEYS`). It fails that heartbeat's usage only."""
 
