@@ -1,6 +1,7 @@
 """Run a Conductor in its own process for the node-scale benchmark.
 
-``python -m benchmarks._conductor_proc --state DIR [--node-port P] [--http-port Q]``
+``python -m benchmarks._conductor_proc --state DIR [--node-port P] [--http-port Q]
+[--store-url URL]``
 
 It listens on 127.0.0.1 (ports 0 pick free ones), logs to stderr, and prints exactly
 one JSON line on stdout once serving: ``{"pid", "node_port", "http_url", "cert_dir"}``.
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--http-port", type=int, default=0)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--store-url", default=None, help="conductor.store.url")
     args = parser.parse_args(argv)
     raise_nofile_limit()  # one socket per node link
     setup_logging(args.log_level, stream=sys.stderr)
@@ -95,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         http_host="127.0.0.1",
         http_port=args.http_port,
         http_auth="none",
+        store_url=args.store_url,
     )
     if args.profile is None:
         trio.run(serve, config)

@@ -140,13 +140,15 @@ class PeerApi:
     """The peer's HTTP API behind the scenarios' ``Orchestrator`` interface."""
 
     label = "peer"
+    url = HTTP
+    created_status = 201
 
     def __init__(self) -> None:
         self.http = httpx.AsyncClient(base_url=HTTP, timeout=120)
         self.ids: dict[str, str] = {}
 
-    async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
-        body = {
+    def create_body(self, name: str, command: list[str], *, backoff: float = 0.0) -> dict:
+        return {
             "name": name,
             "desired_state": "RUNNING",
             "kind": "EXEC",
@@ -160,6 +162,9 @@ class PeerApi:
                 }
             },
         }
+
+    async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
+        body = self.create_body(name, command, backoff=backoff)
         response = await self.http.post("/deployments", json=body)
         expect(response, 201)
         self.ids[name] = response.json()["id"]

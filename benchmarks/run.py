@@ -7,7 +7,8 @@
 Prints one table (median and p99 of repeated runs for Symphony, the peer's median and the
 ratio, the limit's median, the target and whether it is met) and writes
 ``benchmarks/results/suite.json`` (``suite-quick.json`` for ``--quick``) with the machine
-(cores, CPU model, Python) and every figure's min / median / p99.
+(cores, CPU model, Python) and every figure's min / median / p99. A full run also redraws
+the chart of ``docs/benchmarks.md`` from it (``benchmarks/chart.py``).
 
 The peer (``symphony-orchestra`` 1.0.0b8 from PyPI) is installed into its own virtual
 environment on first use and run inside a private network namespace when this runs as
@@ -29,6 +30,7 @@ from typing import Any
 import trio
 
 from benchmarks._report import machine, print_table, write_json
+from benchmarks.chart import charted_figures, write_chart
 from benchmarks.scenarios import SCENARIOS, load
 from benchmarks.scenarios._context import Context
 from benchmarks.scenarios._figures import Figure, status
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         path = write_json(args.out or ("suite-quick" if args.quick else "suite"), result)
     print(f"\nwritten: {path}")
+    if not args.quick and not args.json and charted_figures(result):
+        # A full run into benchmarks/results/ redraws the chart of docs/benchmarks.md.
+        print(f"chart: {write_chart({'machine': machine(), **result})}")
     if failures:
         print(f"FAILED scenarios: {', '.join(failures)}", file=sys.stderr)
         return 1

@@ -4,8 +4,10 @@ Each simulated node is what a real Node looks like from the Conductor's side, an
 more: one mTLS WebSocket (``symphony.wire.connect_to_conductor``), a real
 :class:`~symphony.wire.Hello` (its own node id, groups, capacities, static resources),
 then a :class:`~symphony.wire.Heartbeat` with a small, plausible usage dict every
-``heartbeat_sec`` seconds. It runs no jobs and ignores commands. When the link drops it
-reconnects with the same backoff and jitter as the real node agent.
+``heartbeat_sec`` seconds (as deltas once protocol 5 was negotiated, as the real agent
+sends them: its CPU figures change every time, its RAM now and then, its totals and
+disks never). It runs no jobs and ignores commands. When the link drops it
+reconnects with the same backoff, jitter and spread as the real node agent.
 
 All nodes share the seed client certificate (CN ``node-client``, which may claim any
 node id) and one SSL context, so a fleet of thousands costs one process and little RAM.
@@ -52,10 +54,13 @@ from symphony.wire import (
     client_hello,
     connect_to_conductor,
 )
+from symphony.wire.usagedelta import UsageSender
 
 #: The real node agent's reconnect policy (``symphony.node.link.LinkSettings``): the
 #: simulator must not reconnect faster, or slower, than a real fleet would.
 NODE_BACKOFF = Backoff(initial=0.5, factor=2.0, max=30.0, jitter=0.2, reset_after=30.0)
+#: And its ``reconnect_spread``: the first retry after a link that was up drops.
+NODE_RECONNECT_SPREAD = 3.0
 GIB = 1 << 30
 
 
@@ -85,6 +90,7 @@ class FleetSettings:
     connect_timeout: float = 10.0
     hello_timeout: float = 10.0
     backoff: Backoff = field(default=NODE_BACKOFF)
+    reconnect_spread: float = NODE_RECONNECT_SPREAD
 
     def __post_init__(self) -> None:
         problems = []
@@ -143,13 +149,13 @@ def hello_for(settings: FleetSettings, index: int) -> Hello:
     )
 
 
-def usage_sample(rng: random.Random) -> dict[str, Any]:
+def usage_sample(rng: random.Random, ram_used: int | None = None) -> dict[str, Any]:
     """A usage dict shaped like the real ResourceMonitor's, with made-up figures."""
     per_core = [round(rng.uniform(0.0, 100.0), 1) for _ in range(8)]
     return {
         "cpu_percent": round(sum(per_core) / len(per_core), 1),
         "per_core": per_core,
-        "ram_used": rng.randrange(2 * GIB, 24 * GIB),
+        "ram_used": ram_used if ram_used is not None else rng.randrange(2 * GIB, 24 * GIB),
         "ram_total": 32 * GIB,
         "disks": [{"path": "/", "total": 500 * GIB, "used": 120 * GIB}],
         "gpus": [],
@@ -197,12 +203,20 @@ def raise_nofile_limit() -> int:
 
 
 async def _heartbeats(
-    conn: ConductorConnection, interval: float, stats: FleetStats, rng: random.Random
+    conn: ConductorConnection,
+    interval: float,
+    stats: FleetStats,
+    rng: random.Random,
+    deltas: UsageSender,
 ) -> None:
     # Like the real link: one at once, then on a fixed schedule (no drift).
     seq, next_at = 0, trio.current_time()
+    ram_used = rng.randrange(2 * GIB, 24 * GIB)
     while True:
-        await conn.send(Heartbeat(seq=seq, usage=usage_sample(rng)))
+        if rng.random() < 0.1:  # memory moves now and then
+            ram_used = rng.randrange(2 * GIB, 24 * GIB)
+        usage, delta = deltas.next(usage_sample(rng, ram_used))
+        await conn.send(Heartbeat(seq=seq, usage=usage, delta=delta))
         stats.heartbeats += 1
         seq += 1
         next_at = max(next_at + interval, trio.current_time())
@@ -210,7 +224,7 @@ async def _heartbeats(
 
 
 async def _session(
-    conn: ConductorConnection, interval: float, stats: FleetStats, seed: int
+    conn: ConductorConnection, interval: float, stats: FleetStats, seed: int, version: int
 ) -> None:
     """Heartbeat and drain incoming frames until the link closes."""
     rng = random.Random(seed)
@@ -220,7 +234,8 @@ async def _session(
             # A failed send means the link is gone: end the session from here rather
             # than raise (the nursery would wrap it in an exception group).
             with contextlib.suppress(ConnectionClosed):
-                await _heartbeats(conn, interval, stats, rng)
+                deltas = UsageSender(deltas=version >= 5)
+                await _heartbeats(conn, interval, stats, rng, deltas)
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(heartbeats)
@@ -252,7 +267,9 @@ async def _connect_once(
         stats.connects += 1
         stats._touch()
         try:
-            await _session(conn, accepted.heartbeat_sec, stats, seed=index)
+            await _session(
+                conn, accepted.heartbeat_sec, stats, seed=index, version=accepted.protocol_version
+            )
         finally:
             stats.connected -= 1
             stats.disconnects += 1
@@ -268,14 +285,19 @@ async def _run_node(
 ) -> None:
     backoff = settings.backoff.tracker()
     while True:
-        began = trio.current_time()
+        began, was_up = trio.current_time(), False
         try:
             await _connect_once(settings, index, ctx, gate, stats)
+            was_up = True  # it returns once a link that was up has closed
         except (LinkError, OSError) as error:
             stats.errors += 1
             stats.last_error = f"{type(error).__name__}: {error}"
         backoff.observe_run(trio.current_time() - began)
-        await trio.sleep(backoff.next_delay())
+        delay = backoff.next_delay()
+        if was_up and settings.reconnect_spread:
+            # As the real agent: a link that was up dropped; spread the first retry.
+            delay = max(delay, random.uniform(0.0, settings.reconnect_spread))
+        await trio.sleep(delay)
 
 
 async def run_fleet(

@@ -24,6 +24,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   │       └── JoinNotAllowed     a claim the token does not allow (id, group, capacity)
     │   ├── ProtocolError              a frame that does not decode or validate
     │   │   ├── FrameTooLarge
+    │   │   ├── DeltaRefused           a heartbeat delta with nothing to apply it to
     │   │   └── VersionMismatch
     │   ├── EncodeError                a message cannot be encoded (ValueError)
     │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,
@@ -31,12 +32,15 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │                                  RelayRefused (a relayed stream was refused)
     ├── StoreError                     the Conductor's store
     │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
+    │   ├── ConstraintViolation, StoreUnavailable   (a database's refusal; no server)
+    │   ├── Fenced                     a deposed leader's write, refused
     │   └── AlreadyExists
     │       └── NameConflict
     │           └── ExperimentNameConflict
     ├── LedgerError                    a capacity reservation broke a rule
     │   └── UnknownNode, AlreadyReserved, OverCapacity
     ├── HttpError                      a route's refusal: the HTTP API answers .status
+    ├── BatchRefused                   items of a batch create refused, by index; none created
     ├── BadCursor                      a list cursor this Conductor did not give (ValueError)
     ├── PortTaken                      a fixed port of an experiment is taken on that node
     ├── RelayError                     a visit, forward or tunnel cannot reach its service;
@@ -45,6 +49,8 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │                                  a secret was sealed with (ValueError)
     ├── UnknownSecret                  a spec references a secret that does not exist
     │                                  (LookupError)
+    ├── SharedMaterialMismatch         a Conductor was given another CA, API token or secrets
+    │                                  key than the others on its database
     ├── NodeCredentialsError           the node has no usable TLS credentials
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone

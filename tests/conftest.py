@@ -60,3 +60,36 @@ def _reap_strays(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if root is not None:
         kill_all(processes_under(root))
+
+
+# The store's two engines. ``store_url`` is a parametrized fixture: a test that takes it
+# runs once on SQLite and once on PostgreSQL (a fresh database of the session's server).
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """The session's PostgreSQL server (started on first use); skips the test, with
+    the reason, where none can start."""
+    from tests.pgserver import PgServer, PgUnavailable
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL tests need the psycopg package (pip install '.[postgres]')")
+    try:
+        server = PgServer().start()
+    except PgUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL for ``Store.open_url``: a SQLite file in ``tmp_path``, or a new database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state/symphony.db"
+    server = request.getfixturevalue("pg_server")
+    return str(server.new_database())

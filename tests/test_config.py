@@ -264,7 +264,7 @@ def test_config_docs_document_every_key() -> None:
     from symphony.config._file import key_paths
 
     keys = key_paths()
-    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 31
+    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 33
     text = DOC.read_text()
     missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []
@@ -272,10 +272,10 @@ def test_config_docs_document_every_key() -> None:
 
 def test_config_docs_example_files_load(in_tmp: Path) -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     assert SEED_CONDUCTOR in blocks and SEED_NODE in blocks
     modes = [load_config(write(in_tmp, block)).mode for block in blocks]
-    assert modes == ["conductor", "node", "node", "conductor"]
+    assert modes == ["conductor", "node", "node", "conductor", "conductor"]
 
 
 def test_config_http_allowed_hosts_are_host_names_or_star() -> None:
@@ -289,3 +289,57 @@ def test_config_http_allowed_hosts_are_host_names_or_star() -> None:
     assert conductor is not None
     assert conductor.http_allowed_hosts == ("proxy.lan", "10.0.0.5", "::1", "*")
     assert ConductorConfig().http_allowed_hosts == ()
+
+
+def test_config_store_url_and_lease() -> None:
+    conductor = parse_config({"mode": "conductor"}).conductor
+    assert conductor is not None and conductor.store_url is None
+    assert conductor.lease_seconds is None  # SQLite, alone: no lease
+    data = {"url": "postgresql://sym@db.lan/symphony", "lease_seconds": 4}
+    conductor = parse_config({"mode": "conductor", "conductor": {"store": data}}).conductor
+    assert conductor is not None
+    assert (conductor.store_url, conductor.lease_seconds) == (data["url"], 4.0)
+    # A database made to be shared: a lease unless told otherwise, never two leaders.
+    assert ConductorConfig(store_url="postgres://h/db").lease_seconds == 10.0
+    assert ConductorConfig(store_url="sqlite:///x.db").lease_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ({"url": "mysql://me:hunter2@db/x"}, "conductor.store.url: must be sqlite:///PATH"),
+        ({"url": "sqlite://relative.db"}, "conductor.store.url: a SQLite URL is sqlite:///PATH"),
+        ({"url": 5}, "conductor.store.url: must be a database URL"),
+        ({"lease_seconds": 0}, "conductor.store.lease_seconds: must be a positive number"),
+        ({"uri": "x"}, "conductor.store.uri: unknown field"),
+    ],
+)
+def test_config_store_refuses_bad_values(store: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"mode": "conductor", "conductor": {"store": store}})
+    assert message in str(info.value)
+    assert "hunter2" not in str(info.value)  # a password in a URL is never echoed
+
+
+def test_config_node_conductor_addr_may_list_several_conductors(tmp_path: Path) -> None:
+    text = SEED_NODE.replace(
+        'conductor_addr: "localhost:50051"',
+        'conductor_addr: ["a.example:50051", "[::1]:50052", "c:7"]',
+    )
+    node = load_config(write(tmp_path, text)).node
+    assert node is not None
+    assert node.conductor_addr == "a.example:50051"
+    assert node.conductor_addrs == (("a.example", 50051), ("::1", 50052), ("c", 7))
+    bad = SEED_NODE.replace('conductor_addr: "localhost:50051"', "conductor_addr: []")
+    with pytest.raises(ConfigError, match=r"node\.conductor_addr"):
+        load_config(write(tmp_path, bad))
+
+
+def test_config_conductor_store_lease_seconds(tmp_path: Path) -> None:
+    conductor = load_config(write(tmp_path, SEED_CONDUCTOR)).conductor
+    assert conductor is not None and conductor.lease_seconds is None  # alone: no lease
+    text = SEED_CONDUCTOR + "  store:\n    lease_seconds: 3\n"
+    conductor = load_config(write(tmp_path, text)).conductor
+    assert conductor is not None and conductor.lease_seconds == 3.0
+    with pytest.raises(ConfigError, match=r"conductor\.store\.lease_seconds"):
+        load_config(write(tmp_path, SEED_CONDUCTOR + "  store:\n    lease_seconds: 0\n"))

@@ -52,8 +52,9 @@ PUBLIC: dict[str, set[str]] = {
         "ensure_api_token",
     },
     "symphony.conductor.deployments": {
-        "CapacityUsage", "CreateDeployment", "DeleteDeployment", "DeploymentSupervisor",
-        "Deployments", "EventLog", "Failed", "Scheduler", "SchedulerStats", "UpdateDeployment",
+        "CapacityUsage", "CreateDeployment", "CreateDeployments", "DeleteDeployment",
+        "DeploymentSupervisor", "Deployments", "EventLog", "Failed", "Scheduler",
+        "SchedulerStats", "UpdateDeployment",
     },
     "symphony.conductor.nodes": {
         "Gateway", "GatewaySettings", "NodeRegistry", "NodeSession", "NodeState", "NodeView",
@@ -77,6 +78,10 @@ PUBLIC: dict[str, set[str]] = {
         "ExperimentNameConflict", "ExperimentRecord",
         # rolling updates
         "KEEP_VERSIONS", "RollConflict", "VersionRecord",
+        # PostgreSQL
+        "ConstraintViolation", "StoreUnavailable",
+        # leadership
+        "Fenced", "Lease",
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",

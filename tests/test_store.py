@@ -1,8 +1,13 @@
-"""The SQLite store: deployments, instances, events, tokens, durability across reopen."""
+"""The store: deployments, instances, events, tokens, durability across reopen.
+
+Tests that take ``store`` or ``store_url`` run on both engines, SQLite and PostgreSQL
+(see ``tests/conftest.py``); the ones about the SQLite file itself take ``tmp_path``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,9 +54,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Store:
-    with Store.open(tmp_path / "state" / "symphony.db", clock=clock) as s:
-        yield s  # type: ignore[misc]
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    with Store.open_url(store_url, clock=clock) as s:
+        yield s
 
 
 def test_store_creates_database_in_wal_mode(tmp_path: Path) -> None:
@@ -229,16 +234,15 @@ def test_store_join_token_expiry_and_multi_use(store: Store, clock: FakeClock) -
     assert store.delete_join_token("t_multi") and not store.delete_join_token("t_multi")
 
 
-def test_store_writes_survive_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "symphony.db"
-    store = Store.open(path)
+def test_store_writes_survive_reopen(store_url: str) -> None:
+    store = Store.open_url(store_url)
     d = store.create_deployment(spec("trainer", replicas=2))
     store.upsert_instance(InstanceRecord("i_1", d.id, 0, "running", node_id="n1", pid=7))
     store.append_event("started", "running on n1", deployment_id=d.id)
     store.add_join_token("t_1", "h", expires_at=None)
     store.close()  # no checkpoint or flush call: each method committed already
 
-    with Store.open(path) as again:
+    with Store.open_url(store_url) as again:
         assert again.get_deployment("trainer") == d
         assert again.get_instance("i_1").pid == 7  # type: ignore[union-attr]
         assert [e.kind for e in again.list_events()] == ["started"]
@@ -263,27 +267,62 @@ def test_store_new_ids_are_distinct_and_never_valid_names() -> None:
     assert all("_" in i for i in ids)
 
 
-def test_store_node_incarnation_is_durable(tmp_path: Path) -> None:
-    path = tmp_path / "symphony.db"
-    with Store.open(path) as store:
+def test_store_node_incarnation_is_durable(store_url: str) -> None:
+    with Store.open_url(store_url) as store:
         assert store.get_node_incarnation("n1") is None
         store.set_node_incarnation("n1", "a" * 32)
         store.set_node_incarnation("n1", "b" * 32)
-    with Store.open(path) as store:
+    with Store.open_url(store_url) as store:
         assert store.get_node_incarnation("n1") == "b" * 32
         assert store.get_node_incarnation("n2") is None
 
 
-def test_store_node_drains_are_durable_and_keep_their_start(tmp_path: Path) -> None:
-    path = tmp_path / "symphony.db"
+def test_store_node_drains_are_durable_and_keep_their_start(store_url: str) -> None:
     times = iter([100.0, 200.0, 300.0])
-    with Store.open(path, clock=lambda: next(times)) as store:
+    with Store.open_url(store_url, clock=lambda: next(times)) as store:
         assert store.draining_nodes() == {}
         store.set_node_draining("n1", True)
         store.set_node_draining("n1", True)  # again: still draining since the first time
         store.set_node_draining("n2", True)
         store.set_node_draining("n3", False)  # never drained: nothing to undo
-    with Store.open(path) as store:
+    with Store.open_url(store_url) as store:
         assert store.draining_nodes() == {"n1": 100.0, "n2": 300.0}
         store.set_node_draining("n1", False)
         assert store.draining_nodes() == {"n2": 300.0}
+
+
+def test_store_experiment_name_conflicts_leave_nothing_behind(store: Store) -> None:
+    from symphony.conductor.store import ExperimentNameConflict
+    from symphony.spec import parse_experiment
+
+    experiment, processes = parse_experiment(
+        {"name": "rl", "processes": [{"name": "a", "command": ["true"]}]}
+    )
+    store.create_experiment(experiment, processes)
+    with pytest.raises(ExperimentNameConflict, match="'rl'"):
+        store.create_experiment(experiment, processes)
+    assert [e.name for e in store.list_experiments()] == ["rl"]
+    assert [d.name for d in store.list_deployments()] == ["rl.a"]
+
+
+def test_store_refuses_a_broken_row_the_same_way_on_both_engines(store: Store) -> None:
+    # A constraint no finer error names comes out as one ConstraintViolation, whichever
+    # engine's words it was reported in, and the store stays usable.
+    from symphony.conductor.store import ConstraintViolation
+
+    with pytest.raises(ConstraintViolation) as info, store._write() as conn:
+        conn.execute("INSERT INTO counters (name, value) VALUES (?, NULL)", ("x",))
+    assert info.value.kind == "other"
+    store.add_to_counter("x", 2)
+    assert store.counter("x") == 2
+
+
+def test_store_keeps_a_peers_text_with_nul_characters(store: Store) -> None:
+    # A node's reason is its own text: a NUL in it (PostgreSQL's text cannot hold one)
+    # must not fail the write that records the instance's state.
+    d = store.create_deployment(spec("a"))
+    stored = store.upsert_instance(InstanceRecord("i_1", d.id, 0, "failed", reason="bad\x00byte"))
+    reason = store.get_instance("i_1").reason  # type: ignore[union-attr]
+    assert reason in ("bad\x00byte", "bad\ufffdbyte") and stored.reason == "bad\x00byte"
+    event = store.append_event("failed", "exit\x00", deployment_id=d.id, data={"r": "\x00"})
+    assert store.list_events()[-1].id == event.id

@@ -40,12 +40,15 @@ class WalkResult:
 def walk(
     root: Path, config: ChaosConfig, *, seed: int, minutes: float, log: Any = None
 ) -> WalkResult:
-    """Run the walk against a fresh cluster in ``root``; everything is stopped after."""
+    """Run the walk against a fresh cluster in ``root`` for ``minutes`` once it is up;
+    everything is stopped after."""
     rng = random.Random(seed)
     kinds = action_kinds(config.faults)
     result = WalkResult(seed=seed)
-    start = time.monotonic()
     with Chaos.started(root, config) as chaos:
+        # The minutes count from a running cluster: starting it on a busy machine can
+        # take longer than a short run's whole budget, which would then make no step.
+        start = time.monotonic()
         seen = since_settle = since_heal = 0
 
         def collect() -> bool:

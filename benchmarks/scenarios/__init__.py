@@ -17,6 +17,7 @@ SCENARIOS: tuple[str, ...] = (
     "actors",
     "launch",
     "burst",
+    "creates",
     "experiment",
     "restart",
     "node_loss",

@@ -18,6 +18,11 @@ class Orchestrator(Protocol):
     """What the scenarios need from an orchestrator's HTTP API."""
 
     label: str
+    url: str  # the API's base URL (plain HTTP on loopback)
+    created_status: int  # what a successful create answers
+
+    def create_body(self, name: str, command: list[str], *, backoff: float = 0.0) -> dict:
+        """The JSON body of :meth:`create` (the ``creates`` scenario sends it itself)."""
 
     async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
         """Create a running deployment of one replica (returns once the API accepted it)."""
@@ -39,8 +44,10 @@ class SymphonyApi:
     """Symphony's API: ``POST /deployments`` takes the spec itself."""
 
     label = "symphony"
+    created_status = 201
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.http = httpx.AsyncClient(base_url=url, timeout=120)
 
     @staticmethod
@@ -52,6 +59,9 @@ class SymphonyApi:
             "restart_policy": {"type": "always", "backoff_seconds": backoff},
             "stop_timeout_seconds": 2,
         }
+
+    def create_body(self, name: str, command: list[str], *, backoff: float = 0.0) -> dict:
+        return self.spec(name, command, backoff=backoff)
 
     async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
         response = await self.http.post(

@@ -2,12 +2,15 @@
 
     symphony deploy -f job.yaml                  # YAML or JSON; '-' reads standard input
     symphony deploy -f job.yaml --name web-2 --replicas 3
+    symphony deploy -f a.yaml -f b.yaml          # several: created together, or none
     symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
     symphony deploy --upload ./app -- python3 main.py   # ./app goes to the Conductor
 
 The spec is the one the HTTP API takes (``docs/cli.md`` shows one); the Conductor
 validates it and names every bad field. An inline command makes the smallest spec:
-``{"name": ..., "config": {"command": [...]}}``, which any node can run.
+``{"name": ..., "config": {"command": [...]}}``, which any node can run. Several files
+go as one ``POST /deployments:batch``: every one is created, or (if any is refused,
+each refusal naming its file) none.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ Create a deployment from a spec file (YAML or JSON) or from a command given afte
 
   symphony deploy -f job.yaml
   symphony deploy -f job.json --name web-2 --replicas 3
+  symphony deploy -f web.yaml -f worker.yaml        # both created, or neither
   symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
   symphony deploy -f job.yaml --wait --timeout 60   # until every replica runs
   symphony deploy --upload ./app -- python3 main.py  # pack ./app, upload it, run it
@@ -40,7 +44,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-f", "--file", metavar="FILE", help="spec file, YAML or JSON ('-': stdin)")
+    parser.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        metavar="FILE",
+        help="spec file, YAML or JSON ('-': stdin); repeat it to create several at once",
+    )
     parser.add_argument("--name", help="the deployment's name (overrides the file's)")
     parser.add_argument(
         "--replicas", type=non_negative, metavar="N", help="how many instances (overrides)"
@@ -111,11 +121,15 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     command = list(args.command or [])
     if command and command[0] == "--":
         command = command[1:]
-    if args.file is not None and command:
+    if args.file and command:
         args.parser.error("give either -f FILE or a command after '--', not both")
-    if args.file is None and not command:
+    if not args.file and not command:
         args.parser.error("give -f FILE (a spec) or a command after '--'")
-    spec = read_spec_file(args.file) if args.file is not None else {"config": {"command": command}}
+    spec = read_spec_file(args.file[0]) if args.file else {"config": {"command": command}}
+    return _overridden(spec, args)
+
+
+def _overridden(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     if args.name is not None:
         spec["name"] = args.name
     if args.replicas is not None:
@@ -124,6 +138,8 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.file and len(args.file) > 1:
+        return _run_many(args)
     spec = build_spec(args)
     api = client(args)
     if args.upload is not None:
@@ -144,3 +160,50 @@ def run(args: argparse.Namespace) -> int:
     if args.wait:
         return wait_after(api, created, timeout=args.timeout)
     return 0
+
+
+def _run_many(args: argparse.Namespace) -> int:
+    """Several spec files: one batch, all created or none."""
+    if args.command and args.command != ["--"]:
+        args.parser.error("give either -f FILE or a command after '--', not both")
+    if args.name is not None or args.upload is not None:
+        args.parser.error("--name and --upload go with one spec file, not several")
+    if args.file.count("-") > 1:
+        args.parser.error("standard input ('-') can be read once")
+    specs = [_overridden(read_spec_file(path), args) for path in args.file]
+    api = client(args)
+    created = call(api, _batch, api, specs, args.file)
+    for one in created:
+        print(f"deployment {one.get('name')} created ({one.get('id')})", flush=True)
+    if args.wait:
+        return max(wait_after(api, one, timeout=args.timeout) for one in created)
+    return 0
+
+
+def _batch(api: Any, specs: list[dict[str, Any]], paths: list[str]) -> list[dict[str, Any]]:
+    """Create ``specs`` as one batch; a refusal that names items says which files."""
+    from symphony.client import ApiError
+
+    try:
+        created: list[dict[str, Any]] = api.create_deployments(specs)
+    except ApiError as exc:
+        if isinstance(exc.detail, list) and all(
+            isinstance(d, dict) and "index" in d for d in exc.detail
+        ):
+            raise CLIError(_refusal_text(exc, paths)) from None
+        raise
+    return created
+
+
+def _refusal_text(exc: Any, paths: list[str]) -> str:
+    lines = [f"nothing created: {exc.error}"]
+    for problem in exc.detail:
+        index = problem.get("index")
+        where = paths[index] if isinstance(index, int) and 0 <= index < len(paths) else "?"
+        detail = problem.get("detail")
+        if isinstance(detail, list):
+            text = "; ".join(f"{d.get('path') or '(spec)'}: {d.get('message')}" for d in detail)
+        else:
+            text = str(detail)
+        lines.append(f"  {where}: {problem.get('error')}: {text}")
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _common as c
@@ -41,13 +41,14 @@ class AsyncClient:
 
         #: Where the URL and token came from (and what was searched): see :func:`locate`.
         self.located = locate(url, token, state_dir=state_dir)
-        self.url = self.located.url
+        #: Every Conductor to try, in turn (``SYMPHONY_URL`` may list several).
+        self.urls = c.split_urls(self.located.url)
+        #: The one that answered last (tried first next time).
+        self.url = self.urls[0]
         self.token = self.located.token
         self.timeout = timeout
         self._httpx = httpx
-        self._http = httpx.AsyncClient(
-            base_url=self.url, headers=c.headers(self.token), timeout=timeout
-        )
+        self._http = httpx.AsyncClient(headers=c.headers(self.token), timeout=timeout)
 
     def __repr__(self) -> str:
         return f"AsyncClient(url={self.url!r})"
@@ -82,6 +83,12 @@ class AsyncClient:
     async def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec; returns it."""
         return await self._json("POST", "/deployments", spec)
+
+    async def create_deployments(self, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create several deployments in one transaction, all of them or none
+        (``POST /deployments:batch``); returns them in order."""
+        answer = await self._json("POST", "/deployments:batch", c.batch_body(specs))
+        return list(answer["deployments"])
 
     async def list_deployments(
         self,
@@ -213,7 +220,8 @@ class AsyncClient:
         )
         timeout = self._httpx.Timeout(self.timeout, read=None)
         try:
-            async with self._http.stream("GET", path, timeout=timeout) as response:
+            opened = await self._pick("GET", path, None, timeout=timeout, stream=True)
+            async with _Opened(opened) as response:
                 if response.status_code >= 400:
                     body = await response.aread()
                     raise c.error_of(response.status_code, response.reason_phrase, body)
@@ -252,20 +260,60 @@ class AsyncClient:
     async def _send(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
     ) -> httpx.Response:
-        payload = None if body is None else c.encode(body)
-        try:
-            response = await self._http.request(
-                method,
-                path,
-                content=payload,
-                headers={"Content-Type": "application/json"} if payload is not None else None,
-                timeout=timeout or self.timeout,
-            )
-        except self._httpx.TransportError as error:
-            raise ConductorUnreachable(self.url, _reason(error)) from None
+        response = await self._pick(method, path, body, timeout=timeout or self.timeout)
         if response.status_code >= 400:
             raise c.error_of(response.status_code, response.reason_phrase, response.content)
         return response
+
+    async def _pick(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        timeout: float | httpx.Timeout,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send to the current Conductor, or to the next ones while a Conductor cannot
+        be reached or is a standby that reaches no leader (nothing was applied there);
+        a request sent on a connection that then failed is not repeated elsewhere. With
+        ``stream`` the body is left to read (and the response to close)."""
+        payload = None if body is None else c.encode(body)
+        headers = {"Content-Type": "application/json"} if payload is not None else None
+        start = self.urls.index(self.url)
+        order = self.urls[start:] + self.urls[:start]
+        for number, url in enumerate(order, 1):
+            request = self._http.build_request(
+                method, url + path, content=payload, headers=headers, timeout=timeout
+            )
+            try:
+                response = await self._http.send(request, stream=stream)
+            except self._httpx.ConnectError as error:
+                if number < len(order):
+                    continue
+                raise ConductorUnreachable(url, _reason(error)) from None
+            except self._httpx.TransportError as error:
+                raise ConductorUnreachable(url, _reason(error)) from None
+            role = response.headers.get(c.ROLE_HEADER)
+            if number < len(order) and c.try_next(response.status_code, role):
+                await response.aclose()
+                continue
+            self.url = url
+            return response
+        raise AssertionError("unreachable: the last URL returns or raises")
+
+
+class _Opened:
+    """A streamed response, closed when the ``async with`` ends."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+    async def __aenter__(self) -> httpx.Response:
+        return self.response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.response.aclose()
 
 
 def _reason(error: BaseException) -> str:

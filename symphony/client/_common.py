@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -14,6 +14,31 @@ from ._errors import ApiError
 TIMEOUT = 30.0
 DELETE_TIMEOUT = 150.0
 USER_AGENT = "symphony-client"
+#: A standby Conductor marks its answers with this header (see ha.md).
+ROLE_HEADER = "x-symphony-role"
+
+
+def split_urls(url: str) -> tuple[str, ...]:
+    """The Conductors a client may talk to: ``SYMPHONY_URL`` (or the ``url`` argument)
+    may list several, comma-separated (a leader and its standbys); tried in turn."""
+    urls = tuple(part.strip().rstrip("/") for part in url.split(",") if part.strip())
+    if not urls:
+        raise ValueError(f"no Conductor URL in {url!r}")
+    return urls
+
+
+def try_next(status: int, role: str | None) -> bool:
+    """Whether an answer says "not here, nothing applied: try another Conductor" (a
+    standby that reaches no leader answers 503)."""
+    return status == 503 and role == "standby"
+
+
+def batch_body(specs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The body of ``POST /deployments:batch``; a lone dict is refused here (it would be
+    sent as a batch of its keys otherwise)."""
+    if isinstance(specs, dict | str | bytes):
+        raise TypeError("create_deployments takes a list of specs; one spec: create_deployment")
+    return {"deployments": list(specs)}
 
 
 def deployment_path(id_or_name: str, suffix: str = "") -> str:

@@ -11,7 +11,7 @@ import http.client
 import os
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,16 +41,16 @@ class Client:
     ) -> None:
         #: Where the URL and token came from (and what was searched): see :func:`locate`.
         self.located = locate(url, token, state_dir=state_dir)
-        self.url = self.located.url
+        #: Every Conductor to try, in turn (``SYMPHONY_URL`` may list several).
+        self.urls = c.split_urls(self.located.url)
+        #: The one that answered last (tried first next time).
+        self.url = self.urls[0]
         self.token = self.located.token
         self.timeout = timeout
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"the Conductor URL must be http(s)://host[:port], got {self.url!r}")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
-        self._prefix = parts.path.rstrip("/")
+        for each in self.urls:
+            parts = urlsplit(each)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"the Conductor URL must be http(s)://host[:port], got {each!r}")
 
     def __repr__(self) -> str:
         return f"Client(url={self.url!r})"
@@ -75,6 +75,13 @@ class Client:
     def create_deployment(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Create a deployment from a spec (a dict as in the docs); returns it."""
         return self._json("POST", "/deployments", spec)
+
+    def create_deployments(self, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create several deployments in one transaction, all of them or none
+        (``POST /deployments:batch``); returns them in order. A refusal is an
+        :class:`ApiError` whose ``detail`` names each bad item's ``index``."""
+        answer = self._json("POST", "/deployments:batch", c.batch_body(specs))
+        return list(answer["deployments"])
 
     def upload(self, archive: bytes, *, timeout: float = 600.0) -> dict[str, Any]:
         """``POST /uploads``: keep an archive on the Conductor for ``config.image``;
@@ -275,24 +282,52 @@ class Client:
     def _open(
         self, method: str, path: str, body: Any, timeout: float
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        conn: http.client.HTTPConnection
-        if self._https:
+        """Send to the current Conductor, or to the next ones while a Conductor cannot
+        be reached or is a standby that reaches no leader (nothing was applied there).
+        Once a request is sent and the connection fails, it is not repeated elsewhere:
+        it may have been applied."""
+        start = self.urls.index(self.url)
+        order = self.urls[start:] + self.urls[:start]
+        for number, url in enumerate(order, 1):
+            conn = self._connection(url, timeout)
+            try:
+                conn.connect()
+            except OSError as error:
+                conn.close()
+                if number < len(order):
+                    continue
+                raise ConductorUnreachable(url, _reason(error)) from None
+            response = self._request(conn, url, method, path, body)
+            if number < len(order) and c.try_next(
+                response.status, response.getheader(c.ROLE_HEADER)
+            ):
+                conn.close()
+                continue
+            self.url = url
+            return conn, response
+        raise AssertionError("unreachable: the last URL returns or raises")
+
+    def _connection(self, url: str, timeout: float) -> http.client.HTTPConnection:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme == "https":
             context = ssl.create_default_context()
-            conn = http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout, context=context
-            )
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+            return http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=context)
+        return http.client.HTTPConnection(host, parts.port, timeout=timeout)
+
+    def _request(
+        self, conn: http.client.HTTPConnection, url: str, method: str, path: str, body: Any
+    ) -> http.client.HTTPResponse:
         payload = None if body is None else body if isinstance(body, bytes) else c.encode(body)
         headers = c.headers(self.token, body=payload is not None)
         if isinstance(body, bytes):  # an archive (POST /uploads), not JSON
             headers["Content-Type"] = "application/octet-stream"
         try:
-            conn.request(method, self._prefix + path, body=payload, headers=headers)
-            return conn, conn.getresponse()
+            conn.request(method, urlsplit(url).path + path, body=payload, headers=headers)
+            return conn.getresponse()
         except (OSError, http.client.HTTPException) as error:
             conn.close()
-            raise ConductorUnreachable(self.url, _reason(error)) from None
+            raise ConductorUnreachable(url, _reason(error)) from None
 
 
 def _reason(error: BaseException) -> str:

@@ -107,7 +107,7 @@ class SecretVault:
         return cls(store, load_or_create_key(key_file))
 
     def __repr__(self) -> str:
-        return f"<SecretVault over {self.store.path}>"
+        return f"<SecretVault over {self.store.location}>"
 
     def set(self, name: str, value: str) -> tuple[SecretRecord, bool]:
         """Seal and store ``value`` under ``name``; returns the record and whether it is

@@ -10,6 +10,13 @@
     ├── gateway       Gateway: the mTLS node endpoint, one NodeSession per link
     └── http          HttpServer: the Quart-Trio API under Hypercorn
 
+That tree runs only while this Conductor leads: Conductors sharing one store compete for
+its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead listens on
+the same ports, refusing nodes and forwarding the API to the leader
+(:mod:`symphony.conductor.standby`), and loads the state from the store when it takes
+over. A Conductor alone on its store (no ``conductor.store.lease_seconds``) takes no
+lease and simply leads.
+
 ``rest_for_one``: a restarted registry or scheduler restarts everything after it (the
 deployments reload from the store, nodes reconnect and report what they run); a crashed
 API restarts alone. The SQLite store is shared by the actors: its calls never await, so
@@ -24,6 +31,7 @@ Embedding::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -52,6 +60,7 @@ from .api import (
     create_app,
     ensure_api_token,
 )
+from .api.auth import client_url
 from .api.hosts import allowed_hosts
 from .api.routes_secrets import SECRETS_KEY
 from .api.routes_tokens import JOIN_SERVICE_KEY
@@ -59,10 +68,14 @@ from .api.server import GetUrl
 from .deployments import Deployments, EventLog, Scheduler
 from .housekeeping import Housekeeper, Retention
 from .join import JoinService
+from .leadership import Leadership, conductor_id
 from .nodes import Gateway, GatewaySettings, NodeRegistry, liveness_timeout
+from .nodes.beats import HeartbeatInbox
 from .nodes.gateway import GetPort
 from .relay import RelayHub
 from .secrets import SecretVault
+from .shared import check_shared_material
+from .standby import serve_standby, server_port
 from .store import Store
 from .timetable import Timetable
 from .uploads import UploadStore
@@ -136,6 +149,7 @@ def build_tree(
         node_port=lambda: tree.child("gateway").ask(GetPort(), timeout=5),
     )
     uploads = UploadStore(config.state_dir / "uploads")
+    beats = HeartbeatInbox()  # outlives a registry restart: sessions keep putting there
     relay = RelayHub(store)  # visits, forwards, tunnels: its registry is set below
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
@@ -144,6 +158,7 @@ def build_tree(
         join_handler=join.serve,
         hello_check=join.hello_refusal,
         uploads=uploads,
+        beats=beats,
         relay=relay,
     )
     http_settings = HttpSettings(
@@ -167,6 +182,7 @@ def build_tree(
             subscribers=subscribers,
             incarnations=store,
             drains=store,
+            beats=beats,
         )
 
     def deployments() -> Deployments:
@@ -251,27 +267,121 @@ async def _run_conductor(
     config: ConductorConfig, task_status: trio.TaskStatus[ConductorInfo]
 ) -> None:
     pki = load_pki(config)
-    store = Store.open(config.state_dir / "symphony.db")
-    tree = build_tree(config, pki, store)
+    store = Store.open_url(config.store_url, state_dir=config.state_dir)
+    if config.store_url is not None:  # a database meant to be shared by Conductors
+        try:
+            check_shared_material(store, config, pki)
+        except BaseException:
+            store.close()
+            raise
+    if config.lease_seconds is None:  # alone on its store: it simply leads
+        try:
+            async with trio.open_nursery() as nursery:
+                ports = await nursery.start(_lead, config, pki, store, None)
+                task_status.started(_info(config, pki, ports))
+        finally:
+            store.close()
+        return
+    leadership = Leadership(
+        store, holder=conductor_id(config.state_dir), seconds=config.lease_seconds
+    )
+    reported = False
     try:
-        async with trio.open_nursery() as nursery:
-            await spawn(nursery, tree, name="conductor")
-            node_port = await tree.child("gateway").ask(GetPort())
-            http_url = await tree.child("http").ask(GetUrl())
-            info = ConductorInfo(
-                node_port=node_port,
-                http_url=http_url,
-                ca_fingerprint=pki.ca_fingerprint,
-                cert_dir=pki.cert_dir,
-                state_dir=config.state_dir,
-                api_token=api_token_of(config),
-            )
-            log.info(
-                "conductor ready: nodes on port %d, API on %s, CA %s",
-                node_port,
-                http_url,
-                pki.ca_fingerprint,
-            )
-            task_status.started(info)
+        # One phase per role: lead (the whole actor tree) or stand by (refuse nodes,
+        # forward the API). Each phase binds the ports the first one got, so nodes and
+        # clients find this Conductor at the same addresses whatever its role.
+        while True:
+            try:
+                leadership.try_acquire()
+            except Exception as error:  # a busy or unreachable store: stand by meanwhile
+                log.warning("lease attempt failed: %s", error)
+                leadership.step_down()
+            async with trio.open_nursery() as phase:
+                if leadership.is_leader():
+                    ports = await phase.start(_lead, config, pki, store, leadership)
+                else:
+                    ports = await phase.start(_stand_by, config, pki, leadership)
+                config = dataclasses.replace(config, listen_port=ports[0], http_port=ports[1])
+                leadership.url = advertised_url(config, ports[1])
+                if leadership.is_leader():
+                    leadership.try_acquire()  # publish the API URL with the lease now
+                if not reported:
+                    reported = True
+                    task_status.started(_info(config, pki, ports))
+                await leadership.until_change()
+                phase.cancel_scope.cancel()
     finally:
+        leadership.release()
         store.close()
+
+
+def advertised_url(config: ConductorConfig, http_port: int) -> str:
+    """The API URL other Conductors forward to: the listen address, or with a wildcard
+    listen the first ``tls.advertise`` name (else loopback)."""
+    host = config.http_host
+    if host in WILDCARD_HOSTS:
+        host = config.advertise[0] if config.advertise else "127.0.0.1"
+    return f"http://{_host_port(host, http_port)}"
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _info(config: ConductorConfig, pki: ConductorPKI, ports: tuple[int, int]) -> ConductorInfo:
+    info = ConductorInfo(
+        node_port=ports[0],
+        http_url=client_url(f"http://{_host_port(config.http_host, ports[1])}"),
+        ca_fingerprint=pki.ca_fingerprint,
+        cert_dir=pki.cert_dir,
+        state_dir=config.state_dir,
+        api_token=api_token_of(config),
+    )
+    log.info(
+        "conductor ready: nodes on port %d, API on %s, CA %s",
+        info.node_port,
+        info.http_url,
+        pki.ca_fingerprint,
+    )
+    return info
+
+
+async def _lead(
+    config: ConductorConfig,
+    pki: ConductorPKI,
+    store: Store,
+    leadership: Leadership | None,
+    *,
+    task_status: trio.TaskStatus[tuple[int, int]],
+) -> None:
+    """Run the actor tree (loading the state from the store) until cancelled."""
+    is_leader = leadership.is_leader if leadership is not None else lambda: True
+    tree = build_tree(config, pki, store, is_leader=is_leader)
+    async with trio.open_nursery() as nursery:
+        await spawn(nursery, tree, name="conductor")
+        node_port = await tree.child("gateway").ask(GetPort())
+        http_url = await tree.child("http").ask(GetUrl())
+        task_status.started((node_port, server_port(http_url)))
+
+
+async def _stand_by(
+    config: ConductorConfig,
+    pki: ConductorPKI,
+    leadership: Leadership,
+    *,
+    task_status: trio.TaskStatus[tuple[int, int]],
+) -> None:
+    """Refuse node links and forward the API to the leader until cancelled."""
+
+    def leader_url() -> str | None:
+        leadership.refresh()  # every request: the leader may have changed meanwhile
+        return leadership.leader_url()
+
+    await serve_standby(
+        node_host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
+        node_port=config.listen_port,
+        ssl_context=server_ssl_context(pki, client_cert="optional"),
+        http=HttpSettings(host=config.http_host, port=config.http_port, state_dir=config.state_dir),
+        leader_url=leader_url,
+        task_status=task_status,
+    )

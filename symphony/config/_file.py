@@ -34,6 +34,7 @@ Mode = Annotated[Any, AfterValidator(lambda m: v.choice(m, v.MODES))]
 LogLevel = Annotated[Any, AfterValidator(v.log_level)]
 Boolean = Annotated[Any, AfterValidator(v.boolean)]
 HostPort = Annotated[Any, AfterValidator(v.host_port)]
+HostPorts = Annotated[Any, AfterValidator(v.host_ports)]
 JoinAddr = Annotated[Any, AfterValidator(lambda a: v.format_host_port(*v.host_port(a)))]
 Host = Annotated[Any, AfterValidator(v.host)]
 AllowedHost = Annotated[Any, AfterValidator(v.allowed_host)]
@@ -48,6 +49,7 @@ Amount = Annotated[Any, AfterValidator(v.integer)]
 CacheBytes = Annotated[Any, AfterValidator(v.at_least_one)]
 AtLeastOne = Annotated[Any, AfterValidator(v.at_least_one)]
 JoinToken = Annotated[Any, AfterValidator(v.join_token)]
+StoreUrl = Annotated[Any, AfterValidator(v.store_url)]
 CaHash = Annotated[Any, AfterValidator(v.ca_hash)]
 PortRange = Annotated[Any, AfterValidator(_optional(v.port_range))]
 GpuId = Annotated[Any, AfterValidator(v.gpu_id)]
@@ -83,6 +85,11 @@ class ConductorEvents(_Section):
     max_age_sec: OptionalSeconds = None
 
 
+class ConductorStore(_Section):
+    url: StoreUrl = None
+    lease_seconds: Seconds = None
+
+
 class ConductorSection(_Section):
     listen: HostPort = None
     tls: ConductorTls | None = None
@@ -91,6 +98,7 @@ class ConductorSection(_Section):
     node_timeout_sec: OptionalSeconds = None
     events: ConductorEvents | None = None
     secrets_key_file: Path = None
+    store: ConductorStore | None = None
 
 
 class NodeTls(_Section):
@@ -107,7 +115,7 @@ class NodeJoin(_Section):
 
 class NodeSection(_Section):
     node_id: NodeId = None
-    conductor_addr: HostPort = None
+    conductor_addr: HostPorts = None
     groups: list[Group] | None = None
     capacities_total: dict[CapacityName, Amount] | None = None
     heartbeat_sec: Seconds = None

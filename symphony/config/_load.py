@@ -30,6 +30,8 @@ _FIELD_PATHS = {
         "http_allowed_hosts": "conductor.http.allowed_hosts",
         "events_keep_per_deployment": "conductor.events.keep_per_deployment",
         "events_max_age_sec": "conductor.events.max_age_sec",
+        "store_url": "conductor.store.url",
+        "lease_seconds": "conductor.store.lease_seconds",
     },
     "node": {
         "ca_file": "node.tls.ca_file",
@@ -202,11 +204,17 @@ def _logging(section: LoggingSection | None) -> LoggingConfig:
 
 
 def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]) -> Any:
-    from ._file import ConductorEvents, ConductorHttp, ConductorSection, ConductorTls
+    from ._file import (
+        ConductorEvents,
+        ConductorHttp,
+        ConductorSection,
+        ConductorStore,
+        ConductorTls,
+    )
 
     s = section or ConductorSection()
     tls, http = s.tls or ConductorTls(), s.http or ConductorHttp()
-    events = s.events or ConductorEvents()
+    events, store = s.events or ConductorEvents(), s.store or ConductorStore()
     kwargs = _present(
         cert_path=tls.cert_path,
         advertise=tls.advertise,
@@ -217,6 +225,8 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         events_keep_per_deployment=events.keep_per_deployment,
         events_max_age_sec=events.max_age_sec,
         secrets_key_file=s.secrets_key_file,
+        store_url=store.url,
+        lease_seconds=store.lease_seconds,
     )
     if s.listen is not None:
         kwargs["listen_host"], kwargs["listen_port"] = s.listen
@@ -249,9 +259,11 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         gpus=s.gpus,
     )
     # The conductor address defaults to the join address: one endpoint to remember.
-    addr = s.conductor_addr or (v.host_port(join.addr) if join.addr is not None else None)
-    if addr is not None:
-        kwargs["conductor_host"], kwargs["conductor_port"] = addr
+    addrs = s.conductor_addr or ((v.host_port(join.addr),) if join.addr is not None else ())
+    if addrs:
+        kwargs["conductor_host"], kwargs["conductor_port"] = addrs[0]
+        # Several Conductors (a leader and standbys): the node fails over along the list.
+        kwargs["conductor_alternates"] = tuple(v.format_host_port(*a) for a in addrs[1:])
     return _construct(NodeConfig, kwargs, "node", problems)
 
 

@@ -63,6 +63,10 @@ class LoggingConfig:
         _set(self, "json", v.boolean)
 
 
+#: ``lease_seconds`` of a Conductor whose store is a database server (PostgreSQL).
+DEFAULT_SERVER_LEASE = 10.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConductorConfig:
     """A Conductor: the node endpoint (mTLS WebSocket), the HTTP API, its state directory.
@@ -78,6 +82,13 @@ class ConductorConfig:
     ``secrets_key_file`` holds the key that seals secrets at rest (default
     ``<state_dir>/secrets.key``, created 0600 on the first start; Conductors sharing a
     database share this file).
+    ``store_url`` says where the state is (``conductor.store.url``): ``None`` is SQLite in
+    ``<state_dir>/symphony.db``, ``sqlite:///PATH`` another SQLite file,
+    ``postgresql://...`` a PostgreSQL database several Conductors may share.
+    ``lease_seconds``: the leadership lease of Conductors sharing one store (10 is a good
+    value; a standby takes over within about that long of a leader's end); ``None`` runs
+    one Conductor alone, with no lease. It is ``None`` by default, and 10 by default on
+    PostgreSQL: a database made to be shared never has two leaders by omission.
     """
 
     listen_host: str = "0.0.0.0"
@@ -93,6 +104,10 @@ class ConductorConfig:
     events_keep_per_deployment: int = 1000
     events_max_age_sec: float | None = 30 * 86_400.0
     secrets_key_file: Path | None = None
+    store_url: str | None = None
+    #: The leadership lease of Conductors sharing one store (see ha.md); None: this
+    #: Conductor is alone on its store and takes no lease.
+    lease_seconds: float | None = None
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -112,6 +127,10 @@ class ConductorConfig:
         if self.secrets_key_file is None:
             object.__setattr__(self, "secrets_key_file", self.state_dir / "secrets.key")
         _set(self, "secrets_key_file", v.path)
+        _set(self, "store_url", _optional(v.store_url))
+        if self.lease_seconds is None and v.is_server_store(self.store_url):
+            object.__setattr__(self, "lease_seconds", DEFAULT_SERVER_LEASE)
+        _set(self, "lease_seconds", _optional(v.seconds))
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:
@@ -160,6 +179,9 @@ class NodeConfig:
     ports: str = v.DEFAULT_PORTS
     advertise_addr: str | None = None
     gpus: tuple[str, ...] | None = None
+    #: More Conductors' node endpoints (``host:port``), tried in turn after
+    #: ``conductor_host:conductor_port`` (a leader and its standbys: see ha.md).
+    conductor_alternates: tuple[str, ...] = ()
 
     #: The cap of the cache of fetched code (archives, git checkouts), least recently
     #: used first out; default 10 GiB.
@@ -176,6 +198,7 @@ class NodeConfig:
         _set(self, "envs_dir", _optional(v.path))
         _set(self, "conductor_host", v.host)
         _set(self, "conductor_port", v.port)
+        _set(self, "conductor_alternates", _tuple_of(lambda a: v.format_host_port(*v.host_port(a))))
         _set(self, "groups", _tuple_of(v.group))
         _set(self, "capacities_total", _capacities)
         _set(self, "heartbeat_sec", v.seconds)
@@ -199,6 +222,12 @@ class NodeConfig:
     def conductor_addr(self) -> str:
         """The conductor's node endpoint as ``host:port``."""
         return v.format_host_port(self.conductor_host, self.conductor_port)
+
+    @property
+    def conductor_addrs(self) -> tuple[tuple[str, int], ...]:
+        """Every Conductor endpoint to try, in order, as ``(host, port)``."""
+        first = (self.conductor_host, self.conductor_port)
+        return (first, *(v.host_port(a) for a in self.conductor_alternates))
 
     @property
     def join_host_port(self) -> tuple[str, int] | None:

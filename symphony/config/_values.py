@@ -152,6 +152,15 @@ def allowed_host(value: object) -> str:
     return host(value).lower().rstrip(".")
 
 
+def host_ports(value: object) -> tuple[tuple[str, int], ...]:
+    """One ``"host:port"`` or a non-empty list of them -> ``((host, port), ...)``."""
+    if isinstance(value, str):
+        return (host_port(value),)
+    if not isinstance(value, list | tuple) or not value:
+        raise Invalid(f"must be 'host:port' or a list of them, got {show(value)}")
+    return tuple(host_port(item) for item in value)
+
+
 def host_port(value: object) -> tuple[str, int]:
     """``"host:port"`` -> ``(host, port)``; IPv6 needs brackets: ``"[::1]:8000"``."""
     if not isinstance(value, str):
@@ -299,3 +308,29 @@ def path(value: object) -> Path:
     if "\0" in raw:
         raise Invalid("must not contain NUL characters")
     return Path(os.path.abspath(os.path.expanduser(raw)))
+
+
+#: The schemes of ``conductor.store.url`` (the store itself reads the rest).
+STORE_SCHEMES = ("sqlite", "postgresql", "postgres")
+_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^@/]*@")
+
+
+def store_url(value: object) -> str:
+    """Where the Conductor keeps its state: ``sqlite:///PATH`` or ``postgresql://...``
+    (an error message never repeats a password the URL holds)."""
+    url = text(value, what="a database URL")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in STORE_SCHEMES:
+        shown = _URL_PASSWORD.sub(r"\1***@", url)
+        raise Invalid(
+            f"must be sqlite:///PATH or postgresql://[user@]host[:port]/database, got {shown!r}"
+        )
+    if scheme.lower() == "sqlite" and not rest.startswith("/"):
+        raise Invalid(f"a SQLite URL is sqlite:///PATH (relative to state_dir), got {url!r}")
+    return url
+
+
+def is_server_store(url: str | None) -> bool:
+    """Whether ``url`` (a checked ``conductor.store.url``) names a database server,
+    which several Conductors may share (PostgreSQL), rather than a SQLite file."""
+    return url is not None and url.partition("://")[0].lower() in ("postgresql", "postgres")

@@ -16,6 +16,7 @@ last word (see :meth:`ConductorLink._replay_after_hello`).
 from __future__ import annotations
 
 import logging
+import random
 import ssl
 import time
 from collections import deque
@@ -54,6 +55,7 @@ from symphony.wire import (
     client_hello,
     connect_to_conductor,
 )
+from symphony.wire.usagedelta import UsageSender
 
 from .logwindow import LogRequests
 from .relay import NodeRelay
@@ -68,6 +70,9 @@ MAX_PENDING_STATUSES = 10_000
 #: Updates per frame: big enough to amortize TLS and framing, small enough to stay far
 #: below the frame size limit.
 STATUS_BATCH = 500
+#: Seconds between rounds of the Conductor list while a standby refuses the link (with
+#: 20 % jitter): a leader is expected within its lease.
+STANDBY_RETRY = 1.0
 
 
 class Jobs(Protocol):
@@ -109,6 +114,8 @@ class LinkSettings:
     capacities_total: dict[str, int] = field(default_factory=dict)
     heartbeat_sec: float = 3.0
     incarnation: str | None = None  # see symphony.node.incarnation
+    #: More Conductors to try, in order, after ``host:port`` (a leader and standbys).
+    alternates: tuple[tuple[str, int], ...] = ()
     # Told in the hello's resources (``network``): where experiments' processes bind.
     network: dict[str, Any] = field(default_factory=dict)
     server_hostname: str | None = None
@@ -119,6 +126,10 @@ class LinkSettings:
             initial=0.5, factor=2.0, max=30.0, jitter=0.2, reset_after=30.0
         )
     )
+    #: After a link that was up drops, the first retry waits a random 0..this many
+    #: seconds (at least the backoff's delay): a fleet that lost its Conductor at the
+    #: same instant (a restart) comes back spread out, not in one storm.
+    reconnect_spread: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,36 +191,60 @@ class ConductorLink(Actor):
 
     # ---- connecting -----------------------------------------------------------------------
     async def _connect_forever(self) -> None:
+        """Connect, and after each end of a link try the next address of the list.
+
+        With several Conductors (one leader, standbys refusing nodes) a refusal or a
+        failure moves on to the next address at once; the backoff delay comes only after
+        a whole round of the list failed, so a failover costs one round, not a backoff.
+        """
         s = self.settings
+        addresses = ((s.host, s.port), *s.alternates)
         backoff = s.backoff.tracker()
+        index, tried, standby = 0, 0, False
         while True:
             self._state = "connecting"
-            began = trio.current_time()
+            host, port = addresses[index]
+            began, connects = trio.current_time(), self._connects
             try:
-                await self._connect_once()
+                await self._connect_once(host, port)
             except TLSRejected as error:
-                self._failed(f"TLS rejected: {error}", logging.ERROR)
+                self._failed(host, port, f"TLS rejected: {error}", logging.ERROR)
             except HelloRefused as error:
-                self._failed(f"the conductor refused this node: {error}", logging.ERROR)
+                # A standby's refusal is expected while another Conductor leads.
+                is_standby = len(addresses) > 1 and "standby" in str(error)
+                standby = standby or is_standby
+                level = logging.INFO if is_standby else logging.ERROR
+                self._failed(host, port, f"the conductor refused this node: {error}", level)
             except ProtocolError as error:
-                self._failed(f"protocol error: {error}", logging.ERROR)
+                self._failed(host, port, f"protocol error: {error}", logging.ERROR)
             except (LinkError, OSError) as error:
-                self._failed(str(error) or type(error).__name__, logging.WARNING)
+                self._failed(host, port, str(error) or type(error).__name__, logging.WARNING)
             self._state, self._connected_since = "waiting", None
             backoff.observe_run(trio.current_time() - began)
-            delay = backoff.next_delay()
-            log.info("reconnecting to %s:%d in %.2f s", s.host, s.port, delay)
+            was_up = self._connects != connects
+            tried = 1 if was_up else tried + 1
+            index = (index + 1) % len(addresses)
+            if tried < len(addresses):
+                continue  # the rest of the list first
+            tried = 0
+            # A standby answered: a failover is under way, and the new leader is up
+            # within the lease. Come back soon, without growing the backoff.
+            delay = STANDBY_RETRY * random.uniform(0.8, 1.2) if standby else backoff.next_delay()
+            standby = False
+            if was_up:  # the link was up: spread the fleet's retries (a restart)
+                delay = max(delay, random.uniform(0.0, s.reconnect_spread))
+            log.info("reconnecting to %s:%d in %.2f s", *addresses[index], delay)
             await trio.sleep(delay)
 
-    def _failed(self, error: str, level: int) -> None:
+    def _failed(self, host: str, port: int, error: str, level: int) -> None:
         self._last_error = error
-        log.log(level, "link to conductor %s:%d: %s", self.settings.host, self.settings.port, error)
+        log.log(level, "link to conductor %s:%d: %s", host, port, error)
 
-    async def _connect_once(self) -> None:
+    async def _connect_once(self, host: str, port: int) -> None:
         s = self.settings
         async with connect_to_conductor(
-            s.host,
-            s.port,
+            host,
+            port,
             s.ssl_context,
             timeout=s.connect_timeout,
             server_hostname=s.server_hostname,
@@ -225,8 +260,8 @@ class ConductorLink(Actor):
                 self.relay.conductor_version = accepted.protocol_version
             log.info(
                 "connected to conductor %s:%d as %r (heartbeat every %g s)",
-                s.host,
-                s.port,
+                host,
+                port,
                 s.node_id,
                 accepted.heartbeat_sec,
             )
@@ -287,7 +322,8 @@ class ConductorLink(Actor):
         self, conn: ConductorConnection, accepted: HelloAccepted, log_requests: LogRequests
     ) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec)
+            deltas = UsageSender(deltas=accepted.protocol_version >= 5)
+            nursery.start_soon(self._heartbeats, conn, accepted.heartbeat_sec, deltas)
             nursery.start_soon(self._send_statuses, conn)
             try:
                 while True:
@@ -338,7 +374,9 @@ class ConductorLink(Actor):
             else:
                 await self.jobs.serve_logs(request, send)
 
-    async def _heartbeats(self, conn: ConductorConnection, interval: float) -> None:
+    async def _heartbeats(
+        self, conn: ConductorConnection, interval: float, deltas: UsageSender
+    ) -> None:
         seq = 0
         next_at = trio.current_time()
         while True:
@@ -354,7 +392,9 @@ class ConductorLink(Actor):
             # sent_at (wall clock): GET /nodes shows it beside last_heartbeat (when the
             # Conductor took it), so a heartbeat's delay on its way can be seen.
             usage = {**usage, "sent_at": time.time()}
-            await conn.send(Heartbeat(seq=seq, usage=usage, instances=instances, envs=changed))
+            usage, delta = deltas.next(usage)  # from protocol 5: only what changed
+            beat = Heartbeat(seq=seq, usage=usage, instances=instances, envs=changed, delta=delta)
+            await conn.send(beat)
             seq += 1
             # Anchor to the schedule, not to "now": no drift over hours.
             next_at = max(next_at + interval, trio.current_time())

@@ -124,6 +124,7 @@ def build_tree(
     settings = LinkSettings(
         host=config.conductor_host,
         port=config.conductor_port,
+        alternates=config.conductor_addrs[1:],
         ssl_context=ssl_context,
         node_id=config.node_id,
         groups=tuple(config.groups),

@@ -6,7 +6,8 @@
 Every failure to connect is a specific :class:`~symphony.wire.errors.TransportError`
 raised well within ``timeout`` (trio-websocket alone would wait its 60 s default):
 
-- :class:`ConnectFailed`: TCP refused or unreachable;
+- :class:`ConnectFailed`: TCP refused or unreachable, or closed before the TLS handshake
+  finished (a busy conductor turns connections away so; retry after a backoff);
 - :class:`ServerUntrusted`: the server's certificate is not from our CA / wrong host;
 - :class:`TLSRejected`: the conductor refused *our* certificate. With TLS 1.3 the
   client's handshake completes before the server has checked the client
@@ -103,6 +104,13 @@ async def _tls(
         await trio.aclose_forcefully(stream)
         if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
             raise _untrusted(where, exc) from None
+        if isinstance(exc.__cause__, ConnectionResetError | ssl.SSLEOFError):
+            # Hung up in the middle of the handshake, before judging our certificate
+            # (with TLS 1.3 that shows only after it): its admission control, or it died.
+            raise ConnectFailed(
+                f"the conductor at {where} closed the connection before the TLS handshake "
+                "finished (it may be busy admitting other nodes)"
+            ) from None
         raise TLSRejected(
             f"TLS handshake with the conductor at {where} failed: {tls_failure_reason(exc)}"
         ) from None

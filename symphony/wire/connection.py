@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import trio
 import trio_websocket
 
+from .admission import Slot
 from .codec import DEFAULT_MAX_FRAME_SIZE, decode, encode
 from .errors import ConnectionClosed, ProtocolError
 from .messages import Message
@@ -138,6 +139,14 @@ class WireConnection:
 
 class NodeConnection(WireConnection):
     """The conductor's side of one node's link; ``cert_node_id`` is the node's cert CN."""
+
+    #: The link's turn at the endpoint's admission gate (see :mod:`.admission`), if any.
+    admission: Slot | None = None
+
+    def opened(self) -> None:
+        """The opening is over (the hello was answered): let the next link open."""
+        if self.admission is not None:
+            self.admission.release()
 
     @property
     def cert_node_id(self) -> str:

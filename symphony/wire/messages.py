@@ -257,6 +257,11 @@ class Heartbeat(Message):
     #: (protocol 4) The node's environments, sent only when they changed since the last
     #: report (``None``: unchanged).
     envs: Annotated[tuple[EnvRef, ...], MaxLen(MAX_ENVS)] | None = None
+    #: (protocol 5) ``True``: ``usage`` holds only the keys whose values changed since
+    #: this link's previous heartbeat (``{}``: nothing changed), to be merged into the
+    #: last full usage the Conductor holds (see :mod:`symphony.wire.usagedelta`).
+    #: ``None``: ``usage`` is complete, as from every older node.
+    delta: bool | None = None
 
 
 @message("error")

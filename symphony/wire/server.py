@@ -19,7 +19,14 @@ open for its 60 s connect timeout and logs nothing. Here each connection goes:
 Relay connections (protocol 5): when ``serve_nodes`` gets a ``data_handler``, a node's
 connection that starts with :data:`~symphony.wire.relay.MAGIC` instead of a WebSocket
 upgrade is a relayed stream: ``data_handler(stream, node id, remote)`` owns it, and it
-is closed when that returns (see :mod:`symphony.wire.relay`).
+is closed when that returns (see :mod:`symphony.wire.relay`). It gives its admission
+turn back at once: a relayed stream may last for hours.
+
+Admission control: with a ``gate`` (:class:`~symphony.wire.admission.HandshakeGate`) a
+connection waits for its turn before step 1 and holds it through the handler's hello
+(the handler calls ``conn.opened()`` once it answered): a reconnect storm is served a
+bounded number at a time, and a connection that waited too long is closed before any
+TLS, to retry after its backoff.
 
 Joining: when ``serve_nodes`` gets a ``join_handler`` (and an ``ssl_context`` with
 optional client certificates), a client *without* a certificate may open exactly one
@@ -46,6 +53,7 @@ from typing import Any, NoReturn, cast
 import trio
 import trio_websocket
 
+from .admission import HandshakeGate, Slot
 from .codec import DEFAULT_MAX_FRAME_SIZE
 from .connection import (
     CLOSE_GOING_AWAY,
@@ -241,6 +249,46 @@ async def _serve_one(
     max_frame_size: int,
     close_timeout: float,
     join_handler: JoinHandler | None = None,
+    gate: HandshakeGate | None = None,
+    data_handler: DataHandler | None = None,
+) -> None:
+    if gate is None:
+        await _open_and_serve(
+            stream,
+            handler,
+            Slot(None),
+            handshake_timeout=handshake_timeout,
+            max_frame_size=max_frame_size,
+            close_timeout=close_timeout,
+            join_handler=join_handler,
+            data_handler=data_handler,
+        )
+        return
+    async with gate.turn() as slot:
+        if not slot.admitted:  # waited too long: retry later, no handshake
+            await trio.aclose_forcefully(stream)
+            return
+        await _open_and_serve(
+            stream,
+            handler,
+            slot,
+            handshake_timeout=handshake_timeout,
+            max_frame_size=max_frame_size,
+            close_timeout=close_timeout,
+            join_handler=join_handler,
+            data_handler=data_handler,
+        )
+
+
+async def _open_and_serve(
+    stream: trio.SSLStream[Any],
+    handler: Handler,
+    slot: Slot,
+    *,
+    handshake_timeout: float,
+    max_frame_size: int,
+    close_timeout: float,
+    join_handler: JoinHandler | None,
     data_handler: DataHandler | None = None,
 ) -> None:
     remote = _remote(stream)
@@ -266,6 +314,7 @@ async def _serve_one(
                 log.warning("node %r (%s): sent nothing after TLS, dropping", node_id, remote)
                 return
             if first == MAGIC:
+                slot.release()  # a relayed stream holds no admission turn
                 await data_handler(stream, node_id, remote)
                 return
             upgrading = PrefixedStream(stream, first)
@@ -283,6 +332,7 @@ async def _serve_one(
                     max_frame_size=max_frame_size,
                     close_timeout=close_timeout,
                 )
+                conn.admission = slot
                 await _run_handler(handler, conn)
             # The WebSocket's reader task lives in this nursery; once closed, stop it.
             nursery.cancel_scope.cancel()
@@ -304,6 +354,7 @@ async def serve_nodes(
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     close_timeout: float = 2.0,
     join_handler: JoinHandler | None = None,
+    gate: HandshakeGate | None = None,
     data_handler: DataHandler | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -314,7 +365,8 @@ async def serve_nodes(
     (TLS 1.3, client certificates required). To let new nodes join, pass
     ``server_ssl_context(pki, client_cert="optional")`` and a ``join_handler``
     (see the module docstring); without a ``join_handler`` a client with no
-    certificate is refused whatever the context allows.
+    certificate is refused whatever the context allows. ``gate`` bounds the links
+    opening at once (see the module docstring).
     """
     listeners = await trio.open_ssl_over_tcp_listeners(
         port, ssl_context, host=host, https_compatible=False
@@ -333,6 +385,7 @@ async def serve_nodes(
             max_frame_size=max_frame_size,
             close_timeout=close_timeout,
             join_handler=join_handler,
+            gate=gate,
             data_handler=data_handler,
         )
 

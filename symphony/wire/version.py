@@ -55,6 +55,9 @@ __all__ = [
 #: 5 added log times: ``LogRequest.since_ns`` and ``LogRequest.timestamps`` (a node of 5
 #: records when each line arrived); a Conductor refuses such a request for an older node
 #: (the request ends at once, saying why) and sends it nothing new.
+#: 5 also added heartbeat deltas: ``Heartbeat.delta`` (``usage`` then holds only what
+#: changed since the link's previous heartbeat; a node sends them only after negotiating
+#: 5, and the Conductor still takes full heartbeats from every node, old or new).
 #: 5 also added relayed streams: the message ``OpenStream`` (the Conductor asks a node to
 #: connect to one of its experiments' ports and hand the connection over on a relay
 #: connection of its own, :mod:`symphony.wire.relay`), the relay connections themselves

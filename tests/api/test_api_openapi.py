@@ -78,6 +78,8 @@ async def test_api_openapi_schemathesis_finds_nothing(tmp_path: Path) -> None:
         # processes make data generation slow enough to fail its health check.
         experiment = doc["components"]["schemas"]["ExperimentSpec"]["properties"]
         experiment["processes"]["maxItems"] = 2
+        batch = doc["components"]["schemas"]["DeploymentBatch"]["properties"]["deployments"]
+        batch["maxItems"] = 2  # likewise a batch of deployments
         experiment["process_groups"]["maxItems"] = 1
         schema = tmp_path / "openapi.json"
         schema.write_text(json.dumps(doc))

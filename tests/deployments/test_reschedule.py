@@ -86,8 +86,11 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         yield running
 
 
-def conductor_tree(store: Store, *, node_timeout_sec: float) -> Supervisor:
-    """The Conductor's registry, Scheduler and Deployments manager, wired as in service.py."""
+def conductor_tree(
+    store: Store, *, node_timeout_sec: float, timetable: ActorRef | None = None
+) -> Supervisor:
+    """The Conductor's registry, Scheduler and Deployments manager, wired as in service.py
+    (``timetable``: what the manager pokes when schedules may have changed)."""
     events = EventLog(store)
 
     def registry() -> NodeRegistry:
@@ -102,6 +105,7 @@ def conductor_tree(store: Store, *, node_timeout_sec: float) -> Supervisor:
             scheduler=tree.child("scheduler"),
             registry=tree.child("registry"),
             events=events,
+            timetable=timetable,
         )
 
     tree = Supervisor(
@@ -139,10 +143,13 @@ async def connect_nodes(
 
 
 @contextlib.asynccontextmanager
-async def running_cluster(db: Path) -> AsyncIterator[Cluster]:
-    """The Conductor's actors on the store at ``db``, with both nodes connected."""
-    store = Store.open(db)
-    tree = conductor_tree(store, node_timeout_sec=1e9)
+async def running_cluster(
+    db: Path, *, store_class: type[Store] = Store, timetable: ActorRef | None = None
+) -> AsyncIterator[Cluster]:
+    """The Conductor's actors on the store at ``db`` (opened as ``store_class``), with
+    both nodes connected."""
+    store = store_class.open(db)
+    tree = conductor_tree(store, node_timeout_sec=1e9, timetable=timetable)
     commands: list[tuple[str, Any]] = []
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")

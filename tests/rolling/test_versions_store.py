@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 
 from symphony.conductor.deployments.versions import rollback_target, version_of
 from symphony.conductor.store import KEEP_VERSIONS, MIGRATIONS, Store, migrate
 from symphony.spec import parse_spec
+from tests.pgserver import raw_db
 
 SEED = {"name": "web", "config": {"command": ["sleep", "1"]}}
 
@@ -22,8 +21,8 @@ def change(store: Store, name: str, patch: dict[str, object]) -> int:
     return store.update_deployment(record.id, spec, version=version).version
 
 
-def test_versions_only_a_template_change_makes_one(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "s.db") as store:
+def test_versions_only_a_template_change_makes_one(store_url: str) -> None:
+    with Store.open_url(store_url) as store:
         record = store.create_deployment(parse_spec(SEED))
         assert record.version == 1
         assert change(store, "web", {"replicas": 3}) == 1
@@ -37,8 +36,8 @@ def test_versions_only_a_template_change_makes_one(tmp_path: Path) -> None:
         assert [v.version for v in kept] == [1, 3, 2]  # the most recently current first
 
 
-def test_versions_the_last_ten_are_kept(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "s.db") as store:
+def test_versions_the_last_ten_are_kept(store_url: str) -> None:
+    with Store.open_url(store_url) as store:
         record = store.create_deployment(parse_spec(SEED))
         for n in range(2, 15):
             assert change(store, "web", {"config": {"command": ["sleep", str(n)]}}) == n
@@ -52,9 +51,8 @@ def test_versions_the_last_ten_are_kept(tmp_path: Path) -> None:
         assert not isinstance(target, str) and target.version == 13
 
 
-def test_versions_migration_gives_existing_deployments_a_good_version_1(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    conn = sqlite3.connect(path, isolation_level=None)
+def test_versions_migration_gives_existing_deployments_a_good_version_1(store_url: str) -> None:
+    conn = raw_db(store_url)
     migrate(conn, MIGRATIONS[:6])  # a database from before versions
     spec = json.dumps(parse_spec(SEED).to_dict())
     conn.execute(
@@ -63,7 +61,7 @@ def test_versions_migration_gives_existing_deployments_a_good_version_1(tmp_path
         (spec,),
     )
     conn.close()
-    with Store.open(path) as store:
+    with Store.open_url(store_url) as store:
         record = store.get_deployment("web")
         assert record is not None and (record.version, record.roll_state) == (1, None)
         (version,) = store.list_versions("d_1")

@@ -93,6 +93,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
         }
 
     from .openapi import api_docs
+    from .routes_batch import batch  # POST /deployments:batch
     from .routes_deployments import deployments
     from .routes_events import events
     from .routes_experiments import experiments  # /experiments: processes found by name
@@ -111,6 +112,16 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_versions import versions  # versions, promote, rollback (rolling updates)
 
     blueprints = (nodes, deployments, logs, events, metrics, api_docs, tokens, live, ui, usage)
-    for blueprint in (*blueprints, states, experiments, runs, versions, uploads, secrets, relay):
+    for blueprint in (
+        *blueprints,
+        states,
+        experiments,
+        runs,
+        versions,
+        uploads,
+        secrets,
+        batch,
+        relay,
+    ):
         app.register_blueprint(blueprint)
     return app

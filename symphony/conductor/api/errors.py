@@ -14,8 +14,11 @@ from typing import Any
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from symphony.actors import ActorStopped, AskTimeout
+from symphony.actors import ActorCrashed, ActorStopped, AskTimeout
 from symphony.errors import SymphonyError
+
+from ..store import Fenced
+from .forward import ROLE_HEADER
 
 log = logging.getLogger("symphony.conductor.api")
 
@@ -75,7 +78,17 @@ def install_error_handlers(app: Quart) -> None:
     async def _restarting(error: ActorStopped) -> Response:
         return error_response(503, "unavailable", f"a Conductor component is restarting: {error}")
 
+    @app.errorhandler(Fenced)
+    async def _fenced(error: Fenced) -> Response:
+        # Nothing was written (the transaction rolled back): another Conductor leads
+        # now, and a client with several URLs may safely try the next one.
+        response = error_response(503, "this Conductor is no longer the leader", str(error))
+        response.headers[ROLE_HEADER] = "standby"
+        return response
+
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
+        if isinstance(error, ActorCrashed) and isinstance(error.__cause__, Fenced):
+            return await _fenced(error.__cause__)  # an actor's write was fenced
         log.exception("unhandled error in an API route")
         return error_response(500, "internal error", type(error).__name__)

@@ -71,21 +71,28 @@ async def one(record: DeploymentRecord) -> dict[str, Any]:
 
 @deployments.post("/deployments")
 async def create() -> tuple[dict[str, Any], int]:
-    data = await json_body()
-    try:
-        spec = parse_spec(data)
-    except SpecError as error:
-        raise HttpError(422, "invalid spec", error.errors) from None
-    if spec.experiment is not None:
-        raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
-    spec = spec.patched(await _git_commit(spec) or {})
-    _check_upload(spec)
+    spec = await prepared_spec(await json_body())
     record: DeploymentRecord = refused(
         await context().deployments.ask(CreateDeployment(spec), timeout=30)
     )
     # Instances created a moment ago have not been measured: no registry ask on the
     # create path, their figures are null.
     return view(record), 201
+
+
+async def prepared_spec(data: Any) -> DeploymentSpec:
+    """A create's spec, validated, with its git commit recorded (422 if refused)."""
+    try:
+        spec = parse_spec(data)
+    except SpecError as error:
+        raise HttpError(422, "invalid spec", error.errors) from None
+    if spec.experiment is not None:
+        raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
+    found = await _git_commit(spec)
+    if found:
+        spec = spec.patched(found)
+    _check_upload(spec)
+    return spec
 
 
 @deployments.get("/deployments")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from symphony.spec import DeploymentSpec, ExperimentSpec
 
 from . import models as m
+from . import models_batch as mb
 from . import models_logs
 from . import models_relay as mr
 from . import models_secrets as ms
@@ -304,6 +305,16 @@ ROUTES: tuple[Route, ...] = (
         "Delete a secret (409 while a deployment references it)",
         ms.SecretDeleted,
         errors=(401, 404, 409, 503),
+    ),
+    Route(
+        "post",
+        "/deployments:batch",
+        "Create several deployments in one transaction: all of them, or none (400/409 name "
+        "each refused item's index)",
+        mb.CreatedDeployments,
+        status=201,
+        body=mb.DeploymentBatch,
+        errors=(400, 401, 409, 413, 503),
     ),
     # -- services of experiments through the Conductor: visit, port-forward, tunnels --
     Route(

@@ -11,6 +11,7 @@ from typing import Any
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
+from hypercorn.typing import ASGIFramework
 from quart_trio import QuartTrio
 
 from symphony.actors import Actor
@@ -42,7 +43,7 @@ class GetUrl:
 class HttpServer(Actor):
     """Serves ``app``; stopping the actor shuts Hypercorn down gracefully."""
 
-    def __init__(self, app: QuartTrio, settings: HttpSettings) -> None:
+    def __init__(self, app: QuartTrio | ASGIFramework, settings: HttpSettings) -> None:
         super().__init__()
         self.app = app
         self.settings = settings

@@ -33,7 +33,7 @@ from typing import Any
 
 import trio
 
-from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store, StoreReader
+from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store
 from .paging import ListFilter, select
 from .sse import sse
 from .views import deployment_json, event_json, with_usage
@@ -303,10 +303,10 @@ class SnapshotCache:
             version, taken_at, previous = self._store.commits, trio.current_time(), self._latest
             self.reads += 1
             if self._off_thread:
-                path = self._store.path
+                store = self._store
 
                 def read() -> Snapshot:
-                    records, instances = StoreReader.read_all_at(path)
+                    records, instances = store.read_everything()
                     return Snapshot(
                         records, instances, version=version, taken_at=taken_at, previous=previous
                     )

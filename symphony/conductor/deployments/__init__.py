@@ -12,6 +12,7 @@ from .manager import Deployments, Failed
 from .messages import (
     CapacityUsage,
     CreateDeployment,
+    CreateDeployments,
     DeleteDeployment,
     SchedulerStats,
     UpdateDeployment,
@@ -22,6 +23,7 @@ from .supervisor import DeploymentSupervisor
 __all__ = [
     "CapacityUsage",
     "CreateDeployment",
+    "CreateDeployments",
     "DeleteDeployment",
     "DeploymentSupervisor",
     "Deployments",

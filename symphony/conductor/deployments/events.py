@@ -63,6 +63,16 @@ class EventLog:
             self.publish(event)
         return recorded
 
+    def add_with_instances(
+        self, instances: Sequence[InstanceRecord], events: Sequence[NewEvent]
+    ) -> list[InstanceRecord]:
+        """Save instances and record events about them in one transaction, then publish
+        the events; returns the instances as saved."""
+        saved, recorded = self.store.save_instances_with_events(instances, events)
+        for event in recorded:
+            self.publish(event)
+        return saved
+
     def publish(self, event: EventRecord) -> None:
         """Push ``event`` to every listener without waiting."""
         for listener in list(self._listeners):

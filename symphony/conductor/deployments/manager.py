@@ -18,7 +18,8 @@ Known from the store at start, the set survives a restart.
 
 Schedules: the Timetable tells this actor :class:`FireRun` / :class:`RestartDue`
 (down, like the API's requests), routed to the deployment's supervisor. After a create,
-change or delete it pokes the Timetable with :class:`SchedulesChanged` through
+change or delete of a deployment with a schedule (before or after) it pokes the
+Timetable with :class:`SchedulesChanged` through
 ``tell_nowait``, never waiting on it (a full mailbox drops the poke: the Timetable
 re-reads every schedule whenever it handles anything, so pokes coalesce).
 
@@ -38,7 +39,7 @@ import contextlib
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,12 +69,14 @@ from ..store import (
     RollConflict,
     Store,
 )
-from . import experiments
+from . import creating, experiments
+from .creating import BatchRefused, CreateQueue, FlushCreates
 from .events import EventLog
 from .experiments import EXPERIMENT_MESSAGES
 from .instances import is_final_update
 from .messages import (
     CreateDeployment,
+    CreateDeployments,
     DeleteDeployment,
     DrainingChanged,
     FireRun,
@@ -100,13 +103,14 @@ HELLO_APPLY_TIMEOUT = 10.0
 #: is a bug or a broken store: it crashes this actor (its supervisor restarts it from the
 #: store), and the asker gets ActorCrashed, which the API answers with a logged 500.
 REFUSALS = (SpecError, NameConflict, NotFound, GenerationConflict, RollConflict)
+Refusal = SpecError | NameConflict | NotFound | GenerationConflict | RollConflict | BatchRefused
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
     """A refused request: the API turns ``error`` into the right HTTP status."""
 
-    error: SpecError | NameConflict | NotFound | GenerationConflict | RollConflict
+    error: Refusal
 
 
 class Deployments(Supervisor):
@@ -130,6 +134,7 @@ class Deployments(Supervisor):
         self.events = events
         self.timetable = timetable  # poked when schedules may have changed
         self._draining = frozenset(store.draining_nodes())  # told to every supervisor
+        self.creates = CreateQueue()  # stored in groups (see creating.py)
 
     async def on_start(self) -> None:
         for record in self.store.list_deployments():
@@ -140,20 +145,30 @@ class Deployments(Supervisor):
         if expected:
             await self.registry.tell(ExpectNodes(tuple(expected)))
 
-    def _child_spec(self, deployment_id: str) -> ChildSpec:
+    def _child_spec(self, deployment_id: str, new: DeploymentRecord | None = None) -> ChildSpec:
+        """The supervisor of a deployment, restarted from the store. ``new``: the record
+        of a deployment just created, used as is for the first start (it has no
+        instances yet), which saves reading back what was just written."""
+        fresh = [new] if new is not None else []
         return ChildSpec(
             name=deployment_id,
-            factory=functools.partial(self._make_supervisor, deployment_id),
+            factory=functools.partial(self._make_supervisor, deployment_id, fresh),
             shutdown_timeout=5.0,
         )
 
-    def _make_supervisor(self, deployment_id: str) -> DeploymentSupervisor:
-        record = self.store.get_deployment(deployment_id)
-        if record is None:
-            raise NotFound(f"deployment {deployment_id!r} is no longer in the store")
+    def _make_supervisor(
+        self, deployment_id: str, fresh: list[DeploymentRecord]
+    ) -> DeploymentSupervisor:
+        if fresh:
+            record, instances = fresh.pop(), []
+        else:
+            found = self.store.get_deployment(deployment_id)
+            if found is None:
+                raise NotFound(f"deployment {deployment_id!r} is no longer in the store")
+            record, instances = found, self.store.list_instances(deployment_id=deployment_id)
         return DeploymentSupervisor(
             record,
-            self.store.list_instances(deployment_id=deployment_id),
+            instances,
             store=self.store,
             scheduler=self.scheduler,
             registry=self.registry,
@@ -163,6 +178,14 @@ class Deployments(Supervisor):
         )
 
     async def receive(self, message: Any) -> Any:
+        if isinstance(message, CreateDeployment):
+            await creating.queue(self, message)  # answered by the flush that stores it
+            return None
+        if isinstance(message, FlushCreates):
+            await creating.flushed(self)
+            return None
+        if self.creates.waiting:  # creates that came first are stored first
+            await creating.flush(self)
         if isinstance(message, InstancesReported):
             await self._route(message)
             return None
@@ -175,18 +198,15 @@ class Deployments(Supervisor):
             with contextlib.suppress(KeyError, ActorStopped):  # deleted meanwhile
                 await self.child(message.deployment_id).tell(message)
             return None
-        if isinstance(message, CreateDeployment | UpdateDeployment | DeleteDeployment):
-            try:
-                return await self._change(message)
-            finally:
-                self._poke_timetable()
+        if isinstance(message, CreateDeployments):
+            batch = await creating.create_batch(self, message)
+            return Failed(batch) if isinstance(batch, BatchRefused) else batch
+        if isinstance(message, UpdateDeployment | DeleteDeployment):
+            return await self._change(message)
         if isinstance(message, PromoteDeployment):
             return await self._promote(message)
         if isinstance(message, RollbackDeployment):
-            try:
-                return await self._rollback(message)
-            finally:
-                self._poke_timetable()
+            return await self._rollback(message)
         if isinstance(message, EXPERIMENT_MESSAGES):
             try:
                 return await experiments.handle(self, message)
@@ -195,13 +215,18 @@ class Deployments(Supervisor):
         return await super().receive(message)
 
     async def _change(
-        self, message: CreateDeployment | UpdateDeployment | DeleteDeployment
+        self, message: UpdateDeployment | DeleteDeployment
     ) -> DeploymentRecord | Failed | None:
-        if isinstance(message, CreateDeployment):
-            return await self._create(message)
         if isinstance(message, UpdateDeployment):
             return await self._update(message)
         return await self._delete(message)
+
+    def poke_timetable_for(self, specs: Iterable[DeploymentSpec]) -> None:
+        """Poke the Timetable after a create, change or delete only if a spec involved
+        (before or after) has a schedule: a poke makes it read every deployment, so one
+        per create or delete made each cost O(deployments)."""
+        if any(s.schedule is not None or s.restart_schedule is not None for s in specs):
+            self._poke_timetable()
 
     def _poke_timetable(self) -> None:
         """Tell the Timetable schedules may have changed; never waits (see the module
@@ -219,16 +244,6 @@ class Deployments(Supervisor):
         for record in self.store.list_deployments():  # each child is named by its id
             with contextlib.suppress(KeyError, ActorStopped):
                 await self.child(record.id).tell(DrainingChanged(self._draining))
-
-    async def _create(self, message: CreateDeployment) -> DeploymentRecord | Failed:
-        try:
-            self._check_secrets(message.spec)
-            record = self.store.create_deployment(message.spec)
-        except (NameConflict, SpecError) as error:
-            return Failed(error)
-        self.events.add(record, "created", f"deployment {record.name} created")
-        await self.start_child(self._child_spec(record.id))
-        return record
 
     async def _update(self, message: UpdateDeployment) -> DeploymentRecord | Failed:
         record = self.store.get_deployment(message.id_or_name)
@@ -265,6 +280,7 @@ class Deployments(Supervisor):
             )
         except REFUSALS as error:
             return Failed(error)
+        self.poke_timetable_for((record.spec, spec))
         if version is not None:
             what += f", version {version}"
         self.events.add(updated, "updated", f"{what} (generation {updated.generation})")
@@ -309,6 +325,7 @@ class Deployments(Supervisor):
         record = self.store.get_deployment(message.id_or_name)
         if record is None:
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        self.poke_timetable_for((record.spec,))
         # The stops take a while and their confirmations arrive through this very
         # mailbox (node reports are routed here): wait in the background, answer later.
         self.nursery.start_soon(self._teardown, record, self.defer_reply())

@@ -207,6 +207,14 @@ class CreateDeployment:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateDeployments:
+    """Create several deployments from validated specs in one transaction, all or none
+    (reply: their DeploymentRecords in order, or Failed(BatchRefused))."""
+
+    specs: tuple[DeploymentSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateDeployment:
     """Apply a merge patch to a deployment's spec (reply: DeploymentRecord)."""
 

@@ -216,9 +216,9 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             for replica in missing:
                 self._retries.created(replica)
             self._runs.created(created)
-            self._save(created)
             for inst in created:
                 self._event("created", f"replica {inst.replica}: instance {inst.id}", inst)
+            self._save(created)  # with the events: one transaction
             await self._place(created)
 
     def _needs_instance(self, replica: int, latest: InstanceRecord | None) -> bool:
@@ -412,8 +412,8 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         if inst is None or inst.node_id is not None or inst.state != S.PENDING:
             return  # placed meanwhile, ended, or being stopped before it was placed
         if inst.reason != msg.reason:
-            self._save([replace(inst, reason=msg.reason)])
             self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
+            self._save([replace(inst, reason=msg.reason)])
 
     def _lost(self, msg: ReservationsLost) -> None:
         for instance_id in msg.instance_ids:

@@ -68,7 +68,8 @@ class SupervisorBase(Actor):
     def _event(
         self, kind: str, message: str, inst: InstanceRecord | None = None, **data: Any
     ) -> None:
-        """Note an event; they are recorded together when the message is handled."""
+        """Note an event; they are recorded together when the message is handled, or
+        with the next instances saved (one transaction: note before you save)."""
         self._unrecorded.append(new_event(self.record, kind, message, inst, **data))
 
     def _record_events(self) -> None:
@@ -87,8 +88,13 @@ class SupervisorBase(Actor):
                 self.instances.pop(instance_id, None)
         if not records:
             return
-        for saved in self.store.upsert_instances(records):
-            self.instances[saved.id] = saved
+        if self._unrecorded:  # the events noted so far go in the same transaction
+            events, self._unrecorded = self._unrecorded, []
+            saved = self.events.add_with_instances(records, events)
+        else:
+            saved = self.store.upsert_instances(records)
+        for one in saved:
+            self.instances[one.id] = one
 
     def _prune(self) -> None:
         """Forget old ended instances (once per message: it walks every instance)."""

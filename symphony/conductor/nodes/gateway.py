@@ -11,10 +11,12 @@ from typing import Any
 
 from symphony.actors import Actor, ActorRef
 from symphony.wire import NodeConnection, serve_nodes
+from symphony.wire.admission import HandshakeGate
 from symphony.wire.server import JoinHandler
 
 from ..relay import RelayHub
 from ..uploads import UploadStore
+from .beats import HeartbeatInbox
 from .session import HelloCheck, run_session
 
 log = logging.getLogger("symphony.conductor.nodes")
@@ -40,6 +42,12 @@ class GatewaySettings:
     hello_check: HelloCheck | None = None
     #: Archives uploaded to the Conductor, which nodes read over their link.
     uploads: UploadStore | None = None
+    #: The registry's heartbeat inbox (sessions put heartbeats there, see ``beats.py``).
+    beats: HeartbeatInbox | None = None
+    #: Admission control (see :mod:`symphony.wire.admission`): links opening at once,
+    #: and how long one may wait for its turn before it is told to retry later.
+    handshake_concurrency: int = 32
+    handshake_max_wait: float = 5.0
     #: Relayed streams (visits, forwards, tunnels); None: nodes' relay connections are
     #: refused like any connection that does not upgrade.
     relay: RelayHub | None = None
@@ -67,6 +75,9 @@ class Gateway(Actor):
         self.registry = registry
         self.timeout_for = timeout_for
         self.port: int | None = None
+        self.gate = HandshakeGate(
+            concurrency=settings.handshake_concurrency, max_wait=settings.handshake_max_wait
+        )
 
     async def on_start(self) -> None:
         s = self.settings
@@ -79,6 +90,7 @@ class Gateway(Actor):
                 ssl_context=s.ssl_context,
                 handshake_timeout=s.handshake_timeout,
                 join_handler=s.join_handler,
+                gate=self.gate,
                 data_handler=s.relay.serve if s.relay is not None else None,
             )
         )
@@ -92,6 +104,7 @@ class Gateway(Actor):
             hello_timeout=self.settings.hello_timeout,
             hello_check=self.settings.hello_check,
             uploads=self.settings.uploads,
+            beats=self.settings.beats,
             relay=self.settings.relay,
         )
 

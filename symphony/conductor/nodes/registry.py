@@ -22,6 +22,24 @@ until the earliest deadline and then tells the registry :class:`_SweepDue`; the 
 decides from its state *at that moment* (a node that said hello again meanwhile has a
 new deadline and is left alone). Nothing else in the registry polls.
 
+Silence the Conductor caused is not the node's: when the sweep runs more than
+:data:`STALL_SEC` after its alarm (the Conductor was too busy to run it, so it was also
+too busy to read heartbeats: a reconnect storm, a starved machine), a node whose deadline
+passed meanwhile is not declared lost; its silence counts again from that moment (a new
+deadline one node timeout away). A node whose link dropped while the Conductor was
+strained has until twice the sweep's lateness after the late sweep (at most
+:data:`RESTART_GRACE_SEC`) to come back: its retries were turned away or timed out
+meanwhile, so its reconnect backoff (which doubles) grew past its node timeout.
+Likewise the nodes the store expects after a restart (:class:`ExpectNodes`, told once
+the Conductor has started) have their grace counted
+from when the Conductor is ready, not from when the registry was created.
+
+Heartbeats arrive in batches through a :class:`~.beats.HeartbeatInbox` (one wake-up of
+the registry for many heartbeats); a version-5 node's heartbeat *deltas* (only the usage
+that changed) are merged into the usage held for its link. A delta that cannot be applied
+(before any full heartbeat on the link, or too many keys) is refused: its usage is
+dropped and logged, the heartbeat still counts for liveness, and the link stays up.
+
 Draining (``drains.py``) is apart from these states: :class:`SetDraining` marks a node,
 durably, and its views say ``draining`` whatever its state; subscribers hear of a change
 as a :class:`NodeChanged` whose state did not change. A node drained before a restart
@@ -51,8 +69,10 @@ import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 from symphony.wire import PROTOCOL_VERSION
+from symphony.wire.usagedelta import DeltaRefused, merge_usage
 
 from ..fanout import LosslessFanout
+from .beats import BATCH_SEC, HeartbeatInbox
 from .drains import DrainBook, MemoryDrains
 from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
 from .fencing import refusal as fencing_refusal
@@ -78,11 +98,20 @@ log = logging.getLogger("symphony.conductor.nodes")
 
 #: The least time a node not seen since the registry started has to say hello.
 RESTART_GRACE_SEC = 40.0
+#: A sweep this late after its alarm means the Conductor itself could not keep up.
+STALL_SEC = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class _SweepDue:
-    """From the registry's own timer: the earliest node deadline has passed."""
+    """From the registry's own timer: the earliest node deadline (``due_at``) has passed."""
+
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _BeatsWaiting:
+    """From the registry's own task: heartbeats wait in the inbox."""
 
 
 def _merge_reports(queued: Any, new: Any) -> Any | None:
@@ -110,6 +139,7 @@ class _Node:
     session: ActorRef | None
     deadline: float  # trio time after which a quiet node is lost
     incarnation: str | None = None  # the accepted agent's token (see fencing.py)
+    has_usage: bool = False  # a full heartbeat came on this link: deltas apply to it
 
 
 class NodeRegistry(Actor):
@@ -126,6 +156,8 @@ class NodeRegistry(Actor):
             has to say hello before it is lost (see the module docstring).
         drains: where the nodes being drained are kept (the Store, so a restart keeps
             them); in memory when None.
+        beats: where sessions put heartbeats (shared with the gateway); a fresh one when
+            None.
     """
 
     def __init__(
@@ -137,8 +169,10 @@ class NodeRegistry(Actor):
         default_heartbeat_sec: float = 3.0,
         restart_grace_sec: float = RESTART_GRACE_SEC,
         drains: DrainBook | None = None,
+        beats: HeartbeatInbox | None = None,
     ) -> None:
         super().__init__()
+        self.beats = beats if beats is not None else HeartbeatInbox()
         self.drains = drains if drains is not None else MemoryDrains()
         self._draining = set(self.drains.draining_nodes())
         self.restart_grace_sec = restart_grace_sec
@@ -147,6 +181,7 @@ class NodeRegistry(Actor):
         self.subscribers = list(subscribers)
         self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
         self._started_at = 0.0
+        self._strain_grace = -math.inf  # until when a dropped link may take to return
         self._nodes: dict[str, _Node] = {}
         self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
@@ -160,12 +195,15 @@ class NodeRegistry(Actor):
     async def on_start(self) -> None:
         self._started_at = trio.current_time()
         self.nursery.start_soon(self._timer)
+        self.nursery.start_soon(self._beats_waiting)
         for node_id in sorted(self._draining):  # drained before a restart: keep showing it
             self._hold(node_id, (), {}, False, self.default_heartbeat_sec)
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, _SweepDue):
-            return self._sweep()
+            return self._sweep(message.due_at)
+        if isinstance(message, _BeatsWaiting):
+            return self._apply_beats()
         if isinstance(message, NodeHeartbeat):
             return self._heartbeat(message)
         if isinstance(message, NodeStatuses):
@@ -181,8 +219,8 @@ class NodeRegistry(Actor):
             return self._session_ended(message)
         if isinstance(message, ExpectNodes):
             for node_id in message.node_ids:
-                if node_id not in self._nodes:
-                    self._hold(node_id, (), {}, False, self.default_heartbeat_sec)
+                if node_id not in self._nodes:  # grace from now: the Conductor is ready
+                    self._hold(node_id, (), {}, False, self.default_heartbeat_sec, ready=True)
             return None
         if isinstance(message, ListNodes):
             return [self._nodes[n].view for n in sorted(self._nodes)]
@@ -287,9 +325,12 @@ class NodeRegistry(Actor):
         capacities: dict[str, int],
         shared: bool,
         heartbeat_sec: float,
+        *,
+        ready: bool = False,
     ) -> _Node:
         """Hold a node not seen since this registry started as if it had disconnected
-        then: it is lost unless it says hello within its timeout from our start."""
+        then: it is lost unless it says hello within its timeout from our start (from
+        now when ``ready``: the Conductor has just finished starting)."""
         view = NodeView(
             node_id=node_id,
             state="disconnected",
@@ -305,7 +346,7 @@ class NodeRegistry(Actor):
             draining=node_id in self._draining,
         )
         grace = max(self.timeout_for(heartbeat_sec), self.restart_grace_sec)
-        deadline = self._started_at + grace
+        deadline = (trio.current_time() if ready else self._started_at) + grace
         node = self._nodes[node_id] = _Node(view, None, deadline, self._known(node_id))
         self._publish(NodeChanged(view, None))
         self._wake_sweep(deadline)
@@ -334,9 +375,10 @@ class NodeRegistry(Actor):
         if node is None or node.session != msg.session or node.view.state != "ready":
             return  # a stale session's last words
         now = time.time()
-        node.view = replace(node.view, usage=msg.heartbeat.usage, last_heartbeat=now)
+        usage = self._usage_of(node, msg)
+        node.view = replace(node.view, usage=usage, last_heartbeat=now)
         node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
-        self.usage.record_node(msg.node_id, msg.heartbeat.usage, now=now)
+        self.usage.record_node(msg.node_id, usage, now=now)
         if msg.heartbeat.instances is not None:
             self.usage.record_instances(msg.node_id, msg.heartbeat.instances, now=now)
         envs = msg.heartbeat.envs
@@ -345,6 +387,30 @@ class NodeRegistry(Actor):
             # for it may fit now).
             node.view = replace(node.view, envs=tuple(envs))
             self._publish(NodeChanged(node.view, "ready", node.session))
+
+    def _usage_of(self, node: _Node, msg: NodeHeartbeat) -> dict[str, Any]:
+        """The node's usage after this heartbeat: a full one as sent, a delta merged into
+        what the link said before (a delta that cannot be applied keeps that as is)."""
+        beat = msg.heartbeat
+        if not beat.delta:
+            node.has_usage = True
+            return beat.usage
+        try:
+            return merge_usage(node.view.usage if node.has_usage else None, beat.usage)
+        except DeltaRefused as refused:
+            log.warning("node %r: heartbeat usage refused: %s", msg.node_id, refused)
+            return node.view.usage
+
+    def _apply_beats(self) -> None:
+        for beat in self.beats.take():
+            self._heartbeat(beat)
+
+    async def _beats_waiting(self) -> None:
+        """Background: once heartbeats wait, let a batch gather, then have them applied."""
+        while True:
+            await self.beats.wait()
+            await trio.sleep(BATCH_SEC)
+            await self.ref.tell(_BeatsWaiting())
 
     def _usage_query(self, msg: GetNodeUsage | GetInstanceUsage | GetCurrentUsage) -> Any:
         now = time.time()
@@ -361,6 +427,7 @@ class NodeRegistry(Actor):
         if node is None or node.session != msg.session:
             return
         node.session = None
+        node.has_usage = False
         if node.view.state == "ready":
             self._set_state(node, "disconnected", msg.reason)
             node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
@@ -399,15 +466,33 @@ class NodeRegistry(Actor):
             with trio.move_on_at(at):
                 await moved.wait()
                 continue  # the alarm moved: sleep until the new one
-            await self.ref.tell(_SweepDue())
+            await self.ref.tell(_SweepDue(at))
             await moved.wait()  # the sweep sets the next alarm
 
-    def _sweep(self) -> None:
-        """Declare lost the nodes whose deadline passed; set the alarm to the next one."""
+    def _sweep(self, due_at: float) -> None:
+        """Declare lost the nodes whose deadline passed; set the alarm to the next one.
+
+        A late sweep (see the module docstring) gives those nodes a new deadline instead.
+        """
+        self._apply_beats()  # heartbeats that arrived in time count
         now = trio.current_time()
+        stalled = now - due_at > STALL_SEC
+        if stalled:
+            late = now - due_at
+            grace = now + min(self.restart_grace_sec, 2 * late)
+            self._strain_grace = max(self._strain_grace, grace)
+            log.warning("the Conductor was %.1f s late checking node liveness", late)
+        # A link that dropped during a strain: its node's backoff may have grown past
+        # its timeout while it was turned away (see the module docstring).
+        strain_grace = self._strain_grace
         for node in self._nodes.values():
             if node.view.state != "lost" and node.deadline <= now:
-                self._declare_lost(node)
+                if stalled:
+                    node.deadline = now + self.timeout_for(node.view.heartbeat_sec)
+                elif node.view.state == "disconnected" and strain_grace > now:
+                    node.deadline = strain_grace
+                else:
+                    self._declare_lost(node)
         deadlines = [n.deadline for n in self._nodes.values() if n.view.state != "lost"]
         self._set_alarm(min(deadlines, default=now + 3600.0))
 

@@ -4,9 +4,10 @@ The connection handler (run by the wire server, in the task that owns the WebSoc
 does the opening exchange, registers the node with the registry and then runs the
 session until the link ends. The session's reader task validates nothing itself:
 :mod:`symphony.wire` already turned every frame into a typed message or refused it.
-The session routes them: heartbeats and statuses to the registry, log chunks to
-whoever asked for them. Other actors send commands to the node through the session's
-ref (``tell`` a wire message, or a list of them as one batch frame).
+The session routes them: heartbeats to the registry's inbox (in batches, see ``beats.py``),
+statuses to the registry, log chunks to whoever asked for them. Other actors send
+commands to the node through the session's ref (``tell`` a wire message, or a list of
+them as one batch frame).
 
 Writing never blocks the session's handler: commands go into a bounded queue that a
 writer task sends, so a ``tell`` to a session (the Scheduler's starts, a supervisor's
@@ -70,9 +71,7 @@ from symphony.wire.version import (
 )
 
 from ..uploads import UploadStore
-
-if TYPE_CHECKING:
-    from ..relay import RelayHub
+from .beats import HeartbeatInbox
 from .model import (
     CloseLogStream,
     CloseSession,
@@ -83,6 +82,9 @@ from .model import (
     RegisterNode,
     SessionEnded,
 )
+
+if TYPE_CHECKING:
+    from ..relay import RelayHub
 
 log = logging.getLogger("symphony.conductor.nodes")
 
@@ -119,6 +121,7 @@ class NodeSession(Actor):
     def __init__(self, conn: NodeConnection, node_id: str, registry: ActorRef) -> None:
         super().__init__()
         self.uploads: UploadStore | None = None  # what UploadRead reads from
+        self.beats: HeartbeatInbox | None = None  # where heartbeats go; None: the registry
         self.relay: RelayHub | None = None  # who waits for the streams OpenStream asks for
         self.conn = conn
         self.node_id = node_id
@@ -283,7 +286,10 @@ class NodeSession(Actor):
 
     async def _route(self, msg: Message) -> None:
         if isinstance(msg, Heartbeat):
-            await self.registry.tell(NodeHeartbeat(self.node_id, self.ref, msg))
+            if self.beats is not None:
+                self.beats.put(NodeHeartbeat(self.node_id, self.ref, msg))
+            else:
+                await self.registry.tell(NodeHeartbeat(self.node_id, self.ref, msg))
         elif isinstance(msg, StatusBatch):
             await self.registry.tell(NodeStatuses(self.node_id, self.ref, msg.updates))
         elif isinstance(msg, InstanceStatus):
@@ -349,6 +355,7 @@ async def run_session(
     hello_timeout: float = 5.0,
     hello_check: HelloCheck | None = None,
     uploads: UploadStore | None = None,
+    beats: HeartbeatInbox | None = None,
     relay: RelayHub | None = None,
 ) -> None:
     """Handle one node connection from hello to close (the wire server's handler body).
@@ -373,6 +380,7 @@ async def run_session(
     heartbeat_sec = hello.heartbeat_sec or default_heartbeat_sec
     session = NodeSession(conn, hello.node_id, registry)
     session.uploads = uploads
+    session.beats = beats
     session.relay = relay
     registered = False
     try:
@@ -400,6 +408,7 @@ async def run_session(
                 await ref.stop()
                 return
             session.accepted.set()
+            conn.opened()  # the next link may open (admission control)
     finally:
         # Whatever ended the session (the link, a lost verdict, a crash, shutdown), the
         # registry must hear of it, and the link is closed from this task, which owns

@@ -1,6 +1,6 @@
-"""The Conductor's durable state: SQLite (WAL), versioned schema, typed records.
+"""The Conductor's durable state: SQLite (WAL) or PostgreSQL, versioned schema, typed records.
 
-    store = Store.open("storage/symphony.db")
+    store = Store.open("storage/symphony.db")     # or Store.open_url("postgresql://...")
     record = store.create_deployment(spec)              # NameConflict if the name is taken
     store.upsert_instances([InstanceRecord(new_id("i"), record.id, 0)])
     store.append_event("created", "deployment created", deployment_id=record.id)
@@ -13,15 +13,19 @@ from symphony.wire.states import InstanceState
 from ._counters import RESTARTS
 from ._errors import (
     AlreadyExists,
+    ConstraintViolation,
     CorruptRecord,
+    Fenced,
     GenerationConflict,
     NameConflict,
     NotFound,
     RollConflict,
     SchemaTooNew,
     StoreError,
+    StoreUnavailable,
 )
 from ._experiments import ExperimentNameConflict
+from ._leases import Lease
 from ._reader import StoreReader
 from ._records import (
     INSTANCE_STATES,
@@ -47,15 +51,18 @@ __all__ = [
     "MIGRATIONS",
     "RESTARTS",
     "AlreadyExists",
+    "ConstraintViolation",
     "CorruptRecord",
     "DeploymentRecord",
     "EventRecord",
     "ExperimentNameConflict",
     "ExperimentRecord",
+    "Fenced",
     "GenerationConflict",
     "InstanceRecord",
     "InstanceState",
     "JoinTokenRecord",
+    "Lease",
     "NameConflict",
     "NewEvent",
     "NotFound",
@@ -68,6 +75,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreReader",
+    "StoreUnavailable",
     "VersionRecord",
     "migrate",
     "new_id",

@@ -23,7 +23,7 @@ class CounterTable(StoreBase):
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                "ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value",
                 (name, amount),
             )
 

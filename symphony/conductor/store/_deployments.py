@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
+from collections.abc import Iterable, Sequence
 
 from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 
 from ._base import StoreBase
-from ._errors import AlreadyExists, CorruptRecord, GenerationConflict, NameConflict, NotFound
+from ._db import Db, Row
+from ._errors import (
+    AlreadyExists,
+    ConstraintViolation,
+    CorruptRecord,
+    GenerationConflict,
+    NameConflict,
+    NotFound,
+)
 from ._records import DeploymentRecord, new_id
 from ._versions import use_version
 
@@ -25,7 +33,7 @@ def _spec(text: str) -> DeploymentSpec:
     return parse_stored_spec(json.loads(text))
 
 
-def deployment_record(row: sqlite3.Row) -> DeploymentRecord:
+def deployment_record(row: Row) -> DeploymentRecord:
     try:
         spec = _spec(row["spec"])
     except (SpecError, ValueError) as exc:
@@ -44,11 +52,11 @@ def deployment_record(row: sqlite3.Row) -> DeploymentRecord:
     )
 
 
-def _is_name_conflict(exc: sqlite3.IntegrityError) -> bool:
-    return "deployments.name" in str(exc)
+def _is_name_conflict(exc: ConstraintViolation) -> bool:
+    return exc.kind == "unique" and exc.columns == "deployments.name"
 
 
-def insert_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> None:
+def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
     """Insert one new deployment inside the caller's write transaction."""
     spec = record.spec
     try:
@@ -64,9 +72,11 @@ def insert_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> Non
                 spec.desired_state,
             ),
         )
-    except sqlite3.IntegrityError as exc:
+    except ConstraintViolation as exc:
         if _is_name_conflict(exc):
             raise NameConflict(spec.name) from None
+        if exc.kind != "unique":
+            raise
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
     # Its template is version 1 (rolling updates), counted as good.
     use_version(conn, record.id, 1, spec, "good", record.created_at)
@@ -81,6 +91,31 @@ class DeploymentTable(StoreBase):
         with self._write() as conn:
             insert_deployment(conn, record)
         return record
+
+    def create_deployments(self, specs: Sequence[DeploymentSpec]) -> list[DeploymentRecord]:
+        """Store several new deployments in one transaction: all of them or none.
+
+        One commit for the lot is what lets a burst of creates share the cost of a
+        durable write. Raises :class:`NameConflict` (nothing stored) if any name is
+        taken, by a stored deployment or by an earlier one of ``specs``.
+        """
+        records = [self._new_deployment(spec, None) for spec in specs]
+        if records:
+            with self._write() as conn:
+                for record in records:
+                    insert_deployment(conn, record)
+        return records
+
+    def taken_names(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` stored deployments already carry."""
+        wanted = list(dict.fromkeys(names))
+        taken: set[str] = set()
+        for start in range(0, len(wanted), 500):  # well under SQLite's bound-variable cap
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._read(f"SELECT name FROM deployments WHERE name IN ({marks})", chunk)
+            taken.update(row["name"] for row in rows)
+        return taken
 
     def _new_deployment(self, spec: DeploymentSpec, deployment_id: str | None) -> DeploymentRecord:
         now = self._clock()
@@ -161,7 +196,7 @@ class DeploymentTable(StoreBase):
                         deployment_id,
                     ),
                 )
-        except sqlite3.IntegrityError as exc:
+        except ConstraintViolation as exc:
             if _is_name_conflict(exc):
                 raise NameConflict(spec.name) from None
             raise

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._base import StoreBase
-from ._errors import NotFound
+from ._db import Db, Row
+from ._dialect import in_list, json_text
+from ._errors import ConstraintViolation, NotFound
 from ._records import EventRecord, NewEvent
 
 _COLUMNS = "id, deployment_id, instance_id, at, kind, message, data"
 
 
-def _record(row: sqlite3.Row) -> EventRecord:
+def _record(row: Row) -> EventRecord:
     return EventRecord(
         id=row["id"],
         at=row["at"],
@@ -31,6 +34,30 @@ def _dump(data: Mapping[str, Any]) -> str:
         return json.dumps(dict(data))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"event data must be JSON-able: {exc}") from None
+
+
+def insert_events(conn: Db, events: Sequence[NewEvent], now: float) -> list[EventRecord]:
+    """Insert events inside the caller's write transaction; ids follow the given order."""
+    out = []
+    for e in events:
+        at = now if e.at is None else e.at
+        cursor = conn.execute(
+            "INSERT INTO events (deployment_id, instance_id, at, kind, message, data) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data)),
+        )
+        out.append(
+            EventRecord(
+                int(cursor.fetchone()[0]),
+                at,
+                e.kind,
+                e.message,
+                e.deployment_id,
+                e.instance_id,
+                dict(e.data),
+            )
+        )
+    return out
 
 
 class EventTable(StoreBase):
@@ -50,32 +77,13 @@ class EventTable(StoreBase):
     def append_events(self, events: Sequence[NewEvent]) -> list[EventRecord]:
         """Append many events in one transaction; ids follow the given order."""
         now = self._clock()
-        out = []
         try:
             with self._write() as conn:
-                for e in events:
-                    at = now if e.at is None else e.at
-                    cursor = conn.execute(
-                        "INSERT INTO events (deployment_id, instance_id, at, kind, message, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data)),
-                    )
-                    out.append(
-                        EventRecord(
-                            int(cursor.lastrowid or 0),
-                            at,
-                            e.kind,
-                            e.message,
-                            e.deployment_id,
-                            e.instance_id,
-                            dict(e.data),
-                        )
-                    )
-        except sqlite3.IntegrityError as exc:
-            if "FOREIGN KEY" in str(exc):
+                return insert_events(conn, events, now)
+        except ConstraintViolation as exc:
+            if exc.kind == "foreign_key":
                 raise NotFound("an event names a deployment that does not exist") from None
             raise
-        return out
 
     def list_events(
         self,
@@ -97,7 +105,7 @@ class EventTable(StoreBase):
             where.append("deployment_id = ?")
             params.append(deployment_id)
         if deployment_ids is not None:  # an experiment's processes
-            where.append(f"deployment_id IN ({', '.join('?' * len(deployment_ids))})")
+            where.append(f"deployment_id IN ({in_list(deployment_ids)})")
             params.extend(deployment_ids)
         if instance_id is not None:
             where.append("instance_id = ?")
@@ -118,7 +126,7 @@ class EventTable(StoreBase):
         with self._write() as conn:
             cursor = conn.execute(
                 "DELETE FROM events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() "
-                "OVER (PARTITION BY deployment_id ORDER BY id DESC) AS n FROM events) "
+                "OVER (PARTITION BY deployment_id ORDER BY id DESC) AS n FROM events) AS ranked "
                 "WHERE n > ?)",
                 (keep_per_deployment,),
             )
@@ -135,12 +143,14 @@ class EventTable(StoreBase):
         an instance's state after reconnecting) carries the same ``restarts`` count for
         its instance and is counted once.
         """
+        restarts = json_text(self._conn.dialect, "data", "restarts")
         rows = self._read(
-            "SELECT CAST(first_at / 60 AS INTEGER) * 60 AS minute, COUNT(*) AS n FROM "
-            "(SELECT MIN(at) AS first_at FROM events "
+            "SELECT MIN(at) AS first_at FROM events "
             "WHERE deployment_id = ? AND kind = 'restarting' AND at >= ? "
-            "GROUP BY IFNULL(instance_id, '') || ':' || "
-            "IFNULL(json_extract(data, '$.restarts'), id)) GROUP BY minute",
+            "GROUP BY COALESCE(instance_id, ''), "
+            f"COALESCE({restarts}, 'event ' || CAST(id AS TEXT))",
             (deployment_id, since),
         )
-        return {float(row["minute"]): int(row["n"]) for row in rows}
+        # Bucketed here: the engines disagree on how CAST rounds a float to an integer.
+        minutes = Counter(math.floor(row["first_at"] / 60) * 60.0 for row in rows)
+        return dict(sorted(minutes.items()))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Sequence
 
 from symphony.spec import DeploymentSpec, ExperimentSpec, SpecError, parse_experiment
 
 from ._base import StoreBase
+from ._db import Row
 from ._deployments import READ_COLUMNS, deployment_record, insert_deployment
-from ._errors import CorruptRecord, NameConflict, NotFound
+from ._errors import ConstraintViolation, CorruptRecord, NameConflict, NotFound
 from ._records import DeploymentRecord, ExperimentRecord, new_id
 
 
@@ -32,7 +32,7 @@ def _spec(text: str) -> ExperimentSpec:
     return parse_experiment(json.loads(text))[0]
 
 
-def _record(row: sqlite3.Row) -> ExperimentRecord:
+def _record(row: Row) -> ExperimentRecord:
     try:
         spec = _spec(row["spec"])
     except (SpecError, ValueError) as exc:
@@ -58,7 +58,9 @@ class ExperimentTable(StoreBase):
                     "VALUES (?, ?, ?, ?)",
                     (spec.name, json.dumps(spec.to_dict()), now, now),
                 )
-            except sqlite3.IntegrityError:
+            except ConstraintViolation as exc:
+                if exc.kind != "unique":
+                    raise
                 raise ExperimentNameConflict(spec.name) from None
             for deployment in deployments:
                 insert_deployment(conn, deployment)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._base import StoreBase
-from ._errors import NotFound
+from ._db import Row
+from ._dialect import in_list
+from ._errors import ConstraintViolation, NotFound
 from ._records import InstanceRecord
 
 _FIELDS = [f.name for f in dataclasses.fields(InstanceRecord)]
@@ -29,7 +30,7 @@ def _params(record: InstanceRecord) -> list[Any]:
     return values
 
 
-def _record(row: sqlite3.Row) -> InstanceRecord:
+def _record(row: Row) -> InstanceRecord:
     values = {name: row[name] for name in _FIELDS}
     values["reservation"] = json.loads(values["reservation"])
     values["network"] = json.loads(values["network"])
@@ -49,8 +50,8 @@ class InstanceTable(StoreBase):
         try:
             with self._write() as conn:
                 conn.executemany(_UPSERT, [_params(r) for r in stamped])
-        except sqlite3.IntegrityError as exc:
-            if "FOREIGN KEY" in str(exc):
+        except ConstraintViolation as exc:
+            if exc.kind == "foreign_key":
                 ids = sorted({r.deployment_id for r in stamped})
                 raise NotFound(
                     f"an instance names a deployment that does not exist (one of {ids})"
@@ -78,7 +79,7 @@ class InstanceTable(StoreBase):
             where.append("node_id = ?")
             params.append(node_id)
         if states is not None:
-            where.append(f"state IN ({', '.join('?' for _ in states)})")
+            where.append(f"state IN ({in_list(states)})")
             params.extend(states)
         sql = f"SELECT {_COLUMNS} FROM instances"
         if where:
@@ -90,6 +91,4 @@ class InstanceTable(StoreBase):
         """Delete instances by id; returns how many existed."""
         ids = [(i,) for i in instance_ids]
         with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany("DELETE FROM instances WHERE id = ?", ids)
-            return conn.total_changes - before
+            return conn.executemany("DELETE FROM instances WHERE id = ?", ids)

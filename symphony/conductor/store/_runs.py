@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import enum
 import json
-import sqlite3
 from dataclasses import dataclass, field
 
 from ._base import StoreBase
+from ._db import Row
 from ._errors import CorruptRecord
 
 
@@ -66,7 +66,7 @@ def _members(text: str) -> tuple[RunMember, ...]:
     return tuple(RunMember(**item) for item in json.loads(text))
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
+def _record(row: Row) -> RunRecord:
     try:
         return RunRecord(
             deployment_id=row["deployment_id"],

@@ -1,9 +1,16 @@
-"""Schema and migrations, versioned with ``PRAGMA user_version``.
+"""Schema and migrations, one set for SQLite and PostgreSQL, versioned with ``PRAGMA
+user_version`` (SQLite) or a one-row table (PostgreSQL).
 
 ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``. Append a step to
 change the schema; never edit a step that has shipped (databases in the field ran it).
 Each step runs in its own transaction together with the version bump, so a crash mid-way
-leaves the database at the previous version, not half-migrated.
+leaves the database at the previous version, not half-migrated (PostgreSQL's DDL is
+transactional too). Write steps in SQLite's words with ``REAL``/``INTEGER``/``BLOB``
+types: :func:`~._dialect.pg_ddl` gives PostgreSQL its own.
+
+Several Conductors may start on one database at once: each step's transaction holds
+the database's write lock and reads the version again inside it, so one of them runs
+the step and the others find it done.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ._db import Db, SqliteDb
 from ._errors import SchemaTooNew
 
 V1 = """
@@ -190,38 +198,72 @@ CREATE TABLE secrets (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
+# Named leases (the Conductors' leadership): who holds it, its fencing token (raised on
+# every change of holder, never lowered), until when, and where the holder's API is.
+V12 = """
+CREATE TABLE leases (
+    name          TEXT PRIMARY KEY,
+    holder        TEXT NOT NULL,
+    token         INTEGER NOT NULL,
+    expires_at    REAL NOT NULL,
+    url           TEXT,
+    acquired_at   REAL NOT NULL
+);
+"""
+
+# Fingerprints of the CA, API token and secrets key each Conductor sharing the database
+# was given (symphony.conductor.shared): the first to start records them.
+V13 = """
+CREATE TABLE shared_material (
+    name          TEXT PRIMARY KEY,
+    fingerprint   TEXT NOT NULL,
+    recorded_at   REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13)
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+def schema_version(conn: Db | sqlite3.Connection) -> int:
+    return _db(conn).schema_version()
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+def migrate(conn: Db | sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
     """Bring ``conn`` (in autocommit mode) up to ``len(migrations)``; returns that version.
 
     Raises :class:`SchemaTooNew` for a database written by newer code: running old code
     on it could silently drop what the new columns mean.
     """
-    current = schema_version(conn)
+    db = _db(conn)
     target = len(migrations)
+    _check_not_newer(db.schema_version(), target)
+    while (current := db.schema_version()) < target:
+        db.begin_write()
+        try:
+            # Again under the write lock: another Conductor may have run this step.
+            current = db.schema_version()
+            _check_not_newer(current, target)
+            if current < target:
+                for statement in _statements(migrations[current]):
+                    db.run_script_statement(statement)
+                db.set_schema_version(current + 1)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+    return target
+
+
+def _db(conn: Db | sqlite3.Connection) -> Db:
+    return SqliteDb(conn) if isinstance(conn, sqlite3.Connection) else conn
+
+
+def _check_not_newer(current: int, target: int) -> None:
     if current > target:
         raise SchemaTooNew(
             f"the database schema is version {current}, newer than this Symphony "
-            f"understands ({target}); upgrade Symphony or point it at another state directory"
+            f"understands ({target}); upgrade Symphony or point it at another database"
         )
-    for version in range(current, target):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(migrations[version]):
-                conn.execute(statement)
-            # PRAGMA takes no parameters; the value is our own int.
-            conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return target
 
 
 def _statements(script: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""``Store``: the Conductor's SQLite database, one typed method per operation."""
+"""``Store``: the Conductor's database (SQLite or PostgreSQL), one typed method per operation."""
 
 from __future__ import annotations
 
@@ -11,18 +11,31 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ._counters import CounterTable
+from ._db import Db, SqliteDb
 from ._deployments import DeploymentTable
+from ._dialect import Dialect
+from ._errors import StoreUnavailable
 from ._events import EventTable
 from ._experiments import ExperimentTable
 from ._instances import InstanceTable
+from ._leases import LeaseTable
 from ._nodes import NodeTable
+from ._reader import StoreReader
+from ._records import DeploymentRecord, InstanceRecord
 from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._secrets import SecretTable
+from ._shared import SharedMaterialTable
+from ._together import InstanceEventTable
 from ._tokens import TokenTable
+from ._url import dialect_of, redacted, sqlite_path
 from ._versions import VersionTable
+
+if TYPE_CHECKING:  # the driver is imported only for a PostgreSQL store
+    from ._postgres import ReaderPool
 
 DEFAULT_PATH = Path("storage") / "symphony.db"
 #: The files of one SQLite database in WAL mode: each holds specs with their env values.
@@ -61,9 +74,14 @@ class Store(
     RunTable,
     SecretTable,
     VersionTable,
+    InstanceEventTable,
+    SharedMaterialTable,
+    LeaseTable,
 ):
     """Deployments, instances, events, join tokens, node incarnations, counters,
-    experiments, the runs of scheduled deployments and sealed secrets in one SQLite file.
+    experiments, the runs of scheduled deployments, sealed secrets and the Conductors'
+    leadership lease in one SQLite file (:meth:`open`) or one PostgreSQL database
+    (:meth:`open_url`).
 
     Every write method commits before it returns: when it returns, the change survives
     a crash of the Conductor process. (``synchronous=NORMAL`` in WAL mode: a power cut
@@ -74,12 +92,81 @@ class Store(
         >>> store.get_deployment(record.name).generation         # doctest: +SKIP
         1
 
-    Use it from one thread (the Conductor's event loop); it is not thread-safe.
+    Use it from one thread (the Conductor's event loop); it is not thread-safe, except
+    :meth:`read_everything`, which is meant for worker threads.
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, path: Path, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        conn: Db,
+        *,
+        path: Path | None,
+        clock: Callable[[], float],
+        url: str | None = None,
+    ) -> None:
         super().__init__(conn, clock=clock)
+        #: The SQLite file (None on PostgreSQL).
         self.path = path
+        self._url = url
+        self._readers: ReaderPool | None = None
+        if url is not None:
+            from ._postgres import ReaderPool
+
+            self._readers = ReaderPool(url)
+
+    @property
+    def dialect(self) -> Dialect:
+        """Which engine holds the data."""
+        return self._conn.dialect
+
+    @property
+    def location(self) -> str:
+        """Where the data is, for people: the file, or the URL without its password."""
+        return str(self.path) if self._url is None else redacted(self._url)
+
+    @classmethod
+    def open_url(
+        cls,
+        url: str | None,
+        *,
+        state_dir: str | Path = Path("storage"),
+        clock: Callable[[], float] = time.time,
+    ) -> Store:
+        """Open (creating and migrating as needed) the store ``url`` names (see
+        :mod:`._url`: no URL is ``<state_dir>/symphony.db``). Raises ``ValueError`` for
+        a URL of another kind, :class:`StoreUnavailable` when the server cannot be
+        reached."""
+        if dialect_of(url) is Dialect.SQLITE:
+            return cls.open(sqlite_path(url, Path(state_dir)), clock=clock)
+        assert url is not None
+        try:
+            from ._postgres import PostgresDb
+        except ImportError as exc:
+            raise StoreUnavailable(
+                f"a PostgreSQL store needs the psycopg package ({exc}): "
+                "pip install 'symphony-orchestra[postgres]'"
+            ) from None
+
+        db = PostgresDb(url)
+        try:
+            migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        log.info("store: PostgreSQL at %s", redacted(url))
+        return cls(db, path=None, clock=clock, url=url)
+
+    def read_everything(self) -> tuple[list[DeploymentRecord], list[InstanceRecord]]:
+        """Every deployment and every instance, read in one transaction on a connection
+        of its own: safe to call from a worker thread while the loop thread writes."""
+        if self._readers is None:
+            assert self.path is not None
+            return StoreReader.read_all_at(self.path)
+        db = self._readers.take()
+        try:
+            return StoreReader(db, clock=self._clock).read_all()
+        finally:
+            self._readers.give_back(db)
 
     @classmethod
     def open(
@@ -100,22 +187,28 @@ class Store(
         # returns" write is one explicit transaction, not the sqlite3 module's guess.
         conn = sqlite3.connect(path, isolation_level=None)
         try:
-            conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn)
+            db = SqliteDb(conn)
+            migrate(db)
             if str(path) != ":memory:":
                 _private_files(path)  # -wal and -shm exist now
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path=path, clock=clock)
+        return cls(db, path=path, clock=clock)
 
     @property
     def schema_version(self) -> int:
         return schema_version(self._conn)
+
+    def close(self) -> None:
+        """Close the database and any reader connections (idempotent)."""
+        if self._readers is not None:
+            self._readers.close()
+        super().close()
 
     def __enter__(self) -> Store:
         return self

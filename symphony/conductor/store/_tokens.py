@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from ..binding import JoinBinding
 from ._base import StoreBase
-from ._errors import AlreadyExists
+from ._db import Row
+from ._errors import AlreadyExists, ConstraintViolation
 from ._records import JoinTokenRecord
 
 _COLUMNS = "id, secret_hash, created_at, expires_at, single_use, used_at, binding"
 
 
-def _record(row: sqlite3.Row) -> JoinTokenRecord:
+def _record(row: Row) -> JoinTokenRecord:
     return JoinTokenRecord(
         id=row["id"],
         secret_hash=row["secret_hash"],
@@ -45,7 +44,9 @@ class TokenTable(StoreBase):
                     f"INSERT INTO join_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?)",
                     (token_id, secret_hash, record.created_at, expires_at, int(single_use), stored),
                 )
-        except sqlite3.IntegrityError:
+        except ConstraintViolation as exc:
+            if exc.kind != "unique":
+                raise
             raise AlreadyExists(f"join token {token_id!r} exists already") from None
         return record
 

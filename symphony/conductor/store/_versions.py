@@ -10,11 +10,11 @@ rollback, an automatic revert) makes that version current again. Only the last
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 
 from ._base import StoreBase
+from ._db import Db, Row
 from ._errors import CorruptRecord
 from ._records import VersionRecord
 
@@ -24,7 +24,7 @@ KEEP_VERSIONS = 10
 _COLUMNS = "deployment_id, version, spec, status, reason, created_at, used_at"
 
 
-def _record(row: sqlite3.Row) -> VersionRecord:
+def _record(row: Row) -> VersionRecord:
     try:
         spec = parse_stored_spec(json.loads(row["spec"]))
     except (SpecError, ValueError) as exc:
@@ -44,7 +44,7 @@ def _record(row: sqlite3.Row) -> VersionRecord:
 
 
 def use_version(
-    conn: sqlite3.Connection,
+    conn: Db,
     deployment_id: str,
     version: int,
     spec: DeploymentSpec,

@@ -1,0 +1,183 @@
+"""The standby's API: every request goes on to the leader, the answer comes back.
+
+A standby Conductor holds no node links and must not write, so it cannot answer a
+write, a log read or a ``/live`` stream itself; forwarding everything keeps it simple
+and keeps clients unchanged (they may list every Conductor in ``SYMPHONY_URL`` and talk
+to whichever answers). Streamed answers (``logs?follow``, ``/live``) stream through.
+
+The leader's URL is the one published with its lease. With no leader (the lease ran
+out and nobody took it yet) or a leader that does not answer, the standby says so
+with a 503 and ``X-Symphony-Role: standby``: nothing was applied, and a client with
+several URLs tries the next. A leader that took the request but gave no answer is a
+502: it may have been applied, so clients do not repeat it on their own.
+A request that was forwarded once is never forwarded again (two standbys that both
+believe the other leads must not bounce it between them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+log = logging.getLogger("symphony.conductor.api")
+
+#: Set on every answer of a standby, and on every request it forwards.
+ROLE_HEADER = "x-symphony-role"
+FORWARDED_HEADER = "x-symphony-forwarded"
+#: Headers of one hop, not to be passed on (RFC 9110 section 7.6.1), and Host (the
+#: leader checks its own).
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
+
+_BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+class Forwarder:
+    """An ASGI app that forwards every HTTP request to ``leader_url()``."""
+
+    def __init__(self, leader_url: Callable[[], str | None], client: httpx.AsyncClient) -> None:
+        self.leader_url = leader_url
+        self.client = client
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return  # websockets: the leader's, not ours (the server closes it)
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        if any(k == FORWARDED_HEADER for k, _ in headers):
+            await _unavailable(send, "the request came from another standby")
+            return
+        leader = self.leader_url()
+        if leader is None:
+            await _unavailable(send, "no leader holds the lease right now; try again shortly")
+            return
+
+        async def body() -> AsyncIterator[bytes]:
+            # Streamed on as it comes, never held whole: the leader enforces its own
+            # limits (413) on what a hostile client sends through a standby.
+            while True:
+                message = await receive()
+                chunk = message.get("body", b"")
+                if isinstance(chunk, bytes) and chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+
+        target = leader.rstrip("/") + scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        request = self.client.build_request(
+            scope["method"],
+            target,
+            headers=[(k, v) for k, v in headers if k not in _HOP] + [(FORWARDED_HEADER, "1")],
+            # Without Content-Length or Transfer-Encoding a request has no body.
+            content=body() if any(k in _BODY_HEADERS for k, _ in headers) else b"",
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.ConnectError as error:  # nothing was sent: safe to try elsewhere
+            log.warning("the leader at %s does not answer: %s", leader, error)
+            await _unavailable(send, f"the leader at {leader} does not answer: {error}")
+            return
+        except httpx.HTTPError as error:  # sent, maybe applied: the client must not retry
+            log.warning("the leader at %s did not answer: %s", leader, error)
+            await _answer(
+                send,
+                502,
+                "the leader did not answer",
+                f"the request went to the leader at {leader}, which did not answer "
+                f"({error}); it may have been applied: check before repeating it",
+            )
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (k.encode("latin-1"), v.encode("latin-1"))
+                        for k, v in response.headers.multi_items()
+                        if k.lower() not in _HOP
+                    ]
+                    + [(ROLE_HEADER.encode(), b"standby")],
+                }
+            )
+            await _pass_body(response, send)
+        except* httpx.HTTPError as group:  # the leader went away mid-answer: cut it short
+            log.warning("the leader at %s stopped answering: %s", leader, group.exceptions[0])
+        finally:
+            # Also when the client left and we are cancelled: release the leader's
+            # connection now (an orderly teardown of a few lines, bounded).
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + 2.0):
+                await response.aclose()
+
+
+async def _pass_body(response: httpx.Response, send: ASGISendCallable) -> None:
+    """Send the leader's body on as it comes (a followed log, a live stream never ends).
+
+    The leader's body is read by a task of its own that is cancelled when we stop (the
+    client left, or the standby stops): cancelling runs through httpx's nested
+    generators and closes them, where leaving the loop by an exception would not.
+    """
+    chunks_in, chunks_out = trio.open_memory_channel[bytes](16)
+
+    async def read() -> None:
+        async with chunks_in:
+            async for chunk in response.aiter_raw():
+                await chunks_in.send(chunk)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        try:
+            async for chunk in chunks_out:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def _unavailable(send: ASGISendCallable, detail: str) -> None:
+    """503: the request reached no leader (nothing was applied); try another Conductor."""
+    await _answer(send, 503, "this Conductor is a standby", detail)
+
+
+async def _answer(send: ASGISendCallable, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+                (ROLE_HEADER.encode(), b"standby"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

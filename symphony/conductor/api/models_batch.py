@@ -1,0 +1,37 @@
+"""The body and answer of ``POST /deployments:batch`` (see :mod:`.models`).
+
+The body model documents the shape for OpenAPI; the route itself reads the items one by
+one so that every bad item is reported with its index (see :mod:`.routes_batch`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from symphony.spec import DeploymentSpec
+
+from .models import Deployment, _Answer, _Request
+
+__all__ = ["MAX_BATCH", "CreatedDeployments", "DeploymentBatch"]
+
+#: The most deployments one batch may create. One batch is one transaction and one
+#: message to the Deployments manager, which starts every supervisor before it answers
+#: anything else: the cap bounds that pause (about 0.1 s here) as well as the body.
+MAX_BATCH = 200
+
+
+class DeploymentBatch(_Request):
+    """Deployments to create together: all of them, or none if any item is refused."""
+
+    deployments: Annotated[
+        list[DeploymentSpec],
+        Field(min_length=1, max_length=MAX_BATCH, description="Specs, as POST /deployments"),
+    ]
+
+
+class CreatedDeployments(_Answer):
+    """The created deployments, in the order of the batch's items."""
+
+    deployments: list[Deployment]

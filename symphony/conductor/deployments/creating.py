@@ -1,0 +1,203 @@
+"""Creating deployments in groups: the creates waiting together share one transaction.
+
+A ``CreateDeployment`` ask is not stored at once. The Deployments manager queues it,
+takes over its reply, and tells itself :class:`FlushCreates` (once per group): that
+message lands behind every create already in the mailbox, so by the time it is handled
+the queue holds all the creates that were waiting at that moment. They are then checked,
+stored in one transaction, their supervisors started, and each asker answered: a 201
+still means committed. There is no timer: a lone create is stored as soon as the flush
+right behind it is handled, and under load the groups grow by themselves (the creates
+arriving while one group is stored form the next).
+
+A failing item fails only itself: each is checked before the transaction (its secrets,
+its name against the group and the store), and should the group's insert still meet a
+name conflict (another writer of the database), the group is stored item by item.
+
+While creates are queued the manager handles only creates: any other message stores the
+queue first (:func:`flush`), so an update, a delete or a node report is never handled
+ahead of a create that arrived before it.
+
+``POST /deployments:batch`` comes as :class:`CreateDeployments`: all items or none, in
+one transaction, each problem reported with its item's index (:class:`BatchRefused`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from symphony.actors import ActorCrashed, ActorStopped, MailboxFull, Reply
+from symphony.errors import SymphonyError
+from symphony.spec import DeploymentSpec, SpecError
+
+from ..store import DeploymentRecord, NameConflict
+from .events import new_event
+from .messages import CreateDeployment, CreateDeployments
+
+if TYPE_CHECKING:
+    from .manager import Deployments
+
+#: What can be wrong with one item of a group or a batch.
+ItemError = SpecError | NameConflict
+
+
+@dataclass(frozen=True, slots=True)
+class FlushCreates:
+    """Told by the Deployments manager to itself: store the creates queued before this."""
+
+
+class BatchRefused(SymphonyError):
+    """Items of a batch that cannot be created, by index; none of the batch was created."""
+
+    def __init__(self, problems: dict[int, ItemError]) -> None:
+        self.problems = dict(sorted(problems.items()))
+        super().__init__("; ".join(f"item {i}: {e}" for i, e in self.problems.items()))
+
+    @property
+    def only_conflicts(self) -> bool:
+        """Every problem is a name already taken (the items themselves are valid)."""
+        return all(isinstance(e, NameConflict) for e in self.problems.values())
+
+
+class CreateQueue:
+    """The creates waiting for the next flush; touched only by the manager's ``receive``."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[DeploymentSpec, Reply | None]] = []
+        self.flush_told = False  # a FlushCreates is in the mailbox
+
+
+async def queue(manager: Deployments, message: CreateDeployment) -> None:
+    """Queue one create; its asker is answered by the flush that stores it."""
+    try:
+        reply: Reply | None = manager.defer_reply()
+    except RuntimeError:  # told, not asked: nobody waits for the answer
+        reply = None
+    creates = manager.creates
+    creates.waiting.append((message.spec, reply))
+    if creates.flush_told:
+        return
+    try:
+        manager.ref.tell_nowait(FlushCreates())
+        creates.flush_told = True
+    except (MailboxFull, ActorStopped):
+        await flush(manager)  # no room for the flush: store what waits now
+
+
+async def flushed(manager: Deployments) -> None:
+    """Handle :class:`FlushCreates`."""
+    manager.creates.flush_told = False
+    await flush(manager)
+
+
+async def flush(manager: Deployments) -> None:
+    """Store every queued create in one transaction, start them, answer each asker."""
+    waiting, manager.creates.waiting = manager.creates.waiting, []
+    if not waiting:
+        return
+    try:
+        await _flush(manager, waiting)
+    except Exception as error:
+        # A broken store (say, locked past its busy timeout) crashes the manager, as it
+        # did for one create: every asker not answered yet hears it as that crash (a
+        # logged 500), not as an actor that merely stopped. Later calls are ignored.
+        crash = ActorCrashed(
+            f"actor {manager.name!r} crashed while storing creates: {type(error).__name__}: {error}"
+        )
+        crash.__cause__ = error
+        for _, reply in waiting:
+            if reply is not None:
+                reply.fail(crash)
+        raise
+
+
+async def _flush(manager: Deployments, waiting: list[tuple[DeploymentSpec, Reply | None]]) -> None:
+    specs = [spec for spec, _ in waiting]
+    problems = check(manager, specs)
+    good = [i for i in range(len(specs)) if i not in problems]
+    try:
+        stored = manager.store.create_deployments([specs[i] for i in good])
+        records = dict(zip(good, stored, strict=True))
+    except NameConflict:
+        records = _one_by_one(manager, specs, good, problems)
+    from .manager import Failed  # it imports this module
+
+    for i, (_, reply) in enumerate(waiting):
+        if reply is not None and i not in records:
+            reply.send(Failed(problems[i]))
+    # Each asker is answered once its own supervisor has started, not after the
+    # whole group's: in a burst the first answers go out sooner.
+    await _start(manager, list(records.values()), [waiting[i][1] for i in records])
+
+
+def _one_by_one(
+    manager: Deployments,
+    specs: list[DeploymentSpec],
+    good: list[int],
+    problems: dict[int, ItemError],
+) -> dict[int, DeploymentRecord]:
+    """The group met a conflict nobody foresaw: store each on its own (``problems``
+    gains the ones that fail)."""
+    records = {}
+    for i in good:
+        try:
+            records[i] = manager.store.create_deployment(specs[i])
+        except NameConflict as error:
+            problems[i] = error
+    return records
+
+
+async def create_batch(
+    manager: Deployments, message: CreateDeployments
+) -> list[DeploymentRecord] | BatchRefused:
+    """Create every item of a batch in one transaction, or none (the refusal says why)."""
+    specs = list(message.specs)
+    problems = check(manager, specs)
+    if problems:
+        return BatchRefused(problems)
+    try:
+        records = manager.store.create_deployments(specs)
+    except NameConflict as error:  # another writer of the database took it meanwhile
+        return BatchRefused({[s.name for s in specs].index(error.name): error})
+    await _start(manager, records)
+    return records
+
+
+def check(manager: Deployments, specs: Sequence[DeploymentSpec]) -> dict[int, ItemError]:
+    """What stops each item from being created, by index: a secret it names that does
+    not exist, or a name taken by a stored deployment or an earlier item."""
+    problems: dict[int, ItemError] = {}
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        try:
+            manager._check_secrets(spec)
+        except SpecError as error:
+            problems[i] = error
+            continue
+        if spec.name in seen:
+            problems[i] = NameConflict(spec.name)
+        seen.add(spec.name)
+    taken = manager.store.taken_names(seen)
+    for i, spec in enumerate(specs):
+        if i not in problems and spec.name in taken:
+            problems[i] = NameConflict(spec.name)
+    return problems
+
+
+async def _start(
+    manager: Deployments,
+    records: list[DeploymentRecord],
+    replies: Sequence[Reply | None] = (),
+) -> None:
+    """Note the creations (one transaction), start a supervisor for each (then answer
+    its asker, if ``replies`` has one for it), and poke the Timetable if one of them
+    has a schedule."""
+    events = [new_event(r, "created", f"deployment {r.name} created") for r in records]
+    manager.events.add_many(events)
+    manager.poke_timetable_for(r.spec for r in records)
+    for i, record in enumerate(records):
+        await manager.start_child(manager._child_spec(record.id, record))
+        reply = replies[i] if i < len(replies) else None
+        if reply is not None:
+            reply.send(record)

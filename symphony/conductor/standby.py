@@ -1,0 +1,82 @@
+"""A standby Conductor's two listeners: nodes are refused, API requests forwarded.
+
+It listens where it will listen as the leader (the same node port and API port), so
+nodes and clients that list it find it there either way:
+
+- a node's hello is answered with a refusal that says why (this Conductor is a standby,
+  and where the leader is); a node with several ``conductor_addr`` tries the next;
+- the API forwards every request to the leader (:mod:`symphony.conductor.api.forward`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import ssl
+from collections.abc import Callable
+
+import httpx
+import trio
+
+from symphony.actors import spawn
+from symphony.wire import HelloRejected, NodeConnection, serve_nodes
+from symphony.wire.connection import CLOSE_POLICY_VIOLATION
+from symphony.wire.hello import receive_hello
+
+from .api import HttpServer, HttpSettings
+from .api.forward import Forwarder
+from .api.server import GetUrl
+
+log = logging.getLogger("symphony.conductor.standby")
+
+#: The refusal's first words: a node recognises a standby by them.
+STANDBY_REFUSAL = "this Conductor is a standby"
+
+
+def standby_refusal(leader_url: str | None) -> str:
+    where = f"the leader's API is at {leader_url}" if leader_url else "no leader is known yet"
+    return f"{STANDBY_REFUSAL} ({where}); try the next Conductor address"
+
+
+async def refuse_node(conn: NodeConnection, *, leader_url: Callable[[], str | None]) -> None:
+    """Answer one node's hello with the standby refusal and close the link."""
+    await receive_hello(conn, timeout=5.0)
+    reason = standby_refusal(leader_url())
+    log.info("refused node link from %s: standby", conn.remote)
+    await conn.send(HelloRejected(reason=reason))
+    await conn.close(CLOSE_POLICY_VIOLATION, reason)
+
+
+async def serve_standby(
+    *,
+    node_host: str | None,
+    node_port: int,
+    ssl_context: ssl.SSLContext,
+    http: HttpSettings,
+    leader_url: Callable[[], str | None],
+    task_status: trio.TaskStatus[tuple[int, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve as a standby until cancelled; reports ``(node port, API port)`` once bound."""
+    # No read timeout: forwarded streams (log follow, /live) last as long as the client.
+    timeout = httpx.Timeout(None, connect=5.0)
+    async with httpx.AsyncClient(timeout=timeout) as client, trio.open_nursery() as nursery:
+        bound = await nursery.start(
+            functools.partial(
+                serve_nodes,
+                functools.partial(refuse_node, leader_url=leader_url),
+                host=node_host,
+                port=node_port,
+                ssl_context=ssl_context,
+            )
+        )
+        server = await spawn(
+            nursery, HttpServer(Forwarder(leader_url, client), http), name="standby-http"
+        )
+        url = await server.ask(GetUrl())
+        log.info("standby: nodes on port %d are refused, API on %s forwards", bound, url)
+        task_status.started((bound, server_port(url)))
+
+
+def server_port(url: str) -> int:
+    """The port of a server URL such as ``http://[::1]:8000``."""
+    return int(url.rstrip("/").rsplit(":", 1)[1])

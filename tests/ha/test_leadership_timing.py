@@ -1,0 +1,86 @@
+"""The lease's timing on Trio's virtual clock, with real SQLite stores sharing a file:
+renewals, the step-down before expiry, the takeover at expiry, and at once after a
+fenced write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from symphony.conductor.leadership import LEASE, Leadership
+from symphony.conductor.store import Fenced, Store
+from symphony.spec import parse_spec
+
+SPEC = {"node_group": "g", "kind": "exec", "config": {"command": ["true"]}}
+WALL0 = 1_700_000_000.0  # the wall clock at virtual time 0
+
+
+def wall() -> float:
+    return WALL0 + trio.current_time()
+
+
+def open_pair(tmp_path: Path) -> tuple[Leadership, Leadership]:
+    stores = [Store.open(tmp_path / "shared.db", clock=wall) for _ in range(2)]
+    return (
+        Leadership(stores[0], holder="a", seconds=10, wall=wall),
+        Leadership(stores[1], holder="b", seconds=10, wall=wall),
+    )
+
+
+async def test_leader_renews_every_third_of_the_lease(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire() and not b.try_acquire()
+    with trio.move_on_after(60):
+        await a.until_change()  # renews all along: never returns
+    assert a.is_leader()
+    lease = a.store.get_lease(LEASE)
+    assert lease is not None and lease.token == 1
+    # The last renewal was at most a third of the lease ago.
+    assert lease.expires_at - wall() >= 10 - 10 / 3 - 0.01
+
+
+async def test_leader_that_cannot_renew_steps_down_before_its_lease_expires(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()
+    expires = a.store.get_lease(LEASE).expires_at  # type: ignore[union-attr]
+    a.store.close()  # the database is gone for a: every renewal fails
+    await a.until_change()
+    assert not a.is_leader()
+    assert trio.current_time() == pytest.approx(7.5, abs=0.01)  # 10 minus a quarter
+    assert wall() < expires  # before anyone else could take the lease
+    await b.until_change()  # b takes it when it expires
+    assert b.is_leader() and wall() == pytest.approx(expires, abs=0.05)
+
+
+async def test_standby_takes_over_when_the_lease_runs_out(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()  # and then a is killed: it never renews
+    assert not b.try_acquire()
+    await b.until_change()
+    assert b.is_leader() and b.lease is not None and b.lease.token == 2
+    assert 10 <= trio.current_time() <= 10.05
+
+
+async def test_fenced_write_makes_the_leader_step_down_at_once(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()
+    b.store._conn.execute("UPDATE leases SET expires_at = 0")  # as if a had paused
+    assert b.try_acquire()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.until_change)
+        await trio.sleep(1)
+        with pytest.raises(Fenced):
+            a.store.create_deployment(parse_spec({**SPEC, "name": "late"}))
+        await trio.sleep(0.1)
+        assert not a.is_leader()  # now, not at its next renewal (t = 3.3 s)
+    assert b.store.list_deployments() == []

@@ -1,0 +1,68 @@
+"""The store's writes made for creating many: several deployments in one transaction,
+instances with their events in one transaction; each all or nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from symphony.conductor.store import InstanceRecord, NameConflict, NewEvent, NotFound, Store
+
+from .test_store import FakeClock, spec
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    with Store.open(tmp_path / "symphony.db", clock=clock) as s:
+        yield s
+
+
+def test_store_create_deployments_in_one_transaction(store: Store, clock: FakeClock) -> None:
+    before = store.commits
+    records = store.create_deployments([spec("a"), spec("b")])
+    assert store.commits == before + 1
+    assert [r.name for r in records] == ["a", "b"]
+    assert [store.get_deployment(n) for n in ("a", "b")] == records
+    assert store.taken_names(["a", "c", "b", "a"]) == {"a", "b"}
+
+
+def test_store_create_deployments_is_all_or_nothing(store: Store) -> None:
+    store.create_deployment(spec("taken"))
+    with pytest.raises(NameConflict, match="taken"):
+        store.create_deployments([spec("new"), spec("taken")])
+    with pytest.raises(NameConflict, match="twice"):
+        store.create_deployments([spec("twice"), spec("twice")])
+    assert [d.name for d in store.list_deployments()] == ["taken"]
+
+
+def test_store_instances_with_events_in_one_transaction(store: Store, clock: FakeClock) -> None:
+    d = store.create_deployment(spec("a"))
+    before = store.commits
+    saved, events = store.save_instances_with_events(
+        [InstanceRecord("i_1", d.id, 0)], [NewEvent("created", "replica 0", d.id, "i_1")]
+    )
+    assert store.commits == before + 1
+    assert saved == [dataclasses.replace(InstanceRecord("i_1", d.id, 0), updated_at=clock.now)]
+    assert store.get_instance("i_1") == saved[0]
+    assert [(e.kind, e.instance_id) for e in store.list_events(deployment_id=d.id)] == [
+        ("created", "i_1")
+    ]
+    assert events == store.list_events(deployment_id=d.id)
+
+
+def test_store_instances_with_events_is_all_or_nothing(store: Store) -> None:
+    d = store.create_deployment(spec("a"))
+    with pytest.raises(NotFound, match="does not exist"):
+        store.save_instances_with_events(
+            [InstanceRecord("i_1", d.id, 0)], [NewEvent("x", "an orphan", "d_missing")]
+        )
+    assert store.list_instances() == []
+    assert store.list_events(deployment_id=d.id) == []
