@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import shutil
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from symphony.client import ApiError, Client, ConductorUnreachable
 
@@ -187,6 +189,15 @@ class Pair:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        # The nodes' monitors run detached (so that jobs outlive an agent): find them
+        # by their state directory under this run's root, and their jobs with them.
+        marker = str(self.root) + os.sep
+        for leftover in psutil.process_iter(["cmdline"]):
+            if any(arg.startswith(marker) for arg in leftover.info["cmdline"] or []):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    for proc in [*leftover.children(recursive=True), leftover]:
+                        with contextlib.suppress(psutil.NoSuchProcess):
+                            proc.kill()
 
 
 def fresh_database(server_url: str | None) -> str | None:
