@@ -229,5 +229,9 @@ async def splice(
             nursery.start_soon(one, a, b, a_to_b)
             nursery.start_soon(one, b, a, b_to_a)
     finally:
-        await trio.aclose_forcefully(a)
-        await trio.aclose_forcefully(b)
+        # Shielded: when the splice ends by cancellation, the first close's checkpoint
+        # would raise the outer Cancelled again and skip the second close, leaving that
+        # socket to the garbage collector (a relayed stream nobody read, at shutdown).
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(a)
+            await trio.aclose_forcefully(b)

@@ -93,3 +93,41 @@ async def test_port_forward_reaches_a_bound_service_and_is_listed(tmp_path: Path
             (row,) = [r for r in rows if r["kind"] == "forward"]  # one row per CLI run
             assert row["service"] == "echo" and row["experiment"] == "fw"
             assert row["connections"] >= 1 and row["bytes_to_service"] >= 2_000_000
+
+
+async def test_port_forward_a_stream_nobody_reads_stalls_only_itself(tmp_path: Path) -> None:
+    """Control first: a forwarded connection that sends and never reads fills its own
+    buffers and waits; another connection to the same service still flows, and the
+    node's control link still starts jobs (relayed bytes never travel on it)."""
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        assert (await c.http.post("/experiments", json=echo_experiment())).status_code == 201
+        async with port_forward(c, "echo", "fw") as port:
+            with trio.fail_after(30):
+                while not await roundtrip(port, b"ping"):  # the echo may not listen yet
+                    await trio.sleep(0.2)
+            stuck = await trio.open_tcp_stream("127.0.0.1", port)
+            sent = 0
+
+            async def flood() -> None:
+                nonlocal sent
+                chunk = b"x" * 65536
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    while True:
+                        await stuck.send_all(chunk)
+                        sent += len(chunk)
+
+            async with stuck, trio.open_nursery() as nursery:
+                nursery.start_soon(flood)
+                with trio.fail_after(60):  # every hop's buffer full: the flood waits
+                    last = -1
+                    while sent != last:
+                        last = sent
+                        await trio.sleep(1.0)
+                payload = os.urandom(500_000)
+                with trio.fail_after(15):
+                    assert await roundtrip(port, payload) == payload
+                job = {"name": "ctl", "config": {"command": ["sleep", "60"]}}
+                assert (await c.http.post("/deployments", json=job)).status_code == 201
+                await c.wait_running("ctl", timeout=15)
+                nursery.cancel_scope.cancel()
+            assert 0 < sent < 64 * 1024 * 1024  # it stopped: nothing buffered it all
