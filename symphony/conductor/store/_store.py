@@ -29,7 +29,6 @@ from ._runs import RunTable
 from ._schema import migrate, schema_version
 from ._secrets import SecretTable
 from ._shared import SharedMaterialTable
-from ._together import InstanceEventTable
 from ._tokens import TokenTable
 from ._url import dialect_of, redacted, sqlite_path
 from ._versions import VersionTable
@@ -74,7 +73,6 @@ class Store(
     RunTable,
     SecretTable,
     VersionTable,
-    InstanceEventTable,
     SharedMaterialTable,
     LeaseTable,
 ):
