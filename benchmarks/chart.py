@@ -24,7 +24,7 @@ from benchmarks._report import RESULTS_DIR
 #: Scenarios whose figures the chart shows, in this order.
 CHARTED = ("launch", "burst", "restart", "creates")
 #: Where docs/benchmarks.md shows it from.
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "img" / "benchmarks-vs-peer.svg"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "benchmarks-vs-peer.svg"
 
 WIDTH = 760
 LABEL_W = 300  # the figure's name, left of the bars
