@@ -25,10 +25,11 @@ async def raw_request(
     """
     url = http.base_url
     stream = await trio.open_tcp_stream(url.host, url.port)
+    auth = http.headers.get("Authorization")
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: {url.host}\r\n"
-        f"Authorization: {http.headers['Authorization']}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        + (f"Authorization: {auth}\r\n" if auth else "")
+        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"
     ).encode()
     # The server may stop reading early: its answer is already on the way.
@@ -41,7 +42,10 @@ async def raw_request(
     await stream.aclose()
     header, _, payload = data.partition(b"\r\n\r\n")
     status = int(header.split()[1])
-    return status, json.loads(payload) if payload else {}
+    try:
+        return status, json.loads(payload) if payload else {}
+    except ValueError:  # not one JSON document (say, a chunked body): the status alone
+        return status, {}
 
 
 def _complete(data: bytes) -> bool:

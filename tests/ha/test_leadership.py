@@ -12,6 +12,7 @@ import trio
 
 from symphony.conductor.store import Store
 
+from ..api.test_api_errors import raw_request
 from ..link.cluster import shared_cert_node, start_node, wait_for
 from ..ui.test_live import live
 from .cluster import (
@@ -64,14 +65,10 @@ async def test_standby_forwards_then_takes_over_adopting_nodes_and_jobs(tmp_path
         assert created.status_code == 201, created.text
         assert created.headers["x-symphony-role"] == "standby"
         # A body past the leader's limit is streamed on, not held: the leader's 413.
-        huge = await api(
-            b.http_url,
-            "POST",
-            "/deployments",
-            content=b"x" * (3 << 20),
-            headers={"Content-Type": "application/json"},
-        )
-        assert huge.status_code == 413, huge.text
+        # (Over a plain socket: see raw_request.)
+        async with httpx.AsyncClient(base_url=b.http_url) as plain:
+            status, body = await raw_request(plain, "POST", "/deployments", b"x" * (3 << 20))
+        assert status == 413, body
         # A node listing the standby first is refused there and links to the leader.
         node = shared_cert_node(
             a,
