@@ -1,0 +1,42 @@
+"""What a node keeps resident: its agent and its monitor load only what they use.
+
+Idle memory is mostly the modules a process has imported (a process never gives them
+back), so these pin the structure rather than a number of MiB: the agent's runtime
+does not import the HTTP server stack, pydantic (config and spec validation) or
+``cryptography`` (certificate building and reading), and the monitor runs no ``site``
+hooks. Each is checked in a fresh interpreter, as a real process would start.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from symphony.node.process.client import monitor_command
+from tests.jobs.harness import monitor_request
+
+
+def test_the_node_monitor_runs_no_site_hooks(tmp_path: Path) -> None:
+    """``site`` runs an environment's ``.pth`` files and ``sitecustomize``: whatever they
+    import would stay resident in the long-lived monitor, which needs only the standard
+    library. A ``sitecustomize`` that leaves a mark shows whether it ran."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    mark = tmp_path / "site-ran"
+    (hooks / "sitecustomize.py").write_text(f"open({str(mark)!r}, 'w').close()\n")
+    state_dir = str(tmp_path / "node")
+    os.makedirs(state_dir, mode=0o700)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), *sys.path])}
+    command = [*monitor_command(state_dir), "--state-dir", state_dir]
+    monitor = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    try:
+        assert monitor.stdout is not None and monitor.stdout.readline() == b"ready\n"
+        assert monitor_request(state_dir, {"op": "stats"})["pid"] == monitor.pid
+    finally:
+        monitor_request(state_dir, {"op": "shutdown", "kill": True})
+        monitor.wait(timeout=30)
+        assert monitor.stdout is not None
+        monitor.stdout.close()
+    assert not mark.exists()
