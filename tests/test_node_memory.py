@@ -9,6 +9,7 @@ hooks. Each is checked in a fresh interpreter, as a real process would start.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,24 @@ from pathlib import Path
 
 from symphony.node.process.client import monitor_command
 from tests.jobs.harness import monitor_request
+
+#: Modules a node agent has no use for while it runs (each costs it MiB for good).
+NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quart_schema")
+
+
+def modules_after(code: str) -> set[str]:
+    """The top-level packages in ``sys.modules`` of a fresh interpreter after ``code``."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
+
+
+def test_the_node_runtime_imports_no_server_validation_or_certificate_library() -> None:
+    loaded = modules_after("import symphony.node, symphony.node.service, symphony.config")
+    assert "trio" in loaded  # the probe did import the runtime
+    assert sorted(set(NOT_IN_AGENT) & loaded) == []
 
 
 def test_the_node_monitor_runs_no_site_hooks(tmp_path: Path) -> None:
