@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from symphony.node.process.client import monitor_command
 from tests.jobs.harness import monitor_request
 
@@ -59,3 +61,25 @@ def test_the_node_monitor_runs_no_site_hooks(tmp_path: Path) -> None:
         assert monitor.stdout is not None
         monitor.stdout.close()
     assert not mark.exists()
+
+
+def test_gpu_discovery_without_nvidias_library_leaves_pynvml_unloaded() -> None:
+    """No NVML library (no NVIDIA driver): both the device discovery and the resource
+    monitor say "no GPUs" without importing pynvml, which is large."""
+    probe = (
+        "import ctypes, sys\n"
+        "try:\n"
+        "    ctypes.CDLL('libnvidia-ml.so.1')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "else:\n"
+        "    sys.exit(3)\n"
+        "from symphony.node.gpus import discover_devices\n"
+        "from symphony.node.resources import Gpus\n"
+        "assert discover_devices() == () and Gpus().static() == []\n"
+        "print('pynvml' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    if result.returncode == 3:
+        pytest.skip("this machine has NVIDIA's library")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "False\n", "")
