@@ -151,3 +151,11 @@ def test_a_handed_over_configuration_must_be_what_the_command_itself_made(
     assert result.stderr == (
         f"symphony: error: {HANDOFF_ENV}='0' is not a configuration handed over\n"
     )
+
+
+def test_a_leader_conductor_does_not_load_the_standbys_http_client() -> None:
+    """httpx (with the command-line extras it pulls in: rich, pygments) serves only a
+    standby's forwarding; a Conductor that leads never needs it."""
+    loaded = modules_after("import symphony.conductor, symphony.conductor.service")
+    assert "quart" in loaded  # the probe did import the server
+    assert sorted({"httpx", "rich", "pygments"} & loaded) == []
