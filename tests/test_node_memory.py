@@ -159,3 +159,22 @@ def test_a_leader_conductor_does_not_load_the_standbys_http_client() -> None:
     loaded = modules_after("import symphony.conductor, symphony.conductor.service")
     assert "quart" in loaded  # the probe did import the server
     assert sorted({"httpx", "rich", "pygments"} & loaded) == []
+
+
+def test_the_node_monitor_imports_no_dataclasses_or_inspect(tmp_path: Path) -> None:
+    """``dataclasses`` loads ``inspect`` (with ``ast``, ``dis`` and ``tokenize``): over a
+    MiB that the monitor, which lives as long as the machine's jobs, would keep."""
+    command = monitor_command(str(tmp_path))
+    command[command.index("-c") + 1] = (
+        "import json, sys, types\n"
+        "for name, path in zip(('symphony', 'symphony.node'), sys.argv[1:3]):\n"
+        "    package = types.ModuleType(name)\n"
+        "    package.__path__ = [path]\n"
+        "    sys.modules[name] = package\n"
+        "import symphony.node.process.monitor_server\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(json.loads(result.stdout))
+    assert "symphony.node.process.monitor" in loaded
+    assert sorted({"dataclasses", "inspect", "trio"} & loaded) == []
