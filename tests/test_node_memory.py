@@ -20,7 +20,8 @@ import pytest
 from symphony.cli.handoff import HANDOFF_ENV
 from symphony.node.process.client import monitor_command
 from tests.deployments import procs
-from tests.deployments.helpers import Api, eventually, pids_with
+from tests.deployments.helpers import pids_with
+from tests.deployments.onenode import one_node_cluster
 from tests.jobs.harness import monitor_pid, monitor_request
 
 #: Modules a node agent has no use for while it runs (each costs it MiB for good).
@@ -95,39 +96,21 @@ async def test_a_running_node_agent_keeps_neither_pydantic_nor_cryptography(
     reads its Conductor's name; what stays mapped in the agent once it is ready has
     neither library. It is the same process (pid, command line) the operator started,
     and the variable that handed the configuration over is not passed on."""
-    node_port, http_port = procs.free_port(), procs.free_port()
-    conductor = procs.conductor(tmp_path, node_port=node_port, http_port=http_port, node_timeout=30)
-    agent = procs.node(tmp_path, "lean", node_port=node_port)
-    api = Api(f"http://127.0.0.1:{http_port}")
+    conductor, agent, api = await one_node_cluster(tmp_path, capacity=1)
     try:
-        conductor.start()
-
-        async def healthy() -> bool:
-            try:
-                return (await api.http.get("/healthz")).status_code == 200
-            except Exception:
-                return False
-
-        await eventually(healthy, timeout=60)
-        agent.start()
-
-        async def ready() -> bool:
-            return any(n["node_id"] == "lean" and n["state"] == "ready" for n in await api.nodes())
-
-        await eventually(ready, timeout=60)
         maps = Path(f"/proc/{agent.pid}/maps").read_text()
         assert "pydantic_core" not in maps and "cryptography" not in maps, agent.output()[-3000:]
         command = Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")[:-1]
         assert [part.decode() for part in command[-len(agent.args) :]] == agent.args
         # Its monitor (and so every job) started without the handover's variable.
-        monitor = monitor_pid(str(tmp_path / "lean" / "jobs"))
+        monitor = monitor_pid(str(tmp_path / "worker" / "jobs"))
         environ = Path(f"/proc/{monitor}/environ").read_bytes().split(b"\0")
         assert [v for v in environ if v.startswith(HANDOFF_ENV.encode() + b"=")] == []
     finally:
         agent.kill()
         conductor.kill()
         await api.aclose()
-        for pid in pids_with(str(tmp_path / "lean" / "jobs"), substring=True):
+        for pid in pids_with(str(tmp_path / "worker" / "jobs"), substring=True):
             os.kill(pid, procs.signal.SIGKILL)
 
 

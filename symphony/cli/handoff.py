@@ -1,7 +1,7 @@
 """A node agent sheds what validating its configuration loaded: ``symphony node``
 validates, then re-executes itself with the result.
 
-Validating a configuration needs pydantic and builds its models: about 10 MiB that a
+Validating a configuration needs pydantic and builds its models: about 8 MiB that a
 process keeps resident for the rest of its life (a process does not give imported
 modules back). A Conductor uses pydantic anyway (its API), a node agent never again
 once it has its :class:`~symphony.config.Config`. So ``symphony node`` validates as
