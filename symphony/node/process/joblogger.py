@@ -32,6 +32,10 @@ Nomad's ``logmon``:
 One logger per instance writes at a time: a logger takes ``.logger.lock`` in the log
 directory, so the logger of a restarted run waits (a few seconds at most) until the
 previous run's logger has drained its pipe, and the two never rotate the same files.
+When the monitor forks a run's logger while the previous run's may still run, it hands
+the new one that logger's done pipe (``fork_logger(after=...)``): the new logger waits
+for its exit before it takes the lock, so two loggers forked back to back do not race
+for it and the runs' lines stay in order.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ PIPE_SIZE = 1 << 20  # ask the kernel for a 1 MiB pipe: the job rarely waits for
 LOCK_NAME = ".logger.lock"
 LOCK_WAIT = 5.0  # seconds to wait for a previous logger of the same instance
 HOLD_SECONDS = 1.0  # the longest a possible start of a secret waits for the next read
+_AFTER_FD = 6  # in the logger: the previous logger's done fd (see fork_logger)
 
 
 class LogFile:
@@ -289,6 +294,12 @@ class LoggerPipes:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def close_readers(self) -> None:
+        """Close every other end (no logger was forked to own them)."""
+        for fd in (self.out_r, self.err_r, self.done_w, self.done_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
 
 def fork_logger(
     log_dir: str,
@@ -297,6 +308,7 @@ def fork_logger(
     max_bytes: int,
     backups: int,
     mask: tuple[bytes, ...] = (),
+    after: int | None = None,
 ) -> int:
     """Fork the logger of one run, reading ``pipes``; return its pid.
 
@@ -307,12 +319,20 @@ def fork_logger(
     reaches EOF when the logger is gone, that is when everything the job wrote is in
     the files (:func:`wait_logger`). Only for a single-threaded caller (the monitor):
     the child runs Python code.
+
+    ``after`` is the done fd of the instance's previous logger, when that one may still
+    run: the new logger waits for it to exit (at most ``LOCK_WAIT``) before it takes the
+    lock. Two loggers forked back to back (a restarted run that died at once) would
+    otherwise race for the lock, and the later run's lines could come first.
     """
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            _become_logger(pipes.out_r, pipes.err_r, pipes.done_w)
+            _become_logger(pipes.out_r, pipes.err_r, pipes.done_w, after)
+            if after is not None:
+                select.select([_AFTER_FD], [], [], LOCK_WAIT)  # EOF: the previous one exited
+                os.close(_AFTER_FD)
             streams = {3: "stdout", 4: "stderr"}
             run(log_dir, streams, max_bytes=max_bytes, backups=backups, mask=mask)
             code = 0
@@ -335,16 +355,21 @@ def _discard(fds: list[int]) -> None:
                     fds.remove(fd)
 
 
-def _become_logger(out_r: int, err_r: int, done_w: int) -> None:
+def _become_logger(out_r: int, err_r: int, done_w: int, after: int | None) -> None:
     """In the forked child: own session, default signals, only our descriptors."""
     gc.disable()  # the monitor's objects are shared copy-on-write: leave them untouched
     os.setsid()  # a stop of the job's process group (or the monitor's) never reaches us
     signal.set_wakeup_fd(-1)  # the monitor's wakeup socket is about to be closed
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    if after is not None:  # out of the way of 3-5 first: it may be any low number
+        after = _above(after, 10)
     for target, fd in ((3, out_r), (4, err_r), (5, done_w)):
         os.dup2(fd, target)
-    os.closerange(6, os.sysconf("SC_OPEN_MAX"))  # the monitor's socket, lock, clients...
+    if after is not None:
+        os.dup2(after, _AFTER_FD)
+    first_other = _AFTER_FD + 1 if after is not None else _AFTER_FD
+    os.closerange(first_other, os.sysconf("SC_OPEN_MAX"))  # the monitor's socket, lock...
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # stderr stays: the monitor's log, for a traceback

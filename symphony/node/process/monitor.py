@@ -31,6 +31,17 @@ agent; then it announces the end with its decision (``Run.decision``) and the ne
 The agent mirrors that. A restart with a delay is waited out by the agent (which can
 cancel it with a stop); runs adopted from an earlier monitor have no request kept and
 are decided by the agent, as before.
+
+**Restart first, bookkeeping after.** Only the job's own start is on a restart's path:
+reap, decide, ``posix_spawn``. Everything else waits in a queue done in order once
+the deaths are handled, with a reap before each step (``_catch_up``): the new run's
+logger (a fork, whose copy-on-write faults slow the monitor for a while after), the
+records, the wait for the last run's logger, the announcement (which wakes the agent,
+and the Conductor after it). So a job killed while the monitor is busy with an earlier
+death is restarted within one step, not after all of them. The guarantees hold in the
+queue's order: a run's logger is forked before that run's end is handled, and after
+the instance's previous logger has exited (so two runs' lines never mix), and an end
+is announced only once its logger has written everything.
 """
 
 from __future__ import annotations
@@ -39,7 +50,9 @@ import ctypes
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from . import logfiles
@@ -55,7 +68,7 @@ from .proctree import (
 )
 from .restartrule import Restarts, check_policy
 from .runstore import Run, RunStore
-from .spawn import SpawnError, start_run
+from .spawn import SpawnError, Started, start_job
 
 PR_SET_CHILD_SUBREAPER = 36
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
@@ -95,6 +108,9 @@ class Monitor:
         # run id -> (its spawn request, its restart rule): in memory only (secrets)
         self.plans: dict[str, tuple[dict[str, Any], Restarts]] = {}
         self.signalled: set[str] = set()  # runs the agent signalled: it decides for them
+        # Bookkeeping left behind by restarts, done in order once no job is waiting to
+        # be restarted (see _catch_up): loggers to fork, records to write, exits to announce.
+        self._after: deque[Callable[[], None]] = deque()
         self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
         self._load()
@@ -184,6 +200,12 @@ class Monitor:
         With a restart rule (``request["restart"]``, or ``rule`` for a restart of ours),
         the monitor restarts the run when it ends on its own (see the module docstring).
         """
+        run, started = self._start(request, rule)
+        self._attach(run, started)
+        return run
+
+    def _start(self, request: dict[str, Any], rule: Restarts | None) -> tuple[Run, Started]:
+        """Start the job of a run, not yet its logger (:meth:`_attach` forks it)."""
         run_id = _text(request, "run_id")
         instance_id = logfiles.check_instance_id(request.get("instance_id"))
         if run_id in self.runs:
@@ -209,7 +231,7 @@ class Monitor:
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
         self._snapshot = None
-        pid, logger_pid, done = start_run(
+        started = start_job(
             command=command,
             env={**env, STATE_DIR_ENV: self.state_dir},  # see _load
             cwd=_text(request, "cwd"),
@@ -218,12 +240,13 @@ class Monitor:
             backups=int(request.get("log_backups", 5)),
             mask=tuple(m.encode() for m in mask),
         )
-        self.loggers[run_id] = (logger_pid, done)
-        info = read_proc(pid)  # exists as soon as posix_spawn returns
+        # Read now: the job is our child and not reaped, so its entry is there even if
+        # it has died already.
+        info = read_proc(started.pid)
         run = Run(
             run_id=run_id,
             instance_id=instance_id,
-            pid=pid,
+            pid=started.pid,
             start_ticks=info.start_ticks if info else 0,
             started_at=time.time(),
             stdout=stdout,
@@ -234,11 +257,25 @@ class Monitor:
             meta=dict(request.get("meta") or {}),
         )
         self.runs[run_id] = run
-        self.leaders[pid] = run
-        self.store.save(run, durable=False)
+        self.leaders[started.pid] = run
         if rule is not None:
             self.plans[run_id] = ({k: v for k, v in request.items() if k != "restart"}, rule)
-        return run
+        return run, started
+
+    def _attach(self, run: Run, started: Started) -> None:
+        """Fork the logger of a started run (after the instance's previous one, if it
+        may still run: see ``fork_logger``), then write the run's record."""
+        previous = None
+        for run_id, (_, done) in reversed(self.loggers.items()):
+            other = self.runs.get(run_id)
+            if other is not None and other.instance_id == run.instance_id:
+                previous = done
+                break
+        try:
+            self.loggers[run.run_id] = started.start_logger(after=previous)
+        except OSError as error:  # the job was killed: the agent decides what comes next
+            run.reason = f"spawn error: cannot start the job's logger: {error}"
+        self.store.save(run, durable=False)
 
     def _restart(self, run: Run) -> None:
         """Apply the restart rule to a run that ended on its own; restart it if the rule
@@ -263,9 +300,12 @@ class Monitor:
                 "meta": {**(request.get("meta") or {}), "restarts": out["restarts"]},
             }
             try:
-                out["next"] = self.spawn(fresh, rule=rule).public()
+                successor, started = self._start(fresh, rule)
             except (SpawnError, ValueError, OSError) as error:
                 out["spawn_error"] = str(error)
+            else:
+                out["next"] = successor.public()
+                self._after.append(partial(self._attach, successor, started))
         run.decision = out
 
     def signal(self, run_id: str, signum: int) -> int:
@@ -352,7 +392,13 @@ class Monitor:
 
     # ---- events ---------------------------------------------------------------------
     def reap(self) -> None:
-        """Collect every exited child: job leaders get their exit recorded."""
+        """Collect every exited child: job leaders get their exit recorded and, by their
+        restart rule, their next run started; then the bookkeeping (:meth:`_catch_up`)."""
+        self._collect()
+        self._catch_up()
+
+    def _collect(self) -> None:
+        """Collect every exited child: the part of :meth:`reap` that nothing waits for."""
         fresh = False
         while True:
             try:
@@ -411,16 +457,30 @@ class Monitor:
         self.kill_at.pop(run.run_id, None)
         self.stopping.pop(run.run_id, None)
         self.tracked.pop(run.run_id, None)
-        # The restart first: it waits for nothing. Its logger waits for this run's (the
-        # instance's log lock), so the files keep the runs' lines in order.
+        # The restart first: it waits for nothing. The rest waits behind it.
         self._restart(run)
+        self._after.append(partial(self._finish, run))
+
+    def _finish(self, run: Run) -> None:
+        """An ended run's bookkeeping: its logs complete, its record, its announcement."""
         # The logger drains the last bytes of the job's pipes: once it is gone, the files
         # hold everything, so whoever reads them after the exit is announced sees it all.
+        # (A restarted run's logger is forked before this: it was queued first.)
         logger = self.loggers.pop(run.run_id, None)
         wait_logger(logger[1] if logger else None, timeout=2.0)
         self.store.save(run, durable=False)
         self.announce(run)  # first, so that a restart does not wait for the disk...
         self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration
+
+    def _catch_up(self) -> None:
+        """Do the bookkeeping restarts left behind, one step at a time, reaping before
+        each: a job that died meanwhile is restarted before the next step, not after
+        them all (a fork, a record, an announcement that wakes the agent: each costs
+        the restart a millisecond or more on a busy machine)."""
+        while self._after:
+            self._collect()
+            if self._after:
+                self._after.popleft()()
 
     def tick(self, *, force: bool = False) -> None:
         """Periodic work: leftovers, membership scans, foreign runs."""
@@ -447,6 +507,7 @@ class Monitor:
                     self._foreign_gone(run, "the job was started by an earlier node monitor")
                     if run.state == "ended":
                         self.announce(run)
+        self._catch_up()
 
     def next_timeout(self) -> float:
         """How long the loop may sleep before :meth:`tick` has work."""
