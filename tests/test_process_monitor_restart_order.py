@@ -9,11 +9,13 @@ what each announcement saw: which runs were running at that moment.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
 from symphony.node.process import logfiles
-from tests.jobs.harness import wait_real
+from tests.jobs.harness import monitor_request, wait_real
 from tests.test_process_monitor_restarts import POLICY, _monitor, _runs, _spawn
 
 _DRIVER = r"""
@@ -115,3 +117,53 @@ async def test_restarts_in_a_row_keep_their_lines_in_order(tmp_path) -> None:
     for stream in ("stdout", "stderr"):
         with open(logfiles.log_path(state_dir, "job", stream)) as f:
             assert f.read().split() == order
+
+
+def _loggers(monitor_pid: int) -> set[int]:
+    """The monitor's children that are job loggers (named ``symphony-log``)."""
+    with open(f"/proc/{monitor_pid}/task/{monitor_pid}/children") as f:
+        children = [int(pid) for pid in f.read().split()]
+    found = set()
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if "(symphony-log)" in stat and stat.rsplit(")", 1)[1].split()[0] != "Z":
+            found.add(pid)
+    return found
+
+
+async def test_a_restart_hands_its_pipes_to_the_running_logger(tmp_path) -> None:
+    """The monitor forks no logger for a run it restarts: the instance's logger goes on
+    with the new run's pipes, ends the last run's unfinished line, and exits once no
+    run of the monitor's follows the last one."""
+    state_dir = str(tmp_path / "node")
+    with _monitor(state_dir):
+        monitor_pid = monitor_request(state_dir, {"op": "stats"})["pid"]
+        _spawn(
+            state_dir,
+            str(tmp_path),
+            'printf "%s" "$SYMPHONY_RUN_ID"; exec sleep 1000',
+            policy={**POLICY, "type": "always", "max_restarts": None},
+        )
+        await wait_real(lambda: len(_loggers(monitor_pid)) == 1)
+        logger = _loggers(monitor_pid)
+        for count in (2, 3, 4):
+            live = [r for r in _runs(state_dir) if r["state"] == "running"]
+            os.kill(live[0]["pid"], signal.SIGKILL)
+            await wait_real(
+                lambda count=count: (
+                    len(_runs(state_dir)) == count and _runs(state_dir)[-1]["state"] == "running"
+                )
+            )
+            assert _loggers(monitor_pid) == logger
+        last = _runs(state_dir)[-1]
+        monitor_request(
+            state_dir, {"op": "signal", "run_id": last["run_id"], "signal": signal.SIGTERM}
+        )
+        await wait_real(lambda: not _loggers(monitor_pid))  # nothing follows: it exited
+        order = [r["run_id"] for r in _runs(state_dir)]
+    with open(logfiles.log_path(state_dir, "job", "stdout")) as f:
+        assert f.read().split("\n") == order  # each run's line ended by the next run

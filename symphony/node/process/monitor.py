@@ -49,6 +49,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -100,8 +101,11 @@ class Monitor:
         self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
         self.stopping: dict[str, float] = {}  # signalled run id -> end of its grace
-        # run id -> its logger: (pid, a descriptor at EOF once the logger has exited)
+        # run id -> its logger: (pid, a descriptor at EOF once it has drained the run)
         self.loggers: dict[str, tuple[int, int]] = {}
+        # run id -> the control link of its logger, which takes over the next run's
+        # pipes if the monitor restarts it (see logrelay)
+        self.links: dict[str, socket.socket] = {}
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
@@ -263,18 +267,45 @@ class Monitor:
         return run, started
 
     def _attach(self, run: Run, started: Started) -> None:
-        """Fork the logger of a started run (after the instance's previous one, if it
-        may still run: see ``fork_logger``), then write the run's record."""
-        previous = None
-        for run_id, (_, done) in reversed(self.loggers.items()):
-            other = self.runs.get(run_id)
-            if other is not None and other.instance_id == run.instance_id:
-                previous = done
-                break
+        """Give a started run its logger, then write the run's record.
+
+        The restart of a run hands its pipes to the logger of the run it follows,
+        which goes on with them (:mod:`.logrelay`): no fork. Otherwise a logger is
+        forked, after the instance's previous one if that may still run (see
+        ``fork_logger``), with a link if the monitor may restart this run.
+        """
+        previous = next(
+            (
+                run_id
+                for run_id in reversed(self.loggers)
+                if run_id in self.runs and self.runs[run_id].instance_id == run.instance_id
+            ),
+            None,
+        )
+        link = self.links.pop(previous, None) if previous else None
+        if link is not None and previous is not None and self.runs[previous].state == "ended":
+            try:
+                started.hand_over(link)
+            except OSError:
+                link.close()  # that logger is gone: fork one
+            else:
+                self.loggers[run.run_id] = (self.loggers[previous][0], started.pipes.done_r)
+                self.links[run.run_id] = link
+                self.store.save(run, durable=False)
+                return
+        elif link is not None:
+            link.close()  # a run that still runs keeps its logger to itself
         try:
-            self.loggers[run.run_id] = started.start_logger(after=previous)
+            pid, done, link = started.start_logger(
+                after=self.loggers[previous][1] if previous else None,
+                linked=run.run_id in self.plans,
+            )
         except OSError as error:  # the job was killed: the agent decides what comes next
             run.reason = f"spawn error: cannot start the job's logger: {error}"
+        else:
+            self.loggers[run.run_id] = (pid, done)
+            if link is not None:
+                self.links[run.run_id] = link
         self.store.save(run, durable=False)
 
     def _restart(self, run: Run) -> None:
@@ -468,6 +499,9 @@ class Monitor:
         # (A restarted run's logger is forked before this: it was queued first.)
         logger = self.loggers.pop(run.run_id, None)
         wait_logger(logger[1] if logger else None, timeout=2.0)
+        link = self.links.pop(run.run_id, None)
+        if link is not None:  # no run of ours follows: its logger may exit
+            link.close()
         self.store.save(run, durable=False)
         self.announce(run)  # first, so that a restart does not wait for the disk...
         self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration

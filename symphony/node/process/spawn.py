@@ -24,11 +24,13 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 from dataclasses import dataclass
 
 from symphony.errors import SymphonyError
 
 from .joblogger import LoggerPipes, fork_logger, wait_logger
+from .logrelay import hand_over
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
@@ -72,14 +74,21 @@ class Started:
     backups: int
     mask: tuple[bytes, ...]
 
-    def start_logger(self, *, after: int | None = None) -> tuple[int, int]:
-        """Fork the job's logger; return ``(logger pid, its done fd)``.
+    def start_logger(
+        self, *, after: int | None = None, linked: bool = False
+    ) -> tuple[int, int, socket.socket | None]:
+        """Fork the job's logger; return ``(logger pid, its done fd, its control link)``.
 
         ``after``: the done fd of the instance's previous logger, if it may still run:
         the new one writes only once that one is gone (:func:`~.joblogger.fork_logger`).
-        A job whose logger cannot be forked is killed (it must not run unlogged), and
-        the error raised.
+        ``linked``: the logger gets a control socket, on which the next runs' pipes can
+        be handed to it (:func:`hand_over`); without one it exits when this run's pipes
+        are drained. A job whose logger cannot be forked is killed (it must not run
+        unlogged), and the error raised.
         """
+        link, theirs = (
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if linked else (None, None)
+        )
         try:
             logger = fork_logger(
                 self.log_dir,
@@ -88,14 +97,28 @@ class Started:
                 backups=self.backups,
                 mask=self.mask,
                 after=after,
+                control=theirs.fileno() if theirs is not None else None,
             )
         except BaseException:
             if self.pid:
                 with contextlib.suppress(OSError):
                     os.killpg(self.pid, signal.SIGKILL)
             self.pipes.close_readers()
+            if link is not None:
+                link.close()
             raise
-        return logger, self.pipes.done_r
+        finally:
+            if theirs is not None:
+                theirs.close()
+        return logger, self.pipes.done_r, link
+
+    def hand_over(self, link: socket.socket) -> None:
+        """Give this run's pipes to the running logger at the other end of ``link``
+        (OSError if it is gone: then nothing changed, fork one)."""
+        pipes = self.pipes
+        hand_over(link, pipes.out_r, pipes.err_r, pipes.done_w)
+        for fd in (pipes.out_r, pipes.err_r, pipes.done_w):
+            os.close(fd)
 
 
 def start_job(
@@ -124,7 +147,7 @@ def start_job(
         _note(pipes.err_w, f"spawn error: {error}")
         pipes.close_writers()
         failed = Started(0, pipes, log_dir, max_bytes, backups, mask)
-        _, done = failed.start_logger()
+        _, done, _ = failed.start_logger()
         wait_logger(done, SPAWN_ERROR_LOG_TIMEOUT)  # the line is in the file before we answer
         raise
     except BaseException:
@@ -133,31 +156,6 @@ def start_job(
         raise
     pipes.close_writers()  # before the logger's fork: it must hold no write end
     return Started(pid, pipes, log_dir, max_bytes, backups, mask)
-
-
-def start_run(
-    *,
-    command: list[str],
-    env: dict[str, str],
-    cwd: str,
-    log_dir: str,
-    max_bytes: int,
-    backups: int,
-    mask: tuple[bytes, ...] = (),
-) -> tuple[int, int, int]:
-    """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``.
-    The logger masks the values in ``mask`` (the job's secrets)."""
-    started = start_job(
-        command=command,
-        env=env,
-        cwd=cwd,
-        log_dir=log_dir,
-        max_bytes=max_bytes,
-        backups=backups,
-        mask=mask,
-    )
-    logger, done = started.start_logger()
-    return started.pid, logger, done
 
 
 def _note(fd: int, text: str) -> None:
