@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -45,8 +45,12 @@ class Run:
     decision: dict[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
-        """The record as sent to the agent and written to disk."""
-        return asdict(self)
+        """The record as sent to the agent and written to disk (a new mapping; the
+        nested ones are shared: nothing changes them once the run has them)."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in fields(Run))
 
 
 class RunStore:
@@ -63,11 +67,16 @@ class RunStore:
         """Write ``run`` atomically; with ``durable`` it is on disk when this returns."""
         path = self._path(run.run_id)
         temporary = path + ".tmp"
-        with open(temporary, "w") as f:
-            json.dump(run.public(), f)
+        data = json.dumps(run.public()).encode()  # one write, not json.dump's many
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                f.flush()
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
         if durable:
             directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
