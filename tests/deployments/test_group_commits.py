@@ -25,7 +25,7 @@ from symphony.conductor.deployments import (
 )
 from symphony.conductor.deployments.creating import BatchRefused
 from symphony.conductor.deployments.messages import SchedulesChanged
-from symphony.conductor.store import DeploymentRecord, NameConflict, Store
+from symphony.conductor.store import DeploymentRecord, EventRecord, NameConflict, Store
 from symphony.spec import DeploymentSpec, SpecError
 
 from .test_reschedule import Cluster, running_cluster, spawn, spec
@@ -39,10 +39,12 @@ class RecordingStore(Store):
         self.groups: list[int] = []
         self.blind = False  # True: miss names taken (as if another writer took them)
 
-    def create_deployments(self, specs: Sequence[DeploymentSpec]) -> list[DeploymentRecord]:
-        records = super().create_deployments(specs)
+    def create_deployments_noted(
+        self, specs: Sequence[DeploymentSpec], note: Any = None
+    ) -> tuple[list[DeploymentRecord], list[EventRecord]]:
+        records, events = super().create_deployments_noted(specs, note)
         self.groups.append(len(records))
-        return records
+        return records, events
 
     def create_deployment(
         self, spec: DeploymentSpec, *, deployment_id: str | None = None
@@ -204,10 +206,11 @@ async def test_group_commits_instances_and_their_events_share_a_transaction(
         await cluster.deployments.ask(CreateDeployment(spec("web")))
         await trio.testing.wait_all_tasks_blocked()
         assert len(cluster.starts()) == 2  # placed and sent to its node
-        # The deployment and its "created" event; its instance with "replica 0: instance
+        # The deployment with its "created" event; its instance with "replica 0: instance
         # ..."; placed on a node with "... placed on ...". Failed before: 6 (each
-        # instance save and its events in two transactions).
-        assert store.commits - before == 4
+        # instance save and its events in two transactions), then 4 (the deployment's
+        # "created" event in a transaction of its own).
+        assert store.commits - before == 3
         web = store.get_deployment("web")
         assert web is not None
         kinds = [e.kind for e in store.list_events(deployment_id=web.id)]

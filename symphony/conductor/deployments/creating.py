@@ -10,8 +10,10 @@ right behind it is handled, and under load the groups grow by themselves (the cr
 arriving while one group is stored form the next).
 
 A failing item fails only itself: each is checked before the transaction (its secrets,
-its name against the group and the store), and should the group's insert still meet a
-name conflict (another writer of the database), the group is stored item by item.
+its name against the rest of the group), and should the group's insert meet a name
+already stored, the group is stored item by item, each conflict failing its own item.
+The store is not read first: names are rarely taken, and the insert finds out anyway.
+Each deployment's ``created`` event goes in the same transaction as the deployment.
 
 While creates are queued the manager handles only creates: any other message stores the
 queue first (:func:`flush`), so an update, a delete or a node report is never handled
@@ -31,7 +33,7 @@ from symphony.actors import ActorCrashed, ActorStopped, MailboxFull, Reply
 from symphony.errors import SymphonyError
 from symphony.spec import DeploymentSpec, SpecError
 
-from ..store import DeploymentRecord, NameConflict
+from ..store import DeploymentRecord, EventRecord, NameConflict, NewEvent
 from .events import new_event
 from .messages import CreateDeployment, CreateDeployments
 
@@ -114,13 +116,8 @@ async def flush(manager: Deployments) -> None:
 
 async def _flush(manager: Deployments, waiting: list[tuple[DeploymentSpec, Reply | None]]) -> None:
     specs = [spec for spec, _ in waiting]
-    problems = check(manager, specs)
-    good = [i for i in range(len(specs)) if i not in problems]
-    try:
-        stored = manager.store.create_deployments([specs[i] for i in good])
-        records = dict(zip(good, stored, strict=True))
-    except NameConflict:
-        records = _one_by_one(manager, specs, good, problems)
+    problems = check(manager, specs, against_store=False)
+    records, events = _store_group(manager, specs, problems)
     from .manager import Failed  # it imports this module
 
     for i, (_, reply) in enumerate(waiting):
@@ -128,7 +125,31 @@ async def _flush(manager: Deployments, waiting: list[tuple[DeploymentSpec, Reply
             reply.send(Failed(problems[i]))
     # Each asker is answered once its own supervisor has started, not after the
     # whole group's: in a burst the first answers go out sooner.
-    await _start(manager, list(records.values()), [waiting[i][1] for i in records])
+    await _start(manager, list(records.values()), [waiting[i][1] for i in records], events)
+
+
+def _store_group(
+    manager: Deployments, specs: list[DeploymentSpec], problems: dict[int, ItemError]
+) -> tuple[dict[int, DeploymentRecord], list[EventRecord] | None]:
+    """Store the items without ``problems`` in one transaction: their records by index,
+    and their ``created`` events (None: not stored yet). A name already stored costs one
+    read and a second try without it; only if that too meets a conflict (another writer
+    of the database) is the group stored item by item. ``problems`` gains the failures."""
+    for first_try in (True, False):
+        good = [i for i in range(len(specs)) if i not in problems]
+        try:
+            stored, events = manager.store.create_deployments_noted(
+                [specs[i] for i in good], created_event
+            )
+            return dict(zip(good, stored, strict=True)), events
+        except NameConflict:
+            taken = manager.store.taken_names(specs[i].name for i in good) if first_try else ()
+            found = {i: NameConflict(specs[i].name) for i in good if specs[i].name in taken}
+            if not found:
+                break
+            problems.update(found)
+    good = [i for i in range(len(specs)) if i not in problems]
+    return _one_by_one(manager, specs, good, problems), None
 
 
 def _one_by_one(
@@ -157,16 +178,24 @@ async def create_batch(
     if problems:
         return BatchRefused(problems)
     try:
-        records = manager.store.create_deployments(specs)
+        records, events = manager.store.create_deployments_noted(specs, created_event)
     except NameConflict as error:  # another writer of the database took it meanwhile
         return BatchRefused({[s.name for s in specs].index(error.name): error})
-    await _start(manager, records)
+    await _start(manager, records, (), events)
     return records
 
 
-def check(manager: Deployments, specs: Sequence[DeploymentSpec]) -> dict[int, ItemError]:
+def created_event(record: DeploymentRecord) -> NewEvent:
+    """The event that says a deployment was created."""
+    return new_event(record, "created", f"deployment {record.name} created")
+
+
+def check(
+    manager: Deployments, specs: Sequence[DeploymentSpec], *, against_store: bool = True
+) -> dict[int, ItemError]:
     """What stops each item from being created, by index: a secret it names that does
-    not exist, or a name taken by a stored deployment or an earlier item."""
+    not exist, or a name taken by an earlier item or (``against_store``) a stored
+    deployment."""
     problems: dict[int, ItemError] = {}
     seen: set[str] = set()
     for i, spec in enumerate(specs):
@@ -178,6 +207,8 @@ def check(manager: Deployments, specs: Sequence[DeploymentSpec]) -> dict[int, It
         if spec.name in seen:
             problems[i] = NameConflict(spec.name)
         seen.add(spec.name)
+    if not against_store:
+        return problems
     taken = manager.store.taken_names(seen)
     for i, spec in enumerate(specs):
         if i not in problems and spec.name in taken:
@@ -189,12 +220,16 @@ async def _start(
     manager: Deployments,
     records: list[DeploymentRecord],
     replies: Sequence[Reply | None] = (),
+    created: Sequence[EventRecord] | None = None,
 ) -> None:
-    """Note the creations (one transaction), start a supervisor for each (then answer
-    its asker, if ``replies`` has one for it), and poke the Timetable if one of them
-    has a schedule."""
-    events = [new_event(r, "created", f"deployment {r.name} created") for r in records]
-    manager.events.add_many(events)
+    """Publish the creations (``created``: their events, stored with them; else they
+    are stored now), start a supervisor for each (then answer its asker, if
+    ``replies`` has one for it), and poke the Timetable if one of them has a schedule."""
+    if created is None:
+        manager.events.add_many([created_event(r) for r in records])
+    else:
+        for event in created:
+            manager.events.publish(event)
     manager.poke_timetable_for(r.spec for r in records)
     for i, record in enumerate(records):
         await manager.start_child(manager._child_spec(record.id, record))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 
@@ -18,7 +18,8 @@ from ._errors import (
     NameConflict,
     NotFound,
 )
-from ._records import DeploymentRecord, new_id
+from ._events import insert_events
+from ._records import DeploymentRecord, EventRecord, NewEvent, new_id
 from ._versions import use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
@@ -99,12 +100,25 @@ class DeploymentTable(StoreBase):
         durable write. Raises :class:`NameConflict` (nothing stored) if any name is
         taken, by a stored deployment or by an earlier one of ``specs``.
         """
+        return self.create_deployments_noted(specs)[0]
+
+    def create_deployments_noted(
+        self,
+        specs: Sequence[DeploymentSpec],
+        note: Callable[[DeploymentRecord], NewEvent] | None = None,
+    ) -> tuple[list[DeploymentRecord], list[EventRecord]]:
+        """:meth:`create_deployments`, with the event ``note`` makes of each new
+        deployment inserted in the same transaction: a create costs one commit, not two.
+        Returns the deployments and the events (with their ids, in the same order)."""
         records = [self._new_deployment(spec, None) for spec in specs]
-        if records:
-            with self._write() as conn:
-                for record in records:
-                    insert_deployment(conn, record)
-        return records
+        if not records:
+            return [], []
+        with self._write() as conn:
+            for record in records:
+                insert_deployment(conn, record)
+            now = records[0].created_at
+            events = insert_events(conn, [note(r) for r in records], now) if note else []
+        return records, events
 
     def taken_names(self, names: Iterable[str]) -> set[str]:
         """Which of ``names`` stored deployments already carry."""
