@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
 from symphony import __version__
 
 from ._registry import register_all
+from .handoff import HANDOFF_ENV
 from .service_flags import checked
 
 PROG = "symphony"
@@ -61,8 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``symphony``; returns the exit status (argparse exits 2 itself)."""
+    return _main(argv, own_command_line=argv is None)
+
+
+def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
+    if own_command_line and HANDOFF_ENV in os.environ:
+        # The second image of `symphony node`: its configuration is validated already,
+        # and building the parser (every command's module) would only cost memory.
+        from .service import run_handed_over
+
+        return run_handler(run_handed_over, argparse.Namespace())
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The process runs as this command (not as a program calling main([...])): it may
+    # re-execute itself (symphony.cli.handoff).
+    args.own_command_line = own_command_line
     handler = args.handler
     if handler is None:
         if args.root_config is None:
@@ -89,12 +104,12 @@ def run_handler(handler: Any, args: argparse.Namespace, prog: str = PROG) -> int
 
 def conductor_main() -> int:
     """Entry point of ``symphony-conductor``: ``symphony conductor ARGS``."""
-    return main(["conductor", *sys.argv[1:]])
+    return _main(["conductor", *sys.argv[1:]], own_command_line=True)
 
 
 def node_main() -> int:
     """Entry point of ``symphony-node``: ``symphony node ARGS``."""
-    return main(["node", *sys.argv[1:]])
+    return _main(["node", *sys.argv[1:]], own_command_line=True)
 
 
 def _one_line(exc: BaseException) -> str:

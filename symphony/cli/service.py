@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import service_flags as flags
 from ._errors import CLIError
+from .handoff import hand_over, take_over
 
 if TYPE_CHECKING:
     from symphony.config import ConductorConfig, Config, NodeConfig
@@ -105,7 +106,16 @@ def run_node_command(args: argparse.Namespace) -> int:
 
 
 def run_root(args: argparse.Namespace) -> int:
-    return _start(root_config(args))
+    return _start(root_config(args), reexec=args.own_command_line)
+
+
+def run_handed_over(args: argparse.Namespace) -> int:
+    """Run the node whose configuration this process's previous image validated and
+    handed over (:mod:`symphony.cli.handoff`); the command line is not parsed again."""
+    config = take_over()
+    if config is None:
+        raise CLIError("no configuration was handed over")
+    return _start(config)
 
 
 def _layered(
@@ -157,11 +167,17 @@ def _check_or_start(config: Config, args: argparse.Namespace) -> int:
     if args.check_config:
         print(flags.describe(config))
         return 0
-    return _start(config)
+    return _start(config, reexec=args.own_command_line)
 
 
-def _start(config: Config) -> int:
-    """Set up logging and run the configured role until it ends or is signalled."""
+def _start(config: Config, *, reexec: bool = False) -> int:
+    """Set up logging and run the configured role until it ends or is signalled.
+
+    With ``reexec``, a node first re-executes this process without what validating
+    its configuration loaded (:mod:`symphony.cli.handoff`); a Conductor keeps it.
+    """
+    if reexec and config.mode == "node":
+        hand_over(config)  # returns only where it cannot re-execute
     from symphony.logs import setup_logging
 
     from .runner import run_service

@@ -15,7 +15,6 @@ import logging
 import ssl
 from collections.abc import Callable
 
-import httpx
 import trio
 
 from symphony.actors import spawn
@@ -24,7 +23,6 @@ from symphony.wire.connection import CLOSE_POLICY_VIOLATION
 from symphony.wire.hello import receive_hello
 
 from .api import HttpServer, HttpSettings
-from .api.forward import Forwarder
 from .api.server import GetUrl
 
 log = logging.getLogger("symphony.conductor.standby")
@@ -57,6 +55,11 @@ async def serve_standby(
     task_status: trio.TaskStatus[tuple[int, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve as a standby until cancelled; reports ``(node port, API port)`` once bound."""
+    # Only a standby forwards: a leader does not keep httpx (~4.5 MiB) resident.
+    import httpx
+
+    from .api.forward import Forwarder
+
     # No read timeout: forwarded streams (log follow, /live) last as long as the client.
     timeout = httpx.Timeout(None, connect=5.0)
     async with httpx.AsyncClient(timeout=timeout) as client, trio.open_nursery() as nursery:

@@ -15,14 +15,22 @@ Discovery never fails: no ``nvidia-ml-py``, no driver, or NVML failing halfway a
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import importlib.util
 import logging
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("symphony.node.gpus")
 
-__all__ = ["GpuDevice", "declared_devices", "discover_devices", "node_devices"]
+__all__ = ["GpuDevice", "declared_devices", "discover_devices", "load_nvml", "node_devices"]
+
+#: What ``pynvml.nvmlInit`` loads on Linux.
+NVML_LIBRARY = "libnvidia-ml.so.1"
+#: The name of pynvml's error for a missing library, as the logs say it.
+LIBRARY_NOT_FOUND = "NVMLError_LibraryNotFound"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +61,13 @@ def discover_devices(nvml: Any = None) -> tuple[GpuDevice, ...]:
     """
     if nvml is None:
         try:
-            import pynvml
+            nvml = load_nvml()
         except ImportError:
             log.info("no GPUs: nvidia-ml-py is not installed")
             return ()
-        nvml = pynvml
+        if nvml is None:
+            log.info("no GPUs: NVML unavailable (%s)", LIBRARY_NOT_FOUND)
+            return ()
     try:
         nvml.nvmlInit()
     except Exception as error:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
@@ -81,6 +91,27 @@ def discover_devices(nvml: Any = None) -> tuple[GpuDevice, ...]:
             nvml.nvmlShutdown()
     log.info("NVML found %d GPU(s): %s", len(devices), ", ".join(d.id for d in devices) or "-")
     return tuple(devices)
+
+
+def load_nvml() -> Any:
+    """The ``pynvml`` module, or ``None`` where its library cannot be loaded (where
+    ``nvmlInit`` would fail with ``NVMLError_LibraryNotFound``); ``ImportError`` when
+    nvidia-ml-py is not installed.
+
+    The library is tried first, the way ``nvmlInit`` loads it: ``pynvml`` is a large
+    module (about 1.7 MiB resident) that a machine without NVIDIA's driver would keep
+    for nothing.
+    """
+    if importlib.util.find_spec("pynvml") is None:
+        raise ImportError("nvidia-ml-py is not installed")
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(NVML_LIBRARY)
+        except OSError:
+            return None
+    import pynvml
+
+    return pynvml
 
 
 def node_devices(declared: Iterable[str] | None, nvml: Any = None) -> tuple[GpuDevice, ...]:

@@ -16,6 +16,8 @@ import psutil
 
 from symphony.actors import Actor
 
+from .gpus import LIBRARY_NOT_FOUND, load_nvml
+
 log = logging.getLogger("symphony.node.resources")
 
 
@@ -26,8 +28,10 @@ class Gpus:
         self._nvml: Any = None
         self._handles: list[Any] = []
         try:
-            import pynvml
-
+            pynvml = load_nvml()
+            if pynvml is None:
+                log.debug("no GPUs: NVML unavailable (%s)", LIBRARY_NOT_FOUND)
+                return
             pynvml.nvmlInit()
             count = pynvml.nvmlDeviceGetCount()
             self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]

@@ -32,7 +32,6 @@ from symphony.errors import SymphonyError
 from symphony.pki import client_ssl_context, ensure_private_dir
 from symphony.statedir import hold_state_dir
 
-from .enroll import IDENTITY_DIR, identity_for
 from .gpus import GpuDevice, node_devices
 from .incarnation import ensure_incarnation
 from .jobs import ProcessJobs
@@ -80,6 +79,10 @@ async def node_credentials(
     (:mod:`symphony.node.enroll`)."""
     if config.ca_file is not None:
         return node_ssl_context(config)
+    # Joining reads and writes certificates with ``cryptography``: imported only here,
+    # so a node started with ``node.tls`` files does not keep it resident.
+    from .enroll import IDENTITY_DIR, identity_for
+
     identity = await identity_for(config, capacities=capacities)
     if identity is None:
         raise NodeCredentialsError(

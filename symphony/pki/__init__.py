@@ -16,6 +16,9 @@ Typical conductor start::
     print("nodes pin", pki.ca_fingerprint)
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from symphony.wire.errors import (
     CAFingerprintMismatch,
     CertificateError,
@@ -27,30 +30,13 @@ from symphony.wire.errors import (
 )
 from symphony.wire.identity import peer_node_id
 
-from .certs import (
-    SHARED_CLIENT_CN,
-    CertificateAuthority,
-    ca_fingerprint,
-    check_ca_fingerprint,
-    create_ca,
-    issue_node_certificate,
-    make_node_key_and_csr,
-    validate_node_id,
-)
 from .contexts import (
     client_ssl_context,
     pinned_ca_ssl_context,
     server_ssl_context,
     server_ssl_context_from_files,
 )
-from .files import (
-    DEFAULT_HOSTS,
-    ConductorPKI,
-    ensure_conductor_pki,
-    ensure_private_dir,
-    restrict_file,
-    write_private_file,
-)
+from .private import ensure_private_dir, restrict_file, write_private_file
 from .tokens import (
     JoinToken,
     consume_join_token,
@@ -92,3 +78,44 @@ __all__ = [
     "verify_join_token",
     "write_private_file",
 ]
+
+
+# What needs ``cryptography`` (building and reading certificates) is imported on first
+# use: a node agent uses only the TLS contexts and private-directory helpers above, and
+# ``cryptography`` costs it several MiB of resident memory that it would keep for good.
+# A missing ``cryptography`` still fails as an ImportError, at the first such name.
+_LAZY = {
+    "SHARED_CLIENT_CN": "certs",
+    "CertificateAuthority": "certs",
+    "ca_fingerprint": "certs",
+    "check_ca_fingerprint": "certs",
+    "create_ca": "certs",
+    "issue_node_certificate": "certs",
+    "make_node_key_and_csr": "certs",
+    "validate_node_id": "certs",
+    "DEFAULT_HOSTS": "files",
+    "ConductorPKI": "files",
+    "ensure_conductor_pki": "files",
+}
+
+if TYPE_CHECKING:
+    from .certs import (
+        SHARED_CLIENT_CN,
+        CertificateAuthority,
+        ca_fingerprint,
+        check_ca_fingerprint,
+        create_ca,
+        issue_node_certificate,
+        make_node_key_and_csr,
+        validate_node_id,
+    )
+    from .files import DEFAULT_HOSTS, ConductorPKI, ensure_conductor_pki
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

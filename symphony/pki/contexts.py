@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Literal
 
 from symphony.wire.errors import CertificateError
 
-from .certs import check_ca_fingerprint
-
 if TYPE_CHECKING:
     from .files import ConductorPKI
 
@@ -131,6 +129,8 @@ def pinned_ca_ssl_context(
     Raises :class:`~symphony.wire.errors.CAFingerprintMismatch` if it does not; no
     client certificate is loaded (this is for the join request that obtains one).
     """
+    from .certs import check_ca_fingerprint  # cryptography: only a joining node needs it
+
     check_ca_fingerprint(ca_pem, fingerprint)
     ctx = _client_context(check_hostname)
     _load_ca(ctx, None, ca_pem)

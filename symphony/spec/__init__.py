@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SpecError
+from ._stems import variable_stem
 from ._words import did_you_mean, translate_errors
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
         ProcessSpec,
         parse_experiment,
         process_deployments,
-        variable_stem,
     )
     from ._labels import check_label_key, check_label_value
     from ._model import (
@@ -65,7 +65,6 @@ _LAZY = {
     "ProcessSpec": "_experiment",
     "parse_experiment": "_experiment",
     "process_deployments": "_experiment",
-    "variable_stem": "_experiment",
     "HealthCheck": "_model",
     "PlacementPolicy": "_model",
     "Reschedule": "_model",

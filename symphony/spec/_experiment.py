@@ -60,17 +60,13 @@ from ._model import (
     _Strict,
     not_a_label,
 )
+from ._stems import variable_stem
 from ._words import translate_errors
 
 #: The most processes one experiment may have (each is a deployment).
 MAX_PROCESSES = 1000
 #: What a process runs when it gives ``cmds``: the lines in order, in one shell.
 SHELL = "/bin/sh"
-
-
-def variable_stem(name: str) -> str:
-    """The ``SYMPH_<STEM>_*`` part of a service name: ``replay-server`` -> ``REPLAY_SERVER``."""
-    return name.upper().replace("-", "_")
 
 
 def _names(value: Any) -> Any:

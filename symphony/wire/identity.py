@@ -7,14 +7,18 @@ needs it) and is re-exported as :func:`symphony.pki.peer_node_id`.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import CertificateError
 
-__all__ = ["certificate_common_name", "peer_node_id"]
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# ``cryptography`` is imported where a certificate is read, not here: the node agent
+# imports this package but never reads a peer certificate, and the import would cost
+# it several MiB of resident memory for good.
+
+__all__ = ["certificate_common_name", "peer_node_id", "verified_common_name"]
 
 
 class _HasPeerCert(Protocol):
@@ -24,6 +28,8 @@ class _HasPeerCert(Protocol):
 def certificate_common_name(cert: x509.Certificate | x509.CertificateSigningRequest) -> str:
     """The single CN of a certificate's (or CSR's) subject; :class:`CertificateError` if
     there is none or several."""
+    from cryptography.x509.oid import NameOID
+
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) != 1:
         raise CertificateError(
@@ -50,8 +56,27 @@ def peer_node_id(ssl_object: _HasPeerCert) -> str:
         raise CertificateError("the peer presented no certificate")
     if not isinstance(der, bytes):
         raise CertificateError("the peer certificate is not available in DER form")
+    from cryptography import x509
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise CertificateError(f"cannot parse the peer certificate: {exc}") from None
     return certificate_common_name(cert)
+
+
+def verified_common_name(ssl_object: _HasPeerCert) -> str | None:
+    """The CN of a peer certificate that the TLS handshake *verified*, read from the
+    ``ssl`` module's own decoding (no ``cryptography``); ``None`` if the certificate
+    was not verified or its subject has no single, non-empty CN.
+
+    A node reads its Conductor's name this way for its logs: the import of
+    ``cryptography`` that :func:`peer_node_id` needs would stay resident in the agent.
+    """
+    cert = ssl_object.getpeercert()
+    if not isinstance(cert, dict):
+        return None
+    names = [value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"]
+    if len(names) != 1 or not isinstance(names[0], str) or not names[0]:
+        return None
+    return names[0]

@@ -18,7 +18,7 @@ from symphony.actors import ActorCrashed, ActorStopped, AskTimeout
 from symphony.errors import SymphonyError
 
 from ..store import Fenced
-from .forward import ROLE_HEADER
+from .roleheaders import ROLE_HEADER
 
 log = logging.getLogger("symphony.conductor.api")
 

@@ -24,11 +24,9 @@ import httpx
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
-log = logging.getLogger("symphony.conductor.api")
+from .roleheaders import FORWARDED_HEADER, ROLE_HEADER
 
-#: Set on every answer of a standby, and on every request it forwards.
-ROLE_HEADER = "x-symphony-role"
-FORWARDED_HEADER = "x-symphony-forwarded"
+log = logging.getLogger("symphony.conductor.api")
 #: Headers of one hop, not to be passed on (RFC 9110 section 7.6.1), and Host (the
 #: leader checks its own).
 _HOP = frozenset(

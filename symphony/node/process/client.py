@@ -98,6 +98,9 @@ async def monitor_gone(jobs_dir: str | os.PathLike[str], *, poll: float = 0.05) 
 # first import ``symphony`` and ``symphony.node`` (the whole node agent: TLS, wire, ...),
 # costing the long-lived monitor hundreds of milliseconds and megabytes for nothing; so
 # the bootstrap registers bare parent packages and imports the monitor module alone.
+# ``-S`` skips ``site``: the monitor imports nothing outside the standard library, and
+# the ``.pth`` files of an environment (editable-install finders, distutils shims, ...)
+# would otherwise run and stay resident in it (about 5 MiB of its ~15 MiB).
 _BOOTSTRAP = """
 import sys, types
 for name, path in zip(("symphony", "symphony.node"), sys.argv[1:3]):
@@ -113,7 +116,7 @@ def monitor_command(state_dir: str) -> list[str]:
     """The command line that starts a detached monitor for ``state_dir``."""
     node_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     package_dir = os.path.dirname(node_dir)
-    return [sys.executable, "-c", _BOOTSTRAP, package_dir, node_dir]
+    return [sys.executable, "-S", "-c", _BOOTSTRAP, package_dir, node_dir]
 
 
 async def start_monitor(state_dir: str) -> None:

@@ -24,7 +24,6 @@ import os
 import selectors
 import socket
 import time
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from .redact import Redactor
@@ -65,13 +64,16 @@ def _receive(control: socket.socket) -> tuple[dict[int, str], int] | None:
     return dict(zip(fds[:2], _STREAMS, strict=True)), fds[2]
 
 
-@dataclass
 class _Run:
-    """One run's pipes still open, and the fd to close once they are all drained."""
+    """One run's pipes still open, and the fd to close once they are all drained.
+    (A plain class, not a dataclass: see ``ProcInfo`` in :mod:`.proctree`.)"""
 
-    open: set[int]
-    done: int | None
-    redactors: dict[int, Redactor] = field(default_factory=dict)
+    __slots__ = ("done", "open", "redactors")
+
+    def __init__(self, open: set[int], done: int | None) -> None:
+        self.open = open
+        self.done = done
+        self.redactors: dict[int, Redactor] = {}
 
 
 class Relay:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: The environment variable every job (and, by inheritance, every descendant) carries.
 #: It lets the monitor claim orphans whose tracking was missed.
@@ -26,8 +26,10 @@ RUN_ID_ENV = "SYMPHONY_RUN_ID"
 STATE_DIR_ENV = "SYMPHONY_NODE_STATE_DIR"
 
 
-@dataclass(frozen=True, slots=True)
-class ProcInfo:
+# Named tuples, not dataclasses, in every module the node monitor imports: the
+# dataclasses module loads inspect (with ast, dis, tokenize), about 1.3 MiB that the
+# long-lived monitor would keep for nothing.
+class ProcInfo(NamedTuple):
     """One line of the process table."""
 
     pid: int

@@ -19,8 +19,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 #: The policy's fields, as the spec names them (``JobRestartPolicy``).
 POLICY_FIELDS = (
@@ -34,8 +33,7 @@ POLICY_FIELDS = (
 _TYPES = ("always", "on-failure", "never")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):  # not a dataclass: see ProcInfo in .proctree
     """What to do after a run ended: restart after ``delay``, or settle in ``state``."""
 
     restart: bool

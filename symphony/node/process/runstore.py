@@ -16,41 +16,99 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass, field, fields
 from typing import Any
 
+#: A run record's fields, in the order of the record.
+_FIELDS = (
+    "run_id",
+    "instance_id",
+    "pid",
+    "start_ticks",
+    "started_at",
+    "stdout",
+    "stderr",
+    "log_max_bytes",
+    "log_backups",
+    "grace",
+    "meta",
+    "state",
+    "exit_code",
+    "signal",
+    "ended_at",
+    "reason",
+    "decision",
+)
 
-@dataclass(slots=True)
+
 class Run:
-    """One execution of one instance's command (mutable: owned by the monitor loop)."""
+    """One execution of one instance's command (mutable: owned by the monitor loop).
 
-    run_id: str
-    instance_id: str
-    pid: int
-    start_ticks: int
-    started_at: float
-    stdout: str
-    stderr: str
-    log_max_bytes: int
-    log_backups: int
-    grace: float
-    meta: dict[str, Any] = field(default_factory=dict)
-    state: str = "running"  # running | ending (leader gone, leftovers dying) | ended
-    exit_code: int | None = None
-    signal: int | None = None
-    ended_at: float | None = None
-    reason: str | None = None
-    #: What the monitor decided when the run ended on its own (see ``monitor``): the
-    #: restart rule's decision, its state after it, and the run that restarted it.
-    decision: dict[str, Any] | None = None
+    A plain class, not a dataclass: see ``ProcInfo`` in :mod:`.proctree`.
+    """
+
+    __slots__ = _FIELDS
+
+    def __init__(
+        self,
+        run_id: str,
+        instance_id: str,
+        pid: int,
+        start_ticks: int,
+        started_at: float,
+        stdout: str,
+        stderr: str,
+        log_max_bytes: int,
+        log_backups: int,
+        grace: float,
+        meta: dict[str, Any] | None = None,
+        state: str = "running",
+        exit_code: int | None = None,
+        signal: int | None = None,
+        ended_at: float | None = None,
+        reason: str | None = None,
+        decision: dict[str, Any] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.instance_id = instance_id
+        self.pid = pid
+        self.start_ticks = start_ticks
+        self.started_at = started_at
+        self.stdout = stdout
+        self.stderr = stderr
+        self.log_max_bytes = log_max_bytes
+        self.log_backups = log_backups
+        self.grace = grace
+        self.meta: dict[str, Any] = {} if meta is None else meta
+        self.state = state  # running | ending (leader gone, leftovers dying) | ended
+        self.exit_code = exit_code
+        self.signal = signal
+        self.ended_at = ended_at
+        self.reason = reason
+        #: What the monitor decided when the run ended on its own (see ``monitor``): the
+        #: restart rule's decision, its state after it, and the run that restarted it.
+        self.decision = decision
 
     def public(self) -> dict[str, Any]:
-        """The record as sent to the agent and written to disk (a new mapping; the
-        nested ones are shared: nothing changes them once the run has them)."""
-        return {name: getattr(self, name) for name in _FIELDS}
+        """The record as sent to the agent and written to disk (a copy: nested maps
+        and lists are new ones)."""
+        return {name: _copied(getattr(self, name)) for name in _FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Run and self.public() == other.public()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Run({fields})"
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
 
-_FIELDS = tuple(f.name for f in fields(Run))
+def _copied(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(v) for v in value)
+    return value
 
 
 class RunStore:

@@ -25,7 +25,7 @@ import os
 import shutil
 import signal
 import socket
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from symphony.errors import SymphonyError
 
@@ -59,8 +59,7 @@ def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
     return full
 
 
-@dataclass(frozen=True, slots=True)
-class Started:
+class Started(NamedTuple):  # not a dataclass: see ProcInfo in .proctree
     """A job that runs, and whatever its logger needs: :meth:`start_logger` forks it.
 
     Between the two, what the job writes waits in its pipes (the monitor holds their

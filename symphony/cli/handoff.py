@@ -1,0 +1,109 @@
+"""A node agent sheds what validating its configuration loaded: ``symphony node``
+validates, then re-executes itself with the result.
+
+Validating a configuration needs pydantic and builds its models: about 8 MiB that a
+process keeps resident for the rest of its life (a process does not give imported
+modules back). A Conductor uses pydantic anyway (its API), a node agent never again
+once it has its :class:`~symphony.config.Config`. So ``symphony node`` validates as
+always (every mistake is reported the same way, before anything starts), then replaces
+its own image (``exec``: same pid, command line, environment and descriptors) with a
+fresh interpreter that is handed the validated ``Config`` through an inherited,
+unlinked file and goes straight to running::
+
+    symphony node ...      parse flags, read the file, validate (pydantic)
+      └─ exec (same pid)   parse flags, take_over() -> Config, run the node
+
+Only a process that is the ``symphony`` command itself does this (``main()`` reading
+its own command line, with no other thread): a program that calls ``main([...])`` is
+never replaced. Where ``exec`` fails, the node simply runs in the first image.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any
+
+from ._errors import CLIError
+
+if TYPE_CHECKING:
+    from symphony.config import Config
+
+# Every ``symphony`` command imports this module (its parser does), only ``symphony
+# node`` uses it: pickle, tempfile and the config package are imported where needed.
+
+__all__ = ["HANDOFF_ENV", "hand_over", "take_over"]
+
+#: The descriptor number of the file holding the validated configuration.
+HANDOFF_ENV = "SYMPHONY_VALIDATED_CONFIG_FD"
+
+
+def _read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(items)
+
+
+def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
+    return _read_only, (dict(proxy),)
+
+
+def _dump(config: Config, file: IO[bytes]) -> None:
+    import copyreg
+    import pickle
+
+    # Config's mappings are read-only proxies, which pickle cannot take by itself.
+    pickler = pickle.Pickler(file)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_proxy}
+    pickler.dump(config)
+
+
+def hand_over(config: Config) -> None:
+    """Re-execute this process with ``config`` already validated; return (and let the
+    caller run the node here) only where that is not possible."""
+    if threading.active_count() != 1 or not sys.orig_argv or not sys.executable:
+        return
+    import pickle
+    import tempfile
+
+    try:
+        # Unlinked: the file is gone with its last descriptor, which the new image
+        # closes once it has read it.
+        with tempfile.TemporaryFile() as file:
+            _dump(config, file)
+            file.flush()
+            file.seek(0)
+            os.set_inheritable(file.fileno(), True)
+            env = {**os.environ, HANDOFF_ENV: str(file.fileno())}
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execve(sys.executable, sys.orig_argv, env)
+    except (OSError, pickle.PicklingError):
+        return  # not worth failing a start over: run in this image instead
+
+
+def take_over() -> Config | None:
+    """The configuration an earlier image of this process validated, if it handed one
+    over (the variable is removed at once: no job or monitor inherits it)."""
+    raw = os.environ.pop(HANDOFF_ENV, None)
+    if raw is None:
+        return None
+    import pickle
+    import stat
+
+    from symphony.config import Config
+
+    try:
+        fd = int(raw)
+        info = os.fstat(fd)
+    except (ValueError, OSError):
+        raise CLIError(f"{HANDOFF_ENV}={raw!r} names no open file") from None
+    # Only what hand_over() makes: an unlinked regular file, never a pipe or a named file.
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 0:
+        os.close(fd)
+        raise CLIError(f"{HANDOFF_ENV}={raw!r} is not a configuration handed over")
+    with os.fdopen(fd, "rb") as file:
+        config = pickle.load(file)
+    if not isinstance(config, Config):
+        raise CLIError(f"{HANDOFF_ENV}={raw!r} holds no configuration")
+    return config

@@ -1,0 +1,163 @@
+"""What a node keeps resident: its agent and its monitor load only what they use.
+
+Idle memory is mostly the modules a process has imported (a process never gives them
+back), so these pin the structure rather than a number of MiB: the agent's runtime
+does not import the HTTP server stack, pydantic (config and spec validation) or
+``cryptography`` (certificate building and reading), and the monitor runs no ``site``
+hooks. Each is checked in a fresh interpreter, as a real process would start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symphony.cli.handoff import HANDOFF_ENV
+from symphony.node.process.client import monitor_command
+from tests.deployments import procs
+from tests.deployments.helpers import pids_with
+from tests.deployments.onenode import one_node_cluster
+from tests.jobs.harness import monitor_pid, monitor_request
+
+#: Modules a node agent has no use for while it runs (each costs it MiB for good).
+NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quart_schema")
+
+
+def modules_after(code: str) -> set[str]:
+    """The top-level packages in ``sys.modules`` of a fresh interpreter after ``code``."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
+
+
+def test_the_node_runtime_imports_no_server_validation_or_certificate_library() -> None:
+    loaded = modules_after("import symphony.node, symphony.node.service, symphony.config")
+    assert "trio" in loaded  # the probe did import the runtime
+    assert sorted(set(NOT_IN_AGENT) & loaded) == []
+
+
+def test_the_node_monitor_runs_no_site_hooks(tmp_path: Path) -> None:
+    """``site`` runs an environment's ``.pth`` files and ``sitecustomize``: whatever they
+    import would stay resident in the long-lived monitor, which needs only the standard
+    library. A ``sitecustomize`` that leaves a mark shows whether it ran."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    mark = tmp_path / "site-ran"
+    (hooks / "sitecustomize.py").write_text(f"open({str(mark)!r}, 'w').close()\n")
+    state_dir = str(tmp_path / "node")
+    os.makedirs(state_dir, mode=0o700)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), *sys.path])}
+    command = [*monitor_command(state_dir), "--state-dir", state_dir]
+    monitor = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    try:
+        assert monitor.stdout is not None and monitor.stdout.readline() == b"ready\n"
+        assert monitor_request(state_dir, {"op": "stats"})["pid"] == monitor.pid
+    finally:
+        monitor_request(state_dir, {"op": "shutdown", "kill": True})
+        monitor.wait(timeout=30)
+        assert monitor.stdout is not None
+        monitor.stdout.close()
+    assert not mark.exists()
+
+
+def test_gpu_discovery_without_nvidias_library_leaves_pynvml_unloaded() -> None:
+    """No NVML library (no NVIDIA driver): both the device discovery and the resource
+    monitor say "no GPUs" without importing pynvml, which is large."""
+    probe = (
+        "import ctypes, sys\n"
+        "try:\n"
+        "    ctypes.CDLL('libnvidia-ml.so.1')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "else:\n"
+        "    sys.exit(3)\n"
+        "from symphony.node.gpus import discover_devices\n"
+        "from symphony.node.resources import Gpus\n"
+        "assert discover_devices() == () and Gpus().static() == []\n"
+        "print('pynvml' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    if result.returncode == 3:
+        pytest.skip("this machine has NVIDIA's library")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "False\n", "")
+
+
+async def test_a_running_node_agent_keeps_neither_pydantic_nor_cryptography(
+    tmp_path: Path,
+) -> None:
+    """``symphony node`` validates its configuration (pydantic), connects over TLS and
+    reads its Conductor's name; what stays mapped in the agent once it is ready has
+    neither library. It is the same process (pid, command line) the operator started,
+    and the variable that handed the configuration over is not passed on."""
+    conductor, agent, api = await one_node_cluster(tmp_path, capacity=1)
+    try:
+        maps = Path(f"/proc/{agent.pid}/maps").read_text()
+        assert "pydantic_core" not in maps and "cryptography" not in maps, agent.output()[-3000:]
+        command = Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")[:-1]
+        assert [part.decode() for part in command[-len(agent.args) :]] == agent.args
+        # Its monitor (and so every job) started without the handover's variable.
+        monitor = monitor_pid(str(tmp_path / "worker" / "jobs"))
+        environ = Path(f"/proc/{monitor}/environ").read_bytes().split(b"\0")
+        assert [v for v in environ if v.startswith(HANDOFF_ENV.encode() + b"=")] == []
+    finally:
+        agent.kill()
+        conductor.kill()
+        await api.aclose()
+        for pid in pids_with(str(tmp_path / "worker" / "jobs"), substring=True):
+            os.kill(pid, procs.signal.SIGKILL)
+
+
+def test_a_handed_over_configuration_must_be_what_the_command_itself_made(
+    tmp_path: Path,
+) -> None:
+    """The variable names a descriptor; only an unlinked file (what ``symphony node``
+    creates for its next image) is read, never a named file, pipe or terminal."""
+    named = tmp_path / "config.pickle"
+    named.write_bytes(b"not a pickle")
+    with named.open("rb") as stdin:
+        result = subprocess.run(
+            [sys.executable, "-m", "symphony.cli", "node", "--node-id", "x"],
+            stdin=stdin,
+            env={**os.environ, HANDOFF_ENV: "0"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"symphony: error: {HANDOFF_ENV}='0' is not a configuration handed over\n"
+    )
+
+
+def test_a_leader_conductor_does_not_load_the_standbys_http_client() -> None:
+    """httpx (with the command-line extras it pulls in: rich, pygments) serves only a
+    standby's forwarding; a Conductor that leads never needs it."""
+    loaded = modules_after("import symphony.conductor, symphony.conductor.service")
+    assert "quart" in loaded  # the probe did import the server
+    assert sorted({"httpx", "rich", "pygments"} & loaded) == []
+
+
+def test_the_node_monitor_imports_no_dataclasses_or_inspect(tmp_path: Path) -> None:
+    """``dataclasses`` loads ``inspect`` (with ``ast``, ``dis`` and ``tokenize``): over a
+    MiB that the monitor, which lives as long as the machine's jobs, would keep."""
+    command = monitor_command(str(tmp_path))
+    command[command.index("-c") + 1] = (
+        "import json, sys, types\n"
+        "for name, path in zip(('symphony', 'symphony.node'), sys.argv[1:3]):\n"
+        "    package = types.ModuleType(name)\n"
+        "    package.__path__ = [path]\n"
+        "    sys.modules[name] = package\n"
+        "import symphony.node.process.monitor_server\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(json.loads(result.stdout))
+    assert "symphony.node.process.monitor" in loaded
+    assert sorted({"dataclasses", "inspect", "trio"} & loaded) == []
