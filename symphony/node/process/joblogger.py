@@ -18,7 +18,9 @@ Nomad's ``logmon``:
   carry the job's run marker, so it is never counted as a member of the run. If the
   monitor dies, the logger keeps writing and rotating.
 - **Exits at end of file.** When the job and every process that inherited its output
-  are gone, the pipes reach EOF: the logger has written everything and exits.
+  are gone, the pipes reach EOF: the logger has written everything and exits. Unless
+  the monitor may restart the run: then it keeps a link to the logger, and hands the
+  next run's pipes to it instead of forking another (:mod:`.logrelay`).
 - **Secrets masked before they are written.** The exact values of the instance's
   secrets (6 bytes or more) are replaced by ``***`` (:mod:`.redact`), also when a value
   is split between two reads; nothing unmasked ever reaches the file.
@@ -32,6 +34,10 @@ Nomad's ``logmon``:
 One logger per instance writes at a time: a logger takes ``.logger.lock`` in the log
 directory, so the logger of a restarted run waits (a few seconds at most) until the
 previous run's logger has drained its pipe, and the two never rotate the same files.
+When the monitor forks a run's logger while the previous run's may still run, it hands
+the new one that logger's done pipe (``fork_logger(after=...)``): the new logger waits
+for its exit before it takes the lock, so two loggers forked back to back do not race
+for it and the runs' lines stay in order.
 """
 
 from __future__ import annotations
@@ -42,19 +48,18 @@ import fcntl
 import gc
 import os
 import select
-import selectors
 import signal
+import socket
 import time
 import traceback
 
 from . import logtimes
-from .redact import Redactor
+from .logrelay import READ_SIZE, Relay
 
-READ_SIZE = 1 << 20  # bytes per read: large reads keep up with a 100 MB/s writer
-PIPE_SIZE = 1 << 20  # ask the kernel for a 1 MiB pipe: the job rarely waits for us
 LOCK_NAME = ".logger.lock"
 LOCK_WAIT = 5.0  # seconds to wait for a previous logger of the same instance
-HOLD_SECONDS = 1.0  # the longest a possible start of a secret waits for the next read
+_AFTER_FD = 6  # in the logger: the previous logger's done fd (see fork_logger)
+_CONTROL_FD = 7  # in the logger: its end of the monitor's control socket (see logrelay)
 
 
 class LogFile:
@@ -95,6 +100,11 @@ class LogFile:
         cap = logtimes.index_cap(self.max_bytes)
         self.times = logtimes.TimesWriter(self.times_path, os.fstat(fd).st_ino, cap=cap)
         return True
+
+    def new_run(self) -> None:
+        """The next run's output follows: if this one's ended inside a line, end it."""
+        if self.fd is not None and not self.line_start:
+            self._out(b"\n")
 
     def write(self, data: bytes) -> None:
         """Append ``data``, rotating at line boundaries so no file grows past its limit
@@ -229,46 +239,26 @@ def run(
     max_bytes: int,
     backups: int,
     mask: tuple[bytes, ...] = (),
+    control: int | None = None,
+    done: int | None = None,
 ) -> None:
     """Copy each pipe (fd -> stream name) into ``<directory>/<stream>.log`` until EOF,
-    with the secret values in ``mask`` replaced by ``***`` (:mod:`.redact`)."""
+    with the secret values in ``mask`` replaced by ``***`` (:mod:`.redact`); ``done`` is
+    closed then. With ``control`` (a socket from the monitor), the next runs' pipes come
+    over it and are copied too, until the monitor closes it (:mod:`.logrelay`)."""
     lock = _lock(directory)
     files = {
-        fd: LogFile(os.path.join(directory, f"{name}.log"), max_bytes=max_bytes, backups=backups)
-        for fd, name in pipes.items()
+        name: LogFile(os.path.join(directory, f"{name}.log"), max_bytes=max_bytes, backups=backups)
+        for name in pipes.values()
     }
-    redactors = {fd: Redactor(mask) for fd in files}
-    selector = selectors.DefaultSelector()
-    for fd in files:
-        with contextlib.suppress(OSError):  # not a pipe, or the limit is lower
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        selector.register(fd, selectors.EVENT_READ)
-    while files:
-        # What a redactor holds back (a possible start of a secret) is written after a
-        # quiet moment, so that a prompt without a newline still shows.
-        held = any(r.holding for r in redactors.values())
-        ready = selector.select(HOLD_SECONDS if held else None)
-        if not ready:
-            for fd, redactor in redactors.items():
-                if fd in files:
-                    files[fd].write(redactor.flush())
-        for key, _ in ready:
-            fd = key.fd
-            try:
-                data = os.read(fd, READ_SIZE)
-            except InterruptedError:
-                continue
-            except OSError:
-                data = b""
-            if data:
-                files[fd].write(redactors[fd].feed(data))
-                continue
-            selector.unregister(fd)  # EOF: every writer of this pipe is gone
-            os.close(fd)
-            files[fd].write(redactors[fd].flush())
-            files.pop(fd).close()
-    if lock is not None:
-        os.close(lock)
+    link = socket.socket(fileno=control) if control is not None else None
+    try:
+        Relay(dict(files), mask=mask, control=link).run(pipes, done)
+    finally:
+        for file in files.values():
+            file.close()
+        if lock is not None:
+            os.close(lock)
 
 
 class LoggerPipes:
@@ -289,6 +279,12 @@ class LoggerPipes:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def close_readers(self) -> None:
+        """Close every other end (no logger was forked to own them)."""
+        for fd in (self.out_r, self.err_r, self.done_w, self.done_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
 
 def fork_logger(
     log_dir: str,
@@ -297,6 +293,8 @@ def fork_logger(
     max_bytes: int,
     backups: int,
     mask: tuple[bytes, ...] = (),
+    after: int | None = None,
+    control: int | None = None,
 ) -> int:
     """Fork the logger of one run, reading ``pipes``; return its pid.
 
@@ -307,14 +305,30 @@ def fork_logger(
     reaches EOF when the logger is gone, that is when everything the job wrote is in
     the files (:func:`wait_logger`). Only for a single-threaded caller (the monitor):
     the child runs Python code.
+
+    ``after`` is the done fd of the instance's previous logger, when that one may still
+    run: the new logger waits for it to exit (at most ``LOCK_WAIT``) before it takes the
+    lock. Two loggers forked back to back (a restarted run that died at once) would
+    otherwise race for the lock, and the later run's lines could come first.
     """
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            _become_logger(pipes.out_r, pipes.err_r, pipes.done_w)
+            _become_logger(pipes.out_r, pipes.err_r, pipes.done_w, after, control)
+            if after is not None:
+                select.select([_AFTER_FD], [], [], LOCK_WAIT)  # EOF: the previous one exited
+                os.close(_AFTER_FD)
             streams = {3: "stdout", 4: "stderr"}
-            run(log_dir, streams, max_bytes=max_bytes, backups=backups, mask=mask)
+            run(
+                log_dir,
+                streams,
+                max_bytes=max_bytes,
+                backups=backups,
+                mask=mask,
+                control=_CONTROL_FD if control is not None else None,
+                done=5,
+            )
             code = 0
         except BaseException:
             traceback.print_exc()
@@ -335,16 +349,27 @@ def _discard(fds: list[int]) -> None:
                     fds.remove(fd)
 
 
-def _become_logger(out_r: int, err_r: int, done_w: int) -> None:
+def _become_logger(
+    out_r: int, err_r: int, done_w: int, after: int | None, control: int | None
+) -> None:
     """In the forked child: own session, default signals, only our descriptors."""
     gc.disable()  # the monitor's objects are shared copy-on-write: leave them untouched
     os.setsid()  # a stop of the job's process group (or the monitor's) never reaches us
     signal.set_wakeup_fd(-1)  # the monitor's wakeup socket is about to be closed
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
-    for target, fd in ((3, out_r), (4, err_r), (5, done_w)):
-        os.dup2(fd, target)
-    os.closerange(6, os.sysconf("SC_OPEN_MAX"))  # the monitor's socket, lock, clients...
+    # Out of the way of 3-7 first: they may be any low numbers.
+    after, control = (None if fd is None else _above(fd, 10) for fd in (after, control))
+    for target, fd in ((3, out_r), (4, err_r), (5, done_w), (_AFTER_FD, after)):
+        if fd is not None:
+            os.dup2(fd, target)
+    if control is not None:
+        os.dup2(control, _CONTROL_FD)
+    os.closerange(_CONTROL_FD + 1, os.sysconf("SC_OPEN_MAX"))  # the monitor's sockets...
+    for fd in (_AFTER_FD if after is None else None, _CONTROL_FD if control is None else None):
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # stderr stays: the monitor's log, for a traceback

@@ -31,6 +31,17 @@ agent; then it announces the end with its decision (``Run.decision``) and the ne
 The agent mirrors that. A restart with a delay is waited out by the agent (which can
 cancel it with a stop); runs adopted from an earlier monitor have no request kept and
 are decided by the agent, as before.
+
+**Restart first, bookkeeping after.** Only the job's own start is on a restart's path:
+reap, decide, ``posix_spawn``. Everything else waits in a queue done in order once
+the deaths are handled, with a reap before each step (``_catch_up``): the new run's
+logger (a fork, whose copy-on-write faults slow the monitor for a while after), the
+records, the wait for the last run's logger, the announcement (which wakes the agent,
+and the Conductor after it). So a job killed while the monitor is busy with an earlier
+death is restarted within one step, not after all of them. The guarantees hold in the
+queue's order: a run's logger is forked before that run's end is handled, and after
+the instance's previous logger has exited (so two runs' lines never mix), and an end
+is announced only once its logger has written everything.
 """
 
 from __future__ import annotations
@@ -38,8 +49,11 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import time
+from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from . import logfiles
@@ -55,7 +69,7 @@ from .proctree import (
 )
 from .restartrule import Restarts, check_policy
 from .runstore import Run, RunStore
-from .spawn import SpawnError, start_run
+from .spawn import SpawnError, Started, start_job
 
 PR_SET_CHILD_SUBREAPER = 36
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
@@ -87,14 +101,20 @@ class Monitor:
         self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
         self.stopping: dict[str, float] = {}  # signalled run id -> end of its grace
-        # run id -> its logger: (pid, a descriptor at EOF once the logger has exited)
+        # run id -> its logger: (pid, a descriptor at EOF once it has drained the run)
         self.loggers: dict[str, tuple[int, int]] = {}
+        # run id -> the control link of its logger, which takes over the next run's
+        # pipes if the monitor restarts it (see logrelay)
+        self.links: dict[str, socket.socket] = {}
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
         # run id -> (its spawn request, its restart rule): in memory only (secrets)
         self.plans: dict[str, tuple[dict[str, Any], Restarts]] = {}
         self.signalled: set[str] = set()  # runs the agent signalled: it decides for them
+        # Bookkeeping left behind by restarts, done in order once no job is waiting to
+        # be restarted (see _catch_up): loggers to fork, records to write, exits to announce.
+        self._after: deque[Callable[[], None]] = deque()
         self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
         self._load()
@@ -184,6 +204,12 @@ class Monitor:
         With a restart rule (``request["restart"]``, or ``rule`` for a restart of ours),
         the monitor restarts the run when it ends on its own (see the module docstring).
         """
+        run, started = self._start(request, rule)
+        self._attach(run, started)
+        return run
+
+    def _start(self, request: dict[str, Any], rule: Restarts | None) -> tuple[Run, Started]:
+        """Start the job of a run, not yet its logger (:meth:`_attach` forks it)."""
         run_id = _text(request, "run_id")
         instance_id = logfiles.check_instance_id(request.get("instance_id"))
         if run_id in self.runs:
@@ -209,7 +235,7 @@ class Monitor:
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
         self._snapshot = None
-        pid, logger_pid, done = start_run(
+        started = start_job(
             command=command,
             env={**env, STATE_DIR_ENV: self.state_dir},  # see _load
             cwd=_text(request, "cwd"),
@@ -218,12 +244,13 @@ class Monitor:
             backups=int(request.get("log_backups", 5)),
             mask=tuple(m.encode() for m in mask),
         )
-        self.loggers[run_id] = (logger_pid, done)
-        info = read_proc(pid)  # exists as soon as posix_spawn returns
+        # Read now: the job is our child and not reaped, so its entry is there even if
+        # it has died already.
+        info = read_proc(started.pid)
         run = Run(
             run_id=run_id,
             instance_id=instance_id,
-            pid=pid,
+            pid=started.pid,
             start_ticks=info.start_ticks if info else 0,
             started_at=time.time(),
             stdout=stdout,
@@ -234,11 +261,52 @@ class Monitor:
             meta=dict(request.get("meta") or {}),
         )
         self.runs[run_id] = run
-        self.leaders[pid] = run
-        self.store.save(run, durable=False)
+        self.leaders[started.pid] = run
         if rule is not None:
             self.plans[run_id] = ({k: v for k, v in request.items() if k != "restart"}, rule)
-        return run
+        return run, started
+
+    def _attach(self, run: Run, started: Started) -> None:
+        """Give a started run its logger, then write the run's record.
+
+        The restart of a run hands its pipes to the logger of the run it follows,
+        which goes on with them (:mod:`.logrelay`): no fork. Otherwise a logger is
+        forked, after the instance's previous one if that may still run (see
+        ``fork_logger``), with a link if the monitor may restart this run.
+        """
+        previous = next(
+            (
+                run_id
+                for run_id in reversed(self.loggers)
+                if run_id in self.runs and self.runs[run_id].instance_id == run.instance_id
+            ),
+            None,
+        )
+        link = self.links.pop(previous, None) if previous else None
+        if link is not None and previous is not None and self.runs[previous].state == "ended":
+            try:
+                started.hand_over(link)
+            except OSError:
+                link.close()  # that logger is gone: fork one
+            else:
+                self.loggers[run.run_id] = (self.loggers[previous][0], started.pipes.done_r)
+                self.links[run.run_id] = link
+                self.store.save(run, durable=False)
+                return
+        elif link is not None:
+            link.close()  # a run that still runs keeps its logger to itself
+        try:
+            pid, done, link = started.start_logger(
+                after=self.loggers[previous][1] if previous else None,
+                linked=run.run_id in self.plans,
+            )
+        except OSError as error:  # the job was killed: the agent decides what comes next
+            run.reason = f"spawn error: cannot start the job's logger: {error}"
+        else:
+            self.loggers[run.run_id] = (pid, done)
+            if link is not None:
+                self.links[run.run_id] = link
+        self.store.save(run, durable=False)
 
     def _restart(self, run: Run) -> None:
         """Apply the restart rule to a run that ended on its own; restart it if the rule
@@ -263,9 +331,12 @@ class Monitor:
                 "meta": {**(request.get("meta") or {}), "restarts": out["restarts"]},
             }
             try:
-                out["next"] = self.spawn(fresh, rule=rule).public()
+                successor, started = self._start(fresh, rule)
             except (SpawnError, ValueError, OSError) as error:
                 out["spawn_error"] = str(error)
+            else:
+                out["next"] = successor.public()
+                self._after.append(partial(self._attach, successor, started))
         run.decision = out
 
     def signal(self, run_id: str, signum: int) -> int:
@@ -352,7 +423,13 @@ class Monitor:
 
     # ---- events ---------------------------------------------------------------------
     def reap(self) -> None:
-        """Collect every exited child: job leaders get their exit recorded."""
+        """Collect every exited child: job leaders get their exit recorded and, by their
+        restart rule, their next run started; then the bookkeeping (:meth:`_catch_up`)."""
+        self._collect()
+        self._catch_up()
+
+    def _collect(self) -> None:
+        """Collect every exited child: the part of :meth:`reap` that nothing waits for."""
         fresh = False
         while True:
             try:
@@ -411,16 +488,33 @@ class Monitor:
         self.kill_at.pop(run.run_id, None)
         self.stopping.pop(run.run_id, None)
         self.tracked.pop(run.run_id, None)
-        # The restart first: it waits for nothing. Its logger waits for this run's (the
-        # instance's log lock), so the files keep the runs' lines in order.
+        # The restart first: it waits for nothing. The rest waits behind it.
         self._restart(run)
+        self._after.append(partial(self._finish, run))
+
+    def _finish(self, run: Run) -> None:
+        """An ended run's bookkeeping: its logs complete, its record, its announcement."""
         # The logger drains the last bytes of the job's pipes: once it is gone, the files
         # hold everything, so whoever reads them after the exit is announced sees it all.
+        # (A restarted run's logger is forked before this: it was queued first.)
         logger = self.loggers.pop(run.run_id, None)
         wait_logger(logger[1] if logger else None, timeout=2.0)
+        link = self.links.pop(run.run_id, None)
+        if link is not None:  # no run of ours follows: its logger may exit
+            link.close()
         self.store.save(run, durable=False)
         self.announce(run)  # first, so that a restart does not wait for the disk...
         self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration
+
+    def _catch_up(self) -> None:
+        """Do the bookkeeping restarts left behind, one step at a time, reaping before
+        each: a job that died meanwhile is restarted before the next step, not after
+        them all (a fork, a record, an announcement that wakes the agent: each costs
+        the restart a millisecond or more on a busy machine)."""
+        while self._after:
+            self._collect()
+            if self._after:
+                self._after.popleft()()
 
     def tick(self, *, force: bool = False) -> None:
         """Periodic work: leftovers, membership scans, foreign runs."""
@@ -447,6 +541,7 @@ class Monitor:
                     self._foreign_gone(run, "the job was started by an earlier node monitor")
                     if run.state == "ended":
                         self.announce(run)
+        self._catch_up()
 
     def next_timeout(self) -> float:
         """How long the loop may sleep before :meth:`tick` has work."""

@@ -125,11 +125,16 @@ class RunStore:
         """Write ``run`` atomically; with ``durable`` it is on disk when this returns."""
         path = self._path(run.run_id)
         temporary = path + ".tmp"
-        with open(temporary, "w") as f:
-            json.dump(run.public(), f)
+        data = json.dumps(run.public()).encode()  # one write, not json.dump's many
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                f.flush()
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
         if durable:
             directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -24,10 +24,13 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
+from typing import NamedTuple
 
 from symphony.errors import SymphonyError
 
 from .joblogger import LoggerPipes, fork_logger, wait_logger
+from .logrelay import hand_over
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
@@ -56,7 +59,68 @@ def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
     return full
 
 
-def start_run(
+class Started(NamedTuple):  # not a dataclass: see ProcInfo in .proctree
+    """A job that runs, and whatever its logger needs: :meth:`start_logger` forks it.
+
+    Between the two, what the job writes waits in its pipes (the monitor holds their
+    read ends): nothing is lost, the job only blocks if it fills a pipe.
+    """
+
+    pid: int
+    pipes: LoggerPipes
+    log_dir: str
+    max_bytes: int
+    backups: int
+    mask: tuple[bytes, ...]
+
+    def start_logger(
+        self, *, after: int | None = None, linked: bool = False
+    ) -> tuple[int, int, socket.socket | None]:
+        """Fork the job's logger; return ``(logger pid, its done fd, its control link)``.
+
+        ``after``: the done fd of the instance's previous logger, if it may still run:
+        the new one writes only once that one is gone (:func:`~.joblogger.fork_logger`).
+        ``linked``: the logger gets a control socket, on which the next runs' pipes can
+        be handed to it (:func:`hand_over`); without one it exits when this run's pipes
+        are drained. A job whose logger cannot be forked is killed (it must not run
+        unlogged), and the error raised.
+        """
+        link, theirs = (
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if linked else (None, None)
+        )
+        try:
+            logger = fork_logger(
+                self.log_dir,
+                self.pipes,
+                max_bytes=self.max_bytes,
+                backups=self.backups,
+                mask=self.mask,
+                after=after,
+                control=theirs.fileno() if theirs is not None else None,
+            )
+        except BaseException:
+            if self.pid:
+                with contextlib.suppress(OSError):
+                    os.killpg(self.pid, signal.SIGKILL)
+            self.pipes.close_readers()
+            if link is not None:
+                link.close()
+            raise
+        finally:
+            if theirs is not None:
+                theirs.close()
+        return logger, self.pipes.done_r, link
+
+    def hand_over(self, link: socket.socket) -> None:
+        """Give this run's pipes to the running logger at the other end of ``link``
+        (OSError if it is gone: then nothing changed, fork one)."""
+        pipes = self.pipes
+        hand_over(link, pipes.out_r, pipes.err_r, pipes.done_w)
+        for fd in (pipes.out_r, pipes.err_r, pipes.done_w):
+            os.close(fd)
+
+
+def start_job(
     *,
     command: list[str],
     env: dict[str, str],
@@ -65,38 +129,32 @@ def start_run(
     max_bytes: int,
     backups: int,
     mask: tuple[bytes, ...] = (),
-) -> tuple[int, int, int]:
-    """Start a job and its logger; return ``(job pid, logger pid, the logger's done fd)``.
-    The logger masks the values in ``mask`` (the job's secrets)."""
+) -> Started:
+    """Start a job whose output waits in its pipes until its logger is forked.
+
+    The job first: its start does not wait for the fork, nor compete with the forked
+    logger and the copy-on-write faults that follow a fork (the monitor restarts a job
+    before any of that). A job that cannot start raises SpawnError once its logger has
+    written why into its stderr log.
+    """
     pipes = LoggerPipes()
-    failed: SpawnError | None = None
-    pid = 0
     try:
-        try:
-            pid = spawn_job(
-                command=command, env=env, cwd=cwd, stdout=pipes.out_w, stderr=pipes.err_w
-            )
-        except SpawnError as error:
-            # A job that never started has no output of its own: its stderr log says
-            # why, so `symphony logs --stderr` shows the cause as well as `symphony ps`.
-            _note(pipes.err_w, f"spawn error: {error}")
-            failed = error
-        finally:
-            pipes.close_writers()  # before the fork: the logger must hold no write end
-        logger = fork_logger(log_dir, pipes, max_bytes=max_bytes, backups=backups, mask=mask)
-    except BaseException:
-        if pid:  # no logger for it (the fork failed): the job must not run unlogged
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-        for fd in (pipes.out_r, pipes.err_r, pipes.done_w, pipes.done_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        raise
-    done = pipes.done_r
-    if failed is not None:
+        pid = spawn_job(command=command, env=env, cwd=cwd, stdout=pipes.out_w, stderr=pipes.err_w)
+    except SpawnError as error:
+        # A job that never started has no output of its own: its stderr log says
+        # why, so `symphony logs --stderr` shows the cause as well as `symphony ps`.
+        _note(pipes.err_w, f"spawn error: {error}")
+        pipes.close_writers()
+        failed = Started(0, pipes, log_dir, max_bytes, backups, mask)
+        _, done, _ = failed.start_logger()
         wait_logger(done, SPAWN_ERROR_LOG_TIMEOUT)  # the line is in the file before we answer
-        raise failed
-    return pid, logger, done
+        raise
+    except BaseException:
+        pipes.close_writers()
+        pipes.close_readers()
+        raise
+    pipes.close_writers()  # before the logger's fork: it must hold no write end
+    return Started(pid, pipes, log_dir, max_bytes, backups, mask)
 
 
 def _note(fd: int, text: str) -> None:

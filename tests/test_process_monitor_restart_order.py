@@ -1,0 +1,169 @@
+"""A restart comes before any bookkeeping: the monitor's order of work when jobs die.
+
+The monitor runs in a driver process of its own here (it becomes a child subreaper), with
+real jobs: two instances whose jobs are SIGKILLed together, and a restarted job killed
+again while the monitor is still busy with the earlier deaths. What the driver prints is
+what each announcement saw: which runs were running at that moment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from symphony.node.process import logfiles
+from tests.jobs.harness import monitor_request, wait_real
+from tests.test_process_monitor_restarts import POLICY, _monitor, _runs, _spawn
+
+_DRIVER = r"""
+import json, os, signal, sys, time
+from symphony.node.process.monitor import Monitor
+
+state_dir, work = sys.argv[1], sys.argv[2]
+policy = {**json.loads(sys.argv[3]), "type": "always", "max_restarts": None}
+seen = []
+
+
+def zombie(pid):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        time.sleep(0.002)
+    raise SystemExit(f"{pid} did not die")
+
+
+def running():
+    return {
+        name: sorted(r.run_id for r in monitor.runs.values()
+                     if r.instance_id == name and r.state == "running")
+        for name in ("x", "y")
+    }
+
+
+def announce(run):
+    seen.append({"ended": run.run_id, "running": running()})
+    if len(seen) == 1:  # the monitor is busy with the first deaths: kill the new run
+        (successor,) = [r for r in monitor.runs.values()
+                        if r.instance_id == run.instance_id and r.state == "running"]
+        os.kill(successor.pid, signal.SIGKILL)
+        zombie(successor.pid)
+
+
+monitor = Monitor(state_dir, announce=announce)
+first = []
+for name in ("x", "y"):
+    first.append(monitor.spawn({
+        "run_id": f"{name}.first", "instance_id": name, "cwd": work,
+        "command": ["sh", "-c", "exec sleep 1000"],
+        "env": {"PATH": os.defpath, "SYMPHONY_RUN_ID": f"{name}.first"},
+        "restart": {"policy": policy, "jitter": 0, "state": None},
+    }))
+for run in first:
+    os.kill(run.pid, signal.SIGKILL)
+for run in first:
+    zombie(run.pid)
+monitor.reap()  # one pass of the monitor's loop over the deaths
+print(json.dumps(seen))
+monitor.kill_all()
+"""
+
+
+def test_deaths_are_restarted_before_any_announcement(tmp_path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", _DRIVER, str(tmp_path / "node"), str(work), json.dumps(POLICY)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout)
+    first = seen[0]["ended"].split(".")[0]
+    other = "y" if first == "x" else "x"
+    # Both jobs died together: both run again before the agent hears of either.
+    for name in ("x", "y"):
+        (now,) = seen[0]["running"][name]
+        assert now != f"{name}.first"
+    # The restarted job killed during that announcement was restarted before the
+    # other death's bookkeeping went on: the next announcement sees its successor.
+    assert seen[1]["ended"] == f"{other}.first"
+    (again,) = seen[1]["running"][first]
+    assert again not in (f"{first}.first", seen[0]["running"][first][0])
+
+
+async def test_restarts_in_a_row_keep_their_lines_in_order(tmp_path) -> None:
+    """Runs that end as soon as they start: each run's logger is forked while the
+    previous one may still drain, and the log still lists the runs in order."""
+    state_dir, runs = str(tmp_path / "node"), 6
+    with _monitor(state_dir):
+        _spawn(
+            state_dir,
+            str(tmp_path),
+            'echo "$SYMPHONY_RUN_ID"; echo "$SYMPHONY_RUN_ID" >&2; exit 3',
+            policy={**POLICY, "max_restarts": runs - 1},
+        )
+        await wait_real(
+            lambda: (
+                len(_runs(state_dir)) == runs
+                and all(r["state"] == "ended" for r in _runs(state_dir))
+            )
+        )
+        order = [r["run_id"] for r in _runs(state_dir)]
+    for stream in ("stdout", "stderr"):
+        with open(logfiles.log_path(state_dir, "job", stream)) as f:
+            assert f.read().split() == order
+
+
+def _loggers(monitor_pid: int) -> set[int]:
+    """The monitor's children that are job loggers (named ``symphony-log``)."""
+    with open(f"/proc/{monitor_pid}/task/{monitor_pid}/children") as f:
+        children = [int(pid) for pid in f.read().split()]
+    found = set()
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if "(symphony-log)" in stat and stat.rsplit(")", 1)[1].split()[0] != "Z":
+            found.add(pid)
+    return found
+
+
+async def test_a_restart_hands_its_pipes_to_the_running_logger(tmp_path) -> None:
+    """The monitor forks no logger for a run it restarts: the instance's logger goes on
+    with the new run's pipes, ends the last run's unfinished line, and exits once no
+    run of the monitor's follows the last one."""
+    state_dir = str(tmp_path / "node")
+    with _monitor(state_dir):
+        monitor_pid = monitor_request(state_dir, {"op": "stats"})["pid"]
+        _spawn(
+            state_dir,
+            str(tmp_path),
+            'printf "%s" "$SYMPHONY_RUN_ID"; exec sleep 1000',
+            policy={**POLICY, "type": "always", "max_restarts": None},
+        )
+        await wait_real(lambda: len(_loggers(monitor_pid)) == 1)
+        logger = _loggers(monitor_pid)
+        for count in (2, 3, 4):
+            live = [r for r in _runs(state_dir) if r["state"] == "running"]
+            os.kill(live[0]["pid"], signal.SIGKILL)
+            await wait_real(
+                lambda count=count: (
+                    len(_runs(state_dir)) == count and _runs(state_dir)[-1]["state"] == "running"
+                )
+            )
+            assert _loggers(monitor_pid) == logger
+        last = _runs(state_dir)[-1]
+        monitor_request(
+            state_dir, {"op": "signal", "run_id": last["run_id"], "signal": signal.SIGTERM}
+        )
+        await wait_real(lambda: not _loggers(monitor_pid))  # nothing follows: it exited
+        order = [r["run_id"] for r in _runs(state_dir)]
+    with open(logfiles.log_path(state_dir, "job", "stdout")) as f:
+        assert f.read().split("\n") == order  # each run's line ended by the next run
