@@ -31,6 +31,7 @@ import trio
 
 from benchmarks.simnode import raise_nofile_limit
 from symphony.conductor import run_conductor
+from symphony.conductor.collector import collect_rarely
 from symphony.config import ConductorConfig
 from symphony.logs import setup_logging
 
@@ -87,7 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--store-url", default=None, help="conductor.store.url")
+    parser.add_argument(
+        "--cpython-gc",
+        action="store_true",
+        help="keep CPython's collector thresholds (symphony conductor raises the oldest)",
+    )
     args = parser.parse_args(argv)
+    if not args.cpython_gc:
+        collect_rarely()  # as `symphony conductor` does
     raise_nofile_limit()  # one socket per node link
     setup_logging(args.log_level, stream=sys.stderr)
     config = ConductorConfig(

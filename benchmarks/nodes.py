@@ -79,6 +79,8 @@ async def start_conductor(
     cmd += ["--node-port", str(node_port), "--http-port", str(http_port)]
     if os.environ.get("SYMPHONY_BENCH_PROFILE"):
         cmd += ["--profile", os.environ["SYMPHONY_BENCH_PROFILE"]]
+    if os.environ.get("SYMPHONY_BENCH_CPYTHON_GC"):  # to compare: CPython's thresholds
+        cmd += ["--cpython-gc"]
     proc = await trio.lowlevel.open_process(
         cmd, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL
     )

@@ -184,6 +184,9 @@ def _start(config: Config, *, reexec: bool = False) -> int:
 
     if config.mode == "conductor":
         _check_ports(config.conductor)
+        from symphony.conductor.collector import collect_rarely
+
+        collect_rarely()  # this process is a Conductor (see the module)
     setup_logging(config.logging.level, json=config.logging.json)
     section: ConductorConfig | NodeConfig
     if config.mode == "conductor":

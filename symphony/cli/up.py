@@ -121,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
     )
     setup_logging(args.log_level)
+    from symphony.conductor.collector import collect_rarely
+
+    collect_rarely()  # this process is a Conductor (and a node)
 
     def ready(info: UpInfo) -> None:
         print(banner(info), flush=True)
