@@ -19,8 +19,7 @@ import pytest
 
 from symphony.cli.handoff import HANDOFF_ENV
 from symphony.node.process.client import monitor_command
-from tests.deployments import procs
-from tests.deployments.helpers import pids_with
+from tests.deployments.helpers import tear_down_node
 from tests.deployments.onenode import one_node_cluster
 from tests.jobs.harness import monitor_pid, monitor_request
 
@@ -107,11 +106,7 @@ async def test_a_running_node_agent_keeps_neither_pydantic_nor_cryptography(
         environ = Path(f"/proc/{monitor}/environ").read_bytes().split(b"\0")
         assert [v for v in environ if v.startswith(HANDOFF_ENV.encode() + b"=")] == []
     finally:
-        agent.kill()
-        conductor.kill()
-        await api.aclose()
-        for pid in pids_with(str(tmp_path / "worker" / "jobs"), substring=True):
-            os.kill(pid, procs.signal.SIGKILL)
+        await tear_down_node(agent, conductor, api, tmp_path / "worker" / "jobs")
 
 
 def test_a_handed_over_configuration_must_be_what_the_command_itself_made(

@@ -9,7 +9,6 @@ gone. With the agent still running it is stopped first.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import pytest
 from symphony.node.stop import monitor_alive
 
 from ..deployments import procs
-from ..deployments.helpers import Api, eventually, job, pids_with, running
+from ..deployments.helpers import Api, eventually, job, pids_with, running, tear_down_node
 
 POLITE = textwrap.dedent(
     """\
@@ -167,11 +166,7 @@ async def test_node_stop_stops_every_job_with_its_stop_signal_then_the_monitor(
             f"{tmp_path / 'worker'}\n"
         )
     finally:
-        agent.kill()
-        conductor.kill()
-        await api.aclose()
-        for pid in pids_with(str(tmp_path / "worker" / "jobs"), substring=True):
-            os.kill(pid, procs.signal.SIGKILL)
+        await tear_down_node(agent, conductor, api, tmp_path / "worker" / "jobs")
 
 
 def test_node_stop_with_nothing_there_says_so(tmp_path: Path) -> None:

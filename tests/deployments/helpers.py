@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import trio
+
+from . import procs
 
 
 def job(name: str, *, seconds: int = 300, **extra: Any) -> dict[str, Any]:
@@ -76,6 +81,18 @@ async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.0
                 return last
             await trio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
+
+
+async def tear_down_node(
+    agent: procs.Service, conductor: procs.Service, api: Api, jobs_dir: Path
+) -> None:
+    """Kill a test's node agent and Conductor processes, close its API client, and
+    SIGKILL whatever still runs from the node's jobs directory (monitor and jobs)."""
+    agent.kill()
+    conductor.kill()
+    await api.aclose()
+    for pid in pids_with(str(jobs_dir), substring=True):
+        os.kill(pid, signal.SIGKILL)
 
 
 def pids_with(marker: str, *, substring: bool = False) -> list[int]:
