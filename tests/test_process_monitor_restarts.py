@@ -131,3 +131,21 @@ def test_restart_rule_state_travels_between_clocks() -> None:
     assert other.decide(failed=True, runtime=1, now=600).delay == 4  # they left it
     other.load({"restarts": -1, "attempt": "x", "recent_ages": None}, now=0)  # hostile
     assert other.restarts == 3
+
+
+def test_restart_rule_state_holds_only_what_the_budget_reads() -> None:
+    # The state travels with every spawn and every restart the monitor decides: it must
+    # not grow with the restarts so far, only with what the budget looks at.
+    unlimited = Restarts(POLICY | {"max_restarts": None}, jitter=0)
+    limited = Restarts(POLICY | {"max_restarts": 3, "restart_window_seconds": 100}, jitter=0)
+    for i in range(50):
+        unlimited.decide(failed=True, runtime=0, now=i * 0.01)
+    assert unlimited.export(now=1)["recent_ages"] == []
+    assert unlimited.restarts == 50
+    for i in range(3):
+        assert limited.decide(failed=True, runtime=0, now=i).restart
+    assert not limited.decide(failed=True, runtime=0, now=3).restart  # spent: 3 in 100 s
+    assert len(limited.export(now=3)["recent_ages"]) == 3
+    assert limited.decide(failed=True, runtime=0, now=100.5).restart  # the first left it
+    assert len(limited.export(now=100.5)["recent_ages"]) == 3
+    assert not limited.decide(failed=True, runtime=0, now=100.8).restart  # 1, 2 and 100.5

@@ -154,6 +154,11 @@ class Restarts:
                 + (f"; last: {reason}" if reason else ""),
             )
         self._recent.append(now)
+        # Only the budget reads these, and only the last ``limit`` of them: the older
+        # ones leave the window first. Keeping more would grow the state the monitor and
+        # the agent hand each other with every restart (a list of every restart so far).
+        while len(self._recent) > (limit or 0):
+            self._recent.popleft()
         self.restarts += 1
         delay = self.delay(self.attempt)
         self.attempt += 1
