@@ -185,3 +185,28 @@ async def test_jobs_agent_restart_keeps_restarts_and_a_pending_restart(tmp_path)
         crashed = reports["crashy-0"]
         assert (crashed.state, crashed.final, crashed.exit_code) == ("restarting", False, 4)
         assert crashed.restarts == 2  # one before the agent went, one after
+
+
+async def test_jobs_a_restart_by_the_monitor_reaches_the_link_as_one_message(tmp_path) -> None:
+    # The monitor restarts the job at once; the agent says so in four updates. Told to
+    # the link one by one they left in two or three frames, each a trip through the
+    # Conductor's actors and a transaction of its own, while the next kill may come.
+    job = spec(SLEEP, restart_policy={"type": "always", "backoff_seconds": 0})
+    async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+        await jobs.start(start_command("kill-0", job))
+        await wait_real(lambda: any(s.state == "running" for s in link.of("kill-0")))
+        for restarts in (1, 2, 3):
+            (first,) = [s for s in link.of("kill-0") if s.state == "running"][-1:]
+            assert first.pid is not None
+            os.kill(first.pid, 9)
+            await wait_real(
+                lambda n=restarts: [s.state for s in link.of("kill-0")].count("running") == n + 1
+            )
+        restarts_told = [m for m in link.messages if m[0].state == "exited"]
+        assert len(restarts_told) == 3
+        for message in restarts_told:
+            assert [s.state for s in message] == ["exited", "restarting", "starting", "running"]
+            exited, running = message[0], message[-1]
+            assert (exited.signal, exited.final, running.restarts) == (9, False, exited.restarts)
+        await jobs.stop(StopInstance(instance_id="kill-0"))
+        await wait_real(lambda: any(s.state == "stopped" for s in link.of("kill-0")))

@@ -34,6 +34,7 @@ from symphony.wire import (
     LogChunk,
     LogRequest,
     StartInstance,
+    StatusBatch,
     StopInstance,
 )
 from symphony.wire.states import InstanceState
@@ -53,6 +54,8 @@ from .tunnels import Tunnels
 
 log = logging.getLogger("symphony.node.jobs")
 
+#: At most this many status updates go to the link in one message.
+STATUS_GROUP = 100
 #: States in which the node will not run an instance again by itself.
 _ENDED = ("exited", "failed", "stopped")
 
@@ -90,18 +93,31 @@ class ProcessJobs:
 
     # ---- status pump ----------------------------------------------------------------------
     async def pump_statuses(self, link: ActorRef) -> None:
-        """Forward every status update to ``link`` until cancelled."""
+        """Forward every status update to ``link`` until cancelled.
+
+        What was emitted together goes to the link together (one ``StatusBatch``), so
+        it leaves in one frame and the Conductor applies it in one go: a restart by the
+        monitor is four updates (``exited``, ``restarting``, ``starting``, ``running``)
+        emitted at once, which one at a time left in two or three frames, each a hop
+        through the Conductor's actors and a transaction of its own.
+        """
         self._link = link
         updates = self._updates
         async with updates:
             async for update in updates:
-                status = await self._to_wire(update)
+                batch = [self._to_wire(update)]
+                while len(batch) < STATUS_GROUP:
+                    try:
+                        batch.append(self._to_wire(updates.receive_nowait()))
+                    except trio.WouldBlock:
+                        break
+                message = batch[0] if len(batch) == 1 else StatusBatch(updates=tuple(batch))
                 try:
-                    await link.tell(status)
+                    await link.tell(message)
                 except ActorStopped:
                     return
 
-    async def _to_wire(self, update: StatusUpdate) -> InstanceStatus:
+    def _to_wire(self, update: StatusUpdate) -> InstanceStatus:
         deployment_id = update.deployment_id or "unknown"
         final = update.final or update.state in ("failed", "stopped")
         return InstanceStatus(

@@ -150,7 +150,8 @@ class GetLinkStatus:
 class ConductorLink(Actor):
     """Keeps the node connected; see the module docstring.
 
-    Tell it :class:`InstanceStatus` updates to forward; ask it ``"status"``.
+    Tell it :class:`InstanceStatus` updates (or a :class:`StatusBatch` of them) to
+    forward; ask it ``"status"``.
     """
 
     def __init__(
@@ -183,6 +184,10 @@ class ConductorLink(Actor):
     async def receive(self, message: Any) -> Any:
         if isinstance(message, InstanceStatus):
             self._pending.append(message)
+            self._pending_changed.set()
+            return None
+        if isinstance(message, StatusBatch):  # emitted together: they leave together
+            self._pending.extend(message.updates)
             self._pending_changed.set()
             return None
         if isinstance(message, GetLinkStatus):

@@ -18,7 +18,7 @@ from symphony.conductor.deployments.instances import job_spec
 from symphony.node.jobs import ProcessJobs
 from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
 from symphony.spec import parse_spec
-from symphony.wire import InstanceStatus, JobSpec, StartInstance
+from symphony.wire import InstanceStatus, JobSpec, StartInstance, StatusBatch
 
 JOBS = os.path.dirname(os.path.abspath(__file__))
 
@@ -158,10 +158,14 @@ class LinkDouble(Actor):
     def __init__(self) -> None:
         super().__init__()
         self.statuses: list[InstanceStatus] = []
+        #: The updates of each message told, in order (a StatusBatch is one message).
+        self.messages: list[tuple[InstanceStatus, ...]] = []
 
     async def receive(self, message: object) -> None:
-        assert isinstance(message, InstanceStatus), message
-        self.statuses.append(message)
+        updates = message.updates if isinstance(message, StatusBatch) else (message,)
+        assert all(isinstance(u, InstanceStatus) for u in updates), message
+        self.messages.append(tuple(updates))
+        self.statuses.extend(updates)
 
     def of(self, instance_id: str) -> list[InstanceStatus]:
         return [s for s in self.statuses if s.instance_id == instance_id]
