@@ -8,6 +8,7 @@ what each announcement saw: which runs were running at that moment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -167,3 +168,76 @@ async def test_a_restart_hands_its_pipes_to_the_running_logger(tmp_path) -> None
         order = [r["run_id"] for r in _runs(state_dir)]
     with open(logfiles.log_path(state_dir, "job", "stdout")) as f:
         assert f.read().split("\n") == order  # each run's line ended by the next run
+
+
+# The monitor with a long bound on its wait for a logger, so that only a logger done (not
+# the bound) can end that wait within this test.
+_PATIENT_MONITOR = (
+    "import sys; from symphony.node.process import monitor; monitor.LOGGER_WAIT = 120.0; "
+    "from symphony.node.process.monitor_server import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def _record(state_dir: str, run_id: str) -> dict:
+    with open(os.path.join(state_dir, "runs", f"{run_id}.json")) as f:
+        return json.load(f)
+
+
+def _reaped(pid: int) -> bool:
+    return not os.path.exists(f"/proc/{pid}")
+
+
+async def test_a_job_killed_while_a_logger_drains_is_restarted_at_once(tmp_path) -> None:
+    """An ended run is announced only once its logger has written everything, and that
+    can take long: here a process that escaped the run (no longer a member: it left
+    the job's tree and its environment mark) holds the job's stdout open. Meanwhile
+    another job is killed: it is restarted at once, the announcement waits alone."""
+    state_dir, work = str(tmp_path / "node"), tmp_path / "work"
+    work.mkdir()
+    monitor = subprocess.Popen(
+        [sys.executable, "-c", _PATIENT_MONITOR, "--state-dir", state_dir],
+        stdout=subprocess.PIPE,
+    )
+    escaped = work / "escaped.pid"
+    try:
+        assert monitor.stdout is not None and monitor.stdout.readline() == b"ready\n"
+        y = _spawn(
+            state_dir,
+            str(work),
+            'echo "$SYMPHONY_RUN_ID" >> y.txt; exec sleep 1000',
+            policy={**POLICY, "type": "always", "max_restarts": None},
+        )
+        await wait_real(lambda: (work / "y.txt").exists())
+        # After the monitor's first scan of it, the job leaves a writer of its stdout
+        # that no scan can find, and exits.
+        script = "sleep 0.5; (env -u SYMPHONY_RUN_ID sleep 1000 & echo $! > escaped.pid); exit 0"
+        x = monitor_request(
+            state_dir,
+            {
+                "op": "spawn",
+                "run_id": "x.first",
+                "instance_id": "x",
+                "command": ["sh", "-c", script],
+                "env": {"PATH": os.defpath, "SYMPHONY_RUN_ID": "x.first"},
+                "cwd": str(work),
+            },
+        )["run"]
+        await wait_real(lambda: escaped.exists() and _reaped(x["pid"]), timeout=30)
+        os.kill(y["pid"], signal.SIGKILL)
+        await wait_real(lambda: len((work / "y.txt").read_text().split()) == 2, timeout=30)
+        # Restarted while x's end still waits for its logger: its record is written, and
+        # its end announced, only with that.
+        assert _record(state_dir, "x.first")["state"] == "running"
+        os.kill(int(escaped.read_text()), signal.SIGKILL)  # the logger can finish now
+        await wait_real(lambda: _record(state_dir, "x.first")["state"] == "ended", timeout=30)
+        assert _record(state_dir, "x.first")["exit_code"] == 0
+    finally:
+        if escaped.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(escaped.read_text()), signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            monitor_request(state_dir, {"op": "shutdown", "kill": True})
+        if monitor.wait(30) is None:
+            monitor.kill()
+        assert monitor.stdout is not None
+        monitor.stdout.close()

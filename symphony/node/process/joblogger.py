@@ -388,8 +388,9 @@ def _above(fd: int, minimum: int) -> int:
     return high
 
 
-def wait_logger(done: int | None, timeout: float) -> None:
-    """Wait (at most ``timeout`` s) until the logger behind ``done`` is gone; close ``done``.
+def wait_logger(done: int | None, timeout: float, *, close: bool = True) -> None:
+    """Wait (at most ``timeout`` s) until the logger behind ``done`` is gone; close ``done``
+    (unless ``close`` is False).
 
     Called when a run ends: its members are gone, so the logger only drains the last
     bytes of its pipe (at most its 1 MiB buffer): normally well under a millisecond.
@@ -398,6 +399,12 @@ def wait_logger(done: int | None, timeout: float) -> None:
     if done is None:
         return
     try:
-        select.select([done], [], [], timeout)
+        select.select([done], [], [], max(0.0, timeout))
     finally:
-        os.close(done)
+        if close:
+            os.close(done)
+
+
+def logger_gone(done: int) -> bool:
+    """Whether the logger behind ``done`` is done (its end is readable), without waiting."""
+    return bool(select.select([done], [], [], 0)[0])

@@ -41,12 +41,15 @@ and the Conductor after it). So a job killed while the monitor is busy with an e
 death is restarted within one step, not after all of them. The guarantees hold in the
 queue's order: a run's logger is forked before that run's end is handled, and after
 the instance's previous logger has exited (so two runs' lines never mix), and an end
-is announced only once its logger has written everything.
+is announced only once its logger has written everything. A step never blocks: the end
+of a run whose logger is still draining (normally for well under a millisecond; up to
+:data:`LOGGER_WAIT` if a process that escaped the run holds its pipe) waits at the head
+of the queue while the loop goes on, woken by the logger's descriptor
+(:meth:`Monitor.waiting_for`), so a job that dies meanwhile is restarted at once.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
@@ -57,34 +60,25 @@ from functools import partial
 from typing import Any
 
 from . import logfiles
-from .joblogger import wait_logger
+from .joblogger import logger_gone, wait_logger
 from .proctree import (
     RUN_ID_ENV,
     STATE_DIR_ENV,
     ProcInfo,
     Snapshot,
+    become_subreaper,
     is_same_process,
     marked_processes,
     read_proc,
 )
-from .restartrule import Restarts, check_policy
+from .restartrule import Restarts, rule_of_plan
 from .runstore import Run, RunStore
 from .spawn import SpawnError, Started, start_job
 
-PR_SET_CHILD_SUBREAPER = 36
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
 ENDING_POLL = 0.05  # seconds between checks that a dead leader's leftovers are gone
 FOREIGN_POLL = 1.0  # seconds between liveness checks of runs we cannot waitpid()
-
-
-def become_subreaper() -> bool:
-    """Make this process the reaper of its orphaned descendants; False if unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        result: int = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        return result == 0
-    except (OSError, AttributeError):
-        return False
+LOGGER_WAIT = 2.0  # seconds an ended run's announcement waits at most for its logger
 
 
 class Monitor:
@@ -114,7 +108,9 @@ class Monitor:
         self.signalled: set[str] = set()  # runs the agent signalled: it decides for them
         # Bookkeeping left behind by restarts, done in order once no job is waiting to
         # be restarted (see _catch_up): loggers to fork, records to write, exits to announce.
-        self._after: deque[Callable[[], None]] = deque()
+        self._after: deque[Callable[[], bool | None]] = deque()
+        # The logger the head of that queue waits for: (run id, its descriptor, deadline)
+        self._waiting: tuple[str, int, float] | None = None
         self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
         self._load()
@@ -230,7 +226,7 @@ class Monitor:
         if not isinstance(mask, list) or not all(isinstance(m, str) for m in mask):
             raise ValueError("mask must be a list of strings")
         if rule is None and request.get("restart") is not None:
-            rule = _rule(request["restart"])
+            rule = rule_of_plan(request["restart"], time.monotonic())
         stdout = logfiles.log_path(self.state_dir, instance_id, "stdout")
         stderr = logfiles.log_path(self.state_dir, instance_id, "stderr")
         os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
@@ -380,8 +376,9 @@ class Monitor:
             self.reap()
             self.tick(force=True)
             if not alive:
-                return
+                break
             time.sleep(0.01)
+        self._catch_up(block=True)  # every end is announced before the monitor goes
 
     # ---- membership -----------------------------------------------------------------
     def members(self, run: Run, snapshot: Snapshot) -> list[ProcInfo]:
@@ -492,29 +489,53 @@ class Monitor:
         self._restart(run)
         self._after.append(partial(self._finish, run))
 
-    def _finish(self, run: Run) -> None:
-        """An ended run's bookkeeping: its logs complete, its record, its announcement."""
+    def _finish(self, run: Run) -> bool:
+        """An ended run's bookkeeping: its logs complete, its record, its announcement.
+
+        False (nothing done yet) while its logger still drains: the queue waits for it.
+        """
         # The logger drains the last bytes of the job's pipes: once it is gone, the files
         # hold everything, so whoever reads them after the exit is announced sees it all.
         # (A restarted run's logger is forked before this: it was queued first.)
-        logger = self.loggers.pop(run.run_id, None)
-        wait_logger(logger[1] if logger else None, timeout=2.0)
+        logger = self.loggers.get(run.run_id)
+        if logger is not None:
+            if self._waiting is None or self._waiting[0] != run.run_id:
+                self._waiting = (run.run_id, logger[1], time.monotonic() + LOGGER_WAIT)
+            if not logger_gone(logger[1]) and time.monotonic() < self._waiting[2]:
+                return False
+            self._waiting = None
+            del self.loggers[run.run_id]
+            os.close(logger[1])
         link = self.links.pop(run.run_id, None)
         if link is not None:  # no run of ours follows: its logger may exit
             link.close()
         self.store.save(run, durable=False)
         self.announce(run)  # first, so that a restart does not wait for the disk...
         self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration
+        return True
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, *, block: bool = False) -> None:
         """Do the bookkeeping restarts left behind, one step at a time, reaping before
         each: a job that died meanwhile is restarted before the next step, not after
         them all (a fork, a record, an announcement that wakes the agent: each costs
-        the restart a millisecond or more on a busy machine)."""
+        the restart a millisecond or more on a busy machine). A step that must wait for
+        a logger stops the queue until the loop sees that logger done (``block``: wait
+        here instead, when the monitor is closing)."""
         while self._after:
             self._collect()
-            if self._after:
-                self._after.popleft()()
+            if not self._after:
+                return
+            if self._after[0]() is False:
+                if not block or self._waiting is None:
+                    return
+                wait_logger(self._waiting[1], self._waiting[2] - time.monotonic(), close=False)
+                continue
+            self._after.popleft()
+
+    def waiting_for(self) -> int | None:
+        """The descriptor of the logger the bookkeeping waits for (readable once that
+        logger is done), for the loop to wake on; None if it waits for none."""
+        return self._waiting[1] if self._waiting else None
 
     def tick(self, *, force: bool = False) -> None:
         """Periodic work: leftovers, membership scans, foreign runs."""
@@ -545,6 +566,8 @@ class Monitor:
 
     def next_timeout(self) -> float:
         """How long the loop may sleep before :meth:`tick` has work."""
+        if self._waiting is not None:  # its logger wakes the loop: this is the bound
+            return max(0.0, self._waiting[2] - time.monotonic())
         if self.kill_at:
             return ENDING_POLL
         if self.foreign:
@@ -552,18 +575,6 @@ class Monitor:
         if self.leaders:
             return max(0.0, min(SCAN_INTERVAL, self._next_scan - time.monotonic()))
         return 5.0
-
-
-def _rule(plan: Any) -> Restarts:
-    """The restart rule of a spawn request (ValueError if it is not one)."""
-    if not isinstance(plan, dict):
-        raise ValueError("restart must be an object: policy, jitter, state")
-    jitter = plan.get("jitter", 0.0)
-    if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
-        raise ValueError("restart jitter must be a number from 0 to 1")
-    rule = Restarts(check_policy(plan.get("policy")), jitter=jitter)
-    rule.load(plan.get("state"), time.monotonic())
-    return rule
 
 
 def _text(request: dict[str, Any], key: str) -> str:

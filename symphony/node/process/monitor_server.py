@@ -81,7 +81,7 @@ class MonitorServer:
 
     def serve_forever(self) -> None:
         while self.running:
-            events = self.selector.select(self.monitor.next_timeout())
+            events = self._select()
             self.monitor.new_iteration()
             for key, mask in events:
                 key.data(key.fileobj, mask)
@@ -93,6 +93,19 @@ class MonitorServer:
             self._close(client)
         self.listener.close()
         os.unlink(SOCKET_NAME)
+
+    def _select(self) -> list[tuple[selectors.SelectorKey, int]]:
+        """Wait for the next events; also for the logger the monitor's bookkeeping waits
+        for (``Monitor.waiting_for``), watched only during this wait: the monitor closes
+        its descriptor once that logger is done, and the number may then be reused."""
+        logger = self.monitor.waiting_for()
+        if logger is None:
+            return self.selector.select(self.monitor.next_timeout())
+        self.selector.register(logger, selectors.EVENT_READ, _nothing)
+        try:
+            return self.selector.select(self.monitor.next_timeout())
+        finally:
+            self.selector.unregister(logger)
 
     # ---- connections ----------------------------------------------------------------
     def _drain_wakeups(self, sock: Any, mask: int) -> None:
@@ -214,6 +227,10 @@ class MonitorServer:
             self.running = False
             return {}
         raise ValueError(f"unknown op {op!r}")
+
+
+def _nothing(fileobj: Any, mask: int) -> None:
+    """A wake-up: the loop's reap after the events does the work."""
 
 
 def _daemonize(state_dir: str) -> int:

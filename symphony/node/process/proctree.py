@@ -13,6 +13,7 @@ per process (~10 µs each) and is shared by every question asked about that snap
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -174,3 +175,18 @@ class Snapshot:
         """True if ``pid`` is in this snapshot, alive, with this start time."""
         info = self.by_pid.get(pid)
         return info is not None and not info.zombie and info.start_ticks == ticks
+
+
+#: prctl(2): make the caller the reaper of its orphaned descendants.
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (they are re-parented to
+    it, not to init, so a run's leftovers stay in reach); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        result: int = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        return result == 0
+    except (OSError, AttributeError):
+        return False

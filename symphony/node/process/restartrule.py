@@ -191,3 +191,16 @@ class Restarts:
             return
         self.restarts, self.attempt = int(restarts or 0), int(attempt or 0)
         self._recent = deque(sorted(now - age for age in ages[-10_000:]))
+
+
+def rule_of_plan(plan: Any, now: float) -> Restarts:
+    """The rule a spawn request's ``restart`` describes: its policy, jitter and the state
+    so far (ValueError if it is not one)."""
+    if not isinstance(plan, dict):
+        raise ValueError("restart must be an object: policy, jitter, state")
+    jitter = plan.get("jitter", 0.0)
+    if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+        raise ValueError("restart jitter must be a number from 0 to 1")
+    rule = Restarts(check_policy(plan.get("policy")), jitter=jitter)
+    rule.load(plan.get("state"), now)
+    return rule
