@@ -72,8 +72,9 @@ from .proctree import (
     read_proc,
 )
 from .restartrule import Restarts, rule_of_plan
-from .runstore import Run, RunStore
+from .runstore import Run, RunStore, text_field
 from .spawn import SpawnError, Started, start_job
+from .syncer import Syncer
 
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
 ENDING_POLL = 0.05  # seconds between checks that a dead leader's leftovers are gone
@@ -103,6 +104,7 @@ class Monitor:
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
+        self._syncer = Syncer(self.store.sync)  # fsyncs them off the loop
         # run id -> (its spawn request, its restart rule): in memory only (secrets)
         self.plans: dict[str, tuple[dict[str, Any], Restarts]] = {}
         self.signalled: set[str] = set()  # runs the agent signalled: it decides for them
@@ -127,10 +129,16 @@ class Monitor:
         return self._snapshot
 
     def sync(self) -> None:
-        """Make the exits recorded in this iteration durable (one batch of fsyncs)."""
+        """Make the exits recorded in this iteration durable (one batch of fsyncs, in
+        the background: see :mod:`.syncer`)."""
         if self._unsynced:
-            self.store.sync(self._unsynced)
+            self._syncer.submit(self._unsynced)
             self._unsynced.clear()
+
+    def flush(self) -> None:
+        """Wait until every exit recorded so far is durable (before the monitor exits)."""
+        self.sync()
+        self._syncer.flush()
 
     def new_iteration(self) -> None:
         """Called by the loop before handling a new batch of events."""
@@ -206,7 +214,7 @@ class Monitor:
 
     def _start(self, request: dict[str, Any], rule: Restarts | None) -> tuple[Run, Started]:
         """Start the job of a run, not yet its logger (:meth:`_attach` forks it)."""
-        run_id = _text(request, "run_id")
+        run_id = text_field(request, "run_id")
         instance_id = logfiles.check_instance_id(request.get("instance_id"))
         if run_id in self.runs:
             raise ValueError(f"run {run_id!r} already exists")
@@ -234,7 +242,7 @@ class Monitor:
         started = start_job(
             command=command,
             env={**env, STATE_DIR_ENV: self.state_dir},  # see _load
-            cwd=_text(request, "cwd"),
+            cwd=text_field(request, "cwd"),
             log_dir=os.path.dirname(stdout),
             max_bytes=int(request.get("log_max_bytes", 10 * 1024 * 1024)),
             backups=int(request.get("log_backups", 5)),
@@ -511,7 +519,7 @@ class Monitor:
             link.close()
         self.store.save(run, durable=False)
         self.announce(run)  # first, so that a restart does not wait for the disk...
-        self._unsynced.append(run.run_id)  # ...which sync() flushes this very iteration
+        self._unsynced.append(run.run_id)  # ...which sync() hands to its fsync thread
         return True
 
     def _catch_up(self, *, block: bool = False) -> None:
@@ -575,13 +583,6 @@ class Monitor:
         if self.leaders:
             return max(0.0, min(SCAN_INTERVAL, self._next_scan - time.monotonic()))
         return 5.0
-
-
-def _text(request: dict[str, Any], key: str) -> str:
-    value = request.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} must be a non-empty string")
-    return value
 
 
 def _quietly(function: Callable[[int, int], None], target: int, signum: int) -> bool:

@@ -88,6 +88,7 @@ class MonitorServer:
             self.monitor.reap()
             self.monitor.tick()
             self.monitor.sync()
+        self.monitor.flush()
         for client in list(self.clients.values()):
             self._flush(client, final=True)
             self._close(client)

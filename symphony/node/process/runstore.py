@@ -177,3 +177,11 @@ class RunStore:
             except (OSError, ValueError, TypeError):
                 continue
         return runs
+
+
+def text_field(request: dict[str, Any], key: str) -> str:
+    """A request's non-empty text field (ValueError if it is not one)."""
+    value = request.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string")
+    return value
