@@ -246,16 +246,22 @@ async def test_a_job_killed_while_a_logger_drains_is_restarted_at_once(tmp_path)
 _SLOW_DISK_DRIVER = r"""
 import json, os, select, signal, sys, threading, time
 
-real_fsync, fsynced = os.fsync, []
+real_fsync, real_unlink, done_by = os.fsync, os.unlink, []
 
 
 def slow_fsync(fd):  # a disk busy with other commits
     time.sleep(1.0)
     real_fsync(fd)
-    fsynced.append(threading.current_thread().name)
+    done_by.append(("fsync", threading.current_thread().name))
 
 
-os.fsync = slow_fsync
+def slow_unlink(path):  # the directory's block is being written by a commit
+    time.sleep(1.0)
+    real_unlink(path)
+    done_by.append(("unlink", threading.current_thread().name))
+
+
+os.fsync, os.unlink = slow_fsync, slow_unlink
 from symphony.node.process.monitor import Monitor
 
 state_dir, work = sys.argv[1], sys.argv[2]
@@ -278,18 +284,21 @@ for count in (1, 2, 3):
         monitor.new_iteration()
         monitor.reap()
         monitor.sync()
+    if count < 3:
+        monitor.ack(ended[-1])  # the agent has seen that exit: its record can go
     loop.append(time.monotonic() - began)
     (run,) = [r for r in monitor.runs.values() if r.state == "running"]
 print(json.dumps(loop), flush=True)
 monitor.flush()
-print(json.dumps(fsynced), flush=True)
+print(json.dumps(done_by), flush=True)
 monitor.kill_all()
 """
 
 
 def test_the_monitor_never_waits_for_the_disk(tmp_path) -> None:
-    """Each ended run's record is fsynced (its exit outlives a crash of the machine),
-    but by a thread of the monitor's: a restart never waits behind a slow disk."""
+    """An ended run's record is fsynced (its exit outlives a crash of the machine) unless
+    the agent acknowledges it first, and deleted once acknowledged: by a thread of the
+    monitor's, so that a restart never waits behind a slow disk."""
     work = tmp_path / "work"
     work.mkdir()
     driver = [sys.executable, "-c", _SLOW_DISK_DRIVER]
@@ -299,7 +308,9 @@ def test_the_monitor_never_waits_for_the_disk(tmp_path) -> None:
         timeout=120,
         check=True,
     )
-    loop, fsynced = (json.loads(line) for line in out.stdout.splitlines())
-    # Each fsync takes a second here; three deaths, three restarts, in far less.
+    loop, done_by = (json.loads(line) for line in out.stdout.splitlines())
+    # Each fsync and deletion takes a second here; three deaths, three restarts, and two
+    # acknowledgements in far less.
     assert sum(loop) < 1.0, loop
-    assert fsynced and set(fsynced) == {"fsync"}  # done, and never by the loop
+    assert sorted({what for what, _ in done_by}) == ["fsync", "unlink"]
+    assert {thread for _, thread in done_by} == {"fsync"}  # never by the loop

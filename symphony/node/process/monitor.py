@@ -104,7 +104,7 @@ class Monitor:
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
-        self._syncer = Syncer(self.store.sync)  # fsyncs them off the loop
+        self._syncer = Syncer(self.store.sync, self.store.delete)  # off the loop
         # run id -> (its spawn request, its restart rule): in memory only (secrets)
         self.plans: dict[str, tuple[dict[str, Any], Restarts]] = {}
         self.signalled: set[str] = set()  # runs the agent signalled: it decides for them
@@ -129,8 +129,8 @@ class Monitor:
         return self._snapshot
 
     def sync(self) -> None:
-        """Make the exits recorded in this iteration durable (one batch of fsyncs, in
-        the background: see :mod:`.syncer`)."""
+        """Make the exits recorded in this iteration durable (in the background, within
+        ``SYNC_DELAY`` unless the agent acknowledges them first: see :mod:`.syncer`)."""
         if self._unsynced:
             self._syncer.submit(self._unsynced)
             self._unsynced.clear()
@@ -367,7 +367,7 @@ class Monitor:
         self.signalled.discard(run_id)
         if run is not None and run.state == "ended":
             del self.runs[run_id]
-            self.store.delete(run_id)
+            self._syncer.forget(run_id)  # its record: deleted off the loop
 
     def kill_all(self) -> None:
         """SIGKILL every member of every run and wait until they are all reaped."""

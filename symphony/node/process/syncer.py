@@ -1,65 +1,112 @@
-"""The monitor's fsyncs, in a thread of their own: its loop never waits for the disk.
+"""The monitor's fsyncs and deletions of run records, in a thread: its loop never waits
+for them.
 
 An ended run's record is made durable (fsync of the file, then of its directory) so
-that its exit code outlives a machine crash until the agent has seen it. A directory
-fsync after a file was created or removed waits for the filesystem's journal: 1.5-2.5
-ms on an idle disk here, 5-12 ms while other processes commit to it. Done in the
-monitor's loop, after every restart, that wait was where most kills of a job restarted
-back to back found the monitor: the next death was reaped only after it.
+that its exit code outlives a crash of the machine until the agent has seen it; once
+the agent acknowledges the exit, the record is deleted. A directory fsync waits for the
+filesystem's journal to commit: 1.5-2.5 ms on an idle disk here, 5-12 ms while other
+processes commit to it. And while a commit writes the directory's block, any change to
+that directory (the next record's creation, a deletion) waits for it too. Done in the
+monitor's loop after every restart, those waits were where most kills of a job
+restarted back to back found the monitor: the next death was reaped only after them.
 
-So the loop hands each iteration's records to a :class:`Syncer` and goes on (the
-announcement already went out before the fsync, as before). Its thread takes whatever
-has queued up in one batch: one directory fsync for all of it. The thread only makes
-system calls on paths (open, fsync, close; a record deleted meanwhile is skipped), so
-a ``fork`` of the monitor's loop (a job's logger) never finds it holding anything the
-child needs. :meth:`Syncer.flush` waits for all of it, before the monitor exits.
+So the loop hands ended runs' records (:meth:`Syncer.submit`) and acknowledged ones
+(:meth:`Syncer.forget`) to a :class:`Syncer` and goes on. Its thread deletes the
+acknowledged records at once, and fsyncs the others once the oldest has waited
+:data:`SYNC_DELAY` (one directory fsync for the whole batch). A record acknowledged
+before then needs no fsync: its exit is the agent's to keep (the monitor's announcement
+goes out before any fsync, as it always did). So an ended run's record is durable
+within :data:`SYNC_DELAY` of its end, or deleted; a job restarted many times a second
+no longer costs a journal commit per restart.
+
+The thread only makes system calls on paths (open, fsync, unlink, close), never holding
+a lock the loop's work needs, so a ``fork`` in the loop (a job's logger) finds it holding
+nothing the child needs. :meth:`Syncer.flush` waits for all of it, before the monitor
+exits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
+import time
 from collections.abc import Callable
+
+#: Seconds an ended run's record waits, at most, before its fsync (or its deletion).
+SYNC_DELAY = 0.05
 
 
 class Syncer:
-    """Runs ``sync(run_ids)`` in a background thread, batching what queued up."""
+    """Runs ``sync(run_ids)`` and ``delete(run_id)`` in a background thread."""
 
-    def __init__(self, sync: Callable[[list[str]], None]) -> None:
-        self._sync = sync
-        self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+    def __init__(
+        self,
+        sync: Callable[[list[str]], None],
+        delete: Callable[[str], None],
+        *,
+        delay: float = SYNC_DELAY,
+    ) -> None:
+        self._sync, self._delete, self._delay = sync, delete, delay
+        self._changed = threading.Condition()
+        self._to_sync: dict[str, float] = {}  # run id -> when it was submitted (in order)
+        self._to_delete: list[str] = []
+        self._closing = False
         self._thread: threading.Thread | None = None
 
     def submit(self, run_ids: list[str]) -> None:
-        """Make these records durable soon; returns at once."""
+        """Make these records durable within the delay; returns at once."""
+        now = time.monotonic()
+        with self._changed:
+            for run_id in run_ids:
+                self._to_sync.setdefault(run_id, now)
+            self._changed.notify()
+        self._start()
+
+    def forget(self, run_id: str) -> None:
+        """Delete this record (its exit was acknowledged); returns at once."""
+        with self._changed:
+            self._to_delete.append(run_id)
+            self._changed.notify()
+        self._start()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Do everything submitted now, and wait (at most ``timeout`` s) until it is done."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            with self._changed:
+                self._closing = True
+                self._changed.notify()
+            thread.join(timeout)
+            self._closing = False
+
+    def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="fsync", daemon=True)
             self._thread.start()
-        self._queue.put(list(run_ids))
-
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait (at most ``timeout`` s) until everything submitted is durable."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout)
 
     def _work(self) -> None:
         while True:
-            batch = self._queue.get()
-            if batch is None:
-                return
-            last = False
-            while not last:  # all that queued up meanwhile: one directory fsync
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                last = more is None
-                batch.extend(more or ())
-            # On an error the records stay as written; the next batch tries again.
-            with contextlib.suppress(OSError):
-                self._sync(batch)
-            if last:
-                return
+            with self._changed:
+                deletes, self._to_delete = self._to_delete, []
+                for run_id in deletes:
+                    self._to_sync.pop(run_id, None)  # acknowledged: nothing to keep
+                syncs: list[str] = []
+                oldest = next(iter(self._to_sync.values()), None)
+                if oldest is not None and (
+                    self._closing or time.monotonic() >= oldest + self._delay
+                ):
+                    syncs = list(self._to_sync)
+                    self._to_sync.clear()
+                if not deletes and not syncs:
+                    if self._closing:
+                        return
+                    wait = None if oldest is None else oldest + self._delay - time.monotonic()
+                    self._changed.wait(wait)
+                    continue
+            # On an error a record stays as it is; nothing else depends on it.
+            for run_id in deletes:
+                with contextlib.suppress(OSError):
+                    self._delete(run_id)
+            if syncs:
+                with contextlib.suppress(OSError):
+                    self._sync(syncs)
