@@ -49,6 +49,10 @@ class InstanceStore:
         # then starting); each write is a file creation on the agent's event loop, so an
         # unchanged record is not written again.
         self._written: dict[str, str] = {}
+        # The start request of each instance as JSON (without the closing brace): the
+        # part of the record that never changes. A job that restarts saves its record
+        # with every restart; the spec is turned into JSON once.
+        self._heads: dict[str, tuple[StartRequest, str]] = {}
 
     def _path(self, instance_id: str) -> str:
         return os.path.join(self.directory, f"{instance_id}.json")
@@ -62,17 +66,19 @@ class InstanceStore:
     ) -> None:
         """Record that ``request`` is this node's to run (and its final state and outcome,
         if settled)."""
-        data: dict[str, Any] = {
-            "instance_id": request.instance_id,
-            "deployment_id": request.deployment_id,
-            "replica": request.replica,
-            "spec": request.spec.to_dict(),
-            "gpus": request.gpus,
-            "devices": list(request.devices),
-            "final_state": final_state,
-            "outcome": outcome,
-        }
-        text = json.dumps(data)
+        head = self._heads.get(request.instance_id)
+        if head is None or head[0] is not request:
+            data: dict[str, Any] = {
+                "instance_id": request.instance_id,
+                "deployment_id": request.deployment_id,
+                "replica": request.replica,
+                "spec": request.spec.to_dict(),
+                "gpus": request.gpus,
+                "devices": list(request.devices),
+            }
+            head = self._heads[request.instance_id] = (request, json.dumps(data)[:-1])
+        rest = json.dumps({"final_state": final_state, "outcome": outcome})[1:]
+        text = f"{head[1]}, {rest}"  # as json.dumps of the whole record writes it
         if self._written.get(request.instance_id) == text:
             return
         path = self._path(request.instance_id)
@@ -84,6 +90,7 @@ class InstanceStore:
     def delete(self, instance_id: str) -> None:
         """The instance was stopped: it is no longer this node's."""
         self._written.pop(instance_id, None)
+        self._heads.pop(instance_id, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(instance_id))
 

@@ -1,7 +1,9 @@
-"""The node monitor's run records on disk: fsynced and deleted by a thread of its own."""
+"""The node's own records on disk: the monitor's run records, fsynced and deleted by a
+thread of its own; the agent's instance records."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -64,3 +66,37 @@ def test_flush_does_everything_submitted_at_once(tmp_path) -> None:
     assert time.monotonic() - began < 5  # not the hour the delay allows
     assert synced == ["a"]
     assert os.listdir(tmp_path / "runs") == ["a.json"]
+
+
+def test_the_agent_turns_an_instances_spec_into_json_once(tmp_path, monkeypatch) -> None:
+    # A job restarted back to back has its record saved with every restart (its last
+    # exit, its restarts): the spec in it does not change, and is not dumped again.
+    from symphony.node.process.localstate import InstanceStore
+    from symphony.node.process.records import StartRequest
+    from symphony.wire import JobSpec
+    from tests.jobs.harness import spec
+
+    store = InstanceStore(str(tmp_path))
+    request = StartRequest(instance_id="web-0", spec=spec(["true"]), deployment_id="d")
+    dumped = []
+    to_dict = JobSpec.to_dict
+    monkeypatch.setattr(JobSpec, "to_dict", lambda self: dumped.append(1) or to_dict(self))
+    for restarts in range(5):
+        store.save(request, outcome={"exit_code": 1, "restarts": restarts})
+    assert len(dumped) == 1
+    (saved,) = store.load_all()
+    assert (saved.request, saved.outcome) == (request, {"exit_code": 1, "restarts": 4})
+    with open(tmp_path / "instances" / "web-0.json") as f:
+        text = f.read()
+    assert text == json.dumps(
+        {
+            "instance_id": "web-0",
+            "deployment_id": "d",
+            "replica": None,
+            "spec": request.spec.to_dict(),
+            "gpus": 0,
+            "devices": [],
+            "final_state": None,
+            "outcome": {"exit_code": 1, "restarts": 4},
+        }
+    )
