@@ -20,7 +20,7 @@ from tests.jobs.harness import monitor_request, wait_real
 from tests.test_process_monitor_restarts import POLICY, _monitor, _runs, _spawn
 
 _DRIVER = r"""
-import json, os, signal, sys, time
+import json, os, select, signal, sys, time
 from symphony.node.process.monitor import Monitor
 
 state_dir, work = sys.argv[1], sys.argv[2]
@@ -68,7 +68,10 @@ for run in first:
     os.kill(run.pid, signal.SIGKILL)
 for run in first:
     zombie(run.pid)
-monitor.reap()  # one pass of the monitor's loop over the deaths
+while len(seen) < 2:  # the monitor's loop: reap, then wake for a logger or a death
+    monitor.reap()
+    logger = monitor.waiting_for()
+    select.select([logger] if logger is not None else [], [], [], 0.01)
 print(json.dumps(seen))
 monitor.kill_all()
 """
@@ -228,8 +231,12 @@ async def test_a_job_killed_while_a_logger_drains_is_restarted_at_once(tmp_path)
         # Restarted while x's end still waits for its logger: its record is written, and
         # its end announced, only with that.
         assert _record(state_dir, "x.first")["state"] == "running"
+        # An agent that says hello meanwhile sees it ending: it waits for the announcement
+        # (the logs complete) rather than report and acknowledge the end before it.
+        assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ending"
         os.kill(int(escaped.read_text()), signal.SIGKILL)  # the logger can finish now
         await wait_real(lambda: _record(state_dir, "x.first")["state"] == "ended", timeout=30)
+        assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ended"
         assert _record(state_dir, "x.first")["exit_code"] == 0
     finally:
         if escaped.exists():

@@ -69,6 +69,7 @@ from .proctree import (
     become_subreaper,
     is_same_process,
     marked_processes,
+    quietly,
     read_proc,
 )
 from .restartrule import Restarts, rule_of_plan
@@ -113,9 +114,19 @@ class Monitor:
         self._after: deque[Callable[[], bool | None]] = deque()
         # The logger the head of that queue waits for: (run id, its descriptor, deadline)
         self._waiting: tuple[str, int, float] | None = None
+        self._finishing: set[str] = set()  # ended runs not announced yet
         self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
         self._load()
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every run's record, for the agent's hello. An end whose bookkeeping waits (for
+        its logger) shows as ``ending``: it is reported, and acknowledged, once announced."""
+        ending = {"state": "ending"}
+        return [
+            {**run.public(), **ending} if run.run_id in self._finishing else run.public()
+            for run in self.runs.values()
+        ]
 
     def snapshot(self) -> Snapshot:
         """The process table, scanned at most once per loop iteration.
@@ -161,7 +172,7 @@ class Monitor:
             owner = self.runs.get(run_id)
             if owner is None or owner.state == "ended":
                 for info in processes:
-                    _quietly(os.kill, info.pid, signal.SIGKILL)
+                    quietly(os.kill, info.pid, signal.SIGKILL)
             else:
                 self.tracked[run_id] = {(p.pid, p.start_ticks) for p in processes}
         for run in self.runs.values():
@@ -421,10 +432,10 @@ class Monitor:
         if self.leaders.get(run.pid) is run:
             groups.add(run.pid)  # unreaped leader: its pid is still its group's id
         groups.discard(os.getpgrp())
-        reached = {pgid for pgid in groups if pgid > 1 and _quietly(os.killpg, pgid, signum)}
+        reached = {pgid for pgid in groups if pgid > 1 and quietly(os.killpg, pgid, signum)}
         for member in members:
             if member.pgid not in reached:
-                _quietly(os.kill, member.pid, signum)
+                quietly(os.kill, member.pid, signum)
 
     # ---- events ---------------------------------------------------------------------
     def reap(self) -> None:
@@ -495,6 +506,7 @@ class Monitor:
         self.tracked.pop(run.run_id, None)
         # The restart first: it waits for nothing. The rest waits behind it.
         self._restart(run)
+        self._finishing.add(run.run_id)
         self._after.append(partial(self._finish, run))
 
     def _finish(self, run: Run) -> bool:
@@ -518,6 +530,7 @@ class Monitor:
         if link is not None:  # no run of ours follows: its logger may exit
             link.close()
         self.store.save(run, durable=False)
+        self._finishing.discard(run.run_id)
         self.announce(run)  # first, so that a restart does not wait for the disk...
         self._unsynced.append(run.run_id)  # ...which sync() hands to its fsync thread
         return True
@@ -583,12 +596,3 @@ class Monitor:
         if self.leaders:
             return max(0.0, min(SCAN_INTERVAL, self._next_scan - time.monotonic()))
         return 5.0
-
-
-def _quietly(function: Callable[[int, int], None], target: int, signum: int) -> bool:
-    """Send a signal; False if there was no such process (group) or no permission."""
-    try:
-        function(target, signum)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True

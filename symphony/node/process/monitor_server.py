@@ -202,7 +202,7 @@ class MonitorServer:
         op = request.get("op")
         monitor = self.monitor
         if op == "hello":
-            return {"runs": [run.public() for run in monitor.runs.values()]}
+            return {"runs": monitor.records()}
         if op == "spawn":
             return {"run": monitor.spawn(request).public()}
         if op == "signal":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 #: The environment variable every job (and, by inheritance, every descendant) carries.
@@ -190,3 +190,13 @@ def become_subreaper() -> bool:
         return result == 0
     except (OSError, AttributeError):
         return False
+
+
+def quietly(function: Callable[[int, int], None], target: int, signum: int) -> bool:
+    """Send a signal (``os.kill``, ``os.killpg``); False if there was no such process
+    (group) or no permission."""
+    try:
+        function(target, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
