@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from symphony.node.process import logfiles
 from tests.jobs.harness import monitor_request, wait_real
@@ -197,57 +198,41 @@ async def test_a_job_killed_while_a_logger_drains_is_restarted_at_once(tmp_path)
     another job is killed: it is restarted at once, the announcement waits alone."""
     state_dir, work = str(tmp_path / "node"), tmp_path / "work"
     work.mkdir()
-    monitor = subprocess.Popen(
-        [sys.executable, "-c", _PATIENT_MONITOR, "--state-dir", state_dir],
-        stdout=subprocess.PIPE,
-    )
     escaped = work / "escaped.pid"
-    try:
-        assert monitor.stdout is not None and monitor.stdout.readline() == b"ready\n"
-        y = _spawn(
-            state_dir,
-            str(work),
-            'echo "$SYMPHONY_RUN_ID" >> y.txt; exec sleep 1000',
-            policy={**POLICY, "type": "always", "max_restarts": None},
-        )
-        await wait_real(lambda: (work / "y.txt").exists())
-        # After the monitor's first scan of it, the job leaves a writer of its stdout
-        # that no scan can find, and exits.
-        script = "sleep 0.5; (env -u SYMPHONY_RUN_ID sleep 1000 & echo $! > escaped.pid); exit 0"
-        x = monitor_request(
-            state_dir,
-            {
-                "op": "spawn",
-                "run_id": "x.first",
-                "instance_id": "x",
-                "command": ["sh", "-c", script],
-                "env": {"PATH": os.defpath, "SYMPHONY_RUN_ID": "x.first"},
-                "cwd": str(work),
-            },
-        )["run"]
-        await wait_real(lambda: escaped.exists() and _reaped(x["pid"]), timeout=30)
-        os.kill(y["pid"], signal.SIGKILL)
-        await wait_real(lambda: len((work / "y.txt").read_text().split()) == 2, timeout=30)
-        # Restarted while x's end still waits for its logger: its record is written, and
-        # its end announced, only with that.
-        assert _record(state_dir, "x.first")["state"] == "running"
-        # An agent that says hello meanwhile sees it ending: it waits for the announcement
-        # (the logs complete) rather than report and acknowledge the end before it.
-        assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ending"
-        os.kill(int(escaped.read_text()), signal.SIGKILL)  # the logger can finish now
-        await wait_real(lambda: _record(state_dir, "x.first")["state"] == "ended", timeout=30)
-        assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ended"
-        assert _record(state_dir, "x.first")["exit_code"] == 0
-    finally:
-        if escaped.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(escaped.read_text()), signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            monitor_request(state_dir, {"op": "shutdown", "kill": True})
-        if monitor.wait(30) is None:
-            monitor.kill()
-        assert monitor.stdout is not None
-        monitor.stdout.close()
+    with _monitor(state_dir, code=_PATIENT_MONITOR):
+        try:
+            await _restart_while_a_logger_drains(state_dir, work, escaped)
+        finally:  # before the monitor's shutdown, which waits for every logger
+            if escaped.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(escaped.read_text()), signal.SIGKILL)
+
+
+async def _restart_while_a_logger_drains(state_dir: str, work: Path, escaped: Path) -> None:
+    y = _spawn(
+        state_dir,
+        str(work),
+        'echo "$SYMPHONY_RUN_ID" >> y.txt; exec sleep 1000',
+        policy={**POLICY, "type": "always", "max_restarts": None},
+    )
+    await wait_real(lambda: (work / "y.txt").exists())
+    # After the monitor's first scan of it, the job leaves a writer of its stdout
+    # that no scan can find, and exits.
+    script = "sleep 0.5; (env -u SYMPHONY_RUN_ID sleep 1000 & echo $! > escaped.pid); exit 0"
+    x = _spawn(state_dir, str(work), script, name="x", rule=False)
+    await wait_real(lambda: escaped.exists() and _reaped(x["pid"]), timeout=30)
+    os.kill(y["pid"], signal.SIGKILL)
+    await wait_real(lambda: len((work / "y.txt").read_text().split()) == 2, timeout=30)
+    # Restarted while x's end still waits for its logger: its record is written, and
+    # its end announced, only with that.
+    assert _record(state_dir, "x.first")["state"] == "running"
+    # An agent that says hello meanwhile sees it ending: it waits for the announcement
+    # (the logs complete) rather than report and acknowledge the end before it.
+    assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ending"
+    os.kill(int(escaped.read_text()), signal.SIGKILL)  # the logger can finish now
+    await wait_real(lambda: _record(state_dir, "x.first")["state"] == "ended", timeout=30)
+    assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ended"
+    assert _record(state_dir, "x.first")["exit_code"] == 0
 
 
 _SLOW_DISK_DRIVER = r"""

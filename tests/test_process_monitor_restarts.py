@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from symphony.node.process.restartrule import Restarts
 from tests.jobs.harness import monitor_request, wait_real
@@ -29,10 +30,11 @@ POLICY = {
 
 
 @contextlib.contextmanager
-def _monitor(state_dir: str) -> Iterator[None]:
+def _monitor(state_dir: str, *, code: str | None = None) -> Iterator[None]:
+    """A node monitor for ``state_dir`` (``code``: Python code to start it with instead)."""
+    start = ["-c", code] if code else ["-m", "symphony.node.process.monitor_server"]
     monitor = subprocess.Popen(
-        [sys.executable, "-m", "symphony.node.process.monitor_server", "--state-dir", state_dir],
-        stdout=subprocess.PIPE,
+        [sys.executable, *start, "--state-dir", state_dir], stdout=subprocess.PIPE
     )
     try:
         assert monitor.stdout is not None and monitor.stdout.readline() == b"ready\n"
@@ -46,19 +48,21 @@ def _monitor(state_dir: str) -> Iterator[None]:
         monitor.stdout.close()
 
 
-def _spawn(state_dir: str, cwd: str, script: str, **restart: object) -> dict:
-    reply = monitor_request(
-        state_dir,
-        {
-            "op": "spawn",
-            "run_id": "job.first",
-            "instance_id": "job",
-            "command": ["sh", "-c", script],
-            "env": {"PATH": os.defpath, "SYMPHONY_RUN_ID": "job.first"},
-            "cwd": cwd,
-            "restart": {"policy": POLICY, "jitter": 0.1, "state": None, **restart},
-        },
-    )
+def _spawn(
+    state_dir: str, cwd: str, script: str, *, name: str = "job", rule: bool = True, **restart: Any
+) -> dict:
+    """Spawn ``script`` as run ``<name>.first``, with a restart rule unless ``rule`` is False."""
+    request = {
+        "op": "spawn",
+        "run_id": f"{name}.first",
+        "instance_id": name,
+        "command": ["sh", "-c", script],
+        "env": {"PATH": os.defpath, "SYMPHONY_RUN_ID": f"{name}.first"},
+        "cwd": cwd,
+    }
+    if rule:
+        request["restart"] = {"policy": POLICY, "jitter": 0.1, "state": None, **restart}
+    reply = monitor_request(state_dir, request)
     assert reply["ok"], reply
     return reply["run"]
 
