@@ -166,6 +166,7 @@ class Deployments(Supervisor):
     def _make_supervisor(
         self, deployment_id: str, fresh: list[tuple[DeploymentRecord, list[InstanceRecord]]]
     ) -> DeploymentSupervisor:
+        new = bool(fresh)
         if fresh:
             record, instances = fresh.pop()
         else:
@@ -182,6 +183,7 @@ class Deployments(Supervisor):
             events=self.events,
             draining=self._draining,
             secrets=self.secrets,
+            new=new,
         )
 
     async def receive(self, message: Any) -> Any:

@@ -64,13 +64,14 @@ def _is_name_conflict(exc: ConstraintViolation) -> bool:
 def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
     """Insert one new deployment inside the caller's write transaction."""
     spec = record.spec
+    text = json.dumps(spec.to_dict())
     try:
         conn.execute(
             f"INSERT INTO deployments ({_COLUMNS}, desired_state) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 spec.name,
-                json.dumps(spec.to_dict()),
+                text,
                 record.generation,
                 record.created_at,
                 record.updated_at,
@@ -84,7 +85,7 @@ def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
             raise
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
     # Its template is version 1 (rolling updates), counted as good.
-    use_version(conn, record.id, 1, spec, "good", record.created_at)
+    use_version(conn, record.id, 1, text, "good", record.created_at, prune=False)
 
 
 class DeploymentTable(StoreBase):
