@@ -38,7 +38,7 @@ from symphony.spec import DeploymentSpec, SpecError
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, NameConflict, NewEvent
 from .events import instance_created, new_event
 from .instances import first_instances
-from .messages import CreateDeployment, CreateDeployments
+from .messages import Created, CreateDeployment, CreateDeployments
 
 if TYPE_CHECKING:
     from .manager import Deployments
@@ -69,7 +69,7 @@ class CreateQueue:
     """The creates waiting for the next flush; touched only by the manager's ``receive``."""
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[DeploymentSpec, Reply | None]] = []
+        self.waiting: list[tuple[CreateDeployment, Reply | None]] = []
         self.flush_told = False  # a FlushCreates is in the mailbox
 
 
@@ -80,7 +80,7 @@ async def queue(manager: Deployments, message: CreateDeployment) -> None:
     except RuntimeError:  # told, not asked: nobody waits for the answer
         reply = None
     creates = manager.creates
-    creates.waiting.append((message.spec, reply))
+    creates.waiting.append((message, reply))
     if creates.flush_told:
         return
     try:
@@ -117,8 +117,10 @@ async def flush(manager: Deployments) -> None:
         raise
 
 
-async def _flush(manager: Deployments, waiting: list[tuple[DeploymentSpec, Reply | None]]) -> None:
-    specs = [spec for spec, _ in waiting]
+async def _flush(
+    manager: Deployments, waiting: list[tuple[CreateDeployment, Reply | None]]
+) -> None:
+    specs = [message.spec for message, _ in waiting]
     problems = check(manager, specs, against_store=False)
     first = FirstInstances()
     records, events = _store_group(manager, specs, problems, first)
@@ -127,8 +129,9 @@ async def _flush(manager: Deployments, waiting: list[tuple[DeploymentSpec, Reply
     for i, (_, reply) in enumerate(waiting):
         if reply is not None and i not in records:
             reply.send(Failed(problems[i]))
-    replies = [waiting[i][1] for i in records]
-    await _start(manager, list(records.values()), replies, events, first)
+    replies = [waiting[i] for i in records]
+    stored_first = first if events is not None else None  # one by one: stored without them
+    await _start(manager, list(records.values()), replies, events, stored_first)
 
 
 def _store_group(
@@ -240,7 +243,7 @@ def check(
 async def _start(
     manager: Deployments,
     records: list[DeploymentRecord],
-    replies: Sequence[Reply | None] = (),
+    replies: Sequence[tuple[CreateDeployment, Reply | None]] = (),
     created: Sequence[EventRecord] | None = None,
     first: FirstInstances | None = None,
 ) -> None:
@@ -258,9 +261,13 @@ async def _start(
     else:
         for event in created:
             manager.events.publish(event)
-    for record, reply in zip(records, replies, strict=False):
+    for record, (message, reply) in zip(records, replies, strict=False):
         if reply is not None:
-            reply.send(record)
+            made = first.made.get(record.id) if first is not None else None
+            if message.with_instances and made is not None:
+                reply.send(Created(record, tuple(made)))
+            else:
+                reply.send(record)
     manager.poke_timetable_for(r.spec for r in records)
     for record in records:
         instances = first.made.get(record.id, []) if first is not None else []
