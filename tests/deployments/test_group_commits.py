@@ -24,6 +24,8 @@ from symphony.conductor.deployments import (
     UpdateDeployment,
 )
 from symphony.conductor.deployments.creating import BatchRefused
+from symphony.conductor.deployments.events import EventLog
+from symphony.conductor.deployments.manager import Deployments
 from symphony.conductor.deployments.messages import SchedulesChanged
 from symphony.conductor.store import DeploymentRecord, EventRecord, NameConflict, Store
 from symphony.spec import DeploymentSpec, SpecError
@@ -40,9 +42,9 @@ class RecordingStore(Store):
         self.blind = False  # True: miss names taken (as if another writer took them)
 
     def create_deployments_noted(
-        self, specs: Sequence[DeploymentSpec], note: Any = None
+        self, specs: Sequence[DeploymentSpec], note: Any = None, first: Any = None
     ) -> tuple[list[DeploymentRecord], list[EventRecord]]:
-        records, events = super().create_deployments_noted(specs, note)
+        records, events = super().create_deployments_noted(specs, note, first)
         self.groups.append(len(records))
         return records, events
 
@@ -206,12 +208,51 @@ async def test_group_commits_instances_and_their_events_share_a_transaction(
         await cluster.deployments.ask(CreateDeployment(spec("web")))
         await trio.testing.wait_all_tasks_blocked()
         assert len(cluster.starts()) == 2  # placed and sent to its node
-        # The deployment with its "created" event; its instance with "replica 0: instance
-        # ..."; placed on a node with "... placed on ...". Failed before: 6 (each
-        # instance save and its events in two transactions), then 4 (the deployment's
-        # "created" event in a transaction of its own).
-        assert store.commits - before == 3
+        # The deployment with its "created" event and its first instance with "replica
+        # 0: instance ..."; placed on a node with "... placed on ...". Failed before: 6
+        # (each instance save and its events in two transactions), then 4 (the
+        # deployment's "created" event in a transaction of its own), then 3 (the first
+        # instance in a transaction of its own).
+        assert store.commits - before == 2
         web = store.get_deployment("web")
         assert web is not None
         kinds = [e.kind for e in store.list_events(deployment_id=web.id)]
         assert kinds == ["created", "created", "placed"]
+
+
+class Stuck(Actor):
+    """Stands in for a Scheduler too busy to take anything: it never finishes a message."""
+
+    async def receive(self, message: Any) -> Any:
+        await trio.sleep_forever()
+
+
+async def test_group_commits_answer_once_committed_not_once_placed(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    store = Store.open(tmp_path / "s.db")
+    async with trio.open_nursery() as nursery:
+        # Its one message taken, its mailbox full: every placement waits on it forever.
+        # Failed before: the answer waited for the supervisor's start, which waits for
+        # that placement (AskTimeout).
+        stuck = await spawn(nursery, Stuck(), name="scheduler", mailbox_size=1)
+        stuck.tell_nowait("taken")
+        await trio.testing.wait_all_tasks_blocked()
+        stuck.tell_nowait("queued")
+        manager = Deployments(store=store, scheduler=stuck, registry=stuck, events=EventLog(store))
+        deployments = await spawn(nursery, manager, name="deployments")
+        record = await deployments.ask(CreateDeployment(spec("web", replicas=2)), timeout=10)
+        assert isinstance(record, DeploymentRecord)
+        # Committed with its first instances (and their events) before the answer.
+        assert store.get_deployment("web") == record
+        instances = store.list_instances(deployment_id=record.id)
+        assert [(i.replica, i.state, i.reason) for i in instances] == [
+            (0, "pending", "waiting for a node"),
+            (1, "pending", "waiting for a node"),
+        ]
+        messages = [e.message for e in store.list_events(deployment_id=record.id)]
+        assert messages == ["deployment web created"] + [
+            f"replica {i.replica}: instance {i.id}" for i in instances
+        ]
+        nursery.cancel_scope.cancel()
+    store.close()

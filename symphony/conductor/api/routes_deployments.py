@@ -14,6 +14,7 @@ from quart import Blueprint, Response
 from symphony.spec import DeploymentSpec, SpecError, merge_patch, parse_spec
 
 from ..deployments import CreateDeployment, DeleteDeployment, Failed, UpdateDeployment
+from ..deployments.messages import Created
 from ..gitrefs import GitRefError, commit_patch
 from ..store import DeploymentRecord, NameConflict, NotFound
 from ..uploads import referenced_upload
@@ -72,12 +73,15 @@ async def one(record: DeploymentRecord) -> dict[str, Any]:
 @deployments.post("/deployments")
 async def create() -> tuple[dict[str, Any], int]:
     spec = await prepared_spec(await json_body())
-    record: DeploymentRecord = refused(
-        await context().deployments.ask(CreateDeployment(spec), timeout=30)
+    created: Created | DeploymentRecord = refused(
+        await context().deployments.ask(CreateDeployment(spec, with_instances=True), timeout=30)
     )
     # Instances created a moment ago have not been measured: no registry ask on the
-    # create path, their figures are null.
-    return view(record), 201
+    # create path, their figures are null. The answer carries the first instances,
+    # committed with the deployment: nothing to read back.
+    if isinstance(created, Created):
+        return deployment_json(created.record, list(created.instances)), 201
+    return view(created), 201
 
 
 async def prepared_spec(data: Any) -> DeploymentSpec:

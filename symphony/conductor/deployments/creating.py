@@ -4,10 +4,12 @@ A ``CreateDeployment`` ask is not stored at once. The Deployments manager queues
 takes over its reply, and tells itself :class:`FlushCreates` (once per group): that
 message lands behind every create already in the mailbox, so by the time it is handled
 the queue holds all the creates that were waiting at that moment. They are then checked,
-stored in one transaction, their supervisors started, and each asker answered: a 201
-still means committed. There is no timer: a lone create is stored as soon as the flush
-right behind it is handled, and under load the groups grow by themselves (the creates
-arriving while one group is stored form the next).
+stored in one transaction with their first instances and the events about both, each
+asker answered (a 201 means committed), and only then their supervisors started, which
+place those instances: the answer does not wait for placement. There is no timer: a
+lone create is stored as soon as the flush right behind it is handled, and under load
+the groups grow by themselves (the creates arriving while one group is stored form the
+next).
 
 A failing item fails only itself: each is checked before the transaction (its secrets,
 its name against the rest of the group), and should the group's insert meet a name
@@ -33,9 +35,10 @@ from symphony.actors import ActorCrashed, ActorStopped, MailboxFull, Reply
 from symphony.errors import SymphonyError
 from symphony.spec import DeploymentSpec, SpecError
 
-from ..store import DeploymentRecord, EventRecord, NameConflict, NewEvent
-from .events import new_event
-from .messages import CreateDeployment, CreateDeployments
+from ..store import DeploymentRecord, EventRecord, InstanceRecord, NameConflict, NewEvent
+from .events import instance_created, new_event
+from .instances import first_instances
+from .messages import Created, CreateDeployment, CreateDeployments
 
 if TYPE_CHECKING:
     from .manager import Deployments
@@ -66,7 +69,7 @@ class CreateQueue:
     """The creates waiting for the next flush; touched only by the manager's ``receive``."""
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[DeploymentSpec, Reply | None]] = []
+        self.waiting: list[tuple[CreateDeployment, Reply | None]] = []
         self.flush_told = False  # a FlushCreates is in the mailbox
 
 
@@ -77,7 +80,7 @@ async def queue(manager: Deployments, message: CreateDeployment) -> None:
     except RuntimeError:  # told, not asked: nobody waits for the answer
         reply = None
     creates = manager.creates
-    creates.waiting.append((message.spec, reply))
+    creates.waiting.append((message, reply))
     if creates.flush_told:
         return
     try:
@@ -114,32 +117,39 @@ async def flush(manager: Deployments) -> None:
         raise
 
 
-async def _flush(manager: Deployments, waiting: list[tuple[DeploymentSpec, Reply | None]]) -> None:
-    specs = [spec for spec, _ in waiting]
+async def _flush(
+    manager: Deployments, waiting: list[tuple[CreateDeployment, Reply | None]]
+) -> None:
+    specs = [message.spec for message, _ in waiting]
     problems = check(manager, specs, against_store=False)
-    records, events = _store_group(manager, specs, problems)
+    first = FirstInstances()
+    records, events = _store_group(manager, specs, problems, first)
     from .manager import Failed  # it imports this module
 
     for i, (_, reply) in enumerate(waiting):
         if reply is not None and i not in records:
             reply.send(Failed(problems[i]))
-    # Each asker is answered once its own supervisor has started, not after the
-    # whole group's: in a burst the first answers go out sooner.
-    await _start(manager, list(records.values()), [waiting[i][1] for i in records], events)
+    replies = [waiting[i] for i in records]
+    stored_first = first if events is not None else None  # one by one: stored without them
+    await _start(manager, list(records.values()), replies, events, stored_first)
 
 
 def _store_group(
-    manager: Deployments, specs: list[DeploymentSpec], problems: dict[int, ItemError]
+    manager: Deployments,
+    specs: list[DeploymentSpec],
+    problems: dict[int, ItemError],
+    first: FirstInstances,
 ) -> tuple[dict[int, DeploymentRecord], list[EventRecord] | None]:
-    """Store the items without ``problems`` in one transaction: their records by index,
-    and their ``created`` events (None: not stored yet). A name already stored costs one
+    """Store the items without ``problems`` in one transaction with their ``first``
+    instances: their records by index, and their events (None: not stored yet, nor
+    their instances). A name already stored costs one
     read and a second try without it; only if that too meets a conflict (another writer
     of the database) is the group stored item by item. ``problems`` gains the failures."""
     for first_try in (True, False):
         good = [i for i in range(len(specs)) if i not in problems]
         try:
             stored, events = manager.store.create_deployments_noted(
-                [specs[i] for i in good], created_event
+                [specs[i] for i in good], created_event, first
             )
             return dict(zip(good, stored, strict=True)), events
         except NameConflict:
@@ -177,17 +187,31 @@ async def create_batch(
     problems = check(manager, specs)
     if problems:
         return BatchRefused(problems)
+    first = FirstInstances()
     try:
-        records, events = manager.store.create_deployments_noted(specs, created_event)
+        records, events = manager.store.create_deployments_noted(specs, created_event, first)
     except NameConflict as error:  # another writer of the database took it meanwhile
         return BatchRefused({[s.name for s in specs].index(error.name): error})
-    await _start(manager, records, (), events)
+    await _start(manager, records, (), events, first)
     return records
 
 
 def created_event(record: DeploymentRecord) -> NewEvent:
     """The event that says a deployment was created."""
     return new_event(record, "created", f"deployment {record.name} created")
+
+
+class FirstInstances:
+    """Makes each new deployment's first instances and their events, to be stored with
+    it (``create_deployments_noted(first=...)``), and keeps them by deployment id for
+    its supervisor, which starts with them and only has to place them."""
+
+    def __init__(self) -> None:
+        self.made: dict[str, list[InstanceRecord]] = {}
+
+    def __call__(self, record: DeploymentRecord) -> tuple[list[InstanceRecord], list[NewEvent]]:
+        instances = self.made[record.id] = first_instances(record)
+        return instances, [instance_created(record, i) for i in instances]
 
 
 def check(
@@ -219,20 +243,32 @@ def check(
 async def _start(
     manager: Deployments,
     records: list[DeploymentRecord],
-    replies: Sequence[Reply | None] = (),
+    replies: Sequence[tuple[CreateDeployment, Reply | None]] = (),
     created: Sequence[EventRecord] | None = None,
+    first: FirstInstances | None = None,
 ) -> None:
-    """Publish the creations (``created``: their events, stored with them; else they
-    are stored now), start a supervisor for each (then answer its asker, if
-    ``replies`` has one for it), and poke the Timetable if one of them has a schedule."""
+    """Publish the creations (``created``: their events, stored with them and with
+    the ``first`` instances; else they are stored now), answer the askers (``replies``,
+    by index), then start a supervisor for each and poke the Timetable if one of them
+    has a schedule.
+
+    The answers go out first: everything they report is committed, and what follows
+    (the supervisors placing the first instances, the nodes starting them) is what any
+    client watches afterwards anyway. The supervisors are still started within this
+    message, so no later message to this actor finds a deployment without one."""
     if created is None:
         manager.events.add_many([created_event(r) for r in records])
     else:
         for event in created:
             manager.events.publish(event)
-    manager.poke_timetable_for(r.spec for r in records)
-    for i, record in enumerate(records):
-        await manager.start_child(manager._child_spec(record.id, record))
-        reply = replies[i] if i < len(replies) else None
+    for record, (message, reply) in zip(records, replies, strict=False):
         if reply is not None:
-            reply.send(record)
+            made = first.made.get(record.id) if first is not None else None
+            if message.with_instances and made is not None:
+                reply.send(Created(record, tuple(made)))
+            else:
+                reply.send(record)
+    manager.poke_timetable_for(r.spec for r in records)
+    for record in records:
+        instances = first.made.get(record.id, []) if first is not None else []
+        await manager.start_child(manager._child_spec(record.id, record, instances))

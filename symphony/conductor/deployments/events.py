@@ -31,6 +31,13 @@ def new_event(
     )
 
 
+def instance_created(deployment: DeploymentRecord, instance: InstanceRecord) -> NewEvent:
+    """The event that says a new instance of ``deployment`` was made."""
+    return new_event(
+        deployment, "created", f"replica {instance.replica}: instance {instance.id}", instance
+    )
+
+
 class EventLog:
     """Appends events to the store and fans them out to subscribers (the UI's live feed).
 

@@ -65,6 +65,33 @@ def new_instance_id(deployment_name: str, replica: int) -> str:
     return f"{deployment_name}-{replica}-{secrets.token_hex(3)}"
 
 
+def new_instance(record: DeploymentRecord, replica: int) -> InstanceRecord:
+    """A new incarnation of ``replica``, waiting to be placed."""
+    return InstanceRecord(
+        id=new_instance_id(record.name, replica),
+        deployment_id=record.id,
+        replica=replica,
+        state=S.PENDING,
+        reason="waiting for a node",
+        generation=record.generation,
+        version=record.version,
+    )
+
+
+def first_instances(record: DeploymentRecord) -> list[InstanceRecord]:
+    """The instances a deployment just created starts with: one per replica, stamped
+    with its creation time, so they can be stored in the deployment's own transaction.
+    None for a deployment that does not run from the start (stopped, or on a schedule):
+    its supervisor decides, as it does on every later change."""
+    spec = record.spec
+    if spec.desired_state != "running" or spec.schedule is not None:
+        return []
+    return [
+        replace(new_instance(record, replica), updated_at=record.updated_at)
+        for replica in range(spec.replicas)
+    ]
+
+
 def template(spec: DeploymentSpec) -> dict[str, Any]:
     """The part of a spec that shapes the processes (a change means replacement)."""
     return {k: v for k, v in spec.to_dict().items() if k not in NON_TEMPLATE_FIELDS}

@@ -64,6 +64,7 @@ from ..secrets import SecretVault
 from ..store import (
     DeploymentRecord,
     GenerationConflict,
+    InstanceRecord,
     NameConflict,
     NotFound,
     RollConflict,
@@ -145,11 +146,17 @@ class Deployments(Supervisor):
         if expected:
             await self.registry.tell(ExpectNodes(tuple(expected)))
 
-    def _child_spec(self, deployment_id: str, new: DeploymentRecord | None = None) -> ChildSpec:
+    def _child_spec(
+        self,
+        deployment_id: str,
+        new: DeploymentRecord | None = None,
+        instances: list[InstanceRecord] | None = None,
+    ) -> ChildSpec:
         """The supervisor of a deployment, restarted from the store. ``new``: the record
-        of a deployment just created, used as is for the first start (it has no
-        instances yet), which saves reading back what was just written."""
-        fresh = [new] if new is not None else []
+        of a deployment just created, used as is for the first start with ``instances``
+        (its first ones, stored with it, if any), which saves reading back what was
+        just written."""
+        fresh = [(new, instances or [])] if new is not None else []
         return ChildSpec(
             name=deployment_id,
             factory=functools.partial(self._make_supervisor, deployment_id, fresh),
@@ -157,10 +164,11 @@ class Deployments(Supervisor):
         )
 
     def _make_supervisor(
-        self, deployment_id: str, fresh: list[DeploymentRecord]
+        self, deployment_id: str, fresh: list[tuple[DeploymentRecord, list[InstanceRecord]]]
     ) -> DeploymentSupervisor:
+        new = bool(fresh)
         if fresh:
-            record, instances = fresh.pop(), []
+            record, instances = fresh.pop()
         else:
             found = self.store.get_deployment(deployment_id)
             if found is None:
@@ -175,6 +183,7 @@ class Deployments(Supervisor):
             events=self.events,
             draining=self._draining,
             secrets=self.secrets,
+            new=new,
         )
 
     async def receive(self, message: Any) -> Any:

@@ -14,7 +14,7 @@ from ..placement import PendingInstance
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec, ExperimentRole
 
-    from ..store import DeploymentRecord
+    from ..store import DeploymentRecord, InstanceRecord
 
 # ---- to the Scheduler ---------------------------------------------------------------------
 
@@ -201,9 +201,20 @@ class Promote:
 
 @dataclass(frozen=True, slots=True)
 class CreateDeployment:
-    """Create and start a deployment from a validated spec (reply: DeploymentRecord)."""
+    """Create and start a deployment from a validated spec (reply: DeploymentRecord, or
+    with ``with_instances`` a :class:`Created`)."""
 
     spec: DeploymentSpec
+    with_instances: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A deployment just created and the first instances stored with it: all an answer
+    needs, without reading back what was just written."""
+
+    record: DeploymentRecord
+    instances: tuple[InstanceRecord, ...]
 
 
 @dataclass(frozen=True, slots=True)

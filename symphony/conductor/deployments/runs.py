@@ -44,10 +44,15 @@ def when(stamp: float) -> str:
 class RunBook:
     """The runs of one deployment; its supervisor feeds it events and asks it questions."""
 
-    def __init__(self, store: Store, deployment_id: str) -> None:
+    def __init__(
+        self, store: Store, deployment_id: str, active: list[RunRecord] | None = None
+    ) -> None:
+        """``active``: the runs going on, if known (a deployment just created has
+        none); else they are read from the store."""
         self.store = store
         self.deployment_id = deployment_id
-        active = store.list_runs(deployment_id, active_only=True)
+        if active is None:
+            active = store.list_runs(deployment_id, active_only=True)
         self.active: dict[int, RunRecord] = {r.number: r for r in active}
         # Replicas of a run that have not had an instance yet.
         self._fresh = {m.replica for r in active for m in r.members if m.instance_id is None}

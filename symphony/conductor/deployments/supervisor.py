@@ -50,6 +50,7 @@ from ..placement import runtime_requests
 from ..store import RESTARTS, DeploymentRecord, InstanceRecord
 from .commands import tell_session
 from .draining import drain_moves
+from .events import instance_created
 from .experiment_placement import with_env
 from .hello import HelloHandling
 from .instances import (
@@ -57,7 +58,7 @@ from .instances import (
     ended,
     is_final_update,
     job_spec,
-    new_instance_id,
+    new_instance,
     recency,
     restarts_added,
     start_command,
@@ -212,12 +213,11 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         missing += moves.replace
         self._restart_completed = False
         if missing:
-            created = [self._new_instance(r) for r in missing]
+            created = [new_instance(self.record, r) for r in missing]
             for replica in missing:
                 self._retries.created(replica)
             self._runs.created(created)
-            for inst in created:
-                self._event("created", f"replica {inst.replica}: instance {inst.id}", inst)
+            self._unrecorded.extend(instance_created(self.record, i) for i in created)
             self._save(created)  # with the events: one transaction
             await self._place(created)
 
@@ -243,17 +243,6 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             if best is None or recency(inst) > recency(best):
                 latest[inst.replica] = inst
         return latest
-
-    def _new_instance(self, replica: int) -> InstanceRecord:
-        return InstanceRecord(
-            id=new_instance_id(self.record.name, replica),
-            deployment_id=self.record.id,
-            replica=replica,
-            state=S.PENDING,
-            reason="waiting for a node",
-            generation=self.record.generation,
-            version=self.record.version,
-        )
 
     def _requests(self) -> dict[str, int]:
         return runtime_requests(self.record.spec.kind, self.record.spec.capacity_requests)

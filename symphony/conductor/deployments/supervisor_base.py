@@ -42,7 +42,10 @@ class SupervisorBase(Actor):
         events: EventLog,
         draining: frozenset[str] = frozenset(),
         secrets: SecretVault | None = None,
+        new: bool = False,
     ) -> None:
+        """``new``: the deployment was just created, so the store holds nothing more of
+        it than ``record`` and ``instances`` (nothing to read back)."""
         super().__init__()
         self.record = record
         self.secrets = secrets  # opened only to build a start (see secret_delivery.py)
@@ -62,7 +65,7 @@ class SupervisorBase(Actor):
         # Replacements being cancelled: deleted once ended (they never ran), so the
         # replica's latest instance stays the one that exited.
         self._cancelled = {i.id for i in instances if is_live(i.state) and i.reason == CANCELLED}
-        self._runs = RunBook(store, record.id)  # a scheduled deployment's runs
+        self._runs = RunBook(store, record.id, [] if new else None)  # a schedule's runs
 
     # ---- plumbing ------------------------------------------------------------------------------
     def _event(

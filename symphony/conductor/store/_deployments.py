@@ -19,11 +19,15 @@ from ._errors import (
     NotFound,
 )
 from ._events import insert_events
-from ._records import DeploymentRecord, EventRecord, NewEvent, new_id
+from ._instances import insert_instances
+from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, new_id
 from ._versions import use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
+#: What ``create_deployments_noted(first=...)`` stores with a new deployment: its first
+#: instances and the events about them.
+First = tuple[Sequence[InstanceRecord], Sequence[NewEvent]]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -60,13 +64,14 @@ def _is_name_conflict(exc: ConstraintViolation) -> bool:
 def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
     """Insert one new deployment inside the caller's write transaction."""
     spec = record.spec
+    text = json.dumps(spec.to_dict())
     try:
         conn.execute(
             f"INSERT INTO deployments ({_COLUMNS}, desired_state) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 spec.name,
-                json.dumps(spec.to_dict()),
+                text,
                 record.generation,
                 record.created_at,
                 record.updated_at,
@@ -80,7 +85,7 @@ def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
             raise
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
     # Its template is version 1 (rolling updates), counted as good.
-    use_version(conn, record.id, 1, spec, "good", record.created_at)
+    use_version(conn, record.id, 1, text, "good", record.created_at, prune=False)
 
 
 class DeploymentTable(StoreBase):
@@ -106,18 +111,28 @@ class DeploymentTable(StoreBase):
         self,
         specs: Sequence[DeploymentSpec],
         note: Callable[[DeploymentRecord], NewEvent] | None = None,
+        first: Callable[[DeploymentRecord], First] | None = None,
     ) -> tuple[list[DeploymentRecord], list[EventRecord]]:
         """:meth:`create_deployments`, with the event ``note`` makes of each new
         deployment inserted in the same transaction: a create costs one commit, not two.
+        ``first`` gives each new deployment's first instances (stored as given) and the
+        events about them, stored in that transaction too, after every ``note``.
         Returns the deployments and the events (with their ids, in the same order)."""
         records = [self._new_deployment(spec, None) for spec in specs]
         if not records:
             return [], []
+        now = records[0].created_at
+        noted = [note(r) for r in records] if note else []
+        instances: list[InstanceRecord] = []
+        for made, about in map(first, records) if first else ():
+            instances.extend(made)
+            noted.extend(about)
         with self._write() as conn:
             for record in records:
                 insert_deployment(conn, record)
-            now = records[0].created_at
-            events = insert_events(conn, [note(r) for r in records], now) if note else []
+            if instances:
+                insert_instances(conn, instances)
+            events = insert_events(conn, noted, now)
         return records, events
 
     def taken_names(self, names: Iterable[str]) -> set[str]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._base import StoreBase
-from ._db import Row
+from ._db import Db, Row
 from ._dialect import in_list
 from ._errors import ConstraintViolation, NotFound
 from ._events import insert_events
@@ -29,6 +29,11 @@ def _params(record: InstanceRecord) -> list[Any]:
     values[_FIELDS.index("network")] = json.dumps(dict(record.network))
     values[_FIELDS.index("devices")] = json.dumps(list(record.devices))
     return values
+
+
+def insert_instances(conn: Db, records: Sequence[InstanceRecord]) -> None:
+    """Insert or replace instances as given, inside the caller's write transaction."""
+    conn.executemany(_UPSERT, [_params(r) for r in records])
 
 
 def _record(row: Row) -> InstanceRecord:
@@ -60,7 +65,7 @@ class InstanceTable(StoreBase):
         stamped = [dataclasses.replace(r, updated_at=now) for r in records]
         try:
             with self._write() as conn:
-                conn.executemany(_UPSERT, [_params(r) for r in stamped])
+                insert_instances(conn, stamped)
                 recorded = insert_events(conn, events, now)
         except ConstraintViolation as exc:
             if exc.kind == "foreign_key":

@@ -47,18 +47,24 @@ def use_version(
     conn: Db,
     deployment_id: str,
     version: int,
-    spec: DeploymentSpec,
+    spec: DeploymentSpec | str,
     status: str,
     now: float,
+    *,
+    prune: bool = True,
 ) -> None:
-    """Within a write transaction: make ``version`` (with ``spec``) the one last used,
-    then forget the oldest beyond :data:`KEEP_VERSIONS`."""
+    """Within a write transaction: make ``version`` (with ``spec``, or its JSON text) the
+    one last used, then forget the oldest beyond :data:`KEEP_VERSIONS` (``prune=False``:
+    there is none, as for a deployment's first version)."""
+    text = spec if isinstance(spec, str) else json.dumps(spec.to_dict())
     conn.execute(
         f"INSERT INTO deployment_versions ({_COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?, ?) "
         "ON CONFLICT(deployment_id, version) DO UPDATE SET spec = excluded.spec, "
         "status = excluded.status, reason = NULL, used_at = excluded.used_at",
-        (deployment_id, version, json.dumps(spec.to_dict()), status, now, now),
+        (deployment_id, version, text, status, now, now),
     )
+    if not prune:
+        return
     conn.execute(
         "DELETE FROM deployment_versions WHERE deployment_id = ? AND version NOT IN "
         "(SELECT version FROM deployment_versions WHERE deployment_id = ? "
