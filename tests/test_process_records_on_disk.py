@@ -100,3 +100,20 @@ def test_the_agent_turns_an_instances_spec_into_json_once(tmp_path, monkeypatch)
             "outcome": {"exit_code": 1, "restarts": 4},
         }
     )
+
+
+def test_a_store_named_relatively_keeps_its_records_when_the_cwd_changes(
+    tmp_path, monkeypatch
+) -> None:
+    # The monitor changes its working directory around each spawn while its fsync
+    # thread deletes records: a relative directory would point somewhere else then.
+    monkeypatch.chdir(tmp_path)
+    store = RunStore("runs")
+    store.save(_run("a"), durable=False)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "runs").mkdir(parents=True)
+    (elsewhere / "runs" / "a.json").write_text("{}")  # what a relative path would hit
+    monkeypatch.chdir(elsewhere)
+    store.delete("a")
+    assert not (tmp_path / "runs" / "a.json").exists()
+    assert (elsewhere / "runs" / "a.json").exists()

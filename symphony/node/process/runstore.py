@@ -115,7 +115,9 @@ class RunStore:
     """Reads and writes run records in one directory."""
 
     def __init__(self, directory: str) -> None:
-        self.directory = directory
+        # Absolute: the monitor changes its working directory around each spawn, and its
+        # fsync thread (``syncer``) opens and deletes these paths meanwhile.
+        self.directory = os.path.abspath(directory)
         os.makedirs(directory, mode=0o700, exist_ok=True)
 
     def _path(self, run_id: str) -> str:
