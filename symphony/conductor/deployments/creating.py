@@ -249,26 +249,43 @@ async def _start(
 ) -> None:
     """Publish the creations (``created``: their events, stored with them and with
     the ``first`` instances; else they are stored now), answer the askers (``replies``,
-    by index), then start a supervisor for each and poke the Timetable if one of them
-    has a schedule.
+    by index), start a supervisor for each and poke the Timetable if one of them has a
+    schedule.
 
-    The answers go out first: everything they report is committed, and what follows
-    (the supervisors placing the first instances, the nodes starting them) is what any
-    client watches afterwards anyway. The supervisors are still started within this
-    message, so no later message to this actor finds a deployment without one."""
+    With ``first`` the answers go out before the supervisors start: everything they
+    report is committed, and what follows (the supervisors placing the first instances,
+    the nodes starting them) is what any client watches afterwards anyway. Without, a
+    supervisor makes the first instances as it starts, so its asker is answered after
+    that. The supervisors are started within this message either way, so no later
+    message to this actor finds a deployment without one."""
     if created is None:
         manager.events.add_many([created_event(r) for r in records])
     else:
         for event in created:
             manager.events.publish(event)
-    for record, (message, reply) in zip(records, replies, strict=False):
-        if reply is not None:
-            made = first.made.get(record.id) if first is not None else None
-            if message.with_instances and made is not None:
-                reply.send(Created(record, tuple(made)))
-            else:
-                reply.send(record)
+    answers = dict(zip((r.id for r in records), replies, strict=False))
+    if first is not None:
+        for record in records:
+            _answer(record, answers.get(record.id), first.made.get(record.id))
     manager.poke_timetable_for(r.spec for r in records)
     for record in records:
         instances = first.made.get(record.id, []) if first is not None else []
         await manager.start_child(manager._child_spec(record.id, record, instances))
+        if first is None:
+            _answer(record, answers.get(record.id), None)
+
+
+def _answer(
+    record: DeploymentRecord,
+    asked: tuple[CreateDeployment, Reply | None] | None,
+    instances: list[InstanceRecord] | None,
+) -> None:
+    """Answer a create's asker (if any): the record, or with its first ``instances``
+    when it asked for them and they were stored with it."""
+    message, reply = asked if asked is not None else (None, None)
+    if message is None or reply is None:
+        return
+    if message.with_instances and instances is not None:
+        reply.send(Created(record, tuple(instances)))
+    else:
+        reply.send(record)
