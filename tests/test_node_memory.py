@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,20 @@ import pytest
 
 from symphony.cli.handoff import HANDOFF_ENV
 from symphony.node.process.client import monitor_command
+from symphony.node.process.monitor_server import parse_args
+from symphony.node.process.spawn import _which
 from tests.deployments.helpers import tear_down_node
 from tests.deployments.onenode import one_node_cluster
 from tests.jobs.harness import monitor_pid, monitor_request
 
 #: Modules a node agent has no use for while it runs (each costs it MiB for good).
 NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quart_schema")
+#: ... and those it loads only where used: unpacking an archive, a spec's mistake.
+NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid")
+#: What the node monitor, which lives as long as the machine's jobs, does without:
+#: argparse (with gettext and locale), shutil (with zlib, bz2 and lzma), traceback
+#: (in the log forwarder it forks, only on a bug) and random (at a jittered restart).
+NOT_IN_MONITOR = ("argparse", "gettext", "locale", "shutil", "bz2", "lzma", "traceback", "random")
 
 
 def modules_after(code: str) -> set[str]:
@@ -40,6 +49,7 @@ def test_the_node_runtime_imports_no_server_validation_or_certificate_library() 
     loaded = modules_after("import symphony.node, symphony.node.service, symphony.config")
     assert "trio" in loaded  # the probe did import the runtime
     assert sorted(set(NOT_IN_AGENT) & loaded) == []
+    assert sorted(set(NOT_IN_AGENT_IDLE) & loaded) == []
 
 
 def test_the_node_monitor_runs_no_site_hooks(tmp_path: Path) -> None:
@@ -149,10 +159,43 @@ def test_the_node_monitor_imports_no_dataclasses_or_inspect(tmp_path: Path) -> N
         "    package = types.ModuleType(name)\n"
         "    package.__path__ = [path]\n"
         "    sys.modules[name] = package\n"
-        "import symphony.node.process.monitor_server\n"
+        "import symphony.node.process.monitor_server as server\n"
+        "assert server.parse_args(['--state-dir', 'x', '--daemon']) == ('x', True)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     loaded = set(json.loads(result.stdout))
     assert "symphony.node.process.monitor" in loaded
     assert sorted({"dataclasses", "inspect", "trio"} & loaded) == []
+    assert sorted(set(NOT_IN_MONITOR) & loaded) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "parsed"),
+    [
+        (["--state-dir", "/s"], ("/s", False)),
+        (["--daemon", "--state-dir=/s"], ("/s", True)),
+        (["--state-dir"], None),
+        (["--daemon"], None),
+        (["--state-dir", "/s", "--verbose"], None),
+        (["--state-dir", ""], None),
+    ],
+)
+def test_the_monitor_reads_the_command_line_the_agent_writes(
+    argv: list[str], parsed: tuple[str, bool] | None
+) -> None:
+    assert parse_args(argv) == parsed
+
+
+def test_a_program_on_path_is_found_where_shutil_which_finds_it(tmp_path: Path) -> None:
+    """What the monitor resolves by hand is what ``shutil.which(..., os.F_OK)`` says."""
+    first, second, empty = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for directory in (first, second, empty):
+        directory.mkdir()
+    (second / "tool").write_text("")  # present, not executable: F_OK finds it
+    (first / "tool").mkdir()  # a directory of that name is skipped
+    (first / "other").write_text("")
+    path = os.pathsep.join(map(str, [empty, first, second, first]))
+    for name in ("tool", "other", "missing"):
+        assert _which(name, path) == shutil.which(name, mode=os.F_OK, path=path)
+    assert _which("tool", path) == str(second / "tool")

@@ -27,7 +27,6 @@ Only one monitor runs per state dir: it holds an exclusive ``flock`` on ``monito
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -239,15 +238,39 @@ def _daemonize(state_dir: str) -> int:
     return write_end
 
 
+USAGE = "usage: monitor_server --state-dir DIR [--daemon]"
+
+
+def parse_args(argv: list[str]) -> tuple[str, bool] | None:
+    """``(state_dir, daemon)`` from the command line the agent wrote, None if malformed.
+
+    By hand rather than with argparse, which (with gettext and locale, which it loads
+    to print) would stay resident in the monitor for good: over a MiB.
+    """
+    state_dir, daemon = None, False
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--daemon":
+            daemon = True
+        elif arg == "--state-dir" and rest:
+            state_dir = rest.pop(0)
+        elif arg.startswith("--state-dir="):
+            state_dir = arg.partition("=")[2]
+        else:
+            return None
+    return None if not state_dir else (state_dir, daemon)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the monitor process."""
-    parser = argparse.ArgumentParser(description="Symphony node monitor (started by the agent)")
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--daemon", action="store_true", help="detach into a new session")
-    args = parser.parse_args(argv)
-    state_dir = os.path.abspath(args.state_dir)
+    """Entry point of the monitor process (``--state-dir DIR [--daemon]``)."""
+    parsed = parse_args(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
+        print(USAGE, file=sys.stderr)
+        return 2
+    state_dir = os.path.abspath(parsed[0])
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    ready = _daemonize(state_dir) if args.daemon else None
+    ready = _daemonize(state_dir) if parsed[1] else None
     os.chdir(state_dir)
     lock = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

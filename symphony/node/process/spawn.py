@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 from typing import NamedTuple
@@ -41,6 +40,21 @@ class SpawnError(SymphonyError):
     """The job could not be started; the message is the reason shown to the user."""
 
 
+def _which(name: str, path: str) -> str | None:
+    """The first ``dir/name`` along ``path`` that exists and is no directory: what
+    ``shutil.which(name, mode=os.F_OK, path=path)`` returns (shutil, with the
+    compression modules it loads, would stay resident in the monitor)."""
+    seen = set()
+    for directory in path.split(os.pathsep):
+        if directory in seen:
+            continue
+        seen.add(directory)
+        candidate = os.path.join(directory, name)
+        if os.path.exists(candidate) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
 def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
     """The absolute path of the program ``name`` as the job would run it, or SpawnError."""
     if "/" in name:
@@ -48,7 +62,7 @@ def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
         if not os.path.exists(full):
             raise SpawnError(f"executable {name!r} does not exist")
     else:
-        found = shutil.which(name, mode=os.F_OK, path=path_env or os.defpath)
+        found = _which(name, path_env or os.defpath)
         if found is None:
             raise SpawnError(f"executable {name!r} not found in PATH")
         full = found if os.path.isabs(found) else os.path.join(cwd, found)
