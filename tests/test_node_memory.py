@@ -14,12 +14,14 @@ import os
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
 from symphony.cli.handoff import HANDOFF_ENV
 from symphony.node.process.client import monitor_command
+from symphony.node.process.lighttuple import NamedTuple
 from symphony.node.process.monitor_server import parse_args
 from symphony.node.process.spawn import _which
 from tests.deployments.helpers import tear_down_node
@@ -32,8 +34,13 @@ NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quar
 NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid")
 #: What the node monitor, which lives as long as the machine's jobs, does without:
 #: argparse (with gettext and locale), shutil (with zlib, bz2 and lzma), traceback
-#: (in the log forwarder it forks, only on a bug) and random (at a jittered restart).
-NOT_IN_MONITOR = ("argparse", "gettext", "locale", "shutil", "bz2", "lzma", "traceback", "random")
+#: (in the log forwarder it forks, only on a bug), random (at a jittered restart) and
+#: typing (see symphony.node.process.lighttuple).
+#: The monitor's own modules, which the agent has no use for.
+MONITOR_ONLY = ("monitor_server", "monitor", "spawn", "joblogger", "logrelay", "runstore")
+NOT_IN_MONITOR = (
+    "argparse", "gettext", "locale", "shutil", "bz2", "lzma", "traceback", "random", "typing",
+)  # fmt: skip
 
 
 def modules_after(code: str) -> set[str]:
@@ -199,3 +206,55 @@ def test_a_program_on_path_is_found_where_shutil_which_finds_it(tmp_path: Path) 
     for name in ("tool", "other", "missing"):
         assert _which(name, path) == shutil.which(name, mode=os.F_OK, path=path)
     assert _which("tool", path) == str(second / "tool")
+
+
+def test_the_agent_does_not_import_the_monitors_own_code() -> None:
+    """The agent only talks to its monitor: spawning, log forwarding and the run store
+    are the monitor's, and would stay resident in the agent for nothing."""
+    probe = (
+        "import json, sys\n"
+        "import symphony.node.service, symphony.cli.service\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "symphony.node.process.client" in loaded
+    monitor_side = {f"symphony.node.process.{name}" for name in MONITOR_ONLY}
+    assert sorted(monitor_side & loaded) == []
+
+
+def test_a_light_named_tuple_is_the_named_tuple_typing_makes() -> None:
+    """The monitor's records (see ``lighttuple``) behave as ``typing.NamedTuple``'s."""
+
+    class Light(NamedTuple):
+        """A record."""
+
+        restart: bool
+        delay: float = 0.0
+        reason: str | None = None
+
+        def doubled(self) -> float:
+            return 2 * self.delay
+
+    class Typed(typing.NamedTuple):
+        restart: bool
+        delay: float = 0.0
+        reason: str | None = None
+
+    light, typed = Light(True, delay=1.5), Typed(True, delay=1.5)
+    assert tuple(light) == tuple(typed) == (True, 1.5, None)
+    assert Light._fields == Typed._fields and Light._field_defaults == Typed._field_defaults
+    assert light._replace(reason="x") == (True, 1.5, "x")
+    assert type(light._replace(reason="x")) is Light and light.doubled() == 3.0
+    assert (
+        Light.__doc__ == "A record."
+        and repr(light) == "Light(restart=True, delay=1.5, reason=None)"
+    )
+    assert not hasattr(light, "__dict__")
+    with pytest.raises(TypeError, match="without a default follows"):
+
+        class Wrong(NamedTuple):
+            first: int = 0
+            second: int

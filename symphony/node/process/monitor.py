@@ -54,7 +54,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from . import logfiles
 from .joblogger import wait_logger
@@ -70,6 +69,11 @@ from .proctree import (
 from .restartrule import Restarts, check_policy
 from .runstore import Run, RunStore
 from .spawn import SpawnError, Started, start_job
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs

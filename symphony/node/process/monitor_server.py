@@ -34,14 +34,17 @@ import selectors
 import signal
 import socket
 import sys
-from typing import Any
 
 from .monitor import Monitor
+from .monitorfiles import LOCK_NAME, SOCKET_NAME
 from .runstore import Run
 from .spawn import SpawnError
 
-SOCKET_NAME = "monitor.sock"
-LOCK_NAME = "monitor.lock"
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 MAX_REQUEST = 1 << 20  # a request line longer than this closes the connection
 
 

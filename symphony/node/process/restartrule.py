@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import random
+    from typing import Any, Literal, NamedTuple
+else:
+    from .lighttuple import NamedTuple
 
 #: The policy's fields, as the spec names them (``JobRestartPolicy``).
 POLICY_FIELDS = (

@@ -24,12 +24,18 @@ import contextlib
 import os
 import signal
 import socket
-from typing import NamedTuple
 
 from symphony.errors import SymphonyError
 
 from .joblogger import LoggerPipes, fork_logger, wait_logger
 from .logrelay import hand_over
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from .lighttuple import NamedTuple
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
