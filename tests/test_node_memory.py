@@ -30,8 +30,9 @@ from tests.jobs.harness import monitor_pid, monitor_request
 
 #: Modules a node agent has no use for while it runs (each costs it MiB for good).
 NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quart_schema")
-#: ... and those it loads only where used: unpacking an archive, a spec's mistake.
-NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid")
+#: ... and those it loads only where used: unpacking an archive, a spec's mistake, a
+#: download (http.client).
+NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid", "http")
 #: What the node monitor, which lives as long as the machine's jobs, does without:
 #: argparse (with gettext and locale), shutil (with zlib, bz2 and lzma), traceback
 #: (in the log forwarder it forks, only on a bug), random (at a jittered restart) and
