@@ -40,10 +40,25 @@ def ensure_conductor_pki_apart(cert_dir: Path, *, hosts: Sequence[str] = ()) -> 
     return ensure_conductor_pki(cert_dir, hosts=hosts)
 
 
+# ``python -m`` would first import ``symphony.pki``'s parents, among them the whole wire
+# package (Trio, WebSockets: a third of a second); the child registers bare parent
+# packages and imports only what creating certificates needs, as the node monitor does.
+_BOOTSTRAP = """
+import sys, types
+for name in ("symphony", "symphony.wire", "symphony.pki"):
+    package = types.ModuleType(name)
+    package.__path__ = [sys.argv[1] + name[len("symphony"):].replace(".", "/")]
+    sys.modules[name] = package
+from symphony.pki.apart import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def _create_in_child(cert_dir: Path, hosts: Sequence[str]) -> None:
-    # The child imports this package the way this process did, whatever put it on the path.
+    # The child finds cryptography the way this process did, whatever put it on the path.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    command = [sys.executable, "-m", __name__, str(cert_dir), *hosts]
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, "-c", _BOOTSTRAP, package_dir, str(cert_dir), *hosts]
     try:
         done = subprocess.run(
             command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=120
