@@ -211,11 +211,7 @@ def _start(config: Config, *, reexec: bool = False) -> int:
             dict(node.capacities_total),
         )
     try:
-        stopped_by = run_service(
-            service,
-            section,
-            on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
-        )
+        stopped_by = run_service(service, section, on_ready=lambda _: _ready(config.mode))
     except OSError as exc:
         from ._ports import in_use_error
 
@@ -226,6 +222,13 @@ def _start(config: Config, *, reexec: bool = False) -> int:
         raise error from None
     log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
     return 0
+
+
+def _ready(mode: str) -> None:
+    from symphony.heap import release_startup_garbage
+
+    log.info("%s running; stop it with Ctrl-C or SIGTERM", mode)
+    release_startup_garbage()
 
 
 def _check_ports(section: Any) -> None:

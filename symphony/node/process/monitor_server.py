@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         os.close(ready)
     else:
         print("ready", flush=True)
+    from symphony.heap import release_startup_garbage
+
+    release_startup_garbage()  # about 0.7 MiB of the monitor's start, for good
     server.serve_forever()
     return 0
 
