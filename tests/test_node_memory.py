@@ -9,17 +9,21 @@ hooks. Each is checked in a fresh interpreter, as a real process would start.
 
 from __future__ import annotations
 
+import io
 import json
+import marshal
 import os
 import shutil
 import subprocess
 import sys
 import typing
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
-from symphony.cli.handoff import HANDOFF_ENV
+from symphony.cli.handoff import HANDOFF_ENV, _classes, _decode, _dump
+from symphony.config import parse_config
 from symphony.node.process.client import monitor_command
 from symphony.node.process.lighttuple import NamedTuple
 from symphony.node.process.monitor_server import parse_args
@@ -31,8 +35,8 @@ from tests.jobs.harness import monitor_pid, monitor_request
 #: Modules a node agent has no use for while it runs (each costs it MiB for good).
 NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quart_schema")
 #: ... and those it loads only where used: unpacking an archive, a spec's mistake, a
-#: download (http.client).
-NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid", "http")
+#: download (http.client); and pickle (the handed-over configuration is marshal data).
+NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid", "http", "pickle")
 #: What the node monitor, which lives as long as the machine's jobs, does without:
 #: argparse (with gettext and locale), shutil (with zlib, bz2 and lzma), traceback
 #: (in the log forwarder it forks, only on a bug), random (at a jittered restart) and
@@ -54,7 +58,9 @@ def modules_after(code: str) -> set[str]:
 
 
 def test_the_node_runtime_imports_no_server_validation_or_certificate_library() -> None:
-    loaded = modules_after("import symphony.node, symphony.node.service, symphony.config")
+    loaded = modules_after(
+        "import symphony.node, symphony.node.service, symphony.config, symphony.cli.handoff"
+    )
     assert "trio" in loaded  # the probe did import the runtime
     assert sorted(set(NOT_IN_AGENT) & loaded) == []
     assert sorted(set(NOT_IN_AGENT_IDLE) & loaded) == []
@@ -117,6 +123,7 @@ async def test_a_running_node_agent_keeps_neither_pydantic_nor_cryptography(
     try:
         maps = Path(f"/proc/{agent.pid}/maps").read_text()
         assert "pydantic_core" not in maps and "cryptography" not in maps, agent.output()[-3000:]
+        assert "/_pickle." not in maps  # the configuration came as marshal data
         command = Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")[:-1]
         assert [part.decode() for part in command[-len(agent.args) :]] == agent.args
         # Its monitor (and so every job) started without the handover's variable.
@@ -259,3 +266,31 @@ def test_a_light_named_tuple_is_the_named_tuple_typing_makes() -> None:
         class Wrong(NamedTuple):
             first: int = 0
             second: int
+
+
+def test_a_handed_over_configuration_comes_back_equal_and_nothing_else_is_read(
+    tmp_path: Path,
+) -> None:
+    """The configuration crosses the ``exec`` as tagged marshal data: it comes back equal
+    (read-only mappings, paths, tuples), and an entry of another kind is refused."""
+    config = parse_config(
+        {
+            "mode": "node",
+            "node": {
+                "node_id": "n1",
+                "conductor_addr": "localhost:5",
+                "capacities_total": {"A": 3},
+                "groups": ["g"],
+                "tls": {"ca_file": "/ca", "cert_file": "/c", "key_file": "/k"},
+            },
+        },
+        source=None,
+        mode="node",
+    )
+    buffer = io.BytesIO()
+    _dump(config, buffer)
+    again = _decode(marshal.loads(buffer.getvalue()), _classes())
+    assert again == config and isinstance(again.node.capacities_total, MappingProxyType)
+    for bad in (("code", "import os"), ("dataclass", ("Path", ())), ("value", [1])):
+        with pytest.raises((KeyError, ValueError)):
+            _decode(bad, _classes())
