@@ -225,10 +225,10 @@ def _start(config: Config, *, reexec: bool = False) -> int:
 
 
 def _ready(mode: str) -> None:
-    from symphony.heap import release_startup_garbage
+    from symphony.heap import release_free_heap
 
     log.info("%s running; stop it with Ctrl-C or SIGTERM", mode)
-    release_startup_garbage()
+    release_free_heap()
 
 
 def _check_ports(section: Any) -> None:

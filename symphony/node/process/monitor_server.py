@@ -34,6 +34,9 @@ import selectors
 import signal
 import socket
 import sys
+import time
+
+from symphony.heap import release_free_heap
 
 from .monitor import Monitor
 from .monitorfiles import LOCK_NAME, SOCKET_NAME
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_REQUEST = 1 << 20  # a request line longer than this closes the connection
+TRIM_AFTER_IDLE = 1.0  # seconds without a request or event before the heap is trimmed
 
 
 class _Client:
@@ -82,14 +86,26 @@ class MonitorServer:
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
 
     def serve_forever(self) -> None:
+        # Once work stops for a moment (the agent's hello answered, a burst of starts
+        # done), the heap pages it freed go back to the system: see symphony.heap.
+        trim_at: float | None = time.monotonic() + TRIM_AFTER_IDLE
         while self.running:
-            events = self.selector.select(self.monitor.next_timeout())
+            timeout = self.monitor.next_timeout()
+            if trim_at is not None:
+                wait = max(0.0, trim_at - time.monotonic())
+                timeout = wait if timeout is None else min(timeout, wait)
+            events = self.selector.select(timeout)
             self.monitor.new_iteration()
             for key, mask in events:
                 key.data(key.fileobj, mask)
             self.monitor.reap()
             self.monitor.tick()
             self.monitor.sync()
+            if events:
+                trim_at = time.monotonic() + TRIM_AFTER_IDLE
+            elif trim_at is not None and time.monotonic() >= trim_at:
+                trim_at = None
+                release_free_heap()
         for client in list(self.clients.values()):
             self._flush(client, final=True)
             self._close(client)
@@ -288,9 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         os.close(ready)
     else:
         print("ready", flush=True)
-    from symphony.heap import release_startup_garbage
-
-    release_startup_garbage()  # about 0.7 MiB of the monitor's start, for good
     server.serve_forever()
     return 0
 
