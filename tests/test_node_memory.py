@@ -294,3 +294,21 @@ def test_a_handed_over_configuration_comes_back_equal_and_nothing_else_is_read(
     for bad in (("code", "import os"), ("dataclass", ("Path", ())), ("value", [1])):
         with pytest.raises((KeyError, ValueError)):
             _decode(bad, _classes())
+
+
+def test_the_agents_second_image_builds_no_command_line_parser() -> None:
+    """``symphony node``'s second image takes its configuration over without parsing
+    flags: argparse (with gettext) stays out of the agent."""
+    probe = (
+        "import json, os, sys\n"
+        f"os.environ[{HANDOFF_ENV!r}] = '999'\n"
+        "import symphony.cli, symphony.cli.service, symphony.node.service\n"
+        "from symphony.cli import _app\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "symphony.cli.service" in loaded
+    assert sorted({"argparse", "gettext"} & loaded) == []
