@@ -84,7 +84,9 @@ appended to the message when the error is raised without a hint of its own.
 
 from __future__ import annotations
 
-from typing import Self
+TYPE_CHECKING = False  # typing is not imported: the node monitor imports this module
+if TYPE_CHECKING:
+    from typing import Self
 
 __all__ = ["SymphonyError"]
 

@@ -9,22 +9,43 @@ hooks. Each is checked in a fresh interpreter, as a real process would start.
 
 from __future__ import annotations
 
+import io
 import json
+import marshal
 import os
+import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
-from symphony.cli.handoff import HANDOFF_ENV
+from symphony.cli.handoff import HANDOFF_ENV, _classes, _decode, _dump
+from symphony.config import parse_config
 from symphony.node.process.client import monitor_command
+from symphony.node.process.lighttuple import NamedTuple
+from symphony.node.process.monitor_server import parse_args
+from symphony.node.process.spawn import _which
 from tests.deployments.helpers import tear_down_node
 from tests.deployments.onenode import one_node_cluster
 from tests.jobs.harness import monitor_pid, monitor_request
 
 #: Modules a node agent has no use for while it runs (each costs it MiB for good).
 NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quart_schema")
+#: ... and those it loads only where used: unpacking an archive, a spec's mistake, a
+#: download (http.client); and pickle (the handed-over configuration is marshal data).
+NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid", "http", "pickle")
+#: What the node monitor, which lives as long as the machine's jobs, does without:
+#: argparse (with gettext and locale), shutil (with zlib, bz2 and lzma), traceback
+#: (in the log forwarder it forks, only on a bug), random (at a jittered restart) and
+#: typing (see symphony.node.process.lighttuple).
+#: The monitor's own modules, which the agent has no use for.
+MONITOR_ONLY = ("monitor_server", "monitor", "spawn", "joblogger", "logrelay", "runstore")
+NOT_IN_MONITOR = (
+    "argparse", "gettext", "locale", "shutil", "bz2", "lzma", "traceback", "random", "typing",
+)  # fmt: skip
 
 
 def modules_after(code: str) -> set[str]:
@@ -37,9 +58,12 @@ def modules_after(code: str) -> set[str]:
 
 
 def test_the_node_runtime_imports_no_server_validation_or_certificate_library() -> None:
-    loaded = modules_after("import symphony.node, symphony.node.service, symphony.config")
+    loaded = modules_after(
+        "import symphony.node, symphony.node.service, symphony.config, symphony.cli.handoff"
+    )
     assert "trio" in loaded  # the probe did import the runtime
     assert sorted(set(NOT_IN_AGENT) & loaded) == []
+    assert sorted(set(NOT_IN_AGENT_IDLE) & loaded) == []
 
 
 def test_the_node_monitor_runs_no_site_hooks(tmp_path: Path) -> None:
@@ -99,6 +123,7 @@ async def test_a_running_node_agent_keeps_neither_pydantic_nor_cryptography(
     try:
         maps = Path(f"/proc/{agent.pid}/maps").read_text()
         assert "pydantic_core" not in maps and "cryptography" not in maps, agent.output()[-3000:]
+        assert "/_pickle." not in maps  # the configuration came as marshal data
         command = Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")[:-1]
         assert [part.decode() for part in command[-len(agent.args) :]] == agent.args
         # Its monitor (and so every job) started without the handover's variable.
@@ -149,10 +174,141 @@ def test_the_node_monitor_imports_no_dataclasses_or_inspect(tmp_path: Path) -> N
         "    package = types.ModuleType(name)\n"
         "    package.__path__ = [path]\n"
         "    sys.modules[name] = package\n"
-        "import symphony.node.process.monitor_server\n"
+        "import symphony.node.process.monitor_server as server\n"
+        "assert server.parse_args(['--state-dir', 'x', '--daemon']) == ('x', True)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     loaded = set(json.loads(result.stdout))
     assert "symphony.node.process.monitor" in loaded
     assert sorted({"dataclasses", "inspect", "trio"} & loaded) == []
+    assert sorted(set(NOT_IN_MONITOR) & loaded) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "parsed"),
+    [
+        (["--state-dir", "/s"], ("/s", False)),
+        (["--daemon", "--state-dir=/s"], ("/s", True)),
+        (["--state-dir"], None),
+        (["--daemon"], None),
+        (["--state-dir", "/s", "--verbose"], None),
+        (["--state-dir", ""], None),
+    ],
+)
+def test_the_monitor_reads_the_command_line_the_agent_writes(
+    argv: list[str], parsed: tuple[str, bool] | None
+) -> None:
+    assert parse_args(argv) == parsed
+
+
+def test_a_program_on_path_is_found_where_shutil_which_finds_it(tmp_path: Path) -> None:
+    """What the monitor resolves by hand is what ``shutil.which(..., os.F_OK)`` says."""
+    first, second, empty = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for directory in (first, second, empty):
+        directory.mkdir()
+    (second / "tool").write_text("")  # present, not executable: F_OK finds it
+    (first / "tool").mkdir()  # a directory of that name is skipped
+    (first / "other").write_text("")
+    path = os.pathsep.join(map(str, [empty, first, second, first]))
+    for name in ("tool", "other", "missing"):
+        assert _which(name, path) == shutil.which(name, mode=os.F_OK, path=path)
+    assert _which("tool", path) == str(second / "tool")
+
+
+def test_the_agent_does_not_import_the_monitors_own_code() -> None:
+    """The agent only talks to its monitor: spawning, log forwarding and the run store
+    are the monitor's, and would stay resident in the agent for nothing."""
+    probe = (
+        "import json, sys\n"
+        "import symphony.node.service, symphony.cli.service\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "symphony.node.process.client" in loaded
+    monitor_side = {f"symphony.node.process.{name}" for name in MONITOR_ONLY}
+    assert sorted(monitor_side & loaded) == []
+
+
+def test_a_light_named_tuple_is_the_named_tuple_typing_makes() -> None:
+    """The monitor's records (see ``lighttuple``) behave as ``typing.NamedTuple``'s."""
+
+    class Light(NamedTuple):
+        """A record."""
+
+        restart: bool
+        delay: float = 0.0
+        reason: str | None = None
+
+        def doubled(self) -> float:
+            return 2 * self.delay
+
+    class Typed(typing.NamedTuple):
+        restart: bool
+        delay: float = 0.0
+        reason: str | None = None
+
+    light, typed = Light(True, delay=1.5), Typed(True, delay=1.5)
+    assert tuple(light) == tuple(typed) == (True, 1.5, None)
+    assert Light._fields == Typed._fields and Light._field_defaults == Typed._field_defaults
+    assert light._replace(reason="x") == (True, 1.5, "x")
+    assert type(light._replace(reason="x")) is Light and light.doubled() == 3.0
+    assert (
+        Light.__doc__ == "A record."
+        and repr(light) == "Light(restart=True, delay=1.5, reason=None)"
+    )
+    assert not hasattr(light, "__dict__")
+    with pytest.raises(TypeError, match="without a default follows"):
+
+        class Wrong(NamedTuple):
+            first: int = 0
+            second: int
+
+
+def test_a_handed_over_configuration_comes_back_equal_and_nothing_else_is_read(
+    tmp_path: Path,
+) -> None:
+    """The configuration crosses the ``exec`` as tagged marshal data: it comes back equal
+    (read-only mappings, paths, tuples), and an entry of another kind is refused."""
+    config = parse_config(
+        {
+            "mode": "node",
+            "node": {
+                "node_id": "n1",
+                "conductor_addr": "localhost:5",
+                "capacities_total": {"A": 3},
+                "groups": ["g"],
+                "tls": {"ca_file": "/ca", "cert_file": "/c", "key_file": "/k"},
+            },
+        },
+        source=None,
+        mode="node",
+    )
+    buffer = io.BytesIO()
+    _dump(config, buffer)
+    again = _decode(marshal.loads(buffer.getvalue()), _classes())
+    assert again == config and isinstance(again.node.capacities_total, MappingProxyType)
+    for bad in (("code", "import os"), ("dataclass", ("Path", ())), ("value", [1])):
+        with pytest.raises((KeyError, ValueError)):
+            _decode(bad, _classes())
+
+
+def test_the_agents_second_image_builds_no_command_line_parser() -> None:
+    """``symphony node``'s second image takes its configuration over without parsing
+    flags: argparse (with gettext) stays out of the agent."""
+    probe = (
+        "import json, os, sys\n"
+        f"os.environ[{HANDOFF_ENV!r}] = '999'\n"
+        "import symphony.cli, symphony.cli.service, symphony.node.service\n"
+        "from symphony.cli import _app\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "symphony.cli.service" in loaded
+    assert sorted({"argparse", "gettext"} & loaded) == []

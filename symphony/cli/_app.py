@@ -8,17 +8,22 @@ over signal handling.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symphony import __version__
 
 from ._registry import register_all
 from .handoff import HANDOFF_ENV
 from .service_flags import checked
+
+if TYPE_CHECKING:
+    import argparse
+
+# argparse is imported where a parser is built: the node agent's second image
+# (symphony.cli.handoff) runs without it.
 
 PROG = "symphony"
 DESCRIPTION = """\
@@ -33,6 +38,8 @@ connect out to it over mutual TLS and run jobs as plain processes.
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``symphony`` parser, every registered command included."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -72,7 +79,7 @@ def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
         # and building the parser (every command's module) would only cost memory.
         from .service import run_handed_over
 
-        return run_handler(run_handed_over, argparse.Namespace())
+        return run_handler(run_handed_over, None)
     parser = build_parser()
     args = parser.parse_args(argv)
     # The process runs as this command (not as a program calling main([...])): it may
@@ -88,7 +95,7 @@ def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
     return run_handler(handler, args)
 
 
-def run_handler(handler: Any, args: argparse.Namespace, prog: str = PROG) -> int:
+def run_handler(handler: Any, args: argparse.Namespace | None, prog: str = PROG) -> int:
     """``handler(args)`` with the exit-status rules: an error is one ``PROG: error:``
     line and status 1, an interrupt 130."""
     try:

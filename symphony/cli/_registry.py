@@ -8,8 +8,11 @@ cheap to import: they build parsers only and import what they run inside the han
 
 from __future__ import annotations
 
-import argparse
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 COMMAND_MODULES: tuple[str, ...] = (
     "symphony.cli.up",  # up

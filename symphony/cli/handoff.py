@@ -20,9 +20,11 @@ never replaced. Where ``exec`` fails, the node simply runs in the first image.
 
 from __future__ import annotations
 
+import marshal
 import os
 import sys
 import threading
+from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from symphony.config import Config
 
 # Every ``symphony`` command imports this module (its parser does), only ``symphony
-# node`` uses it: pickle, tempfile and the config package are imported where needed.
+# node`` uses it: tempfile and the config package are imported where needed.
 
 __all__ = ["HANDOFF_ENV", "hand_over", "take_over"]
 
@@ -40,22 +42,60 @@ __all__ = ["HANDOFF_ENV", "hand_over", "take_over"]
 HANDOFF_ENV = "SYMPHONY_VALIDATED_CONFIG_FD"
 
 
-def _read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    return MappingProxyType(items)
+# The configuration travels as marshal data (built into the interpreter, where pickle
+# is about 0.4 MiB the agent would keep for good), tagged so that reading it builds
+# only what a Config is made of: our configuration dataclasses, paths, read-only
+# mappings, tuples and plain values. marshal runs no code while it reads.
+_Encoded = tuple[str, Any]
 
 
-def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
-    return _read_only, (dict(proxy),)
+def _classes() -> dict[str, Any]:
+    from symphony.config import ConductorConfig, Config, LoggingConfig, NodeConfig
+
+    return {cls.__name__: cls for cls in (Config, LoggingConfig, ConductorConfig, NodeConfig)}
+
+
+def _encode(value: Any, classes: dict[str, Any]) -> _Encoded:
+    cls = classes.get(type(value).__name__)
+    if cls is not None and type(value) is cls:
+        names = cls.__dataclass_fields__  # in the order of the class's fields
+        items = tuple((name, _encode(getattr(value, name), classes)) for name in names)
+        return ("dataclass", (type(value).__name__, items))
+    if isinstance(value, PurePath):
+        return ("path", str(value))
+    if isinstance(value, MappingProxyType):
+        return ("mapping", tuple((k, _encode(v, classes)) for k, v in value.items()))
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_encode(v, classes) for v in value))
+    if value is None or isinstance(value, bool | int | float | str):
+        return ("value", value)
+    raise TypeError(f"a configuration does not hold {type(value).__name__}")
+
+
+def _decode(encoded: Any, classes: dict[str, Any]) -> Any:
+    kind, data = encoded
+    if kind == "dataclass":
+        name, items = data
+        cls = classes[name]
+        if [key for key, _ in items] != list(cls.__dataclass_fields__):
+            raise ValueError(f"not the fields of {name}")
+        obj: Any = object.__new__(cls)
+        for key, value in items:
+            object.__setattr__(obj, key, _decode(value, classes))  # frozen: as pickle does
+        return obj
+    if kind == "path":
+        return Path(data)
+    if kind == "mapping":
+        return MappingProxyType({str(k): _decode(v, classes) for k, v in data})
+    if kind == "tuple":
+        return tuple(_decode(v, classes) for v in data)
+    if kind == "value" and (data is None or isinstance(data, bool | int | float | str)):
+        return data
+    raise ValueError(f"unknown entry {kind!r}")
 
 
 def _dump(config: Config, file: IO[bytes]) -> None:
-    import copyreg
-    import pickle
-
-    # Config's mappings are read-only proxies, which pickle cannot take by itself.
-    pickler = pickle.Pickler(file)
-    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_proxy}
-    pickler.dump(config)
+    file.write(marshal.dumps(_encode(config, _classes())))
 
 
 def hand_over(config: Config) -> None:
@@ -63,7 +103,6 @@ def hand_over(config: Config) -> None:
     caller run the node here) only where that is not possible."""
     if threading.active_count() != 1 or not sys.orig_argv or not sys.executable:
         return
-    import pickle
     import tempfile
 
     try:
@@ -78,7 +117,7 @@ def hand_over(config: Config) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os.execve(sys.executable, sys.orig_argv, env)
-    except (OSError, pickle.PicklingError):
+    except (OSError, TypeError, ValueError):
         return  # not worth failing a start over: run in this image instead
 
 
@@ -88,7 +127,6 @@ def take_over() -> Config | None:
     raw = os.environ.pop(HANDOFF_ENV, None)
     if raw is None:
         return None
-    import pickle
     import stat
 
     from symphony.config import Config
@@ -103,7 +141,10 @@ def take_over() -> Config | None:
         os.close(fd)
         raise CLIError(f"{HANDOFF_ENV}={raw!r} is not a configuration handed over")
     with os.fdopen(fd, "rb") as file:
-        config = pickle.load(file)
+        try:
+            config = _decode(marshal.load(file), _classes())
+        except (EOFError, KeyError, TypeError, ValueError):
+            config = None
     if not isinstance(config, Config):
         raise CLIError(f"{HANDOFF_ENV}={raw!r} holds no configuration")
     return config

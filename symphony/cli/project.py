@@ -29,10 +29,11 @@ cluster :meth:`create_cluster` returns (made once, when a command first needs it
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import argparse
+
     from symphony.engine import Cluster
 
 #: The command modules whose commands every SymphonyParser has.
@@ -43,6 +44,8 @@ class SymphonyParser:
     """Subclass it: :meth:`create_cluster`, :meth:`setup`, ``action_<name>`` methods."""
 
     def __init__(self, prog: str | None = None, description: str | None = None) -> None:
+        import argparse
+
         self.parser = argparse.ArgumentParser(prog=prog, description=description)
         self.parser.set_defaults(handler=None, cluster_factory=lambda: self.cluster)
         self._subparsers = self.parser.add_subparsers(title="commands", metavar="COMMAND")

@@ -10,7 +10,6 @@ flags drop the file's ``node.join`` and join flags drop its ``node.tls``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,6 +19,8 @@ from ._errors import CLIError
 from .handoff import hand_over, take_over
 
 if TYPE_CHECKING:
+    import argparse
+
     from symphony.config import ConductorConfig, Config, NodeConfig
 
 log = logging.getLogger("symphony.cli")
@@ -54,6 +55,8 @@ NODE_KEYS = (
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``conductor`` and ``node``."""
+    import argparse
+
     conductor = subparsers.add_parser(
         "conductor",
         help="run a Conductor",
@@ -109,7 +112,7 @@ def run_root(args: argparse.Namespace) -> int:
     return _start(root_config(args), reexec=args.own_command_line)
 
 
-def run_handed_over(args: argparse.Namespace) -> int:
+def run_handed_over(args: argparse.Namespace | None) -> int:
     """Run the node whose configuration this process's previous image validated and
     handed over (:mod:`symphony.cli.handoff`); the command line is not parsed again."""
     config = take_over()
@@ -211,11 +214,7 @@ def _start(config: Config, *, reexec: bool = False) -> int:
             dict(node.capacities_total),
         )
     try:
-        stopped_by = run_service(
-            service,
-            section,
-            on_ready=lambda _: log.info("%s running; stop it with Ctrl-C or SIGTERM", config.mode),
-        )
+        stopped_by = run_service(service, section, on_ready=lambda _: _ready(config.mode))
     except OSError as exc:
         from ._ports import in_use_error
 
@@ -226,6 +225,13 @@ def _start(config: Config, *, reexec: bool = False) -> int:
         raise error from None
     log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
     return 0
+
+
+def _ready(mode: str) -> None:
+    from symphony.heap import release_free_heap
+
+    log.info("%s running; stop it with Ctrl-C or SIGTERM", mode)
+    release_free_heap()
 
 
 def _check_ports(section: Any) -> None:

@@ -7,10 +7,12 @@ a flag is actually parsed, so building the parser for ``--help`` costs nothing e
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 CONDUCTOR_HELP = """\
 Run a Conductor: the node endpoint (mutual TLS WebSocket), the HTTP API and web UI,
@@ -31,6 +33,12 @@ Identity: certificate files (--ca-file --cert-file --key-file) or a join token
 """
 
 
+def _type_error(message: str) -> Exception:
+    import argparse  # only while a command line is parsed
+
+    return argparse.ArgumentTypeError(message)
+
+
 def checked(check: str, convert: Callable[[str], Any] = str, *, what: str = "") -> Any:
     """An argparse ``type=`` that runs ``symphony.config.values.<check>`` on the value."""
 
@@ -40,11 +48,11 @@ def checked(check: str, convert: Callable[[str], Any] = str, *, what: str = "") 
         try:
             value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+            raise _type_error(f"must be {what}, got {text!r}") from None
         try:
             getattr(values, check)(value)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise _type_error(str(exc)) from None
         return value
 
     parse.__name__ = check  # argparse names the type in some messages
@@ -61,7 +69,7 @@ def capacity(text: str) -> tuple[str, int]:
             raise values.Invalid(f"must be NAME=N with N a non-negative integer, got {text!r}")
         return values.capacity_name(name.strip()), values.integer(int(amount))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise _type_error(str(exc)) from None
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:

@@ -34,7 +34,6 @@ from symphony.pki import (
     JoinTokenError,
     JoinTokenInvalid,
     JoinTokenUsed,
-    issue_node_certificate,
     new_join_token,
     parse_join_token,
     verify_join_token,
@@ -163,6 +162,9 @@ class JoinService:
             refusal = binding.refusal(request.node_id, request.groups, request.capacities)
             if refusal is not None:
                 raise JoinNotAllowed(f"join token {token_id} does not allow this node: {refusal}")
+        # Signing needs ``cryptography``: loaded here, at a node's first join, not at start.
+        from symphony.pki import issue_node_certificate
+
         cert_pem = issue_node_certificate(
             self.ca, request.csr_pem, request.node_id, valid_days=self.cert_valid_days
         )

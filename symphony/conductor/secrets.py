@@ -31,16 +31,18 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from symphony.errors import SymphonyError
 from symphony.pki import CertificateError, restrict_file, write_private_file
 
 from .store import SecretRecord, Store
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     from symphony.spec import DeploymentSpec
+
+# ``cryptography`` (about 8 MiB that a process keeps once loaded) is imported when a
+# secret is first sealed or opened, not when the Conductor starts.
 
 __all__ = ["KEY_FILE_NAME", "SecretKeyError", "SecretVault", "UnknownSecret", "load_or_create_key"]
 
@@ -71,7 +73,7 @@ def load_or_create_key(path: Path) -> bytes:
     """The 32-byte key in ``path`` (base64 text), created 0600 if the file is missing
     (an existing file is tightened to 0600)."""
     if not path.exists():
-        key = AESGCM.generate_key(bit_length=256)
+        key = os.urandom(32)  # what AESGCM.generate_key(bit_length=256) returns
         try:
             write_private_file(path, base64.b64encode(key) + b"\n")
             return key
@@ -99,7 +101,16 @@ class SecretVault:
 
     def __init__(self, store: Store, key: bytes) -> None:
         self.store = store
-        self._aead = AESGCM(key)
+        self._key = key
+        self._cipher: AESGCM | None = None
+
+    @property
+    def _aead(self) -> AESGCM:
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     @classmethod
     def open(cls, store: Store, key_file: Path) -> SecretVault:
@@ -166,6 +177,8 @@ class SecretVault:
     def _open(self, name: str, sealed: bytes) -> str:
         if sealed[:1] != _VERSION or len(sealed) < 1 + _NONCE:
             raise SecretKeyError(f"secret {name!r} is sealed in a way this Conductor cannot read")
+        from cryptography.exceptions import InvalidTag
+
         nonce, body = sealed[1 : 1 + _NONCE], sealed[1 + _NONCE :]
         try:
             return self._aead.decrypt(nonce, body, name.encode()).decode()

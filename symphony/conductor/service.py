@@ -44,12 +44,8 @@ import trio
 from symphony import __version__
 from symphony.actors import ChildSpec, Supervisor, spawn
 from symphony.config import ConductorConfig
-from symphony.pki import (
-    ConductorPKI,
-    ensure_conductor_pki,
-    ensure_private_dir,
-    server_ssl_context,
-)
+from symphony.pki import ConductorPKI, ensure_private_dir, server_ssl_context
+from symphony.pki.apart import ensure_conductor_pki_apart
 from symphony.statedir import hold_state_dir
 
 from .api import (
@@ -105,11 +101,12 @@ def cert_dir_of(config: ConductorConfig) -> Path:
 
 
 def load_pki(config: ConductorConfig) -> ConductorPKI:
-    """Create (first start) or load the CA, server and shared node certificates."""
+    """Create (first start, in a child process: see :mod:`symphony.pki.apart`) or load
+    the CA, server and shared node certificates."""
     hosts = [*config.advertise]
     if config.listen_host not in WILDCARD_HOSTS:
         hosts.append(config.listen_host)
-    return ensure_conductor_pki(cert_dir_of(config), hosts=hosts)
+    return ensure_conductor_pki_apart(cert_dir_of(config), hosts=hosts)
 
 
 def api_token_of(config: ConductorConfig) -> str | None:

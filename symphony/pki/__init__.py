@@ -36,6 +36,7 @@ from .contexts import (
     server_ssl_context,
     server_ssl_context_from_files,
 )
+from .names import SHARED_CLIENT_CN, validate_node_id
 from .private import ensure_private_dir, restrict_file, write_private_file
 from .tokens import (
     JoinToken,
@@ -85,29 +86,25 @@ __all__ = [
 # ``cryptography`` costs it several MiB of resident memory that it would keep for good.
 # A missing ``cryptography`` still fails as an ImportError, at the first such name.
 _LAZY = {
-    "SHARED_CLIENT_CN": "certs",
-    "CertificateAuthority": "certs",
+    "CertificateAuthority": "authority",
     "ca_fingerprint": "certs",
     "check_ca_fingerprint": "certs",
     "create_ca": "certs",
     "issue_node_certificate": "certs",
     "make_node_key_and_csr": "certs",
-    "validate_node_id": "certs",
     "DEFAULT_HOSTS": "files",
     "ConductorPKI": "files",
     "ensure_conductor_pki": "files",
 }
 
 if TYPE_CHECKING:
+    from .authority import CertificateAuthority
     from .certs import (
-        SHARED_CLIENT_CN,
-        CertificateAuthority,
         ca_fingerprint,
         check_ca_fingerprint,
         create_ca,
         issue_node_certificate,
         make_node_key_and_csr,
-        validate_node_id,
     )
     from .files import DEFAULT_HOSTS, ConductorPKI, ensure_conductor_pki
 

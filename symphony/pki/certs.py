@@ -23,7 +23,6 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TypeGuard
 
 from cryptography import x509
@@ -34,6 +33,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from symphony.wire.errors import CAFingerprintMismatch, CertificateError
 from symphony.wire.identity import certificate_common_name
+
+from .authority import CertificateAuthority
+from .names import SHARED_CLIENT_CN, validate_node_id
 
 __all__ = [
     "SHARED_CLIENT_CN",
@@ -51,27 +53,9 @@ __all__ = [
     "validate_node_id",
 ]
 
-#: CN of the shared node client certificate kept for seed compatibility.
-SHARED_CLIENT_CN = "node-client"
-# Node ids travel in certificates, file names, URLs and logs: keep them boring.
-_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 # Certificates start a little in the past so a node whose clock is slightly
 # behind the conductor's does not see a "not yet valid" certificate.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
-
-
-def validate_node_id(node_id: str) -> str:
-    """Return ``node_id`` if it is a valid node id, else raise :class:`CertificateError`."""
-    if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
-        raise CertificateError(
-            f"invalid node id {node_id!r:.80}: use 1-63 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    if node_id == SHARED_CLIENT_CN:
-        raise CertificateError(f"node id {SHARED_CLIENT_CN!r} is reserved for the shared cert")
-    if ".." in node_id:  # as the config and the wire: ids name files and directories
-        raise CertificateError(f"invalid node id {node_id!r:.80}: must not contain '..'")
-    return node_id
 
 
 def generate_key() -> ec.EllipticCurvePrivateKey:
@@ -91,38 +75,6 @@ def key_to_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def cert_to_pem(cert: x509.Certificate) -> bytes:
     """PEM encoding of a certificate."""
     return cert.public_bytes(serialization.Encoding.PEM)
-
-
-@dataclass(frozen=True)
-class CertificateAuthority:
-    """The CA certificate with its private key: what is needed to issue certificates."""
-
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def cert_pem(self) -> bytes:
-        """The CA certificate in PEM (what nodes must trust)."""
-        return cert_to_pem(self.cert)
-
-    @property
-    def fingerprint(self) -> str:
-        """``"sha256:<hex>"`` of the CA certificate (what a joining node pins)."""
-        return ca_fingerprint(self.cert_pem)
-
-    @classmethod
-    def from_pem(cls, cert_pem: bytes, key_pem: bytes) -> CertificateAuthority:
-        """Load a CA; :class:`CertificateError` if either is malformed or they do not match."""
-        try:
-            cert = x509.load_pem_x509_certificate(cert_pem)
-            key = serialization.load_pem_private_key(key_pem, password=None)
-        except (ValueError, TypeError) as exc:
-            raise CertificateError(f"cannot load the CA: {exc}") from None
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise CertificateError("the CA key must be an EC key")
-        if cert.public_key() != key.public_key():
-            raise CertificateError("the CA key does not belong to the CA certificate")
-        return cls(cert, key)
 
 
 def _builder(

@@ -21,24 +21,19 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
 
 from symphony.wire.errors import CertificateError
 
-from .certs import (
-    SHARED_CLIENT_CN,
-    CertificateAuthority,
-    cert_to_pem,
-    create_ca,
-    generate_key,
-    issue_client_certificate,
-    issue_server_certificate,
-    key_to_pem,
-)
+from .authority import CertificateAuthority, check_key_pair
 from .private import check_private, ensure_private_dir, restrict_file, write_new, write_private_file
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# Files that exist are checked with ssl alone; ``cryptography`` is imported only to
+# create what is missing (see :mod:`.authority`).
 
 __all__ = [
     "DEFAULT_HOSTS",
@@ -92,14 +87,12 @@ class ConductorPKI:
         return self.ca.fingerprint
 
 
-def _ensure_pair(
-    cert_path: Path, key_path: Path, make: Callable[[], tuple[bytes, bytes]]
-) -> tuple[bytes, bytes]:
-    """Reuse (cert, key) PEMs if both exist, else create both with ``make``."""
+def _ensure_pair(cert_path: Path, key_path: Path, make: Callable[[], tuple[bytes, bytes]]) -> bool:
+    """True if both files exist (to be checked), else create both with ``make`` (False)."""
     have_cert, have_key = cert_path.exists(), key_path.exists()
     if have_cert and have_key:
         check_private(key_path)
-        return cert_path.read_bytes(), key_path.read_bytes()
+        return True
     if have_cert or have_key:
         present, missing = (cert_path, key_path) if have_cert else (key_path, cert_path)
         raise CertificateError(
@@ -110,34 +103,51 @@ def _ensure_pair(
     write_private_file(key_path, key_pem)
     write_new(cert_path, cert_pem, 0o644)
     log.info("generated %s and %s", cert_path, key_path)
-    return cert_pem, key_pem
-
-
-def _load_leaf(cert_pem: bytes, key_pem: bytes, where: Path) -> x509.Certificate:
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise CertificateError(f"cannot load {where}: {exc}") from None
-    if cert.public_key() != key.public_key():
-        raise CertificateError(f"{where}: the key does not belong to the certificate")
-    return cert
+    return False
 
 
 def _new_leaf(
     issue: Callable[[ec.EllipticCurvePublicKey], x509.Certificate],
 ) -> tuple[bytes, bytes]:
+    from .certs import cert_to_pem, generate_key, key_to_pem
+
     key = generate_key()
     return cert_to_pem(issue(key.public_key())), key_to_pem(key)
 
 
-def _warn_missing_hosts(cert: x509.Certificate, hosts: Sequence[str], where: Path) -> None:
+def _covered_names(cert_file: Path) -> set[str] | None:
+    """The DNS names and IP addresses a certificate is valid for, read by ssl's own
+    decoder (None where this Python has none)."""
+    import _ssl
+
+    decode = getattr(_ssl, "_test_decode_cert", None)
+    if decode is None:
+        return None
+    have = set()
+    for kind, value in decode(str(cert_file)).get("subjectAltName", ()):
+        if kind == "DNS":
+            have.add(value)
+        elif kind == "IP Address":
+            have.add(str(ipaddress.ip_address(value.strip())))
+    return have
+
+
+def _covered_names_parsed(cert_file: Path) -> set[str]:
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         san = x509.SubjectAlternativeName([])
     have = {str(v) for v in san.get_values_for_type(x509.DNSName)}
-    have |= {str(v) for v in san.get_values_for_type(x509.IPAddress)}
+    return have | {str(v) for v in san.get_values_for_type(x509.IPAddress)}
+
+
+def _warn_missing_hosts(cert_file: Path, hosts: Sequence[str]) -> None:
+    have = _covered_names(cert_file)
+    if have is None:
+        have = _covered_names_parsed(cert_file)
     missing = []
     for host in hosts:
         try:
@@ -150,7 +160,7 @@ def _warn_missing_hosts(cert: x509.Certificate, hosts: Sequence[str], where: Pat
         log.warning(
             "existing server certificate %s does not cover %s; nodes using those names "
             "will fail hostname checks (remove server.pem and server.key to regenerate)",
-            where,
+            cert_file,
             ", ".join(missing),
         )
 
@@ -167,27 +177,31 @@ def ensure_conductor_pki(cert_dir: Path, *, hosts: Sequence[str] = ()) -> Conduc
     all_hosts = list(dict.fromkeys([*DEFAULT_HOSTS, *hosts]))
 
     def make_ca() -> tuple[bytes, bytes]:
+        from .certs import create_ca, key_to_pem
+
         ca = create_ca()
         return ca.cert_pem, key_to_pem(ca.key)
 
-    ca_pem, ca_key_pem = _ensure_pair(cert_dir / "ca.pem", cert_dir / "ca.key", make_ca)
-    ca = CertificateAuthority.from_pem(ca_pem, ca_key_pem)
+    _ensure_pair(cert_dir / "ca.pem", cert_dir / "ca.key", make_ca)
+    ca = CertificateAuthority.from_files(cert_dir / "ca.pem", cert_dir / "ca.key")
+
+    def make_server() -> tuple[bytes, bytes]:
+        from .certs import issue_server_certificate
+
+        return _new_leaf(lambda pub: issue_server_certificate(ca, pub, all_hosts))
+
+    def make_shared() -> tuple[bytes, bytes]:
+        from .certs import SHARED_CLIENT_CN, issue_client_certificate
+
+        return _new_leaf(
+            lambda pub: issue_client_certificate(ca, pub, SHARED_CLIENT_CN, valid_days=825)
+        )
 
     server = cert_dir / "server.pem"
-    pem, key = _ensure_pair(
-        server,
-        cert_dir / "server.key",
-        lambda: _new_leaf(lambda pub: issue_server_certificate(ca, pub, all_hosts)),
-    )
-    _warn_missing_hosts(_load_leaf(pem, key, server), all_hosts, server)
-
+    if _ensure_pair(server, cert_dir / "server.key", make_server):
+        check_key_pair(server, cert_dir / "server.key", str(server))
+        _warn_missing_hosts(server, all_hosts)
     shared = cert_dir / "node-client.pem"
-    pem, key = _ensure_pair(
-        shared,
-        cert_dir / "node-client.key",
-        lambda: _new_leaf(
-            lambda pub: issue_client_certificate(ca, pub, SHARED_CLIENT_CN, valid_days=825)
-        ),
-    )
-    _load_leaf(pem, key, shared)
+    if _ensure_pair(shared, cert_dir / "node-client.key", make_shared):
+        check_key_pair(shared, cert_dir / "node-client.key", str(shared))
     return ConductorPKI(cert_dir=cert_dir, ca=ca)

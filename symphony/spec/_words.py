@@ -16,7 +16,6 @@ checks without paying for pydantic.
 
 from __future__ import annotations
 
-import difflib
 import json
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,6 +31,8 @@ def did_you_mean(word: object, known: Iterable[str]) -> str:
 
     A close spelling wins; else a name the word begins (``ttl`` -> ``ttl_seconds``).
     """
+    import difflib  # only for a mistake: a node agent that imports the spec never loads it
+
     text, names = str(word), list(known)
     close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
     if not close and len(text) >= 3:

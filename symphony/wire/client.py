@@ -42,7 +42,7 @@ from .errors import (
     TLSRejected,
     TransportError,
 )
-from .identity import peer_node_id, verified_common_name
+from .identity import peer_node_id
 from .server import NODE_WS_PATH, tls_failure_reason
 
 __all__ = ["connect_to_conductor", "open_link"]
@@ -179,9 +179,6 @@ async def _upgrade(
 
 
 def _server_cn(stream: trio.SSLStream[Any]) -> str:
-    name = verified_common_name(stream)
-    if name is not None:
-        return name
     try:
         return peer_node_id(stream)
     except CertificateError:

@@ -50,12 +50,20 @@ def peer_node_id(ssl_object: _HasPeerCert) -> str:
     ``ssl.SSLObject``, an ``ssl.SSLSocket`` or a handshaken ``trio.SSLStream``.
     Call it only on a context that *requires and verifies* peer certificates
     (our server context does); this function does not verify anything itself.
+
+    A verified certificate's CN is read from the ``ssl`` module's own decoding, as
+    :func:`verified_common_name` does: a Conductor reads every node's name and
+    loads ``cryptography`` (several MiB for good) only for a certificate that
+    decoding cannot name.
     """
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         raise CertificateError("the peer presented no certificate")
     if not isinstance(der, bytes):
         raise CertificateError("the peer certificate is not available in DER form")
+    name = verified_common_name(ssl_object)
+    if name is not None:
+        return name
     from cryptography import x509
 
     try:

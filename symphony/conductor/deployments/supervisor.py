@@ -418,16 +418,18 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
     async def _node_report(self, report: NodeReport) -> None:
         seen: set[str] = set()
         changed: dict[str, InstanceRecord] = {}
+        restarts = 0
         for update in report.updates:
             seen.add(update.instance_id)
             before = self.instances.get(update.instance_id)
             after = await self._apply(report, update)
             if after is not None:
-                self.store.add_to_counter(RESTARTS, restarts_added(before, after))
+                restarts += restarts_added(before, after)
                 # Kept in memory now (a later update in this report builds on it) and
                 # written with the others in one transaction below.
                 self.instances[after.id] = changed[after.id] = after
         self._save(list(changed.values()))
+        self.store.add_to_counter(RESTARTS, restarts)  # once per report, not per update
         # Capacity is released once the end is on disk.
         await self._release([i for i in changed if not is_live(self.instances[i].state)])
         if report.full:

@@ -18,7 +18,10 @@ monitor process, which imports a module of this package, does not pay for Trio.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing is not imported: the monitor imports this package
+if TYPE_CHECKING:
+    from typing import Any
+
 
 if TYPE_CHECKING:
     from .client import MonitorError, MonitorLost, monitor_alive, monitor_gone, stop_monitor

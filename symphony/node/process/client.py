@@ -25,7 +25,7 @@ import trio
 
 from symphony.errors import SymphonyError
 
-from .monitor_server import LOCK_NAME, SOCKET_NAME
+from .monitorfiles import LOCK_NAME, SOCKET_NAME
 
 
 class MonitorError(SymphonyError):

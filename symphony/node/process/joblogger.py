@@ -51,7 +51,6 @@ import select
 import signal
 import socket
 import time
-import traceback
 
 from . import logtimes
 from .logrelay import READ_SIZE, Relay
@@ -331,6 +330,8 @@ def fork_logger(
             )
             code = 0
         except BaseException:
+            import traceback  # only here: the monitor it is forked from never loads it
+
             traceback.print_exc()
             _discard([3, 4])  # a bug here must not kill the job: its writes would fail
         finally:

@@ -24,9 +24,13 @@ import os
 import selectors
 import socket
 import time
-from typing import Protocol
 
 from .redact import Redactor
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
 
 READ_SIZE = 1 << 20  # bytes per read: large reads keep up with a 100 MB/s writer
 PIPE_SIZE = 1 << 20  # ask the kernel for a 1 MiB pipe: the job rarely waits for us
@@ -35,12 +39,14 @@ HANDOVER_WAIT = 5.0  # seconds a new run's pipes wait for the old ones' end of f
 _STREAMS = ("stdout", "stderr")  # the order of the pipes in a hand-over
 
 
-class Sink(Protocol):
-    """One stream's log file (``joblogger.LogFile``)."""
+if TYPE_CHECKING:
 
-    def write(self, data: bytes) -> None: ...
+    class Sink(Protocol):
+        """One stream's log file (``joblogger.LogFile``)."""
 
-    def new_run(self) -> None: ...
+        def write(self, data: bytes) -> None: ...
+
+        def new_run(self) -> None: ...
 
 
 def hand_over(control: socket.socket, out_r: int, err_r: int, done_w: int) -> None:

@@ -42,10 +42,9 @@ death is restarted within one step, not after all of them. The guarantees hold i
 queue's order: a run's logger is forked before that run's end is handled, and after
 the instance's previous logger has exited (so two runs' lines never mix), and an end
 is announced only once its logger has written everything. A step never blocks: the end
-of a run whose logger is still draining (normally for well under a millisecond; up to
-:data:`LOGGER_WAIT` if a process that escaped the run holds its pipe) waits at the head
-of the queue while the loop goes on, woken by the logger's descriptor
-(:meth:`Monitor.waiting_for`), so a job that dies meanwhile is restarted at once.
+of a run whose logger still drains (well under a millisecond; up to :data:`LOGGER_WAIT`
+if a process that escaped the run holds its pipe) waits at the head of the queue while
+the loop, woken by the logger's descriptor (:meth:`Monitor.waiting_for`), goes on.
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from . import logfiles
 from .joblogger import logger_gone, wait_logger
@@ -76,6 +74,10 @@ from .restartrule import Restarts, rule_of_plan
 from .runstore import Run, RunStore, text_field
 from .spawn import SpawnError, Started, start_job
 from .syncer import Syncer
+
+TYPE_CHECKING = False  # not typing: 0.8 MiB the long-lived monitor would keep
+if TYPE_CHECKING:
+    from typing import Any
 
 SCAN_INTERVAL = 2.0  # seconds between membership scans of running jobs
 ENDING_POLL = 0.05  # seconds between checks that a dead leader's leftovers are gone

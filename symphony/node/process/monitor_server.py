@@ -27,7 +27,6 @@ Only one monitor runs per state dir: it holds an exclusive ``flock`` on ``monito
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -35,15 +34,22 @@ import selectors
 import signal
 import socket
 import sys
-from typing import Any
+import time
+
+from symphony.heap import release_free_heap
 
 from .monitor import Monitor
+from .monitorfiles import LOCK_NAME, SOCKET_NAME
 from .runstore import Run
 from .spawn import SpawnError
 
-SOCKET_NAME = "monitor.sock"
-LOCK_NAME = "monitor.lock"
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 MAX_REQUEST = 1 << 20  # a request line longer than this closes the connection
+TRIM_AFTER_IDLE = 1.0  # seconds without a request or event before the heap is trimmed
 
 
 class _Client:
@@ -80,14 +86,25 @@ class MonitorServer:
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
 
     def serve_forever(self) -> None:
+        # Once work stops for a moment (the agent's hello answered, a burst of starts
+        # done), the heap pages it freed go back to the system: see symphony.heap.
+        trim_at: float | None = time.monotonic() + TRIM_AFTER_IDLE
         while self.running:
-            events = self._select()
+            timeout = self.monitor.next_timeout()
+            if trim_at is not None:
+                timeout = min(timeout, max(0.0, trim_at - time.monotonic()))
+            events = self._select(timeout)
             self.monitor.new_iteration()
             for key, mask in events:
                 key.data(key.fileobj, mask)
             self.monitor.reap()
             self.monitor.tick()
             self.monitor.sync()
+            if events:
+                trim_at = time.monotonic() + TRIM_AFTER_IDLE
+            elif trim_at is not None and time.monotonic() >= trim_at:
+                trim_at = None
+                release_free_heap()
         self.monitor.flush()
         for client in list(self.clients.values()):
             self._flush(client, final=True)
@@ -95,16 +112,16 @@ class MonitorServer:
         self.listener.close()
         os.unlink(SOCKET_NAME)
 
-    def _select(self) -> list[tuple[selectors.SelectorKey, int]]:
+    def _select(self, timeout: float) -> list[tuple[selectors.SelectorKey, int]]:
         """Wait for the next events; also for the logger the monitor's bookkeeping waits
         for (``Monitor.waiting_for``), watched only during this wait: the monitor closes
         its descriptor once that logger is done, and the number may then be reused."""
         logger = self.monitor.waiting_for()
         if logger is None:
-            return self.selector.select(self.monitor.next_timeout())
+            return self.selector.select(timeout)
         self.selector.register(logger, selectors.EVENT_READ, _nothing)
         try:
-            return self.selector.select(self.monitor.next_timeout())
+            return self.selector.select(timeout)
         finally:
             self.selector.unregister(logger)
 
@@ -257,15 +274,39 @@ def _daemonize(state_dir: str) -> int:
     return write_end
 
 
+USAGE = "usage: monitor_server --state-dir DIR [--daemon]"
+
+
+def parse_args(argv: list[str]) -> tuple[str, bool] | None:
+    """``(state_dir, daemon)`` from the command line the agent wrote, None if malformed.
+
+    By hand rather than with argparse, which (with gettext and locale, which it loads
+    to print) would stay resident in the monitor for good: over a MiB.
+    """
+    state_dir, daemon = None, False
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--daemon":
+            daemon = True
+        elif arg == "--state-dir" and rest:
+            state_dir = rest.pop(0)
+        elif arg.startswith("--state-dir="):
+            state_dir = arg.partition("=")[2]
+        else:
+            return None
+    return None if not state_dir else (state_dir, daemon)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the monitor process."""
-    parser = argparse.ArgumentParser(description="Symphony node monitor (started by the agent)")
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--daemon", action="store_true", help="detach into a new session")
-    args = parser.parse_args(argv)
-    state_dir = os.path.abspath(args.state_dir)
+    """Entry point of the monitor process (``--state-dir DIR [--daemon]``)."""
+    parsed = parse_args(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
+        print(USAGE, file=sys.stderr)
+        return 2
+    state_dir = os.path.abspath(parsed[0])
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    ready = _daemonize(state_dir) if args.daemon else None
+    ready = _daemonize(state_dir) if parsed[1] else None
     os.chdir(state_dir)
     lock = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

@@ -16,7 +16,13 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from .lighttuple import NamedTuple
 
 #: The environment variable every job (and, by inheritance, every descendant) carries.
 #: It lets the monitor claim orphans whose tracking was missed.

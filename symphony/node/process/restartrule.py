@@ -16,10 +16,16 @@ travel as ages (seconds before the moment the state was exported), not as times.
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import random
+    from typing import Any, Literal, NamedTuple
+else:
+    from .lighttuple import NamedTuple
 
 #: The policy's fields, as the spec names them (``JobRestartPolicy``).
 POLICY_FIELDS = (
@@ -117,6 +123,8 @@ class Restarts:
             base = cap
         if self.jitter == 0:
             return base
+        import random  # a jittered delay, not the monitor's start, loads it
+
         return min(cap, base * (self._rng or random).uniform(1 - self.jitter, 1 + self.jitter))
 
     def decide(

@@ -16,7 +16,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Any
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A run record's fields, in the order of the record.
 _FIELDS = (

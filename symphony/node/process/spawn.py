@@ -22,15 +22,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
-from typing import NamedTuple
 
 from symphony.errors import SymphonyError
 
 from .joblogger import LoggerPipes, fork_logger, wait_logger
 from .logrelay import hand_over
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from .lighttuple import NamedTuple
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
@@ -41,6 +46,21 @@ class SpawnError(SymphonyError):
     """The job could not be started; the message is the reason shown to the user."""
 
 
+def _which(name: str, path: str) -> str | None:
+    """The first ``dir/name`` along ``path`` that exists and is no directory: what
+    ``shutil.which(name, mode=os.F_OK, path=path)`` returns (shutil, with the
+    compression modules it loads, would stay resident in the monitor)."""
+    seen = set()
+    for directory in path.split(os.pathsep):
+        if directory in seen:
+            continue
+        seen.add(directory)
+        candidate = os.path.join(directory, name)
+        if os.path.exists(candidate) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
 def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
     """The absolute path of the program ``name`` as the job would run it, or SpawnError."""
     if "/" in name:
@@ -48,7 +68,7 @@ def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
         if not os.path.exists(full):
             raise SpawnError(f"executable {name!r} does not exist")
     else:
-        found = shutil.which(name, mode=os.F_OK, path=path_env or os.defpath)
+        found = _which(name, path_env or os.defpath)
         if found is None:
             raise SpawnError(f"executable {name!r} not found in PATH")
         full = found if os.path.isabs(found) else os.path.join(cwd, found)

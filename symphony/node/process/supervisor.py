@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 import trio
 
@@ -379,7 +378,8 @@ class ProcessSupervisor(Actor):
         self.current = None
         self.health = None
         self._set("starting")
-        run_id = f"{self.request.instance_id}.{uuid4().hex[:12]}"
+        # 48 random bits, as uuid4().hex[:12] gave (uuid would stay resident in the agent)
+        run_id = f"{self.request.instance_id}.{os.urandom(6).hex()}"
         cwd = self.work_dir()
         spec = self.spec
         missing = self._missing_secrets()

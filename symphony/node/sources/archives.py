@@ -16,13 +16,17 @@ import contextlib
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from symphony.errors import SymphonyError
+
+if TYPE_CHECKING:
+    import tarfile
+
+# tarfile and zipfile are imported by the unpacking itself: a node agent that never
+# unpacks an archive keeps neither (tarfile with grp and pwd is about 0.4 MiB).
 
 #: Most entries one archive may hold.
 MAX_ENTRIES = 200_000
@@ -119,6 +123,8 @@ def _copy(src: IO[bytes], path: str, size: int, mode: int) -> None:
 
 
 def _unzip(archive: str, root: str, max_bytes: int) -> None:
+    import zipfile
+
     budget = _Budget(max_bytes)
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -160,6 +166,8 @@ def _tar_members(tar: tarfile.TarFile, root: str, budget: _Budget) -> Iterator[t
 
 
 def _untar(archive: str, kind: str, root: str, max_bytes: int) -> None:
+    import tarfile
+
     budget = _Budget(max_bytes)
     try:
         with contextlib.ExitStack() as stack, _open_tar(archive, kind, stack) as tar:
@@ -174,6 +182,8 @@ def _untar(archive: str, kind: str, root: str, max_bytes: int) -> None:
 
 
 def _open_tar(archive: str, kind: str, stack: contextlib.ExitStack) -> tarfile.TarFile:
+    import tarfile
+
     if kind != "tar.zst":
         return tarfile.open(archive, mode="r:gz" if kind == "tar.gz" else "r:")
     try:
