@@ -12,9 +12,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import trio
 
 from symphony.node.process import logfiles
 from tests.jobs.harness import monitor_request, wait_real
@@ -226,13 +230,54 @@ async def _restart_while_a_logger_drains(state_dir: str, work: Path, escaped: Pa
     # Restarted while x's end still waits for its logger: its record is written, and
     # its end announced, only with that.
     assert _record(state_dir, "x.first")["state"] == "running"
-    # An agent that says hello meanwhile sees it ending: it waits for the announcement
-    # (the logs complete) rather than report and acknowledge the end before it.
-    assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ending"
-    os.kill(int(escaped.read_text()), signal.SIGKILL)  # the logger can finish now
-    await wait_real(lambda: _record(state_dir, "x.first")["state"] == "ended", timeout=30)
-    assert {r["run_id"]: r["state"] for r in _runs(state_dir)}["x.first"] == "ended"
+    # An agent that says hello meanwhile is answered once the end is announced (the
+    # logs complete), so it never finds x ending under a leader that is gone; the
+    # monitor answers everything else in the meantime.
+    with _connected(state_dir) as hello:
+        hello.send_request({"id": 1, "op": "hello"})
+        hello.send_request({"id": 2, "op": "stats"})
+        assert await trio.to_thread.run_sync(hello.reply) == 2  # the hello waits
+        os.kill(int(escaped.read_text()), signal.SIGKILL)  # the logger can finish now
+        assert await trio.to_thread.run_sync(hello.reply) == 1
+        assert {r["run_id"]: r["state"] for r in hello.replies[1]["runs"]}["x.first"] == "ended"
+    assert _record(state_dir, "x.first")["state"] == "ended"
     assert _record(state_dir, "x.first")["exit_code"] == 0
+
+
+class _Connection:
+    """A raw connection to a monitor: requests out, replies in as they come."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buffer = sock, b""
+        self.replies: dict[int, dict] = {}
+
+    def send_request(self, request: dict) -> None:
+        self.sock.sendall(json.dumps(request).encode() + b"\n")
+
+    def reply(self) -> int:
+        """Wait for the next reply (events are skipped); its request id."""
+        while True:
+            while b"\n" not in self.buffer:
+                chunk = self.sock.recv(65536)
+                assert chunk, "the monitor closed the connection"
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            message = json.loads(line)
+            if "id" in message:
+                self.replies[message["id"]] = message
+                return int(message["id"])
+
+
+@contextlib.contextmanager
+def _connected(state_dir: str) -> Iterator[_Connection]:
+    directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)  # a short socket path
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(30)
+            sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
+            yield _Connection(sock)
+    finally:
+        os.close(directory)
 
 
 _SLOW_DISK_DRIVER = r"""

@@ -116,7 +116,7 @@ class Monitor:
         self._after: deque[Callable[[], bool | None]] = deque()
         # The logger the head of that queue waits for: (run id, its descriptor, deadline)
         self._waiting: tuple[str, int, float] | None = None
-        self._finishing: set[str] = set()  # ended runs not announced yet
+        self.finishing: set[str] = set()  # ended runs not announced yet (loggers drain)
         self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
         self._load()
@@ -126,7 +126,7 @@ class Monitor:
         its logger) shows as ``ending``: it is reported, and acknowledged, once announced."""
         ending = {"state": "ending"}
         return [
-            {**run.public(), **ending} if run.run_id in self._finishing else run.public()
+            {**run.public(), **ending} if run.run_id in self.finishing else run.public()
             for run in self.runs.values()
         ]
 
@@ -508,7 +508,7 @@ class Monitor:
         self.tracked.pop(run.run_id, None)
         # The restart first: it waits for nothing. The rest waits behind it.
         self._restart(run)
-        self._finishing.add(run.run_id)
+        self.finishing.add(run.run_id)
         self._after.append(partial(self._finish, run))
 
     def _finish(self, run: Run) -> bool:
@@ -532,7 +532,7 @@ class Monitor:
         if link is not None:  # no run of ours follows: its logger may exit
             link.close()
         self.store.save(run, durable=False)
-        self._finishing.discard(run.run_id)
+        self.finishing.discard(run.run_id)
         self.announce(run)  # first, so that a restart does not wait for the disk...
         self._unsynced.append(run.run_id)  # ...which sync() hands to its fsync thread
         return True

@@ -38,7 +38,7 @@ import time
 
 from symphony.heap import release_free_heap
 
-from .monitor import Monitor
+from .monitor import LOGGER_WAIT, Monitor
 from .monitorfiles import LOCK_NAME, SOCKET_NAME
 from .runstore import Run
 from .spawn import SpawnError
@@ -67,6 +67,8 @@ class MonitorServer:
     def __init__(self, state_dir: str) -> None:
         self.selector = selectors.DefaultSelector()
         self.clients: dict[int, _Client] = {}
+        # Hellos answered once every end seen is announced: (client, request id, deadline)
+        self._hellos: list[tuple[_Client, Any, float]] = []
         self.running = True
         self.monitor = Monitor(state_dir, announce=self._announce)
         # SIGCHLD wakes select() through this socket pair (the handler itself does nothing).
@@ -93,6 +95,8 @@ class MonitorServer:
             timeout = self.monitor.next_timeout()
             if trim_at is not None:
                 timeout = min(timeout, max(0.0, trim_at - time.monotonic()))
+            if self._hellos:
+                timeout = min(timeout, max(0.0, self._hellos[0][2] - time.monotonic()))
             events = self._select(timeout)
             self.monitor.new_iteration()
             for key, mask in events:
@@ -100,6 +104,7 @@ class MonitorServer:
             self.monitor.reap()
             self.monitor.tick()
             self.monitor.sync()
+            self._answer_hellos()
             if events:
                 trim_at = time.monotonic() + TRIM_AFTER_IDLE
             elif trim_at is not None and time.monotonic() >= trim_at:
@@ -164,7 +169,9 @@ class MonitorServer:
         while b"\n" in client.inbox:
             line, _, rest = bytes(client.inbox).partition(b"\n")
             client.inbox = bytearray(rest)
-            self._send(client, self._handle_line(line))
+            reply = self._handle_line(line, client)
+            if reply is not None:
+                self._send(client, reply)
         if len(client.inbox) > MAX_REQUEST:
             self._close(client)
 
@@ -197,14 +204,34 @@ class MonitorServer:
         for client in list(self.clients.values()):
             self._send(client, {"event": "ended", "run": run.public()})
 
+    def _answer_hellos(self) -> None:
+        """Answer the hellos held back (:meth:`_handle_line`) once no end awaits its
+        announcement, or at their deadline."""
+        now = time.monotonic()
+        while self._hellos and (not self.monitor.finishing or now >= self._hellos[0][2]):
+            client, request_id, _ = self._hellos.pop(0)
+            if client.sock.fileno() in self.clients:  # still connected
+                self._send(client, {"id": request_id, "ok": True, "runs": self.monitor.records()})
+
     # ---- requests -------------------------------------------------------------------
-    def _handle_line(self, line: bytes) -> dict[str, Any]:
+    def _handle_line(self, line: bytes, client: _Client) -> dict[str, Any] | None:
+        """The reply to one request line; None for a hello held back.
+
+        A hello is answered once every end the monitor has seen is announced (an end
+        waits for its logger to drain: :data:`~.monitor.LOGGER_WAIT` at most), as it
+        was when an end blocked the loop: a new agent then finds each ended run ended,
+        with its logs complete, not still ``ending`` under a leader that is gone.
+        """
         try:
             request = json.loads(line)
         except ValueError:
             return {"id": None, "ok": False, "error": "request is not valid JSON"}
         if not isinstance(request, dict):
             return {"id": None, "ok": False, "error": "request must be a JSON object"}
+        if request.get("op") == "hello" and self.monitor.finishing:
+            deadline = time.monotonic() + LOGGER_WAIT
+            self._hellos.append((client, request.get("id"), deadline))
+            return None
         reply: dict[str, Any] = {"id": request.get("id")}
         try:
             reply.update(self._handle(request))
