@@ -48,13 +48,15 @@ NOT_IN_MONITOR = (
 )  # fmt: skip
 
 
-def modules_after(code: str) -> set[str]:
-    """The top-level packages in ``sys.modules`` of a fresh interpreter after ``code``."""
+def modules_after(code: str, *, top_level: bool = True) -> set[str]:
+    """The top-level packages (or, without ``top_level``, all the modules) in
+    ``sys.modules`` of a fresh interpreter after ``code``."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
-    return {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    return {name.split(".")[0] for name in loaded} if top_level else set(loaded)
 
 
 def test_the_node_runtime_imports_no_server_validation_or_certificate_library() -> None:
@@ -219,15 +221,7 @@ def test_a_program_on_path_is_found_where_shutil_which_finds_it(tmp_path: Path) 
 def test_the_agent_does_not_import_the_monitors_own_code() -> None:
     """The agent only talks to its monitor: spawning, log forwarding and the run store
     are the monitor's, and would stay resident in the agent for nothing."""
-    probe = (
-        "import json, sys\n"
-        "import symphony.node.service, symphony.cli.service\n"
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
-    )
-    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    loaded = modules_after("import symphony.node.service, symphony.cli.service", top_level=False)
     assert "symphony.node.process.client" in loaded
     monitor_side = {f"symphony.node.process.{name}" for name in MONITOR_ONLY}
     assert sorted(monitor_side & loaded) == []
@@ -300,15 +294,10 @@ def test_the_agents_second_image_builds_no_command_line_parser() -> None:
     """``symphony node``'s second image takes its configuration over without parsing
     flags: argparse (with gettext) stays out of the agent."""
     probe = (
-        "import json, os, sys\n"
-        f"os.environ[{HANDOFF_ENV!r}] = '999'\n"
+        f"import os\nos.environ[{HANDOFF_ENV!r}] = '999'\n"
         "import symphony.cli, symphony.cli.service, symphony.node.service\n"
-        "from symphony.cli import _app\n"
-        "print(json.dumps(sorted(sys.modules)))"
+        "from symphony.cli import _app"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
-    )
-    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    loaded = modules_after(probe, top_level=False)
     assert "symphony.cli.service" in loaded
     assert sorted({"argparse", "gettext"} & loaded) == []
