@@ -197,22 +197,22 @@ def _reaped(pid: int) -> bool:
 
 async def test_a_job_killed_while_a_logger_drains_is_restarted_at_once(tmp_path) -> None:
     """An ended run is announced only once its logger has written everything, and that
-    can take long: here a process that escaped the run (no longer a member: it left
-    the job's tree and its environment mark) holds the job's stdout open. Meanwhile
-    another job is killed: it is restarted at once, the announcement waits alone."""
+    can take long: here a writer that is no member of the run (this test, which opened
+    the job's stdout through ``/proc``, as a process that escaped the run would hold it)
+    keeps the pipe open. Meanwhile another job is killed: it is restarted at once, the
+    announcement waits alone."""
     state_dir, work = str(tmp_path / "node"), tmp_path / "work"
     work.mkdir()
-    escaped = work / "escaped.pid"
+    holder: list[int] = []  # our descriptor of x's stdout
     with _monitor(state_dir, code=_PATIENT_MONITOR):
         try:
-            await _restart_while_a_logger_drains(state_dir, work, escaped)
+            await _restart_while_a_logger_drains(state_dir, work, holder)
         finally:  # before the monitor's shutdown, which waits for every logger
-            if escaped.exists():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(escaped.read_text()), signal.SIGKILL)
+            for fd in holder:
+                os.close(fd)
 
 
-async def _restart_while_a_logger_drains(state_dir: str, work: Path, escaped: Path) -> None:
+async def _restart_while_a_logger_drains(state_dir: str, work: Path, holder: list[int]) -> None:
     y = _spawn(
         state_dir,
         str(work),
@@ -220,11 +220,13 @@ async def _restart_while_a_logger_drains(state_dir: str, work: Path, escaped: Pa
         policy={**POLICY, "type": "always", "max_restarts": None},
     )
     await wait_real(lambda: (work / "y.txt").exists())
-    # After the monitor's first scan of it, the job leaves a writer of its stdout
-    # that no scan can find, and exits.
-    script = "sleep 0.5; (env -u SYMPHONY_RUN_ID sleep 1000 & echo $! > escaped.pid); exit 0"
+    # x waits for a go; meanwhile we open its stdout (the pipe its logger reads) for
+    # writing: no scan of the monitor can find that writer among x's processes.
+    script = "while [ ! -f go ]; do sleep 0.01; done; exit 0"
     x = _spawn(state_dir, str(work), script, name="x", rule=False)
-    await wait_real(lambda: escaped.exists() and _reaped(x["pid"]), timeout=30)
+    holder.append(os.open(f"/proc/{x['pid']}/fd/1", os.O_WRONLY))
+    (work / "go").touch()
+    await wait_real(lambda: _reaped(x["pid"]), timeout=30)
     os.kill(y["pid"], signal.SIGKILL)
     await wait_real(lambda: len((work / "y.txt").read_text().split()) == 2, timeout=30)
     # Restarted while x's end still waits for its logger: its record is written, and
@@ -237,7 +239,7 @@ async def _restart_while_a_logger_drains(state_dir: str, work: Path, escaped: Pa
         hello.send_request({"id": 1, "op": "hello"})
         hello.send_request({"id": 2, "op": "stats"})
         assert await trio.to_thread.run_sync(hello.reply) == 2  # the hello waits
-        os.kill(int(escaped.read_text()), signal.SIGKILL)  # the logger can finish now
+        os.close(holder.pop())  # the logger can finish now
         assert await trio.to_thread.run_sync(hello.reply) == 1
         assert {r["run_id"]: r["state"] for r in hello.replies[1]["runs"]}["x.first"] == "ended"
     assert _record(state_dir, "x.first")["state"] == "ended"
