@@ -162,3 +162,24 @@ def test_a_store_named_relatively_keeps_its_records_when_the_cwd_changes(
     store.delete("a")
     assert not (tmp_path / "runs" / "a.json").exists()
     assert (elsewhere / "runs" / "a.json").exists()
+
+
+def test_a_runs_start_and_exit_are_one_new_directory_entry(tmp_path) -> None:
+    # The monitor writes a run's record when it starts the run and when the run ends,
+    # in its loop, before it reaps the next death: a temp file and a rename each time
+    # were four directory changes per restart, each waiting for a busy disk's journal.
+    store = RunStore(str(tmp_path / "runs"))
+    run = _run("loop.1")
+    run.state, run.meta = "running", {"restarts": {"count": 1}}
+    store.save(run, durable=False)
+    (entry,) = os.scandir(tmp_path / "runs")
+    inode = entry.inode()
+    run.state, run.signal, run.ended_at = "ended", 9, time.time()
+    run.decision = {"restart": True, "next": {"run_id": "loop.2"}}
+    store.save(run, durable=False)
+    assert [e.inode() for e in os.scandir(tmp_path / "runs")] == [inode]
+    # A shorter record over a longer one leaves no tail of it behind.
+    run.decision, run.meta = None, {}
+    store.save(run, durable=False)
+    (loaded,) = RunStore(str(tmp_path / "runs")).load_all()
+    assert loaded == run
