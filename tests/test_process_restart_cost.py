@@ -81,3 +81,40 @@ async def test_the_monitor_answers_no_acknowledgement_sent_without_an_id(tmp_pat
             [{"op": "ack", "run_id": "none-such"}, {"op": "stats", "id": 7}],
         )
         assert [r.get("id") for r in replies] == [7]
+
+
+async def test_an_older_monitor_answering_acknowledgements_confuses_no_request(
+    tmp_path,
+) -> None:
+    # A monitor outlives agent upgrades: one from before answers a request without an
+    # id with an answer without an id, which the agent must drop, matching no request.
+    from symphony.node.process.client import MonitorClient
+    from tests.test_process_monitor_restarts import _monitor
+
+    older = "\n".join(
+        (
+            "import sys",
+            "from symphony.node.process import monitor_server as m",
+            "handle = m.MonitorServer._handle_line",
+            "def answer_all(self, line, client):",  # as a monitor of before did
+            "    reply = handle(self, line, client)",
+            "    if reply is not None and reply['id'] is m._NO_REPLY:",
+            "        reply['id'] = None",
+            "    return reply",
+            "m.MonitorServer._handle_line = answer_all",
+            "sys.exit(m.main(sys.argv[1:]))",
+        )
+    )
+    state_dir = str(tmp_path / "node")
+    with _monitor(state_dir, code=older):
+        client = MonitorClient(state_dir)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client.run)
+            for run_id in ("a", "b", "c"):
+                client.ack_soon(run_id)
+            with trio.fail_after(10):
+                for _ in range(3):
+                    stats = await client.request("stats")
+                    assert stats["ok"] and stats["pid"] > 0 and stats["runs"] == 0
+            assert not client.lost
+            nursery.cancel_scope.cancel()
