@@ -20,6 +20,7 @@ from symphony.conductor.api.body import MAX_BODY, MAX_DEPTH
 from symphony.conductor.api.lean import LeanApi
 
 from .helpers import cluster
+from .test_api_errors import _complete  # a whole answer read off a raw socket
 
 GENERATED = {"id", "created_at", "updated_at"}
 
@@ -50,18 +51,6 @@ async def send_raw(
     status_line, *fields = header.decode("latin-1").split("\r\n")
     headers = [tuple(f.split(": ", 1)) for f in fields if not f.lower().startswith("date:")]
     return int(status_line.split(" ")[1]), headers, payload
-
-
-def _complete(data: bytes) -> bool:
-    """Whether ``data`` holds a whole answer (the server may keep the socket open)."""
-    header, sep, payload = data.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    for line in header.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return len(payload) >= int(value)
-    return False
 
 
 def shape(value: Any) -> Any:
