@@ -93,13 +93,15 @@ class LeanApi:
 
     def _admitted(self, scope: Scope) -> Headers | None:
         """The request's headers when it is served here; None leaves it to Quart."""
-        if scope["type"] != "http" or scope["http_version"] != "1.1":
+        if scope["type"] != "http":  # checked by the caller; says so to the type checker
             return None
-        if scope["query_string"] or scope.get("root_path", ""):
+        if scope["http_version"] != "1.1" or scope["query_string"] or scope.get("root_path"):
             return None
         headers = Headers(scope["headers"])
         length = headers.get("Content-Length")
-        if length is None or not length.isdigit() or headers.get("Transfer-Encoding") is not None:
+        if headers.get("Transfer-Encoding") is not None:
+            return None
+        if length is None or not (length.isascii() and length.isdigit()):  # h11 checked it
             return None
         if not 0 < int(length) <= self.config["MAX_CONTENT_LENGTH"]:
             return None  # Quart's answer: an empty body's 400, or the 413
