@@ -221,12 +221,12 @@ class Monitor:
         With a restart rule (``request["restart"]``, or ``rule`` for a restart of ours),
         the monitor restarts the run when it ends on its own (see the module docstring).
         """
-        run, started = self._start(request, rule)
-        self._attach(run, started)
+        run, started = self.start(request, rule)
+        self.attach(run, started)
         return run
 
-    def _start(self, request: dict[str, Any], rule: Restarts | None) -> tuple[Run, Started]:
-        """Start the job of a run, not yet its logger (:meth:`_attach` forks it)."""
+    def start(self, request: dict[str, Any], rule: Restarts | None) -> tuple[Run, Started]:
+        """Start the job of a run, not yet its logger (:meth:`attach`, before any reap)."""
         run_id = text_field(request, "run_id")
         instance_id = logfiles.check_instance_id(request.get("instance_id"))
         if run_id in self.runs:
@@ -283,7 +283,7 @@ class Monitor:
             self.plans[run_id] = ({k: v for k, v in request.items() if k != "restart"}, rule)
         return run, started
 
-    def _attach(self, run: Run, started: Started) -> None:
+    def attach(self, run: Run, started: Started) -> None:
         """Give a started run its logger, then write the run's record.
 
         The restart of a run hands its pipes to the logger of the run it follows,
@@ -348,12 +348,12 @@ class Monitor:
                 "meta": {**(request.get("meta") or {}), "restarts": out["restarts"]},
             }
             try:
-                successor, started = self._start(fresh, rule)
+                successor, started = self.start(fresh, rule)
             except (SpawnError, ValueError, OSError) as error:
                 out["spawn_error"] = str(error)
             else:
                 out["next"] = successor.public()
-                self._after.append(partial(self._attach, successor, started))
+                self._after.append(partial(self.attach, successor, started))
         run.decision = out
 
     def signal(self, run_id: str, signum: int) -> int:

@@ -1,0 +1,117 @@
+"""Spawns that arrive together start every job before any logger is forked.
+
+A logger is a fork of the node monitor (with its copy-on-write faults, most of what a
+spawn costs it); a job is a ``posix_spawn``. In a burst of starts the last job must not
+wait for the forks of every logger before it, so the monitor starts the jobs of all the
+spawn requests it has read, then forks their loggers and answers them, in order.
+
+The monitor runs in its own process, started with code that writes down each job start
+and each logger fork as they happen; the requests go out in one write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from symphony.node.process import logfiles
+from tests.jobs.harness import wait_real
+from tests.test_process_monitor_restarts import _monitor
+
+_TRACED = r"""
+import os, sys
+from symphony.node.process import monitor, monitor_server, spawn
+
+order = os.path.join(sys.argv[-1], "order.log")
+start_job, start_logger = monitor.start_job, spawn.Started.start_logger
+
+
+def note(what):
+    with open(order, "a") as f:
+        f.write(what + "\n")
+
+
+def traced_start_job(**kwargs):
+    started = start_job(**kwargs)
+    note("job")
+    return started
+
+
+def traced_start_logger(self, **kwargs):
+    note("logger")
+    return start_logger(self, **kwargs)
+
+
+monitor.start_job = traced_start_job
+spawn.Started.start_logger = traced_start_logger
+os.makedirs(sys.argv[-1], exist_ok=True)
+sys.exit(monitor_server.main(sys.argv[1:]))
+"""
+
+
+def _request(request_id: int, name: str, work: Path, command: list[str]) -> bytes:
+    request = {
+        "id": request_id,
+        "op": "spawn",
+        "run_id": f"{name}.first",
+        "instance_id": name,
+        "command": command,
+        "env": {"PATH": os.defpath, "SYMPHONY_RUN_ID": f"{name}.first"},
+        "cwd": str(work),
+    }
+    return json.dumps(request).encode() + b"\n"
+
+
+def _replies(sock: socket.socket, count: int) -> list[dict]:
+    data = b""
+    while data.count(b"\n") < count:
+        chunk = sock.recv(65536)
+        assert chunk, "the monitor closed the connection"
+        data += chunk
+    return [json.loads(line) for line in data.split(b"\n")[:count]]
+
+
+async def test_spawns_read_together_start_all_jobs_before_forking_loggers(tmp_path) -> None:
+    state_dir, work = str(tmp_path / "node"), tmp_path / "work"
+    work.mkdir()
+    names = ["a", "b", "c"]
+    with _monitor(state_dir, code=_TRACED):
+        lines = [
+            _request(i, name, work, ["sh", "-c", f"echo hello from {name}; exec sleep 1000"])
+            for i, name in enumerate(names, start=1)
+        ]
+        # A refused spawn among them is answered in its place, after those before it.
+        lines.insert(2, _request(9, "bad", work, ["/nonexistent/program"]))
+        directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)  # a short path
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(10)
+                sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
+                sock.sendall(b"".join(lines))
+                replies = _replies(sock, 4)
+        finally:
+            os.close(directory)
+
+        assert [r["id"] for r in replies] == [1, 2, 9, 3]
+        assert [r["ok"] for r in replies] == [True, True, False, True]
+        assert replies[2]["spawn_error"] is True
+        good = [r["run"] for r in replies if r["ok"]]
+        assert [run["instance_id"] for run in good] == names
+        assert all(run["state"] == "running" and run["pid"] > 0 for run in good)
+        order = Path(state_dir, "order.log").read_text().split()
+        # Jobs a and b first, then their loggers (the refused spawn's logger writes
+        # its error, and is forked where it failed), then job c and its logger.
+        assert order == ["job", "job", "logger", "logger", "logger", "job", "logger"]
+
+        # Every job still has its own logger: its output is in its own log.
+        def logged() -> bool:
+            return all(
+                Path(logfiles.log_path(state_dir, name, "stdout")).exists()
+                and f"hello from {name}"
+                in Path(logfiles.log_path(state_dir, name, "stdout")).read_text()
+                for name in names
+            )
+
+        await wait_real(logged)
