@@ -45,6 +45,8 @@ class ProcInfo(NamedTuple):
     sid: int
     start_ticks: int
     zombie: bool
+    cpu_ticks: int = 0  # user + system time so far, in clock ticks
+    rss_pages: int = 0  # resident memory, in pages
 
 
 def read_proc(pid: int) -> ProcInfo | None:
@@ -65,6 +67,8 @@ def read_proc(pid: int) -> ProcInfo | None:
             sid=int(fields[3]),
             start_ticks=int(fields[19]),
             zombie=fields[0] in (b"Z", b"X"),
+            cpu_ticks=int(fields[11]) + int(fields[12]),
+            rss_pages=int(fields[21]),
         )
     except (IndexError, ValueError):
         return None
