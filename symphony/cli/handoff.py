@@ -1,21 +1,24 @@
-"""A node agent sheds what validating its configuration loaded: ``symphony node``
-validates, then re-executes itself with the result.
+"""A service sheds what starting it loaded: ``symphony node`` and ``symphony conductor``
+validate their configuration, then re-execute themselves with the result.
 
-Validating a configuration needs pydantic and builds its models: about 8 MiB that a
+Parsing the command line loads argparse and every command's module, and validating a
+configuration loads pydantic and builds the configuration's models: memory that a
 process keeps resident for the rest of its life (a process does not give imported
-modules back). A Conductor uses pydantic anyway (its API), a node agent never again
-once it has its :class:`~symphony.config.Config`. So ``symphony node`` validates as
-always (every mistake is reported the same way, before anything starts), then replaces
-its own image (``exec``: same pid, command line, environment and descriptors) with a
-fresh interpreter that is handed the validated ``Config`` through an inherited,
-unlinked file and goes straight to running::
+modules back). A node agent never needs any of it again once it has its
+:class:`~symphony.config.Config` (about 8 MiB: pydantic is not loaded at all); a
+Conductor uses pydantic for its API, but not the parser, the other commands or the
+configuration's models (about 2 MiB). So both validate as always (every mistake is
+reported the same way, before anything starts), then replace their own image
+(``exec``: same pid, command line, environment and descriptors) with a fresh
+interpreter that is handed the validated ``Config`` through an inherited, unlinked
+file and goes straight to running::
 
     symphony node ...      parse flags, read the file, validate (pydantic)
-      └─ exec (same pid)   parse flags, take_over() -> Config, run the node
+      └─ exec (same pid)   take_over() -> Config, run the node (or the Conductor)
 
 Only a process that is the ``symphony`` command itself does this (``main()`` reading
 its own command line, with no other thread): a program that calls ``main([...])`` is
-never replaced. Where ``exec`` fails, the node simply runs in the first image.
+never replaced. Where ``exec`` fails, the service simply runs in the first image.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from ._errors import CLIError
 if TYPE_CHECKING:
     from symphony.config import Config
 
-# Every ``symphony`` command imports this module (its parser does), only ``symphony
-# node`` uses it: tempfile and the config package are imported where needed.
+# Every ``symphony`` command imports this module (its parser does), only the services
+# use it: tempfile and the config package are imported where needed.
 
 __all__ = ["HANDOFF_ENV", "hand_over", "take_over"]
 
