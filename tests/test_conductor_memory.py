@@ -24,7 +24,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from symphony.cli.handoff import _classes, _decode, _dump
+from symphony.cli.handoff import (
+    ADDED_ENV,
+    HANDOFF_ENV,
+    LEAN_CODE_ENV,
+    _classes,
+    _decode,
+    _dump,
+)
 from symphony.config import parse_config
 from symphony.pki import (
     ca_fingerprint,
@@ -120,8 +127,10 @@ def test_a_serving_conductor_has_no_parser_commands_or_configuration_models(
 ) -> None:
     """``symphony conductor`` validates its flags and configuration, then re-executes
     itself: the image that serves (the same pid) never loaded the parser, the other
-    commands or the configuration's models. A ``sitecustomize`` records what the image
-    that stops has loaded (the first image leaves by ``exec``, which runs no ``atexit``)."""
+    commands or the configuration's models, and its code objects have no column tables
+    (the variable that asked for that is not passed on to what it starts). A
+    ``sitecustomize`` records what the image that stops has loaded (the first image
+    leaves by ``exec``, which runs no ``atexit``)."""
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     record = tmp_path / "modules.json"
@@ -129,7 +138,10 @@ def test_a_serving_conductor_has_no_parser_commands_or_configuration_models(
         "import atexit, json, os, sys\n"
         "def _record():\n"
         f"    with open({str(record)!r}, 'w') as f:\n"
-        "        json.dump({'pid': os.getpid(), 'modules': sorted(sys.modules)}, f)\n"
+        "        code = compile('x', 'x', 'eval')\n"
+        "        json.dump({'pid': os.getpid(), 'modules': sorted(sys.modules),\n"
+        "                   'columns': [p[2:] for p in code.co_positions()],\n"
+        "                   'env': sorted(os.environ)}, f)\n"
         "atexit.register(_record)\n"
     )
     http_port = free_port()
@@ -137,6 +149,7 @@ def test_a_serving_conductor_has_no_parser_commands_or_configuration_models(
         tmp_path, node_port=free_port(), http_port=http_port, node_timeout=30
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), *sys.path])}
+    env.pop("PYTHONNODEBUGRANGES", None)
     with service.log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "symphony.cli", *service.args],
@@ -164,6 +177,8 @@ def test_a_serving_conductor_has_no_parser_commands_or_configuration_models(
     assert loaded["pid"] == proc.pid
     assert "symphony.conductor.service" in loaded["modules"]  # it did serve
     assert sorted(set(NOT_IN_SERVING_CONDUCTOR) & set(loaded["modules"])) == []
+    assert loaded["columns"] == [[None, None]] * len(loaded["columns"])
+    assert sorted({HANDOFF_ENV, ADDED_ENV, *LEAN_CODE_ENV} & set(loaded["env"])) == []
 
 
 def test_a_conductors_configuration_with_every_key_crosses_the_exec_equal() -> None:
