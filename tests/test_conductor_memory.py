@@ -46,7 +46,8 @@ from tests.deployments.procs import conductor as conductor_command
 from tests.deployments.procs import free_port
 
 #: What the serving image of ``symphony conductor`` has no use for: the parser, every
-#: command it does not run, and the configuration's pydantic models.
+#: command it does not run, the configuration's pydantic models, and what only the API's
+#: documentation needs (loaded by the first ``/openapi.json`` or ``/docs``).
 NOT_IN_SERVING_CONDUCTOR = (
     "argparse",
     "symphony.cli.deploy",
@@ -54,6 +55,9 @@ NOT_IN_SERVING_CONDUCTOR = (
     "symphony.cli.up",
     "symphony.cli.completion",
     "symphony.config._file",
+    "symphony.conductor.api.openapi",
+    "symphony.conductor.api.routes_table",
+    "symphony.conductor.api.docs_page",
 )
 
 
