@@ -46,8 +46,9 @@ from tests.deployments.procs import conductor as conductor_command
 from tests.deployments.procs import free_port
 
 #: What the serving image of ``symphony conductor`` has no use for: the parser, every
-#: command it does not run, the configuration's pydantic models, and what only the API's
-#: documentation needs (loaded by the first ``/openapi.json`` or ``/docs``).
+#: command it does not run, the configuration's pydantic models, what only the API's
+#: documentation needs (loaded by the first ``/openapi.json`` or ``/docs``) and the
+#: proxies of experiments' services (loaded by the first visit or port-forward).
 NOT_IN_SERVING_CONDUCTOR = (
     "argparse",
     "symphony.cli.deploy",
@@ -58,6 +59,9 @@ NOT_IN_SERVING_CONDUCTOR = (
     "symphony.conductor.api.openapi",
     "symphony.conductor.api.routes_table",
     "symphony.conductor.api.docs_page",
+    "symphony.conductor.api.proxy_http",
+    "symphony.conductor.api.proxy_ws",
+    "http.cookies",
 )
 
 
