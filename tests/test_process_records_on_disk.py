@@ -83,9 +83,10 @@ def test_the_agent_turns_an_instances_spec_into_json_once(tmp_path, monkeypatch)
     monkeypatch.setattr(JobSpec, "to_dict", lambda self: dumped.append(1) or to_dict(self))
     for restarts in range(5):
         store.save(request, outcome={"exit_code": 1, "restarts": restarts})
+    store.save(request, final_state="failed", outcome={"exit_code": 1, "restarts": 5})
     assert len(dumped) == 1
     (saved,) = store.load_all()
-    assert (saved.request, saved.outcome) == (request, {"exit_code": 1, "restarts": 4})
+    assert (saved.request, saved.outcome) == (request, {"exit_code": 1, "restarts": 5})
     with open(tmp_path / "instances" / "web-0.json") as f:
         text = f.read()
     assert text == json.dumps(
@@ -96,10 +97,54 @@ def test_the_agent_turns_an_instances_spec_into_json_once(tmp_path, monkeypatch)
             "spec": request.spec.to_dict(),
             "gpus": 0,
             "devices": [],
-            "final_state": None,
-            "outcome": {"exit_code": 1, "restarts": 4},
+            "final_state": "failed",
+            "outcome": {"exit_code": 1, "restarts": 5},
         }
     )
+
+
+def _saved_request():
+    from symphony.node.process.records import StartRequest
+    from tests.jobs.harness import spec
+
+    return StartRequest(instance_id="web-0", spec=spec(["true"]), deployment_id="d")
+
+
+def test_a_restart_changes_no_directory_entry_of_the_agent(tmp_path) -> None:
+    # A job crashing in a loop saves its outcome with every restart: a new file and a
+    # rename each time made the agent wait for the journal of a busy disk (1-2 ms of
+    # its event loop, ~0.2 ms of CPU per restart). The outcome is written in place.
+    from symphony.node.process.localstate import InstanceStore
+
+    store = InstanceStore(str(tmp_path))
+    request = _saved_request()
+    store.save(request)
+    store.save(request, outcome={"exit_code": 1, "reason": "a long reason " * 20, "restarts": 1})
+    directory = tmp_path / "instances"
+    files = {p.name: p.stat().st_ino for p in directory.iterdir()}
+    record_written = (directory / "web-0.json").stat().st_mtime_ns
+    for restarts in range(2, 6):
+        store.save(request, outcome={"exit_code": None, "signal": "SIGKILL", "restarts": restarts})
+    assert {p.name: p.stat().st_ino for p in directory.iterdir()} == files
+    assert (directory / "web-0.json").stat().st_mtime_ns == record_written
+    # A shorter outcome over a longer one leaves no tail of it behind.
+    (saved,) = InstanceStore(str(tmp_path)).load_all()
+    assert saved.outcome == {"exit_code": None, "signal": "SIGKILL", "restarts": 5}
+    assert saved.final_state is None
+
+
+def test_an_unreadable_outcome_file_falls_back_to_the_records_outcome(tmp_path) -> None:
+    from symphony.node.process.localstate import InstanceStore
+
+    store = InstanceStore(str(tmp_path))
+    request = _saved_request()
+    store.save(request, final_state="exited", outcome={"exit_code": 3, "restarts": 2})
+    outcome_file = tmp_path / "instances" / "web-0.outcome"
+    outcome_file.write_text('{"exit_code": 3, "rest')  # torn
+    (saved,) = InstanceStore(str(tmp_path)).load_all()
+    assert (saved.final_state, saved.outcome) == ("exited", {"exit_code": 3, "restarts": 2})
+    store.delete("web-0")
+    assert list((tmp_path / "instances").iterdir()) == []
 
 
 def test_a_store_named_relatively_keeps_its_records_when_the_cwd_changes(
@@ -117,3 +162,24 @@ def test_a_store_named_relatively_keeps_its_records_when_the_cwd_changes(
     store.delete("a")
     assert not (tmp_path / "runs" / "a.json").exists()
     assert (elsewhere / "runs" / "a.json").exists()
+
+
+def test_a_runs_start_and_exit_are_one_new_directory_entry(tmp_path) -> None:
+    # The monitor writes a run's record when it starts the run and when the run ends,
+    # in its loop, before it reaps the next death: a temp file and a rename each time
+    # were four directory changes per restart, each waiting for a busy disk's journal.
+    store = RunStore(str(tmp_path / "runs"))
+    run = _run("loop.1")
+    run.state, run.meta = "running", {"restarts": {"count": 1}}
+    store.save(run, durable=False)
+    (entry,) = os.scandir(tmp_path / "runs")
+    inode = entry.inode()
+    run.state, run.signal, run.ended_at = "ended", 9, time.time()
+    run.decision = {"restart": True, "next": {"run_id": "loop.2"}}
+    store.save(run, durable=False)
+    assert [e.inode() for e in os.scandir(tmp_path / "runs")] == [inode]
+    # A shorter record over a longer one leaves no tail of it behind.
+    run.decision, run.meta = None, {}
+    store.save(run, durable=False)
+    (loaded,) = RunStore(str(tmp_path / "runs")).load_all()
+    assert loaded == run

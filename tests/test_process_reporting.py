@@ -257,3 +257,31 @@ async def test_report_backoff_wait_is_restarting_with_its_restart_time(tmp_path:
             assert n1["capacities_used"] == {"Analytic1": 1}
         await node.processes.shutdown_monitor(kill_jobs=True)
         nursery.cancel_scope.cancel()
+
+
+def test_report_applied_keeps_every_field_it_does_not_change() -> None:
+    # apply_update builds the new record without dataclasses.replace (four times per
+    # restart): the result must be the same record replace would give.
+    import dataclasses
+
+    record = _running(
+        state="running",
+        pid=7,
+        restarts=2,
+        exit_code=3,
+        reason="r",
+        reservation={"A": 1},
+        generation=4,
+        started_at=100.0,
+        updated_at=5.0,
+        network={"ports": {"http": 1}},
+        version=3,
+        devices=("0",),
+    )
+    update = _status(state="exited", signal=9, restarts=3, final=False, at=200.0)
+    applied = apply_update(record, update)
+    expected = dataclasses.replace(
+        record, state="restarting", restarts=3, pid=None, exit_code=None, signal="SIGKILL"
+    )
+    assert applied == expected
+    assert type(applied.state) is type(expected.state)

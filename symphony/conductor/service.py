@@ -58,6 +58,7 @@ from .api import (
 )
 from .api.auth import client_url
 from .api.hosts import allowed_hosts
+from .api.lean import LeanApi
 from .api.routes_secrets import SECRETS_KEY
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .api.server import GetUrl
@@ -222,7 +223,8 @@ def build_tree(
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens
         app.config[SECRETS_KEY] = vault  # for /secrets
-        return HttpServer(app, http_settings)
+        # POST /deployments, the hottest request, skips Quart's request cycle.
+        return HttpServer(LeanApi(app, context), http_settings)
 
     tree = Supervisor(
         [

@@ -206,30 +206,76 @@ def _dict(key: Converter, val: Converter) -> Converter:
 
 
 def _constrained(inner: Converter, rules: list[object]) -> Converter:
+    # Each rule becomes its check once, here: asking every value which kind of rule
+    # each is took half the time of decoding a node's status updates.
+    checks = [check for rule in rules if (check := _rule_check(rule)) is not None]
+
     def convert(value: Any, path: str) -> Any:
         value = inner(value, path)
-        for rule in rules:
-            if isinstance(rule, Min) and value < rule.value:
-                _fail(path, f"must be >= {rule.value}, got {value}")
-            if isinstance(rule, Max) and value > rule.value:
-                _fail(path, f"must be <= {rule.value}, got {value}")
-            if isinstance(rule, Pattern) and not rule.matches(value):
-                _fail(path, f"must be {rule.rule}, got {value!r:.80}")
-            if isinstance(rule, JsonData) and not _json_ok(value, rule):
-                # The fast check only says no; this walk finds the path to report.
-                _check_json(value, path, rule, rule.max_depth, [rule.max_items])
-            if isinstance(rule, MinLen) and len(value) < rule.value:
-                _fail(
-                    path,
-                    "must not be empty"
-                    if rule.value == 1
-                    else f"must have at least {rule.value} items/characters",
-                )
-            if isinstance(rule, MaxLen) and len(value) > rule.value:
-                _fail(path, f"must have at most {rule.value} items/characters, got {len(value)}")
+        for check in checks:
+            check(value, path)
         return value
 
     return convert
+
+
+def _rule_check(rule: object) -> Callable[[Any, str], None] | None:
+    """The check of one ``Annotated`` rule (None: not a rule of this module)."""
+    if isinstance(rule, Min):
+        low = rule.value
+
+        def at_least(value: Any, path: str) -> None:
+            if value < low:
+                _fail(path, f"must be >= {low}, got {value}")
+
+        return at_least
+    if isinstance(rule, Max):
+        high = rule.value
+
+        def at_most(value: Any, path: str) -> None:
+            if value > high:
+                _fail(path, f"must be <= {high}, got {value}")
+
+        return at_most
+    if isinstance(rule, Pattern):
+        pattern = rule
+
+        def matches(value: Any, path: str) -> None:
+            if not pattern.matches(value):
+                _fail(path, f"must be {pattern.rule}, got {value!r:.80}")
+
+        return matches
+    if isinstance(rule, JsonData):
+        json_rule = rule
+
+        def plain_json(value: Any, path: str) -> None:
+            if not _json_ok(value, json_rule):
+                # The fast check only says no; this walk finds the path to report.
+                _check_json(value, path, json_rule, json_rule.max_depth, [json_rule.max_items])
+
+        return plain_json
+    if isinstance(rule, MinLen):
+        shortest = rule.value
+
+        def long_enough(value: Any, path: str) -> None:
+            if len(value) < shortest:
+                _fail(
+                    path,
+                    "must not be empty"
+                    if shortest == 1
+                    else f"must have at least {shortest} items/characters",
+                )
+
+        return long_enough
+    if isinstance(rule, MaxLen):
+        longest = rule.value
+
+        def short_enough(value: Any, path: str) -> None:
+            if len(value) > longest:
+                _fail(path, f"must have at most {longest} items/characters, got {len(value)}")
+
+        return short_enough
+    return None
 
 
 def _json_ok(value: Any, rule: JsonData) -> bool:

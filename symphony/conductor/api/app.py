@@ -9,10 +9,10 @@ import trio
 from quart import current_app, request, websocket
 from quart_trio import QuartTrio
 
-from .auth import is_public, token_matches
-from .body import MAX_BODY, check_content_type
+from .admission import admit_request
+from .body import MAX_BODY
 from .context import ApiContext
-from .errors import HttpError, install_error_handlers
+from .errors import install_error_handlers
 from .hosts import check_host_and_origin, check_websocket_host_and_origin
 from .relay_access import PREFIX, admit_service
 
@@ -44,10 +44,8 @@ def create_app(ctx: ApiContext) -> QuartTrio:
 
     @app.before_request
     async def _admit() -> None:
-        # In this order: a web page's request is refused before anything else is
-        # looked at; then the token; then the body's type.
-        check_host_and_origin(ctx.allowed_hosts)
         if request.path.startswith(PREFIX):  # a service: its own bodies, token or cookie
+            check_host_and_origin(ctx.allowed_hosts)
             admit_service(
                 request.path,
                 request.headers,
@@ -57,19 +55,13 @@ def create_app(ctx: ApiContext) -> QuartTrio:
                 visits=ctx.relay.visits if ctx.relay is not None else None,
             )
             return
-        token = ctx.token
-        if (
-            token is not None
-            and not is_public(request.path)
-            and not token_matches(request.headers.get("Authorization"), token)
-        ):
-            raise HttpError(
-                401,
-                "unauthorized",
-                "send the API token as 'Authorization: Bearer <token>'; the Conductor "
-                "wrote it to <state dir>/api-token",
-            )
-        check_content_type()
+        admit_request(
+            ctx,
+            request.method,
+            request.path,
+            request.headers,
+            routed=request.routing_exception is None,
+        )
 
     @app.before_websocket
     async def _admit_websocket() -> None:

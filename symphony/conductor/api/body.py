@@ -5,7 +5,7 @@ each route:
 
 - at most :data:`MAX_BODY` bytes (larger: 413, enforced by Quart before we read);
 - ``Content-Type: application/json`` (else 415; checked for every request that carries
-  a body in :func:`check_content_type`, before any route runs);
+  a body in :func:`check_body_type`, before any route runs);
 - valid UTF-8 and valid JSON (else 400 saying which);
 - at most :data:`MAX_DEPTH` nested arrays/objects (else 400): a thousand nested lists
   made Python's recursion limit fail somewhere later, as a 500.
@@ -14,7 +14,7 @@ each route:
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 from quart import request
@@ -34,26 +34,34 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _EMPTY = object()
 
 
-def check_content_type() -> None:
-    """Refuse (415) a body that is not declared as JSON.
+class HeaderMap(Protocol):
+    """Request headers looked up by name, whatever its case (werkzeug's ``Headers``,
+    or :class:`.lean.Headers`)."""
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str, /) -> str: ...
+
+
+def check_body_type(method: str, path: str, headers: HeaderMap) -> None:
+    """Refuse (415) a body that is not declared as JSON (``headers``: the request's).
 
     A browser lets any web page send a cross-site ``text/plain`` or form POST without
     asking the server first; only ``application/json`` makes it ask (a CORS preflight,
     which this API never grants). An empty body needs no type (``POST /tokens``).
     """
-    if request.routing_exception is not None:
-        return  # no such route or method: its 404/405 says more
-    if request.method in BODY_METHODS and _has_body():
-        if request.path == "/uploads":  # an archive (see routes_uploads.py), not JSON
-            _require_upload_type()
+    if method in BODY_METHODS and has_body(headers):
+        if path == "/uploads":  # an archive (see routes_uploads.py), not JSON
+            _require_upload_type(headers)
         else:
-            _require_json_type()
+            _require_json_type(headers)
 
 
-def _require_upload_type() -> None:
+def _require_upload_type(headers: HeaderMap) -> None:
     from .routes_uploads import UPLOAD_TYPES
 
-    mime = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    mime = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if mime not in UPLOAD_TYPES:
         raise HttpError(
             415,
@@ -62,8 +70,8 @@ def _require_upload_type() -> None:
         )
 
 
-def _require_json_type() -> None:
-    mime = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+def _require_json_type(headers: HeaderMap) -> None:
+    mime = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     # application/merge-patch+json (RFC 7386) and other +json types are JSON too, and
     # like application/json a page cannot send them cross-site without asking first.
     if mime != "application/json" and not (
@@ -77,11 +85,12 @@ def _require_json_type() -> None:
         )
 
 
-def _has_body() -> bool:
-    length = request.headers.get("Content-Length")
+def has_body(headers: HeaderMap) -> bool:
+    """Whether a request with these headers carries a body (a length, or chunks)."""
+    length = headers.get("Content-Length")
     if length is not None:
         return length.strip() not in ("", "0")
-    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return "chunked" in headers.get("Transfer-Encoding", "").lower()
 
 
 async def json_body(*, empty: Any = _EMPTY) -> Any:
@@ -91,11 +100,16 @@ async def json_body(*, empty: Any = _EMPTY) -> Any:
     """
     # Every argument spelled out: Quart's overload that returns bytes has no defaults.
     raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
+    return decode_body(raw, request.headers, empty=empty)
+
+
+def decode_body(raw: bytes, headers: HeaderMap, *, empty: Any = _EMPTY) -> Any:
+    """:func:`json_body` for a body already read (``headers``: the request's)."""
     if not raw.strip():
         if empty is _EMPTY:
             raise HttpError(400, "malformed request", "the body is empty; send a JSON document")
         return empty
-    _require_json_type()  # again: a body may come without a length (HTTP/2, no framing)
+    _require_json_type(headers)  # again: a body may come without a length (HTTP/2, no framing)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

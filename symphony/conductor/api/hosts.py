@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from quart import request, websocket
-from werkzeug.datastructures import Headers
 
+from .body import HeaderMap
 from .errors import HttpError
 
 #: Always allowed: they can only be reached from this machine.
@@ -86,7 +86,12 @@ def host_part(authority: str) -> str | None:
 
 def check_host_and_origin(allowed: frozenset[str]) -> None:
     """Refuse a request whose Host (421) or, for a change, Origin (403) is not allowed."""
-    _check(allowed, request.headers, origin_matters=request.method not in _SAFE_METHODS)
+    check_request_host_and_origin(allowed, request.method, request.headers)
+
+
+def check_request_host_and_origin(allowed: frozenset[str], method: str, headers: HeaderMap) -> None:
+    """:func:`check_host_and_origin` for any request (``headers``: the request's)."""
+    _check(allowed, headers, origin_matters=method not in _SAFE_METHODS)
 
 
 def check_websocket_host_and_origin(allowed: frozenset[str]) -> None:
@@ -95,7 +100,7 @@ def check_websocket_host_and_origin(allowed: frozenset[str]) -> None:
     _check(allowed, websocket.headers, origin_matters=True)
 
 
-def _check(allowed: frozenset[str], headers: Headers, *, origin_matters: bool) -> None:
+def _check(allowed: frozenset[str], headers: HeaderMap, *, origin_matters: bool) -> None:
     if "*" not in allowed:
         host = host_part(headers.get("Host", ""))
         if host not in allowed:

@@ -41,7 +41,7 @@ async def create_batch() -> tuple[dict[str, Any], int]:
     seen: dict[str, int] = {}  # name -> the first item that has it
     for index, item in enumerate(items):
         try:
-            spec = await prepared_spec(item)
+            spec = await prepared_spec(item, context())
         except HttpError as error:
             problems.append({"index": index, "error": error.error, "detail": error.detail})
             continue

@@ -20,7 +20,8 @@ from ..store import DeploymentRecord, NameConflict, NotFound
 from ..uploads import referenced_upload
 from .app import context
 from .body import json_body
-from .errors import HttpError
+from .context import ApiContext
+from .errors import Answer, HttpError, json_bytes, response_of
 from .instance_usage import current_usage, with_current_usage
 from .models import DeploymentsQuery
 from .paging import BadCursor, key_of_cursor
@@ -71,20 +72,31 @@ async def one(record: DeploymentRecord) -> dict[str, Any]:
 
 
 @deployments.post("/deployments")
-async def create() -> tuple[dict[str, Any], int]:
-    spec = await prepared_spec(await json_body())
+async def create() -> Response:
+    return response_of(await create_answer(context(), await json_body()))
+
+
+async def create_answer(ctx: ApiContext, data: Any) -> Answer:
+    """A create of the spec ``data`` (a decoded body): its 201, or an ``HttpError``.
+
+    The one place a single create is made: this route and :mod:`.lean` both serve
+    ``POST /deployments`` through it.
+    """
+    spec = await prepared_spec(data, ctx)
     created: Created | DeploymentRecord = refused(
-        await context().deployments.ask(CreateDeployment(spec, with_instances=True), timeout=30)
+        await ctx.deployments.ask(CreateDeployment(spec, with_instances=True), timeout=30)
     )
     # Instances created a moment ago have not been measured: no registry ask on the
     # create path, their figures are null. The answer carries the first instances,
     # committed with the deployment: nothing to read back.
     if isinstance(created, Created):
-        return deployment_json(created.record, list(created.instances)), 201
-    return view(created), 201
+        answer = deployment_json(created.record, list(created.instances))
+    else:
+        answer = deployment_json(created, ctx.store.list_instances(deployment_id=created.id))
+    return Answer(201, json_bytes(answer))
 
 
-async def prepared_spec(data: Any) -> DeploymentSpec:
+async def prepared_spec(data: Any, ctx: ApiContext) -> DeploymentSpec:
     """A create's spec, validated, with its git commit recorded (422 if refused)."""
     try:
         spec = parse_spec(data)
@@ -95,7 +107,7 @@ async def prepared_spec(data: Any) -> DeploymentSpec:
     found = await _git_commit(spec)
     if found:
         spec = spec.patched(found)
-    _check_upload(spec)
+    _check_upload(spec, ctx)
     return spec
 
 
@@ -150,10 +162,10 @@ async def _git_commit(
         raise HttpError(422, "invalid spec", detail) from None
 
 
-def _check_upload(spec: DeploymentSpec) -> None:
+def _check_upload(spec: DeploymentSpec, ctx: ApiContext) -> None:
     """An ``upload:`` image must name an upload this Conductor has (known at submit)."""
     sha = referenced_upload(spec.config.image)
-    uploads = context().uploads
+    uploads = ctx.uploads
     if sha is not None and (uploads is None or uploads.path(sha) is None):
         detail = [{"path": "config.image", "message": f"no upload {sha} on this Conductor"}]
         raise HttpError(422, "invalid spec", detail)
@@ -167,7 +179,7 @@ async def _with_git_commit(current: DeploymentSpec, patch: dict[str, Any]) -> di
         preview = current.patched(patch)
     except SpecError:
         return patch  # the Deployments actor refuses it with the same errors
-    _check_upload(preview)
+    _check_upload(preview, context())
     found = await _git_commit(preview, current)
     return patch if found is None else merge_patch(patch, found)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -71,11 +71,14 @@ class EventLog:
         return recorded
 
     def add_with_instances(
-        self, instances: Sequence[InstanceRecord], events: Sequence[NewEvent]
+        self,
+        instances: Sequence[InstanceRecord],
+        events: Sequence[NewEvent],
+        counters: Mapping[str, int] | None = None,
     ) -> list[InstanceRecord]:
-        """Save instances and record events about them in one transaction, then publish
-        the events; returns the instances as saved."""
-        saved, recorded = self.store.save_instances_with_events(instances, events)
+        """Save instances and record events about them in one transaction (with what to
+        add to ``counters``), then publish the events; returns the instances as saved."""
+        saved, recorded = self.store.save_instances_with_events(instances, events, counters)
         for event in recorded:
             self.publish(event)
         return saved

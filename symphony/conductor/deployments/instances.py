@@ -165,7 +165,22 @@ def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRe
         changes["started_at"] = _started_at(instance, update)
     if is_final(state):
         changes["finished_at"] = update.finished_at or update.at or time.time()
-    return replace(instance, **changes)
+    return _evolved(instance, changes)
+
+
+_FIELDS: tuple[str, ...] = InstanceRecord.__slots__
+
+
+def _evolved(instance: InstanceRecord, changes: dict[str, Any]) -> InstanceRecord:
+    """``replace(instance, **changes)`` for changes known to be valid (``state`` an
+    :class:`InstanceState`): without the generic ``replace`` and the record's checks,
+    which cost more than half of applying a node's update, four times per restart."""
+    evolved = object.__new__(InstanceRecord)
+    for name in _FIELDS:
+        object.__setattr__(
+            evolved, name, changes[name] if name in changes else getattr(instance, name)
+        )
+    return evolved
 
 
 def _started_at(instance: InstanceRecord, update: InstanceStatus) -> float:

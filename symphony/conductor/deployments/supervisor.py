@@ -47,7 +47,7 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..placement import runtime_requests
-from ..store import RESTARTS, DeploymentRecord, InstanceRecord
+from ..store import DeploymentRecord, InstanceRecord
 from .commands import tell_session
 from .draining import drain_moves
 from .events import instance_created
@@ -428,8 +428,7 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
                 # Kept in memory now (a later update in this report builds on it) and
                 # written with the others in one transaction below.
                 self.instances[after.id] = changed[after.id] = after
-        self._save(list(changed.values()))
-        self.store.add_to_counter(RESTARTS, restarts)  # once per report, not per update
+        self._save(list(changed.values()), restarts=restarts)  # once per report
         # Capacity is released once the end is on disk.
         await self._release([i for i in changed if not is_live(self.instances[i].state)])
         if report.full:

@@ -15,7 +15,7 @@ from symphony.wire.states import is_live
 
 from ..nodes.model import GetSession
 from ..secrets import SecretVault
-from ..store import DeploymentRecord, InstanceRecord, NewEvent, Store
+from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched
 from .events import EventLog, new_event
 from .instances import prunable
@@ -79,7 +79,9 @@ class SupervisorBase(Actor):
         events, self._unrecorded = self._unrecorded, []
         self.events.add_many(events)
 
-    def _save(self, records: list[InstanceRecord]) -> None:
+    def _save(self, records: list[InstanceRecord], *, restarts: int = 0) -> None:
+        """Write ``records`` with the events noted so far in one transaction, and add
+        ``restarts`` to the restart counter in it (or in one of its own)."""
         gone = [r.id for r in records if r.id in self._cancelled and not is_live(r.state)]
         if gone:
             # A cancelled replacement that ended never ran: forget it rather than keep
@@ -90,12 +92,15 @@ class SupervisorBase(Actor):
             for instance_id in gone:
                 self.instances.pop(instance_id, None)
         if not records:
+            self.store.add_to_counter(RESTARTS, restarts)
             return
         if self._unrecorded:  # the events noted so far go in the same transaction
             events, self._unrecorded = self._unrecorded, []
-            saved = self.events.add_with_instances(records, events)
+            counters = {RESTARTS: restarts} if restarts else None
+            saved = self.events.add_with_instances(records, events, counters)
         else:
             saved = self.store.upsert_instances(records)
+            self.store.add_to_counter(RESTARTS, restarts)
         for one in saved:
             self.instances[one.id] = one
 

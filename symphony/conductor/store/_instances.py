@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._base import StoreBase
+from ._counters import add_to_counter
 from ._db import Db, Row
 from ._dialect import in_list
 from ._errors import ConstraintViolation, NotFound
@@ -54,19 +55,25 @@ class InstanceTable(StoreBase):
         return self.save_instances_with_events(records, ())[0]
 
     def save_instances_with_events(
-        self, records: Iterable[InstanceRecord], events: Sequence[NewEvent]
+        self,
+        records: Iterable[InstanceRecord],
+        events: Sequence[NewEvent],
+        counters: Mapping[str, int] | None = None,
     ) -> tuple[list[InstanceRecord], list[EventRecord]]:
         """``upsert_instances(records)`` and ``append_events(events)`` in one transaction
         (all or none); returns the instances with ``updated_at`` set and the events with
         their ids. A deployment's supervisor notes events about the instances it changes
         while handling one message: one commit for both halves the commits of the busiest
-        paths (a new deployment's instances, a burst of placements)."""
+        paths (a new deployment's instances, a burst of placements). ``counters``: what
+        to add to counters in the same transaction (a node's report of a restart)."""
         now = self._clock()
         stamped = [dataclasses.replace(r, updated_at=now) for r in records]
         try:
             with self._write() as conn:
                 insert_instances(conn, stamped)
                 recorded = insert_events(conn, events, now)
+                for name, amount in (counters or {}).items():
+                    add_to_counter(conn, name, amount)
         except ConstraintViolation as exc:
             if exc.kind == "foreign_key":
                 ids = sorted({r.deployment_id for r in stamped})

@@ -145,8 +145,11 @@ class MonitorClient:
         self._pending: dict[int, list[Any]] = {}  # id -> [Event, reply]
         self._ended: dict[str, dict[str, Any]] = {}
         self._ended_waiters: dict[str, trio.Event] = {}
+        self._ended_watchers: dict[str, trio.Event] = {}  # see watch_ended
         self._closing = False
         self._tasks: trio.Nursery | None = None
+        self._acks: list[str] = []  # run ids to acknowledge without a reply (ack_soon)
+        self._acks_queued = trio.Event()
         #: True once the connection broke (not by :meth:`shutdown`): whatever this client
         #: was doing is over, and a new client must take over.
         self.lost = False
@@ -164,6 +167,7 @@ class MonitorClient:
             stream = await _connect(self.state_dir)
         async with stream, trio.open_nursery() as self._tasks:
             self._stream = stream
+            self._tasks.start_soon(self._send_acks)
             task_status.started(self)
             buffer = b""
             try:
@@ -199,9 +203,10 @@ class MonitorClient:
         if message.get("event") == "ended":
             run = message["run"]
             self._ended[run["run_id"]] = run
-            waiter = self._ended_waiters.pop(run["run_id"], None)
-            if waiter is not None:
-                waiter.set()
+            for waiters in (self._ended_waiters, self._ended_watchers):
+                waiter = waiters.pop(run["run_id"], None)
+                if waiter is not None:
+                    waiter.set()
             return
         request_id = message.get("id")  # None: the monitor could not read a request
         slot = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
@@ -278,22 +283,51 @@ class MonitorClient:
             await event.wait()
         return self._ended[run_id]
 
+    def watch_ended(self, run_id: str, event: trio.Event) -> None:
+        """Set ``event`` when ``run_id`` has ended (at once if it has), so that its owner
+        can wait for that or something else of its own with one event and no task (see
+        :meth:`unwatch_ended`)."""
+        if run_id in self._ended:
+            event.set()
+        else:
+            self._ended_watchers[run_id] = event
+
+    def unwatch_ended(self, run_id: str) -> None:
+        """Forget the event of :meth:`watch_ended` (its owner was woken otherwise)."""
+        self._ended_watchers.pop(run_id, None)
+
     async def ack(self, run_id: str) -> None:
         """Tell the monitor this end has been reported, so it forgets the run."""
         self._ended.pop(run_id, None)
         await self.request("ack", run_id=run_id)
 
     def ack_soon(self, run_id: str) -> None:
-        """Like :meth:`ack`, without waiting: the caller may even be gone when it is sent."""
-        self._ended.pop(run_id, None)
-        if self._tasks is not None:
-            self._tasks.start_soon(self._ack_quietly, run_id)
+        """Like :meth:`ack`, without waiting, and without a reply: the caller may even be
+        gone when it is sent. A job crashing in a loop is acknowledged many times a
+        second; a request and its reply each time (a task here, a reply to write there,
+        a wake-up of the agent to read it) took CPU from the restarts themselves.
 
-    async def _ack_quietly(self, run_id: str) -> None:
-        # An ack lost with the connection is harmless: the next hello reports the run
-        # again and the new agent acknowledges it then.
-        with contextlib.suppress(MonitorError):
-            await self.request("ack", run_id=run_id)
+        An acknowledgement lost with the connection is harmless: the next hello reports
+        the run again and the new agent acknowledges it then.
+        """
+        self._ended.pop(run_id, None)
+        self._acks.append(run_id)
+        self._acks_queued.set()
+
+    async def _send_acks(self) -> None:
+        """Send the acknowledgements queued by :meth:`ack_soon`, those queued together in
+        one write, as requests without an id: a monitor answers none of those (an
+        older monitor answers with no id, and that answer is dropped)."""
+        while True:
+            await self._acks_queued.wait()
+            self._acks_queued = trio.Event()
+            acks, self._acks = self._acks, []
+            lines = b"".join(json.dumps({"op": "ack", "run_id": r}).encode() + b"\n" for r in acks)
+            try:
+                async with self._send_lock:
+                    await self._send_line(lines)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the reader sees the connection end and reports the loss
 
     async def shutdown(self, *, kill_jobs: bool) -> None:
         """Stop the monitor (and with ``kill_jobs`` every job first). For tests and teardown."""

@@ -10,8 +10,13 @@ With the monitor's run records this is all a restarted agent needs to adopt its
 instances: the spec to keep supervising them, and which runs are live or ended
 meanwhile.
 
-Writes are atomic (temp file + rename) but not fsynced: after a machine crash there
-are no jobs to adopt anyway.
+Writes are not fsynced: after a machine crash there are no jobs to adopt anyway. The
+record is replaced atomically (temp file + rename) when it starts or settles. A restart
+changes only the outcome, and a job that crashes in a loop restarts many times a
+second: the latest outcome goes to ``<instance_id>.outcome`` instead, overwritten in
+place (:mod:`.inplace`: ~10 µs, where a temp file and a rename cost ~0.2 ms of CPU
+and stopped the agent's event loop for 1-2 ms on a busy disk). When the outcome file
+cannot be read, the record's own outcome, the one of its last replacement, is used.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from typing import Any
 
 from symphony.wire import ProtocolError, job_spec_from_dict
 
+from .inplace import write_in_place
 from .records import StartRequest
 
 logger = logging.getLogger(__name__)
+#: The file beside an instance's record that holds its latest outcome (see above).
+OUTCOME_SUFFIX = ".outcome"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +53,19 @@ class InstanceStore:
     def __init__(self, state_dir: str) -> None:
         self.directory = os.path.join(state_dir, "instances")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        # What each file holds now. A first start saves the same record twice (accepted,
-        # then starting); each write is a file creation on the agent's event loop, so an
-        # unchanged record is not written again.
-        self._written: dict[str, str] = {}
+        # What each record holds now: its request and final state. A first start saves
+        # the same record twice (accepted, then starting); each write is a file creation
+        # on the agent's event loop, so an unchanged record is not written again.
+        self._written: dict[str, tuple[StartRequest, str | None]] = {}
+        # The outcome each outcome file holds now (as JSON), likewise.
+        self._outcomes: dict[str, str] = {}
         # The start request of each instance as JSON (without the closing brace): the
         # part of the record that never changes. A job that restarts saves its record
         # with every restart; the spec is turned into JSON once.
         self._heads: dict[str, tuple[StartRequest, str]] = {}
 
-    def _path(self, instance_id: str) -> str:
-        return os.path.join(self.directory, f"{instance_id}.json")
+    def _path(self, instance_id: str, suffix: str = ".json") -> str:
+        return os.path.join(self.directory, f"{instance_id}{suffix}")
 
     def save(
         self,
@@ -66,33 +76,41 @@ class InstanceStore:
     ) -> None:
         """Record that ``request`` is this node's to run (and its final state and outcome,
         if settled)."""
-        head = self._heads.get(request.instance_id)
+        instance_id = request.instance_id
+        outcome_text = json.dumps(outcome)
+        if self._outcomes.get(instance_id, "null") != outcome_text:
+            # First: the outcome file is what a reader takes, whatever the record says.
+            write_in_place(self._path(instance_id, OUTCOME_SUFFIX), outcome_text.encode())
+            self._outcomes[instance_id] = outcome_text
+        written = self._written.get(instance_id)
+        if written is not None and written[0] is request and written[1] == final_state:
+            return  # only the outcome changed (a restart): the outcome file has it
+        head = self._heads.get(instance_id)
         if head is None or head[0] is not request:
             data: dict[str, Any] = {
-                "instance_id": request.instance_id,
+                "instance_id": instance_id,
                 "deployment_id": request.deployment_id,
                 "replica": request.replica,
                 "spec": request.spec.to_dict(),
                 "gpus": request.gpus,
                 "devices": list(request.devices),
             }
-            head = self._heads[request.instance_id] = (request, json.dumps(data)[:-1])
+            head = self._heads[instance_id] = (request, json.dumps(data)[:-1])
         rest = json.dumps({"final_state": final_state, "outcome": outcome})[1:]
-        text = f"{head[1]}, {rest}"  # as json.dumps of the whole record writes it
-        if self._written.get(request.instance_id) == text:
-            return
-        path = self._path(request.instance_id)
+        path = self._path(instance_id)
         with open(path + ".tmp", "w") as f:
-            f.write(text)
+            f.write(f"{head[1]}, {rest}")  # as json.dumps of the whole record writes it
         os.replace(path + ".tmp", path)
-        self._written[request.instance_id] = text
+        self._written[instance_id] = (request, final_state)
 
     def delete(self, instance_id: str) -> None:
         """The instance was stopped: it is no longer this node's."""
         self._written.pop(instance_id, None)
+        self._outcomes.pop(instance_id, None)
         self._heads.pop(instance_id, None)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(instance_id))
+        for suffix in (OUTCOME_SUFFIX, ".json"):  # the record last: it names the instance
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(instance_id, suffix))
 
     def load_all(self) -> list[SavedInstance]:
         """Every readable instance file (a torn or foreign file is skipped)."""
@@ -111,14 +129,22 @@ class InstanceStore:
                     gpus=_count(data.get("gpus")),
                     devices=_ids(data.get("devices")),
                 )
-                outcome = data.get("outcome")
-                outcome = outcome if isinstance(outcome, dict) else None
+                outcome = self._latest_outcome(data["instance_id"], data.get("outcome"))
                 saved.append(SavedInstance(request, data.get("final_state"), outcome))
             except ProtocolError as error:  # not a job spec this version can run
                 logger.warning("instance file %s: unreadable spec: %s", name, error)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return saved
+
+    def _latest_outcome(self, instance_id: str, recorded: Any) -> dict[str, Any] | None:
+        """The outcome file's outcome if it can be read, else the record's own."""
+        try:
+            with open(self._path(instance_id, OUTCOME_SUFFIX)) as f:
+                latest = json.load(f)
+        except (OSError, ValueError):
+            latest = recorded
+        return latest if isinstance(latest, dict) else None
 
 
 def _count(value: Any) -> int:

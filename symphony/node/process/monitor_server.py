@@ -7,8 +7,9 @@ standard library, so it stays small.
 Protocol: newline-delimited JSON over ``<state_dir>/monitor.sock`` (the directory is
 0700: only the node's user can connect). A request is ``{"id": n, "op": ..., ...}`` and
 gets exactly one reply ``{"id": n, "ok": true, ...}`` or ``{"id": n, "ok": false,
-"error": "..."}``. Unprompted, the monitor pushes ``{"event": "ended", "run": {...}}`` to
-every connected agent when a run ends. Operations:
+"error": "..."}``; a request without an ``id`` is carried out and gets no reply.
+Unprompted, the monitor pushes ``{"event": "ended", "run": {...}}`` to every connected
+agent when a run ends. Operations:
 
 - ``hello`` -> ``runs``: every run it knows, live or ended-but-unacknowledged;
 - ``spawn`` (run_id, instance_id, command, env, cwd, log_max_bytes, log_backups, grace,
@@ -170,7 +171,7 @@ class MonitorServer:
             line, _, rest = bytes(client.inbox).partition(b"\n")
             client.inbox = bytearray(rest)
             reply = self._handle_line(line, client)
-            if reply is not None:
+            if reply is not None and reply["id"] is not _NO_REPLY:
                 self._send(client, reply)
         if len(client.inbox) > MAX_REQUEST:
             self._close(client)
@@ -232,7 +233,7 @@ class MonitorServer:
             deadline = time.monotonic() + LOGGER_WAIT
             self._hellos.append((client, request.get("id"), deadline))
             return None
-        reply: dict[str, Any] = {"id": request.get("id")}
+        reply: dict[str, Any] = {"id": request.get("id", _NO_REPLY)}
         try:
             reply.update(self._handle(request))
             reply["ok"] = True
@@ -272,6 +273,11 @@ class MonitorServer:
             self.running = False
             return {}
         raise ValueError(f"unknown op {op!r}")
+
+
+#: The id of a request sent without one: it is done, and not answered (an agent's
+#: acknowledgements of ends, sent many times a second by a job crashing in a loop).
+_NO_REPLY = object()
 
 
 def _nothing(fileobj: Any, mask: int) -> None:

@@ -122,3 +122,29 @@ class StartRequest:
     replica: int | None = None
     gpus: int = 0
     devices: tuple[str, ...] = ()
+
+
+def stopped_fields(
+    ended: dict[str, Any] | None, *, sigkill_sent: bool, stop_timeout: float
+) -> dict[str, Any]:
+    """The fields of a ``stopped`` update: how the run the stop ended, ended (``ended``:
+    its end record with its ``runtime``; None if no run ended, a stop during a restart's
+    backoff, which has no exit to report). ``sigkill_sent``: the stop needed SIGKILL."""
+    if ended is None:
+        return {"reason": "stop requested"}
+    code, signum = ended.get("exit_code"), ended.get("signal")
+    name = signal_name(signum)
+    if ended.get("reason"):  # the monitor could not know (see docs/jobs.md)
+        how = ended["reason"]
+    elif sigkill_sent:
+        how = f"SIGKILL after the {stop_timeout:g} s stop timeout"
+    elif name is not None:
+        how = f"{name} within the stop timeout"
+    else:
+        how = f"exited with code {code} within the stop timeout"
+    return {
+        "reason": f"stopped: {how}",
+        "exit_code": code,
+        "signal": name,
+        "runtime": ended.get("runtime"),
+    }

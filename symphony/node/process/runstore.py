@@ -1,12 +1,15 @@
 """The monitor's durable record of every job run: ``<state_dir>/runs/<run_id>.json``.
 
-One small JSON file per run, replaced atomically (write a temporary file, rename it over
-the old one). The record of a *start* is written without fsync: if the machine crashes
-the job is gone anyway. The record of an *exit* is fsynced (file and directory) within
-the same monitor loop iteration, batched with the other exits of that iteration
-(:meth:`RunStore.sync`), right after the exit is announced to a connected agent: a
-restart then does not wait for the disk, and an exit nobody has heard of yet is on disk
-before the monitor does anything else.
+One small JSON file per run. A record that must be on disk at once (``durable``) is
+replaced atomically (a temporary file, fsynced, renamed over the old one). The others,
+a run's start and its exit, are written in place (:mod:`.inplace`): the start creates
+the file, the exit rewrites it, and neither waits for the disk. A job crashing in a
+loop has both written with every restart, in the monitor's loop, before it reaps the
+next death: a temporary file and a rename each time were four changes of the
+directory per restart, each waiting for the journal of a busy disk. The record of an
+exit is made durable by the monitor's :class:`~.syncer.Syncer` (fsync of the file and
+of the directory) soon after the exit is announced, unless the agent has acknowledged
+it first.
 A record is deleted when the agent acknowledges the exit, so the directory holds only
 live runs and exits not yet reported.
 """
@@ -16,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+
+from .inplace import write_in_place
 
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
@@ -128,26 +133,28 @@ class RunStore:
         return os.path.join(self.directory, f"{run_id}.json")
 
     def save(self, run: Run, *, durable: bool) -> None:
-        """Write ``run`` atomically; with ``durable`` it is on disk when this returns."""
+        """Write ``run``: with ``durable``, atomically and on disk when this returns;
+        without, in place (see the module docstring)."""
         path = self._path(run.run_id)
-        temporary = path + ".tmp"
         data = json.dumps(run.public()).encode()  # one write, not json.dump's many
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        if not durable:
+            write_in_place(path, data)
+            return
+        temporary = path + ".tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
+            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temporary, path)
-        if durable:
-            directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+        directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def sync(self, run_ids: list[str]) -> None:
         """fsync the records of ``run_ids`` (those still present) and the directory once."""

@@ -46,6 +46,7 @@ from .records import (
     StartRequest,
     StatusUpdate,
     signal_name,
+    stopped_fields,
 )
 from .restart import RESTART_JITTER, Decision, RestartTracker
 from .sampler import TreeSampler
@@ -129,6 +130,8 @@ class ProcessSupervisor(Actor):
         self._stop = trio.Event()
         if stop_requested:  # re-adopted mid-stop: stop what runs, never (re)start it
             self._stop.set()
+        # Set by a stop request too, while a run is watched without tasks (_supervise).
+        self._wake = trio.Event()
         self._done = trio.Event()
         self._stop_replies: list[Reply] = []
         self._stopped_run: dict[str, Any] | None = None  # how the run a stop ended, ended
@@ -151,6 +154,7 @@ class ProcessSupervisor(Actor):
                     self._set("stopped", reason="stop requested", final=True)
                 return self.report()
             self._stop.set()
+            self._wake.set()
             self._stop_replies.append(self.defer_reply())
             return None
         raise TypeError(f"ProcessSupervisor cannot handle {type(message).__name__}")
@@ -505,41 +509,42 @@ class ProcessSupervisor(Actor):
                 await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
                 await trio.sleep(KILL_REPEAT)
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(stop_when_asked)
-            nursery.start_soon(escalate)
-            if self.spec.health_check is not None:
-                nursery.start_soon(check_health)
-            ended = await self.client.wait_ended(run["run_id"])
-            nursery.cancel_scope.cancel()
+        ended = None
+        if self.spec.health_check is None:
+            ended = await self._ended_unless_stopped(run["run_id"])
+        if ended is None:  # a stop, a health check: tasks watch the run beside its end
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stop_when_asked)
+                nursery.start_soon(escalate)
+                if self.spec.health_check is not None:
+                    nursery.start_soon(check_health)
+                ended = await self.client.wait_ended(run["run_id"])
+                nursery.cancel_scope.cancel()
         return await self._after_end(
             ended, started=started, unhealthy=unhealthy[0] if unhealthy else None
         )
 
-    def _stop_outcome(self) -> dict[str, Any]:
-        """The fields of the ``stopped`` update: how the stopped run ended, if one was.
+    async def _ended_unless_stopped(self, run_id: str) -> dict[str, Any] | None:
+        """The run's end record once it has ended, or None as soon as a stop is asked.
+        One event, no task: a job crashing in a loop ends many times a second, and the
+        tasks that carry out a stop (a nursery, their start and cancellation) cost about
+        a tenth of the agent's CPU per restart, on the cores the restarts need."""
+        wake = self._wake = trio.Event()
+        if self._stop.is_set():
+            wake.set()
+        self.client.watch_ended(run_id, wake)
+        try:
+            await wake.wait()
+        finally:
+            self.client.unwatch_ended(run_id)
+        return self.client.ended(run_id)
 
-        A stop during a restart's backoff ended no run: it has no exit to report.
-        """
-        ended = self._stopped_run
-        if ended is None:
-            return {"reason": "stop requested"}
-        code, signum = ended.get("exit_code"), ended.get("signal")
-        name = signal_name(signum)
-        if ended.get("reason"):  # the monitor could not know (see docs/jobs.md)
-            how = ended["reason"]
-        elif self._sigkill_sent:
-            how = f"SIGKILL after the {self.spec.stop_timeout_seconds:g} s stop timeout"
-        elif name is not None:
-            how = f"{name} within the stop timeout"
-        else:
-            how = f"exited with code {code} within the stop timeout"
-        return {
-            "reason": f"stopped: {how}",
-            "exit_code": code,
-            "signal": name,
-            "runtime": ended.get("runtime"),
-        }
+    def _stop_outcome(self) -> dict[str, Any]:
+        """The fields of the ``stopped`` update (see :func:`.records.stopped_fields`)."""
+        timeout = self.spec.stop_timeout_seconds
+        return stopped_fields(
+            self._stopped_run, sigkill_sent=self._sigkill_sent, stop_timeout=timeout
+        )
 
     def _progress(self, text: str) -> None:
         """News while a run is prepared (an image pull): a ``starting`` update."""
