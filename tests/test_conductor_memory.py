@@ -1,18 +1,38 @@
-"""What a Conductor keeps resident: it serves without ``cryptography`` loaded.
+"""What a Conductor keeps resident: it serves without ``cryptography`` loaded, and
+without what parsing its command line and validating its configuration loaded.
 
 ``cryptography`` (about 8 MiB a process keeps for good) builds and parses
 certificates. A Conductor creates its certificates once (its first start: in a child
 process), signs a node's certificate at a join, and opens sealed secrets; it does not
 need the library to serve its API and its nodes, so it does not load it for that.
-Each is checked in a real process, as it starts.
+Nor does it need argparse, the other commands' modules or the configuration's built
+models once it has its configuration: ``symphony conductor`` hands that over to a fresh
+image of itself (``symphony/cli/handoff.py``). Each is checked in a real process, as it
+starts.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import marshal
+import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
+from symphony.cli.handoff import (
+    ADDED_ENV,
+    HANDOFF_ENV,
+    LEAN_CODE_ENV,
+    _classes,
+    _decode,
+    _dump,
+)
+from symphony.config import parse_config
 from symphony.pki import (
     ca_fingerprint,
     ensure_conductor_pki,
@@ -22,6 +42,27 @@ from symphony.pki import (
 from symphony.pki.certs import cert_to_pem
 from tests.deployments.helpers import tear_down_node
 from tests.deployments.onenode import one_node_cluster
+from tests.deployments.procs import conductor as conductor_command
+from tests.deployments.procs import free_port
+
+#: What the serving image of ``symphony conductor`` has no use for: the parser, every
+#: command it does not run, the configuration's pydantic models, what only the API's
+#: documentation needs (loaded by the first ``/openapi.json`` or ``/docs``) and the
+#: proxies of experiments' services (loaded by the first visit or port-forward).
+NOT_IN_SERVING_CONDUCTOR = (
+    "argparse",
+    "symphony.cli.deploy",
+    "symphony.cli.ps",
+    "symphony.cli.up",
+    "symphony.cli.completion",
+    "symphony.config._file",
+    "symphony.conductor.api.openapi",
+    "symphony.conductor.api.routes_table",
+    "symphony.conductor.api.docs_page",
+    "symphony.conductor.api.proxy_http",
+    "symphony.conductor.api.proxy_ws",
+    "http.cookies",
+)
 
 
 def _run(code: str) -> str:
@@ -87,3 +128,91 @@ def test_a_ca_read_from_files_is_parsed_only_to_sign(tmp_path: Path) -> None:
     _, csr = make_node_key_and_csr("gpu-7")
     cert = x509.load_pem_x509_certificate(issue_node_certificate(again.ca, csr, "gpu-7"))
     assert cert.issuer == parsed.subject
+
+
+def test_a_serving_conductor_has_no_parser_commands_or_configuration_models(
+    tmp_path: Path,
+) -> None:
+    """``symphony conductor`` validates its flags and configuration, then re-executes
+    itself: the image that serves (the same pid) never loaded the parser, the other
+    commands or the configuration's models, and its code objects have no column tables
+    (the variable that asked for that is not passed on to what it starts). A
+    ``sitecustomize`` records what the image that stops has loaded (the first image
+    leaves by ``exec``, which runs no ``atexit``)."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    record = tmp_path / "modules.json"
+    (hooks / "sitecustomize.py").write_text(
+        "import atexit, json, os, sys\n"
+        "def _record():\n"
+        f"    with open({str(record)!r}, 'w') as f:\n"
+        "        code = compile('x', 'x', 'eval')\n"
+        "        json.dump({'pid': os.getpid(), 'modules': sorted(sys.modules),\n"
+        "                   'columns': [p[2:] for p in code.co_positions()],\n"
+        "                   'env': sorted(os.environ)}, f)\n"
+        "atexit.register(_record)\n"
+    )
+    http_port = free_port()
+    service = conductor_command(
+        tmp_path, node_port=free_port(), http_port=http_port, node_timeout=30
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), *sys.path])}
+    env.pop("PYTHONNODEBUGRANGES", None)
+    with service.log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "symphony.cli", *service.args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, service.output()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/deployments") as r:
+                    assert json.load(r) == {"deployments": []}
+                break
+            except OSError:
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, service.output()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    loaded = json.loads(record.read_text())
+    assert loaded["pid"] == proc.pid
+    assert "symphony.conductor.service" in loaded["modules"]  # it did serve
+    assert sorted(set(NOT_IN_SERVING_CONDUCTOR) & set(loaded["modules"])) == []
+    assert loaded["columns"] == [[None, None]] * len(loaded["columns"])
+    assert sorted({HANDOFF_ENV, ADDED_ENV, *LEAN_CODE_ENV} & set(loaded["env"])) == []
+
+
+def test_a_conductors_configuration_with_every_key_crosses_the_exec_equal() -> None:
+    """Every key of a Conductor's configuration is of a kind the hand-over carries
+    (paths, tuples, plain values): it comes back equal, so the serving image runs with
+    exactly what the first image validated."""
+    config = parse_config(
+        {
+            "mode": "conductor",
+            "logging": {"level": "DEBUG", "json": True},
+            "conductor": {
+                "listen": "0.0.0.0:6000",
+                "tls": {"cert_path": "/certs", "advertise": ["c.example", "10.0.0.1"]},
+                "state_dir": "/state",
+                "http": {"listen": "127.0.0.1:8001", "auth": "none", "allowed_hosts": ["h"]},
+                "node_timeout_sec": 12.5,
+                "events": {"keep_per_deployment": 7, "max_age_sec": None},
+                "secrets_key_file": "/key",
+                "store": {"url": "postgresql://u@db/symphony", "lease_seconds": 4},
+            },
+        },
+        source=None,
+        mode="conductor",
+    )
+    buffer = io.BytesIO()
+    _dump(config, buffer)
+    again = _decode(marshal.loads(buffer.getvalue()), _classes())
+    assert again == config and again.conductor is not None
+    assert again.conductor.store_url == "postgresql://u@db/symphony"

@@ -22,8 +22,8 @@ from .service_flags import checked
 if TYPE_CHECKING:
     import argparse
 
-# argparse is imported where a parser is built: the node agent's second image
-# (symphony.cli.handoff) runs without it.
+# argparse is imported where a parser is built: the second image of a Conductor or a
+# node agent (symphony.cli.handoff) runs without it.
 
 PROG = "symphony"
 DESCRIPTION = """\
@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
     if own_command_line and HANDOFF_ENV in os.environ:
-        # The second image of `symphony node`: its configuration is validated already,
-        # and building the parser (every command's module) would only cost memory.
+        # The second image of `symphony conductor` or `symphony node`: its configuration
+        # is validated already, and building the parser (every command's module) would
+        # only cost memory.
         from .service import run_handed_over
 
         return run_handler(run_handed_over, None)

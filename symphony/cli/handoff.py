@@ -1,21 +1,24 @@
-"""A node agent sheds what validating its configuration loaded: ``symphony node``
-validates, then re-executes itself with the result.
+"""A service sheds what starting it loaded: ``symphony node`` and ``symphony conductor``
+validate their configuration, then re-execute themselves with the result.
 
-Validating a configuration needs pydantic and builds its models: about 8 MiB that a
+Parsing the command line loads argparse and every command's module, and validating a
+configuration loads pydantic and builds the configuration's models: memory that a
 process keeps resident for the rest of its life (a process does not give imported
-modules back). A Conductor uses pydantic anyway (its API), a node agent never again
-once it has its :class:`~symphony.config.Config`. So ``symphony node`` validates as
-always (every mistake is reported the same way, before anything starts), then replaces
-its own image (``exec``: same pid, command line, environment and descriptors) with a
-fresh interpreter that is handed the validated ``Config`` through an inherited,
-unlinked file and goes straight to running::
+modules back). A node agent never needs any of it again once it has its
+:class:`~symphony.config.Config` (about 8 MiB: pydantic is not loaded at all); a
+Conductor uses pydantic for its API, but not the parser, the other commands or the
+configuration's models (about 2 MiB). So both validate as always (every mistake is
+reported the same way, before anything starts), then replace their own image
+(``exec``: same pid, command line, environment and descriptors) with a fresh
+interpreter that is handed the validated ``Config`` through an inherited, unlinked
+file and goes straight to running::
 
     symphony node ...      parse flags, read the file, validate (pydantic)
-      └─ exec (same pid)   parse flags, take_over() -> Config, run the node
+      └─ exec (same pid)   take_over() -> Config, run the node (or the Conductor)
 
 Only a process that is the ``symphony`` command itself does this (``main()`` reading
 its own command line, with no other thread): a program that calls ``main([...])`` is
-never replaced. Where ``exec`` fails, the node simply runs in the first image.
+never replaced. Where ``exec`` fails, the service simply runs in the first image.
 """
 
 from __future__ import annotations
@@ -33,13 +36,21 @@ from ._errors import CLIError
 if TYPE_CHECKING:
     from symphony.config import Config
 
-# Every ``symphony`` command imports this module (its parser does), only ``symphony
-# node`` uses it: tempfile and the config package are imported where needed.
+# Every ``symphony`` command imports this module (its parser does), only the services
+# use it: tempfile and the config package are imported where needed.
 
-__all__ = ["HANDOFF_ENV", "hand_over", "take_over"]
+__all__ = ["ADDED_ENV", "HANDOFF_ENV", "LEAN_CODE_ENV", "hand_over", "take_over"]
 
 #: The descriptor number of the file holding the validated configuration.
 HANDOFF_ENV = "SYMPHONY_VALIDATED_CONFIG_FD"
+#: The variables set only for the new interpreter (``NAME NAME ...``): its next image
+#: removes them with :data:`HANDOFF_ENV`, so no process it starts inherits them.
+ADDED_ENV = "SYMPHONY_HANDOFF_ADDED"
+#: With ``lean_code``: code objects without the column of every instruction. The
+#: Conductor's imports are most of its memory, and their code objects the largest part
+#: (about 0.5 MiB of column tables); a traceback then shows each line without the
+#: ``^^^^`` under the failing expression, nothing else changes (``.pyc`` files keep them).
+LEAN_CODE_ENV = {"PYTHONNODEBUGRANGES": "1"}
 
 
 # The configuration travels as marshal data (built into the interpreter, where pickle
@@ -98,9 +109,11 @@ def _dump(config: Config, file: IO[bytes]) -> None:
     file.write(marshal.dumps(_encode(config, _classes())))
 
 
-def hand_over(config: Config) -> None:
+def hand_over(config: Config, *, lean_code: bool = False) -> None:
     """Re-execute this process with ``config`` already validated; return (and let the
-    caller run the node here) only where that is not possible."""
+    caller run the service here) only where that is not possible. ``lean_code``: the
+    new interpreter keeps no column tables in its code objects (:data:`LEAN_CODE_ENV`)
+    unless the environment already says how it wants them."""
     if threading.active_count() != 1 or not sys.orig_argv or not sys.executable:
         return
     import tempfile
@@ -114,6 +127,9 @@ def hand_over(config: Config) -> None:
             file.seek(0)
             os.set_inheritable(file.fileno(), True)
             env = {**os.environ, HANDOFF_ENV: str(file.fileno())}
+            added = {k: v for k, v in LEAN_CODE_ENV.items() if k not in env} if lean_code else {}
+            if added:
+                env.update(added, **{ADDED_ENV: " ".join(added)})
             sys.stdout.flush()
             sys.stderr.flush()
             os.execve(sys.executable, sys.orig_argv, env)
@@ -123,7 +139,10 @@ def hand_over(config: Config) -> None:
 
 def take_over() -> Config | None:
     """The configuration an earlier image of this process validated, if it handed one
-    over (the variable is removed at once: no job or monitor inherits it)."""
+    over (the variables are removed at once: no job or monitor inherits them)."""
+    for name in os.environ.pop(ADDED_ENV, "").split():
+        if name in LEAN_CODE_ENV:  # never anything else the variable might name
+            os.environ.pop(name, None)
     raw = os.environ.pop(HANDOFF_ENV, None)
     if raw is None:
         return None

@@ -113,7 +113,7 @@ def run_root(args: argparse.Namespace) -> int:
 
 
 def run_handed_over(args: argparse.Namespace | None) -> int:
-    """Run the node whose configuration this process's previous image validated and
+    """Run the service whose configuration this process's previous image validated and
     handed over (:mod:`symphony.cli.handoff`); the command line is not parsed again."""
     config = take_over()
     if config is None:
@@ -176,11 +176,13 @@ def _check_or_start(config: Config, args: argparse.Namespace) -> int:
 def _start(config: Config, *, reexec: bool = False) -> int:
     """Set up logging and run the configured role until it ends or is signalled.
 
-    With ``reexec``, a node first re-executes this process without what validating
-    its configuration loaded (:mod:`symphony.cli.handoff`); a Conductor keeps it.
+    With ``reexec``, the process first re-executes itself without what parsing its
+    command line and validating its configuration loaded (:mod:`symphony.cli.handoff`).
     """
-    if reexec and config.mode == "node":
-        hand_over(config)  # returns only where it cannot re-execute
+    if reexec:
+        # A Conductor's imports are most of its memory: its code objects go without
+        # column tables (see handoff.LEAN_CODE_ENV); a node's jobs are not affected.
+        hand_over(config, lean_code=config.mode == "conductor")  # returns where it cannot
     from symphony.logs import setup_logging
 
     from .runner import run_service

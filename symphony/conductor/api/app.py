@@ -84,9 +84,9 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             "uptime_seconds": round(time.time() - ctx.started_at, 3),
         }
 
-    from .openapi import api_docs
     from .routes_batch import batch  # POST /deployments:batch
     from .routes_deployments import deployments
+    from .routes_docs import api_docs  # loads the OpenAPI generator when first asked
     from .routes_events import events
     from .routes_experiments import experiments  # /experiments: processes found by name
     from .routes_live import live  # GET /live: changes pushed to the web UI (SSE)

@@ -1,4 +1,5 @@
-"""``GET /openapi.json`` (OpenAPI 3.1), generated, and ``GET /docs`` (an explorer).
+"""The document of ``GET /openapi.json`` (OpenAPI 3.1), generated; the routes that
+serve it and ``GET /docs`` (an explorer) are in :mod:`.routes_docs`.
 
 The document is built from the route table (:mod:`.routes_table`) and the pydantic
 models it names: the deployment spec and request bodies the API validates with, and the
@@ -15,13 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
-from quart import Blueprint, Response
 
 from . import models
-from .docs_page import DOCS_HTML
 from .routes_table import PATH_PARAMS, ROUTES, Route
-
-api_docs = Blueprint("api_docs", __name__)
 
 JSON = "application/json"
 REF = "#/components/schemas/{model}"
@@ -152,15 +149,3 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
             "schemas": schemas,
         },
     }
-
-
-@api_docs.get("/openapi.json")
-async def openapi_json() -> dict[str, Any]:
-    from .app import context
-
-    return openapi_document(context().version)
-
-
-@api_docs.get("/docs")
-async def docs_page() -> Response:
-    return Response(DOCS_HTML, status=200, content_type="text/html; charset=utf-8")

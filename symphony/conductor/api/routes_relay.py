@@ -21,8 +21,9 @@ from ..relay import RelayError, RelayHub, Target, find_service
 from ..relay.visits import CODE_PARAM, CODE_TTL, COOKIE, SESSION_TTL
 from .app import context
 from .errors import HttpError
-from .proxy_http import proxy_http, upstream_target
-from .proxy_ws import forward_bytes, proxy_websocket
+
+# The proxies (.proxy_http with http.cookies, .proxy_ws) are imported by the first
+# request that uses them: a Conductor whose services nobody visits never loads them.
 
 relay = Blueprint("relay", __name__)
 
@@ -82,6 +83,8 @@ async def service_http(experiment: str, service: str, rest: str) -> Response | R
     if code is not None:
         return _spend(hub, code, experiment, service, rest)
     target = _target(experiment, service)
+    from .proxy_http import proxy_http
+
     try:
         return await proxy_http(hub, target, request, rest, context().token)
     except RelayError as error:
@@ -90,6 +93,8 @@ async def service_http(experiment: str, service: str, rest: str) -> Response | R
 
 
 def _spend(hub: RelayHub, code: str, experiment: str, service: str, rest: str) -> Redirect:
+    from .proxy_http import upstream_target
+
     cookie = hub.visits.redeem(code, experiment, service)
     if cookie is None:
         raise HttpError(
@@ -128,6 +133,8 @@ async def service_websocket(experiment: str, service: str, rest: str) -> None:
     hub = _hub()
     target = _target(experiment, service)
     row = _row(hub, "visit", target)
+    from .proxy_ws import proxy_websocket
+
     try:
         await proxy_websocket(hub, target, rest, row)
     except RelayError as error:
@@ -141,6 +148,8 @@ async def forward(experiment: str, service: str) -> None:
     target = _target(experiment, service)
     session = (websocket.args.get("session") or "")[:64] or None
     row = _row(hub, "forward", target, session)
+    from .proxy_ws import forward_bytes
+
     try:
         await forward_bytes(hub, target, row)
     except RelayError as error:
