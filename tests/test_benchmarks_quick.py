@@ -32,10 +32,13 @@ def bench(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.timeout(180)
+# About 50 s on a quiet machine; twice that and more when other work shares the cores.
+@pytest.mark.timeout(330)
 def test_benchmarks_quick_every_scenario_produces_figures(tmp_path: Path) -> None:
     out = tmp_path / "suite.json"
-    done = bench("--quick", "--no-peer", "--json", str(out), "--keep", str(tmp_path / "w"))
+    done = bench(
+        "--quick", "--no-peer", "--json", str(out), "--keep", str(tmp_path / "w"), timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["failures"] == {}
