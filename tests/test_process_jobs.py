@@ -19,6 +19,7 @@ from tests.jobs.harness import (
     processes_under,
     spec,
     start_command,
+    trapping,
     wait_real,
 )
 
@@ -80,16 +81,16 @@ def test_tombstones_expire_and_stay_bounded() -> None:
 
 async def test_jobs_stopped_reports_how_the_run_ended(tmp_path) -> None:
     # SIGTERM within the stop timeout, SIGKILL after it, and a trap's own exit code.
-    stubborn = "trap '' TERM; while true; do sleep 0.05; done"
-    clean = "trap 'exit 3' TERM; while true; do sleep 0.05; done"
+    stubborn = trapping("trap '' TERM", str(tmp_path / "kill-0.set"))
+    clean = trapping("trap 'exit 3' TERM", str(tmp_path / "code-0.set"))
     async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
         await jobs.start(start_command("term-0", spec(SLEEP)))
-        await jobs.start(
-            start_command("kill-0", spec(["sh", "-c", stubborn], stop_timeout_seconds=1))
-        )
-        await jobs.start(start_command("code-0", spec(["sh", "-c", clean])))
+        await jobs.start(start_command("kill-0", spec(stubborn, stop_timeout_seconds=1)))
+        await jobs.start(start_command("code-0", spec(clean)))
         for name in ("term-0", "kill-0", "code-0"):
             await wait_real(lambda n=name: any(s.state == "running" for s in link.of(n)))
+            if name != "term-0":  # its trap set: stopped by the signal it is tested with
+                await wait_real(lambda n=name: (tmp_path / f"{n}.set").exists())
             await jobs.stop(StopInstance(instance_id=name))
 
         def stopped(name: str):

@@ -15,7 +15,16 @@ import trio
 import trio.testing
 
 from symphony.node.process import InstanceExists, StartRequest, UnknownInstance
-from tests.jobs.harness import JOBS, Node, gone, monitor_request, open_node, spec, wait_real
+from tests.jobs.harness import (
+    JOBS,
+    Node,
+    gone,
+    monitor_request,
+    open_node,
+    spec,
+    trapping,
+    wait_real,
+)
 
 
 @pytest.fixture
@@ -163,11 +172,12 @@ async def test_stop_kills_a_tree_that_ignores_sigterm_across_sessions(
 
 
 async def test_stop_uses_the_stop_signal_and_reports_the_exit(
-    clock: trio.testing.MockClock, node: Node
+    clock: trio.testing.MockClock, node: Node, tmp_path
 ) -> None:
-    trap = "trap 'exit 42' USR1; while true; do sleep 0.05; done"
-    await node.start("trap", spec(["sh", "-c", trap], stop_signal="SIGUSR1"))
+    ready = str(tmp_path / "trap-set")
+    await node.start("trap", spec(trapping("trap 'exit 42' USR1", ready), stop_signal="SIGUSR1"))
     await node.wait_for("trap", "running")
+    await wait_real(lambda: os.path.exists(ready))
     start = trio.current_time()
     report = await node.manager.stop_instance("trap")
     assert trio.current_time() - start < 10  # it exited on the signal, no SIGKILL needed

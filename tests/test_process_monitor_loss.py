@@ -28,6 +28,7 @@ from tests.jobs.harness import (
     open_node,
     spec,
     start_command,
+    trapping,
     wait_real,
 )
 from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
@@ -132,13 +133,13 @@ def _replaced(node):
 
 
 async def test_monitor_sigkill_during_a_stop_the_stop_still_completes(tmp_path) -> None:
-    stubborn = "trap '' TERM; while true; do sleep 0.05; done"
+    ready = tmp_path / "trap-set"
+    stubborn = trapping("trap '' TERM", str(ready))
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
-            await jobs.start(
-                start_command("hard-0", spec(["sh", "-c", stubborn], stop_timeout_seconds=2))
-            )
+            await jobs.start(start_command("hard-0", spec(stubborn, stop_timeout_seconds=2)))
             await wait_real(lambda: any(s.state == "running" for s in link.of("hard-0")))
+            await wait_real(ready.exists)
             pid = next(s.pid for s in link.of("hard-0") if s.state == "running")
             await jobs.stop(StopInstance(instance_id="hard-0"))
             await wait_real(lambda: any(s.state == "stopping" for s in link.of("hard-0")))

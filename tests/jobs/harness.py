@@ -65,6 +65,14 @@ def spec(command: list[str], **fields: object) -> JobSpec:
     return job_spec(parse_spec({"kind": "exec", "config": config, **fields}))
 
 
+def trapping(trap: str, ready: str) -> list[str]:
+    """A shell job that sets ``trap`` (e.g. ``trap 'exit 3' TERM``), then creates the
+    file ``ready`` and loops. "running" is reported when the shell has started, not when
+    its trap is set: a stop sent before that kills the shell by the signal's default
+    action. Wait for ``ready`` (:func:`wait_real`) before stopping such a job."""
+    return ["sh", "-c", f'{trap}; : > "$0"; while true; do sleep 0.05; done', ready]
+
+
 async def wait_real(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll ``predicate`` in real time (immune to mock clocks); fail after ``timeout``."""
     deadline = time.monotonic() + timeout
