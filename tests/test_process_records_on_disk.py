@@ -147,6 +147,21 @@ def test_an_unreadable_outcome_file_falls_back_to_the_records_outcome(tmp_path) 
     assert list((tmp_path / "instances").iterdir()) == []
 
 
+def test_an_outcome_file_left_by_an_earlier_agent_never_outlives_a_new_record(
+    tmp_path,
+) -> None:
+    # The outcome file is read before the record's own outcome: a record written by a
+    # new agent (which has not written that file yet) must not be read back with the
+    # outcome an earlier agent left in it.
+    from symphony.node.process.localstate import InstanceStore
+
+    request = _saved_request()
+    InstanceStore(str(tmp_path)).save(request, outcome={"exit_code": 1, "restarts": 4})
+    InstanceStore(str(tmp_path)).save(request)  # the next agent: no outcome yet
+    (saved,) = InstanceStore(str(tmp_path)).load_all()
+    assert saved.outcome is None
+
+
 def test_a_store_named_relatively_keeps_its_records_when_the_cwd_changes(
     tmp_path, monkeypatch
 ) -> None:

@@ -78,9 +78,17 @@ class InstanceStore:
         if settled)."""
         instance_id = request.instance_id
         outcome_text = json.dumps(outcome)
-        if self._outcomes.get(instance_id, "null") != outcome_text:
+        known = self._outcomes.get(instance_id)
+        if known != outcome_text:
             # First: the outcome file is what a reader takes, whatever the record says.
-            write_in_place(self._path(instance_id, OUTCOME_SUFFIX), outcome_text.encode())
+            path = self._path(instance_id, OUTCOME_SUFFIX)
+            if known is None and outcome is None:
+                # Nothing to say yet, but an earlier agent may have left a file behind:
+                # without it the record's own outcome is read (no new directory entry).
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            else:
+                write_in_place(path, outcome_text.encode())
             self._outcomes[instance_id] = outcome_text
         written = self._written.get(instance_id)
         if written is not None and written[0] is request and written[1] == final_state:
