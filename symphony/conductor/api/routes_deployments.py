@@ -62,8 +62,10 @@ def find(id_or_name: str) -> DeploymentRecord:
     return record
 
 
-def view(record: DeploymentRecord) -> dict[str, Any]:
-    return deployment_json(record, context().store.list_instances(deployment_id=record.id))
+def view(record: DeploymentRecord, ctx: ApiContext | None = None) -> dict[str, Any]:
+    """The deployment with its stored instances (``ctx``: outside Quart's request)."""
+    store = (ctx or context()).store
+    return deployment_json(record, store.list_instances(deployment_id=record.id))
 
 
 async def one(record: DeploymentRecord) -> dict[str, Any]:
@@ -92,7 +94,7 @@ async def create_answer(ctx: ApiContext, data: Any) -> Answer:
     if isinstance(created, Created):
         answer = deployment_json(created.record, list(created.instances))
     else:
-        answer = deployment_json(created, ctx.store.list_instances(deployment_id=created.id))
+        answer = view(created, ctx)
     return Answer(201, json_bytes(answer))
 
 
