@@ -94,13 +94,10 @@ class SupervisorBase(Actor):
         if not records:
             self.store.add_to_counter(RESTARTS, restarts)
             return
-        if self._unrecorded:  # the events noted so far go in the same transaction
-            events, self._unrecorded = self._unrecorded, []
-            counters = {RESTARTS: restarts} if restarts else None
-            saved = self.events.add_with_instances(records, events, counters)
-        else:
-            saved = self.store.upsert_instances(records)
-            self.store.add_to_counter(RESTARTS, restarts)
+        # The events noted so far and the restarts go in the same transaction.
+        events, self._unrecorded = self._unrecorded, []
+        counters = {RESTARTS: restarts} if restarts else None
+        saved = self.events.add_with_instances(records, events, counters)
         for one in saved:
             self.instances[one.id] = one
 
