@@ -248,6 +248,10 @@ async def _phases(
         result["heartbeats_fresh"] = await heartbeats_fresh(client, conductor, 2 * args.heartbeat)
         print(f"  {nodes} nodes: conductor CPU {result['cpu_percent']:.1f}%", flush=True)
 
+        if args.no_restart:
+            result["reconnect_seconds"], result["restart_skipped"] = None, True
+            nursery.cancel_scope.cancel()
+            return
         errors_before = stats.errors
         await stop_conductor(conductor, signal.SIGKILL)
         with trio.fail_after(30):
@@ -294,6 +298,23 @@ def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
             )
             continue
         reconnect = r["reconnect_seconds"]
+        restart_rows = (
+            []
+            if r.get("restart_skipped")
+            else [
+                [
+                    f"{n:,} nodes: all ready after conductor restart (s)",
+                    "timed out" if reconnect is None else reconnect,
+                    *target(n, RECONNECT_TARGET, reconnect, " s"),
+                ],
+                [
+                    f"{n:,} nodes: conductor CPU per reconnect (ms, start included)",
+                    r.get("reconnect_cpu_ms_per_node", {}).get("conductor", "n/a"),
+                    "",
+                    "",
+                ],
+            ]
+        )
         out += [
             [f"{n:,} nodes: all ready after start (s)", r["connect_seconds"], "", ""],
             [
@@ -333,18 +354,8 @@ def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
                 "",
                 "",
             ],
-            [
-                f"{n:,} nodes: all ready after conductor restart (s)",
-                "timed out" if reconnect is None else reconnect,
-                *target(n, RECONNECT_TARGET, reconnect, " s"),
-            ],
-            [
-                f"{n:,} nodes: conductor CPU per reconnect (ms, start included)",
-                r.get("reconnect_cpu_ms_per_node", {}).get("conductor", "n/a"),
-                "",
-                "",
-            ],
         ]
+        out += restart_rows
     return out
 
 
@@ -370,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up on a phase after")
     parser.add_argument("--keep", type=Path, help="keep conductor state and logs in this dir")
+    parser.add_argument(
+        "--no-restart", action="store_true", help="measure connects and CPU only, no restart"
+    )
     args = parser.parse_args(argv)
     args.nodes = args.nodes or ([50, 200] if args.quick else [100, 1000, 5000])
     args.window = args.window or (5.0 if args.quick else 15.0)

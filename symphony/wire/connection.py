@@ -25,6 +25,7 @@ from .admission import Slot
 from .codec import DEFAULT_MAX_FRAME_SIZE, decode, encode
 from .errors import ConnectionClosed, ProtocolError
 from .messages import Message
+from .websocket import WebSocket
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -47,6 +48,11 @@ CLOSE_PROTOCOL_ERROR = 1002  # a frame failed to decode or validate
 CLOSE_POLICY_VIOLATION = 1008  # e.g. a node speaking for another node id
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
+
+
+#: What a connection reads and writes: trio-websocket's (a node's side) or our own
+#: reader-less :class:`~symphony.wire.websocket.WebSocket` (the Conductor's side).
+Transport = trio_websocket.WebSocketConnection | WebSocket
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:
@@ -72,7 +78,7 @@ class WireConnection:
 
     def __init__(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: Transport,
         *,
         remote: str,
         peer_cn: str,

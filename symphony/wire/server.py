@@ -9,7 +9,9 @@ open for its 60 s connect timeout and logs nothing. Here each connection goes:
    and dropped at once, so it sees EOF within milliseconds;
 2. the node id is read from the certificate CN;
 3. WebSocket upgrade, also under ``handshake_timeout`` (it would otherwise wait
-   forever for a peer that leaves before upgrading);
+   forever for a peer that leaves before upgrading); the WebSocket is our own
+   :class:`~symphony.wire.websocket.WebSocket`, read by the handler's task itself (no
+   reader task per connection);
 4. ``await handler(NodeConnection)``. When the handler returns the connection is
    closed normally. If it raises :class:`ProtocolError` the connection is closed
    with code 1002 and the error as reason; :class:`ConnectionClosed` is a normal
@@ -51,7 +53,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, cast
 
 import trio
-import trio_websocket
 
 from .admission import HandshakeGate, Slot
 from .codec import DEFAULT_MAX_FRAME_SIZE
@@ -64,7 +65,8 @@ from .connection import (
 )
 from .errors import CertificateError, ConnectionClosed, ProtocolError
 from .identity import peer_node_id
-from .relay import MAGIC, PrefixedStream
+from .relay import MAGIC
+from .websocket import accept_websocket
 
 __all__ = ["JOIN_WS_PATH", "NODE_WS_PATH", "serve_nodes"]
 
@@ -145,27 +147,6 @@ async def _peek_magic(stream: trio.abc.Stream, timeout: float) -> bytes | None:
     return None
 
 
-async def _upgrade(
-    nursery: trio.Nursery, stream: trio.abc.Stream, *, timeout: float, max_frame_size: int
-) -> trio_websocket.WebSocketConnection | None:
-    with trio.move_on_after(timeout):
-        try:
-            request = await trio_websocket.wrap_server_stream(
-                nursery,
-                stream,  # a PrefixedStream gives back the peeked bytes first
-                message_queue_size=4,
-                max_message_size=max_frame_size,
-                receive_buffer_size=65536,
-            )
-            if request.path != NODE_WS_PATH:
-                await request.reject(404, body=f"nodes connect to {NODE_WS_PATH}\n".encode())
-                return None
-            return await request.accept()
-        except trio_websocket.ConnectionClosed:
-            return None
-    return None
-
-
 async def _serve_anonymous(
     stream: trio.SSLStream[Any],
     remote: str,
@@ -175,48 +156,40 @@ async def _serve_anonymous(
     close_timeout: float,
 ) -> None:
     """A client without a certificate: the join exchange, or nothing at all."""
-    async with trio.open_nursery() as nursery:
-        ws: trio_websocket.WebSocketConnection | None = None
-        path = None
-        with trio.move_on_after(timeout):
-            try:
-                request = await trio_websocket.wrap_server_stream(
-                    nursery,
-                    stream,
-                    message_queue_size=1,
-                    max_message_size=JOIN_MAX_MESSAGE_SIZE,
-                    receive_buffer_size=16384,
-                )
-                path = request.path
-                if path == JOIN_WS_PATH:
-                    ws = await request.accept()
-            except trio_websocket.ConnectionClosed:
-                pass
-        if ws is None:
-            # No HTTP answer on purpose: the client sees EOF right after the handshake,
-            # exactly as with a server that requires certificates.
-            asked = f"asked for {path}" if path is not None else "sent no WebSocket request"
-            log.warning(
-                "rejected TLS client %s: it presented no client certificate and %s "
-                "(without a certificate only the join endpoint %s is open)",
-                remote,
-                asked,
-                JOIN_WS_PATH,
-            )
-        else:
-            conn = NodeConnection(
-                ws, remote=remote, peer_cn="(joining)", max_frame_size=JOIN_MAX_MESSAGE_SIZE
-            )
-            try:
-                await join_handler(conn, remote)
-            except (trio_websocket.ConnectionClosed, ConnectionClosed):
-                log.info("joining client %s left before the exchange ended", remote)
-            except Exception:
-                log.exception("join exchange with %s failed", remote)
-            finally:
-                with trio.CancelScope(deadline=trio.current_time() + close_timeout, shield=True):
-                    await ws.aclose()
-        nursery.cancel_scope.cancel()
+    ws, path = await accept_websocket(
+        stream,
+        path=JOIN_WS_PATH,
+        timeout=timeout,
+        max_message_size=JOIN_MAX_MESSAGE_SIZE,
+        answer_refusals=False,
+    )
+    if ws is None:
+        # No HTTP answer on purpose: the client sees EOF right after the handshake,
+        # exactly as with a server that requires certificates.
+        asked = f"asked for {path}" if path is not None else "sent no WebSocket request"
+        log.warning(
+            "rejected TLS client %s: it presented no client certificate and %s "
+            "(without a certificate only the join endpoint %s is open)",
+            remote,
+            asked,
+            JOIN_WS_PATH,
+        )
+        return
+    conn = NodeConnection(
+        ws,
+        remote=remote,
+        peer_cn="(joining)",
+        max_frame_size=JOIN_MAX_MESSAGE_SIZE,
+        close_timeout=close_timeout,
+    )
+    try:
+        await join_handler(conn, remote)
+    except ConnectionClosed:
+        log.info("joining client %s left before the exchange ended", remote)
+    except Exception:
+        log.exception("join exchange with %s failed", remote)
+    finally:
+        await conn.close()
 
 
 async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
@@ -307,7 +280,7 @@ async def _open_and_serve(
                 close_timeout=close_timeout,
             )
             return
-        upgrading: trio.abc.Stream = stream
+        first: bytes | None = b""
         if data_handler is not None:
             first = await _peek_magic(stream, handshake_timeout)
             if first is None:
@@ -317,25 +290,25 @@ async def _open_and_serve(
                 slot.release()  # a relayed stream holds no admission turn
                 await data_handler(stream, node_id, remote)
                 return
-            upgrading = PrefixedStream(stream, first)
-        async with trio.open_nursery() as nursery:
-            ws = await _upgrade(
-                nursery, upgrading, timeout=handshake_timeout, max_frame_size=max_frame_size
-            )
-            if ws is None:
-                log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
-            else:
-                conn = NodeConnection(
-                    ws,
-                    remote=remote,
-                    peer_cn=node_id,
-                    max_frame_size=max_frame_size,
-                    close_timeout=close_timeout,
-                )
-                conn.admission = slot
-                await _run_handler(handler, conn)
-            # The WebSocket's reader task lives in this nursery; once closed, stop it.
-            nursery.cancel_scope.cancel()
+        ws, _ = await accept_websocket(
+            stream,
+            path=NODE_WS_PATH,
+            timeout=handshake_timeout,
+            max_message_size=max_frame_size,
+            initial=first or b"",
+        )
+        if ws is None:
+            log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
+            return
+        conn = NodeConnection(
+            ws,
+            remote=remote,
+            peer_cn=node_id,
+            max_frame_size=max_frame_size,
+            close_timeout=close_timeout,
+        )
+        conn.admission = slot
+        await _run_handler(handler, conn)
     except Exception:
         # Last line of defence: whatever one connection does must not take down
         # serve_listeners (and with it the conductor). Cancelled is not an Exception.

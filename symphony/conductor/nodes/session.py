@@ -1,8 +1,9 @@
 """NodeSession: the actor behind one authenticated node link.
 
 The connection handler (run by the wire server, in the task that owns the WebSocket)
-does the opening exchange, registers the node with the registry and then runs the
-session until the link ends. The session's reader task validates nothing itself:
+does the opening exchange, registers the node with the registry and then reads the link
+itself until it ends: one task per link reads its frames, with no reader task or message
+channel in between. The reading validates nothing itself:
 :mod:`symphony.wire` already turned every frame into a typed message or refused it.
 The session routes them: heartbeats to the registry's inbox (in batches, see ``beats.py``),
 statuses to the registry, log chunks to whoever asked for them. Other actors send
@@ -134,15 +135,23 @@ class NodeSession(Actor):
         #: The version negotiated in the hello (set before ``accepted``).
         self.protocol_version = 1
         self._log_sinks: dict[str, LogSink] = {}
-        self._refused, self._refused_out = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
-        self._outgoing, self._outgoing_out = trio.open_memory_channel[Message | list[Message]](
-            SEND_QUEUE
-        )
+        # The writer and the reporter of refused starts, and their queues, are made when
+        # first needed: most links of a large fleet carry heartbeats and nothing else,
+        # and each idle task with its channel would cost every one of them memory.
+        self._refused: trio.MemorySendChannel[InstanceStatus] | None = None
+        self._outgoing: trio.MemorySendChannel[Message | list[Message]] | None = None
+        # The link is read by the connection's own task (see run_session), in this scope.
+        self._reading = trio.CancelScope()
 
-    async def on_start(self) -> None:
-        self.nursery.start_soon(self._read)
-        self.nursery.start_soon(self._report_refused)
-        self.nursery.start_soon(self._write)
+    async def on_stop(self) -> None:
+        # A stop (the registry's CloseSession, a failed write) ends the reading; a crash
+        # or a cancellation ends it anyway: the reader is in the same nursery.
+        self._reading.cancel()
+
+    async def read(self) -> None:
+        """Read the link until it closes or this session stops (run by the link's task)."""
+        with self._reading:
+            await self._read()
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, CloseSession):
@@ -170,10 +179,7 @@ class NodeSession(Actor):
         if self.protocol_version < 4:
             message = for_old_node(message)
         if isinstance(message, Message | list):
-            try:
-                self._outgoing.send_nowait(message)
-            except trio.WouldBlock:
-                self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
+            self._queue(message)
             return None
         raise TypeError(f"NodeSession does not handle {type(message).__name__}")
 
@@ -194,10 +200,20 @@ class NodeSession(Actor):
             sink(LogChunk(request_id=request.request_id, eof=True, reason=reason))
         return True
 
-    async def _write(self) -> None:
+    def _queue(self, message: Message | list[Message]) -> None:
+        """Queue a frame for the writer (started with the first one)."""
+        if self._outgoing is None:
+            self._outgoing, outgoing = trio.open_memory_channel[Message | list[Message]](SEND_QUEUE)
+            self.nursery.start_soon(self._write, outgoing)
+        try:
+            self._outgoing.send_nowait(message)
+        except trio.WouldBlock:
+            self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
+
+    async def _write(self, outgoing: trio.MemoryReceiveChannel[Message | list[Message]]) -> None:
         """Background: write queued commands in order, once the node was accepted."""
         await self.accepted.wait()
-        async for message in self._outgoing_out:
+        async for message in outgoing:
             with trio.move_on_after(WRITE_TIMEOUT) as writing:
                 await self._send(message)
             if writing.cancelled_caught:
@@ -251,6 +267,9 @@ class NodeSession(Actor):
             at=time.time(),
             final=True,
         )
+        if self._refused is None:
+            self._refused, refused = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
+            self.nursery.start_soon(self._report_refused, refused)
         try:
             self._refused.send_nowait(failed)
         except trio.WouldBlock:
@@ -262,10 +281,10 @@ class NodeSession(Actor):
                 message.instance_id,
             )
 
-    async def _report_refused(self) -> None:
+    async def _report_refused(self, refused: trio.MemoryReceiveChannel[InstanceStatus]) -> None:
         # The handler must not block on the registry (the scheduler -> session -> registry
         # -> scheduler sends would form a cycle): this task forwards, as the reader does.
-        async for failed in self._refused_out:
+        async for failed in refused:
             await self.registry.tell(NodeStatuses(self.node_id, self.ref, (failed,)))
 
     def _close(self, code: int, reason: str) -> None:
@@ -320,10 +339,7 @@ class NodeSession(Actor):
             data, size = found
             eof = msg.offset + len(data) >= size
             answer = UploadData(request_id=msg.request_id, data=data, eof=eof, size=size)
-        try:
-            self._outgoing.send_nowait(answer)
-        except trio.WouldBlock:
-            self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
+        self._queue(answer)
 
 
 #: ``(certificate node id, hello) -> refusal reason or None``.
@@ -409,6 +425,8 @@ async def run_session(
                 return
             session.accepted.set()
             conn.opened()  # the next link may open (admission control)
+            # This task, which owns the connection, reads it: no reader task per link.
+            await session.read()
     finally:
         # Whatever ended the session (the link, a lost verdict, a crash, shutdown), the
         # registry must hear of it, and the link is closed from this task, which owns

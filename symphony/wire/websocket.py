@@ -1,0 +1,261 @@
+"""The server's WebSocket: frames read by the task that asks for a message, no reader task.
+
+trio-websocket gives every connection a background reader task, a nursery and a message
+channel: each frame is parsed in that task, queued, and handed to the task that asked
+for it, and each idle link keeps those objects alive. A Conductor holds thousands of
+links, each sending a small heartbeat every few seconds, so those per-frame hops and
+per-link objects are most of what a link costs it. Here :meth:`WebSocket.get_message`
+reads the stream and parses frames (:mod:`symphony.wire.frames`) in the calling task,
+until a whole message is there. The opening HTTP upgrade is wsproto's.
+
+The rules it keeps, as trio-websocket does:
+
+- A message (all its fragments) is at most ``max_message_size`` bytes: a frame that
+  would make it larger closes the connection with 1009 before its payload is read.
+- A ping is answered while reading; a pong is ignored.
+- A close from the peer is answered; ``get_message`` raises :class:`ConnectionClosed`
+  with the peer's code and reason once every earlier message has been returned. A
+  broken frame (bad opcode, unmasked frame, bad UTF-8 in a text message) closes the
+  connection with its code (1002, 1007); a connection lost without a close is 1006.
+- Only one task reads (calls ``get_message`` or ``aclose``); any task may send (a lock
+  keeps frames whole when the reader answers a ping while another task sends).
+
+Because nothing reads while nobody calls ``get_message``, a ping waits for the next
+read: the Conductor reads every link all the time.
+
+>>> ws = await accept_websocket(stream, path="/v1/node", max_message_size=1 << 22,
+...                             timeout=5)                      # doctest: +SKIP
+>>> data = await ws.get_message()                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import struct
+from typing import cast
+
+import trio
+from wsproto.connection import ConnectionType
+from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
+from wsproto.frame_protocol import CloseReason
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from .errors import ConnectionClosed
+from .frames import BINARY, CLOSE, PING, PONG, FrameError, FrameReader, close_frame
+
+__all__ = ["WebSocket", "accept_websocket"]
+
+log = logging.getLogger("symphony.wire")
+
+#: Bytes asked of the stream per read: one TLS record's worth. A heartbeat is one small
+#: record; a large message takes several reads either way.
+RECEIVE_SIZE = 16384
+#: Bytes of the opening HTTP request we read at most: h11 refuses a longer head anyway.
+_HANDSHAKE_LIMIT = 16384
+
+
+def close_reason_text(code: int) -> str:
+    """The name of a close code, as a reason for a close that came without one."""
+    try:
+        return CloseReason(code).name.lower().replace("_", " ")
+    except ValueError:
+        return "no reason given"
+
+
+def _lost() -> ConnectionClosed:
+    return ConnectionClosed(1006, close_reason_text(1006))
+
+
+def _binary_frame(payload: bytes) -> bytes:
+    # A server's frames are not masked (RFC 6455 5.1): a header and the payload.
+    size = len(payload)
+    if size < 126:
+        return bytes((0x80 | BINARY, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x80 | BINARY, 126, size) + payload
+    return struct.pack("!BBQ", 0x80 | BINARY, 127, size) + payload
+
+
+class WebSocket:
+    """An open server-side WebSocket over ``stream``; see the module docstring.
+
+    ``closed`` is ``None`` while open, else the :class:`ConnectionClosed` that says why.
+    """
+
+    __slots__ = ("_close_sent", "_reader", "_send_lock", "_stream", "closed")
+
+    def __init__(self, stream: trio.abc.Stream, *, max_message_size: int) -> None:
+        self._stream = stream
+        self._reader = FrameReader(max_message_size=max_message_size)
+        self.closed: ConnectionClosed | None = None
+        self._close_sent = False
+        self._send_lock = trio.Lock()
+
+    async def get_message(self) -> bytes | str:
+        """The next whole message; :class:`ConnectionClosed` once the link has closed."""
+        reader = self._reader
+        while self.closed is None:
+            try:
+                frame = reader.next()
+            except FrameError as error:
+                await self._fail(error.code, error.reason)
+                break
+            if frame is None:
+                try:
+                    data = await self._stream.receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if not data:
+                    self.closed = _lost()
+                    break
+                reader.feed(cast(bytes, data))  # SSLStream reads bytes
+                continue
+            kind, payload = frame
+            if kind == PING:
+                await self._send_control(PONG, cast(bytes, payload))
+            elif kind == CLOSE:
+                await self._peer_closed(*cast(tuple[int, str], payload))
+            elif kind != PONG:  # we send no pings: a pong has nothing to answer
+                return cast(bytes | str, payload)
+        assert self.closed is not None
+        raise self.closed
+
+    async def _peer_closed(self, code: int, reason: str) -> None:
+        # Answer with the same code, then the link is over: a server closes TCP at once
+        # (RFC 6455 7.1.1), which the owner does when the reading ends.
+        self.closed = ConnectionClosed(code, reason or close_reason_text(code))
+        await self._send_close(1000 if code == 1005 else code, None)
+
+    async def _fail(self, code: int, reason: str) -> None:
+        self.closed = ConnectionClosed(code, reason)
+        await self._send_close(code, reason)
+
+    async def send_message(self, data: bytes) -> None:
+        """Send ``data`` as one binary message; :class:`ConnectionClosed` if closed."""
+        if self.closed is not None:
+            raise self.closed
+        await self._send(_binary_frame(data))
+
+    async def _send(self, data: bytes) -> None:
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                if self.closed is None:
+                    self.closed = _lost()
+                raise self.closed from None
+
+    async def _send_control(self, opcode: int, payload: bytes) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(bytes((0x80 | opcode, len(payload))) + payload)
+
+    async def _send_close(self, code: int, reason: str | None) -> None:
+        if not self._close_sent:
+            self._close_sent = True
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(close_frame(code, reason))
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close: send a close frame, read (and drop) until the peer's answer, close the
+        stream. Idempotent. Bound it with a deadline: a peer may never answer."""
+        try:
+            if self.closed is None:
+                self.closed = ConnectionClosed(code, reason)
+                await self._send_close(code, reason)
+                await self._await_close_reply()
+        finally:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._stream.aclose()
+
+    async def _await_close_reply(self) -> None:
+        reader = self._reader
+        while True:
+            try:
+                frame = reader.next()
+            except FrameError:
+                return
+            if frame is not None:
+                if frame[0] == CLOSE:
+                    return
+                continue  # messages after our close are dropped
+            try:
+                data = await self._stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            reader.feed(cast(bytes, data))
+
+
+async def accept_websocket(
+    stream: trio.abc.Stream,
+    *,
+    path: str,
+    max_message_size: int,
+    timeout: float,
+    initial: bytes = b"",
+    answer_refusals: bool = True,
+) -> tuple[WebSocket | None, str | None]:
+    """Read the opening HTTP request from ``stream`` and upgrade it if it asks for ``path``.
+
+    Returns ``(websocket, path asked for)``; the websocket is ``None`` when the request
+    asked for another path (answered 404), was not a WebSocket upgrade (answered 400),
+    or did not come within ``timeout`` seconds (the path is then ``None`` too).
+    ``initial`` holds bytes of the request already read from the stream. With
+    ``answer_refusals=False`` a request for another path gets no answer at all.
+    """
+    handshake = H11Handshake(ConnectionType.SERVER)
+    asked: str | None = None
+    with trio.move_on_after(timeout):
+        try:
+            request = await _read_request(stream, handshake, initial)
+            if request is None:
+                return None, None
+            asked = request.target
+            if asked != path and not answer_refusals:
+                return None, asked
+            if asked != path:
+                body = f"this endpoint serves {path}\n".encode()
+                answer = handshake.send(
+                    RejectConnection(
+                        status_code=404,
+                        headers=[(b"content-length", str(len(body)).encode())],
+                        has_body=True,
+                    )
+                )
+                await stream.send_all(answer + handshake.send(RejectData(data=body)))
+                return None, asked
+            await stream.send_all(handshake.send(AcceptConnection()))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return None, asked
+        return WebSocket(stream, max_message_size=max_message_size), asked
+    return None, asked
+
+
+async def _read_request(
+    stream: trio.abc.Stream, handshake: H11Handshake, data: bytes
+) -> Request | None:
+    """The upgrade request, or None (after answering 400 if it was a bad one)."""
+    received = 0
+    while True:
+        if data:  # (h11 takes empty data for the end of the stream)
+            received += len(data)
+            try:
+                handshake.receive_data(data)
+                for event in handshake.events():
+                    if isinstance(event, Request):
+                        return event
+            except (RemoteProtocolError, ValueError) as error:  # ValueError: a bad Host
+                log.debug("refused a WebSocket upgrade: %s", error)
+                hint = getattr(error, "event_hint", None)
+                if isinstance(hint, RejectConnection):
+                    with contextlib.suppress(LocalProtocolError):
+                        await stream.send_all(handshake.send(hint))
+                return None
+            if received > _HANDSHAKE_LIMIT:
+                return None
+        data = bytes(await stream.receive_some(RECEIVE_SIZE))
+        if not data:
+            return None
