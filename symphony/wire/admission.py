@@ -54,11 +54,10 @@ class HandshakeGate:
         """Connections in their opening now."""
         return self.concurrency - self._slots.value
 
-    @asynccontextmanager
-    async def turn(self) -> AsyncIterator[Slot]:
-        """Wait for a turn (at most ``max_wait``); yields a :class:`Slot` whose
-        ``admitted`` is False when the connection was turned away. The turn is given
-        back on exit at the latest."""
+    async def admit(self) -> Slot:
+        """Wait for a turn (at most ``max_wait``); a :class:`Slot` whose ``admitted`` is
+        False when the connection was turned away. Release it when done (or use
+        :meth:`turn`): a link holds no context manager for its whole life this way."""
         slot = Slot(None)
         self.waiting += 1
         try:
@@ -77,6 +76,12 @@ class HandshakeGate:
                     self.waiting,
                     self.turned_away,
                 )
+        return slot
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[Slot]:
+        """:meth:`admit`, and the turn given back on exit at the latest."""
+        slot = await self.admit()
         try:
             yield slot
         finally:

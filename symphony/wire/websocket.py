@@ -84,14 +84,17 @@ class WebSocket:
     ``closed`` is ``None`` while open, else the :class:`ConnectionClosed` that says why.
     """
 
-    __slots__ = ("_close_sent", "_reader", "_send_lock", "_stream", "closed")
+    __slots__ = ("_close_sent", "_reader", "_sending", "_stream", "closed")
 
     def __init__(self, stream: trio.abc.Stream, *, max_message_size: int) -> None:
         self._stream = stream
         self._reader = FrameReader(max_message_size=max_message_size)
         self.closed: ConnectionClosed | None = None
         self._close_sent = False
-        self._send_lock = trio.Lock()
+        # Set while a task sends: another one waits for it, so frames never interleave
+        # (the reader answers pings and closes while a writer may be sending). An event
+        # per send rather than a lock per link: most links send rarely.
+        self._sending: trio.Event | None = None
 
     async def get_message(self) -> bytes | str:
         """The next whole message; :class:`ConnectionClosed` once the link has closed."""
@@ -139,13 +142,18 @@ class WebSocket:
         await self._send(_binary_frame(data))
 
     async def _send(self, data: bytes) -> None:
-        async with self._send_lock:
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                if self.closed is None:
-                    self.closed = _lost()
-                raise self.closed from None
+        while self._sending is not None:
+            await self._sending.wait()
+        self._sending = sent = trio.Event()
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            if self.closed is None:
+                self.closed = _lost()
+            raise self.closed from None
+        finally:
+            self._sending = None
+            sent.set()
 
     async def _send_control(self, opcode: int, payload: bytes) -> None:
         with contextlib.suppress(ConnectionClosed):

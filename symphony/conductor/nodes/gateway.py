@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from symphony.actors import Actor, ActorRef
-from symphony.wire import NodeConnection, serve_nodes
+from symphony.wire import serve_nodes
 from symphony.wire.admission import HandshakeGate
 from symphony.wire.server import JoinHandler
 
@@ -81,10 +81,23 @@ class Gateway(Actor):
 
     async def on_start(self) -> None:
         s = self.settings
+        # Each link's task runs run_session directly (a partial, not a method calling
+        # it): one coroutine frame less held by every open link.
+        handle = functools.partial(
+            run_session,
+            registry=self.registry,
+            default_heartbeat_sec=s.default_heartbeat_sec,
+            timeout_for=self.timeout_for,
+            hello_timeout=s.hello_timeout,
+            hello_check=s.hello_check,
+            uploads=s.uploads,
+            beats=s.beats,
+            relay=s.relay,
+        )
         self.port = await self.nursery.start(
             functools.partial(
                 serve_nodes,
-                self._handle,
+                handle,
                 host=s.host,
                 port=s.port,
                 ssl_context=s.ssl_context,
@@ -93,19 +106,6 @@ class Gateway(Actor):
                 gate=self.gate,
                 data_handler=s.relay.serve if s.relay is not None else None,
             )
-        )
-
-    async def _handle(self, conn: NodeConnection) -> None:
-        await run_session(
-            conn,
-            self.registry,
-            default_heartbeat_sec=self.settings.default_heartbeat_sec,
-            timeout_for=self.timeout_for,
-            hello_timeout=self.settings.hello_timeout,
-            hello_check=self.settings.hello_check,
-            uploads=self.settings.uploads,
-            beats=self.settings.beats,
-            relay=self.settings.relay,
         )
 
     async def receive(self, message: Any) -> Any:

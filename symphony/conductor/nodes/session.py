@@ -129,9 +129,10 @@ class NodeSession(Actor):
         self.registry = registry
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = "session ended"
-        # Set once the node has been sent HelloAccepted: commands that owners send in
-        # reaction to the hello (e.g. "stop this stale copy") must follow it on the wire.
-        self.accepted = trio.Event()
+        # True once the node has been sent HelloAccepted (see accept()): commands that
+        # owners send in reaction to the hello (e.g. "stop this stale copy") must follow
+        # it on the wire.
+        self.accepted = False
         #: The version negotiated in the hello (set before ``accepted``).
         self.protocol_version = 1
         self._log_sinks: dict[str, LogSink] = {}
@@ -140,6 +141,9 @@ class NodeSession(Actor):
         # and each idle task with its channel would cost every one of them memory.
         self._refused: trio.MemorySendChannel[InstanceStatus] | None = None
         self._outgoing: trio.MemorySendChannel[Message | list[Message]] | None = None
+        # The queue's other end until the writer takes it (the writer starts once both
+        # a frame is queued and the node was accepted).
+        self._outgoing_out: trio.MemoryReceiveChannel[Message | list[Message]] | None = None
         # The link is read by the connection's own task (see run_session), in this scope.
         self._reading = trio.CancelScope()
 
@@ -147,11 +151,6 @@ class NodeSession(Actor):
         # A stop (the registry's CloseSession, a failed write) ends the reading; a crash
         # or a cancellation ends it anyway: the reader is in the same nursery.
         self._reading.cancel()
-
-    async def read(self) -> None:
-        """Read the link until it closes or this session stops (run by the link's task)."""
-        with self._reading:
-            await self._read()
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, CloseSession):
@@ -200,19 +199,31 @@ class NodeSession(Actor):
             sink(LogChunk(request_id=request.request_id, eof=True, reason=reason))
         return True
 
-    def _queue(self, message: Message | list[Message]) -> None:
-        """Queue a frame for the writer (started with the first one)."""
-        if self._outgoing is None:
-            self._outgoing, outgoing = trio.open_memory_channel[Message | list[Message]](SEND_QUEUE)
+    def accept(self) -> None:
+        """The node was sent HelloAccepted: what was queued meanwhile may follow it."""
+        self.accepted = True
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        outgoing, self._outgoing_out = self._outgoing_out, None
+        if outgoing is not None and not self._reading.cancel_called:  # (not once stopped)
             self.nursery.start_soon(self._write, outgoing)
+
+    def _queue(self, message: Message | list[Message]) -> None:
+        """Queue a frame for the writer (started with the first one, once accepted)."""
+        if self._outgoing is None:
+            self._outgoing, self._outgoing_out = trio.open_memory_channel[Message | list[Message]](
+                SEND_QUEUE
+            )
+            if self.accepted:
+                self._start_writer()
         try:
             self._outgoing.send_nowait(message)
         except trio.WouldBlock:
             self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
 
     async def _write(self, outgoing: trio.MemoryReceiveChannel[Message | list[Message]]) -> None:
-        """Background: write queued commands in order, once the node was accepted."""
-        await self.accepted.wait()
+        """Background: write queued commands in order (started once the node was accepted)."""
         async for message in outgoing:
             with trio.move_on_after(WRITE_TIMEOUT) as writing:
                 await self._send(message)
@@ -291,17 +302,19 @@ class NodeSession(Actor):
         self.close_code, self.close_reason = code, reason
         self.request_stop()
 
-    async def _read(self) -> None:
-        try:
-            while True:
-                received = await self.conn.receive()
-                for msg in received if isinstance(received, list) else (received,):
-                    await self._route(msg)
-        except ProtocolError as error:
-            log.warning("node %r: protocol error, closing its link: %s", self.node_id, error)
-            self._close(1002, str(error))
-        except ConnectionClosed as closed:
-            self._close(closed.code, f"link closed by node: {closed}")
+    async def read(self) -> None:
+        """Read the link until it closes or this session stops (run by the link's task)."""
+        with self._reading:
+            try:
+                while True:
+                    received = await self.conn.receive()
+                    for msg in received if isinstance(received, list) else (received,):
+                        await self._route(msg)
+            except ProtocolError as error:
+                log.warning("node %r: protocol error, closing its link: %s", self.node_id, error)
+                self._close(1002, str(error))
+            except ConnectionClosed as closed:
+                self._close(closed.code, f"link closed by node: {closed}")
 
     async def _route(self, msg: Message) -> None:
         if isinstance(msg, Heartbeat):
@@ -423,7 +436,7 @@ async def run_session(
                 session.close_code, session.close_reason = closed.code, str(closed)
                 await ref.stop()
                 return
-            session.accepted.set()
+            session.accept()
             conn.opened()  # the next link may open (admission control)
             # This task, which owns the connection, reads it: no reader task per link.
             await session.read()
