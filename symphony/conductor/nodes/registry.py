@@ -91,6 +91,7 @@ from .model import (
     SessionEnded,
     SetDraining,
 )
+from .record import NodeRecord
 from .usage import GetCurrentUsage, GetInstanceUsage, GetNodeUsage, UsageHistory
 
 log = logging.getLogger("symphony.conductor.nodes")
@@ -133,15 +134,6 @@ def liveness_timeout(node_timeout_sec: float | None, heartbeat_sec: float) -> fl
     return node_timeout_sec or 5.0 * heartbeat_sec
 
 
-@dataclass
-class _Node:
-    view: NodeView
-    session: ActorRef | None
-    deadline: float  # trio time after which a quiet node is lost
-    incarnation: str | None = None  # the accepted agent's token (see fencing.py)
-    has_usage: bool = False  # a full heartbeat came on this link: deltas apply to it
-
-
 class NodeRegistry(Actor):
     """Tracks nodes; see the module docstring for the state machine.
 
@@ -182,7 +174,7 @@ class NodeRegistry(Actor):
         self.incarnations = incarnations if incarnations is not None else MemoryIncarnations()
         self._started_at = 0.0
         self._strain_grace = -math.inf  # until when a dropped link may take to return
-        self._nodes: dict[str, _Node] = {}
+        self._nodes: dict[str, NodeRecord] = {}
         self.fanout = LosslessFanout(merge=_merge_reports)
         self._alarm_moved = trio.Event()  # set (and replaced) whenever _sweep_at changes
         self._sweep_at = math.inf  # when the timer tells us to sweep
@@ -230,13 +222,13 @@ class NodeRegistry(Actor):
             return self._set_draining(message)
         if isinstance(message, GetSession):
             node = self._nodes.get(message.node_id)
-            return node.session if node is not None and node.view.state == "ready" else None
+            return node.session if node is not None and node.state == "ready" else None
         raise TypeError(f"NodeRegistry does not handle {type(message).__name__}")
 
     async def _register(self, msg: RegisterNode) -> str | None:
         hello = msg.hello
         existing = self._nodes.get(hello.node_id)
-        if existing is not None and existing.view.state == "ready":
+        if existing is not None and existing.state == "ready":
             return (
                 f"node id {hello.node_id!r} is already connected from {existing.view.remote}; "
                 "a second connection with the same id is refused"
@@ -245,7 +237,7 @@ class NodeRegistry(Actor):
         if fenced is not None:
             return fenced
         existing = self._nodes.get(hello.node_id)  # _fence may have declared it lost
-        previous: NodeState | None = existing.view.state if existing else None
+        previous: NodeState | None = existing.state if existing else None
         view = NodeView(
             node_id=hello.node_id,
             state="ready",
@@ -266,7 +258,7 @@ class NodeRegistry(Actor):
         )
         deadline = trio.current_time() + self.timeout_for(msg.heartbeat_sec)
         incarnation = hello.incarnation or (existing.incarnation if existing else None)
-        self._nodes[hello.node_id] = _Node(view, msg.session, deadline, incarnation)
+        self._nodes[hello.node_id] = NodeRecord(view, msg.session, deadline, incarnation)
         if hello.incarnation is not None and hello.incarnation != self._known(hello.node_id):
             self.incarnations.set_node_incarnation(hello.node_id, hello.incarnation)
         log.info(
@@ -287,7 +279,7 @@ class NodeRegistry(Actor):
     def _known(self, node_id: str) -> str | None:
         return self.incarnations.get_node_incarnation(node_id)
 
-    def _fence(self, msg: RegisterNode, existing: _Node | None) -> str | None:
+    def _fence(self, msg: RegisterNode, existing: NodeRecord | None) -> str | None:
         """Refuse a new incarnation until the previous one's node timeout has passed.
 
         Returns the refusal, or None to go on (after declaring the previous incarnation
@@ -308,7 +300,7 @@ class NodeRegistry(Actor):
                 msg.shared_certificate,
                 msg.heartbeat_sec,
             )
-        if existing.view.state == "lost":
+        if existing.state == "lost":
             return None
         wait = existing.deadline - trio.current_time()
         if wait > 0:
@@ -327,7 +319,7 @@ class NodeRegistry(Actor):
         heartbeat_sec: float,
         *,
         ready: bool = False,
-    ) -> _Node:
+    ) -> NodeRecord:
         """Hold a node not seen since this registry started as if it had disconnected
         then: it is lost unless it says hello within its timeout from our start (from
         now when ``ready``: the Conductor has just finished starting)."""
@@ -347,7 +339,7 @@ class NodeRegistry(Actor):
         )
         grace = max(self.timeout_for(heartbeat_sec), self.restart_grace_sec)
         deadline = (trio.current_time() if ready else self._started_at) + grace
-        node = self._nodes[node_id] = _Node(view, None, deadline, self._known(node_id))
+        node = self._nodes[node_id] = NodeRecord(view, None, deadline, self._known(node_id))
         self._publish(NodeChanged(view, None))
         self._wake_sweep(deadline)
         return node
@@ -366,29 +358,29 @@ class NodeRegistry(Actor):
             self._draining.discard(msg.node_id)
         node.view = replace(node.view, draining=msg.draining)
         log.warning("node %r %s", msg.node_id, "draining" if msg.draining else "undrained")
-        session = node.session if node.view.state == "ready" else None
-        self._publish(NodeChanged(node.view, node.view.state, session))
+        session = node.session if node.state == "ready" else None
+        self._publish(NodeChanged(node.view, node.state, session))
         return node.view
 
     def _heartbeat(self, msg: NodeHeartbeat) -> None:
         node = self._nodes.get(msg.node_id)
-        if node is None or node.session != msg.session or node.view.state != "ready":
+        if node is None or node.session != msg.session or node.state != "ready":
             return  # a stale session's last words
         now = time.time()
         usage = self._usage_of(node, msg)
-        node.view = replace(node.view, usage=usage, last_heartbeat=now)
-        node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
+        node.beat(usage, now)
+        node.deadline = trio.current_time() + self.timeout_for(node.fixed.heartbeat_sec)
         self.usage.record_node(msg.node_id, usage, now=now)
         if msg.heartbeat.instances is not None:
             self.usage.record_instances(msg.node_id, msg.heartbeat.instances, now=now)
         envs = msg.heartbeat.envs
-        if envs is not None and tuple(envs) != node.view.envs:
+        if envs is not None and tuple(envs) != node.fixed.envs:
             # An environment appeared or went away: placement must know (a job waiting
             # for it may fit now).
             node.view = replace(node.view, envs=tuple(envs))
             self._publish(NodeChanged(node.view, "ready", node.session))
 
-    def _usage_of(self, node: _Node, msg: NodeHeartbeat) -> dict[str, Any]:
+    def _usage_of(self, node: NodeRecord, msg: NodeHeartbeat) -> dict[str, Any]:
         """The node's usage after this heartbeat: a full one as sent, a delta merged into
         what the link said before (a delta that cannot be applied keeps that as is)."""
         beat = msg.heartbeat
@@ -396,10 +388,10 @@ class NodeRegistry(Actor):
             node.has_usage = True
             return beat.usage
         try:
-            return merge_usage(node.view.usage if node.has_usage else None, beat.usage)
+            return merge_usage(node.usage if node.has_usage else None, beat.usage)
         except DeltaRefused as refused:
             log.warning("node %r: heartbeat usage refused: %s", msg.node_id, refused)
-            return node.view.usage
+            return node.usage
 
     def _apply_beats(self) -> None:
         for beat in self.beats.take():
@@ -428,13 +420,13 @@ class NodeRegistry(Actor):
             return
         node.session = None
         node.has_usage = False
-        if node.view.state == "ready":
+        if node.state == "ready":
             self._set_state(node, "disconnected", msg.reason)
             node.deadline = trio.current_time() + self.timeout_for(node.view.heartbeat_sec)
             self._wake_sweep(node.deadline)
 
-    def _set_state(self, node: _Node, state: NodeState, reason: str) -> None:
-        previous = node.view.state
+    def _set_state(self, node: NodeRecord, state: NodeState, reason: str) -> None:
+        previous = node.state
         node.view = replace(node.view, state=state)
         log.warning("node %r %s -> %s: %s", node.view.node_id, previous, state, reason)
         self._publish(NodeChanged(node.view, previous))
@@ -486,19 +478,19 @@ class NodeRegistry(Actor):
         # its timeout while it was turned away (see the module docstring).
         strain_grace = self._strain_grace
         for node in self._nodes.values():
-            if node.view.state != "lost" and node.deadline <= now:
+            if node.state != "lost" and node.deadline <= now:
                 if stalled:
-                    node.deadline = now + self.timeout_for(node.view.heartbeat_sec)
-                elif node.view.state == "disconnected" and strain_grace > now:
+                    node.deadline = now + self.timeout_for(node.fixed.heartbeat_sec)
+                elif node.state == "disconnected" and strain_grace > now:
                     node.deadline = strain_grace
                 else:
                     self._declare_lost(node)
-        deadlines = [n.deadline for n in self._nodes.values() if n.view.state != "lost"]
+        deadlines = [n.deadline for n in self._nodes.values() if n.state != "lost"]
         self._set_alarm(min(deadlines, default=now + 3600.0))
 
-    def _declare_lost(self, node: _Node) -> None:
+    def _declare_lost(self, node: NodeRecord) -> None:
         timeout = self.timeout_for(node.view.heartbeat_sec)
-        if node.view.state == "ready":
+        if node.state == "ready":
             reason = f"no heartbeat for {timeout:g} s"
         else:
             reason = f"not reconnected within {timeout:g} s"
