@@ -248,7 +248,7 @@ async def _phases(
         result["heartbeats_fresh"] = await heartbeats_fresh(client, conductor, 2 * args.heartbeat)
         print(f"  {nodes} nodes: conductor CPU {result['cpu_percent']:.1f}%", flush=True)
 
-        if args.no_restart:
+        if getattr(args, "no_restart", False):
             result["reconnect_seconds"], result["restart_skipped"] = None, True
             nursery.cancel_scope.cancel()
             return
