@@ -163,11 +163,14 @@ class PeerApi:
             },
         }
 
+    def created(self, name: str, answer: bytes) -> None:
+        self.ids[name] = json.loads(answer)["id"]  # it deletes by id
+
     async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
         body = self.create_body(name, command, backoff=backoff)
         response = await self.http.post("/deployments", json=body)
         expect(response, 201)
-        self.ids[name] = response.json()["id"]
+        self.created(name, response.content)
 
     async def delete(self, name: str) -> None:
         expect(await self.http.delete(f"/deployments/{self.ids.pop(name)}"), 204)

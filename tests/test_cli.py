@@ -80,6 +80,7 @@ def test_cli_missing_config_file_exits_1(tmp_path: Path) -> None:
         ["conductor", "--listen", "nohost"],
         ["conductor", "--auth", "basic"],
         ["conductor", "--node-timeout", "soon"],
+        ["conductor", "--node-restart-grace", "0"],
         ["node", "--capacity", "A=-1"],
         ["node", "--capacity", "A"],
         ["node", "--heartbeat", "0"],
@@ -162,6 +163,7 @@ def test_cli_conductor_flags_override_the_file(tmp_path: Path) -> None:
         "conductor", "--config", str(file), "--listen", "127.0.0.1:2", "--http", "[::1]:3",
         "--auth", "none", "--state-dir", str(tmp_path / "s"), "--cert-path", str(tmp_path / "c"),
         "--advertise", "a.example", "--advertise", "10.0.0.1", "--node-timeout", "9",
+        "--node-restart-grace", "3",
     )  # fmt: skip
     config = conductor_config(args)
     c = config.conductor
@@ -169,6 +171,7 @@ def test_cli_conductor_flags_override_the_file(tmp_path: Path) -> None:
     assert (c.listen, c.http_listen, c.http_auth) == ("127.0.0.1:2", "[::1]:3", "none")
     assert (c.state_dir, c.cert_path) == (tmp_path / "s", tmp_path / "c")
     assert (c.advertise, c.node_timeout_sec) == (("a.example", "10.0.0.1"), 9.0)
+    assert c.node_restart_grace_sec == 3.0
 
 
 def test_cli_conductor_auth_none_flag_refused_off_loopback() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from symphony.conductor.nodes import liveness_timeout
+from symphony.conductor.nodes.registry import RESTART_GRACE_SEC
 from symphony.config import (
     ConductorConfig,
     Config,
@@ -140,6 +141,7 @@ conductor:
     listen: "localhost:9000"
     auth: NONE
   node_timeout_sec: 12
+  node_restart_grace_sec: 2.5
 node:
   node_id: gpu-box-2
   join: {addr: "conductor.example.org:50051", token: "TOKEN", ca_hash: "HASH"}
@@ -159,6 +161,7 @@ node:
     )
     assert conductor.node_timeout_sec == 12.0
     assert liveness_timeout(conductor.node_timeout_sec, 3.0) == 12.0
+    assert conductor.node_restart_grace_sec == 2.5
     # The other role's section is parsed too (and would be refused if wrong).
     assert node.join_addr == "conductor.example.org:50051"
     assert node.join_host_port == ("conductor.example.org", 50051)
@@ -167,6 +170,11 @@ node:
     assert (node.conductor_host, node.conductor_port) == ("conductor.example.org", 50051)
     assert node.state_dir == in_tmp / "node-state"
     assert node.ca_file is None
+
+
+def test_config_node_restart_grace_defaults_to_the_registrys() -> None:
+    # Above a node's reconnect backoff cap: a Conductor restart must restart no job.
+    assert ConductorConfig().node_restart_grace_sec == RESTART_GRACE_SEC == 40.0
 
 
 def test_config_node_timeout_defaults_to_five_heartbeats() -> None:
@@ -235,6 +243,8 @@ def test_config_dataclasses_work_without_a_file(in_tmp: Path) -> None:
         (lambda: ConductorConfig(listen_port=70000), "listen_port"),
         (lambda: ConductorConfig(http_host="0.0.0.0", http_auth="none"), "http_auth"),
         (lambda: ConductorConfig(node_timeout_sec=-1), "node_timeout_sec"),
+        (lambda: ConductorConfig(node_restart_grace_sec=0), "node_restart_grace_sec"),
+        (lambda: ConductorConfig(node_restart_grace_sec=None), "node_restart_grace_sec"),
         (lambda: NodeConfig(node_id=""), "node_id"),
         (lambda: NodeConfig(node_id="n1\n"), "node_id"),
         (lambda: NodeConfig(node_id="a..b"), "node_id"),
@@ -264,7 +274,7 @@ def test_config_docs_document_every_key() -> None:
     from symphony.config._file import key_paths
 
     keys = key_paths()
-    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 33
+    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 34
     text = DOC.read_text()
     missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []

@@ -56,6 +56,11 @@ CASES = [
         "host name",
     ),
     ("mode: conductor\nconductor:\n  node_timeout_sec: 0\n", "conductor.node_timeout_sec", "pos"),
+    (
+        "mode: conductor\nconductor:\n  node_restart_grace_sec: -1\n",
+        "conductor.node_restart_grace_sec",
+        "pos",
+    ),
     ("mode: conductor\nconductor:\n  tls: {advertise: h}\n", "conductor.tls.advertise", "list"),
     (
         "mode: conductor\nconductor:\n  tls: {advertise: [ok, 'bad host']}\n",

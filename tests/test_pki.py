@@ -232,3 +232,17 @@ def test_pki_malformed_join_token_is_invalid(bad) -> None:
 def test_pki_join_token_ttl_must_be_positive(ttl) -> None:
     with pytest.raises(ValueError, match="ttl"):
         new_join_token(ttl)
+
+
+def test_pki_node_port_issues_no_session_tickets(tmp_path: Path) -> None:
+    # No node resumes a session, and a restarted Conductor could not read the old
+    # process's tickets anyway; making two per handshake was a third of its CPU per
+    # handshake in a reconnect storm.
+    from benchmarks.tls import contexts, handshake
+
+    server, client = contexts(tmp_path)
+    done = handshake(server, client)
+    assert done.client.version() == "TLSv1.3"
+    assert done.client.session is not None and not done.client.session.has_ticket
+    server.num_tickets = 2  # what the check can see: OpenSSL's default does send them
+    assert handshake(server, client).client.session.has_ticket

@@ -133,6 +133,27 @@ def test_a_restart_changes_no_directory_entry_of_the_agent(tmp_path) -> None:
     assert saved.final_state is None
 
 
+def test_an_instances_start_and_settling_are_one_new_directory_entry(tmp_path) -> None:
+    # A burst of starts wrote each record as a temp file and a rename: two directory
+    # changes per start, a quarter of the agent's CPU in a burst of 100. The record is
+    # written in place; settling rewrites the same file.
+    from symphony.node.process.localstate import InstanceStore
+
+    store = InstanceStore(str(tmp_path))
+    request = _saved_request()
+    store.save(request)
+    directory = tmp_path / "instances"
+    (entry,) = os.scandir(directory)
+    inode = entry.inode()
+    store.save(request, final_state="failed", outcome=None)
+    assert [e.inode() for e in os.scandir(directory)] == [inode]
+    (saved,) = InstanceStore(str(tmp_path)).load_all()
+    assert (saved.request.instance_id, saved.final_state) == ("web-0", "failed")
+    store.save(request)  # a shorter record over a longer one leaves no tail behind
+    (saved,) = InstanceStore(str(tmp_path)).load_all()
+    assert saved.final_state is None
+
+
 def test_an_unreadable_outcome_file_falls_back_to_the_records_outcome(tmp_path) -> None:
     from symphony.node.process.localstate import InstanceStore
 

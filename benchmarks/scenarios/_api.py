@@ -24,6 +24,9 @@ class Orchestrator(Protocol):
     def create_body(self, name: str, command: list[str], *, backoff: float = 0.0) -> dict:
         """The JSON body of :meth:`create` (the ``creates`` scenario sends it itself)."""
 
+    def created(self, name: str, answer: bytes) -> None:
+        """Note the answer to a create sent without :meth:`create` (for :meth:`delete`)."""
+
     async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
         """Create a running deployment of one replica (returns once the API accepted it)."""
 
@@ -62,6 +65,9 @@ class SymphonyApi:
 
     def create_body(self, name: str, command: list[str], *, backoff: float = 0.0) -> dict:
         return self.spec(name, command, backoff=backoff)
+
+    def created(self, name: str, answer: bytes) -> None:
+        return None  # deleted by name
 
     async def create(self, name: str, command: list[str], *, backoff: float = 0.0) -> None:
         response = await self.http.post(

@@ -35,6 +35,7 @@ CONDUCTOR_KEYS = (
     ("allow_host", "conductor.http.allowed_hosts"),
     ("auth", "conductor.http.auth"),
     ("node_timeout", "conductor.node_timeout_sec"),
+    ("node_restart_grace", "conductor.node_restart_grace_sec"),
 )
 NODE_KEYS = (
     ("node_id", "node.node_id"),

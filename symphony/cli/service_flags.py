@@ -128,6 +128,13 @@ def add_conductor_flags(parser: argparse.ArgumentParser) -> None:
         type=checked("seconds", float, what="seconds"),
         help="declare a silent node lost after this (default 5 heartbeats)",
     )
+    add(
+        "--node-restart-grace",
+        metavar="SECONDS",
+        type=checked("seconds", float, what="seconds"),
+        help="after a start, the least time a node that ran instances has to come back "
+        "before it is lost (default 40)",
+    )
 
 
 def add_node_flags(parser: argparse.ArgumentParser) -> None:

@@ -177,6 +177,7 @@ def build_tree(
         subscribers = (tree.child("deployments"),)
         return NodeRegistry(
             node_timeout_sec=config.node_timeout_sec,
+            restart_grace_sec=config.node_restart_grace_sec,
             subscribers=subscribers,
             incarnations=store,
             drains=store,

@@ -96,6 +96,7 @@ class ConductorSection(_Section):
     state_dir: Path = None
     http: ConductorHttp | None = None
     node_timeout_sec: OptionalSeconds = None
+    node_restart_grace_sec: Seconds = None
     events: ConductorEvents | None = None
     secrets_key_file: Path = None
     store: ConductorStore | None = None

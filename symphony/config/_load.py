@@ -222,6 +222,7 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         http_auth=http.auth,
         http_allowed_hosts=http.allowed_hosts,
         node_timeout_sec=s.node_timeout_sec,
+        node_restart_grace_sec=s.node_restart_grace_sec,
         events_keep_per_deployment=events.keep_per_deployment,
         events_max_age_sec=events.max_age_sec,
         secrets_key_file=s.secrets_key_file,

@@ -65,6 +65,8 @@ class LoggingConfig:
 
 #: ``lease_seconds`` of a Conductor whose store is a database server (PostgreSQL).
 DEFAULT_SERVER_LEASE = 10.0
+#: ``node_restart_grace_sec``: above a node's reconnect backoff cap (30 s, plus jitter).
+DEFAULT_NODE_RESTART_GRACE = 40.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +103,7 @@ class ConductorConfig:
     http_auth: Literal["token", "none"] = "token"
     http_allowed_hosts: tuple[str, ...] = ()
     node_timeout_sec: float | None = None
+    node_restart_grace_sec: float = DEFAULT_NODE_RESTART_GRACE
     events_keep_per_deployment: int = 1000
     events_max_age_sec: float | None = 30 * 86_400.0
     secrets_key_file: Path | None = None
@@ -122,6 +125,7 @@ class ConductorConfig:
         _set(self, "http_auth", lambda a: v.choice(a, v.HTTP_AUTH_MODES))
         _set(self, "http_allowed_hosts", _tuple_of(v.allowed_host))
         _set(self, "node_timeout_sec", _optional(v.seconds))
+        _set(self, "node_restart_grace_sec", v.seconds)
         _set(self, "events_keep_per_deployment", v.at_least_one)
         _set(self, "events_max_age_sec", _optional(v.seconds))
         if self.secrets_key_file is None:

@@ -76,11 +76,19 @@ def server_ssl_context_from_files(
 
     ``client_cert="optional"`` also admits clients without a certificate (for the
     join step); whoever serves with it must refuse such clients everything else.
+
+    It issues no session tickets. OpenSSL sends two after every TLS 1.3 handshake, and
+    making them (each holds the client's certificate) was a third of the Conductor's
+    CPU per handshake (``python -m benchmarks.tls``), paid again by every node in a
+    reconnect storm; yet no node resumes a session, and after a Conductor restart,
+    when they all reconnect, the tickets of the previous process could not be
+    decrypted anyway (its ticket keys die with it).
     """
     if client_cert not in ("required", "optional"):
         raise ValueError(f"client_cert must be 'required' or 'optional', not {client_cert!r}")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.num_tickets = 0
     ctx.verify_mode = ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_OPTIONAL
     _load_chain(ctx, cert_file, key_file)
     _load_ca(ctx, ca_file, None)

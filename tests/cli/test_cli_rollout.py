@@ -37,7 +37,10 @@ def test_history_rollback_and_promote_commands(tmp_path: Path) -> None:
     with symphony_up(tmp_path):
         cli(tmp_path, "deploy", "--name", "hist", "--", "sleep", "600")
         api = Client(state_dir=tmp_path / ".symphony")
-        api.update_deployment("hist", {"config": {"command": ["sleep", "601"]}})
+        # Each new instance must run min_healthy_seconds (10 s by default) before a roll
+        # moves on; nothing here is about that wait.
+        fast = {"min_healthy_seconds": 0.5}
+        api.update_deployment("hist", {"config": {"command": ["sleep", "601"]}, "update": fast})
         out = cli(tmp_path, "history", "hist").stdout.splitlines()
         assert out[0].split() == ["VERSION", "STATUS", "AGE", "COMMAND", "REASON"]
         assert out[1].split()[:2] == ["2", "*"] and "sleep 601" in out[1]

@@ -217,15 +217,20 @@ def test_up_e2e_deploy_observe_restart_stop_start_remove(
         cwd=cwd,
         env=clean_env(),
         stdout=subprocess.PIPE,
+        # Ctrl-C as from a terminal, even when these tests run as a background job (whose
+        # children inherit SIGINT ignored, and Python then leaves it ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         LineReader(follower).until(
             lambda line: line.startswith("tick ") and int(line.split()[1]) > seen + 3
         )
     finally:
-        follower.send_signal(signal.SIGINT)
-        follower.wait(timeout=10)
-        follower.stdout.close()  # type: ignore[union-attr]
+        try:
+            follower.send_signal(signal.SIGINT)
+            follower.wait(timeout=10)
+        finally:
+            follower.stdout.close()  # type: ignore[union-attr]
 
     # Kill the job's process: the node restarts it and ps shows why it ended.
     first = wait_for("a pid", lambda: (i := live(cwd)) and i["pid"] and i)

@@ -52,8 +52,18 @@ class Service:
         return self.log.read_text(errors="replace")
 
 
-def conductor(root: Path, *, node_port: int, http_port: int, node_timeout: float) -> Service:
+def conductor(
+    root: Path,
+    *,
+    node_port: int,
+    http_port: int,
+    node_timeout: float,
+    restart_grace: float | None = None,
+) -> Service:
+    """A Conductor; ``restart_grace`` (default: the Conductor's, 40 s) is how long after
+    a start a node the store expects has to come back, at least."""
     state = root / "conductor"
+    grace = [] if restart_grace is None else ["--node-restart-grace", str(restart_grace)]
     return Service(
         [
             "conductor",
@@ -69,6 +79,7 @@ def conductor(root: Path, *, node_port: int, http_port: int, node_timeout: float
             str(node_timeout),
             "--log-level",
             "DEBUG",
+            *grace,
         ],
         root / "conductor.log",
     )

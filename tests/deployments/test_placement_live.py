@@ -146,9 +146,11 @@ async def test_stop_start_scale_and_replace(tmp_path: Path) -> None:
         assert pids_with("web") == []
         assert (await api.patch("web", {"desired_state": "running"})).status_code == 200
         started = await eventually(lambda: n_running(1))
-        # A template change replaces the instance (stop old, start new).
+        # A template change replaces the instance (stop old, start new). The roll waits
+        # min_healthy_seconds (10 s by default) before the old one stops: kept short.
         old = running(started)[0]["id"]
-        assert (await api.patch("web", {"config": {"env": {"COLOR": "blue"}}})).status_code == 200
+        change = {"config": {"env": {"COLOR": "blue"}}, "update": {"min_healthy_seconds": 0.5}}
+        assert (await api.patch("web", change)).status_code == 200
 
         async def replaced() -> bool:
             d = await api.get("web")

@@ -141,3 +141,34 @@ def _failed(seen: list[Any]) -> list[Any]:
         for u in m.updates
         if u.state == "failed"
     ]
+
+
+async def test_session_commands_that_wait_together_leave_in_one_frame(tmp_path: Path) -> None:
+    """Commands queued behind the one being written go with the next write, as one
+    batch frame, in order (a burst of creates is a burst of starts to one node)."""
+    pki = make_pki(tmp_path)
+    async with trio.open_nursery() as nursery:
+        registry = await spawn(nursery, NodeRegistry())
+        handler = partial(
+            run_session, registry=registry, default_heartbeat_sec=5.0, timeout_for=lambda h: 60.0
+        )
+        port = await nursery.start(
+            partial(
+                serve_nodes, handler, host="127.0.0.1", port=0, ssl_context=server_ssl_context(pki)
+            )
+        )
+        ctx = node_files(pki, tmp_path / "node", "n1").context()
+        async with connect_to_conductor("127.0.0.1", port, ctx, timeout=5) as conn:
+            await client_hello(conn, Hello(protocol_version=1, node_id="n1"), timeout=5)
+            session = await registry.ask(GetSession("n1"))
+            stops = [StopInstance(instance_id=f"i-{k}", reason="r") for k in range(50)]
+            for stop in stops:
+                await session.tell(stop)
+            frames: list[Any] = []
+            with trio.fail_after(10):
+                while sum(len(f) if isinstance(f, list) else 1 for f in frames) < len(stops):
+                    frames.append(await conn.receive())
+            received = [m for f in frames for m in (f if isinstance(f, list) else [f])]
+            assert received == stops  # every one, in order
+            assert len(frames) <= len(stops) // 2  # ...and not one frame each
+        nursery.cancel_scope.cancel()

@@ -2,9 +2,9 @@
 
 Playwright's sync API would block a Trio loop, so the Conductor and its node run in
 their own process (``python -m symphony.cli up``, exactly what a user starts) and the
-tests are plain sync functions. Both the server and the browser are shared by the whole
-module (starting them is most of the cost); every test gets a fresh browser context, so
-no login or storage leaks from one test into the next.
+tests are plain sync functions. The server is shared by the whole module and the browser
+by every module (starting them is most of the cost); every test gets a fresh browser
+context, so no login or storage leaks from one test into the next.
 
 Set ``SYMPHONY_SCREENSHOTS=docs/images`` to have the tests write the README's pictures.
 """
@@ -144,8 +144,10 @@ def serve_up(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[
         kill_all(processes_under(root))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for every UI test (its start is a second or more): tests share
+    nothing through it, each gets a context of its own (see ``page``)."""
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright

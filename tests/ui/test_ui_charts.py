@@ -56,6 +56,13 @@ def save(page: Any, element: Any, name: str) -> None:
         page.screenshot(path=str(Path(target) / f"{name}.png"), clip=box, full_page=True)
 
 
+def drawable(server: Server, name: str) -> bool:
+    """The deployment's history has a restart and a live instance's samples."""
+    history = server.api.get(f"/deployments/{name}/usage-history").json()
+    restarts = sum(r["count"] for r in history["restarts"])
+    return restarts > 0 and any(i["buckets"] for i in history["instances"])
+
+
 def test_ui_node_card_charts_cpu_and_ram(page: Any, server: Server) -> None:
     login(page, server)
     card = page.locator("[data-node=ui-node]")
@@ -82,6 +89,9 @@ def test_ui_deployment_page_charts_restarts_and_instance_usage(page: Any, server
         restart_policy={"type": "always", "backoff_seconds": 0.5, "max_backoff_seconds": 0.5},
     )
     try:
+        # The page asks for the history as it opens, then every 10 s: open it once the
+        # history holds what the charts draw, so that (mostly) its first answer does.
+        server.wait(lambda: drawable(server, "chart-job"), timeout=30)
         login(page, server, "#/d/chart-job")
         usage = page.locator("#usage")
         restarts = usage.locator("[data-charts=restarts] figure.chart")

@@ -9,7 +9,7 @@ Protocol: newline-delimited JSON over ``<state_dir>/monitor.sock`` (the director
 gets exactly one reply ``{"id": n, "ok": true, ...}`` or ``{"id": n, "ok": false,
 "error": "..."}``; a request without an ``id`` is carried out and gets no reply.
 Unprompted, the monitor pushes ``{"event": "ended", "run": {...}}`` to every connected
-agent when a run ends. Operations:
+agent when a run ends (paced: see :data:`ANNOUNCE_GAP`). Operations:
 
 - ``hello`` -> ``runs``: every run it knows, live or ended-but-unacknowledged;
 - ``spawn`` (run_id, instance_id, command, env, cwd, log_max_bytes, log_backups, grace,
@@ -52,6 +52,12 @@ if TYPE_CHECKING:
 
 MAX_REQUEST = 1 << 20  # a request line longer than this closes the connection
 TRIM_AFTER_IDLE = 1.0  # seconds without a request or event before the heap is trimmed
+#: Seconds between two writes of ``ended`` events to the agents. An end after a quiet
+#: spell is announced at once; ends within the gap wait and go together, so a job in a
+#: crash loop (restarted here at once) wakes the agent once per gap, not once per restart
+#: on the cores the restarted job needs. A reply flushes what waits first: the order of
+#: everything an agent reads is the order in which it happened.
+ANNOUNCE_GAP = 0.02
 
 
 class _Client:
@@ -75,6 +81,9 @@ class MonitorServer:
         # (client, reply, run, its pipes), attached in order (see _attach_started)
         self._started: deque[tuple[_Client, dict[str, Any], Run, Started]] = deque()
         self.running = True
+        # Ended events not yet written (see ANNOUNCE_GAP), and when the last were.
+        self._held: list[bytes] = []
+        self._announced_at = -ANNOUNCE_GAP
         self.monitor = Monitor(state_dir, announce=self._announce)
         # SIGCHLD wakes select() through this socket pair (the handler itself does nothing).
         self._wake_r, self._wake_w = socket.socketpair()
@@ -102,6 +111,10 @@ class MonitorServer:
                 timeout = min(timeout, max(0.0, trim_at - time.monotonic()))
             if self._hellos:
                 timeout = min(timeout, max(0.0, self._hellos[0][2] - time.monotonic()))
+            if self._held:
+                timeout = min(
+                    timeout, max(0.0, self._announced_at + ANNOUNCE_GAP - time.monotonic())
+                )
             events = self._select(timeout)
             self.monitor.new_iteration()
             for key, mask in events:
@@ -111,12 +124,15 @@ class MonitorServer:
             self.monitor.tick()
             self.monitor.sync()
             self._answer_hellos()
+            if self._held and time.monotonic() >= self._announced_at + ANNOUNCE_GAP:
+                self._release_held()
             if events:
                 trim_at = time.monotonic() + TRIM_AFTER_IDLE
             elif trim_at is not None and time.monotonic() >= trim_at:
                 trim_at = None
                 release_free_heap()
         self.monitor.flush()
+        self._release_held()
         for client in list(self.clients.values()):
             self._flush(client, final=True)
             self._close(client)
@@ -185,8 +201,19 @@ class MonitorServer:
             self._close(client)
 
     def _send(self, client: _Client, message: dict[str, Any]) -> None:
+        self._release_held()  # what happened before this reply is read before it
         client.outbox += json.dumps(message).encode() + b"\n"
         self._flush(client)
+
+    def _release_held(self) -> None:
+        """Write the held ``ended`` events to every agent (see ANNOUNCE_GAP)."""
+        if not self._held:
+            return
+        lines, self._held = b"".join(self._held), []
+        self._announced_at = time.monotonic()
+        for client in list(self.clients.values()):
+            client.outbox += lines
+            self._flush(client)
 
     def _flush(self, client: _Client, *, final: bool = False) -> None:
         if final:
@@ -210,8 +237,11 @@ class MonitorServer:
         client.sock.close()
 
     def _announce(self, run: Run) -> None:
-        for client in list(self.clients.values()):
-            self._send(client, {"event": "ended", "run": run.public()})
+        if not self.clients:
+            return  # no agent: the next one's hello lists the run
+        self._held.append(json.dumps({"event": "ended", "run": run.public()}).encode() + b"\n")
+        if time.monotonic() >= self._announced_at + ANNOUNCE_GAP:
+            self._release_held()  # the first after a quiet spell: at once
 
     def _answer_hellos(self) -> None:
         """Answer the hellos held back (:meth:`_handle_line`) once no end awaits its
