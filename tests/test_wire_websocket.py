@@ -12,7 +12,7 @@ import base64
 import os
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -154,59 +154,65 @@ async def raw_client(port: int, ctx: ssl.SSLContext) -> AsyncIterator[RawClient]
         await trio.aclose_forcefully(stream)
 
 
-async def check_still_serving(port: int, ctx: ssl.SSLContext) -> None:
-    async with raw_client(port, ctx) as other:
-        await other.hello()
+class Server:
+    """A node endpoint that echoes, the handler's record, and a node's TLS context."""
+
+    def __init__(self, port: int, ctx: ssl.SSLContext, ended: Ended) -> None:
+        self.port, self.ctx, self.ended = port, ctx, ended
+
+    def client(self) -> AbstractAsyncContextManager[RawClient]:
+        return raw_client(self.port, self.ctx)
+
+    async def still_serving(self) -> None:
+        async with self.client() as other:
+            await other.hello()
+
+    async def handler_saw(self) -> ConnectionClosed:
+        await self.ended.done.wait()
+        return self.ended.closes[0]
 
 
-async def test_websocket_oversized_frame_closes_1009_from_its_header(pki, tmp_path, nursery):
+@pytest.fixture
+async def server(pki: ConductorPKI, tmp_path: Path, nursery: trio.Nursery) -> Server:
     ended = Ended()
     port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+    return Server(port, node_files(pki, tmp_path / "node", "n1").context(), ended)
+
+
+async def test_websocket_oversized_frame_closes_1009_from_its_header(server):
+    async with server.client() as client:
         await client.hello()
         # Only the header of a 1 GiB frame: the server must refuse it without the payload.
         header = bytes((0x82, 0x80 | 127)) + (1 << 30).to_bytes(8, "big") + os.urandom(4)
         await client.stream.send_all(header)
         assert await client.close_code() == 1009
-    await ended.done.wait()
-    assert ended.closes[0].code == 1009
-    await check_still_serving(port, ctx)
+    assert (await server.handler_saw()).code == 1009
+    await server.still_serving()
 
 
-async def test_websocket_fragments_over_the_limit_close_1009(pki, tmp_path, nursery):
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+async def test_websocket_fragments_over_the_limit_close_1009(server):
+    async with server.client() as client:
         await client.hello()
         for opcode in (0x2, 0x0, 0x0):  # three fragments of MAX / 2: the third passes
             await client.stream.send_all(frame(opcode, b"x" * (MAX // 2), fin=False))
         assert await client.close_code() == 1009
 
 
-async def test_websocket_bad_utf8_in_a_text_frame_closes_1007(pki, tmp_path, nursery):
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+async def test_websocket_bad_utf8_in_a_text_frame_closes_1007(server):
+    async with server.client() as client:
         await client.hello()
         await client.stream.send_all(frame(0x1, b"caf\xc3 \xff"))
         assert await client.close_code() == 1007
-    await ended.done.wait()
-    assert ended.closes[0].code == 1007
-    await check_still_serving(port, ctx)
+    assert (await server.handler_saw()).code == 1007
+    await server.still_serving()
 
 
-async def test_websocket_non_msgpack_binary_closes_1002(pki, tmp_path, nursery):
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+async def test_websocket_non_msgpack_binary_closes_1002(server):
+    async with server.client() as client:
         await client.hello()
         await client.stream.send_all(frame(0x2, b"\xc1\xc1 not msgpack"))
         assert await client.close_code() == 1002
-    await check_still_serving(port, ctx)
+    await server.still_serving()
 
 
 @pytest.mark.parametrize(
@@ -230,47 +236,34 @@ async def test_websocket_non_msgpack_binary_closes_1002(pki, tmp_path, nursery):
         "close 1005",
     ],
 )
-async def test_websocket_broken_framing_closes_1002(pki, tmp_path, nursery, bad):
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+async def test_websocket_broken_framing_closes_1002(server, bad):
+    async with server.client() as client:
         await client.hello()
         await client.stream.send_all(bad)
         assert await client.close_code() == 1002
-    await check_still_serving(port, ctx)
+    await server.still_serving()
 
 
-async def test_websocket_close_in_the_middle_of_a_message_is_answered(pki, tmp_path, nursery):
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+async def test_websocket_close_in_the_middle_of_a_message_is_answered(server):
+    async with server.client() as client:
         await client.hello()
         await client.stream.send_all(frame(0x2, HELLO[:5], fin=False))
         await client.stream.send_all(frame(0x8, (4000).to_bytes(2, "big") + b"bye"))
         assert await client.close_code() == 4000  # the server echoes the code
-    await ended.done.wait()
-    assert (ended.closes[0].code, ended.closes[0].reason) == (4000, "bye")
+    closed = await server.handler_saw()
+    assert (closed.code, closed.reason) == (4000, "bye")
 
 
-async def test_websocket_connection_lost_in_the_middle_of_a_message_is_1006(pki, tmp_path, nursery):
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+async def test_websocket_connection_lost_in_the_middle_of_a_message_is_1006(server):
+    async with server.client() as client:
         await client.hello()
         await client.stream.send_all(frame(0x2, HELLO)[:5])  # half a frame, then gone
-    await ended.done.wait()
-    assert ended.closes[0].code == 1006
-    await check_still_serving(port, ctx)
+    assert (await server.handler_saw()).code == 1006
+    await server.still_serving()
 
 
-async def test_websocket_fragments_pings_and_split_writes_make_one_message(pki, tmp_path, nursery):
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+async def test_websocket_fragments_pings_and_split_writes_make_one_message(server):
+    async with server.client() as client:
         await client.hello()
         beat = msgpack.packb({"t": "heartbeat", "seq": 7, "usage": {"cpu": 1.5}})
         data = (
@@ -288,12 +281,9 @@ async def test_websocket_fragments_pings_and_split_writes_make_one_message(pki, 
         assert Heartbeat(seq=7, usage={"cpu": 1.5}).seq == msgpack.unpackb(payload)["seq"]
 
 
-async def test_websocket_silence_mid_frame_ends_in_the_hello_deadline(pki, tmp_path, nursery):
+async def test_websocket_silence_mid_frame_ends_in_the_hello_deadline(server):
     """The reader is cancelled inside a half-read frame; the link closes cleanly (1002)."""
-    ended = Ended()
-    port = await start(nursery, pki, ended)
-    ctx = node_files(pki, tmp_path / "node", "n1").context()
-    async with raw_client(port, ctx) as client:
+    async with server.client() as client:
         await client.stream.send_all(frame(0x2, HELLO)[:4])
         assert await client.close_code() == 1002  # "no hello within 5s"
-    await check_still_serving(port, ctx)
+    await server.still_serving()
