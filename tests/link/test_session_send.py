@@ -25,6 +25,7 @@ from symphony.conductor.nodes.model import (
     InstancesReported,
     ListNodes,
     OpenLogStream,
+    RegisterNode,
 )
 from symphony.conductor.nodes.registry import NodeRegistry
 from symphony.conductor.nodes.session import run_session
@@ -171,4 +172,39 @@ async def test_session_commands_that_wait_together_leave_in_one_frame(tmp_path: 
             received = [m for f in frames for m in (f if isinstance(f, list) else [f])]
             assert received == stops  # every one, in order
             assert len(frames) <= len(stops) // 2  # ...and not one frame each
+        nursery.cancel_scope.cancel()
+
+
+class EagerRegistry(NodeRegistry):
+    """A registry whose subscribers react to a hello at once: a command reaches the
+    session while it registers, before the node was sent HelloAccepted."""
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, RegisterNode):
+            await message.session.tell(StopInstance(instance_id="i-stale", reason="stale copy"))
+        return await super().receive(message)
+
+
+async def test_session_commands_sent_during_the_hello_follow_its_answer(tmp_path: Path) -> None:
+    """The session's writer starts only once the node was accepted: a command told while
+    the hello is being answered reaches the node after HelloAccepted, not before."""
+    pki = make_pki(tmp_path)
+    async with trio.open_nursery() as nursery:
+        registry = await spawn(nursery, EagerRegistry())
+        handler = partial(
+            run_session, registry=registry, default_heartbeat_sec=5.0, timeout_for=lambda h: 60.0
+        )
+        port = await nursery.start(
+            partial(
+                serve_nodes, handler, host="127.0.0.1", port=0, ssl_context=server_ssl_context(pki)
+            )
+        )
+        ctx = node_files(pki, tmp_path / "node", "n1").context()
+        async with connect_to_conductor("127.0.0.1", port, ctx, timeout=5) as conn:
+            # client_hello fails unless HelloAccepted comes first.
+            await client_hello(conn, Hello(protocol_version=1, node_id="n1"), timeout=5)
+            with trio.fail_after(10):
+                assert await conn.receive() == StopInstance(
+                    instance_id="i-stale", reason="stale copy"
+                )
         nursery.cancel_scope.cancel()
