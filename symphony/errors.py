@@ -24,6 +24,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   │       └── JoinNotAllowed     a claim the token does not allow (id, group, capacity)
     │   ├── ProtocolError              a frame that does not decode or validate
     │   │   ├── FrameTooLarge
+    │   │   ├── FrameError             a WebSocket frame that breaks the framing (.code)
     │   │   ├── DeltaRefused           a heartbeat delta with nothing to apply it to
     │   │   └── VersionMismatch
     │   ├── EncodeError                a message cannot be encoded (ValueError)

@@ -15,6 +15,7 @@ or as narrowly as it needs::
     │       └── JoinNotAllowed     the node claims an id, group or capacity the token does not allow
     ├── ProtocolError              a frame that does not decode or validate
     │   ├── FrameTooLarge          over the maximum frame size (checked before unpacking)
+    │   ├── FrameError             a WebSocket frame that breaks the framing (close ``code``)
     │   └── VersionMismatch        no protocol version both ends speak
     ├── EncodeError                a message we were about to send cannot be encoded
     └── TransportError             the connection itself

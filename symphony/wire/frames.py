@@ -35,6 +35,8 @@ True
 
 from __future__ import annotations
 
+from .errors import ProtocolError
+
 __all__ = ["BINARY", "CLOSE", "PING", "PONG", "TEXT", "FrameError", "FrameReader", "close_frame"]
 
 # Opcodes (RFC 6455 5.2); also the kinds of what FrameReader.next returns.
@@ -44,7 +46,7 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _PEER_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015)))
 
 
-class FrameError(Exception):
+class FrameError(ProtocolError):
     """The client broke the framing; ``code`` is the close code to answer with."""
 
     def __init__(self, code: int, reason: str) -> None:
