@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,25 @@ def start(instance_id: str, command: list[str]) -> StartInstance:
     )
 
 
+async def serve_sessions(nursery: trio.Nursery, pki: Any, registry: Any) -> int:
+    """A node port on 127.0.0.1 whose links become sessions of ``registry``; its port."""
+    handler = partial(
+        run_session, registry=registry, default_heartbeat_sec=5.0, timeout_for=lambda h: 60.0
+    )
+    return await nursery.start(
+        partial(serve_nodes, handler, host="127.0.0.1", port=0, ssl_context=server_ssl_context(pki))
+    )
+
+
+@asynccontextmanager
+async def node_link(pki: Any, tmp_path: Path, port: int) -> AsyncIterator[Any]:
+    """Node ``n1``'s link to the port, its hello answered."""
+    ctx = node_files(pki, tmp_path / "node", "n1").context()
+    async with connect_to_conductor("127.0.0.1", port, ctx, timeout=5) as conn:
+        await client_hello(conn, Hello(protocol_version=1, node_id="n1"), timeout=5)
+        yield conn
+
+
 async def test_session_unencodable_message_fails_only_itself(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -80,21 +101,8 @@ async def test_session_unencodable_message_fails_only_itself(
         registry = await spawn(
             nursery, NodeRegistry(subscribers=(await spawn(nursery, subscriber),))
         )
-        handler = partial(
-            run_session, registry=registry, default_heartbeat_sec=5.0, timeout_for=lambda h: 60.0
-        )
-        port = await nursery.start(
-            partial(
-                serve_nodes,
-                handler,
-                host="127.0.0.1",
-                port=0,
-                ssl_context=server_ssl_context(pki),
-            )
-        )
-        ctx = node_files(pki, tmp_path / "node", "n1").context()
-        async with connect_to_conductor("127.0.0.1", port, ctx, timeout=5) as conn:
-            await client_hello(conn, Hello(protocol_version=1, node_id="n1"), timeout=5)
+        port = await serve_sessions(nursery, pki, registry)
+        async with node_link(pki, tmp_path, port) as conn:
             session = await registry.ask(GetSession("n1"))
             bad = start("i-bad", ["echo", "\ud800"])
             good = start("i-good", ["true"])
@@ -150,17 +158,8 @@ async def test_session_commands_that_wait_together_leave_in_one_frame(tmp_path: 
     pki = make_pki(tmp_path)
     async with trio.open_nursery() as nursery:
         registry = await spawn(nursery, NodeRegistry())
-        handler = partial(
-            run_session, registry=registry, default_heartbeat_sec=5.0, timeout_for=lambda h: 60.0
-        )
-        port = await nursery.start(
-            partial(
-                serve_nodes, handler, host="127.0.0.1", port=0, ssl_context=server_ssl_context(pki)
-            )
-        )
-        ctx = node_files(pki, tmp_path / "node", "n1").context()
-        async with connect_to_conductor("127.0.0.1", port, ctx, timeout=5) as conn:
-            await client_hello(conn, Hello(protocol_version=1, node_id="n1"), timeout=5)
+        port = await serve_sessions(nursery, pki, registry)
+        async with node_link(pki, tmp_path, port) as conn:
             session = await registry.ask(GetSession("n1"))
             stops = [StopInstance(instance_id=f"i-{k}", reason="r") for k in range(50)]
             for stop in stops:
@@ -191,18 +190,8 @@ async def test_session_commands_sent_during_the_hello_follow_its_answer(tmp_path
     pki = make_pki(tmp_path)
     async with trio.open_nursery() as nursery:
         registry = await spawn(nursery, EagerRegistry())
-        handler = partial(
-            run_session, registry=registry, default_heartbeat_sec=5.0, timeout_for=lambda h: 60.0
-        )
-        port = await nursery.start(
-            partial(
-                serve_nodes, handler, host="127.0.0.1", port=0, ssl_context=server_ssl_context(pki)
-            )
-        )
-        ctx = node_files(pki, tmp_path / "node", "n1").context()
-        async with connect_to_conductor("127.0.0.1", port, ctx, timeout=5) as conn:
-            # client_hello fails unless HelloAccepted comes first.
-            await client_hello(conn, Hello(protocol_version=1, node_id="n1"), timeout=5)
+        port = await serve_sessions(nursery, pki, registry)
+        async with node_link(pki, tmp_path, port) as conn:  # fails unless HelloAccepted came first
             with trio.fail_after(10):
                 assert await conn.receive() == StopInstance(
                     instance_id="i-stale", reason="stale copy"
