@@ -31,6 +31,7 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.actors": {
         "Actor", "ActorConfigError", "ActorCrashed", "ActorError", "ActorRef", "ActorStopped",
         "AskTimeout", "Backoff", "BackoffTracker", "ChildInfo", "ChildSpec", "DuplicateChild",
+        "InlineActor",
         "MailboxFull", "Outbox", "Reply", "RestartType", "Strategy", "Supervisor",
         "SupervisorFailed", "sole_exception", "spawn",
     },

@@ -5,6 +5,8 @@ your own Trio program. See ``docs/actors.md`` for a guide with complete examples
 
 - :class:`Actor`: subclass it; handle messages in ``receive`` (its return value answers
   an ``ask``). Start it with :func:`spawn` or under a :class:`Supervisor`.
+- :class:`InlineActor`: an actor without a task, for handlers that never wait: each
+  message is handled in the sender's task as it is sent (same refs, no queue).
 - :class:`ActorRef`: how others reach an actor: ``await ref.tell(msg)``,
   ``ref.tell_nowait(msg)``, ``await ref.ask(msg, timeout=...)``, ``await ref.stop()``.
 - :class:`Supervisor` and :class:`ChildSpec`: OTP restart types and strategies, restart
@@ -30,6 +32,7 @@ from ._errors import (
     SupervisorFailed,
     sole_exception,
 )
+from ._inline import InlineActor
 from ._mailbox import ActorRef, Reply
 from ._outbox import Outbox
 from ._supervisor import ChildInfo, Supervisor
@@ -47,6 +50,7 @@ __all__ = [
     "ChildInfo",
     "ChildSpec",
     "DuplicateChild",
+    "InlineActor",
     "MailboxFull",
     "Outbox",
     "Reply",

@@ -14,14 +14,25 @@ envelope still queued, so no asker waits on a dead actor.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
 from ._errors import ActorCrashed, ActorStopped, AskTimeout, MailboxFull
 
-if TYPE_CHECKING:
-    from ._actor import Actor
+
+class _Sender(Protocol):
+    """What a ref sends through: a memory channel's send side, or an inline actor."""
+
+    async def send(self, value: Any) -> None: ...
+    def send_nowait(self, value: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Runner(Protocol):
+    """Who reads a mailbox now (an Actor's run, or an inline actor)."""
+
+    def request_stop(self) -> None: ...
 
 
 class _Ask:
@@ -87,9 +98,10 @@ class Mailbox:
     def __init__(self, name: str, capacity: int) -> None:
         self.name = name
         self.capacity = capacity
+        self.sender: _Sender
         self.sender, self.receiver = trio.open_memory_channel[Any](capacity)
         # The actor instance currently reading this mailbox, or None between runs.
-        self.running: Actor | None = None
+        self.running: _Runner | None = None
         self._closed = False
 
     @property

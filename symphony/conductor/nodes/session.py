@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from symphony.actors import Actor, ActorRef, ActorStopped, spawn
+from symphony.actors import ActorRef, ActorStopped, InlineActor
 from symphony.pki import SHARED_CLIENT_CN
 from symphony.wire import (
     CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
     UPLOAD_CHUNK,
     ConnectionClosed,
@@ -113,17 +114,24 @@ def for_old_node(message: Any) -> Any:
     return message
 
 
-class NodeSession(Actor):
+class NodeSession(InlineActor):
     """Owns one node link after its hello was accepted.
 
     Messages it handles: a wire :class:`Message` or a list of them (sent to the node as
     one frame), :class:`CloseSession`, and :class:`OpenLogStream` /
     :class:`CloseLogStream` to route the log chunks of a request to a sink. A
     :class:`LogCredit` is dropped for a node that negotiated protocol version 1.
+
+    An inline actor (no task of its own): handling a message never waits (a command is
+    queued for the writer, a sink stored), so each is handled in its sender's task, and
+    the link costs the Conductor one task (the one that reads it) instead of two, with
+    no mailbox between a sender and the writer's queue. ``nursery`` (the link task's,
+    set by :func:`run_session`) holds the writer and the reporter once they are needed.
     """
 
     def __init__(self, conn: NodeConnection, node_id: str, registry: ActorRef) -> None:
-        super().__init__()
+        super().__init__(f"session:{node_id}")
+        self.nursery: trio.Nursery | None = None
         self.uploads: UploadStore | None = None  # what UploadRead reads from
         self.beats: HeartbeatInbox | None = None  # where heartbeats go; None: the registry
         self.relay: RelayHub | None = None  # who waits for the streams OpenStream asks for
@@ -150,12 +158,19 @@ class NodeSession(Actor):
         # The link is read by the connection's own task (see run_session), in this scope.
         self._reading = trio.CancelScope()
 
-    async def on_stop(self) -> None:
-        # A stop (the registry's CloseSession, a failed write) ends the reading; a crash
-        # or a cancellation ends it anyway: the reader is in the same nursery.
+    def stop(self) -> None:
+        # A stop (the registry's CloseSession, a failed write, the link's end) ends the
+        # reading, and with it the link; later commands fail with ActorStopped.
+        super().stop()
         self._reading.cancel()
 
-    async def receive(self, message: Any) -> Any:
+    def crashed(self, error: Exception) -> None:
+        # A message this session cannot handle is a bug of its sender: it ends this link
+        # (the node reconnects), never the sender.
+        log.error("node %r: session failed: %s: %s", self.node_id, type(error).__name__, error)
+        self._close(CLOSE_INTERNAL_ERROR, "internal error")
+
+    def receive(self, message: Any) -> Any:
         if isinstance(message, CloseSession):
             self._close(CLOSE_GOING_AWAY, message.reason)
             return None
@@ -209,7 +224,7 @@ class NodeSession(Actor):
 
     def _start_writer(self) -> None:
         outgoing, self._outgoing_out = self._outgoing_out, None
-        if outgoing is not None and not self._reading.cancel_called:  # (not once stopped)
+        if outgoing is not None and not self.stopped and self.nursery is not None:
             self.nursery.start_soon(self._write, outgoing)
 
     def _queue(self, message: Message | list[Message]) -> None:
@@ -311,9 +326,12 @@ class NodeSession(Actor):
             at=time.time(),
             final=True,
         )
-        if self._refused is None:
+        if self._refused is None and self.nursery is not None:
             self._refused, refused = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
             self.nursery.start_soon(self._report_refused, refused)
+        if self._refused is None:  # not serving a link (never, but tell why)
+            log.warning("node %r: not reporting %s", self.node_id, message.instance_id)
+            return
         try:
             self._refused.send_nowait(failed)
         except trio.WouldBlock:
@@ -332,8 +350,9 @@ class NodeSession(Actor):
             await self.registry.tell(NodeStatuses(self.node_id, self.ref, (failed,)))
 
     def _close(self, code: int, reason: str) -> None:
-        self.close_code, self.close_reason = code, reason
-        self.request_stop()
+        if not self.stopped:  # the first reason is the one the link closes with
+            self.close_code, self.close_reason = code, reason
+        self.stop()
 
     async def read(self) -> None:
         """Read the link until it closes or this session stops (run by the link's task)."""
@@ -444,16 +463,18 @@ async def run_session(
     session.uploads = uploads
     session.beats = beats
     session.relay = relay
+    ref = session.ref
     registered = False
     try:
+        # The link's nursery: the session's writer and reporter, once needed, run here.
         async with trio.open_nursery() as nursery:
-            ref = await spawn(nursery, session, name=f"session:{hello.node_id}")
+            session.nursery = nursery
             refusal = await registry.ask(
                 RegisterNode(ref, hello, conn.remote, shared, heartbeat_sec), timeout=10
             )
             if refusal is not None:
                 log.warning("refused node link from %s: %s", conn.remote, refusal)
-                await ref.stop()
+                session.stop()
                 await conn.send(HelloRejected(reason=refusal))
                 session.close_code, session.close_reason = CLOSE_POLICY_VIOLATION, refusal
                 return
@@ -466,17 +487,20 @@ async def run_session(
                     node_timeout_sec=timeout_for(heartbeat_sec),
                 )
             except ConnectionClosed as closed:  # the node left before our answer
-                session.close_code, session.close_reason = closed.code, str(closed)
-                await ref.stop()
+                session._close(closed.code, str(closed))
                 return
             session.accept()
             conn.opened()  # the next link may open (admission control)
             # This task, which owns the connection, reads it: no reader task per link.
             await session.read()
+            # The link has ended (or the session stopped): what was not written is lost
+            # with it, as the node's next hello reconciles.
+            nursery.cancel_scope.cancel()
     finally:
-        # Whatever ended the session (the link, a lost verdict, a crash, shutdown), the
-        # registry must hear of it, and the link is closed from this task, which owns
-        # the WebSocket.
+        # Whatever ended the session (the link, a lost verdict, a crash, shutdown), it
+        # takes no more commands, the registry must hear of it, and the link is closed
+        # from this task, which owns the WebSocket.
+        session.stop()
         if registered:
             with (
                 trio.CancelScope(shield=True, deadline=trio.current_time() + 2.0),
