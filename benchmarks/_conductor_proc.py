@@ -19,44 +19,20 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import trio
 
+from benchmarks._gcclock import GcClock
 from benchmarks.simnode import raise_nofile_limit
 from symphony.conductor import run_conductor
 from symphony.conductor.collector import collect_rarely
 from symphony.config import ConductorConfig
 from symphony.logs import setup_logging
-
-
-class GcClock:
-    """Sums the CPU time of every garbage collection, per generation (gc.callbacks)."""
-
-    def __init__(self) -> None:
-        self.runs = [0, 0, 0]
-        self.seconds = [0.0, 0.0, 0.0]
-        self._began = 0.0
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        # thread_time: CPU of this thread only, so time lost to other processes on a
-        # busy machine is not counted as collector time.
-        if phase == "start":
-            self._began = time.thread_time()
-        else:
-            generation = info["generation"]
-            self.runs[generation] += 1
-            self.seconds[generation] += time.thread_time() - self._began
-
-    def report(self) -> dict[str, object]:
-        return {"runs": self.runs, "seconds": self.seconds, "tracked": len(gc.get_objects())}
 
 
 async def serve(config: ConductorConfig) -> None:

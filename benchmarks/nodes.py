@@ -33,8 +33,18 @@ import httpx
 import psutil
 import trio
 
+from benchmarks._gcclock import GcClock
 from benchmarks._report import print_table, summary, write_json
-from benchmarks.simnode import FleetSettings, FleetStats, raise_nofile_limit, run_fleet
+from benchmarks.simnode import (
+    FleetSettings,
+    FleetStats,
+    collect_rarely,
+    raise_nofile_limit,
+    run_fleet,
+)
+
+#: The collector's CPU in this process (the simulated fleet's).
+_FLEET_GC = GcClock()
 
 #: (fleet size, figure) -> target, from the issue.
 CPU_TARGET = (5000, 35.0)  # % of one core at 5,000 nodes, 3 s heartbeats
@@ -129,6 +139,7 @@ async def measure_cpu(conductor: Conductor, stats: FleetStats, window: float) ->
     assert them is not None
     them.cpu_percent()  # the first call only starts the measurement
     gc0 = await conductor.gc_report()
+    sim_gc0 = sum(_FLEET_GC.seconds)
     cpu0, sim0, all0 = them.cpu_times(), me.cpu_times(), psutil.cpu_times()
     beats0 = stats.heartbeats
     began = time.perf_counter()
@@ -139,6 +150,7 @@ async def measure_cpu(conductor: Conductor, stats: FleetStats, window: float) ->
     elapsed = time.perf_counter() - began
     cpu1, sim1, all1 = them.cpu_times(), me.cpu_times(), psutil.cpu_times()
     gc1 = await conductor.gc_report()
+    sim_gc = sum(_FLEET_GC.seconds) - sim_gc0
     busy = _busy(cpu0, cpu1)
     sim_busy = _busy(sim0, sim1)
     machine_busy = _busy(all0, all1, fields=("user", "nice", "system", "irq", "softirq", "steal"))
@@ -151,6 +163,7 @@ async def measure_cpu(conductor: Conductor, stats: FleetStats, window: float) ->
         "rss_mib": them.memory_info().rss / (1 << 20),
         "heartbeats_per_second": (stats.heartbeats - beats0) / elapsed,
         "simulator_cpu_percent": 100.0 * sim_busy / elapsed,
+        "simulator_gc_percent": 100.0 * sim_gc / elapsed,
         "other_processes_cpu_percent": 100.0 * (machine_busy - busy - sim_busy) / elapsed,
         "load_average_1min": os.getloadavg()[0],
         "window_seconds": elapsed,
@@ -349,6 +362,12 @@ def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
             ],
             [f"{n:,} nodes: simulator CPU, % of one core", r["simulator_cpu_percent"], "", ""],
             [
+                f"{n:,} nodes: of which its garbage collector",
+                r.get("simulator_gc_percent", "n/a"),
+                "",
+                "",
+            ],
+            [
                 f"{n:,} nodes: other processes' CPU, % of one core",
                 r["other_processes_cpu_percent"],
                 "",
@@ -389,6 +408,8 @@ def main(argv: list[str] | None = None) -> None:
     args.window = args.window or (5.0 if args.quick else 15.0)
     args.settle = args.settle if args.settle is not None else (2.0 if args.quick else 5.0)
     raise_nofile_limit()
+    if not os.environ.get("SYMPHONY_BENCH_FLEET_CPYTHON_GC"):  # (to compare)
+        collect_rarely()  # the fleet's process, as the Conductor's
     results = trio.run(amain, args)
     print_table(
         "Node scale (conductor and simulator share the machine)",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import random
 import resource
 import ssl
@@ -189,6 +190,15 @@ class FleetStats:
         """Return once ``predicate(self)`` holds (checked after every connect/drop)."""
         while not predicate(self):
             await self._changed.wait()
+
+
+def collect_rarely() -> None:
+    """Full collections once per 1,000 young ones, as in a Conductor process (see
+    ``symphony/conductor/collector.py``, not imported here: it would load the whole
+    Conductor): a fleet holds thousands of links too, and with CPython's thresholds its
+    full collections take the CPU its nodes need to reconnect and to beat."""
+    youngest, middle, _ = gc.get_threshold()
+    gc.set_threshold(youngest, middle, 1000)
 
 
 def raise_nofile_limit() -> int:
@@ -380,6 +390,7 @@ async def _main(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"open files limit: {raise_nofile_limit()}", flush=True)
+    collect_rarely()
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(_main, args)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import math
 import random
 import resource
@@ -16,6 +17,7 @@ import trio
 from benchmarks.simnode import (
     FleetSettings,
     FleetStats,
+    collect_rarely,
     hello_for,
     host_port,
     parse_args,
@@ -24,6 +26,7 @@ from benchmarks.simnode import (
     usage_sample,
 )
 from symphony.actors import Backoff
+from symphony.conductor.collector import FULL_EVERY
 from symphony.wire import Heartbeat, decode, encode
 
 from .link.cluster import get_nodes, start_conductor
@@ -183,3 +186,15 @@ def test_simnode_raises_open_files_limit_to_hard() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_simnode_fleet_process_collects_like_a_conductor() -> None:
+    """The fleet holds as many links as the Conductor: with CPython's thresholds its
+    full collections would slow the simulated nodes, and the Conductor's figures with
+    them. Its thresholds follow the Conductor's (without importing the Conductor)."""
+    saved = gc.get_threshold()
+    try:
+        collect_rarely()
+        assert gc.get_threshold() == (saved[0], saved[1], FULL_EVERY)
+    finally:
+        gc.set_threshold(*saved)
