@@ -33,6 +33,7 @@ import httpx
 import psutil
 import trio
 
+from benchmarks._bytecode import compile_symphony
 from benchmarks._gcclock import GcClock
 from benchmarks._report import print_table, summary, write_json
 from benchmarks.simnode import (
@@ -404,6 +405,7 @@ def main(argv: list[str] | None = None) -> None:
         "--no-restart", action="store_true", help="measure connects and CPU only, no restart"
     )
     args = parser.parse_args(argv)
+    compile_symphony()
     args.nodes = args.nodes or ([50, 200] if args.quick else [100, 1000, 5000])
     args.window = args.window or (5.0 if args.quick else 15.0)
     args.settle = args.settle if args.settle is not None else (2.0 if args.quick else 5.0)

@@ -115,3 +115,67 @@ async def test_spawns_read_together_start_all_jobs_before_forking_loggers(tmp_pa
             )
 
         await wait_real(logged)
+
+
+_WATCHED = r"""
+import os, sys
+from symphony.node.process import monitor, monitor_server
+
+walks = os.path.join(sys.argv[-1], "walks.log")
+
+
+class Loggers(dict):
+    # A walk over every logger of the node, noted: once per spawn made a burst of N
+    # spawns cost N * N steps.
+    def __iter__(self):
+        with open(walks, "a") as f:
+            f.write("walk\n")
+        return super().__iter__()
+
+    __reversed__ = __iter__
+
+
+init = monitor.Monitor.__init__
+
+
+def watched_init(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    self.loggers = Loggers(self.loggers)
+
+
+monitor.Monitor.__init__ = watched_init
+os.makedirs(sys.argv[-1], exist_ok=True)
+sys.exit(monitor_server.main(sys.argv[1:]))
+"""
+
+
+async def test_a_spawn_finds_its_instances_logger_without_walking_every_logger(
+    tmp_path,
+) -> None:
+    state_dir, work = str(tmp_path / "node"), tmp_path / "work"
+    work.mkdir()
+    names = [f"job-{i}" for i in range(5)]
+    with _monitor(state_dir, code=_WATCHED):
+        directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)  # a short path
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(10)
+                sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
+                for i, name in enumerate(names, start=1):  # one at a time: one attach each
+                    command = ["sh", "-c", f"echo hello from {name}; exec sleep 1000"]
+                    sock.sendall(_request(i, name, work, command))
+                    (reply,) = _replies(sock, 1)
+                    assert reply["ok"] and reply["run"]["instance_id"] == name
+        finally:
+            os.close(directory)
+        walks = Path(state_dir, "walks.log")
+        assert not walks.exists(), walks.read_text()
+
+        def logged() -> bool:
+            paths = [Path(logfiles.log_path(state_dir, n, "stdout")) for n in names]
+            return all(
+                p.exists() and f"hello from {n}" in p.read_text()
+                for n, p in zip(names, paths, strict=True)
+            )
+
+        await wait_real(logged)

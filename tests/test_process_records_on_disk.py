@@ -219,3 +219,32 @@ def test_a_runs_start_and_exit_are_one_new_directory_entry(tmp_path) -> None:
     store.save(run, durable=False)
     (loaded,) = RunStore(str(tmp_path / "runs")).load_all()
     assert loaded == run
+
+
+async def test_a_first_start_creates_one_file_of_the_agent_and_an_exit_its_outcome(
+    tmp_path,
+) -> None:
+    # A real start: accepted, then starting, then running. The outcome the supervisor
+    # saves on starting says nothing yet (no exit, no restart); it used to be written to
+    # a new outcome file all the same, a second new directory entry per start, 6 % of
+    # the agent's CPU in a burst of 100 starts. Only the record is created; the exit's
+    # outcome then goes to its file, and a new agent reads it back.
+    from symphony.node.process.localstate import InstanceStore
+    from tests.jobs.harness import open_node, spec
+
+    directory = tmp_path / "instances"
+    gate = tmp_path / "gate"
+    command = ["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.01; done; exit 3"]
+    async with open_node(str(tmp_path)) as node:
+        await node.start("web-0", spec(command, restart_policy={"type": "never"}))
+        await node.wait_for("web-0", "running")
+        assert sorted(os.listdir(directory)) == ["web-0.json"]
+        (saved,) = InstanceStore(str(tmp_path)).load_all()
+        assert saved.outcome is None  # as the record was written on accepting it
+        gate.touch()
+        await node.wait_for("web-0", "exited")
+        assert sorted(os.listdir(directory)) == ["web-0.json", "web-0.outcome"]
+        (saved,) = InstanceStore(str(tmp_path)).load_all()
+        assert saved.final_state == "exited"
+        assert saved.outcome is not None
+        assert (saved.outcome["exit_code"], saved.outcome["restarts"]) == (3, 0)

@@ -97,15 +97,22 @@ class AsyncClient:
         node_group: str | None = None,
         name: str | None = None,
         labels: Mapping[str, str | None] | None = None,
+        summary: bool = False,
     ) -> list[dict[str, Any]]:
         """Every deployment with its instances, or those the filters select (``name`` is a
         prefix; ``labels`` maps a key to its value, or to None for any value). Fetched a
-        page at a time, in creation order."""
+        page at a time, in creation order. ``summary`` leaves out each one's ``spec``
+        (a listing a third the size; a Conductor older than summaries sends it anyway)."""
         found: list[dict[str, Any]] = []
         cursor = None
         while True:
             path = c.deployments_query(
-                cursor, state=state, node_group=node_group, name=name, labels=labels
+                cursor,
+                state=state,
+                node_group=node_group,
+                name=name,
+                labels=labels,
+                summary=summary,
             )
             response = await self._send("GET", path)
             page, cursor = c.decode_page(

@@ -100,6 +100,8 @@ async def test_filters_select_by_state_group_name_and_labels(tmp_path: Path) -> 
         ({"label": "bad key"}, "label"),
         ({"label": "team=-x"}, "label"),
         ({"label": [f"k{n}" for n in range(17)]}, "label"),
+        ({"view": "brief"}, "view"),
+        ({"view": "Summary"}, "view"),
     ],
 )
 async def test_bad_list_parameters_are_a_400_naming_them(
@@ -161,3 +163,50 @@ async def test_clients_page_through_with_filters(
             listed = await client.list_deployments(name="job-", state="pending")
             assert [d["name"] for d in listed] == every
             assert await client.list_deployments(labels={"odd": "no"}) == []
+            brief = await client.list_deployments(summary=True)
+            assert [d["name"] for d in brief] == every and all("spec" not in d for d in brief)
+
+
+async def test_a_summary_is_the_full_view_without_its_spec(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as c:
+        for name in ("one", "two", "three"):
+            spec = sh("sleep 1000", name, labels={"k": name})
+            assert (await c.http.post("/deployments", json=spec)).status_code == 201
+        await c.wait_running("two")
+        pages = await _pages(c.http, view="summary", limit=2)
+        assert pages == [["one", "two"], ["three"]]
+        full = (await c.http.get("/deployments")).json()["deployments"]
+        summary = (await c.http.get("/deployments", params={"view": "summary"})).json()
+        # The same but for the spec (and the instances' figures, which are sampled live).
+        assert _without_figures(summary["deployments"]) == _without_figures(
+            [{k: v for k, v in d.items() if k != "spec"} for d in full]
+        )
+        # The live figures of the running instances are there too, as in the full view.
+        two = next(d for d in summary["deployments"] if d["name"] == "two")
+        assert {"cpu_percent", "rss_bytes"} <= set(two["instances"][0])
+        for name in ("one", "two", "three"):
+            await c.http.delete(f"/deployments/{name}")
+
+
+def _without_figures(deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    live = ("cpu_percent", "rss_bytes")
+    return [
+        {**d, "instances": [{k: v for k, v in i.items() if k not in live} for i in d["instances"]]}
+        for d in deployments
+    ]
+
+
+async def test_a_listing_shows_a_change_made_after_the_previous_listing(tmp_path: Path) -> None:
+    """Each deployment's encoded text is kept between listings: a change must replace it."""
+    async with cluster(tmp_path, node=False) as c:
+        for name in ("a", "b"):
+            assert (await c.http.post("/deployments", json=sh("true", name))).status_code == 201
+        for params in ({}, {"view": "summary"}, {"limit": 1}, {"limit": 5, "view": "summary"}):
+            await c.http.get("/deployments", params=params)  # encoded and kept
+        patched = await c.http.patch("/deployments/b", json={"desired_state": "stopped"})
+        assert patched.status_code == 200, patched.text
+        for params in ({}, {"view": "summary"}, {"limit": 5}, {"limit": 5, "view": "summary"}):
+            listed = (await c.http.get("/deployments", params=params)).json()["deployments"]
+            by_name = {d["name"]: d for d in listed}
+            assert by_name["b"]["desired_state"] == "stopped", params
+            assert by_name["a"]["desired_state"] == "running", params

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from symphony.conductor.api import SnapshotCache
+from symphony.conductor.api.paging import ListFilter, cursor_of
+from symphony.conductor.api.snapshots import summary_of
+from symphony.conductor.api.views import with_usage
 from symphony.conductor.store import InstanceRecord, Store, StoreReader
 from symphony.spec import parse_spec
 
@@ -51,18 +56,22 @@ async def test_concurrent_callers_share_one_read_made_in_a_worker_thread(tmp_pat
         assert cache.reads == 1 and len({id(s) for s in got}) == 1
         assert len(got[0].records) == 50 and len(got[0].instances(got[0].records[0].id)) == 1
 
-        # The listing body is made once, in a worker thread, and shared.
+        # The listing is joined in a worker thread from each deployment's text, which is
+        # encoded once and shared by every listing after.
         threads: list[int] = []
         original = got[0].listing
 
-        def listing() -> bytes:
+        def listing(*args: Any, **kwargs: Any) -> bytes:
             threads.append(threading.get_ident())
-            return original()
+            return original(*args, **kwargs)
 
         got[0].listing = listing  # type: ignore[method-assign]
         body = await cache.listing()
         assert body.startswith(b'{"deployments":[') and threads != [threading.get_ident()]
-        assert await cache.listing() is body and cache.reads == 1
+        text = got[0].encoded(got[0].records[0])
+        assert json.loads(body)["deployments"][0] == json.loads(text)
+        assert await cache.listing() == body and cache.reads == 1
+        assert got[0].encoded(got[0].records[0]) is text
 
 
 async def test_a_listing_shows_every_write_made_before_it(tmp_path: Path) -> None:
@@ -77,3 +86,34 @@ async def test_a_listing_shows_every_write_made_before_it(tmp_path: Path) -> Non
         assert len((await cache.recent(max_age=60)).records) == 1
         assert await cache.current() is await cache.recent(max_age=0)
         assert cache.reads == 3
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def test_listings_are_the_bytes_of_encoding_their_views_at_once(tmp_path: Path) -> None:
+    """Joined from each deployment's kept text, a listing is byte for byte what encoding
+    the whole answer at once gives: with figures, a page's cursor, or summaries."""
+    with Store.open(tmp_path / "db") as store:
+        for n in range(5):
+            record = store.create_deployment(spec(f"web-{n}"))
+            store.upsert_instance(InstanceRecord(f"i{n}", record.id, 0))
+        snapshot = await SnapshotCache(store).current()
+        records = snapshot.records
+        views = [snapshot.deployment_json(r) for r in records]
+        usage = {"i1": {"cpu_percent": 5.5, "rss_bytes": 4096.0}}
+        measured = [with_usage(v, usage) if n == 1 else v for n, v in enumerate(views)]
+        for _ in range(2):  # encoded, then joined from the kept texts
+            assert snapshot.listing() == _dumps({"deployments": views})
+            assert snapshot.listing(usage) == _dumps({"deployments": measured})
+            assert snapshot.listing(summary=True) == _dumps(
+                {"deployments": [summary_of(v) for v in views]}
+            )
+            page = snapshot.page(ListFilter(), limit=2, usage=usage)
+            cursor = cursor_of(records[1])
+            assert page == _dumps({"deployments": measured[:2], "next_cursor": cursor})
+            last = snapshot.page(ListFilter(), after=(records[3].created_at, records[3].id))
+            assert last == _dumps({"deployments": views[4:], "next_cursor": None})
+            assert snapshot.deployments_array() == _dumps(views)
+        assert "spec" in views[0] and "spec" not in summary_of(views[0])

@@ -186,6 +186,10 @@ class DeploymentsQuery(_Query):
             description="KEY=VALUE, or KEY for any value (repeatable; all must match)",
         ),
     ] = []
+    view: Annotated[
+        Literal["full", "summary"],
+        Field(description="summary: each deployment without its spec (a smaller answer)"),
+    ] = "full"
 
     def chosen(self) -> ListFilter:
         """The filter these parameters describe."""
@@ -273,7 +277,9 @@ class Replicas(_Answer):
     running: int
 
 
-class Deployment(_Answer):
+class DeploymentSummary(_Answer):
+    """A deployment without its spec: what ``GET /deployments?view=summary`` lists."""
+
     id: str
     name: str
     desired_state: Literal["running", "stopped"]
@@ -285,10 +291,15 @@ class Deployment(_Answer):
     pending_reason: str | None
     failure: str | None
     restarts: int
-    spec: dict[str, Any]
     instances: list[Instance]
     version: int = Field(description="The version of the template it runs or rolls to")
     rollout: Rollout | None = Field(description="The rolling update under way (null: none)")
+
+
+class Deployment(DeploymentSummary):
+    """A deployment, its spec and its instances."""
+
+    spec: dict[str, Any]
 
 
 class Rollout(_Answer):
@@ -326,7 +337,9 @@ class RollbackRequest(_Request):
 
 
 class DeploymentList(_Answer):
-    deployments: list[Deployment]
+    deployments: list[Deployment] | list[DeploymentSummary] = Field(
+        description="Each deployment; without its spec with view=summary"
+    )
     next_cursor: str | None = Field(
         default=None,
         description="Present when paging or filtering: where the next page starts (null: "

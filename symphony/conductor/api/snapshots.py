@@ -21,7 +21,9 @@ Two freshness rules, because the callers differ:
   share one read.
 
 One read runs at a time; everyone else waits for it and then takes it if it fits. A
-snapshot's JSON views are made once and shared, so they must never be mutated.
+snapshot's JSON views are made once and shared, so they must never be mutated; so is
+each deployment's encoded JSON text, which the next snapshot keeps while the deployment
+is unchanged: a listing of 10,000 deployments joins texts instead of encoding them all.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -39,6 +41,7 @@ from .sse import sse
 from .views import deployment_json, event_json, with_usage
 
 Fingerprint = tuple[Any, ...]
+T = TypeVar("T")
 #: How many snapshots back a snapshot remembers what changed (a stream that skipped
 #: more compares everything once).
 HISTORY = 8
@@ -78,15 +81,17 @@ class Snapshot:
             grouped.setdefault(inst.deployment_id, []).append(inst)
         self._instances = grouped
         self.fingerprints = {r.id: fingerprint(r, grouped.get(r.id, ())) for r in records}
-        # A deployment unchanged since the previous snapshot keeps its JSON view.
+        # A deployment unchanged since the previous snapshot keeps its JSON view and its
+        # encoded forms: a listing joins them, so only what changed is encoded again.
         self._json: dict[str, dict[str, Any]] = {}
+        self._encoded: dict[str, bytes] = {}
+        self._summaries: dict[str, bytes] = {}
         if previous is not None:
-            for deployment_id, mark in self.fingerprints.items():
-                view = previous._json.get(deployment_id)
-                if view is not None and previous.fingerprints.get(deployment_id) == mark:
-                    self._json[deployment_id] = view
-        self._listing: bytes | None = None
-        self._array: bytes | None = None
+            before = previous.fingerprints
+            same = [i for i, mark in self.fingerprints.items() if before.get(i) == mark]
+            self._json = _kept(previous._json, same)
+            self._encoded = _kept(previous._encoded, same)
+            self._summaries = _kept(previous._summaries, same)
         self._sse: dict[str, bytes] = {}
         self._keys: list[tuple[float, str]] | None = None
         self._by_id = {r.id: r for r in records}
@@ -123,6 +128,7 @@ class Snapshot:
         after: tuple[float, str] | None = None,
         limit: int | None = None,
         usage: dict[str, dict[str, float]] | None = None,
+        summary: bool = False,
     ) -> bytes:
         """The body of a filtered or paged ``GET /deployments`` (see :mod:`.paging`)."""
         records, cursor = select(
@@ -133,12 +139,8 @@ class Snapshot:
             after=after,
             limit=limit,
         )
-        views = [self.deployment_json(r) for r in records]
-        if usage:
-            views = [with_usage(view, usage) for view in views]
-        return json.dumps(
-            {"deployments": views, "next_cursor": cursor}, separators=(",", ":")
-        ).encode()
+        parts = [self._encode(r, usage, summary) for r in records]
+        return _listing_body(parts) + b',"next_cursor":' + json.dumps(cursor).encode() + b"}"
 
     def instances(self, deployment_id: str) -> list[InstanceRecord]:
         return self._instances.get(deployment_id, [])
@@ -158,24 +160,57 @@ class Snapshot:
             message = self._sse[record.id] = sse("deployment", view)
         return message
 
+    def encoded(self, record: DeploymentRecord, *, summary: bool = False) -> bytes:
+        """The JSON text of one deployment (its summary: everything but ``spec``), made
+        once per change of the deployment and shared by every listing."""
+        cache = self._summaries if summary else self._encoded
+        text = cache.get(record.id)
+        if text is None:
+            view = self.deployment_json(record)
+            text = cache[record.id] = _dumps(summary_of(view) if summary else view)
+        return text
+
+    def _encode(
+        self, record: DeploymentRecord, usage: dict[str, dict[str, float]] | None, summary: bool
+    ) -> bytes:
+        """:meth:`encoded`, or a fresh text when an instance of it has current figures
+        (they are not part of the snapshot, so a view with them is never kept)."""
+        if usage and any(inst.id in usage for inst in self.instances(record.id)):
+            view = with_usage(self.deployment_json(record), usage)
+            return _dumps(summary_of(view) if summary else view)
+        return self.encoded(record, summary=summary)
+
     def deployments_array(self) -> bytes:
-        """Every deployment's JSON as one JSON array: costly, so call it in a worker thread."""
-        if self._array is None:
-            views = [self.deployment_json(r) for r in self.records]
-            self._array = json.dumps(views, separators=(",", ":")).encode()
-        return self._array
+        """Every deployment's JSON as one JSON array (the first message of ``/live``)."""
+        return b"[" + b",".join(self.encoded(r) for r in self.records) + b"]"
 
-    def listing(self) -> bytes:
-        """The body of ``GET /deployments``: costly, so call it in a worker thread."""
-        if self._listing is None:
-            self._listing = b'{"deployments":' + self.deployments_array() + b"}"
-        return self._listing
+    def listing(
+        self, usage: dict[str, dict[str, float]] | None = None, *, summary: bool = False
+    ) -> bytes:
+        """The body of ``GET /deployments``: the deployments' kept texts joined, with
+        the instances' current figures where ``usage`` has any."""
+        return _listing_body([self._encode(r, usage, summary) for r in self.records]) + b"}"
 
-    def listing_with_usage(self, usage: dict[str, dict[str, float]]) -> bytes:
-        """The listing with each instance's current figures: made per request, since the
-        figures are not part of the snapshot (call it in a worker thread too)."""
-        views = [with_usage(self.deployment_json(r), usage) for r in self.records]
-        return json.dumps({"deployments": views}, separators=(",", ":")).encode()
+
+def summary_of(view: dict[str, Any]) -> dict[str, Any]:
+    """A deployment's summary (``?view=summary``): its view without ``spec``, which is
+    most of its size; what ``symphony ps`` and other tables need is all there."""
+    return {key: value for key, value in view.items() if key != "spec"}
+
+
+def _kept(cache: dict[str, T], ids: Iterable[str]) -> dict[str, T]:
+    """The entries of ``cache`` for ``ids`` (the deployments unchanged since it was made)."""
+    return {i: cache[i] for i in ids if i in cache}
+
+
+def _dumps(view: dict[str, Any]) -> bytes:
+    return json.dumps(view, separators=(",", ":")).encode()
+
+
+def _listing_body(parts: list[bytes]) -> bytes:
+    """``{"deployments":[...]`` of encoded deployments: the same bytes as encoding the
+    whole list at once, left open for what follows the list."""
+    return b'{"deployments":[' + b",".join(parts) + b"]"
 
 
 class DeploymentRead:
@@ -261,30 +296,32 @@ class SnapshotCache:
         after: tuple[float, str] | None = None,
         limit: int | None = None,
         usage: dict[str, dict[str, float]] | None = None,
+        summary: bool = False,
     ) -> bytes:
         """A filtered or paged ``GET /deployments`` as of now (see :meth:`Snapshot.page`);
         built in a worker thread when the cache reads off the event loop."""
         snapshot = await self.current()
-        build = partial(snapshot.page, chosen, after=after, limit=limit, usage=usage)
+        build = partial(
+            snapshot.page, chosen, after=after, limit=limit, usage=usage, summary=summary
+        )
         return await trio.to_thread.run_sync(build) if self._off_thread else build()
 
-    async def listing(self, usage: dict[str, dict[str, float]] | None = None) -> bytes:
-        """The body of ``GET /deployments`` as of now (built in a worker thread if costly).
+    async def listing(
+        self, usage: dict[str, dict[str, float]] | None = None, *, summary: bool = False
+    ) -> bytes:
+        """The body of ``GET /deployments`` as of now (built in a worker thread, since
+        the deployments changed since the last listing are encoded anew).
 
         ``usage`` (instance id -> current figures, see :mod:`.instance_usage`) is added
-        to copies of the shared views; without it the shared body is the answer.
+        to copies of the shared views of the instances it has figures for.
         """
         snapshot = await self.current()
-        if usage:
-            build = partial(snapshot.listing_with_usage, usage)
-            return await trio.to_thread.run_sync(build) if self._off_thread else build()
-        if self._off_thread and snapshot._listing is None:
-            return await trio.to_thread.run_sync(snapshot.listing)
-        return snapshot.listing()
+        build = partial(snapshot.listing, usage, summary=summary)
+        return await trio.to_thread.run_sync(build) if self._off_thread else build()
 
     async def deployments_array(self, snapshot: Snapshot) -> bytes:
         """:meth:`Snapshot.deployments_array`, built in a worker thread if costly."""
-        if self._off_thread and snapshot._array is None:
+        if self._off_thread:
             return await trio.to_thread.run_sync(snapshot.deployments_array)
         return snapshot.deployments_array()
 

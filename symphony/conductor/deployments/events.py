@@ -10,6 +10,7 @@ from typing import Any
 import trio
 
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, Store
+from .savegroup import SaveGroup
 
 log = logging.getLogger("symphony.conductor.events")
 
@@ -48,6 +49,7 @@ class EventLog:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._listeners: set[trio.MemorySendChannel[EventRecord]] = set()
+        self.group = SaveGroup(store, self.publish)
 
     def add(
         self,
@@ -81,6 +83,17 @@ class EventLog:
         saved, recorded = self.store.save_instances_with_events(instances, events, counters)
         for event in recorded:
             self.publish(event)
+        return saved
+
+    async def add_with_instances_together(
+        self,
+        instances: Sequence[InstanceRecord],
+        events: Sequence[NewEvent],
+        counters: Mapping[str, int] | None = None,
+    ) -> list[InstanceRecord]:
+        """:meth:`add_with_instances`, in one transaction with the other supervisors'
+        saves of the same moment (see :mod:`.savegroup`); returns once committed."""
+        saved, _ = await self.group.save(instances, events, counters)
         return saved
 
     def publish(self, event: EventRecord) -> None:

@@ -355,7 +355,9 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
                 assigned.append(record)
             if stop is not None:
                 stops[placed.node_id].append(stop)
-        self._save(assigned)  # one transaction for a whole burst of placements
+        # One transaction for a whole burst of placements, and for the other
+        # supervisors' placements of the same moment.
+        await self._save_together(assigned)
         await self._release(forgotten)  # nothing here would ever release them
         for lost in news.lost:
             self._lost(lost)
@@ -428,7 +430,8 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
                 # Kept in memory now (a later update in this report builds on it) and
                 # written with the others in one transaction below.
                 self.instances[after.id] = changed[after.id] = after
-        self._save(list(changed.values()), restarts=restarts)  # once per report
+        # Once per report, with the other supervisors' parts of the same frame.
+        await self._save_together(list(changed.values()), restarts=restarts)
         # Capacity is released once the end is on disk.
         await self._release([i for i in changed if not is_live(self.instances[i].state)])
         if report.full:

@@ -82,6 +82,24 @@ class SupervisorBase(Actor):
     def _save(self, records: list[InstanceRecord], *, restarts: int = 0) -> None:
         """Write ``records`` with the events noted so far in one transaction, and add
         ``restarts`` to the restart counter in it (or in one of its own)."""
+        ready = self._to_save(records, restarts)
+        if ready is not None:
+            self._saved(self.events.add_with_instances(*ready))
+
+    async def _save_together(self, records: list[InstanceRecord], *, restarts: int = 0) -> None:
+        """:meth:`_save`, in one transaction with the saves other supervisors make at the
+        same moment (a burst's placements and reports wake many at once); returns once
+        committed."""
+        ready = self._to_save(records, restarts)
+        if ready is not None:
+            self._saved(await self.events.add_with_instances_together(*ready))
+
+    def _to_save(
+        self, records: list[InstanceRecord], restarts: int
+    ) -> tuple[list[InstanceRecord], list[NewEvent], dict[str, int] | None] | None:
+        """What a save writes: the records (a cancelled replacement that ended is
+        deleted instead), the events noted so far and the counters; None if the
+        records need no transaction (the restarts were counted already)."""
         gone = [r.id for r in records if r.id in self._cancelled and not is_live(r.state)]
         if gone:
             # A cancelled replacement that ended never ran: forget it rather than keep
@@ -93,11 +111,12 @@ class SupervisorBase(Actor):
                 self.instances.pop(instance_id, None)
         if not records:
             self.store.add_to_counter(RESTARTS, restarts)
-            return
+            return None
         # The events noted so far and the restarts go in the same transaction.
         events, self._unrecorded = self._unrecorded, []
-        counters = {RESTARTS: restarts} if restarts else None
-        saved = self.events.add_with_instances(records, events, counters)
+        return records, events, {RESTARTS: restarts} if restarts else None
+
+    def _saved(self, saved: list[InstanceRecord]) -> None:
         for one in saved:
             self.instances[one.id] = one
 

@@ -41,6 +41,21 @@ logger = logging.getLogger(__name__)
 OUTCOME_SUFFIX = ".outcome"
 
 
+#: What ``InstanceStore`` notes for an instance with no outcome file (``json.dumps(None)``).
+_NO_FILE = "null"
+
+
+def says_nothing(outcome: dict[str, Any] | None) -> bool:
+    """Whether ``outcome`` tells no more than no outcome at all: no exit (code, signal,
+    reason, end time) and no restarts, as when an instance's first run starts. Read
+    back, either leaves a supervisor as it was made."""
+    if outcome is None:
+        return True
+    return outcome.get("restarts", 0) == 0 and all(
+        value is None for key, value in outcome.items() if key != "restarts"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SavedInstance:
     """One instance file."""
@@ -85,11 +100,15 @@ class InstanceStore:
         if known != outcome_text:
             # First: the outcome file is what a reader takes, whatever the record says.
             path = self._path(instance_id, OUTCOME_SUFFIX)
-            if known is None and outcome is None:
-                # Nothing to say yet, but an earlier agent may have left a file behind:
-                # without it the record's own outcome is read (no new directory entry).
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+            if says_nothing(outcome) and known in (None, _NO_FILE):
+                # Nothing to say yet (a first run only starting says as little as no
+                # outcome: a file for it would be a new directory entry per start), but
+                # an earlier agent may have left a file behind: without it the record's
+                # own outcome is read.
+                if known is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                outcome_text = _NO_FILE
             else:
                 write_in_place(path, outcome_text.encode())
             self._outcomes[instance_id] = outcome_text

@@ -101,6 +101,7 @@ class Monitor:
         self.stopping: dict[str, float] = {}  # signalled run id -> end of its grace
         # run id -> its logger: (pid, a descriptor at EOF once it has drained the run)
         self.loggers: dict[str, tuple[int, int]] = {}
+        self.logged: dict[str, list[str]] = {}  # instance id -> its runs in loggers, in order
         # run id -> the control link of its logger, which takes over the next run's
         # pipes if the monitor restarts it (see logrelay)
         self.links: dict[str, socket.socket] = {}
@@ -291,14 +292,9 @@ class Monitor:
         forked, after the instance's previous one if that may still run (see
         ``fork_logger``), with a link if the monitor may restart this run.
         """
-        previous = next(
-            (
-                run_id
-                for run_id in reversed(self.loggers)
-                if run_id in self.runs and self.runs[run_id].instance_id == run.instance_id
-            ),
-            None,
-        )
+        # Its instance's latest run with a logger (a scan of all loggers was quadratic).
+        logged = self.logged.setdefault(run.instance_id, [])
+        previous = next((r for r in reversed(logged) if r in self.runs), None)
         link = self.links.pop(previous, None) if previous else None
         if link is not None and previous is not None and self.runs[previous].state == "ended":
             try:
@@ -307,6 +303,7 @@ class Monitor:
                 link.close()  # that logger is gone: fork one
             else:
                 self.loggers[run.run_id] = (self.loggers[previous][0], started.pipes.done_r)
+                logged.append(run.run_id)
                 self.links[run.run_id] = link
                 self.store.save(run, durable=False)
                 return
@@ -321,6 +318,7 @@ class Monitor:
             run.reason = f"spawn error: cannot start the job's logger: {error}"
         else:
             self.loggers[run.run_id] = (pid, done)
+            logged.append(run.run_id)
             if link is not None:
                 self.links[run.run_id] = link
         self.store.save(run, durable=False)
@@ -528,6 +526,8 @@ class Monitor:
             self._waiting = None
             del self.loggers[run.run_id]
             os.close(logger[1])
+        if rest := [r for r in self.logged.pop(run.instance_id, []) if r != run.run_id]:
+            self.logged[run.instance_id] = rest
         link = self.links.pop(run.run_id, None)
         if link is not None:  # no run of ours follows: its logger may exit
             link.close()
