@@ -268,6 +268,7 @@ async def _phases(
             return
         errors_before = stats.errors
         await stop_conductor(conductor, signal.SIGKILL)
+        log_mark = os.fstat(log_file.fileno()).st_size  # the restarted Conductor's log follows
         with trio.fail_after(30):
             await stats.wait_until(lambda s: s.connected == 0)
         restarted, sim0 = trio.current_time(), psutil.Process().cpu_times()
@@ -285,8 +286,17 @@ async def _phases(
             result["reconnect_seconds"] = None
             result["reconnect_connected_at_timeout"] = stats.connected
         result["reconnect_failed_attempts"] = stats.errors - errors_before
+        result["lost_during_restart"] = declared_lost(Path(log_file.name), log_mark)
         print(f"  {nodes} nodes: reconnected after {result['reconnect_seconds']} s", flush=True)
         nursery.cancel_scope.cancel()
+
+
+def declared_lost(log_path: Path, since: int) -> int:
+    """How many times the Conductor's log, from byte ``since`` on, declares a node lost
+    (the registry logs each state change: ``node 'n7' disconnected -> lost: ...``)."""
+    with open(log_path, "rb") as log:
+        log.seek(since)
+        return sum(1 for line in log if b" -> lost: " in line)
 
 
 def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
@@ -320,6 +330,15 @@ def rows(results: list[dict[str, Any]], *, quick: bool) -> list[list[Any]]:
                     f"{n:,} nodes: all ready after conductor restart (s)",
                     "timed out" if reconnect is None else reconnect,
                     *target(n, RECONNECT_TARGET, reconnect, " s"),
+                ],
+                [
+                    f"{n:,} nodes: declared lost during the restart",
+                    r.get("lost_during_restart", "n/a"),
+                    *(
+                        ["", ""]
+                        if quick or n != RECONNECT_TARGET[0]
+                        else ["0", "met" if r.get("lost_during_restart") == 0 else "NOT MET"]
+                    ),
                 ],
                 [
                     f"{n:,} nodes: conductor CPU per reconnect (ms, start included)",

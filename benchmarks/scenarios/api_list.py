@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import trio
 
+from ._api import SymphonyApi
 from ._context import Context, Harness
 from ._figures import Figure, stats
 from ._symphony import symphony_harness
@@ -50,9 +51,9 @@ async def measure(h: Harness, params: dict[str, Any]) -> dict[str, Any]:
 async def _pages(h: Harness, params: dict[str, Any]) -> list[float]:
     """A page from the middle of the list (Symphony's own API only): :data:`PAGE`
     deployments, or a quarter of a small (quick) list."""
-    http = getattr(h.api, "http", None)
-    if not isinstance(http, httpx.AsyncClient):
+    if not isinstance(h.api, SymphonyApi):  # the peer's API has other pages
         return []
+    http = h.api.http
     size = page_size(params["n"])
     cursor = None
     for _ in range(params["n"] // 2 // size):
