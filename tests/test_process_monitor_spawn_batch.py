@@ -1,12 +1,12 @@
-"""Spawns that arrive together start every job before any logger is forked.
+"""Spawns that arrive together start every job before any is given to a logger.
 
-A logger is a fork of the node monitor (with its copy-on-write faults, most of what a
-spawn costs it); a job is a ``posix_spawn``. In a burst of starts the last job must not
-wait for the forks of every logger before it, so the monitor starts the jobs of all the
-spawn requests it has read, then forks their loggers and answers them, in order.
+A job is a ``posix_spawn``; giving it to a logger may fork one (with its copy-on-write
+faults, most of what a spawn costs the monitor). In a burst of starts the last job must
+not wait for any of that, so the monitor starts the jobs of all the spawn requests it
+has read, then gives them to their loggers and answers them, in order.
 
 The monitor runs in its own process, started with code that writes down each job start
-and each logger fork as they happen; the requests go out in one write.
+and each run given to a logger as they happen; the requests go out in one write.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from tests.test_process_monitor_restarts import _monitor
 
 _TRACED = r"""
 import os, sys
-from symphony.node.process import monitor, monitor_server, spawn
+from symphony.node.process import logpool, monitor, monitor_server, spawn
 
 order = os.path.join(sys.argv[-1], "order.log")
 start_job, start_logger = monitor.start_job, spawn.Started.start_logger
+attach = logpool.LoggerPool.attach
 
 
 def note(what):
@@ -44,8 +45,14 @@ def traced_start_logger(self, **kwargs):
     return start_logger(self, **kwargs)
 
 
+def traced_attach(self, *args, **kwargs):
+    note("logger")
+    return attach(self, *args, **kwargs)
+
+
 monitor.start_job = traced_start_job
 spawn.Started.start_logger = traced_start_logger
+logpool.LoggerPool.attach = traced_attach
 os.makedirs(sys.argv[-1], exist_ok=True)
 sys.exit(monitor_server.main(sys.argv[1:]))
 """
@@ -73,7 +80,7 @@ def _replies(sock: socket.socket, count: int) -> list[dict]:
     return [json.loads(line) for line in data.split(b"\n")[:count]]
 
 
-async def test_spawns_read_together_start_all_jobs_before_forking_loggers(tmp_path) -> None:
+async def test_spawns_read_together_start_all_jobs_before_their_loggers(tmp_path) -> None:
     state_dir, work = str(tmp_path / "node"), tmp_path / "work"
     work.mkdir()
     names = ["a", "b", "c"]
@@ -105,7 +112,7 @@ async def test_spawns_read_together_start_all_jobs_before_forking_loggers(tmp_pa
         # its error, and is forked where it failed), then job c and its logger.
         assert order == ["job", "job", "logger", "logger", "logger", "job", "logger"]
 
-        # Every job still has its own logger: its output is in its own log.
+        # Every job's output is in its own log.
         def logged() -> bool:
             return all(
                 Path(logfiles.log_path(state_dir, name, "stdout")).exists()

@@ -6,9 +6,9 @@ Vocabulary (see ``docs/jobs.md`` for the user's view):
   :class:`ProcessSupervisor` actor.
 - **run**: one execution of an instance's command (a restart is a new run).
 - **monitor**: one small process per node (``monitor_server``) that spawns, owns and
-  reaps every job (each with its own logger process, ``joblogger``) and records their
-  exits durably; the agent talks to it over a unix socket and can die and come back
-  without disturbing a job.
+  reaps every job (their output copied by logger processes, each serving up to 32
+  runs: ``joblogger``, ``logpool``) and records their exits durably; the agent talks to
+  it over a unix socket and can die and come back without disturbing a job.
 - **members** of a run: every live process of its tree, wherever it moved (other
   process groups, sessions, orphans re-parented to the monitor).
 

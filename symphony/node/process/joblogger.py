@@ -1,11 +1,13 @@
-"""The per-job logger: owns the read ends of a job's stdout/stderr pipes and writes the files.
+"""The job logger: owns the read ends of jobs' stdout/stderr pipes and writes the files.
 
-Forked by the node monitor beside every job (:func:`fork_logger`), just after the job
-is spawned: a fork of the small, single-threaded monitor costs well under a millisecond
-and no interpreter start (an exec'd Python would cost ~15 ms of CPU per job), and it
-shares the monitor's memory pages (the garbage collector is off in the logger, so it
-does not touch, and copy, them all). Its name in ``ps`` is ``symphony-log``. Like
-Nomad's ``logmon``:
+Forked by the node monitor (:func:`fork_shared`), a logger copies the output of up to
+:data:`~.logpool.RUNS_PER_LOGGER` runs, handed to it as they start (:mod:`.logrelay`,
+:mod:`.logpool`). A fork of the small, single-threaded monitor costs no interpreter
+start (an exec'd Python would cost ~15 ms of CPU per job), and it shares the monitor's
+memory pages (the garbage collector is off in the logger, so it does not touch, and
+copy, them all); still, the fork and the copy-on-write faults after it cost the two
+processes about 4 ms of CPU together, which is why a logger serves many runs, not
+one. Its name in ``ps`` is ``symphony-log``. Like Nomad's ``logmon``:
 
 - **Rotation by rename, no line lost.** The logger, not the job, holds the file's
   descriptor, so it rotates by renaming (``stdout.log`` -> ``.1`` -> ... -> ``.K``, the
@@ -17,10 +19,10 @@ Nomad's ``logmon``:
   process group, or of anything the monitor signals, never reaches it) and does not
   carry the job's run marker, so it is never counted as a member of the run. If the
   monitor dies, the logger keeps writing and rotating.
-- **Exits at end of file.** When the job and every process that inherited its output
-  are gone, the pipes reach EOF: the logger has written everything and exits. Unless
-  the monitor may restart the run: then it keeps a link to the logger, and hands the
-  next run's pipes to it instead of forking another (:mod:`.logrelay`).
+- **Exits at end of file.** When a job and every process that inherited its output are
+  gone, its pipes reach EOF: the logger has written everything of that run. It exits
+  once the monitor has closed its control socket (the monitor is gone, or every run it
+  gave that logger has ended) and every pipe is at EOF.
 - **Secrets masked before they are written.** The exact values of the instance's
   secrets (6 bytes or more) are replaced by ``***`` (:mod:`.redact`), also when a value
   is split between two reads; nothing unmasked ever reaches the file.
@@ -32,12 +34,13 @@ Nomad's ``logmon``:
   works again.
 
 One logger per instance writes at a time: a logger takes ``.logger.lock`` in the log
-directory, so the logger of a restarted run waits (a few seconds at most) until the
-previous run's logger has drained its pipe, and the two never rotate the same files.
-When the monitor forks a run's logger while the previous run's may still run, it hands
-the new one that logger's done pipe (``fork_logger(after=...)``): the new logger waits
-for its exit before it takes the lock, so two loggers forked back to back do not race
-for it and the runs' lines stay in order.
+directory while it writes an instance's files, so a run given to another logger waits
+(a few seconds at most) until the previous run's logger has drained its pipe, and the
+two never rotate the same files. When the monitor gives a run to a logger while the
+instance's previous run's logger (another one) may still run, it hands the new one that
+logger's done pipe (``after``): the new logger waits for its exit before it takes the
+lock, so the runs' lines stay in order. Runs of one instance given to the same logger
+are ordered there (:mod:`.logrelay`).
 """
 
 from __future__ import annotations
@@ -53,10 +56,12 @@ import socket
 import time
 
 from . import logtimes
-from .logrelay import READ_SIZE, Relay
+from .logrelay import READ_SIZE, Relay, Target
 
-LOCK_NAME = ".logger.lock"
-LOCK_WAIT = 5.0  # seconds to wait for a previous logger of the same instance
+TYPE_CHECKING = False  # not typing: see .lighttuple
+if TYPE_CHECKING:
+    from .logrelay import Sink
+
 _AFTER_FD = 6  # in the logger: the previous logger's done fd (see fork_logger)
 _CONTROL_FD = 7  # in the logger: its end of the monitor's control socket (see logrelay)
 
@@ -211,24 +216,12 @@ def _shift(path: str, backups: int) -> None:
     os.replace(path, f"{path}.1")
 
 
-def _lock(directory: str) -> int | None:
-    """Take the instance's logger lock, waiting up to LOCK_WAIT for a previous logger."""
-    try:
-        path = os.path.join(directory, LOCK_NAME)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        return None  # no lock: still log
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            # An escaped process of the previous run may hold its pipe forever: after
-            # the wait, log anyway rather than block this job's output for good.
-            if time.monotonic() > deadline:
-                return fd
-            time.sleep(0.01)
+def open_files(directory: str, max_bytes: int, backups: int) -> dict[str, Sink]:
+    """An instance's two live files (the :class:`~.logrelay.Relay`'s opener)."""
+    return {
+        name: LogFile(os.path.join(directory, f"{name}.log"), max_bytes=max_bytes, backups=backups)
+        for name in ("stdout", "stderr")
+    }
 
 
 def run(
@@ -238,32 +231,20 @@ def run(
     max_bytes: int,
     backups: int,
     mask: tuple[bytes, ...] = (),
-    control: int | None = None,
     done: int | None = None,
 ) -> None:
     """Copy each pipe (fd -> stream name) into ``<directory>/<stream>.log`` until EOF,
     with the secret values in ``mask`` replaced by ``***`` (:mod:`.redact`); ``done`` is
-    closed then. With ``control`` (a socket from the monitor), the next runs' pipes come
-    over it and are copied too, until the monitor closes it (:mod:`.logrelay`)."""
-    lock = _lock(directory)
-    files = {
-        name: LogFile(os.path.join(directory, f"{name}.log"), max_bytes=max_bytes, backups=backups)
-        for name in pipes.values()
-    }
-    link = socket.socket(fileno=control) if control is not None else None
-    try:
-        Relay(dict(files), mask=mask, control=link).run(pipes, done)
-    finally:
-        for file in files.values():
-            file.close()
-        if lock is not None:
-            os.close(lock)
+    closed then."""
+    relay = Relay(open_files, control=None)
+    relay.add(Target(directory, max_bytes, backups, mask), pipes, done)
+    relay.run()
 
 
 class LoggerPipes:
     """The pipes between a job and its logger: the job's stdout and stderr, and one that
-    reaches EOF when the logger has exited. Every end is close-on-exec; the read ends
-    and ``done_w`` sit above 10, out of the way of where the logger moves them."""
+    reaches EOF when the logger has drained them. Every end is close-on-exec; the read
+    ends and ``done_w`` sit above 10, out of the way of where the logger moves them."""
 
     def __init__(self) -> None:
         out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
@@ -279,10 +260,18 @@ class LoggerPipes:
                 os.close(fd)
 
     def close_readers(self) -> None:
-        """Close every other end (no logger was forked to own them)."""
+        """Close every other end (no logger was given them); again: nothing."""
         for fd in (self.out_r, self.err_r, self.done_w, self.done_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.out_r = self.err_r = self.done_w = self.done_r = -1
+
+    def handed(self) -> None:
+        """The logger has the read ends and ``done_w`` (sent or forked): close ours."""
+        for fd in (self.out_r, self.err_r, self.done_w):
+            os.close(fd)
+        self.out_r = self.err_r = self.done_w = -1
 
 
 def fork_logger(
@@ -293,52 +282,61 @@ def fork_logger(
     backups: int,
     mask: tuple[bytes, ...] = (),
     after: int | None = None,
-    control: int | None = None,
 ) -> int:
-    """Fork the logger of one run, reading ``pipes``; return its pid.
+    """Fork a logger of its own for one run, reading ``pipes``; return its pid.
 
-    Called once the job has been spawned with the write ends and they are closed here
-    (:meth:`LoggerPipes.close_writers`): spawning first lets the job start without
-    waiting for the fork (a vfork of the monitor right after a fork costs it several
-    milliseconds), and what the job writes meanwhile waits in the pipe. ``pipes.done_r``
-    reaches EOF when the logger is gone, that is when everything the job wrote is in
-    the files (:func:`wait_logger`). Only for a single-threaded caller (the monitor):
-    the child runs Python code.
-
-    ``after`` is the done fd of the instance's previous logger, when that one may still
-    run: the new logger waits for it to exit (at most ``LOCK_WAIT``) before it takes the
-    lock. Two loggers forked back to back (a restarted run that died at once) would
-    otherwise race for the lock, and the later run's lines could come first.
+    For the runs a shared logger cannot take (:mod:`.logpool`): a spawn error's line,
+    a run whose secrets are too many to send. Called once the job has been spawned
+    with the write ends and they are closed here (:meth:`LoggerPipes.close_writers`).
+    ``pipes.done_r`` reaches EOF when the logger is gone, that is when everything the
+    job wrote is in the files (:func:`wait_logger`). ``after`` is the done fd of the
+    instance's previous logger, when that one may still run: this one writes only once
+    it has exited (see :mod:`.logrelay`). Only for a single-threaded caller (the
+    monitor): the child runs Python code.
     """
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            _become_logger(pipes.out_r, pipes.err_r, pipes.done_w, after, control)
-            if after is not None:
-                select.select([_AFTER_FD], [], [], LOCK_WAIT)  # EOF: the previous one exited
-                os.close(_AFTER_FD)
-            streams = {3: "stdout", 4: "stderr"}
-            run(
-                log_dir,
-                streams,
-                max_bytes=max_bytes,
-                backups=backups,
-                mask=mask,
-                control=_CONTROL_FD if control is not None else None,
-                done=5,
-            )
+            _become_logger({3: pipes.out_r, 4: pipes.err_r, 5: pipes.done_w, _AFTER_FD: after})
+            relay = Relay(open_files, control=None)
+            target = Target(log_dir, max_bytes, backups, mask)
+            relay.add(target, {3: "stdout", 4: "stderr"}, 5, None if after is None else _AFTER_FD)
+            _serve(relay)
             code = 0
-        except BaseException:
-            import traceback  # only here: the monitor it is forked from never loads it
-
-            traceback.print_exc()
-            _discard([3, 4])  # a bug here must not kill the job: its writes would fail
         finally:
             os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
-    for fd in (pipes.out_r, pipes.err_r, pipes.done_w):
-        os.close(fd)
+    pipes.handed()
     return pid
+
+
+def fork_shared(control: int) -> int:
+    """Fork a shared logger (:mod:`.logpool`): the runs it copies come over ``control``,
+    its end of a ``SOCK_SEQPACKET`` pair (:func:`~.logrelay.hand_over`); it exits once
+    that is closed and every run's pipes are drained. Return its pid."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _become_logger({_CONTROL_FD: control})
+            _serve(Relay(open_files, control=socket.socket(fileno=_CONTROL_FD)))
+            code = 0
+        finally:
+            os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
+    return pid
+
+
+def _serve(relay: Relay) -> None:
+    """Run ``relay``; on a bug, drain every pipe it has to the end (a job whose output
+    pipe has no reader would die of SIGPIPE at its next write)."""
+    try:
+        relay.run()
+    except BaseException:
+        import traceback  # only here: the monitor it is forked from never loads it
+
+        traceback.print_exc()
+        _discard(relay.descriptors())
+        raise
 
 
 def _discard(fds: list[int]) -> None:
@@ -350,27 +348,24 @@ def _discard(fds: list[int]) -> None:
                     fds.remove(fd)
 
 
-def _become_logger(
-    out_r: int, err_r: int, done_w: int, after: int | None, control: int | None
-) -> None:
-    """In the forked child: own session, default signals, only our descriptors."""
+def _become_logger(fds: dict[int, int | None]) -> None:
+    """In the forked child: own session, default signals, only our descriptors, each
+    moved to its number (``fds``: target -> ours, None: none)."""
     gc.disable()  # the monitor's objects are shared copy-on-write: leave them untouched
     os.setsid()  # a stop of the job's process group (or the monitor's) never reaches us
     signal.set_wakeup_fd(-1)  # the monitor's wakeup socket is about to be closed
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
     # Out of the way of 3-7 first: they may be any low numbers.
-    after, control = (None if fd is None else _above(fd, 10) for fd in (after, control))
-    for target, fd in ((3, out_r), (4, err_r), (5, done_w), (_AFTER_FD, after)):
+    high = {target: None if fd is None else _above(fd, 10) for target, fd in fds.items()}
+    for target, fd in high.items():
         if fd is not None:
             os.dup2(fd, target)
-    if control is not None:
-        os.dup2(control, _CONTROL_FD)
     os.closerange(_CONTROL_FD + 1, os.sysconf("SC_OPEN_MAX"))  # the monitor's sockets...
-    for fd in (_AFTER_FD if after is None else None, _CONTROL_FD if control is None else None):
-        if fd is not None:
+    for target in range(3, _CONTROL_FD + 1):
+        if high.get(target) is None:
             with contextlib.suppress(OSError):
-                os.close(fd)
+                os.close(target)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # stderr stays: the monitor's log, for a traceback

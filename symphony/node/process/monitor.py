@@ -35,23 +35,24 @@ are decided by the agent, as before.
 **Restart first, bookkeeping after.** Only the job's own start is on a restart's path:
 reap, decide, ``posix_spawn``. Everything else waits in a queue done in order once
 the deaths are handled, with a reap before each step (``_catch_up``): the new run's
-logger (a fork, whose copy-on-write faults slow the monitor for a while after), the
-records, the wait for the last run's logger, the announcement (which wakes the agent,
-and the Conductor after it). So a job killed while the monitor is busy with an earlier
-death is restarted within one step, not after all of them. The guarantees hold in the
-queue's order: a run's logger is forked before that run's end is handled, and after
-the instance's previous logger has exited (so two runs' lines never mix), and an end
-is announced only once its logger has written everything. A step never blocks: the end
-of a run whose logger still drains (well under a millisecond; up to :data:`LOGGER_WAIT`
-if a process that escaped the run holds its pipe) waits at the head of the queue while
-the loop, woken by the logger's descriptor (:meth:`Monitor.waiting_for`), goes on.
+pipes handed to its logger (:mod:`.logpool`; at worst a fork, whose copy-on-write
+faults slow the monitor for a while after), the records, the wait for the last run's
+output, the announcement (which wakes the agent, and the Conductor after it). So a job
+killed while the monitor is busy with an earlier death is restarted within one step,
+not after all of them. The guarantees hold in the queue's order: a run's pipes reach
+its logger before that run's end is handled, and are read after the instance's
+previous run's output is written (so two runs' lines never mix), and an end is
+announced only once its logger has written everything of it. A step never blocks: the
+end of a run whose logger still drains (well under a millisecond; up to
+:data:`LOGGER_WAIT` if a process that escaped the run holds its pipe) waits at the head
+of the queue while the loop, woken by the run's done pipe (:meth:`Monitor.waiting_for`),
+goes on.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -59,6 +60,7 @@ from functools import partial
 
 from . import logfiles
 from .joblogger import logger_gone, wait_logger
+from .logpool import LoggerPool
 from .proctree import (
     RUN_ID_ENV,
     STATE_DIR_ENV,
@@ -102,9 +104,7 @@ class Monitor:
         # run id -> its logger: (pid, a descriptor at EOF once it has drained the run)
         self.loggers: dict[str, tuple[int, int]] = {}
         self.logged: dict[str, list[str]] = {}  # instance id -> its runs in loggers, in order
-        # run id -> the control link of its logger, which takes over the next run's
-        # pipes if the monitor restarts it (see logrelay)
-        self.links: dict[str, socket.socket] = {}
+        self.pool = LoggerPool()  # the loggers' processes, each serving several runs
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
@@ -285,42 +285,26 @@ class Monitor:
         return run, started
 
     def attach(self, run: Run, started: Started) -> None:
-        """Give a started run its logger, then write the run's record.
+        """Give a started run to a logger (:mod:`.logpool`), then write the run's record.
 
-        The restart of a run hands its pipes to the logger of the run it follows,
-        which goes on with them (:mod:`.logrelay`): no fork. Otherwise a logger is
-        forked, after the instance's previous one if that may still run (see
-        ``fork_logger``), with a link if the monitor may restart this run.
+        A run of an instance whose previous run is with a logger goes to that logger;
+        otherwise to one with room, told to wait for the previous run's logger if that
+        may still drain. A run too large to describe to a shared logger gets one of its own.
         """
         # Its instance's latest run with a logger (a scan of all loggers was quadratic).
         logged = self.logged.setdefault(run.instance_id, [])
         previous = next((r for r in reversed(logged) if r in self.runs), None)
-        link = self.links.pop(previous, None) if previous else None
-        if link is not None and previous is not None and self.runs[previous].state == "ended":
-            try:
-                started.hand_over(link)
-            except OSError:
-                link.close()  # that logger is gone: fork one
-            else:
-                self.loggers[run.run_id] = (self.loggers[previous][0], started.pipes.done_r)
-                logged.append(run.run_id)
-                self.links[run.run_id] = link
-                self.store.save(run, durable=False)
-                return
-        elif link is not None:
-            link.close()  # a run that still runs keeps its logger to itself
+        after = self.loggers[previous][1] if previous in self.loggers else None
         try:
-            pid, done, link = started.start_logger(
-                after=self.loggers[previous][1] if previous else None,
-                linked=run.run_id in self.plans,
-            )
+            pid = self.pool.attach(run.run_id, started, previous=previous, after=after)
+            if pid is None:
+                pid, _ = started.start_logger(after=after)
         except OSError as error:  # the job was killed: the agent decides what comes next
+            started.abandon()
             run.reason = f"spawn error: cannot start the job's logger: {error}"
         else:
-            self.loggers[run.run_id] = (pid, done)
+            self.loggers[run.run_id] = (pid, started.pipes.done_r)
             logged.append(run.run_id)
-            if link is not None:
-                self.links[run.run_id] = link
         self.store.save(run, durable=False)
 
     def _restart(self, run: Run) -> None:
@@ -456,7 +440,8 @@ class Monitor:
                 return
             run = self.leaders.pop(pid, None)
             if run is None:
-                continue  # an orphan re-parented to us: reaping it is all it needed
+                self.pool.reaped(pid)  # a logger, or an orphan re-parented to us
+                continue
             if not fresh:  # one scan after these deaths, shared by the whole batch
                 self._snapshot = None
                 fresh = True
@@ -479,7 +464,8 @@ class Monitor:
                 children = f.read().split()
         except OSError:
             return None
-        loggers = {pid for pid, _ in self.loggers.values()}  # our children, never leftovers
+        # Our children, never leftovers:
+        loggers = self.pool.pids().union(pid for pid, _ in self.loggers.values())
         return any(int(c) not in self.leaders and int(c) not in loggers for c in children)
 
     def _leader_gone(self, run: Run) -> None:
@@ -514,9 +500,10 @@ class Monitor:
 
         False (nothing done yet) while its logger still drains: the queue waits for it.
         """
-        # The logger drains the last bytes of the job's pipes: once it is gone, the files
-        # hold everything, so whoever reads them after the exit is announced sees it all.
-        # (A restarted run's logger is forked before this: it was queued first.)
+        # The logger drains the last bytes of the job's pipes: once it closes the run's
+        # done pipe, the files hold everything, so whoever reads them after the exit is
+        # announced sees it all. (A restart's pipes reach the logger before this: they
+        # were queued first.)
         logger = self.loggers.get(run.run_id)
         if logger is not None:
             if self._waiting is None or self._waiting[0] != run.run_id:
@@ -528,9 +515,7 @@ class Monitor:
             os.close(logger[1])
         if rest := [r for r in self.logged.pop(run.instance_id, []) if r != run.run_id]:
             self.logged[run.instance_id] = rest
-        link = self.links.pop(run.run_id, None)
-        if link is not None:  # no run of ours follows: its logger may exit
-            link.close()
+        self.pool.release(run.run_id)  # its logger exits once it has no run left
         self.store.save(run, durable=False)
         self.finishing.discard(run.run_id)
         self.announce(run)  # first, so that a restart does not wait for the disk...

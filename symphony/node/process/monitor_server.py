@@ -77,7 +77,7 @@ class MonitorServer:
         self.clients: dict[int, _Client] = {}
         # Hellos answered once every end seen is announced: (client, request id, deadline)
         self._hellos: list[tuple[_Client, Any, float]] = []
-        # Spawns whose job runs and whose logger is not forked yet, with their replies:
+        # Spawns whose job runs and has no logger yet, with their replies:
         # (client, reply, run, its pipes), attached in order (see _attach_started)
         self._started: deque[tuple[_Client, dict[str, Any], Run, Started]] = deque()
         self.running = True
@@ -253,14 +253,14 @@ class MonitorServer:
                 self._send(client, {"id": request_id, "ok": True, "runs": self.monitor.records()})
 
     def _attach_started(self) -> None:
-        """Fork the loggers of the jobs started since the last call, and answer their
+        """Give the jobs started since the last call to their loggers, and answer their
         spawns, in the order the requests came.
 
         Every spawn request read in one iteration of the loop starts its job first
-        (about 0.1 ms each), and only then are the loggers forked (a fork of the
-        monitor and its copy-on-write faults: 1-3 ms each, most of a spawn's cost). In
-        a burst of 100 starts, the last job no longer waits for the forks of every
-        logger before it; what a job writes meanwhile waits in its pipes.
+        (about 0.1 ms each), and only then are the jobs given to their loggers (which
+        may fork one: a fork of the monitor and its copy-on-write faults, 1-3 ms,
+        most of a spawn's cost; see :mod:`.logpool`). In a burst of 100 starts, the
+        last job waits for none of that; what a job writes meanwhile waits in its pipes.
         """
         while self._started:
             client, reply, run, started = self._started.popleft()

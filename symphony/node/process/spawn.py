@@ -11,8 +11,8 @@ fork-then-report-through-a-pipe dance. What it cannot do we do around it:
   the error names the real cause ("not found in PATH") instead of a bare ENOENT.
 
 File descriptors: the job gets ``/dev/null`` as stdin and the write ends of two pipes as
-stdout and stderr; their read ends belong to the job's logger (``joblogger``), forked
-right after the job by :func:`~.joblogger.fork_logger` in a session of its own. Every
+stdout and stderr; their read ends go to the job's logger (``joblogger``, ``logpool``),
+in a session of its own, right after the job has started. Every
 other descriptor of the monitor is close-on-exec (Python's default), so the job inherits
 nothing else. Signals that Python ignores (SIGPIPE, SIGXFSZ) are reset to their
 defaults, as the job would expect.
@@ -23,12 +23,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 
 from symphony.errors import SymphonyError
 
 from .joblogger import LoggerPipes, fork_logger, wait_logger
-from .logrelay import hand_over
 
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
@@ -80,7 +78,8 @@ def resolve_executable(name: str, *, cwd: str, path_env: str | None) -> str:
 
 
 class Started(NamedTuple):  # not a dataclass: see ProcInfo in .proctree
-    """A job that runs, and whatever its logger needs: :meth:`start_logger` forks it.
+    """A job that runs, and whatever its logger needs (:mod:`.logpool` hands its pipes
+    to a shared logger, :meth:`start_logger` forks one of its own).
 
     Between the two, what the job writes waits in its pipes (the monitor holds their
     read ends): nothing is lost, the job only blocks if it fills a pipe.
@@ -93,21 +92,14 @@ class Started(NamedTuple):  # not a dataclass: see ProcInfo in .proctree
     backups: int
     mask: tuple[bytes, ...]
 
-    def start_logger(
-        self, *, after: int | None = None, linked: bool = False
-    ) -> tuple[int, int, socket.socket | None]:
-        """Fork the job's logger; return ``(logger pid, its done fd, its control link)``.
+    def start_logger(self, *, after: int | None = None) -> tuple[int, int]:
+        """Fork a logger for this job alone; return ``(logger pid, its done fd)``.
 
         ``after``: the done fd of the instance's previous logger, if it may still run:
         the new one writes only once that one is gone (:func:`~.joblogger.fork_logger`).
-        ``linked``: the logger gets a control socket, on which the next runs' pipes can
-        be handed to it (:func:`hand_over`); without one it exits when this run's pipes
-        are drained. A job whose logger cannot be forked is killed (it must not run
-        unlogged), and the error raised.
+        A job whose logger cannot be forked is killed (:meth:`abandon`), and the error
+        raised.
         """
-        link, theirs = (
-            socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if linked else (None, None)
-        )
         try:
             logger = fork_logger(
                 self.log_dir,
@@ -116,28 +108,19 @@ class Started(NamedTuple):  # not a dataclass: see ProcInfo in .proctree
                 backups=self.backups,
                 mask=self.mask,
                 after=after,
-                control=theirs.fileno() if theirs is not None else None,
             )
         except BaseException:
-            if self.pid:
-                with contextlib.suppress(OSError):
-                    os.killpg(self.pid, signal.SIGKILL)
-            self.pipes.close_readers()
-            if link is not None:
-                link.close()
+            self.abandon()
             raise
-        finally:
-            if theirs is not None:
-                theirs.close()
-        return logger, self.pipes.done_r, link
+        return logger, self.pipes.done_r
 
-    def hand_over(self, link: socket.socket) -> None:
-        """Give this run's pipes to the running logger at the other end of ``link``
-        (OSError if it is gone: then nothing changed, fork one)."""
-        pipes = self.pipes
-        hand_over(link, pipes.out_r, pipes.err_r, pipes.done_w)
-        for fd in (pipes.out_r, pipes.err_r, pipes.done_w):
-            os.close(fd)
+    def abandon(self) -> None:
+        """No logger can take this job's output: kill the job (it must not run
+        unlogged) and close its pipes."""
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
+        self.pipes.close_readers()
 
 
 def start_job(
@@ -166,7 +149,7 @@ def start_job(
         _note(pipes.err_w, f"spawn error: {error}")
         pipes.close_writers()
         failed = Started(0, pipes, log_dir, max_bytes, backups, mask)
-        _, done, _ = failed.start_logger()
+        _, done = failed.start_logger()
         wait_logger(done, SPAWN_ERROR_LOG_TIMEOUT)  # the line is in the file before we answer
         raise
     except BaseException:
