@@ -33,7 +33,7 @@ one. Its name in ``ps`` is ``symphony-log``. Like Nomad's ``logmon``:
   disk) drops that data, and a ``[symphony] N bytes lost`` line says so once writing
   works again.
 
-One logger per instance writes at a time: a logger takes ``.logger.lock`` in the log
+One logger per instance writes at a time: a logger holds a ``flock`` of the log
 directory while it writes an instance's files, so a run given to another logger waits
 (a few seconds at most) until the previous run's logger has drained its pipe, and the
 two never rotate the same files. When the monitor gives a run to a logger while the
@@ -80,6 +80,7 @@ class LogFile:
         self.size = 0
         self.line_start = True
         self._retry_at = 0.0
+        self._ino = 0  # the live file's inode, which its index names
         if self._open() and not self.line_start:
             # The previous run's output ended inside a line: this run starts a new one.
             self._out(b"\n")
@@ -101,8 +102,10 @@ class LogFile:
         self.fd, self.size, self.line_start = fd, size, line_start
         if self.times is not None:
             self.times.close()
-        cap = logtimes.index_cap(self.max_bytes)
-        self.times = logtimes.TimesWriter(self.times_path, os.fstat(fd).st_ino, cap=cap)
+        # The index is opened (or created) at the first line to note, not here: a
+        # stream a run never writes to costs no index file (a creation is the largest
+        # part of a logger's work per run, more so on a file system busy deleting).
+        self.times, self._ino = None, os.fstat(fd).st_ino
         return True
 
     def new_run(self) -> None:
@@ -113,6 +116,8 @@ class LogFile:
     def write(self, data: bytes) -> None:
         """Append ``data``, rotating at line boundaries so no file grows past its limit
         (nor its index past its own)."""
+        if data:
+            self._index()
         if self.times is not None and self.times.full and self.line_start and self.size:
             self.rotate()
         while data:
@@ -155,6 +160,7 @@ class LogFile:
     def _stamp(self, data: bytes) -> bytes:
         """Note the arrival time of the first line that starts in ``data`` (before the
         data is written, so that a reader who sees a line finds its time)."""
+        self._index()
         if self.times is None:
             return data
         if self.line_start:
@@ -167,6 +173,12 @@ class LogFile:
         first = self.times.size == logtimes.HEADER.size
         self.times.note(start, time.time_ns(), time.monotonic_ns(), force=first)
         return data
+
+    def _index(self) -> None:
+        """Open the live file's index if it is not yet (see :meth:`_open`)."""
+        if self.times is None and self.fd is not None:
+            cap = logtimes.index_cap(self.max_bytes)
+            self.times = logtimes.TimesWriter(self.times_path, self._ino, cap=cap)
 
     def _write_all(self, data: bytes) -> bool:
         view = memoryview(data)

@@ -12,12 +12,13 @@ CPU together), and a restart none.
 
 Order is kept per instance, as between two loggers: a run's pipes are read only once
 the same instance's earlier runs' pipes are at end of file (their members are gone, so
-that is at once), the previous logger elsewhere has exited, and the instance's
-``.logger.lock`` is held, except when that takes longer than ``HANDOVER_WAIT`` (a
-writer that escaped the old run still holds its pipe): then it is read anyway. Each
-run's done pipe is closed when that run's pipes are drained: the monitor's
-``wait_logger`` for that run works as for a logger of its own. An instance's files and
-lock are closed as soon as no run of it is read or waiting here. The logger exits when
+that is at once), the previous logger elsewhere has exited, and the instance's lock is
+held (a ``flock`` of its log directory), except when that takes longer than
+``HANDOVER_WAIT`` (a writer that escaped the old run still holds its pipe): then it is
+read anyway. Each run's done pipe is closed when that run's pipes are drained: the
+monitor's ``wait_logger`` for that run works as for a logger of its own. An instance's
+files and lock are closed as soon as no run of it is read or waiting here; its files
+are created at its first output (:class:`~.joblogger.LogFile`). The logger exits when
 the monitor closes the socket (it retires a logger whose runs have all ended, or the
 monitor is gone) and every pipe is drained.
 """
@@ -46,7 +47,7 @@ READ_SIZE = 1 << 20  # bytes per read: large reads keep up with a 100 MB/s write
 PIPE_SIZE = 1 << 20  # ask the kernel for a 1 MiB pipe: the job rarely waits for us
 HOLD_SECONDS = 1.0  # the longest a possible start of a secret waits for the next read
 HANDOVER_WAIT = 5.0  # seconds a run's pipes wait for the instance's earlier output
-LOCK_NAME = ".logger.lock"
+LEGACY_LOCK = ".logger.lock"  # what loggers of earlier versions locked (see Relay._open)
 RETRY = 0.01  # seconds between checks while a run waits (a lock, a previous logger)
 #: The largest description of a run sent with its pipes (its secrets make most of it);
 #: a run with more gets a logger of its own (:func:`~.joblogger.fork_logger`).
@@ -151,12 +152,12 @@ class _Waiting:
 class _Instance:
     """An instance's files (open while a run of it is read here) and its waiting runs."""
 
-    __slots__ = ("directory", "files", "lock", "reading", "waiting")
+    __slots__ = ("directory", "files", "locks", "reading", "waiting")
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.files: dict[str, Sink] | None = None
-        self.lock: int | None = None
+        self.locks: list[int] | None = None  # the descriptors it is locked by, once taken
         self.reading = 0  # runs of it whose pipes are read now
         self.waiting: deque[_Waiting] = deque()
 
@@ -250,17 +251,22 @@ class Relay:
         return wake
 
     def _open(self, instance: _Instance, late: bool) -> bool:
-        """Take the instance's lock (or give up waiting for it, ``late``) and open its
-        files; False while another logger holds the lock."""
-        if instance.lock is None:
+        """Take the instance's lock (or give up waiting for it, ``late``) and set up its
+        files; False while another logger holds the lock.
+
+        The lock is a ``flock`` of the instance's log directory (nothing to create); a
+        ``.logger.lock`` file, which loggers of earlier versions created and locked, is
+        locked too where one exists, so that such a logger still draining keeps its turn.
+        """
+        if instance.locks is None:
+            instance.locks = []
+            legacy = os.path.join(instance.directory, LEGACY_LOCK)
+            for path, flags in ((instance.directory, os.O_DIRECTORY), (legacy, os.O_RDWR)):
+                with contextlib.suppress(OSError):  # no lock: still log
+                    instance.locks.append(os.open(path, flags | os.O_CLOEXEC))
+        for fd in instance.locks:
             try:
-                path = os.path.join(instance.directory, LOCK_NAME)
-                instance.lock = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                instance.lock = -1  # no lock: still log
-        if instance.lock >= 0:
-            try:
-                fcntl.flock(instance.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 # An escaped process of a previous run may hold its pipe forever: after
                 # the wait, log anyway rather than block this job's output for good.
@@ -293,8 +299,8 @@ class Relay:
         del self.instances[instance.directory]
         for file in (instance.files or {}).values():
             file.close()
-        if instance.lock is not None and instance.lock >= 0:
-            os.close(instance.lock)
+        for fd in instance.locks or ():
+            os.close(fd)
 
     # ---- events -------------------------------------------------------------------------
     def _on_control(self) -> None:
