@@ -84,3 +84,35 @@ async def test_logger_pool_a_burst_shares_few_loggers_and_keeps_each_runs_output
             run_id = reply["run"]["run_id"]
             monitor_request(state_dir, {"op": "signal", "run_id": run_id, "signal": signal.SIGTERM})
         await wait_real(lambda: not _loggers(monitor_pid))
+
+
+async def test_logger_pool_a_run_with_too_many_secrets_to_send_gets_a_logger_of_its_own(
+    tmp_path,
+) -> None:
+    """Secrets past what one message to a logger carries: that run's logger is forked
+    for it alone, masks them all the same, and exits when the run ends."""
+    state_dir, work = str(tmp_path / "node"), tmp_path / "work"
+    work.mkdir()
+    many = [f"secret-number-{i:06d}" for i in range(4000)]  # about 100 KB
+    with _monitor(state_dir):
+        monitor_pid = monitor_request(state_dir, {"op": "stats"})["pid"]
+        reply = monitor_request(
+            state_dir,
+            {
+                "op": "spawn",
+                "run_id": "big.first",
+                "instance_id": "big",
+                "command": ["sh", "-c", f"echo {many[0]} {many[-1]} plain; exec sleep 1000"],
+                "env": {"PATH": os.defpath, "SYMPHONY_RUN_ID": "big.first"},
+                "cwd": str(work),
+                "mask": many,
+            },
+        )
+        assert reply["ok"], reply
+        assert len(_loggers(monitor_pid)) == 1
+        await wait_real(lambda: "plain" in _log(state_dir, "big", "stdout"))
+        assert _log(state_dir, "big", "stdout") == "*** *** plain\n"
+        monitor_request(
+            state_dir, {"op": "signal", "run_id": "big.first", "signal": signal.SIGTERM}
+        )
+        await wait_real(lambda: not _loggers(monitor_pid))
