@@ -16,8 +16,11 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from symphony.node.process import logfiles
 from symphony.node.process.logpool import RUNS_PER_LOGGER
+from symphony.node.process.logrelay import Relay, Target
 from tests.jobs.harness import monitor_request, wait_real
 from tests.test_process_monitor_restart_order import _loggers
 from tests.test_process_monitor_restarts import _monitor
@@ -65,8 +68,10 @@ async def test_logger_pool_a_burst_shares_few_loggers_and_keeps_each_runs_output
         finally:
             os.close(directory)
         assert all(reply["ok"] for reply in replies), replies
-        # Two loggers for 40 runs, where each run had one.
-        assert len(_loggers(monitor_pid)) == math.ceil(len(names) / RUNS_PER_LOGGER)
+        # Two loggers for 40 runs, where each run had one. (A logger takes its name
+        # just after its fork: wait for that.)
+        loggers = math.ceil(len(names) / RUNS_PER_LOGGER)
+        await wait_real(lambda: len(_loggers(monitor_pid)) == loggers)
 
         def logged() -> bool:
             return all(f"{n} on stderr" in _log(state_dir, n, "stderr") for n in names) and all(
@@ -74,6 +79,7 @@ async def test_logger_pool_a_burst_shares_few_loggers_and_keeps_each_runs_output
             )
 
         await wait_real(logged)
+        assert len(_loggers(monitor_pid)) == loggers
         for name in names:
             expected = f"{name} says {'***' if name == 'job-0' else SECRET}\n"
             assert _log(state_dir, name, "stdout") == expected
@@ -109,10 +115,52 @@ async def test_logger_pool_a_run_with_too_many_secrets_to_send_gets_a_logger_of_
             },
         )
         assert reply["ok"], reply
-        assert len(_loggers(monitor_pid)) == 1
         await wait_real(lambda: "plain" in _log(state_dir, "big", "stdout"))
+        assert len(_loggers(monitor_pid)) == 1
         assert _log(state_dir, "big", "stdout") == "*** *** plain\n"
         monitor_request(
             state_dir, {"op": "signal", "run_id": "big.first", "signal": signal.SIGTERM}
         )
         await wait_real(lambda: not _loggers(monitor_pid))
+
+
+class _BrokenFile:
+    """A log file whose writes fail as a bug would."""
+
+    def write(self, data: bytes) -> None:
+        if data:
+            raise RuntimeError("a bug in the logger")
+
+    def new_run(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_logger_pool_a_logger_that_fails_drains_every_runs_pipes_and_says_each_done(
+    tmp_path,
+) -> None:
+    """After a bug, a logger still reads every run's pipes to the end (a job writing to a
+    pipe nobody reads would die of SIGPIPE), and closes each run's done pipe."""
+    relay = Relay(lambda *_: {"stdout": _BrokenFile(), "stderr": _BrokenFile()}, control=None)
+    writers, dones = [], []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        done_r, done_w = os.pipe()
+        target = Target(str(tmp_path / name), 1 << 20, 1, ())
+        relay.add(target, {out_r: "stdout", err_r: "stderr"}, done_w)
+        writers += [out_w, err_w]
+        dones.append(done_r)
+    os.write(writers[0], b"first line\n")
+    with pytest.raises(RuntimeError, match="a bug"):
+        relay.run()
+    for fd in writers:
+        os.write(fd, b"more\n")  # still read: no SIGPIPE
+        os.close(fd)
+    relay.drain()
+    for done in dones:
+        assert os.read(done, 1) == b""  # each run said done
+        os.close(done)

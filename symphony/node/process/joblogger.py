@@ -56,7 +56,7 @@ import socket
 import time
 
 from . import logtimes
-from .logrelay import READ_SIZE, Relay, Target
+from .logrelay import Relay, Target
 
 TYPE_CHECKING = False  # not typing: see .lighttuple
 if TYPE_CHECKING:
@@ -347,17 +347,8 @@ def _serve(relay: Relay) -> None:
         import traceback  # only here: the monitor it is forked from never loads it
 
         traceback.print_exc()
-        _discard(relay.descriptors())
+        relay.drain()
         raise
-
-
-def _discard(fds: list[int]) -> None:
-    """Read the pipes to EOF and drop what comes: the last resort of a failed logger."""
-    with contextlib.suppress(BaseException):
-        while fds:
-            for fd in select.select(fds, [], [])[0]:
-                if not os.read(fd, READ_SIZE):
-                    fds.remove(fd)
 
 
 def _become_logger(fds: dict[int, int | None]) -> None:

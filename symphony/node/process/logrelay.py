@@ -210,10 +210,36 @@ class Relay:
                 else:
                     self._on_pipe(key.fd)
 
-    def descriptors(self) -> list[int]:
-        """Every pipe still to read (for a last resort that drains them, see joblogger)."""
-        waiting = [fd for i in self.instances.values() for w in i.waiting for fd in w.pipes]
-        return [*self.reading, *waiting]
+    def drain(self) -> None:
+        """The last resort after a bug: read every pipe to its end and drop what comes
+        (a job whose output has no reader would die of SIGPIPE at its next write),
+        closing each run's done pipe once its own are drained. Takes no more runs."""
+        if self.control is not None:
+            self.control.close()  # the monitor's next hand-over fails: it forks another
+            self.control = None
+        runs = {fd: run for fd, (_, run) in self.reading.items()}
+        for instance in self.instances.values():
+            for waiting in instance.waiting:
+                run = _Run(instance, set(waiting.pipes), waiting.done)
+                runs.update(dict.fromkeys(waiting.pipes, run))
+        poll = select.poll()
+        for fd in runs:
+            poll.register(fd, select.POLLIN)
+        while runs:
+            for fd, _ in poll.poll():
+                with contextlib.suppress(InterruptedError):
+                    try:
+                        if os.read(fd, READ_SIZE):
+                            continue
+                    except OSError:
+                        pass
+                    poll.unregister(fd)
+                    os.close(fd)
+                    run = runs.pop(fd)
+                    run.open.discard(fd)
+                    if not run.open and run.done is not None:
+                        os.close(run.done)
+                        run.done = None
 
     # ---- runs waiting for their turn ----------------------------------------------------
     def _start_waiting(self) -> float | None:
