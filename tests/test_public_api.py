@@ -41,6 +41,7 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.client": {
         "ApiError", "AsyncClient", "Client", "ClientError", "ConductorUnreachable",
+        "DeploymentRows",
         "Located", "find_conductor", "find_token", "locate",
     },
     "symphony.engine": {

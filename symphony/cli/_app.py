@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from symphony import __version__
 
-from ._registry import register_all
+from ._registry import command_of, register_all
 from .handoff import HANDOFF_ENV
 from .service_flags import checked
 
@@ -36,8 +36,9 @@ connect out to it over mutual TLS and run jobs as plain processes.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``symphony`` parser, every registered command included."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full ``symphony`` parser, every registered command included; with ``only``
+    (a command's name), the root and that command's module only."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(handler=None)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    register_all(subparsers)
+    register_all(subparsers, only=only)
     return parser
 
 
@@ -81,7 +82,9 @@ def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
         from .service import run_handed_over
 
         return run_handler(run_handed_over, None)
-    parser = build_parser()
+    # Only the named command's module: `symphony ps` need not import and build every
+    # other command's parser (help on the root, or no known command, gets them all).
+    parser = build_parser(command_of(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     # The process runs as this command (not as a program calling main([...])): it may
     # re-execute itself (symphony.cli.handoff).

@@ -2,40 +2,79 @@
 
 A command module defines ``register(subparsers)``, which adds its sub-parsers and sets
 ``handler=<function(args) -> int>`` on each. Adding a command (``up``, ``deploy``,
-``ps``...) is a new module and one line here; no other command changes. Modules must be
-cheap to import: they build parsers only and import what they run inside the handler.
+``ps``...) is a new module and its line in :data:`COMMANDS`; no other command changes.
+Modules must be cheap to import: they build parsers only and import what they run
+inside the handler.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "symphony.cli.up",  # up
-    "symphony.cli.deploy",  # deploy
-    "symphony.cli.ps",  # ps, nodes
-    "symphony.cli.logs",  # logs, events
-    "symphony.cli.experiments",  # launch, list-experiments/ls, delete/d, delete-batch/db, se
-    "symphony.cli.process",  # process/p, visit/vi
-    "symphony.cli.portforward",  # port-forward/pf
-    "symphony.cli.runs",  # runs (of scheduled deployments)
-    "symphony.cli.control",  # stop, start, scale, rm
-    "symphony.cli.drain",  # drain, undrain
-    "symphony.cli.rollout",  # history, rollback, promote
-    "symphony.cli.service",  # conductor, node (and the root --config run)
-    "symphony.cli.token",  # token create, list, revoke
-    "symphony.cli.secret",  # secret set, ls, rm
-    "symphony.cli.restart",  # restart
-    "symphony.cli.version",  # version
-    "symphony.cli.completion",  # completion bash|zsh|fish
-)
+#: Each command module, in help order, and the commands (aliases included) it adds.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "symphony.cli.up": ("up",),
+    "symphony.cli.deploy": ("deploy",),
+    "symphony.cli.ps": ("ps", "nodes"),
+    "symphony.cli.logs": ("logs", "events"),
+    "symphony.cli.experiments": (
+        "launch",
+        "list-experiments",
+        "ls",
+        "delete",
+        "d",
+        "delete-batch",
+        "db",
+        "switch-experiment",
+        "se",
+    ),
+    "symphony.cli.process": ("process", "p", "visit", "vi"),
+    "symphony.cli.portforward": ("port-forward", "pf"),
+    "symphony.cli.runs": ("runs",),  # of scheduled deployments
+    "symphony.cli.control": ("stop", "start", "scale", "rm"),
+    "symphony.cli.drain": ("drain", "undrain"),
+    "symphony.cli.rollout": ("history", "rollback", "promote"),
+    "symphony.cli.service": ("conductor", "node"),  # and the root --config run
+    "symphony.cli.token": ("token",),
+    "symphony.cli.secret": ("secret",),
+    "symphony.cli.restart": ("restart",),
+    "symphony.cli.version": ("version",),
+    "symphony.cli.completion": ("completion",),
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS)
+#: The root options that take a value (so a command line's command is not their value).
+ROOT_VALUE_OPTIONS = ("--config", "--mode", "--log-level")
 
 
-def register_all(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Let every command module add its sub-commands to ``subparsers``."""
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+def register_all(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], *, only: str | None = None
+) -> None:
+    """Let every command module add its sub-commands to ``subparsers``; with ``only`` (a
+    command's name), just the module of that command: a command line runs one command,
+    and importing and building every other module's parsers was most of a short
+    command's parser time."""
+    for name, commands in COMMANDS.items():
+        if only is None or only in commands:
+            importlib.import_module(name).register(subparsers)
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command a command line names, when it is one of :data:`COMMANDS` and help on
+    the root is not asked for; else None (then every command is registered: the root's
+    help and its errors list them all)."""
+    rest = iter(argv)
+    for arg in rest:
+        if arg in ("-h", "--help", "--"):
+            return None
+        if arg.startswith("-"):
+            # argparse takes unambiguous prefixes of long options (--conf FILE) too.
+            if "=" not in arg and any(o.startswith(arg) for o in ROOT_VALUE_OPTIONS if arg[1:]):
+                next(rest, None)
+            continue
+        return arg if any(arg in commands for commands in COMMANDS.values()) else None
+    return None

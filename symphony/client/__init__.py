@@ -17,6 +17,7 @@ has the same methods as coroutines (Trio or asyncio, on httpx). Errors::
 from ._async import AsyncClient
 from ._discovery import Located, find_conductor, find_token, locate
 from ._errors import ApiError, ClientError, ConductorUnreachable
+from ._rows import DeploymentRows
 from ._sync import Client
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ConductorUnreachable",
+    "DeploymentRows",
     "Located",
     "find_conductor",
     "find_token",

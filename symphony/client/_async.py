@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import _common as c
 from ._discovery import locate
-from ._errors import ConductorUnreachable
+from ._errors import ApiError, ConductorUnreachable
+from ._rows import DeploymentRows
 
 if TYPE_CHECKING:
     import httpx  # imported when the first AsyncClient is made
@@ -103,24 +104,57 @@ class AsyncClient:
         prefix; ``labels`` maps a key to its value, or to None for any value). Fetched a
         page at a time, in creation order. ``summary`` leaves out each one's ``spec``
         (a listing a third the size; a Conductor older than summaries sends it anyway)."""
+        view = "summary" if summary else "full"
+        filters: dict[str, Any] = {
+            "state": state,
+            "node_group": node_group,
+            "name": name,
+            "labels": labels,
+        }
         found: list[dict[str, Any]] = []
+        async for answer in self._listing(view, **filters):
+            found += c.page_items(answer)
+        return found
+
+    async def deployment_rows(
+        self,
+        *,
+        state: str | None = None,
+        node_group: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str | None] | None = None,
+    ) -> DeploymentRows:
+        """The summaries :meth:`list_deployments` would return, as rows of values
+        (:class:`DeploymentRows`): the cheapest listing to fetch and decode, for tables
+        of thousands. A Conductor older than rows sends summaries, turned into rows here."""
+        filters: dict[str, Any] = {
+            "state": state,
+            "node_group": node_group,
+            "name": name,
+            "labels": labels,
+        }
+        rows = DeploymentRows()
+        try:
+            async for answer in self._listing("rows", **filters):
+                rows.add_page(answer)
+        except ApiError as error:
+            if not c.rows_refused(error):
+                raise
+            summaries = await self.list_deployments(**filters, summary=True)
+            return DeploymentRows.of_summaries(summaries)
+        return rows
+
+    async def _listing(self, view: str, **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        """Each page of a listing of deployments, in turn."""
         cursor = None
         while True:
-            path = c.deployments_query(
-                cursor,
-                state=state,
-                node_group=node_group,
-                name=name,
-                labels=labels,
-                summary=summary,
-            )
+            path = c.deployments_query(cursor, view=view, **filters)
             response = await self._send("GET", path)
-            page, cursor = c.decode_page(
-                response.status_code, response.reason_phrase, response.content
-            )
-            found += page
+            answer = c.decode(response.status_code, response.reason_phrase, response.content)
+            cursor = c.next_cursor(answer)
+            yield answer
             if cursor is None:
-                return found
+                return
 
     async def get_deployment(self, id_or_name: str) -> dict[str, Any]:
         """One deployment, by id or name."""

@@ -91,13 +91,14 @@ def deployments_query(
     node_group: str | None = None,
     name: str | None = None,
     labels: Mapping[str, str | None] | None = None,
-    summary: bool = False,
+    view: str = "full",
 ) -> str:
     """``/deployments`` for one page of a listing; ``labels`` maps a key to the value it
-    must have, or to None where any value will do; ``summary`` leaves out each spec."""
+    must have, or to None where any value will do; ``view`` is ``full``, ``summary``
+    (each without its spec) or ``rows`` (the summaries as arrays of values)."""
     pairs: list[tuple[str, str]] = [("limit", str(PAGE_SIZE))]
-    if summary:
-        pairs.append(("view", "summary"))
+    if view != "full":
+        pairs.append(("view", view))
     pairs += [(k, v) for k, v in (("cursor", cursor), ("state", state)) if v is not None]
     pairs += [(k, v) for k, v in (("node_group", node_group), ("name", name)) if v is not None]
     for key, value in (labels or {}).items():
@@ -105,17 +106,27 @@ def deployments_query(
     return f"/deployments?{urlencode(pairs)}"
 
 
-def decode_page(status: int, reason: str, body: bytes) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of deployments and the cursor of the next (None: it was the last; also
-    what a Conductor older than paging answers, with everything on one page)."""
-    answer = decode(status, reason, body)
+def page_items(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The deployments of one page of a ``full`` or ``summary`` listing."""
     items = answer.get("deployments")
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise ApiError(status, "unexpected answer", "no list of objects under 'deployments'")
+        raise ApiError(200, "unexpected answer", "no list of objects under 'deployments'")
+    return items
+
+
+def next_cursor(answer: dict[str, Any]) -> str | None:
+    """Where the next page of a listing starts (None: this was the last; also what a
+    Conductor older than paging answers, with everything on one page)."""
     cursor = answer.get("next_cursor")
     if cursor is not None and not isinstance(cursor, str):
-        raise ApiError(status, "unexpected answer", "next_cursor is not a string")
-    return items, cursor
+        raise ApiError(200, "unexpected answer", "next_cursor is not a string")
+    return cursor
+
+
+def rows_refused(error: ApiError) -> bool:
+    """Whether ``error`` is a Conductor older than ``view=rows`` refusing it (then the
+    summaries are asked for instead)."""
+    return error.status == 400 and "view" in str(error.detail)
 
 
 def logs_query(

@@ -102,6 +102,7 @@ async def test_filters_select_by_state_group_name_and_labels(tmp_path: Path) -> 
         ({"label": [f"k{n}" for n in range(17)]}, "label"),
         ({"view": "brief"}, "view"),
         ({"view": "Summary"}, "view"),
+        ({"view": "Rows"}, "view"),
     ],
 )
 async def test_bad_list_parameters_are_a_400_naming_them(

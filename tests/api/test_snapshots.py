@@ -11,6 +11,7 @@ import trio
 
 from symphony.conductor.api import SnapshotCache
 from symphony.conductor.api.paging import ListFilter, cursor_of
+from symphony.conductor.api.rowview import DEPLOYMENT_COLUMNS, INSTANCE_COLUMNS, row_of
 from symphony.conductor.api.snapshots import summary_of
 from symphony.conductor.api.views import with_usage
 from symphony.conductor.store import InstanceRecord, Store, StoreReader
@@ -94,7 +95,7 @@ def _dumps(value: Any) -> bytes:
 
 async def test_listings_are_the_bytes_of_encoding_their_views_at_once(tmp_path: Path) -> None:
     """Joined from each deployment's kept text, a listing is byte for byte what encoding
-    the whole answer at once gives: with figures, a page's cursor, or summaries."""
+    the whole answer at once gives: with figures, a page's cursor, summaries or rows."""
     with Store.open(tmp_path / "db") as store:
         for n in range(5):
             record = store.create_deployment(spec(f"web-{n}"))
@@ -107,8 +108,15 @@ async def test_listings_are_the_bytes_of_encoding_their_views_at_once(tmp_path: 
         for _ in range(2):  # encoded, then joined from the kept texts
             assert snapshot.listing() == _dumps({"deployments": views})
             assert snapshot.listing(usage) == _dumps({"deployments": measured})
-            assert snapshot.listing(summary=True) == _dumps(
+            assert snapshot.listing(view="summary") == _dumps(
                 {"deployments": [summary_of(v) for v in views]}
+            )
+            columns = {"columns": DEPLOYMENT_COLUMNS, "instance_columns": INSTANCE_COLUMNS}
+            rows = [row_of(v) for v in measured]
+            assert snapshot.listing(usage, view="rows") == _dumps({**columns, "deployments": rows})
+            rows_page = snapshot.page(ListFilter(), limit=2, usage=usage, view="rows")
+            assert rows_page == _dumps(
+                {**columns, "deployments": rows[:2], "next_cursor": cursor_of(records[1])}
             )
             page = snapshot.page(ListFilter(), limit=2, usage=usage)
             cursor = cursor_of(records[1])

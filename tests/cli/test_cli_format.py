@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from symphony.cli import _table as t
 from symphony.cli.logs import event_rows
 from symphony.cli.ps import PS_HEADERS, node_rows, ps_rows
@@ -220,3 +223,40 @@ def test_node_rows_and_device_rows_show_who_holds_each_gpu() -> None:
         ["g7", "GPU-a", "A100", "train-0-x"],
         ["g7", "GPU-b", "A100", None],
     ]
+
+
+def test_table_cells_equal_as_keys_keep_their_own_text() -> None:
+    """Cell texts are made once per distinct value: 1, 1.0 and True are one dict key."""
+    text = t.table(["A", "B"], [[1, "x"], [True, "y"], [1.0, "z"], [["a", "b"], None]])
+    assert text.splitlines() == [
+        "A            B",
+        "1            x",
+        "True         y",
+        "1.0          z",
+        "['a', 'b']   -",
+    ]
+    assert t.table(["A", "B"], []) == "A   B"
+
+
+@given(st.floats(min_value=-100, max_value=400_000, allow_nan=False))
+def test_ages_of_one_table_read_as_each_age_would(ago: float) -> None:
+    ages = t.Ages(NOW)
+    assert ages.since(NOW - ago) == t.age(NOW - ago, NOW)
+    assert ages.since(NOW - ago) == t.age(NOW - ago, NOW)  # the kept text, the second time
+    assert ages.since(None) == "-"
+
+
+def test_no_cyclic_gc_restores_the_collector_as_it_was() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with t.no_cyclic_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with t.no_cyclic_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -187,8 +187,12 @@ class DeploymentsQuery(_Query):
         ),
     ] = []
     view: Annotated[
-        Literal["full", "summary"],
-        Field(description="summary: each deployment without its spec (a smaller answer)"),
+        Literal["full", "summary", "rows"],
+        Field(
+            description="summary: each deployment without its spec (a smaller answer); "
+            "rows: the summaries as arrays of values, in the order of the answer's "
+            "columns and instance_columns (the smallest answer)"
+        ),
     ] = "full"
 
     def chosen(self) -> ListFilter:
@@ -337,8 +341,17 @@ class RollbackRequest(_Request):
 
 
 class DeploymentList(_Answer):
-    deployments: list[Deployment] | list[DeploymentSummary] = Field(
-        description="Each deployment; without its spec with view=summary"
+    columns: list[str] | None = Field(
+        default=None,
+        description="With view=rows: what each value of a deployment's row is; the last, "
+        "instances, holds its instance rows",
+    )
+    instance_columns: list[str] | None = Field(
+        default=None, description="With view=rows: what each value of an instance's row is"
+    )
+    deployments: list[Deployment] | list[DeploymentSummary] | list[list[Any]] = Field(
+        description="Each deployment; without its spec with view=summary; an array of "
+        "values with view=rows"
     )
     next_cursor: str | None = Field(
         default=None,

@@ -121,9 +121,8 @@ async def list_all() -> Response:
     # to copies of the snapshot's shared views. A page or a filter cuts the same read.
     query = query_params(DeploymentsQuery)
     reads = context().shared_reads()
-    summary = query.view == "summary"
     if not query.pages():
-        body = await reads.listing(await current_usage(), summary=summary)
+        body = await reads.listing(await current_usage(), view=query.view)
         return Response(body, content_type="application/json")
     try:
         after = None if query.cursor is None else key_of_cursor(query.cursor)
@@ -131,7 +130,7 @@ async def list_all() -> Response:
         raise HttpError(400, "bad parameter", f"cursor: {error}") from None
     usage = await current_usage()
     body = await reads.page(
-        query.chosen(), after=after, limit=query.limit, usage=usage, summary=summary
+        query.chosen(), after=after, limit=query.limit, usage=usage, view=query.view
     )
     return Response(body, content_type="application/json")
 

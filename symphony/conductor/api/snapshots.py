@@ -31,16 +31,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import trio
 
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store
 from .paging import ListFilter, select
+from .rowview import ROWS_PREFIX, row_of
 from .sse import sse
 from .views import deployment_json, event_json, with_usage
 
 Fingerprint = tuple[Any, ...]
+#: How much of each deployment a listing shows: everything, all but its spec (a
+#: summary), or the summary as a row of values (see :mod:`.rowview`).
+View = Literal["full", "summary", "rows"]
 T = TypeVar("T")
 #: How many snapshots back a snapshot remembers what changed (a stream that skipped
 #: more compares everything once).
@@ -84,14 +88,12 @@ class Snapshot:
         # A deployment unchanged since the previous snapshot keeps its JSON view and its
         # encoded forms: a listing joins them, so only what changed is encoded again.
         self._json: dict[str, dict[str, Any]] = {}
-        self._encoded: dict[str, bytes] = {}
-        self._summaries: dict[str, bytes] = {}
+        self._encoded: dict[View, dict[str, bytes]] = {"full": {}, "summary": {}, "rows": {}}
         if previous is not None:
             before = previous.fingerprints
             same = [i for i, mark in self.fingerprints.items() if before.get(i) == mark]
             self._json = _kept(previous._json, same)
-            self._encoded = _kept(previous._encoded, same)
-            self._summaries = _kept(previous._summaries, same)
+            self._encoded = {v: _kept(texts, same) for v, texts in previous._encoded.items()}
         self._sse: dict[str, bytes] = {}
         self._keys: list[tuple[float, str]] | None = None
         self._by_id = {r.id: r for r in records}
@@ -128,7 +130,7 @@ class Snapshot:
         after: tuple[float, str] | None = None,
         limit: int | None = None,
         usage: dict[str, dict[str, float]] | None = None,
-        summary: bool = False,
+        view: View = "full",
     ) -> bytes:
         """The body of a filtered or paged ``GET /deployments`` (see :mod:`.paging`)."""
         records, cursor = select(
@@ -139,8 +141,8 @@ class Snapshot:
             after=after,
             limit=limit,
         )
-        parts = [self._encode(r, usage, summary) for r in records]
-        return _listing_body(parts) + b',"next_cursor":' + json.dumps(cursor).encode() + b"}"
+        parts = [self._encode(r, usage, view) for r in records]
+        return _listing_body(parts, view) + b',"next_cursor":' + json.dumps(cursor).encode() + b"}"
 
     def instances(self, deployment_id: str) -> list[InstanceRecord]:
         return self._instances.get(deployment_id, [])
@@ -160,36 +162,35 @@ class Snapshot:
             message = self._sse[record.id] = sse("deployment", view)
         return message
 
-    def encoded(self, record: DeploymentRecord, *, summary: bool = False) -> bytes:
-        """The JSON text of one deployment (its summary: everything but ``spec``), made
-        once per change of the deployment and shared by every listing."""
-        cache = self._summaries if summary else self._encoded
+    def encoded(self, record: DeploymentRecord, view: View = "full") -> bytes:
+        """The JSON text of one deployment in a listing's ``view``, made once per change
+        of the deployment and shared by every listing."""
+        cache = self._encoded[view]
         text = cache.get(record.id)
         if text is None:
-            view = self.deployment_json(record)
-            text = cache[record.id] = _dumps(summary_of(view) if summary else view)
+            text = cache[record.id] = _dumps(_shown(self.deployment_json(record), view))
         return text
 
     def _encode(
-        self, record: DeploymentRecord, usage: dict[str, dict[str, float]] | None, summary: bool
+        self, record: DeploymentRecord, usage: dict[str, dict[str, float]] | None, view: View
     ) -> bytes:
         """:meth:`encoded`, or a fresh text when an instance of it has current figures
         (they are not part of the snapshot, so a view with them is never kept)."""
         if usage and any(inst.id in usage for inst in self.instances(record.id)):
-            view = with_usage(self.deployment_json(record), usage)
-            return _dumps(summary_of(view) if summary else view)
-        return self.encoded(record, summary=summary)
+            return _dumps(_shown(with_usage(self.deployment_json(record), usage), view))
+        return self.encoded(record, view)
 
     def deployments_array(self) -> bytes:
         """Every deployment's JSON as one JSON array (the first message of ``/live``)."""
         return b"[" + b",".join(self.encoded(r) for r in self.records) + b"]"
 
     def listing(
-        self, usage: dict[str, dict[str, float]] | None = None, *, summary: bool = False
+        self, usage: dict[str, dict[str, float]] | None = None, *, view: View = "full"
     ) -> bytes:
         """The body of ``GET /deployments``: the deployments' kept texts joined, with
         the instances' current figures where ``usage`` has any."""
-        return _listing_body([self._encode(r, usage, summary) for r in self.records]) + b"}"
+        parts = [self._encode(r, usage, view) for r in self.records]
+        return _listing_body(parts, view) + b"}"
 
 
 def summary_of(view: dict[str, Any]) -> dict[str, Any]:
@@ -198,19 +199,27 @@ def summary_of(view: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in view.items() if key != "spec"}
 
 
+def _shown(view: dict[str, Any], shown: View) -> Any:
+    """A deployment's JSON view as a listing in the ``shown`` view has it."""
+    if shown == "full":
+        return view
+    return row_of(view) if shown == "rows" else summary_of(view)
+
+
 def _kept(cache: dict[str, T], ids: Iterable[str]) -> dict[str, T]:
     """The entries of ``cache`` for ``ids`` (the deployments unchanged since it was made)."""
     return {i: cache[i] for i in ids if i in cache}
 
 
-def _dumps(view: dict[str, Any]) -> bytes:
+def _dumps(view: Any) -> bytes:
     return json.dumps(view, separators=(",", ":")).encode()
 
 
-def _listing_body(parts: list[bytes]) -> bytes:
-    """``{"deployments":[...]`` of encoded deployments: the same bytes as encoding the
-    whole list at once, left open for what follows the list."""
-    return b'{"deployments":[' + b",".join(parts) + b"]"
+def _listing_body(parts: list[bytes], view: View) -> bytes:
+    """``{"deployments":[...]`` of encoded deployments (after the columns, for rows):
+    the same bytes as encoding the whole answer at once, left open for what follows."""
+    start = ROWS_PREFIX + b'"deployments":[' if view == "rows" else b'{"deployments":['
+    return start + b",".join(parts) + b"]"
 
 
 class DeploymentRead:
@@ -296,18 +305,16 @@ class SnapshotCache:
         after: tuple[float, str] | None = None,
         limit: int | None = None,
         usage: dict[str, dict[str, float]] | None = None,
-        summary: bool = False,
+        view: View = "full",
     ) -> bytes:
         """A filtered or paged ``GET /deployments`` as of now (see :meth:`Snapshot.page`);
         built in a worker thread when the cache reads off the event loop."""
         snapshot = await self.current()
-        build = partial(
-            snapshot.page, chosen, after=after, limit=limit, usage=usage, summary=summary
-        )
+        build = partial(snapshot.page, chosen, after=after, limit=limit, usage=usage, view=view)
         return await trio.to_thread.run_sync(build) if self._off_thread else build()
 
     async def listing(
-        self, usage: dict[str, dict[str, float]] | None = None, *, summary: bool = False
+        self, usage: dict[str, dict[str, float]] | None = None, *, view: View = "full"
     ) -> bytes:
         """The body of ``GET /deployments`` as of now (built in a worker thread, since
         the deployments changed since the last listing are encoded anew).
@@ -316,7 +323,7 @@ class SnapshotCache:
         to copies of the shared views of the instances it has figures for.
         """
         snapshot = await self.current()
-        build = partial(snapshot.listing, usage, summary=summary)
+        build = partial(snapshot.listing, usage, view=view)
         return await trio.to_thread.run_sync(build) if self._off_thread else build()
 
     async def deployments_array(self, snapshot: Snapshot) -> bytes:
