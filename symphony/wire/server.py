@@ -49,9 +49,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, cast
+from typing import NoReturn
 
 import trio
 
@@ -67,6 +68,7 @@ from .connection import (
 from .errors import CertificateError, ConnectionClosed, ProtocolError
 from .identity import peer_node_id
 from .relay import MAGIC
+from .tls import TLSStream
 from .websocket import accept_websocket
 
 __all__ = ["JOIN_WS_PATH", "NODE_WS_PATH", "serve_nodes"]
@@ -89,9 +91,9 @@ DataHandler = Callable[[trio.abc.Stream, str, str], Awaitable[object]]
 _ANONYMOUS = ""
 
 
-def _remote(stream: trio.SSLStream[Any]) -> str:
+def _remote(stream: TLSStream) -> str:
     try:
-        host, port, *_ = stream.transport_stream.socket.getpeername()
+        host, port, *_ = stream.socket.getpeername()
     except (OSError, AttributeError, ValueError):
         return "unknown peer"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -109,7 +111,7 @@ def tls_failure_reason(exc: BaseException) -> str:
 
 
 async def _handshake(
-    stream: trio.SSLStream[Any], remote: str, timeout: float, *, allow_anonymous: bool = False
+    stream: TLSStream, remote: str, timeout: float, *, allow_anonymous: bool = False
 ) -> str | None:
     """TLS handshake + CN; returns the node id, ``_ANONYMOUS`` for a client without a
     certificate when ``allow_anonymous``, or None after logging why not."""
@@ -149,7 +151,7 @@ async def _peek_magic(stream: trio.abc.Stream, timeout: float) -> bytes | None:
 
 
 async def _serve_anonymous(
-    stream: trio.SSLStream[Any],
+    stream: TLSStream,
     remote: str,
     join_handler: JoinHandler,
     *,
@@ -215,10 +217,18 @@ async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
         await conn.close(code, reason)
 
 
+def _tls(tcp: trio.SocketStream, ssl_context: ssl.SSLContext) -> TLSStream:
+    """Our TLS stream over the accepted connection's socket (see :mod:`.tls`)."""
+    raw = tcp.socket
+    family, kind, proto = raw.family, raw.type, raw.proto
+    return TLSStream(socket.socket(family, kind, proto, raw.detach()), ssl_context)
+
+
 async def _serve_one(
-    stream: trio.SSLStream[Any],
+    tcp: trio.SocketStream,
     handler: Handler,
     *,
+    ssl_context: ssl.SSLContext,
     handshake_timeout: float,
     max_frame_size: int,
     close_timeout: float,
@@ -228,7 +238,7 @@ async def _serve_one(
 ) -> None:
     if gate is None:
         await _open_and_serve(
-            stream,
+            _tls(tcp, ssl_context),
             handler,
             Slot(None),
             handshake_timeout=handshake_timeout,
@@ -241,10 +251,10 @@ async def _serve_one(
     slot = await gate.admit()
     try:
         if not slot.admitted:  # waited too long: retry later, no handshake
-            await trio.aclose_forcefully(stream)
+            await trio.aclose_forcefully(tcp)
             return
         await _open_and_serve(
-            stream,
+            _tls(tcp, ssl_context),
             handler,
             slot,
             handshake_timeout=handshake_timeout,
@@ -258,7 +268,7 @@ async def _serve_one(
 
 
 async def _open_and_serve(
-    stream: trio.SSLStream[Any],
+    stream: TLSStream,
     handler: Handler,
     slot: Slot,
     *,
@@ -345,19 +355,16 @@ async def serve_nodes(
     certificate is refused whatever the context allows. ``gate`` bounds the links
     opening at once (see the module docstring).
     """
-    listeners = await trio.open_ssl_over_tcp_listeners(
-        port, ssl_context, host=host, https_compatible=False
-    )
-    # trio types transport_listener as any Listener, but open_ssl_over_tcp_listeners
-    # always wraps the SocketListeners it opened.
-    tcp = cast(trio.SocketListener, listeners[0].transport_listener)
-    bound: int = tcp.socket.getsockname()[1]
+    # Plain TCP listeners: each accepted connection gets our TLS stream (see .tls).
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound: int = listeners[0].socket.getsockname()[1]
     log.info("serving nodes on %s port %d", host or "all interfaces", bound)
 
     # A partial, not a closure: one coroutine frame less held by every open link.
     serve_one = functools.partial(
         _serve_one,
         handler=handler,
+        ssl_context=ssl_context,
         handshake_timeout=handshake_timeout,
         max_frame_size=max_frame_size,
         close_timeout=close_timeout,
