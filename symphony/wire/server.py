@@ -195,8 +195,11 @@ async def _serve_anonymous(
         await conn.close()
 
 
+def _who(conn: NodeConnection) -> str:
+    return f"node {conn.cert_node_id!r} ({conn.remote})"
+
+
 async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
-    who = f"node {conn.cert_node_id!r} ({conn.remote})"
     # Preset for the one way out that is not caught below: cancellation, which
     # means the conductor is shutting down and the node should reconnect.
     code: int = CLOSE_GOING_AWAY
@@ -205,13 +208,13 @@ async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
         await handler(conn)
         code, reason = CLOSE_NORMAL, None
     except ProtocolError as exc:
-        log.warning("%s: protocol error, closing: %s", who, exc)
+        log.warning("%s: protocol error, closing: %s", _who(conn), exc)
         code, reason = CLOSE_PROTOCOL_ERROR, str(exc)
     except ConnectionClosed as exc:
-        log.info("%s: %s", who, exc)
+        log.info("%s: %s", _who(conn), exc)
         code, reason = CLOSE_NORMAL, None
     except Exception:
-        log.exception("%s: connection handler failed", who)
+        log.exception("%s: connection handler failed", _who(conn))
         code, reason = CLOSE_INTERNAL_ERROR, "internal error"
     finally:
         await conn.close(code, reason)
@@ -220,8 +223,12 @@ async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
 def _tls(tcp: trio.SocketStream, ssl_context: ssl.SSLContext) -> TLSStream:
     """Our TLS stream over the accepted connection's socket (see :mod:`.tls`)."""
     raw = tcp.socket
-    family, kind, proto = raw.family, raw.type, raw.proto
-    return TLSStream(socket.socket(family, kind, proto, raw.detach()), ssl_context)
+    sock = socket.socket(raw.family, raw.type, raw.proto, raw.detach())
+    try:
+        return TLSStream(sock, ssl_context)
+    except BaseException:
+        sock.close()
+        raise
 
 
 async def _serve_one(
@@ -236,26 +243,23 @@ async def _serve_one(
     gate: HandshakeGate | None = None,
     data_handler: DataHandler | None = None,
 ) -> None:
-    if gate is None:
-        await _open_and_serve(
-            _tls(tcp, ssl_context),
-            handler,
-            Slot(None),
-            handshake_timeout=handshake_timeout,
-            max_frame_size=max_frame_size,
-            close_timeout=close_timeout,
-            join_handler=join_handler,
-            data_handler=data_handler,
-        )
-        return
-    slot = await gate.admit()
+    slot = Slot(None) if gate is None else await gate.admit()
+    stream: TLSStream | None = None
+    remote = "unknown peer"
     try:
-        if not slot.admitted:  # waited too long: retry later, no handshake
+        if gate is not None and not slot.admitted:  # waited too long: retry later, no TLS
             await trio.aclose_forcefully(tcp)
             return
-        await _open_and_serve(
-            _tls(tcp, ssl_context),
-            handler,
+        try:
+            stream = _tls(tcp, ssl_context)
+        except OSError as error:  # the peer left before anything was said
+            log.warning("rejected TLS client: it left at once (%s)", error)
+            await trio.aclose_forcefully(tcp)
+            return
+        remote = _remote(stream)
+        conn = await _open(
+            stream,
+            remote,
             slot,
             handshake_timeout=handshake_timeout,
             max_frame_size=max_frame_size,
@@ -263,13 +267,24 @@ async def _serve_one(
             join_handler=join_handler,
             data_handler=data_handler,
         )
+        if conn is not None:
+            # The opening's frame is gone by now: a link lives for hours, thousands at
+            # once, and each frame it waits in is memory it keeps.
+            conn.admission = slot
+            await _run_handler(handler, conn)
+    except Exception:
+        # Last line of defence: whatever one connection does must not take down
+        # serve_listeners (and with it the conductor). Cancelled is not an Exception.
+        log.exception("connection from %s failed", remote)
     finally:
         slot.release()
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
 
 
-async def _open_and_serve(
+async def _open(
     stream: TLSStream,
-    handler: Handler,
+    remote: str,
     slot: Slot,
     *,
     handshake_timeout: float,
@@ -277,58 +292,51 @@ async def _open_and_serve(
     close_timeout: float,
     join_handler: JoinHandler | None,
     data_handler: DataHandler | None = None,
-) -> None:
-    remote = _remote(stream)
-    try:
-        node_id = await _handshake(
-            stream, remote, handshake_timeout, allow_anonymous=join_handler is not None
-        )
-        if node_id is None:
-            return
-        if node_id == _ANONYMOUS and join_handler is not None:
-            await _serve_anonymous(
-                stream,
-                remote,
-                join_handler,
-                timeout=handshake_timeout,
-                close_timeout=close_timeout,
-            )
-            return
-        first: bytes | None = b""
-        if data_handler is not None:
-            first = await _peek_magic(stream, handshake_timeout)
-            if first is None:
-                log.warning("node %r (%s): sent nothing after TLS, dropping", node_id, remote)
-                return
-            if first == MAGIC:
-                slot.release()  # a relayed stream holds no admission turn
-                await data_handler(stream, node_id, remote)
-                return
-        ws, _ = await accept_websocket(
+) -> NodeConnection | None:
+    """TLS, the node id, then a node link's WebSocket (returned for the handler), or a
+    join exchange or a relayed stream (served here; None returned), or None after
+    logging why the connection is dropped."""
+    node_id = await _handshake(
+        stream, remote, handshake_timeout, allow_anonymous=join_handler is not None
+    )
+    if node_id is None:
+        return None
+    if node_id == _ANONYMOUS and join_handler is not None:
+        await _serve_anonymous(
             stream,
-            path=NODE_WS_PATH,
+            remote,
+            join_handler,
             timeout=handshake_timeout,
-            max_message_size=max_frame_size,
-            initial=first or b"",
-        )
-        if ws is None:
-            log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
-            return
-        conn = NodeConnection(
-            ws,
-            remote=remote,
-            peer_cn=node_id,
-            max_frame_size=max_frame_size,
             close_timeout=close_timeout,
         )
-        conn.admission = slot
-        await _run_handler(handler, conn)
-    except Exception:
-        # Last line of defence: whatever one connection does must not take down
-        # serve_listeners (and with it the conductor). Cancelled is not an Exception.
-        log.exception("connection from %s failed", remote)
-    finally:
-        await trio.aclose_forcefully(stream)
+        return None
+    first: bytes | None = b""
+    if data_handler is not None:
+        first = await _peek_magic(stream, handshake_timeout)
+        if first is None:
+            log.warning("node %r (%s): sent nothing after TLS, dropping", node_id, remote)
+            return None
+        if first == MAGIC:
+            slot.release()  # a relayed stream holds no admission turn
+            await data_handler(stream, node_id, remote)
+            return None
+    ws, _ = await accept_websocket(
+        stream,
+        path=NODE_WS_PATH,
+        timeout=handshake_timeout,
+        max_message_size=max_frame_size,
+        initial=first or b"",
+    )
+    if ws is None:
+        log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
+        return None
+    return NodeConnection(
+        ws,
+        remote=remote,
+        peer_cn=node_id,
+        max_frame_size=max_frame_size,
+        close_timeout=close_timeout,
+    )
 
 
 async def serve_nodes(
