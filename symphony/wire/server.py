@@ -4,7 +4,9 @@ Built from public Trio pieces rather than trio-websocket's ``serve_websocket``,
 which cannot show the handler the peer certificate, keeps a rejected TLS client
 open for its 60 s connect timeout and logs nothing. Here each connection goes:
 
-1. explicit TLS handshake under ``handshake_timeout``; a refused client (no
+1. explicit TLS handshake under ``handshake_timeout``, on our own
+   :class:`~symphony.wire.tls.TLSStream` over the accepted TCP socket (Trio's TCP
+   listeners; see :mod:`.tls` for why not ``trio.SSLStream``); a refused client (no
    certificate, another CA, not TLS at all) is logged as ``rejected TLS client``
    and dropped at once, so it sees EOF within milliseconds;
 2. the node id is read from the certificate CN;
