@@ -98,7 +98,13 @@ class TLSStream(trio.abc.Stream):
                 self._drained = True
                 continue
             except ssl.SSLWantWriteError:  # what reading must answer cannot go yet
-                await trio.lowlevel.wait_writable(sock)
+                # A sender that waits for room waits on the socket itself (one task
+                # at a time may): wait for it to finish instead.
+                if self._sending is not None:
+                    await self._sending.wait()
+                else:
+                    await trio.lowlevel.wait_writable(sock)
+                waited = True
                 continue
             except (ssl.SSLError, OSError) as error:
                 raise trio.BrokenResourceError(str(error)) from error
