@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from symphony.pki import ConductorPKI, server_ssl_context
 from symphony.wire import NodeConnection, serve_nodes
