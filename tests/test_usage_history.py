@@ -6,6 +6,8 @@ heartbeats runs in microseconds, and every bucket boundary is exact.
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from symphony.conductor.nodes.usage import BUCKETS, UsageHistory, bucket_start, window_start
@@ -156,3 +158,22 @@ def test_usage_history_a_metric_missing_from_some_samples_averages_its_own() -> 
     assert bucket["cpu_percent"] == 20.0
     assert bucket["ram_used"] == 100.0  # the mean of the one RAM sample, not 50
     assert "ram_total" not in bucket
+
+
+def test_usage_history_an_hour_of_a_node_is_compact() -> None:
+    """A Conductor keeps an hour of buckets for every node: thousands of them. An hour
+    of one node's must stay a few KiB (one array), not one object per minute (sixty
+    bucket objects with an array each were about 13 KiB)."""
+    history = UsageHistory()
+    nodes = [f"n{k}" for k in range(50)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for minute in range(70):
+            for node in nodes:
+                history.record_node(node, node_usage(float(minute)), now=T0 + minute * 60)
+        per_node = (tracemalloc.get_traced_memory()[0] - before) / len(nodes)
+    finally:
+        tracemalloc.stop()
+    assert len(history.node_buckets("n1", now=T0 + 69 * 60)) == BUCKETS
+    assert per_node < 6 * 1024, f"{per_node:.0f} bytes per node"

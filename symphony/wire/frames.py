@@ -146,7 +146,12 @@ class FrameReader:
             return None
         start = position + head
         payload = _unmask(bytes(buffer[start : start + size]), bytes(buffer[start - 4 : start]))
-        self._position = start + size
+        if start + size == len(buffer):
+            # All consumed: keep no reference to the bytes read (a link idles for
+            # seconds between heartbeats, thousands of them at once).
+            self._buffer, self._position = b"", 0
+        else:
+            self._position = start + size
         return opcode, fin, payload
 
     def _check(self, opcode: int, fin: bool, size: int) -> None:

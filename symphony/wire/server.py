@@ -4,7 +4,9 @@ Built from public Trio pieces rather than trio-websocket's ``serve_websocket``,
 which cannot show the handler the peer certificate, keeps a rejected TLS client
 open for its 60 s connect timeout and logs nothing. Here each connection goes:
 
-1. explicit TLS handshake under ``handshake_timeout``; a refused client (no
+1. explicit TLS handshake under ``handshake_timeout``, on our own
+   :class:`~symphony.wire.tls.TLSStream` over the accepted TCP socket (Trio's TCP
+   listeners; see :mod:`.tls` for why not ``trio.SSLStream``); a refused client (no
    certificate, another CA, not TLS at all) is logged as ``rejected TLS client``
    and dropped at once, so it sees EOF within milliseconds;
 2. the node id is read from the certificate CN;
@@ -49,9 +51,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, cast
+from typing import NoReturn
 
 import trio
 
@@ -67,6 +70,7 @@ from .connection import (
 from .errors import CertificateError, ConnectionClosed, ProtocolError
 from .identity import peer_node_id
 from .relay import MAGIC
+from .tls import TLSStream
 from .websocket import accept_websocket
 
 __all__ = ["JOIN_WS_PATH", "NODE_WS_PATH", "serve_nodes"]
@@ -89,9 +93,9 @@ DataHandler = Callable[[trio.abc.Stream, str, str], Awaitable[object]]
 _ANONYMOUS = ""
 
 
-def _remote(stream: trio.SSLStream[Any]) -> str:
+def _remote(stream: TLSStream) -> str:
     try:
-        host, port, *_ = stream.transport_stream.socket.getpeername()
+        host, port, *_ = stream.socket.getpeername()
     except (OSError, AttributeError, ValueError):
         return "unknown peer"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -109,7 +113,7 @@ def tls_failure_reason(exc: BaseException) -> str:
 
 
 async def _handshake(
-    stream: trio.SSLStream[Any], remote: str, timeout: float, *, allow_anonymous: bool = False
+    stream: TLSStream, remote: str, timeout: float, *, allow_anonymous: bool = False
 ) -> str | None:
     """TLS handshake + CN; returns the node id, ``_ANONYMOUS`` for a client without a
     certificate when ``allow_anonymous``, or None after logging why not."""
@@ -149,7 +153,7 @@ async def _peek_magic(stream: trio.abc.Stream, timeout: float) -> bytes | None:
 
 
 async def _serve_anonymous(
-    stream: trio.SSLStream[Any],
+    stream: TLSStream,
     remote: str,
     join_handler: JoinHandler,
     *,
@@ -193,8 +197,11 @@ async def _serve_anonymous(
         await conn.close()
 
 
+def _who(conn: NodeConnection) -> str:
+    return f"node {conn.cert_node_id!r} ({conn.remote})"
+
+
 async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
-    who = f"node {conn.cert_node_id!r} ({conn.remote})"
     # Preset for the one way out that is not caught below: cancellation, which
     # means the conductor is shutting down and the node should reconnect.
     code: int = CLOSE_GOING_AWAY
@@ -203,22 +210,34 @@ async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
         await handler(conn)
         code, reason = CLOSE_NORMAL, None
     except ProtocolError as exc:
-        log.warning("%s: protocol error, closing: %s", who, exc)
+        log.warning("%s: protocol error, closing: %s", _who(conn), exc)
         code, reason = CLOSE_PROTOCOL_ERROR, str(exc)
     except ConnectionClosed as exc:
-        log.info("%s: %s", who, exc)
+        log.info("%s: %s", _who(conn), exc)
         code, reason = CLOSE_NORMAL, None
     except Exception:
-        log.exception("%s: connection handler failed", who)
+        log.exception("%s: connection handler failed", _who(conn))
         code, reason = CLOSE_INTERNAL_ERROR, "internal error"
     finally:
         await conn.close(code, reason)
 
 
+def _tls(tcp: trio.SocketStream, ssl_context: ssl.SSLContext) -> TLSStream:
+    """Our TLS stream over the accepted connection's socket (see :mod:`.tls`)."""
+    raw = tcp.socket
+    sock = socket.socket(raw.family, raw.type, raw.proto, raw.detach())
+    try:
+        return TLSStream(sock, ssl_context)
+    except BaseException:
+        sock.close()
+        raise
+
+
 async def _serve_one(
-    stream: trio.SSLStream[Any],
+    tcp: trio.SocketStream,
     handler: Handler,
     *,
+    ssl_context: ssl.SSLContext,
     handshake_timeout: float,
     max_frame_size: int,
     close_timeout: float,
@@ -226,26 +245,23 @@ async def _serve_one(
     gate: HandshakeGate | None = None,
     data_handler: DataHandler | None = None,
 ) -> None:
-    if gate is None:
-        await _open_and_serve(
-            stream,
-            handler,
-            Slot(None),
-            handshake_timeout=handshake_timeout,
-            max_frame_size=max_frame_size,
-            close_timeout=close_timeout,
-            join_handler=join_handler,
-            data_handler=data_handler,
-        )
-        return
-    slot = await gate.admit()
+    slot = Slot(None) if gate is None else await gate.admit()
+    stream: TLSStream | None = None
+    remote = "unknown peer"
     try:
-        if not slot.admitted:  # waited too long: retry later, no handshake
-            await trio.aclose_forcefully(stream)
+        if gate is not None and not slot.admitted:  # waited too long: retry later, no TLS
+            await trio.aclose_forcefully(tcp)
             return
-        await _open_and_serve(
+        try:
+            stream = _tls(tcp, ssl_context)
+        except OSError as error:  # the peer left before anything was said
+            log.warning("rejected TLS client: it left at once (%s)", error)
+            await trio.aclose_forcefully(tcp)
+            return
+        remote = _remote(stream)
+        conn = await _open(
             stream,
-            handler,
+            remote,
             slot,
             handshake_timeout=handshake_timeout,
             max_frame_size=max_frame_size,
@@ -253,13 +269,24 @@ async def _serve_one(
             join_handler=join_handler,
             data_handler=data_handler,
         )
+        if conn is not None:
+            # The opening's frame is gone by now: a link lives for hours, thousands at
+            # once, and each frame it waits in is memory it keeps.
+            conn.admission = slot
+            await _run_handler(handler, conn)
+    except Exception:
+        # Last line of defence: whatever one connection does must not take down
+        # serve_listeners (and with it the conductor). Cancelled is not an Exception.
+        log.exception("connection from %s failed", remote)
     finally:
         slot.release()
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
 
 
-async def _open_and_serve(
-    stream: trio.SSLStream[Any],
-    handler: Handler,
+async def _open(
+    stream: TLSStream,
+    remote: str,
     slot: Slot,
     *,
     handshake_timeout: float,
@@ -267,58 +294,51 @@ async def _open_and_serve(
     close_timeout: float,
     join_handler: JoinHandler | None,
     data_handler: DataHandler | None = None,
-) -> None:
-    remote = _remote(stream)
-    try:
-        node_id = await _handshake(
-            stream, remote, handshake_timeout, allow_anonymous=join_handler is not None
-        )
-        if node_id is None:
-            return
-        if node_id == _ANONYMOUS and join_handler is not None:
-            await _serve_anonymous(
-                stream,
-                remote,
-                join_handler,
-                timeout=handshake_timeout,
-                close_timeout=close_timeout,
-            )
-            return
-        first: bytes | None = b""
-        if data_handler is not None:
-            first = await _peek_magic(stream, handshake_timeout)
-            if first is None:
-                log.warning("node %r (%s): sent nothing after TLS, dropping", node_id, remote)
-                return
-            if first == MAGIC:
-                slot.release()  # a relayed stream holds no admission turn
-                await data_handler(stream, node_id, remote)
-                return
-        ws, _ = await accept_websocket(
+) -> NodeConnection | None:
+    """TLS, the node id, then a node link's WebSocket (returned for the handler), or a
+    join exchange or a relayed stream (served here; None returned), or None after
+    logging why the connection is dropped."""
+    node_id = await _handshake(
+        stream, remote, handshake_timeout, allow_anonymous=join_handler is not None
+    )
+    if node_id is None:
+        return None
+    if node_id == _ANONYMOUS and join_handler is not None:
+        await _serve_anonymous(
             stream,
-            path=NODE_WS_PATH,
+            remote,
+            join_handler,
             timeout=handshake_timeout,
-            max_message_size=max_frame_size,
-            initial=first or b"",
-        )
-        if ws is None:
-            log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
-            return
-        conn = NodeConnection(
-            ws,
-            remote=remote,
-            peer_cn=node_id,
-            max_frame_size=max_frame_size,
             close_timeout=close_timeout,
         )
-        conn.admission = slot
-        await _run_handler(handler, conn)
-    except Exception:
-        # Last line of defence: whatever one connection does must not take down
-        # serve_listeners (and with it the conductor). Cancelled is not an Exception.
-        log.exception("connection from %s failed", remote)
-    finally:
-        await trio.aclose_forcefully(stream)
+        return None
+    first: bytes | None = b""
+    if data_handler is not None:
+        first = await _peek_magic(stream, handshake_timeout)
+        if first is None:
+            log.warning("node %r (%s): sent nothing after TLS, dropping", node_id, remote)
+            return None
+        if first == MAGIC:
+            slot.release()  # a relayed stream holds no admission turn
+            await data_handler(stream, node_id, remote)
+            return None
+    ws, _ = await accept_websocket(
+        stream,
+        path=NODE_WS_PATH,
+        timeout=handshake_timeout,
+        max_message_size=max_frame_size,
+        initial=first or b"",
+    )
+    if ws is None:
+        log.warning("node %r (%s): no WebSocket upgrade, dropping", node_id, remote)
+        return None
+    return NodeConnection(
+        ws,
+        remote=remote,
+        peer_cn=node_id,
+        max_frame_size=max_frame_size,
+        close_timeout=close_timeout,
+    )
 
 
 async def serve_nodes(
@@ -345,19 +365,16 @@ async def serve_nodes(
     certificate is refused whatever the context allows. ``gate`` bounds the links
     opening at once (see the module docstring).
     """
-    listeners = await trio.open_ssl_over_tcp_listeners(
-        port, ssl_context, host=host, https_compatible=False
-    )
-    # trio types transport_listener as any Listener, but open_ssl_over_tcp_listeners
-    # always wraps the SocketListeners it opened.
-    tcp = cast(trio.SocketListener, listeners[0].transport_listener)
-    bound: int = tcp.socket.getsockname()[1]
+    # Plain TCP listeners: each accepted connection gets our TLS stream (see .tls).
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound: int = listeners[0].socket.getsockname()[1]
     log.info("serving nodes on %s port %d", host or "all interfaces", bound)
 
     # A partial, not a closure: one coroutine frame less held by every open link.
     serve_one = functools.partial(
         _serve_one,
         handler=handler,
+        ssl_context=ssl_context,
         handshake_timeout=handshake_timeout,
         max_frame_size=max_frame_size,
         close_timeout=close_timeout,

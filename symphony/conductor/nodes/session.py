@@ -155,14 +155,17 @@ class NodeSession(InlineActor):
         # The queue's other end until the writer takes it (the writer starts once both
         # a frame is queued and the node was accepted).
         self._outgoing_out: trio.MemoryReceiveChannel[Message | list[Message]] | None = None
-        # The link is read by the connection's own task (see run_session), in this scope.
-        self._reading = trio.CancelScope()
+        # True while the link's own task reads it (see run_session), inside the link's
+        # nursery: a stop cancels that nursery, which ends the reading. (No cancel scope
+        # of its own: a scope entered is two sets and a status object per link.)
+        self._reading = False
 
     def stop(self) -> None:
         # A stop (the registry's CloseSession, a failed write, the link's end) ends the
         # reading, and with it the link; later commands fail with ActorStopped.
         super().stop()
-        self._reading.cancel()
+        if self._reading and self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
 
     def crashed(self, error: Exception) -> None:
         # A message this session cannot handle is a bug of its sender: it ends this link
@@ -355,18 +358,23 @@ class NodeSession(InlineActor):
         self.stop()
 
     async def read(self) -> None:
-        """Read the link until it closes or this session stops (run by the link's task)."""
-        with self._reading:
-            try:
-                while True:
-                    received = await self.conn.receive()
-                    for msg in received if isinstance(received, list) else (received,):
-                        await self._route(msg)
-            except ProtocolError as error:
-                log.warning("node %r: protocol error, closing its link: %s", self.node_id, error)
-                self._close(1002, str(error))
-            except ConnectionClosed as closed:
-                self._close(closed.code, f"link closed by node: {closed}")
+        """Read the link until it closes or this session stops (run by the link's task,
+        in the link's nursery: a stop cancels that)."""
+        if self.stopped:
+            return
+        self._reading = True
+        try:
+            while True:
+                received = await self.conn.receive()
+                for msg in received if isinstance(received, list) else (received,):
+                    await self._route(msg)
+        except ProtocolError as error:
+            log.warning("node %r: protocol error, closing its link: %s", self.node_id, error)
+            self._close(1002, str(error))
+        except ConnectionClosed as closed:
+            self._close(closed.code, f"link closed by node: {closed}")
+        finally:
+            self._reading = False
 
     async def _route(self, msg: Message) -> None:
         if isinstance(msg, Heartbeat):
@@ -459,7 +467,8 @@ async def run_session(
             hello.node_id,
         )
     heartbeat_sec = hello.heartbeat_sec or default_heartbeat_sec
-    session = NodeSession(conn, hello.node_id, registry)
+    node_id = hello.node_id
+    session = NodeSession(conn, node_id, registry)
     session.uploads = uploads
     session.beats = beats
     session.relay = relay
@@ -489,6 +498,9 @@ async def run_session(
             except ConnectionClosed as closed:  # the node left before our answer
                 session._close(closed.code, str(closed))
                 return
+            # The registry keeps what it needs of the hello; this frame lives as long as
+            # the link (hours), so it keeps none of the hello's lists and dicts.
+            del hello
             session.accept()
             conn.opened()  # the next link may open (admission control)
             # This task, which owns the connection, reads it: no reader task per link.
@@ -506,7 +518,7 @@ async def run_session(
                 trio.CancelScope(shield=True, deadline=trio.current_time() + 2.0),
                 contextlib.suppress(ActorStopped),
             ):
-                await registry.tell(SessionEnded(hello.node_id, ref, session.close_reason))
+                await registry.tell(SessionEnded(node_id, ref, session.close_reason))
         await conn.close(session.close_code, session.close_reason)
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,90 +52,107 @@ def window_start(now: float) -> float:
     return bucket_start(now) - (BUCKETS - 1) * BUCKET_SECONDS
 
 
-class _Bucket:
-    """One minute of one series: per metric the sum, the maximum and how many samples
-    had it (a node may leave a figure out of one heartbeat), in one compact array."""
-
-    __slots__ = ("samples", "start", "stats")
-
-    def __init__(self, start: float, metrics: int) -> None:
-        self.start = start
-        self.samples = 0
-        self.stats = array("d", bytes(8 * 3 * metrics))  # sums, maxima, counts
-
-    def add(self, values: Sequence[float | None]) -> None:
-        self.samples += 1
-        n, stats = len(values), self.stats
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            stats[i] += value
-            if value > stats[n + i] or not stats[2 * n + i]:
-                stats[n + i] = value
-            stats[2 * n + i] += 1
-
-    def to_json(self, names: tuple[str, ...]) -> dict[str, Any]:
-        out: dict[str, Any] = {"start": self.start, "samples": self.samples}
-        n, stats = len(names), self.stats
-        for i, name in enumerate(names):
-            if stats[2 * n + i]:
-                out[name] = stats[i] / stats[2 * n + i]
-                out[f"{name}_max"] = stats[n + i]
-        return out
-
-
 class Series:
-    """The buckets of one node's or instance's ``metrics``, oldest first, at most
-    :data:`BUCKETS`; and the latest sample as it came."""
+    """The one-minute buckets of one node's or instance's ``metrics``, oldest first, at
+    most :data:`BUCKETS`.
 
-    __slots__ = ("_buckets", "latest", "latest_at", "metrics")
+    All of them in one flat array of doubles, a bucket after another: its start, its
+    samples, then per metric the sum, the maximum and how many samples had it (a node
+    may leave a figure out of one heartbeat). An hour of a node's buckets is then 5 KiB
+    in one object, not sixty bucket objects with an array each (about 13 KiB), and a
+    sample allocates nothing.
+    """
+
+    __slots__ = ("metrics", "stats")
 
     def __init__(self, metrics: tuple[str, ...]) -> None:
         self.metrics = metrics
-        self._buckets: deque[_Bucket] = deque(maxlen=BUCKETS)
-        self.latest: dict[str, float] = {}
-        self.latest_at: float | None = None
+        self.stats = array("d")
 
-    def add(self, values: Mapping[str, float], *, now: float) -> None:
-        """Count one sample at ``now``; a sample older than the newest bucket is dropped
-        (the wall clock stepped back): buckets stay in order."""
+    def add(self, values: Sequence[float | None], *, now: float) -> bool:
+        """Count one sample at ``now`` (``values`` in the order of ``metrics``, None for
+        a figure it lacks). False, and nothing counted, for a sample older than the
+        newest bucket (the wall clock stepped back): buckets stay in order."""
+        stats, n = self.stats, len(self.metrics)
+        width = 2 + 3 * n
         start = bucket_start(now)
-        newest = self._buckets[-1] if self._buckets else None
-        if newest is not None and start < newest.start:
-            return
-        if newest is None or start > newest.start:
-            newest = _Bucket(start, len(self.metrics))
-            self._buckets.append(newest)  # maxlen: the oldest falls off
-        newest.add([values.get(name) for name in self.metrics])
-        self.latest, self.latest_at = dict(values), now
+        newest = len(stats) - width
+        if newest < 0 or start > stats[newest]:
+            if len(stats) >= BUCKETS * width:
+                del stats[:width]  # the oldest falls off
+            newest = len(stats)
+            stats.frombytes(bytes(8 * width))  # a bucket of zeros
+            stats[newest] = start
+        elif start < stats[newest]:
+            return False
+        stats[newest + 1] += 1
+        sums = newest + 2
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            stats[sums + i] += value
+            count = stats[sums + 2 * n + i]
+            if not count or value > stats[sums + n + i]:
+                stats[sums + n + i] = value
+            stats[sums + 2 * n + i] = count + 1
+        return True
 
     def buckets(self, *, now: float) -> list[dict[str, Any]]:
         """The buckets of the last hour before ``now``, oldest first (minutes without a
         sample are absent: a chart shows a gap, not a zero)."""
         oldest = window_start(now)
-        return [b.to_json(self.metrics) for b in self._buckets if b.start >= oldest]
+        stats, names = self.stats, self.metrics
+        n = len(names)
+        width = 2 + 3 * n
+        out = []
+        for at in range(0, len(stats), width):
+            if stats[at] < oldest:
+                continue
+            bucket: dict[str, Any] = {"start": stats[at], "samples": int(stats[at + 1])}
+            sums = at + 2
+            for i, name in enumerate(names):
+                count = stats[sums + 2 * n + i]
+                if count:
+                    bucket[name] = stats[sums + i] / count
+                    bucket[f"{name}_max"] = stats[sums + n + i]
+            out.append(bucket)
+        return out
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self.stats) // (2 + 3 * len(self.metrics))
 
 
 @dataclass(slots=True)
 class _InstanceSeries:
     node_id: str
     series: Series = field(default_factory=lambda: Series(INSTANCE_METRICS))
+    latest: tuple[float, float] | None = None  # (cpu_percent, rss_bytes), as it came
+    latest_at: float | None = None
+
+    def current(self) -> dict[str, float]:
+        if self.latest is None:
+            return {}
+        return dict(zip(INSTANCE_METRICS, self.latest, strict=True))
 
 
-def _numbers(usage: Mapping[str, Any], names: Iterable[str]) -> dict[str, float]:
-    """The metrics of ``usage`` that are finite non-negative numbers (a node's usage map
-    is free-form JSON: whatever else it holds is left out, never an error)."""
-    out = {}
+def _numbers(usage: Mapping[str, Any], names: Iterable[str]) -> list[float | None] | None:
+    """The metrics of ``usage`` that are finite non-negative numbers, None for the others
+    (a node's usage map is free-form JSON: whatever else it holds is left out, never an
+    error); None when it has none of them."""
+    out: list[float | None] = []
+    found = False
     for name in names:
         value = usage.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            out.append(None)
             continue
-        if math.isfinite(value) and value >= 0:
-            out[name] = float(value)
-    return out
+        out.append(float(value))
+        found = True
+    return out if found else None
 
 
 class UsageHistory:
@@ -153,8 +169,11 @@ class UsageHistory:
     def record_node(self, node_id: str, usage: Mapping[str, Any], *, now: float) -> None:
         """One heartbeat's node usage (``cpu_percent``, ``ram_used``, ``ram_total``)."""
         values = _numbers(usage, NODE_METRICS)
-        if values:
-            self._nodes.setdefault(node_id, Series(NODE_METRICS)).add(values, now=now)
+        if values is not None:
+            series = self._nodes.get(node_id)
+            if series is None:
+                series = self._nodes[node_id] = Series(NODE_METRICS)
+            series.add(values, now=now)
 
     def record_instances(
         self, node_id: str, instances: Iterable[InstanceUsage], *, now: float
@@ -175,8 +194,9 @@ class UsageHistory:
             elif held.node_id != node_id:
                 continue
             listed.add(usage.instance_id)
-            sample = {"cpu_percent": usage.cpu_percent, "rss_bytes": float(usage.rss_bytes)}
-            held.series.add(sample, now=now)
+            sample = (usage.cpu_percent, float(usage.rss_bytes))
+            if held.series.add(sample, now=now):
+                held.latest, held.latest_at = sample, now
         for gone in held_here - listed:
             del self._instances[gone]
         held_here &= listed
@@ -198,18 +218,17 @@ class UsageHistory:
         held = self._instances.get(instance_id)
         if held is None:
             return None
-        series = held.series
         return InstanceHistory(
             instance_id=instance_id,
             node_id=held.node_id,
-            current=dict(series.latest),
-            current_at=series.latest_at,
-            buckets=series.buckets(now=now),
+            current=held.current(),
+            current_at=held.latest_at,
+            buckets=held.series.buckets(now=now),
         )
 
     def current(self) -> dict[str, dict[str, float]]:
         """Every live instance's latest ``cpu_percent`` and ``rss_bytes``."""
-        return {i: dict(held.series.latest) for i, held in self._instances.items()}
+        return {i: held.current() for i, held in self._instances.items()}
 
     def sizes(self) -> tuple[int, int]:
         """(node series, instance series) kept: for tests and metrics."""
