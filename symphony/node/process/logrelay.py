@@ -18,9 +18,9 @@ held (a ``flock`` of its log directory), except when that takes longer than
 read anyway. Each run's done pipe is closed when that run's pipes are drained: the
 monitor's ``wait_logger`` for that run works as for a logger of its own. An instance's
 files (:class:`~.joblogger.LogFile`) are opened, or created, when its first run here
-is taken up, and closed with its lock as soon as no run of it is read or waiting here. The logger exits when
-the monitor closes the socket (it retires a logger whose runs have all ended, or the
-monitor is gone) and every pipe is drained.
+is taken up, and closed with its lock as soon as no run of it is read or waiting here.
+The logger exits when the monitor closes the socket (it retires a logger whose runs
+have all ended, or the monitor is gone) and every pipe is drained.
 """
 
 from __future__ import annotations
