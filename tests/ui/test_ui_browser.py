@@ -299,6 +299,41 @@ def test_ui_deployments_page_filters_and_updates_live(page: Any, server: Server)
             remove(server, name)
 
 
+def test_ui_deployments_table_shows_a_page_of_rows_at_a_time(page: Any, server: Server) -> None:
+    """130 deployments: 100 rows, then the next 30; a new filter starts at its first page."""
+    names = [f"bulk-{n:03}" for n in range(130)]
+    specs = [
+        {"name": n, "desired_state": "stopped", "config": {"command": ["true"]}} for n in names
+    ]
+    created = server.api.post("/deployments:batch", json={"deployments": specs})
+    assert created.status_code == 201, created.text
+    try:
+        login(page, server, "#/deployments")
+        page.fill("#filter-name", "bulk-")
+        rows = page.locator("table.deployments tbody tr")
+        expect(rows).to_have_count(100)
+        expect(page.locator("#page-range")).to_have_text("1\u2013100 of 130")
+        expect(page.locator("#page-prev")).to_be_disabled()
+        expect(rows.first).to_have_attribute("data-deployment", "bulk-000")
+        page.click("#page-next")
+        expect(rows).to_have_count(30)
+        expect(rows.first).to_have_attribute("data-deployment", "bulk-100")
+        expect(page.locator("#page-range")).to_have_text("101\u2013130 of 130")
+        expect(page.locator("#page-next")).to_be_disabled()
+        # A change pushed by the Conductor keeps the page; a deletion that empties it
+        # moves back to the last page there is.
+        for name in names[100:]:
+            remove(server, name)
+        expect(rows).to_have_count(100)
+        expect(rows.first).to_have_attribute("data-deployment", "bulk-000")
+        expect(page.locator("#page-range")).to_have_count(0)  # one page: no pager
+        page.fill("#filter-name", "bulk-09")
+        expect(rows).to_have_count(10)
+    finally:
+        for name in names:
+            remove(server, name)
+
+
 @pytest.mark.parametrize("where", ["#/nodes", "#/deployments", "#/new"])
 def test_ui_narrow_window_has_no_sideways_scroll(page: Any, server: Server, where: str) -> None:
     deploy(server, f"narrow-{where.strip('#/')}")

@@ -1,4 +1,5 @@
-// The deployments page: a table of every deployment, filtered by name and state.
+// The deployments page: a table of every deployment, filtered by name and state, a
+// page of rows at a time.
 
 import { clock, empty, fill, h, pill } from "./dom.js";
 import { freshness, isPlaced, store, subscribe } from "./store.js";
@@ -30,6 +31,10 @@ export function lastExit(d) {
 
 /** When anything about the deployment last changed (its spec or an instance). */
 export const updatedAt = freshness;
+
+/** Rows of the table per page. Each change pushed by the Conductor re-renders the
+ * table, and with thousands of deployments rendering every row was the page's cost. */
+export const PAGE_ROWS = 100;
 
 export function mountDeployments(main) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
@@ -65,6 +70,8 @@ export function mountDeployments(main) {
     body,
   );
 
+  let first = 0; // the index (in the filtered list) of the first row shown
+
   function render() {
     if (!store.loaded) return fill(body, empty("Loading…"));
     const all = [...store.deployments.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -77,11 +84,37 @@ export function mountDeployments(main) {
       return fill(body, empty("No deployments yet.", h("a.btn.primary", { href: "#/new" }, "Create one")));
     }
     if (!shown.length) return fill(body, empty("Nothing matches the filter."));
-    fill(body, table(shown));
+    // Rows that went away (deleted, filtered out) may leave the page past the end.
+    first = Math.min(first, Math.floor((shown.length - 1) / PAGE_ROWS) * PAGE_ROWS);
+    fill(body, table(shown.slice(first, first + PAGE_ROWS)), pager(shown.length));
   }
 
-  name.addEventListener("input", render);
-  state.addEventListener("change", render);
+  /** "101–200 of 950", with the buttons to the previous and next pages (none on one page). */
+  function pager(total) {
+    if (total <= PAGE_ROWS) return null;
+    const turn = (by) => () => {
+      first = Math.max(0, first + by);
+      render();
+    };
+    return h(
+      "div.pager",
+      h("span#page-range", `${first + 1}–${Math.min(first + PAGE_ROWS, total)} of ${total}`),
+      h("button.btn#page-prev", { type: "button", disabled: first === 0, onclick: turn(-PAGE_ROWS) }, "Previous"),
+      h(
+        "button.btn#page-next",
+        { type: "button", disabled: first + PAGE_ROWS >= total, onclick: turn(PAGE_ROWS) },
+        "Next",
+      ),
+    );
+  }
+
+  // A new filter starts at its first page.
+  const refilter = () => {
+    first = 0;
+    render();
+  };
+  name.addEventListener("input", refilter);
+  state.addEventListener("change", refilter);
   render();
   const off = subscribe((type) => {
     if (type === "states") stateOptions();
