@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 from symphony.node.process.localstate import InstanceStore
-from symphony.node.process.recordlog import RECORDS_FILE, RecordLog
+from symphony.node.process.recordlog import RECORDS_FILE, RecordLog, read_lines
 from symphony.node.process.records import StartRequest
 from tests.jobs.harness import spec
 
@@ -100,3 +101,30 @@ def test_an_earlier_agents_record_files_are_read_and_deleted(tmp_path) -> None:
     store.delete("old-0")
     store.delete("new-0")
     assert os.listdir(directory) == []
+
+
+def test_the_records_file_reads_back_as_written_through_many_rewrites(tmp_path) -> None:
+    # Puts, re-puts and drops in a fixed pseudo-random order, with a floor small enough
+    # to rewrite the file often: what a new reader finds is what was last written.
+    rng = random.Random(24)
+    path = str(tmp_path / RECORDS_FILE)
+    log = RecordLog(path, key="instance_id", compact_floor=300)
+    expected: dict[str, dict[str, object]] = {}
+    for step in range(2000):
+        name = f"i-{rng.randrange(30)}"
+        if rng.random() < 0.3:
+            log.drop(name)
+            expected.pop(name, None)
+        else:
+            record = {"instance_id": name, "step": step, "pad": "x" * rng.randrange(80)}
+            log.put(name, json.dumps(record).encode())
+            expected[name] = record
+        if step % 250 == 0:
+            lines = RecordLog(path, key="instance_id")
+            assert all(name in lines for name in expected)
+    found = {name: json.loads(line) for name, line in read_lines(path, "instance_id").items()}
+    assert found == expected
+    assert (
+        os.path.getsize(path)
+        <= 2 * max(300, sum(len(json.dumps(r)) + 1 for r in expected.values())) + 200
+    )

@@ -156,13 +156,17 @@ class RecordLog:
         self._torn = False
 
     def _read(self) -> bytes:
-        with open(self.path, "rb") as f:
-            return f.read()
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:  # removed behind this store's back: its records with it
+            return b""
 
     def _remove(self) -> None:
         self.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        for path in (self.path, f"{self.path}.tmp"):  # .tmp: a rewrite cut short by a kill
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         self._spans.clear()
         self._live_bytes = self._file_bytes = 0
         self._torn = False
