@@ -19,8 +19,8 @@ def _request(instance_id: str) -> StartRequest:
 def test_a_burst_of_starts_creates_one_file_of_the_agent_not_one_per_instance(
     tmp_path,
 ) -> None:
-    # A file per record was a file creation per start: on this file system a fifth of
-    # the agent's CPU in a burst of 100 starts. The records are lines of one file.
+    # A file per record was a file creation per start: on this file system about 15 %
+    # of the agent's CPU in a burst of 100 starts. The records are lines of one file.
     store = InstanceStore(str(tmp_path))
     for i in range(50):
         store.save(_request(f"web-{i}"))

@@ -14,8 +14,8 @@ each record to a file of its own, ``<instance_id>.json``: such files are read to
 record in ``records.jsonl`` wins) and deleted with their instance.
 
 Writes are not fsynced: after a machine crash there are no jobs to adopt anyway. A
-record file per instance was a file creation per start, a fifth of the agent's CPU in
-a burst of 100 starts on this file system (and before that a temp file and a rename,
+record file per instance was a file creation per start, about 15 % of the agent's CPU
+in a burst of 100 starts on this file system (and before that a temp file and a rename,
 a quarter). The record is written when the instance starts and when it settles. A
 restart changes only the outcome, and a job that crashes in a loop restarts many times
 a second: the latest outcome goes to ``<instance_id>.outcome`` instead, overwritten in
