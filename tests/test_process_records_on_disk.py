@@ -87,8 +87,8 @@ def test_the_agent_turns_an_instances_spec_into_json_once(tmp_path, monkeypatch)
     assert len(dumped) == 1
     (saved,) = store.load_all()
     assert (saved.request, saved.outcome) == (request, {"exit_code": 1, "restarts": 5})
-    with open(tmp_path / "instances" / "web-0.json") as f:
-        text = f.read()
+    with open(tmp_path / "instances" / "records.jsonl") as f:
+        text = f.read().splitlines()[-1]  # the latest line of a record is the record
     assert text == json.dumps(
         {
             "instance_id": "web-0",
@@ -122,11 +122,11 @@ def test_a_restart_changes_no_directory_entry_of_the_agent(tmp_path) -> None:
     store.save(request, outcome={"exit_code": 1, "reason": "a long reason " * 20, "restarts": 1})
     directory = tmp_path / "instances"
     files = {p.name: p.stat().st_ino for p in directory.iterdir()}
-    record_written = (directory / "web-0.json").stat().st_mtime_ns
+    record_written = (directory / "records.jsonl").stat().st_mtime_ns
     for restarts in range(2, 6):
         store.save(request, outcome={"exit_code": None, "signal": "SIGKILL", "restarts": restarts})
     assert {p.name: p.stat().st_ino for p in directory.iterdir()} == files
-    assert (directory / "web-0.json").stat().st_mtime_ns == record_written
+    assert (directory / "records.jsonl").stat().st_mtime_ns == record_written
     # A shorter outcome over a longer one leaves no tail of it behind.
     (saved,) = InstanceStore(str(tmp_path)).load_all()
     assert saved.outcome == {"exit_code": None, "signal": "SIGKILL", "restarts": 5}
@@ -136,7 +136,7 @@ def test_a_restart_changes_no_directory_entry_of_the_agent(tmp_path) -> None:
 def test_an_instances_start_and_settling_are_one_new_directory_entry(tmp_path) -> None:
     # A burst of starts wrote each record as a temp file and a rename: two directory
     # changes per start, a quarter of the agent's CPU in a burst of 100. The record is
-    # written in place; settling rewrites the same file.
+    # a line of the records' file; settling appends to the same file.
     from symphony.node.process.localstate import InstanceStore
 
     store = InstanceStore(str(tmp_path))
@@ -238,12 +238,12 @@ async def test_a_first_start_creates_one_file_of_the_agent_and_an_exit_its_outco
     async with open_node(str(tmp_path)) as node:
         await node.start("web-0", spec(command, restart_policy={"type": "never"}))
         await node.wait_for("web-0", "running")
-        assert sorted(os.listdir(directory)) == ["web-0.json"]
+        assert sorted(os.listdir(directory)) == ["records.jsonl"]
         (saved,) = InstanceStore(str(tmp_path)).load_all()
         assert saved.outcome is None  # as the record was written on accepting it
         gate.touch()
         await node.wait_for("web-0", "exited")
-        assert sorted(os.listdir(directory)) == ["web-0.json", "web-0.outcome"]
+        assert sorted(os.listdir(directory)) == ["records.jsonl", "web-0.outcome"]
         (saved,) = InstanceStore(str(tmp_path)).load_all()
         assert saved.final_state == "exited"
         assert saved.outcome is not None

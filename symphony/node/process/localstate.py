@@ -1,25 +1,28 @@
 """The agent's own local state: which instances this node should be running.
 
-``<state_dir>/instances/<instance_id>.json`` holds the start request (ids and the spec
-dict) and, once the instance has settled, its final state and how its last run ended
-(the *outcome*: exit code or signal, reason, end time, restarts). The outcome outlives
-the monitor's run record, which is deleted once the agent has seen the exit: an agent
-that dies again before the Conductor heard of the exit still reports its code.
-Written when an instance starts, updated when it settles, deleted when it is stopped.
-With the monitor's run records this is all a restarted agent needs to adopt its
-instances: the spec to keep supervising them, and which runs are live or ended
-meanwhile.
+``<state_dir>/instances/records.jsonl`` holds one record per instance (see
+:mod:`.recordlog`: lines appended to one file, the later line of an instance winning,
+no new file per start): the start request (ids and the spec dict) and, once the
+instance has settled, its final state and how its last run ended (the *outcome*: exit
+code or signal, reason, end time, restarts). The outcome outlives the monitor's run
+record, which is deleted once the agent has seen the exit: an agent that dies again
+before the Conductor heard of the exit still reports its code. Written when an instance
+starts, updated when it settles, deleted when it is stopped. With the monitor's run
+records this is all a restarted agent needs to adopt its instances: the spec to keep
+supervising them, and which runs are live or ended meanwhile. An earlier agent wrote
+each record to a file of its own, ``<instance_id>.json``: such files are read too (a
+record in ``records.jsonl`` wins) and deleted with their instance.
 
-Writes are not fsynced: after a machine crash there are no jobs to adopt anyway. Both
-files are overwritten in place (:mod:`.inplace`: one write, and a directory change only
-when the file is created, where a temp file and a rename cost ~0.2 ms of CPU and stopped
-the agent's event loop for 1-2 ms on a busy disk; a burst of 100 starts was a quarter
-of the agent's CPU in them). The record is written when the instance starts and when it
-settles. A restart changes only the outcome, and a job that crashes in a loop restarts
-many times a second: the latest outcome goes to ``<instance_id>.outcome`` instead. When
-the outcome file cannot be read, the record's own outcome, the one it was last written
-with, is used; an unreadable record (cut short by a crash of the machine) is skipped,
-as a missing one would be.
+Writes are not fsynced: after a machine crash there are no jobs to adopt anyway. A
+record file per instance was a file creation per start, about 15 % of the agent's CPU
+in a burst of 100 starts on this file system (and before that a temp file and a rename,
+a quarter). The record is written when the instance starts and when it settles. A
+restart changes only the outcome, and a job that crashes in a loop restarts many times
+a second: the latest outcome goes to ``<instance_id>.outcome`` instead, overwritten in
+place (:mod:`.inplace`), so a crash loop neither grows the records nor creates files.
+When the outcome file cannot be read, the record's own outcome, the one it was last
+written with, is used; an unreadable record (cut short by a crash of the machine) is
+skipped, as a missing one would be.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 from symphony.wire import ProtocolError, job_spec_from_dict
 
 from .inplace import write_in_place
+from .recordlog import RECORDS_FILE, RecordLog, read_lines
 from .records import StartRequest
 
 logger = logging.getLogger(__name__)
@@ -71,8 +75,9 @@ class InstanceStore:
     def __init__(self, state_dir: str) -> None:
         self.directory = os.path.join(state_dir, "instances")
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        self._log = RecordLog(os.path.join(self.directory, RECORDS_FILE), key="instance_id")
         # What each record holds now: its request and final state. A first start saves
-        # the same record twice (accepted, then starting); each write is a file creation
+        # the same record twice (accepted, then starting); each write is a line appended
         # on the agent's event loop, so an unchanged record is not written again.
         self._written: dict[str, tuple[StartRequest, str | None]] = {}
         # The outcome each outcome file holds now (as JSON), likewise.
@@ -128,7 +133,7 @@ class InstanceStore:
             head = self._heads[instance_id] = (request, json.dumps(data)[:-1])
         rest = json.dumps({"final_state": final_state, "outcome": outcome})[1:]
         # As json.dumps of the whole record writes it.
-        write_in_place(self._path(instance_id), f"{head[1]}, {rest}".encode())
+        self._log.put(instance_id, f"{head[1]}, {rest}".encode())
         self._written[instance_id] = (request, final_state)
 
     def delete(self, instance_id: str) -> None:
@@ -136,19 +141,29 @@ class InstanceStore:
         self._written.pop(instance_id, None)
         self._outcomes.pop(instance_id, None)
         self._heads.pop(instance_id, None)
-        for suffix in (OUTCOME_SUFFIX, ".json"):  # the record last: it names the instance
+        # The record last: it names the instance (".json": an earlier agent's record).
+        for suffix in (OUTCOME_SUFFIX, ".json"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(instance_id, suffix))
+        self._log.drop(instance_id)
+
+    def close(self) -> None:
+        """Close the records' file (a later save opens it again)."""
+        self._log.close()
 
     def load_all(self) -> list[SavedInstance]:
-        """Every readable instance file (a torn or foreign file is skipped)."""
+        """Every readable record (a torn or foreign one is skipped), by instance id."""
+        texts: dict[str, bytes] = {}
+        for name in os.listdir(self.directory):
+            if name.endswith(".json"):  # an earlier agent's record file
+                path = os.path.join(self.directory, name)
+                with contextlib.suppress(OSError), open(path, "rb") as f:
+                    texts[name.removesuffix(".json")] = f.read()
+        texts.update(read_lines(self._log.path, "instance_id"))
         saved = []
-        for name in sorted(os.listdir(self.directory)):
-            if not name.endswith(".json"):
-                continue
+        for name in sorted(texts):
             try:
-                with open(os.path.join(self.directory, name)) as f:
-                    data = json.load(f)
+                data = json.loads(texts[name])
                 request = StartRequest(
                     instance_id=data["instance_id"],
                     deployment_id=data.get("deployment_id"),
@@ -160,8 +175,8 @@ class InstanceStore:
                 outcome = self._latest_outcome(data["instance_id"], data.get("outcome"))
                 saved.append(SavedInstance(request, data.get("final_state"), outcome))
             except ProtocolError as error:  # not a job spec this version can run
-                logger.warning("instance file %s: unreadable spec: %s", name, error)
-            except (OSError, ValueError, KeyError, TypeError):
+                logger.warning("instance record %s: unreadable spec: %s", name, error)
+            except (ValueError, KeyError, TypeError):
                 continue
         return saved
 

@@ -150,6 +150,12 @@ class ProcessManager:
             found = await trio.to_thread.run_sync(detect_runtimes, base_env)
             self.node = dataclasses.replace(self.node, container_runtimes=found)
             self._detect_runtimes = False
+        try:
+            await self._run(task_status)
+        finally:
+            self.store.close()  # the records stay; a later save opens their file again
+
+    async def _run(self, task_status: trio.TaskStatus[ProcessManager]) -> None:
         attempt = 0
         while True:
             lost = False
