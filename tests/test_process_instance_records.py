@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 
 from symphony.node.process.localstate import InstanceStore
 from symphony.node.process.recordlog import RECORDS_FILE, RecordLog, read_lines
@@ -72,6 +74,38 @@ def test_a_torn_last_line_is_skipped_and_never_glued_to_the_next(tmp_path) -> No
     InstanceStore(str(tmp_path)).save(_request("web-2"))
     ids = [s.request.instance_id for s in InstanceStore(str(tmp_path)).load_all()]
     assert ids == ["web-0", "web-2"]
+
+
+_CUT_SHORT = """
+import os, resource, signal, sys
+from symphony.node.process.recordlog import RecordLog
+
+log = RecordLog(sys.argv[1], key="id")
+log.put("a", b'{"id": "a"}')
+# A file that may grow only 10 more bytes: the next line is written in part, then the
+# write fails (EFBIG), as on a full disk.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(sys.argv[1]) + 10, hard))
+try:
+    log.put("b", b'{"id": "b", "pad": "' + b"x" * 100 + b'"}')
+except OSError:
+    pass
+else:
+    sys.exit("the write was not cut short")
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+log.put("c", b'{"id": "c"}')
+"""
+
+
+def test_a_line_cut_short_by_a_failed_write_is_not_glued_to_the_next(tmp_path) -> None:
+    """A real partial write (a file size limit, as a full disk does): the next record
+    is written after a rewrite, not glued to the cut line, so both it and the earlier
+    ones read back."""
+    path = tmp_path / RECORDS_FILE
+    run = subprocess.run([sys.executable, "-c", _CUT_SHORT, str(path)], capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()
+    assert sorted(read_lines(str(path), "id")) == ["a", "c"]
 
 
 def test_an_earlier_agents_record_files_are_read_and_deleted(tmp_path) -> None:

@@ -123,8 +123,13 @@ class RecordLog:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
             self._fd = os.open(self.path, flags, 0o600)
         view = memoryview(data)
-        while view:  # a regular file takes it in one write unless the disk is full
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:  # a regular file takes it in one write unless the disk is full
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            # Part of the line may be on disk: the next append must not be glued to it.
+            self._torn = True
+            raise
         self._file_bytes += len(data)
 
     def _maybe_rewrite(self) -> None:
