@@ -164,6 +164,37 @@ async def test_a_refused_view_is_told_from_other_bad_requests(tmp_path: Path) ->
             assert rows_refused(caught.value) is refused
 
 
+async def test_the_clients_turn_summaries_into_rows_when_the_view_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a Conductor that refuses the view (this one, asked for a view it does
+    not have, answers as one older than rows does): the same rows, from summaries."""
+    from symphony.client import _common
+
+    plain = _common.deployments_query
+    asked: list[str] = []
+
+    def refused(cursor: str | None, *, view: str = "full", **filters: Any) -> str:
+        asked.append(view)
+        return plain(cursor, view="tables" if view == "rows" else view, **filters)
+
+    async with cluster(tmp_path) as c:
+        await _three(c)
+        url, token = c.info.http_url, c.info.api_token
+        expected = await trio.to_thread.run_sync(lambda: Client(url, token).deployment_rows())
+        monkeypatch.setattr(_common, "deployments_query", refused)
+        rows = await trio.to_thread.run_sync(lambda: Client(url, token).deployment_rows())
+        async with AsyncClient(url, token) as client:
+            again = await client.deployment_rows()
+        assert asked == ["rows", "summary"] * 2  # refused, then the summaries
+        for fallen_back in (rows, again):
+            assert _without_figures(fallen_back.summaries()) == _without_figures(
+                expected.summaries()
+            )
+        for name in ("one", "two", "three"):
+            await c.http.delete(f"/deployments/{name}")
+
+
 GOOD = {"columns": ["name", "instances"], "instance_columns": ["id"], "next_cursor": None}
 
 
