@@ -98,6 +98,7 @@ def ps_rows(
     state, health, restarts = inst("state"), inst("health"), inst("restarts")
     code, signal, started, pid = inst("exit_code"), inst("signal"), inst("started_at"), inst("pid")
     devices, restart_at, why = inst("devices"), inst("restart_at"), inst("reason")
+    dep_state, pending, failure = dep("state"), dep("pending_reason"), dep("failure")
     ages = t.Ages(now)
     rows: list[list[Any]] = []
     for row in sorted(table.rows, key=lambda row: name(row) or ""):
@@ -121,9 +122,9 @@ def ps_rows(
             line.append(_reason(run_state, restart_at(i), why(i), now))
             rows.append(line)
         if not shown:
-            line = [name(row), None, None, dep("state")(row), None, None, None]
+            line = [name(row), None, None, dep_state(row), None, None, None]
             line += [None] * (wide + gpus)
-            line.append(dep("pending_reason")(row) or dep("failure")(row))
+            line.append(pending(row) or failure(row))
             rows.append(line)
     return rows
 
