@@ -60,6 +60,8 @@ from .logrelay import Relay, Target
 
 TYPE_CHECKING = False  # not typing: see .lighttuple
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .logrelay import Sink
 
 _AFTER_FD = 6  # in the logger: the previous logger's done fd (see fork_logger)
@@ -306,18 +308,15 @@ def fork_logger(
     it has exited (see :mod:`.logrelay`). Only for a single-threaded caller (the
     monitor): the child runs Python code.
     """
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            _become_logger({3: pipes.out_r, 4: pipes.err_r, 5: pipes.done_w, _AFTER_FD: after})
-            relay = Relay(open_files, control=None)
-            target = Target(log_dir, max_bytes, backups, mask)
-            relay.add(target, {3: "stdout", 4: "stderr"}, 5, None if after is None else _AFTER_FD)
-            _serve(relay)
-            code = 0
-        finally:
-            os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
+
+    def serve() -> None:
+        _become_logger({3: pipes.out_r, 4: pipes.err_r, 5: pipes.done_w, _AFTER_FD: after})
+        relay = Relay(open_files, control=None)
+        target = Target(log_dir, max_bytes, backups, mask)
+        relay.add(target, {3: "stdout", 4: "stderr"}, 5, None if after is None else _AFTER_FD)
+        _serve(relay)
+
+    pid = _fork(serve)
     pipes.handed()
     return pid
 
@@ -326,15 +325,25 @@ def fork_shared(control: int) -> int:
     """Fork a shared logger (:mod:`.logpool`): the runs it copies come over ``control``,
     its end of a ``SOCK_SEQPACKET`` pair (:func:`~.logrelay.hand_over`); it exits once
     that is closed and every run's pipes are drained. Return its pid."""
+
+    def serve() -> None:
+        _become_logger({_CONTROL_FD: control})
+        _serve(Relay(open_files, control=socket.socket(fileno=_CONTROL_FD)))
+
+    return _fork(serve)
+
+
+def _fork(child: Callable[[], None]) -> int:
+    """Fork; the child runs ``child`` and exits (0 if it returned, else 1) without
+    running anything of the monitor's (no atexit, no flush). Returns the child's pid."""
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            _become_logger({_CONTROL_FD: control})
-            _serve(Relay(open_files, control=socket.socket(fileno=_CONTROL_FD)))
+            child()
             code = 0
         finally:
-            os._exit(code)  # nothing of the monitor's may run here: no atexit, no flush
+            os._exit(code)
     return pid
 
 
