@@ -165,3 +165,71 @@ async def test_a_frame_of_reports_is_saved_in_one_transaction(tmp_path: Path) ->
             view = cluster.view(f"web-{i}")
             assert [inst["state"] for inst in view["instances"]] == ["running"]
             assert " running on node-" in cluster.events(f"web-{i}")[-1]
+
+
+async def test_the_reasons_of_creates_no_node_fits_are_one_transaction(tmp_path: Path) -> None:
+    # Through the real actors: eight creates at once for a group no node is in. Each
+    # supervisor used to save the Scheduler's reason and its event alone: eight commits.
+    async with running_cluster(tmp_path / "symphony.db", store_class=CountingStore) as cluster:
+        store = cluster.store
+        assert isinstance(store, CountingStore)
+        store.saves.clear()
+        names = [f"web-{i}" for i in range(8)]
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                create = CreateDeployment(spec(name, node_group="nowhere"))
+                nursery.start_soon(cluster.deployments.ask, create)
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.saves == [8]
+        for name in names:
+            [inst] = cluster.view(name)["instances"]
+            assert inst["state"] == "pending"
+            assert "nowhere" in inst["reason"]
+            created, pending = cluster.events(name)[-2:]
+            assert created.startswith("replica 0: instance ")
+            assert pending.startswith(f"{inst['id']} pending: ") and "nowhere" in pending
+
+
+async def test_after_a_restart_pending_deployments_keep_their_reasons(tmp_path: Path) -> None:
+    # The reasons saved together read back as saved: a Conductor started again on the
+    # same store hears the same verdicts, so it saves and notes nothing new.
+    db = tmp_path / "symphony.db"
+    names = [f"web-{i}" for i in range(4)]
+    async with running_cluster(db) as cluster:
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                create = CreateDeployment(spec(name, node_group="nowhere"))
+                nursery.start_soon(cluster.deployments.ask, create)
+        await trio.testing.wait_all_tasks_blocked()
+        before = {name: (cluster.view(name), cluster.events(name)) for name in names}
+    async with running_cluster(db, store_class=CountingStore) as cluster:
+        await trio.testing.wait_all_tasks_blocked()
+        assert cluster.store.saves == []  # type: ignore[attr-defined]
+        for name in names:
+            view, events = before[name]
+            assert cluster.view(name)["instances"] == view["instances"]
+            assert cluster.events(name) == events
+            assert "nowhere" in view["instances"][0]["reason"]
+
+
+async def test_creates_placed_together_are_planned_in_one_pass_and_saved_at_once(
+    tmp_path: Path,
+) -> None:
+    # Six creates at once on two nodes with room for eight: their first placements go to
+    # the Scheduler as one message, so all six supervisors hear "placed" together and
+    # save it in one transaction.
+    async with running_cluster(tmp_path / "symphony.db", store_class=CountingStore) as cluster:
+        store = cluster.store
+        assert isinstance(store, CountingStore)
+        store.saves.clear()
+        names = [f"web-{i}" for i in range(6)]
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(cluster.deployments.ask, CreateDeployment(spec(name)))
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.saves == [6]
+        assert len(cluster.starts()) == 6
+        for name in names:
+            [inst] = cluster.view(name)["instances"]
+            assert inst["state"] == "assigned"
+            assert cluster.events(name)[-1] == f"{inst['id']} placed on {inst['node_id']}"

@@ -38,7 +38,7 @@ from symphony.spec import DeploymentSpec, SpecError
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, NameConflict, NewEvent
 from .events import instance_created, new_event
 from .instances import first_instances
-from .messages import Created, CreateDeployment, CreateDeployments
+from .messages import Created, CreateDeployment, CreateDeployments, PlaceGroup, PlaceInstances
 
 if TYPE_CHECKING:
     from .manager import Deployments
@@ -268,11 +268,18 @@ async def _start(
         for record in records:
             _answer(record, answers.get(record.id), first.made.get(record.id))
     manager.poke_timetable_for(r.spec for r in records)
+    placements: list[PlaceInstances] = []
     for record in records:
         instances = first.made.get(record.id, []) if first is not None else []
-        await manager.start_child(manager._child_spec(record.id, record, instances))
+        spec = manager._child_spec(record.id, record, instances, placements)
+        await manager.start_child(spec)
         if first is None:
             _answer(record, answers.get(record.id), None)
+    # The group's first placements in one message: the Scheduler plans them in one pass
+    # and every supervisor hears back at the same moment, so the reasons they save (no
+    # node fits) or the placements share one transaction, not one each.
+    if placements:
+        await manager.scheduler.tell(PlaceGroup(tuple(placements)))
 
 
 def _answer(

@@ -82,6 +82,7 @@ from .messages import (
     DrainingChanged,
     FireRun,
     NodeReport,
+    PlaceInstances,
     Promote,
     PromoteDeployment,
     RestartDue,
@@ -151,12 +152,15 @@ class Deployments(Supervisor):
         deployment_id: str,
         new: DeploymentRecord | None = None,
         instances: list[InstanceRecord] | None = None,
+        placements: list[PlaceInstances] | None = None,
     ) -> ChildSpec:
         """The supervisor of a deployment, restarted from the store. ``new``: the record
         of a deployment just created, used as is for the first start with ``instances``
         (its first ones, stored with it, if any), which saves reading back what was
-        just written."""
-        fresh = [(new, instances or [])] if new is not None else []
+        just written; that start puts its placement requests in ``placements`` (if
+        given) for the caller to send. A restart reads the store and tells the Scheduler
+        itself."""
+        fresh = [(new, instances or [], placements)] if new is not None else []
         return ChildSpec(
             name=deployment_id,
             factory=functools.partial(self._make_supervisor, deployment_id, fresh),
@@ -164,11 +168,14 @@ class Deployments(Supervisor):
         )
 
     def _make_supervisor(
-        self, deployment_id: str, fresh: list[tuple[DeploymentRecord, list[InstanceRecord]]]
+        self,
+        deployment_id: str,
+        fresh: list[tuple[DeploymentRecord, list[InstanceRecord], list[PlaceInstances] | None]],
     ) -> DeploymentSupervisor:
         new = bool(fresh)
+        placements = None
         if fresh:
-            record, instances = fresh.pop()
+            record, instances, placements = fresh.pop()
         else:
             found = self.store.get_deployment(deployment_id)
             if found is None:
@@ -184,6 +191,7 @@ class Deployments(Supervisor):
             draining=self._draining,
             secrets=self.secrets,
             new=new,
+            placements=placements,
         )
 
     async def receive(self, message: Any) -> Any:

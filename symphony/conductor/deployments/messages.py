@@ -38,6 +38,15 @@ class PlaceInstances:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaceGroup:
+    """Several owners' :class:`PlaceInstances` at once (the first placements of the
+    deployments created together), planned in one pass: every owner hears back in the
+    same moment, so their saves of what they hear share one transaction."""
+
+    items: tuple[PlaceInstances, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AdoptReservation:
     """An instance already on ``node_id`` (restored from the store, or reported by a node)."""
 

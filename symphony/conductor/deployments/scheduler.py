@@ -5,7 +5,8 @@ reservations) and a queue of instances waiting for capacity. Placement runs on e
 only, never on a timer:
 
 - new instances to place: plan just those (the queue already failed to fit and nothing
-  was freed since, so re-planning it would find nothing new);
+  was freed since, so re-planning it would find nothing new); the first placements of
+  deployments created together come as one :class:`PlaceGroup`, planned in one pass;
 - capacity appeared (a node became ready or was undrained, an instance was released):
   plan the queue. A draining node is kept in the cluster state (its reservations stay)
   but marked so: the placement core gives it nothing new.
@@ -55,6 +56,7 @@ from .messages import (
     AdoptReservations,
     CapacityUsage,
     Placed,
+    PlaceGroup,
     PlaceInstances,
     PlacementNews,
     PlacementRequest,
@@ -94,14 +96,10 @@ class Scheduler(Actor):
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, PlaceInstances):
+            await self._schedule(self._enqueue(message, time.monotonic()))
+        elif isinstance(message, PlaceGroup):
             now = time.monotonic()
-            for request in message.requests:
-                if request.pending.gang is not None:
-                    queued = self._gang_queue(request.pending.gang)
-                    self._experiments.gangs.arrived(request.pending, queued)
-                self._queue[request.pending.instance_id] = (request, message.owner, now)
-                self._owners[request.pending.instance_id] = message.owner
-            await self._schedule([r.pending.instance_id for r in message.requests])
+            await self._schedule([i for item in message.items for i in self._enqueue(item, now)])
         elif isinstance(message, ReleaseInstances):
             freed = False
             for instance_id in message.instance_ids:
@@ -146,6 +144,16 @@ class Scheduler(Actor):
         else:
             raise TypeError(f"Scheduler does not handle {type(message).__name__}")
         return None
+
+    def _enqueue(self, message: PlaceInstances, now: float) -> list[str]:
+        """Queue ``message``'s requests (a gang's process also joins its gang); their ids."""
+        for request in message.requests:
+            if request.pending.gang is not None:
+                queued = self._gang_queue(request.pending.gang)
+                self._experiments.gangs.arrived(request.pending, queued)
+            self._queue[request.pending.instance_id] = (request, message.owner, now)
+            self._owners[request.pending.instance_id] = message.owner
+        return [r.pending.instance_id for r in message.requests]
 
     def _withdraw(self, message: WithdrawInstances) -> None:
         withdrawn = []

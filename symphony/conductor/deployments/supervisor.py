@@ -127,6 +127,9 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         await self._reconcile()
         self._record_events()
         self._prune()
+        # Placements collected for the manager end with the start: the manager is still
+        # handling the create, so no message reached this actor before they are sent.
+        self._placements = None
 
     def _resume_retries(self) -> None:
         """After a restart: replicas whose latest run failed are given up (the deployment
@@ -269,7 +272,11 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             )
             for inst in instances
         )
-        await self.scheduler.tell(PlaceInstances(requests, self.ref))
+        place = PlaceInstances(requests, self.ref)
+        if self._placements is not None:  # a new deployment's start: sent with its group's
+            self._placements.append(place)
+        else:
+            await self.scheduler.tell(place)
 
     def _start_command(
         self, inst: InstanceRecord, body: JobSpec, values: dict[str, str] | None
@@ -369,8 +376,11 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
                 if i is not None and is_live(i.state) and i.node_id is None
             ]
         )
-        for unplaceable in news.unplaceable:
-            self._unplaceable(unplaceable)
+        # Each reason with its event; like the placements, in one transaction with the
+        # other supervisors hearing theirs at the same moment (a group of creates that
+        # no node fits is one commit, not one per create).
+        reasons = [r for u in news.unplaceable if (r := self._unplaceable(u)) is not None]
+        await self._save_together(reasons)
         await self._stop(reconnects(self.instances, news.reconnect))
         for node_id, batch in stops.items():
             await self._send(node_id, batch)
@@ -398,13 +408,16 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         self._event("placed", f"{inst.id} placed on {msg.node_id}", inst)
         return replace(placed, reason=None), None
 
-    def _unplaceable(self, msg: Unplaceable) -> None:
+    def _unplaceable(self, msg: Unplaceable) -> InstanceRecord | None:
+        """The instance with the Scheduler's reason (to save; its event is noted), or
+        None if nothing changes."""
         inst = self.instances.get(msg.instance_id)
         if inst is None or inst.node_id is not None or inst.state != S.PENDING:
-            return  # placed meanwhile, ended, or being stopped before it was placed
-        if inst.reason != msg.reason:
-            self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
-            self._save([replace(inst, reason=msg.reason)])
+            return None  # placed meanwhile, ended, or being stopped before it was placed
+        if inst.reason == msg.reason:
+            return None
+        self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
+        return replace(inst, reason=msg.reason)
 
     def _lost(self, msg: ReservationsLost) -> None:
         for instance_id in msg.instance_ids:

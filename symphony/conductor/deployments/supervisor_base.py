@@ -19,6 +19,7 @@ from ..store import RESTARTS, DeploymentRecord, InstanceRecord, NewEvent, Store
 from .commands import send_batched
 from .events import EventLog, new_event
 from .instances import prunable
+from .messages import PlaceInstances
 from .outage import CANCELLED
 from .retries import Retries
 from .roll import RollDriver
@@ -43,10 +44,15 @@ class SupervisorBase(Actor):
         draining: frozenset[str] = frozenset(),
         secrets: SecretVault | None = None,
         new: bool = False,
+        placements: list[PlaceInstances] | None = None,
     ) -> None:
         """``new``: the deployment was just created, so the store holds nothing more of
-        it than ``record`` and ``instances`` (nothing to read back)."""
+        it than ``record`` and ``instances`` (nothing to read back). ``placements``: where
+        its start puts its placement requests instead of telling the Scheduler (the
+        Deployments manager sends those of the deployments created together as one
+        :class:`~.messages.PlaceGroup` once all of them have started)."""
         super().__init__()
+        self._placements = placements
         self.record = record
         self.secrets = secrets  # opened only to build a start (see secret_delivery.py)
         self._draining = draining  # nodes being drained: replicas move off them

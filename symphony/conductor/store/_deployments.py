@@ -20,7 +20,7 @@ from ._errors import (
 )
 from ._events import insert_events
 from ._instances import insert_instances
-from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, new_id
+from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, ordered_id
 from ._versions import use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
@@ -148,7 +148,7 @@ class DeploymentTable(StoreBase):
 
     def _new_deployment(self, spec: DeploymentSpec, deployment_id: str | None) -> DeploymentRecord:
         now = self._clock()
-        return DeploymentRecord(deployment_id or new_id("d"), spec.name, spec, 1, now, now)
+        return DeploymentRecord(deployment_id or ordered_id("d", now), spec.name, spec, 1, now, now)
 
     def get_deployment(self, id_or_name: str) -> DeploymentRecord | None:
         """By id, else by name (ids contain ``_``, names cannot, so they never clash)."""

@@ -16,7 +16,7 @@ from ._base import StoreBase
 from ._db import Row
 from ._deployments import READ_COLUMNS, deployment_record, insert_deployment
 from ._errors import ConstraintViolation, CorruptRecord, NameConflict, NotFound
-from ._records import DeploymentRecord, ExperimentRecord, new_id
+from ._records import DeploymentRecord, ExperimentRecord, ordered_id
 
 
 class ExperimentNameConflict(NameConflict):
@@ -50,7 +50,9 @@ class ExperimentTable(StoreBase):
         deployment name); nothing is stored then."""
         now = self._clock()
         record = ExperimentRecord(spec.name, spec, now, now)
-        deployments = [DeploymentRecord(new_id("d"), p.name, p, 1, now, now) for p in processes]
+        deployments = [
+            DeploymentRecord(ordered_id("d", now), p.name, p, 1, now, now) for p in processes
+        ]
         with self._write() as conn:
             try:
                 conn.execute(
