@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="server starts per variant")
     parser.add_argument("--warm", type=int, default=5, help="connects after the first")
     parser.add_argument("--base", type=Path, help="the code before, measured alternately")
+    parser.add_argument("--base-path", default="/live", help="what the code before is asked")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     here = Path(__file__).resolve().parent.parent
     variants = [("full", here, "/live"), ("summary", here, "/live?view=summary")]
     if args.base is not None:
-        variants.insert(0, ("base", args.base.resolve(), "/live"))
+        variants.insert(0, ("base", args.base.resolve(), args.base_path))
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
     with tempfile.TemporaryDirectory(prefix="live-connect-store-") as tmp:
         store = Path(tmp) / "symphony.db"

@@ -169,8 +169,15 @@ class Snapshot:
         cache = self._encoded[view]
         text = cache.get(record.id)
         if text is None:
-            text = cache[record.id] = _dumps(_shown(self.deployment_json(record), view))
+            text = cache[record.id] = _dumps(_shown(self._view_for(record, view), view))
         return text
+
+    def _view_for(self, record: DeploymentRecord, view: View) -> dict[str, Any]:
+        """The shared JSON view if made already (or wanted whole), else the summary
+        made without the spec: a third less work, and only its text is kept."""
+        if view == "full" or record.id in self._json:
+            return self.deployment_json(record)
+        return deployment_json(record, self.instances(record.id), with_spec=False)
 
     def _encode(
         self, record: DeploymentRecord, usage: dict[str, dict[str, float]] | None, view: View
