@@ -12,8 +12,9 @@ import trio
 from symphony.conductor.api import SnapshotCache
 from symphony.conductor.api.paging import ListFilter, cursor_of
 from symphony.conductor.api.rowview import DEPLOYMENT_COLUMNS, INSTANCE_COLUMNS, row_of
-from symphony.conductor.api.snapshots import summary_of
-from symphony.conductor.api.views import with_usage
+from symphony.conductor.api.snapshots import Snapshot, summary_of
+from symphony.conductor.api.sse import sse
+from symphony.conductor.api.views import deployment_json, with_usage
 from symphony.conductor.store import InstanceRecord, Store, StoreReader
 from symphony.spec import parse_spec
 
@@ -124,4 +125,58 @@ async def test_listings_are_the_bytes_of_encoding_their_views_at_once(tmp_path: 
             last = snapshot.page(ListFilter(), after=(records[3].created_at, records[3].id))
             assert last == _dumps({"deployments": views[4:], "next_cursor": None})
             assert snapshot.deployments_array() == _dumps(views)
+            summaries = [summary_of(v) for v in views]
+            assert snapshot.deployments_array("summary") == _dumps(summaries)
+            for record, view, summary in zip(records, views, summaries, strict=True):
+                assert snapshot.deployment_sse(record) == sse("deployment", {"deployment": view})
+                assert snapshot.deployment_sse(record, "summary") == sse(
+                    "deployment", {"deployment": summary}
+                )
         assert "spec" in views[0] and "spec" not in summary_of(views[0])
+
+
+async def test_summaries_made_without_the_spec_are_the_summaries_of_the_full_views(
+    tmp_path: Path,
+) -> None:
+    """A summary or row is made without its spec unless the full view exists already;
+    either way the bytes are those of the full view less its spec."""
+    with Store.open(tmp_path / "db") as store:
+        for n in range(3):
+            record = store.create_deployment(spec(f"web-{n}"))
+            store.upsert_instance(InstanceRecord(f"i{n}", record.id, 0))
+        records, instances = store.list_deployments(), store.list_instances()
+        fresh = Snapshot(records, instances, version=store.commits, taken_at=0.0)
+        summary, rows = fresh.listing(view="summary"), fresh.listing(view="rows")
+        assert not fresh._json  # no full view was made for them
+        full = Snapshot(records, instances, version=store.commits, taken_at=0.0)
+        views = [full.deployment_json(r) for r in records]
+        assert (
+            summary
+            == full.listing(view="summary")
+            == _dumps({"deployments": [summary_of(v) for v in views]})
+        )
+        assert rows == full.listing(view="rows")
+        for record, view in zip(records, views, strict=True):
+            made = deployment_json(record, full.instances(record.id), with_spec=False)
+            assert made == summary_of(view) and list(made) == list(summary_of(view))
+
+
+async def test_live_messages_reuse_the_texts_a_listing_in_their_view_made(tmp_path: Path) -> None:
+    """The /live feed's array and messages in a view are made of the listing's kept
+    texts: a deployment's summary is encoded once for listings and every stream."""
+    with Store.open(tmp_path / "db") as store:
+        for n in range(3):
+            store.create_deployment(spec(f"web-{n}"))
+        cache = SnapshotCache(store)
+        snapshot = await cache.current()
+        assert snapshot.listing(view="summary")
+        kept = [snapshot.encoded(r, "summary") for r in snapshot.records]
+        array = await cache.deployments_array(snapshot, "summary")
+        assert array == b"[" + b",".join(kept) + b"]"
+        message = snapshot.deployment_sse(snapshot.records[0], "summary")
+        assert kept[0] in message and b'"spec"' not in message
+        again = [snapshot.encoded(r, "summary") for r in snapshot.records]
+        assert all(a is k for a, k in zip(again, kept, strict=True))  # kept, not re-encoded
+        read = cache.deployment(snapshot.records[1].id)
+        assert read.message("summary") == sse("deployment", {"deployment": json.loads(kept[1])})
+        assert read.message() == snapshot.deployment_sse(snapshot.records[1])

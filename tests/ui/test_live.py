@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,13 +26,16 @@ class Sse:
     def __init__(self, lines: trio.MemoryReceiveChannel[str]) -> None:
         self.lines = lines
         self.seen: list[tuple[str, Any]] = []
+        self.size = 0  # of the last message's data, in bytes
 
     async def next(self) -> tuple[str, Any]:
         kind, data = "message", []
         async for line in self.lines:
             if line == "":
                 if data:
-                    message = (kind, json.loads("\n".join(data)))
+                    text = "\n".join(data)
+                    self.size = len(text.encode())
+                    message = (kind, json.loads(text))
                     self.seen.append(message)
                     return message
                 continue
@@ -51,23 +55,29 @@ class Sse:
 
 
 @asynccontextmanager
-async def live(url: str, token: str | None) -> AsyncIterator[tuple[httpx.Response, Sse]]:
-    """Open ``GET /live``; its lines are read by a task that is cancelled on exit.
+async def live(
+    url: str, token: str | None, **params: str
+) -> AsyncIterator[tuple[httpx.Response, Sse]]:
+    """Open ``GET /live`` (with query ``params``); its lines are read by a task that is
+    cancelled on exit.
 
     Leaving a stream by cancelling the task that iterates it (not by ``break``) runs the
     cancellation through httpx's nested generators, so the connection is closed.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    send, receive = trio.open_memory_channel[str](1000)
+    # Unbounded, and handed over without a checkpoint: the reader is then only ever
+    # cancelled inside httpx's generators (never between two lines, which would leave
+    # them suspended, to be finalized by the garbage collector with a warning).
+    send, receive = trio.open_memory_channel[str](math.inf)
 
     async def read(response: httpx.Response) -> None:
         async with send:
             async for line in response.aiter_lines():
-                await send.send(line)
+                send.send_nowait(line)
 
     async with (
         httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http,
-        http.stream("GET", "/live", timeout=None) as response,
+        http.stream("GET", "/live", params=params, timeout=None) as response,
         trio.open_nursery() as nursery,
     ):
         nursery.start_soon(read, response)

@@ -151,6 +151,38 @@ async def test_changes_pushes_events_at_once_and_the_sweep_catches_the_rest(
         await stream.aclose()
 
 
+async def test_changes_in_the_summary_view_send_no_spec_by_event_or_by_sweep(
+    ctx: ApiContext, autojump_clock: trio.testing.MockClock
+) -> None:
+    store, events = ctx.store, ctx.events
+    first = store.create_deployment(parse_spec({"name": "db", "config": {"command": ["x"]}}))
+    closing = trio.Event()
+    with events.subscribe() as feed:
+        stream = changes(ctx, feed, closing, view="summary")
+        kind, snapshot = parse(await stream.__anext__())
+        assert kind == "snapshot" and [d["name"] for d in snapshot["deployments"]] == ["db"]
+        assert "spec" not in snapshot["deployments"][0]
+        assert snapshot["deployments"][0]["generation"] == first.generation
+
+        record = store.create_deployment(parse_spec({"name": "web", "config": {"command": ["x"]}}))
+        events.add(record, "created", "deployment web created")
+        assert parse(await stream.__anext__())[0] == "event"
+        kind, data = parse(await stream.__anext__())  # re-read at once, on the event
+        assert (kind, data["deployment"]["name"]) == ("deployment", "web")
+        assert "spec" not in data["deployment"]
+
+        # A spec change with no event: the sweep finds it, its generation moved.
+        store.update_deployment(first.id, first.spec.patched({"replicas": 2}))
+        kind, data = parse(await stream.__anext__())
+        assert (kind, data["deployment"]["name"]) == ("deployment", "db")
+        assert "spec" not in data["deployment"]
+        assert data["deployment"]["generation"] > first.generation
+        assert data["deployment"]["replicas"]["desired"] == 2
+        closing.set()
+        async for _ in stream:
+            pass
+
+
 class CountingStore:
     """The real store, counting the reads of everything (an unfiltered instance list)."""
 

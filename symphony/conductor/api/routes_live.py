@@ -20,6 +20,12 @@ only what differs, never a full snapshot again. Every stream sweeps the same sha
 thread), however many clients there are. ``now`` is the Conductor's
 clock, so a browser can show heartbeat ages without trusting its own clock.
 
+``?view=summary`` sends each deployment without its ``spec`` (the fields of ``GET
+/deployments?view=summary``, from the same shared texts): the web UI holds every
+deployment but shows a spec only on one deployment's page, which reads it then. The
+``generation`` of a summary moves with every change of the spec, so a client knows when
+to read it again.
+
 The token is the usual ``Authorization: Bearer`` header: the UI reads this stream with
 ``fetch()`` (``EventSource`` cannot send headers). The stream has no response timeout
 and ends when the server shuts down.
@@ -42,8 +48,10 @@ from ..store import DeploymentRecord, EventRecord, InstanceRecord
 from .app import context
 from .context import ApiContext
 from .gpu_view import holders_of
+from .models_live import LiveQuery
+from .params import query_params
 from .routes_nodes import node_json
-from .snapshots import Fingerprint, Snapshot, SnapshotCache, fingerprint
+from .snapshots import Fingerprint, Snapshot, SnapshotCache, View, fingerprint
 from .sse import sse, sse_raw
 from .views import deployment_json
 
@@ -184,8 +192,10 @@ async def changes(
     closing: trio.Event,
     *,
     poll_period: float = POLL_PERIOD,
+    view: View = "full",
 ) -> AsyncGenerator[bytes, None]:
-    """The SSE stream of one client: a snapshot, then changes until ``closing`` is set.
+    """The SSE stream of one client: a snapshot, then changes until ``closing`` is set;
+    deployments in ``view`` (``full`` or ``summary``).
 
     No cancel scope stays open across a ``yield`` (Trio forbids it in generators): each
     wait is bounded and closed before the next message goes out.
@@ -200,7 +210,7 @@ async def changes(
     snapshot = await cache.recent(max_age=poll_period)
     state.sweep(snapshot)  # a new client: every deployment, as the shared array has them
     head = json.dumps({"now": now, "nodes": nodes}, separators=(",", ":")).encode()
-    array = await cache.deployments_array(snapshot)
+    array = await cache.deployments_array(snapshot, view)
     yield sse_raw("snapshot", head[:-1] + b',"deployments":' + array + b"}")
     next_poll = trio.current_time() + poll_period
     next_keepalive = trio.current_time() + KEEPALIVE_PERIOD
@@ -220,11 +230,11 @@ async def changes(
             if event.deployment_id is not None:
                 dirty[event.deployment_id] = None
         for deployment_id in dirty:
-            for message in _reread(cache, state, deployment_id):
+            for message in _reread(cache, state, deployment_id, view):
                 yield message
         if trio.current_time() >= next_poll:
             next_poll = trio.current_time() + poll_period
-            for message in await _sweep(ctx, state, poll_period):
+            for message in await _sweep(ctx, state, poll_period, view):
                 yield message
         if received or trio.current_time() >= next_keepalive:
             if not received:
@@ -232,7 +242,7 @@ async def changes(
             next_keepalive = trio.current_time() + KEEPALIVE_PERIOD
 
 
-def _reread(cache: SnapshotCache, state: LiveState, deployment_id: str) -> list[bytes]:
+def _reread(cache: SnapshotCache, state: LiveState, deployment_id: str, view: View) -> list[bytes]:
     # One deployment, right when its event comes; streams share the read until a write.
     found = cache.deployment(deployment_id)
     if found.record is None:
@@ -240,10 +250,10 @@ def _reread(cache: SnapshotCache, state: LiveState, deployment_id: str) -> list[
         return [sse("removed", {"id": deployment_id})] if gone else []
     assert found.mark is not None
     changed = state.mark_changed(deployment_id, found.mark, version=found.version)
-    return [found.message()] if changed else []
+    return [found.message(view)] if changed else []
 
 
-async def _sweep(ctx: ApiContext, state: LiveState, poll_period: float) -> list[bytes]:
+async def _sweep(ctx: ApiContext, state: LiveState, poll_period: float, view: View) -> list[bytes]:
     out: list[bytes] = []
     now = time.time()
     for node in await current_nodes(ctx):
@@ -252,20 +262,21 @@ async def _sweep(ctx: ApiContext, state: LiveState, poll_period: float) -> list[
     # Every stream sweeps each period; all of them share one read of the whole store.
     snapshot = await ctx.shared_reads().recent(max_age=poll_period)
     changed, gone = state.sweep(snapshot)
-    out.extend(snapshot.deployment_sse(record) for record in changed)
+    out.extend(snapshot.deployment_sse(record, view) for record in changed)
     out.extend(sse("removed", {"id": deployment_id}) for deployment_id in gone)
     return out
 
 
 @live.get("/live")
 async def live_stream() -> Response:
+    query = query_params(LiveQuery)  # a bad view is a 400 here, before the stream begins
     ctx = context()
     # The generator runs after this handler returned, outside the app context.
     closing: trio.Event = current_app.config["SYMPHONY_CLOSING"]
 
     async def body() -> AsyncIterator[bytes]:
         with ctx.events.subscribe(EVENT_BUFFER) as events:
-            async with aclosing(changes(ctx, events, closing)) as stream:
+            async with aclosing(changes(ctx, events, closing, view=query.view)) as stream:
                 async for chunk in stream:
                     yield chunk
 

@@ -15,7 +15,7 @@ from symphony.spec import DeploymentSpec, ExperimentSpec
 
 from . import models as m
 from . import models_batch as mb
-from . import models_logs
+from . import models_live, models_logs
 from . import models_relay as mr
 from . import models_secrets as ms
 
@@ -195,6 +195,8 @@ ROUTES: tuple[Route, ...] = (
         "Changes pushed as Server-Sent Events (the web UI's feed): snapshot, then "
         "event/deployment/removed/node messages",
         "text/event-stream",
+        query=models_live.LiveQuery,
+        errors=(400, 401),
     ),
     Route("get", "/ui", "The web UI; needs no token", "text/html", errors=(), public=True),
     Route(

@@ -38,7 +38,7 @@ import trio
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store
 from .paging import ListFilter, select
 from .rowview import ROWS_PREFIX, row_of
-from .sse import sse
+from .sse import sse, sse_raw
 from .views import deployment_json, event_json, with_usage
 
 Fingerprint = tuple[Any, ...]
@@ -94,7 +94,7 @@ class Snapshot:
             same = [i for i, mark in self.fingerprints.items() if before.get(i) == mark]
             self._json = _kept(previous._json, same)
             self._encoded = {v: _kept(texts, same) for v, texts in previous._encoded.items()}
-        self._sse: dict[str, bytes] = {}
+        self._sse: dict[tuple[str, View], bytes] = {}
         self._keys: list[tuple[float, str]] | None = None
         self._by_id = {r.id: r for r in records}
         self._order = {r.id: n for n, r in enumerate(records)}
@@ -154,12 +154,13 @@ class Snapshot:
             view = self._json[record.id] = deployment_json(record, self.instances(record.id))
         return view
 
-    def deployment_sse(self, record: DeploymentRecord) -> bytes:
-        """The ``/live`` message of one deployment, encoded once for every stream."""
-        message = self._sse.get(record.id)
+    def deployment_sse(self, record: DeploymentRecord, view: View = "full") -> bytes:
+        """The ``/live`` message of one deployment in ``view``, made once for every
+        stream from the text a listing in that view uses (not encoded a second time)."""
+        key = (record.id, view)
+        message = self._sse.get(key)
         if message is None:
-            view = {"deployment": self.deployment_json(record)}
-            message = self._sse[record.id] = sse("deployment", view)
+            message = self._sse[key] = _deployment_sse(self.encoded(record, view))
         return message
 
     def encoded(self, record: DeploymentRecord, view: View = "full") -> bytes:
@@ -168,8 +169,15 @@ class Snapshot:
         cache = self._encoded[view]
         text = cache.get(record.id)
         if text is None:
-            text = cache[record.id] = _dumps(_shown(self.deployment_json(record), view))
+            text = cache[record.id] = _dumps(_shown(self._view_for(record, view), view))
         return text
+
+    def _view_for(self, record: DeploymentRecord, view: View) -> dict[str, Any]:
+        """The shared JSON view if made already (or wanted whole), else the summary
+        made without the spec: a third less work, and only its text is kept."""
+        if view == "full" or record.id in self._json:
+            return self.deployment_json(record)
+        return deployment_json(record, self.instances(record.id), with_spec=False)
 
     def _encode(
         self, record: DeploymentRecord, usage: dict[str, dict[str, float]] | None, view: View
@@ -180,9 +188,10 @@ class Snapshot:
             return _dumps(_shown(with_usage(self.deployment_json(record), usage), view))
         return self.encoded(record, view)
 
-    def deployments_array(self) -> bytes:
-        """Every deployment's JSON as one JSON array (the first message of ``/live``)."""
-        return b"[" + b",".join(self.encoded(r) for r in self.records) + b"]"
+    def deployments_array(self, view: View = "full") -> bytes:
+        """Every deployment's JSON in ``view`` as one JSON array (the first message of
+        ``/live``): the texts a listing in that view joins, shared with it."""
+        return b"[" + b",".join(self.encoded(r, view) for r in self.records) + b"]"
 
     def listing(
         self, usage: dict[str, dict[str, float]] | None = None, *, view: View = "full"
@@ -215,6 +224,12 @@ def _dumps(view: Any) -> bytes:
     return json.dumps(view, separators=(",", ":")).encode()
 
 
+def _deployment_sse(text: bytes) -> bytes:
+    """The ``deployment`` message of one deployment's encoded JSON: the bytes of
+    ``sse("deployment", {"deployment": view})``."""
+    return sse_raw("deployment", b'{"deployment":' + text + b"}")
+
+
 def _listing_body(parts: list[bytes], view: View) -> bytes:
     """``{"deployments":[...]`` of encoded deployments (after the columns, for rows):
     the same bytes as encoding the whole answer at once, left open for what follows."""
@@ -232,15 +247,19 @@ class DeploymentRead:
         self.instances = instances
         self.version = version
         self.mark = None if record is None else fingerprint(record, instances)
-        self._message: bytes | None = None
+        self._view: dict[str, Any] | None = None
+        self._messages: dict[View, bytes] = {}
 
-    def message(self) -> bytes:
-        """Its ``deployment`` message (only for one that exists)."""
-        if self._message is None:
+    def message(self, view: View = "full") -> bytes:
+        """Its ``deployment`` message in ``view`` (only for one that exists)."""
+        message = self._messages.get(view)
+        if message is None:
             assert self.record is not None
-            view = {"deployment": deployment_json(self.record, self.instances)}
-            self._message = sse("deployment", view)
-        return self._message
+            if self._view is None:
+                self._view = deployment_json(self.record, self.instances)
+            text = _dumps(_shown(self._view, view))
+            message = self._messages[view] = _deployment_sse(text)
+        return message
 
 
 class SnapshotCache:
@@ -326,11 +345,11 @@ class SnapshotCache:
         build = partial(snapshot.listing, usage, view=view)
         return await trio.to_thread.run_sync(build) if self._off_thread else build()
 
-    async def deployments_array(self, snapshot: Snapshot) -> bytes:
+    async def deployments_array(self, snapshot: Snapshot, view: View = "full") -> bytes:
         """:meth:`Snapshot.deployments_array`, built in a worker thread if costly."""
         if self._off_thread:
-            return await trio.to_thread.run_sync(snapshot.deployments_array)
-        return snapshot.deployments_array()
+            return await trio.to_thread.run_sync(snapshot.deployments_array, view)
+        return snapshot.deployments_array(view)
 
     async def _get(self, fits: Callable[[Snapshot], bool]) -> Snapshot:
         while True:

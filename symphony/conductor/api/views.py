@@ -38,8 +38,12 @@ def instance_json(inst: InstanceRecord) -> dict[str, Any]:
     }
 
 
-def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict[str, Any]:
-    """A deployment with its instances (current ones first) and a status summary."""
+def deployment_json(
+    record: DeploymentRecord, instances: list[InstanceRecord], *, with_spec: bool = True
+) -> dict[str, Any]:
+    """A deployment with its instances (current ones first) and a status summary;
+    without ``with_spec``, its summary (the same without ``spec``, which is most of the
+    work of making it)."""
     spec = record.spec
     current = sorted(instances, key=lambda i: (not is_live(i.state), i.replica, -i.updated_at))
     running = sum(1 for i in instances if i.state == S.RUNNING)
@@ -59,7 +63,7 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         state = D.STOPPING  # e.g. being deleted, or replaced before the new ones exist
     else:
         state = D.STARTING if live else (D.EXITED if instances else D.PENDING)
-    return {
+    view = {
         "id": record.id,
         "name": record.name,
         "desired_state": spec.desired_state,
@@ -71,11 +75,13 @@ def deployment_json(record: DeploymentRecord, instances: list[InstanceRecord]) -
         "pending_reason": pending[0].reason if pending else _waiting_for_run(record, instances),
         "failure": record.failure,
         "restarts": sum(i.restarts for i in live),
-        "spec": spec.to_dict(),
-        "instances": [instance_json(i) for i in current],
-        "version": record.version,
-        "rollout": roll_view(record, instances),
     }
+    if with_spec:
+        view["spec"] = spec.to_dict()
+    view["instances"] = [instance_json(i) for i in current]
+    view["version"] = record.version
+    view["rollout"] = roll_view(record, instances)
+    return view
 
 
 def version_json(version: VersionRecord, current: int) -> dict[str, Any]:

@@ -116,7 +116,8 @@ export async function streamText(path, { signal, onText }) {
 }
 
 /**
- * Follow GET /live (Server-Sent Events over fetch, so the token goes in a header).
+ * Follow GET /live?view=summary (Server-Sent Events over fetch, so the token goes in a
+ * header): every deployment without its spec, which a page that shows one reads itself.
  * Calls `onMessage(type, data)` per message and `onStatus("live" | "offline")`;
  * reconnects with a growing delay (1 s doubling to 10 s) until `stop()` is called.
  */
@@ -130,7 +131,7 @@ export function followLive({ onMessage, onStatus }) {
       controller = new AbortController();
       let buffer = "";
       try {
-        await streamText("/live", {
+        await streamText("/live?view=summary", {
           signal: controller.signal,
           onText: (text) => {
             buffer += text;

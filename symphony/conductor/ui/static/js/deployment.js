@@ -1,11 +1,16 @@
 // One deployment: its summary, actions (stop, start, scale, edit, delete), instances,
 // charts of the last hour (usage.js), events timeline and live logs.
+//
+// The live feed carries the deployment without its spec; the facts taken from the spec
+// (node group, capacity, restart policy, command, secrets, schedule) come from its own
+// read (specs.js), made when the page opens and again when the spec changes.
 
 import { api, ApiError } from "./api.js";
 import { lastExit, nodesOf, updatedAt } from "./deployments.js";
 import { clock, confirmDialog, empty, fill, h, pill, toast } from "./dom.js";
 import { logViewer } from "./logs.js";
 import { isScheduled, runsPanel } from "./runs.js";
+import { specReader } from "./specs.js";
 import { store, subscribe } from "./store.js";
 import { usagePanel } from "./usage.js";
 import { versionsPanel } from "./versions.js";
@@ -31,28 +36,33 @@ export function mountDeployment(main, idOrName) {
     h("aside.detail-side", h("section.card", h("div.card-head", h("h2", "Events")), timeline)),
   );
   fill(main, h("p.crumbs", h("a", { href: "#/deployments" }, "Deployments"), " / ", idOrName), head, layout);
+  const specs = specReader(idOrName, () => render());
 
   function render() {
-    deployment = store.find(idOrName) || deployment;
+    // The feed's summary is the newest state; before the feed has it, the page's read.
+    deployment = store.find(idOrName) || deployment || specs.full;
     if (!deployment) {
+      const missing = store.loaded || (specs.error && specs.error.status === 404);
       fill(head, h("h1", idOrName));
-      fill(facts, empty(store.loaded ? `No deployment named ${idOrName}.` : "Loading…"));
+      fill(facts, empty(missing ? `No deployment named ${idOrName}.` : "Loading…"));
       return;
     }
     const d = deployment;
+    const spec = specs.full && specs.full.id === d.id ? specs.full.spec : null;
     // Rebuild the header only when it would change: it holds the replicas input.
     const key = JSON.stringify([d.id, d.name, d.state, d.desired_state, d.replicas.desired]);
     if (key !== headKey) {
       headKey = key;
       fill(head, h("div", h("h1.title-row", d.name, pill(d.state)), h("p.subtitle", `id ${d.id}`)), actions(d));
     }
-    fill(facts, summary(d));
+    fill(facts, summary(d, spec, specs));
+    const idle = !spec ? "no instances" : isScheduled(spec) ? "no instances between runs" : "no instances (scaled to 0)";
     fill(
       instances,
       h("div.card-head", h("h2", "Instances")),
-      d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", isScheduled(d.spec) ? "no instances between runs" : "no instances (scaled to 0)"),
+      d.instances.length ? h("div.table-wrap", instanceTable(d.instances)) : h("p.muted.small", idle),
     );
-    if (!runs && isScheduled(d.spec)) {
+    if (!runs && isScheduled(spec)) {
       runs = runsPanel(d.id);
       document.getElementById("runs-slot").replaceWith(runs.el);
     }
@@ -98,6 +108,7 @@ export function mountDeployment(main, idOrName) {
     fill(timeline, [...events].reverse().map(eventItem));
   }
 
+  specs.check();
   render();
   const off = subscribe((type, data) => {
     if (type === "event") {
@@ -110,10 +121,14 @@ export function mountDeployment(main, idOrName) {
         toast(`${deployment.name} was deleted`);
         location.hash = "#/deployments";
       }
-    } else if (type === "snapshot" || type === "deployment") render();
+    } else if (type === "snapshot" || type === "deployment") {
+      specs.check(); // a newer generation: the spec changed, read it again
+      render();
+    }
   });
   return () => {
     off();
+    specs.close();
     if (logs) logs.close();
     if (usage) usage.close();
     if (runs) runs.close();
@@ -180,27 +195,46 @@ function actions(d) {
   );
 }
 
-function summary(d) {
-  const spec = d.spec;
-  const caps = Object.entries(spec.capacity_requests || {}).map(([k, v]) => `${k} ${v}`).join(", ");
-  const policy = spec.restart_policy || {};
+/** The facts of `d` (a summary) and of its `spec` (null until read: `specs` says why). */
+function summary(d, spec, specs) {
   const item = (label, value) => h("div.fact", h("dt", label), h("dd", value === "" || value === null ? "–" : value));
   return h(
     "dl.fact-grid",
     item("Desired", d.desired_state),
     item("Replicas", `${d.replicas.running} running / ${d.replicas.desired} desired`),
     item("Nodes", nodesOf(d)),
-    item("Node group", spec.node_group || "any"),
-    item("Capacity", caps),
+    // A spec read before and a re-read that failed: the older spec, and why it is old.
+    spec ? [specFacts(spec), specs.error ? specState(specs) : null] : specState(specs),
     item("Restarts", d.restarts),
     item("Last exit", lastExit(d)),
-    item("Restart policy", `${policy.type}, backoff ${policy.backoff_seconds} s`),
-    h("div.fact.wide", h("dt", "Command"), h("dd", h("code", (spec.config.command || []).join(" ")))),
-    secretsFact(spec.config.env || {}),
     d.pending_reason ? h("div.fact.wide.warn", h("dt", "Pending"), h("dd", d.pending_reason)) : null,
     d.failure ? h("div.fact.wide.warn", h("dt", "Failed"), h("dd", d.failure)) : null,
     item("Created", clock(d.created_at)),
     item("Updated", clock(updatedAt(d))),
+  );
+}
+
+function specFacts(spec) {
+  const caps = Object.entries(spec.capacity_requests || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  const policy = spec.restart_policy || {};
+  const item = (label, value) => h("div.fact", h("dt", label), h("dd", value === "" || value === null ? "–" : value));
+  return [
+    item("Node group", spec.node_group || "any"),
+    item("Capacity", caps),
+    item("Restart policy", `${policy.type}, backoff ${policy.backoff_seconds} s`),
+    h("div.fact.wide#command", h("dt", "Command"), h("dd", h("code", (spec.config.command || []).join(" ")))),
+    secretsFact(spec.config.env || {}),
+  ];
+}
+
+/** In place of the spec's facts: being read, or why it could not be (with a retry). */
+function specState(specs) {
+  if (!specs.error || specs.loading) return h("div.fact.wide#spec-loading", h("dt", "Spec"), h("dd.muted", "Loading the spec…"));
+  const retry = h("button.btn.small#spec-retry", { type: "button", onclick: () => specs.retry() }, "Retry");
+  return h(
+    "div.fact.wide.warn#spec-error",
+    h("dt", "Spec"),
+    h("dd", { role: "alert" }, `Cannot read the spec: ${specs.error.message} `, retry),
   );
 }
 

@@ -3,12 +3,14 @@
 // `detail: [{path, message}]`, are shown next to the fields their paths name.
 //
 // Editing sends a JSON merge patch: only what differs from the stored spec, with
-// `null` for a removed key (an environment variable, a capacity class).
+// `null` for a removed key (an environment variable, a capacity class). The stored spec
+// is read when the form opens (the live feed carries none); if it changes meanwhile,
+// the form says so and keeps what was typed.
 
 import { api, ApiError } from "./api.js";
 import { empty, fill, h } from "./dom.js";
 import { joinCommand, splitCommand } from "./shell.js";
-import { store } from "./store.js";
+import { store, subscribe } from "./store.js";
 
 const NEW_SPEC = {
   kind: "exec",
@@ -54,20 +56,42 @@ function isObject(v) {
 
 export function mountForm(main, idOrName) {
   const editing = idOrName !== null;
-  fill(main, empty("Loading…"));
-  const known = editing ? store.find(idOrName) : null;
-  const ready = known ? Promise.resolve(known) : editing ? api.deployment(idOrName) : Promise.resolve(null);
   let alive = true;
-  ready.then(
-    (d) => alive && build(main, d),
-    (error) => alive && fill(main, empty(`Cannot load ${idOrName}: ${error.message}`)),
-  );
+  let cleanup = null;
+  function load() {
+    if (cleanup) cleanup();
+    cleanup = null;
+    fill(main, empty("Loading…"));
+    // The spec as stored now (the live feed's summaries have none).
+    const ready = editing ? api.deployment(idOrName) : Promise.resolve(null);
+    ready.then(
+      (d) => {
+        if (alive) cleanup = build(main, d, load);
+      },
+      (error) => alive && fill(main, loadError(idOrName, error, load)),
+    );
+  }
+  load();
   return () => {
     alive = false;
+    if (cleanup) cleanup();
   };
 }
 
-function build(main, deployment) {
+function loadError(idOrName, error, retry) {
+  const text = error.status === 404 ? `No deployment named ${idOrName}.` : `Cannot load the spec of ${idOrName}: ${error.message}`;
+  return h(
+    "div.empty#form-load-error",
+    { role: "alert" },
+    h("p", text),
+    h("button.btn#form-retry", { type: "button", onclick: retry }, "Retry"),
+    " ",
+    h("a.btn", { href: `#/d/${encodeURIComponent(idOrName)}` }, "Back"),
+  );
+}
+
+/** Build the form (of `deployment`, read just now, or a new one); returns its cleanup. */
+function build(main, deployment, reload) {
   const editing = deployment !== null;
   let base = structuredClone(editing ? deployment.spec : NEW_SPEC);
   const errors = {}; // field -> error element
@@ -258,15 +282,33 @@ function build(main, deployment) {
     ),
   );
   toForm(base);
+  // Someone else changed the spec since it was read: say so, keep what was typed (the
+  // patch still holds only this form's changes), offer to start again from the new one.
+  const changed = h("div.form-note#spec-changed", { role: "status", hidden: true });
+  const off = editing
+    ? subscribe((type) => {
+        if (type !== "deployment" && type !== "snapshot") return;
+        const now = store.find(deployment.id);
+        if (!now || now.generation <= deployment.generation || !changed.hidden) return;
+        fill(
+          changed,
+          "This deployment's spec changed since the form was opened. Saving sends only your changes. ",
+          h("button.btn.small#spec-reload", { type: "button", onclick: reload }, "Start again from the current spec"),
+        );
+        changed.hidden = false;
+      })
+    : () => {};
   fill(
     main,
     h("p.crumbs", h("a", { href: "#/deployments" }, "Deployments"), " / ", editing ? deployment.name : "new"),
     h("div.page-head", h("h1", editing ? `Edit ${deployment.name}` : "New deployment")),
+    changed,
     h("section.card.form-card", form),
     h("datalist#known-groups", [...groups].sort().map((g) => h("option", { value: g }))),
     h("datalist#known-classes", [...classes].sort().map((c) => h("option", { value: c }))),
   );
   (editing ? f.command : f.name).focus();
+  return off;
 }
 
 /** A number when the text is one, else the text itself (the API then says what is wrong). */

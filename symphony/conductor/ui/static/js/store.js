@@ -2,7 +2,8 @@
 //
 // The stream starts with one snapshot, then sends only changes (a node, a deployment,
 // a removal, an event). Pages subscribe while they are shown and re-render the part
-// that changed; nothing here polls.
+// that changed; nothing here polls. Deployments are summaries, without their spec (see
+// specs.js for the pages that show one).
 
 import { api, followLive } from "./api.js";
 
@@ -10,7 +11,7 @@ const listeners = new Set();
 
 export const store = {
   nodes: new Map(), // node_id -> node JSON (as GET /nodes)
-  deployments: new Map(), // id -> deployment JSON (as GET /deployments)
+  deployments: new Map(), // id -> deployment summary (as GET /deployments?view=summary)
   loaded: false, // the first snapshot arrived
   status: "connecting", // "live" | "offline" | "connecting"
   clockOffset: 0, // Conductor clock minus ours, in seconds
