@@ -153,8 +153,14 @@ class HttpConnection:
             return None if scope.cancelled_caught else data
         # Idle between requests: the shutdown closes this connection at once (a client
         # knows a kept-alive connection may close before its next request).
-        with self.shutdown.idle(deadline) as scope:
-            data = await self.transport.read()
+        scope = trio.CancelScope(deadline=deadline)
+        if not self.shutdown.idle(scope):
+            return None
+        try:
+            with scope:
+                data = await self.transport.read()
+        finally:
+            self.shutdown.done(scope)
         return None if scope.cancelled_caught else data
 
     async def _refuse(self, status: int) -> None:

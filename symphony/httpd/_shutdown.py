@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import trio
 
 
 class Shutdown:
     """Shared by a server's connections: whether it is closing, and who is idle.
 
-    A connection waiting for its next request waits inside :meth:`idle`; :meth:`close`
-    cancels those waits (nothing is lost: no request had begun) and makes a busy
+    A connection waiting for its next request registers its wait with :meth:`idle`;
+    :meth:`close` cancels those waits (nothing is lost: no request had begun) and makes a busy
     connection close after the response it is sending, which says ``Connection: close``
     if it has not started yet.
     """
@@ -23,17 +20,17 @@ class Shutdown:
         self.closing = False
         self._idle: set[trio.CancelScope] = set()
 
-    @contextmanager
-    def idle(self, deadline: float) -> Iterator[trio.CancelScope]:
-        """A scope for an idle wait until ``deadline``; cancelled when the server closes."""
-        with trio.CancelScope(deadline=deadline) as scope:
-            if self.closing:
-                scope.cancel()
-            self._idle.add(scope)
-            try:
-                yield scope
-            finally:
-                self._idle.discard(scope)
+    def idle(self, scope: trio.CancelScope) -> bool:
+        """Register an idle wait's ``scope`` (cancelled when the server closes); False
+        if the server is closing already (then do not wait). :meth:`done` after it."""
+        if self.closing:
+            return False
+        self._idle.add(scope)
+        return True
+
+    def done(self, scope: trio.CancelScope) -> None:
+        """The idle wait of ``scope`` ended."""
+        self._idle.discard(scope)
 
     def close(self) -> None:
         """Start closing: idle connections end now, busy ones after their response."""
