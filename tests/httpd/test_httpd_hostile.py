@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -128,3 +129,28 @@ async def test_httpd_app_failure_after_a_head_not_yet_written_is_500() -> None:
     async with serving(app) as port:
         [(status, _, _)] = responses(await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
     assert status == 500
+
+
+async def test_httpd_early_answer_to_a_large_body_reaches_the_client() -> None:
+    """As httpx does: the whole body sent (or its sending broken) before the answer is
+    read. A socket closed with the body unread would be reset, the answer lost."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError
+        headers = [(b"content-length", b"0")]  # refused without reading the body
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body"})
+
+    async with serving(app) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            body = b"x" * (1 << 20)
+            head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+            with contextlib.suppress(trio.BrokenResourceError), trio.move_on_after(2):
+                await stream.send_all(head.encode() + body)
+            raw = b""
+            with trio.fail_after(5):
+                while b"\r\n\r\n" not in raw:
+                    raw += await stream.receive_some(65536)
+    assert raw.startswith(b"HTTP/1.1 413 ")
