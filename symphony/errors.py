@@ -41,6 +41,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── LedgerError                    a capacity reservation broke a rule
     │   └── UnknownNode, AlreadyReserved, OverCapacity
     ├── HttpError                      a route's refusal: the HTTP API answers .status
+    ├── LifespanFailure                the API app's startup failed: its server does not start
     ├── BatchRefused                   items of a batch create refused, by index; none created
     ├── BadCursor                      a list cursor this Conductor did not give (ValueError)
     ├── PortTaken                      a fixed port of an experiment is taken on that node

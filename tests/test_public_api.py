@@ -49,6 +49,10 @@ PUBLIC: dict[str, set[str]] = {
         "ProcessGroupSpec", "ProcessSpec", "SymphonyCluster", "SymphonyConfig",
     },
     "symphony.conductor": {"ConductorInfo", "build_tree", "run_conductor"},
+    "symphony.httpd": {
+        "ASGIApp", "ASGIReceiveCallable", "ASGISendCallable", "LifespanFailure", "Message",
+        "Scope", "ServerSettings", "serve",
+    },
     "symphony.conductor.api": {
         "ApiContext", "HttpError", "HttpServer", "HttpSettings", "SnapshotCache", "create_app",
         "ensure_api_token",

@@ -10,7 +10,7 @@ Both are driven by the lean client of ``_rawhttp`` so that the load generator's 
 Symphony alone also takes the same creates as ``POST /deployments:batch`` of
 :data:`BATCH` deployments each, 8 clients at once: deployments per second.
 
-The limit beside Symphony's figures is its own HTTP stack (Hypercorn and Quart-Trio, with
+The limit beside Symphony's figures is its own HTTP stack (its server and Quart-Trio, with
 the API's checks before every request) answering ``GET /healthz``, which does nothing: the
 same clients, the same connections, the same counts. No create can be cheaper than that;
 the gap between the two is what storing, supervising and placing a deployment costs.

@@ -8,7 +8,7 @@
     ├── deployments   Deployments: one DeploymentSupervisor per deployment
     ├── timetable     Timetable: fires cron schedules (runs, scheduled restarts)
     ├── gateway       Gateway: the mTLS node endpoint, one NodeSession per link
-    └── http          HttpServer: the Quart-Trio API under Hypercorn
+    └── http          HttpServer: the Quart-Trio API (symphony.httpd)
 
 That tree runs only while this Conductor leads: Conductors sharing one store compete for
 its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead listens on

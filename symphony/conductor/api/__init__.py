@@ -1,4 +1,4 @@
-"""The Conductor's HTTP API: a Quart-Trio app served by Hypercorn in the Conductor's tree.
+"""The Conductor's HTTP API: a Quart-Trio app served by ``symphony.httpd`` in the Conductor's tree.
 
 Route handlers never touch actor state: they ``ask`` actors through the refs in the
 :class:`ApiContext`. Every error is JSON ``{"error": ..., "detail": ...}``.

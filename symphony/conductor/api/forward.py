@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import trio
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+from symphony.httpd import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from .roleheaders import FORWARDED_HEADER, ROLE_HEADER
 
@@ -75,17 +76,7 @@ class Forwarder:
             await _unavailable(send, "no leader holds the lease right now; try again shortly")
             return
 
-        async def body() -> AsyncIterator[bytes]:
-            # Streamed on as it comes, never held whole: the leader enforces its own
-            # limits (413) on what a hostile client sends through a standby.
-            while True:
-                message = await receive()
-                chunk = message.get("body", b"")
-                if isinstance(chunk, bytes) and chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-
+        body = _Body(receive) if any(k in _BODY_HEADERS for k, _ in headers) else None
         target = leader.rstrip("/") + scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
@@ -94,8 +85,13 @@ class Forwarder:
             target,
             headers=[(k, v) for k, v in headers if k not in _HOP] + [(FORWARDED_HEADER, "1")],
             # Without Content-Length or Transfer-Encoding a request has no body.
-            content=body() if any(k in _BODY_HEADERS for k, _ in headers) else b"",
+            content=body if body is not None else b"",
         )
+        if body is not None:
+            # httpx wraps an iterable in an async generator of its own, left suspended
+            # (and warned about when collected) when the leader answers before reading
+            # the whole body (its 413): httpx gets the class-based stream itself.
+            request.stream = body
         try:
             response = await self.client.send(request, stream=True)
         except httpx.ConnectError as error:  # nothing was sent: safe to try elsewhere
@@ -133,6 +129,27 @@ class Forwarder:
             # connection now (an orderly teardown of a few lines, bounded).
             with trio.CancelScope(shield=True, deadline=trio.current_time() + 2.0):
                 await response.aclose()
+
+
+class _Body(httpx.AsyncByteStream):
+    """The client's body, streamed on as it comes, never held whole: the leader enforces
+    its own limits (413) on what a hostile client sends through a standby."""
+
+    def __init__(self, receive: ASGIReceiveCallable) -> None:
+        self._receive = receive
+        self._done = False
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._done:
+            message = await self._receive()
+            self._done = not message.get("more_body", False)
+            chunk = message.get("body", b"")
+            if isinstance(chunk, bytes) and chunk:
+                return chunk
+        raise StopAsyncIteration
 
 
 async def _pass_body(response: httpx.Response, send: ASGISendCallable) -> None:

@@ -32,9 +32,10 @@ from collections.abc import Iterable
 from typing import ClassVar, cast, overload
 
 import trio
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestTimeout
+
+from symphony.httpd import ASGIApp, ASGIReceiveCallable, ASGISendCallable, Scope
 
 from .admission import admit_request
 from .body import decode_body
@@ -76,7 +77,7 @@ class LeanApi:
     served: ClassVar[int] = 0
 
     def __init__(self, app: QuartTrio, ctx: ApiContext) -> None:
-        self.app = app
+        self.app: ASGIApp = app
         self.ctx = ctx
         self.config = app.config
 
@@ -93,8 +94,6 @@ class LeanApi:
 
     def _admitted(self, scope: Scope) -> Headers | None:
         """The request's headers when it is served here; None leaves it to Quart."""
-        if scope["type"] != "http":  # checked by the caller; says so to the type checker
-            return None
         if scope["http_version"] != "1.1" or scope["query_string"] or scope.get("root_path"):
             return None
         headers = Headers(scope["headers"])

@@ -1,20 +1,16 @@
-"""HttpServer: an actor that serves the API with Hypercorn until it is stopped."""
+"""HttpServer: an actor that serves the API (``symphony.httpd``) until it is stopped."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
-from hypercorn.typing import ASGIFramework
-from quart_trio import QuartTrio
 
 from symphony.actors import Actor
+from symphony.httpd import ASGIApp, ServerSettings, serve
 
 from .auth import client_url, remove_address_file, write_address_file
 
@@ -41,9 +37,9 @@ class GetUrl:
 
 
 class HttpServer(Actor):
-    """Serves ``app``; stopping the actor shuts Hypercorn down gracefully."""
+    """Serves ``app``; stopping the actor shuts the server down gracefully."""
 
-    def __init__(self, app: QuartTrio | ASGIFramework, settings: HttpSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: HttpSettings) -> None:
         super().__init__()
         self.app = app
         self.settings = settings
@@ -52,28 +48,22 @@ class HttpServer(Actor):
         self._served = trio.Event()
 
     async def on_start(self) -> None:
-        config = HypercornConfig()
-        host = self.settings.host
-        config.bind = [
-            f"[{host}]:{self.settings.port}" if ":" in host else f"{host}:{self.settings.port}"
-        ]
-        # Idle keep-alive connections would hold a graceful shutdown for the whole
-        # timeout; streams watch the shutdown flag themselves.
-        config.graceful_timeout = self.settings.graceful_timeout
-        config.accesslog = None
-        config.errorlog = logging.getLogger("symphony.conductor.http")
-        binds = await self.nursery.start(functools.partial(self._serve, config))
+        binds = await self.nursery.start(self._serve)
         self.url = client_url(binds[0])
         if self.settings.state_dir is not None:
             write_address_file(self.settings.state_dir, self.url)
         log.info("HTTP API on %s", self.url)
 
-    async def _serve(
-        self, config: HypercornConfig, *, task_status: trio.TaskStatus[list[str]]
-    ) -> None:
+    async def _serve(self, *, task_status: trio.TaskStatus[list[str]]) -> None:
         try:
             await serve(
-                self.app, config, shutdown_trigger=self._shutdown.wait, task_status=task_status
+                self.app,
+                host=self.settings.host,
+                port=self.settings.port,
+                shutdown_trigger=self._shutdown.wait,
+                # Idle keep-alive connections close at once; streams watch the flag.
+                settings=ServerSettings(graceful_timeout=self.settings.graceful_timeout),
+                task_status=task_status,
             )
         finally:
             # Also on cancellation (a Conductor stopped by its embedder): no await here.
@@ -87,8 +77,8 @@ class HttpServer(Actor):
         raise TypeError(f"HttpServer does not handle {message!r}")
 
     async def on_stop(self) -> None:
-        # Let Hypercorn finish in-flight requests (bounded by graceful_timeout) before
-        # the actor's nursery is cancelled. Endless streams (log follow) end on the flag.
+        # Let requests in flight finish (bounded by graceful_timeout) before the actor's
+        # nursery is cancelled. Endless streams (log follow) end on the flag.
         closing = getattr(self.app, "config", {}).get("SYMPHONY_CLOSING")
         if closing is not None:
             closing.set()

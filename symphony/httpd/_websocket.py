@@ -1,0 +1,257 @@
+"""A WebSocket over an HTTP/1.1 connection: the upgrade through h11, frames by wsproto.
+
+The app runs in the connection's task, as for HTTP. Its ``receive()`` gives
+``websocket.connect`` first; a second ``receive()`` before the app accepted waits for
+its decision (Quart-Trio's reader task asks at once). A refusal before the accept is an
+HTTP answer: ``websocket.close`` gives a 403, and the ``websocket.http.response``
+extension lets the app send its own status, headers and body (Quart's 401 with JSON).
+Pings are answered by the reader; a message over ``websocket_max_message`` closes the
+socket with 1009; the client leaving gives ``websocket.disconnect`` with 1006.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import h11
+import trio
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, TextMessage
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.frame_protocol import CloseReason
+from wsproto.handshake import WEBSOCKET_VERSION, server_extensions_handshake
+from wsproto.utilities import LocalProtocolError, generate_accept_token, split_comma_header
+
+from ._scope import request_scope
+from ._types import Message as AsgiMessage
+
+if TYPE_CHECKING:
+    from ._http import HttpConnection
+
+log = logging.getLogger("symphony.httpd")
+
+#: How long the server waits for the client's reply to its Close frame.
+CLOSE_WAIT = 1.0
+
+
+def _header(request: h11.Request, name: bytes) -> bytes | None:
+    for key, value in request.headers:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def is_upgrade(request: h11.Request) -> bool:
+    """Whether ``request`` asks for a WebSocket (``GET`` with ``Upgrade: websocket``)."""
+    upgrade = _header(request, b"upgrade")
+    if upgrade is None or upgrade.strip().lower() != b"websocket" or request.method != b"GET":
+        return False
+    connection = _header(request, b"connection") or b""
+    return any(t.strip().lower() == b"upgrade" for t in connection.split(b","))
+
+
+async def serve_websocket(conn: HttpConnection, request: h11.Request) -> None:
+    """Run the app for the WebSocket ``request`` asks for; the caller closes the socket."""
+    try:
+        scope = request_scope(
+            "websocket", request, client=conn.client, server=conn.server, state=conn.state
+        )
+        key = _header(request, b"sec-websocket-key")
+        valid = (
+            request.http_version == b"1.1"
+            and key is not None
+            and _header(request, b"sec-websocket-version") == WEBSOCKET_VERSION
+            and isinstance(conn.h11.next_event(), h11.EndOfMessage)  # no body
+        )
+    except (UnicodeDecodeError, h11.RemoteProtocolError):
+        valid, key = False, None
+    if not valid or key is None:
+        await conn._refuse(400)
+        return
+    protocols = _header(request, b"sec-websocket-protocol")
+    scope["subprotocols"] = split_comma_header(protocols) if protocols else []
+    session = WebSocket(conn, request, key, scope)
+    await session.run()
+
+
+class WebSocket:
+    """One WebSocket's ASGI side (see the module)."""
+
+    def __init__(
+        self, conn: HttpConnection, request: h11.Request, key: bytes, scope: dict[str, Any]
+    ) -> None:
+        self.conn = conn
+        self.transport = conn.transport
+        self.request = request
+        self.key = key
+        self.scope = scope
+        self.state = "handshake"  # -> connected | response -> closed
+        self.decided = trio.Event()  # accepted or refused
+        self.ws: Connection | None = None
+        self._connected_sent = False
+        self._events: deque[Event] = deque()
+        self._parts: list[Any] = []
+        self._size = 0
+        self._response: AsgiMessage | None = None
+        self.close_code: int | None = None
+
+    async def run(self) -> None:
+        try:
+            await self.conn.app(self.scope, self._receive, self._send)
+        except Exception:
+            if not self.transport.broken:
+                log.exception("the app failed on the WebSocket %s", self.scope["path"])
+            await self._abandon()
+            return
+        await self._abandon()
+
+    async def _abandon(self) -> None:
+        """End what the app left open: a 500 before a decision, a 1011 after the accept."""
+        if self.state == "handshake":
+            self.state = "closed"
+            await self.conn._refuse(500)
+        elif self.state == "connected":
+            await self._write(CloseConnection(code=CloseReason.INTERNAL_ERROR))
+            self.state = "closed"
+        if self.ws is not None and self.ws.state is ConnectionState.LOCAL_CLOSING:
+            with trio.move_on_after(CLOSE_WAIT):  # the client's Close reply, then EOF
+                while self.close_code is None and not self.transport.broken:
+                    await self._receive_frame()
+
+    async def _write(self, event: Event) -> None:
+        assert self.ws is not None
+        try:
+            data = self.ws.send(event)
+        except LocalProtocolError:  # closed already: nothing more may be sent
+            return
+        await self.transport.write(data)
+
+    # -- from the client --------------------------------------------------------------
+
+    async def _receive(self) -> AsgiMessage:
+        if not self._connected_sent:
+            self._connected_sent = True
+            return {"type": "websocket.connect"}
+        await self.decided.wait()
+        while self.close_code is None:
+            if self.state != "connected" or self.transport.broken:
+                self.close_code = 1006 if self.transport.broken else 1000
+                break
+            message = await self._receive_frame()
+            if message is not None:
+                return message
+        return {"type": "websocket.disconnect", "code": self.close_code}
+
+    async def _receive_frame(self) -> AsgiMessage | None:
+        """Handle the next frame: a whole message, or None (a ping, a part, the close)."""
+        assert self.ws is not None
+        while not self._events:
+            data = await self.transport.read()
+            self.ws.receive_data(data or None)
+            self._events.extend(self.ws.events())
+            if not data and not self._events:
+                self.close_code = 1006
+                return None
+        event = self._events.popleft()
+        if isinstance(event, Message):
+            self._parts.append(event.data)
+            self._size += len(event.data)
+            if self._size > self.conn.settings.websocket_max_message:
+                await self._write(CloseConnection(code=CloseReason.MESSAGE_TOO_BIG))
+                self.state = "closed"
+                self.close_code = CloseReason.MESSAGE_TOO_BIG
+                return None
+            if not event.message_finished:
+                return None
+            parts, self._parts, self._size = self._parts, [], 0
+            if isinstance(event, TextMessage):
+                return {"type": "websocket.receive", "bytes": None, "text": "".join(parts)}
+            return {"type": "websocket.receive", "bytes": b"".join(parts), "text": None}
+        if isinstance(event, Ping):
+            await self._write(event.response())
+        elif isinstance(event, CloseConnection):
+            if self.ws.state is ConnectionState.REMOTE_CLOSING:
+                await self._write(event.response())
+            self.state = "closed"
+            self.close_code = event.code
+        return None
+
+    # -- from the app -----------------------------------------------------------------
+
+    async def _send(self, message: AsgiMessage) -> None:
+        kind = message["type"]
+        if self.state == "closed" or self.transport.broken:
+            return  # the app may finish after the close: its sends go nowhere
+        if kind == "websocket.accept" and self.state == "handshake":
+            await self._accept(message)
+        elif kind == "websocket.send" and self.state == "connected":
+            if message.get("bytes") is not None:
+                await self._write(BytesMessage(data=bytes(message["bytes"])))
+            elif isinstance(message.get("text"), str):
+                await self._write(TextMessage(data=message["text"]))
+            else:
+                raise TypeError("websocket.send needs bytes or text")
+        elif kind == "websocket.close" and self.state == "handshake":
+            self.state = "closed"
+            await self.conn._refuse(403)
+            self.decided.set()
+        elif kind == "websocket.close" and self.state == "connected":
+            code = int(message.get("code") or CloseReason.NORMAL_CLOSURE)
+            await self._write(CloseConnection(code=code, reason=message.get("reason") or ""))
+        elif kind == "websocket.http.response.start" and self.state == "handshake":
+            self._response = message
+            self.state = "response"
+        elif kind == "websocket.http.response.body" and self.state == "response":
+            await self._send_refusal(message)
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} in WebSocket state {self.state}")
+
+    async def _accept(self, message: AsgiMessage) -> None:
+        headers: list[tuple[bytes, bytes]] = []
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None:
+            if subprotocol not in self.scope["subprotocols"]:
+                raise ValueError(f"subprotocol {subprotocol!r} was not asked for")
+            headers.append((b"sec-websocket-protocol", subprotocol.encode()))
+        extensions: list[Extension] = [PerMessageDeflate()]
+        offered = _header(self.request, b"sec-websocket-extensions")
+        accepts = (
+            server_extensions_handshake(split_comma_header(offered), extensions)
+            if offered
+            else None
+        )
+        if accepts:
+            headers.append((b"sec-websocket-extensions", accepts))
+        headers.append((b"sec-websocket-accept", generate_accept_token(self.key)))
+        headers += [(b"upgrade", b"WebSocket"), (b"connection", b"Upgrade")]
+        for name, value in message.get("headers") or ():
+            if name.lower() == b"sec-websocket-protocol":
+                raise ValueError("the subprotocol goes in 'subprotocol', not in headers")
+            headers.append((name, value))
+        data = self.conn.h11.send(h11.InformationalResponse(status_code=101, headers=headers))
+        self.ws = Connection(ConnectionType.SERVER, extensions)
+        leftover, _ = self.conn.h11.trailing_data
+        if leftover:
+            self.ws.receive_data(leftover)
+            self._events.extend(self.ws.events())
+        self.state = "connected"
+        self.decided.set()
+        await self.transport.write(data or b"")
+
+    async def _send_refusal(self, message: AsgiMessage) -> None:
+        h = self.conn.h11
+        parts = []
+        if self._response is not None:
+            start, self._response = self._response, None
+            headers = [*start.get("headers", ()), (b"connection", b"close")]
+            parts.append(h.send(h11.Response(status_code=int(start["status"]), headers=headers)))
+        body = message.get("body", b"")
+        if body:
+            parts.append(h.send(h11.Data(data=body)))
+        if not message.get("more_body", False):
+            parts.append(h.send(h11.EndOfMessage()))
+            self.state = "closed"
+            self.decided.set()
+        await self.transport.write(b"".join(p for p in parts if p))
