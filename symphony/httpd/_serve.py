@@ -28,6 +28,8 @@ log = logging.getLogger("symphony.httpd")
 DEFAULTS = ServerSettings()
 #: accept() errors that mean "out of resources for now": wait, do not stop serving.
 _TRANSIENT = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+#: How long the stop waits for one more connection already in the listener's backlog.
+_BACKLOG_WAIT = 0.001
 
 
 async def serve(
@@ -125,9 +127,14 @@ async def _accept_waiting(
     state: dict[str, Any],
 ) -> None:
     """Serve the connections the kernel accepted already (closing the listener would
-    reset them, requests sent and all): a zero timeout, as accept() tries at once."""
+    reset them, requests sent and all).
+
+    ``accept()`` tries the socket at once and waits only if nothing is there, but it
+    checks for cancellation first: under a deadline already passed it would never try.
+    So the deadline is a moment ahead: the try happens, the wait after it is cut short.
+    """
     while True:
-        with trio.move_on_after(0) as scope:
+        with trio.move_on_after(_BACKLOG_WAIT) as scope:
             stream = await listener.accept()
         if scope.cancelled_caught:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import partial
 from typing import Any
 
@@ -144,3 +145,37 @@ async def test_httpd_stop_serves_a_new_connections_first_request(
         await fresh.aclose()
     [(status, _, body)] = responses(raw)  # then the connection closed
     assert status == 200 and body == b"GET /late "
+
+
+async def test_httpd_stop_serves_connections_still_in_the_backlog() -> None:
+    # A client connects and sends its request in the very moment the stop comes: the
+    # trigger itself connects (a blocking socket, no checkpoint) and returns, so the
+    # server's accept loop never saw the connection, which waits in the kernel's
+    # backlog as the listener is about to close. It must be answered, not reset.
+    stop = trio.Event()
+    late: list[socket.socket] = []
+
+    async def trigger() -> None:
+        await stop.wait()
+        late.append(socket.create_connection(("127.0.0.1", port)))
+        late[0].sendall(b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    async with trio.open_nursery() as nursery:
+        urls = await nursery.start(
+            partial(serve, echo_app, host="127.0.0.1", port=0, shutdown_trigger=trigger)
+        )
+        port = int(urls[0].rsplit(":", 1)[1])
+        stop.set()
+    raw = await trio.to_thread.run_sync(_read_all, late[0])
+    [(status, _, body)] = responses(raw)
+    assert status == 200 and body == b"GET /queued "
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    """What the server sent until it closed the connection (a reset raises)."""
+    with sock:
+        sock.settimeout(10)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+        return raw
