@@ -38,8 +38,12 @@ async def test_container_deployment_placed_where_the_runtime_is_and_runs(
 
         docker = {"name": "dockered", "kind": "docker", "config": {"image": IMAGE}}
         assert (await c.http.post("/deployments", json=docker)).status_code == 201
+        # Pending from its creation ("waiting for a node"), then with the Scheduler's verdict.
         pending = await c.wait_for(
-            "dockered", lambda d: d["instances"] and d["instances"][0]["state"] == "pending"
+            "dockered",
+            lambda d: d["instances"]
+            and d["instances"][0]["state"] == "pending"
+            and d["instances"][0]["reason"] != "waiting for a node",
         )
         reason = pending["instances"][0]["reason"]
         assert reason == "no ready node in group gpu-1 has the docker container runtime" or (
