@@ -103,3 +103,21 @@ def test_store_events_of_a_group_keep_their_order_on_each_engine(store_url: str)
         events = store.append_events(given)
         assert [(e.kind, e.data) for e in events] == [(g.kind, g.data) for g in given]
         assert events == store.list_events(deployment_id=d.id, limit=1000)[1:]
+
+
+def test_store_instance_json_columns_written_as_json_dumps_writes_them(store: Store) -> None:
+    d = store.create_deployment(spec("a"))
+    full = InstanceRecord(
+        "i_f", d.id, 0, reservation={"A": 1}, network={"env": {"X": "1"}}, devices=("0", "1")
+    )
+    store.upsert_instances([InstanceRecord("i_e", d.id, 1), full])
+    raw = store._conn.raw  # type: ignore[attr-defined]
+    rows = raw.execute("SELECT id, reservation, network, devices FROM instances ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        ("i_e", "{}", "{}", "[]"),
+        ("i_f", '{"A": 1}', '{"env": {"X": "1"}}', '["0", "1"]'),
+    ]
+    assert store.get_instance("i_f") == dataclasses.replace(
+        full,
+        updated_at=store.get_instance("i_f").updated_at,  # type: ignore[union-attr]
+    )
