@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 from symphony.wire import InstanceStatus, JobSpec, StartInstance, job_spec_from_dict
@@ -97,12 +97,34 @@ def template(spec: DeploymentSpec) -> dict[str, Any]:
     return {k: v for k, v in spec.to_dict().items() if k not in NON_TEMPLATE_FIELDS}
 
 
+#: The deployment spec's fields a :class:`JobSpec` is made of (the same names).
+JOB_FIELDS = {f.name for f in fields(JobSpec)}
+#: Job specs kept by :func:`job_spec`, the oldest made dropped first.
+JOB_SPECS_KEPT = 256
+_job_specs: dict[str, JobSpec] = {}
+
+
 def job_spec(spec: DeploymentSpec) -> JobSpec:
     """The typed job spec a node runs, from a validated deployment spec (which filled in
     every default). The frame compiler checks it here by the node's own rules.
 
     Variables that reference secrets leave ``config.env`` for ``config.secret_env``
-    (names only: their values travel beside the spec, in the start message)."""
+    (names only: their values travel beside the spec, in the start message).
+
+    Made once per job: deployments whose specs agree on :data:`JOB_FIELDS` (the name,
+    replicas, placement and the like play no part) share one (a frozen message), found
+    by those fields' JSON, which costs a sixth of making and checking it again."""
+    key = spec.model_dump_json(include=JOB_FIELDS)
+    made = _job_specs.get(key)
+    if made is None:
+        made = _make_job_spec(spec)  # a spec it refuses raises, and is not kept
+        if len(_job_specs) >= JOB_SPECS_KEPT:
+            del _job_specs[next(iter(_job_specs))]
+        _job_specs[key] = made
+    return made
+
+
+def _make_job_spec(spec: DeploymentSpec) -> JobSpec:
     data = spec.to_dict()
     env = data["config"]["env"]
     refs = {name: value["secret"] for name, value in env.items() if isinstance(value, dict)}

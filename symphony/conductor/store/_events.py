@@ -36,26 +36,43 @@ def _dump(data: Mapping[str, Any]) -> str:
         raise ValueError(f"event data must be JSON-able: {exc}") from None
 
 
+#: Events per INSERT statement: 6 parameters each, well within every backend's limit.
+INSERT_CHUNK = 100
+
+
 def insert_events(conn: Db, events: Sequence[NewEvent], now: float) -> list[EventRecord]:
-    """Insert events inside the caller's write transaction; ids follow the given order."""
-    out = []
-    for e in events:
-        at = now if e.at is None else e.at
+    """Insert events inside the caller's write transaction; ids follow the given order.
+
+    One statement per :data:`INSERT_CHUNK` events: a group of creates or of saves
+    inserts its events together. Ids are handed out in the order of the rows (the
+    table's id only grows, and the write transaction holds the table), so the ids a
+    statement returns, sorted, are its rows' in order, whatever order they come back in.
+    """
+    out: list[EventRecord] = []
+    for start in range(0, len(events), INSERT_CHUNK):
+        chunk = events[start : start + INSERT_CHUNK]
+        params: list[object] = []
+        for e in chunk:
+            at = now if e.at is None else e.at
+            params += (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data))
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
         cursor = conn.execute(
             "INSERT INTO events (deployment_id, instance_id, at, kind, message, data) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data)),
+            f"VALUES {rows} RETURNING id",
+            params,
         )
-        out.append(
+        ids = sorted(int(row[0]) for row in cursor.fetchall())
+        out += (
             EventRecord(
-                int(cursor.fetchone()[0]),
-                at,
+                event_id,
+                now if e.at is None else e.at,
                 e.kind,
                 e.message,
                 e.deployment_id,
                 e.instance_id,
                 dict(e.data),
             )
+            for event_id, e in zip(ids, chunk, strict=True)
         )
     return out
 

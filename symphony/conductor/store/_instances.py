@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,11 +25,17 @@ _UPSERT = (
 )
 
 
+_VALUES = operator.attrgetter(*_FIELDS)
+_RESERVATION, _NETWORK, _DEVICES = (_FIELDS.index(n) for n in ("reservation", "network", "devices"))
+
+
 def _params(record: InstanceRecord) -> list[Any]:
-    values = [getattr(record, name) for name in _FIELDS]
-    values[_FIELDS.index("reservation")] = json.dumps(dict(record.reservation))
-    values[_FIELDS.index("network")] = json.dumps(dict(record.network))
-    values[_FIELDS.index("devices")] = json.dumps(list(record.devices))
+    # Every save of an instance passes here (twice per create): the JSON columns are
+    # mostly empty, and an empty one is written as json.dumps writes it.
+    values = list(_VALUES(record))
+    values[_RESERVATION] = json.dumps(dict(record.reservation)) if record.reservation else "{}"
+    values[_NETWORK] = json.dumps(dict(record.network)) if record.network else "{}"
+    values[_DEVICES] = json.dumps(list(record.devices)) if record.devices else "[]"
     return values
 
 
