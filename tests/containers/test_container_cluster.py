@@ -41,9 +41,11 @@ async def test_container_deployment_placed_where_the_runtime_is_and_runs(
         # Pending from its creation ("waiting for a node"), then with the Scheduler's verdict.
         pending = await c.wait_for(
             "dockered",
-            lambda d: d["instances"]
-            and d["instances"][0]["state"] == "pending"
-            and d["instances"][0]["reason"] != "waiting for a node",
+            lambda d: (
+                d["instances"]
+                and d["instances"][0]["state"] == "pending"
+                and d["instances"][0]["reason"] != "waiting for a node"
+            ),
         )
         reason = pending["instances"][0]["reason"]
         assert reason == "no ready node in group gpu-1 has the docker container runtime" or (
