@@ -65,3 +65,16 @@ def test_job_specs_kept_are_bounded_and_a_refused_one_not_kept() -> None:
         with pytest.raises(ProtocolError):
             job_spec(bad)
     assert instances._job_specs == kept
+
+
+def test_job_spec_of_a_spec_json_cannot_hold_is_made_not_kept() -> None:
+    # A spec an older version stored (a lone surrogate in its command) has no JSON key:
+    # its job spec is made as before (sending it fails later, for that instance only)
+    # instead of the supervisor's start failing on the key.
+    from symphony.spec import parse_stored_spec
+
+    stored = parse_stored_spec({"name": "old", "config": {"command": ["echo", "\ud800"]}})
+    kept = dict(instances._job_specs)
+    made = job_spec(stored)
+    assert list(made.config.command) == ["echo", "\ud800"]
+    assert instances._job_specs == kept

@@ -114,7 +114,10 @@ def job_spec(spec: DeploymentSpec) -> JobSpec:
     Made once per job: deployments whose specs agree on :data:`JOB_FIELDS` (the name,
     replicas, placement and the like play no part) share one (a frozen message), found
     by those fields' JSON, which costs a sixth of making and checking it again."""
-    key = spec.model_dump_json(include=JOB_FIELDS)
+    try:
+        key = spec.model_dump_json(include=JOB_FIELDS)
+    except ValueError:  # text JSON cannot hold (a lone surrogate an older version stored)
+        return _make_job_spec(spec)  # made, not kept: sending it fails for its instance
     made = _job_specs.get(key)
     if made is None:
         made = _make_job_spec(spec)  # a spec it refuses raises, and is not kept
