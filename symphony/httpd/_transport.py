@@ -10,6 +10,8 @@ and reads report the end, so the app learns of the disconnect through ``receive(
 
 from __future__ import annotations
 
+import os
+
 import trio
 
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
@@ -34,6 +36,24 @@ class Transport:
         try:
             return await self.stream.receive_some(self._read_size)
         except _GONE:
+            self.broken = True
+            return b""
+
+    def read_now(self) -> bytes | None:
+        """The bytes the kernel holds already, without waiting or a checkpoint; None
+        when there are none yet (then :meth:`read` waits), ``b""`` as :meth:`read`.
+
+        A kept-alive connection's next request is mostly there by the time its answer
+        went out: this read spares the wait's cancel scope and trio's recv, which
+        checks for cancellation, tries the socket and then yields to the scheduler.
+        """
+        if self.broken:
+            return b""
+        try:
+            return os.read(self.stream.socket.fileno(), self._read_size)
+        except BlockingIOError:
+            return None
+        except OSError:  # reset, or closed: what read() reports as the end
             self.broken = True
             return b""
 
