@@ -67,7 +67,20 @@ class Transport:
             return
         self._writing = True
         try:
-            await self.stream.send_all(data)
+            # trio's send_all, without its layers for the common case: what the kernel
+            # takes at once is written directly; the rest, if any, the trio way.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                sent = os.write(self.stream.socket.fileno(), data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # reset, or closed: as send_all's broken stream
+                self.broken = True
+                return
+            if sent < len(data):
+                await self.stream.send_all(memoryview(data)[sent:])
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
         except _GONE:
             self.broken = True
         finally:

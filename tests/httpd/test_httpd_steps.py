@@ -1,5 +1,6 @@
 """What a request costs the server in Trio task steps (each one a trip through the
-scheduler): a kept-alive connection's next request already received is read at once."""
+scheduler): a kept-alive connection's next request already received is read at once;
+an answer is written directly, what the kernel does not take at once the trio way."""
 
 from __future__ import annotations
 
@@ -64,3 +65,25 @@ async def test_httpd_next_request_already_in_is_read_without_a_yield() -> None:
     # The first answer's send was the last yield: the second request, already in the
     # socket, is read and handed to the app in the same step.
     assert seen["second began"] == seen["first answered"]
+
+
+async def test_httpd_response_larger_than_the_socket_takes_at_once_arrives_whole() -> None:
+    body = bytes(range(256)) * (32 * 1024)  # 8 MiB: more than the kernel takes at once
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("no lifespan here")
+        await receive()
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async with serving(app) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            chunks = []
+            while chunk := await stream.receive_some(65536):
+                chunks.append(chunk)
+    [(status, _, got)] = responses(b"".join(chunks))
+    assert status == 200 and got == body
