@@ -208,8 +208,14 @@ class ActorRef:
             raise ValueError(f"ask timeout must be a non-negative number, got {timeout}")
         envelope = _Ask(message)
         with trio.move_on_after(timeout):
+            # A channel's send, without the yield it makes after delivering: the wait
+            # for the reply is a yield of its own, so one per ask is enough.
+            await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                await self._mailbox.sender.send(envelope)
+                try:
+                    self._mailbox.sender.send_nowait(envelope)
+                except trio.WouldBlock:  # the mailbox is full: wait for room
+                    await self._mailbox.sender.send(envelope)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 raise self._mailbox.stopped_error(message) from None
             await envelope.done.wait()

@@ -143,6 +143,11 @@ class HttpConnection:
             with trio.move_on_at(head_deadline):
                 return await self.transport.read()
             return None
+        if self._served == 0 or not self.shutdown.closing:
+            # Between requests the next one is mostly in already: no wait to set up.
+            data = self.transport.read_now()
+            if data is not None:
+                return data
         deadline = trio.current_time() + self.settings.keep_alive_timeout
         if self._served == 0:
             # A new connection's first request may be on its way already (it was sent

@@ -10,6 +10,8 @@ and reads report the end, so the app learns of the disconnect through ``receive(
 
 from __future__ import annotations
 
+import os
+
 import trio
 
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
@@ -37,6 +39,24 @@ class Transport:
             self.broken = True
             return b""
 
+    def read_now(self) -> bytes | None:
+        """The bytes the kernel holds already, without waiting or a checkpoint; None
+        when there are none yet (then :meth:`read` waits), ``b""`` as :meth:`read`.
+
+        A kept-alive connection's next request is mostly there by the time its answer
+        went out: this read spares the wait's cancel scope and trio's recv, which
+        checks for cancellation, tries the socket and then yields to the scheduler.
+        """
+        if self.broken:
+            return b""
+        try:
+            return os.read(self.stream.socket.fileno(), self._read_size)
+        except BlockingIOError:
+            return None
+        except OSError:  # reset, or closed: what read() reports as the end
+            self.broken = True
+            return b""
+
     async def write(self, data: bytes) -> None:
         """Send ``data`` whole (after any write in progress); nothing if the peer left."""
         while self._writing:
@@ -47,7 +67,20 @@ class Transport:
             return
         self._writing = True
         try:
-            await self.stream.send_all(data)
+            # trio's send_all, without its layers for the common case: what the kernel
+            # takes at once is written directly; the rest, if any, the trio way.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                sent = os.write(self.stream.socket.fileno(), data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # reset, or closed: as send_all's broken stream
+                self.broken = True
+                return
+            if sent < len(data):
+                await self.stream.send_all(memoryview(data)[sent:])
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
         except _GONE:
             self.broken = True
         finally:
