@@ -7,6 +7,8 @@ HTTP answer: ``websocket.close`` gives a 403, and the ``websocket.http.response`
 extension lets the app send its own status, headers and body (Quart's 401 with JSON).
 Pings are answered by the reader; a message over ``websocket_max_message`` closes the
 socket with 1009; the client leaving gives ``websocket.disconnect`` with 1006.
+Subprotocols that are not ASCII are a 400; an extension offer with a bad parameter is
+declined (the socket opens uncompressed).
 """
 
 from __future__ import annotations
@@ -65,15 +67,32 @@ async def serve_websocket(conn: HttpConnection, request: h11.Request) -> None:
             and _header(request, b"sec-websocket-version") == WEBSOCKET_VERSION
             and isinstance(conn.h11.next_event(), h11.EndOfMessage)  # no body
         )
+        protocols = _header(request, b"sec-websocket-protocol")
+        scope["subprotocols"] = split_comma_header(protocols) if protocols else []
     except (UnicodeDecodeError, h11.RemoteProtocolError):
         valid, key = False, None
     if not valid or key is None:
         await conn._refuse(400)
         return
-    protocols = _header(request, b"sec-websocket-protocol")
-    scope["subprotocols"] = split_comma_header(protocols) if protocols else []
     session = WebSocket(conn, request, key, scope)
     await session.run()
+
+
+def negotiate_extensions(request: h11.Request) -> tuple[list[Extension], bytes | None]:
+    """The extensions to use and the header accepting them (None: no extension).
+
+    An offer the client got wrong (a parameter that is not a number, not ASCII) is
+    declined, as RFC 7692 says: the socket opens without compression.
+    """
+    offered = _header(request, b"sec-websocket-extensions")
+    if not offered:
+        return [], None
+    extensions: list[Extension] = [PerMessageDeflate()]
+    try:
+        accepts = server_extensions_handshake(split_comma_header(offered), extensions)
+    except (UnicodeDecodeError, ValueError):
+        return [], None
+    return (extensions, accepts) if accepts else ([], None)
 
 
 class WebSocket:
@@ -215,13 +234,7 @@ class WebSocket:
             if subprotocol not in self.scope["subprotocols"]:
                 raise ValueError(f"subprotocol {subprotocol!r} was not asked for")
             headers.append((b"sec-websocket-protocol", subprotocol.encode()))
-        extensions: list[Extension] = [PerMessageDeflate()]
-        offered = _header(self.request, b"sec-websocket-extensions")
-        accepts = (
-            server_extensions_handshake(split_comma_header(offered), extensions)
-            if offered
-            else None
-        )
+        extensions, accepts = negotiate_extensions(self.request)
         if accepts:
             headers.append((b"sec-websocket-extensions", accepts))
         headers.append((b"sec-websocket-accept", generate_accept_token(self.key)))
