@@ -19,6 +19,10 @@ from symphony.httpd import Scope, ServerSettings, serve
 # -- the app: echo, a streamed answer, a WebSocket that echoes --------------------------
 
 
+#: How long the app waits for a body, or a WebSocket's next message (Quart bounds it too).
+APP_WAIT = 5.0
+
+
 async def fuzz_app(scope: Scope, receive: Any, send: Any) -> None:
     """Never fails: every 5xx or logged error is the server's own."""
     if scope["type"] == "lifespan":
@@ -31,8 +35,10 @@ async def fuzz_app(scope: Scope, receive: Any, send: Any) -> None:
             await send({"type": "websocket.close"})
             return
         await send({"type": "websocket.accept"})
-        while (message := await receive())["type"] == "websocket.receive":
-            await send({**message, "type": "websocket.send"})
+        with trio.move_on_after(APP_WAIT):
+            while (message := await receive())["type"] == "websocket.receive":
+                await send({**message, "type": "websocket.send"})
+        await send({"type": "websocket.close"})
     elif scope["path"].startswith("/stream"):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for part in (b"one ", b"two ", b"three"):
@@ -40,11 +46,17 @@ async def fuzz_app(scope: Scope, receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b""})
     else:
         body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        with trio.move_on_after(APP_WAIT) as waited:
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        if waited.cancelled_caught:
+            headers = [(b"content-length", b"0"), (b"connection", b"close")]
+            await send({"type": "http.response.start", "status": 408, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
         text = f"{scope['method']} {scope['path']} ".encode() + body
         headers = [(b"content-length", str(len(text)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
