@@ -75,7 +75,7 @@ class HttpConnection:
         self.settings = settings
         self.shutdown = shutdown
         self.state = state
-        self.transport = Transport(stream, settings.read_size)
+        self.transport = Transport(stream, settings.read_size, settings.write_timeout)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_head_size)
         self.client: Address | None = None
         self.server: Address | None = None

@@ -15,6 +15,7 @@ declined (the socket opens uncompressed).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -258,6 +259,8 @@ class WebSocket:
             self._events = self.ws.events()
         self.state = "connected"
         self.decided.set()
+        # A socket's pace is its own (a tunnel's reader may pause): no write timeout.
+        self.transport.write_timeout = math.inf
         await self.transport.write(data or b"")
 
     async def _send_refusal(self, message: AsgiMessage) -> None:
