@@ -7,8 +7,9 @@ and a graceful stop. It serves what the Conductor's apps need and nothing more (
 HTTP/2, no TLS: the API listens on loopback or behind a proxy).
 
 Modules: ``_http`` (the connection and its request cycle), ``_websocket``,
-``_lifespan``, ``_serve`` (listeners and the stop), ``_shutdown``, ``_scope``,
-``_transport`` (the socket), ``_settings``, ``_types`` (the ASGI aliases).
+``_deflate`` (permessage-deflate bounded by the message limit), ``_lifespan``,
+``_serve`` (listeners and the stop), ``_shutdown``, ``_scope``, ``_transport`` (the
+socket), ``_settings``, ``_types`` (the ASGI aliases).
 """
 
 from ._lifespan import LifespanFailure

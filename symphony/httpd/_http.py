@@ -7,10 +7,11 @@ the client to leave (Quart-Trio awaits that while a response streams). A pipelin
 request read by that wait stays in h11's buffer for the next cycle.
 
 What the server answers itself: 400 for a malformed request (and a path that is not
-UTF-8), 431 for an oversize head (h11's hints), 500 when the app fails before its
-response began; after that, a failure closes the connection, the only signal HTTP/1.1
-has. A request head must arrive within ``head_timeout``; an idle keep-alive connection
-closes after ``keep_alive_timeout``, or at once when the server stops.
+UTF-8), 431 for an oversize head (h11's hints), 501 for ``CONNECT`` (no tunnels), 500
+when the app fails before its response began; after that, a failure closes the
+connection, the only signal HTTP/1.1 has. A request head must arrive within
+``head_timeout``; an idle keep-alive connection closes after ``keep_alive_timeout``, or
+at once when the server stops.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class HttpConnection:
         self.settings = settings
         self.shutdown = shutdown
         self.state = state
-        self.transport = Transport(stream, settings.read_size)
+        self.transport = Transport(stream, settings.read_size, settings.write_timeout)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_head_size)
         self.client: Address | None = None
         self.server: Address | None = None
@@ -184,6 +185,11 @@ class HttpConnection:
 
     async def _cycle(self, request: h11.Request) -> bool:
         """Run the app for ``request``; whether the connection may serve another."""
+        if request.method == b"CONNECT":
+            # A tunnel is a proxy's: h11 would switch protocols on the app's 2xx and
+            # then refuse its body. Not implemented, as HTTP says for such a method.
+            await self._refuse(501)
+            return False
         try:
             scope = request_scope(
                 "http", request, client=self.client, server=self.server, state=self.state

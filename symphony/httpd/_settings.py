@@ -13,14 +13,18 @@ class ServerSettings:
     or 400, as Hypercorn's default of 16 KiB does); ``keep_alive_timeout`` closes a
     connection that sends no new request; ``head_timeout`` one whose request head does not
     arrive in time once it began (slowloris). Bodies are read only when the app asks, so
-    their pace is the app's to bound. ``graceful_timeout`` is how long requests in flight
-    may take to finish once the server is asked to stop; idle connections close at once.
+    their pace is the app's to bound. ``write_timeout`` ends a connection whose client
+    stops reading (64 KiB of a response not taken in that long: slow-read; not on an
+    accepted WebSocket, whose reader may pause as long as it likes).
+    ``graceful_timeout`` is how long requests in flight may take to finish once the
+    server is asked to stop; idle connections close at once.
     """
 
     max_head_size: int = 16 * 1024
     keep_alive_timeout: float = 5.0
     head_timeout: float = 10.0
     graceful_timeout: float = 1.0
+    write_timeout: float = 60.0
     #: A WebSocket message larger than this closes the socket with 1009 (too big).
     websocket_max_message: int = 16 * 1024 * 1024
     #: How much one read from a socket takes at most.

@@ -6,6 +6,8 @@ writer at a time, so writes are serialized here (a 100 Continue sent by the read
 must not meet the app's response), without a lock's checkpoint on the common path.
 A socket that breaks is remembered, never raised to the app: later writes do nothing
 and reads report the end, so the app learns of the disconnect through ``receive()``.
+A write cut short (a piece of it not out within ``write_timeout``: the client stopped
+reading) breaks the socket too: part of it may be out, the framing is lost.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ import os
 import trio
 
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+#: A large write goes out in pieces, each given ``write_timeout``: a slow client that
+#: reads is not cut off, one that stopped reading is.
+WRITE_PIECE = 64 * 1024
 
 
 class Transport:
     """A client's stream with serialized writes and a ``broken`` flag."""
 
-    __slots__ = ("_done", "_read_size", "_writing", "broken", "stream")
+    __slots__ = ("_done", "_read_size", "_writing", "broken", "stream", "write_timeout")
 
-    def __init__(self, stream: trio.SocketStream, read_size: int) -> None:
+    def __init__(self, stream: trio.SocketStream, read_size: int, write_timeout: float) -> None:
         self.stream = stream
         self.broken = False
         self._read_size = read_size
+        self.write_timeout = write_timeout
         self._writing = False
         self._done: trio.Event | None = None
 
@@ -78,7 +84,7 @@ class Transport:
                 self.broken = True
                 return
             if sent < len(data):
-                await self.stream.send_all(memoryview(data)[sent:])
+                await self._send_rest(memoryview(data)[sent:])
             else:
                 await trio.lowlevel.cancel_shielded_checkpoint()
         except _GONE:
@@ -88,6 +94,15 @@ class Transport:
             if self._done is not None:
                 self._done.set()
                 self._done = None
+
+    async def _send_rest(self, view: memoryview) -> None:
+        """What the kernel did not take at once, in pieces, each within the timeout."""
+        with trio.CancelScope() as scope:
+            for start in range(0, len(view), WRITE_PIECE):
+                scope.deadline = trio.current_time() + self.write_timeout
+                await self.stream.send_all(view[start : start + WRITE_PIECE])
+        if scope.cancelled_caught:
+            self.broken = True
 
     async def close(self) -> None:
         """Close the socket (at once: what was written is already with the kernel)."""

@@ -6,24 +6,29 @@ its decision (Quart-Trio's reader task asks at once). A refusal before the accep
 HTTP answer: ``websocket.close`` gives a 403, and the ``websocket.http.response``
 extension lets the app send its own status, headers and body (Quart's 401 with JSON).
 Pings are answered by the reader; a message over ``websocket_max_message`` closes the
-socket with 1009; the client leaving gives ``websocket.disconnect`` with 1006.
+socket with 1009 (a compressed one is inflated no further than that, and frames are
+taken from wsproto one at a time); the client leaving gives ``websocket.disconnect`` with 1006.
+Subprotocols that are not ASCII are a 400; an extension offer with a bad parameter is
+declined (the socket opens uncompressed).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
+import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import h11
 import trio
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, TextMessage
-from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.extensions import Extension
 from wsproto.frame_protocol import CloseReason
 from wsproto.handshake import WEBSOCKET_VERSION, server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, generate_accept_token, split_comma_header
 
+from ._deflate import BoundedDeflate
 from ._scope import request_scope
 from ._types import Message as AsgiMessage
 
@@ -65,15 +70,32 @@ async def serve_websocket(conn: HttpConnection, request: h11.Request) -> None:
             and _header(request, b"sec-websocket-version") == WEBSOCKET_VERSION
             and isinstance(conn.h11.next_event(), h11.EndOfMessage)  # no body
         )
+        protocols = _header(request, b"sec-websocket-protocol")
+        scope["subprotocols"] = split_comma_header(protocols) if protocols else []
     except (UnicodeDecodeError, h11.RemoteProtocolError):
         valid, key = False, None
     if not valid or key is None:
         await conn._refuse(400)
         return
-    protocols = _header(request, b"sec-websocket-protocol")
-    scope["subprotocols"] = split_comma_header(protocols) if protocols else []
     session = WebSocket(conn, request, key, scope)
     await session.run()
+
+
+def negotiate_extensions(request: h11.Request, limit: int) -> tuple[list[Extension], bytes | None]:
+    """The extensions to use and the header accepting them (None: no extension).
+
+    An offer the client got wrong (a parameter that is not a number, not ASCII) is
+    declined, as RFC 7692 says: the socket opens without compression.
+    """
+    offered = _header(request, b"sec-websocket-extensions")
+    if not offered:
+        return [], None
+    extensions: list[Extension] = [BoundedDeflate(limit)]
+    try:
+        accepts = server_extensions_handshake(split_comma_header(offered), extensions)
+    except (UnicodeDecodeError, ValueError):
+        return [], None
+    return (extensions, accepts) if accepts else ([], None)
 
 
 class WebSocket:
@@ -91,7 +113,8 @@ class WebSocket:
         self.decided = trio.Event()  # accepted or refused
         self.ws: Connection | None = None
         self._connected_sent = False
-        self._events: deque[Event] = deque()
+        self._events: Iterator[Event] | None = None  # wsproto's, pulled one by one
+        self._eof = False
         self._parts: list[Any] = []
         self._size = 0
         self._response: AsgiMessage | None = None
@@ -147,14 +170,15 @@ class WebSocket:
     async def _receive_frame(self) -> AsgiMessage | None:
         """Handle the next frame: a whole message, or None (a ping, a part, the close)."""
         assert self.ws is not None
-        while not self._events:
-            data = await self.transport.read()
-            self.ws.receive_data(data or None)
-            self._events.extend(self.ws.events())
-            if not data and not self._events:
+        # One event at a time: a read may hold many frames, each inflating to the limit.
+        while (event := next(self._events, None) if self._events else None) is None:
+            if self._eof:
                 self.close_code = 1006
                 return None
-        event = self._events.popleft()
+            data = await self.transport.read()
+            self.ws.receive_data(data or None)
+            self._events = self.ws.events()
+            self._eof = not data  # the end: what is left are its last events
         if isinstance(event, Message):
             self._parts.append(event.data)
             self._size += len(event.data)
@@ -174,6 +198,8 @@ class WebSocket:
         elif isinstance(event, CloseConnection):
             if self.ws.state is ConnectionState.REMOTE_CLOSING:
                 await self._write(event.response())
+            elif self.ws.state is ConnectionState.OPEN:  # wsproto refused a frame: say why
+                await self._write(CloseConnection(code=event.code))
             self.state = "closed"
             self.close_code = event.code
         return None
@@ -215,13 +241,8 @@ class WebSocket:
             if subprotocol not in self.scope["subprotocols"]:
                 raise ValueError(f"subprotocol {subprotocol!r} was not asked for")
             headers.append((b"sec-websocket-protocol", subprotocol.encode()))
-        extensions: list[Extension] = [PerMessageDeflate()]
-        offered = _header(self.request, b"sec-websocket-extensions")
-        accepts = (
-            server_extensions_handshake(split_comma_header(offered), extensions)
-            if offered
-            else None
-        )
+        limit = self.conn.settings.websocket_max_message
+        extensions, accepts = negotiate_extensions(self.request, limit)
         if accepts:
             headers.append((b"sec-websocket-extensions", accepts))
         headers.append((b"sec-websocket-accept", generate_accept_token(self.key)))
@@ -235,9 +256,11 @@ class WebSocket:
         leftover, _ = self.conn.h11.trailing_data
         if leftover:
             self.ws.receive_data(leftover)
-            self._events.extend(self.ws.events())
+            self._events = self.ws.events()
         self.state = "connected"
         self.decided.set()
+        # A socket's pace is its own (a tunnel's reader may pause): no write timeout.
+        self.transport.write_timeout = math.inf
         await self.transport.write(data or b"")
 
     async def _send_refusal(self, message: AsgiMessage) -> None:

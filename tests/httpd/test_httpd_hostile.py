@@ -26,8 +26,10 @@ GOOD = b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
         (b"GET /%FF%FE HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # not UTF-8 once decoded
         (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+        # A tunnel: h11 would switch protocols on the app's 2xx, then refuse its body.
+        (b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 501),
     ],
-    ids=["line", "no-colon", "name", "no-host", "length", "two-lengths", "utf8", "big"],
+    ids=["line", "no-colon", "name", "no-host", "length", "two-lengths", "utf8", "big", "connect"],
 )
 async def test_httpd_malformed_request_is_refused_and_others_are_served(
     request_bytes: bytes, status: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import trio
 from wsproto.events import CloseConnection
 
@@ -105,3 +106,49 @@ async def test_httpd_websocket_without_key_is_400() -> None:
     async with serving(echo) as port:
         [(status, _, _)] = responses(await exchange(port, bad))
     assert status == 400
+
+
+async def _plain(scope: Scope, receive: Any, send: Any) -> None:
+    """Accepts without a subprotocol, then waits for the client to leave."""
+    if scope["type"] != "websocket":
+        raise RuntimeError
+    await receive()
+    await send({"type": "websocket.accept"})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def test_httpd_websocket_subprotocols_not_ascii_are_a_400(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    request = UPGRADE.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: \xff\r\n\r\n")
+    async with serving(_plain) as port:
+        [(status, headers, _)] = responses(await exchange(port, request, wait=2))
+    assert status == 400 and headers[b"connection"] == b"close"
+    assert not [r for r in caplog.records if r.name == "symphony.httpd" and r.exc_info]
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        b"permessage-deflate; server_max_window_bits=abc",
+        b"permessage-deflate; client_max_window_bits=\xff",
+        b"permessage-deflate; client_max_window_bits=99",
+    ],
+)
+async def test_httpd_websocket_extension_offer_with_bad_parameters_is_declined(
+    offer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 7692: an offer with an invalid parameter is declined; the socket opens without."""
+    request = UPGRADE.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: " + offer + b"\r\n\r\n")
+    async with serving(_plain) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(request)
+            raw = b""
+            with trio.fail_after(5):
+                while b"\r\n\r\n" not in raw:
+                    raw += await stream.receive_some(65536)
+    assert raw.startswith(b"HTTP/1.1 101 "), raw
+    assert b"sec-websocket-extensions" not in raw.lower()
+    assert not [r for r in caplog.records if r.name == "symphony.httpd" and r.exc_info]
