@@ -83,17 +83,21 @@ async def _serve(
 ) -> None:
     """Serve from the app's startup until the trigger, then stop (see the module)."""
     shutdown = Shutdown()
+
+    def connection(stream: trio.SocketStream) -> HttpConnection:
+        return HttpConnection(app, stream, settings, shutdown, state)
+
     async with trio.open_nursery() as connections:
         async with trio.open_nursery() as accepting:
             for listener in listeners:
-                accepting.start_soon(_accept, listener, connections, app, settings, shutdown, state)
+                accepting.start_soon(_accept, listener, connections, connection)
             sockets = [listener.socket for listener in listeners]
             task_status.started([bind_url(s.family, s.getsockname()) for s in sockets])
             await shutdown_trigger()
             accepting.cancel_scope.cancel()
         shutdown.close()
         for listener in listeners:
-            await _accept_waiting(listener, connections, app, settings, shutdown, state)
+            await _accept_waiting(listener, connections, connection)
             listener.socket.close()  # new clients are refused from now on
         connections.cancel_scope.deadline = trio.current_time() + settings.graceful_timeout
 
@@ -101,10 +105,7 @@ async def _serve(
 async def _accept(
     listener: trio.SocketListener,
     nursery: trio.Nursery,
-    app: ASGIApp,
-    settings: ServerSettings,
-    shutdown: Shutdown,
-    state: dict[str, Any],
+    connection: Callable[[trio.SocketStream], HttpConnection],
 ) -> None:
     while True:
         try:
@@ -115,16 +116,13 @@ async def _accept(
             log.error("accept failed (%s): waiting a moment", error)
             await trio.sleep(0.1)
             continue
-        nursery.start_soon(_connection, HttpConnection(app, stream, settings, shutdown, state))
+        nursery.start_soon(_serve_connection, connection(stream))
 
 
 async def _accept_waiting(
     listener: trio.SocketListener,
     nursery: trio.Nursery,
-    app: ASGIApp,
-    settings: ServerSettings,
-    shutdown: Shutdown,
-    state: dict[str, Any],
+    connection: Callable[[trio.SocketStream], HttpConnection],
 ) -> None:
     """Serve the connections the kernel accepted already (closing the listener would
     reset them, requests sent and all).
@@ -138,10 +136,10 @@ async def _accept_waiting(
             stream = await listener.accept()
         if scope.cancelled_caught:
             return
-        nursery.start_soon(_connection, HttpConnection(app, stream, settings, shutdown, state))
+        nursery.start_soon(_serve_connection, connection(stream))
 
 
-async def _connection(conn: HttpConnection) -> None:
+async def _serve_connection(conn: HttpConnection) -> None:
     try:
         await conn.run()
     except Exception:  # one connection's failure never stops the server
