@@ -51,9 +51,9 @@ def insert_events(conn: Db, events: Sequence[NewEvent], now: float) -> list[Even
     out: list[EventRecord] = []
     for start in range(0, len(events), INSERT_CHUNK):
         chunk = events[start : start + INSERT_CHUNK]
+        ats = [now if e.at is None else e.at for e in chunk]
         params: list[object] = []
-        for e in chunk:
-            at = now if e.at is None else e.at
+        for e, at in zip(chunk, ats, strict=True):
             params += (e.deployment_id, e.instance_id, at, e.kind, e.message, _dump(e.data))
         rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
         cursor = conn.execute(
@@ -64,15 +64,9 @@ def insert_events(conn: Db, events: Sequence[NewEvent], now: float) -> list[Even
         ids = sorted(int(row[0]) for row in cursor.fetchall())
         out += (
             EventRecord(
-                event_id,
-                now if e.at is None else e.at,
-                e.kind,
-                e.message,
-                e.deployment_id,
-                e.instance_id,
-                dict(e.data),
+                event_id, at, e.kind, e.message, e.deployment_id, e.instance_id, dict(e.data)
             )
-            for event_id, e in zip(ids, chunk, strict=True)
+            for event_id, e, at in zip(ids, chunk, ats, strict=True)
         )
     return out
 
