@@ -107,3 +107,14 @@ async def test_probe_times_a_real_job_by_its_first_line(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         assert set(probe.lines) == {"job-a", "job-b"}  # a malformed line is ignored
+
+
+def test_http_floor_measures_both_servers_answering() -> None:
+    from benchmarks.http_floor import SERVERS, measure
+
+    results = measure(requests=40, rounds=1)
+    assert set(results) == set(SERVERS)
+    for blocks in results.values():
+        assert len(blocks) == 1  # the warm-up round is not kept
+        # 40 requests may take less CPU than one tick of the clock /proc counts in
+        assert blocks[0]["per_s"] > 0 and blocks[0]["server_us"] >= 0
