@@ -24,6 +24,7 @@ from typing import Any
 import h11
 import trio
 
+from ._head import plain_head, plain_request, renewed
 from ._scope import Address, address, request_scope
 from ._settings import ServerSettings
 from ._shutdown import Shutdown
@@ -82,6 +83,9 @@ class HttpConnection:
         # The cycle in progress.
         self._method = b""
         self._head: h11.Response | None = None
+        self._plain_request = False  # an answer to it may be written without h11
+        self._plain: tuple[int, list[Any], bytes, int] | None = None  # such a head, unsent
+        self._renew = False  # h11 did not see the answer: the next request needs a fresh one
         self._started = False  # the app sent http.response.start
         self._done = False  # the response is complete
         self._no_body = False
@@ -198,7 +202,9 @@ class HttpConnection:
             await self._refuse(400)
             return False
         self._method = request.method
-        self._head = None
+        self._head = self._plain = None
+        self._plain_request = plain_request(request)
+        self._renew = False
         self._started = self._done = self._body_done = self._left = False
         self._read_ahead = False
         self._pending = None
@@ -207,7 +213,7 @@ class HttpConnection:
         except Exception:
             if not self.transport.broken:
                 log.exception("the app failed on %s %s", scope["method"], scope["path"])
-            if self._started and self._head is None:
+            if self._started and self._head is None and self._plain is None:
                 return False  # the response began: closing is the only way to say so
             await self._refuse(500)  # nothing of the app's answer was written yet
             return False
@@ -221,11 +227,16 @@ class HttpConnection:
             return False
         if self.h11.their_state is h11.SEND_BODY and not await self._drain():
             return False
-        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+        if self.h11.their_state is not h11.DONE:
+            return False
+        if self._renew:
+            self.h11 = renewed(self.h11, self.settings.max_head_size)
+        elif self.h11.our_state is h11.DONE:
             self.h11.start_next_cycle()
-            self._served += 1
-            return True
-        return False
+        else:
+            return False
+        self._served += 1
+        return True
 
     async def _drain(self) -> bool:
         """Read the rest of a body the app did not ask for (a GET's empty one, mostly).
@@ -338,6 +349,13 @@ class HttpConnection:
             if self.shutdown.closing:
                 headers.append((b"connection", b"close"))
             self._no_body = _no_body(self._method, status)
+            plain = None
+            if self._plain_request and not self._no_body:
+                plain = plain_head(status, headers)
+            if plain is not None:
+                # Written by us if its body comes whole in one message (see ``_head``).
+                self._plain = (status, headers, *plain)
+                return
             head = h11.Response(status_code=status, headers=headers)
             if any(name.lower() == b"content-length" for name, _ in headers):
                 # A body of known length is at hand: the head goes with its first part,
@@ -352,6 +370,14 @@ class HttpConnection:
                 return  # after the end (or to a client that is gone): ignored, as Hypercorn
             body = message.get("body", b"")
             more = message.get("more_body", False)
+            if self._plain is not None:
+                status, headers, written, length = self._plain
+                self._plain = None
+                if not more and len(body) == length:
+                    self._done = self._renew = True
+                    await self.transport.write(written + body)
+                    return
+                self._head = h11.Response(status_code=status, headers=headers)
             parts = []
             if self._head is not None:
                 parts.append(self.h11.send(self._head))
