@@ -10,8 +10,9 @@ What the server answers itself: 400 for a malformed request (and a path that is 
 UTF-8), 431 for an oversize head (h11's hints), 501 for ``CONNECT`` (no tunnels), 500
 when the app fails before its response began; after that, a failure closes the
 connection, the only signal HTTP/1.1 has. A request head must arrive within
-``head_timeout``; an idle keep-alive connection closes after ``keep_alive_timeout``, or
-at once when the server stops.
+``head_timeout``, a body at the pace ``body_timeout`` and ``body_min_rate`` set (else
+408 and the connection closes); an idle keep-alive connection closes after
+``keep_alive_timeout``, or at once when the server stops.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class HttpConnection:
         self._read_ahead = False  # the disconnect watch read once past the request
         self._pending: Any = None  # an h11 event read ahead by _peek_end
         self._served = 0  # requests answered on this connection
+        self._body_since = 0.0  # when the request's head was read (its body's clock)
+        self._body_received = 0  # bytes of its body read so far
 
     async def run(self) -> None:
         """Serve until the client leaves, a timeout, an error or the server stopping."""
@@ -205,6 +208,7 @@ class HttpConnection:
         self._head = self._plain = None
         self._plain_request = plain_request(request)
         self._renew = False
+        self._body_since, self._body_received = trio.current_time(), 0
         self._started = self._done = self._body_done = self._left = False
         self._read_ahead = False
         self._pending = None
@@ -281,6 +285,7 @@ class HttpConnection:
                 return _DISCONNECT
             if isinstance(event, h11.Data):
                 data = bytes(event.data)
+                self._body_received += len(data)
                 # A body that arrived whole comes in one message (the common case).
                 if self._peek_end():
                     self._body_done = True
@@ -294,11 +299,30 @@ class HttpConnection:
                 return _DISCONNECT
             if self.h11.they_are_waiting_for_100_continue and not self._started:
                 await self.transport.write(self.h11.send(_CONTINUE) or b"")
-            data = await self.transport.read()
-            if not data:
+            more = await self._read_body()
+            if more is None:  # too slow: answered 408 (if it can be) and closed
+                self._left = True
+                if not self._started:
+                    await self._refuse(408)
+                    self._started = self._done = True  # the app's answer goes nowhere
+                return _DISCONNECT
+            if not more:
                 self._left = True
                 return _DISCONNECT
-            self.h11.receive_data(data)
+            self.h11.receive_data(more)
+
+    async def _read_body(self) -> bytes | None:
+        """More of the request body, or None: it did not come in time. A body has
+        ``body_timeout`` from its head, and a second more per ``body_min_rate`` bytes
+        received: one sent a byte now and then cannot hold the connection, a large one
+        sent at a fair pace is not cut off."""
+        settings = self.settings
+        deadline = (
+            self._body_since + settings.body_timeout + self._body_received / settings.body_min_rate
+        )
+        with trio.move_on_at(deadline):
+            return await self.transport.read()
+        return None
 
     def _next_body_event(self) -> Any:
         if self._pending is not None:
