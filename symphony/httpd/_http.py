@@ -25,7 +25,7 @@ from typing import Any
 import h11
 import trio
 
-from ._head import plain_head, plain_request, renewed
+from ._head import body_at_hand, plain_head, plain_request, renewed
 from ._scope import Address, address, request_scope
 from ._settings import ServerSettings
 from ._shutdown import Shutdown
@@ -85,6 +85,8 @@ class HttpConnection:
         self._method = b""
         self._head: h11.Response | None = None
         self._plain_request = False  # an answer to it may be written without h11
+        self._at_hand: int | None = None  # a plain request's body length, until first read
+        self._taken: int | None = None  # its body, taken from h11's buffer: that long
         self._plain: tuple[int, list[Any], bytes, int] | None = None  # such a head, unsent
         self._renew = False  # h11 did not see the answer: the next request needs a fresh one
         self._started = False  # the app sent http.response.start
@@ -206,7 +208,9 @@ class HttpConnection:
             return False
         self._method = request.method
         self._head = self._plain = None
-        self._plain_request = plain_request(request)
+        self._at_hand = plain_request(request)
+        self._plain_request = self._at_hand is not None
+        self._taken = None
         self._renew = False
         self._body_since, self._body_received = trio.current_time(), 0
         self._started = self._done = self._body_done = self._left = False
@@ -229,6 +233,12 @@ class HttpConnection:
             return False
         if not self._done or self.transport.broken or self.shutdown.closing:
             return False
+        if self._taken is not None:  # h11 has the body still, and may not have the answer
+            if not (self._renew or self.h11.our_state is h11.DONE):
+                return False
+            self.h11 = renewed(self.h11, self.settings.max_head_size, self._taken)
+            self._served += 1
+            return True
         if self.h11.their_state is h11.SEND_BODY and not await self._drain():
             return False
         if self.h11.their_state is not h11.DONE:
@@ -274,6 +284,12 @@ class HttpConnection:
             return _DISCONNECT
         if self._body_done:
             return await self._watch_disconnect()
+        if self._at_hand is not None:
+            body = body_at_hand(self.h11, self._at_hand)
+            if body is not None:
+                self._body_done, self._taken = True, self._at_hand
+                return {"type": "http.request", "body": body, "more_body": False}
+            self._at_hand = None  # not all in yet: h11 reads it
         while True:
             try:
                 event = self._next_body_event()

@@ -1,6 +1,7 @@
 """A plain answer's head is written by the server: the bytes h11 writes, without h11's
 send; anything else (HEAD, 204, a stream, an app's Connection header, a body of another
-length, a request that closes or upgrades, a bad header) still goes through h11."""
+length, a request that closes or upgrades, a bad header) still goes through h11. A plain
+request's body received whole with its head is taken without h11's body events."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import h11
 import pytest
 import trio
+import trio.testing
 
 from symphony.httpd import Scope
 from symphony.httpd._head import plain_head
@@ -75,18 +77,27 @@ def test_httpd_other_answers_are_left_to_h11(
 
 
 class Sends:
-    """Counts a server's h11 ``Connection.send`` calls (h11's own code runs unchanged)."""
+    """Counts a server's h11 ``Connection.send`` calls and the events its
+    ``next_event`` gives (h11's own code runs unchanged)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[str] = []
-        original = h11.Connection.send
+        self.events: list[str] = []
+        original, original_next = h11.Connection.send, h11.Connection.next_event
 
         def send(conn: h11.Connection, event: Any) -> Any:
             if conn.our_role is h11.SERVER:
                 self.calls.append(type(event).__name__)
             return original(conn, event)
 
+        def next_event(conn: h11.Connection) -> Any:
+            event = original_next(conn)
+            if conn.our_role is h11.SERVER and event is not h11.NEED_DATA:
+                self.events.append(type(event).__name__)
+            return event
+
         monkeypatch.setattr(h11.Connection, "send", send)
+        monkeypatch.setattr(h11.Connection, "next_event", next_event)
 
 
 async def plain_app(scope: Scope, receive: Any, send: Any) -> None:
@@ -127,6 +138,36 @@ async def test_httpd_plain_answers_on_a_kept_connection_skip_h11_send(
         raw = await exchange(port, b"".join(requests) + b"GET /end HTTP/1.1\r\nHost: x\r\n\r\n")
     assert [r[2] for r in responses(raw)] == [b"/a", b"/b", b"/c", b"/end"]
     assert sends.calls == []
+    assert set(sends.events) <= {"Request", "ConnectionClosed"}  # bodies taken as they are
+
+
+async def test_httpd_a_body_taken_whole_then_an_answer_through_h11(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sends = Sends(monkeypatch)
+    post = b"POST /parts HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    async with serving(plain_app) as port:
+        raw = await exchange(port, post + post + b"POST /close HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [r[2] for r in responses(raw)] == [b"/parts", b"/parts", b"/close"]
+    assert set(sends.events) <= {"Request", "ConnectionClosed"}
+    assert sends.calls.count("Response") == 3
+
+
+async def test_httpd_a_body_not_all_in_is_read_through_h11(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    sends = Sends(monkeypatch)
+    async with serving(plain_app) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe")
+            await trio.sleep(1)  # the server has read the first part
+            await stream.send_all(b"lloGET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw = b""
+            while len(responses(raw or b"x")) < 2:
+                raw += await stream.receive_some(65536)
+    assert [r[2] for r in responses(raw)] == [b"/b", b"/c"]
+    assert "Data" in sends.events
 
 
 @pytest.mark.parametrize(
