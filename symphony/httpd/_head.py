@@ -55,23 +55,51 @@ def plain_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> tuple[byt
     None when the answer is not plain (then h11 writes it, and refuses what it refuses)."""
     if not 200 <= status < 1000 or status in (204, 304):
         return None
+    try:
+        return _head(status, headers)
+    except TypeError:  # not pairs of bytes (str, lists): h11 takes what it takes
+        return None
+
+
+def _head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, int] | None:
     length = -1
     lines = [b"HTTP/1.1 %d \r\n" % status]
-    for name, value in headers:
-        if not (_NAME.fullmatch(name) and _VALUE.fullmatch(value)):
-            return None
-        lower = name.lower()
-        if lower == b"content-length":
-            if length >= 0 or not _DIGITS.fullmatch(value):
-                return None
-            length = int(value)
-        elif lower in (b"connection", b"transfer-encoding"):
-            return None
-        lines.append(b"%s: %s\r\n" % (name, value))
+    for pair in headers:
+        line = _CHECKED.get(pair)
+        if line is None:
+            name, value = pair
+            if name.lower() == b"content-length":
+                if length >= 0 or not _DIGITS.fullmatch(value):
+                    return None
+                length = int(value)
+                line = b"%s: %s\r\n" % pair
+            else:
+                line = _checked_line(name, value)
+                if line is None:
+                    return None
+        lines.append(line)
     if length < 0:
         return None
     lines.append(b"\r\n")
     return b"".join(lines), length
+
+
+#: Header lines checked already (an answer's type, this second's date): a dict lookup
+#: instead of two regex matches. Emptied when full.
+_CHECKED: dict[tuple[bytes, bytes], bytes] = {}
+_CHECKED_MAX = 256
+
+
+def _checked_line(name: bytes, value: bytes) -> bytes | None:
+    """A header's line, if h11 would write it as it is (not a framing header)."""
+    if not (_NAME.fullmatch(name) and _VALUE.fullmatch(value)):
+        return None
+    if name.lower() in (b"connection", b"transfer-encoding"):
+        return None
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    line = _CHECKED[name, value] = b"%s: %s\r\n" % (name, value)
+    return line
 
 
 def renewed(conn: h11.Connection, max_head_size: int, skip: int = 0) -> h11.Connection:
