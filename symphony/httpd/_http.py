@@ -410,11 +410,16 @@ class HttpConnection:
                 return  # after the end (or to a client that is gone): ignored, as Hypercorn
             body = message.get("body", b"")
             more = message.get("more_body", False)
+            if self._renew:  # a plain answer's whole body is out: only its end may follow
+                if body:
+                    raise RuntimeError("more body than the Content-Length declared")
+                self._done = not more
+                return
             if self._plain is not None:
                 status, headers, written, length = self._plain
                 self._plain = None
-                if not more and len(body) == length:
-                    self._done = self._renew = True
+                if len(body) == length:  # whole (Quart ends it with an empty message)
+                    self._renew, self._done = True, not more
                     await self.transport.write(written + body)
                     return
                 self._head = h11.Response(status_code=status, headers=headers)

@@ -114,6 +114,11 @@ async def plain_app(scope: Scope, receive: Any, send: Any) -> None:
     if scope["path"] == "/parts":
         await send({"type": "http.response.body", "body": b"/pa", "more_body": True})
         await send({"type": "http.response.body", "body": b"rts"})
+    elif scope["path"] in ("/ended", "/toomuch"):  # ended as Quart ends every answer
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        rest = b"!" if scope["path"] == "/toomuch" else b""
+        await send({"type": "http.response.body", "body": rest})
     else:
         await send({"type": "http.response.body", "body": body})
 
@@ -124,6 +129,7 @@ async def test_httpd_plain_answers_on_a_kept_connection_skip_h11_send(
     sends = Sends(monkeypatch)
     requests = [
         b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /ended HTTP/1.1\r\nHost: x\r\n\r\n",
         b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
         b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n",
     ]
@@ -137,7 +143,7 @@ async def test_httpd_plain_answers_on_a_kept_connection_skip_h11_send(
                     raw += await stream.receive_some(65536)
                 assert responses(raw)[0][2] == request.split(b" ")[1]
         raw = await exchange(port, b"".join(requests) + b"GET /end HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert [r[2] for r in responses(raw)] == [b"/a", b"/b", b"/c", b"/end"]
+    assert [r[2] for r in responses(raw)] == [b"/a", b"/ended", b"/b", b"/c", b"/end"]
     assert sends.calls == []
     assert set(sends.events) <= {"Request", "ConnectionClosed"}  # bodies taken as they are
 
@@ -194,3 +200,14 @@ async def test_httpd_answers_that_are_not_plain_go_through_h11(
     path = request_.split(b" ")[1]
     assert answers[0][0] == 200 and answers[0][2] == (b"" if method == b"HEAD" else path)
     assert ("Response" in sends.calls) == via_h11
+
+
+async def test_httpd_more_body_than_declared_after_a_plain_one_closes_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serving(plain_app) as port:
+        raw = await exchange(
+            port, b"GET /toomuch HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\n\r\n"
+        )
+    assert [r[2] for r in responses(raw)] == [b"/toomuch"]  # and closed: /a not answered
+    assert "more body than the Content-Length declared" in caplog.text
