@@ -34,3 +34,7 @@ class ServerSettings:
     websocket_max_message: int = 16 * 1024 * 1024
     #: How much one read from a socket takes at most.
     read_size: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.body_min_rate > 0:
+            raise ValueError(f"body_min_rate must be positive, not {self.body_min_rate!r}")

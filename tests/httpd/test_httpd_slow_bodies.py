@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
-from symphony.httpd import Message, Scope
+from symphony.httpd import Message, Scope, ServerSettings
 
 from .helpers import echo_app, responses, serving
 
@@ -80,3 +81,8 @@ async def test_httpd_a_large_body_at_a_fair_pace_is_not_cut_off(
         raw, _ = await _send_slowly(port, size=20_000, piece=1_000, pause=0.9)
     [(status, _, body)] = responses(raw, [b"POST"])
     assert status == 200 and body == b"POST /up " + b"x" * 20_000
+
+
+def test_httpd_a_body_rate_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="body_min_rate"):
+        ServerSettings(body_min_rate=0)
