@@ -10,8 +10,9 @@ What the server answers itself: 400 for a malformed request (and a path that is 
 UTF-8), 431 for an oversize head (h11's hints), 501 for ``CONNECT`` (no tunnels), 500
 when the app fails before its response began; after that, a failure closes the
 connection, the only signal HTTP/1.1 has. A request head must arrive within
-``head_timeout``; an idle keep-alive connection closes after ``keep_alive_timeout``, or
-at once when the server stops.
+``head_timeout``, a body at the pace ``body_timeout`` and ``body_min_rate`` set (else
+408 and the connection closes); an idle keep-alive connection closes after
+``keep_alive_timeout``, or at once when the server stops.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import h11
 import trio
 
+from ._head import body_at_hand, plain_head, plain_request, renewed
 from ._scope import Address, address, request_scope
 from ._settings import ServerSettings
 from ._shutdown import Shutdown
@@ -82,6 +84,11 @@ class HttpConnection:
         # The cycle in progress.
         self._method = b""
         self._head: h11.Response | None = None
+        self._plain_request = False  # an answer to it may be written without h11
+        self._at_hand: int | None = None  # a plain request's body length, until first read
+        self._taken: int | None = None  # its body, taken from h11's buffer: that long
+        self._plain: tuple[int, list[Any], bytes, int] | None = None  # such a head, unsent
+        self._renew = False  # h11 did not see the answer: the next request needs a fresh one
         self._started = False  # the app sent http.response.start
         self._done = False  # the response is complete
         self._no_body = False
@@ -90,6 +97,8 @@ class HttpConnection:
         self._read_ahead = False  # the disconnect watch read once past the request
         self._pending: Any = None  # an h11 event read ahead by _peek_end
         self._served = 0  # requests answered on this connection
+        self._body_since = 0.0  # when the request's head was read (its body's clock)
+        self._body_received = 0  # bytes of its body read so far
 
     async def run(self) -> None:
         """Serve until the client leaves, a timeout, an error or the server stopping."""
@@ -198,7 +207,12 @@ class HttpConnection:
             await self._refuse(400)
             return False
         self._method = request.method
-        self._head = None
+        self._head = self._plain = None
+        self._at_hand = plain_request(request)
+        self._plain_request = self._at_hand is not None
+        self._taken = None
+        self._renew = False
+        self._body_since, self._body_received = trio.current_time(), 0
         self._started = self._done = self._body_done = self._left = False
         self._read_ahead = False
         self._pending = None
@@ -207,7 +221,7 @@ class HttpConnection:
         except Exception:
             if not self.transport.broken:
                 log.exception("the app failed on %s %s", scope["method"], scope["path"])
-            if self._started and self._head is None:
+            if self._started and self._head is None and self._plain is None:
                 return False  # the response began: closing is the only way to say so
             await self._refuse(500)  # nothing of the app's answer was written yet
             return False
@@ -219,13 +233,24 @@ class HttpConnection:
             return False
         if not self._done or self.transport.broken or self.shutdown.closing:
             return False
-        if self.h11.their_state is h11.SEND_BODY and not await self._drain():
-            return False
-        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
-            self.h11.start_next_cycle()
+        if self._taken is not None:  # h11 has the body still, and may not have the answer
+            if not (self._renew or self.h11.our_state is h11.DONE):
+                return False
+            self.h11 = renewed(self.h11, self.settings.max_head_size, self._taken)
             self._served += 1
             return True
-        return False
+        if self.h11.their_state is h11.SEND_BODY and not await self._drain():
+            return False
+        if self.h11.their_state is not h11.DONE:
+            return False
+        if self._renew:
+            self.h11 = renewed(self.h11, self.settings.max_head_size)
+        elif self.h11.our_state is h11.DONE:
+            self.h11.start_next_cycle()
+        else:
+            return False
+        self._served += 1
+        return True
 
     async def _drain(self) -> bool:
         """Read the rest of a body the app did not ask for (a GET's empty one, mostly).
@@ -259,6 +284,12 @@ class HttpConnection:
             return _DISCONNECT
         if self._body_done:
             return await self._watch_disconnect()
+        if self._at_hand is not None:
+            body = body_at_hand(self.h11, self._at_hand)
+            if body is not None:
+                self._body_done, self._taken = True, self._at_hand
+                return {"type": "http.request", "body": body, "more_body": False}
+            self._at_hand = None  # not all in yet: h11 reads it
         while True:
             try:
                 event = self._next_body_event()
@@ -270,6 +301,7 @@ class HttpConnection:
                 return _DISCONNECT
             if isinstance(event, h11.Data):
                 data = bytes(event.data)
+                self._body_received += len(data)
                 # A body that arrived whole comes in one message (the common case).
                 if self._peek_end():
                     self._body_done = True
@@ -283,11 +315,30 @@ class HttpConnection:
                 return _DISCONNECT
             if self.h11.they_are_waiting_for_100_continue and not self._started:
                 await self.transport.write(self.h11.send(_CONTINUE) or b"")
-            data = await self.transport.read()
-            if not data:
+            more = await self._read_body()
+            if more is None:  # too slow: answered 408 (if it can be) and closed
+                self._left = True
+                if not self._started:
+                    await self._refuse(408)
+                    self._started = self._done = True  # the app's answer goes nowhere
+                return _DISCONNECT
+            if not more:
                 self._left = True
                 return _DISCONNECT
-            self.h11.receive_data(data)
+            self.h11.receive_data(more)
+
+    async def _read_body(self) -> bytes | None:
+        """More of the request body, or None: it did not come in time. A body has
+        ``body_timeout`` from its head, and a second more per ``body_min_rate`` bytes
+        received: one sent a byte now and then cannot hold the connection, a large one
+        sent at a fair pace is not cut off."""
+        settings = self.settings
+        deadline = (
+            self._body_since + settings.body_timeout + self._body_received / settings.body_min_rate
+        )
+        with trio.move_on_at(deadline):
+            return await self.transport.read()
+        return None
 
     def _next_body_event(self) -> Any:
         if self._pending is not None:
@@ -338,6 +389,13 @@ class HttpConnection:
             if self.shutdown.closing:
                 headers.append((b"connection", b"close"))
             self._no_body = _no_body(self._method, status)
+            plain = None
+            if self._plain_request and not self._no_body:
+                plain = plain_head(status, headers)
+            if plain is not None:
+                # Written by us if its body comes whole in one message (see ``_head``).
+                self._plain = (status, headers, *plain)
+                return
             head = h11.Response(status_code=status, headers=headers)
             if any(name.lower() == b"content-length" for name, _ in headers):
                 # A body of known length is at hand: the head goes with its first part,
@@ -352,6 +410,19 @@ class HttpConnection:
                 return  # after the end (or to a client that is gone): ignored, as Hypercorn
             body = message.get("body", b"")
             more = message.get("more_body", False)
+            if self._renew:  # a plain answer's whole body is out: only its end may follow
+                if body:
+                    raise RuntimeError("more body than the Content-Length declared")
+                self._done = not more
+                return
+            if self._plain is not None:
+                status, headers, written, length = self._plain
+                self._plain = None
+                if len(body) == length:  # whole (Quart ends it with an empty message)
+                    self._renew, self._done = True, not more
+                    await self.transport.write(written + body)
+                    return
+                self._head = h11.Response(status_code=status, headers=headers)
             parts = []
             if self._head is not None:
                 parts.append(self.h11.send(self._head))

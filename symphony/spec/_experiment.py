@@ -60,6 +60,7 @@ from ._model import (
     _Strict,
     not_a_label,
 )
+from ._shared import shared
 from ._stems import variable_stem
 from ._words import translate_errors
 
@@ -115,11 +116,11 @@ class ProcessSpec(_Strict):
     cwd: Plain | None = None
     node_group: GroupName | None = None
     capacity_requests: dict[ClassName, Amount] = Field(default_factory=dict)
-    restart_policy: RestartPolicy = Field(default_factory=RestartPolicy)
+    restart_policy: RestartPolicy = Field(default_factory=shared(RestartPolicy))
     health_check: HealthCheck | None = None
     stop_signal: str = "SIGTERM"
     stop_timeout_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
-    reschedule: Reschedule = Field(default_factory=Reschedule)
+    reschedule: Reschedule = Field(default_factory=shared(Reschedule))
     binds: dict[ServiceName, Port | None] = Field(default_factory=dict)
     connects: list[ServiceName] = Field(default_factory=list)
     exposes: dict[ServiceName, Port | None] = Field(default_factory=dict)
@@ -161,7 +162,7 @@ class ExperimentSpec(_Strict):
     process_groups: list[ProcessGroupSpec] = Field(default_factory=list)
     network: Literal["auto", "direct", "relay"] = "auto"
     desired_state: Literal["running", "stopped"] = "running"
-    placement: PlacementPolicy = Field(default_factory=PlacementPolicy)
+    placement: PlacementPolicy = Field(default_factory=shared(PlacementPolicy))
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:

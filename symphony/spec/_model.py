@@ -37,6 +37,7 @@ from ._labels import Labels
 from ._names import generate_name
 from ._schedule import RestartSchedule, Schedule
 from ._secrets import SecretRef
+from ._shared import shared
 from ._sources import EnvRef, GitSource, Sha256
 
 # DNS label (RFC 1123), like Kubernetes object names: usable in URLs, file names, metrics.
@@ -469,12 +470,12 @@ class DeploymentSpec(_Strict):
     config: ExecConfig
     replicas: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 1
     desired_state: Literal["running", "stopped"] = "running"
-    placement: PlacementPolicy = Field(default_factory=PlacementPolicy)
-    restart_policy: RestartPolicy = Field(default_factory=RestartPolicy)
+    placement: PlacementPolicy = Field(default_factory=shared(PlacementPolicy))
+    restart_policy: RestartPolicy = Field(default_factory=shared(RestartPolicy))
     health_check: HealthCheck | None = None
     stop_signal: str = "SIGTERM"
     stop_timeout_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
-    reschedule: Reschedule = Field(default_factory=Reschedule)
+    reschedule: Reschedule = Field(default_factory=shared(Reschedule))
     log_max_bytes: Annotated[int, Field(ge=4096, le=2**40)] = 10 * 1024 * 1024
     log_backups: Annotated[int, Field(ge=0, le=100)] = 5
     labels: Labels = Field(default_factory=dict)
@@ -496,7 +497,7 @@ class DeploymentSpec(_Strict):
             )
         return self
 
-    update: UpdatePolicy = Field(default_factory=UpdatePolicy)
+    update: UpdatePolicy = Field(default_factory=shared(UpdatePolicy))
 
     @model_validator(mode="before")
     @classmethod

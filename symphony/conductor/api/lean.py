@@ -123,22 +123,30 @@ class LeanApi:
         await _send_answer(send, answer)
 
     async def _body(self, receive: ASGIReceiveCallable) -> bytes | None:
-        """The whole body (within Quart's ``BODY_TIMEOUT``), or None if the client left.
+        """The whole body, or None if the client left (or the server gave up on it).
 
         Its length is at most the ``Content-Length`` already checked: h11 ends the
         request there and refuses a connection that sends more as the same request.
+        A body that came with its head (nearly every one) is taken without a cancel
+        scope: the server bounds the wait for any body (``ServerSettings.body_timeout``
+        and ``body_min_rate``: a 408, and the connection closed). The rest of one that
+        comes in parts must also be in within Quart's ``BODY_TIMEOUT``, as on Quart's
+        routes, which answer it the same way (a JSON 408).
         """
+        message = await receive()
         chunks: list[bytes] = []
         timeout = self.config["BODY_TIMEOUT"]
-        with trio.move_on_after(float("inf") if timeout is None else timeout):
-            while True:
+        deadline = trio.current_time() + (float("inf") if timeout is None else timeout)
+        while True:
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(cast(bytes, message.get("body", b"")))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+            with trio.move_on_at(deadline) as scope:
                 message = await receive()
-                if message["type"] == "http.disconnect":
-                    return None
-                chunks.append(cast(bytes, message.get("body", b"")))
-                if not message.get("more_body", False):
-                    return b"".join(chunks)
-        raise RequestTimeout()
+            if scope.cancelled_caught:
+                raise RequestTimeout()
 
 
 async def _send_answer(send: ASGISendCallable, answer: Answer) -> None:
