@@ -11,7 +11,7 @@ from typing import Any
 from ._base import StoreBase
 from ._counters import add_to_counter
 from ._db import Db, Row
-from ._dialect import in_list
+from ._dialect import in_list, row_marks
 from ._errors import ConstraintViolation, NotFound
 from ._events import insert_events
 from ._records import EventRecord, InstanceRecord, NewEvent
@@ -39,9 +39,26 @@ def _params(record: InstanceRecord) -> list[Any]:
     return values
 
 
+#: Instances per INSERT statement: 20 parameters each.
+INSERT_CHUNK = 100
+_INSERT_MANY = f"INSERT INTO instances ({_COLUMNS}) VALUES "
+_ON_CONFLICT = _UPSERT[_UPSERT.index(" ON CONFLICT") :]
+
+
 def insert_instances(conn: Db, records: Sequence[InstanceRecord]) -> None:
-    """Insert or replace instances as given, inside the caller's write transaction."""
-    conn.executemany(_UPSERT, [_params(r) for r in records])
+    """Insert or replace instances as given, inside the caller's write transaction: one
+    statement per :data:`INSERT_CHUNK` instances (a group's saves), or, should one
+    instance come twice, one per instance in order (a statement may not update a row
+    twice on PostgreSQL)."""
+    if len({r.id for r in records}) != len(records):
+        conn.executemany(_UPSERT, [_params(r) for r in records])
+        return
+    for start in range(0, len(records), INSERT_CHUNK):
+        chunk = records[start : start + INSERT_CHUNK]
+        params: list[Any] = []
+        for record in chunk:
+            params += _params(record)
+        conn.execute(_INSERT_MANY + row_marks(len(_FIELDS), len(chunk)) + _ON_CONFLICT, params)
 
 
 def _record(row: Row) -> InstanceRecord:

@@ -73,6 +73,28 @@ def use_version(
     )
 
 
+#: First versions per INSERT statement: 4 parameters each.
+INSERT_CHUNK = 100
+
+
+def first_versions(conn: Db, versions: list[tuple[str, str, float]]) -> None:
+    """Within a write transaction: version 1 of each new deployment (``(deployment id,
+    spec's JSON text, its creation time)``), counted as good: what ``use_version(conn,
+    id, 1, text, "good", created_at, prune=False)`` stores, for many in one statement."""
+    for start in range(0, len(versions), INSERT_CHUNK):
+        chunk = versions[start : start + INSERT_CHUNK]
+        params: list[object] = []
+        for deployment_id, text, now in chunk:
+            params += (deployment_id, text, now, now)
+        rows = ", ".join(["(?, 1, ?, 'good', NULL, ?, ?)"] * len(chunk))
+        conn.execute(
+            f"INSERT INTO deployment_versions ({_COLUMNS}) VALUES {rows} "
+            "ON CONFLICT(deployment_id, version) DO UPDATE SET spec = excluded.spec, "
+            "status = excluded.status, reason = NULL, used_at = excluded.used_at",
+            params,
+        )
+
+
 class VersionTable(StoreBase):
     def list_versions(self, deployment_id: str) -> list[VersionRecord]:
         """The kept versions of a deployment, the most recently current first."""

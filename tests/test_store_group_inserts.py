@@ -1,0 +1,90 @@
+"""A group of creates in a few statements: its deployments, their first versions and
+their instances each go in as one multi-row INSERT, and read back as they did when
+each row had a statement of its own; a name already taken still names itself."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from symphony.conductor.deployments.creating import FirstInstances, created_event
+from symphony.conductor.store import InstanceRecord, NameConflict, Store
+
+from .test_store import FakeClock, spec
+
+
+def _group(store: Store, names: list[str]) -> FirstInstances:
+    first = FirstInstances()
+    store.create_deployments_noted([spec(n, replicas=2) for n in names], created_event, first)
+    return first
+
+
+def test_store_group_of_creates_in_one_statement_per_table(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "symphony.db", clock=FakeClock()) as store:
+        statements: list[str] = []
+        raw = store._conn.raw  # type: ignore[attr-defined]
+        raw.set_trace_callback(statements.append)
+        try:
+            _group(store, [f"web-{i}" for i in range(8)])
+        finally:
+            raw.set_trace_callback(None)
+    inserts = [s.split("(")[0].split()[-1] for s in statements if s.startswith("INSERT")]
+    # Was 8 deployments, 8 versions, then 16 instances (one statement each).
+    assert inserts == ["deployments", "deployment_versions", "instances", "events"]
+
+
+def test_store_group_reads_back_as_one_by_one(store_url: str) -> None:
+    """The same creates stored as a group and one by one give the same records,
+    versions, instances and events (ids and times aside)."""
+    with Store.open_url(store_url, clock=FakeClock()) as store:
+        first = _group(store, ["a", "b", "c"])
+        store.create_deployment(spec("d", replicas=2))
+        made = [i for group in first.made.values() for i in group]
+        records = {d.name: d for d in store.list_deployments()}
+        assert sorted(records) == ["a", "b", "c", "d"]
+        for name in "abc":
+            record = records[name]
+            assert store.get_deployment(record.id) == record
+            assert (record.generation, record.version, record.failure) == (1, 1, None)
+            versions = store.list_versions(record.id)
+            assert [(v.version, v.spec, v.status, v.reason) for v in versions] == [
+                (1, record.spec, "good", None)
+            ]
+            assert versions[0].created_at == versions[0].used_at == record.created_at
+            assert store.list_instances(deployment_id=record.id) == [
+                i for i in made if i.deployment_id == record.id
+            ]
+            assert [
+                (e.kind, e.instance_id) for e in store.list_events(deployment_id=record.id)
+            ] == [
+                ("created", None),
+                *(("created", i.id) for i in made if i.deployment_id == record.id),
+            ]
+
+
+@pytest.mark.parametrize("names", [["new", "taken", "other"], ["x", "twice", "twice"]])
+def test_store_group_meeting_a_taken_name_names_it(store_url: str, names: list[str]) -> None:
+    """The group's statement does not say which row broke the constraint: the group is
+    stored again row by row (on PostgreSQL after the failed transaction rolled back),
+    and nothing of it is kept."""
+    with Store.open_url(store_url, clock=FakeClock()) as store:
+        store.create_deployment(spec("taken"))
+        with pytest.raises(NameConflict) as raised:
+            _group(store, names)
+        assert raised.value.name == names[1]
+        assert [d.name for d in store.list_deployments()] == ["taken"]
+        assert store.list_instances() == []
+        _group(store, ["after"])  # the store is fine afterwards
+        assert sorted(d.name for d in store.list_deployments()) == ["after", "taken"]
+
+
+def test_store_one_instance_twice_in_a_save_keeps_the_last(store_url: str) -> None:
+    with Store.open_url(store_url, clock=FakeClock()) as store:
+        d = store.create_deployment(spec("a"))
+        one = InstanceRecord("a-0-x", d.id, 0)
+        two = InstanceRecord("a-1-y", d.id, 1)
+        saved = store.upsert_instances([one, two, dataclasses.replace(one, reason="later")])
+        assert store.list_instances() == [saved[2], saved[1]]
+        assert store.get_instance("a-0-x").reason == "later"  # type: ignore[union-attr]
