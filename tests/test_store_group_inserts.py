@@ -88,3 +88,23 @@ def test_store_one_instance_twice_in_a_save_keeps_the_last(store_url: str) -> No
         saved = store.upsert_instances([one, two, dataclasses.replace(one, reason="later")])
         assert store.list_instances() == [saved[2], saved[1]]
         assert store.get_instance("a-0-x").reason == "later"  # type: ignore[union-attr]
+
+
+def test_store_saved_instance_is_the_given_one_stamped(tmp_path: Path) -> None:
+    """A save returns each instance as ``dataclasses.replace(given, updated_at=now)``
+    would make it (every field, still frozen)."""
+    clock = FakeClock()
+    store = Store.open(tmp_path / "symphony.db", clock=clock)
+    d = store.create_deployment(spec("a"))
+    given = InstanceRecord(
+        "a-0-x", d.id, 0, "running", "n1", 42, 3, None, None, "ok", "healthy",
+        {"cpu": 1}, 2, 5.0, None, 1.0, None, {"ports": {"p": 1}}, 2, ("0",),
+    )  # fmt: skip
+    clock.now = 77.0
+    (saved,) = store.upsert_instances([given])
+    assert saved == dataclasses.replace(given, updated_at=77.0)
+    assert saved.state is given.state
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        saved.reason = "changed"  # type: ignore[misc]
+    assert store.get_instance("a-0-x") == saved
+    store.close()

@@ -29,6 +29,20 @@ _VALUES = operator.attrgetter(*_FIELDS)
 _RESERVATION, _NETWORK, _DEVICES = (_FIELDS.index(n) for n in ("reservation", "network", "devices"))
 
 
+_SET = object.__setattr__
+
+
+def _stamped(record: InstanceRecord, now: float) -> InstanceRecord:
+    """``dataclasses.replace(record, updated_at=now)`` at half the cost (every save of
+    an instance passes here): the fields copied as they are, already checked when
+    ``record`` was made."""
+    copy = object.__new__(InstanceRecord)
+    for name, value in zip(_FIELDS, _VALUES(record), strict=True):
+        _SET(copy, name, value)
+    _SET(copy, "updated_at", now)
+    return copy
+
+
 def _params(record: InstanceRecord) -> list[Any]:
     # Every save of an instance passes here (twice per create): the JSON columns are
     # mostly empty, and an empty one is written as json.dumps writes it.
@@ -91,7 +105,7 @@ class InstanceTable(StoreBase):
         paths (a new deployment's instances, a burst of placements). ``counters``: what
         to add to counters in the same transaction (a node's report of a restart)."""
         now = self._clock()
-        stamped = [dataclasses.replace(r, updated_at=now) for r in records]
+        stamped = [_stamped(r, now) for r in records]
         try:
             with self._write() as conn:
                 insert_instances(conn, stamped)
