@@ -108,3 +108,44 @@ def test_store_saved_instance_is_the_given_one_stamped(tmp_path: Path) -> None:
         saved.reason = "changed"  # type: ignore[misc]
     assert store.get_instance("a-0-x") == saved
     store.close()
+
+
+RICH = {
+    "config": {"command": ["python3", "-c", "print('é ✓')"], "env": {"GREETING": 'héllo "q"'}},
+    "replicas": 3,
+    "labels": {"team": "web-1.x"},
+    "restart_policy": {"type": "always", "backoff_seconds": 0.25, "max_restarts": 7},
+    "stop_timeout_seconds": 1e-3,
+}
+
+
+def test_store_spec_text_holds_the_spec_as_to_dict(tmp_path: Path) -> None:
+    """The store writes a spec's text in one step (compact, not ``json.dumps``): it
+    holds the values of ``to_dict()``, and a row written the old way reads the same."""
+    import json
+
+    with Store.open(tmp_path / "symphony.db", clock=FakeClock()) as store:
+        new = spec("new", **RICH)
+        (record,) = store.create_deployments([new])
+        raw = store._conn.raw  # type: ignore[attr-defined]
+        (text,) = raw.execute("SELECT spec FROM deployments WHERE id = ?", (record.id,)).fetchone()
+        assert json.loads(text) == new.to_dict()
+        (version_text,) = raw.execute("SELECT spec FROM deployment_versions").fetchone()
+        assert json.loads(version_text) == new.to_dict()
+        raw.execute(
+            "UPDATE deployments SET spec = ? WHERE id = ?",
+            (json.dumps(new.to_dict()), record.id),
+        )
+        assert store.get_deployment(record.id) == record
+
+
+def test_store_spec_with_a_lone_surrogate_is_stored_as_before(tmp_path: Path) -> None:
+    """A spec an older version accepted (a lone surrogate, which UTF-8 cannot carry)
+    is still written, escaped, and reads back equal."""
+    from symphony.spec import parse_stored_spec
+
+    old = parse_stored_spec({"name": "old-bad", "config": {"command": ["echo", "\ud800"]}})
+    with Store.open(tmp_path / "symphony.db", clock=FakeClock()) as store:
+        (record,) = store.create_deployments([old])
+        assert store.get_deployment("old-bad") == record
+        assert store.list_versions(record.id)[0].spec == old

@@ -22,7 +22,7 @@ from ._errors import (
 from ._events import insert_events
 from ._instances import insert_instances
 from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, ordered_id
-from ._versions import first_versions, use_version
+from ._versions import first_versions, spec_text, use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
@@ -65,7 +65,7 @@ def _is_name_conflict(exc: ConstraintViolation) -> bool:
 def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
     """Insert one new deployment inside the caller's write transaction."""
     spec = record.spec
-    text = json.dumps(spec.to_dict())
+    text = spec_text(spec)
     try:
         conn.execute(
             f"INSERT INTO deployments ({_COLUMNS}, desired_state) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -100,7 +100,7 @@ def insert_deployments(conn: Db, records: Sequence[DeploymentRecord]) -> None:
     deployment. A name or an id already taken raises the statement's
     :class:`ConstraintViolation`, which does not say which row: the caller starts again
     row by row (after the transaction rolled back, as PostgreSQL needs)."""
-    texts = [json.dumps(r.spec.to_dict()) for r in records]
+    texts = [spec_text(r.spec) for r in records]
     for start in range(0, len(records), INSERT_CHUNK):
         chunk = records[start : start + INSERT_CHUNK]
         params: list[object] = []
@@ -258,7 +258,7 @@ class DeploymentTable(StoreBase):
                     "roll_reason = ? WHERE id = ?",
                     (
                         spec.name,
-                        json.dumps(spec.to_dict()),
+                        spec_text(spec),
                         spec.desired_state,
                         generation,
                         now,
