@@ -149,3 +149,17 @@ def test_store_spec_with_a_lone_surrogate_is_stored_as_before(tmp_path: Path) ->
         (record,) = store.create_deployments([old])
         assert store.get_deployment("old-bad") == record
         assert store.list_versions(record.id)[0].spec == old
+
+
+def test_store_event_data_written_as_json_dumps_writes_it(tmp_path: Path) -> None:
+    from symphony.conductor.store import NewEvent
+
+    with Store.open(tmp_path / "symphony.db", clock=FakeClock()) as store:
+        d = store.create_deployment(spec("a"))
+        given = [NewEvent("a", "empty", d.id), NewEvent("b", "some", d.id, data={"n": [1]})]
+        events = store.append_events(given)
+        raw = store._conn.raw  # type: ignore[attr-defined]
+        rows = raw.execute("SELECT data FROM events WHERE kind IN ('a', 'b') ORDER BY id")
+        assert [r[0] for r in rows] == ["{}", '{"n": [1]}']
+        assert [e.data for e in events] == [{}, {"n": [1]}]
+        assert events == store.list_events(deployment_id=d.id)[-2:]
