@@ -65,8 +65,9 @@ def new_instance_id(deployment_name: str, replica: int) -> str:
     return f"{deployment_name}-{replica}-{secrets.token_hex(3)}"
 
 
-def new_instance(record: DeploymentRecord, replica: int) -> InstanceRecord:
-    """A new incarnation of ``replica``, waiting to be placed."""
+def new_instance(record: DeploymentRecord, replica: int, updated_at: float = 0.0) -> InstanceRecord:
+    """A new incarnation of ``replica``, waiting to be placed (``updated_at``: when it is
+    stored, if known now)."""
     return InstanceRecord(
         id=new_instance_id(record.name, replica),
         deployment_id=record.id,
@@ -75,6 +76,7 @@ def new_instance(record: DeploymentRecord, replica: int) -> InstanceRecord:
         reason="waiting for a node",
         generation=record.generation,
         version=record.version,
+        updated_at=updated_at,
     )
 
 
@@ -86,10 +88,7 @@ def first_instances(record: DeploymentRecord) -> list[InstanceRecord]:
     spec = record.spec
     if spec.desired_state != "running" or spec.schedule is not None:
         return []
-    return [
-        replace(new_instance(record, replica), updated_at=record.updated_at)
-        for replica in range(spec.replicas)
-    ]
+    return [new_instance(record, replica, record.updated_at) for replica in range(spec.replicas)]
 
 
 def template(spec: DeploymentSpec) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
 
 from ._base import StoreBase
 from ._db import Db, Row
+from ._dialect import row_marks
 from ._errors import (
     AlreadyExists,
     ConstraintViolation,
@@ -21,7 +22,7 @@ from ._errors import (
 from ._events import insert_events
 from ._instances import insert_instances
 from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, ordered_id
-from ._versions import use_version
+from ._versions import first_versions, spec_text, use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
@@ -64,7 +65,7 @@ def _is_name_conflict(exc: ConstraintViolation) -> bool:
 def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
     """Insert one new deployment inside the caller's write transaction."""
     spec = record.spec
-    text = json.dumps(spec.to_dict())
+    text = spec_text(spec)
     try:
         conn.execute(
             f"INSERT INTO deployments ({_COLUMNS}, desired_state) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -86,6 +87,37 @@ def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
     # Its template is version 1 (rolling updates), counted as good.
     use_version(conn, record.id, 1, text, "good", record.created_at, prune=False)
+
+
+#: Deployments per INSERT statement of a group: 7 parameters each.
+INSERT_CHUNK = 100
+_INSERT_MANY = f"INSERT INTO deployments ({_COLUMNS}, desired_state) VALUES "
+
+
+def insert_deployments(conn: Db, records: Sequence[DeploymentRecord]) -> None:
+    """Insert new deployments with their first versions inside the caller's write
+    transaction: one statement per :data:`INSERT_CHUNK` deployments, not two per
+    deployment. A name or an id already taken raises the statement's
+    :class:`ConstraintViolation`, which does not say which row: the caller starts again
+    row by row (after the transaction rolled back, as PostgreSQL needs)."""
+    texts = [spec_text(r.spec) for r in records]
+    for start in range(0, len(records), INSERT_CHUNK):
+        chunk = records[start : start + INSERT_CHUNK]
+        params: list[object] = []
+        for record, text in zip(chunk, texts[start : start + INSERT_CHUNK], strict=True):
+            spec = record.spec
+            params += (
+                record.id,
+                spec.name,
+                text,
+                record.generation,
+                record.created_at,
+                record.updated_at,
+                spec.desired_state,
+            )
+        conn.execute(_INSERT_MANY + row_marks(7, len(chunk)), params)
+    # Their templates are version 1 (rolling updates), counted as good.
+    first_versions(conn, [(r.id, t, r.created_at) for r, t in zip(records, texts, strict=True)])
 
 
 class DeploymentTable(StoreBase):
@@ -127,6 +159,17 @@ class DeploymentTable(StoreBase):
         for made, about in map(first, records) if first else ():
             instances.extend(made)
             noted.extend(about)
+        if len({r.name for r in records}) == len(records):
+            try:
+                with self._write() as conn:
+                    insert_deployments(conn, records)
+                    if instances:
+                        insert_instances(conn, instances)
+                    return records, insert_events(conn, noted, now)
+            except ConstraintViolation as exc:
+                if exc.kind != "unique":
+                    raise
+                # Rolled back. Row by row, to name the conflict (or meet it again).
         with self._write() as conn:
             for record in records:
                 insert_deployment(conn, record)
@@ -215,7 +258,7 @@ class DeploymentTable(StoreBase):
                     "roll_reason = ? WHERE id = ?",
                     (
                         spec.name,
-                        json.dumps(spec.to_dict()),
+                        spec_text(spec),
                         spec.desired_state,
                         generation,
                         now,

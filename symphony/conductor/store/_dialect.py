@@ -109,3 +109,10 @@ def begin_read(dialect: Dialect) -> str:
     if dialect is Dialect.SQLITE:
         return "BEGIN"  # WAL: a read transaction reads one snapshot
     return "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+@functools.lru_cache(maxsize=256)
+def row_marks(width: int, rows: int) -> str:
+    """The ``VALUES`` of a multi-row ``INSERT``: ``rows`` groups of ``width`` ``?``."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * rows)

@@ -30,6 +30,8 @@ def _record(row: Row) -> EventRecord:
 
 
 def _dump(data: Mapping[str, Any]) -> str:
+    if not data:  # most events (created, pending, placed): as json.dumps writes it
+        return "{}"
     try:
         return json.dumps(dict(data))
     except (TypeError, ValueError) as exc:

@@ -11,7 +11,7 @@ from typing import Any
 from ._base import StoreBase
 from ._counters import add_to_counter
 from ._db import Db, Row
-from ._dialect import in_list
+from ._dialect import in_list, row_marks
 from ._errors import ConstraintViolation, NotFound
 from ._events import insert_events
 from ._records import EventRecord, InstanceRecord, NewEvent
@@ -29,6 +29,20 @@ _VALUES = operator.attrgetter(*_FIELDS)
 _RESERVATION, _NETWORK, _DEVICES = (_FIELDS.index(n) for n in ("reservation", "network", "devices"))
 
 
+_SET = object.__setattr__
+
+
+def _stamped(record: InstanceRecord, now: float) -> InstanceRecord:
+    """``dataclasses.replace(record, updated_at=now)`` at half the cost (every save of
+    an instance passes here): the fields copied as they are, already checked when
+    ``record`` was made."""
+    copy = object.__new__(InstanceRecord)
+    for name, value in zip(_FIELDS, _VALUES(record), strict=True):
+        _SET(copy, name, value)
+    _SET(copy, "updated_at", now)
+    return copy
+
+
 def _params(record: InstanceRecord) -> list[Any]:
     # Every save of an instance passes here (twice per create): the JSON columns are
     # mostly empty, and an empty one is written as json.dumps writes it.
@@ -39,9 +53,26 @@ def _params(record: InstanceRecord) -> list[Any]:
     return values
 
 
+#: Instances per INSERT statement: 20 parameters each.
+INSERT_CHUNK = 100
+_INSERT_MANY = f"INSERT INTO instances ({_COLUMNS}) VALUES "
+_ON_CONFLICT = _UPSERT[_UPSERT.index(" ON CONFLICT") :]
+
+
 def insert_instances(conn: Db, records: Sequence[InstanceRecord]) -> None:
-    """Insert or replace instances as given, inside the caller's write transaction."""
-    conn.executemany(_UPSERT, [_params(r) for r in records])
+    """Insert or replace instances as given, inside the caller's write transaction: one
+    statement per :data:`INSERT_CHUNK` instances (a group's saves), or, should one
+    instance come twice, one per instance in order (a statement may not update a row
+    twice on PostgreSQL)."""
+    if len({r.id for r in records}) != len(records):
+        conn.executemany(_UPSERT, [_params(r) for r in records])
+        return
+    for start in range(0, len(records), INSERT_CHUNK):
+        chunk = records[start : start + INSERT_CHUNK]
+        params: list[Any] = []
+        for record in chunk:
+            params += _params(record)
+        conn.execute(_INSERT_MANY + row_marks(len(_FIELDS), len(chunk)) + _ON_CONFLICT, params)
 
 
 def _record(row: Row) -> InstanceRecord:
@@ -74,7 +105,7 @@ class InstanceTable(StoreBase):
         paths (a new deployment's instances, a burst of placements). ``counters``: what
         to add to counters in the same transaction (a node's report of a restart)."""
         now = self._clock()
-        stamped = [dataclasses.replace(r, updated_at=now) for r in records]
+        stamped = [_stamped(r, now) for r in records]
         try:
             with self._write() as conn:
                 insert_instances(conn, stamped)

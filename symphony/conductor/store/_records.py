@@ -30,27 +30,38 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
-# ordered_id's second half: a serial from a random start, scrambled by a bijection of
-# 32 bits (an odd multiplier, then a random key), so consecutive ids do not look it.
-_SERIAL = itertools.count(secrets.randbits(32))
-_KEY = secrets.randbits(32)
-_ODD = 0x9E3779B1
+# ordered_id's second half: the 4096th of the second (12 bits), then a serial from a
+# random start scrambled by a bijection of 20 bits (an odd multiplier, then a random
+# key), so consecutive ids do not look it.
+_SERIAL = itertools.count(secrets.randbits(20))
+_KEY = secrets.randbits(20)
+_ODD = 0x9E3B1
+_SERIAL_BITS = 20
+_SERIAL_MASK = (1 << _SERIAL_BITS) - 1
+#: Parts of a second the id's second half begins with (12 bits: 244 µs each).
+_FRACTIONS = 4096
 
 
 def ordered_id(prefix: str, now: float) -> str:
     """An id like :func:`new_id`'s (``d_`` and 16 hex digits) whose first 8 digits are
-    the second ``now`` falls in, for the rows that many indexes are keyed by.
+    the second ``now`` falls in and the next 3 the 4096th of that second, for the rows
+    that many indexes are keyed by.
 
     Ids made close in time sort close together, so storing a group of them touches the
-    same few pages of each index keyed by them (a deployment's id keys four); a random
-    id touched a page of each per row, and every touched page is written again at the
-    commit. The other 8 digits are unique within this process for 2**32 ids in one
-    second and look random; two processes (a Conductor restarted within the same
-    second, or a standby taking over) share a second's ids with a chance of 1 in 2**32
-    per pair.
+    same few pages of each index keyed by them (a deployment's id keys four): the ids
+    made since the last group sort after every id stored before (a random id touched a
+    page of each per row, and every touched page is written again at the commit; with
+    only the second in front, the groups of one busy second still landed all over that
+    second's range). The last 5 digits are a serial, unique within this process for
+    2**20 ids in one 4096th of a second, that looks random; two processes (a Conductor
+    restarted within the same second, or a standby taking over) share an id with a
+    chance of 1 in 2**32 per pair of ids made in the same second, as before: 1 in 4096
+    that they fall in the same part, then 1 in 2**20.
     """
-    low = ((next(_SERIAL) * _ODD) ^ _KEY) & 0xFFFFFFFF
-    return f"{prefix}_{int(now) & 0xFFFFFFFF:08x}{low:08x}"
+    whole = int(now)
+    part = min(int((now - whole) * _FRACTIONS), _FRACTIONS - 1)
+    low = ((next(_SERIAL) * _ODD) ^ _KEY) & _SERIAL_MASK
+    return f"{prefix}_{whole & 0xFFFFFFFF:08x}{part:03x}{low:05x}"
 
 
 @dataclass(frozen=True, slots=True)

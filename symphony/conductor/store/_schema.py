@@ -221,7 +221,15 @@ CREATE TABLE shared_material (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13)
+# Instances waiting for a node (node_id NULL) are left out of the index by node: every
+# query of it names a node, and a new instance, inserted and then saved again with the
+# Scheduler's answer, no longer writes an entry of it each time.
+V14 = """
+DROP INDEX instances_by_node;
+CREATE INDEX instances_by_node ON instances(node_id) WHERE node_id IS NOT NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14)
 
 
 def schema_version(conn: Db | sqlite3.Connection) -> int:
