@@ -98,8 +98,12 @@ class Mailbox:
     def __init__(self, name: str, capacity: int) -> None:
         self.name = name
         self.capacity = capacity
-        self.sender: _Sender
-        self.sender, self.receiver = trio.open_memory_channel[Any](capacity)
+        # open_memory_channel called without its [Any]: the subscript is a generic
+        # alias, and calling through it costs more than the call itself.
+        channel: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]]
+        channel = trio.open_memory_channel(capacity)
+        self.sender: _Sender = channel[0]
+        self.receiver = channel[1]
         # The actor instance currently reading this mailbox, or None between runs.
         self.running: _Runner | None = None
         self._closed = False
