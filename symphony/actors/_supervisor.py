@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
+import trio.lowlevel
 
 from ._actor import Actor
 from ._backoff import BackoffTracker
@@ -229,7 +230,15 @@ class Supervisor(Actor):
 
         For subclasses handling their own messages; from outside use ``add_child``.
         """
-        async with self._lock:
+        # The lock as `async with` takes it, without the yield when it is free (the
+        # start that follows waits for the child anyway): a check for cancellation,
+        # then the lock at once, or a wait for it.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            self._lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self._lock.acquire()
+        try:
             child = self._add(spec)
             try:
                 await self._start(child)
@@ -237,6 +246,8 @@ class Supervisor(Actor):
                 self._forget(child)
                 raise
             return ActorRef(child.mailbox)
+        finally:
+            self._lock.release()
 
     async def terminate_child(self, name: str) -> None:
         """Stop child ``name`` gracefully and forget it (``KeyError`` if unknown).

@@ -121,3 +121,41 @@ async def test_a_start_error_is_raised_to_the_caller_and_restarts_nothing(
         assert starts == [1]
         assert await supervisor.which_children() == []
         nursery.cancel_scope.cancel()
+
+
+class StepCounter(trio.abc.Instrument):
+    """How many steps each task has run."""
+
+    def __init__(self) -> None:
+        self.steps: dict[trio.lowlevel.Task, int] = {}
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps[task] = self.steps.get(task, 0) + 1
+
+
+class CountingStarter(Supervisor):
+    """Starts a child from its own task and says how many steps that task ran."""
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, ChildSpec):
+            counter = StepCounter()
+            task = trio.lowlevel.current_task()
+            trio.lowlevel.add_instrument(counter)
+            try:
+                await self.start_child(message)
+            finally:
+                trio.lowlevel.remove_instrument(counter)
+            return counter.steps.get(task, 0) + 1
+        return await super().receive(message)
+
+
+async def test_a_start_yields_only_to_wait_for_the_child() -> None:
+    journal = Journal()
+    supervisor = CountingStarter()
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, supervisor, name="sup")
+        spec = ChildSpec(name="w", factory=lambda: Worker("w", journal))
+        # One wait, for the child's on_start (the free lock took a yield of its own).
+        assert await ref.ask(spec) == 2
+        assert journal.of("start") == ["w"]
+        nursery.cancel_scope.cancel()
