@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ._backoff import Backoff
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 RestartType = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+
+#: The default delays between restarts (immutable, so every spec shares the one).
+DEFAULT_BACKOFF = Backoff()
 
 RESTART_TYPES: frozenset[str] = frozenset({"permanent", "transient", "temporary"})
 STRATEGIES: frozenset[str] = frozenset({"one_for_one", "one_for_all", "rest_for_one"})
@@ -50,7 +53,7 @@ class ChildSpec:
     factory: Callable[[], Actor]
     restart: RestartType = "permanent"
     shutdown_timeout: float = 5.0
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = DEFAULT_BACKOFF
     mailbox_size: int = 64
 
     def __post_init__(self) -> None:

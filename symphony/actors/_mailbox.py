@@ -1,6 +1,7 @@
 """Mailboxes, ask envelopes and the references through which actors are reached.
 
-A :class:`Mailbox` is a bounded Trio memory channel plus a name. It outlives any one run
+A :class:`Mailbox` is a bounded queue (:class:`~._queue.MailboxQueue`, what a Trio memory
+channel did, cheaper) plus a name. It outlives any one run
 of an actor: a supervisor keeps a child's mailbox across restarts, so an
 :class:`ActorRef` handed out once stays valid while the child is restarted, and messages
 sent during a restart wait for the next incarnation instead of being lost.
@@ -19,10 +20,11 @@ from typing import Any, Protocol
 import trio
 
 from ._errors import ActorCrashed, ActorStopped, AskTimeout, MailboxFull
+from ._queue import MailboxQueue
 
 
 class _Sender(Protocol):
-    """What a ref sends through: a memory channel's send side, or an inline actor."""
+    """What a ref sends through: a mailbox queue, or an inline actor."""
 
     async def send(self, value: Any) -> None: ...
     def send_nowait(self, value: Any) -> None: ...
@@ -98,8 +100,9 @@ class Mailbox:
     def __init__(self, name: str, capacity: int) -> None:
         self.name = name
         self.capacity = capacity
-        self.sender: _Sender
-        self.sender, self.receiver = trio.open_memory_channel[Any](capacity)
+        queue = MailboxQueue(capacity)
+        self.sender: _Sender = queue
+        self.receiver = queue
         # The actor instance currently reading this mailbox, or None between runs.
         self.running: _Runner | None = None
         self._closed = False
@@ -125,7 +128,7 @@ class Mailbox:
             if type(item) is _Ask:
                 item.fail(ActorStopped(f"actor {self.name!r} stopped before answering"))
         self.sender.close()
-        self.receiver.close()
+        self.receiver.close()  # the same queue: closing it again does nothing
 
     def stopped_error(self, message: Any) -> ActorStopped:
         return ActorStopped(

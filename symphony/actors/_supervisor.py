@@ -22,13 +22,13 @@ survive restarts and messages sent during a restart are handled by the next run.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import trio
+import trio.lowlevel
 
 from ._actor import Actor
 from ._backoff import BackoffTracker
@@ -51,22 +51,52 @@ class ChildInfo:
 class _Child:
     """The supervisor's bookkeeping for one child spec (private to the supervisor)."""
 
+    __slots__ = (
+        "ended",
+        "mailbox",
+        "ready",
+        "restart_scope",
+        "restarts",
+        "running",
+        "scope",
+        "spec",
+        "start_error",
+        "started",
+        "started_at",
+        "terminating",
+        "tracker",
+    )
+
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
         self.mailbox = Mailbox(spec.name, spec.mailbox_size)
         self.tracker: BackoffTracker = spec.backoff.tracker()
-        self.done = trio.Event()
-        self.done.set()  # not running until started
+        self.running = False  # from _start until the run's task ends
+        # Set when the run ends; made only when someone waits for that (_terminate).
+        self.ended: trio.Event | None = None
         self.scope: trio.CancelScope | None = None
         self.restart_scope: trio.CancelScope | None = None
+        # The start handshake: set once the run has started or ended without starting
+        # (then with start_error, what its factory or on_start raised, if anything).
+        self.ready: trio.Event | None = None
+        self.start_error: Exception | None = None
         self.started = False
         self.terminating = False
         self.started_at = 0.0
         self.restarts = 0
 
-    @property
-    def running(self) -> bool:
-        return not self.done.is_set()
+    async def wait_ended(self) -> None:
+        """Wait until the current run's task has ended (at once if none runs)."""
+        if self.running:
+            if self.ended is None:
+                self.ended = trio.Event()
+            await self.ended.wait()
+
+    def run_ended(self) -> None:
+        self.running = False
+        if self.ended is not None:
+            self.ended.set()
+            self.ended = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +121,13 @@ class _Refused:
 
 
 class _StartedProbe:
-    """Forwards ``task_status.started`` and remembers that it happened."""
+    """The ``task_status`` of a child's run: marks the child started and wakes the
+    supervisor's task waiting in :meth:`Supervisor._start`."""
 
-    def __init__(self, child: _Child, task_status: trio.TaskStatus[ActorRef]) -> None:
+    __slots__ = ("_child",)
+
+    def __init__(self, child: _Child) -> None:
         self._child = child
-        self._task_status = task_status
 
     def started(self, value: ActorRef | None = None) -> None:
         # The optional value only matches trio's TaskStatus protocol: an actor always
@@ -103,7 +135,8 @@ class _StartedProbe:
         if value is None:
             raise TypeError("an actor must report its ActorRef when it has started")
         self._child.started = True
-        self._task_status.started(value)
+        assert self._child.ready is not None
+        self._child.ready.set()
 
 
 class Supervisor(Actor):
@@ -197,7 +230,15 @@ class Supervisor(Actor):
 
         For subclasses handling their own messages; from outside use ``add_child``.
         """
-        async with self._lock:
+        # The lock as `async with` takes it, without the yield when it is free (the
+        # start that follows waits for the child anyway): a check for cancellation,
+        # then the lock at once, or a wait for it.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            self._lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self._lock.acquire()
+        try:
             child = self._add(spec)
             try:
                 await self._start(child)
@@ -205,6 +246,8 @@ class Supervisor(Actor):
                 self._forget(child)
                 raise
             return ActorRef(child.mailbox)
+        finally:
+            self._lock.release()
 
     async def terminate_child(self, name: str) -> None:
         """Stop child ``name`` gracefully and forget it (``KeyError`` if unknown).
@@ -263,14 +306,42 @@ class Supervisor(Actor):
         child.mailbox.close()
 
     async def _start(self, child: _Child) -> None:
-        """Start one run of ``child``; raises what its factory or on_start raised."""
-        child.done = trio.Event()
+        """Start one run of ``child``; raises what its factory or on_start raised.
+
+        The run's task is started with ``start_soon`` into the supervisor's nursery
+        and this task waits for its handshake: what ``nursery.start`` guarantees (the
+        run has started, or its error is raised here; a caller cancelled meanwhile
+        cancels the start and waits for it to end), without the temporary nursery and
+        the move of the task between nurseries that ``nursery.start`` costs.
+        """
         child.started = False
         child.terminating = False
-        await self.nursery.start(functools.partial(self._run_child, child))
+        child.start_error = None
+        child.running = True
+        child.scope = trio.CancelScope()
+        ready = child.ready = trio.Event()
+        self.nursery.start_soon(self._run_child, child)
+        try:
+            await ready.wait()
+        except BaseException:
+            if not child.started:
+                # Cancelled before the run started: it is cancelled too, and ends first.
+                child.scope.cancel()
+                with trio.CancelScope(shield=True):
+                    await child.wait_ended()
+            raise
+        finally:
+            child.ready = None
+        if child.start_error is not None:
+            error, child.start_error = child.start_error, None
+            raise error
+        if not child.started:
+            raise RuntimeError(f"child {child.spec.name!r} ended before it had started")
 
-    async def _run_child(self, child: _Child, *, task_status: trio.TaskStatus[ActorRef]) -> None:
+    async def _run_child(self, child: _Child) -> None:
         error: Exception | None = None
+        scope = child.scope
+        assert scope is not None
         try:
             actor = child.spec.factory()
             if not isinstance(actor, Actor):
@@ -278,16 +349,21 @@ class Supervisor(Actor):
                     f"factory of child {child.spec.name!r} returned "
                     f"{type(actor).__name__}, not an Actor"
                 )
-            with trio.CancelScope() as child.scope:
+            with scope:
                 child.started_at = trio.current_time()
                 try:
-                    await actor.run(child.mailbox, task_status=_StartedProbe(child, task_status))
+                    await actor.run(child.mailbox, task_status=_StartedProbe(child))
                 except Exception as exc:
                     error = exc
+        except Exception as exc:  # the factory's
+            error = exc
         finally:
-            child.done.set()
-        if error is not None and not child.started:
-            raise error  # reported to whoever called _start
+            child.run_ended()
+            if not child.started and child.ready is not None:
+                child.start_error = error  # reported to whoever called _start
+                child.ready.set()
+        if not child.started:
+            return
         await self._after_exit(child, error)
 
     async def _terminate(self, child: _Child) -> None:
@@ -300,7 +376,7 @@ class Supervisor(Actor):
         with trio.move_on_after(child.spec.shutdown_timeout):
             if child.mailbox.running is not None:
                 child.mailbox.running.request_stop()
-            await child.done.wait()
+            await child.wait_ended()
         if child.running:
             logger.warning(
                 "child %r did not stop within %s s; cancelling it",
@@ -309,7 +385,7 @@ class Supervisor(Actor):
             )
             assert child.scope is not None
             child.scope.cancel()
-            await child.done.wait()
+            await child.wait_ended()
 
     # ---- restarts ------------------------------------------------------------------------
     async def _after_exit(self, child: _Child, error: Exception | None) -> None:

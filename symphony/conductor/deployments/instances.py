@@ -189,16 +189,17 @@ def apply_update(instance: InstanceRecord, update: InstanceStatus) -> InstanceRe
         changes["started_at"] = _started_at(instance, update)
     if is_final(state):
         changes["finished_at"] = update.finished_at or update.at or time.time()
-    return _evolved(instance, changes)
+    return evolved(instance, changes)
 
 
 _FIELDS: tuple[str, ...] = InstanceRecord.__slots__
 
 
-def _evolved(instance: InstanceRecord, changes: dict[str, Any]) -> InstanceRecord:
+def evolved(instance: InstanceRecord, changes: dict[str, Any]) -> InstanceRecord:
     """``replace(instance, **changes)`` for changes known to be valid (``state`` an
     :class:`InstanceState`): without the generic ``replace`` and the record's checks,
-    which cost more than half of applying a node's update, four times per restart."""
+    which cost more than half of applying a node's update, four times per restart,
+    and most of noting the Scheduler's reason for an instance no node fits."""
     evolved = object.__new__(InstanceRecord)
     for name in _FIELDS:
         object.__setattr__(

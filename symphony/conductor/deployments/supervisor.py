@@ -56,6 +56,7 @@ from .hello import HelloHandling
 from .instances import (
     apply_update,
     ended,
+    evolved,
     is_final_update,
     job_spec,
     new_instance,
@@ -124,12 +125,28 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         if waiting:
             await self._place(waiting)
         self._resume_retries()
-        await self._reconcile()
+        if not self._born_complete():
+            await self._reconcile()
         self._record_events()
         self._prune()
         # Placements collected for the manager end with the start: the manager is still
         # handling the create, so no message reached this actor before they are sent.
         self._placements = None
+
+    def _born_complete(self) -> bool:
+        """A deployment just created, with its first instances (one pending instance
+        per wanted replica, made by the rule reconciling follows) and nothing that moves
+        with time (no roll, no schedule): reconciling now would find nothing to do."""
+        record = self.record
+        if not self._new or record.roll_state is not None or record.spec.schedule is not None:
+            return False
+        wanted = self._wanted()
+        pending = sorted(
+            i.replica
+            for i in self.instances.values()
+            if i.state == S.PENDING and i.generation == record.generation
+        )
+        return len(self.instances) == wanted and pending == list(range(wanted))
 
     def _resume_retries(self) -> None:
         """After a restart: replicas whose latest run failed are given up (the deployment
@@ -384,7 +401,15 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         await self._stop(reconnects(self.instances, news.reconnect))
         for node_id, batch in stops.items():
             await self._send(node_id, batch)
-        await self._reconcile()
+        if news.placed or news.lost or news.withdrawn or news.reconnect or self._timed():
+            await self._reconcile()
+        # Else only reasons changed: the end of the last message reconciled everything
+        # else as it is now, and no rule reads a reason (only a roll does).
+
+    def _timed(self) -> bool:
+        """Whether reconciling may act on more than the instances' states: a roll (it
+        reads reasons and waits on health over time) or a schedule's runs."""
+        return self.record.roll_state is not None or self.record.spec.schedule is not None
 
     def _placed(self, msg: Placed) -> tuple[InstanceRecord | None, StopInstance | None]:
         """The instance's record once placed (to save), and the stop to send if it is no
@@ -394,19 +419,17 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             # Forgotten (or ended) while the placement was under way, across a restart of
             # this actor: its start is on its way to the node, so stop it there.
             return None, StopInstance(instance_id=msg.instance_id, reason="no longer wanted")
-        placed = replace(
-            inst,
-            node_id=msg.node_id,
-            reservation=dict(msg.reservation),
-            state=S.ASSIGNED,
-            network=dict(msg.network),
-        )
+        placed = {
+            "node_id": msg.node_id,
+            "reservation": dict(msg.reservation),
+            "network": dict(msg.network),
+        }
         if inst.state == S.STOPPING:
             self._event("stopping", f"stopping {inst.id}: {inst.reason}", inst)
             stop = StopInstance(instance_id=inst.id, reason=inst.reason or "stopped")
-            return replace(placed, state=S.STOPPING, reason=inst.reason), stop
+            return evolved(inst, placed), stop  # still stopping, with its reason
         self._event("placed", f"{inst.id} placed on {msg.node_id}", inst)
-        return replace(placed, reason=None), None
+        return evolved(inst, {**placed, "state": S.ASSIGNED, "reason": None}), None
 
     def _unplaceable(self, msg: Unplaceable) -> InstanceRecord | None:
         """The instance with the Scheduler's reason (to save; its event is noted), or
@@ -417,7 +440,7 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         if inst.reason == msg.reason:
             return None
         self._event("pending", f"{inst.id} pending: {msg.reason}", inst)
-        return replace(inst, reason=msg.reason)
+        return evolved(inst, {"reason": msg.reason})
 
     def _lost(self, msg: ReservationsLost) -> None:
         for instance_id in msg.instance_ids:

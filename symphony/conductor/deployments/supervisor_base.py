@@ -52,6 +52,7 @@ class SupervisorBase(Actor):
         Deployments manager sends those of the deployments created together as one
         :class:`~.messages.PlaceGroup` once all of them have started)."""
         super().__init__()
+        self._new = new
         self._placements = placements
         self.record = record
         self.secrets = secrets  # opened only to build a start (see secret_delivery.py)
