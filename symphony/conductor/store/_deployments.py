@@ -62,26 +62,31 @@ def _is_name_conflict(exc: ConstraintViolation) -> bool:
     return exc.kind == "unique" and exc.columns == "deployments.name"
 
 
+def _row(record: DeploymentRecord, text: str) -> tuple[object, ...]:
+    """A new deployment's values for ``_COLUMNS, desired_state`` (``text``: its spec's)."""
+    spec = record.spec
+    return (
+        record.id,
+        spec.name,
+        text,
+        record.generation,
+        record.created_at,
+        record.updated_at,
+        spec.desired_state,
+    )
+
+
 def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
     """Insert one new deployment inside the caller's write transaction."""
-    spec = record.spec
-    text = spec_text(spec)
+    text = spec_text(record.spec)
     try:
         conn.execute(
             f"INSERT INTO deployments ({_COLUMNS}, desired_state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.id,
-                spec.name,
-                text,
-                record.generation,
-                record.created_at,
-                record.updated_at,
-                spec.desired_state,
-            ),
+            _row(record, text),
         )
     except ConstraintViolation as exc:
         if _is_name_conflict(exc):
-            raise NameConflict(spec.name) from None
+            raise NameConflict(record.spec.name) from None
         if exc.kind != "unique":
             raise
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
@@ -105,16 +110,7 @@ def insert_deployments(conn: Db, records: Sequence[DeploymentRecord]) -> None:
         chunk = records[start : start + INSERT_CHUNK]
         params: list[object] = []
         for record, text in zip(chunk, texts[start : start + INSERT_CHUNK], strict=True):
-            spec = record.spec
-            params += (
-                record.id,
-                spec.name,
-                text,
-                record.generation,
-                record.created_at,
-                record.updated_at,
-                spec.desired_state,
-            )
+            params += _row(record, text)
         conn.execute(_INSERT_MANY + row_marks(7, len(chunk)), params)
     # Their templates are version 1 (rolling updates), counted as good.
     first_versions(conn, [(r.id, t, r.created_at) for r, t in zip(records, texts, strict=True)])
