@@ -127,8 +127,7 @@ class Mailbox:
                 break
             if type(item) is _Ask:
                 item.fail(ActorStopped(f"actor {self.name!r} stopped before answering"))
-        self.sender.close()
-        self.receiver.close()  # the same queue: closing it again does nothing
+        self.receiver.close()  # the one queue: both its sides
 
     def stopped_error(self, message: Any) -> ActorStopped:
         return ActorStopped(

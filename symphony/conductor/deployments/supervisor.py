@@ -137,9 +137,9 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         """A deployment just created, with its first instances (one pending instance
         per wanted replica, made by the rule reconciling follows) and nothing that moves
         with time (no roll, no schedule): reconciling now would find nothing to do."""
-        record = self.record
-        if not self._new or record.roll_state is not None or record.spec.schedule is not None:
+        if not self._new or self._timed():
             return False
+        record = self.record
         wanted = self._wanted()
         pending = sorted(
             i.replica
