@@ -83,23 +83,21 @@ async def _serve(
     headers = [(b"Authorization", f"Bearer {token}".encode())] if token else []
 
     async def handle(stream: Any) -> None:
-        await _one(stream, url, headers)
+        await forward_connection(stream, url, headers)
 
     await trio.serve_listeners(handle, listeners)
 
 
-async def _one(stream: Any, url: str, headers: list[tuple[bytes, bytes]]) -> None:
-    import ssl
-
+async def forward_connection(stream: Any, url: str, headers: list[tuple[bytes, bytes]]) -> None:
+    """Carry one local connection (``stream``) over one WebSocket to ``url``."""
     import trio
     import trio_websocket
 
-    context = ssl.create_default_context() if url.startswith("wss:") else None
+    from ._websocket import open_websocket
+
     try:
         async with (
-            trio_websocket.open_websocket_url(
-                url, extra_headers=headers, ssl_context=context, message_queue_size=4
-            ) as ws,
+            open_websocket(url, extra_headers=headers, message_queue_size=4) as ws,
             trio.open_nursery() as nursery,
         ):
 

@@ -39,7 +39,7 @@ from symphony.errors import SymphonyError
 from symphony.statedir import StateDirInUse, hold_state_dir, lock_path, recorded_holder
 
 from .process.client import monitor_alive, monitor_gone
-from .process.localstate import InstanceStore
+from .process.localstate import InstanceStore, SavedInstance
 from .process.manager import ProcessManager, StoppedInstance
 from .process.proctree import Snapshot, is_same_process, marked_processes
 from .process.records import FINAL_STATES, InstanceReport
@@ -107,13 +107,16 @@ async def stop_node(
             ) from None
         agent_pid = await _stop_agent(state_dir, held, say=say, timeout=agent_timeout)
         jobs = jobs_dir(state_dir)
-        if not _anything_runs(jobs):
+        # Read once, now that no agent writes them: what is found to run, counted,
+        # marked to stop and stopped is the same list.
+        records = _instance_records(jobs)
+        if not _anything_runs(jobs, records):
             if agent_pid is None:
                 raise NothingToStop(
                     f"nothing to stop: no node agent, node monitor or job runs in {state_dir}"
                 )
             return NodeStopped(state_dir, agent_pid, None, ())
-        monitor_pid, stopped = await _stop_jobs(jobs, say=say)
+        monitor_pid, stopped = await _stop_jobs(jobs, records, say=say)
         leftovers = _kill_leftovers(jobs)
         return NodeStopped(state_dir, agent_pid, monitor_pid, tuple(stopped), leftovers)
     raise AssertionError("unreachable")  # ExitStack could swallow, as far as mypy knows
@@ -159,7 +162,15 @@ def _refuse_if_shared_with_conductor(state_dir: Path, agent: int) -> None:
             )
 
 
-def _anything_runs(jobs: Path) -> bool:
+def _instance_records(jobs: Path) -> list[SavedInstance]:
+    """The agent's instance records (none without a records directory: creating one in
+    a directory that holds no node state would leave it behind)."""
+    if not (jobs / "instances").is_dir():
+        return []
+    return InstanceStore(str(jobs)).load_all()
+
+
+def _anything_runs(jobs: Path, records: list[SavedInstance]) -> bool:
     """A monitor, a job, or an instance that is to run (e.g. waiting to restart)."""
     if not jobs.is_dir():
         return False
@@ -169,15 +180,11 @@ def _anything_runs(jobs: Path) -> bool:
         for run in RunStore(str(jobs / "runs")).load_all():
             if run.state != "ended" and is_same_process(run.pid, run.start_ticks):
                 return True
-    if (jobs / "instances").is_dir():
-        for saved in InstanceStore(str(jobs)).load_all():
-            if saved.final_state not in FINAL_STATES:
-                return True
-    return False
+    return any(saved.final_state not in FINAL_STATES for saved in records)
 
 
 async def _stop_jobs(
-    jobs: Path, *, say: Callable[[str], None]
+    jobs: Path, records: list[SavedInstance], *, say: Callable[[str], None]
 ) -> tuple[int, list[StoppedInstance]]:
     """Stop every job through the monitor (starting one if it died), then the monitor."""
     # node_id only goes into the environment of jobs the manager starts: it starts none.
@@ -185,10 +192,10 @@ async def _stop_jobs(
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)
         monitor_pid = int((await manager.client.request("stats"))["pid"])
-        count = len(manager.store.load_all())
+        count = len(records)
         if count:
             say(f"stopping {count} instance{'s' if count != 1 else ''}")
-        stopped = await manager.stop_all()
+        stopped = await manager.stop_all(records)
         for instance in stopped:
             say(describe(instance))
         await manager.shutdown_monitor(kill_jobs=True)  # anything left over: SIGKILL

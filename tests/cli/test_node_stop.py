@@ -20,7 +20,7 @@ import pytest
 from symphony.node.stop import monitor_alive
 
 from ..deployments import procs
-from ..deployments.helpers import Api, eventually, job, pids_with, running, tear_down_node
+from ..deployments.helpers import Api, eventually, job, mark, pids_with, running, tear_down_node
 
 POLITE = textwrap.dedent(
     """\
@@ -105,10 +105,12 @@ async def test_node_stop_stops_every_job_with_its_stop_signal_then_the_monitor(
         # SIGKILL after the 1 s stop timeout ends this tree.
         stubborn = job("stubborn-job", stop_timeout_seconds=1)
         stubborn["config"]["command"] = [
-            "sh", "-c", "trap '' TERM; sleep 300 & sleep 300 & wait", "stubborn-job",
+            "sh", "-c", "trap '' TERM; sleep 300 & sleep 300 & wait", mark("stubborn-job"),
         ]  # fmt: skip
         polite = job("polite-job", stop_signal="SIGINT", stop_timeout_seconds=30)
-        polite["config"]["command"] = [sys.executable, "-c", POLITE, str(marker), "polite-job"]
+        polite["config"]["command"] = [
+            sys.executable, "-c", POLITE, str(marker), mark("polite-job"),
+        ]  # fmt: skip
         for spec in (calm, stubborn, polite):
             response = await api.post(spec)
             assert response.status_code == 201, response.text
@@ -119,7 +121,7 @@ async def test_node_stop_stops_every_job_with_its_stop_signal_then_the_monitor(
 
         await eventually(all_running, timeout=60)
         names = ("calm-job", "stubborn-job", "polite-job")
-        jobs = [pid for name in names for pid in pids_with(name)]
+        jobs = [pid for name in names for pid in pids_with(mark(name))]
         jobs += [c.pid for p in alive(jobs) for c in psutil.Process(p).children(recursive=True)]
         assert len(jobs) >= 6  # 2 calm, 1 polite, the stubborn shell and its 2 sleeps
 
@@ -154,7 +156,7 @@ async def test_node_stop_stops_every_job_with_its_stop_signal_then_the_monitor(
 
         # Waited until all are gone: nothing of the node is left, not even a leftover.
         assert alive(jobs) == []
-        assert [pid for name in names for pid in pids_with(name)] == []
+        assert [pid for name in names for pid in pids_with(mark(name))] == []
         assert not monitor_alive(tmp_path / "worker" / "jobs")
         assert pids_with(str(tmp_path / "worker" / "jobs"), substring=True) == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -14,15 +15,25 @@ import trio
 
 from . import procs
 
+#: Ours among the processes of the machine: other test runs (the same tests, in another
+#: checkout or at the same time) start jobs with the same names.
+RUN = f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def mark(name: str) -> str:
+    """The argument that the processes of job ``name`` of this test run carry
+    (``pids_with(mark(name))`` finds them, and no other run's)."""
+    return f"{name}@{RUN}"
+
 
 def job(name: str, *, seconds: int = 300, **extra: Any) -> dict[str, Any]:
-    """A long-running job spec; its processes carry ``name`` in their command line."""
+    """A long-running job spec; its processes carry ``mark(name)`` in their command line."""
     spec: dict[str, Any] = {
         "name": name,
         "node_group": "gpu-1",
         "capacity_requests": {"Analytic1": 1},
         "config": {
-            "command": [sys.executable, "-c", f"import time; time.sleep({seconds})", name],
+            "command": [sys.executable, "-c", f"import time; time.sleep({seconds})", mark(name)],
         },
         "restart_policy": {"type": "on-failure", "backoff_seconds": 0.1},
     }

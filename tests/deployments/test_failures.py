@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from . import procs
-from .helpers import Api, eventually, job, live, pids_with, running
+from .helpers import Api, eventually, job, live, mark, pids_with, running
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ async def test_agent_sigkill_and_restart_nothing_restarts(
         assert [i["pid"] for i in running(after)] == [pid]
         assert running(after)[0]["restarts"] == 0
         assert len(live(after)) == 1
-        assert pids_with("survivor") == [pid]  # nothing runs twice
+        assert pids_with(mark("survivor")) == [pid]  # nothing runs twice
     finally:
         _stop_all(conductor, nodes)
         await api.aclose()
@@ -114,7 +114,7 @@ async def test_frozen_node_is_lost_rescheduled_and_its_stale_copy_stopped(
         d = await api.get("mover")
         assert len(running(d)) == 1 and running(d)[0]["node_id"] == other
         replacement_pid = running(d)[0]["pid"]
-        assert pids_with("mover") == [replacement_pid]
+        assert pids_with(mark("mover")) == [replacement_pid]
     finally:
         _stop_all(conductor, nodes)
         await api.aclose()
@@ -141,13 +141,13 @@ async def test_conductor_sigkill_right_after_post_keeps_everything(
 
         posted = await eventually(back, timeout=30)
         assert len(live(posted)) == 1
-        assert len(pids_with("just-posted")) == 1
+        assert len(pids_with(mark("just-posted"))) == 1
         await trio.sleep(1.0)
         after = await api.get("steady")
         # The job that ran before the crash was adopted, not restarted.
         assert [i["pid"] for i in running(after)] == [steady["pid"]]
         assert running(after)[0]["restarts"] == 0
-        assert pids_with("steady") == [steady["pid"]]
+        assert pids_with(mark("steady")) == [steady["pid"]]
     finally:
         _stop_all(conductor, nodes)
         await api.aclose()

@@ -7,7 +7,7 @@ from pathlib import Path
 import trio
 
 from ..link.cluster import shared_cert_node, start_conductor, start_node
-from .helpers import Api, eventually, job, live, pids_with, running
+from .helpers import Api, eventually, job, live, mark, pids_with, running
 
 
 async def test_burst_beyond_capacity_runs_exactly_capacity(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ async def test_burst_beyond_capacity_runs_exactly_capacity(tmp_path: Path) -> No
             return len(deployments) == 7 and sum(len(running(d)) for d in deployments) == 5
 
         await eventually(five_running_again)
-        assert pids_with(victim) == []
+        assert pids_with(mark(victim)) == []
         await api.aclose()
         nursery.cancel_scope.cancel()
 
@@ -143,7 +143,7 @@ async def test_stop_start_scale_and_replace(tmp_path: Path) -> None:
         assert (await api.patch("web", {"desired_state": "stopped"})).status_code == 200
         await eventually(lambda: n_running(0))
         assert (await api.nodes())[0]["capacities_used"] == {"Analytic1": 0}
-        assert pids_with("web") == []
+        assert pids_with(mark("web")) == []
         assert (await api.patch("web", {"desired_state": "running"})).status_code == 200
         started = await eventually(lambda: n_running(1))
         # A template change replaces the instance (stop old, start new). The roll waits

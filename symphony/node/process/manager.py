@@ -29,7 +29,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ from ..container import detect_runtimes
 from . import logfiles
 from .client import MonitorClient, MonitorError, MonitorLost
 from .devices import DeviceLedger
-from .localstate import InstanceStore
+from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
 from .proctree import Snapshot
 from .records import (
@@ -417,12 +417,13 @@ class ProcessManager:
                 reports.append(actor.report())
         return reports
 
-    async def adopt(self) -> list[InstanceReport]:
-        """Take over the instances of an earlier agent (call once, right after ``run``)."""
+    async def adopt(self, records: Iterable[SavedInstance] | None = None) -> list[InstanceReport]:
+        """Take over the instances of an earlier agent (call once, right after ``run``):
+        ``records``, as the caller read them, or the records read now."""
         runs: dict[str, list[dict[str, Any]]] = {}
         for run in (await self.client.request("hello"))["runs"]:
             runs.setdefault(run["instance_id"], []).append(run)
-        for saved in self.store.load_all():
+        for saved in self.store.load_all() if records is None else records:
             request = saved.request
             if request.instance_id in self._instances:
                 continue
@@ -467,7 +468,9 @@ class ProcessManager:
                     await self.client.request("signal", run_id=run["run_id"], signal=9)
         return await self._reports()
 
-    async def stop_all(self) -> list[StoppedInstance]:
+    async def stop_all(
+        self, records: Sequence[SavedInstance] | None = None
+    ) -> list[StoppedInstance]:
         """Take over what an earlier agent left and stop all of it (``symphony node stop``).
 
         Call it instead of :meth:`adopt`. Every saved instance is re-adopted with its stop
@@ -476,16 +479,22 @@ class ProcessManager:
         Conductor does it: its stop signal to the whole tree, its stop timeout, SIGKILL.
         Runs no instance owns get SIGKILL (as in :meth:`adopt`). Returns what became of
         each, by instance id; their records are gone afterwards.
+
+        ``records`` is what the caller read of the instance records (else they are read
+        now): read once, so that what is marked to stop is what is adopted, and what the
+        caller said it would stop is what is stopped.
         """
-        saved = {s.request.instance_id: s.final_state for s in self.store.load_all()}
-        self._stopping.update(saved)
-        pids = {report.instance_id: report.pid for report in await self.adopt()}
+        if records is None:
+            records = self.store.load_all()
+        final = {s.request.instance_id: s.final_state for s in records}
+        self._stopping.update(final)
+        pids = {report.instance_id: report.pid for report in await self.adopt(records)}
         stopped: list[StoppedInstance] = []
 
         async def stop(instance_id: str) -> None:
             with contextlib.suppress(UnknownInstance):  # gone meanwhile: nothing to stop
                 report = await self.stop_instance(instance_id)
-                ended = saved.get(instance_id)
+                ended = final.get(instance_id)
                 stopped.append(
                     StoppedInstance(
                         report, pids[instance_id], ended if ended != "stopped" else None
