@@ -173,7 +173,10 @@ async def test_a_summary_is_the_full_view_without_its_spec(tmp_path: Path) -> No
         for name in ("one", "two", "three"):
             spec = sh("sleep 1000", name, labels={"k": name})
             assert (await c.http.post("/deployments", json=spec)).status_code == 201
-        await c.wait_running("two")
+        for name in ("one", "two", "three"):
+            # All settled: the two listings below are read a moment apart, and an
+            # instance still starting in one may be running in the other.
+            await c.wait_running(name)
         pages = await _pages(c.http, view="summary", limit=2)
         assert pages == [["one", "two"], ["three"]]
         full = (await c.http.get("/deployments")).json()["deployments"]

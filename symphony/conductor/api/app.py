@@ -14,6 +14,7 @@ from .body import MAX_BODY
 from .context import ApiContext
 from .errors import install_error_handlers
 from .hosts import check_host_and_origin, check_websocket_host_and_origin
+from .jsonout import ApiJsonProvider
 from .relay_access import PREFIX, admit_service
 
 #: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
@@ -35,6 +36,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     from .routes_uploads import UploadingRequest
 
     app = QuartTrio("symphony")
+    app.json = ApiJsonProvider(app)
     app.request_class = UploadingRequest  # POST /uploads may be larger than MAX_BODY
     app.config["SYMPHONY"] = ctx
     app.config["SYMPHONY_CLOSING"] = trio.Event()

@@ -8,7 +8,6 @@ spec (``detail`` lists ``{"path", "message"}``), 503 a node or an actor cannot a
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from symphony.actors import ActorCrashed, ActorStopped, AskTimeout
 from symphony.errors import SymphonyError
 
 from ..store import Fenced
+from .jsonout import json_bytes
 from .roleheaders import ROLE_HEADER
 
 log = logging.getLogger("symphony.conductor.api")
@@ -50,14 +50,6 @@ class Answer:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
-
-
-def json_bytes(value: Any) -> bytes:
-    """``value`` as the API writes JSON: compact, keys sorted, ASCII only, and a final
-    newline (what Quart's ``jsonify`` writes, which older answers were made with)."""
-    return (
-        json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":")) + "\n"
-    ).encode()
 
 
 def error_answer(status: int, error: str, detail: Any = None) -> Answer:

@@ -21,8 +21,9 @@ from ..uploads import referenced_upload
 from .app import context
 from .body import json_body
 from .context import ApiContext
-from .errors import Answer, HttpError, json_bytes, response_of
+from .errors import Answer, HttpError, response_of
 from .instance_usage import current_usage, with_current_usage
+from .jsonout import json_bytes
 from .models import DeploymentsQuery
 from .paging import BadCursor, key_of_cursor
 from .params import query_params

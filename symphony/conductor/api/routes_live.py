@@ -33,7 +33,6 @@ and ends when the server shuts down.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
@@ -48,6 +47,7 @@ from ..store import DeploymentRecord, EventRecord, InstanceRecord
 from .app import context
 from .context import ApiContext
 from .gpu_view import holders_of
+from .jsonout import json_compact
 from .models_live import LiveQuery
 from .params import query_params
 from .routes_nodes import node_json
@@ -209,7 +209,7 @@ async def changes(
     # Shared with every other stream: a page-reload storm costs one read.
     snapshot = await cache.recent(max_age=poll_period)
     state.sweep(snapshot)  # a new client: every deployment, as the shared array has them
-    head = json.dumps({"now": now, "nodes": nodes}, separators=(",", ":")).encode()
+    head = json_compact({"now": now, "nodes": nodes})
     array = await cache.deployments_array(snapshot, view)
     yield sse_raw("snapshot", head[:-1] + b',"deployments":' + array + b"}")
     next_poll = trio.current_time() + poll_period

@@ -36,6 +36,7 @@ from typing import Any, Literal, TypeVar
 import trio
 
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, Store
+from .jsonout import json_compact
 from .paging import ListFilter, select
 from .rowview import ROWS_PREFIX, row_of
 from .sse import sse, sse_raw
@@ -169,7 +170,7 @@ class Snapshot:
         cache = self._encoded[view]
         text = cache.get(record.id)
         if text is None:
-            text = cache[record.id] = _dumps(_shown(self._view_for(record, view), view))
+            text = cache[record.id] = json_compact(_shown(self._view_for(record, view), view))
         return text
 
     def _view_for(self, record: DeploymentRecord, view: View) -> dict[str, Any]:
@@ -185,7 +186,7 @@ class Snapshot:
         """:meth:`encoded`, or a fresh text when an instance of it has current figures
         (they are not part of the snapshot, so a view with them is never kept)."""
         if usage and any(inst.id in usage for inst in self.instances(record.id)):
-            return _dumps(_shown(with_usage(self.deployment_json(record), usage), view))
+            return json_compact(_shown(with_usage(self.deployment_json(record), usage), view))
         return self.encoded(record, view)
 
     def deployments_array(self, view: View = "full") -> bytes:
@@ -218,10 +219,6 @@ def _shown(view: dict[str, Any], shown: View) -> Any:
 def _kept(cache: dict[str, T], ids: Iterable[str]) -> dict[str, T]:
     """The entries of ``cache`` for ``ids`` (the deployments unchanged since it was made)."""
     return {i: cache[i] for i in ids if i in cache}
-
-
-def _dumps(view: Any) -> bytes:
-    return json.dumps(view, separators=(",", ":")).encode()
 
 
 def _deployment_sse(text: bytes) -> bytes:
@@ -257,7 +254,7 @@ class DeploymentRead:
             assert self.record is not None
             if self._view is None:
                 self._view = deployment_json(self.record, self.instances)
-            text = _dumps(_shown(self._view, view))
+            text = json_compact(_shown(self._view, view))
             message = self._messages[view] = _deployment_sse(text)
         return message
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from .jsonout import json_compact
 
 
 def sse(kind: str, data: Any) -> bytes:
     """One Server-Sent Events message (the JSON has no newlines, so one ``data`` line)."""
-    return sse_raw(kind, json.dumps(data, separators=(",", ":")).encode())
+    return sse_raw(kind, json_compact(data))
 
 
 def sse_raw(kind: str, data: bytes) -> bytes:

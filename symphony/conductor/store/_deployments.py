@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable, Iterable, Sequence
 
-from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
+from symphony.spec import DeploymentSpec, SpecError
 
 from ._base import StoreBase
 from ._db import Db, Row
@@ -22,7 +20,8 @@ from ._errors import (
 from ._events import insert_events
 from ._instances import insert_instances
 from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, ordered_id
-from ._versions import first_versions, spec_text, use_version
+from ._specs import spec_text, stored_spec
+from ._versions import first_versions, use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
@@ -31,17 +30,9 @@ READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
 First = tuple[Sequence[InstanceRecord], Sequence[NewEvent]]
 
 
-@functools.lru_cache(maxsize=4096)
-def _spec(text: str) -> DeploymentSpec:
-    # Validating a stored spec costs ~100 µs; listing deployments for every API call
-    # would pay it per row. Specs are immutable values, so the JSON text is a safe key.
-    # parse_stored_spec: a spec accepted by an older version stays readable.
-    return parse_stored_spec(json.loads(text))
-
-
 def deployment_record(row: Row) -> DeploymentRecord:
     try:
-        spec = _spec(row["spec"])
+        spec = stored_spec(row["spec"])
     except (SpecError, ValueError) as exc:
         raise CorruptRecord(f"deployment {row['id']}: stored spec does not parse: {exc}") from exc
     return DeploymentRecord(

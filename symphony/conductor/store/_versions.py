@@ -9,14 +9,13 @@ rollback, an automatic revert) makes that version current again. Only the last
 
 from __future__ import annotations
 
-import json
-
-from symphony.spec import DeploymentSpec, SpecError, parse_stored_spec
+from symphony.spec import DeploymentSpec, SpecError
 
 from ._base import StoreBase
 from ._db import Db, Row
 from ._errors import CorruptRecord
 from ._records import VersionRecord
+from ._specs import spec_text, stored_spec
 
 #: How many versions of each deployment are kept (the current one always is).
 KEEP_VERSIONS = 10
@@ -26,7 +25,7 @@ _COLUMNS = "deployment_id, version, spec, status, reason, created_at, used_at"
 
 def _record(row: Row) -> VersionRecord:
     try:
-        spec = parse_stored_spec(json.loads(row["spec"]))
+        spec = stored_spec(row["spec"])
     except (SpecError, ValueError) as exc:
         raise CorruptRecord(
             f"deployment {row['deployment_id']} version {row['version']}: stored spec does "
@@ -41,18 +40,6 @@ def _record(row: Row) -> VersionRecord:
         created_at=row["created_at"],
         used_at=row["used_at"],
     )
-
-
-def spec_text(spec: DeploymentSpec) -> str:
-    """The JSON text the store keeps of a spec: :meth:`~DeploymentSpec.to_dict`'s values,
-    compact, made by pydantic in one step (a third of ``json.dumps(spec.to_dict())``'s
-    cost; every reader parses the text, so its spacing is nobody's concern). A spec an
-    older version stored with a lone surrogate in a string (UTF-8 cannot say it) is
-    written as before, escaped by ``json.dumps``."""
-    try:
-        return spec.model_dump_json()
-    except ValueError:  # pydantic's serialization error
-        return json.dumps(spec.to_dict())
 
 
 def use_version(
