@@ -6,23 +6,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from symphony.conductor.api.jsonout import json_bytes
+import pytest
+
+from symphony.conductor.api.jsonout import json_bytes, json_compact
 
 from .helpers import cluster
 
+VALUES = [
+    {"b": 1, "a": "é", "c": [None, 1.5, True], "d": {"z": "✓\u2028\x00", "y": -0.0}},
+    [1e300, 5e-324, 2**70, "", {}, []],
+    {"name": "a\ud800b"},  # not valid Unicode: escaped, never refused
+]
 
-def test_json_bytes_compact_utf8_in_build_order() -> None:
+
+@pytest.mark.parametrize("value", VALUES)
+def test_both_encoders_write_one_form(value: object) -> None:
+    hot, cold = json_compact(value) + b"\n", json_bytes(value)
+    assert hot == cold
+    assert json.loads(cold) == value
+
+
+def test_the_form_is_compact_utf8_in_build_order() -> None:
     assert json_bytes({"b": 1, "a": "é", "c": [None, 1.5]}) == (
         b'{"b":1,"a":"\xc3\xa9","c":[null,1.5]}\n'
     )
-
-
-def test_json_bytes_lone_surrogate_is_escaped_not_refused() -> None:
-    # A str that is not valid Unicode: the compiled encoder refuses it, json.dumps
-    # escapes it, so the answer is still written (and reads back the same).
-    body = json_bytes({"name": "a\ud800b"})
-    assert body == b'{"name":"a\\ud800b"}\n'
-    assert json.loads(body) == {"name": "a\ud800b"}
+    assert json_bytes({"name": "a\ud800b"}) == b'{"name":"a\\ud800b"}\n'
 
 
 async def test_api_json_create_and_get_write_utf8_in_view_order(tmp_path: Path) -> None:

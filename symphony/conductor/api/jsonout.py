@@ -1,28 +1,33 @@
-"""How the API writes JSON: compact UTF-8 made by pydantic-core's compiled encoder.
+"""How the API writes JSON: compact UTF-8, keys in build order, by two encoders.
 
-Every JSON answer goes through :func:`json_bytes`: the ones the routes build as bytes
-(a create's 201, every error) and, through :class:`ApiJsonProvider`, every ``dict`` or
-``list`` a Quart route returns; the parts of listings and of Server-Sent Events through
-:func:`json_compact`. On a deployment's view (its spec, its instances) the
-encoder takes about a third of the time of :func:`json.dumps` with sorted keys and
-ASCII escapes, which is what Quart's own provider does; a create's 201 cost 20 us to
-encode and now costs 7.
+Every JSON answer has one form: compact (no spaces), UTF-8 (a name written in Greek
+stays Greek, not ``\\u03b1`` escapes), keys in the order the answer was built in (a
+deployment's view: ``id``, ``name``, ``state``, ... rather than sorted), and a final
+newline. JSON numbers and strings read the same as in the sorted, ASCII-escaped form
+answers had before; a client that compared answers byte for byte across versions would
+see the new order.
 
-The bytes are compact (no spaces), UTF-8 (a name written in Greek stays Greek, not
-``\\u03b1`` escapes), keys in the order the answer was built in (the view's order:
-``id``, ``name``, ``state``, ... rather than sorted), and end with a newline. JSON
-numbers and strings read the same either way; a client that compared answers byte for
-byte across versions would see the new order.
+Two encoders write it:
 
-A value the compiled encoder refuses is written by :func:`json.dumps` instead: a
-string that is not valid Unicode (a lone surrogate: no input of ours lets one in, but a
-file name read from a disk might), or a type it does not know (Quart's provider then
-applies its own conversions, as before).
+- :func:`json_compact`, pydantic-core's compiled encoder, for the hot answers: a
+  create's 201, a listing's deployments, the live stream's messages. On a deployment's
+  view it takes about a third of the time of :func:`json.dumps` with sorted keys (20
+  -> 7 us for a create's 201; 28 -> 8 us for a view in a listing).
+- :func:`json_bytes`, :func:`json.dumps`, for everything else: errors, and every
+  ``dict`` or ``list`` a Quart route returns (:class:`ApiJsonProvider`). The compiled
+  encoder holds about 0.6 MiB once first used; an idle Conductor answering health
+  checks and node lists never pays for it (a Conductor that stores a spec has paid it
+  already: the store writes specs with pydantic).
+
+A string that is not valid Unicode (a lone surrogate: no input of ours lets one in, but
+a file name read from a disk might) cannot be UTF-8: it is written escaped, never
+refused.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
@@ -32,29 +37,38 @@ from werkzeug.sansio.response import Response as WerkzeugResponse
 
 __all__ = ["ApiJsonProvider", "json_bytes", "json_compact"]
 
-
-def json_bytes(value: Any) -> bytes:
-    """``value`` as the API answers it (see the module docstring): with a newline."""
-    return json_compact(value) + b"\n"
+_COMPACT = (",", ":")
 
 
 def json_compact(value: Any) -> bytes:
-    """``value`` as the API writes JSON, without the final newline: a part of a larger
-    body (a listing's deployments, a Server-Sent Event's data)."""
+    """``value`` in the API's form by the compiled encoder, without the final newline:
+    a whole hot answer (add the newline) or a part of one."""
     try:
         return to_json(value)
-    except PydanticSerializationError:
-        return json.dumps(value, separators=(",", ":")).encode()
+    except PydanticSerializationError:  # a lone surrogate
+        return json.dumps(value, separators=_COMPACT).encode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """``value`` as a whole answer in the API's form, by :func:`json.dumps`."""
+    return _dumped(json.dumps, value)
+
+
+def _dumped(dumps: Callable[..., str], value: Any) -> bytes:
+    try:
+        return (dumps(value, separators=_COMPACT, ensure_ascii=False) + "\n").encode()
+    except UnicodeEncodeError:  # a lone surrogate: escaped instead
+        return (dumps(value, separators=_COMPACT, ensure_ascii=True) + "\n").encode()
 
 
 class ApiJsonProvider(DefaultJSONProvider):
-    """Quart's JSON for the answers routes return as ``dict`` or ``list``, written
-    like the rest (:func:`json_bytes`). Reading JSON is unchanged."""
+    """Quart's JSON for the answers routes return as ``dict`` or ``list``: the API's
+    form (:func:`json_bytes`), with Quart's conversions of other types (dates,
+    dataclasses) as before. Reading JSON is unchanged."""
+
+    sort_keys = False
 
     def response(self, *args: Any, **kwargs: Any) -> WerkzeugResponse:
-        value = self._prepare_response_obj(args, kwargs)
-        try:
-            body = to_json(value) + b"\n"
-        except PydanticSerializationError:
-            return super().response(value)
-        return Response(body, mimetype=self.mimetype)
+        return Response(
+            _dumped(self.dumps, self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype
+        )

@@ -23,7 +23,7 @@ from .body import json_body
 from .context import ApiContext
 from .errors import Answer, HttpError, response_of
 from .instance_usage import current_usage, with_current_usage
-from .jsonout import json_bytes
+from .jsonout import json_compact
 from .models import DeploymentsQuery
 from .paging import BadCursor, key_of_cursor
 from .params import query_params
@@ -96,7 +96,7 @@ async def create_answer(ctx: ApiContext, data: Any) -> Answer:
         answer = deployment_json(created.record, list(created.instances))
     else:
         answer = view(created, ctx)
-    return Answer(201, json_bytes(answer))
+    return Answer(201, json_compact(answer) + b"\n")
 
 
 async def prepared_spec(data: Any, ctx: ApiContext) -> DeploymentSpec:
