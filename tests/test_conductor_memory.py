@@ -62,6 +62,9 @@ NOT_IN_SERVING_CONDUCTOR = (
     "symphony.conductor.api.proxy_http",
     "symphony.conductor.api.proxy_ws",
     "http.cookies",
+    # The node's side of the link: a Conductor serves links with its own WebSocket.
+    "symphony.wire.client",
+    "trio_websocket",
 )
 
 

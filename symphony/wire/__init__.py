@@ -13,7 +13,8 @@ Layers, bottom up (each usable alone):
 The protocol itself is described in ``docs/protocol.md``.
 """
 
-from .client import connect_to_conductor
+from typing import TYPE_CHECKING
+
 from .codec import DEFAULT_MAX_FRAME_SIZE, decode, encode
 from .connection import (
     CLOSE_GOING_AWAY,
@@ -156,3 +157,16 @@ __all__ = [
     "receive_hello",
     "serve_nodes",
 ]
+
+if TYPE_CHECKING:
+    from .client import connect_to_conductor
+
+
+def __getattr__(name: str) -> object:
+    # The node's side of the link imports trio-websocket, which a Conductor (it only
+    # serves links) never needs: loaded when first asked for.
+    if name == "connect_to_conductor":
+        from .client import connect_to_conductor
+
+        return connect_to_conductor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,7 @@ import trio_websocket
 
 from symphony.actors import sole_exception
 
+from ._clientws import ClientTransport
 from .codec import DEFAULT_MAX_FRAME_SIZE
 from .connection import ConductorConnection
 from .errors import (
@@ -252,7 +253,7 @@ async def open_link(
                     "(TCP connect, TLS handshake and WebSocket upgrade)"
                 ) from None
             conn = ConductorConnection(
-                ws,
+                ClientTransport(ws),
                 remote=where,
                 peer_cn=_server_cn(tls),
                 max_frame_size=max_frame_size,

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import trio
-import trio_websocket
 
 from .admission import Slot
 from .codec import DEFAULT_MAX_FRAME_SIZE, decode, encode
 from .errors import ConnectionClosed, ProtocolError
 from .messages import Message
-from .websocket import WebSocket
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -50,16 +49,26 @@ CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 
 
-#: What a connection reads and writes: trio-websocket's (a node's side) or our own
-#: reader-less :class:`~symphony.wire.websocket.WebSocket` (the Conductor's side).
-Transport = trio_websocket.WebSocketConnection | WebSocket
+class CloseCode(Protocol):
+    """Why a WebSocket closed: its close code and reason."""
+
+    @property
+    def code(self) -> int: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
-def _closed(exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:
-    reason = exc.reason
-    if reason is None:
-        return ConnectionClosed(1006, "connection lost")
-    return ConnectionClosed(reason.code, reason.reason or reason.name.lower().replace("_", " "))
+class Transport(Protocol):
+    """What a connection reads and writes: our own reader-less
+    :class:`~symphony.wire.websocket.WebSocket` (the Conductor's side) or
+    trio-websocket's behind :class:`~symphony.wire._clientws.ClientTransport` (a
+    node's). A closed one raises our :class:`ConnectionClosed`."""
+
+    async def send_message(self, data: bytes) -> None: ...
+    async def get_message(self) -> bytes | str: ...
+    @property
+    def closed(self) -> CloseCode | None: ...
+    async def aclose(self, code: int = ..., reason: str | None = ...) -> None: ...
 
 
 def _truncate(reason: str | None) -> str | None:
@@ -101,11 +110,7 @@ class WireConnection:
         :class:`~symphony.wire.errors.FrameTooLarge` (nothing is sent) for a frame
         the peer would refuse.
         """
-        data = encode(msg, max_frame_size=self.max_frame_size)
-        try:
-            await self._ws.send_message(data)
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc) from None
+        await self._ws.send_message(encode(msg, max_frame_size=self.max_frame_size))
 
     async def receive(self) -> Message | list[Message]:
         """The next message (a list for a batch frame), decoded and validated.
@@ -114,10 +119,7 @@ class WireConnection:
         ``CLOSE_PROTOCOL_ERROR`` then) and :class:`ConnectionClosed` once the peer
         has closed and every earlier message has been received.
         """
-        try:
-            data = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc) from None
+        data = await self._ws.get_message()
         if isinstance(data, str):
             raise ProtocolError("received a text frame; this protocol uses binary frames only")
         return decode(data, max_frame_size=self.max_frame_size)

@@ -10,7 +10,6 @@ from typing import Any
 import msgpack
 import pytest
 import trio
-import trio_websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,8 +41,8 @@ async def _send_raw_after_hello(info: Any, payload: bytes, *, hello: bool = True
             assert isinstance(await conn.receive(), HelloAccepted)
         try:
             await conn._ws.send_message(payload)  # raw bytes, bypassing our encoder
-        except trio_websocket.ConnectionClosed as closed:  # closed while we were sending
-            return closed.reason.code
+        except ConnectionClosed as closed:  # closed while we were sending
+            return closed.code
         with trio.fail_after(5):
             while True:
                 try:
