@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -65,30 +65,42 @@ def new_instance_id(deployment_name: str, replica: int) -> str:
     return f"{deployment_name}-{replica}-{secrets.token_hex(3)}"
 
 
-def new_instance(record: DeploymentRecord, replica: int, updated_at: float = 0.0) -> InstanceRecord:
+def new_instance(
+    record: DeploymentRecord,
+    replica: int,
+    updated_at: float = 0.0,
+    reason: str | None = None,
+) -> InstanceRecord:
     """A new incarnation of ``replica``, waiting to be placed (``updated_at``: when it is
-    stored, if known now)."""
+    stored, if known now; ``reason``: why it waits, if known now)."""
     return InstanceRecord(
         id=new_instance_id(record.name, replica),
         deployment_id=record.id,
         replica=replica,
         state=S.PENDING,
-        reason="waiting for a node",
+        reason=reason or "waiting for a node",
         generation=record.generation,
         version=record.version,
         updated_at=updated_at,
     )
 
 
-def first_instances(record: DeploymentRecord) -> list[InstanceRecord]:
+def first_instances(
+    record: DeploymentRecord, reasons: Sequence[str | None] = ()
+) -> list[InstanceRecord]:
     """The instances a deployment just created starts with: one per replica, stamped
-    with its creation time, so they can be stored in the deployment's own transaction.
-    None for a deployment that does not run from the start (stopped, or on a schedule):
-    its supervisor decides, as it does on every later change."""
+    with its creation time, so they can be stored in the deployment's own transaction,
+    each with its foreseen reason (by replica) if any. None for a deployment that does
+    not run from the start (stopped, or on a schedule): its supervisor decides, as it
+    does on every later change."""
     spec = record.spec
     if spec.desired_state != "running" or spec.schedule is not None:
         return []
-    return [new_instance(record, replica, record.updated_at) for replica in range(spec.replicas)]
+    at = record.updated_at
+    if not reasons:
+        return [new_instance(record, replica, at) for replica in range(spec.replicas)]
+    reasons = [*reasons, *[None] * (spec.replicas - len(reasons))]
+    return [new_instance(record, r, at, reasons[r]) for r in range(spec.replicas)]
 
 
 def template(spec: DeploymentSpec) -> dict[str, Any]:
