@@ -51,11 +51,11 @@ def _node(node_id: str, totals: dict[str, int]) -> NodeView:
     )  # fmt: skip
 
 
-def _request(instance_id: str, reason: str | None) -> PlacementRequest:
+def _request(instance_id: str, reason: str | None, amount: int = 2) -> PlacementRequest:
     start = StartInstance(
         instance_id=instance_id, deployment_id="d", deployment_name="d", replica=0, spec=JOB
     )
-    pending = PendingInstance(instance_id, "d", "g", {"A": 2})
+    pending = PendingInstance(instance_id, "d", "g", {"A": amount})
     return PlacementRequest(pending=pending, start=start, reason=reason)
 
 
@@ -65,16 +65,20 @@ async def test_foreseen_reasons_plan_without_reserving_and_are_not_told_again() 
         owner_actor = Owner()
         owner = await spawn(nursery, owner_actor, name="owner")
         await scheduler.tell(NodeChanged(_node("n1", {"A": 3}), None))
-        pending = tuple(PendingInstance(f"d/{r}", "d", "g", {"A": 2}) for r in range(2))
+        amounts = {"fits": 2, "too-big": 4, "fits-too": 2}
+        pending = tuple(PendingInstance(name, name, "g", {"A": a}) for name, a in amounts.items())
         foreseen = await scheduler.ask(ForeseeReasons(pending))
-        # The first fits, the second would wait (the first took the room) ...
-        assert list(foreseen) == ["d/1"]
-        assert foreseen["d/1"].startswith("no ready node in group g has A >= 2 free")
-        # ... and nothing was reserved for either.
+        # Each on its own: the two that fit now are left out, the other has its reason ...
+        assert list(foreseen) == ["too-big"]
+        assert foreseen["too-big"].startswith("no ready node in group g has A >= 4 free")
+        # ... and nothing was reserved.
         assert await scheduler.ask(CapacityUsage()) == {"n1": {}}
         # Placed after the commit, with the reason stored: the one placed is told so,
         # the one stored with the reason the Scheduler finds again hears nothing more.
-        requests = (_request("i0", "waiting for a node"), _request("i1", foreseen["d/1"]))
+        requests = (
+            _request("i1", foreseen["too-big"], amount=4),
+            _request("i0", "waiting for a node"),
+        )
         await scheduler.tell(PlaceInstances(requests, owner))
         await trio.testing.wait_all_tasks_blocked()
         [news] = owner_actor.news

@@ -223,12 +223,13 @@ class FirstInstances:
         self.foreseen = foreseen or {}
 
     def __call__(self, record: DeploymentRecord) -> tuple[list[InstanceRecord], list[NewEvent]]:
-        reasons = self.foreseen.get(record.name, ())
-        instances = self.made[record.id] = first_instances(record, reasons)
+        reason = self.foreseen.get(record.name)
+        instances = self.made[record.id] = first_instances(record, reason)
         events = [instance_created(record, i) for i in instances]
-        for inst, reason in zip(instances, reasons, strict=False):
-            if reason is not None:
-                events.append(new_event(record, "pending", f"{inst.id} pending: {reason}", inst))
+        if reason is not None:
+            events += [
+                new_event(record, "pending", f"{i.id} pending: {reason}", i) for i in instances
+            ]
         return instances, events
 
 

@@ -32,6 +32,7 @@ from symphony.actors import ActorCrashed, ActorStopped, AskTimeout
 from symphony.spec import DeploymentSpec, secret_refs
 
 from ..placement import PendingInstance
+from .instances import placement_needs
 from .messages import ForeseeReasons
 from .roles import pending_instance
 from .secret_delivery import SECRETS_PROTOCOL
@@ -46,48 +47,47 @@ log = logging.getLogger("symphony.conductor.deployments")
 #: nodes coming back); then the group is stored without them rather than wait.
 FORESEE_TIMEOUT = 0.05
 
-#: Foreseen reasons by deployment name: one per first instance, by replica (None: it
-#: would be placed).
-Foreseen = Mapping[str, Sequence[str | None]]
+#: Foreseen reasons by deployment name, for each of its first instances (a deployment
+#: missing would be placed).
+Foreseen = Mapping[str, str]
 
 
-def first_shapes(specs: Sequence[DeploymentSpec]) -> list[PendingInstance]:
-    """The placement requests of the first instances of ``specs`` (named
-    ``NAME/REPLICA``), in the order their supervisors will send them; an experiment's
-    processes are left out (they are placed as a gang, once all of them asked)."""
-    pending = []
+def first_shapes(specs: Sequence[DeploymentSpec]) -> tuple[list[PendingInstance], dict[str, str]]:
+    """What placing the first instances of ``specs`` asks for, once per shape (a group's
+    creates mostly share one; each shape is named by its index), and the shape of each
+    deployment's, by name. A deployment with no first instances, or an experiment's
+    process (placed as a gang, once all of them asked), is left out."""
+    shapes: dict[tuple[object, ...], PendingInstance] = {}
+    of: dict[str, str] = {}
     for spec in specs:
         if spec.desired_state != "running" or spec.schedule is not None:
             continue  # no first instances (see ``first_instances``)
-        if spec.experiment is not None:
+        if spec.experiment is not None or spec.replicas == 0:
             continue
         oldest = SECRETS_PROTOCOL if secret_refs(spec) else 1
-        for replica in range(spec.replicas):
-            name = f"{spec.name}/{replica}"
-            pending.append(pending_instance(spec, spec.name, name, frozenset(), oldest))
-    return pending
+        requests = tuple(sorted(spec.capacity_requests.items()))
+        key = (spec.node_group, spec.kind, requests, oldest, placement_needs(spec))
+        shape = shapes.get(key)
+        if shape is None:
+            name = str(len(shapes))
+            shape = shapes[key] = pending_instance(spec, spec.name, name, frozenset(), oldest)
+        of[spec.name] = shape.instance_id
+    return list(shapes.values()), of
 
 
 async def foresee(manager: Deployments, specs: Sequence[DeploymentSpec]) -> Foreseen:
-    """Why each first instance of ``specs`` would wait now, by deployment name (empty:
-    the Scheduler did not answer in time, or every one of them would be placed)."""
-    pending = first_shapes(specs)
-    if not pending:
+    """Why the first instances of ``specs`` would wait now, by deployment name (empty:
+    the Scheduler did not answer in time, or each of them would be placed)."""
+    shapes, of = first_shapes(specs)
+    if not shapes:
         return {}
     try:
-        reasons = await manager.scheduler.ask(
-            ForeseeReasons(tuple(pending)), timeout=FORESEE_TIMEOUT
+        reasons: dict[str, str] = await manager.scheduler.ask(
+            ForeseeReasons(tuple(shapes)), timeout=FORESEE_TIMEOUT
         )
     except (AskTimeout, ActorStopped):
         return {}
     except ActorCrashed:  # a hint is not worth failing creates for; the crash is logged
         log.warning("the Scheduler crashed foreseeing reasons; storing without them")
         return {}
-    foreseen: dict[str, list[str | None]] = {}
-    for spec in specs:
-        if spec.name in foreseen:
-            continue
-        wait = [reasons.get(f"{spec.name}/{r}") for r in range(spec.replicas)]
-        if any(wait):
-            foreseen[spec.name] = wait
-    return foreseen
+    return {name: reasons[shape] for name, shape in of.items() if shape in reasons}

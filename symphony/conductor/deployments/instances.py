@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -85,22 +85,17 @@ def new_instance(
     )
 
 
-def first_instances(
-    record: DeploymentRecord, reasons: Sequence[str | None] = ()
-) -> list[InstanceRecord]:
+def first_instances(record: DeploymentRecord, reason: str | None = None) -> list[InstanceRecord]:
     """The instances a deployment just created starts with: one per replica, stamped
     with its creation time, so they can be stored in the deployment's own transaction,
-    each with its foreseen reason (by replica) if any. None for a deployment that does
-    not run from the start (stopped, or on a schedule): its supervisor decides, as it
-    does on every later change."""
+    with the ``reason`` they wait for if foreseen. None for a deployment that does not
+    run from the start (stopped, or on a schedule): its supervisor decides, as it does
+    on every later change."""
     spec = record.spec
     if spec.desired_state != "running" or spec.schedule is not None:
         return []
     at = record.updated_at
-    if not reasons:
-        return [new_instance(record, replica, at) for replica in range(spec.replicas)]
-    reasons = [*reasons, *[None] * (spec.replicas - len(reasons))]
-    return [new_instance(record, r, at, reasons[r]) for r in range(spec.replicas)]
+    return [new_instance(record, replica, at, reason) for replica in range(spec.replicas)]
 
 
 def template(spec: DeploymentSpec) -> dict[str, Any]:

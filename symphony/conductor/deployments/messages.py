@@ -51,12 +51,13 @@ class PlaceGroup:
 
 @dataclass(frozen=True, slots=True)
 class ForeseeReasons:
-    """Ask: why each of ``pending`` would wait if placed now, in this order, after what
-    is queued (``{instance_id: reason}``, the ones that would be placed left out); no
-    gang members (those are placed with their experiment, once every process asked).
-    Plans without reserving or telling anyone: a new group's first instances are then
-    stored with their reasons (see ``foresight.py``); their placement is asked for
-    after the commit, as ever."""
+    """Ask: why each of ``pending`` would wait if placed now on its own
+    (``{instance_id: reason}``, the ones that would be placed left out); no gang
+    members (those are placed with their experiment, once every process asked). Plans
+    without reserving or telling anyone: a new group's first instances are then stored
+    with their reasons (see ``foresight.py``); their placement is asked for after the
+    commit, as ever. (Placed together, some may take room others needed: those are
+    told their reason then, as before.)"""
 
     pending: tuple[PendingInstance, ...]
 
