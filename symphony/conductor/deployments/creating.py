@@ -11,6 +11,11 @@ lone create is stored as soon as the flush right behind it is handled, and under
 the groups grow by themselves (the creates arriving while one group is stored form the
 next).
 
+Before the transaction the Scheduler is asked why each first instance would wait
+(``foresight.py``): an instance no node fits is stored with that reason and its
+``pending`` event, written once rather than inserted and then updated after the
+Scheduler's answer; the placement itself is still asked for after the commit.
+
 A failing item fails only itself: each is checked before the transaction (its secrets,
 its name against the rest of the group), and should the group's insert meet a name
 already stored, the group is stored item by item, each conflict failing its own item.
@@ -37,6 +42,7 @@ from symphony.spec import DeploymentSpec, SpecError
 
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, NameConflict, NewEvent
 from .events import instance_created, new_event
+from .foresight import Foreseen, foresee
 from .instances import first_instances
 from .messages import Created, CreateDeployment, CreateDeployments, PlaceGroup, PlaceInstances
 
@@ -122,7 +128,7 @@ async def _flush(
 ) -> None:
     specs = [message.spec for message, _ in waiting]
     problems = check(manager, specs, against_store=False)
-    first = FirstInstances()
+    first = FirstInstances(await foresee(manager, _good(specs, problems)))
     records, events = _store_group(manager, specs, problems, first)
     from .manager import Failed  # it imports this module
 
@@ -187,13 +193,17 @@ async def create_batch(
     problems = check(manager, specs)
     if problems:
         return BatchRefused(problems)
-    first = FirstInstances()
+    first = FirstInstances(await foresee(manager, specs))
     try:
         records, events = manager.store.create_deployments_noted(specs, created_event, first)
     except NameConflict as error:  # another writer of the database took it meanwhile
         return BatchRefused({[s.name for s in specs].index(error.name): error})
     await _start(manager, records, (), events, first)
     return records
+
+
+def _good(specs: list[DeploymentSpec], problems: dict[int, ItemError]) -> list[DeploymentSpec]:
+    return [spec for i, spec in enumerate(specs) if i not in problems]
 
 
 def created_event(record: DeploymentRecord) -> NewEvent:
@@ -204,14 +214,23 @@ def created_event(record: DeploymentRecord) -> NewEvent:
 class FirstInstances:
     """Makes each new deployment's first instances and their events, to be stored with
     it (``create_deployments_noted(first=...)``), and keeps them by deployment id for
-    its supervisor, which starts with them and only has to place them."""
+    its supervisor, which starts with them and only has to place them. An instance
+    with a ``foreseen`` reason (``foresight.py``) is made with it, and its ``pending``
+    event, as its supervisor would note on hearing it from the Scheduler."""
 
-    def __init__(self) -> None:
+    def __init__(self, foreseen: Foreseen | None = None) -> None:
         self.made: dict[str, list[InstanceRecord]] = {}
+        self.foreseen = foreseen or {}
 
     def __call__(self, record: DeploymentRecord) -> tuple[list[InstanceRecord], list[NewEvent]]:
-        instances = self.made[record.id] = first_instances(record)
-        return instances, [instance_created(record, i) for i in instances]
+        reason = self.foreseen.get(record.name)
+        instances = self.made[record.id] = first_instances(record, reason)
+        events = [instance_created(record, i) for i in instances]
+        if reason is not None:
+            events += [
+                new_event(record, "pending", f"{i.id} pending: {reason}", i) for i in instances
+            ]
+        return instances, events
 
 
 def check(
@@ -276,8 +295,8 @@ async def _start(
         if first is None:
             _answer(record, answers.get(record.id), None)
     # The group's first placements in one message: the Scheduler plans them in one pass
-    # and every supervisor hears back at the same moment, so the reasons they save (no
-    # node fits) or the placements share one transaction, not one each.
+    # and every supervisor hears back at the same moment, so the placements (or the
+    # reasons no node fits, unless foreseen and stored already) share one transaction.
     if placements:
         await manager.scheduler.tell(PlaceGroup(tuple(placements)))
 

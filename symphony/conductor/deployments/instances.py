@@ -65,30 +65,37 @@ def new_instance_id(deployment_name: str, replica: int) -> str:
     return f"{deployment_name}-{replica}-{secrets.token_hex(3)}"
 
 
-def new_instance(record: DeploymentRecord, replica: int, updated_at: float = 0.0) -> InstanceRecord:
+def new_instance(
+    record: DeploymentRecord,
+    replica: int,
+    updated_at: float = 0.0,
+    reason: str | None = None,
+) -> InstanceRecord:
     """A new incarnation of ``replica``, waiting to be placed (``updated_at``: when it is
-    stored, if known now)."""
+    stored, if known now; ``reason``: why it waits, if known now)."""
     return InstanceRecord(
         id=new_instance_id(record.name, replica),
         deployment_id=record.id,
         replica=replica,
         state=S.PENDING,
-        reason="waiting for a node",
+        reason=reason or "waiting for a node",
         generation=record.generation,
         version=record.version,
         updated_at=updated_at,
     )
 
 
-def first_instances(record: DeploymentRecord) -> list[InstanceRecord]:
+def first_instances(record: DeploymentRecord, reason: str | None = None) -> list[InstanceRecord]:
     """The instances a deployment just created starts with: one per replica, stamped
-    with its creation time, so they can be stored in the deployment's own transaction.
-    None for a deployment that does not run from the start (stopped, or on a schedule):
-    its supervisor decides, as it does on every later change."""
+    with its creation time, so they can be stored in the deployment's own transaction,
+    with the ``reason`` they wait for if foreseen. None for a deployment that does not
+    run from the start (stopped, or on a schedule): its supervisor decides, as it does
+    on every later change."""
     spec = record.spec
     if spec.desired_state != "running" or spec.schedule is not None:
         return []
-    return [new_instance(record, replica, record.updated_at) for replica in range(spec.replicas)]
+    at = record.updated_at
+    return [new_instance(record, replica, at, reason) for replica in range(spec.replicas)]
 
 
 def template(spec: DeploymentSpec) -> dict[str, Any]:

@@ -6,7 +6,9 @@ restarted from the store without disturbing the others. Writes that the API
 acknowledges are committed to the store first.
 
 Who waits on whom: the API asks it (create, update, delete); it tells its supervisors
-(down) and, for instances of deleted deployments, node sessions. Node news reaches it
+(down) and, for instances of deleted deployments, node sessions. It tells the Scheduler
+(down) and asks it, bounded, why a group of creates would wait (``foresight.py``): the
+Scheduler never waits on it. Node news reaches it
 from the NodeRegistry's fan-out, so routing a report to a busy supervisor delays only
 this actor, never the registry. A delete waits for its supervisor's Teardown in a
 background task, since the stops' confirmations arrive through this very mailbox.

@@ -27,6 +27,9 @@ class PlacementRequest:
     start: StartInstance
     gang_size: int = 1  # with ``pending.gang``: how many processes the experiment has
     role: ExperimentRole | None = None  # an experiment's process: its names and group
+    #: The reason its owner has stored for it waiting: the Scheduler tells the owner a
+    #: reason only when it differs (a first instance stored with its foreseen reason).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,19 @@ class PlaceGroup:
     same moment, so their saves of what they hear share one transaction."""
 
     items: tuple[PlaceInstances, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ForeseeReasons:
+    """Ask: why each of ``pending`` would wait if placed now on its own
+    (``{instance_id: reason}``, the ones that would be placed left out); no gang
+    members (those are placed with their experiment, once every process asked). Plans
+    without reserving or telling anyone: a new group's first instances are then stored
+    with their reasons (see ``foresight.py``); their placement is asked for after the
+    commit, as ever. (Placed together, some may take room others needed: those are
+    told their reason then, as before.)"""
+
+    pending: tuple[PendingInstance, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ the experiment, and its process group on one node.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symphony.wire import StartInstance
 from symphony.wire.states import InstanceState as S
@@ -19,16 +19,37 @@ from ..store import DeploymentRecord, InstanceRecord
 from .instances import placement_needs
 from .messages import AdoptReservation, PlacementRequest
 
+if TYPE_CHECKING:
+    from symphony.spec import DeploymentSpec
+
 
 def placement_request(
-    record: DeploymentRecord, instance_id: str, avoid: frozenset[str], start: StartInstance
+    record: DeploymentRecord,
+    inst: InstanceRecord,
+    avoid: frozenset[str],
+    start: StartInstance,
 ) -> PlacementRequest:
-    """The request to place one instance of ``record`` (a gang member if it has a role)."""
+    """The request to place ``inst`` of ``record`` (a gang member if it has a role),
+    with the reason stored for it."""
     spec = record.spec
     role = spec.experiment
-    pending = PendingInstance(
+    pending = pending_instance(spec, record.id, inst.id, avoid)
+    size = role.size if role is not None else 1
+    return PlacementRequest(pending, start, gang_size=size, role=role, reason=inst.reason)
+
+
+def pending_instance(
+    spec: DeploymentSpec,
+    deployment_id: str,
+    instance_id: str,
+    avoid: frozenset[str],
+    min_protocol: int = 1,
+) -> PendingInstance:
+    """What the placement core is asked to place for one instance of ``spec``."""
+    role = spec.experiment
+    return PendingInstance(
         instance_id=instance_id,
-        deployment_id=record.id,
+        deployment_id=deployment_id,
         node_group=spec.node_group,
         capacity_requests=runtime_requests(spec.kind, spec.capacity_requests),
         strategy=spec.placement.strategy,
@@ -36,9 +57,8 @@ def placement_request(
         gang=role.name if role is not None else None,
         gang_group=role.gang_group if role is not None else None,
         needs=placement_needs(spec),
+        min_protocol=min_protocol,
     )
-    size = role.size if role is not None else 1
-    return PlacementRequest(pending, start, gang_size=size, role=role)
 
 
 def adoption(

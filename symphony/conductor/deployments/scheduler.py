@@ -55,6 +55,7 @@ from .messages import (
     AdoptReservation,
     AdoptReservations,
     CapacityUsage,
+    ForeseeReasons,
     Placed,
     PlaceGroup,
     PlaceInstances,
@@ -100,6 +101,8 @@ class Scheduler(Actor):
         elif isinstance(message, PlaceGroup):
             now = time.monotonic()
             await self._schedule([i for item in message.items for i in self._enqueue(item, now)])
+        elif isinstance(message, ForeseeReasons):
+            return self._foresee(message.pending)
         elif isinstance(message, ReleaseInstances):
             freed = False
             for instance_id in message.instance_ids:
@@ -153,7 +156,18 @@ class Scheduler(Actor):
                 self._experiments.gangs.arrived(request.pending, queued)
             self._queue[request.pending.instance_id] = (request, message.owner, now)
             self._owners[request.pending.instance_id] = message.owner
+            if request.reason is not None:  # what the owner knows: said again only if new
+                self._reasons[request.pending.instance_id] = request.reason
         return [r.pending.instance_id for r in message.requests]
+
+    def _foresee(self, pending: tuple[PendingInstance, ...]) -> dict[str, str]:
+        """Why each of ``pending`` would wait if it were placed now on its own (a plan
+        each, reserving nothing)."""
+        reasons = {}
+        for inst in pending:
+            for unplaced in self.cluster.plan([inst]).unplaced:
+                reasons[unplaced.instance_id] = unplaced.reason
+        return reasons
 
     def _withdraw(self, message: WithdrawInstances) -> None:
         withdrawn = []

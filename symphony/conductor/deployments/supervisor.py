@@ -281,7 +281,7 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             needs_protocol(
                 placement_request(
                     self.record,
-                    inst.id,
+                    inst,
                     self._avoid.get(inst.replica, frozenset()),
                     self._start_command(inst, body, values),
                 ),
@@ -394,8 +394,9 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
             ]
         )
         # Each reason with its event; like the placements, in one transaction with the
-        # other supervisors hearing theirs at the same moment (a group of creates that
-        # no node fits is one commit, not one per create).
+        # other supervisors hearing theirs at the same moment. (A new deployment's first
+        # instances come with the reason foreseen at its create: the Scheduler tells
+        # only one that changed since.)
         reasons = [r for u in news.unplaceable if (r := self._unplaceable(u)) is not None]
         await self._save_together(reasons)
         await self._stop(reconnects(self.instances, news.reconnect))
