@@ -16,6 +16,7 @@ import trio.testing
 
 from symphony.actors import Actor, spawn
 from symphony.conductor.deployments import CapacityUsage, Scheduler
+from symphony.conductor.deployments.foresight import PLACEABLE_FOR, Foresight
 from symphony.conductor.deployments.instances import job_spec
 from symphony.conductor.deployments.messages import (
     ForeseeReasons,
@@ -108,4 +109,34 @@ async def test_a_stored_reason_gone_stale_is_told_or_the_instance_placed() -> No
         await scheduler.tell(NodeChanged(_node("n2", {"A": 2}), None))
         await trio.testing.wait_all_tasks_blocked()
         assert [p.node_id for p in owner_actor.news[-1].placed] == ["n2"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_shape_placed_lately_is_not_asked_about_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Creates that nodes take do not each wait for the Scheduler before their commit:
+    once a shape would be placed, the manager does not ask about it for
+    ``PLACEABLE_FOR`` seconds (a shape that waits is asked about every time)."""
+    async with trio.open_nursery() as nursery:
+        scheduler = await spawn(nursery, Scheduler(), name="scheduler")
+        await scheduler.tell(NodeChanged(_node("n1", {"A": 3}), None))
+        foresight = Foresight()
+
+        def specs(*names: str) -> list[Any]:
+            return [
+                parse_spec({"name": n, "node_group": "g", "capacity_requests": {"A": 2},
+                            "config": {"command": ["true"]}})
+                for n in names
+            ]  # fmt: skip
+
+        assert await foresight.foresee(scheduler, specs("a")) == {}  # would be placed
+        await scheduler.tell(NodeChanged(_node("n1", {"A": 1}), None))  # now it would not
+        assert await foresight.foresee(scheduler, specs("b")) == {}  # not asked: remembered
+        await trio.sleep(PLACEABLE_FOR)
+        [reason] = (await foresight.foresee(scheduler, specs("c"))).values()
+        assert reason.startswith("no ready node in group g has A >= 2 free")
+        # A shape that waits is asked about each time (room may come at any moment).
+        await scheduler.tell(NodeChanged(_node("n1", {"A": 3}), None))
+        assert await foresight.foresee(scheduler, specs("d")) == {}
         nursery.cancel_scope.cancel()

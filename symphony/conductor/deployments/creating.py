@@ -42,7 +42,7 @@ from symphony.spec import DeploymentSpec, SpecError
 
 from ..store import DeploymentRecord, EventRecord, InstanceRecord, NameConflict, NewEvent
 from .events import instance_created, new_event
-from .foresight import Foreseen, foresee
+from .foresight import Foreseen
 from .instances import first_instances
 from .messages import Created, CreateDeployment, CreateDeployments, PlaceGroup, PlaceInstances
 
@@ -128,7 +128,9 @@ async def _flush(
 ) -> None:
     specs = [message.spec for message, _ in waiting]
     problems = check(manager, specs, against_store=False)
-    first = FirstInstances(await foresee(manager, _good(specs, problems)))
+    first = FirstInstances(
+        await manager.foresight.foresee(manager.scheduler, _good(specs, problems))
+    )
     records, events = _store_group(manager, specs, problems, first)
     from .manager import Failed  # it imports this module
 
@@ -193,7 +195,7 @@ async def create_batch(
     problems = check(manager, specs)
     if problems:
         return BatchRefused(problems)
-    first = FirstInstances(await foresee(manager, specs))
+    first = FirstInstances(await manager.foresight.foresee(manager.scheduler, specs))
     try:
         records, events = manager.store.create_deployments_noted(specs, created_event, first)
     except NameConflict as error:  # another writer of the database took it meanwhile

@@ -76,6 +76,7 @@ from . import creating, experiments
 from .creating import BatchRefused, CreateQueue, FlushCreates
 from .events import EventLog
 from .experiments import EXPERIMENT_MESSAGES
+from .foresight import Foresight
 from .instances import is_final_update
 from .messages import (
     CreateDeployment,
@@ -139,6 +140,7 @@ class Deployments(Supervisor):
         self.timetable = timetable  # poked when schedules may have changed
         self._draining = frozenset(store.draining_nodes())  # told to every supervisor
         self.creates = CreateQueue()  # stored in groups (see creating.py)
+        self.foresight = Foresight()  # why new groups would wait (see foresight.py)
 
     async def on_start(self) -> None:
         for record in self.store.list_deployments():
