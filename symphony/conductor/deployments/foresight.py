@@ -49,6 +49,13 @@ log = logging.getLogger("symphony.conductor.deployments")
 #: nodes coming back); then the group is stored without them rather than wait.
 FORESEE_TIMEOUT = 0.05
 
+#: Seconds a shape the Scheduler last said would be placed is not asked about again.
+#: Creates that nodes take (the usual case) would otherwise each wait for the Scheduler's
+#: turn before their commit, behind the placing of the group before them: a burst of
+#: 100 on one node took 0.23 -> 0.32 s. A shape that stopped fitting meanwhile is
+#: stored "waiting for a node" and told its reason after the commit, as before.
+PLACEABLE_FOR = 1.0
+
 #: Shapes remembered as placeable at most (a bound on what varied specs could grow).
 MAX_REMEMBERED = 1024
 
@@ -56,16 +63,8 @@ MAX_REMEMBERED = 1024
 #: missing would be placed).
 Foreseen = Mapping[str, str]
 
-
 #: A shape's key: what placing one of its instances depends on.
 ShapeKey = tuple[object, ...]
-
-#: Seconds a shape the Scheduler last said would be placed is not asked about again.
-#: Creates that nodes take (the usual case) would otherwise each wait for the Scheduler's
-#: turn before their commit, behind the placing of the group before them: a burst of
-#: 100 on one node took 0.23 -> 0.32 s. A shape that stopped fitting meanwhile is
-#: stored "waiting for a node" and told its reason after the commit, as before.
-PLACEABLE_FOR = 1.0
 
 
 def first_shapes(
