@@ -37,7 +37,7 @@ from symphony.actors import ActorCrashed, ActorRef, ActorStopped, AskTimeout
 from symphony.spec import DeploymentSpec, secret_refs
 
 from ..placement import PendingInstance
-from .instances import placement_needs
+from .instances import placement_needs, runs_from_the_start
 from .messages import ForeseeReasons
 from .roles import pending_instance
 from .secret_delivery import SECRETS_PROTOCOL
@@ -77,9 +77,7 @@ def first_shapes(
     shapes: dict[ShapeKey, PendingInstance] = {}
     of: dict[str, ShapeKey] = {}
     for spec in specs:
-        if spec.desired_state != "running" or spec.schedule is not None:
-            continue  # no first instances (see ``first_instances``)
-        if spec.experiment is not None or spec.replicas == 0:
+        if not runs_from_the_start(spec) or spec.experiment is not None or spec.replicas == 0:
             continue
         oldest = SECRETS_PROTOCOL if secret_refs(spec) else 1
         requests = tuple(sorted(spec.capacity_requests.items()))

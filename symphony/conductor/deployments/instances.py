@@ -85,6 +85,12 @@ def new_instance(
     )
 
 
+def runs_from_the_start(spec: DeploymentSpec) -> bool:
+    """Whether a new deployment of ``spec`` gets its first instances at its create (not
+    stopped, not on a schedule)."""
+    return spec.desired_state == "running" and spec.schedule is None
+
+
 def first_instances(record: DeploymentRecord, reason: str | None = None) -> list[InstanceRecord]:
     """The instances a deployment just created starts with: one per replica, stamped
     with its creation time, so they can be stored in the deployment's own transaction,
@@ -92,7 +98,7 @@ def first_instances(record: DeploymentRecord, reason: str | None = None) -> list
     run from the start (stopped, or on a schedule): its supervisor decides, as it does
     on every later change."""
     spec = record.spec
-    if spec.desired_state != "running" or spec.schedule is not None:
+    if not runs_from_the_start(spec):
         return []
     at = record.updated_at
     return [new_instance(record, replica, at, reason) for replica in range(spec.replicas)]
