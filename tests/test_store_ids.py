@@ -43,18 +43,25 @@ def test_store_ordered_ids_keep_the_form_sort_by_second_and_never_repeat() -> No
     assert sum(abs(b - a) == 1 for a, b in itertools.pairwise(lows)) == 0
 
 
-def test_store_a_group_of_creates_writes_few_pages(tmp_path: Path) -> None:
+def _pages_of_a_group_after(tmp_path: Path, seconds_apart: float) -> int:
+    """The pages one group of 8 creates writes after 300 groups (2,400 deployments)
+    stored ``seconds_apart``."""
     clock = FakeClock()
     with Store.open(tmp_path / "symphony.db", clock=clock) as store:
-        for group in range(300):  # a table of some size: 2,400 deployments
+        for group in range(300):
             specs = [_spec(f"web-{group}-{i}") for i in range(8)]
             store.create_deployments_noted(specs, created_event, FirstInstances())
-            clock.now += 1
+            clock.now += seconds_apart
         raw = store._conn.raw  # type: ignore[attr-defined]
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         specs = [_spec(f"last-{i}") for i in range(8)]
         store.create_deployments_noted(specs, created_event, FirstInstances())
         _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames)
+
+
+def test_store_a_group_of_creates_writes_few_pages(tmp_path: Path) -> None:
+    frames = _pages_of_a_group_after(tmp_path, 1.0)  # a table of some size
     # Random ids: 48 pages for these 8 deployments (a page per row in each index
     # keyed by the deployment id); ordered: 20.
     assert frames <= 30, frames
@@ -64,17 +71,7 @@ def test_store_groups_of_one_busy_second_write_few_pages(tmp_path: Path) -> None
     """At a thousand creates a second, the groups of one second land after every id
     stored before them, not all over that second's ids: each index keyed by the
     deployment id is written at its end."""
-    clock = FakeClock()
-    with Store.open(tmp_path / "symphony.db", clock=clock) as store:
-        for group in range(300):  # 2,400 deployments, 8 every 8 ms: within 3 seconds
-            specs = [_spec(f"web-{group}-{i}") for i in range(8)]
-            store.create_deployments_noted(specs, created_event, FirstInstances())
-            clock.now += 0.008
-        raw = store._conn.raw  # type: ignore[attr-defined]
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        specs = [_spec(f"last-{i}") for i in range(8)]
-        store.create_deployments_noted(specs, created_event, FirstInstances())
-        _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    frames = _pages_of_a_group_after(tmp_path, 0.008)  # 8 every 8 ms: within 3 seconds
     # With only the second in front: 38 pages; with its 4096th too: 22.
     assert frames <= 28, frames
 
