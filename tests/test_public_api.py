@@ -33,7 +33,7 @@ PUBLIC: dict[str, set[str]] = {
         "AskTimeout", "Backoff", "BackoffTracker", "ChildInfo", "ChildSpec", "DuplicateChild",
         "InlineActor",
         "MailboxFull", "Outbox", "Reply", "RestartType", "Strategy", "Supervisor",
-        "SupervisorFailed", "sole_exception", "spawn",
+        "SupervisorFailed", "raise_unchanged", "sole_exception", "spawn",
     },
     "symphony.cli": {
         "CLIError", "SymphonyParser", "build_parser", "conductor_main", "main", "node_main",

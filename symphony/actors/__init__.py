@@ -30,6 +30,7 @@ from ._errors import (
     DuplicateChild,
     MailboxFull,
     SupervisorFailed,
+    raise_unchanged,
     sole_exception,
 )
 from ._inline import InlineActor
@@ -58,6 +59,7 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "SupervisorFailed",
+    "raise_unchanged",
     "sole_exception",
     "spawn",
 ]

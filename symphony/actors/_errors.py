@@ -15,6 +15,8 @@ note saying which actor failed rather than wrapping them.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 
 class ActorError(Exception):
     """Base class of every error raised by :mod:`symphony.actors`."""
@@ -76,3 +78,15 @@ def sole_exception(error: BaseException) -> BaseException | None:
             return None
         error = error.exceptions[0]
     return error
+
+
+def raise_unchanged(error: BaseException) -> NoReturn:
+    """Raise ``error`` (say, the :func:`sole_exception` of a group being handled) as it
+    was: a plain ``raise error`` inside ``except`` would make the group its context, and
+    its traceback would then print the whole group again; the cause and context it
+    carried are kept instead."""
+    saved = error.__cause__, error.__context__, error.__suppress_context__
+    try:
+        raise error
+    finally:
+        error.__cause__, error.__context__, error.__suppress_context__ = saved

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 
-from symphony.actors import sole_exception
+from symphony.actors import raise_unchanged, sole_exception
 
 __all__ = ["open_websocket"]
 
@@ -84,11 +84,7 @@ async def open_websocket(
         single = sole_exception(group)
         if single is None:
             raise
-        saved = single.__cause__, single.__context__, single.__suppress_context__
-        try:
-            raise single  # as itself, with the cause and context it had
-        finally:
-            single.__cause__, single.__context__, single.__suppress_context__ = saved
+        raise_unchanged(single)
     finally:
         # The one line this module is for: after a close the server started, the
         # library has left this stream open (a no-op otherwise).

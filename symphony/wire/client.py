@@ -30,7 +30,7 @@ from typing import Any
 import trio
 import trio_websocket
 
-from symphony.actors import sole_exception
+from symphony.actors import raise_unchanged, sole_exception
 
 from ._clientws import ClientTransport
 from .codec import DEFAULT_MAX_FRAME_SIZE
@@ -277,9 +277,4 @@ async def open_link(
             raise TransportError(
                 f"the conductor at {where} refused the WebSocket upgrade: {single!r}"
             ) from None
-        # Re-raise it unchanged: keep the cause/context the caller's code gave it.
-        saved = single.__cause__, single.__context__, single.__suppress_context__
-        try:
-            raise single
-        finally:
-            single.__cause__, single.__context__, single.__suppress_context__ = saved
+        raise_unchanged(single)  # with the cause and context the caller's code gave it
