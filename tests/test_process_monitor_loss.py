@@ -8,16 +8,19 @@ work with the new monitor.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import time
 
 import httpx
+import pytest
 import trio
 
 from symphony.node.link import GetLinkStatus
-from symphony.node.process.client import monitor_command
+from symphony.node.process.client import MonitorClient, MonitorLost, monitor_command
+from symphony.node.process.monitorfiles import LOCK_NAME
 from symphony.node.process.proctree import RUN_ID_ENV, STATE_DIR_ENV
 from symphony.wire import StopInstance
 from tests.jobs.harness import (
@@ -266,3 +269,48 @@ async def test_monitor_lost_right_after_a_stop_never_restarts_the_instance(tmp_p
             assert await manager.list_instances() == []
             assert [s.state for s in link.of("s-0")].count("running") == 1
             assert not os.listdir(os.path.join(node.state_dir, "instances"))
+
+
+def _hold_lock_in_place(state_dir: str) -> int:
+    """Put a lock file that this test holds where the monitor's is: a monitor started now
+    finds the node "busy" and exits at once, with no socket to connect to (what an agent
+    sees when its new monitor is killed right after it started, or when the lock is
+    still held by a process forked from the old one). Returns the descriptor to close."""
+    held = os.path.join(state_dir, LOCK_NAME + ".held")
+    fd = os.open(held, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.replace(held, os.path.join(state_dir, LOCK_NAME))
+    return fd
+
+
+async def test_a_monitor_that_started_but_cannot_be_reached_is_a_lost_monitor(tmp_path) -> None:
+    state_dir = str(tmp_path / "node")
+    os.makedirs(state_dir)
+    fd = _hold_lock_in_place(state_dir)
+    try:
+        with trio.fail_after(30), pytest.raises(MonitorLost, match="could not be reached"):
+            await MonitorClient(state_dir).run()
+    finally:
+        os.close(fd)
+
+
+async def test_a_replacement_monitor_out_of_reach_is_tried_again(tmp_path) -> None:
+    """The monitor dies and its replacement cannot be reached at first: the agent keeps
+    trying (with backoff) rather than exiting, and re-adopts the job once one answers."""
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(start_command("a-0", spec(["sleep", "1000"])))
+            await wait_real(lambda: any(s.state == "running" for s in link.of("a-0")))
+            pid = next(s.pid for s in link.of("a-0") if s.state == "running")
+            old_monitor = monitor_pid(node.state_dir)
+            fd = _hold_lock_in_place(node.state_dir)
+            try:
+                os.kill(old_monitor, signal.SIGKILL)
+                await wait_real(lambda: ended(old_monitor))
+                await trio.sleep(1.0)  # the first replacements find the node busy
+                assert node.manager.monitors_replaced == 0
+            finally:
+                os.close(fd)
+            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
+            [report] = await node.manager.list_instances()
+            assert (report.state, report.pid) == ("running", pid)

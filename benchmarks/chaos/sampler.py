@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .observe import Api, ApiError, job_processes
@@ -126,17 +127,31 @@ class Sampler:
         for node_id, proc in list(chaos.cluster.nodes.items()):
             code = proc.poll()
             if code is not None and node_id not in expected:
+                why = last_line(chaos.cluster.root / f"{node_id}.log")
                 chaos.report(
                     "agent_alive",
-                    f"agent {node_id} exited with {code}",
+                    f"agent {node_id} exited with {code}: {why}",
                     key=f"{node_id} {proc.pid}",
                 )
         conductor = chaos.cluster.conductor
         if conductor is not None and "conductor" not in expected:
             code = conductor.poll()
             if code is not None:
+                why = last_line(chaos.cluster.root / "conductor.log")
                 chaos.report(
                     "agent_alive",
-                    f"the Conductor exited with {code}",
+                    f"the Conductor exited with {code}: {why}",
                     key=f"conductor {conductor.pid}",
                 )
+
+
+def last_line(log: Path, *, tail: int = 4096) -> str:
+    """The last non-empty line of a process's log (its ``symphony: error: ...``), so that
+    a violation says why the process exited, not only that it did."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(0, log.stat().st_size - tail))
+            lines = file.read().decode("utf-8", "replace").splitlines()
+    except OSError as error:
+        return f"(no log: {error.strerror})"
+    return next((line for line in reversed(lines) if line.strip()), "(empty log)")

@@ -10,6 +10,7 @@ from typing import Any
 
 from benchmarks.chaos.model import NAME_ENV, VERSION_ENV, Deployment, Model
 from benchmarks.chaos.observe import JobProcess
+from benchmarks.chaos.sampler import last_line
 from benchmarks.chaos.settle import differences
 
 NODES = {"node-0": {"state": "ready"}, "node-1": {"state": "ready"}}
@@ -74,3 +75,12 @@ def test_chaos_judge_old_spec_and_lost_node_do_not_converge() -> None:
     nodes = {"node-0": {"state": "ready"}, "node-1": {"state": "lost"}}
     found = differences(m, api, [proc(10, 0, version="1")], nodes, nodes)
     assert kinds(found) == ["converge", "converge"]
+
+
+def test_chaos_judge_says_why_a_process_exited(tmp_path) -> None:
+    log = tmp_path / "node-0.log"
+    assert last_line(log) == "(no log: No such file or directory)"
+    log.write_bytes(b"")
+    assert last_line(log) == "(empty log)"
+    log.write_bytes(b"x" * 10_000 + b"\nsymphony: error: the node monitor \xff went\n\n")
+    assert last_line(log) == "symphony: error: the node monitor \ufffd went"

@@ -164,7 +164,17 @@ class MonitorClient:
             stream = await _connect(self.state_dir)
         except OSError:
             await start_monitor(self.state_dir)
-            stream = await _connect(self.state_dir)
+            try:
+                stream = await _connect(self.state_dir)
+            except OSError as error:
+                # It started, or another process holds its lock, yet nothing answers: it
+                # was killed at once, or the lock is held by one on its way out (a logger
+                # forked from the old monitor, for the instant before it lets go). The
+                # owner tries again, as for any monitor lost.
+                raise MonitorLost(
+                    f"the node monitor could not be reached ({error.strerror or error}); "
+                    f"see {os.path.join(self.state_dir, 'monitor.log')}"
+                ) from error
         async with stream, trio.open_nursery() as self._tasks:
             self._stream = stream
             self._tasks.start_soon(self._send_acks)
