@@ -314,3 +314,27 @@ async def test_a_replacement_monitor_out_of_reach_is_tried_again(tmp_path) -> No
             await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
             [report] = await node.manager.list_instances()
             assert (report.state, report.pid) == ("running", pid)
+
+
+async def test_shutdown_right_after_the_monitor_died_still_kills_the_jobs(tmp_path) -> None:
+    """``symphony up`` stopping, or ``symphony node stop``, just as the monitor dies: the
+    jobs it ran are still running, and no replacement comes once the node is closing, so
+    the shutdown starts a monitor of its own to kill them (and none starts after)."""
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node"), keep_monitor=True) as node:
+            manager = node.manager
+            await node.start("a-0", spec(["sleep", "1000"]))
+            pid = (await node.wait_for("a-0", "running")).pid
+            old_monitor = monitor_pid(node.state_dir)
+            fd = _hold_lock_in_place(node.state_dir)  # no replacement until closed
+            try:
+                os.kill(old_monitor, signal.SIGKILL)
+                # Lost, then three replacements failed: the manager now waits 1 s.
+                await wait_real(lambda: manager._generation >= 4)
+            finally:
+                os.close(fd)
+            await manager.shutdown_monitor(kill_jobs=True)
+            await wait_real(lambda: ended(pid))
+            await trio.sleep(1.5)  # past the manager's next retry: it must not start one
+            assert monitor_pid(node.state_dir) is None
+            assert ended(pid)

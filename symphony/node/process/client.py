@@ -73,6 +73,14 @@ async def stop_monitor(jobs_dir: str | os.PathLike[str]) -> None:
                 pass  # the reply, then EOF when it exits
 
 
+async def kill_all_jobs(state_dir: str) -> None:
+    """Start a monitor for ``state_dir`` only to kill every job and exit: what a shutdown
+    does when its monitor has just died (the new one takes over the runs on disk)."""
+    async with trio.open_nursery() as nursery:
+        client: MonitorClient = await nursery.start(MonitorClient(state_dir).run)
+        await client.shutdown(kill_jobs=True)
+
+
 def monitor_alive(jobs_dir: str | os.PathLike[str]) -> bool:
     """True while a node monitor holds ``jobs_dir``'s lock."""
     try:

@@ -41,7 +41,7 @@ from symphony.wire import JobSpec
 
 from ..container import detect_runtimes
 from . import logfiles
-from .client import MonitorClient, MonitorError, MonitorLost
+from .client import MonitorClient, MonitorError, MonitorLost, kill_all_jobs
 from .devices import DeviceLedger
 from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
@@ -176,6 +176,8 @@ class ProcessManager:
             # starts the sequence over.
             attempt = 0 if self.client.ready else attempt + 1
             await trio.sleep(MONITOR_RETRY_DELAYS[min(attempt, len(MONITOR_RETRY_DELAYS) - 1)])
+            if self._closing:
+                return  # shut down meanwhile: a new monitor would restart the jobs
 
     async def _serve(self, task_status: trio.TaskStatus[ProcessManager] | None) -> None:
         replacing = task_status is None
@@ -572,7 +574,12 @@ class ProcessManager:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
             self._nursery = None
-        await self.client.shutdown(kill_jobs=kill_jobs)
+        try:
+            await self.client.shutdown(kill_jobs=kill_jobs)
+        except MonitorLost:
+            # It died just now: its jobs still run, and no replacement comes once closing.
+            if kill_jobs:
+                await kill_all_jobs(self.state_dir)
 
 
 def _run_devices(run: dict[str, Any]) -> tuple[str, ...] | None:
