@@ -37,11 +37,13 @@ config:
   command: ["python3", "-u", "-c", "{script}"]
   env: {{E2E_MARKER: "{marker}"}}
 """
+# Each tick is one write: unbuffered, print('tick', i) writes its parts one by one, and a
+# log read between them ends with a line still being written ("tick").
 SCRIPT = (
     "import itertools, sys, time\\n"
     "print('hello on stderr', file=sys.stderr, flush=True)\\n"
     "for i in itertools.count():\\n"
-    "    print('tick', i, flush=True)\\n"
+    "    sys.stdout.write('tick %d' % i + chr(10))\\n"
     "    time.sleep(0.1)"
 )
 
