@@ -200,6 +200,16 @@ class ProcessJobs:
         await self._start(command)
 
     async def _start_tunnelled(self, command: StartInstance, tunnels: Tunnels) -> None:
+        # In this object's nursery, beside the node's tree: what escaped would end the
+        # agent. A start that fails here fails this instance only, and says why.
+        try:
+            await self._start_with_tunnels(command, tunnels)
+        except Exception as error:
+            log.exception("start of %s failed", command.instance_id)
+            tunnels.close(command.instance_id)
+            await self._report_failed(command, f"cannot start: {error!r}")
+
+    async def _start_with_tunnels(self, command: StartInstance, tunnels: Tunnels) -> None:
         if self.tombstones.contains(command.instance_id, now=trio.current_time()):
             await self._start(command)  # reported as stopped there, no tunnel opened
             return
@@ -246,17 +256,20 @@ class ProcessJobs:
             log.debug("start of %s: already here", command.instance_id)
         except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
-            await self._report(
-                InstanceStatus(
-                    instance_id=command.instance_id,
-                    deployment_id=command.deployment_id,
-                    state=InstanceState.FAILED,
-                    reason=_short(f"cannot start: {error}"),
-                    at=time.time(),
-                    finished_at=time.time(),
-                    final=True,
-                )
+            await self._report_failed(command, f"cannot start: {error}")
+
+    async def _report_failed(self, command: StartInstance, reason: str) -> None:
+        await self._report(
+            InstanceStatus(
+                instance_id=command.instance_id,
+                deployment_id=command.deployment_id,
+                state=InstanceState.FAILED,
+                reason=_short(reason),
+                at=time.time(),
+                finished_at=time.time(),
+                final=True,
             )
+        )
 
     def keep_secrets(self, command: InstanceSecrets) -> None:
         """The values again, after this agent restarted; a copy held already is kept
@@ -302,6 +315,13 @@ class ProcessJobs:
                     final=True,
                 )
             )
+        except Exception as error:
+            # In this object's nursery, beside the node's tree: what escaped would end
+            # the agent and every job's supervision with it. A stop that did not finish
+            # (its supervisor gave no answer in time: a stalled monitor) fails this stop
+            # only; the job's supervisor carries on, and the Conductor's next stop of
+            # the instance tries again.
+            log.warning("stop of %s did not finish: %r", instance_id, error)
         finally:
             self._stopping.discard(instance_id)
             if self.tunnels is not None:

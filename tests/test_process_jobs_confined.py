@@ -1,0 +1,97 @@
+"""A command that fails in the background fails that command only, never the agent.
+
+ProcessJobs runs stops (and starts that probe their tunnels first) in a nursery of its
+own, beside the node's tree: whatever escaped one of those tasks ended the whole agent.
+Real processes: the node monitor is frozen with SIGSTOP, so that a stop cannot finish
+within its ask's timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import ssl
+
+import pytest
+import trio
+import trio.testing
+
+from symphony.node.relay import NodeRelay, RelayDial
+from symphony.node.tunnels import Tunnels
+from symphony.wire import JobSpec, StopInstance
+from symphony.wire.jobspec import JobExperiment
+from tests.jobs.harness import monitor_pid, open_jobs, open_node, spec, start_command, wait_real
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    # The agent's clock jumps only when the agent has had nothing to do for 0.1 s: the
+    # stop's 30 s timeout passes at once while the monitor is frozen.
+    return trio.testing.MockClock(autojump_threshold=0.1)
+
+
+async def test_jobs_stop_timing_out_on_a_frozen_monitor_fails_that_stop_only(
+    tmp_path, clock: trio.testing.MockClock
+) -> None:
+    state_dir = str(tmp_path / "node")
+    async with open_node(state_dir) as node, open_jobs(node) as (jobs, link):
+        await jobs.start(start_command("slow-0", spec(["sleep", "1000"])))
+        await jobs.start(start_command("other-0", spec(["sleep", "1000"])))
+        await wait_real(lambda: all(link.of(i) for i in ("slow-0", "other-0")))
+        await node.wait_for("slow-0", "running")
+        await node.wait_for("other-0", "running")
+        pid = monitor_pid(state_dir)
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            began = trio.current_time()
+            await jobs.stop(StopInstance(instance_id="slow-0"))
+            # The stop's ask times out (its stop timeout + 30 s) while the monitor sleeps.
+            await trio.sleep_until(began + 60)
+            assert "slow-0" not in jobs._stopping  # given up: a repeated stop may try again
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # The agent is still here: the monitor, awake again, ends the job; the
+        # Conductor's next stop clears what is left, and the other job runs on.
+        await node.wait_for("slow-0", "stopped")
+        await jobs.stop(StopInstance(instance_id="slow-0"))
+        await wait_real(lambda: not jobs._stopping)
+        reports = {r.instance_id: r.state for r in await node.manager.list_instances()}
+        assert reports == {"other-0": "running"}
+
+
+def _unwritable_record(state_dir: str, instance_id: str) -> None:
+    """A directory where the instance's outcome file goes: saving its record fails with
+    an OSError, as on a full disk (whoever runs the tests, root included)."""
+    os.makedirs(os.path.join(state_dir, "instances", f"{instance_id}.outcome"))
+
+
+def _tunnelled(command: list[str]) -> JobSpec:
+    """An experiment's process that reaches a name bound elsewhere: its start probes the
+    address first, in the background."""
+    job = spec(command, env={"SYMPH_ECHO_HOST": "127.0.0.1", "SYMPH_ECHO_PORT": "9"})
+    role = JobExperiment(binds={}, exposes={}, connects=("echo",), network="relay")
+    return dataclasses.replace(job, experiment=role)
+
+
+async def test_jobs_tunnelled_start_failing_reports_failed_and_the_agent_goes_on(
+    tmp_path,
+) -> None:
+    state_dir = str(tmp_path / "node")
+    async with open_node(state_dir) as node, open_jobs(node) as (jobs, link):
+        relay = NodeRelay(
+            RelayDial(host="127.0.0.1", port=9, ssl_context=ssl.create_default_context()),
+            node.manager.live_requests,
+        )
+        jobs.tunnels = Tunnels(relay)
+        _unwritable_record(node.manager.state_dir, "bad-0")
+        with trio.fail_after(20):
+            await jobs.start(start_command("bad-0", _tunnelled(["sleep", "1000"])))
+            await wait_real(lambda: bool(link.of("bad-0")))
+            (failed,) = link.of("bad-0")
+            assert failed.state == "failed" and failed.final
+            assert failed.reason is not None and "cannot start" in failed.reason
+            # The agent goes on: the next start of the same kind runs.
+            await jobs.start(start_command("good-0", _tunnelled(["sleep", "1000"])))
+            await node.wait_for("good-0", "running")
