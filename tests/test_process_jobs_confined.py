@@ -95,3 +95,18 @@ async def test_jobs_tunnelled_start_failing_reports_failed_and_the_agent_goes_on
             # The agent goes on: the next start of the same kind runs.
             await jobs.start(start_command("good-0", _tunnelled(["sleep", "1000"])))
             await node.wait_for("good-0", "running")
+
+
+async def test_jobs_start_failing_to_save_reports_failed_and_frees_its_gpu(tmp_path) -> None:
+    state_dir = str(tmp_path / "node")
+    async with open_node(state_dir, gpus=["0"]) as node, open_jobs(node) as (jobs, link):
+        _unwritable_record(node.manager.state_dir, "bad-0")
+        with trio.fail_after(20):
+            await jobs.start(start_command("bad-0", spec(["sleep", "1000"]), gpus=1))
+            await wait_real(lambda: bool(link.of("bad-0")))
+            (failed,) = link.of("bad-0")
+            assert failed.state == "failed" and "Is a directory" in (failed.reason or "")
+            # Its device was never used: the next instance that needs it gets it.
+            await jobs.start(start_command("good-0", spec(["sleep", "1000"]), gpus=1))
+            running = await node.wait_for("good-0", "running")
+            assert running.devices == ("0",)

@@ -257,6 +257,13 @@ class ProcessJobs:
         except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
             await self._report_failed(command, f"cannot start: {error}")
+        except Exception as error:
+            # This runs in the link's command loop: what escaped would end the link (an
+            # OSError) or crash it, and the Conductor, sending the start again after the
+            # next hello, would end it again. One start that fails (its record cannot be
+            # written: a full disk) fails this instance only, and the Conductor learns why.
+            log.exception("start of %s failed", command.instance_id)
+            await self._report_failed(command, f"cannot start: {error!r}")
 
     async def _report_failed(self, command: StartInstance, reason: str) -> None:
         await self._report(

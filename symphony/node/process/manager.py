@@ -336,10 +336,13 @@ class ProcessManager:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
         # Raises NotEnoughDevices (a ValueError) rather than share a device.
         request = dataclasses.replace(request, devices=self.devices.take(instance_id, request.gpus))
-        self.store.save(request)
         client = self.client
         try:
+            self.store.save(request)
             actor = await self._launch(request, spec)
+        except OSError:  # its record cannot be written (a full disk): it never started
+            self.devices.release(instance_id)
+            raise
         except (MonitorLost, RuntimeError):
             if not client.lost:
                 self.devices.release(instance_id)

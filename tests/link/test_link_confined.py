@@ -1,0 +1,57 @@
+"""One command that fails on the node fails that command, never the link.
+
+A real Conductor and a real node on 127.0.0.1: what fails is the node's own work for
+one request (a start whose record cannot be written; a log file that cannot be read),
+and the link must stay the one it was (``connects == 1``), answering the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from symphony.node.link import GetLinkStatus
+from symphony.node.process.recordlog import RECORDS_FILE
+from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
+
+
+def _spec(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "node_group": "gpu-1",
+        "capacity_requests": {"Analytic1": 1},
+        "config": {"command": ["sleep", "1000"]},
+        "restart_policy": {"type": "never"},
+    }
+
+
+async def test_link_start_failing_on_the_node_is_reported_failed_and_the_link_stays(
+    tmp_path: Path,
+) -> None:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            info = await start_conductor(nursery, tmp_path / "c")
+            node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+            headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
+            async with httpx.AsyncClient(
+                base_url=info.http_url, headers=headers, timeout=10
+            ) as http:
+                # A directory where the node's instance records go: saving one fails with
+                # an OSError, as on a full disk (whoever runs the tests, root included).
+                os.mkdir(tmp_path / "n" / "jobs" / "instances" / RECORDS_FILE)
+                assert (await http.post("/deployments", json=_spec("nodisk"))).status_code == 201
+
+                async def failed() -> list[dict[str, Any]]:
+                    body = (await http.get("/deployments/nodisk")).json()
+                    return [i for i in body["instances"] if i["state"] == "failed"]
+
+                (instance, *_) = await wait_for(failed, timeout=15)
+                assert "cannot start" in (instance["reason"] or "")
+                status = await node.link.ask(GetLinkStatus())
+                assert (status.state, status.connects) == ("connected", 1)
+            await node.processes.shutdown_monitor(kill_jobs=True)
+            nursery.cancel_scope.cancel()
