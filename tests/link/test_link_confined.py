@@ -55,3 +55,34 @@ async def test_link_start_failing_on_the_node_is_reported_failed_and_the_link_st
                 assert (status.state, status.connects) == ("connected", 1)
             await node.processes.shutdown_monitor(kill_jobs=True)
             nursery.cancel_scope.cancel()
+
+
+async def test_link_log_that_cannot_be_read_fails_that_request_only(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            info = await start_conductor(nursery, tmp_path / "c")
+            node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+            headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
+            async with httpx.AsyncClient(
+                base_url=info.http_url, headers=headers, timeout=10
+            ) as http:
+                assert (await http.post("/deployments", json=_spec("logme"))).status_code == 201
+
+                async def running() -> list[dict[str, Any]]:
+                    body = (await http.get("/deployments/logme")).json()
+                    return [i for i in body["instances"] if i["state"] == "running"]
+
+                (instance,) = await wait_for(running, timeout=30)
+                # Its stdout log is a directory now: reading it fails with an OSError.
+                logs = tmp_path / "n" / "jobs" / "logs" / instance["id"]
+                os.rename(logs / "stdout.log", logs / "stdout.log.aside")
+                os.mkdir(logs / "stdout.log")
+                answer = await http.get("/deployments/logme/logs", params={"stream": "stdout"})
+                assert "Is a directory" in answer.text
+                # The link is the one it was, and serves the next request.
+                answer = await http.get("/deployments/logme/logs", params={"stream": "stderr"})
+                assert answer.status_code == 200, answer.text
+                status = await node.link.ask(GetLinkStatus())
+                assert (status.state, status.connects) == ("connected", 1)
+            await node.processes.shutdown_monitor(kill_jobs=True)
+            nursery.cancel_scope.cancel()
