@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from symphony.node.link import GetLinkStatus
 from symphony.node.process.recordlog import RECORDS_FILE
-from tests.link.cluster import shared_cert_node, start_conductor, start_node, wait_for
+from symphony.node.sources import prepare
+from tests.link.cluster import get_nodes, shared_cert_node, start_conductor, start_node, wait_for
 
 
 def _spec(name: str) -> dict[str, Any]:
@@ -86,3 +88,42 @@ async def test_link_log_that_cannot_be_read_fails_that_request_only(tmp_path: Pa
                 assert (status.state, status.connects) == ("connected", 1)
             await node.processes.shutdown_monitor(kill_jobs=True)
             nursery.cancel_scope.cancel()
+
+
+def _venv(envs_dir: Path, name: str) -> None:
+    """What the node looks for in its ``envs_dir``: a directory with a ``pyvenv.cfg``."""
+    (envs_dir / name).mkdir(parents=True)
+    (envs_dir / name / "pyvenv.cfg").write_text("home = /usr/bin\n")
+
+
+async def test_link_env_with_a_name_the_wire_refuses_is_left_out_not_the_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prepare, "ENV_SCAN_INTERVAL", 0.2)
+    envs = tmp_path / "envs"
+    _venv(envs, "good")
+    _venv(envs, "my env")  # a space: not an environment name the wire carries
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            info = await start_conductor(nursery, tmp_path / "c")
+            config = shared_cert_node(info, "n1", tmp_path / "n", envs_dir=envs)
+            node = await start_node(nursery, config)
+
+            async def envs_of_n1() -> list[str] | None:
+                found = [n["envs"] for n in await get_nodes(info) if n["node_id"] == "n1"]
+                return found[0] if found and found[0] else None
+
+            assert await wait_for(envs_of_n1, timeout=15) == ["good"]
+            # In a heartbeat too: a new odd one is left out, a new good one comes.
+            _venv(envs, "_hidden")
+            _venv(envs, "later")
+            await wait_for(lambda: _has(envs_of_n1, "later"), timeout=15)
+            assert await envs_of_n1() == ["good", "later"]
+            status = await node.link.ask(GetLinkStatus())
+            assert (status.state, status.connects) == ("connected", 1)
+            await node.processes.shutdown_monitor(kill_jobs=True)
+            nursery.cancel_scope.cancel()
+
+
+async def _has(envs: Any, name: str) -> bool:
+    return name in (await envs() or [])
