@@ -110,3 +110,24 @@ async def test_jobs_start_failing_to_save_reports_failed_and_frees_its_gpu(tmp_p
             await jobs.start(start_command("good-0", spec(["sleep", "1000"]), gpus=1))
             running = await node.wait_for("good-0", "running")
             assert running.devices == ("0",)
+
+
+async def test_jobs_record_that_cannot_be_saved_at_an_exit_leaves_the_agent_running(
+    tmp_path,
+) -> None:
+    state_dir = str(tmp_path / "node")
+    go = tmp_path / "go"
+    waits = ["sh", "-c", f'while [ ! -f "{go}" ]; do sleep 0.01; done; exit 3']
+    async with open_node(state_dir) as node, open_jobs(node) as (jobs, link):
+        with trio.fail_after(30):
+            await jobs.start(start_command("full-0", spec(waits, restart_policy={"type": "never"})))
+            await node.wait_for("full-0", "running")
+            # From now on its record cannot be written (as on a full disk) when it exits.
+            _unwritable_record(node.manager.state_dir, "full-0")
+            go.touch()
+            exited = await node.wait_for("full-0", "exited")
+            assert exited.exit_code == 3 and exited.final
+            await wait_real(lambda: any(s.final for s in link.of("full-0")))  # to the Conductor
+            # The agent goes on: the other instances' supervision and new starts.
+            await jobs.start(start_command("next-0", spec(["sleep", "1000"])))
+            await node.wait_for("next-0", "running")

@@ -42,7 +42,7 @@ from symphony.wire import JobSpec
 from ..container import detect_runtimes
 from . import logfiles
 from .client import MonitorClient, MonitorError, MonitorLost, kill_all_jobs
-from .devices import DeviceLedger
+from .devices import DeviceLedger, run_devices
 from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -251,11 +251,16 @@ class ProcessManager:
             # for its backoff must leave the instance to be started again, not settled.
             # The outcome (last exit, restarts) is kept either way.
             settled = update.final and update.state != "starting"
-            self.store.save(
-                entry[1].request,
-                final_state=update.state if settled else None,
-                outcome=entry[1].outcome(),
-            )
+            try:
+                self.store.save(
+                    entry[1].request,
+                    final_state=update.state if settled else None,
+                    outcome=entry[1].outcome(),
+                )
+            except OSError as error:
+                # The record is for the next agent's adoption; this update goes on. Raised,
+                # it crashed the instance's supervision, then the agent (a full disk).
+                logger.warning("cannot save the record of %s: %s", update.instance_id, error)
         if self._on_status is not None:
             self._on_status(update)
         for channel in list(self._subscribers):
@@ -447,7 +452,7 @@ class ProcessManager:
             if live or ended or saved.final_state not in FINAL_STATES:
                 # Its devices before anything new can take them: those of its live run's
                 # record if it has one (what the job was started with), else its own.
-                recorded = _run_devices(live[-1]) if live else None
+                recorded = run_devices(live[-1]) if live else None
                 held = self.devices.hold(request.instance_id, recorded or request.devices)
                 request = dataclasses.replace(request, devices=held)
             for run in live[:-1]:  # one run per instance: an older one must not run on
@@ -583,15 +588,6 @@ class ProcessManager:
             # It died just now: its jobs still run, and no replacement comes once closing.
             if kill_jobs:
                 await kill_all_jobs(self.state_dir)
-
-
-def _run_devices(run: dict[str, Any]) -> tuple[str, ...] | None:
-    """The devices a run record says its job was started with (``None``: it does not say)."""
-    meta = run.get("meta")
-    devices = meta.get("devices") if isinstance(meta, dict) else None
-    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-        return None
-    return tuple(devices)
 
 
 async def _ask(ref: ActorRef | None, message: Any, *, timeout: float) -> Any:
