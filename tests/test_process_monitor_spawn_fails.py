@@ -4,17 +4,17 @@ The node monitor dies (killed, or the OOM killer's pick) while the agent is shor
 what spawning a process takes (file descriptors here; memory or processes elsewhere).
 Spawning the replacement raised that OSError out of the process manager, which only
 replaces a monitor on MonitorLost: the whole agent exited. Real processes; the
-shortage is real too (the test lowers its own descriptor limit for a moment).
+shortage is real too (the test uses up its own descriptors for a moment).
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import signal
 
 import trio
 
+from tests.jobs.fds import no_free_descriptors
 from tests.jobs.harness import (
     ended,
     monitor_pid,
@@ -35,18 +35,13 @@ async def test_a_replacement_monitor_that_cannot_be_spawned_is_tried_again(tmp_p
             pid = next(s.pid for s in link.of("a-0") if s.state == "running")
             old_monitor = monitor_pid(node.state_dir)
             assert old_monitor is not None
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            # What is open already, and not one more (the listing's own descriptor
-            # closes): the replacement's socket, pipes and /dev/null cannot be opened.
-            in_use = len(os.listdir("/proc/self/fd")) - 1
-            resource.setrlimit(resource.RLIMIT_NOFILE, (in_use, hard))
-            try:
+            # The one descriptor freed by the monitor's end is all there is: enough for
+            # a socket to try, not for the pipes and /dev/null of a spawn.
+            with no_free_descriptors():
                 os.kill(old_monitor, signal.SIGKILL)
                 # Lost, then a replacement failed to spawn: the manager goes on trying.
                 await wait_real(lambda: manager._generation >= 2)
                 assert manager.monitors_replaced == 0
-            finally:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
             await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
             [report] = await manager.list_instances()
             assert (report.state, report.pid) == ("running", pid)

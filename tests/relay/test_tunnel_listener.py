@@ -3,14 +3,12 @@
 The listeners run among the relay's streams, in the node's own nursery: an OSError from
 ``accept`` (the agent out of file descriptors, as when a process opens connections to
 its tunnel faster than they close) ended the whole agent. Real sockets; the shortage
-is real too (the test lowers its own descriptor limit for a moment).
+is real too (the test uses up its own descriptors for a moment).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import resource
 import socket
 import ssl
 
@@ -19,6 +17,7 @@ import trio
 
 from symphony.node.relay import NodeRelay, RelayDial
 from symphony.node.tunnels import Tunnels
+from tests.jobs.fds import no_free_descriptors
 from tests.jobs.harness import wait_real
 
 
@@ -40,18 +39,12 @@ async def test_tunnel_listener_out_of_descriptors_waits_then_serves_again(
         async with trio.open_nursery() as nursery:
             await nursery.start(relay.run)
             port = await Tunnels(relay).listen("i-0", "echo")
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             first = socket.create_connection(("127.0.0.1", port))  # waits in the backlog
             first.settimeout(10)
             try:
-                # No descriptor left for the accepted connection (the limit is what is
-                # open already; the listing's own descriptor closes): accept fails, EMFILE.
-                in_use = len(os.listdir("/proc/self/fd")) - 1
-                resource.setrlimit(resource.RLIMIT_NOFILE, (in_use, hard))
-                try:
+                # No descriptor left for the accepted connection: accept fails, EMFILE.
+                with no_free_descriptors():
                     await wait_real(lambda: "file descriptors" in caplog.text)
-                finally:
-                    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
                 # Descriptors again: the waiting connection is taken, relayed (the dial
                 # fails here: it is closed), and the next one too.
                 assert await trio.to_thread.run_sync(first.recv, 1) == b""
