@@ -276,6 +276,8 @@ class ProcessJobs:
             await self.manager.start_instance(request)
         except InstanceExists:
             log.debug("start of %s: already here", command.instance_id)
+        except UnknownInstance:  # stopped while its monitor was replaced: the stop said so
+            log.info("start of %s: stopped meanwhile", command.instance_id)
         except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
             await self._report_failed(command, f"cannot start: {error}")
