@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from symphony.actors import ActorRef, ActorStopped
+from symphony.actors import ActorRef, ActorStopped, AskTimeout
 from symphony.wire import (
     InstanceSecrets,
     InstanceStatus,
@@ -331,7 +331,14 @@ class ProcessJobs:
 
     async def _stop(self, instance_id: str) -> None:
         try:
-            await self.manager.stop_instance(instance_id)
+            while True:
+                try:
+                    await self.manager.stop_instance(instance_id)
+                    break
+                except AskTimeout as error:
+                    # Its supervisor gave no answer in time (a stalled monitor): the stop
+                    # goes on there, and asking again (idempotent) waits for it once more.
+                    log.warning("stop of %s not done yet: %s", instance_id, error)
         except UnknownInstance:
             # The deployment is not known here; the stopped report that counts is the
             # one answering a late start, which carries it.
@@ -348,11 +355,9 @@ class ProcessJobs:
             )
         except Exception as error:
             # In this object's nursery, beside the node's tree: what escaped would end
-            # the agent and every job's supervision with it. A stop that did not finish
-            # (its supervisor gave no answer in time: a stalled monitor) fails this stop
-            # only; the job's supervisor carries on, and the Conductor's next stop of
-            # the instance tries again.
-            log.warning("stop of %s did not finish: %r", instance_id, error)
+            # the agent and every job's supervision with it. A stop that fails otherwise
+            # fails this stop only; the Conductor's next stop of the instance tries again.
+            log.exception("stop of %s failed: %r", instance_id, error)
         finally:
             self._stopping.discard(instance_id)
             if self.tunnels is not None:
