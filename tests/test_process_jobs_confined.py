@@ -1,9 +1,10 @@
-"""A command that fails in the background fails that command only, never the agent.
+"""A command or a job that fails fails that instance only, never the agent.
 
 ProcessJobs runs stops (and starts that probe their tunnels first) in a nursery of its
-own, beside the node's tree: whatever escaped one of those tasks ended the whole agent.
-Real processes: the node monitor is frozen with SIGSTOP, so that a stop cannot finish
-within its ask's timeout.
+own, beside the node's tree: whatever escaped one of those tasks ended the whole agent;
+so did a record that could not be saved as a job exited. Real processes: the node
+monitor is frozen with SIGSTOP, so that a stop cannot finish within its ask's timeout;
+a directory where an instance's record goes makes saving it fail, as a full disk does.
 """
 
 from __future__ import annotations
