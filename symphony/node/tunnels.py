@@ -71,7 +71,8 @@ async def _accept(
 
     The listener runs among the relay's streams, in the agent's own nursery: an error
     here must end at most this tunnel. Out of descriptors (a process opening connections
-    faster than they close) it waits and tries again, as ``trio.serve_listeners`` does.
+    faster than they close) or memory, it waits and tries again, as
+    ``trio.serve_listeners`` does.
     """
     while True:
         try:
@@ -83,7 +84,7 @@ async def _accept(
                 log.warning("tunnel of %s to %r cannot accept: %s", instance_id, name, error)
                 return None
             log.warning(
-                "tunnel of %s to %r: out of file descriptors (%s), waiting %g s",
+                "tunnel of %s to %r: out of file descriptors or memory (%s), waiting %g s",
                 instance_id,
                 name,
                 error,
