@@ -308,6 +308,8 @@ class ProcessManager:
         self, request: StartRequest, spec: JobSpec, **adoption: Any
     ) -> ProcessSupervisor:
         if self._nursery is None:
+            if self.client.lost:  # went away mid-adoption: the next monitor adopts it
+                raise MonitorLost("the node monitor went away")
             raise RuntimeError("start the manager first: await nursery.start(manager.run)")
         actor = ProcessSupervisor(
             request=request,
