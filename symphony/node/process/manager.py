@@ -192,6 +192,8 @@ class ProcessManager:
                 self._nursery = supervisors
                 if replacing:
                     reports = await self.adopt()
+                    if client.lost:  # gone again meanwhile: not ready, the next one adopts
+                        raise MonitorLost("the node monitor went away during the adoption")
                     self.monitors_replaced += 1
                     logger.warning("new node monitor up; re-adopted %d instance(s)", len(reports))
                 self._ready.set()
