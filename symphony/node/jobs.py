@@ -22,11 +22,12 @@ import contextlib
 import logging
 import signal as signals
 import time
+import typing
 from collections.abc import Awaitable, Callable
 
 import trio
 
-from symphony.actors import ActorRef, ActorStopped
+from symphony.actors import ActorRef, ActorStopped, AskTimeout
 from symphony.wire import (
     InstanceSecrets,
     InstanceStatus,
@@ -37,6 +38,8 @@ from symphony.wire import (
     StatusBatch,
     StopInstance,
 )
+from symphony.wire.jobspec import EnvRef
+from symphony.wire.messages import MAX_ENVS
 from symphony.wire.states import InstanceState
 
 from .logserve import LogServer
@@ -56,6 +59,8 @@ log = logging.getLogger("symphony.node.jobs")
 
 #: At most this many status updates go to the link in one message.
 STATUS_GROUP = 100
+#: The wire's rule for an environment name (a ``Pattern``).
+_ENV_NAME = typing.get_args(EnvRef)[1]
 #: States in which the node will not run an instance again by itself.
 _ENDED = ("exited", "failed", "stopped")
 
@@ -79,6 +84,7 @@ class ProcessJobs:
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
+        self._odd_envs: set[str] = set()  # environment names the wire cannot carry, said once
         self.tombstones = Tombstones() if tombstones is None else tombstones
         #: Tunnels for experiments' processes (set by the node when it relays).
         self.tunnels: Tunnels | None = None
@@ -87,9 +93,25 @@ class ProcessJobs:
         self._updates = manager.subscribe()
 
     async def envs(self) -> tuple[str, ...]:
-        """The node's named environments (rescanned now and then, see ``sources``)."""
+        """The node's named environments (rescanned now and then, see ``sources``) whose
+        names the wire carries.
+
+        The hello and the heartbeats carry this list, and the Conductor refuses a frame
+        with a name that is not an environment name (``config.env_name``'s rule): one odd
+        directory in ``envs_dir`` (``my env``, ``_old``) kept the node off the cluster.
+        Such a name is left out (no job can name it anyway), and said once.
+        """
         sources = self.manager.node.sources
-        return () if sources is None else tuple(sorted(await sources.envs()))
+        if sources is None:
+            return ()
+        names = sorted(await sources.envs())
+        usable = tuple(name for name in names if _ENV_NAME.matches(name))
+        odd = set(names).difference(usable, self._odd_envs)
+        if odd:
+            self._odd_envs |= odd
+            listed = ", ".join(map(repr, sorted(odd)))
+            log.warning("environments left out (not environment names): %s", listed)
+        return usable[:MAX_ENVS]
 
     # ---- status pump ----------------------------------------------------------------------
     async def pump_statuses(self, link: ActorRef) -> None:
@@ -200,6 +222,16 @@ class ProcessJobs:
         await self._start(command)
 
     async def _start_tunnelled(self, command: StartInstance, tunnels: Tunnels) -> None:
+        # In this object's nursery, beside the node's tree: what escaped would end the
+        # agent. A start that fails here fails this instance only, and says why.
+        try:
+            await self._start_with_tunnels(command, tunnels)
+        except Exception as error:
+            log.exception("start of %s failed", command.instance_id)
+            tunnels.close(command.instance_id)
+            await self._report_failed(command, f"cannot start: {error!r}")
+
+    async def _start_with_tunnels(self, command: StartInstance, tunnels: Tunnels) -> None:
         if self.tombstones.contains(command.instance_id, now=trio.current_time()):
             await self._start(command)  # reported as stopped there, no tunnel opened
             return
@@ -244,19 +276,31 @@ class ProcessJobs:
             await self.manager.start_instance(request)
         except InstanceExists:
             log.debug("start of %s: already here", command.instance_id)
+        except UnknownInstance:  # stopped while its monitor was replaced: the stop said so
+            log.info("start of %s: stopped meanwhile", command.instance_id)
         except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
-            await self._report(
-                InstanceStatus(
-                    instance_id=command.instance_id,
-                    deployment_id=command.deployment_id,
-                    state=InstanceState.FAILED,
-                    reason=_short(f"cannot start: {error}"),
-                    at=time.time(),
-                    finished_at=time.time(),
-                    final=True,
-                )
+            await self._report_failed(command, f"cannot start: {error}")
+        except Exception as error:
+            # This runs in the link's command loop: what escaped would end the link (an
+            # OSError) or crash it, and the Conductor, sending the start again after the
+            # next hello, would end it again. One start that fails (its record cannot be
+            # written: a full disk) fails this instance only, and the Conductor learns why.
+            log.exception("start of %s failed", command.instance_id)
+            await self._report_failed(command, f"cannot start: {error!r}")
+
+    async def _report_failed(self, command: StartInstance, reason: str) -> None:
+        await self._report(
+            InstanceStatus(
+                instance_id=command.instance_id,
+                deployment_id=command.deployment_id,
+                state=InstanceState.FAILED,
+                reason=_short(reason),
+                at=time.time(),
+                finished_at=time.time(),
+                final=True,
             )
+        )
 
     def keep_secrets(self, command: InstanceSecrets) -> None:
         """The values again, after this agent restarted; a copy held already is kept
@@ -287,7 +331,14 @@ class ProcessJobs:
 
     async def _stop(self, instance_id: str) -> None:
         try:
-            await self.manager.stop_instance(instance_id)
+            while True:
+                try:
+                    await self.manager.stop_instance(instance_id)
+                    break
+                except AskTimeout as error:
+                    # Its supervisor gave no answer in time (a stalled monitor): the stop
+                    # goes on there, and asking again (idempotent) waits for it once more.
+                    log.warning("stop of %s not done yet: %s", instance_id, error)
         except UnknownInstance:
             # The deployment is not known here; the stopped report that counts is the
             # one answering a late start, which carries it.
@@ -302,6 +353,11 @@ class ProcessJobs:
                     final=True,
                 )
             )
+        except Exception as error:
+            # In this object's nursery, beside the node's tree: what escaped would end
+            # the agent and every job's supervision with it. A stop that fails otherwise
+            # fails this stop only; the Conductor's next stop of the instance tries again.
+            log.exception("stop of %s failed: %r", instance_id, error)
         finally:
             self._stopping.discard(instance_id)
             if self.tunnels is not None:

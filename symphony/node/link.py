@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import trio
 
-from symphony.actors import Actor, ActorRef, Backoff
+from symphony.actors import Actor, ActorRef, Backoff, sole_exception
 from symphony.wire import (
     MAX_USAGE_INSTANCES,
     NODE_MIN_PROTOCOL_VERSION,
@@ -382,8 +382,18 @@ class ConductorLink(Actor):
             if self.jobs is None:
                 reason = "no process layer on this node"
                 await send(LogChunk(request_id=request.request_id, eof=True, reason=reason))
-            else:
+                return
+            try:
                 await self.jobs.serve_logs(request, send)
+            except Exception as error:
+                if isinstance(sole_exception(error), LinkError):
+                    raise  # the connection itself (a follow wraps it): the session is over
+                # In the session's nursery: what escaped would end the link, and every
+                # other request, heartbeat and command with it. A log that cannot be
+                # read (an OSError from its file) fails this request only, saying why.
+                log.warning("log request %s failed: %r", request.request_id, error)
+                reason = f"cannot read the log: {error}"
+                await send(LogChunk(request_id=request.request_id, eof=True, reason=reason))
 
     async def _heartbeats(
         self, conn: ConductorConnection, interval: float, deltas: UsageSender

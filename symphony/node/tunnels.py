@@ -40,6 +40,10 @@ log = logging.getLogger("symphony.node.tunnels")
 PROBE_TIMEOUT = 1.0
 #: Errors that say "nobody is listening there", i.e. the host itself is reachable.
 _REACHABLE = {errno.ECONNREFUSED}
+#: Errors of an ``accept`` that say the agent is short of something for a moment.
+_SHORTAGE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+#: Seconds a tunnel's listener waits after such an error before accepting again.
+ACCEPT_RETRY = 0.1
 
 
 async def reachable(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
@@ -58,6 +62,35 @@ async def reachable(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> boo
                 return error.errno in _REACHABLE
             return True
     return False
+
+
+async def _accept(
+    listener: trio.SocketListener, instance_id: str, name: str
+) -> trio.SocketStream | None:
+    """The next connection to a tunnel's listener; None: the listener is done for.
+
+    The listener runs among the relay's streams, in the agent's own nursery: an error
+    here must end at most this tunnel. Out of descriptors (a process opening connections
+    faster than they close) or memory, it waits and tries again, as
+    ``trio.serve_listeners`` does.
+    """
+    while True:
+        try:
+            return await listener.accept()
+        except trio.ClosedResourceError:
+            return None
+        except OSError as error:
+            if error.errno not in _SHORTAGE:
+                log.warning("tunnel of %s to %r cannot accept: %s", instance_id, name, error)
+                return None
+            log.warning(
+                "tunnel of %s to %r: out of file descriptors or memory (%s), waiting %g s",
+                instance_id,
+                name,
+                error,
+                ACCEPT_RETRY,
+            )
+            await trio.sleep(ACCEPT_RETRY)
 
 
 def tunnelled_names(spec: JobSpec) -> list[str]:
@@ -139,7 +172,9 @@ class Tunnels:
             try:
                 with scope:
                     while True:
-                        stream = await listener.accept()
+                        stream = await _accept(listener, instance_id, name)
+                        if stream is None:
+                            return
                         self.relay.start_soon(self.relay.tunnel, stream, instance_id, name)
             finally:  # also when closed (or cancelled) before it ever ran
                 await trio.aclose_forcefully(listener)

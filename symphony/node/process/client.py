@@ -129,11 +129,17 @@ def monitor_command(state_dir: str) -> list[str]:
 
 async def start_monitor(state_dir: str) -> None:
     """Start a detached monitor for ``state_dir`` (a no-op if one is already running)."""
-    result = await trio.run_process(
-        [*monitor_command(state_dir), "--state-dir", state_dir, "--daemon"],
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    try:
+        result = await trio.run_process(
+            [*monitor_command(state_dir), "--state-dir", state_dir, "--daemon"],
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except OSError as error:
+        # The agent is short of what a process takes (descriptors, memory, processes):
+        # as often as not what killed the monitor. Lost like any other monitor: the
+        # owner tries again with backoff, rather than the agent exiting.
+        raise MonitorLost(f"the node monitor could not be started: {error}") from error
     if result.returncode != 0:
         raise MonitorLost(
             f"the node monitor did not start (exit {result.returncode}); "

@@ -21,10 +21,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from symphony.errors import SymphonyError
 
 log = logging.getLogger(__name__)
+
+
+def run_devices(run: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The devices a run record says its job was started with (``None``: it does not say)."""
+    meta = run.get("meta")
+    devices = meta.get("devices") if isinstance(meta, dict) else None
+    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
+        return None
+    return tuple(devices)
+
 
 #: The environment variables that name a job's devices (CUDA, and the NVIDIA container
 #: runtime for a job that starts containers).

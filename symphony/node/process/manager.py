@@ -42,7 +42,7 @@ from symphony.wire import JobSpec
 from ..container import detect_runtimes
 from . import logfiles
 from .client import MonitorClient, MonitorError, MonitorLost, kill_all_jobs
-from .devices import DeviceLedger
+from .devices import DeviceLedger, run_devices
 from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -192,6 +192,8 @@ class ProcessManager:
                 self._nursery = supervisors
                 if replacing:
                     reports = await self.adopt()
+                    if client.lost:  # gone again meanwhile: not ready, the next one adopts
+                        raise MonitorLost("the node monitor went away during the adoption")
                     self.monitors_replaced += 1
                     logger.warning("new node monitor up; re-adopted %d instance(s)", len(reports))
                 self._ready.set()
@@ -251,11 +253,16 @@ class ProcessManager:
             # for its backoff must leave the instance to be started again, not settled.
             # The outcome (last exit, restarts) is kept either way.
             settled = update.final and update.state != "starting"
-            self.store.save(
-                entry[1].request,
-                final_state=update.state if settled else None,
-                outcome=entry[1].outcome(),
-            )
+            try:
+                self.store.save(
+                    entry[1].request,
+                    final_state=update.state if settled else None,
+                    outcome=entry[1].outcome(),
+                )
+            except OSError as error:
+                # The record is for the next agent's adoption; this update goes on. Raised,
+                # it crashed the instance's supervision, then the agent (a full disk).
+                logger.warning("cannot save the record of %s: %s", update.instance_id, error)
         if self._on_status is not None:
             self._on_status(update)
         for channel in list(self._subscribers):
@@ -303,6 +310,8 @@ class ProcessManager:
         self, request: StartRequest, spec: JobSpec, **adoption: Any
     ) -> ProcessSupervisor:
         if self._nursery is None:
+            if self.client.lost:  # went away mid-adoption: the next monitor adopts it
+                raise MonitorLost("the node monitor went away")
             raise RuntimeError("start the manager first: await nursery.start(manager.run)")
         actor = ProcessSupervisor(
             request=request,
@@ -336,10 +345,13 @@ class ProcessManager:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
         # Raises NotEnoughDevices (a ValueError) rather than share a device.
         request = dataclasses.replace(request, devices=self.devices.take(instance_id, request.gpus))
-        self.store.save(request)
         client = self.client
         try:
+            self.store.save(request)
             actor = await self._launch(request, spec)
+        except OSError:  # its record cannot be written (a full disk): it never started
+            self.devices.release(instance_id)
+            raise
         except (MonitorLost, RuntimeError):
             if not client.lost:
                 self.devices.release(instance_id)
@@ -444,7 +456,7 @@ class ProcessManager:
             if live or ended or saved.final_state not in FINAL_STATES:
                 # Its devices before anything new can take them: those of its live run's
                 # record if it has one (what the job was started with), else its own.
-                recorded = _run_devices(live[-1]) if live else None
+                recorded = run_devices(live[-1]) if live else None
                 held = self.devices.hold(request.instance_id, recorded or request.devices)
                 request = dataclasses.replace(request, devices=held)
             for run in live[:-1]:  # one run per instance: an older one must not run on
@@ -580,15 +592,6 @@ class ProcessManager:
             # It died just now: its jobs still run, and no replacement comes once closing.
             if kill_jobs:
                 await kill_all_jobs(self.state_dir)
-
-
-def _run_devices(run: dict[str, Any]) -> tuple[str, ...] | None:
-    """The devices a run record says its job was started with (``None``: it does not say)."""
-    meta = run.get("meta")
-    devices = meta.get("devices") if isinstance(meta, dict) else None
-    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-        return None
-    return tuple(devices)
 
 
 async def _ask(ref: ActorRef | None, message: Any, *, timeout: float) -> Any:
