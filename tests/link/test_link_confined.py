@@ -8,6 +8,8 @@ and the link must stay the one it was (``connects == 1``), answering the rest.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,63 +33,66 @@ def _spec(name: str) -> dict[str, Any]:
     }
 
 
+@asynccontextmanager
+async def _one_node(tmp_path: Path) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """A Conductor, node ``n1`` (state in ``tmp_path/n``) and an API client; at the end
+    the node's jobs are killed and everything stops."""
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            info = await start_conductor(nursery, tmp_path / "c")
+            node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
+            headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
+            async with httpx.AsyncClient(
+                base_url=info.http_url, headers=headers, timeout=10
+            ) as http:
+                yield node, http
+            await node.processes.shutdown_monitor(kill_jobs=True)
+            nursery.cancel_scope.cancel()
+
+
+async def _connected_once(node: Any) -> None:
+    """The link is the one it was: never dropped."""
+    status = await node.link.ask(GetLinkStatus())
+    assert (status.state, status.connects) == ("connected", 1)
+
+
 async def test_link_start_failing_on_the_node_is_reported_failed_and_the_link_stays(
     tmp_path: Path,
 ) -> None:
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            info = await start_conductor(nursery, tmp_path / "c")
-            node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
-            headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
-            async with httpx.AsyncClient(
-                base_url=info.http_url, headers=headers, timeout=10
-            ) as http:
-                # A directory where the node's instance records go: saving one fails with
-                # an OSError, as on a full disk (whoever runs the tests, root included).
-                os.mkdir(tmp_path / "n" / "jobs" / "instances" / RECORDS_FILE)
-                assert (await http.post("/deployments", json=_spec("nodisk"))).status_code == 201
+    async with _one_node(tmp_path) as (node, http):
+        # A directory where the node's instance records go: saving one fails with
+        # an OSError, as on a full disk (whoever runs the tests, root included).
+        os.mkdir(tmp_path / "n" / "jobs" / "instances" / RECORDS_FILE)
+        assert (await http.post("/deployments", json=_spec("nodisk"))).status_code == 201
 
-                async def failed() -> list[dict[str, Any]]:
-                    body = (await http.get("/deployments/nodisk")).json()
-                    return [i for i in body["instances"] if i["state"] == "failed"]
+        async def failed() -> list[dict[str, Any]]:
+            body = (await http.get("/deployments/nodisk")).json()
+            return [i for i in body["instances"] if i["state"] == "failed"]
 
-                (instance, *_) = await wait_for(failed, timeout=15)
-                assert "cannot start" in (instance["reason"] or "")
-                status = await node.link.ask(GetLinkStatus())
-                assert (status.state, status.connects) == ("connected", 1)
-            await node.processes.shutdown_monitor(kill_jobs=True)
-            nursery.cancel_scope.cancel()
+        (instance, *_) = await wait_for(failed, timeout=15)
+        assert "cannot start" in (instance["reason"] or "")
+        await _connected_once(node)
 
 
 async def test_link_log_that_cannot_be_read_fails_that_request_only(tmp_path: Path) -> None:
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            info = await start_conductor(nursery, tmp_path / "c")
-            node = await start_node(nursery, shared_cert_node(info, "n1", tmp_path / "n"))
-            headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
-            async with httpx.AsyncClient(
-                base_url=info.http_url, headers=headers, timeout=10
-            ) as http:
-                assert (await http.post("/deployments", json=_spec("logme"))).status_code == 201
+    async with _one_node(tmp_path) as (node, http):
+        assert (await http.post("/deployments", json=_spec("logme"))).status_code == 201
 
-                async def running() -> list[dict[str, Any]]:
-                    body = (await http.get("/deployments/logme")).json()
-                    return [i for i in body["instances"] if i["state"] == "running"]
+        async def running() -> list[dict[str, Any]]:
+            body = (await http.get("/deployments/logme")).json()
+            return [i for i in body["instances"] if i["state"] == "running"]
 
-                (instance,) = await wait_for(running, timeout=30)
-                # Its stdout log is a directory now: reading it fails with an OSError.
-                logs = tmp_path / "n" / "jobs" / "logs" / instance["id"]
-                os.rename(logs / "stdout.log", logs / "stdout.log.aside")
-                os.mkdir(logs / "stdout.log")
-                answer = await http.get("/deployments/logme/logs", params={"stream": "stdout"})
-                assert "Is a directory" in answer.text
-                # The link is the one it was, and serves the next request.
-                answer = await http.get("/deployments/logme/logs", params={"stream": "stderr"})
-                assert answer.status_code == 200, answer.text
-                status = await node.link.ask(GetLinkStatus())
-                assert (status.state, status.connects) == ("connected", 1)
-            await node.processes.shutdown_monitor(kill_jobs=True)
-            nursery.cancel_scope.cancel()
+        (instance,) = await wait_for(running, timeout=30)
+        # Its stdout log is a directory now: reading it fails with an OSError.
+        logs = tmp_path / "n" / "jobs" / "logs" / instance["id"]
+        os.rename(logs / "stdout.log", logs / "stdout.log.aside")
+        os.mkdir(logs / "stdout.log")
+        answer = await http.get("/deployments/logme/logs", params={"stream": "stdout"})
+        assert "Is a directory" in answer.text
+        # The link is the one it was, and serves the next request.
+        answer = await http.get("/deployments/logme/logs", params={"stream": "stderr"})
+        assert answer.status_code == 200, answer.text
+        await _connected_once(node)
 
 
 def _venv(envs_dir: Path, name: str) -> None:
@@ -119,8 +124,7 @@ async def test_link_env_with_a_name_the_wire_refuses_is_left_out_not_the_node(
             _venv(envs, "later")
             await wait_for(lambda: _has(envs_of_n1, "later"), timeout=15)
             assert await envs_of_n1() == ["good", "later"]
-            status = await node.link.ask(GetLinkStatus())
-            assert (status.state, status.connects) == ("connected", 1)
+            await _connected_once(node)
             await node.processes.shutdown_monitor(kill_jobs=True)
             nursery.cancel_scope.cancel()
 
