@@ -161,6 +161,7 @@ async def test_a_restart_hands_its_pipes_to_the_running_logger(tmp_path) -> None
         logger = _loggers(monitor_pid)
         for count in (2, 3, 4):
             live = [r for r in _runs(state_dir) if r["state"] == "running"]
+            await _printed(state_dir, live[0]["run_id"])
             os.kill(live[0]["pid"], signal.SIGKILL)
             await wait_real(
                 lambda count=count: (
@@ -169,6 +170,7 @@ async def test_a_restart_hands_its_pipes_to_the_running_logger(tmp_path) -> None
             )
             assert _loggers(monitor_pid) == logger
         last = _runs(state_dir)[-1]
+        await _printed(state_dir, last["run_id"])
         monitor_request(
             state_dir, {"op": "signal", "run_id": last["run_id"], "signal": signal.SIGTERM}
         )
@@ -176,6 +178,19 @@ async def test_a_restart_hands_its_pipes_to_the_running_logger(tmp_path) -> None
         order = [r["run_id"] for r in _runs(state_dir)]
     with open(logfiles.log_path(state_dir, "job", "stdout")) as f:
         assert f.read().split("\n") == order  # each run's line ended by the next run
+
+
+async def _printed(state_dir: str, run_id: str) -> None:
+    """Wait until the run has written its id: "running" comes when it has started, and a
+    run killed before its printf leaves no line (the check below would see one short)."""
+    path = logfiles.log_path(state_dir, "job", "stdout")
+
+    def written() -> bool:
+        with contextlib.suppress(FileNotFoundError), open(path) as f:
+            return run_id in f.read()
+        return False
+
+    await wait_real(written)
 
 
 # The monitor with a long bound on its wait for a logger, so that only a logger done (not
