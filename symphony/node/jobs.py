@@ -22,7 +22,6 @@ import contextlib
 import logging
 import signal as signals
 import time
-import typing
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -38,7 +37,6 @@ from symphony.wire import (
     StatusBatch,
     StopInstance,
 )
-from symphony.wire.jobspec import EnvRef
 from symphony.wire.messages import MAX_ENVS
 from symphony.wire.states import InstanceState
 
@@ -59,8 +57,6 @@ log = logging.getLogger("symphony.node.jobs")
 
 #: At most this many status updates go to the link in one message.
 STATUS_GROUP = 100
-#: The wire's rule for an environment name (a ``Pattern``).
-_ENV_NAME = typing.get_args(EnvRef)[1]
 #: States in which the node will not run an instance again by itself.
 _ENDED = ("exited", "failed", "stopped")
 
@@ -84,7 +80,6 @@ class ProcessJobs:
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
-        self._odd_envs: set[str] = set()  # environment names the wire cannot carry, said once
         self.tombstones = Tombstones() if tombstones is None else tombstones
         #: Tunnels for experiments' processes (set by the node when it relays).
         self.tunnels: Tunnels | None = None
@@ -93,25 +88,9 @@ class ProcessJobs:
         self._updates = manager.subscribe()
 
     async def envs(self) -> tuple[str, ...]:
-        """The node's named environments (rescanned now and then, see ``sources``) whose
-        names the wire carries.
-
-        The hello and the heartbeats carry this list, and the Conductor refuses a frame
-        with a name that is not an environment name (``config.env_name``'s rule): one odd
-        directory in ``envs_dir`` (``my env``, ``_old``) kept the node off the cluster.
-        Such a name is left out (no job can name it anyway), and said once.
-        """
+        """The node's named environments (rescanned now and then, see ``sources``)."""
         sources = self.manager.node.sources
-        if sources is None:
-            return ()
-        names = sorted(await sources.envs())
-        usable = tuple(name for name in names if _ENV_NAME.matches(name))
-        odd = set(names).difference(usable, self._odd_envs)
-        if odd:
-            self._odd_envs |= odd
-            listed = ", ".join(map(repr, sorted(odd)))
-            log.warning("environments left out (not environment names): %s", listed)
-        return usable[:MAX_ENVS]
+        return () if sources is None else tuple(sorted(await sources.envs()))[:MAX_ENVS]
 
     # ---- status pump ----------------------------------------------------------------------
     async def pump_statuses(self, link: ActorRef) -> None:

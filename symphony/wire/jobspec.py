@@ -74,9 +74,10 @@ _IMAGE_OR_ARCHIVE = f"(?:{IMAGE_RE.pattern})|(?:{_SOURCE_URL})"
 _IMAGE_RULE = "an image reference (docker, podman) or an archive URL (exec)"
 Sha256 = Annotated[str, Pattern(r"[0-9a-f]{64}", "a sha256 digest: 64 lowercase hex digits")]
 Commit = Annotated[str, Pattern(r"[0-9a-f]{40}", "a commit id: 40 lowercase hex digits")]
-EnvRef = Annotated[
-    str, Pattern(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", "an environment name (1-128 characters)")
-]
+#: What a job may name as ``env_name`` and a node may report: a node leaves out any
+#: other directory it finds (see ``symphony.node.sources``).
+ENV_NAME = Pattern(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", "an environment name (1-128 characters)")
+EnvRef = Annotated[str, ENV_NAME]
 
 
 @message("job_git")

@@ -11,6 +11,7 @@ directory behind, and the instance fails with the reason (see ``docs/jobs.md``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import time
@@ -20,6 +21,7 @@ import trio
 
 from symphony.errors import SymphonyError
 from symphony.wire import JobConfig
+from symphony.wire.jobspec import ENV_NAME
 
 from ..uploadlink import UploadReadError, UploadReads
 from .archives import ArchiveError, unpack
@@ -34,6 +36,9 @@ DEFAULT_CACHE_MAX_BYTES = 10 * 2**30
 UNPACK_FACTOR = 4
 #: Environments are looked for again at most this often (conda is slow to ask).
 ENV_SCAN_INTERVAL = 15.0
+
+log = logging.getLogger("symphony.node.sources")
+
 SourceErrors = (ArchiveError, FetchError, GitError)
 
 
@@ -58,6 +63,7 @@ class SourcePreparer:
         self.envs_dir = envs_dir
         self.unpack_max_bytes = unpack_max_bytes or cache_max_bytes * UNPACK_FACTOR
         self._envs: dict[str, NamedEnv] = {}
+        self._odd_envs: set[str] = set()  # names found that are not environment names
         self._scanned_at = -float("inf")
         self._scan_lock = trio.Lock()
         self._digests: dict[str, tuple[str, float]] = {}  # url -> (digest, when fetched)
@@ -69,7 +75,16 @@ class SourcePreparer:
         async with self._scan_lock:
             now = trio.current_time()
             if fresh or now - self._scanned_at >= ENV_SCAN_INTERVAL:
-                self._envs = await find_envs(self.envs_dir)
+                found = await find_envs(self.envs_dir)
+                # One odd directory (``my env``, ``_old``) in a hello or a heartbeat got
+                # every frame refused, keeping the node off the cluster; no job can name
+                # it anyway. Left out, and said once.
+                self._envs = {name: e for name, e in found.items() if ENV_NAME.matches(name)}
+                odd = found.keys() - self._envs.keys() - self._odd_envs
+                if odd:
+                    self._odd_envs |= odd
+                    listed = ", ".join(map(repr, sorted(odd)))
+                    log.warning("environments left out (not environment names): %s", listed)
                 self._scanned_at = now
             return self._envs
 
