@@ -18,7 +18,8 @@ closes its listener: the forwards in flight get a moment to finish, and those st
 waiting for the old leader are answered then, never cut: a read with a 503 and
 ``Retry-After`` ("the leader changed; retry": this Conductor answers it itself in a
 moment), a change with the 502 above (the old leader had it, and may have applied it).
-A stream being passed on (a followed log, ``/live``) ends as a stream ends.
+A stream being passed on (a followed log, ``/live``) ends as a stream ends, at once:
+it does not hold the others' grace.
 """
 
 from __future__ import annotations
@@ -66,20 +67,32 @@ class Forwarder:
         self.client = client
         #: True once this standby is taking over: nothing more is forwarded.
         self.handing_over = False
-        self._forwards: set[trio.CancelScope] = set()  # one per forward in flight
-        self._drained = trio.Event()  # set, while handing over, when none is left
+        self._forwards: set[_Flight] = set()  # in flight
+        self._drained = trio.Event()  # set, while handing over, when none is awaited
 
     async def hand_over(self, grace: float = HANDOVER_GRACE) -> None:
         """This standby takes over: forward nothing more (a request that comes now is
         answered 503, "the leader changed; retry"), let the forwards in flight finish
         for ``grace`` seconds, then have the rest answered (see the module). Returns
-        once each was told to; their answers go out from their own tasks at once."""
+        once each was told to; their answers go out from their own tasks at once.
+
+        Streams being passed on do not hold the grace: they would take all of it (a
+        followed log, the web UI's ``/live``), and end the same way after it."""
         self.handing_over = True
         with trio.move_on_after(grace):
-            if self._forwards:
+            if not self._settled():
                 await self._drained.wait()
-        for scope in self._forwards:
-            scope.cancel()
+        for flight in self._forwards:
+            flight.scope.cancel()
+
+    def _settled(self) -> bool:
+        """No forward in flight waits for more than the end of a stream."""
+        return all(flight.streaming for flight in self._forwards)
+
+    def _changed(self) -> None:
+        """A forward ended or began to stream: while handing over, maybe the last."""
+        if self.handing_over and self._settled():
+            self._drained.set()
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -105,15 +118,14 @@ class Forwarder:
         if leader is None:
             await _unavailable(send, "no leader holds the lease right now; try again shortly")
             return
-        flight = _Flight(scope["method"])
-        self._forwards.add(flight.scope)
+        flight = _Flight(scope["method"], self._changed)
+        self._forwards.add(flight)
         try:
             with flight.scope:
                 await self._forward(scope, headers, leader, receive, send, flight)
         finally:
-            self._forwards.discard(flight.scope)
-            if self.handing_over and not self._forwards:
-                self._drained.set()
+            self._forwards.discard(flight)
+            self._changed()
         if flight.scope.cancelled_caught:  # handed over before it was answered whole
             await flight.cut_short(send, leader)
 
@@ -165,8 +177,8 @@ class Forwarder:
                 for k, v in response.headers.multi_items()
                 if k.lower() not in _HOP
             ]
-            flight.started = True
-            flight.sized = any(k.lower() == "content-length" for k, _ in response.headers.items())
+            # Marked first: from here on a second head could not be sent.
+            flight.began(sized="content-length" in response.headers)
             await send(
                 {
                     "type": "http.response.start",
@@ -188,13 +200,24 @@ class _Flight:
     """One forward in flight: its cancel scope (cancelled to hand over) and how far its
     answer got."""
 
-    __slots__ = ("method", "scope", "sized", "started")
+    __slots__ = ("changed", "method", "scope", "sized", "started")
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, changed: Callable[[], None]) -> None:
         self.method = method
+        self.changed = changed  # told when it begins to stream
         self.scope = trio.CancelScope()
-        self.started = False  # the answer's head went to the client
+        self.started = False  # the answer's head went (or is going) to the client
         self.sized = False  # ... with a Content-Length
+
+    @property
+    def streaming(self) -> bool:
+        """Passing on a body of unknown length (a stream, which may never end)."""
+        return self.started and not self.sized
+
+    def began(self, *, sized: bool) -> None:
+        """The answer's head goes to the client now."""
+        self.started, self.sized = True, sized
+        self.changed()
 
     async def cut_short(self, send: ASGISendCallable, leader: str) -> None:
         """Answer what the hand-over stopped, as the module says."""
