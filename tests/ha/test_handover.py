@@ -6,16 +6,20 @@ so a tail forwarded by the standby ``b`` waits at ``a``. The lease is then taken
 under ``a`` (as if it had expired), and ``b`` takes over while that tail is in flight:
 its client gets an answer, a 503 that says the leader changed, with ``Retry-After``,
 rather than a connection closed with no answer; a followed log that was streaming
-through ``b`` ends as a stream ends.
+through ``b`` ends as a stream ends. A change that the old leader had when ``b`` took
+over gets a 502 instead: it may have been applied, so clients must not repeat it on
+their own (as they would a 503 from a standby).
 """
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import trio
 
 from symphony.conductor.store import Store
@@ -86,6 +90,47 @@ async def test_a_request_the_standby_forwards_when_it_takes_over_is_answered(
         assert trio.current_time() - taken_at < 3.0
         assert followed == [(200, b"")]  # ended cleanly (httpx raises on a cut stream)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_change_the_old_leader_had_when_the_standby_took_over_gets_a_502(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "a" / "symphony.db"
+    async with trio.open_nursery() as nursery:
+        a, b = await start_pair(nursery, tmp_path, lease_seconds=30.0)
+        await wait_leader(tmp_path / "a", db)
+        url = httpx.URL(b.http_url)
+        stream = await trio.open_tcp_stream(url.host, url.port)
+        # Half a body: b forwards what came (a streams it in) and a waits for the rest.
+        await stream.send_all(
+            f"POST /deployments HTTP/1.1\r\nHost: {url.host}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{".encode()
+        )
+        leader_port = httpx.URL(a.http_url).port
+        await wait_for(lambda: _connected_to(leader_port), timeout=10)  # b forwards it
+        with Store.open(db) as store:
+            store._conn.execute("UPDATE leases SET expires_at = 0")
+        data = b""
+        with trio.fail_after(10):
+            while b"\r\n\r\n" not in data and (chunk := await stream.receive_some(65536)):
+                data += chunk
+            while not data.endswith(b"}") and (chunk := await stream.receive_some(65536)):
+                data += chunk
+        await stream.aclose()
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 502 "), data
+        assert b'"the leader changed"' in body and b"may have been applied" in body, data
+        await wait_leader(tmp_path / "b", db)
+        nursery.cancel_scope.cancel()
+
+
+async def _connected_to(port: int | None) -> bool:
+    """Whether this process has a connection to ``port`` (b's forward to a)."""
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.Process().net_connections(kind="tcp"):
+            if conn.raddr and conn.raddr.port == port and conn.status == "ESTABLISHED":
+                return True
+    return False
 
 
 async def _asked(seen: list[Any], count: int) -> bool:
