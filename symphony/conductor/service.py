@@ -80,6 +80,10 @@ from .uploads import UploadStore
 log = logging.getLogger("symphony.conductor")
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+#: Seconds a standby that takes over may spend answering what it forwards before its
+#: phase is cancelled: the forwards' grace (0.5 s) and the API's graceful stop (1 s),
+#: with room to spare. Only a hang would reach it.
+HANDOVER_LIMIT = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +301,12 @@ async def _run_conductor(
                 log.warning("lease attempt failed: %s", error)
                 leadership.step_down()
             async with trio.open_nursery() as phase:
-                if leadership.is_leader():
+                leading = leadership.is_leader()
+                handover = trio.Event()
+                if leading:
                     ports = await phase.start(_lead, config, pki, store, leadership)
                 else:
-                    ports = await phase.start(_stand_by, config, pki, leadership)
+                    ports = await phase.start(_stand_by, config, pki, leadership, handover)
                 config = dataclasses.replace(config, listen_port=ports[0], http_port=ports[1])
                 leadership.url = advertised_url(config, ports[1])
                 if leadership.is_leader():
@@ -309,7 +315,13 @@ async def _run_conductor(
                     reported = True
                     task_status.started(_info(config, pki, ports))
                 await leadership.until_change()
-                phase.cancel_scope.cancel()
+                if leading:
+                    phase.cancel_scope.cancel()
+                else:
+                    # Taking over: the standby answers what it is forwarding, then
+                    # returns, which ends this phase (bounded, should it hang).
+                    handover.set()
+                    phase.cancel_scope.deadline = trio.current_time() + HANDOVER_LIMIT
     finally:
         leadership.release()
         store.close()
@@ -368,10 +380,12 @@ async def _stand_by(
     config: ConductorConfig,
     pki: ConductorPKI,
     leadership: Leadership,
+    handover: trio.Event,
     *,
     task_status: trio.TaskStatus[tuple[int, int]],
 ) -> None:
-    """Refuse node links and forward the API to the leader until cancelled."""
+    """Refuse node links and forward the API to the leader until cancelled, or until
+    ``handover`` (this Conductor takes over: see :func:`serve_standby`)."""
 
     def leader_url() -> str | None:
         leadership.refresh()  # every request: the leader may have changed meanwhile
@@ -383,5 +397,6 @@ async def _stand_by(
         ssl_context=server_ssl_context(pki, client_cert="optional"),
         http=HttpSettings(host=config.http_host, port=config.http_port, state_dir=config.state_dir),
         leader_url=leader_url,
+        handover=handover,
         task_status=task_status,
     )

@@ -6,6 +6,10 @@ nodes and clients that list it find it there either way:
 - a node's hello is answered with a refusal that says why (this Conductor is a standby,
   and where the leader is); a node with several ``conductor_addr`` tries the next;
 - the API forwards every request to the leader (:mod:`symphony.conductor.api.forward`).
+
+When it takes over it hands over first: the requests it is forwarding are answered
+(by the old leader, or else by a 503 or 502 that says the leader changed) before its
+listeners close and the leader's open on the same ports.
 """
 
 from __future__ import annotations
@@ -52,9 +56,15 @@ async def serve_standby(
     ssl_context: ssl.SSLContext,
     http: HttpSettings,
     leader_url: Callable[[], str | None],
+    handover: trio.Event | None = None,
     task_status: trio.TaskStatus[tuple[int, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve as a standby until cancelled; reports ``(node port, API port)`` once bound."""
+    """Serve as a standby; reports ``(node port, API port)`` once bound.
+
+    Runs until cancelled, or until ``handover`` is set (this Conductor takes over):
+    then the forwards in flight are answered (at most :data:`HANDOVER_GRACE` seconds
+    for the old leader's answers, then the API's graceful stop), and it returns.
+    """
     # Only a standby forwards: a leader does not keep httpx (~4.5 MiB) resident.
     import httpx
 
@@ -72,12 +82,19 @@ async def serve_standby(
                 ssl_context=ssl_context,
             )
         )
-        server = await spawn(
-            nursery, HttpServer(Forwarder(leader_url, client), http), name="standby-http"
-        )
-        url = await server.ask(GetUrl())
-        log.info("standby: nodes on port %d are refused, API on %s forwards", bound, url)
-        task_status.started((bound, server_port(url)))
+        forwarder = Forwarder(leader_url, client)
+        async with trio.open_nursery() as api:
+            server = await spawn(api, HttpServer(forwarder, http), name="standby-http")
+            url = await server.ask(GetUrl())
+            log.info("standby: nodes on port %d are refused, API on %s forwards", bound, url)
+            task_status.started((bound, server_port(url)))
+            await (handover.wait() if handover is not None else trio.sleep_forever())
+            # Every request in flight gets its answer while the listener is still open
+            # (one that comes meanwhile is answered 503 at once), then the API stops
+            # gracefully: this nursery ends when the server has.
+            await forwarder.hand_over()
+            await server.stop()
+        nursery.cancel_scope.cancel()  # the node listener
 
 
 def server_port(url: str) -> int:

@@ -95,10 +95,12 @@ async def test_standby_forwards_then_takes_over_adopting_nodes_and_jobs(tmp_path
         async def adopted() -> bool:
             try:
                 response = await api(b.http_url, "GET", "/nodes")
-            except (httpx.ConnectError, httpx.RemoteProtocolError):
-                # Between its two roles b's port is closed for a moment, and a request
-                # the standby had taken is cut when it stands down (no answer: the
-                # connection closes, as at any server's restart).
+            except httpx.ConnectError:  # between its two roles b's port is closed a moment
+                return False
+            if response.status_code == 503:
+                # No leader to forward to yet, or b is taking over: either way an answer
+                # (a request b had taken is never cut), and one that says to retry.
+                assert response.headers["retry-after"] == "1", response.text
                 return False
             nodes = response.json()["nodes"]
             return bool(nodes) and nodes[0]["state"] == "ready"

@@ -12,6 +12,14 @@ several URLs tries the next. A leader that took the request but gave no answer i
 502: it may have been applied, so clients do not repeat it on their own.
 A request that was forwarded once is never forwarded again (two standbys that both
 believe the other leads must not bounce it between them).
+
+When the standby takes over, it hands over (:meth:`Forwarder.hand_over`) before it
+closes its listener: the forwards in flight get a moment to finish, and those still
+waiting for the old leader are answered then, never cut: a read with a 503 and
+``Retry-After`` ("the leader changed; retry": this Conductor answers it itself in a
+moment), a change with the 502 above (the old leader had it, and may have applied it).
+A stream being passed on (a followed log, ``/live``) ends as a stream ends, at once:
+it does not hold the others' grace.
 """
 
 from __future__ import annotations
@@ -45,6 +53,10 @@ _HOP = frozenset(
 )
 
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
+#: Methods that change nothing: a client may repeat them whatever became of the first.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Seconds the forwards in flight may take to finish when this standby takes over.
+HANDOVER_GRACE = 0.5
 
 
 class Forwarder:
@@ -53,6 +65,34 @@ class Forwarder:
     def __init__(self, leader_url: Callable[[], str | None], client: httpx.AsyncClient) -> None:
         self.leader_url = leader_url
         self.client = client
+        #: True once this standby is taking over: nothing more is forwarded.
+        self.handing_over = False
+        self._forwards: set[_Flight] = set()  # in flight
+        self._drained = trio.Event()  # set, while handing over, when none is awaited
+
+    async def hand_over(self, grace: float = HANDOVER_GRACE) -> None:
+        """This standby takes over: forward nothing more (a request that comes now is
+        answered 503, "the leader changed; retry"), let the forwards in flight finish
+        for ``grace`` seconds, then have the rest answered (see the module). Returns
+        once each was told to; their answers go out from their own tasks at once.
+
+        Streams being passed on do not hold the grace: they would take all of it (a
+        followed log, the web UI's ``/live``), and end the same way after it."""
+        self.handing_over = True
+        with trio.move_on_after(grace):
+            if not self._settled():
+                await self._drained.wait()
+        for flight in self._forwards:
+            flight.scope.cancel()
+
+    def _settled(self) -> bool:
+        """No forward in flight waits for more than the end of a stream."""
+        return all(flight.streaming for flight in self._forwards)
+
+    def _changed(self) -> None:
+        """A forward ended or began to stream: while handing over, maybe the last."""
+        if self.handing_over and self._settled():
+            self._drained.set()
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -71,11 +111,34 @@ class Forwarder:
         if any(k == FORWARDED_HEADER for k, _ in headers):
             await _unavailable(send, "the request came from another standby")
             return
+        if self.handing_over:
+            await _leader_changed(send, "this Conductor is taking over as the leader")
+            return
         leader = self.leader_url()
         if leader is None:
             await _unavailable(send, "no leader holds the lease right now; try again shortly")
             return
+        flight = _Flight(scope["method"], self._changed)
+        self._forwards.add(flight)
+        try:
+            with flight.scope:
+                await self._forward(scope, headers, leader, receive, send, flight)
+        finally:
+            self._forwards.discard(flight)
+            self._changed()
+        if flight.scope.cancelled_caught:  # handed over before it was answered whole
+            await flight.cut_short(send, leader)
 
+    async def _forward(
+        self,
+        scope: Scope,
+        headers: list[tuple[str, str]],
+        leader: str,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        flight: _Flight,
+    ) -> None:
+        """Send the request on to ``leader`` and its answer back."""
         body = _Body(receive) if any(k in _BODY_HEADERS for k, _ in headers) else None
         target = leader.rstrip("/") + scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
@@ -109,16 +172,18 @@ class Forwarder:
             )
             return
         try:
+            passed = [
+                (k.encode("latin-1"), v.encode("latin-1"))
+                for k, v in response.headers.multi_items()
+                if k.lower() not in _HOP
+            ]
+            # Marked first: from here on a second head could not be sent.
+            flight.began(sized="content-length" in response.headers)
             await send(
                 {
                     "type": "http.response.start",
                     "status": response.status_code,
-                    "headers": [
-                        (k.encode("latin-1"), v.encode("latin-1"))
-                        for k, v in response.headers.multi_items()
-                        if k.lower() not in _HOP
-                    ]
-                    + [(ROLE_HEADER.encode(), b"standby")],
+                    "headers": [*passed, (ROLE_HEADER.encode(), b"standby")],
                 }
             )
             await _pass_body(response, send)
@@ -129,6 +194,48 @@ class Forwarder:
             # connection now (an orderly teardown of a few lines, bounded).
             with trio.CancelScope(shield=True, deadline=trio.current_time() + 2.0):
                 await response.aclose()
+
+
+class _Flight:
+    """One forward in flight: its cancel scope (cancelled to hand over) and how far its
+    answer got."""
+
+    __slots__ = ("changed", "method", "scope", "sized", "started")
+
+    def __init__(self, method: str, changed: Callable[[], None]) -> None:
+        self.method = method
+        self.changed = changed  # told when it begins to stream
+        self.scope = trio.CancelScope()
+        self.started = False  # the answer's head went (or is going) to the client
+        self.sized = False  # ... with a Content-Length
+
+    @property
+    def streaming(self) -> bool:
+        """Passing on a body of unknown length (a stream, which may never end)."""
+        return self.started and not self.sized
+
+    def began(self, *, sized: bool) -> None:
+        """The answer's head goes to the client now."""
+        self.started, self.sized = True, sized
+        self.changed()
+
+    async def cut_short(self, send: ASGISendCallable, leader: str) -> None:
+        """Answer what the hand-over stopped, as the module says."""
+        if self.started:
+            if not self.sized:  # a stream: it ends as streams end
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # A body of known length cut short: only closing the connection says so.
+            return
+        if self.method in _SAFE_METHODS:
+            await _leader_changed(send, f"the old leader at {leader} had not answered")
+            return
+        await _answer(
+            send,
+            502,
+            "the leader changed",
+            f"this Conductor took over as the leader while the old one at {leader} had "
+            "this request, unanswered; it may have been applied: check before repeating it",
+        )
 
 
 class _Body(httpx.AsyncByteStream):
@@ -179,6 +286,12 @@ async def _pass_body(response: httpx.Response, send: ASGISendCallable) -> None:
 async def _unavailable(send: ASGISendCallable, detail: str) -> None:
     """503: the request reached no leader (nothing was applied); try another Conductor."""
     await _answer(send, 503, "this Conductor is a standby", detail)
+
+
+async def _leader_changed(send: ASGISendCallable, why: str) -> None:
+    """503 while this standby takes over: nothing was applied; retry (here, in a moment,
+    or at another Conductor)."""
+    await _answer(send, 503, "the leader changed; retry", f"{why}; nothing was applied")
 
 
 async def _answer(send: ASGISendCallable, status: int, error: str, detail: str) -> None:

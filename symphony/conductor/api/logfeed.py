@@ -3,8 +3,9 @@
 The node holds the log files; the Conductor only relays. A feed registers a sink on the
 node's session (:class:`OpenLogStream`), sends a :class:`LogRequest`, and
 receives the :class:`LogChunk` s the session routes to that sink, until one says
-``eof``. Closing the feed sends :class:`LogCancel` (the node stops following) and
-unregisters the sink.
+``eof``, or until the session ends and hands the sink a :class:`LinkClosed` (then
+``link_closed`` says how, and the feed ends at once). Closing the feed sends
+:class:`LogCancel` (the node stops following) and unregisters the sink.
 
 Flow control: the request carries a ``window`` of :data:`WINDOW` bytes, and the feed
 grants it back (:class:`LogCredit`) as its reader takes data. So the node never sends
@@ -30,7 +31,7 @@ import trio
 from symphony.actors import ActorRef, ActorStopped, MailboxFull
 from symphony.wire import LogCancel, LogChunk, LogCredit, LogRequest
 
-from ..nodes.model import CloseLogStream, OpenLogStream
+from ..nodes.model import CloseLogStream, LinkClosed, OpenLogStream
 from ..store import new_id
 
 #: Bytes a node may send ahead of the reader (per request).
@@ -71,12 +72,18 @@ class LogFeed:
         self.ended = False
         #: Why the request ended before any data (a node too old for it), if it did.
         self.refused: str | None = None
+        #: How the node's link closed, if it did before the request ended: the answer
+        #: is then incomplete (a tail) or cut short (a follow).
+        self.link_closed: str | None = None
         self._received = False
         self._buffered = 0  # bytes in the channel
         self._consumed = 0  # bytes taken by the reader and not yet granted back
         self._send, self._receive = trio.open_memory_channel[LogChunk](math.inf)
 
-    def _sink(self, chunk: LogChunk) -> None:
+    def _sink(self, chunk: LogChunk | LinkClosed) -> None:
+        if isinstance(chunk, LinkClosed):
+            self._link_closed(chunk.reason)
+            return
         if chunk.eof and chunk.reason and not self._received:
             self.refused = chunk.reason
         self._received = True
@@ -89,11 +96,24 @@ class LogFeed:
             return  # the feed is closed: a late chunk
         self._buffered += len(chunk.data)
 
+    def _link_closed(self, reason: str) -> None:
+        """The node's link closed: end the request with a last chunk that says so."""
+        self.link_closed = reason
+        if self.request.follow:
+            reason += "; follow again once it reconnects"
+        last = LogChunk(request_id=self.request.request_id, eof=True, reason=reason)
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            self._send.send_nowait(last)
+
     async def __aenter__(self) -> LogFeed:
         rid = self.request.request_id
-        # The sink first: the node may answer before a second tell would be processed.
-        await self.session.tell(OpenLogStream(rid, self._sink))
-        await self.session.tell(self.request)
+        try:
+            # The sink first: the node may answer before a second tell would be processed.
+            await self.session.tell(OpenLogStream(rid, self._sink))
+            await self.session.tell(self.request)
+        except ActorStopped:  # the link closed since the session was looked up
+            if self.link_closed is None:
+                self._link_closed("the node's link closed")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

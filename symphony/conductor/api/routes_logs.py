@@ -6,6 +6,10 @@ lines as the job writes them, streamed until the client disconnects or the insta
 ended (no response timeout on that stream); a followed stream's last line then says how
 and when it ended (``[symphony] exited with code 0 at 2026-11-26 15:19:28 UTC``). Works
 for running and exited instances alike: the node keeps the files.
+
+A request waiting for its node when the node's link closes ends then, not at its own
+timeout: a tail is answered 503 (its lines are on the node, to be read once it is back),
+a follow ends with a line that says how the link closed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from .routes_deployments import find
 
 logs = Blueprint("logs", __name__)
 
-#: How long a node may take to send a whole tail.
+#: How long a connected node may take to send a whole tail (a closed link ends the wait
+#: at once).
 TAIL_TIMEOUT = 30.0
 #: How often a quiet follow stream checks for shutdown and for its node's link.
 FOLLOW_IDLE_CHECK = 0.5
@@ -101,6 +106,13 @@ async def deployment_logs(id_or_name: str) -> Response:
         with trio.move_on_after(TAIL_TIMEOUT):
             async for data in feed.chunks(idle=TAIL_TIMEOUT, stop=trio.Event()):
                 parts.append(data)
+        if feed.link_closed is not None:  # answered at once, not at the timeout
+            raise HttpError(
+                503,
+                "node link closed",
+                f"{feed.link_closed} before it sent the logs of instance {inst.id}; they"
+                " are on that node and can be read once it reconnects",
+            )
         if not feed.ended:
             raise HttpError(504, "node timeout", f"node {inst.node_id!r} did not send the logs")
         if feed.refused is not None and (params.since is not None or params.timestamps):

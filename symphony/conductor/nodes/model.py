@@ -166,9 +166,19 @@ class CloseSession:
     reason: str
 
 
-#: Where a session hands the log chunks of one request (called on the session's task:
-#: it must not block).
-LogSink = Callable[[LogChunk], None]
+@dataclass(frozen=True, slots=True)
+class LinkClosed:
+    """What a session hands every log sink still open when it ends: the node's link
+    closed (``reason`` says how), so no more chunks will come for that request. Not a
+    :class:`LogChunk` with a reason, which is the node's own refusal."""
+
+    request_id: str
+    reason: str
+
+
+#: Where a session hands the log chunks of one request (called on the session's task,
+#: or on the task that stops the session: it must not block).
+LogSink = Callable[[LogChunk | LinkClosed], None]
 
 
 @dataclass(frozen=True, slots=True)

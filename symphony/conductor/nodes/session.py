@@ -77,6 +77,7 @@ from .beats import HeartbeatInbox
 from .model import (
     CloseLogStream,
     CloseSession,
+    LinkClosed,
     LogSink,
     NodeHeartbeat,
     NodeStatuses,
@@ -166,6 +167,16 @@ class NodeSession(InlineActor):
         super().stop()
         if self._reading and self.nursery is not None:
             self.nursery.cancel_scope.cancel()
+        self._end_log_requests()
+
+    def _end_log_requests(self) -> None:
+        """Tell every log request still waiting for this node that its link closed: no
+        chunk can come any more, and its reader answers now instead of at its own
+        timeout (a tail's is 30 s, longer than many an HTTP client waits)."""
+        sinks, self._log_sinks = self._log_sinks, {}
+        reason = f"the link to node {self.node_id!r} closed ({self.close_reason})"
+        for request_id, sink in sinks.items():
+            sink(LinkClosed(request_id, reason))
 
     def crashed(self, error: Exception) -> None:
         # A message this session cannot handle is a bug of its sender: it ends this link
