@@ -38,8 +38,6 @@ log = logging.getLogger("symphony.conductor.leadership")
 
 #: The lease the Conductors compete for.
 LEASE = "conductor"
-#: After a fenced write, how long the deposed leader's API still answers (refusals).
-FENCED_GRACE = 2.0
 #: The file in a Conductor's state directory that names it (a holder of the lease).
 ID_FILE = "conductor-id"
 
@@ -172,10 +170,9 @@ class Leadership:
                 with trio.move_on_after(interval):
                     await self._fenced.wait()
                     log.warning("a write was refused: the lease changed hands; stepping down")
+                    # Writes are refused from now on; the API answers what it serves as
+                    # it steps down (the refusals in flight keep their 503).
                     self.step_down()
-                    # Writes are refused from now on; let the refusals in flight reach
-                    # their clients (a 503 they can act on) before the API stops.
-                    await trio.sleep(FENCED_GRACE)
                     return
                 if self._attempt() is False:
                     return  # another holder (step_down done)
