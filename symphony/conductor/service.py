@@ -15,7 +15,9 @@ its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead l
 the same ports, refusing nodes and forwarding the API to the leader
 (:mod:`symphony.conductor.standby`), and loads the state from the store when it takes
 over. A Conductor alone on its store (no ``conductor.store.lease_seconds``) takes no
-lease and simply leads.
+lease and simply leads. A leader sharing its store runs ``http`` beside the tree, so
+that when it steps down the actors stop at once while the API answers what it serves
+(:mod:`symphony.conductor.api.stepdown`).
 
 ``rest_for_one``: a restarted registry or scheduler restarts everything after it (the
 deployments reload from the store, nodes reconnect and report what they run); a crashed

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 from symphony.conductor.api.stepdown import GRACE, StepDownGate
@@ -21,7 +22,8 @@ SPEC = {"node_group": "g", "kind": "exec", "config": {"command": ["true"]}}
 class App:
     """Answers each path as the test says: ``/hang`` never, ``/write`` commits to the
     store and hangs, ``/fenced`` is the store's refusal, ``/live`` streams, ``/late``
-    answers 201 after a moment, ``/broken`` a 503 of its own (an actor stopped)."""
+    answers 201 after a moment, ``/broken`` a 503 of its own (an actor stopped),
+    ``/body`` reads its body (which may never come whole)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -44,6 +46,9 @@ class App:
             await trio.sleep(0.1)
             await _json(send, 503, {"error": "unavailable"})
             return
+        elif path == "/body":
+            while (await receive()).get("more_body"):
+                pass
         elif path == "/live":
             await send(
                 {
@@ -70,14 +75,22 @@ async def _json(send: Any, status: int, body: Any, *, role: bool = False) -> Non
 class Exchange:
     """One request through the gate: what was sent back, and when it ended."""
 
-    def __init__(self, method: str, path: str) -> None:
-        self.scope = {"type": "http", "method": method, "path": path, "headers": []}
+    def __init__(self, method: str, path: str, *, half_body: bool = False) -> None:
+        headers = [(b"content-length", b"100")] if half_body else []
+        self.scope = {"type": "http", "method": method, "path": path, "headers": headers}
+        self.half_body = half_body  # a part of it comes, the rest never
         self.sent: list[Message] = []
         self.ended_at: float | None = None
 
     async def run(self, gate: StepDownGate) -> None:
+        parts = 0
+
         async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            nonlocal parts
+            parts += 1
+            if self.half_body and parts > 1:
+                await trio.sleep_forever()
+            return {"type": "http.request", "body": b"{", "more_body": self.half_body}
 
         async def send(message: Message) -> None:
             self.sent.append(message)
@@ -116,6 +129,7 @@ async def test_each_request_in_flight_gets_its_answer_when_the_leader_steps_down
                 ("live", "GET", "/live"),
             ]
         }
+        flights["half"] = Exchange("POST", "/body", half_body=True)
         async with trio.open_nursery() as nursery:
             # /write first: what comes after its commit sees nothing written since.
             # (A request in flight meanwhile would get the careful 502: the store's
@@ -132,7 +146,7 @@ async def test_each_request_in_flight_gets_its_answer_when_the_leader_steps_down
             await gate.settle()
             settled_at = trio.current_time()
 
-    assert settled_at - stepped_at == GRACE  # /hang never ends: the whole grace
+    assert settled_at - stepped_at == pytest.approx(GRACE)  # /hang never ends: all of it
     for name in ("read", "unwritten"):  # nothing applied: retry, at the next URL
         exchange = flights[name]
         assert exchange.status == 503, name
@@ -150,6 +164,8 @@ async def test_each_request_in_flight_gets_its_answer_when_the_leader_steps_down
     assert broken.status == 503 and broken.headers[b"x-symphony-role"] == b"standby"
     assert broken.ended_at is not None and broken.ended_at - stepped_at < GRACE
     assert flights["late"].status == 201  # finished within the grace: its own answer
+    half = flights["half"]  # half its body came: answered at once, nothing applied
+    assert half.status == 503 and half.ended_at == stepped_at
     live = flights["live"]  # ended at once, with an event that says why
     assert live.ended_at == stepped_at
     assert live.body.startswith(b"event: snapshot\n\n")

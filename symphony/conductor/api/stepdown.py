@@ -10,6 +10,8 @@ gate, so that no request it took is left with a closed connection and no answer
   with several URLs tries the next; another Conductor leads, or will in a moment);
 - a stream (a followed log, ``/live``) ends at once, as a stream ends, with a last line
   (a log) or event (``closing``, on ``/live``) that says why;
+- a request whose body has not all come is answered at once too (as below): it
+  cannot be applied now, with the actors stopping;
 - the other requests get up to :data:`GRACE` seconds to finish. An answer of theirs
   that is an error of the server (5xx: an actor stopped under it, the node links
   closed) is replaced, as is the answer of one still unfinished then: a read, or a
@@ -72,7 +74,9 @@ class StepDownGate:
         """Stop taking requests in and end the streams now (see the module)."""
         self.stepping_down = True
         for flight in self._flights:
-            if flight.streaming:
+            # A stream would take the whole grace, and a request whose body has not all
+            # come cannot be applied now (the actors are stopping): neither waits.
+            if flight.streaming or not flight.body_done:
                 flight.scope.cancel()
 
     async def settle(self, grace: float = GRACE) -> None:
@@ -96,11 +100,11 @@ class StepDownGate:
         if self.stepping_down:
             await _answer(send, *_not_leader("it takes no request now"))
             return
-        flight = _Flight(self, scope["method"], self.commits())
+        flight = _Flight(self, scope["method"], self.commits(), _has_body(scope))
         self._flights.add(flight)
         try:
             with flight.scope:
-                await self.app(scope, receive, flight.wrap(send))
+                await self.app(scope, flight.wrap_receive(receive), flight.wrap(send))
             if flight.scope.cancelled_caught:  # cut short by the step-down
                 await flight.cut_short(send, scope["path"])
         finally:
@@ -119,6 +123,15 @@ class StepDownGate:
         )
 
 
+def _has_body(scope: Scope) -> bool:
+    """Whether a request comes with a body (a length above 0, or chunks)."""
+    for name, value in scope["headers"]:
+        key = bytes(name).lower()
+        if key == b"transfer-encoding" or (key == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
 def _not_leader(why: str) -> tuple[int, str, str]:
     return (
         503,
@@ -131,12 +144,23 @@ def _not_leader(why: str) -> tuple[int, str, str]:
 class _Flight:
     """One request in flight: its cancel scope, and how far its answer got."""
 
-    __slots__ = ("commits", "gate", "headers", "method", "replaced", "scope", "sending", "started")
+    __slots__ = (
+        "body_done",
+        "commits",
+        "gate",
+        "headers",
+        "method",
+        "replaced",
+        "scope",
+        "sending",
+        "started",
+    )
 
-    def __init__(self, gate: StepDownGate, method: str, commits: int) -> None:
+    def __init__(self, gate: StepDownGate, method: str, commits: int, has_body: bool) -> None:
         self.gate = gate
         self.method = method
         self.commits = commits  # the store's count when the request came
+        self.body_done = not has_body  # the request's body came whole (or it has none)
         self.scope = trio.CancelScope()
         self.started = False  # the answer's head went (or is going) to the client
         self.headers: dict[bytes, bytes] = {}  # ... with these headers
@@ -147,6 +171,18 @@ class _Flight:
     def streaming(self) -> bool:
         """Sending a body of unknown length (a stream, which may never end)."""
         return self.started and b"content-length" not in self.headers
+
+    def wrap_receive(self, receive: ASGIReceiveCallable) -> ASGIReceiveCallable:
+        if self.body_done:
+            return receive
+
+        async def gated() -> Message:
+            message = await receive()
+            if not message.get("more_body", False):  # its end, or the client left
+                self.body_done = True
+            return message
+
+        return gated
 
     def wrap(self, send: ASGISendCallable) -> ASGISendCallable:
         async def gated(message: Message) -> None:
