@@ -415,18 +415,26 @@ async def _lead(
     # the routes reach the actors by the tree's stable refs).
     api = Supervisor([ChildSpec(name="http", factory=http)], max_restarts=5, max_seconds=30)
     async with trio.open_nursery() as serving:
-        async with trio.open_nursery() as acting:
-            await spawn(acting, tree, name="conductor")
-            api_ref = await spawn(serving, api, name="conductor-api")
-            node_port = await tree.child("gateway").ask(GetPort())
-            http_url = await api.child("http").ask(GetUrl())
-            task_status.started((node_port, server_port(http_url)))
-            await step_down.wait()
-            # The store refuses every write already (Leadership.step_down). In this
-            # order, without a checkpoint between: the streams end with the gate's last
-            # words, not with what an actor's stop would make them say.
-            gate.step_down()
-            acting.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as acting:
+                await spawn(acting, tree, name="conductor")
+                api_ref = await spawn(serving, api, name="conductor-api")
+                node_port = await tree.child("gateway").ask(GetPort())
+                http_url = await api.child("http").ask(GetUrl())
+                task_status.started((node_port, server_port(http_url)))
+                await step_down.wait()
+                # The store refuses every write already (Leadership.step_down). In this
+                # order, without a checkpoint between: the streams end with the gate's
+                # last words, not with what an actor's stop would make them say.
+                gate.step_down()
+                acting.cancel_scope.cancel()
+        except* Exception as group:
+            if not step_down.is_set():
+                raise
+            # An actor that failed as the tree was cancelled (typically on the write
+            # that was fenced, which made this Conductor step down, or on one refused
+            # since): its tree is gone; the next phase starts afresh.
+            log.warning("an actor failed as this Conductor stepped down: %r", group.exceptions)
         await gate.settle()
         await api_ref.stop()  # the listener closes; this nursery ends when it has
 

@@ -35,6 +35,7 @@ QUIET = {
     "capacity_requests": {"Analytic1": 1},
     "config": {"command": ["sleep", "600"]},
 }
+LATE = {**QUIET, "name": "late"}
 
 
 async def test_a_leader_that_steps_down_answers_what_it_is_serving(tmp_path: Path) -> None:
@@ -183,3 +184,35 @@ def _length(head: bytes) -> int:
 
 async def _asked(seen: list[Any], count: int) -> bool:
     return sum(isinstance(m, LogRequest) for m in seen) >= count
+
+
+async def test_a_leader_whose_write_is_fenced_answers_it_and_stands_by(tmp_path: Path) -> None:
+    db = tmp_path / "a" / "symphony.db"
+    async with trio.open_nursery() as nursery:
+        a, _standby = await start_pair(nursery, tmp_path, lease_seconds=30.0)
+        await wait_leader(tmp_path / "a", db)
+        seen: list[Any] = []
+        await nursery.start(_node_until_closed, a, seen)
+        assert (await api(a.http_url, "POST", "/deployments", json=QUIET)).status_code == 201
+        with Store.open(db) as intruder:  # takes the lease as if a's had run out
+            intruder._conn.execute("UPDATE leases SET expires_at = 0")
+            intruder.acquire_lease("conductor", "intruder", seconds=3600)
+        # The write is refused inside its transaction, and a steps down at once: the
+        # actor whose write it was ends as the tree is cancelled, which must not take
+        # the Conductor down with it.
+        response = await api(a.http_url, "POST", "/deployments", json=LATE)
+        assert response.status_code == 503, response.text
+        assert response.headers["x-symphony-role"] == "standby"
+        assert response.json()["error"] == "this Conductor is no longer the leader"
+
+        async def standing_by() -> bool:  # the intruder's API is unknown: a 503 of a standby
+            try:
+                response = await api(a.http_url, "GET", "/deployments")
+            except httpx.TransportError:
+                return False
+            return response.status_code == 503 and "standby" in response.json()["error"]
+
+        await wait_for(standing_by, timeout=10)
+        with Store.open(db) as reader:
+            assert [d.name for d in reader.list_deployments()] == ["quiet"]
+        nursery.cancel_scope.cancel()
