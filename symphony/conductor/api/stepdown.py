@@ -44,6 +44,7 @@ from .roleheaders import ROLE_HEADER
 GRACE = 0.5
 #: Methods that change nothing: a client may repeat them whatever became of the first.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ROLE = ROLE_HEADER.encode()
 #: The error of every 503 a leader gives once it stopped leading (also the fenced one's).
 NOT_LEADER = "this Conductor is no longer the leader"
 #: Why, in the answers and in the streams' last words.
@@ -109,7 +110,8 @@ class StepDownGate:
                 await flight.cut_short(send, scope["path"])
         finally:
             self._flights.discard(flight)
-            self._changed.set()
+            if self.stepping_down:  # only settle() waits for it
+                self._changed.set()
 
     def verdict(self, method: str, commits_before: int) -> tuple[int, str, str]:
         """The answer for a request the step-down stopped or failed (see the module)."""
@@ -148,7 +150,7 @@ class _Flight:
         "body_done",
         "commits",
         "gate",
-        "headers",
+        "head",
         "method",
         "replaced",
         "scope",
@@ -163,9 +165,15 @@ class _Flight:
         self.body_done = not has_body  # the request's body came whole (or it has none)
         self.scope = trio.CancelScope()
         self.started = False  # the answer's head went (or is going) to the client
-        self.headers: dict[bytes, bytes] = {}  # ... with these headers
+        self.head: Any = ()  # ... with these headers (as the app gave them)
         self.replaced = False  # the gate answered instead of the app
         self.sending = False  # a send to the client is under way
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        """The answer's headers, by lower-case name (read only as the leader steps
+        down: nothing is spent on them per request)."""
+        return {bytes(k).lower(): bytes(v) for k, v in self.head}
 
     @property
     def streaming(self) -> bool:
@@ -189,19 +197,14 @@ class _Flight:
             if self.replaced:
                 return  # the gate's answer went instead
             if message["type"] == "http.response.start" and not self.started:
-                headers = {bytes(k).lower(): bytes(v) for k, v in message.get("headers", ())}
-                status = int(message["status"])
-                if (
-                    self.gate.stepping_down
-                    and status >= 500
-                    and ROLE_HEADER.encode() not in headers
-                ):
-                    self.replaced = True
-                    await _answer(send, *self.gate.verdict(self.method, self.commits))
-                    return
-                self.started, self.headers = True, headers
-                if self.gate.stepping_down and self.streaming:
-                    self.scope.cancel()  # a stream begun meanwhile ends at once too
+                self.started, self.head = True, message.get("headers", ())
+                if self.gate.stepping_down:
+                    if int(message["status"]) >= 500 and _ROLE not in self.headers:
+                        self.replaced = True
+                        await _answer(send, *self.gate.verdict(self.method, self.commits))
+                        return
+                    if self.streaming:
+                        self.scope.cancel()  # a stream begun meanwhile ends at once too
             # Left set if the send is cancelled half-way: nothing may follow it then.
             self.sending = True
             await send(message)
