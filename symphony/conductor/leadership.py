@@ -132,6 +132,14 @@ class Leadership:
         self.store.fence_writes(LEASE, self.holder, lease.token)
         return True
 
+    def renew_or_step_down(self) -> bool:
+        """Renew the lease now; if that fails (another holder, a busy or unreachable
+        store) stop leading at once. True if we lead."""
+        if self._attempt() and self.is_leader():
+            return True
+        self.step_down()
+        return False
+
     def step_down(self) -> None:
         """Stop leading now: refuse every write until the lease is ours again."""
         self._lease, self._deadline = None, -math.inf

@@ -335,12 +335,16 @@ async def _run_conductor(
                     ports = await phase.start(_stand_by, config, pki, leadership, change)
                 config = dataclasses.replace(config, listen_port=ports[0], http_port=ports[1])
                 leadership.url = advertised_url(config, ports[1])
-                if leadership.is_leader():
-                    leadership.try_acquire()  # publish the API URL with the lease now
+                # A leader publishes its API URL with the lease now. The renewal also
+                # catches a start that outlasted the lease's deadline, or a store that
+                # fails right then: such a leader steps down at once (it would search
+                # for the lease as a standby does, with its tree running meanwhile).
+                lead = leading and leadership.renew_or_step_down()
                 if not reported:
                     reported = True
                     task_status.started(_info(config, pki, ports))
-                await leadership.until_change()
+                if lead or not leading:
+                    await leadership.until_change()
                 # Stepping down, the leader stops its actors and answers what its API
                 # serves; taking over, the standby answers what it forwards. Either
                 # then returns, which ends this phase (bounded, should it hang).
