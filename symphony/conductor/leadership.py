@@ -38,8 +38,6 @@ log = logging.getLogger("symphony.conductor.leadership")
 
 #: The lease the Conductors compete for.
 LEASE = "conductor"
-#: After a fenced write, how long the deposed leader's API still answers (refusals).
-FENCED_GRACE = 2.0
 #: The file in a Conductor's state directory that names it (a holder of the lease).
 ID_FILE = "conductor-id"
 
@@ -134,6 +132,14 @@ class Leadership:
         self.store.fence_writes(LEASE, self.holder, lease.token)
         return True
 
+    def renew_or_step_down(self) -> bool:
+        """Renew the lease now; if that fails (another holder, a busy or unreachable
+        store) stop leading at once. True if we lead."""
+        if self._attempt() and self.is_leader():
+            return True
+        self.step_down()
+        return False
+
     def step_down(self) -> None:
         """Stop leading now: refuse every write until the lease is ours again."""
         self._lease, self._deadline = None, -math.inf
@@ -172,10 +178,9 @@ class Leadership:
                 with trio.move_on_after(interval):
                     await self._fenced.wait()
                     log.warning("a write was refused: the lease changed hands; stepping down")
+                    # Writes are refused from now on; the API answers what it serves as
+                    # it steps down (the refusals in flight keep their 503).
                     self.step_down()
-                    # Writes are refused from now on; let the refusals in flight reach
-                    # their clients (a 503 they can act on) before the API stops.
-                    await trio.sleep(FENCED_GRACE)
                     return
                 if self._attempt() is False:
                     return  # another holder (step_down done)

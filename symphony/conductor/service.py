@@ -15,7 +15,9 @@ its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead l
 the same ports, refusing nodes and forwarding the API to the leader
 (:mod:`symphony.conductor.standby`), and loads the state from the store when it takes
 over. A Conductor alone on its store (no ``conductor.store.lease_seconds``) takes no
-lease and simply leads.
+lease and simply leads. A leader sharing its store runs ``http`` beside the tree, so
+that when it steps down the actors stop at once while the API answers what it serves
+(:mod:`symphony.conductor.api.stepdown`).
 
 ``rest_for_one``: a restarted registry or scheduler restarts everything after it (the
 deployments reload from the store, nodes reconnect and report what they run); a crashed
@@ -62,6 +64,7 @@ from .api.lean import LeanApi
 from .api.routes_secrets import SECRETS_KEY
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .api.server import GetUrl
+from .api.stepdown import StepDownGate
 from .deployments import Deployments, EventLog, Scheduler
 from .housekeeping import Housekeeper, Retention
 from .join import JoinService
@@ -80,9 +83,10 @@ from .uploads import UploadStore
 log = logging.getLogger("symphony.conductor")
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
-#: Seconds a standby that takes over may spend answering what it forwards before its
-#: phase is cancelled: the forwards' grace (0.5 s) and the API's graceful stop (1 s),
-#: with room to spare. Only a hang would reach it.
+#: Seconds a Conductor changing roles may spend answering what it serves (a leader that
+#: steps down) or forwards (a standby that takes over) before its phase is cancelled:
+#: the grace (0.5 s) and the API's graceful stop (1 s), with room to spare. Only a hang
+#: would reach it.
 HANDOVER_LIMIT = 3.0
 
 
@@ -140,6 +144,24 @@ def build_tree(
 
     ``now`` is the wall clock schedules are read by (Unix seconds); ``is_leader`` says
     whether this Conductor fires them (see :mod:`symphony.conductor.timetable`).
+    """
+    tree, _http = _assemble(config, pki, store, now=now, is_leader=is_leader, gate=None)
+    return tree
+
+
+def _assemble(
+    config: ConductorConfig,
+    pki: ConductorPKI,
+    store: Store,
+    *,
+    now: Callable[[], float],
+    is_leader: Callable[[], bool],
+    gate: StepDownGate | None,
+) -> tuple[Supervisor, Callable[[], HttpServer]]:
+    """The tree and the API server's factory. Without ``gate`` the API is the tree's
+    ``http`` child; with it the API is left out of the tree (a leader sharing its store
+    runs it beside the tree, to answer what it serves when it steps down: see
+    :func:`_lead`), and its app sits behind ``gate``.
     """
     timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
     # Nodes without a certificate may use the node port for one thing: joining.
@@ -229,7 +251,11 @@ def build_tree(
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens
         app.config[SECRETS_KEY] = vault  # for /secrets
         # POST /deployments, the hottest request, skips Quart's request cycle.
-        return HttpServer(LeanApi(app, context), http_settings)
+        lean = LeanApi(app, context)
+        if gate is None:
+            return HttpServer(lean, http_settings)
+        gate.app = lean
+        return HttpServer(gate, http_settings)
 
     tree = Supervisor(
         [
@@ -238,7 +264,7 @@ def build_tree(
             ChildSpec(name="deployments", factory=deployments, shutdown_timeout=10.0),
             ChildSpec(name="timetable", factory=timetable),
             ChildSpec(name="gateway", factory=gateway),
-            ChildSpec(name="http", factory=http),
+            *([ChildSpec(name="http", factory=http)] if gate is None else []),
             # Last: under rest_for_one its restart restarts nothing else.
             ChildSpec(
                 name="housekeeper", factory=lambda: Housekeeper(store, retention, uploads=uploads)
@@ -249,7 +275,7 @@ def build_tree(
         max_seconds=30,
     )
     relay.registry = tree.child("registry")  # a stable ref, whatever restarts behind it
-    return tree
+    return tree, http
 
 
 async def run_conductor(
@@ -281,7 +307,7 @@ async def _run_conductor(
     if config.lease_seconds is None:  # alone on its store: it simply leads
         try:
             async with trio.open_nursery() as nursery:
-                ports = await nursery.start(_lead, config, pki, store, None)
+                ports = await nursery.start(_lead, config, pki, store, None, None)
                 task_status.started(_info(config, pki, ports))
         finally:
             store.close()
@@ -302,26 +328,28 @@ async def _run_conductor(
                 leadership.step_down()
             async with trio.open_nursery() as phase:
                 leading = leadership.is_leader()
-                handover = trio.Event()
+                change = trio.Event()  # the role must change: hand over, or step down
                 if leading:
-                    ports = await phase.start(_lead, config, pki, store, leadership)
+                    ports = await phase.start(_lead, config, pki, store, leadership, change)
                 else:
-                    ports = await phase.start(_stand_by, config, pki, leadership, handover)
+                    ports = await phase.start(_stand_by, config, pki, leadership, change)
                 config = dataclasses.replace(config, listen_port=ports[0], http_port=ports[1])
                 leadership.url = advertised_url(config, ports[1])
-                if leadership.is_leader():
-                    leadership.try_acquire()  # publish the API URL with the lease now
+                # A leader publishes its API URL with the lease now. The renewal also
+                # catches a start that outlasted the lease's deadline, or a store that
+                # fails right then: such a leader steps down at once (it would search
+                # for the lease as a standby does, with its tree running meanwhile).
+                lead = leading and leadership.renew_or_step_down()
                 if not reported:
                     reported = True
                     task_status.started(_info(config, pki, ports))
-                await leadership.until_change()
-                if leading:
-                    phase.cancel_scope.cancel()
-                else:
-                    # Taking over: the standby answers what it is forwarding, then
-                    # returns, which ends this phase (bounded, should it hang).
-                    handover.set()
-                    phase.cancel_scope.deadline = trio.current_time() + HANDOVER_LIMIT
+                if lead or not leading:
+                    await leadership.until_change()
+                # Stepping down, the leader stops its actors and answers what its API
+                # serves; taking over, the standby answers what it forwards. Either
+                # then returns, which ends this phase (bounded, should it hang).
+                change.set()
+                phase.cancel_scope.deadline = trio.current_time() + HANDOVER_LIMIT
     finally:
         leadership.release()
         store.close()
@@ -363,17 +391,56 @@ async def _lead(
     pki: ConductorPKI,
     store: Store,
     leadership: Leadership | None,
+    step_down: trio.Event | None,
     *,
     task_status: trio.TaskStatus[tuple[int, int]],
 ) -> None:
-    """Run the actor tree (loading the state from the store) until cancelled."""
-    is_leader = leadership.is_leader if leadership is not None else lambda: True
-    tree = build_tree(config, pki, store, is_leader=is_leader)
-    async with trio.open_nursery() as nursery:
-        await spawn(nursery, tree, name="conductor")
-        node_port = await tree.child("gateway").ask(GetPort())
-        http_url = await tree.child("http").ask(GetUrl())
-        task_status.started((node_port, server_port(http_url)))
+    """Run the actor tree (loading the state from the store) until cancelled, or until
+    ``step_down`` (this Conductor stopped leading: see :mod:`.api.stepdown`).
+
+    A leader that shares its store runs its API beside the tree, not in it, so that
+    stepping down can stop every actor at once (no node command, no write after it)
+    while the API answers what it is serving: requests stop going in, the streams end
+    saying why, the rest get a moment to finish and are answered. Then the API stops
+    and this returns. A Conductor alone on its store runs the tree with its API.
+    """
+    if leadership is None or step_down is None:  # alone on its store: nobody to hand to
+        tree = build_tree(config, pki, store)
+        async with trio.open_nursery() as nursery:
+            await spawn(nursery, tree, name="conductor")
+            node_port = await tree.child("gateway").ask(GetPort())
+            http_url = await tree.child("http").ask(GetUrl())
+            task_status.started((node_port, server_port(http_url)))
+        return
+    is_leader = leadership.is_leader
+    gate = StepDownGate(commits=lambda: store.commits)
+    tree, http = _assemble(config, pki, store, now=time.time, is_leader=is_leader, gate=gate)
+    # Restarted on a crash as the tree's child was (and as independent of it as then:
+    # the routes reach the actors by the tree's stable refs).
+    api = Supervisor([ChildSpec(name="http", factory=http)], max_restarts=5, max_seconds=30)
+    async with trio.open_nursery() as serving:
+        try:
+            async with trio.open_nursery() as acting:
+                await spawn(acting, tree, name="conductor")
+                api_ref = await spawn(serving, api, name="conductor-api")
+                node_port = await tree.child("gateway").ask(GetPort())
+                http_url = await api.child("http").ask(GetUrl())
+                task_status.started((node_port, server_port(http_url)))
+                await step_down.wait()
+                # The store refuses every write already (Leadership.step_down). In this
+                # order, without a checkpoint between: the streams end with the gate's
+                # last words, not with what an actor's stop would make them say.
+                gate.step_down()
+                acting.cancel_scope.cancel()
+        except* Exception as group:
+            if not step_down.is_set():
+                raise
+            # An actor that failed as the tree was cancelled (typically on the write
+            # that was fenced, which made this Conductor step down, or on one refused
+            # since): its tree is gone; the next phase starts afresh.
+            log.warning("an actor failed as this Conductor stepped down: %r", group.exceptions)
+        await gate.settle()
+        await api_ref.stop()  # the listener closes; this nursery ends when it has
 
 
 async def _stand_by(

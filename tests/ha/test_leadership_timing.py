@@ -84,3 +84,26 @@ async def test_fenced_write_makes_the_leader_step_down_at_once(
         await trio.sleep(0.1)
         assert not a.is_leader()  # now, not at its next renewal (t = 3.3 s)
     assert b.store.list_deployments() == []
+
+
+async def test_a_leader_renews_at_once_or_steps_down_after_a_long_start(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()
+    await trio.sleep(8)  # a start that outlasted the deadline (7.5 s): not leading now
+    assert not a.is_leader()
+    assert a.renew_or_step_down() and a.is_leader()  # nobody took it: renewed
+    a.store._conn.execute("UPDATE leases SET expires_at = 0")  # as if a had paused
+    assert b.try_acquire()
+    assert not a.renew_or_step_down() and not a.is_leader()  # another holder: stepped down
+    with pytest.raises(Fenced):  # and fenced: no write of a lands
+        a.store.create_deployment(parse_spec({**SPEC, "name": "late"}))
+    # A store that fails right then (unreachable, say): the leader stands down too.
+    c = Leadership(
+        Store.open(tmp_path / "shared.db", clock=wall), holder="c", seconds=10, wall=wall
+    )
+    c.store._conn.execute("UPDATE leases SET expires_at = 0")
+    assert c.try_acquire()
+    c.store.close()
+    assert not c.renew_or_step_down() and not c.is_leader()

@@ -10,6 +10,8 @@ only changes, each an SSE message ``event: <type>`` / ``data: <one JSON line>``:
 ``removed``     ``{"id"}``: a deployment that no longer exists
 ``node``        ``{"now", "node": {...}}``: a node whose state, groups, capacities or
                 load changed (load at most every :data:`USAGE_PERIOD`)
+``closing``     ``{"reason"}``: last, from a Conductor that stops leading (written by
+                :mod:`.stepdown`, which ends the stream)
 ==============  ===============================================================
 
 Deployment events come from the :class:`EventLog` feed and trigger an immediate re-read

@@ -1,0 +1,255 @@
+"""The leader's API as it steps down: every request it is serving gets an answer.
+
+A leader that loses its lease (it could not renew in time, or a write of its was
+fenced) stops its actors at once; its API stays open a moment longer, behind this
+gate, so that no request it took is left with a closed connection and no answer
+(:meth:`StepDownGate.step_down`, then :meth:`StepDownGate.settle`):
+
+- a request that comes from then on is answered ``503`` at once, with
+  ``Retry-After: 1`` and ``X-Symphony-Role: standby`` (nothing was applied: a client
+  with several URLs tries the next; another Conductor leads, or will in a moment);
+- a stream (a followed log, ``/live``) ends at once, as a stream ends, with a last line
+  (a log) or event (``closing``, on ``/live``) that says why;
+- a request whose body has not all come is answered at once too (as below): it
+  cannot be applied now, with the actors stopping;
+- the other requests get up to :data:`GRACE` seconds to finish. An answer of theirs
+  that is an error of the server (5xx: an actor stopped under it, the node links
+  closed) is replaced, as is the answer of one still unfinished then: a read, or a
+  change during which nothing was written (the store committed nothing since it
+  began), gets the 503 above; a change during which the store did commit gets a
+  ``502``: it may have been applied, so check before repeating it. A write the store
+  refused because the lease had changed hands (``Fenced``) keeps its own 503, which
+  carries the standby header already: nothing of it was applied.
+
+The store is fenced before the gate closes (every write after the step-down is
+refused), and its writes never await, so "nothing committed since it began" is exact
+for this Conductor's own writes; another request's commit meanwhile only makes the
+answer a careful 502. A response of known length that had begun can only be cut.
+WebSockets (port-forwards through a node link) are not held: they end with the links.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from symphony.httpd import ASGIApp, ASGIReceiveCallable, ASGISendCallable, Message, Scope
+
+from .roleheaders import ROLE_HEADER
+
+#: Seconds the requests in flight may take to finish once the leader steps down.
+GRACE = 0.5
+#: Methods that change nothing: a client may repeat them whatever became of the first.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ROLE = ROLE_HEADER.encode()
+#: The error of every 503 a leader gives once it stopped leading (also the fenced one's).
+NOT_LEADER = "this Conductor is no longer the leader"
+#: Why, in the answers and in the streams' last words.
+STOPPED = "this Conductor stopped leading (its lease ran out or was taken over)"
+
+
+class StepDownGate:
+    """An ASGI app in front of the leader's API that answers as the module says.
+
+    ``commits()`` counts the store's committed writes (``Store.commits``). The app
+    behind it may be set later (``gate.app = ...``), before the first request.
+    """
+
+    def __init__(self, commits: Callable[[], int], app: ASGIApp | None = None) -> None:
+        self.commits = commits
+        self.app = app
+        #: True once the leader stepped down: nothing more goes to the app.
+        self.stepping_down = False
+        self._flights: set[_Flight] = set()
+        self._changed = trio.Event()  # a flight ended or began to stream
+
+    @property
+    def config(self) -> Any:
+        """The app's configuration (the server sets its closing flag there)."""
+        return getattr(self.app, "config", {})
+
+    def step_down(self) -> None:
+        """Stop taking requests in and end the streams now (see the module)."""
+        self.stepping_down = True
+        for flight in self._flights:
+            # A stream would take the whole grace, and a request whose body has not all
+            # come cannot be applied now (the actors are stopping): neither waits.
+            if flight.streaming or not flight.body_done:
+                flight.scope.cancel()
+
+    async def settle(self, grace: float = GRACE) -> None:
+        """Give the requests in flight ``grace`` seconds, then answer the rest (see the
+        module). Returns once each was told to: their answers go out from their own
+        tasks at once, before the server's graceful stop ends."""
+        with trio.move_on_after(grace):
+            while self._flights:
+                self._changed = trio.Event()
+                await self._changed.wait()
+        for flight in self._flights:
+            flight.scope.cancel()
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        assert self.app is not None, "StepDownGate: no app behind it"
+        if scope["type"] != "http":  # lifespan, websockets
+            await self.app(scope, receive, send)
+            return
+        if self.stepping_down:
+            await _answer(send, *_not_leader("it takes no request now"))
+            return
+        flight = _Flight(self, scope["method"], self.commits(), _has_body(scope))
+        self._flights.add(flight)
+        try:
+            with flight.scope:
+                await self.app(scope, flight.wrap_receive(receive), flight.wrap(send))
+            if flight.scope.cancelled_caught:  # cut short by the step-down
+                await flight.cut_short(send, scope["path"])
+        finally:
+            self._flights.discard(flight)
+            if self.stepping_down:  # only settle() waits for it
+                self._changed.set()
+
+    def verdict(self, method: str, commits_before: int) -> tuple[int, str, str]:
+        """The answer for a request the step-down stopped or failed (see the module)."""
+        if method in _SAFE_METHODS or self.commits() == commits_before:
+            return _not_leader("it had not answered this request")
+        return (
+            502,
+            "the leader changed",
+            f"{STOPPED} while it had this request, unanswered; it may have been applied: "
+            "check before repeating it",
+        )
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether a request comes with a body (a length above 0, or chunks)."""
+    for name, value in scope["headers"]:
+        key = bytes(name).lower()
+        if key == b"transfer-encoding" or (key == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+def _not_leader(why: str) -> tuple[int, str, str]:
+    return (
+        503,
+        NOT_LEADER,
+        f"{STOPPED}; {why}, and nothing was applied: retry (another Conductor leads, or "
+        "will in a moment)",
+    )
+
+
+class _Flight:
+    """One request in flight: its cancel scope, and how far its answer got."""
+
+    __slots__ = (
+        "body_done",
+        "commits",
+        "gate",
+        "head",
+        "method",
+        "replaced",
+        "scope",
+        "sending",
+        "started",
+    )
+
+    def __init__(self, gate: StepDownGate, method: str, commits: int, has_body: bool) -> None:
+        self.gate = gate
+        self.method = method
+        self.commits = commits  # the store's count when the request came
+        self.body_done = not has_body  # the request's body came whole (or it has none)
+        self.scope = trio.CancelScope()
+        self.started = False  # the answer's head went (or is going) to the client
+        self.head: Any = ()  # ... with these headers (as the app gave them)
+        self.replaced = False  # the gate answered instead of the app
+        self.sending = False  # a send to the client is under way
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        """The answer's headers, by lower-case name (read only as the leader steps
+        down: nothing is spent on them per request)."""
+        return {bytes(k).lower(): bytes(v) for k, v in self.head}
+
+    @property
+    def streaming(self) -> bool:
+        """Sending a body of unknown length (a stream, which may never end)."""
+        return self.started and b"content-length" not in self.headers
+
+    def wrap_receive(self, receive: ASGIReceiveCallable) -> ASGIReceiveCallable:
+        if self.body_done:
+            return receive
+
+        async def gated() -> Message:
+            message = await receive()
+            if not message.get("more_body", False):  # its end, or the client left
+                self.body_done = True
+            return message
+
+        return gated
+
+    def wrap(self, send: ASGISendCallable) -> ASGISendCallable:
+        async def gated(message: Message) -> None:
+            if self.replaced:
+                return  # the gate's answer went instead
+            if message["type"] == "http.response.start" and not self.started:
+                self.started, self.head = True, message.get("headers", ())
+                if self.gate.stepping_down:
+                    if int(message["status"]) >= 500 and _ROLE not in self.headers:
+                        self.replaced = True
+                        await _answer(send, *self.gate.verdict(self.method, self.commits))
+                        return
+                    if self.streaming:
+                        self.scope.cancel()  # a stream begun meanwhile ends at once too
+            # Left set if the send is cancelled half-way: nothing may follow it then.
+            self.sending = True
+            await send(message)
+            self.sending = False
+
+        return gated
+
+    async def cut_short(self, send: ASGISendCallable, path: str) -> None:
+        """Answer what the step-down stopped, as the module says."""
+        if self.replaced:
+            return
+        if not self.started:
+            await _answer(send, *self.gate.verdict(self.method, self.commits))
+            return
+        if not self.streaming or self.sending:
+            # A body of known length cut short, or a write cut half-way: only closing
+            # the connection says so.
+            return
+        await send(
+            {"type": "http.response.body", "body": self._last_words(path), "more_body": False}
+        )
+
+    def _last_words(self, path: str) -> bytes:
+        """A stream's last line, in its own format, for the streams of this API."""
+        kind = self.headers.get(b"content-type", b"")
+        why = f"{STOPPED}; reconnect: another Conductor leads, or will in a moment"
+        if kind.startswith(b"text/event-stream") and path == "/live":
+            return b"event: closing\ndata: " + json.dumps({"reason": why}).encode() + b"\n\n"
+        if b"x-symphony-instance" in self.headers:  # a followed log
+            return f"[symphony] {why}\n".encode()
+        return b""
+
+
+async def _answer(send: ASGISendCallable, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+                (ROLE_HEADER.encode(), b"standby"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
