@@ -41,6 +41,7 @@ from symphony.wire import JobSpec
 
 from ..container import detect_runtimes
 from . import logfiles
+from .adoption import InstanceRuns, history_update, runs_by_instance
 from .client import MonitorClient, MonitorError, MonitorLost, kill_all_jobs
 from .devices import DeviceLedger, run_devices
 from .localstate import InstanceStore, SavedInstance
@@ -52,7 +53,6 @@ from .records import (
     ProcessState,
     StartRequest,
     StatusUpdate,
-    signal_name,
 )
 from .restart import RESTART_JITTER
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
@@ -434,39 +434,34 @@ class ProcessManager:
     async def adopt(self, records: Iterable[SavedInstance] | None = None) -> list[InstanceReport]:
         """Take over the instances of an earlier agent (call once, right after ``run``):
         ``records``, as the caller read them, or the records read now."""
-        runs: dict[str, list[dict[str, Any]]] = {}
-        for run in (await self.client.request("hello"))["runs"]:
-            runs.setdefault(run["instance_id"], []).append(run)
+        runs = runs_by_instance((await self.client.request("hello"))["runs"])
         for saved in self.store.load_all() if records is None else records:
             request = saved.request
             if request.instance_id in self._instances:
                 continue
             spec = request.spec
-            mine = sorted(runs.pop(request.instance_id, []), key=lambda r: r["started_at"])
-            live = [r for r in mine if r["state"] != "ended"]
-            ended = [r for r in mine if r["state"] == "ended"]
-            history = ended if live else ended[:-1]
-            for run in history:  # ended before the latest run began: report, then forget
+            plan = InstanceRuns.split(runs.pop(request.instance_id, []))
+            for run in plan.history:  # ended before the latest run began: report, then forget
                 self.client.remember_ended(run)
-                self._report_history(request, run)
+                self._emit(history_update(request, run))
                 await self.client.ack(run["run_id"])
             outcome = saved.outcome  # the last exit and the restarts so far
             # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
             stopping = {"stop_requested": True} if request.instance_id in self._stopping else {}
-            if live or ended or saved.final_state not in FINAL_STATES:
+            if plan.live or plan.ended or saved.final_state not in FINAL_STATES:
                 # Its devices before anything new can take them: those of its live run's
                 # record if it has one (what the job was started with), else its own.
-                recorded = run_devices(live[-1]) if live else None
+                recorded = run_devices(plan.live) if plan.live else None
                 held = self.devices.hold(request.instance_id, recorded or request.devices)
                 request = dataclasses.replace(request, devices=held)
-            for run in live[:-1]:  # one run per instance: an older one must not run on
+            for run in plan.superseded:  # one run per instance: an older one must not run on
                 await self.client.request("signal", run_id=run["run_id"], signal=9)
-            if live:
-                await self._launch(request, spec, adopt_live=live[-1], outcome=outcome, **stopping)
-            elif ended:
-                self.client.remember_ended(ended[-1])
+            if plan.live:
+                await self._launch(request, spec, adopt_live=plan.live, outcome=outcome, **stopping)
+            elif plan.ended:
+                self.client.remember_ended(plan.ended)
                 await self._launch(
-                    request, spec, adopt_ended=ended[-1], outcome=outcome, **stopping
+                    request, spec, adopt_ended=plan.ended, outcome=outcome, **stopping
                 )
             elif saved.final_state in FINAL_STATES:
                 await self._launch(
@@ -540,22 +535,6 @@ class ProcessManager:
         async with trio.open_nursery() as nursery:
             for instance_id in sorted(self._instances):
                 nursery.start_soon(stop, instance_id)
-
-    def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
-        self._emit(
-            StatusUpdate(
-                instance_id=request.instance_id,
-                deployment_id=request.deployment_id,
-                state="exited",
-                at=run.get("ended_at") or 0.0,
-                run_id=run["run_id"],
-                exit_code=run.get("exit_code"),
-                signal=signal_name(run.get("signal")),
-                runtime=(run.get("ended_at") or run["started_at"]) - run["started_at"],
-                reason=run.get("reason"),
-                adopted=True,
-            )
-        )
 
     # ---- logs -------------------------------------------------------------------------
     def tail(self, instance_id: str, stream: str = "stdout", n: int = 100) -> list[str]:
