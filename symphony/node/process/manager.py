@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from symphony.actors import ActorRef, ActorStopped, spawn
+from symphony.actors import ActorRef, ActorStopped, sole_exception, spawn
 from symphony.errors import SymphonyError
 from symphony.wire import JobSpec
 
@@ -167,7 +167,7 @@ class ProcessManager:
                 lost = True
                 logger.warning(
                     "the node monitor went away (%s): starting a new one and re-adopting the jobs",
-                    group.exceptions[0],
+                    sole_exception(group) or group.exceptions[0],
                 )
             if not lost or self._closing:
                 return
@@ -191,7 +191,13 @@ class ProcessManager:
             async with trio.open_nursery() as supervisors:
                 self._nursery = supervisors
                 if replacing:
-                    reports = await self.adopt()
+                    try:
+                        reports = await self.adopt()
+                    except OSError as error:
+                        # The records or /proc cannot be read just now (out of descriptors,
+                        # as often as not what killed the monitor): lost like a monitor that
+                        # cannot start, tried again with backoff, rather than the agent exiting.
+                        raise MonitorLost(f"the jobs could not be re-adopted: {error}") from error
                     if client.lost:  # gone again meanwhile: not ready, the next one adopts
                         raise MonitorLost("the node monitor went away during the adoption")
                     self.monitors_replaced += 1
