@@ -259,6 +259,7 @@ class ProcessJobs:
             log.info("start of %s: stopped meanwhile", command.instance_id)
         except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
+            self._forget_secrets(command.instance_id)
             await self._report_failed(command, f"cannot start: {error}")
         except Exception as error:
             # This runs in the link's command loop: what escaped would end the link (an
@@ -266,7 +267,15 @@ class ProcessJobs:
             # next hello, would end it again. One start that fails (its record cannot be
             # written: a full disk) fails this instance only, and the Conductor learns why.
             log.exception("start of %s failed", command.instance_id)
+            self._forget_secrets(command.instance_id)
             await self._report_failed(command, f"cannot start: {error!r}")
+
+    def _forget_secrets(self, instance_id: str) -> None:
+        """Drop the values of an instance that did not start here (unless it runs: a
+        start repeated after it did). Nothing else would: they are freed when the
+        manager forgets a stopped instance, and this one it never knew."""
+        if instance_id not in {r.instance_id for r in self.manager.live_requests()}:
+            self.manager.node.secrets.pop(instance_id, None)
 
     async def _report_failed(self, command: StartInstance, reason: str) -> None:
         await self._report(
@@ -319,6 +328,7 @@ class ProcessJobs:
                     # goes on there, and asking again (idempotent) waits for it once more.
                     log.warning("stop of %s not done yet: %s", instance_id, error)
         except UnknownInstance:
+            self._forget_secrets(instance_id)  # sent again after a restart, say: unused
             # The deployment is not known here; the stopped report that counts is the
             # one answering a late start, which carries it.
             await self._report(
