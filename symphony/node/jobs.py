@@ -57,6 +57,10 @@ log = logging.getLogger("symphony.node.jobs")
 
 #: At most this many status updates go to the link in one message.
 STATUS_GROUP = 100
+#: Seconds a hello waits for a monitor being replaced (one is up in well under a
+#: second) before it reports the instances as last known: well within the 5 s a
+#: Conductor waits for a hello.
+HELLO_PATIENCE = 2.0
 #: States in which the node will not run an instance again by itself.
 _ENDED = ("exited", "failed", "stopped")
 
@@ -146,9 +150,15 @@ class ProcessJobs:
         return self.manager.container_runtimes
 
     async def reports(self) -> list[InstanceStatus]:
-        """Every instance's current state, for the hello."""
+        """Every instance's current state, for the hello.
+
+        A node whose monitor is being replaced still says hello: past HELLO_PATIENCE it
+        reports each instance as last known, so that the Conductor keeps the jobs that
+        still run (waiting on, the link could not come up at all while no monitor could
+        be started, and the Conductor would declare the node lost and run them again).
+        """
         out = []
-        for report in await self.manager.list_instances():
+        for report in await self.manager.list_instances(patience=HELLO_PATIENCE):
             out.append(self._report_to_wire(report))
         return out
 

@@ -128,6 +128,8 @@ class ProcessManager:
         self._ready = trio.Event()  # set while a monitor serves us
         self._generation = 0  # monitors lost so far
         self._lost_client: MonitorClient | None = None
+        #: The instances as they were when the last monitor was lost (see list_instances).
+        self._known: list[InstanceReport] = []
         self._closing = False
         #: Instances a stop is under way for: re-adopted with their stop requested, so a
         #: monitor replacement mid-stop never starts or restarts them.
@@ -224,6 +226,7 @@ class ProcessManager:
         # whichever replacement finally serves, not stranded on a discarded Event.
         if self._ready.is_set():
             self._ready = trio.Event()
+            self._known = [actor.report() for _, actor in self._instances.values()]
         self._generation += 1
         self._nursery = None
         self._instances.clear()
@@ -422,9 +425,20 @@ class ProcessManager:
         ended = ("exited", "failed", "stopped")
         return [sup.request for _, sup in self._instances.values() if sup.state not in ended]
 
-    async def list_instances(self) -> list[InstanceReport]:
-        """A report per instance, with CPU% and RSS of each running job's process tree."""
-        await self._wait_ready()  # while a monitor is replaced, the list would be empty
+    async def list_instances(self, *, patience: float | None = None) -> list[InstanceReport]:
+        """A report per instance, with CPU% and RSS of each running job's process tree.
+
+        While a lost monitor is replaced (the list would be empty) it waits for the new
+        one; ``patience`` seconds at most if given, then it gives each instance as it was
+        when the monitor was lost, no CPU% or RSS (a hello: the jobs still run).
+        """
+        with trio.move_on_after(float("inf") if patience is None else patience):
+            await self._wait_ready()
+        if not self._ready.is_set():
+            logger.warning(
+                "node monitor not replaced yet: %d instance(s) as last known", len(self._known)
+            )
+            return list(self._known)
         return await self._reports()
 
     async def _reports(self) -> list[InstanceReport]:
