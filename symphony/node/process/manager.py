@@ -30,7 +30,6 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -42,7 +41,7 @@ from symphony.wire import JobSpec
 from ..container import detect_runtimes
 from . import logfiles
 from .adoption import InstanceRuns, history_update, runs_by_instance
-from .client import MonitorClient, MonitorError, MonitorLost, kill_all_jobs
+from .client import MonitorClient, MonitorLost, kill_all_jobs
 from .devices import DeviceLedger, run_devices
 from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
@@ -55,6 +54,7 @@ from .records import (
     StatusUpdate,
 )
 from .restart import RESTART_JITTER
+from .stopall import StoppedInstance, stop_adopted, stop_each
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 if TYPE_CHECKING:
@@ -72,20 +72,6 @@ class InstanceExists(SymphonyError, ValueError):
 
 class UnknownInstance(SymphonyError, LookupError):
     """No instance with this id on this node."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoppedInstance:
-    """One instance stopped by :meth:`ProcessManager.stop_all`.
-
-    ``report`` is its final report; ``pid`` the process it was running when found
-    (None: none ran); ``ended_before`` its final state when it had ended before the
-    stop (``exited``, ``failed``), else None.
-    """
-
-    report: InstanceReport
-    pid: int | None = None
-    ended_before: str | None = None
 
 
 class ProcessManager:
@@ -503,11 +489,9 @@ class ProcessManager:
         """Take over what an earlier agent left and stop all of it (``symphony node stop``).
 
         Call it instead of :meth:`adopt`. Every saved instance is re-adopted with its stop
-        already requested, so none is started or restarted (not even one waiting out a
-        restart's backoff); then all are stopped at once, each the way a stop from the
-        Conductor does it: its stop signal to the whole tree, its stop timeout, SIGKILL.
-        Runs no instance owns get SIGKILL (as in :meth:`adopt`). Returns what became of
-        each, by instance id; their records are gone afterwards.
+        already requested, then all are stopped at once (see :mod:`.stopall`). Runs no
+        instance owns get SIGKILL (as in :meth:`adopt`). Returns what became of each, by
+        instance id; their records are gone afterwards.
 
         ``records`` is what the caller read of the instance records (else they are read
         now): read once, so that what is marked to stop is what is adopted, and what the
@@ -515,46 +499,17 @@ class ProcessManager:
         """
         if records is None:
             records = self.store.load_all()
-        final = {s.request.instance_id: s.final_state for s in records}
-        self._stopping.update(final)
-        pids = {report.instance_id: report.pid for report in await self.adopt(records)}
-        stopped: list[StoppedInstance] = []
-
-        async def stop(instance_id: str) -> None:
-            with contextlib.suppress(UnknownInstance):  # gone meanwhile: nothing to stop
-                report = await self.stop_instance(instance_id)
-                ended = final.get(instance_id)
-                stopped.append(
-                    StoppedInstance(
-                        report, pids[instance_id], ended if ended != "stopped" else None
-                    )
-                )
-
-        async with trio.open_nursery() as nursery:
-            for instance_id in sorted(pids):
-                nursery.start_soon(stop, instance_id)
-        return sorted(stopped, key=lambda s: s.report.instance_id)
+        self._stopping.update(s.request.instance_id for s in records)
+        return await stop_adopted(self, records)
 
     async def stop_instances(self) -> None:
-        """Stop every instance at once, each as a stop from the Conductor does it (its stop
-        signal to the whole tree, its stop timeout, then SIGKILL): the orderly end of a
-        node that is going away with its jobs (``symphony up`` stopping).
-
-        Sets :attr:`stopping_all` first, so the caller starts nothing new meanwhile. An
-        instance that cannot be stopped this way (its supervision is gone) is left to
-        :meth:`shutdown_monitor`, which kills whatever is left.
+        """Stop every instance at once, each as a stop from the Conductor does it: the
+        orderly end of a node going away with its jobs (``symphony up`` stopping; see
+        :mod:`.stopall`). Sets :attr:`stopping_all` first, so the caller starts nothing
+        new meanwhile; what cannot be stopped so is left to :meth:`shutdown_monitor`.
         """
         self.stopping_all = True
-
-        async def stop(instance_id: str) -> None:
-            try:
-                await self.stop_instance(instance_id)
-            except (UnknownInstance, ActorStopped, MonitorError) as error:
-                logger.debug("orderly stop of %s: %s", instance_id, error)
-
-        async with trio.open_nursery() as nursery:
-            for instance_id in sorted(self._instances):
-                nursery.start_soon(stop, instance_id)
+        await stop_each(self, sorted(self._instances))
 
     # ---- logs -------------------------------------------------------------------------
     def tail(self, instance_id: str, stream: str = "stdout", n: int = 100) -> list[str]:
