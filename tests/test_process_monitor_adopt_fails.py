@@ -2,10 +2,10 @@
 
 The node monitor dies; a new one is up, but the agent is out of file descriptors (what
 killed the old one, as often as not), so reading the instance records to re-adopt the
-jobs fails with EMFILE (the ``/proc`` scan of the adoption's reports would too). That
-OSError escaped the process manager, which replaces a monitor only on MonitorLost: the
-whole agent exited. Now a failed adoption is a lost monitor: retried with backoff, and
-the jobs are re-adopted (not restarted) once descriptors are back.
+jobs fails with EMFILE. That OSError escaped the process manager, which replaces a
+monitor only on MonitorLost: the whole agent exited. Now a failed adoption is a lost
+monitor: retried with backoff, and the jobs are re-adopted (not restarted) once
+descriptors are back.
 
 Real processes throughout; the shortage is real too (the test uses up its own
 descriptors for a moment, leaving one: enough to connect to the new monitor).

@@ -428,7 +428,13 @@ class ProcessManager:
         return await self._reports()
 
     async def _reports(self) -> list[InstanceReport]:
-        snapshot = Snapshot.take() if self._instances else None
+        try:
+            snapshot = Snapshot.take() if self._instances else None
+        except OSError as error:
+            # Out of descriptors, say: the list is what the hello and the Conductor need,
+            # not CPU% and RSS. Raised, it failed a hello and ended the link (heartbeat).
+            logger.warning("instance reports without CPU%% and RSS: cannot scan /proc: %s", error)
+            snapshot = None
         reports = []
         for ref, actor in list(self._instances.values()):
             try:
