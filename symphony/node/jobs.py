@@ -8,7 +8,8 @@ Commands are idempotent, because the Conductor may repeat them after a reconnect
 start of an instance that exists is a no-op, a stop of an unknown instance is reported
 as ``stopped``, and a repeated stop of an instance being stopped does nothing more.
 Stops run in the background: a job's grace period must not hold up the commands
-behind it.
+behind it. So do starts while a lost monitor is being replaced (for as long as none can
+start): log requests and the other commands need no monitor.
 
 A stop leaves a tombstone (:mod:`symphony.node.tombstones`): a start of that instance
 id that arrives later (a stop that overtook its start, a start repeated after a
@@ -208,7 +209,25 @@ class ProcessJobs:
             assert self._nursery is not None
             self._nursery.start_soon(self._start_tunnelled, command, self.tunnels)
             return
+        if not self.manager.ready:
+            # A lost monitor is being replaced, for as long as no new one can start: the
+            # commands behind this one (logs, secrets, streams) need none, so they must
+            # not wait behind it in the link's command loop.
+            assert self._nursery is not None
+            self._nursery.start_soon(self._start_when_ready, command)
+            return
         await self._start(command)
+
+    async def _start_when_ready(self, command: StartInstance) -> None:
+        # The wait first: _start looks for the tombstone of a stop that came meanwhile
+        # after it (a stop also waits for the monitor, and may run first, finding no
+        # instance to stop). In this object's nursery: nothing may escape (see above).
+        try:
+            await self.manager.wait_ready()
+            await self._start(command)
+        except Exception as error:
+            log.exception("start of %s failed", command.instance_id)
+            await self._report_failed(command, f"cannot start: {error!r}")
 
     async def _start_tunnelled(self, command: StartInstance, tunnels: Tunnels) -> None:
         # In this object's nursery, beside the node's tree: what escaped would end the

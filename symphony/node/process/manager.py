@@ -217,7 +217,12 @@ class ProcessManager:
         self._nursery = None
         self._instances.clear()
 
-    async def _wait_ready(self) -> None:
+    @property
+    def ready(self) -> bool:
+        """False while a lost monitor is being replaced: operations wait for the new one."""
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
         """Wait while a lost monitor is being replaced."""
         await self._ready.wait()
 
@@ -335,7 +340,7 @@ class ProcessManager:
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
         spec = request.spec
-        await self._wait_ready()
+        await self.wait_ready()
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
         # Raises NotEnoughDevices (a ValueError) rather than share a device.
@@ -353,7 +358,7 @@ class ProcessManager:
                 raise
             # The monitor went away mid-start: the saved request makes the re-adoption
             # start it (once), so there is nothing left to do here.
-            await self._wait_ready()
+            await self.wait_ready()
             entry = self._instances.get(instance_id)
             if entry is None:
                 raise UnknownInstance(f"instance {instance_id!r} was stopped meanwhile") from None
@@ -370,7 +375,7 @@ class ProcessManager:
 
     async def _stop(self, instance_id: str) -> InstanceReport:
         while True:
-            await self._wait_ready()
+            await self.wait_ready()
             entry = self._instances.get(instance_id)
             if entry is None:
                 raise UnknownInstance(f"no instance {instance_id!r} on this node")
@@ -385,7 +390,7 @@ class ProcessManager:
                     # The monitor was replaced after this stop was done, before the
                     # instance was forgotten: the re-adoption (this stop being under way)
                     # stops it rather than starting it again; finish with that copy.
-                    await self._wait_ready()
+                    await self.wait_ready()
                     if instance_id in self._instances:
                         continue
                 break
@@ -419,7 +424,7 @@ class ProcessManager:
         when the monitor was lost, no CPU% or RSS (a hello: the jobs still run).
         """
         with trio.move_on_after(float("inf") if patience is None else patience):
-            await self._wait_ready()
+            await self.wait_ready()
         if not self._ready.is_set():
             logger.warning(
                 "node monitor not replaced yet: %d instance(s) as last known", len(self._known)
