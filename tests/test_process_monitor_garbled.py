@@ -6,7 +6,8 @@ JSON, or not the shape of a reply or an event, escaped the reader, then the proc
 manager (which replaces a monitor only on MonitorLost), and the whole agent exited,
 leaving every job unsupervised. Now the connection is dropped as lost: every pending
 request fails with MonitorLost, and the manager connects again (starting a monitor if
-none answers) and re-adopts, as after any monitor loss.
+none answers) and re-adopts, as after any monitor loss. Likewise a ``hello`` reply whose
+list of runs the adoption cannot read.
 
 The garbling monitor is a stand-in on the monitor's socket (it answers nothing, and
 says one bad line); the monitor that takes over is the real one.
@@ -14,6 +15,8 @@ says one bad line); the monitor that takes over is the real one.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from functools import partial
 
@@ -112,6 +115,72 @@ async def test_a_garbled_line_from_the_monitor_does_not_end_the_agent(
                 )
                 [report] = await manager.list_instances()
                 assert report.state in ("starting", "running")
+            finally:
+                with trio.CancelScope(shield=True):
+                    await manager.shutdown_monitor(kill_jobs=True)
+                    if pid is not None:
+                        await wait_real(lambda: ended(pid))
+                nursery.cancel_scope.cancel()
+
+
+async def _monitor_with_a_bad_list(
+    state_dir: str, runs: object, *, task_status: trio.TaskStatus[None]
+) -> None:
+    """Serve the agent's first connection (then drop it: the monitor "dies"), answer the
+    replacement's ``hello`` with ``runs``, then take the socket away (the next one finds
+    no monitor, and starts the real one)."""
+    directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    path = f"/proc/self/fd/{directory}/{SOCKET_NAME}"
+    try:
+        with trio.socket.socket(trio.socket.AF_UNIX) as listener:
+            await listener.bind(path)
+            listener.listen()
+            task_status.started()
+            first, _ = await listener.accept()
+            first.close()
+            second, _ = await listener.accept()
+            os.unlink(path)
+        async with trio.SocketStream(second) as stream:
+            received = b""
+            while b"\n" not in received:
+                received += await stream.receive_some(4096)
+            request = json.loads(received.split(b"\n")[0])
+            assert request["op"] == "hello"
+            reply = {"id": request["id"], "ok": True, "runs": runs}
+            await stream.send_all(json.dumps(reply).encode() + b"\n")
+            with contextlib.suppress(trio.BrokenResourceError):
+                while await stream.receive_some(4096):
+                    pass
+    finally:
+        os.close(directory)
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [
+        None,  # no list at all
+        [{"instance_id": "a-0"}],  # a run without its id, start or state
+        [5],  # not a run
+    ],
+)
+async def test_a_replacement_monitor_whose_list_of_runs_is_unreadable_is_tried_again(
+    tmp_path, runs: object
+) -> None:
+    """A reply is read by whoever asked: the adoption's read of the runs failed with a
+    KeyError or TypeError, out of the process manager, and the agent exited."""
+    state_dir = str(tmp_path / "node")
+    os.makedirs(state_dir, mode=0o700)
+    manager = ProcessManager(state_dir=state_dir, node_id="n1", restart_jitter=0.0)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_monitor_with_a_bad_list, state_dir, runs)
+            await nursery.start(manager.run)
+            pid = None
+            try:
+                await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
+                assert manager._generation >= 2  # the bad list was a lost monitor too
+                pid = monitor_pid(state_dir)
+                assert pid is not None
             finally:
                 with trio.CancelScope(shield=True):
                     await manager.shutdown_monitor(kill_jobs=True)

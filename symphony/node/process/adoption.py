@@ -32,19 +32,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
+from .client import MonitorLost
 from .records import StartRequest, StatusUpdate, signal_name
 
 Run = dict[str, Any]  # one run as the monitor's ``hello`` lists it
 
 
-def runs_by_instance(runs: Iterable[Run]) -> dict[str, list[Run]]:
-    """The monitor's runs grouped by the instance they belong to."""
+def runs_by_instance(runs: object) -> dict[str, list[Run]]:
+    """The monitor's runs (its ``hello`` reply's ``runs``) grouped by instance.
+
+    Raises MonitorLost if they are not a list of runs with what the adoption reads of
+    each (only a monitor of another version, or a bug, sends that): the monitor is
+    then one this agent cannot work with, and the owner tries again as for any loss.
+    """
+    if not isinstance(runs, list):
+        raise MonitorLost(f"the node monitor sent no list of runs: {str(runs)[:200]}")
     grouped: dict[str, list[Run]] = {}
     for run in runs:
+        if not _readable(run):
+            raise MonitorLost(f"the node monitor listed a run this agent cannot read: {run!r:.200}")
         grouped.setdefault(run["instance_id"], []).append(run)
     return grouped
+
+
+def _readable(run: object) -> TypeGuard[Run]:
+    return (
+        isinstance(run, dict)
+        and all(isinstance(run.get(key), str) for key in ("instance_id", "run_id", "state"))
+        and _is_time(run.get("started_at"))
+        and (run.get("ended_at") is None or _is_time(run.get("ended_at")))
+    )
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)

@@ -451,7 +451,7 @@ class ProcessManager:
     async def adopt(self, records: Iterable[SavedInstance] | None = None) -> list[InstanceReport]:
         """Take over the instances of an earlier agent (call once, right after ``run``):
         ``records``, as the caller read them, or the records read now."""
-        runs = runs_by_instance((await self.client.request("hello"))["runs"])
+        runs = runs_by_instance((await self.client.request("hello")).get("runs"))
         for saved in self.store.load_all() if records is None else records:
             request = saved.request
             if request.instance_id in self._instances:
