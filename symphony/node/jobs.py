@@ -85,6 +85,7 @@ class ProcessJobs:
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
+        self._starting: set[str] = set()  # instances whose start waits for a monitor
         self.tombstones = Tombstones() if tombstones is None else tombstones
         #: Tunnels for experiments' processes (set by the node when it relays).
         self.tunnels: Tunnels | None = None
@@ -214,7 +215,9 @@ class ProcessJobs:
             # commands behind this one (logs, secrets, streams) need none, so they must
             # not wait behind it in the link's command loop.
             assert self._nursery is not None
-            self._nursery.start_soon(self._start_when_ready, command)
+            if command.instance_id not in self._starting:  # else repeated: one is enough
+                self._starting.add(command.instance_id)
+                self._nursery.start_soon(self._start_when_ready, command)
             return
         await self._start(command)
 
@@ -228,6 +231,8 @@ class ProcessJobs:
         except Exception as error:
             log.exception("start of %s failed", command.instance_id)
             await self._report_failed(command, f"cannot start: {error!r}")
+        finally:
+            self._starting.discard(command.instance_id)
 
     async def _start_tunnelled(self, command: StartInstance, tunnels: Tunnels) -> None:
         # In this object's nursery, beside the node's tree: what escaped would end the
