@@ -68,3 +68,37 @@ async def test_secrets_of_a_running_instance_are_kept_until_it_is_stopped(tmp_pa
             await jobs.stop(StopInstance(instance_id="run-0"))
             await wait_real(lambda: any(s.state == "stopped" for s in link.of("run-0")))
             assert node.manager.node.secrets == {}
+
+
+async def test_secrets_of_an_instance_ended_for_good_are_freed(tmp_path) -> None:
+    """An instance whose policy runs it no more stays listed (the Conductor need not stop
+    it), but no run of it will need its values again."""
+    job = spec(
+        ["sh", "-c", "exit 3"], env={"TOKEN": {"secret": "tok"}}, restart_policy={"type": "never"}
+    )
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(dataclasses.replace(start_command("once-0", job), secrets=SECRET))
+            await wait_real(lambda: any(s.final for s in link.of("once-0")))
+            assert (link.of("once-0")[-1].state, link.of("once-0")[-1].exit_code) == ("exited", 3)
+            assert node.manager.node.secrets == {}
+            assert [r.instance_id for r in await jobs.reports()] == ["once-0"]
+
+
+async def test_secrets_freed_at_the_end_still_mask_the_reason_reported_later(tmp_path) -> None:
+    """Its command names the secret value (a careless spec): the spawn error says it. The
+    final update, and every hello's list after it, show it masked all the same."""
+    value = SECRET["TOKEN"]
+    job = spec(
+        [f"/no/such/{value}"], env={"TOKEN": {"secret": "tok"}}, restart_policy={"type": "never"}
+    )
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(dataclasses.replace(start_command("typo-0", job), secrets=SECRET))
+            await wait_real(lambda: any(s.final for s in link.of("typo-0")))
+            final = link.of("typo-0")[-1]
+            assert final.state == "failed" and "***" in final.reason, final.reason
+            assert node.manager.node.secrets == {}
+            [report] = await jobs.reports()  # the hello's list
+            assert value not in report.reason and "***" in report.reason, report.reason
+            assert all(value not in (s.reason or "") for s in link.of("typo-0"))

@@ -50,7 +50,7 @@ from .process import (
     StatusUpdate,
     UnknownInstance,
 )
-from .process.redact import MASK, MIN_MASKED
+from .process.redact import mask_text
 from .tombstones import Tombstones
 from .tunnels import Tunnels
 
@@ -331,10 +331,8 @@ class ProcessJobs:
 
     def _masked(self, instance_id: str, text: str | None) -> str | None:
         """``text`` (a reason) shortened, with the instance's secret values masked."""
-        for value in self.manager.node.secrets.get(instance_id, {}).values():
-            if text and len(value) >= MIN_MASKED:
-                text = text.replace(value, MASK.decode())
-        return _short(text)
+        held = self.manager.node.secrets.get(instance_id)
+        return _short(mask_text(text, held.values()) if text and held else text)
 
     async def stop(self, command: StopInstance) -> None:
         # Runs in the link's session, in the order the commands came: the tombstone is

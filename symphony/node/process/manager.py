@@ -53,6 +53,7 @@ from .records import (
     StartRequest,
     StatusUpdate,
 )
+from .redact import mask_text
 from .restart import RESTART_JITTER
 from .stopall import StoppedInstance, stop_adopted, stop_each
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
@@ -246,6 +247,7 @@ class ProcessManager:
             # Ended for good: the Conductor releases its gpu capacity on this very
             # update and may place another instance here at once.
             self.devices.release(update.instance_id)
+            update = self._forget_secrets(update)
         self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
         entry = self._instances.get(update.instance_id)
         if update.state in ("exited", "failed", "starting") and entry is not None:
@@ -272,6 +274,19 @@ class ProcessManager:
                 self.dropped_updates += 1  # a slow subscriber loses updates, never blocks us
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._subscribers.remove(channel)
+
+    def _forget_secrets(self, update: StatusUpdate) -> StatusUpdate:
+        """No run of an instance that ended for good starts again: its secret values go
+        (it may stay listed until the Conductor stops it, which it need not do). The
+        reason that every hello reports again is masked with them one last time."""
+        held = self.node.secrets.pop(update.instance_id, None)
+        if not held or not update.reason:
+            return update
+        reason = mask_text(update.reason, held.values())
+        entry = self._instances.get(update.instance_id)
+        if entry is not None and entry[1].reason == update.reason:
+            entry[1].reason = reason
+        return dataclasses.replace(update, reason=reason)
 
     def subscribe(self, max_buffer: int = 4096) -> trio.MemoryReceiveChannel[StatusUpdate]:
         """A channel receiving every status update from now on (dropped when full)."""
