@@ -89,8 +89,11 @@ async def test_monitor_killed_at_random_moments_loses_nothing(tmp_path, seed: in
                         live.add(name)
                     await trio.sleep(rng.uniform(0.0, 0.1))
                 done.set()
-            # Every stop carried out, a monitor serving again.
-            await wait_real(lambda: manager._ready.is_set() and not jobs._stopping, timeout=60)
+            # Every stop and start carried out (a start waits for a monitor in the
+            # background), a monitor serving again.
+            await wait_real(
+                lambda: manager.ready and not jobs._stopping and not jobs._starting, timeout=60
+            )
             listed = {report.instance_id for report in await manager.list_instances()}
             assert listed == live, f"seed {seed}"
             assert job_instances(state_dir) <= live, f"seed {seed}"

@@ -8,7 +8,8 @@ Commands are idempotent, because the Conductor may repeat them after a reconnect
 start of an instance that exists is a no-op, a stop of an unknown instance is reported
 as ``stopped``, and a repeated stop of an instance being stopped does nothing more.
 Stops run in the background: a job's grace period must not hold up the commands
-behind it.
+behind it. So do starts while a lost monitor is being replaced (for as long as none can
+start): log requests and the other commands need no monitor.
 
 A stop leaves a tombstone (:mod:`symphony.node.tombstones`): a start of that instance
 id that arrives later (a stop that overtook its start, a start repeated after a
@@ -49,7 +50,7 @@ from .process import (
     StatusUpdate,
     UnknownInstance,
 )
-from .process.redact import MASK, MIN_MASKED
+from .process.redact import mask_text
 from .tombstones import Tombstones
 from .tunnels import Tunnels
 
@@ -57,6 +58,10 @@ log = logging.getLogger("symphony.node.jobs")
 
 #: At most this many status updates go to the link in one message.
 STATUS_GROUP = 100
+#: Seconds a hello waits for a monitor being replaced (one is up in well under a
+#: second) before it reports the instances as last known: well within the 5 s a
+#: Conductor waits for a hello.
+HELLO_PATIENCE = 2.0
 #: States in which the node will not run an instance again by itself.
 _ENDED = ("exited", "failed", "stopped")
 
@@ -80,6 +85,7 @@ class ProcessJobs:
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
+        self._starting: set[str] = set()  # instances whose start waits for a monitor
         self.tombstones = Tombstones() if tombstones is None else tombstones
         #: Tunnels for experiments' processes (set by the node when it relays).
         self.tunnels: Tunnels | None = None
@@ -146,9 +152,15 @@ class ProcessJobs:
         return self.manager.container_runtimes
 
     async def reports(self) -> list[InstanceStatus]:
-        """Every instance's current state, for the hello."""
+        """Every instance's current state, for the hello.
+
+        A node whose monitor is being replaced still says hello: past HELLO_PATIENCE it
+        reports each instance as last known, so that the Conductor keeps the jobs that
+        still run (waiting on, the link could not come up at all while no monitor could
+        be started, and the Conductor would declare the node lost and run them again).
+        """
         out = []
-        for report in await self.manager.list_instances():
+        for report in await self.manager.list_instances(patience=HELLO_PATIENCE):
             out.append(self._report_to_wire(report))
         return out
 
@@ -198,7 +210,29 @@ class ProcessJobs:
             assert self._nursery is not None
             self._nursery.start_soon(self._start_tunnelled, command, self.tunnels)
             return
+        if not self.manager.ready:
+            # A lost monitor is being replaced, for as long as no new one can start: the
+            # commands behind this one (logs, secrets, streams) need none, so they must
+            # not wait behind it in the link's command loop.
+            assert self._nursery is not None
+            if command.instance_id not in self._starting:  # else repeated: one is enough
+                self._starting.add(command.instance_id)
+                self._nursery.start_soon(self._start_when_ready, command)
+            return
         await self._start(command)
+
+    async def _start_when_ready(self, command: StartInstance) -> None:
+        # The wait first: _start looks for the tombstone of a stop that came meanwhile
+        # after it (a stop also waits for the monitor, and may run first, finding no
+        # instance to stop). In this object's nursery: nothing may escape (see above).
+        try:
+            await self.manager.wait_ready()
+            await self._start(command)
+        except Exception as error:
+            log.exception("start of %s failed", command.instance_id)
+            await self._report_failed(command, f"cannot start: {error!r}")
+        finally:
+            self._starting.discard(command.instance_id)
 
     async def _start_tunnelled(self, command: StartInstance, tunnels: Tunnels) -> None:
         # In this object's nursery, beside the node's tree: what escaped would end the
@@ -259,6 +293,7 @@ class ProcessJobs:
             log.info("start of %s: stopped meanwhile", command.instance_id)
         except ValueError as error:  # e.g. an instance id this node cannot use
             log.warning("cannot start %s: %s", command.instance_id, error)
+            self._forget_secrets(command.instance_id)
             await self._report_failed(command, f"cannot start: {error}")
         except Exception as error:
             # This runs in the link's command loop: what escaped would end the link (an
@@ -266,7 +301,15 @@ class ProcessJobs:
             # next hello, would end it again. One start that fails (its record cannot be
             # written: a full disk) fails this instance only, and the Conductor learns why.
             log.exception("start of %s failed", command.instance_id)
+            self._forget_secrets(command.instance_id)
             await self._report_failed(command, f"cannot start: {error!r}")
+
+    def _forget_secrets(self, instance_id: str) -> None:
+        """Drop the values of an instance that did not start here (unless it runs: a
+        start repeated after it did). Nothing else would: they are freed when the
+        manager forgets a stopped instance, and this one it never knew."""
+        if instance_id not in {r.instance_id for r in self.manager.live_requests()}:
+            self.manager.node.secrets.pop(instance_id, None)
 
     async def _report_failed(self, command: StartInstance, reason: str) -> None:
         await self._report(
@@ -288,10 +331,8 @@ class ProcessJobs:
 
     def _masked(self, instance_id: str, text: str | None) -> str | None:
         """``text`` (a reason) shortened, with the instance's secret values masked."""
-        for value in self.manager.node.secrets.get(instance_id, {}).values():
-            if text and len(value) >= MIN_MASKED:
-                text = text.replace(value, MASK.decode())
-        return _short(text)
+        held = self.manager.node.secrets.get(instance_id)
+        return _short(mask_text(text, held.values()) if text and held else text)
 
     async def stop(self, command: StopInstance) -> None:
         # Runs in the link's session, in the order the commands came: the tombstone is
@@ -319,6 +360,7 @@ class ProcessJobs:
                     # goes on there, and asking again (idempotent) waits for it once more.
                     log.warning("stop of %s not done yet: %s", instance_id, error)
         except UnknownInstance:
+            self._forget_secrets(instance_id)  # sent again after a restart, say: unused
             # The deployment is not known here; the stopped report that counts is the
             # one answering a late start, which carries it.
             await self._report(

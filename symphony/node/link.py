@@ -32,6 +32,8 @@ from symphony.wire import (
     NODE_MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     ConductorConnection,
+    EncodeError,
+    FrameTooLarge,
     Heartbeat,
     Hello,
     HelloAccepted,
@@ -442,12 +444,30 @@ class ConductorLink(Actor):
             await trio.sleep_until(sent_at + STATUS_GAP)
             self._pending_changed = trio.Event()
             while self._pending:
-                count = min(len(self._pending), STATUS_BATCH)
-                updates = tuple(self._pending[i] for i in range(count))
-                await conn.send(StatusBatch(updates=updates))
+                count = await self._send_some(conn, min(len(self._pending), STATUS_BATCH))
                 for _ in range(count):
                     self._pending.popleft()  # only once sent: a drop keeps them queued
             sent_at = trio.current_time()
+
+    async def _send_some(self, conn: ConductorConnection, count: int) -> int:
+        """Send the first ``count`` queued updates, or as many of them as one frame can
+        carry; how many left the queue (sent, or dropped as unsendable).
+
+        A frame that cannot be made sends nothing. Kept queued, it went first again after
+        every hello and ended every link: one bad update wedged them all. So a batch too
+        big for a frame is halved until a part fits, and an update that cannot be
+        encoded even alone (a string UTF-8 cannot carry) is dropped, saying so.
+        """
+        while True:
+            updates = tuple(self._pending[i] for i in range(count))
+            try:
+                await conn.send(StatusBatch(updates=updates))
+                return count
+            except (EncodeError, FrameTooLarge) as error:
+                if count == 1:
+                    log.error("not sending a status of %s: %s", updates[0].instance_id, error)
+                    return 1
+                count = (count + 1) // 2
 
 
 __all__ = ["ConductorLink", "Jobs", "LinkSettings", "LinkStatus"]

@@ -40,10 +40,11 @@ from symphony.statedir import StateDirInUse, hold_state_dir, lock_path, recorded
 
 from .process.client import monitor_alive, monitor_gone
 from .process.localstate import InstanceStore, SavedInstance
-from .process.manager import ProcessManager, StoppedInstance
+from .process.manager import ProcessManager
 from .process.proctree import Snapshot, is_same_process, marked_processes
 from .process.records import FINAL_STATES, InstanceReport
 from .process.runstore import RunStore
+from .process.stopall import StoppedInstance
 
 #: How long the agent may take to shut down after SIGTERM.
 AGENT_STOP_TIMEOUT = 30.0

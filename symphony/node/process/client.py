@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -26,6 +27,8 @@ import trio
 from symphony.errors import SymphonyError
 
 from .monitorfiles import LOCK_NAME, SOCKET_NAME
+
+logger = logging.getLogger(__name__)
 
 
 class MonitorError(SymphonyError):
@@ -147,6 +150,26 @@ async def start_monitor(state_dir: str) -> None:
         )
 
 
+def _message(line: bytes) -> dict[str, Any]:
+    """One line from the monitor as a message: a JSON object, an ``ended`` event with its
+    run and the run's id (what :meth:`MonitorClient._dispatch` relies on; a reply's
+    fields are read by whoever asked). Anything else raises MonitorLost: a monitor that
+    says what this agent cannot read is no monitor it can work with."""
+    try:
+        message = json.loads(line)
+    except ValueError as error:  # not JSON, or not UTF-8
+        raise MonitorLost(f"the node monitor sent a line this agent cannot read: {error}") from None
+    if not isinstance(message, dict):
+        raise MonitorLost(f"the node monitor sent a line this agent cannot read: {line[:200]!r}")
+    if message.get("event") == "ended":
+        run = message.get("run")
+        if not isinstance(run, dict) or not isinstance(run.get("run_id"), str):
+            raise MonitorLost(
+                f"the node monitor sent an end this agent cannot read: {line[:200]!r}"
+            )
+    return message
+
+
 class MonitorClient:
     """One agent's connection to its node monitor."""
 
@@ -194,6 +217,7 @@ class MonitorClient:
             self._tasks.start_soon(self._send_acks)
             task_status.started(self)
             buffer = b""
+            why = "the node monitor went away"
             try:
                 while True:
                     data = await stream.receive_some(1 << 16)
@@ -202,17 +226,23 @@ class MonitorClient:
                     buffer += data
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
-                        self._dispatch(json.loads(line))
+                        self._dispatch(_message(line))
             except trio.BrokenResourceError:
                 pass
+            except MonitorLost as error:  # raised by _message
+                # Only a monitor bug or a version skew sends one. Raised, it ended the
+                # agent; read past, the line's request would wait forever. The
+                # connection is dropped instead, as lost: the owner connects again.
+                why = str(error)
+                logger.error("%s; dropping the connection to the node monitor", why)
             finally:
                 self._mark_lost()
                 for slot in self._pending.values():
-                    slot[1] = {"ok": False, "error": "the node monitor went away", "lost": True}
+                    slot[1] = {"ok": False, "error": why, "lost": True}
                     slot[0].set()
             self._tasks.cancel_scope.cancel()
             if not self._closing:
-                raise MonitorLost("the connection to the node monitor was lost")
+                raise MonitorLost(f"the connection to the node monitor was lost: {why}")
 
     def _mark_lost(self) -> None:
         # Synchronously, before any waiter learns of it: whoever sees a request or an
@@ -225,7 +255,7 @@ class MonitorClient:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("event") == "ended":
-            run = message["run"]
+            run = message["run"]  # checked by _message
             self._ended[run["run_id"]] = run
             for waiters in (self._ended_waiters, self._ended_watchers):
                 waiter = waiters.pop(run["run_id"], None)

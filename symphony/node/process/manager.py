@@ -30,18 +30,18 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from symphony.actors import ActorRef, ActorStopped, spawn
+from symphony.actors import ActorRef, ActorStopped, sole_exception, spawn
 from symphony.errors import SymphonyError
 from symphony.wire import JobSpec
 
 from ..container import detect_runtimes
 from . import logfiles
-from .client import MonitorClient, MonitorError, MonitorLost, kill_all_jobs
+from .adoption import InstanceRuns, history_update, runs_by_instance
+from .client import MonitorClient, MonitorLost, kill_all_jobs
 from .devices import DeviceLedger, run_devices
 from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
@@ -52,9 +52,10 @@ from .records import (
     ProcessState,
     StartRequest,
     StatusUpdate,
-    signal_name,
 )
+from .redact import mask_text
 from .restart import RESTART_JITTER
+from .stopall import StoppedInstance, stop_adopted, stop_each
 from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 if TYPE_CHECKING:
@@ -72,20 +73,6 @@ class InstanceExists(SymphonyError, ValueError):
 
 class UnknownInstance(SymphonyError, LookupError):
     """No instance with this id on this node."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoppedInstance:
-    """One instance stopped by :meth:`ProcessManager.stop_all`.
-
-    ``report`` is its final report; ``pid`` the process it was running when found
-    (None: none ran); ``ended_before`` its final state when it had ended before the
-    stop (``exited``, ``failed``), else None.
-    """
-
-    report: InstanceReport
-    pid: int | None = None
-    ended_before: str | None = None
 
 
 class ProcessManager:
@@ -128,6 +115,8 @@ class ProcessManager:
         self._ready = trio.Event()  # set while a monitor serves us
         self._generation = 0  # monitors lost so far
         self._lost_client: MonitorClient | None = None
+        #: The instances as they were when the last monitor was lost (see list_instances).
+        self._known: list[InstanceReport] = []
         self._closing = False
         #: Instances a stop is under way for: re-adopted with their stop requested, so a
         #: monitor replacement mid-stop never starts or restarts them.
@@ -167,7 +156,7 @@ class ProcessManager:
                 lost = True
                 logger.warning(
                     "the node monitor went away (%s): starting a new one and re-adopting the jobs",
-                    group.exceptions[0],
+                    sole_exception(group) or group.exceptions[0],
                 )
             if not lost or self._closing:
                 return
@@ -191,7 +180,13 @@ class ProcessManager:
             async with trio.open_nursery() as supervisors:
                 self._nursery = supervisors
                 if replacing:
-                    reports = await self.adopt()
+                    try:
+                        reports = await self.adopt()
+                    except OSError as error:
+                        # The records or /proc cannot be read just now (out of descriptors,
+                        # as often as not what killed the monitor): lost like a monitor that
+                        # cannot start, tried again with backoff, rather than the agent exiting.
+                        raise MonitorLost(f"the jobs could not be re-adopted: {error}") from error
                     if client.lost:  # gone again meanwhile: not ready, the next one adopts
                         raise MonitorLost("the node monitor went away during the adoption")
                     self.monitors_replaced += 1
@@ -218,11 +213,17 @@ class ProcessManager:
         # whichever replacement finally serves, not stranded on a discarded Event.
         if self._ready.is_set():
             self._ready = trio.Event()
+            self._known = [actor.report() for _, actor in self._instances.values()]
         self._generation += 1
         self._nursery = None
         self._instances.clear()
 
-    async def _wait_ready(self) -> None:
+    @property
+    def ready(self) -> bool:
+        """False while a lost monitor is being replaced: operations wait for the new one."""
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
         """Wait while a lost monitor is being replaced."""
         await self._ready.wait()
 
@@ -246,6 +247,7 @@ class ProcessManager:
             # Ended for good: the Conductor releases its gpu capacity on this very
             # update and may place another instance here at once.
             self.devices.release(update.instance_id)
+            update = self._forget_secrets(update)
         self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
         entry = self._instances.get(update.instance_id)
         if update.state in ("exited", "failed", "starting") and entry is not None:
@@ -272,6 +274,19 @@ class ProcessManager:
                 self.dropped_updates += 1  # a slow subscriber loses updates, never blocks us
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._subscribers.remove(channel)
+
+    def _forget_secrets(self, update: StatusUpdate) -> StatusUpdate:
+        """No run of an instance that ended for good starts again: its secret values go
+        (it may stay listed until the Conductor stops it, which it need not do). The
+        reason that every hello reports again is masked with them one last time."""
+        held = self.node.secrets.pop(update.instance_id, None)
+        if not held or not update.reason:
+            return update
+        reason = mask_text(update.reason, held.values())
+        entry = self._instances.get(update.instance_id)
+        if entry is not None and entry[1].reason == update.reason:
+            entry[1].reason = reason
+        return dataclasses.replace(update, reason=reason)
 
     def subscribe(self, max_buffer: int = 4096) -> trio.MemoryReceiveChannel[StatusUpdate]:
         """A channel receiving every status update from now on (dropped when full)."""
@@ -340,7 +355,7 @@ class ProcessManager:
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
         spec = request.spec
-        await self._wait_ready()
+        await self.wait_ready()
         if instance_id in self._instances:
             raise InstanceExists(f"instance {instance_id!r} already exists on this node")
         # Raises NotEnoughDevices (a ValueError) rather than share a device.
@@ -358,7 +373,7 @@ class ProcessManager:
                 raise
             # The monitor went away mid-start: the saved request makes the re-adoption
             # start it (once), so there is nothing left to do here.
-            await self._wait_ready()
+            await self.wait_ready()
             entry = self._instances.get(instance_id)
             if entry is None:
                 raise UnknownInstance(f"instance {instance_id!r} was stopped meanwhile") from None
@@ -375,7 +390,7 @@ class ProcessManager:
 
     async def _stop(self, instance_id: str) -> InstanceReport:
         while True:
-            await self._wait_ready()
+            await self.wait_ready()
             entry = self._instances.get(instance_id)
             if entry is None:
                 raise UnknownInstance(f"no instance {instance_id!r} on this node")
@@ -390,7 +405,7 @@ class ProcessManager:
                     # The monitor was replaced after this stop was done, before the
                     # instance was forgotten: the re-adoption (this stop being under way)
                     # stops it rather than starting it again; finish with that copy.
-                    await self._wait_ready()
+                    await self.wait_ready()
                     if instance_id in self._instances:
                         continue
                 break
@@ -416,13 +431,30 @@ class ProcessManager:
         ended = ("exited", "failed", "stopped")
         return [sup.request for _, sup in self._instances.values() if sup.state not in ended]
 
-    async def list_instances(self) -> list[InstanceReport]:
-        """A report per instance, with CPU% and RSS of each running job's process tree."""
-        await self._wait_ready()  # while a monitor is replaced, the list would be empty
+    async def list_instances(self, *, patience: float | None = None) -> list[InstanceReport]:
+        """A report per instance, with CPU% and RSS of each running job's process tree.
+
+        While a lost monitor is replaced (the list would be empty) it waits for the new
+        one; ``patience`` seconds at most if given, then it gives each instance as it was
+        when the monitor was lost, no CPU% or RSS (a hello: the jobs still run).
+        """
+        with trio.move_on_after(float("inf") if patience is None else patience):
+            await self.wait_ready()
+        if not self._ready.is_set():
+            logger.warning(
+                "node monitor not replaced yet: %d instance(s) as last known", len(self._known)
+            )
+            return list(self._known)
         return await self._reports()
 
     async def _reports(self) -> list[InstanceReport]:
-        snapshot = Snapshot.take() if self._instances else None
+        try:
+            snapshot = Snapshot.take() if self._instances else None
+        except OSError as error:
+            # Out of descriptors, say: the list is what the hello and the Conductor need,
+            # not CPU% and RSS. Raised, it failed a hello and ended the link (heartbeat).
+            logger.warning("instance reports without CPU%% and RSS: cannot scan /proc: %s", error)
+            snapshot = None
         reports = []
         for ref, actor in list(self._instances.values()):
             try:
@@ -434,39 +466,34 @@ class ProcessManager:
     async def adopt(self, records: Iterable[SavedInstance] | None = None) -> list[InstanceReport]:
         """Take over the instances of an earlier agent (call once, right after ``run``):
         ``records``, as the caller read them, or the records read now."""
-        runs: dict[str, list[dict[str, Any]]] = {}
-        for run in (await self.client.request("hello"))["runs"]:
-            runs.setdefault(run["instance_id"], []).append(run)
+        runs = runs_by_instance((await self.client.request("hello")).get("runs"))
         for saved in self.store.load_all() if records is None else records:
             request = saved.request
             if request.instance_id in self._instances:
                 continue
             spec = request.spec
-            mine = sorted(runs.pop(request.instance_id, []), key=lambda r: r["started_at"])
-            live = [r for r in mine if r["state"] != "ended"]
-            ended = [r for r in mine if r["state"] == "ended"]
-            history = ended if live else ended[:-1]
-            for run in history:  # ended before the latest run began: report, then forget
+            plan = InstanceRuns.split(runs.pop(request.instance_id, []))
+            for run in plan.history:  # ended before the latest run began: report, then forget
                 self.client.remember_ended(run)
-                self._report_history(request, run)
+                self._emit(history_update(request, run))
                 await self.client.ack(run["run_id"])
             outcome = saved.outcome  # the last exit and the restarts so far
             # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
             stopping = {"stop_requested": True} if request.instance_id in self._stopping else {}
-            if live or ended or saved.final_state not in FINAL_STATES:
+            if plan.live or plan.ended or saved.final_state not in FINAL_STATES:
                 # Its devices before anything new can take them: those of its live run's
                 # record if it has one (what the job was started with), else its own.
-                recorded = run_devices(live[-1]) if live else None
+                recorded = run_devices(plan.live) if plan.live else None
                 held = self.devices.hold(request.instance_id, recorded or request.devices)
                 request = dataclasses.replace(request, devices=held)
-            for run in live[:-1]:  # one run per instance: an older one must not run on
+            for run in plan.superseded:  # one run per instance: an older one must not run on
                 await self.client.request("signal", run_id=run["run_id"], signal=9)
-            if live:
-                await self._launch(request, spec, adopt_live=live[-1], outcome=outcome, **stopping)
-            elif ended:
-                self.client.remember_ended(ended[-1])
+            if plan.live:
+                await self._launch(request, spec, adopt_live=plan.live, outcome=outcome, **stopping)
+            elif plan.ended:
+                self.client.remember_ended(plan.ended)
                 await self._launch(
-                    request, spec, adopt_ended=ended[-1], outcome=outcome, **stopping
+                    request, spec, adopt_ended=plan.ended, outcome=outcome, **stopping
                 )
             elif saved.final_state in FINAL_STATES:
                 await self._launch(
@@ -488,11 +515,9 @@ class ProcessManager:
         """Take over what an earlier agent left and stop all of it (``symphony node stop``).
 
         Call it instead of :meth:`adopt`. Every saved instance is re-adopted with its stop
-        already requested, so none is started or restarted (not even one waiting out a
-        restart's backoff); then all are stopped at once, each the way a stop from the
-        Conductor does it: its stop signal to the whole tree, its stop timeout, SIGKILL.
-        Runs no instance owns get SIGKILL (as in :meth:`adopt`). Returns what became of
-        each, by instance id; their records are gone afterwards.
+        already requested, then all are stopped at once (see :mod:`.stopall`). Runs no
+        instance owns get SIGKILL (as in :meth:`adopt`). Returns what became of each, by
+        instance id; their records are gone afterwards.
 
         ``records`` is what the caller read of the instance records (else they are read
         now): read once, so that what is marked to stop is what is adopted, and what the
@@ -500,62 +525,17 @@ class ProcessManager:
         """
         if records is None:
             records = self.store.load_all()
-        final = {s.request.instance_id: s.final_state for s in records}
-        self._stopping.update(final)
-        pids = {report.instance_id: report.pid for report in await self.adopt(records)}
-        stopped: list[StoppedInstance] = []
-
-        async def stop(instance_id: str) -> None:
-            with contextlib.suppress(UnknownInstance):  # gone meanwhile: nothing to stop
-                report = await self.stop_instance(instance_id)
-                ended = final.get(instance_id)
-                stopped.append(
-                    StoppedInstance(
-                        report, pids[instance_id], ended if ended != "stopped" else None
-                    )
-                )
-
-        async with trio.open_nursery() as nursery:
-            for instance_id in sorted(pids):
-                nursery.start_soon(stop, instance_id)
-        return sorted(stopped, key=lambda s: s.report.instance_id)
+        self._stopping.update(s.request.instance_id for s in records)
+        return await stop_adopted(self, records)
 
     async def stop_instances(self) -> None:
-        """Stop every instance at once, each as a stop from the Conductor does it (its stop
-        signal to the whole tree, its stop timeout, then SIGKILL): the orderly end of a
-        node that is going away with its jobs (``symphony up`` stopping).
-
-        Sets :attr:`stopping_all` first, so the caller starts nothing new meanwhile. An
-        instance that cannot be stopped this way (its supervision is gone) is left to
-        :meth:`shutdown_monitor`, which kills whatever is left.
+        """Stop every instance at once, each as a stop from the Conductor does it: the
+        orderly end of a node going away with its jobs (``symphony up`` stopping; see
+        :mod:`.stopall`). Sets :attr:`stopping_all` first, so the caller starts nothing
+        new meanwhile; what cannot be stopped so is left to :meth:`shutdown_monitor`.
         """
         self.stopping_all = True
-
-        async def stop(instance_id: str) -> None:
-            try:
-                await self.stop_instance(instance_id)
-            except (UnknownInstance, ActorStopped, MonitorError) as error:
-                logger.debug("orderly stop of %s: %s", instance_id, error)
-
-        async with trio.open_nursery() as nursery:
-            for instance_id in sorted(self._instances):
-                nursery.start_soon(stop, instance_id)
-
-    def _report_history(self, request: StartRequest, run: dict[str, Any]) -> None:
-        self._emit(
-            StatusUpdate(
-                instance_id=request.instance_id,
-                deployment_id=request.deployment_id,
-                state="exited",
-                at=run.get("ended_at") or 0.0,
-                run_id=run["run_id"],
-                exit_code=run.get("exit_code"),
-                signal=signal_name(run.get("signal")),
-                runtime=(run.get("ended_at") or run["started_at"]) - run["started_at"],
-                reason=run.get("reason"),
-                adopted=True,
-            )
-        )
+        await stop_each(self, sorted(self._instances))
 
     # ---- logs -------------------------------------------------------------------------
     def tail(self, instance_id: str, stream: str = "stdout", n: int = 100) -> list[str]:

@@ -25,6 +25,15 @@ MIN_MASKED = 6
 MASK = b"***"
 
 
+def mask_text(text: str, values: Iterable[str]) -> str:
+    """``text`` with each of ``values`` (of at least MIN_MASKED characters) masked: for
+    a short text in one piece (an instance's reason), not a stream."""
+    for value in sorted(values, key=len, reverse=True):  # a longer value first
+        if len(value) >= MIN_MASKED:
+            text = text.replace(value, MASK.decode())
+    return text
+
+
 class Redactor:
     """Masks ``values`` in a byte stream (see the module docstring)."""
 
