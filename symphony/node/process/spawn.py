@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 
 from symphony.errors import SymphonyError
@@ -36,6 +37,8 @@ else:
     from .lighttuple import NamedTuple
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+#: (the jobs' open-files limit, the monitor's), once it has raised its own
+_LIMITS: tuple[tuple[int, int], tuple[int, int]] | None = None
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
 SPAWN_ERROR_LOG_TIMEOUT = 2.0
 
@@ -167,6 +170,27 @@ def _note(fd: int, text: str) -> None:
         os.write(fd, f"[symphony] {text}\n".encode(errors="replace"))
 
 
+def raise_open_files() -> int:
+    """Raise this process's soft open-files limit to its hard one; return the soft limit.
+
+    For the monitor, which keeps three descriptors per live run (its done pipe and the
+    read ends of its pipes, see :mod:`.logpool`): with a soft limit of 1024 that would
+    be about 330 runs. The jobs it starts still get the limit it was started with
+    (:func:`spawn_job`), as Go does for the processes it starts.
+    """
+    global _LIMITS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit cannot be the soft one on Linux (fs.nr_open caps it).
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft
+        _LIMITS = (soft, hard), (wanted, hard)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def spawn_job(
     *, command: list[str], env: dict[str, str], cwd: str, stdout: int, stderr: int
 ) -> int:
@@ -188,8 +212,10 @@ def spawn_job(
             (os.POSIX_SPAWN_DUP2, out, 1),
             (os.POSIX_SPAWN_DUP2, err, 2),
         ]
-        previous = os.getcwd()
+        previous, limits = os.getcwd(), _LIMITS
         os.chdir(cwd)
+        if limits is not None:  # the job's own, for the spawn (we are single-threaded)
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits[0])
         try:
             return os.posix_spawn(
                 executable,
@@ -202,6 +228,8 @@ def spawn_job(
             )
         finally:
             os.chdir(previous)
+            if limits is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, limits[1])
     except OSError as error:
         reason = error.strerror or str(error)
         raise SpawnError(f"cannot start {command[0]!r}: {reason}") from error
