@@ -190,9 +190,12 @@ class LoggerPool:
             after = None
             if held.previous in self.dones and (previous is None or previous.logger is not new):
                 after = self.dones[held.previous][1]  # elsewhere, and may still drain
+            try:
+                done_r, done_w = os.pipe2(os.O_CLOEXEC)
+            except OSError:  # out of descriptors: this run ends unlogged, the rest may not
+                continue
             target = held.target if held.instance in said else lost(held.target)
             said.add(held.instance)
-            done_r, done_w = os.pipe2(os.O_CLOEXEC)
             held.logger = new
             new.runs.add(run_id)
             self.of_run[run_id] = new
