@@ -165,3 +165,25 @@ async def test_monitor_raises_its_open_files_limit_and_not_its_jobs(tmp_path) ->
         with open(f"/proc/{monitor_pid}/limits") as f:
             (line,) = [line for line in f if line.startswith("Max open files")]
         assert int(line.split()[3]) > 256
+
+
+async def test_logger_killed_then_a_restart_goes_to_its_replacement_in_order(tmp_path) -> None:
+    """An instance stays with its logger: after a rescue that is the replacement, so a
+    restart forks none, and the runs' lines stay in order after the marker."""
+    state_dir, work = str(tmp_path / "node"), tmp_path / "work"
+    work.mkdir()
+    with _monitor(state_dir):
+        monitor_pid = monitor_request(state_dir, {"op": "stats"})["pid"]
+        first = _spawn(
+            state_dir, str(work), 'echo "$SYMPHONY_RUN_ID"; exec sleep 1000', policy=ALWAYS
+        )
+        await wait_real(lambda: _log(state_dir, "job") == f"{first['run_id']}\n")
+        replacement = await _kill_logger(monitor_pid)
+        await wait_real(lambda: MARKER in _log(state_dir, "job"))
+        os.kill(first["pid"], signal.SIGKILL)
+        await wait_real(lambda: len(_runs(state_dir)) == 2 and _runs(state_dir)[1]["pid"])
+        second = _runs(state_dir)[1]
+        await wait_real(lambda: second["run_id"] in _log(state_dir, "job"))
+        assert _loggers(monitor_pid) == {replacement}
+    expected = f"{first['run_id']}\n{MARKER}\n{second['run_id']}\n"
+    assert _log(state_dir, "job") == expected
