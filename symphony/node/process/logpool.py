@@ -26,8 +26,8 @@ about 30 µs.
   each instance's files (:data:`~.logrelay.LOST_LINE`). The cost: two descriptors per
   live run in the monitor.
 - **Why at most** :data:`RUNS_PER_LOGGER`: one busy writer delays the others' lines,
-  and a killed logger's replacement starts them all again; 32 bounds both while a burst
-  of 100 forks 4 loggers.
+  and a killed logger may lose a little of each of its runs' output; 32 bounds both
+  while a burst of 100 forks 4 loggers.
 """
 
 from __future__ import annotations

@@ -214,9 +214,9 @@ def spawn_job(
         ]
         previous, limits = os.getcwd(), _LIMITS
         os.chdir(cwd)
-        if limits is not None:  # the job's own, for the spawn (we are single-threaded)
-            resource.setrlimit(resource.RLIMIT_NOFILE, limits[0])
         try:
+            if limits is not None:  # the job's own, for the spawn (we are single-threaded)
+                resource.setrlimit(resource.RLIMIT_NOFILE, limits[0])
             return os.posix_spawn(
                 executable,
                 command,
