@@ -53,7 +53,6 @@ import os
 import select
 import signal
 import socket
-import termios
 import time
 
 from . import logtimes
@@ -424,11 +423,16 @@ def wait_logger(done: int | None, timeout: float, *, close: bool = True) -> None
 
 def logger_gone(done: int) -> bool | None:
     """Whether the logger behind ``done`` has written the run, without waiting: True
-    once it has (it wrote a byte, see :mod:`.logrelay`), None while it has not, False
-    if it is gone without (killed: the pipe is at end of file and empty)."""
+    once it has (it wrote a byte, see :mod:`.logrelay`, which this reads: the next call
+    says False), None while it has not, False if it is gone without (killed: the pipe
+    is at end of file, and empty). Reading, not ``FIONREAD``: ``termios`` would stay
+    resident in the monitor."""
     if not _readable(done, 0.0):
         return None
-    return fcntl.ioctl(done, termios.FIONREAD, bytes(4)) != bytes(4)
+    try:
+        return os.read(done, 1) != b""
+    except OSError:
+        return False
 
 
 def _readable(fd: int, timeout: float) -> bool:

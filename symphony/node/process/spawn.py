@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
+from functools import partial
 
 from symphony.errors import SymphonyError
 
@@ -32,13 +32,15 @@ from .joblogger import LoggerPipes, fork_logger, wait_logger
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NamedTuple
 else:
     from .lighttuple import NamedTuple
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
-#: (the jobs' open-files limit, the monitor's), once it has raised its own
-_LIMITS: tuple[tuple[int, int], tuple[int, int]] | None = None
+#: (the jobs' open-files limit, the monitor's, how to set it), once it has raised its own
+_LIMITS: tuple[tuple[int, int], tuple[int, int], Callable[[tuple[int, int]], None]] | None
+_LIMITS = None
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
 SPAWN_ERROR_LOG_TIMEOUT = 2.0
 
@@ -179,6 +181,14 @@ def raise_open_files() -> int:
     (:func:`spawn_job`), as Go does for the processes it starts.
     """
     global _LIMITS
+    # The resource module would stay resident (about 80 KiB): read the limits first,
+    # and load it only when there is something to raise (soft below hard).
+    with open("/proc/self/limits") as f:
+        line = next((x for x in f if x.startswith("Max open files")), "")
+    if len(fields := line.split()) > 4 and fields[3] == fields[4]:
+        return int(fields[3]) if fields[3].isdigit() else 1 << 20
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # An unlimited hard limit cannot be the soft one on Linux (fs.nr_open caps it).
     wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
@@ -187,7 +197,7 @@ def raise_open_files() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
         except (ValueError, OSError):
             return soft
-        _LIMITS = (soft, hard), (wanted, hard)
+        _LIMITS = (soft, hard), (wanted, hard), partial(resource.setrlimit, resource.RLIMIT_NOFILE)
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
@@ -216,7 +226,7 @@ def spawn_job(
         os.chdir(cwd)
         try:
             if limits is not None:  # the job's own, for the spawn (we are single-threaded)
-                resource.setrlimit(resource.RLIMIT_NOFILE, limits[0])
+                limits[2](limits[0])
             return os.posix_spawn(
                 executable,
                 command,
@@ -229,7 +239,7 @@ def spawn_job(
         finally:
             os.chdir(previous)
             if limits is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, limits[1])
+                limits[2](limits[1])
     except OSError as error:
         reason = error.strerror or str(error)
         raise SpawnError(f"cannot start {command[0]!r}: {reason}") from error
