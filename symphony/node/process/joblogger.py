@@ -287,6 +287,14 @@ class LoggerPipes:
             os.close(fd)
         self.out_r = self.err_r = self.done_w = -1
 
+    def spare(self) -> tuple[int, int]:
+        """A shared logger has them too: close ``done_w`` and give up (not close) the
+        read ends, which the monitor keeps for a replacement logger (:mod:`.logpool`)."""
+        os.close(self.done_w)
+        readers = self.out_r, self.err_r
+        self.out_r = self.err_r = self.done_w = -1
+        return readers
+
 
 def fork_logger(
     log_dir: str,
@@ -407,12 +415,29 @@ def wait_logger(done: int | None, timeout: float, *, close: bool = True) -> None
     if done is None:
         return
     try:
-        select.select([done], [], [], max(0.0, timeout))
+        _readable(done, timeout)
     finally:
         if close:
             os.close(done)
 
 
-def logger_gone(done: int) -> bool:
-    """Whether the logger behind ``done`` is done (its end is readable), without waiting."""
-    return bool(select.select([done], [], [], 0)[0])
+def logger_gone(done: int) -> bool | None:
+    """Whether the logger behind ``done`` has written the run, without waiting: True
+    once it has (it wrote a byte, see :mod:`.logrelay`, which this reads: the next call
+    says False), None while it has not, False if it is gone without (killed: the pipe
+    is at end of file, and empty). Reading, not ``FIONREAD``: ``termios`` would stay
+    resident in the monitor."""
+    if not _readable(done, 0.0):
+        return None
+    try:
+        return os.read(done, 1) != b""
+    except OSError:
+        return False
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` is readable within ``timeout`` s (poll: the monitor's descriptors
+    may pass the 1024 that select() takes, see :func:`~.spawn.raise_open_files`)."""
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(max(0.0, timeout) * 1000))

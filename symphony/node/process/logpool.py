@@ -15,19 +15,30 @@ about 30 µs.
 - **Retired when empty.** When the last run given to a logger has ended (its output all
   written: the monitor's ``_finish``), the monitor closes that logger's control socket:
   the logger exits. The next run forks a fresh one.
-- **Why at most** :data:`RUNS_PER_LOGGER`: a logger that failed would leave its jobs'
-  output without a reader (it drains their pipes on a bug it catches, but a SIGKILL
-  stops it), and one busy writer delays the others' lines; 32 bounds both while a burst
-  of 100 forks 4 loggers.
+- **A killed logger is replaced.** The monitor keeps the read ends of each run's pipes
+  until the run's output is written (:meth:`LoggerPool.release`), so a pipe never loses
+  its last reader: a job whose logger is killed (SIGKILL, the OOM killer) does not die
+  of SIGPIPE. Once the monitor knows the logger is dead (it reaps it, a hand-over to it
+  fails, or a run's done pipe ends without its byte: :func:`~.joblogger.logger_gone`),
+  it forks a new one and hands it that logger's runs, in the order they came, each with
+  a new done pipe (:meth:`LoggerPool.rescue`). What is still in the pipes is logged;
+  what the dead logger had read and not written is lost, and the new one says so in
+  each instance's files (:data:`~.logrelay.LOST_LINE`). The cost: two descriptors per
+  live run in the monitor.
+- **Why at most** :data:`RUNS_PER_LOGGER`: one busy writer delays the others' lines,
+  and a killed logger may lose a little of each of its runs' output; 32 bounds both
+  while a burst of 100 forks 4 loggers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 
-from .joblogger import fork_shared
-from .logrelay import MAX_TARGET, hand_over, target_of
+from .joblogger import fork_shared, logger_gone
+from .logrelay import MAX_TARGET, hand_over, lost, target_of
 
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
@@ -48,13 +59,34 @@ class _Logger:
         self.runs: set[str] = set()
 
 
-class LoggerPool:
-    """The shared loggers of one monitor (see the module docstring)."""
+class _Held:
+    """What the monitor keeps of a run given to a shared logger, to give it to another."""
 
-    def __init__(self) -> None:
+    __slots__ = ("err_r", "instance", "logger", "out_r", "previous", "target")
+
+    def __init__(
+        self, started: Started, target: bytes, previous: str | None, logger: _Logger
+    ) -> None:
+        self.target = target
+        self.out_r, self.err_r = started.pipes.spare()
+        self.instance = started.log_dir
+        self.previous = previous  # the instance's run before this one, if with a logger
+        self.logger = logger
+
+
+class LoggerPool:
+    """The shared loggers of one monitor (see the module docstring).
+
+    ``dones`` is the monitor's map of run id -> (logger pid, done fd): the pool puts
+    there a replacement logger's pid and the new done fd of each run it takes over.
+    """
+
+    def __init__(self, dones: dict[str, tuple[int, int]]) -> None:
         self.open: dict[int, _Logger] = {}  # pid -> a logger that takes runs
         self.of_run: dict[str, _Logger] = {}  # run id -> its logger
         self.retired: set[int] = set()  # pids of loggers draining their last runs
+        self.held: dict[str, _Held] = {}  # run id -> its read ends, in the order given
+        self.dones = dones
 
     def pids(self) -> set[int]:
         """Every logger process of ours that may still run (none is a job's leftover)."""
@@ -73,29 +105,34 @@ class LoggerPool:
         target = target_of(started.log_dir, started.max_bytes, started.backups, started.mask)
         if len(target) > MAX_TARGET:
             return None
-        logger = self.of_run.get(previous) if previous is not None else None
-        if logger is not None and logger.pid in self.open:
-            after = None  # the same logger: it orders the instance's runs itself
-        else:
-            logger = next((lg for lg in self.open.values() if len(lg.runs) < RUNS_PER_LOGGER), None)
         pipes = started.pipes
-        for _ in range(2):
+        for _ in range(3):
+            logger = self.of_run.get(previous) if previous is not None else None
+            if logger is not None and logger.pid in self.open:
+                after = None  # the same logger: it orders the instance's runs itself
+            else:
+                logger = next(
+                    (lg for lg in self.open.values() if len(lg.runs) < RUNS_PER_LOGGER), None
+                )
             if logger is None:
                 logger = self._fork()
             try:
                 hand_over(logger.link, target, pipes.out_r, pipes.err_r, pipes.done_w, after)
-            except OSError:  # that logger is gone (its pid is reaped as any child's)
-                self._retire(logger)
-                logger = None
+            except OSError:  # that logger is dead, or as good as: its runs go to another
+                self._lost(logger, kill=True)
                 continue
-            pipes.handed()
+            self.held[run_id] = _Held(started, target, previous, logger)
             logger.runs.add(run_id)
             self.of_run[run_id] = logger
             return logger.pid
         raise OSError("no logger takes the run's output")
 
     def release(self, run_id: str) -> None:
-        """A run's output is all written: its logger retires when it has no run left."""
+        """A run's output is all written (or no longer waited for): its logger retires
+        when it has no run left, and the monitor closes its copies of the run's pipes."""
+        held = self.held.pop(run_id, None)
+        if held is not None:
+            _close(held)
         logger = self.of_run.pop(run_id, None)
         if logger is None:
             return
@@ -104,11 +141,74 @@ class LoggerPool:
             self._retire(logger)
 
     def reaped(self, pid: int) -> None:
-        """A child of the monitor was reaped: if it was a logger, forget it."""
+        """A child of the monitor was reaped: if it was a logger, forget it, and give
+        the runs it still had to another."""
         self.retired.discard(pid)
-        logger = self.open.pop(pid, None)
+        logger = self.open.get(pid)
         if logger is not None:
-            logger.link.close()
+            self._lost(logger, kill=False)
+
+    def rescue(self, run_id: str) -> bool:
+        """The run's done pipe ended without its byte: its logger died before it had
+        written the run. Give its runs to another logger (unless done already); return
+        whether the run now has a logger that may write it."""
+        logger = self.of_run.get(run_id)
+        if logger is None or run_id not in self.held:
+            return False
+        if logger.pid in self.open:  # not reaped yet: the pid is still ours to kill
+            self._lost(logger, kill=True)
+        logger = self.of_run.get(run_id)
+        return logger is not None and logger.pid in self.open
+
+    def _lost(self, dead: _Logger, *, kill: bool) -> None:
+        """``dead`` will write nothing more: give its runs, in the order it had them, to a
+        new logger, each with a new done pipe, flagged so that it says output was lost.
+        A run whose output the dead one had all written stays as it is."""
+        self.open.pop(dead.pid, None)
+        if kill:  # a hand-over failed, yet it may still read: it must not, beside another
+            with contextlib.suppress(OSError):
+                os.kill(dead.pid, signal.SIGKILL)
+            self.retired.add(dead.pid)  # until it is reaped
+        with contextlib.suppress(OSError):
+            dead.link.close()
+        runs = [(run_id, held) for run_id, held in self.held.items() if held.logger is dead]
+        dead.runs.clear()
+        if not runs:
+            return
+        try:
+            new = self._fork()
+        except OSError:  # their jobs block once a pipe is full, and end unlogged
+            return
+        said: set[str] = set()  # instances told of the loss
+        for run_id, held in runs:
+            old = self.dones.get(run_id)
+            if old is not None and logger_gone(old[1]):  # written: nothing to hand on
+                del self.of_run[run_id]
+                _close(self.held.pop(run_id))
+                continue
+            previous = self.held.get(held.previous) if held.previous is not None else None
+            after = None
+            if held.previous in self.dones and (previous is None or previous.logger is not new):
+                after = self.dones[held.previous][1]  # elsewhere, and may still drain
+            try:
+                done_r, done_w = os.pipe2(os.O_CLOEXEC)
+            except OSError:  # out of descriptors: this run ends unlogged, the rest may not
+                continue
+            target = held.target if held.instance in said else lost(held.target)
+            said.add(held.instance)
+            held.logger = new
+            new.runs.add(run_id)
+            self.of_run[run_id] = new
+            if old is not None:
+                os.close(old[1])
+            self.dones[run_id] = (new.pid, done_r)
+            try:
+                hand_over(new.link, target, held.out_r, held.err_r, done_w, after)
+            except OSError:  # dead already: its reap (or the run's end) hands them on
+                with contextlib.suppress(OSError):
+                    os.kill(new.pid, signal.SIGKILL)
+            finally:
+                os.close(done_w)
 
     def _fork(self) -> _Logger:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -128,3 +228,9 @@ class LoggerPool:
             self.retired.add(logger.pid)
         with contextlib.suppress(OSError):
             logger.link.close()
+
+
+def _close(held: _Held) -> None:
+    for fd in (held.out_r, held.err_r):
+        with contextlib.suppress(OSError):
+            os.close(fd)

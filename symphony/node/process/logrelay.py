@@ -21,6 +21,12 @@ files (:class:`~.joblogger.LogFile`) are opened, or created, when its first run 
 is taken up, and closed with its lock as soon as no run of it is read or waiting here.
 The logger exits when the monitor closes the socket (it retires a logger whose runs
 have all ended, or the monitor is gone) and every pipe is drained.
+
+**Done, or killed.** A drained run's done pipe gets one byte before it is closed: a
+done pipe at end of file with no byte in it tells the monitor that its logger died
+(SIGKILL) before it had written the run. The monitor then hands the run's pipes (it
+keeps their read ends) to another logger, flagged ``lost`` (:func:`target_of`): that
+logger first writes :data:`LOST_LINE` to the instance's files, on a line of its own.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ RETRY = 0.01  # seconds between checks while a run waits (a lock, a previous log
 #: a run with more gets a logger of its own (:func:`~.joblogger.fork_logger`).
 MAX_TARGET = 64 * 1024
 _STREAMS = ("stdout", "stderr")  # the order of the pipes in a hand-over
+#: Written by a logger given a run whose previous logger was killed (see above).
+LOST_LINE = b"[symphony] the logger was killed: output it held may be lost\n"
 
 
 if TYPE_CHECKING:
@@ -77,6 +85,11 @@ def target_of(directory: str, max_bytes: int, backups: int, mask: tuple[bytes, .
     return b"R" + json.dumps(spec).encode()
 
 
+def lost(target: bytes) -> bytes:
+    """``target`` for a run taken over from a logger that was killed (see above)."""
+    return b"L" + target[1:]
+
+
 def hand_over(
     control: socket.socket, target: bytes, out_r: int, err_r: int, done_w: int, after: int | None
 ) -> None:
@@ -87,15 +100,25 @@ def hand_over(
 
 
 class Target:
-    """One run's destination: its instance's directory, rotation limits and secrets."""
+    """One run's destination: its instance's directory, rotation limits and secrets;
+    ``lost``: its previous logger was killed (see the module docstring)."""
 
-    __slots__ = ("backups", "directory", "mask", "max_bytes")
+    __slots__ = ("backups", "directory", "lost", "mask", "max_bytes")
 
-    def __init__(self, directory: str, max_bytes: int, backups: int, mask: tuple[bytes, ...]):
+    def __init__(
+        self,
+        directory: str,
+        max_bytes: int,
+        backups: int,
+        mask: tuple[bytes, ...],
+        *,
+        lost: bool = False,
+    ):
         self.directory = directory
         self.max_bytes = max_bytes
         self.backups = backups
         self.mask = mask
+        self.lost = lost
 
 
 def _receive(control: socket.socket) -> tuple[Any, ...] | None:
@@ -108,12 +131,14 @@ def _receive(control: socket.socket) -> tuple[Any, ...] | None:
     if not message:
         return None
     try:
-        spec: Any = json.loads(message[1:]) if message[:1] == b"R" and len(fds) >= 3 else None
+        kind = message[:1]
+        spec: Any = json.loads(message[1:]) if kind in b"RL" and len(fds) >= 3 else None
         target = Target(
             str(spec["dir"]),
             int(spec["max_bytes"]),
             int(spec["backups"]),
             tuple(str(m).encode("utf-8", "surrogateescape") for m in spec["mask"]),
+            lost=kind == b"L",
         )
     except (TypeError, ValueError, KeyError):
         for fd in fds:
@@ -238,7 +263,7 @@ class Relay:
                     run = runs.pop(fd)
                     run.open.discard(fd)
                     if not run.open and run.done is not None:
-                        os.close(run.done)
+                        _done(run.done)
                         run.done = None
 
     # ---- runs waiting for their turn ----------------------------------------------------
@@ -308,6 +333,9 @@ class Relay:
         if not fresh:  # the files stay open from an earlier run: this one starts a line
             for stream in set(waiting.pipes.values()):
                 files[stream].new_run()
+        if waiting.target.lost:  # after a line the killed logger left open: see new_run
+            for stream in set(waiting.pipes.values()):
+                files[stream].write(LOST_LINE)
         run = _Run(instance, set(waiting.pipes), waiting.done)
         for fd, stream in waiting.pipes.items():
             with contextlib.suppress(OSError):  # not a pipe, or the limit is lower
@@ -364,12 +392,21 @@ class Relay:
         """A run's output is all in the files: say so; its instance's next run (or the
         closing of its files) follows in the next turn of the loop."""
         if run.done is not None:
-            os.close(run.done)
+            _done(run.done)
             run.done = None
         run.instance.reading -= 1
         self.turns.add(run.instance.directory)
 
 
+def _done(done: int) -> None:
+    """Say a run is written: a byte, then end of file (see the module docstring)."""
+    with contextlib.suppress(OSError):  # nobody waits for it any more
+        os.write(done, b"d")
+    os.close(done)
+
+
 def _gone(done: int) -> bool:
     """Whether the logger behind ``done`` has exited (its end is readable)."""
-    return bool(select.select([done], [], [], 0)[0])
+    poll = select.poll()  # not select(): the fd may be past 1024 (see .spawn)
+    poll.register(done, select.POLLIN)
+    return bool(poll.poll(0))

@@ -104,7 +104,7 @@ class Monitor:
         # run id -> its logger: (pid, a descriptor at EOF once it has drained the run)
         self.loggers: dict[str, tuple[int, int]] = {}
         self.logged: dict[str, list[str]] = {}  # instance id -> its runs in loggers, in order
-        self.pool = LoggerPool()  # the loggers' processes, each serving several runs
+        self.pool = LoggerPool(self.loggers)  # the loggers' processes, shared by runs
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
@@ -115,8 +115,8 @@ class Monitor:
         # Bookkeeping left behind by restarts, done in order once no job is waiting to
         # be restarted (see _catch_up): loggers to fork, records to write, exits to announce.
         self._after: deque[Callable[[], bool | None]] = deque()
-        # The logger the head of that queue waits for: (run id, its descriptor, deadline)
-        self._waiting: tuple[str, int, float] | None = None
+        # The logger the head of that queue waits for: (run id, deadline)
+        self._waiting: tuple[str, float] | None = None
         self.finishing: set[str] = set()  # ended runs not announced yet (loggers drain)
         self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
@@ -507,12 +507,14 @@ class Monitor:
         logger = self.loggers.get(run.run_id)
         if logger is not None:
             if self._waiting is None or self._waiting[0] != run.run_id:
-                self._waiting = (run.run_id, logger[1], time.monotonic() + LOGGER_WAIT)
-            if not logger_gone(logger[1]) and time.monotonic() < self._waiting[2]:
-                return False
+                self._waiting = (run.run_id, time.monotonic() + LOGGER_WAIT)
+            if time.monotonic() < self._waiting[1]:
+                # Not written yet, or its logger was killed: then another takes it over.
+                written = logger_gone(logger[1])
+                if written is None or (written is False and self.pool.rescue(run.run_id)):
+                    return False
             self._waiting = None
-            del self.loggers[run.run_id]
-            os.close(logger[1])
+            os.close(self.loggers.pop(run.run_id)[1])  # a rescue replaced the descriptor
         if rest := [r for r in self.logged.pop(run.instance_id, []) if r != run.run_id]:
             self.logged[run.instance_id] = rest
         self.pool.release(run.run_id)  # its logger exits once it has no run left
@@ -536,14 +538,15 @@ class Monitor:
             if self._after[0]() is False:
                 if not block or self._waiting is None:
                     return
-                wait_logger(self._waiting[1], self._waiting[2] - time.monotonic(), close=False)
+                done = self.loggers[self._waiting[0]][1]
+                wait_logger(done, self._waiting[1] - time.monotonic(), close=False)
                 continue
             self._after.popleft()
 
     def waiting_for(self) -> int | None:
         """The descriptor of the logger the bookkeeping waits for (readable once that
         logger is done), for the loop to wake on; None if it waits for none."""
-        return self._waiting[1] if self._waiting else None
+        return self.loggers[self._waiting[0]][1] if self._waiting else None
 
     def tick(self, *, force: bool = False) -> None:
         """Periodic work: leftovers, membership scans, foreign runs."""
@@ -575,7 +578,7 @@ class Monitor:
     def next_timeout(self) -> float:
         """How long the loop may sleep before :meth:`tick` has work."""
         if self._waiting is not None:  # its logger wakes the loop: this is the bound
-            return max(0.0, self._waiting[2] - time.monotonic())
+            return max(0.0, self._waiting[1] - time.monotonic())
         if self.kill_at:
             return ENDING_POLL
         if self.foreign:

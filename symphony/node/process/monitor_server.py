@@ -43,7 +43,7 @@ from symphony.heap import release_free_heap
 from .monitor import LOGGER_WAIT, Monitor
 from .monitorfiles import LOCK_NAME, SOCKET_NAME
 from .runstore import Run
-from .spawn import SpawnError, Started
+from .spawn import SpawnError, Started, raise_open_files
 
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         if ready is not None:
             os.write(ready, b"busy")
         return 0
+    raise_open_files()  # three descriptors per live run: see .logpool
     server = MonitorServer(state_dir)
     if ready is not None:
         os.write(ready, b"ok")

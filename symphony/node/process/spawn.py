@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from functools import partial
 
 from symphony.errors import SymphonyError
 
@@ -31,11 +32,15 @@ from .joblogger import LoggerPipes, fork_logger, wait_logger
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NamedTuple
 else:
     from .lighttuple import NamedTuple
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+#: (the jobs' open-files limit, the monitor's, how to set it), once it has raised its own
+_LIMITS: tuple[tuple[int, int], tuple[int, int], Callable[[tuple[int, int]], None]] | None
+_LIMITS = None
 #: How long a failed spawn waits for its logger to write the error into the stderr log.
 SPAWN_ERROR_LOG_TIMEOUT = 2.0
 
@@ -167,6 +172,35 @@ def _note(fd: int, text: str) -> None:
         os.write(fd, f"[symphony] {text}\n".encode(errors="replace"))
 
 
+def raise_open_files() -> int:
+    """Raise this process's soft open-files limit to its hard one; return the soft limit.
+
+    For the monitor, which keeps three descriptors per live run (its done pipe and the
+    read ends of its pipes, see :mod:`.logpool`): with a soft limit of 1024 that would
+    be about 330 runs. The jobs it starts still get the limit it was started with
+    (:func:`spawn_job`), as Go does for the processes it starts.
+    """
+    global _LIMITS
+    # The resource module would stay resident (about 80 KiB): read the limits first,
+    # and load it only when there is something to raise (soft below hard).
+    with open("/proc/self/limits") as f:
+        line = next((x for x in f if x.startswith("Max open files")), "")
+    if len(fields := line.split()) > 4 and fields[3] == fields[4]:
+        return int(fields[3]) if fields[3].isdigit() else 1 << 20
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit cannot be the soft one on Linux (fs.nr_open caps it).
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft
+        _LIMITS = (soft, hard), (wanted, hard), partial(resource.setrlimit, resource.RLIMIT_NOFILE)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def spawn_job(
     *, command: list[str], env: dict[str, str], cwd: str, stdout: int, stderr: int
 ) -> int:
@@ -188,9 +222,11 @@ def spawn_job(
             (os.POSIX_SPAWN_DUP2, out, 1),
             (os.POSIX_SPAWN_DUP2, err, 2),
         ]
-        previous = os.getcwd()
+        previous, limits = os.getcwd(), _LIMITS
         os.chdir(cwd)
         try:
+            if limits is not None:  # the job's own, for the spawn (we are single-threaded)
+                limits[2](limits[0])
             return os.posix_spawn(
                 executable,
                 command,
@@ -202,6 +238,8 @@ def spawn_job(
             )
         finally:
             os.chdir(previous)
+            if limits is not None:
+                limits[2](limits[1])
     except OSError as error:
         reason = error.strerror or str(error)
         raise SpawnError(f"cannot start {command[0]!r}: {reason}") from error
