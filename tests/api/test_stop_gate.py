@@ -69,6 +69,7 @@ async def test_a_stopping_gate_lets_requests_finish_then_answers_the_rest(
             "live": Exchange("GET", "/live"),
             "slow body": LateBody("/create", STOP_GRACE / 2),
             "half": Exchange("POST", "/body", half_body=True),
+            "broken": Exchange("DELETE", "/broken"),
         }
         async with trio.open_nursery() as nursery:
             for exchange in flights.values():
@@ -91,6 +92,9 @@ async def test_a_stopping_gate_lets_requests_finish_then_answers_the_rest(
     assert flights["late"].status == 201  # finished within the grace: its own answer
     slow = flights["slow body"]  # its body's rest came within the grace: applied
     assert slow.status == 201 and json.loads(slow.body) == {"id": "made"}
+    broken = flights["broken"]  # the app's own 503 (the actors still run): kept
+    assert broken.status == 503 and b"x-symphony-role" not in broken.headers
+    assert json.loads(broken.body) == {"error": "unavailable"}
     for name in ("read", "half"):  # unfinished at the grace's end: nothing applied
         exchange = flights[name]
         assert exchange.status == 503, name

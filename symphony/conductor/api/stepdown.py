@@ -32,8 +32,8 @@ through the same gate, with :meth:`StepDownGate.stop` instead of ``step_down``: 
 requests get the ``503`` at once (``X-Symphony-Role: stopping``), the streams end with a
 last line or event saying the Conductor is stopping, and the other requests, a body
 still coming included, get up to :data:`STOP_GRACE` seconds with the actors still
-running (a create that commits in that time gets its ``201``); the rest are answered as
-above. Only then do the actors stop.
+running (a create that commits in that time gets its ``201``, and an error of theirs
+is their own); the rest are answered as above. Only then do the actors stop.
 """
 
 from __future__ import annotations
@@ -250,7 +250,9 @@ class _Flight:
             if message["type"] == "http.response.start" and not self.started:
                 self.started, self.head = True, message.get("headers", ())
                 if self.gate.stepping_down:
-                    if int(message["status"]) >= 500 and _ROLE not in self.headers:
+                    # Stopping, the actors still run: a 5xx then is the app's own.
+                    failed = int(message["status"]) >= 500 and not self.gate.stopping
+                    if failed and _ROLE not in self.headers:
                         self.replaced = True
                         await _answer(send, *self.gate.verdict(self), self.gate.role)
                         return
