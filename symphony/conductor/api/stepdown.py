@@ -65,7 +65,7 @@ STOPPING_WHY = "this Conductor is stopping (it was asked to: SIGTERM, Ctrl-C or 
 
 
 class StepDownGate:
-    """An ASGI app in front of the leader's API that answers as the module says.
+    """An ASGI app in front of a Conductor's API that answers as the module says.
 
     ``commits()`` counts the store's committed writes (``Store.commits``). The app
     behind it may be set later (``gate.app = ...``), before the first request.
@@ -159,6 +159,7 @@ class StepDownGate:
 
     @property
     def why(self) -> str:
+        """Why the gate answers instead of the app (said in its answers)."""
         return STOPPING_WHY if self.stopping else STOPPED
 
     def _refusal(self, why: str) -> tuple[int, str, str]:
