@@ -296,13 +296,19 @@ async def run_conductor(
     ensure_private_dir(config.state_dir)  # the database, the API token, the certificates
     with hold_state_dir(config.state_dir, "conductor"):
         stop = CleanStop()
+        failure: Exception | None = None
         async with trio.open_nursery() as nursery:
             # A clean stop (see .stopping): the work runs shielded; this sibling is
             # not, so it hears of our cancellation, even during start-up.
             nursery.start_soon(stop.ask_when_cancelled)
             with stop.guard:
-                await _run_conductor(config, task_status, stop)
+                try:
+                    await _run_conductor(config, task_status, stop)
+                except Exception as error:  # raised below, as it came, not in a group
+                    failure = error
             nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
     # Stopped during start-up: task_status was never reported, and our caller is being
     # cancelled; this checkpoint (outside the guard) hands it that cancellation.
     await trio.lowlevel.checkpoint()
