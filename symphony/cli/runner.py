@@ -6,8 +6,9 @@
     stopped_by = run_service(run_conductor, config, on_ready=print)
 
 SIGINT (Ctrl-C) and SIGTERM (systemd, ``kill``, container runtimes) cancel the service,
-which then shuts down the structured way: actors run ``on_stop``, listeners close,
-children are stopped. A second signal while that is under way exits at once with
+which then shuts down the structured way (a Conductor answers the API requests it
+is serving first: see :mod:`symphony.conductor.stopping`), listeners close, children
+are stopped. A second signal while that is under way exits at once with
 status 128 + signal number, for a shutdown that hangs.
 
 The service is any ``async def fn(*args, task_status=trio.TASK_STATUS_IGNORED)``: it is

@@ -14,7 +14,8 @@ from ._errors import ApiError
 TIMEOUT = 30.0
 DELETE_TIMEOUT = 150.0
 USER_AGENT = "symphony-client"
-#: A standby Conductor marks its answers with this header (see ha.md).
+#: A standby Conductor marks its answers with this header, as does one that is
+#: stopping (see ha.md).
 ROLE_HEADER = "x-symphony-role"
 
 
@@ -29,8 +30,8 @@ def split_urls(url: str) -> tuple[str, ...]:
 
 def try_next(status: int, role: str | None) -> bool:
     """Whether an answer says "not here, nothing applied: try another Conductor" (a
-    standby that reaches no leader answers 503)."""
-    return status == 503 and role == "standby"
+    standby that reaches no leader answers 503, and so does a Conductor stopping)."""
+    return status == 503 and role in ("standby", "stopping")
 
 
 def batch_body(specs: Sequence[dict[str, Any]]) -> dict[str, Any]:

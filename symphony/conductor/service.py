@@ -15,9 +15,11 @@ its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead l
 the same ports, refusing nodes and forwarding the API to the leader
 (:mod:`symphony.conductor.standby`), and loads the state from the store when it takes
 over. A Conductor alone on its store (no ``conductor.store.lease_seconds``) takes no
-lease and simply leads. A leader sharing its store runs ``http`` beside the tree, so
-that when it steps down the actors stop at once while the API answers what it serves
-(:mod:`symphony.conductor.api.stepdown`).
+lease and simply leads. A running Conductor has ``http`` beside the tree (the
+tree of :func:`build_tree` has it inside), so that when it steps down the actors stop
+at once while the API answers what it serves (:mod:`symphony.conductor.api.stepdown`),
+and when it is stopped (cancelled: SIGTERM, Ctrl-C) the API answers what it serves
+before the actors stop (:mod:`symphony.conductor.stopping`).
 
 ``rest_for_one``: a restarted registry or scheduler restarts everything after it (the
 deployments reload from the store, nodes reconnect and report what they run); a crashed
@@ -44,7 +46,7 @@ from pathlib import Path
 import trio
 
 from symphony import __version__
-from symphony.actors import ChildSpec, Supervisor, spawn
+from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_private_dir, server_ssl_context
 from symphony.pki.apart import ensure_conductor_pki_apart
@@ -64,7 +66,7 @@ from .api.lean import LeanApi
 from .api.routes_secrets import SECRETS_KEY
 from .api.routes_tokens import JOIN_SERVICE_KEY
 from .api.server import GetUrl
-from .api.stepdown import StepDownGate
+from .api.stepdown import STOP_GRACE, StepDownGate
 from .deployments import Deployments, EventLog, Scheduler
 from .housekeeping import Housekeeper, Retention
 from .join import JoinService
@@ -76,6 +78,7 @@ from .relay import RelayHub
 from .secrets import SecretVault
 from .shared import check_shared_material
 from .standby import serve_standby, server_port
+from .stopping import CleanStop, first_of
 from .store import Store
 from .timetable import Timetable
 from .uploads import UploadStore
@@ -159,8 +162,8 @@ def _assemble(
     gate: StepDownGate | None,
 ) -> tuple[Supervisor, Callable[[], HttpServer]]:
     """The tree and the API server's factory. Without ``gate`` the API is the tree's
-    ``http`` child; with it the API is left out of the tree (a leader sharing its store
-    runs it beside the tree, to answer what it serves when it steps down: see
+    ``http`` child; with it the API is left out of the tree (a running Conductor runs
+    it beside the tree, to answer what it serves when it steps down or stops: see
     :func:`_lead`), and its app sits behind ``gate``.
     """
     timeout_for = functools.partial(liveness_timeout, config.node_timeout_sec)
@@ -286,15 +289,33 @@ async def run_conductor(
     """Run a Conductor until cancelled; reports a :class:`ConductorInfo` once serving.
 
     Raises :class:`~symphony.statedir.StateDirInUse` at once when another Conductor
-    holds ``config.state_dir``.
+    holds ``config.state_dir``. Cancelling it is a clean stop (:mod:`.stopping`): the
+    requests in flight are answered first, within a second or so (at most
+    :data:`~symphony.conductor.stopping.STOP_LIMIT` seconds in all).
     """
     ensure_private_dir(config.state_dir)  # the database, the API token, the certificates
     with hold_state_dir(config.state_dir, "conductor"):
-        await _run_conductor(config, task_status)
+        stop = CleanStop()
+        failure: Exception | None = None
+        async with trio.open_nursery() as nursery:
+            # A clean stop (see .stopping): the work runs shielded; this sibling is
+            # not, so it hears of our cancellation, even during start-up.
+            nursery.start_soon(stop.ask_when_cancelled)
+            with stop.guard:
+                try:
+                    await _run_conductor(config, task_status, stop)
+                except Exception as error:  # raised below, as it came, not in a group
+                    failure = error
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+    # Stopped during start-up: task_status was never reported, and our caller is being
+    # cancelled; this checkpoint (outside the guard) hands it that cancellation.
+    await trio.lowlevel.checkpoint()
 
 
 async def _run_conductor(
-    config: ConductorConfig, task_status: trio.TaskStatus[ConductorInfo]
+    config: ConductorConfig, task_status: trio.TaskStatus[ConductorInfo], stop: CleanStop
 ) -> None:
     pki = load_pki(config)
     store = Store.open_url(config.store_url, state_dir=config.state_dir)
@@ -307,7 +328,7 @@ async def _run_conductor(
     if config.lease_seconds is None:  # alone on its store: it simply leads
         try:
             async with trio.open_nursery() as nursery:
-                ports = await nursery.start(_lead, config, pki, store, None, None)
+                ports = await nursery.start(_lead, config, pki, store, None, None, stop)
                 task_status.started(_info(config, pki, ports))
         finally:
             store.close()
@@ -320,7 +341,7 @@ async def _run_conductor(
         # One phase per role: lead (the whole actor tree) or stand by (refuse nodes,
         # forward the API). Each phase binds the ports the first one got, so nodes and
         # clients find this Conductor at the same addresses whatever its role.
-        while True:
+        while not stop.asked.is_set():
             try:
                 leadership.try_acquire()
             except Exception as error:  # a busy or unreachable store: stand by meanwhile
@@ -330,7 +351,7 @@ async def _run_conductor(
                 leading = leadership.is_leader()
                 change = trio.Event()  # the role must change: hand over, or step down
                 if leading:
-                    ports = await phase.start(_lead, config, pki, store, leadership, change)
+                    ports = await phase.start(_lead, config, pki, store, leadership, change, stop)
                 else:
                     ports = await phase.start(_stand_by, config, pki, leadership, change)
                 config = dataclasses.replace(config, listen_port=ports[0], http_port=ports[1])
@@ -344,13 +365,16 @@ async def _run_conductor(
                     reported = True
                     task_status.started(_info(config, pki, ports))
                 if lead or not leading:
-                    await leadership.until_change()
+                    await first_of(leadership.until_change, stop.asked.wait)
+                if stop.asked.is_set():
+                    break  # the leader stops itself (a standby was cancelled)
                 # Stepping down, the leader stops its actors and answers what its API
                 # serves; taking over, the standby answers what it forwards. Either
                 # then returns, which ends this phase (bounded, should it hang).
                 change.set()
                 phase.cancel_scope.deadline = trio.current_time() + HANDOVER_LIMIT
     finally:
+        # Released on a clean stop too: a standby takes over at once, not at its expiry.
         leadership.release()
         store.close()
 
@@ -392,55 +416,64 @@ async def _lead(
     store: Store,
     leadership: Leadership | None,
     step_down: trio.Event | None,
+    stop: CleanStop,
     *,
     task_status: trio.TaskStatus[tuple[int, int]],
 ) -> None:
-    """Run the actor tree (loading the state from the store) until cancelled, or until
-    ``step_down`` (this Conductor stopped leading: see :mod:`.api.stepdown`).
+    """Run the actor tree (loading the state from the store) until cancelled, until
+    ``step_down`` (this Conductor stopped leading) or until ``stop`` is asked (see
+    :mod:`.api.stepdown` and :mod:`.stopping`).
 
-    A leader that shares its store runs its API beside the tree, not in it, so that
-    stepping down can stop every actor at once (no node command, no write after it)
-    while the API answers what it is serving: requests stop going in, the streams end
-    saying why, the rest get a moment to finish and are answered. Then the API stops
-    and this returns. A Conductor alone on its store runs the tree with its API.
+    The API runs beside the tree, not in it, behind a gate: stepping down stops every
+    actor at once (no node command, no write after it) while the API answers what it is
+    serving: requests stop going in, the streams end saying why, the rest get a moment
+    to finish and are answered. A clean stop does the same, but the actors run until
+    the requests in flight had their moment. Then the API stops and this returns.
     """
-    if leadership is None or step_down is None:  # alone on its store: nobody to hand to
-        tree = build_tree(config, pki, store)
-        async with trio.open_nursery() as nursery:
-            await spawn(nursery, tree, name="conductor")
-            node_port = await tree.child("gateway").ask(GetPort())
-            http_url = await tree.child("http").ask(GetUrl())
-            task_status.started((node_port, server_port(http_url)))
-        return
-    is_leader = leadership.is_leader
+    is_leader = (lambda: True) if leadership is None else leadership.is_leader
     gate = StepDownGate(commits=lambda: store.commits)
     tree, http = _assemble(config, pki, store, now=time.time, is_leader=is_leader, gate=gate)
     # Restarted on a crash as the tree's child was (and as independent of it as then:
     # the routes reach the actors by the tree's stable refs).
     api = Supervisor([ChildSpec(name="http", factory=http)], max_restarts=5, max_seconds=30)
-    async with trio.open_nursery() as serving:
-        try:
-            async with trio.open_nursery() as acting:
-                await spawn(acting, tree, name="conductor")
-                api_ref = await spawn(serving, api, name="conductor-api")
-                node_port = await tree.child("gateway").ask(GetPort())
-                http_url = await api.child("http").ask(GetUrl())
-                task_status.started((node_port, server_port(http_url)))
-                await step_down.wait()
-                # The store refuses every write already (Leadership.step_down). In this
-                # order, without a checkpoint between: the streams end with the gate's
-                # last words, not with what an actor's stop would make them say.
-                gate.step_down()
-                acting.cancel_scope.cancel()
-        except* Exception as group:
-            if not step_down.is_set():
-                raise
-            # An actor that failed as the tree was cancelled (typically on the write
-            # that was fenced, which made this Conductor step down, or on one refused
-            # since): its tree is gone; the next phase starts afresh.
-            log.warning("an actor failed as this Conductor stepped down: %r", group.exceptions)
-        await gate.settle()
-        await api_ref.stop()  # the listener closes; this nursery ends when it has
+    # Alone on its store, it never steps down.
+    ending = step_down if step_down is not None else trio.Event()
+    api_ref: ActorRef | None = None
+    try:
+        async with trio.open_nursery() as serving:
+            try:
+                async with trio.open_nursery() as acting:
+                    await spawn(acting, tree, name="conductor")
+                    api_ref = await spawn(serving, api, name="conductor-api")
+                    node_port = await tree.child("gateway").ask(GetPort())
+                    http_url = await api.child("http").ask(GetUrl())
+                    task_status.started((node_port, server_port(http_url)))
+                    stop.graceful = True  # no checkpoint since the start: not asked yet
+                    await first_of(ending.wait, stop.asked.wait)
+                    if stop.asked.is_set():
+                        log.info("stopping: answering the requests in flight first")
+                        gate.stop()
+                        await gate.settle(STOP_GRACE)  # the actors still run meanwhile
+                    else:
+                        # The store refuses every write already (Leadership.step_down).
+                        # In this order, without a checkpoint between: the streams end
+                        # with the gate's last words, not with what an actor's stop
+                        # would make them say.
+                        gate.step_down()
+                    acting.cancel_scope.cancel()
+            except* Exception as group:
+                if not (ending.is_set() or stop.asked.is_set()):
+                    raise
+                # An actor that failed as the tree was cancelled (typically on the write
+                # that was fenced, which made this Conductor step down, or on one
+                # refused since): its tree is gone; the next phase starts afresh.
+                log.warning("an actor failed as this Conductor stopped: %r", group.exceptions)
+            if not stop.asked.is_set():
+                await gate.settle()
+            if api_ref is not None:  # the listener closes; this nursery ends when it has
+                await api_ref.stop()
+    finally:
+        stop.graceful = False
 
 
 async def _stand_by(

@@ -1,4 +1,4 @@
-"""The leader's API as it steps down: every request it is serving gets an answer.
+"""The API as its Conductor steps down or stops: every request it serves gets an answer.
 
 A leader that loses its lease (it could not renew in time, or a write of its was
 fenced) stops its actors at once; its API stays open a moment longer, behind this
@@ -26,6 +26,14 @@ refused), and its writes never await, so "nothing committed since it began" is e
 for this Conductor's own writes; another request's commit meanwhile only makes the
 answer a careful 502. A response of known length that had begun can only be cut.
 WebSockets (port-forwards through a node link) are not held: they end with the links.
+
+A clean stop (SIGTERM or Ctrl-C, or an embedded ``run_conductor`` cancelled) goes
+through the same gate, with :meth:`StepDownGate.stop` instead of ``step_down``: new
+requests get the ``503`` at once (``X-Symphony-Role: stopping``), the streams end with a
+last line or event saying the Conductor is stopping, and the other requests, a body
+still coming included, get up to :data:`STOP_GRACE` seconds with the actors still
+running (a create that commits in that time gets its ``201``, and an error of theirs
+is their own); the rest are answered as above. Only then do the actors stop.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ from .roleheaders import ROLE_HEADER
 
 #: Seconds the requests in flight may take to finish once the leader steps down.
 GRACE = 0.5
+#: ... once the Conductor is asked to stop (its actors still run meanwhile).
+STOP_GRACE = 1.0
 #: Methods that change nothing: a client may repeat them whatever became of the first.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ROLE = ROLE_HEADER.encode()
@@ -49,10 +59,13 @@ _ROLE = ROLE_HEADER.encode()
 NOT_LEADER = "this Conductor is no longer the leader"
 #: Why, in the answers and in the streams' last words.
 STOPPED = "this Conductor stopped leading (its lease ran out or was taken over)"
+#: The error of the 503s of a Conductor that is stopping, and why.
+STOPPING = "this Conductor is stopping"
+STOPPING_WHY = "this Conductor is stopping (it was asked to: SIGTERM, Ctrl-C or its embedder)"
 
 
 class StepDownGate:
-    """An ASGI app in front of the leader's API that answers as the module says.
+    """An ASGI app in front of a Conductor's API that answers as the module says.
 
     ``commits()`` counts the store's committed writes (``Store.commits``). The app
     behind it may be set later (``gate.app = ...``), before the first request.
@@ -61,8 +74,10 @@ class StepDownGate:
     def __init__(self, commits: Callable[[], int], app: ASGIApp | None = None) -> None:
         self.commits = commits
         self.app = app
-        #: True once the leader stepped down: nothing more goes to the app.
+        #: True once the leader stepped down or the Conductor stops: nothing more goes
+        #: to the app.
         self.stepping_down = False
+        self.stopping = False  # ... and it is a stop, not a step-down
         self._flights: set[_Flight] = set()
         self._changed = trio.Event()  # a flight ended or began to stream
 
@@ -78,6 +93,14 @@ class StepDownGate:
             # A stream would take the whole grace, and a request whose body has not all
             # come cannot be applied now (the actors are stopping): neither waits.
             if flight.streaming or not flight.body_done:
+                flight.scope.cancel()
+
+    def stop(self) -> None:
+        """The Conductor stops: take no more requests and end the streams now; the
+        requests in flight may still finish (see the module and :meth:`settle`)."""
+        self.stepping_down = self.stopping = True
+        for flight in self._flights:
+            if flight.streaming:
                 flight.scope.cancel()
 
     async def settle(self, grace: float = GRACE) -> None:
@@ -99,7 +122,7 @@ class StepDownGate:
             await self.app(scope, receive, send)
             return
         if self.stepping_down:
-            await _answer(send, *_not_leader("it takes no request now"))
+            await _answer(send, *self._refusal("it takes no request now"), self.role)
             return
         flight = _Flight(self, scope["method"], self.commits(), _has_body(scope))
         self._flights.add(flight)
@@ -113,23 +136,52 @@ class StepDownGate:
             if self.stepping_down:  # only settle() waits for it
                 self._changed.set()
 
-    def verdict(self, method: str, commits_before: int) -> tuple[int, str, str]:
-        """The answer for a request the step-down stopped or failed (see the module)."""
-        if method in _SAFE_METHODS or self.commits() == commits_before:
-            return _not_leader("it had not answered this request")
+    @property
+    def role(self) -> bytes:
+        """The ``X-Symphony-Role`` of the gate's answers."""
+        return b"stopping" if self.stopping else b"standby"
+
+    def verdict(self, flight: _Flight) -> tuple[int, str, str]:
+        """The answer for a request the step-down or stop stopped or failed (see the
+        module). A request whose body had not all come was not applied."""
+        if (
+            flight.method in _SAFE_METHODS
+            or not flight.body_done
+            or self.commits() == flight.commits
+        ):
+            return self._refusal("it had not answered this request")
         return (
             502,
-            "the leader changed",
-            f"{STOPPED} while it had this request, unanswered; it may have been applied: "
+            STOPPING if self.stopping else "the leader changed",
+            f"{self.why} while it had this request, unanswered; it may have been applied: "
             "check before repeating it",
         )
+
+    @property
+    def why(self) -> str:
+        """Why the gate answers instead of the app (said in its answers)."""
+        return STOPPING_WHY if self.stopping else STOPPED
+
+    def _refusal(self, why: str) -> tuple[int, str, str]:
+        if self.stopping:
+            return (
+                503,
+                STOPPING,
+                f"{STOPPING_WHY}; {why}, and nothing was applied: retry in a moment (or at "
+                "another Conductor sharing its store)",
+            )
+        return _not_leader(why)
 
 
 def _has_body(scope: Scope) -> bool:
     """Whether a request comes with a body (a length above 0, or chunks)."""
+    # ASGI's header names are in lower case (h11 gives them so): no lower() per header,
+    # which was a seventh of the gate's cost.
     for name, value in scope["headers"]:
-        key = bytes(name).lower()
-        if key == b"transfer-encoding" or (key == b"content-length" and value.strip() != b"0"):
+        if name == b"content-length":
+            if value.strip() != b"0":
+                return True
+        elif name == b"transfer-encoding":
             return True
     return False
 
@@ -199,9 +251,11 @@ class _Flight:
             if message["type"] == "http.response.start" and not self.started:
                 self.started, self.head = True, message.get("headers", ())
                 if self.gate.stepping_down:
-                    if int(message["status"]) >= 500 and _ROLE not in self.headers:
+                    # Stopping, the actors still run: a 5xx then is the app's own.
+                    failed = int(message["status"]) >= 500 and not self.gate.stopping
+                    if failed and _ROLE not in self.headers:
                         self.replaced = True
-                        await _answer(send, *self.gate.verdict(self.method, self.commits))
+                        await _answer(send, *self.gate.verdict(self), self.gate.role)
                         return
                     if self.streaming:
                         self.scope.cancel()  # a stream begun meanwhile ends at once too
@@ -217,7 +271,7 @@ class _Flight:
         if self.replaced:
             return
         if not self.started:
-            await _answer(send, *self.gate.verdict(self.method, self.commits))
+            await _answer(send, *self.gate.verdict(self), self.gate.role)
             return
         if not self.streaming or self.sending:
             # A body of known length cut short, or a write cut half-way: only closing
@@ -230,7 +284,10 @@ class _Flight:
     def _last_words(self, path: str) -> bytes:
         """A stream's last line, in its own format, for the streams of this API."""
         kind = self.headers.get(b"content-type", b"")
-        why = f"{STOPPED}; reconnect: another Conductor leads, or will in a moment"
+        if self.gate.stopping:
+            why = f"{STOPPING_WHY}; reconnect in a moment"
+        else:
+            why = f"{STOPPED}; reconnect: another Conductor leads, or will in a moment"
         if kind.startswith(b"text/event-stream") and path == "/live":
             return b"event: closing\ndata: " + json.dumps({"reason": why}).encode() + b"\n\n"
         if b"x-symphony-instance" in self.headers:  # a followed log
@@ -238,7 +295,9 @@ class _Flight:
         return b""
 
 
-async def _answer(send: ASGISendCallable, status: int, error: str, detail: str) -> None:
+async def _answer(
+    send: ASGISendCallable, status: int, error: str, detail: str, role: bytes
+) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
     await send(
         {
@@ -248,7 +307,7 @@ async def _answer(send: ASGISendCallable, status: int, error: str, detail: str) 
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"retry-after", b"1"),
-                (ROLE_HEADER.encode(), b"standby"),
+                (_ROLE, role),
             ],
         }
     )
