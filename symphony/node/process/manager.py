@@ -121,6 +121,9 @@ class ProcessManager:
         #: Instances a stop is under way for: re-adopted with their stop requested, so a
         #: monitor replacement mid-stop never starts or restarts them.
         self._stopping: set[str] = set()
+        #: Starts under way, set when each is done: a stop that finds no instance waits
+        #: for the start before it (both may wait for a monitor and wake in any order).
+        self._starting: dict[str, trio.Event] = {}
         self.monitors_replaced = 0
         self.dropped_updates = 0
         #: Set by :meth:`stop_instances`: the node is ending, and starts nothing new.
@@ -354,6 +357,17 @@ class ProcessManager:
         if not isinstance(request, StartRequest):
             raise TypeError(f"start_instance takes a StartRequest, not {type(request).__name__}")
         instance_id = logfiles.check_instance_id(request.instance_id)
+        if instance_id in self._starting:  # the same start again: the first decides
+            await self._starting[instance_id].wait()
+            return await self._start(request, instance_id)
+        done = self._starting[instance_id] = trio.Event()
+        try:
+            return await self._start(request, instance_id)
+        finally:
+            del self._starting[instance_id]
+            done.set()
+
+    async def _start(self, request: StartRequest, instance_id: str) -> InstanceReport:
         spec = request.spec
         await self.wait_ready()
         if instance_id in self._instances:
@@ -393,7 +407,11 @@ class ProcessManager:
             await self.wait_ready()
             entry = self._instances.get(instance_id)
             if entry is None:
-                raise UnknownInstance(f"no instance {instance_id!r} on this node")
+                starting = self._starting.get(instance_id)
+                if starting is None:
+                    raise UnknownInstance(f"no instance {instance_id!r} on this node")
+                await starting.wait()  # a start that came first: stop what it starts
+                continue
             ref, actor = entry
             generation = self._generation
             timeout = actor.spec.stop_timeout_seconds + 30.0
