@@ -69,11 +69,12 @@ async def test_a_node_keeps_at_most_its_bound_of_ended_instances(
             assert "forgetting the oldest, once-1" in caplog.text
 
 
-def test_the_bound_forgets_the_oldest_first_and_never_the_newest() -> None:
+def test_the_bound_forgets_those_that_ended_first() -> None:
     ended = EndedInstances(2)
-    assert ended.add("a") == [] and ended.add("b") == []
-    assert ended.add("a") == []  # noted again: now the newest
-    assert ended.add("c") == ["b"]
-    assert "a" in ended and "c" in ended and len(ended) == 2
+    assert ended.add("a", 10.0) == [] and ended.add("b", 20.0) == []
+    assert ended.add("a", 30.0) == []  # noted again: it ended last
+    assert ended.add("c", 5.0) == ["c"]  # noted last, but ended before the others
+    assert ended.add("d", 40.0) == ["b"]
+    assert "a" in ended and "d" in ended and len(ended) == 2
     with pytest.raises(ValueError, match="at least one"):
         EndedInstances(0)

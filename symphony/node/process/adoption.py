@@ -120,7 +120,6 @@ async def take_over(manager: ProcessManager, records: Iterable[SavedInstance]) -
     """Adopt the instances of ``records`` by their runs (see the module docstring and
     ``ProcessManager.adopt``); runs that no record owns are ended."""
     runs = runs_by_instance((await manager.client.request("hello")).get("runs"))
-    settled: list[tuple[float, str]] = []  # ended for good before: when, which
     for saved in records:
         request = saved.request
         if request.instance_id in manager._instances:
@@ -154,11 +153,11 @@ async def take_over(manager: ProcessManager, records: Iterable[SavedInstance]) -
                 request, spec, settled=saved.final_state, outcome=outcome, **stopping
             )
             if saved.final_state != "stopped":
-                settled.append((ended_at(outcome), request.instance_id))
+                # Kept until the Conductor has its end (see ``ended``).
+                at = ended_at(outcome)
+                manager._forget_oldest(manager.ended.add(request.instance_id, at))
         else:  # it was waiting to restart when the agent died
             await manager._launch(request, spec, outcome=outcome, **stopping)
-    for _, instance_id in sorted(settled):  # kept until the Conductor has them
-        manager._forget_oldest(manager.ended.add(instance_id))
     for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
         for run in orphaned:
             if run["state"] == "ended":

@@ -18,7 +18,7 @@ past ``gc_max_allocs``.
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import logging
 from typing import Any
 
@@ -29,23 +29,24 @@ ENDED_KEPT = 1000
 
 
 class EndedInstances:
-    """Instance ids that ended for good, in the order they ended (oldest first)."""
+    """Instance ids that ended for good, with when they ended (wall clock)."""
 
     def __init__(self, limit: int = ENDED_KEPT) -> None:
         if limit < 1:
             raise ValueError(f"a node must keep at least one ended instance, not {limit}")
         self.limit = limit
-        self._ids: dict[str, None] = {}  # insertion-ordered: the oldest first
+        self._ids: dict[str, float] = {}
 
-    def add(self, instance_id: str) -> list[str]:
-        """Note that ``instance_id`` ended now; returns the oldest ids past the bound,
-        which the caller forgets (never ``instance_id`` itself)."""
-        self._ids.pop(instance_id, None)
-        self._ids[instance_id] = None
+    def add(self, instance_id: str, at: float) -> list[str]:
+        """Note that ``instance_id`` ended at ``at``; returns the ids that ended first
+        past the bound, which the caller forgets. By the time of the end, not of the
+        noting: an agent's adoption notes those that ended before it came in the order
+        of its records, beside those ending meanwhile."""
+        self._ids[instance_id] = at
         over = len(self._ids) - self.limit
         if over <= 0:
             return []
-        oldest = list(itertools.islice(self._ids, over))
+        oldest = heapq.nsmallest(over, self._ids, key=self._ids.__getitem__)
         for old in oldest:
             del self._ids[old]
         logger.warning(

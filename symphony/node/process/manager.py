@@ -253,8 +253,6 @@ class ProcessManager:
             # update and may place another instance here at once.
             self.devices.release(update.instance_id)
             update = self._forget_secrets(update)
-            if update.state != "stopped" and update.instance_id in self._instances:
-                self._forget_oldest(self.ended.add(update.instance_id))
         self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
         entry = self._instances.get(update.instance_id)
         if update.state in ("exited", "failed", "starting") and entry is not None:
@@ -281,6 +279,11 @@ class ProcessManager:
                 self.dropped_updates += 1  # a slow subscriber loses updates, never blocks us
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._subscribers.remove(channel)
+        # Ended for good: kept until the Conductor has this end. The bound comes last: it
+        # may forget this very instance (ended before all the others, by their times).
+        ended = update.final and update.state in ("exited", "failed")
+        if ended and update.instance_id in self._instances:
+            self._forget_oldest(self.ended.add(update.instance_id, update.at))
 
     def _forget_secrets(self, update: StatusUpdate) -> StatusUpdate:
         """No run of an instance that ended for good starts again: its secret values go
@@ -388,7 +391,8 @@ class ProcessManager:
         return actor.report()
 
     async def stop_instance(self, instance_id: str) -> InstanceReport:
-        """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it."""
+        """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it;
+        one that ended for good is forgotten at once, its end left as reported."""
         self._stopping.add(instance_id)
         try:
             return await self._stop(instance_id)
