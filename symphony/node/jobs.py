@@ -6,7 +6,8 @@ every status change of every instance to the link, which batches them to the Con
 
 Commands are idempotent, because the Conductor may repeat them after a reconnect: a
 start of an instance that exists is a no-op, a stop of an unknown instance is reported
-as ``stopped``, and a repeated stop of an instance being stopped does nothing more.
+as ``stopped``, and a repeated stop of an instance being stopped does nothing more. A
+stop of an instance that ended for good (the Conductor has its end) forgets it quietly.
 Stops run in the background: a job's grace period must not hold up the commands
 behind it. So do starts while a lost monitor is being replaced (for as long as none can
 start): log requests and the other commands need no monitor.

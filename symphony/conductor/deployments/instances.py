@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
-from symphony.wire import InstanceStatus, JobSpec, StartInstance, job_spec_from_dict
+from symphony.wire import (
+    InstanceStatus,
+    JobSpec,
+    StartInstance,
+    StopInstance,
+    job_spec_from_dict,
+)
 from symphony.wire.states import InstanceState, is_final, is_live
 
 from ..placement import job_needs
@@ -43,6 +49,19 @@ NON_TEMPLATE_FIELDS = frozenset(
 def is_final_update(update: InstanceStatus) -> bool:
     """Whether the node will not run this instance again by itself."""
     return bool(update.final) or update.state in ALWAYS_FINAL
+
+
+def ended_by_itself(update: InstanceStatus) -> bool:
+    """Whether a node says that an instance ended for good there without a stop (its
+    policy runs it no more): the node keeps it, to report its end in every hello, until
+    told to forget it (a stop, once its end is recorded here)."""
+    return is_final_update(update) and update.state in (S.EXITED, S.FAILED)
+
+
+def forget_ended(instance_ids: Iterable[str]) -> list[StopInstance]:
+    """The stops that let a node forget instances whose end is recorded here."""
+    reason = "ended: its end is recorded by the conductor"
+    return [StopInstance(instance_id=i, reason=reason) for i in dict.fromkeys(instance_ids)]
 
 
 def conductor_state(update: InstanceStatus, current: InstanceState) -> InstanceState:

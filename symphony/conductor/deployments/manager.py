@@ -77,7 +77,7 @@ from .creating import BatchRefused, CreateQueue, FlushCreates
 from .events import EventLog
 from .experiments import EXPERIMENT_MESSAGES
 from .foresight import Foresight
-from .instances import is_final_update
+from .instances import ended_by_itself, forget_ended, is_final_update
 from .messages import (
     CreateDeployment,
     CreateDeployments,
@@ -430,5 +430,8 @@ class Deployments(Supervisor):
         ]
         if stops:
             log.info("stopping %d orphan instance(s) on %s", len(stops), report.node_id)
+        # Those that ended there by themselves: nothing is left to record of them.
+        stops += forget_ended(u.instance_id for u in updates if ended_by_itself(u))
+        if stops:
             with contextlib.suppress(ActorStopped):
                 await report.session.tell(stops if len(stops) > 1 else stops[0])

@@ -48,7 +48,7 @@ from symphony.wire.states import is_live
 
 from ..placement import runtime_requests
 from ..store import DeploymentRecord, InstanceRecord
-from .commands import tell_session
+from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import instance_created
 from .experiment_placement import with_env
@@ -56,7 +56,9 @@ from .hello import HelloHandling
 from .instances import (
     apply_update,
     ended,
+    ended_by_itself,
     evolved,
+    forget_ended,
     is_final_update,
     job_spec,
     new_instance,
@@ -471,9 +473,27 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         await self._save_together(list(changed.values()), restarts=restarts)
         # Capacity is released once the end is on disk.
         await self._release([i for i in changed if not is_live(self.instances[i].state)])
+        if report.session is not None:
+            await send_batched(report.session, forget_ended(self._ended_there(report, changed)))
         if report.full:
             await self._after_hello(report, seen)
         await self._reconcile()
+
+    def _ended_there(self, report: NodeReport, changed: dict[str, InstanceRecord]) -> list[str]:
+        """The instances whose end by itself on the node is on disk here by now: the node
+        may forget them. Once, when the end is recorded; again on each hello that still
+        lists one (the stop was lost with the link, or the agent restarted first)."""
+        return [
+            u.instance_id
+            for u in report.updates
+            if ended_by_itself(u)
+            and (u.instance_id in changed or report.full)
+            and not self._live_on(u.instance_id, report.node_id)
+        ]
+
+    def _live_on(self, instance_id: str, node_id: str) -> bool:
+        inst = self.instances.get(instance_id)
+        return inst is not None and inst.node_id == node_id and is_live(inst.state)
 
     async def _apply(self, report: NodeReport, update: InstanceStatus) -> InstanceRecord | None:
         """The instance after ``update`` (to be saved), or None if nothing changes."""

@@ -30,12 +30,19 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .client import MonitorLost
-from .records import StartRequest, StatusUpdate, signal_name
+from .devices import run_devices
+from .ended import ended_at
+from .localstate import SavedInstance
+from .records import FINAL_STATES, StartRequest, StatusUpdate, signal_name
+
+if TYPE_CHECKING:
+    from .manager import ProcessManager
 
 Run = dict[str, Any]  # one run as the monitor's ``hello`` lists it
 
@@ -107,3 +114,53 @@ def history_update(request: StartRequest, run: Run) -> StatusUpdate:
         reason=run.get("reason"),
         adopted=True,
     )
+
+
+async def take_over(manager: ProcessManager, records: Iterable[SavedInstance]) -> None:
+    """Adopt the instances of ``records`` by their runs (see the module docstring and
+    ``ProcessManager.adopt``); runs that no record owns are ended."""
+    runs = runs_by_instance((await manager.client.request("hello")).get("runs"))
+    for saved in records:
+        request = saved.request
+        if request.instance_id in manager._instances:
+            continue
+        spec = request.spec
+        plan = InstanceRuns.split(runs.pop(request.instance_id, []))
+        for run in plan.history:  # ended before the latest run began: report, then forget
+            manager.client.remember_ended(run)
+            manager._emit(history_update(request, run))
+            await manager.client.ack(run["run_id"])
+        outcome = saved.outcome  # the last exit and the restarts so far
+        # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
+        stopping = {"stop_requested": True} if request.instance_id in manager._stopping else {}
+        if plan.live or plan.ended or saved.final_state not in FINAL_STATES:
+            # Its devices before anything new can take them: those of its live run's
+            # record if it has one (what the job was started with), else its own.
+            recorded = run_devices(plan.live) if plan.live else None
+            held = manager.devices.hold(request.instance_id, recorded or request.devices)
+            request = dataclasses.replace(request, devices=held)
+        for run in plan.superseded:  # one run per instance: an older one must not run on
+            await manager.client.request("signal", run_id=run["run_id"], signal=9)
+        if plan.live:
+            await manager._launch(request, spec, adopt_live=plan.live, outcome=outcome, **stopping)
+        elif plan.ended:
+            manager.client.remember_ended(plan.ended)
+            await manager._launch(
+                request, spec, adopt_ended=plan.ended, outcome=outcome, **stopping
+            )
+        elif saved.final_state in FINAL_STATES:
+            await manager._launch(
+                request, spec, settled=saved.final_state, outcome=outcome, **stopping
+            )
+            if saved.final_state != "stopped":
+                # Kept until the Conductor has its end (see ``ended``).
+                at = ended_at(outcome)
+                manager._forget_oldest(manager.ended.add(request.instance_id, at))
+        else:  # it was waiting to restart when the agent died
+            await manager._launch(request, spec, outcome=outcome, **stopping)
+    for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
+        for run in orphaned:
+            if run["state"] == "ended":
+                await manager.client.ack(run["run_id"])
+            else:
+                await manager.client.request("signal", run_id=run["run_id"], signal=9)

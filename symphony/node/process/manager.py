@@ -40,9 +40,10 @@ from symphony.wire import JobSpec
 
 from ..container import detect_runtimes
 from . import logfiles
-from .adoption import InstanceRuns, history_update, runs_by_instance
+from .adoption import take_over
 from .client import MonitorClient, MonitorLost, kill_all_jobs
-from .devices import DeviceLedger, run_devices
+from .devices import DeviceLedger
+from .ended import ENDED_KEPT, EndedInstances
 from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
 from .proctree import Snapshot
@@ -89,6 +90,7 @@ class ProcessManager:
         sources: SourcePreparer | None = None,
         container_runtimes: Mapping[str, str] | None = None,
         gpus: Iterable[str] = (),
+        ended_kept: int = ENDED_KEPT,
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -111,6 +113,8 @@ class ProcessManager:
         self._subscribers: list[trio.MemorySendChannel[StatusUpdate]] = []
         self._instances: dict[str, tuple[ActorRef | None, ProcessSupervisor]] = {}
         self._events: dict[str, deque[StatusUpdate]] = {}
+        #: Ended for good, kept until the Conductor has their end (see :mod:`.ended`).
+        self.ended = EndedInstances(ended_kept)
         self._nursery: trio.Nursery | None = None
         self._ready = trio.Event()  # set while a monitor serves us
         self._generation = 0  # monitors lost so far
@@ -220,6 +224,7 @@ class ProcessManager:
         self._generation += 1
         self._nursery = None
         self._instances.clear()
+        self.ended.clear()  # noted again as the new monitor's adoption settles them
 
     @property
     def ready(self) -> bool:
@@ -277,11 +282,16 @@ class ProcessManager:
                 self.dropped_updates += 1  # a slow subscriber loses updates, never blocks us
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._subscribers.remove(channel)
+        # Ended for good: kept until the Conductor has this end. The bound comes last: it
+        # may forget this very instance (ended before all the others, by their times).
+        ended = update.final and update.state in ("exited", "failed")
+        if ended and update.instance_id in self._instances:
+            self._forget_oldest(self.ended.add(update.instance_id, update.at))
 
     def _forget_secrets(self, update: StatusUpdate) -> StatusUpdate:
         """No run of an instance that ended for good starts again: its secret values go
-        (it may stay listed until the Conductor stops it, which it need not do). The
-        reason that every hello reports again is masked with them one last time."""
+        (it stays listed until the Conductor has its end, see :mod:`.ended`). The reason
+        that the hellos until then report again is masked with them one last time."""
         held = self.node.secrets.pop(update.instance_id, None)
         if not held or not update.reason:
             return update
@@ -395,7 +405,8 @@ class ProcessManager:
         return actor.report()
 
     async def stop_instance(self, instance_id: str) -> InstanceReport:
-        """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it."""
+        """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it;
+        one that ended for good is forgotten at once, its end left as reported."""
         self._stopping.add(instance_id)
         try:
             return await self._stop(instance_id)
@@ -413,6 +424,11 @@ class ProcessManager:
                 await starting.wait()  # a start that came first: stop what it starts
                 continue
             ref, actor = entry
+            if instance_id in self.ended:
+                # Ended for good, and the Conductor has its end (it stops only what it
+                # has): forgotten without a word, its exit stays the last one reported.
+                self._forget(instance_id, entry)
+                return actor.report()
             generation = self._generation
             timeout = actor.spec.stop_timeout_seconds + 30.0
             try:
@@ -435,13 +451,34 @@ class ProcessManager:
                 if actor.state != "stopped":
                     self._settle(actor, "stopped", "stop requested")
                 break
-        if self._instances.get(instance_id) is entry:  # a concurrent stop may have been first
-            del self._instances[instance_id]
-            self.node.secrets.pop(instance_id, None)
-            self.devices.release(instance_id)
-            self.store.delete(instance_id)
-            self._events.pop(instance_id, None)  # a stopped instance is forgotten entirely
+        self._forget(instance_id, entry)
         return report
+
+    def _forget(self, instance_id: str, entry: tuple[ActorRef | None, ProcessSupervisor]) -> None:
+        """Forget a stopped or ended instance entirely, but for its log files."""
+        if self._instances.get(instance_id) is not entry:  # a concurrent stop was first
+            return
+        del self._instances[instance_id]
+        self.ended.discard(instance_id)
+        self.node.secrets.pop(instance_id, None)
+        self.devices.release(instance_id)
+        self._events.pop(instance_id, None)
+        try:
+            self.store.delete(instance_id)
+        except OSError as error:
+            # Also called from _emit (the bound): raised, it would crash the supervision
+            # of the instance that just ended. Left behind, it is adopted and forgotten again.
+            logger.warning("cannot delete the record of %s: %s", instance_id, error)
+        ref = entry[0]
+        if ref is not None and self._nursery is not None:
+            self._nursery.start_soon(ref.stop)  # an ended one's supervisor is idle: it goes
+
+    def _forget_oldest(self, instance_ids: Iterable[str]) -> None:
+        """Past the bound of ended instances kept: the oldest go, confirmed or not."""
+        for instance_id in instance_ids:
+            entry = self._instances.get(instance_id)
+            if entry is not None:
+                self._forget(instance_id, entry)
 
     def live_requests(self) -> list[StartRequest]:
         """The start requests of the instances that have not ended (what the relay checks
@@ -484,47 +521,7 @@ class ProcessManager:
     async def adopt(self, records: Iterable[SavedInstance] | None = None) -> list[InstanceReport]:
         """Take over the instances of an earlier agent (call once, right after ``run``):
         ``records``, as the caller read them, or the records read now."""
-        runs = runs_by_instance((await self.client.request("hello")).get("runs"))
-        for saved in self.store.load_all() if records is None else records:
-            request = saved.request
-            if request.instance_id in self._instances:
-                continue
-            spec = request.spec
-            plan = InstanceRuns.split(runs.pop(request.instance_id, []))
-            for run in plan.history:  # ended before the latest run began: report, then forget
-                self.client.remember_ended(run)
-                self._emit(history_update(request, run))
-                await self.client.ack(run["run_id"])
-            outcome = saved.outcome  # the last exit and the restarts so far
-            # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
-            stopping = {"stop_requested": True} if request.instance_id in self._stopping else {}
-            if plan.live or plan.ended or saved.final_state not in FINAL_STATES:
-                # Its devices before anything new can take them: those of its live run's
-                # record if it has one (what the job was started with), else its own.
-                recorded = run_devices(plan.live) if plan.live else None
-                held = self.devices.hold(request.instance_id, recorded or request.devices)
-                request = dataclasses.replace(request, devices=held)
-            for run in plan.superseded:  # one run per instance: an older one must not run on
-                await self.client.request("signal", run_id=run["run_id"], signal=9)
-            if plan.live:
-                await self._launch(request, spec, adopt_live=plan.live, outcome=outcome, **stopping)
-            elif plan.ended:
-                self.client.remember_ended(plan.ended)
-                await self._launch(
-                    request, spec, adopt_ended=plan.ended, outcome=outcome, **stopping
-                )
-            elif saved.final_state in FINAL_STATES:
-                await self._launch(
-                    request, spec, settled=saved.final_state, outcome=outcome, **stopping
-                )
-            else:  # it was waiting to restart when the agent died
-                await self._launch(request, spec, outcome=outcome, **stopping)
-        for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
-            for run in orphaned:
-                if run["state"] == "ended":
-                    await self.client.ack(run["run_id"])
-                else:
-                    await self.client.request("signal", run_id=run["run_id"], signal=9)
+        await take_over(self, self.store.load_all() if records is None else records)
         return await self._reports()
 
     async def stop_all(
