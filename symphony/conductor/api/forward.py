@@ -24,7 +24,6 @@ it does not hold the others' grace.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
@@ -33,7 +32,7 @@ import trio
 
 from symphony.httpd import ASGIReceiveCallable, ASGISendCallable, Scope
 
-from .roleheaders import FORWARDED_HEADER, ROLE_HEADER
+from .roleheaders import FORWARDED_HEADER, ROLE_HEADER, answer_retry
 
 log = logging.getLogger("symphony.conductor.api")
 #: Headers of one hop, not to be passed on (RFC 9110 section 7.6.1), and Host (the
@@ -163,7 +162,7 @@ class Forwarder:
             return
         except httpx.HTTPError as error:  # sent, maybe applied: the client must not retry
             log.warning("the leader at %s did not answer: %s", leader, error)
-            await _answer(
+            await answer_retry(
                 send,
                 502,
                 "the leader did not answer",
@@ -229,7 +228,7 @@ class _Flight:
         if self.method in _SAFE_METHODS:
             await _leader_changed(send, f"the old leader at {leader} had not answered")
             return
-        await _answer(
+        await answer_retry(
             send,
             502,
             "the leader changed",
@@ -285,27 +284,10 @@ async def _pass_body(response: httpx.Response, send: ASGISendCallable) -> None:
 
 async def _unavailable(send: ASGISendCallable, detail: str) -> None:
     """503: the request reached no leader (nothing was applied); try another Conductor."""
-    await _answer(send, 503, "this Conductor is a standby", detail)
+    await answer_retry(send, 503, "this Conductor is a standby", detail)
 
 
 async def _leader_changed(send: ASGISendCallable, why: str) -> None:
     """503 while this standby takes over: nothing was applied; retry (here, in a moment,
     or at another Conductor)."""
-    await _answer(send, 503, "the leader changed; retry", f"{why}; nothing was applied")
-
-
-async def _answer(send: ASGISendCallable, status: int, error: str, detail: str) -> None:
-    body = json.dumps({"error": error, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
-                (ROLE_HEADER.encode(), b"standby"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await answer_retry(send, 503, "the leader changed; retry", f"{why}; nothing was applied")

@@ -46,7 +46,7 @@ import trio
 
 from symphony.httpd import ASGIApp, ASGIReceiveCallable, ASGISendCallable, Message, Scope
 
-from .roleheaders import ROLE_HEADER
+from .roleheaders import ROLE_HEADER, answer_retry
 
 #: Seconds the requests in flight may take to finish once the leader steps down.
 GRACE = 0.5
@@ -122,7 +122,7 @@ class StepDownGate:
             await self.app(scope, receive, send)
             return
         if self.stepping_down:
-            await _answer(send, *self._refusal("it takes no request now"), self.role)
+            await answer_retry(send, *self._refusal("it takes no request now"), self.role)
             return
         flight = _Flight(self, scope["method"], self.commits(), _has_body(scope))
         self._flights.add(flight)
@@ -255,7 +255,7 @@ class _Flight:
                     failed = int(message["status"]) >= 500 and not self.gate.stopping
                     if failed and _ROLE not in self.headers:
                         self.replaced = True
-                        await _answer(send, *self.gate.verdict(self), self.gate.role)
+                        await answer_retry(send, *self.gate.verdict(self), self.gate.role)
                         return
                     if self.streaming:
                         self.scope.cancel()  # a stream begun meanwhile ends at once too
@@ -271,7 +271,7 @@ class _Flight:
         if self.replaced:
             return
         if not self.started:
-            await _answer(send, *self.gate.verdict(self), self.gate.role)
+            await answer_retry(send, *self.gate.verdict(self), self.gate.role)
             return
         if not self.streaming or self.sending:
             # A body of known length cut short, or a write cut half-way: only closing
@@ -293,22 +293,3 @@ class _Flight:
         if b"x-symphony-instance" in self.headers:  # a followed log
             return f"[symphony] {why}\n".encode()
         return b""
-
-
-async def _answer(
-    send: ASGISendCallable, status: int, error: str, detail: str, role: bytes
-) -> None:
-    body = json.dumps({"error": error, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
-                (_ROLE, role),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
