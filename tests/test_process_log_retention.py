@@ -103,6 +103,30 @@ async def test_past_the_total_the_oldest_orphans_go_first(tmp_path) -> None:
             assert present(state) == ["c-0", "live-0"]
 
 
+async def test_a_start_while_the_sweep_measures_keeps_its_logs(tmp_path) -> None:
+    """Held is checked again after the measuring (in a thread): an id whose start came
+    meanwhile keeps its old lines (appended to, not deleted and made anew)."""
+    state = str(tmp_path / "node")
+    with trio.fail_after(60):
+        async with open_node(state) as node, trio.open_nursery() as nursery:
+            for i in range(3000):  # ~0.1 s of measuring
+                orphan(state, f"old-{i}", 8)
+            swept: list[tuple[int, int]] = []
+
+            async def sweeping() -> None:
+                # By the total alone: its start makes old-0 new, no longer due by age.
+                swept.append(await sweep(node.manager, retention=0, max_bytes=1))
+
+            nursery.start_soon(sweeping)
+            await trio.testing.wait_all_tasks_blocked(cushion=0.02)  # in its thread
+            assert not swept
+            await node.start("old-0", ONCE)
+            await wait_real(lambda: bool(swept))
+            assert swept == [(2999, 2999 * 10)]
+            assert present(state) == ["old-0"]
+            await wait_real(lambda: node.manager.tail("old-0") == ["x" * 10, "said old-0"])
+
+
 async def test_logs_of_recorded_instances_stay_until_the_adoption(tmp_path) -> None:
     """An agent that comes after another: an instance with a record is the node's even
     before the adoption has taken it over (its job may run)."""

@@ -7,11 +7,11 @@ is older than the retention (default 7 days), and past a total for all orphans (
 
 Never an instance that may run: the node *holds* an instance that is live, ended but
 kept (:mod:`.ended`), being started or stopped, or that has a record (an adoption works
-from the records). The directories are measured in a worker thread; what is held is
-checked again on the event loop just before each orphan is renamed out of the way (no
-await in between, so no start or adoption slips in), and the renamed copies are removed
-in a worker thread. A start after that makes a new directory. The sweep does nothing
-while a lost monitor is being replaced.
+from the records). The records are read, then the directories measured, in a worker
+thread; what is held is checked on the event loop once that is done, and the orphans
+due are renamed out of the way right after (no await in between, so no start or
+adoption slips in); the renamed copies are removed in a worker thread. A start after
+that makes a new directory. The sweep does nothing while a lost monitor is replaced.
 """
 
 from __future__ import annotations
@@ -110,10 +110,15 @@ async def sweep(
         return 0, 0
     logs_dir = os.path.join(manager.state_dir, "logs")
 
-    def survey() -> tuple[list[LogDir], set[str]]:
-        return measure(logs_dir), manager.store.recorded_ids()
+    def survey() -> tuple[set[str], list[LogDir]]:
+        return manager.store.recorded_ids(), measure(logs_dir)
 
-    dirs, recorded = await trio.to_thread.run_sync(survey)
+    recorded, dirs = await trio.to_thread.run_sync(survey)
+    if not manager.ready:  # the monitor was lost meanwhile: what is held is unknown
+        return 0, 0
+    # From here to the last rename, no await: what is held now stays so until then (a
+    # start that came while the thread measured is held; one that comes later finds
+    # its directory gone and makes it anew). Records: read before the measuring.
     keep = held(manager) | recorded
     due = choose(
         (d for d in dirs if d.instance_id not in keep),
@@ -123,10 +128,7 @@ async def sweep(
     )
     removing: list[str] = []
     count = size = 0
-    keep = held(manager)  # again: starts may have come while the thread measured
     for d in due:
-        if d.instance_id in keep or not manager.ready:
-            continue
         target = os.path.join(logs_dir, _REMOVING + d.instance_id)
         try:
             os.rename(os.path.join(logs_dir, d.instance_id), target)
