@@ -93,14 +93,18 @@ async def test_past_the_total_the_oldest_orphans_go_first(tmp_path) -> None:
             age(logs(state, "live-0"), 90)  # the oldest, but held: neither counted nor gone
             for days, name in ((3, "a-0"), (2, "b-0"), (1, "c-0")):
                 orphan(state, name, days, size=100)
+            orphan(str(tmp_path / "elsewhere"), "big-0", 30, size=1000)
+            os.symlink(logs(str(tmp_path / "elsewhere"), "big-0"), logs(state, "link-0"))
             assert await sweep(node.manager, retention=0, max_bytes=250) == (1, 100)
-            assert present(state) == ["b-0", "c-0", "live-0"]
+            assert present(state) == ["b-0", "c-0", "link-0", "live-0"]
             assert await sweep(node.manager, retention=0, max_bytes=250) == (0, 0)
             assert await sweep(node.manager, retention=0, max_bytes=100) == (1, 100)
-            assert present(state) == ["c-0", "live-0"]
+            assert present(state) == ["c-0", "link-0", "live-0"]
             # 0 and 0: logs are kept forever.
             assert await sweep(node.manager, retention=0, max_bytes=0) == (0, 0)
-            assert present(state) == ["c-0", "live-0"]
+            assert present(state) == ["c-0", "link-0", "live-0"]
+            # A symlink there is neither followed nor deleted, nor what it points to.
+            assert os.listdir(logs(state, "link-0")) == ["stdout.log"]
 
 
 async def test_a_start_while_the_sweep_measures_keeps_its_logs(tmp_path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -66,11 +67,14 @@ def measure(logs_dir: str) -> list[LogDir]:
             continue
         try:
             check_instance_id(name)
-            newest, size = os.lstat(path).st_mtime, 0
+            own = os.lstat(path)
+            if not stat.S_ISDIR(own.st_mode):  # a symlink is never followed, nor deleted
+                continue
+            newest, size = own.st_mtime, 0
             with os.scandir(path) as entries:
                 for entry in entries:
-                    stat = entry.stat(follow_symlinks=False)
-                    newest, size = max(newest, stat.st_mtime), size + stat.st_size
+                    info = entry.stat(follow_symlinks=False)
+                    newest, size = max(newest, info.st_mtime), size + info.st_size
         except (ValueError, OSError):  # not an instance's directory, or gone meanwhile
             continue
         found.append(LogDir(name, newest, size))
