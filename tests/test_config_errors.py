@@ -220,7 +220,7 @@ WORDED = [
         NODE + "  yes: 1\n",
         "node: unknown key true (keys are names); expected one of node_id, conductor_addr, "
         "groups, capacities_total, heartbeat_sec, tls, join, state_dir, ports, advertise_addr, "
-        "cache_max_bytes, envs_dir, gpus",
+        "cache_max_bytes, log_retention_sec, orphan_logs_max_bytes, envs_dir, gpus",
     ),
     (
         "mode: conductor\nconductor:\n  tls: {advertise: h}\n",

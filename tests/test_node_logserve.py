@@ -120,3 +120,14 @@ async def test_logserve_a_bad_instance_id_fails_only_that_request(tmp_path) -> N
     request = LogRequest(request_id="x", instance_id="../etc", tail=5)
     await server.serve(request, reader.send)
     assert reader.eof and not os.path.exists(tmp_path / "etc")
+
+
+async def test_logserve_says_when_an_instance_has_no_logs_here(tmp_path) -> None:
+    """Never written, or deleted by the node's log retention (see ``process/loggc.py``)."""
+    server, _ = _setup(tmp_path)
+    reader = Reader()
+    await server.serve(LogRequest(request_id="n", instance_id="gone-0", tail=5), reader.send)
+    assert reader.eof and reader.data.startswith(b"[symphony] no logs on this node")
+    empty = Reader()  # a directory without lines yet: an empty tail, as before
+    await server.serve(_request("e", tail=5, follow=False), empty.send)
+    assert (empty.data, empty.eof) == (b"", True)

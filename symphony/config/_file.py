@@ -41,6 +41,7 @@ AllowedHost = Annotated[Any, AfterValidator(v.allowed_host)]
 Path = Annotated[Any, AfterValidator(v.path)]
 Seconds = Annotated[Any, AfterValidator(v.seconds)]
 OptionalSeconds = Annotated[Any, AfterValidator(_optional(v.seconds))]
+SecondsOrZero = Annotated[Any, AfterValidator(v.seconds_or_zero)]
 HttpAuth = Annotated[Any, AfterValidator(lambda a: v.choice(a, v.HTTP_AUTH_MODES))]
 NodeId = Annotated[Any, AfterValidator(v.node_id)]
 Group = Annotated[Any, AfterValidator(v.group)]
@@ -126,6 +127,8 @@ class NodeSection(_Section):
     ports: PortRange = None
     advertise_addr: Host = None
     cache_max_bytes: CacheBytes = None
+    log_retention_sec: SecondsOrZero = None
+    orphan_logs_max_bytes: Amount = None
     envs_dir: Path = None
     gpus: list[GpuId] | None = None
 

@@ -256,6 +256,8 @@ def _node(section: NodeSection | None, problems: list[tuple[str, str]]) -> Any:
         ports=s.ports,
         advertise_addr=s.advertise_addr,
         cache_max_bytes=s.cache_max_bytes,
+        log_retention_sec=s.log_retention_sec,
+        orphan_logs_max_bytes=s.orphan_logs_max_bytes,
         envs_dir=s.envs_dir,
         gpus=s.gpus,
     )

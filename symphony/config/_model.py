@@ -190,6 +190,11 @@ class NodeConfig:
     #: The cap of the cache of fetched code (archives, git checkouts), least recently
     #: used first out; default 10 GiB.
     cache_max_bytes: int = 10 * 2**30
+    #: The logs of instances the node no longer holds are deleted once older than this
+    #: (by their newest file; default 7 days), and past a total of them the oldest
+    #: first (default 1 GiB); 0 turns either off.
+    log_retention_sec: float = 7 * 86_400.0
+    orphan_logs_max_bytes: int = 2**30
     #: Where the node's virtual environments are (each a ``python3 -m venv`` directory);
     #: None: none.
     envs_dir: Path | None = None
@@ -199,6 +204,8 @@ class NodeConfig:
         _set(self, "ports", v.port_range)
         _set(self, "advertise_addr", _optional(v.host))
         _set(self, "cache_max_bytes", v.at_least_one)
+        _set(self, "log_retention_sec", v.seconds_or_zero)
+        _set(self, "orphan_logs_max_bytes", v.integer)
         _set(self, "envs_dir", _optional(v.path))
         _set(self, "conductor_host", v.host)
         _set(self, "conductor_port", v.port)

@@ -98,6 +98,15 @@ def seconds(value: object) -> float:
     return float(value)
 
 
+def seconds_or_zero(value: object) -> float:
+    """A finite number of seconds >= 0 (0: a limit that is off)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"must be a number of seconds >= 0, got {show(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise Invalid(f"must be a number of seconds >= 0, got {show(value)}")
+    return float(value)
+
+
 def boolean(value: object) -> bool:
     """``true`` or ``false``; strings such as ``"false"`` are refused, not guessed."""
     if not isinstance(value, bool):

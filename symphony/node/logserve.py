@@ -24,6 +24,7 @@ and if the log rotates past it, it goes on with the oldest file left and says so
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +34,12 @@ from symphony.wire import LogChunk, LogRequest
 
 from .process import logfiles, logtimed
 from .process.logcursor import LogCursor
+
+#: The tail of an instance without a log directory on this node (a follow waits for it).
+NO_LOGS = (
+    b"[symphony] no logs on this node: none were written, or the node deleted them"
+    b" (node.log_retention_sec, node.orphan_logs_max_bytes)\n"
+)
 
 #: Bytes of new lines held per follower whose reader is behind (shared between followers).
 FOLLOWER_BUFFER = 1024 * 1024
@@ -153,6 +160,10 @@ class LogServer:
             return
         if request.since_ns is not None or request.timestamps:
             await _serve_timed(request, path, send)
+            return
+        if not request.follow and not os.path.isdir(os.path.dirname(path)):
+            await send(LogChunk(request_id=rid, data=NO_LOGS))
+            await send(LogChunk(request_id=rid, eof=True))
             return
         if not request.follow:
             cursor = LogCursor.tail(path, request.tail)

@@ -18,6 +18,7 @@ Embedding::
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from .jobs import ProcessJobs
 from .link import ConductorLink, Jobs, LinkSettings
 from .network import network_facts
 from .process import ProcessManager
+from .process.loggc import sweep_forever
 from .relay import NodeRelay, RelayDial
 from .resources import ResourceMonitor
 from .sources.prepare import SourcePreparer
@@ -194,6 +196,15 @@ async def _run_node(config: NodeConfig, task_status: trio.TaskStatus[NodeHandle]
         adopted = await manager.adopt()
         if adopted:
             log.info("re-adopted %d instance(s) from an earlier agent", len(adopted))
+        # After the adoption: the instances adopted are held, their logs stay.
+        nursery.start_soon(
+            functools.partial(
+                sweep_forever,
+                manager,
+                retention=config.log_retention_sec,
+                max_bytes=config.orphan_logs_max_bytes,
+            )
+        )
         for request in manager.live_requests():  # their tunnels, on the same ports
             await jobs.tunnels.restore(request.spec, request.instance_id)
         tree = build_tree(config, ssl_context, jobs, uploads, gpus, relay)

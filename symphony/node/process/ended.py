@@ -6,7 +6,8 @@ run-to-completion job, a scheduled run), or it failed past its restart budget. T
 keeps such an instance (its supervisor, record and events; it is reported in every
 hello) only until the Conductor has recorded its end: the Conductor then stops it,
 and a stop of an instance that ended for good forgets it without another word (see
-``ProcessManager.stop_instance``). Its log files stay where they are.
+``ProcessManager.stop_instance``). Its log files stay where they are, until the node's
+log retention deletes them (:mod:`.loggc`).
 
 Until then it is kept, whatever the time: one that ended while the link was down
 reaches the Conductor through the next hello, and that is the only way the Conductor

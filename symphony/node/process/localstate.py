@@ -147,6 +147,11 @@ class InstanceStore:
                 os.unlink(self._path(instance_id, suffix))
         self._log.drop(instance_id)
 
+    def recorded_ids(self) -> set[str]:
+        """The ids of every instance with a record (read from the files, not memory)."""
+        ids = {n.removesuffix(".json") for n in os.listdir(self.directory) if n.endswith(".json")}
+        return ids | set(read_lines(self._log.path, "instance_id"))
+
     def close(self) -> None:
         """Close the records' file (a later save opens it again)."""
         self._log.close()
