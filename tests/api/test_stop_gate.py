@@ -102,3 +102,52 @@ async def test_a_stopping_gate_lets_requests_finish_then_answers_the_rest(
         body = json.loads(exchange.body)
         assert body["error"] == "this Conductor is stopping"
         assert "nothing was applied" in body["detail"]
+
+
+class StreamLater(App):
+    """``/follow`` begins its stream only after a moment (it finds its node first)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await trio.sleep(0.1)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"x-symphony-instance", b"i")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"a line\n", "more_body": True})
+        await trio.sleep_forever()
+
+
+class ServerSend(Exchange):
+    """As the HTTP server sends: nothing goes out once the request's scope is cancelled
+    (its write checks for a cancellation first)."""
+
+    async def run(self, gate: StepDownGate) -> None:
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self.sent.append(message)
+
+        await gate(self.scope, receive, send)
+        self.ended_at = trio.current_time()
+
+
+@pytest.mark.parametrize("change", ["stop", "step_down"])
+async def test_a_stream_begun_while_the_gate_closes_gets_its_head_and_last_line(
+    tmp_path: Path, autojump_clock: trio.abc.Clock, change: str
+) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        gate = StepDownGate(commits=lambda: store.commits, app=StreamLater(store))
+        follow = ServerSend("GET", "/deployments/d/logs")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow.run, gate)
+            await trio.sleep(0.01)
+            getattr(gate, change)()
+            await gate.settle(STOP_GRACE)
+    assert follow.status == 200
+    assert follow.body.startswith(b"[symphony] this Conductor"), follow.sent
+    assert follow.ended_at == pytest.approx(0.1, abs=0.02)

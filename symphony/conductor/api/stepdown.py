@@ -129,7 +129,7 @@ class StepDownGate:
         try:
             with flight.scope:
                 await self.app(scope, flight.wrap_receive(receive), flight.wrap(send))
-            if flight.scope.cancelled_caught:  # cut short by the step-down
+            if flight.scope.cancelled_caught or flight.replaced:  # cut short, or failed
                 await flight.cut_short(send, scope["path"])
         finally:
             self._flights.discard(flight)
@@ -247,30 +247,38 @@ class _Flight:
     def wrap(self, send: ASGISendCallable) -> ASGISendCallable:
         async def gated(message: Message) -> None:
             if self.replaced:
-                return  # the gate's answer went instead
+                return  # the gate answers instead (cut_short, outside the scope)
+            if self.scope.cancel_called:
+                # Cut short already: none of this message goes out (raises Cancelled
+                # here, before ``sending``), so cut_short may still end the stream.
+                await trio.lowlevel.checkpoint()
+            cut = False
             if message["type"] == "http.response.start" and not self.started:
                 self.started, self.head = True, message.get("headers", ())
                 if self.gate.stepping_down:
                     # Stopping, the actors still run: a 5xx then is the app's own.
                     failed = int(message["status"]) >= 500 and not self.gate.stopping
                     if failed and _ROLE not in self.headers:
+                        # Answered by cut_short, outside this scope: settle() cancelling
+                        # the scope cannot cut that answer half-way.
                         self.replaced = True
-                        await answer_retry(send, *self.gate.verdict(self), self.gate.role)
+                        self.scope.cancel()
                         return
-                    if self.streaming:
-                        self.scope.cancel()  # a stream begun meanwhile ends at once too
+                    # A stream begun meanwhile ends at once too, once its head is out
+                    # (cancelled before, the server would not write the head at all).
+                    cut = self.streaming
             # Left set if the send is cancelled half-way: nothing may follow it then.
             self.sending = True
             await send(message)
             self.sending = False
+            if cut:
+                self.scope.cancel()
 
         return gated
 
     async def cut_short(self, send: ASGISendCallable, path: str) -> None:
         """Answer what the step-down stopped, as the module says."""
-        if self.replaced:
-            return
-        if not self.started:
+        if self.replaced or not self.started:
             await answer_retry(send, *self.gate.verdict(self), self.gate.role)
             return
         if not self.streaming or self.sending:
