@@ -17,6 +17,7 @@ import trio.testing
 
 from symphony.actors import spawn
 from symphony.conductor.deployments import CreateDeployment, DeleteDeployment
+from symphony.conductor.deployments.commands import COMMAND_BATCH
 from symphony.conductor.nodes.model import RegisterNode, SessionEnded
 from symphony.wire import PROTOCOL_VERSION, Hello, InstanceStatus, StopInstance
 
@@ -96,3 +97,52 @@ async def test_a_stop_confirmed_is_not_followed_by_a_forget(
         states = {i["id"]: i["state"] for i in cluster.view("web")["instances"]}
         assert states[start.instance_id] == "stopped"
         assert forgets(cluster) == []
+
+
+class FrameLink(NodeLink):
+    """As :class:`NodeLink`, and keeps how many commands each message carried."""
+
+    def __init__(self, node_id: str, log: list[tuple[str, Any]]) -> None:
+        super().__init__(node_id, log)
+        self.frames: list[int] = []
+
+    async def receive(self, message: Any) -> Any:
+        self.frames.append(len(message) if isinstance(message, list) else 1)
+        await super().receive(message)
+
+
+async def test_many_ended_instances_of_a_deleted_deployment_are_forgotten_in_frames(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """A node keeps up to 1,000 ended instances; a hello listing many of a deployment
+    deleted meanwhile gets their forgets in frames of at most COMMAND_BATCH."""
+    async with running_cluster(tmp_path / "db") as cluster, trio.open_nursery() as nursery:
+        await cluster.deployments.ask(CreateDeployment(spec("web")))
+        await trio.testing.wait_all_tasks_blocked()
+        [(node, _start)] = cluster.starts()
+        await cluster.registry.tell(SessionEnded(node, cluster.sessions[node], "link lost"))
+        await trio.testing.wait_all_tasks_blocked()
+        link = FrameLink(node, cluster.commands)
+        cluster.sessions[node] = session = await spawn(nursery, link)
+        listed = tuple(
+            InstanceStatus(
+                instance_id=f"gone-{i}-abcdef",
+                deployment_id="dep-deleted-long-ago",
+                state="exited",
+                exit_code=0,
+                final=True,
+            )
+            for i in range(450)
+        )
+        hello = Hello(
+            protocol_version=PROTOCOL_VERSION,
+            node_id=node,
+            groups=("gpu-1",),
+            capacities_total={"Analytic1": 4},
+            instances=listed,
+        )
+        assert await cluster.registry.ask(RegisterNode(session, hello, "test", False, 1.0)) is None
+        await trio.testing.wait_all_tasks_blocked()
+        assert {i for n, i in forgets(cluster) if n == node} >= {s.instance_id for s in listed}
+        assert link.frames and max(link.frames) <= COMMAND_BATCH, link.frames
+        nursery.cancel_scope.cancel()

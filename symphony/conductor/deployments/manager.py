@@ -73,6 +73,7 @@ from ..store import (
     Store,
 )
 from . import creating, experiments
+from .commands import send_batched
 from .creating import BatchRefused, CreateQueue, FlushCreates
 from .events import EventLog
 from .experiments import EXPERIMENT_MESSAGES
@@ -432,6 +433,5 @@ class Deployments(Supervisor):
             log.info("stopping %d orphan instance(s) on %s", len(stops), report.node_id)
         # Those that ended there by themselves: nothing is left to record of them.
         stops += forget_ended(u.instance_id for u in updates if ended_by_itself(u))
-        if stops:
-            with contextlib.suppress(ActorStopped):
-                await report.session.tell(stops if len(stops) > 1 else stops[0])
+        # In frames of a bounded size: a node keeps up to 1,000 ended instances.
+        await send_batched(report.session, stops)
