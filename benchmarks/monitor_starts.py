@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import tempfile
 import time
 from typing import Any
 
+from benchmarks._monitor_socket import connect_monitor
 from benchmarks._report import write_json
 
 _LOW_LIMIT = (
@@ -47,13 +47,7 @@ class Connection:
     """A raw connection to the monitor: requests out, messages in."""
 
     def __init__(self, state_dir: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(60)
-        directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:  # through the descriptor: a socket's path is limited to ~107 bytes
-            self.sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
-        finally:
-            os.close(directory)
+        self.sock = connect_monitor(state_dir, timeout=60)
         self.buffer = b""
 
     def send(self, requests: list[dict[str, Any]]) -> None:

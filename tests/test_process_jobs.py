@@ -19,6 +19,7 @@ from tests.jobs.harness import (
     processes_under,
     spec,
     start_command,
+    start_running,
     trapping,
     wait_real,
 )
@@ -135,9 +136,7 @@ async def test_jobs_exit_during_an_agent_outage_reaches_the_hello_with_its_code(
     waiter = f"while [ ! -f {go} ]; do sleep 0.01; done; exit 7"
     job = spec(["sh", "-c", waiter], restart_policy={"type": "never"})
     async with open_node(state_dir, keep_monitor=True) as node, open_jobs(node) as (jobs, link):
-        await jobs.start(start_command("once-0", job))
-        await wait_real(lambda: any(s.state == "running" for s in link.of("once-0")))
-        pid = next(s.pid for s in link.of("once-0") if s.state == "running")
+        pid = await start_running(jobs, link, "once-0", job)
     go.touch()
     await wait_real(lambda: gone(pid))
     exited_by = time.time()

@@ -26,8 +26,9 @@ from tests.jobs.harness import (
     monitor_pid,
     open_jobs,
     open_node,
+    readopted,
     spec,
-    start_command,
+    start_running,
     wait_real,
 )
 from tests.test_process_monitor_loss import _hold_lock_in_place
@@ -39,9 +40,7 @@ async def test_a_replacement_whose_adoption_fails_for_descriptors_is_tried_again
     with trio.fail_after(90):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
             manager = node.manager
-            await jobs.start(start_command("a-0", spec(["sleep", "1000"])))
-            await wait_real(lambda: any(s.state == "running" for s in link.of("a-0")))
-            pid = next(s.pid for s in link.of("a-0") if s.state == "running")
+            pid = await start_running(jobs, link, "a-0", spec(["sleep", "1000"]))
             old_monitor = monitor_pid(node.state_dir)
             assert old_monitor is not None
             lock = _hold_lock_in_place(node.state_dir)  # no replacement of the agent's own
@@ -63,8 +62,6 @@ async def test_a_replacement_whose_adoption_fails_for_descriptors_is_tried_again
                 os.close(spare)  # the one descriptor there is: the new connection's
                 await wait_real(lambda: manager._generation > generation, timeout=30)
                 assert manager.monitors_replaced == 0  # connected, not adopted
-            await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
-            [report] = await manager.list_instances()
-            assert (report.state, report.pid) == ("running", pid)
+            await readopted(manager, pid)
             assert monitor_pid(node.state_dir) == new_monitor and not ended(pid)
             assert [s.state for s in link.of("a-0")].count("starting") == 1

@@ -9,11 +9,10 @@ for the agent, reading what the monitor writes and when.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from pathlib import Path
 
+from benchmarks._monitor_socket import connect_monitor
 from tests.test_process_monitor_restarts import _monitor, _spawn
 
 GAP = 0.5  # long enough that "at once" and "after the gap" cannot be confused
@@ -27,13 +26,7 @@ class Agent:
     """A connection to the monitor that keeps every message with when it was read."""
 
     def __init__(self, state_dir: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(10)
-        directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:  # through the descriptor: a socket's path is limited to ~107 bytes
-            self.sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
-        finally:
-            os.close(directory)
+        self.sock = connect_monitor(state_dir, timeout=10)
         self.buffer = b""
         self.messages: list[tuple[float, dict]] = []
 

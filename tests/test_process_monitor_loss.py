@@ -29,8 +29,10 @@ from tests.jobs.harness import (
     monitor_request,
     open_jobs,
     open_node,
+    readopted,
     spec,
     start_command,
+    start_running,
     trapping,
     wait_real,
 )
@@ -299,9 +301,7 @@ async def test_a_replacement_monitor_out_of_reach_is_tried_again(tmp_path) -> No
     trying (with backoff) rather than exiting, and re-adopts the job once one answers."""
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
-            await jobs.start(start_command("a-0", spec(["sleep", "1000"])))
-            await wait_real(lambda: any(s.state == "running" for s in link.of("a-0")))
-            pid = next(s.pid for s in link.of("a-0") if s.state == "running")
+            pid = await start_running(jobs, link, "a-0", spec(["sleep", "1000"]))
             old_monitor = monitor_pid(node.state_dir)
             fd = _hold_lock_in_place(node.state_dir)
             try:
@@ -311,9 +311,7 @@ async def test_a_replacement_monitor_out_of_reach_is_tried_again(tmp_path) -> No
                 assert node.manager.monitors_replaced == 0
             finally:
                 os.close(fd)
-            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
-            [report] = await node.manager.list_instances()
-            assert (report.state, report.pid) == ("running", pid)
+            await readopted(node.manager, pid)
 
 
 async def test_shutdown_right_after_the_monitor_died_still_kills_the_jobs(tmp_path) -> None:

@@ -20,8 +20,9 @@ from tests.jobs.harness import (
     monitor_pid,
     open_jobs,
     open_node,
+    readopted,
     spec,
-    start_command,
+    start_running,
     wait_real,
 )
 
@@ -30,9 +31,7 @@ async def test_a_replacement_monitor_that_cannot_be_spawned_is_tried_again(tmp_p
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
             manager = node.manager
-            await jobs.start(start_command("a-0", spec(["sleep", "1000"])))
-            await wait_real(lambda: any(s.state == "running" for s in link.of("a-0")))
-            pid = next(s.pid for s in link.of("a-0") if s.state == "running")
+            pid = await start_running(jobs, link, "a-0", spec(["sleep", "1000"]))
             old_monitor = monitor_pid(node.state_dir)
             assert old_monitor is not None
             # The one descriptor freed by the monitor's end is all there is: enough for
@@ -42,7 +41,5 @@ async def test_a_replacement_monitor_that_cannot_be_spawned_is_tried_again(tmp_p
                 # Lost, then a replacement failed to spawn: the manager goes on trying.
                 await wait_real(lambda: manager._generation >= 2)
                 assert manager.monitors_replaced == 0
-            await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
-            [report] = await manager.list_instances()
-            assert (report.state, report.pid) == ("running", pid)
+            await readopted(manager, pid)
             assert ended(old_monitor) and not ended(pid)

@@ -25,18 +25,10 @@ import trio
 from symphony.conductor import ConductorInfo
 from symphony.conductor.api.stepdown import STOP_GRACE
 from symphony.conductor.store import Store
-from symphony.wire import PROTOCOL_VERSION, LogRequest
-from symphony.wire.errors import ConnectionClosed
 
+from ..inflight import QUIET, InFlight, asked, deploy_quiet, silent_node
 from ..link.cluster import start_conductor, wait_for
-from .old_node import run_old_node
 
-QUIET = {
-    "name": "quiet",
-    "node_group": "gpu-1",
-    "capacity_requests": {"Analytic1": 1},
-    "config": {"command": ["sleep", "600"]},
-}
 LATE = json.dumps({**QUIET, "name": "late"}).encode()
 
 
@@ -48,7 +40,6 @@ async def api(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response
 async def test_a_stopped_conductor_answers_what_it_is_serving_then_stops(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
-    answers: dict[str, Any] = {}
     async with trio.open_nursery() as outer:
         running = trio.CancelScope()
         ended = trio.Event()
@@ -62,86 +53,35 @@ async def test_a_stopped_conductor_answers_what_it_is_serving_then_stops(
             ended.set()
 
         c = await outer.start(conductor)
-        outer.start_soon(_node_until_closed, c, seen)
+        outer.start_soon(silent_node, c, seen)
         await wait_for(lambda: _nodes(c), timeout=10)
-        assert (await api(c.http_url, "POST", "/deployments", json=QUIET)).status_code == 201
-
-        async def started() -> bool:
-            found = (await api(c.http_url, "GET", "/deployments/quiet")).json()
-            return found["instances"][0]["state"] == "running"
-
-        await wait_for(started, timeout=10)
-        url = httpx.URL(c.http_url)
-        live_open = trio.Event()
-        rest = trio.Event()
-
-        async def tail() -> None:  # waits for the node, which never answers
-            answers["tail"] = await api(c.http_url, "GET", "/deployments/quiet/logs")
-
-        async def follow() -> None:
-            async with (
-                httpx.AsyncClient(timeout=10) as client,
-                client.stream(
-                    "GET", f"{c.http_url}/deployments/quiet/logs", params={"follow": "true"}
-                ) as response,
-            ):
-                got = b"".join([data async for data in response.aiter_bytes()])
-            answers["follow"] = (response.status_code, got)
-
-        async def live() -> None:
-            async with (
-                httpx.AsyncClient(timeout=10) as client,
-                client.stream("GET", f"{c.http_url}/live") as response,
-            ):
-                lines = []
-                async for line in response.aiter_lines():
-                    lines.append(line)
-                    if line.startswith("event: snapshot"):
-                        live_open.set()
-            answers["live"] = (response.status_code, lines)
-
-        async def create_in_two_parts() -> None:
-            stream = await trio.open_tcp_stream(url.host, url.port)
-            await stream.send_all(
-                f"POST /deployments HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: "
-                f"application/json\r\nContent-Length: {len(LATE)}\r\n\r\n".encode()
-                + LATE[:5]
-            )
-            async with stream:
-                await rest.wait()
-                await stream.send_all(LATE[5:])
-                answers["create"] = await _answer(stream)
-
+        await deploy_quiet(c.http_url)
+        flight = InFlight()
         async with trio.open_nursery() as waiting:
-            waiting.start_soon(tail)
-            waiting.start_soon(follow)
-            waiting.start_soon(live)
-            waiting.start_soon(create_in_two_parts)
-            await wait_for(lambda: _asked(seen, 2), timeout=10)  # the tail and the follow
-            with trio.fail_after(10):
-                await live_open.wait()
-            await trio.sleep(0.2)  # the create's head is in
+            waiting.start_soon(flight.tail, c.http_url, "quiet")  # waits for the node
+            waiting.start_soon(flight.follow, c.http_url, "quiet")
+            waiting.start_soon(flight.live, c.http_url)
+            waiting.start_soon(flight.create_in_parts, c.http_url, LATE)
+            await wait_for(lambda: asked(seen, 2), timeout=10)  # the tail and the follow
+            await flight.opened()
             running.cancel()  # what SIGTERM does to `symphony conductor`
             stopped_at = trio.current_time()
             await trio.sleep(0.3)  # within the grace: the create's rest comes
-            rest.set()
-            try:  # meanwhile: turned away, nothing applied
-                answers["after"] = await api(c.http_url, "GET", "/deployments")
-            except httpx.ConnectError:
-                answers["after"] = None
+            flight.rest.set()
+            await flight.after(c.http_url)  # meanwhile: turned away, nothing applied
         with trio.fail_after(5):
             await ended.wait()
         took = trio.current_time() - stopped_at
 
+    answers = flight.answers
     status, body = answers["follow"]  # ended cleanly (httpx raises on a cut stream)
     assert status == 200
     assert body.splitlines()[-1].startswith(b"[symphony] this Conductor is stopping"), body
 
-    status, lines = answers["live"]
+    status, event, data = flight.live_ended()
     assert status == 200
-    assert [line for line in lines if line.startswith("event: ")][-1] == "event: closing"
-    last_data = [line for line in lines if line.startswith("data: ")][-1]
-    assert "is stopping" in json.loads(last_data[len("data: ") :])["reason"]
+    assert event == "event: closing"
+    assert "is stopping" in data["reason"]
 
     head, _, created = answers["create"].partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 201 "), answers["create"]
@@ -163,39 +103,5 @@ async def test_a_stopped_conductor_answers_what_it_is_serving_then_stops(
         assert sorted(d.name for d in store.list_deployments()) == ["late", "quiet"]
 
 
-async def _node_until_closed(info: ConductorInfo, seen: list[Any]) -> None:
-    try:
-        await run_old_node(
-            info, seen, version=PROTOCOL_VERSION, capacities={"Analytic1": 10}, keep_all=True
-        )
-    except* ConnectionClosed:
-        pass
-
-
 async def _nodes(info: ConductorInfo) -> bool:
     return bool((await api(info.http_url, "GET", "/nodes")).json())
-
-
-async def _asked(seen: list[Any], count: int) -> bool:
-    return sum(isinstance(m, LogRequest) for m in seen) >= count
-
-
-async def _answer(stream: trio.SocketStream) -> bytes:
-    """One whole HTTP answer of known length (or what came before the connection
-    closed)."""
-    data = b""
-    while chunk := await stream.receive_some(65536):
-        data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        if body and len(body) >= _length(head):
-            break
-    await stream.aclose()
-    return data
-
-
-def _length(head: bytes) -> int:
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 1 << 30

@@ -16,12 +16,10 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import trio
 
-from ..api.test_clean_stop import _answer
+from ..inflight import InFlight
 from .test_up_e2e import BIN, clean_env
 
 SPEC = json.dumps({"name": "late", "node_group": "g", "config": {"command": ["true"]}}).encode()
@@ -46,51 +44,16 @@ async def test_sigterm_of_a_conductor_answers_what_it_serves_and_exits_0(
     )
     try:
         url, token = await _address(state, proc)
-        answers: dict[str, Any] = {}
-        headers = {"Authorization": f"Bearer {token}"}
-        live_open, rest = trio.Event(), trio.Event()
-
-        async def live() -> None:
-            async with (
-                httpx.AsyncClient(timeout=10, headers=headers) as client,
-                client.stream("GET", f"{url}/live") as response,
-            ):
-                lines = []
-                async for line in response.aiter_lines():
-                    lines.append(line)
-                    if line.startswith("event: snapshot"):
-                        live_open.set()
-            answers["live"] = (response.status_code, lines)
-
-        async def create_in_two_parts() -> None:
-            where = httpx.URL(url)
-            stream = await trio.open_tcp_stream(where.host, where.port)
-            await stream.send_all(
-                f"POST /deployments HTTP/1.1\r\nHost: {where.host}\r\nAuthorization: Bearer "
-                f"{token}\r\nContent-Type: application/json\r\nContent-Length: {len(SPEC)}"
-                "\r\n\r\n".encode()
-                + SPEC[:5]
-            )
-            async with stream:
-                await rest.wait()
-                await stream.send_all(SPEC[5:])
-                answers["create"] = await _answer(stream)
-
+        flight = InFlight(headers={"Authorization": f"Bearer {token}"})
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(live)
-            nursery.start_soon(create_in_two_parts)
-            with trio.fail_after(10):
-                await live_open.wait()
-            await trio.sleep(0.2)  # the create's head is in
+            nursery.start_soon(flight.live, url)
+            nursery.start_soon(flight.create_in_parts, url, SPEC)
+            await flight.opened()
             proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             await trio.sleep(0.3)
-            rest.set()
-            try:
-                async with httpx.AsyncClient(timeout=10, headers=headers) as client:
-                    answers["after"] = await client.get(f"{url}/deployments")
-            except httpx.ConnectError:
-                answers["after"] = None
+            flight.rest.set()
+            await flight.after(url)
         with trio.fail_after(EXIT_BOUND + 5):
             while proc.poll() is None:
                 await trio.sleep(0.02)
@@ -101,14 +64,14 @@ async def test_sigterm_of_a_conductor_answers_what_it_serves_and_exits_0(
             proc.wait()
         log.close()
     output = (tmp_path / "conductor.log").read_text()
+    answers = flight.answers
 
     assert proc.returncode == 0, output
     assert took < EXIT_BOUND, (took, output)
-    status, lines = answers["live"]
+    status, event, data = flight.live_ended()
     assert status == 200
-    assert [line for line in lines if line.startswith("event: ")][-1] == "event: closing"
-    last_data = [line for line in lines if line.startswith("data: ")][-1]
-    assert "is stopping" in json.loads(last_data[len("data: ") :])["reason"]
+    assert event == "event: closing"
+    assert "is stopping" in data["reason"]
     head, _, created = answers["create"].partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 201 "), (answers["create"], output)
     assert json.loads(created)["name"] == "late"

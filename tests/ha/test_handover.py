@@ -23,18 +23,12 @@ import psutil
 import trio
 
 from symphony.conductor.store import Store
-from symphony.wire import PROTOCOL_VERSION, LogRequest
+from symphony.wire import PROTOCOL_VERSION
 
 from ..api.old_node import run_old_node
+from ..inflight import InFlight, asked, deploy_quiet
 from ..link.cluster import wait_for
-from .cluster import api, start_pair, wait_leader
-
-QUIET = {
-    "name": "quiet",
-    "node_group": "gpu-1",
-    "capacity_requests": {"Analytic1": 1},
-    "config": {"command": ["sleep", "600"]},
-}
+from .cluster import start_pair, wait_leader
 
 
 async def test_a_request_the_standby_forwards_when_it_takes_over_is_answered(
@@ -50,45 +44,25 @@ async def test_a_request_the_standby_forwards_when_it_takes_over_is_answered(
             run_old_node, version=PROTOCOL_VERSION, capacities={"Analytic1": 10}, keep_all=True
         )
         await nursery.start(node, a, seen)  # answers no log request
-        assert (await api(a.http_url, "POST", "/deployments", json=QUIET)).status_code == 201
-
-        async def running() -> bool:
-            found = (await api(a.http_url, "GET", "/deployments/quiet")).json()
-            return found["instances"][0]["state"] == "running"
-
-        await wait_for(running, timeout=10)
-        answer: list[httpx.Response] = []
-        followed: list[tuple[int, bytes]] = []
-
-        async def tail() -> None:  # through b, to a, which waits for the node
-            answer.append(await api(b.http_url, "GET", "/deployments/quiet/logs"))
-
-        async def follow() -> None:
-            async with (
-                httpx.AsyncClient(timeout=10) as client,
-                client.stream(
-                    "GET", f"{b.http_url}/deployments/quiet/logs", params={"follow": "true"}
-                ) as response,
-            ):
-                got = b"".join([data async for data in response.aiter_bytes()])
-            followed.append((response.status_code, got))
-
+        await deploy_quiet(a.http_url)
+        flight = InFlight()
         async with trio.open_nursery() as waiting:
-            waiting.start_soon(tail)
-            waiting.start_soon(follow)
-            await wait_for(lambda: _asked(seen, 2), timeout=10)  # both are in flight
+            waiting.start_soon(flight.tail, b.http_url, "quiet")  # through b, to a
+            waiting.start_soon(flight.follow, b.http_url, "quiet")
+            await wait_for(lambda: asked(seen, 2), timeout=10)  # both are in flight
             with Store.open(db) as store:  # a's lease runs out (a paused, say)
                 store._conn.execute("UPDATE leases SET expires_at = 0")
             taken_at = trio.current_time()
             with trio.fail_after(5):  # b's next try takes it: within a second
                 await wait_leader(tmp_path / "b", db)
-        (response,) = answer
+        response = flight.answers["tail"]
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"
         assert response.headers["x-symphony-role"] == "standby"  # clients may try again
         assert "the leader changed" in response.json()["error"]
         assert trio.current_time() - taken_at < 3.0
-        assert followed == [(200, b"")]  # ended cleanly (httpx raises on a cut stream)
+        # The follow ended cleanly (httpx raises on a cut stream).
+        assert flight.answers["follow"] == (200, b"")
         nursery.cancel_scope.cancel()
 
 
@@ -131,7 +105,3 @@ async def _connected_to(port: int | None) -> bool:
             if conn.raddr and conn.raddr.port == port and conn.status == "ESTABLISHED":
                 return True
     return False
-
-
-async def _asked(seen: list[Any], count: int) -> bool:
-    return sum(isinstance(m, LogRequest) for m in seen) >= count

@@ -14,27 +14,19 @@ the next URL), the streams a last line or event that says why, the create a 503 
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 
-from symphony.conductor import ConductorInfo
 from symphony.conductor.store import Store
-from symphony.wire import PROTOCOL_VERSION, LogRequest
-from symphony.wire.errors import ConnectionClosed
 
-from ..api.old_node import run_old_node
+from ..inflight import QUIET, InFlight, asked, deploy_quiet, silent_node
 from ..link.cluster import wait_for
 from .cluster import api, start_pair, wait_leader
 
-QUIET = {
-    "name": "quiet",
-    "node_group": "gpu-1",
-    "capacity_requests": {"Analytic1": 1},
-    "config": {"command": ["sleep", "600"]},
-}
 LATE = {**QUIET, "name": "late"}
 
 
@@ -46,73 +38,25 @@ async def test_a_leader_that_steps_down_answers_what_it_is_serving(tmp_path: Pat
         await wait_leader(tmp_path / "a", db)
         seen: list[Any] = []
         # It answers no log request; its link ends when a steps down.
-        await nursery.start(_node_until_closed, a, seen)
-        assert (await api(a.http_url, "POST", "/deployments", json=QUIET)).status_code == 201
-
-        async def running() -> bool:
-            found = (await api(a.http_url, "GET", "/deployments/quiet")).json()
-            return found["instances"][0]["state"] == "running"
-
-        await wait_for(running, timeout=10)
-        answers: dict[str, Any] = {}
-        url = httpx.URL(a.http_url)
-        live_open = trio.Event()
-
-        async def tail() -> None:  # waits at a for the node
-            answers["tail"] = await api(a.http_url, "GET", "/deployments/quiet/logs")
-
-        async def follow() -> None:
-            async with (
-                httpx.AsyncClient(timeout=10) as client,
-                client.stream(
-                    "GET", f"{a.http_url}/deployments/quiet/logs", params={"follow": "true"}
-                ) as response,
-            ):
-                got = b"".join([data async for data in response.aiter_bytes()])
-            answers["follow"] = (response.status_code, got)
-
-        async def live() -> None:
-            async with (
-                httpx.AsyncClient(timeout=10) as client,
-                client.stream("GET", f"{a.http_url}/live") as response,
-            ):
-                lines = []
-                async for line in response.aiter_lines():
-                    lines.append(line)
-                    if line.startswith("event: snapshot"):
-                        live_open.set()
-            answers["live"] = (response.status_code, lines)
-
-        async def half_create() -> None:  # half a body: a waits for the rest
-            stream = await trio.open_tcp_stream(url.host, url.port)
-            await stream.send_all(
-                f"POST /deployments HTTP/1.1\r\nHost: {url.host}\r\n"
-                "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{".encode()
-            )
-            data = b""
-            while chunk := await stream.receive_some(65536):
-                data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                if body and len(body) >= _length(head):
-                    break
-            await stream.aclose()
-            answers["create"] = data
-
+        await nursery.start(silent_node, a, seen)
+        await deploy_quiet(a.http_url)
+        flight = InFlight()
         async with trio.open_nursery() as waiting:
-            waiting.start_soon(tail)
-            waiting.start_soon(follow)
-            waiting.start_soon(live)
-            waiting.start_soon(half_create)
-            await wait_for(lambda: _asked(seen, 2), timeout=10)  # the tail and the follow
-            with trio.fail_after(10):
-                await live_open.wait()
-            await trio.sleep(0.2)  # the create's head is in
+            waiting.start_soon(flight.tail, a.http_url, "quiet")  # waits at a for the node
+            waiting.start_soon(flight.follow, a.http_url, "quiet")
+            waiting.start_soon(flight.live, a.http_url)
+            # Half a body, and no more: a waits for the rest.
+            create = partial(flight.create_in_parts, first=1, send_rest=False)
+            waiting.start_soon(create, a.http_url, json.dumps(LATE).encode())
+            await wait_for(lambda: asked(seen, 2), timeout=10)  # the tail and the follow
+            await flight.opened()
             with Store.open(db) as store:  # a's lease runs out (a paused, say)
                 store._conn.execute("UPDATE leases SET expires_at = 0")
             taken_at = trio.current_time()
             with trio.fail_after(10):
                 await wait_leader(tmp_path / "b", db)
         answered_in = trio.current_time() - taken_at
+        answers = flight.answers
 
         tail_answer = answers["tail"]
         assert tail_answer.status_code == 503, tail_answer.text
@@ -128,12 +72,10 @@ async def test_a_leader_that_steps_down_answers_what_it_is_serving(tmp_path: Pat
             and b"[symphony] this Conductor stopped leading" in (body.splitlines()[-1])
         ), body
 
-        status, lines = answers["live"]
+        status, event, data = flight.live_ended()
         assert status == 200
-        events = [line for line in lines if line.startswith("event: ")]
-        assert events[-1] == "event: closing", lines
-        last_data = [line for line in lines if line.startswith("data: ")][-1]
-        assert "stopped leading" in json.loads(last_data[len("data: ") :])["reason"]
+        assert event == "event: closing", answers["live"]
+        assert "stopped leading" in data["reason"]
 
         head, _, created = answers["create"].partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 503 "), answers["create"]
@@ -158,41 +100,13 @@ async def test_a_leader_that_steps_down_answers_what_it_is_serving(tmp_path: Pat
         nursery.cancel_scope.cancel()
 
 
-async def _node_until_closed(
-    info: ConductorInfo, seen: list[Any], *, task_status: trio.TaskStatus[None]
-) -> None:
-    try:
-        await run_old_node(
-            info,
-            seen,
-            version=PROTOCOL_VERSION,
-            capacities={"Analytic1": 10},
-            keep_all=True,
-            task_status=task_status,
-        )
-    except* ConnectionClosed:
-        pass
-
-
-def _length(head: bytes) -> int:
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 1 << 30
-
-
-async def _asked(seen: list[Any], count: int) -> bool:
-    return sum(isinstance(m, LogRequest) for m in seen) >= count
-
-
 async def test_a_leader_whose_write_is_fenced_answers_it_and_stands_by(tmp_path: Path) -> None:
     db = tmp_path / "a" / "symphony.db"
     async with trio.open_nursery() as nursery:
         a, _standby = await start_pair(nursery, tmp_path, lease_seconds=30.0)
         await wait_leader(tmp_path / "a", db)
         seen: list[Any] = []
-        await nursery.start(_node_until_closed, a, seen)
+        await nursery.start(silent_node, a, seen)
         assert (await api(a.http_url, "POST", "/deployments", json=QUIET)).status_code == 201
         with Store.open(db) as intruder:  # takes the lease as if a's had run out
             intruder._conn.execute("UPDATE leases SET expires_at = 0")

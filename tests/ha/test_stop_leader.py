@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-import httpx
 import trio
 
 from symphony.conductor import ConductorInfo
 from symphony.conductor.store import Store
 
-from ..api.test_clean_stop import _answer
+from ..inflight import InFlight
 from .cluster import start_first, start_second, wait_leader
 
 LEASE = 30.0
@@ -29,7 +27,6 @@ LATE = json.dumps({"name": "late", "node_group": "g", "config": {"command": ["tr
 
 async def test_a_leader_stopped_cleanly_answers_then_hands_over_at_once(tmp_path: Path) -> None:
     db = tmp_path / "a" / "symphony.db"
-    answers: dict[str, Any] = {}
     async with trio.open_nursery() as nursery:
         running = trio.CancelScope()
 
@@ -41,49 +38,22 @@ async def test_a_leader_stopped_cleanly_answers_then_hands_over_at_once(tmp_path
         a = await nursery.start(leader)
         await wait_leader(tmp_path / "a", db)
         await start_second(nursery, tmp_path, lease_seconds=LEASE)
-        live_open, rest = trio.Event(), trio.Event()
-        url = httpx.URL(a.http_url)
-
-        async def live() -> None:
-            async with (
-                httpx.AsyncClient(timeout=10) as client,
-                client.stream("GET", f"{a.http_url}/live") as response,
-            ):
-                lines = []
-                async for line in response.aiter_lines():
-                    lines.append(line)
-                    if line.startswith("event: snapshot"):
-                        live_open.set()
-            answers["live"] = lines
-
-        async def create_in_two_parts() -> None:
-            stream = await trio.open_tcp_stream(url.host, url.port)
-            async with stream:
-                await stream.send_all(
-                    f"POST /deployments HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: "
-                    f"application/json\r\nContent-Length: {len(LATE)}\r\n\r\n".encode()
-                    + LATE[:5]
-                )
-                await rest.wait()
-                await stream.send_all(LATE[5:])
-                answers["create"] = await _answer(stream)
-
+        flight = InFlight()
         async with trio.open_nursery() as waiting:
-            waiting.start_soon(live)
-            waiting.start_soon(create_in_two_parts)
-            with trio.fail_after(10):
-                await live_open.wait()
-            await trio.sleep(0.2)  # the create's head is in
+            waiting.start_soon(flight.live, a.http_url)
+            waiting.start_soon(flight.create_in_parts, a.http_url, LATE)
+            await flight.opened()
             running.cancel()
             stopped_at = trio.current_time()
             await trio.sleep(0.3)
-            rest.set()
+            flight.rest.set()
         with trio.fail_after(10):
             await wait_leader(tmp_path / "b", db)
         took_over_in = trio.current_time() - stopped_at
         nursery.cancel_scope.cancel()
 
-    lines = answers["live"]
+    answers = flight.answers
+    _, lines = answers["live"]
     assert [line for line in lines if line.startswith("event: ")][-1] == "event: closing"
     assert "is stopping" in [line for line in lines if line.startswith("data: ")][-1]
     assert answers["create"].startswith(b"HTTP/1.1 201 "), answers["create"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from typing import Any
 
 import trio
 
+from benchmarks._monitor_socket import connect_monitor
 from symphony.actors import Actor, spawn
 from symphony.conductor.deployments.instances import job_spec
 from symphony.node.jobs import ProcessJobs
@@ -103,24 +103,18 @@ def ended(pid: int) -> bool:
 
 def monitor_request(state_dir: str, request: dict) -> dict:
     """One blocking request to a node monitor (for teardown from outside any agent)."""
-    directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(10)
-            sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
-            sock.sendall(json.dumps({"id": 1, **request}).encode() + b"\n")
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise AssertionError("monitor closed the connection")
-                data += chunk
-                for line in data.split(b"\n")[:-1]:
-                    message = json.loads(line)
-                    if message.get("id") == 1:
-                        return message
-    finally:
-        os.close(directory)
+    with connect_monitor(state_dir, timeout=10) as sock:
+        sock.sendall(json.dumps({"id": 1, **request}).encode() + b"\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError("monitor closed the connection")
+            data += chunk
+            for line in data.split(b"\n")[:-1]:
+                message = json.loads(line)
+                if message.get("id") == 1:
+                    return message
 
 
 def monitor_pid(state_dir: str) -> int | None:
@@ -203,6 +197,22 @@ def start_command(
         spec=job,
         gpus=gpus,
     )
+
+
+async def start_running(jobs: ProcessJobs, link: LinkDouble, instance_id: str, job: JobSpec) -> int:
+    """Starts ``instance_id`` as the Conductor would and waits until the link is told it
+    runs: its pid."""
+    await jobs.start(start_command(instance_id, job))
+    await wait_real(lambda: any(s.state == "running" for s in link.of(instance_id)))
+    return next(s.pid for s in link.of(instance_id) if s.state == "running")
+
+
+async def readopted(manager: ProcessManager, pid: int) -> None:
+    """Waits until a replacement monitor has taken the jobs over: the one job runs on as
+    ``pid`` (re-adopted, not restarted)."""
+    await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
+    [report] = await manager.list_instances()
+    assert (report.state, report.pid) == ("running", pid)
 
 
 def processes_under(directory: str) -> list[int]:
