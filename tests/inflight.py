@@ -17,6 +17,7 @@ answered. ``InFlight`` makes those requests and keeps the answers, by name, in
 - ``after``: a request that comes while the Conductor stops; ``answers["after"]`` is its
   response, or ``None`` if the connection was refused.
 
+``ended_at`` keeps when each answer was complete (Trio's clock), by the same names.
 ``headers`` (an API token, say) go with every request. ``QUIET`` is a deployment whose
 logs wait: ``deploy_quiet`` creates it and waits until it runs on the ``silent_node``.
 """
@@ -47,6 +48,7 @@ class InFlight:
     def __init__(self, headers: dict[str, str] | None = None) -> None:
         self.headers = headers or {}
         self.answers: dict[str, Any] = {}
+        self.ended_at: dict[str, float] = {}
         self.live_open = trio.Event()
         self.rest = trio.Event()
 
@@ -56,6 +58,7 @@ class InFlight:
     async def tail(self, url: str, name: str) -> None:
         async with self._client() as client:
             self.answers["tail"] = await client.get(f"{url}/deployments/{name}/logs")
+        self.ended_at["tail"] = trio.current_time()
 
     async def follow(self, url: str, name: str) -> None:
         async with (
@@ -66,6 +69,7 @@ class InFlight:
         ):
             got = b"".join([data async for data in response.aiter_bytes()])
         self.answers["follow"] = (response.status_code, got)
+        self.ended_at["follow"] = trio.current_time()
 
     async def live(self, url: str) -> None:
         async with self._client() as client, client.stream("GET", f"{url}/live") as response:

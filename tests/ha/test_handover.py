@@ -6,8 +6,9 @@ so a tail forwarded by the standby ``b`` waits at ``a``. The lease is then taken
 under ``a`` (as if it had expired), and ``b`` takes over while that tail is in flight:
 its client gets an answer, a 503 that says the leader changed, with ``Retry-After``,
 rather than a connection closed with no answer; a followed log that was streaming
-through ``b`` ends as a stream ends. A change that the old leader had when ``b`` took
-over gets a 502 instead: it may have been applied, so clients must not repeat it on
+through ``b`` ends as a stream ends, at once (it does not wait out the tail's grace).
+A change that the old leader had when ``b`` took over gets a 502 instead: it may have
+been applied, so clients must not repeat it on
 their own (as they would a 503 from a standby).
 """
 
@@ -22,6 +23,7 @@ import httpx
 import psutil
 import trio
 
+from symphony.conductor.api.forward import HANDOVER_GRACE
 from symphony.conductor.store import Store
 from symphony.wire import PROTOCOL_VERSION
 
@@ -63,6 +65,8 @@ async def test_a_request_the_standby_forwards_when_it_takes_over_is_answered(
         assert trio.current_time() - taken_at < 3.0
         # The follow ended cleanly (httpx raises on a cut stream).
         assert flight.answers["follow"] == (200, b"")
+        # At once: the stream did not wait out the tail's grace (HANDOVER_GRACE, 0.5 s).
+        assert flight.ended_at["tail"] - flight.ended_at["follow"] > HANDOVER_GRACE / 2
         nursery.cancel_scope.cancel()
 
 

@@ -78,6 +78,7 @@ class Forwarder:
         Streams being passed on do not hold the grace: they would take all of it (a
         followed log, the web UI's ``/live``), and end the same way after it."""
         self.handing_over = True
+        self._end_streams()
         with trio.move_on_after(grace):
             if not self._settled():
                 await self._drained.wait()
@@ -90,8 +91,16 @@ class Forwarder:
 
     def _changed(self) -> None:
         """A forward ended or began to stream: while handing over, maybe the last."""
-        if self.handing_over and self._settled():
-            self._drained.set()
+        if self.handing_over:
+            self._end_streams()  # one begun meanwhile ends at once too
+            if self._settled():
+                self._drained.set()
+
+    def _end_streams(self) -> None:
+        """End the streams being passed on, whose heads are out (see the module)."""
+        for flight in self._forwards:
+            if flight.streaming:
+                flight.scope.cancel()
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -185,6 +194,7 @@ class Forwarder:
                     "headers": [*passed, (ROLE_HEADER.encode(), b"standby")],
                 }
             )
+            flight.head_out()
             await _pass_body(response, send)
         except* httpx.HTTPError as group:  # the leader went away mid-answer: cut it short
             log.warning("the leader at %s stopped answering: %s", leader, group.exceptions[0])
@@ -199,7 +209,7 @@ class _Flight:
     """One forward in flight: its cancel scope (cancelled to hand over) and how far its
     answer got."""
 
-    __slots__ = ("changed", "method", "scope", "sized", "started")
+    __slots__ = ("changed", "method", "out", "scope", "sized", "started")
 
     def __init__(self, method: str, changed: Callable[[], None]) -> None:
         self.method = method
@@ -207,21 +217,27 @@ class _Flight:
         self.scope = trio.CancelScope()
         self.started = False  # the answer's head went (or is going) to the client
         self.sized = False  # ... with a Content-Length
+        self.out = False  # ... and it went (a stream cut before would have no head)
 
     @property
     def streaming(self) -> bool:
-        """Passing on a body of unknown length (a stream, which may never end)."""
-        return self.started and not self.sized
+        """Passing on a body of unknown length (a stream, which may never end), its
+        head sent."""
+        return self.out and not self.sized
 
     def began(self, *, sized: bool) -> None:
         """The answer's head goes to the client now."""
         self.started, self.sized = True, sized
+
+    def head_out(self) -> None:
+        """The answer's head went to the client."""
+        self.out = True
         self.changed()
 
     async def cut_short(self, send: ASGISendCallable, leader: str) -> None:
         """Answer what the hand-over stopped, as the module says."""
         if self.started:
-            if not self.sized:  # a stream: it ends as streams end
+            if self.streaming:  # it ends as streams end
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             # A body of known length cut short: only closing the connection says so.
             return
