@@ -5,7 +5,8 @@
 lines as the job writes them, streamed until the client disconnects or the instance has
 ended (no response timeout on that stream); a followed stream's last line then says how
 and when it ended (``[symphony] exited with code 0 at 2026-11-26 15:19:28 UTC``). Works
-for running and exited instances alike: the node keeps the files.
+for running and exited instances alike: the node keeps the files (until its log
+retention deletes those of instances it no longer holds: docs/jobs.md).
 
 A request waiting for its node when the node's link closes ends then, not at its own
 timeout: a tail is answered 503 (its lines are on the node, to be read once it is back),

@@ -76,7 +76,7 @@ class StepDownGate:
         self.app = app
         #: True once the leader stepped down or the Conductor stops: nothing more goes
         #: to the app.
-        self.stepping_down = False
+        self.closed = False
         self.stopping = False  # ... and it is a stop, not a step-down
         self._flights: set[_Flight] = set()
         self._changed = trio.Event()  # a flight ended or began to stream
@@ -88,7 +88,7 @@ class StepDownGate:
 
     def step_down(self) -> None:
         """Stop taking requests in and end the streams now (see the module)."""
-        self.stepping_down = True
+        self.closed = True
         for flight in self._flights:
             # A stream would take the whole grace, and a request whose body has not all
             # come cannot be applied now (the actors are stopping): neither waits.
@@ -98,7 +98,7 @@ class StepDownGate:
     def stop(self) -> None:
         """The Conductor stops: take no more requests and end the streams now; the
         requests in flight may still finish (see the module and :meth:`settle`)."""
-        self.stepping_down = self.stopping = True
+        self.closed = self.stopping = True
         for flight in self._flights:
             if flight.streaming:
                 flight.scope.cancel()
@@ -121,7 +121,7 @@ class StepDownGate:
         if scope["type"] != "http":  # lifespan, websockets
             await self.app(scope, receive, send)
             return
-        if self.stepping_down:
+        if self.closed:
             await answer_retry(send, *self._refusal("it takes no request now"), self.role)
             return
         flight = _Flight(self, scope["method"], self.commits(), _has_body(scope))
@@ -133,7 +133,7 @@ class StepDownGate:
                 await flight.cut_short(send, scope["path"])
         finally:
             self._flights.discard(flight)
-            if self.stepping_down:  # only settle() waits for it
+            if self.closed:  # only settle() waits for it
                 self._changed.set()
 
     @property
@@ -255,7 +255,7 @@ class _Flight:
             cut = False
             if message["type"] == "http.response.start" and not self.started:
                 self.started, self.head = True, message.get("headers", ())
-                if self.gate.stepping_down:
+                if self.gate.closed:
                     # Stopping, the actors still run: a 5xx then is the app's own.
                     failed = int(message["status"]) >= 500 and not self.gate.stopping
                     if failed and _ROLE not in self.headers:
