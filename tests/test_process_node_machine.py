@@ -38,6 +38,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -152,6 +153,13 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
             self.kills = 0
 
         # ---- the steps --------------------------------------------------------------------
+        @initialize(kinds=st.lists(st.sampled_from(sorted(JOBS)), min_size=1, max_size=3))
+        def first_jobs(self, kinds: list[str]) -> None:
+            """Every example starts with a few jobs, so that its kills and stops have
+            targets (hypothesis tries many short examples)."""
+            for kind in ["tick", *kinds]:
+                self.start(kind)
+
         @rule(kind=st.sampled_from(sorted(JOBS)))
         def start(self, kind: str) -> None:
             name = f"{kind}{len(self.started)}-0"
@@ -238,7 +246,11 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
         def teardown(self) -> None:
             try:
                 if self.agent.running:
-                    self.agent.call(self._settled)
+                    try:
+                        self.agent.call(self._settled)
+                    except AssertionError as error:  # shown even if a replay passes
+                        print(f"failed: {error}")
+                        raise
                 assert self.agent.running, f"the agent ended: {self.agent.error!r}"
             finally:
                 self.agent.close()
@@ -251,7 +263,8 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
             )
             live = set(self.live())
             listed = {r.instance_id for r in await manager.list_instances()}
-            assert listed == live, f"{story}: listed {sorted(listed)}"
+            odd = {n: [(s.state.value, s.reason) for s in link.of(n)] for n in listed ^ live}
+            assert listed == live, f"{story}: listed {sorted(listed)}; told {odd}"
             await wait_real(lambda: not job_instances(self.state_dir) & self.stopped, timeout=15)
             # Every stopped instance's last word is final (the pump may lag a little).
             await wait_real(
@@ -286,13 +299,15 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
     return NodeMachine
 
 
-def run_machine(root: Path, *, examples: int = EXAMPLES, steps: int = STEPS) -> None:
+def run_machine(
+    root: Path, *, examples: int = EXAMPLES, steps: int = STEPS, derandomize: bool = True
+) -> None:
     run_state_machine_as_test(
         machine_for(root),
         settings=settings(
             max_examples=examples,
             stateful_step_count=steps,
-            derandomize=True,
+            derandomize=derandomize,
             database=None,
             deadline=None,
             phases=[Phase.explicit, Phase.generate, Phase.shrink],
@@ -312,4 +327,5 @@ if __name__ == "__main__":  # a longer search: python3 -m tests.test_process_nod
     import tempfile
 
     with tempfile.TemporaryDirectory() as directory:
-        run_machine(Path(directory), examples=int(sys.argv[1]) if len(sys.argv) > 1 else 40)
+        examples = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+        run_machine(Path(directory), examples=examples, steps=20, derandomize=False)
