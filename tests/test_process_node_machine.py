@@ -40,7 +40,6 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -166,13 +165,14 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
             self.started[name] = kind
             self.agent.call(self.jobs.start, start_command(name, JOBS[kind]))
 
-        @precondition(lambda self: bool(self.live()))
+        # No preconditions: what is live depends on real timing (which instances ended),
+        # and hypothesis requires the same draws when it runs a choice sequence again.
         @rule(index=st.integers(0, 50))
         def stop_live(self, index: int) -> None:
             live = self.live()
-            self._stop(live[index % len(live)], "stopped")
+            if live:
+                self._stop(live[index % len(live)], "stopped")
 
-        @precondition(lambda self: bool(self.live()))
         @rule(index=st.integers(0, 50))
         def forget_ended(self, index: int) -> None:
             ended = [n for n in self.live() if any(s.final for s in self.link.of(n))]
