@@ -232,8 +232,12 @@ class ProcessManager:
         return self._ready.is_set()
 
     async def wait_ready(self) -> None:
-        """Wait while a lost monitor is being replaced."""
-        await self._ready.wait()
+        """Wait while a lost monitor is being replaced; on return a monitor serves (the
+        wait yields even when set: the monitor may be lost again before it returns)."""
+        while True:
+            await self._ready.wait()
+            if self._ready.is_set():
+                return
 
     # ---- status -----------------------------------------------------------------------
     def _settle(self, actor: ProcessSupervisor, state: ProcessState, reason: str) -> None:
