@@ -33,12 +33,17 @@ def forgets(cluster: Cluster) -> list[tuple[str, str]]:
 
 
 async def say_hello(
-    cluster: Cluster, nursery: trio.Nursery, node_id: str, *listed: InstanceStatus
+    cluster: Cluster,
+    nursery: trio.Nursery,
+    node_id: str,
+    *listed: InstanceStatus,
+    link: NodeLink | None = None,
 ) -> None:
-    """``node_id`` connects again (a new link) with a hello listing ``listed``."""
+    """``node_id`` connects again (a new ``link``) with a hello listing ``listed``."""
     await cluster.registry.tell(SessionEnded(node_id, cluster.sessions[node_id], "link lost"))
     await trio.testing.wait_all_tasks_blocked()
-    session = cluster.sessions[node_id] = await spawn(nursery, NodeLink(node_id, cluster.commands))
+    link = link or NodeLink(node_id, cluster.commands)
+    session = cluster.sessions[node_id] = await spawn(nursery, link)
     message = Hello(
         protocol_version=PROTOCOL_VERSION,
         node_id=node_id,
@@ -120,11 +125,7 @@ async def test_many_ended_instances_of_a_deleted_deployment_are_forgotten_in_fra
         await cluster.deployments.ask(CreateDeployment(spec("web")))
         await trio.testing.wait_all_tasks_blocked()
         [(node, _start)] = cluster.starts()
-        await cluster.registry.tell(SessionEnded(node, cluster.sessions[node], "link lost"))
-        await trio.testing.wait_all_tasks_blocked()
-        link = FrameLink(node, cluster.commands)
-        cluster.sessions[node] = session = await spawn(nursery, link)
-        listed = tuple(
+        listed = [
             InstanceStatus(
                 instance_id=f"gone-{i}-abcdef",
                 deployment_id="dep-deleted-long-ago",
@@ -133,16 +134,9 @@ async def test_many_ended_instances_of_a_deleted_deployment_are_forgotten_in_fra
                 final=True,
             )
             for i in range(450)
-        )
-        hello = Hello(
-            protocol_version=PROTOCOL_VERSION,
-            node_id=node,
-            groups=("gpu-1",),
-            capacities_total={"Analytic1": 4},
-            instances=listed,
-        )
-        assert await cluster.registry.ask(RegisterNode(session, hello, "test", False, 1.0)) is None
-        await trio.testing.wait_all_tasks_blocked()
+        ]
+        link = FrameLink(node, cluster.commands)
+        await say_hello(cluster, nursery, node, *listed, link=link)
         assert {i for n, i in forgets(cluster) if n == node} >= {s.instance_id for s in listed}
         assert link.frames and max(link.frames) <= COMMAND_BATCH, link.frames
         nursery.cancel_scope.cancel()
