@@ -57,6 +57,7 @@ def http_blocking(
                     reported = time.monotonic()
                     report(done, total)
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the answer and its socket, unread: not till the collector
         raise FetchError(f"GET {url[:200]} answered {error.code}") from None
     except urllib.error.URLError as error:
         raise FetchError(f"GET {url[:200]} failed: {error.reason}") from None
