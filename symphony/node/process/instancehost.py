@@ -15,7 +15,13 @@ but for its log files: its record, secrets, devices and kept updates
 When the monitor is lost the supervisors go with it: the instances as they were are
 kept for a hello (``_known``) until the new monitor's adoption hosts them again.
 :class:`~symphony.node.process.manager.ProcessManager` builds on it and says what each
-status update means (``_emit``).
+status update means (``emit``).
+
+Its neighbours use a small public interface, never its attributes: the adoption
+(:mod:`.adoption`) asks :meth:`InstanceHost.hosts`, hosts what it takes over with
+:meth:`InstanceHost.adopt_instance`, reports old runs' ends with ``emit`` and keeps the
+instances that ended for good with :meth:`InstanceHost.note_ended`; the log sweep
+(:mod:`.loggc`) keeps the logs of :meth:`InstanceHost.held_ids`.
 """
 
 from __future__ import annotations
@@ -86,8 +92,9 @@ class InstanceHost(MonitorKeeper):
         #: for the start before it (both may wait for a monitor and wake in any order).
         self._starting: dict[str, trio.Event] = {}
 
-    def _emit(self, update: StatusUpdate) -> None:
-        """Act on a supervisor's status update (the manager's)."""
+    def emit(self, update: StatusUpdate) -> None:
+        """Act on a status update as on one from a supervisor, and hand it on (the
+        manager's: see ``ProcessManager.emit``)."""
         raise NotImplementedError
 
     def _supervisors_lost(self, was_ready: bool) -> None:
@@ -96,10 +103,57 @@ class InstanceHost(MonitorKeeper):
         self._instances.clear()
         self.ended.clear()  # noted again as the new monitor's adoption settles them
 
+    # ---- what the adoption and the log sweep use ------------------------------------
+    def hosts(self, instance_id: str) -> bool:
+        """Whether a supervisor of ``instance_id`` is hosted now (live, or ended for good
+        and kept until the Conductor has its end)."""
+        return instance_id in self._instances
+
+    def held_ids(self) -> set[str]:
+        """The instance ids this node holds: hosted, being started or being stopped
+        (what the log sweep must leave alone, beside the instances with a record)."""
+        return set(self._instances) | set(self._starting) | set(self._stopping)
+
+    async def adopt_instance(
+        self,
+        request: StartRequest,
+        spec: JobSpec,
+        *,
+        adopt_live: dict[str, Any] | None = None,
+        adopt_ended: dict[str, Any] | None = None,
+        settled: ProcessState | None = None,
+        outcome: dict[str, Any] | None = None,
+    ) -> None:
+        """Host a supervisor that takes over an instance left by an earlier agent or
+        monitor: it watches ``adopt_live`` (a live run), reports ``adopt_ended`` (its
+        latest run, ended) then follows its policy, stays ``settled`` in that final
+        state, or, given none of them, starts the instance anew (it was waiting out a
+        restart's backoff). ``outcome``: its record's last exit and restarts so far.
+
+        An instance with a stop under way (the monitor went away mid-stop, or
+        ``stop_all``) is taken over with its stop requested: stopped, never started or
+        restarted. Raises MonitorLost if the monitor went away meanwhile.
+        """
+        await self._launch(
+            request,
+            spec,
+            adopt_live=adopt_live,
+            adopt_ended=adopt_ended,
+            settled=settled,
+            outcome=outcome,
+            stop_requested=request.instance_id in self._stopping,
+        )
+
+    def note_ended(self, instance_id: str, at: float) -> None:
+        """Keep ``instance_id``, which ended for good at ``at`` (wall clock), until the
+        Conductor has its end (see :mod:`.ended`); past the bound, those that ended
+        first are forgotten, possibly this one."""
+        self._forget_oldest(self.ended.add(instance_id, at))
+
     def _settle(self, actor: ProcessSupervisor, state: ProcessState, reason: str) -> None:
         """Settle an instance whose supervision is over in ``state``, and say so (final)."""
         actor.state = state
-        self._emit(
+        self.emit(
             StatusUpdate(
                 instance_id=actor.request.instance_id,
                 deployment_id=actor.request.deployment_id,
@@ -144,7 +198,7 @@ class InstanceHost(MonitorKeeper):
             spec=spec,
             client=self.client,
             node=self.node,
-            emit=self._emit,
+            emit=self.emit,
             **adoption,
         )
         self._instances[request.instance_id] = (None, actor)
@@ -221,7 +275,7 @@ class InstanceHost(MonitorKeeper):
         try:
             self.store.delete(instance_id)
         except OSError as error:
-            # Also called from _emit (the bound): raised, it would crash the supervision
+            # Also called from emit (the bound): raised, it would crash the supervision
             # of the instance that just ended. Left behind, it is adopted and forgotten again.
             logger.warning("cannot delete the record of %s: %s", instance_id, error)
         ref = entry[0]

@@ -133,7 +133,12 @@ class ProcessManager(InstanceHost):
         return tuple(sorted(self.node.container_runtimes))
 
     # ---- status -----------------------------------------------------------------------
-    def _emit(self, update: StatusUpdate) -> None:
+    def emit(self, update: StatusUpdate) -> None:
+        """Act on a status update, as every supervisor's goes: release the devices and
+        forget the secrets of an instance that ended for good, save its record, hand the
+        update to the listeners (:mod:`.statusfeed`), then keep the instance until the
+        Conductor has its end. The adoption reports so the runs that ended while no
+        agent listened."""
         if update.final and update.state in FINAL_STATES:
             # Ended for good: the Conductor releases its gpu capacity on this very
             # update and may place another instance here at once.
@@ -161,7 +166,7 @@ class ProcessManager(InstanceHost):
         # may forget this very instance (ended before all the others, by their times).
         ended = update.final and update.state in ("exited", "failed")
         if ended and update.instance_id in self._instances:
-            self._forget_oldest(self.ended.add(update.instance_id, update.at))
+            self.note_ended(update.instance_id, update.at)
 
     def _forget_secrets(self, update: StatusUpdate) -> StatusUpdate:
         """No run of an instance that ended for good starts again: its secret values go
