@@ -61,7 +61,7 @@ async def test_jobs_100_starts_then_100_stops_leave_no_process_and_no_entry(tmp_
         await wait_real(lambda: not jobs._stopping, timeout=30)
         assert await node.manager.list_instances() == []
         await wait_real(lambda: not processes_under(os.path.join(node.state_dir, "work")))
-        assert node.manager._events == {}
+        assert node.manager.feed.kept_instances() == []
         # The late starts of all of them are refused.
         await jobs.start(start_command("burst-7", spec(SLEEP)))
         assert await node.manager.list_instances() == []

@@ -251,7 +251,7 @@ async def test_monitor_lost_right_after_a_stop_never_restarts_the_instance(tmp_p
             await jobs.start(start_command("s-0", job))
             await wait_real(lambda: any(s.state == "running" for s in link.of("s-0")))
             manager = node.manager
-            report = manager._on_status
+            report = manager.feed.on_status
 
             killed: list[int] = []
 
@@ -264,7 +264,7 @@ async def test_monitor_lost_right_after_a_stop_never_restarts_the_instance(tmp_p
                         time.sleep(0.001)
                 report(update)
 
-            manager._on_status = kill_monitor_when_stopped
+            manager.feed.on_status = kill_monitor_when_stopped
             await manager.stop_instance("s-0")
             await wait_real(lambda: manager.monitors_replaced == 1, timeout=30)
             await trio.sleep(1.0)  # time for a wrongful restart to show

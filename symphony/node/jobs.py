@@ -15,7 +15,9 @@ start): log requests and the other commands need no monitor.
 A stop leaves a tombstone (:mod:`symphony.node.tombstones`): a start of that instance
 id that arrives later (a stop that overtook its start, a start repeated after a
 reconnect) is not run but answered ``stopped``. Instance ids are never reused, so a
-late start is always stale.
+late start is always stale. The stops that only let the node forget an instance that
+ended for good here leave theirs in a store of their own (``forgotten``), so that a
+node ending many instances never pushes out the tombstones of real stops sooner.
 """
 
 from __future__ import annotations
@@ -80,14 +82,24 @@ def _signal_number(name: str | None) -> int | None:
 class ProcessJobs:
     """Implements :class:`symphony.node.link.Jobs` on a running ProcessManager."""
 
-    def __init__(self, manager: ProcessManager, *, tombstones: Tombstones | None = None) -> None:
+    def __init__(
+        self,
+        manager: ProcessManager,
+        *,
+        tombstones: Tombstones | None = None,
+        forgotten: Tombstones | None = None,
+    ) -> None:
         self.manager = manager
         self._logs = LogServer(manager.state_dir)
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
         self._starting: set[str] = set()  # instances whose start waits for a monitor
+        #: The tombstones of real stops: what keeps a stop that overtook its start.
         self.tombstones = Tombstones() if tombstones is None else tombstones
+        #: The tombstones of forgets (stops of instances that ended for good here): kept
+        #: apart, so that however many end, they never push out real stops' tombstones.
+        self.forgotten = Tombstones() if forgotten is None else forgotten
         #: Tunnels for experiments' processes (set by the node when it relays).
         self.tunnels: Tunnels | None = None
         # Subscribe at once: updates emitted while the agent re-adopts (before the pump
@@ -246,18 +258,26 @@ class ProcessJobs:
             await self._report_failed(command, f"cannot start: {error!r}")
 
     async def _start_with_tunnels(self, command: StartInstance, tunnels: Tunnels) -> None:
-        if self.tombstones.contains(command.instance_id, now=trio.current_time()):
+        if self._stopped_here(command.instance_id):
             await self._start(command)  # reported as stopped there, no tunnel opened
             return
         if command.instance_id in {r.instance_id for r in self.manager.live_requests()}:
             return  # a start repeated after a reconnect: it runs (with its tunnels)
         prepared = await tunnels.prepare(command)
         await self._start(prepared)
-        if self.tombstones.contains(command.instance_id, now=trio.current_time()):
+        if self._stopped_here(command.instance_id):
             tunnels.close(command.instance_id)
 
+    def _stopped_here(self, instance_id: str) -> bool:
+        """Whether this node was told to stop ``instance_id``, or to forget it once it
+        ended (within the tombstones' hour): a start of it now is stale."""
+        now = trio.current_time()
+        return self.tombstones.contains(instance_id, now=now) or self.forgotten.contains(
+            instance_id, now=now
+        )
+
     async def _start(self, command: StartInstance) -> None:
-        if self.tombstones.contains(command.instance_id, now=trio.current_time()):
+        if self._stopped_here(command.instance_id):
             log.info("start of %s: it was stopped already, not running it", command.instance_id)
             await self._report(
                 InstanceStatus(
@@ -341,7 +361,14 @@ class ProcessJobs:
         # job's whole grace period, so it goes to the background.
         assert self._nursery is not None
         instance_id = command.instance_id
-        self.tombstones.add(instance_id, now=trio.current_time())
+        now = trio.current_time()
+        if instance_id in self.manager.ended or self.forgotten.contains(instance_id, now=now):
+            # A forget (the Conductor has this end): the instance ran here, so this stop
+            # did not overtake its start; its tombstone only refuses a repeated start
+            # still under way here (see ``symphony.node.tombstones``).
+            self.forgotten.add(instance_id, now=now)
+        else:
+            self.tombstones.add(instance_id, now=now)
         # The Conductor may repeat a stop (after a reconnect, or for a stale copy on
         # every report); one stop per instance at a time is enough, and one stop sends
         # one stop signal.

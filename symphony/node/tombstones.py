@@ -10,6 +10,27 @@ Memory is bounded both ways: an entry is forgotten after ``ttl`` seconds (far lo
 than any command stays in flight) and at most ``capacity`` are kept (the oldest go
 first), so a stream of stops for ids the node never saw costs a fixed amount.
 
+A node keeps two such sets (see :class:`~symphony.node.jobs.ProcessJobs`), because two
+kinds of stop reach it:
+
+- a **real stop** (a deployment deleted, scaled down, rescheduled): it may overtake
+  the instance's start, and its tombstone is the only thing that keeps that start
+  from running later;
+- a **forget**: once the Conductor has saved the end of an instance that ended for
+  good here, it stops it so that the node forgets it (see
+  ``symphony/node/process/ended.py``). That instance ran here, so its start came
+  first and no new start of it follows: the Conductor sends a start again only for an
+  instance it still has as assigned and not yet reported by the node (after a hello),
+  never for one whose end it saved. Its tombstone guards only against a copy of the
+  start already under way on the node: sent again after a hello that came while the
+  first start still waited in the background (probing its tunnels, waiting for a
+  node monitor), it would run the ended job once more after the forget.
+
+Forgets come as often as instances end (a node of short jobs ends thousands an hour),
+real stops as often as deployments change. In one set, every forget pushed out the
+oldest tombstone of a real stop sooner; kept apart, a real stop's tombstone lasts its
+hour or its ``capacity`` of real stops, whatever the number of forgets.
+
 Example::
 
     stopped = Tombstones(capacity=3, ttl=60.0)

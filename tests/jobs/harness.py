@@ -174,9 +174,10 @@ class LinkDouble(Actor):
 
 
 @asynccontextmanager
-async def open_jobs(node: Node) -> AsyncIterator[tuple[ProcessJobs, LinkDouble]]:
-    """The node's ProcessJobs, pumping its statuses into a LinkDouble."""
-    jobs = ProcessJobs(node.manager)
+async def open_jobs(node: Node, **jobs_args: Any) -> AsyncIterator[tuple[ProcessJobs, LinkDouble]]:
+    """The node's ProcessJobs, pumping its statuses into a LinkDouble.
+    ``jobs_args``: more arguments of the ProcessJobs (``tombstones``, say)."""
+    jobs = ProcessJobs(node.manager, **jobs_args)
     link = LinkDouble()
     async with trio.open_nursery() as nursery:
         ref = await spawn(nursery, link, name="link-double")

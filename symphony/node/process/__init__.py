@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from .client import MonitorError, MonitorLost, monitor_alive, monitor_gone, stop_monitor
     from .manager import InstanceExists, ProcessManager, UnknownInstance
+    from .nodecontext import NodeContext
     from .records import InstanceReport, StartRequest, StatusUpdate
-    from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
+    from .supervisor import GetReport, ProcessSupervisor, StopInstance
 
 _EXPORTS = {
     "MonitorError": "client",
@@ -42,7 +43,7 @@ _EXPORTS = {
     "StartRequest": "records",
     "StatusUpdate": "records",
     "GetReport": "supervisor",
-    "NodeContext": "supervisor",
+    "NodeContext": "nodecontext",
     "ProcessSupervisor": "supervisor",
     "StopInstance": "supervisor",
 }

@@ -21,6 +21,10 @@ An instance with neither is one whose job was waiting out a restart's backoff, o
 settled (its record's ``final_state``) before the agent went. Runs that no record owns
 belong to instances stopped meanwhile: they are ended (see ``ProcessManager.adopt``).
 
+:func:`take_over` carries the plan out through the manager's public interface (see
+:mod:`.instancehost`): ``hosts``, ``adopt_instance`` (which also knows whether a stop
+of the instance is under way), ``emit`` and ``note_ended``.
+
 Example::
 
     runs = runs_by_instance(hello["runs"])
@@ -122,17 +126,15 @@ async def take_over(manager: ProcessManager, records: Iterable[SavedInstance]) -
     runs = runs_by_instance((await manager.client.request("hello")).get("runs"))
     for saved in records:
         request = saved.request
-        if request.instance_id in manager._instances:
+        if manager.hosts(request.instance_id):
             continue
         spec = request.spec
         plan = InstanceRuns.split(runs.pop(request.instance_id, []))
         for run in plan.history:  # ended before the latest run began: report, then forget
             manager.client.remember_ended(run)
-            manager._emit(history_update(request, run))
+            manager.emit(history_update(request, run))
             await manager.client.ack(run["run_id"])
         outcome = saved.outcome  # the last exit and the restarts so far
-        # A stop under way (the monitor went mid-stop): stop it, never (re)start it.
-        stopping = {"stop_requested": True} if request.instance_id in manager._stopping else {}
         if plan.live or plan.ended or saved.final_state not in FINAL_STATES:
             # Its devices before anything new can take them: those of its live run's
             # record if it has one (what the job was started with), else its own.
@@ -142,22 +144,17 @@ async def take_over(manager: ProcessManager, records: Iterable[SavedInstance]) -
         for run in plan.superseded:  # one run per instance: an older one must not run on
             await manager.client.request("signal", run_id=run["run_id"], signal=9)
         if plan.live:
-            await manager._launch(request, spec, adopt_live=plan.live, outcome=outcome, **stopping)
+            await manager.adopt_instance(request, spec, adopt_live=plan.live, outcome=outcome)
         elif plan.ended:
             manager.client.remember_ended(plan.ended)
-            await manager._launch(
-                request, spec, adopt_ended=plan.ended, outcome=outcome, **stopping
-            )
+            await manager.adopt_instance(request, spec, adopt_ended=plan.ended, outcome=outcome)
         elif saved.final_state in FINAL_STATES:
-            await manager._launch(
-                request, spec, settled=saved.final_state, outcome=outcome, **stopping
-            )
+            await manager.adopt_instance(request, spec, settled=saved.final_state, outcome=outcome)
             if saved.final_state != "stopped":
                 # Kept until the Conductor has its end (see ``ended``).
-                at = ended_at(outcome)
-                manager._forget_oldest(manager.ended.add(request.instance_id, at))
-        else:  # it was waiting to restart when the agent died
-            await manager._launch(request, spec, outcome=outcome, **stopping)
+                manager.note_ended(request.instance_id, ended_at(outcome))
+        else:  # it was waiting to restart when the agent died: it starts anew
+            await manager.adopt_instance(request, spec, outcome=outcome)
     for orphaned in runs.values():  # runs of instances stopped meanwhile: end them
         for run in orphaned:
             if run["state"] == "ended":

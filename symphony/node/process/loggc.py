@@ -98,8 +98,8 @@ def choose(
 
 def held(manager: ProcessManager) -> set[str]:
     """The instance ids whose logs must stay (but for those with a record): the live
-    and the ended ones kept (both among its instances), those being started or stopped."""
-    return set(manager._instances) | set(manager._starting) | set(manager._stopping)
+    and the ended ones kept, those being started or stopped (``held_ids``)."""
+    return manager.held_ids()
 
 
 async def sweep(

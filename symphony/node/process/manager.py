@@ -18,65 +18,54 @@ monitor; the next agent's :meth:`ProcessManager.adopt` picks them up.
 If the monitor itself dies, ``run`` does not fail: it starts a new monitor (which takes
 over the run records and verifies every pid with its start time) and re-adopts the
 instances, as a new agent would. Meanwhile the manager's operations wait for it.
+
+The manager is built in layers, each a module: keeping a monitor serving
+(:mod:`.monitorkeeper`), hosting, stopping and forgetting the instances' supervisors
+(:mod:`.instancehost`), and who hears of their status updates (:mod:`.statusfeed`).
+This module is the public face: starting an instance (its devices and record first),
+what each status update means on the node, listing, adoption, logs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import logging
 import os
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
-
-from symphony.actors import ActorRef, ActorStopped, sole_exception, spawn
-from symphony.errors import SymphonyError
-from symphony.wire import JobSpec
 
 from ..container import detect_runtimes
 from . import logfiles
 from .adoption import take_over
-from .client import MonitorClient, MonitorLost, kill_all_jobs
+from .client import MonitorLost
 from .devices import DeviceLedger
-from .ended import ENDED_KEPT, EndedInstances
+from .ended import ENDED_KEPT
+from .instancehost import InstanceExists as InstanceExists
+from .instancehost import InstanceHost
+from .instancehost import UnknownInstance as UnknownInstance
 from .localstate import InstanceStore, SavedInstance
 from .logstream import follow_file
-from .proctree import Snapshot
+from .nodecontext import NodeContext
 from .records import (
     FINAL_STATES,
     InstanceReport,
-    ProcessState,
     StartRequest,
     StatusUpdate,
 )
 from .redact import mask_text
 from .restart import RESTART_JITTER
+from .statusfeed import StatusFeed
 from .stopall import StoppedInstance, stop_adopted, stop_each
-from .supervisor import GetReport, NodeContext, ProcessSupervisor, StopInstance
 
 if TYPE_CHECKING:
     from ..sources.prepare import SourcePreparer
 
 logger = logging.getLogger(__name__)
-EVENTS_KEPT = 200  # status records kept per instance for ``events()``
-#: Delays between attempts to bring up a replacement monitor (the last one repeats).
-MONITOR_RETRY_DELAYS = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-class InstanceExists(SymphonyError, ValueError):
-    """An instance with this id is already on this node."""
-
-
-class UnknownInstance(SymphonyError, LookupError):
-    """No instance with this id on this node."""
-
-
-class ProcessManager:
+class ProcessManager(InstanceHost):
     """Starts, stops, lists and adopts this node's instances (see the module docstring)."""
 
     def __init__(
@@ -92,44 +81,28 @@ class ProcessManager:
         gpus: Iterable[str] = (),
         ended_kept: int = ENDED_KEPT,
     ) -> None:
-        self.state_dir = os.path.abspath(state_dir)
-        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-        #: Who holds which GPU device (``gpus``: the node's device ids).
-        self.devices = DeviceLedger(gpus)
-        self.node = NodeContext(
-            state_dir=self.state_dir,
+        state_dir = os.path.abspath(state_dir)
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        devices = DeviceLedger(gpus)
+        node = NodeContext(
+            state_dir=state_dir,
             node_id=node_id,
             base_env=dict(os.environ if env is None else env),
             restart_jitter=restart_jitter,
             sources=sources,
             container_runtimes=dict(container_runtimes or {}),
-            gpus=self.devices.devices,
+            gpus=devices.devices,
+        )
+        super().__init__(
+            state_dir=state_dir,
+            node=node,
+            devices=devices,
+            store=InstanceStore(state_dir),
+            feed=StatusFeed(on_status),
+            ended_kept=ended_kept,
         )
         #: None: look for container runtimes when ``run`` starts (it takes a moment).
         self._detect_runtimes = container_runtimes is None
-        self.client = MonitorClient(self.state_dir)
-        self.store = InstanceStore(self.state_dir)
-        self._on_status = on_status
-        self._subscribers: list[trio.MemorySendChannel[StatusUpdate]] = []
-        self._instances: dict[str, tuple[ActorRef | None, ProcessSupervisor]] = {}
-        self._events: dict[str, deque[StatusUpdate]] = {}
-        #: Ended for good, kept until the Conductor has their end (see :mod:`.ended`).
-        self.ended = EndedInstances(ended_kept)
-        self._nursery: trio.Nursery | None = None
-        self._ready = trio.Event()  # set while a monitor serves us
-        self._generation = 0  # monitors lost so far
-        self._lost_client: MonitorClient | None = None
-        #: The instances as they were when the last monitor was lost (see list_instances).
-        self._known: list[InstanceReport] = []
-        self._closing = False
-        #: Instances a stop is under way for: re-adopted with their stop requested, so a
-        #: monitor replacement mid-stop never starts or restarts them.
-        self._stopping: set[str] = set()
-        #: Starts under way, set when each is done: a stop that finds no instance waits
-        #: for the start before it (both may wait for a monitor and wake in any order).
-        self._starting: dict[str, trio.Event] = {}
-        self.monitors_replaced = 0
-        self.dropped_updates = 0
         #: Set by :meth:`stop_instances`: the node is ending, and starts nothing new.
         self.stopping_all = False
 
@@ -151,116 +124,27 @@ class ProcessManager:
         finally:
             self.store.close()  # the records stay; a later save opens their file again
 
-    async def _run(self, task_status: trio.TaskStatus[ProcessManager]) -> None:
-        attempt = 0
-        while True:
-            lost = False
-            try:
-                await self._serve(task_status if self._generation == 0 else None)
-            except* MonitorLost as group:
-                if self._generation == 0 and not self._ready.is_set():
-                    raise  # never had a monitor: the node cannot run jobs, say so
-                lost = True
-                logger.warning(
-                    "the node monitor went away (%s): starting a new one and re-adopting the jobs",
-                    sole_exception(group) or group.exceptions[0],
-                )
-            if not lost or self._closing:
-                return
-            self._lost_monitor(self.client)  # if nothing noticed before
-            # Back off only while replacements keep failing; a monitor that served us
-            # starts the sequence over.
-            attempt = 0 if self.client.ready else attempt + 1
-            await trio.sleep(MONITOR_RETRY_DELAYS[min(attempt, len(MONITOR_RETRY_DELAYS) - 1)])
-            if self._closing:
-                return  # shut down meanwhile: a new monitor would restart the jobs
-
-    async def _serve(self, task_status: trio.TaskStatus[ProcessManager] | None) -> None:
-        replacing = task_status is None
-        client = self.client = MonitorClient(
-            self.state_dir, on_lost=lambda: self._lost_monitor(client)
-        )
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self.client.run)
-            # The supervisors live in their own nursery so that shutdown_monitor() can end
-            # them before the monitor goes (else they would see it vanish mid-request).
-            async with trio.open_nursery() as supervisors:
-                self._nursery = supervisors
-                if replacing:
-                    try:
-                        reports = await self.adopt()
-                    except OSError as error:
-                        # The records or /proc cannot be read just now (out of descriptors,
-                        # as often as not what killed the monitor): lost like a monitor that
-                        # cannot start, tried again with backoff, rather than the agent exiting.
-                        raise MonitorLost(f"the jobs could not be re-adopted: {error}") from error
-                    if client.lost:  # gone again meanwhile: not ready, the next one adopts
-                        raise MonitorLost("the node monitor went away during the adoption")
-                    self.monitors_replaced += 1
-                    logger.warning("new node monitor up; re-adopted %d instance(s)", len(reports))
-                self._ready.set()
-                client.ready = True
-                if task_status is not None:
-                    task_status.started(self)
-                await trio.sleep_forever()
+    async def _readopt(self) -> list[InstanceReport]:
+        return await self.adopt()
 
     @property
     def container_runtimes(self) -> tuple[str, ...]:
         """The container runtimes this node has (``("podman",)``), for the hello."""
         return tuple(sorted(self.node.container_runtimes))
 
-    def _lost_monitor(self, client: MonitorClient) -> None:
-        """The supervisors go with the monitor: forget them until re-adopted (once per
-        monitor; called by the client the moment it notices)."""
-        if self._lost_client is client:
-            return
-        self._lost_client = client
-        # A new Event only if the old one was set: callers already waiting on an unset
-        # one (a replacement that itself was lost before serving) must be woken by
-        # whichever replacement finally serves, not stranded on a discarded Event.
-        if self._ready.is_set():
-            self._ready = trio.Event()
-            self._known = [actor.report() for _, actor in self._instances.values()]
-        self._generation += 1
-        self._nursery = None
-        self._instances.clear()
-        self.ended.clear()  # noted again as the new monitor's adoption settles them
-
-    @property
-    def ready(self) -> bool:
-        """False while a lost monitor is being replaced: operations wait for the new one."""
-        return self._ready.is_set()
-
-    async def wait_ready(self) -> None:
-        """Wait while a lost monitor is being replaced; on return a monitor serves (the
-        wait yields even when set: the monitor may be lost again before it returns)."""
-        while True:
-            await self._ready.wait()
-            if self._ready.is_set():
-                return
-
     # ---- status -----------------------------------------------------------------------
-    def _settle(self, actor: ProcessSupervisor, state: ProcessState, reason: str) -> None:
-        """Settle an instance whose supervision is over in ``state``, and say so (final)."""
-        actor.state = state
-        self._emit(
-            StatusUpdate(
-                instance_id=actor.request.instance_id,
-                deployment_id=actor.request.deployment_id,
-                state=state,
-                at=time.time(),
-                reason=reason,
-                final=True,
-            )
-        )
-
-    def _emit(self, update: StatusUpdate) -> None:
+    def emit(self, update: StatusUpdate) -> None:
+        """Act on a status update, as every supervisor's goes: release the devices and
+        forget the secrets of an instance that ended for good, save its record, hand the
+        update to the listeners (:mod:`.statusfeed`), then keep the instance until the
+        Conductor has its end. The adoption reports so the runs that ended while no
+        agent listened."""
         if update.final and update.state in FINAL_STATES:
             # Ended for good: the Conductor releases its gpu capacity on this very
             # update and may place another instance here at once.
             self.devices.release(update.instance_id)
             update = self._forget_secrets(update)
-        self._events.setdefault(update.instance_id, deque(maxlen=EVENTS_KEPT)).append(update)
+        self.feed.record(update)
         entry = self._instances.get(update.instance_id)
         if update.state in ("exited", "failed", "starting") and entry is not None:
             # Settled only by a final update: an agent that dies while a restart waits
@@ -277,20 +161,12 @@ class ProcessManager:
                 # The record is for the next agent's adoption; this update goes on. Raised,
                 # it crashed the instance's supervision, then the agent (a full disk).
                 logger.warning("cannot save the record of %s: %s", update.instance_id, error)
-        if self._on_status is not None:
-            self._on_status(update)
-        for channel in list(self._subscribers):
-            try:
-                channel.send_nowait(update)
-            except trio.WouldBlock:
-                self.dropped_updates += 1  # a slow subscriber loses updates, never blocks us
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._subscribers.remove(channel)
+        self.feed.publish(update)
         # Ended for good: kept until the Conductor has this end. The bound comes last: it
         # may forget this very instance (ended before all the others, by their times).
         ended = update.final and update.state in ("exited", "failed")
         if ended and update.instance_id in self._instances:
-            self._forget_oldest(self.ended.add(update.instance_id, update.at))
+            self.note_ended(update.instance_id, update.at)
 
     def _forget_secrets(self, update: StatusUpdate) -> StatusUpdate:
         """No run of an instance that ended for good starts again: its secret values go
@@ -307,64 +183,18 @@ class ProcessManager:
 
     def subscribe(self, max_buffer: int = 4096) -> trio.MemoryReceiveChannel[StatusUpdate]:
         """A channel receiving every status update from now on (dropped when full)."""
-        send, receive = trio.open_memory_channel[StatusUpdate](max_buffer)
-        self._subscribers.append(send)
-        return receive
+        return self.feed.subscribe(max_buffer)
 
     def events(self, instance_id: str) -> list[StatusUpdate]:
         """The last status updates of one instance, oldest first."""
-        return list(self._events.get(instance_id, ()))
+        return self.feed.events(instance_id)
+
+    @property
+    def dropped_updates(self) -> int:
+        """Status updates a slow subscriber lost."""
+        return self.feed.dropped_updates
 
     # ---- instances --------------------------------------------------------------------
-    async def _host(
-        self, actor: ProcessSupervisor, *, task_status: trio.TaskStatus[ActorRef | None]
-    ) -> None:
-        instance_id = actor.request.instance_id
-        started = False
-        try:
-            async with trio.open_nursery() as nursery:
-                ref = await spawn(nursery, actor, name=f"process:{instance_id}")
-                task_status.started(ref)
-                started = True
-        except Exception as error:
-            if isinstance(error, MonitorLost) or (
-                isinstance(error, ExceptionGroup) and error.subgroup(MonitorLost)
-            ):
-                raise
-            # A bug in one instance's supervision must not take the node down with it.
-            logger.exception("supervisor of instance %s crashed", instance_id)
-            actor.reason = f"internal error: {error!r}"
-            self._settle(actor, "failed", actor.reason)
-            if not started:
-                task_status.started(None)
-
-    async def _launch(
-        self, request: StartRequest, spec: JobSpec, **adoption: Any
-    ) -> ProcessSupervisor:
-        if self._nursery is None:
-            if self.client.lost:  # went away mid-adoption: the next monitor adopts it
-                raise MonitorLost("the node monitor went away")
-            raise RuntimeError("start the manager first: await nursery.start(manager.run)")
-        actor = ProcessSupervisor(
-            request=request,
-            spec=spec,
-            client=self.client,
-            node=self.node,
-            emit=self._emit,
-            **adoption,
-        )
-        self._instances[request.instance_id] = (None, actor)
-        ref = await self._nursery.start(functools.partial(self._host, actor))
-        if self._instances.get(request.instance_id, (None, None))[1] is not actor:
-            # A stop arrived while the supervisor was starting: it found no ref to ask
-            # and forgot the instance, so finish that stop here.
-            with contextlib.suppress(ActorStopped):
-                await _ask(ref, StopInstance(), timeout=spec.stop_timeout_seconds + 30.0)
-                await ref.stop()
-            return actor
-        self._instances[request.instance_id] = (ref, actor)
-        return actor
-
     async def start_instance(self, request: StartRequest) -> InstanceReport:
         """Start one instance; raises InstanceExists, or ValueError for an unusable
         instance id. The spec is run as it is: the wire decoder checked it."""
@@ -408,82 +238,6 @@ class ProcessManager:
             return entry[1].report()
         return actor.report()
 
-    async def stop_instance(self, instance_id: str) -> InstanceReport:
-        """Stop an instance (stop signal, grace, SIGKILL to its whole tree) and forget it;
-        one that ended for good is forgotten at once, its end left as reported."""
-        self._stopping.add(instance_id)
-        try:
-            return await self._stop(instance_id)
-        finally:
-            self._stopping.discard(instance_id)
-
-    async def _stop(self, instance_id: str) -> InstanceReport:
-        while True:
-            await self.wait_ready()
-            entry = self._instances.get(instance_id)
-            if entry is None:
-                starting = self._starting.get(instance_id)
-                if starting is None:
-                    raise UnknownInstance(f"no instance {instance_id!r} on this node")
-                await starting.wait()  # a start that came first: stop what it starts
-                continue
-            ref, actor = entry
-            if instance_id in self.ended:
-                # Ended for good, and the Conductor has its end (it stops only what it
-                # has): forgotten without a word, its exit stays the last one reported.
-                self._forget(instance_id, entry)
-                return actor.report()
-            generation = self._generation
-            timeout = actor.spec.stop_timeout_seconds + 30.0
-            try:
-                report: InstanceReport = await _ask(ref, StopInstance(), timeout=timeout)
-                if ref is not None:
-                    await ref.stop()
-                if self._generation != generation:
-                    # The monitor was replaced after this stop was done, before the
-                    # instance was forgotten: the re-adoption (this stop being under way)
-                    # stops it rather than starting it again; finish with that copy.
-                    await self.wait_ready()
-                    if instance_id in self._instances:
-                        continue
-                break
-            except ActorStopped:
-                if actor.client.lost:
-                    continue  # the monitor went away mid-stop: stop the re-adopted one
-                # Its supervision crashed earlier: nothing runs any more.
-                report = actor.report()
-                if actor.state != "stopped":
-                    self._settle(actor, "stopped", "stop requested")
-                break
-        self._forget(instance_id, entry)
-        return report
-
-    def _forget(self, instance_id: str, entry: tuple[ActorRef | None, ProcessSupervisor]) -> None:
-        """Forget a stopped or ended instance entirely, but for its log files."""
-        if self._instances.get(instance_id) is not entry:  # a concurrent stop was first
-            return
-        del self._instances[instance_id]
-        self.ended.discard(instance_id)
-        self.node.secrets.pop(instance_id, None)
-        self.devices.release(instance_id)
-        self._events.pop(instance_id, None)
-        try:
-            self.store.delete(instance_id)
-        except OSError as error:
-            # Also called from _emit (the bound): raised, it would crash the supervision
-            # of the instance that just ended. Left behind, it is adopted and forgotten again.
-            logger.warning("cannot delete the record of %s: %s", instance_id, error)
-        ref = entry[0]
-        if ref is not None and self._nursery is not None:
-            self._nursery.start_soon(ref.stop)  # an ended one's supervisor is idle: it goes
-
-    def _forget_oldest(self, instance_ids: Iterable[str]) -> None:
-        """Past the bound of ended instances kept: the oldest go, confirmed or not."""
-        for instance_id in instance_ids:
-            entry = self._instances.get(instance_id)
-            if entry is not None:
-                self._forget(instance_id, entry)
-
     def live_requests(self) -> list[StartRequest]:
         """The start requests of the instances that have not ended (what the relay checks
         a port against: only ports of this node's own experiments are ever relayed)."""
@@ -505,22 +259,6 @@ class ProcessManager:
             )
             return list(self._known)
         return await self._reports()
-
-    async def _reports(self) -> list[InstanceReport]:
-        try:
-            snapshot = Snapshot.take() if self._instances else None
-        except OSError as error:
-            # Out of descriptors, say: the list is what the hello and the Conductor need,
-            # not CPU% and RSS. Raised, it failed a hello and ended the link (heartbeat).
-            logger.warning("instance reports without CPU%% and RSS: cannot scan /proc: %s", error)
-            snapshot = None
-        reports = []
-        for ref, actor in list(self._instances.values()):
-            try:
-                reports.append(await _ask(ref, GetReport(snapshot), timeout=10.0))
-            except ActorStopped:
-                reports.append(actor.report())
-        return reports
 
     async def adopt(self, records: Iterable[SavedInstance] | None = None) -> list[InstanceReport]:
         """Take over the instances of an earlier agent (call once, right after ``run``):
@@ -575,25 +313,3 @@ class ProcessManager:
         """New lines of an instance's stdout or stderr as they are written, until cancelled."""
         path = logfiles.log_path(self.state_dir, instance_id, stream)
         return follow_file(path, from_start=from_start, poll_interval=poll_interval)
-
-    async def shutdown_monitor(self, *, kill_jobs: bool = True) -> None:
-        """Stop the node monitor, by default killing every job first (tests, node removal).
-
-        The instances' supervisors end first; the manager accepts no new instance after.
-        """
-        self._closing = True
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
-            self._nursery = None
-        try:
-            await self.client.shutdown(kill_jobs=kill_jobs)
-        except MonitorLost:
-            # It died just now: its jobs still run, and no replacement comes once closing.
-            if kill_jobs:
-                await kill_all_jobs(self.state_dir)
-
-
-async def _ask(ref: ActorRef | None, message: Any, *, timeout: float) -> Any:
-    if ref is None:
-        raise ActorStopped("the instance's supervisor never started")
-    return await ref.ask(message, timeout=timeout)
