@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from symphony.wire import LogChunk, LogRequest, WireConnection
+from symphony.wire import ConnectionClosed, LogChunk, LogRequest, WireConnection
 
 #: Seconds one log frame may take to go out once begun, cancelled or not.
 FRAME_LIMIT = 10.0
@@ -89,8 +89,11 @@ class LogRequests:
                 # client left), it would leave the link's TLS stream broken, and the
                 # link closed with every other request on it. Bounded: a link that
                 # takes no frame for that long is lost anyway.
-                with trio.CancelScope(shield=True, deadline=trio.current_time() + FRAME_LIMIT):
+                limit = trio.current_time() + FRAME_LIMIT
+                with trio.CancelScope(shield=True, deadline=limit) as sending:
                     await self.conn.send(chunk)
+                if sending.cancelled_caught:  # cut after all: the link cannot go on
+                    raise ConnectionClosed(1006, f"a log frame took over {FRAME_LIMIT:g} s")
 
         with trio.CancelScope() as scope:
             self._scopes[rid] = scope
