@@ -50,6 +50,17 @@ def plain_request(request: h11.Request) -> int | None:
     return length
 
 
+def declared_length(request: h11.Request | None) -> int | None:
+    """The body length a request's head declares (0: none), or None: chunks, unknown."""
+    length = 0
+    for name, value in request.headers if request is not None else ():
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length
+
+
 def plain_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, int] | None:
     """The head h11 would write for this answer and the body length it declares, or
     None when the answer is not plain (then h11 writes it, and refuses what it refuses)."""

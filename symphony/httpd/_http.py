@@ -25,7 +25,7 @@ from typing import Any
 import h11
 import trio
 
-from ._head import body_at_hand, plain_head, plain_request, renewed
+from ._head import body_at_hand, declared_length, plain_head, plain_request, renewed
 from ._scope import Address, address, request_scope
 from ._settings import ServerSettings
 from ._shutdown import Shutdown
@@ -39,6 +39,7 @@ log = logging.getLogger("symphony.httpd")
 DRAIN_LIMIT = 64 * 1024
 _DISCONNECT: Message = {"type": "http.disconnect"}
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
+_END = h11.EndOfMessage()
 _date_second = -1
 _date_header = b""
 
@@ -99,6 +100,9 @@ class HttpConnection:
         self._served = 0  # requests answered on this connection
         self._body_since = 0.0  # when the request's head was read (its body's clock)
         self._body_received = 0  # bytes of its body read so far
+        self._request: h11.Request | None = None
+        self._length: int | None = None  # its Content-Length, if a plain request
+        self._head_only: trio.CancelScope | None = None  # a HEAD request's app runs in it
 
     async def run(self) -> None:
         """Serve until the client leaves, a timeout, an error or the server stopping."""
@@ -207,8 +211,9 @@ class HttpConnection:
             await self._refuse(400)
             return False
         self._method = request.method
+        self._request = request
         self._head = self._plain = None
-        self._at_hand = plain_request(request)
+        self._at_hand = self._length = plain_request(request)
         self._plain_request = self._at_hand is not None
         self._taken = None
         self._renew = False
@@ -216,8 +221,16 @@ class HttpConnection:
         self._started = self._done = self._body_done = self._left = False
         self._read_ahead = False
         self._pending = None
+        self._head_only = None
         try:
-            await self.app(scope, self._receive, self._send)
+            if request.method == b"HEAD":
+                # Its answer is whole once its head is out: a stream's app is cancelled
+                # then (see _send), else it would run on, holding the connection.
+                self._head_only = trio.CancelScope()
+                with self._head_only:
+                    await self.app(scope, self._receive, self._send)
+            else:
+                await self.app(scope, self._receive, self._send)
         except Exception:
             if not self.transport.broken:
                 log.exception("the app failed on %s %s", scope["method"], scope["path"])
@@ -251,6 +264,15 @@ class HttpConnection:
             return False
         self._served += 1
         return True
+
+    def _unread_rest_too_long(self) -> bool:
+        """Whether more of the request body is unread than :meth:`_drain` reads: the
+        connection closes after the answer then, and the answer says so
+        (``Connection: close``), so that no client sends its next request into it."""
+        if self._body_done or self._taken is not None or self.h11.their_state is not h11.SEND_BODY:
+            return False
+        length = self._length if self._length is not None else declared_length(self._request)
+        return length is None or length - self._body_received > DRAIN_LIMIT
 
     async def _drain(self) -> bool:
         """Read the rest of a body the app did not ask for (a GET's empty one, mostly).
@@ -386,7 +408,7 @@ class HttpConnection:
             status = int(message["status"])
             headers: list[Any] = list(message.get("headers", ()))
             headers.append((b"date", _date()))
-            if self.shutdown.closing:
+            if self.shutdown.closing or self._unread_rest_too_long():
                 headers.append((b"connection", b"close"))
             self._no_body = _no_body(self._method, status)
             plain = None
@@ -401,6 +423,11 @@ class HttpConnection:
                 # A body of known length is at hand: the head goes with its first part,
                 # one write (and one wake-up of the client) for a small response.
                 self._head = head
+            elif self._no_body:  # a HEAD of a stream: whole with its head, the app ends
+                await self.transport.write(b"".join(self.h11.send(e) or b"" for e in (head, _END)))
+                self._done = True
+                if self._head_only is not None:
+                    self._head_only.cancel()
             else:  # a stream (SSE, a followed log): the client gets the head now
                 await self.transport.write(self.h11.send(head) or b"")
         elif kind == "http.response.body":

@@ -119,6 +119,14 @@ class WebSocket:
         self._size = 0
         self._response: AsgiMessage | None = None
         self.close_code: int | None = None
+        #: The largest message taken (else close 1009): the server's, or less if the
+        #: app asks so before it accepts (the ``symphony.max_message`` extension).
+        self.max_message = conn.settings.websocket_max_message
+        scope["extensions"]["symphony.max_message"] = self.limit_messages
+
+    def limit_messages(self, size: int) -> None:
+        """Take messages of at most ``size`` bytes (a route that knows its own)."""
+        self.max_message = min(self.max_message, size)
 
     async def run(self) -> None:
         try:
@@ -182,7 +190,7 @@ class WebSocket:
         if isinstance(event, Message):
             self._parts.append(event.data)
             self._size += len(event.data)
-            if self._size > self.conn.settings.websocket_max_message:
+            if self._size > self.max_message:
                 await self._write(CloseConnection(code=CloseReason.MESSAGE_TOO_BIG))
                 self.state = "closed"
                 self.close_code = CloseReason.MESSAGE_TOO_BIG
@@ -241,7 +249,7 @@ class WebSocket:
             if subprotocol not in self.scope["subprotocols"]:
                 raise ValueError(f"subprotocol {subprotocol!r} was not asked for")
             headers.append((b"sec-websocket-protocol", subprotocol.encode()))
-        limit = self.conn.settings.websocket_max_message
+        limit = self.max_message
         extensions, accepts = negotiate_extensions(self.request, limit)
         if accepts:
             headers.append((b"sec-websocket-extensions", accepts))

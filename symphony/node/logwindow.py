@@ -9,6 +9,10 @@ rules keep them from getting in the way (as yamux streams do for Nomad):
   consumes. A reader that stops reading stops its own stream after one window and
   costs the link nothing more; the node-side follower then drops its oldest lines
   (see :mod:`symphony.node.logserve`).
+- **A frame begun is finished.** A request cancelled while its frame goes out
+  (``LogCancel``: the reader left) ends after that frame, not inside it: a frame cut
+  half-way breaks the TLS stream, and with it the link (a hundred followers dropped at
+  once closed it nearly every time).
 - **One bulk frame at a time.** Log frames take turns on a lock of their own before the
   connection's send lock, so a heartbeat or a status waits behind at most one log
   frame (64 KiB), never behind every follower's.
@@ -24,7 +28,10 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from symphony.wire import LogChunk, LogRequest, WireConnection
+from symphony.wire import ConnectionClosed, LogChunk, LogRequest, WireConnection
+
+#: Seconds one log frame may take to go out once begun, cancelled or not.
+FRAME_LIMIT = 10.0
 
 
 class Window:
@@ -78,7 +85,15 @@ class LogRequests:
             if chunk.data:
                 await window.spend(len(chunk.data))
             async with self._bulk:
-                await self.conn.send(chunk)
+                # A frame begun is finished: cancelled half-way (a LogCancel, the
+                # client left), it would leave the link's TLS stream broken, and the
+                # link closed with every other request on it. Bounded: a link that
+                # takes no frame for that long is lost anyway.
+                limit = trio.current_time() + FRAME_LIMIT
+                with trio.CancelScope(shield=True, deadline=limit) as sending:
+                    await self.conn.send(chunk)
+                if sending.cancelled_caught:  # cut after all: the link cannot go on
+                    raise ConnectionClosed(1006, f"a log frame took over {FRAME_LIMIT:g} s")
 
         with trio.CancelScope() as scope:
             self._scopes[rid] = scope

@@ -60,6 +60,10 @@ async def test_ui_unknown_and_escaping_paths_are_json_404s(tmp_path: Path) -> No
                 "/ui/js/..%2f..%2f..%2fapi%2fauth.py",
                 "/ui/%2e%2e/%2e%2e/api/auth.py",
                 "/ui/%00",
+                # Longer than a file name may be: the file system's error is no 500.
+                "/ui/" + "x" * 300,
+                "/ui/js/" + "x" * 5000,
+                "/ui/" + "a/" * 2100 + "app.js",
             ):
                 response = await http.get(httpx.URL(info.http_url + path))
                 assert response.status_code == 404, (path, response.status_code)

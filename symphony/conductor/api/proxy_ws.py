@@ -13,6 +13,8 @@ Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 import trio_websocket
 from quart import websocket
@@ -26,6 +28,10 @@ from .proxy_http import _cookie_without_ours
 
 #: The largest message a service's WebSocket may send through the Conductor.
 MAX_MESSAGE = 16 * 1024 * 1024
+#: The largest message of a port-forward (``symphony port-forward`` sends at most 256
+#: KiB). The server reads up to ten messages ahead of the route: with the server's own
+#: limit (16 MiB), a forward to a service that does not read held ~160 MiB.
+FORWARD_MESSAGE = 1024 * 1024
 
 
 def _upstream_headers(prefix: str) -> list[tuple[bytes, bytes]]:
@@ -98,6 +104,10 @@ async def _copy_messages(upstream: trio_websocket.WebSocketConnection, row: Rela
 
 async def forward_bytes(hub: RelayHub, target: Target, row: RelayRow) -> None:
     """Port-forward: the WebSocket's binary messages are the TCP connection's bytes."""
+    extensions: dict[str, Any] = websocket.scope.get("extensions") or {}
+    limit = extensions.get("symphony.max_message")
+    if callable(limit):  # our server: messages over FORWARD_MESSAGE close with 1009
+        limit(FORWARD_MESSAGE)
     async with hub.connect(target) as stream:
         await websocket.accept()
         row.opened()

@@ -11,6 +11,7 @@ third-party hosts, so a value shown on a page can never run as code.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from quart import Blueprint, Response, redirect, send_from_directory
@@ -48,9 +49,19 @@ async def index_slash() -> WerkzeugResponse:
     return redirect("/ui")  # one address for the page, so relative links resolve alike
 
 
+@cache
+def files() -> frozenset[str]:
+    """The names ``/ui/<name>`` serves: the package's static files, and nothing else."""
+    return frozenset(p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.is_file())
+
+
 @ui.get("/ui/<path:name>")
 async def static_file(name: str) -> Response:
-    # send_from_directory refuses paths that leave STATIC ("..", absolute paths).
+    # Only a name of the shipped set reaches the file system: a path that leaves STATIC
+    # ("..", absolute), a NUL or a name longer than a file's (an OSError, once a 500)
+    # is a 404 like any other unknown name.
+    if name not in files():
+        raise HttpError(404, "not found", f"the web UI has no file {name[:200]!r}")
     try:
         response = await send_from_directory(STATIC, name)
     except NotFound:

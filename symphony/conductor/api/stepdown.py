@@ -25,7 +25,10 @@ The store is fenced before the gate closes (every write after the step-down is
 refused), and its writes never await, so "nothing committed since it began" is exact
 for this Conductor's own writes; another request's commit meanwhile only makes the
 answer a careful 502. A response of known length that had begun can only be cut.
-WebSockets (port-forwards through a node link) are not held: they end with the links.
+A WebSocket (a port-forward, a service's own) is an endless stream too: the step-down
+or stop closes it at once with a code and the reason (1012, service restart, as the
+leader steps down: another Conductor leads, or will in a moment; 1001, going away, as it
+stops), and one asked for from then on is refused with the 503 above.
 
 A clean stop (SIGTERM or Ctrl-C, or an embedded ``run_conductor`` cancelled) goes
 through the same gate, with :meth:`StepDownGate.stop` instead of ``step_down``: new
@@ -52,6 +55,11 @@ from .roleheaders import ROLE_HEADER, answer_retry
 GRACE = 0.5
 #: ... once the Conductor is asked to stop (its actors still run meanwhile).
 STOP_GRACE = 1.0
+#: The close codes of the WebSockets the gate ends (RFC 6455 7.4.1; IANA's registry).
+CLOSE_STEPPED_DOWN = 1012  # service restart: try again (another Conductor leads)
+CLOSE_STOPPING = 1001  # going away
+#: Seconds a WebSocket's close frame may take to go out (a client may not be reading).
+CLOSE_SEND = 1.0
 #: Methods that change nothing: a client may repeat them whatever became of the first.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ROLE = ROLE_HEADER.encode()
@@ -79,6 +87,7 @@ class StepDownGate:
         self.closed = False
         self.stopping = False  # ... and it is a stop, not a step-down
         self._flights: set[_Flight] = set()
+        self._tunnels: set[_Tunnel] = set()  # WebSockets: ended by step_down or stop
         self._changed = trio.Event()  # a flight ended or began to stream
 
     @property
@@ -94,6 +103,7 @@ class StepDownGate:
             # come cannot be applied now (the actors are stopping): neither waits.
             if flight.streaming or not flight.body_done:
                 flight.scope.cancel()
+        self._end_tunnels()
 
     def stop(self) -> None:
         """The Conductor stops: take no more requests and end the streams now; the
@@ -102,6 +112,11 @@ class StepDownGate:
         for flight in self._flights:
             if flight.streaming:
                 flight.scope.cancel()
+        self._end_tunnels()
+
+    def _end_tunnels(self) -> None:
+        for tunnel in self._tunnels:
+            tunnel.scope.cancel()
 
     async def settle(self, grace: float = GRACE) -> None:
         """Give the requests in flight ``grace`` seconds, then answer the rest (see the
@@ -118,7 +133,10 @@ class StepDownGate:
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         assert self.app is not None, "StepDownGate: no app behind it"
-        if scope["type"] != "http":  # lifespan, websockets
+        if scope["type"] == "websocket":
+            await self._tunnel(scope, receive, send)
+            return
+        if scope["type"] != "http":  # lifespan
             await self.app(scope, receive, send)
             return
         if self.closed:
@@ -135,6 +153,36 @@ class StepDownGate:
             self._flights.discard(flight)
             if self.closed:  # only settle() waits for it
                 self._changed.set()
+
+    async def _tunnel(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """A WebSocket: refused once the gate is closed, else served until the
+        step-down or stop ends it with a close that says why (see the module)."""
+        assert self.app is not None
+        if self.closed:
+            await answer_retry(_denial(send), *self._refusal("it takes no request now"), self.role)
+            return
+        tunnel = _Tunnel()
+        self._tunnels.add(tunnel)
+        try:
+            with tunnel.scope:
+                await self.app(scope, receive, tunnel.wrap(send))
+            if tunnel.scope.cancelled_caught:
+                await self._end_tunnel(tunnel, send)
+        finally:
+            self._tunnels.discard(tunnel)
+
+    async def _end_tunnel(self, tunnel: _Tunnel, send: ASGISendCallable) -> None:
+        if tunnel.ended or tunnel.sending:
+            return  # closed already, or a frame cut half-way: only the socket's end is left
+        with trio.move_on_after(CLOSE_SEND):
+            if tunnel.accepted:
+                code = CLOSE_STOPPING if self.stopping else CLOSE_STEPPED_DOWN
+                await send({"type": "websocket.close", "code": code, "reason": self.why})
+            else:
+                why = "it had not accepted this WebSocket"
+                await answer_retry(_denial(send), *self._refusal(why), self.role)
 
     @property
     def role(self) -> bytes:
@@ -171,6 +219,43 @@ class StepDownGate:
                 "another Conductor sharing its store)",
             )
         return _not_leader(why)
+
+
+def _denial(send: ASGISendCallable) -> ASGISendCallable:
+    """``send`` for an HTTP answer to a WebSocket's handshake (ASGI's
+    ``websocket.http.response``, which the server supports)."""
+
+    async def deny(message: Message) -> None:
+        await send({**message, "type": "websocket." + message["type"]})
+
+    return deny
+
+
+class _Tunnel:
+    """One WebSocket served behind the gate: its cancel scope, and how far it got."""
+
+    __slots__ = ("accepted", "ended", "scope", "sending")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.accepted = False  # the handshake was answered 101
+        self.ended = False  # closed or refused by the app already
+        self.sending = False  # a send to the client is under way (cut: no close frame)
+
+    def wrap(self, send: ASGISendCallable) -> ASGISendCallable:
+        async def tracked(message: Message) -> None:
+            kind = message["type"]
+            self.sending = True
+            await send(message)
+            self.sending = False
+            if kind == "websocket.accept":
+                self.accepted = True
+            elif kind == "websocket.close" or (
+                kind == "websocket.http.response.body" and not message.get("more_body", False)
+            ):
+                self.ended = True
+
+        return tracked
 
 
 def _has_body(scope: Scope) -> bool:

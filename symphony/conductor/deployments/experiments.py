@@ -116,13 +116,17 @@ async def teardown_experiment(manager: Deployments, record: ExperimentRecord, re
 
 async def teardown_one(manager: Deployments, record: DeploymentRecord) -> None:
     limit = record.spec.stop_timeout_seconds + 15.0
+    manager.deleting.add(record.id)  # changes are refused from now on
     try:
-        await manager.child(record.id).ask(Teardown(), timeout=limit)
-    except (AskTimeout, ActorStopped, KeyError) as error:
-        log.warning("deleting %s without confirmed stops: %s", record.name, error)
-    with contextlib.suppress(KeyError):
-        await manager.terminate_child(record.id)
-    manager.store.delete_deployment(record.id)
+        try:
+            await manager.child(record.id).ask(Teardown(), timeout=limit)
+        except (AskTimeout, ActorStopped, KeyError) as error:
+            log.warning("deleting %s without confirmed stops: %s", record.name, error)
+        with contextlib.suppress(KeyError):
+            await manager.terminate_child(record.id)
+        manager.store.delete_deployment(record.id)
+    finally:
+        manager.deleting.discard(record.id)
 
 
 __all__ = ["ChangeExperiment", "CreateExperiment", "DeleteExperiment", "handle", "teardown_one"]

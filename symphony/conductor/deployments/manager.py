@@ -112,6 +112,13 @@ REFUSALS = (SpecError, NameConflict, NotFound, GenerationConflict, RollConflict)
 Refusal = SpecError | NameConflict | NotFound | GenerationConflict | RollConflict | BatchRefused
 
 
+def _being_deleted(record: DeploymentRecord) -> GenerationConflict:
+    return GenerationConflict(
+        f"deployment {record.name} is being deleted (its processes are stopping); "
+        "nothing was changed"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Failed:
     """A refused request: the API turns ``error`` into the right HTTP status."""
@@ -142,6 +149,9 @@ class Deployments(Supervisor):
         self._draining = frozenset(store.draining_nodes())  # told to every supervisor
         self.creates = CreateQueue()  # stored in groups (see creating.py)
         self.foresight = Foresight()  # why new groups would wait (see foresight.py)
+        #: Deployments being torn down (a DELETE waits for their stops): a change to one
+        #: is refused, not stored to vanish with it.
+        self.deleting: set[str] = set()
 
     async def on_start(self) -> None:
         for record in self.store.list_deployments():
@@ -290,6 +300,8 @@ class Deployments(Supervisor):
     ) -> DeploymentRecord | Failed:
         """Store a changed spec (a new version if its template is new: it rolls out, a
         rollback without canaries) and tell the deployment's supervisor."""
+        if record.id in self.deleting:
+            return Failed(_being_deleted(record))
         try:
             self._check_secrets(spec)  # a rollback too: its secrets may be gone
             version = version_of(self.store, record, spec)
@@ -324,6 +336,8 @@ class Deployments(Supervisor):
         record = self.store.get_deployment(message.id_or_name)
         if record is None:
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        if record.id in self.deleting:
+            return Failed(_being_deleted(record))
         try:
             answer = await self.child(record.id).ask(Promote(), timeout=10)
         except (AskTimeout, ActorStopped, KeyError) as error:
