@@ -1,0 +1,69 @@
+"""A newcomer's first mistakes, made with the real ``symphony`` command: each is refused
+with one line that says what was meant or what to do, and nothing is created or left
+running.
+
+- ``symphony deploy job.yaml`` (``-f`` forgotten) would create a deployment whose every
+  instance fails to start a program named ``job.yaml``;
+- ``symphony deplyo`` is answered with the command meant, not a list of forty choices;
+- a second ``symphony up`` in the same directory is told that one is up there already,
+  not that its port is taken;
+- a node started before its Conductor has written the certificates is told to start the
+  Conductor first.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .test_up_e2e import BIN, clean_env
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``symphony ARGS`` in ``cwd``, with no Conductor named by the environment."""
+    env = {k: v for k, v in clean_env().items() if not k.startswith("SYMPHONY_")}
+    return subprocess.run(
+        [str(BIN / "symphony"), *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def last_line(result: subprocess.CompletedProcess[str], status: int) -> str:
+    assert result.returncode == status, (result.stdout, result.stderr)
+    return result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "meant"),
+    [
+        (("deploy", "job.yaml"), "symphony deploy -f job.yaml"),
+        (("deploy", "--name", "x", "Job.JSON"), "symphony deploy -f Job.JSON"),
+        (("deploy", "-f", "a.yaml", "b.yml"), "symphony deploy -f a.yaml -f b.yml"),
+        (("deploy", "my job.yaml", "--wait"), "symphony deploy -f 'my job.yaml'"),
+    ],
+)
+def test_deploy_a_spec_file_without_f_names_the_command_meant(
+    tmp_path: Path, argv: tuple[str, ...], meant: str
+) -> None:
+    # No Conductor runs: the refusal comes before any request would.
+    line = last_line(run(tmp_path, *argv), 2)
+    assert line.startswith("symphony deploy: error: "), line
+    assert f"give it with -f ({meant})" in line, line
+    assert line.endswith("a command to run goes after '--'"), line
+
+
+def test_deploy_a_command_after_dashes_is_taken_as_it_is(tmp_path: Path) -> None:
+    # A program may be named anything: after '--' it is not second-guessed, so this
+    # gets as far as looking for a Conductor.
+    nowhere = ("--conductor", "http://127.0.0.1:9")
+    line = last_line(run(tmp_path, "deploy", *nowhere, "--", "job.yaml"), 1)
+    assert line.startswith("symphony: error: cannot reach the Conductor"), line
+    line = last_line(run(tmp_path, "deploy", *nowhere, "python3", "main.py", "c.yaml"), 1)
+    assert line.startswith("symphony: error: cannot reach the Conductor"), line
