@@ -67,3 +67,33 @@ def test_deploy_a_command_after_dashes_is_taken_as_it_is(tmp_path: Path) -> None
     assert line.startswith("symphony: error: cannot reach the Conductor"), line
     line = last_line(run(tmp_path, "deploy", *nowhere, "python3", "main.py", "c.yaml"), 1)
     assert line.startswith("symphony: error: cannot reach the Conductor"), line
+
+
+@pytest.mark.parametrize(
+    ("argv", "near"),
+    [
+        (("deplyo", "-f", "job.yaml"), "deploy"),
+        (("pss",), "ps"),
+        (("--log-level", "INFO", "lgos", "web"), "logs"),
+        (("--config", "c.yaml", "nod"), "node"),
+        (("secrets", "ls"), "secret"),
+    ],
+)
+def test_unknown_command_names_the_nearest(
+    tmp_path: Path, argv: tuple[str, ...], near: str
+) -> None:
+    result = run(tmp_path, *argv)
+    line = last_line(result, 2)
+    word = next(a for a in argv if a.isalpha() and a not in ("INFO",))
+    assert line == (
+        f"symphony: error: unknown command {word!r}; did you mean {near!r}? "
+        "(`symphony --help` lists the commands)"
+    )
+    assert len(result.stderr.splitlines()) <= 4  # the usage, then that line: no list
+
+
+def test_unknown_command_far_from_any_names_none(tmp_path: Path) -> None:
+    line = last_line(run(tmp_path, "frobnicate"), 2)
+    assert line == (
+        "symphony: error: unknown command 'frobnicate' (`symphony --help` lists the commands)"
+    )
