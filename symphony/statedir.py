@@ -58,19 +58,45 @@ def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
-            error = StateDirInUse(
-                f"state directory {directory} is in use by another {role} "
-                f"(pid {'unknown' if holder is None else holder}); "
-                f"stop that one first, or give this one another state directory"
-            )
-            error.holder = holder
-            raise error from None
+            raise _in_use(directory, role, _read_holder(fd)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
     finally:
         os.close(fd)  # lets go of the lock
+
+
+def check_state_dir_free(directory: Path, role: str) -> None:
+    """Refuse at once, as :func:`hold_state_dir` would, when another running service
+    holds ``directory`` for ``role``; create nothing. For a command that checks other
+    things before it takes the lock (``symphony up`` checks its ports): when both would
+    fail, a service already running here is the more useful thing to say.
+
+    Raises:
+        StateDirInUse: another process holds it now.
+    """
+    directory = Path(directory).absolute()
+    try:
+        fd = os.open(lock_path(directory, role), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file (or none we may read): nobody holds it, or the lock says so
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _in_use(directory, role, _read_holder(fd)) from None
+    finally:
+        os.close(fd)  # lets go of the lock if this took it
+
+
+def _in_use(directory: Path, role: str, holder: int | None) -> StateDirInUse:
+    error = StateDirInUse(
+        f"state directory {directory} is in use by another {role} "
+        f"(pid {'unknown' if holder is None else holder}); "
+        f"stop that one first, or give this one another state directory"
+    )
+    error.holder = holder
+    return error
 
 
 def _read_holder(fd: int) -> int | None:

@@ -109,12 +109,16 @@ def banner(info: UpInfo) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from symphony.logs import setup_logging
+    from symphony.statedir import check_state_dir_free
     from symphony.up import run_up
 
     from ._ports import Listen, check_free, in_use_error
     from .runner import run_service
 
     config = up_config(args)
+    # A `symphony up` already running here holds the port too: say that, not "port in
+    # use" (`symphony ps` and the others reach it as they are).
+    check_state_dir_free(config.state_dir, "conductor")
     # Before anything is created: a taken port must not leave a fresh state dir behind.
     check_free(
         Listen("127.0.0.1", config.http_port, "the HTTP API and web UI", "--port N"),

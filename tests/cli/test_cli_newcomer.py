@@ -13,12 +13,13 @@ running.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from .test_up_e2e import BIN, clean_env
+from .test_up_e2e import BIN, clean_env, symphony_up
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,3 +98,17 @@ def test_unknown_command_far_from_any_names_none(tmp_path: Path) -> None:
     assert line == (
         "symphony: error: unknown command 'frobnicate' (`symphony --help` lists the commands)"
     )
+
+
+def test_up_twice_in_one_directory_says_one_is_up_there(tmp_path: Path) -> None:
+    with symphony_up(tmp_path) as (first, _banner):
+        state = (tmp_path / ".symphony").resolve()
+        port = json.loads((state / "conductor.json").read_text())["url"].rsplit(":", 1)[1]
+        # The same command again, port included: its port is taken *by that one*.
+        line = last_line(run(tmp_path, "up", "--port", port), 1)
+        assert line == (
+            f"symphony: error: state directory {state} is in use by another conductor "
+            f"(pid {first.pid}); stop that one first, or give this one another state directory"
+        )
+        assert first.poll() is None
+    assert first.returncode == 0
