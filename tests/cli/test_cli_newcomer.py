@@ -112,3 +112,18 @@ def test_up_twice_in_one_directory_says_one_is_up_there(tmp_path: Path) -> None:
         )
         assert first.poll() is None
     assert first.returncode == 0
+
+
+def test_node_before_its_conductor_wrote_certificates_is_told_what_to_do(
+    tmp_path: Path,
+) -> None:
+    certs = tmp_path / "storage" / "certs"
+    result = run(
+        tmp_path,
+        *("node", "--node-id", "node-1", "--conductor", "localhost:1"),
+        *("--ca-file", str(certs / "ca.pem"), "--cert-file", str(certs / "node-client.pem")),
+        *("--key-file", str(certs / "node-client.key"), "--state-dir", "storage/node"),
+    )
+    line = last_line(result, 1)
+    assert line.startswith(f"symphony: error: node TLS files not found: {certs / 'ca.pem'}, ")
+    assert "start it first" in line and "symphony token create" in line, line
