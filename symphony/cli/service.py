@@ -11,7 +11,9 @@ flags drop the file's ``node.join`` and join flags drop its ``node.tls``.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import service_flags as flags
@@ -226,7 +228,19 @@ def _start(config: Config, *, reexec: bool = False) -> int:
         if error is None:
             raise
         raise error from None
-    log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
+    how = f" by {stopped_by.name}" if stopped_by else ""
+    if config.node is not None and config.mode == "node":
+        # What stays is not obvious: a python process and the jobs, on purpose.
+        state = shlex.quote(str(Path(config.node.state_dir).absolute()))
+        log.info(
+            "node stopped%s; its jobs go on under the node monitor, and the next node "
+            "started on %s adopts them (`symphony node stop --state-dir %s` stops them)",
+            how,
+            state,
+            state,
+        )
+    else:
+        log.info("%s stopped%s", config.mode, how)
     return 0
 
 
