@@ -8,7 +8,9 @@ running.
 - a second ``symphony up`` in the same directory is told that one is up there already,
   not that its port is taken;
 - a node started before its Conductor has written the certificates is told to start the
-  Conductor first.
+  Conductor first;
+- a command run after ``symphony up`` was killed is told so, and where its node's jobs
+  (still running) are.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_up_e2e import BIN, clean_env, symphony_up
+from .test_up_e2e import BIN, clean_env, symphony_up, wait_for
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -127,3 +129,34 @@ def test_node_before_its_conductor_wrote_certificates_is_told_what_to_do(
     line = last_line(result, 1)
     assert line.startswith(f"symphony: error: node TLS files not found: {certs / 'ca.pem'}, ")
     assert "start it first" in line and "symphony token create" in line, line
+
+
+def test_cli_after_up_was_killed_says_so_and_where_its_jobs_are(tmp_path: Path) -> None:
+    state = (tmp_path / ".symphony").resolve()
+    node = state / "node"
+    try:
+        with symphony_up(tmp_path) as (up, _banner):
+            ok = run(tmp_path, "deploy", "--name", "t", "--", "sleep", "300")
+            assert ok.returncode == 0, ok.stderr
+            wait_for("t running", lambda: "running" in run(tmp_path, "ps").stdout)
+            up.kill()  # SIGKILL: conductor.json stays, the job goes on under its monitor
+            assert up.wait(timeout=30) == -9
+        recorded = state / "conductor.json"
+        url = json.loads(recorded.read_text())["url"]
+        line = last_line(run(tmp_path, "ps"), 1)
+        assert line == (
+            f"symphony: error: cannot reach the Conductor at {url} (connection refused); "
+            f"the Conductor recorded in {recorded} (pid {up.pid}) ended without stopping "
+            f"cleanly: start `symphony up` again in {tmp_path.resolve()}; it adopts its "
+            f"node's jobs, which still run (or stop them: `symphony node stop --state-dir "
+            f"{node}`)"
+        )
+    finally:
+        stopped = run(tmp_path, "node", "stop", "--state-dir", str(node))
+    assert stopped.returncode == 0, (stopped.stdout, stopped.stderr)
+    assert "stopped t-0-" in stopped.stdout
+    # Nothing runs now: the advice shrinks to starting it again.
+    line = last_line(run(tmp_path, "ps"), 1)
+    assert line.endswith(
+        f"ended without stopping cleanly: start `symphony up` again in {tmp_path.resolve()}"
+    )
