@@ -10,7 +10,9 @@ running.
 - a node started before its Conductor has written the certificates is told to start the
   Conductor first;
 - a command run after ``symphony up`` was killed is told so, and where its node's jobs
-  (still running) are.
+  (still running) are;
+- ``symphony runs`` shows a schedule's times in the schedule's zone, as it was written,
+  not in the machine's (a nightly 02:30 Berlin job was shown at 01:30 on a UTC machine).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import pytest
 from .test_up_e2e import BIN, clean_env, symphony_up, wait_for
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(cwd: Path, *args: str, **more_env: str) -> subprocess.CompletedProcess[str]:
     """``symphony ARGS`` in ``cwd``, with no Conductor named by the environment."""
-    env = {k: v for k, v in clean_env().items() if not k.startswith("SYMPHONY_")}
+    env = {k: v for k, v in clean_env().items() if not k.startswith("SYMPHONY_")} | more_env
     return subprocess.run(
         [str(BIN / "symphony"), *args],
         cwd=cwd,
@@ -160,3 +162,21 @@ def test_cli_after_up_was_killed_says_so_and_where_its_jobs_are(tmp_path: Path) 
     assert line.endswith(
         f"ended without stopping cleanly: start `symphony up` again in {tmp_path.resolve()}"
     )
+
+
+def test_runs_shows_times_in_the_schedules_zone(tmp_path: Path) -> None:
+    (tmp_path / "report.yaml").write_text(
+        "name: report\n"
+        "config: {command: [sleep, '1']}\n"
+        "schedule: {cron: '30 2 * * *', timezone: Asia/Kolkata}\n"
+    )
+    with symphony_up(tmp_path):
+        assert run(tmp_path, "deploy", "-f", "report.yaml").returncode == 0
+        for machine in ("UTC", "America/New_York"):
+            shown = run(tmp_path, "runs", "report", TZ=machine)
+            assert shown.returncode == 0, shown.stderr
+            lines = shown.stdout.splitlines()
+            assert lines[0].startswith("schedule: 30 2 * * * (Asia/Kolkata)"), lines
+            assert lines[1].startswith("next run: ") and lines[1].endswith(
+                " 02:30:00 Asia/Kolkata"
+            ), (machine, lines)
