@@ -173,7 +173,24 @@ def test_placement_reason_mentions_unready_nodes_and_several_classes() -> None:
 
 def test_placement_reason_names_missing_class() -> None:
     plan = plan_placements([node("a", {"A": 4})], [job("i1", {"GPU": 1})])
-    assert reasons(plan) == {"i1": "no ready node in group gpu-1 has capacity class GPU"}
+    assert reasons(plan) == {
+        "i1": "no ready node in group gpu-1 has capacity class GPU; they offer A"
+    }
+
+
+@pytest.mark.parametrize(
+    ("asked", "hint"),
+    [
+        ("cpus", "; did you mean cpu?"),  # a typo of what the nodes offer
+        ("CPU", "; did you mean cpu?"),
+        ("analytic1", "; did you mean Analytic1?"),
+        ("gpu", "; they offer Analytic1, B, C, cpu, D, ..."),  # no GPU here: no guess
+    ],
+)
+def test_placement_reason_for_a_missing_class_says_what_is_offered(asked: str, hint: str) -> None:
+    offered = {"cpu": 200, "Analytic1": 10, "B": 1, "C": 1, "D": 1, "E": 1, "zero": 0}
+    plan = plan_placements([node("a", offered)], [job("i1", {asked: 1})])
+    assert reasons(plan) == {"i1": f"no ready node in group gpu-1 has capacity class {asked}{hint}"}
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ Examples::
     no node in group gpu-1
     2 nodes in group gpu-1, none ready
     2 nodes in group gpu-1, none taking new work: 1 draining, 1 not ready
-    no node in group gpu-1 has capacity class Analytic9
+    no ready node in group gpu-1 has capacity class Analytic9; did you mean Analytic1?
+    no ready node in group local has capacity class gpu; they offer cpu
     no ready node in group gpu-1 has the podman container runtime
     no ready node in group gpu-1 has Analytic1 >= 1 free; 2 nodes in group, best has 0
     no ready node in group gpu-1 has A >= 1 free; 1 of 2 nodes ready in group, 1 draining,
@@ -61,7 +62,7 @@ def unplaceable_reason(
         return f"no ready node{where} has the {runtimes[0]} container runtime"
     if missing:
         classes = ", ".join(missing)
-        return f"no ready node{where} has capacity class {classes}"
+        return f"no ready node{where} has capacity class {classes}{_offered(missing, buckets)}"
     need = " and ".join(f"{c} >= {r}" for c, r in requests)
     counted = _plural(total, "node") if ready == total else f"{ready} of {total} nodes ready"
     where_short = " in group" if group is not None else ""
@@ -73,6 +74,26 @@ def unplaceable_reason(
     else:
         has = ", ".join(f"{c} {best.free(c)}" for c, _ in requests)
     return f"no ready node{where} has {need} free; {counted}{where_short}, best has {has}"
+
+
+def _offered(missing: list[str], buckets: Iterable[Bucket]) -> str:
+    """What the ready nodes offer instead: the class meant, when a missing one looks like
+    a typo of it (``cpus``, ``CPU`` for ``cpu``), else the classes they have."""
+    offered = sorted(
+        {c for b in buckets for c, v in b.totals.items() if v > 0 and runtime_of(c) is None},
+        key=str.lower,
+    )
+    if not offered:
+        return "; they offer none"
+    import difflib
+
+    by_lower = {c.lower(): c for c in offered}
+    for wanted in missing:
+        near = difflib.get_close_matches(wanted.lower(), list(by_lower), n=1, cutoff=0.75)
+        if near:
+            return f"; did you mean {by_lower[near[0]]}?"
+    shown = ", ".join(offered[:5]) + (", ..." if len(offered) > 5 else "")
+    return f"; they offer {shown}"
 
 
 def _closest(buckets: Iterable[Bucket], requests: tuple[tuple[str, int], ...]) -> Bucket:
