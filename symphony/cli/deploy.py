@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         config = spec.setdefault("config", {})
         if isinstance(config, dict):
             config["image"], config["sha256"] = uploaded.get("image"), uploaded.get("sha256")
-    created = call(api, api.create_deployment, spec)
+    created = call(api, _create, api, spec)
     replicas = created.get("replicas", {}).get("desired", "?")
     print(
         f"deployment {created.get('name')} created ({created.get('id')}, replicas {replicas})",
@@ -181,6 +181,26 @@ def run(args: argparse.Namespace) -> int:
     if args.wait:
         return wait_after(api, created, timeout=args.timeout)
     return 0
+
+
+def _create(api: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """Create one deployment; a name taken already says what to do instead (deploying
+    an edited file again is the usual way to get here)."""
+    from symphony.client import ApiError
+
+    try:
+        created: dict[str, Any] = api.create_deployment(spec)
+    except ApiError as exc:
+        name = spec.get("name")
+        if exc.status != 409 or exc.error != "name conflict" or not isinstance(name, str):
+            raise
+        quoted = shlex.quote(name)
+        raise CLIError(
+            f"name conflict: a deployment named {name!r} exists already: give this one "
+            f"another name (--name NAME), or remove that one first (symphony rm {quoted}); "
+            f"to change it in place, edit it in the web UI"
+        ) from None
+    return created
 
 
 def _run_many(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ running.
   Conductor first;
 - a command run after ``symphony up`` was killed is told so, and where its node's jobs
   (still running) are;
+- deploying an edited spec file again is told how to replace or rename it, not only
+  to "choose another name";
 - ``symphony runs`` shows a schedule's times in the schedule's zone, as it was written,
   not in the machine's (a nightly 02:30 Berlin job was shown at 01:30 on a UTC machine).
 """
@@ -180,3 +182,16 @@ def test_runs_shows_times_in_the_schedules_zone(tmp_path: Path) -> None:
             assert lines[1].startswith("next run: ") and lines[1].endswith(
                 " 02:30:00 Asia/Kolkata"
             ), (machine, lines)
+
+
+def test_deploy_again_under_a_taken_name_says_how_to_replace_it(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text("name: hello\nconfig: {command: [sleep, '300']}\n")
+    with symphony_up(tmp_path):
+        assert run(tmp_path, "deploy", "-f", "job.yaml").returncode == 0
+        line = last_line(run(tmp_path, "deploy", "-f", "job.yaml"), 1)
+        assert line == (
+            "symphony: error: name conflict: a deployment named 'hello' exists already: "
+            "give this one another name (--name NAME), or remove that one first "
+            "(symphony rm hello); to change it in place, edit it in the web UI"
+        )
+        assert run(tmp_path, "rm", "hello").returncode == 0
