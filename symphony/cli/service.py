@@ -195,6 +195,12 @@ def _start(config: Config, *, reexec: bool = False) -> int:
         from symphony.conductor.collector import collect_rarely
 
         collect_rarely()  # this process is a Conductor (see the module)
+    role = config.conductor if config.mode == "conductor" else config.node
+    if role is not None:  # its own words for a state_dir that cannot be one (a file)
+        from symphony.statedir import refuse_unusable
+
+        change = f"--state-dir DIR, or {config.mode}.state_dir in a config file"
+        refuse_unusable(Path(role.state_dir), config.mode, change)
     setup_logging(config.logging.level, json=config.logging.json)
     section: ConductorConfig | NodeConfig
     if config.mode == "conductor":

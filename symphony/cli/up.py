@@ -109,7 +109,7 @@ def banner(info: UpInfo) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from symphony.logs import setup_logging
-    from symphony.statedir import check_state_dir_free
+    from symphony.statedir import check_state_dir_free, refuse_unusable
     from symphony.up import run_up
 
     from ._ports import Listen, check_free, in_use_error
@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         Listen("127.0.0.1", config.http_port, "the HTTP API and web UI", "--port N"),
         Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
     )
+    # Its own words for a --state-dir that cannot be one (a file's name, no permission).
+    refuse_unusable(config.state_dir, "conductor")
     setup_logging(args.log_level)
     from symphony.conductor.collector import collect_rarely
 

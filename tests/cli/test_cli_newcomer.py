@@ -13,6 +13,8 @@ running.
   (still running) are;
 - deploying an edited spec file again is told how to replace or rename it, not only
   to "choose another name";
+- a ``--state-dir`` that names a file is refused in words, not ``[Errno 17] File
+  exists``;
 - ``symphony runs`` shows a schedule's times in the schedule's zone, as it was written,
   not in the machine's (a nightly 02:30 Berlin job was shown at 01:30 on a UTC machine).
 """
@@ -195,3 +197,23 @@ def test_deploy_again_under_a_taken_name_says_how_to_replace_it(tmp_path: Path) 
             "(symphony rm hello); to change it in place, edit it in the web UI"
         )
         assert run(tmp_path, "rm", "hello").returncode == 0
+
+
+def test_a_state_dir_that_is_a_file_is_refused_in_words(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text("name: x\n")
+    spec = tmp_path / "job.yaml"
+    line = last_line(run(tmp_path, "up", "--port", "0", "--state-dir", "job.yaml"), 1)
+    assert line == (
+        f"symphony: error: cannot use {spec} as the conductor's state directory: it is a "
+        "file, not a directory; give another one (--state-dir DIR)"
+    )
+    line = last_line(run(tmp_path, "up", "--port", "0", "--state-dir", "job.yaml/s"), 1)
+    assert line.endswith(f": {spec} is a file, not a directory; give another one (--state-dir DIR)")
+    node = ("node", "--node-id", "n1", "--conductor", "127.0.0.1:1", "--state-dir", "job.yaml")
+    line = last_line(run(tmp_path, *node), 1)
+    assert line == (
+        f"symphony: error: cannot use {spec} as the node's state directory: it is a file, "
+        "not a directory; give another one (--state-dir DIR, or node.state_dir in a config "
+        "file)"
+    )
+    assert spec.read_text() == "name: x\n"
