@@ -15,6 +15,8 @@ running.
   to "choose another name";
 - a ``--state-dir`` that names a file is refused in words, not ``[Errno 17] File
   exists``;
+- ``symphony node stop`` where ``symphony up`` ran (its default is the seed's
+  ``storage/node``) names ``.symphony/node``;
 - ``symphony runs`` shows a schedule's times in the schedule's zone, as it was written,
   not in the machine's (a nightly 02:30 Berlin job was shown at 01:30 on a UTC machine).
 """
@@ -217,3 +219,16 @@ def test_a_state_dir_that_is_a_file_is_refused_in_words(tmp_path: Path) -> None:
         "file)"
     )
     assert spec.read_text() == "name: x\n"
+
+
+def test_node_stop_where_up_ran_points_at_its_node(tmp_path: Path) -> None:
+    (tmp_path / ".symphony" / "node").mkdir(parents=True)
+    line = last_line(run(tmp_path, "node", "stop"), 1)
+    assert line == (
+        f"symphony: error: nothing to stop: {tmp_path / 'storage' / 'node'} does not exist; "
+        "`symphony up` keeps its node in .symphony/node: "
+        "symphony node stop --state-dir .symphony/node"
+    )
+    (tmp_path / ".symphony" / "node").rmdir()
+    line = last_line(run(tmp_path, "node", "stop"), 1)
+    assert line.endswith("does not exist")  # nothing to point at
