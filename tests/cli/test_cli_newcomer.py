@@ -17,6 +17,8 @@ running.
   exists``;
 - ``symphony node stop`` where ``symphony up`` ran (its default is the seed's
   ``storage/node``) names ``.symphony/node``;
+- ``symphony ps`` says why an instance restarts (a spawn error), and why a pending
+  deployment's last instance ended while its replacement waits, instead of nothing;
 - ``symphony runs`` shows a schedule's times in the schedule's zone, as it was written,
   not in the machine's (a nightly 02:30 Berlin job was shown at 01:30 on a UTC machine).
 """
@@ -24,6 +26,7 @@ running.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -232,3 +235,38 @@ def test_node_stop_where_up_ran_points_at_its_node(tmp_path: Path) -> None:
     (tmp_path / ".symphony" / "node").rmdir()
     line = last_line(run(tmp_path, "node", "stop"), 1)
     assert line.endswith("does not exist")  # nothing to point at
+
+
+def test_ps_says_why_a_job_restarts_or_waits(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    (tmp_path / "broken.yaml").write_text(
+        f"name: broken\nconfig: {{command: [sleep, '1'], cwd: {tmp_path / 'nowhere'}}}\n"
+    )
+    url = f"http://127.0.0.1:{closed}/image.zip"
+    (tmp_path / "img.yaml").write_text(f"name: img\nconfig: {{image: '{url}', command: [x]}}\n")
+
+    def reason(name: str) -> str | None:
+        rows = [line.split(None, 7) for line in run(tmp_path, "ps").stdout.splitlines()[1:]]
+        return next((r[7] for r in rows if r[0] == name and len(r) == 8), None)
+
+    with symphony_up(tmp_path):
+        for spec in ("broken.yaml", "img.yaml"):
+            assert run(tmp_path, "deploy", "-f", spec).returncode == 0
+        missing = f"spawn error: working directory '{tmp_path / 'nowhere'}' does not exist"
+        wait_for(
+            "broken's reason",
+            lambda: (r := reason("broken")) and r.startswith("restarting in ") and missing in r,
+            describe=lambda: run(tmp_path, "ps").stdout,
+        )
+        # The download failed (the job is not restarted; the Conductor places a new
+        # instance later): the row says why the last one ended, not "-".
+        wait_for(
+            "img's reason",
+            lambda: (
+                reason("img") == f"the last instance ended: source: GET {url} failed: "
+                "[Errno 111] Connection refused"
+            ),
+            describe=lambda: run(tmp_path, "ps").stdout,
+        )
