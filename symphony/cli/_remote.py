@@ -64,7 +64,9 @@ def call(api: Client, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         url = getattr(exc, "url", None) or getattr(api, "url", None) or "its address"
         reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
         searched, hint = "", HINT
-        if located is not None and located.nothing_found():
+        if located is not None and (starting := starting_text(located)):
+            hint = starting
+        elif located is not None and located.nothing_found():
             searched = f"; no Conductor state found ({located.search_text()})"
         elif located is not None and (ended := ended_text(located)):
             hint = ended
@@ -104,6 +106,27 @@ def ended_text(located: Any) -> str:
             f"`symphony node stop --state-dir {node}`)"
         )
     return text
+
+
+def starting_text(located: Any) -> str:
+    """When no address was recorded but a Conductor holds the state directory: it is
+    still starting (``symphony up`` just run in another terminal), not absent."""
+    from pathlib import Path
+
+    from symphony.statedir import StateDirInUse, check_state_dir_free
+
+    if located.url_from != "default":
+        return ""
+    state_dir = located.state_dir or Path(".symphony")
+    try:
+        check_state_dir_free(state_dir, "conductor")
+    except StateDirInUse as busy:
+        who = f" (pid {busy.holder})" if busy.holder is not None else ""
+        return (
+            f"the Conductor of {Path(state_dir).absolute()}{who} is still starting: "
+            f"try again in a moment"
+        )
+    return ""
 
 
 def _alive(pid: int) -> bool:

@@ -19,6 +19,8 @@ running.
   ``storage/node``) names ``.symphony/node``;
 - ``symphony ps`` says why an instance restarts (a spawn error), and why a pending
   deployment's last instance ended while its replacement waits, instead of nothing;
+- a command run while ``symphony up`` is still starting is told so, not "is it
+  running? start one";
 - ``symphony runs`` shows a schedule's times in the schedule's zone, as it was written,
   not in the machine's (a nightly 02:30 Berlin job was shown at 01:30 on a UTC machine).
 """
@@ -26,11 +28,14 @@ running.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from symphony.statedir import hold_state_dir
 
 from .test_up_e2e import BIN, clean_env, symphony_up, wait_for
 
@@ -270,3 +275,23 @@ def test_ps_says_why_a_job_restarts_or_waits(tmp_path: Path) -> None:
             ),
             describe=lambda: run(tmp_path, "ps").stdout,
         )
+
+
+def test_cli_while_up_is_still_starting_says_so(tmp_path: Path) -> None:
+    # What a starting `symphony up` holds before it serves and records its address: the
+    # state directory's lock, and nothing else yet.
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8000)) == 0:
+            pytest.skip("something serves 127.0.0.1:8000 here, where the CLI looks")
+    state = tmp_path / ".symphony"
+    with hold_state_dir(state, "conductor"):
+        line = last_line(run(tmp_path, "ps", "--conductor", "http://127.0.0.1:9"), 1)
+        assert line.endswith("is it running? start one with `symphony up`, or pass --conductor URL")
+        line = last_line(run(tmp_path, "ps"), 1)
+        assert line.startswith(
+            "symphony: error: cannot reach the Conductor at http://127.0.0.1:8000 ("
+        )
+        assert line.endswith(
+            f"; the Conductor of {state} (pid {os.getpid()}) is still starting: try again "
+            "in a moment"
+        ), line
