@@ -98,6 +98,6 @@ def unknown_command_text(word: str) -> str:
     import difflib
 
     names = [name for commands in COMMANDS.values() for name in commands]
-    near = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    near = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
     hint = f"; did you mean {near[0]!r}?" if near else ""
     return f"unknown command {word!r}{hint} (`symphony --help` lists the commands)"

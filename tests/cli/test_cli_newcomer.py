@@ -111,10 +111,12 @@ def test_unknown_command_names_the_nearest(
     assert len(result.stderr.splitlines()) <= 4  # the usage, then that line: no list
 
 
-def test_unknown_command_far_from_any_names_none(tmp_path: Path) -> None:
-    line = last_line(run(tmp_path, "frobnicate"), 2)
+@pytest.mark.parametrize("word", ["frobnicate", "status", "list"])
+def test_unknown_command_far_from_any_names_none(tmp_path: Path, word: str) -> None:
+    # No far-fetched guess: 'status' is not 'start', 'list' is not 'visit'.
+    line = last_line(run(tmp_path, word), 2)
     assert line == (
-        "symphony: error: unknown command 'frobnicate' (`symphony --help` lists the commands)"
+        f"symphony: error: unknown command {word!r} (`symphony --help` lists the commands)"
     )
 
 
