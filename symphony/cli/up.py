@@ -121,7 +121,12 @@ def run(args: argparse.Namespace) -> int:
     check_state_dir_free(config.state_dir, "conductor")
     # Before anything is created: a taken port must not leave a fresh state dir behind.
     check_free(
-        Listen("127.0.0.1", config.http_port, "the HTTP API and web UI", "--port N"),
+        Listen(
+            "127.0.0.1",
+            config.http_port,
+            "the HTTP API and web UI",
+            "--port N (--port 0 picks a free one; the commands here still find it)",
+        ),
         Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
     )
     # Its own words for a --state-dir that cannot be one (a file's name, no permission).
