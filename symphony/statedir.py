@@ -49,7 +49,7 @@ def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
         StateDirInUse: another process (or another service in this one) holds it.
     """
     directory = Path(directory).absolute()
-    directory.mkdir(parents=True, exist_ok=True)
+    make_state_dir(directory, role)
     path = lock_path(directory, role)
     # O_CLOEXEC: the processes we spawn (the node monitor, jobs) must not inherit the
     # lock, or it would outlive us in them.
@@ -58,19 +58,76 @@ def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
-            error = StateDirInUse(
-                f"state directory {directory} is in use by another {role} "
-                f"(pid {'unknown' if holder is None else holder}); "
-                f"stop that one first, or give this one another state directory"
-            )
-            error.holder = holder
-            raise error from None
+            raise _in_use(directory, role, _read_holder(fd)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
     finally:
         os.close(fd)  # lets go of the lock
+
+
+def make_state_dir(directory: Path, role: str, change: str = "--state-dir DIR") -> None:
+    """Create ``directory`` (0700: private, as pki keeps it), or say in words why it
+    cannot be: the bare ``[Errno 17] File exists: 'job.yaml'`` of a state directory given
+    as a file's name says neither what was being made nor what to do."""
+    refuse_unusable(directory, role, change)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise OSError(_unusable(directory, role, why, change)) from exc
+
+
+def refuse_unusable(directory: Path, role: str, change: str = "--state-dir DIR") -> None:
+    """Raise ``OSError`` with words when ``directory`` cannot be a state directory
+    because it, or the nearest of its parents that exists, is a file; create nothing
+    (for a command that checks before its service starts)."""
+    directory = Path(directory).absolute()
+    existing = next((d for d in (directory, *directory.parents) if d.exists()), None)
+    if existing is None or existing.is_dir():
+        return
+    why = "it is a file" if existing == directory else f"{existing} is a file"
+    raise OSError(_unusable(directory, role, f"{why}, not a directory", change))
+
+
+def _unusable(directory: Path, role: str, why: str, change: str) -> str:
+    return (
+        f"cannot use {directory} as the {role}'s state directory: {why}; "
+        f"give another one ({change})"
+    )
+
+
+def check_state_dir_free(directory: Path, role: str) -> None:
+    """Refuse at once, as :func:`hold_state_dir` would, when another running service
+    holds ``directory`` for ``role``; create nothing. For a command that checks other
+    things before it takes the lock (``symphony up`` checks its ports): when both would
+    fail, a service already running here is the more useful thing to say.
+
+    Raises:
+        StateDirInUse: another process holds it now.
+    """
+    directory = Path(directory).absolute()
+    try:
+        fd = os.open(lock_path(directory, role), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file (or none we may read): nobody holds it, or the lock says so
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _in_use(directory, role, _read_holder(fd)) from None
+    finally:
+        os.close(fd)  # lets go of the lock if this took it
+
+
+def _in_use(directory: Path, role: str, holder: int | None) -> StateDirInUse:
+    error = StateDirInUse(
+        f"state directory {directory} is in use by another {role} "
+        f"(pid {'unknown' if holder is None else holder}); "
+        f"stop that one first, or give this one another state directory"
+    )
+    error.holder = holder
+    return error
 
 
 def _read_holder(fd: int) -> int | None:

@@ -139,8 +139,20 @@ def test_placement_duplicate_node_refused() -> None:
 
 def test_placement_reason_no_node_in_group() -> None:
     plan = plan_placements([node("a", {"A": 1}, groups=("cpu",))], [job("i1", {"A": 1})])
-    assert reasons(plan) == {"i1": "no node in group gpu-1"}
+    assert reasons(plan) == {"i1": "no node in group gpu-1; the nodes are in group cpu"}
     assert reasons(plan_placements([], [job("i1", {}, group=None)])) == {"i1": "no node has joined"}
+    assert reasons(plan_placements([], [job("i1", {})])) == {"i1": "no node in group gpu-1"}
+
+
+def test_placement_reason_for_a_group_no_node_is_in_names_the_one_meant() -> None:
+    nodes = [node(n, {"A": 1}, groups=(g,)) for n, g in [("a", "GPU1"), ("b", "local")]]
+    plan = plan_placements(nodes, [job("i1", {"A": 1})])  # asks gpu-1
+    assert reasons(plan) == {"i1": "no node in group gpu-1; did you mean GPU1?"}
+    nodes = [node(n, {"A": 1}, groups=(g,)) for n, g in [("a", "cpu"), ("b", "local")]]
+    plan = plan_placements(nodes, [job("i1", {"A": 1})])
+    assert reasons(plan) == {"i1": "no node in group gpu-1; the nodes are in groups cpu, local"}
+    plan = plan_placements([node("a", {"A": 1}, groups=())], [job("i1", {"A": 1})])
+    assert reasons(plan) == {"i1": "no node in group gpu-1; the nodes are in no group"}
 
 
 def test_placement_reason_none_ready() -> None:
@@ -173,7 +185,24 @@ def test_placement_reason_mentions_unready_nodes_and_several_classes() -> None:
 
 def test_placement_reason_names_missing_class() -> None:
     plan = plan_placements([node("a", {"A": 4})], [job("i1", {"GPU": 1})])
-    assert reasons(plan) == {"i1": "no ready node in group gpu-1 has capacity class GPU"}
+    assert reasons(plan) == {
+        "i1": "no ready node in group gpu-1 has capacity class GPU; they offer A"
+    }
+
+
+@pytest.mark.parametrize(
+    ("asked", "hint"),
+    [
+        ("cpus", "; did you mean cpu?"),  # a typo of what the nodes offer
+        ("CPU", "; did you mean cpu?"),
+        ("analytic1", "; did you mean Analytic1?"),
+        ("gpu", "; they offer Analytic1, B, C, cpu, D, ..."),  # no GPU here: no guess
+    ],
+)
+def test_placement_reason_for_a_missing_class_says_what_is_offered(asked: str, hint: str) -> None:
+    offered = {"cpu": 200, "Analytic1": 10, "B": 1, "C": 1, "D": 1, "E": 1, "zero": 0}
+    plan = plan_placements([node("a", offered)], [job("i1", {asked: 1})])
+    assert reasons(plan) == {"i1": f"no ready node in group gpu-1 has capacity class {asked}{hint}"}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from symphony import __version__
 
-from ._registry import command_of, register_all
+from ._registry import command_of, first_word, is_command, register_all, unknown_command_text
 from .handoff import HANDOFF_ENV
 from .service_flags import checked
 
@@ -84,7 +84,11 @@ def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
         return run_handler(run_handed_over, None)
     # Only the named command's module: `symphony ps` need not import and build every
     # other command's parser (help on the root, or no known command, gets them all).
-    parser = build_parser(command_of(sys.argv[1:] if argv is None else argv))
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(command_of(words))
+    word = first_word(words)
+    if word is not None and not is_command(word):
+        parser.error(unknown_command_text(word))  # exits 2, like argparse's own refusal
     args = parser.parse_args(argv)
     # The process runs as this command (not as a program calling main([...])): it may
     # re-execute itself (symphony.cli.handoff).

@@ -67,6 +67,18 @@ def command_of(argv: Sequence[str]) -> str | None:
     """The command a command line names, when it is one of :data:`COMMANDS` and help on
     the root is not asked for; else None (then every command is registered: the root's
     help and its errors list them all)."""
+    word = first_word(argv)
+    return word if word is not None and is_command(word) else None
+
+
+def is_command(word: str) -> bool:
+    """Whether ``word`` is a command (or an alias) of ``symphony``."""
+    return any(word in commands for commands in COMMANDS.values())
+
+
+def first_word(argv: Sequence[str]) -> str | None:
+    """The first word of a command line that is not a root option or its value: where
+    the command goes. None when there is none, or help on the root is asked for."""
     rest = iter(argv)
     for arg in rest:
         if arg in ("-h", "--help", "--"):
@@ -76,5 +88,16 @@ def command_of(argv: Sequence[str]) -> str | None:
             if "=" not in arg and any(o.startswith(arg) for o in ROOT_VALUE_OPTIONS if arg[1:]):
                 next(rest, None)
             continue
-        return arg if any(arg in commands for commands in COMMANDS.values()) else None
+        return arg
     return None
+
+
+def unknown_command_text(word: str) -> str:
+    """The usage error for a command that does not exist, with the nearest one when a
+    typo is likely (argparse would list all 40 choices instead, and suggest none)."""
+    import difflib
+
+    names = [name for commands in COMMANDS.values() for name in commands]
+    near = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"unknown command {word!r}{hint} (`symphony --help` lists the commands)"

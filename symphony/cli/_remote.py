@@ -63,13 +63,82 @@ def call(api: Client, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # ConductorUnreachable carries url and reason; its own hint speaks to Python code.
         url = getattr(exc, "url", None) or getattr(api, "url", None) or "its address"
         reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
-        searched = ""
-        if located is not None and located.nothing_found():
+        searched, hint = "", HINT
+        if located is not None and (starting := starting_text(located)):
+            hint = starting
+        elif located is not None and located.nothing_found():
             searched = f"; no Conductor state found ({located.search_text()})"
+        elif located is not None and (ended := ended_text(located)):
+            hint = ended
         raise CLIError(
             f"cannot reach the Conductor at {url} ({reason or type(exc).__name__}){searched}; "
-            f"{HINT}"
+            f"{hint}"
         ) from None
+
+
+def ended_text(located: Any) -> str:
+    """When the address came from a state directory's ``conductor.json`` and the
+    Conductor that wrote it has ended without removing it (killed, or its machine
+    rebooted): say so, and what became of its node's jobs, which go on running."""
+    import json
+    from pathlib import Path
+
+    state_dir = located.state_dir
+    if state_dir is None or located.url_from != str(state_dir / "conductor.json"):
+        return ""
+    try:
+        pid = int(json.loads(Path(located.url_from).read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if pid <= 0 or _alive(pid):
+        return ""  # still there (starting, or stuck): the plain hint fits
+    up = state_dir.name == ".symphony"  # where `symphony up` keeps its state
+    text = (
+        f"the Conductor recorded in {located.url_from} (pid {pid}) ended without stopping "
+        f"cleanly: start {'`symphony up`' if up else 'it'} again in {state_dir.parent}"
+    )
+    from symphony.node.process.client import monitor_alive
+
+    node = state_dir / "node"
+    if up and monitor_alive(node / "jobs"):  # `up` ran the node too, in one process
+        text += (
+            f"; it adopts its node's jobs, which still run (or stop them: "
+            f"`symphony node stop --state-dir {node}`)"
+        )
+    return text
+
+
+def starting_text(located: Any) -> str:
+    """When no address was recorded but a Conductor holds the state directory: it is
+    still starting (``symphony up`` just run in another terminal), not absent."""
+    from pathlib import Path
+
+    from symphony.statedir import StateDirInUse, check_state_dir_free
+
+    if located.url_from != "default":
+        return ""
+    state_dir = located.state_dir or Path(".symphony")
+    try:
+        check_state_dir_free(state_dir, "conductor")
+    except StateDirInUse as busy:
+        who = f" (pid {busy.holder})" if busy.holder is not None else ""
+        return (
+            f"the Conductor of {Path(state_dir).absolute()}{who} is still starting: "
+            f"try again in a moment"
+        )
+    return ""
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process has that pid now
+    return True
 
 
 def unauthorized_text(located: Any) -> str:

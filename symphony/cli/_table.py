@@ -158,13 +158,18 @@ def terminal_width() -> int | None:
     return shutil.get_terminal_size().columns
 
 
-def clock(at: float | None) -> str:
-    """A timestamp as local ``YYYY-MM-DD HH:MM:SS``."""
+def clock(at: float | None, zone: str | None = None) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM:SS``: local, or in the IANA time ``zone``."""
     if at is None:
         return NONE
     import datetime as dt  # here, not at the top: `symphony --help` builds this module's parser
 
-    return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+    tz = None
+    if zone is not None:
+        import zoneinfo
+
+        tz = zoneinfo.ZoneInfo(zone)
+    return dt.datetime.fromtimestamp(at, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def exit_text(exit_code: int | None, signal: Any) -> str:

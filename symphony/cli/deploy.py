@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ def read_spec_file(path: str) -> dict[str, Any]:
 
 def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     """The spec to send: the file or the inline command, with the flags laid over it."""
+    _refuse_spec_file_as_command(args)
     command = list(args.command or [])
     if command and command[0] == "--":
         command = command[1:]
@@ -127,6 +129,25 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         args.parser.error("give -f FILE (a spec) or a command after '--'")
     spec = read_spec_file(args.file[0]) if args.file else {"config": {"command": command}}
     return _overridden(spec, args)
+
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _refuse_spec_file_as_command(args: argparse.Namespace) -> None:
+    """``symphony deploy job.yaml`` (no ``-f``) would run ``job.yaml`` as a program, and
+    every instance would fail to start: refuse it, naming the command meant. A command
+    after ``--`` is taken as it is."""
+    words = list(args.command or [])
+    if not words or not words[0].lower().endswith(SPEC_SUFFIXES):
+        return  # no command, one after '--', or a program's name
+    if not all(w.lower().endswith(SPEC_SUFFIXES) for w in words):
+        words = words[:1]
+    files = " ".join(f"-f {shlex.quote(w)}" for w in [*(args.file or []), *words])
+    args.parser.error(
+        f"{words[0]} is a spec file: give it with -f (symphony deploy {files}); "
+        f"a command to run goes after '--'"
+    )
 
 
 def _overridden(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -151,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         config = spec.setdefault("config", {})
         if isinstance(config, dict):
             config["image"], config["sha256"] = uploaded.get("image"), uploaded.get("sha256")
-    created = call(api, api.create_deployment, spec)
+    created = call(api, _create, api, spec)
     replicas = created.get("replicas", {}).get("desired", "?")
     print(
         f"deployment {created.get('name')} created ({created.get('id')}, replicas {replicas})",
@@ -162,8 +183,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create(api: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """Create one deployment; a name taken already says what to do instead (deploying
+    an edited file again is the usual way to get here)."""
+    from symphony.client import ApiError
+
+    try:
+        created: dict[str, Any] = api.create_deployment(spec)
+    except ApiError as exc:
+        name = spec.get("name")
+        if exc.status != 409 or exc.error != "name conflict" or not isinstance(name, str):
+            raise
+        quoted = shlex.quote(name)
+        raise CLIError(
+            f"name conflict: a deployment named {name!r} exists already: give this one "
+            f"another name (--name NAME), or remove that one first (symphony rm {quoted}); "
+            f"to change it in place, edit it in the web UI"
+        ) from None
+    return created
+
+
 def _run_many(args: argparse.Namespace) -> int:
     """Several spec files: one batch, all created or none."""
+    _refuse_spec_file_as_command(args)
     if args.command and args.command != ["--"]:
         args.parser.error("give either -f FILE or a command after '--', not both")
     if args.name is not None or args.upload is not None:

@@ -42,9 +42,30 @@ def drain(args: argparse.Namespace) -> int:
     if not moving:
         print(f"node {name} draining: it takes no new work (nothing of it runs there now)")
         return 0
-    print(f"node {name} draining: it takes no new work, and its {_plural(moving)} move elsewhere")
+    if not others_take_work(call(api, api.nodes), name):
+        # "move elsewhere" would promise what cannot happen: the replacements wait.
+        one = moving == 1
+        print(
+            f"node {name} draining: it takes no new work, but its {_plural(moving)} "
+            f"{'keeps' if one else 'keep'} running there: no other node takes work"
+        )
+        print(
+            f"({'it moves' if one else 'they move'} when one does; "
+            f"`symphony undrain {name}` cancels the drain)"
+        )
+        return 0
+    verb = "moves" if moving == 1 else "move"
+    print(f"node {name} draining: it takes no new work, and its {_plural(moving)} {verb} elsewhere")
     print("(each replacement starts before the old copy stops; `symphony ps` shows the moves)")
     return 0
+
+
+def others_take_work(nodes: list[dict[str, Any]], node_id: str) -> bool:
+    """Whether a node other than ``node_id`` is ready and not draining (pure, for tests)."""
+    return any(
+        n.get("node_id") != node_id and n.get("state") == "ready" and not n.get("draining")
+        for n in nodes
+    )
 
 
 def undrain(args: argparse.Namespace) -> int:

@@ -88,6 +88,13 @@ def run_node_stop(args: argparse.Namespace) -> int:
     try:
         stopped = trio.run(lambda: stop_node(state_dir, say=lambda line: print(line, flush=True)))
     except NodeStopError as error:
+        up_node = Path(".symphony", "node")
+        if state_dir == DEFAULT_STATE_DIR and not state_dir.exists() and up_node.is_dir():
+            # The default is the seed's; a newcomer's node is `symphony up`'s.
+            raise CLIError(
+                f"{error}; `symphony up` keeps its node in {up_node}: "
+                f"symphony node stop --state-dir {up_node}"
+            ) from None
         raise CLIError(str(error)) from None
     if stopped.leftovers_killed:
         print(f"killed {stopped.leftovers_killed} leftover job process(es)")

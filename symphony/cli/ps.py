@@ -124,9 +124,20 @@ def ps_rows(
         if not shown:
             line = [name(row), None, None, dep_state(row), None, None, None]
             line += [None] * (wide + gpus)
-            line.append(pending(row) or failure(row))
+            line.append(pending(row) or failure(row) or _last_end(row, dep_state, why, finished))
             rows.append(line)
     return rows
+
+
+def _last_end(row: Any, dep_state: Any, why: Any, finished: Any) -> str | None:
+    """Why the last instance of a pending deployment with none live ended: between a
+    failure and its rescheduled replacement the row would say nothing at all."""
+    if dep_state(row) != "pending":
+        return None
+    ended = [i for i in row[-1] if _number(finished(i)) and why(i)]
+    if not ended:
+        return None
+    return f"the last instance ended: {why(max(ended, key=finished))}"
 
 
 def _as_rows(listing: DeploymentRows | list[dict[str, Any]]) -> DeploymentRows:
@@ -185,7 +196,10 @@ def reason(inst: dict[str, Any], now: float) -> str | None:
 def _reason(state: Any, restart_at: Any, why: Any, now: float) -> str | None:
     # restart_at: when the node starts the next run (Unix seconds), while restarting.
     if state == "restarting" and isinstance(restart_at, int | float):
-        return f"restarting in {t.duration(restart_at - now)}"
+        # Why, too, when the node said (a spawn error); not an exit: EXIT shows that.
+        said = isinstance(why, str) and why and not why.startswith(("exited", "killed by"))
+        because = f": {why}" if said else ""
+        return f"restarting in {t.duration(restart_at - now)}{because}"
     return why if isinstance(why, str) else None
 
 

@@ -2,13 +2,14 @@
 
     symphony runs nightly
     # schedule: 30 2 * * * (Europe/Berlin), concurrency forbid, keeps 10 runs
-    # next run: 2026-06-02 02:30:00
+    # next run: 2026-06-02 02:30:00 Europe/Berlin
     # RUN  STATE      SCHEDULED            STARTED              FINISHED             EXIT CODES
     # 3    running    2026-06-01 02:30:00  2026-06-01 02:30:00  -                    -
     # 2    failed     2026-05-31 02:30:00  2026-05-31 02:30:00  2026-05-31 02:41:12  0 1
 
 A catch-up run (made up for times missed while the Conductor was down) is marked
-``(catch-up)`` after its state.
+``(catch-up)`` after its state. Times are in the schedule's time zone, as its cron
+expression is.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     runs.set_defaults(handler=run_runs)
 
 
-def run_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
-    """The table rows of ``symphony runs`` (pure, for tests)."""
+def run_rows(runs: list[dict[str, Any]], zone: str | None = None) -> list[list[Any]]:
+    """The table rows of ``symphony runs``, times in ``zone`` (pure, for tests)."""
     rows = []
     for run in runs:
         codes = [i.get("exit_code") for i in run.get("instances", [])]
@@ -46,9 +47,9 @@ def run_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
             [
                 run.get("number"),
                 state,
-                t.clock(run.get("scheduled_at")),
-                t.clock(run.get("started_at")),
-                t.clock(run.get("finished_at")),
+                t.clock(run.get("scheduled_at"), zone),
+                t.clock(run.get("started_at"), zone),
+                t.clock(run.get("finished_at"), zone),
                 " ".join(t.NONE if c is None else str(c) for c in codes) or t.NONE,
             ]
         )
@@ -64,11 +65,13 @@ def summary(answer: dict[str, Any]) -> list[str]:
             f"schedule: {schedule['cron']} ({schedule['timezone']}), concurrency "
             f"{schedule['concurrency']}, keeps {schedule['history']} runs"
         )
-        lines.append(f"next run: {t.clock(answer.get('next_run_at'))}")
+        zone = schedule["timezone"]
+        lines.append(f"next run: {t.clock(answer.get('next_run_at'), zone)} {zone}")
     restart = answer.get("restart_schedule")
     if restart:
         lines.append(f"restart schedule: {restart['cron']} ({restart['timezone']})")
-        lines.append(f"next restart: {t.clock(answer.get('next_restart_at'))}")
+        zone = restart["timezone"]
+        lines.append(f"next restart: {t.clock(answer.get('next_restart_at'), zone)} {zone}")
     if not schedule and not restart:
         lines.append("not scheduled: the spec has no schedule or restart_schedule")
     return lines
@@ -82,7 +85,10 @@ def run_runs(args: argparse.Namespace) -> int:
         return 0
     text = "\n".join(summary(answer))
     if answer.get("runs"):
-        text += "\n" + t.table(HEADERS, run_rows(answer["runs"]))
+        # The times a schedule speaks of are its zone's ("30 2 * * *" is 02:30 there),
+        # whatever this machine's zone is.
+        zone = (answer.get("schedule") or {}).get("timezone")
+        text += "\n" + t.table(HEADERS, run_rows(answer["runs"], zone))
     elif answer.get("schedule"):
         text += "\nno runs yet"
     t.emit(text)

@@ -11,7 +11,9 @@ flags drop the file's ``node.join`` and join flags drop its ``node.tls``.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import service_flags as flags
@@ -193,6 +195,12 @@ def _start(config: Config, *, reexec: bool = False) -> int:
         from symphony.conductor.collector import collect_rarely
 
         collect_rarely()  # this process is a Conductor (see the module)
+    role = config.conductor if config.mode == "conductor" else config.node
+    if role is not None:  # its own words for a state_dir that cannot be one (a file)
+        from symphony.statedir import refuse_unusable
+
+        change = f"--state-dir DIR, or {config.mode}.state_dir in a config file"
+        refuse_unusable(Path(role.state_dir), config.mode, change)
     setup_logging(config.logging.level, json=config.logging.json)
     section: ConductorConfig | NodeConfig
     if config.mode == "conductor":
@@ -226,7 +234,19 @@ def _start(config: Config, *, reexec: bool = False) -> int:
         if error is None:
             raise
         raise error from None
-    log.info("%s stopped%s", config.mode, f" by {stopped_by.name}" if stopped_by else "")
+    how = f" by {stopped_by.name}" if stopped_by else ""
+    if config.node is not None and config.mode == "node":
+        # What stays is not obvious: a python process and the jobs, on purpose.
+        state = shlex.quote(str(Path(config.node.state_dir).absolute()))
+        log.info(
+            "node stopped%s; its jobs go on under the node monitor, and the next node "
+            "started on %s adopts them (`symphony node stop --state-dir %s` stops them)",
+            how,
+            state,
+            state,
+        )
+    else:
+        log.info("%s stopped%s", config.mode, how)
     return 0
 
 

@@ -109,17 +109,28 @@ def banner(info: UpInfo) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from symphony.logs import setup_logging
+    from symphony.statedir import check_state_dir_free, refuse_unusable
     from symphony.up import run_up
 
     from ._ports import Listen, check_free, in_use_error
     from .runner import run_service
 
     config = up_config(args)
+    # A `symphony up` already running here holds the port too: say that, not "port in
+    # use" (`symphony ps` and the others reach it as they are).
+    check_state_dir_free(config.state_dir, "conductor")
     # Before anything is created: a taken port must not leave a fresh state dir behind.
     check_free(
-        Listen("127.0.0.1", config.http_port, "the HTTP API and web UI", "--port N"),
+        Listen(
+            "127.0.0.1",
+            config.http_port,
+            "the HTTP API and web UI",
+            "--port N (--port 0 picks a free one; the commands here still find it)",
+        ),
         Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
     )
+    # Its own words for a --state-dir that cannot be one (a file's name, no permission).
+    refuse_unusable(config.state_dir, "conductor")
     setup_logging(args.log_level)
     from symphony.conductor.collector import collect_rarely
 

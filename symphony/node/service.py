@@ -104,7 +104,11 @@ def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
         )
     missing = [str(f) for f in (ca_file, cert_file, key_file) if not Path(f).exists()]
     if missing:
-        raise NodeCredentialsError(f"node TLS files not found: {', '.join(missing)}")
+        raise NodeCredentialsError(
+            f"node TLS files not found: {', '.join(missing)}; a Conductor creates them in "
+            f"its conductor.tls.cert_path on its first start: start it first (on this "
+            f"machine), or enrol this node with a join token from `symphony token create`"
+        )
     return client_ssl_context(ca_file, cert_file, key_file)
 
 

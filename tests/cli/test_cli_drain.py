@@ -11,6 +11,7 @@ from typing import Any
 import trio
 
 from ..api.helpers import Cluster, cluster
+from ..link.cluster import shared_cert_node, start_node
 
 
 async def symphony(c: Cluster, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -40,11 +41,14 @@ async def test_cli_drain_and_undrain_say_what_happens(tmp_path: Path) -> None:
         assert (await c.http.post("/deployments", json=spec)).status_code == 201
         await c.wait_for("web", lambda d: d["replicas"]["running"] == 2)
 
+        # The only node: its instances have nowhere to go, and the line says so rather
+        # than promise a move.
         drained = await symphony(c, "drain", "n1")
         assert drained.returncode == 0, drained.stderr
         assert lines(drained) == [
-            "node n1 draining: it takes no new work, and its 2 instances move elsewhere",
-            "(each replacement starts before the old copy stops; `symphony ps` shows the moves)",
+            "node n1 draining: it takes no new work, but its 2 instances keep running "
+            "there: no other node takes work",
+            "(they move when one does; `symphony undrain n1` cancels the drain)",
         ]
         table = lines(await symphony(c, "nodes"))
         assert table[0].split()[:2] == ["NODE", "STATE"]
@@ -56,6 +60,21 @@ async def test_cli_drain_and_undrain_say_what_happens(tmp_path: Path) -> None:
             ["node n1 undrained: it takes new work again"],
         )
         assert lines(await symphony(c, "nodes"))[1].split()[:2] == ["n1", "ready"]
+
+        # With another node ready, they do move.
+        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2"))
+        with trio.fail_after(10):
+            while not any(
+                n["node_id"] == "n2" and n["state"] == "ready"
+                for n in (await c.http.get("/nodes")).json()["nodes"]
+            ):
+                await trio.sleep(0.02)
+        drained = await symphony(c, "drain", "n1")
+        assert lines(drained) == [
+            "node n1 draining: it takes no new work, and its 2 instances move elsewhere",
+            "(each replacement starts before the old copy stops; `symphony ps` shows the moves)",
+        ]
+        assert (await symphony(c, "undrain", "n1")).returncode == 0
 
         unknown = await symphony(c, "drain", "nope")
         assert (unknown.returncode, unknown.stdout) == (1, b"")

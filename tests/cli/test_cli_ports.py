@@ -45,6 +45,10 @@ def test_up_port_in_use_names_port_flag_and_creates_no_state(
 ) -> None:
     result = run(tmp_path, "up", "--port", str(taken_port), "--state-dir", "st")
     assert_refused(result, f"127.0.0.1:{taken_port}", "HTTP API", "--port")
+    # What a newcomer whose 8000 is taken wants: any port, found by the other commands.
+    assert result.stderr.rstrip().endswith(
+        "choose another with --port N (--port 0 picks a free one; the commands here still find it)"
+    ), result.stderr
     assert not (tmp_path / "st").exists()
 
 

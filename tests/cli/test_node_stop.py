@@ -129,6 +129,13 @@ async def test_node_stop_stops_every_job_with_its_stop_signal_then_the_monitor(
             agent.signal(procs.signal.SIGINT)  # Ctrl-C: the agent goes, its jobs stay
             assert agent.proc is not None and agent.proc.wait(30) == 0
             assert sorted(alive(jobs)) == sorted(jobs)
+            # ... and it says so, with what stops them (a newcomer sees a process stay).
+            worker = tmp_path / "worker"
+            assert (
+                f"node stopped by SIGINT; its jobs go on under the node monitor, and the "
+                f"next node started on {worker} adopts them (`symphony node stop "
+                f"--state-dir {worker}` stops them)"
+            ) in agent.output()
         assert monitor_alive(tmp_path / "worker" / "jobs")
 
         result = node_stop("--config", str(config))

@@ -158,7 +158,10 @@ async def test_container_pull_failure_is_a_spawn_error_with_the_runtime_words(tm
             await node.start("f-0-aa", job)
             failed = await node.wait_for("f-0-aa", "failed")
     assert failed.reason is not None
-    assert "image pull failed: nowhere.example/missing:1 (exit code 125)" in failed.reason
+    # Worded as a spawn error, not an "internal error: ExceptionGroup(...)" around it.
+    assert failed.reason.startswith(
+        "spawn error: image pull failed: nowhere.example/missing:1 (exit code 125)"
+    ), failed.reason
     assert "manifest unknown" in failed.reason
     assert fake.calls("run") == []
 

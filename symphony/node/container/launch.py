@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from symphony.actors import sole_exception
 from symphony.wire import JobSpec
 
 from .argv import attach_argv, run_argv
@@ -100,15 +101,24 @@ async def unless_stopped(
     """``await fn(...)``, cancelled (None) as soon as ``stop`` is set: a stop must not
     wait for a pull that may take minutes. Whatever ``fn`` ran is killed by Trio."""
     result: list[T] = []
-    async with trio.open_nursery() as nursery:
+    try:
+        async with trio.open_nursery() as nursery:
 
-        async def cancel_on_stop() -> None:
-            await stop.wait()
+            async def cancel_on_stop() -> None:
+                await stop.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(cancel_on_stop)
+            result.append(await fn(*args, **kwargs))
             nursery.cancel_scope.cancel()
-
-        nursery.start_soon(cancel_on_stop)
-        result.append(await fn(*args, **kwargs))
-        nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # fn's own error (a failed pull, a download refused) as itself: the caller's
+        # `except ContainerError` / `except SourceError` must see it, or the instance
+        # "crashes" with the group's repr for a reason and a traceback in the node's log.
+        single = sole_exception(group)
+        if single is None:
+            raise
+        raise single from None
     return result[0] if result else None
 
 
