@@ -146,14 +146,33 @@ class Leadership:
         self.store.fence_writes(LEASE, self.holder)
 
     def release(self) -> None:
-        """Give the lease up (clean shutdown) so a standby takes over at once."""
-        lease = self.lease
+        """Give the lease up (clean shutdown) so a standby takes over at once.
+
+        Even past our deadline (a renewal came late): the lease is released only if it
+        still carries our token, so one another Conductor took meanwhile is untouched,
+        and one still ours need not be waited out."""
+        lease = self._lease
         self.step_down()
         if lease is not None:
             try:
                 self.store.release_lease(lease)
             except Exception as error:  # the store may be gone; the lease then expires
                 log.warning("could not release the lease: %s", error)
+
+    async def keep_until(self, done: trio.Event) -> None:
+        """Renew the lease (as a leader does) until ``done`` is set or the lease is lost:
+        a leader that is stopping keeps it while it drains (see :mod:`.stopping`)."""
+        if not self.is_leader():
+            return
+        async with trio.open_nursery() as nursery:
+
+            async def renew() -> None:
+                await self._keep()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(renew)
+            await done.wait()
+            nursery.cancel_scope.cancel()
 
     async def until_change(self) -> None:
         """Return when the role must change (see the class docstring)."""

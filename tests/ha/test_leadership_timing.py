@@ -107,3 +107,32 @@ async def test_a_leader_renews_at_once_or_steps_down_after_a_long_start(
     assert c.try_acquire()
     c.store.close()
     assert not c.renew_or_step_down() and not c.is_leader()
+
+
+async def test_a_leader_past_its_deadline_still_gives_its_lease_up(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire() and not b.try_acquire()
+    await trio.sleep(8)  # a renewal came late (a long drain, say): past a's deadline
+    assert not a.is_leader()
+    a.release()  # a clean stop: the lease still carries a's token, so it is given up
+    assert b.try_acquire() and b.lease is not None and b.lease.token == 2
+    assert trio.current_time() < 10  # b need not wait for the lease to run out
+    a.release()  # a's term is over: b's lease is untouched
+    assert b.store.get_lease(LEASE) == b.lease
+
+
+async def test_a_stopping_leader_renews_until_it_has_drained(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()
+    drained = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.keep_until, drained)
+        await trio.sleep(25)  # a drain longer than the lease
+        assert a.is_leader() and not b.try_acquire()
+        drained.set()
+    a.release()
+    assert b.try_acquire()
