@@ -14,6 +14,7 @@ from ..placement import PendingInstance
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec, ExperimentRole
 
+    from ..nodes.window import StatusWindow
     from ..store import DeploymentRecord, InstanceRecord
 
 # ---- to the Scheduler ---------------------------------------------------------------------
@@ -183,6 +184,13 @@ class NodeReport:
     updates: tuple[InstanceStatus, ...]
     full: bool
     session: ActorRef | None
+    #: The node link's count of updates on their way: settled once this was applied.
+    window: StatusWindow | None = None
+
+    def settle(self) -> None:
+        """Count these updates off their link's window (applied, or never will be)."""
+        if self.window is not None:
+            self.window.settled(len(self.updates))
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,7 +175,10 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
 
     async def _handle(self, message: Any) -> Any:
         if isinstance(message, NodeReport):
-            await self._node_report(message)
+            try:
+                await self._node_report(message)
+            finally:
+                message.settle()  # applied: the node's link may pass more on
         elif isinstance(message, PlacementNews):
             await self._news(message)
         elif isinstance(message, SpecChanged):

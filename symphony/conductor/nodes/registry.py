@@ -53,8 +53,10 @@ events, never timers. They also send *down* to the registry (a DeploymentSupervi
 it for sessions), so the registry never waits on them: it sends through an
 :class:`~symphony.conductor.fanout.LosslessFanout`, in order per subscriber, merging consecutive
 status reports of one session into one message. Overflow: nothing is dropped; what
-waits is counted (``fanout.queued``) and bounded by what nodes sent while a subscriber
-lagged (node links are read at the pace of the registry's mailbox, not faster).
+waits is counted (``fanout.queued``) and bounded per link: a link's reader waits while
+:data:`~symphony.conductor.nodes.window.STATUS_WINDOW` of its updates are on their way,
+until the deployments have applied them (``window.py``), so a node that floods
+statuses is read at the pace they are applied, not at the registry's.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def _merge_reports(queued: Any, new: Any) -> Any | None:
         and not new.full
         and queued.node_id == new.node_id
         and queued.session == new.session
+        and queued.window is new.window
     ):
         return replace(queued, updates=queued.updates + new.updates)
     return None
@@ -201,9 +204,12 @@ class NodeRegistry(Actor):
         if isinstance(message, NodeStatuses):
             node = self._nodes.get(message.node_id)
             if node is not None and node.session == message.session:
-                self._publish(
-                    InstancesReported(message.node_id, message.updates, False, node.session)
+                report = InstancesReported(
+                    message.node_id, message.updates, False, node.session, message.window
                 )
+                self._publish(report)
+            elif message.window is not None:
+                message.window.settled(len(message.updates))  # a stale session's: dropped
             return None
         if isinstance(message, RegisterNode):
             return await self._register(message)

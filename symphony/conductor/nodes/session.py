@@ -19,6 +19,11 @@ wait, the link is closed; the node reconnects, and its hello is reconciled as af
 disconnection (an assigned instance missing from it is started again, a stop not yet
 confirmed is sent again), so no command is lost for good.
 
+Reading is paced by what the node's messages cost: the statuses of a link that are on
+their way to the deployments are counted, and the link is read no further while too
+many are (``window.py``). Only that link waits, and its node's own sends wait in its
+socket.
+
 Identity: the node id is the client certificate's CN. A node holding the shared seed
 certificate (CN ``node-client``) may claim any id, with a warning in the log; a
 per-node certificate may only speak for its own id.
@@ -85,6 +90,7 @@ from .model import (
     RegisterNode,
     SessionEnded,
 )
+from .window import StatusWindow
 
 if TYPE_CHECKING:
     from ..relay import RelayHub
@@ -160,6 +166,7 @@ class NodeSession(InlineActor):
         # nursery: a stop cancels that nursery, which ends the reading. (No cancel scope
         # of its own: a scope entered is two sets and a status object per link.)
         self._reading = False
+        self._window: StatusWindow | None = None  # made with the first status
 
     def stop(self) -> None:
         # A stop (the registry's CloseSession, a failed write, the link's end) ends the
@@ -394,9 +401,9 @@ class NodeSession(InlineActor):
             else:
                 await self.registry.tell(NodeHeartbeat(self.node_id, self.ref, msg))
         elif isinstance(msg, StatusBatch):
-            await self.registry.tell(NodeStatuses(self.node_id, self.ref, msg.updates))
+            await self._report(msg.updates)
         elif isinstance(msg, InstanceStatus):
-            await self.registry.tell(NodeStatuses(self.node_id, self.ref, (msg,)))
+            await self._report((msg,))
         elif isinstance(msg, LogChunk):
             sink = self._log_sinks.get(msg.request_id)
             if sink is not None:
@@ -411,6 +418,15 @@ class NodeSession(InlineActor):
             raise ProtocolError("a second hello on an established link")
         else:
             raise ProtocolError(f"a node may not send {type(msg).__name__}")
+
+    async def _report(self, updates: tuple[InstanceStatus, ...]) -> None:
+        """Pass statuses on to the registry, waiting while too many of this link's are
+        on their way (see ``window.py``: a flood stalls its own link, nothing else)."""
+        if self._window is None:
+            self._window = StatusWindow()
+        await self._window.room()
+        self._window.sent(len(updates))
+        await self.registry.tell(NodeStatuses(self.node_id, self.ref, updates, self._window))
 
     def _answer_upload_read(self, msg: UploadRead) -> None:
         """One piece of an uploaded archive, queued like any command: a node has one read
