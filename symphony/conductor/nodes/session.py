@@ -21,8 +21,9 @@ confirmed is sent again), so no command is lost for good.
 
 Reading is paced by what the node's messages cost: the statuses of a link that are on
 their way to the deployments are counted, and the link is read no further while too
-many are (``window.py``). Only that link waits, and its node's own sends wait in its
-socket.
+many are (``window.py``); and a node asking for pieces of an upload is answered at most
+:data:`UPLOADS_QUEUED` pieces ahead of what it has taken. Either way only that link
+waits, and its node's own sends wait in its socket.
 
 Identity: the node id is the client certificate's CN. A node holding the shared seed
 certificate (CN ``node-client``) may claim any id, with a warning in the log; a
@@ -105,6 +106,8 @@ _REFUSED_BUFFER = 256
 SEND_QUEUE = 4096
 #: Seconds a node may take to accept one frame before its link is considered failed.
 WRITE_TIMEOUT = 10.0
+#: Answers to a node's upload reads (up to 512 KiB each) queued at once, at most.
+UPLOADS_QUEUED = 4
 #: Commands written together, at most, when several wait: one frame, one TLS record and
 #: one write instead of one each (a burst of 100 creates is 100 starts to one node).
 SEND_BATCH = 64
@@ -167,6 +170,9 @@ class NodeSession(InlineActor):
         # of its own: a scope entered is two sets and a status object per link.)
         self._reading = False
         self._window: StatusWindow | None = None  # made with the first status
+        # Answers to upload reads queued and not yet written (see _route).
+        self._uploads_queued = 0
+        self._upload_sent: trio.Event | None = None
 
     def stop(self) -> None:
         # A stop (the registry's CloseSession, a failed write, the link's end) ends the
@@ -274,6 +280,10 @@ class NodeSession(InlineActor):
             frame, waiting = self._gather(waiting, outgoing)
             with trio.move_on_after(WRITE_TIMEOUT) as writing:
                 await self._send(frame)
+            if isinstance(frame, UploadData):
+                self._uploads_queued -= 1
+                if self._upload_sent is not None:
+                    self._upload_sent.set()
             if writing.cancelled_caught:
                 self._fail_link(f"the node took no data for {WRITE_TIMEOUT:g} s")
                 return
@@ -411,6 +421,12 @@ class NodeSession(InlineActor):
                 if msg.eof:
                     self._log_sinks.pop(msg.request_id, None)
         elif isinstance(msg, UploadRead):
+            # A node has one read in flight per download; one that sends reads without
+            # taking the answers waits here (its own link only) instead of making the
+            # Conductor hold a 512 KiB answer for each.
+            while self._uploads_queued >= UPLOADS_QUEUED:
+                self._upload_sent = trio.Event()
+                await self._upload_sent.wait()
             self._answer_upload_read(msg)
         elif isinstance(msg, Error):
             log.warning("node %r reports an error: %s", self.node_id, msg.reason)
@@ -439,6 +455,7 @@ class NodeSession(InlineActor):
             data, size = found
             eof = msg.offset + len(data) >= size
             answer = UploadData(request_id=msg.request_id, data=data, eof=eof, size=size)
+        self._uploads_queued += 1
         self._queue(answer)
 
 
