@@ -85,6 +85,19 @@ class AdoptReservations:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimInstance:
+    """Ask the Scheduler: a node reports running ``item``, an instance this Conductor
+    has not recorded on any node. True (and it is reserved there) only if the
+    Scheduler placed it there already (the report overtook the placement), or could
+    have: the node is ready, in ``group`` (None: any), with room for it. False: the
+    node was never given it (see ``claims.py``)."""
+
+    item: AdoptReservation
+    group: str | None
+    owner: ActorRef
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseInstances:
     """These instances ended, were stopped or deleted: forget them and free their capacity."""
 
