@@ -68,7 +68,9 @@ from symphony.wire import (
     StatusBatch,
     UploadData,
     UploadRead,
+    VersionMismatch,
     answer_hello,
+    negotiate_version,
     receive_hello,
 )
 from symphony.wire.states import InstanceState
@@ -479,6 +481,15 @@ def check_identity(cert_cn: str, hello: Hello) -> tuple[str | None, bool]:
     return None, False
 
 
+def version_refusal(hello: Hello) -> str | None:
+    """Why no protocol version fits ``hello`` (None: one does)."""
+    try:
+        negotiate_version(hello.protocol_version, hello.min_protocol_version)
+    except VersionMismatch as mismatch:
+        return str(mismatch)
+    return None
+
+
 async def run_session(
     conn: NodeConnection,
     registry: ActorRef,
@@ -497,6 +508,10 @@ async def run_session(
     claims (the binding of the join token it joined with)."""
     hello = await receive_hello(conn, timeout=hello_timeout)
     refusal, shared = check_identity(conn.cert_node_id, hello)
+    if refusal is None:
+        # Before the registry hears of it: a node we cannot speak with is never ready
+        # (no placement on it, its hello's instances not applied).
+        refusal = version_refusal(hello)
     if refusal is None and not shared and hello_check is not None:
         refusal = hello_check(conn.cert_node_id, hello)
     if refusal is not None:
