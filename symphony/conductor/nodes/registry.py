@@ -70,8 +70,8 @@ from typing import Any
 import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
-from symphony.wire import PROTOCOL_VERSION
-from symphony.wire.usagedelta import DeltaRefused, merge_usage
+from symphony.wire import PROTOCOL_VERSION, Hello
+from symphony.wire.usagedelta import DeltaRefused, encoded_size, grown_size, merge_usage
 
 from ..fanout import LosslessFanout
 from .beats import BATCH_SEC, HeartbeatInbox
@@ -99,6 +99,8 @@ from .usage import GetCurrentUsage, GetInstanceUsage, GetNodeUsage, UsageHistory
 log = logging.getLogger("symphony.conductor.nodes")
 
 
+#: The most bytes (encoded) of a hello's ``resources`` kept (a real node's: ~1-4 KiB).
+MAX_RESOURCES_BYTES = 64 * 1024
 #: The least time a node not seen since the registry started has to say hello.
 RESTART_GRACE_SEC = 40.0
 #: A sweep this late after its alarm means the Conductor itself could not keep up.
@@ -249,7 +251,7 @@ class NodeRegistry(Actor):
             state="ready",
             groups=tuple(hello.groups),
             capacities_total=dict(hello.capacities_total),
-            resources=dict(hello.resources),
+            resources=self._resources_of(hello),
             usage={},
             last_heartbeat=time.time(),
             connected_at=time.time(),
@@ -281,6 +283,15 @@ class NodeRegistry(Actor):
         self._publish(InstancesReported(hello.node_id, tuple(hello.instances), True, msg.session))
         self._publish(NodeChanged(view, previous, msg.session))
         return None
+
+    def _resources_of(self, hello: Hello) -> dict[str, Any]:
+        """What the node says of its machine, unless it is past any real node's (then
+        nothing: it is only shown, and kept as long as the node is listed)."""
+        size = encoded_size(hello.resources)
+        if size <= MAX_RESOURCES_BYTES:
+            return dict(hello.resources)
+        log.warning("node %r: hello resources of %d bytes not kept", hello.node_id, size)
+        return {}
 
     def _known(self, node_id: str) -> str | None:
         return self.incarnations.get_node_incarnation(node_id)
@@ -390,11 +401,14 @@ class NodeRegistry(Actor):
         """The node's usage after this heartbeat: a full one as sent, a delta merged into
         what the link said before (a delta that cannot be applied keeps that as is)."""
         beat = msg.heartbeat
-        if not beat.delta:
-            node.has_usage = True
-            return beat.usage
         try:
-            return merge_usage(node.usage if node.has_usage else None, beat.usage)
+            if not beat.delta:
+                node.usage_bytes = grown_size(beat.usage)
+                node.has_usage = True
+                return beat.usage
+            merged = merge_usage(node.usage if node.has_usage else None, beat.usage)
+            node.usage_bytes = grown_size(beat.usage, node.usage_bytes)
+            return merged
         except DeltaRefused as refused:
             log.warning("node %r: heartbeat usage refused: %s", msg.node_id, refused)
             return node.usage
