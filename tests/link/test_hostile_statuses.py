@@ -1,7 +1,9 @@
 """A node flooding statuses for instances it was never given: the Conductor reads them
 only as fast as it applies them, so what waits stays bounded (``nodes/window.py``), and
 another node's link stays up. Each status is for an instance of a real deployment that
-the node never ran: it is answered with a stop, and nothing of that deployment changes.
+the node never ran: it is answered with a stop, and nothing of that deployment changes,
+not even when the node says the one instance it names that exists (it runs on the
+other node) has ended.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ async def test_a_status_flood_is_read_at_the_pace_it_is_applied(tmp_path: Path) 
             web = created.json()
         async with hostile_link(info) as conn:
             nursery.start_soon(drain, conn)  # it reads the stops it is answered with
+            # The one instance it names that exists runs on the bystander: saying it
+            # ended changes nothing.
+            ended = {
+                "instance_id": web["instances"][0]["id"],
+                "deployment_id": web["id"],
+                "state": "exited",
+                "exit_code": 1,
+                "final": True,
+            }
+            await send_raw(conn, frame({"t": "instance_status", **ended}))
             with trio.move_on_after(6):
                 for f in range(FRAMES):
                     updates = [
@@ -53,4 +65,5 @@ async def test_a_status_flood_is_read_at_the_pace_it_is_applied(tmp_path: Path) 
             found = (await api.get("/deployments/web", timeout=10)).json()
         assert [i["id"] for i in found["instances"]] == [i["id"] for i in web["instances"]]
         assert {i.get("node_id") or i.get("node") for i in found["instances"]} == {"bystander"}
+        assert {i["state"] for i in found["instances"]} == {"running"}
         nursery.cancel_scope.cancel()
