@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from symphony.actors import ActorRef, ActorStopped, InlineActor
-from symphony.pki import SHARED_CLIENT_CN
 from symphony.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
@@ -68,9 +67,7 @@ from symphony.wire import (
     StatusBatch,
     UploadData,
     UploadRead,
-    VersionMismatch,
     answer_hello,
-    negotiate_version,
     receive_hello,
 )
 from symphony.wire.states import InstanceState
@@ -82,6 +79,7 @@ from symphony.wire.version import (
 
 from ..uploads import UploadStore
 from .beats import HeartbeatInbox
+from .hellocheck import HelloCheck, check_identity, version_refusal
 from .model import (
     CloseLogStream,
     CloseSession,
@@ -108,6 +106,9 @@ _REFUSED_BUFFER = 256
 SEND_QUEUE = 4096
 #: Seconds a node may take to accept one frame before its link is considered failed.
 WRITE_TIMEOUT = 10.0
+#: A link's first error reports are all logged; after them, one in ERRORS_SAMPLED.
+ERRORS_LOGGED = 10
+ERRORS_SAMPLED = 1000
 #: Answers to a node's upload reads (up to 512 KiB each) queued at once, at most.
 UPLOADS_QUEUED = 4
 #: Commands written together, at most, when several wait: one frame, one TLS record and
@@ -172,6 +173,7 @@ class NodeSession(InlineActor):
         # of its own: a scope entered is two sets and a status object per link.)
         self._reading = False
         self._window: StatusWindow | None = None  # made with the first status
+        self._errors = 0  # error reports of the node on this link
         # Answers to upload reads queued and not yet written (see _route).
         self._uploads_queued = 0
         self._upload_sent: trio.Event | None = None
@@ -431,7 +433,7 @@ class NodeSession(InlineActor):
                 await self._upload_sent.wait()
             self._answer_upload_read(msg)
         elif isinstance(msg, Error):
-            log.warning("node %r reports an error: %s", self.node_id, msg.reason)
+            self._report_error(msg)
         elif isinstance(msg, Hello):
             raise ProtocolError("a second hello on an established link")
         else:
@@ -446,6 +448,21 @@ class NodeSession(InlineActor):
         self._window.sent(len(updates))
         await self.registry.tell(NodeStatuses(self.node_id, self.ref, updates, self._window))
 
+    def _report_error(self, msg: Error) -> None:
+        """Log a node's error report: the first few of a link, then one in
+        :data:`ERRORS_SAMPLED` (a node sending them without pause cannot fill the log)."""
+        self._errors += 1
+        if self._errors <= ERRORS_LOGGED:
+            log.warning("node %r reports an error: %s", self.node_id, msg.reason)
+        elif self._errors % ERRORS_SAMPLED == 0:
+            log.warning(
+                "node %r reports an error (%d on this link, one in %d logged): %s",
+                self.node_id,
+                self._errors,
+                ERRORS_SAMPLED,
+                msg.reason,
+            )
+
     def _answer_upload_read(self, msg: UploadRead) -> None:
         """One piece of an uploaded archive, queued like any command: a node has one read
         in flight per download, so control messages never wait behind more than one."""
@@ -459,35 +476,6 @@ class NodeSession(InlineActor):
             answer = UploadData(request_id=msg.request_id, data=data, eof=eof, size=size)
         self._uploads_queued += 1
         self._queue(answer)
-
-
-#: ``(certificate node id, hello) -> refusal reason or None``.
-HelloCheck = Callable[[str, Hello], str | None]
-
-
-def check_identity(cert_cn: str, hello: Hello) -> tuple[str | None, bool]:
-    """Decide whether a certificate may speak for ``hello.node_id``.
-
-    Returns ``(refusal reason or None, uses the shared certificate)``.
-    """
-    if cert_cn == SHARED_CLIENT_CN:
-        return None, True
-    if cert_cn != hello.node_id:
-        return (
-            f"certificate is for node {cert_cn!r} but the hello claims {hello.node_id!r}; "
-            "a node certificate can only speak for its own node id",
-            False,
-        )
-    return None, False
-
-
-def version_refusal(hello: Hello) -> str | None:
-    """Why no protocol version fits ``hello`` (None: one does)."""
-    try:
-        negotiate_version(hello.protocol_version, hello.min_protocol_version)
-    except VersionMismatch as mismatch:
-        return str(mismatch)
-    return None
 
 
 async def run_session(
