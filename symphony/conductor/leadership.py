@@ -161,8 +161,11 @@ class Leadership:
 
     async def keep_until(self, done: trio.Event) -> None:
         """Renew the lease (as a leader does) until ``done`` is set or the lease is lost:
-        a leader that is stopping keeps it while it drains (see :mod:`.stopping`)."""
-        if not self.is_leader():
+        a leader that is stopping keeps it while it drains (see :mod:`.stopping`).
+
+        A lease still ours whose deadline passed (the loop stalled just then) is renewed
+        at once if nobody took it, as after a long start; else this returns at once."""
+        if self._lease is None or not (self.is_leader() or self.renew_or_step_down()):
             return
         async with trio.open_nursery() as nursery:
 

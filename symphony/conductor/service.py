@@ -370,8 +370,7 @@ async def _run_conductor(
                     # The leader stops itself (a standby was cancelled), renewing its
                     # lease while it drains: a standby taking over meanwhile would fence
                     # the writes of the requests being finished. Released below.
-                    if leadership.is_leader():
-                        phase.start_soon(leadership.keep_until, stop.drained)
+                    phase.start_soon(leadership.keep_until, stop.drained)
                     break
                 # Stepping down, the leader stops its actors and answers what its API
                 # serves; taking over, the standby answers what it forwards. Either

@@ -136,3 +136,21 @@ async def test_a_stopping_leader_renews_until_it_has_drained(
         drained.set()
     a.release()
     assert b.try_acquire()
+
+
+async def test_a_stopping_leader_past_its_deadline_renews_at_once_if_it_still_can(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()
+    await trio.sleep(8)  # the loop stalled past the deadline (7.5 s) as the stop came
+    drained = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.keep_until, drained)
+        await trio.sleep(20)
+        assert a.is_leader() and not b.try_acquire()  # renewed, and kept since
+        drained.set()
+    a.store._conn.execute("UPDATE leases SET expires_at = 0")  # as if a had paused
+    assert b.try_acquire()
+    await a.keep_until(trio.Event())  # another holder now: returns at once, stepped down
+    assert not a.is_leader()
