@@ -13,8 +13,9 @@ Timing, for a lease of ``seconds``:
   (on the leader's monotonic clock) plus ``seconds`` minus a safety margin
   (``seconds / 4``). Past that deadline without a renewal it **steps down** (stops its
   actors, drops the node links), before the lease it last wrote can expire;
-- a standby tries again at the lease's expiry (at most every second), so it takes over
-  within ``seconds`` of the leader's last renewal, plus one try;
+- a standby reads the lease every :data:`STANDBY_POLL` seconds (a quarter of a shorter
+  lease) and tries to take it at its expiry, or as soon as it was given up: it takes
+  over within ``seconds`` of the leader's last renewal, or within a poll of a release;
 - writes are fenced: a leader whose lease was taken anyway (it was paused, say) has
   every write refused with :class:`~symphony.conductor.store.Fenced`.
 
@@ -38,6 +39,8 @@ log = logging.getLogger("symphony.conductor.leadership")
 
 #: The lease the Conductors compete for.
 LEASE = "conductor"
+#: Seconds between a standby's reads of the lease (at most; a quarter of a shorter lease).
+STANDBY_POLL = 0.1
 #: The file in a Conductor's state directory that names it (a holder of the lease).
 ID_FILE = "conductor-id"
 
@@ -212,7 +215,9 @@ class Leadership:
                 return
 
     async def _seek(self) -> None:
-        poll = min(1.0, self.seconds / 4)
+        # A read every poll (cheap, and no write lock taken), an attempt to take the lease
+        # only when it is free: a lease given up (a clean stop) is taken within a poll.
+        poll = min(STANDBY_POLL, self.seconds / 4)
         while True:
             seen = self._seen
             delay = poll
@@ -220,5 +225,14 @@ class Leadership:
                 # Try right when the current lease runs out.
                 delay = min(poll, max(0.01, seen.expires_at - self.wall() + 0.01))
             await trio.sleep(delay)
-            if self._attempt():
+            if self._free() and self._attempt():
                 return
+
+    def _free(self) -> bool:
+        """Whether the lease may be ours for the taking (read again; if the read fails,
+        the attempt that follows says why)."""
+        try:
+            seen = self.refresh()
+        except Exception:
+            return True
+        return seen is None or seen.holder == self.holder or seen.expires_at <= self.wall()
