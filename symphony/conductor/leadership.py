@@ -86,6 +86,7 @@ class Leadership:
         self._deadline = -math.inf  # trio time until which we may lead
         self._fenced = trio.Event()  # a write found the lease gone: stop leading now
         store.on_fenced = self._fenced.set
+        self._failed_at = -math.inf  # when a standby's read of the lease last failed
 
     @property
     def margin(self) -> float:
@@ -229,10 +230,13 @@ class Leadership:
                 return
 
     def _free(self) -> bool:
-        """Whether the lease may be ours for the taking (read again; if the read fails,
-        the attempt that follows says why)."""
+        """Whether the lease may be ours for the taking (read again). If the read fails,
+        an attempt follows at most every second, to say why in the log."""
         try:
             seen = self.refresh()
         except Exception:
+            if trio.current_time() - self._failed_at < 1.0:
+                return False
+            self._failed_at = trio.current_time()
             return True
         return seen is None or seen.holder == self.holder or seen.expires_at <= self.wall()

@@ -168,3 +168,15 @@ async def test_a_standby_takes_a_released_lease_within_a_tenth_of_a_second(
         released = trio.current_time()
     assert b.is_leader()
     assert trio.current_time() - released <= 0.11
+
+
+async def test_a_standby_whose_store_is_gone_logs_an_attempt_a_second(
+    tmp_path: Path, autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire() and not b.try_acquire()
+    b.store.close()  # every read and attempt of b fails
+    with trio.move_on_after(10):
+        await b.until_change()
+    attempts = [r for r in caplog.records if "lease attempt failed" in r.getMessage()]
+    assert 9 <= len(attempts) <= 11, len(attempts)  # one a second, not ten
