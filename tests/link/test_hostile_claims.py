@@ -4,7 +4,9 @@
 ``gpu-1``, no capacity) reports payroll's pending instance as running, in a status and
 in its hello. The Conductor adopted it: the instance showed ``running`` on that node,
 its placement withdrawn, while it ran nowhere. Now the node is told to stop it, the
-instance stays pending, and a node of group ``vault`` that joins later runs it.
+instance stays pending, and a node of group ``vault`` that joins later runs it. A node
+whose hello says it is in an instance's group still has its report adopted (a Conductor
+that went down between a start and its record cannot tell that case apart).
 """
 
 from __future__ import annotations
@@ -79,4 +81,31 @@ async def test_a_node_cannot_claim_an_instance_it_was_never_given(tmp_path: Path
                 return inst["state"] == "running" and inst.get("node_id") == "vault-1"
 
             await wait_for(runs_on_vault, timeout=20)
+
+            # The honest case a hello covers: a Conductor that went down between a start
+            # and its record sees the instance in the hello of a node of its group.
+            batch = {**PAYROLL, "name": "batch", "node_group": "gpu-1"}
+            created = (await api.post("/deployments", json=batch, timeout=10)).json()
+            waiting = created["instances"][0]
+            ran = InstanceStatus(
+                instance_id=waiting["id"],
+                deployment_id=created["id"],
+                state=InstanceState.RUNNING,
+                pid=4343,
+            )
+            hello = Hello(
+                protocol_version=PROTOCOL_VERSION,
+                node_id="mallory",
+                groups=("gpu-1",),
+                instances=(ran,),
+            )
+            async with hostile_link(info, cert=cert, hello=hello) as conn:
+                nursery.start_soon(drain, conn)
+
+                async def adopted() -> bool:
+                    found = await api.get("/deployments/batch", timeout=10)
+                    inst = found.json()["instances"][0]
+                    return inst["state"] == "running" and inst.get("node_id") == "mallory"
+
+                await wait_for(adopted)
         nursery.cancel_scope.cancel()

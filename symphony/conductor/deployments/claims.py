@@ -12,7 +12,11 @@ that would take the instance from its deployment (it would show ``running`` ther
 placement withdrawn, while it runs nowhere). So the Scheduler decides
 (:class:`~.messages.ClaimInstance`): yes if it placed the instance on that node, or if
 it could have (the node is ready, in the deployment's group, with room, which it then
-reserves); no otherwise, and the node is told to stop it.
+reserves); for a hello (the node is not ready yet: a hello is applied before the node
+is, so the second honest case comes this way) yes if the hello says the node is in the
+deployment's group, the reservation following when the node is ready; no otherwise,
+and the node is told to stop it. (A node's groups in its hello are bound by its join
+token, when it has one.)
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ async def claim(
     requests = sup._requests()
     item = adoption(sup.record, inst.id, report.node_id, requests)
     group = sup.record.spec.node_group
-    if await sup.scheduler.ask(ClaimInstance(item, group, sup.ref)):
+    hello_groups = report.groups if report.full else None
+    if await sup.scheduler.ask(ClaimInstance(item, group, sup.ref, hello_groups)):
         return replace(inst, node_id=report.node_id, reservation=requests)
     log.warning(
         "node %r reports %s, which it was never given: not adopted", report.node_id, inst.id

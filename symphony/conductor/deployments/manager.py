@@ -376,7 +376,9 @@ class Deployments(Supervisor):
         applying: list[tuple[ActorRef, NodeReport, list[InstanceStatus]]] = []
         window = report.window  # each part is settled where it ends (see nodes/window.py)
         for deployment_id, updates in by_deployment.items():
-            part = NodeReport(report.node_id, tuple(updates), report.full, report.session, window)
+            part = NodeReport(
+                report.node_id, tuple(updates), report.full, report.session, window, report.groups
+            )
             try:
                 child = self.child(deployment_id)
             except KeyError:

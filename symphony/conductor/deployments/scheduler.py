@@ -189,10 +189,21 @@ class Scheduler(Actor):
         held = self.cluster.ledger.reservation(item.instance_id)
         if held is not None:  # placed already: the node's report overtook the news
             return held.node_id == item.node_id
-        if not self.cluster.ledger.has_node(item.node_id):
-            return False
+        known = self.cluster.ledger.has_node(item.node_id)
+        if not (known and self.cluster.view(item.node_id).ready):
+            # A hello being applied: its node is not ready yet (nor perhaps known).
+            hello = message.hello_groups
+            if hello is None or (message.group is not None and message.group not in hello):
+                return False
+            if item.node_id in self._lost_nodes:
+                return False
+            self._owners[item.instance_id] = message.owner
+            self._queue.pop(item.instance_id, None)
+            restored = self._restored.setdefault(item.node_id, {})
+            restored[item.instance_id] = (item, message.owner)  # reserved once it is ready
+            return True
         view = self.cluster.view(item.node_id)
-        if not view.ready or (message.group is not None and message.group not in view.groups):
+        if message.group is not None and message.group not in view.groups:
             return False
         try:
             self.cluster.reserve(item.node_id, item.instance_id, item.amounts)

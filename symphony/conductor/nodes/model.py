@@ -149,6 +149,8 @@ class InstancesReported:
     session: ActorRef | None = None  # where to send commands for this node
     #: The link's count of updates on their way: settle ``updates`` once routed.
     window: StatusWindow | None = None
+    #: A hello's groups (``full`` only): what the node says it is, before it is ready.
+    groups: tuple[str, ...] = ()
 
     def settle(self) -> None:
         """Count this report's updates off its link's window (once they are routed)."""

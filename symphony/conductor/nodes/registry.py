@@ -280,7 +280,11 @@ class NodeRegistry(Actor):
         self._wake_sweep(deadline)
         # What the node runs goes out before "ready": owners reconcile (and stop stale
         # copies) before the scheduler considers the node for new work.
-        self._publish(InstancesReported(hello.node_id, tuple(hello.instances), True, msg.session))
+        self._publish(
+            InstancesReported(
+                hello.node_id, tuple(hello.instances), True, msg.session, groups=view.groups
+            )
+        )
         self._publish(NodeChanged(view, previous, msg.session))
         return None
 
