@@ -25,7 +25,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   ├── ProtocolError              a frame that does not decode or validate
     │   │   ├── FrameTooLarge
     │   │   ├── FrameError             a WebSocket frame that breaks the framing (.code)
-    │   │   ├── DeltaRefused           a heartbeat delta with nothing to apply it to
+    │   │   ├── DeltaRefused           a heartbeat's usage that cannot be kept
     │   │   └── VersionMismatch
     │   ├── EncodeError                a message cannot be encoded (ValueError)
     │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,

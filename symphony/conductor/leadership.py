@@ -13,8 +13,9 @@ Timing, for a lease of ``seconds``:
   (on the leader's monotonic clock) plus ``seconds`` minus a safety margin
   (``seconds / 4``). Past that deadline without a renewal it **steps down** (stops its
   actors, drops the node links), before the lease it last wrote can expire;
-- a standby tries again at the lease's expiry (at most every second), so it takes over
-  within ``seconds`` of the leader's last renewal, plus one try;
+- a standby reads the lease every :data:`STANDBY_POLL` seconds (a quarter of a shorter
+  lease) and tries to take it at its expiry, or as soon as it was given up: it takes
+  over within ``seconds`` of the leader's last renewal, or within a poll of a release;
 - writes are fenced: a leader whose lease was taken anyway (it was paused, say) has
   every write refused with :class:`~symphony.conductor.store.Fenced`.
 
@@ -38,6 +39,8 @@ log = logging.getLogger("symphony.conductor.leadership")
 
 #: The lease the Conductors compete for.
 LEASE = "conductor"
+#: Seconds between a standby's reads of the lease (at most; a quarter of a shorter lease).
+STANDBY_POLL = 0.1
 #: The file in a Conductor's state directory that names it (a holder of the lease).
 ID_FILE = "conductor-id"
 
@@ -83,6 +86,7 @@ class Leadership:
         self._deadline = -math.inf  # trio time until which we may lead
         self._fenced = trio.Event()  # a write found the lease gone: stop leading now
         store.on_fenced = self._fenced.set
+        self._failed_at = -math.inf  # when a standby's read of the lease last failed
 
     @property
     def margin(self) -> float:
@@ -146,14 +150,36 @@ class Leadership:
         self.store.fence_writes(LEASE, self.holder)
 
     def release(self) -> None:
-        """Give the lease up (clean shutdown) so a standby takes over at once."""
-        lease = self.lease
+        """Give the lease up (clean shutdown) so a standby takes over at once.
+
+        Even past our deadline (a renewal came late): the lease is released only if it
+        still carries our token, so one another Conductor took meanwhile is untouched,
+        and one still ours need not be waited out."""
+        lease = self._lease
         self.step_down()
         if lease is not None:
             try:
                 self.store.release_lease(lease)
             except Exception as error:  # the store may be gone; the lease then expires
                 log.warning("could not release the lease: %s", error)
+
+    async def keep_until(self, done: trio.Event) -> None:
+        """Renew the lease (as a leader does) until ``done`` is set or the lease is lost:
+        a leader that is stopping keeps it while it drains (see :mod:`.stopping`).
+
+        A lease still ours whose deadline passed (the loop stalled just then) is renewed
+        at once if nobody took it, as after a long start; else this returns at once."""
+        if self._lease is None or not (self.is_leader() or self.renew_or_step_down()):
+            return
+        async with trio.open_nursery() as nursery:
+
+            async def renew() -> None:
+                await self._keep()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(renew)
+            await done.wait()
+            nursery.cancel_scope.cancel()
 
     async def until_change(self) -> None:
         """Return when the role must change (see the class docstring)."""
@@ -190,7 +216,9 @@ class Leadership:
                 return
 
     async def _seek(self) -> None:
-        poll = min(1.0, self.seconds / 4)
+        # A read every poll (cheap, and no write lock taken), an attempt to take the lease
+        # only when it is free: a lease given up (a clean stop) is taken within a poll.
+        poll = min(STANDBY_POLL, self.seconds / 4)
         while True:
             seen = self._seen
             delay = poll
@@ -198,5 +226,17 @@ class Leadership:
                 # Try right when the current lease runs out.
                 delay = min(poll, max(0.01, seen.expires_at - self.wall() + 0.01))
             await trio.sleep(delay)
-            if self._attempt():
+            if self._free() and self._attempt():
                 return
+
+    def _free(self) -> bool:
+        """Whether the lease may be ours for the taking (read again). If the read fails,
+        an attempt follows at most every second, to say why in the log."""
+        try:
+            seen = self.refresh()
+        except Exception:
+            if trio.current_time() - self._failed_at < 1.0:
+                return False
+            self._failed_at = trio.current_time()
+            return True
+        return seen is None or seen.holder == self.holder or seen.expires_at <= self.wall()

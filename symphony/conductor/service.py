@@ -367,7 +367,11 @@ async def _run_conductor(
                 if lead or not leading:
                     await first_of(leadership.until_change, stop.asked.wait)
                 if stop.asked.is_set():
-                    break  # the leader stops itself (a standby was cancelled)
+                    # The leader stops itself (a standby was cancelled), renewing its
+                    # lease while it drains: a standby taking over meanwhile would fence
+                    # the writes of the requests being finished. Released below.
+                    phase.start_soon(leadership.keep_until, stop.drained)
+                    break
                 # Stepping down, the leader stops its actors and answers what its API
                 # serves; taking over, the standby answers what it forwards. Either
                 # then returns, which ends this phase (bounded, should it hang).
@@ -474,6 +478,8 @@ async def _lead(
                 await api_ref.stop()
     finally:
         stop.graceful = False
+        if stop.asked.is_set():
+            stop.drained.set()  # a leader stopping renews its lease until now
 
 
 async def _stand_by(

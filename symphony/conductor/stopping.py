@@ -12,6 +12,10 @@ into :meth:`CleanStop.ask`:
 - at any other moment (the tree starting, a standby) the guard is cancelled at once, as
   if there were no guard.
 
+A leader that shares its store keeps renewing its lease while it drains (a standby
+that took over meanwhile would fence the very writes being finished), then gives the
+lease up, so that a standby leads at once rather than when the lease would expire.
+
 Either way the whole stop is bounded by :data:`STOP_LIMIT` (an actor that hangs in its
 stop is cancelled then). An embedder's second cancellation cannot shorten it; the
 command line's second signal exits at once (:mod:`symphony.cli.runner`).
@@ -38,6 +42,9 @@ class CleanStop:
         self.guard = trio.CancelScope(shield=True)
         #: True while a leader's API serves: that leader then stops itself, gracefully.
         self.graceful = False
+        #: Set once a leader asked to stop has drained (its API and actors stopped): it
+        #: renews its lease until then, and gives it up after.
+        self.drained = trio.Event()
 
     def ask(self) -> None:
         """Stop: gracefully if a leader serves, else at once; never past the limit."""

@@ -22,13 +22,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgpack
+
 from .errors import ProtocolError
 
 __all__ = [
     "FULL_EVERY",
+    "MAX_USAGE_BYTES",
     "MAX_USAGE_KEYS",
     "DeltaRefused",
     "UsageSender",
+    "encoded_size",
+    "grown_size",
     "merge_usage",
     "usage_delta",
 ]
@@ -38,11 +43,34 @@ FULL_EVERY = 20
 #: The most top-level keys a merged usage map may hold; a delta past it is refused
 #: (a real node reports about ten).
 MAX_USAGE_KEYS = 256
+#: The most bytes (encoded) a node's usage may take, full or merged; a heartbeat past it
+#: has its usage refused. A real node's takes one to a few KiB; without a bound, deltas
+#: of new keys, each up to a frame's size, would add up to a GiB held per node.
+MAX_USAGE_BYTES = 64 * 1024
 
 
 class DeltaRefused(ProtocolError, ValueError):
-    """A heartbeat delta that cannot be applied (no full usage to apply it to, or a
-    merged map past :data:`MAX_USAGE_KEYS`). It fails that heartbeat's usage only."""
+    """A heartbeat's usage that cannot be kept: a delta with no full usage to apply it
+    to, or usage past :data:`MAX_USAGE_KEYS` keys or :data:`MAX_USAGE_BYTES` bytes. It
+    fails that heartbeat's usage only."""
+
+
+def encoded_size(data: Any) -> int:
+    """How many bytes ``data`` (decoded from a frame) takes encoded again."""
+    return len(msgpack.packb(data, use_bin_type=True))
+
+
+def grown_size(usage: Mapping[str, Any], held: int = 0) -> int:
+    """``held`` bytes of usage plus those of ``usage`` (a full heartbeat's, with
+    ``held`` 0, or a delta's on top of what is held), or :class:`DeltaRefused` past
+    :data:`MAX_USAGE_BYTES`. Counting a delta whole, whatever it replaces, only
+    over-estimates: a real node's usage (1-4 KiB) and its deltas until its next full
+    heartbeat stay far below; a node that sends new keys of big values meets the bound
+    whichever way it sends them, and costs only the size of each delta to check."""
+    size = held + (encoded_size(usage) if usage else 0)
+    if size > MAX_USAGE_BYTES:
+        raise DeltaRefused(f"heartbeat usage of {size} bytes or more (at most {MAX_USAGE_BYTES})")
+    return size
 
 
 def usage_delta(previous: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -55,7 +83,8 @@ def usage_delta(previous: Mapping[str, Any], current: Mapping[str, Any]) -> dict
 
 def merge_usage(base: Mapping[str, Any] | None, delta: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` updated with ``delta``; :class:`DeltaRefused` if there is no base (a
-    delta before any full heartbeat on the link) or the result has too many keys."""
+    delta before any full heartbeat on the link) or the result has too many keys (its
+    bytes are counted with :func:`grown_size`)."""
     if base is None:
         raise DeltaRefused("a heartbeat delta before any full heartbeat on this link")
     if not delta:

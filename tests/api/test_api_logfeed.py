@@ -8,7 +8,7 @@ from typing import Any
 import trio
 
 from symphony.actors import Actor, spawn
-from symphony.conductor.api.logfeed import BUFFER_BYTES, WINDOW, LogFeed
+from symphony.conductor.api.logfeed import BUFFER_BYTES, CHUNK_COST, WINDOW, LogFeed
 from symphony.conductor.nodes.model import CloseLogStream, OpenLogStream
 from symphony.wire import LogCancel, LogChunk, LogCredit, LogRequest
 
@@ -89,7 +89,7 @@ async def test_logfeed_bounds_a_node_that_ignores_the_window_and_counts_lines() 
             await ref.ask("sync")
             sink = session.sinks[feed.request.request_id]
             rid = feed.request.request_id
-            fits = BUFFER_BYTES // len(CHUNK)
+            fits = BUFFER_BYTES // (len(CHUNK) + CHUNK_COST)
             for _ in range(fits + 3):  # a version-1 node sends what it likes
                 sink(LogChunk(request_id=rid, data=CHUNK))
             assert feed.dropped == 3 * CHUNK.count(b"\n")
@@ -103,6 +103,26 @@ async def test_logfeed_bounds_a_node_that_ignores_the_window_and_counts_lines() 
             assert out[1:] == [CHUNK] * fits
         await ref.ask("sync")
         assert not any(isinstance(m, LogCancel) for m in session.told)  # not following
+        nursery.cancel_scope.cancel()
+
+
+async def test_logfeed_bounds_tiny_chunks_by_their_number_too() -> None:
+    """A node answering with chunks of one line of one byte (or of nothing), as fast as
+    it can: they are counted with what holding each costs, so the feed keeps at most
+    BUFFER_BYTES / CHUNK_COST of them, not a million (it kept every one: their bytes
+    alone never filled the buffer)."""
+    session = RecordingSession()
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, session, name="session")
+        async with LogFeed(ref, "i-1", stream="stdout", tail=0, follow=True) as feed:
+            await ref.ask("sync")
+            rid = feed.request.request_id
+            sink = session.sinks[rid]
+            for _ in range(100_000):
+                sink(LogChunk(request_id=rid, data=b"\n"))
+                sink(LogChunk(request_id=rid))
+            kept = 100_000 - feed.dropped  # of the one-line chunks
+            assert 0 < kept < BUFFER_BYTES // CHUNK_COST, kept
         nursery.cancel_scope.cancel()
 
 

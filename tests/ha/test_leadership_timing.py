@@ -66,7 +66,7 @@ async def test_standby_takes_over_when_the_lease_runs_out(
     assert not b.try_acquire()
     await b.until_change()
     assert b.is_leader() and b.lease is not None and b.lease.token == 2
-    assert 10 <= trio.current_time() <= 10.05
+    assert 10 - 1e-6 <= trio.current_time() <= 10.05  # (the wall clock's float grain)
 
 
 async def test_fenced_write_makes_the_leader_step_down_at_once(
@@ -107,3 +107,76 @@ async def test_a_leader_renews_at_once_or_steps_down_after_a_long_start(
     assert c.try_acquire()
     c.store.close()
     assert not c.renew_or_step_down() and not c.is_leader()
+
+
+async def test_a_leader_past_its_deadline_still_gives_its_lease_up(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire() and not b.try_acquire()
+    await trio.sleep(8)  # a renewal came late (a long drain, say): past a's deadline
+    assert not a.is_leader()
+    a.release()  # a clean stop: the lease still carries a's token, so it is given up
+    assert b.try_acquire() and b.lease is not None and b.lease.token == 2
+    assert trio.current_time() < 10  # b need not wait for the lease to run out
+    a.release()  # a's term is over: b's lease is untouched
+    assert b.store.get_lease(LEASE) == b.lease
+
+
+async def test_a_stopping_leader_renews_until_it_has_drained(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()
+    drained = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.keep_until, drained)
+        await trio.sleep(25)  # a drain longer than the lease
+        assert a.is_leader() and not b.try_acquire()
+        drained.set()
+    a.release()
+    assert b.try_acquire()
+
+
+async def test_a_stopping_leader_past_its_deadline_renews_at_once_if_it_still_can(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire()
+    await trio.sleep(8)  # the loop stalled past the deadline (7.5 s) as the stop came
+    drained = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.keep_until, drained)
+        await trio.sleep(20)
+        assert a.is_leader() and not b.try_acquire()  # renewed, and kept since
+        drained.set()
+    a.store._conn.execute("UPDATE leases SET expires_at = 0")  # as if a had paused
+    assert b.try_acquire()
+    await a.keep_until(trio.Event())  # another holder now: returns at once, stepped down
+    assert not a.is_leader()
+
+
+async def test_a_standby_takes_a_released_lease_within_a_tenth_of_a_second(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire() and not b.try_acquire()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(b.until_change)
+        await trio.sleep(2.05)
+        a.release()  # a clean stop, 8 s before the lease would run out
+        released = trio.current_time()
+    assert b.is_leader()
+    assert trio.current_time() - released <= 0.11
+
+
+async def test_a_standby_whose_store_is_gone_logs_an_attempt_a_second(
+    tmp_path: Path, autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire() and not b.try_acquire()
+    b.store.close()  # every read and attempt of b fails
+    with trio.move_on_after(10):
+        await b.until_change()
+    attempts = [r for r in caplog.records if "lease attempt failed" in r.getMessage()]
+    assert 9 <= len(attempts) <= 11, len(attempts)  # one a second, not ten

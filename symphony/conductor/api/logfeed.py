@@ -39,6 +39,9 @@ WINDOW = 512 * 1024
 #: Bytes buffered per feed at most: a window, plus room for a node's last frame beyond
 #: it (a frame is never split to fit) and for version-1 nodes that know no window.
 BUFFER_BYTES = 2 * WINDOW
+#: Bytes each chunk counts for beyond its data (the object that holds it): a node sending
+#: chunks of nothing, or of one byte, fills the buffer by their number too.
+CHUNK_COST = 64
 #: Credit is granted back in steps of this many bytes (fewer, larger LogCredit frames).
 CREDIT_STEP = WINDOW // 4
 
@@ -87,14 +90,15 @@ class LogFeed:
         if chunk.eof and chunk.reason and not self._received:
             self.refused = chunk.reason
         self._received = True
-        if self._buffered + len(chunk.data) > BUFFER_BYTES and not chunk.eof:
+        cost = len(chunk.data) + CHUNK_COST
+        if self._buffered + cost > BUFFER_BYTES and not chunk.eof:
             self.dropped += chunk.data.count(b"\n")
             return
         try:
             self._send.send_nowait(chunk)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return  # the feed is closed: a late chunk
-        self._buffered += len(chunk.data)
+        self._buffered += cost
 
     def _link_closed(self, reason: str) -> None:
         """The node's link closed: end the request with a last chunk that says so."""
@@ -104,6 +108,7 @@ class LogFeed:
         last = LogChunk(request_id=self.request.request_id, eof=True, reason=reason)
         with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
             self._send.send_nowait(last)
+            self._buffered += CHUNK_COST
 
     async def __aenter__(self) -> LogFeed:
         rid = self.request.request_id
@@ -146,7 +151,7 @@ class LogFeed:
                 return LogChunk(request_id=self.request.request_id, eof=True)
         if chunk is None:
             return None
-        self._buffered -= len(chunk.data)
+        self._buffered -= len(chunk.data) + CHUNK_COST
         self._consumed += len(chunk.data)
         if chunk.eof:
             self.ended = True

@@ -388,19 +388,24 @@ class Deployments(Supervisor):
             for inst in there:
                 by_deployment.setdefault(inst.deployment_id, [])
         applying: list[tuple[ActorRef, NodeReport, list[InstanceStatus]]] = []
+        window = report.window  # each part is settled where it ends (see nodes/window.py)
         for deployment_id, updates in by_deployment.items():
+            part = NodeReport(
+                report.node_id, tuple(updates), report.full, report.session, window, report.groups
+            )
             try:
                 child = self.child(deployment_id)
             except KeyError:
+                part.settle()
                 await self._stop_orphans(report, updates)
                 continue
-            message = NodeReport(report.node_id, tuple(updates), report.full, report.session)
             if report.full:
-                applying.append((child, message, updates))
+                applying.append((child, part, updates))
                 continue
             try:
-                await child.tell(message)
+                await child.tell(part)  # the supervisor settles it once applied
             except ActorStopped:
+                part.settle()
                 await self._stop_orphans(report, updates)
         if applying:
             async with trio.open_nursery() as nursery:

@@ -14,6 +14,7 @@ from ..placement import PendingInstance
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec, ExperimentRole
 
+    from ..nodes.window import StatusWindow
     from ..store import DeploymentRecord, InstanceRecord
 
 # ---- to the Scheduler ---------------------------------------------------------------------
@@ -81,6 +82,24 @@ class AdoptReservations:
 
     items: tuple[AdoptReservation, ...]
     owner: ActorRef
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimInstance:
+    """Ask the Scheduler: a node reports running ``item``, an instance this Conductor
+    has not recorded on any node. True (and it is reserved there) only if the
+    Scheduler placed it there already (the report overtook the placement), or could
+    have: the node is ready, in ``group`` (None: any), with room for it; or, for a
+    node not ready yet whose hello lists it, if its hello says it is in ``group`` (the
+    reservation is then made when it is ready, as for one restored from the store).
+    False: the node was never given it (see ``claims.py``)."""
+
+    item: AdoptReservation
+    group: str | None
+    owner: ActorRef
+    #: The node's groups from its hello, when the report is one: the node is not ready
+    #: yet (the hello is applied first), so the Scheduler has no view of it to check.
+    hello_groups: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +202,15 @@ class NodeReport:
     updates: tuple[InstanceStatus, ...]
     full: bool
     session: ActorRef | None
+    #: The node link's count of updates on their way: settled once this was applied.
+    window: StatusWindow | None = None
+    #: A hello's groups (``full`` only; see ``claims.py``).
+    groups: tuple[str, ...] = ()
+
+    def settle(self) -> None:
+        """Count these updates off their link's window (applied, or never will be)."""
+        if self.window is not None:
+            self.window.settled(len(self.updates))
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ from .messages import (
     AdoptReservation,
     AdoptReservations,
     CapacityUsage,
+    ClaimInstance,
     ForeseeReasons,
     Placed,
     PlaceGroup,
@@ -117,6 +118,8 @@ class Scheduler(Actor):
                 await self._schedule(None)
         elif isinstance(message, WithdrawInstances):
             self._withdraw(message)
+        elif isinstance(message, ClaimInstance):
+            return self._claim(message)
         elif isinstance(message, AdoptReservations):
             for item in message.items:
                 self._owners[item.instance_id] = message.owner
@@ -180,6 +183,36 @@ class Scheduler(Actor):
             withdrawn.append(instance_id)  # also when never heard of: nothing to undo
         if withdrawn:
             self._tell(message.owner, PlacementNews(withdrawn=tuple(withdrawn)))
+
+    def _claim(self, message: ClaimInstance) -> bool:
+        item = message.item
+        held = self.cluster.ledger.reservation(item.instance_id)
+        if held is not None:  # placed already: the node's report overtook the news
+            return held.node_id == item.node_id
+        known = self.cluster.ledger.has_node(item.node_id)
+        if not (known and self.cluster.view(item.node_id).ready):
+            # A hello being applied: its node is not ready yet (nor perhaps known).
+            hello = message.hello_groups
+            if hello is None or (message.group is not None and message.group not in hello):
+                return False
+            if item.node_id in self._lost_nodes:
+                return False
+            self._owners[item.instance_id] = message.owner
+            self._queue.pop(item.instance_id, None)
+            restored = self._restored.setdefault(item.node_id, {})
+            restored[item.instance_id] = (item, message.owner)  # reserved once it is ready
+            return True
+        view = self.cluster.view(item.node_id)
+        if message.group is not None and message.group not in view.groups:
+            return False
+        try:
+            self.cluster.reserve(item.node_id, item.instance_id, item.amounts)
+        except LedgerError:
+            return False
+        self._experiments.adopted(item)
+        self._owners[item.instance_id] = message.owner
+        self._queue.pop(item.instance_id, None)
+        return True
 
     def _adopt(self, item: AdoptReservation) -> None:
         if self.cluster.ledger.reservation(item.instance_id) is not None:

@@ -48,6 +48,7 @@ from symphony.wire.states import is_live
 
 from ..placement import runtime_requests
 from ..store import DeploymentRecord, InstanceRecord
+from .claims import claim
 from .commands import send_batched, tell_session
 from .draining import drain_moves
 from .events import instance_created
@@ -175,7 +176,10 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
 
     async def _handle(self, message: Any) -> Any:
         if isinstance(message, NodeReport):
-            await self._node_report(message)
+            try:
+                await self._node_report(message)
+            finally:
+                message.settle()  # applied: the node's link may pass more on
         elif isinstance(message, PlacementNews):
             await self._news(message)
         elif isinstance(message, SpecChanged):
@@ -526,10 +530,12 @@ class DeploymentSupervisor(HelloHandling, ScheduledWork, OutageWork, SupervisorB
         if not is_live(inst.state):
             return None  # already ended here; a repeated final report changes nothing
         if inst.node_id is None:
-            # Placed and started, but the conductor went down before recording it.
-            inst = replace(inst, node_id=report.node_id, reservation=self._requests())
-            item = adoption(self.record, inst.id, report.node_id, self._requests())
-            await self.scheduler.tell(AdoptReservations((item,), self.ref))
+            # Placed and started, but the conductor went down before recording it, or
+            # the node's report overtook the placement; else never given (claims.py).
+            claimed = await claim(self, inst, report, update)
+            if claimed is None:
+                return None
+            inst = claimed
         before = inst
         after = apply_update(inst, update)
         if inst.state == S.STOPPING and is_live(after.state):

@@ -17,7 +17,8 @@ from symphony.wire.server import JoinHandler
 from ..relay import RelayHub
 from ..uploads import UploadStore
 from .beats import HeartbeatInbox
-from .session import HelloCheck, run_session
+from .hellocheck import HelloCheck
+from .session import run_session
 
 log = logging.getLogger("symphony.conductor.nodes")
 

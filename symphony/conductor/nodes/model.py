@@ -9,6 +9,8 @@ from typing import Any, Literal
 from symphony.actors import ActorRef
 from symphony.wire import PROTOCOL_VERSION, Heartbeat, Hello, InstanceStatus, LogChunk
 
+from .window import StatusWindow
+
 NodeState = Literal["ready", "disconnected", "lost"]
 
 
@@ -94,6 +96,8 @@ class NodeStatuses:
     node_id: str
     session: ActorRef
     updates: tuple[InstanceStatus, ...]
+    #: The link's count of updates on their way (None: nobody counts these).
+    window: StatusWindow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,15 @@ class InstancesReported:
     updates: tuple[InstanceStatus, ...]
     full: bool  # True: a hello's complete list; instances absent from it are not running
     session: ActorRef | None = None  # where to send commands for this node
+    #: The link's count of updates on their way: settle ``updates`` once routed.
+    window: StatusWindow | None = None
+    #: A hello's groups (``full`` only): what the node says it is, before it is ready.
+    groups: tuple[str, ...] = ()
+
+    def settle(self) -> None:
+        """Count this report's updates off its link's window (once they are routed)."""
+        if self.window is not None:
+            self.window.settled(len(self.updates))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,15 @@ class NodeRecord:
     a dict and a float per heartbeat instead of a new sixteen-field object.
     """
 
-    __slots__ = ("_beat", "_view", "deadline", "has_usage", "incarnation", "session")
+    __slots__ = (
+        "_beat",
+        "_view",
+        "deadline",
+        "has_usage",
+        "incarnation",
+        "session",
+        "usage_bytes",
+    )
 
     def __init__(
         self,
@@ -36,6 +44,9 @@ class NodeRecord:
         self.deadline = deadline  # trio time after which a quiet node is lost
         self.incarnation = incarnation  # the accepted agent's token (see fencing.py)
         self.has_usage = False  # a full heartbeat came on this link: deltas apply to it
+        #: Bytes of the usage held, counting every delta since the last full heartbeat
+        #: whole (an over-estimate that each full heartbeat resets; see usagedelta.py).
+        self.usage_bytes = 0
 
     @property
     def view(self) -> NodeView:

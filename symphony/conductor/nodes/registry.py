@@ -53,8 +53,10 @@ events, never timers. They also send *down* to the registry (a DeploymentSupervi
 it for sessions), so the registry never waits on them: it sends through an
 :class:`~symphony.conductor.fanout.LosslessFanout`, in order per subscriber, merging consecutive
 status reports of one session into one message. Overflow: nothing is dropped; what
-waits is counted (``fanout.queued``) and bounded by what nodes sent while a subscriber
-lagged (node links are read at the pace of the registry's mailbox, not faster).
+waits is counted (``fanout.queued``) and bounded per link: a link's reader waits while
+:data:`~symphony.conductor.nodes.window.STATUS_WINDOW` of its updates are on their way,
+until the deployments have applied them (``window.py``), so a node that floods
+statuses is read at the pace they are applied, not at the registry's.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ from typing import Any
 import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
-from symphony.wire import PROTOCOL_VERSION
-from symphony.wire.usagedelta import DeltaRefused, merge_usage
+from symphony.wire import PROTOCOL_VERSION, Hello
+from symphony.wire.usagedelta import DeltaRefused, encoded_size, grown_size, merge_usage
 
 from ..fanout import LosslessFanout
 from .beats import BATCH_SEC, HeartbeatInbox
@@ -97,6 +99,8 @@ from .usage import GetCurrentUsage, GetInstanceUsage, GetNodeUsage, UsageHistory
 log = logging.getLogger("symphony.conductor.nodes")
 
 
+#: The most bytes (encoded) of a hello's ``resources`` kept (a real node's: ~1-4 KiB).
+MAX_RESOURCES_BYTES = 64 * 1024
 #: The least time a node not seen since the registry started has to say hello.
 RESTART_GRACE_SEC = 40.0
 #: A sweep this late after its alarm means the Conductor itself could not keep up.
@@ -124,6 +128,7 @@ def _merge_reports(queued: Any, new: Any) -> Any | None:
         and not new.full
         and queued.node_id == new.node_id
         and queued.session == new.session
+        and queued.window is new.window
     ):
         return replace(queued, updates=queued.updates + new.updates)
     return None
@@ -201,9 +206,12 @@ class NodeRegistry(Actor):
         if isinstance(message, NodeStatuses):
             node = self._nodes.get(message.node_id)
             if node is not None and node.session == message.session:
-                self._publish(
-                    InstancesReported(message.node_id, message.updates, False, node.session)
+                report = InstancesReported(
+                    message.node_id, message.updates, False, node.session, message.window
                 )
+                self._publish(report)
+            elif message.window is not None:
+                message.window.settled(len(message.updates))  # a stale session's: dropped
             return None
         if isinstance(message, RegisterNode):
             return await self._register(message)
@@ -243,7 +251,7 @@ class NodeRegistry(Actor):
             state="ready",
             groups=tuple(hello.groups),
             capacities_total=dict(hello.capacities_total),
-            resources=dict(hello.resources),
+            resources=self._resources_of(hello),
             usage={},
             last_heartbeat=time.time(),
             connected_at=time.time(),
@@ -272,9 +280,22 @@ class NodeRegistry(Actor):
         self._wake_sweep(deadline)
         # What the node runs goes out before "ready": owners reconcile (and stop stale
         # copies) before the scheduler considers the node for new work.
-        self._publish(InstancesReported(hello.node_id, tuple(hello.instances), True, msg.session))
+        self._publish(
+            InstancesReported(
+                hello.node_id, tuple(hello.instances), True, msg.session, groups=view.groups
+            )
+        )
         self._publish(NodeChanged(view, previous, msg.session))
         return None
+
+    def _resources_of(self, hello: Hello) -> dict[str, Any]:
+        """What the node says of its machine, unless it is past any real node's (then
+        nothing: it is only shown, and kept as long as the node is listed)."""
+        size = encoded_size(hello.resources)
+        if size <= MAX_RESOURCES_BYTES:
+            return dict(hello.resources)
+        log.warning("node %r: hello resources of %d bytes not kept", hello.node_id, size)
+        return {}
 
     def _known(self, node_id: str) -> str | None:
         return self.incarnations.get_node_incarnation(node_id)
@@ -384,11 +405,14 @@ class NodeRegistry(Actor):
         """The node's usage after this heartbeat: a full one as sent, a delta merged into
         what the link said before (a delta that cannot be applied keeps that as is)."""
         beat = msg.heartbeat
-        if not beat.delta:
-            node.has_usage = True
-            return beat.usage
         try:
-            return merge_usage(node.usage if node.has_usage else None, beat.usage)
+            if not beat.delta:
+                node.usage_bytes = grown_size(beat.usage)
+                node.has_usage = True
+                return beat.usage
+            merged = merge_usage(node.usage if node.has_usage else None, beat.usage)
+            node.usage_bytes = grown_size(beat.usage, node.usage_bytes)
+            return merged
         except DeltaRefused as refused:
             log.warning("node %r: heartbeat usage refused: %s", msg.node_id, refused)
             return node.usage

@@ -19,6 +19,12 @@ wait, the link is closed; the node reconnects, and its hello is reconciled as af
 disconnection (an assigned instance missing from it is started again, a stop not yet
 confirmed is sent again), so no command is lost for good.
 
+Reading is paced by what the node's messages cost: the statuses of a link that are on
+their way to the deployments are counted, and the link is read no further while too
+many are (``window.py``); and a node asking for pieces of an upload is answered at most
+:data:`UPLOADS_QUEUED` pieces ahead of what it has taken. Either way only that link
+waits, and its node's own sends wait in its socket.
+
 Identity: the node id is the client certificate's CN. A node holding the shared seed
 certificate (CN ``node-client``) may claim any id, with a warning in the log; a
 per-node certificate may only speak for its own id.
@@ -36,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from symphony.actors import ActorRef, ActorStopped, InlineActor
-from symphony.pki import SHARED_CLIENT_CN
 from symphony.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
@@ -74,6 +79,7 @@ from symphony.wire.version import (
 
 from ..uploads import UploadStore
 from .beats import HeartbeatInbox
+from .hellocheck import HelloCheck, check_identity, version_refusal
 from .model import (
     CloseLogStream,
     CloseSession,
@@ -85,6 +91,7 @@ from .model import (
     RegisterNode,
     SessionEnded,
 )
+from .window import StatusWindow
 
 if TYPE_CHECKING:
     from ..relay import RelayHub
@@ -99,6 +106,11 @@ _REFUSED_BUFFER = 256
 SEND_QUEUE = 4096
 #: Seconds a node may take to accept one frame before its link is considered failed.
 WRITE_TIMEOUT = 10.0
+#: A link's first error reports are all logged; after them, one in ERRORS_SAMPLED.
+ERRORS_LOGGED = 10
+ERRORS_SAMPLED = 1000
+#: Answers to a node's upload reads (up to 512 KiB each) queued at once, at most.
+UPLOADS_QUEUED = 4
 #: Commands written together, at most, when several wait: one frame, one TLS record and
 #: one write instead of one each (a burst of 100 creates is 100 starts to one node).
 SEND_BATCH = 64
@@ -160,6 +172,11 @@ class NodeSession(InlineActor):
         # nursery: a stop cancels that nursery, which ends the reading. (No cancel scope
         # of its own: a scope entered is two sets and a status object per link.)
         self._reading = False
+        self._window: StatusWindow | None = None  # made with the first status
+        self._errors = 0  # error reports of the node on this link
+        # Answers to upload reads queued and not yet written (see _route).
+        self._uploads_queued = 0
+        self._upload_sent: trio.Event | None = None
 
     def stop(self) -> None:
         # A stop (the registry's CloseSession, a failed write, the link's end) ends the
@@ -267,6 +284,10 @@ class NodeSession(InlineActor):
             frame, waiting = self._gather(waiting, outgoing)
             with trio.move_on_after(WRITE_TIMEOUT) as writing:
                 await self._send(frame)
+            if isinstance(frame, UploadData):
+                self._uploads_queued -= 1
+                if self._upload_sent is not None:
+                    self._upload_sent.set()
             if writing.cancelled_caught:
                 self._fail_link(f"the node took no data for {WRITE_TIMEOUT:g} s")
                 return
@@ -394,9 +415,9 @@ class NodeSession(InlineActor):
             else:
                 await self.registry.tell(NodeHeartbeat(self.node_id, self.ref, msg))
         elif isinstance(msg, StatusBatch):
-            await self.registry.tell(NodeStatuses(self.node_id, self.ref, msg.updates))
+            await self._report(msg.updates)
         elif isinstance(msg, InstanceStatus):
-            await self.registry.tell(NodeStatuses(self.node_id, self.ref, (msg,)))
+            await self._report((msg,))
         elif isinstance(msg, LogChunk):
             sink = self._log_sinks.get(msg.request_id)
             if sink is not None:
@@ -404,13 +425,43 @@ class NodeSession(InlineActor):
                 if msg.eof:
                     self._log_sinks.pop(msg.request_id, None)
         elif isinstance(msg, UploadRead):
+            # A node has one read in flight per download; one that sends reads without
+            # taking the answers waits here (its own link only) instead of making the
+            # Conductor hold a 512 KiB answer for each.
+            while self._uploads_queued >= UPLOADS_QUEUED:
+                self._upload_sent = trio.Event()
+                await self._upload_sent.wait()
             self._answer_upload_read(msg)
         elif isinstance(msg, Error):
-            log.warning("node %r reports an error: %s", self.node_id, msg.reason)
+            self._report_error(msg)
         elif isinstance(msg, Hello):
             raise ProtocolError("a second hello on an established link")
         else:
             raise ProtocolError(f"a node may not send {type(msg).__name__}")
+
+    async def _report(self, updates: tuple[InstanceStatus, ...]) -> None:
+        """Pass statuses on to the registry, waiting while too many of this link's are
+        on their way (see ``window.py``: a flood stalls its own link, nothing else)."""
+        if self._window is None:
+            self._window = StatusWindow()
+        await self._window.room()
+        self._window.sent(len(updates))
+        await self.registry.tell(NodeStatuses(self.node_id, self.ref, updates, self._window))
+
+    def _report_error(self, msg: Error) -> None:
+        """Log a node's error report: the first few of a link, then one in
+        :data:`ERRORS_SAMPLED` (a node sending them without pause cannot fill the log)."""
+        self._errors += 1
+        if self._errors <= ERRORS_LOGGED:
+            log.warning("node %r reports an error: %s", self.node_id, msg.reason)
+        elif self._errors % ERRORS_SAMPLED == 0:
+            log.warning(
+                "node %r reports an error (%d on this link, one in %d logged): %s",
+                self.node_id,
+                self._errors,
+                ERRORS_SAMPLED,
+                msg.reason,
+            )
 
     def _answer_upload_read(self, msg: UploadRead) -> None:
         """One piece of an uploaded archive, queued like any command: a node has one read
@@ -423,27 +474,8 @@ class NodeSession(InlineActor):
             data, size = found
             eof = msg.offset + len(data) >= size
             answer = UploadData(request_id=msg.request_id, data=data, eof=eof, size=size)
+        self._uploads_queued += 1
         self._queue(answer)
-
-
-#: ``(certificate node id, hello) -> refusal reason or None``.
-HelloCheck = Callable[[str, Hello], str | None]
-
-
-def check_identity(cert_cn: str, hello: Hello) -> tuple[str | None, bool]:
-    """Decide whether a certificate may speak for ``hello.node_id``.
-
-    Returns ``(refusal reason or None, uses the shared certificate)``.
-    """
-    if cert_cn == SHARED_CLIENT_CN:
-        return None, True
-    if cert_cn != hello.node_id:
-        return (
-            f"certificate is for node {cert_cn!r} but the hello claims {hello.node_id!r}; "
-            "a node certificate can only speak for its own node id",
-            False,
-        )
-    return None, False
 
 
 async def run_session(
@@ -464,6 +496,10 @@ async def run_session(
     claims (the binding of the join token it joined with)."""
     hello = await receive_hello(conn, timeout=hello_timeout)
     refusal, shared = check_identity(conn.cert_node_id, hello)
+    if refusal is None:
+        # Before the registry hears of it: a node we cannot speak with is never ready
+        # (no placement on it, its hello's instances not applied).
+        refusal = version_refusal(hello)
     if refusal is None and not shared and hello_check is not None:
         refusal = hello_check(conn.cert_node_id, hello)
     if refusal is not None:

@@ -1,0 +1,58 @@
+"""A node's report of an instance that this Conductor has recorded on no node.
+
+Two honest ways for that to happen: the Scheduler placed it there and sent the start,
+and the node's report overtook the placement's news to the instance's supervisor; or
+the Conductor went down after sending the start and before recording the placement,
+and the node's hello now says it runs it. Either way the node is adopted as the
+instance's home.
+
+But a node may also report an instance it was never given: any pending instance of any
+deployment, in a group it is not in, asking for capacity it does not have. Adopting
+that would take the instance from its deployment (it would show ``running`` there, its
+placement withdrawn, while it runs nowhere). So the Scheduler decides
+(:class:`~.messages.ClaimInstance`): yes if it placed the instance on that node, or if
+it could have (the node is ready, in the deployment's group, with room, which it then
+reserves); for a hello (the node is not ready yet: a hello is applied before the node
+is, so the second honest case comes this way) yes if the hello says the node is in the
+deployment's group, the reservation following when the node is ready; no otherwise,
+and the node is told to stop it. (A node's groups in its hello are bound by its join
+token, when it has one.)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from symphony.wire import InstanceStatus, StopInstance
+
+from ..store import InstanceRecord
+from .commands import tell_session
+from .instances import is_final_update
+from .messages import ClaimInstance, NodeReport
+from .roles import adoption
+
+if TYPE_CHECKING:
+    from .supervisor import DeploymentSupervisor
+
+log = logging.getLogger("symphony.conductor.deployments")
+
+
+async def claim(
+    sup: DeploymentSupervisor, inst: InstanceRecord, report: NodeReport, update: InstanceStatus
+) -> InstanceRecord | None:
+    """``inst`` adopted on the reporting node, or None if that node may not have it."""
+    requests = sup._requests()
+    item = adoption(sup.record, inst.id, report.node_id, requests)
+    group = sup.record.spec.node_group
+    hello_groups = report.groups if report.full else None
+    if await sup.scheduler.ask(ClaimInstance(item, group, sup.ref, hello_groups)):
+        return replace(inst, node_id=report.node_id, reservation=requests)
+    log.warning(
+        "node %r reports %s, which it was never given: not adopted", report.node_id, inst.id
+    )
+    if not is_final_update(update) and report.session is not None:
+        stop = StopInstance(instance_id=inst.id, reason="this node was never given this instance")
+        await tell_session(report.session, stop)
+    return None
