@@ -153,3 +153,21 @@ def test_restart_rule_state_holds_only_what_the_budget_reads() -> None:
     assert limited.decide(failed=True, runtime=0, now=100.5).restart  # the first left it
     assert len(limited.export(now=100.5)["recent_ages"]) == 3
     assert not limited.decide(failed=True, runtime=0, now=100.8).restart  # 1, 2 and 100.5
+
+
+async def test_a_stop_holds_an_instance_the_monitor_restarted_since(tmp_path) -> None:
+    # An agent's stop names the run it knows of; with no backoff the monitor may have
+    # restarted that run's job many times since. The stop (its signal marked ``stop``)
+    # restarts the instance no more: whichever run lives ends, and nothing follows.
+    state_dir = str(tmp_path / "node")
+    always = {**POLICY, "type": "always", "max_restarts": None}
+    with _monitor(state_dir):
+        first = _spawn(state_dir, str(tmp_path), "exit 1", policy=always)
+        await wait_real(lambda: len(_runs(state_dir)) >= 20)
+        request = {"op": "signal", "run_id": first["run_id"], "signal": signal.SIGTERM}
+        reply = monitor_request(state_dir, {**request, "stop": True})
+        assert reply["ok"] and reply["members"] == 0  # long ended
+        await wait_real(lambda: all(r["state"] == "ended" for r in _runs(state_dir)))
+        runs = _runs(state_dir)
+        assert runs[-1]["decision"] is None  # left to the agent, which is stopping
+        assert all(r["decision"]["next"] for r in runs[:-1])

@@ -338,11 +338,14 @@ class Monitor:
                 self._after.append(partial(self.attach, successor, started))
         run.decision = out
 
-    def signal(self, run_id: str, signum: int) -> int:
-        """Send ``signum`` to every member of a run; return how many members there were."""
+    def signal(self, run_id: str, signum: int, *, stop: bool = False) -> int:
+        """Send ``signum`` to every member of a run; return how many members there were
+        (``stop``: it stops the instance, see :meth:`hold`)."""
         run = self.runs.get(run_id)
         if run is None:
             raise KeyError(f"no run {run_id!r}")
+        if stop:
+            self.hold(run)
         if run.state == "ended":
             return 0
         members = self.members(run, self.snapshot())
@@ -355,6 +358,15 @@ class Monitor:
                 # second stop signal.
                 self.stopping.setdefault(run_id, time.monotonic() + run.grace)
         return len(members)
+
+    def hold(self, run: Run) -> None:
+        """Restart the instance of ``run`` no more: it is being stopped. Its run may have
+        ended and been restarted here since the agent knew (a stop then chased over a
+        thousand restarts); whichever run lives now, its end is left to the agent."""
+        self.plans.pop(run.run_id, None)  # live: nothing of the instance started after it
+        if run.state == "ended":
+            for run_id in [r for r in self.plans if self.runs[r].instance_id == run.instance_id]:
+                del self.plans[run_id]
 
     def ack(self, run_id: str) -> None:
         """The agent has reported this run's end: forget it."""

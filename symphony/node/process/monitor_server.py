@@ -18,7 +18,9 @@ agent when a run ends (paced: see :data:`ANNOUNCE_GAP`). Operations:
   the run itself when it ends on its own, and the ``ended`` event's run carries its
   ``decision``, see ``monitor``)) -> ``run``, or ``ok: false`` with the spawn error as
   ``error``;
-- ``signal`` (run_id, signal) -> ``members``: signals the run's whole process tree;
+- ``signal`` (run_id, signal, stop (optional: true when it stops the instance, whose
+  runs the monitor then restarts no more, see ``Monitor.hold``)) -> ``members``: signals
+  the run's whole process tree;
 - ``ack`` (run_id): the agent has reported this run's end, forget it;
 - ``stats`` -> ``pid``, ``rss_bytes``, ``runs``;
 - ``shutdown`` (kill: bool): optionally SIGKILL every job, then exit.
@@ -316,7 +318,8 @@ class MonitorServer:
             signum = request.get("signal")
             if not isinstance(signum, int) or isinstance(signum, bool) or signum < 0:
                 raise ValueError("signal must be a non-negative int")
-            return {"members": monitor.signal(str(request.get("run_id")), signum)}
+            stop = request.get("stop") is True
+            return {"members": monitor.signal(str(request.get("run_id")), signum, stop=stop)}
         if op == "ack":
             monitor.ack(str(request.get("run_id")))
             return {}

@@ -61,7 +61,10 @@ class RunWatcher(SupervisedInstance):
 
         async def escalate() -> None:
             await terminate.wait()
-            if self._stop.is_set():
+            # A stop also tells the monitor to restart the instance no more: the run may
+            # have ended and been restarted by it already (see Monitor.hold).
+            stop = self._stop.is_set()
+            if stop:
                 self._set("stopping", reason="stop requested")
             if self.spec.kind in CONTAINER_KINDS:  # the runtime stops it, then we sweep
                 await stop_instance_container(
@@ -73,11 +76,13 @@ class RunWatcher(SupervisedInstance):
                 await trio.sleep(CONTAINER_STOP_MARGIN)
             else:
                 signum = int(self.spec.signum)
-                await self.client.request("signal", run_id=run["run_id"], signal=signum)
+                await self.client.request("signal", run_id=run["run_id"], signal=signum, stop=stop)
                 await trio.sleep(self.spec.stop_timeout_seconds)
             while True:  # past the grace: SIGKILL the tree until the monitor reports the end
                 self._sigkill_sent = True
-                await self.client.request("signal", run_id=run["run_id"], signal=signal.SIGKILL)
+                await self.client.request(
+                    "signal", run_id=run["run_id"], signal=signal.SIGKILL, stop=stop
+                )
                 await trio.sleep(KILL_REPEAT)
 
         ended = None

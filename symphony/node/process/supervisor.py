@@ -78,6 +78,7 @@ class ProcessSupervisor(RunStarter, RunWatcher, Actor):
             self._stop.set()
         self._done = trio.Event()
         self._stop_replies: list[Reply] = []
+        self._held = False  # the monitor was told of the stop (see _follow_restart)
 
     # ---- messages -------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -165,6 +166,11 @@ class ProcessSupervisor(RunStarter, RunWatcher, Actor):
         """The monitor restarted the run at once: say so as a restart by the agent would
         (``restarting``, ``starting``), then supervise the new run, or decide on its
         spawn error. A stop that came meanwhile stops the new run."""
+        if self._stop.is_set() and not self._held and not isinstance(successor, str):
+            # The monitor may be restarting the job still, ahead of the ends this agent
+            # has yet to read: it hears of the stop now, not once they are read.
+            self._held = True
+            await self.client.request("signal", run_id=successor["run_id"], signal=0, stop=True)
         if not self._stop.is_set() and decision is not None and decision.restart:
             self._set(
                 "restarting", delay=decision.delay, restart_at=time.time(), reason=decision.reason
