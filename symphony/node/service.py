@@ -48,6 +48,12 @@ from .uploadlink import UploadReads
 
 log = logging.getLogger("symphony.node")
 
+#: Seconds a node waits for ``node.tls`` files that are not there yet (a Conductor
+#: started at the same moment writes them in about 0.6 s here; ten times that and more
+#: allows for a loaded machine), and how often it looks.
+TLS_FILES_WAIT = 10.0
+TLS_FILES_POLL = 0.1
+
 
 class NodeCredentialsError(SymphonyError):
     """The node has no usable TLS credentials (files missing, or no join configured)."""
@@ -80,7 +86,8 @@ async def node_credentials(
     the configured CA); else a new join with ``node.join``'s token
     (:mod:`symphony.node.enroll`)."""
     if config.ca_file is not None:
-        return node_ssl_context(config)
+        waited = await wait_for_tls_files(config)
+        return node_ssl_context(config, waited=waited)
     # Joining reads and writes certificates with ``cryptography``: imported only here,
     # so a node started with ``node.tls`` files does not keep it resident.
     from .enroll import IDENTITY_DIR, identity_for
@@ -95,8 +102,37 @@ async def node_credentials(
     return identity.ssl_context()
 
 
-def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
-    """The client TLS context from ``node.tls`` files (join enrolment comes separately)."""
+async def wait_for_tls_files(config: NodeConfig, *, limit: float = TLS_FILES_WAIT) -> float:
+    """Wait until every ``node.tls`` file exists, for at most ``limit`` seconds; return
+    the seconds waited (0 when they were there).
+
+    A Conductor writes the shared node certificate on its first start, so a node started
+    beside it on the same machine (both at once from a script, or a service manager
+    starting them together) would otherwise find nothing and exit. Files are written
+    whole under their final name (see :mod:`symphony.pki.files`), so once a name exists
+    it can be read. A wrong path costs the wait, announced at once in a warning that
+    names the missing files.
+    """
+    named = [f for f in (config.ca_file, config.cert_file, config.key_file) if f is not None]
+    started = trio.current_time()
+    announced = False
+    with trio.move_on_after(limit):
+        while missing := [str(f) for f in named if not Path(f).exists()]:
+            if not announced:
+                log.warning(
+                    "node TLS files not there yet: %s; waiting up to %g s for a Conductor "
+                    "on this machine to write them on its first start",
+                    ", ".join(missing),
+                    limit,
+                )
+                announced = True
+            await trio.sleep(TLS_FILES_POLL)
+    return trio.current_time() - started
+
+
+def node_ssl_context(config: NodeConfig, *, waited: float = 0.0) -> ssl.SSLContext:
+    """The client TLS context from ``node.tls`` files (join enrolment comes separately);
+    ``waited`` is how long :func:`wait_for_tls_files` waited for them, for the error."""
     ca_file, cert_file, key_file = config.ca_file, config.cert_file, config.key_file
     if ca_file is None or cert_file is None or key_file is None:
         raise NodeCredentialsError(
@@ -104,8 +140,9 @@ def node_ssl_context(config: NodeConfig) -> ssl.SSLContext:
         )
     missing = [str(f) for f in (ca_file, cert_file, key_file) if not Path(f).exists()]
     if missing:
+        after = f" after {waited:.0f} s" if waited else ""
         raise NodeCredentialsError(
-            f"node TLS files not found: {', '.join(missing)}; a Conductor creates them in "
+            f"node TLS files not found{after}: {', '.join(missing)}; a Conductor creates them in "
             f"its conductor.tls.cert_path on its first start: start it first (on this "
             f"machine), or enrol this node with a join token from `symphony token create`"
         )

@@ -7,8 +7,8 @@ running.
 - ``symphony deplyo`` is answered with the command meant, not a list of forty choices;
 - a second ``symphony up`` in the same directory is told that one is up there already,
   not that its port is taken;
-- a node started before its Conductor has written the certificates is told to start the
-  Conductor first;
+- a node started before its Conductor has written the certificates waits for them
+  (saying so), and one whose files never come is told to start the Conductor first;
 - a command run after ``symphony up`` was killed is told so, and where its node's jobs
   (still running) are;
 - deploying an edited spec file again is told how to replace or rename it, not only
@@ -28,15 +28,28 @@ running.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
+from symphony.config import NodeConfig
+from symphony.node.service import (
+    TLS_FILES_POLL,
+    TLS_FILES_WAIT,
+    NodeCredentialsError,
+    node_credentials,
+)
+from symphony.pki import ensure_conductor_pki
 from symphony.statedir import hold_state_dir
 
+from ..deployments.procs import free_port
 from .test_up_e2e import BIN, clean_env, symphony_up, wait_for
 
 
@@ -134,19 +147,105 @@ def test_up_twice_in_one_directory_says_one_is_up_there(tmp_path: Path) -> None:
     assert first.returncode == 0
 
 
-def test_node_before_its_conductor_wrote_certificates_is_told_what_to_do(
-    tmp_path: Path,
-) -> None:
+def test_node_started_before_its_conductor_waits_for_the_certificates(tmp_path: Path) -> None:
+    """The README's two lines, the node's first: it says it waits for the certificates,
+    the Conductor started after it writes them, and the node registers."""
     certs = tmp_path / "storage" / "certs"
-    result = run(
-        tmp_path,
-        *("node", "--node-id", "node-1", "--conductor", "localhost:1"),
-        *("--ca-file", str(certs / "ca.pem"), "--cert-file", str(certs / "node-client.pem")),
-        *("--key-file", str(certs / "node-client.key"), "--state-dir", "storage/node"),
+    listen, http = free_port(), free_port()
+    env = {k: v for k, v in clean_env().items() if not k.startswith("SYMPHONY_")}
+    node_log = tmp_path / "node.log"
+    symphony = str(BIN / "symphony")
+    with node_log.open("w") as out:
+        node = subprocess.Popen(
+            [
+                *(symphony, "node", "--node-id", "node-1", "--conductor", f"127.0.0.1:{listen}"),
+                *("--ca-file", str(certs / "ca.pem")),
+                *("--cert-file", str(certs / "node-client.pem")),
+                *("--key-file", str(certs / "node-client.key")),
+                *("--state-dir", "storage/node"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    conductor: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for("the node's warning", lambda: "not there yet" in node_log.read_text())
+        assert node.poll() is None, node_log.read_text()
+        conductor = subprocess.Popen(
+            [
+                *(symphony, "conductor", "--listen", f"127.0.0.1:{listen}"),
+                *("--http", f"127.0.0.1:{http}", "--state-dir", "storage"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(
+            "node-1 ready",
+            lambda: "ready" in run(tmp_path, "nodes").stdout,
+            timeout=30,
+            describe=node_log.read_text,
+        )
+    finally:
+        for proc in (node, conductor):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        run(tmp_path, "node", "stop", "--state-dir", "storage/node")
+
+
+async def test_node_tls_files_that_never_come_are_named_after_the_wait(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong path costs the wait (announced at once, once), then the error names the
+    files and what writes them."""
+    certs = tmp_path / "certs"
+    config = NodeConfig(
+        node_id="node-1",
+        ca_file=str(certs / "ca.pem"),
+        cert_file=str(certs / "node-client.pem"),
+        key_file=str(certs / "node-client.key"),
+        state_dir=str(tmp_path / "node"),
     )
-    line = last_line(result, 1)
-    assert line.startswith(f"symphony: error: node TLS files not found: {certs / 'ca.pem'}, ")
-    assert "start it first" in line and "symphony token create" in line, line
+    with (
+        caplog.at_level(logging.WARNING, logger="symphony.node"),
+        pytest.raises(NodeCredentialsError) as refused,
+    ):
+        await node_credentials(config)
+    assert trio.current_time() == pytest.approx(TLS_FILES_WAIT, abs=TLS_FILES_POLL)
+    message = str(refused.value)
+    assert message.startswith(f"node TLS files not found after 10 s: {certs / 'ca.pem'}, ")
+    assert "start it first" in message and "symphony token create" in message, message
+    waits = [r.getMessage() for r in caplog.records if "not there yet" in r.getMessage()]
+    assert len(waits) == 1 and "waiting up to 10 s" in waits[0], waits
+
+
+async def test_node_tls_files_written_meanwhile_are_used_at_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    certs = tmp_path / "certs"
+    config = NodeConfig(
+        node_id="node-1",
+        ca_file=str(certs / "ca.pem"),
+        cert_file=str(certs / "node-client.pem"),
+        key_file=str(certs / "node-client.key"),
+        state_dir=str(tmp_path / "node"),
+    )
+    async with trio.open_nursery() as nursery:
+
+        async def conductor_writes_them() -> None:
+            await trio.sleep(3)
+            ensure_conductor_pki(certs)
+
+        nursery.start_soon(conductor_writes_them)
+        context = await node_credentials(config)
+    assert isinstance(context, ssl.SSLContext)
+    assert 3 <= trio.current_time() <= 3 + 2 * TLS_FILES_POLL
 
 
 def test_cli_after_up_was_killed_says_so_and_where_its_jobs_are(tmp_path: Path) -> None:
