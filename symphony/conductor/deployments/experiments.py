@@ -10,19 +10,17 @@ through the actor's own mailbox.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import trio
-
-from symphony.actors import ActorStopped, AskTimeout, Reply
+from symphony.actors import Reply
 from symphony.spec import DeploymentSpec, ExperimentSpec, SpecError
 
-from ..store import DeploymentRecord, ExperimentRecord, NameConflict, NotFound
-from .messages import Teardown, UpdateDeployment
+from ..store import ExperimentRecord, NameConflict, NotFound
+from .messages import UpdateDeployment
+from .teardown import Teardowns, claim_teardowns, tear_down
 
 if TYPE_CHECKING:
     from .manager import Deployments
@@ -88,8 +86,13 @@ async def handle(manager: Deployments, message: Any) -> Any:
                 return result
         return updated
     assert isinstance(message, DeleteExperiment)
+    # Marked now, before the next message: a change queued behind is refused.
+    teardowns = claim_teardowns(manager, manager.store.experiment_deployments(found.name))
     manager.nursery.start_soon(
-        functools.partial(teardown_experiment, manager), found, manager.defer_reply()
+        functools.partial(teardown_experiment, manager),
+        found,
+        teardowns,
+        manager.defer_reply(),
     )
     return None
 
@@ -104,29 +107,14 @@ def _check_secrets(manager: Deployments, process: DeploymentSpec) -> None:
         ) from None
 
 
-async def teardown_experiment(manager: Deployments, record: ExperimentRecord, reply: Reply) -> None:
+async def teardown_experiment(
+    manager: Deployments, record: ExperimentRecord, teardowns: Teardowns, reply: Reply
+) -> None:
     """Stop every process (in parallel), delete their deployments, then the experiment."""
-    async with trio.open_nursery() as nursery:
-        for deployment in manager.store.experiment_deployments(record.name):
-            nursery.start_soon(functools.partial(teardown_one, manager), deployment)
+    await tear_down(manager, teardowns)
     manager.store.delete_experiment(record.name)
     log.info("experiment %s deleted", record.name)
     reply.send(None)
 
 
-async def teardown_one(manager: Deployments, record: DeploymentRecord) -> None:
-    limit = record.spec.stop_timeout_seconds + 15.0
-    manager.deleting.add(record.id)  # changes are refused from now on
-    try:
-        try:
-            await manager.child(record.id).ask(Teardown(), timeout=limit)
-        except (AskTimeout, ActorStopped, KeyError) as error:
-            log.warning("deleting %s without confirmed stops: %s", record.name, error)
-        with contextlib.suppress(KeyError):
-            await manager.terminate_child(record.id)
-        manager.store.delete_deployment(record.id)
-    finally:
-        manager.deleting.discard(record.id)
-
-
-__all__ = ["ChangeExperiment", "CreateExperiment", "DeleteExperiment", "handle", "teardown_one"]
+__all__ = ["ChangeExperiment", "CreateExperiment", "DeleteExperiment", "handle"]

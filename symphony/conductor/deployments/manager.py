@@ -97,6 +97,7 @@ from .messages import (
 )
 from .roll import PROMOTED, ROLLING
 from .supervisor import DeploymentSupervisor
+from .teardown import Teardowns, claim_teardowns, tear_down
 from .versions import rollback_target, rolled_back, version_of
 
 log = logging.getLogger("symphony.conductor.deployments")
@@ -149,9 +150,10 @@ class Deployments(Supervisor):
         self._draining = frozenset(store.draining_nodes())  # told to every supervisor
         self.creates = CreateQueue()  # stored in groups (see creating.py)
         self.foresight = Foresight()  # why new groups would wait (see foresight.py)
-        #: Deployments being torn down (a DELETE waits for their stops): a change to one
-        #: is refused, not stored to vanish with it.
-        self.deleting: set[str] = set()
+        #: Deployments being torn down (a DELETE waits for their stops), each with the
+        #: Event its teardown sets when it ends: a change to one is refused, not stored
+        #: to vanish with it, and a repeated DELETE joins it (see teardown.py).
+        self.deleting: dict[str, trio.Event] = {}
 
     async def on_start(self) -> None:
         for record in self.store.list_deployments():
@@ -361,20 +363,20 @@ class Deployments(Supervisor):
         record = self.store.get_deployment(message.id_or_name)
         if record is None:
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
-        self.poke_timetable_for((record.spec,))
+        # Marked now, before the next message: a change queued behind is refused.
+        teardowns = claim_teardowns(self, (record,))
+        if teardowns.mine:
+            self.poke_timetable_for((record.spec,))
         # The stops take a while and their confirmations arrive through this very
         # mailbox (node reports are routed here): wait in the background, answer later.
-        self.nursery.start_soon(self._teardown, record, self.defer_reply())
+        self.nursery.start_soon(self._teardown, record, teardowns, self.defer_reply())
         return None
 
-    async def _teardown(self, record: DeploymentRecord, reply: Reply) -> None:
-        """Stop every process group first, then delete.
-
-        The wait is bounded: a node that cannot be reached now is told to stop its copies
-        (orphans by then) when it comes back.
-        """
-        await experiments.teardown_one(self, record)
-        log.info("deployment %s deleted", record.name)
+    async def _teardown(self, record: DeploymentRecord, teardowns: Teardowns, reply: Reply) -> None:
+        """Stop every process group first, then delete (or wait for the DELETE under way)."""
+        await tear_down(self, teardowns)
+        if teardowns.mine:
+            log.info("deployment %s deleted", record.name)
         reply.send(None)
 
     async def _route(self, report: InstancesReported) -> None:
