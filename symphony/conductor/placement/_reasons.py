@@ -2,7 +2,7 @@
 
 Examples::
 
-    no node in group gpu-1; the nodes are in group local
+    no node in group gpu-1
     2 nodes in group gpu-1, none ready
     2 nodes in group gpu-1, none taking new work: 1 draining, 1 not ready
     no ready node in group gpu-1 has capacity class Analytic9; did you mean Analytic1?
@@ -41,9 +41,7 @@ def unplaceable_reason(
     draining = index.draining_count.get(group, 0)
     where = f" in group {group}" if group is not None else ""
     if total == 0:
-        return (
-            f"no node{where}{_groups(index, group)}" if group is not None else "no node has joined"
-        )
+        return f"no node{where}" if group is not None else "no node has joined"
     if ready == 0 and draining:
         others = total - draining
         unready = f", {others} not ready" if others else ""
@@ -78,35 +76,6 @@ def unplaceable_reason(
     return f"no ready node{where} has {need} free; {counted}{where_short}, best has {has}"
 
 
-def _groups(index: NodeIndex, group: str) -> str:
-    """The groups the nodes are in, for a group no node is in: the one meant, when
-    ``group`` looks like a typo of it, else the first five."""
-    # Tags of what a node has (":sources") are kept as groups too: not a user's group.
-    named = (g for g, n in index.node_count.items() if g and g[0].isalnum() and n > 0)
-    groups = sorted(named, key=str.lower)
-    if not index.node_count.get(None):
-        return ""  # no node at all: nothing to point at
-    listed = ("the nodes are in group", "the nodes are in groups")
-    return _near_or_listed([group], groups, listed, "the nodes are in no group")
-
-
-def _near_or_listed(wanted: list[str], have: list[str], listed: tuple[str, str], empty: str) -> str:
-    """``; did you mean X?`` for the first of ``wanted`` close to one of ``have`` (case
-    aside), else ``; {listed} A, B, ...`` (the first five; ``listed`` is its words for
-    one and for several), or ``; {empty}``."""
-    if not have:
-        return f"; {empty}"
-    import difflib
-
-    by_lower = {h.lower(): h for h in have}
-    for one in wanted:
-        near = difflib.get_close_matches(one.lower(), list(by_lower), n=1, cutoff=0.75)
-        if near:
-            return f"; did you mean {by_lower[near[0]]}?"
-    words = listed[0] if len(have) == 1 else listed[1]
-    return f"; {words} " + ", ".join(have[:5]) + (", ..." if len(have) > 5 else "")
-
-
 def _offered(missing: list[str], buckets: Iterable[Bucket]) -> str:
     """What the ready nodes offer instead: the class meant, when a missing one looks like
     a typo of it (``cpus``, ``CPU`` for ``cpu``), else the classes they have."""
@@ -114,7 +83,17 @@ def _offered(missing: list[str], buckets: Iterable[Bucket]) -> str:
         {c for b in buckets for c, v in b.totals.items() if v > 0 and runtime_of(c) is None},
         key=str.lower,
     )
-    return _near_or_listed(missing, offered, ("they offer", "they offer"), "they offer none")
+    if not offered:
+        return "; they offer none"
+    import difflib
+
+    by_lower = {c.lower(): c for c in offered}
+    for wanted in missing:
+        near = difflib.get_close_matches(wanted.lower(), list(by_lower), n=1, cutoff=0.75)
+        if near:
+            return f"; did you mean {by_lower[near[0]]}?"
+    shown = ", ".join(offered[:5]) + (", ..." if len(offered) > 5 else "")
+    return f"; they offer {shown}"
 
 
 def _closest(buckets: Iterable[Bucket], requests: tuple[tuple[str, int], ...]) -> Bucket:
