@@ -62,18 +62,31 @@ def never_placeable_text(
     return never_placeable(views, spec.get("node_group"), requests, needs)
 
 
-def warn_if_never_placeable(api: Any, created: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Print one warning line on stderr for each of ``created`` that no node could take;
-    returns the names warned about. A failure to list the nodes is no error here: the
-    deployment is created, and ``symphony ps`` still says why it waits."""
-    import sys
+def listed_nodes(api: Any) -> list[dict[str, Any]] | None:
+    """The nodes as ``GET /nodes`` lists them, or ``None`` when that fails (no error
+    here: the deployment is still created, and ``symphony ps`` says why it waits).
+
+    Asked before the create, so that a ``--wait`` starts to look right after it (a job
+    that ends at once must not be seen running in between)."""
+    from symphony.conductor import placement  # noqa: F401  (imported now, not after)
 
     from ._remote import call
 
-    created = list(created)
     try:
-        nodes = call(api, api.nodes)
+        nodes: list[dict[str, Any]] = call(api, api.nodes)
     except Exception:
+        return None
+    return nodes
+
+
+def warn_if_never_placeable(
+    nodes: list[dict[str, Any]] | None, created: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """Print one warning line on stderr for each of ``created`` that none of ``nodes``
+    could take; returns the names warned about."""
+    import sys
+
+    if nodes is None:
         return []
     warned = []
     for deployment in created:
