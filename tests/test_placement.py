@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from symphony.conductor.placement import NodeView, PendingInstance, Plan, plan_placements
+from symphony.conductor.placement import (
+    NodeView,
+    PendingInstance,
+    Plan,
+    never_placeable,
+    plan_placements,
+)
 
 
 def node(
@@ -276,3 +282,23 @@ def test_placement_cluster_state_drain_and_undrain_keep_reservations() -> None:
     state.set_draining("a", False)
     assert where(state.schedule([job("i4", {"A": 2})])) == {"i4": "a"}
     assert state.ledger.used("a") == {"A": 4}
+
+
+def test_never_placeable_counts_totals_not_what_is_used() -> None:
+    full = node("n1", {"A": 4}, {"A": 4})
+    # Full now, but it would fit on the idle node: only waiting for room, no warning.
+    assert never_placeable([full], "gpu-1", {"A": 4}) is None
+    assert never_placeable([full], "gpu-1", {"A": 5}) == (
+        "no ready node in group gpu-1 has A >= 5 in all; the largest has A 4"
+    )
+    assert never_placeable([full], "gpu-1", {"A": 0}) is None  # asks for nothing
+
+
+def test_never_placeable_names_what_no_ready_node_offers() -> None:
+    nodes = [node("n1", {"cpu": 200}), node("n2", {"gpu": 1}, ready=False)]
+    assert never_placeable(nodes, "gpu-1", {"gpu": 1}) == (
+        "no ready node in group gpu-1 has capacity class gpu; they offer cpu"
+    )
+    assert never_placeable(nodes, "gpu1", {}) == "no node in group gpu1; did you mean gpu-1?"
+    assert never_placeable([], None, {"cpu": 1}) == "no node has joined"
+    assert never_placeable(nodes[1:], "gpu-1", {"gpu": 1}) == "1 node in group gpu-1, none ready"

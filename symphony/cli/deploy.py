@@ -10,7 +10,9 @@ The spec is the one the HTTP API takes (``docs/cli.md`` shows one); the Conducto
 validates it and names every bad field. An inline command makes the smallest spec:
 ``{"name": ..., "config": {"command": [...]}}``, which any node can run. Several files
 go as one ``POST /deployments:batch``: every one is created, or (if any is refused,
-each refusal naming its file) none.
+each refusal naming its file) none. One that no node there could ever take (a group no
+node is in, a capacity class none offers) is created, with a warning line on stderr
+that says why (:mod:`._placeable`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import CLIError
+from ._placeable import listed_nodes, warn_if_never_placeable
 from ._remote import add_conductor_flag, call, client
 from ._wait import add_wait_flags, wait_after
 
@@ -172,12 +175,14 @@ def run(args: argparse.Namespace) -> int:
         config = spec.setdefault("config", {})
         if isinstance(config, dict):
             config["image"], config["sha256"] = uploaded.get("image"), uploaded.get("sha256")
+    nodes = listed_nodes(api)
     created = call(api, _create, api, spec)
     replicas = created.get("replicas", {}).get("desired", "?")
     print(
         f"deployment {created.get('name')} created ({created.get('id')}, replicas {replicas})",
         flush=True,
     )
+    warn_if_never_placeable(nodes, [created])
     if args.wait:
         return wait_after(api, created, timeout=args.timeout)
     return 0
@@ -214,9 +219,11 @@ def _run_many(args: argparse.Namespace) -> int:
         args.parser.error("standard input ('-') can be read once")
     specs = [_overridden(read_spec_file(path), args) for path in args.file]
     api = client(args)
+    nodes = listed_nodes(api)
     created = call(api, _batch, api, specs, args.file)
     for one in created:
         print(f"deployment {one.get('name')} created ({one.get('id')})", flush=True)
+    warn_if_never_placeable(nodes, created)
     if args.wait:
         return max(wait_after(api, one, timeout=args.timeout) for one in created)
     return 0

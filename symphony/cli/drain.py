@@ -6,7 +6,8 @@
     $ symphony undrain gpu-box-1
     node gpu-box-1 undrained: it takes new work again
 
-Draining keeps the node connected and its jobs running until their replacements run;
+Draining keeps the node connected and its jobs running until their replacements run
+(each on a ready node in its deployment's group: the line says how many have none);
 a replica with nowhere to go stays, and its pending replacement says why. The mark
 survives a Conductor restart. To stop the node itself afterwards: ``symphony node stop``
 on its machine.
@@ -37,27 +38,64 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def drain(args: argparse.Namespace) -> int:
     api = client(args)
     node = call(api, api.drain_node, args.node)
-    moving = on_node(call(api, api.list_deployments), args.node)
+    deployments = call(api, api.list_deployments)
+    moving = on_node(deployments, args.node)
     name = node.get("node_id", args.node)
     if not moving:
         print(f"node {name} draining: it takes no new work (nothing of it runs there now)")
         return 0
-    if not others_take_work(call(api, api.nodes), name):
-        # "move elsewhere" would promise what cannot happen: the replacements wait.
+    nodes = call(api, api.nodes)
+    # "move elsewhere" must not promise what cannot happen: a replacement waits unless a
+    # node in its deployment's group could take it.
+    stuck, reason = staying(deployments, nodes, name)
+    if stuck == moving:
+        why = reason if others_take_work(nodes, name) else "no other node takes work"
         one = moving == 1
         print(
             f"node {name} draining: it takes no new work, but its {_plural(moving)} "
-            f"{'keeps' if one else 'keep'} running there: no other node takes work"
+            f"{'keeps' if one else 'keep'} running there: {why}"
         )
         print(
             f"({'it moves' if one else 'they move'} when one does; "
             f"`symphony undrain {name}` cancels the drain)"
         )
         return 0
+    if stuck:
+        moves = moving - stuck
+        print(
+            f"node {name} draining: it takes no new work; {moves} of its {_plural(moving)} "
+            f"{'moves' if moves == 1 else 'move'} elsewhere, {stuck} "
+            f"{'keeps' if stuck == 1 else 'keep'} running there: {reason}"
+        )
+        print("(each replacement starts before the old copy stops; `symphony ps` shows the moves)")
+        return 0
     verb = "moves" if moving == 1 else "move"
     print(f"node {name} draining: it takes no new work, and its {_plural(moving)} {verb} elsewhere")
     print("(each replacement starts before the old copy stops; `symphony ps` shows the moves)")
     return 0
+
+
+def staying(
+    deployments: list[dict[str, Any]], nodes: list[dict[str, Any]], node_id: str
+) -> tuple[int, str]:
+    """How many live instances on ``node_id`` no other node could take (none ready in
+    their deployment's group, or none with what they ask), and the first one's reason
+    (pure, for tests). ``nodes`` as listed after the drain: ``node_id`` is draining."""
+    from ._placeable import never_placeable_text
+
+    others = [n for n in nodes if n.get("node_id") != node_id] + [
+        {**n, "draining": True} for n in nodes if n.get("node_id") == node_id
+    ]
+    stuck, first = 0, ""
+    for d in deployments:
+        here = on_node([d], node_id)
+        if not here:
+            continue
+        reason = never_placeable_text(d, others)
+        if reason is not None:
+            stuck += here
+            first = first or reason
+    return stuck, first
 
 
 def others_take_work(nodes: list[dict[str, Any]], node_id: str) -> bool:

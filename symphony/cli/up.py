@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from symphony.up import run_up
 
     from ._ports import Listen, check_free, in_use_error
+    from ._table import emit, quiet_stdout
     from .runner import run_service
 
     config = up_config(args)
@@ -141,10 +142,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         stopped_by = run_service(run_up, config, on_ready=ready)
+    except BrokenPipeError:
+        # The banner's reader went away (`symphony up | true`): the error stopped the
+        # service as Ctrl-C does (jobs, node, conductor), and a CLI whose reader left
+        # ends quietly.
+        quiet_stdout()
+        log.info("symphony up: stopped: its output's reader went away")
+        return 0
     except OSError as exc:
         error = in_use_error(exc, "--port N or --node-port N")
         if error is None:
             raise
         raise error from None
-    print(f"symphony up: stopped{f' by {stopped_by.name}' if stopped_by else ''}", flush=True)
+    # After `| head -1` the reader is long gone when Ctrl-C comes: quiet, as `logs` is.
+    emit(f"symphony up: stopped{f' by {stopped_by.name}' if stopped_by else ''}")
     return 0

@@ -81,3 +81,43 @@ async def test_cli_drain_and_undrain_say_what_happens(tmp_path: Path) -> None:
         assert unknown.stderr.decode() == "symphony: error: not found: no node 'nope'\n"
         usage = await symphony(c, "drain")
         assert usage.returncode == 2
+
+
+async def test_cli_drain_promises_a_move_only_within_the_group(tmp_path: Path) -> None:
+    """Another ready node in another group takes none of a group's replicas: the line
+    says which stay and why, not that they all move."""
+    async with cluster(tmp_path, node_overrides={"groups": ("gpu-1", "cpu-1")}) as c:
+        for name, group in (("web", "gpu-1"), ("batch", "cpu-1")):
+            spec: dict[str, Any] = {
+                "name": name,
+                "node_group": group,
+                "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
+            }
+            assert (await c.http.post("/deployments", json=spec)).status_code == 201
+            await c.wait_for(name, lambda d: d["replicas"]["running"] == 1)
+        config = shared_cert_node(c.info, "n2", tmp_path / "n2", groups=("cpu-1",))
+        await start_node(c.nursery, config)
+        with trio.fail_after(10):
+            while not any(
+                n["node_id"] == "n2" and n["state"] == "ready"
+                for n in (await c.http.get("/nodes")).json()["nodes"]
+            ):
+                await trio.sleep(0.02)
+
+        drained = await symphony(c, "drain", "n1")
+        assert drained.returncode == 0, drained.stderr
+        assert lines(drained) == [
+            "node n1 draining: it takes no new work; 1 of its 2 instances moves elsewhere, "
+            "1 keeps running there: 1 node in group gpu-1, none taking new work: 1 draining",
+            "(each replacement starts before the old copy stops; `symphony ps` shows the moves)",
+        ]
+        await c.wait_for(
+            "batch",
+            lambda d: any(i["node_id"] == "n2" and i["state"] == "running" for i in d["instances"]),
+        )
+        # Only web is left on n1, and n2 is not in its group.
+        assert lines(await symphony(c, "drain", "n1")) == [
+            "node n1 draining: it takes no new work, but its 1 instance keeps running there: "
+            "1 node in group gpu-1, none taking new work: 1 draining",
+            "(it moves when one does; `symphony undrain n1` cancels the drain)",
+        ]

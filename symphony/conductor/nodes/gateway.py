@@ -7,18 +7,20 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symphony.actors import Actor, ActorRef
 from symphony.wire import serve_nodes
 from symphony.wire.admission import HandshakeGate
 from symphony.wire.server import JoinHandler
 
-from ..relay import RelayHub
 from ..uploads import UploadStore
 from .beats import HeartbeatInbox
 from .hellocheck import HelloCheck
 from .session import run_session
+
+if TYPE_CHECKING:  # the relay imports nodes.model: at run time, no cycle
+    from ..relay import RelayHub
 
 log = logging.getLogger("symphony.conductor.nodes")
 

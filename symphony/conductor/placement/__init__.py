@@ -23,6 +23,7 @@ from ._ledger import (
 )
 from ._needs import job_needs, node_tags
 from ._planner import plan_placements
+from ._reasons import never_placeable
 from ._runtimes import runtime_requests, runtime_totals
 from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
 
@@ -42,6 +43,7 @@ __all__ = [
     "UnknownNode",
     "Unplaced",
     "job_needs",
+    "never_placeable",
     "node_tags",
     "plan_gang",
     "plan_placements",

@@ -17,11 +17,12 @@ A draining node is connected but takes no new work, so it is never counted as re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ._index import Bucket, NodeIndex
 from ._needs import describe_need
 from ._runtimes import runtime_of
+from ._types import NodeView
 
 
 def _plural(n: int, word: str) -> str:
@@ -36,6 +37,83 @@ def unplaceable_reason(
 ) -> str:
     """Explain why no ready node in ``group`` has ``requests`` free right now (and the
     tags it ``needs``)."""
+    lacking = _lacking(index, group, requests, needs)
+    if lacking is not None:
+        return lacking
+    where = f" in group {group}" if group is not None else ""
+    buckets = [b for b in index.candidates(group) if needs <= b.groups]
+    total = index.node_count.get(group, 0)
+    ready = index.ready_count.get(group, 0)
+    draining = index.draining_count.get(group, 0)
+    need = " and ".join(f"{c} >= {r}" for c, r in requests)
+    counted = _plural(total, "node") if ready == total else f"{ready} of {total} nodes ready"
+    where_short = " in group" if group is not None else ""
+    if draining:
+        where_short += f", {draining} draining"
+    best = _closest(buckets, requests)
+    if len(requests) == 1:
+        has = str(best.free(requests[0][0]))
+    else:
+        has = ", ".join(f"{c} {best.free(c)}" for c, _ in requests)
+    return f"no ready node{where} has {need} free; {counted}{where_short}, best has {has}"
+
+
+def never_placeable_reason(
+    index: NodeIndex,
+    group: str | None,
+    requests: tuple[tuple[str, int], ...],
+    needs: frozenset[str] = frozenset(),
+) -> str | None:
+    """Why no ready node in ``group`` could take the instance even with nothing else
+    running on it: no node there, none ready, a class, runtime or tag none of them has,
+    or more than any one has in all. ``None`` when one could (it may still wait for room).
+
+    Free amounts do not count: a client asks this of the nodes as listed, to warn at
+    once about a deployment that waits until the cluster itself changes.
+    """
+    lacking = _lacking(index, group, requests, needs)
+    if lacking is not None:
+        return lacking
+    buckets = [b for b in index.candidates(group) if needs <= b.groups]
+    if any(all(b.totals.get(c, 0) >= r for c, r in requests) for b in buckets):
+        return None
+    where = f" in group {group}" if group is not None else ""
+    need = " and ".join(f"{c} >= {r}" for c, r in requests)
+    largest = max(buckets, key=lambda b: min(b.totals.get(c, 0) / r for c, r in requests if r))
+    has = ", ".join(f"{c} {largest.totals.get(c, 0)}" for c, _ in requests)
+    return f"no ready node{where} has {need} in all; the largest has {has}"
+
+
+def never_placeable(
+    nodes: Iterable[NodeView],
+    group: str | None,
+    requests: Mapping[str, int],
+    needs: frozenset[str] = frozenset(),
+) -> str | None:
+    """:func:`never_placeable_reason` for a view of ``nodes`` (their used amounts do not
+    count): why an instance of ``group`` asking ``requests`` (and ``needs``) could not be
+    placed on any of them even were they idle, or ``None``.
+
+    >>> node = NodeView("n1", frozenset({"local"}), True, {"cpu": 200})
+    >>> never_placeable([node], "local", {"cpus": 100})
+    'no ready node in group local has capacity class cpus; did you mean cpu?'
+    >>> never_placeable([node], "loca1", {"cpu": 100})
+    'no node in group loca1; did you mean local?'
+    >>> print(never_placeable([node], "local", {"cpu": 100}))
+    None
+    """
+    asked = tuple(sorted((c, r) for c, r in requests.items() if r > 0))
+    return never_placeable_reason(NodeIndex(nodes), group, asked, needs)
+
+
+def _lacking(
+    index: NodeIndex,
+    group: str | None,
+    requests: tuple[tuple[str, int], ...],
+    needs: frozenset[str],
+) -> str | None:
+    """The reason no ready node in ``group`` could ever take the instance as the nodes
+    are (whatever runs on them), or ``None``."""
     total = index.node_count.get(group, 0)
     ready = index.ready_count.get(group, 0)
     draining = index.draining_count.get(group, 0)
@@ -63,17 +141,7 @@ def unplaceable_reason(
     if missing:
         classes = ", ".join(missing)
         return f"no ready node{where} has capacity class {classes}{_offered(missing, buckets)}"
-    need = " and ".join(f"{c} >= {r}" for c, r in requests)
-    counted = _plural(total, "node") if ready == total else f"{ready} of {total} nodes ready"
-    where_short = " in group" if group is not None else ""
-    if draining:
-        where_short += f", {draining} draining"
-    best = _closest(buckets, requests)
-    if len(requests) == 1:
-        has = str(best.free(requests[0][0]))
-    else:
-        has = ", ".join(f"{c} {best.free(c)}" for c, _ in requests)
-    return f"no ready node{where} has {need} free; {counted}{where_short}, best has {has}"
+    return None
 
 
 def _offered(missing: list[str], buckets: Iterable[Bucket]) -> str:

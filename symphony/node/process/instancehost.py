@@ -53,6 +53,19 @@ from .supervisor import GetReport, ProcessSupervisor, StopInstance
 logger = logging.getLogger(__name__)
 
 
+def crash_reason(error: BaseException) -> str:
+    """A supervisor's crash in words for an instance's reason: the first leaf exception
+    of (nested) groups, as ``Type: message`` on one line (the traceback goes to the log).
+
+    >>> crash_reason(ExceptionGroup("x", [RuntimeError("the sink is full")]))
+    'RuntimeError: the sink is full'
+    """
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 class InstanceExists(SymphonyError, ValueError):
     """An instance with this id is already on this node."""
 
@@ -181,7 +194,7 @@ class InstanceHost(MonitorKeeper):
                 raise
             # A bug in one instance's supervision must not take the node down with it.
             logger.exception("supervisor of instance %s crashed", instance_id)
-            actor.reason = f"internal error: {error!r}"
+            actor.reason = f"internal error: {crash_reason(error)}"
             self._settle(actor, "failed", actor.reason)
             if not started:
                 task_status.started(None)
