@@ -72,6 +72,8 @@ def never_placeable_reason(
     once about a deployment that waits until the cluster itself changes.
     """
     lacking = _lacking(index, group, requests, needs)
+    if lacking is not None and group is not None and not index.node_count.get(group):
+        return lacking + _groups(index, group)  # the group meant, or where the nodes are
     if lacking is not None:
         return lacking
     buckets = [b for b in index.candidates(group) if needs <= b.groups]
@@ -151,17 +153,39 @@ def _offered(missing: list[str], buckets: Iterable[Bucket]) -> str:
         {c for b in buckets for c, v in b.totals.items() if v > 0 and runtime_of(c) is None},
         key=str.lower,
     )
-    if not offered:
-        return "; they offer none"
+    return _near_or_listed(missing, offered, "they offer", "they offer none")
+
+
+def _groups(index: NodeIndex, group: str) -> str:
+    """The groups the nodes are in, for a group no node is in: the one meant, when
+    ``group`` looks like a typo of it, else the first five.
+
+    Only for a warning given once (:func:`never_placeable_reason`), not in a stored
+    pending reason: it changes with the nodes connected (after a Conductor restart, none
+    at first), and each change of a stored reason is saved and noted as an event.
+    """
+    if not index.node_count.get(None):
+        return ""  # no node at all: nothing to point at
+    # Tags of what a node has (":sources") are kept as groups too: not a user's group.
+    named = (g for g, n in index.node_count.items() if g and g[0].isalnum() and n > 0)
+    groups = sorted(named, key=str.lower)
+    listed = "the nodes are in group" if len(groups) == 1 else "the nodes are in groups"
+    return _near_or_listed([group], groups, listed, "the nodes are in no group")
+
+
+def _near_or_listed(wanted: list[str], have: list[str], listed: str, empty: str) -> str:
+    """``; did you mean X?`` for the first of ``wanted`` close to one of ``have`` (case
+    aside), else ``; {listed} A, B, ...`` (the first five), or ``; {empty}``."""
+    if not have:
+        return f"; {empty}"
     import difflib
 
-    by_lower = {c.lower(): c for c in offered}
-    for wanted in missing:
-        near = difflib.get_close_matches(wanted.lower(), list(by_lower), n=1, cutoff=0.75)
+    by_lower = {h.lower(): h for h in have}
+    for one in wanted:
+        near = difflib.get_close_matches(one.lower(), list(by_lower), n=1, cutoff=0.75)
         if near:
             return f"; did you mean {by_lower[near[0]]}?"
-    shown = ", ".join(offered[:5]) + (", ..." if len(offered) > 5 else "")
-    return f"; they offer {shown}"
+    return f"; {listed} " + ", ".join(have[:5]) + (", ..." if len(have) > 5 else "")
 
 
 def _closest(buckets: Iterable[Bucket], requests: tuple[tuple[str, int], ...]) -> Bucket:
