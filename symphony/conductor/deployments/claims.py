@@ -17,6 +17,9 @@ is, so the second honest case comes this way) yes if the hello says the node is 
 deployment's group, the reservation following when the node is ready; no otherwise,
 and the node is told to stop it. (A node's groups in its hello are bound by its join
 token, when it has one.)
+
+Should the Scheduler not answer (busy past the ask's timeout, or restarting), the claim
+is left undecided: not adopted, no stop sent; the node's next report or hello asks again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from symphony.actors import ActorCrashed, ActorStopped, AskTimeout
 from symphony.wire import InstanceStatus, StopInstance
 
 from ..store import InstanceRecord
@@ -42,12 +46,21 @@ log = logging.getLogger("symphony.conductor.deployments")
 async def claim(
     sup: DeploymentSupervisor, inst: InstanceRecord, report: NodeReport, update: InstanceStatus
 ) -> InstanceRecord | None:
-    """``inst`` adopted on the reporting node, or None if that node may not have it."""
+    """``inst`` adopted on the reporting node, or None if that node may not have it (or
+    the Scheduler did not say in time: then nothing is sent, and the node's next report
+    or hello asks again)."""
     requests = sup._requests()
     item = adoption(sup.record, inst.id, report.node_id, requests)
     group = sup.record.spec.node_group
     hello_groups = report.groups if report.full else None
-    if await sup.scheduler.ask(ClaimInstance(item, group, sup.ref, hello_groups)):
+    try:
+        claimed = await sup.scheduler.ask(ClaimInstance(item, group, sup.ref, hello_groups))
+    except (AskTimeout, ActorStopped, ActorCrashed) as error:
+        # The Scheduler is busy or restarting (its tree restarts this supervisor too):
+        # undecided is not refused, so no stop; and not this supervisor's crash.
+        log.warning("claim of %s by %r undecided: %s", inst.id, report.node_id, error)
+        return None
+    if claimed:
         return replace(inst, node_id=report.node_id, reservation=requests)
     log.warning(
         "node %r reports %s, which it was never given: not adopted", report.node_id, inst.id
