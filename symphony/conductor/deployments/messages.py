@@ -212,6 +212,11 @@ class NodeReport:
         if self.window is not None:
             self.window.settled(len(self.updates))
 
+    def dropped_unread(self) -> None:
+        """Its supervisor stopped for good (deleted) before reading it: settle it all
+        the same, or the link's count would leak (see ``nodes/window.py``)."""
+        self.settle()
+
 
 @dataclass(frozen=True, slots=True)
 class SpecChanged:
