@@ -11,11 +11,13 @@ deployment, in a group it is not in, asking for capacity it does not have. Adopt
 that would take the instance from its deployment (it would show ``running`` there, its
 placement withdrawn, while it runs nowhere). So the Scheduler decides
 (:class:`~.messages.ClaimInstance`): yes if it placed the instance on that node, or if
-it could have (the node is ready, in the deployment's group, with room, which it then
-reserves); for a hello (the node is not ready yet: a hello is applied before the node
-is, so the second honest case comes this way) yes if the hello says the node is in the
-deployment's group, the reservation following when the node is ready; no otherwise,
-and the node is told to stop it. (A node's groups in its hello are bound by its join
+it could have (the node is ready, in the deployment's group, and placement would put
+the instance there now: not draining, the job's tags such as its environment, room,
+which it then reserves; never one member of an experiment's gang alone); for a hello
+(the node is not ready yet: a hello is applied before the node is, so the second
+honest case comes this way) yes if the hello says the node is in the deployment's
+group, the reservation following when the node is ready; no otherwise, and the node
+is told to stop it. (A node's groups in its hello are bound by its join
 token, when it has one.)
 
 Should the Scheduler not answer (busy past the ask's timeout, or restarting), the claim
@@ -35,7 +37,7 @@ from ..store import InstanceRecord
 from .commands import tell_session
 from .instances import is_final_update
 from .messages import ClaimInstance, NodeReport
-from .roles import adoption
+from .roles import adoption, pending_instance
 
 if TYPE_CHECKING:
     from .supervisor import DeploymentSupervisor
@@ -53,8 +55,10 @@ async def claim(
     item = adoption(sup.record, inst.id, report.node_id, requests)
     group = sup.record.spec.node_group
     hello_groups = report.groups if report.full else None
+    pending = pending_instance(sup.record.spec, sup.record.id, inst.id, frozenset())
+    ask = ClaimInstance(item, group, sup.ref, hello_groups, pending)
     try:
-        claimed = await sup.scheduler.ask(ClaimInstance(item, group, sup.ref, hello_groups))
+        claimed = await sup.scheduler.ask(ask)
     except (AskTimeout, ActorStopped, ActorCrashed) as error:
         # The Scheduler is busy or restarting (its tree restarts this supervisor too):
         # undecided is not refused, so no stop; and not this supervisor's crash.
