@@ -31,9 +31,11 @@ class SlowClaims(Scheduler):
     """The real Scheduler, answering claims only after ``delay`` seconds."""
 
     delay = 0.0
+    claims = 0
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, ClaimInstance):
+            SlowClaims.claims += 1
             await trio.sleep(SlowClaims.delay)
         return await super().receive(message)
 
@@ -48,17 +50,19 @@ async def test_an_unanswered_claim_neither_crashes_nor_stops(
     async with trio.open_nursery() as nursery:
         await spawn(nursery, tree, name="conductor")
         sessions = await connect_nodes(nursery, tree, NODES, commands)
-        # No node has room for it: it stays pending, recorded on no node.
-        big = spec("big", capacity_requests={"Analytic1": 99})
+        # No node has room for them: they stay pending, recorded on no node.
+        big = spec("big", capacity_requests={"Analytic1": 99}, replicas=3)
         await tree.child("deployments").ask(CreateDeployment(big))
         await trio.testing.wait_all_tasks_blocked()
-        [pending] = store.list_instances()
-        update = InstanceStatus(
-            instance_id=pending.id, deployment_id=pending.deployment_id, state="running"
+        pending = store.list_instances()
+        updates = tuple(
+            InstanceStatus(instance_id=p.id, deployment_id=p.deployment_id, state="running")
+            for p in pending
         )
+        assert len(updates) == 3
 
         async def report() -> None:
-            statuses = NodeStatuses("node-1", sessions["node-1"], (update,))
+            statuses = NodeStatuses("node-1", sessions["node-1"], updates)
             await tree.child("registry").tell(statuses)
             await trio.testing.wait_all_tasks_blocked()
 
@@ -66,13 +70,14 @@ async def test_an_unanswered_claim_neither_crashes_nor_stops(
         await report()
         await trio.sleep(61.0)
         await trio.testing.wait_all_tasks_blocked()
+        assert SlowClaims.claims == 1  # the report's other claims wait for the next one
         assert not [c for _, c in commands if isinstance(c, StopInstance)]
         crashes = [r.getMessage() for r in caplog.records if "crash" in r.getMessage().lower()]
         assert not crashes, crashes
-        # Answered in time, the next report has its claim decided (no room: stopped).
+        # Answered in time, the next report has its claims decided (no room: stopped).
         SlowClaims.delay = 0.0
         await report()
-        stops = [(n, c) for n, c in commands if isinstance(c, StopInstance)]
-        assert [(n, c.instance_id) for n, c in stops] == [("node-1", pending.id)]
+        stops = [(n, c.instance_id) for n, c in commands if isinstance(c, StopInstance)]
+        assert sorted(stops) == sorted(("node-1", p.id) for p in pending)
         nursery.cancel_scope.cancel()
     store.close()

@@ -22,6 +22,8 @@ token, when it has one.)
 
 Should the Scheduler not answer (busy past the ask's timeout, or restarting), the claim
 is left undecided: not adopted, no stop sent; the node's next report or hello asks again.
+The report's other claims are left undecided too, without asking: a report of 2,048
+unknown instances is not 2,048 asks timing out one after the other.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ async def claim(
     """``inst`` adopted on the reporting node, or None if that node may not have it (or
     the Scheduler did not say in time: then nothing is sent, and the node's next report
     or hello asks again)."""
+    if sup._claims_undecided is report:
+        return None  # the Scheduler did not answer one of this report: ask again later
     requests = sup._requests()
     item = adoption(sup.record, inst.id, report.node_id, requests)
     group = sup.record.spec.node_group
@@ -63,6 +67,7 @@ async def claim(
         # The Scheduler is busy or restarting (its tree restarts this supervisor too):
         # undecided is not refused, so no stop; and not this supervisor's crash.
         log.warning("claim of %s by %r undecided: %s", inst.id, report.node_id, error)
+        sup._claims_undecided = report  # not one ask timing out per instance of it
         return None
     if claimed:
         return replace(inst, node_id=report.node_id, reservation=requests)
