@@ -64,14 +64,12 @@ def encoded_size(data: Any) -> int:
 
 
 def usage_size(usage: Mapping[str, Any]) -> int:
-    """How many bytes ``usage`` takes encoded, or :class:`DeltaRefused` past
-    :data:`MAX_USAGE_BYTES`: it is encoded key by key and the count stops there, so
-    checking costs at most that much encoding (and one value, which a frame bounds)."""
-    size = _MAP_HEADER
-    for key, value in usage.items():
-        size += encoded_size(key) + encoded_size(value)
-        if size > MAX_USAGE_BYTES:
-            raise DeltaRefused(f"heartbeat usage of more than {MAX_USAGE_BYTES} bytes")
+    """How many bytes ``usage`` (as a heartbeat brought it) takes encoded, or
+    :class:`DeltaRefused` past :data:`MAX_USAGE_BYTES`. It came in one frame, so
+    encoding it whole costs no more than reading it did."""
+    size = encoded_size(usage)
+    if size > MAX_USAGE_BYTES:
+        raise DeltaRefused(f"heartbeat usage of {size} bytes (at most {MAX_USAGE_BYTES})")
     return size
 
 
@@ -81,9 +79,18 @@ def grown_size(merged: Mapping[str, Any], delta: Mapping[str, Any], held: int) -
     what is bounded, whatever the deltas were: a big node's per-core figures change
     every time (4 KiB a delta on 384 CPUs) and replace what was there. Counting the
     delta whole on top of ``held`` only over-estimates, so while that stays within the
-    bound nothing more is encoded; past it, the merged usage is measured afresh."""
-    size = held + usage_size(delta) - _MAP_HEADER if delta else held
-    return size if size <= MAX_USAGE_BYTES else usage_size(merged)
+    bound nothing more is encoded; past it, the merged usage is measured afresh, key by
+    key, the count stopping past the bound (so at most that much is encoded, and one
+    value, which a frame bounds)."""
+    size = held + usage_size(delta) if delta else held
+    if size <= MAX_USAGE_BYTES:
+        return size
+    size = _MAP_HEADER
+    for key, value in merged.items():
+        size += encoded_size(key) + encoded_size(value)
+        if size > MAX_USAGE_BYTES:
+            raise DeltaRefused(f"heartbeat usage of more than {MAX_USAGE_BYTES} bytes")
+    return size
 
 
 def usage_delta(previous: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any] | None:
