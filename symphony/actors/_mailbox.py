@@ -113,7 +113,9 @@ class Mailbox:
         return self._closed
 
     def close(self) -> None:
-        """Close for good: later sends fail, queued asks fail with ActorStopped now.
+        """Close for good: later sends fail, queued asks fail with ActorStopped now, and
+        queued tells are dropped (a message with a ``dropped_unread()`` method has it
+        called: what it holds, such as a count, is given back).
 
         There is no checkpoint between draining and closing, so nothing can slip in.
         """
@@ -127,12 +129,21 @@ class Mailbox:
                 break
             if type(item) is _Ask:
                 item.fail(ActorStopped(f"actor {self.name!r} stopped before answering"))
+            else:
+                _dropped_unread(item)
         self.receiver.close()  # the one queue: both its sides
 
     def stopped_error(self, message: Any) -> ActorStopped:
         return ActorStopped(
             f"actor {self.name!r} is stopped; cannot deliver {type(message).__name__}"
         )
+
+
+def _dropped_unread(message: Any) -> None:
+    """Tell a message dropped unread in a closed mailbox, if it wants to know."""
+    dropped = getattr(message, "dropped_unread", None)
+    if callable(dropped):
+        dropped()
 
 
 class ActorRef:

@@ -82,6 +82,9 @@ class Leadership:
         #: The API URL published with the lease (standbys forward to it).
         self.url: str | None = None
         self._lease: Lease | None = None  # ours, while leading
+        # The last lease we held, kept past a step-down so that release() can still
+        # give it up (by its token: one taken over since is untouched).
+        self._held: Lease | None = None
         self._seen: Lease | None = None  # the lease as last read
         self._deadline = -math.inf  # trio time until which we may lead
         self._fenced = trio.Event()  # a write found the lease gone: stop leading now
@@ -125,13 +128,14 @@ class Leadership:
         )
         self._seen = lease
         if lease.holder != self.holder:
+            self._held = None
             if self._lease is not None:
                 log.warning("lease taken over by %s (token %d)", lease.holder, lease.token)
             self.step_down()
             return False
         if renew is None:
             log.info("leading (lease token %d)", lease.token)
-        self._lease = lease
+        self._lease = self._held = lease
         self._deadline = started + self.seconds - self.margin
         self.store.fence_writes(LEASE, self.holder, lease.token)
         return True
@@ -152,10 +156,11 @@ class Leadership:
     def release(self) -> None:
         """Give the lease up (clean shutdown) so a standby takes over at once.
 
-        Even past our deadline (a renewal came late): the lease is released only if it
-        still carries our token, so one another Conductor took meanwhile is untouched,
-        and one still ours need not be waited out."""
-        lease = self._lease
+        Even past our deadline (a renewal came late), and even once we stepped down for
+        it: the lease is released only if it still carries our last token, so one
+        another Conductor took meanwhile is untouched, and one still ours need not be
+        waited out."""
+        lease, self._held = self._lease or self._held, None
         self.step_down()
         if lease is not None:
             try:

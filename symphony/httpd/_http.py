@@ -423,7 +423,9 @@ class HttpConnection:
                 # A body of known length is at hand: the head goes with its first part,
                 # one write (and one wake-up of the client) for a small response.
                 self._head = head
-            elif self._no_body:  # a HEAD of a stream: whole with its head, the app ends
+            elif self._no_body:
+                # No body may follow (a HEAD, or a 204, 304 or 1xx status) and no length
+                # was given: the response is whole with its head; the app ends.
                 await self.transport.write(b"".join(self.h11.send(e) or b"" for e in (head, _END)))
                 self._done = True
                 if self._head_only is not None:

@@ -36,6 +36,7 @@ __all__ = [
     "grown_size",
     "merge_usage",
     "usage_delta",
+    "usage_size",
 ]
 
 #: A node sends a full heartbeat at least this often (one in so many), whatever changed.
@@ -47,6 +48,8 @@ MAX_USAGE_KEYS = 256
 #: has its usage refused. A real node's takes one to a few KiB; without a bound, deltas
 #: of new keys, each up to a frame's size, would add up to a GiB held per node.
 MAX_USAGE_BYTES = 64 * 1024
+#: The most bytes a map's header takes encoded (counted whole: a bound, not a size).
+_MAP_HEADER = 5
 
 
 class DeltaRefused(ProtocolError, ValueError):
@@ -60,16 +63,33 @@ def encoded_size(data: Any) -> int:
     return len(msgpack.packb(data, use_bin_type=True))
 
 
-def grown_size(usage: Mapping[str, Any], held: int = 0) -> int:
-    """``held`` bytes of usage plus those of ``usage`` (a full heartbeat's, with
-    ``held`` 0, or a delta's on top of what is held), or :class:`DeltaRefused` past
-    :data:`MAX_USAGE_BYTES`. Counting a delta whole, whatever it replaces, only
-    over-estimates: a real node's usage (1-4 KiB) and its deltas until its next full
-    heartbeat stay far below; a node that sends new keys of big values meets the bound
-    whichever way it sends them, and costs only the size of each delta to check."""
-    size = held + (encoded_size(usage) if usage else 0)
+def usage_size(usage: Mapping[str, Any]) -> int:
+    """How many bytes ``usage`` (as a heartbeat brought it) takes encoded, or
+    :class:`DeltaRefused` past :data:`MAX_USAGE_BYTES`. It came in one frame, so
+    encoding it whole costs no more than reading it did."""
+    size = encoded_size(usage)
     if size > MAX_USAGE_BYTES:
-        raise DeltaRefused(f"heartbeat usage of {size} bytes or more (at most {MAX_USAGE_BYTES})")
+        raise DeltaRefused(f"heartbeat usage of {size} bytes (at most {MAX_USAGE_BYTES})")
+    return size
+
+
+def grown_size(merged: Mapping[str, Any], delta: Mapping[str, Any], held: int) -> int:
+    """The bytes of ``merged`` (``delta`` applied to usage of ``held`` bytes), or
+    :class:`DeltaRefused` past :data:`MAX_USAGE_BYTES`. What the merged usage takes is
+    what is bounded, whatever the deltas were: a big node's per-core figures change
+    every time (4 KiB a delta on 384 CPUs) and replace what was there. Counting the
+    delta whole on top of ``held`` only over-estimates, so while that stays within the
+    bound nothing more is encoded; past it, the merged usage is measured afresh, key by
+    key, the count stopping past the bound (so at most that much is encoded, and one
+    value, which a frame bounds)."""
+    size = held + usage_size(delta) if delta else held
+    if size <= MAX_USAGE_BYTES:
+        return size
+    size = _MAP_HEADER
+    for key, value in merged.items():
+        size += encoded_size(key) + encoded_size(value)
+        if size > MAX_USAGE_BYTES:
+            raise DeltaRefused(f"heartbeat usage of more than {MAX_USAGE_BYTES} bytes")
     return size
 
 

@@ -194,3 +194,26 @@ async def test_actor_ref_equality_and_repr() -> None:
         assert repr(ref) == "<ActorRef 'eq' alive>"
         await ref.stop()
     assert repr(ref) == "<ActorRef 'eq' stopped>"
+
+
+async def test_actor_tells_dropped_unread_at_stop_are_told_so(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    dropped: list[int] = []
+
+    class Counted:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def dropped_unread(self) -> None:
+            dropped.append(self.n)
+
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, Worker("w", Journal()), name="busy")
+        await ref.tell("slow")  # occupies the actor for 100 s
+        for n in range(3):
+            await ref.tell(Counted(n))
+        await ref.tell("plain")  # a message without the method is dropped as before
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()  # the actor dies with them unread
+    assert dropped == [0, 1, 2]

@@ -87,7 +87,11 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 
 def conductor_tree(
-    store: Store, *, node_timeout_sec: float, timetable: ActorRef | None = None
+    store: Store,
+    *,
+    node_timeout_sec: float,
+    timetable: ActorRef | None = None,
+    scheduler: type[Scheduler] = Scheduler,
 ) -> Supervisor:
     """The Conductor's registry, Scheduler and Deployments manager, wired as in service.py
     (``timetable``: what the manager pokes when schedules may have changed)."""
@@ -111,7 +115,7 @@ def conductor_tree(
     tree = Supervisor(
         [
             ChildSpec(name="registry", factory=registry),
-            ChildSpec(name="scheduler", factory=Scheduler),
+            ChildSpec(name="scheduler", factory=scheduler),
             ChildSpec(name="deployments", factory=deployments),
         ],
         strategy="rest_for_one",

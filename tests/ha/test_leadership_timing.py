@@ -123,6 +123,20 @@ async def test_a_leader_past_its_deadline_still_gives_its_lease_up(
     assert b.store.get_lease(LEASE) == b.lease
 
 
+async def test_a_leader_that_stepped_down_past_its_deadline_still_gives_its_lease_up(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    a, b = open_pair(tmp_path)
+    assert a.try_acquire() and not b.try_acquire()
+    await trio.sleep(8)
+    a.step_down()  # as its renewal loop does past the deadline ("not renewed in time")
+    a.release()  # a clean stop: the lease still carries a's token, so it is given up
+    assert b.try_acquire() and b.lease is not None and b.lease.token == 2
+    assert trio.current_time() < 10  # b need not wait for the lease to run out
+    a.release()  # a's term is over: b's lease is untouched
+    assert b.store.get_lease(LEASE) == b.lease
+
+
 async def test_a_stopping_leader_renews_until_it_has_drained(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:

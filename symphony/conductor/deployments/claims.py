@@ -11,12 +11,19 @@ deployment, in a group it is not in, asking for capacity it does not have. Adopt
 that would take the instance from its deployment (it would show ``running`` there, its
 placement withdrawn, while it runs nowhere). So the Scheduler decides
 (:class:`~.messages.ClaimInstance`): yes if it placed the instance on that node, or if
-it could have (the node is ready, in the deployment's group, with room, which it then
-reserves); for a hello (the node is not ready yet: a hello is applied before the node
-is, so the second honest case comes this way) yes if the hello says the node is in the
-deployment's group, the reservation following when the node is ready; no otherwise,
-and the node is told to stop it. (A node's groups in its hello are bound by its join
+it could have (the node is ready, in the deployment's group, and placement would put
+the instance there now: not draining, the job's tags such as its environment, room,
+which it then reserves; never one member of an experiment's gang alone); for a hello
+(the node is not ready yet: a hello is applied before the node is, so the second
+honest case comes this way) yes if the hello says the node is in the deployment's
+group, the reservation following when the node is ready; no otherwise, and the node
+is told to stop it. (A node's groups in its hello are bound by its join
 token, when it has one.)
+
+Should the Scheduler not answer (busy past the ask's timeout, or restarting), the claim
+is left undecided: not adopted, no stop sent; the node's next report or hello asks again.
+The report's other claims are left undecided too, without asking: a report of 2,048
+unknown instances is not 2,048 asks timing out one after the other.
 """
 
 from __future__ import annotations
@@ -25,13 +32,14 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from symphony.actors import ActorCrashed, ActorStopped, AskTimeout
 from symphony.wire import InstanceStatus, StopInstance
 
 from ..store import InstanceRecord
 from .commands import tell_session
 from .instances import is_final_update
 from .messages import ClaimInstance, NodeReport
-from .roles import adoption
+from .roles import adoption, pending_instance
 
 if TYPE_CHECKING:
     from .supervisor import DeploymentSupervisor
@@ -42,12 +50,26 @@ log = logging.getLogger("symphony.conductor.deployments")
 async def claim(
     sup: DeploymentSupervisor, inst: InstanceRecord, report: NodeReport, update: InstanceStatus
 ) -> InstanceRecord | None:
-    """``inst`` adopted on the reporting node, or None if that node may not have it."""
+    """``inst`` adopted on the reporting node, or None if that node may not have it (or
+    the Scheduler did not say in time: then nothing is sent, and the node's next report
+    or hello asks again)."""
+    if sup._claims_undecided is report:
+        return None  # the Scheduler did not answer one of this report: ask again later
     requests = sup._requests()
     item = adoption(sup.record, inst.id, report.node_id, requests)
     group = sup.record.spec.node_group
     hello_groups = report.groups if report.full else None
-    if await sup.scheduler.ask(ClaimInstance(item, group, sup.ref, hello_groups)):
+    pending = pending_instance(sup.record.spec, sup.record.id, inst.id, frozenset())
+    ask = ClaimInstance(item, group, sup.ref, hello_groups, pending)
+    try:
+        claimed = await sup.scheduler.ask(ask)
+    except (AskTimeout, ActorStopped, ActorCrashed) as error:
+        # The Scheduler is busy or restarting (its tree restarts this supervisor too):
+        # undecided is not refused, so no stop; and not this supervisor's crash.
+        log.warning("claim of %s by %r undecided: %s", inst.id, report.node_id, error)
+        sup._claims_undecided = report  # not one ask timing out per instance of it
+        return None
+    if claimed:
         return replace(inst, node_id=report.node_id, reservation=requests)
     log.warning(
         "node %r reports %s, which it was never given: not adopted", report.node_id, inst.id

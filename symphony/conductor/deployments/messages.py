@@ -89,7 +89,9 @@ class ClaimInstance:
     """Ask the Scheduler: a node reports running ``item``, an instance this Conductor
     has not recorded on any node. True (and it is reserved there) only if the
     Scheduler placed it there already (the report overtook the placement), or could
-    have: the node is ready, in ``group`` (None: any), with room for it; or, for a
+    have: the node is ready, in ``group`` (None: any), and placement would put
+    ``pending`` there now (not draining, the job's tags, room; never one member of a
+    gang alone); or, for a
     node not ready yet whose hello lists it, if its hello says it is in ``group`` (the
     reservation is then made when it is ready, as for one restored from the store).
     False: the node was never given it (see ``claims.py``)."""
@@ -100,6 +102,9 @@ class ClaimInstance:
     #: The node's groups from its hello, when the report is one: the node is not ready
     #: yet (the hello is applied first), so the Scheduler has no view of it to check.
     hello_groups: tuple[str, ...] | None = None
+    #: What placement would be asked to place for it: a ready node must pass the same
+    #: checks (not draining, the job's tags, room); a gang's member is never claimed.
+    pending: PendingInstance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +216,11 @@ class NodeReport:
         """Count these updates off their link's window (applied, or never will be)."""
         if self.window is not None:
             self.window.settled(len(self.updates))
+
+    def dropped_unread(self) -> None:
+        """Its supervisor stopped for good (deleted) before reading it: settle it all
+        the same, or the link's count would leak (see ``nodes/window.py``)."""
+        self.settle()
 
 
 @dataclass(frozen=True, slots=True)

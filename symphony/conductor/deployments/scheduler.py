@@ -48,6 +48,7 @@ from ..placement import (
     PendingInstance,
     Plan,
     node_tags,
+    plan_placements,
     runtime_totals,
 )
 from .experiment_placement import ExperimentPlacer
@@ -205,6 +206,14 @@ class Scheduler(Actor):
         view = self.cluster.view(item.node_id)
         if message.group is not None and message.group not in view.groups:
             return False
+        if item.gang is not None:
+            return False  # a gang is placed whole: one member alone would overbook it
+        if message.pending is not None:
+            # What placement would check of this node: not draining, the job's tags
+            # (protocol, environment), room. Placement itself decides, on this node alone.
+            alone = replace(message.pending, avoid_nodes=frozenset())
+            if not plan_placements([view], [alone], self.cluster.protocols).placements:
+                return False
         try:
             self.cluster.reserve(item.node_id, item.instance_id, item.amounts)
         except LedgerError:

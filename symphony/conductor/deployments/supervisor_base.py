@@ -57,6 +57,9 @@ class SupervisorBase(Actor):
         self.record = record
         self.secrets = secrets  # opened only to build a start (see secret_delivery.py)
         self._draining = draining  # nodes being drained: replicas move off them
+        # The node report whose claim the Scheduler did not answer in time: the rest of
+        # its claims are left undecided too, without asking (see claims.py).
+        self._claims_undecided: object | None = None
         self.instances: dict[str, InstanceRecord] = {i.id: i for i in instances}
         self.store = store
         self.scheduler = scheduler

@@ -71,7 +71,13 @@ import trio
 
 from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
 from symphony.wire import PROTOCOL_VERSION, Hello
-from symphony.wire.usagedelta import DeltaRefused, encoded_size, grown_size, merge_usage
+from symphony.wire.usagedelta import (
+    DeltaRefused,
+    encoded_size,
+    grown_size,
+    merge_usage,
+    usage_size,
+)
 
 from ..fanout import LosslessFanout
 from .beats import BATCH_SEC, HeartbeatInbox
@@ -407,11 +413,11 @@ class NodeRegistry(Actor):
         beat = msg.heartbeat
         try:
             if not beat.delta:
-                node.usage_bytes = grown_size(beat.usage)
+                node.usage_bytes = usage_size(beat.usage)
                 node.has_usage = True
                 return beat.usage
             merged = merge_usage(node.usage if node.has_usage else None, beat.usage)
-            node.usage_bytes = grown_size(beat.usage, node.usage_bytes)
+            node.usage_bytes = grown_size(merged, beat.usage, node.usage_bytes)
             return merged
         except DeltaRefused as refused:
             log.warning("node %r: heartbeat usage refused: %s", msg.node_id, refused)
