@@ -63,8 +63,8 @@ async def test_a_service_that_reads_nothing_leaves_few_messages_held(tmp_path: P
                 tracemalloc.stop()
             assert sent > 0
             # Before: ~14 messages (ten read ahead of the route, the reader's, the route's,
-            # the server's next, the client's); now ~4.
-            assert held < 8 * SIZE, f"{held / SIZE:.1f} messages held after {sent} sent"
+            # the server's next, the client's); now ~4 (10 leaves room for a loaded machine).
+            assert held < 10 * SIZE, f"{held / SIZE:.1f} messages held after {sent} sent"
             c.nursery.cancel_scope.cancel()
 
 
