@@ -3,7 +3,8 @@
 ``python3 wsapp.py PORT``: ``/`` is a page whose script opens ``echo`` (a WebSocket,
 relative to the page) and shows what comes back; ``/prefix`` answers the request's
 ``X-Forwarded-Prefix``; ``/upload`` the size and type of the body; ``/headers`` what
-the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location).
+the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location). The
+WebSocket ``sink`` accepts and then reads nothing, ``flood`` sends 16 MiB messages.
 """
 
 from __future__ import annotations
@@ -60,6 +61,19 @@ async def echo() -> None:
     while True:
         message = await websocket.receive()
         await websocket.send(f"echo:{message}")
+
+
+@app.websocket("/sink")
+async def sink() -> None:
+    await websocket.accept()
+    await trio.sleep_forever()
+
+
+@app.websocket("/flood")
+async def flood() -> None:
+    data = b"f" * (16 * 1024 * 1024)
+    while True:
+        await websocket.send(data)
 
 
 def main() -> None:

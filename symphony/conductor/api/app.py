@@ -16,6 +16,7 @@ from .errors import install_error_handlers
 from .hosts import check_host_and_origin, check_websocket_host_and_origin
 from .jsonout import ApiJsonProvider
 from .relay_access import PREFIX, admit_service
+from .wsconn import OneAheadWebsocketConnection
 
 #: Ordinary requests end within this; log follow streams opt out (``timeout = None``).
 RESPONSE_TIMEOUT = 150.0
@@ -38,6 +39,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     app = QuartTrio("symphony")
     app.json = ApiJsonProvider(app)
     app.request_class = UploadingRequest  # POST /uploads may be larger than MAX_BODY
+    app.asgi_websocket_class = OneAheadWebsocketConnection  # not ten messages ahead
     app.config["SYMPHONY"] = ctx
     app.config["SYMPHONY_CLOSING"] = trio.Event()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY

@@ -3,9 +3,13 @@
 A service's WebSocket (Jupyter's kernels, a TensorBoard plugin) is opened to the service
 over a relayed stream with the browser's path, subprotocols, Origin and cookies (but
 not the visit cookie), plus ``X-Forwarded-Prefix``; only then is the browser's accepted,
-with the subprotocol the service chose. Messages are copied one at a time each way:
-each side holds at most a few (the queues are small), so a slow reader slows only its
-own WebSocket.
+with the subprotocol the service chose. Messages are copied one at a time each way, and
+each side reads the next only once the other took the last (the app's WebSocket hands
+the route one message at a time, :mod:`.wsconn`; the service's queue is a rendezvous):
+a WebSocket whose far side reads nothing holds about four messages each way in the
+Conductor, and a slow reader slows only its own WebSocket. A Conductor relays at most
+:data:`MAX_SERVICE_WEBSOCKETS` of them (and :data:`MAX_FORWARDS` port-forwards) at once;
+one more is refused with 503 before it opens.
 
 Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 ``kubectl port-forward`` does over its own streams.
@@ -13,6 +17,8 @@ Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import trio
@@ -29,9 +35,31 @@ from .proxy_http import _cookie_without_ours
 #: The largest message a service's WebSocket may send through the Conductor.
 MAX_MESSAGE = 16 * 1024 * 1024
 #: The largest message of a port-forward (``symphony port-forward`` sends at most 256
-#: KiB). The server reads up to ten messages ahead of the route: with the server's own
-#: limit (16 MiB), a forward to a service that does not read held ~160 MiB.
+#: KiB). Quart-Trio's WebSocket read up to ten messages ahead of the route: with the
+#: server's own limit (16 MiB), a forward to a service that does not read held ~160 MiB.
 FORWARD_MESSAGE = 1024 * 1024
+#: A service's own WebSockets one Conductor relays at once. One whose far side reads
+#: nothing holds up to ~4 messages each way (measured: ~66 MiB from a client sending
+#: 16 MiB messages, ~76 MiB from such a service), so the limit bounds the whole.
+MAX_SERVICE_WEBSOCKETS = 32
+#: Port-forward connections one Conductor relays at once (each holds ~4 MiB at most).
+MAX_FORWARDS = 256
+
+
+@contextmanager
+def _slot(hub: RelayHub, kind: str, limit: int, what: str) -> Iterator[None]:
+    """Count one open WebSocket of ``kind``; past ``limit`` a 503 (nothing opened)."""
+    held = hub.websockets.get(kind, 0)
+    if held >= limit:
+        detail = (
+            f"this Conductor already relays {held} {what}, its limit: close one or try again later"
+        )
+        raise HttpError(503, "too many WebSockets", detail)
+    hub.websockets[kind] = held + 1
+    try:
+        yield
+    finally:
+        hub.websockets[kind] -= 1
 
 
 def _upstream_headers(prefix: str) -> list[tuple[bytes, bytes]]:
@@ -51,6 +79,11 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
     prefix = f"/x/{target.experiment}/{target.service}"
     query = websocket.query_string.decode("latin-1")
     resource = "/" + rest + (f"?{query}" if query else "")
+    with _slot(hub, "visit", MAX_SERVICE_WEBSOCKETS, "WebSockets to services"):
+        await _proxy(hub, target, resource, prefix, row)
+
+
+async def _proxy(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
     async with hub.connect(target) as stream, trio.open_nursery() as nursery:
         try:
             upstream = await trio_websocket.wrap_client_stream(
@@ -60,7 +93,7 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
                 resource,
                 subprotocols=list(websocket.requested_subprotocols) or None,
                 extra_headers=_upstream_headers(prefix),
-                message_queue_size=4,
+                message_queue_size=0,  # its reader holds the one message it hands over
                 max_message_size=MAX_MESSAGE,
             )
         except (trio_websocket.HandshakeError, trio.BrokenResourceError) as error:
@@ -104,6 +137,11 @@ async def _copy_messages(upstream: trio_websocket.WebSocketConnection, row: Rela
 
 async def forward_bytes(hub: RelayHub, target: Target, row: RelayRow) -> None:
     """Port-forward: the WebSocket's binary messages are the TCP connection's bytes."""
+    with _slot(hub, "forward", MAX_FORWARDS, "port-forward connections"):
+        await _forward(hub, target, row)
+
+
+async def _forward(hub: RelayHub, target: Target, row: RelayRow) -> None:
     extensions: dict[str, Any] = websocket.scope.get("extensions") or {}
     limit = extensions.get("symphony.max_message")
     if callable(limit):  # our server: messages over FORWARD_MESSAGE close with 1009

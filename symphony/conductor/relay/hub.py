@@ -79,6 +79,9 @@ class RelayHub:
         self.visits = Visits()
         self.open_timeout = open_timeout
         self._pending: dict[str, _Pending] = {}
+        #: Proxied WebSockets open now by kind, ``visit`` (``/x/``) and ``forward``: the
+        #: API's WebSocket routes keep each under its limit (``api/proxy_ws.py``).
+        self.websockets: dict[str, int] = {}
 
     # ---- opening a stream to a service ---------------------------------------------------
     @asynccontextmanager

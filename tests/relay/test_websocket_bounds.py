@@ -1,0 +1,106 @@
+"""What a proxied WebSocket may hold in the Conductor is bounded, whatever its peers read.
+
+Quart-Trio's WebSocket read up to ten messages ahead of the route, and the service's side
+queued four more: a browser sending big messages to a service that reads nothing filled
+the Conductor with a dozen of them (16 MiB each allowed), on each such WebSocket. Now a
+message is read only once the route took the last one, and a Conductor relays a bounded
+number of WebSockets (503 past it).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import trio
+import trio_websocket
+
+from symphony.conductor.api import proxy_ws
+
+from ..api.helpers import cluster
+from .helpers import ports, wait_served, web_experiment
+from .test_port_forward import echo_experiment
+from .test_port_forward_stop import _forward, _wait_echo
+
+#: The size of each message sent to the service that reads nothing.
+SIZE = 4 * 1024 * 1024
+#: A send that takes longer than this has stalled: every buffer on the way is full.
+STALL = 5.0
+
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
+async def test_a_service_that_reads_nothing_leaves_few_messages_held(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        assert (await c.http.post("/experiments", json=web_experiment())).status_code == 201
+        await wait_served(c.http, "/x/web/ui/prefix")
+        url = c.info.http_url.replace("http://", "ws://") + "/x/web/ui/sink"
+        token = c.http.headers["Authorization"].encode()
+        data = b"m" * SIZE
+        async with trio_websocket.open_websocket_url(
+            url, extra_headers=[(b"Authorization", token)]
+        ) as ws:
+            # Only what is allocated from here on is counted (this process is the
+            # Conductor, its node and this client, which holds the one message it sends).
+            tracemalloc.start()
+            try:
+                sent = 0
+                with trio.fail_after(120):
+                    while True:
+                        with trio.move_on_after(STALL) as wait:
+                            await ws.send_message(data)
+                            sent += 1
+                        if wait.cancelled_caught:
+                            break
+                held, _ = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert sent > 0
+            # Before: ~14 messages (ten read ahead of the route, the reader's, the route's,
+            # the server's next, the client's); now ~4 (10 leaves room for a loaded machine).
+            assert held < 10 * SIZE, f"{held / SIZE:.1f} messages held after {sent} sent"
+            c.nursery.cancel_scope.cancel()
+
+
+async def test_a_conductor_relays_a_bounded_number_of_websockets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
+    monkeypatch.setattr(proxy_ws, "MAX_FORWARDS", 1)
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        for spec in (web_experiment(), echo_experiment()):
+            assert (await c.http.post("/experiments", json=spec)).status_code == 201
+        await wait_served(c.http, "/x/web/ui/prefix")
+        await _wait_echo(c.info)
+        base = c.info.http_url.replace("http://", "ws://")
+        token = c.http.headers["Authorization"].encode()
+        forward_url, forward_headers = _forward(c.info)
+        with trio.fail_after(30):
+            for path, url, headers, what in (
+                (
+                    "/x/web/ui/sink",
+                    base + "/x/web/ui/sink",
+                    [(b"Authorization", token)],
+                    "services",
+                ),
+                (forward_url.removeprefix(base), forward_url, forward_headers, "port-forward"),
+            ):
+                async with trio_websocket.open_websocket_url(url, extra_headers=headers):
+                    refused = await c.http.get(path, headers=UPGRADE)
+                    assert refused.status_code == 503, refused.text
+                    assert refused.json()["error"] == "too many WebSockets"
+                    assert what in refused.json()["detail"], refused.text
+                # Closed, its place is free again (once the route has noticed the close).
+                while True:
+                    try:
+                        async with trio_websocket.open_websocket_url(url, extra_headers=headers):
+                            break
+                    except trio_websocket.ConnectionRejected:
+                        await trio.sleep(0.05)
+        c.nursery.cancel_scope.cancel()
