@@ -199,19 +199,24 @@ def test_node_started_before_its_conductor_waits_for_the_certificates(tmp_path: 
         run(tmp_path, "node", "stop", "--state-dir", "storage/node")
 
 
+def shared_cert_config(certs: Path, state_dir: Path) -> NodeConfig:
+    """A node that uses the shared node certificate a Conductor writes in ``certs``."""
+    return NodeConfig(
+        node_id="node-1",
+        ca_file=str(certs / "ca.pem"),
+        cert_file=str(certs / "node-client.pem"),
+        key_file=str(certs / "node-client.key"),
+        state_dir=str(state_dir),
+    )
+
+
 async def test_node_tls_files_that_never_come_are_named_after_the_wait(
     tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A wrong path costs the wait (announced at once, once), then the error names the
     files and what writes them."""
     certs = tmp_path / "certs"
-    config = NodeConfig(
-        node_id="node-1",
-        ca_file=str(certs / "ca.pem"),
-        cert_file=str(certs / "node-client.pem"),
-        key_file=str(certs / "node-client.key"),
-        state_dir=str(tmp_path / "node"),
-    )
+    config = shared_cert_config(certs, tmp_path / "node")
     with (
         caplog.at_level(logging.WARNING, logger="symphony.node"),
         pytest.raises(NodeCredentialsError) as refused,
@@ -229,13 +234,7 @@ async def test_node_tls_files_written_meanwhile_are_used_at_once(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     certs = tmp_path / "certs"
-    config = NodeConfig(
-        node_id="node-1",
-        ca_file=str(certs / "ca.pem"),
-        cert_file=str(certs / "node-client.pem"),
-        key_file=str(certs / "node-client.key"),
-        state_dir=str(tmp_path / "node"),
-    )
+    config = shared_cert_config(certs, tmp_path / "node")
     async with trio.open_nursery() as nursery:
 
         async def conductor_writes_them() -> None:
