@@ -17,9 +17,13 @@ import pytest
 import trio
 import trio.testing
 
-from symphony.actors import spawn
+from symphony.actors import AskTimeout, spawn
 from symphony.conductor.deployments import CreateDeployment, Scheduler
-from symphony.conductor.deployments.messages import ClaimInstance
+from symphony.conductor.deployments.messages import (
+    AdoptReservation,
+    CapacityUsage,
+    ClaimInstance,
+)
 from symphony.conductor.nodes.model import NodeStatuses
 from symphony.conductor.store import Store
 from symphony.wire import InstanceStatus, StopInstance
@@ -79,5 +83,36 @@ async def test_an_unanswered_claim_neither_crashes_nor_stops(
         await report()
         stops = [(n, c.instance_id) for n, c in commands if isinstance(c, StopInstance)]
         assert sorted(stops) == sorted(("node-1", p.id) for p in pending)
+        nursery.cancel_scope.cancel()
+    store.close()
+
+
+async def test_a_claim_handled_after_its_asker_gave_up_reserves_nothing(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """An ask that timed out stays in the Scheduler's mailbox; handled late, a claim that
+    would have been granted (a ready node with room) must change nothing, since its
+    supervisor took it as undecided."""
+    store = Store.open(tmp_path / "symphony.db")
+    tree = conductor_tree(store, node_timeout_sec=1e9, scheduler=SlowClaims)
+    async with trio.open_nursery() as nursery:
+        await spawn(nursery, tree, name="conductor")
+        await connect_nodes(nursery, tree, NODES, [])
+        scheduler = tree.child("scheduler")
+        item = AdoptReservation("web-0-abc123", "node-1", {"Analytic1": 1})
+        owner = tree.child("deployments")
+        SlowClaims.delay = 60.0
+        with pytest.raises(AskTimeout):
+            deadline = trio.current_time() + 5.0
+            await scheduler.ask(ClaimInstance(item, None, owner, deadline=deadline), timeout=5.0)
+        await trio.sleep(61.0)  # the Scheduler handles it now, after the asker gave up
+        SlowClaims.delay = 0.0
+        usage = await scheduler.ask(CapacityUsage())
+        assert usage["node-1"].get("Analytic1", 0) == 0, usage
+        # In time, the same claim is granted and reserved.
+        deadline = trio.current_time() + 5.0
+        claim = ClaimInstance(item, None, owner, deadline=deadline)
+        assert await scheduler.ask(claim, timeout=5.0) is True
+        assert (await scheduler.ask(CapacityUsage()))["node-1"]["Analytic1"] == 1
         nursery.cancel_scope.cancel()
     store.close()

@@ -13,7 +13,8 @@ placement withdrawn, while it runs nowhere). So the Scheduler decides
 (:class:`~.messages.ClaimInstance`): yes if it placed the instance on that node, or if
 it could have (the node is ready, in the deployment's group, and placement would put
 the instance there now: not draining, the job's tags such as its environment, room,
-which it then reserves; never one member of an experiment's gang alone); for a hello
+which it then reserves; never one member of an experiment's gang alone on a ready
+node); for a hello
 (the node is not ready yet: a hello is applied before the node is, so the second
 honest case comes this way) yes if the hello says the node is in the deployment's
 group, the reservation following when the node is ready; no otherwise, and the node
@@ -22,6 +23,8 @@ token, when it has one.)
 
 Should the Scheduler not answer (busy past the ask's timeout, or restarting), the claim
 is left undecided: not adopted, no stop sent; the node's next report or hello asks again.
+The claim carries its asker's deadline: a timed-out ask stays in the Scheduler's
+mailbox, and handled late it would reserve what the supervisor took as undecided.
 The report's other claims are left undecided too, without asking: a report of 2,048
 unknown instances is not 2,048 asks timing out one after the other.
 """
@@ -31,6 +34,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
+
+import trio
 
 from symphony.actors import ActorCrashed, ActorStopped, AskTimeout
 from symphony.wire import InstanceStatus, StopInstance
@@ -46,6 +51,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("symphony.conductor.deployments")
 
+#: Seconds a supervisor waits for the Scheduler's answer to a claim.
+CLAIM_TIMEOUT = 5.0
+
 
 async def claim(
     sup: DeploymentSupervisor, inst: InstanceRecord, report: NodeReport, update: InstanceStatus
@@ -60,9 +68,10 @@ async def claim(
     group = sup.record.spec.node_group
     hello_groups = report.groups if report.full else None
     pending = pending_instance(sup.record.spec, sup.record.id, inst.id, frozenset())
-    ask = ClaimInstance(item, group, sup.ref, hello_groups, pending)
+    deadline = trio.current_time() + CLAIM_TIMEOUT
+    ask = ClaimInstance(item, group, sup.ref, hello_groups, pending, deadline)
     try:
-        claimed = await sup.scheduler.ask(ask)
+        claimed = await sup.scheduler.ask(ask, timeout=CLAIM_TIMEOUT)
     except (AskTimeout, ActorStopped, ActorCrashed) as error:
         # The Scheduler is busy or restarting (its tree restarts this supervisor too):
         # undecided is not refused, so no stop; and not this supervisor's crash.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -103,8 +104,12 @@ class ClaimInstance:
     #: yet (the hello is applied first), so the Scheduler has no view of it to check.
     hello_groups: tuple[str, ...] | None = None
     #: What placement would be asked to place for it: a ready node must pass the same
-    #: checks (not draining, the job's tags, room); a gang's member is never claimed.
+    #: checks (not draining, the job's tags, room); a gang's member is not claimed on a
+    #: ready node (a hello may still bring one back, as after a crash).
     pending: PendingInstance | None = None
+    #: When the asker stops waiting (Trio time): a claim handled later changes nothing,
+    #: since the asker has taken it as undecided (an ask that timed out stays queued).
+    deadline: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
+import trio
+
 from symphony.actors import Actor, ActorRef, ActorStopped
 from symphony.wire import StartInstance
 
@@ -186,6 +188,8 @@ class Scheduler(Actor):
             self._tell(message.owner, PlacementNews(withdrawn=tuple(withdrawn)))
 
     def _claim(self, message: ClaimInstance) -> bool:
+        if trio.current_time() >= message.deadline:
+            return False  # its asker gave up and took it as undecided: change nothing
         item = message.item
         held = self.cluster.ledger.reservation(item.instance_id)
         if held is not None:  # placed already: the node's report overtook the news
