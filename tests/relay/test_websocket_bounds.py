@@ -9,6 +9,8 @@ number of WebSockets (503 past it).
 
 from __future__ import annotations
 
+import shlex
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -103,4 +105,45 @@ async def test_a_conductor_relays_a_bounded_number_of_websockets(
                             break
                     except trio_websocket.ConnectionRejected:
                         await trio.sleep(0.05)
+        c.nursery.cancel_scope.cancel()
+
+
+SILENT = (
+    "import socket, sys, time\n"
+    "s = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+    "held = []\n"
+    "while True: held.append(s.accept())\n"
+)
+
+
+async def test_a_service_that_never_answers_the_upgrade_gets_a_504_and_frees_its_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service that takes the connection and never answers the WebSocket upgrade (a
+    hung server, a raw TCP port exposed under a name) used to hold the visitor's
+    WebSocket, and one of the Conductor's few slots, for as long as it stayed so."""
+    monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
+    spec = {
+        "name": "silent",
+        "processes": [
+            {
+                "name": "app",
+                "cmds": [f"exec {sys.executable} -c {shlex.quote(SILENT)} $SYMPH_UI_PORT"],
+                "exposes": ["ui"],
+            }
+        ],
+    }
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        assert (await c.http.post("/experiments", json=spec)).status_code == 201
+        with trio.fail_after(60):
+            while True:  # until the service listens: refused (502) before that
+                answer = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
+                if answer.status_code == 504:
+                    break
+                assert answer.status_code == 502, answer.text
+                await trio.sleep(0.2)
+            assert "did not answer the WebSocket upgrade" in answer.json()["detail"]
+            # Its slot is free again: the next one is refused for the same reason.
+            again = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
+            assert again.status_code == 504, again.text
         c.nursery.cancel_scope.cancel()

@@ -86,16 +86,22 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
 async def _proxy(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
     async with hub.connect(target) as stream, trio.open_nursery() as nursery:
         try:
-            upstream = await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,  # type: ignore[arg-type]  # a TLS stream (typed as SSLStream[Any])
-                websocket.headers.get("Host", "localhost"),
-                resource,
-                subprotocols=list(websocket.requested_subprotocols) or None,
-                extra_headers=_upstream_headers(prefix),
-                message_queue_size=0,  # its reader holds the one message it hands over
-                max_message_size=MAX_MESSAGE,
-            )
+            # Bounded: a service that takes the connection but never answers the
+            # upgrade would otherwise hold one of the Conductor's few slots for ever.
+            with trio.fail_after(hub.open_timeout):
+                upstream = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,  # type: ignore[arg-type]  # a TLS stream (typed as SSLStream[Any])
+                    websocket.headers.get("Host", "localhost"),
+                    resource,
+                    subprotocols=list(websocket.requested_subprotocols) or None,
+                    extra_headers=_upstream_headers(prefix),
+                    message_queue_size=0,  # its reader holds the one message it hands over
+                    max_message_size=MAX_MESSAGE,
+                )
+        except trio.TooSlowError:
+            detail = f"the service did not answer the WebSocket upgrade in {hub.open_timeout:g} s"
+            raise HttpError(504, "gateway timeout", detail) from None
         except (trio_websocket.HandshakeError, trio.BrokenResourceError) as error:
             detail = f"the service refused the WebSocket: {error}"
             raise HttpError(502, "bad gateway", detail) from None
