@@ -14,6 +14,7 @@ envelope still queued, so no asker waits on a dead actor.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Protocol
 
@@ -21,6 +22,8 @@ import trio
 
 from ._errors import ActorCrashed, ActorStopped, AskTimeout, MailboxFull
 from ._queue import MailboxQueue
+
+log = logging.getLogger("symphony.actors")
 
 
 class _Sender(Protocol):
@@ -140,10 +143,15 @@ class Mailbox:
 
 
 def _dropped_unread(message: Any) -> None:
-    """Tell a message dropped unread in a closed mailbox, if it wants to know."""
+    """Tell a message dropped unread in a closed mailbox, if it wants to know. A hook
+    that fails is logged, never raised: the close must go on failing the asks queued
+    behind it, or they would wait for answers that never come."""
     dropped = getattr(message, "dropped_unread", None)
     if callable(dropped):
-        dropped()
+        try:
+            dropped()
+        except Exception:
+            log.exception("dropped_unread() of a %s failed", type(message).__name__)
 
 
 class ActorRef:

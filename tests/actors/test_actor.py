@@ -13,6 +13,7 @@ from symphony.actors import (
     Actor,
     ActorConfigError,
     ActorCrashed,
+    ActorRef,
     ActorStopped,
     AskTimeout,
     MailboxFull,
@@ -217,3 +218,29 @@ async def test_actor_tells_dropped_unread_at_stop_are_told_so(
         await trio.sleep(1)
         nursery.cancel_scope.cancel()  # the actor dies with them unread
     assert dropped == [0, 1, 2]
+
+
+async def test_a_failing_dropped_unread_hook_still_fails_the_asks_queued_behind_it(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        def dropped_unread(self) -> None:
+            raise RuntimeError("hook failed")
+
+    answers: list[BaseException] = []
+
+    async def ask(ref: ActorRef) -> None:
+        try:
+            await ref.ask("ping", timeout=1000)
+        except ActorStopped as error:
+            answers.append(error)
+
+    async with trio.open_nursery() as outer, trio.open_nursery() as nursery:
+        ref = await spawn(nursery, Worker("w", Journal()), name="busy")
+        await ref.tell("slow")  # occupies the actor for 100 s
+        await ref.tell(Broken())
+        outer.start_soon(ask, ref)  # queued behind the broken hook's message
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()  # the actor dies with both unread
+    assert len(answers) == 1  # the ask behind the broken hook was failed, not left
+    assert "dropped_unread() of a Broken failed" in caplog.text
