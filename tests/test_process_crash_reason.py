@@ -9,12 +9,12 @@ import logging
 from pathlib import Path
 
 import pytest
-import trio
 
-from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
+from symphony.node.process import ProcessManager, StatusUpdate
 from symphony.node.process.instancehost import crash_reason
 from symphony.spec import parse_spec
-from symphony.wire import job_spec_from_dict
+
+from .jobs.harness import run_until_failed
 
 
 async def test_a_supervisor_crash_fails_the_instance_in_words(
@@ -30,16 +30,7 @@ async def test_a_supervisor_crash_fails_the_instance_in_words(
     manager = ProcessManager(state_dir=str(tmp_path / "jobs"), node_id="n1", on_status=on_status)
     spec = parse_spec({"config": {"command": ["sleep", "30"]}})
     caplog.set_level(logging.ERROR, logger="symphony")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(manager.run)
-        request = StartRequest(instance_id="x-0", spec=job_spec_from_dict(spec.to_dict()))
-        await manager.start_instance(request)
-        with trio.fail_after(20):
-            while not any(u.state == "failed" for u in updates):
-                await trio.sleep(0.05)
-        await manager.shutdown_monitor(kill_jobs=True)
-        nursery.cancel_scope.cancel()
-    [failed] = [u for u in updates if u.state == "failed"]
+    failed = await run_until_failed(manager, "x-0", spec, updates)
     assert failed.reason == "internal error: RuntimeError: the status sink is full"
     assert "supervisor of instance x-0 crashed" in caplog.text
     assert "Traceback" in caplog.text and "the status sink is full" in caplog.text

@@ -18,7 +18,7 @@ from symphony.conductor.deployments.instances import job_spec
 from symphony.node.jobs import ProcessJobs
 from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
 from symphony.spec import parse_spec
-from symphony.wire import InstanceStatus, JobSpec, StartInstance, StatusBatch
+from symphony.wire import InstanceStatus, JobSpec, StartInstance, StatusBatch, job_spec_from_dict
 
 JOBS = os.path.dirname(os.path.abspath(__file__))
 
@@ -226,3 +226,22 @@ def processes_under(directory: str) -> list[int]:
         if cwd.startswith(directory) and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc.pid)
     return found
+
+
+async def run_until_failed(
+    manager: ProcessManager, instance_id: str, spec: Any, updates: list[StatusUpdate]
+) -> StatusUpdate:
+    """Run ``manager`` (its ``on_status`` appends to ``updates``), start one instance of
+    ``spec`` (a parsed DeploymentSpec), and return its ``failed`` update once it comes;
+    the monitor and its jobs are stopped afterwards."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(manager.run)
+        request = StartRequest(instance_id=instance_id, spec=job_spec_from_dict(spec.to_dict()))
+        await manager.start_instance(request)
+        with trio.fail_after(20):
+            while not any(u.state == "failed" for u in updates):
+                await trio.sleep(0.05)
+        await manager.shutdown_monitor(kill_jobs=True)
+        nursery.cancel_scope.cancel()
+    [failed] = [u for u in updates if u.state == "failed"]
+    return failed

@@ -9,12 +9,12 @@ import socket
 from pathlib import Path
 
 import pytest
-import trio
 
-from symphony.node.process import ProcessManager, StartRequest, StatusUpdate
+from symphony.node.process import ProcessManager, StatusUpdate
 from symphony.node.sources import SourcePreparer
 from symphony.spec import parse_spec
-from symphony.wire import job_spec_from_dict
+
+from ..jobs.harness import run_until_failed
 
 
 async def test_a_download_refused_fails_the_job_in_its_own_words(
@@ -31,16 +31,7 @@ async def test_a_download_refused_fails_the_job_in_its_own_words(
     )
     spec = parse_spec({"config": {"image": url, "command": ["python3", "main.py"]}})
     caplog.set_level(logging.ERROR, logger="symphony")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(manager.run)
-        request = StartRequest(instance_id="img-0", spec=job_spec_from_dict(spec.to_dict()))
-        await manager.start_instance(request)
-        with trio.fail_after(20):
-            while not any(u.state == "failed" for u in updates):
-                await trio.sleep(0.05)
-        await manager.shutdown_monitor(kill_jobs=True)
-        nursery.cancel_scope.cancel()
-    [failed] = [u for u in updates if u.state == "failed"]
+    failed = await run_until_failed(manager, "img-0", spec, updates)
     assert failed.reason is not None
     assert failed.reason.startswith(f"source: GET {url} failed: "), failed.reason
     assert "crashed" not in caplog.text, caplog.text
