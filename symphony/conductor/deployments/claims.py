@@ -14,9 +14,8 @@ placement withdrawn, while it runs nowhere). So the Scheduler decides
 it could have (the node is ready, in the deployment's group, and placement would put
 the instance there now: not draining, the job's tags such as its environment, room,
 which it then reserves; never one member of an experiment's gang alone on a ready
-node); for a hello
-(the node is not ready yet: a hello is applied before the node is, so the second
-honest case comes this way) yes if the hello says the node is in the deployment's
+node); for a hello (the node is not ready yet: a hello is applied before the node is,
+so the second honest case comes this way) yes if the hello says the node is in the deployment's
 group, the reservation following when the node is ready; no otherwise, and the node
 is told to stop it. (A node's groups in its hello are bound by its join
 token, when it has one.)
