@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from symphony.statedir import StateDirInUse, hold_state_dir, lock_path
+from symphony.statedir import StateDirInUse, check_state_dir_free, hold_state_dir, lock_path
 
 
 def test_statedir_second_holder_of_a_role_is_refused_until_released(tmp_path: Path) -> None:
@@ -23,3 +25,50 @@ def test_statedir_second_holder_of_a_role_is_refused_until_released(tmp_path: Pa
             pass
     with hold_state_dir(state, "conductor"):  # released with its holder
         pass
+
+
+PROBER = """
+import sys
+from pathlib import Path
+from symphony.statedir import StateDirInUse, check_state_dir_free
+state, stop = Path(sys.argv[1]), Path(sys.argv[2])
+print("probing", flush=True)
+while not stop.exists():
+    try:
+        check_state_dir_free(state, "conductor")
+    except StateDirInUse:
+        pass
+"""
+
+
+def test_statedir_probes_never_make_a_service_or_each_other_refuse(tmp_path: Path) -> None:
+    # `symphony ps` (or any command) probing the directory at the moment `symphony up`
+    # takes it, or probes itself before it does: only a real holder may refuse either.
+    state, stop = tmp_path / "state", tmp_path / "stop"
+    with hold_state_dir(state, "conductor"):
+        pass  # the lock file exists, as after any earlier run
+    probers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROBER, str(state), str(stop)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for prober in probers:
+            assert prober.stdout is not None and prober.stdout.readline() == "probing\n"
+        refused = 0
+        for _ in range(300):
+            try:
+                check_state_dir_free(state, "conductor")
+                with hold_state_dir(state, "conductor"):
+                    pass
+            except StateDirInUse:
+                refused += 1
+        assert refused == 0
+    finally:
+        stop.touch()
+        for prober in probers:
+            prober.wait(timeout=30)
+            prober.stdout.close()  # type: ignore[union-attr]
