@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from symphony.statedir import StateDirInUse, check_state_dir_free, hold_state_dir, lock_path
+from symphony.statedir import (
+    PROBE_GRACE,
+    StateDirInUse,
+    check_state_dir_free,
+    hold_state_dir,
+    lock_path,
+)
 
 
 def test_statedir_second_holder_of_a_role_is_refused_until_released(tmp_path: Path) -> None:
@@ -19,8 +26,13 @@ def test_statedir_second_holder_of_a_role_is_refused_until_released(tmp_path: Pa
         assert path.read_text().strip() == str(os.getpid())
         assert path.stat().st_mode & 0o777 == 0o600
         busy = rf"in use by another conductor \(pid {os.getpid()}\)"
+        asked = time.monotonic()
         with pytest.raises(StateDirInUse, match=busy), hold_state_dir(state, "conductor"):
             pass
+        # A holder is not a probe: refused at once, not after the grace for probes.
+        assert time.monotonic() - asked < PROBE_GRACE / 2
+        with pytest.raises(StateDirInUse, match=busy):
+            check_state_dir_free(state, "conductor")
         with hold_state_dir(state, "node"):  # another role may share the directory
             pass
     with hold_state_dir(state, "conductor"):  # released with its holder
@@ -29,6 +41,7 @@ def test_statedir_second_holder_of_a_role_is_refused_until_released(tmp_path: Pa
 
 PROBER = """
 import sys
+import time
 from pathlib import Path
 from symphony.statedir import StateDirInUse, check_state_dir_free
 state, stop = Path(sys.argv[1]), Path(sys.argv[2])
