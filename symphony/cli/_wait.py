@@ -11,10 +11,11 @@ plain line per change, so logs of a CI job stay readable. The wait polls the dep
 lived, and a poll answer is the same view ``symphony ps`` shows.
 
 Exit status: 0 when the deployment got where it was asked to go (every wanted replica
-running, each the same run for at least :data:`STEADY` seconds, or none left for a stop
-or a delete), 1 when it failed (its restart budget and reschedules spent, or a run that
-started after the change ended with a non-zero code or a signal, even one the node
-restarts), 3 when ``--timeout`` (default 300 s) passed first.
+running, each the same run for at least :data:`STEADY` seconds and healthy if the spec
+has a health check, or none left for a stop or a delete), 1 when it failed (its restart
+budget and reschedules spent, or a run that started after the change ended with a
+non-zero code or a signal, even one the node restarts), 3 when ``--timeout`` (default
+300 s) passed first.
 
 One look that shows every replica running proves little: a job that fails within
 milliseconds is "running" between its start and the report of its exit, and one that
@@ -104,6 +105,9 @@ def progress(
         return text, total - len(live), total, None if live else "done"
     wanted = int((deployment.get("replicas") or {}).get("desired") or 0)
     text = f"{running}/{wanted} running" + (f", {others}" if others else "")
+    unhealthy = _not_healthy(deployment, live)
+    if unhealthy:
+        text += f" ({unhealthy} not healthy yet)"
     if deployment.get("pending_reason"):
         text += f" (pending: {deployment['pending_reason']})"
     if deployment.get("state") == "failed":
@@ -114,8 +118,17 @@ def progress(
     ended = [i for i in instances if (i.get("updated_at") or 0) >= since]
     if deployment.get("state") == "exited" and not live and ended:
         return _ended(ended, wanted)
-    up = running == wanted and len(live) == wanted
+    up = running == wanted and len(live) == wanted and not unhealthy
     return text, running, wanted, "up" if up else None
+
+
+def _not_healthy(deployment: dict[str, Any], live: list[dict[str, Any]]) -> int:
+    """How many running instances its health check has not found healthy (yet): with a
+    check, a replica counts once it is healthy, as a rolling update counts it."""
+    spec = deployment.get("spec")
+    if not isinstance(spec, Mapping) or spec.get("health_check") is None:
+        return 0
+    return sum(1 for i in live if i.get("state") == "running" and i.get("health") != "healthy")
 
 
 def _failed(inst: dict[str, Any]) -> bool:
@@ -140,7 +153,8 @@ def _failed_run(
         if inst.get("finished_at") is None:
             before = None if restarts is None else restarts.get(str(inst.get("id")), 0)
             if before is not None and int(inst.get("restarts") or 0) > before:
-                return f"{_how(inst)} (the node restarts it)"
+                why = f"{inst['reason']}; " if inst.get("reason") else ""
+                return f"{_how(inst)} ({why}the node restarts it)"
         elif inst.get("state") in ("exited", "failed") and (inst.get("updated_at") or 0) >= since:
             return _how(inst)
     return None

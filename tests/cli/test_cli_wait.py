@@ -246,3 +246,26 @@ def test_deploy_wait_never_counts_a_quick_failure_as_a_success(project: Path, po
         run(project, "rm", name)
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert "exited with code 3" in result.stdout.splitlines()[-1], result.stdout
+
+
+def test_deploy_wait_counts_a_replica_with_a_health_check_once_healthy(project: Path) -> None:
+    check = {"type": "exec", "command": ["true"], "initial_delay_seconds": 2, "period_seconds": 0.5}
+    path = spec(project, "checked", health_check=check, config={"command": ["sleep", "600"]})
+    result = run(project, "deploy", "-f", path, "--wait")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "checked: 1/1 running (1 not healthy yet)" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("checked: 1/1 running (")
+    shown = json.loads(run(project, "ps", "--json").stdout)
+    (instance,) = next(d for d in shown if d["name"] == "checked")["instances"]
+    assert instance["health"] == "healthy"
+    run(project, "rm", "checked")
+
+
+def test_deploy_wait_exits_1_when_the_health_check_fails(project: Path) -> None:
+    check = {"type": "exec", "command": ["false"], "period_seconds": 0.2, "failure_threshold": 1}
+    path = spec(project, "sick", health_check=check, config={"command": ["sleep", "600"]})
+    result = run(project, "deploy", "-f", path, "--wait", "--timeout", "30")
+    run(project, "rm", "sick")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("sick: failed: sick-0-") and "was killed by SIGTERM (unhealthy: " in last
