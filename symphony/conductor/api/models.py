@@ -390,6 +390,10 @@ class Node(_Answer):
     shared_certificate: bool
     heartbeat_sec: float
     draining: bool
+    protocol_version: int = Field(
+        description="The protocol version spoken with the node: 4 or newer runs jobs with "
+        "sources (config.image, git, env_name) and secrets, 5 or newer a relay experiment"
+    )
     envs: list[str]  # its named environments (config.env_name), as it last reported
     container_runtimes: list[str] = Field(default_factory=list)
     gpu_devices: list[GpuDevice] = Field(
