@@ -6,9 +6,9 @@ trio loop of its own thread; hypothesis picks the steps: start an instance (a jo
 ticks a line every 50 ms, one that exits 0 at once and is never restarted, one that
 fails fast and is restarted twice before it fails for good), stop a live one, stop one
 that ended (the Conductor's forget, once it has the end), SIGKILL the monitor, SIGKILL
-a logger (and wait until the monitor has handed its runs to a new one: killing the
-monitor too before that is a double fault no job survives, see
-``test_process_logger_then_monitor_killed.py``), a short real pause. After the steps,
+a logger (and wait until the monitor has handed its runs to a new one; the double
+faults are in ``test_process_logger_then_monitor_killed.py`` and
+``test_process_adopted_output.py``), a short real pause. After the steps,
 once every start and stop is done and a monitor serves (polled with deadlines):
 
 - the agent still runs;
@@ -189,9 +189,7 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
 
         @rule(index=st.integers(0, 50))
         def kill_logger(self, index: int) -> None:
-            """Kill one, and wait until the monitor has handed its runs to a new one: the
-            monitor killed before that leaves the runs' pipes with no reader at all (see
-            the module's doc), which no single fault does."""
+            """Kill one, and wait until the monitor has handed its runs to a new one."""
             tickers = [n for n in self.live() if self.started[n] == "tick"]
             self.agent.call(wait_real, lambda: all(self._ran(n) for n in tickers), 15.0)
             pid = monitor_of(self.state_dir)

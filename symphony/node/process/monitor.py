@@ -57,6 +57,7 @@ from collections.abc import Callable
 from functools import partial
 
 from . import logfiles
+from .adoptedlogs import MASKED_ENV, AdoptedOutput, masked_names
 from .joblogger import logger_gone, wait_logger
 from .logpool import LoggerPool
 from .membership import Membership, kill
@@ -95,6 +96,7 @@ class Monitor:
         self.loggers: dict[str, tuple[int, int]] = {}
         self.logged: dict[str, list[str]] = {}  # instance id -> its runs in loggers, in order
         self.pool = LoggerPool(self.loggers)  # the loggers' processes, shared by runs
+        self.adopted = AdoptedOutput(self.pool)  # the output of an earlier monitor's runs
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
@@ -211,6 +213,8 @@ class Monitor:
             grace=float(request.get("grace", 10.0)),
             meta=dict(request.get("meta") or {}),
         )
+        if mask:  # where a new monitor finds them, should it have to (.adoptedlogs)
+            run.meta[MASKED_ENV] = masked_names(env, mask)
         self.runs[run_id] = run
         self.leaders[started.pid] = run
         if rule is not None:

@@ -7,7 +7,7 @@ status is unknown. Every process an earlier monitor started for this node is fou
 the markers in its environment, wherever it was re-parented: a member of a live run is
 tracked as one; any other (its record never written, or its run already ended) has no
 owner and gets SIGKILL. So after a takeover nothing of this node runs that no record
-owns.
+owns. The output of the live runs is taken over too (:mod:`.adoptedlogs`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def load(monitor: Monitor) -> None:
             monitor.foreign[run.run_id] = run  # alive, but not our child: poll it
         else:
             foreign_gone(monitor, run, "the job ended while no node monitor was running")
+    monitor.adopted.take(list(monitor.foreign.values()))  # their output (.adoptedlogs)
 
 
 def poll_foreign(monitor: Monitor) -> None:
@@ -53,6 +54,7 @@ def poll_foreign(monitor: Monitor) -> None:
             foreign_gone(monitor, run, "the job was started by an earlier node monitor")
             if run.state == "ended":
                 monitor.announce(run)
+    monitor.adopted.poll()  # loggers of an earlier monitor gone: ours take their runs
 
 
 def foreign_gone(monitor: Monitor, run: Run, reason: str) -> None:
@@ -75,6 +77,10 @@ def foreign_gone(monitor: Monitor, run: Run, reason: str) -> None:
         monitor.stopping.pop(run.run_id, None)
         run.state = "ended"
         monitor.store.save(run, durable=True)
+        done = monitor.loggers.pop(run.run_id, None)  # if a logger of ours took it over
+        if done is not None:
+            os.close(done[1])
+        monitor.pool.release(run.run_id)
         return
     run.state = "ending"
     monitor.store.save(run, durable=False)
