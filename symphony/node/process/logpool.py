@@ -32,7 +32,14 @@ about 30 µs.
   replacement monitor adopted, or all of them with the agent (which holds nothing of a
   run's output). The job's writes then wait once its pipe is full (1 MiB), and a new
   monitor gives its output to a logger of its own (:mod:`.adoptedlogs`). No other
-  process of ours has to outlive anything, and no descriptor travels to the agent.
+  process of ours has to outlive anything, and no descriptor travels to the agent
+  (the other way considered: the agent keeping copies of every run's read ends, sent
+  over the monitor's socket and handed back to a new monitor, would have needed new
+  messages both ways, state in the agent, and still lost every job when the agent
+  died with them).
+- **Why at most** :data:`RUNS_PER_LOGGER`: one busy writer delays the others' lines,
+  and a killed logger may lose a little of each of its runs' output; 32 bounds both
+  while a burst of 100 forks 4 loggers.
 
 Who holds what, and until when: the job holds its own ends (until it exits); a logger
 the read ends and the run's done pipe (until the pipes reach end of file, that is once
@@ -41,9 +48,6 @@ and the done pipe's read end (until the run's end is handled: :meth:`LoggerPool.
 and the monitor's ``_finish``; for an adopted run, its end), so at most three
 descriptors per live run in the monitor, raised past a soft ``RLIMIT_NOFILE`` of 1024
 by :func:`~.spawn.raise_open_files`, and none in the agent.
-- **Why at most** :data:`RUNS_PER_LOGGER`: one busy writer delays the others' lines,
-  and a killed logger may lose a little of each of its runs' output; 32 bounds both
-  while a burst of 100 forks 4 loggers.
 """
 
 from __future__ import annotations
