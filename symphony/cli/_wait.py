@@ -13,9 +13,9 @@ lived, and a poll answer is the same view ``symphony ps`` shows.
 Exit status: 0 when the deployment got where it was asked to go (every wanted replica
 running, each the same run for at least :data:`STEADY` seconds and healthy if the spec
 has a health check, or none left for a stop or a delete), 1 when it failed (its restart
-budget and reschedules spent, or a run that started after the change ended with a
-non-zero code or a signal, even one the node restarts), 3 when ``--timeout`` (default
-300 s) passed first.
+budget and reschedules spent, or a run ended after the change with a non-zero code or
+a signal, even one the node restarts and one of a replica the change did not touch), 3
+when ``--timeout`` (default 300 s) passed first.
 
 One look that shows every replica running proves little: a job that fails within
 milliseconds is "running" between its start and the report of its exit, and one that
