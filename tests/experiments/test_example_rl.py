@@ -14,7 +14,6 @@ from types import ModuleType
 import trio
 
 from ..api.helpers import cluster
-from ..link.cluster import shared_cert_node, start_node
 from .test_experiment_api import wait_experiment
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rl"
@@ -39,7 +38,7 @@ def port_block() -> str:
 async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Path) -> None:
     ports = port_block()
     async with cluster(tmp_path, node_overrides={"ports": ports}) as c:
-        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2", ports=ports))
+        await c.add_node("n2", ports=ports)
         with trio.fail_after(15):
             while (
                 sum(n["state"] == "ready" for n in (await c.http.get("/nodes")).json()["nodes"]) < 2

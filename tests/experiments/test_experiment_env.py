@@ -8,6 +8,7 @@ from pathlib import Path
 import trio
 
 from ..api.helpers import cluster
+from ..ports import port_range
 from .test_experiment_api import wait_experiment
 
 
@@ -40,7 +41,8 @@ async def test_experiment_processes_get_symph_values_and_ports(tmp_path: Path) -
             {"name": "agents-0", "processes": [env_dump("agent-0", out, connects="replay-server")]}
         ],
     }
-    async with cluster(tmp_path) as c:
+    low, high = map(int, (ports := port_range()).split("-"))
+    async with cluster(tmp_path, node_overrides={"ports": ports}) as c:
         assert (await c.http.post("/experiments", json=spec)).status_code == 201
         running = await wait_experiment(c, "rl", "running")
         with trio.fail_after(15):
@@ -56,7 +58,7 @@ async def test_experiment_processes_get_symph_values_and_ports(tmp_path: Path) -
             assert env["SYMPH_TENSORBOARD_PORT"] == "26006"
             assert env["SYMPH_REPLAY_SERVER_HOST"] == "127.0.0.1"
             port = int(env["SYMPH_REPLAY_SERVER_PORT"])
-            assert 20000 <= port <= 29999
+            assert low <= port <= high  # the node's range
             assert env["SYMPH_REPLAY_SERVER_ADDR"] == f"127.0.0.1:{port}"
         ports = {p["name"]: p["ports"] for p in running["processes"]}
         assert ports["board"] == {"tensorboard": 26006}
