@@ -113,3 +113,39 @@ async def test_fixed_port_held_by_another_program_is_a_clear_error(tmp_path: Pat
             assert board["state"] != "running"
     finally:
         holder.close()
+
+
+async def test_a_port_of_the_range_held_by_another_program_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """On a machine shared with others, a port of ``node.ports`` may be held by some
+    other program: the process is not started to fail binding it (while the relay
+    forwarded its name's traffic to that program), but refused with the port named."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    spec = {
+        "name": "vis",
+        "processes": [
+            {
+                "name": "app",
+                "cmds": ["sleep 60"],
+                "exposes": ["ui"],  # a port from the node's range: the only one is held
+                "reschedule": {"attempts": 0},
+            }
+        ],
+    }
+    try:
+        async with cluster(tmp_path, node_overrides={"ports": f"{port}-{port}"}) as c:
+            assert (await c.http.post("/experiments", json=spec)).status_code == 201
+            with trio.fail_after(20):
+                while True:
+                    app = (await c.http.get("/experiments/vis")).json()["processes"][0]
+                    if f"port {port} (ui) taken on this node" in (app["reason"] or ""):
+                        break
+                    await trio.sleep(0.05)
+            assert app["state"] != "running"
+            assert app["ports"] == {"ui": port}
+    finally:
+        holder.close()
