@@ -13,8 +13,13 @@ def port_range() -> str:
 
     Below the kernel's ephemeral ports: a port handed to a service must not be taken
     meanwhile by some client's outgoing connection, which would leave the service
-    unable to bind it (seen as a port-forward test waiting 30 s for its echo)."""
-    base = random.randrange(10000, _ephemeral_low() - 200, 200)
+    unable to bind it (seen as a port-forward test waiting 30 s for its echo).
+
+    Any base, not a multiple of 200: a node allocates from the bottom of its range and a
+    test uses a few ports, so two runs at the same moment share one only when their
+    bases are a few ports apart (about 1 in 2,000), not whenever they are equal (1 in
+    112 on a grid of 200; seen as an echo's port taken)."""
+    base = random.randrange(10000, _ephemeral_low() - 200)
     return f"{base}-{base + 199}"
 
 
