@@ -5,8 +5,10 @@ twice, but it cannot see a port some other program on the node holds: a fixed po
 6006, that a forgotten TensorBoard keeps, or one of the range on a machine shared with
 others. Rather than start a process that would fail to bind (and leave the relay
 forwarding its name's traffic to that other program), the node refuses to start it with
-a reason naming the port: a clear error event, and the Conductor may place the process
-elsewhere.
+a reason naming the port: a clear error event. For a fixed port the node tries again by
+the restart policy (the program may go away). A port of the range would be refused
+again at every restart here, so the instance fails at once instead, and the Conductor
+places it again (the spec's ``reschedule``) with the next port of the range.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from symphony.spec import variable_stem
 from symphony.wire.jobspec import JobExperiment
@@ -49,9 +52,19 @@ def role_ports(role: JobExperiment, env: Mapping[str, str]) -> dict[str, int]:
     return ports
 
 
-def taken_reason(role: JobExperiment, env: Mapping[str, str]) -> str | None:
-    """Why a process of ``role`` cannot start here (another program holds one of its
-    ports), or None when every port is free."""
+@dataclass(frozen=True, slots=True)
+class PortsTaken:
+    """Why a process cannot start here: another program holds some of its ports."""
+
+    reason: str
+    #: One of them is a port the Conductor allocated from the range: placed again, the
+    #: process gets another one, while restarting here would ask for the same for ever.
+    allocated: bool
+
+
+def ports_taken(role: JobExperiment, env: Mapping[str, str]) -> PortsTaken | None:
+    """Which ports of a process of ``role`` another program holds here, or None when
+    every port is free."""
     ports = role_ports(role, env)
     taken = set(taken_ports(sorted(set(ports.values()))))
     if not taken:
@@ -59,4 +72,5 @@ def taken_reason(role: JobExperiment, env: Mapping[str, str]) -> str | None:
     fixed = set(role.fixed_ports())
     named = sorted((port, name) for name, port in ports.items() if port in taken)
     parts = [f"fixed port {p}" if p in fixed else f"port {p} ({name})" for p, name in named]
-    return f"spawn error: {', '.join(parts)} taken on this node by another program"
+    reason = f"spawn error: {', '.join(parts)} taken on this node by another program"
+    return PortsTaken(reason, allocated=not taken <= fixed)

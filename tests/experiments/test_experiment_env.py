@@ -149,3 +149,46 @@ async def test_a_port_of_the_range_held_by_another_program_is_a_clear_error(
             assert app["ports"] == {"ui": port}
     finally:
         holder.close()
+
+
+def held_port_with_a_free_next() -> tuple[socket.socket, int]:
+    """A listening socket on some port P whose next port P + 1 is free (now)."""
+    while True:
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port + 1))
+            except OSError:
+                holder.close()
+                continue
+        holder.listen()
+        return holder, port
+
+
+async def test_a_refused_port_of_the_range_is_given_up_for_the_next_one(tmp_path: Path) -> None:
+    """Restarting on the node would ask for the same port again, for ever: the instance
+    fails instead, and the Conductor places it again with the next port of the range."""
+    holder, port = held_port_with_a_free_next()
+    spec = {
+        "name": "vis",
+        "processes": [
+            {
+                "name": "app",
+                "cmds": ["sleep 60"],
+                "exposes": ["ui"],
+                "reschedule": {"attempts": 1, "delay_seconds": 0.1},
+            }
+        ],
+    }
+    try:
+        node = {"ports": f"{port}-{port + 1}"}  # the first is held
+        async with cluster(tmp_path, node_overrides=node) as c:
+            assert (await c.http.post("/experiments", json=spec)).status_code == 201
+            running = await wait_experiment(c, "vis", "running", timeout=20)
+            assert running["processes"][0]["ports"] == {"ui": port + 1}
+            events = (await c.http.get("/deployments/vis.app/events")).text
+            assert f"port {port} (ui) taken on this node by another program" in events
+    finally:
+        holder.close()

@@ -26,7 +26,7 @@ import trio
 
 from ..container import CONTAINER_KINDS, ContainerError
 from ..container.launch import container_command, unless_stopped
-from ..ports import taken_reason
+from ..ports import ports_taken
 from .client import MonitorError, MonitorLost
 from .devices import device_env
 from .mirror import restart_plan
@@ -102,11 +102,17 @@ class RunStarter(SupervisedInstance):
             return self.tracker.decide(
                 failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
             )
-        taken = taken_reason(spec.experiment, spec.config.env) if spec.experiment else None
+        taken = ports_taken(spec.experiment, spec.config.env) if spec.experiment else None
         if taken is not None:
-            self.reason = taken
+            self.reason = taken.reason
+            if taken.allocated:  # the same port again at every restart: placed anew instead
+                return Decision(restart=False, state="failed", reason=taken.reason)
             return self.tracker.decide(
-                failed=True, runtime=0.0, now=trio.current_time(), reason=taken, spawn_error=True
+                failed=True,
+                runtime=0.0,
+                now=trio.current_time(),
+                reason=taken.reason,
+                spawn_error=True,
             )
         command, env = list(spec.config.command), self._job_env(run_id)
         if spec.kind == "exec" and spec.config.needs_sources:  # a container's image is no source
