@@ -45,3 +45,22 @@ def test_ui_logs_of_a_flooding_job_keep_a_bounded_view(page: Any, server: Server
         page.wait_for_function(f"() => ({LAST_LINE})() > {frozen}")
     finally:
         remove(server, "flood")
+
+
+#: Colours and bold, a window title, a progress bar rewritten with CR, a CRLF ending.
+COLOURS = (
+    r"printf '\033[31mred\033[0m \033[1;4mbold\033[0m\n'; printf '\033]0;title\007plain\n';"
+    r" printf 'done 10%%\rdone 100%%\n'; printf 'crlf\r\n'; printf 'end\n'; sleep 1000"
+)
+
+
+def test_ui_logs_show_terminal_output_without_its_escape_codes(page: Any, server: Server) -> None:
+    # Once, a coloured line showed as "[31mred[0m" (the ESC itself invisible).
+    deploy(server, "colours", config={"command": ["sh", "-c", COLOURS]})
+    try:
+        login(page, server, "#/d/colours")
+        expect(page.locator("#log-output")).to_contain_text("end")
+        text = page.locator("#log-output").text_content()
+        assert text == "red bold\nplain\ndone 100%\ncrlf\nend\n"
+    finally:
+        remove(server, "colours")

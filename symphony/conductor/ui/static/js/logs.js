@@ -17,6 +17,24 @@ const MAX_LINES = 5000; // what the view keeps; older lines are dropped
 const DRAW_MS = 100; // the view is redrawn at most this often
 const RETRY_MS = 2000; // after a stream ended (instance not started yet, node away)
 
+// A terminal's escape sequences: CSI (colours, cursor moves: ESC [ ... final byte), OSC
+// (window titles, links: ESC ] ... BEL or ESC \), character sets (ESC ( B) and the
+// two-byte ones (ESC and one byte).
+const ESCAPES = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -\/]+[0-~]|\x1b[@-_]?/g;
+
+/**
+ * A line as a terminal would show it: without escape sequences (a job's colours would
+ * otherwise show as "[31m" around its words), and for a line a progress bar rewrote
+ * with carriage returns, only its last state. A CRLF line ending is not a rewrite.
+ */
+export function terminalText(line) {
+  if (!line.includes("\x1b") && !line.includes("\r")) return line;
+  let text = line.replace(ESCAPES, "");
+  if (text.endsWith("\r")) text = text.slice(0, -1);
+  const cr = text.lastIndexOf("\r");
+  return cr >= 0 ? text.slice(cr + 1) : text;
+}
+
 /** The last `max` items of `kept` followed by `more` (never a spread: `more` may be huge). */
 export function lastLines(kept, more, max = MAX_LINES) {
   if (more.length >= max) return more.slice(more.length - max);
@@ -92,6 +110,7 @@ export function logViewer(deploymentId) {
   function receive(text) {
     const lines = (partial + text).split("\n");
     partial = lines.pop();
+    for (let i = 0; i < lines.length; i += 1) lines[i] = terminalText(lines[i]);
     if (following) show(lines);
     else {
       held = lastLines(held, lines);
