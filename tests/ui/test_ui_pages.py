@@ -33,3 +33,12 @@ def test_ui_deployment_page_shows_the_command_with_its_arguments_apart(
         assert split == command
     finally:
         remove(server, "quoted")
+
+
+def test_ui_address_typed_by_hand_with_a_stray_percent_says_not_found(
+    page: Any, server: Server
+) -> None:
+    # Once, "#/d/50%off" threw "URI malformed" and left the page blank.
+    login(page, server, "#/d/50%off")
+    expect(page.locator("main")).to_contain_text("No deployment named 50%off.")
+

@@ -27,11 +27,20 @@ const routes = [
   [/^\/nodes$/, (main) => mountNodes(main)],
   [/^\/deployments$/, (main) => mountDeployments(main)],
   [/^\/new$/, (main) => mountForm(main, null)],
-  [/^\/d\/([^/]+)\/edit$/, (main, id) => mountForm(main, decodeURIComponent(id))],
-  [/^\/d\/([^/]+)$/, (main, id) => mountDeployment(main, decodeURIComponent(id))],
+  [/^\/d\/([^/]+)\/edit$/, (main, id) => mountForm(main, decoded(id))],
+  [/^\/d\/([^/]+)$/, (main, id) => mountDeployment(main, decoded(id))],
   [/^\/experiments$/, (main) => mountExperiments(main)],
-  [/^\/x\/([^/]+)$/, (main, name) => mountExperiment(main, decodeURIComponent(name))],
+  [/^\/x\/([^/]+)$/, (main, name) => mountExperiment(main, decoded(name))],
 ];
+
+/** A name from the address; one typed by hand may hold a "%" that decodes to nothing. */
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part; // shown as typed: "No deployment named 50%off."
+  }
+}
 
 function route() {
   if (!getToken()) return showLogin();
