@@ -42,3 +42,32 @@ def test_ui_address_typed_by_hand_with_a_stray_percent_says_not_found(
     login(page, server, "#/d/50%off")
     expect(page.locator("main")).to_contain_text("No deployment named 50%off.")
 
+
+def test_ui_back_from_a_deployment_returns_to_the_same_filter_and_page(
+    page: Any, server: Server
+) -> None:
+    # Once, the filter and the page were not in the address: Back from a deployment
+    # showed the first page of everything again.
+    names = [f"back-{i:03d}" for i in range(120)]
+    RANGE = "101\u2013120 of 120"
+    for name in names:
+        deploy(server, name, replicas=0)
+    try:
+        login(page, server, "#/deployments")
+        page.fill("#filter-name", "back-")
+        page.click("#page-next")
+        expect(page.locator("#page-range")).to_have_text(RANGE)
+        page.click("text=back-110")
+        expect(page.locator("h1")).to_contain_text("back-110")
+        page.go_back()
+        expect(page.locator("#page-range")).to_have_text(RANGE)
+        expect(page.locator("#filter-name")).to_have_value("back-")
+        # The address holds them, so it can be shared or reloaded.
+        page.reload()
+        expect(page.locator("#page-range")).to_have_text(RANGE)
+        page.fill("#filter-name", "back-00")
+        expect(page.locator("tbody tr")).to_have_count(10)
+        assert page.url.endswith("#/deployments?name=back-00")
+    finally:
+        for name in names:
+            remove(server, name)

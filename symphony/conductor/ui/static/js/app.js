@@ -45,7 +45,8 @@ function decoded(part) {
 function route() {
   if (!getToken()) return showLogin();
   if (!shell) buildShell();
-  const path = location.hash.replace(/^#/, "") || "/nodes";
+  // A page may keep its own state after a "?" (the deployments' filter): not the route.
+  const path = location.hash.replace(/^#/, "").split("?")[0] || "/nodes";
   if (unmount) unmount();
   unmount = null;
   for (const [pattern, mount] of routes) {
