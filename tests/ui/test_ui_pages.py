@@ -71,3 +71,23 @@ def test_ui_back_from_a_deployment_returns_to_the_same_filter_and_page(
     finally:
         for name in names:
             remove(server, name)
+
+
+def test_ui_a_link_opens_the_next_page_at_its_top(page: Any, server: Server) -> None:
+    # Once, a deployment opened from the bottom of a long list opened scrolled down to
+    # its logs: the window kept the list's scroll position.
+    names = [f"top-{i:02d}" for i in range(40)]
+    for name in names:
+        deploy(server, name, replicas=0)
+    try:
+        login(page, server, "#/deployments?name=top-")
+        expect(page.locator("tbody tr")).to_have_count(40)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        assert page.evaluate("window.scrollY") > 500
+        page.click("text=top-39")
+        expect(page.locator("h1")).to_contain_text("top-39")
+        expect(page.locator("#log-output")).to_be_attached()
+        assert page.evaluate("window.scrollY") == 0
+    finally:
+        for name in names:
+            remove(server, name)

@@ -22,6 +22,7 @@ import { startLive, stopLive, store, subscribe } from "./store.js";
 const root = document.getElementById("app");
 let unmount = null; // the current page's cleanup
 let shell = null; // {main, status, links} once logged in
+let shownPath = null; // the route of the page shown
 
 const routes = [
   [/^\/nodes$/, (main) => mountNodes(main)],
@@ -58,6 +59,10 @@ function route() {
       }
       fill(shell.main);
       unmount = mount(shell.main, ...match.slice(1)) || null;
+      // Another page starts at its top, not where the last one was scrolled to (a link
+      // at the bottom of the list would open a deployment at its logs).
+      if (path !== shownPath) window.scrollTo(0, 0);
+      shownPath = path;
       return;
     }
   }
