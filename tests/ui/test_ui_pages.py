@@ -91,3 +91,24 @@ def test_ui_a_link_opens_the_next_page_at_its_top(page: Any, server: Server) -> 
     finally:
         for name in names:
             remove(server, name)
+
+
+def test_ui_narrow_window_shows_every_section_link(page: Any, server: Server) -> None:
+    # Once, on a phone-width window the links scrolled sideways in their own strip and
+    # "Experiments" was cut off under the live status, with nothing to show it was there.
+    page.set_viewport_size({"width": 390, "height": 800})
+    login(page, server)
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll('.topbar nav a, .live-status, #logout')]
+             .map((el) => { const r = el.getBoundingClientRect();
+                            return [el.textContent, r.left, r.right, r.top, r.bottom]; })"""
+    )
+    links, others = boxes[:3], boxes[3:]
+    assert [b[0] for b in links] == ["Nodes", "Deployments", "Experiments"]
+    for text, left, right, top, bottom in links:
+        assert left >= 0 and right <= 390, f"{text} is at {left}-{right}px"
+        for other, o_left, o_right, o_top, o_bottom in others:
+            apart = right <= o_left or o_right <= left or bottom <= o_top or o_bottom <= top
+            assert apart, f"{text} lies under {other or 'the live status'}"
+    page.click(".topbar nav >> text=Experiments")
+    expect(page.locator("h1")).to_have_text("Experiments")
