@@ -54,3 +54,14 @@ def test_ui_experiments_list_and_page_show_processes_by_group(page: Any, server:
         expect(page.locator('tr[data-experiment="ui-rl"]')).to_have_count(0)
     finally:
         server.api.delete("/experiments/ui-rl")
+
+
+def test_ui_missing_experiment_offers_no_actions_and_a_way_back(page: Any, server: Server) -> None:
+    # Once, the page of an experiment that does not exist offered Stop, Start and
+    # Delete (each then failing with a 404), and no page led back to the list.
+    login(page, server, "#/x/no-such-experiment")
+    expect(page.locator("main")).to_contain_text("No experiment no-such-experiment.")
+    for button in ("#exp-stop", "#exp-start", "#exp-delete"):
+        expect(page.locator(button)).to_be_hidden()
+    page.click(".crumbs >> text=Experiments")
+    expect(page.locator("h1")).to_have_text("Experiments")

@@ -80,7 +80,12 @@ export function mountExperiment(main, name) {
     act("Start", () => change("running"), { id: "exp-start" }),
     h("button.btn.danger#exp-delete", { onclick: remove }, "Delete"),
   );
-  fill(main, h("div.page-head", h("div", title, reason), actions), body);
+  fill(
+    main,
+    h("p.crumbs", h("a", { href: "#/experiments" }, "Experiments"), " / ", name),
+    h("div.page-head", h("div", title, reason), actions),
+    body,
+  );
 
   async function change(desired) {
     try {
@@ -108,6 +113,8 @@ export function mountExperiment(main, name) {
   return polled(
     () => api.experiment(name),
     (x, err) => {
+      // No such experiment: nothing to stop, start or delete (another error may pass).
+      actions.style.display = err && err.status === 404 ? "none" : "";
       if (err) return fill(body, empty(err.status === 404 ? `No experiment ${name}.` : err.message));
       fill(title, `${x.name} `, pill(x.state));
       reason.textContent = x.reason || "";
