@@ -112,3 +112,22 @@ def test_ui_narrow_window_shows_every_section_link(page: Any, server: Server) ->
             assert apart, f"{text} lies under {other or 'the live status'}"
     page.click(".topbar nav >> text=Experiments")
     expect(page.locator("h1")).to_have_text("Experiments")
+
+
+def test_ui_a_long_name_leaves_every_column_of_the_table_in_sight(
+    page: Any, server: Server
+) -> None:
+    # Once, one name of 63 characters (the longest allowed) made the table 1,361 px wide
+    # in a 1,280 px window: "Updated" and part of "Pending reason" needed a sideways scroll.
+    name = "a-very-long-deployment-name-" + "x" * 35
+    deploy(server, name, replicas=0)
+    try:
+        login(page, server, "#/deployments")
+        expect(page.locator(f"tr[data-deployment='{name}']")).to_be_visible()
+        wide = page.evaluate(
+            """() => { const wrap = document.querySelector('.table-wrap');
+                       return [wrap.querySelector('table').scrollWidth, wrap.clientWidth]; }"""
+        )
+        assert wide[0] <= wide[1], f"the table is {wide[0]} px wide in {wide[1]} px"
+    finally:
+        remove(server, name)
