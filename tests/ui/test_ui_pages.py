@@ -131,3 +131,17 @@ def test_ui_a_long_name_leaves_every_column_of_the_table_in_sight(
         assert wide[0] <= wide[1], f"the table is {wide[0]} px wide in {wide[1]} px"
     finally:
         remove(server, name)
+
+
+def test_ui_an_action_that_cannot_reach_the_conductor_says_so(page: Any, server: Server) -> None:
+    # Once, Stop with the Conductor down showed the browser's words alone: "Failed to
+    # fetch". The browser's network here refuses the request, as a stopped Conductor does.
+    deploy(server, "unreached", replicas=0)
+    try:
+        login(page, server, "#/d/unreached")
+        page.route("**/deployments/*", lambda route: route.abort("connectionrefused"))
+        page.click("#stop")
+        expect(page.locator(".toast.error")).to_contain_text("Cannot reach the Conductor")
+        page.unroute("**/deployments/*")
+    finally:
+        remove(server, "unreached")
