@@ -38,6 +38,9 @@ def test_ui_experiments_list_and_page_show_processes_by_group(page: Any, server:
         expect(row).to_contain_text("3/3")
         row.locator("a").click()
         expect(page.locator("h1 .pill")).to_have_text("running")
+        # Only what would change something is offered (once, both were, always).
+        expect(page.locator("#exp-stop")).to_be_enabled()
+        expect(page.locator("#exp-start")).to_be_disabled()
         group = page.locator('section[data-group="agents"]')
         expect(group.locator("tr[data-process]")).to_have_count(2)
         learner = page.locator('tr[data-process="learner"]')
@@ -45,6 +48,8 @@ def test_ui_experiments_list_and_page_show_processes_by_group(page: Any, server:
         expect(learner).to_contain_text("ui-node")
         page.locator("#exp-stop").click()
         expect(page.locator("h1 .pill")).to_have_text("stopped")
+        expect(page.locator("#exp-stop")).to_be_disabled()
+        expect(page.locator("#exp-start")).to_be_enabled()
         learner.locator("a").click()  # the process's own page: its logs
         expect(page.locator("h1")).to_contain_text("ui-rl.learner")
         page.goto(server.ui("#/x/ui-rl"))

@@ -117,6 +117,9 @@ export function mountExperiment(main, name) {
       actions.style.display = err && err.status === 404 ? "none" : "";
       if (err) return fill(body, empty(err.status === 404 ? `No experiment ${name}.` : err.message));
       fill(title, `${x.name} `, pill(x.state));
+      // Offer only what would change something: Stop while it should run, Start while not.
+      document.getElementById("exp-stop").disabled = x.desired_state === "stopped";
+      document.getElementById("exp-start").disabled = x.desired_state === "running";
       reason.textContent = x.reason || "";
       const groups = new Map();
       for (const p of x.processes) {
