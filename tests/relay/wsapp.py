@@ -3,8 +3,10 @@
 ``python3 wsapp.py PORT``: ``/`` is a page whose script opens ``echo`` (a WebSocket,
 relative to the page) and shows what comes back; ``/prefix`` answers the request's
 ``X-Forwarded-Prefix``; ``/upload`` the size and type of the body; ``/headers`` what
-the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location). The
-WebSocket ``sink`` accepts and then reads nothing, ``flood`` sends 16 MiB messages.
+the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location);
+``/worker`` is a page that registers ``worker.js`` as a service worker for the whole
+site (its title says whether the browser let it). The WebSocket ``sink`` accepts and
+then reads nothing, ``flood`` sends 16 MiB messages.
 """
 
 from __future__ import annotations
@@ -54,6 +56,26 @@ async def go() -> object:
 async def upload() -> str:
     body = await request.get_data()
     return f"{len(body)} {request.headers.get('Content-Type')}"
+
+
+# What a hostile app would do: take over every page of the Conductor's origin, the web
+# UI's among them, by a service worker whose scope is the root.
+WORKER_PAGE = """<!doctype html><html><head><title>waiting</title></head><body><script>
+navigator.serviceWorker.register("worker.js", {scope: "/"}).then(
+  () => { document.title = "registered"; },
+  (error) => { document.title = "refused"; });
+</script></body></html>"""
+
+
+@app.get("/worker")
+async def worker_page() -> str:
+    return WORKER_PAGE
+
+
+@app.get("/worker.js")
+async def worker() -> tuple[str, dict[str, str]]:
+    script = "self.addEventListener('fetch', () => {});"
+    return script, {"Content-Type": "text/javascript", "Service-Worker-Allowed": "/"}
 
 
 @app.websocket("/echo")

@@ -38,6 +38,9 @@ def test_ui_experiments_list_and_page_show_processes_by_group(page: Any, server:
         expect(row).to_contain_text("3/3")
         row.locator("a").click()
         expect(page.locator("h1 .pill")).to_have_text("running")
+        # Only what would change something is offered (once, both were, always).
+        expect(page.locator("#exp-stop")).to_be_enabled()
+        expect(page.locator("#exp-start")).to_be_disabled()
         group = page.locator('section[data-group="agents"]')
         expect(group.locator("tr[data-process]")).to_have_count(2)
         learner = page.locator('tr[data-process="learner"]')
@@ -45,6 +48,8 @@ def test_ui_experiments_list_and_page_show_processes_by_group(page: Any, server:
         expect(learner).to_contain_text("ui-node")
         page.locator("#exp-stop").click()
         expect(page.locator("h1 .pill")).to_have_text("stopped")
+        expect(page.locator("#exp-stop")).to_be_disabled()
+        expect(page.locator("#exp-start")).to_be_enabled()
         learner.locator("a").click()  # the process's own page: its logs
         expect(page.locator("h1")).to_contain_text("ui-rl.learner")
         page.goto(server.ui("#/x/ui-rl"))
@@ -54,3 +59,14 @@ def test_ui_experiments_list_and_page_show_processes_by_group(page: Any, server:
         expect(page.locator('tr[data-experiment="ui-rl"]')).to_have_count(0)
     finally:
         server.api.delete("/experiments/ui-rl")
+
+
+def test_ui_missing_experiment_offers_no_actions_and_a_way_back(page: Any, server: Server) -> None:
+    # Once, the page of an experiment that does not exist offered Stop, Start and
+    # Delete (each then failing with a 404), and no page led back to the list.
+    login(page, server, "#/x/no-such-experiment")
+    expect(page.locator("main")).to_contain_text("No experiment no-such-experiment.")
+    for button in ("#exp-stop", "#exp-start", "#exp-delete"):
+        expect(page.locator(button)).to_be_hidden()
+    page.click(".crumbs >> text=Experiments")
+    expect(page.locator("h1")).to_have_text("Experiments")

@@ -46,3 +46,33 @@ def test_ui_visit_opens_a_websocket_app_with_a_one_time_link(page: Any, server: 
             other.close()
     finally:
         server.api.delete("/experiments/vis")
+
+
+def test_ui_visited_app_cannot_put_a_service_worker_over_the_web_ui(
+    page: Any, server: Server
+) -> None:
+    # An app reached through the Conductor shares the web UI's origin. Once, the
+    # Conductor passed on its Service-Worker-Allowed header, so its page could register
+    # a worker for "/" that then answered for /ui/js/app.js in every later UI tab: any
+    # script, run as the UI, with the token. A worker now stays within the app's path.
+    spec = {
+        "name": "sw",
+        "processes": [
+            {"name": "app", "cmds": [f"exec {sys.executable} {WSAPP} $SYMPH_UI_PORT"],
+             "exposes": ["ui"]},
+        ],
+    }  # fmt: skip
+    response = server.api.post("/experiments", json=spec)
+    assert response.status_code == 201, response.text
+    try:
+        deadline = time.monotonic() + 60
+        while server.api.get("/x/sw/ui/prefix").status_code != 200:
+            assert time.monotonic() < deadline, "the app was not served in 60 s"
+            time.sleep(0.2)
+        link = server.api.post("/experiments/sw/services/ui/visit").json()
+        page.goto(link["url"].replace("/x/sw/ui/", "/x/sw/ui/worker", 1))
+        expect(page).not_to_have_title("waiting")
+        assert page.title() == "refused"
+        assert "service-worker-allowed" not in server.api.get("/x/sw/ui/worker.js").headers
+    finally:
+        server.api.delete("/experiments/sw")

@@ -9,6 +9,11 @@ The request goes to the service as it came, with its path below the service's pr
 - what only the Conductor should see goes: the visit cookie, the visit code, and an
   ``Authorization`` header that carries the API token.
 
+An app's own answer loses ``Service-Worker-Allowed``: the app shares the web UI's origin,
+and with that header its page could register a service worker for ``/`` that answers
+for the UI's scripts in every later tab (code run as the UI, with the API token).
+Without it a worker's scope stays under the app's own path.
+
 The answer streams back as it comes (its body is read :data:`~symphony.wire.relay.CHUNK`
 at a time, never whole); a ``Location`` that points to the root (``/login``) of an app
 that ignores ``X-Forwarded-Prefix`` is put under the prefix.
@@ -52,6 +57,9 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+
+#: Headers of an app's answer that never reach the browser (see the module docstring).
+_NOT_PASSED = frozenset({"service-worker-allowed"})
 
 
 def upstream_target(path: str, query: bytes) -> bytes:
@@ -117,7 +125,7 @@ def _response_headers(response: h11.Response, prefix: str) -> list[tuple[str, st
     out = []
     for raw_name, raw_value in response.headers:
         name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        if name.lower() in HOP_BY_HOP - {"content-length"}:
+        if name.lower() in HOP_BY_HOP - {"content-length"} or name.lower() in _NOT_PASSED:
             continue
         rooted = value.startswith("/") and not value.startswith("//")
         mine = value.startswith(prefix + "/") or value == prefix

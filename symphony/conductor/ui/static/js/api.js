@@ -73,8 +73,21 @@ export async function request(method, path, body) {
     init.headers = headers({ "Content-Type": "application/json" });
     init.body = typeof body === "string" ? body : JSON.stringify(body);
   }
-  const response = await check(await fetch(path, init));
+  const response = await check(await reach(path, init));
   return response.status === 204 ? null : response.json();
+}
+
+/**
+ * fetch(), with a failure to reach the Conductor (stopped, restarting, the network)
+ * said as such: the browser's own words ("Failed to fetch") were all a toast showed.
+ */
+async function reach(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new Error(`Cannot reach the Conductor (${error.message}): try again when it is back`);
+  }
 }
 
 export const api = {

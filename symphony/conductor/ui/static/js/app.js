@@ -22,21 +22,32 @@ import { startLive, stopLive, store, subscribe } from "./store.js";
 const root = document.getElementById("app");
 let unmount = null; // the current page's cleanup
 let shell = null; // {main, status, links} once logged in
+let shownPath = null; // the route of the page shown
 
 const routes = [
   [/^\/nodes$/, (main) => mountNodes(main)],
   [/^\/deployments$/, (main) => mountDeployments(main)],
   [/^\/new$/, (main) => mountForm(main, null)],
-  [/^\/d\/([^/]+)\/edit$/, (main, id) => mountForm(main, decodeURIComponent(id))],
-  [/^\/d\/([^/]+)$/, (main, id) => mountDeployment(main, decodeURIComponent(id))],
+  [/^\/d\/([^/]+)\/edit$/, (main, id) => mountForm(main, decoded(id))],
+  [/^\/d\/([^/]+)$/, (main, id) => mountDeployment(main, decoded(id))],
   [/^\/experiments$/, (main) => mountExperiments(main)],
-  [/^\/x\/([^/]+)$/, (main, name) => mountExperiment(main, decodeURIComponent(name))],
+  [/^\/x\/([^/]+)$/, (main, name) => mountExperiment(main, decoded(name))],
 ];
+
+/** A name from the address; one typed by hand may hold a "%" that decodes to nothing. */
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part; // shown as typed: "No deployment named 50%off."
+  }
+}
 
 function route() {
   if (!getToken()) return showLogin();
   if (!shell) buildShell();
-  const path = location.hash.replace(/^#/, "") || "/nodes";
+  // A page may keep its own state after a "?" (the deployments' filter): not the route.
+  const path = location.hash.replace(/^#/, "").split("?")[0] || "/nodes";
   if (unmount) unmount();
   unmount = null;
   for (const [pattern, mount] of routes) {
@@ -48,6 +59,10 @@ function route() {
       }
       fill(shell.main);
       unmount = mount(shell.main, ...match.slice(1)) || null;
+      // Another page starts at its top, not where the last one was scrolled to (a link
+      // at the bottom of the list would open a deployment at its logs).
+      if (path !== shownPath) window.scrollTo(0, 0);
+      shownPath = path;
       return;
     }
   }

@@ -10,6 +10,7 @@ import { lastExit, nodesOf, updatedAt } from "./deployments.js";
 import { clock, confirmDialog, empty, fill, h, pill, toast } from "./dom.js";
 import { logViewer } from "./logs.js";
 import { isScheduled, runsPanel } from "./runs.js";
+import { joinCommand } from "./shell.js";
 import { specReader } from "./specs.js";
 import { store, subscribe } from "./store.js";
 import { usagePanel } from "./usage.js";
@@ -222,7 +223,7 @@ function specFacts(spec) {
     item("Node group", spec.node_group || "any"),
     item("Capacity", caps),
     item("Restart policy", `${policy.type}, backoff ${policy.backoff_seconds} s`),
-    h("div.fact.wide#command", h("dt", "Command"), h("dd", h("code", (spec.config.command || []).join(" ")))),
+    h("div.fact.wide#command", h("dt", "Command"), h("dd", h("code", joinCommand(spec.config.command || [])))),
     secretsFact(spec.config.env || {}),
   ];
 }

@@ -52,7 +52,7 @@ export function mountDeployments(main) {
   // The deployment states come from GET /states (the Conductor's list, not a copy).
   function stateOptions() {
     const known = store.states ? store.states.deployment.states : [];
-    const chosen = state.value;
+    const chosen = state.value || params.get("state") || "";
     fill(state, h("option", { value: "" }, "All states"), known.map((s) => h("option", { value: s }, s)));
     state.value = chosen;
   }
@@ -70,7 +70,19 @@ export function mountDeployments(main) {
     body,
   );
 
-  let first = 0; // the index (in the filtered list) of the first row shown
+  let first = Math.max(0, Number.parseInt(params.get("from") || "1", 10) - 1 || 0); // the first row shown
+
+  // The filter and the page live in the address (replaced, not pushed): Back from a
+  // deployment returns to the same rows, and the address can be shared.
+  function remember() {
+    const query = new URLSearchParams();
+    if (name.value) query.set("name", name.value);
+    if (state.value) query.set("state", state.value);
+    if (first) query.set("from", String(first + 1));
+    const text = query.toString();
+    const hash = `#/deployments${text ? `?${text}` : ""}`;
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+  }
 
   function render() {
     if (!store.loaded) return fill(body, empty("Loading…"));
@@ -87,6 +99,7 @@ export function mountDeployments(main) {
     // Rows that went away (deleted, filtered out) may leave the page past the end.
     first = Math.min(first, Math.floor((shown.length - 1) / PAGE_ROWS) * PAGE_ROWS);
     fill(body, table(shown.slice(first, first + PAGE_ROWS)), pager(shown.length));
+    remember();
   }
 
   /** "101–200 of 950", with the buttons to the previous and next pages (none on one page). */
@@ -112,6 +125,7 @@ export function mountDeployments(main) {
   const refilter = () => {
     first = 0;
     render();
+    remember(); // also when nothing matches (render returned early)
   };
   name.addEventListener("input", refilter);
   state.addEventListener("change", refilter);

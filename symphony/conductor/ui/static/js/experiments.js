@@ -80,7 +80,12 @@ export function mountExperiment(main, name) {
     act("Start", () => change("running"), { id: "exp-start" }),
     h("button.btn.danger#exp-delete", { onclick: remove }, "Delete"),
   );
-  fill(main, h("div.page-head", h("div", title, reason), actions), body);
+  fill(
+    main,
+    h("p.crumbs", h("a", { href: "#/experiments" }, "Experiments"), " / ", name),
+    h("div.page-head", h("div", title, reason), actions),
+    body,
+  );
 
   async function change(desired) {
     try {
@@ -108,8 +113,13 @@ export function mountExperiment(main, name) {
   return polled(
     () => api.experiment(name),
     (x, err) => {
+      // No such experiment: nothing to stop, start or delete (another error may pass).
+      actions.style.display = err && err.status === 404 ? "none" : "";
       if (err) return fill(body, empty(err.status === 404 ? `No experiment ${name}.` : err.message));
       fill(title, `${x.name} `, pill(x.state));
+      // Offer only what would change something: Stop while it should run, Start while not.
+      document.getElementById("exp-stop").disabled = x.desired_state === "stopped";
+      document.getElementById("exp-start").disabled = x.desired_state === "running";
       reason.textContent = x.reason || "";
       const groups = new Map();
       for (const p of x.processes) {

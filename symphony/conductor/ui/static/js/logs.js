@@ -4,13 +4,44 @@
 // the view (new lines are kept aside and shown on Follow), so a reader can scroll back
 // without the text moving. The stream itself stays open either way. Changing the
 // instance or stdout/stderr starts a fresh stream with the last TAIL lines.
+//
+// A job may log far faster than a page can draw (a shell loop of `echo` writes about
+// 5 MB/s): the lines are drawn at most every DRAW_MS, and only the last MAX_LINES of
+// what arrived meanwhile, so the page stays responsive whatever the job writes.
 
 import { ApiError, streamText } from "./api.js";
 import { h } from "./dom.js";
 
 const TAIL = 200;
 const MAX_LINES = 5000; // what the view keeps; older lines are dropped
+const DRAW_MS = 100; // the view is redrawn at most this often
 const RETRY_MS = 2000; // after a stream ended (instance not started yet, node away)
+
+// A terminal's escape sequences: CSI (colours, cursor moves: ESC [ ... final byte), OSC
+// (window titles, links: ESC ] ... BEL or ESC \), character sets (ESC ( B) and the
+// two-byte ones (ESC and one byte).
+const ESCAPES = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -\/]+[0-~]|\x1b[@-_]?/g;
+
+/**
+ * A line as a terminal would show it: without escape sequences (a job's colours would
+ * otherwise show as "[31m" around its words), and for a line a progress bar rewrote
+ * with carriage returns, only its last state. A CRLF line ending is not a rewrite.
+ */
+export function terminalText(line) {
+  if (!line.includes("\x1b") && !line.includes("\r")) return line;
+  let text = line.replace(ESCAPES, "");
+  if (text.endsWith("\r")) text = text.slice(0, -1);
+  const cr = text.lastIndexOf("\r");
+  return cr >= 0 ? text.slice(cr + 1) : text;
+}
+
+/** The last `max` items of `kept` followed by `more` (never a spread: `more` may be huge). */
+export function lastLines(kept, more, max = MAX_LINES) {
+  if (more.length >= max) return more.slice(more.length - max);
+  const out = kept.length + more.length > max ? kept.slice(kept.length + more.length - max) : kept.slice();
+  for (const line of more) out.push(line);
+  return out;
+}
 
 export function logViewer(deploymentId) {
   const instance = h("select#log-instance", { "aria-label": "instance" }, h("option", { value: "" }, "first live instance"));
@@ -33,6 +64,10 @@ export function logViewer(deploymentId) {
 
   let following = true;
   let held = []; // lines that arrived while paused
+  let pending = []; // lines that arrived while following, not drawn yet
+  let kept = []; // the last MAX_LINES lines drawn
+  let inView = 0; // how many lines the view holds (MAX_LINES and up to a fifth more)
+  let drawing = null; // the timer of the next draw
   let partial = ""; // an unfinished last line
   let controller = null;
   let retry = null;
@@ -40,23 +75,45 @@ export function logViewer(deploymentId) {
 
   function show(lines) {
     if (!lines.length) return;
+    pending = lastLines(pending, lines);
+    if (!drawing) drawing = setTimeout(draw, DRAW_MS);
+  }
+
+  function draw() {
+    drawing = null;
+    if (!pending.length || closed) return;
     const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
-    pre.append(lines.join("\n") + "\n");
-    // Text nodes pile up; merge them now and then and drop the oldest lines.
-    if (pre.childNodes.length > 200) {
-      const all = pre.textContent.split("\n");
-      pre.textContent = all.slice(Math.max(0, all.length - MAX_LINES - 1)).join("\n");
+    kept = lastLines(kept, pending);
+    // Appending is cheap; past MAX_LINES (with some slack, so not on every draw) the
+    // whole view is rewritten with the lines it keeps.
+    if (inView + pending.length > MAX_LINES + MAX_LINES / 5) {
+      pre.textContent = kept.join("\n") + "\n";
+      inView = kept.length;
+    } else {
+      pre.append(pending.join("\n") + "\n");
+      inView += pending.length;
     }
+    pending = [];
     if (following && atBottom) pre.scrollTop = pre.scrollHeight;
+  }
+
+  function reset() {
+    pre.textContent = "";
+    held = [];
+    pending = [];
+    kept = [];
+    inView = 0;
+    clearTimeout(drawing);
+    drawing = null;
   }
 
   function receive(text) {
     const lines = (partial + text).split("\n");
     partial = lines.pop();
+    for (let i = 0; i < lines.length; i += 1) lines[i] = terminalText(lines[i]);
     if (following) show(lines);
     else {
-      held.push(...lines);
-      held = held.slice(-MAX_LINES);
+      held = lastLines(held, lines);
       status.textContent = `paused, ${held.length} new line${held.length === 1 ? "" : "s"}`;
     }
   }
@@ -67,8 +124,7 @@ export function logViewer(deploymentId) {
     if (closed) return;
     const mine = new AbortController();
     controller = mine;
-    pre.textContent = "";
-    held = [];
+    reset();
     partial = "";
     const query = new URLSearchParams({ tail: TAIL, follow: "1", stream: stream.value });
     if (instance.value) query.set("instance", instance.value);
@@ -97,12 +153,14 @@ export function logViewer(deploymentId) {
       held = [];
       pre.scrollTop = pre.scrollHeight;
       status.textContent = "following";
-    } else status.textContent = "paused";
+    } else {
+      // What was received before the pause is shown now; the view then holds still.
+      clearTimeout(drawing);
+      draw();
+      status.textContent = "paused";
+    }
   });
-  clear.addEventListener("click", () => {
-    pre.textContent = "";
-    held = [];
-  });
+  clear.addEventListener("click", reset);
   instance.addEventListener("change", start);
   stream.addEventListener("change", start);
 
@@ -124,6 +182,7 @@ export function logViewer(deploymentId) {
     close() {
       closed = true;
       clearTimeout(retry);
+      clearTimeout(drawing);
       if (controller) controller.abort();
     },
   };

@@ -4,6 +4,7 @@
 
 import { api, ApiError } from "./api.js";
 import { clock, fill, h, pill, toast } from "./dom.js";
+import { joinCommand } from "./shell.js";
 import { store } from "./store.js";
 
 export function versionsPanel(id) {
@@ -50,7 +51,7 @@ export function versionsPanel(id) {
             { dataset: { version: v.version } },
             h("td.num", { "data-label": "Version" }, `${v.version}${v.current ? " (current)" : ""}`),
             h("td", { "data-label": "Status" }, pill(v.status)),
-            h("td.mono", { "data-label": "Command" }, ((v.spec.config || {}).command || []).join(" ")),
+            h("td.mono", { "data-label": "Command" }, joinCommand((v.spec.config || {}).command || [])),
             h("td.when", { "data-label": "Created" }, clock(v.created_at)),
             h("td.reason", { "data-label": "Reason" }, v.reason || ""),
             h("td", back),
