@@ -11,8 +11,9 @@ plain line per change, so logs of a CI job stay readable. The wait polls the dep
 lived, and a poll answer is the same view ``symphony ps`` shows.
 
 Exit status: 0 when the deployment got where it was asked to go (every wanted replica
-running, or none left for a stop or a delete), 1 when it failed (its restart budget and
-reschedules spent), 3 when ``--timeout`` (default 300 s) passed first.
+running, or none left for a stop or a delete; a scheduled one between its runs), 1 when
+it failed (its restart budget and reschedules spent), 3 when ``--timeout`` (default
+300 s) passed first.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def progress(
         text += f" (pending: {deployment['pending_reason']})"
     if deployment.get("state") == "failed":
         return f"failed: {deployment.get('failure') or text}", running, wanted, "failed"
+    if (deployment.get("spec") or {}).get("schedule") and not live:
+        # Between runs: it starts replicas at its times only, so it is as asked.
+        return f"scheduled: {deployment.get('pending_reason') or 'between runs'}", 1, 1, "done"
     ended = [i for i in deployment.get("instances") or [] if (i.get("updated_at") or 0) >= since]
     if deployment.get("state") == "exited" and not live and ended:
         return _ended(ended, wanted)
