@@ -3,13 +3,14 @@
 ::
 
     $ symphony port-forward replay-server 9000
-    Forwarding from 127.0.0.1:9000 -> replay-server of rl (node n2, port 20001)
+    Forwarding from 127.0.0.1:9000 -> replay-server of rl
 
 Every connection to the local port becomes one WebSocket to the Conductor
 (``GET /experiments/{experiment}/services/{service}/forward``), which relays it to the
 node whose process exposes or binds the name, as ``kubectl port-forward`` does over its
 own streams. Nothing on the node listens to the outside: the node opens the stream to
 the Conductor. Runs until interrupted; ``LOCAL_PORT`` 0 (the default) picks a free one.
+A name no process of the experiment binds or exposes is an error at once (exit 1).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import sys
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ._experiment_lookup import cluster_of, current_or_only
+from ._errors import CLIError
+from ._experiment_lookup import cluster_of, current_or_only, experiment
 from ._remote import add_conductor_flag
 
 
@@ -65,11 +67,27 @@ def run_port_forward(args: argparse.Namespace) -> int:
 
     cluster = cluster_of(args)
     name = current_or_only(cluster, args.experiment)
+    served = served_names(experiment(cluster, name))
+    if args.service not in served:  # said now, not at each connection the port takes
+        has = f" (it has {', '.join(served)})" if served else ""
+        raise CLIError(f"no process of experiment {name} exposes or binds {args.service!r}{has}")
     client = cluster.client
     url = forward_url(client.url, name, args.service, secrets.token_hex(6))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
         trio.run(_serve, url, client.token, args.address, args.local_port, name, args.service)
     return 0
+
+
+def served_names(found: dict[str, Any]) -> list[str]:
+    """The names the processes of experiment ``found`` (the API's view) bind or expose.
+
+    >>> served_names({"processes": [{"binds": {"db": None}, "exposes": {"tb": 6006}}]})
+    ['db', 'tb']
+    """
+    names = set()
+    for process in found.get("processes") or []:
+        names |= {*(process.get("binds") or {}), *(process.get("exposes") or {})}
+    return sorted(names)
 
 
 async def _serve(
