@@ -138,4 +138,18 @@ def test_experiment_state_names_what_does_not_run() -> None:
     state, reason = experiment_state("running", [proc("a", "failed", reason="gave up")])
     assert (state, reason) == ("failed", "process a failed: gave up")
     assert experiment_state("stopped", [proc("a", "running")]) == ("stopped", "stopping a")
+    # A process that ended for good (its policy restarts it no more) is named with why:
+    # without a change, the experiment never runs whole again.
+    state, reason = experiment_state(
+        "running",
+        [
+            proc("a", "running"),
+            proc("b", "exited", reason="exited with code 7"),
+            proc("c", "starting"),
+        ],
+    )
+    assert (state, reason) == (
+        "degraded",
+        "not running: c; ended, not to be restarted: b (exited with code 7)",
+    )
     assert experiment_state("stopped", [proc("a", "stopped")]) == ("stopped", None)
