@@ -11,9 +11,9 @@ plain line per change, so logs of a CI job stay readable. The wait polls the dep
 lived, and a poll answer is the same view ``symphony ps`` shows.
 
 Exit status: 0 when the deployment got where it was asked to go (every wanted replica
-running, or none left for a stop or a delete; a scheduled one between its runs), 1 when
-it failed (its restart budget and reschedules spent), 3 when ``--timeout`` (default
-300 s) passed first.
+running, and passing its health check if it has one, or none left for a stop or a
+delete; a scheduled one between its runs), 1 when it failed (its restart budget and
+reschedules spent), 3 when ``--timeout`` (default 300 s) passed first.
 """
 
 from __future__ import annotations
@@ -84,7 +84,12 @@ def progress(
         total = max(len(live), 1)
         return text, total - len(live), total, None if live else "done"
     wanted = int((deployment.get("replicas") or {}).get("desired") or 0)
-    text = f"{running}/{wanted} running" + (f", {others}" if others else "")
+    # With a health check an instance is ready once it passes it, not when it runs.
+    checked = bool((deployment.get("spec") or {}).get("health_check"))
+    healthy = sum(1 for i in live if i.get("state") == "running" and i.get("health") == "healthy")
+    ready = healthy if checked else running
+    text = f"{running}/{wanted} running" + (f" ({healthy} healthy)" if checked else "")
+    text += f", {others}" if others else ""
     if deployment.get("pending_reason"):
         text += f" (pending: {deployment['pending_reason']})"
     if deployment.get("state") == "failed":
@@ -95,8 +100,8 @@ def progress(
     ended = [i for i in deployment.get("instances") or [] if (i.get("updated_at") or 0) >= since]
     if deployment.get("state") == "exited" and not live and ended:
         return _ended(ended, wanted)
-    done = running == wanted and len(live) == wanted
-    return text, running, wanted, "done" if done else None
+    done = ready == wanted and len(live) == wanted
+    return text, ready, wanted, "done" if done else None
 
 
 def _ended(instances: list[dict[str, Any]], wanted: int) -> tuple[str, int, int, str]:

@@ -51,6 +51,17 @@ SCHEDULED = dep(
     spec={"schedule": {"cron": "30 2 * * *"}},
     pending_reason="waiting for its first scheduled run (30 2 * * *, UTC)",
 )
+CHECKED = {"health_check": {"type": "exec", "command": ["true"]}}
+UNHEALTHY = dep(
+    "running", 2, inst(0, "running", health="healthy"), inst(1, "running"), spec=CHECKED
+)
+HEALTHY = dep(
+    "running",
+    2,
+    inst(0, "running", health="healthy"),
+    inst(1, "running", health="healthy"),
+    spec=CHECKED,
+)
 IN_A_RUN = dep("starting", 1, inst(0, "starting"), spec={"schedule": {"cron": "* * * * *"}})
 
 
@@ -71,6 +82,9 @@ IN_A_RUN = dep("starting", 1, inst(0, "starting"), spec={"schedule": {"cron": "*
         # Between runs a scheduled deployment has settled: it runs nothing till its time.
         (SCHEDULED, 0, "done", "scheduled: waiting for its first scheduled run (30 2 * * *, UTC)"),
         (IN_A_RUN, 0, None, "0/1 running, 1 starting"),
+        # With a health check, running is not enough: each must pass it.
+        (UNHEALTHY, 0, None, "2/2 running (1 healthy)"),
+        (HEALTHY, 0, "done", "2/2 running (2 healthy)"),
     ],
 )
 def test_progress_reads_one_look_at_a_deployment(
@@ -166,6 +180,27 @@ def test_deploy_wait_returns_at_once_for_a_scheduled_deployment(project: Path) -
     last = result.stdout.splitlines()[-1]
     assert last.startswith("nightly: scheduled: waiting for its first scheduled run (30 2 * * *")
     run(project, "rm", "nightly")
+
+
+def test_deploy_wait_waits_for_the_health_check(project: Path) -> None:
+    """A service whose check never passes is not done because its process runs (nor is
+    it failed: it restarts), as ``kubectl rollout status`` waits for readiness."""
+    check = {"type": "exec", "command": ["test", "-f", "ready"], "period_seconds": 0.5}
+    never = spec(project, "never", config={"command": ["sleep", "600"]}, health_check=check)
+    result = run(project, "deploy", "-f", never, "--wait", "--timeout", "4")
+    assert result.returncode == _wait.TIMED_OUT, (result.stdout, result.stderr)
+    assert "(0 healthy)" in result.stdout
+    run(project, "rm", "never")
+    ready = spec(
+        project,
+        "ready",
+        config={"command": ["sh", "-c", "touch ready; exec sleep 600"]},
+        health_check=check,
+    )
+    result = run(project, "deploy", "-f", ready, "--wait", "--timeout", "30")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert result.stdout.splitlines()[-1].startswith("ready: 1/1 running (1 healthy) (")
+    run(project, "rm", "ready")
 
 
 def test_deploy_wait_exits_3_when_the_timeout_passes(
