@@ -34,8 +34,8 @@ from pydantic import (
 
 from ._container import CONTAINER_KINDS, config_problems
 from ._labels import Labels
-from ._names import generate_name
-from ._schedule import RestartSchedule, Schedule
+from ._names import generate_name, name_is_generated
+from ._schedule import RestartSchedule, Schedule, schedules_problem
 from ._secrets import SecretRef
 from ._shared import shared
 from ._sources import EnvRef, GitSource, Sha256
@@ -437,11 +437,16 @@ class UpdatePolicy(_Strict):
     auto_revert: bool = True
     canary: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 0
 
-
-def _name_is_generated(schema: dict[str, Any]) -> None:
-    # A client may leave the name out (it is generated from the command), so the JSON
-    # schema of what a client sends does not require it.
-    schema["required"] = [r for r in schema.get("required", []) if r != "name"]
+    @model_validator(mode="after")
+    def _deadline_after_min(self, info: ValidationInfo) -> UpdatePolicy:
+        deadline, least = self.healthy_deadline_seconds, self.min_healthy_seconds
+        if deadline <= least and not _stored(info):  # stored before this rule: as it was
+            raise ValueError(
+                f"healthy_deadline_seconds ({deadline:g}) must be longer than "
+                f"min_healthy_seconds ({least:g}): a new instance could never be healthy in "
+                "time, and every roll would fail"
+            )
+        return self
 
 
 class DeploymentSpec(_Strict):
@@ -451,7 +456,7 @@ class DeploymentSpec(_Strict):
     field path); turn it back into plain JSON with :meth:`to_dict`.
     """
 
-    model_config = ConfigDict(json_schema_extra=_name_is_generated)
+    model_config = ConfigDict(json_schema_extra=name_is_generated)
 
     name: Annotated[
         str,
@@ -485,16 +490,9 @@ class DeploymentSpec(_Strict):
 
     @model_validator(mode="after")
     def _schedules_fit(self) -> DeploymentSpec:
-        if self.schedule is not None and self.restart_schedule is not None:
-            raise ValueError(
-                "schedule and restart_schedule exclude each other: a scheduled deployment "
-                "starts afresh at each run already"
-            )
-        if self.schedule is not None and self.restart_policy.type == "always":
-            raise ValueError(
-                "a scheduled deployment's runs must end: use restart_policy 'on-failure' "
-                "or 'never' with a schedule, not 'always'"
-            )
+        problem = schedules_problem(self.schedule, self.restart_schedule, self.restart_policy.type)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     update: UpdatePolicy = Field(default_factory=shared(UpdatePolicy))
