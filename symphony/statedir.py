@@ -15,6 +15,13 @@ lock is the kernel's: it goes away with the process holding it, even on SIGKILL,
 crashed service never leaves a stale lock behind. The lock file is left in place (an
 ``unlink`` would let a third process lock a new file while a second still holds the
 old one); it holds the holder's pid, for the refusal message only.
+
+A command that only checks whether a service holds the directory
+(:func:`check_state_dir_free`: ``symphony ps`` finding a Conductor that is still
+starting, ``symphony up`` before it checks its ports) takes a *shared* lock for a
+moment. Probes then never refuse each other, and a service that finds only probes on the
+file (a shared lock of its own would succeed: nobody holds it exclusively) tries again
+for up to :data:`PROBE_GRACE` seconds instead of refusing a directory nobody holds.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ class StateDirInUse(SymphonyError, OSError):
     holder: int | None = None
 
 
+#: How long a service waits for probes (shared locks, held for the few microseconds of
+#: a check) to let go of its lock file. A service holding it is refused at once.
+PROBE_GRACE = 1.0
+
+
 def lock_path(directory: Path, role: str) -> Path:
     """The lock file of ``role`` (``conductor`` or ``node``) in ``directory``."""
     return Path(directory) / f"{role}.lock"
@@ -55,15 +67,37 @@ def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
     # lock, or it would outlive us in them.
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise _in_use(directory, role, _read_holder(fd)) from None
+        _lock(fd, directory, role)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
     finally:
         os.close(fd)  # lets go of the lock
+
+
+def _lock(fd: int, directory: Path, role: str) -> None:
+    """Lock ``fd`` exclusively, waiting out probes (see the module docstring)."""
+    deadline = time.monotonic() + PROBE_GRACE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if not _only_probed(fd) or time.monotonic() >= deadline:
+            raise _in_use(directory, role, _read_holder(fd))
+        time.sleep(0.001)
+
+
+def _only_probed(fd: int) -> bool:
+    """Whether no one holds the file exclusively (so what stopped an exclusive lock was
+    a probe's shared one): a shared lock of ours then succeeds, and is let go at once."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
 
 
 def make_state_dir(directory: Path, role: str, change: str = "--state-dir DIR") -> None:
@@ -113,7 +147,9 @@ def check_state_dir_free(directory: Path, role: str) -> None:
         return  # no lock file (or none we may read): nobody holds it, or the lock says so
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Shared: a holder's exclusive lock stops it, other probes do not, and a
+            # service starting now waits out this moment instead of refusing.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             raise _in_use(directory, role, _read_holder(fd)) from None
     finally:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from symphony.config import ConductorConfig, NodeConfig
+from symphony.config import ConductorConfig, NodeConfig, values
 
 if TYPE_CHECKING:
     from symphony.node import NodeHandle
@@ -65,7 +65,8 @@ class UpConfig:
     ``http_port`` and ``node_port`` may be 0 (a free port). ``capacities`` of ``None``
     means :func:`local_capacities`; ``node_id`` of ``None`` means :func:`local_node_id`.
     ``gpus`` lists the local node's GPU devices (``None``: NVML finds them; see
-    ``NodeConfig.gpus``).
+    ``NodeConfig.gpus``). ``ports`` is where the node allocates experiments' ports
+    (``None``: ``node.ports``' default, 20000-29999).
     """
 
     state_dir: Path = Path(".symphony")
@@ -76,6 +77,7 @@ class UpConfig:
     groups: tuple[str, ...] = (LOCAL_GROUP,)
     heartbeat_sec: float = 1.0
     gpus: tuple[str, ...] | None = None
+    ports: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,7 @@ async def _services(
                 key_file=key_file,
                 state_dir=state_dir / "node",
                 gpus=config.gpus,
+                ports=config.ports if config.ports is not None else values.DEFAULT_PORTS,
             )
             node = await services.start(run_node, node_config)
             started.append(node)

@@ -2,7 +2,9 @@
 
 Node monitors and jobs are built to outlive the agent that started them; in tests that
 is a leak. After every test, whatever still runs from that test's ``tmp_path`` (its
-command line names it, or its working directory lies in it) is killed.
+command line names it, or its working directory lies in it) is killed, and with it every
+process it started: a job may run in a directory of the repository (``examples/rl``) and
+still hold a port of the node's range, which a later test's node then finds taken.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def processes_under(root: Path) -> list[psutil.Process]:
-    """Live processes (not us) whose command line or cwd is inside ``root``."""
+    """Live processes (not us) whose command line or cwd is inside ``root``, and every
+    descendant of theirs (a node monitor's jobs, wherever they run), found before any
+    is killed: a job whose monitor dies first is the init process's child, out of reach."""
     marker = str(root)
-    found = []
+    found: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
         if proc.pid == os.getpid():
             continue
@@ -42,8 +46,13 @@ def processes_under(root: Path) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         if marker in cmdline or cwd.startswith(marker):
-            found.append(proc)
-    return found
+            found[proc.pid] = proc
+    for proc in list(found.values()):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            for child in proc.children(recursive=True):
+                if child.pid != os.getpid():
+                    found.setdefault(child.pid, child)
+    return list(found.values())
 
 
 def kill_all(procs: list[psutil.Process]) -> None:

@@ -117,6 +117,7 @@ def test_cli_node_flags_override_the_file(node_file: Path) -> None:
             "--conductor", "[::1]:6000", "--group", "a", "--group", "b",
             "--capacity", "X=1", "--capacity", "Y=0", "--heartbeat", "0.5",
             "--state-dir", "st", "--log-level", "warning", "--log-json",
+            "--ports", "31000-31099",
         )
     )  # fmt: skip
     node = config.node
@@ -127,6 +128,7 @@ def test_cli_node_flags_override_the_file(node_file: Path) -> None:
     assert node.groups == ("a", "b")
     assert dict(node.capacities_total) == {"X": 1, "Y": 0}  # replaced, not merged
     assert node.heartbeat_sec == 0.5
+    assert node.ports == "31000-31099"
     assert node.state_dir == node_file.parent / "st"
     assert node.ca_file == node_file.parent / "storage/certs/ca.pem"  # from the file
 

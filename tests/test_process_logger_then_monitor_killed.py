@@ -2,10 +2,11 @@
 
 A killed logger's runs keep their pipes' read ends in the monitor until it hands them to
 a new logger (``process/logpool.py``). The monitor killed in between (a few ms after the
-logger, before it reaped it) leaves those pipes with no reader at all: the job's next
-write gets SIGPIPE and it dies, and the next monitor restarts it ("exit status unknown").
-Found by the node state machine (``test_process_node_machine.py``); not fixed yet: the
-read ends would have to be held by something that outlives both (the agent, say).
+logger, before it reaped it) left those pipes with no reader at all: the job's next
+write got SIGPIPE and it died, and the next monitor restarted it ("exit status unknown").
+Found by the node state machine (``test_process_node_machine.py``). Now the job's own
+ends of its pipes are open read-write (a reader as long as it runs), and the next
+monitor gives the run's output to a logger of its own (``process/adoptedlogs.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 
-import pytest
 import trio
 
 from tests.jobs.harness import monitor_pid, open_node, spec, wait_real
@@ -23,7 +23,6 @@ from tests.test_process_node_machine import log_size
 TICKING = spec(["sh", "-c", "while :; do echo tick; sleep 0.05; done"])
 
 
-@pytest.mark.xfail(strict=True, reason="a double fault: the pipes lose their last reader")
 async def test_a_job_survives_its_logger_and_then_its_monitor_killed(tmp_path) -> None:
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node:
@@ -40,8 +39,11 @@ async def test_a_job_survives_its_logger_and_then_its_monitor_killed(tmp_path) -
             # Ten more lines of it, or its end.
             await wait_real(
                 lambda: (
-                    len(node.states("tick-0")) > 2 or log_size(node.state_dir, "tick-0") > size + 50
+                    "exited" in node.states("tick-0")
+                    or log_size(node.state_dir, "tick-0") > size + 50
                 )
             )
-            assert node.states("tick-0") == ["starting", "running"]
+            # Re-adopted (a "running" again, the same pid), never ended nor restarted.
+            assert set(node.states("tick-0")) == {"starting", "running"}
+            assert {u.pid for u in node.of("tick-0") if u.state == "running"} == {running.pid}
             assert os.path.exists(f"/proc/{running.pid}")

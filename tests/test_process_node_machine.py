@@ -6,9 +6,10 @@ trio loop of its own thread; hypothesis picks the steps: start an instance (a jo
 ticks a line every 50 ms, one that exits 0 at once and is never restarted, one that
 fails fast and is restarted twice before it fails for good), stop a live one, stop one
 that ended (the Conductor's forget, once it has the end), SIGKILL the monitor, SIGKILL
-a logger (and wait until the monitor has handed its runs to a new one: killing the
-monitor too before that is a double fault no job survives, see
-``test_process_logger_then_monitor_killed.py``), a short real pause. After the steps,
+a logger (and wait until the monitor has handed its runs to a new one), SIGKILL any
+logger of a ticking job, an earlier monitor's too, and maybe the monitor right after it
+(the double faults of ``test_process_logger_then_monitor_killed.py`` and
+``test_process_adopted_output.py``), a short real pause. After the steps,
 once every start and stop is done and a monitor serves (polled with deadlines):
 
 - the agent still runs;
@@ -132,6 +133,19 @@ def _pipes(pid: int) -> set[str]:
     return found
 
 
+def _named(name: str) -> list[int]:
+    """The live processes called ``name`` (their ``comm``)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            if entry.isdigit():
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+                if f"({name})" in stat and stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry))
+    return found
+
+
 def log_size(state_dir: str, name: str) -> int:
     with contextlib.suppress(OSError):
         return os.path.getsize(logfiles.log_path(state_dir, name, "stdout"))
@@ -189,9 +203,7 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
 
         @rule(index=st.integers(0, 50))
         def kill_logger(self, index: int) -> None:
-            """Kill one, and wait until the monitor has handed its runs to a new one: the
-            monitor killed before that leaves the runs' pipes with no reader at all (see
-            the module's doc), which no single fault does."""
+            """Kill one, and wait until the monitor has handed its runs to a new one."""
             tickers = [n for n in self.live() if self.started[n] == "tick"]
             self.agent.call(wait_real, lambda: all(self._ran(n) for n in tickers), 15.0)
             pid = monitor_of(self.state_dir)
@@ -206,6 +218,23 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
             self.agent.call(
                 wait_real, lambda: all(self._markers(n) > before[n] for n in held), 15.0
             )
+
+        @rule(index=st.integers(0, 50), monitor_too=st.booleans())
+        def kill_any_logger(self, index: int, monitor_too: bool) -> None:
+            """Kill a logger that reads a live ticking job, whichever monitor forked it
+            (an earlier one's, whose runs the current one adopted), and with
+            ``monitor_too`` the monitor a moment after, before it can replace the
+            logger: a double fault, which costs no job its life."""
+            tickers = [n for n in self.live() if self.started[n] == "tick"]
+            pipes = set().union(*(_pipes(pid) for n in tickers for pid in self._pids(n)))
+            loggers = sorted(p for p in _named("symphony-log") if _pipes(p) & pipes)
+            if loggers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(loggers[index % len(loggers)], signal.SIGKILL)
+            pid = monitor_of(self.state_dir) if monitor_too else None
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
         def _runs_of(self, logger: int) -> list[str]:
             """The live ticking instances whose output ``logger`` reads."""

@@ -69,8 +69,8 @@ PUBLIC: dict[str, set[str]] = {
     "symphony.conductor.placement": {
         "STRATEGIES", "AlreadyReserved", "CapacityLedger", "ClusterState", "LedgerError",
         "NodeView", "OverCapacity", "PendingInstance", "Placement", "Plan", "Reservation",
-        "Strategy", "UnknownNode", "Unplaced", "job_needs", "never_placeable", "node_tags",
-        "plan_placements",
+        "Strategy", "UnknownNode", "Unplaced", "job_needs", "never_placeable",
+        "never_placeable_gang", "node_tags", "plan_placements",
         "plan_gang", "runtime_requests", "runtime_totals",
     },
     "symphony.conductor.timetable": {

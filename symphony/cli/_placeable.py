@@ -10,12 +10,31 @@ The words are the Scheduler's own pending reasons
 (:func:`symphony.conductor.placement.never_placeable`), asked of the nodes as
 ``GET /nodes`` lists them, idle: a deployment that only waits for room says nothing.
 Not an error: a node that fits may join later, and the deployment waits for it.
+
+A node is judged by the protocol version it speaks (a job with sources or secrets needs
+4), as the Scheduler judges it. An experiment (``symphony launch``) is placed as one
+gang, each process group on one node, its processes competing for room: it is warned
+about when the Scheduler's gang planner could not place it on the listed nodes even
+were they idle (:func:`symphony.conductor.placement.never_placeable_gang`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from symphony.conductor.placement import NodeView
+
+#: The protocol versions that added secrets and the relay, as the Scheduler asks them
+#: (``symphony.wire.version``'s; importing the wire package here would cost every
+#: command ~0.2 s at its start).
+SECRETS_PROTOCOL = 4
+RELAY_PROTOCOL = 5
+#: The protocol version a node is taken to speak when the listing does not say (a
+#: Conductor older than ``protocol_version`` in ``GET /nodes``): new enough for sources
+#: and secrets, as every node is since they came.
+ASSUMED_PROTOCOL = SECRETS_PROTOCOL
 
 
 def never_placeable_text(
@@ -23,43 +42,131 @@ def never_placeable_text(
 ) -> str | None:
     """Why no listed node could ever take an instance of ``deployment`` (as the API
     answers it, with its ``spec``), or ``None`` when one could or nothing is asked
-    (no replicas, stopped, an experiment's process). Pure, for tests."""
-    from symphony.conductor.placement import (
-        NodeView,
-        job_needs,
-        never_placeable,
-        runtime_requests,
-        runtime_totals,
-    )
+    (no replicas, stopped, an experiment's process: see
+    :func:`experiment_never_placeable_text`). Pure, for tests."""
+    from symphony.conductor.placement import never_placeable
 
     spec = deployment.get("spec")
     if not isinstance(spec, Mapping) or spec.get("experiment") is not None:
         return None  # an experiment's gang places its own way
     if not spec.get("replicas", 1) or spec.get("desired_state") == "stopped":
         return None
-    config = spec.get("config") or {}
-    env = config.get("env_name") if isinstance(config, Mapping) else None
-    env = env if isinstance(env, str) else None
-    requests = runtime_requests(
-        str(spec.get("kind") or "exec"), dict(spec.get("capacity_requests") or {})
-    )
-    views = [
+    listed = list(nodes)
+    views = _views(listed)
+    group, requests, needs = spec.get("node_group"), _requests(spec), _needs(spec)
+    reason = never_placeable(views, group, requests, needs)
+    oldest = _min_protocol(spec)
+    if reason is None and oldest > 1:
+        # The Scheduler's words (placement's unplaced_reason) for a job with secrets.
+        new = [v for v, n in zip(views, listed, strict=True) if _protocol(n) >= oldest]
+        if never_placeable(new, group, requests, needs) is not None:
+            return (
+                f"needs a node of protocol version {oldest} or newer (it uses secrets); "
+                "the nodes that fit are older: upgrade them"
+            )
+    return reason
+
+
+def experiment_never_placeable_text(
+    experiment: Mapping[str, Any], nodes: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """Why no set of the listed nodes could ever take ``experiment`` (its spec, as
+    submitted), in the Scheduler's words: its processes are placed as one gang, each
+    process group on one node, so they compete for room. ``None`` when the nodes, idle,
+    could take it all, or it is launched stopped. Pure, for tests."""
+    from symphony.conductor.placement import PendingInstance, never_placeable_gang
+    from symphony.spec import SpecError, parse_experiment
+
+    try:
+        spec, processes = parse_experiment(experiment)
+    except SpecError:
+        return None  # the Conductor says what is wrong with it
+    if spec.desired_state == "stopped":
+        return None
+    members = []
+    for process in processes:
+        data = process.to_dict()
+        role = process.experiment
+        assert role is not None
+        members.append(
+            PendingInstance(
+                process.name,
+                process.name,
+                process.node_group,
+                _requests(data),
+                strategy=process.placement.strategy,
+                gang=role.name,
+                gang_group=role.gang_group,
+                needs=_needs(data),
+                min_protocol=max(_min_protocol(data), _relay_protocol(data)),
+            )
+        )
+    listed = list(nodes)
+    protocols = {str(n.get("node_id")): _protocol(n) for n in listed}
+    return never_placeable_gang(_views(listed), members, protocols)
+
+
+def _views(nodes: Iterable[Mapping[str, Any]]) -> list[NodeView]:
+    """The listed nodes as the Scheduler sees them: groups, and as tags what their
+    protocol version and environments let them run."""
+    from symphony.conductor.placement import NodeView, node_tags, runtime_totals
+
+    return [
         NodeView(
             str(n.get("node_id")),
-            # The listing has no protocol version: a node is taken to know sources (every
-            # node since they came), so only a named environment it lacks is reported.
-            frozenset(n.get("groups") or ()).union(
-                job_needs(image=True, env_name=None),
-                *(job_needs(image=True, env_name=e) for e in n.get("envs") or ()),
-            ),
+            frozenset(n.get("groups") or ()).union(node_tags(_protocol(n), n.get("envs") or ())),
             n.get("state") == "ready",
             runtime_totals(n.get("capacities_total") or {}, n.get("container_runtimes") or ()),
             draining=bool(n.get("draining")),
         )
         for n in nodes
     ]
-    needs = job_needs(image=False, env_name=env)
-    return never_placeable(views, spec.get("node_group"), requests, needs)
+
+
+def _protocol(node: Mapping[str, Any]) -> int:
+    version = node.get("protocol_version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
+    return ASSUMED_PROTOCOL
+
+
+def _requests(spec: Mapping[str, Any]) -> dict[str, int]:
+    from symphony.conductor.placement import runtime_requests
+
+    kind = str(spec.get("kind") or "exec")
+    return runtime_requests(kind, dict(spec.get("capacity_requests") or {}))
+
+
+def _config(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    config = spec.get("config")
+    return config if isinstance(config, Mapping) else {}
+
+
+def _needs(spec: Mapping[str, Any]) -> frozenset[str]:
+    """What a node must have besides capacity, as the Conductor's placement_needs says:
+    sources (an archive for ``exec``, a git checkout) and a named environment."""
+    from symphony.conductor.placement import job_needs
+
+    config = _config(spec)
+    archive = config.get("image") is not None and (spec.get("kind") or "exec") == "exec"
+    env = config.get("env_name")
+    return job_needs(
+        image=archive or config.get("git") is not None,
+        env_name=env if isinstance(env, str) else None,
+    )
+
+
+def _min_protocol(spec: Mapping[str, Any]) -> int:
+    """The protocol a node needs for the spec's secrets (``{"secret": NAME}`` values)."""
+    env = _config(spec).get("env")
+    uses = isinstance(env, Mapping) and any(isinstance(v, Mapping) for v in env.values())
+    return SECRETS_PROTOCOL if uses else 1
+
+
+def _relay_protocol(spec: Mapping[str, Any]) -> int:
+    role = spec.get("experiment")
+    relay = isinstance(role, Mapping) and role.get("network") == "relay"
+    return RELAY_PROTOCOL if relay else 1
 
 
 def listed_nodes(api: Any) -> list[dict[str, Any]] | None:
@@ -77,6 +184,27 @@ def listed_nodes(api: Any) -> list[dict[str, Any]] | None:
     except Exception:
         return None
     return nodes
+
+
+def warn_if_experiment_never_placeable(
+    nodes: list[dict[str, Any]] | None, experiment: Mapping[str, Any]
+) -> bool:
+    """Print one warning line on stderr when no set of ``nodes`` could take
+    ``experiment`` (its spec as submitted); returns whether it did."""
+    import sys
+
+    reason = None if nodes is None else experiment_never_placeable_text(experiment, nodes)
+    if reason is None:
+        return False
+    name = experiment.get("name")
+    reason = reason.removeprefix(f"experiment {name}: ")
+    print(
+        f"symphony: warning: experiment {name} cannot be placed: {reason} "
+        "(it waits until nodes that can take it all join)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
 
 
 def warn_if_never_placeable(

@@ -126,12 +126,17 @@ def run_launch(args: argparse.Namespace) -> int:
         print(exp.dump_yaml(), end="")
         print(f"# dry run: experiment {exp.name} is valid; nothing was launched")
         return 0
+    from ._placeable import listed_nodes, warn_if_experiment_never_placeable
+
+    nodes = listed_nodes(cluster.client)
     created = call(cluster.client, cluster.launch, exp, force=args.force)
     names = [p.get("name") for p in created.get("processes") or []]
     print(
         f"experiment {created.get('name')} launched: {len(names)} processes "
-        f"({', '.join(map(str, names))}); watch it with `symphony p`"
+        f"({', '.join(map(str, names))}); watch it with `symphony p`",
+        flush=True,
     )
+    warn_if_experiment_never_placeable(nodes, exp.dump_dict())
     return 0
 
 

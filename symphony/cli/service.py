@@ -46,6 +46,7 @@ NODE_KEYS = (
     ("capacity", "node.capacities_total"),
     ("gpu", "node.gpus"),
     ("heartbeat", "node.heartbeat_sec"),
+    ("ports", "node.ports"),
     ("ca_file", "node.tls.ca_file"),
     ("cert_file", "node.tls.cert_file"),
     ("key_file", "node.tls.key_file"),

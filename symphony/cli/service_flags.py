@@ -174,6 +174,12 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
         type=checked("seconds", float, what="seconds"),
         help="heartbeat interval (default 3)",
     )
+    add(
+        "--ports",
+        metavar="LOW-HIGH",
+        type=checked("port_range"),
+        help="where experiments' ports are allocated on this node (default 20000-29999)",
+    )
     tls = parser.add_argument_group("certificate files (all three)")
     tls.add_argument("--ca-file", metavar="FILE")
     tls.add_argument("--cert-file", metavar="FILE")

@@ -68,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a GPU device of the local node, e.g. 0 (repeatable; default: what NVML finds)",
     )
     add(
+        "--ports",
+        metavar="LOW-HIGH",
+        type=checked("port_range"),
+        help="where the local node allocates experiments' ports (default 20000-29999; "
+        "choose a range of your own on a machine shared with others)",
+    )
+    add(
         "--log-level",
         metavar="LEVEL",
         type=checked("log_level"),
@@ -91,6 +98,7 @@ def up_config(args: argparse.Namespace) -> UpConfig:
         node_id=args.node_id,
         capacities=capacities,
         gpus=tuple(args.gpu) if args.gpu else None,
+        ports=args.ports,
     )
 
 

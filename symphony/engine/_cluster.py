@@ -52,7 +52,8 @@ class Cluster:
     def new(kind: str, **kwargs: Any) -> Cluster:
         """``'symphony'``: the Conductor found as the CLI finds it (``url=``, ``token=``,
         ``state_dir=``); ``'local'``: ``symphony up`` running in this directory, else an
-        embedded Conductor and node (``state_dir=``, ``capacities=``)."""
+        embedded Conductor and node (``state_dir=``, ``capacities=``, ``ports=`` its
+        node's range for experiments' ports, as ``symphony up --ports``)."""
         if kind == "symphony":
             return SymphonyCluster(**kwargs)
         if kind == "local":
@@ -188,6 +189,7 @@ class LocalCluster(Cluster):
         *,
         state_dir: str | os.PathLike[str] | None = None,
         capacities: dict[str, int] | None = None,
+        ports: str | None = None,
     ) -> None:
         from symphony.client import Client
 
@@ -199,7 +201,7 @@ class LocalCluster(Cluster):
         from ._embedded import Embedded
 
         directory = Path(state_dir) if state_dir is not None else Path(".symphony")
-        self.embedded = Embedded(directory.absolute(), capacities=capacities)
+        self.embedded = Embedded(directory.absolute(), capacities=capacities, ports=ports)
         info = self.embedded.start()
         super().__init__(Client(info.http_url, info.token))
 

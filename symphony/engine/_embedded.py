@@ -33,9 +33,16 @@ STOP_TIMEOUT = 40.0
 class Embedded:
     """A running ``run_up`` on its own thread; :meth:`start` returns once it serves."""
 
-    def __init__(self, state_dir: Path, *, capacities: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        capacities: dict[str, int] | None = None,
+        ports: str | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.capacities = capacities
+        self.ports = ports
         self.info: UpInfo | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -68,7 +75,9 @@ class Embedded:
 
         from symphony.up import UpConfig, run_up
 
-        config = UpConfig(state_dir=self.state_dir, http_port=0, capacities=self.capacities)
+        config = UpConfig(
+            state_dir=self.state_dir, http_port=0, capacities=self.capacities, ports=self.ports
+        )
         async with trio.open_nursery() as nursery:
             self._token = trio.lowlevel.current_trio_token()
             self._cancel = nursery.cancel_scope.cancel

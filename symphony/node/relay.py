@@ -26,6 +26,7 @@ from symphony.spec import variable_stem
 from symphony.wire import OpenStream, TransportError
 from symphony.wire.relay import RelayAccept, RelayTunnel, open_relay_stream, splice
 
+from .ports import role_ports
 from .process import StartRequest
 
 log = logging.getLogger("symphony.node.relay")
@@ -54,12 +55,9 @@ def served_ports(requests: Iterable[StartRequest]) -> dict[int, tuple[str, str]]
         if role is None:
             continue
         env = request.spec.config.env
-        for name, fixed in {**role.binds, **role.exposes}.items():
-            stem = variable_stem(name)
-            given = env.get(f"SYMPH_{stem}_PORT", "")
-            port = fixed if fixed is not None else (int(given) if given.isdigit() else None)
-            if port is not None:
-                out[port] = (request.instance_id, env.get(f"SYMPH_{stem}_HOST", "127.0.0.1"))
+        for name, port in role_ports(role, env).items():
+            host = env.get(f"SYMPH_{variable_stem(name)}_HOST", "127.0.0.1")
+            out[port] = (request.instance_id, host)
     return out
 
 

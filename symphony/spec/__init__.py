@@ -37,17 +37,15 @@ if TYPE_CHECKING:
         process_deployments,
     )
     from ._labels import check_label_key, check_label_value
-    from ._model import (
-        DeploymentSpec,
-        ExecConfig,
-        ExperimentRole,
+    from ._model import DeploymentSpec, ExecConfig, ExperimentRole
+    from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._policies import (
         HealthCheck,
         PlacementPolicy,
         Reschedule,
         RestartPolicy,
         UpdatePolicy,
     )
-    from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
     from ._schedule import RestartSchedule, Schedule, time_zone
     from ._secrets import MAX_SECRET_BYTES, SecretName, SecretRef, secret_refs
     from ._sources import GitSource, is_commit
@@ -65,15 +63,15 @@ _LAZY = {
     "ProcessSpec": "_experiment",
     "parse_experiment": "_experiment",
     "process_deployments": "_experiment",
-    "HealthCheck": "_model",
-    "PlacementPolicy": "_model",
-    "Reschedule": "_model",
-    "RestartPolicy": "_model",
+    "HealthCheck": "_policies",
+    "PlacementPolicy": "_policies",
+    "Reschedule": "_policies",
+    "RestartPolicy": "_policies",
     "MAX_SECRET_BYTES": "_secrets",
     "SecretName": "_secrets",
     "SecretRef": "_secrets",
     "secret_refs": "_secrets",
-    "UpdatePolicy": "_model",
+    "UpdatePolicy": "_policies",
     "RestartSchedule": "_schedule",
     "Schedule": "_schedule",
     "check_label_key": "_labels",

@@ -36,30 +36,25 @@ from pydantic import (
 )
 
 from ._errors import SpecError
-from ._model import (
+from ._fields import (
     _NAME_RE,
     MAX_REPLICAS,
     NAME_PATTERN,
     Amount,
     Arg,
     ClassName,
-    DeploymentSpec,
     EnvName,
     EnvValue,
-    ExecConfig,
-    ExperimentRole,
     GroupName,
-    HealthCheck,
-    PlacementPolicy,
     Plain,
     Port,
-    Reschedule,
-    RestartPolicy,
     ServiceName,
     _command_list,
     _Strict,
     not_a_label,
 )
+from ._model import DeploymentSpec, ExecConfig, ExperimentRole
+from ._policies import HealthCheck, PlacementPolicy, Reschedule, RestartPolicy
 from ._shared import shared
 from ._stems import variable_stem
 from ._words import translate_errors

@@ -17,12 +17,6 @@ _INTERPRETERS = {"python", "python3", "node", "bash", "sh", "ruby", "perl", "uv"
 _BAD = re.compile(r"[^a-z0-9-]+")
 
 
-def name_is_generated(schema: dict[str, Any]) -> None:
-    """A client may leave the name out (it is generated from the command), so the JSON
-    schema of what a client sends does not require it."""
-    schema["required"] = [r for r in schema.get("required", []) if r != "name"]
-
-
 def generate_name(data: Any) -> str:
     """A fresh DNS-label name derived from a raw (not yet validated) spec dict."""
     return f"{_stem(data)}-{secrets.token_hex(3)}"

@@ -108,20 +108,3 @@ class RestartSchedule(_Strict):
 
     cron: Cron
     timezone: ZoneName = "UTC"
-
-
-def schedules_problem(
-    schedule: Schedule | None, restart_schedule: RestartSchedule | None, restart_type: str
-) -> str | None:
-    """Why a spec's schedules do not fit together (or with its restart policy), if so."""
-    if schedule is not None and restart_schedule is not None:
-        return (
-            "schedule and restart_schedule exclude each other: a scheduled deployment "
-            "starts afresh at each run already"
-        )
-    if schedule is not None and restart_type == "always":
-        return (
-            "a scheduled deployment's runs must end: use restart_policy 'on-failure' "
-            "or 'never' with a schedule, not 'always'"
-        )
-    return None

@@ -51,6 +51,7 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         ("up", "--capacity", "cpu=lots"),
         ("up", "--node-id", "bad id!"),
         ("up", "--log-level", "LOUD"),
+        ("up", "--ports", "30000-20000"),
     ],
 )
 def test_cli_malformed_arguments_are_usage_errors(
@@ -173,6 +174,8 @@ def test_up_defaults_and_capacity_overrides(tmp_path: Path) -> None:
     )
     assert custom.http_port == 0
     assert custom.capacities["Analytic1"] == 10 and custom.capacities["cpu"] == 50
+    assert config.ports is None  # node.ports' default
+    assert up_config(parse("up", "--ports", "31000-31099")).ports == "31000-31099"
 
 
 def test_up_local_node_id_is_a_valid_node_id_from_the_host_name() -> None:

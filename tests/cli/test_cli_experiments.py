@@ -43,6 +43,16 @@ processes:
   - {name: a, cmds: ["sleep 1"], connects: [nowhere]}
 """
 
+# Each process fits the local node (100 cpu per core), the group of both on one node not.
+PAIR_YAML = """\
+name: pair
+process_groups:
+  - name: both
+    processes:
+      - {name: one, cmds: ["sleep 600"], capacity_requests: {cpu: %(cpu)d}}
+      - {name: two, cmds: ["sleep 600"], capacity_requests: {cpu: %(cpu)d}}
+"""
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
@@ -127,6 +137,26 @@ def test_launch_watch_and_delete_an_experiment(project: Path) -> None:
     assert sym(project, "ls").stdout == ""
     gone = sym(project, "p", ok=False)
     assert "no experiment runs" in gone.stderr
+
+
+def test_launch_warns_when_no_set_of_nodes_could_take_the_experiment(project: Path) -> None:
+    import os
+
+    cpu = 100 * (os.cpu_count() or 1)
+    (project / "pair.yaml").write_text(PAIR_YAML % {"cpu": cpu // 2 + 1})
+    launched = sym(project, "launch", "pair.yaml")
+    assert launched.stdout.startswith("experiment pair launched: 2 processes (one, two)")
+    assert launched.stderr.splitlines() == [
+        f"symphony: warning: experiment pair cannot be placed: group both (2 processes, cpu "
+        f"{2 * (cpu // 2 + 1)}) does not fit: no ready node has cpu >= {2 * (cpu // 2 + 1)} "
+        f"free; 1 node, best has {cpu} (it waits until nodes that can take it all join)"
+    ]
+    sym(project, "d", "pair", "-f")
+    # Half each: it fits, and nothing is said.
+    (project / "pair.yaml").write_text(PAIR_YAML % {"cpu": cpu // 2})
+    fits = sym(project, "launch", "pair.yaml")
+    assert fits.stdout.startswith("experiment pair launched") and fits.stderr == ""
+    sym(project, "d", "pair", "-f")
 
 
 def test_logs_of_a_plain_deployment_still_work_without_experiments(project: Path) -> None:

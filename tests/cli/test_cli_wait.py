@@ -51,24 +51,21 @@ SCHEDULED = dep(
     spec={"schedule": {"cron": "30 2 * * *"}},
     pending_reason="waiting for its first scheduled run (30 2 * * *, UTC)",
 )
-CHECKED = {"health_check": {"type": "exec", "command": ["true"]}}
-UNHEALTHY = dep(
-    "running", 2, inst(0, "running", health="healthy"), inst(1, "running"), spec=CHECKED
-)
-HEALTHY = dep(
-    "running",
-    2,
-    inst(0, "running", health="healthy"),
-    inst(1, "running", health="healthy"),
-    spec=CHECKED,
-)
 IN_A_RUN = dep("starting", 1, inst(0, "starting"), spec={"schedule": {"cron": "* * * * *"}})
+# Restarted after a failed run (restarts 1, last exit 3), and an instance that failed for
+# good while its deployment goes on (rescheduled).
+CRASHED = dep("running", 1, inst(0, "running", restarts=1, exit_code=3))
+CRASHING = dep("running", 1, inst(0, "restarting", restarts=1, exit_code=3))
+RESTARTED_CLEAN = dep("running", 1, inst(0, "running", restarts=1, exit_code=0))
+REPLACED = dep(
+    "running", 1, inst(0, "failed", exit_code=3), inst(0, "running", id="w-0b", restarts=0)
+)
 
 
 @pytest.mark.parametrize(
     ("deployment", "since", "outcome", "text"),
     [
-        (RUNNING2, 0, "done", "2/2 running"),
+        (RUNNING2, 0, "up", "2/2 running"),
         (HALF, 0, None, "1/2 running, 1 starting"),
         (SCALING_DOWN, 0, None, "1/1 running, 1 stopping"),
         (STOPPING, 0, None, "1 left to stop"),
@@ -79,18 +76,74 @@ IN_A_RUN = dep("starting", 1, inst(0, "starting"), spec={"schedule": {"cron": "*
         # Started again: the run that ended before the change is not its outcome.
         (STOPPED_BEFORE, 20.0, None, "0/1 running"),
         (None, 0, "done", "removed"),
+        (CRASHED, 0, "failed", "failed: w-0 exited with code 3 (the node restarts it)"),
+        (CRASHING, 0, "failed", "failed: w-0 exited with code 3 (the node restarts it)"),
+        (RESTARTED_CLEAN, 0, "up", "1/1 running"),
+        (REPLACED, 0, "failed", "failed: w-0 exited with code 3"),
+        (REPLACED, 20.0, "up", "1/1 running"),
         # Between runs a scheduled deployment has settled: it runs nothing till its time.
         (SCHEDULED, 0, "done", "scheduled: waiting for its first scheduled run (30 2 * * *, UTC)"),
         (IN_A_RUN, 0, None, "0/1 running, 1 starting"),
-        # With a health check, running is not enough: each must pass it.
-        (UNHEALTHY, 0, None, "2/2 running (1 healthy)"),
-        (HEALTHY, 0, "done", "2/2 running (2 healthy)"),
     ],
 )
 def test_progress_reads_one_look_at_a_deployment(
     deployment: dict[str, Any] | None, since: float, outcome: str | None, text: str
 ) -> None:
-    assert progress(deployment, since)[::3] == (text, outcome)
+    assert progress(deployment, since, {})[::3] == (text, outcome)
+
+
+def test_progress_judges_restarts_past_those_the_change_saw() -> None:
+    # Scaled up while w-0 had crashed once before: that run is not this change's outcome.
+    assert progress(CRASHED, 0, {"w-0": 1})[3] == "up"
+    assert progress(CRASHED, 0, {"w-0": 0})[3] == "failed"
+    assert progress(CRASHED, 0, None)[3] == "up"  # no counts to judge by
+
+
+class Clock:
+    """``time`` for :func:`_wait.wait`: a sleep only moves the clock on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def waited(monkeypatch: pytest.MonkeyPatch, looks: list[dict[str, Any]]) -> tuple[int, float, str]:
+    """(exit status, seconds waited, last line) of a wait that sees ``looks`` in turn
+    (the last one again and again)."""
+    clock = Clock()
+    monkeypatch.setattr(_wait, "time", clock)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    seen = iter(looks)
+    status = _wait.wait(
+        None, "w", timeout=60, restarts={}, look=lambda: next(seen, looks[-1]), live=False
+    )
+    return status, clock.now - 1000.0, out.getvalue().splitlines()[-1]
+
+
+def test_wait_counts_replicas_once_the_same_runs_lasted(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = dep("running", 1, inst(0, "running", started_at=5.0))
+    status, took, last = waited(monkeypatch, [run])
+    assert (status, took, last) == (0, _wait.STEADY, "w: 1/1 running (1s)")
+    # Each look a new run (a job under "always" that exits 0 at once): never settled.
+    runs = [
+        dep("running", 1, inst(0, "running", restarts=n, exit_code=0, started_at=5.0 + n))
+        for n in range(1000)
+    ]
+    status, took, last = waited(monkeypatch, runs)
+    assert status == _wait.TIMED_OUT and took == 60
+
+
+def test_wait_fails_when_a_run_seen_running_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = dep("running", 1, inst(0, "running", started_at=5.0))
+    status, took, last = waited(monkeypatch, [first, CRASHED])
+    assert status == 1 and took == _wait.POLL
+    assert last == "w: failed: w-0 exited with code 3 (the node restarts it) (0.5s)"
 
 
 def test_progress_on_a_terminal_redraws_one_line_with_a_bar(
@@ -182,27 +235,6 @@ def test_deploy_wait_returns_at_once_for_a_scheduled_deployment(project: Path) -
     run(project, "rm", "nightly")
 
 
-def test_deploy_wait_waits_for_the_health_check(project: Path) -> None:
-    """A service whose check never passes is not done because its process runs (nor is
-    it failed: it restarts), as ``kubectl rollout status`` waits for readiness."""
-    check = {"type": "exec", "command": ["test", "-f", "ready"], "period_seconds": 0.5}
-    never = spec(project, "never", config={"command": ["sleep", "600"]}, health_check=check)
-    result = run(project, "deploy", "-f", never, "--wait", "--timeout", "4")
-    assert result.returncode == _wait.TIMED_OUT, (result.stdout, result.stderr)
-    assert "(0 healthy)" in result.stdout
-    run(project, "rm", "never")
-    ready = spec(
-        project,
-        "ready",
-        config={"command": ["sh", "-c", "touch ready; exec sleep 600"]},
-        health_check=check,
-    )
-    result = run(project, "deploy", "-f", ready, "--wait", "--timeout", "30")
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    assert result.stdout.splitlines()[-1].startswith("ready: 1/1 running (1 healthy) (")
-    run(project, "rm", "ready")
-
-
 def test_deploy_wait_exits_3_when_the_timeout_passes(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,3 +247,52 @@ def test_deploy_wait_exits_3_when_the_timeout_passes(
     assert warning.startswith("symphony: warning: huge cannot be placed: ")
     assert error.startswith("symphony: error: timed out after 1s waiting for huge")
     run(project, "rm", "huge")
+
+
+QUICK_FAILURES = {
+    "never": {"type": "never"},
+    "on-failure": {"type": "on-failure"},
+    "on-failure-at-once": {"type": "on-failure", "backoff_seconds": 0},
+    "always-at-once": {"type": "always", "backoff_seconds": 0},
+}
+
+
+@pytest.mark.parametrize("policy", sorted(QUICK_FAILURES))
+def test_deploy_wait_never_counts_a_quick_failure_as_a_success(project: Path, policy: str) -> None:
+    # A run that fails within milliseconds may still be "running" at a look (the node
+    # restarts it at once, or its exit is not reported yet): each try is a new chance.
+    for attempt in range(4):
+        name = f"quick-{policy}-{attempt}"
+        path = spec(
+            project,
+            name,
+            restart_policy=QUICK_FAILURES[policy],
+            config={"command": ["sh", "-c", "exit 3"]},
+        )
+        result = run(project, "deploy", "-f", path, "--wait", "--timeout", "30")
+        run(project, "rm", name)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert "exited with code 3" in result.stdout.splitlines()[-1], result.stdout
+
+
+def test_deploy_wait_counts_a_replica_with_a_health_check_once_healthy(project: Path) -> None:
+    check = {"type": "exec", "command": ["true"], "initial_delay_seconds": 2, "period_seconds": 0.5}
+    path = spec(project, "checked", health_check=check, config={"command": ["sleep", "600"]})
+    result = run(project, "deploy", "-f", path, "--wait")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "checked: 1/1 running (1 not healthy yet)" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("checked: 1/1 running (")
+    shown = json.loads(run(project, "ps", "--json").stdout)
+    (instance,) = next(d for d in shown if d["name"] == "checked")["instances"]
+    assert instance["health"] == "healthy"
+    run(project, "rm", "checked")
+
+
+def test_deploy_wait_exits_1_when_the_health_check_fails(project: Path) -> None:
+    check = {"type": "exec", "command": ["false"], "period_seconds": 0.2, "failure_threshold": 1}
+    path = spec(project, "sick", health_check=check, config={"command": ["sleep", "600"]})
+    result = run(project, "deploy", "-f", path, "--wait", "--timeout", "30")
+    run(project, "rm", "sick")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("sick: failed: sick-0-") and "was killed by SIGTERM (unhealthy: " in last

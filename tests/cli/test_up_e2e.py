@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
+from ..ports import port_range
+
 BIN = Path(sys.executable).parent  # console scripts sit beside the interpreter
 T = TypeVar("T")
 
@@ -156,11 +158,12 @@ def marked(marker: str) -> list[psutil.Process]:
 
 @contextlib.contextmanager
 def symphony_up(cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[str]]]:
-    """A running ``symphony up --port 0`` in ``cwd`` and its banner; stopped on exit."""
+    """A running ``symphony up --port 0`` in ``cwd`` and its banner; stopped on exit.
+    Its node allocates experiments' ports from a range of its own (``--ports``)."""
     # Its logs go to a file: a pipe nobody reads while the test runs could fill up.
     with (cwd / "up.log").open("ab") as log:
         proc = subprocess.Popen(
-            [str(BIN / "symphony"), "up", "--port", "0"],
+            [str(BIN / "symphony"), "up", "--port", "0", "--ports", port_range()],
             cwd=cwd,
             env=clean_env(),
             stdout=subprocess.PIPE,

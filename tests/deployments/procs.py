@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..ports import port_range
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -97,6 +99,7 @@ def node(
             "--group", "gpu-1",
             "--capacity", f"Analytic1={capacity}",
             "--heartbeat", str(heartbeat),
+            "--ports", port_range(),
             "--ca-file", str(certs / "ca.pem"),
             "--cert-file", str(certs / "node-client.pem"),
             "--key-file", str(certs / "node-client.key"),

@@ -11,6 +11,7 @@ import pytest
 from symphony.engine import Cluster, LocalCluster, SymphonyConfig
 
 from ..cli.test_up_e2e import wait_for
+from ..ports import port_range
 
 
 def test_local_embeds_a_conductor_then_attaches_to_it(
@@ -21,7 +22,7 @@ def test_local_embeds_a_conductor_then_attaches_to_it(
     for name in ("SYMPHONY_URL", "SYMPHONY_TOKEN", "SYMPHONY_STATE_DIR"):
         monkeypatch.delenv(name, raising=False)
     SymphonyConfig().reset()
-    first = Cluster.new("local", capacities={"cpu": 400})
+    first = Cluster.new("local", capacities={"cpu": 400}, ports=port_range())
     assert isinstance(first, LocalCluster) and first.embedded is not None
     try:
         assert (tmp_path / ".symphony" / "conductor.json").exists()
@@ -33,7 +34,9 @@ def test_local_embeds_a_conductor_then_attaches_to_it(
         assert first.current_experiment() == "hello"  # kept in this project's .symphony
         assert "hello" in (tmp_path / ".symphony" / "current-experiment.json").read_text()
         pids = [p["pid"] for p in running["processes"]]
-        wait_for("the server's line", lambda: "serving on 2" in first.client.logs("hello.server"))
+        [port] = [p["ports"]["web"] for p in running["processes"] if p["name"] == "server"]
+        line = f"serving on {port}"
+        wait_for("the server's line", lambda: line in first.client.logs("hello.server"))
 
         # A second cluster in this directory finds the first one running: no new Conductor.
         second = Cluster.new("local")

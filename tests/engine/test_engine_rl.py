@@ -13,7 +13,6 @@ import trio
 from symphony.engine import Cluster
 
 from ..api.helpers import cluster
-from ..link.cluster import shared_cert_node, start_node
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rl"
 
@@ -42,7 +41,7 @@ async def test_examples_rl_through_the_engine_on_two_nodes(
 ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the current experiment
     async with cluster(tmp_path) as c:
-        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2"))
+        await c.add_node("n2")  # its jobs end with the cluster, as n1's
         engine = Cluster.new("symphony", url=c.info.http_url, token=c.info.api_token)
         with trio.fail_after(15):
             while (

@@ -7,14 +7,13 @@ test reads their logs to see that every message arrived.
 from __future__ import annotations
 
 import importlib.util
-import random
 from pathlib import Path
 from types import ModuleType
 
 import trio
 
 from ..api.helpers import cluster
-from ..link.cluster import shared_cert_node, start_node
+from ..ports import port_range
 from .test_experiment_api import wait_experiment
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rl"
@@ -28,18 +27,10 @@ def launcher() -> ModuleType:
     return module
 
 
-def port_block() -> str:
-    """A range of ports for both nodes, away from the default one and from the ports the
-    kernel hands out for port 0: another test run on this machine at the same moment
-    (its nodes allocate from 20000 up) must not hold the ports the learner binds."""
-    base = random.randrange(21000, 32000, 100)
-    return f"{base}-{base + 99}"
-
-
 async def test_example_rl_processes_talk_over_tcp_across_two_nodes(tmp_path: Path) -> None:
-    ports = port_block()
+    ports = port_range()  # one for both nodes: they share this machine's ports
     async with cluster(tmp_path, node_overrides={"ports": ports}) as c:
-        await start_node(c.nursery, shared_cert_node(c.info, "n2", tmp_path / "n2", ports=ports))
+        await c.add_node("n2", ports=ports)
         with trio.fail_after(15):
             while (
                 sum(n["state"] == "ready" for n in (await c.http.get("/nodes")).json()["nodes"]) < 2

@@ -8,6 +8,7 @@ from pathlib import Path
 import trio
 
 from ..api.helpers import cluster
+from ..ports import port_range
 from .test_experiment_api import wait_experiment
 
 
@@ -40,7 +41,8 @@ async def test_experiment_processes_get_symph_values_and_ports(tmp_path: Path) -
             {"name": "agents-0", "processes": [env_dump("agent-0", out, connects="replay-server")]}
         ],
     }
-    async with cluster(tmp_path) as c:
+    low, high = map(int, (ports := port_range()).split("-"))
+    async with cluster(tmp_path, node_overrides={"ports": ports}) as c:
         assert (await c.http.post("/experiments", json=spec)).status_code == 201
         running = await wait_experiment(c, "rl", "running")
         with trio.fail_after(15):
@@ -56,7 +58,7 @@ async def test_experiment_processes_get_symph_values_and_ports(tmp_path: Path) -
             assert env["SYMPH_TENSORBOARD_PORT"] == "26006"
             assert env["SYMPH_REPLAY_SERVER_HOST"] == "127.0.0.1"
             port = int(env["SYMPH_REPLAY_SERVER_PORT"])
-            assert 20000 <= port <= 29999
+            assert low <= port <= high  # the node's range
             assert env["SYMPH_REPLAY_SERVER_ADDR"] == f"127.0.0.1:{port}"
         ports = {p["name"]: p["ports"] for p in running["processes"]}
         assert ports["board"] == {"tensorboard": 26006}
@@ -109,5 +111,84 @@ async def test_fixed_port_held_by_another_program_is_a_clear_error(tmp_path: Pat
                         break
                     await trio.sleep(0.05)
             assert board["state"] != "running"
+    finally:
+        holder.close()
+
+
+async def test_a_port_of_the_range_held_by_another_program_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """On a machine shared with others, a port of ``node.ports`` may be held by some
+    other program: the process is not started to fail binding it (while the relay
+    forwarded its name's traffic to that program), but refused with the port named."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    spec = {
+        "name": "vis",
+        "processes": [
+            {
+                "name": "app",
+                "cmds": ["sleep 60"],
+                "exposes": ["ui"],  # a port from the node's range: the only one is held
+                "reschedule": {"attempts": 0},
+            }
+        ],
+    }
+    try:
+        async with cluster(tmp_path, node_overrides={"ports": f"{port}-{port}"}) as c:
+            assert (await c.http.post("/experiments", json=spec)).status_code == 201
+            with trio.fail_after(20):
+                while True:
+                    app = (await c.http.get("/experiments/vis")).json()["processes"][0]
+                    if f"port {port} (ui) taken on this node" in (app["reason"] or ""):
+                        break
+                    await trio.sleep(0.05)
+            assert app["state"] != "running"
+            assert app["ports"] == {"ui": port}
+    finally:
+        holder.close()
+
+
+def held_port_with_a_free_next() -> tuple[socket.socket, int]:
+    """A listening socket on some port P whose next port P + 1 is free (now)."""
+    while True:
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port + 1))
+            except OSError:
+                holder.close()
+                continue
+        holder.listen()
+        return holder, port
+
+
+async def test_a_refused_port_of_the_range_is_given_up_for_the_next_one(tmp_path: Path) -> None:
+    """Restarting on the node would ask for the same port again, for ever: the instance
+    fails instead, and the Conductor places it again with the next port of the range."""
+    holder, port = held_port_with_a_free_next()
+    spec = {
+        "name": "vis",
+        "processes": [
+            {
+                "name": "app",
+                "cmds": ["sleep 60"],
+                "exposes": ["ui"],
+                "reschedule": {"attempts": 1, "delay_seconds": 0.1},
+            }
+        ],
+    }
+    try:
+        node = {"ports": f"{port}-{port + 1}"}  # the first is held
+        async with cluster(tmp_path, node_overrides=node) as c:
+            assert (await c.http.post("/experiments", json=spec)).status_code == 201
+            running = await wait_experiment(c, "vis", "running", timeout=20)
+            assert running["processes"][0]["ports"] == {"ui": port + 1}
+            events = (await c.http.get("/deployments/vis.app/events")).text
+            assert f"port {port} (ui) taken on this node by another program" in events
     finally:
         holder.close()

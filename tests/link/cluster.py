@@ -14,6 +14,8 @@ from symphony.config import ConductorConfig, NodeConfig
 from symphony.node import NodeHandle, run_node
 from symphony.pki import CertificateAuthority, issue_node_certificate, make_node_key_and_csr
 
+from ..ports import port_range
+
 
 def conductor_config(state_dir: Path, **overrides: Any) -> ConductorConfig:
     fields: dict[str, Any] = {
@@ -35,9 +37,11 @@ async def start_conductor(
 def shared_cert_node(
     info: ConductorInfo, node_id: str, state_dir: Path, **overrides: Any
 ) -> NodeConfig:
-    """A node using the shared seed certificate (CN node-client)."""
+    """A node using the shared seed certificate (CN node-client), allocating its
+    experiments' ports from a range of its own (:func:`port_range`)."""
     certs = info.cert_dir
     fields: dict[str, Any] = {
+        "ports": port_range(),
         "node_id": node_id,
         "conductor_host": "localhost",
         "conductor_port": info.node_port,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
+
+from ..ports import port_range
 
 WSAPP = Path(__file__).with_name("wsapp.py")
 ECHO = Path(__file__).with_name("echo_server.py")
@@ -61,27 +62,7 @@ async def wait_tunnels(
     raise AssertionError(f"no such row in GET /tunnels: {rows}")
 
 
-def port_range() -> str:
-    """A random range of 200 ports for a test node's experiments: tests that run at the
-    same time (and their leftovers) then do not fight over the default 20000-29999.
-
-    Below the kernel's ephemeral ports: a port handed to a service must not be taken
-    meanwhile by some client's outgoing connection, which would leave the service
-    unable to bind it (seen as a port-forward test waiting 30 s for its echo)."""
-    base = random.randrange(10000, _ephemeral_low() - 200, 200)
-    return f"{base}-{base + 199}"
-
-
-def _ephemeral_low() -> int:
-    """The lowest port the kernel picks for outgoing connections (32768 by default)."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    return max(low, 10400)  # room for at least two ranges
-
-
 def ports(**extra: Any) -> dict[str, Any]:
-    """``node_overrides`` for :func:`tests.api.helpers.cluster` with a random port range."""
+    """``node_overrides`` for :func:`tests.api.helpers.cluster` with a random port range
+    (what :func:`tests.link.cluster.shared_cert_node` gives by default, said out loud)."""
     return {"ports": port_range(), **extra}

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from ..conftest import kill_all, processes_under
+from ..ports import port_range
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -87,6 +88,8 @@ def _start_up(root: Path, *extra: str) -> subprocess.Popen[bytes]:
                 "ui-node",
                 "--capacity",
                 "Analytic1=10",
+                "--ports",  # a range of its own: a service of the tests binds from it
+                port_range(),
                 *extra,
             ],
             cwd=root,

@@ -1,25 +1,45 @@
 """What the API takes and returns, as pydantic models: the source of ``/openapi.json``.
 
+
 Request bodies are validated with these models (through
 :func:`symphony.spec.translate_errors`, so a refusal reads like a refused spec); the
 response models describe what :mod:`.views`, :func:`.routes_nodes.node_json` and
 :func:`.routes_events.event_json` return, and the schemathesis test checks every answer
 against them. A field typed with an enum (or a ``Literal``) shows its values in the
 document: type a state field with the state enum and ``/openapi.json`` lists the states.
+
+This module holds the deployments', nodes', events' and runs' answers; the models of
+other routes are beside it, one family each (``models_tokens.py``, ``models_queries.py``,
+``models_usage.py``, ``models_experiments.py``, ``models_secrets.py``, ...), on the bases
+of ``models_base.py``, and the names listed here are importable from here.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from symphony.spec import check_label_key, check_label_value
-from symphony.wire.messages import MAX_CAPACITY
-from symphony.wire.states import DeploymentState, ExperimentState, InstanceState
+from symphony.wire.states import DeploymentState, InstanceState
 
-from ..join import MAX_TOKEN_TTL
-from .paging import MAX_PAGE, MAX_SELECTORS, ListFilter
+from .models_base import _Answer, _Request
+from .models_experiments import Experiment, ExperimentChange, ExperimentList, ExperimentProcess
+from .models_queries import DeploymentsQuery, EventsQuery
+from .models_tokens import (
+    DEFAULT_TTL,
+    TokenCreated,
+    TokenDeleted,
+    TokenInfo,
+    TokenList,
+    TokenRequest,
+)
+from .models_usage import (
+    DeploymentUsageHistory,
+    InstanceUsageHistory,
+    NodeUsageHistory,
+    RestartCount,
+    UsageBucket,
+)
 
 __all__ = [
     "DEFAULT_TTL",
@@ -27,6 +47,7 @@ __all__ = [
     "Deployment",
     "DeploymentList",
     "DeploymentUsageHistory",
+    "DeploymentsQuery",
     "Error",
     "Event",
     "EventPage",
@@ -37,9 +58,11 @@ __all__ = [
     "ExperimentProcess",
     "Health",
     "Instance",
+    "InstanceUsageHistory",
     "Node",
     "NodeList",
     "NodeUsageHistory",
+    "RestartCount",
     "RollbackRequest",
     "Rollout",
     "Run",
@@ -48,172 +71,16 @@ __all__ = [
     "States",
     "TokenCreated",
     "TokenDeleted",
+    "TokenInfo",
     "TokenList",
     "TokenRequest",
+    "UsageBucket",
     "Version",
     "VersionList",
 ]
 
-#: A join token's lifetime when the request does not say.
-DEFAULT_TTL = 3600.0
 #: The most log lines one request may ask for.
 MAX_TAIL = 100_000
-#: The largest page of events.
-MAX_LIMIT = 1000
-#: Event ids are SQLite rowids (signed 64-bit).
-MAX_ID = 2**63 - 1
-
-
-class _Answer(BaseModel):
-    """A response: every field listed is present (``X | None`` may be null); more may
-    be added later without breaking a client."""
-
-    model_config = ConfigDict(extra="allow", defer_build=True)
-
-
-class _Request(BaseModel):
-    """A request body: strict (no coercion), unknown fields refused."""
-
-    model_config = ConfigDict(
-        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True
-    )
-
-
-# -- requests -----------------------------------------------------------------------
-
-
-# What a join token may bind, by the wire's rules for node ids, groups and capacity
-# classes (symphony.wire.messages), so that a token never binds what a node cannot send.
-NODE_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-GROUP_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-CLASS_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
-#: The most groups or capacity classes one token binds.
-MAX_BOUND = 256
-
-
-def _check_node_id(value: str) -> str:
-    # The parts of the wire's rule a JSON-schema pattern cannot say portably (pydantic's
-    # regex engine has no lookahead).
-    if ".." in value:
-        raise ValueError("a node id has no '..'")
-    if value == "node-client":
-        raise ValueError("'node-client' is reserved (the shared node certificate's name)")
-    return value
-
-
-BoundNodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN), AfterValidator(_check_node_id)]
-BoundGroup = Annotated[str, Field(pattern=GROUP_PATTERN)]
-BoundClass = Annotated[str, Field(pattern=CLASS_PATTERN)]
-BoundAmount = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
-
-
-class TokenRequest(_Request):
-    """``POST /tokens``: how long the token is valid, whether several nodes may use it,
-    and what a node joining with it may claim (an empty body takes the defaults and
-    binds nothing; see :mod:`symphony.conductor.binding`)."""
-
-    ttl_seconds: Annotated[float, Field(gt=0, le=MAX_TOKEN_TTL)] = DEFAULT_TTL
-    reusable: bool = False
-    node_id: Annotated[
-        BoundNodeId | None, Field(description="The only node id a node may join as")
-    ] = None
-    groups: Annotated[
-        list[BoundGroup] | None,
-        Field(max_length=MAX_BOUND, description="The groups a node may offer (a subset)"),
-    ] = None
-    capacities: Annotated[
-        dict[BoundClass, BoundAmount] | None,
-        Field(max_length=MAX_BOUND, description="The most of each class a node may offer"),
-    ] = None
-
-
-class _Query(BaseModel):
-    """Query parameters: text read leniently (``tail=5``, ``follow=yes``), unknown ones
-    ignored (a cache-busting ``?_=123`` is harmless)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, defer_build=True)
-
-
-class EventsQuery(_Query):
-    """``GET /deployments/{id_or_name}/events``."""
-
-    after: Annotated[
-        int,
-        Field(
-            ge=0,
-            le=MAX_ID,
-            description="Only events with a larger id (the previous page's next_after)",
-        ),
-    ] = 0
-    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size")] = 100
-
-
-def _label_selector(text: str) -> str:
-    key, sep, value = text.partition("=")
-    check_label_key(key)
-    if sep:
-        check_label_value(value)
-    return text
-
-
-class DeploymentsQuery(_Query):
-    """``GET /deployments``: without any of these, every deployment (as before paging)."""
-
-    limit: Annotated[
-        int | None, Field(ge=1, le=MAX_PAGE, description="Page size (default: no paging)")
-    ] = None
-    cursor: Annotated[
-        str | None,
-        Field(max_length=512, description="Where to continue: the previous page's next_cursor"),
-    ] = None
-    state: Annotated[DeploymentState | None, Field(description="Only in this state")] = None
-    node_group: Annotated[
-        str | None, Field(min_length=1, max_length=63, description="Only in this node group")
-    ] = None
-    name: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=63,
-            pattern=r"^[a-z0-9-]+$",
-            description="Only those whose name begins with this",
-        ),
-    ] = None
-    label: Annotated[
-        list[Annotated[str, AfterValidator(_label_selector)]],
-        Field(
-            max_length=MAX_SELECTORS,
-            description="KEY=VALUE, or KEY for any value (repeatable; all must match)",
-        ),
-    ] = []
-    view: Annotated[
-        Literal["full", "summary", "rows"],
-        Field(
-            description="summary: each deployment without its spec (a smaller answer); "
-            "rows: the summaries as arrays of values, in the order of the answer's "
-            "columns and instance_columns (the smallest answer)"
-        ),
-    ] = "full"
-
-    def chosen(self) -> ListFilter:
-        """The filter these parameters describe."""
-        labels = []
-        for text in self.label:
-            key, sep, value = text.partition("=")
-            labels.append((key, value if sep else None))
-        return ListFilter(
-            state=self.state,
-            node_group=self.node_group,
-            name_prefix=self.name,
-            labels=tuple(labels),
-        )
-
-    def pages(self) -> bool:
-        """Whether this asks for more than the plain list of everything."""
-        return self.limit is not None or self.cursor is not None or self.chosen() != ListFilter()
-
-
-# -- answers ------------------------------------------------------------------------
 
 
 class Error(_Answer):
@@ -390,6 +257,10 @@ class Node(_Answer):
     shared_certificate: bool
     heartbeat_sec: float
     draining: bool
+    protocol_version: int = Field(
+        description="The protocol version spoken with the node: 4 or newer runs jobs with "
+        "sources (config.image, git, env_name) and secrets, 5 or newer a relay experiment"
+    )
     envs: list[str]  # its named environments (config.env_name), as it last reported
     container_runtimes: list[str] = Field(default_factory=list)
     gpu_devices: list[GpuDevice] = Field(
@@ -399,48 +270,6 @@ class Node(_Answer):
 
 class NodeList(_Answer):
     nodes: list[Node]
-
-
-class UsageBucket(_Answer):
-    """One minute: the mean of each metric's samples, and as ``<name>_max`` the largest
-    (more metrics may appear: every other field is a number)."""
-
-    start: float
-    samples: int
-
-
-class NodeUsageHistory(_Answer):
-    node_id: str
-    now: float
-    bucket_seconds: int
-    current_bucket: float
-    buckets: list[UsageBucket]
-
-
-class InstanceUsageHistory(_Answer):
-    instance_id: str
-    replica: int
-    node_id: str | None
-    state: str
-    cpu_percent: float | None
-    rss_bytes: int | None
-    sampled_at: float | None
-    buckets: list[UsageBucket]
-
-
-class RestartCount(_Answer):
-    start: float
-    count: int
-
-
-class DeploymentUsageHistory(_Answer):
-    deployment_id: str
-    name: str
-    now: float
-    bucket_seconds: int
-    current_bucket: float
-    instances: list[InstanceUsageHistory]
-    restarts: list[RestartCount]
 
 
 class Event(_Answer):
@@ -492,90 +321,6 @@ class Runs(_Answer):
     last_restart_at: float | None
     next_restart_at: float | None
     runs: list[Run]
-
-
-class TokenCreated(_Answer):
-    """The token (shown this once) and how a node uses it."""
-
-    token: str
-    id: str
-    expires_at: float | None = None
-    single_use: bool = True
-    node_id: str | None = Field(default=None, description="Bound node id (null: unbound)")
-    groups: list[str] | None = Field(default=None, description="Bound groups (null: unbound)")
-    capacities: dict[str, int] | None = Field(
-        default=None, description="Bound capacities (null: unbound)"
-    )
-    ca_hash: str = ""
-    join_addr: str | None = None
-    join_command: str = ""
-
-
-class TokenInfo(_Answer):
-    id: str
-    created_at: float
-    expires_at: float | None
-    single_use: bool
-    used_at: float | None
-    usable: bool
-    node_id: str | None = None
-    groups: list[str] | None = None
-    capacities: dict[str, int] | None = None
-
-
-class TokenList(_Answer):
-    tokens: list[TokenInfo]
-
-
-class TokenDeleted(_Answer):
-    deleted: str
-
-
-# -- experiments ------------------------------------------------------------------------
-
-
-class ExperimentChange(_Request):
-    """Start or stop every process of an experiment."""
-
-    desired_state: Literal["running", "stopped"]
-
-
-class ExperimentProcess(_Answer):
-    """One process of an experiment: its deployment, where it runs and its state."""
-
-    name: str
-    group: str | None = Field(description="Its process group (all on one node), or null")
-    deployment: str = Field(description="Its deployment's name, <experiment>.<process>")
-    deployment_id: str
-    state: DeploymentState
-    instance_state: InstanceState | None
-    node_id: str | None
-    pid: int | None
-    restarts: int
-    reason: str | None
-    binds: dict[str, int | None]
-    exposes: dict[str, int | None]
-    connects: list[str]
-    ports: dict[str, int] = Field(description="The ports its bound and exposed names got")
-
-
-class Experiment(_Answer):
-    """An experiment: processes that find each other by name, launched together."""
-
-    name: str
-    desired_state: Literal["running", "stopped"]
-    network: Literal["auto", "direct", "relay"]
-    state: ExperimentState
-    reason: str | None = Field(description="Why it is not running (null when it is)")
-    created_at: float
-    updated_at: float
-    groups: list[str]
-    processes: list[ExperimentProcess]
-    spec: dict[str, Any]
-
-
-class ExperimentList(_Answer):
-    experiments: list[Experiment]
 
 
 class Upload(_Answer):

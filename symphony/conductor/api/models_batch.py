@@ -12,7 +12,8 @@ from pydantic import Field
 
 from symphony.spec import DeploymentSpec
 
-from .models import Deployment, _Answer, _Request
+from .models import Deployment
+from .models_base import _Answer, _Request
 
 __all__ = ["MAX_BATCH", "CreatedDeployments", "DeploymentBatch"]
 

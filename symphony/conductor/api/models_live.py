@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .models import _Query
+from .models_base import _Query
 
 
 class LiveQuery(_Query):

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from .models import MAX_TAIL, _Query
+from .models import MAX_TAIL
+from .models_base import _Query
 from .since import parse_since
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .models import _Answer
+from .models_base import _Answer
 
 __all__ = ["Tunnel", "TunnelList", "VisitLink"]
 

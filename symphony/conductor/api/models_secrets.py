@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field
 
 from symphony.spec import MAX_SECRET_BYTES, SecretName
 
-from .models import _Answer, _Request
+from .models_base import _Answer, _Request
 
 __all__ = ["SecretDeleted", "SecretInfo", "SecretList", "SecretRequest", "SecretSaved"]
 

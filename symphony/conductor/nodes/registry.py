@@ -16,29 +16,9 @@ connect while the Conductor was down, and its reconnect backoff (capped at 30 s,
 jitter) must not make it lost with a short node timeout - a Conductor restart restarts
 no job.
 
-``node_timeout`` is the Conductor's ``node_timeout_sec`` when set, else 5 x the node's
-own heartbeat interval. A sweep finds nodes that went quiet: a background timer sleeps
-until the earliest deadline and then tells the registry :class:`_SweepDue`; the registry
-decides from its state *at that moment* (a node that said hello again meanwhile has a
-new deadline and is left alone). Nothing else in the registry polls.
-
-Silence the Conductor caused is not the node's: when the sweep runs more than
-:data:`STALL_SEC` after its alarm (the Conductor was too busy to run it, so it was also
-too busy to read heartbeats: a reconnect storm, a starved machine), a node whose deadline
-passed meanwhile is not declared lost; its silence counts again from that moment (a new
-deadline one node timeout away). A node whose link dropped while the Conductor was
-strained has until twice the sweep's lateness after the late sweep (at most
-:data:`RESTART_GRACE_SEC`) to come back: its retries were turned away or timed out
-meanwhile, so its reconnect backoff (which doubles) grew past its node timeout.
-Likewise the nodes the store expects after a restart (:class:`ExpectNodes`, told once
-the Conductor has started) have their grace counted
-from when the Conductor is ready, not from when the registry was created.
-
-Heartbeats arrive in batches through a :class:`~.beats.HeartbeatInbox` (one wake-up of
-the registry for many heartbeats); a version-5 node's heartbeat *deltas* (only the usage
-that changed) are merged into the usage held for its link. A delta that cannot be applied
-(before any full heartbeat on the link, or too many keys) is refused: its usage is
-dropped and logged, the heartbeat still counts for liveness, and the link stays up.
+A node that goes quiet is declared lost by a sweep (``liveness.py``: its timeout,
+its alarm, and how a strained Conductor does not blame its nodes for its own slowness);
+heartbeats are applied by ``heartbeat_handling.py`` (batches, usage, deltas).
 
 Draining (``drains.py``) is apart from these states: :class:`SetDraining` marks a node,
 durably, and its views say ``draining`` whatever its state; subscribers hear of a change
@@ -64,28 +44,23 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import trio
 
-from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull
+from symphony.actors import Actor, ActorRef
 from symphony.wire import PROTOCOL_VERSION, Hello
-from symphony.wire.usagedelta import (
-    DeltaRefused,
-    encoded_size,
-    grown_size,
-    merge_usage,
-    usage_size,
-)
+from symphony.wire.usagedelta import encoded_size
 
 from ..fanout import LosslessFanout
-from .beats import BATCH_SEC, HeartbeatInbox
+from .beats import HeartbeatInbox
 from .drains import DrainBook, MemoryDrains
 from .fencing import IncarnationBook, MemoryIncarnations, is_other_incarnation
 from .fencing import refusal as fencing_refusal
+from .heartbeat_handling import HeartbeatHandling, _BeatsWaiting
+from .liveness import STALL_SEC, LivenessSweep, _SweepDue, liveness_timeout
 from .model import (
-    CloseSession,
     ExpectNodes,
     GetSession,
     InstancesReported,
@@ -104,25 +79,19 @@ from .usage import GetCurrentUsage, GetInstanceUsage, GetNodeUsage, UsageHistory
 
 log = logging.getLogger("symphony.conductor.nodes")
 
+__all__ = [
+    "MAX_RESOURCES_BYTES",
+    "RESTART_GRACE_SEC",
+    "STALL_SEC",
+    "NodeRegistry",
+    "liveness_timeout",
+]
+
 
 #: The most bytes (encoded) of a hello's ``resources`` kept (a real node's: ~1-4 KiB).
 MAX_RESOURCES_BYTES = 64 * 1024
 #: The least time a node not seen since the registry started has to say hello.
 RESTART_GRACE_SEC = 40.0
-#: A sweep this late after its alarm means the Conductor itself could not keep up.
-STALL_SEC = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class _SweepDue:
-    """From the registry's own timer: the earliest node deadline (``due_at``) has passed."""
-
-    due_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _BeatsWaiting:
-    """From the registry's own task: heartbeats wait in the inbox."""
 
 
 def _merge_reports(queued: Any, new: Any) -> Any | None:
@@ -140,12 +109,7 @@ def _merge_reports(queued: Any, new: Any) -> Any | None:
     return None
 
 
-def liveness_timeout(node_timeout_sec: float | None, heartbeat_sec: float) -> float:
-    """How long a node may stay quiet (or disconnected) before it is declared lost."""
-    return node_timeout_sec or 5.0 * heartbeat_sec
-
-
-class NodeRegistry(Actor):
+class NodeRegistry(HeartbeatHandling, LivenessSweep, Actor):
     """Tracks nodes; see the module docstring for the state machine.
 
     Args:
@@ -389,51 +353,6 @@ class NodeRegistry(Actor):
         self._publish(NodeChanged(node.view, node.state, session))
         return node.view
 
-    def _heartbeat(self, msg: NodeHeartbeat) -> None:
-        node = self._nodes.get(msg.node_id)
-        if node is None or node.session != msg.session or node.state != "ready":
-            return  # a stale session's last words
-        now = time.time()
-        usage = self._usage_of(node, msg)
-        node.beat(usage, now)
-        node.deadline = trio.current_time() + self.timeout_for(node.fixed.heartbeat_sec)
-        self.usage.record_node(msg.node_id, usage, now=now)
-        if msg.heartbeat.instances is not None:
-            self.usage.record_instances(msg.node_id, msg.heartbeat.instances, now=now)
-        envs = msg.heartbeat.envs
-        if envs is not None and tuple(envs) != node.fixed.envs:
-            # An environment appeared or went away: placement must know (a job waiting
-            # for it may fit now).
-            node.view = replace(node.view, envs=tuple(envs))
-            self._publish(NodeChanged(node.view, "ready", node.session))
-
-    def _usage_of(self, node: NodeRecord, msg: NodeHeartbeat) -> dict[str, Any]:
-        """The node's usage after this heartbeat: a full one as sent, a delta merged into
-        what the link said before (a delta that cannot be applied keeps that as is)."""
-        beat = msg.heartbeat
-        try:
-            if not beat.delta:
-                node.usage_bytes = usage_size(beat.usage)
-                node.has_usage = True
-                return beat.usage
-            merged = merge_usage(node.usage if node.has_usage else None, beat.usage)
-            node.usage_bytes = grown_size(merged, beat.usage, node.usage_bytes)
-            return merged
-        except DeltaRefused as refused:
-            log.warning("node %r: heartbeat usage refused: %s", msg.node_id, refused)
-            return node.usage
-
-    def _apply_beats(self) -> None:
-        for beat in self.beats.take():
-            self._heartbeat(beat)
-
-    async def _beats_waiting(self) -> None:
-        """Background: once heartbeats wait, let a batch gather, then have them applied."""
-        while True:
-            await self.beats.wait()
-            await trio.sleep(BATCH_SEC)
-            await self.ref.tell(_BeatsWaiting())
-
     def _usage_query(self, msg: GetNodeUsage | GetInstanceUsage | GetCurrentUsage) -> Any:
         now = time.time()
         if isinstance(msg, GetNodeUsage):
@@ -465,71 +384,3 @@ class NodeRegistry(Actor):
         """Tell every subscriber, never waiting (see the module docstring)."""
         for subscriber in self.subscribers:
             self.fanout.send(self.nursery, subscriber, event)
-
-    def _set_alarm(self, at: float) -> None:
-        self._sweep_at = at
-        moved, self._alarm_moved = self._alarm_moved, trio.Event()
-        moved.set()
-
-    def _wake_sweep(self, deadline: float) -> None:
-        # Only a deadline earlier than the timer's alarm moves it. Moving it for every
-        # hello made each connect O(nodes): a reconnect storm of N nodes, O(N^2).
-        if deadline < self._sweep_at:
-            self._set_alarm(deadline)
-
-    async def _timer(self) -> None:
-        """Background: sleep until the alarm, then tell the registry to sweep.
-
-        It only reads the alarm; the registry moves it (and wakes this task) while
-        handling messages, so the decision is always taken on the current state.
-        """
-        while True:
-            at, moved = self._sweep_at, self._alarm_moved
-            with trio.move_on_at(at):
-                await moved.wait()
-                continue  # the alarm moved: sleep until the new one
-            await self.ref.tell(_SweepDue(at))
-            await moved.wait()  # the sweep sets the next alarm
-
-    def _sweep(self, due_at: float) -> None:
-        """Declare lost the nodes whose deadline passed; set the alarm to the next one.
-
-        A late sweep (see the module docstring) gives those nodes a new deadline instead.
-        """
-        self._apply_beats()  # heartbeats that arrived in time count
-        now = trio.current_time()
-        stalled = now - due_at > STALL_SEC
-        if stalled:
-            late = now - due_at
-            grace = now + min(self.restart_grace_sec, 2 * late)
-            self._strain_grace = max(self._strain_grace, grace)
-            log.warning("the Conductor was %.1f s late checking node liveness", late)
-        # A link that dropped during a strain: its node's backoff may have grown past
-        # its timeout while it was turned away (see the module docstring).
-        strain_grace = self._strain_grace
-        for node in self._nodes.values():
-            if node.state != "lost" and node.deadline <= now:
-                if stalled:
-                    node.deadline = now + self.timeout_for(node.fixed.heartbeat_sec)
-                elif node.state == "disconnected" and strain_grace > now:
-                    node.deadline = strain_grace
-                else:
-                    self._declare_lost(node)
-        deadlines = [n.deadline for n in self._nodes.values() if n.state != "lost"]
-        self._set_alarm(min(deadlines, default=now + 3600.0))
-
-    def _declare_lost(self, node: NodeRecord) -> None:
-        timeout = self.timeout_for(node.view.heartbeat_sec)
-        if node.state == "ready":
-            reason = f"no heartbeat for {timeout:g} s"
-        else:
-            reason = f"not reconnected within {timeout:g} s"
-        session, node.session = node.session, None
-        self.usage.drop_node(node.view.node_id)
-        self._set_state(node, "lost", reason)
-        if session is not None:
-            try:
-                session.tell_nowait(CloseSession(f"node declared lost: {reason}"))
-            except (ActorStopped, MailboxFull):
-                # Gone already, or busy: a busy session notices its link is dead soon.
-                log.debug("could not tell session of %r to close", node.view.node_id)

@@ -1,29 +1,15 @@
 """NodeSession: the actor behind one authenticated node link.
 
-The connection handler (run by the wire server, in the task that owns the WebSocket)
-does the opening exchange, registers the node with the registry and then reads the link
-itself until it ends: one task per link reads its frames, with no reader task or message
-channel in between. The reading validates nothing itself:
-:mod:`symphony.wire` already turned every frame into a typed message or refused it.
-The session routes them: heartbeats to the registry's inbox (in batches, see ``beats.py``),
-statuses to the registry, log chunks to whoever asked for them. Other actors send
+The connection handler (:func:`run_session`, run by the wire server in the task that
+owns the WebSocket) does the opening exchange, registers the node with the registry and
+then reads the link itself until it ends (``session_reader.py``: one task per link, no
+reader task in between; heartbeats, statuses and log chunks routed). Other actors send
 commands to the node through the session's ref (``tell`` a wire message, or a list of
-them as one batch frame).
-
-Writing never blocks the session's handler: commands go into a bounded queue that a
-writer task sends, so a ``tell`` to a session (the Scheduler's starts, a supervisor's
-stops) waits at most for the handler to queue them, whatever the node does. A node that
-stops reading fails its link instead of stalling its senders (overflow policy *fail*):
-when a frame is not taken within :data:`WRITE_TIMEOUT`, or :data:`SEND_QUEUE` frames
-wait, the link is closed; the node reconnects, and its hello is reconciled as after any
-disconnection (an assigned instance missing from it is started again, a stop not yet
-confirmed is sent again), so no command is lost for good.
-
-Reading is paced by what the node's messages cost: the statuses of a link that are on
-their way to the deployments are counted, and the link is read no further while too
-many are (``window.py``); and a node asking for pieces of an upload is answered at most
-:data:`UPLOADS_QUEUED` pieces ahead of what it has taken. Either way only that link
-waits, and its node's own sends wait in its socket.
+them as one batch frame): handling one only queues it for a writer task
+(``session_writer.py``), so no sender ever waits on the node; a node that stops reading
+fails its own link. This module holds the session's state, what it does with each
+message sent to it (adapted to what an older node can read), and the link's life from
+hello to close.
 
 Identity: the node id is the client certificate's CN. A node holding the shared seed
 certificate (CN ``node-client``) may claim any id, with a warning in the log; a
@@ -35,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,15 +31,8 @@ from symphony.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
-    UPLOAD_CHUNK,
     ConnectionClosed,
-    EncodeError,
-    Error,
-    FrameTooLarge,
-    Heartbeat,
-    Hello,
     HelloRejected,
-    InstanceSecrets,
     InstanceStatus,
     LogChunk,
     LogCredit,
@@ -62,20 +40,11 @@ from symphony.wire import (
     Message,
     NodeConnection,
     OpenStream,
-    ProtocolError,
     StartInstance,
-    StatusBatch,
-    UploadData,
-    UploadRead,
     answer_hello,
     receive_hello,
 )
-from symphony.wire.states import InstanceState
-from symphony.wire.version import (
-    LOG_TIMES_PROTOCOL_VERSION,
-    RELAY_PROTOCOL_VERSION,
-    SECRETS_PROTOCOL_VERSION,
-)
+from symphony.wire.version import LOG_TIMES_PROTOCOL_VERSION, RELAY_PROTOCOL_VERSION
 
 from ..uploads import UploadStore
 from .beats import HeartbeatInbox
@@ -85,35 +54,30 @@ from .model import (
     CloseSession,
     LinkClosed,
     LogSink,
-    NodeHeartbeat,
-    NodeStatuses,
     OpenLogStream,
     RegisterNode,
     SessionEnded,
 )
+from .session_reader import ERRORS_LOGGED, ERRORS_SAMPLED, UPLOADS_QUEUED, SessionReader
+from .session_writer import SEND_BATCH, SEND_QUEUE, WRITE_TIMEOUT, SessionWriter
 from .window import StatusWindow
 
 if TYPE_CHECKING:
     from ..relay import RelayHub
 
-log = logging.getLogger("symphony.conductor.nodes")
+__all__ = [
+    "ERRORS_LOGGED",
+    "ERRORS_SAMPLED",
+    "SEND_BATCH",
+    "SEND_QUEUE",
+    "UPLOADS_QUEUED",
+    "WRITE_TIMEOUT",
+    "NodeSession",
+    "for_old_node",
+    "run_session",
+]
 
-#: Refused starts waiting to be reported as failed (see ``NodeSession._refuse``).
-_REFUSED_BUFFER = 256
-#: Frames (a command or a batch) waiting to be written; past it the link has failed.
-#: Generous: senders batch their commands, and a legitimate burst (every deployment
-#: answering one hello) must never fail a link, or the node would reconnect forever.
-SEND_QUEUE = 4096
-#: Seconds a node may take to accept one frame before its link is considered failed.
-WRITE_TIMEOUT = 10.0
-#: A link's first error reports are all logged; after them, one in ERRORS_SAMPLED.
-ERRORS_LOGGED = 10
-ERRORS_SAMPLED = 1000
-#: Answers to a node's upload reads (up to 512 KiB each) queued at once, at most.
-UPLOADS_QUEUED = 4
-#: Commands written together, at most, when several wait: one frame, one TLS record and
-#: one write instead of one each (a burst of 100 creates is 100 starts to one node).
-SEND_BATCH = 64
+log = logging.getLogger("symphony.conductor.nodes")
 
 
 def for_old_node(message: Any) -> Any:
@@ -127,7 +91,7 @@ def for_old_node(message: Any) -> Any:
     return message
 
 
-class NodeSession(InlineActor):
+class NodeSession(SessionReader, SessionWriter, InlineActor):
     """Owns one node link after its hello was accepted.
 
     Messages it handles: a wire :class:`Message` or a list of them (sent to the node as
@@ -253,229 +217,10 @@ class NodeSession(InlineActor):
         self.accepted = True
         self._start_writer()
 
-    def _start_writer(self) -> None:
-        outgoing, self._outgoing_out = self._outgoing_out, None
-        if outgoing is not None and not self.stopped and self.nursery is not None:
-            self.nursery.start_soon(self._write, outgoing)
-
-    def _queue(self, message: Message | list[Message]) -> None:
-        """Queue a frame for the writer (started with the first one, once accepted)."""
-        if self._outgoing is None:
-            self._outgoing, self._outgoing_out = trio.open_memory_channel[Message | list[Message]](
-                SEND_QUEUE
-            )
-            if self.accepted:
-                self._start_writer()
-        try:
-            self._outgoing.send_nowait(message)
-        except trio.WouldBlock:
-            self._fail_link(f"{SEND_QUEUE} frames wait to be written: the node does not read")
-
-    async def _write(self, outgoing: trio.MemoryReceiveChannel[Message | list[Message]]) -> None:
-        """Background: write queued commands in order (started once the node was accepted);
-        those that wait together go in one frame (:meth:`_gather`)."""
-        waiting: Message | list[Message] | None = None
-        while True:
-            if waiting is None:
-                try:
-                    waiting = await outgoing.receive()
-                except trio.EndOfChannel:
-                    return
-            frame, waiting = self._gather(waiting, outgoing)
-            with trio.move_on_after(WRITE_TIMEOUT) as writing:
-                await self._send(frame)
-            if isinstance(frame, UploadData):
-                self._uploads_queued -= 1
-                if self._upload_sent is not None:
-                    self._upload_sent.set()
-            if writing.cancelled_caught:
-                self._fail_link(f"the node took no data for {WRITE_TIMEOUT:g} s")
-                return
-
-    def _gather(
-        self,
-        first: Message | list[Message],
-        outgoing: trio.MemoryReceiveChannel[Message | list[Message]],
-    ) -> tuple[Message | list[Message], Message | list[Message] | None]:
-        """``first`` and the commands queued behind it (up to :data:`SEND_BATCH`), as one
-        frame, and what was taken but must go in a frame of its own. An upload's data
-        always goes alone: its chunks are large, a batch of them could pass the frame
-        size limit."""
-        if isinstance(first, UploadData):
-            return first, None
-        batch = list(first) if isinstance(first, list) else [first]
-        while len(batch) < SEND_BATCH:
-            try:
-                queued = outgoing.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-            if isinstance(queued, UploadData):
-                return (batch if len(batch) != 1 else batch[0]), queued
-            batch.extend(queued if isinstance(queued, list) else (queued,))
-        return (batch if len(batch) != 1 else batch[0]), None
-
-    def _fail_link(self, reason: str) -> None:
-        log.warning("node %r: closing its link: %s; it will reconnect", self.node_id, reason)
-        self._close(CLOSE_GOING_AWAY, reason)
-
-    async def _send(self, message: Message | list[Message]) -> None:
-        if self.protocol_version < SECRETS_PROTOCOL_VERSION:
-            # Placement keeps jobs with secrets off older nodes; should one slip
-            # through, it fails here rather than reach a node that would drop or log it.
-            batch = message if isinstance(message, list) else [message]
-            kept = [m for m in batch if not _carries_secrets(m)]
-            for refused in (m for m in batch if _carries_secrets(m)):
-                self._refuse(refused, ValueError("the node is too old to receive secrets"))
-            if not kept:
-                return
-            message = kept if isinstance(message, list) else kept[0]
-        try:
-            await self.conn.send(message)
-        except ConnectionClosed as closed:
-            self._close(closed.code, f"link closed while sending: {closed}")
-        except (EncodeError, FrameTooLarge) as error:
-            # Nothing was sent. One bad message (say, a spec string with a lone
-            # surrogate) fails only itself: a batch is retried one message at a time.
-            if isinstance(message, list) and len(message) > 1:
-                for one in message:
-                    await self._send(one)
-            else:
-                self._refuse(message[0] if isinstance(message, list) else message, error)
-
-    def _refuse(self, message: Message, error: Exception) -> None:
-        """Log a message that could not be sent; a refused start becomes a failed instance,
-        a refused log request ends at once (its reader is not left waiting)."""
-        log.error("node %r: not sending %s: %s", self.node_id, type(message).__name__, error)
-        if isinstance(message, LogRequest):
-            sink = self._log_sinks.pop(message.request_id, None)
-            if sink is not None:
-                reason = f"the conductor could not send the log request: {error}"[:4096]
-                sink(LogChunk(request_id=message.request_id, eof=True, reason=reason))
-        if not isinstance(message, StartInstance):
-            return
-        failed = InstanceStatus(
-            instance_id=message.instance_id,
-            deployment_id=message.deployment_id,
-            state=InstanceState.FAILED,
-            reason=f"the conductor could not send this instance to its node: {error}"[:4096],
-            at=time.time(),
-            final=True,
-        )
-        if self._refused is None and self.nursery is not None:
-            self._refused, refused = trio.open_memory_channel[InstanceStatus](_REFUSED_BUFFER)
-            self.nursery.start_soon(self._report_refused, refused)
-        if self._refused is None:  # not serving a link (never, but tell why)
-            log.warning("node %r: not reporting %s", self.node_id, message.instance_id)
-            return
-        try:
-            self._refused.send_nowait(failed)
-        except trio.WouldBlock:
-            # Overflow policy: drop (the log line above stays); the instance then waits
-            # in 'assigned' until the node's next hello sends it again.
-            log.warning(
-                "node %r: too many refused starts; not reporting %s",
-                self.node_id,
-                message.instance_id,
-            )
-
-    async def _report_refused(self, refused: trio.MemoryReceiveChannel[InstanceStatus]) -> None:
-        # The handler must not block on the registry (the scheduler -> session -> registry
-        # -> scheduler sends would form a cycle): this task forwards, as the reader does.
-        async for failed in refused:
-            await self.registry.tell(NodeStatuses(self.node_id, self.ref, (failed,)))
-
     def _close(self, code: int, reason: str) -> None:
         if not self.stopped:  # the first reason is the one the link closes with
             self.close_code, self.close_reason = code, reason
         self.stop()
-
-    async def read(self) -> None:
-        """Read the link until it closes or this session stops (run by the link's task,
-        in the link's nursery: a stop cancels that)."""
-        if self.stopped:
-            return
-        self._reading = True
-        try:
-            while True:
-                received = await self.conn.receive()
-                for msg in received if isinstance(received, list) else (received,):
-                    await self._route(msg)
-        except ProtocolError as error:
-            log.warning("node %r: protocol error, closing its link: %s", self.node_id, error)
-            self._close(1002, str(error))
-        except ConnectionClosed as closed:
-            self._close(closed.code, f"link closed by node: {closed}")
-        finally:
-            self._reading = False
-
-    async def _route(self, msg: Message) -> None:
-        if isinstance(msg, Heartbeat):
-            if self.beats is not None:
-                self.beats.put(NodeHeartbeat(self.node_id, self.ref, msg))
-            else:
-                await self.registry.tell(NodeHeartbeat(self.node_id, self.ref, msg))
-        elif isinstance(msg, StatusBatch):
-            await self._report(msg.updates)
-        elif isinstance(msg, InstanceStatus):
-            await self._report((msg,))
-        elif isinstance(msg, LogChunk):
-            sink = self._log_sinks.get(msg.request_id)
-            if sink is not None:
-                sink(msg)
-                if msg.eof:
-                    self._log_sinks.pop(msg.request_id, None)
-        elif isinstance(msg, UploadRead):
-            # A node has one read in flight per download; one that sends reads without
-            # taking the answers waits here (its own link only) instead of making the
-            # Conductor hold a 512 KiB answer for each.
-            while self._uploads_queued >= UPLOADS_QUEUED:
-                self._upload_sent = trio.Event()
-                await self._upload_sent.wait()
-            self._answer_upload_read(msg)
-        elif isinstance(msg, Error):
-            self._report_error(msg)
-        elif isinstance(msg, Hello):
-            raise ProtocolError("a second hello on an established link")
-        else:
-            raise ProtocolError(f"a node may not send {type(msg).__name__}")
-
-    async def _report(self, updates: tuple[InstanceStatus, ...]) -> None:
-        """Pass statuses on to the registry, waiting while too many of this link's are
-        on their way (see ``window.py``: a flood stalls its own link, nothing else)."""
-        if self._window is None:
-            self._window = StatusWindow()
-        await self._window.room()
-        self._window.sent(len(updates))
-        await self.registry.tell(NodeStatuses(self.node_id, self.ref, updates, self._window))
-
-    def _report_error(self, msg: Error) -> None:
-        """Log a node's error report: the first few of a link, then one in
-        :data:`ERRORS_SAMPLED` (a node sending them without pause cannot fill the log)."""
-        self._errors += 1
-        if self._errors <= ERRORS_LOGGED:
-            log.warning("node %r reports an error: %s", self.node_id, msg.reason)
-        elif self._errors % ERRORS_SAMPLED == 0:
-            log.warning(
-                "node %r reports an error (%d on this link, one in %d logged): %s",
-                self.node_id,
-                self._errors,
-                ERRORS_SAMPLED,
-                msg.reason,
-            )
-
-    def _answer_upload_read(self, msg: UploadRead) -> None:
-        """One piece of an uploaded archive, queued like any command: a node has one read
-        in flight per download, so control messages never wait behind more than one."""
-        found = self.uploads.read(msg.sha256, msg.offset, UPLOAD_CHUNK) if self.uploads else None
-        if found is None:
-            reason = f"no upload {msg.sha256} on the conductor"
-            answer = UploadData(request_id=msg.request_id, eof=True, reason=reason)
-        else:
-            data, size = found
-            eof = msg.offset + len(data) >= size
-            answer = UploadData(request_id=msg.request_id, data=data, eof=eof, size=size)
-        self._uploads_queued += 1
-        self._queue(answer)
 
 
 async def run_session(
@@ -567,9 +312,3 @@ async def run_session(
             ):
                 await registry.tell(SessionEnded(node_id, ref, session.close_reason))
         await conn.close(session.close_code, session.close_reason)
-
-
-def _carries_secrets(message: Message) -> bool:
-    return isinstance(message, InstanceSecrets) or (
-        isinstance(message, StartInstance) and message.secrets is not None
-    )

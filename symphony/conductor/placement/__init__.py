@@ -12,7 +12,7 @@ and a live index in step and plans each arriving instance without a rebuild.
 """
 
 from ._cluster import ClusterState
-from ._gang import plan_gang
+from ._gang import never_placeable_gang, plan_gang
 from ._ledger import (
     AlreadyReserved,
     CapacityLedger,
@@ -44,6 +44,7 @@ __all__ = [
     "Unplaced",
     "job_needs",
     "never_placeable",
+    "never_placeable_gang",
     "node_tags",
     "plan_gang",
     "plan_placements",

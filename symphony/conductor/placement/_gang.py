@@ -21,13 +21,13 @@ reserved for part of a gang.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from ._index import NodeIndex
 from ._planner import choose, unplaced_reason
-from ._types import PendingInstance, Placement, Plan, Unplaced
+from ._types import NodeView, PendingInstance, Placement, Plan, Unplaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +114,20 @@ def plan_gang(
                 Placement(member.instance_id, member.deployment_id, node_id, MappingProxyType(own))
             )
     return Plan(tuple(placements), ())
+
+
+def never_placeable_gang(
+    nodes: Iterable[NodeView],
+    members: Sequence[PendingInstance],
+    protocols: Mapping[str, int] | None = None,
+) -> str | None:
+    """Why :func:`plan_gang` could not place ``members`` on ``nodes`` even were they idle
+    (their used amounts do not count), in its words; ``None`` when it could.
+
+    The gang's own units compete for room, so this is the check a client can make at
+    once for an experiment (as :func:`never_placeable` is for one instance): an
+    experiment that fails it waits until the cluster itself changes.
+    """
+    idle = NodeIndex([replace(node, capacities_used={}) for node in nodes])
+    plan = plan_gang(idle, members, protocols)
+    return plan.unplaced[0].reason if plan.unplaced else None

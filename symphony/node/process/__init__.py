@@ -10,7 +10,7 @@ Vocabulary (see ``docs/jobs.md`` for the user's view):
   runs: ``joblogger``, ``logpool``) and records their exits durably; the agent talks to
   it over a unix socket and can die and come back without disturbing a job.
 - **members** of a run: every live process of its tree, wherever it moved (other
-  process groups, sessions, orphans re-parented to the monitor).
+  process groups, sessions, orphans re-parented to the monitor): ``membership``.
 
 The node's link uses :class:`ProcessManager`. Public names are loaded lazily so that the
 monitor process, which imports a module of this package, does not pay for Trio.

@@ -258,11 +258,16 @@ def run(
 class LoggerPipes:
     """The pipes between a job and its logger: the job's stdout and stderr, and one that
     reaches EOF when the logger has drained them. Every end is close-on-exec; the read
-    ends and ``done_w`` sit above 10, out of the way of where the logger moves them."""
+    ends and ``done_w`` sit above 10, out of the way of where the logger moves them.
+
+    The job's ends are opened read-write (:func:`_both_ways`): the job itself is then
+    a reader of its own output pipes, so they never lose their last reader while it
+    runs, whoever of ours is killed (:mod:`.logpool`)."""
 
     def __init__(self) -> None:
-        out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        self.out_w, self.err_w = _both_ways(out_w), _both_ways(err_w)
         self.done_r, done_w = os.pipe2(os.O_CLOEXEC)
         self.out_r, self.err_r, self.done_w = (_above(fd, 10) for fd in (out_r, err_r, done_w))
 
@@ -294,6 +299,26 @@ class LoggerPipes:
         readers = self.out_r, self.err_r
         self.out_r = self.err_r = self.done_w = -1
         return readers
+
+
+def _both_ways(write_end: int) -> int:
+    """The same pipe as ``write_end``, opened read-write (``/proc/self/fd``, about 5 µs);
+    ``write_end`` itself where that fails.
+
+    What the job sees: a pipe as before (``O_RDWR`` in its flags is the only trace;
+    nobody reads a non-terminal stdout). A write never fails with SIGPIPE or EPIPE,
+    for the pipe has a reader as long as the job holds it: with no logger reading, the
+    job's writes fill the pipe (1 MiB, see :data:`~.logrelay.PIPE_SIZE`) and then
+    wait, as for a slow logger, until one reads again. Its logger still sees end of
+    file once every writer (the job's processes) is gone. A new monitor knows a pipe
+    of ours by that flag (:mod:`.adoptedlogs`).
+    """
+    try:
+        both = os.open(f"/proc/self/fd/{write_end}", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return write_end
+    os.close(write_end)
+    return both
 
 
 def fork_logger(

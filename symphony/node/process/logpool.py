@@ -25,15 +25,36 @@ about 30 µs.
   what the dead logger had read and not written is lost, and the new one says so in
   each instance's files (:data:`~.logrelay.LOST_LINE`). The cost: two descriptors per
   live run in the monitor.
+- **The job is its own reader of last resort.** The job's ends of its pipes are open
+  read-write (:func:`~.joblogger._both_ways`), so while it runs a pipe always has a
+  reader, whoever of ours is killed and in whatever order: a logger and then the
+  monitor before it replaced it, a logger while no monitor runs, a logger of runs a
+  replacement monitor adopted, or all of them with the agent (which holds nothing of a
+  run's output). The job's writes then wait once its pipe is full (1 MiB), and a new
+  monitor gives its output to a logger of its own (:mod:`.adoptedlogs`). No other
+  process of ours has to outlive anything, and no descriptor travels to the agent
+  (the other way considered: the agent keeping copies of every run's read ends, sent
+  over the monitor's socket and handed back to a new monitor, would have needed new
+  messages both ways, state in the agent, and still lost every job when the agent
+  died with them).
 - **Why at most** :data:`RUNS_PER_LOGGER`: one busy writer delays the others' lines,
   and a killed logger may lose a little of each of its runs' output; 32 bounds both
   while a burst of 100 forks 4 loggers.
+
+Who holds what, and until when: the job holds its own ends (until it exits); a logger
+the read ends and the run's done pipe (until the pipes reach end of file, that is once
+the job and whatever inherited them are gone); the monitor a copy of the read ends
+and the done pipe's read end (until the run's end is handled: :meth:`LoggerPool.release`
+and the monitor's ``_finish``; for an adopted run, its end), so at most three
+descriptors per live run in the monitor, raised past a soft ``RLIMIT_NOFILE`` of 1024
+by :func:`~.spawn.raise_open_files`, and none in the agent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 
@@ -53,10 +74,17 @@ class _Logger:
 
     __slots__ = ("link", "pid", "runs")
 
-    def __init__(self, pid: int, link: socket.socket) -> None:
+    def __init__(self, pid: int, link: socket.socket | None) -> None:
         self.pid = pid
-        self.link = link
+        self.link = link  # None: a logger of an earlier monitor's (see LoggerPool.reader)
         self.runs: set[str] = set()
+
+    def send(self, target: bytes, out_r: int, err_r: int, done_w: int, after: int | None) -> None:
+        """Hand a run's pipes to this logger (:func:`~.logrelay.hand_over`); OSError if
+        it is gone (or no logger of ours)."""
+        if self.link is None:
+            raise OSError("not a logger of ours")
+        hand_over(self.link, target, out_r, err_r, done_w, after)
 
 
 class _Held:
@@ -65,11 +93,16 @@ class _Held:
     __slots__ = ("err_r", "instance", "logger", "out_r", "previous", "target")
 
     def __init__(
-        self, started: Started, target: bytes, previous: str | None, logger: _Logger
+        self,
+        target: bytes,
+        readers: tuple[int, int],
+        instance: str,
+        previous: str | None,
+        logger: _Logger,
     ) -> None:
         self.target = target
-        self.out_r, self.err_r = started.pipes.spare()
-        self.instance = started.log_dir
+        self.out_r, self.err_r = readers
+        self.instance = instance
         self.previous = previous  # the instance's run before this one, if with a logger
         self.logger = logger
 
@@ -117,15 +150,39 @@ class LoggerPool:
             if logger is None:
                 logger = self._fork()
             try:
-                hand_over(logger.link, target, pipes.out_r, pipes.err_r, pipes.done_w, after)
+                logger.send(target, pipes.out_r, pipes.err_r, pipes.done_w, after)
             except OSError:  # that logger is dead, or as good as: its runs go to another
                 self._lost(logger, kill=True)
                 continue
-            self.held[run_id] = _Held(started, target, previous, logger)
+            readers = pipes.spare()
+            self.held[run_id] = _Held(target, readers, started.log_dir, previous, logger)
             logger.runs.add(run_id)
             self.of_run[run_id] = logger
             return logger.pid
         raise OSError("no logger takes the run's output")
+
+    def reader(self, pid: int) -> _Logger:
+        """A logger of an earlier monitor's (no child of ours, no link), to :meth:`adopt`
+        runs that it reads; :meth:`lost` once it is gone."""
+        return _Logger(pid, None)
+
+    def adopt(
+        self, run_id: str, target: bytes, readers: tuple[int, int], reader: _Logger, directory: str
+    ) -> None:
+        """A run of an earlier monitor's, its pipes read by ``reader`` (see :meth:`reader`;
+        a dead one, if none reads them): keep its read ends ``readers`` until it ends
+        (:meth:`release`), to give them to a logger of ours when ``reader`` is lost."""
+        self.held[run_id] = _Held(target, readers, directory, None, reader)
+        reader.runs.add(run_id)
+        self.of_run[run_id] = reader
+
+    def lost(self, reader: _Logger) -> None:
+        """A reader of adopted runs is gone: a logger of ours takes over those whose
+        pipes are not drained (a reader that exited had written them all)."""
+        for run_id in [r for r, held in self.held.items() if held.logger is reader]:
+            if _drained(self.held[run_id]):
+                self.release(run_id)
+        self._lost(reader, kill=False)
 
     def release(self, run_id: str) -> None:
         """A run's output is all written (or no longer waited for): its logger retires
@@ -169,8 +226,9 @@ class LoggerPool:
             with contextlib.suppress(OSError):
                 os.kill(dead.pid, signal.SIGKILL)
             self.retired.add(dead.pid)  # until it is reaped
-        with contextlib.suppress(OSError):
-            dead.link.close()
+        if dead.link is not None:
+            with contextlib.suppress(OSError):
+                dead.link.close()
         runs = [(run_id, held) for run_id, held in self.held.items() if held.logger is dead]
         dead.runs.clear()
         if not runs:
@@ -203,7 +261,7 @@ class LoggerPool:
                 os.close(old[1])
             self.dones[run_id] = (new.pid, done_r)
             try:
-                hand_over(new.link, target, held.out_r, held.err_r, done_w, after)
+                new.send(target, held.out_r, held.err_r, done_w, after)
             except OSError:  # dead already: its reap (or the run's end) hands them on
                 with contextlib.suppress(OSError):
                     os.kill(new.pid, signal.SIGKILL)
@@ -226,8 +284,18 @@ class LoggerPool:
         """Close the logger's link: it exits once the runs it has are drained."""
         if self.open.pop(logger.pid, None) is not None:
             self.retired.add(logger.pid)
-        with contextlib.suppress(OSError):
-            logger.link.close()
+        if logger.link is not None:
+            with contextlib.suppress(OSError):
+                logger.link.close()
+
+
+def _drained(held: _Held) -> bool:
+    """Whether both of a run's pipes have no writer left and nothing in them."""
+    poll = select.poll()
+    for fd in (held.out_r, held.err_r):
+        poll.register(fd, select.POLLIN)
+    events = dict(poll.poll(0))
+    return all(events.get(fd) == select.POLLHUP for fd in (held.out_r, held.err_r))
 
 
 def _close(held: _Held) -> None:

@@ -11,10 +11,8 @@ process dies, its orphaned children are re-parented to the monitor instead of in
 (1) no zombie is left behind, the monitor reaps everything, and (2) a job's leftovers can
 still be found after its leader is gone.
 
-A run's *members* are the live processes that belong to it: the leader, its descendants,
-every process seen in an earlier scan (pid + start time, so a reused pid is never
-mistaken), and orphans of the monitor whose environment carries the run's id
-(``SYMPHONY_RUN_ID``), including in other process groups or sessions.
+A run's *members* are the live processes that belong to it (:mod:`.membership`). A new
+monitor takes over the runs an earlier one left (:mod:`.takeover`).
 
 When a leader exits, its exit code (or signal) and time are recorded, and any members
 left get SIGTERM, then SIGKILL after the run's grace period; the run *ends* (and is
@@ -59,23 +57,16 @@ from collections.abc import Callable
 from functools import partial
 
 from . import logfiles
+from .adoptedlogs import MASKED_ENV, AdoptedOutput, masked_names
 from .joblogger import logger_gone, wait_logger
 from .logpool import LoggerPool
-from .proctree import (
-    RUN_ID_ENV,
-    STATE_DIR_ENV,
-    ProcInfo,
-    Snapshot,
-    become_subreaper,
-    is_same_process,
-    marked_processes,
-    quietly,
-    read_proc,
-)
+from .membership import Membership, kill
+from .proctree import RUN_ID_ENV, STATE_DIR_ENV, ProcInfo, Snapshot, become_subreaper, read_proc
 from .restartrule import Restarts, rule_of_plan
 from .runstore import Run, RunStore, text_field
 from .spawn import SpawnError, Started, start_job
 from .syncer import Syncer
+from .takeover import load, poll_foreign
 
 TYPE_CHECKING = False  # not typing: 0.8 MiB the long-lived monitor would keep
 if TYPE_CHECKING:
@@ -98,13 +89,14 @@ class Monitor:
         self.runs: dict[str, Run] = {}
         self.leaders: dict[int, Run] = {}  # our children we wait for
         self.foreign: dict[str, Run] = {}  # live runs started by an earlier monitor
-        self.tracked: dict[str, set[tuple[int, int]]] = {}  # run id -> (pid, start ticks)
+        self.membership = Membership(self.pid)  # the processes of each run
         self.kill_at: dict[str, float] = {}  # ending run id -> when to SIGKILL leftovers
         self.stopping: dict[str, float] = {}  # signalled run id -> end of its grace
         # run id -> its logger: (pid, a descriptor at EOF once it has drained the run)
         self.loggers: dict[str, tuple[int, int]] = {}
         self.logged: dict[str, list[str]] = {}  # instance id -> its runs in loggers, in order
         self.pool = LoggerPool(self.loggers)  # the loggers' processes, shared by runs
+        self.adopted = AdoptedOutput(self.pool)  # the output of an earlier monitor's runs
         self._next_scan = self._next_foreign = 0.0
         self._snapshot: Snapshot | None = None
         self._unsynced: list[str] = []  # ended runs whose record awaits fsync
@@ -120,7 +112,7 @@ class Monitor:
         self.finishing: set[str] = set()  # ended runs not announced yet (loggers drain)
         self.closing = False  # shutting down with its jobs: restart nothing
         self.subreaper = become_subreaper()
-        self._load()
+        load(self)  # an earlier monitor's runs
 
     def records(self) -> list[dict[str, Any]]:
         """Every run's record, for the agent's hello. An end whose bookkeeping waits (for
@@ -157,63 +149,6 @@ class Monitor:
     def new_iteration(self) -> None:
         """Called by the loop before handling a new batch of events."""
         self._snapshot = None
-
-    # ---- startup --------------------------------------------------------------------
-    def _load(self) -> None:
-        """Take over the records of a previous monitor, verifying every pid.
-
-        Then claim every process an earlier monitor started for this node (found by the
-        markers in its environment, wherever it was re-parented): a member of a live run
-        is tracked as one; any other (its record never written, or its run already
-        ended) has no owner and gets SIGKILL. So after a takeover nothing of this node
-        runs that no record owns.
-        """
-        for run in self.store.load_all():
-            self.runs[run.run_id] = run
-        snapshot = Snapshot.take()
-        for run_id, processes in marked_processes(snapshot, self.state_dir).items():
-            owner = self.runs.get(run_id)
-            if owner is None or owner.state == "ended":
-                for info in processes:
-                    quietly(os.kill, info.pid, signal.SIGKILL)
-            else:
-                self.tracked[run_id] = {(p.pid, p.start_ticks) for p in processes}
-        for run in self.runs.values():
-            if run.state == "ended":
-                continue
-            if is_same_process(run.pid, run.start_ticks):
-                self.foreign[run.run_id] = run  # alive, but not our child: poll it
-            else:
-                self._foreign_gone(run, "the job ended while no node monitor was running")
-
-    def _foreign_gone(self, run: Run, reason: str) -> None:
-        """The leader of a run we cannot wait for is gone: end it, leftovers first.
-
-        Its leftovers are no children of ours (they went to init with the old monitor),
-        so only tracking and the environment markers find them; they get the run's
-        stop signal treatment (SIGTERM, SIGKILL after the grace) like any run's.
-        """
-        self.foreign.pop(run.run_id, None)
-        if run.exit_code is None and run.signal is None:  # an "ending" run's is known
-            run.reason = f"exit status unknown: {reason}"
-        run.ended_at = run.ended_at or time.time()
-        snapshot = Snapshot.take()
-        for info in marked_processes(snapshot, self.state_dir).get(run.run_id, ()):
-            self.tracked.setdefault(run.run_id, set()).add((info.pid, info.start_ticks))
-        leftovers = self.members(run, snapshot)
-        if not leftovers:
-            self.stopping.pop(run.run_id, None)
-            run.state = "ended"
-            self.store.save(run, durable=True)
-            return
-        run.state = "ending"
-        self.store.save(run, durable=False)
-        stop_deadline = self.stopping.get(run.run_id)
-        if stop_deadline is None:
-            self._kill(run, leftovers, signal.SIGTERM)
-            self.kill_at[run.run_id] = time.monotonic() + run.grace
-        else:
-            self.kill_at[run.run_id] = stop_deadline
 
     # ---- operations -----------------------------------------------------------------
     def spawn(self, request: dict[str, Any], *, rule: Restarts | None = None) -> Run:
@@ -278,6 +213,8 @@ class Monitor:
             grace=float(request.get("grace", 10.0)),
             meta=dict(request.get("meta") or {}),
         )
+        if mask:  # where a new monitor finds them, should it have to (.adoptedlogs)
+            run.meta[MASKED_ENV] = masked_names(env, mask)
         self.runs[run_id] = run
         self.leaders[started.pid] = run
         if rule is not None:
@@ -351,7 +288,7 @@ class Monitor:
         members = self.members(run, self.snapshot())
         if signum:
             self.signalled.add(run_id)  # a stop or a health check's kill: the agent decides
-            self._kill(run, members, signum)
+            self.kill(run, members, signum)
             if signum != signal.SIGKILL:
                 # A stop is under way: its signal reached every member. If the leader
                 # goes first, its leftovers get SIGKILL when the grace is over, not a
@@ -387,7 +324,7 @@ class Monitor:
                 if run.state != "ended":
                     members = self.members(run, snapshot)
                     alive = alive or bool(members)
-                    self._kill(run, members, signal.SIGKILL)
+                    self.kill(run, members, signal.SIGKILL)
             self.reap()
             self.tick(force=True)
             if not alive:
@@ -397,41 +334,13 @@ class Monitor:
 
     # ---- membership -----------------------------------------------------------------
     def members(self, run: Run, snapshot: Snapshot) -> list[ProcInfo]:
-        """The live processes of ``run`` (see the module docstring), and track them."""
-        found: dict[int, ProcInfo] = {}
+        """The live processes of ``run`` (:mod:`.membership`), and track them."""
+        watched = self.leaders.get(run.pid) is run or run.run_id in self.foreign
+        return self.membership.members(run, snapshot, watched=watched, leaders=self.leaders)
 
-        def add(info: ProcInfo) -> None:
-            found[info.pid] = info
-            for child in snapshot.descendants(info.pid):
-                found[child.pid] = child
-
-        if self.leaders.get(run.pid) is run or run.run_id in self.foreign:
-            leader = snapshot.by_pid.get(run.pid)
-            if leader is not None and snapshot.alive(run.pid, run.start_ticks):
-                add(leader)
-            elif leader is not None and leader.start_ticks == run.start_ticks:
-                found.update((c.pid, c) for c in snapshot.descendants(run.pid))
-        for pid, ticks in self.tracked.get(run.run_id, ()):
-            if pid not in found and snapshot.alive(pid, ticks):
-                add(snapshot.by_pid[pid])
-        for pid in snapshot.marked_children(self.pid).get(run.run_id, ()):
-            if pid not in found and pid not in self.leaders:
-                add(snapshot.by_pid[pid])
-        self.tracked[run.run_id] = {(p.pid, p.start_ticks) for p in found.values()}
-        return list(found.values())
-
-    def _kill(self, run: Run, members: list[ProcInfo], signum: int) -> None:
-        # Groups first (catches processes forked after the scan), then each member the
-        # group signal did not reach (those in other groups or sessions). Never our own
-        # group. Each process gets the signal once: a shell's TERM trap must run once.
-        groups = {m.pgid for m in members}
-        if self.leaders.get(run.pid) is run:
-            groups.add(run.pid)  # unreaped leader: its pid is still its group's id
-        groups.discard(os.getpgrp())
-        reached = {pgid for pgid in groups if pgid > 1 and quietly(os.killpg, pgid, signum)}
-        for member in members:
-            if member.pgid not in reached:
-                quietly(os.kill, member.pid, signum)
+    def kill(self, run: Run, members: list[ProcInfo], signum: int) -> None:
+        """Send ``signum`` to every member of ``run``, once each."""
+        kill(run, members, signum, unreaped=self.leaders.get(run.pid) is run)
 
     # ---- events ---------------------------------------------------------------------
     def reap(self) -> None:
@@ -481,8 +390,7 @@ class Monitor:
         return any(int(c) not in self.leaders and int(c) not in loggers for c in children)
 
     def _leader_gone(self, run: Run) -> None:
-        tracked_elsewhere = any(pid != run.pid for pid, _ in self.tracked.get(run.run_id, ()))
-        if not tracked_elsewhere and self._orphans() is False:
+        if not self.membership.tracked_elsewhere(run) and self._orphans() is False:
             self._end(run)
             return
         leftovers = self.members(run, self.snapshot())
@@ -492,7 +400,7 @@ class Monitor:
         run.state = "ending"
         stop_deadline = self.stopping.get(run.run_id)
         if stop_deadline is None:
-            self._kill(run, leftovers, signal.SIGTERM)
+            self.kill(run, leftovers, signal.SIGTERM)
             self.kill_at[run.run_id] = time.monotonic() + run.grace
         else:  # they had the stop signal already: one stop, one signal
             self.kill_at[run.run_id] = stop_deadline
@@ -501,7 +409,7 @@ class Monitor:
         run.state = "ended"
         self.kill_at.pop(run.run_id, None)
         self.stopping.pop(run.run_id, None)
-        self.tracked.pop(run.run_id, None)
+        self.membership.tracked.pop(run.run_id, None)
         # The restart first: it waits for nothing. The rest waits behind it.
         self._restart(run)
         self.finishing.add(run.run_id)
@@ -572,7 +480,7 @@ class Monitor:
                 if not leftovers:
                     self._end(run)
                 elif now >= deadline:
-                    self._kill(run, leftovers, signal.SIGKILL)
+                    self.kill(run, leftovers, signal.SIGKILL)
         if now >= self._next_scan and (self.leaders or self.foreign):
             self._next_scan = now + SCAN_INTERVAL
             snapshot = Snapshot.take()
@@ -580,11 +488,7 @@ class Monitor:
                 self.members(run, snapshot)
         if self.foreign and (force or now >= self._next_foreign):
             self._next_foreign = now + FOREIGN_POLL
-            for run in list(self.foreign.values()):
-                if not is_same_process(run.pid, run.start_ticks):
-                    self._foreign_gone(run, "the job was started by an earlier node monitor")
-                    if run.state == "ended":
-                        self.announce(run)
+            poll_foreign(self)
         self._catch_up()
 
     def next_timeout(self) -> float:

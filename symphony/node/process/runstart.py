@@ -26,7 +26,7 @@ import trio
 
 from ..container import CONTAINER_KINDS, ContainerError
 from ..container.launch import container_command, unless_stopped
-from ..ports import taken_ports
+from ..ports import ports_taken
 from .client import MonitorError, MonitorLost
 from .devices import device_env
 from .mirror import restart_plan
@@ -102,13 +102,17 @@ class RunStarter(SupervisedInstance):
             return self.tracker.decide(
                 failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
             )
-        taken = taken_ports(spec.experiment.fixed_ports() if spec.experiment else ())
-        if taken:
-            listed = ", ".join(map(str, taken))
-            reason = f"spawn error: fixed port {listed} taken on this node by another program"
-            self.reason = reason
+        taken = ports_taken(spec.experiment, spec.config.env) if spec.experiment else None
+        if taken is not None:
+            self.reason = taken.reason
+            if taken.allocated:  # the same port again at every restart: placed anew instead
+                return Decision(restart=False, state="failed", reason=taken.reason)
             return self.tracker.decide(
-                failed=True, runtime=0.0, now=trio.current_time(), reason=reason, spawn_error=True
+                failed=True,
+                runtime=0.0,
+                now=trio.current_time(),
+                reason=taken.reason,
+                spawn_error=True,
             )
         command, env = list(spec.config.command), self._job_env(run_id)
         if spec.kind == "exec" and spec.config.needs_sources:  # a container's image is no source

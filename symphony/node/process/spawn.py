@@ -10,9 +10,10 @@ fork-then-report-through-a-pipe dance. What it cannot do we do around it:
 - the executable lookup: done here against the *job's* ``PATH``, not the monitor's, so
   the error names the real cause ("not found in PATH") instead of a bare ENOENT.
 
-File descriptors: the job gets ``/dev/null`` as stdin and the write ends of two pipes as
-stdout and stderr; their read ends go to the job's logger (``joblogger``, ``logpool``),
-in a session of its own, right after the job has started. Every
+File descriptors: the job gets ``/dev/null`` as stdin and its ends of two pipes as
+stdout and stderr (open read-write, so that they never lose their last reader while it
+runs: ``joblogger._both_ways``); their read ends go to the job's logger (``joblogger``,
+``logpool``), in a session of its own, right after the job has started. Every
 other descriptor of the monitor is close-on-exec (Python's default), so the job inherits
 nothing else. Signals that Python ignores (SIGPIPE, SIGXFSZ) are reset to their
 defaults, as the job would expect.

@@ -1,0 +1,196 @@
+"""The output of the runs a new monitor adopts: who reads it, and a logger of ours once
+nobody does.
+
+A monitor killed leaves its runs' output to its loggers, which go on (their runs'
+pipes are theirs). The jobs' ends of those pipes are open read-write
+(:func:`~.joblogger._both_ways`), so a logger killed too costs a job no SIGPIPE: its
+writes wait once the pipe is full. The new monitor (:mod:`.takeover`) finds each live
+adopted run's pipes in its leader's descriptors 1 and 2 (a pipe open read-write: ours),
+opens a read end of each through ``/proc`` and keeps it, as for its own runs
+(:mod:`.logpool`), and looks for the logger that reads them (a ``symphony-log``
+process holding that pipe; one scan of ``/proc`` when it starts). A run nobody reads
+goes to a logger of its own at once; the others' loggers are watched, every
+:data:`~.monitor.FOREIGN_POLL` (1 s; the 1 MiB pipe holds that much of a job's output),
+and when one is gone its runs go to a logger of ours, flagged lost (its
+:data:`~.logrelay.LOST_LINE`). From then on those runs are the monitor's like any
+other: a logger of ours killed is replaced at once.
+
+The secrets a logger masks are kept in memory only: the monitor records the *names* of
+the job's variables that hold them (``meta["masked_env"]``) and reads their values from
+the leader's environment. A run whose leader no longer has one of them is not taken
+over (its output would go unmasked): its job still never dies of our loss, it only
+waits once its pipe is full. So do runs that an earlier version started (their pipes
+are write-only: such a job is safe only while one of its readers lives).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+
+from .logrelay import MAX_TARGET, target_of
+from .proctree import is_same_process, read_proc
+
+# Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .logpool import LoggerPool, _Logger
+    from .runstore import Run
+
+#: The run record's ``meta`` key: the job's variables whose values its logger masks.
+MASKED_ENV = "masked_env"
+_LOGGER_NAME = b"symphony-log\n"  # a logger's name, as /proc/<pid>/comm gives it
+_RUNS_PER_TAKEOVER = 32  # runs nobody reads, given to one new logger (as logpool's)
+
+
+def masked_names(env: dict[str, str], mask: list[str]) -> list[str]:
+    """The names of ``env``'s variables whose values are secrets of ``mask``."""
+    secrets = set(mask)
+    return sorted(name for name, value in env.items() if value in secrets)
+
+
+class AdoptedOutput:
+    """The loggers of an earlier monitor that read adopted runs (module docstring)."""
+
+    def __init__(self, pool: LoggerPool) -> None:
+        self.pool = pool
+        self.readers: dict[int, tuple[int, _Logger]] = {}  # pid -> (start ticks, it)
+
+    def take(self, runs: list[Run]) -> None:
+        """Keep a read end of each live adopted run's pipes, and note who reads them."""
+        pipes: dict[str, tuple[int | None, int | None]] = {}
+        for run in runs:
+            found = _our_pipes(run.pid)
+            if found != (None, None):
+                pipes[run.run_id] = found
+        if not pipes:
+            return
+        readers = _readers({ino for pair in pipes.values() for ino in pair if ino})
+        unread = 0
+        for run in runs:
+            if run.run_id not in pipes:
+                continue
+            out, err = pipes[run.run_id]
+            reader = readers.get(out or 0) or readers.get(err or 0)
+            if reader is None:  # nobody reads it: a logger of ours, at the first poll
+                reader = (-1 - unread // _RUNS_PER_TAKEOVER, -1)
+                unread += 1
+            self._adopt(run, reader, out, err)
+
+    def _adopt(self, run: Run, reader: tuple[int, int], out: int | None, err: int | None) -> None:
+        mask = _mask(run)
+        if mask is None:
+            return
+        target = target_of(os.path.dirname(run.stdout), run.log_max_bytes, run.log_backups, mask)
+        if len(target) > MAX_TARGET:
+            return
+        try:
+            out_r = _open_reader(run.pid, 1, out)
+        except OSError:
+            return
+        try:
+            err_r = _open_reader(run.pid, 2, err, out)
+        except OSError:
+            os.close(out_r)
+            return
+        pid, ticks = reader
+        if pid not in self.readers:
+            self.readers[pid] = (ticks, self.pool.reader(pid))
+        logger = self.readers[pid][1]
+        self.pool.adopt(run.run_id, target, (out_r, err_r), logger, os.path.dirname(run.stdout))
+
+    def poll(self) -> None:
+        """Give the runs of each reader gone to a logger of ours."""
+        for pid, (ticks, reader) in list(self.readers.items()):
+            if reader.runs and pid > 0 and is_same_process(pid, ticks):
+                continue
+            del self.readers[pid]
+            if reader.runs:
+                self.pool.lost(reader)
+
+
+def _our_pipes(pid: int) -> tuple[int | None, int | None]:
+    """The pipes (inodes) at ``pid``'s descriptors 1 and 2 that are open read-write:
+    those a monitor of ours gave the job (see the module docstring)."""
+    found: list[int | None] = []
+    for fd in (1, 2):
+        ino = None
+        with contextlib.suppress(OSError, ValueError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("pipe:[") and _read_write(pid, fd):
+                ino = int(link[6:-1])
+        found.append(ino)
+    return found[0], found[1]
+
+
+def _read_write(pid: int, fd: int) -> bool:
+    with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
+        for line in f:
+            if line.startswith(b"flags:"):
+                return int(line.split()[1], 8) & os.O_ACCMODE == os.O_RDWR
+    return False
+
+
+def _readers(inodes: set[int]) -> dict[int, tuple[int, int]]:
+    """Pipe inode -> (pid, start ticks) of a logger process holding it."""
+    found: dict[int, tuple[int, int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/comm", "rb") as f:
+                if f.read() != _LOGGER_NAME:
+                    continue
+            held = {os.readlink(f"/proc/{name}/fd/{fd}") for fd in os.listdir(f"/proc/{name}/fd")}
+        except OSError:
+            continue
+        info = read_proc(int(name))
+        if info is None or info.zombie:
+            continue
+        for ino in inodes:
+            if f"pipe:[{ino}]" in held:
+                found[ino] = (info.pid, info.start_ticks)
+    return found
+
+
+def _mask(run: Run) -> tuple[bytes, ...] | None:
+    """The secrets of ``run`` (module docstring); None if one cannot be read."""
+    names = run.meta.get(MASKED_ENV) or []
+    if not names:
+        return ()
+    try:
+        with open(f"/proc/{run.pid}/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:
+        return None
+    values = {}
+    for entry in entries:
+        name, _, value = entry.partition(b"=")
+        values[name.decode(errors="replace")] = value
+    if not all(isinstance(n, str) and n in values for n in names):
+        return None
+    return tuple(values[n] for n in names)
+
+
+def _open_reader(pid: int, fd: int, ino: int | None, other: int | None = None) -> int:
+    """A new read end of the pipe ``ino`` at ``pid``'s descriptor ``fd``, above 10; an
+    empty pipe at end of file if there is none (or it is the other stream's)."""
+    if ino is None or ino == other:
+        empty, closed = os.pipe2(os.O_CLOEXEC)
+        os.close(closed)
+        return _above(empty)
+    # Without O_NONBLOCK the open of a FIFO waits for a writer; the logger reads blocking.
+    reader = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    os.set_blocking(reader, True)
+    if os.fstat(reader).st_ino != ino:  # the job moved another file there meanwhile
+        os.close(reader)
+        raise OSError(f"descriptor {fd} of {pid} changed")
+    return _above(reader)
+
+
+def _above(fd: int) -> int:
+    """``fd`` moved above 10 (the logger moves its own descriptors to 3-7)."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
