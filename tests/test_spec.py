@@ -415,3 +415,23 @@ def test_spec_container_fields_checked_by_kind() -> None:
 def test_spec_container_without_command_is_named_after_its_image() -> None:
     spec = parse_spec({"kind": "podman", "config": {"image": "docker.io/library/python:3.12"}})
     assert spec.name.startswith("python-")
+
+
+def test_spec_update_deadline_must_outlast_min_healthy() -> None:
+    """A new instance must be healthy for min_healthy_seconds before the deadline: with a
+    deadline no longer than that, every roll would fail (Nomad refuses it the same way)."""
+    base = {"config": {"command": ["true"]}}
+    with pytest.raises(SpecError) as info:
+        parse_spec({**base, "update": {"healthy_deadline_seconds": 5, "min_healthy_seconds": 10}})
+    assert info.value.errors == [
+        {
+            "path": "update",
+            "message": "healthy_deadline_seconds (5) must be longer than min_healthy_seconds "
+            "(10): a new instance could never be healthy in time, and every roll would fail",
+        }
+    ]
+    parse_spec({**base, "update": {"healthy_deadline_seconds": 11, "min_healthy_seconds": 10}})
+    # A spec stored before this rule is read back as it was (the Conductor must start).
+    stored = parse_spec(base).to_dict()
+    stored["update"] = {**stored["update"], "healthy_deadline_seconds": 5}
+    assert parse_stored_spec(stored).update.healthy_deadline_seconds == 5

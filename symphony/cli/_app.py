@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from symphony import __version__
 
+from ._reader import guard_stdout
 from ._registry import command_of, first_word, is_command, register_all, unknown_command_text
 from .handoff import HANDOFF_ENV
 from .service_flags import checked
@@ -94,6 +95,7 @@ def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
     # re-execute itself (symphony.cli.handoff).
     args.own_command_line = own_command_line
     handler = args.handler
+    guard_stdout(command_of(words) if handler is not None else None)
     if handler is None:
         if args.root_config is None:
             parser.error("give a command, or --config FILE")  # exits 2, like any usage error

@@ -12,10 +12,10 @@ lived, and a poll answer is the same view ``symphony ps`` shows.
 
 Exit status: 0 when the deployment got where it was asked to go (every wanted replica
 running, each the same run for at least :data:`STEADY` seconds and healthy if the spec
-has a health check, or none left for a stop or a delete), 1 when it failed (its restart
-budget and reschedules spent, or a run ended after the change with a non-zero code or
-a signal, even one the node restarts and one of a replica the change did not touch), 3
-when ``--timeout`` (default 300 s) passed first.
+has a health check, or none left for a stop or a delete; a scheduled one between its
+runs), 1 when it failed (its restart budget and reschedules spent, or a run ended after
+the change with a non-zero code or a signal, even one the node restarts and one of a
+replica the change did not touch), 3 when ``--timeout`` (default 300 s) passed first.
 
 One look that shows every replica running proves little: a job that fails within
 milliseconds is "running" between its start and the report of its exit, and one that
@@ -112,6 +112,9 @@ def progress(
         text += f" (pending: {deployment['pending_reason']})"
     if deployment.get("state") == "failed":
         return f"failed: {deployment.get('failure') or text}", running, wanted, "failed"
+    if (deployment.get("spec") or {}).get("schedule") and not live:
+        # Between runs: it starts replicas at its times only, so it is as asked.
+        return f"scheduled: {deployment.get('pending_reason') or 'between runs'}", 1, 1, "done"
     failure = _failed_run(instances, since, restarts)
     if failure is not None:
         return f"failed: {failure}", running, wanted, "failed"

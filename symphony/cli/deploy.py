@@ -27,6 +27,7 @@ from typing import Any
 from ._errors import CLIError
 from ._placeable import listed_nodes, warn_if_never_placeable
 from ._remote import add_conductor_flag, call, client
+from ._update import existing_deployment, update_in_place
 from ._wait import add_wait_flags, wait_after
 
 HELP = """\
@@ -38,6 +39,7 @@ Create a deployment from a spec file (YAML or JSON) or from a command given afte
   symphony deploy --name ticker -- sh -c 'while :; do date; sleep 1; done'
   symphony deploy -f job.yaml --wait --timeout 60   # until every replica runs
   symphony deploy --upload ./app -- python3 main.py  # pack ./app, upload it, run it
+  symphony deploy -f job.yaml --update              # the edited file: a new version, rolled
 """
 
 
@@ -63,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--upload",
         metavar="DIR",
         help="pack DIR, upload it to the Conductor and run the job in it (config.image)",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="change the deployment of that name in place to match the file (a new "
+        "version, rolled out); create it if there is none",
     )
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, help="after '--': the command to run (no -f then)"
@@ -175,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
         config = spec.setdefault("config", {})
         if isinstance(config, dict):
             config["image"], config["sha256"] = uploaded.get("image"), uploaded.get("sha256")
+    if args.update and (existing := existing_deployment(api, spec.get("name"))) is not None:
+        return update_in_place(api, existing, spec, args)
     nodes = listed_nodes(api)
-    created = call(api, _create, api, spec)
+    created = call(api, _create, api, spec, args)
     replicas = created.get("replicas", {}).get("desired", "?")
     print(
         f"deployment {created.get('name')} created ({created.get('id')}, replicas {replicas})",
@@ -188,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create(api: Any, spec: dict[str, Any]) -> dict[str, Any]:
+def _create(api: Any, spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Create one deployment; a name taken already says what to do instead (deploying
     an edited file again is the usual way to get here)."""
     from symphony.client import ApiError
@@ -200,10 +210,12 @@ def _create(api: Any, spec: dict[str, Any]) -> dict[str, Any]:
         if exc.status != 409 or exc.error != "name conflict" or not isinstance(name, str):
             raise
         quoted = shlex.quote(name)
+        again = " ".join(f"-f {shlex.quote(f)}" for f in args.file or [])
+        change = f"symphony deploy {again} --update" if again else "the web UI"
         raise CLIError(
             f"name conflict: a deployment named {name!r} exists already: give this one "
             f"another name (--name NAME), or remove that one first (symphony rm {quoted}); "
-            f"to change it in place, edit it in the web UI"
+            f"to change it in place (a new version, rolled out): {change}"
         ) from None
     return created
 
@@ -215,6 +227,8 @@ def _run_many(args: argparse.Namespace) -> int:
         args.parser.error("give either -f FILE or a command after '--', not both")
     if args.name is not None or args.upload is not None:
         args.parser.error("--name and --upload go with one spec file, not several")
+    if args.update:
+        args.parser.error("--update goes with one spec file: run it once per file")
     if args.file.count("-") > 1:
         args.parser.error("standard input ('-') can be read once")
     specs = [_overridden(read_spec_file(path), args) for path in args.file]

@@ -69,10 +69,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     events = subparsers.add_parser(
         "events",
         help="a deployment's event history",
-        description="A deployment's event history, oldest first.",
+        description="A deployment's event history (every event kept), oldest first.",
     )
     events.add_argument("name", metavar="NAME", help="deployment name or id")
-    events.add_argument("--limit", type=non_negative, metavar="N", help="at most N events")
+    events.add_argument("--limit", type=non_negative, metavar="N", help="the first N events")
+    events.add_argument("--tail", type=non_negative, metavar="N", help="the newest N events")
     events.add_argument("--json", action="store_true", help="print the API's JSON instead")
     add_conductor_flag(events)
     events.set_defaults(handler=run_events)
@@ -117,9 +118,30 @@ def event_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
+#: Events asked for per request (the API's largest page).
+EVENTS_PAGE = 1000
+
+
+def all_events(api: Any, name: str, limit: int | None) -> list[dict[str, Any]]:
+    """Every kept event of ``name``, oldest first (at most ``limit``), a page at a time:
+    one request answers at most a page, and the newest are the ones that matter."""
+    found: list[dict[str, Any]] = []
+    after = 0
+    while limit is None or len(found) < limit:
+        want = EVENTS_PAGE if limit is None else min(EVENTS_PAGE, limit - len(found))
+        page = call(api, api.events, name, after=after, limit=max(want, 1))
+        found += page
+        if len(page) < want or not page:
+            break
+        after = int(page[-1]["id"])
+    return found if limit is None else found[:limit]
+
+
 def run_events(args: argparse.Namespace) -> int:
     api = client(args)
-    events = call(api, api.events, args.name, limit=args.limit)
+    events = all_events(api, args.name, args.limit)
+    if args.tail is not None:
+        events = events[-args.tail :] if args.tail else []
     if args.json:
         t.emit(json.dumps(events, indent=2))
         return 0

@@ -3,13 +3,14 @@
 ::
 
     $ symphony port-forward replay-server 9000
-    Forwarding from 127.0.0.1:9000 -> replay-server of rl (node n2, port 20001)
+    Forwarding from 127.0.0.1:9000 -> replay-server of rl
 
 Every connection to the local port becomes one WebSocket to the Conductor
 (``GET /experiments/{experiment}/services/{service}/forward``), which relays it to the
 node whose process exposes or binds the name, as ``kubectl port-forward`` does over its
 own streams. Nothing on the node listens to the outside: the node opens the stream to
 the Conductor. Runs until interrupted; ``LOCAL_PORT`` 0 (the default) picks a free one.
+A name no process of the experiment binds or exposes is an error at once (exit 1).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import sys
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ._experiment_lookup import cluster_of, current_or_only
+from ._errors import CLIError
+from ._experiment_lookup import cluster_of, current_or_only, experiment
 from ._remote import add_conductor_flag
 
 
@@ -65,15 +67,37 @@ def run_port_forward(args: argparse.Namespace) -> int:
 
     cluster = cluster_of(args)
     name = current_or_only(cluster, args.experiment)
+    served = served_names(experiment(cluster, name))
+    if args.service not in served:  # said now, not at each connection the port takes
+        has = f" (it has {', '.join(served)})" if served else ""
+        raise CLIError(f"no process of experiment {name} exposes or binds {args.service!r}{has}")
     client = cluster.client
-    url = forward_url(client.url, name, args.service, secrets.token_hex(6))
+    session = secrets.token_hex(6)
+    # Every Conductor listed, the one that answered last first: a standby does not
+    # forward WebSockets (it refuses them with a 503), so each connection goes on to
+    # the next, as every command does with HTTP.
+    first = client.urls.index(client.url)
+    ordered = client.urls[first:] + client.urls[:first]
+    urls = [forward_url(url, name, args.service, session) for url in ordered]
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-        trio.run(_serve, url, client.token, args.address, args.local_port, name, args.service)
+        trio.run(_serve, urls, client.token, args.address, args.local_port, name, args.service)
     return 0
 
 
+def served_names(found: dict[str, Any]) -> list[str]:
+    """The names the processes of experiment ``found`` (the API's view) bind or expose.
+
+    >>> served_names({"processes": [{"binds": {"db": None}, "exposes": {"tb": 6006}}]})
+    ['db', 'tb']
+    """
+    names = set()
+    for process in found.get("processes") or []:
+        names |= {*(process.get("binds") or {}), *(process.get("exposes") or {})}
+    return sorted(names)
+
+
 async def _serve(
-    url: str, token: str | None, address: str, port: int, experiment: str, service: str
+    urls: list[str], token: str | None, address: str, port: int, experiment: str, service: str
 ) -> None:
     import trio
 
@@ -83,47 +107,93 @@ async def _serve(
     headers = [(b"Authorization", f"Bearer {token}".encode())] if token else []
 
     async def handle(stream: Any) -> None:
-        await forward_connection(stream, url, headers)
+        await forward_connection(stream, urls, headers)
 
     await trio.serve_listeners(handle, listeners)
 
 
-async def forward_connection(stream: Any, url: str, headers: list[tuple[bytes, bytes]]) -> None:
-    """Carry one local connection (``stream``) over one WebSocket to ``url``."""
+async def forward_connection(
+    stream: Any, urls: str | list[str], headers: list[tuple[bytes, bytes]]
+) -> None:
+    """Carry one local connection (``stream``) over one WebSocket to the first of
+    ``urls`` that takes it (a standby's or a stopping Conductor's 503, or one that
+    cannot be reached, passes it on to the next; the one that took it goes first next
+    time)."""
     import trio
+
+    order = [urls] if isinstance(urls, str) else urls
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            ws = await _connect(stack, order, headers)
+            if ws is None:
+                return
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_up, stream, ws, nursery.cancel_scope)
+                nursery.start_soon(_down, stream, ws, nursery.cancel_scope)
+    except OSError as error:  # the Conductor's end went away mid-stream
+        print(f"symphony: cannot reach the Conductor: {error}", file=sys.stderr)
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def _connect(
+    stack: contextlib.AsyncExitStack, urls: list[str], headers: list[tuple[bytes, bytes]]
+) -> Any:
+    """The WebSocket of the first URL that takes it (moved to the front of ``urls``), or
+    None once each refused or failed (the last reason printed)."""
     import trio_websocket
 
     from ._websocket import open_websocket
 
+    for number, url in enumerate(list(urls), 1):
+        last = number == len(urls)
+        try:
+            ws = await stack.enter_async_context(
+                open_websocket(url, extra_headers=headers, message_queue_size=4)
+            )
+        except trio_websocket.ConnectionRejected as rejected:
+            roles = {k.decode().lower(): v.decode() for k, v in rejected.headers or []}
+            if not last and rejected.status_code == 503 and roles.get(ROLE) in _NOT_HERE:
+                continue
+            body = (rejected.body or b"").decode("utf-8", "replace")
+            print(f"symphony: connection refused ({rejected.status_code}): {body}", file=sys.stderr)
+            return None
+        except (trio_websocket.HandshakeError, OSError) as error:
+            if not last:
+                continue
+            print(f"symphony: cannot reach the Conductor: {error}", file=sys.stderr)
+            return None
+        if url is not urls[0]:
+            urls.remove(url)
+            urls.insert(0, url)
+        return ws
+    return None
+
+
+#: A Conductor that answers 503 with one of these roles applied nothing: try the next.
+ROLE = "x-symphony-role"
+_NOT_HERE = frozenset({"standby", "stopping"})
+
+
+async def _up(stream: Any, ws: Any, scope: Any) -> None:
+    import trio
+
     try:
-        async with (
-            open_websocket(url, extra_headers=headers, message_queue_size=4) as ws,
-            trio.open_nursery() as nursery,
-        ):
+        while data := await stream.receive_some(256 * 1024):
+            await ws.send_message(bytes(data))
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    scope.cancel()
 
-            async def up() -> None:
-                try:
-                    while data := await stream.receive_some(256 * 1024):
-                        await ws.send_message(bytes(data))
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-                nursery.cancel_scope.cancel()
 
-            async def down() -> None:
-                try:
-                    while True:
-                        message = await ws.get_message()
-                        await stream.send_all(message if isinstance(message, bytes) else b"")
-                except (trio_websocket.ConnectionClosed, trio.BrokenResourceError):
-                    pass
-                nursery.cancel_scope.cancel()
+async def _down(stream: Any, ws: Any, scope: Any) -> None:
+    import trio
+    import trio_websocket
 
-            nursery.start_soon(up)
-            nursery.start_soon(down)
-    except trio_websocket.ConnectionRejected as rejected:
-        body = (rejected.body or b"").decode("utf-8", "replace")
-        print(f"symphony: connection refused ({rejected.status_code}): {body}", file=sys.stderr)
-    except (trio_websocket.HandshakeError, OSError) as error:
-        print(f"symphony: cannot reach the Conductor: {error}", file=sys.stderr)
-    finally:
-        await trio.aclose_forcefully(stream)
+    try:
+        while True:
+            message = await ws.get_message()
+            await stream.send_all(message if isinstance(message, bytes) else b"")
+    except (trio_websocket.ConnectionClosed, trio.BrokenResourceError):
+        pass
+    scope.cancel()

@@ -107,6 +107,8 @@ def ps_rows(
             run_state, since = state(i), updated(i)
             if not finished(i) and run_state == "running" and _number(started(i)):
                 since = started(i)  # how long it has run, not how long since a report
+            elif _number(finished(i)):
+                since = finished(i)  # since it ended (its record may be touched later)
             line = [
                 name(row),
                 *(cell(i) for cell in cells),

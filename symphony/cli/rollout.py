@@ -78,14 +78,26 @@ def show_history(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What each roll state reads as before "version N". "promoted" is also the state of a
+#: rollback (it rolls without canaries): either way the roll goes on.
+_DOING = {
+    "rolling": "rolling to",
+    "promoted": "rolling to",
+    "canary": "canaries of",
+    "reverting": "reverting to",
+    "paused": "paused rolling to",
+}
+
+
 def roll_summary(deployment: dict[str, Any]) -> str:
     """One line on the deployment's version and roll (pure, for tests)."""
     name, version = deployment.get("name"), deployment.get("version")
     roll = deployment.get("rollout")
     if not roll:
         return f"deployment {name}: version {version}"
+    doing = _DOING.get(str(roll.get("state")), f"{roll.get('state')} to")
     line = (
-        f"deployment {name}: {roll.get('state')} to version {version} "
+        f"deployment {name}: {doing} version {version} "
         f"({roll.get('new')} new, {roll.get('new_healthy')} healthy, {roll.get('old')} old)"
     )
     return line + (f": {roll['reason']}" if roll.get("reason") else "")

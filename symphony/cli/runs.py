@@ -66,15 +66,23 @@ def summary(answer: dict[str, Any]) -> list[str]:
             f"{schedule['concurrency']}, keeps {schedule['history']} runs"
         )
         zone = schedule["timezone"]
-        lines.append(f"next run: {t.clock(answer.get('next_run_at'), zone)} {zone}")
+        lines.append(f"next run: {_next(answer, 'next_run_at', zone)}")
     restart = answer.get("restart_schedule")
     if restart:
         lines.append(f"restart schedule: {restart['cron']} ({restart['timezone']})")
         zone = restart["timezone"]
-        lines.append(f"next restart: {t.clock(answer.get('next_restart_at'), zone)} {zone}")
+        lines.append(f"next restart: {_next(answer, 'next_restart_at', zone)}")
     if not schedule and not restart:
         lines.append("not scheduled: the spec has no schedule or restart_schedule")
     return lines
+
+
+def _next(answer: dict[str, Any], key: str, zone: str) -> str:
+    """When a schedule acts next, in its zone; a stopped deployment lets its times pass."""
+    if answer.get("desired_state") == "stopped":
+        name = answer.get("name") or "NAME"
+        return f"none while it is stopped (its times pass; `symphony start {name}` resumes it)"
+    return f"{t.clock(answer.get(key), zone)} {zone}"
 
 
 def run_runs(args: argparse.Namespace) -> int:
@@ -83,7 +91,7 @@ def run_runs(args: argparse.Namespace) -> int:
     if args.json:
         t.emit(json.dumps(answer, indent=2))
         return 0
-    text = "\n".join(summary(answer))
+    text = "\n".join(summary({"name": args.name, **answer}))
     if answer.get("runs"):
         # The times a schedule speaks of are its zone's ("30 2 * * *" is 02:30 there),
         # whatever this machine's zone is.

@@ -14,7 +14,8 @@ The token is printed once and never stored by the Conductor (only its hash is); 
 a secret until it expires or is used. The Conductor and the API token are found as by
 every client command (:func:`symphony.client.find_conductor`, :func:`~symphony.client.find_token`:
 ``--conductor URL`` > ``$SYMPHONY_URL`` > the local state dir's ``conductor.json``; the token
-from ``$SYMPHONY_TOKEN`` or the state dir's ``api-token``). Plain ``urllib`` does the calls.
+from ``$SYMPHONY_TOKEN`` or the state dir's ``api-token``); ``SYMPHONY_URL`` may list
+several Conductors, tried in turn.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ import re
 import time
 from typing import Any
 
-from ._errors import CLIError
-from ._remote import HINT, add_conductor_flag
+from ._remote import add_conductor_flag, call, client
 from .service_flags import capacity, checked
 
 _TTL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
@@ -95,60 +95,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.set_defaults(handler=handler)
 
 
-def conductor_url(flag: str | None) -> str:
-    """Where the API is, by the rules every client command follows."""
-    from symphony.client import find_conductor
-
-    return find_conductor(flag)
-
-
-def api_token() -> str | None:
-    """The API token, by the same rules (None: a Conductor with auth off)."""
-    from symphony.client import find_token
-
-    return find_token()
-
-
 def request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    """One API call; its failures become a one-line :class:`CLIError`."""
-    import urllib.error
-    import urllib.request
-
-    url = conductor_url(getattr(args, "conductor", None))
-    headers = {"Accept": "application/json"}
-    if token := api_token():
-        headers["Authorization"] = f"Bearer {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(url + path, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        with error:  # it holds the response's socket
-            text = _api_error(error)
-        if error.code == 401:  # say where the token came from, or where it was sought
-            from symphony.client import locate
-
-            from ._remote import unauthorized_text
-
-            text = unauthorized_text(locate(getattr(args, "conductor", None)))
-        raise CLIError(text) from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise CLIError(f"cannot reach the Conductor at {url} ({reason}); {HINT}") from None
-
-
-def _api_error(error: Any) -> str:
-    try:
-        payload = json.loads(error.read())
-        text = f"{payload['error']}: {payload['detail']}" if payload.get("detail") else None
-        text = text or str(payload["error"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        text = f"HTTP {error.code} {error.reason}"
-    return " ".join(text.split())
+    """One API call through :class:`symphony.client.Client`, so that it goes on past a
+    Conductor that cannot be reached or is a standby with no leader (``SYMPHONY_URL``
+    may list several), as every client command does; its failures become a one-line
+    :class:`CLIError` (a refused field named with its path, as for a spec)."""
+    api = client(args)
+    return call(api, api._json, method, path, body)
 
 
 def _duration(seconds: float) -> str:

@@ -135,13 +135,15 @@ class Cluster:
 
     def wait_running(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
         """Block until experiment ``name`` runs whole; raises ``TimeoutError`` with its
-        reason otherwise (``failed`` raises at once)."""
+        reason otherwise (at once when it cannot: a process ``failed``, or one ended
+        that its restart policy starts no more)."""
         deadline = time.monotonic() + timeout
         while True:
             found = self.client.get_experiment(name)
             if found.get("state") == "running":
                 return found
-            if found.get("state") == "failed" or time.monotonic() > deadline:
+            ended = any(p.get("state") == "exited" for p in found.get("processes") or [])
+            if found.get("state") == "failed" or ended or time.monotonic() > deadline:
                 raise TimeoutError(
                     f"experiment {name!r} is {found.get('state')}: {found.get('reason')}"
                 )

@@ -171,3 +171,14 @@ class UpdatePolicy(_Strict):
     healthy_deadline_seconds: PositiveSeconds = 120.0
     auto_revert: bool = True
     canary: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] = 0
+
+    @model_validator(mode="after")
+    def _deadline_after_min(self, info: ValidationInfo) -> UpdatePolicy:
+        deadline, least = self.healthy_deadline_seconds, self.min_healthy_seconds
+        if deadline <= least and not _stored(info):  # stored before this rule: as it was
+            raise ValueError(
+                f"healthy_deadline_seconds ({deadline:g}) must be longer than "
+                f"min_healthy_seconds ({least:g}): a new instance could never be healthy in "
+                "time, and every roll would fail"
+            )
+        return self

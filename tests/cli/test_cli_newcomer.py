@@ -304,7 +304,8 @@ def test_deploy_again_under_a_taken_name_says_how_to_replace_it(tmp_path: Path) 
         assert line == (
             "symphony: error: name conflict: a deployment named 'hello' exists already: "
             "give this one another name (--name NAME), or remove that one first "
-            "(symphony rm hello); to change it in place, edit it in the web UI"
+            "(symphony rm hello); to change it in place (a new version, rolled out): "
+            "symphony deploy -f job.yaml --update"
         )
         assert run(tmp_path, "rm", "hello").returncode == 0
 

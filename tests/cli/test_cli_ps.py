@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +137,20 @@ def test_ps_lists_only_what_its_filters_select(project: Path) -> None:
     assert bad.returncode == 2 and "label key 'bad key'" in bad.stderr
     unknown = cli(project, "ps", "--state", "asleep", ok=False)
     assert unknown.returncode != 0 and "state" in unknown.stderr
+
+
+def test_ps_age_of_an_ended_instance_counts_from_its_end() -> None:
+    """AGE is how long the state has lasted: for an instance that ended, since it ended,
+    not since its record was last touched (stopping a scheduled deployment touched every
+    ended run's record, and each then showed the same few seconds)."""
+    from symphony.cli.ps import ps_rows
+
+    def ended(n: int, finished: float) -> dict[str, Any]:
+        return {"id": f"cu-0-{n}", "replica": 0, "node_id": "n1", "state": "exited",
+                "exit_code": 0, "signal": None, "restarts": 0, "health": None,
+                "started_at": finished - 1, "finished_at": finished, "updated_at": 995.0,
+                "reason": None, "restart_at": None, "pid": None, "devices": []}  # fmt: skip
+
+    listing = [{"name": "cu", "state": "stopped", "instances": [ended(1, 880.0), ended(2, 940.0)]}]
+    table = ps_rows(listing, show_all=True, wide=False, now=1000.0)
+    assert [row[6] for row in table] == ["2m", "1m"]

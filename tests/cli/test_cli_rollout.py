@@ -30,7 +30,17 @@ def test_roll_summary_says_the_roll_under_way() -> None:
     )
     rollout = {"state": "paused", "new": 1, "new_healthy": 0, "old": 2, "reason": "late"}
     line = roll_summary({"name": "web", "version": 3, "rollout": rollout})
-    assert line == "deployment web: paused to version 3 (1 new, 0 healthy, 2 old): late"
+    assert line == "deployment web: paused rolling to version 3 (1 new, 0 healthy, 2 old): late"
+    # A rollback rolls without canaries (its roll state is "promoted"): it is not a promote.
+    rollout = {"state": "promoted", "new": 0, "new_healthy": 0, "old": 4}
+    rollout["reason"] = "rollback to version 1"
+    line = roll_summary({"name": "web", "version": 1, "rollout": rollout})
+    assert line == (
+        "deployment web: rolling to version 1 (0 new, 0 healthy, 4 old): rollback to version 1"
+    )
+    rollout = {"state": "canary", "new": 1, "new_healthy": 0, "old": 4, "reason": None}
+    line = roll_summary({"name": "web", "version": 3, "rollout": rollout})
+    assert line == "deployment web: canaries of version 3 (1 new, 0 healthy, 4 old)"
 
 
 def test_history_rollback_and_promote_commands(tmp_path: Path) -> None:

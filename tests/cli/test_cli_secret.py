@@ -5,6 +5,7 @@ and dates only, and ``restart`` gives a job a secret's new value."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +22,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cwd
 
 
-def secret_set(cwd: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+def secret_set(
+    cwd: Path, *args: str, stdin: bytes = b"", **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "symphony"), "secret", "set", *args],
         cwd=cwd,
-        env=clean_env(),
+        env={**clean_env(), **env},
         input=stdin.decode(),
         capture_output=True,
         text=True,
@@ -78,3 +81,28 @@ def test_cli_restart_starts_instances_with_the_new_value(project: Path) -> None:
     assert "stopping 1 instance(s)" in done.stdout and "starting again" in done.stdout
     wait_for("the new value", lambda: seen.read_text() == "value-two")
     cli(project, "rm", "restarted")
+
+
+def test_cli_secret_and_token_try_every_listed_conductor(project: Path) -> None:
+    """With several Conductors in SYMPHONY_URL (a leader and standbys), ``secret`` and
+    ``token`` go on past one that cannot be reached, as every other command does; a
+    refusal reads as a sentence, not as a Python list."""
+    url = json.loads((project / ".symphony" / "conductor.json").read_text())["url"]
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    env = {
+        "SYMPHONY_URL": f"http://127.0.0.1:{dead},{url}",
+        "SYMPHONY_TOKEN": (project / ".symphony" / "api-token").read_text().strip(),
+    }
+    made = secret_set(project, "ha-tok", stdin=b"ha-value-1", **env)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.splitlines() == ["secret ha-tok created"]
+    assert "ha-tok" in cli(project, "secret", "ls", **env).stdout
+    assert cli(project, "secret", "rm", "ha-tok", **env).stdout.strip() == "secret ha-tok removed"
+    tokens = json.loads(cli(project, "token", "list", "--json", **env).stdout)
+    assert isinstance(tokens["tokens"], list)
+    bad = secret_set(project, "bad!name", stdin=b"abcdefgh", **env)
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("symphony: error: invalid request: name: secret name ")
+    assert "[{" not in bad.stderr and "'path'" not in bad.stderr

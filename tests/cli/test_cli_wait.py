@@ -45,6 +45,13 @@ FAILED = dep("failed", 1, failure="restart budget spent")
 EXITED_OK = dep("exited", 1, inst(0, "exited", exit_code=0))
 EXITED_BAD = dep("exited", 1, inst(0, "exited", exit_code=2))
 STOPPED_BEFORE = dep("exited", 1, inst(0, "exited", exit_code=143))
+SCHEDULED = dep(
+    "pending",
+    2,
+    spec={"schedule": {"cron": "30 2 * * *"}},
+    pending_reason="waiting for its first scheduled run (30 2 * * *, UTC)",
+)
+IN_A_RUN = dep("starting", 1, inst(0, "starting"), spec={"schedule": {"cron": "* * * * *"}})
 # Restarted after a failed run (restarts 1, last exit 3), and an instance that failed for
 # good while its deployment goes on (rescheduled).
 CRASHED = dep("running", 1, inst(0, "running", restarts=1, exit_code=3))
@@ -74,6 +81,9 @@ REPLACED = dep(
         (RESTARTED_CLEAN, 0, "up", "1/1 running"),
         (REPLACED, 0, "failed", "failed: w-0 exited with code 3"),
         (REPLACED, 20.0, "up", "1/1 running"),
+        # Between runs a scheduled deployment has settled: it runs nothing till its time.
+        (SCHEDULED, 0, "done", "scheduled: waiting for its first scheduled run (30 2 * * *, UTC)"),
+        (IN_A_RUN, 0, None, "0/1 running, 1 starting"),
     ],
 )
 def test_progress_reads_one_look_at_a_deployment(
@@ -206,6 +216,23 @@ def test_deploy_wait_exits_1_when_it_fails(project: Path) -> None:
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "bad: failed: bad-0-" in result.stdout and "exited with code 1" in result.stdout
     run(project, "rm", "bad")
+
+
+def test_deploy_wait_returns_at_once_for_a_scheduled_deployment(project: Path) -> None:
+    """Its replicas start at its times only: waiting for them to run now would wait out
+    the timeout and exit 3 for a deployment that is exactly as asked."""
+    name = spec(
+        project,
+        "nightly",
+        config={"command": ["true"]},
+        restart_policy={"type": "never"},
+        schedule={"cron": "30 2 * * *", "timezone": "Europe/Berlin"},
+    )
+    result = run(project, "deploy", "-f", name, "--wait", "--timeout", "20")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("nightly: scheduled: waiting for its first scheduled run (30 2 * * *")
+    run(project, "rm", "nightly")
 
 
 def test_deploy_wait_exits_3_when_the_timeout_passes(

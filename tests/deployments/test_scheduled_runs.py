@@ -191,6 +191,20 @@ async def test_scheduled_runs_in_cli_and_api_errors(tmp_path: Path) -> None:
         assert lines[0] == "schedule: * * * * * (Europe/Berlin), concurrency forbid, keeps 10 runs"
         assert lines[2].split()[:2] == ["RUN", "STATE"]
         assert lines[3].split()[:2] == ["1", "failed"] and lines[3].endswith("4 4")
+        # Stopped, it lets its times pass: no "next run" that will not come.
+        assert (
+            await c.http.patch("/deployments/cli", json={"desired_state": "stopped"})
+        ).is_success
+        answer = await c.get("/deployments/cli/runs")
+        assert (answer["desired_state"], answer["next_run_at"]) == ("stopped", None)
+        result = await trio.to_thread.run_sync(
+            functools.partial(
+                subprocess.run, [symphony, "runs", "cli"], env=env, capture_output=True, text=True
+            )
+        )
+        assert result.stdout.splitlines()[1] == (
+            "next run: none while it is stopped (its times pass; `symphony start cli` resumes it)"
+        )
 
         # Malformed input: refused with the field's path, never a 500.
         bad_zone = await c.http.post(

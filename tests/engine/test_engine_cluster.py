@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,27 @@ def test_a_dry_run_checks_and_submits_nothing() -> None:
 def test_an_unknown_kind_names_the_ones_there_are() -> None:
     with pytest.raises(EngineError, match=r"'symphony'.*'local'"):
         Cluster.new("tmux")
+
+
+async def test_wait_running_raises_at_once_when_a_process_ended_for_good(tmp_path: Path) -> None:
+    """A process whose restart policy starts it no more keeps the experiment from ever
+    running whole: waiting out the timeout would only hide why."""
+    async with cluster(tmp_path) as c:
+
+        def scenario() -> None:
+            engine = Cluster.new("symphony", url=c.info.http_url, token=c.info.api_token)
+            exp = engine.new_experiment("half")
+            exp.new_process("ok", cmds=["sleep 60"]).binds("svc")
+            bad = exp.new_process("bad", cmds=["exit 7"], restart_policy={"type": "never"})
+            bad.connects("svc")
+            engine.launch(exp)
+            began = time.monotonic()
+            with pytest.raises(TimeoutError) as info:
+                engine.wait_running("half", timeout=120)
+            assert time.monotonic() - began < 60
+            assert "ended, not to be restarted: bad (exited with code 7)" in str(info.value)
+            found = engine.get_experiment("half")
+            (row,) = [p for p in found["processes"] if p["name"] == "bad"]
+            assert row["reason"] == "exited with code 7"
+
+        await trio.to_thread.run_sync(scenario)

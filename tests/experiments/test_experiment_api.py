@@ -120,6 +120,17 @@ async def test_experiment_field_of_a_deployment_is_the_conductors(tmp_path: Path
         # Other fields of a process's deployment change as for any deployment.
         response = await c.http.patch("/deployments/x.a", json={"stop_timeout_seconds": 3})
         assert response.status_code == 200, response.text
+        # Nor is one process deleted alone: that left an experiment without it, and
+        # with no process at all one that said it was running.
+        response = await c.http.delete("/deployments/x.a")
+        assert response.status_code == 409, response.text
+        assert response.json()["detail"] == (
+            "deployment x.a is process a of experiment x: delete the experiment "
+            "(DELETE /experiments/x, symphony d x), or stop the process"
+        )
+        found = (await c.http.get("/experiments/x")).json()
+        assert [p["name"] for p in found["processes"]] == ["a"]
+        assert (await c.http.delete("/experiments/x")).status_code == 200
 
 
 def test_experiment_state_names_what_does_not_run() -> None:
@@ -138,4 +149,18 @@ def test_experiment_state_names_what_does_not_run() -> None:
     state, reason = experiment_state("running", [proc("a", "failed", reason="gave up")])
     assert (state, reason) == ("failed", "process a failed: gave up")
     assert experiment_state("stopped", [proc("a", "running")]) == ("stopped", "stopping a")
+    # A process that ended for good (its policy restarts it no more) is named with why:
+    # without a change, the experiment never runs whole again.
+    state, reason = experiment_state(
+        "running",
+        [
+            proc("a", "running"),
+            proc("b", "exited", reason="exited with code 7"),
+            proc("c", "starting"),
+        ],
+    )
+    assert (state, reason) == (
+        "degraded",
+        "not running: c; ended, not to be restarted: b (exited with code 7)",
+    )
     assert experiment_state("stopped", [proc("a", "stopped")]) == ("stopped", None)

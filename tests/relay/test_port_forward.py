@@ -95,6 +95,24 @@ async def test_port_forward_reaches_a_bound_service_and_is_listed(tmp_path: Path
             assert row["connections"] >= 1 and row["bytes_to_service"] >= 2_000_000
 
 
+async def test_port_forward_to_a_name_nothing_serves_fails_at_once(tmp_path: Path) -> None:
+    """As ``kubectl port-forward`` to a missing pod: one line that says what there is and
+    exit 1, not a listener that runs on and drops every connection it takes."""
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        assert (await c.http.post("/experiments", json=echo_experiment())).status_code == 201
+        env = {**os.environ, "SYMPHONY_URL": c.info.http_url}
+        env["SYMPHONY_TOKEN"] = c.info.api_token or ""
+        command = [sys.executable, "-m", "symphony.cli", "port-forward", "ech0", "0", "-e", "fw"]
+        with trio.fail_after(30):
+            done = await trio.run_process(command, env=env, capture_stdout=True,
+                                          capture_stderr=True, check=False)  # fmt: skip
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        assert done.stdout == b""
+        assert done.stderr.decode().strip() == (
+            "symphony: error: no process of experiment fw exposes or binds 'ech0' (it has echo)"
+        )
+
+
 async def test_port_forward_a_stream_nobody_reads_stalls_only_itself(tmp_path: Path) -> None:
     """Control first: a forwarded connection that sends and never reads fills its own
     buffers and waits; another connection to the same service still flows, and the

@@ -166,3 +166,51 @@ async def test_roll_one_down_one_up_replaces_the_replica_it_stopped(
     assert view["rollout"] is None and view["version"] == 2
     live = sorted(i["replica"] for i in view["instances"] if i["state"] == "running")
     assert live == [0, 1, 2]
+
+
+async def test_a_version_with_nothing_old_to_replace_must_still_prove_its_health(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Nothing of another version runs (the old instances ended): the new ones start
+    together, but the version is good only once they are healthy, and one that is not
+    within the deadline fails it as a roll would, back to the last good version. Marked
+    good at once, a broken version became the one a later failed roll reverted to."""
+    update = {"min_healthy_seconds": 1, "healthy_deadline_seconds": 20}
+    config = {"command": ["sleep", "1"]}
+    await cluster.deployments.ask(CreateDeployment(spec("idle", config=config, update=update)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await cluster.report(node1, v1, "exited", exit_code=0, final=True)  # its work done
+    await change(cluster, "idle", {"config": {"command": ["sleep", "2"]}})
+    node2, v2 = latest_start(cluster)
+    assert v2.spec.config.command == ("sleep", "2")
+    await cluster.report(node2, v2, "restarting", reason="exited with code 1")
+    assert cluster.view("idle")["rollout"]["state"] == "rolling"  # not good yet
+    await trio.sleep(20.1)
+    view = cluster.view("idle")
+    assert view["version"] == 1 and view["spec"]["config"]["command"] == ["sleep", "1"]
+    [reverted] = [e for e in cluster.events("idle") if "reverting" in e]
+    assert reverted == (
+        f"version 2 failed: instance {v2.instance_id} was not healthy within 20 s (it is "
+        "restarting: exited with code 1); reverting to version 1"
+    )
+    node3, v3 = latest_start(cluster)  # version 1's template again
+    assert v3.spec.config.command == ("sleep", "1") and v3.instance_id != v2.instance_id
+    await cluster.report(node3, v3, "running", pid=12)
+    await trio.sleep(1.1)
+    # Version 1's ended instance is forgotten on its node, then version 2's stops.
+    assert stops(cluster) == [v1.instance_id, v2.instance_id]
+    await cluster.report(node2, v2, "stopped", final=True)
+    assert cluster.view("idle")["rollout"] is None
+
+    # A version that does run: good once healthy for min_healthy_seconds, not before.
+    await cluster.report(node3, v3, "exited", exit_code=0, final=True)
+    await change(cluster, "idle", {"config": {"command": ["sleep", "4"]}})
+    node4, v4 = latest_start(cluster)
+    await cluster.report(node4, v4, "running", pid=13)
+    assert cluster.view("idle")["rollout"] is not None
+    await trio.sleep(1.1)
+    view = cluster.view("idle")
+    assert view["rollout"] is None and view["version"] == 3
+    assert "version 3 rolled out: 1 healthy instance(s)" in cluster.events("idle")

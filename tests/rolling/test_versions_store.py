@@ -67,3 +67,26 @@ def test_versions_migration_gives_existing_deployments_a_good_version_1(store_ur
         (version,) = store.list_versions("d_1")
         assert (version.version, version.status, version.spec) == (1, "good", record.spec)
         assert change(store, "web", {"config": {"command": ["sleep", "2"]}}) == 2
+
+
+def test_rollback_by_default_skips_a_version_that_failed(store_url: str) -> None:
+    """After a failed roll was reverted, "the version current before" is the one that
+    failed: going "back" to it by default repeated the failure. The default is the most
+    recent version that did not fail; a failed one is still there to name."""
+    with Store.open_url(store_url) as store:
+        record = store.create_deployment(parse_spec(SEED))
+        assert change(store, "web", {"config": {"command": ["sleep", "2"]}}) == 2
+        assert change(store, "web", {"config": {"command": ["sleep", "3"]}}) == 3
+        store.set_version_status(record.id, 3, "failed", "not healthy within 120 s")
+        assert change(store, "web", {"config": {"command": ["sleep", "2"]}}) == 2  # reverted
+        versions = store.list_versions(record.id)
+        assert [v.version for v in versions] == [2, 3, 1]
+        target = rollback_target(versions, 2, None)
+        assert not isinstance(target, str) and target.version == 1
+        named = rollback_target(versions, 2, 3)
+        assert not isinstance(named, str) and named.version == 3
+        # Only failed ones to go back to: say so, and how to name one anyway.
+        store.set_version_status(record.id, 1, "failed", "late")
+        assert rollback_target(store.list_versions(record.id), 2, None) == (
+            "every earlier version kept failed (3, 1): name one to go back to it anyway"
+        )

@@ -4,7 +4,7 @@ An experiment's state is derived from its processes' deployments, as a deploymen
 is from its instances: ``failed`` if a process gave up, ``stopped`` when it is meant
 to be, ``running`` when every process runs, ``pending`` while none is placed (gang
 placement: all or nothing), and ``degraded`` otherwise, with the reason naming the
-processes that do not run.
+processes that do not run (and how those that ended for good ended).
 """
 
 from __future__ import annotations
@@ -39,12 +39,25 @@ def process_json(record: DeploymentRecord, instances: list[InstanceRecord]) -> d
         "node_id": current["node_id"] if current else None,
         "pid": current["pid"] if current else None,
         "restarts": view["restarts"],
-        "reason": view["failure"] or view["pending_reason"] or (current or {}).get("reason"),
+        "reason": view["failure"]
+        or view["pending_reason"]
+        or (current or {}).get("reason")
+        or (_how_it_ended(current) if view["state"] == D.EXITED else None),
         "binds": dict(role.binds),
         "exposes": dict(role.exposes),
         "connects": list(role.connects),
         "ports": dict(network.get("ports") or {}),
     }
+
+
+def _how_it_ended(current: dict[str, Any] | None) -> str | None:
+    """``exited with code 7`` or ``killed by SIGKILL``: the last run of a process that its
+    restart policy starts no more."""
+    if current is None:
+        return None
+    if current.get("signal"):
+        return f"killed by {current['signal']}"
+    return f"exited with code {current.get('exit_code')}"
 
 
 def experiment_state(desired: str, processes: list[dict[str, Any]]) -> tuple[E, str | None]:
@@ -60,8 +73,12 @@ def experiment_state(desired: str, processes: list[dict[str, Any]]) -> tuple[E, 
     if all(p["node_id"] is None for p in processes):
         reasons = [p["reason"] for p in processes if p["reason"]]
         return E.PENDING, reasons[0] if reasons else "waiting for nodes"
-    down = [p["name"] for p in processes if p["state"] != D.RUNNING]
-    return E.DEGRADED, f"not running: {_names(down)}"
+    down = [p["name"] for p in processes if p["state"] not in (D.RUNNING, D.EXITED)]
+    # Ended for good: they run again only after a change (a restart, a new launch).
+    ended = [f"{p['name']} ({p['reason']})" for p in processes if p["state"] == D.EXITED]
+    parts = [f"not running: {_names(down)}"] if down else []
+    parts += [f"ended, not to be restarted: {_names(ended)}"] if ended else []
+    return E.DEGRADED, "; ".join(parts)
 
 
 def _names(names: list[str]) -> str:

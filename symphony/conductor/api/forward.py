@@ -4,6 +4,8 @@ A standby Conductor holds no node links and must not write, so it cannot answer 
 write, a log read or a ``/live`` stream itself; forwarding everything keeps it simple
 and keeps clients unchanged (they may list every Conductor in ``SYMPHONY_URL`` and talk
 to whichever answers). Streamed answers (``logs?follow``, ``/live``) stream through.
+WebSockets are not forwarded: their upgrade is refused with the standby's 503, which
+names the leader (``symphony port-forward`` goes on to its next URL).
 
 The leader's URL is the one published with its lease. With no leader (the lease ran
 out and nobody took it yet) or a leader that does not answer, the standby says so
@@ -30,7 +32,7 @@ from collections.abc import Callable
 import httpx
 import trio
 
-from symphony.httpd import ASGIReceiveCallable, ASGISendCallable, Scope
+from symphony.httpd import ASGIReceiveCallable, ASGISendCallable, Message, Scope
 
 from .roleheaders import FORWARDED_HEADER, ROLE_HEADER, answer_retry
 
@@ -113,8 +115,11 @@ class Forwarder:
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "websocket":
+            await self._refuse_websocket(send)
+            return
         if scope["type"] != "http":
-            return  # websockets: the leader's, not ours (the server closes it)
+            return
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         if any(k == FORWARDED_HEADER for k, _ in headers):
             await _unavailable(send, "the request came from another standby")
@@ -136,6 +141,19 @@ class Forwarder:
             self._changed()
         if flight.scope.cancelled_caught:  # handed over before it was answered whole
             await flight.cut_short(send, leader)
+
+    async def _refuse_websocket(self, send: ASGISendCallable) -> None:
+        """A WebSocket (a port-forward, a service's own under ``/x/``) is not forwarded:
+        refused with the standby's 503, which names the leader to connect to instead
+        (our client goes on to its next URL, as for any 503 of a standby)."""
+        leader = None if self.handing_over else self.leader_url()
+        where = f"connect to the leader at {leader}" if leader else "no leader is known yet"
+        detail = f"a standby does not forward WebSockets: {where}"
+
+        async def deny(message: Message) -> None:  # ASGI's websocket.http.response
+            await send({**message, "type": "websocket." + message["type"]})
+
+        await _unavailable(deny, detail)
 
     async def _forward(
         self,

@@ -311,6 +311,9 @@ class Run(_Answer):
 class Runs(_Answer):
     """A deployment's schedules and its runs, newest first."""
 
+    desired_state: Literal["running", "stopped"] = Field(
+        description="Stopped, it lets its times pass: the next times are then null"
+    )
     schedule: dict[str, Any] | None
     restart_schedule: dict[str, Any] | None
     last_fire_at: float | None = Field(description="The cron time the schedule last fired")

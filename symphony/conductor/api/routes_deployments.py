@@ -192,5 +192,14 @@ async def _with_git_commit(current: DeploymentSpec, patch: dict[str, Any]) -> di
 @deployments.delete("/deployments/<id_or_name>")
 async def delete(id_or_name: str) -> dict[str, Any]:
     record = find(id_or_name)
+    if (role := record.spec.experiment) is not None:
+        # The experiment owns its processes: one deleted alone left it without it.
+        raise HttpError(
+            409,
+            "conflict",
+            f"deployment {record.name} is process {role.process} of experiment {role.name}: "
+            f"delete the experiment (DELETE /experiments/{role.name}, symphony d "
+            f"{role.name}), or stop the process",
+        )
     refused(await context().deployments.ask(DeleteDeployment(record.id), timeout=DELETE_TIMEOUT))
     return {"deleted": record.id, "name": record.name}

@@ -3,7 +3,8 @@
 Runs are listed newest first, as many as the schedule's ``history`` keeps (plus any
 still going), each with its replicas' last instances and exit codes. A run still going
 shows its instances' current states. ``next_run_at`` / ``next_restart_at`` are the
-schedules' next cron times after their last fire.
+schedules' next cron times after their last fire (``None`` while the deployment is
+stopped: its times pass).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ async def deployment_runs(id_or_name: str) -> dict[str, Any]:
     store = context().store
     spec = record.spec
     answer: dict[str, Any] = {
+        "desired_state": spec.desired_state,
         "schedule": None if spec.schedule is None else spec.schedule.model_dump(),
         "restart_schedule": (
             None if spec.restart_schedule is None else spec.restart_schedule.model_dump()
@@ -40,7 +42,9 @@ async def deployment_runs(id_or_name: str) -> dict[str, Any]:
         last = store.last_fire(record.id, kind)
         answer[last_key] = last
         after = last if last is not None else time.time()
-        answer[next_key] = None if schedule is None else _next(schedule, after)
+        # Stopped, it lets its times pass: no next time is one it will act on.
+        stopped = spec.desired_state == "stopped"
+        answer[next_key] = None if schedule is None or stopped else _next(schedule, after)
     answer["runs"] = [run_json(store, run) for run in store.list_runs(record.id)]
     return answer
 

@@ -29,7 +29,7 @@ from symphony.wire.states import is_live
 from ..store import DeploymentRecord, InstanceRecord, Store, VersionRecord
 from .instances import NON_TEMPLATE_FIELDS
 from .messages import RollTick
-from .rollout import Member, RollStep, plan_roll
+from .rollout import Member, RollStep, plan_roll, plan_unrolled
 
 ROLLING, CANARY, PROMOTED, REVERTING, PAUSED = (
     "rolling",
@@ -87,6 +87,7 @@ class RollDriver:
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
         self._ended: str | None = None  # why a new instance ended for good, if one did
+        self._ran: int | None = None  # the generation one of whose instances was seen live
 
     def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
         """Note first sightings and health changes while a roll is under way (every
@@ -95,7 +96,7 @@ class RollDriver:
         if record.roll_state is None:
             self._created.clear()
             self._healthy_since.clear()
-            self._ended = None
+            self._ended = self._ran = None
             return
         now, spec = trio.current_time(), record.spec
         live = {i.id: i for i in instances.values() if is_live(i.state)}
@@ -113,6 +114,8 @@ class RollDriver:
                 how = ended.reason or f"exit code {ended.exit_code}"
                 self._ended = self._ended or f"instance {gone} {ended.state} ({how})"
         for inst in live.values():
+            if inst.generation == record.generation:
+                self._ran = record.generation
             self._created.setdefault(inst.id, now)
             if _healthy(inst, spec):
                 self._healthy_since.setdefault(inst.id, now)
@@ -148,9 +151,7 @@ class RollDriver:
             )
             (new if current else old).append(member)
         if not old:
-            # Nothing of another version runs (the deployment was stopped, or the old
-            # instances ended): nothing to roll, the new ones start together.
-            return RollOutcome(self._finish(record), start=wanted)
+            return self._unrolled(record, new, wanted, now)
         step = plan_roll(
             replicas=wanted,
             policy=record.spec.update,
@@ -165,6 +166,23 @@ class RollDriver:
         outcome = RollOutcome(record, start=step.start)
         reason = f"replaced by version {record.version}"
         outcome.stops = [(by_id[i], reason) for i in step.stop]
+        self._progress(outcome, step, wanted)
+        return outcome
+
+    def _unrolled(
+        self, record: DeploymentRecord, new: list[Member], wanted: int, now: float
+    ) -> RollOutcome:
+        """Nothing of another version runs (the deployment was stopped, or the old
+        instances ended): nothing to roll, the new ones start together, and prove their
+        health as in a roll before the version is good. Ones that ran and all ended by
+        themselves (a job that finishes) leave nothing to prove: the version is good."""
+        self._ended = None  # judged by the deadline here, with the live ones
+        if not any(not m.stopping for m in new) and self._ran == record.generation:
+            return RollOutcome(self._finish(record), start=wanted)
+        step = plan_unrolled(replicas=wanted, policy=record.spec.update, new=new, now=now)
+        if step.failure is not None:
+            return self._failed(record, step.failure)
+        outcome = RollOutcome(record, start=step.start)
         self._progress(outcome, step, wanted)
         return outcome
 

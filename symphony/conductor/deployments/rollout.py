@@ -142,6 +142,32 @@ def plan_roll(
     )
 
 
+def plan_unrolled(
+    *, replicas: int, policy: UpdatePolicy, new: Sequence[Member], now: float
+) -> RollStep:
+    """A new version with nothing of another version left to replace: every replica
+    starts at once, and the version is good once ``replicas`` of them have been healthy
+    for ``min_healthy_seconds``; one not healthy ``healthy_deadline_seconds`` after it was
+    created fails it, as in a roll."""
+    healthy = 0
+    wake: list[float] = []
+    for member in new:
+        if member.stopping:
+            continue
+        since = member.healthy_since
+        if since is not None and now >= since + policy.min_healthy_seconds:
+            healthy += 1
+            continue
+        deadline = member.created + policy.healthy_deadline_seconds
+        if now >= deadline:
+            return RollStep(failure=_late(member, policy))
+        wake.append(deadline)
+        if since is not None:
+            wake.append(since + policy.min_healthy_seconds)
+    done = healthy >= replicas
+    return RollStep(start=replicas, done=done, wake_at=None if done or not wake else min(wake))
+
+
 def _late(member: Member, policy: UpdatePolicy) -> str:
     return (
         f"instance {member.id} was not healthy within "

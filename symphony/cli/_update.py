@@ -1,0 +1,96 @@
+"""``symphony deploy -f FILE --update``: the edited file changes the deployment in place.
+
+What ``nomad job run`` and ``kubectl apply`` do with a job file run again: the file is
+the whole template. The Conductor takes changes as a JSON merge patch, so the patch
+sent is the difference between the deployment's spec and the file's (both with every
+default filled in): a field the file changed is set, one it no longer names goes back to
+its default (``null``), a key taken out of a map (``config.env``) is removed. Two
+fields are left as they are when the file does not name them: ``replicas`` (``symphony
+scale`` may have set it) and ``desired_state`` (``symphony stop``/``start``). A change
+of the template makes a new version that rolls out as the spec's ``update`` says.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._errors import CLIError
+from ._remote import call
+
+#: Left alone unless the file names them: other commands set them.
+KEPT = ("replicas", "desired_state")
+
+
+def spec_patch(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch that turns ``current`` into ``new`` (pure).
+
+    >>> spec_patch({"a": 1, "env": {"X": "1", "Y": "2"}}, {"a": 2, "env": {"X": "1"}})
+    {'a': 2, 'env': {'Y': None}}
+    """
+    patch: dict[str, Any] = {}
+    for key in sorted(current.keys() | new.keys()):
+        if key not in new:
+            patch[key] = None
+        elif key not in current:
+            patch[key] = new[key]
+        elif isinstance(current[key], dict) and isinstance(new[key], dict):
+            if inner := spec_patch(current[key], new[key]):
+                patch[key] = inner
+        elif current[key] != new[key]:
+            patch[key] = new[key]
+    return patch
+
+
+def update_in_place(
+    api: Any, existing: dict[str, Any], spec: dict[str, Any], args: argparse.Namespace
+) -> int:
+    """Send what the file changes of ``existing``; report it (and wait, with --wait)."""
+    from symphony.spec import SpecError, parse_spec
+
+    from ._wait import wait_after
+    from .rollout import roll_summary
+
+    try:
+        new = parse_spec(spec).to_dict()
+    except SpecError as exc:
+        raise CLIError(f"invalid spec: {exc}") from None
+    current = dict(existing.get("spec") or {})
+    for key in KEPT:
+        if key not in spec:
+            new[key] = current.get(key)
+    patch = spec_patch(current, new)
+    name = existing.get("name")
+    if not patch:
+        print(f"deployment {name} unchanged (version {existing.get('version')})", flush=True)
+        return 0
+    updated: dict[str, Any] = call(api, api.update_deployment, str(existing.get("id")), patch)
+    print(
+        f"deployment {name} updated: version {updated.get('version')} ({', '.join(patch)} changed)",
+        flush=True,
+    )
+    if updated.get("rollout"):
+        print(roll_summary(updated), flush=True)
+    if args.wait:
+        return wait_after(api, updated, timeout=args.timeout)
+    return 0
+
+
+def existing_deployment(api: Any, name: Any) -> dict[str, Any] | None:
+    """The deployment named ``name``, or None when there is none."""
+    if not isinstance(name, str) or not name:
+        raise CLIError("--update needs the deployment's name: in the file, or --name NAME")
+    found: dict[str, Any] | None = call(api, _get, api, name)
+    return found
+
+
+def _get(api: Any, name: str) -> dict[str, Any] | None:
+    from symphony.client import ApiError
+
+    try:
+        found: dict[str, Any] = api.get_deployment(name)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None  # --update creates it
+        raise
+    return found

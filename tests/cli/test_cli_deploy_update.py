@@ -1,0 +1,76 @@
+"""``symphony deploy -f FILE --update``: the file again, after an edit, changes the
+deployment in place (a new version that rolls out), as ``nomad job run`` or ``kubectl
+apply`` would; without ``--update`` a taken name is refused and says so."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from symphony.client import Client
+
+from .test_up_e2e import cli, symphony_up, wait_for
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    cwd = tmp_path_factory.mktemp("update")
+    with symphony_up(cwd):
+        yield cwd
+
+
+def write(cwd: Path, spec: dict[str, Any]) -> str:
+    (cwd / "web.json").write_text(json.dumps(spec))
+    return "web.json"
+
+
+def test_deploy_update_rolls_the_edited_file_out(project: Path) -> None:
+    api = Client(state_dir=project / ".symphony")
+    spec: dict[str, Any] = {
+        "name": "web",
+        "config": {"command": ["sleep", "600"], "env": {"A": "1", "B": "2"}},
+        "update": {"min_healthy_seconds": 0.2},
+    }
+    # Not there yet: --update creates it.
+    made = cli(project, "deploy", "-f", write(project, spec), "--update", "--wait")
+    assert "deployment web created" in made.stdout
+    # Without --update the taken name is refused, and the error says how to change it.
+    again = cli(project, "deploy", "-f", "web.json", ok=False)
+    assert again.returncode == 1 and "symphony deploy -f web.json --update" in again.stderr
+    # Scaled by hand meanwhile: a file without replicas leaves them be.
+    cli(project, "scale", "web", "2", "--wait")
+    # The edit: a new command, B removed from env. The same file again changes nothing.
+    spec["config"] = {"command": ["sleep", "601"], "env": {"A": "1"}}
+    done = cli(project, "deploy", "-f", write(project, spec), "--update", "--wait")
+    assert done.stdout.splitlines()[0] == "deployment web updated: version 2 (config changed)"
+    found = api.get_deployment("web")
+    assert found["spec"]["config"]["command"] == ["sleep", "601"]
+    assert found["spec"]["config"]["env"] == {"A": "1"}
+    assert found["spec"]["replicas"] == 2
+    wait_for(
+        "two instances of version 2",
+        lambda: (
+            sorted(
+                i["version"]
+                for i in api.get_deployment("web")["instances"]
+                if i["state"] == "running"
+            )
+            == [2, 2]
+        ),
+        timeout=60,
+    )
+    same = cli(project, "deploy", "-f", "web.json", "--update")
+    assert same.stdout.strip() == "deployment web unchanged (version 2)"
+    # A field the file no longer names goes back to its default.
+    del spec["update"]
+    spec["stop_timeout_seconds"] = 3
+    cli(project, "deploy", "-f", write(project, spec), "--update")
+    found = api.get_deployment("web")["spec"]
+    assert found["update"]["min_healthy_seconds"] == 10 and found["stop_timeout_seconds"] == 3
+    bad = cli(project, "deploy", "-f", "web.json", "--update", "--name", "", ok=False)
+    assert bad.returncode in (1, 2)
+    cli(project, "rm", "web")
