@@ -16,17 +16,23 @@ and when one is gone its runs go to a logger of ours, flagged lost (its
 other: a logger of ours killed is replaced at once.
 
 The secrets a logger masks are kept in memory only: the monitor records the *names* of
-the job's variables that hold them (``meta["masked_env"]``) and reads their values from
-the leader's environment. A run whose leader no longer has one of them is not taken
-over (its output would go unmasked): its job still never dies of our loss, it only
-waits once its pipe is full. So do runs that an earlier version started (their pipes
-are write-only: such a job is safe only while one of its readers lives).
+the job's variables that hold them (``meta["masked_env"]``) and, per run, a random salt
+and the SHA-256 of salt + value of each (``meta["masked_sha256"]``, :func:`mask_meta`),
+never a value. A new monitor reads the values from the leader's environment and uses
+them only if each one's hash matches: a job that changed a secret variable before its
+exec (``export TOKEN="Bearer $TOKEN"``) would otherwise have the new value masked and
+the secret itself written. A run whose secrets cannot be verified so is not taken over
+(its output would go unmasked): its job still never dies of our loss, it only waits
+once its pipe is full. A record of an earlier version has no hashes: its values are
+taken from the environment as they are. So do runs that an earlier version started
+(their pipes are write-only: such a job is safe only while one of its readers lives).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 
 from .logrelay import MAX_TARGET, target_of
@@ -40,14 +46,25 @@ if TYPE_CHECKING:
 
 #: The run record's ``meta`` key: the job's variables whose values its logger masks.
 MASKED_ENV = "masked_env"
+#: The run record's ``meta`` key: ``{"salt": hex, "sha256": [hex, ...]}``, one hash of
+#: salt + value per name of :data:`MASKED_ENV`, in its order.
+MASK_CHECK = "masked_sha256"
 _LOGGER_NAME = b"symphony-log\n"  # a logger's name, as /proc/<pid>/comm gives it
 _RUNS_PER_TAKEOVER = 32  # runs nobody reads, given to one new logger (as logpool's)
 
 
-def masked_names(env: dict[str, str], mask: list[str]) -> list[str]:
-    """The names of ``env``'s variables whose values are secrets of ``mask``."""
+def mask_meta(env: dict[str, str], mask: list[str]) -> dict[str, object]:
+    """What a run's record keeps of its secrets (module docstring): the names of
+    ``env``'s variables whose values are secrets of ``mask``, and a salted hash of each."""
     secrets = set(mask)
-    return sorted(name for name, value in env.items() if value in secrets)
+    names = sorted(name for name, value in env.items() if value in secrets)
+    salt = os.urandom(16)
+    hashes = [_digest(salt, env[name].encode()) for name in names]
+    return {MASKED_ENV: names, MASK_CHECK: {"salt": salt.hex(), "sha256": hashes}}
+
+
+def _digest(salt: bytes, value: bytes) -> str:
+    return hashlib.sha256(salt + value).hexdigest()
 
 
 class AdoptedOutput:
@@ -155,7 +172,8 @@ def _readers(inodes: set[int]) -> dict[int, tuple[int, int]]:
 
 
 def _mask(run: Run) -> tuple[bytes, ...] | None:
-    """The secrets of ``run`` (module docstring); None if one cannot be read."""
+    """The secrets of ``run`` (module docstring); None if one cannot be read, or is not
+    the value it was started with."""
     names = run.meta.get(MASKED_ENV) or []
     if not names:
         return ()
@@ -170,7 +188,19 @@ def _mask(run: Run) -> tuple[bytes, ...] | None:
         values[name.decode(errors="replace")] = value
     if not all(isinstance(n, str) and n in values for n in names):
         return None
-    return tuple(values[n] for n in names)
+    found = tuple(values[n] for n in names)
+    check = run.meta.get(MASK_CHECK)
+    if check is None:  # a record of an earlier version: the environment as it is
+        return found
+    try:
+        salt, hashes = bytes.fromhex(check["salt"]), list(check["sha256"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    if len(hashes) != len(found):
+        return None
+    if any(_digest(salt, value) != wanted for value, wanted in zip(found, hashes, strict=True)):
+        return None
+    return found
 
 
 def _open_reader(pid: int, fd: int, ino: int | None, other: int | None = None) -> int:
