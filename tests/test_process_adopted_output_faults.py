@@ -57,3 +57,58 @@ async def test_a_secret_reexported_before_exec_is_never_written_unmasked(tmp_pat
                 timeout=20,
             )
             assert SECRET not in _log(node.state_dir, "bearer-0")
+
+
+# A stand-in for an earlier monitor's logger: named as one, holding the job's stdout pipe
+# (never reading it), while a thread opens and closes descriptors all the time, as a
+# busy logger does: a scan of its descriptors sees some of them gone before it reads them.
+_CHURNING_READER = """
+import ctypes, os, sys, threading
+ctypes.CDLL(None).prctl(15, b"symphony-log", 0, 0, 0)
+held = os.open(f"/proc/{sys.argv[1]}/fd/1", os.O_RDONLY | os.O_NONBLOCK)
+def churn():
+    while True:
+        for fd in reversed([os.dup(held) for _ in range(900)]):
+            os.close(fd)
+threading.Thread(target=churn, daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+CHATTY = spec(["sh", "-c", "while :; do echo tick-tick-tick-tick-tick-tick-tick; sleep 0.01; done"])
+
+
+async def test_a_reader_whose_descriptors_change_is_not_given_a_second_reader(
+    tmp_path,
+) -> None:
+    """A logger of an earlier monitor whose descriptors open and close while the new
+    monitor scans them is still found as the reader: no logger of ours reads the same
+    pipe beside it (lines out of order, two rotators)."""
+    import subprocess
+    import sys
+
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node:
+            await node.start("chatty-0", CHATTY)
+            pid = (await node.wait_for("chatty-0", "running")).pid
+            await wait_real(lambda: bool(_readers_of(_pipe(pid))))
+            (logger,) = _readers_of(_pipe(pid))
+            fake = subprocess.Popen(
+                [sys.executable, "-c", _CHURNING_READER, str(pid)], stdout=subprocess.PIPE
+            )
+            try:
+                assert fake.stdout is not None and fake.stdout.readline() == b"ready\n"
+                monitor = monitor_pid(node.state_dir)
+                assert monitor is not None
+                os.kill(monitor, signal.SIGKILL)
+                os.kill(logger, signal.SIGKILL)
+                await wait_real(lambda: node.manager.monitors_replaced >= 1)
+                await wait_real(lambda: len(node.states("chatty-0")) >= 3)  # re-adopted
+                # Nobody but the stand-in reads: the output piles up in the pipe.
+                await wait_real(
+                    lambda: len(_readers_of(_pipe(pid))) > 1 or _unread(pid) > 16384, timeout=20
+                )
+                assert _readers_of(_pipe(pid)) == {fake.pid}
+            finally:
+                fake.kill()
+                fake.wait()
+                fake.stdout.close()

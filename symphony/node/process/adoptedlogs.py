@@ -8,8 +8,10 @@ writes wait once the pipe is full. The new monitor (:mod:`.takeover`) finds each
 adopted run's pipes in its leader's descriptors 1 and 2 (a pipe open read-write: ours),
 opens a read end of each through ``/proc`` and keeps it, as for its own runs
 (:mod:`.logpool`), and looks for the logger that reads them (a ``symphony-log``
-process holding that pipe; one scan of ``/proc`` when it starts). A run nobody reads
-goes to a logger of its own at once; the others' loggers are watched, every
+process holding that pipe; a scan of ``/proc`` when it starts, and one more at its
+first poll for the runs the first found no reader of: a pipe sent to a logger and not
+yet received is in nobody's descriptors). A run neither scan finds a reader of goes to
+a logger of its own; the others' loggers are watched, every
 :data:`~.monitor.FOREIGN_POLL` (1 s; the 1 MiB pipe holds that much of a job's output),
 and when one is gone its runs go to a logger of ours, flagged lost (its
 :data:`~.logrelay.LOST_LINE`). From then on those runs are the monitor's like any
@@ -73,6 +75,8 @@ class AdoptedOutput:
     def __init__(self, pool: LoggerPool) -> None:
         self.pool = pool
         self.readers: dict[int, tuple[int, _Logger]] = {}  # pid -> (start ticks, it)
+        # run id -> its pipes (inodes): runs nobody read at the scan, looked for again
+        self.unread: dict[str, tuple[int | None, int | None]] = {}
 
     def take(self, runs: list[Run]) -> None:
         """Keep a read end of each live adopted run's pipes, and note who reads them."""
@@ -93,6 +97,7 @@ class AdoptedOutput:
             if reader is None:  # nobody reads it: a logger of ours, at the first poll
                 reader = (-1 - unread // _RUNS_PER_TAKEOVER, -1)
                 unread += 1
+                self.unread[run.run_id] = (out, err)
             self._adopt(run, reader, out, err)
 
     def _adopt(self, run: Run, reader: tuple[int, int], out: int | None, err: int | None) -> None:
@@ -118,13 +123,29 @@ class AdoptedOutput:
         self.pool.adopt(run.run_id, target, (out_r, err_r), logger, os.path.dirname(run.stdout))
 
     def poll(self) -> None:
-        """Give the runs of each reader gone to a logger of ours."""
+        """Give the runs of each reader gone to a logger of ours (the runs nobody read at
+        the first scan, once a second one finds no reader either: a pipe on its way to
+        a logger, sent and not yet received, is in no process's descriptors)."""
+        if self.unread:
+            self._rescan()
         for pid, (ticks, reader) in list(self.readers.items()):
             if reader.runs and pid > 0 and is_same_process(pid, ticks):
                 continue
             del self.readers[pid]
             if reader.runs:
                 self.pool.lost(reader)
+
+    def _rescan(self) -> None:
+        unread, self.unread = self.unread, {}
+        readers = _readers({ino for pair in unread.values() for ino in pair if ino})
+        for run_id, (out, err) in unread.items():
+            found = readers.get(out or 0) or readers.get(err or 0)
+            if found is None or run_id not in self.pool.held:
+                continue
+            pid, ticks = found
+            if pid not in self.readers:
+                self.readers[pid] = (ticks, self.pool.reader(pid))
+            self.pool.move(run_id, self.readers[pid][1])
 
 
 def _our_pipes(pid: int) -> tuple[int | None, int | None]:
@@ -159,9 +180,13 @@ def _readers(inodes: set[int]) -> dict[int, tuple[int, int]]:
             with open(f"/proc/{name}/comm", "rb") as f:
                 if f.read() != _LOGGER_NAME:
                     continue
-            held = {os.readlink(f"/proc/{name}/fd/{fd}") for fd in os.listdir(f"/proc/{name}/fd")}
+            fds = os.listdir(f"/proc/{name}/fd")
         except OSError:
             continue
+        held = set()
+        for fd in fds:  # one closed since the listing is no reason to skip the others
+            with contextlib.suppress(OSError):
+                held.add(os.readlink(f"/proc/{name}/fd/{fd}"))
         info = read_proc(int(name))
         if info is None or info.zombie:
             continue

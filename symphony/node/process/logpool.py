@@ -176,6 +176,14 @@ class LoggerPool:
         reader.runs.add(run_id)
         self.of_run[run_id] = reader
 
+    def move(self, run_id: str, reader: _Logger) -> None:
+        """An adopted run is read by ``reader`` after all (see :meth:`adopt`)."""
+        held = self.held[run_id]
+        held.logger.runs.discard(run_id)
+        held.logger = reader
+        reader.runs.add(run_id)
+        self.of_run[run_id] = reader
+
     def lost(self, reader: _Logger) -> None:
         """A reader of adopted runs is gone: a logger of ours takes over those whose
         pipes are not drained (a reader that exited had written them all)."""
