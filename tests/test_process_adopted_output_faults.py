@@ -12,11 +12,23 @@ import signal
 
 import trio
 
+from symphony.node.process.takeover import UNTAKEN
+from symphony.wire import StopInstance
 from tests.jobs.harness import monitor_pid, open_jobs, open_node, spec, start_command, wait_real
 from tests.test_process_adopted_output import _log, _pipe, _readers_of, _unread
 from tests.test_process_node_machine import log_size
 
 SECRET = "s3cr3t-value"
+
+
+def _unread_or_gone(pid: int) -> int:
+    """What waits unread in ``pid``'s stdout pipe; a lot if ``pid`` is gone."""
+    try:
+        return _unread(pid)
+    except OSError:
+        return 1 << 30
+
+
 # The job re-exports its secret before exec: its environment no longer holds the value.
 REEXPORTED = spec(
     [
@@ -50,9 +62,7 @@ async def test_a_secret_reexported_before_exec_is_never_written_unmasked(tmp_pat
             # Either a logger took the run over (and writes), or its output waits unread.
             await wait_real(
                 lambda: (
-                    log_size(node.state_dir, "bearer-0") > size + 100
-                    or not os.path.exists(f"/proc/{pid}")
-                    or _unread(pid) > 2000
+                    log_size(node.state_dir, "bearer-0") > size + 100 or _unread_or_gone(pid) > 2000
                 ),
                 timeout=20,
             )
@@ -112,3 +122,36 @@ async def test_a_reader_whose_descriptors_change_is_not_given_a_second_reader(
                 fake.kill()
                 fake.wait()
                 fake.stdout.close()
+
+
+async def test_a_run_nobody_can_read_is_stopped_and_restarted(tmp_path) -> None:
+    """An adopted run whose output no logger reads and none of ours can take (its
+    secret cannot be verified) is stopped with a reason in words, and its restart
+    policy restarts it (its job used to wait for ever once its pipe was full)."""
+    command = dataclasses.replace(start_command("bearer-0", REEXPORTED), secrets={"TOKEN": SECRET})
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(command)
+            await wait_real(lambda: any(s.state.value == "running" for s in link.of("bearer-0")))
+            (pid,) = {s.pid for s in link.of("bearer-0") if s.pid is not None}
+            await wait_real(lambda: bool(_readers_of(_pipe(pid))))
+            (logger,) = _readers_of(_pipe(pid))
+            monitor = monitor_pid(node.state_dir)
+            assert monitor is not None
+            os.kill(logger, signal.SIGKILL)
+            os.kill(monitor, signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced >= 1)
+            await wait_real(
+                lambda: any(s.state.value == "exited" for s in link.of("bearer-0")), timeout=30
+            )
+            (exited,) = [s for s in link.of("bearer-0") if s.state.value == "exited"]
+            assert exited.reason == UNTAKEN
+            await wait_real(
+                lambda: any(s.pid not in (None, pid) for s in link.of("bearer-0")), timeout=30
+            )
+            assert not os.path.exists(f"/proc/{pid}")
+            size = log_size(node.state_dir, "bearer-0")
+            await wait_real(lambda: log_size(node.state_dir, "bearer-0") > size + 50)
+            text = _log(node.state_dir, "bearer-0")
+            assert SECRET not in text and text.count("bare=***") >= 5
+            await jobs.stop(StopInstance(instance_id="bearer-0", reason="done"))

@@ -23,11 +23,17 @@ and the SHA-256 of salt + value of each (``meta["masked_sha256"]``, :func:`mask_
 never a value. A new monitor reads the values from the leader's environment and uses
 them only if each one's hash matches: a job that changed a secret variable before its
 exec (``export TOKEN="Bearer $TOKEN"``) would otherwise have the new value masked and
-the secret itself written. A run whose secrets cannot be verified so is not taken over
-(its output would go unmasked): its job still never dies of our loss, it only waits
-once its pipe is full. A record of an earlier version has no hashes: its values are
-taken from the environment as they are. So do runs that an earlier version started
-(their pipes are write-only: such a job is safe only while one of its readers lives).
+the secret itself written. A record of an earlier version has no hashes: its values
+are taken from the environment as they are.
+
+A run whose secrets cannot be verified so is not taken over (its output would go
+unmasked), nor is one whose pipes cannot be opened, nor one whose secrets are too many
+to send to a shared logger. While a logger of the earlier monitor reads it, it runs on;
+once none does (or none did), it is stopped with the reason :data:`~.takeover.UNTAKEN`
+(SIGTERM, SIGKILL after its grace), so that its restart policy runs, rather than its job
+waiting for ever once its pipe is full. Runs that an earlier version started are not
+taken over either (their pipes are write-only: such a job is safe only while one of its
+readers lives).
 """
 
 from __future__ import annotations
@@ -77,6 +83,9 @@ class AdoptedOutput:
         self.readers: dict[int, tuple[int, _Logger]] = {}  # pid -> (start ticks, it)
         # run id -> its pipes (inodes): runs nobody read at the scan, looked for again
         self.unread: dict[str, tuple[int | None, int | None]] = {}
+        # run id -> (pid, start ticks) of its reader: runs we cannot take over (-1: none)
+        self.untaken: dict[str, tuple[int, int]] = {}
+        self.given_up: list[str] = []  # runs left with no reader: to be stopped
 
     def take(self, runs: list[Run]) -> None:
         """Keep a read end of each live adopted run's pipes, and note who reads them."""
@@ -98,29 +107,33 @@ class AdoptedOutput:
                 reader = (-1 - unread // _RUNS_PER_TAKEOVER, -1)
                 unread += 1
                 self.unread[run.run_id] = (out, err)
-            self._adopt(run, reader, out, err)
+            if not self._adopt(run, reader, out, err):
+                self.untaken[run.run_id] = reader
 
-    def _adopt(self, run: Run, reader: tuple[int, int], out: int | None, err: int | None) -> None:
+    def _adopt(self, run: Run, reader: tuple[int, int], out: int | None, err: int | None) -> bool:
+        """Keep read ends of ``run``'s pipes, to give them to a logger of ours once
+        ``reader`` is gone; False if the run cannot be taken over."""
         mask = _mask(run)
         if mask is None:
-            return
+            return False
         target = target_of(os.path.dirname(run.stdout), run.log_max_bytes, run.log_backups, mask)
         if len(target) > MAX_TARGET:
-            return
+            return False
         try:
             out_r = _open_reader(run.pid, 1, out)
         except OSError:
-            return
+            return False
         try:
             err_r = _open_reader(run.pid, 2, err, out)
         except OSError:
             os.close(out_r)
-            return
+            return False
         pid, ticks = reader
         if pid not in self.readers:
             self.readers[pid] = (ticks, self.pool.reader(pid))
         logger = self.readers[pid][1]
         self.pool.adopt(run.run_id, target, (out_r, err_r), logger, os.path.dirname(run.stdout))
+        return True
 
     def poll(self) -> None:
         """Give the runs of each reader gone to a logger of ours (the runs nobody read at
@@ -128,18 +141,24 @@ class AdoptedOutput:
         a logger, sent and not yet received, is in no process's descriptors)."""
         if self.unread:
             self._rescan()
+        for run_id, (pid, ticks) in list(self.untaken.items()):
+            if pid <= 0 or not is_same_process(pid, ticks):  # its job would wait for ever
+                del self.untaken[run_id]
+                self.given_up.append(run_id)
         for pid, (ticks, reader) in list(self.readers.items()):
             if reader.runs and pid > 0 and is_same_process(pid, ticks):
                 continue
+            if reader.runs and not self.pool.lost(reader):
+                continue  # no logger could be forked: the next poll tries again
             del self.readers[pid]
-            if reader.runs:
-                self.pool.lost(reader)
 
     def _rescan(self) -> None:
         unread, self.unread = self.unread, {}
         readers = _readers({ino for pair in unread.values() for ino in pair if ino})
         for run_id, (out, err) in unread.items():
             found = readers.get(out or 0) or readers.get(err or 0)
+            if found is not None and run_id in self.untaken:
+                self.untaken[run_id] = found
             if found is None or run_id not in self.pool.held:
                 continue
             pid, ticks = found

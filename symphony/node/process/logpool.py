@@ -184,13 +184,14 @@ class LoggerPool:
         reader.runs.add(run_id)
         self.of_run[run_id] = reader
 
-    def lost(self, reader: _Logger) -> None:
+    def lost(self, reader: _Logger) -> bool:
         """A reader of adopted runs is gone: a logger of ours takes over those whose
-        pipes are not drained (a reader that exited had written them all)."""
+        pipes are not drained (a reader that exited had written them all). False if no
+        logger could be forked: ``reader`` keeps its runs, to try again."""
         for run_id in [r for r, held in self.held.items() if held.logger is reader]:
             if _drained(self.held[run_id]):
                 self.release(run_id)
-        self._lost(reader, kill=False)
+        return self._lost(reader, kill=False)
 
     def release(self, run_id: str) -> None:
         """A run's output is all written (or no longer waited for): its logger retires
@@ -225,10 +226,11 @@ class LoggerPool:
         logger = self.of_run.get(run_id)
         return logger is not None and logger.pid in self.open
 
-    def _lost(self, dead: _Logger, *, kill: bool) -> None:
+    def _lost(self, dead: _Logger, *, kill: bool) -> bool:
         """``dead`` will write nothing more: give its runs, in the order it had them, to a
         new logger, each with a new done pipe, flagged so that it says output was lost.
-        A run whose output the dead one had all written stays as it is."""
+        A run whose output the dead one had all written stays as it is. False if no
+        logger could be forked for a reader of adopted runs, which then keeps them."""
         self.open.pop(dead.pid, None)
         if kill:  # a hand-over failed, yet it may still read: it must not, beside another
             with contextlib.suppress(OSError):
@@ -238,13 +240,17 @@ class LoggerPool:
             with contextlib.suppress(OSError):
                 dead.link.close()
         runs = [(run_id, held) for run_id, held in self.held.items() if held.logger is dead]
-        dead.runs.clear()
         if not runs:
-            return
+            dead.runs.clear()
+            return True
         try:
             new = self._fork()
-        except OSError:  # their jobs block once a pipe is full, and end unlogged
-            return
+        except OSError:  # their jobs block once a pipe is full, and end unlogged...
+            if dead.link is None:  # ...unless they are adopted: the next poll retries
+                return False
+            dead.runs.clear()
+            return True
+        dead.runs.clear()
         said: set[str] = set()  # instances told of the loss
         for run_id, held in runs:
             old = self.dones.get(run_id)
@@ -275,6 +281,7 @@ class LoggerPool:
                     os.kill(new.pid, signal.SIGKILL)
             finally:
                 os.close(done_w)
+        return True
 
     def _fork(self) -> _Logger:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
