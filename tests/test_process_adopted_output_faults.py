@@ -149,9 +149,37 @@ async def test_a_run_nobody_can_read_is_stopped_and_restarted(tmp_path) -> None:
             await wait_real(
                 lambda: any(s.pid not in (None, pid) for s in link.of("bearer-0")), timeout=30
             )
-            assert not os.path.exists(f"/proc/{pid}")
             size = log_size(node.state_dir, "bearer-0")
             await wait_real(lambda: log_size(node.state_dir, "bearer-0") > size + 50)
             text = _log(node.state_dir, "bearer-0")
             assert SECRET not in text and text.count("bare=***") >= 5
             await jobs.stop(StopInstance(instance_id="bearer-0", reason="done"))
+
+
+def test_a_reader_with_a_recycled_pid_leaves_our_logger_alone() -> None:
+    """An earlier monitor's logger is gone and its pid now is a logger of ours: losing
+    the one (or its last run ending) must not forget the other (real forked loggers)."""
+    from symphony.node.process.logpool import LoggerPool
+    from symphony.node.process.logrelay import target_of
+
+    pool = LoggerPool({})
+    ours = pool._fork()
+    pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(2)]
+    try:
+        target = target_of("/nonexistent", 1024, 1, ())
+        for lost in (True, False):
+            reader = pool.reader(ours.pid)  # the dead logger's pid, recycled
+            readers = (os.dup(pipes[0][0]), os.dup(pipes[1][0]))
+            pool.adopt("run-1", target, readers, reader, "/nonexistent")
+            if lost:
+                assert pool.lost(reader)
+            pool.release("run-1")
+            assert pool.open.get(ours.pid) is ours
+    finally:
+        for logger in list(pool.open.values()):
+            pool._retire(logger)
+        for read, write in pipes:
+            os.close(read)
+            os.close(write)
+        for pid in pool.pids():
+            os.waitpid(pid, 0)

@@ -199,6 +199,14 @@ def _readers(inodes: set[int]) -> dict[int, tuple[int, int]]:
             with open(f"/proc/{name}/comm", "rb") as f:
                 if f.read() != _LOGGER_NAME:
                     continue
+        except OSError:
+            continue
+        # Its start first, and again after: the descriptors read are that process's
+        # (not those of another that took its pid meanwhile).
+        info = read_proc(int(name))
+        if info is None or info.zombie:
+            continue
+        try:
             fds = os.listdir(f"/proc/{name}/fd")
         except OSError:
             continue
@@ -206,8 +214,7 @@ def _readers(inodes: set[int]) -> dict[int, tuple[int, int]]:
         for fd in fds:  # one closed since the listing is no reason to skip the others
             with contextlib.suppress(OSError):
                 held.add(os.readlink(f"/proc/{name}/fd/{fd}"))
-        info = read_proc(int(name))
-        if info is None or info.zombie:
+        if not is_same_process(info.pid, info.start_ticks):
             continue
         for ino in inodes:
             if f"pipe:[{ino}]" in held:

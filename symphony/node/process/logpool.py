@@ -231,7 +231,8 @@ class LoggerPool:
         new logger, each with a new done pipe, flagged so that it says output was lost.
         A run whose output the dead one had all written stays as it is. False if no
         logger could be forked for a reader of adopted runs, which then keeps them."""
-        self.open.pop(dead.pid, None)
+        if self.open.get(dead.pid) is dead:  # not a logger of ours with its pid, recycled
+            del self.open[dead.pid]
         if kill:  # a hand-over failed, yet it may still read: it must not, beside another
             with contextlib.suppress(OSError):
                 os.kill(dead.pid, signal.SIGKILL)
@@ -297,7 +298,8 @@ class LoggerPool:
 
     def _retire(self, logger: _Logger) -> None:
         """Close the logger's link: it exits once the runs it has are drained."""
-        if self.open.pop(logger.pid, None) is not None:
+        if self.open.get(logger.pid) is logger:  # not one of ours with a reader's old pid
+            del self.open[logger.pid]
             self.retired.add(logger.pid)
         if logger.link is not None:
             with contextlib.suppress(OSError):
