@@ -12,6 +12,7 @@ import signal
 
 import trio
 
+from symphony.node.process.logrelay import LOST_LINE
 from symphony.node.process.takeover import UNTAKEN
 from symphony.wire import StopInstance
 from tests.jobs.harness import monitor_pid, open_jobs, open_node, spec, start_command, wait_real
@@ -183,3 +184,42 @@ def test_a_reader_with_a_recycled_pid_leaves_our_logger_alone() -> None:
             os.close(write)
         for pid in pool.pids():
             os.waitpid(pid, 0)
+
+
+# The job moves its stdout (our pipe) to another descriptor and puts at 1 a pipe of its
+# own, opened read-write as ours are: only ours is the node's to read.
+_MOVED = """
+import os, time
+ours = os.dup(1)
+own_r, own_w = os.pipe()
+os.dup2(os.open(f"/proc/self/fd/{own_w}", os.O_RDWR), 1)
+while True:
+    os.write(ours, b"tick\\n")
+    os.write(1, b"private\\n")
+    time.sleep(0.05)
+"""
+
+
+async def test_only_the_runs_own_pipes_are_taken_over(tmp_path) -> None:
+    """A new monitor reads the pipes the run was given, wherever the job moved them, and
+    no other pipe it finds at descriptor 1 (before, it read the job's own pipe there)."""
+    import sys
+
+    job = spec([sys.executable, "-c", _MOVED])
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node:
+            await node.start("moved-0", job)
+            pid = (await node.wait_for("moved-0", "running")).pid
+            await wait_real(lambda: log_size(node.state_dir, "moved-0") > 10)
+            (logger,) = _readers_of(_pipe(pid, 2))
+            monitor = monitor_pid(node.state_dir)
+            assert monitor is not None
+            os.kill(logger, signal.SIGKILL)
+            os.kill(monitor, signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced >= 1)
+            await wait_real(lambda: LOST_LINE.decode() in _log(node.state_dir, "moved-0"))
+            size = log_size(node.state_dir, "moved-0")
+            await wait_real(lambda: log_size(node.state_dir, "moved-0") > size + 50)
+            text = _log(node.state_dir, "moved-0")
+            assert "private" not in text
+            assert text.split(LOST_LINE.decode())[1].count("tick") >= 10

@@ -5,7 +5,10 @@ A monitor killed leaves its runs' output to its loggers, which go on (their runs
 pipes are theirs). The jobs' ends of those pipes are open read-write
 (:func:`~.joblogger._both_ways`), so a logger killed too costs a job no SIGPIPE: its
 writes wait once the pipe is full. The new monitor (:mod:`.takeover`) finds each live
-adopted run's pipes in its leader's descriptors 1 and 2 (a pipe open read-write: ours),
+adopted run's pipes by their inodes, which the run's record keeps (``meta["pipes"]``,
+:func:`pipe_meta`), in the descriptors of the run's processes, 1 and 2 of the leader
+first (a job may have moved them; a pipe of its own it put there is not ours; a record
+of an earlier version has no inodes: the pipes open read-write at the leader's 1 and 2),
 opens a read end of each through ``/proc`` and keeps it, as for its own runs
 (:mod:`.logpool`), and looks for the logger that reads them (a ``symphony-log``
 process holding that pipe; a scan of ``/proc`` when it starts, and one more at its
@@ -57,6 +60,9 @@ MASKED_ENV = "masked_env"
 #: The run record's ``meta`` key: ``{"salt": hex, "sha256": [hex, ...]}``, one hash of
 #: salt + value per name of :data:`MASKED_ENV`, in its order.
 MASK_CHECK = "masked_sha256"
+#: The run record's ``meta`` key: the inodes of the run's stdout and stderr pipes.
+PIPES = "pipes"
+_Place = tuple[int, int] | None  # where a pipe is open: (pid, descriptor)
 _LOGGER_NAME = b"symphony-log\n"  # a logger's name, as /proc/<pid>/comm gives it
 _RUNS_PER_TAKEOVER = 32  # runs nobody reads, given to one new logger (as logpool's)
 
@@ -87,13 +93,34 @@ class AdoptedOutput:
         self.untaken: dict[str, tuple[int, int]] = {}
         self.given_up: list[str] = []  # runs left with no reader: to be stopped
 
-    def take(self, runs: list[Run]) -> None:
-        """Keep a read end of each live adopted run's pipes, and note who reads them."""
+    def take(self, runs: list[Run], members: dict[str, list[int]]) -> None:
+        """Keep a read end of each live adopted run's pipes, and note who reads them
+        (``members``: run id -> pids of its processes other than its leader)."""
         pipes: dict[str, tuple[int | None, int | None]] = {}
+        places: dict[str, tuple[_Place, _Place]] = {}
+        untakeable = set()
         for run in runs:
-            found = _our_pipes(run.pid)
+            inodes = run.meta.get(PIPES)
+            if (
+                isinstance(inodes, list)
+                and len(inodes) == 2
+                and all(type(i) is int for i in inodes)
+            ):
+                places[run.run_id], readable = _find_pipes(
+                    inodes, [run.pid, *members.get(run.run_id, ())]
+                )
+                pipes[run.run_id] = (inodes[0], inodes[1])
+                if places[run.run_id] == (None, None):
+                    if readable:
+                        del pipes[run.run_id]  # no process of the run holds them: no wait
+                    else:
+                        untakeable.add(run.run_id)  # its job may wait on them for ever
+                continue
+            found = _our_pipes(run.pid)  # a record of an earlier version
             if found != (None, None):
                 pipes[run.run_id] = found
+                out_at = (run.pid, 1) if found[0] else None
+                places[run.run_id] = (out_at, (run.pid, 2) if found[1] else None)
         if not pipes:
             return
         readers = _readers({ino for pair in pipes.values() for ino in pair if ino})
@@ -107,10 +134,18 @@ class AdoptedOutput:
                 reader = (-1 - unread // _RUNS_PER_TAKEOVER, -1)
                 unread += 1
                 self.unread[run.run_id] = (out, err)
-            if not self._adopt(run, reader, out, err):
+            if run.run_id in untakeable or not self._adopt(
+                run, reader, pipes[run.run_id], places[run.run_id]
+            ):
                 self.untaken[run.run_id] = reader
 
-    def _adopt(self, run: Run, reader: tuple[int, int], out: int | None, err: int | None) -> bool:
+    def _adopt(
+        self,
+        run: Run,
+        reader: tuple[int, int],
+        inodes: tuple[int | None, int | None],
+        places: tuple[_Place, _Place],
+    ) -> bool:
         """Keep read ends of ``run``'s pipes, to give them to a logger of ours once
         ``reader`` is gone; False if the run cannot be taken over."""
         mask = _mask(run)
@@ -119,12 +154,13 @@ class AdoptedOutput:
         target = target_of(os.path.dirname(run.stdout), run.log_max_bytes, run.log_backups, mask)
         if len(target) > MAX_TARGET:
             return False
+        (out, err), (out_at, err_at) = inodes, places
         try:
-            out_r = _open_reader(run.pid, 1, out)
+            out_r = _open_reader(out_at, out)
         except OSError:
             return False
         try:
-            err_r = _open_reader(run.pid, 2, err, out)
+            err_r = _open_reader(err_at, err, out)
         except OSError:
             os.close(out_r)
             return False
@@ -167,9 +203,44 @@ class AdoptedOutput:
             self.pool.move(run_id, self.readers[pid][1])
 
 
+def pipe_meta(out_r: int, err_r: int) -> dict[str, object]:
+    """What a run's record keeps of its pipes (the inodes of ``out_r``, ``err_r``)."""
+    return {PIPES: [os.fstat(out_r).st_ino, os.fstat(err_r).st_ino]}
+
+
+def _find_pipes(inodes: list[int], pids: list[int]) -> tuple[tuple[_Place, _Place], bool]:
+    """Where the pipes ``inodes`` (stdout, stderr) are open in ``pids``' descriptors (1
+    and 2 of the first first), and whether every descriptor could be read."""
+    wanted = {f"pipe:[{ino}]": i for i, ino in enumerate(inodes)}
+    found: list[_Place] = [None, None]
+    readable = True
+    for pid in pids:
+        try:
+            fds = ["1", "2", *os.listdir(f"/proc/{pid}/fd")]
+        except FileNotFoundError:
+            continue
+        except OSError:
+            readable = False
+            continue
+        for fd in fds:
+            try:
+                index = wanted.get(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except FileNotFoundError:
+                continue
+            except OSError:
+                readable = False
+                continue
+            if index is not None and found[index] is None:
+                found[index] = (pid, int(fd))
+        if None not in found:
+            break
+    return (found[0], found[1]), readable
+
+
 def _our_pipes(pid: int) -> tuple[int | None, int | None]:
     """The pipes (inodes) at ``pid``'s descriptors 1 and 2 that are open read-write:
-    those a monitor of ours gave the job (see the module docstring)."""
+    those a monitor of ours gave the job, for a record of an earlier version, which
+    has not their inodes (see the module docstring)."""
     found: list[int | None] = []
     for fd in (1, 2):
         ino = None
@@ -254,13 +325,14 @@ def _mask(run: Run) -> tuple[bytes, ...] | None:
     return found
 
 
-def _open_reader(pid: int, fd: int, ino: int | None, other: int | None = None) -> int:
-    """A new read end of the pipe ``ino`` at ``pid``'s descriptor ``fd``, above 10; an
+def _open_reader(at: _Place, ino: int | None, other: int | None = None) -> int:
+    """A new read end of the pipe ``ino`` at ``at`` (a pid's descriptor), above 10; an
     empty pipe at end of file if there is none (or it is the other stream's)."""
-    if ino is None or ino == other:
+    if at is None or ino is None or ino == other:
         empty, closed = os.pipe2(os.O_CLOEXEC)
         os.close(closed)
         return _above(empty)
+    pid, fd = at
     # Without O_NONBLOCK the open of a FIFO waits for a writer; the logger reads blocking.
     reader = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     os.set_blocking(reader, True)

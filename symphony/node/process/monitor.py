@@ -57,7 +57,7 @@ from collections.abc import Callable
 from functools import partial
 
 from . import logfiles
-from .adoptedlogs import AdoptedOutput, mask_meta
+from .adoptedlogs import AdoptedOutput, mask_meta, pipe_meta
 from .joblogger import logger_gone, wait_logger
 from .logpool import LoggerPool
 from .membership import Membership, kill
@@ -215,6 +215,7 @@ class Monitor:
         )
         if mask:  # where a new monitor finds them, should it have to (.adoptedlogs)
             run.meta.update(mask_meta(env, mask))
+        run.meta.update(pipe_meta(started.pipes.out_r, started.pipes.err_r))
         self.runs[run_id] = run
         self.leaders[started.pid] = run
         if rule is not None:

@@ -47,7 +47,8 @@ def load(monitor: Monitor) -> None:
             monitor.foreign[run.run_id] = run  # alive, but not our child: poll it
         else:
             foreign_gone(monitor, run, "the job ended while no node monitor was running")
-    monitor.adopted.take(list(monitor.foreign.values()))  # their output (.adoptedlogs)
+    members = {r: [pid for pid, _ in found] for r, found in monitor.membership.tracked.items()}
+    monitor.adopted.take(list(monitor.foreign.values()), members)  # output (.adoptedlogs)
 
 
 def poll_foreign(monitor: Monitor) -> None:
