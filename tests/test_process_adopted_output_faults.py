@@ -223,3 +223,37 @@ async def test_only_the_runs_own_pipes_are_taken_over(tmp_path) -> None:
             text = _log(node.state_dir, "moved-0")
             assert "private" not in text
             assert text.split(LOST_LINE.decode())[1].count("tick") >= 10
+
+
+async def test_a_run_with_secrets_too_many_to_send_is_taken_over_by_a_forked_logger(
+    tmp_path,
+) -> None:
+    """An adopted run whose secrets are over 64 KiB (too many to send to a shared
+    logger) gets a logger of its own, forked with them, not a stop."""
+    names = [f"S{i}" for i in range(20)]
+    secrets = {name: f"{name}-" + os.urandom(2000).hex() for name in names}
+    job = spec(
+        ["sh", "-c", 'while :; do echo "v=$S0"; sleep 0.05; done'],
+        env={name: {"secret": name.lower()} for name in names},
+    )
+    command = dataclasses.replace(start_command("many-0", job), secrets=secrets)
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(command)
+            await wait_real(lambda: any(s.state.value == "running" for s in link.of("many-0")))
+            (pid,) = {s.pid for s in link.of("many-0") if s.pid is not None}
+            await wait_real(lambda: log_size(node.state_dir, "many-0") > 10)
+            (logger,) = _readers_of(_pipe(pid))
+            monitor = monitor_pid(node.state_dir)
+            assert monitor is not None
+            os.kill(logger, signal.SIGKILL)
+            os.kill(monitor, signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced >= 1)
+            await wait_real(lambda: LOST_LINE.decode() in _log(node.state_dir, "many-0"), 20)
+            size = log_size(node.state_dir, "many-0")
+            await wait_real(lambda: log_size(node.state_dir, "many-0") > size + 50)
+            text = _log(node.state_dir, "many-0")
+            assert secrets["S0"] not in text
+            assert text.split(LOST_LINE.decode())[1].count("v=***") >= 5
+            assert {s.pid for s in link.of("many-0") if s.pid is not None} == {pid}
+            await jobs.stop(StopInstance(instance_id="many-0", reason="done"))

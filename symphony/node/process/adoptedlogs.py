@@ -30,13 +30,13 @@ the secret itself written. A record of an earlier version has no hashes: its val
 are taken from the environment as they are.
 
 A run whose secrets cannot be verified so is not taken over (its output would go
-unmasked), nor is one whose pipes cannot be opened, nor one whose secrets are too many
-to send to a shared logger. While a logger of the earlier monitor reads it, it runs on;
-once none does (or none did), it is stopped with the reason :data:`~.takeover.UNTAKEN`
-(SIGTERM, SIGKILL after its grace), so that its restart policy runs, rather than its job
-waiting for ever once its pipe is full. Runs that an earlier version started are not
-taken over either (their pipes are write-only: such a job is safe only while one of its
-readers lives).
+unmasked), nor is one whose pipes cannot be opened (one whose secrets are too many to
+send to a shared logger gets a logger of its own, forked with them). While a logger of
+the earlier monitor reads it, it runs on; once none does (or none did), it is stopped
+with the reason :data:`~.takeover.UNTAKEN` (SIGTERM, SIGKILL after its grace), so that
+its restart policy runs, rather than its job waiting for ever once its pipe is full.
+Runs that an earlier version started are not taken over either (their pipes are
+write-only: such a job is safe only while one of its readers lives).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import fcntl
 import hashlib
 import os
 
-from .logrelay import MAX_TARGET, target_of
+from .logrelay import target_of
 from .proctree import is_same_process, read_proc
 
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
@@ -152,8 +152,6 @@ class AdoptedOutput:
         if mask is None:
             return False
         target = target_of(os.path.dirname(run.stdout), run.log_max_bytes, run.log_backups, mask)
-        if len(target) > MAX_TARGET:
-            return False
         (out, err), (out_at, err_at) = inodes, places
         try:
             out_r = _open_reader(out_at, out)

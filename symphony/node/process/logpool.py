@@ -58,8 +58,8 @@ import select
 import signal
 import socket
 
-from .joblogger import fork_shared, logger_gone
-from .logrelay import MAX_TARGET, hand_over, lost, target_of
+from .joblogger import fork_one, fork_shared, logger_gone
+from .logrelay import MAX_TARGET, hand_over, lost, target_from, target_of
 
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
@@ -76,14 +76,16 @@ class _Logger:
 
     def __init__(self, pid: int, link: socket.socket | None) -> None:
         self.pid = pid
-        self.link = link  # None: a logger of an earlier monitor's (see LoggerPool.reader)
+        # None: a logger of an earlier monitor's (see LoggerPool.reader), or one of ours
+        # forked for one adopted run, too large to send (see LoggerPool._lost)
+        self.link = link
         self.runs: set[str] = set()
 
     def send(self, target: bytes, out_r: int, err_r: int, done_w: int, after: int | None) -> None:
         """Hand a run's pipes to this logger (:func:`~.logrelay.hand_over`); OSError if
-        it is gone (or no logger of ours)."""
+        it is gone (or takes no runs)."""
         if self.link is None:
-            raise OSError("not a logger of ours")
+            raise OSError("a logger that takes no runs")
         hand_over(self.link, target, out_r, err_r, done_w, after)
 
 
@@ -145,7 +147,12 @@ class LoggerPool:
                 after = None  # the same logger: it orders the instance's runs itself
             else:
                 logger = next(
-                    (lg for lg in self.open.values() if len(lg.runs) < RUNS_PER_LOGGER), None
+                    (
+                        lg
+                        for lg in self.open.values()
+                        if len(lg.runs) < RUNS_PER_LOGGER and lg.link is not None
+                    ),
+                    None,
                 )
             if logger is None:
                 logger = self._fork()
@@ -245,7 +252,7 @@ class LoggerPool:
             dead.runs.clear()
             return True
         try:
-            new = self._fork()
+            new = self._fork() if any(len(h.target) <= MAX_TARGET for _, h in runs) else None
         except OSError:  # their jobs block once a pipe is full, and end unlogged...
             if dead.link is None:  # ...unless they are adopted: the next poll retries
                 return False
@@ -269,20 +276,39 @@ class LoggerPool:
                 continue
             target = held.target if held.instance in said else lost(held.target)
             said.add(held.instance)
-            held.logger = new
-            new.runs.add(run_id)
-            self.of_run[run_id] = new
+            if new is None or len(target) > MAX_TARGET:  # an adopted run's, too large to send
+                try:
+                    taker = self._fork_one(target, held, done_w, after)
+                except OSError:
+                    os.close(done_r)
+                    os.close(done_w)
+                    if dead.link is None:  # an adopted run's reader: the next poll retries
+                        dead.runs.add(run_id)
+                    continue
+            else:
+                taker = new
+            held.logger = taker
+            taker.runs.add(run_id)
+            self.of_run[run_id] = taker
             if old is not None:
                 os.close(old[1])
-            self.dones[run_id] = (new.pid, done_r)
+            self.dones[run_id] = (taker.pid, done_r)
             try:
-                new.send(target, held.out_r, held.err_r, done_w, after)
+                if taker is new:
+                    new.send(target, held.out_r, held.err_r, done_w, after)
             except OSError:  # dead already: its reap (or the run's end) hands them on
                 with contextlib.suppress(OSError):
-                    os.kill(new.pid, signal.SIGKILL)
+                    os.kill(taker.pid, signal.SIGKILL)
             finally:
                 os.close(done_w)
-        return True
+        return not dead.runs
+
+    def _fork_one(self, target: bytes, held: _Held, done_w: int, after: int | None) -> _Logger:
+        """A logger of ours for one run whose description is too large to send: forked
+        with it (:func:`~.joblogger.fork_one`), taking no other run."""
+        pid = fork_one(target_from(target), held.out_r, held.err_r, done_w, after)
+        logger = self.open[pid] = _Logger(pid, None)
+        return logger
 
     def _fork(self) -> _Logger:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
