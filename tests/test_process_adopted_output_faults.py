@@ -257,3 +257,49 @@ async def test_a_run_with_secrets_too_many_to_send_is_taken_over_by_a_forked_log
             assert text.split(LOST_LINE.decode())[1].count("v=***") >= 5
             assert {s.pid for s in link.of("many-0") if s.pid is not None} == {pid}
             await jobs.stop(StopInstance(instance_id="many-0", reason="done"))
+
+
+async def test_a_record_of_the_previous_version_is_taken_over_as_before(tmp_path) -> None:
+    """A run record without the pipes' inodes and the secrets' hashes (written by the
+    previous version) is taken over as that version did: the read-write pipes at the
+    leader's 1 and 2, the secrets' values from its environment as they are."""
+    import glob
+    import json
+
+    from tests.jobs.harness import ended
+
+    state_dir = str(tmp_path / "node")
+    job = spec(
+        ["sh", "-c", 'while :; do echo "token=$TOKEN"; sleep 0.05; done'],
+        env={"TOKEN": {"secret": "tok"}},
+    )
+    command = dataclasses.replace(start_command("old-0", job), secrets={"TOKEN": SECRET})
+    with trio.fail_after(60):
+        async with open_node(state_dir, keep_monitor=True) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(command)
+            await wait_real(lambda: any(s.state.value == "running" for s in link.of("old-0")))
+            (pid,) = {s.pid for s in link.of("old-0") if s.pid is not None}
+            await wait_real(lambda: log_size(state_dir, "old-0") > 10)
+        (logger,) = _readers_of(_pipe(pid))
+        monitor = monitor_pid(state_dir)
+        assert monitor is not None
+        os.kill(monitor, signal.SIGKILL)
+        os.kill(logger, signal.SIGKILL)
+        await wait_real(lambda: ended(monitor))
+        records = glob.glob(os.path.join(state_dir, "runs", "*.json"))
+        assert records
+        for path in records:
+            with open(path) as f:
+                record = json.load(f)
+            assert "pipes" in record["meta"] and "masked_sha256" in record["meta"]
+            del record["meta"]["pipes"], record["meta"]["masked_sha256"]
+            with open(path, "w") as f:
+                json.dump(record, f)
+        async with open_node(state_dir) as node:
+            await node.manager.adopt()
+            await wait_real(lambda: LOST_LINE.decode() in _log(state_dir, "old-0"), 20)
+            size = log_size(state_dir, "old-0")
+            await wait_real(lambda: log_size(state_dir, "old-0") > size + 50)
+            text = _log(state_dir, "old-0")
+            assert SECRET not in text
+            assert text.split(LOST_LINE.decode())[1].count("token=***") >= 5
