@@ -12,9 +12,9 @@ of an earlier version has no inodes: the pipes open read-write at the leader's 1
 opens a read end of each through ``/proc`` and keeps it, as for its own runs
 (:mod:`.logpool`), and looks for the logger that reads them (a ``symphony-log``
 process holding that pipe; a scan of ``/proc`` when it starts, and one more at its
-first poll for the runs the first found no reader of: a pipe sent to a logger and not
-yet received is in nobody's descriptors). A run neither scan finds a reader of goes to
-a logger of its own; the others' loggers are watched, every
+first poll :data:`RESCAN_AFTER` later for the runs the first found no reader of: a pipe
+sent to a logger and not yet received is in nobody's descriptors). A run neither scan
+finds a reader of goes to a logger of its own; the others' loggers are watched, every
 :data:`~.monitor.FOREIGN_POLL` (1 s; the 1 MiB pipe holds that much of a job's output),
 and when one is gone its runs go to a logger of ours, flagged lost (its
 :data:`~.logrelay.LOST_LINE`). From then on those runs are the monitor's like any
@@ -45,6 +45,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import time
 
 from .logrelay import target_of
 from .proctree import is_same_process, read_proc
@@ -65,6 +66,9 @@ PIPES = "pipes"
 _Place = tuple[int, int] | None  # where a pipe is open: (pid, descriptor)
 _LOGGER_NAME = b"symphony-log\n"  # a logger's name, as /proc/<pid>/comm gives it
 _RUNS_PER_TAKEOVER = 32  # runs nobody reads, given to one new logger (as logpool's)
+#: Seconds after the first scan before the second, for the runs the first found no
+#: reader of (a logger busy writing receives the pipes sent to it a little later).
+RESCAN_AFTER = 0.5
 
 
 def mask_meta(env: dict[str, str], mask: list[str]) -> dict[str, object]:
@@ -92,6 +96,7 @@ class AdoptedOutput:
         # run id -> (pid, start ticks) of its reader: runs we cannot take over (-1: none)
         self.untaken: dict[str, tuple[int, int]] = {}
         self.given_up: list[str] = []  # runs left with no reader: to be stopped
+        self._rescan_at = 0.0
 
     def take(self, runs: list[Run], members: dict[str, list[int]]) -> None:
         """Keep a read end of each live adopted run's pipes, and note who reads them
@@ -123,6 +128,7 @@ class AdoptedOutput:
                 places[run.run_id] = (out_at, (run.pid, 2) if found[1] else None)
         if not pipes:
             return
+        self._rescan_at = time.monotonic() + RESCAN_AFTER
         readers = _readers({ino for pair in pipes.values() for ino in pair if ino})
         unread = 0
         for run in runs:
@@ -173,14 +179,18 @@ class AdoptedOutput:
         """Give the runs of each reader gone to a logger of ours (the runs nobody read at
         the first scan, once a second one finds no reader either: a pipe on its way to
         a logger, sent and not yet received, is in no process's descriptors)."""
-        if self.unread:
+        if self.unread and time.monotonic() >= self._rescan_at:
             self._rescan()
+        early = bool(self.unread)  # the runs nobody read wait for the second scan
         for run_id, (pid, ticks) in list(self.untaken.items()):
+            if pid <= 0 and early:
+                continue
             if pid <= 0 or not is_same_process(pid, ticks):  # its job would wait for ever
                 del self.untaken[run_id]
                 self.given_up.append(run_id)
         for pid, (ticks, reader) in list(self.readers.items()):
-            if reader.runs and pid > 0 and is_same_process(pid, ticks):
+            alive = is_same_process(pid, ticks) if pid > 0 else early  # ours: not yet
+            if reader.runs and alive:
                 continue
             if reader.runs and not self.pool.lost(reader):
                 continue  # no logger could be forked: the next poll tries again
