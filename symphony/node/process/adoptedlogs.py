@@ -115,11 +115,10 @@ class AdoptedOutput:
                     inodes, [run.pid, *members.get(run.run_id, ())]
                 )
                 pipes[run.run_id] = (inodes[0], inodes[1])
-                if places[run.run_id] == (None, None):
-                    if readable:
-                        del pipes[run.run_id]  # no process of the run holds them: no wait
-                    else:
-                        untakeable.add(run.run_id)  # its job may wait on them for ever
+                if not readable and None in places[run.run_id]:
+                    untakeable.add(run.run_id)  # one may be where we cannot see: a wait
+                elif places[run.run_id] == (None, None):
+                    del pipes[run.run_id]  # no process of the run holds them: no wait
                 continue
             found = _our_pipes(run.pid)  # a record of an earlier version
             if found != (None, None):
