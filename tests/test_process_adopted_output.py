@@ -50,10 +50,9 @@ def _readers_of(pipe: str) -> set[int]:
             with open(f"/proc/{name}/comm") as f:
                 if f.read().strip() != "symphony-log":
                     continue
-            links = {os.readlink(f"/proc/{name}/fd/{fd}") for fd in os.listdir(f"/proc/{name}/fd")}
         except OSError:
             continue
-        if pipe in links:
+        if pipe in _descriptors(int(name)):
             found.add(int(name))
     return found
 
@@ -192,12 +191,16 @@ async def test_adopted_output_stays_masked(tmp_path) -> None:
 
 def _descriptors(pid: int) -> list[str]:
     directory = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(directory)
+    except OSError:  # gone
+        return []
     found = []
-    for fd in os.listdir(directory):
+    for fd in fds:
         try:
             found.append(os.readlink(f"{directory}/{fd}"))
         except OSError:
-            continue  # the one listdir itself opened
+            continue  # the one listdir itself opened, or one closed since
     return sorted(found)
 
 

@@ -342,16 +342,24 @@ def fork_logger(
     monitor): the child runs Python code.
     """
 
+    target = Target(log_dir, max_bytes, backups, mask)
+    pid = fork_one(target, pipes.out_r, pipes.err_r, pipes.done_w, after)
+    pipes.handed()
+    return pid
+
+
+def fork_one(target: Target, out_r: int, err_r: int, done_w: int, after: int | None) -> int:
+    """Fork a logger of its own for one run (:func:`fork_logger`; :mod:`.logpool` for an
+    adopted run too large to describe to a shared one); return its pid. The caller
+    keeps its copies of the descriptors."""
+
     def serve() -> None:
-        _become_logger({3: pipes.out_r, 4: pipes.err_r, 5: pipes.done_w, _AFTER_FD: after})
+        _become_logger({3: out_r, 4: err_r, 5: done_w, _AFTER_FD: after})
         relay = Relay(open_files, control=None)
-        target = Target(log_dir, max_bytes, backups, mask)
         relay.add(target, {3: "stdout", 4: "stderr"}, 5, None if after is None else _AFTER_FD)
         _serve(relay)
 
-    pid = _fork(serve)
-    pipes.handed()
-    return pid
+    return _fork(serve)
 
 
 def fork_shared(control: int) -> int:

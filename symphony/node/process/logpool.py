@@ -58,8 +58,8 @@ import select
 import signal
 import socket
 
-from .joblogger import fork_shared, logger_gone
-from .logrelay import MAX_TARGET, hand_over, lost, target_of
+from .joblogger import fork_one, fork_shared, logger_gone
+from .logrelay import MAX_TARGET, hand_over, lost, target_from, target_of
 
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
@@ -76,14 +76,16 @@ class _Logger:
 
     def __init__(self, pid: int, link: socket.socket | None) -> None:
         self.pid = pid
-        self.link = link  # None: a logger of an earlier monitor's (see LoggerPool.reader)
+        # None: a logger of an earlier monitor's (see LoggerPool.reader), or one of ours
+        # forked for one adopted run, too large to send (see LoggerPool._lost)
+        self.link = link
         self.runs: set[str] = set()
 
     def send(self, target: bytes, out_r: int, err_r: int, done_w: int, after: int | None) -> None:
         """Hand a run's pipes to this logger (:func:`~.logrelay.hand_over`); OSError if
-        it is gone (or no logger of ours)."""
+        it is gone (or takes no runs)."""
         if self.link is None:
-            raise OSError("not a logger of ours")
+            raise OSError("a logger that takes no runs")
         hand_over(self.link, target, out_r, err_r, done_w, after)
 
 
@@ -145,7 +147,12 @@ class LoggerPool:
                 after = None  # the same logger: it orders the instance's runs itself
             else:
                 logger = next(
-                    (lg for lg in self.open.values() if len(lg.runs) < RUNS_PER_LOGGER), None
+                    (
+                        lg
+                        for lg in self.open.values()
+                        if len(lg.runs) < RUNS_PER_LOGGER and lg.link is not None
+                    ),
+                    None,
                 )
             if logger is None:
                 logger = self._fork()
@@ -176,13 +183,22 @@ class LoggerPool:
         reader.runs.add(run_id)
         self.of_run[run_id] = reader
 
-    def lost(self, reader: _Logger) -> None:
+    def move(self, run_id: str, reader: _Logger) -> None:
+        """An adopted run is read by ``reader`` after all (see :meth:`adopt`)."""
+        held = self.held[run_id]
+        held.logger.runs.discard(run_id)
+        held.logger = reader
+        reader.runs.add(run_id)
+        self.of_run[run_id] = reader
+
+    def lost(self, reader: _Logger) -> bool:
         """A reader of adopted runs is gone: a logger of ours takes over those whose
-        pipes are not drained (a reader that exited had written them all)."""
+        pipes are not drained (a reader that exited had written them all). False if no
+        logger could be forked: ``reader`` keeps its runs, to try again."""
         for run_id in [r for r, held in self.held.items() if held.logger is reader]:
             if _drained(self.held[run_id]):
                 self.release(run_id)
-        self._lost(reader, kill=False)
+        return self._lost(reader, kill=False)
 
     def release(self, run_id: str) -> None:
         """A run's output is all written (or no longer waited for): its logger retires
@@ -217,11 +233,13 @@ class LoggerPool:
         logger = self.of_run.get(run_id)
         return logger is not None and logger.pid in self.open
 
-    def _lost(self, dead: _Logger, *, kill: bool) -> None:
+    def _lost(self, dead: _Logger, *, kill: bool) -> bool:
         """``dead`` will write nothing more: give its runs, in the order it had them, to a
         new logger, each with a new done pipe, flagged so that it says output was lost.
-        A run whose output the dead one had all written stays as it is."""
-        self.open.pop(dead.pid, None)
+        A run whose output the dead one had all written stays as it is. False if no
+        logger could be forked for a reader of adopted runs, which then keeps them."""
+        if self.open.get(dead.pid) is dead:  # not a logger of ours with its pid, recycled
+            del self.open[dead.pid]
         if kill:  # a hand-over failed, yet it may still read: it must not, beside another
             with contextlib.suppress(OSError):
                 os.kill(dead.pid, signal.SIGKILL)
@@ -230,13 +248,17 @@ class LoggerPool:
             with contextlib.suppress(OSError):
                 dead.link.close()
         runs = [(run_id, held) for run_id, held in self.held.items() if held.logger is dead]
-        dead.runs.clear()
         if not runs:
-            return
+            dead.runs.clear()
+            return True
         try:
-            new = self._fork()
-        except OSError:  # their jobs block once a pipe is full, and end unlogged
-            return
+            new = self._fork() if any(len(h.target) <= MAX_TARGET for _, h in runs) else None
+        except OSError:  # their jobs block once a pipe is full, and end unlogged...
+            if dead.link is None:  # ...unless they are adopted: the next poll retries
+                return False
+            dead.runs.clear()
+            return True
+        dead.runs.clear()
         said: set[str] = set()  # instances told of the loss
         for run_id, held in runs:
             old = self.dones.get(run_id)
@@ -254,19 +276,39 @@ class LoggerPool:
                 continue
             target = held.target if held.instance in said else lost(held.target)
             said.add(held.instance)
-            held.logger = new
-            new.runs.add(run_id)
-            self.of_run[run_id] = new
+            if new is None or len(target) > MAX_TARGET:  # an adopted run's, too large to send
+                try:
+                    taker = self._fork_one(target, held, done_w, after)
+                except OSError:
+                    os.close(done_r)
+                    os.close(done_w)
+                    if dead.link is None:  # an adopted run's reader: the next poll retries
+                        dead.runs.add(run_id)
+                    continue
+            else:
+                taker = new
+            held.logger = taker
+            taker.runs.add(run_id)
+            self.of_run[run_id] = taker
             if old is not None:
                 os.close(old[1])
-            self.dones[run_id] = (new.pid, done_r)
+            self.dones[run_id] = (taker.pid, done_r)
             try:
-                new.send(target, held.out_r, held.err_r, done_w, after)
+                if taker is new:
+                    new.send(target, held.out_r, held.err_r, done_w, after)
             except OSError:  # dead already: its reap (or the run's end) hands them on
                 with contextlib.suppress(OSError):
-                    os.kill(new.pid, signal.SIGKILL)
+                    os.kill(taker.pid, signal.SIGKILL)
             finally:
                 os.close(done_w)
+        return not dead.runs
+
+    def _fork_one(self, target: bytes, held: _Held, done_w: int, after: int | None) -> _Logger:
+        """A logger of ours for one run whose description is too large to send: forked
+        with it (:func:`~.joblogger.fork_one`), taking no other run."""
+        pid = fork_one(target_from(target), held.out_r, held.err_r, done_w, after)
+        logger = self.open[pid] = _Logger(pid, None)
+        return logger
 
     def _fork(self) -> _Logger:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -282,7 +324,8 @@ class LoggerPool:
 
     def _retire(self, logger: _Logger) -> None:
         """Close the logger's link: it exits once the runs it has are drained."""
-        if self.open.pop(logger.pid, None) is not None:
+        if self.open.get(logger.pid) is logger:  # not one of ours with a reader's old pid
+            del self.open[logger.pid]
             self.retired.add(logger.pid)
         if logger.link is not None:
             with contextlib.suppress(OSError):

@@ -131,21 +131,29 @@ def _receive(control: socket.socket) -> tuple[Any, ...] | None:
     if not message:
         return None
     try:
-        kind = message[:1]
-        spec: Any = json.loads(message[1:]) if kind in b"RL" and len(fds) >= 3 else None
-        target = Target(
-            str(spec["dir"]),
-            int(spec["max_bytes"]),
-            int(spec["backups"]),
-            tuple(str(m).encode("utf-8", "surrogateescape") for m in spec["mask"]),
-            lost=kind == b"L",
-        )
+        if len(fds) < 3:
+            raise ValueError("no pipes")
+        target = target_from(message)
     except (TypeError, ValueError, KeyError):
         for fd in fds:
             os.close(fd)
         return ()
     pipes = dict(zip(fds[:2], _STREAMS, strict=True))
     return target, pipes, fds[2], fds[3] if len(fds) > 3 else None
+
+
+def target_from(message: bytes) -> Target:
+    """The :class:`Target` described by ``message`` (:func:`target_of`, :func:`lost`);
+    TypeError, ValueError or KeyError if it describes none."""
+    kind = message[:1]
+    spec: Any = json.loads(message[1:]) if kind in b"RL" else None
+    return Target(
+        str(spec["dir"]),
+        int(spec["max_bytes"]),
+        int(spec["backups"]),
+        tuple(str(m).encode("utf-8", "surrogateescape") for m in spec["mask"]),
+        lost=kind == b"L",
+    )
 
 
 class _Run:

@@ -57,7 +57,7 @@ from collections.abc import Callable
 from functools import partial
 
 from . import logfiles
-from .adoptedlogs import MASKED_ENV, AdoptedOutput, masked_names
+from .adoptedlogs import AdoptedOutput, mask_meta, pipe_meta
 from .joblogger import logger_gone, wait_logger
 from .logpool import LoggerPool
 from .membership import Membership, kill
@@ -214,7 +214,8 @@ class Monitor:
             meta=dict(request.get("meta") or {}),
         )
         if mask:  # where a new monitor finds them, should it have to (.adoptedlogs)
-            run.meta[MASKED_ENV] = masked_names(env, mask)
+            run.meta.update(mask_meta(env, mask))
+        run.meta.update(pipe_meta(started.pipes.out_r, started.pipes.err_r))
         self.runs[run_id] = run
         self.leaders[started.pid] = run
         if rule is not None:

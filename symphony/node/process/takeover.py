@@ -18,6 +18,9 @@ import time
 
 from .proctree import Snapshot, is_same_process, marked_processes, quietly
 
+#: The end reason of an adopted run whose output no process of ours reads or can read.
+UNTAKEN = "output could not be taken over after the monitor was replaced"
+
 # Not typing (about 0.8 MiB the long-lived monitor would keep): see .lighttuple.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +47,8 @@ def load(monitor: Monitor) -> None:
             monitor.foreign[run.run_id] = run  # alive, but not our child: poll it
         else:
             foreign_gone(monitor, run, "the job ended while no node monitor was running")
-    monitor.adopted.take(list(monitor.foreign.values()))  # their output (.adoptedlogs)
+    members = {r: [pid for pid, _ in found] for r, found in monitor.membership.tracked.items()}
+    monitor.adopted.take(list(monitor.foreign.values()), members)  # output (.adoptedlogs)
 
 
 def poll_foreign(monitor: Monitor) -> None:
@@ -55,6 +59,24 @@ def poll_foreign(monitor: Monitor) -> None:
             if run.state == "ended":
                 monitor.announce(run)
     monitor.adopted.poll()  # loggers of an earlier monitor gone: ours take their runs
+    given_up, monitor.adopted.given_up = monitor.adopted.given_up, []
+    for run_id in given_up:
+        _stop_untaken(monitor, run_id)
+    now = time.monotonic()
+    for run in list(monitor.foreign.values()):  # their grace is over: SIGKILL
+        if run.reason == UNTAKEN and monitor.stopping.get(run.run_id, now) < now:
+            monitor.kill(run, monitor.members(run, monitor.snapshot()), signal.SIGKILL)
+
+
+def _stop_untaken(monitor: Monitor, run_id: str) -> None:
+    """Stop a run whose output nobody reads (:mod:`.adoptedlogs`): its job would wait for
+    ever once its pipe is full. Stopped as the agent stops one, and ended with the
+    reason :data:`UNTAKEN` (the agent then applies its restart policy)."""
+    run = monitor.foreign.get(run_id)
+    if run is None or run_id in monitor.stopping:
+        return
+    run.reason = UNTAKEN
+    monitor.signal(run_id, signal.SIGTERM)
 
 
 def foreign_gone(monitor: Monitor, run: Run, reason: str) -> None:
@@ -65,7 +87,7 @@ def foreign_gone(monitor: Monitor, run: Run, reason: str) -> None:
     stop signal treatment (SIGTERM, SIGKILL after the grace) like any run's.
     """
     monitor.foreign.pop(run.run_id, None)
-    if run.exit_code is None and run.signal is None:  # an "ending" run's is known
+    if run.exit_code is None and run.signal is None and run.reason != UNTAKEN:  # else known
         run.reason = f"exit status unknown: {reason}"
     run.ended_at = run.ended_at or time.time()
     snapshot = Snapshot.take()
