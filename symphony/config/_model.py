@@ -113,7 +113,7 @@ class ConductorConfig:
     lease_seconds: float | None = None
     #: The largest message of a service's WebSocket relayed through ``/x/`` (bytes,
     #: ``conductor.relay.websocket_max_message``; each way). Each relayed WebSocket
-    #: may hold about four each way: this bounds what one costs (see relay.md).
+    #: may hold three or four each way: this bounds what one costs (see api.md).
     relay_websocket_max_message: int = 4 * 2**20
     #: How many of the 32 relayed ``/x/`` WebSockets one client address may hold at once
     #: (``conductor.relay.websockets_per_client``).

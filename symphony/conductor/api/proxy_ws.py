@@ -4,16 +4,17 @@ A service's WebSocket (Jupyter's kernels, a TensorBoard plugin) is opened to the
 over a relayed stream with the browser's path, subprotocols, Origin and cookies (but
 not the visit cookie), plus ``X-Forwarded-Prefix``; only then is the browser's accepted,
 with the subprotocol the service chose. Messages are copied one at a time each way, and
-each side reads the next only once the other took the last (the app's WebSocket hands
-the route one message at a time, :mod:`.wsconn`; the service's queue is a rendezvous):
-a WebSocket whose far side reads nothing holds about four messages each way in the
-Conductor, and a slow reader slows only its own WebSocket. A message is at most
+each side reads the next only once the other took the last (the app's WebSocket reads
+the visitor's next message only once the route asks, :mod:`.wsconn`; the service's
+queue is a rendezvous): a WebSocket whose far side reads nothing holds about three
+messages (visitor to service) or four (service to visitor) in the Conductor, and a slow
+reader slows only its own WebSocket. A message is at most
 ``conductor.relay.websocket_max_message`` (4 MiB by default; a bigger one closes the
 socket with 1009). A Conductor relays at most :data:`MAX_SERVICE_WEBSOCKETS` of them
 (and :data:`MAX_FORWARDS` port-forwards) at once, and one client address at most
 ``conductor.relay.websockets_per_client`` of them (8; :data:`FORWARDS_PER_CLIENT`
 port-forwards): one more is refused with 503 before it opens. So 32 WebSockets cost at
-most about 32 x 8 x 4 MiB = 1 GiB, and one visitor a quarter of that.
+most about 32 x 7 x 4 MiB = 0.9 GiB, and one visitor a quarter of that.
 
 Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 ``kubectl port-forward`` does over its own streams.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import trio
 import trio_websocket
@@ -35,6 +36,7 @@ from ..relay import RelayHub, Target
 from ..relay.table import RelayRow
 from .errors import HttpError
 from .proxy_http import _cookie_without_ours
+from .wsconn import READ_ON_ASK
 
 #: The largest message of a port-forward (``symphony port-forward`` sends at most 256
 #: KiB). Quart-Trio's WebSocket read up to ten messages ahead of the route: with the
@@ -110,6 +112,8 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
     limits = (MAX_SERVICE_WEBSOCKETS, hub.websockets_per_client)
     with _slot(hub, "visit", limits, "WebSockets to services"):
         _limit_messages(hub.websocket_max_message)
+        scope = cast(dict[str, Any], websocket.scope)
+        scope[READ_ON_ASK] = True  # the next message stays in the socket meanwhile
         await _proxy(hub, target, resource, prefix, row)
 
 
