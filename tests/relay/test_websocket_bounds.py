@@ -14,6 +14,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 import trio_websocket
@@ -148,4 +149,49 @@ async def test_a_service_that_never_answers_the_upgrade_gets_a_504_and_frees_its
             # Its slot is free again: the next one is refused for the same reason.
             again = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
             assert again.status_code == 504, again.text
+        c.nursery.cancel_scope.cancel()
+
+
+async def test_a_visitor_leaving_during_the_hand_off_frees_its_slot_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the Conductor waits for the service's answer to the upgrade (up to 10 s), a
+    visitor that left used to keep its slot until then: the next visitor got a 503."""
+    monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
+    spec = {
+        "name": "silent",
+        "processes": [
+            {
+                "name": "app",
+                "cmds": [f"exec {sys.executable} -c {shlex.quote(SILENT)} $SYMPH_UI_PORT"],
+                "exposes": ["ui"],
+            }
+        ],
+    }
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        assert (await c.http.post("/experiments", json=spec)).status_code == 201
+        with trio.fail_after(60):
+            while True:  # until the service listens: refused (502) before that
+                answer = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
+                if answer.status_code == 504:
+                    break
+                assert answer.status_code == 502, answer.text
+                await trio.sleep(0.2)
+        host, port = c.info.http_url.removeprefix("http://").rsplit(":", 1)
+        token = c.http.headers["Authorization"]
+        request = "".join(f"{k}: {v}\r\n" for k, v in {**UPGRADE, "Authorization": token}.items())
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(
+            f"GET /x/silent/ui/ws HTTP/1.1\r\nHost: {host}\r\n{request}\r\n".encode()
+        )
+        await trio.sleep(1.0)  # the Conductor now waits for the service's answer
+        await stream.aclose()
+        # Its slot is free at once: the next visitor is not refused (503) but waits for
+        # the service's answer in turn (cut here after 3 s, well before that wait's 10 s).
+        try:
+            refused = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=3)
+        except httpx.ReadTimeout:
+            pass
+        else:
+            raise AssertionError(f"the slot was still held: {refused.status_code} {refused.text}")
         c.nursery.cancel_scope.cancel()
