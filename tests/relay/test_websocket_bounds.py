@@ -195,3 +195,16 @@ async def test_a_visitor_leaving_during_the_hand_off_frees_its_slot_at_once(
         else:
             raise AssertionError(f"the slot was still held: {refused.status_code} {refused.text}")
         c.nursery.cancel_scope.cancel()
+
+
+async def test_a_service_refusing_the_websocket_gives_a_502(tmp_path: Path) -> None:
+    """A service that answers the upgrade with an HTTP status (404: no WebSocket at that
+    path) was a 500 "internal error": trio-websocket's reader raised the refusal in the
+    proxy's nursery, past the handler meant for it."""
+    async with cluster(tmp_path, node_overrides=ports()) as c:
+        assert (await c.http.post("/experiments", json=web_experiment())).status_code == 201
+        await wait_served(c.http, "/x/web/ui/prefix")
+        answer = await c.http.get("/x/web/ui/no-such-socket", headers=UPGRADE)
+        assert answer.status_code == 502, answer.text
+        assert "the service refused the WebSocket" in answer.json()["detail"]
+        c.nursery.cancel_scope.cancel()

@@ -30,6 +30,7 @@ import trio
 import trio_websocket
 from quart import websocket
 
+from symphony.actors import sole_exception
 from symphony.wire.relay import CHUNK
 
 from ..relay import RelayHub, Target
@@ -118,6 +119,20 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
 
 
 async def _proxy(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
+    try:
+        await _relay(hub, target, resource, prefix, row)
+    except BaseExceptionGroup as group:
+        # trio-websocket's reader raises the service's refusal (ConnectionRejected, an
+        # HTTP status instead of the upgrade) in the nursery, cancelling the handshake
+        # that the handler below waits in: it comes out here, alone in a group.
+        refused = sole_exception(group)
+        if not isinstance(refused, trio_websocket.HandshakeError):
+            raise
+        detail = f"the service refused the WebSocket: {refused}"
+        raise HttpError(502, "bad gateway", detail) from None
+
+
+async def _relay(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
     async with hub.connect(target) as stream, trio.open_nursery() as nursery:
         try:
             # Bounded: a service that takes the connection but never answers the
