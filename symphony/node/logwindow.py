@@ -17,15 +17,16 @@ rules keep them from getting in the way (as yamux streams do for Nomad):
   connection's send lock, so a heartbeat or a status waits behind at most one log
   frame, never behind every follower's.
 - **Frames sized to the uplink.** A frame's own sending is timed (the bulk lane's wait
-  is not counted), and the next frame is cut to what the link carried in
-  :data:`FRAME_TARGET` seconds (between :data:`MIN_FRAME` and :data:`MAX_FRAME`; the
-  first of a session is :data:`FIRST_FRAME`). So a heartbeat waits behind a log frame
-  about :data:`FRAME_TARGET` (2 s) on any uplink, and never longer than
-  :data:`FRAME_LIMIT` (10 s, when the frame is cut and the link with it); the Conductor
-  declares a node lost after 5 heartbeat intervals (15 s at the default 3 s). A slow but
-  live uplink keeps its link: a fixed 64 KiB frame took over 10 s below 6.5 KB/s, and
-  ended it. The bytes the kernel's socket buffer already holds are not counted: on a
-  real link a heartbeat also waits behind those.
+  is not counted; a heartbeat or status already going out on the connection is, as it
+  shares the link's send lock: a few hundred bytes), and the next frame is cut to what
+  the link carried in :data:`FRAME_TARGET` seconds (between :data:`MIN_FRAME` and
+  :data:`MAX_FRAME`; the first of a session is :data:`FIRST_FRAME`). So a heartbeat
+  waits behind a log frame about :data:`FRAME_TARGET` (2 s) on any uplink, and never
+  longer than :data:`FRAME_LIMIT` (10 s, when the frame is cut and the link with it);
+  the Conductor declares a node lost after 5 heartbeat intervals (15 s at the default
+  3 s). A slow but live uplink keeps its link: a fixed 64 KiB frame took over 10 s below
+  6.5 KB/s, and ended it. The bytes the kernel's socket buffer already holds are not
+  counted: on a real link a heartbeat also waits behind those.
 
 A request without a window (a version-1 Conductor) is sent as fast as the link takes it.
 """
