@@ -274,7 +274,7 @@ def test_config_docs_document_every_key() -> None:
     from symphony.config._file import key_paths
 
     keys = key_paths()
-    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 36
+    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 38
     text = DOC.read_text()
     missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []

@@ -136,7 +136,11 @@ def assemble(
     )
     uploads = UploadStore(config.state_dir / "uploads")
     beats = HeartbeatInbox()  # outlives a registry restart: sessions keep putting there
-    relay = RelayHub(store)  # visits, forwards, tunnels: its registry is set below
+    relay = RelayHub(  # visits, forwards, tunnels: its registry is set below
+        store,
+        websocket_max_message=config.relay_websocket_max_message,
+        websockets_per_client=config.relay_websockets_per_client,
+    )
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
         port=config.listen_port,

@@ -91,6 +91,11 @@ class ConductorStore(_Section):
     lease_seconds: Seconds = None
 
 
+class ConductorRelay(_Section):
+    websocket_max_message: AtLeastOne = None
+    websockets_per_client: AtLeastOne = None
+
+
 class ConductorSection(_Section):
     listen: HostPort = None
     tls: ConductorTls | None = None
@@ -101,6 +106,7 @@ class ConductorSection(_Section):
     events: ConductorEvents | None = None
     secrets_key_file: Path = None
     store: ConductorStore | None = None
+    relay: ConductorRelay | None = None
 
 
 class NodeTls(_Section):

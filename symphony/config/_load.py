@@ -32,6 +32,8 @@ _FIELD_PATHS = {
         "events_max_age_sec": "conductor.events.max_age_sec",
         "store_url": "conductor.store.url",
         "lease_seconds": "conductor.store.lease_seconds",
+        "relay_websocket_max_message": "conductor.relay.websocket_max_message",
+        "relay_websockets_per_client": "conductor.relay.websockets_per_client",
     },
     "node": {
         "ca_file": "node.tls.ca_file",
@@ -207,6 +209,7 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
     from ._file import (
         ConductorEvents,
         ConductorHttp,
+        ConductorRelay,
         ConductorSection,
         ConductorStore,
         ConductorTls,
@@ -215,6 +218,7 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
     s = section or ConductorSection()
     tls, http = s.tls or ConductorTls(), s.http or ConductorHttp()
     events, store = s.events or ConductorEvents(), s.store or ConductorStore()
+    relay = s.relay or ConductorRelay()
     kwargs = _present(
         cert_path=tls.cert_path,
         advertise=tls.advertise,
@@ -228,6 +232,8 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         secrets_key_file=s.secrets_key_file,
         store_url=store.url,
         lease_seconds=store.lease_seconds,
+        relay_websocket_max_message=relay.websocket_max_message,
+        relay_websockets_per_client=relay.websockets_per_client,
     )
     if s.listen is not None:
         kwargs["listen_host"], kwargs["listen_port"] = s.listen

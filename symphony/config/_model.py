@@ -111,6 +111,13 @@ class ConductorConfig:
     #: The leadership lease of Conductors sharing one store (see ha.md); None: this
     #: Conductor is alone on its store and takes no lease.
     lease_seconds: float | None = None
+    #: The largest message of a service's WebSocket relayed through ``/x/`` (bytes,
+    #: ``conductor.relay.websocket_max_message``; each way). Each relayed WebSocket
+    #: may hold three or four each way: this bounds what one costs (see api.md).
+    relay_websocket_max_message: int = 4 * 2**20
+    #: How many of the 32 relayed ``/x/`` WebSockets one client address may hold at once
+    #: (``conductor.relay.websockets_per_client``).
+    relay_websockets_per_client: int = 8
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -135,6 +142,8 @@ class ConductorConfig:
         if self.lease_seconds is None and v.is_server_store(self.store_url):
             object.__setattr__(self, "lease_seconds", DEFAULT_SERVER_LEASE)
         _set(self, "lease_seconds", _optional(v.seconds))
+        _set(self, "relay_websocket_max_message", v.at_least_one)
+        _set(self, "relay_websockets_per_client", v.at_least_one)
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:

@@ -7,7 +7,8 @@ HTTP answer: ``websocket.close`` gives a 403, and the ``websocket.http.response`
 extension lets the app send its own status, headers and body (Quart's 401 with JSON).
 Pings are answered by the reader; a message over ``websocket_max_message`` closes the
 socket with 1009 (a compressed one is inflated no further than that, and frames are
-taken from wsproto one at a time); the client leaving gives ``websocket.disconnect`` with 1006.
+taken from wsproto one at a time); the client leaving gives ``websocket.disconnect`` with 1006,
+also while the app has not decided yet (its socket is watched for the end meanwhile).
 Subprotocols that are not ASCII are a 400; an extension offer with a bad parameter is
 declined (the socket opens uncompressed).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
+from socket import MSG_PEEK
 from typing import TYPE_CHECKING, Any
 
 import h11
@@ -165,7 +167,8 @@ class WebSocket:
         if not self._connected_sent:
             self._connected_sent = True
             return {"type": "websocket.connect"}
-        await self.decided.wait()
+        if not await self._decision():
+            return {"type": "websocket.disconnect", "code": self.close_code}
         while self.close_code is None:
             if self.state != "connected" or self.transport.broken:
                 self.close_code = 1006 if self.transport.broken else 1000
@@ -174,6 +177,38 @@ class WebSocket:
             if message is not None:
                 return message
         return {"type": "websocket.disconnect", "code": self.close_code}
+
+    async def _decision(self) -> bool:
+        """Wait for the app to accept or refuse; False if the client left first.
+
+        An app may take long to decide (a relayed WebSocket waits for a node's stream,
+        then for the service's own upgrade), and a client that left meanwhile must not
+        hold its place that long: the socket is watched for its end (peeked, not read:
+        bytes sent before the 101 stay for wsproto)."""
+        if self.decided.is_set():
+            return True
+        left = False
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                nonlocal left
+                try:
+                    peeked = await self.transport.stream.socket.recv(1, MSG_PEEK)
+                except OSError:  # reset: gone as well
+                    peeked = b""
+                if not peeked:
+                    left = True
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            await self.decided.wait()
+            nursery.cancel_scope.cancel()
+        if left and not self.decided.is_set():
+            self.transport.broken = True  # nothing more is written to it
+            self.state = "closed"
+            self.close_code = 1006
+            return False
+        return True
 
     async def _receive_frame(self) -> AsgiMessage | None:
         """Handle the next frame: a whole message, or None (a ping, a part, the close)."""

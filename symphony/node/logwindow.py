@@ -15,7 +15,18 @@ rules keep them from getting in the way (as yamux streams do for Nomad):
   once closed it nearly every time).
 - **One bulk frame at a time.** Log frames take turns on a lock of their own before the
   connection's send lock, so a heartbeat or a status waits behind at most one log
-  frame (64 KiB), never behind every follower's.
+  frame, never behind every follower's.
+- **Frames sized to the uplink.** A frame's own sending is timed (the bulk lane's wait
+  is not counted; a heartbeat or status already going out on the connection is, as it
+  shares the link's send lock: a few hundred bytes), and the next frame is cut to what
+  the link carried in :data:`FRAME_TARGET` seconds (between :data:`MIN_FRAME` and
+  :data:`MAX_FRAME`; the first of a session is :data:`FIRST_FRAME`). So a heartbeat
+  waits behind a log frame about :data:`FRAME_TARGET` (2 s) on any uplink, and never
+  longer than :data:`FRAME_LIMIT` (10 s, when the frame is cut and the link with it);
+  the Conductor declares a node lost after 5 heartbeat intervals (15 s at the default
+  3 s). A slow but live uplink keeps its link: a fixed 64 KiB frame took over 10 s below
+  6.5 KB/s, and ended it. The bytes the kernel's socket buffer already holds are not
+  counted: on a real link a heartbeat also waits behind those.
 
 A request without a window (a version-1 Conductor) is sent as fast as the link takes it.
 """
@@ -25,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import trio
 
@@ -32,6 +44,13 @@ from symphony.wire import ConnectionClosed, LogChunk, LogRequest, WireConnection
 
 #: Seconds one log frame may take to go out once begun, cancelled or not.
 FRAME_LIMIT = 10.0
+#: Seconds one log frame is sized to take at the uplink rate last measured.
+FRAME_TARGET = 2.0
+#: Bytes of log data in one frame: the smallest, the largest, and a session's first
+#: (small enough to go out within FRAME_TARGET at 4 KB/s before anything was measured).
+MIN_FRAME = 1024
+MAX_FRAME = 64 * 1024
+FIRST_FRAME = 8 * 1024
 
 
 class Window:
@@ -62,6 +81,24 @@ class LogRequests:
         self._scopes: dict[str, trio.CancelScope] = {}
         self._windows: dict[str, Window] = {}
         self._bulk = trio.Lock()  # FIFO: followers take turns, control frames skip it
+        #: Bytes of log data the next frame carries (see "Frames sized to the uplink").
+        self.frame_bytes = FIRST_FRAME
+
+    async def _send_frame(self, chunk: LogChunk) -> None:
+        """Send one frame whole (the caller holds the bulk lane), timing its own sending."""
+        # A frame begun is finished: cancelled half-way (a LogCancel, the client left),
+        # it would leave the link's TLS stream broken, and the link closed with every
+        # other request on it. Bounded: a link that takes no frame for that long is
+        # lost anyway.
+        began = trio.current_time()
+        with trio.CancelScope(shield=True, deadline=began + FRAME_LIMIT) as sending:
+            await self.conn.send(chunk)
+        if sending.cancelled_caught:  # cut after all: the link cannot go on
+            raise ConnectionClosed(1006, f"a log frame took over {FRAME_LIMIT:g} s")
+        took = trio.current_time() - began
+        if len(chunk.data) >= MIN_FRAME:  # a short frame's time says little of the rate
+            fits = len(chunk.data) * FRAME_TARGET / max(took, 1e-3)
+            self.frame_bytes = int(min(MAX_FRAME, max(MIN_FRAME, fits)))
 
     def cancel(self, request_id: str) -> None:
         scope = self._scopes.pop(request_id, None)
@@ -84,16 +121,16 @@ class LogRequests:
         async def send(chunk: LogChunk) -> None:
             if chunk.data:
                 await window.spend(len(chunk.data))
-            async with self._bulk:
-                # A frame begun is finished: cancelled half-way (a LogCancel, the
-                # client left), it would leave the link's TLS stream broken, and the
-                # link closed with every other request on it. Bounded: a link that
-                # takes no frame for that long is lost anyway.
-                limit = trio.current_time() + FRAME_LIMIT
-                with trio.CancelScope(shield=True, deadline=limit) as sending:
-                    await self.conn.send(chunk)
-                if sending.cancelled_caught:  # cut after all: the link cannot go on
-                    raise ConnectionClosed(1006, f"a log frame took over {FRAME_LIMIT:g} s")
+            data, start = chunk.data, 0
+            while True:  # frames of frame_bytes; the last carries eof and reason
+                async with self._bulk:
+                    piece = data[start : start + self.frame_bytes]
+                    start += len(piece)
+                    if start < len(data):
+                        await self._send_frame(LogChunk(request_id=rid, data=piece))
+                    else:
+                        await self._send_frame(replace(chunk, data=piece) if start else chunk)
+                        return
 
         with trio.CancelScope() as scope:
             self._scopes[rid] = scope

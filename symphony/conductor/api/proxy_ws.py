@@ -4,12 +4,17 @@ A service's WebSocket (Jupyter's kernels, a TensorBoard plugin) is opened to the
 over a relayed stream with the browser's path, subprotocols, Origin and cookies (but
 not the visit cookie), plus ``X-Forwarded-Prefix``; only then is the browser's accepted,
 with the subprotocol the service chose. Messages are copied one at a time each way, and
-each side reads the next only once the other took the last (the app's WebSocket hands
-the route one message at a time, :mod:`.wsconn`; the service's queue is a rendezvous):
-a WebSocket whose far side reads nothing holds about four messages each way in the
-Conductor, and a slow reader slows only its own WebSocket. A Conductor relays at most
-:data:`MAX_SERVICE_WEBSOCKETS` of them (and :data:`MAX_FORWARDS` port-forwards) at once;
-one more is refused with 503 before it opens.
+each side reads the next only once the other took the last (the app's WebSocket reads
+the visitor's next message only once the route asks, :mod:`.wsconn`; the service's
+queue is a rendezvous): a WebSocket whose far side reads nothing holds about three
+messages (visitor to service) or four (service to visitor) in the Conductor, and a slow
+reader slows only its own WebSocket. A message is at most
+``conductor.relay.websocket_max_message`` (4 MiB by default; a bigger one closes the
+socket with 1009). A Conductor relays at most :data:`MAX_SERVICE_WEBSOCKETS` of them
+(and :data:`MAX_FORWARDS` port-forwards) at once, and one client address at most
+``conductor.relay.websockets_per_client`` of them (8; :data:`FORWARDS_PER_CLIENT`
+port-forwards): one more is refused with 503 before it opens. So 32 WebSockets cost at
+most about 32 x 7 x 4 MiB = 0.9 GiB, and one visitor a quarter of that.
 
 Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 ``kubectl port-forward`` does over its own streams.
@@ -19,21 +24,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import trio
 import trio_websocket
 from quart import websocket
 
+from symphony.actors import sole_exception
 from symphony.wire.relay import CHUNK
 
 from ..relay import RelayHub, Target
 from ..relay.table import RelayRow
 from .errors import HttpError
 from .proxy_http import _cookie_without_ours
+from .wsconn import READ_ON_ASK
 
-#: The largest message a service's WebSocket may send through the Conductor.
-MAX_MESSAGE = 16 * 1024 * 1024
 #: The largest message of a port-forward (``symphony port-forward`` sends at most 256
 #: KiB). Quart-Trio's WebSocket read up to ten messages ahead of the route: with the
 #: server's own limit (16 MiB), a forward to a service that does not read held ~160 MiB.
@@ -44,22 +49,48 @@ FORWARD_MESSAGE = 1024 * 1024
 MAX_SERVICE_WEBSOCKETS = 32
 #: Port-forward connections one Conductor relays at once (each holds ~4 MiB at most).
 MAX_FORWARDS = 256
+#: Port-forward connections one client address may hold at once (a browser through a
+#: forward opens a few connections per page).
+FORWARDS_PER_CLIENT = 64
 
 
 @contextmanager
-def _slot(hub: RelayHub, kind: str, limit: int, what: str) -> Iterator[None]:
-    """Count one open WebSocket of ``kind``; past ``limit`` a 503 (nothing opened)."""
-    held = hub.websockets.get(kind, 0)
+def _slot(hub: RelayHub, kind: str, limits: tuple[int, int], what: str) -> Iterator[None]:
+    """Count one open WebSocket of ``kind`` for this client address; past either limit
+    (the Conductor's, the client's share) a 503, nothing opened. The address is the
+    visitor's as the Conductor sees it: behind a reverse proxy, every visitor shares one."""
+    limit, share = limits
+    client = (kind, websocket.remote_addr or "")
+    held, mine = hub.websockets.get(kind, 0), hub.websockets_by_client.get(client, 0)
     if held >= limit:
         detail = (
             f"this Conductor already relays {held} {what}, its limit: close one or try again later"
         )
         raise HttpError(503, "too many WebSockets", detail)
+    if mine >= share:
+        detail = (
+            f"you already have {mine} {what} open through this Conductor, the share of one "
+            "client address: close one or try again later"
+        )
+        raise HttpError(503, "too many WebSockets", detail)
     hub.websockets[kind] = held + 1
+    hub.websockets_by_client[client] = mine + 1
     try:
         yield
     finally:
         hub.websockets[kind] -= 1
+        if hub.websockets_by_client[client] <= 1:
+            del hub.websockets_by_client[client]
+        else:
+            hub.websockets_by_client[client] -= 1
+
+
+def _limit_messages(size: int) -> None:
+    """Have the server close a message over ``size`` bytes with 1009 (our server only)."""
+    extensions: dict[str, Any] = websocket.scope.get("extensions") or {}
+    limit = extensions.get("symphony.max_message")
+    if callable(limit):
+        limit(size)
 
 
 def _upstream_headers(prefix: str) -> list[tuple[bytes, bytes]]:
@@ -79,11 +110,29 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
     prefix = f"/x/{target.experiment}/{target.service}"
     query = websocket.query_string.decode("latin-1")
     resource = "/" + rest + (f"?{query}" if query else "")
-    with _slot(hub, "visit", MAX_SERVICE_WEBSOCKETS, "WebSockets to services"):
+    limits = (MAX_SERVICE_WEBSOCKETS, hub.websockets_per_client)
+    with _slot(hub, "visit", limits, "WebSockets to services"):
+        _limit_messages(hub.websocket_max_message)
+        scope = cast(dict[str, Any], websocket.scope)
+        scope[READ_ON_ASK] = True  # the next message stays in the socket meanwhile
         await _proxy(hub, target, resource, prefix, row)
 
 
 async def _proxy(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
+    try:
+        await _relay(hub, target, resource, prefix, row)
+    except BaseExceptionGroup as group:
+        # trio-websocket's reader raises the service's refusal (ConnectionRejected, an
+        # HTTP status instead of the upgrade) in the nursery, cancelling the handshake
+        # that the handler below waits in: it comes out here, alone in a group.
+        refused = sole_exception(group)
+        if not isinstance(refused, trio_websocket.HandshakeError):
+            raise
+        detail = f"the service refused the WebSocket: {refused}"
+        raise HttpError(502, "bad gateway", detail) from None
+
+
+async def _relay(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
     async with hub.connect(target) as stream, trio.open_nursery() as nursery:
         try:
             # Bounded: a service that takes the connection but never answers the
@@ -97,7 +146,7 @@ async def _proxy(hub: RelayHub, target: Target, resource: str, prefix: str, row:
                     subprotocols=list(websocket.requested_subprotocols) or None,
                     extra_headers=_upstream_headers(prefix),
                     message_queue_size=0,  # its reader holds the one message it hands over
-                    max_message_size=MAX_MESSAGE,
+                    max_message_size=hub.websocket_max_message,
                 )
         except trio.TooSlowError:
             detail = f"the service did not answer the WebSocket upgrade in {hub.open_timeout:g} s"
@@ -143,15 +192,12 @@ async def _copy_messages(upstream: trio_websocket.WebSocketConnection, row: Rela
 
 async def forward_bytes(hub: RelayHub, target: Target, row: RelayRow) -> None:
     """Port-forward: the WebSocket's binary messages are the TCP connection's bytes."""
-    with _slot(hub, "forward", MAX_FORWARDS, "port-forward connections"):
+    with _slot(hub, "forward", (MAX_FORWARDS, FORWARDS_PER_CLIENT), "port-forward connections"):
         await _forward(hub, target, row)
 
 
 async def _forward(hub: RelayHub, target: Target, row: RelayRow) -> None:
-    extensions: dict[str, Any] = websocket.scope.get("extensions") or {}
-    limit = extensions.get("symphony.max_message")
-    if callable(limit):  # our server: messages over FORWARD_MESSAGE close with 1009
-        limit(FORWARD_MESSAGE)
+    _limit_messages(FORWARD_MESSAGE)
     async with hub.connect(target) as stream:
         await websocket.accept()
         row.opened()

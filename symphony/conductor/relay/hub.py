@@ -57,6 +57,9 @@ log = logging.getLogger("symphony.conductor.relay")
 OPEN_TIMEOUT = 10.0
 #: Seconds a relay connection has to send its header.
 HEADER_TIMEOUT = 5.0
+#: The defaults of ``conductor.relay.websocket_max_message`` and ``websockets_per_client``.
+WEBSOCKET_MAX_MESSAGE = 4 * 1024 * 1024
+WEBSOCKETS_PER_CLIENT = 8
 
 
 @dataclass(slots=True)
@@ -72,16 +75,29 @@ class _Pending:
 class RelayHub:
     """See the module docstring. ``registry`` is set once the actor tree exists."""
 
-    def __init__(self, store: Store, *, open_timeout: float = OPEN_TIMEOUT) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        open_timeout: float = OPEN_TIMEOUT,
+        websocket_max_message: int = WEBSOCKET_MAX_MESSAGE,
+        websockets_per_client: int = WEBSOCKETS_PER_CLIENT,
+    ) -> None:
         self.store = store
+        #: The largest message of a service's WebSocket through ``/x/``, each way.
+        self.websocket_max_message = websocket_max_message
+        #: The ``/x/`` WebSockets one client address may hold at once.
+        self.websockets_per_client = websockets_per_client
         self.registry: ActorRef | None = None
         self.table = RelayTable()
         self.visits = Visits()
         self.open_timeout = open_timeout
         self._pending: dict[str, _Pending] = {}
-        #: Proxied WebSockets open now by kind, ``visit`` (``/x/``) and ``forward``: the
-        #: API's WebSocket routes keep each under its limit (``api/proxy_ws.py``).
+        #: Proxied WebSockets open now by kind, ``visit`` (``/x/``) and ``forward``, and
+        #: by (kind, client address): the API's WebSocket routes keep each under its
+        #: limit (``api/proxy_ws.py``).
         self.websockets: dict[str, int] = {}
+        self.websockets_by_client: dict[tuple[str, str], int] = {}
 
     # ---- opening a stream to a service ---------------------------------------------------
     @asynccontextmanager
