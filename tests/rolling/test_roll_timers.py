@@ -214,3 +214,29 @@ async def test_a_version_with_nothing_old_to_replace_must_still_prove_its_health
     view = cluster.view("idle")
     assert view["rollout"] is None and view["version"] == 3
     assert "version 3 rolled out: 1 healthy instance(s)" in cluster.events("idle")
+
+
+async def test_a_version_whose_new_instance_failed_for_good_is_not_good(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Nothing of another version runs and the new version's only instance fails for
+    good (a spawn error, a bad source) while its replacement waits out the reschedule
+    delay: no instance of it is live, and that is no proof of health. Marked good here,
+    it became the version a later revert went back to; it must fail as a roll would."""
+    update = {"min_healthy_seconds": 1, "healthy_deadline_seconds": 20}
+    config = {"command": ["sleep", "1"]}
+    await cluster.deployments.ask(CreateDeployment(spec("idle", config=config, update=update)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await cluster.report(node1, v1, "exited", exit_code=0, final=True)  # its work done
+    await change(cluster, "idle", {"config": {"command": ["sleep", "2"]}})
+    node2, v2 = latest_start(cluster)
+    await cluster.report(node2, v2, "failed", reason="spawn error: no such file", final=True)
+    view = cluster.view("idle")
+    assert view["version"] == 1 and view["spec"]["config"]["command"] == ["sleep", "1"]
+    [reverted] = [e for e in cluster.events("idle") if "reverting" in e]
+    assert reverted == (
+        f"version 2 failed: instance {v2.instance_id} failed (spawn error: no such file); "
+        "reverting to version 1"
+    )

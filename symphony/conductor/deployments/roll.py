@@ -87,7 +87,6 @@ class RollDriver:
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
         self._ended: str | None = None  # why a new instance ended for good, if one did
-        self._ran: int | None = None  # the generation one of whose instances was seen live
 
     def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
         """Note first sightings and health changes while a roll is under way (every
@@ -96,7 +95,7 @@ class RollDriver:
         if record.roll_state is None:
             self._created.clear()
             self._healthy_since.clear()
-            self._ended = self._ran = None
+            self._ended = None
             return
         now, spec = trio.current_time(), record.spec
         live = {i.id: i for i in instances.values() if is_live(i.state)}
@@ -111,11 +110,8 @@ class RollDriver:
                 and record.roll_state != PAUSED
             ):
                 # A new instance that ended for good will never be healthy.
-                how = ended.reason or f"exit code {ended.exit_code}"
-                self._ended = self._ended or f"instance {gone} {ended.state} ({how})"
+                self._ended = self._ended or _how_ended(ended)
         for inst in live.values():
-            if inst.generation == record.generation:
-                self._ran = record.generation
             self._created.setdefault(inst.id, now)
             if _healthy(inst, spec):
                 self._healthy_since.setdefault(inst.id, now)
@@ -151,7 +147,7 @@ class RollDriver:
             )
             (new if current else old).append(member)
         if not old:
-            return self._unrolled(record, new, wanted, now)
+            return self._unrolled(record, instances, new, wanted, now)
         step = plan_roll(
             replicas=wanted,
             policy=record.spec.update,
@@ -170,15 +166,34 @@ class RollDriver:
         return outcome
 
     def _unrolled(
-        self, record: DeploymentRecord, new: list[Member], wanted: int, now: float
+        self,
+        record: DeploymentRecord,
+        instances: Mapping[str, InstanceRecord],
+        new: list[Member],
+        wanted: int,
+        now: float,
     ) -> RollOutcome:
         """Nothing of another version runs (the deployment was stopped, or the old
         instances ended): nothing to roll, the new ones start together, and prove their
-        health as in a roll before the version is good. Ones that ran and all ended by
-        themselves (a job that finishes) leave nothing to prove: the version is good."""
+        health as in a roll before the version is good.
+
+        With none of them live, the store's instances of this generation judge it (not
+        what this driver saw, which a Conductor's restart forgets): one that failed, or
+        exited non-zero or by a signal, fails the version; ones that all exited with
+        code 0 (a job that finishes) leave nothing to prove, the version is good.
+        Neither (none ended yet, or only lost or stopped ones): the new ones start."""
         self._ended = None  # judged by the deadline here, with the live ones
-        if not any(not m.stopping for m in new) and self._ran == record.generation:
-            return RollOutcome(self._finish(record), start=wanted)
+        if not any(not m.stopping for m in new):
+            ended = [
+                i
+                for i in instances.values()
+                if i.generation == record.generation and i.state in (S.EXITED, S.FAILED)
+            ]
+            failed = next((i for i in ended if _failed_run(i)), None)
+            if failed is not None:
+                return self._failed(record, _how_ended(failed))
+            if ended:
+                return RollOutcome(self._finish(record), start=wanted)
         step = plan_unrolled(replicas=wanted, policy=record.spec.update, new=new, now=now)
         if step.failure is not None:
             return self._failed(record, step.failure)
@@ -270,3 +285,15 @@ def roll_view(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict
         "new": len(new),
         "new_healthy": sum(1 for i in new if _healthy(i, record.spec)),
     }
+
+
+def _how_ended(inst: InstanceRecord) -> str:
+    """An instance that ended for good, in words: ``instance ID failed (REASON)``."""
+    how = inst.reason or f"exit code {inst.exit_code}"
+    return f"instance {inst.id} {inst.state} ({how})"
+
+
+def _failed_run(inst: InstanceRecord) -> bool:
+    """Whether an ended instance's run failed (its state says so, a non-zero exit code, or
+    a signal), rather than finished its work."""
+    return inst.state == S.FAILED or inst.signal is not None or inst.exit_code not in (None, 0)
