@@ -8,6 +8,10 @@ its default (``null``), a key taken out of a map (``config.env``) is removed. Tw
 fields are left as they are when the file does not name them: ``replicas`` (``symphony
 scale`` may have set it) and ``desired_state`` (``symphony stop``/``start``). A change
 of the template makes a new version that rolls out as the spec's ``update`` says.
+
+A git source's ``commit`` is recorded by the Conductor, not written in the file: when
+the file names no commit and the same ``repo`` and ``ref``, the recorded one is kept
+(else every patch would reset it and move the deployment to the branch's new head).
 """
 
 from __future__ import annotations
@@ -42,6 +46,22 @@ def spec_patch(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def keep_pinned_commit(current: dict[str, Any], new: dict[str, Any]) -> None:
+    """Give ``new`` the commit ``current`` recorded for the same git repo and ref.
+
+    >>> new = {"config": {"git": {"repo": "r", "ref": "main", "commit": None}}}
+    >>> keep_pinned_commit({"config": {"git": {"repo": "r", "ref": "main", "commit": "c"}}}, new)
+    >>> new["config"]["git"]["commit"]
+    'c'
+    """
+    old = (current.get("config") or {}).get("git")
+    git = (new.get("config") or {}).get("git")
+    if not isinstance(old, dict) or not isinstance(git, dict) or git.get("commit") is not None:
+        return
+    if (old.get("repo"), old.get("ref")) == (git.get("repo"), git.get("ref")):
+        git["commit"] = old.get("commit")
+
+
 def update_in_place(
     api: Any, existing: dict[str, Any], spec: dict[str, Any], args: argparse.Namespace
 ) -> int:
@@ -59,6 +79,7 @@ def update_in_place(
     for key in KEPT:
         if key not in spec:
             new[key] = current.get(key)
+    keep_pinned_commit(current, new)
     patch = spec_patch(current, new)
     name = existing.get("name")
     if not patch:

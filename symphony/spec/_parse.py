@@ -12,7 +12,7 @@ from ._model import DeploymentSpec
 from ._words import translate_errors
 
 
-def parse_spec(data: object) -> DeploymentSpec:
+def parse_spec(data: object, *, previous: DeploymentSpec | None = None) -> DeploymentSpec:
     """Validate ``data`` (a dict from JSON or YAML) into a :class:`DeploymentSpec`.
 
     Raises :class:`SpecError` listing every problem with its field path::
@@ -22,13 +22,15 @@ def parse_spec(data: object) -> DeploymentSpec:
         SpecError: config.command: must be a list of strings, e.g. ["python3", "main.py"], ...
 
     A missing ``name`` is generated from the command (``main-3f9a1c``).
+
+    ``previous`` is the stored spec ``data`` changes (a patch, a rollback): an ``update``
+    policy kept exactly as stored is not held to rules added after it was accepted, so
+    scaling or reverting a deployment never fails on a policy nobody touched.
     """
     if not isinstance(data, Mapping):
         raise SpecError([{"path": "", "message": _not_an_object(data)}])
-    try:
-        return DeploymentSpec.model_validate(dict(data))
-    except ValidationError as exc:
-        raise SpecError(translate_errors(exc.errors(), model=DeploymentSpec)) from None
+    kept = previous is not None and data.get("update") == previous.to_dict().get("update")
+    return _validate(data, {"kept_update": True} if kept else None)
 
 
 def parse_stored_spec(data: object) -> DeploymentSpec:
@@ -38,8 +40,12 @@ def parse_stored_spec(data: object) -> DeploymentSpec:
     unreadable. Every other rule holds; a patch is validated in full again."""
     if not isinstance(data, Mapping):
         raise SpecError([{"path": "", "message": _not_an_object(data)}])
+    return _validate(data, {"stored": True})
+
+
+def _validate(data: Mapping[str, Any], context: dict[str, Any] | None) -> DeploymentSpec:
     try:
-        return DeploymentSpec.model_validate(dict(data), context={"stored": True})
+        return DeploymentSpec.model_validate(dict(data), context=context)
     except ValidationError as exc:
         raise SpecError(translate_errors(exc.errors(), model=DeploymentSpec)) from None
 
@@ -49,11 +55,15 @@ def apply_patch(spec: DeploymentSpec, patch: object) -> DeploymentSpec:
 
     Objects merge key by key, ``null`` removes a key (so the field returns to its
     default; for ``config.env`` it removes that variable), other values replace. The
-    result is validated as a whole, so errors name the merged field paths.
+    result is validated as a whole, so errors name the merged field paths (an ``update``
+    policy the patch leaves as it was stored excepted, see :func:`parse_spec`).
     """
     if not isinstance(patch, Mapping):
         raise SpecError([{"path": "", "message": _not_an_object(patch)}])
-    return parse_spec(merge_patch(spec.to_dict(), patch))
+    current = spec.to_dict()
+    merged = merge_patch(current, patch)
+    kept = merged.get("update") == current.get("update")
+    return _validate(merged, {"kept_update": True} if kept else None)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

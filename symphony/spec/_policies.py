@@ -175,7 +175,9 @@ class UpdatePolicy(_Strict):
     @model_validator(mode="after")
     def _deadline_after_min(self, info: ValidationInfo) -> UpdatePolicy:
         deadline, least = self.healthy_deadline_seconds, self.min_healthy_seconds
-        if deadline <= least and not _stored(info):  # stored before this rule: as it was
+        # Stored before this rule, or kept as stored by a patch: as it was.
+        kept = _stored(info) or bool(info.context and info.context.get("kept_update"))
+        if deadline <= least and not kept:
             raise ValueError(
                 f"healthy_deadline_seconds ({deadline:g}) must be longer than "
                 f"min_healthy_seconds ({least:g}): a new instance could never be healthy in "

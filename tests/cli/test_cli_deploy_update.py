@@ -74,3 +74,35 @@ def test_deploy_update_rolls_the_edited_file_out(project: Path) -> None:
     bad = cli(project, "deploy", "-f", "web.json", "--update", "--name", "", ok=False)
     assert bad.returncode in (1, 2)
     cli(project, "rm", "web")
+
+
+def test_deploy_update_keeps_the_commit_a_git_ref_was_pinned_to(
+    project: Path, tmp_path: Path
+) -> None:
+    """Editing only env must not move a git deployment to its branch's new head: the
+    file names no commit, the Conductor recorded one; the same file again is unchanged."""
+    from ..sources.helpers import bare_repo, commit_more
+
+    api = Client(state_dir=project / ".symphony")
+    bare, first = bare_repo(tmp_path)
+    spec: dict[str, Any] = {
+        "name": "from-git",
+        "config": {
+            "git": {"repo": f"file://{bare}", "ref": "main"},
+            "command": ["sleep", "600"],
+            "env": {"A": "1"},
+        },
+    }
+    cli(project, "deploy", "-f", write(project, spec), "--update")
+    assert api.get_deployment("from-git")["spec"]["config"]["git"]["commit"] == first
+    commit_more(tmp_path, bare, "main.py", "print('two')\n")
+    same = cli(project, "deploy", "-f", "web.json", "--update")
+    assert same.stdout.strip() == "deployment from-git unchanged (version 1)"
+    spec["config"]["env"] = {"A": "2"}
+    edited = cli(project, "deploy", "-f", write(project, spec), "--update")
+    assert edited.stdout.splitlines()[0] == (
+        "deployment from-git updated: version 2 (config changed)"
+    )
+    found = api.get_deployment("from-git")["spec"]["config"]
+    assert found["env"] == {"A": "2"} and found["git"]["commit"] == first
+    cli(project, "rm", "from-git")

@@ -10,6 +10,9 @@ import trio
 import trio.testing
 
 from symphony.conductor.deployments import CreateDeployment, UpdateDeployment
+from symphony.conductor.deployments.manager import Failed
+from symphony.conductor.deployments.messages import RollbackDeployment
+from symphony.spec import parse_stored_spec
 from symphony.wire import StartInstance, StopInstance
 
 from ..deployments.test_reschedule import Cluster, cluster, spec
@@ -240,3 +243,36 @@ async def test_a_version_whose_new_instance_failed_for_good_is_not_good(
         f"version 2 failed: instance {v2.instance_id} failed (spawn error: no such file); "
         "reverting to version 1"
     )
+
+
+async def test_a_spec_stored_before_the_deadline_rule_still_scales_rolls_and_reverts(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Stored when ``healthy_deadline_seconds > min_healthy_seconds`` was not a rule:
+    a scale, a roll, its auto-revert and a rollback keep the stored policy as it is;
+    only a changed policy must follow the rule."""
+    stored = spec("old", config={"command": ["sleep", "1"]}).to_dict()
+    stored["update"] = {**stored["update"], "min_healthy_seconds": 300}  # deadline 120
+    await cluster.deployments.ask(CreateDeployment(parse_stored_spec(stored)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    scaled = await cluster.deployments.ask(UpdateDeployment("old", {"replicas": 2}))
+    assert not isinstance(scaled, Failed), scaled
+    await trio.testing.wait_all_tasks_blocked()
+    node2, r1 = latest_start(cluster)
+    await cluster.report(node2, r1, "running", pid=11)
+    # The roll can never be healthy in time (300 s > 120 s): it reverts to version 1.
+    await change(cluster, "old", {"config": {"command": ["sleep", "2"]}})
+    assert cluster.view("old")["version"] == 2
+    await trio.sleep(120.1)
+    view = cluster.view("old")
+    assert view["version"] == 1 and view["spec"]["config"]["command"] == ["sleep", "1"]
+    assert view["spec"]["update"]["min_healthy_seconds"] == 300
+    assert [e for e in cluster.events("old") if "reverting to version 1" in e]
+    back = await cluster.deployments.ask(RollbackDeployment("old", 2))
+    assert not isinstance(back, Failed), back
+    assert cluster.view("old")["version"] == 2
+    # A changed update policy is checked against the rule.
+    refused = await cluster.deployments.ask(UpdateDeployment("old", {"update": {"canary": 1}}))
+    assert isinstance(refused, Failed) and "healthy_deadline_seconds" in str(refused.error)
