@@ -227,3 +227,27 @@ async def test_api_stored_spec_that_cannot_be_sent_fails_only_its_instance(
         response = await c.http.patch("/deployments/old-bad", json={"replicas": 2})
         assert response.status_code == 422
         assert {e["path"] for e in response.json()["detail"]} >= {"config.command[1]"}
+
+
+async def test_api_rollback_to_a_stored_template_rules_now_refuse_is_a_422(
+    tmp_path: Path,
+) -> None:
+    # Version 1 is a template an older version accepted (a lone surrogate in its
+    # command); going back to it must be refused in words, and the Deployments actor
+    # must go on answering (it used to raise inside it).
+    from symphony.conductor.store import Store
+    from symphony.spec import parse_stored_spec
+
+    bad = {"name": "old-bad", "config": {"command": ["echo", "\ud800"]}}
+    with Store.open(tmp_path / "conductor" / "symphony.db") as store:
+        store.create_deployment(parse_stored_spec(bad))
+    async with cluster(tmp_path) as c:
+        fixed = {"config": {"command": ["sleep", "60"]}}
+        assert (await c.http.patch("/deployments/old-bad", json=fixed)).status_code == 200
+        await c.wait_running("old-bad")
+        response = await c.http.post("/deployments/old-bad/rollback", json={"version": 1})
+        assert response.status_code == 422, response.text
+        assert {e["path"] for e in response.json()["detail"]} >= {"config.command[1]"}
+        good = {"name": "good", "config": {"command": ["sleep", "60"]}}
+        assert (await c.http.post("/deployments", json=good)).status_code == 201
+        await c.wait_running("good")

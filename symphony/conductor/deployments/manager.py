@@ -354,7 +354,10 @@ class Deployments(Supervisor):
         target = rollback_target(versions, record.version, message.version)
         if isinstance(target, str):
             return Failed(RollConflict(target))
-        spec = rolled_back(record, target)
+        try:
+            spec = rolled_back(record, target)
+        except SpecError as error:  # an old template a rule added since refuses: a 422
+            return Failed(error)
         what = f"rollback to version {target.version}"
         # Without canaries: the version ran before.
         return await self._store_change(record, spec, what, {}, roll_state=PROMOTED, reason=what)

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from symphony.actors import ActorRef, ActorStopped
-from symphony.spec import DeploymentSpec, parse_spec
+from symphony.spec import DeploymentSpec, SpecError, parse_spec
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
@@ -225,12 +225,18 @@ class RollDriver:
         self.store.set_version_status(record.id, record.version, "failed", why)
         good = last_good(self.store.list_versions(record.id), record.version)
         if record.spec.update.auto_revert and good is not None:
-            reason = f"version {record.version} failed: {why}; reverting to version {good.version}"
-            spec = with_template(record.spec, good.spec)
-            updated = self.store.update_deployment(
-                record.id, spec, version=good.version, roll_state=REVERTING, roll_reason=reason
-            )
-            return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
+            try:
+                spec = with_template(record.spec, good.spec)
+            except SpecError as error:  # a rule added since refuses that old template
+                why = f"{why}; version {good.version} is refused now ({error})"
+            else:
+                reason = (
+                    f"version {record.version} failed: {why}; reverting to version {good.version}"
+                )
+                updated = self.store.update_deployment(
+                    record.id, spec, version=good.version, roll_state=REVERTING, roll_reason=reason
+                )
+                return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
         without = "" if good is not None else " (no good version to go back to)"
         reason = f"version {record.version} failed: {why}{without}"
         self.store.set_roll(record.id, PAUSED, reason)
