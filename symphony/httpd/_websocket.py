@@ -8,7 +8,9 @@ extension lets the app send its own status, headers and body (Quart's 401 with J
 Pings are answered by the reader; a message over ``websocket_max_message`` closes the
 socket with 1009 (a compressed one is inflated no further than that, and frames are
 taken from wsproto one at a time); the client leaving gives ``websocket.disconnect`` with 1006,
-also while the app has not decided yet (its socket is watched for the end meanwhile).
+also while the app has not decided yet (its socket is watched for the end meanwhile). An
+app that reads a message only when it wants one can ask meanwhile whether the client left
+(the ``symphony.client_left`` extension).
 Subprotocols that are not ASCII are a 400; an extension offer with a bad parameter is
 declined (the socket opens uncompressed).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from collections.abc import Iterator
 from socket import MSG_PEEK
 from typing import TYPE_CHECKING, Any
@@ -41,6 +44,9 @@ log = logging.getLogger("symphony.httpd")
 
 #: How long the server waits for the client's reply to its Close frame.
 CLOSE_WAIT = 1.0
+#: The TCP states (Linux) of a connection whose client is still sending: established, or
+#: ours closing first (our Close sent, the client's reply awaited).
+_SENDING = frozenset({1, 4, 5})  # ESTABLISHED, FIN_WAIT1, FIN_WAIT2
 
 
 def _header(request: h11.Request, name: bytes) -> bytes | None:
@@ -125,10 +131,24 @@ class WebSocket:
         #: app asks so before it accepts (the ``symphony.max_message`` extension).
         self.max_message = conn.settings.websocket_max_message
         scope["extensions"]["symphony.max_message"] = self.limit_messages
+        scope["extensions"]["symphony.client_left"] = self.client_left
 
     def limit_messages(self, size: int) -> None:
         """Take messages of at most ``size`` bytes (a route that knows its own)."""
         self.max_message = min(self.max_message, size)
+
+    def client_left(self) -> bool:
+        """Whether the client has ended its side of the socket (or reset it), even with
+        bytes it sent before still unread: the kernel's TCP state says so (Linux; False
+        where it cannot tell). For an app that reads the next message only when it wants
+        one: a client gone meanwhile is otherwise noticed only at that read."""
+        if self.transport.broken:
+            return True
+        try:
+            info = self.transport.stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
+        except (AttributeError, OSError):  # not Linux, or not TCP
+            return False
+        return bool(info) and info[0] not in _SENDING
 
     async def run(self) -> None:
         try:
