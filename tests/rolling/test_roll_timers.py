@@ -171,6 +171,21 @@ async def test_roll_one_down_one_up_replaces_the_replica_it_stopped(
     assert live == [0, 1, 2]
 
 
+async def version_2_after_version_1_ended(c: Cluster) -> tuple[StartInstance, str, StartInstance]:
+    """Deployment "idle" (min healthy 1 s, deadline 20 s) whose version 1 ran and ended
+    with code 0, changed to version 2: (version 1's start, version 2's node and start)."""
+    update = {"min_healthy_seconds": 1, "healthy_deadline_seconds": 20}
+    config = {"command": ["sleep", "1"]}
+    await c.deployments.ask(CreateDeployment(spec("idle", config=config, update=update)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(c)
+    await c.report(node1, v1, "running", pid=10)
+    await c.report(node1, v1, "exited", exit_code=0, final=True)  # its work done
+    await change(c, "idle", {"config": {"command": ["sleep", "2"]}})
+    node2, v2 = latest_start(c)
+    return v1, node2, v2
+
+
 async def test_a_version_with_nothing_old_to_replace_must_still_prove_its_health(
     cluster: Cluster, autojump_clock: trio.abc.Clock
 ) -> None:
@@ -178,15 +193,7 @@ async def test_a_version_with_nothing_old_to_replace_must_still_prove_its_health
     together, but the version is good only once they are healthy, and one that is not
     within the deadline fails it as a roll would, back to the last good version. Marked
     good at once, a broken version became the one a later failed roll reverted to."""
-    update = {"min_healthy_seconds": 1, "healthy_deadline_seconds": 20}
-    config = {"command": ["sleep", "1"]}
-    await cluster.deployments.ask(CreateDeployment(spec("idle", config=config, update=update)))
-    await trio.testing.wait_all_tasks_blocked()
-    node1, v1 = latest_start(cluster)
-    await cluster.report(node1, v1, "running", pid=10)
-    await cluster.report(node1, v1, "exited", exit_code=0, final=True)  # its work done
-    await change(cluster, "idle", {"config": {"command": ["sleep", "2"]}})
-    node2, v2 = latest_start(cluster)
+    v1, node2, v2 = await version_2_after_version_1_ended(cluster)
     assert v2.spec.config.command == ("sleep", "2")
     await cluster.report(node2, v2, "restarting", reason="exited with code 1")
     assert cluster.view("idle")["rollout"]["state"] == "rolling"  # not good yet
@@ -226,15 +233,7 @@ async def test_a_version_whose_new_instance_failed_for_good_is_not_good(
     good (a spawn error, a bad source) while its replacement waits out the reschedule
     delay: no instance of it is live, and that is no proof of health. Marked good here,
     it became the version a later revert went back to; it must fail as a roll would."""
-    update = {"min_healthy_seconds": 1, "healthy_deadline_seconds": 20}
-    config = {"command": ["sleep", "1"]}
-    await cluster.deployments.ask(CreateDeployment(spec("idle", config=config, update=update)))
-    await trio.testing.wait_all_tasks_blocked()
-    node1, v1 = latest_start(cluster)
-    await cluster.report(node1, v1, "running", pid=10)
-    await cluster.report(node1, v1, "exited", exit_code=0, final=True)  # its work done
-    await change(cluster, "idle", {"config": {"command": ["sleep", "2"]}})
-    node2, v2 = latest_start(cluster)
+    _, node2, v2 = await version_2_after_version_1_ended(cluster)
     await cluster.report(node2, v2, "failed", reason="spawn error: no such file", final=True)
     view = cluster.view("idle")
     assert view["version"] == 1 and view["spec"]["config"]["command"] == ["sleep", "1"]
