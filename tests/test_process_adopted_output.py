@@ -57,6 +57,16 @@ def _readers_of(pipe: str) -> set[int]:
     return found
 
 
+def kill_reader_then_monitor(state_dir: str, pipe: str) -> None:
+    """SIGKILL the one logger reading ``pipe``, then the node's monitor at once (before
+    it could replace that logger): the double fault these tests are about."""
+    (logger,) = _readers_of(pipe)
+    monitor = monitor_pid(state_dir)
+    assert monitor is not None
+    os.kill(logger, signal.SIGKILL)
+    os.kill(monitor, signal.SIGKILL)
+
+
 def _unread(pid: int) -> int:
     """How many bytes wait in the pipe at ``pid``'s stdout (looked at, not read)."""
     fd = os.open(f"/proc/{pid}/fd/1", os.O_RDONLY | os.O_NONBLOCK)
@@ -174,11 +184,7 @@ async def test_adopted_output_stays_masked(tmp_path) -> None:
             await wait_real(lambda: any(s.state.value == "running" for s in link.of("masked-0")))
             (pid,) = {s.pid for s in link.of("masked-0") if s.pid is not None}
             await wait_real(lambda: bool(_readers_of(_pipe(pid))))
-            (logger,) = _readers_of(_pipe(pid))
-            monitor = monitor_pid(node.state_dir)
-            assert monitor is not None
-            os.kill(logger, signal.SIGKILL)
-            os.kill(monitor, signal.SIGKILL)
+            kill_reader_then_monitor(node.state_dir, _pipe(pid))
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
             await wait_real(lambda: LOST_LINE.decode() in _log(node.state_dir, "masked-0"))
             size = log_size(node.state_dir, "masked-0")

@@ -16,7 +16,13 @@ from symphony.node.process.logrelay import LOST_LINE
 from symphony.node.process.takeover import UNTAKEN
 from symphony.wire import StopInstance
 from tests.jobs.harness import monitor_pid, open_jobs, open_node, spec, start_command, wait_real
-from tests.test_process_adopted_output import _log, _pipe, _readers_of, _unread
+from tests.test_process_adopted_output import (
+    _log,
+    _pipe,
+    _readers_of,
+    _unread,
+    kill_reader_then_monitor,
+)
 from tests.test_process_node_machine import log_size
 
 SECRET = "s3cr3t-value"
@@ -53,11 +59,7 @@ async def test_a_secret_reexported_before_exec_is_never_written_unmasked(tmp_pat
             (pid,) = {s.pid for s in link.of("bearer-0") if s.pid is not None}
             await wait_real(lambda: bool(_readers_of(_pipe(pid))))
             await wait_real(lambda: "bare=***" in _log(node.state_dir, "bearer-0"))
-            (logger,) = _readers_of(_pipe(pid))
-            monitor = monitor_pid(node.state_dir)
-            assert monitor is not None
-            os.kill(logger, signal.SIGKILL)
-            os.kill(monitor, signal.SIGKILL)
+            kill_reader_then_monitor(node.state_dir, _pipe(pid))
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
             size = log_size(node.state_dir, "bearer-0")
             # Either a logger took the run over (and writes), or its output waits unread.
@@ -136,11 +138,7 @@ async def test_a_run_nobody_can_read_is_stopped_and_restarted(tmp_path) -> None:
             await wait_real(lambda: any(s.state.value == "running" for s in link.of("bearer-0")))
             (pid,) = {s.pid for s in link.of("bearer-0") if s.pid is not None}
             await wait_real(lambda: bool(_readers_of(_pipe(pid))))
-            (logger,) = _readers_of(_pipe(pid))
-            monitor = monitor_pid(node.state_dir)
-            assert monitor is not None
-            os.kill(logger, signal.SIGKILL)
-            os.kill(monitor, signal.SIGKILL)
+            kill_reader_then_monitor(node.state_dir, _pipe(pid))
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
             await wait_real(
                 lambda: any(s.state.value == "exited" for s in link.of("bearer-0")), timeout=30
@@ -211,11 +209,7 @@ async def test_only_the_runs_own_pipes_are_taken_over(tmp_path) -> None:
             await node.start("moved-0", job)
             pid = (await node.wait_for("moved-0", "running")).pid
             await wait_real(lambda: log_size(node.state_dir, "moved-0") > 10)
-            (logger,) = _readers_of(_pipe(pid, 2))
-            monitor = monitor_pid(node.state_dir)
-            assert monitor is not None
-            os.kill(logger, signal.SIGKILL)
-            os.kill(monitor, signal.SIGKILL)
+            kill_reader_then_monitor(node.state_dir, _pipe(pid, 2))
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
             await wait_real(lambda: LOST_LINE.decode() in _log(node.state_dir, "moved-0"))
             size = log_size(node.state_dir, "moved-0")
@@ -243,11 +237,7 @@ async def test_a_run_with_secrets_too_many_to_send_is_taken_over_by_a_forked_log
             await wait_real(lambda: any(s.state.value == "running" for s in link.of("many-0")))
             (pid,) = {s.pid for s in link.of("many-0") if s.pid is not None}
             await wait_real(lambda: log_size(node.state_dir, "many-0") > 10)
-            (logger,) = _readers_of(_pipe(pid))
-            monitor = monitor_pid(node.state_dir)
-            assert monitor is not None
-            os.kill(logger, signal.SIGKILL)
-            os.kill(monitor, signal.SIGKILL)
+            kill_reader_then_monitor(node.state_dir, _pipe(pid))
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
             await wait_real(lambda: LOST_LINE.decode() in _log(node.state_dir, "many-0"), 20)
             size = log_size(node.state_dir, "many-0")
