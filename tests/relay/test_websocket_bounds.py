@@ -21,7 +21,7 @@ import trio_websocket
 
 from symphony.conductor.api import proxy_ws
 
-from ..api.helpers import cluster
+from ..api.helpers import Cluster, cluster
 from .helpers import ports, wait_served, web_experiment
 from .test_port_forward import echo_experiment
 from .test_port_forward_stop import _forward, _wait_echo
@@ -119,13 +119,10 @@ SILENT = (
 )
 
 
-async def test_a_service_that_never_answers_the_upgrade_gets_a_504_and_frees_its_slot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A service that takes the connection and never answers the WebSocket upgrade (a
-    hung server, a raw TCP port exposed under a name) used to hold the visitor's
-    WebSocket, and one of the Conductor's few slots, for as long as it stayed so."""
-    monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
+async def silent_service_listening(c: Cluster) -> httpx.Response:
+    """Launch experiment "silent" (a service that takes connections and never answers the
+    upgrade) and return the first 504 its /x/ WebSocket gets: refused (502) until it
+    listens."""
     spec = {
         "name": "silent",
         "processes": [
@@ -136,15 +133,25 @@ async def test_a_service_that_never_answers_the_upgrade_gets_a_504_and_frees_its
             }
         ],
     }
+    assert (await c.http.post("/experiments", json=spec)).status_code == 201
+    while True:
+        answer = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
+        if answer.status_code == 504:
+            return answer
+        assert answer.status_code == 502, answer.text
+        await trio.sleep(0.2)
+
+
+async def test_a_service_that_never_answers_the_upgrade_gets_a_504_and_frees_its_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service that takes the connection and never answers the WebSocket upgrade (a
+    hung server, a raw TCP port exposed under a name) used to hold the visitor's
+    WebSocket, and one of the Conductor's few slots, for as long as it stayed so."""
+    monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
     async with cluster(tmp_path, node_overrides=ports()) as c:
-        assert (await c.http.post("/experiments", json=spec)).status_code == 201
         with trio.fail_after(60):
-            while True:  # until the service listens: refused (502) before that
-                answer = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
-                if answer.status_code == 504:
-                    break
-                assert answer.status_code == 502, answer.text
-                await trio.sleep(0.2)
+            answer = await silent_service_listening(c)
             assert "did not answer the WebSocket upgrade" in answer.json()["detail"]
             # Its slot is free again: the next one is refused for the same reason.
             again = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
@@ -158,25 +165,9 @@ async def test_a_visitor_leaving_during_the_hand_off_frees_its_slot_at_once(
     """While the Conductor waits for the service's answer to the upgrade (up to 10 s), a
     visitor that left used to keep its slot until then: the next visitor got a 503."""
     monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
-    spec = {
-        "name": "silent",
-        "processes": [
-            {
-                "name": "app",
-                "cmds": [f"exec {sys.executable} -c {shlex.quote(SILENT)} $SYMPH_UI_PORT"],
-                "exposes": ["ui"],
-            }
-        ],
-    }
     async with cluster(tmp_path, node_overrides=ports()) as c:
-        assert (await c.http.post("/experiments", json=spec)).status_code == 201
         with trio.fail_after(60):
-            while True:  # until the service listens: refused (502) before that
-                answer = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=30)
-                if answer.status_code == 504:
-                    break
-                assert answer.status_code == 502, answer.text
-                await trio.sleep(0.2)
+            await silent_service_listening(c)
         host, port = c.info.http_url.removeprefix("http://").rsplit(":", 1)
         token = c.http.headers["Authorization"]
         request = "".join(f"{k}: {v}\r\n" for k, v in {**UPGRADE, "Authorization": token}.items())
