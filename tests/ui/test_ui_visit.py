@@ -15,9 +15,11 @@ pytestmark = needs_chromium
 expect.set_options(timeout=WAIT_MS)
 
 
-def test_ui_visit_opens_a_websocket_app_with_a_one_time_link(page: Any, server: Server) -> None:
+def serve_wsapp(server: Server, name: str) -> None:
+    """Launch experiment ``name``: the test WebSocket app exposed as ``ui``, and wait (up
+    to 60 s) until the Conductor serves it under /x/NAME/ui/."""
     spec = {
-        "name": "vis",
+        "name": name,
         "processes": [
             {"name": "app", "cmds": [f"exec {sys.executable} {WSAPP} $SYMPH_UI_PORT"],
              "exposes": ["ui"]},
@@ -25,11 +27,15 @@ def test_ui_visit_opens_a_websocket_app_with_a_one_time_link(page: Any, server: 
     }  # fmt: skip
     response = server.api.post("/experiments", json=spec)
     assert response.status_code == 201, response.text
+    deadline = time.monotonic() + 60
+    while server.api.get(f"/x/{name}/ui/prefix").status_code != 200:
+        assert time.monotonic() < deadline, "the app was not served in 60 s"
+        time.sleep(0.2)
+
+
+def test_ui_visit_opens_a_websocket_app_with_a_one_time_link(page: Any, server: Server) -> None:
     try:
-        deadline = time.monotonic() + 60
-        while server.api.get("/x/vis/ui/prefix").status_code != 200:
-            assert time.monotonic() < deadline, "the app was not served in 60 s"
-            time.sleep(0.2)
+        serve_wsapp(server, "vis")
         link = server.api.post("/experiments/vis/services/ui/visit").json()
         page.goto(link["url"])
         # The page's script opened its WebSocket (relative to the page) through the relay.
@@ -55,20 +61,8 @@ def test_ui_visited_app_cannot_put_a_service_worker_over_the_web_ui(
     # Conductor passed on its Service-Worker-Allowed header, so its page could register
     # a worker for "/" that then answered for /ui/js/app.js in every later UI tab: any
     # script, run as the UI, with the token. A worker now stays within the app's path.
-    spec = {
-        "name": "sw",
-        "processes": [
-            {"name": "app", "cmds": [f"exec {sys.executable} {WSAPP} $SYMPH_UI_PORT"],
-             "exposes": ["ui"]},
-        ],
-    }  # fmt: skip
-    response = server.api.post("/experiments", json=spec)
-    assert response.status_code == 201, response.text
     try:
-        deadline = time.monotonic() + 60
-        while server.api.get("/x/sw/ui/prefix").status_code != 200:
-            assert time.monotonic() < deadline, "the app was not served in 60 s"
-            time.sleep(0.2)
+        serve_wsapp(server, "sw")
         link = server.api.post("/experiments/sw/services/ui/visit").json()
         page.goto(link["url"].replace("/x/sw/ui/", "/x/sw/ui/worker", 1))
         expect(page).not_to_have_title("waiting")
