@@ -148,10 +148,11 @@ def _needs(spec: Mapping[str, Any]) -> frozenset[str]:
     from symphony.conductor.placement import job_needs
 
     config = _config(spec)
-    archive = config.get("image") is not None and (spec.get("kind") or "exec") == "exec"
     env = config.get("env_name")
     return job_needs(
-        image=archive or config.get("git") is not None,
+        image=config.get("image") is not None,
+        git=config.get("git") is not None,
+        kind=str(spec.get("kind") or "exec"),
         env_name=env if isinstance(env, str) else None,
     )
 

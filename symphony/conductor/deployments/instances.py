@@ -171,10 +171,12 @@ def _make_job_spec(spec: DeploymentSpec) -> JobSpec:
 def placement_needs(spec: DeploymentSpec) -> frozenset[str]:
     """What a node must offer besides capacity to run ``spec`` (see ``placement``)."""
     config = spec.config
-    # A container's image is pulled by its runtime (the node's runtimes decide), not a source.
-    archive = config.image is not None and spec.kind == "exec"
-    has_code = archive or config.git is not None
-    return job_needs(image=has_code, env_name=config.env_name)
+    return job_needs(
+        image=config.image is not None,
+        git=config.git is not None,
+        kind=spec.kind,
+        env_name=config.env_name,
+    )
 
 
 def start_command(

@@ -30,11 +30,15 @@ def node_tags(protocol_version: int, envs: Iterable[str]) -> frozenset[str]:
     return frozenset({SOURCES, *(_ENV + name for name in envs)})
 
 
-def job_needs(*, image: bool, env_name: str | None) -> frozenset[str]:
-    """The tags a job needs: ``image`` is true when it has an archive or git source."""
+def job_needs(
+    *, image: bool, env_name: str | None, git: bool = False, kind: str = "exec"
+) -> frozenset[str]:
+    """The tags a job needs: ``image`` and ``git`` say whether its config has them. An
+    image is a source (an archive) only for an ``exec`` job: a container's image is
+    pulled by its runtime, which the node's runtimes decide."""
     if env_name is not None:
         return frozenset({SOURCES, _ENV + env_name})
-    return frozenset({SOURCES}) if image else frozenset()
+    return frozenset({SOURCES}) if (image and kind == "exec") or git else frozenset()
 
 
 def describe_need(tag: str) -> str:
