@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "never from an argument.",
     )
     put.add_argument("name", metavar="NAME", help="letters, digits, '_', '.', '-'")
+    # Taken only to refuse it after NAME is checked: arguments are checked in order.
+    put.add_argument("value", nargs="?", help=argparse.SUPPRESS)
     put.add_argument(
         "--from-file", metavar="FILE", type=Path, help="read the value from FILE (exactly)"
     )
@@ -78,8 +80,19 @@ def read_value(from_file: Path | None) -> str:
 
 
 def run_set(args: argparse.Namespace) -> int:
+    from symphony.spec._secret_name import check_secret_name
+
     from .token import request
 
+    try:  # the name first, as it comes first: before asking for a value to go with it
+        check_secret_name(args.name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.value is not None:
+        raise CLIError(
+            "a secret's value is never an argument (arguments show in `ps` and in the "
+            "shell's history): pipe it in, type it when asked, or pass --from-file FILE"
+        )
     value = read_value(args.from_file)
     saved = request(args, "POST", "/secrets", {"name": args.name, "value": value})
     print(f"secret {saved['name']} {'created' if saved['created'] else 'updated'}")
