@@ -18,7 +18,7 @@ the change with a non-zero code or a signal, even one the node restarts and one 
 replica the change did not touch), 3 when ``--timeout`` (default 300 s) passed first.
 
 Why a replica counts only once the same run lasted :data:`STEADY` seconds (and how a
-failed run after the change fails the wait) is said in :mod:`symphony.client._settle`,
+failed run after the change fails the wait) is said in :mod:`symphony.client.settle`,
 whose rule :meth:`symphony.engine.Cluster.wait_running` follows too.
 """
 
@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from symphony.client._settle import STEADY, Steady, progress, runs
+from symphony.client.settle import STEADY, Steady, progress, runs
 
 from . import _table as t
 from ._remote import call

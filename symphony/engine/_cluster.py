@@ -141,7 +141,7 @@ class Cluster:
         experiment; raises ``TimeoutError`` with the reason otherwise, at once when it
         cannot run whole: a process ``failed``, one ended that its restart policy starts
         no more, or one's run failed and is being restarted (a crash loop)."""
-        from symphony.client._settle import Steady, progress, runs
+        from symphony.client.settle import Steady, progress, runs
 
         deadline = time.monotonic() + timeout
         steady = Steady()
