@@ -32,7 +32,10 @@ def test_secret_set_names_a_bad_name_before_the_value(
 def test_secret_set_refuses_a_value_given_as_an_argument(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    err = error_of(capsys, "secret", "set", "good", "some-value")
+    with pytest.raises(SystemExit) as usage:
+        main(["secret", "set", "good", "some-value", "--conductor", NOWHERE])
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
     assert "a secret's value is never an argument" in err and "--from-file" in err, err
 
 
