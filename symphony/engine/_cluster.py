@@ -145,22 +145,28 @@ class Cluster:
 
         deadline = time.monotonic() + timeout
         steady = Steady()
-        since: float | None = None  # the Conductor's time of the first look
-        restarts: dict[str, int] = {}  # each instance's restarts when first seen
+        # What the wait judges is what happens after its first look at the processes:
+        # runs that failed before (a process rescheduled last week) are history, and
+        # restarts count past those that look saw (a crash loop goes on restarting).
+        since: float | None = None
+        restarts: dict[str, int] = {}
         while True:
             found = self.client.get_experiment(name)
-            if since is None:
-                since = float(found.get("updated_at") or 0.0)
             failure = None
             if found.get("state") == "running":
                 looks = self._process_deployments(name, found)
-                live = [i for d in looks for i in d.get("instances") or []]
-                for inst in live:
+                seen = [i for d in looks for i in d.get("instances") or []]
+                for inst in seen:
                     restarts.setdefault(str(inst.get("id")), int(inst.get("restarts") or 0))
+                if since is None:
+                    stamps = [found.get("updated_at"), *(i.get("updated_at") for i in seen)]
+                    # Just after the newest (the Conductor's clock): "since" counts ends at it.
+                    since = max((float(s) for s in stamps if s is not None), default=0.0) + 1e-6
                 outcomes = [progress(d, since, restarts) for d in looks]
                 failure = next((text for text, *_, how in outcomes if how == "failed"), None)
                 ran = {run for d in looks for run in runs(d)}
-                if failure is None and all(how in ("up", "done") for *_, how in outcomes):
+                whole = len(looks) == len(found.get("processes") or [])
+                if whole and failure is None and all(how in ("up", "done") for *_, how in outcomes):
                     if steady.lasted(ran, time.monotonic()):
                         return found
                 else:
