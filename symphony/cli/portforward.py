@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # old form `pf SERVICE LOCAL_PORT -e EXP` works on, and `pf SERVICE EXP` as `vi` has it.
     forward.add_argument(
         "first", metavar="EXP", nargs="?",
-        help="the experiment (default: the current one; or -e EXP)",
+        help="the experiment (default: the current one; or -e EXP); a number here is LOCAL_PORT",
     )  # fmt: skip
     forward.add_argument(
         "second", metavar="LOCAL_PORT", nargs="?",
