@@ -322,6 +322,8 @@ async def test_a_run_whose_environment_cannot_be_read_is_stopped_and_restarted(t
             await jobs.start(command)
             await wait_real(lambda: any(s.state.value == "running" for s in link.of("wiped-0")))
             (pid,) = {s.pid for s in link.of("wiped-0") if s.pid is not None}
+            # The log file appears with the job's first line: its size first.
+            await wait_real(lambda: log_size(node.state_dir, "wiped-0") > 0)
             await wait_real(lambda: "token=***" in _log(node.state_dir, "wiped-0"))
             with open(f"/proc/{pid}/environ", "rb") as f:
                 assert b"TOKEN" not in f.read()
