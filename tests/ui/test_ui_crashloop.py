@@ -41,3 +41,37 @@ def test_ui_a_crash_loop_shows_as_crashing_with_its_exit_and_restarts(
         expect(page.locator("#crash-loop")).to_contain_text("exited with code 3")
     finally:
         remove(server, "crashy")
+
+
+def test_ui_logs_of_an_instance_waiting_to_restart_show_why_its_last_run_ended(
+    page: Any, server: Server
+) -> None:
+    # Once, the log of an instance waiting out its backoff was an empty "following"
+    # view: the crash said why on stderr and the viewer showed stdout, with nothing to
+    # say that the instance waited, or until when.
+    deploy(server, "crash-logs", config={"command": ["sh", "-c", CRASH]}, restart_policy=BACKOFF)
+    try:
+        server.wait(lambda: server.api.get("/deployments/crash-logs").json()["state"] == "crashing")
+        login(page, server, "#/d/crash-logs")
+        waiting = page.locator("#log-waiting")
+        expect(waiting).to_contain_text("waits to restart at")
+        expect(waiting).to_contain_text("its last run exited with code 3")
+        expect(page.locator("#last-run-stderr")).to_have_text("Traceback: bad config\n")
+        expect(page.locator("#log-output")).to_have_text("loading the config\n")
+        # On stderr, the view itself shows the last run's: the note stays, not a copy.
+        page.select_option("#log-stream", "stderr")
+        expect(page.locator("#log-output")).to_have_text("Traceback: bad config\n")
+        expect(page.locator("#last-run-stderr")).to_be_hidden()
+        expect(waiting).to_be_visible()
+    finally:
+        remove(server, "crash-logs")
+
+
+def test_ui_logs_of_a_running_instance_say_nothing_of_restarts(page: Any, server: Server) -> None:
+    deploy(server, "steady")
+    try:
+        login(page, server, "#/d/steady")
+        expect(page.locator("#log-output")).to_contain_text("tick 1")
+        expect(page.locator("#log-waiting")).to_be_hidden()
+    finally:
+        remove(server, "steady")
