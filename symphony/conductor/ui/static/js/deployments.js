@@ -78,6 +78,25 @@ export function mountDeployments(main) {
     state.value = chosen;
   }
   stateOptions();
+  // Only the deployments with an instance placed on one node (a node card links here).
+  const node = h(
+    "select.filter#filter-node",
+    { "aria-label": "filter by node" },
+    h("option", { value: "" }, "All nodes"),
+  );
+  let nodeIds = null; // the options' node ids: rebuilt only when they change (heartbeats
+  // arrive every few seconds, and rebuilding an open select closes it)
+  function nodeOptions() {
+    const chosen = node.value || params.get("node") || "";
+    const known = new Set(store.nodes.keys());
+    if (chosen) known.add(chosen); // a node gone since still filters (to nothing)
+    const ids = [...known].sort().join("\n");
+    if (ids === nodeIds) return;
+    nodeIds = ids;
+    fill(node, h("option", { value: "" }, "All nodes"), [...known].sort().map((n) => h("option", { value: n }, n)));
+    node.value = chosen;
+  }
+  nodeOptions();
   const body = h("div.table-wrap");
   const count = h("p.subtitle");
   fill(
@@ -87,7 +106,7 @@ export function mountDeployments(main) {
       h("div", h("h1", "Deployments"), count),
       h("a.btn.primary#new-deployment", { href: "#/new" }, "New deployment"),
     ),
-    h("div.toolbar", name, state),
+    h("div.toolbar", name, state, node),
     body,
   );
 
@@ -99,6 +118,7 @@ export function mountDeployments(main) {
     const query = new URLSearchParams();
     if (name.value) query.set("name", name.value);
     if (state.value) query.set("state", state.value);
+    if (node.value) query.set("node", node.value);
     if (first) query.set("from", String(first + 1));
     const text = query.toString();
     const hash = `#/deployments${text ? `?${text}` : ""}`;
@@ -110,7 +130,10 @@ export function mountDeployments(main) {
     const all = [...store.deployments.values()].sort((a, b) => a.name.localeCompare(b.name));
     const needle = name.value.trim().toLowerCase();
     const shown = all.filter(
-      (d) => (!needle || d.name.toLowerCase().includes(needle)) && (!state.value || d.state === state.value),
+      (d) =>
+        (!needle || d.name.toLowerCase().includes(needle)) &&
+        (!state.value || d.state === state.value) &&
+        (!node.value || d.instances.some((i) => isPlaced(i) && i.node_id === node.value)),
     );
     count.textContent = `${shown.length} of ${all.length} shown`;
     if (!all.length) {
@@ -150,9 +173,11 @@ export function mountDeployments(main) {
   };
   name.addEventListener("input", refilter);
   state.addEventListener("change", refilter);
+  node.addEventListener("change", refilter);
   render();
   const off = subscribe((type) => {
     if (type === "states") stateOptions();
+    if (type === "snapshot" || type === "node") nodeOptions();
     if (type === "snapshot" || type === "deployment" || type === "removed" || type === "states") render();
   });
   return off;
