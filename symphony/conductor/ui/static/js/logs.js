@@ -12,6 +12,7 @@
 import { ApiError, streamText } from "./api.js";
 import { h } from "./dom.js";
 import { lastRunPanel } from "./lastrun.js";
+import { isPlaced } from "./store.js";
 
 const TAIL = 200;
 const MAX_LINES = 5000; // what the view keeps; older lines are dropped
@@ -165,9 +166,11 @@ export function logViewer(deploymentId) {
     }
   });
   clear.addEventListener("click", reset);
-  /** The instance shown: the one chosen, else the first live one (as the API picks). */
+  /** The instance shown: the one chosen, else the API's pick, the placed one of the
+   * lowest replica (a pending one has no log). */
   function viewed() {
-    return instance.value ? known.find((i) => i.id === instance.value) : known.find((i) => !i.finished_at);
+    if (instance.value) return known.find((i) => i.id === instance.value);
+    return known.filter(isPlaced).sort((a, b) => a.replica - b.replica)[0];
   }
   const choose = () => {
     lastRun.update(viewed(), stream.value);
