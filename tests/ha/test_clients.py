@@ -108,4 +108,15 @@ async def test_clients_name_every_conductor_tried_and_what_it_said(tmp_path: Pat
         assert ps.returncode == 1, line
         assert f"cannot reach the Conductor at {leader} (connection refused)" in line
         assert f"before it, {standby}: 503 " in line and "no leader" in line
+        env["SYMPHONY_URL"] = f"{leader},{standby}"
+        ps = await trio.run_process(
+            [sys.executable, "-m", "symphony.cli", "ps"],
+            env=env,
+            cwd=tmp_path,
+            capture_stderr=True,
+            check=False,
+        )
+        line = ps.stderr.decode()
+        assert ps.returncode == 1 and "no leader" in line, line
+        assert f"(from {standby}; before it, {leader}: connection refused)" in line
         nursery.cancel_scope.cancel()
