@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from .conftest import WAIT_MS, Server, needs_chromium
+from .conftest import WAIT_MS, Server, needs_chromium, screenshot
 from .test_ui_browser import deploy, login, remove
 
 pytestmark = needs_chromium
@@ -58,6 +58,7 @@ def test_ui_logs_of_an_instance_waiting_to_restart_show_why_its_last_run_ended(
         expect(waiting).to_contain_text("its last run exited with code 3")
         expect(page.locator("#last-run-stderr")).to_have_text("Traceback: bad config\n")
         expect(page.locator("#log-output")).to_have_text("loading the config\n")
+        screenshot(page, "ui-crash-loop")
         # On stderr, the view itself shows the last run's: the note stays, not a copy.
         page.select_option("#log-stream", "stderr")
         expect(page.locator("#log-output")).to_have_text("Traceback: bad config\n")

@@ -128,7 +128,7 @@ function instanceSummary(node, placed) {
     h(
       "p.small",
       rest ? `and ${rest} more: ` : null,
-      h("a.node-deployments", { href: list }, "its deployments in the list"),
+      h("a.node-deployments", { href: list }, "deployments on this node"),
     ),
   ];
 }
