@@ -370,6 +370,18 @@ class _Opened:
 
 def _reason(error: BaseException) -> str:
     text = str(error)
-    if "refused" in text.lower() or isinstance(error.__cause__, ConnectionRefusedError):
+    if "refused" in text.lower() or _refused(error):
         return "connection refused"
     return text or type(error).__name__
+
+
+def _refused(error: BaseException | None, depth: int = 0) -> bool:
+    """Whether every attempt behind ``error`` was refused: under trio, httpx's error
+    wraps an OSError that wraps a group of each address's ConnectionRefusedError."""
+    if error is None or depth > 8:
+        return False
+    if isinstance(error, ConnectionRefusedError):
+        return True
+    if isinstance(error, BaseExceptionGroup):
+        return all(_refused(e, depth + 1) for e in error.exceptions)
+    return _refused(error.__cause__ or error.__context__, depth + 1)
