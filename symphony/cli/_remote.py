@@ -70,9 +70,12 @@ def call(api: Client, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             searched = f"; no Conductor state found ({located.search_text()})"
         elif located is not None and (ended := ended_text(located)):
             hint = ended
+        # With several URLs (SYMPHONY_URL=standby,leader), what each one before said.
+        before = "; ".join(getattr(exc, "tried", ()))
+        before = f"; before it, {before}" if before else ""
         raise CLIError(
-            f"cannot reach the Conductor at {url} ({reason or type(exc).__name__}){searched}; "
-            f"{hint}"
+            f"cannot reach the Conductor at {url} ({reason or type(exc).__name__}){before}"
+            f"{searched}; {hint}"
         ) from None
 
 
@@ -166,6 +169,10 @@ def api_error_text(exc: Exception) -> str:
         parts = [f"{d.get('path') or '(spec)'}: {d.get('message')}" for d in detail]
         return f"{message or 'refused'}: {'; '.join(parts)}"
     if message and isinstance(detail, str) and detail:
+        tried = getattr(exc, "tried", ())  # the Conductors asked before this answer
+        if tried:
+            where = getattr(exc, "url", None)
+            return f"{message}: {detail} (from {where}; before it, {'; '.join(tried)})"
         return f"{message}: {detail}"
     return " ".join(str(exc).split()) or type(exc).__name__
 

@@ -356,6 +356,7 @@ class AsyncClient:
         headers = {"Content-Type": "application/json"} if payload is not None else None
         start = self.urls.index(self.url)
         order = self.urls[start:] + self.urls[:start]
+        tried: list[str] = []  # what each Conductor passed over said, for the error
         for number, url in enumerate(order, 1):
             request = self._http.build_request(
                 method, url + path, content=payload, headers=headers, timeout=timeout
@@ -364,13 +365,23 @@ class AsyncClient:
                 response = await self._http.send(request, stream=stream)
             except self._httpx.ConnectError as error:
                 if number < len(order):
+                    tried.append(c.passed_over(url, _reason(error)))
                     continue
-                raise ConductorUnreachable(url, _reason(error)) from None
+                raise ConductorUnreachable(url, _reason(error), tried=tried) from None
             except self._httpx.TransportError as error:
-                raise ConductorUnreachable(url, _reason(error)) from None
+                raise ConductorUnreachable(url, _reason(error), tried=tried) from None
             role = response.headers.get(c.ROLE_HEADER)
-            if number < len(order) and c.try_next(response.status_code, role):
-                await response.aclose()
+            if c.try_next(response.status_code, role) and (number < len(order) or tried):
+                try:
+                    answer = await response.aread()
+                except self._httpx.TransportError:
+                    answer = b""  # the status and the role say enough
+                finally:
+                    await response.aclose()
+                status, reason = response.status_code, response.reason_phrase
+                if number == len(order):  # the last one too: its answer is the error
+                    raise c.error_of(status, reason, answer, url=url, tried=tried)
+                tried.append(c.passed_over(url, str(c.error_of(status, reason, answer))))
                 continue
             self.url = url
             return response
@@ -392,6 +403,18 @@ class _Opened:
 
 def _reason(error: BaseException) -> str:
     text = str(error)
-    if "refused" in text.lower() or isinstance(error.__cause__, ConnectionRefusedError):
+    if "refused" in text.lower() or _refused(error):
         return "connection refused"
     return text or type(error).__name__
+
+
+def _refused(error: BaseException | None, depth: int = 0) -> bool:
+    """Whether every attempt behind ``error`` was refused: under trio, httpx's error
+    wraps an OSError that wraps a group of each address's ConnectionRefusedError."""
+    if error is None or depth > 8:
+        return False
+    if isinstance(error, ConnectionRefusedError):
+        return True
+    if isinstance(error, BaseExceptionGroup):
+        return all(_refused(e, depth + 1) for e in error.exceptions)
+    return _refused(error.__cause__ or error.__context__, depth + 1)

@@ -218,16 +218,24 @@ def encode(body: Any) -> bytes:
     return json.dumps(body).encode("utf-8")
 
 
-def error_of(status: int, reason: str, body: bytes) -> ApiError:
-    """The :class:`ApiError` of an error answer (JSON ``{error, detail}`` or anything)."""
+def error_of(
+    status: int, reason: str, body: bytes, *, url: str | None = None, tried: Sequence[str] = ()
+) -> ApiError:
+    """The :class:`ApiError` of an error answer (JSON ``{error, detail}`` or anything);
+    ``url`` and ``tried``: which Conductor answered, after which others said what."""
     try:
         data = json.loads(body.decode("utf-8"))
     except ValueError:
         data = None
     if isinstance(data, dict) and "error" in data:
-        return ApiError(status, str(data["error"]), data.get("detail"))
+        return ApiError(status, str(data["error"]), data.get("detail"), url=url, tried=tried)
     text = body.decode("utf-8", "replace").strip()[:500]
-    return ApiError(status, reason.lower() or "error", text or None)
+    return ApiError(status, reason.lower() or "error", text or None, url=url, tried=tried)
+
+
+def passed_over(url: str, said: str) -> str:
+    """One Conductor a client went past, and why: ``http://a:8000: connection refused``."""
+    return f"{url}: {said}"
 
 
 def decode(status: int, reason: str, body: bytes) -> dict[str, Any]:

@@ -358,6 +358,7 @@ class Client:
         it may have been applied."""
         start = self.urls.index(self.url)
         order = self.urls[start:] + self.urls[:start]
+        tried: list[str] = []  # what each Conductor passed over said, for the error
         for number, url in enumerate(order, 1):
             conn = self._connection(url, timeout)
             try:
@@ -365,13 +366,23 @@ class Client:
             except OSError as error:
                 conn.close()
                 if number < len(order):
+                    tried.append(c.passed_over(url, _reason(error)))
                     continue
-                raise ConductorUnreachable(url, _reason(error)) from None
+                raise ConductorUnreachable(url, _reason(error), tried=tried) from None
             response = self._request(conn, url, method, path, body)
-            if number < len(order) and c.try_next(
-                response.status, response.getheader(c.ROLE_HEADER)
+            if c.try_next(response.status, response.getheader(c.ROLE_HEADER)) and (
+                number < len(order) or tried
             ):
-                conn.close()
+                try:
+                    answer = response.read()
+                except (OSError, http.client.HTTPException):
+                    answer = b""  # the status and the role say enough
+                finally:
+                    conn.close()
+                said = c.error_of(response.status, response.reason, answer)
+                if number == len(order):  # the last one too: its answer is the error
+                    raise c.error_of(response.status, response.reason, answer, url=url, tried=tried)
+                tried.append(c.passed_over(url, str(said)))
                 continue
             self.url = url
             return conn, response

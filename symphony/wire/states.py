@@ -66,6 +66,8 @@ class DeploymentState(enum.StrEnum):
 
     PENDING = "pending"  # a replica waits for a node (or for its reschedule delay)
     STARTING = "starting"  # fewer replicas run than desired, and some are on their way
+    CRASHING = "crashing"  # fewer run than desired, and a replica's last run failed: it
+    # waits out its restart backoff or starts again (a crash loop; see its instances)
     RUNNING = "running"  # every desired replica runs
     STOPPING = "stopping"
     STOPPED = "stopped"

@@ -107,3 +107,24 @@ def test_runbook_forbid_skips_and_replace_stops_the_old_run(tmp_path: Path) -> N
     runs = store.list_runs(record.id)
     assert [(r.number, r.state) for r in runs] == [(2, RunState.RUNNING), (1, RunState.REPLACED)]
     assert runs[0].replicas == (1,)  # replica 0 is still stopping
+
+
+def test_runbook_events_say_the_time_in_the_schedules_zone(tmp_path: Path) -> None:
+    # Once, "run 1 for 2026-06-01 12:05 UTC started" stood beside a runs table that
+    # showed the same run at 14:05, the time of its Europe/Berlin schedule.
+    store = Store.open(tmp_path / "s.db")
+    spec = {"cron": "5 14 * * *", "timezone": "Europe/Berlin", "concurrency": "forbid"}
+    record = store.create_deployment(
+        parse_spec({"name": "nightly", "config": {"command": ["true"]}, "schedule": spec})
+    )
+    messages: list[str] = []
+    book = RunBook(store, record.id)
+    at = 1_780_315_500.0  # 2026-06-01 12:05 UTC, 14:05 in Berlin (summer time)
+    note = lambda kind, message, *args, **data: messages.append(message)  # noqa: E731
+    book.fire(FireRun(record.id, at, at), record, {}, Retries(), note)
+    book.fire(FireRun(record.id, at + 86_400, at + 86_400), record, {}, Retries(), note)
+    assert messages == [
+        "run 1 for 2026-06-01 14:05 Europe/Berlin started: 1 instance(s)",
+        "run for 2026-06-02 14:05 Europe/Berlin skipped: run 1 is still running "
+        "(concurrency: forbid)",
+    ]

@@ -161,6 +161,10 @@ async def test_restart_schedule_restarts_every_instance(tmp_path: Path) -> None:
         assert {i["state"] for i in stopped} == {"stopped"}
         runs = await c.get("/deployments/service/runs")
         assert runs["runs"] == [] and runs["next_restart_at"] is not None
+        # Said in the schedule's zone, as ``symphony runs`` shows its times.
+        events = await c.get("/deployments/service/events")
+        (said,) = [e["message"] for e in events["events"] if e["kind"] == "restart-scheduled"]
+        assert said.startswith("scheduled restart for 2026-06-01 14:00 Europe/Berlin:")
         await trio.sleep(0)
 
 

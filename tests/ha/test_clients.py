@@ -5,7 +5,9 @@ one that answered."""
 from __future__ import annotations
 
 import functools
+import os
 import socket
+import sys
 from pathlib import Path
 
 import httpx
@@ -14,7 +16,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from symphony.client import ApiError, AsyncClient, Client
+from symphony.client import ApiError, AsyncClient, Client, ConductorUnreachable
 from symphony.conductor.api.forward import Forwarder
 
 from ..link.cluster import start_conductor
@@ -61,4 +63,60 @@ async def test_clients_try_each_url_in_turn(tmp_path: Path) -> None:
         with pytest.raises(ApiError) as caught:
             await trio.to_thread.run_sync(alone.list_deployments)
         assert caught.value.status == 503
+        nursery.cancel_scope.cancel()
+
+
+async def test_clients_name_every_conductor_tried_and_what_it_said(tmp_path: Path) -> None:
+    # Once, with the leader killed and SYMPHONY_URL=standby,leader, the error named the
+    # leader alone ("connection refused"): not the standby's 503 "no leader".
+    async with trio.open_nursery() as nursery:
+        standby = await serve_leaderless_standby(nursery)
+        leader = closed_port_url()
+
+        client = Client(f"{standby},{leader}")
+        with pytest.raises(ConductorUnreachable) as unreachable:
+            await trio.to_thread.run_sync(client.list_deployments)
+        said = str(unreachable.value)
+        assert f"cannot reach the Conductor at {leader}: connection refused" in said
+        assert f"before it: {standby}: 503 " in said and "no leader" in said
+        assert len(unreachable.value.tried) == 1
+
+        async with AsyncClient(f"{standby},{leader}") as aclient:
+            with pytest.raises(ConductorUnreachable) as caught:
+                await aclient.list_deployments()
+        assert str(caught.value) == said  # the same words as the sync client's
+
+        # The other way round, the standby's answer is the error, and names the leader.
+        with pytest.raises(ApiError) as refused:
+            await trio.to_thread.run_sync(Client(f"{leader},{standby}").list_deployments)
+        assert refused.value.status == 503 and refused.value.url == standby
+        assert refused.value.tried == (f"{leader}: connection refused",)
+        assert f"(from {standby}; before it: {leader}: connection refused)" in str(refused.value)
+
+        # The CLI says the same in its one line.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYMPHONY_")}
+        env["SYMPHONY_URL"] = f"{standby},{leader}"
+        ps = await trio.run_process(
+            [sys.executable, "-m", "symphony.cli", "ps"],
+            env=env,
+            cwd=tmp_path,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        line = ps.stderr.decode()
+        assert ps.returncode == 1, line
+        assert f"cannot reach the Conductor at {leader} (connection refused)" in line
+        assert f"before it, {standby}: 503 " in line and "no leader" in line
+        env["SYMPHONY_URL"] = f"{leader},{standby}"
+        ps = await trio.run_process(
+            [sys.executable, "-m", "symphony.cli", "ps"],
+            env=env,
+            cwd=tmp_path,
+            capture_stderr=True,
+            check=False,
+        )
+        line = ps.stderr.decode()
+        assert ps.returncode == 1 and "no leader" in line, line
+        assert f"(from {standby}; before it, {leader}: connection refused)" in line
         nursery.cancel_scope.cancel()

@@ -75,6 +75,12 @@ async def test_roll_waits_min_healthy_then_reverts_a_late_version(
     await cluster.report(node3, v3, "stopped", final=True)
     assert cluster.view("web")["rollout"] is None
     assert len(cluster.starts()) == 3  # going back started nothing
+    # The events say what happened: v2's instance kept, v3's stopped, nothing replaced.
+    updates = [e for e in cluster.events("web") if e.startswith("version") and ": " in e]
+    assert "version 3: 1 instance(s) of other versions will be replaced" in updates
+    assert updates[-1] == (
+        "version 2: 1 instance(s) running it kept, 1 instance(s) of other versions will be stopped"
+    )
 
 
 async def test_roll_without_auto_revert_pauses_with_the_reason(

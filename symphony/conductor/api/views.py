@@ -55,6 +55,8 @@ def deployment_json(
         state = D.FAILED  # it gave up: see "failure"; starting it again clears it
     elif running >= spec.replicas:
         state = D.RUNNING
+    elif any(_crashing(i) for i in live):
+        state = D.CRASHING  # before "pending": a crash loop is what needs a look first
     elif pending:
         state = D.PENDING
     elif any(i.state == S.FAILED for i in instances) and not live:
@@ -82,6 +84,18 @@ def deployment_json(
     view["version"] = record.version
     view["rollout"] = roll_view(record, instances)
     return view
+
+
+def _crashing(inst: InstanceRecord) -> bool:
+    """Whether a live instance is in a crash loop: its last run failed (a non-zero exit
+    code or a signal) and it waits to run again or is starting again. Its ``exit_code``
+    and ``signal`` are kept from that run until the next one ends."""
+    failed = inst.signal is not None or inst.exit_code not in (None, 0)
+    return failed and (inst.state == S.RESTARTING or (inst.restarts > 0 and inst.state in _AGAIN))
+
+
+#: The states of an instance on its way to its next run.
+_AGAIN = frozenset({S.ASSIGNED, S.STARTING})
 
 
 def version_json(version: VersionRecord, current: int) -> dict[str, Any]:

@@ -161,7 +161,8 @@ class RollDriver:
         if failure is not None:
             return self._failed(record, failure)
         outcome = RollOutcome(record, start=step.start)
-        reason = f"replaced by version {record.version}"
+        reverting = record.roll_state == REVERTING  # back to a version: a stop, not a swap
+        reason = f"{'reverted to' if reverting else 'replaced by'} version {record.version}"
         outcome.stops = [(by_id[i], reason) for i in step.stop]
         self._progress(outcome, step, wanted)
         return outcome
@@ -206,7 +207,12 @@ class RollDriver:
         record = outcome.record
         if step.done:
             outcome.record = self._finish(record)
-            text = f"version {record.version} rolled out: {wanted} healthy instance(s)"
+            done = (
+                f"back to version {record.version}"
+                if record.roll_state == REVERTING
+                else f"version {record.version} rolled out"
+            )
+            text = f"{done}: {wanted} healthy instance(s)"
             outcome.events.append(("rolled-out", text))
         elif step.waiting is not None and record.roll_state != CANARY:
             self.store.set_roll(record.id, CANARY, step.waiting)

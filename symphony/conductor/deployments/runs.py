@@ -23,8 +23,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
+from symphony.spec import time_zone
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
@@ -36,9 +37,15 @@ from .retries import Retries
 Note = Callable[..., None]
 
 
-def when(stamp: float) -> str:
-    """A cron time for messages: ``2026-06-01 12:05 UTC``."""
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def when(stamp: float, zone: str = "UTC") -> str:
+    """A cron time for messages, in the time zone its schedule reads its cron in (the
+    zone ``symphony runs`` shows the runs in), named: ``2026-06-01 14:05 Europe/Berlin``.
+    A zone no longer known here (the spec was checked when stored) gives UTC."""
+    try:
+        tz: tzinfo = time_zone(zone)
+    except ValueError:
+        tz, zone = UTC, "UTC"
+    return f"{datetime.fromtimestamp(stamp, tz):%Y-%m-%d %H:%M} {zone}"
 
 
 class RunBook:
@@ -89,8 +96,8 @@ class RunBook:
             going = ", ".join(str(n) for n in sorted(self.active))
             note(
                 "run-skipped",
-                f"run for {when(message.scheduled_at)} skipped: run {going} is still "
-                "running (concurrency: forbid)",
+                f"run for {when(message.scheduled_at, schedule.timezone)} skipped: "
+                f"run {going} is still running (concurrency: forbid)",
             )
             return []
         if self.active and schedule.concurrency == "replace":
@@ -115,7 +122,7 @@ class RunBook:
         extra = f", catching up ({message.skipped} earlier time(s) skipped)"
         note(
             "run-started",
-            f"run {number} for {when(message.scheduled_at)} started: "
+            f"run {number} for {when(message.scheduled_at, schedule.timezone)} started: "
             f"{len(replicas)} instance(s){extra if message.catch_up else ''}",
             run=number,
         )

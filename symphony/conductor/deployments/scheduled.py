@@ -87,9 +87,10 @@ class ScheduledWork:
         if self.record.spec.restart_schedule is None or self.record.spec.desired_state != "running":
             return
         live = [i for i in self.instances.values() if is_live(i.state)]
+        zone = self.record.spec.restart_schedule.timezone
         self._event(
             "restart-scheduled",
-            f"scheduled restart for {when(message.scheduled_at)}: restarting "
+            f"scheduled restart for {when(message.scheduled_at, zone)}: restarting "
             f"{len(live)} instance(s) at once",
         )
         await self._stop([(i, "scheduled restart") for i in live])

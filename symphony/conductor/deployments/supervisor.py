@@ -75,6 +75,7 @@ from .roles import adoption
 from .roll import vacant_first
 from .scheduled import SCHEDULED, ScheduledWork
 from .supervisor_base import KEEP_ENDED_PER_REPLICA, SupervisorBase
+from .versions import version_news
 
 __all__ = ["KEEP_ENDED_PER_REPLICA", "DeploymentSupervisor"]
 
@@ -258,7 +259,8 @@ class DeploymentSupervisor(
         ]
         self._save(carried)
         if record.version != old.version:
-            self._event("updated", f"version {record.version}: instances will be replaced")
+            news = version_news(record.version, self.instances.values(), self._wanted())
+            self._event("updated", news)
         started = old.spec.desired_state == "stopped" and record.spec.desired_state == "running"
         if started or fresh_start:
             self._retries.reset()

@@ -7,9 +7,12 @@ scaling, stopping and starting, and changes of ``update`` itself make none.
 
 from __future__ import annotations
 
-from symphony.spec import DeploymentSpec
+from collections.abc import Iterable
 
-from ..store import DeploymentRecord, Store, VersionRecord
+from symphony.spec import DeploymentSpec
+from symphony.wire.states import is_live
+
+from ..store import DeploymentRecord, InstanceRecord, Store, VersionRecord
 from .instances import template
 from .roll import with_template
 
@@ -52,3 +55,27 @@ def rollback_target(
 def rolled_back(record: DeploymentRecord, target: VersionRecord) -> DeploymentSpec:
     """The deployment's spec with the template of ``target``."""
     return with_template(record.spec, target.spec)
+
+
+def version_news(version: int, instances: Iterable[InstanceRecord], wanted: int) -> str:
+    """What becoming the current ``version`` does to the instances, for its event: those
+    already running it are kept (going back to a version after a failed roll keeps the
+    ones that never stopped), those of other versions are replaced (or only stopped,
+    when the kept ones are enough), the replicas missing start.
+
+    >>> version_news(2, [], 3)
+    'version 2: 3 instance(s) will start'
+    """
+    live = [i for i in instances if is_live(i.state)]
+    kept = sum(1 for i in live if i.version == version)
+    others = len(live) - kept
+    start = max(0, wanted - kept)
+    said = []
+    if kept:
+        said.append(f"{kept} instance(s) running it kept")
+    if others:
+        what = "replaced" if start else "stopped"
+        said.append(f"{others} instance(s) of other versions will be {what}")
+    elif start:
+        said.append(f"{start} instance(s) will start")
+    return f"version {version}: " + (", ".join(said) or "no instances to change")

@@ -6,7 +6,7 @@
 // read (specs.js), made when the page opens and again when the spec changes.
 
 import { api, ApiError } from "./api.js";
-import { lastExit, nodesOf, updatedAt } from "./deployments.js";
+import { crashNote, lastExit, nodesOf, updatedAt } from "./deployments.js";
 import { clock, confirmDialog, empty, fill, h, pill, toast } from "./dom.js";
 import { logViewer } from "./logs.js";
 import { isScheduled, runsPanel } from "./runs.js";
@@ -208,6 +208,7 @@ function summary(d, spec, specs) {
     spec ? [specFacts(spec), specs.error ? specState(specs) : null] : specState(specs),
     item("Restarts", d.restarts),
     item("Last exit", lastExit(d)),
+    crashNote(d) ? h("div.fact.wide.warn#crash-loop", h("dt", "Crash loop"), h("dd", crashNote(d))) : null,
     d.pending_reason ? h("div.fact.wide.warn", h("dt", "Pending"), h("dd", d.pending_reason)) : null,
     d.failure ? h("div.fact.wide.warn", h("dt", "Failed"), h("dd", d.failure)) : null,
     item("Created", clock(d.created_at)),

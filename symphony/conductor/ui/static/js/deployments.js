@@ -29,6 +29,27 @@ export function lastExit(d) {
   return last.signal ? last.signal : String(last.exit_code);
 }
 
+/** How a live instance's last run ended ("code 3", "signal SIGKILL"), or null if none
+ * ended yet. */
+export function endedWith(i) {
+  if (i.signal) return `signal ${i.signal}`;
+  return i.exit_code === null || i.exit_code === undefined ? null : `code ${i.exit_code}`;
+}
+
+/** Why a `crashing` deployment is so, from its instance in the crash loop (the
+ * Conductor's state says which deployments are; the instance says how):
+ * "web-0-3fa9c1 exited with code 3, 4 restarts; runs again at 12:03:04". Null otherwise. */
+export function crashNote(d) {
+  if (d.state !== "crashing") return null;
+  const again = (i) => i.state === "restarting" || (i.restarts > 0 && (i.state === "starting" || i.state === "assigned"));
+  const failed = (i) => Boolean(i.signal) || (i.exit_code !== null && i.exit_code !== 0);
+  const i = d.instances.find((x) => !x.finished_at && again(x) && failed(x));
+  if (!i) return null;
+  const restarts = `${i.restarts} restart${i.restarts === 1 ? "" : "s"}`;
+  const next = i.state === "restarting" ? (i.restart_at ? `runs again at ${clock(i.restart_at)}` : "waits to run again") : "starting again";
+  return `${i.id} exited with ${endedWith(i)}, ${restarts}; ${next}`;
+}
+
 /** When anything about the deployment last changed (its spec or an instance). */
 export const updatedAt = freshness;
 
@@ -57,6 +78,25 @@ export function mountDeployments(main) {
     state.value = chosen;
   }
   stateOptions();
+  // Only the deployments with an instance placed on one node (a node card links here).
+  const node = h(
+    "select.filter#filter-node",
+    { "aria-label": "filter by node" },
+    h("option", { value: "" }, "All nodes"),
+  );
+  let nodeIds = null; // the options' node ids: rebuilt only when they change (heartbeats
+  // arrive every few seconds, and rebuilding an open select closes it)
+  function nodeOptions() {
+    const chosen = node.value || params.get("node") || "";
+    const known = new Set(store.nodes.keys());
+    if (chosen) known.add(chosen); // a node gone since still filters (to nothing)
+    const ids = [...known].sort().join("\n");
+    if (ids === nodeIds) return;
+    nodeIds = ids;
+    fill(node, h("option", { value: "" }, "All nodes"), [...known].sort().map((n) => h("option", { value: n }, n)));
+    node.value = chosen;
+  }
+  nodeOptions();
   const body = h("div.table-wrap");
   const count = h("p.subtitle");
   fill(
@@ -66,7 +106,7 @@ export function mountDeployments(main) {
       h("div", h("h1", "Deployments"), count),
       h("a.btn.primary#new-deployment", { href: "#/new" }, "New deployment"),
     ),
-    h("div.toolbar", name, state),
+    h("div.toolbar", name, state, node),
     body,
   );
 
@@ -78,6 +118,7 @@ export function mountDeployments(main) {
     const query = new URLSearchParams();
     if (name.value) query.set("name", name.value);
     if (state.value) query.set("state", state.value);
+    if (node.value) query.set("node", node.value);
     if (first) query.set("from", String(first + 1));
     const text = query.toString();
     const hash = `#/deployments${text ? `?${text}` : ""}`;
@@ -89,7 +130,10 @@ export function mountDeployments(main) {
     const all = [...store.deployments.values()].sort((a, b) => a.name.localeCompare(b.name));
     const needle = name.value.trim().toLowerCase();
     const shown = all.filter(
-      (d) => (!needle || d.name.toLowerCase().includes(needle)) && (!state.value || d.state === state.value),
+      (d) =>
+        (!needle || d.name.toLowerCase().includes(needle)) &&
+        (!state.value || d.state === state.value) &&
+        (!node.value || d.instances.some((i) => isPlaced(i) && i.node_id === node.value)),
     );
     count.textContent = `${shown.length} of ${all.length} shown`;
     if (!all.length) {
@@ -129,9 +173,11 @@ export function mountDeployments(main) {
   };
   name.addEventListener("input", refilter);
   state.addEventListener("change", refilter);
+  node.addEventListener("change", refilter);
   render();
   const off = subscribe((type) => {
     if (type === "states") stateOptions();
+    if (type === "snapshot" || type === "node") nodeOptions();
     if (type === "snapshot" || type === "deployment" || type === "removed" || type === "states") render();
   });
   return off;
@@ -144,7 +190,7 @@ function table(rows) {
       "thead",
       h(
         "tr",
-        ["Name", "Desired", "State", "Replicas", "Nodes", "Restarts", "Last exit", "Pending reason", "Updated"].map((c) =>
+        ["Name", "Desired", "State", "Replicas", "Nodes", "Restarts", "Last exit", "Reason", "Updated"].map((c) =>
           h("th", c),
         ),
       ),
@@ -162,7 +208,7 @@ function table(rows) {
           h("td", { "data-label": "Nodes" }, nodesOf(d) || h("span.muted", "–")),
           h("td.num", { "data-label": "Restarts" }, d.restarts),
           h("td.num", { "data-label": "Last exit" }, lastExit(d) ?? h("span.muted", "–")),
-          h("td.reason", { "data-label": "Pending reason" }, d.pending_reason || d.failure || ""),
+          h("td.reason", { "data-label": "Reason" }, crashNote(d) || d.pending_reason || d.failure || ""),
           h("td.when", { "data-label": "Updated" }, clock(updatedAt(d))),
         ),
       ),

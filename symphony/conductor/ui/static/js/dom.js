@@ -68,14 +68,20 @@ export function duration(seconds) {
   return `${Math.round(s / 86400)} d`;
 }
 
-/** A wall-clock time (epoch seconds) as local HH:MM:SS, with the date when not today. */
-export function clock(epoch) {
+/** A wall-clock time (epoch seconds) as HH:MM:SS, with the date when not today: in the
+ * browser's time zone, or in `zone` (an IANA name, e.g. a schedule's). */
+export function clock(epoch, zone) {
   if (!epoch) return "–";
   const d = new Date(epoch * 1000);
-  const time = d.toLocaleTimeString([], { hour12: false });
-  return d.toDateString() === new Date().toDateString()
-    ? time
-    : `${d.toLocaleDateString()} ${time}`;
+  let place = zone ? { timeZone: zone } : {};
+  try {
+    d.toLocaleTimeString([], place);
+  } catch {
+    place = {}; // a zone this browser does not know: its own
+  }
+  const time = d.toLocaleTimeString([], { hour12: false, ...place });
+  const day = (when) => when.toLocaleDateString([], place);
+  return day(d) === day(new Date()) ? time : `${day(d)} ${time}`;
 }
 
 /** A state pill: <span class="pill s-running">running</span>. */

@@ -11,6 +11,8 @@
 
 import { ApiError, streamText } from "./api.js";
 import { h } from "./dom.js";
+import { lastRunPanel } from "./lastrun.js";
+import { isPlaced } from "./store.js";
 
 const TAIL = 200;
 const MAX_LINES = 5000; // what the view keeps; older lines are dropped
@@ -55,12 +57,15 @@ export function logViewer(deploymentId) {
   const clear = h("button.btn.small.ghost", { type: "button" }, "Clear");
   const status = h("span.log-status.muted.small", "connecting…");
   const pre = h("pre.logs#log-output", { tabindex: "0", "aria-live": "off" });
+  const lastRun = lastRunPanel(deploymentId); // while the instance waits to restart
   const el = h(
     "section.card.logs-card",
     h("div.card-head", h("h2", "Logs"), h("div.spacer"), status),
     h("div.toolbar.log-tools", instance, stream, toggle, clear),
+    lastRun.el,
     pre,
   );
+  let known = []; // the deployment's instances, as last given
 
   let following = true;
   let held = []; // lines that arrived while paused
@@ -161,8 +166,18 @@ export function logViewer(deploymentId) {
     }
   });
   clear.addEventListener("click", reset);
-  instance.addEventListener("change", start);
-  stream.addEventListener("change", start);
+  /** The instance shown: the one chosen, else the API's pick, the placed one of the
+   * lowest replica (a pending one has no log). */
+  function viewed() {
+    if (instance.value) return known.find((i) => i.id === instance.value);
+    return known.filter(isPlaced).sort((a, b) => a.replica - b.replica)[0];
+  }
+  const choose = () => {
+    lastRun.update(viewed(), stream.value);
+    start();
+  };
+  instance.addEventListener("change", choose);
+  stream.addEventListener("change", choose);
 
   /** Keep the instance list in step with the deployment (keeps the current choice). */
   function setInstances(instances) {
@@ -173,6 +188,8 @@ export function logViewer(deploymentId) {
     }
     instance.replaceChildren(...options);
     instance.value = instances.some((i) => i.id === chosen) ? chosen : "";
+    known = instances;
+    lastRun.update(viewed(), stream.value);
   }
 
   start();
@@ -181,6 +198,7 @@ export function logViewer(deploymentId) {
     setInstances,
     close() {
       closed = true;
+      lastRun.close();
       clearTimeout(retry);
       clearTimeout(drawing);
       if (controller) controller.abort();

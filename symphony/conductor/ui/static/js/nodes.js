@@ -85,20 +85,52 @@ function nodeCard(node, placed) {
     h("h3", "Last hour"),
     nodeCharts(node),
     h("h3", `Instances (${placed.length})`),
-    placed.length
-      ? h(
-          "ul.node-instances",
-          placed.map(({ deployment, inst }) =>
-            h(
-              "li",
-              h("a", { href: `#/d/${encodeURIComponent(deployment.name)}` }, deployment.name),
-              h("span.muted", ` #${inst.replica}`),
-              pill(inst.state),
-            ),
-          ),
-        )
-      : h("p.muted.small", "nothing running here"),
+    instanceSummary(node, placed),
   );
+}
+
+/** Instances listed on a card at most: a node may run hundreds, and a card listing
+ * every one was too long to use (its load and capacity scrolled out of sight). */
+export const FIRST_INSTANCES = 8;
+
+/** The instances placed on `node`: how many in each state, the first few (those not
+ * running first: they are the ones to look at), and a link to the deployments list
+ * showing only the deployments with an instance there. */
+function instanceSummary(node, placed) {
+  if (!placed.length) return h("p.muted.small", "nothing running here");
+  const counts = new Map();
+  for (const { inst } of placed) counts.set(inst.state, (counts.get(inst.state) || 0) + 1);
+  const order = store.states.instance.states; // the Conductor's order of the states
+  const states = [...counts.keys()].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const first = [...placed]
+    .sort(
+      (a, b) =>
+        (a.inst.state === "running") - (b.inst.state === "running") ||
+        a.deployment.name.localeCompare(b.deployment.name) ||
+        a.inst.replica - b.inst.replica,
+    )
+    .slice(0, FIRST_INSTANCES);
+  const rest = placed.length - first.length;
+  const list = `#/deployments?node=${encodeURIComponent(node.node_id)}`;
+  return [
+    h("div.meta.instance-counts", states.map((s) => pill(s, `${counts.get(s)} ${s}`))),
+    h(
+      "ul.node-instances",
+      first.map(({ deployment, inst }) =>
+        h(
+          "li",
+          h("a", { href: `#/d/${encodeURIComponent(deployment.name)}` }, deployment.name),
+          h("span.muted", ` #${inst.replica}`),
+          pill(inst.state),
+        ),
+      ),
+    ),
+    h(
+      "p.small",
+      rest ? `and ${rest} more: ` : null,
+      h("a.node-deployments", { href: list }, "deployments on this node"),
+    ),
+  ];
 }
 
 function capacityBars(node) {

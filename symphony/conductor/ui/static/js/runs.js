@@ -1,6 +1,7 @@
 // A scheduled deployment's runs (GET /deployments/{id}/runs): its schedules, when they
 // fire next, and the last runs with one exit code per replica. Refreshed when an event
-// about a run or a scheduled restart arrives (deployment.js calls refresh()).
+// about a run or a scheduled restart arrives (deployment.js calls refresh()). Times are
+// in the schedule's time zone, as its cron, its events and `symphony runs` give them.
 
 import { api } from "./api.js";
 import { clock, fill, h, pill } from "./dom.js";
@@ -16,12 +17,12 @@ export function scheduleLines(answer) {
   const s = answer.schedule;
   if (s) {
     lines.push(`${s.cron} (${s.timezone}), concurrency ${s.concurrency}, keeps ${s.history} runs`);
-    lines.push(`next run ${clock(answer.next_run_at)}`);
+    lines.push(`next run ${clock(answer.next_run_at, s.timezone)} ${s.timezone}`);
   }
   const r = answer.restart_schedule;
   if (r) {
     lines.push(`restarts at ${r.cron} (${r.timezone})`);
-    lines.push(`next restart ${clock(answer.next_restart_at)}`);
+    lines.push(`next restart ${clock(answer.next_restart_at, r.timezone)} ${r.timezone}`);
   }
   return lines;
 }
@@ -31,8 +32,9 @@ export function exitCodes(run) {
   return (run.instances || []).map((i) => (i.exit_code ?? "–")).join(" ") || "–";
 }
 
-export function runTable(runs) {
-  const cols = ["Run", "State", "Scheduled", "Started", "Finished", "Exit codes"];
+/** The runs as a table, their times in `zone` (the schedule's). */
+export function runTable(runs, zone) {
+  const cols = ["Run", "State", `Scheduled (${zone || "local time"})`, "Started", "Finished", "Exit codes"];
   return h(
     "table.grid.runs",
     h("thead", h("tr", cols.map((c) => h("th", c)))),
@@ -44,9 +46,9 @@ export function runTable(runs) {
           { dataset: { run: String(r.number) } },
           h("td.num", { "data-label": "Run" }, `#${r.number}`),
           h("td", { "data-label": "State" }, pill(r.state), r.catch_up ? h("span.muted.small", " catch-up") : null),
-          h("td.when", { "data-label": "Scheduled" }, clock(r.scheduled_at)),
-          h("td.when", { "data-label": "Started" }, clock(r.started_at)),
-          h("td.when", { "data-label": "Finished" }, clock(r.finished_at)),
+          h("td.when", { "data-label": "Scheduled" }, clock(r.scheduled_at, zone)),
+          h("td.when", { "data-label": "Started" }, clock(r.started_at, zone)),
+          h("td.when", { "data-label": "Finished" }, clock(r.finished_at, zone)),
           h("td.mono", { "data-label": "Exit codes" }, exitCodes(r)),
         ),
       ),
@@ -66,7 +68,7 @@ export function runsPanel(id) {
         body,
         h("p.small", scheduleLines(answer).join(" · ")),
         answer.runs.length
-          ? h("div.table-wrap", runTable(answer.runs))
+          ? h("div.table-wrap", runTable(answer.runs, answer.schedule && answer.schedule.timezone))
           : h("p.muted.small", answer.schedule ? "no runs yet" : "scheduled restarts only: no runs"),
       );
     } catch (error) {
