@@ -111,9 +111,15 @@ async def test_cli_drain_promises_a_move_only_within_the_group(tmp_path: Path) -
             "1 keeps running there: 1 node in group gpu-1, none taking new work: 1 draining",
             "(each replacement starts before the old copy stops; `symphony ps` shows the moves)",
         ]
+        # The replacement runs on n2 before the old copy on n1 stops: wait for both.
         await c.wait_for(
             "batch",
-            lambda d: any(i["node_id"] == "n2" and i["state"] == "running" for i in d["instances"]),
+            lambda d: (
+                any(i["node_id"] == "n2" and i["state"] == "running" for i in d["instances"])
+                and not any(
+                    i["node_id"] == "n1" and i.get("finished_at") is None for i in d["instances"]
+                )
+            ),
         )
         # Only web is left on n1, and n2 is not in its group.
         assert lines(await symphony(c, "drain", "n1")) == [
