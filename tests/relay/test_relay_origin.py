@@ -104,6 +104,22 @@ async def test_api_port_answers_forbid_framing(tmp_path: Path) -> None:
             assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
 
 
+async def test_api_port_refuses_a_page_of_the_relay_origin(tmp_path: Path) -> None:
+    # With auth off (loopback) the Origin check is what keeps pages out of the API; it
+    # goes by host name, and a service's page is on this very host.
+    async with cluster(tmp_path, node=False, http_auth="none") as c:
+        assert c.info.relay_url is not None
+        spec = {"node_group": "g", "kind": "exec", "config": {"command": ["true"]}}
+        from_service = {"Origin": c.info.relay_url}
+        refused = await c.http.post("/deployments", json=spec, headers=from_service)
+        assert refused.status_code == 403 and "relayed service" in refused.json()["detail"]
+        assert (await c.http.get("/deployments", headers=from_service)).status_code == 403
+        ws = await c.http.get("/live", headers={**UPGRADE, **from_service})
+        assert ws.status_code == 403
+        from_ui = {"Origin": c.info.http_url}
+        assert (await c.http.post("/deployments", json=spec, headers=from_ui)).status_code == 201
+
+
 async def test_a_standby_relay_port_answers_503(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         leader, standby = await start_pair(nursery, tmp_path)

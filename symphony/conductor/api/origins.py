@@ -13,7 +13,8 @@ from a port of their own, the **relay port** (``conductor.relay.port``):
 - :class:`ApiOrigin` is the app on the API port: it tells the routes where the relay
   port is (:data:`RELAY_PORT`, for visit links and redirects) and forbids framing every
   answer (``X-Frame-Options: DENY``, ``frame-ancestors 'none'``), so a service's page
-  cannot frame the UI either;
+  cannot frame the UI either; it refuses (403) a request whose ``Origin`` is the relay
+  port: to the host-name checks of :mod:`.hosts` a service's page is the same site;
 - :func:`browser_elsewhere` is the API port's answer to a browser's ``/x/`` request
   (a visit code, a visit cookie, no token): a 307 to the same address on the relay
   port, where the code is spent. A program with the API token is served as before:
@@ -27,7 +28,8 @@ or the API.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from symphony.httpd import ASGIApp, ASGIReceiveCallable, ASGISendCallable, Message, Scope
 
@@ -84,13 +86,38 @@ class ApiOrigin:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        if scope["type"] == "http":
-            scope[RELAY_PORT] = self.relay_port()
-            await self.app(scope, receive, _unframed(send))
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
             return
-        if scope["type"] == "websocket":
-            scope[RELAY_PORT] = self.relay_port()
-        await self.app(scope, receive, send)
+        port = scope[RELAY_PORT] = self.relay_port()
+        if port is not None and _sent_by_a_service(scope["headers"], port):
+            # The Origin check of .hosts goes by host name: a service's page (same
+            # host, the relay port) would pass it. Refused here, whatever the route.
+            detail = "a page of a relayed service may not use the API or the web UI"
+            await _answer(send, kind, 403, "cross-site request refused", detail)
+            return
+        await self.app(scope, receive, _unframed(send) if kind == "http" else send)
+
+
+def _sent_by_a_service(headers: Iterable[tuple[bytes, bytes]], relay_port: int) -> bool:
+    """Whether the request's ``Origin`` is the relay port of the host it names."""
+    origin = host = None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"origin":
+            origin = value
+        elif lowered == b"host":
+            host = value
+    if origin is None:
+        return False
+    try:
+        parts = urlsplit(origin.decode("latin-1").strip())
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    mine = host_part(host.decode("latin-1")) if host is not None else None
+    return port == relay_port and parts.hostname is not None and parts.hostname == mine
 
 
 def _unframed(send: ASGISendCallable) -> ASGISendCallable:
