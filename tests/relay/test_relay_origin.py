@@ -138,3 +138,15 @@ async def test_a_standby_relay_port_answers_503(tmp_path: Path) -> None:
             link = (await client.post("/experiments/web/services/ui/visit")).json()
         assert link["url"].startswith(leader.relay_url + "/x/web/ui/?symphony-visit=")
         nursery.cancel_scope.cancel()
+
+
+async def test_relay_url_names_the_reverse_proxys_address(tmp_path: Path) -> None:
+    proxied = "https://apps.example.com"
+    async with cluster(tmp_path, node=False, relay_url=proxied) as c:
+        assert c.info.relay_url == proxied
+        assert (await c.http.post("/experiments", json=web_experiment())).status_code == 201
+        link = (await c.http.post("/experiments/web/services/ui/visit")).json()
+        assert link["url"].startswith(proxied + "/x/web/ui/?symphony-visit=")
+        async with httpx.AsyncClient(base_url=c.info.http_url) as browser:
+            moved = await browser.get("/x/web/ui/", headers={"Cookie": "symphony_visit=x"})
+        assert moved.status_code == 307 and moved.headers["location"] == proxied + "/x/web/ui/"
