@@ -1,25 +1,22 @@
 """Suite-wide fixtures.
 
 Node monitors and jobs are built to outlive the agent that started them; in tests that
-is a leak. After every test, whatever still runs from that test's ``tmp_path`` (its
-command line names it, or its working directory lies in it) is killed, and with it every
-process it started: a job may run in a directory of the repository (``examples/rl``) and
-still hold a port of the node's range, which a later test's node then finds taken.
+is a leak. After every test, whatever still runs from that test's ``tmp_path`` is
+killed, with every process it started (:mod:`tests.strays`); and if the test run itself
+is killed outright, a watchdog kills whatever runs from the run's base temporary
+directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from benchmarks._bytecode import compile_symphony
+from tests.strays import kill_all, processes_under, watch
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -31,47 +28,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     compile_symphony()
 
 
-def processes_under(root: Path) -> list[psutil.Process]:
-    """Live processes (not us) whose command line or cwd is inside ``root``, and every
-    descendant of theirs (a node monitor's jobs, wherever they run), found before any
-    is killed: a job whose monitor dies first is the init process's child, out of reach."""
-    marker = str(root)
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        if proc.pid == os.getpid():
-            continue
-        try:
-            cmdline = " ".join(proc.info["cmdline"] or ())
-            cwd = proc.info["cwd"] or ""
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if marker in cmdline or cwd.startswith(marker):
-            found[proc.pid] = proc
-    for proc in list(found.values()):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            for child in proc.children(recursive=True):
-                if child.pid != os.getpid():
-                    found.setdefault(child.pid, child)
-    return list(found.values())
-
-
-def kill_all(procs: list[psutil.Process]) -> None:
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.send_signal(signal.SIGKILL)
-    # A killed daemon's zombie waits for whoever adopts it; dead is dead enough here.
-    deadline = time.monotonic() + 5
-    while procs and time.monotonic() < deadline:
-        procs = [p for p in procs if _alive(p)]
-        if procs:
-            time.sleep(0.01)
-
-
-def _alive(proc: psutil.Process) -> bool:
+@pytest.fixture(scope="session", autouse=True)
+def _strays_watchdog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    lifeline = watch(tmp_path_factory.getbasetemp())
     try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+        yield
+    finally:
+        os.close(lifeline)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,13 @@ else as ``nobody``, in a directory made theirs. The binaries are found through
 
 The server trades durability for speed (``fsync=off``): it lives for one test session.
 Each test gets a database of its own from :meth:`PgServer.new_database`.
+
+A test run killed outright (SIGKILL, an OOM kill: no finalizer runs) must not leave the
+server running for ever. PostgreSQL has no option to follow its parent, so a watchdog
+does (:func:`_watch`): a shell in a session of its own, started before ``initdb``, waits
+for end of file on a pipe whose only write end this process holds, then stops the server
+(``pg_ctl -m immediate``) and deletes the directory. A normal end closes the pipe too:
+the watchdog deletes the directory in the background.
 """
 
 from __future__ import annotations
@@ -85,20 +92,31 @@ class PgServer:
         self._names = itertools.count()
         if self.owner is not None:
             os.chown(self.root, self.owner.pw_uid, self.owner.pw_gid)
+        self._lifeline = -1  # the write end of the watchdog's pipe (:func:`_watch`)
+
+    def _as_owner(self) -> dict[str, object]:
+        if self.owner is None:
+            return {}
+        return {"user": self.owner.pw_uid, "group": self.owner.pw_gid, "extra_groups": []}
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "HOME": str(self.root), "LC_ALL": "C"}
 
     def _run(self, *args: str, timeout: float = 60) -> None:
-        kwargs: dict[str, object] = {}
-        if self.owner is not None:
-            kwargs = {"user": self.owner.pw_uid, "group": self.owner.pw_gid, "extra_groups": []}
-        env = {**os.environ, "HOME": str(self.root), "LC_ALL": "C"}
         result = subprocess.run(
-            args, capture_output=True, timeout=timeout, cwd=self.root, env=env, **kwargs
+            args,
+            capture_output=True,
+            timeout=timeout,
+            cwd=self.root,
+            env=self._env(),
+            **self._as_owner(),
         )  # type: ignore[call-overload]
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace").strip()
             raise PgUnavailable(f"{Path(args[0]).name} failed: {output[-800:]}")
 
     def start(self) -> PgServer:
+        self._lifeline = _watch(self.bindir / "pg_ctl", self.root, self._as_owner(), self._env())
         self._run(
             str(self.bindir / "initdb"),
             "-A",
@@ -159,16 +177,47 @@ class PgServer:
                 )
         # After a whole session the cluster holds hundreds of megabytes (a database per
         # test, their WAL): deleting them took 2-12 s at the end of the run, which nobody
-        # needs to wait for. A shell starts ``rm`` in the background and returns at once.
-        try:
-            subprocess.run(
-                ["sh", "-c", 'rm -rf -- "$0" >/dev/null 2>&1 &', str(self.root)],
-                start_new_session=True,
-                timeout=10,
-                check=True,
-            )
-        except (OSError, subprocess.SubprocessError):
+        # needs to wait for. The watchdog deletes them once its pipe is closed.
+        if self._lifeline >= 0:
+            os.close(self._lifeline)
+            self._lifeline = -1
+        else:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+# The watchdog: ``cat`` returns at end of file, which comes when the last write end of
+# the pipe is closed: by :meth:`PgServer.stop`, or by the kernel when the test process
+# dies however it dies. Only this process holds that end (``os.pipe`` makes descriptors
+# that no child inherits). The outer shell returns at once (nothing to wait for, no
+# ``Popen`` left running); its background job reads the pipe from descriptor 3, as a
+# background job's own standard input is /dev/null.
+_WATCHDOG = (
+    'exec 3<&0; { cat <&3 >/dev/null; "$0" -D "$1/data" -m immediate stop; rm -rf -- "$1"; } '
+    ">/dev/null 2>&1 &"
+)
+
+
+def _watch(pg_ctl: Path, root: Path, owner: dict[str, object], env: dict[str, str]) -> int:
+    """Start the watchdog of the server in ``root`` (module docstring); returns the
+    pipe's write end, which the caller closes when the server is no longer needed."""
+    read, write = os.pipe()
+    try:
+        subprocess.run(
+            ["sh", "-c", _WATCHDOG, str(pg_ctl), str(root)],
+            stdin=read,
+            cwd="/",
+            env=env,
+            start_new_session=True,  # not in the process group a ^C or a group kill hits
+            check=True,
+            timeout=10,
+            **owner,
+        )  # type: ignore[call-overload]
+    except (OSError, subprocess.SubprocessError) as exc:
+        os.close(write)
+        raise PgUnavailable(f"the server's watchdog did not start: {exc}") from None
+    finally:
+        os.close(read)
+    return write
 
 
 def raw_db(url: str) -> Db:

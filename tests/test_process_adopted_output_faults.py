@@ -293,3 +293,51 @@ async def test_a_record_of_the_previous_version_is_taken_over_as_before(tmp_path
             text = _log(state_dir, "old-0")
             assert SECRET not in text
             assert text.split(LOST_LINE.decode())[1].count("token=***") >= 5
+
+
+# The job's leader leaves nothing readable in /proc/PID/environ (it zeroes the strings
+# the kernel shows there; a non-dumpable leader of a node run as an ordinary user gives
+# EACCES instead, which root, as these tests run, never gets): its secret cannot be read.
+_ENVIRON_GONE = """
+import ctypes, os, sys, time
+with open("/proc/self/stat", "rb") as f:
+    fields = f.read().rsplit(b")", 1)[1].split()
+start, end = int(fields[47]), int(fields[48])  # env_start, env_end (proc(5))
+ctypes.memset(start, 0, end - start)
+while True:
+    os.write(1, b"token=" + os.environ["TOKEN"].encode() + b"\\n")
+    time.sleep(0.05)
+"""
+ENVIRON_GONE = spec(["python3", "-c", _ENVIRON_GONE], env={"TOKEN": {"secret": "tok"}})
+
+
+async def test_a_run_whose_environment_cannot_be_read_is_stopped_and_restarted(tmp_path) -> None:
+    """The secrets of an adopted run are read from its leader's environment: one that
+    cannot be read there is not taken over (its output would go unmasked), and the run,
+    which nobody reads, is stopped with the reason and restarted, the secret never
+    written."""
+    command = dataclasses.replace(start_command("wiped-0", ENVIRON_GONE), secrets={"TOKEN": SECRET})
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await jobs.start(command)
+            await wait_real(lambda: any(s.state.value == "running" for s in link.of("wiped-0")))
+            (pid,) = {s.pid for s in link.of("wiped-0") if s.pid is not None}
+            # The log file appears with the job's first line: its size first.
+            await wait_real(lambda: log_size(node.state_dir, "wiped-0") > 0)
+            await wait_real(lambda: "token=***" in _log(node.state_dir, "wiped-0"))
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                assert b"TOKEN" not in f.read()
+            kill_reader_then_monitor(node.state_dir, _pipe(pid))
+            await wait_real(lambda: node.manager.monitors_replaced >= 1)
+            await wait_real(
+                lambda: any(s.state.value == "exited" for s in link.of("wiped-0")), timeout=30
+            )
+            (exited,) = [s for s in link.of("wiped-0") if s.state.value == "exited"]
+            assert exited.reason == UNTAKEN
+            await wait_real(
+                lambda: any(s.pid not in (None, pid) for s in link.of("wiped-0")), timeout=30
+            )
+            size = log_size(node.state_dir, "wiped-0")
+            await wait_real(lambda: log_size(node.state_dir, "wiped-0") > size + 50)
+            assert SECRET not in _log(node.state_dir, "wiped-0")
+            await jobs.stop(StopInstance(instance_id="wiped-0", reason="done"))

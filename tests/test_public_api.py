@@ -124,7 +124,7 @@ PUBLIC: dict[str, set[str]] = {
         # experiments
         "ExperimentRole", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
         "parse_experiment", "process_deployments", "variable_stem",
-        "SecretRef", "secret_refs", "SecretName", "MAX_SECRET_BYTES",
+        "SecretRef", "secret_refs", "SecretName", "MAX_SECRET_BYTES", "check_secret_name",
         # rolling updates
         "UpdatePolicy",
     },

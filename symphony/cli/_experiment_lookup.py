@@ -30,6 +30,28 @@ def cluster_of(args: argparse.Namespace) -> Cluster:
     return Cluster.new("symphony", url=getattr(args, "conductor", None))
 
 
+def add_experiment_flag(parser: argparse.ArgumentParser) -> None:
+    """``-e EXP``/``--experiment EXP``: the experiment, for commands that also take it as
+    a positional ``EXP`` (each form in every command: ``vi`` and ``pf`` alike)."""
+    parser.add_argument(
+        "-e",
+        "--experiment",
+        dest="experiment_flag",
+        metavar="EXP",
+        help="the experiment, as the EXP argument (default: the current one)",
+    )
+    parser.set_defaults(parser=parser)
+
+
+def given_experiment(args: argparse.Namespace, positional: str | None) -> str | None:
+    """The experiment named by the positional ``EXP`` or by ``-e EXP`` (``None``: the
+    default one); two different names are a usage error."""
+    flag = getattr(args, "experiment_flag", None)
+    if positional is not None and flag is not None and positional != flag:
+        args.parser.error(f"the experiment is given twice: {positional} and -e {flag}")
+    return positional if positional is not None else flag
+
+
 def experiment_names(cluster: Cluster) -> list[str]:
     return call(cluster.client, cluster.list_experiments)
 

@@ -28,8 +28,10 @@ def _anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def pack_directory(directory: str) -> bytes:
     """``directory`` as tar.gz bytes, or CLIError."""
     root = Path(directory)
+    if not root.exists():
+        raise CLIError(f"--upload {directory}: no such directory")
     if not root.is_dir():
-        raise CLIError(f"--upload {directory}: not a directory")
+        raise CLIError(f"--upload {directory}: is a file, not a directory (give its directory)")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for top, dirs, files in os.walk(root):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from symphony.conductor.placement import NodeView
+    from symphony.spec import DeploymentSpec
 
 #: The protocol versions that added secrets and the relay, as the Scheduler asks them
 #: (``symphony.wire.version``'s; importing the wire package here would cost every
@@ -74,7 +75,6 @@ def experiment_never_placeable_text(
     submitted), in the Scheduler's words: its processes are placed as one gang, each
     process group on one node, so they compete for room. ``None`` when the nodes, idle,
     could take it all, or it is launched stopped. Pure, for tests."""
-    from symphony.conductor.placement import PendingInstance, never_placeable_gang
     from symphony.spec import SpecError, parse_experiment
 
     try:
@@ -83,6 +83,39 @@ def experiment_never_placeable_text(
         return None  # the Conductor says what is wrong with it
     if spec.desired_state == "stopped":
         return None
+    return _gang_text(processes, nodes)
+
+
+def processes_never_placeable_text(
+    deployments: Iterable[Mapping[str, Any]], nodes: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """Why no set of the listed nodes could take these processes of experiments (their
+    deployments, as the API answers them) were they placed again, as the Scheduler
+    places them: each experiment's processes as a gang, a process group on one node
+    (``symphony drain`` asks this of the processes on the node it drains). ``None``
+    when the nodes, idle, could take them. Pure, for tests."""
+    from symphony.spec import SpecError, parse_stored_spec
+
+    processes = []
+    for deployment in deployments:
+        try:
+            processes.append(parse_stored_spec(deployment.get("spec")))
+        except SpecError:
+            continue  # the Conductor accepted it: a newer field this client does not know
+    listed = list(nodes)
+    for experiment in sorted({p.experiment.name for p in processes if p.experiment}):
+        gang = [p for p in processes if p.experiment and p.experiment.name == experiment]
+        if (reason := _gang_text(gang, listed)) is not None:
+            return reason
+    return None
+
+
+def _gang_text(
+    processes: Iterable[DeploymentSpec], nodes: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """The gang planner's reason why no set of ``nodes`` (idle) could take ``processes``."""
+    from symphony.conductor.placement import PendingInstance, never_placeable_gang
+
     members = []
     for process in processes:
         data = process.to_dict()

@@ -8,11 +8,20 @@ in :class:`ReaderMayLeave`, the first failed write points standard output at
 
 Commands that stream until their reader leaves (``logs -f``) or run a service (``up``,
 ``conductor``, ``node``) keep the plain stream: for them the broken pipe is the signal.
+A stream that may stay silent for hours (``logs -f`` of a job that prints nothing) would
+only notice at its next write, so :func:`write_until_reader_leaves` also watches the
+output itself: a pipe whose reader left reports ``POLLERR`` at once, as ``tail -f``
+notices it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any, TextIO, cast
 
 from ._table import quiet_stdout
@@ -50,3 +59,54 @@ def guard_stdout(command: str | None) -> None:
     if command is None or command in STREAMERS or isinstance(sys.stdout, ReaderMayLeave):
         return
     sys.stdout = cast(TextIO, ReaderMayLeave(sys.stdout))  # print() needs write and flush
+
+
+def write_until_reader_leaves(next_chunk: Callable[[], str | None], out: TextIO) -> None:
+    """Write each chunk ``next_chunk()`` gives (a newline added where it has none) until
+    it gives ``None``; raise ``BrokenPipeError`` as soon as ``out``'s reader leaves, even
+    while ``next_chunk`` waits. Its errors are raised here.
+
+    ``next_chunk`` blocks in a socket read that nothing can wake, so it runs on a daemon
+    thread, and this one waits for whichever comes first: that thread's end, or
+    ``POLLERR``/``POLLHUP`` on ``out`` (asked for no events, poll reports only those).
+    An output that is not a file descriptor (a test's buffer) has no reader to lose.
+    """
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if fd is None:
+        _write_all(next_chunk, out)
+        return
+    failed: list[BaseException] = []
+    done_read, done_write = os.pipe()
+
+    def pump() -> None:
+        try:
+            _write_all(next_chunk, out)
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            failed.append(exc)
+        finally:
+            with contextlib.suppress(OSError):  # the waiting thread went: the reader left
+                os.write(done_write, b".")
+            os.close(done_write)
+
+    poller = select.poll()
+    poller.register(fd, 0)
+    poller.register(done_read, select.POLLIN)
+    threading.Thread(target=pump, name="follow", daemon=True).start()
+    try:
+        while not (events := dict(poller.poll())):
+            pass
+    finally:
+        os.close(done_read)  # the pump closes its own end when it ends
+    if done_read not in events:
+        raise BrokenPipeError(f"the reader of file descriptor {fd} left")
+    if failed:
+        raise failed[0]
+
+
+def _write_all(next_chunk: Callable[[], str | None], out: TextIO) -> None:
+    while (chunk := next_chunk()) is not None:
+        out.write(chunk if chunk.endswith("\n") else chunk + "\n")
+        out.flush()

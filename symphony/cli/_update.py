@@ -9,6 +9,12 @@ fields are left as they are when the file does not name them: ``replicas`` (``sy
 scale`` may have set it) and ``desired_state`` (``symphony stop``/``start``). A change
 of the template makes a new version that rolls out as the spec's ``update`` says.
 
+A process of an experiment is a deployment named ``<experiment>.<process>``: the file
+changes it like any other, but its ``experiment`` field is the Conductor's (which
+experiment and process it is, set at launch), so a file that does not name it keeps it.
+Processes are made by ``symphony launch``, not here: ``--update`` with such a name and no
+such process says so.
+
 A git source's ``commit`` is recorded by the Conductor, not written in the file: when
 the file names no commit and the same ``repo`` and ``ref``, the recorded one is kept
 (else every patch would reset it and move the deployment to the branch's new head).
@@ -71,11 +77,13 @@ def update_in_place(
     from ._wait import wait_after
     from .rollout import roll_summary
 
+    current = dict(existing.get("spec") or {})
+    if current.get("experiment") is not None and "experiment" not in spec:
+        spec = {**spec, "experiment": current["experiment"]}  # owned by the Conductor
     try:
         new = parse_spec(spec).to_dict()
     except SpecError as exc:
         raise CLIError(f"invalid spec: {exc}") from None
-    current = dict(existing.get("spec") or {})
     for key in KEPT:
         if key not in spec:
             new[key] = current.get(key)
@@ -102,6 +110,13 @@ def existing_deployment(api: Any, name: Any) -> dict[str, Any] | None:
     if not isinstance(name, str) or not name:
         raise CLIError("--update needs the deployment's name: in the file, or --name NAME")
     found: dict[str, Any] | None = call(api, _get, api, name)
+    if found is None and "." in name:
+        experiment, _, process = name.partition(".")
+        raise CLIError(
+            f"no deployment {name}: a name with a '.' is process {process!r} of experiment "
+            f"{experiment!r}, and --update changes only one that exists; an experiment's "
+            f"processes are made by `symphony launch` (see `symphony p {experiment}`)"
+        )
     return found
 
 

@@ -17,13 +17,9 @@ runs), 1 when it failed (its restart budget and reschedules spent, or a run ende
 the change with a non-zero code or a signal, even one the node restarts and one of a
 replica the change did not touch), 3 when ``--timeout`` (default 300 s) passed first.
 
-One look that shows every replica running proves little: a job that fails within
-milliseconds is "running" between its start and the report of its exit, and one that
-restarts at once (backoff 0) is "running" most of the time. So a replica counts once two
-looks at least :data:`STEADY` apart show the same run (its start time and restart count
-unchanged), and any run that ended in a failure after the change fails the wait: the
-instance's restart count grew past what the change's answer showed, and its last exit
-code is not 0.
+Why a replica counts only once the same run lasted :data:`STEADY` seconds (and how a
+failed run after the change fails the wait) is said in :mod:`symphony.client.settle`,
+whose rule :meth:`symphony.engine.Cluster.wait_running` follows too.
 """
 
 from __future__ import annotations
@@ -34,14 +30,24 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from symphony.client.settle import STEADY, Steady, progress, runs
+
 from . import _table as t
 from ._remote import call
 
+__all__ = [
+    "POLL",
+    "STEADY",
+    "TIMED_OUT",
+    "Progress",
+    "add_wait_flags",
+    "progress",
+    "wait",
+    "wait_after",
+]
+
 #: Seconds between two looks at the deployment.
 POLL = 0.5
-#: Seconds a replica's run must last, seen at two looks, before the wait counts it: a
-#: run that fails at once is reported ended well within this.
-STEADY = 1.0
 #: Exit status when --timeout passes first.
 TIMED_OUT = 3
 DEFAULT_TIMEOUT = 300.0
@@ -72,117 +78,6 @@ def _positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
     return value
-
-
-def progress(
-    deployment: dict[str, Any] | None,
-    since: float = 0.0,
-    restarts: Mapping[str, int] | None = None,
-) -> tuple[str, int, int, str | None]:
-    """``(text, done, total, outcome)`` of one look at a deployment (pure, for tests).
-
-    ``outcome`` is ``"done"``, ``"failed"``, ``"up"`` (every wanted replica runs at this
-    look; :func:`wait` counts it once the same runs last :data:`STEADY` seconds) or
-    ``None`` (not there yet). ``None`` for the deployment means it is gone (a delete has
-    finished). ``since`` is when the change being waited for was made (the Conductor's
-    clock): runs that ended before it (the stopped instances of a deployment being
-    started again) do not count as its outcome. ``restarts`` maps each instance id to
-    its restart count when the change was made (absent: 0); a live instance restarted
-    past it after a failed run fails the look. ``None``: restart counts are not judged.
-    """
-    if deployment is None:
-        return "removed", 1, 1, "done"
-    instances = deployment.get("instances") or []
-    live = [i for i in instances if i.get("finished_at") is None]
-    counts: dict[str, int] = {}
-    for inst in live:
-        counts[inst.get("state") or "?"] = counts.get(inst.get("state") or "?", 0) + 1
-    running = counts.pop("running", 0)
-    others = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    if deployment.get("desired_state") == "stopped":
-        text = f"{len(live)} left to stop" if live else "stopped"
-        total = max(len(live), 1)
-        return text, total - len(live), total, None if live else "done"
-    wanted = int((deployment.get("replicas") or {}).get("desired") or 0)
-    text = f"{running}/{wanted} running" + (f", {others}" if others else "")
-    unhealthy = _not_healthy(deployment, live)
-    if unhealthy:
-        text += f" ({unhealthy} not healthy yet)"
-    if deployment.get("pending_reason"):
-        text += f" (pending: {deployment['pending_reason']})"
-    if deployment.get("state") == "failed":
-        return f"failed: {deployment.get('failure') or text}", running, wanted, "failed"
-    if (deployment.get("spec") or {}).get("schedule") and not live:
-        # Between runs: it starts replicas at its times only, so it is as asked.
-        return f"scheduled: {deployment.get('pending_reason') or 'between runs'}", 1, 1, "done"
-    failure = _failed_run(instances, since, restarts)
-    if failure is not None:
-        return f"failed: {failure}", running, wanted, "failed"
-    ended = [i for i in instances if (i.get("updated_at") or 0) >= since]
-    if deployment.get("state") == "exited" and not live and ended:
-        return _ended(ended, wanted)
-    up = running == wanted and len(live) == wanted and not unhealthy
-    return text, running, wanted, "up" if up else None
-
-
-def _not_healthy(deployment: dict[str, Any], live: list[dict[str, Any]]) -> int:
-    """How many running instances its health check has not found healthy (yet): with a
-    check, a replica counts once it is healthy, as a rolling update counts it."""
-    spec = deployment.get("spec")
-    if not isinstance(spec, Mapping) or spec.get("health_check") is None:
-        return 0
-    return sum(1 for i in live if i.get("state") == "running" and i.get("health") != "healthy")
-
-
-def _failed(inst: dict[str, Any]) -> bool:
-    return inst.get("signal") is not None or inst.get("exit_code") not in (None, 0)
-
-
-def _how(inst: dict[str, Any]) -> str:
-    signal, code = inst.get("signal"), inst.get("exit_code")
-    how = f"was killed by {t.exit_text(None, signal)}" if signal else f"exited with code {code}"
-    return f"{inst.get('id')} {how}"
-
-
-def _failed_run(
-    instances: list[dict[str, Any]], since: float, restarts: Mapping[str, int] | None
-) -> str | None:
-    """Which run that ended after the change failed, said as ``ID exited with code N``:
-    a live instance restarted since (its last exit code is that run's), or one that
-    ended for good (``exited``/``failed``) since."""
-    for inst in instances:
-        if not _failed(inst):
-            continue
-        if inst.get("finished_at") is None:
-            before = None if restarts is None else restarts.get(str(inst.get("id")), 0)
-            if before is not None and int(inst.get("restarts") or 0) > before:
-                why = f"{inst['reason']}; " if inst.get("reason") else ""
-                return f"{_how(inst)} ({why}the node restarts it)"
-        elif inst.get("state") in ("exited", "failed") and (inst.get("updated_at") or 0) >= since:
-            return _how(inst)
-    return None
-
-
-def _runs(deployment: dict[str, Any]) -> set[tuple[Any, ...]]:
-    """The live runs of a deployment, each named by its instance, restart count and
-    start: another run of the same instance is another name."""
-    return {
-        (i.get("id"), i.get("restarts"), i.get("started_at"))
-        for i in deployment.get("instances") or []
-        if i.get("finished_at") is None
-    }
-
-
-def _ended(instances: list[dict[str, Any]], wanted: int) -> tuple[str, int, int, str]:
-    """A deployment whose instances all ran to their end (a batch job, or a job that may
-    not restart): done if each replica's last run succeeded, else failed."""
-    last: dict[Any, dict[str, Any]] = {}
-    for inst in sorted(instances, key=lambda i: i.get("updated_at") or 0.0):
-        last[inst.get("replica")] = inst
-    bad = [i for i in last.values() if _failed(i)]
-    if bad:
-        return f"failed: {_how(bad[0])}", 0, wanted, "failed"
-    return f"{len(last)}/{wanted} exited with code 0", wanted, wanted, "done"
 
 
 class Progress:
@@ -241,18 +136,15 @@ def wait(
     name = name or id_or_name
     shown = Progress(name, live=live)
     deadline = time.monotonic() + timeout
-    # When each live run was first seen while every wanted replica ran.
-    first_seen: dict[tuple[Any, ...], float] = {}
+    steady = Steady()  # when each live run was first seen while every wanted replica ran
     while True:
         deployment = look()
         text, done, total, outcome = progress(deployment, since, restarts)
         if outcome == "up" and deployment is not None:
-            now = time.monotonic()
-            first_seen = {run: first_seen.get(run, now) for run in _runs(deployment)}
-            if all(now - seen >= STEADY for seen in first_seen.values()):
+            if steady.lasted(runs(deployment), time.monotonic()):
                 outcome = "done"
         else:
-            first_seen = {}
+            steady.reset()
         if outcome == "done":
             shown.finish(text)
             return 0

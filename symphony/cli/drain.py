@@ -7,7 +7,8 @@
     node gpu-box-1 undrained: it takes new work again
 
 Draining keeps the node connected and its jobs running until their replacements run
-(each on a ready node in its deployment's group: the line says how many have none);
+(each on a ready node in its deployment's group: the line says how many have none; an
+experiment's processes there as the Scheduler places them, with their process groups);
 a replica with nowhere to go stays, and its pending replacement says why. The mark
 survives a Conductor restart. To stop the node itself afterwards: ``symphony node stop``
 on its machine.
@@ -81,19 +82,31 @@ def staying(
     """How many live instances on ``node_id`` no other node could take (none ready in
     their deployment's group, or none with what they ask), and the first one's reason
     (pure, for tests). ``nodes`` as listed after the drain: ``node_id`` is draining."""
-    from ._placeable import never_placeable_text
+    from ._placeable import never_placeable_text, processes_never_placeable_text
 
     others = [n for n in nodes if n.get("node_id") != node_id] + [
         {**n, "draining": True} for n in nodes if n.get("node_id") == node_id
     ]
     stuck, first = 0, ""
+    processes: dict[str, list[dict[str, Any]]] = {}  # of each experiment, on the node
     for d in deployments:
         here = on_node([d], node_id)
         if not here:
             continue
+        role = (d.get("spec") or {}).get("experiment")
+        if isinstance(role, dict):  # placed with the rest of its gang, judged so below
+            processes.setdefault(str(role.get("name")), []).append(d)
+            continue
         reason = never_placeable_text(d, others)
         if reason is not None:
             stuck += here
+            first = first or reason
+    for gang in processes.values():
+        # Those of an experiment on the node move together (each process group on one
+        # node), or not at all.
+        reason = processes_never_placeable_text(gang, others)
+        if reason is not None:
+            stuck += on_node(gang, node_id)
             first = first or reason
     return stuck, first
 

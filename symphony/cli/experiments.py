@@ -118,6 +118,20 @@ def load_experiment(path: Path, cluster: Cluster) -> ExperimentSpec:
     )
 
 
+def launched_text(created: dict[str, Any]) -> str:
+    """What ``launch`` says of the experiment the Conductor created (pure, for tests).
+
+    >>> launched_text({"name": "one", "processes": [{"name": "main"}]})
+    'experiment one launched: 1 process (main); watch it with `symphony p`'
+    """
+    names = [str(p.get("name")) for p in created.get("processes") or []]
+    count = "1 process" if len(names) == 1 else f"{len(names)} processes"
+    return (
+        f"experiment {created.get('name')} launched: {count} ({', '.join(names)}); "
+        "watch it with `symphony p`"
+    )
+
+
 def run_launch(args: argparse.Namespace) -> int:
     cluster = cluster_of(args)
     exp = load_experiment(Path(args.file), cluster)
@@ -130,12 +144,7 @@ def run_launch(args: argparse.Namespace) -> int:
 
     nodes = listed_nodes(cluster.client)
     created = call(cluster.client, cluster.launch, exp, force=args.force)
-    names = [p.get("name") for p in created.get("processes") or []]
-    print(
-        f"experiment {created.get('name')} launched: {len(names)} processes "
-        f"({', '.join(map(str, names))}); watch it with `symphony p`",
-        flush=True,
-    )
+    print(launched_text(created), flush=True)
     warn_if_experiment_never_placeable(nodes, exp.dump_dict())
     return 0
 

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from . import _table as t
+from ._reader import write_until_reader_leaves
 from ._remote import add_conductor_flag, call, client
 from .deploy import non_negative
 
@@ -99,12 +100,8 @@ def run_logs(args: argparse.Namespace) -> int:
             out.flush()
             return 0
         chunks = call(api, api.follow_logs, name, **options)
-        while True:
-            chunk = call(api, next, chunks, None)
-            if chunk is None:
-                return 0
-            out.write(chunk if chunk.endswith("\n") else chunk + "\n")
-            out.flush()
+        write_until_reader_leaves(lambda: call(api, next, chunks, None), out)
+        return 0
     except BrokenPipeError:  # the reader went away (`| head`): not an error
         t.quiet_stdout()
         return 0

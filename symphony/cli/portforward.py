@@ -1,9 +1,10 @@
-"""``symphony port-forward SERVICE [LOCAL_PORT]``: a local port that reaches a service.
+"""``symphony port-forward SERVICE [EXP] [LOCAL_PORT]``: a local port that reaches a service.
 
 ::
 
     $ symphony port-forward replay-server 9000
     Forwarding from 127.0.0.1:9000 -> replay-server of rl
+    $ symphony pf replay-server rl 9000          # the experiment as `vi` takes it (or -e rl)
 
 Every connection to the local port becomes one WebSocket to the Conductor
 (``GET /experiments/{experiment}/services/{service}/forward``), which relays it to the
@@ -23,7 +24,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ._errors import CLIError
-from ._experiment_lookup import cluster_of, current_or_only, experiment
+from ._experiment_lookup import (
+    add_experiment_flag,
+    cluster_of,
+    current_or_only,
+    experiment,
+    given_experiment,
+)
 from ._remote import add_conductor_flag
 
 
@@ -36,13 +43,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(a name a process exposes or binds) through the Conductor.",
     )
     forward.add_argument("service", metavar="SERVICE", help="the exposed (or bound) name")
+    # EXP and LOCAL_PORT in either order, told apart by the port being a number: the
+    # old form `pf SERVICE LOCAL_PORT -e EXP` works on, and `pf SERVICE EXP` as `vi` has it.
     forward.add_argument(
-        "local_port", metavar="LOCAL_PORT", nargs="?", type=int, default=0,
-        help="the local port (default: a free one, printed)",
+        "first", metavar="EXP", nargs="?",
+        help="the experiment (default: the current one; or -e EXP); a number here is LOCAL_PORT",
     )  # fmt: skip
     forward.add_argument(
-        "-e", "--experiment", metavar="EXP", help="the experiment (default: the current one)"
-    )
+        "second", metavar="LOCAL_PORT", nargs="?",
+        help="the local port (default: a free one, printed)",
+    )  # fmt: skip
+    add_experiment_flag(forward)
     forward.add_argument(
         "--address", default="127.0.0.1", help="the local address to listen on (127.0.0.1)"
     )
@@ -62,11 +73,28 @@ def forward_url(api_url: str, experiment: str, service: str, session: str) -> st
     return f"{scheme}://{parts.netloc}{path}{quote(service, safe='')}/forward?session={session}"
 
 
+def forward_target(args: argparse.Namespace) -> tuple[str | None, int]:
+    """``(experiment or None, local port)`` of the words after SERVICE (a number is the
+    port); what cannot be meant is a usage error."""
+    words = [w for w in (args.first, args.second) if w is not None]
+    ports = [w for w in words if w.isdigit()]
+    names = [w for w in words if not w.isdigit()]
+    if len(ports) > 1:
+        args.parser.error(f"two local ports: {' and '.join(ports)} (give one)")
+    if len(names) > 1:
+        args.parser.error(f"two experiments: {' and '.join(names)} (LOCAL_PORT is a number)")
+    port = int(ports[0]) if ports else 0
+    if port > 65535:
+        args.parser.error(f"local port {port} is not a port number (0-65535)")
+    return given_experiment(args, names[0] if names else None), port
+
+
 def run_port_forward(args: argparse.Namespace) -> int:
     import trio
 
+    wanted, local_port = forward_target(args)
     cluster = cluster_of(args)
-    name = current_or_only(cluster, args.experiment)
+    name = current_or_only(cluster, wanted)
     served = served_names(experiment(cluster, name))
     if args.service not in served:  # said now, not at each connection the port takes
         has = f" (it has {', '.join(served)})" if served else ""
@@ -80,7 +108,7 @@ def run_port_forward(args: argparse.Namespace) -> int:
     ordered = client.urls[first:] + client.urls[:first]
     urls = [forward_url(url, name, args.service, session) for url in ordered]
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-        trio.run(_serve, urls, client.token, args.address, args.local_port, name, args.service)
+        trio.run(_serve, urls, client.token, args.address, local_port, name, args.service)
     return 0
 
 

@@ -19,7 +19,13 @@ import argparse
 import time
 from typing import Any
 
-from ._experiment_lookup import cluster_of, current_or_only, experiment
+from ._experiment_lookup import (
+    add_experiment_flag,
+    cluster_of,
+    current_or_only,
+    experiment,
+    given_experiment,
+)
 from ._remote import add_conductor_flag, call
 
 HEADERS = ("Group", "Name", "Ready", "Restarts", "State")
@@ -45,7 +51,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the Conductor: prints a link that works once and leaves a cookie for the service.",
     )
     visit.add_argument("service", metavar="SERVICE", help="the exposed (or bound) name")
-    visit.add_argument("experiment", metavar="EXP", nargs="?", help="default: the current one")
+    visit.add_argument(
+        "experiment", metavar="EXP", nargs="?", help="default: the current one (or -e EXP)"
+    )
+    add_experiment_flag(visit)
     visit.add_argument("--url-only", action="store_true", help="print the URL, open nothing")
     add_conductor_flag(visit)
     visit.set_defaults(handler=run_visit)
@@ -105,9 +114,15 @@ def run_process(args: argparse.Namespace) -> int:
     return 0
 
 
+def visit_target(args: argparse.Namespace) -> str | None:
+    """The experiment ``vi`` was given (``EXP`` or ``-e EXP``; ``None``: the default)."""
+    return given_experiment(args, args.experiment)
+
+
 def run_visit(args: argparse.Namespace) -> int:
+    wanted = visit_target(args)
     cluster = cluster_of(args)
-    name = current_or_only(cluster, args.experiment)
+    name = current_or_only(cluster, wanted)
     link = call(cluster.client, cluster.client.visit_link, name, args.service)
     url = str(link["url"])
     print(url)

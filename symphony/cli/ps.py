@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from . import _table as t
+from ._errors import CLIError
 from ._remote import add_conductor_flag, call, client
 
 if TYPE_CHECKING:
@@ -55,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ps",
         help="list deployments and their instances",
         description="List deployments and their instances (live ones; -a for all).",
+    )
+    ps.add_argument(
+        "names",
+        metavar="NAME",
+        nargs="*",
+        help="only these deployments (name or id); one that does not exist is an error",
     )
     ps.add_argument("-a", "--all", action="store_true", help="include instances that have ended")
     ps.add_argument("-w", "--wide", action="store_true", help="add the PID column; never cut lines")
@@ -237,20 +245,68 @@ def _ps(args: argparse.Namespace) -> int:
         "state": args.state,
         "node_group": args.group,
         "labels": dict(args.label) if args.label else None,
+        "name": _prefix(args.names),
     }
+    wanted: set[str] = set(args.names)
+    seen: set[Any] = set()
     if args.json:
-        t.emit(json.dumps(call(api, api.list_deployments, **filters), indent=2))
-        return 0
+        found = call(api, api.list_deployments, **filters)
+        if wanted:
+            found = [d for d in found if d.get("name") in wanted or d.get("id") in wanted]
+            seen = {d.get("name") for d in found} | {d.get("id") for d in found}
+        t.emit(json.dumps(found, indent=2))
+        return _absent(api, args, wanted - seen)
     # The table needs the summaries only, and as rows they decode in well under half
     # the time of objects: most of `ps` on 10,000 deployments was decoding keys.
     listing = call(api, api.deployment_rows, **filters)
+    if wanted:
+        keys = [i for i in (listing.index("name"), listing.index("id")) if i is not None]
+        listing.rows = [row for row in listing.rows if any(row[i] in wanted for i in keys)]
+        seen = {row[i] for row in listing.rows for i in keys}
+    _show(args, listing)
+    return _absent(api, args, wanted - seen)
+
+
+def _prefix(names: list[str]) -> str | None:
+    """The Conductor's name-prefix filter for one name it takes (letters, digits, '-'):
+    the listing is then that deployment (and any named after it), not all of them."""
+    if len(names) == 1 and re.fullmatch(r"[a-z0-9-]{1,63}", names[0]):
+        return names[0]
+    return None
+
+
+def _absent(api: Any, args: argparse.Namespace, absent: set[str]) -> int:
+    """Exit 1 naming each of ``absent`` that does not exist (0 when none); one that
+    exists but the filters left out is not missing."""
+    filtered = args.state is not None or args.group is not None or bool(args.label)
+    gone = [name for name in sorted(absent) if not (filtered and _exists(api, name))]
+    if gone:
+        raise CLIError("; ".join(f"no deployment named {name}" for name in gone))
+    return 0
+
+
+def _exists(api: Any, name: str) -> bool:
+    from symphony.client import ApiError
+
+    def look() -> bool:
+        try:
+            api.get_deployment(name)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise  # the others become one line in call()
+        return True
+
+    return call(api, look)
+
+
+def _show(args: argparse.Namespace, listing: DeploymentRows) -> None:
     gpus = args.wide or holds_devices(listing)
     extra = (WIDE_HEADERS if args.wide else ()) + (GPU_HEADERS if gpus else ())
     headers = PS_HEADERS[:-1] + extra + PS_HEADERS[-1:]
     rows = ps_rows(listing, show_all=args.all, wide=args.wide, now=time.time(), gpus=gpus)
     text = t.table(headers, rows)
     t.emit(text if args.wide else t.fit(text, t.terminal_width()))
-    return 0
 
 
 def node_rows(nodes: list[dict[str, Any]], *, now: float) -> list[list[Any]]:

@@ -23,10 +23,9 @@ import json
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from ._errors import CLIError
-from ._remote import add_conductor_flag
+from ._remote import add_conductor_flag, call, client
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "never from an argument.",
     )
     put.add_argument("name", metavar="NAME", help="letters, digits, '_', '.', '-'")
+    # Taken only to refuse it after NAME is checked: arguments are checked in order.
+    put.add_argument("value", nargs="?", help=argparse.SUPPRESS)
     put.add_argument(
         "--from-file", metavar="FILE", type=Path, help="read the value from FILE (exactly)"
     )
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rm.add_argument("name", metavar="NAME")
     for parser, handler in ((put, run_set), (listing, run_ls), (rm, run_rm)):
         add_conductor_flag(parser)
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=handler, parser=parser)
 
 
 def read_value(from_file: Path | None) -> str:
@@ -78,10 +79,20 @@ def read_value(from_file: Path | None) -> str:
 
 
 def run_set(args: argparse.Namespace) -> int:
-    from .token import request
+    from symphony.spec import check_secret_name
 
+    try:  # the name first, as it comes first: before asking for a value to go with it
+        check_secret_name(args.name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.value is not None:  # a usage error (exit 2), said after the name's
+        args.parser.error(
+            "a secret's value is never an argument (arguments show in `ps` and in the "
+            "shell's history): pipe it in, type it when asked, or pass --from-file FILE"
+        )
     value = read_value(args.from_file)
-    saved = request(args, "POST", "/secrets", {"name": args.name, "value": value})
+    api = client(args)
+    saved = call(api, api.set_secret, args.name, value)
     print(f"secret {saved['name']} {'created' if saved['created'] else 'updated'}")
     if not saved["created"]:
         print("running instances keep the old value: `symphony restart NAME` applies it")
@@ -93,22 +104,20 @@ def _when(seconds: float) -> str:
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    from .token import request
-
-    listed = request(args, "GET", "/secrets")
+    api = client(args)
+    listed = call(api, api.list_secrets)
     if args.json:
-        print(json.dumps(listed, indent=2))
+        print(json.dumps({"secrets": listed}, indent=2))
         return 0
-    width = max([len("NAME"), *(len(s["name"]) for s in listed["secrets"])])
+    width = max([len("NAME"), *(len(s["name"]) for s in listed)])
     print(f"{'NAME':<{width}}  {'CREATED':<19}  UPDATED")
-    for item in listed["secrets"]:
+    for item in listed:
         print(f"{item['name']:<{width}}  {_when(item['created_at'])}  {_when(item['updated_at'])}")
     return 0
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    from .token import request
-
-    request(args, "DELETE", f"/secrets/{quote(args.name, safe='')}")
+    api = client(args)
+    call(api, api.delete_secret, args.name)
     print(f"secret {args.name} removed")
     return 0

@@ -95,15 +95,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.set_defaults(handler=handler)
 
 
-def request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    """One API call through :class:`symphony.client.Client`, so that it goes on past a
-    Conductor that cannot be reached or is a standby with no leader (``SYMPHONY_URL``
-    may list several), as every client command does; its failures become a one-line
-    :class:`CLIError` (a refused field named with its path, as for a spec)."""
-    api = client(args)
-    return call(api, api._json, method, path, body)
-
-
 def _duration(seconds: float) -> str:
     from ._table import duration  # the one duration format of every command
 
@@ -111,14 +102,16 @@ def _duration(seconds: float) -> str:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"ttl_seconds": args.ttl, "reusable": args.reusable}
-    if args.node_id is not None:
-        body["node_id"] = args.node_id
-    if args.group:
-        body["groups"] = list(dict.fromkeys(args.group))
-    if args.capacity:
-        body["capacities"] = dict(args.capacity)
-    created = request(args, "POST", "/tokens", body)
+    api = client(args)
+    created = call(
+        api,
+        api.create_join_token,
+        ttl_seconds=args.ttl,
+        reusable=args.reusable,
+        node_id=args.node_id,
+        groups=args.group or None,
+        capacities=dict(args.capacity) if args.capacity else None,
+    )
     if args.json:
         print(json.dumps(created, indent=2))
         return 0
@@ -150,12 +143,13 @@ def _binding(token: dict[str, Any]) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    listed = request(args, "GET", "/tokens")
+    api = client(args)
+    listed = call(api, api.list_join_tokens)
     if args.json:
-        print(json.dumps(listed, indent=2))
+        print(json.dumps({"tokens": listed}, indent=2))
         return 0
     print(f"{'ID':<18} {'KIND':<10} {'STATE':<8} {'EXPIRES':<16} BINDS")
-    for token in listed["tokens"]:
+    for token in listed:
         kind = "single" if token["single_use"] else "reusable"
         state = "usable" if token["usable"] else ("used" if token["used_at"] else "expired")
         expires = token["expires_at"]
@@ -166,8 +160,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    from urllib.parse import quote
-
-    request(args, "DELETE", f"/tokens/{quote(args.id, safe='')}")
+    api = client(args)
+    call(api, api.revoke_join_token, args.id)
     print(f"revoked join token {args.id}")
     return 0

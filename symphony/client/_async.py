@@ -287,6 +287,39 @@ class AsyncClient:
         """``GET /metrics`` in Prometheus text format."""
         return (await self._send("GET", "/metrics")).text
 
+    async def list_secrets(self) -> list[dict[str, Any]]:
+        """Every secret's name and dates (see :meth:`Client.list_secrets`)."""
+        return await self._items("/secrets", "secrets")
+
+    async def set_secret(self, name: str, value: str) -> dict[str, Any]:
+        """Create or replace a secret (see :meth:`Client.set_secret`)."""
+        return await self._json("POST", "/secrets", {"name": name, "value": value})
+
+    async def delete_secret(self, name: str) -> dict[str, Any]:
+        """Delete a secret no deployment references (see :meth:`Client.delete_secret`)."""
+        return await self._json("DELETE", c.secret_path(name))
+
+    async def create_join_token(
+        self,
+        *,
+        ttl_seconds: float = 3600.0,
+        reusable: bool = False,
+        node_id: str | None = None,
+        groups: Sequence[str] | None = None,
+        capacities: Mapping[str, int] | None = None,
+    ) -> dict[str, Any]:
+        """A join token for new nodes (see :meth:`Client.create_join_token`)."""
+        body = c.token_body(ttl_seconds, reusable, node_id, groups, capacities)
+        return await self._json("POST", "/tokens", body)
+
+    async def list_join_tokens(self) -> list[dict[str, Any]]:
+        """Every join token, without its secret (see :meth:`Client.list_join_tokens`)."""
+        return await self._items("/tokens", "tokens")
+
+    async def revoke_join_token(self, token_id: str) -> dict[str, Any]:
+        """Delete a join token (see :meth:`Client.revoke_join_token`)."""
+        return await self._json("DELETE", c.token_path(token_id))
+
     # ---- plumbing ------------------------------------------------------------------------
     async def _json(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None

@@ -61,6 +61,41 @@ def service_path(experiment: str, service: str, suffix: str) -> str:
     return f"{experiment_path(experiment)}/services/{quote(service, safe='')}/{suffix}"
 
 
+def secret_path(name: str) -> str:
+    """``/secrets/<name>``, the name quoted (never a path)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a secret name is a non-empty string, got {name!r}")
+    return f"/secrets/{quote(name, safe='')}"
+
+
+def token_path(token_id: str) -> str:
+    """``/tokens/<id>``, the id quoted (never a path)."""
+    if not isinstance(token_id, str) or not token_id:
+        raise ValueError(f"a join token id is a non-empty string, got {token_id!r}")
+    return f"/tokens/{quote(token_id, safe='')}"
+
+
+def token_body(
+    ttl_seconds: float,
+    reusable: bool,
+    node_id: str | None,
+    groups: Sequence[str] | None,
+    capacities: Mapping[str, int] | None,
+) -> dict[str, Any]:
+    """The body of ``POST /tokens``: what a node joining with the token may claim (a
+    binding left out binds nothing)."""
+    if isinstance(groups, str):
+        raise TypeError("groups is a list of group names, not one string")
+    body: dict[str, Any] = {"ttl_seconds": ttl_seconds, "reusable": reusable}
+    if node_id is not None:
+        body["node_id"] = node_id
+    if groups is not None:
+        body["groups"] = list(dict.fromkeys(groups))
+    if capacities is not None:
+        body["capacities"] = dict(capacities)
+    return body
+
+
 def node_path(node_id: str, suffix: str) -> str:
     """``/nodes/<node id>/suffix``, the id quoted (never a path)."""
     if not isinstance(node_id, str) or not node_id:

@@ -287,6 +287,42 @@ class Client:
         """``GET /metrics`` in Prometheus text format."""
         return self._text("/metrics")
 
+    def list_secrets(self) -> list[dict[str, Any]]:
+        """Every secret's ``name``, ``created_at`` and ``updated_at``: never a value."""
+        return self._items("/secrets", "secrets")
+
+    def set_secret(self, name: str, value: str) -> dict[str, Any]:
+        """Create secret ``name``, or replace its value; the answer says which
+        (``created``). Running instances keep the old value until restarted."""
+        return self._json("POST", "/secrets", {"name": name, "value": value})
+
+    def delete_secret(self, name: str) -> dict[str, Any]:
+        """Delete a secret (refused, 409, while a deployment references it)."""
+        return self._json("DELETE", c.secret_path(name))
+
+    def create_join_token(
+        self,
+        *,
+        ttl_seconds: float = 3600.0,
+        reusable: bool = False,
+        node_id: str | None = None,
+        groups: Sequence[str] | None = None,
+        capacities: Mapping[str, int] | None = None,
+    ) -> dict[str, Any]:
+        """A join token for new nodes (``token``, shown this once; ``ca_hash``,
+        ``join_command``), single-use unless ``reusable``; ``node_id``, ``groups`` and
+        ``capacities`` bind what a node joining with it may claim."""
+        body = c.token_body(ttl_seconds, reusable, node_id, groups, capacities)
+        return self._json("POST", "/tokens", body)
+
+    def list_join_tokens(self) -> list[dict[str, Any]]:
+        """Every join token, without its secret: ``id``, ``expires_at``, ``usable``..."""
+        return self._items("/tokens", "tokens")
+
+    def revoke_join_token(self, token_id: str) -> dict[str, Any]:
+        """Delete a join token (its ``id``), so that no node can join with it any more."""
+        return self._json("DELETE", c.token_path(token_id))
+
     # ---- plumbing ------------------------------------------------------------------------
     def _json(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None

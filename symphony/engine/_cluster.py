@@ -21,6 +21,7 @@ given to :meth:`Cluster.new`. Every call is one HTTP request to the Conductor th
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,20 +135,59 @@ class Cluster:
         set_current(self.client.url, name, self.client.located.state_dir)
 
     def wait_running(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Block until experiment ``name`` runs whole; raises ``TimeoutError`` with its
-        reason otherwise (at once when it cannot: a process ``failed``, or one ended
-        that its restart policy starts no more)."""
+        """Block until experiment ``name`` runs whole, by ``symphony deploy --wait``'s
+        rule: every process's run seen at two looks at least a second apart (the same
+        run, healthy if it has a health check), and no run failed meanwhile. Returns the
+        experiment; raises ``TimeoutError`` with the reason otherwise, at once when it
+        cannot run whole: a process ``failed``, one ended that its restart policy starts
+        no more, or one's run failed and is being restarted (a crash loop)."""
+        from symphony.client.settle import Steady, progress, runs
+
         deadline = time.monotonic() + timeout
+        steady = Steady()
+        # What the wait judges is what happens after its first look at the processes:
+        # runs that failed before (a process rescheduled last week) are history, and
+        # restarts count past those that look saw (a crash loop goes on restarting).
+        since: float | None = None
+        restarts: dict[str, int] = {}
         while True:
             found = self.client.get_experiment(name)
+            failure = None
             if found.get("state") == "running":
-                return found
+                looks = self._process_deployments(name, found)
+                seen = [i for d in looks for i in d.get("instances") or []]
+                for inst in seen:
+                    restarts.setdefault(str(inst.get("id")), int(inst.get("restarts") or 0))
+                if since is None:
+                    stamps = [found.get("updated_at"), *(i.get("updated_at") for i in seen)]
+                    # Just after the newest (the Conductor's clock): "since" counts ends at it.
+                    since = max((float(s) for s in stamps if s is not None), default=0.0) + 1e-6
+                outcomes = [progress(d, since, restarts) for d in looks]
+                failure = next((text for text, *_, how in outcomes if how == "failed"), None)
+                ran = {run for d in looks for run in runs(d)}
+                whole = len(looks) == len(found.get("processes") or [])
+                if whole and failure is None and all(how in ("up", "done") for *_, how in outcomes):
+                    if steady.lasted(ran, time.monotonic()):
+                        return found
+                else:
+                    steady.reset()
+            else:
+                steady.reset()
             ended = any(p.get("state") == "exited" for p in found.get("processes") or [])
-            if found.get("state") == "failed" or ended or time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"experiment {name!r} is {found.get('state')}: {found.get('reason')}"
-                )
+            if failure or found.get("state") == "failed" or ended or time.monotonic() > deadline:
+                why = failure or f"{found.get('state')}: {found.get('reason')}"
+                raise TimeoutError(f"experiment {name!r} is {why}")
             time.sleep(0.1)
+
+    def _process_deployments(self, name: str, found: dict[str, Any]) -> list[dict[str, Any]]:
+        """The deployments of experiment ``name``'s processes (named ``<name>.<process>``):
+        one listing by name prefix where the listing's filter takes the name (letters,
+        digits, '-'), else one request each."""
+        ids = [str(p.get("deployment_id")) for p in found.get("processes") or []]
+        if re.fullmatch(r"[a-z0-9-]{1,63}", name):
+            listed = self.client.list_deployments(name=name)
+            return [d for d in listed if d.get("id") in set(ids)]
+        return [self.client.get_deployment(each) for each in ids]
 
     # ---- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

@@ -47,6 +47,24 @@ CLOSE_WAIT = 1.0
 #: The TCP states (Linux) of a connection whose client is still sending: established, or
 #: ours closing first (our Close sent, the client's reply awaited).
 _SENDING = frozenset({1, 4, 5})  # ESTABLISHED, FIN_WAIT1, FIN_WAIT2
+#: TCP keepalive (idle, interval, count; seconds) of a WebSocket whose app asks whether
+#: the client left. A client that closed while its own send waited for us (we were not
+#: reading: the app's far side was not) has its FIN queued behind its unread bytes; its
+#: kernel probes our zero window, then drops the connection without a reset (minutes,
+#: with Linux's defaults), and our side would stay established for good. Its probes
+#: count as traffic, so ours start only once they stop; then the reset of a kernel that
+#: no longer knows the connection (or, its host gone, no answer in 15 s) ends ours. A
+#: client still there answers: however long it waits for a slow far side, it stays.
+KEEPALIVE = (10, 5, 3)
+
+
+def _keep_alive(sock: Any) -> None:
+    """Arm :data:`KEEPALIVE` on ``sock`` (OSError where TCP keepalive cannot be set)."""
+    idle, interval, count = KEEPALIVE
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
 
 def _header(request: h11.Request, name: bytes) -> bytes | None:
@@ -123,6 +141,7 @@ class WebSocket:
         self._connected_sent = False
         self._events: Iterator[Event] | None = None  # wsproto's, pulled one by one
         self._eof = False
+        self._keepalive = False  # armed at the first client_left()
         self._parts: list[Any] = []
         self._size = 0
         self._response: AsgiMessage | None = None
@@ -141,11 +160,16 @@ class WebSocket:
         """Whether the client has ended its side of the socket (or reset it), even with
         bytes it sent before still unread: the kernel's TCP state says so (Linux; False
         where it cannot tell). For an app that reads the next message only when it wants
-        one: a client gone meanwhile is otherwise noticed only at that read."""
+        one: a client gone meanwhile is otherwise noticed only at that read. The first
+        call arms TCP keepalive on the socket (:data:`KEEPALIVE`)."""
         if self.transport.broken:
             return True
         try:
-            info = self.transport.stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
+            sock = self.transport.stream.socket
+            if not self._keepalive:  # see KEEPALIVE: a client gone without a word
+                self._keepalive = True
+                _keep_alive(sock)
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
         except (AttributeError, OSError):  # not Linux, or not TCP
             return False
         return bool(info) and info[0] not in _SENDING

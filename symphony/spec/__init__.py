@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         UpdatePolicy,
     )
     from ._schedule import RestartSchedule, Schedule, time_zone
+    from ._secret_name import check_secret_name
     from ._secrets import MAX_SECRET_BYTES, SecretName, SecretRef, secret_refs
     from ._sources import GitSource, is_commit
 
@@ -75,6 +76,7 @@ _LAZY = {
     "RestartSchedule": "_schedule",
     "Schedule": "_schedule",
     "check_label_key": "_labels",
+    "check_secret_name": "_secret_name",
     "check_label_value": "_labels",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
@@ -117,6 +119,7 @@ __all__ = [
     "apply_patch",
     "check_label_key",
     "check_label_value",
+    "check_secret_name",
     "did_you_mean",
     "is_commit",
     "merge_patch",

@@ -15,29 +15,17 @@ messages: a letter or digit first, then letters, digits, ``_``, ``.``, ``-``
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ._secret_name import SECRET_NAME_PATTERN, check_secret_name
+
 if TYPE_CHECKING:
     from ._model import DeploymentSpec
 
-#: What a secret's name looks like (JSON schema form; the check uses ``fullmatch``).
-SECRET_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-_SECRET_NAME_RE = re.compile(SECRET_NAME_PATTERN[1:-1])
 #: The largest secret value, in UTF-8 bytes (an environment variable, not a file store).
 MAX_SECRET_BYTES = 64 * 1024
-
-
-def check_secret_name(value: str) -> str:
-    """``value`` if it is a valid secret name, else ValueError saying the rule."""
-    if not _SECRET_NAME_RE.fullmatch(value):
-        raise ValueError(
-            f"secret name {value[:80]!r} must start with a letter or digit and use only "
-            "letters, digits, '_', '.', '-' (at most 63 characters)"
-        )
-    return value
 
 
 SecretName = Annotated[

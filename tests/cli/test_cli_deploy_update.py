@@ -106,3 +106,29 @@ def test_deploy_update_keeps_the_commit_a_git_ref_was_pinned_to(
     found = api.get_deployment("from-git")["spec"]["config"]
     assert found["env"] == {"A": "2"} and found["git"]["commit"] == first
     cli(project, "rm", "from-git")
+
+
+def test_deploy_update_changes_a_process_of_an_experiment(project: Path) -> None:
+    """A process is a deployment named ``<experiment>.<process>``, which the API lets a
+    PATCH change (not its ``experiment`` field): ``--update`` with a file naming it sends
+    that patch, and the experiment's part of the spec stays as the Conductor set it."""
+    api = Client(state_dir=project / ".symphony")
+    api.create_experiment(
+        {"name": "exp", "processes": [{"name": "worker", "command": ["sleep", "600"]}]}
+    )
+    spec: dict[str, Any] = {
+        "name": "exp.worker",
+        "config": {"command": ["sleep", "601"], "env": {"A": "1"}},
+    }
+    done = cli(project, "deploy", "-f", write(project, spec), "--update")
+    first = done.stdout.splitlines()[0]
+    assert first == "deployment exp.worker updated: version 2 (config changed)"
+    found = api.get_deployment("exp.worker")["spec"]
+    assert found["config"]["command"] == ["sleep", "601"] and found["config"]["env"]["A"] == "1"
+    assert found["experiment"]["name"] == "exp" and found["experiment"]["process"] == "worker"
+    # Not a process of an experiment that exists: said plainly, nothing created.
+    spec["name"] = "nosuch.worker"
+    missing = cli(project, "deploy", "-f", write(project, spec), "--update", ok=False)
+    assert missing.returncode == 1
+    assert "experiment" in missing.stderr and "symphony launch" in missing.stderr
+    api.delete_experiment("exp")

@@ -121,3 +121,40 @@ async def test_cli_drain_promises_a_move_only_within_the_group(tmp_path: Path) -
             "1 node in group gpu-1, none taking new work: 1 draining",
             "(it moves when one does; `symphony undrain n1` cancels the drain)",
         ]
+
+
+async def test_cli_drain_counts_the_processes_of_experiments(tmp_path: Path) -> None:
+    """An experiment's processes on the node are judged as the Scheduler places them
+    (with their process groups): with nowhere to go the line says they stay, where it
+    promised a move before."""
+    async with cluster(tmp_path) as c:
+        sleep = [sys.executable, "-c", "import time; time.sleep(300)"]
+        body = {
+            "name": "exp",
+            "processes": [
+                {"name": "learner", "node_group": "gpu-1", "command": sleep},
+                {"name": "actor", "node_group": "gpu-1", "command": sleep},
+            ],
+        }
+        assert (await c.http.post("/experiments", json=body)).status_code == 201, body
+        await c.wait_for("exp.learner", lambda d: d["replicas"]["running"] == 1)
+        await c.wait_for("exp.actor", lambda d: d["replicas"]["running"] == 1)
+        drained = await symphony(c, "drain", "n1")
+        assert drained.returncode == 0, drained.stderr
+        assert lines(drained)[0] == (
+            "node n1 draining: it takes no new work, but its 2 instances keep running "
+            "there: no other node takes work"
+        )
+        assert (await symphony(c, "undrain", "n1")).returncode == 0
+        # Another node of the group: the gang planner finds them a place, so they move.
+        await c.add_node("n2")  # its jobs (the moved processes) end with the cluster
+        with trio.fail_after(10):
+            while not any(
+                n["node_id"] == "n2" and n["state"] == "ready"
+                for n in (await c.http.get("/nodes")).json()["nodes"]
+            ):
+                await trio.sleep(0.02)
+        drained = await symphony(c, "drain", "n1")
+        assert lines(drained)[0] == (
+            "node n1 draining: it takes no new work, and its 2 instances move elsewhere"
+        )

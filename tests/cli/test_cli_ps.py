@@ -154,3 +154,20 @@ def test_ps_age_of_an_ended_instance_counts_from_its_end() -> None:
     listing = [{"name": "cu", "state": "stopped", "instances": [ended(1, 880.0), ended(2, 940.0)]}]
     table = ps_rows(listing, show_all=True, wide=False, now=1000.0)
     assert [row[6] for row in table] == ["2m", "1m"]
+
+
+def test_ps_with_names_lists_only_those_and_fails_on_one_missing(project: Path) -> None:
+    """``symphony ps NAME...`` as ``kubectl get pods NAME``: only those deployments; one
+    that does not exist is named on stderr, exit 1, after the rows of those that do."""
+    assert set(rows(cli(project, "ps", "big").stdout)) == {"big"}
+    assert set(rows(cli(project, "ps", "crash", "big").stdout)) == {"big", "crash"}
+    printed = json.loads(cli(project, "ps", "big", "--json").stdout)
+    assert [d["name"] for d in printed] == ["big"]
+    by_id = cli(project, "ps", printed[0]["id"]).stdout
+    assert set(rows(by_id)) == {"big"}
+    missing = cli(project, "ps", "big", "nosuch", ok=False)
+    assert missing.returncode == 1
+    assert set(rows(missing.stdout)) == {"big"}
+    assert missing.stderr.strip() == "symphony: error: no deployment named nosuch"
+    # Filtered out is not missing: nothing to show, and no error.
+    assert rows(cli(project, "ps", "big", "--state", "running").stdout) == {}

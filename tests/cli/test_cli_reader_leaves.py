@@ -21,7 +21,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cwd
 
 
-def unread(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def unread(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     """``symphony ARGS`` whose standard output nobody reads: the pipe is closed at once."""
     process = subprocess.Popen(
         [str(BIN / "symphony"), *args],
@@ -30,11 +30,15 @@ def unread(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
     process.stdout.close()
-    with process.stderr:
-        err = process.stderr.read()
-    return subprocess.CompletedProcess(process.args, process.wait(timeout=60), b"", err)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:  # it did not end: the test fails, and leaves nothing
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, b"", err)
 
 
 def running(cwd: Path, name: str) -> bool:
@@ -53,3 +57,12 @@ def test_restart_finishes_when_its_reader_left(project: Path) -> None:
         quiet = unread(project, *args)
         assert (quiet.returncode, quiet.stderr) == (0, b""), args
     cli(project, "rm", "web")
+
+
+def test_logs_follow_of_a_quiet_job_ends_when_its_reader_left(project: Path) -> None:
+    """``symphony logs -f quiet | head -0``: the job writes nothing, so no write ever fails;
+    the command notices the closed pipe itself and ends, as ``tail -f | head -0`` does."""
+    cli(project, "deploy", "--name", "quiet", "--wait", "--", "sleep", "600")
+    done = unread(project, "logs", "-f", "quiet", timeout=20)
+    assert (done.returncode, done.stderr) == (0, b"")
+    cli(project, "rm", "quiet")

@@ -51,7 +51,7 @@ def test_cli_secret_set_ls_rm(project: Path) -> None:
     assert [s["name"] for s in as_json["secrets"]] == ["cli-tok"]
     # There is no way to pass the value as an argument; an empty one is refused.
     extra = secret_set(project, "cli-tok", "the-value")
-    assert extra.returncode == 2 and "unrecognized arguments" in extra.stderr
+    assert extra.returncode == 2 and "never an argument" in extra.stderr
     empty = secret_set(project, "other", stdin=b"")
     assert empty.returncode == 1 and "empty" in empty.stderr
     missing = secret_set(project, "other", "--from-file", "nope.txt")
@@ -104,5 +104,5 @@ def test_cli_secret_and_token_try_every_listed_conductor(project: Path) -> None:
     assert isinstance(tokens["tokens"], list)
     bad = secret_set(project, "bad!name", stdin=b"abcdefgh", **env)
     assert bad.returncode == 1
-    assert bad.stderr.startswith("symphony: error: invalid request: name: secret name ")
+    assert bad.stderr.startswith("symphony: error: secret name 'bad!name' must start ")
     assert "[{" not in bad.stderr and "'path'" not in bad.stderr

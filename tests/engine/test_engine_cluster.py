@@ -136,3 +136,26 @@ async def test_wait_running_raises_at_once_when_a_process_ended_for_good(tmp_pat
             assert row["reason"] == "exited with code 7"
 
         await trio.to_thread.run_sync(scenario)
+
+
+async def test_wait_running_does_not_take_a_crash_loop_for_running(tmp_path: Path) -> None:
+    """A process that fails at once and restarts at once (backoff 0) is "running" at most
+    looks: ``wait_running`` follows ``symphony deploy --wait``'s rule (the same run seen
+    twice, a second apart, and no failed run since) and raises, naming it."""
+    async with cluster(tmp_path) as c:
+
+        def scenario() -> None:
+            engine = Cluster.new("symphony", url=c.info.http_url, token=c.info.api_token)
+            exp = engine.new_experiment("loop")
+            exp.new_process("ok", cmds=["sleep 60"]).binds("svc")
+            flaky = exp.new_process(
+                "flaky",
+                cmds=["sleep 0.2; exit 3"],
+                restart_policy={"type": "always", "backoff_seconds": 0},
+            )
+            flaky.connects("svc")
+            engine.launch(exp)
+            with pytest.raises(TimeoutError, match="exited with code 3"):
+                engine.wait_running("loop", timeout=20)
+
+        await trio.to_thread.run_sync(scenario)

@@ -275,3 +275,47 @@ async def test_a_spec_stored_before_the_deadline_rule_still_scales_rolls_and_rev
     # A changed update policy is checked against the rule.
     refused = await cluster.deployments.ask(UpdateDeployment("old", {"update": {"canary": 1}}))
     assert isinstance(refused, Failed) and "healthy_deadline_seconds" in str(refused.error)
+
+
+async def test_a_revert_to_a_template_todays_rules_refuse_pauses_the_roll_with_the_reason(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Version 1 was stored when a control character in a variable's name was no rule's
+    business; version 2 never becomes healthy. The automatic revert cannot bring back a
+    template that is refused now: the roll pauses, saying both why version 2 failed and
+    why version 1 is refused, and nothing is stopped or started. A rollback asked for by
+    hand to that version is refused the same way (a 422, not a half-made change)."""
+    stored = spec("old", config={"command": ["sleep", "1"]}).to_dict()
+    stored["config"]["env"] = {"A\x01": "v"}
+    stored["update"] = {
+        **stored["update"],
+        "min_healthy_seconds": 1,
+        "healthy_deadline_seconds": 20,
+    }
+    await cluster.deployments.ask(CreateDeployment(parse_stored_spec(stored)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    # The patch drops the old variable: version 2 is valid today.
+    await change(cluster, "old", {"config": {"command": ["sleep", "2"], "env": {"A\x01": None}}})
+    node2, v2 = latest_start(cluster)
+    assert v2.spec.config.command == ("sleep", "2") and cluster.view("old")["version"] == 2
+    await cluster.report(node2, v2, "restarting", reason="exited with code 1")
+    await trio.sleep(20.1)
+    view = cluster.view("old")
+    rollout = view["rollout"]
+    assert view["version"] == 2 and view["spec"]["config"]["command"] == ["sleep", "2"]
+    assert rollout["state"] == "paused", rollout
+    assert rollout["reason"].startswith(
+        f"version 2 failed: instance {v2.instance_id} was not healthy within 20 s"
+    )
+    assert "; version 1 is refused now (config.env['A\\x01']: " in rollout["reason"]
+    assert "control characters" in rollout["reason"]
+    assert [e for e in cluster.events("old") if e.startswith("roll paused: version 2 failed")]
+    assert not [e for e in cluster.events("old") if "reverting" in e]
+    assert stops(cluster) == [] and len(cluster.starts()) == 2  # both kept as they are
+    refused = await cluster.deployments.ask(RollbackDeployment("old", 1))
+    assert isinstance(refused, Failed) and "control characters" in str(refused.error)
+    assert (
+        cluster.view("old")["version"] == 2 and cluster.view("old")["rollout"]["state"] == "paused"
+    )

@@ -93,7 +93,9 @@ class AdoptedOutput:
         self.readers: dict[int, tuple[int, _Logger]] = {}  # pid -> (start ticks, it)
         # run id -> its pipes (inodes): runs nobody read at the scan, looked for again
         self.unread: dict[str, tuple[int | None, int | None]] = {}
-        # run id -> (pid, start ticks) of its reader: runs we cannot take over (-1: none)
+        # run id -> (pid, start ticks) of its reader: runs we cannot take over (-1: none).
+        # Kept after a run ends, until its reader is gone; only take() adds (once per
+        # monitor), so never more than the runs adopted at the takeover.
         self.untaken: dict[str, tuple[int, int]] = {}
         self.given_up: list[str] = []  # runs left with no reader: to be stopped
         self._rescan_at = 0.0

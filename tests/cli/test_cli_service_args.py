@@ -1,0 +1,66 @@
+"""``symphony vi`` and ``symphony pf`` take the experiment the same ways: as a positional
+``EXP`` after ``SERVICE`` (as ``logs`` and ``p`` do) or as ``-e EXP``; ``pf``'s old
+``SERVICE LOCAL_PORT`` keeps working, the port told from the name by being a number."""
+
+from __future__ import annotations
+
+import pytest
+
+from symphony.cli import build_parser, main
+from symphony.cli.portforward import forward_target
+from symphony.cli.process import visit_target
+
+
+def parse(*argv: str):
+    return build_parser().parse_args(list(argv))
+
+
+@pytest.mark.parametrize(
+    ("argv", "target"),
+    [
+        (("pf", "tb"), (None, 0)),
+        (("pf", "tb", "9000"), (None, 9000)),  # the old form
+        (("pf", "tb", "-e", "rl"), ("rl", 0)),  # the old form
+        (("pf", "tb", "9000", "-e", "rl"), ("rl", 9000)),
+        (("pf", "tb", "rl"), ("rl", 0)),  # as vi takes it
+        (("pf", "tb", "rl", "9000"), ("rl", 9000)),
+        (("port-forward", "tb", "9000", "rl"), ("rl", 9000)),
+    ],
+)
+def test_port_forward_takes_the_experiment_as_vi_does(
+    argv: tuple[str, ...], target: tuple[str | None, int]
+) -> None:
+    assert forward_target(parse(*argv)) == target
+
+
+@pytest.mark.parametrize(
+    ("argv", "experiment"),
+    [
+        (("vi", "tb"), None),
+        (("vi", "tb", "rl"), "rl"),  # the old form
+        (("vi", "tb", "-e", "rl"), "rl"),  # as pf takes it
+        (("visit", "tb", "--experiment", "rl", "--url-only"), "rl"),
+        (("vi", "tb", "rl", "-e", "rl"), "rl"),  # the same twice is no conflict
+    ],
+)
+def test_visit_takes_the_experiment_as_pf_does(argv: tuple[str, ...], experiment: str) -> None:
+    assert visit_target(parse(*argv)) == experiment
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (("pf", "tb", "rl", "-e", "other"), "the experiment is given twice"),
+        (("vi", "tb", "rl", "-e", "other"), "the experiment is given twice"),
+        (("pf", "tb", "80", "90"), "two local ports"),
+        (("pf", "tb", "rl", "other"), "two experiments"),
+        (("pf", "tb", "70000"), "local port 70000"),
+    ],
+)
+def test_service_commands_refuse_what_cannot_be_meant(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], said: str
+) -> None:
+    with pytest.raises(SystemExit) as usage:
+        main([*argv, "--conductor", "http://127.0.0.1:9"])
+    assert usage.value.code == 2
+    assert said in capsys.readouterr().err
