@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         listen_port=args.node_port,
         http_host="127.0.0.1",
         http_port=args.http_port,
+        relay_port=0,  # a free one: not the HTTP port + 1, which may be taken
         http_auth="none",
         store_url=args.store_url,
     )

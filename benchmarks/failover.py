@@ -118,6 +118,8 @@ class Pair:
                     "tls": {"cert_path": str(self.root / "a" / "certs")},
                     "secrets_key_file": str(self.root / "a" / "secrets.key"),
                     "http": {"listen": self.http[name].removeprefix("http://")},
+                    # A free port: the HTTP port + 1 may be the other Conductor's.
+                    "relay": {"port": 0},
                     "store": {"lease_seconds": self.lease}
                     | ({"url": self.store_url} if self.store_url else {}),
                 },

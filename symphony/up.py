@@ -10,7 +10,9 @@ Everything lives in one state directory (``./.symphony`` by default)::
       node/              the local Node: its own certificate, job state and logs
 
 The Conductor listens on loopback only: the node endpoint on a free port (or
-``node_port``), the HTTP API and web UI on ``http_port`` (default 8000). The local Node
+``node_port``), the HTTP API and web UI on ``http_port`` (default 8000), experiments'
+services for browsers on ``relay_port`` (default ``http_port`` + 1, a free one when
+``http_port`` is 0: an origin apart from the web UI's). The local Node
 gets its own client certificate, issued directly by the Conductor's CA in-process (its
 Common Name is the node id, like any enrolled node), joins group ``local`` and offers
 the machine's CPUs and GPUs as capacity classes (:func:`local_capacities`).
@@ -62,8 +64,10 @@ _NODE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 class UpConfig:
     """Settings of ``symphony up``; every field has a working default.
 
-    ``http_port`` and ``node_port`` may be 0 (a free port). ``capacities`` of ``None``
-    means :func:`local_capacities`; ``node_id`` of ``None`` means :func:`local_node_id`.
+    ``http_port``, ``relay_port`` and ``node_port`` may be 0 (a free port);
+    ``relay_port`` of ``None`` is ``http_port`` + 1 (or free when ``http_port`` is 0).
+    ``capacities`` of ``None`` means :func:`local_capacities`; ``node_id`` of ``None``
+    means :func:`local_node_id`.
     ``gpus`` lists the local node's GPU devices (``None``: NVML finds them; see
     ``NodeConfig.gpus``). ``ports`` is where the node allocates experiments' ports
     (``None``: ``node.ports``' default, 20000-29999).
@@ -78,6 +82,7 @@ class UpConfig:
     heartbeat_sec: float = 1.0
     gpus: tuple[str, ...] | None = None
     ports: str | None = None
+    relay_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,8 @@ class UpInfo:
     node_port: int
     capacities: Mapping[str, int]
     state_dir: Path
+    #: Where browsers open experiments' services (``symphony visit`` links).
+    relay_url: str | None = None
 
 
 def local_node_id(hostname: str | None = None) -> str:
@@ -194,6 +201,7 @@ async def _services(
         state_dir=state_dir,
         http_host="127.0.0.1",
         http_port=config.http_port,
+        relay_port=config.relay_port,
     )
     node_id = config.node_id or local_node_id()
     capacities = dict(config.capacities if config.capacities is not None else local_capacities())
@@ -238,6 +246,7 @@ async def _services(
                     node_port=conductor.node_port,
                     capacities=capacities,
                     state_dir=state_dir,
+                    relay_url=conductor.relay_url,
                 )
             )
         if not started:

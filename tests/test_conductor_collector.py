@@ -63,6 +63,8 @@ def test_symphony_conductor_collects_the_oldest_generation_rarely(tmp_path: Path
         f"127.0.0.1:{free_port()}",
         "--http",
         f"127.0.0.1:{free_port()}",
+        "--relay-port",
+        "0",
         "--state-dir",
         str(tmp_path / "conductor"),
     )

@@ -209,6 +209,7 @@ def test_a_conductors_configuration_with_every_key_crosses_the_exec_equal() -> N
                 "events": {"keep_per_deployment": 7, "max_age_sec": None},
                 "secrets_key_file": "/key",
                 "store": {"url": "postgresql://u@db/symphony", "lease_seconds": 4},
+                "relay": {"port": 9001, "url": "https://apps.example.com"},
             },
         },
         source=None,

@@ -274,7 +274,7 @@ def test_config_docs_document_every_key() -> None:
     from symphony.config._file import key_paths
 
     keys = key_paths()
-    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 38
+    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 40
     text = DOC.read_text()
     missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []
@@ -353,3 +353,24 @@ def test_config_conductor_store_lease_seconds(tmp_path: Path) -> None:
     assert conductor is not None and conductor.lease_seconds == 3.0
     with pytest.raises(ConfigError, match=r"conductor\.store\.lease_seconds"):
         load_config(write(tmp_path, SEED_CONDUCTOR + "  store:\n    lease_seconds: 0\n"))
+
+
+def test_config_relay_port_defaults_beside_the_http_port() -> None:
+    from symphony.config import ConductorConfig, parse_config
+
+    assert ConductorConfig().relay_listen_port == 8001
+    assert ConductorConfig(http_port=9000).relay_listen_port == 9001
+    assert ConductorConfig(http_port=0).relay_listen_port == 0  # a free one, as the API's
+    assert ConductorConfig(http_port=9000, relay_port=0).relay_listen_port == 0
+    data = {
+        "mode": "conductor",
+        "conductor": {"relay": {"port": 9443, "url": "https://apps.example.com/"}},
+    }
+    conductor = parse_config(data).conductor
+    assert conductor is not None
+    assert (conductor.relay_listen_port, conductor.relay_url) == (9443, "https://apps.example.com")
+    bad = {"mode": "conductor", "conductor": {"relay": {"url": "apps.example.com"}}}
+    with pytest.raises(ConfigError, match=r"conductor\.relay\.url"):
+        parse_config(bad)
+    with pytest.raises(ConfigError, match="relay_port"):
+        ConductorConfig(http_port=9000, relay_port=9000)

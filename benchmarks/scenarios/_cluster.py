@@ -73,7 +73,7 @@ class Cluster:
             [
                 "conductor",
                 "--listen", f"127.0.0.1:{self.node_port}",
-                "--http", f"127.0.0.1:{self.http_port}",
+                "--http", f"127.0.0.1:{self.http_port}", "--relay-port", "0",
                 "--state-dir", str(self.root / "conductor"),
                 "--auth", "none",
                 "--node-timeout", str(self.node_timeout),

@@ -31,6 +31,7 @@ log = logging.getLogger("symphony.cli")
 CONDUCTOR_KEYS = (
     ("listen", "conductor.listen"),
     ("http", "conductor.http.listen"),
+    ("relay_port", "conductor.relay.port"),
     ("state_dir", "conductor.state_dir"),
     ("cert_path", "conductor.tls.cert_path"),
     ("advertise", "conductor.tls.advertise"),
@@ -268,6 +269,12 @@ def _check_ports(section: Any) -> None:
             section.http_port,
             "the HTTP API and web UI",
             "--http HOST:PORT (conductor.http.listen in a config file)",
+        ),
+        Listen(
+            section.http_host,
+            section.relay_listen_port,
+            "the services' origin (relay port)",
+            "--relay-port N (conductor.relay.port in a config file)",
         ),
         Listen(
             section.listen_host,

@@ -100,6 +100,13 @@ def add_conductor_flags(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--listen", metavar="HOST:PORT", type=hp, help="node endpoint (default 0.0.0.0:50051)")
     add("--http", metavar="HOST:PORT", type=hp, help="HTTP API and UI (default 127.0.0.1:8000)")
+    add(
+        "--relay-port",
+        metavar="PORT",
+        type=checked("port", int, what="a port number"),
+        help="services (/x/) for browsers, on the --http host: an origin apart from the UI's "
+        "(default: the HTTP port + 1; 0 picks a free one)",
+    )
     add("--state-dir", metavar="DIR", help="database, API token, certs (default storage)")
     add("--cert-path", metavar="DIR", help="certificate directory (default STATE_DIR/certs)")
     add(

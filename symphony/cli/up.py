@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="HTTP API and web UI port on 127.0.0.1 (default 8000; 0 picks a free one)",
     )
     add(
+        "--relay-port",
+        type=checked("port", int, what="a port number"),
+        default=None,
+        help="experiments' services (symphony visit) on 127.0.0.1, an origin apart from the "
+        "web UI's (default: --port + 1; 0 picks a free one)",
+    )
+    add(
         "--node-port",
         type=checked("port", int, what="a port number"),
         default=0,
@@ -99,17 +106,30 @@ def up_config(args: argparse.Namespace) -> UpConfig:
         capacities=capacities,
         gpus=tuple(args.gpu) if args.gpu else None,
         ports=args.ports,
+        relay_port=args.relay_port,
     )
+
+
+def relay_port_of(config: UpConfig) -> int:
+    """The relay port ``symphony up`` binds (see :class:`~symphony.up.UpConfig`)."""
+    from symphony.config import ConductorConfig
+
+    return ConductorConfig(
+        http_port=config.http_port, relay_port=config.relay_port
+    ).relay_listen_port
 
 
 def banner(info: UpInfo) -> str:
     """What ``symphony up`` prints once it serves: the UI link (with its token) and a start."""
     capacities = ", ".join(f"{k}: {v}" for k, v in info.capacities.items())
+    # The origin `symphony visit` links open, apart from the web UI's.
+    services = f"  services: {info.relay_url}/x/\n" if info.relay_url else ""
     return (
         f"Symphony is up: conductor and node {info.node_id!r} "
         f"(group local; {capacities}); state in {info.state_dir}\n"
         f"  web UI:  {info.ui_url}\n"
         f"  API:     {info.http_url}\n"
+        f"{services}"
         f"Try it (in this directory, no flags needed):\n{EXAMPLE}\n"
         "Press Ctrl-C to stop the jobs, the node and the conductor."
     )
@@ -136,6 +156,12 @@ def run(args: argparse.Namespace) -> int:
             "the HTTP API and web UI",
             "--port N (--port 0 picks a free one; the commands here still find it)",
         ),
+        Listen(
+            "127.0.0.1",
+            relay_port_of(config),
+            "the services' origin (symphony visit)",
+            "--relay-port N (0 picks a free one)",
+        ),
         Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
     )
     # Its own words for a --state-dir that cannot be one (a file's name, no permission).
@@ -158,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("symphony up: stopped: its output's reader went away")
         return 0
     except OSError as exc:
-        error = in_use_error(exc, "--port N or --node-port N")
+        error = in_use_error(exc, "--port N, --relay-port N or --node-port N")
         if error is None:
             raise
         raise error from None

@@ -33,14 +33,13 @@ from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_private_dir, server_ssl_context
 from symphony.statedir import hold_state_dir
 
-from .api import HttpSettings
 from .api.auth import client_url
-from .api.server import GetUrl
+from .api.server import GetRelayUrl, GetUrl, server_port
 from .api.stepdown import STOP_GRACE, StepDownGate
 from .leadership import Leadership, conductor_id
 from .nodes.gateway import GetPort
 from .shared import check_shared_material
-from .standby import serve_standby, server_port
+from .standby import serve_standby
 from .stopping import CleanStop, first_of
 from .store import Store
 from .tree import (
@@ -49,6 +48,7 @@ from .tree import (
     assemble,
     build_tree,
     cert_dir_of,
+    http_settings_of,
     load_pki,
     retention_of,
 )
@@ -73,6 +73,8 @@ __all__ = [
 #: the grace (0.5 s) and the API's graceful stop (1 s), with room to spare. Only a hang
 #: would reach it.
 HANDOVER_LIMIT = 3.0
+#: The ports a phase bound: the node endpoint's, the API's and the relay's (or None).
+Ports = tuple[int, int, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ class ConductorInfo:
     cert_dir: Path
     state_dir: Path
     api_token: str | None = None  # None: the API takes no token (http.auth: none)
+    #: Where browsers reach services (``/x/``): the relay port, an origin of its own.
+    relay_url: str | None = None
 
 
 async def run_conductor(
@@ -160,7 +164,9 @@ async def _run_conductor(
                     ports = await phase.start(_lead, config, pki, store, leadership, change, stop)
                 else:
                     ports = await phase.start(_stand_by, config, pki, leadership, change)
-                config = dataclasses.replace(config, listen_port=ports[0], http_port=ports[1])
+                config = dataclasses.replace(
+                    config, listen_port=ports[0], http_port=ports[1], relay_port=ports[2]
+                )
                 leadership.url = advertised_url(config, ports[1])
                 # A leader publishes its API URL with the lease now. The renewal also
                 # catches a start that outlasted the lease's deadline, or a store that
@@ -202,10 +208,12 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _info(config: ConductorConfig, pki: ConductorPKI, ports: tuple[int, int]) -> ConductorInfo:
+def _info(config: ConductorConfig, pki: ConductorPKI, ports: Ports) -> ConductorInfo:
+    relay = None if ports[2] is None else f"http://{_host_port(config.http_host, ports[2])}"
     info = ConductorInfo(
         node_port=ports[0],
         http_url=client_url(f"http://{_host_port(config.http_host, ports[1])}"),
+        relay_url=config.relay_url or (relay and client_url(relay)),
         ca_fingerprint=pki.ca_fingerprint,
         cert_dir=pki.cert_dir,
         state_dir=config.state_dir,
@@ -228,7 +236,7 @@ async def _lead(
     step_down: trio.Event | None,
     stop: CleanStop,
     *,
-    task_status: trio.TaskStatus[tuple[int, int]],
+    task_status: trio.TaskStatus[Ports],
 ) -> None:
     """Run the actor tree (loading the state from the store) until cancelled, until
     ``step_down`` (this Conductor stopped leading) or until ``stop`` is asked (see
@@ -257,7 +265,9 @@ async def _lead(
                     api_ref = await spawn(serving, api, name="conductor-api")
                     node_port = await tree.child("gateway").ask(GetPort())
                     http_url = await api.child("http").ask(GetUrl())
-                    task_status.started((node_port, server_port(http_url)))
+                    relay_url = await api.child("http").ask(GetRelayUrl())
+                    relay_port = None if relay_url is None else server_port(relay_url)
+                    task_status.started((node_port, server_port(http_url), relay_port))
                     stop.graceful = True  # no checkpoint since the start: not asked yet
                     await first_of(ending.wait, stop.asked.wait)
                     if stop.asked.is_set():
@@ -294,7 +304,7 @@ async def _stand_by(
     leadership: Leadership,
     handover: trio.Event,
     *,
-    task_status: trio.TaskStatus[tuple[int, int]],
+    task_status: trio.TaskStatus[Ports],
 ) -> None:
     """Refuse node links and forward the API to the leader until cancelled, or until
     ``handover`` (this Conductor takes over: see :func:`serve_standby`)."""
@@ -307,7 +317,7 @@ async def _stand_by(
         node_host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,
         node_port=config.listen_port,
         ssl_context=server_ssl_context(pki, client_cert="optional"),
-        http=HttpSettings(host=config.http_host, port=config.http_port, state_dir=config.state_dir),
+        http=http_settings_of(config),
         leader_url=leader_url,
         handover=handover,
         task_status=task_status,

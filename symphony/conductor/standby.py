@@ -5,7 +5,9 @@ nodes and clients that list it find it there either way:
 
 - a node's hello is answered with a refusal that says why (this Conductor is a standby,
   and where the leader is); a node with several ``conductor_addr`` tries the next;
-- the API forwards every request to the leader (:mod:`symphony.conductor.api.forward`).
+- the API forwards every request to the leader (:mod:`symphony.conductor.api.forward`);
+- the relay port (services under ``/x/``) answers 503: a standby relays nothing, and a
+  browser's visit goes to the leader's relay port (the link the leader makes says it).
 
 When it takes over it hands over first: the requests it is forwarding are answered
 (by the old leader, or else by a 503 or 502 that says the leader changed) before its
@@ -22,12 +24,14 @@ from collections.abc import Callable
 import trio
 
 from symphony.actors import spawn
+from symphony.httpd import ASGIReceiveCallable, ASGISendCallable, Message, Scope
 from symphony.wire import HelloRejected, NodeConnection, serve_nodes
 from symphony.wire.connection import CLOSE_POLICY_VIOLATION
 from symphony.wire.hello import receive_hello
 
 from .api import HttpServer, HttpSettings
-from .api.server import GetUrl
+from .api.roleheaders import answer_retry
+from .api.server import GetRelayUrl, GetUrl, server_port
 
 log = logging.getLogger("symphony.conductor.standby")
 
@@ -57,9 +61,9 @@ async def serve_standby(
     http: HttpSettings,
     leader_url: Callable[[], str | None],
     handover: trio.Event | None = None,
-    task_status: trio.TaskStatus[tuple[int, int]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[tuple[int, int, int | None]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve as a standby; reports ``(node port, API port)`` once bound.
+    """Serve as a standby; reports ``(node port, API port, relay port)`` once bound.
 
     Runs until cancelled, or until ``handover`` is set (this Conductor takes over):
     then the forwards in flight are answered (at most :data:`HANDOVER_GRACE` seconds
@@ -84,19 +88,38 @@ async def serve_standby(
         )
         forwarder = Forwarder(leader_url, client)
         async with trio.open_nursery() as api:
-            server = await spawn(api, HttpServer(forwarder, http), name="standby-http")
-            url = await server.ask(GetUrl())
+            refusal = functools.partial(_refuse_service, leader_url)
+            server = HttpServer(forwarder, http, relay_app=refusal)
+            ref = await spawn(api, server, name="standby-http")
+            url = await ref.ask(GetUrl())
+            relay = await ref.ask(GetRelayUrl())
             log.info("standby: nodes on port %d are refused, API on %s forwards", bound, url)
-            task_status.started((bound, server_port(url)))
+            task_status.started((bound, server_port(url), relay and server_port(relay)))
             await (handover.wait() if handover is not None else trio.sleep_forever())
             # Every request in flight gets its answer while the listener is still open
             # (one that comes meanwhile is answered 503 at once), then the API stops
             # gracefully: this nursery ends when the server has.
             await forwarder.hand_over()
-            await server.stop()
+            await ref.stop()
         nursery.cancel_scope.cancel()  # the node listener
 
 
-def server_port(url: str) -> int:
-    """The port of a server URL such as ``http://[::1]:8000``."""
-    return int(url.rstrip("/").rsplit(":", 1)[1])
+async def _refuse_service(
+    leader_url: Callable[[], str | None],
+    scope: Scope,
+    receive: ASGIReceiveCallable,
+    send: ASGISendCallable,
+) -> None:
+    """The standby's relay port: every service request is answered 503 (and a
+    WebSocket's handshake too), naming the leader whose API makes working links."""
+    leader = leader_url()
+    where = f"the leader's API is at {leader}" if leader else "no leader is known yet"
+    detail = f"a standby relays no services ({where}): run `symphony visit` again"
+    if scope["type"] == "websocket":
+
+        async def deny(message: Message) -> None:  # ASGI's websocket.http.response
+            await send({**message, "type": "websocket." + message["type"]})
+
+        await answer_retry(deny, 503, STANDBY_REFUSAL, detail)
+    else:
+        await answer_retry(send, 503, STANDBY_REFUSAL, detail)

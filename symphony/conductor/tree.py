@@ -86,6 +86,16 @@ def api_token_of(config: ConductorConfig) -> str | None:
     return None if config.http_auth == "none" else ensure_api_token(config.state_dir)
 
 
+def http_settings_of(config: ConductorConfig) -> HttpSettings:
+    """Where the API and the services (``/x/``, the relay port) listen."""
+    return HttpSettings(
+        host=config.http_host,
+        port=config.http_port,
+        relay_port=config.relay_listen_port,
+        state_dir=config.state_dir,
+    )
+
+
 def retention_of(config: ConductorConfig) -> Retention:
     """How much event history the Conductor keeps (``conductor.events.*``)."""
     return Retention(
@@ -151,9 +161,7 @@ def assemble(
         beats=beats,
         relay=relay,
     )
-    http_settings = HttpSettings(
-        host=config.http_host, port=config.http_port, state_dir=config.state_dir
-    )
+    http_settings = http_settings_of(config)
     api_token = api_token_of(config)
     hosts = allowed_hosts(config.http_host, config.http_allowed_hosts)
     started_at = time.time()
@@ -212,6 +220,7 @@ def assemble(
             snapshots=SnapshotCache(store, off_thread=True),
             uploads=uploads,
             relay=relay,
+            relay_url=config.relay_url,
         )
         app = create_app(context)
         app.config[JOIN_SERVICE_KEY] = join  # for POST /tokens

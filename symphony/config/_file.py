@@ -40,6 +40,8 @@ Host = Annotated[Any, AfterValidator(v.host)]
 AllowedHost = Annotated[Any, AfterValidator(v.allowed_host)]
 Path = Annotated[Any, AfterValidator(v.path)]
 Seconds = Annotated[Any, AfterValidator(v.seconds)]
+Port = Annotated[Any, AfterValidator(v.port)]
+BaseUrl = Annotated[Any, AfterValidator(v.base_url)]
 OptionalSeconds = Annotated[Any, AfterValidator(_optional(v.seconds))]
 SecondsOrZero = Annotated[Any, AfterValidator(v.seconds_or_zero)]
 HttpAuth = Annotated[Any, AfterValidator(lambda a: v.choice(a, v.HTTP_AUTH_MODES))]
@@ -94,6 +96,8 @@ class ConductorStore(_Section):
 class ConductorRelay(_Section):
     websocket_max_message: AtLeastOne = None
     websockets_per_client: AtLeastOne = None
+    port: Port = None
+    url: BaseUrl = None
 
 
 class ConductorSection(_Section):

@@ -34,6 +34,8 @@ _FIELD_PATHS = {
         "lease_seconds": "conductor.store.lease_seconds",
         "relay_websocket_max_message": "conductor.relay.websocket_max_message",
         "relay_websockets_per_client": "conductor.relay.websockets_per_client",
+        "relay_port": "conductor.relay.port",
+        "relay_url": "conductor.relay.url",
     },
     "node": {
         "ca_file": "node.tls.ca_file",
@@ -234,6 +236,8 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         lease_seconds=store.lease_seconds,
         relay_websocket_max_message=relay.websocket_max_message,
         relay_websockets_per_client=relay.websockets_per_client,
+        relay_port=relay.port,
+        relay_url=relay.url,
     )
     if s.listen is not None:
         kwargs["listen_host"], kwargs["listen_port"] = s.listen

@@ -118,6 +118,13 @@ class ConductorConfig:
     #: How many of the 32 relayed ``/x/`` WebSockets one client address may hold at once
     #: (``conductor.relay.websockets_per_client``).
     relay_websockets_per_client: int = 8
+    #: The port services under ``/x/`` are served to browsers on, an origin apart from
+    #: the web UI's (``conductor.relay.port``; 0: a free one). None: the HTTP port + 1
+    #: (8001 beside the default 8000), or a free one when ``http_port`` is 0.
+    relay_port: int | None = None
+    #: The relay port's URL as browsers reach it (``conductor.relay.url``), when a
+    #: reverse proxy stands in front: visit links and redirects name it.
+    relay_url: str | None = None
 
     def __post_init__(self) -> None:
         _set(self, "listen_host", v.host)
@@ -144,6 +151,10 @@ class ConductorConfig:
         _set(self, "lease_seconds", _optional(v.seconds))
         _set(self, "relay_websocket_max_message", v.at_least_one)
         _set(self, "relay_websockets_per_client", v.at_least_one)
+        _set(self, "relay_port", _optional(v.port))
+        _set(self, "relay_url", _optional(v.base_url))
+        if self.relay_port is not None and self.relay_port == self.http_port != 0:
+            raise ConfigError([("relay_port", "must differ from the HTTP port")])
         try:
             v.check_http_auth(self.http_host, self.http_auth)
         except v.Invalid as exc:
@@ -153,6 +164,13 @@ class ConductorConfig:
     def listen(self) -> str:
         """The node endpoint as ``host:port`` (IPv6 in brackets)."""
         return v.format_host_port(self.listen_host, self.listen_port)
+
+    @property
+    def relay_listen_port(self) -> int:
+        """The relay port to bind (``relay_port``, or its default; 0: a free one)."""
+        if self.relay_port is not None:
+            return self.relay_port
+        return 0 if self.http_port in (0, 65535) else self.http_port + 1
 
     @property
     def http_listen(self) -> str:

@@ -343,3 +343,21 @@ def is_server_store(url: str | None) -> bool:
     """Whether ``url`` (a checked ``conductor.store.url``) names a database server,
     which several Conductors may share (PostgreSQL), rather than a SQLite file."""
     return url is not None and url.partition("://")[0].lower() in ("postgresql", "postgres")
+
+
+def base_url(value: object) -> str:
+    """An ``http://`` or ``https://`` URL with a host and no query, as
+    ``https://apps.example.com`` (``conductor.relay.url``); a trailing ``/`` is dropped."""
+    from urllib.parse import urlsplit
+
+    url = text(value, what="a URL such as https://apps.example.com")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # a bad port raises here
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f"must be an http:// or https:// URL with a host, got {url!r}")
+    if parts.query or parts.fragment:
+        raise Invalid(f"must have no query or fragment, got {url!r}")
+    return url.rstrip("/")

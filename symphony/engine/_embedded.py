@@ -76,7 +76,11 @@ class Embedded:
         from symphony.up import UpConfig, run_up
 
         config = UpConfig(
-            state_dir=self.state_dir, http_port=0, capacities=self.capacities, ports=self.ports
+            state_dir=self.state_dir,
+            http_port=0,
+            relay_port=0,  # services' origin (symphony visit): a free port too
+            capacities=self.capacities,
+            ports=self.ports,
         )
         async with trio.open_nursery() as nursery:
             self._token = trio.lowlevel.current_trio_token()

@@ -168,7 +168,11 @@ async def test_api_drain_survives_a_conductor_restart(tmp_path: Path) -> None:
         await first_gone.wait()
         # The same state directory and ports: the node reconnects by itself.
         again = await start_conductor(
-            outer, state, listen_port=info.node_port, http_port=int(info.http_url.rsplit(":", 1)[1])
+            outer,
+            state,
+            listen_port=info.node_port,
+            http_port=int(info.http_url.rsplit(":", 1)[1]),
+            relay_port=0,  # not the HTTP port + 1: that one may be someone else's
         )
         async with httpx.AsyncClient(base_url=again.http_url, headers=headers) as http:
             with trio.fail_after(30):

@@ -11,7 +11,7 @@ from symphony.cli import CLIError, build_parser, main
 from symphony.cli._remote import api_error_text
 from symphony.cli.control import matching
 from symphony.cli.deploy import build_spec, load_spec_text
-from symphony.cli.up import banner, up_config
+from symphony.cli.up import banner, relay_port_of, up_config
 from symphony.up import UpInfo, local_capacities, local_node_id
 
 SPEC_YAML = """\
@@ -176,6 +176,10 @@ def test_up_defaults_and_capacity_overrides(tmp_path: Path) -> None:
     assert custom.capacities["Analytic1"] == 10 and custom.capacities["cpu"] == 50
     assert config.ports is None  # node.ports' default
     assert up_config(parse("up", "--ports", "31000-31099")).ports == "31000-31099"
+    # The services' origin: beside the API's port unless told.
+    assert config.relay_port is None and relay_port_of(config) == 8001
+    assert relay_port_of(custom) == 0
+    assert relay_port_of(up_config(parse("up", "--relay-port", "9443"))) == 9443
 
 
 def test_up_local_node_id_is_a_valid_node_id_from_the_host_name() -> None:
@@ -206,7 +210,9 @@ def test_up_banner_prints_the_ui_url_with_token_and_an_example() -> None:
         node_port=40000,
         capacities={"cpu": 400},
         state_dir=Path("/x/.symphony"),
+        relay_url="http://127.0.0.1:8001",
     )
     text = banner(info)
     assert "http://127.0.0.1:8000/ui#token=abc" in text
+    assert "services: http://127.0.0.1:8001/x/" in text
     assert "symphony deploy" in text and "Ctrl-C" in text

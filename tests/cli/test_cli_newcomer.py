@@ -177,7 +177,7 @@ def test_node_started_before_its_conductor_waits_for_the_certificates(tmp_path: 
         conductor = subprocess.Popen(
             [
                 *(symphony, "conductor", "--listen", f"127.0.0.1:{listen}"),
-                *("--http", f"127.0.0.1:{http}", "--state-dir", "storage"),
+                *("--http", f"127.0.0.1:{http}", "--relay-port", "0", "--state-dir", "storage"),
             ],
             cwd=tmp_path,
             env=env,

@@ -94,3 +94,21 @@ def test_in_use_error_words_the_servers_own_refusal() -> None:
     )
     assert in_use_error(OSError(errno.EACCES, "Permission denied"), "--port N") is None
     assert in_use_error(ValueError("x"), "--port N") is None
+
+
+def test_up_relay_port_in_use_names_relay_port_flag(tmp_path: Path, taken_port: int) -> None:
+    result = run(tmp_path, "up", "--port", "0", "--relay-port", str(taken_port))
+    assert_refused(result, f"127.0.0.1:{taken_port}", "services", "--relay-port")
+    assert not (tmp_path / ".symphony").exists()
+
+
+def test_conductor_relay_port_in_use_names_flag_and_key(tmp_path: Path, taken_port: int) -> None:
+    # By default the HTTP port + 1: the message says which flag and key move it.
+    result = run(
+        tmp_path, "conductor", "--http", f"127.0.0.1:{taken_port - 1}", "--listen", "127.0.0.1:0",
+        "--state-dir", "st",
+    )  # fmt: skip
+    if result.returncode == 1 and f":{taken_port - 1} " in result.stderr:
+        pytest.skip("the port below the taken one is taken too")
+    assert_refused(result, f"127.0.0.1:{taken_port}", "--relay-port", "conductor.relay.port")
+    assert not (tmp_path / "st").exists()

@@ -73,6 +73,8 @@ def conductor(
             f"127.0.0.1:{node_port}",
             "--http",
             f"127.0.0.1:{http_port}",
+            "--relay-port",  # not the HTTP port + 1, which may be someone else's
+            "0",
             "--state-dir",
             str(state),
             "--auth",

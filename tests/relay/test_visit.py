@@ -42,9 +42,11 @@ async def test_visit_refuses_strangers_and_other_origins(tmp_path: Path) -> None
     async with cluster(tmp_path, node_overrides=ports()) as c:
         assert (await c.http.post("/experiments", json=web_experiment())).status_code == 201
         await wait_served(c.http, "/x/web/ui/prefix")
-        async with httpx.AsyncClient(base_url=c.info.http_url) as anonymous:
+        async with httpx.AsyncClient(base_url=c.info.http_url, follow_redirects=True) as anonymous:
+            # Sent to the services' own origin first (see test_relay_origin), refused there.
             refused = await anonymous.get("/x/web/ui/prefix")
             assert refused.status_code == 401 and "symphony visit" in refused.json()["detail"]
+            assert str(refused.url).startswith(c.info.relay_url)
         evil = await c.http.post(
             "/x/web/ui/upload", content=b"x", headers={"Origin": "http://evil.example"}
         )
@@ -99,6 +101,10 @@ async def test_visit_relays_the_services_websocket(tmp_path: Path) -> None:
             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
         }
         async with httpx.AsyncClient(base_url=c.info.http_url) as anonymous:
+            # On the API port a browser's is sent to the relay port (test_relay_origin).
+            assert (await anonymous.get("/x/web/ui/echo", headers=upgrade)).status_code == 403
+        assert c.info.relay_url is not None
+        async with httpx.AsyncClient(base_url=c.info.relay_url) as anonymous:
             assert (await anonymous.get("/x/web/ui/echo", headers=upgrade)).status_code == 401
         evil = {**upgrade, "Origin": "http://evil.example"}
         assert (await c.http.get("/x/web/ui/echo", headers=evil)).status_code == 403

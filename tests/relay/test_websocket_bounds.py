@@ -19,6 +19,7 @@ import pytest
 import trio
 import trio_websocket
 
+from symphony.conductor import ConductorInfo
 from symphony.conductor.api import proxy_ws
 
 from ..api.helpers import Cluster, cluster
@@ -43,7 +44,7 @@ async def test_a_service_that_reads_nothing_leaves_few_messages_held(tmp_path: P
     async with cluster(tmp_path, node_overrides=ports()) as c:
         assert (await c.http.post("/experiments", json=web_experiment())).status_code == 201
         await wait_served(c.http, "/x/web/ui/prefix")
-        url = c.info.http_url.replace("http://", "ws://") + "/x/web/ui/sink"
+        url = _relay_ws(c.info) + "/x/web/ui/sink"  # where browsers open it
         token = c.http.headers["Authorization"].encode()
         data = b"m" * SIZE
         async with trio_websocket.open_websocket_url(
@@ -90,7 +91,7 @@ async def test_a_conductor_relays_a_bounded_number_of_websockets(
             for path, url, headers, what in (
                 (
                     "/x/web/ui/sink",
-                    base + "/x/web/ui/sink",
+                    _relay_ws(c.info) + "/x/web/ui/sink",  # the limit spans both ports
                     [(b"Authorization", token)],
                     "services",
                 ),
@@ -199,3 +200,9 @@ async def test_a_service_refusing_the_websocket_gives_a_502(tmp_path: Path) -> N
         assert answer.status_code == 502, answer.text
         assert "the service refused the WebSocket" in answer.json()["detail"]
         c.nursery.cancel_scope.cancel()
+
+
+def _relay_ws(info: ConductorInfo) -> str:
+    """The relay port's WebSocket address (services' own origin)."""
+    assert info.relay_url is not None
+    return info.relay_url.replace("http://", "ws://")

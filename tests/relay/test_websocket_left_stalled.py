@@ -42,7 +42,8 @@ async def _stall_leave_and_wait_for_the_slot(
     async with cluster(tmp_path, node_overrides=ports()) as c:
         assert (await c.http.post("/experiments", json=web_experiment())).status_code == 201
         await wait_served(c.http, "/x/web/ui/prefix")
-        url = c.info.http_url.replace("http://", "ws://") + "/x/web/ui/sink"
+        assert c.info.relay_url is not None  # where browsers open it
+        url = c.info.relay_url.replace("http://", "ws://") + "/x/web/ui/sink"
         parts = urlsplit(url)
         assert parts.hostname is not None and parts.port is not None
         headers = [(b"Authorization", c.http.headers["Authorization"].encode())]

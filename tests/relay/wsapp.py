@@ -5,7 +5,8 @@ relative to the page) and shows what comes back; ``/prefix`` answers the request
 ``X-Forwarded-Prefix``; ``/upload`` the size and type of the body; ``/headers`` what
 the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location);
 ``/worker`` is a page that registers ``worker.js`` as a service worker for the whole
-site (its title says whether the browser let it). The WebSocket ``sink`` accepts and
+site (its title says whether the browser let it); ``/steal`` tries to read the web UI's
+token (its title says what it found). The WebSocket ``sink`` accepts and
 then reads nothing, ``flood`` sends 16 MiB messages.
 """
 
@@ -65,6 +66,32 @@ navigator.serviceWorker.register("worker.js", {scope: "/"}).then(
   () => { document.title = "registered"; },
   (error) => { document.title = "refused"; });
 </script></body></html>"""
+
+
+# What a hostile app would do in a tab where the web UI was logged in: read the UI's
+# token from sessionStorage, and from a frame of the UI (``?ui=`` its address).
+STEAL_PAGE = """<!doctype html><html><head><title>waiting</title></head><body><script>
+const found = [];
+const mine = sessionStorage.getItem("symphony.token");
+if (mine) found.push("storage:" + mine);
+const ui = new URLSearchParams(location.search).get("ui");
+const frame = document.createElement("iframe");
+frame.src = ui || "/ui/";
+frame.onload = () => {
+  try {
+    const theirs = frame.contentWindow.sessionStorage.getItem("symphony.token");
+    if (theirs) found.push("frame:" + theirs);
+  } catch (error) { /* another origin: not readable */ }
+  document.title = found.length ? found.join(" ") : "nothing";
+};
+document.body.appendChild(frame);
+setTimeout(() => { if (document.title === "waiting") frame.onload(); }, 3000);
+</script></body></html>"""
+
+
+@app.get("/steal")
+async def steal_page() -> str:
+    return STEAL_PAGE
 
 
 @app.get("/worker")

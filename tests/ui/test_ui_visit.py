@@ -41,7 +41,8 @@ def test_ui_visit_opens_a_websocket_app_with_a_one_time_link(page: Any, server: 
         # The page's script opened its WebSocket (relative to the page) through the relay.
         expect(page.locator("#out")).to_have_text("echo:hello")
         # The address bar shows the service, not the code; the cookie is not for scripts.
-        assert page.url == f"{server.url}/x/vis/ui/"
+        # On the relay port: an origin apart from the web UI's.
+        assert page.url == link["url"].split("?")[0] and not page.url.startswith(server.url)
         assert "symphony_visit" not in page.evaluate("document.cookie")
         # The link is spent: another browser with it gets nothing.
         other = page.context.browser.new_context()
@@ -70,3 +71,19 @@ def test_ui_visited_app_cannot_put_a_service_worker_over_the_web_ui(
         assert "service-worker-allowed" not in server.api.get("/x/sw/ui/worker.js").headers
     finally:
         server.api.delete("/experiments/sw")
+
+
+def test_ui_visited_app_cannot_read_the_web_ui_token(page: Any, server: Server) -> None:
+    # A service's page runs its deployer's script. Opened in the tab where the web UI is
+    # logged in, it must not find the UI's token: services have an origin of their own.
+    try:
+        serve_wsapp(server, "st")
+        page.goto(server.ui())
+        page.evaluate("token => sessionStorage.setItem('symphony.token', token)", server.token)
+        link = server.api.post("/experiments/st/services/ui/visit").json()
+        assert not link["url"].startswith(server.url + "/")  # not the UI's origin
+        page.goto(link["url"].replace("/x/st/ui/?", f"/x/st/ui/steal?ui={server.ui('/')}&", 1))
+        expect(page).not_to_have_title("waiting")
+        assert page.title() == "nothing"
+    finally:
+        server.api.delete("/experiments/st")

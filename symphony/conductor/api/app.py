@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import trio
-from quart import current_app, request, websocket
+from quart import Request, Websocket, current_app, redirect, request, websocket
 from quart_trio import QuartTrio
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Response as Redirect
 
 from .admission import admit_request
 from .body import MAX_BODY
@@ -15,6 +19,7 @@ from .context import ApiContext
 from .errors import install_error_handlers
 from .hosts import check_host_and_origin, check_websocket_host_and_origin
 from .jsonout import ApiJsonProvider
+from .origins import RELAY_SIDE, browser_elsewhere, from_a_program, relay_base
 from .relay_access import PREFIX, admit_service
 from .wsconn import OneAheadWebsocketConnection
 
@@ -47,9 +52,11 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     install_error_handlers(app)
 
     @app.before_request
-    async def _admit() -> None:
+    async def _admit() -> Redirect | None:
         if request.path.startswith(PREFIX):  # a service: its own bodies, token or cookie
             check_host_and_origin(ctx.allowed_hosts)
+            if not _relay_side(request.scope, request.headers, request.cookies, request.args):
+                return redirect(_elsewhere(request.scope, request, websocket=False), 307)
             admit_service(
                 request.path,
                 request.headers,
@@ -58,7 +65,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
                 token=ctx.token,
                 visits=ctx.relay.visits if ctx.relay is not None else None,
             )
-            return
+            return None
         admit_request(
             ctx,
             request.method,
@@ -66,11 +73,16 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             request.headers,
             routed=request.routing_exception is None,
         )
+        return None
 
     @app.before_websocket
     async def _admit_websocket() -> None:
         # A page may open a WebSocket to any address: its Origin is always checked.
         check_websocket_host_and_origin(ctx.allowed_hosts)
+        if websocket.path.startswith(PREFIX) and not _relay_side(
+            websocket.scope, websocket.headers, websocket.cookies, websocket.args
+        ):
+            _elsewhere(websocket.scope, websocket, websocket=True)  # raises its 403
         admit_service(
             websocket.path if websocket.path.startswith(PREFIX) else "",
             websocket.headers,
@@ -79,6 +91,21 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             token=ctx.token,
             visits=ctx.relay.visits if ctx.relay is not None else None,
         )
+
+    def _relay_side(
+        scope: Any, headers: Headers, cookies: Mapping[str, str], args: Mapping[str, str]
+    ) -> bool:
+        """Whether a ``/x/`` request is served here: it came in on the relay port, or
+        it is a program's on the API port (see :mod:`.origins`)."""
+        return bool(scope.get(RELAY_SIDE)) or from_a_program(headers, cookies, args, ctx.token)
+
+    def _elsewhere(scope: Any, asked: Request | Websocket, *, websocket: bool) -> str:
+        scheme = {"ws": "http", "wss": "https"}.get(asked.scheme, asked.scheme)
+        base = relay_base(scope, asked.headers.get("Host", ""), scheme, ctx.relay_url)
+        raw = scope.get("raw_path") or quote(asked.path).encode()
+        query = asked.query_string
+        target = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        return browser_elsewhere(base, target, websocket=websocket)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -44,6 +44,9 @@ class ApiContext:
     uploads: UploadStore | None = None
     #: Visits, forwards and tunnels (``/x/``, ``GET /tunnels``); None: refused (503).
     relay: RelayHub | None = None
+    #: Where browsers reach services (``conductor.relay.url``, behind a reverse proxy);
+    #: None: the host a request named, with the relay port (see :mod:`.origins`).
+    relay_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.snapshots is None:

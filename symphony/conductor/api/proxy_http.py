@@ -9,10 +9,11 @@ The request goes to the service as it came, with its path below the service's pr
 - what only the Conductor should see goes: the visit cookie, the visit code, and an
   ``Authorization`` header that carries the API token.
 
-An app's own answer loses ``Service-Worker-Allowed``: the app shares the web UI's origin,
-and with that header its page could register a service worker for ``/`` that answers
-for the UI's scripts in every later tab (code run as the UI, with the API token).
-Without it a worker's scope stays under the app's own path.
+An app's own answer loses ``Service-Worker-Allowed``: with it the app's page could
+register a service worker for ``/`` that answers for every page of its origin. Browsers
+see services on the relay port, apart from the web UI (:mod:`.origins`), but services
+share that origin with one another (and a program's visit on the API port shares the
+UI's): without the header a worker's scope stays under the app's own path.
 
 The answer streams back as it comes (its body is read :data:`~symphony.wire.relay.CHUNK`
 at a time, never whole); a ``Location`` that points to the root (``/login``) of an app

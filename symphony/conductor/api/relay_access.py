@@ -5,7 +5,8 @@ browser cannot send a header from an address it was given, so it comes with a
 one-time code from ``symphony visit`` (spent on its first request, which sets a
 cookie scoped to the service's path; see :mod:`symphony.conductor.relay.visits`) or
 that cookie. The Host and Origin checks of the API apply to ``/x/`` too; the rule that
-bodies are JSON does not (the service speaks its own formats).
+bodies are JSON does not (the service speaks its own formats). Browsers are served on
+the relay port only, an origin apart from the web UI's (:mod:`.origins`).
 """
 
 from __future__ import annotations

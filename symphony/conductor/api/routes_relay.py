@@ -1,9 +1,10 @@
 """Services of experiments through the Conductor: visit, port-forward, ``GET /tunnels``.
 
 - ``POST /experiments/{experiment}/services/{service}/visit``: a one-time browser link
-  (what ``symphony visit`` prints);
+  (what ``symphony visit`` prints), to the relay port (:mod:`.origins`);
 - ``/x/{experiment}/{service}/...`` (every method, and WebSockets): the service itself,
-  relayed from its node (:mod:`.proxy_http`, :mod:`.proxy_ws`);
+  relayed from its node (:mod:`.proxy_http`, :mod:`.proxy_ws`): to browsers on the
+  relay port, to programs with the token on the API port too;
 - ``GET /experiments/{experiment}/services/{service}/forward`` (a WebSocket): one TCP
   connection of ``symphony port-forward``;
 - ``GET /tunnels``: every tunnel, forward and visit with its connections and bytes.
@@ -21,6 +22,7 @@ from ..relay import RelayError, RelayHub, Target, find_service
 from ..relay.visits import CODE_PARAM, CODE_TTL, COOKIE, SESSION_TTL
 from .app import context
 from .errors import HttpError
+from .origins import relay_base
 
 # The proxies (.proxy_http with http.cookies, .proxy_ws) are imported by the first
 # request that uses them: a Conductor whose services nobody visits never loads them.
@@ -59,11 +61,15 @@ async def visit_link(experiment: str, service: str) -> dict[str, Any]:
             raise HttpError(error.status, "service unavailable", str(error)) from None
     code = hub.visits.issue(experiment, service)
     path = _prefix(experiment, service) + "/"
+    # The relay port's origin, not the API's: the service's page must not share the
+    # web UI's (see .origins). Without one, the API's address (a program's visit).
+    host = request.headers.get("Host", "")
+    base = relay_base(request.scope, host, request.scheme, context().relay_url)
     return {
         "experiment": experiment,
         "service": service,
         "path": path,
-        "url": f"{request.host_url.rstrip('/')}{path}?{CODE_PARAM}={code}",
+        "url": f"{base or request.host_url.rstrip('/')}{path}?{CODE_PARAM}={code}",
         "expires_in": CODE_TTL,
     }
 

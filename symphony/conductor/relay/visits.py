@@ -4,7 +4,7 @@
 /experiments/{experiment}/services/{service}/visit``) and prints or opens
 ``/x/{experiment}/{service}/?symphony-visit=CODE``. The first request with that code
 spends it: the answer sets a cookie scoped to the service's path (``Path=/x/exp/svc/``,
-``HttpOnly``, ``SameSite=Strict``) and redirects to the same address without the code,
+``HttpOnly``, ``SameSite=Lax``) and redirects to the same address without the code,
 so neither the API token nor a usable code stays in the address bar or the history.
 
 Codes are spent once and expire after :data:`CODE_TTL`; cookies after
