@@ -31,6 +31,7 @@ from ._experiment_lookup import (
     experiment,
     given_experiment,
 )
+from ._intermixed import intermixed
 from ._remote import add_conductor_flag
 
 
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--address", default="127.0.0.1", help="the local address to listen on (127.0.0.1)"
     )
     add_conductor_flag(forward)
+    intermixed(forward)  # options between the positionals
     forward.set_defaults(handler=run_port_forward)
 
 
