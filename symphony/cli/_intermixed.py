@@ -13,6 +13,7 @@ orders themselves; this changes nothing there.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,9 @@ class IntermixedParser(argparse.ArgumentParser):
     """A command's parser whose options may come between its positionals."""
 
     _inside = False
+    #: The list ``dest`` that takes the words the parser does not know, instead of
+    #: argparse's "unrecognized arguments: ..." that repeats them (``None``: an error).
+    unknown_into: str | None = None
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: Any = None
@@ -29,15 +33,44 @@ class IntermixedParser(argparse.ArgumentParser):
         # first turned off, then on): those calls are argparse's own.
         if self._inside:
             return super().parse_known_args(args, namespace)
+        unknown: list[str] = []
+        if self.unknown_into is not None:
+            args, unknown = self._unknown_options(sys.argv[1:] if args is None else args)
         self._inside = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            found, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._inside = False
+        if self.unknown_into is not None and (unknown or extras):
+            taken = getattr(found, self.unknown_into, None) or []
+            setattr(found, self.unknown_into, [*taken, *unknown, *extras])
+            extras = []
+        return found, extras
+
+    def _unknown_options(self, args: Sequence[str]) -> tuple[list[str], list[str]]:
+        """``(the words argparse is to see, the option-like words it does not define)``.
+
+        Taken out before argparse sees them: it would repeat them in its error, and
+        read ``-hunter2`` as ``-h`` with ``unter2`` (which it repeats too).
+        """
+        options = {option for action in self._actions for option in action.option_strings}
+        kept: list[str] = []
+        unknown: list[str] = []
+        for at, word in enumerate(args):
+            if word == "--":
+                kept.extend(args[at:])
+                break
+            name = word.split("=", 1)[0] if word.startswith("--") else word
+            looks_like_option = word.startswith("-") and word != "-"
+            (unknown if looks_like_option and name not in options else kept).append(word)
+        return kept, unknown
 
 
-def intermixed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``parser`` (a sub-command's, as ``add_parser`` made it), taking options anywhere."""
+def intermixed(
+    parser: argparse.ArgumentParser, *, unknown_into: str | None = None
+) -> IntermixedParser:
+    """``parser`` (a sub-command's, as ``add_parser`` made it), taking options anywhere;
+    with ``unknown_into``, the words it does not know go to that list, not to an error."""
     if not isinstance(parser, IntermixedParser):
         kind = type(parser)
         parser.__class__ = (
@@ -45,4 +78,6 @@ def intermixed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
             if kind is argparse.ArgumentParser
             else type(f"Intermixed{kind.__name__}", (IntermixedParser, kind), {})
         )
+    assert isinstance(parser, IntermixedParser)
+    parser.unknown_into = unknown_into
     return parser
