@@ -25,6 +25,8 @@ def parse(*argv: str):
         (("pf", "tb", "rl"), ("rl", 0)),  # as vi takes it
         (("pf", "tb", "rl", "9000"), ("rl", 9000)),
         (("port-forward", "tb", "9000", "rl"), ("rl", 9000)),
+        (("pf", "tb", "²"), ("²", 0)),  # not an ASCII number: a name (str.isdigit took it)
+        (("pf", "tb", "rl", "0"), ("rl", 0)),
         # Options between the positionals (argparse alone took none after the first).
         (("pf", "tb", "-e", "rl", "9000"), ("rl", 9000)),
         (("pf", "-e", "rl", "tb", "9000"), ("rl", 9000)),
@@ -64,6 +66,8 @@ def test_visit_takes_the_experiment_as_pf_does(argv: tuple[str, ...], experiment
         (("pf", "tb", "80", "90"), "two local ports"),
         (("pf", "tb", "rl", "other"), "two experiments"),
         (("pf", "tb", "70000"), "local port 70000"),
+        (("pf", "tb", "9" * 5000), "is not a port number"),  # int() refused it: exit 1
+        (("pf", "tb", "rl", "123456"), "is not a port number"),
     ],
 )
 def test_service_commands_refuse_what_cannot_be_meant(
