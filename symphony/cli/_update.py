@@ -10,8 +10,10 @@ scale`` may have set it) and ``desired_state`` (``symphony stop``/``start``). A 
 of the template makes a new version that rolls out as the spec's ``update`` says.
 
 A process of an experiment is a deployment named ``<experiment>.<process>``: the file
-changes it like any other, but its ``experiment`` field is the Conductor's (which
-experiment and process it is, set at launch), so a file that does not name it keeps it.
+changes its template like any other, but its ``experiment`` field is the Conductor's
+(which experiment and process it is, set at launch), so a file that does not name it
+keeps it; and the Conductor refuses a change of what the experiment sets (``replicas``,
+``desired_state``, ``schedule``), naming the field.
 Processes are made by ``symphony launch``, not here: ``--update`` with such a name and no
 such process says so.
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from symphony.client.settle import STEADY, Steady, progress, runs
+from symphony.client.settle import POLL, STEADY, Steady, progress, runs
 
 from . import _table as t
 from ._remote import call
@@ -46,8 +46,6 @@ __all__ = [
     "wait_after",
 ]
 
-#: Seconds between two looks at the deployment.
-POLL = 0.5
 #: Exit status when --timeout passes first.
 TIMED_OUT = 3
 DEFAULT_TIMEOUT = 300.0

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import CLIError
 from ._experiment_lookup import cluster_of, experiment_names, resolve
+from ._intermixed import intermixed
 from ._remote import add_conductor_flag, call
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "`symphony logs`); with no EXP, print the current one.",
     )
     switch.add_argument("experiment", metavar="EXP", nargs="?", help="name or unique prefix")
+    intermixed(switch)  # options between the positionals
     _common(switch, run_switch)
 
 

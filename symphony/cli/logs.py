@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from . import _table as t
+from ._intermixed import intermixed
 from ._reader import write_until_reader_leaves
 from ._remote import add_conductor_flag, call, client
 from .deploy import non_negative
@@ -65,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     logs.add_argument("--instance", metavar="ID", help="one instance's output (id or replica)")
     logs.add_argument("--stderr", action="store_true", help="standard error instead of stdout")
     add_conductor_flag(logs)
+    intermixed(logs)  # options between the positionals
     logs.set_defaults(handler=run_logs)
 
     events = subparsers.add_parser(

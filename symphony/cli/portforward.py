@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import secrets
 import sys
 from typing import Any
@@ -29,8 +30,10 @@ from ._experiment_lookup import (
     cluster_of,
     current_or_only,
     experiment,
+    experiment_names,
     given_experiment,
 )
+from ._intermixed import intermixed
 from ._remote import add_conductor_flag
 
 
@@ -58,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--address", default="127.0.0.1", help="the local address to listen on (127.0.0.1)"
     )
     add_conductor_flag(forward)
+    intermixed(forward)  # options between the positionals
     forward.set_defaults(handler=run_port_forward)
 
 
@@ -77,8 +81,11 @@ def forward_target(args: argparse.Namespace) -> tuple[str | None, int]:
     """``(experiment or None, local port)`` of the words after SERVICE (a number is the
     port); what cannot be meant is a usage error."""
     words = [w for w in (args.first, args.second) if w is not None]
-    ports = [w for w in words if w.isdigit()]
-    names = [w for w in words if not w.isdigit()]
+    for word in words:
+        if re.fullmatch(r"[0-9]{6,}", word):  # and no int() of 5,000 digits
+            args.parser.error(f"local port {word[:12]}... is not a port number (0-65535)")
+    ports = [w for w in words if is_port_word(w)]
+    names = [w for w in words if not is_port_word(w)]
     if len(ports) > 1:
         args.parser.error(f"two local ports: {' and '.join(ports)} (give one)")
     if len(names) > 1:
@@ -89,11 +96,35 @@ def forward_target(args: argparse.Namespace) -> tuple[str | None, int]:
     return given_experiment(args, names[0] if names else None), port
 
 
+def is_port_word(word: str) -> bool:
+    """A local port's word: 1-5 ASCII digits (``str.isdigit`` takes ``²`` too).
+
+    >>> [is_port_word(w) for w in ("9000", "²", "rl", "123456")]
+    [True, False, False, False]
+    """
+    return re.fullmatch(r"[0-9]{1,5}", word) is not None
+
+
+def check_not_an_experiment(args: argparse.Namespace, cluster: Any) -> None:
+    """A lone number after SERVICE is LOCAL_PORT; when an experiment has that name too,
+    a usage error asks for ``-e`` rather than pass it over without a word."""
+    words = [w for w in (args.first, args.second) if w is not None]
+    if len(words) != 1 or not is_port_word(words[0]) or args.experiment_flag is not None:
+        return
+    if words[0] in experiment_names(cluster):
+        number = words[0]
+        args.parser.error(
+            f"{number} is an experiment's name as well as a port number, and a number here "
+            f"is LOCAL_PORT: say `-e {number}` for the experiment (`-e {number} PORT` for both)"
+        )
+
+
 def run_port_forward(args: argparse.Namespace) -> int:
     import trio
 
     wanted, local_port = forward_target(args)
     cluster = cluster_of(args)
+    check_not_an_experiment(args, cluster)
     name = current_or_only(cluster, wanted)
     served = served_names(experiment(cluster, name))
     if args.service not in served:  # said now, not at each connection the port takes

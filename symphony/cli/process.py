@@ -26,6 +26,7 @@ from ._experiment_lookup import (
     experiment,
     given_experiment,
 )
+from ._intermixed import intermixed
 from ._remote import add_conductor_flag, call
 
 HEADERS = ("Group", "Name", "Ready", "Restarts", "State")
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     process.add_argument("experiment", metavar="EXP", nargs="?", help="name or unique prefix")
     process.add_argument("--json", action="store_true", help="print the API's JSON instead")
     add_conductor_flag(process)
+    intermixed(process)  # options between the positionals
     process.set_defaults(handler=run_process)
 
     visit = subparsers.add_parser(
@@ -57,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_experiment_flag(visit)
     visit.add_argument("--url-only", action="store_true", help="print the URL, open nothing")
     add_conductor_flag(visit)
+    intermixed(visit)  # options between the positionals
     visit.set_defaults(handler=run_visit)
 
 

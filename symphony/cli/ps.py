@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _table as t
 from ._errors import CLIError
+from ._intermixed import intermixed
 from ._remote import add_conductor_flag, call, client
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ps.add_argument("--state", metavar="STATE", help="only deployments in this state")
     ps.add_argument("--group", metavar="G", help="only deployments of this node group")
     add_conductor_flag(ps)
+    intermixed(ps)  # options between the positionals
     ps.set_defaults(handler=run_ps)
 
     nodes = subparsers.add_parser(

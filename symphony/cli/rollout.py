@@ -15,6 +15,7 @@ import argparse
 import time
 from typing import Any
 
+from ._intermixed import intermixed
 from ._remote import add_conductor_flag, call, client
 
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "version", metavar="VERSION", nargs="?", type=_positive_int, help="a kept version"
     )
     add_conductor_flag(rollback)
+    intermixed(rollback)  # options between the positionals
     rollback.set_defaults(handler=roll_back)
 
     text = "promote a rolling update's canaries: the roll goes on"

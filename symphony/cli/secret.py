@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ._errors import CLIError
+from ._intermixed import intermixed
 from ._remote import add_conductor_flag, call, client
 
 
@@ -41,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "never from an argument.",
     )
     put.add_argument("name", metavar="NAME", help="letters, digits, '_', '.', '-'")
-    # Taken only to refuse it after NAME is checked: arguments are checked in order.
-    put.add_argument("value", nargs="?", help=argparse.SUPPRESS)
+    # Taken only to refuse it after NAME is checked (arguments are checked in order),
+    # every word of it, wherever it is and whatever it looks like: none is repeated.
+    put.add_argument("value", nargs="*", help=argparse.SUPPRESS)
+    intermixed(put, unknown_into="value")
     put.add_argument(
         "--from-file", metavar="FILE", type=Path, help="read the value from FILE (exactly)"
     )
@@ -85,10 +88,11 @@ def run_set(args: argparse.Namespace) -> int:
         check_secret_name(args.name)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    if args.value is not None:  # a usage error (exit 2), said after the name's
+    if args.value:  # a usage error (exit 2), said after the name's, naming no word of it
         args.parser.error(
             "a secret's value is never an argument (arguments show in `ps` and in the "
-            "shell's history): pipe it in, type it when asked, or pass --from-file FILE"
+            "shell's history): pipe it in, type it when asked, or pass --from-file FILE "
+            "(the words after NAME are not repeated here)"
         )
     value = read_value(args.from_file)
     api = client(args)

@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = commands.add_parser("list", help="list join tokens (never their secrets)")
     listing.add_argument("--json", action="store_true", help="print the API's JSON instead")
     revoke = commands.add_parser("revoke", help="delete a join token so it can no longer join")
-    revoke.add_argument("id", help="the token's id (the part after 'symjt1.')")
+    revoke.add_argument("id", help="the token's id (the part after 'symjt1.'), or the whole token")
     for parser, handler in ((create, run_create), (listing, run_list), (revoke, run_revoke)):
         add_conductor_flag(parser)
         parser.set_defaults(handler=handler)
@@ -161,6 +161,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_revoke(args: argparse.Namespace) -> int:
     api = client(args)
-    call(api, api.revoke_join_token, args.id)
-    print(f"revoked join token {args.id}")
+    revoked = call(api, api.revoke_join_token, args.id)  # a whole token: by its id
+    print(f"revoked join token {revoked.get('deleted')}")
     return 0

@@ -69,9 +69,18 @@ def secret_path(name: str) -> str:
 
 
 def token_path(token_id: str) -> str:
-    """``/tokens/<id>``, the id quoted (never a path)."""
+    """``/tokens/<id>``, the id quoted (never a path). A whole token
+    (``symjt1.<id>.<secret>``, what a user has at hand) is turned into its id first, as
+    ``kubeadm token delete`` does: its secret goes into no URL and no access log.
+
+    >>> token_path("symjt1.4f1c2a9e8b7d6c5a.c2VjcmV0")
+    '/tokens/4f1c2a9e8b7d6c5a'
+    """
     if not isinstance(token_id, str) or not token_id:
-        raise ValueError(f"a join token id is a non-empty string, got {token_id!r}")
+        raise ValueError("a join token id is a non-empty string")
+    prefix, _, rest = token_id.strip().partition(".")
+    if prefix == "symjt1" and rest:
+        token_id = rest.partition(".")[0]
     return f"/tokens/{quote(token_id, safe='')}"
 
 

@@ -18,6 +18,10 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+#: Seconds between two looks of a waiter (``deploy --wait``, ``Cluster.wait_running``):
+#: each is one or two requests, and a run must last :data:`STEADY` anyway.
+POLL = 0.5
+
 #: Seconds a replica's run must last, seen at two looks, before a wait counts it: a run
 #: that fails at once is reported ended well within this.
 STEADY = 1.0

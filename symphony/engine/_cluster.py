@@ -137,11 +137,13 @@ class Cluster:
     def wait_running(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
         """Block until experiment ``name`` runs whole, by ``symphony deploy --wait``'s
         rule: every process's run seen at two looks at least a second apart (the same
-        run, healthy if it has a health check), and no run failed meanwhile. Returns the
-        experiment; raises ``TimeoutError`` with the reason otherwise, at once when it
-        cannot run whole: a process ``failed``, one ended that its restart policy starts
-        no more, or one's run failed and is being restarted (a crash loop)."""
-        from symphony.client.settle import Steady, progress, runs
+        run, healthy if it has a health check), looking every ``POLL`` (0.5 s). What it
+        judges starts at its first look that shows the experiment running: a run that
+        failed after that look fails the wait, one that failed before it is history.
+        Returns the experiment; raises ``TimeoutError`` with the reason otherwise, at
+        once when it cannot run whole: a process ``failed``, one ended that its restart
+        policy starts no more, or one's run failed and is being restarted (a crash loop)."""
+        from symphony.client.settle import POLL, Steady, progress, runs
 
         deadline = time.monotonic() + timeout
         steady = Steady()
@@ -177,7 +179,7 @@ class Cluster:
             if failure or found.get("state") == "failed" or ended or time.monotonic() > deadline:
                 why = failure or f"{found.get('state')}: {found.get('reason')}"
                 raise TimeoutError(f"experiment {name!r} is {why}")
-            time.sleep(0.1)
+            time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
 
     def _process_deployments(self, name: str, found: dict[str, Any]) -> list[dict[str, Any]]:
         """The deployments of experiment ``name``'s processes (named ``<name>.<process>``):

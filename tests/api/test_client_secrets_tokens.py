@@ -76,3 +76,38 @@ async def test_client_creates_lists_and_revokes_join_tokens(tmp_path: Path) -> N
             made = await client.create_join_token(ttl_seconds=60)
             assert made["id"] in [t["id"] for t in await client.list_join_tokens()]
             assert (await client.revoke_join_token(made["id"])) == {"deleted": made["id"]}
+
+
+async def test_a_whole_join_token_is_revoked_by_its_id_and_never_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``revoke_join_token`` and ``symphony token revoke`` given the whole token (what
+    a user has at hand) send only its id, as ``kubeadm token delete`` does; the
+    Conductor's 404 repeats nothing shaped like a secret, whatever the path holds."""
+    from symphony.cli import main
+
+    async with cluster(tmp_path, node=False) as c:
+        monkeypatch.setenv("SYMPHONY_URL", c.info.http_url)
+        monkeypatch.setenv("SYMPHONY_TOKEN", c.info.api_token)
+
+        def scenario() -> None:
+            api = Client(c.info.http_url, c.info.api_token)
+            made = api.create_join_token(ttl_seconds=600)
+            secret = made["token"].split(".")[2]
+            assert api.revoke_join_token(made["token"]) == {"deleted": made["id"]}
+            with pytest.raises(ApiError) as gone:
+                api.revoke_join_token(made["token"])
+            assert gone.value.status == 404 and secret[:4] not in str(gone.value)
+            other = api.create_join_token(ttl_seconds=600)
+            assert main(["token", "revoke", other["token"]]) == 0
+            out, err = capsys.readouterr()
+            assert out.strip() == f"revoked join token {other['id']}"
+            assert other["token"].split(".")[2][:4] not in out + err
+
+        await trio.to_thread.run_sync(scenario)
+        # A whole token straight in the path (not through the Client): not repeated.
+        leaked = "symjt1.0123456789abcdef.S3cr3tS3cr3tS3cr3t"
+        response = await c.http.delete(f"/tokens/{leaked}")
+        assert response.status_code == 404 and "S3cr3t" not in response.text
+        response = await c.http.delete("/tokens/0123456789abcdef")
+        assert response.status_code == 404 and "0123456789abcdef" in response.text

@@ -126,6 +126,13 @@ def test_deploy_update_changes_a_process_of_an_experiment(project: Path) -> None
     found = api.get_deployment("exp.worker")["spec"]
     assert found["config"]["command"] == ["sleep", "601"] and found["config"]["env"]["A"] == "1"
     assert found["experiment"]["name"] == "exp" and found["experiment"]["process"] == "worker"
+    # What the experiment sets is not the file's: refused, the field named, nothing sent.
+    spec["replicas"] = 2
+    refused = cli(project, "deploy", "-f", write(project, spec), "--update", ok=False)
+    assert refused.returncode == 1 and "replicas" in refused.stderr
+    assert "symphony p exp" in refused.stderr
+    assert api.get_deployment("exp.worker")["spec"]["replicas"] == 1
+    del spec["replicas"]
     # Not a process of an experiment that exists: said plainly, nothing created.
     spec["name"] = "nosuch.worker"
     missing = cli(project, "deploy", "-f", write(project, spec), "--update", ok=False)

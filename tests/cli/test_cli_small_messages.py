@@ -39,6 +39,30 @@ def test_secret_set_refuses_a_value_given_as_an_argument(
     assert "a secret's value is never an argument" in err and "--from-file" in err, err
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("hunter2", "xyzzy"),
+        ("hunter2", "--from-file", "f", "xyzzy"),
+        ("--from-file", "f", "hunter2", "xyzzy"),
+        ("-hunter2",),
+        ("--hunter2=xyzzy",),
+        ("hunter2", "-xyzzy"),
+    ],
+)
+def test_secret_set_never_repeats_a_word_of_a_value_given_as_arguments(
+    capsys: pytest.CaptureFixture[str], words: tuple[str, ...]
+) -> None:
+    """A value typed after NAME (in any place, or looking like an option) is refused
+    without echoing any part of it: "unrecognized arguments: xyzzy" showed a word."""
+    with pytest.raises(SystemExit) as usage:
+        main(["secret", "set", "good", *words, "--conductor", NOWHERE])
+    assert usage.value.code == 2
+    out, err = capsys.readouterr()
+    assert "a secret's value is never an argument" in err, err
+    assert "hunter2" not in out + err and "xyzzy" not in out + err, err
+
+
 def test_upload_of_a_missing_directory_says_it_does_not_exist(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -159,3 +159,30 @@ async def test_wait_running_does_not_take_a_crash_loop_for_running(tmp_path: Pat
                 engine.wait_running("loop", timeout=20)
 
         await trio.to_thread.run_sync(scenario)
+
+
+async def test_wait_running_looks_every_half_second_as_deploy_wait_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each look is two requests (the experiment, its processes): ``wait_running``
+    paces them as ``symphony deploy --wait`` does (:data:`POLL`), not five times as often."""
+    from symphony.client.settle import POLL
+
+    async with cluster(tmp_path, node=False) as c:
+        engine = Cluster.new("symphony", url=c.info.http_url, token=c.info.api_token)
+        exp = engine.new_experiment("idle")
+        exp.new_process("a", cmds=["sleep 60"])
+        await trio.to_thread.run_sync(engine.launch, exp)  # no node: it stays pending
+        pauses: list[float] = []
+        real_sleep = time.sleep
+
+        def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+            real_sleep(seconds)
+
+        monkeypatch.setattr(time, "sleep", sleep)
+        with pytest.raises(TimeoutError, match="pending"):
+            await trio.to_thread.run_sync(lambda: engine.wait_running("idle", timeout=1.2))
+        assert POLL == 0.5 and pauses, pauses
+        assert all(0 <= p <= POLL for p in pauses) and pauses[0] == POLL, pauses
+        assert len(pauses) <= 4, pauses

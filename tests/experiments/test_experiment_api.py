@@ -126,7 +126,7 @@ async def test_experiment_field_of_a_deployment_is_the_conductors(tmp_path: Path
         assert response.status_code == 409, response.text
         assert response.json()["detail"] == (
             "deployment x.a is process a of experiment x: delete the experiment "
-            "(DELETE /experiments/x, symphony d x), or stop the process"
+            "(DELETE /experiments/x, symphony d x), or stop it (PATCH /experiments/x)"
         )
         found = (await c.http.get("/experiments/x")).json()
         assert [p["name"] for p in found["processes"]] == ["a"]
@@ -164,3 +164,36 @@ def test_experiment_state_names_what_does_not_run() -> None:
         "not running: c; ended, not to be restarted: b (exited with code 7)",
     )
     assert experiment_state("stopped", [proc("a", "stopped")]) == ("stopped", None)
+
+
+async def test_the_experiment_sets_its_processes_count_state_and_schedule(
+    tmp_path: Path,
+) -> None:
+    """A process's ``replicas`` (one address per name in SYMPH_*), ``desired_state`` (a
+    stopped process under an experiment that says it runs) and ``schedule`` are the
+    experiment's: a PATCH of one is refused, naming the field and what to use instead,
+    so ``deploy --update``, ``scale``, ``stop`` and the Client all get it."""
+    async with cluster(tmp_path, node=False) as c:
+        ok = {"name": "x", "processes": [sleeper("a", binds="svc")]}
+        assert (await c.http.post("/experiments", json=ok)).status_code == 201
+        for patch in (
+            {"replicas": 2},
+            {"desired_state": "stopped"},
+            {"schedule": {"cron": "* * * * *"}},
+        ):
+            response = await c.http.patch("/deployments/x.a", json=patch)
+            assert response.status_code == 422, response.text
+            (field,) = patch
+            [detail] = response.json()["detail"]
+            assert detail["path"] == field
+            assert "symphony p x" in detail["message"]
+            assert "PATCH /experiments/x" in detail["message"]
+        found = (await c.http.get("/deployments/x.a")).json()
+        assert found["spec"]["replicas"] == 1 and found["desired_state"] == "running"
+        assert found["spec"].get("schedule") is None and found["version"] == 1
+        # A plain deployment takes them as ever.
+        plain = {"name": "plain", "config": {"command": ["sleep", "60"]}}
+        assert (await c.http.post("/deployments", json=plain)).status_code == 201
+        response = await c.http.patch("/deployments/plain", json={"replicas": 0})
+        assert response.status_code == 200, response.text
+        assert (await c.http.delete("/experiments/x")).status_code == 200

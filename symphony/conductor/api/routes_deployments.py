@@ -38,6 +38,10 @@ OWNED_BY_EXPERIMENT = {
     "change experiments with /experiments",
 }
 
+#: What an experiment decides for each of its processes: one instance (``SYMPH_*`` holds
+#: one address per name), running or stopped with the whole experiment, no schedule.
+SET_BY_EXPERIMENT = ("replicas", "desired_state", "schedule")
+
 #: How long a DELETE may wait for every process group to stop.
 DELETE_TIMEOUT = 120.0
 
@@ -149,11 +153,31 @@ async def patch(id_or_name: str) -> dict[str, Any]:
     if "experiment" in data:
         raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
     record = find(id_or_name)
+    _refuse_experiments_fields(record, data)
     data = await _with_git_commit(record.spec, data)
     updated: DeploymentRecord = refused(
         await context().deployments.ask(UpdateDeployment(record.id, data), timeout=30)
     )
     return await one(updated)
+
+
+def _refuse_experiments_fields(record: DeploymentRecord, patch: dict[str, Any]) -> None:
+    """A process of an experiment takes no change of what its experiment sets."""
+    role = record.spec.experiment
+    if role is None:
+        return
+    detail = [
+        {
+            "path": field,
+            "message": f"deployment {record.name} is process {role.process} of experiment "
+            f"{role.name}, which sets its {field}: watch it with `symphony p {role.name}`; "
+            f"stop or start the whole experiment (PATCH /experiments/{role.name})",
+        }
+        for field in SET_BY_EXPERIMENT
+        if field in patch
+    ]
+    if detail:
+        raise HttpError(422, "invalid spec", detail)
 
 
 async def _git_commit(
@@ -199,7 +223,7 @@ async def delete(id_or_name: str) -> dict[str, Any]:
             "conflict",
             f"deployment {record.name} is process {role.process} of experiment {role.name}: "
             f"delete the experiment (DELETE /experiments/{role.name}, symphony d "
-            f"{role.name}), or stop the process",
+            f"{role.name}), or stop it (PATCH /experiments/{role.name})",
         )
     refused(await context().deployments.ask(DeleteDeployment(record.id), timeout=DELETE_TIMEOUT))
     return {"deleted": record.id, "name": record.name}

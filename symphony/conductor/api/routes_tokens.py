@@ -20,6 +20,7 @@ The routes sit behind the API token like every other non-public route.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -128,5 +129,19 @@ async def list_tokens() -> dict[str, Any]:
 @tokens.delete("/tokens/<token_id>")
 async def delete_token(token_id: str) -> dict[str, Any]:
     if not _join().store.delete_join_token(token_id):
-        raise HttpError(404, "not found", f"no join token {token_id!r:.40}")
+        raise HttpError(404, "not found", _no_token(token_id))
     return {"deleted": token_id}
+
+
+def _no_token(token_id: str) -> str:
+    """The 404's detail: the id repeated only when it is shaped like one (what else is
+    in the path may be a whole token, its secret included).
+
+    >>> _no_token("4f1c2a9e8b7d6c5a")
+    "no join token '4f1c2a9e8b7d6c5a'"
+    >>> _no_token("symjt1.4f1c2a9e8b7d6c5a.c2VjcmV0")
+    "no join token with that id (an id is the part after 'symjt1.', not the whole token)"
+    """
+    if re.fullmatch(r"[0-9a-f]{1,32}", token_id):
+        return f"no join token {token_id!r}"
+    return "no join token with that id (an id is the part after 'symjt1.', not the whole token)"
