@@ -42,6 +42,8 @@ ROLLING, CANARY, PROMOTED, REVERTING, PAUSED = (
 _PAST_CANARIES = frozenset({PROMOTED, REVERTING})
 #: What the Scheduler says of an instance merely queued (not a lack of room).
 _QUEUED = "waiting for a node"
+#: How the roll reason of a rolling restart begins (see :mod:`.restarting`).
+RESTART_REASON = "rolling restart of version"
 
 
 @dataclass
@@ -207,13 +209,17 @@ class RollDriver:
         record = outcome.record
         if step.done:
             outcome.record = self._finish(record)
-            done = (
-                f"back to version {record.version}"
-                if record.roll_state == REVERTING
-                else f"version {record.version} rolled out"
-            )
-            text = f"{done}: {wanted} healthy instance(s)"
-            outcome.events.append(("rolled-out", text))
+            if (record.roll_reason or "").startswith(RESTART_REASON):
+                text = f"rolling restart done: {wanted} healthy instance(s) of version "
+                outcome.events.append(("restarted", f"{text}{record.version}"))
+            else:
+                done = (
+                    f"back to version {record.version}"
+                    if record.roll_state == REVERTING
+                    else f"version {record.version} rolled out"
+                )
+                text = f"{done}: {wanted} healthy instance(s)"
+                outcome.events.append(("rolled-out", text))
         elif step.waiting is not None and record.roll_state != CANARY:
             self.store.set_roll(record.id, CANARY, step.waiting)
             self.store.set_version_status(record.id, record.version, CANARY)
