@@ -135,6 +135,12 @@ async def test_restart_schedule_rolls_unless_it_says_all_at_once(
     assert view["version"] == 2 and view["rollout"]["state"] == "promoted"
     assert stops(cluster) == [] and len(cluster.starts()) == 3  # one new, beside the old
     assert any(e.startswith("scheduled rolling restart") for e in cluster.events("roll"))
+    # The next time comes while that roll is under way: it passes, with an event.
+    await cluster.deployments.tell(RestartDue(record.id, 60.0, 60.0))
+    await trio.testing.wait_all_tasks_blocked()
+    assert cluster.view("roll")["version"] == 2
+    [skipped] = [e for e in cluster.events("roll") if "skipped" in e]
+    assert "a rollout of version 2 is under way" in skipped
     cluster.commands.clear()
 
     at_once = {**nightly, "strategy": "all-at-once"}
@@ -145,3 +151,22 @@ async def test_restart_schedule_rolls_unless_it_says_all_at_once(
     await trio.testing.wait_all_tasks_blocked()
     assert sorted(stops(cluster)) == sorted(old)  # every one at once, as before
     assert cluster.view("bang")["version"] == 1
+
+
+async def test_restart_of_a_job_that_finished_runs_it_again(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # Nothing old to replace: the new instance starts at once (as an update's would).
+    once = {"type": "never"}
+    [first] = (await create_running(cluster, "job", restart_policy=once)).values()
+    node_id = cluster.starts()[0][0]
+    await cluster.report(node_id, first, "exited", exit_code=0, final=True)
+    assert cluster.view("job")["state"] == "exited"
+    await cluster.deployments.ask(RestartDeployment("job"))
+    await trio.testing.wait_all_tasks_blocked()
+    node_id, again = latest_start(cluster)
+    assert again.instance_id != first.instance_id
+    await cluster.report(node_id, again, "running", pid=4)
+    await cluster.report(node_id, again, "exited", exit_code=0, final=True)
+    view = cluster.view("job")
+    assert view["version"] == 2 and view["rollout"] is None

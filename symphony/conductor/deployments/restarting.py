@@ -68,9 +68,12 @@ def refusal(record: DeploymentRecord) -> str | None:
 
 
 async def restart(
-    deployments: Deployments, record: DeploymentRecord, what: str
+    deployments: Deployments,
+    record: DeploymentRecord,
+    what: str,
+    kind: str = "restart-requested",
 ) -> DeploymentRecord | Failed:
-    """Start a rolling restart of ``record`` (``what`` begins its event)."""
+    """Start a rolling restart of ``record`` (``what`` begins its event, of ``kind``)."""
     from .manager import Failed
 
     why = refusal(record)
@@ -85,7 +88,7 @@ async def restart(
         roll_state=PROMOTED,
         reason=f"{RESTART_REASON} {record.version}",
         version=version,
-        kind="restart-requested",
+        kind=kind,
     )
 
 
@@ -103,9 +106,10 @@ async def scheduled(deployments: Deployments, message: RestartDue) -> bool:
         return False
     if record.spec.desired_state == "stopped":
         return True  # its times pass while stopped, as for a run
-    done = await restart(
-        deployments, record, f"scheduled rolling restart for {when(message.scheduled_at)}"
-    )
+    # The kind of a scheduled restart's event, whatever its strategy (the UI's runs
+    # panel refreshes on it).
+    what = f"scheduled rolling restart for {when(message.scheduled_at)}"
+    done = await restart(deployments, record, what, "restart-scheduled")
     if isinstance(done, Failed):
         text = f"scheduled restart for {when(message.scheduled_at)} skipped: {done.error}"
         deployments.events.add(record, "restart-skipped", text)
