@@ -170,3 +170,19 @@ async def test_restart_of_a_job_that_finished_runs_it_again(
     await cluster.report(node_id, again, "exited", exit_code=0, final=True)
     view = cluster.view("job")
     assert view["version"] == 2 and view["rollout"] is None
+
+
+async def test_restart_of_a_failed_deployment_starts_it_afresh(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    once = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("flaky", reschedule=once)))
+    await trio.testing.wait_all_tasks_blocked()
+    node, first = latest_start(cluster)
+    await cluster.report(node, first, "failed", reason="restart budget spent", final=True)
+    assert cluster.view("flaky")["state"] == "failed"
+    restarted = await cluster.deployments.ask(RestartDeployment("flaky"))
+    assert not isinstance(restarted, Failed), restarted
+    await trio.testing.wait_all_tasks_blocked()
+    view = cluster.view("flaky")
+    assert view["failure"] is None and len(cluster.starts()) == 2
