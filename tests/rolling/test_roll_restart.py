@@ -82,6 +82,10 @@ async def test_restart_rolls_one_at_a_time_keeping_replicas_minus_max_parallel_r
     events = cluster.events("web")
     assert any(e.startswith("rolling restart requested") for e in events), events
     assert "rolling restart done: 3 healthy instance(s) of version 2" in events
+    # Version 1 (the same template) is forgotten: restarts never push out other templates.
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    assert [v.version for v in cluster.store.list_versions(record.id)] == [2]
 
 
 async def test_restart_of_one_replica_starts_the_new_one_before_stopping_the_old(
