@@ -190,3 +190,23 @@ async def test_restart_of_a_failed_deployment_starts_it_afresh(
     await trio.testing.wait_all_tasks_blocked()
     view = cluster.view("flaky")
     assert view["failure"] is None and len(cluster.starts()) == 2
+
+
+async def test_a_restart_whose_new_instance_is_never_healthy_reverts_keeping_the_old(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    update = {"min_healthy_seconds": 5, "healthy_deadline_seconds": 20}
+    old = await create_running(cluster, "web", replicas=2, update=update)
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    await cluster.report(node, new, "restarting", reason="exited with code 1")
+    await trio.sleep(20.1)
+    assert stops(cluster) == [new.instance_id]  # the old ones run on
+    await cluster.report(node, new, "stopped", final=True)
+    view = cluster.view("web")
+    assert view["version"] == 1 and view["rollout"] is None
+    live = {i["id"] for i in view["instances"] if i["finished_at"] is None}
+    assert live == set(old)
+    [reverted] = [e for e in cluster.events("web") if "reverting" in e]
+    assert reverted.startswith("version 2 failed: instance") and "version 1" in reverted
