@@ -1,12 +1,20 @@
-"""``symphony restart NAME``: stop every instance of a deployment, then start them again.
+"""``symphony restart NAME``: replace every instance of a deployment by a new one, a few at
+a time (a rolling restart), or all at once.
 
     $ symphony restart web
+    deployment web: rolling to version 4 (1 new, 0 healthy, 3 old): rolling restart of version 3
+    $ symphony restart web --all-at-once
     deployment web: stopping 3 instance(s)
     deployment web: starting again
 
 New instances are built from the spec and the secrets as they are now, so this is how
-a changed secret (``symphony secret set``) reaches a running job. It is a plain stop and
-start of all replicas at once (there is a gap), not a rolling update.
+a changed secret (``symphony secret set``) reaches a running job. By default the
+Conductor rolls the restart as it rolls an update (``POST /deployments/{id}/restart``):
+the spec's ``update`` policy says how many at a time, and the next ones start only once
+the new ones are healthy, so the service has no gap. ``--all-at-once`` stops every
+instance, waits until they are gone, then starts new ones (a gap): for a job that
+cannot run two copies at once (a fixed port, a singleton), and for an experiment's
+processes, which do not roll.
 """
 
 from __future__ import annotations
@@ -19,15 +27,34 @@ from ._wait import add_wait_flags, wait_after
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    text = "stop all of a deployment's instances, then start new ones"
+    text = "replace a deployment's instances by new ones, a few at a time (or all at once)"
     parser = subparsers.add_parser("restart", help=text, description=__doc__.split("\n\n")[0])
     parser.add_argument("name", metavar="NAME", help="deployment name or id")
-    add_wait_flags(parser, "the new instances run")
+    parser.add_argument(
+        "--all-at-once",
+        action="store_true",
+        help="stop every instance, then start new ones (a gap; for jobs that cannot run "
+        "two copies at once)",
+    )
+    add_wait_flags(parser, "the new instances run (rolled out: healthy, old ones gone)")
     add_conductor_flag(parser)
     parser.set_defaults(handler=restart)
 
 
 def restart(args: argparse.Namespace) -> int:
+    if args.all_at_once:
+        return _all_at_once(args)
+    from .rollout import roll_summary
+
+    api = client(args)
+    rolling: dict[str, Any] = call(api, api.restart, args.name)
+    print(roll_summary(rolling), flush=True)
+    if args.wait:
+        return wait_after(api, rolling, timeout=args.timeout)
+    return 0
+
+
+def _all_at_once(args: argparse.Namespace) -> int:
     api = client(args)
     current: dict[str, Any] = call(api, api.get_deployment, args.name)
     live = [i for i in current.get("instances") or [] if i.get("finished_at") is None]

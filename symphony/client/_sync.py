@@ -160,6 +160,13 @@ class Client:
         """Let a rolling update waiting on its canaries go on; returns the deployment."""
         return self._json("POST", c.deployment_path(id_or_name, "promote"))
 
+    def restart(self, id_or_name: str) -> dict[str, Any]:
+        """Replace every instance by a new one of the same template, a few at a time as
+        the spec's ``update`` says (a rolling restart: a new version, rolled as an
+        update); returns the deployment. 409 when it is stopped, scheduled, an
+        experiment's process, or already rolling."""
+        return self._json("POST", c.deployment_path(id_or_name, "restart"))
+
     def rollback(self, id_or_name: str, version: int | None = None) -> dict[str, Any]:
         """Go back to a kept version (None: the one current before); it rolls out."""
         body = {} if version is None else {"version": version}

@@ -9,6 +9,10 @@ unchanged), and healthy if the spec has a health check; any run that ended in a 
 after the change fails the wait: the instance's restart count grew past what the change's
 answer showed, and its last exit code is not 0.
 
+A roll under way (an update, a rolling restart) is not settled even when every replica
+runs: between two steps old instances still wait for their replacement. A roll that
+failed (``reverting`` to the last good version, or ``paused``) fails the wait.
+
 Pure functions of the API's JSON (no requests, no clock of their own), so each waiter
 polls at its own pace and tests feed them looks.
 """
@@ -71,10 +75,18 @@ def progress(
     failure = _failed_run(instances, since, restarts)
     if failure is not None:
         return f"failed: {failure}", running, wanted, "failed"
+    roll = deployment.get("rollout")
+    if isinstance(roll, Mapping) and roll.get("state") in ("paused", "reverting"):
+        # The roll failed: it goes back to the last good version, or waits for a change.
+        why = roll.get("reason") or f"roll {roll.get('state')}"
+        return f"failed: {why}", running, wanted, "failed"
     ended = [i for i in instances if (i.get("updated_at") or 0) >= since]
     if deployment.get("state") == "exited" and not live and ended:
         return _ended(ended, wanted)
-    up = running == wanted and len(live) == wanted and not unhealthy
+    if isinstance(roll, Mapping):
+        # Until the roll is done, every replica may run while old ones are still to go.
+        text += f" (rolling: {roll.get('new')} new, {roll.get('old')} old)"
+    up = running == wanted and len(live) == wanted and not unhealthy and not roll
     return text, running, wanted, "up" if up else None
 
 

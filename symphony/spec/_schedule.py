@@ -104,7 +104,14 @@ class Schedule(_Strict):
 
 
 class RestartSchedule(_Strict):
-    """Restart every instance of a long-running deployment at each time of ``cron``."""
+    """Restart every instance of a long-running deployment at each time of ``cron``.
+
+    ``strategy``: ``rolling`` (the default) replaces the instances a few at a time as the
+    deployment's ``update`` policy says, health-gated, like ``symphony restart``;
+    ``all-at-once`` stops every instance and starts new ones as their stops are
+    confirmed (a gap), for a job that cannot run two copies at once.
+    """
 
     cron: Cron
     timezone: ZoneName = "UTC"
+    strategy: Literal["rolling", "all-at-once"] = "rolling"

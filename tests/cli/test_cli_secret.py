@@ -72,14 +72,27 @@ def test_cli_restart_starts_instances_with_the_new_value(project: Path) -> None:
             "command": ["sh", "-c", 'printf "%s" "$T" > "$OUT"; exec sleep 600'],
             "env": {"T": {"secret": "rtok"}, "OUT": str(seen)},
         },
+        "update": {"min_healthy_seconds": 1},
     }
     (project / "job.json").write_text(json.dumps(spec))
     cli(project, "deploy", "-f", "job.json", "--wait")
     wait_for("the first value", lambda: seen.exists() and seen.read_text() == "value-one")
     assert secret_set(project, "rtok", stdin=b"value-two").returncode == 0
+    # A rolling restart: the new instance starts beside the old one (the default
+    # max_surge 1), and the old one stops once the new one has been healthy for 1 s.
     done = cli(project, "restart", "restarted", "--wait")
+    assert "rolling to version 2" in done.stdout, done.stdout
+    assert "rolling restart of version 1" in done.stdout
+    assert seen.read_text() == "value-two"  # --wait returned after the roll
+    [row] = [d for d in json.loads(cli(project, "ps", "--json").stdout) if d["name"] == "restarted"]
+    assert row["version"] == 2 and row.get("rollout") is None
+    assert secret_set(project, "rtok", stdin=b"value-three").returncode == 0
+    done = cli(project, "restart", "restarted", "--all-at-once", "--wait")
     assert "stopping 1 instance(s)" in done.stdout and "starting again" in done.stdout
-    wait_for("the new value", lambda: seen.read_text() == "value-two")
+    wait_for("the newest value", lambda: seen.read_text() == "value-three")
+    cli(project, "stop", "restarted")
+    refused = cli(project, "restart", "restarted", ok=False)
+    assert refused.returncode == 1 and "is stopped" in refused.stderr, refused.stderr
     cli(project, "rm", "restarted")
 
 

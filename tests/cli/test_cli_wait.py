@@ -61,6 +61,25 @@ REPLACED = dep(
     "running", 1, inst(0, "failed", exit_code=3), inst(0, "running", id="w-0b", restarts=0)
 )
 
+# A roll (an update, a rolling restart) between two steps: every replica runs, but old
+# ones are still to be replaced; then one that failed.
+ROLLING = dep(
+    "running",
+    2,
+    inst(0, "running"),
+    inst(1, "running", id="w-1b"),
+    rollout={"state": "promoted", "reason": None, "new": 1, "old": 1, "new_healthy": 1},
+)
+REVERTING = dep(
+    "running",
+    1,
+    inst(0, "running"),
+    rollout={"state": "reverting", "reason": "version 3 failed: too slow", "new": 0, "old": 1},
+)
+PAUSED = dep(
+    "running", 1, inst(0, "running"), rollout={"state": "paused", "reason": "version 3 failed"}
+)
+
 
 @pytest.mark.parametrize(
     ("deployment", "since", "outcome", "text"),
@@ -84,6 +103,9 @@ REPLACED = dep(
         # Between runs a scheduled deployment has settled: it runs nothing till its time.
         (SCHEDULED, 0, "done", "scheduled: waiting for its first scheduled run (30 2 * * *, UTC)"),
         (IN_A_RUN, 0, None, "0/1 running, 1 starting"),
+        (ROLLING, 0, None, "2/2 running (rolling: 1 new, 1 old)"),
+        (REVERTING, 0, "failed", "failed: version 3 failed: too slow"),
+        (PAUSED, 0, "failed", "failed: version 3 failed"),
     ],
 )
 def test_progress_reads_one_look_at_a_deployment(

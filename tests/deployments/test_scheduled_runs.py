@@ -139,13 +139,18 @@ async def test_scheduled_history_keeps_the_newest_runs(tmp_path: Path) -> None:
         assert [(r["number"], r["state"]) for r in runs] == [(4, "succeeded"), (3, "succeeded")]
 
 
-async def test_restart_schedule_restarts_every_instance(tmp_path: Path) -> None:
+async def test_restart_schedule_all_at_once_restarts_every_instance(tmp_path: Path) -> None:
     async with sched_cluster(tmp_path, WallClock(datetime(2026, 6, 1, 11, 0, tzinfo=UTC))) as c:
         spec = {
             "name": "service",
             "replicas": 2,
             "config": {"command": ["sleep", "300"]},
-            "restart_schedule": {"cron": "0 4 * * *", "timezone": "Europe/Berlin"},
+            # All at once, as before rolling restarts (the default now: tests/rolling).
+            "restart_schedule": {
+                "cron": "0 4 * * *",
+                "timezone": "Europe/Berlin",
+                "strategy": "all-at-once",
+            },
         }
         await create(c, spec)
         before = await c.until("/deployments/service", lambda d: running(d) == 2)

@@ -286,6 +286,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "post",
+        "/deployments/{id_or_name}/restart",
+        "Replace every instance by a new one of the same template, rolled as an update",
+        m.Deployment,
+        body_required=False,
+        errors=(401, 404, 409, 422, 503),
+    ),
+    Route(
+        "post",
         "/secrets",
         "Set a secret (201: created, 200: replaced); the value is never shown again",
         ms.SecretSaved,

@@ -1,8 +1,9 @@
-"""Rolling updates: a deployment's versions, promoting its canaries, rolling back.
+"""Rolling updates: a deployment's versions, promoting its canaries, rolling back, a
+rolling restart.
 
 A version is one template of the spec (see ``deployments/versions.py``); the store
-keeps the last ten. Promote and rollback go through the Deployments actor, like every
-other change of a deployment.
+keeps the last ten. Promote, rollback and restart go through the Deployments actor, like
+every other change of a deployment.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from quart import Blueprint
 
-from ..deployments.messages import PromoteDeployment, RollbackDeployment
+from ..deployments.messages import PromoteDeployment, RestartDeployment, RollbackDeployment
 from ..store import DeploymentRecord
 from .app import context
 from .body import json_body, parse_body
@@ -44,5 +45,14 @@ async def rollback(id_or_name: str) -> dict[str, Any]:
     body = parse_body(RollbackRequest, await json_body(empty={}))
     record = find(id_or_name)
     message = RollbackDeployment(record.id, body.version)
+    updated: DeploymentRecord = refused(await context().deployments.ask(message, timeout=30))
+    return await one(updated)
+
+
+@versions.post("/deployments/<id_or_name>/restart")
+async def restart(id_or_name: str) -> dict[str, Any]:
+    # A new version of the same template, rolled as an update (deployments/restarting.py).
+    record = find(id_or_name)
+    message = RestartDeployment(record.id)
     updated: DeploymentRecord = refused(await context().deployments.ask(message, timeout=30))
     return await one(updated)

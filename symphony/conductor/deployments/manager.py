@@ -19,7 +19,8 @@ the Scheduler heard the same news, so a replacement is never placed on a drainin
 Known from the store at start, the set survives a restart.
 
 Schedules: the Timetable tells this actor :class:`FireRun` / :class:`RestartDue`
-(down, like the API's requests), routed to the deployment's supervisor. After a create,
+(down, like the API's requests), routed to the deployment's supervisor (a rolling
+restart is stored here first, as a change: ``restarting.py``). After a create,
 change or delete of a deployment with a schedule (before or after) it pokes the
 Timetable with :class:`SchedulesChanged` through
 ``tell_nowait``, never waiting on it (a full mailbox drops the poke: the Timetable
@@ -72,7 +73,7 @@ from ..store import (
     RollConflict,
     Store,
 )
-from . import creating, experiments
+from . import creating, experiments, restarting
 from .commands import send_batched
 from .creating import BatchRefused, CreateQueue, FlushCreates
 from .events import EventLog
@@ -89,6 +90,7 @@ from .messages import (
     PlaceInstances,
     Promote,
     PromoteDeployment,
+    RestartDeployment,
     RestartDue,
     RollbackDeployment,
     SchedulesChanged,
@@ -228,6 +230,8 @@ class Deployments(Supervisor):
             await self.scheduler.tell(message)
             await self._drain_news(message)
             return None
+        if isinstance(message, RestartDue) and await restarting.scheduled(self, message):
+            return None
         if isinstance(message, FireRun | RestartDue):
             with contextlib.suppress(KeyError, ActorStopped):  # deleted meanwhile
                 await self.child(message.deployment_id).tell(message)
@@ -241,6 +245,8 @@ class Deployments(Supervisor):
             return await self._promote(message)
         if isinstance(message, RollbackDeployment):
             return await self._rollback(message)
+        if isinstance(message, RestartDeployment):
+            return await self._restart(message)
         if isinstance(message, EXPERIMENT_MESSAGES):
             try:
                 return await experiments.handle(self, message)
@@ -288,9 +294,9 @@ class Deployments(Supervisor):
         except REFUSALS as error:
             return Failed(error)
         change = ", ".join(sorted(message.patch)) or "nothing"
-        return await self._store_change(record, spec, f"changed {change}", message.patch)
+        return await self.store_change(record, spec, f"changed {change}", message.patch)
 
-    async def _store_change(
+    async def store_change(
         self,
         record: DeploymentRecord,
         spec: DeploymentSpec,
@@ -299,14 +305,19 @@ class Deployments(Supervisor):
         *,
         roll_state: str = ROLLING,
         reason: str | None = None,
+        version: int | None = None,
+        kind: str = "updated",
     ) -> DeploymentRecord | Failed:
         """Store a changed spec (a new version if its template is new: it rolls out, a
-        rollback without canaries) and tell the deployment's supervisor."""
+        rollback without canaries; ``version``: that new version whatever the template,
+        a rolling restart) and tell the deployment's supervisor."""
         if record.id in self.deleting:
             return Failed(_being_deleted(record))
+        restart = version is not None
         try:
             self._check_secrets(spec)  # a rollback too: its secrets may be gone
-            version = version_of(self.store, record, spec)
+            if version is None:
+                version = version_of(self.store, record, spec)
             updated = self.store.update_deployment(
                 record.id,
                 spec,
@@ -319,9 +330,10 @@ class Deployments(Supervisor):
         self.poke_timetable_for((record.spec, spec))
         if version is not None:
             what += f", version {version}"
-        self.events.add(updated, "updated", f"{what} (generation {updated.generation})")
-        # "symphony start" of a failed deployment: it starts afresh.
-        fresh_start = patch.get("desired_state") == "running" and updated.failure is not None
+        self.events.add(updated, kind, f"{what} (generation {updated.generation})")
+        # "symphony start" (or a restart) of a failed deployment: it starts afresh.
+        starting = restart or patch.get("desired_state") == "running"
+        fresh_start = starting and updated.failure is not None
         if fresh_start:
             updated = self.store.set_deployment_failure(record.id, None) or updated
         await self.child(record.id).tell(SpecChanged(updated, fresh_start))
@@ -360,7 +372,13 @@ class Deployments(Supervisor):
             return Failed(error)
         what = f"rollback to version {target.version}"
         # Without canaries: the version ran before.
-        return await self._store_change(record, spec, what, {}, roll_state=PROMOTED, reason=what)
+        return await self.store_change(record, spec, what, {}, roll_state=PROMOTED, reason=what)
+
+    async def _restart(self, message: RestartDeployment) -> DeploymentRecord | Failed:
+        record = self.store.get_deployment(message.id_or_name)
+        if record is None:
+            return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
+        return await restarting.restart(self, record, "rolling restart requested")
 
     async def _delete(self, message: DeleteDeployment) -> Failed | None:
         record = self.store.get_deployment(message.id_or_name)

@@ -324,6 +324,14 @@ class RollbackDeployment:
 
 
 @dataclass(frozen=True, slots=True)
+class RestartDeployment:
+    """Replace every instance by a new one of the same template, rolled as an update
+    (reply: DeploymentRecord, or Failed; see ``restarting.py``)."""
+
+    id_or_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class DrainingChanged:
     """Told to each DeploymentSupervisor by the Deployments manager: the nodes being
     drained now (all of them); their replicas move elsewhere (see ``draining.py``)."""
@@ -349,7 +357,8 @@ class FireRun:
 
 @dataclass(frozen=True, slots=True)
 class RestartDue:
-    """Restart every instance of a deployment: its ``restart_schedule`` fired."""
+    """Restart a deployment: its ``restart_schedule`` fired (rolled, or all at once as
+    its ``strategy`` says)."""
 
     deployment_id: str
     scheduled_at: float

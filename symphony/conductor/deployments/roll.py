@@ -27,7 +27,7 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from ..store import DeploymentRecord, InstanceRecord, Store, VersionRecord
-from .instances import NON_TEMPLATE_FIELDS
+from .instances import NON_TEMPLATE_FIELDS, template
 from .messages import RollTick
 from .rollout import Member, RollStep, plan_roll, plan_unrolled
 
@@ -42,6 +42,8 @@ ROLLING, CANARY, PROMOTED, REVERTING, PAUSED = (
 _PAST_CANARIES = frozenset({PROMOTED, REVERTING})
 #: What the Scheduler says of an instance merely queued (not a lack of room).
 _QUEUED = "waiting for a node"
+#: How the roll reason of a rolling restart begins (see :mod:`.restarting`).
+RESTART_REASON = "rolling restart of version"
 
 
 @dataclass
@@ -207,19 +209,37 @@ class RollDriver:
         record = outcome.record
         if step.done:
             outcome.record = self._finish(record)
-            done = (
-                f"back to version {record.version}"
-                if record.roll_state == REVERTING
-                else f"version {record.version} rolled out"
-            )
-            text = f"{done}: {wanted} healthy instance(s)"
-            outcome.events.append(("rolled-out", text))
+            if (record.roll_reason or "").startswith(RESTART_REASON):
+                self._forget_restarted(record)
+                text = f"rolling restart done: {wanted} healthy instance(s) of version "
+                outcome.events.append(("restarted", f"{text}{record.version}"))
+            else:
+                done = (
+                    f"back to version {record.version}"
+                    if record.roll_state == REVERTING
+                    else f"version {record.version} rolled out"
+                )
+                text = f"{done}: {wanted} healthy instance(s)"
+                outcome.events.append(("rolled-out", text))
         elif step.waiting is not None and record.roll_state != CANARY:
             self.store.set_roll(record.id, CANARY, step.waiting)
             self.store.set_version_status(record.id, record.version, CANARY)
             outcome.record = replace(record, roll_state=CANARY, roll_reason=step.waiting)
             outcome.events.append(("canary", f"version {record.version}: {step.waiting}"))
         self._tick_at = step.wake_at if step.wake_at is not None else math.inf
+
+    def _forget_restarted(self, record: DeploymentRecord) -> None:
+        """A rolling restart is done: forget the kept versions of the same template (the
+        one restarted), so that restarts (a nightly ``restart_schedule``) never push the
+        earlier templates out of the kept ones, and a rollback goes back to another
+        template, not to a copy of this one."""
+        mine = template(record.spec)
+        same = [
+            v.version
+            for v in self.store.list_versions(record.id)
+            if v.version != record.version and template(v.spec) == mine
+        ]
+        self.store.forget_versions(record.id, same)
 
     def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
         self.store.set_roll(record.id, None)

@@ -1,8 +1,10 @@
 """What a DeploymentSupervisor does when a schedule fires (a mixin of it).
 
 - :class:`FireRun` (``schedule``): start a run, see :mod:`.runs`;
-- :class:`RestartDue` (``restart_schedule``): restart every instance, see
-  :meth:`ScheduledWork._restart_all`.
+- :class:`RestartDue` (``restart_schedule`` with ``strategy: all-at-once``): restart
+  every instance at once, see :meth:`ScheduledWork._restart_all` (the default strategy,
+  ``rolling``, is a rolling restart: the Deployments manager stores it as a change, see
+  :mod:`.restarting`, and this actor rolls it as an update).
 
 Both come from the Timetable through the Deployments manager, down the tree like
 every request; nothing here waits on anything above.
@@ -77,13 +79,9 @@ class ScheduledWork:
         await self._reconcile()
 
     async def _restart_all(self, message: RestartDue) -> None:
-        """Restart every instance at once: stop each live one (its replacement is made
-        when the stop is confirmed, as after any stop) and start those that ended.
-
-        Hook for rolling updates: once a deployment can be rolled, a scheduled restart
-        should roll it (replacing instances a few at a time, health-gated) instead of
-        stopping all of them here; route ``RestartDue`` to the roll at this point.
-        """
+        """Restart every instance at once (``strategy: all-at-once``): stop each live
+        one (its replacement is made when the stop is confirmed, as after any stop) and
+        start those that ended."""
         if self.record.spec.restart_schedule is None or self.record.spec.desired_state != "running":
             return
         live = [i for i in self.instances.values() if is_live(i.state)]

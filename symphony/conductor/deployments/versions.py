@@ -2,7 +2,9 @@
 one (its template is back: a rollback), or a new one (the highest number + 1).
 
 A version is a template, what shapes the processes (see ``instances.template``):
-scaling, stopping and starting, and changes of ``update`` itself make none.
+scaling, stopping and starting, and changes of ``update`` itself make none. A rolling
+restart is the one exception: a new version of the same template (as ``kubectl rollout
+restart`` makes a new revision), so that its instances are the new ones of a roll.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ def version_of(store: Store, record: DeploymentRecord, spec: DeploymentSpec) -> 
     same = next((v.version for v in kept if template(v.spec) == wanted), None)
     if same is not None:
         return same
+    return next_version(record, kept)
+
+
+def next_version(record: DeploymentRecord, kept: list[VersionRecord]) -> int:
+    """The number a new version of the deployment gets: the highest so far + 1 (a
+    rolling restart makes one of the same template, see ``restarting.py``)."""
     return max([record.version, *(v.version for v in kept)]) + 1
 
 

@@ -115,6 +115,18 @@ class VersionTable(StoreBase):
                 (status, reason, deployment_id, version),
             )
 
+    def forget_versions(self, deployment_id: str, versions: list[int]) -> None:
+        """Forget kept versions (a rolling restart's predecessor, of the same template,
+        once it is replaced: the restart's version stands for that template)."""
+        if not versions:
+            return
+        with self._write() as conn:
+            for version in versions:
+                conn.execute(
+                    "DELETE FROM deployment_versions WHERE deployment_id = ? AND version = ?",
+                    (deployment_id, version),
+                )
+
     def set_roll(self, deployment_id: str, state: str | None, reason: str | None = None) -> None:
         """The deployment's roll state (None: no roll under way) and why (a change of the
         deployment: ``updated_at`` moves, so the UI's live feed sends it)."""

@@ -1,0 +1,212 @@
+"""A rolling restart under a virtual clock: the Conductor's actors run in the test's loop
+and nodes are recording sessions (as in test_roll_timers), so the health timers pass
+instantly and every step of the roll is seen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+import trio.testing
+
+from symphony.conductor.deployments import CreateDeployment
+from symphony.conductor.deployments.manager import Failed
+from symphony.conductor.deployments.messages import RestartDeployment, RestartDue
+from symphony.conductor.store import RollConflict
+from symphony.wire import StartInstance
+
+from ..deployments.test_reschedule import Cluster, cluster, spec
+from .test_roll_timers import change, latest_start, stops
+
+__all__ = ["cluster"]  # the fixture, used by name
+
+
+def running(c: Cluster, name: str) -> int:
+    return sum(1 for i in c.view(name)["instances"] if i["state"] == "running")
+
+
+async def create_running(c: Cluster, name: str, **extra: Any) -> dict[str, StartInstance]:
+    """Create ``name`` and report each of its instances running: the starts by id."""
+    await c.deployments.ask(CreateDeployment(spec(name, **extra)))
+    await trio.testing.wait_all_tasks_blocked()
+    for node, start in c.starts():
+        await c.report(node, start, "running", pid=1)
+    return {s.instance_id: s for _, s in c.starts()}
+
+
+async def test_restart_rolls_one_at_a_time_keeping_replicas_minus_max_parallel_running(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    update = {"max_parallel": 1, "max_surge": 0, "min_healthy_seconds": 5}
+    command = {"command": ["sleep", "1000"]}
+    old = await create_running(cluster, "web", replicas=3, update=update, config=command)
+    assert running(cluster, "web") == 3
+    first = set(old)
+
+    restarted = await cluster.deployments.ask(RestartDeployment("web"))
+    assert not isinstance(restarted, Failed), restarted
+    await trio.testing.wait_all_tasks_blocked()
+    assert restarted.version == 2
+    view = cluster.view("web")
+    assert view["rollout"]["state"] == "promoted"  # a restart waits for no canary
+    assert view["rollout"]["reason"] == "rolling restart of version 1"
+
+    # Play the nodes: confirm each stop, run each new instance; the roll goes on only
+    # as the new ones are healthy, so at most max_parallel (1) replica is down.
+    reported: set[str] = set(old)
+    lowest = 3
+    for _ in range(20):
+        for node, start in cluster.starts():
+            if start.instance_id not in reported:
+                reported.add(start.instance_id)
+                assert start.spec.config.command == ("sleep", "1000")  # the same template
+                await cluster.report(node, start, "running", pid=2)
+        lowest = min(lowest, running(cluster, "web"))
+        for down in stops(cluster):
+            inst = old.pop(down, None)
+            if inst is not None:
+                lowest = min(lowest, running(cluster, "web"))
+                node = next(n for n, s in cluster.starts() if s.instance_id == down)
+                await cluster.report(node, inst, "stopped", final=True)
+        lowest = min(lowest, running(cluster, "web"))
+        if cluster.view("web")["rollout"] is None:
+            break
+        await trio.sleep(2.6)
+    view = cluster.view("web")
+    assert view["rollout"] is None and view["version"] == 2
+    assert lowest == 2  # replicas - max_parallel, never fewer
+    live = [i for i in view["instances"] if i["finished_at"] is None]
+    assert len(live) == 3 and all(i["state"] == "running" for i in live)
+    assert not {i["id"] for i in live} & first
+    assert old == {} and len(cluster.starts()) == 6  # each replica is a new instance
+    events = cluster.events("web")
+    assert any(e.startswith("rolling restart requested") for e in events), events
+    assert "rolling restart done: 3 healthy instance(s) of version 2" in events
+    # Version 1 (the same template) is forgotten: restarts never push out other templates.
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    assert [v.version for v in cluster.store.list_versions(record.id)] == [2]
+
+
+async def test_restart_of_one_replica_starts_the_new_one_before_stopping_the_old(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # As an update with the default policy (max_surge 1): the new one first.
+    old = await create_running(cluster, "one", update={"min_healthy_seconds": 5})
+    [old_id] = old
+    await cluster.deployments.ask(RestartDeployment("one"))
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    assert new.instance_id != old_id and stops(cluster) == []
+    await cluster.report(node, new, "running", pid=3)
+    await trio.sleep(4.9)
+    assert stops(cluster) == []  # not healthy long enough: the old one serves
+    await trio.sleep(0.2)
+    assert stops(cluster) == [old_id]
+
+
+async def test_restart_refused_while_rolling_stopped_or_scheduled(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    await create_running(cluster, "web", update={"min_healthy_seconds": 5})
+    await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
+    refused = await cluster.deployments.ask(RestartDeployment("web"))
+    assert isinstance(refused, Failed) and isinstance(refused.error, RollConflict)
+    assert "a rollout of version 2 is under way (rolling)" in str(refused.error)
+
+    await change(cluster, "web", {"desired_state": "stopped"})
+    refused = await cluster.deployments.ask(RestartDeployment("web"))
+    assert isinstance(refused, Failed) and "is stopped" in str(refused.error)
+
+    cron = {"schedule": {"cron": "0 4 * * *"}, "restart_policy": {"type": "never"}}
+    await cluster.deployments.ask(CreateDeployment(spec("batch", **cron)))
+    refused = await cluster.deployments.ask(RestartDeployment("batch"))
+    assert isinstance(refused, Failed) and "scheduled" in str(refused.error)
+    assert cluster.view("batch")["version"] == 1
+
+
+async def test_restart_schedule_rolls_unless_it_says_all_at_once(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    update = {"min_healthy_seconds": 5}
+    nightly = {"cron": "0 4 * * *"}
+    old = await create_running(cluster, "roll", replicas=2, update=update, restart_schedule=nightly)
+    record = cluster.store.get_deployment("roll")
+    assert record is not None
+    await cluster.deployments.tell(RestartDue(record.id, 0.0, 0.0))
+    await trio.testing.wait_all_tasks_blocked()
+    view = cluster.view("roll")
+    assert view["version"] == 2 and view["rollout"]["state"] == "promoted"
+    assert stops(cluster) == [] and len(cluster.starts()) == 3  # one new, beside the old
+    assert any(e.startswith("scheduled rolling restart") for e in cluster.events("roll"))
+    # The next time comes while that roll is under way: it passes, with an event.
+    await cluster.deployments.tell(RestartDue(record.id, 60.0, 60.0))
+    await trio.testing.wait_all_tasks_blocked()
+    assert cluster.view("roll")["version"] == 2
+    [skipped] = [e for e in cluster.events("roll") if "skipped" in e]
+    assert "a rollout of version 2 is under way" in skipped
+    cluster.commands.clear()
+
+    at_once = {**nightly, "strategy": "all-at-once"}
+    old = await create_running(cluster, "bang", replicas=2, restart_schedule=at_once)
+    record = cluster.store.get_deployment("bang")
+    assert record is not None
+    await cluster.deployments.tell(RestartDue(record.id, 0.0, 0.0))
+    await trio.testing.wait_all_tasks_blocked()
+    assert sorted(stops(cluster)) == sorted(old)  # every one at once, as before
+    assert cluster.view("bang")["version"] == 1
+
+
+async def test_restart_of_a_job_that_finished_runs_it_again(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # Nothing old to replace: the new instance starts at once (as an update's would).
+    once = {"type": "never"}
+    [first] = (await create_running(cluster, "job", restart_policy=once)).values()
+    node_id = cluster.starts()[0][0]
+    await cluster.report(node_id, first, "exited", exit_code=0, final=True)
+    assert cluster.view("job")["state"] == "exited"
+    await cluster.deployments.ask(RestartDeployment("job"))
+    await trio.testing.wait_all_tasks_blocked()
+    node_id, again = latest_start(cluster)
+    assert again.instance_id != first.instance_id
+    await cluster.report(node_id, again, "running", pid=4)
+    await cluster.report(node_id, again, "exited", exit_code=0, final=True)
+    view = cluster.view("job")
+    assert view["version"] == 2 and view["rollout"] is None
+
+
+async def test_restart_of_a_failed_deployment_starts_it_afresh(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    once = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("flaky", reschedule=once)))
+    await trio.testing.wait_all_tasks_blocked()
+    node, first = latest_start(cluster)
+    await cluster.report(node, first, "failed", reason="restart budget spent", final=True)
+    assert cluster.view("flaky")["state"] == "failed"
+    restarted = await cluster.deployments.ask(RestartDeployment("flaky"))
+    assert not isinstance(restarted, Failed), restarted
+    await trio.testing.wait_all_tasks_blocked()
+    view = cluster.view("flaky")
+    assert view["failure"] is None and len(cluster.starts()) == 2
+
+
+async def test_a_restart_whose_new_instance_is_never_healthy_reverts_keeping_the_old(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    update = {"min_healthy_seconds": 5, "healthy_deadline_seconds": 20}
+    old = await create_running(cluster, "web", replicas=2, update=update)
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    await cluster.report(node, new, "restarting", reason="exited with code 1")
+    await trio.sleep(20.1)
+    assert stops(cluster) == [new.instance_id]  # the old ones run on
+    await cluster.report(node, new, "stopped", final=True)
+    view = cluster.view("web")
+    assert view["version"] == 1 and view["rollout"] is None
+    live = {i["id"] for i in view["instances"] if i["finished_at"] is None}
+    assert live == set(old)
+    [reverted] = [e for e in cluster.events("web") if "reverting" in e]
+    assert reverted.startswith("version 2 failed: instance") and "version 1" in reverted
