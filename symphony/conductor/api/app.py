@@ -83,11 +83,13 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             websocket.scope, websocket.headers, websocket.cookies, websocket.args
         ):
             _elsewhere(websocket.scope, websocket, websocket=True)  # raises its 403
+        # No visit code here: a code is spent by an HTTP request (which answers with the
+        # cookie); a WebSocket needs the cookie or the token, on either port.
         admit_service(
             websocket.path if websocket.path.startswith(PREFIX) else "",
             websocket.headers,
             websocket.cookies,
-            websocket.args,
+            {},
             token=ctx.token,
             visits=ctx.relay.visits if ctx.relay is not None else None,
         )
