@@ -8,6 +8,7 @@ could open a service's WebSocket by adding a code of any value to its address.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import trio
@@ -52,3 +53,48 @@ async def test_a_websocket_needs_the_cookie_or_the_token_not_a_code(tmp_path: Pa
         # The code was not spent by the refused WebSockets: the browser still gets in.
         async with httpx.AsyncClient() as browser:
             assert (await browser.get(link["url"])).status_code == 303
+
+
+SPEC = {"node_group": "g", "kind": "exec", "config": {"command": ["true"]}}
+
+
+async def test_api_port_refuses_the_relay_port_under_every_name_of_this_machine(
+    tmp_path: Path,
+) -> None:
+    # With auth off (loopback) the Origin check is what keeps pages out of the API; the
+    # Host check takes every loopback name, so a service's page may name another one.
+    async with cluster(tmp_path, node=False, http_auth="none") as c:
+        assert c.info.relay_url is not None
+        relay_port = urlsplit(c.info.relay_url).port
+        api_port = urlsplit(c.info.http_url).port
+        for origin_host in ("127.0.0.1", "localhost", "localhost.", "[::1]", "LocalHost"):
+            for host in ("127.0.0.1", "localhost", "[::1]"):
+                headers = {
+                    "Origin": f"http://{origin_host}:{relay_port}",
+                    "Host": f"{host}:{api_port}",
+                }
+                refused = await c.http.post("/deployments", json=SPEC, headers=headers)
+                assert refused.status_code == 403, (origin_host, host, refused.text)
+                assert "relayed service" in refused.json()["detail"]
+        from_ui = {"Origin": f"http://localhost:{api_port}", "Host": f"127.0.0.1:{api_port}"}
+        assert (await c.http.post("/deployments", json=SPEC, headers=from_ui)).status_code == 201
+
+
+async def test_api_port_refuses_the_configured_relay_origin(tmp_path: Path) -> None:
+    # Behind a reverse proxy the services' pages come from conductor.relay.url's origin:
+    # an allowed host (the proxy forwards it), so only this check keeps them out.
+    proxied = "https://apps.example.com"
+    async with cluster(
+        tmp_path,
+        node=False,
+        http_auth="none",
+        relay_url=proxied,
+        http_allowed_hosts=("apps.example.com", "symphony.example.com"),
+    ) as c:
+        for origin in (proxied, "https://APPS.example.com", "https://apps.example.com:443"):
+            refused = await c.http.post("/deployments", json=SPEC, headers={"Origin": origin})
+            assert refused.status_code == 403, (origin, refused.text)
+            assert "relayed service" in refused.json()["detail"]
+            assert (await c.http.get("/deployments", headers={"Origin": origin})).status_code == 403
+        ui = {"Origin": "https://symphony.example.com"}
+        assert (await c.http.post("/deployments", json=SPEC, headers=ui)).status_code == 201
