@@ -98,3 +98,29 @@ async def test_api_port_refuses_the_configured_relay_origin(tmp_path: Path) -> N
             assert (await c.http.get("/deployments", headers={"Origin": origin})).status_code == 403
         ui = {"Origin": "https://symphony.example.com"}
         assert (await c.http.post("/deployments", json=SPEC, headers=ui)).status_code == 201
+
+
+async def test_with_auth_none_the_api_port_sends_every_service_request_to_the_relay_port(
+    tmp_path: Path,
+) -> None:
+    # Without a token nothing tells a program from a browser that sends no Sec-Fetch-*
+    # headers (older ones): both go to the relay port, so no page of a service ever
+    # runs on the API's origin.
+    async with cluster(tmp_path, node_overrides=ports(), http_auth="none") as c:
+        assert (await c.http.post("/experiments", json=web_experiment())).status_code == 201
+        relay = c.info.relay_url
+        assert relay is not None
+        async with httpx.AsyncClient(base_url=relay) as there:
+            await wait_served(there, "/x/web/ui/prefix")
+        moved = await c.http.get("/x/web/ui/prefix?a=1")  # no Sec-Fetch-*: an old browser
+        assert moved.status_code == 307
+        assert moved.headers["location"] == relay + "/x/web/ui/prefix?a=1"
+        posted = await c.http.post("/x/web/ui/prefix", content=b"x")
+        assert posted.status_code == 307  # a 307 keeps the method and the body
+        # A program follows the redirect and is served.
+        followed = await c.http.get("/x/web/ui/prefix", follow_redirects=True)
+        assert followed.status_code == 200 and followed.text == "/x/web/ui"
+        # A WebSocket is not redirected: refused, saying where to go.
+        ws = await c.http.get("/x/web/ui/echo", headers=UPGRADE)
+        assert ws.status_code == 403 and relay in ws.json()["detail"]
+        assert await _echo(relay.replace("http://", "ws://") + "/x/web/ui/echo", []) == "echo:hi"

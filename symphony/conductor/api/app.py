@@ -19,7 +19,7 @@ from .context import ApiContext
 from .errors import install_error_handlers
 from .hosts import check_host_and_origin, check_websocket_host_and_origin
 from .jsonout import ApiJsonProvider
-from .origins import RELAY_SIDE, browser_elsewhere, from_a_program, relay_base
+from .origins import RELAY_PORT, RELAY_SIDE, browser_elsewhere, from_a_program, relay_base
 from .relay_access import PREFIX, admit_service
 from .wsconn import OneAheadWebsocketConnection
 
@@ -99,7 +99,10 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     ) -> bool:
         """Whether a ``/x/`` request is served here: it came in on the relay port, or
         it is a program's on the API port (see :mod:`.origins`)."""
-        return bool(scope.get(RELAY_SIDE)) or from_a_program(headers, cookies, args, ctx.token)
+        if scope.get(RELAY_SIDE):
+            return True
+        relay = ctx.relay_url is not None or isinstance(scope.get(RELAY_PORT), int)
+        return from_a_program(headers, cookies, args, ctx.token, relay=relay)
 
     def _elsewhere(scope: Any, asked: Request | Websocket, *, websocket: bool) -> str:
         scheme = {"ws": "http", "wss": "https"}.get(asked.scheme, asked.scheme)

@@ -19,7 +19,8 @@ from a port of their own, the **relay port** (``conductor.relay.port``):
 - :func:`browser_elsewhere` is the API port's answer to a browser's ``/x/`` request
   (a visit code, a visit cookie, no token): a 307 to the same address on the relay
   port, where the code is spent. A program with the API token is served as before:
-  no script of the service runs there.
+  no script of the service runs there. With ``http.auth: none`` there is no token to
+  tell a program by, and every ``/x/`` request goes to the relay port.
 
 The services share the relay origin with one another (one port for all): a page of
 one service can reach another service the same browser visited, but nothing of the UI
@@ -181,12 +182,19 @@ def from_a_program(
     cookies: Mapping[str, str],
     args: Mapping[str, str],
     token: str | None,
+    *,
+    relay: bool,
 ) -> bool:
     """Whether a ``/x/`` request of the API port is a program's, to be served there: it
-    carries the API token (with ``http.auth: none``, no visit code or cookie and none of
-    the ``Sec-Fetch-*`` headers every browser sends)."""
+    carries the API token. With ``http.auth: none`` nothing tells a program from a
+    browser that sends no ``Sec-Fetch-*`` headers (older ones do not), so when there is
+    a relay origin (``relay``) every ``/x/`` request goes there (programs follow the
+    307); without one, a request with no visit code or cookie and no ``Sec-Fetch-Mode``
+    is taken for a program's."""
     if token is not None:
         return token_matches(headers.get("Authorization"), token)
+    if relay:
+        return False
     browser = CODE_PARAM in args or COOKIE in cookies or headers.get("Sec-Fetch-Mode") is not None
     return not browser
 
