@@ -124,3 +124,34 @@ async def test_with_auth_none_the_api_port_sends_every_service_request_to_the_re
         ws = await c.http.get("/x/web/ui/echo", headers=UPGRADE)
         assert ws.status_code == 403 and relay in ws.json()["detail"]
         assert await _echo(relay.replace("http://", "ws://") + "/x/web/ui/echo", []) == "echo:hi"
+
+
+async def _raw_get(url: str, target: str, headers: str) -> bytes:
+    """The head of the answer to ``GET target`` sent as it is (no client normalizes it)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+    async with stream:
+        head = (
+            f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{headers}Connection: close\r\n\r\n"
+        )
+        await stream.send_all(head.encode())
+        answer = b""
+        with trio.fail_after(10):
+            while b"\r\n\r\n" not in answer:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    return answer.split(b"\r\n\r\n", 1)[0]
+
+
+async def test_the_redirect_to_the_relay_port_is_a_well_formed_address(tmp_path: Path) -> None:
+    async with cluster(tmp_path, node=False) as c:
+        assert c.info.relay_url is not None
+        cookie = "Cookie: symphony_visit=x\r\n"
+        for target in ("%2Fx/web/ui/prefix?a=1", "/%78/web/ui/prefix?a=1"):
+            head = await _raw_get(c.info.http_url, target, cookie)
+            assert head.startswith(b"HTTP/1.1 307"), (target, head)
+            location = c.info.relay_url + "/x/web/ui/prefix?a=1"
+            assert f"\r\nlocation: {location}".encode() in head.lower(), (target, head)

@@ -107,7 +107,11 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     def _elsewhere(scope: Any, asked: Request | Websocket, *, websocket: bool) -> str:
         scheme = {"ws": "http", "wss": "https"}.get(asked.scheme, asked.scheme)
         base = relay_base(scope, asked.headers.get("Host", ""), scheme, ctx.relay_url)
-        raw = scope.get("raw_path") or quote(asked.path).encode()
+        # The path as sent (names' escapes kept) when it reads /x/...; else rebuilt from
+        # the decoded path: a target such as %2Fx/... would make a malformed Location.
+        raw = scope.get("raw_path") or b""
+        if not raw.startswith(PREFIX.encode()):
+            raw = quote(asked.path).encode()
         query = asked.query_string
         target = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         return browser_elsewhere(base, target, websocket=websocket)
