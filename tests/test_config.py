@@ -374,3 +374,24 @@ def test_config_relay_port_defaults_beside_the_http_port() -> None:
         parse_config(bad)
     with pytest.raises(ConfigError, match="relay_port"):
         ConductorConfig(http_port=9000, relay_port=9000)
+
+
+def test_config_relay_url_is_a_bare_origin() -> None:
+    # Services are served at /x/ of the relay origin, and the API port refuses that origin
+    # as a page's: a path (or user, query) in it would be dropped or matched wrongly.
+    from symphony.config import ConductorConfig, parse_config
+
+    for good in ("https://apps.example.com", "http://apps.example.com:8443/", "http://[::1]:9"):
+        assert ConductorConfig(relay_url=good).relay_url == good.rstrip("/")
+    for bad in (
+        "https://example.com/apps",
+        "https://example.com/apps/",
+        "https://example.com//",
+        "https://user@example.com",
+        "https://example.com?x=1",
+        "https://example.com#x",
+        "ftp://example.com",
+    ):
+        data = {"mode": "conductor", "conductor": {"relay": {"url": bad}}}
+        with pytest.raises(ConfigError, match=r"conductor\.relay\.url.*scheme://host\[:port\]"):
+            parse_config(data)

@@ -92,6 +92,7 @@ def http_settings_of(config: ConductorConfig) -> HttpSettings:
         host=config.http_host,
         port=config.http_port,
         relay_port=config.relay_listen_port,
+        relay_url=config.relay_url,
         state_dir=config.state_dir,
     )
 

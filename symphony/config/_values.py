@@ -346,18 +346,28 @@ def is_server_store(url: str | None) -> bool:
 
 
 def base_url(value: object) -> str:
-    """An ``http://`` or ``https://`` URL with a host and no query, as
-    ``https://apps.example.com`` (``conductor.relay.url``); a trailing ``/`` is dropped."""
+    """A bare origin, ``http(s)://HOST[:PORT]``, as ``https://apps.example.com``
+    (``conductor.relay.url``: services are under its ``/x/``, and the API port refuses
+    requests from that origin); a trailing ``/`` is dropped. A path, user, query or
+    fragment is refused: the origin would not be what browsers send."""
     from urllib.parse import urlsplit
 
     url = text(value, what="a URL such as https://apps.example.com")
+    shape = f"must be scheme://host[:port] with scheme http or https and no path, got {url!r}"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  # a bad port raises here
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(f"must be an http:// or https:// URL with a host, got {url!r}")
-    if parts.query or parts.fragment:
-        raise Invalid(f"must have no query or fragment, got {url!r}")
+        raise Invalid(shape) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "?" in url
+        or "#" in url
+    ):
+        raise Invalid(shape)
     return url.rstrip("/")

@@ -19,7 +19,7 @@ from .context import ApiContext
 from .errors import install_error_handlers
 from .hosts import check_host_and_origin, check_websocket_host_and_origin
 from .jsonout import ApiJsonProvider
-from .origins import RELAY_SIDE, browser_elsewhere, from_a_program, relay_base
+from .origins import RELAY_PORT, RELAY_SIDE, browser_elsewhere, from_a_program, relay_base
 from .relay_access import PREFIX, admit_service
 from .wsconn import OneAheadWebsocketConnection
 
@@ -83,11 +83,13 @@ def create_app(ctx: ApiContext) -> QuartTrio:
             websocket.scope, websocket.headers, websocket.cookies, websocket.args
         ):
             _elsewhere(websocket.scope, websocket, websocket=True)  # raises its 403
+        # No visit code here: a code is spent by an HTTP request (which answers with the
+        # cookie); a WebSocket needs the cookie or the token, on either port.
         admit_service(
             websocket.path if websocket.path.startswith(PREFIX) else "",
             websocket.headers,
             websocket.cookies,
-            websocket.args,
+            {},
             token=ctx.token,
             visits=ctx.relay.visits if ctx.relay is not None else None,
         )
@@ -97,12 +99,19 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     ) -> bool:
         """Whether a ``/x/`` request is served here: it came in on the relay port, or
         it is a program's on the API port (see :mod:`.origins`)."""
-        return bool(scope.get(RELAY_SIDE)) or from_a_program(headers, cookies, args, ctx.token)
+        if scope.get(RELAY_SIDE):
+            return True
+        relay = ctx.relay_url is not None or isinstance(scope.get(RELAY_PORT), int)
+        return from_a_program(headers, cookies, args, ctx.token, relay=relay)
 
     def _elsewhere(scope: Any, asked: Request | Websocket, *, websocket: bool) -> str:
         scheme = {"ws": "http", "wss": "https"}.get(asked.scheme, asked.scheme)
         base = relay_base(scope, asked.headers.get("Host", ""), scheme, ctx.relay_url)
-        raw = scope.get("raw_path") or quote(asked.path).encode()
+        # The path as sent (names' escapes kept) when it reads /x/...; else rebuilt from
+        # the decoded path: a target such as %2Fx/... would make a malformed Location.
+        raw = scope.get("raw_path") or b""
+        if not raw.startswith(PREFIX.encode()):
+            raw = quote(asked.path).encode()
         query = asked.query_string
         target = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         return browser_elsewhere(base, target, websocket=websocket)

@@ -13,12 +13,14 @@ from a port of their own, the **relay port** (``conductor.relay.port``):
 - :class:`ApiOrigin` is the app on the API port: it tells the routes where the relay
   port is (:data:`RELAY_PORT`, for visit links and redirects) and forbids framing every
   answer (``X-Frame-Options: DENY``, ``frame-ancestors 'none'``), so a service's page
-  cannot frame the UI either; it refuses (403) a request whose ``Origin`` is the relay
-  port: to the host-name checks of :mod:`.hosts` a service's page is the same site;
+  cannot frame the UI either; it refuses (403) a request whose ``Origin`` has the relay
+  port (under any host name) or is ``conductor.relay.url``'s origin: to the host-name
+  checks of :mod:`.hosts` a service's page is the same site;
 - :func:`browser_elsewhere` is the API port's answer to a browser's ``/x/`` request
   (a visit code, a visit cookie, no token): a 307 to the same address on the relay
   port, where the code is spent. A program with the API token is served as before:
-  no script of the service runs there.
+  no script of the service runs there. With ``http.auth: none`` there is no token to
+  tell a program by, and every ``/x/`` request goes to the relay port.
 
 The services share the relay origin with one another (one port for all): a page of
 one service can reach another service the same browser visited, but nothing of the UI
@@ -79,9 +81,12 @@ class RelayOrigin:
 class ApiOrigin:
     """The API port's app: ``app``, with the relay port in the scope and no framing."""
 
-    def __init__(self, app: ASGIApp, relay_port: Callable[[], int | None]) -> None:
+    def __init__(
+        self, app: ASGIApp, relay_port: Callable[[], int | None], relay_url: str | None = None
+    ) -> None:
         self.app = app
         self.relay_port = relay_port
+        self.relay_url = relay_url
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -91,33 +96,39 @@ class ApiOrigin:
             await self.app(scope, receive, send)
             return
         port = scope[RELAY_PORT] = self.relay_port()
-        if port is not None and _sent_by_a_service(scope["headers"], port):
-            # The Origin check of .hosts goes by host name: a service's page (same
-            # host, the relay port) would pass it. Refused here, whatever the route.
+        if _sent_by_a_service(scope["headers"], port, self.relay_url):
+            # The Origin check of .hosts goes by host name: a service's page (this
+            # machine, the relay port) would pass it. Refused here, whatever the route.
             detail = "a page of a relayed service may not use the API or the web UI"
             await _answer(send, kind, 403, "cross-site request refused", detail)
             return
         await self.app(scope, receive, _unframed(send) if kind == "http" else send)
 
 
-def _sent_by_a_service(headers: Iterable[tuple[bytes, bytes]], relay_port: int) -> bool:
-    """Whether the request's ``Origin`` is the relay port of the host it names."""
-    origin = host = None
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == b"origin":
-            origin = value
-        elif lowered == b"host":
-            host = value
+def _sent_by_a_service(
+    headers: Iterable[tuple[bytes, bytes]], relay_port: int | None, relay_url: str | None
+) -> bool:
+    """Whether the request's ``Origin`` is a relay origin: any host with the relay port
+    (the Host check takes every loopback name, and a page may name any of them), or
+    ``conductor.relay.url``'s origin (a reverse proxy's)."""
+    origin = next((value for name, value in headers if name.lower() == b"origin"), None)
     if origin is None:
         return False
-    try:
-        parts = urlsplit(origin.decode("latin-1").strip())
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
+    mine = _origin_of(origin.decode("latin-1"))
+    if mine is None:
         return False
-    mine = host_part(host.decode("latin-1")) if host is not None else None
-    return port == relay_port and parts.hostname is not None and parts.hostname == mine
+    return mine[2] == relay_port or (relay_url is not None and mine == _origin_of(relay_url))
+
+
+def _origin_of(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of a URL, the port made explicit; None when malformed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or (443 if parts.scheme.lower() in ("https", "wss") else 80)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    return (parts.scheme.lower(), host, port) if host else None
 
 
 def _unframed(send: ASGISendCallable) -> ASGISendCallable:
@@ -171,12 +182,19 @@ def from_a_program(
     cookies: Mapping[str, str],
     args: Mapping[str, str],
     token: str | None,
+    *,
+    relay: bool,
 ) -> bool:
     """Whether a ``/x/`` request of the API port is a program's, to be served there: it
-    carries the API token (with ``http.auth: none``, no visit code or cookie and none of
-    the ``Sec-Fetch-*`` headers every browser sends)."""
+    carries the API token. With ``http.auth: none`` nothing tells a program from a
+    browser that sends no ``Sec-Fetch-*`` headers (older ones do not), so when there is
+    a relay origin (``relay``) every ``/x/`` request goes there (programs follow the
+    307); without one, a request with no visit code or cookie and no ``Sec-Fetch-Mode``
+    is taken for a program's."""
     if token is not None:
         return token_matches(headers.get("Authorization"), token)
+    if relay:
+        return False
     browser = CODE_PARAM in args or COOKIE in cookies or headers.get("Sec-Fetch-Mode") is not None
     return not browser
 

@@ -44,7 +44,8 @@ def admit_service(
 ) -> None:
     """Raise 401 unless the request may reach the service its path names.
 
-    A request with a visit code passes here: the route spends the code (or refuses it).
+    An HTTP request with a visit code passes here: the route spends the code (or
+    refuses it). A WebSocket is admitted with ``args={}``: a code does not count there.
     """
     if token is None or token_matches(headers.get("Authorization"), token):
         return

@@ -33,6 +33,9 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     relay_port: int | None = None
+    #: ``conductor.relay.url``: the services' origin behind a reverse proxy, refused
+    #: on the API port as the relay port is.
+    relay_url: str | None = None
     graceful_timeout: float = 1.0
     state_dir: Path | None = None
 
@@ -68,7 +71,7 @@ class HttpServer(Actor):
         self._relay_served = trio.Event()
 
     async def on_start(self) -> None:
-        api = ApiOrigin(self.app, self._relay_port)
+        api = ApiOrigin(self.app, self._relay_port, self.settings.relay_url)
         binds = await self.nursery.start(self._serve, api, self.settings.port, self._served)
         self.url = client_url(binds[0])
         if self.settings.relay_port is None:
