@@ -11,7 +11,11 @@ import trio.testing
 
 from symphony.conductor.deployments import CreateDeployment
 from symphony.conductor.deployments.manager import Failed
-from symphony.conductor.deployments.messages import RestartDeployment, RestartDue
+from symphony.conductor.deployments.messages import (
+    RestartDeployment,
+    RestartDue,
+    RollbackDeployment,
+)
 from symphony.conductor.store import RollConflict
 from symphony.wire import StartInstance
 
@@ -210,3 +214,34 @@ async def test_a_restart_whose_new_instance_is_never_healthy_reverts_keeping_the
     assert live == set(old)
     [reverted] = [e for e in cluster.events("web") if "reverting" in e]
     assert reverted.startswith("version 2 failed: instance") and "version 1" in reverted
+
+
+async def test_a_rollback_during_a_restart_goes_back_to_the_restarted_version(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # The restart's version has the template of the one restarted: a rollback to that
+    # one changes no template, yet it must end the restart's roll and keep the version.
+    old = await create_running(cluster, "web", replicas=2, update={"min_healthy_seconds": 5})
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    await cluster.report(node, new, "running", pid=5)
+    back = await cluster.deployments.ask(RollbackDeployment("web", 1))
+    assert not isinstance(back, Failed), back
+    await trio.testing.wait_all_tasks_blocked()
+    assert back.version == 1
+    await trio.sleep(5.1)  # the old ones prove their health as a roll's new ones do
+    assert stops(cluster) == [new.instance_id]  # the old ones run on
+    await cluster.report(node, new, "stopped", final=True)
+    view = cluster.view("web")
+    assert view["version"] == 1 and view["rollout"] is None
+    live = {i["id"] for i in view["instances"] if i["finished_at"] is None}
+    assert live == set(old)
+    events = cluster.events("web")
+    [rollback] = [e for e in events if e.startswith("rollback to version 1")]
+    assert "ends the rolling restart of version 1" in rollback
+    assert not any(e.startswith("rolling restart done") for e in events), events
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    kept = {v.version: v.status for v in cluster.store.list_versions(record.id)}
+    assert kept[1] == "good"
