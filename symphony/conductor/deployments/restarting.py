@@ -19,7 +19,10 @@ Refused (a 409, nothing changes), with what to do instead:
 - a scheduled deployment (``schedule``): its runs are batch work that ends by itself,
   and each run starts new processes anyway;
 - a process of an experiment: an experiment's processes are placed together and find
-  each other by their addresses; ``symphony restart --all-at-once`` stops and starts it.
+  each other by their addresses, so one neither rolls nor stops alone (a PATCH refuses
+  its ``desired_state``, so ``symphony restart --all-at-once`` cannot either); the
+  experiment is restarted whole: stopped, then started (``PATCH /experiments/{name}``,
+  ``Client.update_experiment``).
 
 A deployment that failed (its reschedules spent) starts afresh, as ``symphony start``
 makes it.
@@ -43,11 +46,7 @@ def refusal(record: DeploymentRecord) -> str | None:
     """Why ``record`` cannot be restarted by a roll now (None: it can)."""
     spec, name = record.spec, record.name
     if spec.experiment is not None:
-        return (
-            f"deployment {name} is process {spec.experiment.process} of experiment "
-            f"{spec.experiment.name}: its processes are placed together, so it does not "
-            "roll; restart it all at once (symphony restart --all-at-once)"
-        )
+        return experiment_refusal(name, spec.experiment.process, spec.experiment.name)
     if spec.schedule is not None:
         return (
             f"deployment {name} is scheduled: its runs end by themselves and each run "
@@ -65,6 +64,17 @@ def refusal(record: DeploymentRecord) -> str | None:
             "it back first"
         )
     return None
+
+
+def experiment_refusal(name: str, process: str, experiment: str) -> str:
+    """Why a process of an experiment is not restarted alone, and how it is restarted."""
+    return (
+        f"deployment {name} is process {process} of experiment {experiment}: its "
+        "processes are placed together and find each other by their addresses, so one "
+        "neither rolls nor restarts alone; restart the experiment: stop it, then start it "
+        f'(PATCH /experiments/{experiment} {{"desired_state": "stopped"}}, then '
+        '"running"; Client.update_experiment)'
+    )
 
 
 async def restart(
