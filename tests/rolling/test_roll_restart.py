@@ -178,6 +178,10 @@ async def test_restart_of_a_job_that_finished_runs_it_again(
     await cluster.report(node_id, again, "exited", exit_code=0, final=True)
     view = cluster.view("job")
     assert view["version"] == 2 and view["rollout"] is None
+    # Done as any restart: the version restarted (the same template) is forgotten.
+    record = cluster.store.get_deployment("job")
+    assert record is not None
+    assert [v.version for v in cluster.store.list_versions(record.id)] == [2]
 
 
 async def test_restart_of_a_failed_deployment_starts_it_afresh(
