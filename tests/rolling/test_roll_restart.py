@@ -249,3 +249,23 @@ async def test_a_rollback_during_a_restart_goes_back_to_the_restarted_version(
     assert record is not None
     kept = {v.version: v.status for v in cluster.store.list_versions(record.id)}
     assert kept[1] == "good"
+
+
+async def test_a_scheduled_rolling_restart_says_its_times_in_the_schedules_zone(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    nightly = {"cron": "0 4 * * *", "timezone": "Europe/Berlin"}
+    await create_running(
+        cluster, "web", update={"min_healthy_seconds": 5}, restart_schedule=nightly
+    )
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    at = 1_780_000_000.0  # 2026-05-28 20:26 UTC, 22:26 in Berlin (summer time)
+    await cluster.deployments.tell(RestartDue(record.id, at, at))
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.deployments.tell(RestartDue(record.id, at + 60, at + 60))  # a roll is on
+    await trio.testing.wait_all_tasks_blocked()
+    events = cluster.events("web")
+    assert "scheduled rolling restart for 2026-05-28 22:26 Europe/Berlin" in "\n".join(events)
+    [skipped] = [e for e in events if "skipped" in e]
+    assert skipped.startswith("scheduled restart for 2026-05-28 22:27 Europe/Berlin skipped")

@@ -117,10 +117,12 @@ async def scheduled(deployments: Deployments, message: RestartDue) -> bool:
     if record.spec.desired_state == "stopped":
         return True  # its times pass while stopped, as for a run
     # The kind of a scheduled restart's event, whatever its strategy (the UI's runs
-    # panel refreshes on it).
-    what = f"scheduled rolling restart for {when(message.scheduled_at)}"
-    done = await restart(deployments, record, what, "restart-scheduled")
+    # panel refreshes on it). Its time in the zone the schedule reads its cron in.
+    at = when(message.scheduled_at, schedule.timezone)
+    done = await restart(
+        deployments, record, f"scheduled rolling restart for {at}", "restart-scheduled"
+    )
     if isinstance(done, Failed):
-        text = f"scheduled restart for {when(message.scheduled_at)} skipped: {done.error}"
+        text = f"scheduled restart for {at} skipped: {done.error}"
         deployments.events.add(record, "restart-skipped", text)
     return True
