@@ -269,3 +269,24 @@ async def test_a_scheduled_rolling_restart_says_its_times_in_the_schedules_zone(
     assert "scheduled rolling restart for 2026-05-28 22:26 Europe/Berlin" in "\n".join(events)
     [skipped] = [e for e in events if "skipped" in e]
     assert skipped.startswith("scheduled restart for 2026-05-28 22:27 Europe/Berlin skipped")
+
+
+async def test_an_all_at_once_scheduled_restart_skips_a_roll_under_way(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # Stopping every instance mid-roll would undo the roll's care: the time passes.
+    at_once = {"cron": "0 4 * * *", "strategy": "all-at-once"}
+    update = {"min_healthy_seconds": 5}
+    old = await create_running(cluster, "bang", replicas=2, update=update, restart_schedule=at_once)
+    await change(cluster, "bang", {"config": {"command": ["sleep", "2"]}})
+    assert cluster.view("bang")["rollout"]["state"] == "rolling"
+    record = cluster.store.get_deployment("bang")
+    assert record is not None
+    await cluster.deployments.tell(RestartDue(record.id, 0.0, 0.0))
+    await trio.testing.wait_all_tasks_blocked()
+    assert not set(stops(cluster)) & set(old)  # the old ones run on
+    [skipped] = [
+        e for e in cluster.store.list_events(deployment_id=record.id) if e.kind == "restart-skipped"
+    ]
+    assert skipped.message.startswith("scheduled restart for 1970-01-01 00:00 UTC skipped")
+    assert "a rollout of version 2 is under way (rolling)" in skipped.message

@@ -56,14 +56,20 @@ def refusal(record: DeploymentRecord) -> str | None:
         return f"deployment {name} is stopped: nothing runs to restart (start it)"
     if spec.replicas == 0:
         return f"deployment {name} has 0 replicas: nothing runs to restart (scale it)"
-    if record.roll_state is not None:
-        reason = f": {record.roll_reason}" if record.roll_reason else ""
-        return (
-            f"deployment {name}: a rollout of version {record.version} is under way "
-            f"({record.roll_state}{reason}); restart once it is done, or change or roll "
-            "it back first"
-        )
-    return None
+    return roll_refusal(record)
+
+
+def roll_refusal(record: DeploymentRecord) -> str | None:
+    """Why ``record`` is not restarted now because of a roll under way or paused (None:
+    there is none); a scheduled restart all at once is refused so too."""
+    if record.roll_state is None:
+        return None
+    reason = f": {record.roll_reason}" if record.roll_reason else ""
+    return (
+        f"deployment {record.name}: a rollout of version {record.version} is under way "
+        f"({record.roll_state}{reason}); restart once it is done, or change or roll "
+        "it back first"
+    )
 
 
 def experiment_refusal(name: str, process: str, experiment: str) -> str:
