@@ -13,7 +13,8 @@ lived, and a poll answer is the same view ``symphony ps`` shows.
 Exit status: 0 when the deployment got where it was asked to go (every wanted replica
 running, each the same run for at least :data:`STEADY` seconds and healthy if the spec
 has a health check, and no roll under way; or none left for a stop or a delete; a
-scheduled one between its runs), 1 when it failed (its restart budget and reschedules
+scheduled one between its runs; a roll whose canaries wait for ``symphony promote``,
+saying so), 1 when it failed (its restart budget and reschedules
 spent, a run ended after the change with a non-zero code or a signal, even one the node
 restarts and one of a replica the change did not touch, or its roll failed: reverting
 or paused), 3 when ``--timeout`` (default 300 s) passed first.

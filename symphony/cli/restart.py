@@ -13,8 +13,9 @@ Conductor rolls the restart as it rolls an update (``POST /deployments/{id}/rest
 the spec's ``update`` policy says how many at a time, and the next ones start only once
 the new ones are healthy, so the service has no gap. ``--all-at-once`` stops every
 instance, waits until they are gone, then starts new ones (a gap): for a job that
-cannot run two copies at once (a fixed port, a singleton), and for an experiment's
-processes, which do not roll.
+cannot run two copies at once (a fixed port, a singleton). Neither restarts a process of
+an experiment (its processes are placed together): the experiment is stopped and started
+whole (``PATCH /experiments/{name}``, ``Client.update_experiment``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._errors import CLIError
 from ._remote import add_conductor_flag, call, client
 from ._wait import add_wait_flags, wait_after
 
@@ -57,6 +59,13 @@ def restart(args: argparse.Namespace) -> int:
 def _all_at_once(args: argparse.Namespace) -> int:
     api = client(args)
     current: dict[str, Any] = call(api, api.get_deployment, args.name)
+    experiment = (current.get("spec") or {}).get("experiment")
+    if experiment:  # a PATCH refuses its desired_state: say so before stopping anything
+        from symphony.conductor.deployments.restarting import experiment_refusal
+
+        raise CLIError(
+            experiment_refusal(current["name"], experiment["process"], experiment["name"])
+        )
     live = [i for i in current.get("instances") or [] if i.get("finished_at") is None]
     if current.get("desired_state") == "running" and live:
         print(f"deployment {current['name']}: stopping {len(live)} instance(s)", flush=True)

@@ -11,7 +11,9 @@ answer showed, and its last exit code is not 0.
 
 A roll under way (an update, a rolling restart) is not settled even when every replica
 runs: between two steps old instances still wait for their replacement. A roll that
-failed (``reverting`` to the last good version, or ``paused``) fails the wait.
+failed (``reverting`` to the last good version, or ``paused``) fails the wait. A roll
+whose canaries are healthy and wait for ``symphony promote`` (``canary``) has settled
+as far as it can without a human: the wait ends there, saying so.
 
 Pure functions of the API's JSON (no requests, no clock of their own), so each waiter
 polls at its own pace and tests feed them looks.
@@ -83,6 +85,11 @@ def progress(
     ended = [i for i in instances if (i.get("updated_at") or 0) >= since]
     if deployment.get("state") == "exited" and not live and ended:
         return _ended(ended, wanted)
+    if isinstance(roll, Mapping) and roll.get("state") == "canary":
+        # Its canaries are healthy and wait for a human's promote: a wait can go no
+        # further (the Conductor judged their health before it set this state).
+        text += f" (canary: {roll.get('new')} new, {roll.get('old')} old)"
+        return f"{text}: canaries await `symphony promote`", running, wanted, "done"
     if isinstance(roll, Mapping):
         # Until the roll is done, every replica may run while old ones are still to go.
         text += f" (rolling: {roll.get('new')} new, {roll.get('old')} old)"

@@ -97,6 +97,13 @@ def test_launch_watch_and_delete_an_experiment(project: Path) -> None:
     assert header.split() == ["Group", "Name", "Ready", "Restarts", "State"]
     assert rows[0].split()[:5] == ["-", "learner", "1", "0", "running:"]
     assert rows[1].split()[:3] == ["agents", "agent-0", "1"]
+    # A process neither rolls nor restarts alone: refused before anything is printed,
+    # saying how the experiment's processes are restarted.
+    for how in ([], ["--all-at-once"]):
+        refused = sym(project, "restart", "rl.learner", *how, ok=False)
+        assert refused.returncode == 1 and refused.stdout == "", refused.stdout
+        assert "experiment rl" in refused.stderr and "--all-at-once" not in refused.stderr
+        assert "PATCH /experiments/rl" in refused.stderr, refused.stderr
 
     # logs: a process of the current experiment, by name or group/name, or with EXP.
     wait_for(

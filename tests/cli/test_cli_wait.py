@@ -79,6 +79,16 @@ REVERTING = dep(
 PAUSED = dep(
     "running", 1, inst(0, "running"), rollout={"state": "paused", "reason": "version 3 failed"}
 )
+AWAIT = "canaries await `symphony promote`"
+# Canaries healthy, waiting for a human's promote: as far as a wait can go.
+CANARY = dep(
+    "running",
+    2,
+    inst(0, "running"),
+    inst(1, "running"),
+    inst(0, "running", id="w-0b"),
+    rollout={"state": "canary", "reason": "1 canary instance(s) healthy", "new": 1, "old": 2},
+)
 
 
 @pytest.mark.parametrize(
@@ -106,6 +116,7 @@ PAUSED = dep(
         (ROLLING, 0, None, "2/2 running (rolling: 1 new, 1 old)"),
         (REVERTING, 0, "failed", "failed: version 3 failed: too slow"),
         (PAUSED, 0, "failed", "failed: version 3 failed"),
+        (CANARY, 0, "done", "3/2 running (canary: 1 new, 2 old): " + AWAIT),
     ],
 )
 def test_progress_reads_one_look_at_a_deployment(

@@ -53,7 +53,8 @@ async def test_experiment_create_runs_every_process_as_a_deployment(tmp_path: Pa
         # A process of an experiment does not roll (its processes are placed together).
         refused = await c.http.post("/deployments/rl.learner/restart")
         assert refused.status_code == 409 and "experiment rl" in refused.text
-        assert "--all-at-once" in refused.text
+        # What it says to do works: stop and start the experiment (PATCH below).
+        assert "--all-at-once" not in refused.text and "PATCH /experiments/rl" in refused.text
         listing = (await c.http.get("/experiments")).json()["experiments"]
         assert [e["name"] for e in listing] == ["rl"]
         events = (await c.http.get("/experiments/rl/events")).json()["events"]

@@ -11,7 +11,11 @@ import trio.testing
 
 from symphony.conductor.deployments import CreateDeployment
 from symphony.conductor.deployments.manager import Failed
-from symphony.conductor.deployments.messages import RestartDeployment, RestartDue
+from symphony.conductor.deployments.messages import (
+    RestartDeployment,
+    RestartDue,
+    RollbackDeployment,
+)
 from symphony.conductor.store import RollConflict
 from symphony.wire import StartInstance
 
@@ -174,6 +178,10 @@ async def test_restart_of_a_job_that_finished_runs_it_again(
     await cluster.report(node_id, again, "exited", exit_code=0, final=True)
     view = cluster.view("job")
     assert view["version"] == 2 and view["rollout"] is None
+    # Done as any restart: the version restarted (the same template) is forgotten.
+    record = cluster.store.get_deployment("job")
+    assert record is not None
+    assert [v.version for v in cluster.store.list_versions(record.id)] == [2]
 
 
 async def test_restart_of_a_failed_deployment_starts_it_afresh(
@@ -210,3 +218,75 @@ async def test_a_restart_whose_new_instance_is_never_healthy_reverts_keeping_the
     assert live == set(old)
     [reverted] = [e for e in cluster.events("web") if "reverting" in e]
     assert reverted.startswith("version 2 failed: instance") and "version 1" in reverted
+
+
+async def test_a_rollback_during_a_restart_goes_back_to_the_restarted_version(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # The restart's version has the template of the one restarted: a rollback to that
+    # one changes no template, yet it must end the restart's roll and keep the version.
+    old = await create_running(cluster, "web", replicas=2, update={"min_healthy_seconds": 5})
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    await cluster.report(node, new, "running", pid=5)
+    back = await cluster.deployments.ask(RollbackDeployment("web", 1))
+    assert not isinstance(back, Failed), back
+    await trio.testing.wait_all_tasks_blocked()
+    assert back.version == 1
+    await trio.sleep(5.1)  # the old ones prove their health as a roll's new ones do
+    assert stops(cluster) == [new.instance_id]  # the old ones run on
+    await cluster.report(node, new, "stopped", final=True)
+    view = cluster.view("web")
+    assert view["version"] == 1 and view["rollout"] is None
+    live = {i["id"] for i in view["instances"] if i["finished_at"] is None}
+    assert live == set(old)
+    events = cluster.events("web")
+    [rollback] = [e for e in events if e.startswith("rollback to version 1")]
+    assert "ends the rolling restart of version 1" in rollback
+    assert not any(e.startswith("rolling restart done") for e in events), events
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    kept = {v.version: v.status for v in cluster.store.list_versions(record.id)}
+    assert kept[1] == "good"
+
+
+async def test_a_scheduled_rolling_restart_says_its_times_in_the_schedules_zone(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    nightly = {"cron": "0 4 * * *", "timezone": "Europe/Berlin"}
+    await create_running(
+        cluster, "web", update={"min_healthy_seconds": 5}, restart_schedule=nightly
+    )
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    at = 1_780_000_000.0  # 2026-05-28 20:26 UTC, 22:26 in Berlin (summer time)
+    await cluster.deployments.tell(RestartDue(record.id, at, at))
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.deployments.tell(RestartDue(record.id, at + 60, at + 60))  # a roll is on
+    await trio.testing.wait_all_tasks_blocked()
+    events = cluster.events("web")
+    assert "scheduled rolling restart for 2026-05-28 22:26 Europe/Berlin" in "\n".join(events)
+    [skipped] = [e for e in events if "skipped" in e]
+    assert skipped.startswith("scheduled restart for 2026-05-28 22:27 Europe/Berlin skipped")
+
+
+async def test_an_all_at_once_scheduled_restart_skips_a_roll_under_way(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # Stopping every instance mid-roll would undo the roll's care: the time passes.
+    at_once = {"cron": "0 4 * * *", "strategy": "all-at-once"}
+    update = {"min_healthy_seconds": 5}
+    old = await create_running(cluster, "bang", replicas=2, update=update, restart_schedule=at_once)
+    await change(cluster, "bang", {"config": {"command": ["sleep", "2"]}})
+    assert cluster.view("bang")["rollout"]["state"] == "rolling"
+    record = cluster.store.get_deployment("bang")
+    assert record is not None
+    await cluster.deployments.tell(RestartDue(record.id, 0.0, 0.0))
+    await trio.testing.wait_all_tasks_blocked()
+    assert not set(stops(cluster)) & set(old)  # the old ones run on
+    [skipped] = [
+        e for e in cluster.store.list_events(deployment_id=record.id) if e.kind == "restart-skipped"
+    ]
+    assert skipped.message.startswith("scheduled restart for 1970-01-01 00:00 UTC skipped")
+    assert "a rollout of version 2 is under way (rolling)" in skipped.message

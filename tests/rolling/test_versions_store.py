@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from symphony.conductor.deployments.versions import rollback_target, version_of
 from symphony.conductor.store import KEEP_VERSIONS, MIGRATIONS, Store, migrate
 from symphony.spec import parse_spec
@@ -90,3 +92,50 @@ def test_rollback_by_default_skips_a_version_that_failed(store_url: str) -> None
         assert rollback_target(store.list_versions(record.id), 2, None) == (
             "every earlier version kept failed (3, 1): name one to go back to it anyway"
         )
+
+
+def _forgetting(url: str, *, fails: bool) -> None:
+    """Make every delete of a kept version fail (as a crash half-way through would
+    stop the rest), or work again."""
+    sqlite = url.startswith("sqlite")
+    conn = raw_db(url)
+    if not fails:
+        conn.execute("DROP TRIGGER no_forget" + ("" if sqlite else " ON deployment_versions"))
+    elif sqlite:
+        conn.execute(
+            "CREATE TRIGGER no_forget BEFORE DELETE ON deployment_versions "
+            "BEGIN SELECT RAISE(ABORT, 'no forgetting'); END"
+        )
+    else:
+        conn.execute(
+            "CREATE FUNCTION no_forget() RETURNS trigger AS "
+            "$$ BEGIN RAISE EXCEPTION 'no forgetting'; END $$ LANGUAGE plpgsql"
+        )
+        conn.execute(
+            "CREATE TRIGGER no_forget BEFORE DELETE ON deployment_versions "
+            "FOR EACH ROW EXECUTE FUNCTION no_forget()"
+        )
+    conn.close()
+
+
+def test_finishing_a_roll_is_one_transaction(store_url: str) -> None:
+    # A restart's roll ends: no roll, its version good, the one restarted forgotten. All
+    # or nothing: a Conductor stopped half-way must not keep the restarted one for ever.
+    with Store.open_url(store_url) as store:
+        record = store.create_deployment(parse_spec(SEED))
+        store.update_deployment(
+            record.id, record.spec, version=2, roll_state="promoted", roll_reason="restart"
+        )
+        _forgetting(store_url, fails=True)
+        with pytest.raises(Exception, match="no forgetting"):
+            store.finish_roll(record.id, 2, [1])
+        after = store.get_deployment(record.id)
+        assert after is not None and after.roll_state == "promoted"
+        kept = {v.version: v.status for v in store.list_versions(record.id)}
+        assert kept == {1: "good", 2: "promoted"}
+        _forgetting(store_url, fails=False)
+        store.finish_roll(record.id, 2, [1])
+        after = store.get_deployment(record.id)
+        assert after is not None and after.roll_state is None and after.roll_reason is None
+        [version] = store.list_versions(record.id)
+        assert (version.version, version.status) == (2, "good")

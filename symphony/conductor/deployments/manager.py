@@ -97,7 +97,7 @@ from .messages import (
     SpecChanged,
     UpdateDeployment,
 )
-from .roll import PROMOTED, ROLLING
+from .roll import PROMOTED, RESTART_REASON, ROLLING
 from .supervisor import DeploymentSupervisor
 from .teardown import Teardowns, claim_teardowns, tear_down
 from .versions import rollback_target, rolled_back, version_of
@@ -306,18 +306,21 @@ class Deployments(Supervisor):
         roll_state: str = ROLLING,
         reason: str | None = None,
         version: int | None = None,
+        back_to: int | None = None,
         kind: str = "updated",
     ) -> DeploymentRecord | Failed:
         """Store a changed spec (a new version if its template is new: it rolls out, a
         rollback without canaries; ``version``: that new version whatever the template,
-        a rolling restart) and tell the deployment's supervisor."""
+        a rolling restart; ``back_to``: that kept version whatever the template, a
+        rollback, which may go back to the version a rolling restart copied) and tell
+        the deployment's supervisor."""
         if record.id in self.deleting:
             return Failed(_being_deleted(record))
         restart = version is not None
         try:
             self._check_secrets(spec)  # a rollback too: its secrets may be gone
             if version is None:
-                version = version_of(self.store, record, spec)
+                version = back_to if back_to is not None else version_of(self.store, record, spec)
             updated = self.store.update_deployment(
                 record.id,
                 spec,
@@ -371,8 +374,13 @@ class Deployments(Supervisor):
         except SpecError as error:  # an old template a rule added since refuses: a 422
             return Failed(error)
         what = f"rollback to version {target.version}"
-        # Without canaries: the version ran before.
-        return await self.store_change(record, spec, what, {}, roll_state=PROMOTED, reason=what)
+        if (record.roll_reason or "").startswith(RESTART_REASON):
+            what += f" (ends the {record.roll_reason})"
+        # Without canaries: the version ran before. Named, not found by its template: a
+        # rolling restart's version has the template of the one it restarted.
+        return await self.store_change(
+            record, spec, what, {}, roll_state=PROMOTED, reason=what, back_to=target.version
+        )
 
     async def _restart(self, message: RestartDeployment) -> DeploymentRecord | Failed:
         record = self.store.get_deployment(message.id_or_name)

@@ -19,7 +19,10 @@ Refused (a 409, nothing changes), with what to do instead:
 - a scheduled deployment (``schedule``): its runs are batch work that ends by itself,
   and each run starts new processes anyway;
 - a process of an experiment: an experiment's processes are placed together and find
-  each other by their addresses; ``symphony restart --all-at-once`` stops and starts it.
+  each other by their addresses, so one neither rolls nor stops alone (a PATCH refuses
+  its ``desired_state``, so ``symphony restart --all-at-once`` cannot either); the
+  experiment is restarted whole: stopped, then started (``PATCH /experiments/{name}``,
+  ``Client.update_experiment``).
 
 A deployment that failed (its reschedules spent) starts afresh, as ``symphony start``
 makes it.
@@ -43,11 +46,7 @@ def refusal(record: DeploymentRecord) -> str | None:
     """Why ``record`` cannot be restarted by a roll now (None: it can)."""
     spec, name = record.spec, record.name
     if spec.experiment is not None:
-        return (
-            f"deployment {name} is process {spec.experiment.process} of experiment "
-            f"{spec.experiment.name}: its processes are placed together, so it does not "
-            "roll; restart it all at once (symphony restart --all-at-once)"
-        )
+        return experiment_refusal(name, spec.experiment.process, spec.experiment.name)
     if spec.schedule is not None:
         return (
             f"deployment {name} is scheduled: its runs end by themselves and each run "
@@ -57,14 +56,31 @@ def refusal(record: DeploymentRecord) -> str | None:
         return f"deployment {name} is stopped: nothing runs to restart (start it)"
     if spec.replicas == 0:
         return f"deployment {name} has 0 replicas: nothing runs to restart (scale it)"
-    if record.roll_state is not None:
-        reason = f": {record.roll_reason}" if record.roll_reason else ""
-        return (
-            f"deployment {name}: a rollout of version {record.version} is under way "
-            f"({record.roll_state}{reason}); restart once it is done, or change or roll "
-            "it back first"
-        )
-    return None
+    return roll_refusal(record)
+
+
+def roll_refusal(record: DeploymentRecord) -> str | None:
+    """Why ``record`` is not restarted now because of a roll under way or paused (None:
+    there is none); a scheduled restart all at once is refused so too."""
+    if record.roll_state is None:
+        return None
+    reason = f": {record.roll_reason}" if record.roll_reason else ""
+    return (
+        f"deployment {record.name}: a rollout of version {record.version} is under way "
+        f"({record.roll_state}{reason}); restart once it is done, or change or roll "
+        "it back first"
+    )
+
+
+def experiment_refusal(name: str, process: str, experiment: str) -> str:
+    """Why a process of an experiment is not restarted alone, and how it is restarted."""
+    return (
+        f"deployment {name} is process {process} of experiment {experiment}: its "
+        "processes are placed together and find each other by their addresses, so one "
+        "neither rolls nor restarts alone; restart the experiment: stop it, then start it "
+        f'(PATCH /experiments/{experiment} {{"desired_state": "stopped"}}, then '
+        '"running"; Client.update_experiment)'
+    )
 
 
 async def restart(
@@ -107,10 +123,12 @@ async def scheduled(deployments: Deployments, message: RestartDue) -> bool:
     if record.spec.desired_state == "stopped":
         return True  # its times pass while stopped, as for a run
     # The kind of a scheduled restart's event, whatever its strategy (the UI's runs
-    # panel refreshes on it).
-    what = f"scheduled rolling restart for {when(message.scheduled_at)}"
-    done = await restart(deployments, record, what, "restart-scheduled")
+    # panel refreshes on it). Its time in the zone the schedule reads its cron in.
+    at = when(message.scheduled_at, schedule.timezone)
+    done = await restart(
+        deployments, record, f"scheduled rolling restart for {at}", "restart-scheduled"
+    )
     if isinstance(done, Failed):
-        text = f"scheduled restart for {when(message.scheduled_at)} skipped: {done.error}"
+        text = f"scheduled restart for {at} skipped: {done.error}"
         deployments.events.add(record, "restart-skipped", text)
     return True

@@ -209,8 +209,7 @@ class RollDriver:
         record = outcome.record
         if step.done:
             outcome.record = self._finish(record)
-            if (record.roll_reason or "").startswith(RESTART_REASON):
-                self._forget_restarted(record)
+            if _restart(record):
                 text = f"rolling restart done: {wanted} healthy instance(s) of version "
                 outcome.events.append(("restarted", f"{text}{record.version}"))
             else:
@@ -228,22 +227,21 @@ class RollDriver:
             outcome.events.append(("canary", f"version {record.version}: {step.waiting}"))
         self._tick_at = step.wake_at if step.wake_at is not None else math.inf
 
-    def _forget_restarted(self, record: DeploymentRecord) -> None:
-        """A rolling restart is done: forget the kept versions of the same template (the
-        one restarted), so that restarts (a nightly ``restart_schedule``) never push the
+    def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
+        """The roll is done (one store transaction): the version is good, and after a
+        rolling restart the kept versions of the same template (the one restarted) are
+        forgotten, so that restarts (a nightly ``restart_schedule``) never push the
         earlier templates out of the kept ones, and a rollback goes back to another
         template, not to a copy of this one."""
-        mine = template(record.spec)
-        same = [
-            v.version
-            for v in self.store.list_versions(record.id)
-            if v.version != record.version and template(v.spec) == mine
-        ]
-        self.store.forget_versions(record.id, same)
-
-    def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
-        self.store.set_roll(record.id, None)
-        self.store.set_version_status(record.id, record.version, "good")
+        forget: list[int] = []
+        if _restart(record):
+            mine = template(record.spec)
+            forget = [
+                v.version
+                for v in self.store.list_versions(record.id)
+                if v.version != record.version and template(v.spec) == mine
+            ]
+        self.store.finish_roll(record.id, record.version, forget)
         return replace(record, roll_state=None, roll_reason=None)
 
     def _failed(self, record: DeploymentRecord, why: str) -> RollOutcome:
@@ -318,6 +316,11 @@ def roll_view(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict
         "new": len(new),
         "new_healthy": sum(1 for i in new if _healthy(i, record.spec)),
     }
+
+
+def _restart(record: DeploymentRecord) -> bool:
+    """Whether the roll under way is a rolling restart's."""
+    return (record.roll_reason or "").startswith(RESTART_REASON)
 
 
 def _how_ended(inst: InstanceRecord) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from symphony.wire.states import is_live
 
 from .messages import FireRun, RestartDue
+from .restarting import roll_refusal
 from .runs import RunBook, when
 
 #: The messages :meth:`ScheduledWork._on_schedule` handles.
@@ -81,11 +82,18 @@ class ScheduledWork:
     async def _restart_all(self, message: RestartDue) -> None:
         """Restart every instance at once (``strategy: all-at-once``): stop each live
         one (its replacement is made when the stop is confirmed, as after any stop) and
-        start those that ended."""
+        start those that ended. Not during a roll (under way or paused): stopping every
+        instance would undo its care; the time passes with an event, as for a rolling
+        restart."""
         if self.record.spec.restart_schedule is None or self.record.spec.desired_state != "running":
             return
-        live = [i for i in self.instances.values() if is_live(i.state)]
         zone = self.record.spec.restart_schedule.timezone
+        rolling = roll_refusal(self.record)
+        if rolling is not None:
+            at = when(message.scheduled_at, zone)
+            self._event("restart-skipped", f"scheduled restart for {at} skipped: {rolling}")
+            return
+        live = [i for i in self.instances.values() if is_live(i.state)]
         self._event(
             "restart-scheduled",
             f"scheduled restart for {when(message.scheduled_at, zone)}: restarting "

@@ -115,16 +115,27 @@ class VersionTable(StoreBase):
                 (status, reason, deployment_id, version),
             )
 
-    def forget_versions(self, deployment_id: str, versions: list[int]) -> None:
-        """Forget kept versions (a rolling restart's predecessor, of the same template,
-        once it is replaced: the restart's version stands for that template)."""
-        if not versions:
-            return
+    def finish_roll(self, deployment_id: str, version: int, forget: list[int]) -> None:
+        """A roll is done, in one transaction: no roll under way, ``version`` good, and
+        the kept versions ``forget`` forgotten (a rolling restart's predecessor, of the
+        same template: the restart's version stands for it). A Conductor stopped
+        half-way leaves the roll under way, to be finished again, never a restarted
+        version kept for ever."""
         with self._write() as conn:
-            for version in versions:
+            conn.execute(
+                "UPDATE deployments SET roll_state = NULL, roll_reason = NULL, updated_at = ? "
+                "WHERE id = ?",
+                (self._clock(), deployment_id),
+            )
+            conn.execute(
+                "UPDATE deployment_versions SET status = 'good', reason = NULL "
+                "WHERE deployment_id = ? AND version = ?",
+                (deployment_id, version),
+            )
+            for old in forget:
                 conn.execute(
                     "DELETE FROM deployment_versions WHERE deployment_id = ? AND version = ?",
-                    (deployment_id, version),
+                    (deployment_id, old),
                 )
 
     def set_roll(self, deployment_id: str, state: str | None, reason: str | None = None) -> None:
