@@ -17,9 +17,12 @@ on its machine.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._remote import add_conductor_flag, call, client
+
+if TYPE_CHECKING:
+    from symphony.client import Client
 
 LIVE = frozenset({"pending", "assigned", "starting", "running", "stopping"})
 
@@ -37,11 +40,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def drain(args: argparse.Namespace) -> int:
-    api = client(args)
-    node = call(api, api.drain_node, args.node)
+    return drain_and_say(client(args), args.node)
+
+
+def drain_and_say(api: Client, node_id: str) -> int:
+    """Drain ``node_id`` and print what becomes of what runs there."""
+    # What runs there is listed before the drain: once drained, a replacement may run
+    # elsewhere and its old copy stop before a listing after it (a busy machine, a slow
+    # link), and the line would count fewer instances than moved, or none.
     deployments = call(api, api.list_deployments)
-    moving = on_node(deployments, args.node)
-    name = node.get("node_id", args.node)
+    node = call(api, api.drain_node, node_id)
+    moving = on_node(deployments, node_id)
+    name = node.get("node_id", node_id)
     if not moving:
         print(f"node {name} draining: it takes no new work (nothing of it runs there now)")
         return 0

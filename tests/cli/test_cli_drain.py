@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import trio
+
+from symphony.cli.drain import drain_and_say
+from symphony.client import Client
 
 from ..api.helpers import Cluster, cluster
 from ..link.cluster import shared_cert_node, start_node
@@ -163,4 +168,47 @@ async def test_cli_drain_counts_the_processes_of_experiments(tmp_path: Path) -> 
         drained = await symphony(c, "drain", "n1")
         assert lines(drained)[0] == (
             "node n1 draining: it takes no new work, and its 2 instances move elsewhere"
+        )
+
+
+async def test_cli_drain_counts_what_ran_there_when_the_move_ends_before_it_looks(
+    tmp_path: Path,
+) -> None:
+    """On a busy machine the replacement can run elsewhere and the old copy stop before
+    the command looks at what the node runs: it still says the instance moves, where it
+    said "nothing of it runs there now" when it looked after the drain."""
+    async with cluster(tmp_path) as c:
+        spec: dict[str, Any] = {
+            "name": "web",
+            "node_group": "gpu-1",
+            "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
+        }
+        assert (await c.http.post("/deployments", json=spec)).status_code == 201
+        await c.wait_for("web", lambda d: d["replicas"]["running"] == 1)
+        await c.add_node("n2")
+
+        def moved(d: dict[str, Any]) -> bool:
+            return any(
+                i["node_id"] == "n2" and i["state"] == "running" for i in d["instances"]
+            ) and not any(
+                i["node_id"] == "n1" and i.get("finished_at") is None for i in d["instances"]
+            )
+
+        class Slow(Client):
+            """A client as slow as a busy machine: the move is over when the drain returns."""
+
+            def drain_node(self, node_id: str) -> dict[str, Any]:
+                node = super().drain_node(node_id)
+                trio.from_thread.run(c.wait_for, "web", moved)
+                return node
+
+        def run() -> str:
+            out = io.StringIO()
+            api = Slow(url=c.info.http_url, token=c.info.api_token)
+            with contextlib.redirect_stdout(out):
+                assert drain_and_say(api, "n1") == 0
+            return out.getvalue()
+
+        assert (await trio.to_thread.run_sync(run)).splitlines()[0] == (
+            "node n1 draining: it takes no new work, and its 1 instance moves elsewhere"
         )
