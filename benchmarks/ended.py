@@ -27,8 +27,9 @@ from typing import Any
 import httpx
 import trio
 
+from benchmarks._inprocess import local_node_config
 from symphony.conductor import run_conductor
-from symphony.config import ConductorConfig, NodeConfig
+from symphony.config import ConductorConfig
 from symphony.node import run_node
 from symphony.node.process import ProcessManager
 
@@ -40,19 +41,7 @@ async def _bench(replicas: int, tmp: Path) -> dict[str, Any]:
             state_dir=tmp / "c", listen_host="127.0.0.1", listen_port=0, http_port=0
         )
         info = await nursery.start(run_conductor, config)
-        certs = info.cert_dir
-        node_config = NodeConfig(
-            node_id="n1",
-            conductor_host="localhost",
-            conductor_port=info.node_port,
-            groups=("gpu-1",),
-            capacities_total={"Analytic1": 10},
-            heartbeat_sec=0.5,
-            ca_file=certs / "ca.pem",
-            cert_file=certs / "node-client.pem",
-            key_file=certs / "node-client.key",
-            state_dir=tmp / "n1",
-        )
+        node_config = local_node_config(info, tmp / "n1", {"Analytic1": 10})
         headers = {"Authorization": f"Bearer {info.api_token}"} if info.api_token else {}
         async with httpx.AsyncClient(base_url=info.http_url, headers=headers, timeout=30) as http:
             async with trio.open_nursery() as agent:
