@@ -34,6 +34,7 @@ import trio
 
 from symphony.httpd import ASGIReceiveCallable, ASGISendCallable, Message, Scope
 
+from .lifespan import answer_lifespan
 from .roleheaders import FORWARDED_HEADER, ROLE_HEADER, answer_retry
 
 log = logging.getLogger("symphony.conductor.api")
@@ -108,13 +109,8 @@ class Forwarder:
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] == "websocket":
             await self._refuse_websocket(send)
             return

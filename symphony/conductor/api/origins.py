@@ -40,6 +40,7 @@ from .auth import token_matches
 from .body import HeaderMap
 from .errors import HttpError
 from .hosts import host_part
+from .lifespan import answer_lifespan
 from .relay_access import PREFIX
 
 #: Scope key set on the requests that came in on the relay port.
@@ -65,7 +66,7 @@ class RelayOrigin:
     ) -> None:
         kind = scope["type"]
         if kind == "lifespan":  # the app's own lifespan runs with the API port's server
-            await _empty_lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         if not str(scope.get("path", "")).startswith(PREFIX):
             detail = (
@@ -141,16 +142,6 @@ def _unframed(send: ASGISendCallable) -> ASGISendCallable:
         await send(message)
 
     return framed
-
-
-async def _empty_lifespan(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _answer(send: ASGISendCallable, kind: str, status: int, error: str, detail: str) -> None:
