@@ -101,6 +101,7 @@ export const api = {
   versions: (id) => request("GET", `/deployments/${encodeURIComponent(id)}/versions`),
   promote: (id) => request("POST", `/deployments/${encodeURIComponent(id)}/promote`),
   rollback: (id, version) => request("POST", `/deployments/${encodeURIComponent(id)}/rollback`, { version }),
+  restart: (id) => request("POST", `/deployments/${encodeURIComponent(id)}/restart`),
   drain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/drain`),
   undrain: (nodeId) => request("POST", `/nodes/${encodeURIComponent(nodeId)}/undrain`),
   experiments: () => request("GET", "/experiments"),

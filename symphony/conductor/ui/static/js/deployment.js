@@ -1,13 +1,14 @@
-// One deployment: its summary, actions (stop, start, scale, edit, delete), instances,
-// charts of the last hour (usage.js), events timeline and live logs.
+// One deployment: its summary, actions (actions.js: stop, start, scale, restart, edit,
+// delete), instances, charts of the last hour (usage.js), events timeline and live logs.
 //
 // The live feed carries the deployment without its spec; the facts taken from the spec
 // (node group, capacity, restart policy, command, secrets, schedule) come from its own
 // read (specs.js), made when the page opens and again when the spec changes.
 
-import { api, ApiError } from "./api.js";
+import { actions, actionsKey } from "./actions.js";
+import { api } from "./api.js";
 import { crashNote, lastExit, nodesOf, updatedAt } from "./deployments.js";
-import { clock, confirmDialog, empty, fill, h, pill, toast } from "./dom.js";
+import { clock, empty, fill, h, pill, toast } from "./dom.js";
 import { logViewer } from "./logs.js";
 import { isScheduled, runsPanel } from "./runs.js";
 import { joinCommand } from "./shell.js";
@@ -51,10 +52,10 @@ export function mountDeployment(main, idOrName) {
     const d = deployment;
     const spec = specs.full && specs.full.id === d.id ? specs.full.spec : null;
     // Rebuild the header only when it would change: it holds the replicas input.
-    const key = JSON.stringify([d.id, d.name, d.state, d.desired_state, d.replicas.desired]);
+    const key = JSON.stringify([d.id, d.name, d.state, actionsKey(d, spec)]);
     if (key !== headKey) {
       headKey = key;
-      fill(head, h("div", h("h1.title-row", d.name, pill(d.state)), h("p.subtitle", `id ${d.id}`)), actions(d));
+      fill(head, h("div", h("h1.title-row", d.name, pill(d.state)), h("p.subtitle", `id ${d.id}`)), actions(d, spec));
     }
     fill(facts, summary(d, spec, specs));
     const idle = !spec ? "no instances" : isScheduled(spec) ? "no instances between runs" : "no instances (scaled to 0)";
@@ -134,66 +135,6 @@ export function mountDeployment(main, idOrName) {
     if (usage) usage.close();
     if (runs) runs.close();
   };
-}
-
-function actions(d) {
-  const busy = (button, work) => async () => {
-    button.disabled = true;
-    try {
-      await work();
-    } catch (error) {
-      toast(error instanceof ApiError ? `${error.error}: ${error.message}` : error.message, "error");
-    } finally {
-      button.disabled = false;
-    }
-  };
-  const running = d.desired_state === "running";
-  const stopStart = h(`button.btn#${running ? "stop" : "start"}`, running ? "Stop" : "Start");
-  stopStart.addEventListener(
-    "click",
-    busy(stopStart, async () => store.put(await api.patch(d.id, { desired_state: running ? "stopped" : "running" }))),
-  );
-  const replicas = h("input#scale-replicas", {
-    type: "number",
-    min: "0",
-    value: d.replicas.desired,
-    "aria-label": "replicas",
-  });
-  const scale = h("button.btn#scale", "Scale");
-  scale.addEventListener(
-    "click",
-    busy(scale, async () => {
-      const n = Number(replicas.value);
-      if (!Number.isInteger(n) || n < 0) throw new Error("replicas must be a whole number, 0 or more");
-      store.put(await api.patch(d.id, { replicas: n }));
-      toast(`${d.name} scaled to ${n}`);
-    }),
-  );
-  const remove = h("button.btn.danger#delete", "Delete");
-  remove.addEventListener(
-    "click",
-    busy(remove, async () => {
-      const sure = await confirmDialog({
-        title: `Delete ${d.name}?`,
-        body: "Every instance is stopped (its process group signalled) and the deployment and its history are removed. This cannot be undone.",
-        confirm: "Delete",
-        danger: true,
-      });
-      if (!sure) return;
-      remove.textContent = "Deleting…";
-      await api.remove(d.id);
-      store.forget(d.id);
-      toast(`${d.name} deleted`);
-      location.hash = "#/deployments";
-    }),
-  );
-  return h(
-    "div.actions",
-    stopStart,
-    h("span.scale-group", replicas, scale),
-    h("a.btn#edit", { href: `#/d/${encodeURIComponent(d.name)}/edit` }, "Edit spec"),
-    remove,
-  );
 }
 
 /** The facts of `d` (a summary) and of its `spec` (null until read: `specs` says why). */

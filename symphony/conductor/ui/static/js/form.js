@@ -94,6 +94,8 @@ function loadError(idOrName, error, retry) {
 function build(main, deployment, reload) {
   const editing = deployment !== null;
   let base = structuredClone(editing ? deployment.spec : NEW_SPEC);
+  // A process of an experiment: its experiment sets its replicas (the API refuses them).
+  const managed = editing && Boolean(deployment.spec.experiment);
   const errors = {}; // field -> error element
   const field = (key, label, input, hint = null) => {
     errors[key] = h("div.field-error", { role: "alert", dataset: { errorFor: key } });
@@ -143,7 +145,7 @@ function build(main, deployment, reload) {
     if (name) spec.name = name;
     else delete spec.name;
     spec.node_group = f.node_group.value.trim() || null;
-    spec.replicas = numberOr(f.replicas.value);
+    if (!managed) spec.replicas = numberOr(f.replicas.value);
     spec.config = { ...(spec.config || {}), command: splitCommand(f.command.value), env: f.env.get() };
     spec.capacity_requests = Object.fromEntries(Object.entries(f.capacity.get()).map(([k, v]) => [k, numberOr(v)]));
     const policy = { ...(spec.restart_policy || {}), type: f.restart_type.value, backoff_seconds: numberOr(f.backoff.value) };
@@ -164,7 +166,7 @@ function build(main, deployment, reload) {
       "div.form-grid",
       field("name", "Name", f.name, editing ? "A deployment keeps its name." : "Lowercase letters, digits and '-'."),
       field("node_group", "Node group", f.node_group, "Only nodes in this group run it."),
-      field("replicas", "Replicas", f.replicas),
+      managed ? null : field("replicas", "Replicas", f.replicas),
       field("command", "Command", f.command, "Split into arguments like a shell does: quote an argument that has spaces."),
       field("capacity_requests", "Capacity requests", f.capacity.el, "Reserved on the node while an instance lives."),
       field("env", "Environment", f.env.el),
