@@ -22,7 +22,7 @@ def cluster() -> ClusterState:
     return state
 
 
-def request(instance_id: str, role: ExperimentRole) -> PlacementRequest:
+def request(instance_id: str, role: ExperimentRole, size: int = 2) -> PlacementRequest:
     spec = parse_spec({"name": f"x-{role.process}", "config": {"command": ["true"]}})
     start = StartInstance(
         instance_id=instance_id,
@@ -38,7 +38,7 @@ def request(instance_id: str, role: ExperimentRole) -> PlacementRequest:
         capacity_requests={"A": 5},
         gang="x",
     )
-    return PlacementRequest(pending=pending, start=start, gang_size=2, role=role)
+    return PlacementRequest(pending=pending, start=start, gang_size=size, role=role)
 
 
 A = ExperimentRole(name="x", process="a", binds={"a-svc": None}, connects=["b-svc"], size=2)
@@ -72,3 +72,18 @@ def test_restarts_to_reconnect_do_not_chase_each_other_round_a_cycle() -> None:
     restarted = placer.plan(state, "x", [request("a-2", A)])
     assert len(restarted.plan.placements) == 1
     assert restarted.reconnect == []  # b is not restarted in turn
+
+
+def test_a_restart_to_reconnect_is_known_when_another_plan_of_the_gang_comes_first() -> None:
+    c = ExperimentRole(name="x", process="c", binds={"c-svc": None}, size=3)
+    state, placer = cluster(), ExperimentPlacer()
+    placer.plan(state, "x", [request(i, r, 3) for i, r in (("a-1", A), ("b-1", B), ("c-1", c))])
+    state.release("b-1")
+    placer.released("b-1")
+    assert placer.plan(state, "x", [request("b-2", B, 3)]).reconnect == ["a-1"]
+    state.release("c-1")
+    placer.released("c-1")  # c moves (nobody connects to it) before a is placed again
+    assert placer.plan(state, "x", [request("c-2", c, 3)]).reconnect == []
+    state.release("a-1")
+    placer.released("a-1")
+    assert placer.plan(state, "x", [request("a-2", A, 3)]).reconnect == []

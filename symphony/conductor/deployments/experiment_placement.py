@@ -124,14 +124,14 @@ class ExperimentPlacer:
         A name bound by a process that was restarted to reconnect is not counted: that
         restart is ours, and counting it would let restarts chase each other round a
         cycle of connects."""
-        ours = self._restarting.pop(gang, set())
+        ours = self._restarting.get(gang, set())
         after = self.addresses.last_places(gang)
-        return {
-            name
-            for got in ports.values()
-            for name in got
-            if name in before and before[name] != after[name] and name not in ours
-        }
+        placed = {name for got in ports.values() for name in got}
+        moved = {n for n in placed if n in before and before[n] != after[n] and n not in ours}
+        ours -= placed  # a later plan of the gang may place them, not necessarily this one
+        if not ours:
+            self._restarting.pop(gang, None)
+        return moved
 
     def _placed(
         self,
