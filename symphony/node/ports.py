@@ -8,7 +8,8 @@ forwarding its name's traffic to that other program), the node refuses to start 
 a reason naming the port: a clear error event. For a fixed port the node tries again by
 the restart policy (the program may go away). A port of the range would be refused
 again at every restart here, so the instance fails at once instead, and the Conductor
-places it again (the spec's ``reschedule``) with the next port of the range.
+places it again (the spec's ``reschedule``) with the next port of the range (the name
+moved: the processes that connect to it are restarted with the new port).
 """
 
 from __future__ import annotations

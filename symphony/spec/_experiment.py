@@ -101,7 +101,7 @@ class ProcessSpec(_Strict):
 
     ``cmds`` are shell lines run in order in one shell; ``command`` an argv list (no
     shell); give exactly one. ``reconnect``: ``restart`` restarts this process with the
-    new values when a name it connects to moves to another node; ``none`` leaves it be.
+    new values when a name it connects to moves (another node or port); ``none`` leaves it be.
     """
 
     name: Label

@@ -192,3 +192,42 @@ async def test_a_refused_port_of_the_range_is_given_up_for_the_next_one(tmp_path
             assert f"port {port} (ui) taken on this node by another program" in events
     finally:
         holder.close()
+
+
+async def test_peers_of_a_name_past_a_refused_port_restart_with_the_new_one(
+    tmp_path: Path,
+) -> None:
+    """The peer started with the refused port: the name moved (another port), so the
+    peer (``reconnect: restart``) is restarted with the port the process got."""
+    holder, port = held_port_with_a_free_next()
+    out = tmp_path / "out"
+    out.mkdir()
+    spec = {
+        "name": "vis",
+        "processes": [
+            {
+                "name": "app",
+                "cmds": ["sleep 60"],
+                "exposes": ["ui"],
+                "reschedule": {"attempts": 1, "delay_seconds": 0.1},
+            },
+            env_dump("cli", out, connects=["ui"]),
+        ],
+    }
+    try:
+        node = {"ports": f"{port}-{port + 1}"}  # the first is held
+        async with cluster(tmp_path, node_overrides=node) as c:
+            assert (await c.http.post("/experiments", json=spec)).status_code == 201
+            running = await wait_experiment(c, "vis", "running", timeout=20)
+            assert {p["name"]: p["ports"] for p in running["processes"]}["app"] == {"ui": port + 1}
+            with trio.fail_after(20):
+                while read_env_or_none(out / "cli").get("SYMPH_UI_PORT") != str(port + 1):
+                    await trio.sleep(0.05)
+            events = (await c.http.get("/experiments/vis/events")).text
+            assert "reconnect" in events, events
+    finally:
+        holder.close()
+
+
+def read_env_or_none(path: Path) -> dict[str, str]:
+    return read_env(path) if path.exists() else {}

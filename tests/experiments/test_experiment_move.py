@@ -125,3 +125,72 @@ async def test_lost_node_moves_only_its_processes_and_peers_reconnect(
                 procs.os.kill(pid, signal.SIGKILL)
         _stop_all(conductor, nodes)
         await api.aclose()
+
+
+async def test_drained_node_moves_its_process_and_peers_reconnect(
+    tmp_path: Path, ports: tuple[int, int]
+) -> None:
+    # A drained node stays in the cluster: its process is replaced on the other node,
+    # and the peer that connects to it must learn the new address all the same.
+    marker = f"exp-drain-{tmp_path.name}"
+    out = tmp_path / "out"
+    out.mkdir()
+    conductor, nodes, api = await start_cluster(tmp_path, ports, ["a-node", "b-node"])
+    try:
+        spec = {
+            "name": "dr",
+            "processes": [
+                proc("srv", out, marker, binds="srv"),
+                proc("cli", out, marker, connects="srv"),
+            ],
+        }
+        response = await api.http.post("/experiments", json=spec)
+        assert response.status_code == 201, response.text
+
+        async def running() -> dict[str, Any] | None:
+            e = await experiment(api, "dr")
+            return e if e["state"] == "running" else None
+
+        first = await eventually(running, timeout=30)
+        where = {p["name"]: p for p in first["processes"]}
+        srv_node = where["srv"]["node_id"]
+        assert where["cli"]["node_id"] != srv_node  # 5 + 5 of 10: one each (spread)
+
+        async def written() -> bool:
+            return (out / "cli").exists()
+
+        await eventually(written, timeout=20)
+        old_addr = (out / "cli").read_text()
+        assert old_addr.endswith(f":{where['srv']['ports']['srv']}")
+        response = await api.http.post(f"/nodes/{srv_node}/drain")
+        assert response.status_code == 200, response.text
+
+        async def moved() -> dict[str, Any] | None:
+            e = await experiment(api, "dr")
+            p = {x["name"]: x for x in e["processes"]}
+            ok = p["srv"]["node_id"] not in (None, srv_node) and e["state"] == "running"
+            return e if ok and p["cli"]["pid"] not in (None, where["cli"]["pid"]) else None
+
+        try:
+            after = await eventually(moved, timeout=40)
+        except AssertionError:
+            events = (await api.http.get("/experiments/dr/events")).json()["events"]
+            state = await experiment(api, "dr")
+            raise AssertionError(f"{state}\n{[e['message'] for e in events]}") from None
+        now = {p["name"]: p for p in after["processes"]}
+        assert now["cli"]["node_id"] == where["cli"]["node_id"]  # cli was not drained
+
+        async def rewritten() -> str | None:
+            addr = (out / "cli").read_text()
+            return addr if addr != old_addr else None
+
+        new_addr = await eventually(rewritten, timeout=20)
+        assert new_addr.endswith(f":{now['srv']['ports']['srv']}"), (new_addr, now)
+        events = (await api.http.get("/experiments/dr/events")).json()["events"]
+        assert any("reconnect" in e["message"] for e in events), events
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            for pid in pids_with(marker):
+                procs.os.kill(pid, signal.SIGKILL)
+        _stop_all(conductor, nodes)
+        await api.aclose()

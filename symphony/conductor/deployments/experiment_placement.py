@@ -8,9 +8,11 @@ sends): the Scheduler asks it to plan a gang and acts on the answer. Planning a 
 3. allocate each member's ports on its node (:class:`~.addresses.Addresses`); a fixed
    port taken there undoes the whole plan (nothing stays reserved) with that reason;
 4. give each member's start command the experiment's SYMPH_* environment;
-5. if a name moved (its last node is lost, and its process was placed again), name the
+5. if a name moved (its process was placed again at another node or port than the
+   peers were given: its node was lost or drained, or refused the port), name the
    running members that connect to it with ``reconnect: restart``: their owners
-   restart them, and the new instances start with the new values.
+   restart them, and the new instances start with the new values. The names of a
+   process restarted that way move nothing (no restarts chasing round a cycle).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class ExperimentPlacer:
         self.gangs = Gangs()
         self.addresses = Addresses()
         self._roles: dict[str, tuple[str, ExperimentRole]] = {}  # placed instance -> gang, role
+        # gang -> names bound by the processes it restarts to reconnect (not moves)
+        self._restarting: dict[str, set[str]] = {}
 
     def node_seen(self, view: NodeView) -> None:
         self.addresses.node_seen(view)
@@ -103,14 +107,31 @@ class ExperimentPlacer:
         outcome = GangOutcome(plan)
         for placement in plan.placements:
             self._placed(gang, placement, by_id[placement.instance_id], ports, outcome)
-        moved = {
-            name
-            for got in ports.values()
-            for name in got
-            if name in before and not cluster.ledger.has_node(before[name][0])
-        }
-        outcome.reconnect = self._reconnects(gang, moved, {p.instance_id for p in plan.placements})
+        outcome.reconnect = self._reconnects(
+            gang, self._moved(gang, ports, before), {p.instance_id for p in plan.placements}
+        )
         return outcome
+
+    def _moved(
+        self,
+        gang: str,
+        ports: dict[str, dict[str, int]],
+        before: dict[str, tuple[str, int]],
+    ) -> set[str]:
+        """The names allocated now at another address (node or port) than the one the
+        peers were given: off a lost or drained node, or past a port the node refused.
+
+        A name bound by a process that was restarted to reconnect is not counted: that
+        restart is ours, and counting it would let restarts chase each other round a
+        cycle of connects."""
+        ours = self._restarting.get(gang, set())
+        after = self.addresses.last_places(gang)
+        placed = {name for got in ports.values() for name in got}
+        moved = {n for n in placed if n in before and before[n] != after[n] and n not in ours}
+        ours -= placed  # a later plan of the gang may place them, not necessarily this one
+        if not ours:
+            self._restarting.pop(gang, None)
+        return moved
 
     def _placed(
         self,
@@ -132,14 +153,11 @@ class ExperimentPlacer:
         )
 
     def _reconnects(self, gang: str, moved: set[str], placed_now: set[str]) -> list[str]:
-        """Running members (not placed now) that connect to a name that moved.
-
-        A name moved when it was last on a node that is gone (lost): a process merely
-        restarted (say, to reconnect) on a node that is still here moves nothing, so
-        restarts never chase each other round a cycle of connects."""
+        """Running members (not placed now) that connect to a name that moved; the names
+        they bind or expose are remembered, so that their new places move nothing."""
         if not moved:
             return []
-        return sorted(
+        restart = sorted(
             instance_id
             for instance_id, (their_gang, role) in self._roles.items()
             if their_gang == gang
@@ -147,6 +165,11 @@ class ExperimentPlacer:
             and role.reconnect == "restart"
             and moved & set(role.connects)
         )
+        ours = self._restarting.setdefault(gang, set())
+        for instance_id in restart:
+            role = self._roles[instance_id][1]
+            ours.update(role.binds, role.exposes)
+        return restart
 
 
 def _unplaced(members: list[Any], reason: str) -> list[Unplaced]:

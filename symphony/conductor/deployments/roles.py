@@ -88,5 +88,5 @@ def reconnects(
     for instance_id in ids:
         inst = instances.get(instance_id)
         if inst is not None and is_live(inst.state) and inst.state != S.STOPPING:
-            out.append((inst, "reconnect: a name it connects to moved to another node"))
+            out.append((inst, "reconnect: a name it connects to moved (another node or port)"))
     return out

@@ -1,0 +1,89 @@
+"""Which names moved when an experiment's process is placed again (the placer alone).
+
+A name moves when its process's new instance runs at another node or port than the
+peers were given; the names of a process restarted to reconnect do not, so two processes
+that connect to each other are not restarted in turn for ever.
+"""
+
+from __future__ import annotations
+
+from symphony.conductor.deployments.experiment_placement import ExperimentPlacer
+from symphony.conductor.deployments.instances import job_spec
+from symphony.conductor.deployments.messages import PlacementRequest
+from symphony.conductor.placement import ClusterState, PendingInstance
+from symphony.spec import ExperimentRole, parse_spec
+from symphony.wire import StartInstance
+
+
+def cluster() -> ClusterState:
+    state = ClusterState()
+    for node_id in ("n1", "n2"):
+        state.upsert_node(node_id, groups=["g"], ready=True, capacities_total={"A": 10})
+    return state
+
+
+def request(instance_id: str, role: ExperimentRole, size: int = 2) -> PlacementRequest:
+    spec = parse_spec({"name": f"x-{role.process}", "config": {"command": ["true"]}})
+    start = StartInstance(
+        instance_id=instance_id,
+        deployment_id=f"x.{role.process}",
+        deployment_name=spec.name,
+        replica=0,
+        spec=job_spec(spec),
+    )
+    pending = PendingInstance(
+        instance_id=instance_id,
+        deployment_id=f"x.{role.process}",
+        node_group="g",
+        capacity_requests={"A": 5},
+        gang="x",
+    )
+    return PlacementRequest(pending=pending, start=start, gang_size=size, role=role)
+
+
+A = ExperimentRole(name="x", process="a", binds={"a-svc": None}, connects=["b-svc"], size=2)
+B = ExperimentRole(name="x", process="b", binds={"b-svc": None}, connects=["a-svc"], size=2)
+
+
+def test_a_process_placed_on_another_node_restarts_its_peers_though_the_node_stays() -> None:
+    state, placer = cluster(), ExperimentPlacer()
+    first = placer.plan(state, "x", [request("a-1", A), request("b-1", B)])
+    assert len(first.plan.placements) == 2 and first.reconnect == []
+    b_node = placer.addresses.last_places("x")["b-svc"][0]
+    state.upsert_node(
+        b_node, groups=["g"], ready=True, capacities_total={"A": 10}, draining=True
+    )  # drained: the node stays in the ledger
+    state.release("b-1")
+    placer.released("b-1")
+    again = placer.plan(state, "x", [request("b-2", B)])
+    assert [p.node_id for p in again.plan.placements] != [b_node]
+    assert again.reconnect == ["a-1"]
+
+
+def test_restarts_to_reconnect_do_not_chase_each_other_round_a_cycle() -> None:
+    state, placer = cluster(), ExperimentPlacer()
+    placer.plan(state, "x", [request("a-1", A), request("b-1", B)])
+    state.release("b-1")
+    placer.released("b-1")  # b's node refused its port, say: placed again elsewhere
+    moved = placer.plan(state, "x", [request("b-2", B)])
+    assert moved.reconnect == ["a-1"]
+    state.release("a-1")
+    placer.released("a-1")  # a restarts to reconnect: its port may change
+    restarted = placer.plan(state, "x", [request("a-2", A)])
+    assert len(restarted.plan.placements) == 1
+    assert restarted.reconnect == []  # b is not restarted in turn
+
+
+def test_a_restart_to_reconnect_is_known_when_another_plan_of_the_gang_comes_first() -> None:
+    c = ExperimentRole(name="x", process="c", binds={"c-svc": None}, size=3)
+    state, placer = cluster(), ExperimentPlacer()
+    placer.plan(state, "x", [request(i, r, 3) for i, r in (("a-1", A), ("b-1", B), ("c-1", c))])
+    state.release("b-1")
+    placer.released("b-1")
+    assert placer.plan(state, "x", [request("b-2", B, 3)]).reconnect == ["a-1"]
+    state.release("c-1")
+    placer.released("c-1")  # c moves (nobody connects to it) before a is placed again
+    assert placer.plan(state, "x", [request("c-2", c, 3)]).reconnect == []
+    state.release("a-1")
+    placer.released("a-1")
+    assert placer.plan(state, "x", [request("a-2", A, 3)]).reconnect == []
