@@ -210,6 +210,7 @@ class DeploymentTable(StoreBase):
         version: int | None = None,
         roll_state: str | None = None,
         roll_reason: str | None = None,
+        forget: int | None = None,
     ) -> DeploymentRecord:
         """Replace the spec and bump the generation.
 
@@ -218,6 +219,8 @@ class DeploymentTable(StoreBase):
         With ``version`` (a new template, or a kept one made current again) the
         deployment runs that version from now on, with ``roll_state`` and its reason,
         and the version is kept (marked ``good`` when no roll is under way).
+        With ``forget`` that kept version is forgotten in the same transaction (a
+        rollback that ends a rolling restart: the restart's copy of the template).
         """
         now = self._clock()
         try:
@@ -238,6 +241,12 @@ class DeploymentTable(StoreBase):
                     roll_state, roll_reason = row["roll_state"], row["roll_reason"]
                 else:
                     status = "good" if roll_state is None else roll_state
+                    if forget is not None:
+                        conn.execute(
+                            "DELETE FROM deployment_versions WHERE deployment_id = ? "
+                            "AND version = ?",
+                            (deployment_id, forget),
+                        )
                     use_version(conn, deployment_id, version, spec, status, now)
                 conn.execute(
                     "UPDATE deployments SET name = ?, spec = ?, desired_state = ?, "
