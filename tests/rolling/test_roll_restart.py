@@ -16,7 +16,7 @@ from symphony.conductor.deployments.messages import (
     RestartDue,
     RollbackDeployment,
 )
-from symphony.conductor.store import RollConflict
+from symphony.conductor.store import KEEP_VERSIONS, RollConflict
 from symphony.wire import StartInstance
 
 from ..deployments.test_reschedule import Cluster, cluster, spec
@@ -338,3 +338,43 @@ async def test_a_second_rollback_after_one_that_ended_a_restart_reaches_the_temp
     again = await cluster.deployments.ask(RollbackDeployment("web", None))
     assert not isinstance(again, Failed), again
     assert again.version == 1 and list(again.spec.config.command) == ["sleep", "1"]
+
+
+async def ten_templates(c: Cluster, name: str) -> str:
+    """``name`` with KEEP_VERSIONS versions of distinct templates, the last current; its id."""
+    await create_running(c, name, update={"min_healthy_seconds": 1})
+    for n in range(2, KEEP_VERSIONS + 1):
+        await change(c, name, {"config": {"command": ["sleep", str(n)]}})
+        await settle(c, name)
+    record = c.store.get_deployment(name)
+    assert record is not None and record.version == KEEP_VERSIONS
+    assert len(c.store.list_versions(record.id)) == KEEP_VERSIONS
+    return record.id
+
+
+async def test_a_restart_with_ten_versions_kept_pushes_no_template_out(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    deployment = await ten_templates(cluster, "web")
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    during = {v.version for v in cluster.store.list_versions(deployment)}
+    assert during == set(range(1, KEEP_VERSIONS + 2))  # ten and the one in flight
+    await settle(cluster, "web")
+    kept = {v.version for v in cluster.store.list_versions(deployment)}
+    assert kept == set(range(1, KEEP_VERSIONS)) | {KEEP_VERSIONS + 1}  # the restarted one went
+
+
+async def test_a_failed_restart_with_ten_versions_kept_pushes_no_template_out(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    deployment = await ten_templates(cluster, "web")
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    await cluster.report(node, new, "failed", reason="exited with code 1", final=True)
+    await settle(cluster, "web")
+    view = cluster.view("web")
+    assert view["version"] == KEEP_VERSIONS
+    kept = {v.version for v in cluster.store.list_versions(deployment)}
+    assert kept == set(range(1, KEEP_VERSIONS + 1))  # the failed copy went, not version 1

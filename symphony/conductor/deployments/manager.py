@@ -97,7 +97,7 @@ from .messages import (
     SpecChanged,
     UpdateDeployment,
 )
-from .roll import PROMOTED, RESTART_REASON, ROLLING
+from .roll import PROMOTED, RESTART_REASON, ROLLING, kept_during
 from .supervisor import DeploymentSupervisor
 from .teardown import Teardowns, claim_teardowns, tear_down
 from .versions import restart_copy, rollback_target, rolled_back, version_of
@@ -330,6 +330,7 @@ class Deployments(Supervisor):
                 roll_state=roll_state if version else None,
                 roll_reason=reason,
                 forget=forget,
+                keep=None if restart else kept_during(record),
             )
         except REFUSALS as error:
             return Failed(error)
