@@ -14,8 +14,8 @@ from a port of their own, the **relay port** (``conductor.relay.port``):
   port is (:data:`RELAY_PORT`, for visit links and redirects) and forbids framing every
   answer (``X-Frame-Options: DENY``, ``frame-ancestors 'none'``), so a service's page
   cannot frame the UI either; it refuses (403) a request whose ``Origin`` has the relay
-  port (under any host name) or is ``conductor.relay.url``'s origin: to the host-name
-  checks of :mod:`.hosts` a service's page is the same site;
+  port (under any host name) or ``conductor.relay.url``'s host name (under any scheme
+  and port): to the host-name checks of :mod:`.hosts` a service's page is the same site;
 - :func:`browser_elsewhere` is the API port's answer to a browser's ``/x/`` request
   (a visit code, a visit cookie, no token): a 307 to the same address on the relay
   port, where the code is spent. A program with the API token is served as before:
@@ -97,10 +97,10 @@ class ApiOrigin:
             await self.app(scope, receive, send)
             return
         port = scope[RELAY_PORT] = self.relay_port()
-        if _sent_by_a_service(scope["headers"], port, self.relay_url):
+        detail = _sent_by_a_service(scope["headers"], port, self.relay_url)
+        if detail is not None:
             # The Origin check of .hosts goes by host name: a service's page (this
             # machine, the relay port) would pass it. Refused here, whatever the route.
-            detail = "a page of a relayed service may not use the API or the web UI"
             await _answer(send, kind, 403, "cross-site request refused", detail)
             return
         await self.app(scope, receive, _unframed(send) if kind == "http" else send)
@@ -108,17 +108,22 @@ class ApiOrigin:
 
 def _sent_by_a_service(
     headers: Iterable[tuple[bytes, bytes]], relay_port: int | None, relay_url: str | None
-) -> bool:
-    """Whether the request's ``Origin`` is a relay origin: any host with the relay port
-    (the Host check takes every loopback name, and a page may name any of them), or
-    ``conductor.relay.url``'s origin (a reverse proxy's)."""
-    origin = next((value for name, value in headers if name.lower() == b"origin"), None)
+) -> str | None:
+    """Why the request is refused (None: it is not) when its ``Origin`` is a relay
+    origin: any host with the relay port (the Host check takes every loopback name, and
+    a page may name any of them), or any origin of ``conductor.relay.url``'s host (a
+    reverse proxy's, under any scheme and port: the proxy may serve plain HTTP too)."""
+    found = {name.lower(): value for name, value in headers}
+    origin = found.get(b"origin")
     if origin is None:
-        return False
+        return None
     mine = _origin_of(origin.decode("latin-1"))
     if mine is None:
-        return False
-    return mine[2] == relay_port or (relay_url is not None and mine == _origin_of(relay_url))
+        return None
+    relay = _origin_of(relay_url) if relay_url is not None else None
+    if mine[2] != relay_port and (relay is None or mine[1] != relay[1]):
+        return None
+    return "a page of a relayed service may not use the API or the web UI"
 
 
 def _origin_of(url: str) -> tuple[str, str, int] | None:
