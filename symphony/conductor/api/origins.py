@@ -123,6 +123,14 @@ def _sent_by_a_service(
     relay = _origin_of(relay_url) if relay_url is not None else None
     if mine[2] != relay_port and (relay is None or mine[1] != relay[1]):
         return None
+    host = found.get(b"host", b"").decode("latin-1")
+    if mine[2] == relay_port and _origin_of(f"{mine[0]}://{host}") == mine:
+        # The page is this API's own (the UI): reached under a forwarded port with the
+        # relay port's number (ssh -L 8001:127.0.0.1:8000), it looks like a service's.
+        return (
+            f"this API is reached under the relay port's number ({relay_port}); reach it "
+            "under another port"
+        )
     return "a page of a relayed service may not use the API or the web UI"
 
 
