@@ -20,7 +20,9 @@ from a port of their own, the **relay port** (``conductor.relay.port``):
   (a visit code, a visit cookie, no token): a 307 to the same address on the relay
   port, where the code is spent. A program with the API token is served as before:
   no script of the service runs there. With ``http.auth: none`` there is no token to
-  tell a program by, and every ``/x/`` request goes to the relay port.
+  tell a program by, and every ``/x/`` request goes to the relay port: a program must
+  follow the 307 (``curl -L``; httpx does not by default) or use the relay port, and
+  its WebSocket there is refused (403: open it on the relay port).
 
 The services share the relay origin with one another (one port for all): a page of
 one service can reach another service the same browser visited, but nothing of the UI
@@ -192,9 +194,10 @@ def from_a_program(
     """Whether a ``/x/`` request of the API port is a program's, to be served there: it
     carries the API token. With ``http.auth: none`` nothing tells a program from a
     browser that sends no ``Sec-Fetch-*`` headers (older ones do not), so when there is
-    a relay origin (``relay``) every ``/x/`` request goes there (programs follow the
-    307); without one, a request with no visit code or cookie and no ``Sec-Fetch-Mode``
-    is taken for a program's."""
+    a relay origin (``relay``) every ``/x/`` request goes there (a program must follow
+    the 307, ``curl -L``, or use the relay port; its WebSocket gets the 403); without
+    one, a request with no visit code or cookie and no ``Sec-Fetch-Mode`` is taken for a
+    program's."""
     if token is not None:
         return token_matches(headers.get("Authorization"), token)
     if relay:
