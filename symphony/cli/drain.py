@@ -17,8 +17,10 @@ on its machine.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
+from ._errors import CLIError
 from ._remote import add_conductor_flag, call, client
 
 if TYPE_CHECKING:
@@ -48,14 +50,27 @@ def drain_and_say(api: Client, node_id: str) -> int:
     # What runs there is listed before the drain: once drained, a replacement may run
     # elsewhere and its old copy stop before a listing after it (a busy machine, a slow
     # link), and the line would count fewer instances than moved, or none.
-    deployments = call(api, api.list_deployments)
+    # A failed listing (a timeout, a standby's 503) does not stop the drain: it is sent
+    # anyway, and the command says what it could not tell (as kubectl drain, exit 0).
+    try:
+        deployments = call(api, api.list_deployments)
+    except CLIError as error:
+        node = call(api, api.drain_node, node_id)
+        print(f"node {node.get('node_id', node_id)} draining: it takes no new work")
+        print(f"drained; could not list what runs there: {error}", file=sys.stderr)
+        return 0
     node = call(api, api.drain_node, node_id)
     moving = on_node(deployments, node_id)
     name = node.get("node_id", node_id)
     if not moving:
         print(f"node {name} draining: it takes no new work (nothing of it runs there now)")
         return 0
-    nodes = call(api, api.nodes)
+    try:
+        nodes = call(api, api.nodes)
+    except CLIError as error:
+        print(f"node {name} draining: it takes no new work; {_plural(moving)} ran there")
+        print(f"drained; could not list the nodes: {error}", file=sys.stderr)
+        return 0
     # "move elsewhere" must not promise what cannot happen: a replacement waits unless a
     # node in its deployment's group could take it.
     stuck, reason = staying(deployments, nodes, name)

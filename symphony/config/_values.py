@@ -348,7 +348,7 @@ def is_server_store(url: str | None) -> bool:
 def base_url(value: object) -> str:
     """A bare origin, ``http(s)://HOST[:PORT]``, as ``https://apps.example.com``
     (``conductor.relay.url``: services are under its ``/x/``, and the API port refuses
-    requests from that origin); a trailing ``/`` is dropped. A path, user, query or
+    requests from its host name); a trailing ``/`` is dropped. A path, user, query or
     fragment is refused: the origin would not be what browsers send."""
     from urllib.parse import urlsplit
 

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from symphony.cli.drain import drain_and_say
-from symphony.client import Client
+from symphony.client import ApiError, Client
 
 from ..api.helpers import Cluster, cluster
 from ..link.cluster import shared_cert_node, start_node
@@ -212,3 +212,43 @@ async def test_cli_drain_counts_what_ran_there_when_the_move_ends_before_it_look
         assert (await trio.to_thread.run_sync(run)).splitlines()[0] == (
             "node n1 draining: it takes no new work, and its 1 instance moves elsewhere"
         )
+
+
+async def test_cli_drain_drains_even_when_it_cannot_list_what_runs_there(tmp_path: Path) -> None:
+    """The listing comes before the drain; when it fails (a timeout, a standby's 503),
+    the drain is still sent, and the command says what it could not tell."""
+    async with cluster(tmp_path) as c:
+        spec: dict[str, Any] = {
+            "name": "web",
+            "node_group": "gpu-1",
+            "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
+        }
+        assert (await c.http.post("/deployments", json=spec)).status_code == 201
+        await c.wait_for("web", lambda d: d["replicas"]["running"] == 1)
+
+        class Flaky(Client):
+            def list_deployments(self, *args: Any, **kwargs: Any) -> Any:
+                raise ApiError(503, "standby", "this Conductor is a standby")
+
+        class NoNodes(Client):
+            def nodes(self) -> list[dict[str, Any]]:
+                raise ApiError(503, "standby", "this Conductor is a standby")
+
+        def run(kind: type[Client]) -> tuple[int, str, str]:
+            out, err = io.StringIO(), io.StringIO()
+            api = kind(url=c.info.http_url, token=c.info.api_token)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = drain_and_say(api, "n1")
+            return code, out.getvalue(), err.getvalue()
+
+        code, out, err = await trio.to_thread.run_sync(run, Flaky)
+        assert code == 0
+        assert out.splitlines() == ["node n1 draining: it takes no new work"]
+        assert err.startswith("drained; could not list what runs there: ")
+        assert "standby" in err
+        code, out, err = await trio.to_thread.run_sync(run, NoNodes)
+        assert code == 0
+        assert out.splitlines() == ["node n1 draining: it takes no new work; 1 instance ran there"]
+        assert err.startswith("drained; could not list the nodes: ")
+        [node] = [n for n in (await c.http.get("/nodes")).json()["nodes"] if n["node_id"] == "n1"]
+        assert node["draining"] is True

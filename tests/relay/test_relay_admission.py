@@ -91,7 +91,15 @@ async def test_api_port_refuses_the_configured_relay_origin(tmp_path: Path) -> N
         relay_url=proxied,
         http_allowed_hosts=("apps.example.com", "symphony.example.com"),
     ) as c:
-        for origin in (proxied, "https://APPS.example.com", "https://apps.example.com:443"):
+        # Any scheme and port of the relay's host name: the proxy may serve plain HTTP.
+        relay_host = (
+            proxied,
+            "https://APPS.example.com",
+            "https://apps.example.com:443",
+            "http://apps.example.com",
+            "http://apps.example.com:8080",
+        )
+        for origin in relay_host:
             refused = await c.http.post("/deployments", json=SPEC, headers={"Origin": origin})
             assert refused.status_code == 403, (origin, refused.text)
             assert "relayed service" in refused.json()["detail"]

@@ -150,3 +150,22 @@ async def test_relay_url_names_the_reverse_proxys_address(tmp_path: Path) -> Non
         async with httpx.AsyncClient(base_url=c.info.http_url) as browser:
             moved = await browser.get("/x/web/ui/", headers={"Cookie": "symphony_visit=x"})
         assert moved.status_code == 307 and moved.headers["location"] == proxied + "/x/web/ui/"
+
+
+async def test_the_ui_reached_under_the_relay_ports_number_is_told_why_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    # ssh -L 8001:127.0.0.1:8000: the UI's page is at :8001, the relay port's number, so
+    # its Origin is refused as a service's; the answer says what to do.
+    async with cluster(tmp_path, node=False, http_auth="none") as c:
+        relay = c.info.relay_url
+        assert relay is not None
+        port = urlsplit(relay).port
+        spec = {"node_group": "g", "kind": "exec", "config": {"command": ["true"]}}
+        tunnelled = {"Origin": f"http://localhost:{port}", "Host": f"localhost:{port}"}
+        refused = await c.http.post("/deployments", json=spec, headers=tunnelled)
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == (
+            f"this API is reached under the relay port's number ({port}); reach it under "
+            "another port"
+        )

@@ -16,7 +16,7 @@ from symphony.conductor.deployments.messages import (
     RestartDue,
     RollbackDeployment,
 )
-from symphony.conductor.store import RollConflict
+from symphony.conductor.store import KEEP_VERSIONS, RollConflict
 from symphony.wire import StartInstance
 
 from ..deployments.test_reschedule import Cluster, cluster, spec
@@ -290,3 +290,91 @@ async def test_an_all_at_once_scheduled_restart_skips_a_roll_under_way(
     ]
     assert skipped.message.startswith("scheduled restart for 1970-01-01 00:00 UTC skipped")
     assert "a rollout of version 2 is under way (rolling)" in skipped.message
+
+
+async def settle(c: Cluster, name: str) -> None:
+    """Play the nodes until the roll of ``name`` is done: every new instance runs, every
+    stopped one is confirmed."""
+    reported: set[str] = set()
+    stopped: set[str] = set()
+    for _ in range(40):
+        starts = dict((s.instance_id, (n, s)) for n, s in c.starts())
+        for node, start in starts.values():
+            if start.instance_id not in reported:
+                reported.add(start.instance_id)
+                await c.report(node, start, "running", pid=1)
+        for down in stops(c):
+            if down not in stopped and down in starts:
+                stopped.add(down)
+                node, start = starts[down]
+                await c.report(node, start, "stopped", final=True)
+        if c.view(name)["rollout"] is None:
+            return
+        await trio.sleep(1.1)
+    raise AssertionError(f"the roll of {name} never ended: {c.view(name)['rollout']}")
+
+
+async def test_a_second_rollback_after_one_that_ended_a_restart_reaches_the_template_before(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # v1 = T1, v2 = T2, the restart makes v3 (a copy of T2); a rollback ends it at v2, and
+    # the restart's copy goes with it: a second rollback reaches T1, not T2 again.
+    update = {"min_healthy_seconds": 1}
+    await create_running(cluster, "web", update=update, config={"command": ["sleep", "1"]})
+    await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
+    await settle(cluster, "web")
+    assert cluster.view("web")["version"] == 2
+    restarted = await cluster.deployments.ask(RestartDeployment("web"))
+    assert not isinstance(restarted, Failed) and restarted.version == 3, restarted
+    await trio.testing.wait_all_tasks_blocked()
+
+    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    assert not isinstance(back, Failed) and back.version == 2, back
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    assert sorted(v.version for v in cluster.store.list_versions(record.id)) == [1, 2]
+    await settle(cluster, "web")
+
+    again = await cluster.deployments.ask(RollbackDeployment("web", None))
+    assert not isinstance(again, Failed), again
+    assert again.version == 1 and list(again.spec.config.command) == ["sleep", "1"]
+
+
+async def ten_templates(c: Cluster, name: str) -> str:
+    """``name`` with KEEP_VERSIONS versions of distinct templates, the last current; its id."""
+    await create_running(c, name, update={"min_healthy_seconds": 1})
+    for n in range(2, KEEP_VERSIONS + 1):
+        await change(c, name, {"config": {"command": ["sleep", str(n)]}})
+        await settle(c, name)
+    record = c.store.get_deployment(name)
+    assert record is not None and record.version == KEEP_VERSIONS
+    assert len(c.store.list_versions(record.id)) == KEEP_VERSIONS
+    return record.id
+
+
+async def test_a_restart_with_ten_versions_kept_pushes_no_template_out(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    deployment = await ten_templates(cluster, "web")
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    during = {v.version for v in cluster.store.list_versions(deployment)}
+    assert during == set(range(1, KEEP_VERSIONS + 2))  # ten and the one in flight
+    await settle(cluster, "web")
+    kept = {v.version for v in cluster.store.list_versions(deployment)}
+    assert kept == set(range(1, KEEP_VERSIONS)) | {KEEP_VERSIONS + 1}  # the restarted one went
+
+
+async def test_a_failed_restart_with_ten_versions_kept_pushes_no_template_out(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    deployment = await ten_templates(cluster, "web")
+    await cluster.deployments.ask(RestartDeployment("web"))
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    await cluster.report(node, new, "failed", reason="exited with code 1", final=True)
+    await settle(cluster, "web")
+    view = cluster.view("web")
+    assert view["version"] == KEEP_VERSIONS
+    kept = {v.version for v in cluster.store.list_versions(deployment)}
+    assert kept == set(range(1, KEEP_VERSIONS + 1))  # the failed copy went, not version 1

@@ -139,3 +139,22 @@ def test_finishing_a_roll_is_one_transaction(store_url: str) -> None:
         assert after is not None and after.roll_state is None and after.roll_reason is None
         [version] = store.list_versions(record.id)
         assert (version.version, version.status) == (2, "good")
+
+
+def test_a_rollback_forgets_the_restarts_copy_in_its_own_transaction(store_url: str) -> None:
+    # A rollback that ends a rolling restart (version 2, a copy of 1) goes back to 1 and
+    # forgets 2 in the same write: all or nothing.
+    with Store.open_url(store_url) as store:
+        record = store.create_deployment(parse_spec(SEED))
+        store.update_deployment(
+            record.id, record.spec, version=2, roll_state="promoted", roll_reason="restart"
+        )
+        _forgetting(store_url, fails=True)
+        with pytest.raises(Exception, match="no forgetting"):
+            store.update_deployment(record.id, record.spec, version=1, forget=2)
+        after = store.get_deployment(record.id)
+        assert after is not None and after.version == 2
+        _forgetting(store_url, fails=False)
+        back = store.update_deployment(record.id, record.spec, version=1, forget=2)
+        assert back.version == 1
+        assert [v.version for v in store.list_versions(record.id)] == [1]

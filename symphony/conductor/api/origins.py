@@ -14,13 +14,15 @@ from a port of their own, the **relay port** (``conductor.relay.port``):
   port is (:data:`RELAY_PORT`, for visit links and redirects) and forbids framing every
   answer (``X-Frame-Options: DENY``, ``frame-ancestors 'none'``), so a service's page
   cannot frame the UI either; it refuses (403) a request whose ``Origin`` has the relay
-  port (under any host name) or is ``conductor.relay.url``'s origin: to the host-name
-  checks of :mod:`.hosts` a service's page is the same site;
+  port (under any host name) or ``conductor.relay.url``'s host name (under any scheme
+  and port): to the host-name checks of :mod:`.hosts` a service's page is the same site;
 - :func:`browser_elsewhere` is the API port's answer to a browser's ``/x/`` request
   (a visit code, a visit cookie, no token): a 307 to the same address on the relay
   port, where the code is spent. A program with the API token is served as before:
   no script of the service runs there. With ``http.auth: none`` there is no token to
-  tell a program by, and every ``/x/`` request goes to the relay port.
+  tell a program by, and every ``/x/`` request goes to the relay port: a program must
+  follow the 307 (``curl -L``; httpx does not by default) or use the relay port, and
+  its WebSocket there is refused (403: open it on the relay port).
 
 The services share the relay origin with one another (one port for all): a page of
 one service can reach another service the same browser visited, but nothing of the UI
@@ -97,10 +99,10 @@ class ApiOrigin:
             await self.app(scope, receive, send)
             return
         port = scope[RELAY_PORT] = self.relay_port()
-        if _sent_by_a_service(scope["headers"], port, self.relay_url):
+        detail = _sent_by_a_service(scope["headers"], port, self.relay_url)
+        if detail is not None:
             # The Origin check of .hosts goes by host name: a service's page (this
             # machine, the relay port) would pass it. Refused here, whatever the route.
-            detail = "a page of a relayed service may not use the API or the web UI"
             await _answer(send, kind, 403, "cross-site request refused", detail)
             return
         await self.app(scope, receive, _unframed(send) if kind == "http" else send)
@@ -108,17 +110,30 @@ class ApiOrigin:
 
 def _sent_by_a_service(
     headers: Iterable[tuple[bytes, bytes]], relay_port: int | None, relay_url: str | None
-) -> bool:
-    """Whether the request's ``Origin`` is a relay origin: any host with the relay port
-    (the Host check takes every loopback name, and a page may name any of them), or
-    ``conductor.relay.url``'s origin (a reverse proxy's)."""
-    origin = next((value for name, value in headers if name.lower() == b"origin"), None)
+) -> str | None:
+    """Why the request is refused (None: it is not) when its ``Origin`` is a relay
+    origin: any host with the relay port (the Host check takes every loopback name, and
+    a page may name any of them), or any origin of ``conductor.relay.url``'s host (a
+    reverse proxy's, under any scheme and port: the proxy may serve plain HTTP too)."""
+    found = {name.lower(): value for name, value in headers}
+    origin = found.get(b"origin")
     if origin is None:
-        return False
+        return None
     mine = _origin_of(origin.decode("latin-1"))
     if mine is None:
-        return False
-    return mine[2] == relay_port or (relay_url is not None and mine == _origin_of(relay_url))
+        return None
+    relay = _origin_of(relay_url) if relay_url is not None else None
+    if mine[2] != relay_port and (relay is None or mine[1] != relay[1]):
+        return None
+    host = found.get(b"host", b"").decode("latin-1")
+    if mine[2] == relay_port and _origin_of(f"{mine[0]}://{host}") == mine:
+        # The page is this API's own (the UI): reached under a forwarded port with the
+        # relay port's number (ssh -L 8001:127.0.0.1:8000), it looks like a service's.
+        return (
+            f"this API is reached under the relay port's number ({relay_port}); reach it "
+            "under another port"
+        )
+    return "a page of a relayed service may not use the API or the web UI"
 
 
 def _origin_of(url: str) -> tuple[str, str, int] | None:
@@ -179,9 +194,10 @@ def from_a_program(
     """Whether a ``/x/`` request of the API port is a program's, to be served there: it
     carries the API token. With ``http.auth: none`` nothing tells a program from a
     browser that sends no ``Sec-Fetch-*`` headers (older ones do not), so when there is
-    a relay origin (``relay``) every ``/x/`` request goes there (programs follow the
-    307); without one, a request with no visit code or cookie and no ``Sec-Fetch-Mode``
-    is taken for a program's."""
+    a relay origin (``relay``) every ``/x/`` request goes there (a program must follow
+    the 307, ``curl -L``, or use the relay port; its WebSocket gets the 403); without
+    one, a request with no visit code or cookie and no ``Sec-Fetch-Mode`` is taken for a
+    program's."""
     if token is not None:
         return token_matches(headers.get("Authorization"), token)
     if relay:

@@ -97,10 +97,10 @@ from .messages import (
     SpecChanged,
     UpdateDeployment,
 )
-from .roll import PROMOTED, RESTART_REASON, ROLLING
+from .roll import PROMOTED, RESTART_REASON, ROLLING, kept_during
 from .supervisor import DeploymentSupervisor
 from .teardown import Teardowns, claim_teardowns, tear_down
-from .versions import rollback_target, rolled_back, version_of
+from .versions import restart_copy, rollback_target, rolled_back, version_of
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -307,13 +307,15 @@ class Deployments(Supervisor):
         reason: str | None = None,
         version: int | None = None,
         back_to: int | None = None,
+        forget: int | None = None,
         kind: str = "updated",
     ) -> DeploymentRecord | Failed:
         """Store a changed spec (a new version if its template is new: it rolls out, a
         rollback without canaries; ``version``: that new version whatever the template,
         a rolling restart; ``back_to``: that kept version whatever the template, a
-        rollback, which may go back to the version a rolling restart copied) and tell
-        the deployment's supervisor."""
+        rollback, which may go back to the version a rolling restart copied; ``forget``:
+        that kept version is forgotten in the same write) and tell the deployment's
+        supervisor."""
         if record.id in self.deleting:
             return Failed(_being_deleted(record))
         restart = version is not None
@@ -327,6 +329,8 @@ class Deployments(Supervisor):
                 version=version,
                 roll_state=roll_state if version else None,
                 roll_reason=reason,
+                forget=forget,
+                keep=None if restart else kept_during(record),
             )
         except REFUSALS as error:
             return Failed(error)
@@ -379,7 +383,14 @@ class Deployments(Supervisor):
         # Without canaries: the version ran before. Named, not found by its template: a
         # rolling restart's version has the template of the one it restarted.
         return await self.store_change(
-            record, spec, what, {}, roll_state=PROMOTED, reason=what, back_to=target.version
+            record,
+            spec,
+            what,
+            {},
+            roll_state=PROMOTED,
+            reason=what,
+            back_to=target.version,
+            forget=restart_copy(record, target),
         )
 
     async def _restart(self, message: RestartDeployment) -> DeploymentRecord | Failed:

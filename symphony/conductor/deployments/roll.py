@@ -26,7 +26,7 @@ from symphony.spec import DeploymentSpec, SpecError, parse_spec
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
-from ..store import DeploymentRecord, InstanceRecord, Store, VersionRecord
+from ..store import KEEP_VERSIONS, DeploymentRecord, InstanceRecord, Store, VersionRecord
 from .instances import NON_TEMPLATE_FIELDS, template
 from .messages import RollTick
 from .rollout import Member, RollStep, plan_roll, plan_unrolled
@@ -228,19 +228,14 @@ class RollDriver:
         self._tick_at = step.wake_at if step.wake_at is not None else math.inf
 
     def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
-        """The roll is done (one store transaction): the version is good, and after a
-        rolling restart the kept versions of the same template (the one restarted) are
-        forgotten, so that restarts (a nightly ``restart_schedule``) never push the
+        """The roll is done (one store transaction): the version is good, the kept
+        copies of a template another kept version stands for are forgotten (after a
+        rolling restart, the version restarted; after a restart reverted, its failed
+        copy), then those beyond the kept number. A restart's version was added
+        without pruning, so restarts (a nightly ``restart_schedule``) never push the
         earlier templates out of the kept ones, and a rollback goes back to another
         template, not to a copy of this one."""
-        forget: list[int] = []
-        if _restart(record):
-            mine = template(record.spec)
-            forget = [
-                v.version
-                for v in self.store.list_versions(record.id)
-                if v.version != record.version and template(v.spec) == mine
-            ]
+        forget = copies(self.store.list_versions(record.id), record)
         self.store.finish_roll(record.id, record.version, forget)
         return replace(record, roll_state=None, roll_reason=None)
 
@@ -258,7 +253,12 @@ class RollDriver:
                     f"version {record.version} failed: {why}; reverting to version {good.version}"
                 )
                 updated = self.store.update_deployment(
-                    record.id, spec, version=good.version, roll_state=REVERTING, roll_reason=reason
+                    record.id,
+                    spec,
+                    version=good.version,
+                    roll_state=REVERTING,
+                    roll_reason=reason,
+                    keep=kept_during(record),
                 )
                 return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
         without = "" if good is not None else " (no good version to go back to)"
@@ -316,6 +316,28 @@ def roll_view(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict
         "new": len(new),
         "new_healthy": sum(1 for i in new if _healthy(i, record.spec)),
     }
+
+
+def kept_during(record: DeploymentRecord) -> int:
+    """How many versions a change of ``record`` keeps: :data:`KEEP_VERSIONS`, and
+    while a rolling restart runs, its version too (its roll's end forgets a copy)."""
+    return KEEP_VERSIONS + 1 if _restart(record) else KEEP_VERSIONS
+
+
+def copies(versions: list[VersionRecord], record: DeploymentRecord) -> list[int]:
+    """The kept versions (most recently current first) whose template the current one
+    or a more recently current one has: copies a rolling restart made."""
+    seen = [template(record.spec)]
+    found: list[int] = []
+    for v in versions:
+        if v.version == record.version:
+            continue
+        mine = template(v.spec)
+        if mine in seen:
+            found.append(v.version)
+        else:
+            seen.append(mine)
+    return found
 
 
 def _restart(record: DeploymentRecord) -> bool:

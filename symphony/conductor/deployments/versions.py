@@ -16,7 +16,7 @@ from symphony.wire.states import is_live
 
 from ..store import DeploymentRecord, InstanceRecord, Store, VersionRecord
 from .instances import template
-from .roll import with_template
+from .roll import RESTART_REASON, with_template
 
 
 def version_of(store: Store, record: DeploymentRecord, spec: DeploymentSpec) -> int | None:
@@ -58,6 +58,16 @@ def rollback_target(
         kept = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version))
         return f"version {version} is not kept (kept: {kept})"
     return found
+
+
+def restart_copy(record: DeploymentRecord, target: VersionRecord) -> int | None:
+    """The version a rollback to ``target`` forgets (None: none): a rolling restart's,
+    ended by going back to the template it restarted. Kept, it would be what a second
+    rollback picks (the same template again), not the one before."""
+    restarting = (record.roll_reason or "").startswith(RESTART_REASON)
+    if restarting and template(target.spec) == template(record.spec):
+        return record.version
+    return None
 
 
 def rolled_back(record: DeploymentRecord, target: VersionRecord) -> DeploymentSpec:

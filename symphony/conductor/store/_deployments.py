@@ -21,7 +21,7 @@ from ._events import insert_events
 from ._instances import insert_instances
 from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, ordered_id
 from ._specs import spec_text, stored_spec
-from ._versions import first_versions, use_version
+from ._versions import KEEP_VERSIONS, first_versions, use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
@@ -82,7 +82,7 @@ def insert_deployment(conn: Db, record: DeploymentRecord) -> None:
             raise
         raise AlreadyExists(f"deployment id {record.id!r} exists already") from None
     # Its template is version 1 (rolling updates), counted as good.
-    use_version(conn, record.id, 1, text, "good", record.created_at, prune=False)
+    use_version(conn, record.id, 1, text, "good", record.created_at, keep=None)
 
 
 #: Deployments per INSERT statement of a group: 7 parameters each.
@@ -210,6 +210,8 @@ class DeploymentTable(StoreBase):
         version: int | None = None,
         roll_state: str | None = None,
         roll_reason: str | None = None,
+        forget: int | None = None,
+        keep: int | None = KEEP_VERSIONS,
     ) -> DeploymentRecord:
         """Replace the spec and bump the generation.
 
@@ -218,6 +220,10 @@ class DeploymentTable(StoreBase):
         With ``version`` (a new template, or a kept one made current again) the
         deployment runs that version from now on, with ``roll_state`` and its reason,
         and the version is kept (marked ``good`` when no roll is under way).
+        With ``forget`` that kept version is forgotten in the same transaction (a
+        rollback that ends a rolling restart: the restart's copy of the template).
+        The versions beyond ``keep`` are forgotten (``None``: none, a rolling restart's
+        version: its roll's end prunes).
         """
         now = self._clock()
         try:
@@ -238,7 +244,13 @@ class DeploymentTable(StoreBase):
                     roll_state, roll_reason = row["roll_state"], row["roll_reason"]
                 else:
                     status = "good" if roll_state is None else roll_state
-                    use_version(conn, deployment_id, version, spec, status, now)
+                    if forget is not None:
+                        conn.execute(
+                            "DELETE FROM deployment_versions WHERE deployment_id = ? "
+                            "AND version = ?",
+                            (deployment_id, forget),
+                        )
+                    use_version(conn, deployment_id, version, spec, status, now, keep=keep)
                 conn.execute(
                     "UPDATE deployments SET name = ?, spec = ?, desired_state = ?, "
                     "generation = ?, updated_at = ?, version = ?, roll_state = ?, "

@@ -50,11 +50,11 @@ def use_version(
     status: str,
     now: float,
     *,
-    prune: bool = True,
+    keep: int | None = KEEP_VERSIONS,
 ) -> None:
     """Within a write transaction: make ``version`` (with ``spec``, or its JSON text) the
-    one last used, then forget the oldest beyond :data:`KEEP_VERSIONS` (``prune=False``:
-    there is none, as for a deployment's first version)."""
+    one last used, then forget the oldest beyond ``keep`` (``None``: none, as for a
+    deployment's first version, or a rolling restart's, pruned when its roll ends)."""
     text = spec if isinstance(spec, str) else spec_text(spec)
     conn.execute(
         f"INSERT INTO deployment_versions ({_COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?, ?) "
@@ -62,13 +62,18 @@ def use_version(
         "status = excluded.status, reason = NULL, used_at = excluded.used_at",
         (deployment_id, version, text, status, now, now),
     )
-    if not prune:
-        return
+    if keep is not None:
+        prune(conn, deployment_id, keep)
+
+
+def prune(conn: Db, deployment_id: str, keep: int = KEEP_VERSIONS) -> None:
+    """Within a write transaction: forget a deployment's versions beyond the ``keep``
+    most recently current."""
     conn.execute(
         "DELETE FROM deployment_versions WHERE deployment_id = ? AND version NOT IN "
         "(SELECT version FROM deployment_versions WHERE deployment_id = ? "
         "ORDER BY used_at DESC, version DESC LIMIT ?)",
-        (deployment_id, deployment_id, KEEP_VERSIONS),
+        (deployment_id, deployment_id, keep),
     )
 
 
@@ -79,7 +84,7 @@ INSERT_CHUNK = 100
 def first_versions(conn: Db, versions: list[tuple[str, str, float]]) -> None:
     """Within a write transaction: version 1 of each new deployment (``(deployment id,
     spec's JSON text, its creation time)``), counted as good: what ``use_version(conn,
-    id, 1, text, "good", created_at, prune=False)`` stores, for many in one statement."""
+    id, 1, text, "good", created_at, keep=None)`` stores, for many in one statement."""
     for start in range(0, len(versions), INSERT_CHUNK):
         chunk = versions[start : start + INSERT_CHUNK]
         params: list[object] = []
@@ -116,11 +121,12 @@ class VersionTable(StoreBase):
             )
 
     def finish_roll(self, deployment_id: str, version: int, forget: list[int]) -> None:
-        """A roll is done, in one transaction: no roll under way, ``version`` good, and
-        the kept versions ``forget`` forgotten (a rolling restart's predecessor, of the
-        same template: the restart's version stands for it). A Conductor stopped
-        half-way leaves the roll under way, to be finished again, never a restarted
-        version kept for ever."""
+        """A roll is done, in one transaction: no roll under way, ``version`` good, the
+        kept versions ``forget`` forgotten (copies of a template another kept version
+        stands for: a rolling restart's predecessor, a failed restart's copy), then
+        those beyond :data:`KEEP_VERSIONS` (a restart's version was added without
+        pruning). A Conductor stopped half-way leaves the roll under way, to be
+        finished again, never a restarted version kept for ever."""
         with self._write() as conn:
             conn.execute(
                 "UPDATE deployments SET roll_state = NULL, roll_reason = NULL, updated_at = ? "
@@ -137,6 +143,7 @@ class VersionTable(StoreBase):
                     "DELETE FROM deployment_versions WHERE deployment_id = ? AND version = ?",
                     (deployment_id, old),
                 )
+            prune(conn, deployment_id)
 
     def set_roll(self, deployment_id: str, state: str | None, reason: str | None = None) -> None:
         """The deployment's roll state (None: no roll under way) and why (a change of the
