@@ -19,6 +19,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from symphony.client.settle import signal_name
+
 GAP = "   "
 NONE = "-"
 
@@ -175,14 +177,7 @@ def clock(at: float | None, zone: str | None = None) -> str:
 def exit_text(exit_code: int | None, signal: Any) -> str:
     """How a run ended: the exit code, or the signal's name (``SIGKILL``)."""
     if signal is not None:
-        if isinstance(signal, int):
-            import signal as signals
-
-            try:
-                return signals.Signals(signal).name
-            except ValueError:
-                return f"signal {signal}"
-        return str(signal)
+        return signal_name(signal)
     return NONE if exit_code is None else str(exit_code)
 
 

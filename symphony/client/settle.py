@@ -112,7 +112,7 @@ def _failed(inst: dict[str, Any]) -> bool:
 
 def _how(inst: dict[str, Any]) -> str:
     signal, code = inst.get("signal"), inst.get("exit_code")
-    how = f"was killed by {_signal_name(signal)}" if signal else f"exited with code {code}"
+    how = f"was killed by {signal_name(signal)}" if signal else f"exited with code {code}"
     return f"{inst.get('id')} {how}"
 
 
@@ -157,7 +157,7 @@ def _ended(instances: list[dict[str, Any]], wanted: int) -> tuple[str, int, int,
     return f"{len(last)}/{wanted} exited with code 0", wanted, wanted, "done"
 
 
-def _signal_name(signal: Any) -> str:
+def signal_name(signal: Any) -> str:
     """``SIGKILL`` for 9 (or the name the API gave)."""
     if isinstance(signal, int):
         import signal as signals
