@@ -87,3 +87,26 @@ def test_a_restart_to_reconnect_is_known_when_another_plan_of_the_gang_comes_fir
     state.release("a-1")
     placer.released("a-1")
     assert placer.plan(state, "x", [request("a-2", A, 3)]).reconnect == []
+
+
+def test_a_gang_plan_undone_by_a_taken_port_leaves_the_names_where_the_peers_have_them() -> None:
+    a = ExperimentRole(name="x", process="a", binds={"a-svc": 7000}, size=3)
+    b = ExperimentRole(name="x", process="b", binds={"b-svc": 9000}, size=3)
+    c = ExperimentRole(name="x", process="c", connects=["a-svc", "b-svc"], size=3)
+    state, placer = ClusterState(), ExperimentPlacer()
+    for node_id in ("n1", "n2"):
+        state.upsert_node(node_id, groups=["g"], ready=True, capacities_total={"A": 100})
+    placer.plan(state, "x", [request(i, r, 3) for i, r in (("a-1", a), ("b-1", b), ("c-1", c))])
+    a_node = placer.addresses.last_places("x")["a-svc"][0]
+    other = "n2" if a_node == "n1" else "n1"
+    state.upsert_node(a_node, groups=["g"], ready=True, capacities_total={"A": 100}, draining=True)
+    for lost in ("a-1", "b-1"):
+        state.release(lost)
+        placer.released(lost)
+    placer.addresses.adopt("y", "y-1", other, {"y-svc": 9000})  # b's port is taken there
+    undone = placer.plan(state, "x", [request("a-2", a, 3), request("b-2", b, 3)])
+    assert undone.plan.placements == () and undone.reconnect == []
+    placer.addresses.release("y-1")
+    again = placer.plan(state, "x", [request("a-3", a, 3), request("b-3", b, 3)])
+    assert {p.node_id for p in again.plan.placements} == {other}
+    assert again.reconnect == ["c-1"]  # a moved: c still has a's old node

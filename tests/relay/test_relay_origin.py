@@ -169,3 +169,31 @@ async def test_the_ui_reached_under_the_relay_ports_number_is_told_why_it_is_ref
             f"this API is reached under the relay port's number ({port}); reach it under "
             "another port"
         )
+
+
+async def test_a_relay_url_on_the_apis_own_host_refuses_only_its_port(tmp_path: Path) -> None:
+    # relay.url http://localhost:8001 beside the UI at http://localhost:API_PORT: the UI
+    # is not a service's page; the relay URL's port is, under any scheme.
+    relay = "http://localhost:8001"
+    async with cluster(tmp_path, node=False, http_auth="none", relay_url=relay) as c:
+        api_port = urlsplit(c.info.http_url).port
+        host = {"Host": f"localhost:{api_port}"}
+        spec = {"node_group": "g", "kind": "exec", "config": {"command": ["true"]}}
+        from_ui = {**host, "Origin": f"http://localhost:{api_port}"}
+        made = await c.http.post("/deployments", json=spec, headers=from_ui)
+        assert made.status_code == 201, made.text
+        for origin in (relay, "https://localhost:8001"):
+            service = {**host, "Origin": origin}
+            refused = await c.http.post("/deployments", json=spec, headers=service)
+            assert refused.status_code == 403, origin
+            assert "relayed service" in refused.json()["detail"]
+
+
+async def test_a_relay_url_of_a_host_of_its_own_refuses_that_host_at_any_port(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path, node=False, relay_url="https://apps.example.com") as c:
+        for origin in ("https://apps.example.com", "http://apps.example.com:8080"):
+            refused = await c.http.get("/deployments", headers={"Origin": origin})
+            assert refused.status_code == 403, origin
+            assert "relayed service" in refused.json()["detail"]

@@ -378,3 +378,30 @@ async def test_a_failed_restart_with_ten_versions_kept_pushes_no_template_out(
     assert view["version"] == KEEP_VERSIONS
     kept = {v.version for v in cluster.store.list_versions(deployment)}
     assert kept == set(range(1, KEEP_VERSIONS + 1))  # the failed copy went, not version 1
+
+
+async def test_a_failed_restart_copy_never_outlives_the_good_version_of_its_template(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    # v3 (T3) good; its restart v4 (T3) fails and pauses (no auto_revert); v5 rolls out:
+    # of the two T3 copies the good one stays, so a rollback reaches T3, not T2.
+    update = {"min_healthy_seconds": 1, "auto_revert": False}
+    await create_running(cluster, "web", update=update, config={"command": ["sleep", "1"]})
+    for n in (2, 3):
+        await change(cluster, "web", {"config": {"command": ["sleep", str(n)]}})
+        await settle(cluster, "web")
+    restarted = await cluster.deployments.ask(RestartDeployment("web"))
+    assert not isinstance(restarted, Failed) and restarted.version == 4, restarted
+    await trio.testing.wait_all_tasks_blocked()
+    node, new = latest_start(cluster)
+    await cluster.report(node, new, "failed", reason="exited with code 1", final=True)
+    assert cluster.view("web")["rollout"]["state"] == "paused"
+    await change(cluster, "web", {"config": {"command": ["sleep", "5"]}})
+    await settle(cluster, "web")
+    record = cluster.store.get_deployment("web")
+    assert record is not None and record.version == 5
+    kept = {v.version: v.status for v in cluster.store.list_versions(record.id)}
+    assert kept.get(3) == "good" and 4 not in kept, kept
+    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    assert not isinstance(back, Failed), back
+    assert back.version == 3 and list(back.spec.config.command) == ["sleep", "3"]

@@ -106,3 +106,28 @@ def test_ui_process_of_an_experiment_is_managed_by_its_experiment(
         expect(page.locator("h1")).to_contain_text("ui-managed")
     finally:
         server.api.delete("/experiments/ui-managed")
+
+
+def test_ui_restart_of_one_replica_says_whether_a_gap_comes(page: Any, server: Server) -> None:
+    spec = {
+        "name": "single",
+        "node_group": "local",
+        "replicas": 1,
+        "config": {"command": ["sleep", "600"]},
+        "update": {"max_surge": 0, "min_healthy_seconds": 0.2},
+    }
+    assert server.api.post("/deployments", json=spec).status_code == 201
+    try:
+        login(page, server, "#/d/single")
+        page.click("#restart")
+        dialog = page.locator(".dialog")
+        expect(dialog).to_contain_text("nothing runs until the new one has started")
+        expect(dialog).not_to_contain_text("the others keep running")
+        dialog.locator("button", has_text="Cancel").click()
+        surge = {"update": {"max_surge": 1, "min_healthy_seconds": 0.2}}
+        assert server.api.patch("/deployments/single", json=surge).is_success
+        page.reload()
+        page.click("#restart")
+        expect(page.locator(".dialog")).to_contain_text("the new one starts first")
+    finally:
+        server.api.delete("/deployments/single")

@@ -14,8 +14,9 @@ from a port of their own, the **relay port** (``conductor.relay.port``):
   port is (:data:`RELAY_PORT`, for visit links and redirects) and forbids framing every
   answer (``X-Frame-Options: DENY``, ``frame-ancestors 'none'``), so a service's page
   cannot frame the UI either; it refuses (403) a request whose ``Origin`` has the relay
-  port (under any host name) or ``conductor.relay.url``'s host name (under any scheme
-  and port): to the host-name checks of :mod:`.hosts` a service's page is the same site;
+  port (under any host name) or is ``conductor.relay.url``'s (its host under any scheme
+  and port, or only with its port when the API is reached under that host too): to the
+  host-name checks of :mod:`.hosts` a service's page is the same site;
 - :func:`browser_elsewhere` is the API port's answer to a browser's ``/x/`` request
   (a visit code, a visit cookie, no token): a 307 to the same address on the relay
   port, where the code is spent. A program with the API token is served as before:
@@ -113,8 +114,10 @@ def _sent_by_a_service(
 ) -> str | None:
     """Why the request is refused (None: it is not) when its ``Origin`` is a relay
     origin: any host with the relay port (the Host check takes every loopback name, and
-    a page may name any of them), or any origin of ``conductor.relay.url``'s host (a
-    reverse proxy's, under any scheme and port: the proxy may serve plain HTTP too)."""
+    a page may name any of them), or ``conductor.relay.url``'s: when the API itself is
+    reached under that host (``http://gpu-box:8001`` beside the UI at ``:8000``), that
+    host with the relay URL's port, under any scheme; else (a reverse proxy's host name
+    of its own) that host under any scheme and port (the proxy may serve plain HTTP)."""
     found = {name.lower(): value for name, value in headers}
     origin = found.get(b"origin")
     if origin is None:
@@ -122,10 +125,9 @@ def _sent_by_a_service(
     mine = _origin_of(origin.decode("latin-1"))
     if mine is None:
         return None
-    relay = _origin_of(relay_url) if relay_url is not None else None
-    if mine[2] != relay_port and (relay is None or mine[1] != relay[1]):
-        return None
     host = found.get(b"host", b"").decode("latin-1")
+    if mine[2] != relay_port and not _relay_urls(mine, relay_url, host):
+        return None
     if mine[2] == relay_port and _origin_of(f"{mine[0]}://{host}") == mine:
         # The page is this API's own (the UI): reached under a forwarded port with the
         # relay port's number (ssh -L 8001:127.0.0.1:8000), it looks like a service's.
@@ -134,6 +136,15 @@ def _sent_by_a_service(
             "under another port"
         )
     return "a page of a relayed service may not use the API or the web UI"
+
+
+def _relay_urls(mine: tuple[str, str, int], relay_url: str | None, host: str) -> bool:
+    """Whether the origin ``mine`` is one of ``relay_url``'s (see :func:`_sent_by_a_service`):
+    the API reached under the relay URL's host (``host``, the request's) shares it."""
+    relay = _origin_of(relay_url) if relay_url is not None else None
+    if relay is None or mine[1] != relay[1]:
+        return False
+    return host_part(host) != relay[1] or mine[2] == relay[2]
 
 
 def _origin_of(url: str) -> tuple[str, str, int] | None:

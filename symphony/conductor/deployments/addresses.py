@@ -176,6 +176,14 @@ class Addresses:
         its instance has ended since."""
         return dict(self._last.get(gang, {}))
 
+    def restore_last(self, gang: str, places: Mapping[str, tuple[str, int]]) -> None:
+        """Put back ``gang``'s last places as :meth:`last_places` gave them: a plan undone
+        gave its names to nobody, so the peers still have the old ones."""
+        if places:
+            self._last[gang] = dict(places)
+        else:
+            self._last.pop(gang, None)
+
 
 def network_of(ports: Mapping[str, int], env: Mapping[str, str]) -> dict[str, Any]:
     """What an instance record keeps of its network (see ``InstanceRecord.network``)."""

@@ -103,6 +103,7 @@ class ExperimentPlacer:
             for placement in plan.placements:
                 cluster.release(placement.instance_id)
                 self.addresses.release(placement.instance_id)
+            self.addresses.restore_last(gang, before)  # else a retry there is no move
             return GangOutcome(Plan((), tuple(_unplaced(members, f"experiment {gang}: {taken}"))))
         outcome = GangOutcome(plan)
         for placement in plan.placements:

@@ -326,17 +326,25 @@ def kept_during(record: DeploymentRecord) -> int:
 
 def copies(versions: list[VersionRecord], record: DeploymentRecord) -> list[int]:
     """The kept versions (most recently current first) whose template the current one
-    or a more recently current one has: copies a rolling restart made."""
-    seen = [template(record.spec)]
+    or another kept version has: copies a rolling restart made. Of the copies of one
+    template the good one stays (else the most recently current), so a failed restart's
+    copy never outlives the good version a rollback goes back to."""
+    seen: list[tuple[dict[str, Any], VersionRecord | None]] = [(template(record.spec), None)]
     found: list[int] = []
     for v in versions:
         if v.version == record.version:
             continue
         mine = template(v.spec)
-        if mine in seen:
-            found.append(v.version)
+        at = next((i for i, (t, _) in enumerate(seen) if t == mine), None)
+        if at is None:
+            seen.append((mine, v))
+            continue
+        kept = seen[at][1]
+        if kept is not None and kept.status != "good" and v.status == "good":
+            found.append(kept.version)  # the good one stands for the template
+            seen[at] = (mine, v)
         else:
-            seen.append(mine)
+            found.append(v.version)
     return found
 
 

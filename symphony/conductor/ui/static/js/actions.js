@@ -54,22 +54,36 @@ export function actions(d, spec) {
     "div.actions",
     stopStart,
     h("span.scale-group", replicas, scale),
-    restartable(d, spec) ? restartButton(d) : null,
+    restartable(d, spec) ? restartButton(d, spec) : null,
     edit,
     deleteButton(d),
   );
 }
 
-function restartButton(d) {
+/** What a rolling restart of `d` does to its instances, in words (one replica has no "others"). */
+function restartWords(d, spec) {
+  if (d.replicas.desired !== 1) {
+    return (
+      "Every instance is replaced by a new one of the same spec, in batches by the deployment's update " +
+      "policy (max_parallel at a time, each new one healthy before the next batch), so the others keep running."
+    );
+  }
+  const surge = spec && spec.update ? spec.update.max_surge : 1;
+  return surge >= 1
+    ? "The instance is replaced by a new one of the same spec: the new one starts first, and the old one " +
+        "stops once the new one is healthy (the update policy's max_surge is 1 or more)."
+    : "The instance is replaced by a new one of the same spec: the old one stops first, so nothing runs " +
+        "until the new one has started (the update policy's max_surge is 0).";
+}
+
+function restartButton(d, spec) {
   const restart = h("button.btn#restart", "Restart");
   restart.addEventListener(
     "click",
     busy(restart, async () => {
       const sure = await confirmDialog({
         title: `Restart ${d.name}?`,
-        body:
-          "Every instance is replaced by a new one of the same spec, in batches by the deployment's update " +
-          "policy (max_parallel at a time, each new one healthy before the next batch), so the others keep running.",
+        body: restartWords(d, spec),
         confirm: "Restart",
       });
       if (!sure) return;
