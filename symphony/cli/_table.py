@@ -19,8 +19,6 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from symphony.client.settle import signal_name
-
 GAP = "   "
 NONE = "-"
 
@@ -177,6 +175,10 @@ def clock(at: float | None, zone: str | None = None) -> str:
 def exit_text(exit_code: int | None, signal: Any) -> str:
     """How a run ended: the exit code, or the signal's name (``SIGKILL``)."""
     if signal is not None:
+        # Imported here: this module is loaded by the node's runtime too, which must not
+        # load the client package (and with it http.client; tests/test_node_memory.py).
+        from symphony.client.settle import signal_name
+
         return signal_name(signal)
     return NONE if exit_code is None else str(exit_code)
 
