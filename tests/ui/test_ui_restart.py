@@ -108,6 +108,36 @@ def test_ui_process_of_an_experiment_is_managed_by_its_experiment(
         server.api.delete("/experiments/ui-managed")
 
 
+def test_ui_offers_no_action_for_a_process_before_its_spec_is_read(
+    page: Any, server: Server
+) -> None:
+    """The live feed's summary comes before the spec (one more request): until the spec
+    says whether the deployment is a process of an experiment, the header offers no
+    stop, scale, restart or delete, which the API would refuse for a process."""
+    spec = {"name": "ui-early", "processes": [{"name": "worker", "command": ["sleep", "300"]}]}
+    response = server.api.post("/experiments", json=spec)
+    assert response.status_code == 201, response.text
+    held: list[Any] = []
+    try:
+        login(page, server)
+        # The page's read of the deployment is held until the checks below are done.
+        page.route("**/deployments/ui-early.worker", lambda route: held.append(route))
+        page.goto(server.ui("#/d/ui-early.worker"))
+        expect(page.locator("h1")).to_contain_text("ui-early.worker")
+        page.wait_for_timeout(300)  # the feed's renders after the title, if any
+        assert held, "the page did not read the deployment"
+        for action in ("#stop", "#start", "#scale", "#restart", "#delete"):
+            expect(page.locator(action)).to_have_count(0)
+        expect(page.locator("#edit")).to_be_visible()
+        for route in held:
+            route.continue_()
+        page.unroute("**/deployments/ui-early.worker")
+        expect(page.locator("#managed")).to_contain_text("managed by its experiment")
+        expect(page.locator("#stop")).to_have_count(0)
+    finally:
+        server.api.delete("/experiments/ui-early")
+
+
 def test_ui_restart_of_one_replica_says_whether_a_gap_comes(page: Any, server: Server) -> None:
     spec = {
         "name": "single",

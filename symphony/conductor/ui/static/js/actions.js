@@ -24,10 +24,13 @@ export function restartable(d, spec) {
   return d.desired_state === "running" && d.replicas.desired > 0 && !d.rollout;
 }
 
-/** The header's actions for the deployment `d` (a summary) with its `spec` (or null). */
+/** The header's actions for the deployment `d` (a summary) with its `spec` (or null).
+ *  Until the spec is read only Edit is offered: the summary does not say whether `d` is
+ *  a process of an experiment, for which the API refuses the others. */
 export function actions(d, spec) {
   const edit = h("a.btn#edit", { href: `#/d/${encodeURIComponent(d.name)}/edit` }, "Edit spec");
-  if (spec && spec.experiment) return h("div.actions", managedNote(spec.experiment), edit);
+  if (!spec) return h("div.actions", edit);
+  if (spec.experiment) return h("div.actions", managedNote(spec.experiment), edit);
   const running = d.desired_state === "running";
   const stopStart = h(`button.btn#${running ? "stop" : "start"}`, running ? "Stop" : "Start");
   stopStart.addEventListener(
