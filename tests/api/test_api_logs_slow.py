@@ -86,8 +86,7 @@ async def test_logs_followers_that_do_not_read_stay_bounded_and_hold_up_nothing(
             assert (await c.http.post("/deployments", json=quick)).status_code == 201
             await c.wait_running("quick", timeout=10)
             assert time.monotonic() - start < 5
-            node = (await c.http.get("/nodes")).json()["nodes"][0]
-            assert time.time() - node["last_heartbeat"] < 2.0, node
+            await _heartbeats_flow(c)
             assert _rss() - baseline < GROWTH_LIMIT
         finally:
             for sock in stalled:
@@ -119,6 +118,20 @@ async def _slow_reader(c, baseline: int) -> tuple[bool, bool]:
                         newer = True
                         reading.cancel()
     return got_marker, newer
+
+
+async def _heartbeats_flow(c) -> None:
+    """The node's next heartbeats arrive while the followers still stall: two more within
+    5 s (10 of its 0.5 s intervals). A link held up by the followers' bytes sends none;
+    an age bound instead failed on a loaded machine with the link flowing (2.2 s)."""
+    seen = (await c.http.get("/nodes")).json()["nodes"][0]["last_heartbeat"]
+    with trio.fail_after(5):
+        for _ in range(2):
+            while (
+                now := (await c.http.get("/nodes")).json()["nodes"][0]["last_heartbeat"]
+            ) == seen:
+                await trio.sleep(0.05)
+            seen = now
 
 
 def _written(log_dir: Path) -> int:
