@@ -274,7 +274,7 @@ def test_config_docs_document_every_key() -> None:
     from symphony.config._file import key_paths
 
     keys = key_paths()
-    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 40
+    assert "logging.json" in keys and "node.join.ca_hash" in keys and len(keys) == 41
     text = DOC.read_text()
     missing = [key for key in keys if f"`{key}`" not in text]
     assert missing == []
@@ -374,6 +374,19 @@ def test_config_relay_port_defaults_beside_the_http_port() -> None:
         parse_config(bad)
     with pytest.raises(ConfigError, match="relay_port"):
         ConductorConfig(http_port=9000, relay_port=9000)
+
+
+def test_config_relay_send_timeout_is_positive_seconds() -> None:
+    from symphony.config import ConductorConfig, parse_config
+
+    assert ConductorConfig().relay_send_timeout == 30.0
+    data = {"mode": "conductor", "conductor": {"relay": {"send_timeout": 5}}}
+    conductor = parse_config(data).conductor
+    assert conductor is not None and conductor.relay_send_timeout == 5.0
+    for bad in (0, -1, "30", float("inf")):
+        data = {"mode": "conductor", "conductor": {"relay": {"send_timeout": bad}}}
+        with pytest.raises(ConfigError, match=r"conductor\.relay\.send_timeout"):
+            parse_config(data)
 
 
 def test_config_relay_url_is_a_bare_origin() -> None:

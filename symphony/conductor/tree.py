@@ -151,6 +151,7 @@ def assemble(
         store,
         websocket_max_message=config.relay_websocket_max_message,
         websockets_per_client=config.relay_websockets_per_client,
+        send_timeout=config.relay_send_timeout,
     )
     gateway_settings = GatewaySettings(
         host=None if config.listen_host in WILDCARD_HOSTS else config.listen_host,

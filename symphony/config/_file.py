@@ -96,6 +96,7 @@ class ConductorStore(_Section):
 class ConductorRelay(_Section):
     websocket_max_message: AtLeastOne = None
     websockets_per_client: AtLeastOne = None
+    send_timeout: Seconds = None
     port: Port = None
     url: BaseUrl = None
 

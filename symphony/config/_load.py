@@ -34,6 +34,7 @@ _FIELD_PATHS = {
         "lease_seconds": "conductor.store.lease_seconds",
         "relay_websocket_max_message": "conductor.relay.websocket_max_message",
         "relay_websockets_per_client": "conductor.relay.websockets_per_client",
+        "relay_send_timeout": "conductor.relay.send_timeout",
         "relay_port": "conductor.relay.port",
         "relay_url": "conductor.relay.url",
     },
@@ -236,6 +237,7 @@ def _conductor(section: ConductorSection | None, problems: list[tuple[str, str]]
         lease_seconds=store.lease_seconds,
         relay_websocket_max_message=relay.websocket_max_message,
         relay_websockets_per_client=relay.websockets_per_client,
+        relay_send_timeout=relay.send_timeout,
         relay_port=relay.port,
         relay_url=relay.url,
     )

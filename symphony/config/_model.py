@@ -118,6 +118,11 @@ class ConductorConfig:
     #: How many of the 32 relayed ``/x/`` WebSockets one client address may hold at once
     #: (``conductor.relay.websockets_per_client``).
     relay_websockets_per_client: int = 8
+    #: Seconds a relayed WebSocket's visitor (``/x/``, port-forward) may take nothing of
+    #: what the Conductor sends it before it is given up and its slot freed
+    #: (``conductor.relay.send_timeout``): a visitor gone without a word (its network
+    #: lost) otherwise holds it until the kernel stops retransmitting, minutes later.
+    relay_send_timeout: float = 30.0
     #: The port services under ``/x/`` are served to browsers on, an origin apart from
     #: the web UI's (``conductor.relay.port``; 0: a free one). None: the HTTP port + 1
     #: (8001 beside the default 8000), or a free one when ``http_port`` is 0.
@@ -151,6 +156,7 @@ class ConductorConfig:
         _set(self, "lease_seconds", _optional(v.seconds))
         _set(self, "relay_websocket_max_message", v.at_least_one)
         _set(self, "relay_websockets_per_client", v.at_least_one)
+        _set(self, "relay_send_timeout", v.seconds)
         _set(self, "relay_port", _optional(v.port))
         _set(self, "relay_url", _optional(v.base_url))
         if self.relay_port is not None and self.relay_port == self.http_port != 0:

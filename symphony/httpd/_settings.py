@@ -18,7 +18,8 @@ class ServerSettings:
     holds a connection no longer than that, whatever the app does, while a large upload
     at a fair pace is not cut off. ``write_timeout`` ends a connection whose client
     stops reading (64 KiB of a response not taken in that long: slow-read; not on an
-    accepted WebSocket, whose reader may pause as long as it likes).
+    accepted WebSocket, whose reader may pause as long as it likes unless its app sets
+    a bound of its own, the ``symphony.send_timeout`` extension).
     ``graceful_timeout`` is how long requests in flight may take to finish once the
     server is asked to stop; idle connections close at once.
     """

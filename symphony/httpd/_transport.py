@@ -7,12 +7,20 @@ must not meet the app's response), without a lock's checkpoint on the common pat
 A socket that breaks is remembered, never raised to the app: later writes do nothing
 and reads report the end, so the app learns of the disconnect through ``receive()``.
 A write cut short (a piece of it not out within ``write_timeout``: the client stopped
-reading) breaks the socket too: part of it may be out, the framing is lost.
+reading, or left without a word while it had not) breaks the socket too: part of it may
+be out, the framing is lost. Such a socket is aborted there and then (a reset, what it
+held in the kernel dropped), which also ends a read waiting on it in another task: a
+client gone without a FIN or reset is otherwise never heard from again, and that read
+would wait until the kernel stops retransmitting, minutes later.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import socket
+import struct
 
 import trio
 
@@ -25,11 +33,23 @@ WRITE_PIECE = 64 * 1024
 class Transport:
     """A client's stream with serialized writes and a ``broken`` flag."""
 
-    __slots__ = ("_done", "_read_size", "_writing", "broken", "stream", "write_timeout")
+    __slots__ = (
+        "_done",
+        "_read_size",
+        "_writing",
+        "broken",
+        "stalled",
+        "stream",
+        "write_timeout",
+    )
 
     def __init__(self, stream: trio.SocketStream, read_size: int, write_timeout: float) -> None:
         self.stream = stream
         self.broken = False
+        #: The client took nothing in time: a write was cut short by ``write_timeout``
+        #: (then the socket is aborted), or the kernel timed the connection out
+        #: (``TCP_USER_TIMEOUT``, keepalive). Broken too.
+        self.stalled = False
         self._read_size = read_size
         self.write_timeout = write_timeout
         self._writing = False
@@ -41,8 +61,8 @@ class Transport:
             return b""
         try:
             return await self.stream.receive_some(self._read_size)
-        except _GONE:
-            self.broken = True
+        except _GONE as gone:
+            self._break(gone.__cause__)
             return b""
 
     def read_now(self) -> bytes | None:
@@ -59,8 +79,8 @@ class Transport:
             return os.read(self.stream.socket.fileno(), self._read_size)
         except BlockingIOError:
             return None
-        except OSError:  # reset, or closed: what read() reports as the end
-            self.broken = True
+        except OSError as error:  # reset, or closed: what read() reports as the end
+            self._break(error)
             return b""
 
     async def write(self, data: bytes) -> None:
@@ -80,15 +100,15 @@ class Transport:
                 sent = os.write(self.stream.socket.fileno(), data)
             except BlockingIOError:
                 sent = 0
-            except OSError:  # reset, or closed: as send_all's broken stream
-                self.broken = True
+            except OSError as error:  # reset, or closed: as send_all's broken stream
+                self._break(error)
                 return
             if sent < len(data):
                 await self._send_rest(memoryview(data)[sent:])
             else:
                 await trio.lowlevel.cancel_shielded_checkpoint()
-        except _GONE:
-            self.broken = True
+        except _GONE as gone:
+            self._break(gone.__cause__)
         finally:
             self._writing = False
             if self._done is not None:
@@ -102,7 +122,22 @@ class Transport:
                 scope.deadline = trio.current_time() + self.write_timeout
                 await self.stream.send_all(view[start : start + WRITE_PIECE])
         if scope.cancelled_caught:
-            self.broken = True
+            self.broken = self.stalled = True
+            self._abort()
+
+    def _break(self, cause: BaseException | None) -> None:
+        """Remember the socket broke, and whether the kernel timed it out (stalled)."""
+        self.broken = True
+        if isinstance(cause, OSError) and cause.errno == errno.ETIMEDOUT:
+            self.stalled = True
+
+    def _abort(self) -> None:
+        """Reset the connection now: its unsent bytes are dropped, a read waiting on it
+        (another task's) ends with the stream closed."""
+        sock = self.stream.socket
+        with contextlib.suppress(OSError):  # closed already: nothing to reset
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # trio wakes a task waiting on it (ClosedResourceError)
 
     async def close(self) -> None:
         """Close the socket (at once: what was written is already with the kernel)."""

@@ -11,12 +11,19 @@ taken from wsproto one at a time); the client leaving gives ``websocket.disconne
 also while the app has not decided yet (its socket is watched for the end meanwhile). An
 app that reads a message only when it wants one can ask meanwhile whether the client left
 (the ``symphony.client_left`` extension).
+A client's pace of reading is its own: the server gives up no send by default. An app
+that does not want a client to hold its socket while taking nothing sets a bound before
+it accepts (the ``symphony.send_timeout`` extension): a send whose next 64 KiB are not
+taken within it, or bytes sent that stay unacknowledged that long (the kernel's
+``TCP_USER_TIMEOUT``: a client gone without a word), ends the socket with a reset and
+a warning naming the client (a Close frame could not pass its full window anyway).
 Subprotocols that are not ASCII are a 400; an extension offer with a bad parameter is
 declined (the socket opens uncompressed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import socket
@@ -65,6 +72,18 @@ def _keep_alive(sock: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+
+
+def _user_timeout(sock: Any, seconds: float) -> None:
+    """Have the kernel reset ``sock`` once bytes sent on it stay unacknowledged for
+    ``seconds`` (Linux's ``TCP_USER_TIMEOUT``; nothing where it cannot be set). A send
+    that fits the kernel's buffer returns at once: to a client gone without a word, its
+    bytes would be retransmitted for many minutes (``tcp_retries2``), and keepalive
+    does not probe while they are. A client whose window stays full that long is reset
+    too (measured on Linux 6.18), as our own write timeout would: each byte it takes
+    starts the bound anew."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not TCP
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
 
 
 def _header(request: h11.Request, name: bytes) -> bytes | None:
@@ -149,12 +168,22 @@ class WebSocket:
         #: The largest message taken (else close 1009): the server's, or less if the
         #: app asks so before it accepts (the ``symphony.max_message`` extension).
         self.max_message = conn.settings.websocket_max_message
+        #: How long a send may take nothing (see the module): none unless the app sets it.
+        self.send_timeout = math.inf
         scope["extensions"]["symphony.max_message"] = self.limit_messages
+        scope["extensions"]["symphony.send_timeout"] = self.limit_sends
         scope["extensions"]["symphony.client_left"] = self.client_left
 
     def limit_messages(self, size: int) -> None:
         """Take messages of at most ``size`` bytes (a route that knows its own)."""
         self.max_message = min(self.max_message, size)
+
+    def limit_sends(self, seconds: float) -> None:
+        """Give up the socket once a send to it takes nothing for ``seconds`` (a route
+        whose client holds something scarce; set before the accept)."""
+        if not seconds > 0:
+            raise ValueError(f"a send timeout must be positive, not {seconds!r}")
+        self.send_timeout = seconds
 
     def client_left(self) -> bool:
         """Whether the client has ended its side of the socket (or reset it), even with
@@ -180,9 +209,17 @@ class WebSocket:
         except Exception:
             if not self.transport.broken:
                 log.exception("the app failed on the WebSocket %s", self.scope["path"])
-            await self._abandon()
-            return
         await self._abandon()
+        if self.transport.stalled and math.isfinite(self.send_timeout):
+            host, port = self.conn.client or ("?", 0)
+            log.warning(
+                "gave up the WebSocket %s of %s:%s: it acknowledged nothing sent to it in "
+                "%g s (gone without a word, or not reading)",
+                self.scope["path"],
+                host,
+                port,
+                self.send_timeout,
+            )
 
     async def _abandon(self) -> None:
         """End what the app left open: a 500 before a decision, a 1011 after the accept."""
@@ -346,8 +383,11 @@ class WebSocket:
             self._events = self.ws.events()
         self.state = "connected"
         self.decided.set()
-        # A socket's pace is its own (a tunnel's reader may pause): no write timeout.
-        self.transport.write_timeout = math.inf
+        # A socket's pace is its own (a forward's reader may pause), unless the app bounds
+        # it: then the kernel bounds how long sent bytes may stay unacknowledged too.
+        self.transport.write_timeout = self.send_timeout
+        if math.isfinite(self.send_timeout):
+            _user_timeout(self.transport.stream.socket, self.send_timeout)
         await self.transport.write(data or b"")
 
     async def _send_refusal(self, message: AsgiMessage) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import trio
+import trio_websocket
 
 from ..ports import port_range
 
@@ -66,3 +68,25 @@ def ports(**extra: Any) -> dict[str, Any]:
     """``node_overrides`` for :func:`tests.api.helpers.cluster` with a random port range
     (what :func:`tests.link.cluster.shared_cert_node` gives by default, said out loud)."""
     return {"ports": port_range(), **extra}
+
+
+async def websocket_refused(url: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a new WebSocket to ``url`` is refused with 503 (no slot free; any other
+    refusal fails), else it opened and is closed again. The socket is our own:
+    trio-websocket leaves a refused one open."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+    refused = False
+    try:
+        async with trio.open_nursery() as nursery:
+            await trio_websocket.wrap_client_stream(
+                nursery, stream, parts.hostname, parts.path, extra_headers=headers
+            )
+            nursery.cancel_scope.cancel()
+    except* trio_websocket.ConnectionRejected as group:
+        assert all(e.status_code == 503 for e in group.exceptions), group  # type: ignore[attr-defined]
+        refused = True
+    finally:
+        await trio.aclose_forcefully(stream)
+    return refused

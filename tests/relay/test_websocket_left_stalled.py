@@ -29,7 +29,7 @@ import trio_websocket
 from symphony.conductor.api import proxy_ws
 
 from ..api.helpers import cluster
-from .helpers import ports, wait_served, web_experiment
+from .helpers import ports, wait_served, web_experiment, websocket_refused
 from .test_websocket_bounds import SIZE, STALL
 
 
@@ -64,22 +64,7 @@ async def _stall_leave_and_wait_for_the_slot(
                 nursery.cancel_scope.cancel()
         left = trio.current_time()
         with trio.fail_after(within):
-            while True:
-                again = await trio.open_tcp_stream(parts.hostname, parts.port)
-                refused = False
-                try:
-                    async with trio.open_nursery() as nursery:
-                        await trio_websocket.wrap_client_stream(
-                            nursery, again, parts.hostname, parts.path, extra_headers=headers
-                        )
-                        nursery.cancel_scope.cancel()
-                except* trio_websocket.ConnectionRejected as group:
-                    refused = True
-                    assert all(e.status_code == 503 for e in group.exceptions), group  # type: ignore[attr-defined]
-                finally:
-                    await trio.aclose_forcefully(again)
-                if not refused:
-                    break
+            while await websocket_refused(url, headers):
                 await trio.sleep(0.1)
         took = trio.current_time() - left
         c.nursery.cancel_scope.cancel()

@@ -7,7 +7,7 @@ the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location);
 ``/worker`` is a page that registers ``worker.js`` as a service worker for the whole
 site (its title says whether the browser let it); ``/steal`` tries to read the web UI's
 token (its title says what it found). The WebSocket ``sink`` accepts and
-then reads nothing, ``flood`` sends 16 MiB messages.
+then reads nothing, ``flood`` sends 16 MiB messages, ``spray`` 256 KiB ones.
 """
 
 from __future__ import annotations
@@ -123,6 +123,17 @@ async def flood() -> None:
     data = b"f" * (16 * 1024 * 1024)
     while True:
         await websocket.send(data)
+
+
+@app.websocket("/spray")
+async def spray() -> None:
+    """64 MiB in 256 KiB messages (under the relay's limit, 4 MiB), far more than the
+    buffers on the way hold; then nothing. Not for ever: once the visitor is gone, a
+    send here returns at once, and the loop would keep this process too busy to serve."""
+    data = b"s" * (256 * 1024)
+    for _ in range(256):
+        await websocket.send(data)
+    await trio.sleep_forever()
 
 
 def main() -> None:

@@ -14,7 +14,11 @@ socket with 1009). A Conductor relays at most :data:`MAX_SERVICE_WEBSOCKETS` of 
 (and :data:`MAX_FORWARDS` port-forwards) at once, and one client address at most
 ``conductor.relay.websockets_per_client`` of them (8; :data:`FORWARDS_PER_CLIENT`
 port-forwards): one more is refused with 503 before it opens. So 32 WebSockets cost at
-most about 32 x 7 x 4 MiB = 0.9 GiB, and one visitor a quarter of that.
+most about 32 x 7 x 4 MiB = 0.9 GiB, and one visitor a quarter of that. A visitor that
+takes nothing sent to it for ``conductor.relay.send_timeout`` seconds (30) loses its
+WebSocket (reset, a warning logged): one gone without a word (its network lost, its
+laptop shut) would otherwise hold its slot and those messages for minutes, until the
+kernel gave up retransmitting; a slow visitor that takes something meanwhile stays.
 
 Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 ``kubectl port-forward`` does over its own streams.
@@ -85,12 +89,14 @@ def _slot(hub: RelayHub, kind: str, limits: tuple[int, int], what: str) -> Itera
             hub.websockets_by_client[client] -= 1
 
 
-def _limit_messages(size: int) -> None:
-    """Have the server close a message over ``size`` bytes with 1009 (our server only)."""
+def _limit(size: int, send_timeout: float) -> None:
+    """Have the server close a message over ``size`` bytes with 1009, and give up the
+    socket once a send takes nothing for ``send_timeout`` seconds (our server only)."""
     extensions: dict[str, Any] = websocket.scope.get("extensions") or {}
-    limit = extensions.get("symphony.max_message")
-    if callable(limit):
-        limit(size)
+    for name, value in (("max_message", size), ("send_timeout", send_timeout)):
+        limit = extensions.get(f"symphony.{name}")
+        if callable(limit):
+            limit(value)
 
 
 def _upstream_headers(prefix: str) -> list[tuple[bytes, bytes]]:
@@ -112,7 +118,7 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
     resource = "/" + rest + (f"?{query}" if query else "")
     limits = (MAX_SERVICE_WEBSOCKETS, hub.websockets_per_client)
     with _slot(hub, "visit", limits, "WebSockets to services"):
-        _limit_messages(hub.websocket_max_message)
+        _limit(hub.websocket_max_message, hub.send_timeout)
         scope = cast(dict[str, Any], websocket.scope)
         scope[READ_ON_ASK] = True  # the next message stays in the socket meanwhile
         await _proxy(hub, target, resource, prefix, row)
@@ -197,7 +203,7 @@ async def forward_bytes(hub: RelayHub, target: Target, row: RelayRow) -> None:
 
 
 async def _forward(hub: RelayHub, target: Target, row: RelayRow) -> None:
-    _limit_messages(FORWARD_MESSAGE)
+    _limit(FORWARD_MESSAGE, hub.send_timeout)
     async with hub.connect(target) as stream:
         await websocket.accept()
         row.opened()

@@ -60,6 +60,12 @@ HEADER_TIMEOUT = 5.0
 #: The defaults of ``conductor.relay.websocket_max_message`` and ``websockets_per_client``.
 WEBSOCKET_MAX_MESSAGE = 4 * 1024 * 1024
 WEBSOCKETS_PER_CLIENT = 8
+#: The default of ``conductor.relay.send_timeout``: seconds a relayed WebSocket's visitor
+#: may take nothing of what is sent to it. A browser's network stack reads a WebSocket
+#: whatever its page does, so a visitor there takes something well within it; one that
+#: takes nothing for this long has most likely gone without a word (a laptop's lid
+#: closed), and keepalive finds an idle such visitor in about as long (25 s).
+SEND_TIMEOUT = 30.0
 
 
 @dataclass(slots=True)
@@ -82,12 +88,16 @@ class RelayHub:
         open_timeout: float = OPEN_TIMEOUT,
         websocket_max_message: int = WEBSOCKET_MAX_MESSAGE,
         websockets_per_client: int = WEBSOCKETS_PER_CLIENT,
+        send_timeout: float = SEND_TIMEOUT,
     ) -> None:
         self.store = store
         #: The largest message of a service's WebSocket through ``/x/``, each way.
         self.websocket_max_message = websocket_max_message
         #: The ``/x/`` WebSockets one client address may hold at once.
         self.websockets_per_client = websockets_per_client
+        #: Seconds a relayed WebSocket's visitor may take nothing sent to it (then it is
+        #: given up: ``api/proxy_ws.py``).
+        self.send_timeout = send_timeout
         self.registry: ActorRef | None = None
         self.table = RelayTable()
         self.visits = Visits()

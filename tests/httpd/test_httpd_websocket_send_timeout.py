@@ -1,0 +1,87 @@
+"""A WebSocket whose app bounds its sends (``symphony.send_timeout``) is given up once
+its client takes nothing for that long, and the app's waiting ``receive()`` ends too.
+
+Without the bound a client that stopped reading (or went away without a FIN or reset:
+its network lost) held its socket for as long as the kernel kept retransmitting; and
+a write cut short only marked the socket broken, while the app's reader still waited
+on it for an answer that never came.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from symphony.httpd import Scope
+
+from .helpers import serving
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_httpd_a_websocket_taking_nothing_past_its_send_timeout_is_given_up(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    ended: dict[str, Any] = {}
+    done = trio.Event()
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            raise RuntimeError("no lifespan here")
+        await receive()
+        scope["extensions"]["symphony.send_timeout"](5.0)
+        await send({"type": "websocket.accept"})
+        async with trio.open_nursery() as nursery:
+
+            async def listen() -> None:  # as Quart's reader does, all along
+                ended["event"] = await receive()
+                ended["at"] = trio.current_time()
+
+            nursery.start_soon(listen)
+            for _ in range(4096):  # 256 MiB: far more than the socket buffers hold
+                await send({"type": "websocket.send", "bytes": b"x" * 65536})
+        done.set()
+
+    async with serving(app, write_timeout=1) as port:
+        reader = await trio.open_tcp_stream("127.0.0.1", port)
+        await reader.send_all(UPGRADE)
+        start = trio.current_time()
+        with trio.fail_after(60):
+            await done.wait()
+        # The bound (not the server's write_timeout, 1 s) after its last progress.
+        assert 5 <= ended["at"] - start < 7
+        assert ended["event"]["type"] == "websocket.disconnect"
+        await reader.aclose()
+    gave_up = [r for r in caplog.records if "gave up" in r.getMessage()]
+    assert [r.levelno for r in gave_up] == [logging.WARNING], gave_up
+    assert "/ws of 127.0.0.1:" in gave_up[0].getMessage()
+
+
+async def test_httpd_a_send_timeout_must_be_positive(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    refused: list[str] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            raise RuntimeError("no lifespan here")
+        await receive()
+        try:
+            scope["extensions"]["symphony.send_timeout"](0)
+        except ValueError as error:
+            refused.append(str(error))
+        await send({"type": "websocket.close"})
+
+    async with serving(app) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(UPGRADE)
+            await stream.receive_some(1024)
+    assert refused == ["a send timeout must be positive, not 0"]
