@@ -83,6 +83,8 @@ PUBLIC: dict[str, set[str]] = {
         "NotFound", "RunMember", "RunRecord", "RunState", "SchemaTooNew", "SecretRecord",
         "Store", "StoreError", "StoreReader", "migrate", "new_id",
         "ExperimentNameConflict", "ExperimentRecord",
+        # placements stored before their starts go out
+        "PlacementNote",
         # rolling updates
         "KEEP_VERSIONS", "RollConflict", "VersionRecord",
         # PostgreSQL

@@ -237,7 +237,7 @@ def assemble(
     tree = Supervisor(
         [
             ChildSpec(name="registry", factory=registry),
-            ChildSpec(name="scheduler", factory=Scheduler),
+            ChildSpec(name="scheduler", factory=functools.partial(Scheduler, journal=store)),
             ChildSpec(name="deployments", factory=deployments, shutdown_timeout=10.0),
             ChildSpec(name="timetable", factory=timetable),
             ChildSpec(name="gateway", factory=gateway),

@@ -69,6 +69,17 @@ class Api:
     async def nodes(self) -> list[dict[str, Any]]:
         return (await self.http.get("/nodes")).json()["nodes"]
 
+    async def wait_healthy(self, *, timeout: float = 30.0) -> None:
+        """Wait until the Conductor answers ``GET /healthz`` (it is starting)."""
+
+        async def healthy() -> bool:
+            try:
+                return (await self.http.get("/healthz")).status_code == 200
+            except Exception:
+                return False
+
+        await eventually(healthy, timeout=timeout)
+
     async def aclose(self) -> None:
         await self.http.aclose()
 

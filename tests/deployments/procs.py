@@ -22,15 +22,18 @@ def free_port() -> int:
 class Service:
     """One ``symphony`` process; its output goes to ``log``."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
+    def __init__(self, args: list[str], log: Path, *, module: str = "symphony.cli") -> None:
+        """``module``: what ``python -m`` runs with ``args`` (a test's launcher may wrap
+        the command line)."""
         self.args = args
         self.log = log
+        self.module = module
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "symphony.cli", *self.args],
+                [sys.executable, "-m", self.module, *self.args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

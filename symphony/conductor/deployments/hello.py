@@ -57,7 +57,8 @@ class HelloHandling:
             if inst.node_id != report.node_id or not is_live(inst.state) or inst.id in seen:
                 continue
             if inst.state == S.ASSIGNED and report.session is not None:
-                # The start never reached the node (it left meanwhile): send it again.
+                # The start never reached the node (it left meanwhile, or the Conductor
+                # was killed between storing the placement and sending it): send it again.
                 with contextlib.suppress(*SECRET_ERRORS):  # deleted meanwhile: it waits
                     values = secret_values(self.secrets, self.record.spec)
                     starts.append(self._start_command(inst, job_spec(self.record.spec), values))

@@ -14,8 +14,14 @@ only, never on a timer:
 The processes of an experiment are placed as a gang, whole or not at all, once every
 process has asked (see :mod:`.gangs`); the queue holds them meanwhile.
 
-A plan reserves capacity before anything starts; the start commands for one node go out
-as one batch frame, and each owner hears :class:`Placed` or :class:`Unplaceable`.
+A plan reserves capacity before anything starts; its placements are stored (one
+transaction per plan, :meth:`~symphony.conductor.store.Store.note_placements`) before
+any start goes out; the start commands for one node go out as one batch frame, and
+each owner hears :class:`Placed` or :class:`Unplaceable`. Stored first, because the
+owner stores the placement only when that news reaches it: a Conductor killed in
+between would find the instance pending after its restart and place it again, starting
+the job a second time (on another node, whose hello came first) while the first copy
+runs. With the placement stored it adopts the instance on its node instead.
 
 Who waits on whom: the Scheduler is asked and told by the layers above it (the API, the
 DeploymentSupervisors, node news forwarded by the Deployments manager) and sends *down*
@@ -34,8 +40,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -53,6 +60,7 @@ from ..placement import (
     plan_placements,
     runtime_totals,
 )
+from ..store import PlacementNote
 from .experiment_placement import ExperimentPlacer
 from .messages import (
     AdoptReservation,
@@ -78,11 +86,22 @@ log = logging.getLogger("symphony.conductor.scheduler")
 START_BATCH = 200
 
 
-class Scheduler(Actor):
-    """Places instances; see the module docstring."""
+class PlacementJournal(Protocol):
+    """Where the Scheduler stores placements before their starts go out (the Store)."""
 
-    def __init__(self) -> None:
+    def note_placements(self, placements: Sequence[PlacementNote]) -> int: ...
+
+
+class Scheduler(Actor):
+    """Places instances; see the module docstring.
+
+    ``journal``: where placements are stored before their starts are sent; None (an
+    embedding or a test without a store) sends them with nothing stored first.
+    """
+
+    def __init__(self, *, journal: PlacementJournal | None = None) -> None:
         super().__init__()
+        self._journal = journal
         self.cluster = ClusterState()
         self._queue: dict[str, tuple[PlacementRequest, ActorRef, float]] = {}
         self._owners: dict[str, ActorRef] = {}
@@ -302,6 +321,17 @@ class Scheduler(Actor):
                 self._reasons[unplaced.instance_id] = unplaced.reason
                 owner = self._queue[unplaced.instance_id][1]
                 unplaceable[owner].append(Unplaceable(unplaced.instance_id, unplaced.reason))
+        if self._journal is not None and placed:
+            # Stored before the starts go out (see the module docstring). Should the
+            # store fail, this actor crashes with nothing sent: its restart restarts the
+            # supervisors, which place their pending instances again.
+            self._journal.note_placements(
+                [
+                    PlacementNote(p.instance_id, p.node_id, p.reservation, p.network)
+                    for news in placed.values()
+                    for p in news
+                ]
+            )
         # Starts go out before the owners hear Placed: a stop an owner sends after
         # Placed then reaches the node after the start it cancels.
         for node_id, commands in starts.items():

@@ -35,6 +35,7 @@ from ._records import (
     InstanceRecord,
     JoinTokenRecord,
     NewEvent,
+    PlacementNote,
     VersionRecord,
     new_id,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "NameConflict",
     "NewEvent",
     "NotFound",
+    "PlacementNote",
     "RollConflict",
     "RunMember",
     "RunRecord",

@@ -14,7 +14,7 @@ from ._db import Db, Row
 from ._dialect import in_list, row_marks
 from ._errors import ConstraintViolation, NotFound
 from ._events import insert_events
-from ._records import EventRecord, InstanceRecord, NewEvent
+from ._records import EventRecord, InstanceRecord, NewEvent, PlacementNote
 
 _FIELDS = [f.name for f in dataclasses.fields(InstanceRecord)]
 _COLUMNS = ", ".join(_FIELDS)
@@ -51,6 +51,13 @@ def _params(record: InstanceRecord) -> list[Any]:
     values[_NETWORK] = json.dumps(dict(record.network)) if record.network else "{}"
     values[_DEVICES] = json.dumps(list(record.devices)) if record.devices else "[]"
     return values
+
+
+_NOTE_PLACEMENT = (
+    "UPDATE instances SET node_id = ?, reservation = ?, network = ?, "
+    "state = 'assigned', reason = NULL, updated_at = ? "
+    "WHERE id = ? AND node_id IS NULL AND state = 'pending'"
+)
 
 
 #: Instances per INSERT statement: 20 parameters each.
@@ -120,6 +127,34 @@ class InstanceTable(StoreBase):
                 ) from None
             raise
         return stamped, recorded
+
+    def note_placements(self, placements: Sequence[PlacementNote]) -> int:
+        """Store, in one transaction, that each instance is ``assigned`` to its node,
+        before the node is told to start it; returns how many instances it changed.
+
+        Only an instance still ``pending`` on no node changes: the row stays its
+        supervisor's, which stores the same placement when the Scheduler's news reaches
+        it, or has meanwhile moved on (stopping it before it was placed, say), and then
+        its own save stands. What this buys is a Conductor killed between the start
+        and the supervisor's save: started again, it finds the instance assigned to
+        the node that runs it, adopts it there and waits for that node's hello,
+        instead of placing it a second time.
+        """
+        if not placements:
+            return 0
+        now = self._clock()
+        rows = [
+            (
+                p.node_id,
+                json.dumps(dict(p.reservation)) if p.reservation else "{}",
+                json.dumps(dict(p.network)) if p.network else "{}",
+                now,
+                p.instance_id,
+            )
+            for p in placements
+        ]
+        with self._write() as conn:
+            return conn.executemany(_NOTE_PLACEMENT, rows)
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         rows = self._read(f"SELECT {_COLUMNS} FROM instances WHERE id = ?", (instance_id,))

@@ -95,6 +95,17 @@ class ExperimentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PlacementNote:
+    """Where the Scheduler placed a pending instance, stored before its start is sent
+    (see :meth:`~symphony.conductor.store.Store.note_placements`)."""
+
+    instance_id: str
+    node_id: str
+    reservation: Mapping[str, int]
+    network: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceRecord:
     """One replica's current incarnation and what is known about its process."""
 
