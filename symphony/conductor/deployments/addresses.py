@@ -155,6 +155,13 @@ class Addresses:
             last[name] = (node_id, port)
         self._held[instance_id] = (node_id, gang, list(ports))
 
+    def recall(self, gang: str, node_id: str, ports: Mapping[str, int]) -> None:
+        """Where ``gang``'s names were last given, as the store has them: kept only for
+        names with no place known here (holding no port: the instance may have ended)."""
+        last = self._last.setdefault(gang, {})
+        for name, port in ports.items():
+            last.setdefault(name, (node_id, port))
+
     def release(self, instance_id: str) -> None:
         """The instance ended or its node was lost: its ports are free again."""
         held = self._held.pop(instance_id, None)

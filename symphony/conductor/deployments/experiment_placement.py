@@ -37,7 +37,7 @@ from ..nodes.model import NodeView
 from ..placement import ClusterState, PendingInstance, Placement, Plan, Unplaced
 from .addresses import Addresses, PortTaken, network_of
 from .gangs import Gangs
-from .messages import AdoptReservation, PlacementRequest
+from .messages import AdoptReservation, LastPlace, PlacementRequest
 
 
 @dataclass(slots=True)
@@ -82,6 +82,14 @@ class ExperimentPlacer:
         self.addresses.adopt(item.gang, item.instance_id, item.node_id, item.ports)
         if item.role is not None:
             self._roles[item.instance_id] = (item.gang, item.role)
+
+    def recalled(self, last: LastPlace) -> None:
+        """Where a process last ran, from the store (after a Conductor restart): its
+        names' last places and, if it was stopped to reconnect, the node it goes back
+        to. What this placer knows already (placed or adopted since) is kept."""
+        self.addresses.recall(last.gang, last.node_id, last.ports)
+        if last.reconnecting:
+            self._restarting.setdefault(last.gang, {}).setdefault(last.process, last.node_id)
 
     def plan(
         self, cluster: ClusterState, gang: str, requests: list[PlacementRequest]

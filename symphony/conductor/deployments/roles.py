@@ -7,7 +7,7 @@ the experiment, and its process group on one node.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from symphony.wire import StartInstance
@@ -16,8 +16,8 @@ from symphony.wire.states import is_live
 
 from ..placement import PendingInstance, runtime_requests
 from ..store import DeploymentRecord, InstanceRecord
-from .instances import placement_needs
-from .messages import AdoptReservation, PlacementRequest
+from .instances import placement_needs, recency
+from .messages import AdoptReservation, LastPlace, PlacementRequest
 
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec
@@ -79,6 +79,25 @@ def adoption(
     )
 
 
+#: The reason of a stop that restarts a process whose peer moved.
+RECONNECT_REASON = "reconnect: a name it connects to moved (another node or port)"
+
+
+def last_place(record: DeploymentRecord, instances: Iterable[InstanceRecord]) -> LastPlace | None:
+    """Where the process of ``record`` (an experiment's) last ran: its most recent
+    instance given a node, with its ports there. None for a plain deployment, or a
+    process never placed."""
+    role = record.spec.experiment
+    placed = [i for i in instances if i.node_id is not None]
+    if role is None or not placed:
+        return None
+    latest = max(placed, key=recency)
+    assert latest.node_id is not None
+    ports = dict((latest.network or {}).get("ports") or {})
+    stopped = not is_live(latest.state) and latest.reason == RECONNECT_REASON
+    return LastPlace(role.name, role.process, latest.node_id, ports, reconnecting=stopped)
+
+
 def reconnects(
     instances: Mapping[str, InstanceRecord], ids: Sequence[str]
 ) -> list[tuple[InstanceRecord, str]]:
@@ -88,5 +107,5 @@ def reconnects(
     for instance_id in ids:
         inst = instances.get(instance_id)
         if inst is not None and is_live(inst.state) and inst.state != S.STOPPING:
-            out.append((inst, "reconnect: a name it connects to moved (another node or port)"))
+            out.append((inst, RECONNECT_REASON))
     return out
