@@ -19,8 +19,9 @@ from symphony.actors import spawn
 from symphony.conductor.deployments.experiment_placement import ExperimentPlacer
 from symphony.conductor.deployments.experiments import CreateExperiment
 from symphony.conductor.deployments.messages import AdoptReservation, LastPlace
+from symphony.conductor.deployments.roles import last_place
 from symphony.conductor.nodes.model import NodeHeartbeat, NodeStatuses, RegisterNode
-from symphony.conductor.store import Store
+from symphony.conductor.store import DeploymentRecord, InstanceRecord, Store
 from symphony.spec import ExperimentRole, parse_experiment
 from symphony.wire import (
     PROTOCOL_VERSION,
@@ -30,6 +31,7 @@ from symphony.wire import (
     StartInstance,
     StopInstance,
 )
+from symphony.wire.states import InstanceState as S
 
 from ..deployments.test_reschedule import NODES, NodeLink, conductor_tree, connect_nodes
 from .test_moved_names import B, cluster, request
@@ -130,3 +132,38 @@ def test_a_restart_to_reconnect_under_way_at_a_conductor_restart_still_goes_back
     assert [p.node_id for p in again.plan.placements] == ["n2"]  # not spread's n3
     assert placer.addresses.last_places("x")["b-svc"] == ("n2", 20007)
     assert again.reconnect == []  # back where a has it: a keeps running
+
+
+def test_the_last_place_a_supervisor_tells_is_its_latest_placed_instance() -> None:
+    [b_spec] = [
+        p
+        for p in parse_experiment(
+            {"name": "x", "processes": [{"name": "b", "command": ["true"], "binds": "b-svc"}]}
+        )[1]
+    ]
+    record = DeploymentRecord(
+        id="x.b", name="x.b", spec=b_spec, generation=1, created_at=0.0, updated_at=0.0
+    )
+    network = {"ports": {"b-svc": 20003}, "env": {}}
+
+    def inst(name: str, state: S, node_id: str | None, finished: float | None) -> InstanceRecord:
+        return InstanceRecord(
+            id=name,
+            deployment_id="x.b",
+            replica=0,
+            state=state,
+            node_id=node_id,
+            network=network if node_id else None,
+            finished_at=finished,
+        )
+
+    older = inst("b-0", S.LOST, "n1", 1.0)
+    stopped = inst("b-1", S.STOPPED, "n2", 2.0)
+    pending = inst("b-2", S.PENDING, None, None)
+    # Stopped, its replacement waiting: a restart to reconnect under way (goes back).
+    assert last_place(record, [older, stopped, pending]) == LastPlace(
+        "x", "b", "n2", {"b-svc": 20003}, reconnecting=True
+    )
+    # Stopped with nothing waiting (the experiment was stopped): its place only.
+    assert last_place(record, [older, stopped]) == LastPlace("x", "b", "n2", {"b-svc": 20003})
+    assert last_place(record, [pending]) is None  # never placed

@@ -7,7 +7,7 @@ the experiment, and its process group on one node.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from symphony.wire import StartInstance
@@ -79,14 +79,15 @@ def adoption(
     )
 
 
-#: The reason of a stop that restarts a process whose peer moved.
-RECONNECT_REASON = "reconnect: a name it connects to moved (another node or port)"
-
-
-def last_place(record: DeploymentRecord, instances: Iterable[InstanceRecord]) -> LastPlace | None:
+def last_place(record: DeploymentRecord, instances: Sequence[InstanceRecord]) -> LastPlace | None:
     """Where the process of ``record`` (an experiment's) last ran: its most recent
     instance given a node, with its ports there. None for a plain deployment, or a
-    process never placed."""
+    process never placed.
+
+    It goes back there (``reconnecting``) if that instance was stopped and its
+    replacement waits to be placed: a restart to reconnect under way. (The stored
+    reason cannot tell: the node's report of the stop replaces it.) A drain's or a
+    lost node's replacement is placed off that node whatever it prefers."""
     role = record.spec.experiment
     placed = [i for i in instances if i.node_id is not None]
     if role is None or not placed:
@@ -94,8 +95,9 @@ def last_place(record: DeploymentRecord, instances: Iterable[InstanceRecord]) ->
     latest = max(placed, key=recency)
     assert latest.node_id is not None
     ports = dict((latest.network or {}).get("ports") or {})
-    stopped = not is_live(latest.state) and latest.reason == RECONNECT_REASON
-    return LastPlace(role.name, role.process, latest.node_id, ports, reconnecting=stopped)
+    waiting = any(is_live(i.state) and i.node_id is None for i in instances)
+    back = latest.state == S.STOPPED and waiting
+    return LastPlace(role.name, role.process, latest.node_id, ports, reconnecting=back)
 
 
 def reconnects(
@@ -107,5 +109,5 @@ def reconnects(
     for instance_id in ids:
         inst = instances.get(instance_id)
         if inst is not None and is_live(inst.state) and inst.state != S.STOPPING:
-            out.append((inst, RECONNECT_REASON))
+            out.append((inst, "reconnect: a name it connects to moved (another node or port)"))
     return out

@@ -101,7 +101,7 @@ class DeploymentSupervisor(
         if unplaced:
             await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
-        if (last := last_place(self.record, self.instances.values())) is not None:
+        if (last := last_place(self.record, list(self.instances.values()))) is not None:
             # Before the adoptions and placements: a move after a Conductor restart
             # must be seen as one (the Scheduler's memory of places did not survive).
             await self.scheduler.tell(last)
