@@ -1,8 +1,8 @@
 """Which names moved when an experiment's process is placed again (the placer alone).
 
 A name moves when its process's new instance runs at another node or port than the
-peers were given; the names of a process restarted to reconnect do not, so two processes
-that connect to each other are not restarted in turn for ever.
+peers were given; a process restarted to reconnect goes back to its node and ports, so
+two processes that connect to each other are not restarted in turn for ever.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ def cluster() -> ClusterState:
     return state
 
 
-def request(instance_id: str, role: ExperimentRole, size: int = 2) -> PlacementRequest:
+def request(
+    instance_id: str, role: ExperimentRole, size: int = 2, avoid: frozenset[str] = frozenset()
+) -> PlacementRequest:
     spec = parse_spec({"name": f"x-{role.process}", "config": {"command": ["true"]}})
     start = StartInstance(
         instance_id=instance_id,
@@ -37,6 +39,7 @@ def request(instance_id: str, role: ExperimentRole, size: int = 2) -> PlacementR
         node_group="g",
         capacity_requests={"A": 5},
         gang="x",
+        avoid_nodes=avoid,
     )
     return PlacementRequest(pending=pending, start=start, gang_size=size, role=role)
 
@@ -63,9 +66,10 @@ def test_a_process_placed_on_another_node_restarts_its_peers_though_the_node_sta
 def test_restarts_to_reconnect_do_not_chase_each_other_round_a_cycle() -> None:
     state, placer = cluster(), ExperimentPlacer()
     placer.plan(state, "x", [request("a-1", A), request("b-1", B)])
+    b_node = placer.addresses.last_places("x")["b-svc"][0]
     state.release("b-1")
     placer.released("b-1")  # b's node refused its port, say: placed again elsewhere
-    moved = placer.plan(state, "x", [request("b-2", B)])
+    moved = placer.plan(state, "x", [request("b-2", B, avoid=frozenset({b_node}))])
     assert moved.reconnect == ["a-1"]
     state.release("a-1")
     placer.released("a-1")  # a restarts to reconnect: its port may change
@@ -78,12 +82,15 @@ def test_a_restart_to_reconnect_is_known_when_another_plan_of_the_gang_comes_fir
     c = ExperimentRole(name="x", process="c", binds={"c-svc": None}, size=3)
     state, placer = cluster(), ExperimentPlacer()
     placer.plan(state, "x", [request(i, r, 3) for i, r in (("a-1", A), ("b-1", B), ("c-1", c))])
+    places = placer.addresses.last_places("x")
     state.release("b-1")
     placer.released("b-1")
-    assert placer.plan(state, "x", [request("b-2", B, 3)]).reconnect == ["a-1"]
+    b_moves = request("b-2", B, 3, avoid=frozenset({places["b-svc"][0]}))
+    assert placer.plan(state, "x", [b_moves]).reconnect == ["a-1"]
     state.release("c-1")
     placer.released("c-1")  # c moves (nobody connects to it) before a is placed again
-    assert placer.plan(state, "x", [request("c-2", c, 3)]).reconnect == []
+    c_moves = request("c-2", c, 3, avoid=frozenset({places["c-svc"][0]}))
+    assert placer.plan(state, "x", [c_moves]).reconnect == []
     state.release("a-1")
     placer.released("a-1")
     assert placer.plan(state, "x", [request("a-2", A, 3)]).reconnect == []

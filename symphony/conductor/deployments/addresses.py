@@ -2,8 +2,10 @@
 
 The Scheduler owns one :class:`Addresses`. When it places members of an experiment it
 allocates, on each member's node, a port for every name the member binds or exposes:
-the fixed one it asked for, else the next free one of the node's range (``node.ports``,
-told in the node's hello as ``resources["network"]``). A port is never given twice on
+the fixed one it asked for, else the port the name had last on that node if it is free
+(a process placed again where it ran keeps its address, so its peers need not learn a
+new one), else the next free one of the node's range (``node.ports``, told in the
+node's hello as ``resources["network"]``). A port is never given twice on
 one host (nodes that share a host share its ports); a fixed port that is taken refuses
 the placement with a reason naming it.
 Every member then starts with the experiment's whole map as environment variables::
@@ -92,9 +94,19 @@ class Addresses:
         node.cursor = min(max(node.cursor, node.low), node.high)
 
     def allocate(
-        self, gang: str, instance_id: str, node_id: str, role: ExperimentRole
+        self,
+        gang: str,
+        instance_id: str,
+        node_id: str,
+        role: ExperimentRole,
+        *,
+        sticky: bool = True,
     ) -> dict[str, int]:
         """Ports for every name ``role`` binds or exposes, on ``node_id``.
+
+        With ``sticky``, a name placed again on the node it was last given keeps its
+        port there if nobody holds it now. The caller passes False when the process
+        failed on that node: the port may be what failed (another program holds it).
 
         Raises :class:`PortTaken` (allocating nothing) when a fixed port is in use there,
         and :class:`PortTaken` too when the node's range has no free port left."""
@@ -107,8 +119,13 @@ class Addresses:
                     f"{node_id} (by {node.used[fixed]})"
                 )
         got: dict[str, int] = {}
+        last = self._last.get(gang, {}) if sticky else {}
         for name, fixed in wanted.items():
-            port = fixed if fixed is not None else self._free(node, set(got.values()))
+            port = fixed
+            if port is None:
+                port = _kept(node, node_id, last.get(name), set(got.values()))
+            if port is None:
+                port = self._free(node, set(got.values()))
             if port is None:
                 for taken in got.values():
                     node.used.pop(taken, None)
@@ -137,6 +154,13 @@ class Addresses:
             names[name] = (node_id, port, instance_id)
             last[name] = (node_id, port)
         self._held[instance_id] = (node_id, gang, list(ports))
+
+    def recall(self, gang: str, node_id: str, ports: Mapping[str, int]) -> None:
+        """Where ``gang``'s names were last given, as the store has them: kept only for
+        names with no place known here (holding no port: the instance may have ended)."""
+        last = self._last.setdefault(gang, {})
+        for name, port in ports.items():
+            last.setdefault(name, (node_id, port))
 
     def release(self, instance_id: str) -> None:
         """The instance ended or its node was lost: its ports are free again."""
@@ -183,6 +207,15 @@ class Addresses:
             self._last[gang] = dict(places)
         else:
             self._last.pop(gang, None)
+
+
+def _kept(node: _Node, node_id: str, last: tuple[str, int] | None, also: set[int]) -> int | None:
+    """The port a name had last on ``node_id``, if it is free there and in its range."""
+    if last is None or last[0] != node_id:
+        return None
+    port = last[1]
+    free = port not in node.used and port not in also
+    return port if free and node.low <= port <= node.high else None
 
 
 def network_of(ports: Mapping[str, int], env: Mapping[str, str]) -> dict[str, Any]:

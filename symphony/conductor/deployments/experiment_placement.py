@@ -11,8 +11,17 @@ sends): the Scheduler asks it to plan a gang and acts on the answer. Planning a 
 5. if a name moved (its process was placed again at another node or port than the
    peers were given: its node was lost or drained, or refused the port), name the
    running members that connect to it with ``reconnect: restart``: their owners
-   restart them, and the new instances start with the new values. The names of a
-   process restarted that way move nothing (no restarts chasing round a cycle).
+   restart them, and the new instances start with the new values.
+
+A process placed again keeps its names' ports on its node when they are free there
+(:meth:`~.addresses.Addresses.allocate`), and a process restarted to reconnect prefers
+the node it ran on (every other node is "avoided": used only if its own cannot take
+it). Its stop freed both, so such a restart lands back where its peers have it and
+moves nothing: in a chain (c connects to b, b to a) a move of a restarts b, and c keeps
+the right address. Should it land elsewhere all the same (its node filled or drained
+meanwhile), it did move, and those connecting to it are restarted in turn. Restarts
+therefore chase round a cycle of connects only while the cluster keeps taking their
+places away; once one lands back, the chase ends.
 """
 
 from __future__ import annotations
@@ -25,10 +34,10 @@ from symphony.spec import ExperimentRole
 from symphony.wire import StartInstance
 
 from ..nodes.model import NodeView
-from ..placement import ClusterState, Placement, Plan, Unplaced
+from ..placement import ClusterState, PendingInstance, Placement, Plan, Unplaced
 from .addresses import Addresses, PortTaken, network_of
 from .gangs import Gangs
-from .messages import AdoptReservation, PlacementRequest
+from .messages import AdoptReservation, LastPlace, PlacementRequest
 
 
 @dataclass(slots=True)
@@ -55,8 +64,8 @@ class ExperimentPlacer:
         self.gangs = Gangs()
         self.addresses = Addresses()
         self._roles: dict[str, tuple[str, ExperimentRole]] = {}  # placed instance -> gang, role
-        # gang -> names bound by the processes it restarts to reconnect (not moves)
-        self._restarting: dict[str, set[str]] = {}
+        # gang -> process restarted to reconnect -> the node it ran on (it goes back)
+        self._restarting: dict[str, dict[str, str]] = {}
 
     def node_seen(self, view: NodeView) -> None:
         self.addresses.node_seen(view)
@@ -74,11 +83,19 @@ class ExperimentPlacer:
         if item.role is not None:
             self._roles[item.instance_id] = (item.gang, item.role)
 
+    def recalled(self, last: LastPlace) -> None:
+        """Where a process last ran, from the store (after a Conductor restart): its
+        names' last places and, if it was stopped to reconnect, the node it goes back
+        to. What this placer knows already (placed or adopted since) is kept."""
+        self.addresses.recall(last.gang, last.node_id, last.ports)
+        if last.reconnecting:
+            self._restarting.setdefault(last.gang, {}).setdefault(last.process, last.node_id)
+
     def plan(
         self, cluster: ClusterState, gang: str, requests: list[PlacementRequest]
     ) -> GangOutcome:
         """Plan the queued members of ``gang`` (see the module docstring)."""
-        members = [r.pending for r in requests]
+        members = [self._back_home(cluster, gang, r) for r in requests]
         size = max(r.gang_size for r in requests)
         missing = self.gangs.waiting_for(gang, size, members)
         if missing:
@@ -96,8 +113,10 @@ class ExperimentPlacer:
             for placement in plan.placements:
                 role = by_id[placement.instance_id].role
                 if role is not None:
+                    # Failed there (the port may be why): the next port of the range.
+                    failed = placement.node_id in by_id[placement.instance_id].pending.avoid_nodes
                     ports[placement.instance_id] = self.addresses.allocate(
-                        gang, placement.instance_id, placement.node_id, role
+                        gang, placement.instance_id, placement.node_id, role, sticky=not failed
                     )
         except PortTaken as taken:
             for placement in plan.placements:
@@ -109,7 +128,10 @@ class ExperimentPlacer:
         for placement in plan.placements:
             self._placed(gang, placement, by_id[placement.instance_id], ports, outcome)
         outcome.reconnect = self._reconnects(
-            gang, self._moved(gang, ports, before), {p.instance_id for p in plan.placements}
+            cluster,
+            gang,
+            self._moved(gang, ports, before),
+            {p.instance_id for p in plan.placements},
         )
         return outcome
 
@@ -120,19 +142,23 @@ class ExperimentPlacer:
         before: dict[str, tuple[str, int]],
     ) -> set[str]:
         """The names allocated now at another address (node or port) than the one the
-        peers were given: off a lost or drained node, or past a port the node refused.
-
-        A name bound by a process that was restarted to reconnect is not counted: that
-        restart is ours, and counting it would let restarts chase each other round a
-        cycle of connects."""
-        ours = self._restarting.get(gang, set())
+        peers were given: off a lost or drained node, past a port the node refused, or
+        a restart to reconnect that could not land back (see the module docstring)."""
         after = self.addresses.last_places(gang)
         placed = {name for got in ports.values() for name in got}
-        moved = {n for n in placed if n in before and before[n] != after[n] and n not in ours}
-        ours -= placed  # a later plan of the gang may place them, not necessarily this one
-        if not ours:
-            self._restarting.pop(gang, None)
-        return moved
+        return {n for n in placed if n in before and before[n] != after[n]}
+
+    def _back_home(
+        self, cluster: ClusterState, gang: str, request: PlacementRequest
+    ) -> PendingInstance:
+        """What placement is asked for ``request``: a process restarted to reconnect
+        avoids every node but the one it ran on (unless it failed there)."""
+        pending = request.pending
+        home = self._restarting.get(gang, {}).get(request.role.process) if request.role else None
+        if home is None or home in pending.avoid_nodes or not cluster.ledger.has_node(home):
+            return pending
+        others = frozenset(cluster.ledger.node_ids()) - {home}
+        return replace(pending, avoid_nodes=pending.avoid_nodes | others)
 
     def _placed(
         self,
@@ -146,6 +172,10 @@ class ExperimentPlacer:
         role = request.role
         if role is None:
             return
+        restarting = self._restarting.get(gang, {})
+        restarting.pop(role.process, None)  # back (or not): it goes home no more
+        if not restarting:
+            self._restarting.pop(gang, None)
         self._roles[placement.instance_id] = (gang, role)
         env = self.addresses.environment(gang, role)
         outcome.starts[placement.instance_id] = with_env(request.start, env)
@@ -153,9 +183,11 @@ class ExperimentPlacer:
             ports.get(placement.instance_id, {}), env
         )
 
-    def _reconnects(self, gang: str, moved: set[str], placed_now: set[str]) -> list[str]:
-        """Running members (not placed now) that connect to a name that moved; the names
-        they bind or expose are remembered, so that their new places move nothing."""
+    def _reconnects(
+        self, cluster: ClusterState, gang: str, moved: set[str], placed_now: set[str]
+    ) -> list[str]:
+        """Running members (not placed now) that connect to a name that moved; the
+        node each runs on is remembered, so that its new instance goes back there."""
         if not moved:
             return []
         restart = sorted(
@@ -166,10 +198,11 @@ class ExperimentPlacer:
             and role.reconnect == "restart"
             and moved & set(role.connects)
         )
-        ours = self._restarting.setdefault(gang, set())
         for instance_id in restart:
-            role = self._roles[instance_id][1]
-            ours.update(role.binds, role.exposes)
+            held = cluster.ledger.reservation(instance_id)
+            if held is not None:
+                role = self._roles[instance_id][1]
+                self._restarting.setdefault(gang, {})[role.process] = held.node_id
         return restart
 
 

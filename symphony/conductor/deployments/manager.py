@@ -14,8 +14,11 @@ this actor, never the registry. A delete waits for its supervisor's Teardown in 
 background task, since the stops' confirmations arrive through this very mailbox.
 
 Draining: when a node starts or stops being drained (a :class:`NodeChanged` saying so),
-every supervisor is told the nodes being drained now (:class:`DrainingChanged`), after
-the Scheduler heard the same news, so a replacement is never placed on a draining node.
+every supervisor is told the nodes being drained now (:class:`DrainingChanged`). A drain
+reaches the Scheduler first, so a replacement is never placed on a draining node. An
+undrain reaches the supervisors first, asked: each has withdrawn the replacements it no
+longer needs (those still waiting to be placed) before the Scheduler hears the node
+takes work again, else it would place them there only for them to be stopped at once.
 Known from the store at start, the set survives a restart.
 
 Schedules: the Timetable tells this actor :class:`FireRun` / :class:`RestartDue`
@@ -104,7 +107,8 @@ from .versions import restart_copy, rollback_target, rolled_back, version_of
 
 log = logging.getLogger("symphony.conductor.deployments")
 
-#: How long the Scheduler's news of a node may wait for one supervisor to apply its hello.
+#: How long the Scheduler's news of a node may wait for one supervisor to apply its hello
+#: (or an undrain: see the module docstring).
 HELLO_APPLY_TIMEOUT = 10.0
 
 
@@ -227,8 +231,13 @@ class Deployments(Supervisor):
             return None
         if isinstance(message, NodeChanged):
             # After the hello that preceded it was applied (see the module docstring).
-            await self.scheduler.tell(message)
-            await self._drain_news(message)
+            node_id = message.view.node_id
+            if node_id in self._draining and not message.view.draining:
+                await self._drain_news(message)  # undrained: supervisors first, asked
+                await self.scheduler.tell(message)
+            else:
+                await self.scheduler.tell(message)
+                await self._drain_news(message)
             return None
         if isinstance(message, RestartDue) and await restarting.scheduled(self, message):
             return None
@@ -276,14 +285,20 @@ class Deployments(Supervisor):
                 self.timetable.tell_nowait(SchedulesChanged())
 
     async def _drain_news(self, message: NodeChanged) -> None:
-        """Tell every supervisor the nodes being drained, when that set changed."""
+        """Tell every supervisor the nodes being drained, when that set changed; on an
+        undrain, wait until each has acted on it (see the module docstring)."""
         node_id = message.view.node_id
         if message.view.draining == (node_id in self._draining):
             return
         self._draining = self._draining ^ {node_id}
+        news = DrainingChanged(self._draining)
         for record in self.store.list_deployments():  # each child is named by its id
-            with contextlib.suppress(KeyError, ActorStopped):
-                await self.child(record.id).tell(DrainingChanged(self._draining))
+            with contextlib.suppress(KeyError, ActorStopped, ActorCrashed, AskTimeout):
+                child = self.child(record.id)
+                if message.view.draining:
+                    await child.tell(news)
+                else:  # its withdrawals are then queued before the Scheduler's news
+                    await child.ask(news, timeout=HELLO_APPLY_TIMEOUT)
 
     async def _update(self, message: UpdateDeployment) -> DeploymentRecord | Failed:
         record = self.store.get_deployment(message.id_or_name)

@@ -78,6 +78,22 @@ class AdoptReservation:
 
 
 @dataclass(frozen=True, slots=True)
+class LastPlace:
+    """Where an experiment's process last ran (its latest instance placed, live or not),
+    told by its supervisor as it starts: what the Scheduler knew of it in memory before
+    a Conductor restart, so that a move after one is seen as a move (see
+    ``ExperimentPlacer.recalled``). Told before the supervisor's adoptions and
+    placements; what the Scheduler knows already is kept."""
+
+    gang: str
+    process: str
+    node_id: str
+    ports: Mapping[str, int]
+    #: Stopped to reconnect, its replacement not placed yet: it goes back to ``node_id``.
+    reconnecting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AdoptReservations:
     """Reserve capacity for instances that already run somewhere."""
 

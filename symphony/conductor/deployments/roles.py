@@ -16,8 +16,8 @@ from symphony.wire.states import is_live
 
 from ..placement import PendingInstance, runtime_requests
 from ..store import DeploymentRecord, InstanceRecord
-from .instances import placement_needs
-from .messages import AdoptReservation, PlacementRequest
+from .instances import placement_needs, recency
+from .messages import AdoptReservation, LastPlace, PlacementRequest
 
 if TYPE_CHECKING:
     from symphony.spec import DeploymentSpec
@@ -77,6 +77,27 @@ def adoption(
     return AdoptReservation(
         instance_id, node_id, amounts, role.name, record.id, ports=ports, role=role
     )
+
+
+def last_place(record: DeploymentRecord, instances: Sequence[InstanceRecord]) -> LastPlace | None:
+    """Where the process of ``record`` (an experiment's) last ran: its most recent
+    instance given a node, with its ports there. None for a plain deployment, or a
+    process never placed.
+
+    It goes back there (``reconnecting``) if that instance was stopped and its
+    replacement waits to be placed: a restart to reconnect under way. (The stored
+    reason cannot tell: the node's report of the stop replaces it.) A drain's or a
+    lost node's replacement is placed off that node whatever it prefers."""
+    role = record.spec.experiment
+    placed = [i for i in instances if i.node_id is not None]
+    if role is None or not placed:
+        return None
+    latest = max(placed, key=recency)
+    assert latest.node_id is not None
+    ports = dict((latest.network or {}).get("ports") or {})
+    waiting = any(is_live(i.state) and i.node_id is None for i in instances)
+    back = latest.state == S.STOPPED and waiting
+    return LastPlace(role.name, role.process, latest.node_id, ports, reconnecting=back)
 
 
 def reconnects(

@@ -68,6 +68,7 @@ from .messages import (
     CapacityUsage,
     ClaimInstance,
     ForeseeReasons,
+    LastPlace,
     Placed,
     PlaceGroup,
     PlaceInstances,
@@ -156,6 +157,8 @@ class Scheduler(Actor):
                         item,
                         message.owner,
                     )
+        elif isinstance(message, LastPlace):
+            self._experiments.recalled(message)
         elif isinstance(message, NodeChanged):
             await self._node_changed(message)
         elif isinstance(message, InstancesReported):

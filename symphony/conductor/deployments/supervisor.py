@@ -71,7 +71,7 @@ from .outage import OutageWork
 from .place_and_stop import PlaceAndStop
 from .placement_news import PlacementNewsHandling
 from .rescheduling import Rescheduling
-from .roles import adoption
+from .roles import adoption, last_place
 from .roll import vacant_first
 from .scheduled import SCHEDULED, ScheduledWork
 from .supervisor_base import KEEP_ENDED_PER_REPLICA, SupervisorBase
@@ -101,6 +101,10 @@ class DeploymentSupervisor(
         if unplaced:
             await self.scheduler.tell(WithdrawInstances(tuple(i.id for i in unplaced), self.ref))
         live = [i for i in live if i not in unplaced]
+        if (last := last_place(self.record, list(self.instances.values()))) is not None:
+            # Before the adoptions and placements: a move after a Conductor restart
+            # must be seen as one (the Scheduler's memory of places did not survive).
+            await self.scheduler.tell(last)
         adopt = tuple(
             adoption(self.record, i.id, i.node_id, i.reservation or self._requests(), i.network)
             for i in live
