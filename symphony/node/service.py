@@ -48,10 +48,11 @@ from .uploadlink import UploadReads
 
 log = logging.getLogger("symphony.node")
 
-#: Seconds a node waits for ``node.tls`` files that are not there yet (a Conductor
-#: started at the same moment writes them in about 0.6 s here; ten times that and more
-#: allows for a loaded machine), and how often it looks.
-TLS_FILES_WAIT = 10.0
+#: Seconds a node waits for ``node.tls`` files that are not there yet, and how often it
+#: looks. A Conductor started at the same moment writes them in about 0.6 s on an idle
+#: machine, but took 9.9 s on a slow, loaded one (two cores, load 6): ten seconds made
+#: the README's quickstart fail there; a wrong path costs the wait, announced at once.
+TLS_FILES_WAIT = 30.0
 TLS_FILES_POLL = 0.1
 
 

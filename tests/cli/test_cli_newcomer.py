@@ -224,10 +224,10 @@ async def test_node_tls_files_that_never_come_are_named_after_the_wait(
         await node_credentials(config)
     assert trio.current_time() == pytest.approx(TLS_FILES_WAIT, abs=TLS_FILES_POLL)
     message = str(refused.value)
-    assert message.startswith(f"node TLS files not found after 10 s: {certs / 'ca.pem'}, ")
+    assert message.startswith(f"node TLS files not found after 30 s: {certs / 'ca.pem'}, ")
     assert "start it first" in message and "symphony token create" in message, message
     waits = [r.getMessage() for r in caplog.records if "not there yet" in r.getMessage()]
-    assert len(waits) == 1 and "waiting up to 10 s" in waits[0], waits
+    assert len(waits) == 1 and "waiting up to 30 s" in waits[0], waits
 
 
 async def test_node_tls_files_written_meanwhile_are_used_at_once(
