@@ -74,6 +74,12 @@ def _keep_alive(sock: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
 
+#: The bounds of the ``symphony.send_timeout`` extension (seconds): a second to a day.
+SEND_TIMEOUT_RANGE = (1.0, 86400.0)
+#: The most ``TCP_USER_TIMEOUT`` takes: milliseconds in a C int (~24.8 days).
+_USER_TIMEOUT_MAX_MS = 2**31 - 1
+
+
 def _user_timeout(sock: Any, seconds: float) -> None:
     """Have the kernel reset ``sock`` once bytes sent on it stay unacknowledged for
     ``seconds`` (Linux's ``TCP_USER_TIMEOUT``; nothing where it cannot be set). A send
@@ -82,8 +88,11 @@ def _user_timeout(sock: Any, seconds: float) -> None:
     does not probe while they are. A client whose window stays full that long is reset
     too (measured on Linux 6.18), as our own write timeout would: each byte it takes
     starts the bound anew."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not TCP
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+    milliseconds = min(seconds * 1000, _USER_TIMEOUT_MAX_MS)  # past it: OverflowError
+    # Not Linux, or not TCP (AttributeError, OSError); NaN (ValueError): no kernel bound,
+    # never a failed accept.
+    with contextlib.suppress(AttributeError, OSError, OverflowError, ValueError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(milliseconds))
 
 
 def _header(request: h11.Request, name: bytes) -> bytes | None:
@@ -180,9 +189,11 @@ class WebSocket:
 
     def limit_sends(self, seconds: float) -> None:
         """Give up the socket once a send to it takes nothing for ``seconds`` (a route
-        whose client holds something scarce; set before the accept)."""
-        if not seconds > 0:
-            raise ValueError(f"a send timeout must be positive, not {seconds!r}")
+        whose client holds something scarce; set before the accept). ValueError outside
+        :data:`SEND_TIMEOUT_RANGE`, a second to a day."""
+        lo, hi = SEND_TIMEOUT_RANGE
+        if not lo <= seconds <= hi:  # NaN fails this too
+            raise ValueError(f"a send timeout must be {lo:g} to {hi:g} seconds, not {seconds!r}")
         self.send_timeout = seconds
 
     def client_left(self) -> bool:
