@@ -224,7 +224,7 @@ class WebSocket:
         if self.transport.stalled and math.isfinite(self.send_timeout):
             host, port = self.conn.client or ("?", 0)
             log.warning(
-                "gave up the WebSocket %s of %s:%s: it acknowledged nothing sent to it in "
+                "gave up the WebSocket %s of %s:%s: it took nothing sent to it in "
                 "%g s (gone without a word, or not reading)",
                 self.scope["path"],
                 host,
@@ -286,7 +286,9 @@ class WebSocket:
                 nonlocal left
                 try:
                     peeked = await self.transport.stream.socket.recv(1, MSG_PEEK)
-                except OSError:  # reset: gone as well
+                # A reset: gone as well. Closed: a stalled send aborted the socket (its
+                # close wakes this wait with trio's error, not the kernel's).
+                except (OSError, trio.ClosedResourceError):
                     peeked = b""
                 if not peeked:
                     left = True
