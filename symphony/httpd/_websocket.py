@@ -13,10 +13,13 @@ app that reads a message only when it wants one can ask meanwhile whether the cl
 (the ``symphony.client_left`` extension).
 A client's pace of reading is its own: the server gives up no send by default. An app
 that does not want a client to hold its socket while taking nothing sets a bound before
-it accepts (the ``symphony.send_timeout`` extension): a send whose next 64 KiB are not
-taken within it, or bytes sent that stay unacknowledged that long (the kernel's
-``TCP_USER_TIMEOUT``: a client gone without a word), ends the socket with a reset and
-a warning naming the client (a Close frame could not pass its full window anyway).
+it accepts (the ``symphony.send_timeout`` extension, a second to a day): a send whose
+next 64 KiB are not taken within it (each 64 KiB taken starts the bound anew), or bytes
+sent that stay unacknowledged that long (the kernel's ``TCP_USER_TIMEOUT``: a client
+gone without a word), ends the socket with a reset and a warning naming the client (a
+Close frame could not pass its full window anyway). That kernel bound overrides
+keepalive's count of probes (tcp(7)): a client gone while idle is found after about
+``send_timeout`` too, once keepalive is armed (:data:`KEEPALIVE`).
 Subprotocols that are not ASCII are a 400; an extension offer with a bad parameter is
 declined (the socket opens uncompressed).
 """
@@ -86,8 +89,9 @@ def _user_timeout(sock: Any, seconds: float) -> None:
     that fits the kernel's buffer returns at once: to a client gone without a word, its
     bytes would be retransmitted for many minutes (``tcp_retries2``), and keepalive
     does not probe while they are. A client whose window stays full that long is reset
-    too (measured on Linux 6.18), as our own write timeout would: each byte it takes
-    starts the bound anew."""
+    too (measured on Linux 6.18), as our own write timeout would: each window update
+    it sends starts the kernel's bound anew. The bound is clamped to the most the
+    kernel takes (milliseconds in a C int, ~24.8 days)."""
     milliseconds = min(seconds * 1000, _USER_TIMEOUT_MAX_MS)  # past it: OverflowError
     # Not Linux, or not TCP (AttributeError, OSError); NaN (ValueError): no kernel bound,
     # never a failed accept.
