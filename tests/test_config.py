@@ -376,17 +376,25 @@ def test_config_relay_port_defaults_beside_the_http_port() -> None:
         ConductorConfig(http_port=9000, relay_port=9000)
 
 
-def test_config_relay_send_timeout_is_positive_seconds() -> None:
+def test_config_relay_send_timeout_is_seconds_from_one_to_a_day() -> None:
     from symphony.config import ConductorConfig, parse_config
 
     assert ConductorConfig().relay_send_timeout == 30.0
     data = {"mode": "conductor", "conductor": {"relay": {"send_timeout": 5}}}
     conductor = parse_config(data).conductor
     assert conductor is not None and conductor.relay_send_timeout == 5.0
-    for bad in (0, -1, "30", float("inf")):
+    for bad in (0, -1, "30", float("inf"), float("nan"), 1e9, 1e-9, 0.5, 86401):
         data = {"mode": "conductor", "conductor": {"relay": {"send_timeout": bad}}}
-        with pytest.raises(ConfigError, match=r"conductor\.relay\.send_timeout"):
+        with pytest.raises(ConfigError, match=r"conductor\.relay\.send_timeout.*1 .*86400"):
             parse_config(data)
+        with pytest.raises(ConfigError, match="relay_send_timeout"):
+            ConductorConfig(relay_send_timeout=bad)
+    # A day is the most: the kernel's TCP_USER_TIMEOUT (milliseconds in an int) takes
+    # no more than about 24.8 days, and a larger value broke every relayed WebSocket.
+    for good in (1, 86400):
+        data = {"mode": "conductor", "conductor": {"relay": {"send_timeout": good}}}
+        conductor = parse_config(data).conductor
+        assert conductor is not None and conductor.relay_send_timeout == good
 
 
 def test_config_relay_url_is_a_bare_origin() -> None:

@@ -43,6 +43,7 @@ Seconds = Annotated[Any, AfterValidator(v.seconds)]
 Port = Annotated[Any, AfterValidator(v.port)]
 BaseUrl = Annotated[Any, AfterValidator(v.base_url)]
 OptionalSeconds = Annotated[Any, AfterValidator(_optional(v.seconds))]
+SendTimeout = Annotated[Any, AfterValidator(v.send_timeout)]
 SecondsOrZero = Annotated[Any, AfterValidator(v.seconds_or_zero)]
 HttpAuth = Annotated[Any, AfterValidator(lambda a: v.choice(a, v.HTTP_AUTH_MODES))]
 NodeId = Annotated[Any, AfterValidator(v.node_id)]
@@ -96,7 +97,7 @@ class ConductorStore(_Section):
 class ConductorRelay(_Section):
     websocket_max_message: AtLeastOne = None
     websockets_per_client: AtLeastOne = None
-    send_timeout: Seconds = None
+    send_timeout: SendTimeout = None
     port: Port = None
     url: BaseUrl = None
 

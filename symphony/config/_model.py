@@ -156,7 +156,7 @@ class ConductorConfig:
         _set(self, "lease_seconds", _optional(v.seconds))
         _set(self, "relay_websocket_max_message", v.at_least_one)
         _set(self, "relay_websockets_per_client", v.at_least_one)
-        _set(self, "relay_send_timeout", v.seconds)
+        _set(self, "relay_send_timeout", v.send_timeout)
         _set(self, "relay_port", _optional(v.port))
         _set(self, "relay_url", _optional(v.base_url))
         if self.relay_port is not None and self.relay_port == self.http_port != 0:

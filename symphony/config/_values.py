@@ -98,6 +98,23 @@ def seconds(value: object) -> float:
     return float(value)
 
 
+#: The bounds of ``conductor.relay.send_timeout`` (seconds): under a second a visitor's
+#: ordinary pauses would cut it; past a day it bounds nothing worth bounding, and the
+#: kernel's ``TCP_USER_TIMEOUT`` (milliseconds in an int) takes no more than ~24.8 days.
+SEND_TIMEOUT_RANGE = (1.0, 86400.0)
+
+
+def send_timeout(value: object) -> float:
+    """Seconds within :data:`SEND_TIMEOUT_RANGE` (1 to 86400: a second to a day)."""
+    lo, hi = SEND_TIMEOUT_RANGE
+    what = f"a number of seconds from {lo:g} to {hi:g} (a day)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"must be {what}, got {show(value)}")
+    if not lo <= value <= hi:  # NaN fails this too
+        raise Invalid(f"must be {what}, got {show(value)}")
+    return float(value)
+
+
 def seconds_or_zero(value: object) -> float:
     """A finite number of seconds >= 0 (0: a limit that is off)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

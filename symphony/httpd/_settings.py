@@ -19,7 +19,9 @@ class ServerSettings:
     at a fair pace is not cut off. ``write_timeout`` ends a connection whose client
     stops reading (64 KiB of a response not taken in that long: slow-read; not on an
     accepted WebSocket, whose reader may pause as long as it likes unless its app sets
-    a bound of its own, the ``symphony.send_timeout`` extension).
+    a bound of its own, the ``symphony.send_timeout`` extension). Such a connection ends
+    with a reset (RST), not a FIN: what it had not taken is dropped, and a response cut
+    short shows as a reset, not as a body ended early.
     ``graceful_timeout`` is how long requests in flight may take to finish once the
     server is asked to stop; idle connections close at once.
     """

@@ -13,10 +13,13 @@ app that reads a message only when it wants one can ask meanwhile whether the cl
 (the ``symphony.client_left`` extension).
 A client's pace of reading is its own: the server gives up no send by default. An app
 that does not want a client to hold its socket while taking nothing sets a bound before
-it accepts (the ``symphony.send_timeout`` extension): a send whose next 64 KiB are not
-taken within it, or bytes sent that stay unacknowledged that long (the kernel's
-``TCP_USER_TIMEOUT``: a client gone without a word), ends the socket with a reset and
-a warning naming the client (a Close frame could not pass its full window anyway).
+it accepts (the ``symphony.send_timeout`` extension, a second to a day): a send whose
+next 64 KiB are not taken within it (each 64 KiB taken starts the bound anew), or bytes
+sent that stay unacknowledged that long (the kernel's ``TCP_USER_TIMEOUT``: a client
+gone without a word), ends the socket with a reset and a warning naming the client (a
+Close frame could not pass its full window anyway). That kernel bound overrides
+keepalive's count of probes (tcp(7)): a client gone while idle is found after about
+``send_timeout`` too, once keepalive is armed (:data:`KEEPALIVE`).
 Subprotocols that are not ASCII are a 400; an extension offer with a bad parameter is
 declined (the socket opens uncompressed).
 """
@@ -74,16 +77,26 @@ def _keep_alive(sock: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
 
+#: The bounds of the ``symphony.send_timeout`` extension (seconds): a second to a day.
+SEND_TIMEOUT_RANGE = (1.0, 86400.0)
+#: The most ``TCP_USER_TIMEOUT`` takes: milliseconds in a C int (~24.8 days).
+_USER_TIMEOUT_MAX_MS = 2**31 - 1
+
+
 def _user_timeout(sock: Any, seconds: float) -> None:
     """Have the kernel reset ``sock`` once bytes sent on it stay unacknowledged for
     ``seconds`` (Linux's ``TCP_USER_TIMEOUT``; nothing where it cannot be set). A send
     that fits the kernel's buffer returns at once: to a client gone without a word, its
     bytes would be retransmitted for many minutes (``tcp_retries2``), and keepalive
     does not probe while they are. A client whose window stays full that long is reset
-    too (measured on Linux 6.18), as our own write timeout would: each byte it takes
-    starts the bound anew."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not TCP
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+    too (measured on Linux 6.18), as our own write timeout would: each window update
+    it sends starts the kernel's bound anew. The bound is clamped to the most the
+    kernel takes (milliseconds in a C int, ~24.8 days)."""
+    milliseconds = min(seconds * 1000, _USER_TIMEOUT_MAX_MS)  # past it: OverflowError
+    # Not Linux, or not TCP (AttributeError, OSError); NaN (ValueError): no kernel bound,
+    # never a failed accept.
+    with contextlib.suppress(AttributeError, OSError, OverflowError, ValueError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(milliseconds))
 
 
 def _header(request: h11.Request, name: bytes) -> bytes | None:
@@ -180,9 +193,11 @@ class WebSocket:
 
     def limit_sends(self, seconds: float) -> None:
         """Give up the socket once a send to it takes nothing for ``seconds`` (a route
-        whose client holds something scarce; set before the accept)."""
-        if not seconds > 0:
-            raise ValueError(f"a send timeout must be positive, not {seconds!r}")
+        whose client holds something scarce; set before the accept). ValueError outside
+        :data:`SEND_TIMEOUT_RANGE`, a second to a day."""
+        lo, hi = SEND_TIMEOUT_RANGE
+        if not lo <= seconds <= hi:  # NaN fails this too
+            raise ValueError(f"a send timeout must be {lo:g} to {hi:g} seconds, not {seconds!r}")
         self.send_timeout = seconds
 
     def client_left(self) -> bool:
@@ -213,7 +228,7 @@ class WebSocket:
         if self.transport.stalled and math.isfinite(self.send_timeout):
             host, port = self.conn.client or ("?", 0)
             log.warning(
-                "gave up the WebSocket %s of %s:%s: it acknowledged nothing sent to it in "
+                "gave up the WebSocket %s of %s:%s: it took nothing sent to it in "
                 "%g s (gone without a word, or not reading)",
                 self.scope["path"],
                 host,
@@ -275,7 +290,9 @@ class WebSocket:
                 nonlocal left
                 try:
                     peeked = await self.transport.stream.socket.recv(1, MSG_PEEK)
-                except OSError:  # reset: gone as well
+                # A reset: gone as well. Closed: a stalled send aborted the socket (its
+                # close wakes this wait with trio's error, not the kernel's).
+                except (OSError, trio.ClosedResourceError):
                     peeked = b""
                 if not peeked:
                     left = True

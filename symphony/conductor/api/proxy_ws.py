@@ -18,7 +18,7 @@ most about 32 x 7 x 4 MiB = 0.9 GiB, and one visitor a quarter of that. A visito
 takes nothing sent to it for ``conductor.relay.send_timeout`` seconds (30) loses its
 WebSocket (reset, a warning logged): one gone without a word (its network lost, its
 laptop shut) would otherwise hold its slot and those messages for minutes, until the
-kernel gave up retransmitting; a slow visitor that takes something meanwhile stays.
+kernel gave up retransmitting; a slow visitor that takes 64 KiB within each bound stays.
 
 Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 ``kubectl port-forward`` does over its own streams.

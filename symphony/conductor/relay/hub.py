@@ -61,10 +61,12 @@ HEADER_TIMEOUT = 5.0
 WEBSOCKET_MAX_MESSAGE = 4 * 1024 * 1024
 WEBSOCKETS_PER_CLIENT = 8
 #: The default of ``conductor.relay.send_timeout``: seconds a relayed WebSocket's visitor
-#: may take nothing of what is sent to it. A browser's network stack reads a WebSocket
-#: whatever its page does, so a visitor there takes something well within it; one that
-#: takes nothing for this long has most likely gone without a word (a laptop's lid
-#: closed), and keepalive finds an idle such visitor in about as long (25 s).
+#: may take nothing of what is sent to it (each 64 KiB taken starts it anew). A page
+#: that reads its WebSocket keeps well within it; one that takes nothing for this long
+#: has most likely gone without a word (a laptop's lid closed), or is paused (a debugger,
+#: an ``alert``: some browsers read a WebSocket only as its page takes it), and is
+#: reset. The kernel's ``TCP_USER_TIMEOUT`` is set to it too, which overrides
+#: keepalive's count of probes: an idle vanished visitor is found in about as long.
 SEND_TIMEOUT = 30.0
 
 
