@@ -21,7 +21,9 @@ each owner hears :class:`Placed` or :class:`Unplaceable`. Stored first, because 
 owner stores the placement only when that news reaches it: a Conductor killed in
 between would find the instance pending after its restart and place it again, starting
 the job a second time (on another node, whose hello came first) while the first copy
-runs. With the placement stored it adopts the instance on its node instead.
+runs. With the placement stored it adopts the instance on its node instead; a save
+the owner makes before it hears ``Placed`` (its record still pending on no node) does
+not clear the stored placement (the store keeps it; a stop still wins).
 
 Who waits on whom: the Scheduler is asked and told by the layers above it (the API, the
 DeploymentSupervisors, node news forwarded by the Deployments manager) and sends *down*
