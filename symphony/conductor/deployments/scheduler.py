@@ -378,6 +378,7 @@ class Scheduler(Actor):
         Scheduler (every node's link with it) for a database blip.
         """
         if self._journal is None or not plan.placements:
+            self._note_failures = 0  # the whole queue was planned (see _schedule)
             return True
         notes = [
             PlacementNote(
