@@ -45,6 +45,23 @@ class Session(Actor):
             self.seen[command.instance_id] = (stored.state, stored.node_id)
 
 
+def requests_for(deployment_id: str, ids: list[str]) -> tuple[PlacementRequest, ...]:
+    """Requests to place ``ids`` (replicas 0, 1, ...) of ``web``, one ``A`` each."""
+    return tuple(
+        PlacementRequest(
+            pending=PendingInstance(i, deployment_id, "gpu-1", {"A": 1}),
+            start=StartInstance(
+                instance_id=i,
+                deployment_id=deployment_id,
+                deployment_name="web",
+                replica=r,
+                spec=job_spec(SPEC),
+            ),
+        )
+        for r, i in enumerate(ids)
+    )
+
+
 async def test_scheduler_stores_a_placement_before_sending_its_start(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
@@ -58,20 +75,7 @@ async def test_scheduler_stores_a_placement_before_sending_its_start(
         owner = await spawn(nursery, Owner())
         session = await spawn(nursery, Session(store, seen))
         await scheduler.tell(NodeChanged(view("n1", "gpu-1", {"A": 2}, "ready"), None, session))
-        requests = tuple(
-            PlacementRequest(
-                pending=PendingInstance(i, deployment.id, "gpu-1", {"A": 1}),
-                start=StartInstance(
-                    instance_id=i,
-                    deployment_id=deployment.id,
-                    deployment_name="web",
-                    replica=r,
-                    spec=job_spec(SPEC),
-                ),
-            )
-            for r, i in enumerate(ids)
-        )
-        await scheduler.tell(PlaceInstances(requests, owner))
+        await scheduler.tell(PlaceInstances(requests_for(deployment.id, ids), owner))
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
     # Two fit: each was assigned in the store when its start went out; the third waits.

@@ -9,12 +9,12 @@ instance's home.
 The second is rare now: the Scheduler stores each placement (the instance ``assigned``
 to its node) before the start goes out, so a Conductor killed after a start finds the
 instance on its node, adopts it there when it starts again, and the node's hello is an
-ordinary report, not a claim. What remains is a record its supervisor wrote over in
-the meantime with no node (its own later save of the same instance, such as a change
-of the spec carrying it to a new generation), or a Scheduler run with no store. Such
-an instance is pending after the restart, and placed again as soon as a node fits: if
-another node says hello first, the job starts there and the first copy is stopped when
-its node's hello comes.
+ordinary report, not a claim (the supervisor's own saves of the instance before it
+hears ``Placed`` keep the stored placement: the store never takes an instance from
+its node back to pending). What remains is a Scheduler run with no store, or an
+instance stopped while it was being placed (stored ``stopping`` on no node). A pending
+instance left so is placed again as soon as a node fits: if another node says hello
+first, the job starts there and the first copy is stopped when its node's hello comes.
 
 But a node may also report an instance it was never given: any pending instance of any
 deployment, in a group it is not in, asking for capacity it does not have. Adopting

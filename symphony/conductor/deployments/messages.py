@@ -157,6 +157,12 @@ class SchedulerStats:
     """Ask: counters for metrics (placements, pending, scheduling latency)."""
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPlacements:
+    """The Scheduler's own timer: plan the queue again, the last plan's placements
+    having failed to be stored (see :meth:`.scheduler.Scheduler._noted`)."""
+
+
 # ---- from the Scheduler to an owner -------------------------------------------------------
 
 

@@ -2,14 +2,17 @@
 
 It keeps one :class:`~symphony.conductor.placement.ClusterState` (nodes, readiness,
 reservations) and a queue of instances waiting for capacity. Placement runs on events
-only, never on a timer:
+only, never on a polling timer:
 
 - new instances to place: plan just those (the queue already failed to fit and nothing
   was freed since, so re-planning it would find nothing new); the first placements of
   deployments created together come as one :class:`PlaceGroup`, planned in one pass;
 - capacity appeared (a node became ready or was undrained, an instance was released):
   plan the queue. A draining node is kept in the cluster state (its reservations stay)
-  but marked so: the placement core gives it nothing new.
+  but marked so: the placement core gives it nothing new;
+- the store refused the last plan's placements: plan the queue again, on the next
+  event or when the short backoff that failure set runs out (:class:`RetryPlacements`,
+  the one timer, armed only after a store error).
 
 The processes of an experiment are placed as a gang, whole or not at all, once every
 process has asked (see :mod:`.gangs`); the queue holds them meanwhile.
@@ -21,7 +24,9 @@ each owner hears :class:`Placed` or :class:`Unplaceable`. Stored first, because 
 owner stores the placement only when that news reaches it: a Conductor killed in
 between would find the instance pending after its restart and place it again, starting
 the job a second time (on another node, whose hello came first) while the first copy
-runs. With the placement stored it adopts the instance on its node instead.
+runs. With the placement stored it adopts the instance on its node instead; a save
+the owner makes before it hears ``Placed`` (its record still pending on no node) does
+not clear the stored placement (the store keeps it; a stop still wins).
 
 Who waits on whom: the Scheduler is asked and told by the layers above it (the API, the
 DeploymentSupervisors, node news forwarded by the Deployments manager) and sends *down*
@@ -37,7 +42,9 @@ Scheduler knows (placed, withdrawn or latest reason) plus one per lost reservati
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -46,7 +53,7 @@ from typing import Any, Protocol
 
 import trio
 
-from symphony.actors import Actor, ActorRef, ActorStopped
+from symphony.actors import Actor, ActorRef, ActorStopped, Backoff
 from symphony.wire import StartInstance
 
 from ..fanout import LosslessFanout
@@ -60,7 +67,7 @@ from ..placement import (
     plan_placements,
     runtime_totals,
 )
-from ..store import PlacementNote
+from ..store import Fenced, PlacementNote, StoreError
 from .experiment_placement import ExperimentPlacer
 from .messages import (
     AdoptReservation,
@@ -76,6 +83,7 @@ from .messages import (
     PlacementRequest,
     ReleaseInstances,
     ReservationsLost,
+    RetryPlacements,
     SchedulerStats,
     Unplaceable,
     WithdrawInstances,
@@ -85,6 +93,15 @@ log = logging.getLogger("symphony.conductor.scheduler")
 
 #: Start commands per frame to one node (well under the frame size limit).
 START_BATCH = 200
+
+#: What storing a plan's placements may raise and the Scheduler outlives: the store's
+#: own errors (a PostgreSQL server gone a moment: ``StoreUnavailable``) and SQLite's
+#: "database is locked" (another process holding the write lock past the busy
+#: timeout). ``Fenced`` is not among them: a deposed leader must stop placing.
+_NOTE_ERRORS = (StoreError, sqlite3.OperationalError)
+
+#: Between attempts to store a plan after a store error: short, since placements wait.
+NOTE_RETRY = Backoff(initial=0.1, factor=2.0, max=5.0, jitter=0.1)
 
 
 class PlacementJournal(Protocol):
@@ -118,6 +135,8 @@ class Scheduler(Actor):
         self._network: dict[str, dict[str, Any]] = {}  # planned now: an experiment process's
         self._reconnect: list[str] = []  # planned now: running processes to restart
         self.latencies: list[float] = []  # seconds from request to placement, recent
+        self._note_failures = 0  # consecutive plans the store refused; 0: all stored
+        self._retry_armed = False  # a RetryPlacements timer is running
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, PlaceInstances):
@@ -157,6 +176,9 @@ class Scheduler(Actor):
                         item,
                         message.owner,
                     )
+        elif isinstance(message, RetryPlacements):
+            self._retry_armed = False
+            await self._schedule(None)
         elif isinstance(message, LastPlace):
             self._experiments.recalled(message)
         elif isinstance(message, NodeChanged):
@@ -300,10 +322,14 @@ class Scheduler(Actor):
 
     async def _schedule(self, only: list[str] | None) -> None:
         """Plan the given queued instances (None: the whole queue) and act on the plan."""
+        if self._note_failures:
+            only = None  # a refused plan's requests wait in the queue: plan them too
         ids = list(self._queue) if only is None else [i for i in only if i in self._queue]
         if not ids:
             return
         plan = self._plan(ids)
+        if not self._noted(plan):
+            return
         starts: dict[str, list[StartInstance]] = defaultdict(list)
         placed: dict[ActorRef, list[Placed]] = defaultdict(list)
         unplaceable: dict[ActorRef, list[Unplaceable]] = defaultdict(list)
@@ -324,17 +350,6 @@ class Scheduler(Actor):
                 self._reasons[unplaced.instance_id] = unplaced.reason
                 owner = self._queue[unplaced.instance_id][1]
                 unplaceable[owner].append(Unplaceable(unplaced.instance_id, unplaced.reason))
-        if self._journal is not None and placed:
-            # Stored before the starts go out (see the module docstring). Should the
-            # store fail, this actor crashes with nothing sent: its restart restarts the
-            # supervisors, which place their pending instances again.
-            self._journal.note_placements(
-                [
-                    PlacementNote(p.instance_id, p.node_id, p.reservation, p.network)
-                    for news in placed.values()
-                    for p in news
-                ]
-            )
         # Starts go out before the owners hear Placed: a stop an owner sends after
         # Placed then reaches the node after the start it cancels.
         for node_id, commands in starts.items():
@@ -351,6 +366,58 @@ class Scheduler(Actor):
                 reconnect=tuple(reconnect.get(owner, ())),
             )
             self._tell(owner, news)
+
+    def _noted(self, plan: Plan) -> bool:
+        """Store ``plan``'s placements before any start goes out (see the module
+        docstring); whether they were stored, so that the plan may go ahead.
+
+        A store error (``Fenced`` aside, which crashes this actor) undoes the plan
+        instead: its reservations are released and its requests stay queued, to be
+        planned again on the next event or after a short backoff. Crashing here would
+        restart, under the tree's ``rest_for_one``, everything started after the
+        Scheduler (every node's link with it) for a database blip.
+        """
+        if self._journal is None or not plan.placements:
+            self._note_failures = 0  # the whole queue was planned (see _schedule)
+            return True
+        notes = [
+            PlacementNote(
+                p.instance_id, p.node_id, p.reservation, self._network.get(p.instance_id, {})
+            )
+            for p in plan.placements
+        ]
+        try:
+            noted = self._journal.note_placements(notes)
+        except Fenced:
+            raise
+        except _NOTE_ERRORS as error:
+            for p in plan.placements:
+                self.cluster.release(p.instance_id)
+                self._experiments.released(p.instance_id)
+                self._network.pop(p.instance_id, None)
+            delay = NOTE_RETRY.delay(self._note_failures)
+            self._note_failures += 1
+            log.warning(
+                "could not store %d placement(s), nothing sent; planning again in %.1f s: %s",
+                len(notes),
+                delay,
+                error,
+            )
+            if not self._retry_armed:
+                self._retry_armed = True
+                self.nursery.start_soon(self._retry_after, delay)
+            return False
+        self._note_failures = 0
+        if noted < len(notes):
+            # The others' supervisors moved on meanwhile (a stop, or their own save of
+            # the placement): the starts still go out, and the owners sort them out.
+            log.debug("stored %d of %d placement(s)", noted, len(notes))
+        return True
+
+    async def _retry_after(self, delay: float) -> None:
+        await trio.sleep(delay)
+        with contextlib.suppress(ActorStopped):  # stopping: its restart plans afresh
+            await self.ref.tell(RetryPlacements())
 
     def _gang_queue(self, gang: str) -> list[PendingInstance]:
         return [r.pending for r, _, _ in self._queue.values() if r.pending.gang == gang]

@@ -18,10 +18,31 @@ from ._records import EventRecord, InstanceRecord, NewEvent, PlacementNote
 
 _FIELDS = [f.name for f in dataclasses.fields(InstanceRecord)]
 _COLUMNS = ", ".join(_FIELDS)
+#: A save that would take a stored placement back to no node: the incoming record is
+#: pending on no node, the stored one assigned to a node. Only the Scheduler's note
+#: (:meth:`InstanceTable.note_placements`) makes such a row, before the supervisor has
+#: heard ``Placed``; its in-memory record still says pending, and any save it makes
+#: meanwhile (a reason, a spec change carrying the instance) would otherwise erase the
+#: placement and reopen the window the note closes. A supervisor never moves an
+#: instance from a node back to pending (a pending record is always a new id), so
+#: this keeps exactly the notes; a stop or an end (any other state) still wins.
+_UNPLACES = (
+    "(excluded.state = 'pending' AND excluded.node_id IS NULL "
+    "AND instances.state = 'assigned' AND instances.node_id IS NOT NULL)"
+)
+#: What a note wrote, kept when a save would clear it.
+_PLACEMENT = ("node_id", "reservation", "network", "state", "reason")
+
+
+def _update(name: str) -> str:
+    if name in _PLACEMENT:
+        return f"{name} = CASE WHEN {_UNPLACES} THEN instances.{name} ELSE excluded.{name} END"
+    return f"{name} = excluded.{name}"
+
+
 _UPSERT = (
     f"INSERT INTO instances ({_COLUMNS}) VALUES ({', '.join('?' for _ in _FIELDS)}) "
-    "ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in _FIELDS if name != "id")
+    "ON CONFLICT(id) DO UPDATE SET " + ", ".join(_update(n) for n in _FIELDS if n != "id")
 )
 
 
@@ -135,10 +156,12 @@ class InstanceTable(StoreBase):
         Only an instance still ``pending`` on no node changes: the row stays its
         supervisor's, which stores the same placement when the Scheduler's news reaches
         it, or has meanwhile moved on (stopping it before it was placed, say), and then
-        its own save stands. What this buys is a Conductor killed between the start
-        and the supervisor's save: started again, it finds the instance assigned to
-        the node that runs it, adopts it there and waits for that node's hello,
-        instead of placing it a second time.
+        its own save stands. Until that news reaches it, the supervisor's saves of its
+        record (still pending on no node) keep the placement noted here (see
+        :data:`_UNPLACES`); a save in any other state, a stop, replaces it. What this
+        buys is a Conductor killed between the start and the supervisor's save:
+        started again, it finds the instance assigned to the node that runs it, adopts
+        it there and waits for that node's hello, instead of placing it a second time.
         """
         if not placements:
             return 0
