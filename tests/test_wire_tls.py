@@ -168,6 +168,30 @@ async def test_tls_stream_close_wakes_a_waiting_reader(pki: ConductorPKI, tmp_pa
             await server.send_all(b"x")
 
 
+async def test_tls_stream_cut_wakes_its_reader_and_its_peer(
+    pki: ConductorPKI, tmp_path: Path
+) -> None:
+    """``cut`` is synchronous (a session's end calls it for streams other tasks use):
+    the reader wakes closed, the peer sees the connection end, ``aclose`` still works."""
+    ctx = node_files(pki, tmp_path / "n", "n1").context()
+    async with tls_pair(pki, ctx) as (server, client):
+        await handshake(server, client)
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+
+                async def read() -> None:
+                    with pytest.raises(trio.ClosedResourceError):
+                        await server.receive_some()
+
+                nursery.start_soon(read)
+                await trio.testing.wait_all_tasks_blocked()
+                server.cut()
+                server.cut()  # idempotent
+            with suppress(trio.BrokenResourceError):
+                assert await client.receive_some() == b""
+        await server.aclose()
+
+
 def _awaiting(coro: Any) -> list[str]:
     """The names of the coroutines ``coro`` waits in, outermost first."""
     names = []
