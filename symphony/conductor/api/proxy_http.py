@@ -209,7 +209,8 @@ async def proxy_http(
         row.failed("the service closed the connection")
         raise HttpError(502, "bad gateway", "the service closed the connection") from None
     except BaseException:
-        await stack.aclose()
+        with contextlib.suppress(RelayError):  # what ended it (a cancel) is what counts
+            await stack.aclose()
         raise
     answer = Response(
         _Body(conn, counted, stack), status=event.status_code,
