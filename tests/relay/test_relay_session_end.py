@@ -16,6 +16,7 @@ later), leaving the relay connections as they are.
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,7 @@ from symphony.cli._websocket import open_websocket
 from symphony.conductor.api.proxy_ws import CLOSE_NODE_GONE
 
 from ..api.helpers import cluster
-from .helpers import ports, wait_served, wait_tunnels, web_experiment
+from .helpers import ECHO, ports, wait_served, wait_tunnels, web_experiment
 
 
 class _LinkProxy:
@@ -134,4 +135,50 @@ async def test_a_node_link_that_ends_answers_its_relayed_request_502(tmp_path: P
                 await trio.sleep(0.05)
         assert answers[0].status_code == 502, answers[0].text
         assert "link to node n1 is gone" in answers[0].json()["detail"]
+        nursery.cancel_scope.cancel()
+
+
+HOLD = Path(__file__).with_name("hold_client.py")
+
+
+async def _appears(path: Path, timeout: float) -> None:
+    with trio.fail_after(timeout):
+        while not path.exists():
+            await trio.sleep(0.05)
+
+
+async def test_a_node_link_that_ends_ends_the_tunnels_from_it(tmp_path: Path) -> None:
+    """A tunnel's own end comes through its node's session as well: a process on ``na``
+    (whose link drops) holds a connection to a service on ``nb`` (whose link stays)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    spec = {
+        "name": "tun",
+        "network": "relay",  # through the Conductor, though both run on this machine
+        "processes": [
+            {
+                "name": "server",
+                "node_group": "nb",
+                "binds": ["echo"],
+                "cmds": [f"exec {sys.executable} {ECHO} $SYMPH_ECHO_PORT"],
+            },
+            {
+                "name": "holder",
+                "node_group": "na",
+                "connects": ["echo"],
+                "cmds": [f"exec {sys.executable} {HOLD} {out / 'held'}"],
+            },
+        ],
+    }
+    async with cluster(tmp_path, node=False) as c, trio.open_nursery() as nursery:
+        proxy = _LinkProxy(c.info.node_port)
+        port = await nursery.start(proxy.serve)
+        await c.add_node("nb", groups=("nb",), **ports())
+        await c.add_node("na", groups=("na",), conductor_port=port, **ports())
+        answer = await c.http.post("/experiments", json=spec)
+        assert answer.status_code == 201, answer.text
+        await _appears(out / "held.open", 90)
+        await wait_tunnels(c.http, lambda r: r["kind"] == "tunnel" and r["active"] == 1)
+        proxy.cut_oldest()  # na's control link; its relay connection stays
+        await _appears(out / "held.closed", 10)
         nursery.cancel_scope.cancel()

@@ -18,7 +18,8 @@ A node of protocol 4 or older cannot relay: its session refuses the OpenStream a
 Every stream belongs to the node session its OpenStream went through. The relay
 connection is a TCP connection of its own, so it outlives a control link that drops (or
 a node declared lost): when a session ends, its session calls
-:meth:`RelayHub.session_ended`, which ends each of its streams at once. One still
+:meth:`RelayHub.session_ended`, which ends each of its streams at once (a tunnel's own
+end, from the node its process runs on, is kept the same way while it is spliced). One still
 waiting for its node fails with a 502; one in use has its socket closed under its user
 (every reader and writer of it sees the stream broken), and leaving ``connect``'s
 ``async with`` then raises a 502 :class:`RelayError` saying the node's link is gone, which
@@ -129,9 +130,7 @@ class RelayHub:
 
         Raises :class:`RelayError`: 503 the node is not connected or cannot relay, 502 it
         refused (the reason is the node's), 504 no answer in time."""
-        session = None
-        if self.registry is not None:
-            session = await self.registry.ask(GetSession(target.node_id), timeout=5)
+        session = await self._session(target.node_id)
         if session is None:
             raise RelayError(503, f"node {target.node_id} is not connected")
         stream_id = new_id("s")
@@ -175,6 +174,13 @@ class RelayHub:
             elif pending.stream is not None and pending.ended is None:
                 pending.ended = why
                 _cut(pending.stream)
+
+    async def _session(self, node_id: str) -> ActorRef | None:
+        """The node's live session (None: not connected)."""
+        if self.registry is None:
+            return None
+        session: ActorRef | None = await self.registry.ask(GetSession(node_id), timeout=5)
+        return session
 
     def refuse(self, stream_id: str, reason: str) -> None:
         """Fail a pending stream at once (its node cannot relay)."""
@@ -226,6 +232,20 @@ class RelayHub:
             log.warning("node %r: tunnel refused: %s", node_id, error)
             await _reply(stream, str(error))
             return
+        # The tunnel's own end comes through its node's session too: it ends with it
+        # (the far end ends with the far node's, through ``connect``). ``source`` is
+        # that node (``node_id`` may be the shared certificate's name).
+        key, session = new_id("t"), await self._session(source)
+        if session is not None:
+            near = _Pending(source, session, stream=stream)
+            near.ready.set()
+            self._pending[key] = near
+        try:
+            await self._splice_tunnel(stream, target, source)
+        finally:
+            self._pending.pop(key, None)
+
+    async def _splice_tunnel(self, stream: trio.abc.Stream, target: Target, source: str) -> None:
         row = self.table.row(
             "tunnel",
             target.experiment,
