@@ -149,23 +149,48 @@ async def test_tls_stream_cancelled_read_loses_nothing(pki: ConductorPKI, tmp_pa
             assert await read_exactly(server, 16) == b"after the cancel"
 
 
+async def _close_under_reader(server: TLSStream, close: Any) -> None:
+    """Run ``close()`` while a task waits to read ``server``: it must wake, closed."""
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+
+            async def read() -> None:
+                with pytest.raises(trio.ClosedResourceError):
+                    await server.receive_some()
+
+            nursery.start_soon(read)
+            await trio.testing.wait_all_tasks_blocked()
+            await close()
+
+
 async def test_tls_stream_close_wakes_a_waiting_reader(pki: ConductorPKI, tmp_path: Path) -> None:
     ctx = node_files(pki, tmp_path / "n", "n1").context()
     async with tls_pair(pki, ctx) as (server, client):
         await handshake(server, client)
-        with trio.fail_after(5):
-            async with trio.open_nursery() as nursery:
-
-                async def read() -> None:
-                    with pytest.raises(trio.ClosedResourceError):
-                        await server.receive_some()
-
-                nursery.start_soon(read)
-                await trio.testing.wait_all_tasks_blocked()
-                await server.aclose()
+        await _close_under_reader(server, server.aclose)
         await server.aclose()  # idempotent
         with pytest.raises(trio.ClosedResourceError):
             await server.send_all(b"x")
+
+
+async def test_tls_stream_cut_wakes_its_reader_and_its_peer(
+    pki: ConductorPKI, tmp_path: Path
+) -> None:
+    """``cut`` is synchronous (a session's end calls it for streams other tasks use):
+    the reader wakes closed, the peer sees the connection end, ``aclose`` still works."""
+    ctx = node_files(pki, tmp_path / "n", "n1").context()
+    async with tls_pair(pki, ctx) as (server, client):
+        await handshake(server, client)
+
+        async def cut() -> None:
+            server.cut()
+            server.cut()  # idempotent
+
+        await _close_under_reader(server, cut)
+        with trio.fail_after(5):
+            with suppress(trio.BrokenResourceError):
+                assert await client.receive_some() == b""
+        await server.aclose()
 
 
 def _awaiting(coro: Any) -> list[str]:

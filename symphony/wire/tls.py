@@ -161,6 +161,17 @@ class TLSStream(trio.abc.Stream):
         if self._state == "closed":
             raise trio.ClosedResourceError("the TLS stream is closed")
 
+    def cut(self) -> None:
+        """Close the stream now, without ``close_notify``, from any task (it need not be
+        the one that uses it): every task waiting on it wakes with
+        :class:`trio.ClosedResourceError`, as Trio's own sockets do when closed under
+        their users. Idempotent; a later ``aclose`` finds it closed."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        trio.lowlevel.notify_closing(self.socket)
+        self.socket.close()
+
     async def aclose(self) -> None:
         """Send ``close_notify`` (when the stream is whole and the socket takes it at
         once) and close the socket; does not wait for the peer's. Idempotent."""

@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 
 
 def roundtrip(host: str, port: int, payload: bytes) -> bool:
@@ -22,23 +23,35 @@ def roundtrip(host: str, port: int, payload: bytes) -> bool:
         return got == payload
 
 
-def main() -> None:
-    out, size = sys.argv[1], int(sys.argv[2])
-    host, port = os.environ["SYMPH_ECHO_HOST"], int(os.environ["SYMPH_ECHO_PORT"])
-    via = os.environ.get("SYMPH_ECHO_VIA", "direct")
-    payload = os.urandom(size)
+def until_done(attempt: Callable[[], bool]) -> None:
+    """Call ``attempt`` until it returns True (an OSError: the server is not up yet),
+    for two minutes at most; then stay (the process's end is not the test's)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if roundtrip(host, port, payload):
-                with open(out + ".tmp", "w") as f:
-                    f.write(f"ok {host} {via}\n")
-                os.rename(out + ".tmp", out)
+            if attempt():
                 break
         except OSError as error:
             print(f"not yet: {error}", flush=True)
         time.sleep(0.3)
     time.sleep(3600)
+
+
+def main() -> None:
+    out, size = sys.argv[1], int(sys.argv[2])
+    host, port = os.environ["SYMPH_ECHO_HOST"], int(os.environ["SYMPH_ECHO_PORT"])
+    via = os.environ.get("SYMPH_ECHO_VIA", "direct")
+    payload = os.urandom(size)
+
+    def attempt() -> bool:
+        if not roundtrip(host, port, payload):
+            return False
+        with open(out + ".tmp", "w") as f:
+            f.write(f"ok {host} {via}\n")
+        os.rename(out + ".tmp", out)
+        return True
+
+    until_done(attempt)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ relative to the page) and shows what comes back; ``/prefix`` answers the request
 the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location);
 ``/worker`` is a page that registers ``worker.js`` as a service worker for the whole
 site (its title says whether the browser let it); ``/steal`` tries to read the web UI's
-token (its title says what it found). The WebSocket ``sink`` accepts and
+token (its title says what it found); ``/hang`` never answers. The WebSocket ``sink`` accepts and
 then reads nothing, ``flood`` sends 16 MiB messages, ``spray`` 256 KiB ones.
 """
 
@@ -51,6 +51,12 @@ async def headers() -> str:
 @app.get("/go")
 async def go() -> object:
     return redirect("/prefix")
+
+
+@app.get("/hang")
+async def hang() -> str:
+    await trio.sleep_forever()
+    raise AssertionError("unreachable")
 
 
 @app.post("/upload")

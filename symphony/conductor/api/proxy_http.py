@@ -17,7 +17,9 @@ UI's): without the header a worker's scope stays under the app's own path.
 
 The answer streams back as it comes (its body is read :data:`~symphony.wire.relay.CHUNK`
 at a time, never whole); a ``Location`` that points to the root (``/login``) of an app
-that ignores ``X-Forwarded-Prefix`` is put under the prefix.
+that ignores ``X-Forwarded-Prefix`` is put under the prefix. When the session of the
+service's node ends (its link dropped, the node was declared lost), a request not yet
+answered is answered 502 saying so at once, and an answer under way is cut.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from werkzeug.datastructures import Headers
 
 from symphony.wire.relay import CHUNK
 
-from ..relay import RelayHub, Target
+from ..relay import RelayError, RelayHub, Target
 from ..relay.table import RelayRow
 from ..relay.visits import CODE_PARAM, COOKIE
 from .auth import token_matches
@@ -158,7 +160,10 @@ class _Body:
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        await self.stack.aclose()
+        # Its node's link gone mid-answer (RelayError): the status is sent, the cut body
+        # is all the visitor can see of it.
+        with contextlib.suppress(RelayError):
+            await self.stack.aclose()
 
 
 async def proxy_http(
@@ -204,7 +209,8 @@ async def proxy_http(
         row.failed("the service closed the connection")
         raise HttpError(502, "bad gateway", "the service closed the connection") from None
     except BaseException:
-        await stack.aclose()
+        with contextlib.suppress(RelayError):  # what ended it (a cancel) is what counts
+            await stack.aclose()
         raise
     answer = Response(
         _Body(conn, counted, stack), status=event.status_code,

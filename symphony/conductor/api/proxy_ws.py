@@ -22,11 +22,16 @@ kernel gave up retransmitting; a slow visitor that takes 64 KiB within each boun
 
 Port-forward's WebSocket carries a TCP connection's bytes as binary messages, as
 ``kubectl port-forward`` does over its own streams.
+
+When the session of the node that serves it ends (its link dropped, the node was
+declared lost), a relayed WebSocket of either kind is closed at once with
+:data:`CLOSE_NODE_GONE` and a reason that says so, and its slot is free again; before
+the visitor's WebSocket was accepted, it is refused with 502 instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -37,7 +42,7 @@ from quart import websocket
 from symphony.actors import sole_exception
 from symphony.wire.relay import CHUNK
 
-from ..relay import RelayHub, Target
+from ..relay import RelayError, RelayHub, Target
 from ..relay.table import RelayRow
 from .errors import HttpError
 from .proxy_http import _cookie_without_ours
@@ -56,6 +61,31 @@ MAX_FORWARDS = 256
 #: Port-forward connections one client address may hold at once (a browser through a
 #: forward opens a few connections per page).
 FORWARDS_PER_CLIENT = 64
+#: The close code of a relayed WebSocket whose node's link is gone (1011, the server
+#: cannot go on: the far end it relays to is gone, not the Conductor).
+CLOSE_NODE_GONE = 1011
+
+
+class _Visitor:
+    """The visitor's side of one relayed WebSocket: whether it was accepted yet decides
+    how a node whose link is gone shows (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.accepted = False
+
+    async def accept(self, subprotocol: str | None = None) -> None:
+        await websocket.accept(subprotocol=subprotocol)
+        self.accepted = True
+
+    async def serve(self, relay: Awaitable[None]) -> None:
+        """Await ``relay``; a :class:`RelayError` after the accept closes the socket."""
+        try:
+            await relay
+        except RelayError as error:
+            if not self.accepted:
+                raise  # the route refuses the upgrade with its status
+            reason = str(error).encode()[:123].decode(errors="ignore")  # a close's limit
+            await websocket.close(CLOSE_NODE_GONE, reason)
 
 
 @contextmanager
@@ -121,12 +151,15 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
         _limit(hub.websocket_max_message, hub.send_timeout)
         scope = cast(dict[str, Any], websocket.scope)
         scope[READ_ON_ASK] = True  # the next message stays in the socket meanwhile
-        await _proxy(hub, target, resource, prefix, row)
+        visitor = _Visitor()
+        await visitor.serve(_proxy(hub, target, resource, prefix, row, visitor))
 
 
-async def _proxy(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
+async def _proxy(
+    hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow, visitor: _Visitor
+) -> None:
     try:
-        await _relay(hub, target, resource, prefix, row)
+        await _relay(hub, target, resource, prefix, row, visitor)
     except BaseExceptionGroup as group:
         # trio-websocket's reader raises the service's refusal (ConnectionRejected, an
         # HTTP status instead of the upgrade) in the nursery, cancelling the handshake
@@ -138,7 +171,9 @@ async def _proxy(hub: RelayHub, target: Target, resource: str, prefix: str, row:
         raise HttpError(502, "bad gateway", detail) from None
 
 
-async def _relay(hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow) -> None:
+async def _relay(
+    hub: RelayHub, target: Target, resource: str, prefix: str, row: RelayRow, visitor: _Visitor
+) -> None:
     async with hub.connect(target) as stream, trio.open_nursery() as nursery:
         try:
             # Bounded: a service that takes the connection but never answers the
@@ -160,7 +195,7 @@ async def _relay(hub: RelayHub, target: Target, resource: str, prefix: str, row:
         except (trio_websocket.HandshakeError, trio.BrokenResourceError) as error:
             detail = f"the service refused the WebSocket: {error}"
             raise HttpError(502, "bad gateway", detail) from None
-        await websocket.accept(subprotocol=upstream.subprotocol)
+        await visitor.accept(upstream.subprotocol)
         row.opened()
         try:
             await _copy_messages(upstream, row)
@@ -204,8 +239,13 @@ async def forward_bytes(hub: RelayHub, target: Target, row: RelayRow) -> None:
 
 async def _forward(hub: RelayHub, target: Target, row: RelayRow) -> None:
     _limit(FORWARD_MESSAGE, hub.send_timeout)
+    visitor = _Visitor()
+    await visitor.serve(_forward_bytes(hub, target, row, visitor))
+
+
+async def _forward_bytes(hub: RelayHub, target: Target, row: RelayRow, visitor: _Visitor) -> None:
     async with hub.connect(target) as stream:
-        await websocket.accept()
+        await visitor.accept()
         row.opened()
         try:
             async with trio.open_nursery() as nursery:

@@ -149,6 +149,10 @@ class NodeSession(SessionReader, SessionWriter, InlineActor):
         if self._reading and self.nursery is not None:
             self.nursery.cancel_scope.cancel()
         self._end_log_requests()
+        if self.relay is not None:
+            # The relayed streams it opened have connections of their own, which outlive
+            # the link: they end with it, or a visitor would hold a slot to nothing.
+            self.relay.session_ended(self.ref, self.close_reason)
 
     def _end_log_requests(self) -> None:
         """Tell every log request still waiting for this node that its link closed: no

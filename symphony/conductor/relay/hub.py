@@ -15,6 +15,17 @@ with`` ends; the task that accepted the connection waits that long, then closes 
 A node of protocol 4 or older cannot relay: its session refuses the OpenStream at once
 (:meth:`RelayHub.refuse`), and the caller gets a 503 saying so.
 
+Every stream belongs to the node session its OpenStream went through. The relay
+connection is a TCP connection of its own, so it outlives a control link that drops (or
+a node declared lost): when a session ends, its session calls
+:meth:`RelayHub.session_ended`, which ends each of its streams at once (a tunnel's own
+end, from the node its process runs on, is kept the same way while it is spliced). One still
+waiting for its node fails with a 502; one in use has its socket closed under its user
+(every reader and writer of it sees the stream broken), and leaving ``connect``'s
+``async with`` then raises a 502 :class:`RelayError` saying the node's link is gone, which
+the routes turn into the visitor's close or 502. It costs nothing per stream: no timer,
+no task, one scan of the streams open now when a session ends.
+
 A tunnel's first end comes the other way: a node opens a relay connection with
 :class:`~symphony.wire.relay.RelayTunnel` for one of its processes, the hub finds where
 the name is served (:mod:`.services`), opens a stream there and splices the two.
@@ -44,6 +55,7 @@ from symphony.wire.relay import (
     splice,
     write_frame,
 )
+from symphony.wire.tls import TLSStream
 
 from ..nodes.model import GetSession
 from ..store import Store, new_id
@@ -73,11 +85,13 @@ SEND_TIMEOUT = 30.0
 @dataclass(slots=True)
 class _Pending:
     node_id: str
+    session: ActorRef  # the node session its OpenStream went through
     ready: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
     stream: trio.abc.Stream | None = None
     reason: str | None = None
     status: int = 502  # of a refusal: the node's own (502), or it cannot relay (503)
+    ended: str | None = None  # why the stream was ended under its user (its session ended)
 
 
 class RelayHub:
@@ -118,13 +132,11 @@ class RelayHub:
 
         Raises :class:`RelayError`: 503 the node is not connected or cannot relay, 502 it
         refused (the reason is the node's), 504 no answer in time."""
-        session = None
-        if self.registry is not None:
-            session = await self.registry.ask(GetSession(target.node_id), timeout=5)
+        session = await self._session(target.node_id)
         if session is None:
             raise RelayError(503, f"node {target.node_id} is not connected")
         stream_id = new_id("s")
-        pending = _Pending(target.node_id)
+        pending = _Pending(target.node_id, session)
         self._pending[stream_id] = pending
         try:
             ask = OpenStream(stream_id=stream_id, instance_id=target.instance_id, port=target.port)
@@ -141,9 +153,36 @@ class RelayHub:
                     504, f"node {target.node_id} did not open the stream in {self.open_timeout:g} s"
                 )
             yield pending.stream
+            if pending.ended is not None:
+                # The user saw a broken stream; this says why (see the module docstring).
+                raise RelayError(502, pending.ended)
         finally:
             self._pending.pop(stream_id, None)
             pending.done.set()
+
+    def session_ended(self, session: ActorRef, reason: str) -> None:
+        """End every stream that went through ``session`` (see the module docstring).
+
+        Synchronous (the session calls it as it stops): a waiting stream is failed, and
+        one in use has its socket closed, which wakes every task blocked on it with an
+        error at once, as Trio closes a socket under its users."""
+        for pending in list(self._pending.values()):
+            if pending.session is not session:
+                continue
+            why = f"the link to node {pending.node_id} is gone ({reason})"
+            if not pending.ready.is_set():
+                pending.reason = why
+                pending.ready.set()
+            elif pending.stream is not None and pending.ended is None:
+                pending.ended = why
+                _cut(pending.stream)
+
+    async def _session(self, node_id: str) -> ActorRef | None:
+        """The node's live session (None: not connected)."""
+        if self.registry is None:
+            return None
+        session: ActorRef | None = await self.registry.ask(GetSession(node_id), timeout=5)
+        return session
 
     def refuse(self, stream_id: str, reason: str) -> None:
         """Fail a pending stream at once (its node cannot relay)."""
@@ -195,6 +234,20 @@ class RelayHub:
             log.warning("node %r: tunnel refused: %s", node_id, error)
             await _reply(stream, str(error))
             return
+        # The tunnel's own end comes through its node's session too: it ends with it
+        # (the far end ends with the far node's, through ``connect``). ``source`` is
+        # that node (``node_id`` may be the shared certificate's name).
+        key, session = new_id("t"), await self._session(source)
+        if session is not None:
+            near = _Pending(source, session, stream=stream)
+            near.ready.set()
+            self._pending[key] = near
+        try:
+            await self._splice_tunnel(stream, target, source)
+        finally:
+            self._pending.pop(key, None)
+
+    async def _splice_tunnel(self, stream: trio.abc.Stream, target: Target, source: str) -> None:
         row = self.table.row(
             "tunnel",
             target.experiment,
@@ -203,9 +256,11 @@ class RelayHub:
             node_id=target.node_id,
             port=target.port,
         )
+        replied = False
         try:
             async with self.connect(target) as far:
                 await _reply(stream, None)
+                replied = True
                 row.opened()
                 try:
                     await splice(stream, far, a_to_b=row.to_service, b_to_a=row.from_service)
@@ -213,7 +268,15 @@ class RelayHub:
                     row.closed()
         except RelayError as error:
             row.failed(str(error))
-            await _reply(stream, str(error))
+            if not replied:  # after the reply, the stream carries the tunnel's own bytes
+                await _reply(stream, str(error))
+
+
+def _cut(stream: trio.abc.Stream) -> None:
+    """Close ``stream`` now, from any task (the node endpoint's relay connections are
+    :class:`~symphony.wire.tls.TLSStream`; see its ``cut``)."""
+    if isinstance(stream, TLSStream):
+        stream.cut()
 
 
 async def _reply(stream: trio.abc.Stream, reason: str | None) -> None:
