@@ -22,6 +22,13 @@ the right address. Should it land elsewhere all the same (its node filled or dra
 meanwhile), it did move, and those connecting to it are restarted in turn. Restarts
 therefore chase round a cycle of connects only while the cluster keeps taking their
 places away; once one lands back, the chase ends.
+
+A restart its owner does not carry out (the instance was stopping or had ended by then)
+steers only the next placement of that process, once: after a failure or a lost node
+that placement avoids the node, which cancels the way home; after a change of its spec
+the new instance goes back, which keeps its address. Once nothing of a gang holds
+capacity (deleted, stopped) the placer forgets its addresses and restarts, so an
+experiment created again under the name starts afresh.
 """
 
 from __future__ import annotations
@@ -71,9 +78,15 @@ class ExperimentPlacer:
         self.addresses.node_seen(view)
 
     def released(self, instance_id: str) -> None:
-        self.gangs.released(instance_id)
+        idle = self.gangs.released(instance_id)
         self.addresses.release(instance_id)
         self._roles.pop(instance_id, None)
+        if idle is not None:
+            # Nothing of it runs: no peer holds its addresses, and a restart not carried
+            # out (the experiment was deleted or stopped first) must not steer the next
+            # placement, nor leak into an experiment created again under its name.
+            self.addresses.forget(idle)
+            self._restarting.pop(idle, None)
 
     def adopted(self, item: AdoptReservation) -> None:
         if item.gang is None or item.deployment_id is None:
