@@ -12,7 +12,7 @@ from symphony.conductor.deployments.experiment_placement import ExperimentPlacer
 from symphony.conductor.placement import ClusterState
 
 from .test_moved_names import cluster, request
-from .test_sticky_ports import A, B, C, chain, drain, gone
+from .test_sticky_ports import A, B, C, b_told_to_restart, gone
 
 
 def _placed_fresh(state: ClusterState, placer: ExperimentPlacer) -> dict[str, str]:
@@ -22,12 +22,7 @@ def _placed_fresh(state: ClusterState, placer: ExperimentPlacer) -> dict[str, st
 
 
 def test_an_experiment_created_again_inherits_no_restart_nor_address() -> None:
-    state, placer = chain()
-    a_node = placer.addresses.last_places("x")["a-svc"][0]
-    b_node = placer.addresses.last_places("x")["b-svc"][0]  # b would go back there
-    drain(state, a_node)
-    gone(state, placer, "a-1")
-    assert placer.plan(state, "x", [request("a-2", A, 3)]).reconnect == ["b-1"]
+    state, placer, a_node, b_node = b_told_to_restart()  # b would go back to b_node
     for instance_id in ("a-2", "b-1", "c-1"):  # deleted before b restarted
         gone(state, placer, instance_id)
     assert placer.addresses.last_places("x") == {}
@@ -39,3 +34,12 @@ def test_an_experiment_created_again_inherits_no_restart_nor_address() -> None:
     placed = _placed_fresh(state, placer)
     assert placed == _placed_fresh(fresh, ExperimentPlacer())
     assert b_node not in placed.values()
+
+
+def test_a_restart_its_owner_does_not_carry_out_steers_nothing() -> None:
+    state, placer, _, b_node = b_told_to_restart()
+    placer.not_restarted(["b-1"])  # b-1 was stopping already (say, its spec changed)
+    gone(state, placer, "b-1")
+    state.upsert_node("n3", groups=["g"], ready=True, capacities_total={"A": 10})
+    again = placer.plan(state, "x", [request("b-2", B, 3)])  # placed like any other
+    assert [p.node_id for p in again.plan.placements] == ["n3"] != [b_node]

@@ -43,6 +43,15 @@ class PlaceInstances:
 
 
 @dataclass(frozen=True, slots=True)
+class NotRestarted:
+    """Told to the Scheduler by a DeploymentSupervisor: instances it was told to restart
+    to reconnect (``PlacementNews.reconnect``) that it did not restart (already stopping,
+    or ended), so their processes' next placements do not go back to their nodes."""
+
+    instance_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceGroup:
     """Several owners' :class:`PlaceInstances` at once (the first placements of the
     deployments created together), planned in one pass: every owner hears back in the
