@@ -21,9 +21,9 @@ from .test_reschedule import Cluster, cluster, spec
 __all__ = ["cluster"]
 
 
-async def test_an_undrain_does_not_place_the_replacement_it_makes_unneeded(
-    cluster: Cluster, autojump_clock: trio.abc.Clock
-) -> None:
+async def one_waiting_replacement(cluster: Cluster) -> str:
+    """``web`` runs on a node that is then drained; its replacement fits nowhere (the
+    other node is full) and waits, pending. The drained node."""
     web = spec("web", capacity_requests={"Analytic1": 2}, config={"command": ["sleep", "1"]})
     await cluster.deployments.ask(CreateDeployment(web))
     await trio.testing.wait_all_tasks_blocked()
@@ -38,6 +38,13 @@ async def test_an_undrain_does_not_place_the_replacement_it_makes_unneeded(
     await trio.testing.wait_all_tasks_blocked()
     assert len(cluster.starts()) == 2  # the replacement fits nowhere: it waits
     assert [i["state"] for i in cluster.view("web")["instances"]].count("pending") == 1
+    return web_node
+
+
+async def test_an_undrain_does_not_place_the_replacement_it_makes_unneeded(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    web_node = await one_waiting_replacement(cluster)
     await cluster.registry.ask(SetDraining(web_node, False))
     await trio.testing.wait_all_tasks_blocked()
     assert len(cluster.starts()) == 2, cluster.starts()  # nothing started to be stopped

@@ -167,3 +167,6 @@ def test_the_last_place_a_supervisor_tells_is_its_latest_placed_instance() -> No
     # Stopped with nothing waiting (the experiment was stopped): its place only.
     assert last_place(record, [older, stopped]) == LastPlace("x", "b", "n2", {"b-svc": 20003})
     assert last_place(record, [pending]) is None  # never placed
+    # Failed there (its node may have refused the port): the node, not the ports.
+    failed = inst("b-3", S.FAILED, "n2", 3.0)
+    assert last_place(record, [older, stopped, failed, pending]) == LastPlace("x", "b", "n2", {})

@@ -37,6 +37,18 @@ def chain() -> tuple[ClusterState, ExperimentPlacer]:
     return state, placer
 
 
+def b_told_to_restart() -> tuple[ClusterState, ExperimentPlacer, str, str]:
+    """The chain, after a's node was drained: a moved, b is told to restart (a's old
+    node, b's node)."""
+    state, placer = chain()
+    b_node = placer.addresses.last_places("x")["b-svc"][0]
+    a_node = placer.addresses.last_places("x")["a-svc"][0]
+    drain(state, a_node)
+    gone(state, placer, "a-1")
+    assert placer.plan(state, "x", [request("a-2", A, 3)]).reconnect == ["b-1"]
+    return state, placer, a_node, b_node
+
+
 def test_a_restart_to_reconnect_keeps_its_node_and_port_so_the_chain_holds() -> None:
     state, placer = chain()
     b_place = placer.addresses.last_places("x")["b-svc"]
@@ -67,12 +79,7 @@ def test_a_restart_to_reconnect_prefers_its_node_over_the_strategy() -> None:
 
 
 def test_a_restart_to_reconnect_that_lands_elsewhere_moves_its_dependents() -> None:
-    state, placer = chain()
-    b_node = placer.addresses.last_places("x")["b-svc"][0]
-    a_node = placer.addresses.last_places("x")["a-svc"][0]
-    drain(state, a_node)
-    gone(state, placer, "a-1")
-    assert placer.plan(state, "x", [request("a-2", A, 3)]).reconnect == ["b-1"]
+    state, placer, _, b_node = b_told_to_restart()
     drain(state, b_node)  # b's node is drained before b's replacement is placed
     for node_id in {"n1", "n2"} - {b_node}:
         state.upsert_node(node_id, groups=["g"], ready=True, capacities_total={"A": 10})

@@ -195,6 +195,10 @@ class Addresses:
             env[f"SYMPH_{stem}_ADDR"] = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         return env
 
+    def forget(self, gang: str) -> None:
+        """Nothing of ``gang`` runs any more: its names' last places go."""
+        self._last.pop(gang, None)
+
     def last_places(self, gang: str) -> dict[str, tuple[str, int]]:
         """Each name of ``gang`` and where it was last given (node id, port), even if
         its instance has ended since."""

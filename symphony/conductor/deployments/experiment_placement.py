@@ -22,11 +22,17 @@ the right address. Should it land elsewhere all the same (its node filled or dra
 meanwhile), it did move, and those connecting to it are restarted in turn. Restarts
 therefore chase round a cycle of connects only while the cluster keeps taking their
 places away; once one lands back, the chase ends.
+
+A restart its owner does not carry out (the instance was stopping or had ended by then)
+is called off (:meth:`ExperimentPlacer.not_restarted`): the next placement of that
+process is like any other. Once nothing of a gang holds
+capacity (deleted, stopped) the placer forgets its addresses and restarts, so an
+experiment created again under the name starts afresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -66,14 +72,39 @@ class ExperimentPlacer:
         self._roles: dict[str, tuple[str, ExperimentRole]] = {}  # placed instance -> gang, role
         # gang -> process restarted to reconnect -> the node it ran on (it goes back)
         self._restarting: dict[str, dict[str, str]] = {}
+        # instance asked to restart -> its gang and process (to call the restart off)
+        self._asked: dict[str, tuple[str, str]] = {}
 
     def node_seen(self, view: NodeView) -> None:
         self.addresses.node_seen(view)
 
     def released(self, instance_id: str) -> None:
-        self.gangs.released(instance_id)
+        idle = self.gangs.released(instance_id)
         self.addresses.release(instance_id)
         self._roles.pop(instance_id, None)
+        if idle is not None:
+            # Nothing of it runs: no peer holds its addresses, and a restart not carried
+            # out (the experiment was deleted or stopped first) must not steer the next
+            # placement, nor leak into an experiment created again under its name.
+            self.addresses.forget(idle)
+            self._restarting.pop(idle, None)
+            self._asked = {i: gp for i, gp in self._asked.items() if gp[0] != idle}
+
+    def not_restarted(self, instance_ids: Iterable[str]) -> None:
+        """Their owners did not restart these (already stopping, or ended): whatever
+        places that process next does not go back to the node it ran on."""
+        for instance_id in instance_ids:
+            asked = self._asked.pop(instance_id, None)
+            if asked is not None:
+                self._home_reached(*asked)
+
+    def _home_reached(self, gang: str, process: str) -> None:
+        """The restart of ``process`` is over (placed, or called off)."""
+        restarting = self._restarting.get(gang, {})
+        restarting.pop(process, None)
+        if not restarting:
+            self._restarting.pop(gang, None)
+        self._asked = {i: gp for i, gp in self._asked.items() if gp != (gang, process)}
 
     def adopted(self, item: AdoptReservation) -> None:
         if item.gang is None or item.deployment_id is None:
@@ -172,10 +203,8 @@ class ExperimentPlacer:
         role = request.role
         if role is None:
             return
-        restarting = self._restarting.get(gang, {})
-        restarting.pop(role.process, None)  # back (or not): it goes home no more
-        if not restarting:
-            self._restarting.pop(gang, None)
+        if role.process in self._restarting.get(gang, {}):
+            self._home_reached(gang, role.process)  # back (or not): it goes home no more
         self._roles[placement.instance_id] = (gang, role)
         env = self.addresses.environment(gang, role)
         outcome.starts[placement.instance_id] = with_env(request.start, env)
@@ -203,6 +232,7 @@ class ExperimentPlacer:
             if held is not None:
                 role = self._roles[instance_id][1]
                 self._restarting.setdefault(gang, {})[role.process] = held.node_id
+                self._asked[instance_id] = (gang, role.process)
         return restart
 
 

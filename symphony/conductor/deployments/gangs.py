@@ -51,11 +51,14 @@ class Gangs:
         self._seen.setdefault(gang, set()).add(deployment_id)
         self._gang_of[instance_id] = gang
 
-    def released(self, instance_id: str) -> None:
-        """A member's capacity was released (it ended, or its node was lost)."""
+    def released(self, instance_id: str) -> str | None:
+        """A member's capacity was released (it ended, or its node was lost). Its gang
+        if none of it holds capacity any more (deleted, stopped, or all lost)."""
         gang = self._gang_of.pop(instance_id, None)
         if gang is not None:
             placed = self._placed.get(gang, {})
             placed.pop(instance_id, None)
             if not placed:
                 self._placed.pop(gang, None)
+                return gang
+        return None

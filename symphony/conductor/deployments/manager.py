@@ -16,9 +16,11 @@ background task, since the stops' confirmations arrive through this very mailbox
 Draining: when a node starts or stops being drained (a :class:`NodeChanged` saying so),
 every supervisor is told the nodes being drained now (:class:`DrainingChanged`). A drain
 reaches the Scheduler first, so a replacement is never placed on a draining node. An
-undrain reaches the supervisors first, asked: each has withdrawn the replacements it no
-longer needs (those still waiting to be placed) before the Scheduler hears the node
-takes work again, else it would place them there only for them to be stopped at once.
+undrain reaches the supervisors first: those with instances on the node are then asked
+:class:`Caught`, all at once and bounded in total, so each has withdrawn the
+replacements it no longer needs (those still waiting to be placed) before the Scheduler
+hears the node takes work again, else it would place them there only for them to be
+stopped at once. The Scheduler hears of it even if that failed.
 Known from the store at start, the set survives a restart.
 
 Schedules: the Timetable tells this actor :class:`FireRun` / :class:`RestartDue`
@@ -44,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -84,6 +87,7 @@ from .experiments import EXPERIMENT_MESSAGES
 from .foresight import Foresight
 from .instances import ended_by_itself, forget_ended, is_final_update
 from .messages import (
+    Caught,
     CreateDeployment,
     CreateDeployments,
     DeleteDeployment,
@@ -107,8 +111,9 @@ from .versions import restart_copy, rollback_target, rolled_back, version_of
 
 log = logging.getLogger("symphony.conductor.deployments")
 
-#: How long the Scheduler's news of a node may wait for one supervisor to apply its hello
-#: (or an undrain: see the module docstring).
+#: How long the Scheduler's news of a node may wait, in total, for the supervisors
+#: concerned to apply its hello (or act on an undrain), all asked at once: see the
+#: module docstring.
 HELLO_APPLY_TIMEOUT = 10.0
 
 
@@ -233,8 +238,10 @@ class Deployments(Supervisor):
             # After the hello that preceded it was applied (see the module docstring).
             node_id = message.view.node_id
             if node_id in self._draining and not message.view.draining:
-                await self._drain_news(message)  # undrained: supervisors first, asked
-                await self.scheduler.tell(message)
+                try:
+                    await self._drain_news(message)  # undrained: supervisors first, asked
+                finally:  # even if that failed: else the node would never take work
+                    await self.scheduler.tell(message)
             else:
                 await self.scheduler.tell(message)
                 await self._drain_news(message)
@@ -286,19 +293,49 @@ class Deployments(Supervisor):
 
     async def _drain_news(self, message: NodeChanged) -> None:
         """Tell every supervisor the nodes being drained, when that set changed; on an
-        undrain, wait until each has acted on it (see the module docstring)."""
+        undrain, wait until those it concerns have acted on it (see the module
+        docstring).
+
+        Told to every supervisor (a tell always arrives), then only the supervisors
+        with live instances on the node (the only ones with replacements to withdraw)
+        are asked :class:`Caught`, all at once and within one bound in total: a slow
+        or crash-looping supervisor, or one of a deployment with nothing there, must
+        not hold up this actor, which handles no create or hello meanwhile."""
         node_id = message.view.node_id
         if message.view.draining == (node_id in self._draining):
             return
         self._draining = self._draining ^ {node_id}
         news = DrainingChanged(self._draining)
+        concerned: set[str] = set()
+        if not message.view.draining:
+            there = self.store.list_instances(node_id=node_id, states=sorted(LIVE_STATES))
+            concerned = {i.deployment_id for i in there}
+        asking: list[ActorRef] = []
         for record in self.store.list_deployments():  # each child is named by its id
-            with contextlib.suppress(KeyError, ActorStopped, ActorCrashed, AskTimeout):
+            with contextlib.suppress(KeyError, ActorStopped):
                 child = self.child(record.id)
-                if message.view.draining:
-                    await child.tell(news)
-                else:  # its withdrawals are then queued before the Scheduler's news
-                    await child.ask(news, timeout=HELLO_APPLY_TIMEOUT)
+                await child.tell(news)
+                if record.id in concerned:
+                    asking.append(child)
+        if asking:  # their withdrawals are then queued before the Scheduler's news
+            waiting = set(asking)
+            with trio.move_on_after(HELLO_APPLY_TIMEOUT):
+                async with trio.open_nursery() as nursery:
+                    for child in asking:
+                        nursery.start_soon(self._caught_up, child, node_id, waiting)
+            for child in waiting:
+                log.warning("%r did not act on %s's undrain in time", child, node_id)
+
+    async def _caught_up(self, child: ActorRef, node_id: str, waiting: set[ActorRef]) -> None:
+        """Wait until ``child`` handled what it was told (the caller bounds it all), then
+        take it out of ``waiting``."""
+        try:
+            await child.ask(Caught(), timeout=math.inf)
+        except ActorCrashed as error:  # its supervisor (this actor) restarts it
+            log.warning("%r crashed acting on %s's undrain: %s", child, node_id, error)
+        except ActorStopped:
+            pass  # deleted meanwhile: nothing of it to withdraw
+        waiting.discard(child)
 
     async def _update(self, message: UpdateDeployment) -> DeploymentRecord | Failed:
         record = self.store.get_deployment(message.id_or_name)

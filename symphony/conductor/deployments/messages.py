@@ -43,6 +43,15 @@ class PlaceInstances:
 
 
 @dataclass(frozen=True, slots=True)
+class NotRestarted:
+    """Told to the Scheduler by a DeploymentSupervisor: instances it was told to restart
+    to reconnect (``PlacementNews.reconnect``) that it did not restart (already stopping,
+    or ended), so their processes' next placements do not go back to their nodes."""
+
+    instance_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceGroup:
     """Several owners' :class:`PlaceInstances` at once (the first placements of the
     deployments created together), planned in one pass: every owner hears back in the
@@ -359,6 +368,16 @@ class DrainingChanged:
     drained now (all of them); their replicas move elsewhere (see ``draining.py``)."""
 
     nodes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Caught:
+    """Asked of a DeploymentSupervisor by the Deployments manager, which does nothing
+    with it: answered once every message told before it was handled (reply: None).
+
+    An undrain tells :class:`DrainingChanged` (a tell always arrives) and then asks
+    this, bounded: asking the news itself would lose it for good when the mailbox
+    stayed full past the bound, since an ask's timeout covers waiting for room too."""
 
 
 # ---- from the Timetable, through the Deployments manager ----------------------------------

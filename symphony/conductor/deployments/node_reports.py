@@ -53,6 +53,7 @@ class NodeReportHandling:
 
     if TYPE_CHECKING:  # provided by DeploymentSupervisor
         instances: dict[str, InstanceRecord]
+        _avoid: dict[int, frozenset[str]]
 
         def _event(
             self, kind: str, message: str, inst: InstanceRecord | None = None, **data: Any
@@ -161,4 +162,9 @@ class NodeReportHandling:
             self._event(kind, text, after, **data)
         if after.state == S.FAILED and not is_live(after.state):
             self._reschedule(after)
+        elif after.state == S.RUNNING:
+            # The nodes its placement avoided (it failed or was lost there) are spent:
+            # kept, they would steer every later placement of the replica (a rolling
+            # restart's, a restart to reconnect's) off the node it now runs well on.
+            self._avoid.pop(after.replica, None)
         return after

@@ -27,9 +27,11 @@ from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
 from .instances import ended, evolved
+from .messages import NotRestarted
 from .roles import reconnects
 
 if TYPE_CHECKING:
+    from symphony.actors import ActorRef
     from symphony.wire import Message
 
     from ..store import InstanceRecord
@@ -42,6 +44,7 @@ class PlacementNewsHandling:
     if TYPE_CHECKING:  # provided by DeploymentSupervisor
         instances: dict[str, InstanceRecord]
         _avoid: dict[int, frozenset[str]]
+        scheduler: ActorRef
 
         def _event(
             self, kind: str, message: str, inst: InstanceRecord | None = None, **data: Any
@@ -89,7 +92,10 @@ class PlacementNewsHandling:
         # only one that changed since.)
         reasons = [r for u in news.unplaceable if (r := self._unplaceable(u)) is not None]
         await self._save_together(reasons)
-        await self._stop(reconnects(self.instances, news.reconnect))
+        restarts = reconnects(self.instances, news.reconnect)
+        await self._stop(restarts)
+        if skipped := tuple(sorted(set(news.reconnect) - {i.id for i, _ in restarts})):
+            await self.scheduler.tell(NotRestarted(skipped))  # else it would go home
         for node_id, batch in stops.items():
             await self._send(node_id, batch)
         if news.placed or news.lost or news.withdrawn or news.reconnect or self._timed():

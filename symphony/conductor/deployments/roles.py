@@ -84,17 +84,23 @@ def last_place(record: DeploymentRecord, instances: Sequence[InstanceRecord]) ->
     instance given a node, with its ports there. None for a plain deployment, or a
     process never placed.
 
+    Its ports are left out if that instance failed: the node may have refused one of
+    them, and a recalled port would be handed out again there.
+
     It goes back there (``reconnecting``) if that instance was stopped and its
-    replacement waits to be placed: a restart to reconnect under way. (The stored
-    reason cannot tell: the node's report of the stop replaces it.) A drain's or a
-    lost node's replacement is placed off that node whatever it prefers."""
+    replacement waits to be placed: a restart to reconnect under way. That also holds
+    for any other stop whose replacement was still waiting at the restart (started
+    again, a rolling restart): the stored reason cannot tell them apart (the node's
+    report of the stop replaces it), and going back to the node it ran on is only a
+    preference, harmless for those. A drain's or a lost node's replacement is placed
+    off that node whatever it prefers."""
     role = record.spec.experiment
     placed = [i for i in instances if i.node_id is not None]
     if role is None or not placed:
         return None
     latest = max(placed, key=recency)
     assert latest.node_id is not None
-    ports = dict((latest.network or {}).get("ports") or {})
+    ports = {} if latest.state == S.FAILED else dict((latest.network or {}).get("ports") or {})
     waiting = any(is_live(i.state) and i.node_id is None for i in instances)
     back = latest.state == S.STOPPED and waiting
     return LastPlace(role.name, role.process, latest.node_id, ports, reconnecting=back)

@@ -76,6 +76,7 @@ from .messages import (
     ClaimInstance,
     ForeseeReasons,
     LastPlace,
+    NotRestarted,
     Placed,
     PlaceGroup,
     PlaceInstances,
@@ -181,6 +182,8 @@ class Scheduler(Actor):
             await self._schedule(None)
         elif isinstance(message, LastPlace):
             self._experiments.recalled(message)
+        elif isinstance(message, NotRestarted):
+            self._experiments.not_restarted(message.instance_ids)
         elif isinstance(message, NodeChanged):
             await self._node_changed(message)
         elif isinstance(message, InstancesReported):

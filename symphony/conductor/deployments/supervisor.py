@@ -56,6 +56,7 @@ from .hello import HelloHandling
 from .instances import new_instance, recency
 from .messages import (
     AdoptReservations,
+    Caught,
     DrainingChanged,
     NodeReport,
     PlacementNews,
@@ -162,6 +163,8 @@ class DeploymentSupervisor(
         elif isinstance(message, DrainingChanged):
             self._draining = message.nodes
             await self._reconcile()
+        elif isinstance(message, Caught):
+            pass  # what was told before it is handled: that is the answer
         elif isinstance(message, RescheduleDue):
             self._retries.elapsed(message.replica, message.attempt, message.avoid)
             await self._reconcile()
