@@ -92,6 +92,9 @@ class _Pending:
     reason: str | None = None
     status: int = 502  # of a refusal: the node's own (502), or it cannot relay (503)
     ended: str | None = None  # why the stream was ended under its user (its session ended)
+    # Around the user's ``async with`` body (``connect(..., scoped=True)``): cancelled with
+    # the cut, so tasks that wait on something else (the visitor) end too.
+    scope: trio.CancelScope | None = None
 
 
 class RelayHub:
@@ -127,11 +130,20 @@ class RelayHub:
 
     # ---- opening a stream to a service ---------------------------------------------------
     @asynccontextmanager
-    async def connect(self, target: Target) -> AsyncIterator[trio.abc.Stream]:
+    async def connect(
+        self, target: Target, *, scoped: bool = True
+    ) -> AsyncIterator[trio.abc.Stream]:
         """A stream to ``target``'s port, open for the ``async with`` block.
 
         Raises :class:`RelayError`: 503 the node is not connected or cannot relay, 502 it
-        refused (the reason is the node's), 504 no answer in time."""
+        refused (the reason is the node's) or its session ended, 504 no answer in time.
+
+        ``scoped``: the block runs in a cancel scope that the session's end cancels, so
+        a block that waits on anything else (a visitor, a library's handshake event that
+        a closed socket never sets) ends at once too. Pass ``False`` only when the block
+        is not one task's ``async with`` (entered in one task, left in another, through
+        an exit stack): a cancel scope must be left by the task that entered it; such a
+        user then learns of the end only from the cut stream."""
         session = await self._session(target.node_id)
         if session is None:
             raise RelayError(503, f"node {target.node_id} is not connected")
@@ -152,9 +164,21 @@ class RelayHub:
                 raise RelayError(
                     504, f"node {target.node_id} did not open the stream in {self.open_timeout:g} s"
                 )
-            yield pending.stream
+            if not scoped:
+                yield pending.stream
+            else:
+                pending.scope = trio.CancelScope()
+                try:
+                    with pending.scope:
+                        yield pending.stream
+                except BaseException:
+                    # Whatever the cut made of it (a broken stream, a library's own
+                    # error, a group): the visitor learns why instead.
+                    if pending.ended is not None:
+                        raise RelayError(502, pending.ended) from None
+                    raise
             if pending.ended is not None:
-                # The user saw a broken stream; this says why (see the module docstring).
+                # The user saw a broken stream (or was cancelled): this says why.
                 raise RelayError(502, pending.ended)
         finally:
             self._pending.pop(stream_id, None)
@@ -176,6 +200,8 @@ class RelayHub:
             elif pending.stream is not None and pending.ended is None:
                 pending.ended = why
                 _cut(pending.stream)
+                if pending.scope is not None:
+                    pending.scope.cancel()
 
     async def _session(self, node_id: str) -> ActorRef | None:
         """The node's live session (None: not connected)."""
