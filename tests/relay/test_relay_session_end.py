@@ -121,6 +121,12 @@ async def test_a_node_link_that_ends_closes_its_relayed_websockets(tmp_path: Pat
                     closed = await _closed(ws)
                     assert closed.code == CLOSE_NODE_GONE, closed
                     assert "link to node n1 is gone" in (closed.reason or ""), closed
+            for kind in ("visit", "forward"):  # GET /tunnels says why each ended
+
+                def gone(row: dict[str, Any], kind: str = kind) -> bool:
+                    return row["kind"] == kind and "is gone" in (row["last_error"] or "")
+
+                await wait_tunnels(c.http, gone)
             # The slot is free again while this client still holds its closed sockets:
             # once the node is back, a new visitor gets through (the share of one
             # client address is 1: were the slot still held, every try got a 503).
