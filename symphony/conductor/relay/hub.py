@@ -191,7 +191,7 @@ class RelayHub:
         one in use has its socket closed, which wakes every task blocked on it with an
         error at once, as Trio closes a socket under its users."""
         for pending in list(self._pending.values()):
-            if pending.session is not session:
+            if pending.session != session:  # refs compare by their actor
                 continue
             why = f"the link to node {pending.node_id} is gone ({reason})"
             if not pending.ready.is_set():
@@ -199,7 +199,10 @@ class RelayHub:
                 pending.ready.set()
             elif pending.stream is not None and pending.ended is None:
                 pending.ended = why
-                _cut(pending.stream)
+                try:
+                    _cut(pending.stream)
+                except Exception:  # one stream's failure must not fail the session's stop
+                    log.exception("node %r: cutting a relayed stream failed", pending.node_id)
                 if pending.scope is not None:
                     pending.scope.cancel()
 
@@ -268,6 +271,13 @@ class RelayHub:
             near = _Pending(source, session, stream=stream)
             near.ready.set()
             self._pending[key] = near
+        # Checked after registering: a session that stopped during the lookup has
+        # already scanned the streams, and one not there (its link reconnecting) never
+        # will; either way the tunnel would be spliced with nothing to end it.
+        if session is None or not session.alive:
+            self._pending.pop(key, None)
+            await _reply(stream, f"node {source} is not connected")
+            return
         try:
             await self._splice_tunnel(stream, target, source)
         finally:
