@@ -171,14 +171,18 @@ class RelayHub:
                 try:
                     with pending.scope:
                         yield pending.stream
-                except BaseException:
+                except Exception:  # not a cancel from outside (a stop): it goes on as itself
                     # Whatever the cut made of it (a broken stream, a library's own
                     # error, a group): the visitor learns why instead.
-                    if pending.ended is not None:
-                        raise RelayError(502, pending.ended) from None
-                    raise
+                    if pending.ended is None:
+                        raise
+                    await trio.lowlevel.checkpoint_if_cancelled()  # see below
+                    raise RelayError(502, pending.ended) from None
             if pending.ended is not None:
-                # The user saw a broken stream (or was cancelled): this says why.
+                # The user saw a broken stream (or was cancelled here): this says why,
+                # unless an outer scope is cancelled too (the Conductor stops), whose
+                # cancel must go on, so that its own close is what the visitor gets.
+                await trio.lowlevel.checkpoint_if_cancelled()
                 raise RelayError(502, pending.ended)
         finally:
             self._pending.pop(stream_id, None)
