@@ -21,10 +21,11 @@ a node declared lost): when a session ends, its session calls
 :meth:`RelayHub.session_ended`, which ends each of its streams at once (a tunnel's own
 end, from the node its process runs on, is kept the same way while it is spliced). One still
 waiting for its node fails with a 502; one in use has its socket closed under its user
-(every reader and writer of it sees the stream broken), and leaving ``connect``'s
-``async with`` then raises a 502 :class:`RelayError` saying the node's link is gone, which
-the routes turn into the visitor's close or 502. It costs nothing per stream: no timer,
-no task, one scan of the streams open now when a session ends.
+(every reader and writer of it sees the stream broken) and its ``async with`` block
+cancelled (a task waiting on something else, the visitor, ends too), and leaving
+``connect``'s ``async with`` then raises a 502 :class:`RelayError` saying the node's link
+is gone, which the routes turn into the visitor's close or 502. It costs nothing per
+stream: no timer, no task, one scan of the streams open now when a session ends.
 
 A tunnel's first end comes the other way: a node opens a relay connection with
 :class:`~symphony.wire.relay.RelayTunnel` for one of its processes, the hub finds where
@@ -193,7 +194,8 @@ class RelayHub:
 
         Synchronous (the session calls it as it stops): a waiting stream is failed, and
         one in use has its socket closed, which wakes every task blocked on it with an
-        error at once, as Trio closes a socket under its users."""
+        error at once, as Trio closes a socket under its users, and its block's cancel
+        scope cancelled (``connect``). A cut that fails is logged; the others go on."""
         for pending in list(self._pending.values()):
             if pending.session != session:  # refs compare by their actor
                 continue
