@@ -193,6 +193,50 @@ async def test_tls_stream_cut_wakes_its_reader_and_its_peer(
         await server.aclose()
 
 
+async def test_tls_stream_cut_under_a_blocked_send_wakes_all_closed(
+    pki: ConductorPKI, tmp_path: Path
+) -> None:
+    """A sender blocked mid-send (its peer reads nothing), a second sender queued behind
+    it, and a reader that waits for the first to finish (what reading must answer cannot
+    go out yet): ``cut`` wakes each of them with :class:`trio.ClosedResourceError`, none
+    touching the closed socket (``ValueError`` on fd -1, ``EBADF`` as a broken stream)."""
+    ctx = node_files(pki, tmp_path / "n", "n1").context()
+    async with tls_pair(pki, ctx) as (server, client):
+        await handshake(server, client)
+        await client.send_all(b"to read")
+        # A read that must write first (a TLS 1.3 key update's answer) with a send under
+        # way: the standard library offers no way to ask for a key update, so the socket
+        # says it once, as OpenSSL would.
+        sock, recv, asked = server.socket, server.socket.recv, []
+
+        def recv_after_a_write(size: int) -> bytes:
+            if not asked:
+                asked.append(size)
+                raise ssl.SSLWantWriteError("the key update's answer must go out first")
+            return recv(size)
+
+        sock.recv = recv_after_a_write  # type: ignore[method-assign]
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+
+                async def send() -> None:
+                    with pytest.raises(trio.ClosedResourceError):
+                        await server.send_all(b"x" * (64 * 1024 * 1024))
+
+                async def read() -> None:
+                    with pytest.raises(trio.ClosedResourceError):
+                        await server.receive_some()
+
+                nursery.start_soon(send)
+                await trio.testing.wait_all_tasks_blocked()  # the peer's window is full
+                nursery.start_soon(send)
+                nursery.start_soon(read)
+                await trio.testing.wait_all_tasks_blocked()
+                assert asked, "the reader did not wait for the sender"
+                server.cut()
+        await server.aclose()
+
+
 def _awaiting(coro: Any) -> list[str]:
     """The names of the coroutines ``coro`` waits in, outermost first."""
     names = []

@@ -102,6 +102,9 @@ class TLSStream(trio.abc.Stream):
                 # at a time may): wait for it to finish instead.
                 if self._sending is not None:
                     await self._sending.wait()
+                    # It may have ended because the stream was cut (``cut``): the
+                    # socket is gone, and waiting on it would fail as something else.
+                    self._check_open()
                 else:
                     await trio.lowlevel.wait_writable(sock)
                 waited = True

@@ -6,8 +6,9 @@ relative to the page) and shows what comes back; ``/prefix`` answers the request
 the app was sent; ``/go`` redirects to ``/prefix`` (a root-relative Location);
 ``/worker`` is a page that registers ``worker.js`` as a service worker for the whole
 site (its title says whether the browser let it); ``/steal`` tries to read the web UI's
-token (its title says what it found); ``/hang`` never answers. The WebSocket ``sink`` accepts and
-then reads nothing, ``flood`` sends 16 MiB messages, ``spray`` 256 KiB ones.
+token (its title says what it found); ``/hang`` never answers. The WebSocket ``sink``
+accepts and then reads nothing, ``mute`` never answers its upgrade (``/muted`` counts
+them), ``flood`` sends 16 MiB messages, ``spray`` 256 KiB ones.
 """
 
 from __future__ import annotations
@@ -122,6 +123,22 @@ async def echo() -> None:
 async def sink() -> None:
     await websocket.accept()
     await trio.sleep_forever()
+
+
+#: WebSocket upgrades ``/mute`` holds now (``/muted`` tells: a test waits for one).
+_MUTED = [0]
+
+
+@app.websocket("/mute")
+async def mute() -> None:
+    """Never answers the upgrade (nor refuses it)."""
+    _MUTED[0] += 1
+    await trio.sleep_forever()
+
+
+@app.get("/muted")
+async def muted() -> str:
+    return str(_MUTED[0])
 
 
 @app.websocket("/flood")

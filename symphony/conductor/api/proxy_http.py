@@ -19,7 +19,8 @@ The answer streams back as it comes (its body is read :data:`~symphony.wire.rela
 at a time, never whole); a ``Location`` that points to the root (``/login``) of an app
 that ignores ``X-Forwarded-Prefix`` is put under the prefix. When the session of the
 service's node ends (its link dropped, the node was declared lost), a request not yet
-answered is answered 502 saying so at once, and an answer under way is cut.
+answered is answered 502 saying so at once, and an answer under way ends where it was (its status is
+sent: a chunked one ends with a proper last chunk, see docs/api.md).
 """
 
 from __future__ import annotations
@@ -177,7 +178,9 @@ async def proxy_http(
     )  # fmt: skip
     stack = contextlib.AsyncExitStack()
     try:
-        stream = await stack.enter_async_context(hub.connect(target))
+        # Not scoped: the body is read, and the stack closed, after this handler returned
+        # (a cancel scope cannot span that); the cut stream ends the answer instead.
+        stream = await stack.enter_async_context(hub.connect(target, scoped=False))
         row.opened()
         stack.callback(row.closed)
         counted = _Counted(stream, row)

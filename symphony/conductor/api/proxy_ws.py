@@ -70,7 +70,8 @@ class _Visitor:
     """The visitor's side of one relayed WebSocket: whether it was accepted yet decides
     how a node whose link is gone shows (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, row: RelayRow) -> None:
+        self.row = row  # its row of ``GET /tunnels``
         self.accepted = False
 
     async def accept(self, subprotocol: str | None = None) -> None:
@@ -78,12 +79,14 @@ class _Visitor:
         self.accepted = True
 
     async def serve(self, relay: Awaitable[None]) -> None:
-        """Await ``relay``; a :class:`RelayError` after the accept closes the socket."""
+        """Await ``relay``; a :class:`RelayError` after the accept closes the socket
+        (and is its row's failure, as the route records one before it)."""
         try:
             await relay
         except RelayError as error:
             if not self.accepted:
-                raise  # the route refuses the upgrade with its status
+                raise  # the route refuses the upgrade with its status (and records it)
+            self.row.failed(str(error))
             reason = str(error).encode()[:123].decode(errors="ignore")  # a close's limit
             await websocket.close(CLOSE_NODE_GONE, reason)
 
@@ -151,7 +154,7 @@ async def proxy_websocket(hub: RelayHub, target: Target, rest: str, row: RelayRo
         _limit(hub.websocket_max_message, hub.send_timeout)
         scope = cast(dict[str, Any], websocket.scope)
         scope[READ_ON_ASK] = True  # the next message stays in the socket meanwhile
-        visitor = _Visitor()
+        visitor = _Visitor(row)
         await visitor.serve(_proxy(hub, target, resource, prefix, row, visitor))
 
 
@@ -239,7 +242,7 @@ async def forward_bytes(hub: RelayHub, target: Target, row: RelayRow) -> None:
 
 async def _forward(hub: RelayHub, target: Target, row: RelayRow) -> None:
     _limit(FORWARD_MESSAGE, hub.send_timeout)
-    visitor = _Visitor()
+    visitor = _Visitor(row)
     await visitor.serve(_forward_bytes(hub, target, row, visitor))
 
 

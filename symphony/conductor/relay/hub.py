@@ -21,10 +21,11 @@ a node declared lost): when a session ends, its session calls
 :meth:`RelayHub.session_ended`, which ends each of its streams at once (a tunnel's own
 end, from the node its process runs on, is kept the same way while it is spliced). One still
 waiting for its node fails with a 502; one in use has its socket closed under its user
-(every reader and writer of it sees the stream broken), and leaving ``connect``'s
-``async with`` then raises a 502 :class:`RelayError` saying the node's link is gone, which
-the routes turn into the visitor's close or 502. It costs nothing per stream: no timer,
-no task, one scan of the streams open now when a session ends.
+(every reader and writer of it sees the stream broken) and its ``async with`` block
+cancelled (a task waiting on something else, the visitor, ends too), and leaving
+``connect``'s ``async with`` then raises a 502 :class:`RelayError` saying the node's link
+is gone, which the routes turn into the visitor's close or 502. It costs nothing per
+stream: no timer, no task, one scan of the streams open now when a session ends.
 
 A tunnel's first end comes the other way: a node opens a relay connection with
 :class:`~symphony.wire.relay.RelayTunnel` for one of its processes, the hub finds where
@@ -92,6 +93,9 @@ class _Pending:
     reason: str | None = None
     status: int = 502  # of a refusal: the node's own (502), or it cannot relay (503)
     ended: str | None = None  # why the stream was ended under its user (its session ended)
+    # Around the user's ``async with`` body (``connect(..., scoped=True)``): cancelled with
+    # the cut, so tasks that wait on something else (the visitor) end too.
+    scope: trio.CancelScope | None = None
 
 
 class RelayHub:
@@ -127,11 +131,20 @@ class RelayHub:
 
     # ---- opening a stream to a service ---------------------------------------------------
     @asynccontextmanager
-    async def connect(self, target: Target) -> AsyncIterator[trio.abc.Stream]:
+    async def connect(
+        self, target: Target, *, scoped: bool = True
+    ) -> AsyncIterator[trio.abc.Stream]:
         """A stream to ``target``'s port, open for the ``async with`` block.
 
         Raises :class:`RelayError`: 503 the node is not connected or cannot relay, 502 it
-        refused (the reason is the node's), 504 no answer in time."""
+        refused (the reason is the node's) or its session ended, 504 no answer in time.
+
+        ``scoped``: the block runs in a cancel scope that the session's end cancels, so
+        a block that waits on anything else (a visitor, a library's handshake event that
+        a closed socket never sets) ends at once too. Pass ``False`` only when the block
+        is not one task's ``async with`` (entered in one task, left in another, through
+        an exit stack): a cancel scope must be left by the task that entered it; such a
+        user then learns of the end only from the cut stream."""
         session = await self._session(target.node_id)
         if session is None:
             raise RelayError(503, f"node {target.node_id} is not connected")
@@ -152,9 +165,25 @@ class RelayHub:
                 raise RelayError(
                     504, f"node {target.node_id} did not open the stream in {self.open_timeout:g} s"
                 )
-            yield pending.stream
+            if not scoped:
+                yield pending.stream
+            else:
+                pending.scope = trio.CancelScope()
+                try:
+                    with pending.scope:
+                        yield pending.stream
+                except Exception:  # not a cancel from outside (a stop): it goes on as itself
+                    # Whatever the cut made of it (a broken stream, a library's own
+                    # error, a group): the visitor learns why instead.
+                    if pending.ended is None:
+                        raise
+                    await trio.lowlevel.checkpoint_if_cancelled()  # see below
+                    raise RelayError(502, pending.ended) from None
             if pending.ended is not None:
-                # The user saw a broken stream; this says why (see the module docstring).
+                # The user saw a broken stream (or was cancelled here): this says why,
+                # unless an outer scope is cancelled too (the Conductor stops), whose
+                # cancel must go on, so that its own close is what the visitor gets.
+                await trio.lowlevel.checkpoint_if_cancelled()
                 raise RelayError(502, pending.ended)
         finally:
             self._pending.pop(stream_id, None)
@@ -165,9 +194,10 @@ class RelayHub:
 
         Synchronous (the session calls it as it stops): a waiting stream is failed, and
         one in use has its socket closed, which wakes every task blocked on it with an
-        error at once, as Trio closes a socket under its users."""
+        error at once, as Trio closes a socket under its users, and its block's cancel
+        scope cancelled (``connect``). A cut that fails is logged; the others go on."""
         for pending in list(self._pending.values()):
-            if pending.session is not session:
+            if pending.session != session:  # refs compare by their actor
                 continue
             why = f"the link to node {pending.node_id} is gone ({reason})"
             if not pending.ready.is_set():
@@ -175,7 +205,12 @@ class RelayHub:
                 pending.ready.set()
             elif pending.stream is not None and pending.ended is None:
                 pending.ended = why
-                _cut(pending.stream)
+                try:
+                    _cut(pending.stream)
+                except Exception:  # one stream's failure must not fail the session's stop
+                    log.exception("node %r: cutting a relayed stream failed", pending.node_id)
+                if pending.scope is not None:
+                    pending.scope.cancel()
 
     async def _session(self, node_id: str) -> ActorRef | None:
         """The node's live session (None: not connected)."""
@@ -242,6 +277,13 @@ class RelayHub:
             near = _Pending(source, session, stream=stream)
             near.ready.set()
             self._pending[key] = near
+        # Checked after registering: a session that stopped during the lookup has
+        # already scanned the streams, and one not there (its link reconnecting) never
+        # will; either way the tunnel would be spliced with nothing to end it.
+        if session is None or not session.alive:
+            self._pending.pop(key, None)
+            await _reply(stream, f"node {source} is not connected")
+            return
         try:
             await self._splice_tunnel(stream, target, source)
         finally:
