@@ -35,16 +35,21 @@ def lines(result: subprocess.CompletedProcess[bytes]) -> list[str]:
     return result.stdout.decode().splitlines()
 
 
+async def deploy_sleepers(c: Cluster, *, replicas: int = 1) -> None:
+    """Deployment ``web`` in group gpu-1: ``replicas`` processes that sleep, all running."""
+    spec: dict[str, Any] = {
+        "name": "web",
+        "node_group": "gpu-1",
+        "replicas": replicas,
+        "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
+    }
+    assert (await c.http.post("/deployments", json=spec)).status_code == 201
+    await c.wait_for("web", lambda d: d["replicas"]["running"] == replicas)
+
+
 async def test_cli_drain_and_undrain_say_what_happens(tmp_path: Path) -> None:
     async with cluster(tmp_path) as c:
-        spec: dict[str, Any] = {
-            "name": "web",
-            "node_group": "gpu-1",
-            "replicas": 2,
-            "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
-        }
-        assert (await c.http.post("/deployments", json=spec)).status_code == 201
-        await c.wait_for("web", lambda d: d["replicas"]["running"] == 2)
+        await deploy_sleepers(c, replicas=2)
 
         # The only node: its instances have nowhere to go, and the line says so rather
         # than promise a move.
@@ -178,13 +183,7 @@ async def test_cli_drain_counts_what_ran_there_when_the_move_ends_before_it_look
     the command looks at what the node runs: it still says the instance moves, where it
     said "nothing of it runs there now" when it looked after the drain."""
     async with cluster(tmp_path) as c:
-        spec: dict[str, Any] = {
-            "name": "web",
-            "node_group": "gpu-1",
-            "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
-        }
-        assert (await c.http.post("/deployments", json=spec)).status_code == 201
-        await c.wait_for("web", lambda d: d["replicas"]["running"] == 1)
+        await deploy_sleepers(c)
         await c.add_node("n2")
 
         def moved(d: dict[str, Any]) -> bool:
@@ -218,13 +217,7 @@ async def test_cli_drain_drains_even_when_it_cannot_list_what_runs_there(tmp_pat
     """The listing comes before the drain; when it fails (a timeout, a standby's 503),
     the drain is still sent, and the command says what it could not tell."""
     async with cluster(tmp_path) as c:
-        spec: dict[str, Any] = {
-            "name": "web",
-            "node_group": "gpu-1",
-            "config": {"command": [sys.executable, "-c", "import time; time.sleep(300)"]},
-        }
-        assert (await c.http.post("/deployments", json=spec)).status_code == 201
-        await c.wait_for("web", lambda d: d["replicas"]["running"] == 1)
+        await deploy_sleepers(c)
 
         class Flaky(Client):
             def list_deployments(self, *args: Any, **kwargs: Any) -> Any:

@@ -200,6 +200,18 @@ async def test_restart_of_a_failed_deployment_starts_it_afresh(
     assert view["failure"] is None and len(cluster.starts()) == 2
 
 
+async def back_on_version_1(
+    c: Cluster, node: str, new: StartInstance, old: dict[str, StartInstance]
+) -> None:
+    """Once the restart's ``new`` instance stopped: version 1 again, no roll, and only
+    the ``old`` instances live (they ran on throughout)."""
+    await c.report(node, new, "stopped", final=True)
+    view = c.view("web")
+    assert view["version"] == 1 and view["rollout"] is None
+    live = {i["id"] for i in view["instances"] if i["finished_at"] is None}
+    assert live == set(old)
+
+
 async def test_a_restart_whose_new_instance_is_never_healthy_reverts_keeping_the_old(
     cluster: Cluster, autojump_clock: trio.abc.Clock
 ) -> None:
@@ -211,11 +223,7 @@ async def test_a_restart_whose_new_instance_is_never_healthy_reverts_keeping_the
     await cluster.report(node, new, "restarting", reason="exited with code 1")
     await trio.sleep(20.1)
     assert stops(cluster) == [new.instance_id]  # the old ones run on
-    await cluster.report(node, new, "stopped", final=True)
-    view = cluster.view("web")
-    assert view["version"] == 1 and view["rollout"] is None
-    live = {i["id"] for i in view["instances"] if i["finished_at"] is None}
-    assert live == set(old)
+    await back_on_version_1(cluster, node, new, old)
     [reverted] = [e for e in cluster.events("web") if "reverting" in e]
     assert reverted.startswith("version 2 failed: instance") and "version 1" in reverted
 
@@ -236,11 +244,7 @@ async def test_a_rollback_during_a_restart_goes_back_to_the_restarted_version(
     assert back.version == 1
     await trio.sleep(5.1)  # the old ones prove their health as a roll's new ones do
     assert stops(cluster) == [new.instance_id]  # the old ones run on
-    await cluster.report(node, new, "stopped", final=True)
-    view = cluster.view("web")
-    assert view["version"] == 1 and view["rollout"] is None
-    live = {i["id"] for i in view["instances"] if i["finished_at"] is None}
-    assert live == set(old)
+    await back_on_version_1(cluster, node, new, old)
     events = cluster.events("web")
     [rollback] = [e for e in events if e.startswith("rollback to version 1")]
     assert "ends the rolling restart of version 1" in rollback

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from symphony.conductor.deployments.versions import rollback_target, version_of
-from symphony.conductor.store import KEEP_VERSIONS, MIGRATIONS, Store, migrate
+from symphony.conductor.store import KEEP_VERSIONS, MIGRATIONS, DeploymentRecord, Store, migrate
 from symphony.spec import parse_spec
 from tests.pgserver import raw_db
 
@@ -118,14 +118,20 @@ def _forgetting(url: str, *, fails: bool) -> None:
     conn.close()
 
 
+def _restarting(store: Store) -> DeploymentRecord:
+    """A deployment in a rolling restart: version 2 (a copy of 1) promoted, rolling."""
+    record = store.create_deployment(parse_spec(SEED))
+    store.update_deployment(
+        record.id, record.spec, version=2, roll_state="promoted", roll_reason="restart"
+    )
+    return record
+
+
 def test_finishing_a_roll_is_one_transaction(store_url: str) -> None:
     # A restart's roll ends: no roll, its version good, the one restarted forgotten. All
     # or nothing: a Conductor stopped half-way must not keep the restarted one for ever.
     with Store.open_url(store_url) as store:
-        record = store.create_deployment(parse_spec(SEED))
-        store.update_deployment(
-            record.id, record.spec, version=2, roll_state="promoted", roll_reason="restart"
-        )
+        record = _restarting(store)
         _forgetting(store_url, fails=True)
         with pytest.raises(Exception, match="no forgetting"):
             store.finish_roll(record.id, 2, [1])
@@ -145,10 +151,7 @@ def test_a_rollback_forgets_the_restarts_copy_in_its_own_transaction(store_url: 
     # A rollback that ends a rolling restart (version 2, a copy of 1) goes back to 1 and
     # forgets 2 in the same write: all or nothing.
     with Store.open_url(store_url) as store:
-        record = store.create_deployment(parse_spec(SEED))
-        store.update_deployment(
-            record.id, record.spec, version=2, roll_state="promoted", roll_reason="restart"
-        )
+        record = _restarting(store)
         _forgetting(store_url, fails=True)
         with pytest.raises(Exception, match="no forgetting"):
             store.update_deployment(record.id, record.spec, version=1, forget=2)
