@@ -46,6 +46,7 @@ from .versions import restart_copy, rollback_target, rolled_back, version_of
 
 if TYPE_CHECKING:
     from ..secrets import SecretVault
+    from .backlog import Backlog
     from .events import EventLog
     from .manager import Deployments
 
@@ -60,6 +61,13 @@ def _being_deleted(record: DeploymentRecord) -> GenerationConflict:
     return GenerationConflict(
         f"deployment {record.name} is being deleted (its processes are stopping); "
         "nothing was changed"
+    )
+
+
+def _busy(record: DeploymentRecord) -> str:
+    return (
+        f"deployment {record.name} is busy: it has not yet handled the changes told to "
+        "it before; nothing was changed, try again"
     )
 
 
@@ -78,8 +86,10 @@ class Changes:
         secrets: SecretVault | None
         events: EventLog
         deleting: dict[str, trio.Event]
+        backlog: Backlog
 
         def child(self, name: str) -> ActorRef: ...
+        async def tell_child(self, child: ActorRef, message: Any) -> None: ...
         def poke_timetable_for(self, specs: Iterable[DeploymentSpec]) -> None: ...
         async def _delete(self, message: DeleteDeployment) -> Failed | None: ...
 
@@ -148,7 +158,7 @@ class Changes:
         fresh_start = starting and updated.failure is not None
         if fresh_start:
             updated = self.store.set_deployment_failure(record.id, None) or updated
-        await self.child(record.id).tell(SpecChanged(updated, fresh_start))
+        await self.tell_child(self.child(record.id), SpecChanged(updated, fresh_start))
         return updated
 
     def _check_secrets(self, spec: DeploymentSpec) -> None:
@@ -165,7 +175,10 @@ class Changes:
         if record.id in self.deleting:
             return Failed(_being_deleted(record))
         try:
-            answer = await self.child(record.id).ask(Promote(), timeout=10)
+            child = self.child(record.id)
+            if self.backlog.behind(child):  # a promote must not overtake what waits
+                return Failed(RollConflict(_busy(record)))
+            answer = await child.ask(Promote(), timeout=10)
         except (AskTimeout, ActorStopped, KeyError) as error:
             return Failed(RollConflict(f"deployment {record.name} cannot be promoted now: {error}"))
         return Failed(RollConflict(answer)) if isinstance(answer, str) else answer

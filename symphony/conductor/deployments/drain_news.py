@@ -26,20 +26,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from symphony.actors import ActorCrashed, ActorRef, ActorStopped
 from symphony.wire.states import LIVE_STATES
 
-from .messages import Caught, DrainingChanged
+from .messages import DrainingChanged
 from .report_routing import HELLO_APPLY_TIMEOUT
 
 if TYPE_CHECKING:
     from ..nodes.model import NodeChanged
     from ..store import Store
+    from .backlog import Backlog
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -51,8 +51,10 @@ class DrainNews:
         store: Store
         scheduler: ActorRef
         _draining: frozenset[str]
+        backlog: Backlog
 
         def child(self, name: str) -> ActorRef: ...
+        async def tell_child(self, child: ActorRef, message: Any) -> None: ...
 
     async def _node_changed(self, message: NodeChanged) -> None:
         """Pass a node's news on: to the Scheduler first, but to the supervisors first
@@ -90,7 +92,7 @@ class DrainNews:
         for record in self.store.list_deployments():  # each child is named by its id
             with contextlib.suppress(KeyError, ActorStopped):
                 child = self.child(record.id)
-                await child.tell(news)
+                await self.tell_child(child, news)
                 if record.id in concerned:
                     asking.append(child)
         if asking:  # their withdrawals are then queued before the Scheduler's news
@@ -106,7 +108,7 @@ class DrainNews:
         """Wait until ``child`` handled what it was told (the caller bounds it all), then
         take it out of ``waiting``."""
         try:
-            await child.ask(Caught(), timeout=math.inf)
+            await self.backlog.caught_up(child)
         except ActorCrashed as error:  # its supervisor (the manager) restarts it
             log.warning("%r crashed acting on %s's undrain: %s", child, node_id, error)
         except ActorStopped:

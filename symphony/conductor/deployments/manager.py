@@ -11,14 +11,24 @@ deleted deployments, node sessions. It tells the Scheduler (down) and asks it, b
 why a group of creates would wait (``foresight.py``): the Scheduler never waits on it.
 Node news reaches it from the NodeRegistry's fan-out, so routing a report to a busy
 supervisor delays only this actor, never the registry (``report_routing.py``: a hello is
-asked of the supervisors concerned, bounded, before the Scheduler hears the node is
-ready). A node's news goes on to the Scheduler and, when a drain changes, to every
-supervisor (``drain_news.py``: an undrain asks those concerned :class:`Caught`, bounded
-in total, before the Scheduler hears). A change (update, promote, rollback, restart) is
-stored, then told to its supervisor (``changes.py``, ``restarting.py``). A delete waits
-for its supervisor's Teardown in a background task, since the stops' confirmations
-arrive through this very mailbox (``teardown.py``). Creates are stored in groups
-(``creating.py``), experiments' processes together (``experiments.py``).
+told to the supervisors concerned, and waited for, bounded, before the Scheduler hears
+the node is ready). A node's news goes on to the Scheduler and, when a drain changes, to
+every supervisor (``drain_news.py``: an undrain waits, bounded in total, for those
+concerned before the Scheduler hears). A change (update, rollback, restart) is stored,
+then told to its supervisor; a promote is asked of it, bounded (``changes.py``,
+``restarting.py``). A delete waits for its supervisor's Teardown in a background task,
+since the stops' confirmations arrive through this very mailbox (``teardown.py``).
+Creates are stored in groups (``creating.py``), experiments' processes together
+(``experiments.py``).
+
+A supervisor whose mailbox is full never holds this actor up: what it is told waits in
+the manager's :class:`~.backlog.Backlog`, delivered in order by a background task, a
+newer change (or drain, schedule, hello) standing in for the one still waiting, and
+bounded (``backlog.py``). So one slow or stuck deployment delays only itself: the API's
+requests and the node reports of every other deployment are handled meanwhile. Nothing
+told is lost while the supervisor lives; a change it has not caught up with is in the
+store, where a restarted supervisor reads it. A promote of a deployment with something
+still waiting is refused (a 409, nothing changed) rather than overtake it.
 
 Schedules: the Timetable tells this actor :class:`FireRun` / :class:`RestartDue`
 (down, like the API's requests), routed to the deployment's supervisor (a rolling
@@ -47,6 +57,7 @@ from ..nodes.model import ExpectNodes, InstancesReported, NodeChanged
 from ..secrets import SecretVault
 from ..store import DeploymentRecord, InstanceRecord, NotFound, Store
 from . import creating, experiments, restarting
+from .backlog import Backlog
 from .changes import Changes, Failed
 from .creating import BatchRefused, CreateQueue, FlushCreates
 from .drain_news import DrainNews
@@ -98,6 +109,7 @@ class Deployments(Changes, ReportRouting, DrainNews, Supervisor):
         self._draining = frozenset(store.draining_nodes())  # told to every supervisor
         self.creates = CreateQueue()  # stored in groups (see creating.py)
         self.foresight = Foresight()  # why new groups would wait (see foresight.py)
+        self.backlog = Backlog()  # what waits for a busy supervisor (see backlog.py)
         #: Deployments being torn down (a DELETE waits for their stops), each with the
         #: Event its teardown sets when it ends: a change to one is refused, not stored
         #: to vanish with it, and a repeated DELETE joins it (see teardown.py).
@@ -178,7 +190,7 @@ class Deployments(Changes, ReportRouting, DrainNews, Supervisor):
             return None
         if isinstance(message, FireRun | RestartDue):
             with contextlib.suppress(KeyError, ActorStopped):  # deleted meanwhile
-                await self.child(message.deployment_id).tell(message)
+                await self.tell_child(self.child(message.deployment_id), message)
             return None
         if isinstance(message, CreateDeployments):
             batch = await creating.create_batch(self, message)
@@ -197,6 +209,11 @@ class Deployments(Changes, ReportRouting, DrainNews, Supervisor):
             finally:
                 self._poke_timetable()  # its processes are deployments
         return await super().receive(message)
+
+    async def tell_child(self, child: ActorRef, message: Any) -> None:
+        """Tell one of its supervisors ``message``, never waiting on a busy one: it
+        waits in :attr:`backlog` instead (see ``backlog.py``)."""
+        await self.backlog.send(self.nursery, child, message)
 
     def poke_timetable_for(self, specs: Iterable[DeploymentSpec]) -> None:
         """Poke the Timetable after a create, change or delete only if a spec involved

@@ -9,9 +9,11 @@ exists are orphans: the node is told to stop them, or to forget those that ended
 
 Who waits on whom: node news reaches the manager from the NodeRegistry's fan-out, so
 routing a report to a busy supervisor delays only the manager, never the registry.
-A change of instance states is *told* to each supervisor concerned; a hello (the
-node's full list) is *asked* of them all at once, each bounded by
-:data:`HELLO_APPLY_TIMEOUT`, and only then does the Scheduler hear the node is ready
+A change of instance states is *told* to each supervisor concerned, never waiting for a
+full mailbox (``backlog.py``); a hello (the node's full list) is told to them all too,
+and then waited for, all at once, each bounded by :data:`HELLO_APPLY_TIMEOUT` (told,
+not asked: an ask's timeout covers waiting for room, so a part asked of a full mailbox
+was lost for good past it), and only then does the Scheduler hear the node is ready
 (:class:`NodeChanged`, handled after the hello that preceded it: ``drain_news.py``).
 Node news reaches the Scheduler through the manager (the registry's one subscriber in
 the Conductor) because of that ordering, which the two would otherwise race on: the
@@ -27,11 +29,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from symphony.actors import ActorCrashed, ActorRef, ActorStopped, AskTimeout
+from symphony.actors import ActorCrashed, ActorRef, ActorStopped
 from symphony.wire import InstanceStatus, StopInstance
 from symphony.wire.states import LIVE_STATES
 
@@ -42,6 +44,7 @@ from .messages import NodeReport
 if TYPE_CHECKING:
     from ..nodes.model import InstancesReported
     from ..store import Store
+    from .backlog import Backlog
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -56,8 +59,10 @@ class ReportRouting:
 
     if TYPE_CHECKING:  # provided by Deployments
         store: Store
+        backlog: Backlog
 
         def child(self, name: str) -> ActorRef: ...
+        async def tell_child(self, child: ActorRef, message: Any) -> None: ...
 
     async def _route(self, report: InstancesReported) -> None:
         by_deployment: dict[str, list[InstanceStatus]] = defaultdict(list)
@@ -85,7 +90,7 @@ class ReportRouting:
                 applying.append((child, part, updates))
                 continue
             try:
-                await child.tell(part)  # the supervisor settles it once applied
+                await self.tell_child(child, part)  # settled once applied
             except ActorStopped:
                 part.settle()
                 await self._stop_orphans(report, updates)
@@ -101,16 +106,25 @@ class ReportRouting:
         message: NodeReport,
         updates: list[InstanceStatus],
     ) -> None:
-        """Hand a supervisor its part of a hello and wait until it has applied it."""
+        """Hand a supervisor its part of a hello and wait, bounded, until it has applied
+        it (see the module docstring)."""
         try:
-            await child.ask(message, timeout=HELLO_APPLY_TIMEOUT)
-        except AskTimeout:
-            log.warning("%r did not apply %s's hello in time", child, report.node_id)
+            await self.tell_child(child, message)
+        except ActorStopped:
+            message.settle()  # never delivered
+            await self._stop_orphans(report, updates)
+            return
+        try:
+            with trio.move_on_after(HELLO_APPLY_TIMEOUT) as bound:
+                await self.backlog.caught_up(child)
         except ActorCrashed as error:
             # Its supervisor (the manager) restarts it from the store; not our crash.
             log.warning("%r crashed applying %s's hello: %s", child, report.node_id, error)
-        except ActorStopped:
+        except ActorStopped:  # deleted meanwhile: its part was applied or dropped
             await self._stop_orphans(report, updates)
+        else:
+            if bound.cancelled_caught:
+                log.warning("%r did not apply %s's hello in time", child, report.node_id)
 
     def _owner_of(self, update: InstanceStatus) -> str:
         """The deployment an update is about. A node that was told to stop an instance it
