@@ -22,6 +22,7 @@ from symphony.conductor.deployments import CreateDeployment
 from symphony.conductor.deployments.supervisor import DeploymentSupervisor
 from symphony.conductor.nodes.model import SetDraining
 from symphony.conductor.store import Store
+from symphony.wire import StopInstance
 
 from .test_reschedule import Cluster, cluster, spec
 from .test_undrain_starts import one_waiting_replacement
@@ -91,13 +92,22 @@ async def test_an_undrain_reaches_a_supervisor_whose_mailbox_stays_full(
     with pytest.raises(MailboxFull):  # filled up
         while True:
             web.tell_nowait(Pause(0))
+    began = trio.current_time()
     await cluster.registry.ask(SetDraining(node, False))
-    await trio.testing.wait_all_tasks_blocked()
+    other = spec("other", desired_state="stopped")
+    await cluster.deployments.ask(CreateDeployment(other), timeout=math.inf)
+    # The undrain's bound (10 s), not the 15 s it took web to make room.
+    assert trio.current_time() - began < 11, "the manager waited for room in a mailbox"
     await trio.sleep(60)
     await trio.testing.wait_all_tasks_blocked()
+    # Past the bound the Scheduler heard the node takes work again and placed the
+    # replacement there; the undrain reached web all the same, which stops it.
+    [(again, replacement)] = cluster.starts()[2:]
+    assert again == node
     states = sorted(i["state"] for i in cluster.view("web")["instances"])
-    assert states == ["running", "stopped"], states  # the undrain was heard, not lost
-    assert len(cluster.starts()) == 2, cluster.starts()
+    assert states == ["running", "stopping"], states  # the undrain was heard, not lost
+    stops = [c.instance_id for n, c in cluster.commands if isinstance(c, StopInstance)]
+    assert stops == [replacement.instance_id], stops
 
 
 async def test_the_scheduler_hears_of_an_undrain_even_when_the_store_fails(

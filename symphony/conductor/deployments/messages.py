@@ -375,9 +375,10 @@ class Caught:
     """Asked of a DeploymentSupervisor by the Deployments manager, which does nothing
     with it: answered once every message told before it was handled (reply: None).
 
-    An undrain tells :class:`DrainingChanged` (a tell always arrives) and then asks
-    this, bounded: asking the news itself would lose it for good when the mailbox
-    stayed full past the bound, since an ask's timeout covers waiting for room too."""
+    An undrain tells :class:`DrainingChanged` (a tell always arrives), and a hello its
+    :class:`NodeReport`, and then asks this, bounded: asking the news itself would lose
+    it for good when the mailbox stayed full past the bound, since an ask's timeout
+    covers waiting for room too."""
 
 
 # ---- from the Timetable, through the Deployments manager ----------------------------------

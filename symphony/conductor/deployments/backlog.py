@@ -1,0 +1,172 @@
+"""What the Deployments manager tells a supervisor too busy to take it now: it waits here.
+
+Why: the manager handles every create, change and delete of the API and every node
+report, one at a time. A DeploymentSupervisor can be slow: while handling one message
+it may wait on the Scheduler's mailbox, the NodeRegistry (``GetSession``), a node's
+session (a node that stops reading holds each send up to its link's stall bound, 10 s)
+or the store's group commit. Its bounded mailbox then fills, and a blocking ``tell``
+into it would hold the manager, and with it every other deployment, until it drained.
+
+So the manager never waits for a supervisor's mailbox. It delivers at once
+(``tell_nowait``) when the mailbox has room and nothing waits here for it; else the
+message waits here, in order behind the others for that supervisor, and one background
+task per supervisor with something waiting delivers them with a blocking ``tell`` (as
+the :class:`~symphony.conductor.fanout.LosslessFanout` does for news going up; the
+task touches only this queue, never the manager's own state).
+
+Nothing that matters is lost while the supervisor lives: every message is delivered,
+in the order it was sent, except that a newer message of the same kind *coalesces*
+with the one still waiting (it takes the newer one's place at the end of the queue):
+
+- :class:`SpecChanged`: the newer record (the whole spec as stored: what the
+  supervisor would read back if it restarted), a fresh start if either asked one;
+- :class:`DrainingChanged`: the newer set of draining nodes;
+- a hello's part (a :class:`NodeReport` with the node's full list), per node: the newer
+  list supersedes the older one, which is settled off its link's window;
+- :class:`RestartDue`: the newer; :class:`FireRun`: the newer, as a catch-up that
+  counts the times it stands in for (``skipped``).
+
+Bounded: per supervisor at most one message of each kind above (one hello per node),
+plus node reports of instance changes, which are never merged (each update counts) and
+stay counted on their link's window until applied, so a link whose reports wait here
+soon stops reading (``nodes/window.py``). The window lets a link read on after 10 s
+without a settle, though, so past :data:`MAX_WAITING` of them waiting for one
+supervisor the manager waits for room before queueing another report, as it always did
+before: only a node that keeps flooding one stuck deployment with reports gets there.
+
+A supervisor that stopped for good (deleted) gets nothing more: what waited for it is
+dropped, and each dropped message with a ``dropped_unread`` hook is told, as a closing
+mailbox does (a report is settled off its window; its instances are being stopped by
+the deployment's teardown).
+
+An ask that must come after what was told (``Caught``, once a hello or an undrain was
+told) first waits for the queue here to empty: :meth:`Backlog.caught_up`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Hashable, Iterable
+from dataclasses import replace
+from typing import Any
+
+import trio
+
+from symphony.actors import ActorRef, ActorStopped, MailboxFull
+
+from .messages import Caught, DrainingChanged, FireRun, NodeReport, RestartDue, SpecChanged
+
+log = logging.getLogger("symphony.conductor.deployments")
+
+#: Messages that may wait here for one supervisor before a report waits for room.
+MAX_WAITING = 256
+
+
+def _kind(message: Any) -> Hashable | None:
+    """What a newer message supersedes when one of the same kind waits (None: nothing)."""
+    if isinstance(message, SpecChanged | DrainingChanged | FireRun | RestartDue):
+        return type(message).__name__
+    if isinstance(message, NodeReport) and message.full:
+        return ("hello", message.node_id)
+    return None
+
+
+def _merged(waiting: Any, new: Any) -> Any:
+    """``new`` standing in for ``waiting`` (see the module docstring)."""
+    if isinstance(new, SpecChanged):
+        return SpecChanged(new.record, waiting.fresh_start or new.fresh_start)
+    if isinstance(new, FireRun):
+        return replace(new, catch_up=True, skipped=waiting.skipped + new.skipped + 1)
+    if isinstance(new, NodeReport):
+        waiting.settle()  # superseded: its updates are off the window now
+    return new
+
+
+def _dropped(messages: Iterable[Any]) -> None:
+    for message in messages:
+        hook = getattr(message, "dropped_unread", None)
+        if callable(hook):
+            hook()
+
+
+class Backlog:
+    """Per-supervisor queues of what waits for room (see the module docstring).
+
+    Call :meth:`send` only from the manager's handler (or the tasks it waits for).
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[ActorRef, deque[Any]] = {}
+        self._emptied: dict[ActorRef, trio.Event] = {}
+        self._delivered: dict[ActorRef, trio.Event] = {}  # set as each one is delivered
+        self.merged = 0  #: messages that stood in for one waiting (see the docstring)
+
+    async def send(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
+        """Deliver ``message`` to ``ref`` now, or queue it behind what waits for it;
+        waits only for a report past :data:`MAX_WAITING`. Raises :class:`ActorStopped`
+        if ``ref`` has stopped for good."""
+        if _kind(message) is None:
+            while len(self._queues.get(ref, ())) >= MAX_WAITING:
+                await self._delivered[ref].wait()
+        self._put(nursery, ref, message)
+
+    def _put(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
+        queue = self._queues.get(ref)
+        if queue is None:
+            try:
+                ref.tell_nowait(message)
+                return
+            except MailboxFull:
+                log.info("%r is busy: what it is told waits for room", ref)
+                queue = self._queues[ref] = deque()
+                self._emptied[ref] = trio.Event()
+                self._delivered[ref] = trio.Event()
+                nursery.start_soon(self._deliver, ref, queue)
+        kind = _kind(message)
+        if kind is not None:
+            for i, waiting in enumerate(queue):
+                if _kind(waiting) == kind:
+                    del queue[i]
+                    message = _merged(waiting, message)
+                    self.merged += 1
+                    break
+        queue.append(message)
+
+    def behind(self, ref: ActorRef) -> bool:
+        """Whether something told to ``ref`` still waits here."""
+        return ref in self._queues
+
+    def waiting(self, ref: ActorRef) -> int:
+        """How many messages wait here for ``ref``."""
+        return len(self._queues.get(ref, ()))
+
+    async def caught_up(self, ref: ActorRef) -> None:
+        """Return once ``ref`` has handled everything told to it so far (queued here or
+        in its mailbox); unbounded: the caller bounds it. Raises what the ask of
+        :class:`Caught` raises (``ActorStopped``, ``ActorCrashed``)."""
+        emptied = self._emptied.get(ref)
+        if emptied is not None:
+            await emptied.wait()
+        await ref.ask(Caught(), timeout=math.inf)
+
+    async def _deliver(self, ref: ActorRef, queue: deque[Any]) -> None:
+        in_flight: list[Any] = []
+        try:
+            while queue:
+                # Taken out before the send, so a merge never touches a message in flight.
+                in_flight = [queue.popleft()]
+                await ref.tell(in_flight[0])
+                in_flight = []
+                self._delivered[ref].set()
+                self._delivered[ref] = trio.Event()
+        except ActorStopped:
+            log.info("%r stopped: %d message(s) for it dropped", ref, 1 + len(queue))
+        finally:
+            # Not delivered (stopped for good, or the manager's run ended): dropped.
+            _dropped([*in_flight, *queue])
+            queue.clear()
+            del self._queues[ref]
+            self._emptied.pop(ref).set()
+            self._delivered.pop(ref).set()

@@ -1,0 +1,109 @@
+"""One deployment's stuck supervisor stalls no other deployment, and loses nothing.
+
+Real actors on a virtual clock (see ``test_reschedule.py``). The stuck supervisor is
+played by :class:`~.test_undrain_bounded.Pause`, as in the undrain tests: it sleeps on
+one, its mailbox full behind it. Meanwhile the manager must go on answering the API
+for the other deployments, and what it owes the stuck one (a stored change, a node's
+report, a drain) must still reach it once it wakes up.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import trio
+import trio.testing
+
+from symphony.actors import MailboxFull
+from symphony.conductor.deployments import (
+    CreateDeployment,
+    DeleteDeployment,
+    Deployments,
+    Failed,
+    UpdateDeployment,
+)
+from symphony.conductor.deployments.messages import PromoteDeployment
+from symphony.conductor.nodes.model import SetDraining
+
+from .test_reschedule import Cluster, cluster, spec
+from .test_undrain_bounded import Pause, _supervisor, pausable
+
+__all__ = ["cluster", "pausable"]
+
+
+async def _stuck(cluster: Cluster, name: str, seconds: float) -> None:
+    """``name``'s supervisor sleeps for ``seconds``, its mailbox full behind it."""
+    ref = _supervisor(name)
+    await ref.tell(Pause(seconds))
+    await trio.testing.wait_all_tasks_blocked()
+    with pytest.raises(MailboxFull):
+        while True:
+            ref.tell_nowait(Pause(0))
+
+
+async def test_a_stuck_supervisor_stalls_no_other_deployment(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    await cluster.deployments.ask(CreateDeployment(spec("stuck")))
+    await cluster.deployments.ask(CreateDeployment(spec("idle", desired_state="stopped")))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, start)] = cluster.starts()
+    await _stuck(cluster, "stuck", 600)
+    began = trio.current_time()
+    # What the manager owes the stuck one: a change, a node's report, a drain.
+    changed = await cluster.deployments.ask(UpdateDeployment("stuck", {"replicas": 2}))
+    assert changed.spec.replicas == 2
+    refused = await cluster.deployments.ask(PromoteDeployment("stuck"))  # not overtaking it
+    assert isinstance(refused, Failed) and "busy" in str(refused.error), refused
+    await cluster.report(node, start, "running", pid=10)
+    await cluster.registry.ask(SetDraining(node, True))
+    # Others are answered at once meanwhile.
+    other = spec("other", desired_state="stopped")
+    await cluster.deployments.ask(CreateDeployment(other), timeout=math.inf)
+    await cluster.deployments.ask(DeleteDeployment("idle"), timeout=math.inf)
+    assert trio.current_time() - began < 1, "the manager waited on a stuck supervisor"
+    assert cluster.store.get_deployment("idle") is None
+    # Once it wakes up, the stuck one hears all of it, in order.
+    await trio.sleep(700)
+    await trio.testing.wait_all_tasks_blocked()
+    states = sorted(i["state"] for i in cluster.view("stuck")["instances"])
+    assert "running" in states, states  # the report was applied
+    stuck_starts = [n for n, s in cluster.starts() if s.deployment_id == start.deployment_id]
+    assert len(stuck_starts) >= 2, stuck_starts  # the change (2 replicas) was applied
+    # The drain was heard: the new replica avoids the draining node.
+    assert stuck_starts[1:] and all(n != node for n in stuck_starts[1:]), stuck_starts
+
+
+@pytest.fixture
+def managers(monkeypatch: pytest.MonkeyPatch) -> list[Deployments]:
+    """The Deployments managers started from now on (ask for it before ``cluster``)."""
+    started: list[Deployments] = []
+    on_start = Deployments.on_start
+
+    async def _on_start(self: Deployments) -> None:
+        started.append(self)
+        await on_start(self)
+
+    monkeypatch.setattr(Deployments, "on_start", _on_start)
+    return started
+
+
+async def test_what_waits_for_a_stuck_supervisor_stays_bounded_and_the_last_change_wins(
+    managers: list[Deployments], cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    [manager] = managers
+    await cluster.deployments.ask(CreateDeployment(spec("stuck")))
+    await trio.testing.wait_all_tasks_blocked()
+    await _stuck(cluster, "stuck", 600)
+    began = trio.current_time()
+    for n in range(200):  # each one stored and answered; only the latest one waits
+        changed = await cluster.deployments.ask(UpdateDeployment("stuck", {"replicas": n % 3}))
+        assert changed.spec.replicas == n % 3
+    assert trio.current_time() - began < 1
+    assert manager.backlog.waiting(_supervisor("stuck")) == 1
+    await trio.sleep(700)
+    await trio.testing.wait_all_tasks_blocked()
+    assert manager.backlog.waiting(_supervisor("stuck")) == 0
+    live = [i for i in cluster.view("stuck")["instances"] if i["finished_at"] is None]
+    assert sorted(i["replica"] for i in live) == [0], live  # 199 % 3 replicas: the last
