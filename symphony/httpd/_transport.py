@@ -12,6 +12,12 @@ be out, the framing is lost. Such a socket is aborted there and then (a reset, w
 held in the kernel dropped), which also ends a read waiting on it in another task: a
 client gone without a FIN or reset is otherwise never heard from again, and that read
 would wait until the kernel stops retransmitting, minutes later.
+A write cancelled (the app's scope: a step-down, a stop) is exact about how far it got:
+cancelled before any byte of it went out, the stream is still at a boundary between two
+messages or frames, and what the app sends next (a WebSocket's close) may follow; cancelled
+once part of it is out, the socket is broken as above, so that nothing is written after
+half a frame (it would be read as that frame's rest), but not reset: what went before
+it stays for the client to read.
 """
 
 from __future__ import annotations
@@ -84,7 +90,8 @@ class Transport:
             return b""
 
     async def write(self, data: bytes) -> None:
-        """Send ``data`` whole (after any write in progress); nothing if the peer left."""
+        """Send ``data`` whole (after any write in progress); nothing if the peer left.
+        Cancelled part-way, it breaks the socket (see the module)."""
         while self._writing:
             if self._done is None:
                 self._done = trio.Event()
@@ -104,7 +111,7 @@ class Transport:
                 self._break(error)
                 return
             if sent < len(data):
-                await self._send_rest(memoryview(data)[sent:])
+                await self._send_rest(memoryview(data), sent)
             else:
                 await trio.lowlevel.cancel_shielded_checkpoint()
         except _GONE as gone:
@@ -115,12 +122,26 @@ class Transport:
                 self._done.set()
                 self._done = None
 
-    async def _send_rest(self, view: memoryview) -> None:
-        """What the kernel did not take at once, in pieces, each within the timeout."""
-        with trio.CancelScope() as scope:
-            for start in range(0, len(view), WRITE_PIECE):
-                scope.deadline = trio.current_time() + self.write_timeout
-                await self.stream.send_all(view[start : start + WRITE_PIECE])
+    async def _send_rest(self, data: memoryview, sent: int) -> None:
+        """``data`` from ``sent`` on: what the kernel did not take at once, in pieces,
+        each within the timeout. trio's ``send_all`` cannot say how much it wrote before
+        it was cancelled, the socket's ``send`` can (it is cancelled only while nothing
+        of its call went out): a cancel once some of ``data`` is out breaks the socket."""
+        sock = self.stream.socket
+        try:
+            with trio.CancelScope() as scope:
+                while sent < len(data):
+                    scope.deadline = trio.current_time() + self.write_timeout
+                    end = min(sent + WRITE_PIECE, len(data))
+                    while sent < end:
+                        sent += await sock.send(data[sent:end])
+        except OSError as error:  # reset, or closed: as send_all's broken stream
+            self._break(error)
+            return
+        except BaseException:
+            if sent:  # cut half-way (cancelled): nothing may follow it
+                self.broken = True
+            raise
         if scope.cancelled_caught:
             self.broken = self.stalled = True
             self._abort()

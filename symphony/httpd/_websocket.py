@@ -376,6 +376,10 @@ class WebSocket:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in WebSocket state {self.state}")
 
     async def _accept(self, message: AsgiMessage) -> None:
+        # A cancelled accept (the app's scope cancelled as it accepts: a step-down, a
+        # stop) changes nothing: the handshake may still be refused with an answer.
+        # Nothing else writes before the accept, so its 101 then goes out whole at once.
+        await trio.lowlevel.checkpoint_if_cancelled()
         headers: list[tuple[bytes, bytes]] = []
         subprotocol = message.get("subprotocol")
         if subprotocol is not None:

@@ -27,6 +27,7 @@ async def test_relay_to_a_version_4_node_is_refused_saying_why(tmp_path: Path) -
         await wait_experiment(c, "oldexp", "running")
         response = await c.http.get("/x/oldexp/ui/")
         assert response.status_code == 503, response.text
+        assert response.json()["error"] == "service unavailable"
         assert "protocol 4 and cannot relay" in response.json()["detail"]
         assert not [m for m in seen if isinstance(m, OpenStream)]
         # network: relay is placed only on nodes that can relay: it waits, saying why.

@@ -16,6 +16,7 @@ later), leaving the relay connections as they are.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -160,6 +161,7 @@ async def test_a_node_link_that_ends_answers_its_relayed_request_502(tmp_path: P
             while not answers:
                 await trio.sleep(0.05)
         assert answers[0].status_code == 502, answers[0].text
+        assert answers[0].json()["error"] == "bad gateway"  # its status's, not a 503's
         assert "link to node n1 is gone" in answers[0].json()["detail"]
 
 
@@ -190,7 +192,9 @@ async def test_a_node_link_that_ends_during_the_upgrade_answers_502_at_once(
             while not refusals:
                 await trio.sleep(0.05)
         assert refusals[0].status_code == 502, refusals[0]
-        assert b"link to node n1 is gone" in (refusals[0].body or b""), refusals[0]
+        refused = json.loads(refusals[0].body or b"{}")
+        assert refused["error"] == "bad gateway", refused
+        assert "link to node n1 is gone" in refused["detail"], refused
 
 
 HOLD = Path(__file__).with_name("hold_client.py")

@@ -53,6 +53,7 @@ async def test_visit_refuses_strangers_and_other_origins(tmp_path: Path) -> None
         assert evil.status_code == 403
         missing = await c.http.get("/x/web/nothing/")
         assert missing.status_code == 404 and "it has ui" in missing.json()["detail"]
+        assert missing.json()["error"] == "not found"  # as the API's other 404s
         assert (await c.http.get("/x/nope/ui/")).status_code == 404
 
 

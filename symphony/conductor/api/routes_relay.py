@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -40,11 +41,23 @@ def _hub() -> RelayHub:
     return hub
 
 
+def _refusal(error: RelayError) -> HttpError:
+    """The API's answer for a relay error: its status, with the title the API's other
+    errors of that status have (the standard reason phrase, as for the errors Quart
+    raises): ``404 not found``, ``409 conflict``, ``502 bad gateway`` (the node refused,
+    its link is gone), ``503 service unavailable``, ``504 gateway timeout``."""
+    try:
+        title = HTTPStatus(error.status).phrase.lower()
+    except ValueError:  # no status of HTTP's: not one the relay gives
+        title = "relay error"
+    return HttpError(error.status, title, str(error))
+
+
 def _target(experiment: str, service: str) -> Target:
     try:
         return find_service(context().store, experiment, service)
     except RelayError as error:
-        raise HttpError(error.status, "service unavailable", str(error)) from None
+        raise _refusal(error) from None
 
 
 def _prefix(experiment: str, service: str) -> str:
@@ -58,7 +71,7 @@ async def visit_link(experiment: str, service: str) -> dict[str, Any]:
         find_service(context().store, experiment, service)
     except RelayError as error:
         if error.status != 409:  # not running yet: the link works once it does
-            raise HttpError(error.status, "service unavailable", str(error)) from None
+            raise _refusal(error) from None
     code = hub.visits.issue(experiment, service)
     path = _prefix(experiment, service) + "/"
     # The relay port's origin, not the API's: the service's page must not share the
@@ -95,7 +108,7 @@ async def service_http(experiment: str, service: str, rest: str) -> Response | R
         return await proxy_http(hub, target, request, rest, context().token)
     except RelayError as error:
         _row(hub, "visit", target).failed(str(error))
-        raise HttpError(error.status, "service unavailable", str(error)) from None
+        raise _refusal(error) from None
 
 
 def _spend(hub: RelayHub, code: str, experiment: str, service: str, rest: str) -> Redirect:
@@ -145,7 +158,7 @@ async def service_websocket(experiment: str, service: str, rest: str) -> None:
         await proxy_websocket(hub, target, rest, row)
     except RelayError as error:
         row.failed(str(error))
-        raise HttpError(error.status, "service unavailable", str(error)) from None
+        raise _refusal(error) from None
 
 
 @relay.websocket("/experiments/<experiment>/services/<service>/forward")
@@ -160,7 +173,7 @@ async def forward(experiment: str, service: str) -> None:
         await forward_bytes(hub, target, row)
     except RelayError as error:
         row.failed(str(error))
-        raise HttpError(error.status, "service unavailable", str(error)) from None
+        raise _refusal(error) from None
 
 
 @relay.get("/tunnels")

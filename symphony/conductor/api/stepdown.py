@@ -28,7 +28,13 @@ answer a careful 502. A response of known length that had begun can only be cut.
 A WebSocket (a port-forward, a service's own) is an endless stream too: the step-down
 or stop closes it at once with a code and the reason (1012, service restart, as the
 leader steps down: another Conductor leads, or will in a moment; 1001, going away, as it
-stops), and one asked for from then on is refused with the 503 above.
+stops), and one asked for from then on is refused with the 503 above. The close goes out
+whatever the app was sending then: the server knows how far a cancelled send got. One
+cancelled before any byte of it went out (it waited for the socket, or woke as the scope
+was cancelled) left the stream between two frames, where the close fits; one cut
+half-way broke the socket, and nothing more is written to it (the client sees the
+connection end, 1006). An accept cancelled before its 101 went out leaves the handshake
+to be refused with the 503 above.
 
 A clean stop (SIGTERM or Ctrl-C, or an embedded ``run_conductor`` cancelled) goes
 through the same gate, with :meth:`StepDownGate.stop` instead of ``step_down``: new
@@ -174,8 +180,10 @@ class StepDownGate:
             self._tunnels.discard(tunnel)
 
     async def _end_tunnel(self, tunnel: _Tunnel, send: ASGISendCallable) -> None:
-        if tunnel.ended or tunnel.sending:
-            return  # closed already, or a frame cut half-way: only the socket's end is left
+        if tunnel.ended:
+            return  # closed or refused by the app already
+        # Whatever the app's last send was doing: a frame it cut half-way broke the
+        # socket, and the server writes nothing after it (see the module).
         with trio.move_on_after(CLOSE_SEND):
             if tunnel.accepted:
                 code = CLOSE_STOPPING if self.stopping else CLOSE_STEPPED_DOWN
@@ -234,20 +242,17 @@ def _denial(send: ASGISendCallable) -> ASGISendCallable:
 class _Tunnel:
     """One WebSocket served behind the gate: its cancel scope, and how far it got."""
 
-    __slots__ = ("accepted", "ended", "scope", "sending")
+    __slots__ = ("accepted", "ended", "scope")
 
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
         self.accepted = False  # the handshake was answered 101
         self.ended = False  # closed or refused by the app already
-        self.sending = False  # a send to the client is under way (cut: no close frame)
 
     def wrap(self, send: ASGISendCallable) -> ASGISendCallable:
         async def tracked(message: Message) -> None:
             kind = message["type"]
-            self.sending = True
             await send(message)
-            self.sending = False
             if kind == "websocket.accept":
                 self.accepted = True
             elif kind == "websocket.close" or (
