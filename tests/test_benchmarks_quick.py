@@ -118,3 +118,16 @@ def test_http_floor_measures_both_servers_answering() -> None:
         assert len(blocks) == 1  # the warm-up round is not kept
         # 40 requests may take less CPU than one tick of the clock /proc counts in
         assert blocks[0]["per_s"] > 0 and blocks[0]["server_us"] >= 0
+
+
+async def test_burst_cpu_counts_each_process_of_a_real_burst() -> None:
+    from benchmarks.burst_cpu import run
+
+    rows = await run(bursts=1, size=3)
+    assert len(rows) == 1  # the warm-up burst is left out
+    row = rows[0]
+    assert row["first_201_s"] <= row["last_201_s"] and row["first_line_s"] <= row["wall_s"]
+    cpu = row["cpu_s"]
+    assert set(cpu) == {"conductor", "agent", "monitor", "loggers", "jobs", "client", "all"}
+    # Every process was found and worked (a pid not found would read as 0 CPU).
+    assert all(cpu[name] > 0 for name in ("conductor", "agent", "monitor", "jobs"))

@@ -161,5 +161,13 @@ class Transport:
         sock.close()  # trio wakes a task waiting on it (ClosedResourceError)
 
     async def close(self) -> None:
-        """Close the socket (at once: what was written is already with the kernel)."""
-        await trio.aclose_forcefully(self.stream)
+        """Close the socket (at once: what was written is already with the kernel).
+
+        What ``trio.aclose_forcefully(stream)`` does, without its cost: that runs the
+        stream's ``aclose`` in a cancelled scope, so its checkpoint raises and catches
+        a ``Cancelled``, about 0.12 ms of CPU per connection on a slow machine (a
+        burst of 100 creates is 100 connections). The socket's own ``close`` wakes any
+        task still waiting on it; the checkpoint stays, shielded, so this never raises.
+        """
+        self.stream.socket.close()
+        await trio.lowlevel.cancel_shielded_checkpoint()
