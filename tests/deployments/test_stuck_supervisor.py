@@ -25,6 +25,7 @@ from symphony.conductor.deployments import (
 )
 from symphony.conductor.deployments.messages import PromoteDeployment
 from symphony.conductor.nodes.model import SetDraining
+from symphony.wire import StopInstance
 
 from .test_reschedule import Cluster, cluster, spec
 from .test_undrain_bounded import Pause, _supervisor, pausable
@@ -69,10 +70,17 @@ async def test_a_stuck_supervisor_stalls_no_other_deployment(
     await trio.testing.wait_all_tasks_blocked()
     states = sorted(i["state"] for i in cluster.view("stuck")["instances"])
     assert "running" in states, states  # the report was applied
-    stuck_starts = [n for n, s in cluster.starts() if s.deployment_id == start.deployment_id]
-    assert len(stuck_starts) >= 2, stuck_starts  # the change (2 replicas) was applied
-    # The drain was heard: the new replica avoids the draining node.
-    assert stuck_starts[1:] and all(n != node for n in stuck_starts[1:]), stuck_starts
+    # The change (a second replica) and the drain (a replacement for the first one,
+    # elsewhere): the Scheduler keeps new instances off a draining node whoever asks,
+    # so only the replacement shows that the supervisor itself heard of the drain.
+    later = [(n, s) for n, s in cluster.starts()[1:] if s.deployment_id == start.deployment_id]
+    assert sorted(s.replica for _, s in later) == [0, 1], later
+    assert all(n != node for n, _ in later), later
+    for n, s in later:
+        await cluster.report(n, s, "running", pid=11 + s.replica)
+    # Its replacement running, the instance on the drained node is stopped.
+    stops = [c.instance_id for _, c in cluster.commands if isinstance(c, StopInstance)]
+    assert stops == [start.instance_id], stops
 
 
 @pytest.fixture
