@@ -23,7 +23,7 @@ from symphony.conductor.deployments import (
     Failed,
     UpdateDeployment,
 )
-from symphony.conductor.deployments.messages import PromoteDeployment
+from symphony.conductor.deployments.messages import FireRun, PromoteDeployment
 from symphony.conductor.nodes.model import SetDraining
 from symphony.wire import StopInstance
 
@@ -115,3 +115,26 @@ async def test_what_waits_for_a_stuck_supervisor_stays_bounded_and_the_last_chan
     assert manager.backlog.waiting(_supervisor("stuck")) == 0
     live = [i for i in cluster.view("stuck")["instances"] if i["finished_at"] is None]
     assert sorted(i["replica"] for i in live) == [0], live  # 199 % 3 replicas: the last
+
+
+async def test_a_run_fired_under_a_waiting_change_reaches_the_supervisor_after_it(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """A newer change standing in for the one waiting takes its place in the queue: a
+    run fired under the first change still comes after it, and is not lost."""
+    scheduled = spec("nightly", desired_state="stopped", schedule={"cron": "0 3 * * *"})
+    record = await cluster.deployments.ask(CreateDeployment(scheduled))
+    await trio.testing.wait_all_tasks_blocked()
+    await _stuck(cluster, "nightly", 600)
+    # The first change is in flight (its delivery waits for room), the second one waits.
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"replicas": 3}))
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"desired_state": "running"}))
+    at = trio.current_time()
+    await cluster.deployments.tell(FireRun(record.id, at, at))  # as the Timetable does
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"replicas": 2}))
+    await trio.sleep(700)
+    await trio.testing.wait_all_tasks_blocked()
+    [run] = cluster.store.list_runs(record.id)
+    assert len(run.members) == 2, run  # under the newer spec: it stood in for both
+    started = [s for _, s in cluster.starts() if s.deployment_id == record.id]
+    assert sorted(s.replica for s in started) == [0, 1], started
