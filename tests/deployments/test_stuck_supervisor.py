@@ -10,12 +10,14 @@ report, a drain) must still reach it once it wakes up.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
-from symphony.actors import MailboxFull
+from symphony.actors import Actor, ActorStopped, MailboxFull, spawn
 from symphony.conductor.deployments import (
     CreateDeployment,
     DeleteDeployment,
@@ -23,6 +25,7 @@ from symphony.conductor.deployments import (
     Failed,
     UpdateDeployment,
 )
+from symphony.conductor.deployments.backlog import Backlog
 from symphony.conductor.deployments.messages import FireRun, PromoteDeployment
 from symphony.conductor.nodes.model import SetDraining
 from symphony.wire import StopInstance
@@ -138,3 +141,47 @@ async def test_a_run_fired_under_a_waiting_change_reaches_the_supervisor_after_i
     assert len(run.members) == 2, run  # under the newer spec: it stood in for both
     started = [s for _, s in cluster.starts() if s.deployment_id == record.id]
     assert sorted(s.replica for s in started) == [0, 1], started
+
+
+@dataclass
+class Fragile:
+    """A message whose ``dropped_unread`` hook raises, as a buggy hook would."""
+
+    told: list[int]
+
+    def dropped_unread(self) -> None:
+        self.told.append(1)
+        raise RuntimeError("a broken hook")
+
+
+class Held(Actor):
+    """Handles a message by waiting for ``release``."""
+
+    def __init__(self, release: trio.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    async def receive(self, message: Any) -> None:
+        await self.release.wait()
+
+
+async def test_a_hook_that_raises_spoils_no_cleanup_of_what_waited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each hook is told, the queue is gone and whoever waits for it is woken."""
+    backlog, told, release = Backlog(), [], trio.Event()
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, Held(release), mailbox_size=1)
+        await ref.tell("hold")
+        await trio.testing.wait_all_tasks_blocked()
+        ref.tell_nowait("full")
+        await backlog.send(nursery, ref, Fragile(told))  # in flight: its tell waits
+        await backlog.send(nursery, ref, Fragile(told))  # waits here
+        await trio.testing.wait_all_tasks_blocked()
+        await ref.stop()  # for good: spawned, nothing restarts it
+        release.set()
+        with trio.fail_after(1), pytest.raises(ActorStopped):
+            await backlog.caught_up(ref)
+        assert told == [1, 1] and not backlog.behind(ref)
+    failed = [r for r in caplog.records if r.exc_info and "broken hook" in str(r.exc_info[1])]
+    assert len(failed) == 2, caplog.text  # each one logged

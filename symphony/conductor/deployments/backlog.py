@@ -102,10 +102,16 @@ def _merged(waiting: Any, new: Any) -> Any:
 
 
 def _dropped(messages: Iterable[Any]) -> None:
+    """Tell each message dropped unread that wants to know. A hook that fails is logged,
+    never raised: the cleanup after it must go on (the others told, whoever waits for
+    the queue woken), and the manager must not crash for it."""
     for message in messages:
         hook = getattr(message, "dropped_unread", None)
         if callable(hook):
-            hook()
+            try:
+                hook()
+            except Exception:
+                log.exception("dropped_unread() of a %s failed", type(message).__name__)
 
 
 class Backlog:
