@@ -185,3 +185,28 @@ async def test_a_hook_that_raises_spoils_no_cleanup_of_what_waited(
         assert told == [1, 1] and not backlog.behind(ref)
     failed = [r for r in caplog.records if r.exc_info and "broken hook" in str(r.exc_info[1])]
     assert len(failed) == 2, caplog.text  # each one logged
+
+
+async def test_a_promote_of_a_stuck_supervisor_holds_up_no_other_request(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Nothing waits for it in the manager, but its mailbox is full: the promote is
+    asked (bounded) in the background while the manager answers the others."""
+    await cluster.deployments.ask(CreateDeployment(spec("stuck")))
+    await trio.testing.wait_all_tasks_blocked()
+    await _stuck(cluster, "stuck", 600)
+    answers: list[Any] = []
+    began = trio.current_time()
+    async with trio.open_nursery() as nursery:
+
+        async def promote() -> None:
+            answers.append(await cluster.deployments.ask(PromoteDeployment("stuck"), timeout=60))
+
+        nursery.start_soon(promote)
+        await trio.testing.wait_all_tasks_blocked()
+        other = spec("other", desired_state="stopped")
+        await cluster.deployments.ask(CreateDeployment(other), timeout=math.inf)
+        assert trio.current_time() - began < 1, "the manager waited on a stuck supervisor"
+    [refused] = answers  # past its bound, as before
+    assert isinstance(refused, Failed) and "cannot be promoted now" in str(refused.error)
+    assert 10 <= trio.current_time() - began < 11
