@@ -210,3 +210,50 @@ async def test_a_promote_of_a_stuck_supervisor_holds_up_no_other_request(
     [refused] = answers  # past its bound, as before
     assert isinstance(refused, Failed) and "cannot be promoted now" in str(refused.error)
     assert 10 <= trio.current_time() - began < 11
+
+
+@dataclass(frozen=True)
+class Crash:
+    """A message no supervisor handles: it crashes on it, and is restarted from the store."""
+
+
+async def test_a_restarted_supervisor_ignores_changes_older_than_the_store(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Its mailbox outlives the crash: the changes in it are no newer than what the
+    restarted supervisor read, and must not take it back to an older spec."""
+    await cluster.deployments.ask(CreateDeployment(spec("web", desired_state="stopped")))
+    await trio.testing.wait_all_tasks_blocked()
+    web = _supervisor("web")
+    await web.tell(Pause(10))
+    await web.tell(Crash())
+    for patch in ({"desired_state": "running"}, {"replicas": 2}):  # told behind the crash
+        await cluster.deployments.ask(UpdateDeployment("web", patch))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    assert _supervisor("web") is not web  # restarted, and read both changes
+    instances = cluster.view("web")["instances"]
+    assert sorted(i["replica"] for i in instances) == [0, 1], instances
+    assert not [e for e in cluster.events("web") if "scaled down" in e], cluster.events("web")
+
+
+async def test_a_restarted_supervisor_still_starts_afresh_as_an_older_change_asked(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The change that asked it is ignored (older than the store), but the restart
+    itself started the deployment afresh from the store."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("flaky", reschedule=no_attempts)))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "failed", reason="crashed", final=True)
+    assert cluster.view("flaky")["state"] == "failed"
+    flaky = _supervisor("flaky")
+    await flaky.tell(Pause(10))
+    await flaky.tell(Crash())
+    for _ in range(2):  # "symphony start" (afresh), then again (nothing failed by then)
+        await cluster.deployments.ask(UpdateDeployment("flaky", {"desired_state": "running"}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    assert _supervisor("flaky") is not flaky
+    assert len(cluster.starts()) == 2, cluster.events("flaky")  # started afresh
