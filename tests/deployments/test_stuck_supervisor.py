@@ -4,7 +4,9 @@ Real actors on a virtual clock (see ``test_reschedule.py``). The stuck superviso
 played by :class:`~.test_undrain_bounded.Pause`, as in the undrain tests: it sleeps on
 one, its mailbox full behind it. Meanwhile the manager must go on answering the API
 for the other deployments, and what it owes the stuck one (a stored change, a node's
-report, a drain) must still reach it once it wakes up.
+report, a drain) must still reach it once it wakes up, in an order that loses nothing
+(a run fired under a change comes after it), and a restarted supervisor must not go
+back to a change older than what it read from the store.
 """
 
 from __future__ import annotations
