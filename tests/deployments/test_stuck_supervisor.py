@@ -4,18 +4,22 @@ Real actors on a virtual clock (see ``test_reschedule.py``). The stuck superviso
 played by :class:`~.test_undrain_bounded.Pause`, as in the undrain tests: it sleeps on
 one, its mailbox full behind it. Meanwhile the manager must go on answering the API
 for the other deployments, and what it owes the stuck one (a stored change, a node's
-report, a drain) must still reach it once it wakes up.
+report, a drain) must still reach it once it wakes up, in an order that loses nothing
+(a run fired under a change comes after it), and a restarted supervisor must not go
+back to a change older than what it read from the store.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
-from symphony.actors import MailboxFull
+from symphony.actors import Actor, ActorStopped, MailboxFull, spawn
 from symphony.conductor.deployments import (
     CreateDeployment,
     DeleteDeployment,
@@ -23,8 +27,10 @@ from symphony.conductor.deployments import (
     Failed,
     UpdateDeployment,
 )
-from symphony.conductor.deployments.messages import PromoteDeployment
+from symphony.conductor.deployments.backlog import Backlog
+from symphony.conductor.deployments.messages import FireRun, PromoteDeployment
 from symphony.conductor.nodes.model import SetDraining
+from symphony.wire import StopInstance
 
 from .test_reschedule import Cluster, cluster, spec
 from .test_undrain_bounded import Pause, _supervisor, pausable
@@ -69,10 +75,17 @@ async def test_a_stuck_supervisor_stalls_no_other_deployment(
     await trio.testing.wait_all_tasks_blocked()
     states = sorted(i["state"] for i in cluster.view("stuck")["instances"])
     assert "running" in states, states  # the report was applied
-    stuck_starts = [n for n, s in cluster.starts() if s.deployment_id == start.deployment_id]
-    assert len(stuck_starts) >= 2, stuck_starts  # the change (2 replicas) was applied
-    # The drain was heard: the new replica avoids the draining node.
-    assert stuck_starts[1:] and all(n != node for n in stuck_starts[1:]), stuck_starts
+    # The change (a second replica) and the drain (a replacement for the first one,
+    # elsewhere): the Scheduler keeps new instances off a draining node whoever asks,
+    # so only the replacement shows that the supervisor itself heard of the drain.
+    later = [(n, s) for n, s in cluster.starts()[1:] if s.deployment_id == start.deployment_id]
+    assert sorted(s.replica for _, s in later) == [0, 1], later
+    assert all(n != node for n, _ in later), later
+    for n, s in later:
+        await cluster.report(n, s, "running", pid=11 + s.replica)
+    # Its replacement running, the instance on the drained node is stopped.
+    stops = [c.instance_id for _, c in cluster.commands if isinstance(c, StopInstance)]
+    assert stops == [start.instance_id], stops
 
 
 @pytest.fixture
@@ -107,3 +120,142 @@ async def test_what_waits_for_a_stuck_supervisor_stays_bounded_and_the_last_chan
     assert manager.backlog.waiting(_supervisor("stuck")) == 0
     live = [i for i in cluster.view("stuck")["instances"] if i["finished_at"] is None]
     assert sorted(i["replica"] for i in live) == [0], live  # 199 % 3 replicas: the last
+
+
+async def test_a_run_fired_under_a_waiting_change_reaches_the_supervisor_after_it(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """A newer change standing in for the one waiting takes its place in the queue: a
+    run fired under the first change still comes after it, and is not lost."""
+    scheduled = spec("nightly", desired_state="stopped", schedule={"cron": "0 3 * * *"})
+    record = await cluster.deployments.ask(CreateDeployment(scheduled))
+    await trio.testing.wait_all_tasks_blocked()
+    await _stuck(cluster, "nightly", 600)
+    # The first change is in flight (its delivery waits for room), the second one waits.
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"replicas": 3}))
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"desired_state": "running"}))
+    at = trio.current_time()
+    await cluster.deployments.tell(FireRun(record.id, at, at))  # as the Timetable does
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"replicas": 2}))
+    await trio.sleep(700)
+    await trio.testing.wait_all_tasks_blocked()
+    [run] = cluster.store.list_runs(record.id)
+    assert len(run.members) == 2, run  # under the newer spec: it stood in for both
+    started = [s for _, s in cluster.starts() if s.deployment_id == record.id]
+    assert sorted(s.replica for s in started) == [0, 1], started
+
+
+@dataclass
+class Fragile:
+    """A message whose ``dropped_unread`` hook raises, as a buggy hook would."""
+
+    told: list[int]
+
+    def dropped_unread(self) -> None:
+        self.told.append(1)
+        raise RuntimeError("a broken hook")
+
+
+class Held(Actor):
+    """Handles a message by waiting for ``release``."""
+
+    def __init__(self, release: trio.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    async def receive(self, message: Any) -> None:
+        await self.release.wait()
+
+
+async def test_a_hook_that_raises_spoils_no_cleanup_of_what_waited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each hook is told, the queue is gone and whoever waits for it is woken."""
+    backlog, told, release = Backlog(), [], trio.Event()
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, Held(release), mailbox_size=1)
+        await ref.tell("hold")
+        await trio.testing.wait_all_tasks_blocked()
+        ref.tell_nowait("full")
+        await backlog.send(nursery, ref, Fragile(told))  # in flight: its tell waits
+        await backlog.send(nursery, ref, Fragile(told))  # waits here
+        await trio.testing.wait_all_tasks_blocked()
+        await ref.stop()  # for good: spawned, nothing restarts it
+        release.set()
+        with trio.fail_after(1), pytest.raises(ActorStopped):
+            await backlog.caught_up(ref)
+        assert told == [1, 1] and not backlog.behind(ref)
+    failed = [r for r in caplog.records if r.exc_info and "broken hook" in str(r.exc_info[1])]
+    assert len(failed) == 2, caplog.text  # each one logged
+
+
+async def test_a_promote_of_a_stuck_supervisor_holds_up_no_other_request(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Nothing waits for it in the manager, but its mailbox is full: the promote is
+    asked (bounded) in the background while the manager answers the others."""
+    await cluster.deployments.ask(CreateDeployment(spec("stuck")))
+    await trio.testing.wait_all_tasks_blocked()
+    await _stuck(cluster, "stuck", 600)
+    answers: list[Any] = []
+    began = trio.current_time()
+    async with trio.open_nursery() as nursery:
+
+        async def promote() -> None:
+            answers.append(await cluster.deployments.ask(PromoteDeployment("stuck"), timeout=60))
+
+        nursery.start_soon(promote)
+        await trio.testing.wait_all_tasks_blocked()
+        other = spec("other", desired_state="stopped")
+        await cluster.deployments.ask(CreateDeployment(other), timeout=math.inf)
+        assert trio.current_time() - began < 1, "the manager waited on a stuck supervisor"
+    [refused] = answers  # past its bound, as before
+    assert isinstance(refused, Failed) and "cannot be promoted now" in str(refused.error)
+    assert 10 <= trio.current_time() - began < 11
+
+
+@dataclass(frozen=True)
+class Crash:
+    """A message no supervisor handles: it crashes on it, and is restarted from the store."""
+
+
+async def test_a_restarted_supervisor_ignores_changes_older_than_the_store(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Its mailbox outlives the crash: the changes in it are no newer than what the
+    restarted supervisor read, and must not take it back to an older spec."""
+    await cluster.deployments.ask(CreateDeployment(spec("web", desired_state="stopped")))
+    await trio.testing.wait_all_tasks_blocked()
+    web = _supervisor("web")
+    await web.tell(Pause(10))
+    await web.tell(Crash())
+    for patch in ({"desired_state": "running"}, {"replicas": 2}):  # told behind the crash
+        await cluster.deployments.ask(UpdateDeployment("web", patch))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    assert _supervisor("web") is not web  # restarted, and read both changes
+    instances = cluster.view("web")["instances"]
+    assert sorted(i["replica"] for i in instances) == [0, 1], instances
+    assert not [e for e in cluster.events("web") if "scaled down" in e], cluster.events("web")
+
+
+async def test_a_restarted_supervisor_still_starts_afresh_as_an_older_change_asked(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The change that asked it is ignored (older than the store), but the restart
+    itself started the deployment afresh from the store."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("flaky", reschedule=no_attempts)))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "failed", reason="crashed", final=True)
+    assert cluster.view("flaky")["state"] == "failed"
+    flaky = _supervisor("flaky")
+    await flaky.tell(Pause(10))
+    await flaky.tell(Crash())
+    for _ in range(2):  # "symphony start" (afresh), then again (nothing failed by then)
+        await cluster.deployments.ask(UpdateDeployment("flaky", {"desired_state": "running"}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    assert _supervisor("flaky") is not flaky
+    assert len(cluster.starts()) == 2, cluster.events("flaky")  # started afresh

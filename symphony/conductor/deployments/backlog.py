@@ -16,15 +16,28 @@ task touches only this queue, never the manager's own state).
 
 Nothing that matters is lost while the supervisor lives: every message is delivered,
 in the order it was sent, except that a newer message of the same kind *coalesces*
-with the one still waiting (it takes the newer one's place at the end of the queue):
+with the one still waiting. Where the merged message goes follows from what else in
+the queue depends on it:
 
-- :class:`SpecChanged`: the newer record (the whole spec as stored: what the
-  supervisor would read back if it restarted), a fresh start if either asked one;
-- :class:`DrainingChanged`: the newer set of draining nodes;
-- a hello's part (a :class:`NodeReport` with the node's full list), per node: the newer
-  list supersedes the older one, which is settled off its link's window;
-- :class:`RestartDue`: the newer; :class:`FireRun`: the newer, as a catch-up that
-  counts the times it stands in for (``skipped``).
+- a full snapshot that nothing else in the queue changes takes the **waiting one's
+  place**: what was queued between the two was sent under the older snapshot, and must
+  not reach the supervisor before it (a :class:`FireRun` seeing the spec from before
+  the change that gave the deployment its schedule would be dropped); it sees the newer
+  one instead, which is what a restarted supervisor would read from the store.
+
+  - :class:`SpecChanged`: the newer record (the whole spec as stored), a fresh start
+    if either asked one;
+  - :class:`DrainingChanged`: the newer set of draining nodes.
+
+- the others go **at the end**, after what was queued since the waiting one:
+
+  - :class:`RestartDue`: the newer; :class:`FireRun`: the newer, as a catch-up that
+    counts the times it stands in for (``skipped``). An event acts under the spec of
+    its time: the newer one may have been fired under a change queued since;
+  - a hello's part (a :class:`NodeReport` with the node's full list), per node: the
+    newer list supersedes the older one, which is settled off its link's window. Not
+    in the older one's place: the node's reports of instance changes queued since are
+    older than the newer list, and would undo it.
 
 Bounded: per supervisor at most one message of each kind above (one hello per node),
 plus node reports of instance changes, which are never merged (each update counts) and
@@ -64,6 +77,10 @@ log = logging.getLogger("symphony.conductor.deployments")
 MAX_WAITING = 256
 
 
+#: The kinds whose merged message takes the waiting one's place (see the docstring).
+_IN_PLACE = (SpecChanged, DrainingChanged)
+
+
 def _kind(message: Any) -> Hashable | None:
     """What a newer message supersedes when one of the same kind waits (None: nothing)."""
     if isinstance(message, SpecChanged | DrainingChanged | FireRun | RestartDue):
@@ -85,10 +102,16 @@ def _merged(waiting: Any, new: Any) -> Any:
 
 
 def _dropped(messages: Iterable[Any]) -> None:
+    """Tell each message dropped unread that wants to know. A hook that fails is logged,
+    never raised: the cleanup after it must go on (the others told, whoever waits for
+    the queue woken), and the manager must not crash for it."""
     for message in messages:
         hook = getattr(message, "dropped_unread", None)
         if callable(hook):
-            hook()
+            try:
+                hook()
+            except Exception:
+                log.exception("dropped_unread() of a %s failed", type(message).__name__)
 
 
 class Backlog:
@@ -128,9 +151,12 @@ class Backlog:
         if kind is not None:
             for i, waiting in enumerate(queue):
                 if _kind(waiting) == kind:
+                    self.merged += 1
+                    if isinstance(message, _IN_PLACE):
+                        queue[i] = _merged(waiting, message)
+                        return
                     del queue[i]
                     message = _merged(waiting, message)
-                    self.merged += 1
                     break
         queue.append(message)
 

@@ -4,7 +4,9 @@ Each change is checked, stored (a new version if its template is new: it rolls o
 recorded as an event and only then told to the deployment's supervisor
 (:class:`SpecChanged`), so what the API acknowledged is on disk before anything acts on
 it; a supervisor restarted meanwhile reads it back from the store. A promote is asked
-of the supervisor (bounded: it drives the roll), nothing is stored here. A change to a
+of the supervisor (bounded: it drives the roll) from a background task that answers
+the API later, so a supervisor with a full mailbox holds up no other request; nothing
+is stored here. A change to a
 deployment being deleted is refused before anything is stored (see ``teardown.py``).
 
 Who waits on whom: the manager handles these asks from the API and *tells* (or, for a
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
-from symphony.actors import ActorRef, ActorStopped, AskTimeout
+from symphony.actors import ActorCrashed, ActorRef, ActorStopped, AskTimeout, Reply
 from symphony.spec import DeploymentSpec, SpecError, secret_refs
 
 from ..store import (
@@ -71,6 +73,33 @@ def _busy(record: DeploymentRecord) -> str:
     )
 
 
+def _cannot_promote(record: DeploymentRecord, error: Exception) -> RollConflict:
+    return RollConflict(f"deployment {record.name} cannot be promoted now: {error}")
+
+
+async def _promoted(
+    record: DeploymentRecord,
+    child: ActorRef,
+    reply: Reply,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Ask ``child`` to promote (bounded: it drives the roll) and answer with what it
+    says. Started with ``nursery.start`` and ``started()`` first: this task goes on at
+    once into the ask, which puts Promote in the mailbox (or in line for room, first
+    come first in) before it first yields, so before the manager reads its next
+    message: nothing told to ``child`` after it overtakes it."""
+    task_status.started()
+    try:
+        answer = await child.ask(Promote(), timeout=10)
+    except (AskTimeout, ActorStopped) as error:
+        reply.send(Failed(_cannot_promote(record, error)))
+    except ActorCrashed as crash:  # restarted by its own supervisor; the asker hears why
+        reply.fail(crash)
+    else:
+        reply.send(Failed(RollConflict(answer)) if isinstance(answer, str) else answer)
+
+
 @dataclass(frozen=True, slots=True)
 class Failed:
     """A refused request: the API turns ``error`` into the right HTTP status."""
@@ -88,6 +117,9 @@ class Changes:
         deleting: dict[str, trio.Event]
         backlog: Backlog
 
+        @property
+        def nursery(self) -> trio.Nursery: ...
+        def defer_reply(self) -> Reply: ...
         def child(self, name: str) -> ActorRef: ...
         async def tell_child(self, child: ActorRef, message: Any) -> None: ...
         def poke_timetable_for(self, specs: Iterable[DeploymentSpec]) -> None: ...
@@ -168,7 +200,10 @@ class Changes:
         elif secret_refs(spec):
             raise SpecError([{"path": "config.env", "message": "this Conductor keeps no secrets"}])
 
-    async def _promote(self, message: PromoteDeployment) -> DeploymentRecord | Failed:
+    async def _promote(self, message: PromoteDeployment) -> Failed | None:
+        """Refuse it now, or answer it later from a background task: a supervisor's
+        mailbox may be full (its Backlog just emptied into it) and the ask waits for room,
+        which must not hold up every other request."""
         record = self.store.get_deployment(message.id_or_name)
         if record is None:
             return Failed(NotFound(f"no deployment {message.id_or_name!r}"))
@@ -176,12 +211,13 @@ class Changes:
             return Failed(_being_deleted(record))
         try:
             child = self.child(record.id)
-            if self.backlog.behind(child):  # a promote must not overtake what waits
-                return Failed(RollConflict(_busy(record)))
-            answer = await child.ask(Promote(), timeout=10)
-        except (AskTimeout, ActorStopped, KeyError) as error:
-            return Failed(RollConflict(f"deployment {record.name} cannot be promoted now: {error}"))
-        return Failed(RollConflict(answer)) if isinstance(answer, str) else answer
+        except KeyError as error:
+            return Failed(_cannot_promote(record, error))
+        if self.backlog.behind(child):  # a promote must not overtake what waits
+            return Failed(RollConflict(_busy(record)))
+        reply = self.defer_reply()
+        await self.nursery.start(_promoted, record, child, reply)
+        return None
 
     async def _rollback(self, message: RollbackDeployment) -> DeploymentRecord | Failed:
         record = self.store.get_deployment(message.id_or_name)

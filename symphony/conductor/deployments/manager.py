@@ -15,11 +15,11 @@ told to the supervisors concerned, and waited for, bounded, before the Scheduler
 the node is ready). A node's news goes on to the Scheduler and, when a drain changes, to
 every supervisor (``drain_news.py``: an undrain waits, bounded in total, for those
 concerned before the Scheduler hears). A change (update, rollback, restart) is stored,
-then told to its supervisor; a promote is asked of it, bounded (``changes.py``,
-``restarting.py``). A delete waits for its supervisor's Teardown in a background task,
-since the stops' confirmations arrive through this very mailbox (``teardown.py``).
-Creates are stored in groups (``creating.py``), experiments' processes together
-(``experiments.py``).
+then told to its supervisor; a promote is asked of it, bounded, from a background
+task that answers later (``changes.py``, ``restarting.py``). A delete waits for its
+supervisor's Teardown in a background task, since the stops' confirmations arrive
+through this very mailbox (``teardown.py``). Creates are stored in groups
+(``creating.py``), experiments' processes together (``experiments.py``).
 
 A supervisor whose mailbox is full never holds this actor up: what it is told waits in
 the manager's :class:`~.backlog.Backlog`, delivered in order by a background task, a

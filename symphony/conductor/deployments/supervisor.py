@@ -159,7 +159,7 @@ class DeploymentSupervisor(
         elif isinstance(message, PlacementNews):
             await self._news(message)
         elif isinstance(message, SpecChanged):
-            await self._spec_changed(message.record, message.fresh_start)
+            await self._told_change(message)
         elif isinstance(message, DrainingChanged):
             self._draining = message.nodes
             await self._reconcile()
@@ -250,6 +250,20 @@ class DeploymentSupervisor(
 
     def _requests(self) -> dict[str, int]:
         return runtime_requests(self.record.spec.kind, self.record.spec.capacity_requests)
+
+    async def _told_change(self, message: SpecChanged) -> None:
+        """A change the manager stored, applied unless the record held is as new: this
+        actor restarted since and read the store, while its mailbox (kept across
+        restarts) still holds the changes told before. Every write of a spec (an update,
+        a rollback, a revert) adds one to the generation; what is written without it
+        (the roll's state, a failure) is written by this actor after the change, or by
+        the manager before telling it. So a record with no higher generation is the same
+        or older: applying it would undo what is stored until the next change came. A
+        fresh start it asked is no loss either: the restart made one, since instances
+        of an older generation count for no replica (attempts start from zero, and every
+        replica gets a new instance)."""
+        if message.record.generation > self.record.generation:
+            await self._spec_changed(message.record, message.fresh_start)
 
     async def _spec_changed(self, record: DeploymentRecord, fresh_start: bool) -> None:
         old = self.record
