@@ -45,10 +45,17 @@ from tests.deployments.onenode import one_node_cluster
 from tests.deployments.procs import conductor as conductor_command
 from tests.deployments.procs import free_port
 
+#: The API's model modules a Conductor that served only ``GET /deployments`` has not loaded.
+_API_MODELS_NOT_SERVED = (
+    "models", "models_batch", "models_usage", "models_tokens", "models_secrets",
+    "models_experiments", "models_logs", "models_live", "models_versions",
+)  # fmt: skip
 #: What the serving image of ``symphony conductor`` has no use for: the parser, every
 #: command it does not run, the configuration's pydantic models, what only the API's
 #: documentation needs (loaded by the first ``/openapi.json`` or ``/docs``) and the
-#: proxies of experiments' services (loaded by the first visit or port-forward).
+#: proxies of experiments' services (loaded by the first visit or port-forward), the
+#: API's models of answers (loaded with ``/openapi.json``) and the request models of
+#: routes it has not served yet (tokens, secrets, experiments, logs, ``/live``, rollback).
 NOT_IN_SERVING_CONDUCTOR = (
     "argparse",
     "symphony.cli.deploy",
@@ -62,6 +69,7 @@ NOT_IN_SERVING_CONDUCTOR = (
     "symphony.conductor.api.proxy_http",
     "symphony.conductor.api.proxy_ws",
     "http.cookies",
+    *(f"symphony.conductor.api.{name}" for name in _API_MODELS_NOT_SERVED),
     # The node's side of the link: a Conductor serves links with its own WebSocket.
     "symphony.wire.client",
     "trio_websocket",

@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 import pytest
 
-from symphony.cli.handoff import HANDOFF_ENV, _classes, _decode, _dump
+from symphony.cli.handoff import ADDED_ENV, HANDOFF_ENV, LEAN_CODE_ENV, _classes, _decode, _dump
 from symphony.config import parse_config
 from symphony.node.process.client import monitor_command
 from symphony.node.process.lighttuple import NamedTuple
@@ -39,12 +39,14 @@ NOT_IN_AGENT = ("cryptography", "pydantic", "quart", "hypercorn", "httpx", "quar
 NOT_IN_AGENT_IDLE = ("tarfile", "difflib", "uuid", "http", "pickle")
 #: What the node monitor, which lives as long as the machine's jobs, does without:
 #: argparse (with gettext and locale), shutil (with zlib, bz2 and lzma), traceback
-#: (in the log forwarder it forks, only on a bug), random (at a jittered restart) and
-#: typing (see symphony.node.process.lighttuple).
+#: (in the log forwarder it forks, only on a bug), random (at a jittered restart),
+#: typing (see symphony.node.process.lighttuple) and hashlib (it maps OpenSSL's
+#: libcrypto; used once a job has secrets to mask).
 #: The monitor's own modules, which the agent has no use for.
 MONITOR_ONLY = ("monitor_server", "monitor", "spawn", "joblogger", "logrelay", "runstore")
 NOT_IN_MONITOR = (
     "argparse", "gettext", "locale", "shutil", "bz2", "lzma", "traceback", "random", "typing",
+    "hashlib", "_hashlib",
 )  # fmt: skip
 
 
@@ -115,12 +117,15 @@ def test_gpu_discovery_without_nvidias_library_leaves_pynvml_unloaded() -> None:
 
 
 async def test_a_running_node_agent_keeps_neither_pydantic_nor_cryptography(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``symphony node`` validates its configuration (pydantic), connects over TLS and
     reads its Conductor's name; what stays mapped in the agent once it is ready has
     neither library. It is the same process (pid, command line) the operator started,
-    and the variable that handed the configuration over is not passed on."""
+    re-executed so that its code objects keep no column tables (the environment its
+    image started with, ``/proc/PID/environ``, says so), and neither that variable nor
+    the one that handed the configuration over is passed on."""
+    monkeypatch.delenv("PYTHONNODEBUGRANGES", raising=False)
     conductor, agent, api = await one_node_cluster(tmp_path, capacity=1)
     try:
         maps = Path(f"/proc/{agent.pid}/maps").read_text()
@@ -128,10 +133,13 @@ async def test_a_running_node_agent_keeps_neither_pydantic_nor_cryptography(
         assert "/_pickle." not in maps  # the configuration came as marshal data
         command = Path(f"/proc/{agent.pid}/cmdline").read_bytes().split(b"\0")[:-1]
         assert [part.decode() for part in command[-len(agent.args) :]] == agent.args
-        # Its monitor (and so every job) started without the handover's variable.
+        started_with = Path(f"/proc/{agent.pid}/environ").read_bytes().split(b"\0")
+        assert b"PYTHONNODEBUGRANGES=1" in started_with
+        # Its monitor (and so every job) started without the handover's variables.
         monitor = monitor_pid(str(tmp_path / "worker" / "jobs"))
         environ = Path(f"/proc/{monitor}/environ").read_bytes().split(b"\0")
-        assert [v for v in environ if v.startswith(HANDOFF_ENV.encode() + b"=")] == []
+        names = {HANDOFF_ENV, ADDED_ENV, *LEAN_CODE_ENV}
+        assert [v for v in environ if v.split(b"=")[0].decode() in names] == []
     finally:
         await tear_down_node(agent, conductor, api, tmp_path / "worker" / "jobs")
 

@@ -46,10 +46,11 @@ HANDOFF_ENV = "SYMPHONY_VALIDATED_CONFIG_FD"
 #: The variables set only for the new interpreter (``NAME NAME ...``): its next image
 #: removes them with :data:`HANDOFF_ENV`, so no process it starts inherits them.
 ADDED_ENV = "SYMPHONY_HANDOFF_ADDED"
-#: With ``lean_code``: code objects without the column of every instruction. The
-#: Conductor's imports are most of its memory, and their code objects the largest part
-#: (about 0.5 MiB of column tables); a traceback then shows each line without the
-#: ``^^^^`` under the failing expression, nothing else changes (``.pyc`` files keep them).
+#: With ``lean_code``: code objects without the column of every instruction. A
+#: service's imports are most of its memory, and their code objects the largest part
+#: (column tables: about 0.5 MiB of a Conductor, 0.25 of a node agent); a traceback
+#: then shows each line without the ``^^^^`` under the failing expression, nothing else
+#: changes (``.pyc`` files keep them).
 LEAN_CODE_ENV = {"PYTHONNODEBUGRANGES": "1"}
 
 

@@ -185,9 +185,9 @@ def _start(config: Config, *, reexec: bool = False) -> int:
     command line and validating its configuration loaded (:mod:`symphony.cli.handoff`).
     """
     if reexec:
-        # A Conductor's imports are most of its memory: its code objects go without
+        # A service's imports are most of its memory: its code objects go without
         # column tables (see handoff.LEAN_CODE_ENV); a node's jobs are not affected.
-        hand_over(config, lean_code=config.mode == "conductor")  # returns where it cannot
+        hand_over(config, lean_code=True)  # returns where it cannot
     from symphony.logs import setup_logging
 
     from .runner import run_service

@@ -16,13 +16,13 @@ of ``models_base.py``, and the names listed here are importable from here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from symphony.wire.states import DeploymentState, InstanceState
 
-from .models_base import _Answer, _Request
+from .models_base import _Answer
 from .models_experiments import Experiment, ExperimentChange, ExperimentList, ExperimentProcess
 from .models_queries import DeploymentsQuery, EventsQuery
 from .models_tokens import (
@@ -40,6 +40,7 @@ from .models_usage import (
     RestartCount,
     UsageBucket,
 )
+from .models_versions import RollbackRequest, Version, VersionList
 
 __all__ = [
     "DEFAULT_TTL",
@@ -78,9 +79,6 @@ __all__ = [
     "Version",
     "VersionList",
 ]
-
-#: The most log lines one request may ask for.
-MAX_TAIL = 100_000
 
 
 class Error(_Answer):
@@ -183,28 +181,6 @@ class Rollout(_Answer):
     old: int
     new: int
     new_healthy: int
-
-
-class Version(_Answer):
-    """One kept version: its template (in ``spec``) and how its roll went."""
-
-    version: int
-    current: bool
-    status: Literal["rolling", "canary", "good", "failed"]
-    reason: str | None
-    created_at: float
-    used_at: float = Field(description="When it last became the current version")
-    spec: dict[str, Any]
-
-
-class VersionList(_Answer):
-    versions: list[Version] = Field(description="The most recently current first")
-
-
-class RollbackRequest(_Request):
-    version: Annotated[int, Field(ge=1)] | None = Field(
-        default=None, description="The version to go back to; default: the one current before"
-    )
 
 
 class DeploymentList(_Answer):

@@ -5,7 +5,12 @@
   ignored;
 - :class:`_Answer`: a response, open to fields added later.
 
-Each defers building its validator to first use: the API's import stays cheap.
+Each defers building its validator to first use: the API's import stays cheap. The
+classes themselves are not free (a few KiB each, kept for good), so a serving Conductor
+defines only those it uses: the answers' models (:mod:`.models`, for ``/openapi.json``)
+come with the document, and the routes that an idle Conductor does not serve (tokens,
+secrets, an experiment's change, logs, ``/live``, a rollback) import theirs at their
+first request. The routes of deployments and events import their queries' models.
 """
 
 from __future__ import annotations

@@ -14,13 +14,9 @@ from symphony.spec import DeploymentSpec
 
 from .models import Deployment
 from .models_base import _Answer, _Request
+from .routes_batch import MAX_BATCH
 
 __all__ = ["MAX_BATCH", "CreatedDeployments", "DeploymentBatch"]
-
-#: The most deployments one batch may create. One batch is one transaction and one
-#: message to the Deployments manager, which starts every supervisor before it answers
-#: anything else: the cap bounds that pause (about 0.1 s here) as well as the body.
-MAX_BATCH = 200
 
 
 class DeploymentBatch(_Request):

@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from .models import MAX_TAIL
 from .models_base import _Query
 from .since import parse_since
+
+#: The most log lines one request may ask for.
+MAX_TAIL = 100_000
 
 
 def _since_ns(value: str | None) -> str | None:

@@ -24,7 +24,7 @@ from .context import ApiContext
 from .errors import Answer, HttpError, response_of
 from .instance_usage import current_usage, with_current_usage
 from .jsonout import json_compact
-from .models import DeploymentsQuery
+from .models_queries import DeploymentsQuery
 from .paging import BadCursor, key_of_cursor
 from .params import query_params
 from .views import deployment_json

@@ -12,7 +12,7 @@ from typing import Any
 from quart import Blueprint
 
 from .app import context
-from .models import EventsQuery
+from .models_queries import EventsQuery
 from .params import query_params
 from .routes_deployments import find
 from .views import event_json

@@ -21,7 +21,7 @@ from .app import context
 from .body import json_body, parse_body
 from .errors import HttpError
 from .experiment_views import experiment_json
-from .models import EventsQuery, ExperimentChange
+from .models_queries import EventsQuery
 from .params import query_params
 from .routes_deployments import DELETE_TIMEOUT, refused
 from .views import event_json
@@ -69,6 +69,8 @@ async def get(experiment: str) -> dict[str, Any]:
 
 @experiments.patch("/experiments/<experiment>")
 async def patch(experiment: str) -> dict[str, Any]:
+    from .models_experiments import ExperimentChange  # with the first request: see .models_base
+
     change = parse_body(ExperimentChange, await json_body())
     record = find(experiment)
     message = ChangeExperiment(record.name, change.desired_state)

@@ -50,7 +50,6 @@ from .app import context
 from .context import ApiContext
 from .gpu_view import holders_of
 from .jsonout import json_compact
-from .models_live import LiveQuery
 from .params import query_params
 from .routes_nodes import node_json
 from .snapshots import Fingerprint, Snapshot, SnapshotCache, View, fingerprint
@@ -271,6 +270,8 @@ async def _sweep(ctx: ApiContext, state: LiveState, poll_period: float, view: Vi
 
 @live.get("/live")
 async def live_stream() -> Response:
+    from .models_live import LiveQuery  # with the first request: see .models_base
+
     query = query_params(LiveQuery)  # a bad view is a 400 here, before the stream begins
     ctx = context()
     # The generator runs after this handler returned, outside the app context.

@@ -29,7 +29,6 @@ from ..store import InstanceRecord
 from .app import context
 from .errors import HttpError
 from .logfeed import LogFeed
-from .models_logs import LogsQuery
 from .params import query_params
 from .routes_deployments import find
 
@@ -73,6 +72,8 @@ def pick_instance(instances: list[InstanceRecord], wanted: str | None) -> Instan
 @logs.get("/deployments/<id_or_name>/logs")
 async def deployment_logs(id_or_name: str) -> Response:
     ctx = context()
+    from .models_logs import LogsQuery  # with the first request: see .models_base
+
     params = query_params(LogsQuery)
     tail, follow, stream, wanted = params.lines(), params.follow, params.stream, params.instance
     record = find(id_or_name)

@@ -21,7 +21,6 @@ from ..store import SecretRecord
 from .app import context
 from .body import json_body, parse_body
 from .errors import HttpError
-from .models_secrets import SecretRequest
 
 __all__ = ["SECRETS_KEY", "secrets"]
 
@@ -45,6 +44,8 @@ def _json(record: SecretRecord) -> dict[str, Any]:
 
 @secrets.post("/secrets")
 async def set_secret() -> tuple[dict[str, Any], int, dict[str, str]]:
+    from .models_secrets import SecretRequest  # with the first request: see .models_base
+
     body = parse_body(SecretRequest, await json_body())
     record, created = vault().set(body.name, body.value)
     return {**_json(record), "created": created}, 201 if created else 200, _NO_STORE

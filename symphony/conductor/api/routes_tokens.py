@@ -29,12 +29,11 @@ from quart import Blueprint, current_app, request
 from ..binding import JoinBinding
 from .body import json_body, parse_body
 from .errors import HttpError
-from .models import DEFAULT_TTL, TokenRequest
 
 if TYPE_CHECKING:
     from ..join import JoinService
 
-__all__ = ["DEFAULT_TTL", "JOIN_SERVICE_KEY", "tokens"]
+__all__ = ["JOIN_SERVICE_KEY", "tokens"]
 
 #: Where the Conductor puts its :class:`~symphony.conductor.join.JoinService` in the app config.
 JOIN_SERVICE_KEY = "SYMPHONY_JOIN"
@@ -53,6 +52,8 @@ _BINDING_FIELDS = ("node_id", "groups", "capacities")
 
 
 async def _options() -> tuple[float, bool, JoinBinding | None]:
+    from .models_tokens import TokenRequest  # with the first request: see .models_base
+
     body = parse_body(TokenRequest, await json_body(empty={}))
     try:
         # The model checked each field by the wire's rules already; this builds the

@@ -16,7 +16,6 @@ from ..deployments.messages import PromoteDeployment, RestartDeployment, Rollbac
 from ..store import DeploymentRecord
 from .app import context
 from .body import json_body, parse_body
-from .models import RollbackRequest
 from .routes_deployments import find, one, refused
 from .views import version_json
 
@@ -42,6 +41,8 @@ async def promote(id_or_name: str) -> dict[str, Any]:
 async def rollback(id_or_name: str) -> dict[str, Any]:
     # The body first, as for every write: an answer sent before the request's body was
     # read would leave the client waiting to finish sending it.
+    from .models_versions import RollbackRequest  # with the first request: see .models_base
+
     body = parse_body(RollbackRequest, await json_body(empty={}))
     record = find(id_or_name)
     message = RollbackDeployment(record.id, body.version)

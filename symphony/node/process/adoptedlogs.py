@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import time
 
@@ -82,6 +81,10 @@ def mask_meta(env: dict[str, str], mask: list[str]) -> dict[str, object]:
 
 
 def _digest(salt: bytes, value: bytes) -> str:
+    # Imported here: hashlib maps OpenSSL's libcrypto (about 0.5 MiB resident), which
+    # the long-lived monitor needs only once a job has secrets to mask.
+    import hashlib
+
     return hashlib.sha256(salt + value).hexdigest()
 
 
