@@ -23,6 +23,7 @@ from symphony.node.process.logrelay import LOST_LINE
 from symphony.wire import StopInstance
 from tests.jobs.harness import (
     ended,
+    kill_logger_then_monitor,
     monitor_pid,
     open_jobs,
     open_node,
@@ -58,13 +59,13 @@ def _readers_of(pipe: str) -> set[int]:
 
 
 def kill_reader_then_monitor(state_dir: str, pipe: str) -> None:
-    """SIGKILL the one logger reading ``pipe``, then the node's monitor at once (before
-    it could replace that logger): the double fault these tests are about."""
+    """SIGKILL the one logger reading ``pipe``, then the node's monitor before it could
+    replace that logger (:func:`~tests.jobs.harness.kill_logger_then_monitor`): the
+    double fault these tests are about."""
     (logger,) = _readers_of(pipe)
     monitor = monitor_pid(state_dir)
     assert monitor is not None
-    os.kill(logger, signal.SIGKILL)
-    os.kill(monitor, signal.SIGKILL)
+    kill_logger_then_monitor(logger, monitor)
 
 
 def _unread(pid: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -25,6 +26,11 @@ from tests.test_process_adopted_output import (
 )
 from tests.test_process_node_machine import log_size
 
+if TYPE_CHECKING:
+    from symphony.node.jobs import ProcessJobs
+    from symphony.wire import StartInstance
+    from tests.jobs.harness import LinkDouble
+
 SECRET = "s3cr3t-value"
 
 
@@ -34,6 +40,15 @@ def _unread_or_gone(pid: int) -> int:
         return _unread(pid)
     except OSError:
         return 1 << 30
+
+
+async def _started(jobs: ProcessJobs, link: LinkDouble, command: StartInstance) -> int:
+    """Start ``command``'s instance; the pid of its run, once it runs."""
+    name = command.instance_id
+    await jobs.start(command)
+    await wait_real(lambda: any(s.state.value == "running" for s in link.of(name)))
+    (pid,) = {s.pid for s in link.of(name) if s.pid is not None}
+    return pid
 
 
 # The job re-exports its secret before exec: its environment no longer holds the value.
@@ -54,9 +69,7 @@ async def test_a_secret_reexported_before_exec_is_never_written_unmasked(tmp_pat
     command = dataclasses.replace(start_command("bearer-0", REEXPORTED), secrets={"TOKEN": SECRET})
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
-            await jobs.start(command)
-            await wait_real(lambda: any(s.state.value == "running" for s in link.of("bearer-0")))
-            (pid,) = {s.pid for s in link.of("bearer-0") if s.pid is not None}
+            pid = await _started(jobs, link, command)
             await wait_real(lambda: bool(_readers_of(_pipe(pid))))
             await wait_real(lambda: "bare=***" in _log(node.state_dir, "bearer-0"))
             kill_reader_then_monitor(node.state_dir, _pipe(pid))
@@ -134,9 +147,7 @@ async def test_a_run_nobody_can_read_is_stopped_and_restarted(tmp_path) -> None:
     command = dataclasses.replace(start_command("bearer-0", REEXPORTED), secrets={"TOKEN": SECRET})
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
-            await jobs.start(command)
-            await wait_real(lambda: any(s.state.value == "running" for s in link.of("bearer-0")))
-            (pid,) = {s.pid for s in link.of("bearer-0") if s.pid is not None}
+            pid = await _started(jobs, link, command)
             await wait_real(lambda: bool(_readers_of(_pipe(pid))))
             kill_reader_then_monitor(node.state_dir, _pipe(pid))
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
@@ -233,9 +244,7 @@ async def test_a_run_with_secrets_too_many_to_send_is_taken_over_by_a_forked_log
     command = dataclasses.replace(start_command("many-0", job), secrets=secrets)
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
-            await jobs.start(command)
-            await wait_real(lambda: any(s.state.value == "running" for s in link.of("many-0")))
-            (pid,) = {s.pid for s in link.of("many-0") if s.pid is not None}
+            pid = await _started(jobs, link, command)
             await wait_real(lambda: log_size(node.state_dir, "many-0") > 10)
             kill_reader_then_monitor(node.state_dir, _pipe(pid))
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
@@ -266,9 +275,7 @@ async def test_a_record_of_the_previous_version_is_taken_over_as_before(tmp_path
     command = dataclasses.replace(start_command("old-0", job), secrets={"TOKEN": SECRET})
     with trio.fail_after(60):
         async with open_node(state_dir, keep_monitor=True) as node, open_jobs(node) as (jobs, link):
-            await jobs.start(command)
-            await wait_real(lambda: any(s.state.value == "running" for s in link.of("old-0")))
-            (pid,) = {s.pid for s in link.of("old-0") if s.pid is not None}
+            pid = await _started(jobs, link, command)
             await wait_real(lambda: log_size(state_dir, "old-0") > 10)
         (logger,) = _readers_of(_pipe(pid))
         monitor = monitor_pid(state_dir)
@@ -319,9 +326,7 @@ async def test_a_run_whose_environment_cannot_be_read_is_stopped_and_restarted(t
     command = dataclasses.replace(start_command("wiped-0", ENVIRON_GONE), secrets={"TOKEN": SECRET})
     with trio.fail_after(60):
         async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
-            await jobs.start(command)
-            await wait_real(lambda: any(s.state.value == "running" for s in link.of("wiped-0")))
-            (pid,) = {s.pid for s in link.of("wiped-0") if s.pid is not None}
+            pid = await _started(jobs, link, command)
             # The log file appears with the job's first line: its size first.
             await wait_real(lambda: log_size(node.state_dir, "wiped-0") > 0)
             await wait_real(lambda: "token=***" in _log(node.state_dir, "wiped-0"))
@@ -341,3 +346,34 @@ async def test_a_run_whose_environment_cannot_be_read_is_stopped_and_restarted(t
             await wait_real(lambda: log_size(node.state_dir, "wiped-0") > size + 50)
             assert SECRET not in _log(node.state_dir, "wiped-0")
             await jobs.stop(StopInstance(instance_id="wiped-0", reason="done"))
+
+
+async def test_a_logger_its_monitor_replaced_before_dying_keeps_the_run(tmp_path) -> None:
+    """The earlier monitor replaced its killed logger before it was killed itself (what
+    a loaded machine did to the test above, between its two kills). That replacement,
+    forked with the secret, reads the run on, masked: the new monitor, which cannot
+    take the run over, leaves it to that logger, and stops it once that one is gone."""
+    command = dataclasses.replace(start_command("wiped-0", ENVIRON_GONE), secrets={"TOKEN": SECRET})
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            pid = await _started(jobs, link, command)
+            await wait_real(lambda: "token=***" in _log(node.state_dir, "wiped-0"))
+            (logger,) = _readers_of(_pipe(pid))
+            monitor = monitor_pid(node.state_dir)
+            assert monitor is not None
+            os.kill(logger, signal.SIGKILL)
+            await wait_real(lambda: bool(_readers_of(_pipe(pid)) - {logger}))  # replaced
+            (replacement,) = _readers_of(_pipe(pid)) - {logger}
+            os.kill(monitor, signal.SIGKILL)
+            await wait_real(lambda: node.manager.monitors_replaced >= 1)
+            size = log_size(node.state_dir, "wiped-0")
+            # Two seconds of the job's lines: past the new monitor's second look.
+            await wait_real(lambda: log_size(node.state_dir, "wiped-0") > size + 400, timeout=20)
+            assert "exited" not in {s.state.value for s in link.of("wiped-0")}
+            os.kill(replacement, signal.SIGKILL)
+            await wait_real(
+                lambda: any(s.state.value == "exited" for s in link.of("wiped-0")), timeout=30
+            )
+            (exited,) = [s for s in link.of("wiped-0") if s.state.value == "exited"]
+            assert exited.reason == UNTAKEN
+            assert SECRET not in _log(node.state_dir, "wiped-0")

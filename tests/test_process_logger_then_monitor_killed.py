@@ -12,11 +12,10 @@ monitor gives the run's output to a logger of its own (``process/adoptedlogs.py`
 from __future__ import annotations
 
 import os
-import signal
 
 import trio
 
-from tests.jobs.harness import monitor_pid, open_node, spec, wait_real
+from tests.jobs.harness import kill_logger_then_monitor, monitor_pid, open_node, spec, wait_real
 from tests.test_process_monitor_restart_order import _loggers
 from tests.test_process_node_machine import log_size
 
@@ -32,8 +31,7 @@ async def test_a_job_survives_its_logger_and_then_its_monitor_killed(tmp_path) -
             assert monitor is not None
             await wait_real(lambda: bool(_loggers(monitor)))
             (logger,) = _loggers(monitor)
-            os.kill(logger, signal.SIGKILL)
-            os.kill(monitor, signal.SIGKILL)  # before it could hand the runs on
+            kill_logger_then_monitor(logger, monitor)  # before it could hand the runs on
             await wait_real(lambda: node.manager.monitors_replaced >= 1)
             size = log_size(node.state_dir, "tick-0")
             # Ten more lines of it, or its end.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -84,21 +85,39 @@ async def wait_real(predicate: Callable[[], bool], timeout: float = 10.0) -> Non
 
 def gone(pid: int) -> bool:
     """True if ``pid`` neither runs nor lingers as a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):  # gone between open and read
-        return True
-    return state == "X"
+    return _state(pid) in ("X", None)
 
 
 def ended(pid: int) -> bool:
     """True if ``pid`` is not running (a zombie counts: its reaper may not be ours)."""
+    return _state(pid) in ("Z", "X", None)
+
+
+def _state(pid: int) -> str | None:
+    """The state letter of ``pid`` (proc(5)), None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+            return f.read().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):  # gone between open and read
-        return True
+        return None
+
+
+def kill_logger_then_monitor(logger: int, monitor: int) -> None:
+    """SIGKILL a logger, then its monitor before that monitor can replace it.
+
+    Two kills in a row are not enough: a test descheduled between them (as on a loaded
+    machine) lets the monitor reap the dead logger and fork a replacement, which outlives
+    the monitor and reads its runs on, a fault other than the one meant. So the monitor
+    is frozen first (SIGSTOP: once stopped it runs no code of its own), and dies frozen.
+    """
+    os.kill(monitor, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while _state(monitor) not in ("T", "Z", "X", None):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the monitor {monitor} did not stop")
+        time.sleep(0.001)
+    os.kill(logger, signal.SIGKILL)
+    os.kill(monitor, signal.SIGKILL)
 
 
 def monitor_request(state_dir: str, request: dict) -> dict:
