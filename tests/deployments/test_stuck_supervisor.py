@@ -259,3 +259,4 @@ async def test_a_restarted_supervisor_still_starts_afresh_as_an_older_change_ask
     await trio.testing.wait_all_tasks_blocked()
     assert _supervisor("flaky") is not flaky
     assert len(cluster.starts()) == 2, cluster.events("flaky")  # started afresh
+    assert cluster.view("flaky")["state"] != "failed"  # the start cleared the failure
