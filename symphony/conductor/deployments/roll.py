@@ -29,6 +29,7 @@ from symphony.wire.states import is_live
 from ..store import (
     KEEP_VERSIONS,
     DeploymentRecord,
+    GenerationConflict,
     InstanceRecord,
     Store,
     VersionRecord,
@@ -266,15 +267,22 @@ class RollDriver:
                 reason = (
                     f"version {record.version} failed: {why}; reverting to version {good.version}"
                 )
-                updated = self.store.update_deployment(
-                    record.id,
-                    spec,
-                    version=good.version,
-                    roll_state=REVERTING,
-                    roll_reason=reason,
-                    keep=kept_during(record),
-                )
-                return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
+                try:
+                    updated = self.store.update_deployment(
+                        record.id,
+                        spec,
+                        expected_generation=record.generation,
+                        version=good.version,
+                        roll_state=REVERTING,
+                        roll_reason=reason,
+                        keep=kept_during(record),
+                    )
+                except GenerationConflict:
+                    # A change stored since (and told next) supersedes this roll: a
+                    # revert would overwrite it. Paused here until it arrives.
+                    why = f"{why}; not reverted: a newer change of the deployment decides"
+                else:
+                    return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
         without = "" if good is not None else " (no good version to go back to)"
         reason = f"version {record.version} failed: {why}{without}"
         self.store.set_roll(record.id, PAUSED, reason, generation=record.generation)
