@@ -311,3 +311,27 @@ async def test_a_replica_given_up_before_a_change_keeps_the_change_for_the_super
     assert view["state"] == "failed", view  # replica 0 gave up; the change is no start
     [kept] = [i for i in view["instances"] if i["id"] == running.instance_id]
     assert kept["generation"] == view["generation"], kept
+
+
+async def test_a_change_told_after_a_run_cleared_the_failure_does_not_bring_it_back(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The failure is the supervisor's to write: the told record's is what the manager
+    read when it stored the change, older than a run fired before it."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    nightly = spec("nightly", schedule={"cron": "0 3 * * *"}, reschedule=no_attempts)
+    record = await cluster.deployments.ask(CreateDeployment(nightly))
+    at = trio.current_time()
+    await cluster.deployments.tell(FireRun(record.id, at, at))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "failed", reason="crashed", final=True)
+    assert cluster.view("nightly")["state"] == "failed"
+    await _supervisor("nightly").tell(Pause(10))
+    await cluster.deployments.tell(FireRun(record.id, at + 1, at + 1))  # clears it
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"replicas": 1}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, second)] = cluster.starts()[1:]
+    await cluster.report(node, second, "failed", reason="crashed again", final=True)
+    assert cluster.view("nightly")["state"] == "failed", "\n".join(cluster.events("nightly"))
