@@ -259,3 +259,79 @@ async def test_a_restarted_supervisor_still_starts_afresh_as_an_older_change_ask
     await trio.testing.wait_all_tasks_blocked()
     assert _supervisor("flaky") is not flaky
     assert len(cluster.starts()) == 2, cluster.events("flaky")  # started afresh
+    assert cluster.view("flaky")["state"] != "failed"  # the start cleared the failure
+
+
+async def test_a_run_fired_before_a_start_keeps_the_start_for_the_supervisor(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """A run fired on a failed deployment clears the failure, but must not take the
+    newer record the store holds by then: the "start" told behind the run would be
+    ignored as no newer, and its instances still running not carried over to it."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    nightly = spec("nightly", replicas=2, schedule={"cron": "0 3 * * *"}, reschedule=no_attempts)
+    record = await cluster.deployments.ask(CreateDeployment(nightly))
+    at = trio.current_time()
+    await cluster.deployments.tell(FireRun(record.id, at, at))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, failing), (other, running)] = cluster.starts()
+    await cluster.report(other, running, "running", pid=10)
+    await cluster.report(node, failing, "failed", reason="crashed", final=True)
+    assert cluster.view("nightly")["state"] == "failed"
+    await _supervisor("nightly").tell(Pause(10))
+    await cluster.deployments.tell(FireRun(record.id, at + 1, at + 1))  # skipped: forbid
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"desired_state": "running"}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    stops = [c.instance_id for _, c in cluster.commands if isinstance(c, StopInstance)]
+    assert running.instance_id not in stops, "\n".join(cluster.events("nightly"))
+    view = cluster.view("nightly")
+    [kept] = [i for i in view["instances"] if i["id"] == running.instance_id]
+    assert kept["generation"] == view["generation"], kept
+
+
+async def test_a_replica_given_up_before_a_change_keeps_the_change_for_the_supervisor(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Failing the deployment writes the failure only: the record read back would
+    carry the change told behind the report, which would then be ignored."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("web", replicas=2, reschedule=no_attempts)))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, failing), (other, running)] = sorted(cluster.starts(), key=lambda s: s[1].replica)
+    await cluster.report(other, running, "running", pid=10)
+    await _supervisor("web").tell(Pause(10))
+    await cluster.report(node, failing, "failed", reason="crashed", final=True)
+    await cluster.deployments.ask(UpdateDeployment("web", {"replicas": 3}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    stops = [c.instance_id for _, c in cluster.commands if isinstance(c, StopInstance)]
+    assert running.instance_id not in stops, "\n".join(cluster.events("web"))
+    view = cluster.view("web")
+    assert view["state"] == "failed", view  # replica 0 gave up; the change is no start
+    [kept] = [i for i in view["instances"] if i["id"] == running.instance_id]
+    assert kept["generation"] == view["generation"], kept
+
+
+async def test_a_change_told_after_a_run_cleared_the_failure_does_not_bring_it_back(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The failure is the supervisor's to write: the told record's is what the manager
+    read when it stored the change, older than a run fired before it."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    nightly = spec("nightly", schedule={"cron": "0 3 * * *"}, reschedule=no_attempts)
+    record = await cluster.deployments.ask(CreateDeployment(nightly))
+    at = trio.current_time()
+    await cluster.deployments.tell(FireRun(record.id, at, at))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "failed", reason="crashed", final=True)
+    assert cluster.view("nightly")["state"] == "failed"
+    await _supervisor("nightly").tell(Pause(10))
+    await cluster.deployments.tell(FireRun(record.id, at + 1, at + 1))  # clears it
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"replicas": 1}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, second)] = cluster.starts()[1:]
+    await cluster.report(node, second, "failed", reason="crashed again", final=True)
+    assert cluster.view("nightly")["state"] == "failed", "\n".join(cluster.events("nightly"))

@@ -134,13 +134,13 @@ def test_finishing_a_roll_is_one_transaction(store_url: str) -> None:
         record = _restarting(store)
         _forgetting(store_url, fails=True)
         with pytest.raises(Exception, match="no forgetting"):
-            store.finish_roll(record.id, 2, [1])
+            store.finish_roll(record.id, 2, [1], generation=2)
         after = store.get_deployment(record.id)
         assert after is not None and after.roll_state == "promoted"
         kept = {v.version: v.status for v in store.list_versions(record.id)}
         assert kept == {1: "good", 2: "promoted"}
         _forgetting(store_url, fails=False)
-        store.finish_roll(record.id, 2, [1])
+        store.finish_roll(record.id, 2, [1], generation=2)
         after = store.get_deployment(record.id)
         assert after is not None and after.roll_state is None and after.roll_reason is None
         [version] = store.list_versions(record.id)
@@ -161,3 +161,23 @@ def test_a_rollback_forgets_the_restarts_copy_in_its_own_transaction(store_url: 
         back = store.update_deployment(record.id, record.spec, version=1, forget=2)
         assert back.version == 1
         assert [v.version for v in store.list_versions(record.id)] == [1]
+
+
+def test_a_roll_writes_nothing_of_its_state_once_a_newer_change_is_stored(
+    store_url: str,
+) -> None:
+    # Version 2 rolls under generation 2; version 3 is stored as rolling (generation 3)
+    # before 2's roll ends. The old roll must not clear or pause the new one's state: a
+    # supervisor restarted would see no roll and replace every instance at once.
+    with Store.open_url(store_url) as store:
+        record = store.create_deployment(parse_spec(SEED))
+        old = store.update_deployment(record.id, record.spec, version=2, roll_state="rolling")
+        store.update_deployment(record.id, record.spec, version=3, roll_state="rolling")
+        assert not store.set_roll(record.id, "paused", "failed", generation=old.generation)
+        assert not store.finish_roll(record.id, 2, [1], generation=old.generation)
+        after = store.get_deployment(record.id)
+        assert after is not None and (after.roll_state, after.roll_reason) == ("rolling", None)
+        kept = {v.version: v.status for v in store.list_versions(record.id)}
+        assert kept == {1: "good", 2: "good", 3: "rolling"}  # 2 proved healthy; 1 kept
+        assert store.set_roll(record.id, "paused", "failed", generation=after.generation)
+        assert store.finish_roll(record.id, 3, [], generation=after.generation)

@@ -11,6 +11,7 @@ not survive a restart of the actor, so its start resumes them
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -90,6 +91,8 @@ class Rescheduling:
     def _fail_deployment(self, reason: str, inst: InstanceRecord | None) -> None:
         """Stop trying: the deployment is ``failed`` until it is started again."""
         if self.record.failure is None:
-            record = self.store.set_deployment_failure(self.record.id, reason)
-            self.record = record if record is not None else self.record
+            self.store.set_deployment_failure(self.record.id, reason)
+            # The failure only: a newer spec the store may hold is this actor's to take
+            # when told of it (see ``_told_change``), not by reading it back here.
+            self.record = replace(self.record, failure=reason)
             self._event("failed", f"deployment failed: {reason}", inst)

@@ -26,7 +26,14 @@ from symphony.spec import DeploymentSpec, SpecError, parse_spec
 from symphony.wire.states import InstanceState as S
 from symphony.wire.states import is_live
 
-from ..store import KEEP_VERSIONS, DeploymentRecord, InstanceRecord, Store, VersionRecord
+from ..store import (
+    KEEP_VERSIONS,
+    DeploymentRecord,
+    GenerationConflict,
+    InstanceRecord,
+    Store,
+    VersionRecord,
+)
 from .instances import NON_TEMPLATE_FIELDS, template
 from .messages import RollTick
 from .rollout import Member, RollStep, plan_roll, plan_unrolled
@@ -221,11 +228,17 @@ class RollDriver:
                 text = f"{done}: {wanted} healthy instance(s)"
                 outcome.events.append(("rolled-out", text))
         elif step.waiting is not None and record.roll_state != CANARY:
-            self.store.set_roll(record.id, CANARY, step.waiting)
-            self.store.set_version_status(record.id, record.version, CANARY)
-            outcome.record = replace(record, roll_state=CANARY, roll_reason=step.waiting)
-            outcome.events.append(("canary", f"version {record.version}: {step.waiting}"))
+            self._canaries(outcome, step.waiting)
         self._tick_at = step.wake_at if step.wake_at is not None else math.inf
+
+    def _canaries(self, outcome: RollOutcome, waiting: str) -> None:
+        """The roll waits on its canaries (``waiting`` says how), unless a newer change
+        was stored meanwhile: that one is told next, and decides."""
+        record = outcome.record
+        if self.store.set_roll(record.id, CANARY, waiting, generation=record.generation):
+            self.store.set_version_status(record.id, record.version, CANARY)
+            outcome.record = replace(record, roll_state=CANARY, roll_reason=waiting)
+            outcome.events.append(("canary", f"version {record.version}: {waiting}"))
 
     def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
         """The roll is done (one store transaction): the version is good, the kept
@@ -236,7 +249,9 @@ class RollDriver:
         earlier templates out of the kept ones, and a rollback goes back to another
         template, not to a copy of this one."""
         forget = copies(self.store.list_versions(record.id), record)
-        self.store.finish_roll(record.id, record.version, forget)
+        # Not stored if a newer change was (the roll state is then that change's, which
+        # is told next): this roll is done all the same.
+        self.store.finish_roll(record.id, record.version, forget, generation=record.generation)
         return replace(record, roll_state=None, roll_reason=None)
 
     def _failed(self, record: DeploymentRecord, why: str) -> RollOutcome:
@@ -252,18 +267,25 @@ class RollDriver:
                 reason = (
                     f"version {record.version} failed: {why}; reverting to version {good.version}"
                 )
-                updated = self.store.update_deployment(
-                    record.id,
-                    spec,
-                    version=good.version,
-                    roll_state=REVERTING,
-                    roll_reason=reason,
-                    keep=kept_during(record),
-                )
-                return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
+                try:
+                    updated = self.store.update_deployment(
+                        record.id,
+                        spec,
+                        expected_generation=record.generation,
+                        version=good.version,
+                        roll_state=REVERTING,
+                        roll_reason=reason,
+                        keep=kept_during(record),
+                    )
+                except GenerationConflict:
+                    # A change stored since (and told next) supersedes this roll: a
+                    # revert would overwrite it. Paused here until it arrives.
+                    why = f"{why}; not reverted: a newer change of the deployment decides"
+                else:
+                    return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
         without = "" if good is not None else " (no good version to go back to)"
         reason = f"version {record.version} failed: {why}{without}"
-        self.store.set_roll(record.id, PAUSED, reason)
+        self.store.set_roll(record.id, PAUSED, reason, generation=record.generation)
         paused = replace(record, roll_state=PAUSED, roll_reason=reason)
         return RollOutcome(paused, events=[("paused", f"roll paused: {reason}")])
 
@@ -271,7 +293,8 @@ class RollDriver:
         """Let a roll waiting on its canaries go on; a string says why it cannot."""
         if record.roll_state not in (ROLLING, CANARY) or record.spec.update.canary == 0:
             return f"deployment {record.name} has no canaries waiting for a promote"
-        self.store.set_roll(record.id, PROMOTED)
+        if not self.store.set_roll(record.id, PROMOTED, generation=record.generation):
+            return f"deployment {record.name} changed meanwhile: promote it again"
         self.store.set_version_status(record.id, record.version, ROLLING)
         return replace(record, roll_state=PROMOTED, roll_reason=None)
 

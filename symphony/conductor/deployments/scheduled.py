@@ -12,6 +12,7 @@ every request; nothing here waits on anything above.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from symphony.wire.states import is_live
@@ -70,7 +71,11 @@ class ScheduledWork:
         if isinstance(message, FireRun):
             if self.record.failure is not None:
                 # A failed run does not fail the schedule: the next run starts afresh.
-                self.record = self.store.set_deployment_failure(self.record.id, None) or self.record
+                self.store.set_deployment_failure(self.record.id, None)
+                # Only the failure changes here: the store may hold a newer spec already,
+                # told to this actor behind this message, which would be ignored as no
+                # newer had this record been read back.
+                self.record = replace(self.record, failure=None)
             stops = self._runs.fire(
                 message, self.record, self.instances, self._retries, self._event
             )

@@ -255,15 +255,28 @@ class DeploymentSupervisor(
         """A change the manager stored, applied unless the record held is as new: this
         actor restarted since and read the store, while its mailbox (kept across
         restarts) still holds the changes told before. Every write of a spec (an update,
-        a rollback, a revert) adds one to the generation; what is written without it
-        (the roll's state, a failure) is written by this actor after the change, or by
-        the manager before telling it. So a record with no higher generation is the same
-        or older: applying it would undo what is stored until the next change came. A
-        fresh start it asked is no loss either: the restart made one, since instances
+        a rollback, a revert) adds one to the generation. What is written without it (the
+        roll's state, a failure) is this actor's to write, changed only in the record it
+        holds, never read back from the store: the store takes a roll's state only under
+        the generation the roll belongs to, and the manager only clears a failure (for a
+        fresh start) before telling it. So a record with no higher generation is the
+        same or older: applying it would undo what is stored until the next change came.
+        A fresh start it asked is no loss either: the restart made one, since instances
         of an older generation count for no replica (attempts start from zero, and every
-        replica gets a new instance)."""
-        if message.record.generation > self.record.generation:
-            await self._spec_changed(message.record, message.fresh_start)
+        replica gets a new instance).
+
+        A newer record's failure is what the manager read when it stored the change;
+        this actor may have written another since (a run fired before the change was
+        told clears it, a replica giving up sets it): the one held is kept."""
+        if message.record.generation <= self.record.generation:
+            return
+        if message.fresh_start:
+            if self.record.failure is not None:  # may be set again since the manager cleared it
+                self.store.set_deployment_failure(self.record.id, None)
+            record = replace(message.record, failure=None)
+        else:
+            record = replace(message.record, failure=self.record.failure)
+        await self._spec_changed(record, message.fresh_start)
 
     async def _spec_changed(self, record: DeploymentRecord, fresh_start: bool) -> None:
         old = self.record

@@ -120,37 +120,51 @@ class VersionTable(StoreBase):
                 (status, reason, deployment_id, version),
             )
 
-    def finish_roll(self, deployment_id: str, version: int, forget: list[int]) -> None:
+    def finish_roll(
+        self, deployment_id: str, version: int, forget: list[int], *, generation: int
+    ) -> bool:
         """A roll is done, in one transaction: no roll under way, ``version`` good, the
         kept versions ``forget`` forgotten (copies of a template another kept version
         stands for: a rolling restart's predecessor, a failed restart's copy), then
         those beyond :data:`KEEP_VERSIONS` (a restart's version was added without
         pruning). A Conductor stopped half-way leaves the roll under way, to be
-        finished again, never a restarted version kept for ever."""
+        finished again, never a restarted version kept for ever.
+
+        Only while the deployment is still at ``generation`` (the one the roll
+        belongs to); else False, and only ``version`` is marked good (it did prove
+        healthy): the roll state and the kept versions are the newer change's."""
         with self._write() as conn:
-            conn.execute(
+            cursor = conn.execute(
                 "UPDATE deployments SET roll_state = NULL, roll_reason = NULL, updated_at = ? "
-                "WHERE id = ?",
-                (self._clock(), deployment_id),
+                "WHERE id = ? AND generation = ?",
+                (self._clock(), deployment_id, generation),
             )
             conn.execute(
                 "UPDATE deployment_versions SET status = 'good', reason = NULL "
                 "WHERE deployment_id = ? AND version = ?",
                 (deployment_id, version),
             )
+            if cursor.rowcount == 0:
+                return False
             for old in forget:
                 conn.execute(
                     "DELETE FROM deployment_versions WHERE deployment_id = ? AND version = ?",
                     (deployment_id, old),
                 )
             prune(conn, deployment_id)
+        return True
 
-    def set_roll(self, deployment_id: str, state: str | None, reason: str | None = None) -> None:
+    def set_roll(
+        self, deployment_id: str, state: str | None, reason: str | None = None, *, generation: int
+    ) -> bool:
         """The deployment's roll state (None: no roll under way) and why (a change of the
-        deployment: ``updated_at`` moves, so the UI's live feed sends it)."""
+        deployment: ``updated_at`` moves, so the UI's live feed sends it), if it is still
+        at ``generation``, the one the roll belongs to; else False and nothing changes:
+        a newer change was stored meanwhile, and its roll state is not this roll's."""
         with self._write() as conn:
-            conn.execute(
+            cursor = conn.execute(
                 "UPDATE deployments SET roll_state = ?, roll_reason = ?, updated_at = ? "
-                "WHERE id = ?",
-                (state, reason, self._clock(), deployment_id),
+                "WHERE id = ? AND generation = ?",
+                (state, reason, self._clock(), deployment_id, generation),
             )
+        return cursor.rowcount > 0
