@@ -89,6 +89,32 @@ async def test_a_send_cancelled_before_it_wrote_anything_still_gets_the_close(st
         assert ws.closed.reason == (STOPPING_WHY if stop else STOPPED)
 
 
+async def test_the_apps_own_close_cancelled_before_it_went_out_still_goes_out() -> None:
+    """The app closes the socket as the gate ends it: its close, cancelled before a
+    byte of it went out, is the one the client gets (not a 1006 a second later)."""
+    waiting, go = trio.Event(), trio.Event()
+
+    async def closing(scope: Scope, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        waiting.set()
+        await go.wait()
+        await send({"type": "websocket.close", "code": 4000, "reason": "the app's"})
+        await trio.sleep_forever()
+
+    gate = StepDownGate(commits=lambda: 0, app=closing)
+    async with serving(gate) as port, open_websocket(f"ws://127.0.0.1:{port}/ws") as ws:
+        with trio.fail_after(30):
+            await waiting.wait()
+        go.set()  # in one step: the app's close is cancelled before a byte of it is written
+        gate.stop()
+        with trio.fail_after(30), contextlib.suppress(trio_websocket.ConnectionClosed):
+            while True:
+                await ws.get_message()
+        assert ws.closed is not None
+        assert (ws.closed.code, ws.closed.reason) == (4000, "the app's"), ws.closed
+
+
 async def test_an_accept_cancelled_before_its_answer_went_out_gets_the_gates_503() -> None:
     app = Held(accept_first=False)
     gate = StepDownGate(commits=lambda: 0, app=app)
