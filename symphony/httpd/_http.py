@@ -92,6 +92,7 @@ class HttpConnection:
         self._renew = False  # h11 did not see the answer: the next request needs a fresh one
         self._started = False  # the app sent http.response.start
         self._done = False  # the response is complete
+        self._cut = False  # a write of the response was cancelled: it never went out whole
         self._no_body = False
         self._body_done = False  # the request body was delivered whole
         self._left = False  # the client left (or its request was malformed mid-body)
@@ -218,7 +219,7 @@ class HttpConnection:
         self._taken = None
         self._renew = False
         self._body_since, self._body_received = trio.current_time(), 0
-        self._started = self._done = self._body_done = self._left = False
+        self._started = self._done = self._body_done = self._left = self._cut = False
         self._read_ahead = False
         self._pending = None
         self._head_only = None
@@ -244,7 +245,7 @@ class HttpConnection:
             log.error("the app gave no response to %s %s", scope["method"], scope["path"])
             await self._refuse(500)
             return False
-        if not self._done or self.transport.broken or self.shutdown.closing:
+        if not self._done or self._cut or self.transport.broken or self.shutdown.closing:
             return False
         if self._taken is not None:  # h11 has the body still, and may not have the answer
             if not (self._renew or self.h11.our_state is h11.DONE):
@@ -398,6 +399,8 @@ class HttpConnection:
         raise AssertionError("unreachable")
 
     async def _send(self, message: Message) -> None:
+        if self._cut:
+            return  # the response was cut short: nothing more of it may follow
         kind = message["type"]
         if kind == "http.response.start":
             if self._started:
@@ -426,12 +429,12 @@ class HttpConnection:
             elif self._no_body:
                 # No body may follow (a HEAD, or a 204, 304 or 1xx status) and no length
                 # was given: the response is whole with its head; the app ends.
-                await self.transport.write(b"".join(self.h11.send(e) or b"" for e in (head, _END)))
+                await self._write(b"".join(self.h11.send(e) or b"" for e in (head, _END)))
                 self._done = True
                 if self._head_only is not None:
                     self._head_only.cancel()
             else:  # a stream (SSE, a followed log): the client gets the head now
-                await self.transport.write(self.h11.send(head) or b"")
+                await self._write(self.h11.send(head) or b"")
         elif kind == "http.response.body":
             if not self._started:
                 raise RuntimeError("http.response.body sent before http.response.start")
@@ -449,7 +452,7 @@ class HttpConnection:
                 self._plain = None
                 if len(body) == length:  # whole (Quart ends it with an empty message)
                     self._renew, self._done = True, not more
-                    await self.transport.write(written + body)
+                    await self._write(written + body)
                     return
                 self._head = h11.Response(status_code=status, headers=headers)
             parts = []
@@ -461,6 +464,23 @@ class HttpConnection:
             if not more:
                 parts.append(self.h11.send(h11.EndOfMessage()))
                 self._done = True
-            await self.transport.write(b"".join(p for p in parts if p))
+            await self._write(b"".join(p for p in parts if p))
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} on an HTTP request")
+
+    async def _write(self, data: bytes) -> None:
+        """Write part of the response, which h11 counts as sent already.
+
+        Cancelled (the app's scope: a step-down, a stop), the response is cut short: the
+        connection closes after the app, as it does when part of the write went out
+        (the transport breaks then). Cancelled before any byte went out, it could stay
+        open, but it may not: the client, its requests pipelined, takes the answers in
+        order, and would take the next request's answer for this one (and h11, which
+        counts this one as sent, would let it out). A closed connection tells it this
+        request went unanswered: it may retry it (RFC 9112 9.3.1).
+        """
+        try:
+            await self.transport.write(data)
+        except trio.Cancelled:
+            self._cut = True
+            raise

@@ -101,7 +101,8 @@ class Transport:
         self._writing = True
         try:
             # trio's send_all, without its layers for the common case: what the kernel
-            # takes at once is written directly; the rest, if any, the trio way.
+            # takes at once is written directly; the rest, if any, by the socket's own
+            # send, in pieces (_send_rest: it knows how much went out if cancelled).
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
                 sent = os.write(self.stream.socket.fileno(), data)

@@ -178,6 +178,7 @@ class WebSocket:
         self._size = 0
         self._response: AsgiMessage | None = None
         self.close_code: int | None = None
+        self._unsent_close = b""  # a Close frame whose write was cancelled, none of it out
         #: The largest message taken (else close 1009): the server's, or less if the
         #: app asks so before it accepts (the ``symphony.max_message`` extension).
         self.max_message = conn.settings.websocket_max_message
@@ -251,11 +252,22 @@ class WebSocket:
 
     async def _write(self, event: Event) -> None:
         assert self.ws is not None
+        closing = isinstance(event, CloseConnection)
         try:
             data = self.ws.send(event)
-        except LocalProtocolError:  # closed already: nothing more may be sent
-            return
-        await self.transport.write(data)
+        except LocalProtocolError:  # closed already: nothing more may be sent but...
+            # ... a close whose write was cancelled before any byte of it went out:
+            # wsproto counts it sent, the client has not seen it (the next close, the
+            # gate's or ours, sends it instead: the client gets the app's own code).
+            data, self._unsent_close, closing = self._unsent_close, b"", True
+            if not data:
+                return
+        try:
+            await self.transport.write(data)
+        except trio.Cancelled:
+            if closing and not self.transport.broken:  # none of it out (else broken)
+                self._unsent_close = data
+            raise
 
     # -- from the client --------------------------------------------------------------
 

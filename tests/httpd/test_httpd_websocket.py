@@ -55,6 +55,23 @@ async def test_httpd_websocket_app_failure_closes_with_1011() -> None:
         assert isinstance(closed, CloseConnection) and closed.code == 1011
 
 
+async def test_httpd_websocket_close_cancelled_unsent_goes_out_as_the_app_ends() -> None:
+    """The app's close, cancelled before a byte of it went out (wsproto counts it sent),
+    is written as the app ends, instead of the 1011 the server would send."""
+
+    async def cut_close(scope: Scope, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        with trio.CancelScope() as cut:
+            cut.cancel()
+            await send({"type": "websocket.close", "code": 4002})
+
+    async with serving(cut_close) as port, ws_client(port) as ws:
+        with trio.fail_after(0.5):  # less than the server's wait for a reply (CLOSE_WAIT)
+            closed = await ws.get()
+        assert isinstance(closed, CloseConnection) and closed.code == 4002, closed
+
+
 async def test_httpd_websocket_refused_before_accept_is_403() -> None:
     async def refuse(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "websocket":

@@ -31,10 +31,11 @@ leader steps down: another Conductor leads, or will in a moment; 1001, going awa
 stops), and one asked for from then on is refused with the 503 above. The close goes out
 whatever the app was sending then: the server knows how far a cancelled send got. One
 cancelled before any byte of it went out (it waited for the socket, or woke as the scope
-was cancelled) left the stream between two frames, where the close fits; one cut
-half-way broke the socket, and nothing more is written to it (the client sees the
-connection end, 1006). An accept cancelled before its 101 went out leaves the handshake
-to be refused with the 503 above.
+was cancelled) left the stream between two frames, where the close fits (the app's own
+close, cancelled so, goes out instead, with its code); one cut half-way broke the
+socket, and nothing more is written to it (the client sees the connection end, 1006).
+An accept cancelled before its 101 went out leaves the handshake to be refused with the
+503 above.
 
 A clean stop (SIGTERM or Ctrl-C, or an embedded ``run_conductor`` cancelled) goes
 through the same gate, with :meth:`StepDownGate.stop` instead of ``step_down``: new
