@@ -1,10 +1,10 @@
-"""A roll that fails while a newer change waits for its supervisor.
+"""A roll that fails or ends while a newer change waits for its supervisor.
 
 The manager stores a change (and answers the API) before its supervisor handles it. A
 roll failing meanwhile must not go back to the last good version over it, which would
 lose a change the user was told was made; nor may it go on rolling the failed version
 when that change only set something else (the replicas, say): it goes back under the
-change, keeping what it set.
+change, keeping what it set. A roll done meanwhile tells so once, under the change.
 Real actors on a virtual clock, as in ``test_roll_timers.py``.
 """
 
@@ -96,3 +96,35 @@ async def test_a_failed_roll_does_not_revert_over_a_new_version_stored_meanwhile
     await trio.sleep(60)
     await trio.testing.wait_all_tasks_blocked()
     assert cluster.view("web")["rollout"] is None, "\n".join(cluster.events("web"))
+
+
+async def test_a_roll_done_while_a_change_waits_tells_its_end_once(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The roll ends before its supervisor hears of a change stored meanwhile: its end
+    is not written (the change's roll state is the one stored), so the roll goes on
+    under the change and tells its end then, not twice."""
+    policy = {"min_healthy_seconds": 10}
+    command = {"config": {"command": ["sleep", "1"]}}
+    await cluster.deployments.ask(CreateDeployment(spec("web", update=policy, **command)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await change(cluster, "web", VERSION_2)
+    node2, v2 = latest_start(cluster)
+    await cluster.report(node2, v2, "running", pid=11)
+    await trio.sleep(9)
+    await _supervisor("web").tell(Pause(10))  # the roll's last tick waits behind it
+    await trio.sleep(1.5)
+    await change(cluster, "web", {"replicas": 2})
+    await trio.sleep(10)
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.report(node1, v1, "stopped", final=True)
+    [(node3, v3)] = cluster.starts()[2:]
+    await cluster.report(node3, v3, "running", pid=12)
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    events = cluster.events("web")
+    ended = [e for e in events if "rolled out" in e]
+    assert ended == ["version 2 rolled out: 2 healthy instance(s)"], "\n".join(events)
+    assert cluster.view("web")["rollout"] is None

@@ -217,7 +217,8 @@ class RollDriver:
             if failed is not None:
                 return self._failed(record, _how_ended(failed))
             if ended:
-                return RollOutcome(self._finish(record), start=wanted)
+                self._finish(record)  # a job that finished: no event to tell
+                return RollOutcome(_done(record), start=wanted)
         step = plan_unrolled(replicas=wanted, policy=record.spec.update, new=new, now=now)
         if step.failure is not None:
             return self._failed(record, step.failure)
@@ -228,18 +229,10 @@ class RollDriver:
     def _progress(self, outcome: RollOutcome, step: RollStep, wanted: int) -> None:
         record = outcome.record
         if step.done:
-            outcome.record = self._finish(record)
-            if _restart(record):
-                text = f"rolling restart done: {wanted} healthy instance(s) of version "
-                outcome.events.append(("restarted", f"{text}{record.version}"))
-            else:
-                done = (
-                    f"back to version {record.version}"
-                    if record.roll_state == REVERTING
-                    else f"version {record.version} rolled out"
-                )
-                text = f"{done}: {wanted} healthy instance(s)"
-                outcome.events.append(("rolled-out", text))
+            outcome.record = _done(record)
+            # Not written: a newer change was stored, whose roll (told next) tells the end.
+            if self._finish(record):
+                outcome.events.append(_end_event(record, wanted))
         elif step.waiting is not None and record.roll_state != CANARY:
             self._canaries(outcome, step.waiting)
         self._tick_at = step.wake_at if step.wake_at is not None else math.inf
@@ -253,19 +246,21 @@ class RollDriver:
             outcome.record = replace(record, roll_state=CANARY, roll_reason=waiting)
             outcome.events.append(("canary", f"version {record.version}: {waiting}"))
 
-    def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
+    def _finish(self, record: DeploymentRecord) -> bool:
         """The roll is done (one store transaction): the version is good, the kept
         copies of a template another kept version stands for are forgotten (after a
         rolling restart, the version restarted; after a restart reverted, its failed
         copy), then those beyond the kept number. A restart's version was added
         without pruning, so restarts (a nightly ``restart_schedule``) never push the
         earlier templates out of the kept ones, and a rollback goes back to another
-        template, not to a copy of this one."""
+        template, not to a copy of this one.
+
+        False when not written: a newer change was stored meanwhile, whose roll state
+        (this version's roll, or another's) is the one that counts; it is told next."""
         forget = copies(self.store.list_versions(record.id), record)
-        # Not stored if a newer change was (the roll state is then that change's, which
-        # is told next): this roll is done all the same.
-        self.store.finish_roll(record.id, record.version, forget, generation=record.generation)
-        return replace(record, roll_state=None, roll_reason=None)
+        return self.store.finish_roll(
+            record.id, record.version, forget, generation=record.generation
+        )
 
     def _failed(self, record: DeploymentRecord, why: str) -> RollOutcome:
         """Go back to the last good version (``auto_revert``), else pause.
@@ -392,6 +387,24 @@ def copies(versions: list[VersionRecord], record: DeploymentRecord) -> list[int]
         else:
             found.append(v.version)
     return found
+
+
+def _done(record: DeploymentRecord) -> DeploymentRecord:
+    """``record`` with its roll done (written or not: see :meth:`RollDriver._finish`)."""
+    return replace(record, roll_state=None, roll_reason=None)
+
+
+def _end_event(record: DeploymentRecord, wanted: int) -> tuple[str, str]:
+    """The event that says ``record``'s roll ended well, with ``wanted`` instances."""
+    if _restart(record):
+        text = f"rolling restart done: {wanted} healthy instance(s) of version "
+        return ("restarted", f"{text}{record.version}")
+    done = (
+        f"back to version {record.version}"
+        if record.roll_state == REVERTING
+        else f"version {record.version} rolled out"
+    )
+    return ("rolled-out", f"{done}: {wanted} healthy instance(s)")
 
 
 def _restart(record: DeploymentRecord) -> bool:
