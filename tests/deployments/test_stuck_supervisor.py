@@ -335,3 +335,29 @@ async def test_a_change_told_after_a_run_cleared_the_failure_does_not_bring_it_b
     [(node, second)] = cluster.starts()[1:]
     await cluster.report(node, second, "failed", reason="crashed again", final=True)
     assert cluster.view("nightly")["state"] == "failed", "\n".join(cluster.events("nightly"))
+
+
+async def test_a_restart_stored_before_a_replica_gave_up_clears_the_failure(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """``symphony restart`` stores a stop, then a start, both before the supervisor
+    hears that a replica gave up: the manager saw no failure, yet the start is a fresh
+    one, and the instances it makes do not run under that failure for ever."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("web", reschedule=no_attempts)))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "running", pid=10)
+    await _supervisor("web").tell(Pause(10))
+    await cluster.report(node, first, "failed", reason="crashed", final=True)  # waits
+    for state in ("stopped", "running"):
+        await cluster.deployments.ask(UpdateDeployment("web", {"desired_state": state}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, second)] = cluster.starts()[1:]
+    await cluster.report(node, second, "running", pid=11)
+    assert cluster.view("web")["state"] == "running", "\n".join(cluster.events("web"))
+    # Cleared in the supervisor too: the next replica to give up fails it again.
+    await cluster.report(node, second, "failed", reason="crashed again", final=True)
+    assert cluster.view("web")["state"] == "failed", "\n".join(cluster.events("web"))
+
