@@ -30,7 +30,7 @@ from symphony.conductor.deployments import (
 from symphony.conductor.deployments.backlog import Backlog
 from symphony.conductor.deployments.messages import FireRun, PromoteDeployment
 from symphony.conductor.nodes.model import SetDraining
-from symphony.wire import StopInstance
+from symphony.wire import StartInstance, StopInstance
 
 from .test_reschedule import Cluster, cluster, spec
 from .test_undrain_bounded import Pause, _supervisor, pausable
@@ -262,12 +262,10 @@ async def test_a_restarted_supervisor_still_starts_afresh_as_an_older_change_ask
     assert cluster.view("flaky")["state"] != "failed"  # the start cleared the failure
 
 
-async def test_a_run_fired_before_a_start_keeps_the_start_for_the_supervisor(
-    cluster: Cluster, autojump_clock: trio.abc.Clock
-) -> None:
-    """A run fired on a failed deployment clears the failure, but must not take the
-    newer record the store holds by then: the "start" told behind the run would be
-    ignored as no newer, and its instances still running not carried over to it."""
+async def _failed_run_then_busy(cluster: Cluster) -> tuple[str, float, str, StartInstance]:
+    """A nightly deployment of two replicas whose run failed (replica 0 gave up, with no
+    reschedule; replica 1 runs on), then its supervisor busy for 10 s. Returns its id,
+    when the run fired, and replica 1's node and instance."""
     no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
     nightly = spec("nightly", replicas=2, schedule={"cron": "0 3 * * *"}, reschedule=no_attempts)
     record = await cluster.deployments.ask(CreateDeployment(nightly))
@@ -279,7 +277,17 @@ async def test_a_run_fired_before_a_start_keeps_the_start_for_the_supervisor(
     await cluster.report(node, failing, "failed", reason="crashed", final=True)
     assert cluster.view("nightly")["state"] == "failed"
     await _supervisor("nightly").tell(Pause(10))
-    await cluster.deployments.tell(FireRun(record.id, at + 1, at + 1))  # skipped: forbid
+    return record.id, at, other, running
+
+
+async def test_a_run_fired_before_a_start_keeps_the_start_for_the_supervisor(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """A run fired on a failed deployment clears the failure, but must not take the
+    newer record the store holds by then: the "start" told behind the run would be
+    ignored as no newer, and its instances still running not carried over to it."""
+    record_id, at, _, running = await _failed_run_then_busy(cluster)
+    await cluster.deployments.tell(FireRun(record_id, at + 1, at + 1))  # skipped: forbid
     await cluster.deployments.ask(UpdateDeployment("nightly", {"desired_state": "running"}))
     await trio.sleep(60)
     await trio.testing.wait_all_tasks_blocked()
@@ -335,3 +343,46 @@ async def test_a_change_told_after_a_run_cleared_the_failure_does_not_bring_it_b
     [(node, second)] = cluster.starts()[1:]
     await cluster.report(node, second, "failed", reason="crashed again", final=True)
     assert cluster.view("nightly")["state"] == "failed", "\n".join(cluster.events("nightly"))
+
+
+async def test_a_restart_stored_before_a_replica_gave_up_clears_the_failure(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """``symphony restart`` stores a stop, then a start, both before the supervisor
+    hears that a replica gave up: the manager saw no failure, yet the start is a fresh
+    one, and the instances it makes do not run under that failure for ever."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("web", reschedule=no_attempts)))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "running", pid=10)
+    await _supervisor("web").tell(Pause(10))
+    await cluster.report(node, first, "failed", reason="crashed", final=True)  # waits
+    for state in ("stopped", "running"):
+        await cluster.deployments.ask(UpdateDeployment("web", {"desired_state": state}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, second)] = cluster.starts()[1:]
+    await cluster.report(node, second, "running", pid=11)
+    assert cluster.view("web")["state"] == "running", "\n".join(cluster.events("web"))
+    # Cleared in the supervisor too: the next replica to give up fails it again.
+    await cluster.report(node, second, "failed", reason="crashed again", final=True)
+    assert cluster.view("web")["state"] == "failed", "\n".join(cluster.events("web"))
+
+
+async def test_a_start_clears_a_failure_set_again_after_the_manager_cleared_it(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The manager clears the failure it saw when it stores a start; before the start
+    is told, a run clears it in the supervisor and a replica gives up again, setting it
+    again: the start clears that one too, in the store as well."""
+    record_id, at, other, running = await _failed_run_then_busy(cluster)
+    await cluster.deployments.tell(FireRun(record_id, at + 1, at + 1))  # clears it
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.report(other, running, "failed", reason="crashed too", final=True)  # sets it
+    await cluster.deployments.ask(UpdateDeployment("nightly", {"desired_state": "running"}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    events = "\n".join(cluster.events("nightly"))
+    assert events.count("deployment failed") == 2, events  # set again, as said
+    assert cluster.view("nightly")["state"] != "failed", events

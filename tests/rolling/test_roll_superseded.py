@@ -1,17 +1,22 @@
-"""A roll that fails while a newer change waits for its supervisor: the change wins.
+"""A roll that fails or ends while a newer change waits for its supervisor.
 
-The manager stores a change (and answers the API) before its supervisor handles it; a
+The manager stores a change (and answers the API) before its supervisor handles it. A
 roll failing meanwhile must not go back to the last good version over it, which would
-lose a change the user was told was made. Real actors on a virtual clock, as in
-``test_roll_timers.py``.
+lose a change the user was told was made; nor may it go on rolling the failed version
+when that change only set something else (the replicas, say): it goes back under the
+change, keeping what it set. A roll done meanwhile tells so once, under the change.
+Real actors on a virtual clock, as in ``test_roll_timers.py``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import trio
 import trio.testing
 
 from symphony.conductor.deployments import CreateDeployment
+from symphony.wire import StartInstance
 
 from ..deployments.test_reschedule import Cluster, cluster, spec
 from ..deployments.test_undrain_bounded import Pause, _supervisor, pausable
@@ -19,22 +24,107 @@ from .test_roll_timers import change, latest_start
 
 __all__ = ["cluster", "pausable"]  # the fixtures, used by name
 
+VERSION_2 = {"config": {"command": ["sleep", "2"]}}
 
-async def test_a_failed_roll_does_not_revert_over_a_change_stored_meanwhile(
-    cluster: Cluster, autojump_clock: trio.abc.Clock
-) -> None:
-    await cluster.deployments.ask(CreateDeployment(spec("web", update={"min_healthy_seconds": 1})))
+
+async def _version_2_fails_behind(
+    cluster: Cluster, patch: dict[str, Any], **update: Any
+) -> StartInstance:
+    """Version 1 runs, version 2 rolls, and its instance fails while the supervisor is
+    busy; ``patch`` is stored (and answered) before the supervisor hears of the failure.
+    Returns version 2's instance, once the supervisor has handled both."""
+    policy = {"min_healthy_seconds": 1, **update}
+    await cluster.deployments.ask(CreateDeployment(spec("web", update=policy)))
     await trio.testing.wait_all_tasks_blocked()
     node1, v1 = latest_start(cluster)
     await cluster.report(node1, v1, "running", pid=10)
-    await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
+    await change(cluster, "web", VERSION_2)
     node2, v2 = latest_start(cluster)
     await _supervisor("web").tell(Pause(10))
     await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
-    await change(cluster, "web", {"replicas": 2})  # stored and answered: it must stay
+    await change(cluster, "web", patch)  # stored and answered: it must stay
+    await trio.sleep(11)  # no more: the failure is acted on as soon as it is handled
+    await trio.testing.wait_all_tasks_blocked()
+    return v2
+
+
+def _version_2_starts(cluster: Cluster) -> list[str]:
+    starts = cluster.starts()
+    return [s.instance_id for _, s in starts if list(s.spec.config.command) == ["sleep", "2"]]
+
+
+async def test_a_failed_roll_reverts_under_a_change_of_settings_stored_meanwhile(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The change still rolls the failed version: going on would start another
+    instance of it, and revert only at its health deadline. It reverts at once, under
+    the change, keeping its replicas, as if it had been told first."""
+    v2 = await _version_2_fails_behind(cluster, {"replicas": 2})
+    events = "\n".join(cluster.events("web"))
+    assert _version_2_starts(cluster) == [v2.instance_id], events  # no second one
+    view = cluster.view("web")
+    assert view["version"] == 1 and view["spec"]["replicas"] == 2, events
+    assert view["rollout"]["state"] == "reverting", events
+    assert "version 2 failed: instance" in events and "reverting to version 1" in events
+
+
+async def test_a_failed_roll_without_auto_revert_pauses_under_a_change_stored_meanwhile(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    v2 = await _version_2_fails_behind(cluster, {"replicas": 2}, auto_revert=False)
+    events = "\n".join(cluster.events("web"))
+    assert _version_2_starts(cluster) == [v2.instance_id], events
+    view = cluster.view("web")
+    assert view["spec"]["replicas"] == 2 and view["rollout"]["state"] == "paused", events
+    assert "version 2 failed" in view["rollout"]["reason"], view["rollout"]
+
+
+async def test_a_failed_roll_does_not_revert_over_a_new_version_stored_meanwhile(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """A change to a new version supersedes the failed roll: version 3 rolls."""
+    await _version_2_fails_behind(cluster, {"config": {"command": ["sleep", "3"]}})
+    events = "\n".join(cluster.events("web"))
+    view = cluster.view("web")
+    assert view["version"] == 3 and view["rollout"]["state"] == "rolling", events
+    assert "reverting" not in events, events
+    await trio.sleep(10)  # replica 0 waits out its reschedule delay (v2's failure)
+    await trio.testing.wait_all_tasks_blocked()
+    node, v3 = latest_start(cluster)
+    assert list(v3.spec.config.command) == ["sleep", "3"], events
+    await cluster.report(node, v3, "running", pid=12)
     await trio.sleep(60)
     await trio.testing.wait_all_tasks_blocked()
-    view = cluster.view("web")
-    assert view["spec"]["replicas"] == 2, "\n".join(cluster.events("web"))
+    assert cluster.view("web")["rollout"] is None, "\n".join(cluster.events("web"))
+
+
+async def test_a_roll_done_while_a_change_waits_tells_its_end_once(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The roll ends before its supervisor hears of a change stored meanwhile: its end
+    is not written (the change's roll state is the one stored), so the roll goes on
+    under the change and tells its end then, not twice."""
+    policy = {"min_healthy_seconds": 10}
+    command = {"config": {"command": ["sleep", "1"]}}
+    await cluster.deployments.ask(CreateDeployment(spec("web", update=policy, **command)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await change(cluster, "web", VERSION_2)
+    node2, v2 = latest_start(cluster)
+    await cluster.report(node2, v2, "running", pid=11)
+    await trio.sleep(9)
+    await _supervisor("web").tell(Pause(10))  # the roll's last tick waits behind it
+    await trio.sleep(1.5)
+    await change(cluster, "web", {"replicas": 2})
+    await trio.sleep(10)
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.report(node1, v1, "stopped", final=True)
+    [(node3, v3)] = cluster.starts()[2:]
+    await cluster.report(node3, v3, "running", pid=12)
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
     events = cluster.events("web")
-    assert any("not reverted: a newer change" in e for e in events), "\n".join(events)
+    ended = [e for e in events if "rolled out" in e]
+    assert ended == ["version 2 rolled out: 2 healthy instance(s)"], "\n".join(events)
+    assert cluster.view("web")["rollout"] is None

@@ -97,6 +97,9 @@ class RollDriver:
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
         self._ended: str | None = None  # why a new instance ended for good, if one did
+        # A failure a newer change kept from being written: (generation it failed
+        # under, version, why); see :meth:`_failed`.
+        self._unwritten: tuple[int, int, str] | None = None
 
     def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
         """Note first sightings and health changes while a roll is under way (every
@@ -106,6 +109,7 @@ class RollDriver:
             self._created.clear()
             self._healthy_since.clear()
             self._ended = None
+            self._unwritten = None
             return
         now, spec = trio.current_time(), record.spec
         live = {i.id: i for i in instances.values() if is_live(i.state)}
@@ -133,10 +137,19 @@ class RollDriver:
     ) -> RollOutcome | None:
         """The roll's next step, or None when no roll is under way (then every instance
         of an older generation is simply replaced)."""
+        if self._unwritten is not None and self._unwritten[1] != record.version:
+            self._unwritten = None  # the newer change rolls another version: it supersedes
         if record.roll_state is None or wanted == 0:
             return None
         if record.roll_state == PAUSED:
             return RollOutcome(record)  # nothing moves until the next change
+        if self._unwritten is not None:
+            generation, _, why = self._unwritten
+            self._ended = None  # the roll failed already: what ended since adds nothing
+            if generation == record.generation:
+                return RollOutcome(record)  # nothing moves until the newer change is told
+            self._unwritten = None
+            return self._failed(record, why)  # under the newer change, keeping its settings
         now = trio.current_time()
         new: list[Member] = []
         old: list[Member] = []
@@ -204,7 +217,8 @@ class RollDriver:
             if failed is not None:
                 return self._failed(record, _how_ended(failed))
             if ended:
-                return RollOutcome(self._finish(record), start=wanted)
+                self._finish(record)  # a job that finished: no event to tell
+                return RollOutcome(_done(record), start=wanted)
         step = plan_unrolled(replicas=wanted, policy=record.spec.update, new=new, now=now)
         if step.failure is not None:
             return self._failed(record, step.failure)
@@ -215,18 +229,10 @@ class RollDriver:
     def _progress(self, outcome: RollOutcome, step: RollStep, wanted: int) -> None:
         record = outcome.record
         if step.done:
-            outcome.record = self._finish(record)
-            if _restart(record):
-                text = f"rolling restart done: {wanted} healthy instance(s) of version "
-                outcome.events.append(("restarted", f"{text}{record.version}"))
-            else:
-                done = (
-                    f"back to version {record.version}"
-                    if record.roll_state == REVERTING
-                    else f"version {record.version} rolled out"
-                )
-                text = f"{done}: {wanted} healthy instance(s)"
-                outcome.events.append(("rolled-out", text))
+            outcome.record = _done(record)
+            # Not written: a newer change was stored, whose roll (told next) tells the end.
+            if self._finish(record):
+                outcome.events.append(_end_event(record, wanted))
         elif step.waiting is not None and record.roll_state != CANARY:
             self._canaries(outcome, step.waiting)
         self._tick_at = step.wake_at if step.wake_at is not None else math.inf
@@ -240,22 +246,31 @@ class RollDriver:
             outcome.record = replace(record, roll_state=CANARY, roll_reason=waiting)
             outcome.events.append(("canary", f"version {record.version}: {waiting}"))
 
-    def _finish(self, record: DeploymentRecord) -> DeploymentRecord:
+    def _finish(self, record: DeploymentRecord) -> bool:
         """The roll is done (one store transaction): the version is good, the kept
         copies of a template another kept version stands for are forgotten (after a
         rolling restart, the version restarted; after a restart reverted, its failed
         copy), then those beyond the kept number. A restart's version was added
         without pruning, so restarts (a nightly ``restart_schedule``) never push the
         earlier templates out of the kept ones, and a rollback goes back to another
-        template, not to a copy of this one."""
+        template, not to a copy of this one.
+
+        False when not written: a newer change was stored meanwhile, whose roll state
+        (this version's roll, or another's) is the one that counts; it is told next."""
         forget = copies(self.store.list_versions(record.id), record)
-        # Not stored if a newer change was (the roll state is then that change's, which
-        # is told next): this roll is done all the same.
-        self.store.finish_roll(record.id, record.version, forget, generation=record.generation)
-        return replace(record, roll_state=None, roll_reason=None)
+        return self.store.finish_roll(
+            record.id, record.version, forget, generation=record.generation
+        )
 
     def _failed(self, record: DeploymentRecord, why: str) -> RollOutcome:
-        """Go back to the last good version (``auto_revert``), else pause."""
+        """Go back to the last good version (``auto_revert``), else pause.
+
+        Neither is written if a newer change was stored meanwhile (the manager answers
+        the API before telling this actor): going back would overwrite it, and a pause
+        would not be that change's. The failure waits, and nothing moves, until that
+        change is told; then, if it still rolls this version (a change of its settings
+        only: replicas, say), the revert or the pause happens under it, keeping what it
+        set; if it rolls another version, that roll supersedes this failed one."""
         self.store.set_version_status(record.id, record.version, "failed", why)
         good = last_good(self.store.list_versions(record.id), record.version)
         if record.spec.update.auto_revert and good is not None:
@@ -278,16 +293,19 @@ class RollDriver:
                         keep=kept_during(record),
                     )
                 except GenerationConflict:
-                    # A change stored since (and told next) supersedes this roll: a
-                    # revert would overwrite it. Paused here until it arrives.
-                    why = f"{why}; not reverted: a newer change of the deployment decides"
-                else:
-                    return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
+                    return self._unwritten_failure(record, why)
+                return RollOutcome(updated, events=[("reverted", reason)], reverted=True)
         without = "" if good is not None else " (no good version to go back to)"
         reason = f"version {record.version} failed: {why}{without}"
-        self.store.set_roll(record.id, PAUSED, reason, generation=record.generation)
+        if not self.store.set_roll(record.id, PAUSED, reason, generation=record.generation):
+            return self._unwritten_failure(record, why)
         paused = replace(record, roll_state=PAUSED, roll_reason=reason)
         return RollOutcome(paused, events=[("paused", f"roll paused: {reason}")])
+
+    def _unwritten_failure(self, record: DeploymentRecord, why: str) -> RollOutcome:
+        """See :meth:`_failed`: the failure waits for the newer change."""
+        self._unwritten = (record.generation, record.version, why)
+        return RollOutcome(record)
 
     def promote(self, record: DeploymentRecord) -> DeploymentRecord | str:
         """Let a roll waiting on its canaries go on; a string says why it cannot."""
@@ -369,6 +387,24 @@ def copies(versions: list[VersionRecord], record: DeploymentRecord) -> list[int]
         else:
             found.append(v.version)
     return found
+
+
+def _done(record: DeploymentRecord) -> DeploymentRecord:
+    """``record`` with its roll done (written or not: see :meth:`RollDriver._finish`)."""
+    return replace(record, roll_state=None, roll_reason=None)
+
+
+def _end_event(record: DeploymentRecord, wanted: int) -> tuple[str, str]:
+    """The event that says ``record``'s roll ended well, with ``wanted`` instances."""
+    if _restart(record):
+        text = f"rolling restart done: {wanted} healthy instance(s) of version "
+        return ("restarted", f"{text}{record.version}")
+    done = (
+        f"back to version {record.version}"
+        if record.roll_state == REVERTING
+        else f"version {record.version} rolled out"
+    )
+    return ("rolled-out", f"{done}: {wanted} healthy instance(s)")
 
 
 def _restart(record: DeploymentRecord) -> bool:

@@ -267,11 +267,17 @@ class DeploymentSupervisor(
 
         A newer record's failure is what the manager read when it stored the change;
         this actor may have written another since (a run fired before the change was
-        told clears it, a replica giving up sets it): the one held is kept."""
+        told clears it, a replica giving up sets it): the one held is kept, unless the
+        change starts the deployment afresh. The manager says so (``fresh_start``) when
+        it saw the failure; a change from stopped to running is one whatever it saw: a
+        replica may have given up after both halves of ``symphony restart`` (stop,
+        then start) were stored, and the instances the start makes would run on under a
+        failure nothing clears. Either way the store's is cleared too: it may have been
+        set again since the manager cleared it."""
         if message.record.generation <= self.record.generation:
             return
-        if message.fresh_start:
-            if self.record.failure is not None:  # may be set again since the manager cleared it
+        if message.fresh_start or _starts(self.record, message.record):
+            if self.record.failure is not None:
                 self.store.set_deployment_failure(self.record.id, None)
             record = replace(message.record, failure=None)
         else:
@@ -295,8 +301,7 @@ class DeploymentSupervisor(
         if record.version != old.version:
             news = version_news(record.version, self.instances.values(), self._wanted())
             self._event("updated", news)
-        started = old.spec.desired_state == "stopped" and record.spec.desired_state == "running"
-        if started or fresh_start:
+        if _starts(old, record) or fresh_start:
             self._retries.reset()
             self._restart_completed = True
         await self._reconcile()
@@ -314,3 +319,8 @@ class DeploymentSupervisor(
         """Whether reconciling may act on more than the instances' states: a roll (it
         reads reasons and waits on health over time) or a schedule's runs."""
         return self.record.roll_state is not None or self.record.spec.schedule is not None
+
+
+def _starts(old: DeploymentRecord, new: DeploymentRecord) -> bool:
+    """Whether going from ``old`` to ``new`` starts the deployment (stopped to running)."""
+    return old.spec.desired_state == "stopped" and new.spec.desired_state == "running"
