@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
-from symphony.conductor.deployments import CreateDeployment
+from symphony.actors import MailboxFull
+from symphony.conductor.deployments import CreateDeployment, UpdateDeployment
+from symphony.conductor.deployments.messages import RollbackDeployment
 from symphony.wire import StartInstance
 
 from ..deployments.test_reschedule import Cluster, cluster, spec
@@ -128,3 +131,35 @@ async def test_a_roll_done_while_a_change_waits_tells_its_end_once(
     ended = [e for e in events if "rolled out" in e]
     assert ended == ["version 2 rolled out: 2 healthy instance(s)"], "\n".join(events)
     assert cluster.view("web")["rollout"] is None
+
+
+async def test_a_rollback_merged_behind_a_failed_roll_of_its_version_is_kept(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Version 2 fails while its supervisor is busy and its mailbox full; meanwhile a
+    change of replicas (version 2 still), a change to version 3, and a rollback to
+    version 2 are stored. The rollback takes version 3's place in the queue: the
+    supervisor sees it as a change from version 2 to version 2, but it starts a new
+    roll, so the failure of the roll before must not revert the rollback the API
+    answered "version 2" to."""
+    await cluster.deployments.ask(CreateDeployment(spec("web", update={"min_healthy_seconds": 1})))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    await change(cluster, "web", VERSION_2)
+    node2, v2 = latest_start(cluster)
+    ref = _supervisor("web")
+    await ref.tell(Pause(10))
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
+    with pytest.raises(MailboxFull):
+        while True:
+            ref.tell_nowait(Pause(0))
+    await cluster.deployments.ask(UpdateDeployment("web", {"replicas": 1}))
+    await cluster.deployments.ask(UpdateDeployment("web", {"config": {"command": ["sleep", "3"]}}))
+    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    assert back.version == 2
+    await trio.sleep(30)
+    await trio.testing.wait_all_tasks_blocked()
+    events = "\n".join(cluster.events("web"))
+    assert cluster.view("web")["version"] == 2, events

@@ -26,7 +26,8 @@ the queue depends on it:
   one instead, which is what a restarted supervisor would read from the store.
 
   - :class:`SpecChanged`: the newer record (the whole spec as stored), a fresh start
-    if either asked one;
+    if either asked one, a new roll if either started one (the one standing in for
+    both must not let a failure of the roll before them apply to the roll after);
   - :class:`DrainingChanged`: the newer set of draining nodes.
 
 - the others go **at the end**, after what was queued since the waiting one:
@@ -93,7 +94,11 @@ def _kind(message: Any) -> Hashable | None:
 def _merged(waiting: Any, new: Any) -> Any:
     """``new`` standing in for ``waiting`` (see the module docstring)."""
     if isinstance(new, SpecChanged):
-        return SpecChanged(new.record, waiting.fresh_start or new.fresh_start)
+        return SpecChanged(
+            new.record,
+            waiting.fresh_start or new.fresh_start,
+            waiting.new_roll or new.new_roll,
+        )
     if isinstance(new, FireRun):
         return replace(new, catch_up=True, skipped=waiting.skipped + new.skipped + 1)
     if isinstance(new, NodeReport):

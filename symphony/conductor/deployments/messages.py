@@ -267,6 +267,10 @@ class SpecChanged:
     #: A failed deployment was started (``desired_state: running`` in the patch): its
     #: replicas start afresh, with their reschedule attempts reset.
     fresh_start: bool = False
+    #: The change started a roll of a version (a new template, a rollback, a rolling
+    #: restart): a failure of the roll before it, still waiting to be written under a
+    #: newer change, is not this roll's, even when it rolls the same version again.
+    new_roll: bool = False
 
 
 @dataclass(frozen=True, slots=True)

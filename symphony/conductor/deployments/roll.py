@@ -132,6 +132,12 @@ class RollDriver:
             else:
                 self._healthy_since.pop(inst.id, None)
 
+    def new_roll(self) -> None:
+        """A change that starts a roll of a version was told: a failure still waiting
+        (see :meth:`_failed`) was the roll's before it, even if this one rolls the same
+        version again (a rollback to it), so it is dropped."""
+        self._unwritten = None
+
     def plan(
         self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord], wanted: int
     ) -> RollOutcome | None:

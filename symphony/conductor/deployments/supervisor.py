@@ -273,9 +273,15 @@ class DeploymentSupervisor(
         replica may have given up after both halves of ``symphony restart`` (stop,
         then start) were stored, and the instances the start makes would run on under a
         failure nothing clears. Either way the store's is cleared too: it may have been
-        set again since the manager cleared it."""
+        set again since the manager cleared it.
+
+        A change that starts a roll (``new_roll``) drops a roll failure still waiting
+        to be written: it was the roll's before, even when this one rolls the same
+        version (a rollback to it that took a change's place in the manager's queue)."""
         if message.record.generation <= self.record.generation:
             return
+        if message.new_roll:
+            self._roll.new_roll()
         if message.fresh_start or _starts(self.record, message.record):
             if self.record.failure is not None:
                 self.store.set_deployment_failure(self.record.id, None)
