@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from symphony.actors import Actor, ActorStopped, MailboxFull, spawn
+from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull, spawn
 from symphony.conductor.deployments import (
     CreateDeployment,
     DeleteDeployment,
@@ -43,6 +43,12 @@ async def _stuck(cluster: Cluster, name: str, seconds: float) -> None:
     ref = _supervisor(name)
     await ref.tell(Pause(seconds))
     await trio.testing.wait_all_tasks_blocked()
+    fill(ref)
+
+
+def fill(ref: ActorRef) -> None:
+    """Fill the mailbox of ``ref`` (asleep on a :class:`Pause`): what it is told next
+    waits in the manager's backlog."""
     with pytest.raises(MailboxFull):
         while True:
             ref.tell_nowait(Pause(0))
@@ -386,3 +392,30 @@ async def test_a_start_clears_a_failure_set_again_after_the_manager_cleared_it(
     events = "\n".join(cluster.events("nightly"))
     assert events.count("deployment failed") == 2, events  # set again, as said
     assert cluster.view("nightly")["state"] != "failed", events
+
+
+async def test_a_stop_and_a_start_merged_while_they_wait_still_start_afresh(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """As above, but the supervisor's mailbox is full: a change of replicas goes first,
+    then the stop and the start wait in the manager's backlog, where the start takes
+    the stop's place. The supervisor sees running to running, yet a start happened:
+    the merged change is a fresh start, and the deployment does not stay failed."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("web", reschedule=no_attempts)))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "running", pid=10)
+    web = _supervisor("web")
+    await web.tell(Pause(10))
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.report(node, first, "failed", reason="crashed", final=True)  # waits
+    fill(web)
+    await cluster.deployments.ask(UpdateDeployment("web", {"replicas": 1}))  # in flight
+    for state in ("stopped", "running"):  # merged into one
+        await cluster.deployments.ask(UpdateDeployment("web", {"desired_state": state}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    events = "\n".join(cluster.events("web"))
+    assert len(cluster.starts()) == 2, events  # started afresh
+    assert cluster.view("web")["state"] != "failed", events

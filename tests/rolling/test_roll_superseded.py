@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import trio
 import trio.testing
 
-from symphony.actors import MailboxFull
 from symphony.conductor.deployments import CreateDeployment, UpdateDeployment
 from symphony.conductor.deployments.messages import RollbackDeployment
 from symphony.wire import StartInstance
 
 from ..deployments.test_reschedule import Cluster, cluster, spec
+from ..deployments.test_stuck_supervisor import fill
 from ..deployments.test_undrain_bounded import Pause, _supervisor, pausable
 from .test_roll_timers import change, latest_start
 
@@ -152,9 +151,7 @@ async def test_a_rollback_merged_behind_a_failed_roll_of_its_version_is_kept(
     await ref.tell(Pause(10))
     await trio.testing.wait_all_tasks_blocked()
     await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
-    with pytest.raises(MailboxFull):
-        while True:
-            ref.tell_nowait(Pause(0))
+    fill(ref)
     await cluster.deployments.ask(UpdateDeployment("web", {"replicas": 1}))
     await cluster.deployments.ask(UpdateDeployment("web", {"config": {"command": ["sleep", "3"]}}))
     back = await cluster.deployments.ask(RollbackDeployment("web", None))

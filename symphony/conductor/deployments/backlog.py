@@ -25,9 +25,16 @@ the queue depends on it:
   the change that gave the deployment its schedule would be dropped); it sees the newer
   one instead, which is what a restarted supervisor would read from the store.
 
-  - :class:`SpecChanged`: the newer record (the whole spec as stored), a fresh start
-    if either asked one, a new roll if either started one (the one standing in for
-    both must not let a failure of the roll before them apply to the roll after);
+  - :class:`SpecChanged`: the newer record (the whole spec as stored), a new roll if
+    either started one (the one standing in for both must not let a failure of the
+    roll before them apply to the roll after), and a fresh start if either asked one
+    or the waiting one stopped the deployment and the newer one runs it. The
+    supervisor's rule (a change from stopped to running starts afresh: failure
+    cleared, attempts reset) compares the record it holds with the one it is told,
+    and never sees the waiting one: a stop then a start merged would look like
+    running to running, and a deployment that failed would stay failed with nothing
+    restarting it. Each merge keeps what any message merged into it asked, so the
+    rule holds across a chain of them;
   - :class:`DrainingChanged`: the newer set of draining nodes.
 
 - the others go **at the end**, after what was queued since the waiting one:
@@ -70,7 +77,15 @@ import trio
 
 from symphony.actors import ActorRef, ActorStopped, MailboxFull
 
-from .messages import Caught, DrainingChanged, FireRun, NodeReport, RestartDue, SpecChanged
+from .messages import (
+    Caught,
+    DrainingChanged,
+    FireRun,
+    NodeReport,
+    RestartDue,
+    SpecChanged,
+    starts,
+)
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -94,9 +109,12 @@ def _kind(message: Any) -> Hashable | None:
 def _merged(waiting: Any, new: Any) -> Any:
     """``new`` standing in for ``waiting`` (see the module docstring)."""
     if isinstance(new, SpecChanged):
+        # The supervisor sees its record go to the newer one, never the waiting one: a
+        # start between the two (waiting stopped, newer running) is a fresh start.
+        started = starts(waiting.record, new.record)
         return SpecChanged(
             new.record,
-            waiting.fresh_start or new.fresh_start,
+            waiting.fresh_start or new.fresh_start or started,
             waiting.new_roll or new.new_roll,
         )
     if isinstance(new, FireRun):
