@@ -282,7 +282,7 @@ class DeploymentSupervisor(
         if message.record.generation <= self.record.generation:
             return
         if message.new_roll:
-            self._roll.new_roll()
+            self._roll.new_roll(message.record)
         if message.fresh_start or starts(self.record, message.record):
             if self.record.failure is not None:
                 self.store.set_deployment_failure(self.record.id, None)
