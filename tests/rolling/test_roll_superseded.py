@@ -23,7 +23,7 @@ from symphony.wire import StartInstance
 from ..deployments.test_reschedule import Cluster, cluster, spec
 from ..deployments.test_stuck_supervisor import Crash, fill
 from ..deployments.test_undrain_bounded import Pause, _supervisor, pausable
-from .test_roll_timers import change, latest_start
+from .test_roll_timers import change, latest_start, version_1_refused_now
 
 __all__ = ["cluster", "pausable"]  # the fixtures, used by name
 
@@ -173,3 +173,20 @@ async def test_a_rollback_merged_behind_a_failed_roll_of_its_version_is_kept(
     await trio.testing.wait_all_tasks_blocked()
     events = "\n".join(cluster.events("web"))
     assert cluster.view("web")["version"] == 2, events
+
+
+async def test_a_failure_whose_revert_is_refused_says_so_once_under_a_change_stored_meanwhile(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Version 1 is refused by a rule added since it was stored (as in
+    ``test_roll_timers.py``), so the failed roll pauses; the pause waits for the change
+    stored meanwhile, and then says why version 1 is refused once, not twice."""
+    node2, v2 = await version_1_refused_now(cluster, "web")
+    await _supervisor("web").tell(Pause(10))
+    await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
+    await change(cluster, "web", {"replicas": 2})
+    await trio.sleep(11)
+    await trio.testing.wait_all_tasks_blocked()
+    rollout = cluster.view("web")["rollout"]
+    assert rollout["state"] == "paused", rollout
+    assert rollout["reason"].count("is refused now") == 1, rollout["reason"]

@@ -301,6 +301,7 @@ class RollDriver:
         only: replicas, say), the revert or the pause happens under it, keeping what it
         set; if it rolls another version, that roll supersedes this failed one."""
         self.store.set_version_status(record.id, record.version, "failed", why)
+        failure = why  # what waits, if it must: the refusal below is said again then
         good = last_good(self.store.list_versions(record.id), record.version)
         if record.spec.update.auto_revert and good is not None:
             try:
@@ -327,7 +328,7 @@ class RollDriver:
         without = "" if good is not None else " (no good version to go back to)"
         reason = f"version {record.version} failed: {why}{without}"
         if not self.store.set_roll(record.id, PAUSED, reason, generation=record.generation):
-            return self._unwritten_failure(record, why)
+            return self._unwritten_failure(record, failure)
         paused = replace(record, roll_state=PAUSED, roll_reason=reason)
         return RollOutcome(paused, events=[("paused", f"roll paused: {reason}")])
 
