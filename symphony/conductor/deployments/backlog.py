@@ -27,14 +27,13 @@ the queue depends on it:
 
   - :class:`SpecChanged`: the newer record (the whole spec as stored), a new roll if
     either started one (the one standing in for both must not let a failure of the
-    roll before them apply to the roll after), and a fresh start if either asked one
-    or the waiting one stopped the deployment and the newer one runs it. The
-    supervisor's rule (a change from stopped to running starts afresh: failure
-    cleared, attempts reset) compares the record it holds with the one it is told,
-    and never sees the waiting one: a stop then a start merged would look like
-    running to running, and a deployment that failed would stay failed with nothing
-    restarting it. Each merge keeps what any message merged into it asked, so the
-    rule holds across a chain of them;
+    roll before them apply to the roll after), and a fresh start if either asked one.
+    Only changes with the same desired state merge: a stop or a start is delivered
+    as such (queued after the last change of its kind), since the supervisor acts on
+    the change from the record it holds to the one it is told (a stop then a start
+    restarts what ran and starts afresh: failure cleared, attempts reset; merged, it
+    would see running to running, and restart nothing). So at most one change waits
+    per stop or start in between;
   - :class:`DrainingChanged`: the newer set of draining nodes.
 
 - the others go **at the end**, after what was queued since the waiting one:
@@ -47,13 +46,15 @@ the queue depends on it:
     in the older one's place: the node's reports of instance changes queued since are
     older than the newer list, and would undo it.
 
-Bounded: per supervisor at most one message of each kind above (one hello per node),
-plus node reports of instance changes, which are never merged (each update counts) and
-stay counted on their link's window until applied, so a link whose reports wait here
-soon stops reading (``nodes/window.py``). The window lets a link read on after 10 s
-without a settle, though, so past :data:`MAX_WAITING` of them waiting for one
-supervisor the manager waits for room before queueing another report, as it always did
-before: only a node that keeps flooding one stuck deployment with reports gets there.
+Bounded: per supervisor at most one message of each kind above (one hello per node;
+one spec change per stop or start in between), plus node reports of instance changes,
+which are never merged (each update counts) and stay counted on their link's window
+until applied, so a link whose reports wait here soon stops reading
+(``nodes/window.py``). The window lets a link read on after 10 s without a settle,
+though, so past :data:`MAX_WAITING` waiting for one supervisor the manager waits for
+room before queueing another report (or a stop or start that would wait as one more),
+as it always did before: only a node that keeps flooding one stuck deployment with
+reports, or a client that keeps stopping and starting it, gets there.
 
 A supervisor that stopped for good (deleted) gets nothing more: what waited for it is
 dropped, and each dropped message with a ``dropped_unread`` hook is told, as a closing
@@ -84,7 +85,6 @@ from .messages import (
     NodeReport,
     RestartDue,
     SpecChanged,
-    starts,
 )
 
 log = logging.getLogger("symphony.conductor.deployments")
@@ -106,15 +106,28 @@ def _kind(message: Any) -> Hashable | None:
     return None
 
 
+def _last_of_kind(queue: deque[Any], kind: Hashable) -> int | None:
+    """Where the last message of ``kind`` waits. The last: two spec changes wait at once
+    only across a stop or a start, and a change merged into the earlier one would
+    overtake it."""
+    return next((i for i in reversed(range(len(queue))) if _kind(queue[i]) == kind), None)
+
+
+def _mergeable(waiting: Any, new: Any) -> bool:
+    """Whether ``new`` may stand in for ``waiting`` (see the module docstring)."""
+    if isinstance(new, SpecChanged):
+        # A stop or a start is never merged away: the supervisor must see each (a stop
+        # then a start restarts what ran; merged, it would see running to running).
+        return bool(waiting.record.spec.desired_state == new.record.spec.desired_state)
+    return True
+
+
 def _merged(waiting: Any, new: Any) -> Any:
     """``new`` standing in for ``waiting`` (see the module docstring)."""
     if isinstance(new, SpecChanged):
-        # The supervisor sees its record go to the newer one, never the waiting one: a
-        # start between the two (waiting stopped, newer running) is a fresh start.
-        started = starts(waiting.record, new.record)
         return SpecChanged(
             new.record,
-            waiting.fresh_start or new.fresh_start or started,
+            waiting.fresh_start or new.fresh_start,
             waiting.new_roll or new.new_roll,
         )
     if isinstance(new, FireRun):
@@ -153,10 +166,20 @@ class Backlog:
         """Deliver ``message`` to ``ref`` now, or queue it behind what waits for it;
         waits only for a report past :data:`MAX_WAITING`. Raises :class:`ActorStopped`
         if ``ref`` has stopped for good."""
-        if _kind(message) is None:
-            while len(self._queues.get(ref, ())) >= MAX_WAITING:
-                await self._delivered[ref].wait()
+        while len(self._queues.get(ref, ())) >= MAX_WAITING and self._adds(ref, message):
+            await self._delivered[ref].wait()
         self._put(nursery, ref, message)
+
+    def _adds(self, ref: ActorRef, message: Any) -> bool:
+        """Whether ``message`` would wait as one more (a report, or a stop or start
+        behind a change), not stand in for one waiting."""
+        if _kind(message) is None:
+            return True
+        if not isinstance(message, SpecChanged):
+            return False  # at most one of its kind waits
+        queue = self._queues.get(ref, deque())
+        i = _last_of_kind(queue, _kind(message))
+        return i is None or not _mergeable(queue[i], message)
 
     def _put(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
         queue = self._queues.get(ref)
@@ -172,15 +195,14 @@ class Backlog:
                 nursery.start_soon(self._deliver, ref, queue)
         kind = _kind(message)
         if kind is not None:
-            for i, waiting in enumerate(queue):
-                if _kind(waiting) == kind:
-                    self.merged += 1
-                    if isinstance(message, _IN_PLACE):
-                        queue[i] = _merged(waiting, message)
-                        return
-                    del queue[i]
-                    message = _merged(waiting, message)
-                    break
+            i = _last_of_kind(queue, kind)
+            if i is not None and _mergeable(queue[i], message):
+                self.merged += 1
+                if isinstance(message, _IN_PLACE):
+                    queue[i] = _merged(queue[i], message)
+                    return
+                message = _merged(queue[i], message)
+                del queue[i]
         queue.append(message)
 
     def behind(self, ref: ActorRef) -> bool:
