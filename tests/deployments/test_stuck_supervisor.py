@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from symphony.actors import Actor, ActorStopped, MailboxFull, spawn
+from symphony.actors import Actor, ActorRef, ActorStopped, MailboxFull, spawn
 from symphony.conductor.deployments import (
     CreateDeployment,
     DeleteDeployment,
@@ -43,6 +43,12 @@ async def _stuck(cluster: Cluster, name: str, seconds: float) -> None:
     ref = _supervisor(name)
     await ref.tell(Pause(seconds))
     await trio.testing.wait_all_tasks_blocked()
+    fill(ref)
+
+
+def fill(ref: ActorRef) -> None:
+    """Fill the mailbox of ``ref`` (asleep on a :class:`Pause`): what it is told next
+    waits in the manager's backlog."""
     with pytest.raises(MailboxFull):
         while True:
             ref.tell_nowait(Pause(0))
@@ -386,3 +392,62 @@ async def test_a_start_clears_a_failure_set_again_after_the_manager_cleared_it(
     events = "\n".join(cluster.events("nightly"))
     assert events.count("deployment failed") == 2, events  # set again, as said
     assert cluster.view("nightly")["state"] != "failed", events
+
+
+async def _stop_and_start_behind_a_change(
+    cluster: Cluster, *, failed: bool, replicas: int
+) -> tuple[str, StartInstance]:
+    """``web``'s one instance runs (then fails, if ``failed``) while its supervisor is
+    paused with a full mailbox; a change of ``replicas`` goes on its way, then a stop and
+    a start wait behind it; a minute passes. Returns the first start (node, command)."""
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "running", pid=10)
+    web = _supervisor("web")
+    await web.tell(Pause(10))
+    await trio.testing.wait_all_tasks_blocked()
+    if failed:
+        await cluster.report(node, first, "failed", reason="crashed", final=True)  # waits
+    fill(web)
+    await cluster.deployments.ask(UpdateDeployment("web", {"replicas": replicas}))
+    for state in ("stopped", "running"):  # both wait
+        await cluster.deployments.ask(UpdateDeployment("web", {"desired_state": state}))
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    return node, first
+
+
+async def test_a_stop_and_a_start_waiting_together_still_start_afresh(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """As above, but the supervisor's mailbox is full: a change of replicas goes first,
+    then the stop and the start wait in the manager's backlog. The start does not take
+    the stop's place (the supervisor would see running to running): it starts afresh,
+    and the deployment does not stay failed."""
+    no_attempts = {"attempts": 0, "delay_seconds": 5, "max_delay_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("web", reschedule=no_attempts)))
+    await _stop_and_start_behind_a_change(cluster, failed=True, replicas=1)
+    events = "\n".join(cluster.events("web"))
+    assert len(cluster.starts()) == 2, events  # started afresh
+    assert cluster.view("web")["state"] != "failed", events
+
+
+async def test_a_stop_and_a_start_waiting_together_restart_what_ran(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """``symphony restart --all-at-once`` (a stop, then a start) of a stuck deployment,
+    behind a change of replicas already on its way: the stop and the start both wait
+    in the backlog, and the instance that ran is stopped and started again, as it is
+    when the supervisor is not busy (merged into one, the supervisor saw running to
+    running and restarted nothing)."""
+    await cluster.deployments.ask(CreateDeployment(spec("web")))
+    node, first = await _stop_and_start_behind_a_change(cluster, failed=False, replicas=2)
+    events = "\n".join(cluster.events("web"))
+    stops = [c.instance_id for _, c in cluster.commands if isinstance(c, StopInstance)]
+    assert first.instance_id in stops, events  # what ran was stopped...
+    await cluster.report(node, first, "stopped", final=True)
+    await trio.sleep(60)
+    await trio.testing.wait_all_tasks_blocked()
+    events = "\n".join(cluster.events("web"))
+    again = [c for _, c in cluster.starts() if c.replica == 0 and c is not first]
+    assert again, events  # ... and started again

@@ -12,36 +12,47 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
-from symphony.conductor.deployments import CreateDeployment
+from symphony.conductor.deployments import CreateDeployment, UpdateDeployment
+from symphony.conductor.deployments.messages import RollbackDeployment
 from symphony.wire import StartInstance
 
 from ..deployments.test_reschedule import Cluster, cluster, spec
+from ..deployments.test_stuck_supervisor import Crash, fill
 from ..deployments.test_undrain_bounded import Pause, _supervisor, pausable
-from .test_roll_timers import change, latest_start
+from .test_roll_timers import change, latest_start, version_1_refused_now
 
 __all__ = ["cluster", "pausable"]  # the fixtures, used by name
 
 VERSION_2 = {"config": {"command": ["sleep", "2"]}}
 
 
-async def _version_2_fails_behind(
-    cluster: Cluster, patch: dict[str, Any], **update: Any
-) -> StartInstance:
-    """Version 1 runs, version 2 rolls, and its instance fails while the supervisor is
-    busy; ``patch`` is stored (and answered) before the supervisor hears of the failure.
-    Returns version 2's instance, once the supervisor has handled both."""
+async def _version_2_rolls(cluster: Cluster, **update: Any) -> tuple[str, StartInstance]:
+    """Version 1 runs and version 2 rolls: its instance started (and its node)."""
     policy = {"min_healthy_seconds": 1, **update}
     await cluster.deployments.ask(CreateDeployment(spec("web", update=policy)))
     await trio.testing.wait_all_tasks_blocked()
     node1, v1 = latest_start(cluster)
     await cluster.report(node1, v1, "running", pid=10)
     await change(cluster, "web", VERSION_2)
-    node2, v2 = latest_start(cluster)
+    return latest_start(cluster)
+
+
+async def _version_2_fails_behind(
+    cluster: Cluster, patch: dict[str, Any], *, restart: bool = False, **update: Any
+) -> StartInstance:
+    """Version 1 runs, version 2 rolls, and its instance fails while the supervisor is
+    busy; ``patch`` is stored (and answered) before the supervisor hears of the failure
+    (``restart``: the supervisor restarts between the two, and reads the change from the
+    store). Returns version 2's instance, once the supervisor has handled both."""
+    node2, v2 = await _version_2_rolls(cluster, **update)
     await _supervisor("web").tell(Pause(10))
     await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
+    if restart:
+        await _supervisor("web").tell(Crash())  # after the report, before the change
     await change(cluster, "web", patch)  # stored and answered: it must stay
     await trio.sleep(11)  # no more: the failure is acted on as soon as it is handled
     await trio.testing.wait_all_tasks_blocked()
@@ -53,13 +64,16 @@ def _version_2_starts(cluster: Cluster) -> list[str]:
     return [s.instance_id for _, s in starts if list(s.spec.config.command) == ["sleep", "2"]]
 
 
+@pytest.mark.parametrize("restart", [False, True])
 async def test_a_failed_roll_reverts_under_a_change_of_settings_stored_meanwhile(
-    cluster: Cluster, autojump_clock: trio.abc.Clock
+    cluster: Cluster, autojump_clock: trio.abc.Clock, restart: bool
 ) -> None:
     """The change still rolls the failed version: going on would start another
     instance of it, and revert only at its health deadline. It reverts at once, under
-    the change, keeping its replicas, as if it had been told first."""
-    v2 = await _version_2_fails_behind(cluster, {"replicas": 2})
+    the change, keeping its replicas, as if it had been told first; also when the
+    supervisor restarted meanwhile (the failure waited in its memory: its first step
+    reads it back from the version's status)."""
+    v2 = await _version_2_fails_behind(cluster, {"replicas": 2}, restart=restart)
     events = "\n".join(cluster.events("web"))
     assert _version_2_starts(cluster) == [v2.instance_id], events  # no second one
     view = cluster.view("web")
@@ -128,3 +142,51 @@ async def test_a_roll_done_while_a_change_waits_tells_its_end_once(
     ended = [e for e in events if "rolled out" in e]
     assert ended == ["version 2 rolled out: 2 healthy instance(s)"], "\n".join(events)
     assert cluster.view("web")["rollout"] is None
+
+
+@pytest.mark.parametrize("restart", [False, True])
+async def test_a_rollback_merged_behind_a_failed_roll_of_its_version_is_kept(
+    cluster: Cluster, autojump_clock: trio.abc.Clock, restart: bool
+) -> None:
+    """Version 2 fails while its supervisor is busy and its mailbox full; meanwhile a
+    change of replicas (version 2 still), a change to version 3, and a rollback to
+    version 2 are stored. The rollback takes version 3's place in the queue: the
+    supervisor sees it as a change from version 2 to version 2, but it starts a new
+    roll, so the failure of the roll before must not revert the rollback the API
+    answered "version 2" to; nor must the supervisor, restarted once it handled the
+    rollback, read that failure back from the version's status."""
+    node2, v2 = await _version_2_rolls(cluster)
+    ref = _supervisor("web")
+    await ref.tell(Pause(10))
+    await trio.testing.wait_all_tasks_blocked()
+    await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
+    fill(ref)
+    await cluster.deployments.ask(UpdateDeployment("web", {"replicas": 1}))
+    await cluster.deployments.ask(UpdateDeployment("web", {"config": {"command": ["sleep", "3"]}}))
+    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    assert back.version == 2
+    await trio.sleep(11)
+    await trio.testing.wait_all_tasks_blocked()
+    if restart:
+        await _supervisor("web").tell(Crash())
+    await trio.sleep(19)
+    await trio.testing.wait_all_tasks_blocked()
+    events = "\n".join(cluster.events("web"))
+    assert cluster.view("web")["version"] == 2, events
+
+
+async def test_a_failure_whose_revert_is_refused_says_so_once_under_a_change_stored_meanwhile(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Version 1 is refused by a rule added since it was stored (as in
+    ``test_roll_timers.py``), so the failed roll pauses; the pause waits for the change
+    stored meanwhile, and then says why version 1 is refused once, not twice."""
+    node2, v2 = await version_1_refused_now(cluster, "web")
+    await _supervisor("web").tell(Pause(10))
+    await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
+    await change(cluster, "web", {"replicas": 2})
+    await trio.sleep(11)
+    await trio.testing.wait_all_tasks_blocked()
+    rollout = cluster.view("web")["rollout"]
+    assert rollout["state"] == "paused", rollout
+    assert rollout["reason"].count("is refused now") == 1, rollout["reason"]

@@ -283,6 +283,24 @@ async def test_a_spec_stored_before_the_deadline_rule_still_scales_rolls_and_rev
     assert isinstance(refused, Failed) and "healthy_deadline_seconds" in str(refused.error)
 
 
+async def version_1_refused_now(
+    cluster: Cluster, name: str, **update: Any
+) -> tuple[str, StartInstance]:
+    """Version 1 of ``name`` runs a template stored when a control character in a
+    variable's name was no rule's business, and version 2 (valid today) rolls: its
+    instance started (and its node)."""
+    stored = spec(name, config={"command": ["sleep", "1"]}).to_dict()
+    stored["config"]["env"] = {"A\x01": "v"}
+    stored["update"] = {**stored["update"], "min_healthy_seconds": 1, **update}
+    await cluster.deployments.ask(CreateDeployment(parse_stored_spec(stored)))
+    await trio.testing.wait_all_tasks_blocked()
+    node1, v1 = latest_start(cluster)
+    await cluster.report(node1, v1, "running", pid=10)
+    # The patch drops the old variable: version 2 is valid today.
+    await change(cluster, name, {"config": {"command": ["sleep", "2"], "env": {"A\x01": None}}})
+    return latest_start(cluster)
+
+
 async def test_a_revert_to_a_template_todays_rules_refuse_pauses_the_roll_with_the_reason(
     cluster: Cluster, autojump_clock: trio.abc.Clock
 ) -> None:
@@ -291,20 +309,7 @@ async def test_a_revert_to_a_template_todays_rules_refuse_pauses_the_roll_with_t
     template that is refused now: the roll pauses, saying both why version 2 failed and
     why version 1 is refused, and nothing is stopped or started. A rollback asked for by
     hand to that version is refused the same way (a 422, not a half-made change)."""
-    stored = spec("old", config={"command": ["sleep", "1"]}).to_dict()
-    stored["config"]["env"] = {"A\x01": "v"}
-    stored["update"] = {
-        **stored["update"],
-        "min_healthy_seconds": 1,
-        "healthy_deadline_seconds": 20,
-    }
-    await cluster.deployments.ask(CreateDeployment(parse_stored_spec(stored)))
-    await trio.testing.wait_all_tasks_blocked()
-    node1, v1 = latest_start(cluster)
-    await cluster.report(node1, v1, "running", pid=10)
-    # The patch drops the old variable: version 2 is valid today.
-    await change(cluster, "old", {"config": {"command": ["sleep", "2"], "env": {"A\x01": None}}})
-    node2, v2 = latest_start(cluster)
+    node2, v2 = await version_1_refused_now(cluster, "old", healthy_deadline_seconds=20)
     assert v2.spec.config.command == ("sleep", "2") and cluster.view("old")["version"] == 2
     await cluster.report(node2, v2, "restarting", reason="exited with code 1")
     await trio.sleep(20.1)

@@ -25,8 +25,15 @@ the queue depends on it:
   the change that gave the deployment its schedule would be dropped); it sees the newer
   one instead, which is what a restarted supervisor would read from the store.
 
-  - :class:`SpecChanged`: the newer record (the whole spec as stored), a fresh start
-    if either asked one;
+  - :class:`SpecChanged`: the newer record (the whole spec as stored), a new roll if
+    either started one (the one standing in for both must not let a failure of the
+    roll before them apply to the roll after), and a fresh start if either asked one.
+    Only changes with the same desired state merge: a stop or a start is delivered
+    as such (queued after the last change of its kind), since the supervisor acts on
+    the change from the record it holds to the one it is told (a stop then a start
+    restarts what ran and starts afresh: failure cleared, attempts reset; merged, it
+    would see running to running, and restart nothing). So at most one change waits
+    per stop or start in between;
   - :class:`DrainingChanged`: the newer set of draining nodes.
 
 - the others go **at the end**, after what was queued since the waiting one:
@@ -39,13 +46,15 @@ the queue depends on it:
     in the older one's place: the node's reports of instance changes queued since are
     older than the newer list, and would undo it.
 
-Bounded: per supervisor at most one message of each kind above (one hello per node),
-plus node reports of instance changes, which are never merged (each update counts) and
-stay counted on their link's window until applied, so a link whose reports wait here
-soon stops reading (``nodes/window.py``). The window lets a link read on after 10 s
-without a settle, though, so past :data:`MAX_WAITING` of them waiting for one
-supervisor the manager waits for room before queueing another report, as it always did
-before: only a node that keeps flooding one stuck deployment with reports gets there.
+Bounded: per supervisor at most one message of each kind above (one hello per node;
+one spec change per stop or start in between), plus node reports of instance changes,
+which are never merged (each update counts) and stay counted on their link's window
+until applied, so a link whose reports wait here soon stops reading
+(``nodes/window.py``). The window lets a link read on after 10 s without a settle,
+though, so past :data:`MAX_WAITING` waiting for one supervisor the manager waits for
+room before queueing another report (or a stop or start that would wait as one more),
+as it always did before: only a node that keeps flooding one stuck deployment with
+reports, or a client that keeps stopping and starting it, gets there.
 
 A supervisor that stopped for good (deleted) gets nothing more: what waited for it is
 dropped, and each dropped message with a ``dropped_unread`` hook is told, as a closing
@@ -69,7 +78,14 @@ import trio
 
 from symphony.actors import ActorRef, ActorStopped, MailboxFull
 
-from .messages import Caught, DrainingChanged, FireRun, NodeReport, RestartDue, SpecChanged
+from .messages import (
+    Caught,
+    DrainingChanged,
+    FireRun,
+    NodeReport,
+    RestartDue,
+    SpecChanged,
+)
 
 log = logging.getLogger("symphony.conductor.deployments")
 
@@ -90,10 +106,30 @@ def _kind(message: Any) -> Hashable | None:
     return None
 
 
+def _last_of_kind(queue: deque[Any], kind: Hashable) -> int | None:
+    """Where the last message of ``kind`` waits. The last: two spec changes wait at once
+    only across a stop or a start, and a change merged into the earlier one would
+    overtake it."""
+    return next((i for i in reversed(range(len(queue))) if _kind(queue[i]) == kind), None)
+
+
+def _mergeable(waiting: Any, new: Any) -> bool:
+    """Whether ``new`` may stand in for ``waiting`` (see the module docstring)."""
+    if isinstance(new, SpecChanged):
+        # A stop or a start is never merged away: the supervisor must see each (a stop
+        # then a start restarts what ran; merged, it would see running to running).
+        return bool(waiting.record.spec.desired_state == new.record.spec.desired_state)
+    return True
+
+
 def _merged(waiting: Any, new: Any) -> Any:
     """``new`` standing in for ``waiting`` (see the module docstring)."""
     if isinstance(new, SpecChanged):
-        return SpecChanged(new.record, waiting.fresh_start or new.fresh_start)
+        return SpecChanged(
+            new.record,
+            waiting.fresh_start or new.fresh_start,
+            waiting.new_roll or new.new_roll,
+        )
     if isinstance(new, FireRun):
         return replace(new, catch_up=True, skipped=waiting.skipped + new.skipped + 1)
     if isinstance(new, NodeReport):
@@ -130,10 +166,20 @@ class Backlog:
         """Deliver ``message`` to ``ref`` now, or queue it behind what waits for it;
         waits only for a report past :data:`MAX_WAITING`. Raises :class:`ActorStopped`
         if ``ref`` has stopped for good."""
-        if _kind(message) is None:
-            while len(self._queues.get(ref, ())) >= MAX_WAITING:
-                await self._delivered[ref].wait()
+        while len(self._queues.get(ref, ())) >= MAX_WAITING and self._adds(ref, message):
+            await self._delivered[ref].wait()
         self._put(nursery, ref, message)
+
+    def _adds(self, ref: ActorRef, message: Any) -> bool:
+        """Whether ``message`` would wait as one more (a report, or a stop or start
+        behind a change), not stand in for one waiting."""
+        if _kind(message) is None:
+            return True
+        if not isinstance(message, SpecChanged):
+            return False  # at most one of its kind waits
+        queue = self._queues.get(ref, deque())
+        i = _last_of_kind(queue, _kind(message))
+        return i is None or not _mergeable(queue[i], message)
 
     def _put(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
         queue = self._queues.get(ref)
@@ -149,15 +195,14 @@ class Backlog:
                 nursery.start_soon(self._deliver, ref, queue)
         kind = _kind(message)
         if kind is not None:
-            for i, waiting in enumerate(queue):
-                if _kind(waiting) == kind:
-                    self.merged += 1
-                    if isinstance(message, _IN_PLACE):
-                        queue[i] = _merged(waiting, message)
-                        return
-                    del queue[i]
-                    message = _merged(waiting, message)
-                    break
+            i = _last_of_kind(queue, kind)
+            if i is not None and _mergeable(queue[i], message):
+                self.merged += 1
+                if isinstance(message, _IN_PLACE):
+                    queue[i] = _merged(queue[i], message)
+                    return
+                message = _merged(queue[i], message)
+                del queue[i]
         queue.append(message)
 
     def behind(self, ref: ActorRef) -> bool:

@@ -182,7 +182,8 @@ class Changes:
         except REFUSALS as error:
             return Failed(error)
         self.poke_timetable_for((record.spec, spec))
-        if version is not None:
+        new_roll = version is not None  # a roll of that version starts (see SpecChanged)
+        if new_roll:
             what += f", version {version}"
         self.events.add(updated, kind, f"{what} (generation {updated.generation})")
         # "symphony start" (or a restart) of a failed deployment: it starts afresh.
@@ -190,7 +191,7 @@ class Changes:
         fresh_start = starting and updated.failure is not None
         if fresh_start:
             updated = self.store.set_deployment_failure(record.id, None) or updated
-        await self.tell_child(self.child(record.id), SpecChanged(updated, fresh_start))
+        await self.tell_child(self.child(record.id), SpecChanged(updated, fresh_start, new_roll))
         return updated
 
     def _check_secrets(self, spec: DeploymentSpec) -> None:

@@ -264,9 +264,20 @@ class SpecChanged:
     """The deployment's record changed in the store (spec, desired state, replicas)."""
 
     record: DeploymentRecord
-    #: A failed deployment was started (``desired_state: running`` in the patch): its
-    #: replicas start afresh, with their reschedule attempts reset.
+    #: A failed deployment was started (``desired_state: running`` in the patch), or a
+    #: stop and a start were merged into this one while they waited (``backlog.py``):
+    #: its replicas start afresh, with their reschedule attempts reset.
     fresh_start: bool = False
+    #: The change started a roll of a version (a new template, a rollback, a rolling
+    #: restart): a failure of the roll before it, still waiting to be written under a
+    #: newer change, is not this roll's, even when it rolls the same version again.
+    new_roll: bool = False
+
+
+def starts(old: DeploymentRecord, new: DeploymentRecord) -> bool:
+    """Whether going from ``old`` to ``new`` starts the deployment (stopped to running):
+    a fresh start, whatever failure the manager saw (see the supervisor's rule)."""
+    return old.spec.desired_state == "stopped" and new.spec.desired_state == "running"
 
 
 @dataclass(frozen=True, slots=True)

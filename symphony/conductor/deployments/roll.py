@@ -98,8 +98,10 @@ class RollDriver:
         self._armed = math.inf  # the earliest tick on its way
         self._ended: str | None = None  # why a new instance ended for good, if one did
         # A failure a newer change kept from being written: (generation it failed
-        # under, version, why); see :meth:`_failed`.
+        # under, version, why); see :meth:`_failed`. Held in memory only: the first
+        # step of a roll this driver plans looks for one in the store (:meth:`_stored`).
         self._unwritten: tuple[int, int, str] | None = None
+        self._looked = False  # whether the store was read for a failure left waiting
 
     def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
         """Note first sightings and health changes while a roll is under way (every
@@ -132,6 +134,16 @@ class RollDriver:
             else:
                 self._healthy_since.pop(inst.id, None)
 
+    def new_roll(self, record: DeploymentRecord) -> None:
+        """A change that starts a roll of a version (``record``) was told: a failure
+        still waiting (see :meth:`_failed`) was the roll's before it, even if this one
+        rolls the same version again (a rollback to it), so it is dropped; and the
+        version's status it wrote after that change was stored is that change's again
+        (else a restart would read it as this roll's failure, see :meth:`_stored`)."""
+        waiting, self._unwritten = self._unwritten, None
+        if waiting is not None and waiting[1] == record.version and record.roll_state:
+            self.store.set_version_status(record.id, record.version, record.roll_state)
+
     def plan(
         self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord], wanted: int
     ) -> RollOutcome | None:
@@ -143,6 +155,8 @@ class RollDriver:
             return None
         if record.roll_state == PAUSED:
             return RollOutcome(record)  # nothing moves until the next change
+        if (stored := self._stored(record)) is not None:
+            return self._failed(record, stored)
         if self._unwritten is not None:
             generation, _, why = self._unwritten
             self._ended = None  # the roll failed already: what ended since adds nothing
@@ -188,6 +202,21 @@ class RollDriver:
         outcome.stops = [(by_id[i], reason) for i in step.stop]
         self._progress(outcome, step, wanted)
         return outcome
+
+    def _stored(self, record: DeploymentRecord) -> str | None:
+        """Why the version rolling failed, if the store says it did, on the first step
+        this driver plans (None after it): the version's status is written first, the
+        revert or the pause after it, and a failure a newer change kept from being
+        written waits in this driver's memory. An actor restarted in between (or a
+        Conductor) would otherwise roll the failed version on, starting more of it."""
+        if self._looked:
+            return None
+        self._looked = True
+        versions = self.store.list_versions(record.id)
+        mine = next((v for v in versions if v.version == record.version), None)
+        if mine is None or mine.status != "failed":
+            return None
+        return mine.reason or "failed before a restart"
 
     def _unrolled(
         self,
@@ -272,6 +301,7 @@ class RollDriver:
         only: replicas, say), the revert or the pause happens under it, keeping what it
         set; if it rolls another version, that roll supersedes this failed one."""
         self.store.set_version_status(record.id, record.version, "failed", why)
+        failure = why  # what waits, if it must: the refusal below is said again then
         good = last_good(self.store.list_versions(record.id), record.version)
         if record.spec.update.auto_revert and good is not None:
             try:
@@ -298,7 +328,7 @@ class RollDriver:
         without = "" if good is not None else " (no good version to go back to)"
         reason = f"version {record.version} failed: {why}{without}"
         if not self.store.set_roll(record.id, PAUSED, reason, generation=record.generation):
-            return self._unwritten_failure(record, why)
+            return self._unwritten_failure(record, failure)
         paused = replace(record, roll_state=PAUSED, roll_reason=reason)
         return RollOutcome(paused, events=[("paused", f"roll paused: {reason}")])
 

@@ -66,6 +66,7 @@ from .messages import (
     SpecChanged,
     Teardown,
     WithdrawInstances,
+    starts,
 )
 from .node_reports import NodeReportHandling
 from .outage import OutageWork
@@ -273,10 +274,16 @@ class DeploymentSupervisor(
         replica may have given up after both halves of ``symphony restart`` (stop,
         then start) were stored, and the instances the start makes would run on under a
         failure nothing clears. Either way the store's is cleared too: it may have been
-        set again since the manager cleared it."""
+        set again since the manager cleared it.
+
+        A change that starts a roll (``new_roll``) drops a roll failure still waiting
+        to be written: it was the roll's before, even when this one rolls the same
+        version (a rollback to it that took a change's place in the manager's queue)."""
         if message.record.generation <= self.record.generation:
             return
-        if message.fresh_start or _starts(self.record, message.record):
+        if message.new_roll:
+            self._roll.new_roll(message.record)
+        if message.fresh_start or starts(self.record, message.record):
             if self.record.failure is not None:
                 self.store.set_deployment_failure(self.record.id, None)
             record = replace(message.record, failure=None)
@@ -301,7 +308,7 @@ class DeploymentSupervisor(
         if record.version != old.version:
             news = version_news(record.version, self.instances.values(), self._wanted())
             self._event("updated", news)
-        if _starts(old, record) or fresh_start:
+        if starts(old, record) or fresh_start:
             self._retries.reset()
             self._restart_completed = True
         await self._reconcile()
@@ -319,8 +326,3 @@ class DeploymentSupervisor(
         """Whether reconciling may act on more than the instances' states: a roll (it
         reads reasons and waits on health over time) or a schedule's runs."""
         return self.record.roll_state is not None or self.record.spec.schedule is not None
-
-
-def _starts(old: DeploymentRecord, new: DeploymentRecord) -> bool:
-    """Whether going from ``old`` to ``new`` starts the deployment (stopped to running)."""
-    return old.spec.desired_state == "stopped" and new.spec.desired_state == "running"
