@@ -78,8 +78,12 @@ def _unread(pid: int) -> int:
 
 
 def _log(state_dir: str, name: str) -> str:
-    with open(logfiles.log_path(state_dir, name, "stdout"), errors="replace") as f:
-        return f.read()
+    """The job's stdout log so far ("" before its first line: the file appears with it)."""
+    try:
+        with open(logfiles.log_path(state_dir, name, "stdout"), errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 async def _still_logged(node, name: str, pid: int) -> None:
