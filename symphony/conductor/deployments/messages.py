@@ -264,9 +264,9 @@ class SpecChanged:
     """The deployment's record changed in the store (spec, desired state, replicas)."""
 
     record: DeploymentRecord
-    #: A failed deployment was started (``desired_state: running`` in the patch), or a
-    #: stop and a start were merged into this one while they waited (``backlog.py``):
-    #: its replicas start afresh, with their reschedule attempts reset.
+    #: A failed deployment was started (``desired_state: running`` in the patch): its
+    #: replicas start afresh, with their reschedule attempts reset (a stop then a start
+    #: is one too, told apart by the supervisor; ``backlog.py`` never merges them).
     fresh_start: bool = False
     #: The change started a roll of a version (a new template, a rollback, a rolling
     #: restart): a failure of the roll before it, still waiting to be written under a

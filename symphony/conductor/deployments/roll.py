@@ -98,8 +98,10 @@ class RollDriver:
         self._armed = math.inf  # the earliest tick on its way
         self._ended: str | None = None  # why a new instance ended for good, if one did
         # A failure a newer change kept from being written: (generation it failed
-        # under, version, why); see :meth:`_failed`. Held in memory only: the first
-        # step of a roll this driver plans looks for one in the store (:meth:`_stored`).
+        # under, version, why); see :meth:`_failed`. Held in memory only (lost with a
+        # restart of this actor: the roll then goes on to its health deadline). The
+        # first step this driver plans looks in the store for a failure written
+        # under the roll's own generation but not acted on (:meth:`_stored`).
         self._unwritten: tuple[int, int, str] | None = None
         self._looked = False  # whether the store was read for a failure left waiting
 
@@ -137,12 +139,9 @@ class RollDriver:
     def new_roll(self, record: DeploymentRecord) -> None:
         """A change that starts a roll of a version (``record``) was told: a failure
         still waiting (see :meth:`_failed`) was the roll's before it, even if this one
-        rolls the same version again (a rollback to it), so it is dropped; and the
-        version's status it wrote after that change was stored is that change's again
-        (else a restart would read it as this roll's failure, see :meth:`_stored`)."""
-        waiting, self._unwritten = self._unwritten, None
-        if waiting is not None and waiting[1] == record.version and record.roll_state:
-            self.store.set_version_status(record.id, record.version, record.roll_state)
+        rolls the same version again (a rollback to it), so it is dropped. (Its
+        version's status was not written either: only under its own generation.)"""
+        self._unwritten = None
 
     def plan(
         self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord], wanted: int
@@ -300,7 +299,12 @@ class RollDriver:
         change is told; then, if it still rolls this version (a change of its settings
         only: replicas, say), the revert or the pause happens under it, keeping what it
         set; if it rolls another version, that roll supersedes this failed one."""
-        self.store.set_version_status(record.id, record.version, "failed", why)
+        # Only under the generation the roll failed under: else a newer change waits to
+        # be told (see above), and a restart must not read this as that change's failure.
+        if not self.store.set_version_status(
+            record.id, record.version, "failed", why, generation=record.generation
+        ):
+            return self._unwritten_failure(record, why)
         failure = why  # what waits, if it must: the refusal below is said again then
         good = last_good(self.store.list_versions(record.id), record.version)
         if record.spec.update.auto_revert and good is not None:

@@ -110,15 +110,31 @@ class VersionTable(StoreBase):
         return [_record(r) for r in rows]
 
     def set_version_status(
-        self, deployment_id: str, version: int, status: str, reason: str | None = None
-    ) -> None:
-        """Record how a version's roll went (``good``, ``failed`` with the reason, ...)."""
+        self,
+        deployment_id: str,
+        version: int,
+        status: str,
+        reason: str | None = None,
+        *,
+        generation: int | None = None,
+    ) -> bool:
+        """Record how a version's roll went (``good``, ``failed`` with the reason, ...).
+
+        With ``generation``, only while the deployment is still at it (the one the roll
+        belongs to); else False and nothing changes: a newer change stored meanwhile
+        may roll this very version again (a rollback to it), and a failure of the roll
+        before it, read back after a restart, would revert that one."""
+        query = (
+            "UPDATE deployment_versions SET status = ?, reason = ? "
+            "WHERE deployment_id = ? AND version = ?"
+        )
+        params: tuple[object, ...] = (status, reason, deployment_id, version)
+        if generation is not None:
+            query += " AND EXISTS (SELECT 1 FROM deployments WHERE id = ? AND generation = ?)"
+            params += (deployment_id, generation)
         with self._write() as conn:
-            conn.execute(
-                "UPDATE deployment_versions SET status = ?, reason = ? "
-                "WHERE deployment_id = ? AND version = ?",
-                (status, reason, deployment_id, version),
-            )
+            cursor = conn.execute(query, params)
+        return cursor.rowcount > 0
 
     def finish_roll(
         self, deployment_id: str, version: int, forget: list[int], *, generation: int
