@@ -181,3 +181,23 @@ def test_a_roll_writes_nothing_of_its_state_once_a_newer_change_is_stored(
         assert kept == {1: "good", 2: "good", 3: "rolling"}  # 2 proved healthy; 1 kept
         assert store.set_roll(record.id, "paused", "failed", generation=after.generation)
         assert store.finish_roll(record.id, 3, [], generation=after.generation)
+
+
+def test_a_versions_failure_is_written_only_under_its_rolls_generation(store_url: str) -> None:
+    # Version 2 rolls under generation 2 and fails; a rollback to version 2 was stored
+    # meanwhile (generation 3): the old roll's failure must not mark the new roll's
+    # version failed (a restarted supervisor would read it back and revert).
+    with Store.open_url(store_url) as store:
+        record = store.create_deployment(parse_spec(SEED))
+        old = store.update_deployment(record.id, record.spec, version=2, roll_state="rolling")
+        new = store.update_deployment(record.id, record.spec, version=2, roll_state="rolling")
+        written = store.set_version_status(
+            record.id, 2, "failed", "crashed", generation=old.generation
+        )
+        assert not written
+        assert {v.version: v.status for v in store.list_versions(record.id)}[2] == "rolling"
+        assert store.set_version_status(
+            record.id, 2, "failed", "crashed", generation=new.generation
+        )
+        (two,) = [v for v in store.list_versions(record.id) if v.version == 2]
+        assert (two.status, two.reason) == ("failed", "crashed")
