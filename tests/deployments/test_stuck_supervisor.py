@@ -12,7 +12,8 @@ back to a change older than what it read from the store.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -27,8 +28,13 @@ from symphony.conductor.deployments import (
     Failed,
     UpdateDeployment,
 )
-from symphony.conductor.deployments.backlog import Backlog
-from symphony.conductor.deployments.messages import FireRun, PromoteDeployment
+from symphony.conductor.deployments.backlog import MAX_WAITING, Backlog
+from symphony.conductor.deployments.messages import (
+    FireRun,
+    NodeReport,
+    PromoteDeployment,
+    SpecChanged,
+)
 from symphony.conductor.nodes.model import SetDraining
 from symphony.wire import StartInstance, StopInstance
 
@@ -451,3 +457,20 @@ async def test_a_stop_and_a_start_waiting_together_restart_what_ran(
     events = "\n".join(cluster.events("web"))
     again = [c for _, c in cluster.starts() if c.replica == 0 and c is not first]
     assert again, events  # ... and started again
+
+
+async def test_past_the_bound_only_a_stop_or_start_behind_a_waiting_change_waits(
+    cluster: Cluster,
+) -> None:
+    """Past MAX_WAITING, the first change waiting for a supervisor (and one merged into
+    it) does not make the manager wait for room: only a stop or a start queued behind a
+    change of the other desired state, which adds one more, does (as a report does)."""
+    record = cluster.store.create_deployment(spec("web"))
+    stopped = replace(record, spec=spec("web", desired_state="stopped"))
+    ref = object()
+    backlog = Backlog()
+    backlog._queues[ref] = deque([NodeReport("node-1", (), False, None)] * MAX_WAITING)  # type: ignore[index]
+    assert not backlog._adds(ref, SpecChanged(record))  # type: ignore[arg-type]
+    backlog._queues[ref].append(SpecChanged(record))  # type: ignore[index]
+    assert not backlog._adds(ref, SpecChanged(record))  # type: ignore[arg-type]
+    assert backlog._adds(ref, SpecChanged(stopped))  # type: ignore[arg-type]

@@ -164,8 +164,9 @@ class Backlog:
 
     async def send(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
         """Deliver ``message`` to ``ref`` now, or queue it behind what waits for it;
-        waits only for a report past :data:`MAX_WAITING`. Raises :class:`ActorStopped`
-        if ``ref`` has stopped for good."""
+        waits only past :data:`MAX_WAITING`, and only for a report or a stop or start
+        behind a change waiting already. Raises :class:`ActorStopped` if ``ref`` has
+        stopped for good."""
         while len(self._queues.get(ref, ())) >= MAX_WAITING and self._adds(ref, message):
             await self._delivered[ref].wait()
         self._put(nursery, ref, message)
@@ -179,7 +180,8 @@ class Backlog:
             return False  # at most one of its kind waits
         queue = self._queues.get(ref, deque())
         i = _last_of_kind(queue, _kind(message))
-        return i is None or not _mergeable(queue[i], message)
+        # The first change waiting is one of its kind, within the bound like the others.
+        return i is not None and not _mergeable(queue[i], message)
 
     def _put(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
         queue = self._queues.get(ref)

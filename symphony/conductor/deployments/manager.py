@@ -21,11 +21,13 @@ supervisor's Teardown in a background task, since the stops' confirmations arriv
 through this very mailbox (``teardown.py``). Creates are stored in groups
 (``creating.py``), experiments' processes together (``experiments.py``).
 
-A supervisor whose mailbox is full never holds this actor up: what it is told waits in
-the manager's :class:`~.backlog.Backlog`, delivered in order by a background task, a
+A supervisor whose mailbox is full does not hold this actor up: what it is told waits
+in the manager's :class:`~.backlog.Backlog`, delivered in order by a background task, a
 newer change (or drain, schedule, hello) standing in for the one still waiting, and
-bounded (``backlog.py``). So one slow or stuck deployment delays only itself: the API's
-requests and the node reports of every other deployment are handled meanwhile. Nothing
+bounded (``backlog.py``: only past 256 waiting for one supervisor does a node report, or
+a stop or start behind a waiting change, wait for room). So one slow or stuck deployment
+delays only itself: the API's requests and the node reports of every other deployment
+are handled meanwhile. Nothing
 told is lost while the supervisor lives; a change it has not caught up with is in the
 store, where a restarted supervisor reads it. A promote of a deployment with something
 still waiting is refused (a 409, nothing changed) rather than overtake it.
