@@ -122,6 +122,13 @@ def _mergeable(waiting: Any, new: Any) -> bool:
     return True
 
 
+def _merge_target(queue: deque[Any], message: Any) -> int | None:
+    """Where the waiting message ``message`` would stand in for is, if any."""
+    kind = _kind(message)
+    i = None if kind is None else _last_of_kind(queue, kind)
+    return i if i is not None and _mergeable(queue[i], message) else None
+
+
 def _merged(waiting: Any, new: Any) -> Any:
     """``new`` standing in for ``waiting`` (see the module docstring)."""
     if isinstance(new, SpecChanged):
@@ -173,15 +180,13 @@ class Backlog:
 
     def _adds(self, ref: ActorRef, message: Any) -> bool:
         """Whether ``message`` would wait as one more (a report, or a stop or start
-        behind a change), not stand in for one waiting."""
-        if _kind(message) is None:
+        behind a change), not stand in for one waiting. The first of a kind to wait is
+        within the bound (one of each kind), like the others."""
+        kind = _kind(message)
+        if kind is None:
             return True
-        if not isinstance(message, SpecChanged):
-            return False  # at most one of its kind waits
         queue = self._queues.get(ref, deque())
-        i = _last_of_kind(queue, _kind(message))
-        # The first change waiting is one of its kind, within the bound like the others.
-        return i is not None and not _mergeable(queue[i], message)
+        return _last_of_kind(queue, kind) is not None and _merge_target(queue, message) is None
 
     def _put(self, nursery: trio.Nursery, ref: ActorRef, message: Any) -> None:
         queue = self._queues.get(ref)
@@ -195,16 +200,14 @@ class Backlog:
                 self._emptied[ref] = trio.Event()
                 self._delivered[ref] = trio.Event()
                 nursery.start_soon(self._deliver, ref, queue)
-        kind = _kind(message)
-        if kind is not None:
-            i = _last_of_kind(queue, kind)
-            if i is not None and _mergeable(queue[i], message):
-                self.merged += 1
-                if isinstance(message, _IN_PLACE):
-                    queue[i] = _merged(queue[i], message)
-                    return
-                message = _merged(queue[i], message)
-                del queue[i]
+        i = _merge_target(queue, message)
+        if i is not None:
+            self.merged += 1
+            if isinstance(message, _IN_PLACE):
+                queue[i] = _merged(queue[i], message)
+                return
+            message = _merged(queue[i], message)
+            del queue[i]
         queue.append(message)
 
     def behind(self, ref: ActorRef) -> bool:

@@ -274,12 +274,6 @@ class SpecChanged:
     new_roll: bool = False
 
 
-def starts(old: DeploymentRecord, new: DeploymentRecord) -> bool:
-    """Whether going from ``old`` to ``new`` starts the deployment (stopped to running):
-    a fresh start, whatever failure the manager saw (see the supervisor's rule)."""
-    return old.spec.desired_state == "stopped" and new.spec.desired_state == "running"
-
-
 @dataclass(frozen=True, slots=True)
 class Teardown:
     """Stop every instance (reply once all are stopped or lost): the deployment is deleted."""

@@ -66,7 +66,6 @@ from .messages import (
     SpecChanged,
     Teardown,
     WithdrawInstances,
-    starts,
 )
 from .node_reports import NodeReportHandling
 from .outage import OutageWork
@@ -283,7 +282,7 @@ class DeploymentSupervisor(
             return
         if message.new_roll:
             self._roll.new_roll(message.record)
-        if message.fresh_start or starts(self.record, message.record):
+        if message.fresh_start or _starts(self.record, message.record):
             if self.record.failure is not None:
                 self.store.set_deployment_failure(self.record.id, None)
             record = replace(message.record, failure=None)
@@ -308,7 +307,7 @@ class DeploymentSupervisor(
         if record.version != old.version:
             news = version_news(record.version, self.instances.values(), self._wanted())
             self._event("updated", news)
-        if starts(old, record) or fresh_start:
+        if _starts(old, record) or fresh_start:
             self._retries.reset()
             self._restart_completed = True
         await self._reconcile()
@@ -326,3 +325,9 @@ class DeploymentSupervisor(
         """Whether reconciling may act on more than the instances' states: a roll (it
         reads reasons and waits on health over time) or a schedule's runs."""
         return self.record.roll_state is not None or self.record.spec.schedule is not None
+
+
+def _starts(old: DeploymentRecord, new: DeploymentRecord) -> bool:
+    """Whether going from ``old`` to ``new`` starts the deployment (stopped to running):
+    a fresh start, whatever failure the manager saw (see ``_told_change``)."""
+    return old.spec.desired_state == "stopped" and new.spec.desired_state == "running"
