@@ -54,6 +54,9 @@ async def test_a_killed_logger_of_adopted_runs_loses_nothing_that_waits_in_the_p
             await node.start("count-0", NUMBERED)
             pid = (await node.wait_for("count-0", "running")).pid
             await wait_real(lambda: bool(_readers_of(_pipe(pid))))
+            # Its logger has begun writing (a logger just handed the pipe may not have
+            # run yet on a busy machine): what it wrote is the part before the marker.
+            await wait_real(lambda: "\n" in _log(node.state_dir, "count-0"))
             monitor = monitor_pid(node.state_dir)
             assert monitor is not None
             os.kill(monitor, signal.SIGKILL)
