@@ -336,3 +336,55 @@ async def test_shutdown_right_after_the_monitor_died_still_kills_the_jobs(tmp_pa
             await trio.sleep(1.5)  # past the manager's next retry: it must not start one
             assert monitor_pid(node.state_dir) is None
             assert ended(pid)
+
+
+async def test_a_stop_of_a_running_instance_whose_start_waits_again_stops_the_job(
+    tmp_path,
+) -> None:
+    """A start repeated (after a reconnect) while the monitor is replaced waits for one;
+    a stop then must not be answered "stopped before it started", as it is for a start
+    that never ran here: this job runs, and the stop ends it once a monitor is up."""
+    job = spec(["sleep", "1000"])
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            pid = await start_running(jobs, link, "r-0", job)
+            fd = _hold_lock_in_place(node.state_dir)
+            try:
+                os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+                await wait_real(lambda: node.manager._generation >= 2)  # none can start
+                await jobs.start(start_command("r-0", job))  # waits for a monitor
+                await jobs.stop(StopInstance(instance_id="r-0"))
+                await trio.sleep(0.5)  # time for a wrong answer to reach the link
+                assert not ended(pid)
+                assert [s.state for s in link.of("r-0")] == ["starting", "running"]
+            finally:
+                os.close(fd)
+            await wait_real(lambda: any(s.state == "stopped" for s in link.of("r-0")), 30)
+            assert ended(pid)
+            await trio.sleep(0.5)  # time for a second answer to show
+            [stopped] = [s for s in link.of("r-0") if s.state == "stopped"]
+            assert stopped.final and stopped.reason.startswith("stopped:"), stopped
+
+
+async def test_a_stop_of_a_start_that_waits_for_a_monitor_is_answered_at_once(tmp_path) -> None:
+    """A start that never ran here waits for a monitor; its stop is answered at once,
+    and once a monitor is up nothing starts."""
+    with trio.fail_after(60):
+        async with open_node(str(tmp_path / "node")) as node, open_jobs(node) as (jobs, link):
+            await start_running(jobs, link, "a-0", spec(["sleep", "1000"]))
+            fd = _hold_lock_in_place(node.state_dir)
+            try:
+                os.kill(monitor_pid(node.state_dir), signal.SIGKILL)
+                await wait_real(lambda: node.manager._generation >= 2)
+                await jobs.start(start_command("n-0", spec(["sleep", "1000"])))
+                await jobs.stop(StopInstance(instance_id="n-0"))
+                await wait_real(lambda: bool(link.of("n-0")))
+                [stopped] = link.of("n-0")
+                assert (stopped.state, stopped.reason) == ("stopped", "stopped before it started")
+                assert stopped.final and stopped.deployment_id == "dep-1"
+            finally:
+                os.close(fd)
+            await wait_real(lambda: node.manager.monitors_replaced == 1, timeout=30)
+            await trio.sleep(0.5)  # time for a wrongful start to show
+            assert len(link.of("n-0")) == 1
+            assert [r.instance_id for r in await node.manager.list_instances()] == ["a-0"]

@@ -10,7 +10,9 @@ as ``stopped``, and a repeated stop of an instance being stopped does nothing mo
 stop of an instance that ended for good (the Conductor has its end) forgets it quietly.
 Stops run in the background: a job's grace period must not hold up the commands
 behind it. So do starts while a lost monitor is being replaced (for as long as none can
-start): log requests and the other commands need no monitor.
+start): log requests and the other commands need no monitor. A stop of such a start,
+of an instance never started here, is answered at once (``stopped before it started``):
+nothing runs, and a DELETE does not wait for a monitor to come.
 
 A stop leaves a tombstone (:mod:`symphony.node.tombstones`): a start of that instance
 id that arrives later (a stop that overtook its start, a start repeated after a
@@ -27,6 +29,7 @@ import logging
 import signal as signals
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import trio
 
@@ -69,6 +72,30 @@ HELLO_PATIENCE = 2.0
 _ENDED = ("exited", "failed", "stopped")
 
 
+@dataclass(slots=True)
+class _WaitingStart:
+    """A start waiting for a monitor: a stop that finds it ``waiting`` (never started here
+    before) ends the ``wait`` and answers for it; once a monitor is up, it goes on."""
+
+    command: StartInstance
+    wait: trio.CancelScope = field(default_factory=trio.CancelScope)
+    waiting: bool = True
+
+
+def _not_started(instance_id: str, deployment_id: str) -> InstanceStatus:
+    """The final report of an instance stopped before it started here."""
+    now = time.time()
+    return InstanceStatus(
+        instance_id=instance_id,
+        deployment_id=deployment_id,
+        state=InstanceState.STOPPED,
+        reason="stopped before it started",
+        at=now,
+        finished_at=now,
+        final=True,
+    )
+
+
 def _signal_number(name: str | None) -> int | None:
     if name is None:
         return None
@@ -94,7 +121,8 @@ class ProcessJobs:
         self._link: ActorRef | None = None
         self._nursery: trio.Nursery | None = None
         self._stopping: set[str] = set()  # instances with a stop under way
-        self._starting: set[str] = set()  # instances whose start waits for a monitor
+        #: Instances whose start waits for a monitor (or has waited, and goes on).
+        self._waiting: dict[str, _WaitingStart] = {}
         #: The tombstones of real stops: what keeps a stop that overtook its start.
         self.tombstones = Tombstones() if tombstones is None else tombstones
         #: The tombstones of forgets (stops of instances that ended for good here): kept
@@ -228,24 +256,30 @@ class ProcessJobs:
             # commands behind this one (logs, secrets, streams) need none, so they must
             # not wait behind it in the link's command loop.
             assert self._nursery is not None
-            if command.instance_id not in self._starting:  # else repeated: one is enough
-                self._starting.add(command.instance_id)
-                self._nursery.start_soon(self._start_when_ready, command)
+            if command.instance_id not in self._waiting:  # else repeated: one is enough
+                pending = self._waiting[command.instance_id] = _WaitingStart(command)
+                self._nursery.start_soon(self._start_when_ready, pending)
             return
         await self._start(command)
 
-    async def _start_when_ready(self, command: StartInstance) -> None:
+    async def _start_when_ready(self, pending: _WaitingStart) -> None:
         # The wait first: _start looks for the tombstone of a stop that came meanwhile
-        # after it (a stop also waits for the monitor, and may run first, finding no
-        # instance to stop). In this object's nursery: nothing may escape (see above).
+        # after it (one that found this start still waiting ended the wait and answered
+        # for it). In this object's nursery: nothing may escape (see above).
+        command = pending.command
         try:
-            await self.manager.wait_ready()
+            with pending.wait:
+                await self.manager.wait_ready()
+            if pending.wait.cancel_called:
+                return  # a stop took it while it waited, and answered for it
+            pending.waiting = False
             await self._start(command)
         except Exception as error:
             log.exception("start of %s failed", command.instance_id)
             await self._report_failed(command, f"cannot start: {error!r}")
         finally:
-            self._starting.discard(command.instance_id)
+            if self._waiting.get(command.instance_id) is pending:
+                del self._waiting[command.instance_id]
 
     async def _start_tunnelled(self, command: StartInstance, tunnels: Tunnels) -> None:
         # In this object's nursery, beside the node's tree: what escaped would end the
@@ -276,20 +310,17 @@ class ProcessJobs:
             instance_id, now=now
         )
 
+    def _runs_here(self, instance_id: str) -> bool:
+        """Whether ``instance_id`` ran here and a stop of it is under way (a start of it
+        repeated while a monitor was replaced came late): that stop says how it ended.
+        (A start records its instance before the job runs.)"""
+        return instance_id in self._stopping and instance_id in self.manager.store.recorded_ids()
+
     async def _start(self, command: StartInstance) -> None:
         if self._stopped_here(command.instance_id):
             log.info("start of %s: it was stopped already, not running it", command.instance_id)
-            await self._report(
-                InstanceStatus(
-                    instance_id=command.instance_id,
-                    deployment_id=command.deployment_id,
-                    state=InstanceState.STOPPED,
-                    reason="stopped before it started",
-                    at=time.time(),
-                    finished_at=time.time(),
-                    final=True,
-                )
-            )
+            if not self._runs_here(command.instance_id):
+                await self._report(_not_started(command.instance_id, command.deployment_id))
             return
         if command.secrets:
             # Kept in memory only (the request saved on disk names the variables).
@@ -373,6 +404,21 @@ class ProcessJobs:
         # every report); one stop per instance at a time is enough, and one stop sends
         # one stop signal.
         if instance_id in self._stopping:
+            return
+        pending = self._waiting.get(instance_id)
+        if (
+            pending is not None
+            and pending.waiting
+            and instance_id not in self.manager.store.recorded_ids()
+        ):
+            # Its start waits for a monitor and never started it here before (a start
+            # records its instance before the job runs): nothing runs, and the tombstone
+            # keeps anything from running. Answered now, not once a monitor is up, which
+            # may take long (the stop would wait for it too, and a DELETE with it).
+            pending.waiting = False
+            pending.wait.cancel()
+            deployment_id = pending.command.deployment_id
+            self._nursery.start_soon(self._report, _not_started(instance_id, deployment_id))
             return
         self._stopping.add(instance_id)
         self._nursery.start_soon(self._stop, instance_id)
