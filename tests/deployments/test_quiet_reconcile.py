@@ -16,8 +16,10 @@ import trio.testing
 
 from symphony.conductor.deployments import CreateDeployment, UpdateDeployment
 from symphony.conductor.deployments.supervisor import DeploymentSupervisor
+from symphony.conductor.nodes.model import SetDraining
+from symphony.wire import StartInstance, StopInstance
 
-from .test_reschedule import running_cluster, spec
+from .test_reschedule import Cluster, running_cluster, spec
 
 
 @pytest.fixture
@@ -80,3 +82,35 @@ async def test_a_create_stopped_then_started_gets_its_instance(
         [inst] = cluster.view("later")["instances"]
         assert inst["state"] == "pending" and "nowhere" in inst["reason"]
         assert reconciles == ["later"]  # the start; the reason that followed, not
+
+
+async def started(cluster: Cluster, *names: str) -> list[tuple[str, StartInstance]]:
+    """Create a deployment of one replica for each of ``names``; the starts sent."""
+    for name in names:
+        await cluster.deployments.ask(CreateDeployment(spec(name)))
+    await trio.testing.wait_all_tasks_blocked()
+    starts = cluster.starts()
+    assert len(starts) == len(names)
+    return starts
+
+
+async def test_a_replacement_running_off_a_draining_node_stops_the_old_copy(
+    tmp_path: Path, reconciles: list[str]
+) -> None:
+    # While a node drains, a replacement's ``running`` (live to live, on its node) is
+    # what lets the old copy stop: that report must reconcile, whatever else it skips.
+    async with running_cluster(tmp_path / "db") as cluster:
+        [(old_node, old)] = await started(cluster, "web")
+        await cluster.report(old_node, old, "running", pid=10)
+        await cluster.registry.ask(SetDraining(old_node, True))
+        await trio.testing.wait_all_tasks_blocked()
+        [(new_node, new)] = cluster.starts()[1:]
+        assert new_node != old_node
+        stops = [c for n, c in cluster.commands if n == old_node and isinstance(c, StopInstance)]
+        assert stops == []  # not before the replacement runs
+        reconciles.clear()
+        await cluster.report(new_node, new, "running", pid=11)
+        assert reconciles == ["web"]
+        stops = [c for n, c in cluster.commands if n == old_node and isinstance(c, StopInstance)]
+        assert [s.instance_id for s in stops] == [old.instance_id]
+        assert not [c for _, c in cluster.commands if isinstance(c, StartInstance)][2:]

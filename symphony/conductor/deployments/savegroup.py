@@ -48,11 +48,20 @@ class _Member:
     instances: Sequence[InstanceRecord]
     events: Sequence[NewEvent]
     counters: Mapping[str, int] | None
-    done: trio.Event = field(default_factory=trio.Event)
     saved: list[InstanceRecord] = field(default_factory=list)
     recorded: list[EventRecord] = field(default_factory=list)
     error: Exception | None = None
     committed: bool = False
+
+
+@dataclass
+class _Group:
+    """The members that joined, and what they wait on: one event for the whole group,
+    set once its transaction is done (an event per member cost a burst's hundred
+    saves a hundred events, each set in turn)."""
+
+    members: list[_Member]
+    done: trio.Event = field(default_factory=trio.Event)
 
 
 class SaveGroup:
@@ -64,7 +73,7 @@ class SaveGroup:
         order)."""
         self.store = store
         self.publish = publish
-        self._forming: list[_Member] | None = None
+        self._forming: _Group | None = None
         self.groups = 0  #: transactions committed (or tried) for groups so far
         self.saves = 0  #: saves made through them
 
@@ -83,12 +92,12 @@ class SaveGroup:
         same moment; returns once this member is on disk (or raises its error)."""
         member = _Member(instances, events, counters)
         if self._forming is not None:
-            self._forming.append(member)
-            await member.done.wait()
+            self._forming.members.append(member)
+            await self._forming.done.wait()
         else:
-            group = self._forming = [member]
+            group = self._forming = _Group([member])
             with trio.CancelScope(shield=True):
-                await self._gather(group)
+                await self._gather(group.members)
                 self._forming = None
                 self._commit(group)
         if member.error is not None:
@@ -111,20 +120,20 @@ class SaveGroup:
                 return
             size = len(group)
 
-    def _commit(self, group: list[_Member]) -> None:
+    def _commit(self, group: _Group) -> None:
+        members = group.members
         self.groups += 1
-        self.saves += len(group)
+        self.saves += len(members)
         try:
-            if len(group) > 1:
-                self._together(group)
+            if len(members) > 1:
+                self._together(members)
             else:
-                self._alone(group[0])
-            for member in group:
+                self._alone(members[0])
+            for member in members:
                 for event in member.recorded:
                     self.publish(event)
         finally:
-            for member in group:
-                member.done.set()
+            group.done.set()
 
     def _together(self, group: list[_Member]) -> None:
         counters: dict[str, int] = {}
