@@ -300,7 +300,7 @@ def _connected(state_dir: str) -> Iterator[_Connection]:
 _SLOW_DISK_DRIVER = r"""
 import json, os, select, signal, sys, threading, time
 
-real_fsync, real_unlink, done_by = os.fsync, os.unlink, []
+real_fsync, real_unlink, real_rename, done_by = os.fsync, os.unlink, os.rename, []
 
 
 def slow_fsync(fd):  # a disk busy with other commits
@@ -312,10 +312,19 @@ def slow_fsync(fd):  # a disk busy with other commits
 def slow_unlink(path):  # the directory's block is being written by a commit
     time.sleep(1.0)
     real_unlink(path)
-    done_by.append(("unlink", threading.current_thread().name))
+    done_by.append(("delete", threading.current_thread().name))
 
 
-os.fsync, os.unlink = slow_fsync, slow_unlink
+def slow_rename(source, target):
+    if not target.endswith(".free"):
+        return real_rename(source, target)
+    # A deletion that keeps the file as a spare (see .spares): as slow as an unlink.
+    time.sleep(1.0)
+    real_rename(source, target)
+    done_by.append(("delete", threading.current_thread().name))
+
+
+os.fsync, os.unlink, os.rename = slow_fsync, slow_unlink, slow_rename
 from symphony.node.process.monitor import Monitor
 
 state_dir, work = sys.argv[1], sys.argv[2]
@@ -366,5 +375,5 @@ def test_the_monitor_never_waits_for_the_disk(tmp_path) -> None:
     # Each fsync and deletion takes a second here; three deaths, three restarts, and two
     # acknowledgements in far less.
     assert sum(loop) < 1.0, loop
-    assert sorted({what for what, _ in done_by}) == ["fsync", "unlink"]
+    assert sorted({what for what, _ in done_by}) == ["delete", "fsync"]
     assert {thread for _, thread in done_by} == {"fsync"}  # never by the loop

@@ -80,6 +80,19 @@ def _replies(sock: socket.socket, count: int) -> list[dict]:
     return [json.loads(line) for line in data.split(b"\n")[:count]]
 
 
+def _exchange(state_dir: str, data: bytes, count: int) -> list[dict]:
+    """Send ``data`` to the monitor in one write; its first ``count`` replies."""
+    directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)  # a short path
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(10)
+            sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
+            sock.sendall(data)
+            return _replies(sock, count)
+    finally:
+        os.close(directory)
+
+
 async def test_spawns_read_together_start_all_jobs_before_their_loggers(tmp_path) -> None:
     state_dir, work = str(tmp_path / "node"), tmp_path / "work"
     work.mkdir()
@@ -91,15 +104,7 @@ async def test_spawns_read_together_start_all_jobs_before_their_loggers(tmp_path
         ]
         # A refused spawn among them is answered in its place, after those before it.
         lines.insert(2, _request(9, "bad", work, ["/nonexistent/program"]))
-        directory = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)  # a short path
-        try:
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.settimeout(10)
-                sock.connect(f"/proc/self/fd/{directory}/monitor.sock")
-                sock.sendall(b"".join(lines))
-                replies = _replies(sock, 4)
-        finally:
-            os.close(directory)
+        replies = _exchange(state_dir, b"".join(lines), 4)
 
         assert [r["id"] for r in replies] == [1, 2, 9, 3]
         assert [r["ok"] for r in replies] == [True, True, False, True]
@@ -122,6 +127,47 @@ async def test_spawns_read_together_start_all_jobs_before_their_loggers(tmp_path
             )
 
         await wait_real(logged)
+
+
+_SENDS = r"""
+import os, socket, sys
+from symphony.node.process import monitor_server
+
+sends = os.path.join(sys.argv[-1], "sends.log")
+send = socket.socket.send
+
+
+def traced_send(self, data, *args):
+    # How many replies each write to an agent carries (noted first: once they are
+    # sent, the test may look at once).
+    replies = bytes(data).count(b'"ok": ')
+    if replies:
+        with open(sends, "a") as f:
+            f.write(f"{replies}\n")
+    return send(self, data, *args)
+
+
+socket.socket.send = traced_send
+os.makedirs(sys.argv[-1], exist_ok=True)
+sys.exit(monitor_server.main(sys.argv[1:]))
+"""
+
+
+async def test_spawns_read_together_are_answered_in_one_write(tmp_path) -> None:
+    """The replies to spawns read together go out in one write: they wake the agent
+    once. Written one by one, each could wake it to read one reply (a turn of its event
+    loop and a task woken per start), and the monitor made a system call for each."""
+    state_dir, work = str(tmp_path / "node"), tmp_path / "work"
+    work.mkdir()
+    names = [f"job-{i}" for i in range(4)]
+    with _monitor(state_dir, code=_SENDS):
+        lines = [
+            _request(i, name, work, ["sleep", "1000"]) for i, name in enumerate(names, start=1)
+        ]
+        replies = _exchange(state_dir, b"".join(lines), len(names))
+        assert [r["id"] for r in replies] == [1, 2, 3, 4]
+        assert all(r["ok"] for r in replies)
+        assert Path(state_dir, "sends.log").read_text().split() == ["4"]
 
 
 _WATCHED = r"""

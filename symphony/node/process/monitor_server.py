@@ -85,6 +85,9 @@ class MonitorServer:
         self.running = True
         # Ended events not yet written (see ANNOUNCE_GAP), and when the last were.
         self._held: list[bytes] = []
+        # Agents with replies waiting in their outbox, written once the requests read
+        # together are done (see _send).
+        self._replied: list[_Client] = []
         self._announced_at = -ANNOUNCE_GAP
         self.monitor = Monitor(state_dir, announce=self._announce)
         # SIGCHLD wakes select() through this socket pair (the handler itself does nothing).
@@ -122,12 +125,14 @@ class MonitorServer:
             for key, mask in events:
                 key.data(key.fileobj, mask)
             self._attach_started()  # before the reap: a run's end needs its logger
+            self._flush_replies()
             self.monitor.reap()
             self.monitor.tick()
             self.monitor.sync()
             self._answer_hellos()
             if self._held and time.monotonic() >= self._announced_at + ANNOUNCE_GAP:
                 self._release_held()
+            self._flush_replies()
             if events:
                 trim_at = time.monotonic() + TRIM_AFTER_IDLE
             elif trim_at is not None and time.monotonic() >= trim_at:
@@ -203,9 +208,20 @@ class MonitorServer:
             self._close(client)
 
     def _send(self, client: _Client, message: dict[str, Any]) -> None:
+        """Queue a reply; the loop writes it with the others of its turn
+        (:meth:`_flush_replies`): the replies to a burst's spawn requests, read together,
+        go in one write, which wakes the agent once, not once per reply."""
         self._release_held()  # what happened before this reply is read before it
         client.outbox += json.dumps(message).encode() + b"\n"
-        self._flush(client)
+        if not self._replied or self._replied[-1] is not client:
+            self._replied.append(client)
+
+    def _flush_replies(self) -> None:
+        """Write the replies queued by :meth:`_send`."""
+        replied, self._replied = self._replied, []
+        for client in replied:
+            if client.outbox and client.sock.fileno() in self.clients:
+                self._flush(client)
 
     def _release_held(self) -> None:
         """Write the held ``ended`` events to every agent (see ANNOUNCE_GAP)."""
