@@ -92,7 +92,7 @@ async def test_monitor_killed_at_random_moments_loses_nothing(tmp_path, seed: in
             # Every stop and start carried out (a start waits for a monitor in the
             # background), a monitor serving again.
             await wait_real(
-                lambda: manager.ready and not jobs._stopping and not jobs._starting, timeout=60
+                lambda: manager.ready and not jobs._stopping and not jobs._waiting, timeout=60
             )
             listed = {report.instance_id for report in await manager.list_instances()}
             assert listed == live, f"seed {seed}"

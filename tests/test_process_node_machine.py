@@ -288,7 +288,7 @@ def machine_for(root: Path) -> type[RuleBasedStateMachine]:
             manager, jobs, link = self.node.manager, self.jobs, self.link
             story = f"started {self.started}, stopped {sorted(self.stopped)}"
             await wait_real(
-                lambda: manager.ready and not jobs._stopping and not jobs._starting, timeout=30
+                lambda: manager.ready and not jobs._stopping and not jobs._waiting, timeout=30
             )
             live = set(self.live())
             listed = {r.instance_id for r in await manager.list_instances()}
