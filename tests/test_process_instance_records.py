@@ -162,3 +162,21 @@ def test_the_records_file_reads_back_as_written_through_many_rewrites(tmp_path) 
         os.path.getsize(path)
         <= 2 * max(300, sum(len(json.dumps(r)) + 1 for r in expected.values())) + 200
     )
+
+
+def test_an_instance_record_is_known_without_reading_the_files(tmp_path) -> None:
+    """``InstanceStore.has`` answers from memory and one ``stat``: the link's command
+    loop asks it for a stop, where a read of every record held it up (and an error,
+    out of descriptors say, ended the link)."""
+    store = InstanceStore(str(tmp_path))
+    request = StartRequest(instance_id="i-1", spec=spec(["true"]))
+    assert not store.has("i-1")
+    store.save(request)
+    assert store.has("i-1")
+    assert InstanceStore(str(tmp_path)).has("i-1")  # a later agent's, from the file
+    store.delete("i-1")
+    assert not store.has("i-1") and not InstanceStore(str(tmp_path)).has("i-1")
+    # An earlier agent's record file of its own.
+    with open(os.path.join(store.directory, "i-2.json"), "w") as f:
+        f.write("{}")
+    assert store.has("i-2")

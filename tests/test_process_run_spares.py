@@ -83,3 +83,16 @@ def test_spares_are_bounded_and_taken_over_by_the_next_monitor(tmp_path, monkeyp
     assert sorted(os.listdir(runs)) == ["d.json", "e.json", "f.json"]
     assert kept < _inodes(runs)
     assert os.listdir(runs + ".spare") == []
+
+
+def test_a_record_under_another_runs_name_is_deleted_at_load(tmp_path) -> None:
+    """After a machine crash, a spare renamed to a new record's name may still hold its
+    old text (nothing fsyncs it): an acknowledged run's record. Loaded as it is, that
+    run's old end would be reported again by every later monitor, and its file, which
+    the run's own acknowledgement never names, would never be deleted."""
+    runs = str(tmp_path / "runs")
+    RunStore(runs).save(_run("old"), durable=False)
+    os.rename(os.path.join(runs, "old.json"), os.path.join(runs, "new.json"))
+    RunStore(runs).save(_run("kept"), durable=False)
+    assert [run.run_id for run in RunStore(runs).load_all()] == ["kept"]
+    assert os.listdir(runs) == ["kept.json"]

@@ -314,7 +314,7 @@ class ProcessJobs:
         """Whether ``instance_id`` ran here and a stop of it is under way (a start of it
         repeated while a monitor was replaced came late): that stop says how it ended.
         (A start records its instance before the job runs.)"""
-        return instance_id in self._stopping and instance_id in self.manager.store.recorded_ids()
+        return instance_id in self._stopping and self.manager.store.has(instance_id)
 
     async def _start(self, command: StartInstance) -> None:
         if self._stopped_here(command.instance_id):
@@ -406,11 +406,7 @@ class ProcessJobs:
         if instance_id in self._stopping:
             return
         pending = self._waiting.get(instance_id)
-        if (
-            pending is not None
-            and pending.waiting
-            and instance_id not in self.manager.store.recorded_ids()
-        ):
+        if pending is not None and pending.waiting and not self.manager.store.has(instance_id):
             # Its start waits for a monitor and never started it here before (a start
             # records its instance before the job runs): nothing runs, and the tombstone
             # keeps anything from running. Answered now, not once a monitor is up, which

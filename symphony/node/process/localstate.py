@@ -147,6 +147,11 @@ class InstanceStore:
                 os.unlink(self._path(instance_id, suffix))
         self._log.drop(instance_id)
 
+    def has(self, instance_id: str) -> bool:
+        """Whether ``instance_id`` has a record, from memory (the records file's index)
+        and one ``stat`` (an earlier agent's record file): no read, no error raised."""
+        return instance_id in self._log or os.path.exists(self._path(instance_id))
+
     def recorded_ids(self) -> set[str]:
         """The ids of every instance with a record (read from the files, not memory)."""
         ids = {n.removesuffix(".json") for n in os.listdir(self.directory) if n.endswith(".json")}

@@ -217,12 +217,21 @@ class RunStore:
         for name in sorted(os.listdir(self.directory)):
             if not name.endswith(".json"):
                 continue
+            path = os.path.join(self.directory, name)
             try:
-                with open(os.path.join(self.directory, name)) as f:
-                    runs.append(Run(**json.load(f)))
+                with open(path) as f:
+                    run = Run(**json.load(f))
             except (OSError, ValueError, TypeError):
                 continue
-            self._files.add(name.removesuffix(".json"))
+            if f"{run.run_id}.json" != name:
+                # A spare renamed to this name before its new text reached the disk (the
+                # machine crashed): an acknowledged run's old record. This run's own is
+                # lost, as a record never written; the file would never be deleted.
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                continue
+            runs.append(run)
+            self._files.add(run.run_id)
         return runs
 
 

@@ -17,7 +17,11 @@ deleted as before. A monitor that starts takes over the spares an earlier one le
 
 :meth:`SpareFiles.keep` is called from the monitor's fsync thread (:mod:`.syncer`),
 :meth:`SpareFiles.take` from its loop: they share one list, whose ``append`` and
-``pop`` are each atomic, and nothing else.
+``pop`` are each atomic (the thread also makes the spares' directory, once).
+
+A spare is overwritten in place and renamed, and nothing fsyncs it: after a crash of
+the machine, a record's name may hold the spare's old text, another run's record.
+:meth:`.runstore.RunStore.load_all` deletes a record whose run is not its name.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ goes out before any fsync, as it always did). So an ended run's record is durabl
 within :data:`SYNC_DELAY` of its end, or deleted; a job restarted many times a second
 no longer costs a journal commit per restart.
 
-The thread only makes system calls on paths (open, fsync, unlink, close), never holding
+The thread only makes system calls on paths (open, fsync, unlink or rename into the
+spares, close; see :mod:`.spares`), never holding
 a lock the loop's work needs, so a ``fork`` in the loop (a job's logger) finds it holding
 nothing the child needs. :meth:`Syncer.flush` waits for all of it, before the monitor
 exits.
