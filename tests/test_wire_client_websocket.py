@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -47,13 +48,13 @@ def pki(tmp_path: Path) -> ConductorPKI:
     return make_pki(tmp_path)
 
 
+@dataclass
 class Seen:
     """What the stand-in read from the node after its act: its frames, by kind."""
 
-    def __init__(self) -> None:
-        self.closes: list[int] = []
-        self.pongs: list[bytes] = []
-        self.done = trio.Event()
+    closes: list[int] = field(default_factory=list)
+    pongs: list[bytes] = field(default_factory=list)
+    done: trio.Event = field(default_factory=trio.Event)
 
 
 async def _read_node(stream: TLSStream, seen: Seen) -> None:
@@ -122,6 +123,21 @@ def _writes(data: bytes) -> Act:
 HEARTBEAT = encode(Heartbeat(seq=1, usage={}))
 
 
+async def _link_closed(
+    pki: ConductorPKI, tmp_path: Path, port: int, seen: Seen
+) -> ConnectionClosed:
+    """Connect as a node does, read until the link closes (never longer than 10 s), wait
+    for the stand-in to finish; what the node's receive raised."""
+    with trio.fail_after(10):
+        async with connect_to_conductor(
+            "127.0.0.1", port, _context(pki, tmp_path), max_frame_size=MAX
+        ) as conn:
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.receive()
+        await seen.done.wait()
+    return info.value
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [
@@ -138,14 +154,8 @@ async def test_a_broken_frame_from_the_server_closes_the_link_with_its_code(
 ) -> None:
     seen = Seen()
     port = await start(nursery, pki, _writes(data), seen)
-    with trio.fail_after(10):
-        async with connect_to_conductor(
-            "127.0.0.1", port, _context(pki, tmp_path), max_frame_size=MAX
-        ) as conn:
-            with pytest.raises(ConnectionClosed) as info:
-                await conn.receive()
-        await seen.done.wait()
-    assert info.value.code == code
+    closed = await _link_closed(pki, tmp_path, port, seen)
+    assert closed.code == code
     assert seen.closes == [code]  # told the server why, in a masked close frame
 
 
@@ -156,14 +166,9 @@ async def test_a_server_that_leaves_mid_frame_is_1006(
         await stream.send_all(bytes((0x82, 100)) + b"only some of it")
         stream.cut()
 
-    port = await start(nursery, pki, half_then_gone, Seen())
-    with trio.fail_after(10):
-        async with connect_to_conductor(
-            "127.0.0.1", port, _context(pki, tmp_path), max_frame_size=MAX
-        ) as conn:
-            with pytest.raises(ConnectionClosed) as info:
-                await conn.receive()
-    assert info.value.code == 1006
+    seen = Seen()
+    port = await start(nursery, pki, half_then_gone, seen)
+    assert (await _link_closed(pki, tmp_path, port, seen)).code == 1006
 
 
 async def test_a_close_between_fragments_is_answered(
@@ -174,14 +179,8 @@ async def test_a_close_between_fragments_is_answered(
     data = bytes((0x02, 3)) + b"abc" + close_frame(1001, "going away")
     seen = Seen()
     port = await start(nursery, pki, _writes(data), seen)
-    with trio.fail_after(10):
-        async with connect_to_conductor(
-            "127.0.0.1", port, _context(pki, tmp_path), max_frame_size=MAX
-        ) as conn:
-            with pytest.raises(ConnectionClosed) as info:
-                await conn.receive()
-        await seen.done.wait()
-    assert (info.value.code, info.value.reason) == (1001, "going away")
+    closed = await _link_closed(pki, tmp_path, port, seen)
+    assert (closed.code, closed.reason) == (1001, "going away")
     assert seen.closes == [1001]
 
 
