@@ -1,11 +1,12 @@
 """A node's link leaves no socket behind when the Conductor ends the connection first.
 
-trio-websocket's client leaves its stream open when the server closes first (its
-``aclose()`` returns at once on a closed WebSocket); a node that reconnects many times
-(Conductor restarts, links it closes) would hold one socket per reconnect until the
-garbage collector found it. The link's connect code closes the stream itself: real
-TLS sockets here, the Conductor closing N links either way, and the count of the
-process's open descriptors (with the cycle collector off) must not grow.
+trio-websocket's client, which nodes once used, left its stream open when the server
+closed first (its ``aclose()`` returned at once on a closed WebSocket); a node that
+reconnects many times (Conductor restarts, links it closes) would hold one socket per
+reconnect until the garbage collector found it. The link must close its stream whoever
+closes first: real TLS sockets here, the Conductor closing N links either way, and the
+count of the process's open descriptors (with the cycle collector off) must not grow
+once the stand-in has closed its side of every link too.
 """
 
 from __future__ import annotations
@@ -30,11 +31,15 @@ ROUNDS = 20
 
 
 async def serve(
-    ctx: ssl.SSLContext, abrupt: bool, *, task_status: Any = trio.TASK_STATUS_IGNORED
+    ctx: ssl.SSLContext,
+    abrupt: bool,
+    ended: list[None],
+    *,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """A Conductor stand-in that reads one message per link, then ends it: with a close
     frame (the Conductor closing the link), or with only a TCP close (a Conductor that
-    died)."""
+    died). ``ended`` gets an item per link whose socket it has closed."""
     listeners = await trio.open_ssl_over_tcp_listeners(0, ctx, host="127.0.0.1")
     task_status.started(listeners[0].transport_listener.socket.getsockname()[1])
 
@@ -49,6 +54,7 @@ async def serve(
                 await ws.aclose()
             nursery.cancel_scope.cancel()
         await trio.aclose_forcefully(stream)
+        ended.append(None)
 
     await trio.serve_listeners(one, listeners)
 
@@ -65,7 +71,8 @@ async def test_link_reconnects_without_leaving_sockets_open(
     ctx = node_files(pki, tmp_path / "node", "n1").context()
     me = psutil.Process()
     async with trio.open_nursery() as nursery:
-        port = await nursery.start(partial(serve, server_ssl_context(pki), abrupt))
+        ended: list[None] = []
+        port = await nursery.start(partial(serve, server_ssl_context(pki), abrupt, ended))
         gc.collect()
         gc.disable()  # a socket is then freed only when closed (or unreferenced)
         try:
@@ -78,6 +85,10 @@ async def test_link_reconnects_without_leaving_sockets_open(
                             await conn.send(Heartbeat(seq=1, usage={}))
                             with pytest.raises(ConnectionClosed):
                                 await conn.receive()
+                # The stand-in's sockets are this process's too: count once it is done.
+                with trio.fail_after(10):
+                    while len(ended) < ROUNDS:
+                        await trio.sleep(0.01)
                 grown = me.num_fds() - before
         finally:
             gc.enable()

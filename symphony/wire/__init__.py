@@ -163,8 +163,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> object:
-    # The node's side of the link imports trio-websocket, which a Conductor (it only
-    # serves links) never needs: loaded when first asked for.
+    # The node's side of the link, which a Conductor (it only serves links) never
+    # needs: loaded when first asked for.
     if name == "connect_to_conductor":
         from .client import connect_to_conductor
 

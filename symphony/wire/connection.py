@@ -5,7 +5,7 @@
 :class:`WireConnection` with a different name for the peer's certificate CN.
 They encode and decode with :mod:`symphony.wire.codec`, so ``receive()`` returns
 validated messages or raises :class:`ProtocolError`; a closed socket raises our
-:class:`ConnectionClosed` (never trio-websocket's).
+:class:`ConnectionClosed`.
 
 Sending blocks while the peer is not reading (TCP backpressure); wrap it in
 ``trio.fail_after`` if you need a bound. Close a connection from the task that
@@ -60,9 +60,8 @@ class CloseCode(Protocol):
 
 class Transport(Protocol):
     """What a connection reads and writes: our own reader-less
-    :class:`~symphony.wire.websocket.WebSocket` (the Conductor's side) or
-    trio-websocket's behind :class:`~symphony.wire._clientws.ClientTransport` (a
-    node's). A closed one raises our :class:`ConnectionClosed`."""
+    :class:`~symphony.wire.websocket.WebSocket`, in the server's role on the Conductor
+    and the client's on a node. A closed one raises our :class:`ConnectionClosed`."""
 
     async def send_message(self, data: bytes) -> None: ...
     async def get_message(self) -> bytes | str: ...

@@ -1,8 +1,14 @@
-"""WebSocket frames as a server reads them (RFC 6455 section 5): a sans-IO parser.
+"""WebSocket frames (RFC 6455 section 5), both ways: a sans-IO parser and a builder.
 
-:class:`FrameReader` takes the bytes a client sent (:meth:`~FrameReader.feed`) and gives
+:class:`FrameReader` takes the bytes the peer sent (:meth:`~FrameReader.feed`) and gives
 back whole messages and control frames (:meth:`~FrameReader.next`), or ``None`` when it
-needs more bytes. It knows no sockets: :mod:`symphony.wire.websocket` does the reading.
+needs more bytes; :func:`build_frame` builds one frame to send. Neither knows sockets:
+:mod:`symphony.wire.websocket` does the reading and writing.
+
+The two ends differ in one thing only, masking: a client masks every frame it sends
+with a fresh random key (so that a proxy in between cannot be made to cache what a
+script wrote), a server never does. A server's reader (``masked=True``, the default)
+refuses an unmasked frame; a client's (``masked=False``) refuses a masked one (1002).
 
 Why not wsproto's frame protocol: a Conductor parses a frame per heartbeat of every node,
 and wsproto's general machinery (extensions, incremental UTF-8, a generator per call, a
@@ -11,7 +17,7 @@ link needs: no extensions, so every reserved bit must be clear.
 
 Every frame is checked before its payload is buffered:
 
-- client frames must be masked; reserved bits clear; opcodes 0, 1, 2, 8, 9, 10 only;
+- masked as the role requires (above); reserved bits clear; opcodes 0, 1, 2, 8, 9, 10 only;
 - a control frame (close, ping, pong) is at most 125 bytes and never fragmented, and
   may come between the fragments of a message;
 - a continuation needs a message in progress, and a new message needs the last one
@@ -35,9 +41,22 @@ True
 
 from __future__ import annotations
 
+import os
+import struct
+
 from .errors import ProtocolError
 
-__all__ = ["BINARY", "CLOSE", "PING", "PONG", "TEXT", "FrameError", "FrameReader", "close_frame"]
+__all__ = [
+    "BINARY",
+    "CLOSE",
+    "PING",
+    "PONG",
+    "TEXT",
+    "FrameError",
+    "FrameReader",
+    "build_frame",
+    "close_frame",
+]
 
 # Opcodes (RFC 6455 5.2); also the kinds of what FrameReader.next returns.
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -47,7 +66,7 @@ _PEER_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015)))
 
 
 class FrameError(ProtocolError):
-    """The client broke the framing; ``code`` is the close code to answer with."""
+    """The peer broke the framing; ``code`` is the close code to answer with."""
 
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
@@ -64,25 +83,51 @@ def _unmask(data: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
 
 
-def close_frame(code: int, reason: str | None) -> bytes:
-    """A server's close frame: the code, then the reason cut to fit (125 bytes in all)."""
+def build_frame(opcode: int, payload: bytes, *, masked: bool = False) -> bytes:
+    """One whole frame: a header and the payload, masked with a fresh random key when
+    ``masked`` (a client's frames; RFC 6455 5.3 asks for a strong source of entropy)."""
+    size = len(payload)
+    first, bit = 0x80 | opcode, 0x80 if masked else 0
+    if size < 126:
+        head = bytes((first, bit | size))
+    elif size < 65536:
+        head = struct.pack("!BBH", first, bit | 126, size)
+    else:
+        head = struct.pack("!BBQ", first, bit | 127, size)
+    if not masked:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + _unmask(payload, key)  # XOR with the key masks as it unmasks
+
+
+def close_frame(code: int, reason: str | None, *, masked: bool = False) -> bytes:
+    """A close frame: the code, then the reason cut to fit (125 bytes in all)."""
     text = (reason or "").encode()[:123].decode("utf-8", "ignore").encode()
-    payload = code.to_bytes(2, "big") + text
-    return bytes((0x80 | CLOSE, len(payload))) + payload
+    return build_frame(CLOSE, code.to_bytes(2, "big") + text, masked=masked)
 
 
 class FrameReader:
-    """Parses what a client sends; see the module docstring.
+    """Parses what the peer sends; see the module docstring. ``masked`` says whether
+    its frames must be masked: a client's are (the default), a server's are not.
 
     ``next()`` returns ``(kind, payload)``: ``(BINARY, bytes)`` or ``(TEXT, str)`` for a
     whole message, ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, (code, reason))``;
     or ``None`` when it needs more bytes. It raises :class:`FrameError`.
     """
 
-    __slots__ = ("_buffer", "_opcode", "_parts", "_position", "_size", "max_message_size")
+    __slots__ = (
+        "_buffer",
+        "_masked",
+        "_opcode",
+        "_parts",
+        "_position",
+        "_size",
+        "max_message_size",
+    )
 
-    def __init__(self, *, max_message_size: int) -> None:
+    def __init__(self, *, max_message_size: int, masked: bool = True) -> None:
         self.max_message_size = max_message_size
+        self._masked = masked
         self._buffer: bytes | bytearray = b""
         self._position = 0  # where the next frame starts in _buffer
         # The message being received in fragments: its opcode, fragments, size so far.
@@ -91,7 +136,7 @@ class FrameReader:
         self._size = 0
 
     def feed(self, data: bytes) -> None:
-        """Add bytes received from the client."""
+        """Add bytes received from the peer."""
         buffer, position = self._buffer, self._position
         if position == len(buffer):  # all consumed: the usual case, no copy
             self._buffer, self._position = data, 0
@@ -126,26 +171,32 @@ class FrameReader:
         fin = bool(first & 0x80)
         if first & 0x70:
             raise FrameError(1002, "reserved bits set: no extension was agreed")
-        if not second & 0x80:
-            raise FrameError(1002, "a client's frames must be masked")
-        size, head = second & 0x7F, 6
+        masked = self._masked
+        if bool(second & 0x80) is not masked:
+            if masked:
+                raise FrameError(1002, "a client's frames must be masked")
+            raise FrameError(1002, "a server's frames must not be masked")
+        key = 4 if masked else 0  # the masking key's bytes, after the length
+        size, head = second & 0x7F, 2 + key
         if size == 126:
             if available < 4:
                 return None
-            size, head = int.from_bytes(buffer[position + 2 : position + 4], "big"), 8
+            size, head = int.from_bytes(buffer[position + 2 : position + 4], "big"), 4 + key
             if size < 126:
                 raise FrameError(1002, "frame length not in its shortest form")
         elif size == 127:
             if available < 10:
                 return None
-            size, head = int.from_bytes(buffer[position + 2 : position + 10], "big"), 14
+            size, head = int.from_bytes(buffer[position + 2 : position + 10], "big"), 10 + key
             if size < 65536 or size >> 63:
                 raise FrameError(1002, "frame length not in its shortest form")
         self._check(opcode, fin, size)
         if available < head + size:
             return None
         start = position + head
-        payload = _unmask(bytes(buffer[start : start + size]), bytes(buffer[start - 4 : start]))
+        payload = bytes(buffer[start : start + size])
+        if masked:
+            payload = _unmask(payload, bytes(buffer[start - 4 : start]))
         if start + size == len(buffer):
             # All consumed: keep no reference to the bytes read (a link idles for
             # seconds between heartbeats, thousands of them at once).

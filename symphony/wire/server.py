@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
@@ -222,17 +221,6 @@ async def _run_handler(handler: Handler, conn: NodeConnection) -> None:
         await conn.close(code, reason)
 
 
-def _tls(tcp: trio.SocketStream, ssl_context: ssl.SSLContext) -> TLSStream:
-    """Our TLS stream over the accepted connection's socket (see :mod:`.tls`)."""
-    raw = tcp.socket
-    sock = socket.socket(raw.family, raw.type, raw.proto, raw.detach())
-    try:
-        return TLSStream(sock, ssl_context)
-    except BaseException:
-        sock.close()
-        raise
-
-
 async def _serve_one(
     tcp: trio.SocketStream,
     handler: Handler,
@@ -253,7 +241,7 @@ async def _serve_one(
             await trio.aclose_forcefully(tcp)
             return
         try:
-            stream = _tls(tcp, ssl_context)
+            stream = TLSStream.over(tcp, ssl_context)
         except OSError as error:  # the peer left before anything was said
             log.warning("rejected TLS client: it left at once (%s)", error)
             await trio.aclose_forcefully(tcp)

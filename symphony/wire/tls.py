@@ -1,4 +1,4 @@
-"""The server's TLS stream: what a node link's bytes pass through, with little per read.
+"""The link's TLS stream, both ends: what a node link's bytes pass through, little per read.
 
 ``trio.SSLStream`` is general: any transport below it, renegotiation, one task's
 receive and another's send in any order, each guarded by locks and conflict detectors.
@@ -9,12 +9,15 @@ A Conductor reads thousands of links that each bring a heartbeat every few secon
 every link waits for its next one in that chain: those coroutines, created per read and
 alive for seconds, are most of what its garbage collector examines, and the locks and
 detectors are a good part of what a link keeps (see docs/benchmarks.md, "Node scale").
+A node has one link, but a burst of starts passes every command and every status
+through it: there the same chain was a good part of the agent's CPU.
 
-:class:`TLSStream` is TLS for one case: the server side of a TCP connection, read by
-one task at a time. It drives a non-blocking :class:`ssl.SSLSocket`, so OpenSSL reads
-and writes the socket itself: no memory BIOs in between (each keeps a buffer as large
-as the largest flight that passed through it, the handshake's certificates included,
-for as long as the link lives: 3-4 KiB per link). A read with nothing decrypted left
+:class:`TLSStream` is TLS for one case: either side of a TCP connection (the
+Conductor's, or with ``server_hostname`` a node's), read by one task at a time. It
+drives a non-blocking :class:`ssl.SSLSocket`, so OpenSSL reads and writes the socket
+itself: no memory BIOs in between (each keeps a buffer as large as the largest flight
+that passed through it, the handshake's certificates included, for as long as the link
+lives: 3-4 KiB per link). A read with nothing decrypted left
 waits on the socket at once (:func:`trio.lowlevel.wait_readable`) when the previous
 read had drained it. Sends from any task are written whole and in order (an event per
 send, not a lock per stream: most links rarely send). Errors are trio's:
@@ -22,9 +25,14 @@ send, not a lock per stream: most links rarely send). Errors are trio's:
 ``__cause__``), :class:`trio.ClosedResourceError` once closed. A peer that leaves
 without ``close_notify`` reads as the end of the stream.
 
->>> stream = TLSStream(sock, server_context)     # doctest: +SKIP
->>> await stream.do_handshake()                  # doctest: +SKIP
->>> stream.getpeercert(binary_form=True)         # doctest: +SKIP
+>>> stream = TLSStream.over(tcp, server_context)   # doctest: +SKIP
+>>> await stream.do_handshake()                    # doctest: +SKIP
+>>> stream.getpeercert(binary_form=True)           # doctest: +SKIP
+
+A node's side checks the server's certificate against ``server_hostname``:
+
+>>> stream = TLSStream.over(tcp, client_context, server_hostname="conductor.example")
+...                                                # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -43,7 +51,9 @@ DEFAULT_RECEIVE = 16384
 
 
 class TLSStream(trio.abc.Stream):
-    """The server side of TLS over ``sock`` (a connected TCP socket; see the module doc).
+    """TLS over ``sock`` (a connected TCP socket; see the module doc): the server's side,
+    or with ``server_hostname`` the client's, which checks the server's certificate
+    against that name (when ``context`` checks host names, as a client's does).
 
     ``sock`` is the standard library's socket; the stream owns it (``aclose`` closes
     it). ``socket`` is the non-blocking :class:`ssl.SSLSocket` made from it.
@@ -51,13 +61,34 @@ class TLSStream(trio.abc.Stream):
 
     __slots__ = ("_drained", "_sending", "_state", "socket")
 
-    def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, sock: socket.socket, context: ssl.SSLContext, *, server_hostname: str | None = None
+    ) -> None:
         sock.setblocking(False)
-        self.socket = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        self.socket = context.wrap_socket(
+            sock,
+            server_side=server_hostname is None,
+            server_hostname=server_hostname,
+            do_handshake_on_connect=False,
+        )
         self._drained = True  # the last read took all there was: wait before the next
         self._state = "open"  # "open", "broken" (a send was cut short), "closed"
         # Set while a task sends: another waits for it (records go out whole, in order).
         self._sending: trio.Event | None = None
+
+    @classmethod
+    def over(
+        cls, tcp: trio.SocketStream, context: ssl.SSLContext, *, server_hostname: str | None = None
+    ) -> TLSStream:
+        """TLS over the socket of Trio's TCP stream ``tcp``, which it takes over (the
+        TCP stream is left empty: do not use it again)."""
+        raw = tcp.socket
+        sock = socket.socket(raw.family, raw.type, raw.proto, raw.detach())
+        try:
+            return cls(sock, context, server_hostname=server_hostname)
+        except BaseException:
+            sock.close()
+            raise
 
     # ---- the TLS session -------------------------------------------------------------
     async def do_handshake(self) -> None:

@@ -1,12 +1,15 @@
-"""The server's WebSocket: frames read by the task that asks for a message, no reader task.
+"""Both ends' WebSocket: frames read by the task that asks for a message, no reader task.
 
 trio-websocket gives every connection a background reader task, a nursery and a message
 channel: each frame is parsed in that task, queued, and handed to the task that asked
 for it, and each idle link keeps those objects alive. A Conductor holds thousands of
 links, each sending a small heartbeat every few seconds, so those per-frame hops and
-per-link objects are most of what a link costs it. Here :meth:`WebSocket.get_message`
-reads the stream and parses frames (:mod:`symphony.wire.frames`) in the calling task,
-until a whole message is there. The opening HTTP upgrade is wsproto's.
+per-link objects are most of what a link costs it; on a node, they were a good part of
+the agent's CPU in a burst of starts. Here :meth:`WebSocket.get_message` reads the
+stream and parses frames (:mod:`symphony.wire.frames`) in the calling task, until a
+whole message is there. The opening HTTP upgrade is wsproto's: :func:`accept_websocket`
+answers it on the Conductor, :func:`~symphony.wire._clientws.connect_websocket` asks
+for it on a node. The two roles differ only in masking (see :mod:`.frames`).
 
 The rules it keeps, as trio-websocket does:
 
@@ -15,13 +18,21 @@ The rules it keeps, as trio-websocket does:
 - A ping is answered while reading; a pong is ignored.
 - A close from the peer is answered; ``get_message`` raises :class:`ConnectionClosed`
   with the peer's code and reason once every earlier message has been returned. A
-  broken frame (bad opcode, unmasked frame, bad UTF-8 in a text message) closes the
-  connection with its code (1002, 1007); a connection lost without a close is 1006.
-- Only one task reads (calls ``get_message`` or ``aclose``); any task may send (a lock
-  keeps frames whole when the reader answers a ping while another task sends).
+  broken frame (bad opcode, masking the role forbids, bad UTF-8 in a text message)
+  closes the connection with its code (1002, 1007); a connection lost without a close
+  is 1006. A send that finds the stream broken first looks among what has already
+  arrived for the peer's close (a peer that refused what we were sending says why,
+  then hangs up) and raises that.
+- Only one task reads (calls ``get_message``); ``aclose`` from the same task reads the
+  peer's answer to our close, from another task while that one reads it does not: it
+  closes the stream, and the reading task gets the :class:`ConnectionClosed`. Sends
+  take turns in the order they came (see :class:`_Turn`): frames stay whole when the
+  reader answers a ping while another task sends, and a task that sends frame after
+  frame (a node's log lines) cannot keep a heartbeat waiting behind all of them.
 
 Because nothing reads while nobody calls ``get_message``, a ping waits for the next
-read: the Conductor reads every link all the time.
+read. Neither end sends pings today, and both read all the time anyway: the Conductor
+every link, a node its one link (its session loops on ``receive``).
 
 >>> ws = await accept_websocket(stream, path="/v1/node", max_message_size=1 << 22,
 ...                             timeout=5)                      # doctest: +SKIP
@@ -32,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import struct
 from typing import cast
 
 import trio
@@ -43,7 +53,17 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from .errors import ConnectionClosed
-from .frames import BINARY, CLOSE, PING, PONG, FrameError, FrameReader, close_frame
+from .frames import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    TEXT,
+    FrameError,
+    FrameReader,
+    build_frame,
+    close_frame,
+)
 
 __all__ = ["WebSocket", "accept_websocket"]
 
@@ -52,6 +72,9 @@ log = logging.getLogger("symphony.wire")
 #: Bytes asked of the stream per read: one TLS record's worth. A heartbeat is one small
 #: record; a large message takes several reads either way.
 RECEIVE_SIZE = 16384
+#: Seconds a send that found the stream broken looks for the peer's close among what
+#: has arrived (it is there already, or not coming: the kernel knows the link is gone).
+PEER_CLOSE_LOOKUP = 1.0
 #: Bytes of the opening HTTP request we read at most: h11 refuses a longer head anyway.
 _HANDSHAKE_LIMIT = 16384
 
@@ -68,33 +91,60 @@ def _lost() -> ConnectionClosed:
     return ConnectionClosed(1006, close_reason_text(1006))
 
 
-def _binary_frame(payload: bytes) -> bytes:
-    # A server's frames are not masked (RFC 6455 5.1): a header and the payload.
-    size = len(payload)
-    if size < 126:
-        return bytes((0x80 | BINARY, size)) + payload
-    if size < 65536:
-        return struct.pack("!BBH", 0x80 | BINARY, 126, size) + payload
-    return struct.pack("!BBQ", 0x80 | BINARY, 127, size) + payload
+class _Turn:
+    """One send's place in the line of a WebSocket's senders, as trio's fair lock gives
+    them, without a lock per link (thousands of links idle on a Conductor: an idle
+    link holds no turn). A send waits for the turn ``before`` its own; once that is
+    ``done`` it goes. A send cancelled while it waits leaves the line ``skipped``: the
+    one after it then waits for the one it waited for."""
+
+    __slots__ = ("before", "done", "skipped")
+
+    def __init__(self, before: _Turn | None) -> None:
+        self.before = before
+        self.done = trio.Event()
+        self.skipped = True  # until its wait is over
+
+    async def wait(self) -> None:
+        before = self.before
+        while before is not None:
+            self.before = before  # where one after us goes on waiting, if we leave
+            await before.done.wait()
+            before = before.before if before.skipped else None
+        # It goes now: drop the line behind it (a busy link's would grow for good).
+        self.before, self.skipped = None, False
 
 
 class WebSocket:
-    """An open server-side WebSocket over ``stream``; see the module docstring.
+    """An open WebSocket over ``stream``; see the module docstring.
 
-    ``closed`` is ``None`` while open, else the :class:`ConnectionClosed` that says why.
+    A server's by default; ``client=True`` for a client's (its frames masked, the
+    server's not). ``initial`` holds bytes already read from the stream after the
+    upgrade (frames the server sent right behind its answer). ``closed`` is ``None``
+    while open, else the :class:`ConnectionClosed` that says why.
     """
 
-    __slots__ = ("_close_sent", "_reader", "_sending", "_stream", "closed")
+    __slots__ = ("_close_sent", "_last", "_masked", "_reader", "_reading", "_stream", "closed")
 
-    def __init__(self, stream: trio.abc.Stream, *, max_message_size: int) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        max_message_size: int,
+        client: bool = False,
+        initial: bytes = b"",
+    ) -> None:
         self._stream = stream
-        self._reader = FrameReader(max_message_size=max_message_size)
+        self._masked = client  # what we send; what we read is the other way round
+        self._reader = FrameReader(max_message_size=max_message_size, masked=not client)
+        if initial:
+            self._reader.feed(initial)
         self.closed: ConnectionClosed | None = None
         self._close_sent = False
-        # Set while a task sends: another one waits for it, so frames never interleave
-        # (the reader answers pings and closes while a writer may be sending). An event
-        # per send rather than a lock per link: most links send rarely.
-        self._sending: trio.Event | None = None
+        self._reading = False  # a task waits for the stream's bytes
+        # The last send in line, while any sends or waits (see _Turn): frames never
+        # interleave (the reader answers pings and closes while a writer may be sending).
+        self._last: _Turn | None = None
 
     async def get_message(self) -> bytes | str:
         """The next whole message; :class:`ConnectionClosed` once the link has closed."""
@@ -106,12 +156,16 @@ class WebSocket:
                 await self._fail(error.code, error.reason)
                 break
             if frame is None:
+                self._reading = True
                 try:
                     data = await self._stream.receive_some(RECEIVE_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     data = b""
+                finally:
+                    self._reading = False
                 if not data:
-                    self.closed = _lost()
+                    if self.closed is None:  # else aclose (another task) closed the stream
+                        self.closed = _lost()
                     break
                 reader.feed(cast(bytes, data))  # SSLStream reads bytes
                 continue
@@ -127,7 +181,8 @@ class WebSocket:
 
     async def _peer_closed(self, code: int, reason: str) -> None:
         # Answer with the same code, then the link is over: a server closes TCP at once
-        # (RFC 6455 7.1.1), which the owner does when the reading ends.
+        # (RFC 6455 7.1.1), which the owner does when the reading ends. A client should
+        # leave that to the server; its owner closes too, as any peer may.
         self.closed = ConnectionClosed(code, reason or close_reason_text(code))
         await self._send_close(1000 if code == 1005 else code, None)
 
@@ -135,66 +190,81 @@ class WebSocket:
         self.closed = ConnectionClosed(code, reason)
         await self._send_close(code, reason)
 
-    async def send_message(self, data: bytes) -> None:
-        """Send ``data`` as one binary message; :class:`ConnectionClosed` if closed."""
+    async def send_message(self, data: bytes | str) -> None:
+        """Send ``data`` as one message (binary, or text for a ``str``);
+        :class:`ConnectionClosed` if closed."""
         if self.closed is not None:
             raise self.closed
-        await self._send(_binary_frame(data))
+        if isinstance(data, str):
+            await self._send(build_frame(TEXT, data.encode(), masked=self._masked))
+        else:
+            await self._send(build_frame(BINARY, data, masked=self._masked))
 
     async def _send(self, data: bytes) -> None:
-        while self._sending is not None:
-            await self._sending.wait()
-        self._sending = sent = trio.Event()
+        self._last = turn = _Turn(self._last)
         try:
+            await turn.wait()
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             if self.closed is None:
-                self.closed = _lost()
+                self.closed = _lost()  # for whoever asks meanwhile
+                if not self._reading:  # (a reader sees the peer's close itself)
+                    with trio.move_on_after(PEER_CLOSE_LOOKUP):
+                        self.closed = await self._read_to_close() or self.closed
             raise self.closed from None
         finally:
-            self._sending = None
-            sent.set()
+            turn.done.set()  # sent, failed or skipped: the next in line may go
+            if self._last is turn:
+                self._last = None
 
     async def _send_control(self, opcode: int, payload: bytes) -> None:
         with contextlib.suppress(ConnectionClosed):
-            await self._send(bytes((0x80 | opcode, len(payload))) + payload)
+            await self._send(build_frame(opcode, payload, masked=self._masked))
 
     async def _send_close(self, code: int, reason: str | None) -> None:
         if not self._close_sent:
             self._close_sent = True
             with contextlib.suppress(ConnectionClosed):
-                await self._send(close_frame(code, reason))
+                await self._send(close_frame(code, reason, masked=self._masked))
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close: send a close frame, read (and drop) until the peer's answer, close the
-        stream. Idempotent. Bound it with a deadline: a peer may never answer."""
+        """Close: send a close frame, read (and drop) until the peer's answer unless
+        another task reads, close the stream. Idempotent. Bound it with a deadline: a
+        peer may never answer."""
         try:
             if self.closed is None:
                 self.closed = ConnectionClosed(code, reason)
                 await self._send_close(code, reason)
-                await self._await_close_reply()
+                if not self._reading:
+                    await self._read_to_close()
         finally:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._stream.aclose()
 
-    async def _await_close_reply(self) -> None:
+    async def _read_to_close(self) -> ConnectionClosed | None:
+        """Read and drop frames up to the peer's close (returned) or the stream's end."""
         reader = self._reader
-        while True:
-            try:
-                frame = reader.next()
-            except FrameError:
-                return
-            if frame is not None:
-                if frame[0] == CLOSE:
-                    return
-                continue  # messages after our close are dropped
-            try:
-                data = await self._stream.receive_some(RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data:
-                return
-            reader.feed(cast(bytes, data))
+        self._reading = True
+        try:
+            while True:
+                try:
+                    frame = reader.next()
+                except FrameError:
+                    return None
+                if frame is not None:
+                    if frame[0] == CLOSE:
+                        code, reason = cast(tuple[int, str], frame[1])
+                        return ConnectionClosed(code, reason or close_reason_text(code))
+                    continue  # messages after our close are dropped
+                try:
+                    data = await self._stream.receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return None
+                if not data:
+                    return None
+                reader.feed(cast(bytes, data))
+        finally:
+            self._reading = False
 
 
 async def accept_websocket(

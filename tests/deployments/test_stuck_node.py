@@ -66,10 +66,8 @@ def _small_receive_buffer(conn: Any) -> None:
     """Keep the kernel from buffering tens of megabytes for a reader that never reads
     (receive buffers autotune up to ``net.ipv4.tcp_rmem``'s maximum), so that the
     Conductor's writes block after a few megabytes, as with a real stalled peer."""
-    # ClientTransport -> trio-websocket's connection -> its stream (the watched TLS)
-    stream = conn._ws._ws._stream
-    tls = getattr(stream, "inner", stream)
-    tls.transport_stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+    # The WebSocket -> its TLS stream -> the TLS socket, which is the TCP socket's
+    conn._ws._stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
 
 
 async def test_a_node_that_stops_reading_does_not_stall_placement(tmp_path: Path) -> None:

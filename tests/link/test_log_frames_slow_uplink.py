@@ -1,20 +1,27 @@
 """Log frames on a slow but live uplink: the link stays, and a heartbeat gets through.
 
-The node's side of a link is trio-websocket's client over a stream whose sends go out at
-a few KB per (virtual) second, as on a congested uplink; the Conductor's side reads
-everything at once. The log frames are sent by :class:`~symphony.node.logwindow.LogRequests`
-as the link's follower tasks send them.
+The node's side of a link is its own client WebSocket over a stream whose sends go out
+at a few KB per (virtual) second, as on a congested uplink; the Conductor's side (our
+server WebSocket) reads everything at once. The log frames are sent by
+:class:`~symphony.node.logwindow.LogRequests` as the link's follower tasks send them.
 """
 
 from __future__ import annotations
 
 import trio
 import trio.testing
-import trio_websocket
 
 from symphony.node.logwindow import FRAME_LIMIT, LogRequests
-from symphony.wire import ConductorConnection, Heartbeat, LogChunk, LogRequest, decode
-from symphony.wire._clientws import ClientTransport
+from symphony.wire import (
+    ConductorConnection,
+    ConnectionClosed,
+    Heartbeat,
+    LogChunk,
+    LogRequest,
+    decode,
+)
+from symphony.wire._clientws import connect_websocket
+from symphony.wire.websocket import accept_websocket
 
 #: Bytes per second the uplink carries: a 64 KiB frame takes 16 s, over FRAME_LIMIT.
 RATE = 4096
@@ -45,17 +52,16 @@ class SlowUplink(trio.abc.Stream):
 
 
 async def _server(stream: trio.abc.Stream, received: list[tuple[float, object]]) -> None:
-    async with trio.open_nursery() as nursery:
-        ws = await trio_websocket.wrap_server_stream(nursery, stream)  # type: ignore[arg-type]
-        conn = await ws.accept()
-        try:
-            while True:
-                data = await conn.get_message()
-                assert isinstance(data, bytes)
-                received.append((trio.current_time(), decode(data)))
-        except trio_websocket.ConnectionClosed:
-            pass
-        nursery.cancel_scope.cancel()
+    ws, _ = await accept_websocket(stream, path="/node", max_message_size=1 << 22, timeout=5)
+    assert ws is not None
+    try:
+        while True:
+            data = await ws.get_message()
+            assert isinstance(data, bytes)
+            received.append((trio.current_time(), decode(data)))
+    except ConnectionClosed:
+        pass
+    await ws.aclose()
 
 
 async def test_log_frames_slow_uplink_keeps_link_and_heartbeat_passes(
@@ -66,13 +72,10 @@ async def test_log_frames_slow_uplink_keeps_link_and_heartbeat_passes(
     data = bytes(range(256)) * 256  # one 64 KiB read of the log file
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_server, conductor_end, received)
-        ws = await trio_websocket.wrap_client_stream(
-            nursery,
-            SlowUplink(node_end),  # type: ignore[arg-type]
-            "conductor",
-            "/node",
+        ws = await connect_websocket(
+            SlowUplink(node_end), host="conductor", path="/node", max_message_size=1 << 22
         )
-        conn = ConductorConnection(ClientTransport(ws), remote="conductor:1", peer_cn="c")
+        conn = ConductorConnection(ws, remote="conductor:1", peer_cn="c")
         requests = LogRequests(conn)
         request = LogRequest(request_id="r1", instance_id="i1", follow=True)
         beat_sent: list[float] = []
