@@ -65,6 +65,31 @@ async def test_a_sender_in_a_loop_lets_one_that_waits_go_first(
         nursery.start_soon(ws.send_message, b"beat")
         await trio.sleep(0.1)
         waiting.cancel()  # leaves the line while log0 still goes out
-    # Main let the loop take the stream again before the heartbeat: log0, log1, beat.
+    # The heartbeat went as soon as log0 was out, before the loop's next frames.
     assert [frame[2:] for frame in stream.written] == [b"log0", b"beat", b"log1", b"log2"]
     assert ws._last is None  # nothing kept once the line is empty
+
+
+async def test_a_last_sender_that_gives_up_leaves_the_line_to_the_one_writing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The last in line cancelled while the one before it writes: a send that comes
+    then waits for that write (it went at once, and two writes overlapped)."""
+    stream = SlowWrites()
+    ws = WebSocket(stream, max_message_size=1024)
+    waiting = trio.CancelScope()
+
+    async def gives_up() -> None:
+        with waiting:
+            await ws.send_message(b"never")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ws.send_message, b"first")
+        await trio.sleep(0.2)  # first is going out
+        nursery.start_soon(gives_up)
+        await trio.sleep(0.1)
+        waiting.cancel()  # the last in line leaves
+        await trio.sleep(0.1)
+        nursery.start_soon(ws.send_message, b"after")
+    assert [frame[2:] for frame in stream.written] == [b"first", b"after"]
+    assert ws._last is None

@@ -8,9 +8,10 @@ validated messages or raises :class:`ProtocolError`; a closed socket raises our
 :class:`ConnectionClosed`.
 
 Sending blocks while the peer is not reading (TCP backpressure); wrap it in
-``trio.fail_after`` if you need a bound. Close a connection from the task that
-reads it: closing from another task races with the reader's cancellation and
-can stall for the whole close timeout.
+``trio.fail_after`` if you need a bound. Closed from the task that reads it, a
+connection reads the peer's answer to its close; closed from another task while
+one reads, it closes the stream under the reader, which gets the
+:class:`ConnectionClosed` (see :mod:`symphony.wire.websocket`).
 """
 
 from __future__ import annotations

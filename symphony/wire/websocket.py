@@ -205,17 +205,21 @@ class WebSocket:
         try:
             await turn.wait()
             await self._stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             if self.closed is None:
                 self.closed = _lost()  # for whoever asks meanwhile
-                if not self._reading:  # (a reader sees the peer's close itself)
+                # The socket failed (not an earlier send of ours cut short: that has no
+                # cause), and no reader sees the peer's close itself.
+                if error.__cause__ is not None and not self._reading:
                     with trio.move_on_after(PEER_CLOSE_LOOKUP):
                         self.closed = await self._read_to_close() or self.closed
             raise self.closed from None
         finally:
             turn.done.set()  # sent, failed or skipped: the next in line may go
             if self._last is turn:
-                self._last = None
+                # Last in line. Skipped (cancelled while it waited), the send it waited
+                # for may still be writing: the next one waits for that one.
+                self._last = turn.before if turn.skipped else None
 
     async def _send_control(self, opcode: int, payload: bytes) -> None:
         with contextlib.suppress(ConnectionClosed):
