@@ -28,6 +28,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     compile_symphony()
 
 
+#: Longest test id allowed: pytest puts it in ``PYTEST_CURRENT_TEST``, and Linux refuses
+#: to start a process with an environment string over 128 KiB (E2BIG).
+MAX_TEST_ID = 8192
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test whose id is too long to sit in the environment: every process it
+    starts, the strays' watchdog's among them, would fail (name such parameters)."""
+    for item in items:
+        if len(item.nodeid) > MAX_TEST_ID:
+            raise pytest.UsageError(
+                f"test id of {len(item.nodeid)} characters (at most {MAX_TEST_ID}): "
+                f"{item.nodeid[:120]}... give its parameters ids="
+            )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _strays_watchdog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     lifeline = watch(tmp_path_factory.getbasetemp())
