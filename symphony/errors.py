@@ -30,7 +30,9 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   ├── EncodeError                a message cannot be encoded (ValueError)
     │   └── TransportError             ConnectFailed, ConnectTimeout, TLSRejected,
     │                                  ServerUntrusted, HelloRefused, ConnectionClosed,
-    │                                  RelayRefused (a relayed stream was refused)
+    │                                  RelayRefused (a relayed stream was refused),
+    │                                  PeerLeft, UpgradeRefused (a node's upgrade, worded
+    │                                  again by the link)
     ├── StoreError                     the Conductor's store
     │   ├── SchemaTooNew, NotFound, GenerationConflict, CorruptRecord, RollConflict
     │   ├── ConstraintViolation, StoreUnavailable   (a database's refusal; no server)

@@ -23,6 +23,7 @@ from wsproto.events import AcceptConnection, RejectConnection, Request
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
+from .errors import TransportError
 from .websocket import RECEIVE_SIZE, WebSocket
 
 __all__ = ["PeerLeft", "UpgradeRefused", "connect_websocket"]
@@ -31,7 +32,7 @@ __all__ = ["PeerLeft", "UpgradeRefused", "connect_websocket"]
 HEAD_LIMIT = 16384
 
 
-class PeerLeft(Exception):
+class PeerLeft(TransportError):
     """The stream ended (``error`` is None) or broke (``error`` says how) before the
     server answered: over TLS 1.3 most likely the server refusing our certificate."""
 
@@ -40,7 +41,7 @@ class PeerLeft(Exception):
         self.error = error
 
 
-class UpgradeRefused(Exception):
+class UpgradeRefused(TransportError):
     """The server answered, but not with a WebSocket: its status, or what was wrong."""
 
 
