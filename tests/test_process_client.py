@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
 import trio
 
 from symphony.node.process.client import MonitorClient, MonitorLost
@@ -57,3 +58,17 @@ async def _run_quietly(client: MonitorClient) -> None:
         await client.run()
     except* MonitorLost:
         pass  # the connection ends either way: broken by the client, or the monitor killed
+
+
+async def test_a_request_cancelled_without_a_connection_is_cancelled_not_lost(tmp_path) -> None:
+    """A node cancelled as a whole closes its monitor connection while a start may still
+    be on its way to a request: that request must end with the cancel, not raise
+    MonitorLost, which grouped with the Cancelled outlived it (and reached whoever
+    embedded the node)."""
+    client = MonitorClient(str(tmp_path))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await client.request("spawn")
+    assert scope.cancelled_caught
+    with pytest.raises(MonitorLost, match="not connected"):
+        await client.request("spawn")  # not cancelled: the error, as before

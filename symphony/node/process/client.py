@@ -275,6 +275,11 @@ class MonitorClient:
         line cancelled half-sent breaks the connection (see :meth:`_send_line`).
         """
         if self._stream is None or self.lost:
+            # A checkpoint first: a caller being cancelled gets its Cancelled, not this
+            # error. A node cancelled as a whole (run_node in an embedding program)
+            # closes this connection while a start may still be on its way here, and
+            # the error, grouped with the Cancelled, outlived the cancel.
+            await trio.lowlevel.checkpoint()
             raise MonitorLost("not connected to the node monitor")
         self._next_id += 1
         request_id = self._next_id  # our own: other requests move _next_id meanwhile
