@@ -51,6 +51,8 @@ class InFlight:
         self.ended_at: dict[str, float] = {}
         self.live_open = trio.Event()
         self.rest = trio.Event()
+        #: The create's connection (our port, the server's) once its head is sent.
+        self._create_ports: tuple[int, int] | None = None
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=10, headers=self.headers)
@@ -102,6 +104,7 @@ class InFlight:
                 f"POST /deployments HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
                 + body[:first]
             )
+            self._create_ports = (stream.socket.getsockname()[1], where.port or 80)
             if send_rest:
                 await self.rest.wait()
                 await stream.send_all(body[first:])
@@ -115,10 +118,26 @@ class InFlight:
             self.answers["after"] = None
 
     async def opened(self) -> None:
-        """Once the live stream has its snapshot, and the create's head is in."""
+        """Once the live stream has its snapshot, and the create's head is in: sent,
+        and read by the server (a fixed wait was too short on a busy machine: the
+        create came after the stop began, and was refused)."""
         with trio.fail_after(10):
             await self.live_open.wait()
-        await trio.sleep(0.2)
+            while self._create_ports is None or not _read_by_server(*self._create_ports):
+                await trio.sleep(0.01)
+
+
+def _read_by_server(ours: int, server: int) -> bool:
+    """Whether the server's end of our TCP connection (127.0.0.1) has read all we sent:
+    its receive queue in ``/proc/net/tcp`` is empty (a process that read the bytes
+    parses them before it yields to anything else)."""
+    with open("/proc/net/tcp") as table:
+        for row in table.readlines()[1:]:
+            fields = row.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.split(":")[1], 16) == server and int(remote.split(":")[1], 16) == ours:
+                return int(queues.split(":")[1], 16) == 0
+    return False  # not accepted yet
 
 
 async def deploy_quiet(url: str) -> None:
