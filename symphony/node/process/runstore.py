@@ -145,14 +145,12 @@ class RunStore:
         without, in place (see the module docstring)."""
         path = self._path(run.run_id)
         data = json.dumps(run.public()).encode()  # one write, not json.dump's many
-        if not durable:
-            if run.run_id not in self._files and self._new_from_spare(path, data):
-                self._files.add(run.run_id)
-                return
-            write_in_place(path, data)
-            self._files.add(run.run_id)
-            return
+        written = run.run_id in self._files
         self._files.add(run.run_id)
+        if not durable:
+            if written or not self._new_from_spare(path, data):
+                write_in_place(path, data)
+            return
         temporary = path + ".tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:

@@ -55,9 +55,6 @@ class SpareFiles:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
 
-    def __len__(self) -> int:
-        return len(self._free)
-
     def keep(self, path: str, name: str) -> bool:
         """Move the file at ``path`` (a deleted record) among the spares, as ``name``
         (unique: a run id). False if there is no room (or no file): delete it then."""
