@@ -21,6 +21,7 @@ import trio_websocket
 
 from symphony.conductor import ConductorInfo
 from symphony.conductor.api import proxy_ws
+from symphony.conductor.relay import hub
 
 from ..api.helpers import Cluster, cluster
 from .helpers import ports, wait_served, web_experiment
@@ -31,6 +32,10 @@ from .test_port_forward_stop import _forward, _wait_echo
 SIZE = 4 * 1024 * 1024
 #: A send that takes longer than this has stalled: every buffer on the way is full.
 STALL = 5.0
+#: Seconds the Conductor waits for a silent service's answer to the upgrade in these
+#: tests (10 by default): each 504 takes that long. Well above a local node's time to
+#: open a stream, whose own 504 would say something else.
+SILENT_WAIT = 5.0
 
 UPGRADE = {
     "Connection": "Upgrade",
@@ -150,6 +155,7 @@ async def test_a_service_that_never_answers_the_upgrade_gets_a_504_and_frees_its
     hung server, a raw TCP port exposed under a name) used to hold the visitor's
     WebSocket, and one of the Conductor's few slots, for as long as it stayed so."""
     monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
+    monkeypatch.setattr(hub, "OPEN_TIMEOUT", SILENT_WAIT)
     async with cluster(tmp_path, node_overrides=ports()) as c:
         with trio.fail_after(60):
             answer = await silent_service_listening(c)
@@ -166,6 +172,7 @@ async def test_a_visitor_leaving_during_the_hand_off_frees_its_slot_at_once(
     """While the Conductor waits for the service's answer to the upgrade (up to 10 s), a
     visitor that left used to keep its slot until then: the next visitor got a 503."""
     monkeypatch.setattr(proxy_ws, "MAX_SERVICE_WEBSOCKETS", 1)
+    monkeypatch.setattr(hub, "OPEN_TIMEOUT", SILENT_WAIT)
     async with cluster(tmp_path, node_overrides=ports()) as c:
         with trio.fail_after(60):
             await silent_service_listening(c)
@@ -179,7 +186,8 @@ async def test_a_visitor_leaving_during_the_hand_off_frees_its_slot_at_once(
         await trio.sleep(1.0)  # the Conductor now waits for the service's answer
         await stream.aclose()
         # Its slot is free at once: the next visitor is not refused (503) but waits for
-        # the service's answer in turn (cut here after 3 s, well before that wait's 10 s).
+        # the service's answer in turn (cut here after 3 s, before that wait's 5 s ends:
+        # the 504 comes 5 s after the Conductor took the request, sent after this clock).
         try:
             refused = await c.http.get("/x/silent/ui/ws", headers=UPGRADE, timeout=3)
         except httpx.ReadTimeout:

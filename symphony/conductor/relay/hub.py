@@ -105,7 +105,7 @@ class RelayHub:
         self,
         store: Store,
         *,
-        open_timeout: float = OPEN_TIMEOUT,
+        open_timeout: float | None = None,
         websocket_max_message: int = WEBSOCKET_MAX_MESSAGE,
         websockets_per_client: int = WEBSOCKETS_PER_CLIENT,
         send_timeout: float = SEND_TIMEOUT,
@@ -121,7 +121,9 @@ class RelayHub:
         self.registry: ActorRef | None = None
         self.table = RelayTable()
         self.visits = Visits()
-        self.open_timeout = open_timeout
+        #: Seconds a node has to open a stream, and a service to answer a relayed
+        #: WebSocket's upgrade (``None``: :data:`OPEN_TIMEOUT`, read when built).
+        self.open_timeout = OPEN_TIMEOUT if open_timeout is None else open_timeout
         self._pending: dict[str, _Pending] = {}
         #: Proxied WebSockets open now by kind, ``visit`` (``/x/``) and ``forward``, and
         #: by (kind, client address): the API's WebSocket routes keep each under its
