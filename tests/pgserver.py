@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import itertools
+import json
 import os
 import pwd
 import shutil
@@ -232,3 +233,20 @@ def raw_db(url: str) -> Db:
     from symphony.conductor.store._postgres import PostgresDb
 
     return PostgresDb(url)
+
+
+def old_database(url: str, steps: int, spec: dict[str, object], generation: int = 1) -> Db:
+    """The database ``url`` names as a release of ``steps`` migrations left it, holding
+    deployment ``d_1`` of ``spec`` (running) at ``generation``: a bare connection, open
+    in a write transaction for what else the test stores as that release did."""
+    from symphony.conductor.store import MIGRATIONS, migrate
+
+    db = raw_db(url)
+    migrate(db, MIGRATIONS[:steps])
+    db.begin_write()
+    db.execute(
+        "INSERT INTO deployments (id, name, spec, desired_state, generation, created_at, "
+        "updated_at) VALUES ('d_1', ?, ?, 'running', ?, 1.0, 1.0)",
+        (spec["name"], json.dumps(spec), generation),
+    )
+    return db

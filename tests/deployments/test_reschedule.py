@@ -128,8 +128,10 @@ async def connect_nodes(
     tree: Supervisor,
     nodes: tuple[str, ...],
     commands: list[tuple[str, Any]],
+    runs: tuple[InstanceStatus, ...] = (),
 ) -> dict[str, ActorRef]:
-    """Register a recording link for each of ``nodes`` (each says hello); their sessions."""
+    """Register a recording link for each of ``nodes`` (each says hello, listing ``runs``
+    as what it still runs); their sessions."""
     sessions = {}
     for node_id in nodes:
         sessions[node_id] = await spawn(nursery, NodeLink(node_id, commands))
@@ -138,6 +140,7 @@ async def connect_nodes(
             node_id=node_id,
             groups=("gpu-1",),
             capacities_total={"Analytic1": 4},
+            instances=runs,
         )
         refusal = await tree.child("registry").ask(
             RegisterNode(sessions[node_id], hello, "test", False, 1.0)

@@ -50,6 +50,7 @@ from symphony.wire.states import is_live
 
 from ..placement import runtime_requests
 from ..store import DeploymentRecord, InstanceRecord
+from . import carrying
 from .draining import drain_moves
 from .events import instance_created
 from .hello import HelloHandling
@@ -95,6 +96,11 @@ class DeploymentSupervisor(
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def on_start(self) -> None:
+        if not self._new:
+            # Read back from the store: a change stored may not have been handled yet.
+            carried = carrying.at_start(self.record, self.instances.values())
+            if carried:
+                self._save(carried)
         live = [i for i in self.instances.values() if is_live(i.state)]
         # Being stopped before it was placed: the Scheduler may still hold it (only this
         # actor restarted) or not (the Conductor did); either way it answers.
@@ -205,7 +211,7 @@ class DeploymentSupervisor(
             if inst.replica >= wanted:
                 stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation and roll is None:
-                stops.append((inst, "replaced by a new version of the spec"))
+                stops.append((inst, carrying.replaced_because(self.record, inst)))
         moves = drain_moves(self.instances, self._draining, wanted, generation, self._retries)
         await self._stop([*stops, *moves.stops])
         for inst, text in moves.notes:
@@ -294,16 +300,8 @@ class DeploymentSupervisor(
         old = self.record
         self.record = record
         # Instances running the version now current are carried over (its processes
-        # would be identical), also those of an older generation still running: going
-        # back to a version keeps the instances that never stopped running it.
-        carried = [
-            replace(i, generation=record.generation)
-            for i in self.instances.values()
-            if i.version == record.version
-            and i.generation != record.generation
-            and (i.generation == old.generation or is_live(i.state))
-        ]
-        self._save(carried)
+        # would be identical): see carrying.py.
+        self._save(carrying.told(record, old.generation, self.instances.values()))
         if record.version != old.version:
             news = version_news(record.version, self.instances.values(), self._wanted())
             self._event("updated", news)

@@ -24,7 +24,7 @@ from ._specs import spec_text, stored_spec
 from ._versions import KEEP_VERSIONS, first_versions, use_version
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
-READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason"
+READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason, fresh_generation"
 #: What ``create_deployments_noted(first=...)`` stores with a new deployment: its first
 #: instances and the events about them.
 First = tuple[Sequence[InstanceRecord], Sequence[NewEvent]]
@@ -46,6 +46,7 @@ def deployment_record(row: Row) -> DeploymentRecord:
         version=row["version"],
         roll_state=row["roll_state"],
         roll_reason=row["roll_reason"],
+        fresh_generation=row["fresh_generation"],
     )
 
 
@@ -213,7 +214,8 @@ class DeploymentTable(StoreBase):
         forget: int | None = None,
         keep: int | None = KEEP_VERSIONS,
     ) -> DeploymentRecord:
-        """Replace the spec and bump the generation.
+        """Replace the spec and bump the generation (a start, from stopped to running,
+        makes it the deployment's ``fresh_generation``).
 
         With ``expected_generation`` the update happens only if nobody changed the
         deployment since the caller read it (else :class:`GenerationConflict`).
@@ -229,7 +231,8 @@ class DeploymentTable(StoreBase):
         try:
             with self._write() as conn:
                 row = conn.execute(
-                    f"SELECT {READ_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
+                    f"SELECT {READ_COLUMNS}, desired_state FROM deployments WHERE id = ?",
+                    (deployment_id,),
                 ).fetchone()
                 if row is None:
                     raise NotFound(f"no deployment {deployment_id!r}")
@@ -239,6 +242,9 @@ class DeploymentTable(StoreBase):
                         f"not {expected_generation}: it changed meanwhile; read it again"
                     )
                 generation = row["generation"] + 1
+                fresh = row["fresh_generation"]
+                if row["desired_state"] == "stopped" and spec.desired_state == "running":
+                    fresh = generation  # started: what ran before is not carried over
                 if version is None:
                     version = row["version"]
                     roll_state, roll_reason = row["roll_state"], row["roll_reason"]
@@ -254,7 +260,7 @@ class DeploymentTable(StoreBase):
                 conn.execute(
                     "UPDATE deployments SET name = ?, spec = ?, desired_state = ?, "
                     "generation = ?, updated_at = ?, version = ?, roll_state = ?, "
-                    "roll_reason = ? WHERE id = ?",
+                    "roll_reason = ?, fresh_generation = ? WHERE id = ?",
                     (
                         spec.name,
                         spec_text(spec),
@@ -264,6 +270,7 @@ class DeploymentTable(StoreBase):
                         version,
                         roll_state,
                         roll_reason,
+                        fresh,
                         deployment_id,
                     ),
                 )
@@ -282,6 +289,7 @@ class DeploymentTable(StoreBase):
             version,
             roll_state,
             roll_reason,
+            fresh,
         )
 
     def set_deployment_failure(

@@ -78,6 +78,9 @@ class DeploymentRecord:
     version: int = 1  # the template it runs, or rolls to (see VersionRecord)
     roll_state: str | None = None  # rolling, canary, promoted, paused; None: no roll
     roll_reason: str | None = None  # why it is paused (or reverting)
+    #: The generation of the change that last started it (stopped to running): its
+    #: instances of older generations are replaced, not carried over (a fresh start).
+    fresh_generation: int = 1
 
     @property
     def desired_state(self) -> str:

@@ -229,7 +229,17 @@ DROP INDEX instances_by_node;
 CREATE INDEX instances_by_node ON instances(node_id) WHERE node_id IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14)
+# The generation of the change that last started a deployment (stopped to running): its
+# instances of older generations are replaced, never carried over, by a supervisor that
+# reads the deployment back from the store (see deployments/carrying.py). What changes a
+# database of an older release still holds unhandled is not known: each deployment
+# counts as started at its current generation, as that release treated them.
+V15 = """
+ALTER TABLE deployments ADD COLUMN fresh_generation INTEGER NOT NULL DEFAULT 1;
+UPDATE deployments SET fresh_generation = generation;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15)
 
 
 def schema_version(conn: Db | sqlite3.Connection) -> int:
