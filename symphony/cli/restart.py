@@ -67,7 +67,9 @@ def _all_at_once(args: argparse.Namespace) -> int:
             experiment_refusal(current["name"], experiment["process"], experiment["name"])
         )
     live = [i for i in current.get("instances") or [] if i.get("finished_at") is None]
-    if current.get("desired_state") == "running" and live:
+    if current.get("desired_state") == "running":
+        # Stopped first even with nothing live: only a start from stopped runs the
+        # replicas of a job that ended again (running to running changes nothing).
         print(f"deployment {current['name']}: stopping {len(live)} instance(s)", flush=True)
         stopped = call(api, api.update_deployment, args.name, {"desired_state": "stopped"})
         # The old instances must be gone before the new ones start (capacity, ports).

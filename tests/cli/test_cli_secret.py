@@ -96,6 +96,32 @@ def test_cli_restart_starts_instances_with_the_new_value(project: Path) -> None:
     cli(project, "rm", "restarted")
 
 
+def test_cli_restart_all_at_once_runs_a_job_that_ended_again(project: Path) -> None:
+    """A job that ran to its end is restarted all at once as promised: it runs again.
+    The command used to PATCH it from running to running (its instances had ended, so
+    nothing was stopped first), which changes nothing, and still said "starting again"."""
+    runs = project / "runs.txt"
+    spec = {
+        "name": "ended",
+        "config": {"command": ["sh", "-c", 'echo run >> "$OUT"'], "env": {"OUT": str(runs)}},
+        "restart_policy": {"type": "never"},
+    }
+    (project / "ended.json").write_text(json.dumps(spec))
+    cli(project, "deploy", "-f", "ended.json")
+    wait_for("the first run", lambda: runs.exists() and runs.read_text() == "run\n")
+    wait_for("its end", lambda: not _live(project, "ended"))
+    done = cli(project, "restart", "ended", "--all-at-once")
+    assert "stopping 0 instance(s)" in done.stdout and "starting again" in done.stdout
+    wait_for("the second run", lambda: runs.read_text() == "run\nrun\n")
+    cli(project, "rm", "ended")
+
+
+def _live(cwd: Path, name: str) -> list[dict[str, object]]:
+    """The instances of deployment ``name`` that have not ended."""
+    [row] = [d for d in json.loads(cli(cwd, "ps", "--json").stdout) if d["name"] == name]
+    return [i for i in row.get("instances") or [] if i.get("finished_at") is None]
+
+
 def test_cli_secret_and_token_try_every_listed_conductor(project: Path) -> None:
     """With several Conductors in SYMPHONY_URL (a leader and standbys), ``secret`` and
     ``token`` go on past one that cannot be reached, as every other command does; a
