@@ -112,8 +112,8 @@ async def test_a_settings_change_stored_before_a_restart_keeps_the_running_insta
 async def test_a_stop_and_start_stored_before_a_restart_gives_a_fresh_instance(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
-    # ``symphony restart --all-at-once``: both halves stored before the supervisor read
-    # them. The instance running when it was asked must not be carried over.
+    # A stop and a start (two PATCHes), both stored before the supervisor read them. The
+    # instance running when they were asked must not be carried over.
     db = tmp_path / "symphony.db"
     status = await running_job(db)
     store_changes(db, {"desired_state": "stopped"}, {"desired_state": "running"})
@@ -124,7 +124,8 @@ async def test_a_stop_and_start_stored_before_a_restart_gives_a_fresh_instance(
         assert [s.instance_id for s in stops] == [status.instance_id]
         old = store.get_instance(status.instance_id)
         assert old is not None and old.state == "stopping"
-        # Its replacement starts once the old one is stopped (one per replica at a time).
+        # Its replacement starts once the old one is stopped, never beside it.
+        assert [c for _, c in commands if isinstance(c, StartInstance)] == []
         stopped = InstanceStatus(
             instance_id=status.instance_id,
             deployment_id=status.deployment_id,
@@ -175,7 +176,33 @@ async def test_a_supervisor_restarted_under_a_stop_and_start_replaces_the_instan
     first = await crashed_under(cluster, {"desired_state": "stopped"}, {"desired_state": "running"})
     stops = [c for _, c in cluster.commands if isinstance(c, StopInstance)]
     assert [s.instance_id for s in stops] == [first.instance_id]
-    [(node, _), *_] = cluster.starts()
+    [(node, _)] = cluster.starts()  # the first one's: the new one waits for its stop
     await cluster.report(node, first, "stopped", final=True)
+    fresh = [s for _, s in cluster.starts() if s.instance_id != first.instance_id]
+    assert [s.replica for s in fresh] == [0]
+
+
+# ---- told one after the other: the same rule --------------------------------------------
+
+
+async def test_a_told_stop_and_start_replaces_an_instance_that_exits_as_it_stops(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """The start was handled while the old instance still stopped; that instance then
+    ended with exit code 0 (it finished as the stop came). It used to be carried over
+    into the started generation, where a job that exited 0 is done: the deployment
+    said running with nothing running and nothing to come."""
+    await cluster.deployments.ask(CreateDeployment(spec("web", config={"command": ["sleep"]})))
+    await trio.testing.wait_all_tasks_blocked()
+    [(node, first)] = cluster.starts()
+    await cluster.report(node, first, "running", pid=10)
+    for patch in ({"desired_state": "stopped"}, {"desired_state": "running"}):
+        await cluster.deployments.ask(UpdateDeployment("web", patch))
+        await trio.testing.wait_all_tasks_blocked()
+    assert [c.instance_id for _, c in cluster.commands if isinstance(c, StopInstance)] == [
+        first.instance_id
+    ]
+    assert len(cluster.starts()) == 1  # the new one waits for the old one's stop
+    await cluster.report(node, first, "exited", exit_code=0, final=True)
     fresh = [s for _, s in cluster.starts() if s.instance_id != first.instance_id]
     assert [s.replica for s in fresh] == [0]

@@ -9,7 +9,11 @@ runs. Those instances are carried over: their generation is rewritten to the cur
 one. What runs another version is never carried (its processes would differ), and a
 rolling restart makes a new version (of the same template) precisely so that none is.
 
-Two ways to get there, one rule:
+A start (stopped to running) carries nothing over: a stop stops every instance and the
+start that follows makes new ones. The store keeps the generation of the last start,
+the deployment's ``fresh_generation``; an instance older than it is never carried, and
+its replica's new instance waits until it has stopped (``supervisor.py``). Two ways to
+get there, one rule:
 
 - a change *told* to the supervisor (:func:`told`): it had handled every change before,
   so it knows the generation it leaves; the instances of that generation run the
@@ -17,12 +21,11 @@ Two ways to get there, one rule:
   back to a version keeps the instances that never stopped running it);
 - a supervisor *started* from the store (:func:`at_start`: it crashed, or the Conductor
   restarted) after a change was stored and before it was handled: it does not know
-  which changes it missed. The store keeps the one thing that tells them apart, the
-  deployment's ``fresh_generation``: that of the last change that started it (stopped
-  to running). A stop stops every instance and the start that follows makes new ones
-  (``symphony restart`` all at once is just that), so an instance older than the
-  start is replaced, even when both halves were stored before the supervisor read
-  them. An instance since is carried as a told change would carry it.
+  which changes it missed, and ``fresh_generation`` is what tells them apart. An
+  instance older than the last start is replaced even when the stop and the start
+  (two ``PATCH``es, or ``symphony stop`` and ``start`` in quick succession) were both
+  stored before the supervisor read them; one since is carried as a told change would
+  carry it.
 
 Only live instances are carried at start. An ended one of an older generation counts
 for no replica, as before: a fresh start that a missed change asked (``symphony
@@ -48,7 +51,9 @@ def told(
     return [
         replace(i, generation=record.generation)
         for i in instances
-        if _runs_current(record, i) and (i.generation == old_generation or is_live(i.state))
+        if _runs_current(record, i)
+        and i.generation >= record.fresh_generation
+        and (i.generation == old_generation or is_live(i.state))
     ]
 
 

@@ -207,17 +207,25 @@ class DeploymentSupervisor(
             self._roll.start_timer(self.nursery, self.ref)
         generation = self.record.generation
         stops = list(roll.stops) if roll is not None else []
+        # Replicas whose instance from before the deployment's last start still lives: a
+        # start replaces it, never runs beside it (a job that cannot run twice), so the
+        # new one comes once it has stopped (its report reconciles again).
+        held: set[int] = set()
         for inst in [i for i in self.instances.values() if is_live(i.state)]:
             if inst.replica >= wanted:
                 stops.append((inst, "deployment stopped" if wanted == 0 else "scaled down"))
             elif inst.generation != generation and roll is None:
                 stops.append((inst, carrying.replaced_because(self.record, inst)))
+                if inst.generation < self.record.fresh_generation:
+                    held.add(inst.replica)
         moves = drain_moves(self.instances, self._draining, wanted, generation, self._retries)
         await self._stop([*stops, *moves.stops])
         for inst, text in moves.notes:
             self._event("draining", text, inst)
         latest = self._latest()
-        missing = [r for r in range(wanted) if self._needs_instance(r, latest.get(r))]
+        missing = [
+            r for r in range(wanted) if r not in held and self._needs_instance(r, latest.get(r))
+        ]
         if roll is not None:
             missing = vacant_first(missing, self.instances.values())[: roll.start]
         missing += moves.replace
@@ -267,9 +275,10 @@ class DeploymentSupervisor(
         the generation the roll belongs to, and the manager only clears a failure (for a
         fresh start) before telling it. So a record with no higher generation is the
         same or older: applying it would undo what is stored until the next change came.
-        A fresh start it asked is no loss either: the restart made one, since instances
-        of an older generation count for no replica (attempts start from zero, and every
-        replica gets a new instance).
+        A fresh start it asked is no loss either: the restart read the store, where an
+        ended instance of an older generation counts for no replica (``carrying.py``:
+        only live ones are carried over), so each such replica gets a new instance, and
+        attempts start from zero.
 
         A newer record's failure is what the manager read when it stored the change;
         this actor may have written another since (a run fired before the change was
