@@ -65,6 +65,16 @@ async def test_logs_since_and_timestamps_through_the_api(tmp_path: Path) -> None
             response = await c.http.get("/deployments/clock/logs", params={"since": bad})
             assert response.status_code == 400, (bad, response.text)
             assert "duration" in response.text or "valid time" in response.text
+        # A time too late for a message to a node (past 2262) is the request's fault, not
+        # the Conductor's: it was a 409 "cannot encode a LogRequest message". A late one
+        # that fits simply has no lines yet.
+        for late in ("2600-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+            for follow in ("false", "true"):
+                params = {"since": late, "follow": follow}
+                response = await c.http.get("/deployments/clock/logs", params=params)
+                assert response.status_code == 400, (late, response.text)
+                assert "too far in the future" in response.json()["detail"]
+        assert await logs(since="2200-01-01T00:00:00Z") == ""
 
 
 async def test_logs_by_time_from_a_version_4_node_is_refused_saying_why(tmp_path: Path) -> None:

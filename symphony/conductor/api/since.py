@@ -22,6 +22,10 @@ import datetime
 import re
 import time
 
+#: The latest time taken, in nanoseconds: the largest a message to a node can carry
+#: (a signed 64-bit integer), 2262-04-11T23:47:16.854775807Z.
+LATEST_NS = 2**63 - 1
+
 _UNITS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+")
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -57,4 +61,7 @@ def parse_since(text: str, *, now_ns: int | None = None) -> int:
         offset = int(match.group(10)) * 3600 + int(match.group(11)) * 60
         seconds -= offset if match.group(9) == "+" else -offset
     fraction = int((match.group(7) or "").ljust(9, "0") or 0)
-    return max(0, seconds * 10**9 + fraction)
+    at_ns = seconds * 10**9 + fraction
+    if at_ns > LATEST_NS:  # no line arrives that late; a node could not be asked either
+        raise ValueError(f"since: {text[:64]!r} is too far in the future (past the year 2262)")
+    return max(0, at_ns)
