@@ -43,6 +43,13 @@ async def test_api_text_that_is_not_unicode_is_422_with_its_path(tmp_path: Path)
             "config.command[0]"
         )
         assert (await c.http.get("/deployments")).status_code == 200
+        # A merge patch's null would remove the name (a new one made from the command,
+        # the old one found no more): refused, the deployment unchanged.
+        response = await c.http.patch("/deployments/ok", json={"name": None, "replicas": 2})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["path"] == "name"
+        kept = (await c.http.get("/deployments/ok")).json()
+        assert kept["name"] == "ok" and kept["spec"]["replicas"] == 1
         # Errors never echo text that is not valid Unicode.
         response = await c.http.post("/tokens", content=b'{"\\ud800": 1}', headers=JSON)
         assert response.status_code == 422

@@ -145,6 +145,14 @@ async def get(id_or_name: str) -> dict[str, Any]:
     return await one(find(id_or_name))
 
 
+#: A deployment keeps a name: without one a new one would be made from its command, and
+#: every later request by the old name would find nothing.
+KEEPS_ITS_NAME = {
+    "path": "name",
+    "message": "a deployment's name cannot be removed; give a new name to rename it",
+}
+
+
 @deployments.patch("/deployments/<id_or_name>")
 async def patch(id_or_name: str) -> dict[str, Any]:
     data = await json_body()
@@ -152,6 +160,8 @@ async def patch(id_or_name: str) -> dict[str, Any]:
         raise HttpError(400, "malformed request", "a PATCH body is a JSON object (merge patch)")
     if "experiment" in data:
         raise HttpError(422, "invalid spec", [OWNED_BY_EXPERIMENT])
+    if "name" in data and data["name"] is None:  # a merge patch's null removes the field
+        raise HttpError(422, "invalid spec", [KEEPS_ITS_NAME])
     record = find(id_or_name)
     _refuse_experiments_fields(record, data)
     data = await _with_git_commit(record.spec, data)
