@@ -122,3 +122,44 @@ def test_archives_corrupt_or_unknown_refused(tmp_path: Path) -> None:
     text = tmp_path / "page.html"
     text.write_text("<html>not found</html>")
     _refused(text, tmp_path / "out", "not a zip, tar")
+
+
+def _zip_links(path: Path, links: list[tuple[str, str]], files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, target in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return path
+
+
+#: ``d`` points at its own directory, so ``d/d/d/../../..`` reads as ``.`` but climbs out
+#: on disk: a check of the link's text alone let ``a`` point above the destination, and a
+#: file written "into" ``a`` then landed outside it.
+DEEP = 6
+CLIMB = "/".join(["d"] * DEEP + [".."] * DEEP)
+
+
+def test_archives_zip_link_through_a_link_cannot_climb_out(tmp_path: Path) -> None:
+    dest = tmp_path / "a" / "b" / "c" / "d" / "e" / "f" / "work" / "inst"
+    archive = _zip_links(
+        tmp_path / "climb.zip",
+        [("d", "."), ("a", CLIMB)],
+        {"a/ESCAPED.txt": "pwned\n", "main.py": "print(1)\n"},
+    )
+    _refused(archive, dest, "points outside")
+    assert not list(tmp_path.rglob("ESCAPED.txt"))
+
+
+def test_archives_tar_link_through_a_link_cannot_climb_out(tmp_path: Path) -> None:
+    dest = tmp_path / "a" / "b" / "c" / "d" / "e" / "f" / "work" / "inst"
+    archive = _tar(
+        tmp_path / "climb.tar",
+        (_info("d", tarfile.SYMTYPE, "."), b""),
+        (_info("a", tarfile.SYMTYPE, CLIMB), b""),
+        (_info("a/ESCAPED.txt"), b"pwned\n"),
+    )
+    _refused(archive, dest, "points outside the destination")
+    assert not list(tmp_path.rglob("ESCAPED.txt"))

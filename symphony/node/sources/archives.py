@@ -1,9 +1,11 @@
 """Unpacking an archive safely: zip, tar, tar.gz and tar.zst, by their first bytes.
 
 An archive comes from whoever may submit specs, so every entry is checked before
-anything is written: no absolute path, no ``..``, no link pointing out of the directory,
-no device or fifo, and the sizes the entries declare stay under ``max_bytes`` in all
-(a size bomb stops at the first entry past the cap, before it is written). Everything is
+anything is written: no absolute path, no ``..``, no link pointing out of the directory
+(by its text, and resolved through the links unpacked before it), no entry placed
+outside through such links, no device or fifo, and the sizes the entries declare stay
+under ``max_bytes`` in all (a size bomb stops at the first entry past the cap, before it
+is written). Everything is
 unpacked into a fresh temporary directory beside the destination and renamed into place
 at the end, so a failure leaves nothing half-unpacked behind.
 
@@ -83,12 +85,27 @@ def _safe_name(name: str) -> str:
 
 
 def _link_inside(root: str, name: str, target: str) -> None:
-    """A symbolic link at ``name`` pointing to ``target`` must stay inside ``root``."""
+    """A symbolic link at ``name`` pointing to ``target`` must stay inside ``root``, as
+    its text reads (checked before anything is written)."""
     if target.startswith("/"):
         raise ArchiveError(f"link {name[:100]!r} -> {target[:100]!r}: points outside")
     where = os.path.normpath(os.path.join(os.path.dirname(name), target))
     if where == ".." or where.startswith("../"):
         raise ArchiveError(f"link {name[:100]!r} -> {target[:100]!r}: points outside")
+
+
+def _resolves_inside(root: str, path: str, name: str) -> None:
+    """``path`` (an entry's place under ``root``, or a link's target), resolved through
+    the links already unpacked, must be inside ``root``.
+
+    A link's text alone is not enough: with ``d -> .`` unpacked, ``d/d/../..`` reads as
+    ``.`` but climbs two levels above ``d`` on disk, and an entry written "into" a link
+    to it would land outside. The checks then go by what the disk holds.
+    """
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise ArchiveError(f"entry {name[:100]!r}: points outside the destination")
 
 
 class _Budget:
@@ -135,11 +152,14 @@ def _unzip(archive: str, root: str, max_bytes: int) -> None:
                 if not name:
                     continue
                 path = os.path.join(root, name)
+                _resolves_inside(root, os.path.dirname(path), name)  # through links made
                 if info.is_dir():
+                    _resolves_inside(root, path, name)
                     os.makedirs(path, exist_ok=True)
                 elif stat.S_ISLNK(mode):
                     target = zf.read(info)[:4096].decode("utf-8", "replace")
                     _link_inside(root, name, target)
+                    _resolves_inside(root, os.path.join(os.path.dirname(path), target), name)
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     os.symlink(target, path)
                 else:
@@ -178,6 +198,14 @@ def _untar(archive: str, kind: str, root: str, max_bytes: int) -> None:
     except (tarfile.TarError, EOFError, OSError, ValueError) as error:
         if isinstance(error, ArchiveError):
             raise
+        if isinstance(error, tarfile.FilterError):  # a rule broken, not a corrupt file
+            # Its own words name the node's directories: not for whoever sent it.
+            why = (
+                "a special file"
+                if isinstance(error, tarfile.SpecialFileError)
+                else ("points outside the destination")
+            )
+            raise ArchiveError(f"entry {error.tarinfo.name[:100]!r}: {why}") from None
         raise ArchiveError(f"corrupt {kind} archive: {error}") from None
 
 
