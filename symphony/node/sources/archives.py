@@ -5,9 +5,9 @@ anything is written: no absolute path, no ``..``, no link pointing out of the di
 (by its text, and resolved through the links unpacked before it), no entry placed
 outside through such links, no device or fifo, and the sizes the entries declare stay
 under ``max_bytes`` in all (a size bomb stops at the first entry past the cap, before it
-is written). Everything is
-unpacked into a fresh temporary directory beside the destination and renamed into place
-at the end, so a failure leaves nothing half-unpacked behind.
+is written). Everything is unpacked into a fresh temporary directory beside the
+destination and renamed into place at the end, so a failure leaves nothing
+half-unpacked behind.
 
     >>> unpack("/tmp/app.tar.gz", "/tmp/work/web-0", max_bytes=2**30)  # doctest: +SKIP
 """
