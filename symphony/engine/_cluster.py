@@ -196,7 +196,8 @@ class Cluster:
         """Let go of the cluster (an embedded Conductor stops, with its jobs)."""
 
     def wait(self) -> None:
-        """Keep this process (and an embedded Conductor) alive until Ctrl-C."""
+        """Keep this process (and an embedded Conductor) alive until Ctrl-C or SIGTERM;
+        at once when there is no embedded Conductor (nothing here to keep alive)."""
 
     def __enter__(self) -> Cluster:
         return self

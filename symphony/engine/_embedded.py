@@ -10,12 +10,19 @@ It stops when :meth:`Embedded.stop` is called (``cluster.close()``, leaving a
 cancellation stops the jobs first, then the node and the Conductor, as Ctrl-C does for
 ``symphony up``. So the experiments an embedded Conductor runs live as long as the
 script that started it; ``cluster.wait()`` keeps a script alive until Ctrl-C.
+
+A SIGTERM ends the script as ``symphony up`` takes it, like Ctrl-C: Python's own
+default ends the process on the spot, atexit hooks unrun, and the jobs (which belong
+to the node monitor, built to outlive its agent) ran on. So while it runs, a script
+that left SIGTERM to Python's default gets a handler that exits (status 143) through
+the atexit hook; one that set its own handler keeps it.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +65,20 @@ class Embedded:
         if self._error is not None or self.info is None:
             raise EngineError(f"the embedded Conductor could not start: {self._error}")
         atexit.register(self.stop)
+        self._exit_on_sigterm()
         return self.info
+
+    def _exit_on_sigterm(self) -> None:
+        """SIGTERM exits through the atexit hook (see the module docstring)."""
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_terminated)
+
+    def _default_sigterm(self) -> None:
+        """Give SIGTERM back to Python's default, if ours is still the handler."""
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGTERM) is _exit_terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def _run(self) -> None:
         import trio
@@ -91,6 +111,7 @@ class Embedded:
     def stop(self) -> None:
         """Stop the jobs, the node and the Conductor; returns once they have stopped."""
         atexit.unregister(self.stop)
+        self._default_sigterm()
         if self._token is not None and self._thread.is_alive():
             import trio
 
@@ -102,3 +123,9 @@ class Embedded:
     @property
     def running(self) -> bool:
         return self._thread.is_alive() and self.info is not None
+
+
+def _exit_terminated(signum: int, frame: object) -> None:
+    """SIGTERM's handler while an embedded Conductor runs: exit as terminated (143), so
+    that the atexit hook stops it and its jobs."""
+    raise SystemExit(128 + signum)
