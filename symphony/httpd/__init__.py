@@ -9,7 +9,8 @@ HTTP/2, no TLS: the API listens on loopback or behind a proxy).
 Modules: ``_http`` (the connection and its request cycle), ``_websocket``,
 ``_deflate`` (permessage-deflate bounded by the message limit), ``_lifespan``,
 ``_serve`` (listeners and the stop), ``_shutdown``, ``_scope``, ``_transport`` (the
-socket), ``_settings``, ``_types`` (the ASGI aliases).
+socket), ``_refusal`` (the server's own answers, in JSON), ``_settings``, ``_types``
+(the ASGI aliases).
 """
 
 from ._lifespan import LifespanFailure

@@ -136,3 +136,10 @@ def body_at_hand(conn: h11.Connection, length: int) -> bytes | None:
     """
     data = conn.trailing_data[0]
     return data[:length] if len(data) >= length else None
+
+
+def framed_twice(request: h11.Request) -> bool:
+    """Whether a request has both ``Content-Length`` and ``Transfer-Encoding`` (h11
+    reads the chunks and ignores the length; a proxy in front may have done otherwise)."""
+    names = {name for name, _ in request.headers}
+    return b"content-length" in names and b"transfer-encoding" in names

@@ -6,10 +6,12 @@ the body (memory stays bounded by one read), and once the body is whole it waits
 the client to leave (Quart-Trio awaits that while a response streams). A pipelined next
 request read by that wait stays in h11's buffer for the next cycle.
 
-What the server answers itself: 400 for a malformed request (and a path that is not
-UTF-8), 431 for an oversize head (h11's hints), 501 for ``CONNECT`` (no tunnels), 500
-when the app fails before its response began; after that, a failure closes the
-connection, the only signal HTTP/1.1 has. A request head must arrive within
+What the server answers itself, in JSON (see ``_refusal``), closing the connection:
+400 for a malformed request (and a path that is not UTF-8, and a body framed both by
+``Content-Length`` and ``Transfer-Encoding``: a smuggling shape, RFC 9112 6.3), 431 for
+an oversize head (h11's hints), 501 for ``CONNECT`` (no tunnels), 500 when the app fails
+before its response began; after that, a failure closes the connection, the only signal
+HTTP/1.1 has. A request head must arrive within
 ``head_timeout``, a body at the pace ``body_timeout`` and ``body_min_rate`` set (else
 408 and the connection closes); an idle keep-alive connection closes after
 ``keep_alive_timeout``, or at once when the server stops.
@@ -25,7 +27,15 @@ from typing import Any
 import h11
 import trio
 
-from ._head import body_at_hand, declared_length, plain_head, plain_request, renewed
+from ._head import (
+    body_at_hand,
+    declared_length,
+    framed_twice,
+    plain_head,
+    plain_request,
+    renewed,
+)
+from ._refusal import head_too_large, refusal, unparsed
 from ._scope import Address, address, request_scope
 from ._settings import ServerSettings
 from ._shutdown import Shutdown
@@ -131,12 +141,13 @@ class HttpConnection:
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as error:
-                await self._refuse(error.error_status_hint)
+                await self._refuse_unparsed(error)
                 return None
             if isinstance(event, h11.Request):
                 if _head_size(event) > self.settings.max_head_size:
                     # h11 bounds only a head still incomplete; one read can hold it whole.
-                    await self._refuse(431)
+                    detail = head_too_large(self.settings.max_head_size)
+                    await self._refuse(431, detail, event.method)
                     return None
                 return event
             if event is not h11.NEED_DATA:  # ConnectionClosed (or PAUSED: cannot be here)
@@ -146,7 +157,7 @@ class HttpConnection:
             data = await self._read_head(head_deadline)
             if data is None:
                 if head_deadline is not None:  # a request began and never came whole
-                    await self._refuse(408)
+                    await self._refuse(408, "the request's head did not come in time")
                 return None
             if head_deadline is None:
                 head_deadline = trio.current_time() + self.settings.head_timeout
@@ -183,39 +194,55 @@ class HttpConnection:
             self.shutdown.done(scope)
         return None if scope.cancelled_caught else data
 
-    async def _refuse(self, status: int) -> None:
-        """Answer ``status`` with an empty body and close (if nothing was answered yet)."""
+    async def _refuse(self, status: int, detail: str, method: bytes = b"") -> None:
+        """Answer ``status`` in JSON (``_refusal``) and close, if nothing was answered
+        yet; ``method``: the request's, if its head was read (a HEAD's gets no body)."""
         if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        headers = [(b"content-length", b"0"), (b"connection", b"close"), (b"date", _date())]
+        headers, body = refusal(status, detail)
+        headers.append((b"date", _date()))
         try:
-            data = self.h11.send(h11.Response(status_code=status, headers=headers))
+            data = self.h11.send(h11.Response(status_code=status, headers=headers)) or b""
+            if method != b"HEAD":
+                data += self.h11.send(h11.Data(data=body)) or b""
             data += self.h11.send(h11.EndOfMessage()) or b""
         except h11.LocalProtocolError:
             return
-        await self.transport.write(data or b"")
+        await self.transport.write(data)
+
+    async def _refuse_unparsed(self, error: h11.RemoteProtocolError, method: bytes = b"") -> None:
+        detail = unparsed(error, self.settings.max_head_size)
+        await self._refuse(error.error_status_hint, detail, method)
 
     # -- one request-response cycle ---------------------------------------------------
 
     async def _cycle(self, request: h11.Request) -> bool:
         """Run the app for ``request``; whether the connection may serve another."""
-        if request.method == b"CONNECT":
+        method = request.method
+        if method == b"CONNECT":
             # A tunnel is a proxy's: h11 would switch protocols on the app's 2xx and
             # then refuse its body. Not implemented, as HTTP says for such a method.
-            await self._refuse(501)
+            await self._refuse(501, "CONNECT (a proxy's tunnel) is not served here")
+            return False
+        length = plain_request(request)
+        if length is None and framed_twice(request):  # a plain request is framed once
+            # Which length a proxy in front took is unknown: the rest of this connection
+            # may be another request hidden in this one's body (smuggling). It closes.
+            detail = "a request with both Content-Length and Transfer-Encoding is refused"
+            await self._refuse(400, detail, method)
             return False
         try:
             scope = request_scope(
                 "http", request, client=self.client, server=self.server, state=self.state
             )
         except UnicodeDecodeError:
-            await self._refuse(400)
+            await self._refuse(400, "the path is not UTF-8 once percent-decoded", method)
             return False
-        self._method = request.method
+        self._method = method
         self._request = request
         self._head = self._plain = None
-        self._at_hand = self._length = plain_request(request)
-        self._plain_request = self._at_hand is not None
+        self._at_hand = self._length = length
+        self._plain_request = length is not None
         self._taken = None
         self._renew = False
         self._body_since, self._body_received = trio.current_time(), 0
@@ -237,13 +264,14 @@ class HttpConnection:
                 log.exception("the app failed on %s %s", scope["method"], scope["path"])
             if self._started and self._head is None and self._plain is None:
                 return False  # the response began: closing is the only way to say so
-            await self._refuse(500)  # nothing of the app's answer was written yet
+            # Nothing of the app's answer was written yet.
+            await self._refuse(500, "the server failed to answer", self._method)
             return False
         if not self._started:
             if self._left or self.transport.broken:
                 return False  # the client left before its answer: no one to tell
             log.error("the app gave no response to %s %s", scope["method"], scope["path"])
-            await self._refuse(500)
+            await self._refuse(500, "the server gave no answer", self._method)
             return False
         if not self._done or self._cut or self.transport.broken or self.shutdown.closing:
             return False
@@ -253,7 +281,11 @@ class HttpConnection:
             self.h11 = renewed(self.h11, self.settings.max_head_size, self._taken)
             self._served += 1
             return True
-        if self.h11.their_state is h11.SEND_BODY and not await self._drain():
+        if self.h11.their_state is h11.SEND_BODY and (
+            # An answer that said it closes (``Connection: close``) closes now: read
+            # on, the connection would wait for a body it has no use for.
+            self._unread_rest_too_long() or not await self._drain()
+        ):
             return False
         if self.h11.their_state is not h11.DONE:
             return False
@@ -318,7 +350,7 @@ class HttpConnection:
                 event = self._next_body_event()
             except h11.RemoteProtocolError as error:  # bad chunked framing, and the like
                 if not self._started:
-                    await self._refuse(error.error_status_hint)
+                    await self._refuse_unparsed(error, self._method)
                     self._started = self._done = True  # the app's answer goes nowhere
                 self._left = True
                 return _DISCONNECT
@@ -342,7 +374,7 @@ class HttpConnection:
             if more is None:  # too slow: answered 408 (if it can be) and closed
                 self._left = True
                 if not self._started:
-                    await self._refuse(408)
+                    await self._refuse(408, "the request's body did not come in time", self._method)
                     self._started = self._done = True  # the app's answer goes nowhere
                 return _DISCONNECT
             if not more:

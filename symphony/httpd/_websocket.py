@@ -133,7 +133,7 @@ async def serve_websocket(conn: HttpConnection, request: h11.Request) -> None:
     except (UnicodeDecodeError, h11.RemoteProtocolError):
         valid, key = False, None
     if not valid or key is None:
-        await conn._refuse(400)
+        await conn._refuse(400, "not a valid WebSocket handshake", request.method)
         return
     session = WebSocket(conn, request, key, scope)
     await session.run()
@@ -241,7 +241,7 @@ class WebSocket:
         """End what the app left open: a 500 before a decision, a 1011 after the accept."""
         if self.state == "handshake":
             self.state = "closed"
-            await self.conn._refuse(500)
+            await self.conn._refuse(500, "the server failed to answer", b"GET")
         elif self.state == "connected":
             await self._write(CloseConnection(code=CloseReason.INTERNAL_ERROR))
             self.state = "closed"
@@ -374,7 +374,7 @@ class WebSocket:
                 raise TypeError("websocket.send needs bytes or text")
         elif kind == "websocket.close" and self.state == "handshake":
             self.state = "closed"
-            await self.conn._refuse(403)
+            await self.conn._refuse(403, "the WebSocket was refused", b"GET")
             self.decided.set()
         elif kind == "websocket.close" and self.state == "connected":
             code = int(message.get("code") or CloseReason.NORMAL_CLOSURE)

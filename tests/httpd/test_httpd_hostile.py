@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import pytest
@@ -26,19 +27,101 @@ GOOD = b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
         (b"GET /%FF%FE HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # not UTF-8 once decoded
         (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+        (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 3000 + b"\r\n", 431),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+        # Framed two ways: a proxy in front may have taken the other (smuggling).
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+        ),
         # A tunnel: h11 would switch protocols on the app's 2xx, then refuse its body.
         (b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 501),
     ],
-    ids=["line", "no-colon", "name", "no-host", "length", "two-lengths", "utf8", "big", "connect"],
+    ids=[
+        "line",
+        "no-colon",
+        "name",
+        "no-host",
+        "length",
+        "two-lengths",
+        "utf8",
+        "big",
+        "long-url",
+        "many-headers",
+        "negative-length",
+        "length-and-chunks",
+        "connect",
+    ],
 )
-async def test_httpd_malformed_request_is_refused_and_others_are_served(
+async def test_httpd_malformed_request_is_refused_in_json_and_others_are_served(
     request_bytes: bytes, status: int
 ) -> None:
     async with serving(echo_app) as port:
-        raw = await exchange(port, request_bytes)
-        [(got, headers, _)] = responses(raw)
+        with trio.fail_after(2):  # at once: no timeout of the server's is waited for
+            raw = await exchange(port, request_bytes)
+        [(got, headers, body)] = responses(raw)
         assert got == status and headers[b"connection"] == b"close"
+        assert headers[b"content-type"] == b"application/json"
+        answer = json.loads(body)
+        assert set(answer) == {"error", "detail"} and answer["detail"], answer
         assert responses(await exchange(port, GOOD))[0][2] == b"GET /ok "
+
+
+async def test_httpd_a_refused_head_request_gets_no_body() -> None:
+    async with serving(echo_app) as port:
+        raw = await exchange(port, b"HEAD /%FF HTTP/1.1\r\nHost: x\r\n\r\n")
+    [(status, headers, body)] = responses(raw, [b"HEAD"])
+    assert status == 400 and body == b"" and int(headers[b"content-length"]) > 0
+    assert raw.endswith(b"\r\n\r\n")  # nothing after the head
+
+
+async def test_httpd_body_framed_two_ways_closes_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """RFC 9112 6.3: such a request may be smuggling one in its body; the connection
+    closes after the answer, here at once (it was answered, and kept open)."""
+    async with serving(echo_app, keep_alive_timeout=5) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        request = (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        )
+        await stream.send_all(request + GOOD)
+        raw = b""
+        with trio.fail_after(1):  # virtual seconds
+            while chunk := await stream.receive_some(65536):
+                raw += chunk
+        assert [status for status, _, _ in responses(raw)] == [400]
+        await stream.aclose()
+
+
+async def test_httpd_a_length_past_what_the_app_takes_closes_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The app refuses a body by its declared length, unread: the connection closes after
+    the answer, which says so, without waiting for a body it would not read anyway."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError
+        headers = [(b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body"})
+
+    async with serving(app, head_timeout=10) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n"
+        )
+        raw = b""
+        with trio.fail_after(1):  # virtual seconds
+            while chunk := await stream.receive_some(65536):
+                raw += chunk
+        [(status, headers, _)] = responses(raw, [b"POST"])
+        assert status == 413 and headers[b"connection"] == b"close"
+        await stream.aclose()
 
 
 async def test_httpd_bad_chunked_framing_is_400() -> None:

@@ -31,6 +31,8 @@ async def test_visit_proxies_http_with_the_prefix_and_counts_it(tmp_path: Path) 
         # No slash: redirected to the service's root.
         root = await c.http.get("/x/web/ui")
         assert root.status_code == 308 and root.headers["location"] == "/x/web/ui/"
+        # A program that does not follow it reads JSON, as from any other answer.
+        assert root.json() == {"error": "permanent redirect", "detail": "see /x/web/ui/"}
         tunnels = (await c.http.get("/tunnels")).json()["tunnels"]
         (visit,) = [t for t in tunnels if t["kind"] == "visit"]
         assert visit["experiment"] == "web" and visit["service"] == "ui"

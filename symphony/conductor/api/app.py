@@ -20,6 +20,7 @@ from .errors import install_error_handlers
 from .hosts import check_host_and_origin, check_websocket_host_and_origin
 from .jsonout import ApiJsonProvider
 from .origins import RELAY_PORT, RELAY_SIDE, browser_elsewhere, from_a_program, relay_base
+from .redirects import ApiApp
 from .relay_access import PREFIX, admit_service
 from .wsconn import OneAheadWebsocketConnection
 
@@ -41,7 +42,7 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     """
     from .routes_uploads import UploadingRequest
 
-    app = QuartTrio("symphony")
+    app = ApiApp("symphony")  # redirects in JSON too
     app.json = ApiJsonProvider(app)
     app.request_class = UploadingRequest  # POST /uploads may be larger than MAX_BODY
     app.asgi_websocket_class = OneAheadWebsocketConnection  # not ten messages ahead

@@ -89,6 +89,11 @@ async def visit_link(experiment: str, service: str) -> dict[str, Any]:
 
 @relay.get("/x/<experiment>/<service>")
 async def service_root(experiment: str, service: str) -> Redirect:
+    if {experiment, service} & {".", ".."}:
+        # ``/x/../deployments``: a path whose dot segments the client did not resolve
+        # (RFC 3986 5.2.4). No experiment or service has such a name: not a redirect.
+        detail = f"no service at {request.path!r}: '.' and '..' name no experiment or service"
+        raise HttpError(404, "not found", detail)
     target = _prefix(experiment, service) + "/"
     query = request.query_string.decode("latin-1")
     return redirect(target + (f"?{query}" if query else ""), 308)

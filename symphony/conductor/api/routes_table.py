@@ -353,10 +353,10 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "get",
         "/x/{experiment}/{service}",
-        "Redirects to /x/{experiment}/{service}/",
-        "text/html",
+        "Redirects to /x/{experiment}/{service}/ (the body names it, as an error would)",
+        m.Error,
         status=308,
-        errors=(401,),
+        errors=(401, 404),
     ),
     *(
         Route(
