@@ -227,7 +227,7 @@ class ConductorLink(Actor):
                 is_standby = len(addresses) > 1 and "standby" in str(error)
                 standby = standby or is_standby
                 level = logging.INFO if is_standby else logging.ERROR
-                self._failed(host, port, f"the conductor refused this node: {error}", level)
+                self._failed(host, port, str(error), level)  # says who refused it
             except ProtocolError as error:
                 self._failed(host, port, f"protocol error: {error}", logging.ERROR)
             except (LinkError, OSError) as error:
