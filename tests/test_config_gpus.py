@@ -25,6 +25,11 @@ MALFORMED = [
     ("  gpus: ['']\n", "node.gpus[0]", "device id"),
     ("  gpus: [null]\n", "node.gpus[0]", "got null"),
     ("  gpus: [[0]]\n", "node.gpus[0]", "got a list"),
+    # Words that mean every device (or none) to the container runtime's GPU hook: a job
+    # given such a "device" would see them all, never shared as promised.
+    ("  gpus: [all]\n", "node.gpus[0]", "every device"),
+    ("  gpus: [0, None]\n", "node.gpus[1]", "every device"),
+    ("  gpus: [void]\n", "node.gpus[0]", "every device"),
     ("  gpus: [0, 1]\n  capacities_total: {gpu: 2}\n", "node.capacities_total.gpu", "node.gpus"),
     # The count alone is refused too: the capacity is the devices, found or declared.
     ("  capacities_total: {gpu: 2, A: 1}\n", "node.capacities_total.gpu", "devices"),

@@ -291,7 +291,16 @@ def gpu_id(value: object) -> str:
             "must be a device index (0, 1, ...) or a device id such as 'GPU-8f1c...' "
             f"(letters, digits, '_.:/-', no commas or spaces), got {show(value)}"
         )
+    if value.lower() in _GPU_WORDS:
+        raise Invalid(
+            f"{value!r} is not a device: to a container's GPU hook it means every device "
+            "(or none); list the devices one by one, or leave node.gpus out to find them"
+        )
     return value
+
+
+#: What ``NVIDIA_VISIBLE_DEVICES`` reads as every device or none, not as one device.
+_GPU_WORDS = frozenset({"all", "none", "void"})
 
 
 def gpu_ids(value: object) -> tuple[str, ...]:
