@@ -50,6 +50,11 @@ async def test_experiment_create_runs_every_process_as_a_deployment(tmp_path: Pa
         assert one["spec"]["experiment"]["name"] == "rl"
         binds = one["spec"]["experiment"]["binds"]
         assert binds == {"replay-server": None, "parameter-server": None}
+        # Nor is one process of a group moved to another node group alone: it would
+        # split a group whose processes run on one node.
+        moved = await c.http.patch("/deployments/rl.agent-0", json={"node_group": "other"})
+        assert moved.status_code == 422, moved.text
+        assert moved.json()["detail"][0]["path"] == "node_group"
         # A process of an experiment does not roll (its processes are placed together).
         refused = await c.http.post("/deployments/rl.learner/restart")
         assert refused.status_code == 409 and "experiment rl" in refused.text

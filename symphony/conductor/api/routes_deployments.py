@@ -186,6 +186,17 @@ def _refuse_experiments_fields(record: DeploymentRecord, patch: dict[str, Any]) 
         for field in SET_BY_EXPERIMENT
         if field in patch
     ]
+    if role.group is not None and "node_group" in patch:
+        # Checked for the whole group when the experiment was made; one process moved
+        # alone would split a group that must run on one node.
+        detail.append(
+            {
+                "path": "node_group",
+                "message": f"deployment {record.name} is process {role.process} of process "
+                f"group {role.group} of experiment {role.name}, whose processes run on "
+                "one node: the node group is the whole group's, set in the experiment",
+            }
+        )
     if detail:
         raise HttpError(422, "invalid spec", detail)
 
