@@ -50,6 +50,13 @@ async def test_uploads_api_then_a_node_runs_it_fetched_over_its_link(tmp_path: P
     async with cluster(tmp_path) as c:
         wrong = await c.http.post("/uploads", content=b"x", headers={"Content-Type": "text/plain"})
         assert wrong.status_code == 415
+        # Bytes that are no archive a node unpacks are refused at once (they would fail
+        # each instance's start later), and nothing of them is kept.
+        octets = {"Content-Type": "application/octet-stream"}
+        for junk in (b"hello", b"<html>" + bytes(4096)):
+            refused = await c.http.post("/uploads", content=junk, headers=octets)
+            assert refused.status_code == 422 and "archive" in refused.text, refused.text
+        assert not [p for p in (c.info.state_dir / "uploads").iterdir()]
         up = await c.http.post(
             "/uploads",
             content=archive.read_bytes(),
@@ -77,7 +84,7 @@ async def test_uploads_api_then_a_node_runs_it_fetched_over_its_link(tmp_path: P
 
 
 async def test_uploads_large_body_refused_elsewhere_but_taken_here(tmp_path: Path) -> None:
-    big = os.urandom(3 * 2**20)  # over the API's 1 MiB body limit
+    big = b"\x1f\x8b" + os.urandom(3 * 2**20)  # over the API's 1 MiB body limit, "gzip"
     async with cluster(tmp_path, node=False) as c:
         taken = await c.http.post(
             "/uploads", content=big, headers={"Content-Type": "application/octet-stream"}

@@ -18,6 +18,8 @@ from typing import Any
 from quart import Blueprint, request
 from quart_trio.wrappers import TrioRequest
 
+from symphony.archivekind import HEAD_BYTES, archive_kind
+
 from ..uploads import MAX_UPLOAD, PREFIX, UploadTooLarge
 from .app import context
 from .errors import HttpError
@@ -46,14 +48,29 @@ async def upload() -> tuple[dict[str, Any], int]:
     if store is None:
         raise HttpError(503, "unavailable", "this Conductor keeps no uploads")
 
-    async def chunks() -> AsyncGenerator[bytes, None]:
-        async for chunk in request.body:
-            yield chunk
-
     try:
-        sha, size = await store.save(chunks())
+        sha, size = await store.save(_archive(request.body))
     except UploadTooLarge as error:
         raise HttpError(413, "too large", str(error)) from None
     if size == 0:
         raise HttpError(400, "malformed request", "an upload needs a body: the archive")
     return {"sha256": sha, "size": size, "image": PREFIX + sha}, 201
+
+
+async def _archive(body: Any) -> AsyncGenerator[bytes, None]:
+    """The body's chunks, once its first bytes say it is an archive a node unpacks: any
+    other upload would only fail later, at each instance's start, taking the disk
+    meanwhile. Refused (422) before a byte is stored."""
+    head = b""
+    chunks = aiter(body)
+    async for chunk in chunks:
+        head += chunk
+        if len(head) >= HEAD_BYTES:
+            break
+    if head and archive_kind(head[:HEAD_BYTES]) is None:
+        detail = "an upload is a zip, tar, tar.gz or tar.zst archive; this is none of them"
+        raise HttpError(422, "not an archive", detail)
+    if head:
+        yield head
+    async for chunk in chunks:
+        yield chunk

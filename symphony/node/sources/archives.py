@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
+from symphony.archivekind import HEAD_BYTES, archive_kind
 from symphony.errors import SymphonyError
 
 if TYPE_CHECKING:
@@ -42,16 +43,10 @@ class ArchiveError(SymphonyError):
 def sniff(path: str) -> str:
     """``"zip"``, ``"tar"``, ``"tar.gz"`` or ``"tar.zst"``, from the file's first bytes."""
     with open(path, "rb") as f:
-        head = f.read(512)
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if head.startswith(b"\x1f\x8b"):
-        return "tar.gz"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "tar.zst"
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return "tar"
-    raise ArchiveError("not a zip, tar, tar.gz or tar.zst archive")
+        kind = archive_kind(f.read(HEAD_BYTES))
+    if kind is None:
+        raise ArchiveError("not a zip, tar, tar.gz or tar.zst archive")
+    return kind
 
 
 def unpack(archive: str, dest: str, *, max_bytes: int) -> None:
