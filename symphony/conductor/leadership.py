@@ -104,6 +104,11 @@ class Leadership:
     def is_leader(self) -> bool:
         return self._lease is not None and trio.current_time() < self._deadline
 
+    @property
+    def seen(self) -> Lease | None:
+        """The lease as last read (anyone's, possibly expired)."""
+        return self._seen
+
     def leader_url(self) -> str | None:
         """Where the leader's API is, as last seen in the store (None: not known)."""
         seen = self._seen
