@@ -12,7 +12,9 @@ logged and tried again, with no step-down). Either way round, the second Conduct
 start refuses, in one line that names the first (:func:`refuse_beside`):
 
 - one alone finds a live lease of another Conductor (with ``lease_seconds`` or not);
-- one with ``lease_seconds`` finds a live lease marked ``alone``.
+- one with ``lease_seconds`` finds a live lease marked ``alone`` (at its start, and
+  also later: a standby's reads of the lease end its wait when they find one, see
+  :mod:`.leadership`).
 
 Its writes are fenced by its lease as a leader's are: should another Conductor take
 the lease anyway (this one was paused, or cut off from the store, for longer than the

@@ -238,6 +238,19 @@ class Leadership:
             await trio.sleep(delay)
             if self._free() and self._attempt():
                 return
+            if self._beside_alone():
+                return  # the next attempt (the caller's) refuses to run beside it
+
+    def _beside_alone(self) -> bool:
+        """Whether a Conductor without ``lease_seconds`` holds the lease as last read:
+        one that never steps down, beside which no Conductor may run (see .alone)."""
+        seen = self._seen
+        return (
+            seen is not None
+            and seen.alone
+            and seen.holder != self.holder
+            and seen.expires_at > self.wall()
+        )
 
     def _free(self) -> bool:
         """Whether the lease may be ours for the taking (read again). If the read fails,

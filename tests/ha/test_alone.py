@@ -6,16 +6,28 @@ deployments); one that finds its lease taken anyway stops."""
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trio
 
-from symphony.conductor import run_conductor
+from symphony.conductor import ConductorInfo, run_conductor
 from symphony.conductor.alone import SharedStoreConflict
 
 from ..link.cluster import conductor_config, start_conductor
-from .cluster import api, conductor_name, share_store, start_first, wait_leader
+from .cluster import (
+    api,
+    conductor_name,
+    share_store,
+    start_first,
+    start_second,
+    wait_leader,
+)
+
+#: start_first or start_second of .cluster.
+Starter = Callable[..., Awaitable[ConductorInfo]]
 
 SPEC = {"name": "d", "node_group": "g", "kind": "exec", "config": {"command": ["true"]}}
 
@@ -94,3 +106,33 @@ async def test_a_conductor_without_lease_stops_once_its_lease_was_taken(tmp_path
             while not failures:
                 await trio.sleep(0.05)
     assert "Conductor intruder took the lease" in str(failures[0])
+
+
+async def test_leader_and_standby_stop_once_one_without_lease_holds_the_store(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "a" / "symphony.db"
+    failures: list[BaseException] = []
+    async with trio.open_nursery() as nursery:
+
+        async def run(start: Starter, task_status: trio.TaskStatus[None]) -> None:
+            try:
+                async with trio.open_nursery() as inner:
+                    await start(inner, tmp_path, lease_seconds=1.0)
+                    task_status.started()
+            except* SharedStoreConflict as group:
+                failures.extend(group.exceptions)
+
+        await nursery.start(run, start_first)
+        await nursery.start(run, start_second)
+        await wait_leader(tmp_path / "a", db)
+        # One without lease_seconds took the store (in the moment nobody held it, say).
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "UPDATE leases SET holder = 'solo', token = token + 1, alone = 1, expires_at = ?",
+                (time.time() + 60,),
+            )
+        with trio.fail_after(15):
+            while len(failures) < 2:
+                await trio.sleep(0.05)
+    assert all("Conductor solo" in str(failure) for failure in failures)
