@@ -55,6 +55,8 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │                                  (LookupError)
     ├── SharedMaterialMismatch         a Conductor was given another CA, API token or secrets
     │                                  key than the others on its database
+    ├── SharedStoreConflict            another Conductor runs on this store, and one of the
+    │                                  two has no lease_seconds
     ├── NodeCredentialsError           the node has no usable TLS credentials
     ├── MonitorError                   the node's process monitor refused a request
     │   └── MonitorLost                ... or is gone

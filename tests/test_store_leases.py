@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from symphony.conductor.alone import AloneLease, SharedStoreConflict, refuse_beside
+from symphony.conductor.leadership import LEASE
 from symphony.conductor.store import Fenced, Store
 from symphony.spec import parse_spec
 
@@ -118,3 +120,55 @@ def test_lease_renewals_leave_the_commit_count_alone(pair: tuple[Store, Store, C
     assert a.commits == before
     a.create_deployment(parse_spec({**SPEC, "name": "x"}))
     assert a.commits == before + 1
+
+
+# A lease marked alone (a Conductor without lease_seconds) is refused both ways.
+
+
+@pytest.fixture
+def solo(pair: tuple[Store, Store, Clock]) -> tuple[AloneLease, Store, Store, Clock]:
+    """The lease of a Conductor alone (``solo``), taken through the first store."""
+    a, b, clock = pair
+    alone = AloneLease(a, "solo", wall=clock)
+    alone.take()
+    return alone, a, b, clock
+
+
+def test_alone_lease_is_stored_and_refuses_a_leased_conductor(
+    solo: tuple[AloneLease, Store, Store, Clock],
+) -> None:
+    alone, _, b, clock = solo
+    seen = b.acquire_lease(LEASE, "leased", seconds=10)
+    assert (seen.holder, seen.alone) == ("solo", True)
+    with pytest.raises(SharedStoreConflict) as info:
+        refuse_beside(seen, "leased", clock(), alone=False)
+    message = str(info.value)
+    assert "Conductor solo" in message and "without lease_seconds" in message
+    assert "lease_seconds on every Conductor" in message and "\n" not in message
+    alone.release()  # a clean stop: the other may start at once
+    assert b.acquire_lease(LEASE, "leased", seconds=10).holder == "leased"
+
+
+def test_alone_conductor_refuses_a_store_another_conductor_leads(
+    pair: tuple[Store, Store, Clock],
+) -> None:
+    a, b, clock = pair
+    a.acquire_lease(LEASE, "leader", seconds=10, url="http://a:8000")
+    with pytest.raises(SharedStoreConflict, match=r"Conductor leader \(API http://a:8000"):
+        AloneLease(b, "solo", wall=clock).take()
+    assert b.acquire_lease(LEASE, "solo", seconds=30, alone=True).holder == "leader"
+    clock.now += 10  # the leader's lease ran out (it is gone): the store is free
+    AloneLease(b, "solo", wall=clock).take()
+
+
+def test_alone_lease_taken_over_fences_its_writes_and_is_lost(
+    solo: tuple[AloneLease, Store, Store, Clock],
+) -> None:
+    alone, a, b, clock = solo
+    assert alone.renew()
+    clock.now += 31  # paused past its lease: another Conductor took the store
+    assert b.acquire_lease(LEASE, "other", seconds=10).holder == "other"
+    with pytest.raises(Fenced):
+        a.create_deployment(parse_spec(SPEC))
+    assert not alone.renew() and alone.taken_by == "other"
+    assert "Conductor other took the lease" in str(alone.lost_error())

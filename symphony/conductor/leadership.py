@@ -104,6 +104,11 @@ class Leadership:
     def is_leader(self) -> bool:
         return self._lease is not None and trio.current_time() < self._deadline
 
+    @property
+    def seen(self) -> Lease | None:
+        """The lease as last read (anyone's, possibly expired)."""
+        return self._seen
+
     def leader_url(self) -> str | None:
         """Where the leader's API is, as last seen in the store (None: not known)."""
         seen = self._seen
@@ -233,6 +238,19 @@ class Leadership:
             await trio.sleep(delay)
             if self._free() and self._attempt():
                 return
+            if self._beside_alone():
+                return  # the next attempt (the caller's) refuses to run beside it
+
+    def _beside_alone(self) -> bool:
+        """Whether a Conductor without ``lease_seconds`` holds the lease as last read:
+        one that never steps down, beside which no Conductor may run (see .alone)."""
+        seen = self._seen
+        return (
+            seen is not None
+            and seen.alone
+            and seen.holder != self.holder
+            and seen.expires_at > self.wall()
+        )
 
     def _free(self) -> bool:
         """Whether the lease may be ours for the taking (read again). If the read fails,

@@ -4,12 +4,14 @@ That tree runs only while this Conductor leads: Conductors sharing one store com
 its leadership lease (:mod:`symphony.conductor.leadership`); a standby instead listens on
 the same ports, refusing nodes and forwarding the API to the leader
 (:mod:`symphony.conductor.standby`), and loads the state from the store when it takes
-over. A Conductor alone on its store (no ``conductor.store.lease_seconds``) takes no
-lease and simply leads. A running Conductor has ``http`` beside the tree (the
-tree of :func:`build_tree` has it inside), so that when it steps down the actors stop
-at once while the API answers what it serves (:mod:`symphony.conductor.api.stepdown`),
-and when it is stopped (cancelled: SIGTERM, Ctrl-C) the API answers what it serves
-before the actors stop (:mod:`symphony.conductor.stopping`).
+over. A Conductor alone on its store (no ``conductor.store.lease_seconds``) simply
+leads, never stepping down: it holds a lease of its own only to refuse to run beside
+another Conductor (:mod:`symphony.conductor.alone`). A running Conductor has ``http``
+beside the tree (the tree of :func:`build_tree` has it inside), so that when it steps
+down the actors stop at once while the API answers what it serves
+(:mod:`symphony.conductor.api.stepdown`), and when it is stopped (cancelled: SIGTERM,
+Ctrl-C) the API answers what it serves before the actors stop
+(:mod:`symphony.conductor.stopping`).
 
 Embedding::
 
@@ -33,6 +35,7 @@ from symphony.config import ConductorConfig
 from symphony.pki import ConductorPKI, ensure_private_dir, server_ssl_context
 from symphony.statedir import hold_state_dir
 
+from .alone import AloneLease, SharedStoreConflict, refuse_beside
 from .api.auth import client_url
 from .api.server import GetRelayUrl, GetUrl, server_port
 from .api.stepdown import STOP_GRACE, StepDownGate
@@ -136,12 +139,26 @@ async def _run_conductor(
             store.close()
             raise
     if config.lease_seconds is None:  # alone on its store: it simply leads
+        alone = AloneLease(store, conductor_id(config.state_dir))
+        lost = trio.Event()  # another Conductor took the lease: stop, as a leader steps down
         try:
+            alone.take()  # or refuse: another Conductor runs on this store (see .alone)
             async with trio.open_nursery() as nursery:
-                ports = await nursery.start(_lead, config, pki, store, None, None, stop)
+
+                async def leading_alone(task_status: trio.TaskStatus[Ports]) -> None:
+                    await _lead(config, pki, store, None, lost, stop, task_status=task_status)
+                    nursery.cancel_scope.cancel()  # the lease's renewals
+
+                ports = await nursery.start(leading_alone)
+                alone.url = advertised_url(config, ports[1])
+                alone.renew()  # the URL, for another Conductor's refusal to name
+                nursery.start_soon(alone.keep, lost)
                 task_status.started(_info(config, pki, ports))
         finally:
+            alone.release()
             store.close()
+        if lost.is_set():
+            raise alone.lost_error()
         return
     leadership = Leadership(
         store, holder=conductor_id(config.state_dir), seconds=config.lease_seconds
@@ -154,6 +171,10 @@ async def _run_conductor(
         while not stop.asked.is_set():
             try:
                 leadership.try_acquire()
+                # A Conductor without a lease never stands down: refuse to run beside it.
+                refuse_beside(leadership.seen, leadership.holder, time.time(), alone=False)
+            except SharedStoreConflict:
+                raise
             except Exception as error:  # a busy or unreachable store: stand by meanwhile
                 log.warning("lease attempt failed: %s", error)
                 leadership.step_down()
@@ -254,7 +275,7 @@ async def _lead(
     # Restarted on a crash as the tree's child was (and as independent of it as then:
     # the routes reach the actors by the tree's stable refs).
     api = Supervisor([ChildSpec(name="http", factory=http)], max_restarts=5, max_seconds=30)
-    # Alone on its store, it never steps down.
+    # Alone on its store, it never steps down (it stops if another took its lease).
     ending = step_down if step_down is not None else trio.Event()
     api_ref: ActorRef | None = None
     try:

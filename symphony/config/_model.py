@@ -89,7 +89,8 @@ class ConductorConfig:
     ``postgresql://...`` a PostgreSQL database several Conductors may share.
     ``lease_seconds``: the leadership lease of Conductors sharing one store (10 is a good
     value; a standby takes over within about that long of a leader's end); ``None`` runs
-    one Conductor alone, with no lease. It is ``None`` by default, and 10 by default on
+    one Conductor alone, which never steps down (and refuses to start beside another
+    Conductor on its store). It is ``None`` by default, and 10 by default on
     PostgreSQL: a database made to be shared never has two leaders by omission.
     """
 
@@ -109,7 +110,7 @@ class ConductorConfig:
     secrets_key_file: Path | None = None
     store_url: str | None = None
     #: The leadership lease of Conductors sharing one store (see ha.md); None: this
-    #: Conductor is alone on its store and takes no lease.
+    #: Conductor is alone on its store and never steps down (see conductor/alone.py).
     lease_seconds: float | None = None
     #: The largest message of a service's WebSocket relayed through ``/x/`` (bytes,
     #: ``conductor.relay.websocket_max_message``; each way). Each relayed WebSocket

@@ -41,6 +41,9 @@ class Lease:
     expires_at: float
     url: str | None
     acquired_at: float
+    #: Held by a Conductor without ``lease_seconds``: alone on its store, it never steps
+    #: down, so no other Conductor may run beside it (see leadership.py).
+    alone: bool = False
 
     def held_by(self, holder: str, now: float) -> bool:
         """Whether ``holder`` holds this lease at time ``now`` (Unix seconds)."""
@@ -51,7 +54,7 @@ class LeaseTable(StoreBase):
     def get_lease(self, name: str) -> Lease | None:
         """The lease as stored (possibly expired), or None if nobody ever held it."""
         rows = self._read(
-            "SELECT name, holder, token, expires_at, url, acquired_at FROM leases WHERE name = ?",
+            f"SELECT {_COLUMNS} FROM leases WHERE name = ?",
             (name,),
         )
         return _lease(rows[0]) if rows else None
@@ -64,6 +67,7 @@ class LeaseTable(StoreBase):
         seconds: float,
         url: str | None = None,
         renew: int | None = None,
+        alone: bool = False,
     ) -> Lease:
         """Try to take or keep the lease ``name`` for ``seconds``; returns it as it stands.
 
@@ -73,29 +77,26 @@ class LeaseTable(StoreBase):
         (nobody else held it in between, so nothing was written by anyone else).
         Otherwise a free or expired lease is taken with the next token, and so is a
         lease ``holder`` holds from an earlier term (a restart: no need to wait for it).
+        ``alone`` marks the lease as one that does not step down (stored with it).
         """
         now = self._clock()
         expires = now + seconds
         with self._write(fenced=False) as conn:
-            row = conn.execute(
-                "SELECT name, holder, token, expires_at, url, acquired_at FROM leases "
-                "WHERE name = ?",
-                (name,),
-            ).fetchone()
+            row = conn.execute(f"SELECT {_COLUMNS} FROM leases WHERE name = ?", (name,)).fetchone()
             current = _lease(row) if row is not None else None
             if current is None:
                 conn.execute(
-                    "INSERT INTO leases (name, holder, token, expires_at, url, acquired_at) "
-                    "VALUES (?, ?, 1, ?, ?, ?)",
-                    (name, holder, expires, url, now),
+                    "INSERT INTO leases (name, holder, token, expires_at, url, acquired_at, "
+                    "alone) VALUES (?, ?, 1, ?, ?, ?, ?)",
+                    (name, holder, expires, url, now, int(alone)),
                 )
-                return Lease(name, holder, 1, expires, url, now)
+                return Lease(name, holder, 1, expires, url, now, alone)
             if renew is not None and current.holder == holder and current.token == renew:
                 conn.execute(
-                    "UPDATE leases SET expires_at = ?, url = ? WHERE name = ?",
-                    (expires, url, name),
+                    "UPDATE leases SET expires_at = ?, url = ?, alone = ? WHERE name = ?",
+                    (expires, url, int(alone), name),
                 )
-                return Lease(name, holder, renew, expires, url, current.acquired_at)
+                return Lease(name, holder, renew, expires, url, current.acquired_at, alone)
             # Our own holder name without our term's token: an earlier run of this same
             # Conductor (a holder name is one state directory, which one process holds at
             # a time), or this run after it stepped down. Either way that term is over.
@@ -104,10 +105,10 @@ class LeaseTable(StoreBase):
             token = current.token + 1
             conn.execute(
                 "UPDATE leases SET holder = ?, token = ?, expires_at = ?, url = ?, "
-                "acquired_at = ? WHERE name = ?",
-                (holder, token, expires, url, now, name),
+                "acquired_at = ?, alone = ? WHERE name = ?",
+                (holder, token, expires, url, now, int(alone), name),
             )
-            return Lease(name, holder, token, expires, url, now)
+            return Lease(name, holder, token, expires, url, now, alone)
 
     def release_lease(self, lease: Lease) -> bool:
         """Give the lease up at once (a clean shutdown), so a standby need not wait for
@@ -130,8 +131,11 @@ class LeaseTable(StoreBase):
         self._fence = None
 
 
+_COLUMNS = "name, holder, token, expires_at, url, acquired_at, alone"
+
+
 def _lease(row: Row) -> Lease:
-    name, holder, token, expires_at, url, acquired_at = row
+    name, holder, token, expires_at, url, acquired_at, alone = row
     return Lease(
         name=str(name),
         holder=str(holder),
@@ -139,4 +143,5 @@ def _lease(row: Row) -> Lease:
         expires_at=float(expires_at),
         url=None if url is None else str(url),
         acquired_at=float(acquired_at),
+        alone=bool(alone),
     )

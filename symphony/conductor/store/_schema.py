@@ -239,7 +239,30 @@ ALTER TABLE deployments ADD COLUMN fresh_generation INTEGER NOT NULL DEFAULT 1;
 UPDATE deployments SET fresh_generation = generation;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15)
+# A lease held by a Conductor without ``lease_seconds`` (alone on its store, it never
+# steps down): a Conductor that finds one live refuses to start (leadership.py).
+V16 = """
+ALTER TABLE leases ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V6,
+    V7,
+    V8,
+    V9,
+    V10,
+    V11,
+    V12,
+    V13,
+    V14,
+    V15,
+    V16,
+)
 
 
 def schema_version(conn: Db | sqlite3.Connection) -> int:
