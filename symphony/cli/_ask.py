@@ -1,10 +1,10 @@
 """Asking before a command removes things: ``db`` always, ``rm --regex`` when it matches several.
 
 A pattern is easy to get wider than meant (``rm --regex web`` also finds ``webhooks``), and
-what it removes cannot be brought back, so the command lists what it found and asks. It
-asks only a person: with no terminal on standard input (a script, a pipe) the command
-refuses instead of waiting for an answer that may never come, and says which flag
-answers yes in advance.
+what it removes cannot be brought back, so the command lists what it found and asks.
+``rm`` asks only a person: with no terminal on standard input (a script, a pipe) it
+refuses instead of waiting for an answer that may never come, and names the flag that
+answers yes in advance. (``db`` reads its answer from standard input, whatever that is.)
 """
 
 from __future__ import annotations
