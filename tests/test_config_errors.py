@@ -108,6 +108,7 @@ CASES = [
     ("mode: conductor\nmode: node\n", "", "duplicate key 'mode'"),
     ("mode: conductor\nconductor: {listen: [\n", "", "not valid YAML: line"),
     ("- mode: conductor\n", "", "top level must be a mapping"),
+    ("mode: conductor\nconductor: &c {tls: *c}\n", "", "line 2, column 12: an alias"),
 ]
 
 

@@ -94,7 +94,7 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
-        "load_config", "parse_config", "read_config_file", "values",
+        "load_config", "load_yaml", "parse_config", "read_config_file", "values",
     },
     "symphony.node": {"NodeCredentialsError", "NodeHandle", "build_tree", "run_node"},
     "symphony.node.sources": {"SourceError", "SourcePreparer"},

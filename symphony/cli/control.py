@@ -4,7 +4,7 @@
     symphony start web         # desired_state: running
     symphony scale web 5       # replicas: 5
     symphony rm web batch-1    # delete (stops every process group first)
-    symphony rm --regex '^test-'
+    symphony rm --regex '^test-'      # asks first when several match (-y: do not ask)
 
 Each asks the Conductor, which owns the change; the command returns when the Conductor
 has recorded it (``rm`` once the processes are gone), not when instances have settled:
@@ -52,9 +52,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rm.add_argument(
         "--regex", action="store_true", help="NAMEs are regular expressions matched by search"
     )
+    rm.add_argument(
+        "-y",
+        "--yes",
+        "-f",
+        "--force",
+        dest="yes",
+        action="store_true",
+        help="remove what --regex matches without asking, however many (as db -f)",
+    )
     add_wait_flags(rm, "each is gone")
     add_conductor_flag(rm)
-    rm.set_defaults(handler=remove)
+    rm.set_defaults(handler=remove, parser=rm)
 
 
 #: The order states are listed in a summary (``1 running, 2 starting``).
@@ -131,6 +140,13 @@ def matching(patterns: list[str], names: list[str]) -> list[str]:
 
 
 def remove(args: argparse.Namespace) -> int:
+    if "" in args.names:  # `rm --regex "$PREFIX"` with PREFIX unset would find them all
+        args.parser.error(
+            "an empty pattern matches every deployment: give one that says what it means "
+            "(--regex . for all of them; rm asks before removing several)"
+            if args.regex
+            else "a NAME is empty"
+        )
     api = client(args)
     targets = list(dict.fromkeys(args.names))
     if args.regex:
@@ -138,6 +154,9 @@ def remove(args: argparse.Namespace) -> int:
         targets = matching(targets, everything)
         if not targets:
             raise CLIError(f"no deployment matches {' or '.join(map(repr, args.names))}")
+        if len(targets) > 1 and not args.yes and not _confirmed(targets, args.names):
+            print("nothing removed")
+            return 1
     # Go on past a failure, so `rm a b c` removes what it can, then report it (exit 1).
     failures = []
     for name in targets:
@@ -155,6 +174,21 @@ def remove(args: argparse.Namespace) -> int:
     if failures:
         raise CLIError("; ".join(failures))
     return 0
+
+
+def _confirmed(targets: list[str], patterns: list[str]) -> bool:
+    """Whether the person at the terminal says yes to removing ``targets``; with no
+    terminal to ask on, a refusal that names the flag a script passes."""
+    from ._ask import confirm, listed, on_a_terminal
+
+    found = f"{len(targets)} deployments: {listed(targets)}"
+    if not on_a_terminal():
+        shown = " or ".join(map(repr, patterns))
+        raise CLIError(
+            f"{shown} matches {found}; nothing removed: pass --yes to remove them all "
+            "(there is no terminal to ask on)"
+        )
+    return confirm(f"remove {found}?")
 
 
 def remove_waiting(api: Any, name: str, *, timeout: float) -> int:

@@ -18,15 +18,13 @@ that says why (:mod:`._placeable`).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import sys
-from pathlib import Path
 from typing import Any
 
 from ._errors import CLIError
 from ._placeable import listed_nodes, warn_if_never_placeable
 from ._remote import add_conductor_flag, call, client
+from ._spec_file import read_spec_file
 from ._update import existing_deployment, update_in_place
 from ._wait import add_wait_flags, wait_after
 
@@ -89,43 +87,6 @@ def non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
-
-
-def load_spec_text(text: str, source: str) -> dict[str, Any]:
-    """Parse a spec document: JSON if it looks like JSON, else YAML (one mapping)."""
-    stripped = text.lstrip()
-    try:
-        if stripped.startswith("{"):
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except ValueError as exc:  # json.JSONDecodeError
-        raise CLIError(f"{source}: not valid JSON: {exc}") from None
-    except Exception as exc:  # yaml.YAMLError: report where, in one line
-        if type(exc).__module__.startswith("yaml"):
-            raise CLIError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
-        raise
-    if not isinstance(data, dict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise CLIError(f"{source}: a spec is a mapping (name, config, ...), but this is {kind}")
-    return data
-
-
-def read_spec_file(path: str) -> dict[str, Any]:
-    """The spec in ``path`` (``-`` for standard input)."""
-    if path == "-":
-        return load_spec_text(sys.stdin.read(), "<stdin>")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CLIError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise CLIError(f"{path}: not a text file (UTF-8 expected)") from None
-    except OSError as exc:
-        raise CLIError(f"{path}: {exc.strerror or exc}") from None
-    return load_spec_text(text, path)
 
 
 def build_spec(args: argparse.Namespace) -> dict[str, Any]:

@@ -166,16 +166,10 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm(question: str) -> bool:
-    try:
-        answer = input(f"{question} [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
 def _delete(cluster: Cluster, names: list[str], *, force: bool) -> int:
-    if not force and not _confirm(f"delete experiment{'s' * (len(names) > 1)} {', '.join(names)}?"):
+    from ._ask import confirm
+
+    if not force and not confirm(f"delete experiment{'s' * (len(names) > 1)} {', '.join(names)}?"):
         print("nothing deleted")
         return 1
     for name in names:

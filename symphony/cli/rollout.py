@@ -19,10 +19,15 @@ from ._intermixed import intermixed
 from ._remote import add_conductor_flag, call, client
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
+def version_number(text: str) -> int:
+    """An argparse type: a version, a whole number from 1. Its own message for every bad
+    word: argparse's own for a ``ValueError`` names the function, not the argument."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"a version is a number from 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"a version is a whole number from 1, got {text!r}")
     return value
 
 
@@ -37,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rollback = subparsers.add_parser("rollback", help=text, description=text)
     rollback.add_argument("name", metavar="NAME", help="deployment name or id")
     rollback.add_argument(
-        "version", metavar="VERSION", nargs="?", type=_positive_int, help="a kept version"
+        "version", metavar="VERSION", nargs="?", type=version_number, help="a kept version"
     )
     add_conductor_flag(rollback)
     intermixed(rollback)  # options between the positionals

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     put.add_argument("name", metavar="NAME", help="letters, digits, '_', '.', '-'")
     # Taken only to refuse it after NAME is checked (arguments are checked in order),
     # every word of it, wherever it is and whatever it looks like: none is repeated.
-    put.add_argument("value", nargs="*", help=argparse.SUPPRESS)
+    put.add_argument("value", nargs="*", default=[], help=argparse.SUPPRESS)  # not required
     intermixed(put, unknown_into="value")
     put.add_argument(
         "--from-file", metavar="FILE", type=Path, help="read the value from FILE (exactly)"

@@ -33,6 +33,11 @@ _TTL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+#: The longest a join token may live: the Conductor's limit (``MAX_TOKEN_TTL``), checked
+#: here too so the refusal speaks in the units given, not in float seconds.
+MAX_TTL_SECONDS = 30 * 86400
+
+
 def parse_ttl(text: str) -> float:
     """``"90"``/``"90s"``, ``"15m"``, ``"1h"``, ``"2d"`` -> seconds (argparse type)."""
     match = _TTL.fullmatch(text.strip().lower())
@@ -40,6 +45,10 @@ def parse_ttl(text: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(
             f"expected a duration like 90s, 15m, 1h or 2d, got {text!r}"
+        )
+    if seconds > MAX_TTL_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"a join token lives at most 30 days (30d, 720h), got {text!r}"
         )
     return seconds
 

@@ -30,6 +30,7 @@ from . import _values as values
 from ._errors import ConfigError
 from ._load import load_config, parse_config, read_config_file
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
+from ._yaml import load_yaml
 
 __all__ = [
     "ConductorConfig",
@@ -38,6 +39,7 @@ __all__ = [
     "LoggingConfig",
     "NodeConfig",
     "load_config",
+    "load_yaml",
     "parse_config",
     "read_config_file",
     "values",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from . import _values as v
 from ._errors import ConfigError
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
+from ._yaml import load_yaml
 
 if TYPE_CHECKING:
     from ._file import ConductorSection, ConfigFile, LoggingSection, NodeSection
@@ -51,8 +52,6 @@ _FIELD_PATHS = {
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The file's top-level mapping (``{}`` for an empty file), or :class:`ConfigError`."""
-    import yaml  # ~40 ms: only commands that read a file pay for it
-
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -61,12 +60,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([("", f"cannot read the file: {exc}")], source=source) from None
     try:
-        data = yaml.load(text, Loader=_loader_class(yaml))
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([("", f"not valid YAML: {line}{problem}")], source=source) from None
+        data = load_yaml(text)
+    except ValueError as exc:
+        raise ConfigError([("", str(exc))], source=source) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -295,31 +291,3 @@ def _construct(
         paths = _FIELD_PATHS[section]
         problems.extend((paths.get(p, f"{section}.{p}"), msg) for p, msg in exc.problems)
         return None
-
-
-def _loader_class(yaml: Any) -> type:
-    """A safe loader (libyaml when present) that refuses duplicate keys.
-
-    PyYAML silently keeps the last of two equal keys; in a config file that hides the
-    very line a person is editing, so it is an error here.
-    """
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    # The base class is chosen at run time (PyYAML may lack libyaml): mypy cannot
-    # check a class built on a variable, so it is told to take it as it is.
-    class _StrictLoader(base):  # type: ignore[misc, valid-type]
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if not isinstance(key, str | int | float | bool | None):
-                    continue  # unhashable keys get PyYAML's own error below
-                if key in seen:
-                    mark = key_node.start_mark
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", mark
-                    )
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return _StrictLoader

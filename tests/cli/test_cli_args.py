@@ -9,8 +9,9 @@ import pytest
 
 from symphony.cli import CLIError, build_parser, main
 from symphony.cli._remote import api_error_text
+from symphony.cli._spec_file import load_spec_text
 from symphony.cli.control import matching
-from symphony.cli.deploy import build_spec, load_spec_text
+from symphony.cli.deploy import build_spec
 from symphony.cli.up import banner, relay_port_of, up_config
 from symphony.up import UpInfo, local_capacities, local_node_id
 
@@ -120,6 +121,51 @@ def test_cli_deploy_malformed_spec_is_one_line_error(text: str, says: str) -> No
     message = str(exc.value)
     assert message.startswith("job.yaml: ") and says in message
     assert "\n" not in message
+
+
+def alias_bomb(levels: int = 12) -> str:
+    """A few hundred bytes of YAML that stand for 9**12 strings (the "billion laughs")."""
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for n in range(levels):
+        before = f"l{n - 1}" if n else "a"
+        lines.append(f"l{n}: &l{n} [{', '.join([f'*{before}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (alias_bomb(), "too large once its aliases (*name) are expanded: over 1,048,576"),
+        ("a: &a [*a]\n", "line 1, column 4: an alias (*name) inside its own anchor"),
+        ("name: web\nreplicas: 2020-01-01\n", "replicas: 2020-01-01 is a date;"),
+        ("config: {env: {T: !!binary aGk=}}\n", "config.env.T: b'hi' is a binary value"),
+        ("config: {command: [!!set {a}]}\n", "config.command[0]: {'a'} is a set"),
+        ("name: web\nreplicas: 1\nname: api\n", "line 3, column 1: duplicate key 'name'"),
+        ("name: !!python/name:os.system\n", "could not determine a constructor"),
+    ],
+    ids=["alias-bomb", "alias-loop", "date", "binary", "set", "duplicate-key", "python-tag"],
+)
+def test_cli_deploy_spec_beyond_json_is_refused_naming_what(text: str, says: str) -> None:
+    with pytest.raises(CLIError) as exc:
+        load_spec_text(text, "job.yaml")
+    message = str(exc.value)
+    assert message.startswith("job.yaml: invalid spec: ") and says in message, message
+    assert "\n" not in message
+
+
+def test_cli_deploy_spec_keeps_aliases_that_repeat_a_little() -> None:
+    text = "name: web\nconfig:\n  env: &env {A: '1'}\n  command: [sh]\nlabels: *env\n"
+    assert load_spec_text(text, "job.yaml")["labels"] == {"A": "1"}
+
+
+def test_cli_deploy_alias_bomb_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb())
+    assert main(["deploy", "-f", str(bomb), "--conductor", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"symphony: error: {bomb}: invalid spec: too large"), err
 
 
 def test_cli_deploy_missing_file_exits_1_with_one_line(

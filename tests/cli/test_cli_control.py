@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,3 +76,49 @@ def test_stop_start_scale_print_the_state_after_the_change(project: Path) -> Non
     out = cli(project, "scale", "three", "1").stdout
     assert out == "deployment three: desired running, replicas 1: 1 running, 2 stopping\n"
     cli(project, "rm", "three")
+
+
+def names(cwd: Path) -> set[str]:
+    return {d["name"] for d in json.loads(cli(cwd, "ps", "--json").stdout)}
+
+
+def on_a_terminal(cwd: Path, answer: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``symphony ARGS`` with a terminal (a pty) on its standard input, ``answer`` typed."""
+    typist, terminal = pty.openpty()
+    try:
+        os.write(typist, answer.encode())
+        return cli(cwd, *args, ok=False, stdin=terminal)
+    finally:
+        os.close(typist)
+        os.close(terminal)
+
+
+def test_rm_regex_refuses_an_empty_pattern_and_asks_before_removing_several(
+    project: Path,
+) -> None:
+    for name in ("t-one", "t-two", "keep", "keep-too", "solo"):
+        cli(project, "deploy", "--name", name, "--", "sleep", "600")
+    empty = cli(project, "rm", "--regex", "", ok=False)
+    assert empty.returncode == 2, empty.stderr
+    assert "an empty pattern matches every deployment" in empty.stderr
+    assert {"t-one", "t-two", "keep"} <= names(project)
+
+    # A script (no terminal): refused, naming the flag; nothing removed.
+    script = cli(project, "rm", "--regex", "^t-", ok=False)
+    assert script.returncode == 1, script.stderr
+    assert "matches 2 deployments: t-one, t-two" in script.stderr
+    assert "pass --yes" in script.stderr
+    # A person who says no.
+    declined = on_a_terminal(project, "n\n", "rm", "--regex", "^t-")
+    assert declined.returncode == 1, declined.stderr
+    assert "remove 2 deployments: t-one, t-two? [y/N]" in declined.stdout
+    assert "nothing removed" in declined.stdout
+    assert {"t-one", "t-two", "keep"} <= names(project)
+    # A person who says yes; a script that said so in advance; one match needs no yes.
+    agreed = on_a_terminal(project, "y\n", "rm", "--regex", "^t-")
+    assert agreed.returncode == 0, agreed
+    assert agreed.stdout.endswith("deployment t-one removed\ndeployment t-two removed\n")
+    out = cli(project, "rm", "--regex", "^kee", "--yes").stdout
+    assert out == "deployment keep removed\ndeployment keep-too removed\n"
+    assert cli(project, "rm", "--regex", "^solo").stdout == "deployment solo removed\n"
+    assert not {"t-one", "t-two", "keep", "keep-too", "solo"} & names(project)

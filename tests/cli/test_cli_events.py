@@ -46,3 +46,6 @@ async def test_events_shows_every_kept_event_and_tail_the_newest(tmp_path: Path)
         assert [line.rsplit(" ", 1)[-1] for line in tail[1:]] == ["247", "248", "249"]
         first = await events_cli(c, "busy", "--limit", "2")
         assert len(first) == 3 and "deployment busy created" in first[1]
+        # None asked for: nothing said, not "no events yet" of a deployment that has some.
+        assert await events_cli(c, "busy", "--tail", "0") == []
+        assert await events_cli(c, "busy", "--limit", "0") == []

@@ -79,3 +79,41 @@ def test_launch_counts_its_processes_in_words() -> None:
     assert launched_text(one).startswith("experiment solo launched: 1 process (main);")
     two = {"name": "pair", "processes": [{"name": "a"}, {"name": "b"}]}
     assert launched_text(two).startswith("experiment pair launched: 2 processes (a, b);")
+
+
+def usage_error_of(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as usage:
+        main([*argv, "--conductor", NOWHERE])
+    assert usage.value.code == 2
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "1.5"])
+def test_rollback_names_its_version_argument(
+    capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    err = usage_error_of(capsys, "rollback", "web", value)
+    assert f"argument VERSION: a version is a whole number from 1, got {value!r}" in err, err
+
+
+@pytest.mark.parametrize("ttl", ["31d", "745h", "2592001"])
+def test_token_ttl_past_the_limit_is_said_in_the_units_given(
+    capsys: pytest.CaptureFixture[str], ttl: str
+) -> None:
+    err = usage_error_of(capsys, "token", "create", "--ttl", ttl)
+    assert f"at most 30 days (30d, 720h), got {ttl!r}" in err, err
+
+
+def test_token_ttl_limit_is_the_conductors() -> None:
+    from symphony.cli.token import MAX_TTL_SECONDS
+    from symphony.conductor.join import MAX_TOKEN_TTL
+
+    assert MAX_TTL_SECONDS == MAX_TOKEN_TTL
+
+
+@pytest.mark.parametrize("argv", [(), ("--", "-bad")])
+def test_secret_set_without_a_name_asks_for_the_name_only(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    err = usage_error_of(capsys, "secret", "set", *argv)
+    assert err.endswith("the following arguments are required: NAME"), err

@@ -61,15 +61,16 @@ def cli(
     ok: bool = True,
     answer: str = "",
     program: tuple[str, ...] = (str(BIN / "symphony"),),
+    stdin: int | None = None,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    """``symphony ARGS`` (or ``program ARGS``) in ``cwd``, ``answer`` on its stdin and
-    ``env`` added to ours."""
+    """``symphony ARGS`` (or ``program ARGS``) in ``cwd``, ``answer`` on its stdin (or
+    ``stdin``, a descriptor, as it is) and ``env`` added to ours."""
     result = subprocess.run(
         [*program, *args],
         cwd=cwd,
         env={**clean_env(), **env},
-        input=answer,
+        **({"input": answer} if stdin is None else {"stdin": stdin}),
         capture_output=True,
         text=True,
         timeout=30,
