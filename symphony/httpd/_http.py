@@ -282,8 +282,9 @@ class HttpConnection:
             self._served += 1
             return True
         if self.h11.their_state is h11.SEND_BODY and (
-            # An answer that said it closes (``Connection: close``) closes now: read
-            # on, the connection would wait for a body it has no use for.
+            # Over 64 KiB of the body unread: the answer said it closes (the server
+            # added ``Connection: close``), and it closes now rather than wait for a
+            # body it has no use for. Less is drained, to keep the connection.
             self._unread_rest_too_long() or not await self._drain()
         ):
             return False
@@ -350,8 +351,10 @@ class HttpConnection:
                 event = self._next_body_event()
             except h11.RemoteProtocolError as error:  # bad chunked framing, and the like
                 if not self._started:
+                    # Marked first: the app's task may answer while the refusal is
+                    # written, and its answer must go nowhere, not after the refusal.
+                    self._started = self._done = True
                     await self._refuse_unparsed(error, self._method)
-                    self._started = self._done = True  # the app's answer goes nowhere
                 self._left = True
                 return _DISCONNECT
             if isinstance(event, h11.Data):
@@ -374,8 +377,8 @@ class HttpConnection:
             if more is None:  # too slow: answered 408 (if it can be) and closed
                 self._left = True
                 if not self._started:
+                    self._started = self._done = True  # first: as above
                     await self._refuse(408, "the request's body did not come in time", self._method)
-                    self._started = self._done = True  # the app's answer goes nowhere
                 return _DISCONNECT
             if not more:
                 self._left = True
