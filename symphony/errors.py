@@ -13,6 +13,8 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── Invalid                        one config value broke a rule; becomes a ConfigError
     ├── SpecError                      a deployment spec was refused; .errors (ValueError)
     ├── StateDirInUse                  another service holds the state directory (OSError)
+    ├── NotOurDirectory                a directory that may be someone else's was not made
+    │                                  private, nor used (PermissionError)
     ├── LinkError                      the node <-> conductor link and its credentials
     │   ├── PKIError
     │   │   ├── CertificateError       bad CSR / certificate / node id, half a key pair

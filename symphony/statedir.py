@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from symphony.errors import SymphonyError
+from symphony.owndir import NotOurDirectory, claim_private_dir, why_not_ours
 
 
 class StateDirInUse(SymphonyError, OSError):
@@ -55,10 +56,12 @@ def lock_path(directory: Path, role: str) -> Path:
 
 @contextlib.contextmanager
 def hold_state_dir(directory: Path, role: str) -> Iterator[Path]:
-    """Hold ``directory`` for one ``role`` while the block runs (creating it if needed).
+    """Hold ``directory`` for one ``role`` while the block runs (creating it, private, if
+    needed: :func:`make_state_dir`).
 
     Raises:
         StateDirInUse: another process (or another service in this one) holds it.
+        NotOurDirectory: it may be someone else's directory (``/tmp``): left as it was.
     """
     directory = Path(directory).absolute()
     make_state_dir(directory, role)
@@ -101,24 +104,41 @@ def _only_probed(fd: int) -> bool:
 
 
 def make_state_dir(directory: Path, role: str, change: str = "--state-dir DIR") -> None:
-    """Create ``directory`` (0700: private, as pki keeps it), or say in words why it
-    cannot be: the bare ``[Errno 17] File exists: 'job.yaml'`` of a state directory given
-    as a file's name says neither what was being made nor what to do."""
+    """Create ``directory`` (0700: private, as pki keeps it), or adopt an existing one
+    that is plausibly Symphony's (:mod:`symphony.owndir`), or say in words why it cannot
+    be: the bare ``[Errno 30] Read-only file system: '/x/ro'`` of a directory that cannot
+    be made says neither what was being made nor what to do. ``change`` names the flag
+    or setting that gives the directory, for the reader who must give another.
+
+    Raises:
+        NotOurDirectory: it may be someone else's (``/tmp``, a shared project directory).
+        OSError: it is a file, or cannot be created or written.
+    """
+    directory = Path(directory).absolute()
     refuse_unusable(directory, role, change)
+    existed = directory.exists()
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        claim_private_dir(directory)
+    except NotOurDirectory as exc:  # made foreign since the check above
+        raise _not_ours(directory, role, exc.why, change) from None
     except OSError as exc:
-        why = exc.strerror or str(exc)
+        why = f"cannot {'write in' if existed else 'create'} it ({exc.strerror or exc})"
         raise OSError(_unusable(directory, role, why, change)) from exc
 
 
 def refuse_unusable(directory: Path, role: str, change: str = "--state-dir DIR") -> None:
     """Raise ``OSError`` with words when ``directory`` cannot be a state directory
-    because it, or the nearest of its parents that exists, is a file; create nothing
+    because it, or the nearest of its parents that exists, is a file, or
+    :class:`NotOurDirectory` when it exists and may be someone else's; create nothing
     (for a command that checks before its service starts)."""
     directory = Path(directory).absolute()
     existing = next((d for d in (directory, *directory.parents) if d.exists()), None)
-    if existing is None or existing.is_dir():
+    if existing is None:
+        return
+    if existing.is_dir():
+        why = why_not_ours(directory) if existing == directory else None
+        if why is not None:
+            raise _not_ours(directory, role, why, change)
         return
     why = "it is a file" if existing == directory else f"{existing} is a file"
     raise OSError(_unusable(directory, role, f"{why}, not a directory", change))
@@ -129,6 +149,11 @@ def _unusable(directory: Path, role: str, why: str, change: str) -> str:
         f"cannot use {directory} as the {role}'s state directory: {why}; "
         f"give another one ({change})"
     )
+
+
+def _not_ours(directory: Path, role: str, why: str, change: str) -> NotOurDirectory:
+    use = f"the {role}'s state directory"
+    return NotOurDirectory.refusing(directory, why, use=use, change=change)
 
 
 def check_state_dir_free(directory: Path, role: str) -> None:

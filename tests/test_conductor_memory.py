@@ -114,6 +114,7 @@ def test_creating_certificates_apart_leaves_this_process_without_cryptography(
     pki = ensure_conductor_pki(certs, hosts=["10.1.2.3"])
     assert pki.ca_fingerprint == fingerprint
     assert sorted(p.name for p in certs.iterdir()) == [
+        ".symphony-dir",  # a directory Symphony made: see symphony.owndir
         "ca.key", "ca.pem", "node-client.key", "node-client.pem", "server.key", "server.pem",
     ]  # fmt: skip
 

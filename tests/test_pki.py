@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from symphony.owndir import MARKER
 from symphony.pki import (
     SHARED_CLIENT_CN,
     CAFingerprintMismatch,
@@ -43,7 +44,8 @@ def cn(cert: x509.Certificate) -> str:
 
 def test_pki_first_start_creates_every_file(tmp_path: Path) -> None:
     pki = ensure_conductor_pki(tmp_path / "certs", hosts=["conductor.example", "10.1.2.3"])
-    assert sorted(p.name for p in (tmp_path / "certs").iterdir()) == sorted(FILES)
+    made = sorted(p.name for p in (tmp_path / "certs").iterdir())
+    assert made == sorted([*FILES, MARKER])  # the mark of a directory Symphony made
     server = x509.load_pem_x509_certificate(pki.server_cert_file.read_bytes())
     san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert set(san.get_values_for_type(x509.DNSName)) == {"localhost", "conductor.example"}

@@ -198,11 +198,13 @@ def _start(config: Config, *, reexec: bool = False) -> int:
 
         collect_rarely()  # this process is a Conductor (see the module)
     role = config.conductor if config.mode == "conductor" else config.node
-    if role is not None:  # its own words for a state_dir that cannot be one (a file)
-        from symphony.statedir import refuse_unusable
+    if role is not None:
+        # Made (or adopted) here, where the refusal can name the flag and the setting: a
+        # state_dir that is a file, someone else's (/tmp), or on a read-only disk.
+        from symphony.statedir import make_state_dir
 
         change = f"--state-dir DIR, or {config.mode}.state_dir in a config file"
-        refuse_unusable(Path(role.state_dir), config.mode, change)
+        make_state_dir(Path(role.state_dir), config.mode, change)
     setup_logging(config.logging.level, json=config.logging.json)
     section: ConductorConfig | NodeConfig
     if config.mode == "conductor":

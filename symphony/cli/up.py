@@ -164,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
         ),
         Listen("127.0.0.1", config.node_port, "the node endpoint", "--node-port N"),
     )
-    # Its own words for a --state-dir that cannot be one (a file's name, no permission).
+    # Its own words for a --state-dir that cannot be one (a file's name, someone else's
+    # directory such as /tmp). Made by the service, once Ctrl-C stops it cleanly; one
+    # that cannot be made (a read-only disk) is worded there, with this same flag.
     refuse_unusable(config.state_dir, "conductor")
     setup_logging(args.log_level)
     from symphony.conductor.collector import collect_rarely

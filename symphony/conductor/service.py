@@ -32,7 +32,7 @@ import trio
 
 from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import ConductorConfig
-from symphony.pki import ConductorPKI, ensure_private_dir, server_ssl_context
+from symphony.pki import ConductorPKI, server_ssl_context
 from symphony.statedir import hold_state_dir
 
 from .alone import AloneLease, SharedStoreConflict, refuse_beside
@@ -106,7 +106,8 @@ async def run_conductor(
     requests in flight are answered first, within a second or so (at most
     :data:`~symphony.conductor.stopping.STOP_LIMIT` seconds in all).
     """
-    ensure_private_dir(config.state_dir)  # the database, the API token, the certificates
+    # Made private (the database, the API token, the certificates), or refused when it
+    # may be someone else's directory: see symphony.owndir.
     with hold_state_dir(config.state_dir, "conductor"):
         stop = CleanStop()
         failure: Exception | None = None

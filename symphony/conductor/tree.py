@@ -33,6 +33,7 @@ from pathlib import Path
 from symphony import __version__
 from symphony.actors import ChildSpec, Supervisor
 from symphony.config import ConductorConfig
+from symphony.owndir import NotOurDirectory
 from symphony.pki import ConductorPKI, server_ssl_context
 from symphony.pki.apart import ensure_conductor_pki_apart
 
@@ -77,7 +78,12 @@ def load_pki(config: ConductorConfig) -> ConductorPKI:
     hosts = [*config.advertise]
     if config.listen_host not in WILDCARD_HOSTS:
         hosts.append(config.listen_host)
-    return ensure_conductor_pki_apart(cert_dir_of(config), hosts=hosts)
+    try:
+        return ensure_conductor_pki_apart(cert_dir_of(config), hosts=hosts)
+    except NotOurDirectory as exc:  # a cert_path such as /tmp: say which setting names it
+        change = "--cert-path DIR, or conductor.tls.cert_path in a config file"
+        use = "the conductor's certificate directory"
+        raise NotOurDirectory.refusing(exc.path, exc.why, use=use, change=change) from None
 
 
 def api_token_of(config: ConductorConfig) -> str | None:

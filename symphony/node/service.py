@@ -30,7 +30,7 @@ import trio
 from symphony.actors import ActorRef, ChildSpec, Supervisor, spawn
 from symphony.config import NodeConfig
 from symphony.errors import SymphonyError
-from symphony.pki import client_ssl_context, ensure_private_dir
+from symphony.pki import client_ssl_context
 from symphony.statedir import hold_state_dir
 
 from .gpus import GpuDevice, node_devices
@@ -205,7 +205,8 @@ async def run_node(
     Raises :class:`~symphony.statedir.StateDirInUse` at once when another Node holds
     ``config.state_dir``.
     """
-    ensure_private_dir(Path(config.state_dir))  # its key, job records and logs are nobody else's
+    # Made private (its key, job records and logs are nobody else's), or refused when it
+    # may be someone else's directory: see symphony.owndir.
     with hold_state_dir(Path(config.state_dir), "node"):
         await _run_node(config, task_status)
 

@@ -13,6 +13,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from symphony.owndir import claim_private_dir
 from symphony.wire.errors import CertificateError
 
 __all__ = [
@@ -54,16 +55,16 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create directory ``path`` with mode 0700, or tighten an existing one to 0700.
+    """Create directory ``path`` with mode 0700, or tighten an existing one to 0700 when
+    it is plausibly Symphony's own (:func:`symphony.owndir.claim_private_dir`).
 
     State directories hold what nobody else should read: the database (specs with
     their env values, join tokens' hashes), keys, the API token. A directory created
-    by an older version (or by hand) with 0755 is tightened here, at every start.
+    by an older version (or by hand) with 0755 is tightened here, at every start; one
+    that may be someone else's (``/tmp``, a shared project directory) is refused with
+    :class:`~symphony.owndir.NotOurDirectory` and left as it was.
     """
-    path = Path(path)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    restrict(path, 0o700)
-    return path
+    return claim_private_dir(path)
 
 
 def restrict_file(path: Path) -> None:
