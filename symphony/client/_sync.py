@@ -94,7 +94,10 @@ class Client:
 
     def upload(self, archive: bytes, *, timeout: float = 600.0) -> dict[str, Any]:
         """``POST /uploads``: keep an archive on the Conductor for ``config.image``;
-        returns ``{"sha256", "size", "image"}`` (``image`` is ``upload:<sha256>``)."""
+        returns ``{"sha256", "size", "image"}`` (``image`` is ``upload:<sha256>``).
+        ``timeout`` bounds the whole upload, but is never less than a second per MiB
+        of ``archive``: a large archive on a slow link is no error."""
+        timeout = max(timeout, len(archive) / UPLOAD_RATE)
         return c.decode(*self._exchange("POST", "/uploads", archive, timeout))
 
     def list_deployments(
@@ -435,6 +438,11 @@ class Client:
         except (OSError, http.client.HTTPException) as error:
             conn.close()
             raise ConductorUnreachable(url, _reason(error)) from None
+
+
+#: Bytes per second an upload is given time for, at least (1 MiB/s): a timeout
+#: that bounds the whole request must grow with what it sends.
+UPLOAD_RATE = 1024 * 1024
 
 
 def _close(conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
