@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 class AsyncClient:
     """Talks to a Conductor's HTTP API from async code (Trio or asyncio).
 
-    Finds the URL and token like :class:`Client`. Use it as ``async with``, or call
-    :meth:`aclose` when done::
+    Finds the URL and token like :class:`Client`, and bounds each request's time
+    (``timeout``, the whole of it) and answer (``max_answer`` bytes) the same way. Use
+    it as ``async with``, or call :meth:`aclose` when done::
 
         async with AsyncClient() as client:
             print(await client.list_deployments())
@@ -38,6 +39,7 @@ class AsyncClient:
         state_dir: str | os.PathLike[str] | None = None,
         timeout: float = c.TIMEOUT,
     ) -> None:
+        import anyio
         import httpx
 
         #: Where the URL and token came from (and what was searched): see :func:`locate`.
@@ -48,8 +50,14 @@ class AsyncClient:
         self.url = self.urls[0]
         self.token = self.located.token
         self.timeout = timeout
+        #: The largest answer read, in bytes (see :class:`Client`).
+        self.max_answer = c.MAX_ANSWER
         self._httpx = httpx
-        self._http = httpx.AsyncClient(headers=c.headers(self.token), timeout=timeout)
+        self._anyio = anyio
+        # Answers as they are, like the blocking client's: a compressed one would be
+        # bounded only once inflated, a piece at a time.
+        headers = c.headers(self.token) | {"Accept-Encoding": "identity"}
+        self._http = httpx.AsyncClient(headers=headers, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"AsyncClient(url={self.url!r})"
@@ -146,12 +154,12 @@ class AsyncClient:
 
     async def _listing(self, view: str, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Each page of a listing of deployments, in turn."""
+        cursors = c.Cursors()
         cursor = None
         while True:
             path = c.deployments_query(cursor, view=view, **filters)
-            response = await self._send("GET", path)
-            answer = c.decode(response.status_code, response.reason_phrase, response.content)
-            cursor = c.next_cursor(answer)
+            answer = c.decode(*await self._exchange("GET", path))
+            cursor = cursors.after(answer)
             yield answer
             if cursor is None:
                 return
@@ -242,7 +250,7 @@ class AsyncClient:
             since=since,
             timestamps=timestamps,
         )
-        return (await self._send("GET", path)).content.decode("utf-8", "replace")
+        return await self._text(path)
 
     async def follow_logs(
         self,
@@ -256,7 +264,9 @@ class AsyncClient:
     ) -> AsyncIterator[str]:
         """The last ``tail`` lines, then each new line as it is written (without its
         newline): ``async for line in client.follow_logs("web"): ...``. Leaving the loop
-        closes the stream."""
+        closes the stream. The client's ``timeout`` bounds opening the stream (up to its
+        head); then each wait for a line is unbounded, as a quiet job is no error. A line
+        longer than :data:`MAX_LINE` bytes (1 MiB) comes in pieces of that size."""
         path = c.logs_query(
             id_or_name,
             tail=tail,
@@ -268,15 +278,19 @@ class AsyncClient:
         )
         timeout = self._httpx.Timeout(self.timeout, read=None)
         try:
-            opened = await self._pick("GET", path, None, timeout=timeout, stream=True)
+            with self._anyio.fail_after(self.timeout):
+                opened = await self._pick("GET", path, None, timeout=timeout, stream=True)
             async with _Opened(opened) as response:
                 if response.status_code >= 400:
-                    body = await response.aread()
+                    with self._anyio.fail_after(self.timeout):
+                        body = await _read(response, self.max_answer)
                     raise c.error_of(response.status_code, response.reason_phrase, body)
-                async for line in response.aiter_lines():
+                async for line in _lines(response):
                     yield line
         except self._httpx.TransportError as error:
             raise ConductorUnreachable(self.url, _reason(error)) from None
+        except TimeoutError:
+            raise ConductorUnreachable(self.url, "timed out") from None
 
     async def events(
         self, id_or_name: str, *, after: int | None = None, limit: int | None = None
@@ -292,7 +306,7 @@ class AsyncClient:
 
     async def metrics(self) -> str:
         """``GET /metrics`` in Prometheus text format."""
-        return (await self._send("GET", "/metrics")).text
+        return await self._text("/metrics")
 
     async def list_secrets(self) -> list[dict[str, Any]]:
         """Every secret's name and dates (see :meth:`Client.list_secrets`)."""
@@ -331,20 +345,34 @@ class AsyncClient:
     async def _json(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
-        response = await self._send(method, path, body, timeout=timeout)
-        return c.decode(response.status_code, response.reason_phrase, response.content)
+        return c.decode(*await self._exchange(method, path, body, timeout=timeout))
 
     async def _items(self, path: str, key: str) -> list[dict[str, Any]]:
-        response = await self._send("GET", path)
-        return c.decode_items(response.status_code, response.reason_phrase, response.content, key)
+        return c.decode_items(*await self._exchange("GET", path), key)
 
-    async def _send(
+    async def _text(self, path: str) -> str:
+        status, reason, data = await self._exchange("GET", path)
+        if status >= 400:
+            raise c.error_of(status, reason, data)
+        return data.decode("utf-8", "replace")
+
+    async def _exchange(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
-    ) -> httpx.Response:
-        response = await self._pick(method, path, body, timeout=timeout or self.timeout)
-        if response.status_code >= 400:
-            raise c.error_of(response.status_code, response.reason_phrase, response.content)
-        return response
+    ) -> tuple[int, str, bytes]:
+        """Status, reason and body of one request, all of it within ``timeout`` (httpx's
+        own timeouts bound each wait, not their sum) and the body within
+        ``max_answer`` bytes."""
+        seconds = timeout or self.timeout
+        try:
+            with self._anyio.fail_after(seconds):
+                response = await self._pick(method, path, body, timeout=seconds, stream=True)
+                async with _Opened(response):
+                    data = await _read(response, self.max_answer)
+        except self._httpx.TransportError as error:
+            raise ConductorUnreachable(self.url, _reason(error)) from None
+        except TimeoutError:
+            raise ConductorUnreachable(self.url, "timed out") from None
+        return response.status_code, response.reason_phrase, data
 
     async def _pick(
         self,
@@ -380,8 +408,8 @@ class AsyncClient:
             role = response.headers.get(c.ROLE_HEADER)
             if c.try_next(response.status_code, role) and (number < len(order) or tried):
                 try:
-                    answer = await response.aread()
-                except self._httpx.TransportError:
+                    answer = await _read(response, self.max_answer)
+                except (self._httpx.TransportError, ApiError):
                     answer = b""  # the status and the role say enough
                 finally:
                     await response.aclose()
@@ -393,6 +421,46 @@ class AsyncClient:
             self.url = url
             return response
         raise AssertionError("unreachable: the last URL returns or raises")
+
+
+async def _read(response: httpx.Response, limit: int) -> bytes:
+    """The body of a streamed ``response``, or the :class:`ApiError` of one over
+    ``limit`` bytes, read as it came (the client asks for no compression)."""
+    import anyio
+
+    status = response.status_code
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise c.too_large(status, limit)
+    parts: list[bytes] = []
+    size = 0
+    # Stopped by a cancel, not a break or a raise: the cancel goes down through httpx's
+    # nested generators and ends each one now, where a break would leave them for the
+    # garbage collector to close.
+    with anyio.CancelScope() as reading:
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > limit:
+                reading.cancel()
+            else:
+                parts.append(chunk)
+    if size > limit:
+        raise c.too_large(status, limit)
+    return b"".join(parts)
+
+
+async def _lines(response: httpx.Response) -> AsyncIterator[str]:
+    """Each line of a streamed ``response``, without its line end; a line longer than
+    :data:`MAX_LINE` bytes comes in pieces of that size."""
+    pending = bytearray()
+    async for chunk in response.aiter_raw():
+        pending += chunk
+        while (end := pending.find(b"\n", 0, c.MAX_LINE + 1)) >= 0 or len(pending) >= c.MAX_LINE:
+            piece = pending[:end] if end >= 0 else pending[: c.MAX_LINE]
+            del pending[: end + 1 if end >= 0 else c.MAX_LINE]
+            yield piece.decode("utf-8", "replace").removesuffix("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace").removesuffix("\r")
 
 
 class _Opened:

@@ -17,6 +17,19 @@ USER_AGENT = "symphony-client"
 #: A standby Conductor marks its answers with this header, as does one that is
 #: stopping (see ha.md).
 ROLE_HEADER = "x-symphony-role"
+#: The largest answer a client reads, in bytes; a larger one is an :class:`ApiError`
+#: (``answer too large``), never memory without end. The largest answers a real
+#: Conductor gives are unpaged ones (``/metrics``, ``/experiments``, a log tail of
+#: 100,000 lines) and a page of 1,000 full deployments: for 10,000 deployments each is
+#: some tens of MiB at most (a deployment with its spec and instances is a few KiB, a
+#: log line usually under 1 KiB). 256 MiB leaves a factor of five and more above that.
+MAX_ANSWER = 256 * 1024 * 1024
+#: The longest piece of a followed log line handed out at once, in bytes: a longer
+#: line comes in pieces, so that a line without end takes no memory without end.
+MAX_LINE = 1024 * 1024
+#: The most pages one listing reads: a Conductor's pages hold up to 1,000 deployments
+#: (10 pages for 10,000), so a listing this long is a server that never ends it.
+MAX_PAGES = 10_000
 
 
 def split_urls(url: str) -> tuple[str, ...]:
@@ -127,6 +140,8 @@ def with_query(path: str, **params: Any) -> str:
 #: Deployments per page when a client lists them: the Conductor's largest page (fewer
 #: round trips; each page is answered from texts the Conductor keeps encoded).
 PAGE_SIZE = 1000
+#: The longest cursor a client sends back (a Conductor refuses one over 512).
+MAX_CURSOR = 1024
 
 
 def deployments_query(
@@ -165,7 +180,38 @@ def next_cursor(answer: dict[str, Any]) -> str | None:
     cursor = answer.get("next_cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise ApiError(200, "unexpected answer", "next_cursor is not a string")
+    if cursor is not None and len(cursor) > MAX_CURSOR:  # a Conductor's are under 512
+        raise ApiError(200, "unexpected answer", f"next_cursor is over {MAX_CURSOR} characters")
     return cursor
+
+
+def too_large(status: int, limit: int) -> ApiError:
+    """The error of an answer larger than the client reads."""
+    return ApiError(status, "answer too large", f"more than {limit} bytes; not read further")
+
+
+class Cursors:
+    """The cursors one listing went through: each page must name a new one, and a
+    listing ends within :data:`MAX_PAGES` pages. A server that answers the same cursor
+    again (or cycles) would otherwise be asked for ever."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_PAGES if limit is None else limit
+        self.seen: set[str] = set()
+
+    def after(self, answer: dict[str, Any]) -> str | None:
+        """The cursor of the page after ``answer`` (None: it was the last), or the
+        :class:`ApiError` of a listing that goes round or does not end."""
+        cursor = next_cursor(answer)
+        if cursor is None:
+            return None
+        if cursor in self.seen:
+            detail = f"next_cursor {cursor[:60]!r} came back: the listing goes round"
+            raise ApiError(200, "unexpected answer", detail)
+        if len(self.seen) + 1 >= self.limit:
+            raise ApiError(200, "unexpected answer", f"a listing of more than {self.limit} pages")
+        self.seen.add(cursor)
+        return cursor
 
 
 def rows_refused(error: ApiError) -> bool:

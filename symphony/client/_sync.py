@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import _common as c
+from . import _deadline as d
 from ._discovery import locate
 from ._errors import ApiError, ConductorUnreachable
 from ._rows import DeploymentRows
@@ -30,6 +31,11 @@ class Client:
     else the nearest ``.symphony`` or ``storage`` here or in a parent directory
     (:func:`locate`, whose answer is kept in ``located``). Errors: :class:`ApiError`,
     :class:`ConductorUnreachable`.
+
+    ``timeout`` bounds each request as a whole: connecting, sending, and reading the
+    answer's head and body (a Conductor that drips its answer is timed out like one that
+    says nothing). An answer over ``max_answer`` bytes is an :class:`ApiError`
+    (``answer too large``), and a listing whose pages go round one too.
     """
 
     def __init__(
@@ -48,6 +54,8 @@ class Client:
         self.url = self.urls[0]
         self.token = self.located.token
         self.timeout = timeout
+        #: The largest answer read, in bytes (see :data:`MAX_ANSWER`).
+        self.max_answer = c.MAX_ANSWER
         for each in self.urls:
             parts = urlsplit(each)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -86,7 +94,10 @@ class Client:
 
     def upload(self, archive: bytes, *, timeout: float = 600.0) -> dict[str, Any]:
         """``POST /uploads``: keep an archive on the Conductor for ``config.image``;
-        returns ``{"sha256", "size", "image"}`` (``image`` is ``upload:<sha256>``)."""
+        returns ``{"sha256", "size", "image"}`` (``image`` is ``upload:<sha256>``).
+        ``timeout`` bounds the whole upload, but is never less than a second per MiB
+        of ``archive``: a large archive on a slow link is no error."""
+        timeout = max(timeout, len(archive) / UPLOAD_RATE)
         return c.decode(*self._exchange("POST", "/uploads", archive, timeout))
 
     def list_deployments(
@@ -135,11 +146,12 @@ class Client:
 
     def _listing(self, view: str, **filters: Any) -> Iterator[dict[str, Any]]:
         """Each page of a listing of deployments, in turn."""
+        cursors = c.Cursors()
         cursor = None
         while True:
             path = c.deployments_query(cursor, view=view, **filters)
             answer = c.decode(*self._exchange("GET", path, None, self.timeout))
-            cursor = c.next_cursor(answer)
+            cursor = cursors.after(answer)
             yield answer
             if cursor is None:
                 return
@@ -215,7 +227,10 @@ class Client:
         timestamps: bool = False,
     ) -> Iterator[str]:
         """The last ``tail`` lines, then each new line as the job writes it (without its
-        newline), until the caller stops iterating or the stream ends."""
+        newline), until the caller stops iterating or the stream ends. The client's
+        ``timeout`` bounds opening the stream (up to its head); then each wait for a
+        line is unbounded, as a quiet job is no error, and a line longer than
+        :data:`MAX_LINE` bytes (1 MiB) comes in pieces of that size."""
         path = c.logs_query(
             id_or_name,
             tail=tail,
@@ -229,23 +244,25 @@ class Client:
         conn, response = self._open("GET", path, None, self.timeout)
         if response.status >= 400:
             try:
-                raise c.error_of(response.status, response.reason, response.read())
+                body = self._read(response)
+            except (OSError, http.client.HTTPException) as error:
+                raise ConductorUnreachable(self.url, _reason(error)) from None
             finally:
-                conn.close()
+                _close(conn, response)
+            raise c.error_of(response.status, response.reason, body)
         return self._lines(conn, response)
 
     def _lines(
         self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
     ) -> Iterator[str]:
         try:
-            if conn.sock is not None:
-                conn.sock.settimeout(None)  # a quiet job is not an error
-            while line := response.readline():
+            d.release(conn)  # a quiet job is not an error
+            while line := response.readline(c.MAX_LINE):
                 yield line.decode("utf-8", "replace").rstrip("\n")
         except (OSError, http.client.HTTPException) as error:
             raise ConductorUnreachable(self.url, _reason(error)) from None
         finally:
-            conn.close()
+            _close(conn, response)
 
     def events(
         self, id_or_name: str, *, after: int | None = None, limit: int | None = None
@@ -350,11 +367,11 @@ class Client:
     ) -> tuple[int, str, bytes]:
         conn, response = self._open(method, path, body, timeout)
         try:
-            return response.status, response.reason, response.read()
+            return response.status, response.reason, self._read(response)
         except (OSError, http.client.HTTPException) as error:
             raise ConductorUnreachable(self.url, _reason(error)) from None
         finally:
-            conn.close()
+            _close(conn, response)
 
     def _open(
         self, method: str, path: str, body: Any, timeout: float
@@ -362,14 +379,16 @@ class Client:
         """Send to the current Conductor, or to the next ones while a Conductor cannot
         be reached or is a standby that reaches no leader (nothing was applied there).
         Once a request is sent and the connection fails, it is not repeated elsewhere:
-        it may have been applied."""
+        it may have been applied. ``timeout`` bounds it all, up to the answer's body
+        included (read within it by :meth:`_read`)."""
+        deadline = d.Deadline(timeout)
         start = self.urls.index(self.url)
         order = self.urls[start:] + self.urls[:start]
         tried: list[str] = []  # what each Conductor passed over said, for the error
         for number, url in enumerate(order, 1):
             conn = self._connection(url, timeout)
             try:
-                conn.connect()
+                d.connect(conn, deadline)
             except OSError as error:
                 conn.close()
                 if number < len(order):
@@ -381,8 +400,8 @@ class Client:
                 number < len(order) or tried
             ):
                 try:
-                    answer = response.read()
-                except (OSError, http.client.HTTPException):
+                    answer = self._read(response)
+                except (OSError, http.client.HTTPException, ApiError):
                     answer = b""  # the status and the role say enough
                 finally:
                     conn.close()
@@ -394,6 +413,9 @@ class Client:
             self.url = url
             return conn, response
         raise AssertionError("unreachable: the last URL returns or raises")
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        return d.read_answer(response, self.max_answer)
 
     def _connection(self, url: str, timeout: float) -> http.client.HTTPConnection:
         parts = urlsplit(url)
@@ -416,6 +438,19 @@ class Client:
         except (OSError, http.client.HTTPException) as error:
             conn.close()
             raise ConductorUnreachable(url, _reason(error)) from None
+
+
+#: Bytes per second an upload is given time for, at least (1 MiB/s): a timeout
+#: that bounds the whole request must grow with what it sends.
+UPLOAD_RATE = 1024 * 1024
+
+
+def _close(conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+    """Close an answer and its connection. The answer first: its reader holds the
+    socket open (as ``makefile`` does) until it is closed, even after the connection
+    is, and an answer left half-read would leave the socket to the garbage collector."""
+    response.close()
+    conn.close()
 
 
 def _reason(error: BaseException) -> str:

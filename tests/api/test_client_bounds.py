@@ -1,0 +1,262 @@
+"""symphony.client against hostile servers: answers without end, answers that drip,
+listings that go round.
+
+Each server here is a raw socket on 127.0.0.1 in a thread, so it can do what no
+HTTP library would: stream a body for ever, send its head a byte at a time, answer
+the same ``next_cursor`` again and again. Each one stops on its own after a while, so
+that a client without bounds fails these tests instead of hanging them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import symphony.client._common as common
+from symphony.client import ApiError, AsyncClient, Client, ConductorUnreachable
+
+Behaviour = Callable[[socket.socket, str], None]
+
+#: How much of an endless body a server sends before giving up (a client without a
+#: bound reads it all, then fails on the JSON: not the error these tests want).
+ENDLESS = 8 * 1024 * 1024
+#: The client's bound in these tests: small, so that the tests are quick.
+LIMIT = 256 * 1024
+
+
+def _head(conn: socket.socket, extra: str = "") -> None:
+    conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra}\r\n".encode())
+
+
+def endless(conn: socket.socket, path: str) -> None:
+    """A JSON body that never closes its list (until ENDLESS bytes)."""
+    _head(conn, "Connection: close\r\n")
+    conn.sendall(b'{"nodes": [')
+    item = b'{"id": "n", "state": "ready"},' * 1000
+    for _ in range(ENDLESS // len(item)):
+        conn.sendall(item)
+
+
+def huge_length(conn: socket.socket, path: str) -> None:
+    """A head that announces a terabyte (and a body that never comes)."""
+    _head(conn, f"Content-Length: {10**12}\r\n")
+    time.sleep(5)
+
+
+def drip_head(conn: socket.socket, path: str) -> None:
+    """A head sent one byte every 50 ms: each wait is short, the whole is not."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for byte in b"X-Slow: " + b"a" * 200:
+        conn.sendall(bytes([byte]))
+        time.sleep(0.05)
+
+
+def drip_body(conn: socket.socket, path: str) -> None:
+    """A prompt head, then a body one byte every 50 ms."""
+    body = b'{"status": "ok", "padding": "' + b"a" * 200 + b'"}'
+    _head(conn, f"Content-Length: {len(body)}\r\n")
+    for byte in body:
+        conn.sendall(bytes([byte]))
+        time.sleep(0.05)
+
+
+class Pages:
+    """``GET /deployments`` answered with cursors from ``cursors(n)`` (the n-th page),
+    and with the last page once ``after`` pages were served."""
+
+    def __init__(self, cursors: Callable[[int], str], after: int = 50) -> None:
+        self.cursors = cursors
+        self.after = after
+        self.served = 0
+
+    def __call__(self, conn: socket.socket, path: str) -> None:
+        self.served += 1
+        cursor = None if self.served > self.after else self.cursors(self.served)
+        body = json.dumps({"deployments": [], "next_cursor": cursor}).encode()
+        _head(conn, f"Content-Length: {len(body)}\r\nConnection: close\r\n")
+        conn.sendall(body)
+
+
+def _serve(listener: socket.socket, behaviour: Behaviour) -> None:
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return  # the listener was closed: the test is over
+        threading.Thread(target=_answer, args=(conn, behaviour), daemon=True).start()
+
+
+def _answer(conn: socket.socket, behaviour: Behaviour) -> None:
+    with conn:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = conn.recv(4096)
+            if not data:
+                return
+            request += data
+        with contextlib.suppress(OSError):  # the client hung up: what it should do
+            behaviour(conn, request.split(b" ")[1].decode())
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Behaviour], str]]:
+    listeners: list[socket.socket] = []
+
+    def start(behaviour: Behaviour) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+        threading.Thread(target=_serve, args=(listener, behaviour), daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def _client(url: str, timeout: float = 30.0) -> Client:
+    client = Client(url, token="t", timeout=timeout)
+    client.max_answer = LIMIT
+    return client
+
+
+def _async_client(url: str, timeout: float = 30.0) -> AsyncClient:
+    client = AsyncClient(url, token="t", timeout=timeout)
+    client.max_answer = LIMIT
+    return client
+
+
+# ---- answers without end -------------------------------------------------------------------
+@pytest.mark.parametrize("behaviour", [endless, huge_length])
+def test_client_answer_over_the_limit_is_an_api_error(
+    serve: Callable[[Behaviour], str], behaviour: Behaviour
+) -> None:
+    client = _client(serve(behaviour))
+    with pytest.raises(ApiError, match="answer too large") as caught:
+        client.nodes()
+    assert caught.value.status == 200
+
+
+@pytest.mark.parametrize("behaviour", [endless, huge_length])
+async def test_client_async_answer_over_the_limit_is_an_api_error(
+    serve: Callable[[Behaviour], str], behaviour: Behaviour
+) -> None:
+    async with _async_client(serve(behaviour)) as client:
+        with pytest.raises(ApiError, match="answer too large"):
+            await client.nodes()
+
+
+# ---- answers that drip ---------------------------------------------------------------------
+@pytest.mark.parametrize("behaviour", [drip_head, drip_body])
+def test_client_timeout_bounds_the_whole_request(
+    serve: Callable[[Behaviour], str], behaviour: Behaviour
+) -> None:
+    client = _client(serve(behaviour), timeout=0.5)
+    began = time.monotonic()
+    with pytest.raises(ConductorUnreachable, match="timed out"):
+        client.health()
+    assert time.monotonic() - began < 4.0  # the server drips for 10 s
+
+
+@pytest.mark.parametrize("behaviour", [drip_head, drip_body])
+async def test_client_async_timeout_bounds_the_whole_request(
+    serve: Callable[[Behaviour], str], behaviour: Behaviour
+) -> None:
+    async with _async_client(serve(behaviour), timeout=0.5) as client:
+        began = time.monotonic()
+        with pytest.raises(ConductorUnreachable, match="timed out"):
+            await client.health()
+        assert time.monotonic() - began < 4.0
+
+
+# ---- listings that go round ----------------------------------------------------------------
+ROUND = {
+    "same": lambda n: "c1",
+    "cycle": lambda n: f"c{n % 3}",
+}
+
+
+@pytest.mark.parametrize("kind", ROUND)
+def test_client_listing_whose_cursor_comes_back_is_an_error(
+    serve: Callable[[Behaviour], str], kind: str
+) -> None:
+    client = _client(serve(Pages(ROUND[kind])))
+    with pytest.raises(ApiError, match="goes round"):
+        client.list_deployments()
+
+
+@pytest.mark.parametrize("kind", ROUND)
+async def test_client_async_listing_whose_cursor_comes_back_is_an_error(
+    serve: Callable[[Behaviour], str], kind: str
+) -> None:
+    async with _async_client(serve(Pages(ROUND[kind]))) as client:
+        with pytest.raises(ApiError, match="goes round"):
+            await client.list_deployments()
+
+
+def test_client_listing_ends_within_its_pages(
+    serve: Callable[[Behaviour], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "MAX_PAGES", 5)
+    pages = Pages(lambda n: f"c{n}", after=20)
+    client = _client(serve(pages))
+    with pytest.raises(ApiError, match="more than 5 pages"):
+        client.list_deployments()
+    assert pages.served == 5
+
+
+async def test_client_async_listing_ends_within_its_pages(
+    serve: Callable[[Behaviour], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "MAX_PAGES", 5)
+    async with _async_client(serve(Pages(lambda n: f"c{n}", after=20))) as client:
+        with pytest.raises(ApiError, match="more than 5 pages"):
+            await client.list_deployments()
+
+
+def test_client_listing_of_new_cursors_reads_every_page(
+    serve: Callable[[Behaviour], str],
+) -> None:
+    pages = Pages(lambda n: f"c{n}", after=12)
+    assert _client(serve(pages)).list_deployments() == []
+    assert pages.served == 13
+
+
+# ---- a followed log line without end ---------------------------------------------------------
+LONG = common.MAX_LINE * 5 // 2
+
+
+def long_line(conn: socket.socket, path: str) -> None:
+    """A followed log whose first line is 2.5 times the longest piece a client holds."""
+    _head(conn, "Connection: close\r\n")
+    conn.sendall(b"a" * LONG + b"\nend\n")
+
+
+def test_client_followed_line_comes_in_pieces(serve: Callable[[Behaviour], str]) -> None:
+    lines = list(_client(serve(long_line)).follow_logs("web"))
+    assert [len(line) for line in lines] == [
+        common.MAX_LINE,
+        common.MAX_LINE,
+        LONG % common.MAX_LINE,
+        3,
+    ]
+    assert lines[-1] == "end"
+
+
+async def test_client_async_followed_line_comes_in_pieces(
+    serve: Callable[[Behaviour], str],
+) -> None:
+    async with _async_client(serve(long_line)) as client:
+        lines = [line async for line in client.follow_logs("web")]
+    assert [len(line) for line in lines] == [
+        common.MAX_LINE,
+        common.MAX_LINE,
+        LONG % common.MAX_LINE,
+        3,
+    ]
+    assert lines[-1] == "end"
