@@ -104,6 +104,10 @@ def _check_expansion(yaml: Any, root: Any, limit: int) -> None:
         stack.extend((child, False) for child in _children(yaml, node))
 
 
+#: The tag of a merge key (``<<``), which the base loader expands.
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _loader_class(yaml: Any) -> type:
     """A safe loader (libyaml when present) that refuses duplicate keys."""
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -114,6 +118,8 @@ def _loader_class(yaml: Any) -> type:
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: set[Any] = set()
             for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    continue  # ``<<: *base``: merged below; a key of its own overrides
                 key = self.construct_object(key_node, deep=deep)
                 if not isinstance(key, str | int | float | bool | None):
                     continue  # unhashable keys get PyYAML's own error below

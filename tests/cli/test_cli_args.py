@@ -158,6 +158,19 @@ def test_cli_deploy_spec_keeps_aliases_that_repeat_a_little() -> None:
     assert load_spec_text(text, "job.yaml")["labels"] == {"A": "1"}
 
 
+def test_cli_deploy_spec_keeps_merge_keys() -> None:
+    """``<<: *base`` shares a block between specs (a local key overrides a merged one, and
+    is no duplicate); the strict loader's duplicate check once refused the merge key."""
+    text = (
+        "name: web\nlabels: &base {A: '1', B: '2'}\n"
+        "config:\n  command: [sh]\n  env: {<<: *base, B: '3'}\n"
+    )
+    spec = load_spec_text(text, "job.yaml")
+    assert spec["config"]["env"] == {"A": "1", "B": "3"}
+    with pytest.raises(CLIError, match="duplicate key 'B'"):
+        load_spec_text(text.replace("B: '3'", "B: '3', B: '4'"), "job.yaml")
+
+
 def test_cli_deploy_alias_bomb_is_refused_before_anything_is_sent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
