@@ -58,19 +58,24 @@ async def test_a_leased_conductor_refuses_a_store_one_without_lease_runs_on(
     db = tmp_path / "a" / "symphony.db"
     async with trio.open_nursery() as outer:
         alone = trio.CancelScope()
+        stopped = trio.Event()
 
         async def run_alone(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-            with alone:
-                async with trio.open_nursery() as inner:
-                    await start_first(inner, tmp_path)  # no lease_seconds
-                    task_status.started()
+            try:
+                with alone:
+                    async with trio.open_nursery() as inner:
+                        await start_first(inner, tmp_path)  # no lease_seconds
+                        task_status.started()
+            finally:
+                stopped.set()
 
         await outer.start(run_alone)
         message = await refused(tmp_path, "b", lease_seconds=5.0)
         assert f"Conductor {conductor_name(tmp_path / 'a')}" in message
         assert "without lease_seconds" in message and "every Conductor" in message
         alone.cancel()  # a clean stop gives its lease up: the leased one starts at once
-        await trio.sleep(0.5)
+        with trio.fail_after(30):  # its stop done, however busy the machine
+            await stopped.wait()
         shared = {
             "cert_path": tmp_path / "a" / "certs",
             "secrets_key_file": tmp_path / "a" / "secrets.key",
