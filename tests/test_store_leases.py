@@ -172,3 +172,20 @@ def test_alone_lease_taken_over_fences_its_writes_and_is_lost(
         a.create_deployment(parse_spec(SPEC))
     assert not alone.renew() and alone.taken_by == "other"
     assert "Conductor other took the lease" in str(alone.lost_error())
+
+
+def test_alone_lease_taken_and_let_go_is_not_kept_by_a_late_renewal(
+    solo: tuple[AloneLease, Store, Store, Clock],
+) -> None:
+    """Another Conductor held the lease while this one was paused, then let it run out:
+    the renewal that follows must not quietly keep the new term the store hands out (it
+    named this Conductor as the one that took it, and that term was never released, so
+    the store stayed closed to every other Conductor for 30 s)."""
+    alone, _, b, clock = solo
+    clock.now += 31
+    other = b.acquire_lease(LEASE, "other", seconds=10)
+    assert other.holder == "other"
+    clock.now += 11  # and gone without a clean stop
+    assert not alone.renew()
+    assert alone.taken_by is not None and "another Conductor" in alone.taken_by
+    assert b.acquire_lease(LEASE, "next", seconds=10).holder == "next"  # free at once

@@ -101,7 +101,13 @@ class AloneLease:
             log.warning("renewal of the lease failed (trying again): %s", error)
             return True
         if lease.holder != self.holder or self._lease is None or lease.token != self._lease.token:
-            self.taken_by = lease.holder
+            if lease.holder == self.holder:
+                # Our term ended (another Conductor held the lease meanwhile, and has let
+                # it run out since), so the store gave us a new one: not ours to keep.
+                self._give_up(lease)
+                self.taken_by = "another Conductor (its lease has run out since)"
+            else:
+                self.taken_by = lease.holder
             return False
         self._lease = lease
         return True
@@ -132,10 +138,13 @@ class AloneLease:
         """Give the lease up (a clean stop), so another Conductor may start at once."""
         lease, self._lease = self._lease, None
         if lease is not None:
-            try:
-                self.store.release_lease(lease)
-            except Exception as error:  # the store may be gone; the lease then runs out
-                log.warning("could not release the lease: %s", error)
+            self._give_up(lease)
+
+    def _give_up(self, lease: Lease) -> None:
+        try:
+            self.store.release_lease(lease)
+        except Exception as error:  # the store may be gone; the lease then runs out
+            log.warning("could not release the lease: %s", error)
 
     def _acquire(self) -> Lease:
         renew = None if self._lease is None else self._lease.token

@@ -150,10 +150,12 @@ async def _run_conductor(
                     await _lead(config, pki, store, None, lost, stop, task_status=task_status)
                     nursery.cancel_scope.cancel()  # the lease's renewals
 
+                # Kept from the start: a start-up slower than the lease must not lose it,
+                # and a write refused meanwhile must end this Conductor as a loss.
+                nursery.start_soon(alone.keep, lost)
                 ports = await nursery.start(leading_alone)
                 alone.url = advertised_url(config, ports[1])
                 alone.renew()  # the URL, for another Conductor's refusal to name
-                nursery.start_soon(alone.keep, lost)
                 task_status.started(_info(config, pki, ports))
         finally:
             alone.release()
