@@ -7,12 +7,16 @@ project directory shared with colleagues) it would lock every other user out of 
 Symphony's files would then lie beside theirs. So :func:`claim_private_dir` creates a
 missing directory, and tightens an existing one only when it is plausibly Symphony's:
 
-- it belongs to this process's user;
-- nobody else may write in it: it is neither sticky (``/tmp``'s mode 1777) nor
-  writable by every user;
+- it belongs to this process's user, when it must be tightened (its group or other
+  users have any access). One already private to its owner (0700) is used as it is,
+  owner or not: on NFS with ``all_squash``, sshfs or CIFS, or after ``sudo``, the
+  directory Symphony made shows another owner on every later start;
+- not every user may write in it: it is neither sticky (``/tmp``'s mode 1777) nor
+  world-writable (a group-writable one is taken, and tightened);
 - it is empty, or holds the marker file :data:`MARKER` (which Symphony writes into every
   directory it makes or adopts), or (made by a release older than the marker) holds
-  Symphony's own files: one of :data:`SIGNATURE`, or nothing but :data:`OURS`.
+  Symphony's own files: one of :data:`SIGNATURE`, or nothing but :data:`OURS`. The
+  clutter an OS or a file manager leaves anywhere (:data:`CLUTTER`) is not looked at.
 
 Any other is refused with :class:`NotOurDirectory`, which says why and what to do
 instead: give Symphony a directory of its own, such as a new one inside it::
@@ -32,7 +36,7 @@ from pathlib import Path
 
 from symphony.errors import SymphonyError
 
-__all__ = ["MARKER", "NotOurDirectory", "claim_private_dir", "why_not_ours"]
+__all__ = ["CLUTTER", "MARKER", "NotOurDirectory", "claim_private_dir", "why_not_ours"]
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +45,28 @@ MARKER = ".symphony-dir"
 _MARKER_TEXT = b"Symphony keeps private state here (mode 0700); it made or adopted it.\n"
 
 #: Files only Symphony names so: one of them marks a directory made by an older release
-#: (the Conductor's state and certificates, a Node's state, `symphony up`'s node keys,
-#: the experiment a program last chose).
+#: (the Conductor's state and certificates, a Node's state, the experiment a program
+#: last chose). Common TLS names (``server.key``) are not among them: a project may
+#: hold one of its own.
 SIGNATURE = frozenset(
     {
         *("symphony.db", "symphony.db-wal", "symphony.db-shm", "api-token", "secrets.key"),
         *("conductor.json", "conductor.lock", "conductor-id", "node.lock", "incarnation"),
-        *("ca.pem", "ca.key", "server.pem", "server.key", "node-client.pem", "node-client.key"),
-        *("node.pem", "node.key", "current-experiment.json"),
+        *("node-client.pem", "node-client.key", "current-experiment.json"),
     }
 )
 #: Every name Symphony gives an entry of its directories: too common to mark one alone
-#: (a project has ``jobs/`` or ``cache/`` of its own), but a directory holding nothing
-#: else is an older release's (a Node's from before its lock file: ``cache``, ``jobs``).
-OURS = SIGNATURE | {MARKER, "cache", "jobs", "identity", "certs", "uploads", "node"}
+#: (a project has ``jobs/`` or ``server.key`` of its own), but a directory holding
+#: nothing else is an older release's (a Node's from before its lock file: ``cache``,
+#: ``jobs``; a Node's ``identity/`` or ``symphony up``'s node keys: ``node.key``, ...).
+OURS = SIGNATURE | {
+    *(MARKER, "cache", "jobs", "identity", "certs", "uploads", "node"),
+    *("ca.pem", "ca.key", "server.pem", "server.key", "node.pem", "node.key"),
+}
+#: What an OS or a file manager leaves in any directory (a mount's ``lost+found``,
+#: macOS's and Windows' folder settings) or a user puts in to keep it out of git: not
+#: a sign of someone else's files, so not looked at.
+CLUTTER = frozenset({".DS_Store", "lost+found", "Thumbs.db", "desktop.ini", ".gitignore"})
 
 
 class NotOurDirectory(SymphonyError, PermissionError):
@@ -112,13 +124,20 @@ def why_not_ours(path: Path) -> str | None:
         return None
     if not stat.S_ISDIR(info.st_mode):
         return None  # a file: the caller's mkdir says so
-    if info.st_uid != os.geteuid():  # before listing it: we may not be allowed to
-        return f"it belongs to another user ({_user(info.st_uid)})"
     mode = stat.S_IMODE(info.st_mode)
+    # Only a chmod needs the owner: one already private to its owner is used as it is
+    # (a network file system or sudo shows the one Symphony made as another user's).
+    if mode & 0o077 and info.st_uid != os.geteuid():
+        return _theirs(info.st_uid)
     if mode & (stat.S_ISVTX | stat.S_IWOTH):
         return f"it is shared with every user (mode {mode:o})"
-    names = os.listdir(path)
-    found = set(names)
+    try:
+        names = os.listdir(path)
+    except PermissionError:
+        if info.st_uid == os.geteuid():
+            raise
+        return _theirs(info.st_uid)  # another user's private directory, and not ours to read
+    found = set(names) - CLUTTER
     if not found or MARKER in found or found & SIGNATURE or found <= OURS:
         return None
     others = sorted(found - OURS)
@@ -126,13 +145,14 @@ def why_not_ours(path: Path) -> str | None:
     return f"it holds files that are not Symphony's ({shown})"
 
 
-def _user(uid: int) -> str:
+def _theirs(uid: int) -> str:
     import pwd
 
     try:
-        return pwd.getpwuid(uid).pw_name
+        user = pwd.getpwuid(uid).pw_name
     except KeyError:
-        return f"uid {uid}"
+        user = f"uid {uid}"
+    return f"it belongs to another user ({user})"
 
 
 def _mark(path: Path) -> None:

@@ -122,3 +122,39 @@ def test_a_state_dir_refusal_names_the_role_and_the_flag(tmp_path: Path) -> None
         "(--state-dir DIR)"
     )
     assert os.listdir(shared) == ["other.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a directory away")
+def test_a_private_marked_directory_of_another_owner_is_used_as_it_is(tmp_path: Path) -> None:
+    # On NFS (all_squash), sshfs or CIFS, or after sudo, the directory Symphony made
+    # shows another owner on every later start: it is used, and needs no chmod.
+    state = claim_private_dir(tmp_path / "state")
+    (state / "symphony.db").write_text("ours\n")
+    os.chown(state, 65534, -1)
+    assert why_not_ours(state) is None
+    claim_private_dir(state)
+    assert (mode(state), state.stat().st_uid) == (0o700, 65534)
+    # One that would need a chmod still needs the owner.
+    os.chmod(state, 0o750)
+    why = why_not_ours(state)
+    assert why is not None and why.startswith("it belongs to another user (")
+    refused(state, why)
+
+
+def test_common_tls_names_do_not_make_a_directory_ours(tmp_path: Path) -> None:
+    project = directory(tmp_path / "project", 0o755, "README.md", "src/", "server.key")
+    refused(project, "it holds files that are not Symphony's (README.md, src)")
+    # Alone, they are a Node's identity or `symphony up`'s node keys from before the mark.
+    identity = directory(tmp_path / "identity", 0o755, "node.key", "node.pem", "ca.pem")
+    claim_private_dir(identity)
+    assert mode(identity) == 0o700
+
+
+def test_os_clutter_is_not_looked_at(tmp_path: Path) -> None:
+    clutter = (".DS_Store", "lost+found/", "Thumbs.db", "desktop.ini", ".gitignore")
+    cluttered = directory(tmp_path / "state", 0o755, *clutter)
+    claim_private_dir(cluttered)
+    assert mode(cluttered) == 0o700
+    assert (cluttered / MARKER).is_file()
+    project = directory(tmp_path / "project", 0o755, ".DS_Store", "notes.txt")
+    refused(project, "it holds files that are not Symphony's (notes.txt)")
