@@ -250,7 +250,7 @@ class AsyncClient:
             since=since,
             timestamps=timestamps,
         )
-        return await self._text(path)
+        return await self._text(path, timeout=max(self.timeout, c.LOGS_TIMEOUT))
 
     async def follow_logs(
         self,
@@ -278,11 +278,10 @@ class AsyncClient:
         )
         timeout = self._httpx.Timeout(self.timeout, read=None)
         try:
-            with self._anyio.fail_after(self.timeout):
-                opened = await self._pick("GET", path, None, timeout=timeout, stream=True)
+            opened, end = await self._pick("GET", path, None, timeout=timeout, bound=self.timeout)
             async with _Opened(opened) as response:
                 if response.status_code >= 400:
-                    with self._anyio.fail_after(self.timeout):
+                    with self._anyio.fail_after(_left(end)):
                         body = await _read(response, self.max_answer)
                     raise c.error_of(response.status_code, response.reason_phrase, body)
                 async for line in _lines(response):
@@ -350,8 +349,8 @@ class AsyncClient:
     async def _items(self, path: str, key: str) -> list[dict[str, Any]]:
         return c.decode_items(*await self._exchange("GET", path), key)
 
-    async def _text(self, path: str) -> str:
-        status, reason, data = await self._exchange("GET", path)
+    async def _text(self, path: str, *, timeout: float | None = None) -> str:
+        status, reason, data = await self._exchange("GET", path, timeout=timeout)
         if status >= 400:
             raise c.error_of(status, reason, data)
         return data.decode("utf-8", "replace")
@@ -364,9 +363,9 @@ class AsyncClient:
         ``max_answer`` bytes."""
         seconds = timeout or self.timeout
         try:
-            with self._anyio.fail_after(seconds):
-                response = await self._pick(method, path, body, timeout=seconds, stream=True)
-                async with _Opened(response):
+            response, end = await self._pick(method, path, body, timeout=seconds, bound=seconds)
+            async with _Opened(response):
+                with self._anyio.fail_after(_left(end)):
                     data = await _read(response, self.max_answer)
         except self._httpx.TransportError as error:
             raise ConductorUnreachable(self.url, _reason(error)) from None
@@ -381,46 +380,84 @@ class AsyncClient:
         body: Any,
         *,
         timeout: float | httpx.Timeout,
-        stream: bool = False,
-    ) -> httpx.Response:
+        bound: float,
+    ) -> tuple[httpx.Response, float]:
         """Send to the current Conductor, or to the next ones while a Conductor cannot
         be reached or is a standby that reaches no leader (nothing was applied there);
-        a request sent on a connection that then failed is not repeated elsewhere. With
-        ``stream`` the body is left to read (and the response to close)."""
+        a request sent on a connection that then failed is not repeated elsewhere.
+
+        Each Conductor's attempt has ``bound`` seconds of its own (one that cannot be
+        reached in time leaves the next its whole time): the streamed response comes
+        back with the moment its attempt ends, for the caller to read its body by."""
         payload = None if body is None else c.encode(body)
         headers = {"Content-Type": "application/json"} if payload is not None else None
         start = self.urls.index(self.url)
         order = self.urls[start:] + self.urls[:start]
         tried: list[str] = []  # what each Conductor passed over said, for the error
         for number, url in enumerate(order, 1):
+            sent = _Sent()
             request = self._http.build_request(
-                method, url + path, content=payload, headers=headers, timeout=timeout
+                method,
+                url + path,
+                content=payload,
+                headers=headers,
+                timeout=timeout,
+                extensions={"trace": sent},
             )
+            end = self._anyio.current_time() + bound
+            reason: str | None = None  # why this Conductor is passed over, if it is
             try:
-                response = await self._http.send(request, stream=stream)
-            except self._httpx.ConnectError as error:
-                if number < len(order):
-                    tried.append(c.passed_over(url, _reason(error)))
-                    continue
-                raise ConductorUnreachable(url, _reason(error), tried=tried) from None
+                with self._anyio.fail_after(bound):
+                    response = await self._http.send(request, stream=True)
+            except (self._httpx.ConnectError, self._httpx.ConnectTimeout) as error:
+                reason = _reason(error)
+            except TimeoutError:
+                if sent.began:  # it may have been applied: not to be sent again
+                    raise ConductorUnreachable(url, "timed out", tried=tried) from None
+                reason = "timed out"
             except self._httpx.TransportError as error:
                 raise ConductorUnreachable(url, _reason(error), tried=tried) from None
+            if reason is not None:
+                if number < len(order):
+                    tried.append(c.passed_over(url, reason))
+                    continue
+                raise ConductorUnreachable(url, reason, tried=tried)
             role = response.headers.get(c.ROLE_HEADER)
             if c.try_next(response.status_code, role) and (number < len(order) or tried):
                 try:
-                    answer = await _read(response, self.max_answer)
-                except (self._httpx.TransportError, ApiError):
+                    with self._anyio.fail_after(_left(end)):
+                        answer = await _read(response, self.max_answer)
+                except (self._httpx.TransportError, ApiError, TimeoutError):
                     answer = b""  # the status and the role say enough
                 finally:
                     await response.aclose()
-                status, reason = response.status_code, response.reason_phrase
+                status, phrase = response.status_code, response.reason_phrase
                 if number == len(order):  # the last one too: its answer is the error
-                    raise c.error_of(status, reason, answer, url=url, tried=tried)
-                tried.append(c.passed_over(url, str(c.error_of(status, reason, answer))))
+                    raise c.error_of(status, phrase, answer, url=url, tried=tried)
+                tried.append(c.passed_over(url, str(c.error_of(status, phrase, answer))))
                 continue
             self.url = url
-            return response
+            return response, end
         raise AssertionError("unreachable: the last URL returns or raises")
+
+
+def _left(end: float) -> float:
+    """Seconds left until ``end`` (anyio's clock), none once it passed."""
+    import anyio
+
+    return max(end - anyio.current_time(), 0.0)
+
+
+class _Sent:
+    """Whether a request began to be sent, told by httpcore's ``trace`` extension: a
+    timeout before that leaves nothing applied, so the next Conductor may be tried."""
+
+    def __init__(self) -> None:
+        self.began = False
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if "send_request_headers" in event:
+            self.began = True
 
 
 async def _read(response: httpx.Response, limit: int) -> bytes:

@@ -13,6 +13,10 @@ from ._errors import ApiError
 #: Seconds for ordinary requests; a delete waits for process groups to stop.
 TIMEOUT = 30.0
 DELETE_TIMEOUT = 150.0
+#: A log tail: a Conductor may wait 30 s for the node to send it, then answer up to
+#: 100,000 lines; the client waits for that (or for the Conductor's own 504) and then
+#: some, rather than give up first.
+LOGS_TIMEOUT = 30.0 + 30.0
 USER_AGENT = "symphony-client"
 #: A standby Conductor marks its answers with this header, as does one that is
 #: stopping (see ha.md).

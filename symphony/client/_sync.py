@@ -214,7 +214,7 @@ class Client:
             since=since,
             timestamps=timestamps,
         )
-        return self._text(path)
+        return self._text(path, timeout=max(self.timeout, c.LOGS_TIMEOUT))
 
     def follow_logs(
         self,
@@ -356,8 +356,8 @@ class Client:
     def _items(self, path: str, key: str) -> list[dict[str, Any]]:
         return c.decode_items(*self._exchange("GET", path, None, self.timeout), key)
 
-    def _text(self, path: str) -> str:
-        status, reason, data = self._exchange("GET", path, None, self.timeout)
+    def _text(self, path: str, *, timeout: float | None = None) -> str:
+        status, reason, data = self._exchange("GET", path, None, timeout or self.timeout)
         if status >= 400:
             raise c.error_of(status, reason, data)
         return data.decode("utf-8", "replace")
@@ -379,16 +379,17 @@ class Client:
         """Send to the current Conductor, or to the next ones while a Conductor cannot
         be reached or is a standby that reaches no leader (nothing was applied there).
         Once a request is sent and the connection fails, it is not repeated elsewhere:
-        it may have been applied. ``timeout`` bounds it all, up to the answer's body
-        included (read within it by :meth:`_read`)."""
-        deadline = d.Deadline(timeout)
+        it may have been applied. ``timeout`` bounds each Conductor's attempt, up to the
+        answer's body included (read within it by :meth:`_read`): one that cannot be
+        reached in time leaves the next its whole time, so the whole is bounded by the
+        number of Conductors times ``timeout``."""
         start = self.urls.index(self.url)
         order = self.urls[start:] + self.urls[:start]
         tried: list[str] = []  # what each Conductor passed over said, for the error
         for number, url in enumerate(order, 1):
             conn = self._connection(url, timeout)
             try:
-                d.connect(conn, deadline)
+                d.connect(conn, d.Deadline(timeout))
             except OSError as error:
                 conn.close()
                 if number < len(order):
@@ -404,7 +405,7 @@ class Client:
                 except (OSError, http.client.HTTPException, ApiError):
                     answer = b""  # the status and the role say enough
                 finally:
-                    conn.close()
+                    _close(conn, response)  # the answer may be half-read
                 said = c.error_of(response.status, response.reason, answer)
                 if number == len(order):  # the last one too: its answer is the error
                     raise c.error_of(response.status, response.reason, answer, url=url, tried=tried)

@@ -260,3 +260,76 @@ async def test_client_async_followed_line_comes_in_pieces(
         3,
     ]
     assert lines[-1] == "end"
+
+
+# ---- a Conductor that cannot be reached, then the next -------------------------------------
+def healthy(conn: socket.socket, path: str) -> None:
+    """A prompt, whole answer."""
+    body = b'{"status": "ok"}'
+    _head(conn, f"Content-Length: {len(body)}\r\nConnection: close\r\n")
+    conn.sendall(body)
+
+
+@pytest.fixture
+def switched_off() -> Iterator[str]:
+    """A Conductor whose connects hang, as one switched off behind a firewall that drops
+    them: a listener whose queue of connections is full and never accepted, so the
+    kernel drops each new SYN (the connect waits, never refused)."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    address = listener.getsockname()
+    filler = socket.create_connection(address, timeout=1)  # the one place in the queue
+    yield f"http://127.0.0.1:{address[1]}"
+    filler.close()
+    listener.close()
+
+
+def test_client_moves_on_from_a_conductor_that_uses_its_whole_timeout(
+    serve: Callable[[Behaviour], str], switched_off: str
+) -> None:
+    # Each URL gets its own timeout: one Conductor that cannot be reached in time must
+    # not use up the next one's too.
+    client = _client(f"{switched_off},{serve(healthy)}", timeout=0.5)
+    assert client.health() == {"status": "ok"}
+    assert client.url != switched_off
+
+
+async def test_client_async_moves_on_from_a_conductor_that_uses_its_whole_timeout(
+    serve: Callable[[Behaviour], str], switched_off: str
+) -> None:
+    async with _async_client(f"{switched_off},{serve(healthy)}", timeout=0.5) as client:
+        assert await client.health() == {"status": "ok"}
+        assert client.url != switched_off
+
+
+# ---- a log tail the Conductor waits for ----------------------------------------------------
+def slow_tail(conn: socket.socket, path: str) -> None:
+    """A log tail answered after a wait longer than the client's ordinary timeout, as a
+    Conductor waits for the node to send it."""
+    time.sleep(1.0)
+    body = b"line 1\nline 2\n"
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+
+
+def test_client_log_tail_waits_longer_than_the_conductor() -> None:
+    # Else the client gives up before the Conductor's own clear 504.
+    from symphony.conductor.api.routes_logs import TAIL_TIMEOUT
+
+    assert common.LOGS_TIMEOUT >= TAIL_TIMEOUT + 30
+
+
+def test_client_log_tail_is_given_the_time_the_conductor_takes(
+    serve: Callable[[Behaviour], str],
+) -> None:
+    client = _client(serve(slow_tail), timeout=0.5)
+    assert client.logs("web") == "line 1\nline 2\n"
+
+
+async def test_client_async_log_tail_is_given_the_time_the_conductor_takes(
+    serve: Callable[[Behaviour], str],
+) -> None:
+    async with _async_client(serve(slow_tail), timeout=0.5) as client:
+        assert await client.logs("web") == "line 1\nline 2\n"
