@@ -89,15 +89,14 @@ def _link_inside(root: str, name: str, target: str) -> None:
         raise ArchiveError(f"link {name[:100]!r} -> {target[:100]!r}: points outside")
 
 
-def _resolves_inside(root: str, path: str, name: str) -> None:
-    """``path`` (an entry's place under ``root``, or a link's target), resolved through
-    the links already unpacked, must be inside ``root``.
+def _resolves_inside(real_root: str, path: str, name: str) -> None:
+    """``path`` (an entry's place under the root, or a link's target), resolved through
+    the links already unpacked, must be inside the root (``real_root``: resolved once).
 
     A link's text alone is not enough: with ``d -> .`` unpacked, ``d/d/../..`` reads as
     ``.`` but climbs two levels above ``d`` on disk, and an entry written "into" a link
     to it would land outside. The checks then go by what the disk holds.
     """
-    real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root + os.sep):
         raise ArchiveError(f"entry {name[:100]!r}: points outside the destination")
@@ -138,6 +137,7 @@ def _unzip(archive: str, root: str, max_bytes: int) -> None:
     import zipfile
 
     budget = _Budget(max_bytes)
+    real_root = os.path.realpath(root)  # once: each entry's checks resolve against it
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
@@ -147,14 +147,15 @@ def _unzip(archive: str, root: str, max_bytes: int) -> None:
                 if not name:
                     continue
                 path = os.path.join(root, name)
-                _resolves_inside(root, os.path.dirname(path), name)  # through links made
+                _resolves_inside(real_root, os.path.dirname(path), name)  # through links
                 if info.is_dir():
-                    _resolves_inside(root, path, name)
+                    _resolves_inside(real_root, path, name)
                     os.makedirs(path, exist_ok=True)
                 elif stat.S_ISLNK(mode):
                     target = zf.read(info)[:4096].decode("utf-8", "replace")
                     _link_inside(root, name, target)
-                    _resolves_inside(root, os.path.join(os.path.dirname(path), target), name)
+                    link_to = os.path.join(os.path.dirname(path), target)
+                    _resolves_inside(real_root, link_to, name)
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     os.symlink(target, path)
                 else:
