@@ -34,7 +34,7 @@ import trio
 
 from symphony.errors import SymphonyError
 
-from .leadership import LEASE
+from .leadership import LEASE, release_quietly
 from .store import Lease, Store
 
 log = logging.getLogger("symphony.conductor.alone")
@@ -104,7 +104,7 @@ class AloneLease:
             if lease.holder == self.holder:
                 # Our term ended (another Conductor held the lease meanwhile, and has let
                 # it run out since), so the store gave us a new one: not ours to keep.
-                self._give_up(lease)
+                release_quietly(self.store, lease)
                 self.taken_by = "another Conductor (its lease has run out since)"
             else:
                 self.taken_by = lease.holder
@@ -138,13 +138,7 @@ class AloneLease:
         """Give the lease up (a clean stop), so another Conductor may start at once."""
         lease, self._lease = self._lease, None
         if lease is not None:
-            self._give_up(lease)
-
-    def _give_up(self, lease: Lease) -> None:
-        try:
-            self.store.release_lease(lease)
-        except Exception as error:  # the store may be gone; the lease then runs out
-            log.warning("could not release the lease: %s", error)
+            release_quietly(self.store, lease)
 
     def _acquire(self) -> Lease:
         renew = None if self._lease is None else self._lease.token

@@ -168,10 +168,7 @@ class Leadership:
         lease, self._held = self._lease or self._held, None
         self.step_down()
         if lease is not None:
-            try:
-                self.store.release_lease(lease)
-            except Exception as error:  # the store may be gone; the lease then expires
-                log.warning("could not release the lease: %s", error)
+            release_quietly(self.store, lease)
 
     async def keep_until(self, done: trio.Event) -> None:
         """Renew the lease (as a leader does) until ``done`` is set or the lease is lost:
@@ -263,3 +260,12 @@ class Leadership:
             self._failed_at = trio.current_time()
             return True
         return seen is None or seen.holder == self.holder or seen.expires_at <= self.wall()
+
+
+def release_quietly(store: Store, lease: Lease) -> None:
+    """Give ``lease`` up at once, if it still carries its token; a store that fails is
+    only logged (it may be gone: the lease then runs out by itself)."""
+    try:
+        store.release_lease(lease)
+    except Exception as error:
+        log.warning("could not release the lease: %s", error)
