@@ -96,7 +96,12 @@ class AsyncClient:
     async def create_deployments(self, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Create several deployments in one transaction, all of them or none
         (``POST /deployments:batch``); returns them in order."""
-        answer = await self._json("POST", "/deployments:batch", c.batch_body(specs))
+        answer = await self._json(
+            "POST",
+            "/deployments:batch",
+            c.batch_body(specs),
+            timeout=max(self.timeout, c.BATCH_TIMEOUT),
+        )
         return list(answer["deployments"])
 
     async def list_deployments(

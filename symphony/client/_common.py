@@ -10,8 +10,14 @@ from urllib.parse import quote, urlencode
 
 from ._errors import ApiError
 
-#: Seconds for ordinary requests; a delete waits for process groups to stop.
-TIMEOUT = 30.0
+#: Seconds for ordinary requests. A Conductor gives the actor that applies a change
+#: (a create, a PATCH, a restart, an experiment's change) 30 s before it answers 504:
+#: the client waits for that answer and then some, rather than give up at the same
+#: moment and say only "timed out".
+TIMEOUT = 30.0 + 15.0
+#: A batch of creates: the Conductor gives it 60 s before its 504.
+BATCH_TIMEOUT = 60.0 + 15.0
+#: A delete waits for process groups to stop (the Conductor gives it 120 s).
 DELETE_TIMEOUT = 150.0
 #: A log tail: a Conductor may wait 30 s for the node to send it, then answer up to
 #: 100,000 lines; the client waits for that (or for the Conductor's own 504) and then

@@ -89,7 +89,12 @@ class Client:
         """Create several deployments in one transaction, all of them or none
         (``POST /deployments:batch``); returns them in order. A refusal is an
         :class:`ApiError` whose ``detail`` names each bad item's ``index``."""
-        answer = self._json("POST", "/deployments:batch", c.batch_body(specs))
+        answer = self._json(
+            "POST",
+            "/deployments:batch",
+            c.batch_body(specs),
+            timeout=max(self.timeout, c.BATCH_TIMEOUT),
+        )
         return list(answer["deployments"])
 
     def upload(self, archive: bytes, *, timeout: float = 600.0) -> dict[str, Any]:
