@@ -159,11 +159,11 @@ class AsyncClient:
 
     async def _listing(self, view: str, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Each page of a listing of deployments, in turn."""
-        cursors = c.Cursors()
+        cursors = c.Cursors(max_bytes=self.max_answer)
         cursor = None
         while True:
             path = c.deployments_query(cursor, view=view, **filters)
-            answer = c.decode(*await self._exchange("GET", path))
+            answer = cursors.page(*await self._exchange("GET", path))
             cursor = cursors.after(answer)
             yield answer
             if cursor is None:

@@ -202,12 +202,25 @@ def too_large(status: int, limit: int) -> ApiError:
 
 class Cursors:
     """The cursors one listing went through: each page must name a new one, and a
-    listing ends within :data:`MAX_PAGES` pages. A server that answers the same cursor
-    again (or cycles) would otherwise be asked for ever."""
+    listing ends within :data:`MAX_PAGES` pages and ``max_bytes`` bytes in all (a
+    client's ``max_answer``: a listing is one answer in pages, and is kept whole). A
+    server that answers the same cursor again (or cycles) would otherwise be asked for
+    ever, and one that sends new cursors with full pages would fill the memory."""
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, *, max_bytes: int = MAX_ANSWER) -> None:
         self.limit = MAX_PAGES if limit is None else limit
+        self.max_bytes = max_bytes
+        self.read = 0
         self.seen: set[str] = set()
+
+    def page(self, status: int, reason: str, data: bytes) -> dict[str, Any]:
+        """A page's answer decoded, once its bytes are counted against the listing's."""
+        self.read += len(data)
+        if self.read > self.max_bytes:
+            raise ApiError(
+                status, "answer too large", f"a listing of more than {self.max_bytes} bytes"
+            )
+        return decode(status, reason, data)
 
     def after(self, answer: dict[str, Any]) -> str | None:
         """The cursor of the page after ``answer`` (None: it was the last), or the

@@ -151,11 +151,11 @@ class Client:
 
     def _listing(self, view: str, **filters: Any) -> Iterator[dict[str, Any]]:
         """Each page of a listing of deployments, in turn."""
-        cursors = c.Cursors()
+        cursors = c.Cursors(max_bytes=self.max_answer)
         cursor = None
         while True:
             path = c.deployments_query(cursor, view=view, **filters)
-            answer = c.decode(*self._exchange("GET", path, None, self.timeout))
+            answer = cursors.page(*self._exchange("GET", path, None, self.timeout))
             cursor = cursors.after(answer)
             yield answer
             if cursor is None:

@@ -70,15 +70,17 @@ class Pages:
     """``GET /deployments`` answered with cursors from ``cursors(n)`` (the n-th page),
     and with the last page once ``after`` pages were served."""
 
-    def __init__(self, cursors: Callable[[int], str], after: int = 50) -> None:
+    def __init__(self, cursors: Callable[[int], str], after: int = 50, items: int = 0) -> None:
         self.cursors = cursors
         self.after = after
+        self.items = items  # deployments per page (each about 100 bytes)
         self.served = 0
 
     def __call__(self, conn: socket.socket, path: str) -> None:
         self.served += 1
         cursor = None if self.served > self.after else self.cursors(self.served)
-        body = json.dumps({"deployments": [], "next_cursor": cursor}).encode()
+        items = [{"id": f"d{self.served}-{i}", "name": "x" * 80} for i in range(self.items)]
+        body = json.dumps({"deployments": items, "next_cursor": cursor}).encode()
         _head(conn, f"Content-Length: {len(body)}\r\nConnection: close\r\n")
         conn.sendall(body)
 
@@ -217,6 +219,26 @@ async def test_client_async_listing_ends_within_its_pages(
     async with _async_client(serve(Pages(lambda n: f"c{n}", after=20))) as client:
         with pytest.raises(ApiError, match="more than 5 pages"):
             await client.list_deployments()
+
+
+def test_client_listing_ends_within_its_bytes(serve: Callable[[Behaviour], str]) -> None:
+    # Pages of 1,000 deployments (about 100 KiB), each under the client's bound, and a
+    # new cursor every time: kept whole, the listing would grow to 50 pages' worth.
+    pages = Pages(lambda n: f"c{n}", after=50, items=1000)
+    client = _client(serve(pages))
+    with pytest.raises(ApiError, match=f"a listing of more than {LIMIT} bytes"):
+        client.list_deployments()
+    assert pages.served <= 4
+
+
+async def test_client_async_listing_ends_within_its_bytes(
+    serve: Callable[[Behaviour], str],
+) -> None:
+    pages = Pages(lambda n: f"c{n}", after=50, items=1000)
+    async with _async_client(serve(pages)) as client:
+        with pytest.raises(ApiError, match=f"a listing of more than {LIMIT} bytes"):
+            await client.list_deployments()
+    assert pages.served <= 4
 
 
 def test_client_listing_of_new_cursors_reads_every_page(
