@@ -23,46 +23,47 @@ def nested(levels: int, *, block: bool = False) -> str:
     return "[" * levels + "]" * levels
 
 
-def test_yaml_nesting_up_to_64_levels_loads() -> None:
-    value = load_yaml(nested(64))
-    for _ in range(63):
+def test_yaml_nesting_up_to_32_levels_loads() -> None:
+    """32: the Conductor's API refuses a body nested deeper, and a spec is sent as one."""
+    value = load_yaml(nested(32))
+    for _ in range(31):
         value = value[0]
     assert value == []
-    assert load_yaml(nested(64, block=True)) is not None
+    assert load_yaml(nested(32, block=True)) is not None
 
 
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        (nested(65), "line 1, column 65"),
-        (nested(65, block=True), "line 65, column 131"),
-        ("[" * 50_000, "line 1, column 65"),
-        ("a: " + "{b: " * 50_000, "line 1, column 256"),
-        ("- " * 50_000 + "x", "line 1, column 129"),
+        (nested(33), "line 1, column 33"),
+        (nested(33, block=True), "line 33, column 67"),
+        ("[" * 50_000, "line 1, column 33"),
+        ("a: " + "{b: " * 50_000, "line 1, column 128"),
+        ("- " * 50_000 + "x", "line 1, column 65"),
     ],
-    ids=["flow-65", "block-65", "flow-50000", "mapping-50000", "dash-50000"],
+    ids=["flow-33", "block-33", "flow-50000", "mapping-50000", "dash-50000"],
 )
-def test_yaml_nesting_past_64_levels_is_one_line_naming_where(text: str, where: str) -> None:
+def test_yaml_nesting_past_32_levels_is_one_line_naming_where(text: str, where: str) -> None:
     with pytest.raises(ValueError) as exc:
         load_yaml(text)
-    assert str(exc.value) == f"{where}: nested more than 64 levels deep"
+    assert str(exc.value) == f"{where}: nested more than 32 levels deep"
 
 
 def test_yaml_nesting_is_refused_without_libyaml_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """PyYAML's own composer (no libyaml installed) raised RecursionError here."""
     monkeypatch.delattr(yaml, "CSafeLoader")
-    with pytest.raises(ValueError, match="line 1, column 65: nested more than 64 levels deep"):
+    with pytest.raises(ValueError, match="line 1, column 33: nested more than 32 levels deep"):
         load_yaml("[" * 50_000)
     assert load_yaml("a: [[1]]\n") == {"a": [[1]]}
 
 
 def test_yaml_aliases_cannot_nest_deeper_than_the_text_shows() -> None:
-    """Each anchor one level deeper than the last: 70 short lines, 70 levels once the
+    """Each anchor one level deeper than the last: 40 short lines, 40 levels once the
     aliases are followed, which whoever walks the data (a JSON encoder) recurses into."""
-    lines = ["a0: &a0 [x]"] + [f"a{n}: &a{n} [*a{n - 1}]" for n in range(1, 70)]
-    with pytest.raises(ValueError, match=r"^line 65, column 6: nested more than 64 levels deep"):
+    lines = ["a0: &a0 [x]"] + [f"a{n}: &a{n} [*a{n - 1}]" for n in range(1, 40)]
+    with pytest.raises(ValueError, match=r"^line 33, column 6: nested more than 32 levels deep"):
         load_yaml("\n".join(lines))
-    assert load_yaml("\n".join(lines[:60]))["a59"] is not None
+    assert load_yaml("\n".join(lines[:30]))["a29"] is not None
 
 
 def test_yaml_text_past_the_size_bound_is_refused_before_parsing() -> None:

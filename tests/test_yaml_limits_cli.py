@@ -34,7 +34,7 @@ def refused(result: subprocess.CompletedProcess[str], says: str) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "says"),
     [
-        ("job.yaml", f"name: web\nconfig: {DEEP}\n", "job.yaml: invalid spec: line 2, column 72"),
+        ("job.yaml", f"name: web\nconfig: {DEEP}\n", "job.yaml: invalid spec: line 2, column 40"),
         ("job.json", '{"name": "web", "config": ' + DEEP, "not valid JSON: nested too deep"),
     ],
     ids=["yaml", "json"],
@@ -49,13 +49,13 @@ def test_deploy_refuses_a_spec_file_nested_past_bounds(
 
 def test_deploy_refuses_a_spec_on_stdin_nested_past_bounds() -> None:
     result = symphony("deploy", "-f", "-", "--conductor", NO_CONDUCTOR, stdin=DEEP)
-    refused(result, "<stdin>: invalid spec: line 1, column 65: nested more than 64 levels deep")
+    refused(result, "<stdin>: invalid spec: line 1, column 33: nested more than 32 levels deep")
 
 
 def test_service_refuses_a_config_file_nested_past_bounds(tmp_path: Path) -> None:
     config = tmp_path / "node.yaml"
     config.write_text(f"mode: node\nnode:\n  groups: {DEEP}\n")
-    says = f"{config}: line 3, column 73: nested more than 64 levels deep"
+    says = f"{config}: line 3, column 41: nested more than 32 levels deep"
     refused(symphony("--config", str(config)), says)
     refused(symphony("node", "--config", str(config), "--check-config"), says)
 
@@ -64,4 +64,4 @@ def test_launch_refuses_an_experiment_file_nested_past_bounds(tmp_path: Path) ->
     experiment = tmp_path / "rl.yaml"
     experiment.write_text(f"name: rl\nprocesses: {DEEP}\n")
     result = symphony("launch", str(experiment), "--dry-run", "--conductor", NO_CONDUCTOR)
-    refused(result, f"error: {experiment}: line 2, column 75: nested more than 64 levels deep")
+    refused(result, f"error: {experiment}: line 2, column 43: nested more than 32 levels deep")

@@ -11,7 +11,7 @@ is sent::
 
 YAML is read as a configuration file is (:func:`symphony.config.load_yaml`): duplicate
 keys refused, aliases bounded in what they expand to, none inside its own anchor, lists
-and mappings nested at most 64 deep. Either kind is at most 2 MiB of text
+and mappings nested at most 32 deep. Either kind is at most 2 MiB of text
 (:data:`symphony.config.MAX_CHARS`), and JSON nested too deep for Python's decoder is
 refused in one line as well.
 """

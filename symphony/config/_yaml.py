@@ -39,11 +39,11 @@ MAX_EXPANDED = 1024 * 1024
 #: The most characters of the text itself: twice :data:`MAX_EXPANDED`, which leaves room
 #: for comments and indentation that stand for nothing once composed.
 MAX_CHARS = 2 * MAX_EXPANDED
-#: The deepest nesting of lists and mappings: a configuration file's deepest key is 3
-#: levels down (``conductor.http.auth``), a spec's or an experiment's about 6
-#: (``processes[0].config.env.NAME``); 64 is far past any file a person writes, and
+#: The deepest nesting of lists and mappings: the Conductor's API refuses a body nested
+#: deeper (a spec is sent as one), a configuration file's deepest key is 3 levels down
+#: (``conductor.http.auth``), an experiment's about 6 (``processes[0].config.env.NAME``);
 #: far short of what a composer's recursion (or a JSON encoder's) can bear.
-MAX_DEPTH = 64
+MAX_DEPTH = 32
 
 
 def load_yaml(
@@ -57,7 +57,7 @@ def load_yaml(
 
     not valid YAML: line 2, column 7: expected ',' or ']', but got '<stream end>'
     line 3, column 1: duplicate key 'replicas'
-    line 1, column 65: nested more than 64 levels deep
+    line 1, column 33: nested more than 32 levels deep
     """
     if len(text) > max_chars:
         raise ValueError(f"too large: over {max_chars:,} characters")
@@ -115,7 +115,7 @@ def _too_deep(yaml: Any, limit: int, mark: Any) -> Exception:
 def _check_nesting(yaml: Any, parser: Any, limit: int) -> None:
     """Refuse text whose lists and mappings nest more than ``limit`` deep, reading the
     parser's events (no node is built): stops at the first collection too deep, so
-    50,000 ``[`` cost 65 events. A syntax error is raised as the load would raise it."""
+    50,000 ``[`` cost 33 events. A syntax error is raised as the load would raise it."""
     opens = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
     closes = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
     depth = 0

@@ -29,7 +29,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
     Read as a configuration file or a deployment spec is
     (:func:`symphony.config.load_yaml`): a duplicate key, an alias that expands past
-    bounds, nesting past 64 levels and a text past 2 MiB are refused, in one line."""
+    bounds, nesting past 32 levels and a text past 2 MiB are refused, in one line."""
     from symphony.config import load_yaml as load_strictly
     from symphony.config import read_yaml_text
 

@@ -79,7 +79,7 @@ def test_experiment_files_are_read_as_strictly_as_config_files(tmp_path: Path) -
         ExperimentSpec.load_yaml(twice)
     deep = tmp_path / "deep.yaml"
     deep.write_text("name: rl\nprocesses: " + "[" * 50_000 + "\n")
-    with pytest.raises(ValueError, match=r"deep.yaml: line 2, column 75: nested more than 64"):
+    with pytest.raises(ValueError, match=r"deep.yaml: line 2, column 43: nested more than 32"):
         ExperimentSpec.load_yaml(deep)
 
 
