@@ -66,13 +66,13 @@ def load_yaml(
     strict = _loader_class(yaml)
     loader = strict(text)
     try:
-        # Events first (a fifth of a load's time): the composer must never see a depth
-        # that could exhaust its stack.
-        _check_nesting(yaml, strict(text), max_depth)
+        # Events first: the composer must never see a depth that could exhaust its stack.
+        aliased = _check_nesting(yaml, strict(text), max_depth)
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_expansion(yaml, node, max_expanded, max_depth)
+        # Without an alias, the graph is as deep as the events said: not measured again.
+        _check_expansion(yaml, node, max_expanded, max_depth if aliased else None)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         # Content refused (a duplicate key, an unknown tag) is valid YAML all the same.
@@ -112,33 +112,40 @@ def _too_deep(yaml: Any, limit: int, mark: Any) -> Exception:
     return error
 
 
-def _check_nesting(yaml: Any, parser: Any, limit: int) -> None:
+def _check_nesting(yaml: Any, parser: Any, limit: int) -> bool:
     """Refuse text whose lists and mappings nest more than ``limit`` deep, reading the
     parser's events (no node is built): stops at the first collection too deep, so
-    50,000 ``[`` cost 33 events. A syntax error is raised as the load would raise it."""
-    opens = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-    closes = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-    depth = 0
+    50,000 ``[`` cost 33 events. A syntax error is raised as the load would raise it.
+    Returns whether the text holds an alias (``*name``)."""
+    steps = {
+        yaml.SequenceStartEvent: 1,
+        yaml.MappingStartEvent: 1,
+        yaml.SequenceEndEvent: -1,
+        yaml.MappingEndEvent: -1,
+    }
+    depth, aliased = 0, False
     try:
         while (event := parser.get_event()) is not None:
-            if isinstance(event, opens):
-                depth += 1
+            kind = type(event)  # a lookup, not isinstance: this loop is the cost
+            if (step := steps.get(kind)) is not None:
+                depth += step
                 if depth > limit:
                     raise _too_deep(yaml, limit, event.start_mark)
-            elif isinstance(event, closes):
-                depth -= 1
-            elif isinstance(event, yaml.StreamEndEvent):
-                return
+            elif kind is yaml.AliasEvent:
+                aliased = True
+            elif kind is yaml.StreamEndEvent:
+                break
     finally:
         parser.dispose()
+    return aliased
 
 
-def _check_expansion(yaml: Any, root: Any, limit: int, max_depth: int) -> None:
+def _check_expansion(yaml: Any, root: Any, limit: int, max_depth: int | None) -> None:
     """Refuse a node graph that loops, whose expansion passes ``limit`` characters (a
     scalar counts its length, every node one more), or whose aliases nest it more than
-    ``max_depth`` deep. Depth first without recursion (deep nesting must not exhaust
-    Python's stack); each node is measured once, so a document of a few hundred aliases
-    costs a few hundred steps, whatever it expands to.
+    ``max_depth`` deep (``None``: not measured). Depth first without recursion (deep
+    nesting must not exhaust Python's stack); each node is measured once, so a document
+    of a few hundred aliases costs a few hundred steps, whatever it expands to.
     """
     sizes: dict[int, int] = {}
     heights: dict[int, int] = {}  # the levels of lists and mappings from a node down
@@ -152,10 +159,10 @@ def _check_expansion(yaml: Any, root: Any, limit: int, max_depth: int) -> None:
             own = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
             children = _children(yaml, node)
             sizes[key] = 1 + own + sum(sizes[id(c)] for c in children)
-            scalar = isinstance(node, yaml.ScalarNode)
-            heights[key] = 0 if scalar else 1 + max((heights[id(c)] for c in children), default=0)
-            if heights[key] > max_depth:
-                raise _too_deep(yaml, max_depth, node.start_mark)
+            if max_depth is not None and not isinstance(node, yaml.ScalarNode):
+                heights[key] = 1 + max((heights.get(id(c), 0) for c in children), default=0)
+                if heights[key] > max_depth:
+                    raise _too_deep(yaml, max_depth, node.start_mark)
             if sizes[key] > limit:
                 raise yaml.constructor.ConstructorError(
                     None,
