@@ -61,3 +61,20 @@ async def test_a_restart_report_is_one_transaction_with_its_events_and_count(
         (instance,) = cluster.view("loop")["instances"]
         assert (instance["state"], instance["pid"], instance["restarts"]) == ("running", 42, 1)
         assert (instance["signal"], instance["exit_code"]) == ("SIGKILL", None)
+
+
+async def test_an_exit_the_node_knows_the_reason_of_says_it_in_its_event(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """A container's runtime failing (its last words), a failed health check: the
+    ``exited`` event says why, as ``restarting`` and ``failed`` events do."""
+    async with running_cluster(tmp_path / "db") as cluster:
+        await cluster.deployments.ask(CreateDeployment(spec("box")))
+        await trio.testing.wait_all_tasks_blocked()
+        [(node, start)] = cluster.starts()
+        await cluster.report(node, start, "running", pid=41, started_at=1.0, at=1.0)
+        why = "podman: Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted"
+        await cluster.report(node, start, "exited", exit_code=126, reason=why, final=True, at=2.0)
+        assert cluster.events("box")[-1] == f"{start.instance_id} exited with code 126: {why}"
+        (instance,) = cluster.view("box")["instances"]
+        assert (instance["exit_code"], instance["reason"]) == (126, why)

@@ -309,7 +309,10 @@ def status_event(
         # instance settled ("exited" again, final): one exit, one event.
         how = f"signal {after.signal}" if after.signal else f"code {after.exit_code}"
         data = {"exit_code": after.exit_code, "signal": after.signal}
-        return "exited", f"{after.id} exited with {how}", data
+        # Why, when the node knows: a failed health check, an exit status it could not
+        # know, a container runtime's own error (its last words).
+        why = f": {u.reason}" if u.reason else ""
+        return "exited", f"{after.id} exited with {how}{why}", data
     if u.state == S.RESTARTING:
         when = u.restart_at - (u.at or time.time()) if u.restart_at is not None else None
         text = f"{after.id} restarting" + (f" in {max(when, 0.0):.3g} s" if when else "")

@@ -5,7 +5,8 @@ the way a person would, so rootless podman works where there is no daemon at all
 
 - :mod:`.runtime`: which runtimes this node has (reported in the hello);
 - :mod:`.argv`: the command lines (``run``, ``attach``), pure;
-- :mod:`.control`: what runs beside a job (pull, ``image exists``, ``ps``, ``stop``).
+- :mod:`.control`: what runs beside a job (pull, ``image exists``, ``ps``, ``stop``);
+- :mod:`.failure`: why a run failed when the runtime itself did (exit codes 125-127).
 
 A container job is one run of ``<runtime> run --rm --name symph-<instance id> --label
 symphony.instance=<id> ...`` under the node monitor, attached: its output goes to the

@@ -146,6 +146,16 @@ class Monitor:
         self.sync()
         self._syncer.flush()
 
+    def idle(self) -> bool:
+        """True when exiting would lose nothing: no run lives (ours or an earlier
+        monitor's), no end waits for its leftovers or its bookkeeping. An ended run the
+        agent has not acknowledged yet is no reason to stay: its record is on disk, made
+        durable by :meth:`flush` before the monitor exits, and the next monitor reports
+        it (:mod:`.takeover`)."""
+        if self.leaders or self.foreign or self.kill_at or self._after or self.finishing:
+            return False
+        return all(run.state == "ended" for run in self.runs.values())
+
     def new_iteration(self) -> None:
         """Called by the loop before handling a new batch of events."""
         self._snapshot = None

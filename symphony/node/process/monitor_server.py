@@ -26,11 +26,13 @@ agent when a run ends (paced: see :data:`ANNOUNCE_GAP`). Operations:
 - ``shutdown`` (kill: bool): optionally SIGKILL every job, then exit.
 
 Only one monitor runs per state dir: it holds an exclusive ``flock`` on ``monitor.lock``.
+A monitor with no live job and no agent connected for :data:`IDLE_EXIT` seconds exits
+on its own; one that starts meanwhile waits for it (``monitorstart.take_lock``).
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import selectors
@@ -44,6 +46,7 @@ from symphony.heap import release_free_heap
 
 from .monitor import LOGGER_WAIT, Monitor
 from .monitorfiles import LOCK_NAME, SOCKET_NAME
+from .monitorstart import daemonize, take_lock
 from .runstore import Run
 from .spawn import SpawnError, Started, raise_open_files
 
@@ -60,6 +63,13 @@ TRIM_AFTER_IDLE = 1.0  # seconds without a request or event before the heap is t
 #: on the cores the restarted job needs. A reply flushes what waits first: the order of
 #: everything an agent reads is the order in which it happened.
 ANNOUNCE_GAP = 0.02
+#: Seconds a monitor with no live job and no agent connected waits, then exits (its
+#: socket removed; its lock let go). Jobs of a killed or stopped agent keep it forever;
+#: with none it would be a stray process for good (after ``symphony up`` killed, say).
+#: An agent that comes back starts a fresh monitor if this one has gone, so the grace
+#: only spares that start (about 0.1 s): a minute covers an agent's restart (systemd's
+#: 0.1 s delay plus the agent's own start, a few seconds on a loaded machine) many times.
+IDLE_EXIT = 60.0
 
 
 class _Client:
@@ -97,14 +107,21 @@ class MonitorServer:
         signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wakeups)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Since when the monitor has had nothing to keep and no agent (see _idle_deadline).
+        self._idle_since: float | None = None
+        self.listener = self._listen()
+
+    def _listen(self) -> socket.socket:
+        """A listening socket under :data:`SOCKET_NAME`, in place of any left there."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Relative to our cwd (the state dir): unix socket paths are limited to ~107 bytes.
         if os.path.exists(SOCKET_NAME):
             os.unlink(SOCKET_NAME)
-        self.listener.bind(SOCKET_NAME)
-        self.listener.listen(16)
-        self.listener.setblocking(False)
-        self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
+        listener.bind(SOCKET_NAME)
+        listener.listen(16)
+        listener.setblocking(False)
+        self.selector.register(listener, selectors.EVENT_READ, self._accept)
+        return listener
 
     def serve_forever(self) -> None:
         # Once work stops for a moment (the agent's hello answered, a burst of starts
@@ -120,6 +137,8 @@ class MonitorServer:
                 timeout = min(
                     timeout, max(0.0, self._announced_at + ANNOUNCE_GAP - time.monotonic())
                 )
+            if (idle_until := self._idle_deadline()) is not None:
+                timeout = min(timeout, max(0.0, idle_until - time.monotonic()))
             events = self._select(timeout)
             self.monitor.new_iteration()
             for key, mask in events:
@@ -138,13 +157,73 @@ class MonitorServer:
             elif trim_at is not None and time.monotonic() >= trim_at:
                 trim_at = None
                 release_free_heap()
+            idle_until = self._idle_deadline()
+            if idle_until is not None and time.monotonic() >= idle_until and self._retire():
+                self.running = False
         self.monitor.flush()
         self._release_held()
         for client in list(self.clients.values()):
             self._flush(client, final=True)
             self._close(client)
+        if self.listener.fileno() != -1:  # not closed by _retire
+            self.listener.close()
+            os.unlink(SOCKET_NAME)
+
+    # ---- exiting when idle ----------------------------------------------------------
+    def _idle_deadline(self) -> float | None:
+        """When the monitor exits if nothing changes meanwhile (see :data:`IDLE_EXIT`):
+        None while an agent is connected, or a job lives, or any work is left."""
+        if (
+            self.clients
+            or self._started
+            or self._hellos
+            or self._held
+            or not self.running
+            or not self.monitor.idle()
+        ):
+            self._idle_since = None
+            return None
+        if self._idle_since is None:
+            self._idle_since = time.monotonic()
+        return self._idle_since + IDLE_EXIT
+
+    def _retire(self) -> bool:
+        """Stop listening for good (True), unless an agent connected just now (False:
+        the monitor then serves it, under a new listener).
+
+        The socket's name goes first: no agent can connect after that. One that tries
+        starts a monitor of its own, which waits for our lock if it finds no socket
+        (``take_lock``): we let go of it at once (``main``), the records made durable
+        before. A connection made before the name went is still waiting to be
+        accepted: it wins, and the monitor stays. (One that comes in the microseconds
+        between the last accept and the close is dropped: its agent sees a monitor
+        lost and starts another, as it would after any loss.)
+        """
+        self.monitor.flush()  # the records as the next monitor will read them
+        with contextlib.suppress(FileNotFoundError):  # removed by hand: no agent comes
+            os.unlink(SOCKET_NAME)
+        late = False
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except BlockingIOError:
+                break
+            except OSError:  # one waits that cannot be taken just now (no descriptor left)
+                late = True
+                break
+            self._add_client(conn)
+            late = True
+        self.selector.unregister(self.listener)
         self.listener.close()
-        os.unlink(SOCKET_NAME)
+        if late:
+            self.listener = self._listen()
+            return False
+        print(
+            f"no job and no agent for {IDLE_EXIT:g} s: the node monitor exits",
+            file=sys.stderr,
+            flush=True,
+        )
+        return True
 
     def _select(self, timeout: float) -> list[tuple[selectors.SelectorKey, int]]:
         """Wait for the next events; also for the logger the monitor's bookkeeping waits
@@ -172,6 +251,9 @@ class MonitorServer:
             conn, _ = self.listener.accept()
         except BlockingIOError:
             return
+        self._add_client(conn)
+
+    def _add_client(self, conn: socket.socket) -> None:
         conn.setblocking(False)
         client = _Client(conn)
         self.clients[conn.fileno()] = client
@@ -365,29 +447,6 @@ def _nothing(fileobj: Any, mask: int) -> None:
     """A wake-up: the loop's reap after the events does the work."""
 
 
-def _daemonize(state_dir: str) -> int:
-    """Fork into a new session; the parent exits once the child reports ready.
-
-    Returns (in the child) the pipe on which to report readiness: ``ok`` or ``busy``.
-    """
-    read_end, write_end = os.pipe()
-    if os.fork() > 0:
-        os.close(write_end)
-        answer = os.read(read_end, 16)
-        os._exit(0 if answer in (b"ok", b"busy") else 1)
-    os.close(read_end)
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    log_path = os.path.join(state_dir, "monitor.log")
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    os.dup2(log, 2)
-    os.close(devnull)
-    os.close(log)
-    return write_end
-
-
 USAGE = "usage: monitor_server --state-dir DIR [--daemon]"
 
 
@@ -420,12 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     state_dir = os.path.abspath(parsed[0])
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    ready = _daemonize(state_dir) if parsed[1] else None
+    ready = daemonize(state_dir) if parsed[1] else None
     os.chdir(state_dir)
     lock = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not take_lock(lock):
         if ready is not None:
             os.write(ready, b"busy")
         return 0
@@ -437,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("ready", flush=True)
     server.serve_forever()
+    os.close(lock)  # at once: a monitor started meanwhile waits for it (take_lock)
     return 0
 
 

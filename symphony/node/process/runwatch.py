@@ -23,10 +23,12 @@ from typing import Any
 import trio
 
 from ..container import CONTAINER_KINDS
+from ..container.failure import runtime_failure
 from ..container.launch import CONTAINER_STOP_MARGIN, stop_instance_container
 from .health import watch_health
 from .mirror import mirrored
 from .records import Health, signal_name, stopped_fields
+from .redact import mask_text
 from .restart import Decision
 from .sampler import TreeSampler
 from .supervised import SupervisedInstance
@@ -122,6 +124,21 @@ class RunWatcher(SupervisedInstance):
             self._stopped_run, sigkill_sent=self._sigkill_sent, stop_timeout=timeout
         )
 
+    def _runtime_failure(self, ended: dict[str, Any]) -> str | None:
+        """A container run's reason when its runtime failed (exit code 125-127): the
+        runtime's own last words from the run's stderr log (:mod:`..container.failure`),
+        its secret values masked once more (the logger masked them in the file)."""
+        if self.spec.kind not in CONTAINER_KINDS:
+            return None
+        words = runtime_failure(
+            self.spec.kind,
+            ended.get("exit_code"),
+            str(ended.get("stderr") or ""),
+            since=float(ended.get("started_at") or 0.0),
+        )
+        held = self.node.secrets.get(self.request.instance_id, {})
+        return mask_text(words, held.values()) if words else None
+
     def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health
         self._set(self.state, reason=reason)
@@ -136,7 +153,7 @@ class RunWatcher(SupervisedInstance):
         wall = max(0.0, (ended.get("ended_at") or 0.0) - ended["started_at"])
         runtime = wall if started is None else max(wall, trio.current_time() - started)
         reason = unhealthy and f"unhealthy: {unhealthy}"
-        reason = reason or ended.get("reason")
+        reason = reason or ended.get("reason") or self._runtime_failure(ended)
         by_monitor = mirrored(ended, self.tracker, now=trio.current_time())
         if by_monitor is not None:  # it ended on its own: the monitor applied the rule
             self._successor = by_monitor.successor or by_monitor.spawn_error
