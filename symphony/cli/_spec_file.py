@@ -10,15 +10,17 @@ is sent::
     job.yaml: invalid spec: too large once its aliases (*name) are expanded: ...
 
 YAML is read as a configuration file is (:func:`symphony.config.load_yaml`): duplicate
-keys refused, aliases bounded in what they expand to, none inside its own anchor.
+keys refused, aliases bounded in what they expand to, none inside its own anchor. JSON
+refuses a duplicate key too (:mod:`symphony.uniquejson`).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from symphony import uniquejson
 
 from ._errors import CLIError
 
@@ -32,7 +34,9 @@ def load_spec_text(text: str, source: str) -> dict[str, Any]:
     """Parse a spec document: JSON if it looks like JSON, else YAML (one mapping)."""
     if text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = uniquejson.loads(text)
+        except uniquejson.DuplicateKey as exc:  # as a YAML file's is said
+            raise CLIError(f"{source}: invalid spec: {exc}") from None
         except ValueError as exc:  # json.JSONDecodeError
             raise CLIError(f"{source}: invalid spec: not valid JSON: {exc}") from None
     else:
