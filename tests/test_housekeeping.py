@@ -69,11 +69,11 @@ def test_housekeeping_keys_reach_the_conductor_tree(tmp_path: Path) -> None:
 def test_housekeeping_docs_example_is_a_valid_config() -> None:
     import re
 
-    import yaml
+    from symphony.config import load_yaml
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
     (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "events:" in b]
-    config = parse_config(yaml.safe_load(block)).conductor
+    config = parse_config(load_yaml(block)).conductor
     assert config is not None and retention_of(config) == Retention(
         keep_per_deployment=200, max_age_sec=604_800.0
     )

@@ -94,7 +94,8 @@ PUBLIC: dict[str, set[str]] = {
     },
     "symphony.config": {
         "ConductorConfig", "Config", "ConfigError", "LoggingConfig", "NodeConfig",
-        "load_config", "load_yaml", "parse_config", "read_config_file", "values",
+        "MAX_CHARS", "load_config", "load_yaml", "parse_config", "read_config_file",
+        "read_yaml_text", "values",
     },
     "symphony.node": {"NodeCredentialsError", "NodeHandle", "build_tree", "run_node"},
     "symphony.node.sources": {"SourceError", "SourcePreparer"},

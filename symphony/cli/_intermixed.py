@@ -8,6 +8,12 @@ a parser without sub-commands, so the root cannot use it: each command whose
 positionals are optional turns it on for its own parser with :func:`intermixed`
 (``symphony``'s and a :class:`SymphonyParser`'s alike). Newer Pythons parse these
 orders themselves; this changes nothing there.
+
+``--`` ends the options, as everywhere: ``secret set -- -bad`` names ``-bad``. Python's
+intermixed parsing (3.11 to 3.13 at least) loses that: its first pass, options only,
+drops the ``--`` and hands ``-bad`` to the second, positionals only, which takes it for
+an option and reports NAME missing. So the first pass here sees only the words before
+``--``, and the second gets ``--`` and the words after it back.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ class IntermixedParser(argparse.ArgumentParser):
     """A command's parser whose options may come between its positionals."""
 
     _inside = False
+    #: argparse's own calls of :meth:`parse_known_args` in this parse (the first: options)
+    _passes = 0
     #: The list ``dest`` that takes the words the parser does not know, instead of
     #: argparse's "unrecognized arguments: ..." that repeats them (``None``: an error).
     unknown_into: str | None = None
@@ -32,11 +40,18 @@ class IntermixedParser(argparse.ArgumentParser):
         # parse_known_intermixed_args calls parse_known_args itself (twice, positionals
         # first turned off, then on): those calls are argparse's own.
         if self._inside:
+            self._passes += 1
+            if self._passes == 1 and args is not None and "--" in args:
+                # Options come only before ``--``; the words after it are positionals,
+                # whatever they look like: kept with their ``--`` for the second pass.
+                at = list(args).index("--")
+                found, rest = super().parse_known_args(args[:at], namespace)
+                return found, [*rest, *args[at:]]
             return super().parse_known_args(args, namespace)
         unknown: list[str] = []
         if self.unknown_into is not None:
             args, unknown = self._unknown_options(sys.argv[1:] if args is None else args)
-        self._inside = True
+        self._inside, self._passes = True, 0
         try:
             found, extras = self.parse_known_intermixed_args(args, namespace)
         finally:

@@ -10,14 +10,16 @@ is sent::
     job.yaml: invalid spec: too large once its aliases (*name) are expanded: ...
 
 YAML is read as a configuration file is (:func:`symphony.config.load_yaml`): duplicate
-keys refused, aliases bounded in what they expand to, none inside its own anchor. JSON
-refuses a duplicate key too (:mod:`symphony.uniquejson`).
+keys refused, aliases bounded in what they expand to, none inside its own anchor, lists
+and mappings nested at most 32 deep. Either kind is at most 2 MiB of text
+(:data:`symphony.config.MAX_CHARS`), JSON nested too deep for Python's decoder is
+refused in one line as well, and so is JSON giving a key twice in one object
+(:mod:`symphony.uniquejson`).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from symphony import uniquejson
@@ -32,6 +34,10 @@ JSON_KEYS = (str, int, float, bool, type(None))
 
 def load_spec_text(text: str, source: str) -> dict[str, Any]:
     """Parse a spec document: JSON if it looks like JSON, else YAML (one mapping)."""
+    from symphony.config import MAX_CHARS
+
+    if len(text) > MAX_CHARS:  # YAML's loader says so too; JSON's would not
+        raise CLIError(f"{source}: invalid spec: too large: over {MAX_CHARS:,} characters")
     if text.lstrip().startswith("{"):
         try:
             data = uniquejson.loads(text)
@@ -39,6 +45,8 @@ def load_spec_text(text: str, source: str) -> dict[str, Any]:
             raise CLIError(f"{source}: invalid spec: {exc}") from None
         except ValueError as exc:  # json.JSONDecodeError
             raise CLIError(f"{source}: invalid spec: not valid JSON: {exc}") from None
+        except RecursionError:  # the decoder guards its recursion: nothing crashed
+            raise CLIError(f"{source}: invalid spec: not valid JSON: nested too deep") from None
     else:
         from symphony.config import load_yaml
 
@@ -91,10 +99,12 @@ def _kind(value: Any) -> str:
 
 def read_spec_file(path: str) -> dict[str, Any]:
     """The spec in ``path`` (``-`` for standard input)."""
-    if path == "-":
-        return load_spec_text(sys.stdin.read(), "<stdin>")
+    from symphony.config import MAX_CHARS, read_yaml_text
+
+    if path == "-":  # bounded as a file is: one past the limit says it is too large
+        return load_spec_text(sys.stdin.read(MAX_CHARS + 1), "<stdin>")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path)
     except FileNotFoundError:
         raise CLIError(f"{path}: no such file") from None
     except UnicodeDecodeError:

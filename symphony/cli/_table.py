@@ -41,10 +41,18 @@ def no_cyclic_gc() -> Iterator[None]:
 
 
 def cell(value: Any) -> str:
-    """A value as table text: ``None`` is ``-``, line breaks become spaces."""
+    """A value as table text: ``None`` is ``-``, line breaks become spaces, and what a
+    terminal would act on instead of showing (escape sequences, bell, bidi overrides)
+    is written as its escape (``\\x1b``, ``\\u202e``): a job's command or a reason is
+    anyone's text, and must not clear the screen or reorder a row."""
     if value is None or value == "":
         return NONE
-    return " ".join(str(value).split())
+    text = " ".join(str(value).split())
+    return text if text.isprintable() else "".join(map(_shown, text))
+
+
+def _shown(char: str) -> str:
+    return char if char.isprintable() else ascii(char)[1:-1]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -95,7 +95,8 @@ def load_experiment(path: Path, cluster: Cluster) -> ExperimentSpec:
         try:
             return ExperimentSpec.load_yaml(path)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise CLIError(f"{path}: {exc}") from None
+            said = str(exc)  # the file's own problems name it already
+            raise CLIError(said if said.startswith(f"{path}: ") else f"{path}: {said}") from None
     import runpy
 
     sys.path.insert(0, str(path.resolve().parent))  # its own helper modules import

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from . import _table as t
+from ._errors import CLIError
 from ._intermixed import intermixed
 from ._reader import write_until_reader_leaves
 from ._remote import add_conductor_flag, call, client
@@ -119,21 +120,47 @@ def event_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
 
 #: Events asked for per request (the API's largest page).
 EVENTS_PAGE = 1000
+#: The most pages one ``symphony events`` reads: a Conductor keeps 1,000 events of a
+#: deployment unless told otherwise, so a million is a listing that does not end.
+MAX_EVENT_PAGES = 1000
 
 
 def all_events(api: Any, name: str, limit: int | None) -> list[dict[str, Any]]:
     """Every kept event of ``name``, oldest first (at most ``limit``), a page at a time:
-    one request answers at most a page, and the newest are the ones that matter."""
+    one request answers at most a page, and the newest are the ones that matter.
+
+    Each page must end past the one before (ids grow), and the listing within
+    :data:`MAX_EVENT_PAGES` pages: a server that answers the same page again (or counts
+    on for ever) would otherwise be asked for ever, its pages kept in memory."""
     found: list[dict[str, Any]] = []
-    after = 0
+    after, pages = 0, 0
     while limit is None or len(found) < limit:
+        if pages == MAX_EVENT_PAGES:
+            raise CLIError(
+                f"unexpected answer: more than {MAX_EVENT_PAGES:,} pages of events "
+                f"({MAX_EVENT_PAGES * EVENTS_PAGE:,}) and no end; use --limit N"
+            )
+        pages += 1
         want = EVENTS_PAGE if limit is None else min(EVENTS_PAGE, limit - len(found))
         page = call(api, api.events, name, after=after, limit=max(want, 1))
         found += page
         if len(page) < want or not page:
             break
-        after = int(page[-1]["id"])
+        after = _next_after(page, after)
     return found if limit is None else found[:limit]
+
+
+def _next_after(page: list[Any], after: int) -> int:
+    """The cursor past ``page`` (its last event's id), refused unless it moves on."""
+    last = page[-1].get("id") if isinstance(page[-1], dict) else None
+    if not isinstance(last, int) or isinstance(last, bool):
+        raise CLIError("unexpected answer: an event without a whole-number id")
+    if last <= after:
+        raise CLIError(
+            f"unexpected answer: the events after id {after} end at id {last}: "
+            "the listing goes round"
+        )
+    return last
 
 
 def run_events(args: argparse.Namespace) -> int:

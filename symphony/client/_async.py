@@ -96,7 +96,12 @@ class AsyncClient:
     async def create_deployments(self, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Create several deployments in one transaction, all of them or none
         (``POST /deployments:batch``); returns them in order."""
-        answer = await self._json("POST", "/deployments:batch", c.batch_body(specs))
+        answer = await self._json(
+            "POST",
+            "/deployments:batch",
+            c.batch_body(specs),
+            timeout=max(self.timeout, c.BATCH_TIMEOUT),
+        )
         return list(answer["deployments"])
 
     async def list_deployments(
@@ -154,11 +159,11 @@ class AsyncClient:
 
     async def _listing(self, view: str, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Each page of a listing of deployments, in turn."""
-        cursors = c.Cursors()
+        cursors = c.Cursors(max_bytes=self.max_answer)
         cursor = None
         while True:
             path = c.deployments_query(cursor, view=view, **filters)
-            answer = c.decode(*await self._exchange("GET", path))
+            answer = cursors.page(*await self._exchange("GET", path))
             cursor = cursors.after(answer)
             yield answer
             if cursor is None:

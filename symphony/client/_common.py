@@ -10,8 +10,14 @@ from urllib.parse import quote, urlencode
 
 from ._errors import ApiError
 
-#: Seconds for ordinary requests; a delete waits for process groups to stop.
-TIMEOUT = 30.0
+#: Seconds for ordinary requests. A Conductor gives the actor that applies a change
+#: (a create, a PATCH, a restart, an experiment's change) 30 s before it answers 504:
+#: the client waits for that answer and then some, rather than give up at the same
+#: moment and say only "timed out".
+TIMEOUT = 30.0 + 15.0
+#: A batch of creates: the Conductor gives it 60 s before its 504.
+BATCH_TIMEOUT = 60.0 + 15.0
+#: A delete waits for process groups to stop (the Conductor gives it 120 s).
 DELETE_TIMEOUT = 150.0
 #: A log tail: a Conductor may wait 30 s for the node to send it, then answer up to
 #: 100,000 lines; the client waits for that (or for the Conductor's own 504) and then
@@ -196,12 +202,25 @@ def too_large(status: int, limit: int) -> ApiError:
 
 class Cursors:
     """The cursors one listing went through: each page must name a new one, and a
-    listing ends within :data:`MAX_PAGES` pages. A server that answers the same cursor
-    again (or cycles) would otherwise be asked for ever."""
+    listing ends within :data:`MAX_PAGES` pages and ``max_bytes`` bytes in all (a
+    client's ``max_answer``: a listing is one answer in pages, and is kept whole). A
+    server that answers the same cursor again (or cycles) would otherwise be asked for
+    ever, and one that sends new cursors with full pages would fill the memory."""
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, *, max_bytes: int = MAX_ANSWER) -> None:
         self.limit = MAX_PAGES if limit is None else limit
+        self.max_bytes = max_bytes
+        self.read = 0
         self.seen: set[str] = set()
+
+    def page(self, status: int, reason: str, data: bytes) -> dict[str, Any]:
+        """A page's answer decoded, once its bytes are counted against the listing's."""
+        self.read += len(data)
+        if self.read > self.max_bytes:
+            raise ApiError(
+                status, "answer too large", f"a listing of more than {self.max_bytes} bytes"
+            )
+        return decode(status, reason, data)
 
     def after(self, answer: dict[str, Any]) -> str | None:
         """The cursor of the page after ``answer`` (None: it was the last), or the

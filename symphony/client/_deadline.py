@@ -87,7 +87,15 @@ class DeadlineSocket:
 def connect(conn: http.client.HTTPConnection, deadline: Deadline) -> None:
     """Connect (and, over TLS, shake hands) within what is left of ``deadline``, then
     put every later wait of ``conn`` under it."""
-    conn.timeout = deadline.left()  # one timeout for connect, one for the handshake
+
+    def tcp(address: tuple[str, int], timeout: Any, source: Any = None) -> socket.socket:
+        sock = socket.create_connection(address, deadline.left(), source)
+        # ``HTTPSConnection`` shakes hands on this socket next, with its timeout as it
+        # is: what is left, not a whole timeout again after a slow connect.
+        sock.settimeout(deadline.left())
+        return sock
+
+    conn._create_connection = tcp  # type: ignore[attr-defined]
     conn.connect()
     conn.sock = DeadlineSocket(conn.sock, deadline)
 

@@ -89,7 +89,12 @@ class Client:
         """Create several deployments in one transaction, all of them or none
         (``POST /deployments:batch``); returns them in order. A refusal is an
         :class:`ApiError` whose ``detail`` names each bad item's ``index``."""
-        answer = self._json("POST", "/deployments:batch", c.batch_body(specs))
+        answer = self._json(
+            "POST",
+            "/deployments:batch",
+            c.batch_body(specs),
+            timeout=max(self.timeout, c.BATCH_TIMEOUT),
+        )
         return list(answer["deployments"])
 
     def upload(self, archive: bytes, *, timeout: float = 600.0) -> dict[str, Any]:
@@ -146,11 +151,11 @@ class Client:
 
     def _listing(self, view: str, **filters: Any) -> Iterator[dict[str, Any]]:
         """Each page of a listing of deployments, in turn."""
-        cursors = c.Cursors()
+        cursors = c.Cursors(max_bytes=self.max_answer)
         cursor = None
         while True:
             path = c.deployments_query(cursor, view=view, **filters)
-            answer = c.decode(*self._exchange("GET", path, None, self.timeout))
+            answer = cursors.page(*self._exchange("GET", path, None, self.timeout))
             cursor = cursors.after(answer)
             yield answer
             if cursor is None:

@@ -30,9 +30,10 @@ from . import _values as values
 from ._errors import ConfigError
 from ._load import load_config, parse_config, read_config_file
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
-from ._yaml import load_yaml
+from ._yaml import MAX_CHARS, load_yaml, read_yaml_text
 
 __all__ = [
+    "MAX_CHARS",
     "ConductorConfig",
     "Config",
     "ConfigError",
@@ -42,5 +43,6 @@ __all__ = [
     "load_yaml",
     "parse_config",
     "read_config_file",
+    "read_yaml_text",
     "values",
 ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from . import _values as v
 from ._errors import ConfigError
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
-from ._yaml import load_yaml
+from ._yaml import load_yaml, read_yaml_text
 
 if TYPE_CHECKING:
     from ._file import ConductorSection, ConfigFile, LoggingSection, NodeSection
@@ -54,7 +54,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """The file's top-level mapping (``{}`` for an empty file), or :class:`ConfigError`."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path)
     except FileNotFoundError:
         raise ConfigError([("", "no such file")], source=source) from None
     except (OSError, UnicodeDecodeError) as exc:

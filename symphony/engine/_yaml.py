@@ -25,13 +25,18 @@ def dump_yaml(spec: dict[str, Any]) -> str:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """The experiment a YAML (or JSON) file holds; raises ``ValueError`` saying why not."""
-    import yaml
+    """The experiment a YAML (or JSON) file holds; raises ``ValueError`` saying why not.
+
+    Read as a configuration file or a deployment spec is
+    (:func:`symphony.config.load_yaml`): a duplicate key, an alias that expands past
+    bounds, nesting past 32 levels and a text past 2 MiB are refused, in one line."""
+    from symphony.config import load_yaml as load_strictly
+    from symphony.config import read_yaml_text
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+        data = load_strictly(read_yaml_text(path))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: an experiment file holds a mapping (name, processes...)")
     return data

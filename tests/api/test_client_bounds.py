@@ -70,15 +70,17 @@ class Pages:
     """``GET /deployments`` answered with cursors from ``cursors(n)`` (the n-th page),
     and with the last page once ``after`` pages were served."""
 
-    def __init__(self, cursors: Callable[[int], str], after: int = 50) -> None:
+    def __init__(self, cursors: Callable[[int], str], after: int = 50, items: int = 0) -> None:
         self.cursors = cursors
         self.after = after
+        self.items = items  # deployments per page (each about 100 bytes)
         self.served = 0
 
     def __call__(self, conn: socket.socket, path: str) -> None:
         self.served += 1
         cursor = None if self.served > self.after else self.cursors(self.served)
-        body = json.dumps({"deployments": [], "next_cursor": cursor}).encode()
+        items = [{"id": f"d{self.served}-{i}", "name": "x" * 80} for i in range(self.items)]
+        body = json.dumps({"deployments": items, "next_cursor": cursor}).encode()
         _head(conn, f"Content-Length: {len(body)}\r\nConnection: close\r\n")
         conn.sendall(body)
 
@@ -219,6 +221,26 @@ async def test_client_async_listing_ends_within_its_pages(
             await client.list_deployments()
 
 
+def test_client_listing_ends_within_its_bytes(serve: Callable[[Behaviour], str]) -> None:
+    # Pages of 1,000 deployments (about 100 KiB), each under the client's bound, and a
+    # new cursor every time: kept whole, the listing would grow to 50 pages' worth.
+    pages = Pages(lambda n: f"c{n}", after=50, items=1000)
+    client = _client(serve(pages))
+    with pytest.raises(ApiError, match=f"a listing of more than {LIMIT} bytes"):
+        client.list_deployments()
+    assert pages.served <= 4
+
+
+async def test_client_async_listing_ends_within_its_bytes(
+    serve: Callable[[Behaviour], str],
+) -> None:
+    pages = Pages(lambda n: f"c{n}", after=50, items=1000)
+    async with _async_client(serve(pages)) as client:
+        with pytest.raises(ApiError, match=f"a listing of more than {LIMIT} bytes"):
+            await client.list_deployments()
+    assert pages.served <= 4
+
+
 def test_client_listing_of_new_cursors_reads_every_page(
     serve: Callable[[Behaviour], str],
 ) -> None:
@@ -333,3 +355,68 @@ async def test_client_async_log_tail_is_given_the_time_the_conductor_takes(
 ) -> None:
     async with _async_client(serve(slow_tail), timeout=0.5) as client:
         assert await client.logs("web") == "line 1\nline 2\n"
+
+
+# ---- a change the Conductor takes its time over --------------------------------------------
+def test_client_waits_longer_than_the_conductor_gives_a_change() -> None:
+    # A create, a PATCH or a restart is given 30 s by the Conductor before its 504, a
+    # batch 60 s, a delete 120 s: a client that gives up at the same moment says only
+    # "timed out" where the Conductor would have said what happened.
+    from symphony.conductor.api.routes_batch import BATCH_TIMEOUT
+    from symphony.conductor.api.routes_deployments import DELETE_TIMEOUT
+
+    assert common.TIMEOUT >= 30 + 10
+    assert common.BATCH_TIMEOUT >= BATCH_TIMEOUT + 10
+    assert common.DELETE_TIMEOUT >= DELETE_TIMEOUT + 10
+
+
+def slow_batch(conn: socket.socket, path: str) -> None:
+    """A batch of creates answered after a wait longer than the client's ordinary
+    timeout, as a Conductor's batch takes longer than one create."""
+    time.sleep(1.0)
+    body = b'{"deployments": [{"id": "d1"}]}'
+    _head(conn, f"Content-Length: {len(body)}\r\nConnection: close\r\n")
+    conn.sendall(body)
+
+
+def test_client_batch_is_given_the_time_the_conductor_takes(
+    serve: Callable[[Behaviour], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "BATCH_TIMEOUT", 5.0)
+    client = _client(serve(slow_batch), timeout=0.5)
+    assert client.create_deployments([{"name": "a"}]) == [{"id": "d1"}]
+
+
+async def test_client_async_batch_is_given_the_time_the_conductor_takes(
+    serve: Callable[[Behaviour], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "BATCH_TIMEOUT", 5.0)
+    async with _async_client(serve(slow_batch), timeout=0.5) as client:
+        assert await client.create_deployments([{"name": "a"}]) == [{"id": "d1"}]
+
+
+# ---- a TLS handshake after a slow connect --------------------------------------------------
+def silent(conn: socket.socket, path: str) -> None:
+    """Never reached: the client's TLS hello is no HTTP head, so it is never answered."""
+
+
+def test_client_tls_handshake_gets_what_the_connect_left(
+    serve: Callable[[Behaviour], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The network is a boundary we cannot slow here: a connect that takes 1 s is
+    # made by waiting before the real one. The server accepts and never answers the
+    # client's TLS hello, so the handshake waits for whatever time it is given.
+    real = socket.create_connection
+
+    def slow_connect(*args: object, **kwargs: object) -> socket.socket:
+        time.sleep(1.0)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "create_connection", slow_connect)
+    url = serve(silent).replace("http://", "https://")
+    client = _client(url, timeout=1.5)
+    began = time.monotonic()
+    with pytest.raises(ConductorUnreachable, match="timed out"):
+        client.health()
+    # Within its 1.5 s (and some slack), not 1 s of connect and 1.5 s more to shake hands.
+    assert time.monotonic() - began < 2.1

@@ -260,3 +260,20 @@ def test_no_cyclic_gc_restores_the_collector_as_it_was() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_cell_shows_what_a_terminal_would_act_on_as_escapes() -> None:
+    # A job's command is anyone's text: `symphony history` printed it raw, so a command
+    # with an escape sequence cleared the screen and set the window's title.
+    from symphony.cli._table import table
+    from symphony.cli.rollout import history_rows
+
+    command = ["/nonexist\x1b[2J\x1b]0;PWNED\x07\u202eabc", "\x9b31m"]
+    versions = [
+        {"version": 1, "status": "good", "created_at": 0, "spec": {"config": {"command": command}}}
+    ]
+    text = table(["VERSION", "STATUS", "AGE", "COMMAND", "REASON"], history_rows(versions, now=5))
+    assert all(char.isprintable() or char == "\n" for char in text)
+    assert "/nonexist\\x1b[2J\\x1b]0;PWNED\\x07\\u202eabc \\x9b31m" in text
+    # Printable text, other scripts and emoji included, is shown as it is.
+    assert table(["A"], [["héllo 世界 🎉"]]).endswith("héllo 世界 🎉")

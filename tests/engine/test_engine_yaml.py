@@ -70,6 +70,19 @@ def test_bad_files_say_what_is_wrong(tmp_path: Path) -> None:
         ExperimentSpec.load_yaml(shape)
 
 
+def test_experiment_files_are_read_as_strictly_as_config_files(tmp_path: Path) -> None:
+    """One YAML loader for every file: a plain ``safe_load`` once kept the last of two
+    equal keys and recursed once per level of nesting."""
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(RL_YAML + "name: other\n")
+    with pytest.raises(ValueError, match=r"twice.yaml: line 14, column 1: duplicate key 'name'"):
+        ExperimentSpec.load_yaml(twice)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: rl\nprocesses: " + "[" * 50_000 + "\n")
+    with pytest.raises(ValueError, match=r"deep.yaml: line 2, column 43: nested more than 32"):
+        ExperimentSpec.load_yaml(deep)
+
+
 def test_the_experiment_folder_saves_yaml_and_refuses_to_overwrite(tmp_path: Path) -> None:
     SymphonyConfig().set_experiment_folder(tmp_path / "saved")
     exp = ExperimentSpec.load_yaml(_write(tmp_path, RL_YAML))
