@@ -364,36 +364,6 @@ def test_codec_hostile_bytes_raise_protocol_error(frame: bytes) -> None:
         decode(frame)
 
 
-def _map(*pairs: tuple[object, object]) -> bytes:
-    """A msgpack map of ``pairs`` as written, a key twice if asked (packb cannot)."""
-    return bytes([0x80 | len(pairs)]) + b"".join(msgpack.packb(x) for p in pairs for x in p)
-
-
-@pytest.mark.parametrize(
-    ("frame", "key"),
-    [
-        (_map(("t", "heartbeat"), ("seq", 1), ("seq", 2)), "seq"),
-        (_map(("t", "heartbeat"), ("t", "hello")), "t"),  # one frame, two kinds
-        (
-            _map(("t", "heartbeat"), ("seq", 1), ("usage", {"a": 1}))[:-4]
-            + bytes([0x82])
-            + msgpack.packb("a")
-            + msgpack.packb(1)
-            + msgpack.packb("a")
-            + msgpack.packb(2),
-            "a",
-        ),
-        (b"\x92" + msgpack.packb({"t": "heartbeat", "seq": 1}) + _map(("t", "x"), ("t", "x")), "t"),
-        (_map(("k" * 100, 1), ("k" * 100, 1)), "k" * 64),
-    ],
-    ids=["top", "tag", "nested", "batch", "long"],
-)
-def test_codec_a_map_with_a_key_twice_is_refused(frame: bytes, key: str) -> None:
-    with pytest.raises(ProtocolError) as refused:
-        decode(frame)
-    assert str(refused.value) == f"a map has the key {key!r} twice"
-
-
 def test_codec_rejects_non_bytes_input() -> None:
     with pytest.raises(ProtocolError, match="must be bytes"):
         decode("text")  # type: ignore[arg-type]

@@ -12,10 +12,9 @@ Heartbeat(seq=1, usage={'cpu_percent': 3.5})
 :func:`decode` treats its input as hostile. It checks the frame size *before*
 unpacking, gives msgpack per-object limits, counts every container and item so a
 small frame cannot expand into gigabytes of Python objects, refuses msgpack
-extension types and maps that give a key twice, then validates each map into its
-message dataclass. Whatever is wrong, the only exception it raises is
-:class:`~symphony.wire.errors.ProtocolError` (or its subclass
-:class:`~symphony.wire.errors.FrameTooLarge`).
+extension types, then validates each map into its message dataclass. Whatever is
+wrong, the only exception it raises is :class:`~symphony.wire.errors.ProtocolError`
+(or its subclass :class:`~symphony.wire.errors.FrameTooLarge`).
 """
 
 from __future__ import annotations
@@ -128,30 +127,13 @@ class _Budget:
         if self.left < 0:
             raise ProtocolError(f"frame holds more than {MAX_ITEMS_PER_FRAME} items")
 
-    def on_map(self, pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-        """A map from its pairs, refusing a key given twice: msgpack would keep the
-        last silently, so one frame could mean two things to two readers."""
-        self.left -= len(pairs) + 1  # _spend, inlined: this runs for every map
-        if self.left < 0:
-            raise ProtocolError(f"frame holds more than {MAX_ITEMS_PER_FRAME} items")
-        obj = dict(pairs)
-        if len(obj) != len(pairs):
-            raise ProtocolError(f"a map has the key {_repeated(pairs)!r} twice")
+    def on_map(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._spend(len(obj))
         return obj
 
     def on_list(self, obj: list[Any]) -> list[Any]:
         self._spend(len(obj))
         return obj
-
-
-def _repeated(pairs: list[tuple[Any, Any]]) -> Any:
-    """The first key of ``pairs`` given twice (cut to 64 characters for a message)."""
-    seen = set()
-    for key, _ in pairs:
-        if key in seen:
-            return key[:64]
-        seen.add(key)
-    return None
 
 
 def _unpack(data: bytes | bytearray | memoryview, max_frame_size: int) -> Any:
@@ -167,7 +149,7 @@ def _unpack(data: bytes | bytearray | memoryview, max_frame_size: int) -> Any:
             max_array_len=_MAX_ARRAY_LEN,
             max_map_len=_MAX_MAP_LEN,
             max_ext_len=0,  # no extension types (timestamps included) in this protocol
-            object_pairs_hook=budget.on_map,
+            object_hook=budget.on_map,
             list_hook=budget.on_list,
         )
     except ProtocolError:

@@ -66,7 +66,6 @@ BAD_FRAMES = {
     "hello twice": _frame({"t": "hello", "protocol_version": 1, "node_id": "fuzzer"}),
     "conductor-only message": _frame({"t": "stop_instance", "instance_id": "x"}),
     "batch with a bad member": _frame([{"t": "heartbeat", "seq": 1}, {"t": "nope"}]),
-    "a key twice": b"\x83\xa1t\xa9heartbeat\xa3seq\x01\xa3seq\x02",
 }
 
 
