@@ -24,6 +24,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     │   │       ├── JoinTokenExpired   past its expiry
     │   │       ├── JoinTokenUsed      single-use token already consumed
     │   │       └── JoinNotAllowed     a claim the token does not allow (id, group, capacity)
+    │   │           └── NodeIdEnrolled an id enrolled already, by a token that does not name it
     │   ├── ProtocolError              a frame that does not decode or validate
     │   │   ├── FrameTooLarge
     │   │   ├── FrameError             a WebSocket frame that breaks the framing (.code)

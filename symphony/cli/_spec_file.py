@@ -12,15 +12,17 @@ is sent::
 YAML is read as a configuration file is (:func:`symphony.config.load_yaml`): duplicate
 keys refused, aliases bounded in what they expand to, none inside its own anchor, lists
 and mappings nested at most 32 deep. Either kind is at most 2 MiB of text
-(:data:`symphony.config.MAX_CHARS`), and JSON nested too deep for Python's decoder is
-refused in one line as well.
+(:data:`symphony.config.MAX_CHARS`), JSON nested too deep for Python's decoder is
+refused in one line as well, and so is JSON giving a key twice in one object
+(:mod:`symphony.uniquejson`).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
+
+from symphony import uniquejson
 
 from ._errors import CLIError
 
@@ -38,7 +40,9 @@ def load_spec_text(text: str, source: str) -> dict[str, Any]:
         raise CLIError(f"{source}: invalid spec: too large: over {MAX_CHARS:,} characters")
     if text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = uniquejson.loads(text)
+        except uniquejson.DuplicateKey as exc:  # as a YAML file's is said
+            raise CLIError(f"{source}: invalid spec: {exc}") from None
         except ValueError as exc:  # json.JSONDecodeError
             raise CLIError(f"{source}: invalid spec: not valid JSON: {exc}") from None
         except RecursionError:  # the decoder guards its recursion: nothing crashed

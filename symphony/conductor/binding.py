@@ -13,8 +13,9 @@ the token. Each of the three parts is bound only if the token names it:
 Offering less is allowed (a subset of the groups, a smaller amount); offering anything
 else is refused with the reason, both in the join (before a certificate is issued) and
 in every hello, so editing the node's configuration after joining does not widen what
-it may offer. A node that joins again with an unbound token loses its binding: the
-operator who made that token allowed it.
+it may offer. A node id that is enrolled already joins again only with a token bound
+to it (:mod:`symphony.conductor.join`), and gets that token's binding in place of its
+old one.
 """
 
 from __future__ import annotations

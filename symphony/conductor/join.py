@@ -13,7 +13,10 @@ Order of the checks, so that a refused join changes nothing: the token is verifi
 against its stored hash, the request against what the token binds
 (:mod:`symphony.conductor.binding`), the CSR is signed into a certificate (in memory),
 and only then is the token spent and its binding given to the node id, atomically in
-the store (two nodes racing with one single-use token cannot both win). Tokens never
+the store (two nodes racing with one single-use token cannot both win). In that same
+transaction a node id that is enrolled already (it joined, or a node said hello as it)
+is refused unless the token is bound to that very id: a token for new nodes cannot
+take over a running node's name, its jobs and a certificate for it. Tokens never
 appear in a log line: only their id.
 """
 
@@ -39,11 +42,11 @@ from symphony.pki import (
     verify_join_token,
 )
 from symphony.wire import Hello, Message, ProtocolError, WireConnection
-from symphony.wire.errors import JoinNotAllowed
+from symphony.wire.errors import JoinNotAllowed, NodeIdEnrolled
 from symphony.wire.join import JoinCA, JoinOk, JoinRefused, JoinRequest, refusal_code
 
 from .binding import JoinBinding
-from .store import Store
+from .store import AlreadyExists, Store
 
 __all__ = ["CreatedToken", "JoinService", "parse_join_request"]
 
@@ -168,7 +171,18 @@ class JoinService:
         cert_pem = issue_node_certificate(
             self.ca, request.csr_pem, request.node_id, valid_days=self.cert_valid_days
         )
-        if self.store.use_join_token(token_id, request.node_id) is None:
+        # Only a token that names the id may enrol it again (a machine rebuilt): any
+        # other would let its holder take over a running node's name and its jobs.
+        names_node = binding is not None and binding.node_id == request.node_id
+        try:
+            used = self.store.use_join_token(token_id, request.node_id, new_node=not names_node)
+        except AlreadyExists:
+            raise NodeIdEnrolled(
+                f"node id {request.node_id!r} is enrolled already, and join token "
+                f"{token_id} does not name it (only a token bound to a node id enrols "
+                "it again)"
+            ) from None
+        if used is None:
             # Lost a race (or expired in between): say precisely why.
             verify_join_token(request.token, _pki_record(self.store, token_id), now=self.clock())
             raise JoinTokenUsed(f"join token {token_id} was already used (it was single-use)")

@@ -13,6 +13,7 @@ or as narrowly as it needs::
     │       ├── JoinTokenExpired   past its expiry
     │       ├── JoinTokenUsed      single-use token already consumed
     │       └── JoinNotAllowed     the node claims an id, group or capacity the token does not allow
+    │           └── NodeIdEnrolled the id is enrolled already and the token does not name it
     ├── ProtocolError              a frame that does not decode or validate
     │   ├── FrameTooLarge          over the maximum frame size (checked before unpacking)
     │   ├── FrameError             a WebSocket frame that breaks the framing (close ``code``)
@@ -52,6 +53,7 @@ __all__ = [
     "JoinTokenInvalid",
     "JoinTokenUsed",
     "LinkError",
+    "NodeIdEnrolled",
     "PKIError",
     "ProtocolError",
     "ServerUntrusted",
@@ -103,6 +105,17 @@ class JoinNotAllowed(JoinTokenError):
     """The token binds a node id, groups or capacities, and the node claims others."""
 
     hint = "join with what the token names, or create another token with 'symphony token create'"
+
+
+class NodeIdEnrolled(JoinNotAllowed):
+    """The node id is enrolled already (a join gave it a certificate, or a node with that
+    id has connected), and the token does not name that id: only a token bound to an id
+    enrols it again, so a token meant for new nodes cannot take over a running one."""
+
+    hint = (
+        "join under another node id, or with a token bound to this one "
+        "('symphony token create --node-id ID')"
+    )
 
 
 class ProtocolError(LinkError):

@@ -12,10 +12,12 @@ message of the protocol::
 
 ``JoinRefused.code`` is ``invalid`` (malformed, unknown or wrong token), ``expired``,
 ``used`` (a single-use token already spent), ``not_allowed`` (a node id, group or
-capacity the token does not allow; version 3, which an older node reads as a token
-problem) or ``bad_request`` (a malformed message, CSR or node id). Both ends map codes
-to exceptions with :func:`refusal_code` and :func:`refusal_error`, so a refusal is
-raised on the node as the very class the Conductor refused with.
+capacity the token does not allow; version 3), ``enrolled`` (the node id is enrolled
+already and the token does not name it) or ``bad_request`` (a malformed message, CSR
+or node id). A node reads a code it does not know as a token problem, with the
+Conductor's reason. Both ends map codes to exceptions with :func:`refusal_code` and
+:func:`refusal_error`, so a refusal is raised on the node as the very class the
+Conductor refused with.
 
 ``JoinRequest.groups`` and ``capacities`` (protocol 3) are what the node will offer
 once joined. A Conductor checks them against what the token binds and refuses at
@@ -35,6 +37,7 @@ from .errors import (
     JoinTokenInvalid,
     JoinTokenUsed,
     LinkError,
+    NodeIdEnrolled,
 )
 from .messages import Capacity, ClassName, GroupName, Message, NodeId, Text, message
 from .schema import MaxLen, MinLen
@@ -52,12 +55,13 @@ __all__ = [
 # PEM certificates and CSRs are under 2 KiB; a token is ~60 characters.
 Pem = Annotated[bytes, MinLen(1), MaxLen(16 * 1024)]
 Token = Annotated[str, MaxLen(512)]
-RefusalCode = Literal["invalid", "expired", "used", "not_allowed", "bad_request"]
+RefusalCode = Literal["invalid", "expired", "used", "not_allowed", "enrolled", "bad_request"]
 
 _ERRORS: dict[str, type[LinkError]] = {
     "expired": JoinTokenExpired,
     "used": JoinTokenUsed,
     "not_allowed": JoinNotAllowed,
+    "enrolled": NodeIdEnrolled,
     "invalid": JoinTokenInvalid,
     "bad_request": CertificateError,
 }
@@ -112,6 +116,8 @@ def refusal_code(error: Exception) -> RefusalCode:
         return "expired"
     if isinstance(error, JoinTokenUsed):
         return "used"
+    if isinstance(error, NodeIdEnrolled):
+        return "enrolled"
     if isinstance(error, JoinNotAllowed):
         return "not_allowed"
     if isinstance(error, JoinTokenError):

@@ -73,6 +73,7 @@ def cases(token: str | None) -> list[tuple[str, Any, bytes, bool]]:
          spec("NAME2"), True),
         ("name in use", json_type, spec("taken"), True),
         ("bad JSON", json_type, b"{bad", True),
+        ("a key twice", json_type, spec("NAME4")[:-1] + b', "name": "u0"}', True),
         ("not UTF-8", json_type, b'{"name": "\xff\xfe"}', True),
         ("too deep", json_type, b'{"config": ' + deep + b"}", True),
         ("deeper than Python recurses", json_type, b"[" * 100_000 + b"]" * 100_000, True),

@@ -112,6 +112,8 @@ def test_cli_deploy_inline_command_keeps_its_own_flags() -> None:
         ("- a\n- b\n", "this is a list"),
         ("name: [unclosed\n", "not valid YAML"),
         ('{"name": ', "not valid JSON"),
+        ('{"name": "a", "config": {}, "name": "b"}', "invalid spec: duplicate key 'name'"),
+        ("name: a\nconfig: {}\nname: b\n", "invalid spec: line 3, column 1: duplicate key"),
         ("just a string", "this is a str"),
     ],
 )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from symphony.node.enroll import enroll
@@ -51,22 +52,37 @@ def error_line(result: subprocess.CompletedProcess[bytes]) -> str:
     return lines[0]
 
 
-async def test_cli_plain_errors_used_join_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("reusable", "first", "says", "ends"),
+    [
+        (False, "first", "was already used", "create a new one with 'symphony token create'"),
+        (
+            True,
+            "n1",
+            "node id 'n1' is enrolled already",
+            "join under another node id, or with a token bound to this one "
+            "('symphony token create --node-id ID')",
+        ),
+    ],
+)
+async def test_cli_plain_errors_join_token_spent_or_id_enrolled(
+    tmp_path: Path, reusable: bool, first: str, says: str, ends: str
+) -> None:
     async with trio.open_nursery() as nursery:
         info = await start_conductor(nursery, tmp_path / "conductor")
-        created = await create_token(info, ttl_seconds=600)
+        created = await create_token(info, ttl_seconds=600, reusable=reusable)
         await enroll(
             host="127.0.0.1",
             port=info.node_port,
             token=created["token"],
             ca_hash=created["ca_hash"],
-            node_id="first",
+            node_id=first,
             state_dir=tmp_path / "first",
         )
         argv = join_argv(tmp_path / "n1", info.node_port, created["token"], created["ca_hash"])
         line = error_line(await run_cli(argv, tmp_path))
-        assert "was already used" in line
-        assert line.endswith("create a new one with 'symphony token create'"), line
+        assert says in line, line
+        assert line.endswith(ends), line
         nursery.cancel_scope.cancel()
 
 

@@ -7,18 +7,19 @@ each route:
 - ``Content-Type: application/json`` (else 415; checked for every request that carries
   a body in :func:`check_body_type`, before any route runs);
 - valid UTF-8 and valid JSON (else 400 saying which);
+- no key twice in one object (else 400 naming it; see :mod:`symphony.uniquejson`);
 - at most :data:`MAX_DEPTH` nested arrays/objects (else 400): a thousand nested lists
   made Python's recursion limit fail somewhere later, as a 500.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 from quart import request
 
+from symphony import uniquejson
 from symphony.spec import translate_errors
 
 from .errors import HttpError
@@ -115,9 +116,13 @@ def decode_body(raw: bytes, headers: HeaderMap, *, empty: Any = _EMPTY) -> Any:
     except UnicodeDecodeError:
         raise HttpError(400, "malformed request", "the body is not valid UTF-8") from None
     try:
-        data = json.loads(text)
+        data = uniquejson.loads(text)
     except RecursionError:
         raise _too_deep() from None
+    except uniquejson.DuplicateKey as error:
+        raise HttpError(
+            400, "malformed request", f"the body has the key {error.key!r} twice in one object"
+        ) from None
     except ValueError as error:
         raise HttpError(400, "malformed request", f"the body is not valid JSON: {error}") from None
     # Each level opens a bracket: a body with few of them is not walked (most bodies).

@@ -245,6 +245,20 @@ V16 = """
 ALTER TABLE leases ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
 """
 
+# Every node id a join gave a certificate, with the token it last joined with: only a
+# token bound to that id may enrol it again (symphony.conductor.join). Ids that joined
+# with a binding before are known; the others, from an unbound token, are known once
+# they said hello (the nodes table), which the join checks as well.
+V17 = """
+CREATE TABLE node_enrolments (
+    node_id       TEXT PRIMARY KEY,
+    token_id      TEXT NOT NULL,
+    enrolled_at   REAL NOT NULL
+);
+INSERT INTO node_enrolments (node_id, token_id, enrolled_at)
+    SELECT node_id, token_id, bound_at FROM node_bindings;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1,
     V2,
@@ -262,6 +276,7 @@ MIGRATIONS: tuple[str, ...] = (
     V14,
     V15,
     V16,
+    V17,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..binding import JoinBinding
 from ._base import StoreBase
-from ._db import Row
+from ._db import Db, Row
 from ._errors import AlreadyExists, ConstraintViolation
 from ._records import JoinTokenRecord
 
@@ -21,6 +21,17 @@ def _record(row: Row) -> JoinTokenRecord:
         used_at=row["used_at"],
         binding=JoinBinding.loads(row["binding"]),
     )
+
+
+def _known(conn: Db, node_id: str) -> bool:
+    """Whether ``node_id`` is enrolled: joined, or known from a hello (whatever the
+    certificate: an id that runs with files of its own is a node's identity too)."""
+    rows = conn.execute(
+        "SELECT 1 FROM node_enrolments WHERE node_id = ? "
+        "UNION ALL SELECT 1 FROM nodes WHERE node_id = ?",
+        (node_id, node_id),
+    ).fetchall()
+    return bool(rows)
 
 
 class TokenTable(StoreBase):
@@ -57,16 +68,24 @@ class TokenTable(StoreBase):
     def list_join_tokens(self) -> list[JoinTokenRecord]:
         return [_record(r) for r in self._read(f"SELECT {_COLUMNS} FROM join_tokens ORDER BY id")]
 
-    def use_join_token(self, token_id: str, node_id: str | None = None) -> JoinTokenRecord | None:
+    def use_join_token(
+        self, token_id: str, node_id: str | None = None, *, new_node: bool = False
+    ) -> JoinTokenRecord | None:
         """Spend the token now if it is usable; None if unknown, expired or spent.
 
         Check the secret's hash first (the caller's job): this only records the use,
         in one conditional UPDATE, so two nodes racing with one single-use token
-        cannot both get it. With ``node_id``, the same transaction gives that node the
-        token's binding (or removes the one it had, for a token that binds nothing).
+        cannot both get it. With ``node_id``, the same transaction records the node id
+        as enrolled and gives it the token's binding (or removes the one it had, for a
+        token that binds nothing). With ``new_node`` too, an id that is enrolled
+        already, or that a node has said hello as, is refused with
+        :class:`AlreadyExists` and nothing changes: checked in the transaction, so two
+        Conductors on one database cannot both enrol it.
         """
         now = self._clock()
         with self._write() as conn:
+            if node_id is not None and new_node and _known(conn, node_id):
+                raise AlreadyExists(f"node id {node_id!r} is enrolled already")
             cursor = conn.execute(
                 "UPDATE join_tokens SET used_at = ? WHERE id = ? "
                 "AND (single_use = 0 OR used_at IS NULL) "
@@ -74,6 +93,12 @@ class TokenTable(StoreBase):
                 (now, token_id, now),
             )
             if cursor.rowcount and node_id is not None:
+                conn.execute(
+                    "INSERT INTO node_enrolments (node_id, token_id, enrolled_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT(node_id) DO UPDATE SET "
+                    "token_id = excluded.token_id, enrolled_at = excluded.enrolled_at",
+                    (node_id, token_id, now),
+                )
                 conn.execute("DELETE FROM node_bindings WHERE node_id = ?", (node_id,))
                 conn.execute(
                     "INSERT INTO node_bindings (node_id, binding, token_id, bound_at) "
