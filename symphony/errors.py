@@ -49,6 +49,7 @@ from it too (``ConfigError`` is a ``ValueError``, ``ConductorUnreachable`` a
     ├── LifespanFailure                the API app's startup failed: its server does not start
     ├── BatchRefused                   items of a batch create refused, by index; none created
     ├── BadCursor                      a list cursor this Conductor did not give (ValueError)
+    ├── DuplicateKey                   a JSON object gives a key twice (ValueError)
     ├── PortTaken                      a fixed port of an experiment is taken on that node
     ├── RelayError                     a visit, forward or tunnel cannot reach its service;
     │                                  .status says how the API answers

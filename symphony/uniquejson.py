@@ -25,10 +25,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .errors import SymphonyError
+
 __all__ = ["DuplicateKey", "loads"]
 
 
-class DuplicateKey(ValueError):
+class DuplicateKey(SymphonyError, ValueError):
     """An object gives ``key`` twice (``key`` cut to 100 characters, for messages)."""
 
     def __init__(self, key: str) -> None:
