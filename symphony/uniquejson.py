@@ -27,7 +27,12 @@ from typing import Any
 
 from .errors import SymphonyError
 
-__all__ = ["DuplicateKey", "loads"]
+__all__ = ["MAX_DEPTH", "DuplicateKey", "deeper_than", "loads"]
+
+#: The deepest nesting of arrays and objects the API takes in a body, and so in a spec
+#: file (a spec is sent as one): a spec's deepest value is a few levels down
+#: (``config.env.NAME``), and a thousand nested lists would cost every reader's stack.
+MAX_DEPTH = 32
 
 
 class DuplicateKey(SymphonyError, ValueError):
@@ -59,3 +64,25 @@ def loads(text: str) -> Any:
     if text.startswith("\ufeff"):  # what json.loads says, rather than "Expecting value"
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return _DECODER.decode(text)
+
+
+def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests arrays/objects more than ``limit`` deep (a scalar: 0),
+    found without recursion and without walking further once it is.
+
+    >>> deeper_than([[1]], 2), deeper_than({"a": [[1]]}, 2)
+    (False, True)
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level > limit:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False

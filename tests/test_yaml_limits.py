@@ -57,6 +57,16 @@ def test_yaml_nesting_is_refused_without_libyaml_too(monkeypatch: pytest.MonkeyP
     assert load_yaml("a: [[1]]\n") == {"a": [[1]]}
 
 
+def test_yaml_control_character_is_one_line_without_libyaml_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyYAML's own reader checks the characters as its loader is made: that escaped as
+    a ReaderError (shown as a bug) where libyaml's loader said "not valid YAML"."""
+    monkeypatch.delattr(yaml, "CSafeLoader")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_yaml("a: \x07b\n")
+
+
 def test_yaml_aliases_cannot_nest_deeper_than_the_text_shows() -> None:
     """Each anchor one level deeper than the last: 40 short lines, 40 levels once the
     aliases are followed, which whoever walks the data (a JSON encoder) recurses into."""

@@ -35,9 +35,15 @@ def refused(result: subprocess.CompletedProcess[str], says: str) -> None:
     ("name", "text", "says"),
     [
         ("job.yaml", f"name: web\nconfig: {DEEP}\n", "job.yaml: invalid spec: line 2, column 40"),
-        ("job.json", '{"name": "web", "config": ' + DEEP, "not valid JSON: nested too deep"),
+        ("job.json", '{"name": "web", "config": ' + DEEP, "nested more than 32 levels deep"),
+        # Valid JSON that Python's decoder takes, deeper than the API takes a body.
+        (
+            "deep.json",
+            '{"name": "web", "config": ' + "[" * 40 + "]" * 40 + "}",
+            "nested more than 32",
+        ),
     ],
-    ids=["yaml", "json"],
+    ids=["yaml", "json", "json-decodable"],
 )
 def test_deploy_refuses_a_spec_file_nested_past_bounds(
     tmp_path: Path, name: str, text: str, says: str

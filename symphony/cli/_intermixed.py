@@ -49,8 +49,9 @@ class IntermixedParser(argparse.ArgumentParser):
                 return found, [*rest, *args[at:]]
             return super().parse_known_args(args, namespace)
         unknown: list[str] = []
+        args = sys.argv[1:] if args is None else list(args)  # the words, to find ``--`` in
         if self.unknown_into is not None:
-            args, unknown = self._unknown_options(sys.argv[1:] if args is None else args)
+            args, unknown = self._unknown_options(args)
         self._inside, self._passes = True, 0
         try:
             found, extras = self.parse_known_intermixed_args(args, namespace)

@@ -39,6 +39,8 @@ def load_spec_text(text: str, source: str) -> dict[str, Any]:
     if len(text) > MAX_CHARS:  # YAML's loader says so too; JSON's would not
         raise CLIError(f"{source}: invalid spec: too large: over {MAX_CHARS:,} characters")
     if text.lstrip().startswith("{"):
+        # As a YAML file's depth is refused (and the API would refuse the body).
+        too_deep = f"{source}: invalid spec: nested more than {uniquejson.MAX_DEPTH} levels deep"
         try:
             data = uniquejson.loads(text)
         except uniquejson.DuplicateKey as exc:  # as a YAML file's is said
@@ -46,7 +48,9 @@ def load_spec_text(text: str, source: str) -> dict[str, Any]:
         except ValueError as exc:  # json.JSONDecodeError
             raise CLIError(f"{source}: invalid spec: not valid JSON: {exc}") from None
         except RecursionError:  # the decoder guards its recursion: nothing crashed
-            raise CLIError(f"{source}: invalid spec: not valid JSON: nested too deep") from None
+            raise CLIError(too_deep) from None
+        if uniquejson.deeper_than(data):
+            raise CLIError(too_deep)
     else:
         from symphony.config import load_yaml
 

@@ -131,7 +131,8 @@ def all_events(api: Any, name: str, limit: int | None) -> list[dict[str, Any]]:
 
     Each page must end past the one before (ids grow), and the listing within
     :data:`MAX_EVENT_PAGES` pages: a server that answers the same page again (or counts
-    on for ever) would otherwise be asked for ever, its pages kept in memory."""
+    on for ever) would otherwise be asked for ever, its pages kept in memory; and a
+    page larger than asked for is refused (so at most a million events are kept)."""
     found: list[dict[str, Any]] = []
     after, pages = 0, 0
     while limit is None or len(found) < limit:
@@ -143,6 +144,8 @@ def all_events(api: Any, name: str, limit: int | None) -> list[dict[str, Any]]:
         pages += 1
         want = EVENTS_PAGE if limit is None else min(EVENTS_PAGE, limit - len(found))
         page = call(api, api.events, name, after=after, limit=max(want, 1))
+        if len(page) > max(want, 1):  # a server that ignores the limit: pages without end
+            raise CLIError(f"unexpected answer: a page of {len(page)} events, {want} asked for")
         found += page
         if len(page) < want or not page:
             break

@@ -89,11 +89,29 @@ def connect(conn: http.client.HTTPConnection, deadline: Deadline) -> None:
     put every later wait of ``conn`` under it."""
 
     def tcp(address: tuple[str, int], timeout: Any, source: Any = None) -> socket.socket:
-        sock = socket.create_connection(address, deadline.left(), source)
-        # ``HTTPSConnection`` shakes hands on this socket next, with its timeout as it
-        # is: what is left, not a whole timeout again after a slow connect.
-        sock.settimeout(deadline.left())
-        return sock
+        # As socket.create_connection, but each address tried gets what is left (not
+        # the whole timeout again), and so does the TLS handshake that comes next.
+        host, port = address
+        error: OSError = OSError(f"no address for {host!r}")
+        for family, kind, proto, _, where in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(deadline.left())
+                if source:
+                    sock.bind(source)
+                sock.connect(where)
+                # ``HTTPSConnection`` shakes hands on this socket next, with its timeout
+                # as it is.
+                sock.settimeout(deadline.left())
+            except OSError as exc:  # TimeoutError too: the deadline passed
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        raise error
 
     conn._create_connection = tcp  # type: ignore[attr-defined]
     conn.connect()

@@ -32,6 +32,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from symphony import uniquejson
+
 #: The most characters a document may stand for once its aliases are expanded: the
 #: Conductor's API takes request bodies of at most 1 MiB, and a configuration file is
 #: far smaller.
@@ -43,7 +45,7 @@ MAX_CHARS = 2 * MAX_EXPANDED
 #: deeper (a spec is sent as one), a configuration file's deepest key is 3 levels down
 #: (``conductor.http.auth``), an experiment's about 6 (``processes[0].config.env.NAME``);
 #: far short of what a composer's recursion (or a JSON encoder's) can bear.
-MAX_DEPTH = 32
+MAX_DEPTH = uniquejson.MAX_DEPTH
 
 
 def load_yaml(
@@ -64,8 +66,9 @@ def load_yaml(
     import yaml  # ~40 ms: only commands that read a file pay for it
 
     strict = _loader_class(yaml)
-    loader = strict(text)
+    loader = None
     try:
+        loader = strict(text)  # without libyaml, its reader refuses control characters here
         # Events first: the composer must never see a depth that could exhaust its stack.
         aliased = _check_nesting(yaml, strict(text), max_depth)
         node = loader.get_single_node()
@@ -79,7 +82,8 @@ def load_yaml(
         syntax = not isinstance(exc, yaml.constructor.ConstructorError)
         raise ValueError(("not valid YAML: " if syntax else "") + _one_line(exc)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml_text(path: str | Path, *, max_chars: int = MAX_CHARS) -> str:

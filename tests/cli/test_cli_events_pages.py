@@ -81,8 +81,10 @@ def full_page(first: int) -> list[object]:
         (lambda after, n: full_page(1), "after id 1000 end at id 1000: the listing goes round"),
         (lambda after, n: full_page(1 + n % 2), "the events after id 1001 end at id 1000"),
         (lambda after, n: [*full_page(1)[:-1], "x"], "an event without a whole-number id"),
+        # A server that ignores ``limit``: pages of any size, each kept.
+        (lambda after, n: list(range(after + 1, after + 5001)), "a page of 5000 events"),
     ],
-    ids=["same-page", "back-and-forth", "no-id"],
+    ids=["same-page", "back-and-forth", "no-id", "page-too-large"],
 )  # fmt: skip
 def test_events_whose_pages_do_not_move_on_are_refused(
     conductor: Callable[[Ids], Events],

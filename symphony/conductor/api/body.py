@@ -28,7 +28,7 @@ from .errors import HttpError
 #: connection (see :func:`.errors.error_response`).
 MAX_BODY = 1024 * 1024
 #: Deepest nesting of arrays and objects a body may have. A spec needs 4.
-MAX_DEPTH = 32
+MAX_DEPTH = uniquejson.MAX_DEPTH
 #: Methods whose body the API reads; their bodies must be JSON.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -126,7 +126,7 @@ def decode_body(raw: bytes, headers: HeaderMap, *, empty: Any = _EMPTY) -> Any:
     except ValueError as error:
         raise HttpError(400, "malformed request", f"the body is not valid JSON: {error}") from None
     # Each level opens a bracket: a body with few of them is not walked (most bodies).
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and depth(data) > MAX_DEPTH:
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and uniquejson.deeper_than(data):
         raise _too_deep()
     return data
 
@@ -144,25 +144,6 @@ def parse_body(model: type[M], data: Any) -> M:
     except ValidationError as error:
         detail = translate_errors(error.errors(), model=model)
         raise HttpError(422, "invalid request", detail) from None
-
-
-def depth(value: Any) -> int:
-    """How many arrays/objects deep ``value`` nests (0 for a scalar), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > MAX_DEPTH:
-            return deepest  # enough to refuse; do not walk the rest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 def _too_deep() -> HttpError:
