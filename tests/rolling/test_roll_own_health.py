@@ -125,7 +125,7 @@ async def test_a_rollback_from_canaries_that_added_a_check_keeps_the_version_it_
 ) -> None:
     """Version 3's canary adds a check and waits for a promote past the deadline; a
     rollback to version 2 keeps version 2's instances, which count at once: version 2
-    is not failed."""
+    is not failed, and version 3 is no longer a canary but superseded."""
     nodes = Nodes(cluster, health="healthy")
     await two_versions_without_a_check(cluster, nodes)
     v2 = {i["id"] for i in live(cluster, "web")}
@@ -140,8 +140,32 @@ async def test_a_rollback_from_canaries_that_added_a_check_keeps_the_version_it_
     view = cluster.view("web")
     assert (view["version"], view["rollout"]) == (2, None), events
     assert "version 2 failed" not in events, events
-    assert statuses(cluster, "web")[2] == "good", events
+    assert statuses(cluster, "web") == {1: "good", 2: "good", 3: "superseded"}, events
     assert {i["id"] for i in live(cluster, "web")} == v2, events
+
+
+async def test_a_version_superseded_during_its_roll_says_so_and_a_rollback_skips_it(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """A PATCH during version 2's roll supersedes it: its status ends (``superseded``,
+    not ``rolling`` for ever), and a plain rollback goes back to the last good version
+    (1), not to one that never finished rolling out. A version rolled (back) to shows
+    ``rolling`` while it rolls, never a roll state (``promoted``, ``reverting``)."""
+    nodes = Nodes(cluster)
+    update = {"min_healthy_seconds": 5, "healthy_deadline_seconds": 60}
+    await cluster.deployments.ask(CreateDeployment(spec("web", update=update)))
+    await nodes.run_for(1)
+    await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
+    await nodes.run_for(1)  # version 2's instance runs, not healthy long enough yet
+    await change(cluster, "web", {"config": {"command": ["sleep", "3"]}})
+    await nodes.run_for(30)
+    assert statuses(cluster, "web") == {1: "good", 2: "superseded", 3: "good"}
+    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    assert back.version == 1, back
+    assert statuses(cluster, "web") == {1: "rolling", 2: "superseded", 3: "good"}
+    await nodes.run_for(30)
+    assert statuses(cluster, "web") == {1: "good", 2: "superseded", 3: "good"}
+    assert cluster.view("web")["rollout"] is None
 
 
 async def test_a_kept_instance_not_healthy_at_a_revert_gets_the_whole_deadline(
