@@ -1,7 +1,7 @@
 """``symphony history``, ``rollback``, ``promote``: a deployment's versions and rolls.
 
     symphony history web          # the kept versions, the current one marked
-    symphony rollback web         # back to the version current before this one
+    symphony rollback web         # back to the last good version before this one
     symphony rollback web 1       # back to version 1 (it rolls out like any update)
     symphony promote web          # canaries look good: roll the rest
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_conductor_flag(history)
     history.set_defaults(handler=show_history)
 
-    text = "go back to a kept version (default: the one current before); it rolls out"
+    text = "go back to a kept version (default: the last good one); it rolls out"
     rollback = subparsers.add_parser("rollback", help=text, description=text)
     rollback.add_argument("name", metavar="NAME", help="deployment name or id")
     rollback.add_argument(

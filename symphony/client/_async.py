@@ -193,7 +193,7 @@ class AsyncClient:
         return await self._json("POST", c.deployment_path(id_or_name, "restart"))
 
     async def rollback(self, id_or_name: str, version: int | None = None) -> dict[str, Any]:
-        """Go back to a kept version (None: the one current before); it rolls out."""
+        """Go back to a kept version (None: the last good one); it rolls out."""
         body = {} if version is None else {"version": version}
         return await self._json("POST", c.deployment_path(id_or_name, "rollback"), body)
 

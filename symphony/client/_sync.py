@@ -185,7 +185,7 @@ class Client:
         return self._json("POST", c.deployment_path(id_or_name, "restart"))
 
     def rollback(self, id_or_name: str, version: int | None = None) -> dict[str, Any]:
-        """Go back to a kept version (None: the one current before); it rolls out."""
+        """Go back to a kept version (None: the last good one); it rolls out."""
         body = {} if version is None else {"version": version}
         return self._json("POST", c.deployment_path(id_or_name, "rollback"), body)
 

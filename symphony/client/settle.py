@@ -98,12 +98,24 @@ def progress(
 
 
 def _not_healthy(deployment: dict[str, Any], live: list[dict[str, Any]]) -> int:
-    """How many running instances its health check has not found healthy (yet): with a
-    check, a replica counts once it is healthy, as a rolling update counts it."""
+    """How many running instances their own version's health check has not found
+    healthy (yet), as a rolling update judges them. One of the version the deployment
+    runs (or rolls to) is judged by the spec's check: with one, it counts once healthy.
+    One of another version (an old one a roll replaces) is judged by what its check
+    said, if it has one: the JSON does not carry that version's spec, and an old one
+    whose version has no check (a roll that adds one) is healthy once running."""
     spec = deployment.get("spec")
-    if not isinstance(spec, Mapping) or spec.get("health_check") is None:
-        return 0
-    return sum(1 for i in live if i.get("state") == "running" and i.get("health") != "healthy")
+    checked = isinstance(spec, Mapping) and spec.get("health_check") is not None
+    current = deployment.get("version")
+
+    def not_healthy(inst: dict[str, Any]) -> bool:
+        if inst.get("state") != "running":
+            return False
+        if inst.get("version", current) == current:
+            return checked and inst.get("health") != "healthy"
+        return inst.get("health") == "unhealthy"
+
+    return sum(1 for i in live if not_healthy(i))
 
 
 def _failed(inst: dict[str, Any]) -> bool:

@@ -90,6 +90,30 @@ CANARY = dep(
     rollout={"state": "canary", "reason": "1 canary instance(s) healthy", "new": 1, "old": 2},
 )
 
+# Version 2 adds a health check and rolls: the old instances (version 1, none) are not
+# "not healthy"; the new one is until its check passes, and an old one its own check
+# found unhealthy is.
+CHECK = {"health_check": {"type": "exec", "command": ["test", "-f", "ready"]}}
+ADDS_A_CHECK = dep(
+    "running",
+    2,
+    inst(0, "running", version=1),
+    inst(1, "running", version=1),
+    inst(0, "running", id="w-0b", version=2),
+    version=2,
+    spec=CHECK,
+    rollout={"state": "rolling", "reason": None, "new": 1, "old": 2},
+)
+OLD_UNHEALTHY = dep(
+    "running",
+    1,
+    inst(0, "running", version=1, health="unhealthy"),
+    inst(0, "running", id="w-0b", version=2, health="healthy"),
+    version=2,
+    spec=CHECK,
+    rollout={"state": "rolling", "reason": None, "new": 1, "old": 1},
+)
+
 
 @pytest.mark.parametrize(
     ("deployment", "since", "outcome", "text"),
@@ -117,6 +141,8 @@ CANARY = dep(
         (REVERTING, 0, "failed", "failed: version 3 failed: too slow"),
         (PAUSED, 0, "failed", "failed: version 3 failed"),
         (CANARY, 0, "done", "3/2 running (canary: 1 new, 2 old): " + AWAIT),
+        (ADDS_A_CHECK, 0, None, "3/2 running (1 not healthy yet) (rolling: 1 new, 2 old)"),
+        (OLD_UNHEALTHY, 0, None, "2/1 running (1 not healthy yet) (rolling: 1 new, 1 old)"),
     ],
 )
 def test_progress_reads_one_look_at_a_deployment(

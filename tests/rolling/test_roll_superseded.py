@@ -96,6 +96,10 @@ async def test_a_failed_roll_does_not_revert_over_a_new_version_stored_meanwhile
     view = cluster.view("web")
     assert view["version"] == 3 and view["rollout"]["state"] == "rolling", events
     assert "reverting" not in events, events
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    kept = {v.version: v.status for v in cluster.store.list_versions(record.id)}
+    assert kept == {1: "good", 2: "superseded", 3: "rolling"}, events  # 2's roll ended
     await trio.sleep(10)  # replica 0 waits out its reschedule delay (v2's failure)
     await trio.testing.wait_all_tasks_blocked()
     node, v3 = latest_start(cluster)
@@ -157,7 +161,7 @@ async def test_a_rollback_merged_behind_a_failed_roll_of_its_version_is_kept(
     fill(ref)
     await cluster.deployments.ask(UpdateDeployment("web", {"replicas": 1}))
     await cluster.deployments.ask(UpdateDeployment("web", {"config": {"command": ["sleep", "3"]}}))
-    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    back = await cluster.deployments.ask(RollbackDeployment("web", 2))
     assert back.version == 2
     await trio.sleep(11)
     await trio.testing.wait_all_tasks_blocked()
@@ -184,7 +188,7 @@ async def test_a_rollback_stored_before_a_restart_is_not_reverted_by_the_roll_be
     await cluster.report(node2, v2, "failed", reason="crashed", final=True)  # waits
     await ref.tell(Crash())
     await cluster.deployments.ask(UpdateDeployment("web", {"config": {"command": ["sleep", "3"]}}))
-    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    back = await cluster.deployments.ask(RollbackDeployment("web", 2))
     assert back.version == 2
     await trio.sleep(30)
     await trio.testing.wait_all_tasks_blocked()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,9 @@ def healthy(found: dict[str, list[tuple[int, bool]]], version: str | None = None
     )
 
 
-async def rolled(c: Cluster, version: int, timeout: float = 60) -> dict[str, Any]:
+async def rolled(
+    c: Cluster, version: int, timeout: float = 60, replicas: int = 4
+) -> dict[str, Any]:
     """The deployment once it runs ``version`` everywhere with no roll under way."""
 
     def done(d: dict[str, Any]) -> bool:
@@ -82,7 +85,7 @@ async def rolled(c: Cluster, version: int, timeout: float = 60) -> dict[str, Any
         return (
             d["version"] == version
             and d["rollout"] is None
-            and len(live) == 4
+            and len(live) == replicas
             and all(i["version"] == version and i["state"] == "running" for i in live)
         )
 
@@ -110,13 +113,18 @@ async def events(c: Cluster) -> list[dict[str, Any]]:
     return (await c.http.get("/deployments/web/events?limit=1000")).json()["events"]
 
 
-async def test_rolling_update_good_bad_canary_and_rollback(tmp_path: Path) -> None:
+async def proven(tmp_path: Path, prove: Callable[[Cluster], Awaitable[None]]) -> None:
+    """``prove`` on a cluster of its own, deleting "web" (its processes) after it."""
     async with cluster(tmp_path) as c:
         try:
             await prove(c)
         finally:
             with trio.move_on_after(30):
                 await c.http.delete("/deployments/web", timeout=30)
+
+
+async def test_rolling_update_good_bad_canary_and_rollback(tmp_path: Path) -> None:
+    await proven(tmp_path, prove)
 
 
 async def prove(c: Cluster) -> None:

@@ -90,7 +90,7 @@ def test_rollback_by_default_skips_a_version_that_failed(store_url: str) -> None
         # Only failed ones to go back to: say so, and how to name one anyway.
         store.set_version_status(record.id, 1, "failed", "late")
         assert rollback_target(store.list_versions(record.id), 2, None) == (
-            "every earlier version kept failed (3, 1): name one to go back to it anyway"
+            "no earlier version kept is good (3 failed, 1 failed): name one to go back to it anyway"
         )
 
 
@@ -138,7 +138,7 @@ def test_finishing_a_roll_is_one_transaction(store_url: str) -> None:
         after = store.get_deployment(record.id)
         assert after is not None and after.roll_state == "promoted"
         kept = {v.version: v.status for v in store.list_versions(record.id)}
-        assert kept == {1: "good", 2: "promoted"}
+        assert kept == {1: "good", 2: "rolling"}
         _forgetting(store_url, fails=False)
         store.finish_roll(record.id, 2, [1], generation=2)
         after = store.get_deployment(record.id)

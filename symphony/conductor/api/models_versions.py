@@ -22,7 +22,7 @@ class Version(_Answer):
 
     version: int
     current: bool
-    status: Literal["rolling", "canary", "good", "failed"]
+    status: Literal["rolling", "canary", "good", "failed", "superseded"]
     reason: str | None
     created_at: float
     used_at: float = Field(description="When it last became the current version")
@@ -35,5 +35,6 @@ class VersionList(_Answer):
 
 class RollbackRequest(_Request):
     version: Annotated[int, Field(ge=1)] | None = Field(
-        default=None, description="The version to go back to; default: the one current before"
+        default=None,
+        description="The version to go back to; default: the most recently current good one",
     )

@@ -278,7 +278,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "post",
         "/deployments/{id_or_name}/rollback",
-        "Go back to a kept version (default: the one current before); it rolls out",
+        "Go back to a kept version (default: the last good one); it rolls out",
         m.Deployment,
         body=m.RollbackRequest,
         body_required=False,

@@ -353,7 +353,7 @@ class PromoteDeployment:
 
 @dataclass(frozen=True, slots=True)
 class RollbackDeployment:
-    """Go back to a kept version (None: the one current before this one)."""
+    """Go back to a kept version (None: the most recently current good one)."""
 
     id_or_name: str
     version: int | None = None

@@ -3,12 +3,13 @@ what the roll did (see :mod:`.rollout` for the rules).
 
 A :class:`RollDriver` belongs to one DeploymentSupervisor and is used only while that
 actor handles a message. It remembers, in the actor's Trio clock, when each live
-instance was first seen and since when it has been running healthy (these times do
-not survive a restart of the actor: the instances then prove their health again, which
-only makes a roll more careful). It writes the roll's progress to the store: the
-deployment's ``roll_state`` (rolling, canary, promoted, reverting, paused) and each
-version's status (good, failed and why), and goes back to the last good version when
-a roll fails with ``auto_revert``.
+instance was first seen by the roll to the version now rolled to (a revert or a
+rollback starts the deadlines again) and since when it has been running healthy by its
+own version's health check (these times do not survive a restart of the actor: the
+instances then prove their health again, which only makes a roll more careful). It
+writes the roll's progress to the store: the deployment's ``roll_state`` (rolling,
+canary, promoted, reverting, paused) and each version's status (good, failed and
+why), and goes back to the last good version when a roll fails with ``auto_revert``.
 """
 
 from __future__ import annotations
@@ -81,10 +82,12 @@ def last_good(versions: list[VersionRecord], current: int) -> VersionRecord | No
     return next((v for v in versions if v.version != current and v.status == "good"), None)
 
 
-def _healthy(inst: InstanceRecord, spec: DeploymentSpec) -> bool:
-    if inst.state != S.RUNNING:
-        return False
-    return spec.health_check is None or inst.health == "healthy"
+def _healthy(inst: InstanceRecord, checked: bool) -> bool:
+    """Whether ``inst`` serves now: running, and passing its check if its version has
+    one (``checked``). Judged by its own version, not the one rolled to: an instance of
+    a version without a check is healthy once running, even while a version that adds
+    one rolls (else going back to its version found it "not healthy in time")."""
+    return inst.state == S.RUNNING and (not checked or inst.health == "healthy")
 
 
 class RollDriver:
@@ -94,6 +97,11 @@ class RollDriver:
         self.store = store
         self._created: dict[str, float] = {}
         self._healthy_since: dict[str, float] = {}
+        # The version whose roll ``_created`` counts deadlines for (None: none yet, or
+        # a new roll of it was told): when the target changes (a revert, a rollback, a
+        # newer version), every deadline starts again, from then.
+        self._target: int | None = None
+        self._checks: dict[int, bool] = {}  # during a roll: whether a version has a check
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
         self._ended: str | None = None  # why a new instance ended for good, if one did
@@ -112,10 +120,17 @@ class RollDriver:
         if record.roll_state is None:
             self._created.clear()
             self._healthy_since.clear()
+            self._checks.clear()
+            self._target = None
             self._ended = None
             self._unwritten = None
             return
-        now, spec = trio.current_time(), record.spec
+        now = trio.current_time()
+        if record.version != self._target:
+            # Kept instances of the new target count as they are (healthy ones at once,
+            # see below), but one not healthy has the whole deadline from now.
+            self._created.clear()
+            self._target = record.version
         live = {i.id: i for i in instances.values() if is_live(i.state)}
         for gone in [i for i in self._created if i not in live]:
             del self._created[gone]
@@ -131,7 +146,7 @@ class RollDriver:
                 self._ended = self._ended or _how_ended(ended)
         for inst in live.values():
             self._created.setdefault(inst.id, now)
-            if _healthy(inst, spec):
+            if _healthy(inst, self._checked(record, inst.version)):
                 self._healthy_since.setdefault(inst.id, now)
             else:
                 self._healthy_since.pop(inst.id, None)
@@ -140,8 +155,22 @@ class RollDriver:
         """A change that starts a roll of a version (``record``) was told: a failure
         still waiting (see :meth:`_failed`) was the roll's before it, even if this one
         rolls the same version again (a rollback to it), so it is dropped. (Its
-        version's status was not written either: only under its own generation.)"""
+        version's status was not written either: only under its own generation.) Its
+        deadlines start now, even for the version rolled before (a rollback to it)."""
         self._unwritten = None
+        self._target = None
+
+    def _checked(self, record: DeploymentRecord, version: int) -> bool:
+        """Whether ``version`` of the deployment has a health check: the current one's
+        spec says; another's is read from the kept versions once per roll (a template's
+        check never changes). One no longer kept counts as checked: only a check that
+        passed makes it healthy (it is an old one: that only orders its stop)."""
+        if version == record.version:
+            return record.spec.health_check is not None
+        if version not in self._checks:
+            for kept in self.store.list_versions(record.id):
+                self._checks[kept.version] = kept.spec.health_check is not None
+        return self._checks.setdefault(version, True)
 
     def plan(
         self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord], wanted: int
@@ -389,7 +418,7 @@ def roll_view(record: DeploymentRecord, instances: list[InstanceRecord]) -> dict
         "version": record.version,
         "old": len(live) - len(new),
         "new": len(new),
-        "new_healthy": sum(1 for i in new if _healthy(i, record.spec)),
+        "new_healthy": sum(1 for i in new if _healthy(i, record.spec.health_check is not None)),
     }
 
 

@@ -40,17 +40,18 @@ def next_version(record: DeploymentRecord, kept: list[VersionRecord]) -> int:
 def rollback_target(
     versions: list[VersionRecord], current: int, version: int | None
 ) -> VersionRecord | str:
-    """The version to go back to (``None``: the one current before this one that did not
-    fail; after a reverted roll, the one before is the failed one), or why there is none."""
+    """The version to go back to (``None``: the most recently current good one: after a
+    reverted roll the one before is the failed one, after a superseded roll one that
+    never finished rolling out), or why there is none."""
     if version is None:
         before = [v for v in versions if v.version != current]
         if not before:
             return "there is no earlier version to go back to"
-        usable = [v for v in before if v.status != "failed"]
-        if usable:
-            return usable[0]
-        failed = ", ".join(str(v.version) for v in before)
-        return f"every earlier version kept failed ({failed}): name one to go back to it anyway"
+        good = [v for v in before if v.status == "good"]
+        if good:
+            return good[0]
+        said = ", ".join(f"{v.version} {v.status}" for v in before)
+        return f"no earlier version kept is good ({said}): name one to go back to it anyway"
     if version == current:
         return f"version {version} is the current one"
     found = next((v for v in versions if v.version == version), None)

@@ -149,7 +149,8 @@ class InstanceRecord:
 class VersionRecord:
     """One version of a deployment: a template (what shapes its processes) and how its
     roll went: ``rolling``, ``canary`` (waiting for a promote), ``good`` (rolled out),
-    ``failed`` (``reason`` says why)."""
+    ``failed`` (``reason`` says why), ``superseded`` (a newer change ended its roll
+    unfinished)."""
 
     deployment_id: str
     version: int

@@ -66,6 +66,23 @@ def use_version(
         prune(conn, deployment_id, keep)
 
 
+#: The statuses of a version whose roll has not ended (``promoted`` and ``reverting``:
+#: as stored before a version's status stopped repeating its roll's state).
+UNFINISHED = ("rolling", "canary", "promoted", "reverting")
+
+
+def supersede(conn: Db, deployment_id: str, version: int) -> None:
+    """Within a write transaction: ``version``'s roll ends unfinished, a newer change
+    (another version, a rollback) took its place: its status says so (``superseded``)
+    instead of ``rolling`` or ``canary`` for ever. A good or failed one stays as it is."""
+    marks = ", ".join("?" * len(UNFINISHED))
+    conn.execute(
+        "UPDATE deployment_versions SET status = 'superseded' WHERE deployment_id = ? "
+        f"AND version = ? AND status IN ({marks})",
+        (deployment_id, version, *UNFINISHED),
+    )
+
+
 def prune(conn: Db, deployment_id: str, keep: int = KEEP_VERSIONS) -> None:
     """Within a write transaction: forget a deployment's versions beyond the ``keep``
     most recently current."""
