@@ -329,6 +329,20 @@ def test_spec_names_ending_in_newline_refused(field: str, value: object) -> None
     assert field in " ".join(errors_of(minimal(**{field: value})))
 
 
+def test_spec_health_check_period_has_a_floor_of_one_second() -> None:
+    # Every period runs a probe on the node (an exec check: a process) for every
+    # instance; a period of 1e-9 made a few replicas take most of a core.
+    check = {"type": "exec", "command": ["true"], "period_seconds": 1e-9}
+    errors = errors_of(minimal(health_check=check))
+    assert errors["health_check.period_seconds"].startswith("must be at least 1 second (got 1e-09)")
+    assert parse_spec(minimal(health_check={**check, "period_seconds": 1})).health_check
+    schema = json.dumps(DeploymentSpec.json_schema())
+    assert '"minimum": 1.0' in schema
+    # Stored before the floor: still readable (the node probes it once a second).
+    stored = parse_stored_spec(minimal(health_check={**check, "period_seconds": 0.2}))
+    assert stored.health_check is not None and stored.health_check.period_seconds == 0.2
+
+
 def test_spec_capacity_classes_are_at_most_64() -> None:
     many = {f"A{i}": 1 for i in range(65)}
     errors = errors_of(minimal(capacity_requests=many))
