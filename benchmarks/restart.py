@@ -71,7 +71,7 @@ def _spec(replicas: int, surge: int, ready: Path) -> dict[str, Any]:
             "type": "exec",
             "command": ["test", "-e", "ready"],
             "initial_delay_seconds": 0.3,
-            "period_seconds": 0.2,
+            "period_seconds": 1,
         },
         "update": {"max_parallel": 1, "max_surge": surge, "min_healthy_seconds": 1},
     }

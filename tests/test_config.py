@@ -254,6 +254,10 @@ def test_config_dataclasses_work_without_a_file(in_tmp: Path) -> None:
         (lambda: NodeConfig(node_id="n", capacities_total={"A": 10**12 + 1}), "capacities_total"),
         (lambda: NodeConfig(node_id="n", capacities_total={"A": -1}), "capacities_total"),
         (lambda: NodeConfig(node_id="n", capacities_total={"A": True}), "capacities_total"),
+        (  # a node offers at most 64 classes, as a spec asks for at most 64
+            lambda: NodeConfig(node_id="n", capacities_total={f"A{i}": 1 for i in range(65)}),
+            "capacities_total",
+        ),
         (lambda: NodeConfig(node_id="n", groups="gpu-1"), "groups"),
         (lambda: NodeConfig(node_id="n", ca_file="ca.pem"), "cert_file"),
         (lambda: LoggingConfig(level="LOUD"), "level"),

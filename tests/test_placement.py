@@ -184,6 +184,22 @@ def test_placement_reason_names_missing_class() -> None:
     }
 
 
+def test_placement_reason_of_many_classes_names_a_few_and_stays_short() -> None:
+    # A spec may ask for 64 classes: the reason is stored and shown by every `ps`.
+    asked = {f"Class{i:02}": 1 for i in range(64)}
+    missing = plan_placements([node("a", {"A": 4})], [job("i1", asked)])
+    assert reasons(missing)["i1"].startswith(
+        "no ready node in group gpu-1 has capacity class Class00, Class01, Class02, "
+        "Class03, Class04 (and 59 more)"
+    )
+    full = plan_placements([node("a", dict.fromkeys(asked, 1), asked)], [job("i1", asked)])
+    reason = reasons(full)["i1"]
+    assert "Class04 >= 1 (and 59 more) free" in reason and "(and 59 more)" in reason[-20:]
+    long_names = {f"C{i:02}" + "x" * 60: 1 for i in range(64)}
+    shown = reasons(plan_placements([node("a", {"A": 4})], [job("i1", long_names)]))["i1"]
+    assert len(shown) <= 300 and shown.endswith("...")
+
+
 @pytest.mark.parametrize(
     ("asked", "hint"),
     [

@@ -2,6 +2,10 @@
 
 Each job is unhealthy on its first run and healthy from its second. The mock clock jumps
 only after 250 ms of real idleness, far more than a job needs to start listening.
+
+An exec check is part of its job: the job's environment and directory, its process
+group killed whenever it ends. And checks cannot hurt the node: a floor on the period,
+a pace for the whole node.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ import pytest
 import trio
 import trio.testing
 
-from tests.jobs.harness import JOBS, Node, open_node, spec
+from symphony.node.process.health import MIN_PERIOD, ProbePacer, probe_exec, watch_health
+from symphony.wire import JobHealthCheck
+from tests.jobs.harness import JOBS, Node, ended, open_node, spec, wait_real
+
+SECRET = "s3cr3t-value"
 
 
 @pytest.fixture
@@ -89,3 +97,93 @@ async def test_health_check_timeout_counts_as_failure(
     await node.start("slow", spec(["sleep", "1000"], health_check=check, restart_policy=policy))
     exited = await node.wait_for("slow", "exited")
     assert exited.reason == "unhealthy: exec health check timed out after 1s"
+
+
+def _pids(path: str) -> list[int]:
+    with open(path) as f:
+        return [int(word) for word in f.read().split()]
+
+
+async def test_exec_probe_runs_with_the_jobs_environment_in_its_directory(
+    clock: trio.testing.MockClock, node: Node, tmp_path
+) -> None:
+    # Kubernetes' exec probe runs in the container: it sees what the job sees.
+    node.manager.node.secrets["svc"] = {"TOKEN": SECRET}
+    probe = 'env > probe-env; pwd > probe-dir; test "$GREETING" = hi'
+    check = {"type": "exec", "command": ["sh", "-c", probe], "failure_threshold": 1}
+    env = {"GREETING": "hi", "TOKEN": {"secret": "tok"}}
+    await node.start("svc", spec(["sleep", "1000"], env=env, health_check=check))
+    with trio.fail_after(60):  # mock time: without the job's env it fails, restarts
+        while not any(u.health == "healthy" for u in node.of("svc")):
+            await node.changed.wait()
+    work = os.path.join(node.state_dir, "work", "svc")
+    with open(os.path.join(work, "probe-env")) as f:
+        seen = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+    assert seen["GREETING"] == "hi" and seen["TOKEN"] == SECRET
+    assert seen["SYMPHONY_INSTANCE"] == "svc" and seen["SYMPHONY_RUN_ID"].startswith("svc.")
+    with open(os.path.join(work, "probe-dir")) as f:
+        assert os.path.realpath(f.read().strip()) == os.path.realpath(work)
+
+
+async def test_exec_probe_leaves_nothing_of_its_process_group(tmp_path) -> None:
+    # A probe that exits at once, leaving a background child in its group ...
+    passed = await probe_exec(
+        ("sh", "-c", "sleep 1000 & echo $! > child; exit 0"), cwd=str(tmp_path)
+    )
+    assert passed is None
+    (child,) = _pids(str(tmp_path / "child"))
+    await wait_real(lambda: ended(child))
+    # ... and one cut off by its timeout: both are killed with their group.
+    with trio.move_on_after(0.5):
+        await probe_exec(
+            ("sh", "-c", "sleep 1000 & echo $! > child2; sleep 1000"), cwd=str(tmp_path)
+        )
+    await wait_real(lambda: os.path.exists(tmp_path / "child2"))
+    (child,) = _pids(str(tmp_path / "child2"))
+    await wait_real(lambda: ended(child))
+
+
+async def test_exec_probe_under_way_is_killed_when_its_job_stops(
+    clock: trio.testing.MockClock, node: Node
+) -> None:
+    probe = "echo $$ >> probes; sleep 1000 & echo $! >> probes; wait"
+    check = {"type": "exec", "command": ["sh", "-c", probe], "timeout_seconds": 600}
+    await node.start("svc", spec(["sleep", "1000"], health_check=check))
+    probes = os.path.join(node.state_dir, "work", "svc", "probes")
+    await wait_real(lambda: os.path.exists(probes) and len(_pids(probes)) == 2)
+    await node.manager.stop_instance("svc")
+    await node.wait_for("svc", "stopped")
+    for pid in _pids(probes):
+        await wait_real(lambda pid=pid: ended(pid))
+
+
+async def test_probe_period_below_the_floor_probes_once_a_second(
+    clock: trio.testing.MockClock, tmp_path
+) -> None:
+    # A spec stored before the floor (or an older Conductor) may still send 1e-9.
+    check = JobHealthCheck(
+        type="exec",
+        command=("sh", "-c", "echo x >> count"),
+        initial_delay_seconds=0.0,
+        period_seconds=1e-9,
+        timeout_seconds=2.0,
+        failure_threshold=3,
+    )
+    with trio.move_on_after(10 * MIN_PERIOD - 0.5):
+        await watch_health(check, on_change=lambda *_: None, cwd=str(tmp_path))
+    with open(tmp_path / "count") as f:
+        assert len(f.read().split()) == 10
+
+
+async def test_probe_pacer_spaces_a_nodes_exec_probes(clock: trio.testing.MockClock) -> None:
+    pacer = ProbePacer(per_second=10)
+    starts: list[float] = []
+
+    async def one() -> None:
+        await pacer.turn()
+        starts.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(one)
+    assert [round(t, 6) for t in starts] == [0.0, 0.1, 0.2, 0.3, 0.4]

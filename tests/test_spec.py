@@ -329,6 +329,37 @@ def test_spec_names_ending_in_newline_refused(field: str, value: object) -> None
     assert field in " ".join(errors_of(minimal(**{field: value})))
 
 
+def test_spec_health_check_period_has_a_floor_of_one_second() -> None:
+    # Every period runs a probe on the node (an exec check: a process) for every
+    # instance; a period of 1e-9 made a few replicas take most of a core.
+    check = {"type": "exec", "command": ["true"], "period_seconds": 1e-9}
+    errors = errors_of(minimal(health_check=check))
+    assert errors["health_check.period_seconds"].startswith("must be at least 1 second (got 1e-09)")
+    assert parse_spec(minimal(health_check={**check, "period_seconds": 1})).health_check
+    schema = json.dumps(DeploymentSpec.json_schema())
+    assert '"minimum": 1.0' in schema
+    # Stored before the floor: still readable (the node probes it once a second).
+    stored = parse_stored_spec(minimal(health_check={**check, "period_seconds": 0.2}))
+    assert stored.health_check is not None and stored.health_check.period_seconds == 0.2
+
+
+def test_spec_capacity_classes_are_at_most_64() -> None:
+    many = {f"A{i}": 1 for i in range(65)}
+    errors = errors_of(minimal(capacity_requests=many))
+    assert errors["capacity_requests"] == ("names 65 capacity classes; at most 64 are allowed")
+    del many["A64"]
+    assert len(parse_spec(minimal(capacity_requests=many)).capacity_requests) == 64
+    assert '"maxProperties": 64' in json.dumps(DeploymentSpec.json_schema())
+    stored = parse_stored_spec(minimal(capacity_requests={f"A{i}": 1 for i in range(100)}))
+    assert len(stored.capacity_requests) == 100  # accepted in its day: readable
+
+
+def test_spec_null_where_a_number_belongs_is_said_once() -> None:
+    errors = errors_of(minimal(capacity_requests={"cpu": None}, replicas=None))
+    assert errors["capacity_requests.cpu"] == "must be an integer (got null)"
+    assert errors["replicas"] == "must be an integer (got null)"
+
+
 def test_spec_stored_specs_keep_the_rules_of_their_day() -> None:
     # A spec an older version accepted must stay readable from the store (an upgrade
     # must not make its deployment, or a listing, fail); a new request is held to all

@@ -48,6 +48,8 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _capacities(value: Any) -> Mapping[str, int]:
     if not isinstance(value, Mapping):
         raise v.Invalid(f"must be a mapping of capacity class to amount, got {v.show(value)}")
+    if len(value) > v.MAX_CLASSES:
+        raise v.Invalid(f"names {len(value)} capacity classes; at most {v.MAX_CLASSES} are allowed")
     return MappingProxyType({v.capacity_name(k): v.integer(n) for k, n in value.items()})
 
 

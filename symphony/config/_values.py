@@ -31,6 +31,7 @@ _HOSTNAME_RE = re.compile(
 _TOKEN_RE = re.compile(r"symjt1\.[^.\s]+\.[^.\s]+")
 _HASH_RE = re.compile(r"[0-9a-f]{64}")
 MAX_AMOUNT = 10**12  # as symphony.spec: a capacity beyond this is a typo
+MAX_CLASSES = 64  # as symphony.spec: the most capacity classes a node offers
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HTTP_AUTH_MODES = ("token", "none")
 MODES = ("conductor", "node")

@@ -42,6 +42,11 @@ _GROUP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REPLICAS = 10_000
 MAX_AMOUNT = 10**12
+#: The most capacity classes a spec may ask for (and a node's config may offer). Real
+#: uses name a handful (cpu, gpu, memory, a licence or two); every class a spec names
+#: is compared on every candidate node at each placement and may be listed in its
+#: pending reason, so thousands of them made a reason of 40 KB shown by every `ps`.
+MAX_CLASSES = 64
 
 
 def _stored(info: ValidationInfo) -> bool:
@@ -67,6 +72,13 @@ def _check_class(value: str, info: ValidationInfo) -> str:
             f"capacity class {value!r} must start with a letter and use only letters, "
             "digits, '_', '.', '-' (at most 63 characters)"
         )
+    return value
+
+
+def check_class_count(value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+    """Refuse more than :data:`MAX_CLASSES` capacity classes (a stored spec keeps its own)."""
+    if len(value) > MAX_CLASSES and not _stored(info):
+        raise ValueError(f"names {len(value)} capacity classes; at most {MAX_CLASSES} are allowed")
     return value
 
 

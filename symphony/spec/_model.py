@@ -23,6 +23,7 @@ import signal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -35,6 +36,7 @@ from ._container import CONTAINER_KINDS, config_problems
 from ._fields import (
     _NAME_RE,
     CLASS_PATTERN,
+    MAX_CLASSES,
     MAX_REPLICAS,
     NAME_PATTERN,
     Amount,
@@ -50,6 +52,7 @@ from ._fields import (
     _full,
     _stored,
     _Strict,
+    check_class_count,
     not_a_label,
 )
 from ._labels import Labels
@@ -168,8 +171,14 @@ class DeploymentSpec(_Strict):
         ),
     ]
     node_group: GroupName | None = None
-    capacity_requests: dict[ClassName, Amount] = Field(
-        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": CLASS_PATTERN}}
+    capacity_requests: Annotated[dict[ClassName, Amount], AfterValidator(check_class_count)] = (
+        Field(
+            default_factory=dict,
+            json_schema_extra={
+                "propertyNames": {"pattern": CLASS_PATTERN},
+                "maxProperties": MAX_CLASSES,
+            },
+        )
     )
     kind: Literal["exec", "docker", "podman"] = "exec"
     config: ExecConfig

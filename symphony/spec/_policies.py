@@ -37,6 +37,11 @@ from ._fields import (
 #: Where a ``tcp`` health check connects when its spec names no ``host``.
 DEFAULT_TCP_HOST = "127.0.0.1"
 
+#: The shortest ``period_seconds`` of a health check (Kubernetes' too). Every period the
+#: node agent runs a probe (an exec check: a process), for every instance: a period of
+#: a millisecond made a few replicas take most of a core from the node.
+MIN_PROBE_PERIOD = 1.0
+
 
 #: The restart delay's cap when a spec names none (and its first delay is shorter).
 DEFAULT_MAX_BACKOFF = 300.0
@@ -101,7 +106,9 @@ class HealthCheck(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None, validate_default=True)
     host: Plain | None = Field(default=None, validate_default=True)
     initial_delay_seconds: Seconds = 0.0
-    period_seconds: PositiveSeconds = 10.0
+    period_seconds: PositiveSeconds = Field(
+        default=10.0, json_schema_extra={"minimum": MIN_PROBE_PERIOD}
+    )
     timeout_seconds: PositiveSeconds = 1.0
     failure_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
 
@@ -113,6 +120,16 @@ class HealthCheck(_Strict):
         if isinstance(data, dict) and data.get("type") == "tcp" and data.get("host") is None:
             data = {**data, "host": DEFAULT_TCP_HOST}
         return data
+
+    @field_validator("period_seconds")
+    @classmethod
+    def _period_floor(cls, value: float, info: ValidationInfo) -> float:
+        if value < MIN_PROBE_PERIOD and not _stored(info):  # stored: the node paces it
+            raise ValueError(
+                f"must be at least {MIN_PROBE_PERIOD:g} second (got {value:g}): every period "
+                "runs a probe on the node, for every instance"
+            )
+        return value
 
     _command_shape = field_validator("command", mode="before")(
         staticmethod(lambda v: v if v is None else _command_list(v))

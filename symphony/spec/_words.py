@@ -70,6 +70,8 @@ def _typed(what: str) -> Callable[[Mapping[str, Any]], str]:
         value = err.get("input")
         if isinstance(value, bool) and what != "true or false":
             return f"must be {what}, not a boolean (got {show(value)})"
+        if value is None:  # its kind and its spelling are one word: say it once
+            return f"must be {what} (got null)"
         return f"must be {what} (got {_kind(value)} {show(value)})"
 
     return message

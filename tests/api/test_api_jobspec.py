@@ -45,7 +45,7 @@ async def test_api_tcp_health_check_without_host_runs_healthy_on_a_node(tmp_path
         "name": "listener",
         "node_group": "gpu-1",
         "config": {"command": [PYTHON, "-c", LISTEN, str(port)]},
-        "health_check": {"type": "tcp", "port": port, "period_seconds": 0.2},
+        "health_check": {"type": "tcp", "port": port, "period_seconds": 1},
     }
     async with cluster(tmp_path) as c:
         created = await c.http.post("/deployments", json=spec)
@@ -56,6 +56,31 @@ async def test_api_tcp_health_check_without_host_runs_healthy_on_a_node(tmp_path
         )
         (instance,) = healthy["instances"]
         assert instance["state"] == "running" and instance["restarts"] == 0, instance
+
+
+async def test_api_refuses_what_would_hurt_a_node_with_a_422_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    # A probe every nanosecond (about 400 processes a second per replica in the agent),
+    # and thousands of capacity classes (a 40 KB pending reason in every listing).
+    check = {"type": "exec", "command": ["true"], "period_seconds": 1e-9}
+    async with cluster(tmp_path, node=False) as c:
+        for spec, path in [
+            (
+                {"config": {"command": ["true"]}, "health_check": check},
+                "health_check.period_seconds",
+            ),
+            (
+                {
+                    "config": {"command": ["true"]},
+                    "capacity_requests": {f"A{i}": 1 for i in range(5000)},
+                },
+                "capacity_requests",
+            ),
+        ]:
+            refused = await c.http.post("/deployments", json=spec)
+            assert refused.status_code == 422, refused.text
+            assert path in refused.text and len(refused.text) < 2000, refused.text
 
 
 async def test_api_refuses_jitter_and_the_node_reads_no_field_the_spec_lacks(

@@ -335,7 +335,7 @@ def test_deploy_wait_never_counts_a_quick_failure_as_a_success(project: Path, po
 
 
 def test_deploy_wait_counts_a_replica_with_a_health_check_once_healthy(project: Path) -> None:
-    check = {"type": "exec", "command": ["true"], "initial_delay_seconds": 2, "period_seconds": 0.5}
+    check = {"type": "exec", "command": ["true"], "initial_delay_seconds": 2, "period_seconds": 1}
     path = spec(project, "checked", health_check=check, config={"command": ["sleep", "600"]})
     result = run(project, "deploy", "-f", path, "--wait")
     assert result.returncode == 0, (result.stdout, result.stderr)
@@ -348,7 +348,7 @@ def test_deploy_wait_counts_a_replica_with_a_health_check_once_healthy(project: 
 
 
 def test_deploy_wait_exits_1_when_the_health_check_fails(project: Path) -> None:
-    check = {"type": "exec", "command": ["false"], "period_seconds": 0.2, "failure_threshold": 1}
+    check = {"type": "exec", "command": ["false"], "period_seconds": 1, "failure_threshold": 1}
     path = spec(project, "sick", health_check=check, config={"command": ["sleep", "600"]})
     result = run(project, "deploy", "-f", path, "--wait", "--timeout", "30")
     run(project, "rm", "sick")

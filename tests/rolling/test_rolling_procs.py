@@ -40,7 +40,7 @@ def spec(version: str, *, ready: bool = True, **update: Any) -> dict[str, Any]:
             "type": "exec",
             "command": ["test", "-e", "ready"],
             "initial_delay_seconds": 0.5,
-            "period_seconds": 0.2,
+            "period_seconds": 1,
             "failure_threshold": 3,
         },
         "update": {

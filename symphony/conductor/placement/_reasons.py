@@ -29,6 +29,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+#: How many of a spec's classes a reason names (a spec may ask for 64).
+LISTED = 5
+
+
+def _few(items: list[str], joiner: str = ", ") -> str:
+    """The first :data:`LISTED` of ``items`` joined, and how many more there are."""
+    more = len(items) - LISTED
+    return joiner.join(items[:LISTED]) + (f" (and {more} more)" if more > 0 else "")
+
+
 def unplaceable_reason(
     index: NodeIndex,
     group: str | None,
@@ -45,7 +55,7 @@ def unplaceable_reason(
     total = index.node_count.get(group, 0)
     ready = index.ready_count.get(group, 0)
     draining = index.draining_count.get(group, 0)
-    need = " and ".join(f"{c} >= {r}" for c, r in requests)
+    need = _few([f"{c} >= {r}" for c, r in requests], " and ")
     counted = _plural(total, "node") if ready == total else f"{ready} of {total} nodes ready"
     where_short = " in group" if group is not None else ""
     if draining:
@@ -54,7 +64,7 @@ def unplaceable_reason(
     if len(requests) == 1:
         has = str(best.free(requests[0][0]))
     else:
-        has = ", ".join(f"{c} {best.free(c)}" for c, _ in requests)
+        has = _few([f"{c} {best.free(c)}" for c, _ in requests])
     return f"no ready node{where} has {need} free; {counted}{where_short}, best has {has}"
 
 
@@ -80,9 +90,9 @@ def never_placeable_reason(
     if any(all(b.totals.get(c, 0) >= r for c, r in requests) for b in buckets):
         return None
     where = f" in group {group}" if group is not None else ""
-    need = " and ".join(f"{c} >= {r}" for c, r in requests)
+    need = _few([f"{c} >= {r}" for c, r in requests], " and ")
     largest = max(buckets, key=lambda b: min(b.totals.get(c, 0) / r for c, r in requests if r))
-    has = ", ".join(f"{c} {largest.totals.get(c, 0)}" for c, _ in requests)
+    has = _few([f"{c} {largest.totals.get(c, 0)}" for c, _ in requests])
     return f"no ready node{where} has {need} in all; the largest has {has}"
 
 
@@ -141,7 +151,7 @@ def _lacking(
     if runtimes:  # a container kind: say which runtime, not which (internal) class
         return f"no ready node{where} has the {runtimes[0]} container runtime"
     if missing:
-        classes = ", ".join(missing)
+        classes = _few(missing)
         return f"no ready node{where} has capacity class {classes}{_offered(missing, buckets)}"
     return None
 

@@ -96,6 +96,10 @@ class Placement:
     reservation: Mapping[str, int]
 
 
+#: The longest pending reason kept: a line or two of a terminal.
+MAX_REASON = 300
+
+
 @dataclass(frozen=True, slots=True)
 class Unplaced:
     """An instance no node can take now, and why, in words a person can act on."""
@@ -103,6 +107,12 @@ class Unplaced:
     instance_id: str
     deployment_id: str
     reason: str
+
+    def __post_init__(self) -> None:
+        # The reason is stored, listed by every `ps` and sent to every API client: it
+        # stays a line, whatever a spec names (the reasons list a few classes already).
+        if len(self.reason) > MAX_REASON:
+            object.__setattr__(self, "reason", self.reason[: MAX_REASON - 3] + "...")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,18 @@
 
 Each probe returns None when healthy, or a short reason. :func:`watch_health` runs the
 probe loop of one run: wait ``initial_delay_seconds``, then probe every
-``period_seconds`` with a ``timeout_seconds`` limit; ``failure_threshold`` failures in a
-row make the run unhealthy (and the ProcessSupervisor restarts it by its policy). A
-success resets the count. Every change between healthy and unhealthy is reported.
+``period_seconds`` (at least :data:`MIN_PERIOD`) with a ``timeout_seconds`` limit;
+``failure_threshold`` failures in a row make the run unhealthy (and the
+ProcessSupervisor restarts it by its policy). A success resets the count. Every change
+between healthy and unhealthy is reported.
+
+An exec probe is part of its job, as a Kubernetes exec probe is part of its container:
+it runs with the job's environment (secrets included) in the job's working directory,
+as the leader of a process group of its own, and the whole group is killed when the
+probe ends, however it ends (exit, timeout, the job's stop): a background process it
+started does not outlive it. A process that leaves the group (``setsid``) escapes it.
+The exec probes of a node start at most :data:`EXEC_PROBES_PER_SECOND` a second
+together (:class:`ProbePacer`), however many instances probe.
 
 The HTTP probe speaks just enough HTTP/1.0 to read a status line: no client library.
 """
@@ -12,11 +21,12 @@ The HTTP probe speaks just enough HTTP/1.0 to read a status line: no client libr
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import ssl
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import trio
@@ -25,30 +35,76 @@ from symphony.wire import JobHealthCheck
 
 from .records import Health
 
+#: The shortest pause between two probes of a run. A spec asking for less is refused
+#: (the spec's own floor is the same), but one stored before that rule, or sent by an
+#: older Conductor, still reaches a node: it is probed at this pace.
+MIN_PERIOD = 1.0
+#: How many exec probes one node starts a second, over all its instances. Each is a
+#: process the agent spawns and reaps; past this many they wait their turn.
+EXEC_PROBES_PER_SECOND = 50.0
 
-async def _kill_group(process: trio.Process) -> None:
-    # The probe runs in its own session: kill all of it, not only the direct child.
+
+class ProbePacer:
+    """Spaces the starts of a node's exec probes :data:`EXEC_PROBES_PER_SECOND` apart,
+    first come first served. A probe's wait for its turn is not part of its timeout: a
+    busy node delays probes, it does not fail them."""
+
+    def __init__(self, per_second: float = EXEC_PROBES_PER_SECOND) -> None:
+        self._gap = 1.0 / per_second
+        self._next = -math.inf
+
+    async def turn(self) -> None:
+        """Return when this probe may start."""
+        now = trio.current_time()
+        at = max(now, self._next)
+        self._next = at + self._gap
+        await trio.sleep_until(at)
+
+
+def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
 
 
-async def probe_exec(command: tuple[str, ...], *, cwd: str | None = None) -> str | None:
-    """Run ``command``; healthy if it exits 0."""
+async def _exited(process: trio.Process) -> None:
+    """Wait until ``process`` has exited, without reaping it: while it is a zombie its
+    pid still names its process group, so killing the group cannot hit another one."""
     try:
-        result = await trio.run_process(
+        pidfd = os.pidfd_open(process.pid)
+    except OSError:  # no pidfd (an old kernel): reap, then kill what is left at once
+        await process.wait()
+        return
+    try:
+        await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
+
+
+async def probe_exec(
+    command: tuple[str, ...], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> str | None:
+    """Run ``command`` (in ``cwd``, with ``env``); healthy if it exits 0. Its whole
+    process group is killed when it ends or is cancelled (see the module docstring)."""
+    try:
+        process = await trio.lowlevel.open_process(
             list(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            check=False,
             cwd=cwd,
+            env=env,
             start_new_session=True,
-            deliver_cancel=_kill_group,
         )
     except OSError as error:
         return f"health command failed to start: {error.strerror or error}"
-    if result.returncode != 0:
-        return f"health command exited with {result.returncode}"
+    try:
+        await _exited(process)
+    finally:
+        _kill_group(process.pid)
+        with trio.CancelScope(shield=True):  # SIGKILLed: the reap is immediate
+            await process.wait()
+    if process.returncode != 0:
+        return f"health command exited with {process.returncode}"
     return None
 
 
@@ -94,13 +150,22 @@ async def probe_tcp(host: str, port: int) -> str | None:
     return None
 
 
-async def probe(check: JobHealthCheck, *, cwd: str | None = None) -> str | None:
-    """Run one probe of ``check`` within its timeout; None means healthy."""
+async def probe(
+    check: JobHealthCheck,
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    pacer: ProbePacer | None = None,
+) -> str | None:
+    """Run one probe of ``check`` within its timeout; None means healthy. An exec probe
+    runs in ``cwd`` with ``env``, once ``pacer`` gives it its turn."""
+    if check.type == "exec" and pacer is not None:
+        await pacer.turn()
     with trio.move_on_after(check.timeout_seconds):
         # The wire decoder made sure the fields of the check's type are set.
         if check.type == "exec":
             assert check.command is not None
-            return await probe_exec(check.command, cwd=cwd)
+            return await probe_exec(check.command, cwd=cwd, env=env)
         if check.type == "http":
             assert check.url is not None
             return await probe_http(check.url)
@@ -114,17 +179,21 @@ async def watch_health(
     *,
     on_change: Callable[[Health, str | None], None],
     cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    pacer: ProbePacer | None = None,
 ) -> str:
     """Probe until the run is unhealthy; return the reason of the last failure.
 
     ``on_change(health, reason)`` is called when health becomes ``healthy`` or
-    ``unhealthy``. Runs until cancelled while the job stays healthy.
+    ``unhealthy``. Runs until cancelled while the job stays healthy. ``cwd``, ``env``
+    and ``pacer``: see :func:`probe`.
     """
+    period = max(check.period_seconds, MIN_PERIOD)
     await trio.sleep(check.initial_delay_seconds)
     failures = 0
     healthy: bool | None = None
     while True:
-        reason = await probe(check, cwd=cwd)
+        reason = await probe(check, cwd=cwd, env=env, pacer=pacer)
         if reason is None:
             failures = 0
             if healthy is not True:
@@ -135,4 +204,4 @@ async def watch_health(
             if failures >= check.failure_threshold:
                 on_change("unhealthy", reason)
                 return reason
-        await trio.sleep(check.period_seconds)
+        await trio.sleep(period)

@@ -4,7 +4,8 @@ One object per node, made by the :class:`~symphony.node.process.manager.ProcessM
 and passed to every :class:`~symphony.node.process.supervisor.ProcessSupervisor`: where
 the node keeps its state, the environment jobs start from, the secret values the
 Conductor sent (in memory only), where code comes from, and the node's container
-runtimes and GPU devices. A supervisor reads it; only ``secrets`` changes in place.
+runtimes and GPU devices, and the pace of its exec health probes. A supervisor reads it;
+only ``secrets`` changes in place.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .health import ProbePacer
 from .restart import RESTART_JITTER
 
 if TYPE_CHECKING:
@@ -38,3 +40,5 @@ class NodeContext:
     container_runtimes: Mapping[str, str] = field(default_factory=dict)
     #: The node's GPU devices (ids); a job that holds none of them must see none.
     gpus: tuple[str, ...] = ()
+    #: Spaces the starts of exec health probes over all the node's instances.
+    probes: ProbePacer = field(default_factory=ProbePacer)

@@ -7,7 +7,7 @@ spawned (the secret values the Conductor sent, the experiment's fixed ports free
 puts the job's code in place and enters its environment (``config.image``, ``git``,
 ``env_name``, through the node's ``SourcePreparer``), builds a container's command
 (pulling its image), and asks the node monitor to spawn the run with its environment
-(:meth:`RunStarter._job_env`: the node's, the spec's, the secrets, the ``SYMPHONY_*``
+(``_job_env``: the node's, the spec's, the secrets, the ``SYMPHONY_*``
 variables, the devices it holds), its working directory (``work_dir``)
 and the restart rule the monitor applies when it ends on its own.
 
@@ -28,7 +28,6 @@ from ..container import CONTAINER_KINDS, ContainerError
 from ..container.launch import container_command, unless_stopped
 from ..ports import ports_taken
 from .client import MonitorError, MonitorLost
-from .devices import device_env
 from .mirror import restart_plan
 from .proctree import RUN_ID_ENV
 from .restart import Decision
@@ -37,27 +36,6 @@ from .supervised import SupervisedInstance
 
 class RunStarter(SupervisedInstance):
     """Starts the runs of one instance (see the module docstring)."""
-
-    def _job_env(self, run_id: str) -> dict[str, str]:
-        request = self.request
-        env = dict(self.node.base_env)
-        env.update(self.spec.config.env)
-        env.update(self._secret_values())
-        env.update(
-            SYMPHONY_DEPLOYMENT=request.deployment_id or "",
-            SYMPHONY_INSTANCE=request.instance_id,
-            SYMPHONY_NODE_ID=self.node.node_id,
-            SYMPHONY_REPLICA="" if request.replica is None else str(request.replica),
-        )
-        # After the spec's env: a job cannot name devices it does not hold.
-        env.update(device_env(request.devices, node_has_devices=bool(self.node.gpus)))
-        env[RUN_ID_ENV] = run_id
-        return env
-
-    def _secret_values(self) -> dict[str, str]:
-        """The values of the spec's secret variables that this node holds."""
-        held = self.node.secrets.get(self.request.instance_id, {})
-        return {name: held[name] for name in self.spec.config.secret_env or {} if name in held}
 
     def _missing_secrets(self) -> list[str]:
         held = self._secret_values()
@@ -125,6 +103,8 @@ class RunStarter(SupervisedInstance):
                 return Decision(restart=False, state="failed", reason=self.reason)
             if prepared is None or self._stop.is_set():
                 return None  # stopped while its code was being fetched: nothing ran
+            # What entering its environment changed (a venv's PATH): its probes get it too.
+            self._entered = {k: v for k, v in prepared[1].items() if env.get(k) != v}
             command, env = prepared
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)

@@ -53,16 +53,28 @@ class RunWatcher(SupervisedInstance):
             await self._stop.wait()
             terminate.set()
 
+        # Probing stops when the run is to end (a stop, or its health failed): a probe
+        # is part of the job, and one under way is killed with its process group.
+        probing = trio.CancelScope()
+
         async def check_health() -> None:
             assert self.spec.health_check is not None
-            reason = await watch_health(
-                self.spec.health_check, on_change=self._health_changed, cwd=self.work_dir()
-            )
-            unhealthy.append(reason)
-            terminate.set()
+            with probing:
+                # The job's own environment (as the monitor spawned it), in its directory.
+                env = {**self._job_env(run["run_id"]), **self._entered}
+                reason = await watch_health(
+                    self.spec.health_check,
+                    on_change=self._health_changed,
+                    cwd=self.work_dir(),
+                    env=env,
+                    pacer=self.node.probes,
+                )
+                unhealthy.append(reason)
+                terminate.set()
 
         async def escalate() -> None:
             await terminate.wait()
+            probing.cancel()
             # A stop also tells the monitor to restart the instance no more: the run may
             # have ended and been restarted by it already (see Monitor.hold).
             stop = self._stop.is_set()

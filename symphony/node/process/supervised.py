@@ -28,8 +28,9 @@ import trio
 from symphony.wire import JobSpec
 
 from .client import MonitorClient
+from .devices import device_env
 from .nodecontext import NodeContext
-from .proctree import Snapshot
+from .proctree import RUN_ID_ENV, Snapshot
 from .records import (
     FINAL_STATES,
     Health,
@@ -82,6 +83,32 @@ class SupervisedInstance:
         # What the monitor started itself after the last run (see ``mirror``): the new
         # run's record, or why it could not be spawned.
         self._successor: dict[str, Any] | str | None = None
+        # What entering the job's named environment added to its variables (a venv's
+        # PATH), for its health probes; empty for a run adopted from an earlier agent.
+        self._entered: dict[str, str] = {}
+
+    def _job_env(self, run_id: str) -> dict[str, str]:
+        """The environment of the job's run ``run_id``: the node's, the spec's, the
+        secrets, the ``SYMPHONY_*`` variables, the devices it holds."""
+        request = self.request
+        env = dict(self.node.base_env)
+        env.update(self.spec.config.env)
+        env.update(self._secret_values())
+        env.update(
+            SYMPHONY_DEPLOYMENT=request.deployment_id or "",
+            SYMPHONY_INSTANCE=request.instance_id,
+            SYMPHONY_NODE_ID=self.node.node_id,
+            SYMPHONY_REPLICA="" if request.replica is None else str(request.replica),
+        )
+        # After the spec's env: a job cannot name devices it does not hold.
+        env.update(device_env(request.devices, node_has_devices=bool(self.node.gpus)))
+        env[RUN_ID_ENV] = run_id
+        return env
+
+    def _secret_values(self) -> dict[str, str]:
+        """The values of the spec's secret variables that this node holds."""
+        held = self.node.secrets.get(self.request.instance_id, {})
+        return {name: held[name] for name in self.spec.config.secret_env or {} if name in held}
 
     def report(self, snapshot: Snapshot | None = None) -> InstanceReport:
         """The instance as it is now."""
