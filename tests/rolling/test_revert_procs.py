@@ -17,7 +17,7 @@ from ..api.helpers import PYTHON, Cluster
 from .test_rolling_procs import MARK, events, processes, proven, rolled
 from .test_rolling_procs import spec as rolling_spec
 
-CHECK = {"type": "exec", "command": ["test", "-f", "ready"], "period_seconds": 0.2}
+CHECK = {"type": "exec", "command": ["test", "-f", "ready"], "period_seconds": 1}
 
 
 def spec(version: str, **extra: Any) -> dict[str, Any]:
