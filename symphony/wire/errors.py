@@ -114,7 +114,7 @@ class NodeIdEnrolled(JoinNotAllowed):
 
     hint = (
         "join under another node id, or with a token bound to this one "
-        "('symphony token create --node-id ID')"
+        "('symphony token create --node-id ID', with its --group and --capacity again)"
     )
 
 

@@ -43,7 +43,7 @@ async def test_join_unbound_token_cannot_take_over_an_enrolled_id(
             await join(info, created, tmp_path / "thief", "gpu-7")
         message = str(refused.value)
         assert "node id 'gpu-7' is enrolled already" in message
-        assert message.endswith("('symphony token create --node-id ID')"), message
+        assert message.endswith("with its --group and --capacity again)"), message
         assert isinstance(refused.value, JoinNotAllowed)  # what callers caught before
         assert not (tmp_path / "thief" / "identity").exists()
         # Nothing changed: the token is not spent, the owner keeps its binding.
@@ -59,9 +59,28 @@ async def test_join_reusable_token_enrols_an_id_once(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         info = await start_conductor(nursery, tmp_path / "c")
         created = await create_token(info, reusable=True)
+        other = await create_token(info, reusable=True)
         await join(info, created, tmp_path / "a", "a")  # never said hello: still enrolled
         with pytest.raises(NodeIdEnrolled, match="node id 'a' is enrolled already"):
-            await join(info, created, tmp_path / "a2", "a")
+            await join(info, other, tmp_path / "a2", "a")
+        nursery.cancel_scope.cancel()
+
+
+async def test_join_whose_answer_was_lost_is_tried_again_with_its_token(
+    tmp_path: Path,
+) -> None:
+    """The join committed but its node never kept the certificate (the answer was lost,
+    the node crashed): the same token enrols the id again while no node said hello as
+    it; once one has, the id is taken even for that token."""
+    async with trio.open_nursery() as nursery:
+        info = await start_conductor(nursery, tmp_path / "c")
+        created = await create_token(info, reusable=True)
+        await join(info, created, tmp_path / "lost", "a")
+        await join(info, created, tmp_path / "retried", "a")
+        await start_node(nursery, join_node(info, "a", tmp_path / "retried", None))
+        await wait_ready(info, "a")
+        with pytest.raises(NodeIdEnrolled, match="node id 'a' is enrolled already"):
+            await join(info, created, tmp_path / "thief", "a")
         nursery.cancel_scope.cancel()
 
 

@@ -23,13 +23,17 @@ def _record(row: Row) -> JoinTokenRecord:
     )
 
 
-def _known(conn: Db, node_id: str) -> bool:
-    """Whether ``node_id`` is enrolled: joined, or known from a hello (whatever the
-    certificate: an id that runs with files of its own is a node's identity too)."""
+def _known(conn: Db, node_id: str, token_id: str) -> bool:
+    """Whether ``node_id`` is enrolled for ``token_id``'s purposes: joined with another
+    token, or known from a hello (whatever the certificate: an id that runs with files
+    of its own is a node's identity too). An id this very token enrolled and that never
+    said hello is not: a join whose answer was lost (a dropped connection, a timeout, a
+    node that crashed before it kept its certificate) is tried again with the same
+    token, and nothing runs under that id to be taken over."""
     rows = conn.execute(
-        "SELECT 1 FROM node_enrolments WHERE node_id = ? "
+        "SELECT 1 FROM node_enrolments WHERE node_id = ? AND token_id <> ? "
         "UNION ALL SELECT 1 FROM nodes WHERE node_id = ?",
-        (node_id, node_id),
+        (node_id, token_id, node_id),
     ).fetchall()
     return bool(rows)
 
@@ -78,13 +82,13 @@ class TokenTable(StoreBase):
         cannot both get it. With ``node_id``, the same transaction records the node id
         as enrolled and gives it the token's binding (or removes the one it had, for a
         token that binds nothing). With ``new_node`` too, an id that is enrolled
-        already, or that a node has said hello as, is refused with
+        already (by another token), or that a node has said hello as, is refused with
         :class:`AlreadyExists` and nothing changes: checked in the transaction, so two
         Conductors on one database cannot both enrol it.
         """
         now = self._clock()
         with self._write() as conn:
-            if node_id is not None and new_node and _known(conn, node_id):
+            if node_id is not None and new_node and _known(conn, node_id, token_id):
                 raise AlreadyExists(f"node id {node_id!r} is enrolled already")
             cursor = conn.execute(
                 "UPDATE join_tokens SET used_at = ? WHERE id = ? "
