@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -37,10 +36,10 @@ _QUICK_MONITOR = (
 )
 
 
-def _start(state_dir: str) -> subprocess.Popen[bytes]:
+def _start(state_dir: str, script: str = _QUICK_MONITOR) -> subprocess.Popen[bytes]:
     """A monitor (with the short grace) for ``state_dir``, once it serves."""
     monitor = subprocess.Popen(
-        [sys.executable, "-c", _QUICK_MONITOR, "--state-dir", state_dir],
+        [sys.executable, "-c", script, "--state-dir", state_dir],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -124,22 +123,49 @@ def test_a_connected_agent_keeps_the_monitor(tmp_path: Path) -> None:
     _gone_cleanly(state_dir)
 
 
+# The quick monitor, its retirement held at its start until the test says go: the test
+# connects while the monitor is committed to exit, before it removed its socket.
+_HELD_RETIRE = """
+import os, sys, time
+from symphony.node.process import monitor_server as server
+server.IDLE_EXIT = {grace}
+retire = server.MonitorServer._retire
+def held_retire(self):
+    open({retiring!r}, "w").close()
+    while not os.path.exists({go!r}):
+        time.sleep(0.01)
+    os.unlink({go!r})
+    os.unlink({retiring!r})
+    return retire(self)
+server.MonitorServer._retire = held_retire
+sys.exit(server.main(sys.argv[1:]))
+"""
+
+
 def test_an_agent_connecting_as_the_grace_ends_is_served(tmp_path: Path) -> None:
-    """The agent's connection is made while the monitor cannot run (stopped) and is
-    waiting to be accepted when the grace is over: the monitor serves it."""
+    """The agent's connection is made once the grace is over, as the monitor retires
+    (its connection waits, not yet accepted, when the socket goes): the monitor takes
+    it from the queue and serves it, rather than hang up on it and exit."""
     state_dir = str(tmp_path / "node")
-    monitor = _start(state_dir)
-    os.kill(monitor.pid, signal.SIGSTOP)
+    retiring, go = tmp_path / "retiring", tmp_path / "go"
+    script = _HELD_RETIRE.format(grace=GRACE, retiring=str(retiring), go=str(go))
+    monitor = _start(state_dir, script)
     try:
-        agent = connect_monitor(state_dir, timeout=10)
-        time.sleep(GRACE * 2)  # the grace runs out while it is stopped
+        deadline = time.monotonic() + 10 + GRACE
+        while not retiring.exists():
+            assert time.monotonic() < deadline and monitor.poll() is None
+            time.sleep(0.01)
+        with connect_monitor(state_dir, timeout=10) as agent:
+            go.touch()
+            agent.sendall(b'{"id": 1, "op": "stats"}\n')
+            assert b'"ok": true' in agent.recv(65536)
+            assert monitor.poll() is None
+        go.touch()  # the next retirement, once this agent has gone, goes ahead
+        _exited(monitor)
     finally:
-        os.kill(monitor.pid, signal.SIGCONT)
-    with agent:
-        agent.sendall(b'{"id": 1, "op": "stats"}\n')
-        assert b'"ok": true' in agent.recv(65536)
-        assert monitor.poll() is None
-    _exited(monitor)
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
     _gone_cleanly(state_dir)
 
 
