@@ -13,6 +13,7 @@ most a few graces.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import subprocess
@@ -197,3 +198,51 @@ async def test_a_monitor_started_while_the_last_one_exits_waits_for_it(tmp_path:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(exit_last_monitor)
         assert await _fresh_agent_sees(str(state)) == []
+
+
+def test_a_monitor_whose_starter_went_while_it_waited_for_the_lock_serves(
+    tmp_path: Path,
+) -> None:
+    """The agent's start of a monitor is cancelled (the agent stopped) while the new
+    monitor waits for the exiting one's lock: the process that was to hear ``ok`` is
+    gone, its end of the pipe closed. The monitor takes the lock and serves all the
+    same; it used to die on that write, its socket left behind, bound and dead."""
+    state = tmp_path / "node"
+    state.mkdir(mode=0o700)
+    lock = os.open(state / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as the exiting monitor would
+    script = (
+        "import sys; from symphony.node.process import monitor_server as server, monitorstart; "
+        "monitorstart.LOCK_WAIT = 60.0; sys.exit(server.main(sys.argv[1:]))"
+    )
+    starter = subprocess.Popen(
+        [sys.executable, "-c", script, "--state-dir", str(state), "--daemon"],
+        stdin=subprocess.DEVNULL,
+    )
+    monitor: psutil.Process | None = None
+    try:
+        deadline = time.monotonic() + 20
+        while monitor is None:  # the daemon, forked from the starter, waiting for the lock
+            assert time.monotonic() < deadline and starter.poll() is None
+            for child in psutil.Process(starter.pid).children():
+                with contextlib.suppress(psutil.Error):
+                    if any(f.path == str(state / LOCK_NAME) for f in child.open_files()):
+                        monitor = child
+            time.sleep(0.01)
+        starter.kill()  # the agent's start cancelled: nobody reads the pipe any more
+        starter.wait()
+        os.close(lock)
+        lock = -1
+        while not (state / SOCKET_NAME).exists():
+            assert time.monotonic() < deadline and monitor.is_running()
+            time.sleep(0.01)
+        assert monitor_request(str(state), {"op": "stats"})["pid"] == monitor.pid
+        monitor_request(str(state), {"op": "shutdown"})
+        monitor.wait(timeout=10)
+    finally:
+        if lock != -1:
+            os.close(lock)
+        starter.kill()
+        if monitor is not None and monitor.is_running():
+            monitor.kill()
+    _gone_cleanly(str(state))

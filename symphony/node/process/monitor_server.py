@@ -471,6 +471,17 @@ def parse_args(argv: list[str]) -> tuple[str, bool] | None:
     return None if not state_dir else (state_dir, daemon)
 
 
+def _report(ready: int | None, answer: bytes) -> None:
+    """Tell the process that started us (``daemonize``) how the start went, if it is
+    still there to hear it. It may not be: the agent's start was cancelled (the agent
+    stopped, say) while we waited for the lock (``take_lock``), and the pipe's other
+    end is closed. A monitor that has its lock serves all the same: its socket is up,
+    and the next agent connects to it (dying here instead left a stale socket behind)."""
+    if ready is not None:
+        with contextlib.suppress(OSError):
+            os.write(ready, answer)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the monitor process (``--state-dir DIR [--daemon]``)."""
     parsed = parse_args(sys.argv[1:] if argv is None else argv)
@@ -483,13 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(state_dir)
     lock = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     if not take_lock(lock):
-        if ready is not None:
-            os.write(ready, b"busy")
+        _report(ready, b"busy")
         return 0
     raise_open_files()  # three descriptors per live run: see .logpool
     server = MonitorServer(state_dir)
     if ready is not None:
-        os.write(ready, b"ok")
+        _report(ready, b"ok")
         os.close(ready)
     else:
         print("ready", flush=True)
