@@ -195,9 +195,13 @@ class MonitorServer:
         starts a monitor of its own, which waits for our lock if it finds no socket
         (``take_lock``): we let go of it at once (``main``), the records made durable
         before. A connection made before the name went is still waiting to be
-        accepted: it wins, and the monitor stays. (One that comes in the microseconds
-        between the last accept and the close is dropped: its agent sees a monitor
-        lost and starts another, as it would after any loss.)
+        accepted: it wins, and the monitor stays.
+
+        Two are reset by the close, not served: one whose connect raced the removal
+        of the name and was queued after the last accept (microseconds), and one that
+        cannot be accepted for want of a descriptor (the monitor stays, but closing
+        the listener drops what waits on it). Their agents see a monitor lost, as
+        after any loss, and connect again (to this one, or one they start).
         """
         self.monitor.flush()  # the records as the next monitor will read them
         with contextlib.suppress(FileNotFoundError):  # removed by hand: no agent comes
@@ -208,8 +212,8 @@ class MonitorServer:
                 conn, _ = self.listener.accept()
             except BlockingIOError:
                 break
-            except OSError:  # one waits that cannot be taken just now (no descriptor left)
-                late = True
+            except OSError:  # one waits that cannot be taken (no descriptor left): stay,
+                late = True  # though the close resets it (see above)
                 break
             self._add_client(conn)
             late = True
