@@ -12,8 +12,8 @@ reason, the way a pull's failure is told in the runtime's own words
 
 Only 125 is the runtime's alone. A container's own command may exit 126 or 127 too
 (a shell inside it that finds no command), and the lines are then the job's: so the
-reason of those says what is known, ``exited with code 127; last stderr: ...``, and
-only that of 125 names the runtime (``podman: ...``).
+reason of those says only what is known, ``last stderr: ...`` (beside the exit code, in the
+instance and its ``exited`` event), and only that of 125 names the runtime (``podman: ...``).
 
 What it reads is the job's output, hostile as any: a bounded read of the file's end,
 decoded as UTF-8 (what is not becomes U+FFFD), control characters made spaces, the
@@ -54,19 +54,15 @@ def runtime_failure(
 ) -> str | None:
     """The reason of a container run that ended with ``exit_code``, from the last lines
     of its stderr log with ``secrets`` masked: ``<kind>: <lines>`` for 125 (the
-    runtime's), ``exited with code <code>; last stderr: <lines>`` for 126 and 127 (the
-    runtime's or the container's), when the log was written since the run started
+    runtime's), ``last stderr: <lines>`` for 126 and 127 (the runtime's or the
+    container's), when the log was written since the run started
     (``since``, wall clock); else None (blocking: a single read of a few KiB)."""
     if exit_code not in RUNTIME_EXIT_CODES:
         return None
     words = _last_words(stderr, since, secrets)
     if not words:
         return None
-    return (
-        f"{kind}: {words}"
-        if exit_code == 125
-        else f"exited with code {exit_code}; last stderr: {words}"
-    )
+    return f"{kind}: {words}" if exit_code == 125 else f"last stderr: {words}"
 
 
 def _last_words(path: str, since: float, secrets: Iterable[str]) -> str | None:
