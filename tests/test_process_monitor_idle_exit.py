@@ -13,9 +13,9 @@ most a few graces.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -37,10 +37,10 @@ _QUICK_MONITOR = (
 )
 
 
-def _start(state_dir: str) -> subprocess.Popen[bytes]:
+def _start(state_dir: str, script: str = _QUICK_MONITOR) -> subprocess.Popen[bytes]:
     """A monitor (with the short grace) for ``state_dir``, once it serves."""
     monitor = subprocess.Popen(
-        [sys.executable, "-c", _QUICK_MONITOR, "--state-dir", state_dir],
+        [sys.executable, "-c", script, "--state-dir", state_dir],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -124,22 +124,49 @@ def test_a_connected_agent_keeps_the_monitor(tmp_path: Path) -> None:
     _gone_cleanly(state_dir)
 
 
+# The quick monitor, its retirement held at its start until the test says go: the test
+# connects while the monitor is committed to exit, before it removed its socket.
+_HELD_RETIRE = """
+import os, sys, time
+from symphony.node.process import monitor_server as server
+server.IDLE_EXIT = {grace}
+retire = server.MonitorServer._retire
+def held_retire(self):
+    open({retiring!r}, "w").close()
+    while not os.path.exists({go!r}):
+        time.sleep(0.01)
+    os.unlink({go!r})
+    os.unlink({retiring!r})
+    return retire(self)
+server.MonitorServer._retire = held_retire
+sys.exit(server.main(sys.argv[1:]))
+"""
+
+
 def test_an_agent_connecting_as_the_grace_ends_is_served(tmp_path: Path) -> None:
-    """The agent's connection is made while the monitor cannot run (stopped) and is
-    waiting to be accepted when the grace is over: the monitor serves it."""
+    """The agent's connection is made once the grace is over, as the monitor retires
+    (its connection waits, not yet accepted, when the socket goes): the monitor takes
+    it from the queue and serves it, rather than hang up on it and exit."""
     state_dir = str(tmp_path / "node")
-    monitor = _start(state_dir)
-    os.kill(monitor.pid, signal.SIGSTOP)
+    retiring, go = tmp_path / "retiring", tmp_path / "go"
+    script = _HELD_RETIRE.format(grace=GRACE, retiring=str(retiring), go=str(go))
+    monitor = _start(state_dir, script)
     try:
-        agent = connect_monitor(state_dir, timeout=10)
-        time.sleep(GRACE * 2)  # the grace runs out while it is stopped
+        deadline = time.monotonic() + 10 + GRACE
+        while not retiring.exists():
+            assert time.monotonic() < deadline and monitor.poll() is None
+            time.sleep(0.01)
+        with connect_monitor(state_dir, timeout=10) as agent:
+            go.touch()
+            agent.sendall(b'{"id": 1, "op": "stats"}\n')
+            assert b'"ok": true' in agent.recv(65536)
+            assert monitor.poll() is None
+        go.touch()  # the next retirement, once this agent has gone, goes ahead
+        _exited(monitor)
     finally:
-        os.kill(monitor.pid, signal.SIGCONT)
-    with agent:
-        agent.sendall(b'{"id": 1, "op": "stats"}\n')
-        assert b'"ok": true' in agent.recv(65536)
-        assert monitor.poll() is None
-    _exited(monitor)
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
     _gone_cleanly(state_dir)
 
 
@@ -171,3 +198,53 @@ async def test_a_monitor_started_while_the_last_one_exits_waits_for_it(tmp_path:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(exit_last_monitor)
         assert await _fresh_agent_sees(str(state)) == []
+
+
+def test_a_monitor_whose_starter_went_while_it_waited_for_the_lock_serves(
+    tmp_path: Path,
+) -> None:
+    """The agent's start of a monitor is cancelled (the agent stopped) while the new
+    monitor waits for the exiting one's lock: the process that was to hear ``ok`` is
+    gone, its end of the pipe closed. The monitor takes the lock and serves all the
+    same; it used to die on that write, its socket left behind, bound and dead."""
+    state = tmp_path / "node"
+    state.mkdir(mode=0o700)
+    lock = os.open(state / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as the exiting monitor would
+    script = (
+        "import sys; from symphony.node.process import monitor_server as server, monitorstart; "
+        "monitorstart.LOCK_WAIT = 60.0; sys.exit(server.main(sys.argv[1:]))"
+    )
+    starter = subprocess.Popen(
+        [sys.executable, "-c", script, "--state-dir", str(state), "--daemon"],
+        stdin=subprocess.DEVNULL,
+    )
+    monitor: psutil.Process | None = None
+    try:
+        deadline = time.monotonic() + 20
+        while monitor is None:  # the daemon, forked from the starter, waiting for the lock
+            assert time.monotonic() < deadline and starter.poll() is None
+            for child in psutil.Process(starter.pid).children():
+                with contextlib.suppress(psutil.Error):
+                    if any(f.path == str(state / LOCK_NAME) for f in child.open_files()):
+                        monitor = child
+            time.sleep(0.01)
+        starter.kill()  # the agent's start cancelled: nobody reads the pipe any more
+        starter.wait()
+        os.close(lock)
+        lock = -1
+        while not (state / SOCKET_NAME).exists():
+            assert time.monotonic() < deadline and monitor.is_running()
+            time.sleep(0.01)
+        assert monitor_request(str(state), {"op": "stats"})["pid"] == monitor.pid
+        monitor_request(str(state), {"op": "shutdown"})
+        while monitor_alive(str(state)):  # not wait(): whoever reaps it now is not us
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        if lock != -1:
+            os.close(lock)
+        starter.kill()
+        if monitor is not None and monitor.is_running():
+            monitor.kill()
+    _gone_cleanly(str(state))

@@ -1,4 +1,4 @@
-"""A container run that the runtime itself failed (exit code 125-127) says why: the
+"""A container run that the runtime may have failed (exit code 125-127) says why: the
 runtime's last words from the run's stderr, bounded, valid UTF-8, secrets masked.
 
 End to end, the runtime is a fake ``podman`` written here, first on the node's PATH:
@@ -74,6 +74,36 @@ async def test_a_run_the_runtime_failed_says_why_in_its_reason(tmp_path: Path) -
     assert reason.count("an earlier line") == 1  # the last lines only
 
 
+def test_codes_a_container_may_exit_with_are_not_put_on_the_runtime(tmp_path: Path) -> None:
+    """126 and 127 are also what a shell inside the container exits with when it finds
+    no command: the lines are then the job's own, and the reason does not say the
+    runtime spoke them. 125 is the runtime's alone."""
+    log = tmp_path / "stderr.log"
+    log.write_text("sh: frobnicate: not found\n")
+    started = time.time()
+    assert runtime_failure("podman", 127, str(log), since=started) == (
+        "last stderr: sh: frobnicate: not found"
+    )
+    assert runtime_failure("podman", 126, str(log), since=started) == (
+        "last stderr: sh: frobnicate: not found"
+    )
+    assert runtime_failure("podman", 125, str(log), since=started) == (
+        "podman: sh: frobnicate: not found"
+    )
+
+
+def test_a_secret_cut_in_two_by_the_bound_is_masked(tmp_path: Path) -> None:
+    """The reason keeps the last MAX_REASON characters: a secret value straddling that
+    cut is masked first, so no part of it is left (masked after the cut, its end would
+    no longer match the value, and would show)."""
+    log = tmp_path / "stderr.log"
+    after = MAX_REASON - 1 - len(SECRET) // 2  # the cut falls in the secret's middle
+    log.write_text(f"Error: token {SECRET}{'x' * after}\n")
+    reason = runtime_failure("podman", 125, str(log), since=time.time(), secrets=[SECRET])
+    assert reason is not None and reason.endswith("x" * after)
+    assert SECRET[len(SECRET) // 2 :] not in reason, reason
+
+
 def test_the_reason_is_bounded_and_only_of_this_run(tmp_path: Path) -> None:
     """A log of one enormous line gives a reason of bounded size, its end; a log not
     written since the run started (the runtime said nothing) gives none: its lines are
@@ -81,7 +111,7 @@ def test_the_reason_is_bounded_and_only_of_this_run(tmp_path: Path) -> None:
     log = tmp_path / "stderr.log"
     log.write_bytes(b"x" * (TAIL_BYTES * 10) + b" Error: the end\n")
     started = time.time()
-    reason = runtime_failure("docker", 126, str(log), since=started)
+    reason = runtime_failure("docker", 125, str(log), since=started)
     assert reason is not None and len(reason) <= len("docker: ") + MAX_REASON
     assert reason.endswith("x Error: the end")
     assert runtime_failure("docker", 1, str(log), since=started) is None

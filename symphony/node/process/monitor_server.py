@@ -195,9 +195,13 @@ class MonitorServer:
         starts a monitor of its own, which waits for our lock if it finds no socket
         (``take_lock``): we let go of it at once (``main``), the records made durable
         before. A connection made before the name went is still waiting to be
-        accepted: it wins, and the monitor stays. (One that comes in the microseconds
-        between the last accept and the close is dropped: its agent sees a monitor
-        lost and starts another, as it would after any loss.)
+        accepted: it wins, and the monitor stays.
+
+        Two are reset by the close, not served: one whose connect raced the removal
+        of the name and was queued after the last accept (microseconds), and one that
+        cannot be accepted for want of a descriptor (the monitor stays, but closing
+        the listener drops what waits on it). Their agents see a monitor lost, as
+        after any loss, and connect again (to this one, or one they start).
         """
         self.monitor.flush()  # the records as the next monitor will read them
         with contextlib.suppress(FileNotFoundError):  # removed by hand: no agent comes
@@ -208,8 +212,8 @@ class MonitorServer:
                 conn, _ = self.listener.accept()
             except BlockingIOError:
                 break
-            except OSError:  # one waits that cannot be taken just now (no descriptor left)
-                late = True
+            except OSError:  # one waits that cannot be taken (no descriptor left): stay,
+                late = True  # though the close resets it (see above)
                 break
             self._add_client(conn)
             late = True
@@ -471,6 +475,17 @@ def parse_args(argv: list[str]) -> tuple[str, bool] | None:
     return None if not state_dir else (state_dir, daemon)
 
 
+def _report(ready: int | None, answer: bytes) -> None:
+    """Tell the process that started us (``daemonize``) how the start went, if it is
+    still there to hear it. It may not be: the agent's start was cancelled (the agent
+    stopped, say) while we waited for the lock (``take_lock``), and the pipe's other
+    end is closed. A monitor that has its lock serves all the same: its socket is up,
+    and the next agent connects to it (dying here instead left a stale socket behind)."""
+    if ready is not None:
+        with contextlib.suppress(OSError):
+            os.write(ready, answer)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the monitor process (``--state-dir DIR [--daemon]``)."""
     parsed = parse_args(sys.argv[1:] if argv is None else argv)
@@ -483,13 +498,12 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(state_dir)
     lock = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     if not take_lock(lock):
-        if ready is not None:
-            os.write(ready, b"busy")
+        _report(ready, b"busy")
         return 0
     raise_open_files()  # three descriptors per live run: see .logpool
     server = MonitorServer(state_dir)
     if ready is not None:
-        os.write(ready, b"ok")
+        _report(ready, b"ok")
         os.close(ready)
     else:
         print("ready", flush=True)

@@ -28,7 +28,6 @@ from ..container.launch import CONTAINER_STOP_MARGIN, stop_instance_container
 from .health import watch_health
 from .mirror import mirrored
 from .records import Health, signal_name, stopped_fields
-from .redact import mask_text
 from .restart import Decision
 from .sampler import TreeSampler
 from .supervised import SupervisedInstance
@@ -138,18 +137,17 @@ class RunWatcher(SupervisedInstance):
 
     def _runtime_failure(self, ended: dict[str, Any]) -> str | None:
         """A container run's reason when its runtime failed (exit code 125-127): the
-        runtime's own last words from the run's stderr log (:mod:`..container.failure`),
-        its secret values masked once more (the logger masked them in the file)."""
+        last words of the run's stderr log (:mod:`..container.failure`), its secret
+        values masked once more (the logger masked them in the file)."""
         if self.spec.kind not in CONTAINER_KINDS:
             return None
-        words = runtime_failure(
+        return runtime_failure(
             self.spec.kind,
             ended.get("exit_code"),
             str(ended.get("stderr") or ""),
             since=float(ended.get("started_at") or 0.0),
+            secrets=self.node.secrets.get(self.request.instance_id, {}).values(),
         )
-        held = self.node.secrets.get(self.request.instance_id, {})
-        return mask_text(words, held.values()) if words else None
 
     def _health_changed(self, health: Health, reason: str | None) -> None:
         self.health = health
