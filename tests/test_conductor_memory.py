@@ -73,6 +73,14 @@ NOT_IN_SERVING_CONDUCTOR = (
     # The node's side of the link: a Conductor serves links with its own WebSocket.
     "symphony.wire.client",
     "trio_websocket",
+    # Reading a configuration file and the command line's own helpers: the serving
+    # image gets its configuration validated already.
+    "symphony.config._load",
+    "symphony.config._yaml",
+    "symphony.cli._registry",
+    "symphony.cli._reader",
+    "symphony.cli._table",
+    "symphony.cli.service_flags",
 )
 
 
@@ -229,3 +237,4 @@ def test_a_conductors_configuration_with_every_key_crosses_the_exec_equal() -> N
     again = _decode(marshal.loads(buffer.getvalue()), _classes())
     assert again == config and again.conductor is not None
     assert again.conductor.store_url == "postgresql://u@db/symphony"
+
