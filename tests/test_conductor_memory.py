@@ -83,6 +83,9 @@ NOT_IN_SERVING_CONDUCTOR = (
     "symphony.cli._reader",
     "symphony.cli._table",
     "symphony.cli.service_flags",
+    # The API's WebSockets (a browser's live view, a followed log): at the first upgrade.
+    "symphony.httpd._websocket",
+    "symphony.httpd._deflate",
 )
 
 
