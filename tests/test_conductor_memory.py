@@ -86,6 +86,8 @@ NOT_IN_SERVING_CONDUCTOR = (
     # The API's WebSockets (a browser's live view, a followed log): at the first upgrade.
     "symphony.httpd._websocket",
     "symphony.httpd._deflate",
+    # An experiment's models (pydantic classes, about 10 KiB each): with the first one.
+    "symphony.spec._experiment",
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from quart import Blueprint
 
-from symphony.spec import SpecError, parse_experiment
+from symphony.spec import SpecError
 
 from ..deployments.experiments import ChangeExperiment, CreateExperiment, DeleteExperiment
 from ..store import ExperimentRecord
@@ -47,6 +47,8 @@ def view(record: ExperimentRecord) -> dict[str, Any]:
 
 @experiments.post("/experiments")
 async def create() -> tuple[dict[str, Any], int]:
+    from symphony.spec import parse_experiment  # the models of experiments, when used
+
     data = await json_body()
     try:
         spec, processes = parse_experiment(data)
