@@ -88,6 +88,11 @@ NOT_IN_SERVING_CONDUCTOR = (
     "symphony.httpd._deflate",
     # An experiment's models (pydantic classes, about 10 KiB each): with the first one.
     "symphony.spec._experiment",
+    # What only a request of its kind uses: an experiment's view, a log's feed, the web
+    # UI's live stream.
+    "symphony.conductor.api.experiment_views",
+    "symphony.conductor.api.logfeed",
+    "symphony.conductor.api.live_feed",
 )
 
 

@@ -20,7 +20,6 @@ from ..store import ExperimentRecord
 from .app import context
 from .body import json_body, parse_body
 from .errors import HttpError
-from .experiment_views import experiment_json
 from .models_queries import EventsQuery
 from .params import query_params
 from .routes_deployments import DELETE_TIMEOUT, refused
@@ -37,6 +36,8 @@ def find(name: str) -> ExperimentRecord:
 
 
 def view(record: ExperimentRecord) -> dict[str, Any]:
+    from .experiment_views import experiment_json  # with the first experiment shown
+
     store = context().store
     processes = [
         (d, store.list_instances(deployment_id=d.id))
