@@ -15,16 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from symphony import __version__
 
-from ._reader import guard_stdout
-from ._registry import command_of, first_word, is_command, register_all, unknown_command_text
 from .handoff import HANDOFF_ENV
-from .service_flags import checked
 
 if TYPE_CHECKING:
     import argparse
 
-# argparse is imported where a parser is built: the second image of a Conductor or a
-# node agent (symphony.cli.handoff) runs without it.
+# argparse is imported where a parser is built, and so are the command registry, the
+# flags' checks and the guard of stdout: the second image of a Conductor or a node
+# agent (symphony.cli.handoff) runs without them.
 
 PROG = "symphony"
 DESCRIPTION = """\
@@ -41,6 +39,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full ``symphony`` parser, every registered command included; with ``only``
     (a command's name), the root and that command's module only."""
     import argparse
+
+    from ._registry import register_all
+    from .service_flags import checked
 
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,6 +84,9 @@ def _main(argv: list[str] | None, *, own_command_line: bool) -> int:
         from .service import run_handed_over
 
         return run_handler(run_handed_over, None)
+    from ._reader import guard_stdout
+    from ._registry import command_of, first_word, is_command, unknown_command_text
+
     # Only the named command's module: `symphony ps` need not import and build every
     # other command's parser (help on the root, or no known command, gets them all).
     words = sys.argv[1:] if argv is None else argv

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import service_flags as flags
 from ._errors import CLIError
 from .handoff import hand_over, take_over
 
@@ -61,6 +60,8 @@ NODE_KEYS = (
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``conductor`` and ``node``."""
     import argparse
+
+    from . import service_flags as flags
 
     conductor = subparsers.add_parser(
         "conductor",
@@ -173,7 +174,9 @@ def _set_in(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _check_or_start(config: Config, args: argparse.Namespace) -> int:
     if args.check_config:
-        print(flags.describe(config))
+        from .service_flags import describe
+
+        print(describe(config))
         return 0
     return _start(config, reexec=args.own_command_line)
 

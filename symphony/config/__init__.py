@@ -26,11 +26,29 @@ Errors (one tree)::
     └── ConfigError   .problems = [(key_path, message), ...], .source = file or None
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from . import _values as values
 from ._errors import ConfigError
-from ._load import load_config, parse_config, read_config_file
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
-from ._yaml import MAX_CHARS, load_yaml, read_yaml_text
+
+# Reading and parsing files is imported at first use: a service's second image (see
+# symphony.cli.handoff) receives its configuration validated already and needs only
+# the dataclasses. Both modules are our own and import nothing that may be missing
+# (PyYAML is imported inside load_yaml), so no import error moves to a later moment.
+_LAZY = {
+    "load_config": "_load",
+    "parse_config": "_load",
+    "read_config_file": "_load",
+    "load_yaml": "_yaml",
+    "read_yaml_text": "_yaml",
+    "MAX_CHARS": "_yaml",
+}
+
+if TYPE_CHECKING:
+    from ._load import load_config, parse_config, read_config_file
+    from ._yaml import MAX_CHARS, load_yaml, read_yaml_text
 
 __all__ = [
     "MAX_CHARS",
@@ -46,3 +64,12 @@ __all__ = [
     "read_yaml_text",
     "values",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``load_config`` and the other names of ``_LAZY``, from their module at first use."""
+    try:
+        module = import_module(f"{__name__}.{_LAZY[name]}")
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(module, name)

@@ -41,7 +41,7 @@ from ._settings import ServerSettings
 from ._shutdown import Shutdown
 from ._transport import Transport
 from ._types import ASGIApp, Message
-from ._websocket import is_upgrade, serve_websocket
+from ._upgrade import is_upgrade
 
 log = logging.getLogger("symphony.httpd")
 
@@ -125,6 +125,9 @@ class HttpConnection:
                 if request is None:
                     return
                 if is_upgrade(request):
+                    # Imported at the first upgrade: a Conductor no browser follows needs none.
+                    from ._websocket import serve_websocket
+
                     await serve_websocket(self, request)
                     return
                 if not await self._cycle(request):

@@ -46,6 +46,7 @@ from wsproto.utilities import LocalProtocolError, generate_accept_token, split_c
 from ._deflate import BoundedDeflate
 from ._scope import request_scope
 from ._types import Message as AsgiMessage
+from ._upgrade import header
 
 if TYPE_CHECKING:
     from ._http import HttpConnection
@@ -99,36 +100,20 @@ def _user_timeout(sock: Any, seconds: float) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(milliseconds))
 
 
-def _header(request: h11.Request, name: bytes) -> bytes | None:
-    for key, value in request.headers:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-def is_upgrade(request: h11.Request) -> bool:
-    """Whether ``request`` asks for a WebSocket (``GET`` with ``Upgrade: websocket``)."""
-    upgrade = _header(request, b"upgrade")
-    if upgrade is None or upgrade.strip().lower() != b"websocket" or request.method != b"GET":
-        return False
-    connection = _header(request, b"connection") or b""
-    return any(t.strip().lower() == b"upgrade" for t in connection.split(b","))
-
-
 async def serve_websocket(conn: HttpConnection, request: h11.Request) -> None:
     """Run the app for the WebSocket ``request`` asks for; the caller closes the socket."""
     try:
         scope = request_scope(
             "websocket", request, client=conn.client, server=conn.server, state=conn.state
         )
-        key = _header(request, b"sec-websocket-key")
+        key = header(request, b"sec-websocket-key")
         valid = (
             request.http_version == b"1.1"
             and key is not None
-            and _header(request, b"sec-websocket-version") == WEBSOCKET_VERSION
+            and header(request, b"sec-websocket-version") == WEBSOCKET_VERSION
             and isinstance(conn.h11.next_event(), h11.EndOfMessage)  # no body
         )
-        protocols = _header(request, b"sec-websocket-protocol")
+        protocols = header(request, b"sec-websocket-protocol")
         scope["subprotocols"] = split_comma_header(protocols) if protocols else []
     except (UnicodeDecodeError, h11.RemoteProtocolError):
         valid, key = False, None
@@ -145,7 +130,7 @@ def negotiate_extensions(request: h11.Request, limit: int) -> tuple[list[Extensi
     An offer the client got wrong (a parameter that is not a number, not ASCII) is
     declined, as RFC 7692 says: the socket opens without compression.
     """
-    offered = _header(request, b"sec-websocket-extensions")
+    offered = header(request, b"sec-websocket-extensions")
     if not offered:
         return [], None
     extensions: list[Extension] = [BoundedDeflate(limit)]

@@ -19,7 +19,7 @@ import trio.testing
 
 from symphony.actors import spawn
 from symphony.conductor.api.context import ApiContext
-from symphony.conductor.api.routes_live import (
+from symphony.conductor.api.live_feed import (
     KEEPALIVE_PERIOD,
     POLL_PERIOD,
     USAGE_PERIOD,

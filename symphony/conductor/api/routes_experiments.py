@@ -13,14 +13,13 @@ from typing import Any
 
 from quart import Blueprint
 
-from symphony.spec import SpecError, parse_experiment
+from symphony.spec import SpecError
 
 from ..deployments.experiments import ChangeExperiment, CreateExperiment, DeleteExperiment
 from ..store import ExperimentRecord
 from .app import context
 from .body import json_body, parse_body
 from .errors import HttpError
-from .experiment_views import experiment_json
 from .models_queries import EventsQuery
 from .params import query_params
 from .routes_deployments import DELETE_TIMEOUT, refused
@@ -37,6 +36,8 @@ def find(name: str) -> ExperimentRecord:
 
 
 def view(record: ExperimentRecord) -> dict[str, Any]:
+    from .experiment_views import experiment_json  # with the first experiment shown
+
     store = context().store
     processes = [
         (d, store.list_instances(deployment_id=d.id))
@@ -47,6 +48,8 @@ def view(record: ExperimentRecord) -> dict[str, Any]:
 
 @experiments.post("/experiments")
 async def create() -> tuple[dict[str, Any], int]:
+    from symphony.spec import parse_experiment  # the models of experiments, when used
+
     data = await json_body()
     try:
         spec, processes = parse_experiment(data)

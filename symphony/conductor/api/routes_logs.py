@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from typing import TYPE_CHECKING
 
 import trio
 from quart import Blueprint, Response, current_app
@@ -28,9 +29,11 @@ from ..nodes.model import GetSession
 from ..store import InstanceRecord
 from .app import context
 from .errors import HttpError
-from .logfeed import LogFeed
 from .params import query_params
 from .routes_deployments import find
+
+if TYPE_CHECKING:
+    from .logfeed import LogFeed
 
 logs = Blueprint("logs", __name__)
 
@@ -91,6 +94,8 @@ async def deployment_logs(id_or_name: str) -> Response:
             "its logs are on that node and can be read once it reconnects",
         )
     headers = {"X-Symphony-Instance": inst.id, "X-Symphony-Node": inst.node_id}
+    from .logfeed import LogFeed  # with the first log read
+
     feed = LogFeed(
         session,
         inst.id,

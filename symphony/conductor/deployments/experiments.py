@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from symphony.actors import Reply
-from symphony.spec import DeploymentSpec, ExperimentSpec, SpecError
+from symphony.spec import DeploymentSpec, SpecError
 
 from ..store import ExperimentRecord, NameConflict, NotFound
 from .messages import UpdateDeployment
 from .teardown import Teardowns, claim_teardowns, tear_down
 
 if TYPE_CHECKING:
+    from symphony.spec import ExperimentSpec
+
     from .manager import Deployments
 
 log = logging.getLogger("symphony.conductor.experiments")

@@ -11,6 +11,8 @@ Two ways in, one planner: :func:`plan_placements` for a snapshot of views (pure)
 and a live index in step and plans each arriving instance without a rebuild.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._cluster import ClusterState
 from ._gang import never_placeable_gang, plan_gang
 from ._ledger import (
@@ -23,9 +25,11 @@ from ._ledger import (
 )
 from ._needs import job_needs, node_tags
 from ._planner import plan_placements
-from ._reasons import never_placeable
 from ._runtimes import runtime_requests, runtime_totals
 from ._types import STRATEGIES, NodeView, PendingInstance, Placement, Plan, Strategy, Unplaced
+
+if TYPE_CHECKING:
+    from ._reasons import never_placeable
 
 __all__ = [
     "STRATEGIES",
@@ -51,3 +55,14 @@ __all__ = [
     "runtime_requests",
     "runtime_totals",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Why an instance fits no node is worked out when one does not (see _planner), or
+    # when a command asks (``never_placeable``): a Conductor that placed everything
+    # has not loaded it.
+    if name != "never_placeable":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from ._reasons import never_placeable
+
+    return never_placeable

@@ -26,7 +26,6 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from ._index import Bucket, NodeIndex
-from ._reasons import unplaceable_reason
 from ._types import NodeView, PendingInstance, Placement, Plan, Unplaced
 
 
@@ -97,6 +96,8 @@ def unplaced_reason(
             f"needs a node of protocol version {inst.min_protocol} or newer (it uses "
             f"{uses}); the nodes that fit are older: upgrade them"
         )
+    from ._reasons import unplaceable_reason  # loaded with the first instance unplaced
+
     return unplaceable_reason(index, inst.node_group, requests, inst.needs)
 
 

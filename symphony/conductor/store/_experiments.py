@@ -9,14 +9,18 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from symphony.spec import DeploymentSpec, ExperimentSpec, SpecError, parse_experiment
+from symphony.spec import SpecError
 
 from ._base import StoreBase
 from ._db import Row
 from ._deployments import READ_COLUMNS, deployment_record, insert_deployment
 from ._errors import ConstraintViolation, CorruptRecord, NameConflict, NotFound
 from ._records import DeploymentRecord, ExperimentRecord, ordered_id
+
+if TYPE_CHECKING:
+    from symphony.spec import DeploymentSpec, ExperimentSpec
 
 
 class ExperimentNameConflict(NameConflict):
@@ -29,6 +33,8 @@ class ExperimentNameConflict(NameConflict):
 
 @functools.lru_cache(maxsize=256)
 def _spec(text: str) -> ExperimentSpec:
+    from symphony.spec import parse_experiment  # with the first experiment read
+
     return parse_experiment(json.loads(text))[0]
 
 

@@ -10,12 +10,15 @@ import itertools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symphony.spec import DeploymentSpec, ExperimentSpec
+from symphony.spec import DeploymentSpec
 from symphony.wire.states import InstanceState
 
 from ..binding import JoinBinding
+
+if TYPE_CHECKING:
+    from symphony.spec import ExperimentSpec  # loaded with the first experiment
 
 #: Every instance state, in lifecycle order (their meanings: :mod:`symphony.wire.states`).
 INSTANCE_STATES: tuple[str, ...] = tuple(state.value for state in InstanceState)
