@@ -179,21 +179,30 @@ async def watch_health(
     *,
     on_change: Callable[[Health, str | None], None],
     cwd: str | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Callable[[], Mapping[str, str] | None] | None = None,
     pacer: ProbePacer | None = None,
 ) -> str:
     """Probe until the run is unhealthy; return the reason of the last failure.
 
     ``on_change(health, reason)`` is called when health becomes ``healthy`` or
-    ``unhealthy``. Runs until cancelled while the job stays healthy. ``cwd``, ``env``
-    and ``pacer``: see :func:`probe`.
+    ``unhealthy``. Runs until cancelled while the job stays healthy. ``cwd`` and
+    ``pacer``: see :func:`probe`. ``env()`` gives an exec probe's environment, asked
+    before each probe (what it is made of may arrive late: the secrets the Conductor
+    sends a restarted agent); while it gives None the probe is skipped, neither a
+    success nor a failure.
     """
     period = max(check.period_seconds, MIN_PERIOD)
     await trio.sleep(check.initial_delay_seconds)
     failures = 0
     healthy: bool | None = None
     while True:
-        reason = await probe(check, cwd=cwd, env=env, pacer=pacer)
+        job_env = None
+        if env is not None and check.type == "exec":
+            job_env = env()
+            if job_env is None:  # it cannot run as its job would yet: not a failure
+                await trio.sleep(period)
+                continue
+        reason = await probe(check, cwd=cwd, env=job_env, pacer=pacer)
         if reason is None:
             failures = 0
             if healthy is not True:
