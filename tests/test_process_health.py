@@ -210,4 +210,4 @@ async def test_probe_pacer_gives_no_turn_to_probes_cancelled_while_waiting(
         nursery.cancel_scope.cancel()
     began = trio.current_time()
     await pacer.turn()
-    assert trio.current_time() - began <= 1 / 50
+    assert trio.current_time() - began < 2 / 50  # one gap at most (not 10 s)
