@@ -158,21 +158,29 @@ async def test_exec_probe_under_way_is_killed_when_its_job_stops(
 
 
 async def test_probe_period_below_the_floor_probes_once_a_second(
-    clock: trio.testing.MockClock, tmp_path
+    clock: trio.testing.MockClock,
 ) -> None:
-    # A spec stored before the floor (or an older Conductor) may still send 1e-9.
+    # A spec stored before the floor (or an older Conductor) may still send 1e-9. No
+    # process: each probe's turn asks for its environment, which is not there (as for
+    # an adopted run whose secrets have not come yet), so it is skipped; the pace is
+    # the same, and with no real work the mock clock's jumps cannot shift it.
     check = JobHealthCheck(
         type="exec",
-        command=("sh", "-c", "echo x >> count"),
+        command=("false",),
         initial_delay_seconds=0.0,
         period_seconds=1e-9,
         timeout_seconds=2.0,
         failure_threshold=3,
     )
+    turns: list[float] = []
+
+    def env() -> None:
+        turns.append(trio.current_time())
+        assert len(turns) <= 10, "probed more often than once a second"
+
     with trio.move_on_after(10 * MIN_PERIOD - 0.5):
-        await watch_health(check, on_change=lambda *_: None, cwd=str(tmp_path))
-    with open(tmp_path / "count") as f:
-        assert len(f.read().split()) == 10
+        await watch_health(check, on_change=lambda *_: None, env=env)
+    assert turns == [float(i) for i in range(10)]
 
 
 async def test_probe_pacer_spaces_a_nodes_exec_probes(clock: trio.testing.MockClock) -> None:
@@ -187,3 +195,19 @@ async def test_probe_pacer_spaces_a_nodes_exec_probes(clock: trio.testing.MockCl
         for _ in range(5):
             nursery.start_soon(one)
     assert [round(t, 6) for t in starts] == [0.0, 0.1, 0.2, 0.3, 0.4]
+
+
+async def test_probe_pacer_gives_no_turn_to_probes_cancelled_while_waiting(
+    clock: trio.testing.MockClock,
+) -> None:
+    # 500 checks queued, then a mass stop cancels them: the next probe is not delayed
+    # by their turns (it waited 10 s, 500 turns at 50 a second).
+    pacer = ProbePacer()
+    async with trio.open_nursery() as nursery:
+        for _ in range(500):
+            nursery.start_soon(pacer.turn)
+        await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    began = trio.current_time()
+    await pacer.turn()
+    assert trio.current_time() - began < 2 / 50  # one gap at most (not 10 s)

@@ -466,3 +466,20 @@ def test_spec_update_deadline_must_outlast_min_healthy() -> None:
     stored = parse_spec(base).to_dict()
     stored["update"] = {**stored["update"], "healthy_deadline_seconds": 5}
     assert parse_stored_spec(stored).update.healthy_deadline_seconds == 5
+
+
+def test_spec_change_keeps_a_stored_check_and_classes_it_leaves_as_they_were() -> None:
+    # Stored before the floor and the 64-class bound: scaling it must not refuse them
+    # (a 422 on every change), changing them is held to today's rules.
+    check = {"type": "exec", "command": ["true"], "period_seconds": 0.2}
+    wide = {f"A{i}": 1 for i in range(65)}
+    stored = parse_stored_spec(minimal(health_check=check, capacity_requests=wide))
+    assert stored.patched({"replicas": 3}).replicas == 3
+    with pytest.raises(SpecError, match=r"health_check\.period_seconds"):
+        stored.patched({"health_check": {"period_seconds": 0.5}})
+    with pytest.raises(SpecError, match="capacity_requests"):
+        stored.patched({"capacity_requests": {"A65": 1}})
+    # A template taken back from a stored version (a rollback): kept as that version has it.
+    current = parse_spec(minimal(replicas=2))
+    back = parse_spec({**stored.to_dict(), "replicas": 2}, previous=[current, stored])
+    assert back.health_check == stored.health_check and back.replicas == 2

@@ -59,6 +59,12 @@ def _stored(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("stored"))
 
 
+def _kept(info: ValidationInfo, name: str) -> bool:
+    """Whether field ``name`` is stored as it was accepted, or kept so by a change (see
+    ``parse_spec``): the rules added since it was accepted are waived for it."""
+    return _stored(info) or bool(info.context and info.context.get(f"kept_{name}"))
+
+
 def _full(regex: re.Pattern[str], value: str, info: ValidationInfo) -> bool:
     # Stored specs keep the old reading of ``^...$``, which accepted one final "\n".
     return bool(
@@ -76,8 +82,9 @@ def _check_class(value: str, info: ValidationInfo) -> str:
 
 
 def check_class_count(value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
-    """Refuse more than :data:`MAX_CLASSES` capacity classes (a stored spec keeps its own)."""
-    if len(value) > MAX_CLASSES and not _stored(info):
+    """Refuse more than :data:`MAX_CLASSES` capacity classes (a stored spec keeps its
+    own, and so does a change that leaves them as they are)."""
+    if len(value) > MAX_CLASSES and not _kept(info, "capacity_requests"):
         raise ValueError(f"names {len(value)} capacity classes; at most {MAX_CLASSES} are allowed")
     return value
 

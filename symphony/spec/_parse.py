@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,8 +11,16 @@ from ._errors import SpecError
 from ._model import DeploymentSpec
 from ._words import translate_errors
 
+#: The fields a change may keep as they were stored, each not held to the rules added
+#: after it was accepted (the validators read ``kept_<field>`` in their context): an
+#: update policy whose deadline is not past its minimum, a health check probing more
+#: often than once a second, more than 64 capacity classes.
+KEPT_FIELDS = ("update", "health_check", "capacity_requests")
 
-def parse_spec(data: object, *, previous: DeploymentSpec | None = None) -> DeploymentSpec:
+
+def parse_spec(
+    data: object, *, previous: DeploymentSpec | Sequence[DeploymentSpec] | None = None
+) -> DeploymentSpec:
     """Validate ``data`` (a dict from JSON or YAML) into a :class:`DeploymentSpec`.
 
     Raises :class:`SpecError` listing every problem with its field path::
@@ -23,14 +31,17 @@ def parse_spec(data: object, *, previous: DeploymentSpec | None = None) -> Deplo
 
     A missing ``name`` is generated from the command (``main-3f9a1c``).
 
-    ``previous`` is the stored spec ``data`` changes (a patch, a rollback): an ``update``
-    policy kept exactly as stored is not held to rules added after it was accepted, so
-    scaling or reverting a deployment never fails on a policy nobody touched.
+    ``previous`` is the stored spec ``data`` changes (a patch, a rollback), or the
+    stored specs it is made of (a rollback: the deployment's, and the version's
+    template): a field of :data:`KEPT_FIELDS` kept exactly as one of them stores it is
+    not held to rules added after it was accepted, so scaling, stopping or reverting a
+    deployment never fails on a field nobody touched.
     """
     if not isinstance(data, Mapping):
         raise SpecError([{"path": "", "message": _not_an_object(data)}])
-    kept = previous is not None and data.get("update") == previous.to_dict().get("update")
-    return _validate(data, {"kept_update": True} if kept else None)
+    if isinstance(previous, DeploymentSpec):
+        previous = [previous]
+    return _validate(data, _kept(data, [p.to_dict() for p in previous or ()]))
 
 
 def parse_stored_spec(data: object) -> DeploymentSpec:
@@ -56,14 +67,25 @@ def apply_patch(spec: DeploymentSpec, patch: object) -> DeploymentSpec:
     Objects merge key by key, ``null`` removes a key (so the field returns to its
     default; for ``config.env`` it removes that variable), other values replace. The
     result is validated as a whole, so errors name the merged field paths (an ``update``
-    policy the patch leaves as it was stored excepted, see :func:`parse_spec`).
+    field of :data:`KEPT_FIELDS` the patch leaves as it was stored excepted, see
+    :func:`parse_spec`).
     """
     if not isinstance(patch, Mapping):
         raise SpecError([{"path": "", "message": _not_an_object(patch)}])
     current = spec.to_dict()
     merged = merge_patch(current, patch)
-    kept = merged.get("update") == current.get("update")
-    return _validate(merged, {"kept_update": True} if kept else None)
+    return _validate(merged, _kept(merged, [current]))
+
+
+def _kept(data: Mapping[str, Any], stored: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The validation context waiving the newer rules of each field ``data`` keeps as
+    one of the ``stored`` specs has it (None: it keeps none)."""
+    kept = {
+        f"kept_{name}": True
+        for name in KEPT_FIELDS
+        if any(data.get(name) == before.get(name) for before in stored)
+    }
+    return kept or None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

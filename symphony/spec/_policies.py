@@ -30,6 +30,7 @@ from ._fields import (
     PositiveSeconds,
     Seconds,
     _command_list,
+    _kept,
     _stored,
     _Strict,
 )
@@ -124,7 +125,8 @@ class HealthCheck(_Strict):
     @field_validator("period_seconds")
     @classmethod
     def _period_floor(cls, value: float, info: ValidationInfo) -> float:
-        if value < MIN_PROBE_PERIOD and not _stored(info):  # stored: the node paces it
+        # Stored (or kept so by a change) before this rule: the node probes it once a second.
+        if value < MIN_PROBE_PERIOD and not _kept(info, "health_check"):
             raise ValueError(
                 f"must be at least {MIN_PROBE_PERIOD:g} second (got {value:g}): every period "
                 "runs a probe on the node, for every instance"
@@ -193,8 +195,7 @@ class UpdatePolicy(_Strict):
     def _deadline_after_min(self, info: ValidationInfo) -> UpdatePolicy:
         deadline, least = self.healthy_deadline_seconds, self.min_healthy_seconds
         # Stored before this rule, or kept as stored by a patch: as it was.
-        kept = _stored(info) or bool(info.context and info.context.get("kept_update"))
-        if deadline <= least and not kept:
+        if deadline <= least and not _kept(info, "update"):
             raise ValueError(
                 f"healthy_deadline_seconds ({deadline:g}) must be longer than "
                 f"min_healthy_seconds ({least:g}): a new instance could never be healthy in "

@@ -69,12 +69,14 @@ class RollOutcome:
 
 def with_template(current: DeploymentSpec, source: DeploymentSpec) -> DeploymentSpec:
     """``current`` with the template (what shapes the processes) of ``source``: how many
-    replicas, whether running, the update policy and the name stay as they are (the
-    policy as stored: a revert must not fail on a rule added since it was accepted)."""
+    replicas, whether running, the update policy and the name stay as they are. Each
+    part is taken as stored (the policy from ``current``, the health check and capacity
+    requests from ``source``): a revert must not fail on a rule added since it was
+    accepted."""
     data = {**source.to_dict()}
     kept = current.to_dict()
     data.update({k: kept[k] for k in NON_TEMPLATE_FIELDS if k in kept})
-    return parse_spec(data, previous=current)
+    return parse_spec(data, previous=[current, source])
 
 
 def last_good(versions: list[VersionRecord], current: int) -> VersionRecord | None:

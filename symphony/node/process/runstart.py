@@ -31,15 +31,11 @@ from .client import MonitorError, MonitorLost
 from .mirror import restart_plan
 from .proctree import RUN_ID_ENV
 from .restart import Decision
-from .supervised import SupervisedInstance
+from .supervised import SupervisedInstance, entered
 
 
 class RunStarter(SupervisedInstance):
     """Starts the runs of one instance (see the module docstring)."""
-
-    def _missing_secrets(self) -> list[str]:
-        held = self._secret_values()
-        return sorted(name for name in self.spec.config.secret_env or {} if name not in held)
 
     async def _with_sources(
         self, command: list[str], env: dict[str, str]
@@ -104,7 +100,7 @@ class RunStarter(SupervisedInstance):
             if prepared is None or self._stop.is_set():
                 return None  # stopped while its code was being fetched: nothing ran
             # What entering its environment changed (a venv's PATH): its probes get it too.
-            self._entered = {k: v for k, v in prepared[1].items() if env.get(k) != v}
+            self._entered = entered(env, prepared[1])
             command, env = prepared
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)

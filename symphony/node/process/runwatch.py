@@ -17,6 +17,7 @@ end is kept for the ``stopped`` update the lifecycle sends (:meth:`RunWatcher._s
 
 from __future__ import annotations
 
+import functools
 import signal
 from typing import Any
 
@@ -59,13 +60,11 @@ class RunWatcher(SupervisedInstance):
         async def check_health() -> None:
             assert self.spec.health_check is not None
             with probing:
-                # The job's own environment (as the monitor spawned it), in its directory.
-                env = {**self._job_env(run["run_id"]), **self._entered}
                 reason = await watch_health(
                     self.spec.health_check,
                     on_change=self._health_changed,
                     cwd=self.work_dir(),
-                    env=env,
+                    env=functools.partial(self._probe_env, run["run_id"]),
                     pacer=self.node.probes,
                 )
                 unhealthy.append(reason)
@@ -112,6 +111,15 @@ class RunWatcher(SupervisedInstance):
         return await self._after_end(
             ended, started=started, unhealthy=unhealthy[0] if unhealthy else None
         )
+
+    def _probe_env(self, run_id: str) -> dict[str, str] | None:
+        """An exec probe's environment: the job's own (as the monitor spawned run
+        ``run_id``), made at each probe. None while a secret it names is not held: a
+        restarted agent adopts its runs before its link is up, and the Conductor sends
+        their secrets again only then; probed without them a healthy job would fail."""
+        if self._missing_secrets():
+            return None
+        return {**self._job_env(run_id), **self._entered}
 
     async def _ended_unless_stopped(self, run_id: str) -> dict[str, Any] | None:
         """The run's end record once it has ended, or None as soon as a stop is asked.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
@@ -41,6 +41,21 @@ from .records import (
 )
 from .restart import RestartTracker
 from .sampler import TreeSampler
+
+#: The variables entering a job's named environment sets (see ``sources.envs``), all
+#: an exec probe needs of it beside the job's own. The agent's record keeps them, and
+#: only them: never a secret.
+ENTERED_VARIABLES = ("PATH", "VIRTUAL_ENV")
+
+
+def entered(before: Mapping[str, str], after: object) -> dict[str, str]:
+    """What of :data:`ENTERED_VARIABLES` ``after`` (an environment, or a record read
+    back: anything) sets differently from ``before``."""
+    if not isinstance(after, Mapping):
+        return {}
+    return {
+        k: v for k in ENTERED_VARIABLES if isinstance(v := after.get(k), str) and before.get(k) != v
+    }
 
 
 class SupervisedInstance:
@@ -83,8 +98,8 @@ class SupervisedInstance:
         # What the monitor started itself after the last run (see ``mirror``): the new
         # run's record, or why it could not be spawned.
         self._successor: dict[str, Any] | str | None = None
-        # What entering the job's named environment added to its variables (a venv's
-        # PATH), for its health probes; empty for a run adopted from an earlier agent.
+        # What entering the job's named environment changed of its variables (a venv's
+        # PATH), for its health probes: kept in the outcome, an adopted run has it too.
         self._entered: dict[str, str] = {}
 
     def _job_env(self, run_id: str) -> dict[str, str]:
@@ -109,6 +124,11 @@ class SupervisedInstance:
         """The values of the spec's secret variables that this node holds."""
         held = self.node.secrets.get(self.request.instance_id, {})
         return {name: held[name] for name in self.spec.config.secret_env or {} if name in held}
+
+    def _missing_secrets(self) -> list[str]:
+        """The spec's secret variables whose values this node does not hold (yet)."""
+        held = self._secret_values()
+        return sorted(name for name in self.spec.config.secret_env or {} if name not in held)
 
     def report(self, snapshot: Snapshot | None = None) -> InstanceReport:
         """The instance as it is now."""
@@ -144,6 +164,7 @@ class SupervisedInstance:
             "reason": self.reason,
             "finished_at": self.finished_at,
             "restarts": self.tracker.restarts,
+            "entered": self._entered or None,  # None: as little as no outcome says
         }
 
     def own_dir(self) -> str:
@@ -173,6 +194,7 @@ class SupervisedInstance:
         restarts = outcome.get("restarts")
         if isinstance(restarts, int) and restarts >= 0:
             self.tracker.restarts = restarts
+        self._entered = entered({}, outcome.get("entered"))
 
     def _set(self, state: ProcessState, **fields: Any) -> None:
         self.state = state

@@ -1,0 +1,76 @@
+"""An exec check probes an adopted run as its job runs, after an agent restart too.
+
+A restarted agent adopts its runs before its link is up: the Conductor sends their
+secret values again only later, and the environment a run entered (a venv) is not
+prepared again. The check's environment used to be made once, when watching began: an
+adopted run's check ran without its secrets or its venv, failed, and the healthy job
+was killed. Now the environment is made at each probe, a probe waits (skipped, not
+failed) while a secret is not held, and the venv entered is kept in the instance's
+record. Real agent restart: a ProcessManager goes (its monitor and job stay) and a new
+one adopts the run; a real venv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import trio
+
+from symphony.conductor.deployments.instances import job_spec
+from symphony.node.sources.prepare import SourcePreparer
+from symphony.spec import parse_spec
+from symphony.wire import InstanceSecrets
+from tests.jobs.harness import open_jobs, open_node, start_command, wait_real
+from tests.sources.test_envs import make_venv
+
+SECRET = {"TOKEN": "s3cr3t-value"}
+# Passes only with the job's secret, inside its venv (its bin first on PATH).
+CHECK = (
+    '[ "$TOKEN" = s3cr3t-value ] && [ -n "$VIRTUAL_ENV" ] && '
+    'case "$PATH" in "$VIRTUAL_ENV/bin:"*) true;; *) false;; esac'
+)
+
+
+async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(tmp_path: Path) -> None:
+    make_venv(tmp_path / "envs", "tools")
+    state_dir = str(tmp_path / "node")
+
+    def sources() -> SourcePreparer:
+        cache = str(tmp_path / "cache")
+        return SourcePreparer(
+            cache_dir=cache, cache_max_bytes=2**30, envs_dir=str(tmp_path / "envs")
+        )
+
+    check = {"type": "exec", "command": ["sh", "-c", CHECK], "period_seconds": 1}
+    data = {
+        "config": {
+            "command": ["sleep", "1000"],
+            "env": {"TOKEN": {"secret": "tok"}},
+            "env_name": "tools",
+        },
+        "health_check": {**check, "failure_threshold": 1},
+    }
+    start = dataclasses.replace(start_command("svc-0", job_spec(parse_spec(data))), secrets=SECRET)
+    with trio.fail_after(90):
+        async with (
+            open_node(state_dir, keep_monitor=True, sources=sources()) as node,
+            open_jobs(node) as (jobs, link),
+        ):
+            await jobs.start(start)
+            await wait_real(lambda: any(s.health == "healthy" for s in link.of("svc-0")), 30)
+            (pid,) = {s.pid for s in link.of("svc-0") if s.state == "running"}
+        # The agent went (its monitor and job stay); the next one adopts the run.
+        async with open_node(state_dir, sources=sources()) as node, open_jobs(node) as (jobs, link):
+            await node.manager.adopt()
+            await trio.to_thread.run_sync(time.sleep, 3.5)  # 3 periods without its secret
+            said = link.of("svc-0")
+            assert [s.health for s in said if s.health is not None] == [], said
+            assert {s.state for s in said} == {"running"} and os.path.exists(f"/proc/{pid}")
+            jobs.keep_secrets(InstanceSecrets(instance_id="svc-0", secrets=SECRET))
+            await wait_real(lambda: any(s.health is not None for s in link.of("svc-0")), 10)
+            healths = [s.health for s in link.of("svc-0") if s.health is not None]
+            assert healths[0] == "healthy", link.of("svc-0")
+            assert {s.pid for s in link.of("svc-0")} == {pid}  # the same run throughout
