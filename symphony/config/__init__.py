@@ -26,7 +26,6 @@ Errors (one tree)::
     └── ConfigError   .problems = [(key_path, message), ...], .source = file or None
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from . import _values as values
@@ -67,9 +66,18 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``load_config`` and the other names of ``_LAZY``, from their module at first use."""
-    try:
-        module = import_module(f"{__name__}.{_LAZY[name]}")
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(module, name)
+    """``load_config`` and the other names of ``_LAZY``, from their module at first use
+    (then kept here, as if imported)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Every name, loaded or not (``help()`` and completion list the lazy ones too)."""
+    return sorted({*globals(), *_LAZY})
