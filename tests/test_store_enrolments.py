@@ -13,7 +13,14 @@ from tests.pgserver import raw_db
 def test_store_enrolment_refuses_a_known_id_and_changes_nothing(store_url: str) -> None:
     with Store.open_url(store_url) as store:
         store.add_join_token("t_any", "h", expires_at=None, single_use=False)
+        store.add_join_token("t_other", "h", expires_at=None, single_use=False)
         assert store.use_join_token("t_any", "a", new_node=True) is not None
+        with pytest.raises(AlreadyExists, match="node id 'a' is enrolled already"):
+            store.use_join_token("t_other", "a", new_node=True)
+        # The same token may enrol it again while no node said hello as it (a join
+        # whose answer was lost); once one has, not even that token.
+        assert store.use_join_token("t_any", "a", new_node=True) is not None
+        store.set_node_incarnation("a", "inc")
         with pytest.raises(AlreadyExists, match="node id 'a' is enrolled already"):
             store.use_join_token("t_any", "a", new_node=True)
         store.set_node_incarnation("hello-only", "inc")  # a node that never joined
