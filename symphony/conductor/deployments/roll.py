@@ -5,15 +5,16 @@ A :class:`RollDriver` belongs to one DeploymentSupervisor and is used only while
 actor handles a message. It remembers, in the actor's Trio clock, since when each live
 instance has been running healthy by its own version's health check, and when each
 instance of the version rolled to was first seen as one, the start of its deadline.
-That time stays while the roll (or the rolls that supersede it) goes on: an old
-instance kept at a revert or a rollback was not new before, so its deadline starts
-then, and an instance of a version a PATCH goes back to keeps the time it was first
-seen (PATCHes flipping between broken versions never restart a deadline). These times
-do not survive a restart of the actor: the instances then prove their health again,
-which only makes a roll more careful. It writes the roll's progress to the store: the
-deployment's ``roll_state`` (rolling, canary, promoted, reverting, paused) and each
-version's status (good, failed and why), and goes back to the last good version when
-a roll fails with ``auto_revert``.
+That time stays while the roll (or the rolls that supersede it) goes on, until one
+fails: an old instance kept at a revert or a rollback was not new before, so its
+deadline starts then, and an instance of a version a PATCH goes back to keeps the time
+it was first seen (PATCHes flipping between broken versions never restart a deadline,
+and fail as one roll would). A failure clears them: what the next roll keeps has its
+whole deadline. These times do not survive a restart of the actor: the instances then
+prove their health again, which only makes a roll more careful. It writes the roll's
+progress to the store: the deployment's ``roll_state`` (rolling, canary, promoted,
+reverting, paused) and each version's status (good, failed and why), and goes back to
+the last good version when a roll fails with ``auto_revert``.
 """
 
 from __future__ import annotations
@@ -337,6 +338,10 @@ class RollDriver:
             record.id, record.version, "failed", why, generation=record.generation
         ):
             return self._unwritten_failure(record, why)
+        # The verdict is given: the roll that follows (the revert, or the next change
+        # after a pause, even a rollback naming this version) gives every instance it
+        # keeps the whole deadline. Only rolls that no failure ends keep the times.
+        self._created.clear()
         failure = why  # what waits, if it must: the refusal below is said again then
         good = last_good(self.store.list_versions(record.id), record.version)
         if record.spec.update.auto_revert and good is not None:
