@@ -149,8 +149,9 @@ async def test_a_version_superseded_during_its_roll_says_so_and_a_rollback_skips
 ) -> None:
     """A PATCH during version 2's roll supersedes it: its status ends (``superseded``,
     not ``rolling`` for ever), and a plain rollback goes back to the last good version
-    (1), not to one that never finished rolling out. A version rolled (back) to shows
-    ``rolling`` while it rolls, never a roll state (``promoted``, ``reverting``)."""
+    (1), not to one that never finished rolling out. A version's status never shows a
+    roll state (``promoted``, ``reverting``); one good already stays good while a
+    rollback to it rolls (the deployment's ``rollout`` says it rolls)."""
     nodes = Nodes(cluster)
     update = {"min_healthy_seconds": 5, "healthy_deadline_seconds": 60}
     await cluster.deployments.ask(CreateDeployment(spec("web", update=update)))
@@ -162,7 +163,8 @@ async def test_a_version_superseded_during_its_roll_says_so_and_a_rollback_skips
     assert statuses(cluster, "web") == {1: "good", 2: "superseded", 3: "good"}
     back = await cluster.deployments.ask(RollbackDeployment("web", None))
     assert back.version == 1, back
-    assert statuses(cluster, "web") == {1: "rolling", 2: "superseded", 3: "good"}
+    assert cluster.view("web")["rollout"]["state"] == "promoted"  # a rollback: no canaries
+    assert statuses(cluster, "web") == {1: "good", 2: "superseded", 3: "good"}
     await nodes.run_for(30)
     assert statuses(cluster, "web") == {1: "good", 2: "superseded", 3: "good"}
     assert cluster.view("web")["rollout"] is None

@@ -17,6 +17,7 @@ import trio
 import trio.testing
 
 from symphony.conductor.deployments import CreateDeployment, UpdateDeployment
+from symphony.conductor.deployments.manager import Failed
 from symphony.conductor.deployments.messages import RollbackDeployment
 from symphony.wire import StartInstance
 
@@ -96,9 +97,7 @@ async def test_a_failed_roll_does_not_revert_over_a_new_version_stored_meanwhile
     view = cluster.view("web")
     assert view["version"] == 3 and view["rollout"]["state"] == "rolling", events
     assert "reverting" not in events, events
-    record = cluster.store.get_deployment("web")
-    assert record is not None
-    kept = {v.version: v.status for v in cluster.store.list_versions(record.id)}
+    kept = _statuses(cluster)
     assert kept == {1: "good", 2: "superseded", 3: "rolling"}, events  # 2's roll ended
     await trio.sleep(10)  # replica 0 waits out its reschedule delay (v2's failure)
     await trio.testing.wait_all_tasks_blocked()
@@ -213,3 +212,32 @@ async def test_a_failure_whose_revert_is_refused_says_so_once_under_a_change_sto
     rollout = cluster.view("web")["rollout"]
     assert rollout["state"] == "paused", rollout
     assert rollout["reason"].count("is refused now") == 1, rollout["reason"]
+
+
+async def test_a_revert_cut_short_leaves_the_good_version_good_for_a_rollback(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """Version 2 fails and the revert to version 1 is under way (version 1's instance is
+    restarting) when a PATCH makes version 3. Version 1 proved itself before: going
+    back to it leaves it good (the roll state says it rolls), so the PATCH does not
+    mark it superseded, and a plain rollback still goes back to it."""
+    node2, v2 = await _version_2_rolls(cluster, healthy_deadline_seconds=20)
+    node1, v1 = cluster.starts()[0]
+    await cluster.report(node2, v2, "restarting", reason="exited with code 1")
+    await cluster.report(node1, v1, "restarting", reason="exited with code 1")
+    await trio.sleep(20.1)  # version 2 fails at its deadline: back to version 1
+    await trio.testing.wait_all_tasks_blocked()
+    view = cluster.view("web")
+    events = "\n".join(cluster.events("web"))
+    assert (view["version"], view["rollout"]["state"]) == (1, "reverting"), events
+    assert _statuses(cluster) == {1: "good", 2: "failed"}, events
+    await change(cluster, "web", {"config": {"command": ["sleep", "3"]}})
+    assert _statuses(cluster) == {1: "good", 2: "failed", 3: "rolling"}, events
+    back = await cluster.deployments.ask(RollbackDeployment("web", None))
+    assert not isinstance(back, Failed) and back.version == 1, back
+
+
+def _statuses(cluster: Cluster) -> dict[int, str]:
+    record = cluster.store.get_deployment("web")
+    assert record is not None
+    return {v.version: v.status for v in cluster.store.list_versions(record.id)}

@@ -71,6 +71,56 @@ def test_versions_migration_gives_existing_deployments_a_good_version_1(store_ur
         assert change(store, "web", {"config": {"command": ["sleep", "2"]}}) == 2
 
 
+def test_versions_migration_ends_the_statuses_of_rolls_that_ended_unfinished(
+    store_url: str,
+) -> None:
+    """A database of a release that copied a roll's state into its version's status and
+    left it so: a version not current whose roll a newer change ended is superseded
+    (never ``rolling`` or ``canary`` for ever); one a revert went back to was good, and
+    is again; the current one rolls, as its roll state says."""
+    conn = raw_db(store_url)
+    migrate(conn, MIGRATIONS[:17])  # a database as the previous release left it
+    spec = json.dumps(parse_spec(SEED).to_dict())
+    for deployment, current, statuses in (
+        (
+            "d_1",
+            6,
+            {1: "good", 2: "reverting", 3: "canary", 4: "rolling", 5: "failed", 6: "promoted"},
+        ),
+        ("d_2", 2, {1: "promoted", 2: "reverting"}),
+        ("d_3", 2, {1: "good", 2: "canary"}),
+    ):
+        conn.execute(
+            "INSERT INTO deployments (id, name, spec, desired_state, generation, created_at, "
+            "updated_at, version, roll_state) VALUES (?, ?, ?, 'running', 9, 1.0, 2.0, ?, ?)",
+            (deployment, deployment, spec, current, "promoted"),
+        )
+        for version, status in statuses.items():
+            conn.execute(
+                "INSERT INTO deployment_versions (deployment_id, version, spec, status, "
+                "created_at, used_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (deployment, version, spec, status, float(version), float(version)),
+            )
+    conn.close()
+    with Store.open_url(store_url) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        now = {
+            d: {v.version: v.status for v in store.list_versions(d)} for d in ("d_1", "d_2", "d_3")
+        }
+        assert now["d_1"] == {
+            1: "good",
+            2: "good",
+            3: "superseded",
+            4: "superseded",
+            5: "failed",
+            6: "rolling",
+        }
+        assert now["d_2"] == {1: "superseded", 2: "good"}
+        assert now["d_3"] == {1: "good", 2: "canary"}
+        target = rollback_target(store.list_versions("d_1"), 6, None)
+        assert not isinstance(target, str) and target.version == 2  # the last good one
+
+
 def test_rollback_by_default_skips_a_version_that_failed(store_url: str) -> None:
     """After a failed roll was reverted, "the version current before" is the one that
     failed: going "back" to it by default repeated the failure. The default is the most

@@ -2,14 +2,19 @@
 what the roll did (see :mod:`.rollout` for the rules).
 
 A :class:`RollDriver` belongs to one DeploymentSupervisor and is used only while that
-actor handles a message. It remembers, in the actor's Trio clock, when each live
-instance was first seen by the roll to the version now rolled to (a revert or a
-rollback starts the deadlines again) and since when it has been running healthy by its
-own version's health check (these times do not survive a restart of the actor: the
-instances then prove their health again, which only makes a roll more careful). It
-writes the roll's progress to the store: the deployment's ``roll_state`` (rolling,
-canary, promoted, reverting, paused) and each version's status (good, failed and
-why), and goes back to the last good version when a roll fails with ``auto_revert``.
+actor handles a message. It remembers, in the actor's Trio clock, since when each live
+instance has been running healthy by its own version's health check, and when each
+instance of the version rolled to was first seen as one, the start of its deadline.
+That time stays while the roll (or the rolls that supersede it) goes on, until one
+fails: an old instance kept at a revert or a rollback was not new before, so its
+deadline starts then, and an instance of a version a PATCH goes back to keeps the time
+it was first seen (PATCHes flipping between broken versions never restart a deadline,
+and fail as one roll would). A failure clears them: what the next roll keeps has its
+whole deadline. These times do not survive a restart of the actor: the instances then
+prove their health again, which only makes a roll more careful. It writes the roll's
+progress to the store: the deployment's ``roll_state`` (rolling, canary, promoted,
+reverting, paused) and each version's status (good, failed and why), and goes back to
+the last good version when a roll fails with ``auto_revert``.
 """
 
 from __future__ import annotations
@@ -99,10 +104,6 @@ class RollDriver:
         self.store = store
         self._created: dict[str, float] = {}
         self._healthy_since: dict[str, float] = {}
-        # The version whose roll ``_created`` counts deadlines for (None: none yet, or
-        # a new roll of it was told): when the target changes (a revert, a rollback, a
-        # newer version), every deadline starts again, from then.
-        self._target: int | None = None
         self._checks: dict[int, bool] = {}  # during a roll: whether a version has a check
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
@@ -123,20 +124,15 @@ class RollDriver:
             self._created.clear()
             self._healthy_since.clear()
             self._checks.clear()
-            self._target = None
             self._ended = None
             self._unwritten = None
             return
         now = trio.current_time()
-        if record.version != self._target:
-            # Kept instances of the new target count as they are (healthy ones at once,
-            # see below), but one not healthy has the whole deadline from now.
-            self._created.clear()
-            self._target = record.version
         live = {i.id: i for i in instances.values() if is_live(i.state)}
+        for gone in [i for i in self._healthy_since if i not in live]:
+            del self._healthy_since[gone]
         for gone in [i for i in self._created if i not in live]:
             del self._created[gone]
-            self._healthy_since.pop(gone, None)
             ended = instances.get(gone)
             if (
                 ended is not None
@@ -147,7 +143,13 @@ class RollDriver:
                 # A new instance that ended for good will never be healthy.
                 self._ended = self._ended or _how_ended(ended)
         for inst in live.values():
-            self._created.setdefault(inst.id, now)
+            if inst.version == record.version:
+                # A deadline runs only for an instance of the version rolled to, from
+                # when it was first seen as one: one kept at a revert was never new in
+                # the roll before, so it has the whole deadline from the revert; one a
+                # PATCH made new again (back to its version) keeps its first time, or
+                # PATCHes flipping between two broken versions would never fail a roll.
+                self._created.setdefault(inst.id, now)
             if _healthy(inst, self._checked(record, inst.version)):
                 self._healthy_since.setdefault(inst.id, now)
             else:
@@ -157,10 +159,12 @@ class RollDriver:
         """A change that starts a roll of a version (``record``) was told: a failure
         still waiting (see :meth:`_failed`) was the roll's before it, even if this one
         rolls the same version again (a rollback to it), so it is dropped. (Its
-        version's status was not written either: only under its own generation.) Its
-        deadlines start now, even for the version rolled before (a rollback to it)."""
+        version's status was not written either: only under its own generation.) The
+        versions' checks are read again: a version number may be used again (one
+        forgotten, then made anew) for another template. The first-seen times stay: see
+        :meth:`observe`."""
         self._unwritten = None
-        self._target = None
+        self._checks.clear()
 
     def _checked(self, record: DeploymentRecord, version: int) -> bool:
         """Whether ``version`` of the deployment has a health check: the current one's
@@ -336,6 +340,10 @@ class RollDriver:
             record.id, record.version, "failed", why, generation=record.generation
         ):
             return self._unwritten_failure(record, why)
+        # The verdict is given: the roll that follows (the revert, or the next change
+        # after a pause, even a rollback naming this version) gives every instance it
+        # keeps the whole deadline. Only rolls that no failure ends keep the times.
+        self._created.clear()
         failure = why  # what waits, if it must: the refusal below is said again then
         good = last_good(self.store.list_versions(record.id), record.version)
         if record.spec.update.auto_revert and good is not None:

@@ -21,7 +21,13 @@ from ._events import insert_events
 from ._instances import insert_instances
 from ._records import DeploymentRecord, EventRecord, InstanceRecord, NewEvent, ordered_id
 from ._specs import spec_text, stored_spec
-from ._versions import KEEP_VERSIONS, first_versions, supersede, use_version
+from ._versions import (
+    KEEP_VERSIONS,
+    first_versions,
+    status_made_current,
+    supersede,
+    use_version,
+)
 
 _COLUMNS = "id, name, spec, generation, created_at, updated_at"
 READ_COLUMNS = f"{_COLUMNS}, failure, version, roll_state, roll_reason, fresh_generation"
@@ -222,7 +228,8 @@ class DeploymentTable(StoreBase):
         With ``version`` (a new template, or a kept one made current again) the
         deployment runs that version from now on, with ``roll_state`` and its reason,
         and the version is kept (marked ``good`` when no roll is under way, else
-        ``rolling``); the version whose roll it ends unfinished is ``superseded``.
+        ``rolling`` unless it is good already: see :func:`status_made_current`); the
+        version whose roll it ends unfinished is ``superseded``.
         With ``forget`` that kept version is forgotten in the same transaction (a
         rollback that ends a rolling restart: the restart's copy of the template).
         The versions beyond ``keep`` are forgotten (``None``: none, a rolling restart's
@@ -252,9 +259,7 @@ class DeploymentTable(StoreBase):
                 else:
                     if row["roll_state"] is not None and version != row["version"]:
                         supersede(conn, deployment_id, row["version"])
-                    # The version's status tells how its roll ends, not how it goes
-                    # (``promoted``, ``reverting``: the deployment's roll state says).
-                    status = "good" if roll_state is None else "rolling"
+                    status = status_made_current(conn, deployment_id, version, roll_state)
                     if forget is not None:
                         conn.execute(
                             "DELETE FROM deployment_versions WHERE deployment_id = ? "

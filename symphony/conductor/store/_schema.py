@@ -259,6 +259,21 @@ INSERT INTO node_enrolments (node_id, token_id, enrolled_at)
     SELECT node_id, token_id, bound_at FROM node_bindings;
 """
 
+# A version's status says how its rolls ended, never how one goes: older releases
+# copied the roll's state into it (``promoted``, ``reverting``) and left it so when a
+# newer change ended the roll unfinished. Such a version not current was superseded,
+# unless it was being reverted to: a revert goes back only to a good version, which
+# stays good now while a roll goes back to it; the current one rolls (or, reverted
+# to, is good). What a current ``rolling`` or ``canary`` one says is still true.
+V18 = """
+UPDATE deployment_versions SET status = 'good' WHERE status = 'reverting';
+UPDATE deployment_versions SET status = 'superseded'
+    WHERE status IN ('rolling', 'canary', 'promoted')
+    AND version <> (SELECT d.version FROM deployments d
+                    WHERE d.id = deployment_versions.deployment_id);
+UPDATE deployment_versions SET status = 'rolling' WHERE status = 'promoted';
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1,
     V2,
@@ -277,6 +292,7 @@ MIGRATIONS: tuple[str, ...] = (
     V15,
     V16,
     V17,
+    V18,
 )
 
 

@@ -83,6 +83,23 @@ def supersede(conn: Db, deployment_id: str, version: int) -> None:
     )
 
 
+def status_made_current(conn: Db, deployment_id: str, version: int, roll_state: str | None) -> str:
+    """Within a write transaction: the status ``version`` gets as it becomes current,
+    with ``roll_state`` (None: no roll). ``good`` with no roll; else ``rolling``, but a
+    kept version already good stays good while a rollback or a revert rolls back to
+    it (the deployment's roll state says it rolls): a newer change that cut that roll
+    short would otherwise mark it ``superseded``, and a plain rollback, which goes back
+    to the last good version, would pass it by. The status tells how a version's roll
+    ended, never how one goes (``promoted``, ``reverting``: the roll state says)."""
+    if roll_state is None:
+        return "good"
+    row = conn.execute(
+        "SELECT status FROM deployment_versions WHERE deployment_id = ? AND version = ?",
+        (deployment_id, version),
+    ).fetchone()
+    return "good" if row is not None and row["status"] == "good" else "rolling"
+
+
 def prune(conn: Db, deployment_id: str, keep: int = KEEP_VERSIONS) -> None:
     """Within a write transaction: forget a deployment's versions beyond the ``keep``
     most recently current."""
