@@ -28,6 +28,8 @@ Errors (one tree)::
 
 from typing import TYPE_CHECKING, Any
 
+from symphony import lazy as _lazy
+
 from . import _values as values
 from ._errors import ConfigError
 from ._model import ConductorConfig, Config, LoggingConfig, NodeConfig
@@ -66,16 +68,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``load_config`` and the other names of ``_LAZY``, from their module at first use
-    (then kept here, as if imported)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    """``load_config`` and the other names of ``_LAZY``, from their module at first use."""
+    return _lazy.attribute(__name__, _LAZY, globals(), name)
 
 
 def __dir__() -> list[str]:

@@ -16,9 +16,9 @@ Typical conductor start::
     print("nodes pin", pki.ca_fingerprint)
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from symphony import lazy as _lazy
 from symphony.wire.errors import (
     CAFingerprintMismatch,
     CertificateError,
@@ -110,9 +110,4 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    return _lazy.attribute(__name__, _LAZY, globals(), name)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from symphony import lazy as _lazy
+
 from ._errors import SpecError
 from ._stems import variable_stem
 from ._words import did_you_mean, translate_errors
@@ -87,14 +89,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symphony.spec' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    return _lazy.attribute(__name__, _LAZY, globals(), name)
 
 
 __all__ = [
