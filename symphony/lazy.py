@@ -3,12 +3,15 @@
 A package whose ``__init__`` imported every submodule would make each process pay for
 all of them: a serving Conductor for the configuration's file reading, the node's
 monitor for the agent's classes. Such a package keeps a table of its lazy names (name
--> submodule) and a module ``__getattr__`` that calls :func:`attribute`::
+-> submodule) and a module ``__getattr__`` that calls :func:`attribute` (imported under
+a private name, so that the package exposes nothing outside its ``__all__``)::
+
+    from symphony import lazy as _lazy
 
     _LAZY = {"load_config": "_load"}
 
     def __getattr__(name: str) -> Any:
-        return lazy.attribute(__name__, _LAZY, globals(), name)
+        return _lazy.attribute(__name__, _LAZY, globals(), name)
 """
 
 from __future__ import annotations
