@@ -8,13 +8,16 @@ instance of the version rolled to was first seen as one, the start of its deadli
 That time stays while the roll (or the rolls that supersede it) goes on, until one
 fails: an old instance kept at a revert or a rollback was not new before, so its
 deadline starts then, and an instance of a version a PATCH goes back to keeps the time
-it was first seen (PATCHes flipping between broken versions never restart a deadline,
-and fail as one roll would). A failure clears them: what the next roll keeps has its
-whole deadline. These times do not survive a restart of the actor: the instances then
-prove their health again, which only makes a roll more careful. It writes the roll's
-progress to the store: the deployment's ``roll_state`` (rolling, canary, promoted,
-reverting, paused) and each version's status (good, failed and why), and goes back to
-the last good version when a roll fails with ``auto_revert``.
+it was first seen while it still runs (PATCHes flipping between broken versions whose
+instances outlive the flips do not restart a deadline, and fail as one roll would). A
+failure clears them, no time is taken while a roll is paused, and a roll back to a
+version that proved good (a rollback, a revert) starts its instances' deadlines anew:
+what such a roll keeps has its whole deadline. These times do not survive a restart
+of the actor: the instances then prove their health again, which only makes a roll
+more careful. It writes the roll's progress to the store: the deployment's
+``roll_state`` (rolling, canary, promoted, reverting, paused) and each version's
+status (good, failed and why), and goes back to the last good version when a roll
+fails with ``auto_revert``.
 """
 
 from __future__ import annotations
@@ -115,6 +118,9 @@ class RollDriver:
         # under the roll's own generation but not acted on (:meth:`_stored`).
         self._unwritten: tuple[int, int, str] | None = None
         self._looked = False  # whether the store was read for a failure left waiting
+        # Whether the next observation starts the deadlines of the version rolled to
+        # anew (a roll back to a good version: see new_roll).
+        self._anew = False
 
     def observe(self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord]) -> None:
         """Note first sightings and health changes while a roll is under way (every
@@ -142,14 +148,22 @@ class RollDriver:
             ):
                 # A new instance that ended for good will never be healthy.
                 self._ended = self._ended or _how_ended(ended)
+        timing = record.roll_state != PAUSED  # a pause judges nothing: no deadline runs
+        anew = self._anew and timing  # kept for the first observation after a pause
+        if timing:
+            self._anew = False
         for inst in live.values():
-            if inst.version == record.version:
+            if timing and inst.version == record.version:
                 # A deadline runs only for an instance of the version rolled to, from
                 # when it was first seen as one: one kept at a revert was never new in
                 # the roll before, so it has the whole deadline from the revert; one a
                 # PATCH made new again (back to its version) keeps its first time, or
-                # PATCHes flipping between two broken versions would never fail a roll.
-                self._created.setdefault(inst.id, now)
+                # PATCHes flipping between two broken versions would never fail a roll;
+                # but a roll back to a good version starts them anew (see new_roll).
+                if anew:
+                    self._created[inst.id] = now
+                else:
+                    self._created.setdefault(inst.id, now)
             if _healthy(inst, self._checked(record, inst.version)):
                 self._healthy_since.setdefault(inst.id, now)
             else:
@@ -161,10 +175,14 @@ class RollDriver:
         rolls the same version again (a rollback to it), so it is dropped. (Its
         version's status was not written either: only under its own generation.) The
         versions' checks are read again: a version number may be used again (one
-        forgotten, then made anew) for another template. The first-seen times stay: see
-        :meth:`observe`."""
+        forgotten, then made anew) for another template. The first-seen times stay (see
+        :meth:`observe`), but not for a version that proved good: a rollback or a revert
+        to it gives its instances the whole deadline, whatever an earlier roll of it
+        saw (an instance restarted by its check since would otherwise fail it at once)."""
         self._unwritten = None
         self._checks.clear()
+        kept = self.store.list_versions(record.id)
+        self._anew = any(v.version == record.version and v.status == "good" for v in kept)
 
     def _checked(self, record: DeploymentRecord, version: int) -> bool:
         """Whether ``version`` of the deployment has a health check: the current one's

@@ -36,9 +36,10 @@ class Member:
     """One live instance as the planner sees it.
 
     ``healthy_since``: when it was first seen running and passing its check, without a
-    break since (None: not so now); ``created``: when it was created (or first seen by
-    this roll); ``stopping``: told to stop already; ``waiting_for_room``: not placed
-    because no node has room now; ``state``: for the failure message.
+    break since (None: not so now); ``created``: when it was created (or first seen as
+    one of the version rolled to: see roll.py, an earlier roll's time may stand);
+    ``stopping``: told to stop already; ``waiting_for_room``: not placed because no
+    node has room now; ``state``: for the failure message.
     """
 
     id: str
