@@ -48,3 +48,30 @@ async def test_a_new_version_while_canaries_wait_replaces_the_canaries(
     assert sorted(ids.values()) == [1, 1, 3], events
     assert most <= 2 + 1, events  # replicas + canary: the one stopping still counts
     assert statuses(cluster, "web") == {1: "good", 2: "superseded", 3: "canary"}, events
+
+
+async def test_the_superseded_canary_stops_not_a_good_instance_healthy_for_less_time(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    """One of version 1's instances restarted after version 2's canary was healthy: it
+    has served for less time, but it is the good version's, and the canary is the one
+    that stops."""
+    nodes = Nodes(cluster)
+    update = {"canary": 1, "min_healthy_seconds": 5}
+    await cluster.deployments.ask(CreateDeployment(spec("web", replicas=2, update=update)))
+    await nodes.run_for(1)
+    await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
+    await nodes.run_for(30)
+    [v2] = [i["id"] for i in live(cluster, "web") if i["version"] == 2]
+    node, v1 = cluster.starts()[1]
+    await cluster.report(node, v1, "restarting", reason="exited with code 1")
+    await nodes.run_for(1)
+    await cluster.report(node, v1, "running", pid=2)
+    await nodes.run_for(1)
+    await change(cluster, "web", {"config": {"command": ["sleep", "3"]}})
+    await nodes.run_for(30)
+    events = "\n".join(cluster.events("web"))
+    ids = {i["id"]: i["version"] for i in live(cluster, "web")}
+    assert v2 not in ids and v1.instance_id in ids, events
+    assert sorted(ids.values()) == [1, 1, 3], events
+    assert cluster.view("web")["rollout"]["state"] == "canary", events
