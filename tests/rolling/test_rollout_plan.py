@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from symphony.conductor.deployments.rollout import Member, plan_roll
 from symphony.spec import UpdatePolicy
 
@@ -75,6 +77,22 @@ def test_rollout_plan_canaries_wait_for_promote() -> None:
     assert step.waiting is not None and "promote" in step.waiting
     step = plan_roll(replicas=3, policy=policy, new=canary, old=olds(3), now=1, promoted=True)
     assert step.stop == ("old2",) and step.waiting is None
+
+
+def test_rollout_plan_canaries_replace_a_superseded_roll_s_canaries() -> None:
+    """Old ones beyond ``replicas`` (a superseded roll's canary) stop, the stray one
+    first even when an instance of the good version was healthy for a shorter time;
+    the new canary starts once it is gone (a stopping one still holds its room)."""
+    policy = UpdatePolicy(canary=1, min_healthy_seconds=0)
+    good = [Member("old0", 0, created=0, healthy_since=90), *olds(3)[1:]]
+    stray = Member("c0", 0, created=0, healthy_since=50, stray=True)
+    step = plan_roll(replicas=3, policy=policy, new=[], old=[*good, stray], now=100)
+    assert (step.start, step.stop, step.waiting) == (0, ("c0",), None)
+    stopping = replace(stray, stopping=True)
+    step = plan_roll(replicas=3, policy=policy, new=[], old=[*good, stopping], now=101)
+    assert (step.start, step.stop) == (0, ())
+    step = plan_roll(replicas=3, policy=policy, new=[], old=good, now=102)
+    assert (step.start, step.stop) == (1, ())
 
 
 def test_rollout_plan_is_done_when_only_healthy_new_ones_serve() -> None:

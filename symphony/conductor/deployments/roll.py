@@ -107,7 +107,7 @@ class RollDriver:
         self.store = store
         self._created: dict[str, float] = {}
         self._healthy_since: dict[str, float] = {}
-        self._checks: dict[int, bool] = {}  # during a roll: whether a version has a check
+        self._versions: dict[int, VersionRecord | None] = {}  # during a roll: see _kept
         self._tick_at = math.inf  # when the last step said to look again
         self._armed = math.inf  # the earliest tick on its way
         self._ended: str | None = None  # why a new instance ended for good, if one did
@@ -129,7 +129,7 @@ class RollDriver:
         if record.roll_state is None:
             self._created.clear()
             self._healthy_since.clear()
-            self._checks.clear()
+            self._versions.clear()
             self._ended = None
             self._unwritten = None
             return
@@ -174,27 +174,44 @@ class RollDriver:
         still waiting (see :meth:`_failed`) was the roll's before it, even if this one
         rolls the same version again (a rollback to it), so it is dropped. (Its
         version's status was not written either: only under its own generation.) The
-        versions' checks are read again: a version number may be used again (one
-        forgotten, then made anew) for another template. The first-seen times stay (see
-        :meth:`observe`), but not for a version that proved good: a rollback or a revert
-        to it gives its instances the whole deadline, whatever an earlier roll of it
-        saw (an instance restarted by its check since would otherwise fail it at once)."""
+        kept versions are read again: their statuses changed (the one superseded), and a
+        version number may be used again (one forgotten, then made anew) for another
+        template. The first-seen times stay (see :meth:`observe`), but not for a
+        version that proved good: a rollback or a revert to it gives its instances the
+        whole deadline, whatever an earlier roll of it saw (an instance restarted by its
+        check since would otherwise fail it at once)."""
         self._unwritten = None
-        self._checks.clear()
-        kept = self.store.list_versions(record.id)
-        self._anew = any(v.version == record.version and v.status == "good" for v in kept)
+        self._versions.clear()
+        target = self._kept(record, record.version)
+        self._anew = target is not None and target.status == "good"
 
     def _checked(self, record: DeploymentRecord, version: int) -> bool:
         """Whether ``version`` of the deployment has a health check: the current one's
-        spec says; another's is read from the kept versions once per roll (a template's
-        check never changes). One no longer kept counts as checked: only a check that
-        passed makes it healthy (it is an old one: that only orders its stop)."""
+        spec says; another's the kept versions say (see :meth:`_kept`). One no longer
+        kept counts as checked: only a check that passed makes it healthy (it is an old
+        one: that only orders its stop)."""
         if version == record.version:
             return record.spec.health_check is not None
-        if version not in self._checks:
+        kept = self._kept(record, version)
+        return kept is None or kept.spec.health_check is not None
+
+    def _stray(self, record: DeploymentRecord, version: int) -> bool:
+        """Whether an instance of ``version`` is a stray of the roll to ``record``'s:
+        of a kept version that is not good (a superseded roll's canary, say), which
+        goes before the good version's instances when surplus ones stop."""
+        if version == record.version:
+            return False
+        kept = self._kept(record, version)
+        return kept is not None and kept.status != "good"
+
+    def _kept(self, record: DeploymentRecord, version: int) -> VersionRecord | None:
+        """Kept ``version`` (None: not kept), read from the store once per roll: a
+        template never changes, and an old version's status does not while the roll
+        goes on (a change starts a new roll, which reads them again)."""
+        if version not in self._versions:
             for kept in self.store.list_versions(record.id):
-                self._checks[kept.version] = kept.spec.health_check is not None
-        return self._checks.setdefault(version, True)
+                self._versions[kept.version] = kept
+        return self._versions.setdefault(version, None)
 
     def plan(
         self, record: DeploymentRecord, instances: Mapping[str, InstanceRecord], wanted: int
@@ -233,6 +250,7 @@ class RollDriver:
                 stopping=inst.state == S.STOPPING or (not current and inst.replica >= wanted),
                 waiting_for_room=inst.state == S.PENDING and inst.reason not in (None, _QUEUED),
                 state=f"{inst.state}" + (f": {inst.reason}" if inst.reason else ""),
+                stray=not current and self._stray(record, inst.version),
             )
             (new if current else old).append(member)
         if not old:

@@ -19,8 +19,10 @@ The rules, for ``replicas`` wanted and the policy ``max_parallel``, ``max_surge`
   instances never drop below ``replicas``, except for *one down, one up*: when no new
   instance can start (no surge allowed, or the surge waits for room on the nodes) and
   none is on its way, one old instance stops to make room;
-- with ``canary: N`` (and no promote yet) N new instances start beside the old ones,
-  then the roll waits.
+- with ``canary: N`` (and no promote yet) N new instances start beside ``replicas`` old
+  ones, then the roll waits; old ones beyond ``replicas`` (the canaries of a roll this
+  one superseded) stop, those of a version that never proved itself first, so that the
+  new canaries take their place.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ class Member:
     break since (None: not so now); ``created``: when it was created (or first seen as
     one of the version rolled to: see roll.py, an earlier roll's time may stand);
     ``stopping``: told to stop already; ``waiting_for_room``: not placed because no
-    node has room now; ``state``: for the failure message.
+    node has room now; ``state``: for the failure message; ``stray`` (old ones only):
+    of a version that is not good (a superseded roll's), not of the one the roll
+    replaces.
     """
 
     id: str
@@ -49,6 +53,7 @@ class Member:
     stopping: bool = False
     waiting_for_room: bool = False
     state: str = "running"
+    stray: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +125,12 @@ def plan_roll(
     start = max(0, min(policy.max_parallel - len(unhealthy), cap - total, wanted_new - active))
 
     stops: list[Member] = []
-    if not canaries:
+    if canaries:
+        # Canaries run beside ``replicas`` old ones: more (a superseded roll's canaries)
+        # would hold the new canaries' room for ever.
+        extra = len(serving) - replicas
+        stops = sorted(serving, key=lambda m: (not m.stray, *_stop_order(m)))[: max(0, extra)]
+    else:
         # Old ones stop as healthy new ones take their place.
         extra = len(serving) + len(healthy) - replicas
         stops = sorted(serving, key=_stop_order)[: max(0, extra)]
