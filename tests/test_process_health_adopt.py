@@ -20,6 +20,7 @@ from pathlib import Path
 import trio
 
 from symphony.conductor.deployments.instances import job_spec
+from symphony.node.process.supervised import entered
 from symphony.node.sources.prepare import SourcePreparer
 from symphony.spec import parse_spec
 from symphony.wire import InstanceSecrets
@@ -74,3 +75,13 @@ async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(tmp_pat
             healths = [s.health for s in link.of("svc-0") if s.health is not None]
             assert healths[0] == "healthy", link.of("svc-0")
             assert {s.pid for s in link.of("svc-0")} == {pid}  # the same run throughout
+
+
+def test_a_secret_named_path_is_never_kept_as_entered() -> None:
+    # The agent's record on disk keeps what entering a venv changed (PATH,
+    # VIRTUAL_ENV), unmasked: a spec mapping PATH to a secret must leave it out, at
+    # the start (the job's environment) and when a record is read back.
+    job = {"PATH": "/venv/bin:s3cr3t-path", "VIRTUAL_ENV": "/venv"}
+    secret = {"PATH": "path-secret"}
+    assert entered({"PATH": "s3cr3t-path"}, job, secret=secret) == {"VIRTUAL_ENV": "/venv"}
+    assert entered({}, job) == job  # without it, both

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import trio
@@ -48,13 +48,24 @@ from .sampler import TreeSampler
 ENTERED_VARIABLES = ("PATH", "VIRTUAL_ENV")
 
 
-def entered(before: Mapping[str, str], after: object) -> dict[str, str]:
+def entered(
+    before: Mapping[str, str], after: object, *, secret: Collection[str] = ()
+) -> dict[str, str]:
     """What of :data:`ENTERED_VARIABLES` ``after`` (an environment, or a record read
-    back: anything) sets differently from ``before``."""
+    back: anything) sets differently from ``before``; never a name in ``secret`` (a
+    spec may map ``PATH`` to a secret: its value must not reach the record on disk).
+
+    >>> entered({"PATH": "/bin"}, {"PATH": "/env/bin:/bin", "HOME": "/root"})
+    {'PATH': '/env/bin:/bin'}
+    >>> entered({}, {"PATH": "s3cr3t"}, secret={"PATH": "path-secret"})
+    {}
+    """
     if not isinstance(after, Mapping):
         return {}
     return {
-        k: v for k in ENTERED_VARIABLES if isinstance(v := after.get(k), str) and before.get(k) != v
+        k: v
+        for k in ENTERED_VARIABLES
+        if k not in secret and isinstance(v := after.get(k), str) and before.get(k) != v
     }
 
 
@@ -194,7 +205,8 @@ class SupervisedInstance:
         restarts = outcome.get("restarts")
         if isinstance(restarts, int) and restarts >= 0:
             self.tracker.restarts = restarts
-        self._entered = entered({}, outcome.get("entered"))
+        secret = self.spec.config.secret_env or {}
+        self._entered = entered({}, outcome.get("entered"), secret=secret)
 
     def _set(self, state: ProcessState, **fields: Any) -> None:
         self.state = state
