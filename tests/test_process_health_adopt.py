@@ -17,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 import trio
 
 from symphony.conductor.deployments.instances import job_spec
@@ -35,7 +36,9 @@ CHECK = (
 )
 
 
-async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(tmp_path: Path) -> None:
+async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     make_venv(tmp_path / "envs", "tools")
     state_dir = str(tmp_path / "node")
 
@@ -70,10 +73,17 @@ async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(tmp_pat
             said = link.of("svc-0")
             assert [s.health for s in said if s.health is not None] == [], said
             assert {s.state for s in said} == {"running"} and os.path.exists(f"/proc/{pid}")
+            # Why it is not judged is said once, in the instance's reason and the log
+            # (its secret may have been deleted meanwhile: it would wait for ever).
+            waiting = "health check waiting for the secret value of TOKEN (secret tok)"
+            assert [s.reason for s in said if s.reason == waiting] == [waiting], said
+            assert said[-1].reason == waiting
+            assert [r.message for r in caplog.records].count(f"instance svc-0: {waiting}") == 1
             jobs.keep_secrets(InstanceSecrets(instance_id="svc-0", secrets=SECRET))
             await wait_real(lambda: any(s.health is not None for s in link.of("svc-0")), 10)
             healths = [s.health for s in link.of("svc-0") if s.health is not None]
             assert healths[0] == "healthy", link.of("svc-0")
+            assert link.of("svc-0")[-1].reason is None  # no longer waiting
             assert {s.pid for s in link.of("svc-0")} == {pid}  # the same run throughout
 
 
