@@ -218,17 +218,18 @@ async def test_probe_period_below_the_floor_waits_a_second_after_a_real_probe(
     assert trio.current_time() == 9 * MIN_PERIOD  # not 9 * 0.2
 
 
+async def _turn(pacer: ProbePacer, starts: list[float]) -> None:
+    """Wait for a turn of ``pacer``; note when it came."""
+    await pacer.turn()
+    starts.append(trio.current_time())
+
+
 async def test_probe_pacer_spaces_a_nodes_exec_probes(clock: trio.testing.MockClock) -> None:
     pacer = ProbePacer(per_second=10)
     starts: list[float] = []
-
-    async def one() -> None:
-        await pacer.turn()
-        starts.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
         for _ in range(5):
-            nursery.start_soon(one)
+            nursery.start_soon(_turn, pacer, starts)
     assert [round(t, 6) for t in starts] == [0.0, 0.1, 0.2, 0.3, 0.4]
 
 
@@ -256,14 +257,9 @@ async def test_probe_pacer_keeps_its_rate_when_woken_late(
     # 47 turns a second, not 50.
     pacer = ProbePacer(per_second=50)
     starts: list[float] = []
-
-    async def one() -> None:
-        await pacer.turn()
-        starts.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
         for _ in range(200):
-            nursery.start_soon(one)
+            nursery.start_soon(_turn, pacer, starts)
         for _ in range(334):  # a little over 1 s, in steps of 3 ms
             await trio.testing.wait_all_tasks_blocked()
             mock_clock.jump(0.003)
