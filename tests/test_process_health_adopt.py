@@ -5,9 +5,9 @@ secret values again only later, and the environment a run entered (a venv) is no
 prepared again. The check's environment used to be made once, when watching began: an
 adopted run's check ran without its secrets or its venv, failed, and the healthy job
 was killed. Now the environment is made at each probe, a probe waits (skipped, not
-failed) while a secret is not held, and the venv entered is kept in the instance's
-record. Real agent restart: a ProcessManager goes (its monitor and job stay) and a new
-one adopts the run; a real venv.
+failed) while a secret is not held, and the venv entered is found again by its name.
+Real agent restart: a ProcessManager goes (its monitor and job stay) and a new one
+adopts the run; a real venv.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(
             await jobs.start(start)
             await wait_real(lambda: any(s.health == "healthy" for s in link.of("svc-0")), 30)
             (pid,) = {s.pid for s in link.of("svc-0") if s.state == "running"}
+            # A first start writes no outcome file (the venv is found again by name).
+            assert not list(Path(state_dir).rglob("svc-0.outcome"))
         # The agent went (its monitor and job stay); the next one adopts the run.
         async with open_node(state_dir, sources=sources()) as node, open_jobs(node) as (jobs, link):
             await node.manager.adopt()
