@@ -198,17 +198,38 @@ async def test_probe_period_below_the_floor_probes_once_a_second(
     assert turns == [float(i) for i in range(10)]
 
 
+async def test_probe_period_below_the_floor_waits_a_second_after_a_real_probe(
+    clock: trio.testing.MockClock,
+) -> None:
+    # The same floor after a probe that ran (the test above skips every probe). No
+    # process: a TCP check of a port nobody listens on fails at once, its refusal in
+    # microseconds, far below the mock clock's 250 ms. Ten failures end the watch.
+    check = JobHealthCheck(
+        type="tcp",
+        host="127.0.0.1",
+        port=free_port(),
+        initial_delay_seconds=0.0,
+        period_seconds=0.2,
+        timeout_seconds=0.5,
+        failure_threshold=10,
+    )
+    reason = await watch_health(check, on_change=lambda *_: None)
+    assert "failed" in reason
+    assert trio.current_time() == 9 * MIN_PERIOD  # not 9 * 0.2
+
+
+async def _turn(pacer: ProbePacer, starts: list[float]) -> None:
+    """Wait for a turn of ``pacer``; note when it came."""
+    await pacer.turn()
+    starts.append(trio.current_time())
+
+
 async def test_probe_pacer_spaces_a_nodes_exec_probes(clock: trio.testing.MockClock) -> None:
     pacer = ProbePacer(per_second=10)
     starts: list[float] = []
-
-    async def one() -> None:
-        await pacer.turn()
-        starts.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
         for _ in range(5):
-            nursery.start_soon(one)
+            nursery.start_soon(_turn, pacer, starts)
     assert [round(t, 6) for t in starts] == [0.0, 0.1, 0.2, 0.3, 0.4]
 
 
@@ -226,3 +247,22 @@ async def test_probe_pacer_gives_no_turn_to_probes_cancelled_while_waiting(
     began = trio.current_time()
     await pacer.turn()
     assert trio.current_time() - began < 2 / 50  # one gap at most (not 10 s)
+
+
+async def test_probe_pacer_keeps_its_rate_when_woken_late(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    # A busy node's loop wakes the pacer a little after each turn's time (here: the
+    # clock moves 3 ms at a time). Counting each gap from the wake, 20 ms became 21 ms:
+    # 47 turns a second, not 50.
+    pacer = ProbePacer(per_second=50)
+    starts: list[float] = []
+    async with trio.open_nursery() as nursery:
+        for _ in range(200):
+            nursery.start_soon(_turn, pacer, starts)
+        for _ in range(334):  # a little over 1 s, in steps of 3 ms
+            await trio.testing.wait_all_tasks_blocked()
+            mock_clock.jump(0.003)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert len([t for t in starts if t < 1.0]) == 50

@@ -5,9 +5,9 @@ secret values again only later, and the environment a run entered (a venv) is no
 prepared again. The check's environment used to be made once, when watching began: an
 adopted run's check ran without its secrets or its venv, failed, and the healthy job
 was killed. Now the environment is made at each probe, a probe waits (skipped, not
-failed) while a secret is not held, and the venv entered is kept in the instance's
-record. Real agent restart: a ProcessManager goes (its monitor and job stay) and a new
-one adopts the run; a real venv.
+failed) while a secret is not held, and the venv entered is found again by its name.
+Real agent restart: a ProcessManager goes (its monitor and job stay) and a new one
+adopts the run; a real venv.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 import trio
 
 from symphony.conductor.deployments.instances import job_spec
+from symphony.node.process.supervised import entered
 from symphony.node.sources.prepare import SourcePreparer
 from symphony.spec import parse_spec
 from symphony.wire import InstanceSecrets
@@ -34,7 +36,9 @@ CHECK = (
 )
 
 
-async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(tmp_path: Path) -> None:
+async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     make_venv(tmp_path / "envs", "tools")
     state_dir = str(tmp_path / "node")
 
@@ -62,6 +66,8 @@ async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(tmp_pat
             await jobs.start(start)
             await wait_real(lambda: any(s.health == "healthy" for s in link.of("svc-0")), 30)
             (pid,) = {s.pid for s in link.of("svc-0") if s.state == "running"}
+            # A first start writes no outcome file (the venv is found again by name).
+            assert not list(Path(state_dir).rglob("svc-0.outcome"))
         # The agent went (its monitor and job stay); the next one adopts the run.
         async with open_node(state_dir, sources=sources()) as node, open_jobs(node) as (jobs, link):
             await node.manager.adopt()
@@ -69,8 +75,25 @@ async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(tmp_pat
             said = link.of("svc-0")
             assert [s.health for s in said if s.health is not None] == [], said
             assert {s.state for s in said} == {"running"} and os.path.exists(f"/proc/{pid}")
+            # Why it is not judged is said once, in the instance's reason and the log
+            # (its secret may have been deleted meanwhile: it would wait for ever).
+            waiting = "health check waiting for the secret value of TOKEN (secret tok)"
+            assert [s.reason for s in said if s.reason == waiting] == [waiting], said
+            assert said[-1].reason == waiting
+            assert [r.message for r in caplog.records].count(f"instance svc-0: {waiting}") == 1
             jobs.keep_secrets(InstanceSecrets(instance_id="svc-0", secrets=SECRET))
             await wait_real(lambda: any(s.health is not None for s in link.of("svc-0")), 10)
             healths = [s.health for s in link.of("svc-0") if s.health is not None]
             assert healths[0] == "healthy", link.of("svc-0")
+            assert link.of("svc-0")[-1].reason is None  # no longer waiting
             assert {s.pid for s in link.of("svc-0")} == {pid}  # the same run throughout
+
+
+def test_a_secret_named_path_is_never_kept_as_entered() -> None:
+    # The agent's record on disk keeps what entering a venv changed (PATH,
+    # VIRTUAL_ENV), unmasked: a spec mapping PATH to a secret must leave it out, at
+    # the start (the job's environment) and when a record is read back.
+    job = {"PATH": "/venv/bin:s3cr3t-path", "VIRTUAL_ENV": "/venv"}
+    secret = {"PATH": "path-secret"}
+    assert entered({"PATH": "s3cr3t-path"}, job, secret=secret) == {"VIRTUAL_ENV": "/venv"}
+    assert entered({}, job) == job  # without it, both

@@ -9,6 +9,10 @@ fields are left as they are when the file does not name them: ``replicas`` (``sy
 scale`` may have set it) and ``desired_state`` (``symphony stop``/``start``). A change
 of the template makes a new version that rolls out as the spec's ``update`` says.
 
+The file is judged as the Conductor judges the patch: a field it keeps as the
+deployment stores it is not held to rules added since (a health check stored by an
+older release probing more often than once a second); a field it changes is.
+
 A process of an experiment is a deployment named ``<experiment>.<process>``: the file
 changes its template like any other, but its ``experiment`` field is the Conductor's
 (which experiment and process it is, set at launch), so a file that does not name it
@@ -74,7 +78,7 @@ def update_in_place(
     api: Any, existing: dict[str, Any], spec: dict[str, Any], args: argparse.Namespace
 ) -> int:
     """Send what the file changes of ``existing``; report it (and wait, with --wait)."""
-    from symphony.spec import SpecError, parse_spec
+    from symphony.spec import SpecError
 
     from ._wait import wait_after
     from .rollout import roll_summary
@@ -83,7 +87,7 @@ def update_in_place(
     if current.get("experiment") is not None and "experiment" not in spec:
         spec = {**spec, "experiment": current["experiment"]}  # owned by the Conductor
     try:
-        new = parse_spec(spec).to_dict()
+        new = _judged(spec, current)
     except SpecError as exc:
         raise CLIError(f"invalid spec: {exc}") from None
     for key in KEPT:
@@ -105,6 +109,22 @@ def update_in_place(
     if args.wait:
         return wait_after(api, updated, timeout=args.timeout)
     return 0
+
+
+def _judged(spec: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """The file's spec with every default filled in, judged as the Conductor judges the
+    patch: a field kept as the deployment stores it is not held to rules added since
+    it was accepted (a check's period below today's floor), so a file that changes only
+    ``replicas`` is not refused here for what the server takes. Raises SpecError."""
+    from symphony.spec import SpecError, parse_spec, parse_stored_spec
+
+    try:
+        stored = parse_stored_spec(current)
+        # Filled in as the stored spec is, so that a field kept compares equal.
+        filled = parse_stored_spec(spec).to_dict()
+    except SpecError:  # the file is held to every rule: they name what is wrong
+        return parse_spec(spec).to_dict()
+    return parse_spec(filled, previous=stored).to_dict()
 
 
 def existing_deployment(api: Any, name: Any) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from symphony.client import Client
+from symphony.conductor.store import Store
+from symphony.spec import parse_stored_spec
 
 from .test_up_e2e import cli, symphony_up, wait_for
 
@@ -139,3 +141,29 @@ def test_deploy_update_changes_a_process_of_an_experiment(project: Path) -> None
     assert missing.returncode == 1
     assert "experiment" in missing.stderr and "symphony launch" in missing.stderr
     api.delete_experiment("exp")
+
+
+def test_deploy_update_takes_a_file_keeping_a_check_stored_under_older_rules(
+    tmp_path: Path,
+) -> None:
+    # An older release stored a check probing every 0.2 s (refused today); the file
+    # keeps it and changes only replicas. The Conductor takes that patch: the CLI must
+    # not refuse the file first ("must be at least 1 second").
+    check = {"type": "exec", "command": ["true"], "period_seconds": 0.2}
+    spec: dict[str, Any] = {
+        "name": "web",
+        "config": {"command": ["sleep", "600"]},
+        "health_check": check,
+    }
+    (tmp_path / ".symphony").mkdir()
+    with Store.open(tmp_path / ".symphony" / "symphony.db") as store:
+        store.create_deployment(parse_stored_spec(spec))
+    with symphony_up(tmp_path):
+        done = cli(tmp_path, "deploy", "-f", write(tmp_path, {**spec, "replicas": 2}), "--update")
+        assert "(replicas changed)" in done.stdout, done.stdout
+        found = Client(state_dir=tmp_path / ".symphony").get_deployment("web")["spec"]
+        assert found["replicas"] == 2 and found["health_check"]["period_seconds"] == 0.2
+        # A check changed is held to today's rules.
+        faster = {**spec, "health_check": {**check, "period_seconds": 0.3}}
+        bad = cli(tmp_path, "deploy", "-f", write(tmp_path, faster), "--update", ok=False)
+        assert bad.returncode != 0 and "at least 1 second" in bad.stderr, bad.stderr

@@ -4,8 +4,7 @@
 :mod:`.recordlog`: lines appended to one file, the later line of an instance winning,
 no new file per start): the start request (ids and the spec dict) and, once the
 instance has settled, its final state and how its last run ended (the *outcome*: exit
-code or signal, reason, end time, restarts; and the venv its run entered, ``PATH`` and
-``VIRTUAL_ENV``, for its health checks). The outcome outlives the monitor's run
+code or signal, reason, end time, restarts). The outcome outlives the monitor's run
 record, which is deleted once the agent has seen the exit: an agent that dies again
 before the Conductor heard of the exit still reports its code. Written when an instance
 starts, updated when it settles, deleted when it is stopped. With the monitor's run

@@ -100,7 +100,8 @@ class RunStarter(SupervisedInstance):
             if prepared is None or self._stop.is_set():
                 return None  # stopped while its code was being fetched: nothing ran
             # What entering its environment changed (a venv's PATH): its probes get it too.
-            self._entered = entered(env, prepared[1])
+            secret = spec.config.secret_env or {}
+            self._entered = entered(env, prepared[1], secret=secret)
             command, env = prepared
         if not self.spec.config.cwd:
             os.makedirs(cwd, mode=0o700, exist_ok=True)

@@ -18,6 +18,7 @@ end is kept for the ``stopped`` update the lifecycle sends (:meth:`RunWatcher._s
 from __future__ import annotations
 
 import functools
+import logging
 import signal
 from typing import Any
 
@@ -35,6 +36,8 @@ from .supervised import SupervisedInstance
 
 KILL_REPEAT = 1.0  # seconds between SIGKILL sweeps until a stopped run has ended
 
+logger = logging.getLogger(__name__)
+
 
 class RunWatcher(SupervisedInstance):
     """Watches the runs of one instance to their ends (see the module docstring)."""
@@ -48,6 +51,7 @@ class RunWatcher(SupervisedInstance):
         self._set("running", adopted=adopted)
         terminate = trio.Event()
         unhealthy: list[str] = []
+        self._waiting_reason: str | None = None  # why this run's probes are skipped
 
         async def stop_when_asked() -> None:
             await self._stop.wait()
@@ -117,9 +121,31 @@ class RunWatcher(SupervisedInstance):
         ``run_id``), made at each probe. None while a secret it names is not held: a
         restarted agent adopts its runs before its link is up, and the Conductor sends
         their secrets again only then; probed without them a healthy job would fail."""
-        if self._missing_secrets():
+        missing = self._missing_secrets()
+        waiting = self._probe_waiting(missing)
+        if waiting != self._waiting_reason:
+            self._probe_waits(waiting)
+        if missing:
             return None
         return {**self._job_env(run_id), **self._entered}
+
+    def _probe_waiting(self, missing: list[str]) -> str | None:
+        if not missing:
+            return None
+        names = self.spec.config.secret_env or {}
+        which = ", ".join(f"{name} (secret {names[name]})" for name in missing)
+        return f"health check waiting for the secret value of {which}"
+
+    def _probe_waits(self, waiting: str | None) -> None:
+        """Say once why the probes are skipped (or that they no longer are): else a
+        check whose secret was deleted while the agent was down stays unjudged for ever,
+        a hung job never restarted, and nothing tells why (the reason shows in ``ps``)."""
+        if waiting is not None:
+            logger.warning("instance %s: %s", self.request.instance_id, waiting)
+            self._set(self.state, reason=waiting)
+        elif self.reason == self._waiting_reason:  # nothing else has said more since
+            self._set(self.state, reason=None)
+        self._waiting_reason = waiting
 
     async def _ended_unless_stopped(self, run_id: str) -> dict[str, Any] | None:
         """The run's end record once it has ended, or None as soon as a stop is asked.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import trio
@@ -43,18 +43,28 @@ from .restart import RestartTracker
 from .sampler import TreeSampler
 
 #: The variables entering a job's named environment sets (see ``sources.envs``), all
-#: an exec probe needs of it beside the job's own. The agent's record keeps them, and
-#: only them: never a secret.
+#: an exec probe needs of it beside the job's own (never one holding a secret).
 ENTERED_VARIABLES = ("PATH", "VIRTUAL_ENV")
 
 
-def entered(before: Mapping[str, str], after: object) -> dict[str, str]:
+def entered(
+    before: Mapping[str, str], after: object, *, secret: Collection[str] = ()
+) -> dict[str, str]:
     """What of :data:`ENTERED_VARIABLES` ``after`` (an environment, or a record read
-    back: anything) sets differently from ``before``."""
+    back: anything) sets differently from ``before``; never a name in ``secret`` (a
+    spec may map ``PATH`` to a secret: its value must not reach the record on disk).
+
+    >>> entered({"PATH": "/bin"}, {"PATH": "/env/bin:/bin", "HOME": "/root"})
+    {'PATH': '/env/bin:/bin'}
+    >>> entered({}, {"PATH": "s3cr3t"}, secret={"PATH": "path-secret"})
+    {}
+    """
     if not isinstance(after, Mapping):
         return {}
     return {
-        k: v for k in ENTERED_VARIABLES if isinstance(v := after.get(k), str) and before.get(k) != v
+        k: v
+        for k in ENTERED_VARIABLES
+        if k not in secret and isinstance(v := after.get(k), str) and before.get(k) != v
     }
 
 
@@ -99,7 +109,7 @@ class SupervisedInstance:
         # run's record, or why it could not be spawned.
         self._successor: dict[str, Any] | str | None = None
         # What entering the job's named environment changed of its variables (a venv's
-        # PATH), for its health probes: kept in the outcome, an adopted run has it too.
+        # PATH), for its health probes: an adopted run's is derived (_entered_again).
         self._entered: dict[str, str] = {}
 
     def _job_env(self, run_id: str) -> dict[str, str]:
@@ -164,7 +174,6 @@ class SupervisedInstance:
             "reason": self.reason,
             "finished_at": self.finished_at,
             "restarts": self.tracker.restarts,
-            "entered": self._entered or None,  # None: as little as no outcome says
         }
 
     def own_dir(self) -> str:
@@ -194,7 +203,28 @@ class SupervisedInstance:
         restarts = outcome.get("restarts")
         if isinstance(restarts, int) and restarts >= 0:
             self.tracker.restarts = restarts
-        self._entered = entered({}, outcome.get("entered"))
+        # Kept by the agents of an earlier release; this one derives it (_entered_again).
+        secret = self.spec.config.secret_env or {}
+        self._entered = entered({}, outcome.get("entered"), secret=secret)
+
+    def _entered_again(self, run_id: str) -> dict[str, str]:
+        """What entering its named environment changed of adopted run ``run_id``'s
+        variables, made again from ``config.env_name`` (a venv under the node's envs
+        directory: its ``bin`` first on PATH, ``VIRTUAL_ENV``; a conda env changes
+        none). Derived at adoption, not kept: keeping it wrote a file at every first
+        start of a venv job. A venv of that name made since the start is taken for it."""
+        name, sources = self.spec.config.env_name, self.node.sources
+        envs_dir = sources.envs_dir if sources is not None else None
+        if name is None or not envs_dir:
+            return {}
+        path = os.path.abspath(os.path.join(envs_dir, name))
+        if not os.path.isfile(os.path.join(path, "pyvenv.cfg")):
+            return {}  # conda (run through ``conda run``, its checks are not), or gone
+        from ..sources.envs import NamedEnv, in_env
+
+        job = self._job_env(run_id)
+        inside = in_env(NamedEnv(name, "venv", path), [], job)[1]
+        return entered(job, inside, secret=self.spec.config.secret_env or {})
 
     def _set(self, state: ProcessState, **fields: Any) -> None:
         self.state = state

@@ -119,6 +119,8 @@ class ProcessSupervisor(RunStarter, RunWatcher, Actor):
             return
         if self._adopt_live is not None:
             adopt_state(self._adopt_live, self.tracker, now=trio.current_time())
+            if self.spec.health_check is not None and not self._entered:
+                self._entered = self._entered_again(self._adopt_live["run_id"])
             decision = await self._supervise(self._adopt_live, adopted=True)
         elif self._adopt_ended is not None:
             self.current = self._adopt_ended
