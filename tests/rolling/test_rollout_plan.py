@@ -95,6 +95,18 @@ def test_rollout_plan_canaries_replace_a_superseded_roll_s_canaries() -> None:
     assert (step.start, step.stop) == (1, ())
 
 
+def test_rollout_plan_without_canaries_stops_a_stray_before_a_good_instance() -> None:
+    """After a promote, an old instance a healthy new one replaces is a superseded
+    roll's stray before it is one of the good version (what a revert would keep), even
+    when the good one was healthy for a shorter time."""
+    policy = UpdatePolicy(min_healthy_seconds=0)
+    good = Member("old0", 0, created=0, healthy_since=90)
+    stray = Member("c0", 1, created=0, healthy_since=50, stray=True)
+    new = [Member("n0", 0, created=95, healthy_since=96)]
+    step = plan_roll(replicas=2, policy=policy, new=new, old=[good, stray], now=100)
+    assert step.stop == ("c0",)
+
+
 def test_rollout_plan_is_done_when_only_healthy_new_ones_serve() -> None:
     new = [Member(f"n{r}", r, created=0, healthy_since=0) for r in range(2)]
     step = plan_roll(replicas=2, policy=POLICY, new=new, old=olds(1), now=10)

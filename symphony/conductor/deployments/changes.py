@@ -170,6 +170,13 @@ class Changes:
             self._check_secrets(spec)  # a rollback too: its secrets may be gone
             if version is None:
                 version = back_to if back_to is not None else version_of(self.store, record, spec)
+                proved = version is not None and _proved(self.store, record, version)
+                if roll_state == ROLLING and proved:
+                    # A PATCH back to a version that rolled out good goes back to it as a
+                    # rollback does, without canaries: as the roll's canaries, its
+                    # instances would be marked and then superseded by the next change,
+                    # leaving no good version to go back to.
+                    roll_state = PROMOTED
             updated = self.store.update_deployment(
                 record.id,
                 spec,
@@ -255,3 +262,8 @@ class Changes:
         # A mixin: ``self`` is always the Deployments manager restarting needs.
         manager = cast("Deployments", self)
         return await restarting.restart(manager, record, "rolling restart requested")
+
+
+def _proved(store: Store, record: DeploymentRecord, version: int) -> bool:
+    """Whether ``version`` is a kept version of the deployment that rolled out good."""
+    return any(v.version == version and v.status == "good" for v in store.list_versions(record.id))

@@ -131,9 +131,10 @@ def plan_roll(
         extra = len(serving) - replicas
         stops = sorted(serving, key=lambda m: (not m.stray, *_stop_order(m)))[: max(0, extra)]
     else:
-        # Old ones stop as healthy new ones take their place.
+        # Old ones stop as healthy new ones take their place (strays first: a good
+        # version's instances are what a revert would keep).
         extra = len(serving) + len(healthy) - replicas
-        stops = sorted(serving, key=_stop_order)[: max(0, extra)]
+        stops = sorted(serving, key=lambda m: (not m.stray, *_stop_order(m)))[: max(0, extra)]
         in_flight = [m for m in unhealthy if not m.waiting_for_room]
         blocked = start == 0 and active < wanted_new
         waiting_for_room = any(m.waiting_for_room for m in unhealthy)
