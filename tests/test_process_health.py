@@ -18,6 +18,7 @@ import pytest
 import trio
 import trio.testing
 
+from symphony.node.process import health
 from symphony.node.process.health import MIN_PERIOD, ProbePacer, probe_exec, watch_health
 from symphony.wire import JobHealthCheck
 from tests.jobs.harness import JOBS, Node, ended, open_node, spec, wait_real
@@ -199,15 +200,20 @@ async def test_probe_period_below_the_floor_probes_once_a_second(
 
 
 async def test_probe_period_below_the_floor_waits_a_second_after_a_real_probe(
-    clock: trio.testing.MockClock,
+    clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The same floor after a probe that ran (the test above skips every probe). No
-    # process: a TCP check of a port nobody listens on fails at once, its refusal in
-    # microseconds, far below the mock clock's 250 ms. Ten failures end the watch.
+    # The same floor after a probe that ran (the test above skips every probe). The
+    # probe itself is the boundary here, not what is tested: it fails at once, with no
+    # socket or process whose timing a busy machine could stretch past the mock
+    # clock's 250 ms. Ten failures end the watch.
+    async def refused(*_: object, **__: object) -> str:
+        return "tcp health check failed: connection refused"
+
+    monkeypatch.setattr(health, "probe", refused)
     check = JobHealthCheck(
         type="tcp",
         host="127.0.0.1",
-        port=free_port(),
+        port=1,
         initial_delay_seconds=0.0,
         period_seconds=0.2,
         timeout_seconds=0.5,

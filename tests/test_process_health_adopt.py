@@ -13,6 +13,7 @@ adopts the run; a real venv.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ CHECK = (
 async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="symphony.node.process.runwatch")
     make_venv(tmp_path / "envs", "tools")
     state_dir = str(tmp_path / "node")
 
@@ -90,9 +92,9 @@ async def test_an_adopted_check_waits_for_its_secrets_and_keeps_its_venv(
 
 
 def test_a_secret_named_path_is_never_kept_as_entered() -> None:
-    # The agent's record on disk keeps what entering a venv changed (PATH,
-    # VIRTUAL_ENV), unmasked: a spec mapping PATH to a secret must leave it out, at
-    # the start (the job's environment) and when a record is read back.
+    # What entering a venv changed (PATH, VIRTUAL_ENV) is derived again at adoption,
+    # and a record of the previous release kept it on disk, unmasked: a spec mapping
+    # PATH to a secret must leave it out, at the start and when a record is read back.
     job = {"PATH": "/venv/bin:s3cr3t-path", "VIRTUAL_ENV": "/venv"}
     secret = {"PATH": "path-secret"}
     assert entered({"PATH": "s3cr3t-path"}, job, secret=secret) == {"VIRTUAL_ENV": "/venv"}

@@ -129,7 +129,7 @@ PUBLIC: dict[str, set[str]] = {
         "parse_experiment", "process_deployments", "variable_stem",
         "SecretRef", "secret_refs", "SecretName", "MAX_SECRET_BYTES", "check_secret_name",
         # rolling updates
-        "UpdatePolicy",
+        "UpdatePolicy", "KEPT_FIELDS",
     },
     "symphony.conductor.relay": {"RelayError", "RelayHub", "RelayTable", "Target", "find_service"},
     "symphony.wire": {

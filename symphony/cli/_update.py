@@ -116,15 +116,22 @@ def _judged(spec: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     patch: a field kept as the deployment stores it is not held to rules added since
     it was accepted (a check's period below today's floor), so a file that changes only
     ``replicas`` is not refused here for what the server takes. Raises SpecError."""
-    from symphony.spec import SpecError, parse_spec, parse_stored_spec
+    from symphony.spec import KEPT_FIELDS, SpecError, parse_spec, parse_stored_spec
 
     try:
         stored = parse_stored_spec(current)
-        # Filled in as the stored spec is, so that a field kept compares equal.
+        # Filled in as the stored spec is, only to see which fields the file keeps: the
+        # lenient reading also mends values (a max backoff below the backoff is raised
+        # to it), so the file's own values are what is judged.
         filled = parse_stored_spec(spec).to_dict()
     except SpecError:  # the file is held to every rule: they name what is wrong
         return parse_spec(spec).to_dict()
-    return parse_spec(filled, previous=stored).to_dict()
+    was = stored.to_dict()
+    data = dict(spec)
+    for name in KEPT_FIELDS:
+        if name in was and filled.get(name) == was[name]:
+            data[name] = was[name]
+    return parse_spec(data, previous=stored).to_dict()
 
 
 def existing_deployment(api: Any, name: Any) -> dict[str, Any] | None:

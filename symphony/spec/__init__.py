@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     )
     from ._labels import check_label_key, check_label_value
     from ._model import DeploymentSpec, ExecConfig, ExperimentRole
-    from ._parse import apply_patch, merge_patch, parse_spec, parse_stored_spec
+    from ._parse import KEPT_FIELDS, apply_patch, merge_patch, parse_spec, parse_stored_spec
     from ._policies import (
         HealthCheck,
         PlacementPolicy,
@@ -80,6 +80,7 @@ _LAZY = {
     "check_label_key": "_labels",
     "check_secret_name": "_secret_name",
     "check_label_value": "_labels",
+    "KEPT_FIELDS": "_parse",
     "apply_patch": "_parse",
     "merge_patch": "_parse",
     "parse_spec": "_parse",
@@ -93,6 +94,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "KEPT_FIELDS",
     "MAX_SECRET_BYTES",
     "DeploymentSpec",
     "ExecConfig",

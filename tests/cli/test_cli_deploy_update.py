@@ -167,3 +167,9 @@ def test_deploy_update_takes_a_file_keeping_a_check_stored_under_older_rules(
         faster = {**spec, "health_check": {**check, "period_seconds": 0.3}}
         bad = cli(tmp_path, "deploy", "-f", write(tmp_path, faster), "--update", ok=False)
         assert bad.returncode != 0 and "at least 1 second" in bad.stderr, bad.stderr
+        # The file's own values are judged, not the ones a lenient reading mends (a
+        # max backoff below the backoff was raised to it and sent).
+        backoff = {"backoff_seconds": 10, "max_backoff_seconds": 5}
+        mended = {**spec, "replicas": 2, "restart_policy": backoff}
+        bad = cli(tmp_path, "deploy", "-f", write(tmp_path, mended), "--update", ok=False)
+        assert bad.returncode != 0 and "max_backoff_seconds" in bad.stderr, bad.stderr

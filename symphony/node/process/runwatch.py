@@ -141,7 +141,9 @@ class RunWatcher(SupervisedInstance):
         check whose secret was deleted while the agent was down stays unjudged for ever,
         a hung job never restarted, and nothing tells why (the reason shows in ``ps``)."""
         if waiting is not None:
-            logger.warning("instance %s: %s", self.request.instance_id, waiting)
+            # At every agent restart an adopted run waits a moment for its secrets: the
+            # reason (in `ps`) is what tells a wait that lasts; the log says it quietly.
+            logger.info("instance %s: %s", self.request.instance_id, waiting)
             self._set(self.state, reason=waiting)
         elif self.reason == self._waiting_reason:  # nothing else has said more since
             self._set(self.state, reason=None)
