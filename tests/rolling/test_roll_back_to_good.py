@@ -9,10 +9,9 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from symphony.conductor.deployments import CreateDeployment
-
-from ..deployments.test_reschedule import Cluster, cluster, spec
-from .test_roll_own_health import Nodes, live, statuses
+from ..deployments.test_reschedule import Cluster, cluster
+from .test_roll_canary_replaced import version_1_with_canaries
+from .test_roll_own_health import live, statuses
 from .test_roll_timers import change
 
 __all__ = ["cluster"]
@@ -21,10 +20,7 @@ __all__ = ["cluster"]
 async def test_a_patch_back_to_a_good_version_while_canaries_wait_keeps_it_good(
     cluster: Cluster, autojump_clock: trio.abc.Clock
 ) -> None:
-    nodes = Nodes(cluster)
-    update = {"canary": 1, "min_healthy_seconds": 5}
-    await cluster.deployments.ask(CreateDeployment(spec("web", replicas=2, update=update)))
-    await nodes.run_for(1)
+    nodes = await version_1_with_canaries(cluster)
     v1_config = cluster.store.get_deployment("web").spec.to_dict()["config"]  # type: ignore[union-attr]
     await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
     await nodes.run_for(30)

@@ -22,13 +22,19 @@ from .test_roll_timers import change
 __all__ = ["cluster"]  # the fixture, used by name
 
 
-async def test_a_new_version_while_canaries_wait_replaces_the_canaries(
-    cluster: Cluster, autojump_clock: trio.abc.Clock
-) -> None:
+async def version_1_with_canaries(cluster: Cluster) -> Nodes:
+    """Version 1 of ``web`` running, 2 replicas, its changes rolled with 1 canary."""
     nodes = Nodes(cluster)
     update = {"canary": 1, "min_healthy_seconds": 5}
     await cluster.deployments.ask(CreateDeployment(spec("web", replicas=2, update=update)))
     await nodes.run_for(1)
+    return nodes
+
+
+async def test_a_new_version_while_canaries_wait_replaces_the_canaries(
+    cluster: Cluster, autojump_clock: trio.abc.Clock
+) -> None:
+    nodes = await version_1_with_canaries(cluster)
     v1 = {i["id"] for i in live(cluster, "web")}
     await change(cluster, "web", {"config": {"command": ["sleep", "2"]}})
     await nodes.run_for(30)
