@@ -170,13 +170,12 @@ class Changes:
             self._check_secrets(spec)  # a rollback too: its secrets may be gone
             if version is None:
                 version = back_to if back_to is not None else version_of(self.store, record, spec)
-                proved = version is not None and _proved(self.store, record, version)
-                if roll_state == ROLLING and proved:
-                    # A PATCH back to a version that rolled out good goes back to it as a
-                    # rollback does, without canaries: as the roll's canaries, its
-                    # instances would be marked and then superseded by the next change,
-                    # leaving no good version to go back to.
-                    roll_state = PROMOTED
+                # A PATCH back to a version that rolled out good goes back to it as a
+                # rollback does, without canaries: as the roll's canaries, its instances
+                # would be marked and then superseded by the next change, leaving no
+                # good version to go back to.
+                if roll_state == ROLLING and version is not None:
+                    roll_state = PROMOTED if _proved(self.store, record, version) else ROLLING
             updated = self.store.update_deployment(
                 record.id,
                 spec,
