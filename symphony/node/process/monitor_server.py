@@ -109,6 +109,9 @@ class MonitorServer:
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wakeups)
         # Since when the monitor has had nothing to keep and no agent (see _idle_deadline).
         self._idle_since: float | None = None
+        # How long it waits so before it exits: IDLE_EXIT, or nothing for a monitor no
+        # agent wants (see main) until one connects.
+        self.grace = IDLE_EXIT
         self.listener = self._listen()
 
     def _listen(self) -> socket.socket:
@@ -185,7 +188,7 @@ class MonitorServer:
             return None
         if self._idle_since is None:
             self._idle_since = time.monotonic()
-        return self._idle_since + IDLE_EXIT
+        return self._idle_since + self.grace
 
     def _retire(self) -> bool:
         """Stop listening for good (True), unless an agent connected just now (False:
@@ -223,7 +226,7 @@ class MonitorServer:
             self.listener = self._listen()
             return False
         print(
-            f"no job and no agent for {IDLE_EXIT:g} s: the node monitor exits",
+            f"no job and no agent for {self.grace:g} s: the node monitor exits",
             file=sys.stderr,
             flush=True,
         )
@@ -258,6 +261,7 @@ class MonitorServer:
         self._add_client(conn)
 
     def _add_client(self, conn: socket.socket) -> None:
+        self.grace = IDLE_EXIT  # an agent wants this monitor after all
         conn.setblocking(False)
         client = _Client(conn)
         self.clients[conn.fileno()] = client
@@ -475,15 +479,19 @@ def parse_args(argv: list[str]) -> tuple[str, bool] | None:
     return None if not state_dir else (state_dir, daemon)
 
 
-def _report(ready: int | None, answer: bytes) -> None:
+def _report(ready: int | None, answer: bytes) -> bool:
     """Tell the process that started us (``daemonize``) how the start went, if it is
-    still there to hear it. It may not be: the agent's start was cancelled (the agent
-    stopped, say) while we waited for the lock (``take_lock``), and the pipe's other
-    end is closed. A monitor that has its lock serves all the same: its socket is up,
-    and the next agent connects to it (dying here instead left a stale socket behind)."""
-    if ready is not None:
-        with contextlib.suppress(OSError):
-            os.write(ready, answer)
+    still there to hear it (False: it is not). It may not be: the agent's start was
+    cancelled (the agent stopped, say, or ``symphony up`` was interrupted) while we
+    started, and the pipe's other end is closed. Dying here left a stale socket behind;
+    see ``main`` for what such a monitor does."""
+    if ready is None:
+        return True
+    try:
+        os.write(ready, answer)
+    except OSError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,7 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     raise_open_files()  # three descriptors per live run: see .logpool
     server = MonitorServer(state_dir)
     if ready is not None:
-        _report(ready, b"ok")
+        if not _report(ready, b"ok"):
+            # No agent wants this monitor (its start was cancelled): with no job (one
+            # taken over from a monitor before it would keep it), it exits at once,
+            # its socket removed, unless an agent connects first.
+            server.grace = 0.0
         os.close(ready)
     else:
         print("ready", flush=True)
