@@ -63,8 +63,6 @@ if TYPE_CHECKING:
     from ..sources.prepare import SourcePreparer
 
 logger = logging.getLogger(__name__)
-#: The updates after which an instance's record is saved (see ``localstate``).
-_SAVED_STATES = frozenset({"starting", "running", "exited", "failed"})
 
 
 class ProcessManager(InstanceHost):
@@ -148,12 +146,11 @@ class ProcessManager(InstanceHost):
             update = self._forget_secrets(update)
         self.feed.record(update)
         entry = self._instances.get(update.instance_id)
-        if update.state in _SAVED_STATES and entry is not None:
+        if update.state in ("exited", "failed", "starting") and entry is not None:
             # Settled only by a final update: an agent that dies while a restart waits
             # for its backoff must leave the instance to be started again, not settled.
-            # The outcome (last exit, restarts, the environment its run entered: known
-            # once it runs) is kept either way; unchanged, it is not written again.
-            settled = update.final and update.state in ("exited", "failed")
+            # The outcome (last exit, restarts) is kept either way.
+            settled = update.final and update.state != "starting"
             try:
                 self.store.save(
                     entry[1].request,
